@@ -1,0 +1,239 @@
+"""The tracking domain's entities.
+
+Plain dataclasses with MLflow's field names. ``to_dict()`` gives the JSON shape
+of MLflow's REST API (snake_case, unset fields omitted, timestamps in epoch
+milliseconds), which is what the server sends and the HTTP client reads back
+with ``from_dict()``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+# Run statuses and lifecycle stages, as MLflow names them.
+RUNNING, SCHEDULED, FINISHED, FAILED, KILLED = "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"
+RUN_STATUSES = (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED)
+TERMINAL_STATUSES = (FINISHED, FAILED, KILLED)
+ACTIVE, DELETED = "active", "deleted"
+
+# View types of search calls.
+ACTIVE_ONLY, DELETED_ONLY, ALL = "ACTIVE_ONLY", "DELETED_ONLY", "ALL"
+VIEW_TYPES = (ACTIVE_ONLY, DELETED_ONLY, ALL)
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+# System tags (mlflow/utils/mlflow_tags.py).
+TAG_RUN_NAME = "mlflow.runName"
+TAG_USER = "mlflow.user"
+TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+TAG_SOURCE_NAME = "mlflow.source.name"
+TAG_SOURCE_TYPE = "mlflow.source.type"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_GIT_BRANCH = "mlflow.source.git.branch"
+TAG_GIT_REPO_URL = "mlflow.source.git.repoURL"
+TAG_GIT_DIRTY = "mlflow.source.git.dirty"
+TAG_NOTE = "mlflow.note.content"
+
+
+@dataclass
+class Tag:
+    key: str
+    value: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value}
+
+
+@dataclass
+class Param:
+    key: str
+    value: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value}
+
+
+@dataclass
+class Metric:
+    key: str
+    value: float
+    timestamp: int  # epoch ms
+    step: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        value: Any = self.value
+        if isinstance(value, float) and math.isnan(value):
+            value = "NaN"
+        elif isinstance(value, float) and math.isinf(value):
+            value = "Infinity" if value > 0 else "-Infinity"
+        return {"key": self.key, "value": value, "timestamp": self.timestamp, "step": self.step}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Metric":
+        return cls(d["key"], float(d["value"]), int(d.get("timestamp", 0)), int(d.get("step", 0)))
+
+
+@dataclass
+class Experiment:
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str = ACTIVE
+    creation_time: int | None = None
+    last_update_time: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "experiment_id": self.experiment_id,
+            "name": self.name,
+            "artifact_location": self.artifact_location,
+            "lifecycle_stage": self.lifecycle_stage,
+        }
+        if self.last_update_time is not None:
+            d["last_update_time"] = self.last_update_time
+        if self.creation_time is not None:
+            d["creation_time"] = self.creation_time
+        if self.tags:
+            d["tags"] = [{"key": k, "value": v} for k, v in self.tags.items()]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Experiment":
+        return cls(
+            experiment_id=str(d["experiment_id"]),
+            name=d["name"],
+            artifact_location=d.get("artifact_location", ""),
+            lifecycle_stage=d.get("lifecycle_stage", ACTIVE),
+            creation_time=d.get("creation_time"),
+            last_update_time=d.get("last_update_time"),
+            tags={t["key"]: t.get("value", "") for t in d.get("tags", [])},
+        )
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    experiment_id: str
+    run_name: str
+    user_id: str
+    status: str
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str = ACTIVE
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "run_id": self.run_id,
+            "run_uuid": self.run_id,
+            "run_name": self.run_name,
+            "experiment_id": self.experiment_id,
+            "user_id": self.user_id,
+            "status": self.status,
+            "artifact_uri": self.artifact_uri,
+            "lifecycle_stage": self.lifecycle_stage,
+        }
+        if self.start_time is not None:
+            d["start_time"] = self.start_time
+        if self.end_time is not None:
+            d["end_time"] = self.end_time
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunInfo":
+        return cls(
+            run_id=d.get("run_id") or d["run_uuid"],
+            experiment_id=str(d["experiment_id"]),
+            run_name=d.get("run_name", ""),
+            user_id=d.get("user_id", ""),
+            status=d.get("status", RUNNING),
+            start_time=d.get("start_time"),
+            end_time=d.get("end_time"),
+            artifact_uri=d.get("artifact_uri", ""),
+            lifecycle_stage=d.get("lifecycle_stage", ACTIVE),
+        )
+
+
+@dataclass
+class RunData:
+    metrics: dict[str, Metric] = field(default_factory=dict)  # latest value per key
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.metrics:
+            d["metrics"] = [m.to_dict() for m in self.metrics.values()]
+        if self.params:
+            d["params"] = [{"key": k, "value": v} for k, v in self.params.items()]
+        if self.tags:
+            d["tags"] = [{"key": k, "value": v} for k, v in self.tags.items()]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunData":
+        return cls(
+            metrics={m["key"]: Metric.from_dict(m) for m in d.get("metrics", [])},
+            params={p["key"]: p.get("value", "") for p in d.get("params", [])},
+            tags={t["key"]: t.get("value", "") for t in d.get("tags", [])},
+        )
+
+
+@dataclass
+class Run:
+    info: RunInfo
+    data: RunData
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"info": self.info.to_dict(), "data": self.data.to_dict(), "inputs": {}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Run":
+        return cls(RunInfo.from_dict(d["info"]), RunData.from_dict(d.get("data", {})))
+
+
+@dataclass
+class FileInfo:
+    path: str
+    is_dir: bool
+    file_size: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"path": self.path, "is_dir": self.is_dir}
+        if not self.is_dir and self.file_size is not None:
+            d["file_size"] = self.file_size
+        return d
+
+
+@dataclass
+class SeriesPoint:
+    """One bucket of a down-sampled metric series (min/max preserving)."""
+
+    step: int  # first step of the bucket
+    timestamp: int  # timestamp of the first point of the bucket
+    value: float  # the last value of the bucket (what a plain line shows)
+    min: float
+    max: float
+    count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "timestamp": self.timestamp,
+            "value": _json_float(self.value),
+            "min": _json_float(self.min),
+            "max": _json_float(self.max),
+            "count": self.count,
+        }
+
+
+def _json_float(v: float) -> Any:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v

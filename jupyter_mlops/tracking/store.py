@@ -1,0 +1,214 @@
+"""The tracking store interface.
+
+Everything that reads or writes tracking data goes through a
+:class:`TrackingStore`: the server's REST handlers, the in-process client
+transport (``sqlite://`` / ``postgresql://`` tracking URIs) and the CLI. The
+SQL implementation lives in :mod:`jupyter_mlops.tracking.sqlstore`; open one
+with :func:`jupyter_mlops.tracking.open_store`.
+
+Conventions: ids are strings (experiment ids are decimal integers, run ids
+32-hex uuids); times are epoch milliseconds; every method raises
+:class:`~jupyter_mlops.tracking.errors.TrackingError` with MLflow's error code
+for anything a caller did wrong. Validation limits follow MLflow (keys 250
+chars, params 6000, tags 8000, a batch at most 1000 metrics / 100 params /
+100 tags through the MLflow REST API; the store itself takes bigger batches).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .entities import (
+    ACTIVE_ONLY,
+    Experiment,
+    Metric,
+    Run,
+    RunInfo,
+    SeriesPoint,
+)
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactRepository
+
+
+class TrackingStore(abc.ABC):
+    """Experiments, runs, params, metrics and tags; artifacts by location."""
+
+    #: The URI this store was opened with (credentials included).
+    uri: str
+    #: Where artifacts of experiments without an explicit location go:
+    #: a local directory path or an fsspec URL.
+    artifact_root: str
+
+    # -- experiments --------------------------------------------------------
+    @abc.abstractmethod
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        """Create an experiment and return its id.
+
+        A name in use, even by a deleted experiment, is RESOURCE_ALREADY_EXISTS.
+        Without ``artifact_location`` it is ``mlflow-artifacts:/<id>``, resolved
+        against :attr:`artifact_root`.
+        """
+
+    @abc.abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    @abc.abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment of that name (active preferred), or None."""
+
+    @abc.abstractmethod
+    def search_experiments(
+        self,
+        view_type: str = ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[Experiment], str | None]: ...
+
+    @abc.abstractmethod
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete the experiment and its runs (lifecycle ``deleted``)."""
+
+    @abc.abstractmethod
+    def restore_experiment(self, experiment_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None: ...
+
+    # -- runs ---------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str = "",
+        start_time: int | None = None,
+        tags: dict[str, str] | None = None,
+        run_name: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run. A missing name is generated (and tagged
+        ``mlflow.runName``); the parent is tag ``mlflow.parentRunId``.
+        ``run_id`` lets a client that made its id offline (spooling) keep it."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """The run with the latest value of each metric."""
+
+    @abc.abstractmethod
+    def update_run_info(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo: ...
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def restore_run(self, run_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[tuple[str, str]] = (),
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Append metrics, write params (write-once; the same value again is
+        fine, a different one is INVALID_PARAMETER_VALUE) and set tags, in one
+        transaction. The hot path of logging: it must take 100k points at a time."""
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        self.log_batch(run_id, metrics=[metric])
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        self.log_batch(run_id, params=[(key, value)])
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.log_batch(run_id, tags=[(key, value)])
+
+    @abc.abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[Metric], str | None]:
+        """Every point of one series ordered by (step, timestamp); offset page
+        tokens when ``max_results`` is given."""
+
+    @abc.abstractmethod
+    def get_metric_series(
+        self,
+        run_id: str,
+        key: str,
+        max_points: int = 1000,
+        x_axis: str = "step",
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[SeriesPoint]:
+        """A down-sampled series of at most ``max_points`` buckets, each with
+        the min and max of its points so spikes survive. ``x_axis`` is
+        ``step`` or ``timestamp``. Fast on million-point series."""
+
+    @abc.abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: str = ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        """MLflow's search: the filter grammar of ``tracking.search``, offset
+        page tokens (base64 JSON ``{"offset": N}``)."""
+
+    # -- liveness of runs ---------------------------------------------------
+    @abc.abstractmethod
+    def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
+        """Record that the writers of these runs are alive."""
+
+    @abc.abstractmethod
+    def kill_stale_runs(self, older_than_ms: int, now: int | None = None) -> list[str]:
+        """Mark KILLED every RUNNING run that has had a heartbeat but none for
+        ``older_than_ms``; return their ids. Runs that never had a heartbeat
+        (created by other clients) are left alone."""
+
+    # -- maintenance --------------------------------------------------------
+    @abc.abstractmethod
+    def purge_deleted_runs(self, older_than_ms: int = 0) -> list[str]:
+        """Permanently remove runs deleted at least ``older_than_ms`` ago and
+        their data; return their ids (the caller removes their artifacts)."""
+
+    def artifact_repo(self, artifact_uri: str) -> "ArtifactRepository":
+        """The repository behind an artifact URI (``mlflow-artifacts:/...``
+        resolved against :attr:`artifact_root`; local paths; fsspec URLs)."""
+        from .artifacts import artifact_repo_for
+
+        return artifact_repo_for(artifact_uri, self.artifact_root)
+
+    def close(self) -> None:
+        """Release connections."""
