@@ -164,7 +164,7 @@ class MLOpsMagics(Magics):
             last = tree.body.pop().value
         filename = "<%%mlops run>"
         try:  # register the source so tracebacks show the cell's lines
-            filename = shell.compile.cache(source)
+            filename = shell.compile.cache(source, shell.execution_count)
         except Exception:
             pass
         ns = shell.user_ns
