@@ -1,0 +1,33 @@
+const jestJupyterLab = require('@jupyterlab/testutils/lib/jest-config');
+
+// ES-module packages that jest must transpile (JupyterLab ships ESM).
+const esModules = [
+  '@codemirror',
+  '@jupyter/ydoc',
+  '@jupyter/react-components',
+  '@jupyter/web-components',
+  '@microsoft/fast',
+  '@jupyterlab/',
+  'exenv-es6',
+  'lib0',
+  'nanoid',
+  'vscode-ws-jsonrpc',
+  'y-protocols',
+  'y-websocket',
+  'yjs'
+].join('|');
+
+const baseConfig = jestJupyterLab(__dirname);
+
+module.exports = {
+  ...baseConfig,
+  automock: false,
+  collectCoverageFrom: [
+    'labextension/src/**/*.{ts,tsx}',
+    '!labextension/src/**/*.d.ts',
+    '!labextension/src/**/.ipynb_checkpoints/*'
+  ],
+  coverageReporters: ['lcov', 'text'],
+  testRegex: 'labextension/src/.*/.*.spec.ts[x]?$',
+  transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]
+};

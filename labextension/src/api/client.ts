@@ -1,0 +1,293 @@
+/**
+ * The one typed REST client of the front end: every HTTP request of the
+ * extension goes through `MLOpsClient`.
+ *
+ * Requests use `ServerConnection.makeRequest`, which adds the Jupyter token
+ * and XSRF header, so they are authenticated like any JupyterLab request.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { errorFromResponse, MLOpsApiError, networkError } from './errors';
+import {
+  ICreateExperimentRequest,
+  IExperiment,
+  IMetric,
+  IMetricHistoryRequest,
+  IMetricHistoryResponse,
+  IMetricSeriesRequest,
+  IMetricSeriesResponse,
+  IRun,
+  ISearchExperimentsRequest,
+  ISearchExperimentsResponse,
+  ISearchRunsRequest,
+  ISearchRunsResponse
+} from './types';
+
+/** Path of the extension's routes below the server's base URL. */
+export const API_ROOT = 'mlops';
+
+/** Which family of routes: MLflow's (`2.0/mlflow`) or ours (`v1`). */
+export type ApiFamily = 'mlflow' | 'v1';
+
+/** Query values; arrays become repeated keys, `undefined` is dropped. */
+export type Query = Record<
+  string,
+  string | number | boolean | undefined | Array<string | number>
+>;
+
+/**
+ * The URL of an API route.
+ *
+ * @param baseUrl - the Jupyter server's base URL (`serverSettings.baseUrl`)
+ * @param family - `mlflow` for `mlops/api/2.0/mlflow/…`, `v1` for `mlops/api/v1/…`
+ * @param endpoint - e.g. `experiments/search`
+ * @param query - query-string fields (GET requests)
+ */
+export function apiUrl(
+  baseUrl: string,
+  family: ApiFamily,
+  endpoint: string,
+  query?: Query
+): string {
+  const prefix = family === 'mlflow' ? ['api', '2.0', 'mlflow'] : ['api', 'v1'];
+  const url = URLExt.join(baseUrl, API_ROOT, ...prefix, endpoint);
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value === undefined) {
+      continue;
+    }
+    const values = Array.isArray(value) ? value : [value];
+    for (const v of values) {
+      parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(String(v))}`);
+    }
+  }
+  return parts.length ? `${url}?${parts.join('&')}` : url;
+}
+
+/** Options of one request. */
+interface IRequestOptions {
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  query?: Query;
+  body?: unknown;
+}
+
+/** Page through a paginated search until done or `limit` items are read. */
+async function collectPages<T>(
+  fetchPage: (
+    pageToken: string | undefined
+  ) => Promise<{ items: T[]; next?: string }>,
+  limit: number
+): Promise<T[]> {
+  const items: T[] = [];
+  let token: string | undefined = undefined;
+  do {
+    const page = await fetchPage(token);
+    items.push(...page.items);
+    token = page.next || undefined;
+  } while (token && items.length < limit);
+  return items.slice(0, limit);
+}
+
+/** Typed access to jupyter-mlops' REST API. */
+export class MLOpsClient {
+  /**
+   * @param serverSettings - the application's settings,
+   *   `app.serviceManager.serverSettings`
+   */
+  constructor(readonly serverSettings: ServerConnection.ISettings) {}
+
+  /** Send one request and parse the JSON answer; throws `MLOpsApiError`. */
+  async request<T>(
+    family: ApiFamily,
+    endpoint: string,
+    options: IRequestOptions = {}
+  ): Promise<T> {
+    const method = options.method ?? 'GET';
+    const url = apiUrl(
+      this.serverSettings.baseUrl,
+      family,
+      endpoint,
+      options.query
+    );
+    const init: RequestInit = { method };
+    if (options.body !== undefined) {
+      init.body = JSON.stringify(options.body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(
+        url,
+        init,
+        this.serverSettings
+      );
+    } catch (error) {
+      throw networkError(error, url);
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw networkError(error, url);
+    }
+    if (!response.ok) {
+      throw errorFromResponse(response.status, text, url);
+    }
+    if (!text) {
+      return {} as T;
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new MLOpsApiError(
+        'The server answered with something that is not JSON',
+        'INVALID_RESPONSE',
+        response.status,
+        url
+      );
+    }
+  }
+
+  // ----- experiments -------------------------------------------------------
+
+  /** One page of `experiments/search`. */
+  searchExperiments(
+    request: ISearchExperimentsRequest = {}
+  ): Promise<ISearchExperimentsResponse> {
+    return this.request('mlflow', 'experiments/search', {
+      method: 'POST',
+      body: request
+    });
+  }
+
+  /** Every experiment matching `request`, following page tokens. */
+  listExperiments(
+    request: ISearchExperimentsRequest = {},
+    limit = 10000
+  ): Promise<IExperiment[]> {
+    return collectPages(async page_token => {
+      const answer = await this.searchExperiments({
+        max_results: 1000,
+        ...request,
+        page_token
+      });
+      return {
+        items: answer.experiments ?? [],
+        next: answer.next_page_token
+      };
+    }, limit);
+  }
+
+  /** An experiment by id. */
+  async getExperiment(experimentId: string): Promise<IExperiment> {
+    const answer = await this.request<{ experiment: IExperiment }>(
+      'mlflow',
+      'experiments/get',
+      { query: { experiment_id: experimentId } }
+    );
+    return answer.experiment;
+  }
+
+  /** Create an experiment; returns its id. */
+  async createExperiment(request: ICreateExperimentRequest): Promise<string> {
+    const answer = await this.request<{ experiment_id: string }>(
+      'mlflow',
+      'experiments/create',
+      { method: 'POST', body: request }
+    );
+    return answer.experiment_id;
+  }
+
+  /** Rename an experiment. */
+  async updateExperiment(experimentId: string, newName: string): Promise<void> {
+    await this.request('mlflow', 'experiments/update', {
+      method: 'POST',
+      body: { experiment_id: experimentId, new_name: newName }
+    });
+  }
+
+  /** Mark an experiment (and its runs) deleted; `restoreExperiment` undoes it. */
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await this.request('mlflow', 'experiments/delete', {
+      method: 'POST',
+      body: { experiment_id: experimentId }
+    });
+  }
+
+  /** Restore a deleted experiment. */
+  async restoreExperiment(experimentId: string): Promise<void> {
+    await this.request('mlflow', 'experiments/restore', {
+      method: 'POST',
+      body: { experiment_id: experimentId }
+    });
+  }
+
+  // ----- runs --------------------------------------------------------------
+
+  /** One page of `runs/search`. */
+  searchRuns(request: ISearchRunsRequest): Promise<ISearchRunsResponse> {
+    return this.request('mlflow', 'runs/search', {
+      method: 'POST',
+      body: request
+    });
+  }
+
+  /** Up to `limit` runs matching `request`, following page tokens. */
+  listRuns(request: ISearchRunsRequest, limit = 1000): Promise<IRun[]> {
+    return collectPages(async page_token => {
+      const answer = await this.searchRuns({
+        ...request,
+        max_results: Math.min(limit, 1000),
+        page_token
+      });
+      return { items: answer.runs ?? [], next: answer.next_page_token };
+    }, limit);
+  }
+
+  /** A run by id, with the latest value of each metric. */
+  async getRun(runId: string): Promise<IRun> {
+    const answer = await this.request<{ run: IRun }>('mlflow', 'runs/get', {
+      query: { run_id: runId }
+    });
+    return answer.run;
+  }
+
+  // ----- metrics -----------------------------------------------------------
+
+  /** One page of a metric's full history (MLflow's `metrics/get-history`). */
+  getMetricHistory(
+    request: IMetricHistoryRequest
+  ): Promise<IMetricHistoryResponse> {
+    return this.request('mlflow', 'metrics/get-history', {
+      query: { ...request }
+    });
+  }
+
+  /** A metric's whole history, following page tokens. */
+  listMetricHistory(
+    runId: string,
+    metricKey: string,
+    limit = 1_000_000
+  ): Promise<IMetric[]> {
+    return collectPages(async page_token => {
+      const answer = await this.getMetricHistory({
+        run_id: runId,
+        metric_key: metricKey,
+        max_results: 25000,
+        page_token
+      });
+      return { items: answer.metrics ?? [], next: answer.next_page_token };
+    }, limit);
+  }
+
+  /**
+   * A metric down-sampled by the server (`v1/metrics/series`): at most
+   * `max_points` buckets, each keeping the min and max it stands for.
+   */
+  getMetricSeries(
+    request: IMetricSeriesRequest
+  ): Promise<IMetricSeriesResponse> {
+    return this.request('v1', 'metrics/series', { query: { ...request } });
+  }
+}

@@ -1,0 +1,4 @@
+/** The typed REST client: the only module of the front end that speaks HTTP. */
+export * from './client';
+export * from './errors';
+export * from './types';

@@ -1,0 +1,49 @@
+/** Shared placeholders of the panels: loading, empty, error. */
+import React from 'react';
+
+/** Props of `Placeholder`. */
+export interface IPlaceholderProps {
+  /** `loading`, `empty` or `error`: sets the class and ARIA role. */
+  kind: 'loading' | 'empty' | 'error';
+  /** Main line. */
+  title: string;
+  /** Optional details under the title. */
+  children?: React.ReactNode;
+  /** When given, a button that calls it. */
+  onRetry?: () => void;
+  /** Label of the retry button. */
+  retryLabel?: string;
+}
+
+/** A centred message that fills an empty list or table. */
+export function Placeholder(props: IPlaceholderProps): JSX.Element {
+  return (
+    <div
+      className={`jp-mlops-Placeholder jp-mlops-Placeholder-${props.kind}`}
+      role={props.kind === 'error' ? 'alert' : 'status'}
+    >
+      <div className="jp-mlops-Placeholder-title">{props.title}</div>
+      {props.children ? (
+        <div className="jp-mlops-Placeholder-body">{props.children}</div>
+      ) : null}
+      {props.onRetry ? (
+        <button
+          className="jp-mlops-Button jp-mod-styled"
+          onClick={props.onRetry}
+          type="button"
+        >
+          {props.retryLabel ?? 'Retry'}
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+/** A one-line warning above data that could not be refreshed. */
+export function StaleBanner(props: { message: string }): JSX.Element {
+  return (
+    <div className="jp-mlops-Banner" role="alert" title={props.message}>
+      {props.message}
+    </div>
+  );
+}

@@ -1,0 +1,34 @@
+/** Ids and tokens shared by the plugins of the extension. */
+import { Token } from '@lumino/coreutils';
+
+import type { MLOpsClient } from './api';
+import type { RunsModel } from './model';
+
+/** Id of the main plugin; also the settings schema id (`schema/plugin.json`). */
+export const PLUGIN_ID = 'jupyter-mlops:plugin';
+
+/** Id of the sidebar widget (used by the layout restorer and tests). */
+export const RUNS_PANEL_ID = 'jupyter-mlops-runs';
+
+/** Command ids. */
+export namespace CommandIDs {
+  export const openRuns = 'jupyter-mlops:open-runs';
+  export const refresh = 'jupyter-mlops:refresh';
+  export const createExperiment = 'jupyter-mlops:create-experiment';
+  export const renameExperiment = 'jupyter-mlops:rename-experiment';
+  export const deleteExperiment = 'jupyter-mlops:delete-experiment';
+}
+
+/** What the main plugin provides to other plugins (issue #3's panels). */
+export interface IMLOps {
+  /** The REST client. */
+  readonly client: MLOpsClient;
+  /** The runs model behind the sidebar. */
+  readonly runsModel: RunsModel;
+}
+
+/** Token of `IMLOps`. */
+export const IMLOps = new Token<IMLOps>(
+  'jupyter-mlops:IMLOps',
+  'The MLOps REST client and runs model.'
+);
