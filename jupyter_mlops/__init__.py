@@ -1,0 +1,51 @@
+"""jupyter-mlops: experiment tracking, run comparison, registry and pipelines
+inside JupyterLab.
+
+``import jupyter_mlops as mlops`` gives MLflow's fluent API (``mlops.start_run``,
+``mlops.log_metric``, ...). Everything is imported on first use, so importing
+the package stays cheap in every kernel.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module that defines it (relative to this package)
+_LAZY: dict[str, str] = {
+    name: ".client.fluent"
+    for name in (
+        "ActiveRun", "active_run", "create_experiment", "delete_experiment", "delete_run",
+        "delete_tag", "end_run", "flush", "flush_async_logging", "get_artifact_uri",
+        "get_experiment", "get_experiment_by_name", "get_metric_history", "get_run",
+        "get_tracking_uri", "last_active_run", "log_artifact", "log_artifacts", "log_dict",
+        "log_figure", "log_image", "log_metric", "log_metrics", "log_param", "log_params",
+        "log_text", "search_experiments", "search_runs", "set_experiment", "set_tag", "set_tags",
+        "set_tracking_uri", "start_run",
+    )
+}
+_LAZY.update(
+    {
+        "MlopsClient": ".client.mlops_client",
+        "TrackingError": ".tracking.errors",
+        "_jupyter_server_extension_points": "._jupyter_server",
+        "_jupyter_labextension_paths": "._jupyter_server",
+        "load_ipython_extension": ".magics",
+        "unload_ipython_extension": ".magics",
+    }
+)
+
+__all__ = sorted(n for n in _LAZY if not n.startswith("_"))
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

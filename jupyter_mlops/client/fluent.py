@@ -1,0 +1,574 @@
+"""The fluent API, with MLflow's names and signatures.
+
+Active runs are kept per thread (a stack, for nested runs), as in MLflow.
+Logging calls only queue (see :mod:`.writer`); ``flush()``, ``end_run()`` and
+interpreter exit wait until everything is durable and raise the store's
+refusals (a conflicting param, a deleted run) with the store's message.
+
+Liveness: the writer heartbeats active runs; ``start_run`` marks KILLED the
+RUNNING runs of writers silent for longer than the heartbeat timeout (see
+:func:`.writer.heartbeat_timeout_ms`). Over HTTP the server does that sweep.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+from ..tracking.entities import (
+    DEFAULT_EXPERIMENT_ID,
+    DELETED,
+    FAILED,
+    FINISHED,
+    TAG_NOTE,
+    TAG_PARENT_RUN_ID,
+    TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE,
+    TAG_USER,
+    Experiment,
+    Metric,
+    Run,
+)
+from ..tracking.errors import TrackingError, invalid
+from . import uris
+from .mlops_client import MlopsClient, PagedList, current_user, to_view_type
+
+log = logging.getLogger(__name__)
+
+_clients: dict[str, MlopsClient] = {}
+_clients_lock = threading.Lock()
+_local = threading.local()
+_all_active: dict[str, "ActiveRun"] = {}  # every thread's active runs, for exit
+_active_experiment_id: str | None = None
+_last_active_run_id: str | None = None
+_last_active_uri: str | None = None
+
+
+class ActiveRun(Run):
+    """The run returned by :func:`start_run`; a context manager that ends the
+    run FINISHED, or FAILED when the block raises."""
+
+    _client: MlopsClient
+
+    def __enter__(self) -> "ActiveRun":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        stack = _stack()
+        if any(r.info.run_id == self.info.run_id for r in stack):
+            status = FINISHED if exc_type is None else FAILED
+            # end any runs nested inside this one first, then this one
+            while stack and stack[-1].info.run_id != self.info.run_id:
+                end_run(status)
+            if exc_type is None:
+                end_run(status)
+            else:
+                try:
+                    end_run(status)
+                except Exception as e:  # do not hide the user's exception
+                    log.error("jupyter-mlops: ending run %s failed: %s", self.info.run_id, e)
+        return False
+
+
+def _stack() -> list[ActiveRun]:
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    return stack
+
+
+def _client(uri: str | None = None) -> MlopsClient:
+    uri = uri or uris.get_tracking_uri()
+    c = _clients.get(uri)
+    if c is None or c._writer._closed:
+        with _clients_lock:
+            c = _clients.get(uri)
+            if c is None or c._writer._closed:
+                c = _clients[uri] = MlopsClient(uri)
+    return c
+
+
+# -- tracking URI and experiments ---------------------------------------------
+def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+    """Log to ``uri`` from now on (``sqlite:///…``, ``postgresql://…``, ``http(s)://…``)."""
+    uris.set_tracking_uri(uri)
+
+
+def get_tracking_uri() -> str:
+    return uris.get_tracking_uri()
+
+
+def _experiment_id_from_env(client: MlopsClient) -> str | None:
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    exp_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if name:
+        exp = client.get_experiment_by_name(name)
+        found = exp.experiment_id if exp else client.create_experiment(name)
+        if exp_id and exp_id != found:
+            raise invalid(f"MLFLOW_EXPERIMENT_ID={exp_id} does not match MLFLOW_EXPERIMENT_NAME={name!r}")
+        return found
+    return exp_id or None
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Make an experiment active, creating it by name if needed."""
+    global _active_experiment_id
+    if (experiment_name is None) == (experiment_id is None):
+        raise invalid("Must specify exactly one of: `experiment_id` or `experiment_name`.")
+    client = _client()
+    if experiment_id is not None:
+        exp = client.get_experiment(str(experiment_id))
+    else:
+        exp = client.get_experiment_by_name(str(experiment_name))
+        if exp is None:
+            try:
+                exp = client.get_experiment(client.create_experiment(str(experiment_name)))
+            except TrackingError as e:  # another process created it meanwhile
+                if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                exp = client.get_experiment_by_name(str(experiment_name))
+                assert exp is not None
+    if exp.lifecycle_stage == DELETED:
+        raise invalid(
+            f"Cannot set a deleted experiment {exp.name!r} as the active experiment. "
+            "You can restore the experiment, or permanently delete the experiment to create a new one."
+        )
+    _active_experiment_id = exp.experiment_id
+    return exp
+
+
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
+) -> str:
+    return _client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    return _client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    return _client().get_experiment_by_name(name)
+
+
+def search_experiments(
+    view_type: int | str = 1,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    client = _client()
+    out: list[Experiment] = []
+    token = None
+    while max_results is None or len(out) < max_results:
+        page_size = 1000 if max_results is None else min(1000, max_results - len(out))
+        page = client.search_experiments(view_type, page_size, filter_string, order_by, token)
+        out.extend(page)
+        token = page.token
+        if not token:
+            break
+    return out
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(experiment_id)
+
+
+def _current_experiment_id(client: MlopsClient) -> str:
+    return _active_experiment_id or _experiment_id_from_env(client) or DEFAULT_EXPERIMENT_ID
+
+
+# -- runs ----------------------------------------------------------------------
+def start_run(
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a new run (or resume ``run_id``) and make it this thread's active run."""
+    global _last_active_run_id, _last_active_uri
+    stack = _stack()
+    if stack and not nested:
+        raise invalid(
+            f"Run with UUID {stack[-1].info.run_id} is already active. To start a new run, first end "
+            "the current run with jupyter_mlops.end_run(). To start a nested run, call start_run with "
+            "nested=True"
+        )
+    if parent_run_id is not None and stack and stack[-1].info.run_id != parent_run_id:
+        raise invalid(
+            f"Current run with UUID {stack[-1].info.run_id} does not match the specified parent_run_id "
+            f"{parent_run_id}. To start a new nested run under the parent run with UUID {parent_run_id}, "
+            "first end the current run with jupyter_mlops.end_run()."
+        )
+    client = _client()
+    run_id = run_id or os.environ.pop("MLFLOW_RUN_ID", None)
+    user_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    if description is not None:
+        if TAG_NOTE in user_tags and user_tags[TAG_NOTE] != description:
+            raise invalid(
+                f"Description is already set via the tag {TAG_NOTE} in tags. Remove the key {TAG_NOTE} "
+                "from the tags or omit the description."
+            )
+        user_tags[TAG_NOTE] = description
+
+    if run_id:
+        run = client.resume_run(run_id)
+        for k, v in user_tags.items():
+            client.set_tag(run.info.run_id, k, v)
+    else:
+        try:
+            client.kill_stale_runs()
+        except Exception as e:  # liveness is best effort; never block a new run
+            log.debug("jupyter-mlops: could not sweep stale runs: %s", e)
+        exp_id = str(experiment_id) if experiment_id is not None else _current_experiment_id(client)
+        parent = parent_run_id or (stack[-1].info.run_id if stack else None)
+        source_tags, files = _capture_source()
+        all_tags = {TAG_USER: current_user(), **source_tags}
+        if parent:
+            all_tags[TAG_PARENT_RUN_ID] = parent
+        all_tags.update(user_tags)
+        run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
+        _save_source_files(client, run.info.run_id, files)
+
+    active = ActiveRun(run.info, run.data)
+    active._client = client
+    stack.append(active)
+    _all_active[run.info.run_id] = active
+    _last_active_run_id = run.info.run_id
+    _last_active_uri = client.tracking_uri
+    return active
+
+
+def _capture_source() -> tuple[dict[str, str], list[tuple[str, bytes]]]:
+    """Source tags and files from the source-capture module when present,
+    else ``sys.argv[0]`` as a LOCAL source (MLflow's default context)."""
+    try:
+        from .source import capture_source
+    except ImportError:
+        capture_source = None
+    if capture_source is not None:
+        try:
+            tags, files = capture_source()
+            if tags:
+                return dict(tags), list(files)
+        except Exception as e:
+            log.debug("jupyter-mlops: source capture failed: %s", e)
+    name = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
+    return {TAG_SOURCE_NAME: name, TAG_SOURCE_TYPE: "LOCAL"}, []
+
+
+def _save_source_files(client: MlopsClient, run_id: str, files: list[tuple[str, bytes]]) -> None:
+    for name, data in files:
+        try:
+            client.log_bytes(run_id, data, f"source/{os.path.basename(name)}")
+        except Exception as e:  # the run matters more than its snapshot
+            log.warning("jupyter-mlops: could not save source/%s: %s", name, e)
+
+
+def active_run() -> ActiveRun | None:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, else the last run this process started (fetched fresh)."""
+    run = active_run()
+    if run is not None:
+        return run
+    if _last_active_run_id is None:
+        return None
+    return _client(_last_active_uri).get_run(_last_active_run_id)
+
+
+def end_run(status: str = FINISHED) -> None:
+    """End this thread's active run: wait until everything logged is durable,
+    then set its status. Raises the store's refusals of logged data, if any."""
+    stack = _stack()
+    if not stack:
+        return
+    run = stack.pop()
+    _all_active.pop(run.info.run_id, None)
+    client = run._client
+    errors = client._writer.take_errors()
+    try:
+        client.set_terminated(run.info.run_id, status)
+    finally:
+        errors += client._writer.take_errors()
+    if errors:
+        client._writer._errors[:0] = errors
+        client._writer.raise_errors()
+
+
+def _get_or_start_run() -> ActiveRun:
+    stack = _stack()
+    if stack:
+        return stack[-1]
+    return start_run()
+
+
+def _target(run_id: str | None) -> tuple[MlopsClient, str]:
+    if run_id is None:
+        run = _get_or_start_run()
+        return run._client, run.info.run_id
+    active = _all_active.get(run_id)
+    return (active._client if active is not None else _client()), run_id
+
+
+def _flush_if(client: MlopsClient, synchronous: bool | None) -> None:
+    if synchronous:
+        client.flush()
+
+
+# -- logging (queued) ------------------------------------------------------------
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
+) -> None:
+    """Queue one metric point and return at once (``synchronous=True`` waits)."""
+    if run_id is None:
+        stack = getattr(_local, "stack", None)
+        run = stack[-1] if stack else _get_or_start_run()
+        run._client._writer.log_metric(run.info.run_id, key, value, timestamp, step)
+        if synchronous:
+            run._client.flush()
+        return
+    client, rid = _target(run_id)
+    client._writer.log_metric(rid, key, value, timestamp, step)
+    _flush_if(client, synchronous)
+
+
+def log_metrics(
+    metrics: dict[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+    model_id: str | None = None,
+    dataset: Any = None,
+) -> None:
+    client, rid = _target(run_id)
+    w = client._writer
+    if timestamp is None:
+        from .mlops_client import now_ms
+
+        timestamp = now_ms()
+    for k, v in metrics.items():
+        w.log_metric(rid, k, v, timestamp, step)
+    _flush_if(client, synchronous)
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Queue a param; a different value for a key already logged raises at once."""
+    client, rid = _target(None)
+    client._writer.log_param(rid, key, value)
+    _flush_if(client, synchronous)
+    return value
+
+
+def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+    client, rid = _target(run_id)
+    for k, v in params.items():
+        client._writer.log_param(rid, k, v)
+    _flush_if(client, synchronous)
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    client, rid = _target(None)
+    client._writer.set_tag(rid, key, value)
+    _flush_if(client, synchronous)
+
+
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+    client, rid = _target(None)
+    for k, v in tags.items():
+        client._writer.set_tag(rid, k, v)
+    _flush_if(client, synchronous)
+
+
+def delete_tag(key: str) -> None:
+    client, rid = _target(None)
+    client.delete_tag(rid, key)
+
+
+def flush() -> None:
+    """Wait until everything logged by this process is durable (in the store,
+    or in the local spool while the store is unreachable); raise the store's
+    refusals of logged data."""
+    for c in list(_clients.values()):
+        c.flush()
+
+
+flush_async_logging = flush
+
+
+# -- artifacts -------------------------------------------------------------------
+def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    client, rid = _target(run_id)
+    client.log_artifact(rid, local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+    client, rid = _target(run_id)
+    client.log_artifacts(rid, local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    client, rid = _target(run_id)
+    client.log_text(rid, text, artifact_file)
+
+
+def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None = None) -> None:
+    client, rid = _target(run_id)
+    client.log_dict(rid, dictionary, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+    client, rid = _target(None)
+    client.log_figure(rid, figure, artifact_file, save_kwargs=save_kwargs)
+
+
+def log_image(
+    image: Any,
+    artifact_file: str | None = None,
+    key: str | None = None,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool | None = False,
+) -> None:
+    client, rid = _target(None)
+    client.log_image(rid, image, artifact_file, key=key, step=step, timestamp=timestamp)
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    client, rid = _target(None)
+    return client.get_artifact_uri(rid, artifact_path)
+
+
+# -- reads -------------------------------------------------------------------------
+def get_run(run_id: str) -> Run:
+    return _client().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    return _client().get_metric_history(run_id, key)
+
+
+def delete_run(run_id: str) -> None:
+    _client().delete_run(run_id)
+
+
+def search_runs(
+    experiment_ids: list[str] | None = None,
+    filter_string: str = "",
+    run_view_type: int = 1,
+    max_results: int = 100_000,
+    order_by: list[str] | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: list[str] | None = None,
+) -> Any:
+    """Runs as a pandas DataFrame with MLflow's columns (``run_id``, ...,
+    ``metrics.<k>``, ``params.<k>``, ``tags.<k>``), or ``output_format="list"``
+    for Run objects."""
+    if output_format not in ("pandas", "list"):
+        raise invalid(f"Unsupported output format {output_format!r}: use 'pandas' or 'list'")
+    client = _client()
+    ids = [str(e) for e in (experiment_ids or [])]
+    for name in experiment_names or []:
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            ids.append(exp.experiment_id)
+    if not ids and not experiment_names:
+        if search_all_experiments:
+            ids = [e.experiment_id for e in search_experiments(view_type=to_view_type(run_view_type))]
+        else:
+            ids = [_current_experiment_id(client)]
+    runs = client.search_all_runs(ids, filter_string, run_view_type, max_results, order_by) if ids else []
+    if output_format == "list":
+        return runs
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        log.warning("jupyter-mlops: pandas is not installed; search_runs returns a list of runs")
+        return runs
+    return runs_to_dataframe(runs)
+
+
+def runs_to_dataframe(runs: list[Run]) -> Any:
+    """MLflow's search_runs DataFrame layout."""
+    import pandas as pd
+
+    base = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    metric_keys: dict[str, None] = {}
+    param_keys: dict[str, None] = {}
+    tag_keys: dict[str, None] = {}
+    for r in runs:
+        metric_keys.update(dict.fromkeys(r.data.metrics))
+        param_keys.update(dict.fromkeys(r.data.params))
+        tag_keys.update(dict.fromkeys(r.data.tags))
+    cols: dict[str, list[Any]] = {
+        "run_id": [r.info.run_id for r in runs],
+        "experiment_id": [r.info.experiment_id for r in runs],
+        "status": [r.info.status for r in runs],
+        "artifact_uri": [r.info.artifact_uri for r in runs],
+        "start_time": pd.to_datetime([r.info.start_time for r in runs], unit="ms", utc=True),
+        "end_time": pd.to_datetime([r.info.end_time for r in runs], unit="ms", utc=True),
+    }
+    nan = float("nan")
+    for k in metric_keys:
+        cols[f"metrics.{k}"] = [r.data.metrics[k].value if k in r.data.metrics else nan for r in runs]
+    for k in param_keys:
+        cols[f"params.{k}"] = [r.data.params.get(k) for r in runs]
+    for k in tag_keys:
+        cols[f"tags.{k}"] = [r.data.tags.get(k) for r in runs]
+    if not runs:
+        return pd.DataFrame(columns=base)
+    return pd.DataFrame(cols)
+
+
+# -- exit and fork -------------------------------------------------------------------
+def _end_runs_at_exit() -> None:
+    """End runs still active at interpreter exit: FAILED after an uncaught
+    exception in a script, FINISHED otherwise; then everything is flushed
+    (by the writer's own exit hook, which runs after this one)."""
+    crashed = (getattr(sys, "last_exc", None) or getattr(sys, "last_type", None)) is not None
+    if "ipykernel" in sys.modules:
+        crashed = False  # a kernel keeps the last cell's error around: not a crash
+    status = FAILED if crashed else FINISHED
+    for run_id, run in list(_all_active.items()):
+        try:
+            run._client.set_terminated(run_id, status)
+        except Exception as e:
+            log.error("jupyter-mlops: could not end run %s at exit: %s", run_id, e)
+    _all_active.clear()
+
+
+def _after_fork_in_child() -> None:
+    _clients.clear()
+
+
+atexit.register(_end_runs_at_exit)
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+__all__ = [
+    "ActiveRun", "MlopsClient", "PagedList", "active_run", "create_experiment", "delete_experiment",
+    "delete_run", "delete_tag", "end_run", "flush", "flush_async_logging", "get_artifact_uri",
+    "get_experiment", "get_experiment_by_name", "get_metric_history", "get_run", "get_tracking_uri",
+    "last_active_run", "log_artifact", "log_artifacts", "log_dict", "log_figure", "log_image",
+    "log_metric", "log_metrics", "log_param", "log_params", "log_text", "search_experiments",
+    "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
+]

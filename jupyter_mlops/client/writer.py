@@ -1,0 +1,532 @@
+"""The buffered writer: logging calls append to an in-memory queue and return;
+one thread per tracking URI sends batches to the store.
+
+What goes through the queue, in order:
+
+* data items (metrics, params, tags) as plain tuples, the cheapest thing to
+  append: ``(run_id, key, value, timestamp, step)`` for a metric,
+  ``(_PARAM|_TAG, run_id, key, value)`` for the others;
+* operations that must stay ordered with the data (create a run, update a run,
+  delete a tag) and flush markers, as ``(_OP, record, future)``.
+
+The thread turns runs of data items into one ``log`` record per run (metrics
+columnar per key) and applies records to the store. A record that cannot reach
+the store, and every record after it, goes to the :class:`~.spool.Spool`
+until a replay succeeds, so order is kept and nothing is lost. A record the
+store refuses (a param conflict, a deleted run) is kept as an error that the
+next :meth:`Writer.flush` raises with the store's message.
+
+While runs are active the thread also sends heartbeats.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from ..tracking.entities import TERMINAL_STATUSES, Metric
+from ..tracking.errors import TrackingError, invalid
+from .spool import Record, Spool, spool_dir_for
+from .transient import is_transient
+
+log = logging.getLogger(__name__)
+
+_PARAM, _TAG, _OP = 1, 2, 3
+MAX_KEY_LENGTH = 250
+SPOOLED = object()  # the result of an operation that went to the spool
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def heartbeat_interval() -> float:
+    """Seconds between heartbeats (``JUPYTER_MLOPS_HEARTBEAT_INTERVAL``, default 10)."""
+    return max(0.05, _env_float("JUPYTER_MLOPS_HEARTBEAT_INTERVAL", 10.0))
+
+
+def heartbeat_timeout_ms() -> int:
+    """A RUNNING run whose writer has been silent this long is KILLED at the
+    next start_run: ``JUPYTER_MLOPS_HEARTBEAT_TIMEOUT`` seconds, default six
+    heartbeat intervals but at least one."""
+    default = max(6 * heartbeat_interval(), 1.0)
+    return int(1000 * _env_float("JUPYTER_MLOPS_HEARTBEAT_TIMEOUT", default))
+
+
+class Future:
+    """The result of one queued operation."""
+
+    __slots__ = ("_done", "_result", "_error")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    def set_result(self, value: Any) -> None:
+        self._result = value
+        self._done.set()
+
+    def set_error(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self._done.wait(timeout):
+            raise TimeoutError("the tracking writer did not answer in time")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class Writer:
+    """One per (process, tracking URI); see the module docstring."""
+
+    def __init__(
+        self,
+        uri: str,
+        store: Any,
+        spool_root: str,
+        max_queue: int = 100_000,
+        batch_items: int = 50_000,
+        interval: float = 0.1,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self.uri = uri
+        self.store = store
+        self.spool = Spool(spool_dir_for(uri, spool_root))
+        self._q: deque[tuple[Any, ...]] = deque()
+        self._max = max_queue
+        self._batch = batch_items
+        self._wake_at = batch_items // 2
+        self._interval = interval
+        self._retry_interval = retry_interval
+        self._wake = threading.Event()
+        self._space = threading.Condition()
+        self._waiters = 0
+        self._drain_lock = threading.RLock()
+        self._errors: list[BaseException] = []
+        self._params: dict[tuple[str, str], str] = {}  # what this process logged
+        self._live: set[str] = set()  # runs created here and not ended
+        self._id_map: dict[str, str] = {}  # client id -> server id (stock MLflow)
+        self._hb_interval = heartbeat_interval()
+        self._next_hb = 0.0
+        self._next_retry = 0.0
+        self._offline_warned = False
+        self._closed = False
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name=f"mlops-writer", daemon=True)
+        self._thread.start()
+
+    # -- the hot path (caller threads) --------------------------------------
+    def log_metric(
+        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None
+    ) -> None:
+        if type(key) is not str or not key or len(key) > MAX_KEY_LENGTH:
+            raise invalid(f"Invalid metric key {key!r}: a non-empty string of at most 250 characters")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise invalid(f"Got invalid value {value!r} for metric {key!r} (expected a number)") from None
+        q = self._q
+        if len(q) >= self._max:
+            self._wait_space()
+        q.append(
+            (
+                run_id,
+                key,
+                value,
+                time.time_ns() // 1_000_000 if timestamp is None else int(timestamp),
+                0 if step is None else int(step),
+            )
+        )
+        if len(q) >= self._wake_at and not self._wake.is_set():
+            self._wake.set()
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        """Queue a param; a different value for a key this process already
+        logged for the run raises at once (the store would refuse it later)."""
+        _check_key(key, "param")
+        value = str(value)
+        old = self._params.get((run_id, key))
+        if old is not None and old != value:
+            raise invalid(
+                f"Changing param values is not allowed. Param with key={key!r} was already logged "
+                f"with value={old!r} for run ID={run_id!r}. Attempted logging new value {value!r}."
+            )
+        self._params[(run_id, key)] = value
+        self._put((_PARAM, run_id, key, value))
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        _check_key(key, "tag")
+        self._put((_TAG, run_id, key, str(value)))
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        if len(self._q) >= self._max:
+            self._wait_space()
+        self._q.append(item)
+        if len(self._q) >= self._wake_at:
+            self._wake.set()
+
+    def _wait_space(self) -> None:
+        """Back-pressure: block until the writer has made room."""
+        self._ensure_thread()
+        self._wake.set()
+        with self._space:
+            self._waiters += 1
+            try:
+                while len(self._q) >= self._max:
+                    if not self._thread.is_alive():
+                        self._drain_all()
+                        break
+                    self._space.wait(0.5)
+            finally:
+                self._waiters -= 1
+
+    # -- operations ---------------------------------------------------------
+    def call(self, record: Record | None, timeout: float | None = None) -> Any:
+        """Queue an operation behind everything logged so far and wait for it.
+        Returns the store's answer, or :data:`SPOOLED` when it was spooled."""
+        fut = Future()
+        self._ensure_thread()
+        self._q.append((_OP, record, fut))
+        self._wake.set()
+        if not self._thread.is_alive():
+            self._drain_all()
+        return fut.result(timeout)
+
+    def flush(self, raise_errors: bool = True) -> None:
+        """Wait until everything queued so far is in the store or in the
+        (fsynced) spool; retry the spool once. Raises the store's errors."""
+        self.call(None)
+        if raise_errors:
+            self.raise_errors()
+
+    def take_errors(self) -> list[BaseException]:
+        errors, self._errors = self._errors, []
+        return errors
+
+    def raise_errors(self) -> None:
+        errors = self.take_errors()
+        if not errors:
+            return
+        first = errors[0]
+        if len(errors) == 1:
+            raise first
+        more = "; ".join(str(e) for e in errors[1:4])
+        code = getattr(first, "error_code", "INVALID_PARAMETER_VALUE")
+        raise TrackingError(f"{first} (and {len(errors) - 1} more logging errors: {more})", code) from first
+
+    def run_started(self, run_id: str) -> None:
+        """A resumed run: heartbeat it while it is active."""
+        self._live.add(run_id)
+        self._next_hb = 0.0
+
+    def server_run_id(self, run_id: str) -> str:
+        return self._id_map.get(run_id, run_id)
+
+    @property
+    def offline(self) -> bool:
+        return self.spool.pending
+
+    def close(self) -> None:
+        """Flush, stop the thread and release the spool (left for a later
+        process to replay if the store is still unreachable)."""
+        if self._closed:
+            return
+        try:
+            self.flush(raise_errors=False)
+        finally:
+            self._closed = True
+            self._wake.set()
+            if self._thread.is_alive() and threading.current_thread() is not self._thread:
+                self._thread.join(timeout=5)
+            with self._drain_lock:
+                self.spool.close()
+            for e in self.take_errors():
+                log.error("jupyter-mlops: a logging call failed: %s", e)
+
+    # -- the writer thread --------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():
+            raise RuntimeError("a tracking writer cannot be used in a forked child")
+
+    def _run(self) -> None:
+        try:
+            with self._drain_lock:
+                if self.spool.adopt_orphans():
+                    self._try_replay()
+        except Exception as e:  # never let start-up kill the thread
+            log.warning("jupyter-mlops: could not replay left-over spool files: %s", e)
+        while not self._closed:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                with self._drain_lock:
+                    self._drain_all()
+                    now = time.monotonic()
+                    if self.spool.pending and now >= self._next_retry:
+                        self._try_replay()
+                    if self._live and now >= self._next_hb:
+                        self._heartbeat()
+            except Exception:  # a bug must not silently stop logging
+                log.exception("jupyter-mlops: the tracking writer hit an error")
+                time.sleep(self._interval)
+
+    def _drain_all(self) -> None:
+        with self._drain_lock:
+            while self._q:
+                self._drain_batch()
+
+    def _drain_batch(self) -> None:
+        """Pop up to one batch of items, emitting log records and running
+        operations in queue order."""
+        q = self._q
+        runs: dict[str, tuple[dict[str, tuple[list[int], list[int], list[float]]], dict[str, str], dict[str, str]]] = {}
+        n = 0
+        limit = self._batch
+        while n < limit:
+            try:
+                item = q.popleft()
+            except IndexError:
+                break
+            n += 1
+            if len(item) == 5:
+                run_id, key, value, ts, step = item
+                entry = runs.get(run_id)
+                if entry is None:
+                    entry = runs[run_id] = ({}, {}, {})
+                col = entry[0].get(key)
+                if col is None:
+                    col = entry[0][key] = ([], [], [])
+                col[0].append(step)
+                col[1].append(ts)
+                col[2].append(value)
+            elif item[0] == _OP:
+                self._emit_logs(runs)
+                runs = {}
+                self._run_op(item[1], item[2])
+            else:
+                kind, run_id, key, value = item
+                entry = runs.get(run_id)
+                if entry is None:
+                    entry = runs[run_id] = ({}, {}, {})
+                entry[1 if kind == _PARAM else 2][key] = value
+        self._emit_logs(runs)
+        if self._waiters:
+            with self._space:
+                self._space.notify_all()
+
+    def _emit_logs(self, runs: dict[str, Any]) -> None:
+        for run_id, (metrics, params, tags) in runs.items():
+            self._emit(
+                {
+                    "op": "log",
+                    "run_id": run_id,
+                    "metrics": metrics,
+                    "params": list(params.items()),
+                    "tags": list(tags.items()),
+                }
+            )
+
+    def _run_op(self, record: Record | None, fut: Future) -> None:
+        if record is None:  # a flush marker
+            try:
+                if self.spool.pending:
+                    self._try_replay()
+                self.spool.sync()
+            except Exception as e:
+                log.warning("jupyter-mlops: flushing the spool failed: %s", e)
+            fut.set_result(None)
+            return
+        try:
+            result = self._emit(record, collect=False)
+        except BaseException as e:
+            fut.set_error(e)
+        else:
+            fut.set_result(result)
+
+    def _emit(self, record: Record, collect: bool = True) -> Any:
+        """Apply one record, or spool it (and everything after it) while the
+        store is unreachable. Refusals are collected (or raised when the caller
+        waits for this record)."""
+        if self.spool.pending:
+            self.spool.append(record)
+            return SPOOLED
+        try:
+            return self._apply_checked(record, collect)
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            if not self._offline_warned:
+                log.warning("jupyter-mlops: the tracking store is unreachable (%s); spooling to %s", e,
+                            self.spool.directory)
+                self._offline_warned = True
+            self.spool.append(record)
+            self._next_retry = time.monotonic() + self._retry_interval
+            return SPOOLED
+
+    def _apply_checked(self, record: Record, collect: bool = True) -> Any:
+        """Apply a record; on a refusal of a log record with params, apply the
+        rest without them and the params one by one, so one bad param loses
+        nothing else. Transient errors propagate."""
+        try:
+            return self._apply(record)
+        except Exception as e:
+            if is_transient(e):
+                raise
+            if record.get("op") == "log" and len(record.get("params") or ()) and (
+                record.get("metrics") or record.get("tags") or len(record["params"]) > 1
+            ):
+                rest = {**record, "params": []}
+                if rest["metrics"] or rest["tags"]:
+                    self._apply_checked(rest, collect=True)
+                for p in record["params"]:
+                    self._apply_checked({"op": "log", "run_id": record["run_id"], "metrics": {},
+                                         "params": [p], "tags": []}, collect=True)
+                return None
+            if not collect:
+                raise
+            self._errors.append(e)
+            return None
+
+    def _apply(self, record: Record) -> Any:
+        op = record["op"]
+        store = self.store
+        if op == "log":
+            run_id = self.server_run_id(record["run_id"])
+            metrics = record.get("metrics") or {}
+            params = [tuple(p) for p in record.get("params") or ()]
+            tags = [tuple(t) for t in record.get("tags") or ()]
+            log_columns = getattr(store, "log_columns", None)
+            if log_columns is not None:
+                log_columns(run_id, metrics, params, tags)
+            else:
+                ms = [
+                    Metric(key, v, t, s)
+                    for key, (steps, stamps, values) in metrics.items()
+                    for s, t, v in zip(steps, stamps, values)
+                ]
+                store.log_batch(run_id, metrics=ms, params=params, tags=tags)
+            return None
+        if op == "create_run":
+            run = store.create_run(
+                experiment_id=record["experiment_id"],
+                user_id=record.get("user_id", ""),
+                start_time=record.get("start_time"),
+                tags=record.get("tags") or {},
+                run_name=record.get("run_name"),
+                run_id=record["run_id"],
+            )
+            if run.info.run_id != record["run_id"]:
+                self._id_map[record["run_id"]] = run.info.run_id
+            self._live.add(run.info.run_id)
+            self._safe_heartbeat([run.info.run_id])  # so a crash right now is detected
+            return run
+        if op == "update_run":
+            run_id = self.server_run_id(record["run_id"])
+            info = store.update_run_info(
+                run_id, status=record.get("status"), end_time=record.get("end_time"),
+                run_name=record.get("run_name"),
+            )
+            if record.get("status") in TERMINAL_STATUSES:
+                self._live.discard(run_id)
+            return info
+        if op == "delete_tag":
+            store.delete_tag(self.server_run_id(record["run_id"]), record["key"])
+            return None
+        raise ValueError(f"unknown spool record {op!r}")
+
+    def _try_replay(self) -> None:
+        self._next_retry = time.monotonic() + self._retry_interval
+        fast = getattr(self.store, "fast_fail", None)
+        try:
+            if fast is not None:
+                with fast():
+                    self.spool.replay(self._replay_one)
+            else:
+                self.spool.replay(self._replay_one)
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            return
+        if not self.spool.pending and self._offline_warned:
+            log.warning("jupyter-mlops: the tracking store is back; the spool was replayed")
+            self._offline_warned = False
+
+    def _replay_one(self, record: Record) -> None:
+        self._apply_checked(record, collect=True)
+
+    def _heartbeat(self) -> None:
+        self._next_hb = time.monotonic() + self._hb_interval
+        self._safe_heartbeat(sorted(self._live))
+
+    def _safe_heartbeat(self, run_ids: list[str]) -> None:
+        try:
+            self.store.heartbeat(run_ids)
+        except Exception as e:  # liveness is best effort
+            log.debug("jupyter-mlops: heartbeat failed: %s", e)
+
+
+def _check_key(key: Any, what: str) -> None:
+    if type(key) is not str or not key or len(key) > MAX_KEY_LENGTH:
+        raise invalid(f"Invalid {what} key {key!r}: a non-empty string of at most 250 characters")
+
+
+# -- one writer per tracking URI per process ---------------------------------
+_writers: dict[str, Writer] = {}
+_writers_lock = threading.Lock()
+
+
+def spool_root() -> str:
+    """``JUPYTER_MLOPS_SPOOL_DIR``, else ``<jupyter data dir>/mlops/spool``."""
+    env = os.environ.get("JUPYTER_MLOPS_SPOOL_DIR")
+    if env:
+        return env
+    from .uris import mlops_data_dir
+
+    return os.path.join(mlops_data_dir(), "spool")
+
+
+def get_writer(uri: str) -> Writer:
+    w = _writers.get(uri)
+    if w is not None and not w._closed:
+        return w
+    with _writers_lock:
+        w = _writers.get(uri)
+        if w is None or w._closed:
+            from .uris import open_tracking_store
+
+            w = _writers[uri] = Writer(uri, open_tracking_store(uri), spool_root())
+        return w
+
+
+def close_all() -> None:
+    """Flush every writer (interpreter exit)."""
+    for w in list(_writers.values()):
+        try:
+            w.close()
+        except Exception as e:
+            log.error("jupyter-mlops: flushing %s at exit failed: %s", w.uri, e)
+
+
+def _after_fork_in_child() -> None:
+    # The child has copies of the parent's queues but not its threads: the
+    # parent sends its own items, the child starts afresh.
+    _writers.clear()
+
+
+atexit.register(close_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)
