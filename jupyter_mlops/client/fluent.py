@@ -93,9 +93,15 @@ def _client(uri: str | None = None) -> MlopsClient:
 
 
 # -- tracking URI and experiments ---------------------------------------------
-def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
-    """Log to ``uri`` from now on (``sqlite:///…``, ``postgresql://…``, ``http(s)://…``)."""
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Log to ``uri`` from now on (``sqlite:///…``, ``postgresql://…``,
+    ``http(s)://…``; ``None``: back to the environment). Experiment ids belong
+    to a store, so a different URI also forgets the active experiment."""
+    global _active_experiment_id
+    before = uris.get_tracking_uri()
     uris.set_tracking_uri(uri)
+    if uris.get_tracking_uri() != before:
+        _active_experiment_id = None
 
 
 def get_tracking_uri() -> str:
