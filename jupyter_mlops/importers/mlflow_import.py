@@ -1,0 +1,355 @@
+"""Import experiments, runs and artifacts from an MLflow tracking store.
+
+The source is read directly (:mod:`.mlflow_files`, :mod:`.mlflow_sql`); the
+destination is written only through the :class:`TrackingStore` interface.
+
+Run ids are kept. Experiments are matched by name: an experiment of the same
+name in the destination is merged into, since ids cannot be kept (both stores
+number their own). Importing is resumable and idempotent: a run already in the
+destination gets only what it lacks (params, tags, metric points, artifact
+files), and one that lacks nothing is left untouched and counted as skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..tracking.entities import DELETED, RUNNING, TERMINAL_STATUSES, Metric
+from ..tracking.errors import RESOURCE_DOES_NOT_EXIST, TrackingError
+from .source import (
+    MlflowSource,
+    SourceError,
+    SourceExperiment,
+    SourceRun,
+    local_path,
+    mlflow_artifacts_path,
+)
+
+if TYPE_CHECKING:
+    from ..tracking.store import TrackingStore
+
+#: Metric points per log_batch call: big batches, bounded memory per call.
+METRIC_CHUNK = 50_000
+
+
+def open_source(source: str) -> MlflowSource:
+    """An MLflow store from a path (``mlruns`` directory, ``file:`` URI) or a
+    database URI (``sqlite:///...``, ``postgresql://...``)."""
+    if "://" in source and not source.startswith("file:"):
+        from .mlflow_sql import SqlSource
+
+        return SqlSource(source)
+    from .mlflow_files import FileStoreSource
+
+    path = local_path(source) if source.startswith("file:") else source
+    if not path:
+        raise SourceError(f"{source}: not a local file URI")
+    if os.path.isfile(path):
+        raise SourceError(
+            f"{source}: is a file; for an MLflow SQLite database use sqlite:///{os.path.abspath(path)}"
+        )
+    return FileStoreSource(path)
+
+
+@dataclass
+class ImportStats:
+    experiments_created: int = 0
+    experiments_merged: int = 0
+    runs_imported: int = 0
+    runs_completed: int = 0  # existed, but lacked something (an interrupted import)
+    runs_skipped: int = 0  # existed with everything
+    params: int = 0
+    tags: int = 0
+    metric_points: int = 0
+    artifact_files: int = 0
+    artifact_bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"experiments: {self.experiments_created} created, {self.experiments_merged} merged; "
+            f"runs: {self.runs_imported} imported, {self.runs_completed} completed, "
+            f"{self.runs_skipped} already there; "
+            f"added {self.params} params, {self.tags} tags, {self.metric_points} metric points, "
+            f"{self.artifact_files} artifact files ({_size(self.artifact_bytes)})"
+        )
+
+
+@dataclass
+class _RunChanges:
+    params: int = 0
+    tags: int = 0
+    points: int = 0
+    files: int = 0
+    bytes: int = 0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.params or self.tags or self.points or self.files)
+
+
+class MlflowImporter:
+    """Copies an MLflow store into ``store``; ``echo`` gets progress lines."""
+
+    def __init__(
+        self,
+        source: MlflowSource,
+        store: "TrackingStore",
+        artifacts_root: str | None = None,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.artifacts_root = artifacts_root
+        self.echo = echo
+        self.stats = ImportStats()
+
+    def select(self, names: Sequence[str] | None) -> list[SourceExperiment]:
+        """The source experiments named (by name or id), or all of them."""
+        experiments = self.source.experiments()
+        if not names:
+            return experiments
+        by_key = {e.name: e for e in experiments}
+        by_key.update({e.experiment_id: e for e in experiments if e.experiment_id not in by_key})
+        missing = [n for n in names if n not in by_key]
+        if missing:
+            known = ", ".join(repr(e.name) for e in experiments) or "none"
+            raise SourceError(
+                f"no experiment {', '.join(map(repr, missing))} in {self.source.description} "
+                f"(it has: {known})"
+            )
+        chosen = {by_key[n].experiment_id: by_key[n] for n in names}
+        return list(chosen.values())
+
+    def run(self, experiments: Sequence[SourceExperiment]) -> ImportStats:
+        for exp in experiments:
+            self._import_experiment(exp)
+        return self.stats
+
+    # -- experiments --------------------------------------------------------
+    def _import_experiment(self, exp: SourceExperiment) -> None:
+        runs = self.source.runs(exp.experiment_id)
+        existing = self.store.get_experiment_by_name(exp.name)
+        created = existing is None
+        if existing is None:
+            dest_id = self.store.create_experiment(exp.name, tags=exp.tags or None)
+            self.stats.experiments_created += 1
+            self.stats.tags += len(exp.tags)
+            self.echo(f"experiment {exp.name!r}: created (id {dest_id}), {len(runs)} runs")
+        else:
+            dest_id = existing.experiment_id
+            if existing.lifecycle_stage == DELETED and exp.lifecycle_stage != DELETED:
+                self._problem(
+                    f"experiment {exp.name!r}: deleted in the destination (id {dest_id}); "
+                    f"restore or purge it there first - skipped {len(runs)} runs"
+                )
+                return
+            self.stats.experiments_merged += 1
+            missing_tags = {k: v for k, v in exp.tags.items() if k not in existing.tags}
+            for key, value in missing_tags.items():
+                self.store.set_experiment_tag(dest_id, key, value)
+            self.stats.tags += len(missing_tags)
+            self.echo(
+                f"experiment {exp.name!r}: exists (id {dest_id}), merging into it, {len(runs)} runs"
+            )
+        for i, run in enumerate(runs, 1):
+            try:
+                self._import_run(run, dest_id, f"  [{i}/{len(runs)}]")
+            except TrackingError as e:
+                self._problem(f"run {run.run_id}: {e.message}")
+        if created and exp.lifecycle_stage == DELETED:
+            self.store.delete_experiment(dest_id)
+            self.echo(f"experiment {exp.name!r}: deleted, as in the source")
+
+    # -- runs ---------------------------------------------------------------
+    def _import_run(self, run: SourceRun, dest_exp_id: str, prefix: str) -> None:
+        label = f"{prefix} run {run.run_id}" + (f" {run.run_name!r}" if run.run_name else "")
+        try:
+            dest = self.store.get_run(run.run_id)
+        except TrackingError as e:
+            if e.error_code != RESOURCE_DOES_NOT_EXIST:
+                raise
+            dest = None
+        if dest is not None and dest.info.experiment_id != dest_exp_id:
+            self._problem(
+                f"{label.strip()}: already in experiment {dest.info.experiment_id} of the "
+                f"destination, not {dest_exp_id} - skipped"
+            )
+            return
+        if dest is not None and dest.info.lifecycle_stage == DELETED:
+            self.stats.runs_skipped += 1
+            self.echo(f"{label}: already there (deleted)")
+            return
+
+        tags = self.source.tags(run)
+        params = self.source.params(run)
+        changes = _RunChanges()
+        if dest is None:
+            if run.run_name:  # the name MLflow shows wins over a stale tag
+                tags["mlflow.runName"] = run.run_name
+            dest = self.store.create_run(
+                dest_exp_id,
+                user_id=run.user_id,
+                start_time=run.start_time,
+                tags=tags,
+                run_name=run.run_name or None,
+                run_id=run.run_id,
+            )
+            changes.tags = len(tags)
+            have_params: dict[str, str] = {}
+            have_tags = set(tags)
+            new = True
+        else:
+            have_params = dict(dest.data.params)
+            have_tags = set(dest.data.tags)
+            new = False
+        run_id = dest.info.run_id
+
+        add_params = [(k, v) for k, v in params.items() if k not in have_params]
+        for k, v in params.items():
+            if k in have_params and have_params[k] != v:
+                self._problem(f"{label.strip()}: param {k!r} differs in the destination - kept")
+        add_tags = [(k, v) for k, v in tags.items() if k not in have_tags]
+        for i in range(0, max(len(add_params), len(add_tags)), 100):
+            self.store.log_batch(
+                run_id, params=add_params[i:i + 100], tags=add_tags[i:i + 100]
+            )
+        changes.params += len(add_params)
+        changes.tags += len(add_tags)
+
+        for key, history in self.source.metrics(run):
+            if not new:
+                history = self._missing_points(run_id, key, history)
+            for i in range(0, len(history), METRIC_CHUNK):
+                self.store.log_batch(run_id, metrics=history[i:i + METRIC_CHUNK])
+            changes.points += len(history)
+
+        self._copy_artifacts(run, dest.info.artifact_uri, changes, label)
+
+        # Status last, so an interrupted import leaves the run RUNNING and the
+        # next one finishes it; a run that ended in MLflow since is updated too.
+        if new or (dest.info.status == RUNNING and run.status in TERMINAL_STATUSES):
+            self.store.update_run_info(run_id, status=run.status, end_time=run.end_time)
+        if (new or changes.any) and run.lifecycle_stage == DELETED:
+            self.store.delete_run(run_id)
+
+        s = self.stats
+        s.params += changes.params
+        s.tags += changes.tags
+        s.metric_points += changes.points
+        s.artifact_files += changes.files
+        s.artifact_bytes += changes.bytes
+        what = (
+            f"{changes.params} params, {changes.tags} tags, {changes.points} metric points, "
+            f"{changes.files} artifact files"
+        )
+        if new:
+            s.runs_imported += 1
+            self.echo(f"{label}: imported {what}" + (" (deleted)" if run.lifecycle_stage == DELETED else ""))
+        elif changes.any:
+            s.runs_completed += 1
+            self.echo(f"{label}: completed, added {what}")
+        else:
+            s.runs_skipped += 1
+            self.echo(f"{label}: already there")
+
+    def _missing_points(self, run_id: str, key: str, history: list[Metric]) -> list[Metric]:
+        """The points of ``history`` not yet in the destination's series (as a
+        multiset: a series may legitimately repeat a point)."""
+        have, _ = self.store.get_metric_history(run_id, key)
+        if not have:
+            return history
+        counts = Counter(_point_key(m) for m in have)
+        missing = []
+        for m in history:
+            k = _point_key(m)
+            if counts[k] > 0:
+                counts[k] -= 1
+            else:
+                missing.append(m)
+        return missing
+
+    # -- artifacts ----------------------------------------------------------
+    def _copy_artifacts(self, run: SourceRun, dest_uri: str, changes: _RunChanges, label: str) -> None:
+        src_dir = self._artifact_source(run, label)
+        if src_dir is None:
+            return
+        files = _walk_files(src_dir)
+        if not files:
+            return
+        repo = self.store.artifact_repo(dest_uri)
+        for rel, path in files:
+            if repo.exists(rel):
+                continue
+            try:
+                with open(path, "rb") as f:
+                    repo.put(rel, f)
+            except OSError as e:
+                self._problem(f"{label.strip()}: artifact {rel}: {e.strerror or e}")
+                continue
+            changes.files += 1
+            changes.bytes += os.path.getsize(path)
+
+    def _artifact_source(self, run: SourceRun, label: str) -> str | None:
+        uri = run.artifact_uri
+        rel = mlflow_artifacts_path(uri)
+        if rel is not None:
+            if not self.artifacts_root:
+                self._problem(
+                    f"{label.strip()}: artifacts at {uri} are served by an MLflow server; "
+                    "pass --artifacts-root (its --artifacts-destination directory) to import them"
+                )
+                return None
+            candidates = [os.path.join(self.artifacts_root, rel)]
+        else:
+            candidates = self.source.artifact_dir_candidates(run)
+            if not candidates and uri:
+                self._problem(
+                    f"{label.strip()}: artifacts at {uri} are not on a local path - not imported"
+                )
+                return None
+            if self.artifacts_root:
+                moved = os.path.join(self.artifacts_root, run.experiment_id, run.run_id, "artifacts")
+                candidates.append(moved)
+        for path in candidates:
+            if os.path.isdir(path):
+                return path
+        # MLflow creates the artifact directory on first use: none means none logged.
+        return None
+
+    def _problem(self, message: str) -> None:
+        self.stats.problems.append(message)
+        self.echo(f"WARNING: {message}")
+
+
+def _walk_files(root: str) -> list[tuple[str, str]]:
+    """``(relative POSIX path, absolute path)`` of every file under ``root``."""
+    result = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            result.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
+    return result
+
+
+def _point_key(m: Metric) -> tuple[int, int, float | str]:
+    value: float | str = "nan" if math.isnan(m.value) else m.value
+    return (m.step, m.timestamp, value)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+__all__ = ["ImportStats", "MlflowImporter", "SourceError", "open_source"]
