@@ -127,7 +127,7 @@ class Writer:
         self._offline_warned = False
         self._closed = False
         self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, name=f"mlops-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="mlops-writer", daemon=True)
         self._thread.start()
 
     # -- the hot path (caller threads) --------------------------------------

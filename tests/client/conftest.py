@@ -125,5 +125,6 @@ def run_script(code: str, timeout: float = 120, **env: str) -> subprocess.Comple
 def start_script(code: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=child_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(**env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )
