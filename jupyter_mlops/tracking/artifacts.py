@@ -8,9 +8,34 @@ segments, absolute paths and backslashes are refused with INVALID_PARAMETER_VALU
 from __future__ import annotations
 
 import abc
-from typing import BinaryIO
+import io
+import os
+import posixpath
+import tempfile
+import uuid
+from typing import Any, BinaryIO
 
 from .entities import FileInfo
+from .errors import invalid, not_found
+
+_COPY_CHUNK = 1 << 20
+
+
+def clean_path(path: str | None) -> str:
+    """A user's relative artifact path, normalized; refuses anything that could
+    leave the repository root (``..``, absolute paths, backslashes, drive letters)."""
+    if path is None:
+        return ""
+    if not isinstance(path, str):
+        raise invalid(f"Invalid artifact path: {path!r}")
+    if "\\" in path or "\x00" in path:
+        raise invalid(f"Invalid artifact path: '{path}'")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise invalid(f"Invalid artifact path: '{path}'. Absolute paths are not allowed")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise invalid(f"Invalid artifact path: '{path}'. '..' is not allowed")
+    return "/".join(parts)
 
 
 class ArtifactRepository(abc.ABC):
@@ -52,8 +77,180 @@ class ArtifactRepository(abc.ABC):
         return dest
 
 
+class LocalArtifactRepository(ArtifactRepository):
+    """Files under a local directory; writes go to a temporary file then rename."""
+
+    def __init__(self, root: str) -> None:
+        if root.startswith("file://"):
+            root = root[len("file://") :]
+        self.root = os.path.abspath(root)
+
+    def _full(self, path: str) -> str:
+        rel = clean_path(path)
+        full = os.path.join(self.root, *rel.split("/")) if rel else self.root
+        real_root = os.path.realpath(self.root)
+        real = os.path.realpath(full)
+        if real != real_root and not real.startswith(real_root + os.sep):
+            raise invalid(f"Invalid artifact path: '{path}' escapes the artifact root")
+        return full
+
+    def put(self, path: str, data: bytes | BinaryIO) -> None:
+        if not clean_path(path):
+            raise invalid("Invalid artifact path: a file path is required")
+        full = self._full(path)
+        parent = os.path.dirname(full)
+        os.makedirs(parent, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    f.write(data)
+                else:
+                    while chunk := data.read(_COPY_CHUNK):
+                        f.write(chunk)
+            os.replace(tmp, full)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def open(self, path: str) -> BinaryIO:
+        full = self._full(path)
+        if not os.path.isfile(full):
+            raise not_found(f"No such artifact: '{clean_path(path)}'")
+        return open(full, "rb")
+
+    def list(self, path: str = "") -> list[FileInfo]:
+        rel = clean_path(path)
+        full = self._full(path)
+        if not os.path.isdir(full):
+            return []
+        out = []
+        for entry in sorted(os.scandir(full), key=lambda e: e.name):
+            if entry.name.startswith(".tmp-") and entry.name.endswith(".part"):
+                continue
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir():
+                out.append(FileInfo(child, True))
+            else:
+                out.append(FileInfo(child, False, entry.stat().st_size))
+        return out
+
+    def delete(self, path: str = "") -> None:
+        import shutil
+
+        full = self._full(path)
+        if os.path.isdir(full):
+            shutil.rmtree(full)
+        elif os.path.exists(full):
+            os.unlink(full)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(self._full(path))
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self._full(path))
+
+
+class FsspecArtifactRepository(ArtifactRepository):
+    """Files under any fsspec URL (``s3://``, ``gs://``, ``memory://`` ...)."""
+
+    def __init__(self, root: str, **storage_options: Any) -> None:
+        import fsspec
+
+        self.root = root.rstrip("/")
+        self.fs, self._base = fsspec.core.url_to_fs(self.root, **storage_options)
+        self._base = self._base.rstrip("/")
+
+    def _full(self, path: str) -> str:
+        rel = clean_path(path)
+        return f"{self._base}/{rel}" if rel else self._base
+
+    def _rel(self, full: str) -> str:
+        full = full.rstrip("/")
+        base = self._base.lstrip("/")
+        f = full.lstrip("/")
+        return f[len(base) :].lstrip("/") if f.startswith(base) else posixpath.basename(f)
+
+    def put(self, path: str, data: bytes | BinaryIO) -> None:
+        if not clean_path(path):
+            raise invalid("Invalid artifact path: a file path is required")
+        full = self._full(path)
+        parent = posixpath.dirname(full)
+        try:
+            self.fs.makedirs(parent, exist_ok=True)
+        except Exception:  # object stores have no directories
+            pass
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}.part"
+        payload = data if isinstance(data, (bytes, bytearray, memoryview)) else None
+        with self.fs.open(tmp, "wb") as f:
+            if payload is not None:
+                f.write(bytes(payload))
+            else:
+                while chunk := data.read(_COPY_CHUNK):  # type: ignore[union-attr]
+                    f.write(chunk)
+        try:
+            self.fs.mv(tmp, full)
+        except Exception:
+            self.fs.rm(tmp)
+            raise
+
+    def open(self, path: str) -> BinaryIO:
+        full = self._full(path)
+        if not clean_path(path) or not self.fs.isfile(full):
+            raise not_found(f"No such artifact: '{clean_path(path)}'")
+        return self.fs.open(full, "rb")
+
+    def list(self, path: str = "") -> list[FileInfo]:
+        full = self._full(path)
+        if not self.fs.isdir(full):
+            return []
+        out = []
+        for info in self.fs.ls(full, detail=True):
+            name = posixpath.basename(info["name"].rstrip("/"))
+            if name.startswith(".tmp-") and name.endswith(".part"):
+                continue
+            child = self._rel(info["name"])
+            if not child or child == clean_path(path):
+                continue
+            if info.get("type") == "directory":
+                out.append(FileInfo(child, True))
+            else:
+                out.append(FileInfo(child, False, info.get("size")))
+        return sorted(out, key=lambda f: f.path)
+
+    def delete(self, path: str = "") -> None:
+        full = self._full(path)
+        if self.fs.exists(full):
+            self.fs.rm(full, recursive=True)
+
+    def is_dir(self, path: str) -> bool:
+        return bool(self.fs.isdir(self._full(path)))
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self._full(path)))
+
+
+def _join_root(root: str, rest: str) -> str:
+    rest = clean_path(rest)
+    if not rest:
+        return root
+    return f"{root.rstrip('/')}/{rest}" if "://" in root else os.path.join(root, *rest.split("/"))
+
+
 def artifact_repo_for(artifact_uri: str, artifact_root: str) -> ArtifactRepository:
     """The repository for ``artifact_uri``: ``mlflow-artifacts:/<rest>`` maps to
     ``<artifact_root>/<rest>``; ``file://`` and plain paths are local; any other
     scheme goes through fsspec."""
-    raise NotImplementedError  # implemented with the store
+    if artifact_uri.startswith("mlflow-artifacts:"):
+        rest = artifact_uri[len("mlflow-artifacts:") :]
+        if rest.startswith("//"):  # mlflow-artifacts://host/path: the path part
+            rest = rest[2:].split("/", 1)[1] if "/" in rest[2:] else ""
+        location = _join_root(artifact_root, rest.lstrip("/"))
+    else:
+        location = artifact_uri
+    if location.startswith("file://") or "://" not in location:
+        return LocalArtifactRepository(location)
+    return FsspecArtifactRepository(location)

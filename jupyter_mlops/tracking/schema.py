@@ -1,0 +1,182 @@
+"""The tracking store's tables (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
+
+Metric storage is split three ways so each read touches little:
+
+* ``latest_metrics``: one row per (run, key) *series*: the latest point (search and
+  sort read it), the point count, and whether points arrived in order (which lets the
+  history and the roll-ups be read by arrival sequence).
+* ``metrics``: every point, keyed by (series_id, seq) where ``seq`` is the arrival
+  index within the series; clustered (``WITHOUT ROWID`` on SQLite) so a series reads
+  as one range scan and appends go to the end of the tree.
+* ``metric_blocks``: a roll-up pyramid maintained at write time: level ``L`` holds one
+  row per ``BLOCK_BASE ** L`` consecutive points with their min/max value and x-range,
+  so a million-point series down-samples from about a thousand rows.
+
+NaN metric values are stored as NULL (SQLite cannot store NaN); infinities are stored
+as they are.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+#: Points per block at level 1; level L blocks hold BLOCK_BASE ** L points.
+BLOCK_BASE = 32
+#: Levels of the roll-up pyramid (32 .. 32**4 = 1M points per block).
+BLOCK_LEVELS = (1, 2, 3, 4)
+
+metadata = MetaData()
+
+store_info = Table(
+    "store_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", Text, nullable=True),
+    Column("lifecycle_stage", String(20), nullable=False, server_default="active"),
+    Column("creation_time", BigInteger, nullable=True),
+    Column("last_update_time", BigInteger, nullable=True),
+    Column("deleted_time", BigInteger, nullable=True),
+    UniqueConstraint("name", name="uq_experiments_name"),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=True),
+    PrimaryKeyConstraint("experiment_id", "key", name="pk_experiment_tags"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_uuid", String(64), primary_key=True),
+    Column("name", String(250), nullable=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", String(256), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("lifecycle_stage", String(20), nullable=False, server_default="active"),
+    Column("artifact_uri", Text, nullable=True),
+    Column("deleted_time", BigInteger, nullable=True),
+    Column("last_heartbeat", BigInteger, nullable=True),
+    Index("ix_runs_experiment", "experiment_id", "lifecycle_stage", "start_time"),
+    Index("ix_runs_heartbeat", "status", "last_heartbeat"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", String(8000), nullable=False),
+    PrimaryKeyConstraint("run_uuid", "key", name="pk_params"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", String(8000), nullable=True),
+    PrimaryKeyConstraint("run_uuid", "key", name="pk_tags"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("series_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    # the latest point: max step, then max timestamp, then max value (NaN counts as 0)
+    Column("value", Float, nullable=True),  # NULL = NaN
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    # the series as a whole
+    Column("n", BigInteger, nullable=False),  # number of points (next seq)
+    Column("last_step", BigInteger, nullable=False),  # step of the last point to arrive
+    Column("last_ts", BigInteger, nullable=False),  # timestamp of the last point to arrive
+    Column("ord_step", Boolean, nullable=False),  # steps arrived non-decreasing
+    Column("ord_ts", Boolean, nullable=False),  # timestamps arrived non-decreasing
+    Column("ord_step_ts", Boolean, nullable=False),  # (step, timestamp) arrived sorted
+    UniqueConstraint("run_uuid", "key", name="uq_latest_metrics_run_key"),
+    Index("ix_latest_metrics_key_value", "key", "value", "run_uuid"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("series_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float, nullable=True),  # NULL = NaN
+    PrimaryKeyConstraint("series_id", "seq", name="pk_metrics"),
+    sqlite_with_rowid=False,
+)
+
+metric_blocks = Table(
+    "metric_blocks",
+    metadata,
+    Column("series_id", Integer, nullable=False),
+    Column("level", SmallInteger, nullable=False),
+    Column("block_no", BigInteger, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("first_ts", BigInteger, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("min_ts", BigInteger, nullable=False),
+    Column("max_ts", BigInteger, nullable=False),
+    Column("min_value", Float, nullable=True),  # NULL when every point is NaN
+    Column("max_value", Float, nullable=True),
+    Column("last_value", Float, nullable=True),
+    PrimaryKeyConstraint("series_id", "level", "block_no", name="pk_metric_blocks"),
+    sqlite_with_rowid=False,
+)
+
+# Value indexes for search. PostgreSQL's b-tree rejects entries over ~2.7 kB and
+# param/tag values may be 6000/8000 characters, so there the index is on the key only.
+SQLITE_ONLY_INDEXES = (
+    ("ix_params_key_value", "params", ("key", "value", "run_uuid")),
+    ("ix_tags_key_value", "tags", ("key", "value", "run_uuid")),
+)
+POSTGRES_ONLY_INDEXES = (
+    ("ix_params_key", "params", ("key", "run_uuid")),
+    ("ix_tags_key", "tags", ("key", "run_uuid")),
+)

@@ -1,0 +1,649 @@
+"""MLflow's search grammar (``filter_string`` / ``order_by``), parsed with positions
+and compiled to parameterized SQLAlchemy expressions.
+
+Grammar (MLflow's, AND only)::
+
+    filter     := clause ( AND clause )*
+    clause     := identifier comparator value
+                | identifier IS [NOT] NULL
+                | identifier [NOT] IN '(' string ( ',' string )* ')'
+    identifier := [entity '.'] key          entity: metric(s), param(s)/parameter(s),
+                                            tag(s), attribute(s)/attr/run, dataset(s)
+    key        := bare-key | `backticked` | "double quoted"
+    comparator := = != <> < <= > >= LIKE ILIKE
+
+Errors are INVALID_PARAMETER_VALUE naming the filter, what is wrong and its 0-based
+position, e.g. ``Invalid filter 'metrics.acc >> 1': unexpected '>>' at position 12``.
+Values never enter SQL text: they become bound parameters.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import invalid
+
+# -- entities and their aliases -------------------------------------------------
+
+METRIC, PARAM, TAG, ATTRIBUTE, DATASET = "metric", "parameter", "tag", "attribute", "dataset"
+_ENTITY_ALIASES = {
+    "metric": METRIC,
+    "metrics": METRIC,
+    "parameter": PARAM,
+    "parameters": PARAM,
+    "param": PARAM,
+    "params": PARAM,
+    "tag": TAG,
+    "tags": TAG,
+    "attribute": ATTRIBUTE,
+    "attributes": ATTRIBUTE,
+    "attr": ATTRIBUTE,
+    "run": ATTRIBUTE,
+    "dataset": DATASET,
+    "datasets": DATASET,
+}
+VALID_ENTITIES = [METRIC, PARAM, TAG, ATTRIBUTE, DATASET]
+
+# run attributes: name in the filter -> (column, numeric?)
+RUN_STRING_ATTRIBUTES = {
+    "run_id": "run_uuid",
+    "run_name": "name",
+    "user_id": "user_id",
+    "status": "status",
+    "artifact_uri": "artifact_uri",
+    "lifecycle_stage": "lifecycle_stage",
+}
+RUN_NUMERIC_ATTRIBUTES = {"start_time": "start_time", "end_time": "end_time"}
+_RUN_ATTRIBUTE_ALIASES = {
+    "created": "start_time",
+    "Created": "start_time",
+    "run name": "run_name",
+    "Run name": "run_name",
+    "Run Name": "run_name",
+}
+DATASET_ATTRIBUTES = ("name", "digest", "context")
+
+EXPERIMENT_STRING_ATTRIBUTES = {"name": "name"}
+EXPERIMENT_NUMERIC_ATTRIBUTES = {
+    "creation_time": "creation_time",
+    "last_update_time": "last_update_time",
+}
+EXPERIMENT_ORDER_ATTRIBUTES = {
+    "name": "name",
+    "experiment_id": "experiment_id",
+    "creation_time": "creation_time",
+    "last_update_time": "last_update_time",
+}
+
+NUMERIC_COMPARATORS = ("=", "!=", "<", "<=", ">", ">=")
+STRING_COMPARATORS = ("=", "!=", "LIKE", "ILIKE")
+
+
+# -- parsed form ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    entity: str  # METRIC, PARAM, TAG, ATTRIBUTE, DATASET
+    key: str
+    op: str  # = != < <= > >= LIKE ILIKE IN NOT_IN IS_NULL IS_NOT_NULL
+    value: Any  # float, str, tuple[str, ...] or None
+    pos: int  # where the clause starts
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    entity: str
+    key: str
+    ascending: bool
+
+
+# -- lexer ----------------------------------------------------------------------
+
+_WS = re.compile(r"\s+")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BARE_KEY = re.compile(r"[\w.\-/:]+")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_OPERATOR = re.compile(r"[<>=!]+")
+_KEYWORDS = {"AND", "OR", "LIKE", "ILIKE", "IN", "NOT", "IS", "NULL"}
+
+
+class _Parser:
+    """A hand-written scanner/parser over the raw string, so every error has a position."""
+
+    def __init__(self, text: str, what: str = "filter") -> None:
+        self.text = text
+        self.pos = 0
+        self.what = what
+
+    # errors
+    def error(self, message: str, pos: int | None = None) -> Exception:
+        p = self.pos if pos is None else pos
+        return invalid(f"Invalid {self.what} '{self.text}': {message} at position {p}")
+
+    def unexpected(self) -> Exception:
+        if self.at_end():
+            return invalid(f"Invalid {self.what} '{self.text}': unexpected end of input")
+        m = _OPERATOR.match(self.text, self.pos) or _WORD.match(self.text, self.pos)
+        tok = m.group(0) if m else self.text[self.pos]
+        return self.error(f"unexpected '{tok}'")
+
+    # scanning
+    def skip_ws(self) -> None:
+        m = _WS.match(self.text, self.pos)
+        if m:
+            self.pos = m.end()
+
+    def at_end(self) -> bool:
+        self.skip_ws()
+        return self.pos >= len(self.text)
+
+    def peek_word(self) -> str | None:
+        self.skip_ws()
+        m = _WORD.match(self.text, self.pos)
+        return m.group(0) if m else None
+
+    def keyword(self, *words: str) -> str | None:
+        """Consume one of ``words`` (case-insensitive) as a whole word."""
+        w = self.peek_word()
+        if w is not None and w.upper() in words:
+            self.pos += len(w)
+            return w.upper()
+        return None
+
+    def expect_char(self, ch: str) -> None:
+        self.skip_ws()
+        if self.text.startswith(ch, self.pos):
+            self.pos += 1
+            return
+        raise self.unexpected() if not self.at_end() else invalid(
+            f"Invalid {self.what} '{self.text}': expected '{ch}' at end of input"
+        )
+
+    def quoted(self, quote: str) -> str:
+        start = self.pos
+        end = self.text.find(quote, self.pos + 1)
+        if end < 0:
+            raise self.error(f"unterminated {quote}-quoted text", start)
+        self.pos = end + 1
+        return self.text[start + 1 : end]
+
+    # grammar pieces
+    def identifier(self, default_entity: str = ATTRIBUTE) -> tuple[str, str, int]:
+        """``entity.key`` (or a bare attribute) -> (entity, key, position)."""
+        self.skip_ws()
+        start = self.pos
+        if self.at_end():
+            raise invalid(f"Invalid {self.what} '{self.text}': expected an identifier at end of input")
+        ch = self.text[self.pos]
+        if ch in "`\"":
+            return default_entity, self.quoted(ch), start
+        m = _WORD.match(self.text, self.pos)
+        if not m:
+            raise self.error(f"expected an identifier, found '{ch}'")
+        word = m.group(0)
+        if word.upper() in _KEYWORDS and word.upper() != "NULL":
+            raise self.error(f"expected an identifier, found keyword '{word}'")
+        self.pos = m.end()
+        if self.pos < len(self.text) and self.text[self.pos] == ".":
+            entity = _ENTITY_ALIASES.get(word.lower())
+            if entity is None:
+                raise self.error(
+                    f"Invalid entity type '{word}'. Valid values are {VALID_ENTITIES}", start
+                )
+            self.pos += 1
+            if self.pos >= len(self.text):
+                raise self.error("expected a key after '.'")
+            ch = self.text[self.pos]
+            if ch in "`\"":
+                key = self.quoted(ch)
+            else:
+                km = _BARE_KEY.match(self.text, self.pos)
+                if not km:
+                    raise self.error(f"expected a key after '.', found '{ch}'")
+                key = km.group(0)
+                self.pos = km.end()
+            return entity, key, start
+        # a bare word: an attribute (``run_name = 'x'``)
+        m2 = _BARE_KEY.match(self.text, start)
+        key = m2.group(0) if m2 else word
+        self.pos = start + len(key)
+        return default_entity, key, start
+
+    def string(self) -> str:
+        self.skip_ws()
+        if self.at_end():
+            raise invalid(f"Invalid {self.what} '{self.text}': expected a quoted string at end of input")
+        ch = self.text[self.pos]
+        if ch in "'\"":
+            return self.quoted(ch)
+        raise self.error(f"expected a quoted string, found '{self._token_here()}'")
+
+    def _token_here(self) -> str:
+        m = _NUMBER.match(self.text, self.pos) or _WORD.match(self.text, self.pos)
+        return m.group(0) if m else self.text[self.pos]
+
+    def value(self) -> tuple[Any, int]:
+        """A number (float) or a quoted string; returns it with its position."""
+        self.skip_ws()
+        start = self.pos
+        if self.at_end():
+            raise invalid(f"Invalid {self.what} '{self.text}': expected a value at end of input")
+        ch = self.text[self.pos]
+        if ch in "'\"":
+            return self.quoted(ch), start
+        m = _NUMBER.match(self.text, self.pos)
+        if m:
+            self.pos = m.end()
+            return float(m.group(0)), start
+        raise self.error(f"expected a value, found '{self._token_here()}'")
+
+
+def parse_filter(filter_string: str | None) -> list[Comparison]:
+    """Parse MLflow's filter grammar into comparisons (empty for no filter)."""
+    if filter_string is None or not filter_string.strip():
+        return []
+    p = _Parser(filter_string)
+    out: list[Comparison] = []
+    while True:
+        out.append(_clause(p))
+        if p.at_end():
+            return out
+        pos = p.pos
+        kw = p.keyword("AND", "OR")
+        if kw == "OR":
+            raise p.error("'OR' is not supported, only 'AND' (Invalid clause(s) in filter string: 'or')", pos)
+        if kw is None:
+            raise p.unexpected()
+
+
+def _clause(p: _Parser) -> Comparison:
+    p.skip_ws()
+    if p.text.startswith("(", p.pos):
+        raise p.error("parentheses are not supported")
+    entity, key, start = p.identifier()
+    p.skip_ws()
+    op_pos = p.pos
+    if p.at_end():
+        raise invalid(f"Invalid filter '{p.text}': expected a comparator after '{key}' at end of input")
+    m = _OPERATOR.match(p.text, p.pos)
+    if m:
+        op = m.group(0)
+        if op == "<>":
+            op = "!="
+        if op == "==":
+            op = "="
+        if op not in NUMERIC_COMPARATORS:
+            raise p.error(f"unexpected '{m.group(0)}'", op_pos)
+        p.pos = m.end()
+        value, vpos = p.value()
+        return _check(p, Comparison(entity, key, op, value, start), vpos)
+    kw = p.keyword("LIKE", "ILIKE", "IN", "NOT", "IS")
+    if kw in ("LIKE", "ILIKE"):
+        value, vpos = p.value()
+        return _check(p, Comparison(entity, key, kw, value, start), vpos)
+    if kw == "IS":
+        neg = p.keyword("NOT") is not None
+        if p.keyword("NULL") is None:
+            raise p.unexpected()
+        return _check(p, Comparison(entity, key, "IS_NOT_NULL" if neg else "IS_NULL", None, start), op_pos)
+    if kw == "NOT" or kw == "IN":
+        if kw == "NOT" and p.keyword("IN") is None:
+            raise p.unexpected()
+        vpos = p.pos
+        values = _in_list(p)
+        op = "NOT_IN" if kw == "NOT" else "IN"
+        return _check(p, Comparison(entity, key, op, tuple(values), start), vpos)
+    raise p.error(f"expected a comparator after '{key}', found '{p._token_here()}'", op_pos)
+
+
+def _in_list(p: _Parser) -> list[str]:
+    p.expect_char("(")
+    values = [p.string()]
+    while True:
+        p.skip_ws()
+        if p.text.startswith(",", p.pos):
+            p.pos += 1
+            values.append(p.string())
+            continue
+        p.expect_char(")")
+        return values
+
+
+def _check(p: _Parser, c: Comparison, vpos: int) -> Comparison:
+    """Type rules of MLflow: which comparator and value type goes with which entity."""
+    e, op, v = c.entity, c.op, c.value
+    if e == METRIC:
+        if op in ("IS_NULL", "IS_NOT_NULL"):
+            return c
+        if op not in NUMERIC_COMPARATORS:
+            raise p.error(f"comparator '{op}' is not valid for metrics (use {list(NUMERIC_COMPARATORS)})", c.pos)
+        if not isinstance(v, float):
+            raise p.error(f"Expected numeric value type for metric. Found '{v}'", vpos)
+        return c
+    if e in (PARAM, TAG):
+        if op in ("IS_NULL", "IS_NOT_NULL"):
+            return c
+        if op not in STRING_COMPARATORS:
+            raise p.error(f"comparator '{op.replace('_', ' ')}' is not valid for {e}s (use {list(STRING_COMPARATORS)})", c.pos)
+        if not isinstance(v, str):
+            raise p.error(f"Expected a quoted string value for {e}s. Found '{_fmt(v)}'", vpos)
+        return c
+    if e == DATASET:
+        if c.key not in DATASET_ATTRIBUTES:
+            raise p.error(f"Invalid dataset attribute key '{c.key}'. Valid keys are {list(DATASET_ATTRIBUTES)}", c.pos)
+        if op in ("IN", "NOT_IN") or (op in STRING_COMPARATORS and isinstance(v, str)):
+            return c
+        raise p.error(f"comparator '{op}' with value '{_fmt(v)}' is not valid for datasets", c.pos)
+    # attributes
+    key = _RUN_ATTRIBUTE_ALIASES.get(c.key, c.key)
+    c = Comparison(e, key, op, v, c.pos)
+    if key in RUN_NUMERIC_ATTRIBUTES:
+        if op not in NUMERIC_COMPARATORS:
+            raise p.error(f"comparator '{op.replace('_', ' ')}' is not valid for attribute '{key}'", c.pos)
+        if not isinstance(v, float):
+            raise p.error(f"Expected numeric value type for attribute '{key}'. Found '{_fmt(v)}'", vpos)
+        return c
+    if key in RUN_STRING_ATTRIBUTES:
+        if op in ("IN", "NOT_IN"):
+            if key != "run_id":
+                raise p.error(f"'{op.replace('_', ' ')}' is only valid for attribute 'run_id'", c.pos)
+            return c
+        if op in ("IS_NULL", "IS_NOT_NULL"):
+            return c
+        if op not in STRING_COMPARATORS:
+            raise p.error(f"comparator '{op}' is not valid for attribute '{key}' (use {list(STRING_COMPARATORS)})", c.pos)
+        if not isinstance(v, str):
+            raise p.error(f"Expected a quoted string value for attribute '{key}'. Found '{_fmt(v)}'", vpos)
+        return c
+    valid = sorted(set(RUN_STRING_ATTRIBUTES) | set(RUN_NUMERIC_ATTRIBUTES))
+    raise p.error(f"Invalid attribute key '{c.key}' specified. Valid keys are {valid}", c.pos)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def parse_order_by(order_by: Sequence[str] | None, what: str = "order_by") -> list[OrderBy]:
+    """``["metrics.acc DESC", "start_time", ...]`` -> clauses (ASC by default)."""
+    out: list[OrderBy] = []
+    for item in order_by or ():
+        if not isinstance(item, str) or not item.strip():
+            raise invalid(f"Invalid order_by clause '{item}'")
+        p = _Parser(item, "order_by clause")
+        entity, key, _ = p.identifier()
+        asc = True
+        if not p.at_end():
+            kw = p.keyword("ASC", "DESC")
+            if kw is None:
+                raise p.unexpected()
+            asc = kw == "ASC"
+        if not p.at_end():
+            raise p.unexpected()
+        if entity == ATTRIBUTE:
+            key = _RUN_ATTRIBUTE_ALIASES.get(key, key)
+        out.append(OrderBy(entity, key, asc))
+    return out
+
+
+# -- page tokens ------------------------------------------------------------------
+
+
+def encode_page_token(offset: int) -> str:
+    """MLflow's offset token: base64 of ``{"offset": N}`` (e.g. ``eyJvZmZzZXQiOiAxMDB9``)."""
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        raw = base64.b64decode(token, validate=False)
+    except Exception:
+        raise invalid("Invalid page token, could not base64-decode") from None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise invalid(f"Invalid page token, decoded value={raw!r}") from None
+    if not isinstance(parsed, dict) or "offset" not in parsed:
+        raise invalid(f"Invalid page token, parsed value={parsed}")
+    offset = parsed["offset"]
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise invalid(f"Invalid page token, offset must be a non-negative integer, got {offset!r}")
+    return offset
+
+
+# -- compilation to SQL -------------------------------------------------------------
+
+
+def run_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
+    """WHERE clauses over ``runs`` for parsed comparisons (parameterized)."""
+    import sqlalchemy as sa
+
+    from .schema import latest_metrics, params, runs, tags
+
+    clauses: list[Any] = []
+    for c in comparisons:
+        if c.entity == METRIC:
+            lm = latest_metrics
+            if c.op == "IS_NULL":
+                clauses.append(
+                    runs.c.run_uuid.not_in(sa.select(lm.c.run_uuid).where(lm.c.key == c.key))
+                )
+                continue
+            cond = [lm.c.key == c.key]
+            if c.op != "IS_NOT_NULL":
+                cond.append(_compare(lm.c.value, c.op, c.value))
+            clauses.append(runs.c.run_uuid.in_(sa.select(lm.c.run_uuid).where(*cond)))
+        elif c.entity in (PARAM, TAG):
+            t = params if c.entity == PARAM else tags
+            if c.op == "IS_NULL":
+                clauses.append(runs.c.run_uuid.not_in(sa.select(t.c.run_uuid).where(t.c.key == c.key)))
+                continue
+            cond = [t.c.key == c.key]
+            if c.op != "IS_NOT_NULL":
+                cond.append(_compare(t.c.value, c.op, c.value))
+            clauses.append(runs.c.run_uuid.in_(sa.select(t.c.run_uuid).where(*cond)))
+        elif c.entity == DATASET:
+            clauses.append(sa.false())  # this store keeps no dataset inputs
+        else:
+            if c.key in RUN_NUMERIC_ATTRIBUTES:
+                col = runs.c[RUN_NUMERIC_ATTRIBUTES[c.key]]
+                v: Any = c.value
+                clauses.append(_compare(col, c.op, int(v) if float(v).is_integer() else v))
+            else:
+                col = runs.c[RUN_STRING_ATTRIBUTES[c.key]]
+                clauses.append(_compare(col, c.op, c.value))
+    return clauses
+
+
+def experiment_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
+    import sqlalchemy as sa
+
+    from .schema import experiment_tags, experiments
+
+    clauses: list[Any] = []
+    for c in comparisons:
+        if c.entity == TAG:
+            t = experiment_tags
+            if c.op == "IS_NULL":
+                clauses.append(
+                    experiments.c.experiment_id.not_in(sa.select(t.c.experiment_id).where(t.c.key == c.key))
+                )
+                continue
+            cond = [t.c.key == c.key]
+            if c.op != "IS_NOT_NULL":
+                cond.append(_compare(t.c.value, c.op, c.value))
+            clauses.append(experiments.c.experiment_id.in_(sa.select(t.c.experiment_id).where(*cond)))
+        elif c.entity == ATTRIBUTE and c.key in EXPERIMENT_STRING_ATTRIBUTES:
+            clauses.append(_compare(experiments.c[c.key], c.op, c.value))
+        elif c.entity == ATTRIBUTE and c.key in ("creation_time", "last_update_time", "start_time"):
+            key = "creation_time" if c.key == "start_time" else c.key
+            clauses.append(_compare(experiments.c[key], c.op, int(c.value)))
+        else:
+            raise invalid(
+                f"Invalid filter: '{c.entity}.{c.key}' cannot be used to search experiments. "
+                "Valid keys are 'name', 'creation_time', 'last_update_time' and 'tags.<key>'"
+            )
+    return clauses
+
+
+def parse_experiment_filter(filter_string: str | None) -> list[Comparison]:
+    """The experiment search grammar: ``name``/times (attributes) and ``tags.<key>``."""
+    if filter_string is None or not filter_string.strip():
+        return []
+    p = _Parser(filter_string)
+    out: list[Comparison] = []
+    while True:
+        p.skip_ws()
+        entity, key, start = p.identifier()
+        if entity not in (ATTRIBUTE, TAG):
+            raise p.error(
+                f"Invalid entity type '{entity}' for experiments. Valid values are ['attribute', 'tag']",
+                start,
+            )
+        p.skip_ws()
+        op_pos = p.pos
+        m = _OPERATOR.match(p.text, p.pos)
+        if m:
+            op = {"<>": "!=", "==": "="}.get(m.group(0), m.group(0))
+            if op not in NUMERIC_COMPARATORS:
+                raise p.error(f"unexpected '{m.group(0)}'", op_pos)
+            p.pos = m.end()
+        else:
+            kw = p.keyword("LIKE", "ILIKE", "IS")
+            if kw is None:
+                raise p.unexpected()
+            op = kw
+            if kw == "IS":
+                neg = p.keyword("NOT") is not None
+                if p.keyword("NULL") is None:
+                    raise p.unexpected()
+                op = "IS_NOT_NULL" if neg else "IS_NULL"
+        value: Any = None
+        vpos = p.pos
+        if op not in ("IS_NULL", "IS_NOT_NULL"):
+            value, vpos = p.value()
+        numeric = entity == ATTRIBUTE and key in ("creation_time", "last_update_time")
+        if entity == ATTRIBUTE and key not in ("name", "creation_time", "last_update_time"):
+            raise p.error(
+                f"Invalid attribute key '{key}' specified. Valid keys are "
+                "['name', 'creation_time', 'last_update_time']",
+                start,
+            )
+        if numeric and (op not in NUMERIC_COMPARATORS or not isinstance(value, float)):
+            raise p.error(f"'{key}' takes a numeric comparison ({list(NUMERIC_COMPARATORS)})", vpos)
+        if not numeric and op not in ("IS_NULL", "IS_NOT_NULL"):
+            if op not in STRING_COMPARATORS:
+                raise p.error(f"comparator '{op}' is not valid for '{key}'", op_pos)
+            if not isinstance(value, str):
+                raise p.error(f"Expected a quoted string value for '{key}'. Found '{_fmt(value)}'", vpos)
+        out.append(Comparison(entity, key, op, value, start))
+        if p.at_end():
+            return out
+        pos = p.pos
+        kw = p.keyword("AND", "OR")
+        if kw == "OR":
+            raise p.error("'OR' is not supported, only 'AND'", pos)
+        if kw is None:
+            raise p.unexpected()
+
+
+def _compare(col: Any, op: str, value: Any) -> Any:
+    if op == "=":
+        return col == value
+    if op == "!=":
+        return col != value
+    if op == "<":
+        return col < value
+    if op == "<=":
+        return col <= value
+    if op == ">":
+        return col > value
+    if op == ">=":
+        return col >= value
+    if op == "LIKE":
+        return col.like(value)
+    if op == "ILIKE":
+        return col.ilike(value)
+    if op == "IN":
+        return col.in_(list(value))
+    if op == "NOT_IN":
+        return col.not_in(list(value))
+    if op == "IS_NULL":
+        return col.is_(None)
+    if op == "IS_NOT_NULL":
+        return col.is_not(None)
+    raise invalid(f"Unsupported comparator '{op}'")  # pragma: no cover - the parser checks
+
+
+def run_order_by(order: Sequence[OrderBy], query: Any) -> tuple[Any, list[Any]]:
+    """Join what the ordering needs onto ``query`` (a SELECT over runs); return it with
+    ORDER BY terms, NULLs (and NaN metrics) last, tie-broken by start_time DESC, run_id."""
+    import sqlalchemy as sa
+
+    from .schema import latest_metrics, params, runs, tags
+
+    terms: list[Any] = []
+    seen_start = seen_id = False
+    for i, o in enumerate(order):
+        if o.entity in (METRIC, PARAM, TAG):
+            base = {METRIC: latest_metrics, PARAM: params, TAG: tags}[o.entity]
+            a = base.alias(f"ob{i}")
+            query = query.outerjoin(a, sa.and_(a.c.run_uuid == runs.c.run_uuid, a.c.key == o.key))
+            col = a.c.value
+        elif o.entity == ATTRIBUTE:
+            if o.key in RUN_NUMERIC_ATTRIBUTES:
+                col = runs.c[RUN_NUMERIC_ATTRIBUTES[o.key]]
+                seen_start = seen_start or o.key == "start_time"
+            elif o.key in RUN_STRING_ATTRIBUTES:
+                col = runs.c[RUN_STRING_ATTRIBUTES[o.key]]
+                seen_id = seen_id or o.key == "run_id"
+            elif o.key == "experiment_id":
+                col = runs.c.experiment_id
+            else:
+                valid = sorted(set(RUN_STRING_ATTRIBUTES) | set(RUN_NUMERIC_ATTRIBUTES))
+                raise invalid(f"Invalid order_by attribute key '{o.key}'. Valid keys are {valid}")
+        elif o.entity == DATASET:
+            continue
+        else:  # pragma: no cover - parse_order_by maps entities
+            raise invalid(f"Invalid entity type '{o.entity}'. Valid values are {VALID_ENTITIES}")
+        terms.append(sa.case((col.is_(None), 1), else_=0))
+        terms.append(col.asc() if o.ascending else col.desc())
+    if not seen_start:
+        terms.append(sa.case((runs.c.start_time.is_(None), 1), else_=0))
+        terms.append(runs.c.start_time.desc())
+    if not seen_id:
+        terms.append(runs.c.run_uuid.asc())
+    return query, terms
+
+
+def experiment_order_by(order: Sequence[OrderBy]) -> list[Any]:
+    import sqlalchemy as sa
+
+    from .schema import experiments
+
+    terms: list[Any] = []
+    keys = set()
+    for o in order:
+        if o.entity != ATTRIBUTE or o.key not in EXPERIMENT_ORDER_ATTRIBUTES:
+            raise invalid(
+                f"Invalid order_by entity '{o.entity}.{o.key}' for experiments. Valid keys are "
+                f"{sorted(EXPERIMENT_ORDER_ATTRIBUTES)}"
+            )
+        col = experiments.c[EXPERIMENT_ORDER_ATTRIBUTES[o.key]]
+        keys.add(o.key)
+        terms.append(sa.case((col.is_(None), 1), else_=0))
+        terms.append(col.asc() if o.ascending else col.desc())
+    if not terms:  # MLflow's default: creation_time DESC, experiment_id ASC
+        return [experiments.c.creation_time.desc(), experiments.c.experiment_id.asc()]
+    if "experiment_id" not in keys:  # MLflow's tie-breaker
+        terms.append(experiments.c.experiment_id.desc())
+    return terms

@@ -1,0 +1,1124 @@
+"""The SQL tracking store (SQLite and PostgreSQL), MLflow's semantics.
+
+Writes run in one short transaction each (``BEGIN IMMEDIATE`` on SQLite, so
+concurrent writers queue on the busy timeout instead of failing). The metric hot path
+appends points with plain ``executemany`` (``COPY`` on PostgreSQL) into a clustered
+``(series_id, seq)`` table and maintains the latest value and the roll-up pyramid of
+each series in the same transaction; see :mod:`.schema` and :mod:`.rollup`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from itertools import islice, repeat
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import rollup, search
+from .entities import (
+    ACTIVE,
+    ACTIVE_ONLY,
+    ALL,
+    DELETED,
+    DELETED_ONLY,
+    KILLED,
+    RUN_STATUSES,
+    RUNNING,
+    TAG_RUN_NAME,
+    TAG_USER,
+    VIEW_TYPES,
+    Experiment,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    SeriesPoint,
+)
+from .errors import INVALID_STATE, TrackingError, already_exists, invalid, not_found
+from .migrate import make_engine, normalize_uri, sqlite_path, upgrade
+from .names import generate_run_name
+from .schema import (
+    BLOCK_BASE,
+    experiment_tags,
+    experiments,
+    latest_metrics,
+    metric_blocks,
+    runs,
+    store_info,
+)
+from .schema import params as run_params
+from .schema import tags as run_tags
+from .store import TrackingStore
+from .validation import (
+    MAX_EXPERIMENTS_LISTED_PER_PAGE,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_TAG_VAL_LENGTH,
+    truncate_value,
+    validate_experiment_name,
+    validate_experiment_tag,
+    validate_key,
+    validate_max_results,
+    validate_metric_value,
+    validate_run_id,
+)
+
+_IN_CHUNK = 5000  # ids per IN (...) list: well under SQLite's bound-variable limit
+_BLOCK_COLS = (
+    "series_id, level, block_no, n, first_step, first_ts, min_step, max_step, "
+    "min_ts, max_ts, min_value, max_value, last_value"
+)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _nan_none(v: float | None) -> float:
+    return math.nan if v is None else v
+
+
+def default_artifact_root(uri: str) -> str:
+    """``<dir of the db file>/artifacts`` for SQLite, else ``<jupyter data dir>/mlops/artifacts``."""
+    path = sqlite_path(uri)
+    if path is not None:
+        return os.path.join(os.path.dirname(path), "artifacts")
+    from jupyter_core.paths import jupyter_data_dir
+
+    return os.path.join(jupyter_data_dir(), "mlops", "artifacts")
+
+
+class SqlTrackingStore(TrackingStore):
+    """A :class:`TrackingStore` over SQLAlchemy Core; migrates the schema on open."""
+
+    def __init__(self, uri: str, artifact_root: str | None = None) -> None:
+        self.uri = uri
+        self.engine = make_engine(normalize_uri(uri))
+        self.dialect = self.engine.dialect.name
+        self._ph = "?" if self.dialect == "sqlite" else "%s"
+        upgrade(self.engine)
+        self.artifact_root = self._init_artifact_root(artifact_root)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- connections ---------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self.engine.connect().execution_options(write=True) as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot for multi-query reads."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def _init_artifact_root(self, artifact_root: str | None) -> str:
+        with self._write() as conn:
+            row = conn.execute(
+                sa.select(store_info.c.value).where(store_info.c.key == "artifact_root")
+            ).first()
+            if row is not None and (artifact_root is None or artifact_root == row[0]):
+                return row[0]
+            root = artifact_root or default_artifact_root(self.uri)
+            if row is None:
+                conn.execute(store_info.insert().values(key="artifact_root", value=root))
+            else:
+                conn.execute(
+                    store_info.update().where(store_info.c.key == "artifact_root").values(value=root)
+                )
+            return root
+
+    # -- experiments ---------------------------------------------------------
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        validate_experiment_name(name)
+        checked = [validate_experiment_tag(k, v) for k, v in (tags or {}).items()]
+        now = _now()
+        try:
+            with self._write() as conn:
+                if conn.execute(
+                    sa.select(experiments.c.experiment_id).where(experiments.c.name == name)
+                ).first():
+                    raise already_exists(f"Experiment(name={name}) already exists.")
+                exp_id = conn.execute(
+                    experiments.insert()
+                    .values(
+                        name=name,
+                        artifact_location=artifact_location or None,
+                        lifecycle_stage=ACTIVE,
+                        creation_time=now,
+                        last_update_time=now,
+                    )
+                    .returning(experiments.c.experiment_id)
+                ).scalar_one()
+                if not artifact_location:
+                    conn.execute(
+                        experiments.update()
+                        .where(experiments.c.experiment_id == exp_id)
+                        .values(artifact_location=f"mlflow-artifacts:/{exp_id}")
+                    )
+                if checked:
+                    conn.execute(
+                        experiment_tags.insert(),
+                        [{"experiment_id": exp_id, "key": k, "value": v} for k, v in checked],
+                    )
+        except sa.exc.IntegrityError as e:  # a concurrent creator won the race
+            raise already_exists(f"Experiment(name={name}) already exists. Error: {e.orig}") from None
+        return str(exp_id)
+
+    @staticmethod
+    def _exp_int(experiment_id: Any) -> int:
+        try:
+            return int(str(experiment_id))
+        except ValueError:
+            raise not_found(f"No Experiment with id={experiment_id} exists") from None
+
+    def _load_experiments(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
+        ids = [r.experiment_id for r in rows]
+        tag_map: dict[int, dict[str, str]] = {i: {} for i in ids}
+        for chunk in _chunks(ids):
+            for t in conn.execute(
+                sa.select(experiment_tags).where(experiment_tags.c.experiment_id.in_(chunk))
+            ):
+                tag_map[t.experiment_id][t.key] = t.value
+        return [
+            Experiment(
+                experiment_id=str(r.experiment_id),
+                name=r.name,
+                artifact_location=r.artifact_location or "",
+                lifecycle_stage=r.lifecycle_stage,
+                creation_time=r.creation_time,
+                last_update_time=r.last_update_time,
+                tags=tag_map[r.experiment_id],
+            )
+            for r in rows
+        ]
+
+    def _experiment_row(self, conn: Connection, experiment_id: Any) -> Any:
+        eid = self._exp_int(experiment_id)
+        row = conn.execute(sa.select(experiments).where(experiments.c.experiment_id == eid)).first()
+        if row is None:
+            raise not_found(f"No Experiment with id={experiment_id} exists")
+        return row
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        with self._read() as conn:
+            return self._load_experiments(conn, [self._experiment_row(conn, experiment_id)])[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(experiments).where(experiments.c.name == name)).all()
+            if not rows:
+                return None
+            rows.sort(key=lambda r: r.lifecycle_stage != ACTIVE)
+            return self._load_experiments(conn, rows[:1])[0]
+
+    def search_experiments(
+        self,
+        view_type: str = ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[Experiment], str | None]:
+        validate_max_results(max_results, MAX_EXPERIMENTS_LISTED_PER_PAGE)
+        where = [*_lifecycle_clause(experiments.c.lifecycle_stage, view_type)]
+        where += search.experiment_filter_clauses(search.parse_experiment_filter(filter_string))
+        terms = search.experiment_order_by(search.parse_order_by(order_by))
+        offset = search.decode_page_token(page_token)
+        q = (
+            sa.select(experiments)
+            .where(*where)
+            .order_by(*terms)
+            .offset(offset)
+            .limit(max_results + 1)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+            token = search.encode_page_token(offset + max_results) if len(rows) > max_results else None
+            return self._load_experiments(conn, rows[:max_results]), token
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        validate_experiment_name(new_name)
+        try:
+            with self._write() as conn:
+                row = self._experiment_row(conn, experiment_id)
+                if row.lifecycle_stage != ACTIVE:
+                    raise TrackingError("Cannot rename a non-active experiment.", INVALID_STATE)
+                if row.name == new_name:
+                    return
+                if conn.execute(
+                    sa.select(experiments.c.experiment_id).where(experiments.c.name == new_name)
+                ).first():
+                    raise already_exists(f"Experiment(name={new_name}) already exists.")
+                conn.execute(
+                    experiments.update()
+                    .where(experiments.c.experiment_id == row.experiment_id)
+                    .values(name=new_name, last_update_time=_now())
+                )
+        except sa.exc.IntegrityError:
+            raise already_exists(f"Experiment(name={new_name}) already exists.") from None
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        now = _now()
+        with self._write() as conn:
+            row = self._experiment_row(conn, experiment_id)
+            conn.execute(
+                experiments.update()
+                .where(experiments.c.experiment_id == row.experiment_id)
+                .values(lifecycle_stage=DELETED, last_update_time=now, deleted_time=now)
+            )
+            # the experiment's runs go with it
+            conn.execute(
+                runs.update()
+                .where(runs.c.experiment_id == row.experiment_id, runs.c.lifecycle_stage == ACTIVE)
+                .values(lifecycle_stage=DELETED, deleted_time=now)
+            )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        with self._write() as conn:
+            row = self._experiment_row(conn, experiment_id)
+            if row.lifecycle_stage != DELETED:
+                # MLflow looks the experiment up among deleted ones only
+                raise not_found(f"No Experiment with id={experiment_id} exists")
+            conn.execute(
+                experiments.update()
+                .where(experiments.c.experiment_id == row.experiment_id)
+                .values(lifecycle_stage=ACTIVE, last_update_time=_now(), deleted_time=None)
+            )
+            # as MLflow: every run of the experiment comes back
+            conn.execute(
+                runs.update()
+                .where(runs.c.experiment_id == row.experiment_id, runs.c.lifecycle_stage == DELETED)
+                .values(lifecycle_stage=ACTIVE, deleted_time=None)
+            )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        key, value = validate_experiment_tag(key, value)
+        with self._write() as conn:
+            row = self._experiment_row(conn, experiment_id)
+            _check_active_experiment(row)
+            self._upsert(conn, experiment_tags, ["experiment_id", "key"],
+                         [{"experiment_id": row.experiment_id, "key": key, "value": value}])
+            conn.execute(
+                experiments.update()
+                .where(experiments.c.experiment_id == row.experiment_id)
+                .values(last_update_time=_now())
+            )
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        with self._write() as conn:
+            row = self._experiment_row(conn, experiment_id)
+            _check_active_experiment(row)
+            res = conn.execute(
+                experiment_tags.delete().where(
+                    experiment_tags.c.experiment_id == row.experiment_id,
+                    experiment_tags.c.key == key,
+                )
+            )
+            if res.rowcount == 0:
+                raise not_found(f"No tag with name: {key} in experiment with id {experiment_id}")
+
+    # -- runs ----------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str = "",
+        start_time: int | None = None,
+        tags: dict[str, str] | None = None,
+        run_name: str | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        tag_items = self._checked_tags(list((tags or {}).items()))
+        tag_map = dict(tag_items)
+        tag_name = tag_map.get(TAG_RUN_NAME)
+        if run_name and tag_name and run_name != tag_name:
+            raise invalid(
+                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+                f"different values (run_name='{run_name}', mlflow.runName='{tag_name}')."
+            )
+        name = run_name or tag_name or generate_run_name()
+        tag_map[TAG_RUN_NAME] = name
+        user = user_id or tag_map.get(TAG_USER, "") or ""
+        rid = validate_run_id(run_id) if run_id else uuid.uuid4().hex
+        start = _now() if start_time is None else int(start_time)
+        try:
+            with self._write() as conn:
+                exp = self._experiment_row(conn, experiment_id)
+                _check_active_experiment(exp)
+                if run_id and conn.execute(
+                    sa.select(runs.c.run_uuid).where(runs.c.run_uuid == rid)
+                ).first():
+                    raise already_exists(f"Run with id={rid} already exists")
+                location = (exp.artifact_location or f"mlflow-artifacts:/{exp.experiment_id}").rstrip("/")
+                conn.execute(
+                    runs.insert().values(
+                        run_uuid=rid,
+                        name=name,
+                        experiment_id=exp.experiment_id,
+                        user_id=user,
+                        status=RUNNING,
+                        start_time=start,
+                        end_time=None,
+                        lifecycle_stage=ACTIVE,
+                        artifact_uri=f"{location}/{rid}/artifacts",
+                    )
+                )
+                conn.execute(
+                    run_tags.insert(),
+                    [{"run_uuid": rid, "key": k, "value": v} for k, v in tag_map.items()],
+                )
+        except sa.exc.IntegrityError:
+            raise already_exists(f"Run with id={rid} already exists") from None
+        return self.get_run(rid)
+
+    def _run_row(self, conn: Connection, run_id: str) -> Any:
+        row = conn.execute(sa.select(runs).where(runs.c.run_uuid == run_id)).first()
+        if row is None:
+            raise not_found(f"Run with id={run_id} not found")
+        return row
+
+    @staticmethod
+    def _info(r: Any) -> RunInfo:
+        return RunInfo(
+            run_id=r.run_uuid,
+            experiment_id=str(r.experiment_id),
+            run_name=r.name or "",
+            user_id=r.user_id or "",
+            status=r.status,
+            start_time=r.start_time,
+            end_time=r.end_time,
+            artifact_uri=r.artifact_uri or "",
+            lifecycle_stage=r.lifecycle_stage,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            row = self._run_row(conn, run_id)
+            return self._load_runs(conn, [row])[0]
+
+    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        """Runs with their params, tags and latest metrics: three queries per chunk."""
+        ids = [r.run_uuid for r in rows]
+        data: dict[str, RunData] = {i: RunData() for i in ids}
+        ph = self._ph
+        for chunk in _chunks(ids):
+            marks = ",".join([ph] * len(chunk))
+            params_ = tuple(chunk)
+            for rid, k, v in conn.exec_driver_sql(
+                f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({marks})", params_
+            ):
+                data[rid].params[k] = v
+            for rid, k, v in conn.exec_driver_sql(
+                f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({marks})", params_
+            ):
+                data[rid].tags[k] = v if v is not None else ""
+            for rid, k, v, ts, st in conn.exec_driver_sql(
+                "SELECT run_uuid, key, value, timestamp, step FROM latest_metrics "
+                f"WHERE run_uuid IN ({marks})",
+                params_,
+            ):
+                data[rid].metrics[k] = Metric(k, _nan_none(v), ts, st)
+        return [Run(self._info(r), data[r.run_uuid]) for r in rows]
+
+    def update_run_info(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        values: dict[str, Any] = {}
+        if status is not None:
+            if status not in RUN_STATUSES:
+                raise invalid(f"Invalid run status '{status}'. Valid values are {list(RUN_STATUSES)}")
+            values["status"] = status
+        if end_time is not None:
+            values["end_time"] = int(end_time)
+        if run_name:
+            values["name"] = run_name
+        with self._write() as conn:
+            row = self._run_row(conn, run_id)
+            _check_active_run(row)
+            if values:
+                conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
+            if run_name:
+                self._upsert(conn, run_tags, ["run_uuid", "key"],
+                             [{"run_uuid": run_id, "key": TAG_RUN_NAME, "value": run_name}])
+            return self._info(self._run_row(conn, run_id))
+
+    def delete_run(self, run_id: str) -> None:
+        with self._write() as conn:
+            self._run_row(conn, run_id)
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_uuid == run_id)
+                .values(lifecycle_stage=DELETED, deleted_time=_now())
+            )
+
+    def restore_run(self, run_id: str) -> None:
+        with self._write() as conn:
+            self._run_row(conn, run_id)
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_uuid == run_id)
+                .values(lifecycle_stage=ACTIVE, deleted_time=None)
+            )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._write() as conn:
+            row = self._run_row(conn, run_id)
+            _check_active_run(row)
+            res = conn.execute(run_tags.delete().where(run_tags.c.run_uuid == run_id, run_tags.c.key == key))
+            if res.rowcount == 0:
+                raise not_found(f"No tag with name: {key} in run with id {run_id}")
+
+    # -- logging -------------------------------------------------------------
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[tuple[str, str]] = (),
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        self._log(run_id, _columns_from_metrics(metrics), params, tags)
+
+    def log_bulk(
+        self,
+        run_id: str,
+        metrics: Sequence[tuple[str, Sequence[int], Sequence[int], Sequence[float]]] = (),
+        params: Sequence[tuple[str, str]] = (),
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Columnar :meth:`log_batch`: ``metrics`` is ``(key, steps, timestamps, values)``
+        per series (the shape of ``POST api/v1/runs/log-bulk``); no per-point objects."""
+        cols: dict[str, tuple[list[int], list[int], list[float | None]]] = {}
+        for key, steps, tss, vals in metrics:
+            validate_key(key, "name", "metric")
+            if not (len(steps) == len(tss) == len(vals)):
+                raise invalid(
+                    f"Metric '{key}': steps, timestamps and values must have the same length "
+                    f"(got {len(steps)}, {len(tss)}, {len(vals)})"
+                )
+            c = cols.setdefault(key, ([], [], []))
+            for s, t, v in zip(steps, tss, vals):
+                if type(v) is not float or type(t) is not int or type(s) is not int or t < 0:
+                    v, t, s = validate_metric_value(key, v, t, s)
+                c[0].append(s)
+                c[1].append(t)
+                c[2].append(None if v != v else v)
+        self._log(run_id, cols, params, tags)
+
+    def _checked_params(self, items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        seen: dict[str, str] = {}
+        for item in items:
+            k, v = (item.key, item.value) if hasattr(item, "key") else item  # type: ignore[union-attr]
+            validate_key(k, "key")
+            v = truncate_value("Param value", MAX_PARAM_VAL_LENGTH, v)
+            if k in seen and seen[k] != v:
+                raise invalid(
+                    f"Duplicate parameter keys have been submitted: ['{k}']. Please ensure "
+                    "the request contains only one param value per param key."
+                )
+            seen[k] = v
+        return list(seen.items())
+
+    def _checked_tags(self, items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        out: dict[str, str] = {}
+        for item in items:
+            k, v = (item.key, item.value) if hasattr(item, "key") else item  # type: ignore[union-attr]
+            validate_key(k, "key")
+            out[k] = truncate_value("Tag value", MAX_TAG_VAL_LENGTH, v)
+        return list(out.items())
+
+    def _log(
+        self,
+        run_id: str,
+        cols: dict[str, tuple[list[int], list[int], list[float | None]]],
+        params_in: Sequence[tuple[str, str]],
+        tags_in: Sequence[tuple[str, str]],
+    ) -> None:
+        p_items = self._checked_params(params_in)
+        t_items = self._checked_tags(tags_in)
+        if not cols and not p_items and not t_items:
+            with self._read() as conn:
+                _check_active_run(self._run_row(conn, run_id))
+            return
+        with self._write() as conn:
+            row = conn.execute(
+                sa.select(runs.c.run_uuid, runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
+            ).first()
+            if row is None:
+                raise not_found(f"Run with id={run_id} not found")
+            _check_active_run(row)
+            if p_items:
+                self._write_params(conn, run_id, p_items)
+            if t_items:
+                self._upsert(conn, run_tags, ["run_uuid", "key"],
+                             [{"run_uuid": run_id, "key": k, "value": v} for k, v in t_items])
+                names = [v for k, v in t_items if k == TAG_RUN_NAME]
+                if names:
+                    conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=names[-1]))
+            if cols:
+                self._write_metrics(conn, run_id, cols)
+
+    def _write_params(self, conn: Connection, run_id: str, items: list[tuple[str, str]]) -> None:
+        keys = [k for k, _ in items]
+        existing = dict(
+            conn.execute(
+                sa.select(run_params.c.key, run_params.c.value).where(
+                    run_params.c.run_uuid == run_id, run_params.c.key.in_(keys)
+                )
+            ).all()
+        )
+        new = []
+        for k, v in items:
+            if k in existing:
+                if existing[k] != v:
+                    raise invalid(
+                        f"Changing param values is not allowed. Param with key='{k}' was already"
+                        f" logged with value='{existing[k]}' for run ID='{run_id}'. Attempted"
+                        f" logging new value '{v}'."
+                    )
+                continue
+            new.append({"run_uuid": run_id, "key": k, "value": v})
+        if new:
+            conn.execute(run_params.insert(), new)
+
+    def _write_metrics(
+        self,
+        conn: Connection,
+        run_id: str,
+        cols: dict[str, tuple[list[int], list[int], list[float | None]]],
+    ) -> None:
+        lm = latest_metrics
+        keys = list(cols)
+        state = {
+            r.key: r
+            for r in conn.execute(
+                sa.select(lm).where(lm.c.run_uuid == run_id, lm.c.key.in_(keys))
+            )
+        }
+        metric_rows: list[Any] = []
+        block_rows: list[tuple[Any, ...]] = []
+        series_updates: list[dict[str, Any]] = []
+        for key in keys:
+            steps, tss, vals = cols[key]
+            k = len(steps)
+            if k == 0:
+                continue
+            # order flags: did x values keep arriving sorted?
+            inc_step = _non_decreasing(steps)
+            inc_ts = _non_decreasing(tss)
+            inc_step_ts = inc_step and (_strictly_increasing(steps) or _sorted_pairs(steps, tss))
+            # the latest point of the batch: max (step, timestamp, value with NaN as 0)
+            if inc_step_ts:
+                i = k - 1
+                best = (steps[i], tss[i], _v0(vals[i]), i)
+                while i > 0 and steps[i - 1] == steps[k - 1] and tss[i - 1] == tss[k - 1]:
+                    i -= 1
+                    cand = (steps[i], tss[i], _v0(vals[i]), i)
+                    if cand[2] > best[2]:
+                        best = cand
+            else:
+                best = max(zip(steps, tss, map(_v0, vals), range(k)))
+            bi = best[3]
+            st = state.get(key)
+            if st is None:
+                sid = conn.execute(
+                    lm.insert()
+                    .values(
+                        run_uuid=run_id,
+                        key=key,
+                        value=vals[bi],
+                        timestamp=tss[bi],
+                        step=steps[bi],
+                        n=0,
+                        last_step=steps[0],
+                        last_ts=tss[0],
+                        ord_step=True,
+                        ord_ts=True,
+                        ord_step_ts=True,
+                    )
+                    .returning(lm.c.series_id)
+                ).scalar_one()
+                n0, ord_step, ord_ts, ord_step_ts = 0, True, True, True
+                latest = (steps[bi], tss[bi], vals[bi])
+                prev_last = (steps[0], tss[0])
+            else:
+                sid = st.series_id
+                n0 = st.n
+                ord_step, ord_ts, ord_step_ts = st.ord_step, st.ord_ts, st.ord_step_ts
+                prev_last = (st.last_step, st.last_ts)
+                old = (st.step, st.timestamp, _v0(st.value))
+                latest = (st.step, st.timestamp, st.value)
+                if (best[0], best[1], best[2]) > old:
+                    latest = (steps[bi], tss[bi], vals[bi])
+            ord_step = ord_step and inc_step and prev_last[0] <= steps[0]
+            ord_ts = ord_ts and inc_ts and prev_last[1] <= tss[0]
+            ord_step_ts = ord_step_ts and inc_step_ts and prev_last <= (steps[0], tss[0])
+            metric_rows.extend(zip(repeat(sid), range(n0, n0 + k), steps, tss, vals))
+            block_rows.extend(self._blocks_for(conn, sid, n0, steps, tss, vals))
+            series_updates.append(
+                {
+                    "sid": sid,
+                    "value": latest[2],
+                    "timestamp": latest[1],
+                    "step": latest[0],
+                    "n": n0 + k,
+                    "last_step": steps[-1],
+                    "last_ts": tss[-1],
+                    "ord_step": ord_step,
+                    "ord_ts": ord_ts,
+                    "ord_step_ts": ord_step_ts,
+                }
+            )
+        self._insert_points(conn, metric_rows)
+        if block_rows:
+            ph = ",".join([self._ph] * 13)
+            conn.exec_driver_sql(
+                f"INSERT INTO metric_blocks ({_BLOCK_COLS}) VALUES ({ph}) "
+                "ON CONFLICT (series_id, level, block_no) DO UPDATE SET "
+                "n = excluded.n, first_step = excluded.first_step, first_ts = excluded.first_ts, "
+                "min_step = excluded.min_step, max_step = excluded.max_step, "
+                "min_ts = excluded.min_ts, max_ts = excluded.max_ts, "
+                "min_value = excluded.min_value, max_value = excluded.max_value, "
+                "last_value = excluded.last_value",
+                block_rows,
+            )
+        if series_updates:
+            conn.execute(
+                lm.update()
+                .where(lm.c.series_id == sa.bindparam("sid"))
+                .values(
+                    value=sa.bindparam("value"),
+                    timestamp=sa.bindparam("timestamp"),
+                    step=sa.bindparam("step"),
+                    n=sa.bindparam("n"),
+                    last_step=sa.bindparam("last_step"),
+                    last_ts=sa.bindparam("last_ts"),
+                    ord_step=sa.bindparam("ord_step"),
+                    ord_ts=sa.bindparam("ord_ts"),
+                    ord_step_ts=sa.bindparam("ord_step_ts"),
+                ),
+                series_updates,
+            )
+
+    def _insert_points(self, conn: Connection, rows: list[Any]) -> None:
+        if not rows:
+            return
+        if self.dialect == "postgresql":
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cur.copy("COPY metrics (series_id, seq, step, timestamp, value) FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row(r)
+            cur.close()
+            return
+        conn.exec_driver_sql(
+            "INSERT INTO metrics (series_id, seq, step, timestamp, value) VALUES (?,?,?,?,?)", rows
+        )
+
+    def _blocks_for(
+        self,
+        conn: Connection,
+        sid: int,
+        n0: int,
+        steps: list[int],
+        tss: list[int],
+        vals: list[float | None],
+    ) -> list[tuple[Any, ...]]:
+        """Roll-up rows for new points ``n0..``, merged into the stored partial blocks."""
+        blocks = rollup.new_blocks(n0, steps, tss, vals)
+        partial = [(lvl, n0 // BLOCK_BASE**lvl) for lvl in blocks if n0 % BLOCK_BASE**lvl]
+        stored: dict[tuple[int, int], rollup.Agg] = {}
+        if partial:
+            mb = metric_blocks
+            cond = sa.or_(*[sa.and_(mb.c.level == lvl, mb.c.block_no == b) for lvl, b in partial])
+            for r in conn.execute(
+                sa.select(
+                    mb.c.level, mb.c.block_no, mb.c.n, mb.c.first_step, mb.c.first_ts,
+                    mb.c.min_step, mb.c.max_step, mb.c.min_ts, mb.c.max_ts,
+                    mb.c.min_value, mb.c.max_value, mb.c.last_value,
+                ).where(mb.c.series_id == sid, cond)
+            ):
+                stored[(r[0], r[1])] = tuple(r[2:])  # type: ignore[assignment]
+        out = []
+        for lvl, items in blocks.items():
+            for block_no, agg in items:
+                old = stored.get((lvl, block_no))
+                if old is not None:
+                    agg = rollup.merge(old, agg)
+                out.append((sid, lvl, block_no, *agg))
+        return out
+
+    # -- metric reads --------------------------------------------------------
+    def _series(self, conn: Connection, run_id: str, key: str) -> Any:
+        self._run_row(conn, run_id)
+        return conn.execute(
+            sa.select(latest_metrics).where(
+                latest_metrics.c.run_uuid == run_id, latest_metrics.c.key == key
+            )
+        ).first()
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[Metric], str | None]:
+        if max_results is not None and (
+            isinstance(max_results, bool) or not isinstance(max_results, int) or max_results <= 0
+        ):
+            raise invalid(
+                f"Invalid value {max_results} for parameter 'max_results' supplied. It must be "
+                "a positive integer"
+            )
+        offset = search.decode_page_token(page_token)
+        with self._read() as conn:
+            s = self._series(conn, run_id, key)
+            if s is None:
+                return [], None
+            order = "seq" if s.ord_step_ts else "step, timestamp, seq"
+            sql = f"SELECT step, timestamp, value FROM metrics WHERE series_id = {self._ph} ORDER BY {order}"
+            args: tuple[Any, ...] = (s.series_id,)
+            if max_results is not None:
+                sql += f" LIMIT {self._ph} OFFSET {self._ph}"
+                args += (max_results + 1, offset)
+            elif offset:
+                sql += f" LIMIT -1 OFFSET {self._ph}" if self.dialect == "sqlite" else f" OFFSET {self._ph}"
+                args += (offset,)
+            rows = conn.exec_driver_sql(sql, args).fetchall()
+        token = None
+        if max_results is not None and len(rows) > max_results:
+            rows = rows[:max_results]
+            token = search.encode_page_token(offset + max_results)
+        nan = math.nan
+        return [Metric(key, nan if v is None else v, t, st) for st, t, v in rows], token
+
+    def get_metric_series(
+        self,
+        run_id: str,
+        key: str,
+        max_points: int = 1000,
+        x_axis: str = "step",
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[SeriesPoint]:
+        if x_axis not in ("step", "timestamp"):
+            raise invalid(f"Invalid x_axis '{x_axis}'. Valid values are ['step', 'timestamp']")
+        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+            raise invalid(f"Invalid value {max_points} for parameter 'max_points': it must be a positive integer")
+        if start_step is not None and end_step is not None and start_step > end_step:
+            raise invalid(f"start_step ({start_step}) must not be greater than end_step ({end_step})")
+        ph = self._ph
+        with self._read() as conn:
+            s = self._series(conn, run_id, key)
+            if s is None or s.n == 0:
+                return []
+            sid = s.series_id
+            windowed = start_step is not None or end_step is not None
+            ordered = s.ord_step if x_axis == "step" else s.ord_ts
+            if not ordered or (windowed and not s.ord_step):
+                return self._series_exact(conn, sid, max_points, x_axis, start_step, end_step)
+            lo, hi = 0, s.n
+            if windowed:
+                lo, hi = self._seq_window(conn, sid, s.n, start_step, end_step)
+                if hi <= lo:
+                    return []
+            level = rollup.choose_level(hi - lo, max_points)
+            if level == 0:
+                rows = conn.exec_driver_sql(
+                    f"SELECT step, timestamp, value FROM metrics WHERE series_id = {ph} "
+                    f"AND seq >= {ph} AND seq < {ph} ORDER BY seq",
+                    (sid, lo, hi),
+                ).fetchall()
+                if len(rows) <= max_points:
+                    return [
+                        SeriesPoint(st, t, _nan_none(v), _nan_none(v), _nan_none(v), 1)
+                        for st, t, v in rows
+                    ]
+                pieces = [rollup.raw_point(st, t, v) for st, t, v in rows]
+            else:
+                pieces = self._pieces(conn, sid, lo, hi, level)
+            xi = 1 if x_axis == "step" else 2
+            x_hi = max(p[4] if x_axis == "step" else p[6] for p in pieces[-BLOCK_BASE:])
+            return rollup.bucketize(pieces, max_points, x_axis, pieces[0][xi], x_hi)
+
+    def _seq_window(
+        self, conn: Connection, sid: int, n: int, start: int | None, end: int | None
+    ) -> tuple[int, int]:
+        """The seq range ``[lo, hi)`` of points with start <= step <= end, for a series
+        whose steps arrived non-decreasing (found through level-1 blocks, then the
+        points of the two boundary blocks)."""
+        ph = self._ph
+        lo, hi = 0, n
+        if start is not None:
+            b = conn.exec_driver_sql(
+                f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
+                f"AND max_step >= {ph} ORDER BY block_no LIMIT 1",
+                (sid, start),
+            ).scalar()
+            if b is None:
+                return 0, 0
+            first = conn.exec_driver_sql(
+                f"SELECT seq FROM metrics WHERE series_id = {ph} AND seq >= {ph} AND seq < {ph} "
+                f"AND step >= {ph} ORDER BY seq LIMIT 1",
+                (sid, b * BLOCK_BASE, (b + 1) * BLOCK_BASE, start),
+            ).scalar()
+            lo = first if first is not None else (b + 1) * BLOCK_BASE
+        if end is not None:
+            b = conn.exec_driver_sql(
+                f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
+                f"AND min_step <= {ph} ORDER BY block_no DESC LIMIT 1",
+                (sid, end),
+            ).scalar()
+            if b is None:
+                return 0, 0
+            last = conn.exec_driver_sql(
+                f"SELECT seq FROM metrics WHERE series_id = {ph} AND seq >= {ph} AND seq < {ph} "
+                f"AND step <= {ph} ORDER BY seq DESC LIMIT 1",
+                (sid, b * BLOCK_BASE, (b + 1) * BLOCK_BASE, end),
+            ).scalar()
+            hi = (last + 1) if last is not None else b * BLOCK_BASE
+        return lo, min(hi, n)
+
+    def _pieces(self, conn: Connection, sid: int, lo: int, hi: int, top: int) -> list[rollup.Agg]:
+        ph = self._ph
+        out: list[rollup.Agg] = []
+        for level, a, b in rollup.cover(lo, hi, top):
+            if level == 0:
+                rows = conn.exec_driver_sql(
+                    f"SELECT step, timestamp, value FROM metrics WHERE series_id = {ph} "
+                    f"AND seq >= {ph} AND seq < {ph} ORDER BY seq",
+                    (sid, a, b),
+                ).fetchall()
+                out.extend(rollup.raw_point(st, t, v) for st, t, v in rows)
+            else:
+                size = BLOCK_BASE**level
+                rows = conn.exec_driver_sql(
+                    "SELECT n, first_step, first_ts, min_step, max_step, min_ts, max_ts, "
+                    f"min_value, max_value, last_value FROM metric_blocks WHERE series_id = {ph} "
+                    f"AND level = {ph} AND block_no >= {ph} AND block_no < {ph} ORDER BY block_no",
+                    (sid, level, a // size, b // size),
+                ).fetchall()
+                out.extend(tuple(r) for r in rows)  # type: ignore[misc]
+        return out
+
+    def _series_exact(
+        self,
+        conn: Connection,
+        sid: int,
+        max_points: int,
+        x_axis: str,
+        start: int | None,
+        end: int | None,
+    ) -> list[SeriesPoint]:
+        """Bucket the raw points (series whose x values arrived out of order)."""
+        ph = self._ph
+        sql = f"SELECT step, timestamp, value FROM metrics WHERE series_id = {ph}"
+        args: list[Any] = [sid]
+        if start is not None:
+            sql += f" AND step >= {ph}"
+            args.append(start)
+        if end is not None:
+            sql += f" AND step <= {ph}"
+            args.append(end)
+        rows = conn.exec_driver_sql(sql + " ORDER BY " + (
+            "step, timestamp, seq" if x_axis == "step" else "timestamp, step, seq"
+        ), tuple(args)).fetchall()
+        if not rows:
+            return []
+        if len(rows) <= max_points:
+            return [SeriesPoint(st, t, _nan_none(v), _nan_none(v), _nan_none(v), 1) for st, t, v in rows]
+        xi = 0 if x_axis == "step" else 1
+        pieces = [rollup.raw_point(st, t, v) for st, t, v in rows]
+        return rollup.bucketize(pieces, max_points, x_axis, rows[0][xi], rows[-1][xi])
+
+    # -- search --------------------------------------------------------------
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: str = ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[Run], str | None]:
+        validate_max_results(max_results)
+        if run_view_type not in VIEW_TYPES:
+            raise invalid(f"Invalid view type '{run_view_type}'. Valid values are {list(VIEW_TYPES)}")
+        comparisons = search.parse_filter(filter_string)
+        order = search.parse_order_by(order_by)
+        offset = search.decode_page_token(page_token)
+        exp_ids = []
+        for e in experiment_ids:
+            try:
+                exp_ids.append(int(str(e)))
+            except ValueError:
+                continue
+        if not exp_ids:
+            return [], None
+        q = sa.select(runs).select_from(runs)
+        q, terms = search.run_order_by(order, q)
+        q = q.where(
+            runs.c.experiment_id.in_(exp_ids),
+            *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
+            *search.run_filter_clauses(comparisons),
+        )
+        q = q.order_by(*terms).offset(offset).limit(max_results + 1)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+            token = search.encode_page_token(offset + max_results) if len(rows) > max_results else None
+            return self._load_runs(conn, rows[:max_results]), token
+
+    # -- liveness and maintenance -------------------------------------------
+    def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
+        if not run_ids:
+            return
+        now = _now() if now is None else int(now)
+        with self._write() as conn:
+            for chunk in _chunks(list(run_ids)):
+                conn.execute(runs.update().where(runs.c.run_uuid.in_(chunk)).values(last_heartbeat=now))
+
+    def kill_stale_runs(self, older_than_ms: int, now: int | None = None) -> list[str]:
+        now = _now() if now is None else int(now)
+        cutoff = now - int(older_than_ms)
+        with self._write() as conn:
+            stale = conn.execute(
+                sa.select(runs.c.run_uuid, runs.c.last_heartbeat).where(
+                    runs.c.status == RUNNING,
+                    runs.c.last_heartbeat.is_not(None),
+                    runs.c.last_heartbeat < cutoff,
+                )
+            ).all()
+            for rid, beat in stale:
+                conn.execute(
+                    runs.update()
+                    .where(runs.c.run_uuid == rid, runs.c.status == RUNNING)
+                    .values(status=KILLED, end_time=beat)
+                )
+        return [r[0] for r in stale]
+
+    def purge_deleted_runs(self, older_than_ms: int = 0) -> list[str]:
+        cutoff = _now() - int(older_than_ms)
+        with self._write() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(runs.c.run_uuid).where(
+                        runs.c.lifecycle_stage == DELETED,
+                        sa.or_(runs.c.deleted_time.is_(None), runs.c.deleted_time <= cutoff),
+                    )
+                ).scalars()
+            )
+            for chunk in _chunks(ids):
+                sids = list(
+                    conn.execute(
+                        sa.select(latest_metrics.c.series_id).where(latest_metrics.c.run_uuid.in_(chunk))
+                    ).scalars()
+                )
+                for schunk in _chunks(sids):
+                    conn.execute(sa.text("DELETE FROM metrics WHERE series_id IN :s").bindparams(
+                        sa.bindparam("s", expanding=True)), {"s": schunk})
+                    conn.execute(metric_blocks.delete().where(metric_blocks.c.series_id.in_(schunk)))
+                for t in (latest_metrics, run_params, run_tags):
+                    conn.execute(t.delete().where(t.c.run_uuid.in_(chunk)))
+                conn.execute(runs.delete().where(runs.c.run_uuid.in_(chunk)))
+        return ids
+
+    # -- helpers -------------------------------------------------------------
+    def _upsert(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={"value": stmt.excluded.value})
+        conn.execute(stmt, rows)
+
+
+# -- module helpers ----------------------------------------------------------
+
+
+def _check_active_run(row: Any) -> None:
+    if row.lifecycle_stage != ACTIVE:
+        raise invalid(
+            f"The run {row.run_uuid} must be in the 'active' state. "
+            f"Current state is {row.lifecycle_stage}."
+        )
+
+
+def _check_active_experiment(row: Any) -> None:
+    if row.lifecycle_stage != ACTIVE:
+        raise invalid(
+            f"The experiment {row.experiment_id} must be in the 'active' state. "
+            f"Current state is {row.lifecycle_stage}."
+        )
+
+
+def _lifecycle_clause(col: Any, view_type: str) -> list[Any]:
+    if view_type == ACTIVE_ONLY:
+        return [col == ACTIVE]
+    if view_type == DELETED_ONLY:
+        return [col == DELETED]
+    if view_type == ALL:
+        return []
+    raise invalid(f"Invalid view type '{view_type}'. Valid values are {list(VIEW_TYPES)}")
+
+
+def _chunks(items: list[Any], size: int = _IN_CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _v0(v: float | None) -> float:
+    """A value as MLflow compares it for "latest": NaN counts as 0."""
+    return 0.0 if v is None else v
+
+
+def _non_decreasing(xs: list[int]) -> bool:
+    return all(a <= b for a, b in zip(xs, islice(xs, 1, None)))
+
+
+def _strictly_increasing(xs: list[int]) -> bool:
+    return all(a < b for a, b in zip(xs, islice(xs, 1, None)))
+
+
+def _sorted_pairs(steps: list[int], tss: list[int]) -> bool:
+    pairs = list(zip(steps, tss))
+    return all(a <= b for a, b in zip(pairs, islice(pairs, 1, None)))
+
+
+def _columns_from_metrics(
+    metrics: Sequence[Metric],
+) -> dict[str, tuple[list[int], list[int], list[float | None]]]:
+    """Group points by key into columns; NaN becomes None (stored as NULL)."""
+    cols: dict[str, tuple[list[int], list[int], list[float | None]]] = {}
+    for m in metrics:
+        key = m.key
+        c = cols.get(key)
+        if c is None:
+            validate_key(key, "name", "metric")
+            c = cols[key] = ([], [], [])
+        v, t, s = m.value, m.timestamp, m.step
+        if type(v) is not float or type(t) is not int or type(s) is not int or t < 0:
+            v, t, s = validate_metric_value(key, v, t, s)
+        c[0].append(s)
+        c[1].append(t)
+        c[2].append(None if v != v else v)
+    return cols
