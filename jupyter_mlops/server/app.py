@@ -1,0 +1,265 @@
+"""``MLOpsApp``: the Jupyter server extension of jupyter-mlops.
+
+It opens the tracking store once, serves the REST routes under
+``{base_url}mlops/``, runs store calls in a small thread pool (the store is
+synchronous SQLAlchemy) so the server stays responsive, reaps runs whose
+writer stopped sending heartbeats, and exports the tracking URI into its own
+environment so every kernel it launches logs into the same store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Callable
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import PeriodicCallback
+from traitlets import Bool, Float, Int, Unicode, default
+
+from .handlers.base import Unavailable
+
+if TYPE_CHECKING:
+    from ..tracking.store import TrackingStore
+
+#: Variables exported for kernels (CONTRIBUTING.md, "Environment variables").
+ENV_TRACKING_URI = "JUPYTER_MLOPS_TRACKING_URI"
+ENV_SERVER_URL = "JUPYTER_MLOPS_SERVER_URL"
+ENV_SERVER_TOKEN = "JUPYTER_MLOPS_SERVER_TOKEN"
+ENV_MLFLOW_URI = "MLFLOW_TRACKING_URI"
+ENV_MLFLOW_TOKEN = "MLFLOW_TRACKING_TOKEN"
+#: Names of the variables a jupyter-mlops server exported: a server started from
+#: a terminal of another one must not take those for the user's own settings.
+ENV_MARKER = "JUPYTER_MLOPS_EXPORTED"
+
+
+class MLOpsApp(ExtensionApp):
+    """Experiment tracking inside Jupyter: MLflow's REST API and jupyter-mlops' own."""
+
+    name = "jupyter_mlops"
+    load_other_extensions = True
+
+    database_url = Unicode(
+        config=True,
+        help="""SQLAlchemy URL of the tracking database: ``sqlite:///<path>`` or
+        ``postgresql://user@host/db``. Default: ``<jupyter data dir>/mlops/mlops.db``,
+        the same store the client uses outside Jupyter.""",
+    )
+
+    @default("database_url")
+    def _default_database_url(self) -> str:
+        return "sqlite:///" + os.path.join(jupyter_data_dir(), "mlops", "mlops.db")
+
+    artifact_root = Unicode(
+        config=True,
+        help="""Where artifacts of experiments without their own location are kept:
+        a directory or an fsspec URL (``s3://bucket/prefix``). Default:
+        ``<jupyter data dir>/mlops/artifacts``. An existing store keeps the root it was
+        created with unless this is set.""",
+    )
+
+    @default("artifact_root")
+    def _default_artifact_root(self) -> str:
+        return os.path.join(jupyter_data_dir(), "mlops", "artifacts")
+
+    heartbeat_timeout = Float(
+        300.0,
+        config=True,
+        help="""Seconds after its last heartbeat before a RUNNING run is marked KILLED
+        (its kernel or script died without ending it). Only runs whose writer sent
+        heartbeats are reaped. 0 disables the reaper.""",
+    )
+
+    max_request_body = Int(
+        64 * 1024 * 1024,
+        config=True,
+        help="""Largest JSON request body in bytes (``api/v1/runs/log-bulk`` carries
+        whole metric series). MLflow's own 1 MB limit on ``runs/log-batch`` applies
+        separately. Artifact uploads are limited by ``ServerApp.max_body_size``.""",
+    )
+
+    export_kernel_env = Bool(
+        True,
+        config=True,
+        help="""Export JUPYTER_MLOPS_TRACKING_URI, JUPYTER_MLOPS_SERVER_URL/_TOKEN and
+        (unless already set) MLFLOW_TRACKING_URI/_TOKEN into the server's environment,
+        so kernels it launches log into this store with no configuration. Variables
+        the user already set are left alone.""",
+    )
+
+    store_threads = Int(
+        4,
+        config=True,
+        help="Threads that run store calls and artifact I/O off the server's event loop.",
+    )
+
+    _store: "TrackingStore | None" = None
+    _executor: ThreadPoolExecutor | None = None
+    _reaper: PeriodicCallback | None = None
+    _closing = False
+
+    # -- lifecycle ---------------------------------------------------------
+    def initialize_settings(self) -> None:
+        from ..tracking import open_store
+
+        url = self.database_url
+        if url.startswith("sqlite:///"):
+            parent = os.path.dirname(url[len("sqlite:///"):])
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+        self._store = open_store(url, artifact_root=self.artifact_root or None)
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, self.store_threads), thread_name_prefix="mlops-store"
+        )
+        self._exported: dict[str, str | None] = {}
+        self.log.info("jupyter-mlops: tracking store %s", _redact(url))
+        if self.export_kernel_env:
+            self.export_environment()
+        self._start_reaper()
+
+    def initialize_handlers(self) -> None:
+        from .handlers import fallback, handlers
+
+        self.handlers.extend(handlers())
+        self.handlers.append(fallback())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # The port is final only once the HTTP server is bound: export again.
+        if self.export_kernel_env:
+            self.export_environment()
+
+    async def stop_extension(self) -> None:
+        """Clean shutdown: no new work, queued and running store calls finish (so
+        every acknowledged write is committed), then the store closes."""
+        self._closing = True
+        if self._reaper is not None:
+            self._reaper.stop()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(executor.shutdown, wait=True)
+            )
+            await asyncio.sleep(0)  # let handlers waiting on those calls answer
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
+        self._restore_environment()
+
+    # -- the store ---------------------------------------------------------
+    @property
+    def store(self) -> "TrackingStore":
+        if self._store is None:
+            raise Unavailable()
+        return self._store
+
+    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in the store's thread pool."""
+        executor = self._executor
+        if executor is None or self._closing:
+            raise Unavailable()
+        try:
+            future = executor.submit(fn, *args)
+        except RuntimeError:  # shut down meanwhile
+            raise Unavailable() from None
+        return await asyncio.wrap_future(future)
+
+    # -- heartbeat reaper --------------------------------------------------
+    def _start_reaper(self) -> None:
+        if self.heartbeat_timeout <= 0:
+            return
+        interval_s = min(max(self.heartbeat_timeout / 4, 1.0), 60.0)
+        self._reaper = PeriodicCallback(self.reap_stale_runs, interval_s * 1000)
+        self._reaper.start()
+
+    async def reap_stale_runs(self) -> list[str]:
+        """Mark KILLED the RUNNING runs whose heartbeats stopped."""
+        try:
+            killed = await self.run_blocking(
+                self.store.kill_stale_runs, int(self.heartbeat_timeout * 1000)
+            )
+        except Unavailable:
+            return []
+        except Exception:
+            self.log.exception("jupyter-mlops: reaping stale runs failed")
+            return []
+        if killed:
+            self.log.info("jupyter-mlops: marked %d silent run(s) KILLED: %s", len(killed),
+                          ", ".join(killed))
+        return list(killed)
+
+    # -- environment for kernels ------------------------------------------
+    def server_url(self) -> str | None:
+        """How a process on this machine reaches this server (None on a UNIX socket)."""
+        app = self.serverapp
+        if app is None or getattr(app, "sock", ""):
+            return None
+        ip = app.ip or "127.0.0.1"
+        if ip in ("", "*", "0.0.0.0", "localhost", "127.0.0.1"):
+            host = "127.0.0.1"
+        elif ip in ("::", "::1"):
+            host = "[::1]"
+        else:
+            host = f"[{ip}]" if ":" in ip else ip
+        scheme = "https" if app.certfile else "http"
+        return f"{scheme}://{host}:{app.port}{app.base_url}"
+
+    def server_token(self) -> str:
+        app = self.serverapp
+        token = ""
+        if app is not None:
+            provider = getattr(app, "identity_provider", None)
+            token = getattr(provider, "token", "") or ""
+        # Under JupyterHub the single-user server accepts the user's own hub token.
+        return token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    def export_environment(self) -> None:
+        """Export what kernels need to log here; never override what the user set."""
+        url = self.server_url()
+        token = self.server_token()
+        wanted: dict[str, str] = {ENV_TRACKING_URI: self.database_url}
+        if url:
+            wanted[ENV_SERVER_URL] = url
+            wanted[ENV_MLFLOW_URI] = url + "mlops"
+        if token:
+            wanted[ENV_SERVER_TOKEN] = token
+            if url:
+                wanted[ENV_MLFLOW_TOKEN] = token
+        # The server URL and token describe this server: ours whatever was inherited;
+        # so is whatever a parent jupyter-mlops server exported.
+        ours = {ENV_SERVER_URL, ENV_SERVER_TOKEN}
+        if ENV_MARKER not in self._exported:
+            ours |= set(filter(None, os.environ.get(ENV_MARKER, "").split(",")))
+        for name, value in wanted.items():
+            mine = name in self._exported
+            if name in os.environ and not mine and name not in ours:
+                if os.environ[name] != value:
+                    self.log.info("jupyter-mlops: keeping %s set by the user", name)
+                continue
+            if not mine:
+                self._exported[name] = os.environ.get(name)
+            os.environ[name] = value
+        names = sorted(n for n in self._exported if n != ENV_MARKER)
+        if ENV_MARKER not in self._exported:
+            self._exported[ENV_MARKER] = os.environ.get(ENV_MARKER)
+        os.environ[ENV_MARKER] = ",".join(names)
+
+    def _restore_environment(self) -> None:
+        for name, previous in getattr(self, "_exported", {}).items():
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
+        self._exported = {}
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for the log."""
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

@@ -1,0 +1,56 @@
+"""The REST handlers of the extension, all under ``{base_url}mlops/``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tornado import web
+
+from . import artifacts, mlflow_api, v1
+from .base import MLOpsHandler, RpcHandler
+
+PREFIX = "mlops/"
+
+
+class NotFoundHandler(MLOpsHandler):
+    """Anything else under ``mlops/``: MLflow's ENDPOINT_NOT_FOUND as JSON."""
+
+    def _not_found(self) -> None:
+        raise web.HTTPError(404, f"No endpoint {self.request.method} {self.request.path}")
+
+    @web.authenticated
+    def get(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    def post(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    def put(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    def patch(self) -> None:
+        self._not_found()
+
+    @web.authenticated
+    def delete(self) -> None:
+        self._not_found()
+
+
+def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(url regex relative to base_url, handler class, kwargs)`` of every route."""
+    out: list[tuple[str, Any, dict[str, Any]]] = []
+    for path, kwargs in mlflow_api.routes() + v1.routes():
+        out.append((PREFIX + re.escape(path), RpcHandler, kwargs))
+    for regex, cls, kwargs in artifacts.routes():
+        out.append((PREFIX + regex, cls, kwargs))
+    out.append((PREFIX + re.escape("api/v1/openapi.json"), v1.OpenAPIHandler, {}))
+    return out
+
+
+def fallback() -> tuple[str, Any, dict[str, Any]]:
+    """Registered last: unknown paths under ``mlops/`` answer JSON, not an HTML page."""
+    return (PREFIX + r"(?:.*)", NotFoundHandler, {})

@@ -1,0 +1,121 @@
+"""What MLflow's API lacks (``api/v1/...``): down-sampled series, columnar bulk
+logging, run creation with a client-made id, heartbeats, the OpenAPI document."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ...tracking.entities import Metric
+from ...tracking.errors import invalid
+from ..request import Fields, bad_value, to_float, to_int
+from .base import MLOpsHandler, to_json
+from .mlflow_api import create_run_fields
+
+if TYPE_CHECKING:
+    from ...tracking.store import TrackingStore
+
+MAX_SERIES_POINTS = 100_000
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def metric_series(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+    run_id = f.run_id()
+    key = f.string("metric_key", required=True) or ""
+    x_axis = f.string("x_axis", default="step") or "step"
+    if x_axis not in ("step", "timestamp"):
+        raise bad_value("x_axis", x_axis, "Value must be one of step, timestamp.")
+    points = store.get_metric_series(
+        run_id,
+        key,
+        max_points=f.integer("max_points", default=1000, minimum=1,
+                             maximum=MAX_SERIES_POINTS) or 1000,
+        x_axis=x_axis,
+        start_step=f.integer("start_step"),
+        end_step=f.integer("end_step"),
+    )
+    return {"points": [p.to_dict() for p in points]}
+
+
+def _column(o: Fields, name: str, convert: Any) -> list[Any] | None:
+    raw = o.data.get(name)
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise bad_value(o.path(name), raw)
+    path = o.path(name)
+    return [convert(v, f"{path}[{i}]") for i, v in enumerate(raw)]
+
+
+def log_bulk(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+    """Columnar metrics (``steps``/``timestamps``/``values`` of one key), plus
+    params and tags, in one store transaction; no MLflow batch limits."""
+    run_id = f.run_id()
+    metrics: list[Metric] = []
+    for o in f.objects("metrics"):
+        key = o.string("key", required=True) or ""
+        values = _column(o, "values", to_float)
+        if values is None:
+            raise invalid(f"Missing value for required parameter '{o.path('values')}'.")
+        steps = _column(o, "steps", to_int)
+        if steps is None:
+            steps = [0] * len(values)
+        timestamps = _column(o, "timestamps", to_int)
+        if timestamps is None:
+            raise invalid(f"Missing value for required parameter '{o.path('timestamps')}'.")
+        if not len(values) == len(steps) == len(timestamps):
+            raise invalid(
+                f"'{o.path('values')}', '{o.path('steps')}' and '{o.path('timestamps')}' must "
+                f"have the same length (got {len(values)}, {len(steps)}, {len(timestamps)})."
+            )
+        metrics.extend(Metric(key, v, t, s) for v, t, s in zip(values, timestamps, steps))
+    params = f.key_values("params")
+    keys = [k for k, _ in params]
+    if len(set(keys)) != len(keys):
+        raise invalid("Duplicate parameter keys have been submitted in one request.")
+    store.log_batch(run_id, metrics=metrics, params=params, tags=f.key_values("tags"))
+    return {}
+
+
+def create_run_with_id(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+    run_id = f.ident("run_id")
+    if run_id is not None and not _RUN_ID.match(run_id):
+        raise bad_value("run_id", run_id, "A run id is 32 lowercase hexadecimal digits.")
+    return create_run_fields(f, store, run_id=run_id)
+
+
+def heartbeat(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+    run_ids = f.strings("run_ids")
+    if run_ids:
+        store.heartbeat(run_ids)
+    return {}
+
+
+def health(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+    return {"status": "OK"}
+
+
+class OpenAPIHandler(MLOpsHandler):
+    """``GET api/v1/openapi.json``: the document of every route, with this server's URL."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..openapi import openapi_document
+
+        base_url = self.settings.get("base_url", "/")
+        self.send_json(to_json(openapi_document(server_url=f"{base_url}mlops")))
+
+
+def routes() -> list[tuple[str, dict[str, Any]]]:
+    """``(path under mlops/, RpcHandler kwargs)`` of the v1 routes served by RpcHandler."""
+    return [
+        ("api/v1/metrics/series", {"rpcs": {"GET": metric_series}}),
+        ("api/v1/runs/log-bulk", {"rpcs": {"POST": log_bulk}}),
+        ("api/v1/runs/create", {"rpcs": {"POST": create_run_with_id}}),
+        ("api/v1/runs/heartbeat", {"rpcs": {"POST": heartbeat}}),
+        ("health", {"rpcs": {"GET": health}}),
+    ]
