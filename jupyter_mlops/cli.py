@@ -173,9 +173,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
         older = int(args.older_than or 0)
         age = f" deleted more than {args.older_than.text} ago" if older else ""
         if args.dry_run:
-            print(f"dry run: {len(deleted)} deleted runs; gc would purge those{age}:")
+            due = _purge_candidates(store.uri, older) if older else set(deleted)
+            colon = ":" if due else ""
+            print(f"dry run: {len(deleted)} deleted runs, gc would purge {len(due)}{age}{colon}")
             for info in deleted.values():
-                print(f"  run {info.run_id} {info.run_name!r} (experiment {names.get(info.experiment_id, info.experiment_id)!r})")
+                if info.run_id in due:
+                    exp = names.get(info.experiment_id, info.experiment_id)
+                    print(f"  run {info.run_id} {info.run_name!r} (experiment {exp!r})")
             return 0
         purged = store.purge_deleted_runs(older_than_ms=older)
         problems = 0
@@ -200,6 +204,27 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def _purge_candidates(uri: str, older_than_ms: int) -> set[str]:
+    """Ids of the runs ``purge_deleted_runs(older_than_ms)`` would remove now.
+    The store interface does not expose deletion times, so this reads them."""
+    import sqlalchemy as sa
+
+    from .tracking import migrate
+    from .tracking.schema import runs
+
+    cutoff = int(time.time() * 1000) - older_than_ms
+    engine = migrate.make_engine(uri)
+    try:
+        with engine.connect() as conn:
+            query = sa.select(runs.c.run_uuid).where(
+                runs.c.lifecycle_stage == "deleted",
+                sa.or_(runs.c.deleted_time.is_(None), runs.c.deleted_time <= cutoff),
+            )
+            return set(conn.execute(query).scalars())
+    finally:
+        engine.dispose()
 
 
 def _delete_artifacts(store: "TrackingStore", artifact_uri: str) -> int:
