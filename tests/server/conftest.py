@@ -1,0 +1,65 @@
+"""``api``: raw HTTP calls to the in-process server (repeated query keys, raw
+paths, any body), answering a :class:`Reply` without raising.
+
+Calls are synchronous: each runs the server's event loop (pytest-jupyter's
+``jp_asyncio_loop``) until the answer is in, so tests are plain functions and
+do not depend on which loop pytest-asyncio would pick for an ``async def`` test."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: Any
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@pytest.fixture
+def api(jp_serverapp, http_server_client, jp_auth_header, jp_base_url, jp_asyncio_loop):
+    async def fetch(
+        method: str,
+        path: str,
+        body: Any = None,
+        params: list[tuple[str, str]] | dict | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        raw_path: bool = False,
+    ) -> Reply:
+        url = f"{jp_base_url}mlops/{path}" if not raw_path else path
+        if params:
+            items = params.items() if isinstance(params, dict) else params
+            url += "?" + urllib.parse.urlencode(list(items), doseq=True)
+        hdrs = dict(jp_auth_header) if auth else {}
+        hdrs.update(headers or {})
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if body is None and method in ("POST", "PUT"):
+            body = b""
+        try:
+            r = await http_server_client.fetch(
+                url, method=method, body=body, headers=hdrs, request_timeout=60,
+                allow_nonstandard_methods=True, follow_redirects=False,
+            )
+        except HTTPClientError as e:
+            r = e.response
+            if r is None:
+                raise
+        return Reply(r.code, r.body, r.headers)
+
+    def call(*args: Any, **kwargs: Any) -> Reply:
+        return jp_asyncio_loop.run_until_complete(fetch(*args, **kwargs))
+
+    return call
