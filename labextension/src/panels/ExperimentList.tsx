@@ -94,7 +94,7 @@ export function ExperimentList(props: IExperimentListProps): JSX.Element {
             >
               <span className="jp-mlops-ExperimentItem-name">{exp.name}</span>
               <span className="jp-mlops-ExperimentItem-id">
-                {exp.experiment_id}
+                #{exp.experiment_id}
               </span>
             </li>
           );

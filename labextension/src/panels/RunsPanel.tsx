@@ -57,7 +57,11 @@ export class RunsPanel extends SidePanel {
     if (commands) {
       for (const id of options.toolbarCommands ?? []) {
         if (commands.hasCommand(id)) {
-          this.toolbar.addItem(id, new CommandToolbarButton({ commands, id }));
+          // Icon-only buttons: the sidebar is narrow; the caption is the tooltip.
+          this.toolbar.addItem(
+            id,
+            new CommandToolbarButton({ commands, id, label: '' })
+          );
         }
       }
     }

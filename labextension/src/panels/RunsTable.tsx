@@ -111,6 +111,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
               <td>
                 <span
                   className={`jp-mlops-Status jp-mlops-Status-${row.status.toLowerCase()}`}
+                  title={trans.__(row.statusLabel)}
                 >
                   {trans.__(row.statusLabel)}
                 </span>

@@ -1,0 +1,242 @@
+"""Browser tests: a real ``jupyter lab`` subprocess driven by headless Chromium.
+
+- ``lab`` (module scope) starts JupyterLab on a free port with a token, a temp
+  root, data and config dir (so its tracking store is fresh), this checkout on
+  ``PYTHONPATH`` and the built front end made visible through
+  ``--LabApp.extra_labextensions_path`` (a symlink to
+  ``jupyter_mlops/labextension``), so no install is needed;
+- ``browser`` launches Debian's ``/usr/bin/chromium`` through Python Playwright
+  (no browser download); the tests skip, saying why, when it is absent;
+- ``page`` opens JupyterLab in a fresh browser context.
+
+Screenshots go to ``tests/ui/screenshots/`` (gitignored) for review.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LABEXTENSION = REPO / "jupyter_mlops" / "labextension"
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "mlops-ui-token"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives a browser: mark them ``ui``."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.ui)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Lab:
+    """A running ``jupyter lab`` subprocess."""
+
+    url: str  # ends with "/"
+    token: str
+    root: Path
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call the server's REST API as a client would (token auth); ``path``
+        is relative to the base URL, e.g. ``mlops/api/2.0/mlflow/runs/create``."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                text = r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"{method} {path} -> {e.code}: {e.read().decode()}") from e
+        return json.loads(text) if text else {}
+
+    def open_in(self, pg: Any) -> None:
+        """Open JupyterLab in a Playwright page with a fresh layout (``?reset``:
+        no panel restored from an earlier test) and wait until it has started."""
+        pg.goto(f"{self.url}lab?reset&token={self.token}")
+        pg.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+        pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
+        pg.evaluate("() => window.jupyterapp.started")
+        pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+
+    def mlflow(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to MLflow's REST API of the server."""
+        return self.api("POST", "mlops/api/2.0/mlflow/" + endpoint, body)
+
+
+def _start_lab(tmp: Path) -> Lab:
+    for d in ("work", "data", "config", "runtime", "home", "labextensions"):
+        (tmp / d).mkdir(parents=True, exist_ok=True)
+    # The checkout's built front end, as JupyterLab finds an installed one.
+    (tmp / "labextensions" / "jupyter-mlops").symlink_to(LABEXTENSION, target_is_directory=True)
+    # No news pop-up over the screenshots.
+    (tmp / "config" / "labconfig").mkdir(exist_ok=True)
+    (tmp / "config" / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JUPYTERHUB_", "JUPYTER_"))
+    }
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        HOME=str(tmp / "home"),
+    )
+    cmd = [
+        sys.executable, "-m", "jupyterlab",
+        f"--port={port}", "--port-retries=0", "--ip=127.0.0.1", "--no-browser",
+        f"--ServerApp.token={TOKEN}",
+        "--ServerApp.allow_root=True",
+        f"--ServerApp.root_dir={tmp / 'work'}",
+        "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
+        f"--LabApp.extra_labextensions_path={tmp / 'labextensions'}",
+        # Lets tests drive commands (e.g. the theme) through window.jupyterapp.
+        "--LabApp.expose_app_in_browser=True",
+    ]
+    log_path = tmp / "lab.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the process
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    lab = Lab(f"http://127.0.0.1:{port}/", TOKEN, tmp, proc, log_path)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n{lab.log()}")
+        try:
+            lab.api("GET", "api/status")
+            return lab
+        except (AssertionError, urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.3)
+    _stop_lab(lab)
+    raise RuntimeError(f"jupyter lab did not start in 90 s:\n{lab.log()}")
+
+
+def _stop_lab(lab: Lab) -> None:
+    if lab.proc.poll() is None:
+        lab.proc.send_signal(signal.SIGTERM)
+        try:
+            lab.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            lab.proc.kill()
+            lab.proc.wait(10)
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """Replace pytest-jupyter's autouse loop here: it takes the thread's current
+    loop and closes it, but Playwright's sync API keeps its own loop running in
+    this thread. These tests start no in-process server; a private loop does."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def jp_server_cleanup() -> Iterator[None]:
+    """No in-process server to clean up (see ``jp_asyncio_loop``)."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    if not (LABEXTENSION / "package.json").exists():
+        pytest.fail(
+            f"the front end is not built ({LABEXTENSION} is missing): run "
+            "`jlpm install && jlpm build:prod` (or `pip install -e .`) first"
+        )
+    server = _start_lab(tmp_path_factory.mktemp("lab"))
+    yield server
+    _stop_lab(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
+    pw = sync_api.sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    except Exception:
+        pw.stop()
+        raise
+    yield b
+    b.close()
+    pw.stop()
+
+
+@pytest.fixture
+def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    console: list[str] = []
+    pg.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+    pg.on("pageerror", lambda err: console.append(f"pageerror: {err}"))
+    lab.open_in(pg)
+    yield pg
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SCREENSHOTS / f"FAILED-{request.node.name}.png"))
+        print("browser console:\n" + "\n".join(console[-50:]))
+        print("lab log (tail):\n" + lab.log()[-4000:])
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Keep each phase's report on the item so ``page`` can tell a failure."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+

@@ -1,0 +1,194 @@
+"""The MLOps sidebar in a real JupyterLab, in headless Chromium.
+
+Data goes in through the server's REST API, as a notebook or the ``mlflow``
+client would send it; the panel must show it by itself (polling), with no
+manual refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.ui
+
+PANEL = "#jupyter-mlops-runs"
+TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-runs"]'
+# The panel polls every 5 s by default; allow a few periods on a loaded machine.
+LIVE_TIMEOUT_MS = 30_000
+
+
+def _open_panel(page: Any) -> Any:
+    """Open the sidebar by clicking its tab, as a user would."""
+    panel = page.locator(PANEL)
+    if not panel.is_visible():
+        page.locator(TAB).click()
+    expect(panel).to_be_visible()
+    return panel
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _set_theme(page: Any, theme: str, light: bool) -> None:
+    page.evaluate(
+        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})",
+        theme,
+    )
+    expect(page.locator("body")).to_have_attribute(
+        "data-jp-theme-light", "true" if light else "false", timeout=20_000
+    )
+    # The splash screen covers the page while the theme's CSS loads.
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=20_000)
+
+
+def test_panel_has_a_sidebar_tab_and_lists_experiments(page: Any, lab: Any) -> None:
+    names = [f"ui-list-{uuid.uuid4().hex[:6]}-{i}" for i in range(2)]
+    ids = [lab.mlflow("experiments/create", {"name": n})["experiment_id"] for n in names]
+
+    tab = page.locator(TAB)
+    expect(tab).to_be_visible()
+    expect(tab).to_have_attribute("title", re.compile("MLOps"))
+    panel = _open_panel(page)
+
+    for exp_id, name in zip(ids, names):
+        item = panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]')
+        expect(item).to_contain_text(name)
+    # Nothing hard-coded: the list renders every active experiment the API has.
+    listed = lab.mlflow("experiments/search", {"max_results": 1000})["experiments"]
+    expect(panel.locator(".jp-mlops-ExperimentItem")).to_have_count(len(listed))
+
+
+def test_run_logged_through_rest_appears_without_refresh(
+    page: Any, lab: Any, screenshot_dir: Path
+) -> None:
+    name = f"ui-live-{uuid.uuid4().hex[:6]}"
+    exp_id = lab.mlflow("experiments/create", {"name": name})["experiment_id"]
+    panel = _open_panel(page)
+
+    item = panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]')
+    expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    item.click()
+    expect(item).to_have_attribute("aria-selected", "true")
+    runs = panel.locator(".jp-mlops-RunsSection")
+    expect(runs).to_contain_text("No runs in this experiment yet")
+
+    started = _now_ms()
+    run = lab.mlflow(
+        "runs/create",
+        {"experiment_id": exp_id, "run_name": "live-run", "start_time": started},
+    )["run"]
+    run_id = run["info"]["run_id"]
+    lab.mlflow(
+        "runs/log-metric",
+        {"run_id": run_id, "key": "loss", "value": 0.25, "timestamp": started, "step": 0},
+    )
+
+    row = runs.locator(f'tr[data-run-id="{run_id}"]')
+    expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(row).to_contain_text("live-run")
+    expect(row.locator(".jp-mlops-Status")).to_have_text("Running")
+    expect(runs).to_contain_text("1 run")
+
+    lab.mlflow(
+        "runs/update",
+        {"run_id": run_id, "status": "FINISHED", "end_time": started + 83_000},
+    )
+    expect(row.locator(".jp-mlops-Status")).to_have_text("Finished", timeout=LIVE_TIMEOUT_MS)
+    expect(row.locator(".jp-mlops-RunRow-duration")).to_have_text("1m 23s")
+
+    # A second run lands above the first (newest first).
+    second = lab.mlflow(
+        "runs/create",
+        {"experiment_id": exp_id, "run_name": "second-run", "start_time": started + 1000},
+    )["run"]["info"]["run_id"]
+    expect(runs.locator("tbody tr").first).to_have_attribute(
+        "data-run-id", second, timeout=LIVE_TIMEOUT_MS
+    )
+    expect(runs.locator("tbody tr")).to_have_count(2)
+
+    row.click()
+    expect(row).to_have_attribute("aria-selected", "true")
+
+    _set_theme(page, "JupyterLab Light", light=True)
+    light_bg = panel.evaluate("(el) => getComputedStyle(el).backgroundColor")
+    page.screenshot(path=str(screenshot_dir / "runs-panel-light.png"))
+
+    _set_theme(page, "JupyterLab Dark", light=False)
+    dark_bg = panel.evaluate("(el) => getComputedStyle(el).backgroundColor")
+    page.screenshot(path=str(screenshot_dir / "runs-panel-dark.png"))
+    # The panel follows the theme (theme variables, no hard-coded colours).
+    assert light_bg != dark_bg
+    _set_theme(page, "JupyterLab Light", light=True)
+
+
+def _set_refresh_interval(lab: Any, seconds: float) -> None:
+    lab.api(
+        "PUT",
+        "lab/api/settings/jupyter-mlops:plugin",
+        {"raw": json.dumps({"refreshInterval": seconds})},
+    )
+
+
+def test_palette_commands_open_and_refresh_the_panel(page: Any, lab: Any) -> None:
+    # Automatic refresh off: only "MLOps: Refresh" (or reopening) reloads.
+    _set_refresh_interval(lab, 0)
+    try:
+        lab.open_in(page)
+        expect(page.locator(PANEL)).to_be_hidden()
+
+        page.locator("#jp-main-dock-panel").click()
+        page.keyboard.press("Control+Shift+C")
+        palette = page.locator(".lm-CommandPalette")
+        expect(palette).to_be_visible()
+        palette.locator("input").fill("MLOps")
+        items = palette.locator(".lm-CommandPalette-item")
+        expect(items.filter(has_text="MLOps: Refresh")).to_have_count(1)
+        items.filter(has_text="MLOps: Open runs panel").click()
+        panel = page.locator(PANEL)
+        expect(panel).to_be_visible()
+        expect(panel.locator(".jp-mlops-ExperimentItem").first).to_be_visible()
+
+        name = f"ui-refresh-{uuid.uuid4().hex[:6]}"
+        exp_id = lab.mlflow("experiments/create", {"name": name})["experiment_id"]
+        page.keyboard.press("Control+Shift+C")
+        palette.locator("input").fill("MLOps: Refresh")
+        items.filter(has_text="MLOps: Refresh").click()
+        expect(panel.locator(f'[data-experiment-id="{exp_id}"]')).to_contain_text(name)
+    finally:
+        _set_refresh_interval(lab, 5)
+
+
+def test_new_experiment_from_the_toolbar(page: Any, lab: Any) -> None:
+    panel = _open_panel(page)
+    name = f"ui-new-{uuid.uuid4().hex[:6]}"
+    panel.locator(
+        '.jp-SidePanel-toolbar [data-command="jupyter-mlops:create-experiment"]'
+    ).click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("input").fill(name)
+    dialog.locator("input").press("Enter")
+    expect(dialog).to_be_hidden()
+
+    selected = panel.locator(".jp-mlops-ExperimentItem.jp-mod-selected")
+    expect(selected).to_contain_text(name, timeout=LIVE_TIMEOUT_MS)
+    # It exists on the server, created through the front end's REST client.
+    created = lab.api(
+        "GET", f"mlops/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
+    )["experiment"]
+    assert created["name"] == name
+    assert selected.get_attribute("data-experiment-id") == created["experiment_id"]
+    expect(panel.locator(".jp-mlops-RunsSection")).to_contain_text(
+        "No runs in this experiment yet"
+    )
