@@ -103,13 +103,15 @@ def _key_values(prog: str, items: list[str]) -> dict[str, str]:
 
 
 def _api_call(prog: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the fluent API; its errors become one-line usage errors."""
+    """Call the fluent API. What it refuses (bad names or values, a store
+    that says no or cannot be reached) becomes a one-line usage error; other
+    exceptions are bugs and keep their traceback."""
     __tracebackhide__ = True
+    import jupyter_mlops as mlops
+
     try:
         return func(*args, **kwargs)
-    except UsageError:
-        raise
-    except Exception as e:
+    except (mlops.TrackingError, ValueError, OSError) as e:
         raise UsageError(f"{prog}: {e}") from e
 
 
