@@ -1,0 +1,209 @@
+import { ServerConnection } from '@jupyterlab/services';
+
+import { MLOpsClient } from '../api';
+import { IExperiment, IRun } from '../api/types';
+import { RunsModel } from '../model';
+
+/**
+ * An in-memory stand-in for the server's answers (the network only: the
+ * client and model under test are the real ones).
+ */
+class FakeServer {
+  experiments: IExperiment[] = [];
+  runs: IRun[] = [];
+  failExperiments: { status: number; body: string } | null = null;
+  requests: string[] = [];
+
+  settings(): ServerConnection.ISettings {
+    return ServerConnection.makeSettings({
+      baseUrl: 'http://localhost:8888/',
+      fetch: (async (input: RequestInfo, init?: RequestInit) => {
+        const request = typeof input === 'string' ? null : input;
+        const body = init?.body
+          ? String(init.body)
+          : request
+            ? await request.text()
+            : '';
+        return this.answer(request ? request.url : (input as string), body);
+      }) as any
+    });
+  }
+
+  private async answer(url: string, text: string): Promise<Response> {
+    const path = url.replace(/^http:\/\/localhost:8888\/mlops\/api\//, '');
+    const endpoint = path.split('?')[0];
+    this.requests.push(endpoint);
+    const body = text ? JSON.parse(text) : {};
+    if (endpoint === '2.0/mlflow/experiments/search') {
+      if (this.failExperiments) {
+        return new Response(this.failExperiments.body, {
+          status: this.failExperiments.status
+        });
+      }
+      return Response.json({ experiments: this.experiments });
+    }
+    if (endpoint === '2.0/mlflow/runs/search') {
+      const ids: string[] = body.experiment_ids;
+      const matching = this.runs.filter(r =>
+        ids.includes(r.info.experiment_id)
+      );
+      return Response.json({ runs: matching.slice(0, body.max_results) });
+    }
+    if (endpoint === '2.0/mlflow/experiments/create') {
+      const id = String(this.experiments.length + 100);
+      this.experiments.push({ experiment_id: id, name: body.name });
+      return Response.json({ experiment_id: id });
+    }
+    return new Response('<html>404</html>', { status: 404 });
+  }
+}
+
+function run(id: string, experimentId: string, start: number): IRun {
+  return {
+    info: {
+      run_id: id,
+      experiment_id: experimentId,
+      status: 'RUNNING',
+      start_time: start
+    }
+  };
+}
+
+describe('RunsModel', () => {
+  let server: FakeServer;
+  let model: RunsModel;
+
+  beforeEach(() => {
+    server = new FakeServer();
+    server.experiments = [
+      { experiment_id: '0', name: 'Default', last_update_time: 10 },
+      { experiment_id: '1', name: 'zeta', last_update_time: 30 },
+      { experiment_id: '2', name: 'alpha', last_update_time: 20 }
+    ];
+    server.runs = [
+      run('r1', '1', 100),
+      run('r2', '1', 200),
+      run('r3', '2', 50)
+    ];
+    model = new RunsModel({ client: new MLOpsClient(server.settings()) });
+  });
+
+  afterEach(() => {
+    model.dispose();
+  });
+
+  it('starts empty and idle', () => {
+    expect(model.experiments).toEqual([]);
+    expect(model.experimentsState).toBe('idle');
+    expect(model.selectedExperimentId).toBeNull();
+    expect(model.refreshInterval).toBe(5000);
+  });
+
+  it('lists experiments by name and shows the latest-updated one', async () => {
+    let changes = 0;
+    model.changed.connect(() => changes++);
+    await model.refresh();
+    expect(model.experiments.map(e => e.name)).toEqual([
+      'alpha',
+      'Default',
+      'zeta'
+    ]);
+    expect(model.experimentsState).toBe('ready');
+    expect(model.selectedExperimentId).toBe('1');
+    expect(model.runs.map(r => r.info.run_id).sort()).toEqual(['r1', 'r2']);
+    expect(model.runsState).toBe('ready');
+    expect(model.lastUpdated).not.toBeNull();
+    expect(changes).toBeGreaterThan(0);
+  });
+
+  it('keeps a chosen experiment across refreshes', async () => {
+    await model.refresh();
+    model.selectExperiment('2');
+    expect(model.runsState).toBe('loading');
+    await model.refresh();
+    server.experiments.push({
+      experiment_id: '9',
+      name: 'newest',
+      last_update_time: 999
+    });
+    await model.refresh();
+    expect(model.selectedExperimentId).toBe('2');
+    expect(model.runs.map(r => r.info.run_id)).toEqual(['r3']);
+  });
+
+  it('falls back to the latest experiment when the shown one is deleted', async () => {
+    await model.refresh();
+    model.selectExperiment('2');
+    await model.refresh();
+    server.experiments = server.experiments.filter(
+      e => e.experiment_id !== '2'
+    );
+    await model.refresh();
+    expect(model.selectedExperimentId).toBe('1');
+  });
+
+  it('picks up new runs on the next refresh', async () => {
+    await model.refresh();
+    server.runs.push(run('r4', '1', 300));
+    await model.refresh();
+    expect(model.runs.map(r => r.info.run_id)).toContain('r4');
+  });
+
+  it('tells when the runs list was cut', async () => {
+    model.maxRuns = 1;
+    await model.refresh();
+    expect(model.runs).toHaveLength(1);
+    expect(model.runsTruncated).toBe(true);
+  });
+
+  it('reports errors, keeps the last data, and recovers', async () => {
+    await model.refresh();
+    server.failExperiments = {
+      status: 400,
+      body: JSON.stringify({ error_code: 'BAD_REQUEST', message: 'nope' })
+    };
+    await model.refresh();
+    expect(model.experimentsState).toBe('error');
+    expect(model.experimentsError).toBe('nope (BAD_REQUEST)');
+    expect(model.experiments).toHaveLength(3);
+
+    server.failExperiments = null;
+    await model.refresh();
+    expect(model.experimentsState).toBe('ready');
+    expect(model.experimentsError).toBeNull();
+  });
+
+  it('explains a missing server extension', async () => {
+    server.failExperiments = { status: 404, body: '<html>Not Found</html>' };
+    await model.refresh();
+    expect(model.experimentsState).toBe('error');
+    expect(model.experimentsError).toMatch(/server extension/);
+  });
+
+  it('creates an experiment and selects it', async () => {
+    await model.refresh();
+    const id = await model.createExperiment('fresh');
+    await model.refresh();
+    expect(model.selectedExperimentId).toBe(id);
+    expect(model.selectedExperiment?.name).toBe('fresh');
+    expect(model.runs).toEqual([]);
+  });
+
+  it('signals run selection and clears it with the experiment', async () => {
+    const selected: (string | null)[] = [];
+    model.runSelected.connect((_, id) => selected.push(id));
+    await model.refresh();
+    model.selectRun('r2');
+    expect(model.selectedRunId).toBe('r2');
+    model.selectExperiment('2');
+    expect(model.selectedRunId).toBeNull();
+    expect(selected).toEqual(['r2', null]);
+  });
+
+  it('turns automatic refresh off with 0', () => {
+    model.refreshInterval = 0;
+    expect(model.refreshInterval).toBe(0);
+    model.refreshInterval = 2000;
+    expect(model.refreshInterval).toBe(2000);
+  });
+});
