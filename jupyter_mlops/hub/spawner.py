@@ -355,7 +355,7 @@ class TeamSpawner(KubeSpawner):
         rows = "".join(
             f'<tr data-team="{html.escape(t.name)}"><td>{html.escape(t.name)}</td>'
             f'<td class="mlops-gpus">{u.gpus} of {t.gpu_quota}</td>'
-            f'<td>{html.escape(u.holders_text()) if u.gpus else "&mdash;"}</td>'
+            f'<td>{html.escape(u.holders_text())}</td>'
             f'<td>{t.max_gpus_per_user}</td>'
             f'<td>{u.servers}{" of " + str(t.max_servers) if t.max_servers else ""}</td></tr>'
             for t, u in teams

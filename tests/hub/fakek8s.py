@@ -153,6 +153,10 @@ class FakeKubernetes:
                 task.cancel()
             assert self._runner is not None
             await self._runner.cleanup()
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
 
         try:
             self.call(shutdown, timeout=30)
