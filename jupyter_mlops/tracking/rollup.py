@@ -50,8 +50,10 @@ def merge(a: Agg, b: Agg) -> Agg:
     )
 
 
-def aggregate_points(steps: Sequence[int], tss: Sequence[int], vals: Sequence[float | None]) -> Agg:
-    finite = [v for v in vals if v is not None]
+def aggregate_points(steps: Sequence[int], tss: Sequence[int], vals: Sequence[float]) -> Agg:
+    """Aggregate raw points (NaN values are left out of min/max)."""
+    finite = [v for v in vals if v == v]
+    last = vals[-1]
     return (
         len(steps),
         steps[0],
@@ -62,43 +64,85 @@ def aggregate_points(steps: Sequence[int], tss: Sequence[int], vals: Sequence[fl
         max(tss),
         min(finite) if finite else None,
         max(finite) if finite else None,
-        vals[-1],
+        None if last != last else last,
     )
 
 
 def new_blocks(
-    seq0: int, steps: Sequence[int], tss: Sequence[int], vals: Sequence[float | None]
+    seq0: int,
+    steps: Sequence[int],
+    tss: Sequence[int],
+    vals: Sequence[float],
+    steps_sorted: bool = False,
+    ts_sorted: bool = False,
 ) -> dict[int, list[tuple[int, Agg]]]:
     """Aggregates of the new points ``seq0 .. seq0+len-1`` per level and block
-    (the first block of a level may continue a block already stored)."""
+    (the first block of a level may continue a block already stored). ``*_sorted``
+    say the x values are non-decreasing, so ranges are the ends of each slice."""
     out: dict[int, list[tuple[int, Agg]]] = {}
     k = len(steps)
     if k == 0:
         return out
+    total = sum(vals)
+    has_nan = total != total  # NaN anywhere (or inf - inf: then the slow path is right too)
     size = BLOCK_BASE
     level1: list[tuple[int, Agg]] = []
+    append = level1.append
     i = 0
     seq = seq0
     while i < k:
         j = min(k, i + size - (seq % size))
-        level1.append(
-            (seq // size, aggregate_points(steps[i:j], tss[i:j], vals[i:j]))
-        )
+        vs = vals[i:j]
+        if has_nan:
+            fin = [v for v in vs if v == v]
+            vmin = min(fin) if fin else None
+            vmax = max(fin) if fin else None
+        else:
+            vmin, vmax = min(vs), max(vs)
+        last = vs[-1]
+        if steps_sorted:
+            s_lo, s_hi = steps[i], steps[j - 1]
+        else:
+            ss = steps[i:j]
+            s_lo, s_hi = min(ss), max(ss)
+        if ts_sorted:
+            t_lo, t_hi = tss[i], tss[j - 1]
+        else:
+            ts_ = tss[i:j]
+            t_lo, t_hi = min(ts_), max(ts_)
+        append((seq // size, (j - i, steps[i], tss[i], s_lo, s_hi, t_lo, t_hi, vmin, vmax,
+                              None if last != last else last)))
         seq += j - i
         i = j
     out[1] = level1
     prev = level1
     for level in BLOCK_LEVELS[1:]:
         cur: list[tuple[int, Agg]] = []
-        for block_no, agg in prev:
-            parent = block_no // BLOCK_BASE
-            if cur and cur[-1][0] == parent:
-                cur[-1] = (parent, merge(cur[-1][1], agg))
-            else:
-                cur.append((parent, agg))
+        start = 0
+        m = len(prev)
+        while start < m:
+            parent = prev[start][0] // BLOCK_BASE
+            end = start + 1
+            while end < m and prev[end][0] // BLOCK_BASE == parent:
+                end += 1
+            cur.append((parent, _combine([a for _, a in prev[start:end]])))
+            start = end
         out[level] = cur
         prev = cur
     return out
+
+
+def _combine(aggs: list[Agg]) -> Agg:
+    """Merge consecutive aggregates at C speed (one transpose, then sum/min/max)."""
+    if len(aggs) == 1:
+        return aggs[0]
+    n, fs, ft, smin, smax, tmin, tmax, vmin, vmax, last = zip(*aggs)
+    lo = [v for v in vmin if v is not None]
+    hi = [v for v in vmax if v is not None]
+    return (
+        sum(n), fs[0], ft[0], min(smin), max(smax), min(tmin), max(tmax),
+        min(lo) if lo else None, max(hi) if hi else None, last[-1],
+    )
 
 
 def cover(lo: int, hi: int, top: int) -> list[tuple[int, int, int]]:
@@ -172,5 +216,6 @@ def _point(a: Agg) -> SeriesPoint:
     )
 
 
-def raw_point(step: int, ts: int, value: float | None) -> Agg:
-    return (1, step, ts, step, step, ts, ts, value, value, value)
+def raw_point(step: int, ts: int, value: float) -> Agg:
+    v = None if value != value else value
+    return (1, step, ts, step, step, ts, ts, v, v, v)

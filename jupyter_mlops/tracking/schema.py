@@ -5,15 +5,15 @@ Metric storage is split three ways so each read touches little:
 * ``latest_metrics``: one row per (run, key) *series*: the latest point (search and
   sort read it), the point count, and whether points arrived in order (which lets the
   history and the roll-ups be read by arrival sequence).
-* ``metrics``: every point, keyed by (series_id, seq) where ``seq`` is the arrival
-  index within the series; clustered (``WITHOUT ROWID`` on SQLite) so a series reads
-  as one range scan and appends go to the end of the tree.
+* ``metric_chunks``: every point, packed by arrival order (``seq``, the index of the
+  point within its series) in chunks of 1024 (see :mod:`.chunks`): an append touches
+  one or two rows per series, a 100k-point history reads ~100 rows.
 * ``metric_blocks``: a roll-up pyramid maintained at write time: level ``L`` holds one
   row per ``BLOCK_BASE ** L`` consecutive points with their min/max value and x-range,
   so a million-point series down-samples from about a thousand rows.
 
-NaN metric values are stored as NULL (SQLite cannot store NaN); infinities are stored
-as they are.
+In ``latest_metrics`` and ``metric_blocks`` a NaN value is NULL (SQLite cannot store
+NaN); infinities are stored as they are. Chunks keep every value bit for bit.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -138,15 +139,16 @@ latest_metrics = Table(
     Index("ix_latest_metrics_key_value", "key", "value", "run_uuid"),
 )
 
-metrics = Table(
-    "metrics",
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
     Column("series_id", Integer, nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Column("value", Float, nullable=True),  # NULL = NaN
-    PrimaryKeyConstraint("series_id", "seq", name="pk_metrics"),
+    Column("chunk_no", BigInteger, nullable=False),  # seqs [chunk_no*CHUNK, (chunk_no+1)*CHUNK)
+    Column("n", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),  # int64 little-endian
+    Column("timestamps", LargeBinary, nullable=False),  # int64 little-endian
+    Column("vals", LargeBinary, nullable=False),  # float64 little-endian (NaN kept)
+    PrimaryKeyConstraint("series_id", "chunk_no", name="pk_metric_chunks"),
     sqlite_with_rowid=False,
 )
 

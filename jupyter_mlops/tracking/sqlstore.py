@@ -9,19 +9,24 @@ each series in the same transaction; see :mod:`.schema` and :mod:`.rollup`.
 
 from __future__ import annotations
 
+import bisect
+import gc
 import math
 import os
 import time
 import uuid
+from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import islice, repeat
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import rollup, search
+from .chunks import CHUNK, decode_floats, decode_ints, encode_floats, encode_ints
 from .entities import (
     ACTIVE,
     ACTIVE_ONLY,
@@ -50,6 +55,7 @@ from .schema import (
     experiments,
     latest_metrics,
     metric_blocks,
+    metric_chunks,
     runs,
     store_info,
 )
@@ -507,7 +513,7 @@ class SqlTrackingStore(TrackingStore):
     ) -> None:
         """Columnar :meth:`log_batch`: ``metrics`` is ``(key, steps, timestamps, values)``
         per series (the shape of ``POST api/v1/runs/log-bulk``); no per-point objects."""
-        cols: dict[str, tuple[list[int], list[int], list[float | None]]] = {}
+        cols: dict[str, _Cols] = {}
         for key, steps, tss, vals in metrics:
             validate_key(key, "name", "metric")
             if not (len(steps) == len(tss) == len(vals)):
@@ -515,13 +521,9 @@ class SqlTrackingStore(TrackingStore):
                     f"Metric '{key}': steps, timestamps and values must have the same length "
                     f"(got {len(steps)}, {len(tss)}, {len(vals)})"
                 )
-            c = cols.setdefault(key, ([], [], []))
-            for s, t, v in zip(steps, tss, vals):
-                if type(v) is not float or type(t) is not int or type(s) is not int or t < 0:
-                    v, t, s = validate_metric_value(key, v, t, s)
-                c[0].append(s)
-                c[1].append(t)
-                c[2].append(None if v != v else v)
+            c = _validated_columns(key, list(steps), list(tss), list(vals))
+            old = cols.get(key)
+            cols[key] = c if old is None else (old[0] + c[0], old[1] + c[1], old[2] + c[2])
         self._log(run_id, cols, params, tags)
 
     def _checked_params(self, items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -549,7 +551,7 @@ class SqlTrackingStore(TrackingStore):
     def _log(
         self,
         run_id: str,
-        cols: dict[str, tuple[list[int], list[int], list[float | None]]],
+        cols: dict[str, _Cols],
         params_in: Sequence[tuple[str, str]],
         tags_in: Sequence[tuple[str, str]],
     ) -> None:
@@ -600,21 +602,15 @@ class SqlTrackingStore(TrackingStore):
         if new:
             conn.execute(run_params.insert(), new)
 
-    def _write_metrics(
-        self,
-        conn: Connection,
-        run_id: str,
-        cols: dict[str, tuple[list[int], list[int], list[float | None]]],
-    ) -> None:
+    def _write_metrics(self, conn: Connection, run_id: str, cols: dict[str, _Cols]) -> None:
+        """Append points: chunks, roll-up blocks and the series row, per key."""
         lm = latest_metrics
         keys = list(cols)
         state = {
             r.key: r
-            for r in conn.execute(
-                sa.select(lm).where(lm.c.run_uuid == run_id, lm.c.key.in_(keys))
-            )
+            for r in conn.execute(sa.select(lm).where(lm.c.run_uuid == run_id, lm.c.key.in_(keys)))
         }
-        metric_rows: list[Any] = []
+        chunk_rows: list[tuple[Any, ...]] = []
         block_rows: list[tuple[Any, ...]] = []
         series_updates: list[dict[str, Any]] = []
         for key in keys:
@@ -643,56 +639,48 @@ class SqlTrackingStore(TrackingStore):
                 sid = conn.execute(
                     lm.insert()
                     .values(
-                        run_uuid=run_id,
-                        key=key,
-                        value=vals[bi],
-                        timestamp=tss[bi],
-                        step=steps[bi],
-                        n=0,
-                        last_step=steps[0],
-                        last_ts=tss[0],
-                        ord_step=True,
-                        ord_ts=True,
-                        ord_step_ts=True,
+                        run_uuid=run_id, key=key, value=_none_nan(vals[bi]), timestamp=tss[bi],
+                        step=steps[bi], n=0, last_step=steps[0], last_ts=tss[0],
+                        ord_step=True, ord_ts=True, ord_step_ts=True,
                     )
                     .returning(lm.c.series_id)
                 ).scalar_one()
                 n0, ord_step, ord_ts, ord_step_ts = 0, True, True, True
-                latest = (steps[bi], tss[bi], vals[bi])
+                latest = (steps[bi], tss[bi], _none_nan(vals[bi]))
                 prev_last = (steps[0], tss[0])
             else:
                 sid = st.series_id
                 n0 = st.n
                 ord_step, ord_ts, ord_step_ts = st.ord_step, st.ord_ts, st.ord_step_ts
                 prev_last = (st.last_step, st.last_ts)
-                old = (st.step, st.timestamp, _v0(st.value))
                 latest = (st.step, st.timestamp, st.value)
-                if (best[0], best[1], best[2]) > old:
-                    latest = (steps[bi], tss[bi], vals[bi])
+                if (best[0], best[1], best[2]) > (st.step, st.timestamp, _v0(st.value)):
+                    latest = (steps[bi], tss[bi], _none_nan(vals[bi]))
             ord_step = ord_step and inc_step and prev_last[0] <= steps[0]
             ord_ts = ord_ts and inc_ts and prev_last[1] <= tss[0]
             ord_step_ts = ord_step_ts and inc_step_ts and prev_last <= (steps[0], tss[0])
-            metric_rows.extend(zip(repeat(sid), range(n0, n0 + k), steps, tss, vals))
-            block_rows.extend(self._blocks_for(conn, sid, n0, steps, tss, vals))
+            chunk_rows.extend(self._chunks_for(conn, sid, n0, steps, tss, vals))
+            block_rows.extend(self._blocks_for(conn, sid, n0, steps, tss, vals, inc_step, inc_ts))
             series_updates.append(
                 {
-                    "sid": sid,
-                    "value": latest[2],
-                    "timestamp": latest[1],
-                    "step": latest[0],
-                    "n": n0 + k,
-                    "last_step": steps[-1],
-                    "last_ts": tss[-1],
-                    "ord_step": ord_step,
-                    "ord_ts": ord_ts,
-                    "ord_step_ts": ord_step_ts,
+                    "sid": sid, "value": latest[2], "timestamp": latest[1], "step": latest[0],
+                    "n": n0 + k, "last_step": steps[-1], "last_ts": tss[-1],
+                    "ord_step": ord_step, "ord_ts": ord_ts, "ord_step_ts": ord_step_ts,
                 }
             )
-        self._insert_points(conn, metric_rows)
-        if block_rows:
-            ph = ",".join([self._ph] * 13)
+        ph = self._ph
+        if chunk_rows:
             conn.exec_driver_sql(
-                f"INSERT INTO metric_blocks ({_BLOCK_COLS}) VALUES ({ph}) "
+                "INSERT INTO metric_chunks (series_id, chunk_no, n, steps, timestamps, vals) "
+                f"VALUES ({ph},{ph},{ph},{ph},{ph},{ph}) ON CONFLICT (series_id, chunk_no) DO UPDATE "
+                "SET n = excluded.n, steps = excluded.steps, timestamps = excluded.timestamps, "
+                "vals = excluded.vals",
+                chunk_rows,
+            )
+        if block_rows:
+            marks = ",".join([ph] * 13)
+            conn.exec_driver_sql(
+                f"INSERT INTO metric_blocks ({_BLOCK_COLS}) VALUES ({marks}) "
                 "ON CONFLICT (series_id, level, block_no) DO UPDATE SET "
                 "n = excluded.n, first_step = excluded.first_step, first_ts = excluded.first_ts, "
                 "min_step = excluded.min_step, max_step = excluded.max_step, "
@@ -719,19 +707,39 @@ class SqlTrackingStore(TrackingStore):
                 series_updates,
             )
 
-    def _insert_points(self, conn: Connection, rows: list[Any]) -> None:
-        if not rows:
-            return
-        if self.dialect == "postgresql":
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cur.copy("COPY metrics (series_id, seq, step, timestamp, value) FROM STDIN") as cp:
-                for r in rows:
-                    cp.write_row(r)
-            cur.close()
-            return
-        conn.exec_driver_sql(
-            "INSERT INTO metrics (series_id, seq, step, timestamp, value) VALUES (?,?,?,?,?)", rows
-        )
+    def _chunks_for(
+        self, conn: Connection, sid: int, n0: int, steps: list[int], tss: list[int], vals: list[float]
+    ) -> list[tuple[Any, ...]]:
+        """Chunk rows for new points ``n0..``; a partial last chunk is extended."""
+        out = []
+        k = len(steps)
+        i = 0
+        seq = n0
+        if n0 % CHUNK:
+            c = n0 // CHUNK
+            old = conn.exec_driver_sql(
+                f"SELECT n, steps, timestamps, vals FROM metric_chunks WHERE series_id = {self._ph} "
+                f"AND chunk_no = {self._ph}",
+                (sid, c),
+            ).first()
+            j = min(k, CHUNK - n0 % CHUNK)
+            if old is not None:
+                out.append((
+                    sid, c, old[0] + j,
+                    bytes(old[1]) + encode_ints(steps[:j]),
+                    bytes(old[2]) + encode_ints(tss[:j]),
+                    bytes(old[3]) + encode_floats(vals[:j]),
+                ))
+                i, seq = j, n0 + j
+        while i < k:
+            j = min(k, i + CHUNK - seq % CHUNK)
+            out.append((
+                sid, seq // CHUNK, j - i,
+                encode_ints(steps[i:j]), encode_ints(tss[i:j]), encode_floats(vals[i:j]),
+            ))
+            seq += j - i
+            i = j
+        return out
 
     def _blocks_for(
         self,
@@ -740,21 +748,23 @@ class SqlTrackingStore(TrackingStore):
         n0: int,
         steps: list[int],
         tss: list[int],
-        vals: list[float | None],
+        vals: list[float],
+        steps_sorted: bool = False,
+        ts_sorted: bool = False,
     ) -> list[tuple[Any, ...]]:
         """Roll-up rows for new points ``n0..``, merged into the stored partial blocks."""
-        blocks = rollup.new_blocks(n0, steps, tss, vals)
+        blocks = rollup.new_blocks(n0, steps, tss, vals, steps_sorted, ts_sorted)
         partial = [(lvl, n0 // BLOCK_BASE**lvl) for lvl in blocks if n0 % BLOCK_BASE**lvl]
         stored: dict[tuple[int, int], rollup.Agg] = {}
         if partial:
-            mb = metric_blocks
-            cond = sa.or_(*[sa.and_(mb.c.level == lvl, mb.c.block_no == b) for lvl, b in partial])
-            for r in conn.execute(
-                sa.select(
-                    mb.c.level, mb.c.block_no, mb.c.n, mb.c.first_step, mb.c.first_ts,
-                    mb.c.min_step, mb.c.max_step, mb.c.min_ts, mb.c.max_ts,
-                    mb.c.min_value, mb.c.max_value, mb.c.last_value,
-                ).where(mb.c.series_id == sid, cond)
+            ph = self._ph
+            cond = " OR ".join([f"(level = {ph} AND block_no = {ph})"] * len(partial))
+            args = tuple(x for pair in partial for x in pair)
+            for r in conn.exec_driver_sql(
+                "SELECT level, block_no, n, first_step, first_ts, min_step, max_step, min_ts, "
+                f"max_ts, min_value, max_value, last_value FROM metric_blocks WHERE series_id = {ph} "
+                f"AND ({cond})",
+                (sid, *args),
             ):
                 stored[(r[0], r[1])] = tuple(r[2:])  # type: ignore[assignment]
         out = []
@@ -775,6 +785,34 @@ class SqlTrackingStore(TrackingStore):
             )
         ).first()
 
+    def _points(self, conn: Connection, sid: int, lo: int, hi: int | None) -> _Cols:
+        """Points with seq in ``[lo, hi)`` (``hi`` None: to the end), in arrival order."""
+        ph = self._ph
+        sql = f"SELECT chunk_no, steps, timestamps, vals FROM metric_chunks WHERE series_id = {ph} AND chunk_no >= {ph}"
+        args: tuple[Any, ...] = (sid, lo // CHUNK)
+        if hi is not None:
+            if hi <= lo:
+                return [], [], []
+            sql += f" AND chunk_no <= {ph}"
+            args += ((hi - 1) // CHUNK,)
+        steps: list[int] = []
+        tss: list[int] = []
+        vals: list[float] = []
+        first = None
+        for c, s, t, v in conn.exec_driver_sql(sql + " ORDER BY chunk_no", args):
+            if first is None:
+                first = c
+            steps += decode_ints(s)
+            tss += decode_ints(t)
+            vals += decode_floats(v)
+        if first is None:
+            return [], [], []
+        a = lo - first * CHUNK
+        b = None if hi is None else hi - first * CHUNK
+        if a or b is not None:
+            return steps[a:b], tss[a:b], vals[a:b]
+        return steps, tss, vals
+
     def get_metric_history(
         self,
         run_id: str,
@@ -794,22 +832,22 @@ class SqlTrackingStore(TrackingStore):
             s = self._series(conn, run_id, key)
             if s is None:
                 return [], None
-            order = "seq" if s.ord_step_ts else "step, timestamp, seq"
-            sql = f"SELECT step, timestamp, value FROM metrics WHERE series_id = {self._ph} ORDER BY {order}"
-            args: tuple[Any, ...] = (s.series_id,)
-            if max_results is not None:
-                sql += f" LIMIT {self._ph} OFFSET {self._ph}"
-                args += (max_results + 1, offset)
-            elif offset:
-                sql += f" LIMIT -1 OFFSET {self._ph}" if self.dialect == "sqlite" else f" OFFSET {self._ph}"
-                args += (offset,)
-            rows = conn.exec_driver_sql(sql, args).fetchall()
-        token = None
-        if max_results is not None and len(rows) > max_results:
-            rows = rows[:max_results]
-            token = search.encode_page_token(offset + max_results)
-        nan = math.nan
-        return [Metric(key, nan if v is None else v, t, st) for st, t, v in rows], token
+            if s.ord_step_ts:  # arrival order is (step, timestamp) order: read just the page
+                hi = None if max_results is None else offset + max_results
+                steps, tss, vals = self._points(conn, s.series_id, offset, hi)
+                more = hi is not None and hi < s.n
+            else:
+                steps, tss, vals = self._points(conn, s.series_id, 0, None)
+                order = sorted(range(len(steps)), key=lambda i: (steps[i], tss[i]))
+                end = None if max_results is None else offset + max_results
+                order = order[offset:end]
+                more = end is not None and end < len(steps)
+                steps = [steps[i] for i in order]
+                tss = [tss[i] for i in order]
+                vals = [vals[i] for i in order]
+        token = search.encode_page_token(offset + max_results) if more and max_results else None
+        with _no_gc():
+            return [Metric(key, v, t, st) for st, t, v in zip(steps, tss, vals)], token
 
     def get_metric_series(
         self,
@@ -823,10 +861,11 @@ class SqlTrackingStore(TrackingStore):
         if x_axis not in ("step", "timestamp"):
             raise invalid(f"Invalid x_axis '{x_axis}'. Valid values are ['step', 'timestamp']")
         if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
-            raise invalid(f"Invalid value {max_points} for parameter 'max_points': it must be a positive integer")
+            raise invalid(
+                f"Invalid value {max_points} for parameter 'max_points': it must be a positive integer"
+            )
         if start_step is not None and end_step is not None and start_step > end_step:
             raise invalid(f"start_step ({start_step}) must not be greater than end_step ({end_step})")
-        ph = self._ph
         with self._read() as conn:
             s = self._series(conn, run_id, key)
             if s is None or s.n == 0:
@@ -843,17 +882,10 @@ class SqlTrackingStore(TrackingStore):
                     return []
             level = rollup.choose_level(hi - lo, max_points)
             if level == 0:
-                rows = conn.exec_driver_sql(
-                    f"SELECT step, timestamp, value FROM metrics WHERE series_id = {ph} "
-                    f"AND seq >= {ph} AND seq < {ph} ORDER BY seq",
-                    (sid, lo, hi),
-                ).fetchall()
-                if len(rows) <= max_points:
-                    return [
-                        SeriesPoint(st, t, _nan_none(v), _nan_none(v), _nan_none(v), 1)
-                        for st, t, v in rows
-                    ]
-                pieces = [rollup.raw_point(st, t, v) for st, t, v in rows]
+                steps, tss, vals = self._points(conn, sid, lo, hi)
+                if len(steps) <= max_points:
+                    return [SeriesPoint(st, t, v, v, v, 1) for st, t, v in zip(steps, tss, vals)]
+                pieces = list(map(rollup.raw_point, steps, tss, vals))
             else:
                 pieces = self._pieces(conn, sid, lo, hi, level)
             xi = 1 if x_axis == "step" else 2
@@ -876,12 +908,8 @@ class SqlTrackingStore(TrackingStore):
             ).scalar()
             if b is None:
                 return 0, 0
-            first = conn.exec_driver_sql(
-                f"SELECT seq FROM metrics WHERE series_id = {ph} AND seq >= {ph} AND seq < {ph} "
-                f"AND step >= {ph} ORDER BY seq LIMIT 1",
-                (sid, b * BLOCK_BASE, (b + 1) * BLOCK_BASE, start),
-            ).scalar()
-            lo = first if first is not None else (b + 1) * BLOCK_BASE
+            steps = self._points(conn, sid, b * BLOCK_BASE, min(n, (b + 1) * BLOCK_BASE))[0]
+            lo = b * BLOCK_BASE + bisect.bisect_left(steps, start)
         if end is not None:
             b = conn.exec_driver_sql(
                 f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
@@ -890,12 +918,8 @@ class SqlTrackingStore(TrackingStore):
             ).scalar()
             if b is None:
                 return 0, 0
-            last = conn.exec_driver_sql(
-                f"SELECT seq FROM metrics WHERE series_id = {ph} AND seq >= {ph} AND seq < {ph} "
-                f"AND step <= {ph} ORDER BY seq DESC LIMIT 1",
-                (sid, b * BLOCK_BASE, (b + 1) * BLOCK_BASE, end),
-            ).scalar()
-            hi = (last + 1) if last is not None else b * BLOCK_BASE
+            steps = self._points(conn, sid, b * BLOCK_BASE, min(n, (b + 1) * BLOCK_BASE))[0]
+            hi = b * BLOCK_BASE + bisect.bisect_right(steps, end)
         return lo, min(hi, n)
 
     def _pieces(self, conn: Connection, sid: int, lo: int, hi: int, top: int) -> list[rollup.Agg]:
@@ -903,12 +927,7 @@ class SqlTrackingStore(TrackingStore):
         out: list[rollup.Agg] = []
         for level, a, b in rollup.cover(lo, hi, top):
             if level == 0:
-                rows = conn.exec_driver_sql(
-                    f"SELECT step, timestamp, value FROM metrics WHERE series_id = {ph} "
-                    f"AND seq >= {ph} AND seq < {ph} ORDER BY seq",
-                    (sid, a, b),
-                ).fetchall()
-                out.extend(rollup.raw_point(st, t, v) for st, t, v in rows)
+                out.extend(map(rollup.raw_point, *self._points(conn, sid, a, b)))
             else:
                 size = BLOCK_BASE**level
                 rows = conn.exec_driver_sql(
@@ -930,25 +949,20 @@ class SqlTrackingStore(TrackingStore):
         end: int | None,
     ) -> list[SeriesPoint]:
         """Bucket the raw points (series whose x values arrived out of order)."""
-        ph = self._ph
-        sql = f"SELECT step, timestamp, value FROM metrics WHERE series_id = {ph}"
-        args: list[Any] = [sid]
-        if start is not None:
-            sql += f" AND step >= {ph}"
-            args.append(start)
-        if end is not None:
-            sql += f" AND step <= {ph}"
-            args.append(end)
-        rows = conn.exec_driver_sql(sql + " ORDER BY " + (
-            "step, timestamp, seq" if x_axis == "step" else "timestamp, step, seq"
-        ), tuple(args)).fetchall()
-        if not rows:
+        steps, tss, vals = self._points(conn, sid, 0, None)
+        pts = [
+            (st, t, v)
+            for st, t, v in zip(steps, tss, vals)
+            if (start is None or st >= start) and (end is None or st <= end)
+        ]
+        if not pts:
             return []
-        if len(rows) <= max_points:
-            return [SeriesPoint(st, t, _nan_none(v), _nan_none(v), _nan_none(v), 1) for st, t, v in rows]
+        pts.sort(key=(lambda p: (p[0], p[1])) if x_axis == "step" else (lambda p: (p[1], p[0])))
+        if len(pts) <= max_points:
+            return [SeriesPoint(st, t, v, v, v, 1) for st, t, v in pts]
         xi = 0 if x_axis == "step" else 1
-        pieces = [rollup.raw_point(st, t, v) for st, t, v in rows]
-        return rollup.bucketize(pieces, max_points, x_axis, rows[0][xi], rows[-1][xi])
+        pieces = [rollup.raw_point(*p) for p in pts]
+        return rollup.bucketize(pieces, max_points, x_axis, pts[0][xi], pts[-1][xi])
 
     # -- search --------------------------------------------------------------
     def search_runs(
@@ -1033,8 +1047,7 @@ class SqlTrackingStore(TrackingStore):
                     ).scalars()
                 )
                 for schunk in _chunks(sids):
-                    conn.execute(sa.text("DELETE FROM metrics WHERE series_id IN :s").bindparams(
-                        sa.bindparam("s", expanding=True)), {"s": schunk})
+                    conn.execute(metric_chunks.delete().where(metric_chunks.c.series_id.in_(schunk)))
                     conn.execute(metric_blocks.delete().where(metric_blocks.c.series_id.in_(schunk)))
                 for t in (latest_metrics, run_params, run_tags):
                     conn.execute(t.delete().where(t.c.run_uuid.in_(chunk)))
@@ -1086,39 +1099,80 @@ def _chunks(items: list[Any], size: int = _IN_CHUNK) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC while building many small objects: they hold no cycles,
+    and collections triggered every 700 allocations would otherwise dominate."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _v0(v: float | None) -> float:
     """A value as MLflow compares it for "latest": NaN counts as 0."""
-    return 0.0 if v is None else v
+    return 0.0 if v is None or v != v else v
+
+
+def _none_nan(v: float) -> float | None:
+    return None if v != v else v
 
 
 def _non_decreasing(xs: list[int]) -> bool:
-    return all(a <= b for a, b in zip(xs, islice(xs, 1, None)))
+    return xs == sorted(xs)
 
 
 def _strictly_increasing(xs: list[int]) -> bool:
-    return all(a < b for a, b in zip(xs, islice(xs, 1, None)))
+    return len(set(xs)) == len(xs) and xs == sorted(xs)
 
 
 def _sorted_pairs(steps: list[int], tss: list[int]) -> bool:
     pairs = list(zip(steps, tss))
-    return all(a <= b for a, b in zip(pairs, islice(pairs, 1, None)))
+    return pairs == sorted(pairs)
 
 
-def _columns_from_metrics(
-    metrics: Sequence[Metric],
-) -> dict[str, tuple[list[int], list[int], list[float | None]]]:
-    """Group points by key into columns; NaN becomes None (stored as NULL)."""
-    cols: dict[str, tuple[list[int], list[int], list[float | None]]] = {}
-    for m in metrics:
-        key = m.key
-        c = cols.get(key)
-        if c is None:
-            validate_key(key, "name", "metric")
-            c = cols[key] = ([], [], [])
-        v, t, s = m.value, m.timestamp, m.step
-        if type(v) is not float or type(t) is not int or type(s) is not int or t < 0:
-            v, t, s = validate_metric_value(key, v, t, s)
-        c[0].append(s)
-        c[1].append(t)
-        c[2].append(None if v != v else v)
+_Cols = tuple[list[int], list[int], list[float]]
+_get_key = attrgetter("key")
+_get_step = attrgetter("step")
+_get_ts = attrgetter("timestamp")
+_get_value = attrgetter("value")
+
+
+def _validated_columns(key: str, steps: list[Any], tss: list[Any], vals: list[Any]) -> _Cols:
+    """Check one series' columns; the fast path checks types with C-level passes and
+    falls back to per-point validation (with MLflow's messages) when anything is off."""
+    if vals and set(map(type, vals)) <= {float} and min(tss) >= 0:
+        try:  # int64 columns (refuses floats and out-of-range ints at C speed)
+            array("q", steps)
+            array("q", tss)
+            return steps, tss, vals
+        except (TypeError, OverflowError):
+            pass
+    out: _Cols = ([], [], [])
+    for s, t, v in zip(steps, tss, vals):
+        v, t, s = validate_metric_value(key, v, t, s)
+        out[0].append(s)
+        out[1].append(t)
+        out[2].append(v)
+    return out
+
+
+def _columns_from_metrics(metrics: Sequence[Metric]) -> dict[str, _Cols]:
+    """Group points by key into columns (runs of one key are taken whole)."""
+    groups: dict[str, list[Metric]] = {}
+    for key, grp in groupby(metrics, _get_key):
+        lst = groups.get(key)
+        if lst is None:
+            groups[key] = list(grp)
+        else:
+            lst.extend(grp)
+    cols: dict[str, _Cols] = {}
+    for key, ms in groups.items():
+        validate_key(key, "name", "metric")
+        cols[key] = _validated_columns(
+            key, list(map(_get_step, ms)), list(map(_get_ts, ms)), list(map(_get_value, ms))
+        )
     return cols
