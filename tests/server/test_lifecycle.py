@@ -1,0 +1,166 @@
+"""The extension's life: what kernels inherit, the heartbeat reaper, and a clean
+shutdown (a restart while a client logs over HTTP loses nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+import requests
+
+M = "api/2.0/mlflow/"
+EXPORTED = ("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_SERVER_URL", "JUPYTER_MLOPS_SERVER_TOKEN",
+            "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "JUPYTER_MLOPS_EXPORTED")
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No tracking variables inherited from the shell that runs the tests."""
+    for name in EXPORTED + ("JUPYTERHUB_API_TOKEN",):
+        monkeypatch.delenv(name, raising=False)
+
+
+def mlops_app(serverapp):
+    return next(iter(serverapp.extension_manager.extension_apps["jupyter_mlops"]))
+
+
+def kernel_environ(serverapp, loop) -> dict:
+    """Start a kernel through the server, as JupyterLab does, and read its environment."""
+    code = f"import os, json; print(json.dumps({{k: os.environ.get(k) for k in {EXPORTED!r}}}))"
+
+    async def go() -> dict:
+        km = serverapp.kernel_manager
+        kid = await km.start_kernel(kernel_name="python3")
+        kc = km.get_kernel(kid).client()
+        kc.start_channels()
+        out: list[str] = []
+        try:
+            await kc.wait_for_ready(timeout=90)
+
+            def hook(msg):
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+
+            await kc.execute_interactive(code, output_hook=hook, timeout=90)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(kid, now=True)
+        return json.loads("".join(out))
+
+    return loop.run_until_complete(go())
+
+
+@pytest.mark.slow
+def test_kernels_inherit_the_tracking_environment(clean_env, jp_serverapp, jp_asyncio_loop,
+                                                  mlops_db_url):
+    env = kernel_environ(jp_serverapp, jp_asyncio_loop)
+    server_url = f"http://127.0.0.1:{jp_serverapp.port}{jp_serverapp.base_url}"
+    token = jp_serverapp.identity_provider.token
+    assert env["JUPYTER_MLOPS_TRACKING_URI"] == mlops_db_url  # kernels write to the DB directly
+    assert env["JUPYTER_MLOPS_SERVER_URL"] == server_url
+    assert env["JUPYTER_MLOPS_SERVER_TOKEN"] == token
+    assert env["MLFLOW_TRACKING_URI"] == server_url + "mlops"
+    assert env["MLFLOW_TRACKING_TOKEN"] == token
+
+
+def test_user_settings_are_not_overridden(clean_env, monkeypatch, request):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "users-own")
+    serverapp = request.getfixturevalue("jp_serverapp")
+    import os
+
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://mlflow.example:5000"
+    assert os.environ["MLFLOW_TRACKING_TOKEN"] == "users-own"
+    assert os.environ["JUPYTER_MLOPS_TRACKING_URI"] == mlops_app(serverapp).database_url
+    # what a parent jupyter-mlops server exported is not a user setting
+    assert "MLFLOW_TRACKING_URI" not in os.environ["JUPYTER_MLOPS_EXPORTED"].split(",")
+
+
+class TestReaper:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config):
+        jp_server_config["MLOpsApp"]["heartbeat_timeout"] = 1.0
+        return jp_server_config
+
+    def test_silent_runs_with_heartbeats_are_killed(self, api, jp_asyncio_loop):
+        exp = api("POST", M + "experiments/create", {"name": "reap"}).json["experiment_id"]
+        beating = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]
+        other = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]
+        assert api("POST", "api/v1/runs/heartbeat", {"run_ids": [beating["run_id"]]}).status == 200
+
+        status = None
+        for _ in range(100):  # the periodic reaper runs while the loop does
+            jp_asyncio_loop.run_until_complete(asyncio.sleep(0.2))
+            status = api("GET", M + "runs/get", params={"run_id": beating["run_id"]}).json
+            if status["run"]["info"]["status"] == "KILLED":
+                break
+        assert status["run"]["info"]["status"] == "KILLED"
+        # a run whose writer never sent heartbeats (another client) is left alone
+        r = api("GET", M + "runs/get", params={"run_id": other["run_id"]})
+        assert r.json["run"]["info"]["status"] == "RUNNING"
+
+
+def _log_until_acknowledged(session, url, token, run_id, steps, acked, stop):
+    """A client that retries each point until the server says 200, as clients do
+    when the server is away; records what was acknowledged."""
+    for step in steps:
+        body = {"run_id": run_id, "key": "m", "value": float(step), "timestamp": step,
+                "step": step}
+        while not stop.is_set():
+            try:
+                r = session.post(url, json=body, timeout=10,
+                                 headers={"Authorization": f"Bearer {token}"})
+                if r.status_code == 200:
+                    acked.append(step)
+                    break
+                assert r.status_code in (502, 503), r.text  # never a client-error answer
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_restart_while_logging_loses_nothing(jupyter_server_process):
+    server = jupyter_server_process(base_url="/jh/user/")
+    s = requests.Session()
+    auth = {"Authorization": f"token {server.token}"}
+    api = server.tracking_uri + "/" + M
+    exp = s.post(api + "experiments/create", json={"name": "restart"}, headers=auth).json()
+    run_id = s.post(api + "runs/create", json={"experiment_id": exp["experiment_id"]},
+                    headers=auth).json()["run"]["info"]["run_id"]
+
+    acked: list[int] = []
+    stop = threading.Event()
+    writers = [
+        threading.Thread(target=_log_until_acknowledged, daemon=True, args=(
+            requests.Session(), api + "runs/log-metric", server.token, run_id,
+            range(w, 400, 4), acked, stop))
+        for w in range(4)
+    ]
+    for t in writers:
+        t.start()
+    while len(acked) < 100:
+        time.sleep(0.05)
+    code = server.stop(signal.SIGTERM)  # clean shutdown mid-logging
+    log = server.log()
+    assert code == 0, log[-3000:]
+    assert "Traceback" not in log
+    # the store was closed: the SQLite file is consistent on its own
+    db = sqlite3.connect(server.db_url[len("sqlite:///"):])
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+
+    server.start()
+    for t in writers:
+        t.join(timeout=120)
+    stop.set()
+    assert sorted(acked) == list(range(400))
+    r = s.get(api + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"},
+              headers=auth)
+    steps = {m["step"] for m in r.json()["metrics"]}
+    assert steps == set(range(400))  # every acknowledged point is there
