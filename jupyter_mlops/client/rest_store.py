@@ -294,16 +294,35 @@ class RestTrackingStore(TrackingStore):
             c[0].append(m.step)
             c[1].append(m.timestamp)
             c[2].append(m.value)
-        self.log_columns(run_id, cols, list(params), list(tags))
+        self._log_columns(run_id, cols, list(params), list(tags))
 
-    def log_columns(
+    def log_bulk(
+        self,
+        run_id: str,
+        metrics: Sequence[tuple[str, Sequence[int], Sequence[int], Sequence[float]]] = (),
+        params: Sequence[tuple[str, str]] = (),
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Columnar log_batch, as the SQL store's: ``(key, steps, timestamps,
+        values)`` per series; sent as ``api/v1/runs/log-bulk``."""
+        cols: Columns = {}
+        for key, steps, stamps, values in metrics:
+            old = cols.get(key)
+            if old is None:
+                cols[key] = (list(steps), list(stamps), list(values))
+            else:
+                old[0].extend(steps)
+                old[1].extend(stamps)
+                old[2].extend(values)
+        self._log_columns(run_id, cols, list(params), list(tags))
+
+    def _log_columns(
         self,
         run_id: str,
         metrics: Columns,
-        params: list[tuple[str, str]] | list[list[str]],
-        tags: list[tuple[str, str]] | list[list[str]],
+        params: Sequence[Any],
+        tags: Sequence[Any],
     ) -> None:
-        """The writer's path: metrics as ``{key: (steps, timestamps, values)}``."""
         try:
             for body in _bulk_bodies(run_id, metrics, params, tags):
                 self._v1("POST", "runs/log-bulk", body)

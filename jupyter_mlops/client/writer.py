@@ -410,9 +410,9 @@ class Writer:
             metrics = record.get("metrics") or {}
             params = [tuple(p) for p in record.get("params") or ()]
             tags = [tuple(t) for t in record.get("tags") or ()]
-            log_columns = getattr(store, "log_columns", None)
-            if log_columns is not None:
-                log_columns(run_id, metrics, params, tags)
+            log_bulk = getattr(store, "log_bulk", None)
+            if log_bulk is not None:  # columnar: no per-point objects
+                log_bulk(run_id, [(k, c[0], c[1], c[2]) for k, c in metrics.items()], params, tags)
             else:
                 ms = [
                     Metric(key, v, t, s)
