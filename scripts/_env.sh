@@ -7,11 +7,14 @@ PYTHON="${PYTHON:-python3}"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
+# pip, minus the warnings about local mirror folders that this machine's pip config names but may not have.
+pip_quiet() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "WARNING: Location 'file:" >&2); }
+
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     step "Creating virtualenv $VENV"
     "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
+    pip_quiet install -q --upgrade pip
   fi
   export PATH="$VENV/bin:$PATH"
 }
@@ -20,5 +23,5 @@ ensure_venv() {
 install_project() {
   local extras="$1"
   step "Installing jupyter-mlops[$extras] (builds the JupyterLab extension on first install)"
-  (cd "$ROOT" && "$VENV/bin/python" -m pip install -q -e ".[$extras]")
+  (cd "$ROOT" && pip_quiet install -q -e ".[$extras]")
 }
