@@ -56,7 +56,7 @@ def _gpu_count(value: Any) -> int:
         raise SpawnRefused(f"gpus must be a whole number, got {value!r}", "gpus")
     if isinstance(value, int):
         n = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
         n = int(value.strip())
     else:
         raise SpawnRefused(f"gpus must be a whole number, got {value!r}", "gpus")

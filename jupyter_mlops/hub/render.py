@@ -84,21 +84,5 @@ async def render_pod(spawner: Any, options: dict[str, Any], ledger: GpuLedger | 
     spawner.apply_plan(plan)
     spawner._mlops_plan = plan
     pod = await spawner.get_pod_manifest()
-    return plan, _SERIALIZER.sanitize_for_serialization(pod)
-
-
-class _Serializer:
-    """One ApiClient for serialising (creating one per call costs more than the manifest itself)."""
-
-    def __init__(self) -> None:
-        self._client: Any = None
-
-    def sanitize_for_serialization(self, obj: Any) -> Any:
-        if self._client is None:
-            from kubernetes_asyncio.client import ApiClient
-
-            self._client = ApiClient()
-        return self._client.sanitize_for_serialization(obj)
-
-
-_SERIALIZER = _Serializer()
+    # the spawner's own client only serialises here: render never sends a request
+    return plan, spawner.api.api_client.sanitize_for_serialization(pod)

@@ -155,6 +155,7 @@ def _plain(node: yaml.Node, path: str, marks: _Marks, problems: list[Problem], f
                 problems.append(Problem(file, key_node.start_mark.line + 1, child, "duplicate key"))
                 continue
             out[key] = _plain(value_node, child, marks, problems, file, scalar)
+            marks.lines[child] = key_node.start_mark.line + 1  # errors about a field point at its key
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_plain(item, f"{path}[{i}]", marks, problems, file, scalar) for i, item in enumerate(node.value)]
@@ -215,10 +216,10 @@ class _Checker:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(path, f"must be a whole number, got {_kind(value)}")
-            return default
+            return None  # reported; later checks that compare it are skipped
         if value < minimum:
             self.error(path, f"must be at least {minimum}, got {value}")
-            return default
+            return None
         return value
 
     def ident(self, value: str, path: str, what: str) -> bool:
@@ -289,7 +290,7 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
             description=c.string(spec.get("description"), f"{p}.description", default="") or "",
             gpu=c.boolean(spec.get("gpu"), f"{p}.gpu"),
         )
-    if "images" in top and not images:
+    if isinstance(top.get("images"), dict) and not top["images"]:
         c.error("images", "must define at least one image")
 
     sizes: dict[str, Size] = {}
@@ -311,7 +312,7 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
         default_name = f"{sid} ({cpu:g} CPU, {memory})"
         sizes[sid] = Size(sid, c.string(spec.get("display_name"), f"{p}.display_name", default=default_name)
                           or default_name, float(cpu), memory)
-    if "sizes" in top and not sizes:
+    if isinstance(top.get("sizes"), dict) and not top["sizes"]:
         c.error("sizes", "must define at least one size")
 
     gpu_raw = c.mapping(top.get("gpu"), "gpu", {"resource", "node_selector", "tolerations"})
@@ -393,7 +394,7 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
             c.warn(f"{p}.custom_images", "custom images are not enabled (custom_images.enabled), ignored")
         teams[name] = Team(name, tuple(groups), tuple(team_images), tuple(team_sizes), per_user or 0,
                            quota or 0, max_servers, team_custom and ci_enabled)
-    if "teams" in top and not teams and isinstance(top.get("teams"), dict):
+    if isinstance(top.get("teams"), dict) and not top["teams"]:
         c.error("teams", "must define at least one team")
 
     defaults = c.mapping(top.get("defaults"), "defaults", {"image", "size"})

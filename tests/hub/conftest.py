@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,9 @@ class Hub:
         raise AssertionError(f"{name}'s server did not stop; hub log:\n{self.tail()}")
 
     def stop_all(self) -> None:
-        for u in self.api("GET", "users").json():
-            if u.get("servers"):
-                self.stop(u["name"])
+        running = [u["name"] for u in self.api("GET", "users").json() if u.get("servers")]
+        with ThreadPoolExecutor(max(1, len(running))) as pool:
+            list(pool.map(self.stop, running))
 
     def pods(self) -> list[dict]:
         return self.k8s.snapshot("pods", "jhub")

@@ -97,7 +97,8 @@ def test_rest_spawn_with_foreign_image_too_many_gpus_or_unknown_options_is_refus
         ({"profile": "torch", "extra_resource_limits": {"nvidia.com/gpu": "8"}},
          "unknown spawn options: extra_resource_limits"),
         ({"profile": "custom", "image--unlisted-choice": "registry.test/x:1"}, "custom images are not enabled"),
-        ({"profile": "torch", "gpus": "-1"}, "gpus must be a whole number"),
+        ({"profile": "torch", "gpus": "-1"}, "gpus must not be negative"),
+        ({"profile": "torch", "gpus": "two"}, "gpus must be a whole number"),
     ]
     for options, message in cases:
         r = hub.spawn("alice", options)
