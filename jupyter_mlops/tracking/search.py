@@ -166,12 +166,22 @@ class _Parser:
         )
 
     def quoted(self, quote: str) -> str:
+        """Quoted text from the quote at ``pos``; inside quotes a doubled quote
+        character stands for itself (SQL style: ``'it''s'``)."""
         start = self.pos
-        end = self.text.find(quote, self.pos + 1)
-        if end < 0:
-            raise self.error(f"unterminated {quote}-quoted text", start)
-        self.pos = end + 1
-        return self.text[start + 1 : end]
+        parts = []
+        i = start + 1
+        while True:
+            end = self.text.find(quote, i)
+            if end < 0:
+                raise self.error(f"unterminated {quote}-quoted text", start)
+            parts.append(self.text[i:end])
+            if quote != "`" and self.text.startswith(quote, end + 1):
+                parts.append(quote)
+                i = end + 2
+                continue
+            self.pos = end + 1
+            return "".join(parts)
 
     # grammar pieces
     def identifier(self, default_entity: str = ATTRIBUTE) -> tuple[str, str, int]:
@@ -584,9 +594,10 @@ def _compare(col: Any, op: str, value: Any) -> Any:
     raise invalid(f"Unsupported comparator '{op}'")  # pragma: no cover - the parser checks
 
 
-def run_order_by(order: Sequence[OrderBy], query: Any) -> tuple[Any, list[Any]]:
+def run_order_by(order: Sequence[OrderBy], query: Any, dialect: str = "sqlite") -> tuple[Any, list[Any]]:
     """Join what the ordering needs onto ``query`` (a SELECT over runs); return it with
-    ORDER BY terms, NULLs (and NaN metrics) last, tie-broken by start_time DESC, run_id."""
+    ORDER BY terms, NULLs (and NaN metrics) last, tie-broken by start_time DESC, run_id.
+    Strings sort by code point on every backend (PostgreSQL: ``COLLATE "C"``)."""
     import sqlalchemy as sa
 
     from .schema import latest_metrics, params, runs, tags
@@ -616,6 +627,8 @@ def run_order_by(order: Sequence[OrderBy], query: Any) -> tuple[Any, list[Any]]:
         else:  # pragma: no cover - parse_order_by maps entities
             raise invalid(f"Invalid entity type '{o.entity}'. Valid values are {VALID_ENTITIES}")
         terms.append(sa.case((col.is_(None), 1), else_=0))
+        if dialect == "postgresql" and isinstance(col.type, sa.String):
+            col = col.collate("C")
         terms.append(col.asc() if o.ascending else col.desc())
     if not seen_start:
         terms.append(sa.case((runs.c.start_time.is_(None), 1), else_=0))

@@ -989,7 +989,7 @@ class SqlTrackingStore(TrackingStore):
         if not exp_ids:
             return [], None
         q = sa.select(runs).select_from(runs)
-        q, terms = search.run_order_by(order, q)
+        q, terms = search.run_order_by(order, q, self.dialect)
         q = q.where(
             runs.c.experiment_id.in_(exp_ids),
             *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),

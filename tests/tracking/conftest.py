@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,9 +26,8 @@ def _pg_admin(url: str):
     return sa.create_engine(normalize_uri(url), isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema; the URL selects it through ``search_path``."""
+@contextmanager
+def _pg_schema() -> Iterator[str]:
     if not PG_URL:
         pytest.skip(PG_SKIP_REASON)
     schema = f"t_{uuid.uuid4().hex[:16]}"
@@ -43,11 +43,36 @@ def pg_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema; the URL selects it through ``search_path``."""
+    with _pg_schema() as url:
+        yield url
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'mlops.db'}"
     return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """One store per backend shared by a module's read-only tests."""
+    tmp = tmp_path_factory.mktemp("store")
+    if request.param == "sqlite":
+        s = SqlTrackingStore(f"sqlite:///{tmp / 'mlops.db'}")
+        yield s
+        s.close()
+        return
+    with _pg_schema() as url:
+        s = SqlTrackingStore(url, artifact_root=str(tmp / "artifacts"))
+        yield s
+        s.close()
 
 
 @pytest.fixture

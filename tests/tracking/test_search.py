@@ -1,0 +1,207 @@
+"""search_runs: MLflow's filter grammar, comparators per entity, errors with positions,
+order_by (NULLs last), paging."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import pytest
+
+from jupyter_mlops.tracking import search
+from jupyter_mlops.tracking.entities import ALL, DELETED_ONLY, Metric
+from jupyter_mlops.tracking.errors import TrackingError
+
+
+@pytest.fixture
+def runs(module_store):
+    """Five runs in a fresh experiment with params, tags and metrics (r4 lacks most)."""
+    store = module_store
+    eid = store.create_experiment(f"search-{uuid.uuid4().hex}")
+    ids = {}
+    spec = [
+        ("r0", {"lr": "0.1", "opt": "adam"}, {"team": "Vision"}, {"acc": 0.5, "loss": 2.0}),
+        ("r1", {"lr": "0.01", "opt": "sgd"}, {"team": "vision"}, {"acc": 0.7, "loss": 1.0}),
+        ("r2", {"lr": "0.001", "opt": "adam"}, {"team": "nlp"}, {"acc": 0.9, "loss": math.nan}),
+        ("r3", {"lr": "0.1", "opt": "adamw"}, {"team": "nlp", "x y": "spaced"}, {"acc": 0.9}),
+        ("r4", {}, {}, {}),
+    ]
+    for i, (name, params, tags, metrics) in enumerate(spec):
+        rid = store.create_run(eid, start_time=1000 + i, run_name=name, tags=tags, user_id=f"u{i % 2}").info.run_id
+        store.log_batch(rid, metrics=[Metric(k, v, 5, 1) for k, v in metrics.items()],
+                        params=list(params.items()))
+        ids[name] = rid
+    return store, eid, ids
+
+
+def names(result) -> list[str]:
+    return [r.info.run_name for r in result[0]]
+
+
+@pytest.mark.parametrize(
+    "flt, expected",
+    [
+        (None, ["r4", "r3", "r2", "r1", "r0"]),
+        ("", ["r4", "r3", "r2", "r1", "r0"]),
+        ("metrics.acc > 0.6", ["r3", "r2", "r1"]),
+        ("metrics.acc >= 0.9", ["r3", "r2"]),
+        ("metric.acc = 0.5", ["r0"]),
+        ("metrics.acc != 0.5", ["r3", "r2", "r1"]),
+        ("metrics.loss < 1.5", ["r1"]),
+        ("metrics.loss <= 2", ["r1", "r0"]),
+        ("metrics.loss IS NULL", ["r4", "r3"]),
+        ("metrics.acc > -1e3", ["r3", "r2", "r1", "r0"]),
+        ("params.opt = 'adam'", ["r2", "r0"]),
+        ("param.opt != 'adam'", ["r3", "r1"]),
+        ("params.opt LIKE 'adam%'", ["r3", "r2", "r0"]),
+        ("params.opt LIKE 'ADAM%'", []),
+        ("params.opt ILIKE 'ADAM%'", ["r3", "r2", "r0"]),
+        ("params.lr IS NULL", ["r4"]),
+        ("params.lr IS NOT NULL", ["r3", "r2", "r1", "r0"]),
+        ("tags.team = 'vision'", ["r1"]),
+        ("tags.team LIKE 'v%'", ["r1"]),
+        ("tags.team ILIKE 'v%'", ["r1", "r0"]),
+        ("tags.`x y` = 'spaced'", ["r3"]),
+        ('tags."x y" = \'spaced\'', ["r3"]),
+        ("tags.team = \"nlp\"", ["r3", "r2"]),
+        ("attributes.run_name = 'r1'", ["r1"]),
+        ("run_name = 'r2'", ["r2"]),
+        ("attributes.`Run name` LIKE 'r%'", ["r4", "r3", "r2", "r1", "r0"]),
+        ("attribute.user_id = 'u1'", ["r3", "r1"]),
+        ("attributes.status = 'RUNNING'", ["r4", "r3", "r2", "r1", "r0"]),
+        ("attributes.start_time >= 1003", ["r4", "r3"]),
+        ("created < 1001", ["r0"]),
+        ("metrics.acc > 0.6 AND params.opt = 'adam'", ["r2"]),
+        ("metrics.acc > 0.6 and params.opt = 'adam' and tags.team = 'nlp'", ["r2"]),
+        ("params.opt = 'adam' AND params.opt = 'sgd'", []),
+        ("datasets.name = 'train'", []),
+        ("params.opt = 'a''b'", []),
+        ("tags.team != 'it''s'", ["r3", "r2", "r1", "r0"]),
+    ],
+)
+def test_filters(runs, flt, expected):
+    store, eid, _ = runs
+    assert names(store.search_runs([eid], flt)) == expected
+
+
+def test_run_id_in_and_not_in(runs):
+    store, eid, ids = runs
+    flt = f"attributes.run_id IN ('{ids['r1']}', '{ids['r3']}')"
+    assert names(store.search_runs([eid], flt)) == ["r3", "r1"]
+    flt = f"run_id NOT IN ('{ids['r1']}')"
+    assert names(store.search_runs([eid], flt)) == ["r4", "r3", "r2", "r0"]
+
+
+def test_values_are_parameters_not_sql(runs):
+    store, eid, _ = runs
+    assert names(store.search_runs([eid], "params.opt = 'x'' OR 1=1 --'")) == []
+    assert names(store.search_runs([eid], "tags.`k'; DROP TABLE runs; --` = 'v'")) == []
+    assert len(store.search_runs([eid])[0]) == 5
+
+
+@pytest.mark.parametrize(
+    "flt, fragment",
+    [
+        ("metrics.acc >> 1", "unexpected '>>' at position 12"),
+        ("metrics.acc > 1 or params.a = 'b'", "'OR' is not supported"),
+        ("metrics.acc > 1 AND (params.a = 'b')", "parentheses are not supported at position 20"),
+        ("metrics.acc > '0.5'", "Expected numeric value type for metric. Found '0.5' at position 14"),
+        ("params.bs = 32", "Expected a quoted string value for parameters. Found '32' at position 12"),
+        ("foo.bar = 'x'", "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset'] at position 0"),
+        ("attributes.experiment_id = '1'", "Invalid attribute key 'experiment_id'"),
+        ("attributes.run_name IN ('a')", "'IN' is only valid for attribute 'run_id'"),
+        ("metrics.acc LIKE 'a%'", "comparator 'LIKE' is not valid for metrics"),
+        ("params.a = 'unterminated", "unterminated '-quoted text at position 11"),
+        ("metrics.acc >", "expected a value at end of input"),
+        ("metrics.acc", "expected a comparator after 'acc' at end of input"),
+        ("metrics.acc > 1 AND", "expected an identifier at end of input"),
+        ("metrics.acc > 1 params.a = 'b'", "unexpected 'params' at position 16"),
+        ("params.a IS 'x'", "unexpected ''' at position 12"),
+        ("metrics. = 1", "expected a key after '.'"),
+        ("start_time > 'x'", "Expected numeric value type for attribute 'start_time'"),
+    ],
+)
+def test_filter_errors_name_what_and_where(store, flt, fragment):
+    with pytest.raises(TrackingError) as e:
+        store.search_runs(["0"], flt)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert e.value.message.startswith(f"Invalid filter '{flt}'")
+    assert fragment in e.value.message
+
+
+def test_order_by(runs):
+    store, eid, _ = runs
+    # NULLs (missing metric, NaN) last in both directions, then start_time DESC
+    assert names(store.search_runs([eid], order_by=["metrics.acc DESC"])) == ["r3", "r2", "r1", "r0", "r4"]
+    assert names(store.search_runs([eid], order_by=["metrics.acc ASC"])) == ["r0", "r1", "r3", "r2", "r4"]
+    assert names(store.search_runs([eid], order_by=["metrics.loss"])) == ["r1", "r0", "r4", "r3", "r2"]
+    assert names(store.search_runs([eid], order_by=["params.lr DESC", "attributes.start_time ASC"])) == [
+        "r0", "r3", "r1", "r2", "r4"]
+    # strings sort by code point on every backend ("V" < "n" < "v")
+    assert names(store.search_runs([eid], order_by=["tags.team"])) == ["r0", "r3", "r2", "r1", "r4"]
+    assert names(store.search_runs([eid], order_by=["start_time ASC"])) == ["r0", "r1", "r2", "r3", "r4"]
+    assert names(store.search_runs([eid], order_by=["attributes.run_name DESC"])) == ["r4", "r3", "r2", "r1", "r0"]
+    assert names(store.search_runs([eid], order_by=["metrics.`acc` DESC"]))[:2] == ["r3", "r2"]
+    for bad, msg in [
+        (["foo.bar"], "Invalid entity type 'foo'"),
+        (["metrics.acc UP"], "unexpected 'UP'"),
+        (["attributes.nope"], "Invalid order_by attribute key 'nope'"),
+    ]:
+        with pytest.raises(TrackingError) as e:
+            store.search_runs([eid], order_by=bad)
+        assert msg in e.value.message
+
+
+def test_paging_and_limits(store):
+    eid = store.create_experiment("paging")
+    for i in range(23):
+        store.create_run(eid, start_time=i, run_name=f"p{i:02d}")
+    seen, token, pages = [], None, 0
+    while True:
+        page, token = store.search_runs([eid], max_results=10, page_token=token, order_by=["start_time ASC"])
+        seen += [r.info.run_name for r in page]
+        pages += 1
+        if token is None:
+            break
+    assert pages == 3 and seen == [f"p{i:02d}" for i in range(23)]
+    _, token = store.search_runs([eid], max_results=100)
+    assert token is None
+    _, token = store.search_runs([eid], max_results=20)
+    assert token == search.encode_page_token(20) == "eyJvZmZzZXQiOiAyMH0="
+    for bad in (0, 50001):
+        with pytest.raises(TrackingError):
+            store.search_runs([eid], max_results=bad)
+    assert len(store.search_runs([eid], max_results=50000)[0]) == 23
+    with pytest.raises(TrackingError) as e:
+        store.search_runs([eid], page_token="not base64 json!")
+    assert "Invalid page token" in e.value.message
+
+
+def test_view_types_and_experiment_scope(runs):
+    store, eid, ids = runs
+    other = store.create_experiment("other")
+    store.create_run(other, run_name="elsewhere")
+    store.delete_run(ids["r0"])
+    assert "r0" not in names(store.search_runs([eid]))
+    assert names(store.search_runs([eid], run_view_type=DELETED_ONLY)) == ["r0"]
+    assert len(store.search_runs([eid], run_view_type=ALL)[0]) == 5
+    assert len(store.search_runs([eid, other])[0]) == 5
+    assert store.search_runs([]) == ([], None)
+
+
+def test_search_returns_full_runs(runs):
+    store, eid, ids = runs
+    run = store.search_runs([eid], "attributes.run_name = 'r1'")[0][0]
+    assert run.data.params == {"lr": "0.01", "opt": "sgd"}
+    assert run.data.tags["team"] == "vision" and run.data.tags["mlflow.runName"] == "r1"
+    assert run.data.metrics["acc"].value == 0.7
+    assert run == store.get_run(ids["r1"])
+
+
+def test_parse_order_by_and_tokens_units():
+    ob = search.parse_order_by(["metrics.`a b` DESC", "created", "params.x asc"])
+    assert [(o.entity, o.key, o.ascending) for o in ob] == [
+        ("metric", "a b", False), ("attribute", "start_time", True), ("parameter", "x", True)]
+    assert search.decode_page_token(search.encode_page_token(100)) == 100
+    assert search.encode_page_token(100) == "eyJvZmZzZXQiOiAxMDB9"
+    assert search.decode_page_token(None) == 0
