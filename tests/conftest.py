@@ -105,7 +105,7 @@ class JupyterServerProcess:
         )
         return env
 
-    def start(self, timeout: float = 60) -> "JupyterServerProcess":
+    def start(self, timeout: float = 60) -> JupyterServerProcess:
         for d in ("work", "home", "config", "runtime", "data"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         self.log_path = self.root / "server.log"
@@ -149,7 +149,7 @@ class JupyterServerProcess:
             proc.kill()
             return proc.wait(10)
 
-    def restart(self) -> "JupyterServerProcess":
+    def restart(self) -> JupyterServerProcess:
         self.stop()
         return self.start()
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -96,7 +97,7 @@ class MLOpsApp(ExtensionApp):
         help="Threads that run store calls and artifact I/O off the server's event loop.",
     )
 
-    _store: "TrackingStore | None" = None
+    _store: TrackingStore | None = None
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
     _closing = False
@@ -150,7 +151,7 @@ class MLOpsApp(ExtensionApp):
 
     # -- the store ---------------------------------------------------------
     @property
-    def store(self) -> "TrackingStore":
+    def store(self) -> TrackingStore:
         if self._store is None:
             raise Unavailable()
         return self._store

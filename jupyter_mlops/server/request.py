@@ -68,7 +68,7 @@ class Fields:
 
     # -- construction ----------------------------------------------------
     @classmethod
-    def from_query(cls, arguments: Mapping[str, list[bytes]]) -> "Fields":
+    def from_query(cls, arguments: Mapping[str, list[bytes]]) -> Fields:
         data: dict[str, list[str]] = {}
         for name, values in arguments.items():
             try:
@@ -78,7 +78,7 @@ class Fields:
         return cls(data, query=True)
 
     @classmethod
-    def from_body(cls, body: bytes) -> "Fields":
+    def from_body(cls, body: bytes) -> Fields:
         return cls(parse_json_body(body))
 
     # -- helpers ---------------------------------------------------------
@@ -208,7 +208,7 @@ class Fields:
             out.append(item)
         return out
 
-    def objects(self, name: str) -> list["Fields"]:
+    def objects(self, name: str) -> list[Fields]:
         out = []
         for i, item in enumerate(self._list(name)):
             if not isinstance(item, dict):

@@ -145,7 +145,7 @@ def test_nan_and_infinity_round_trip_as_valid_json(api, run):
         assert r.status == 200, r.body
     # a bare NaN token (Python's json.dumps writes one) is read too
     r = api("POST", M + "runs/log-metric",
-            '{"run_id": "%s", "key": "n", "value": NaN, "timestamp": %d}' % (run_id, t))
+            f'{{"run_id": "{run_id}", "key": "n", "value": NaN, "timestamp": {t}}}')
     assert r.status == 200, r.body
     r = api("GET", M + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"})
     text = r.body.decode()

@@ -13,8 +13,8 @@ from __future__ import annotations
 import mimetypes
 import posixpath
 import tempfile
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -35,7 +35,7 @@ _ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/ja
 
 
 class ArtifactsMixin(MLOpsHandler):
-    def root_repo(self) -> "ArtifactRepository":
+    def root_repo(self) -> ArtifactRepository:
         return self.store.artifact_repo(self.store.artifact_root)
 
 
@@ -73,7 +73,7 @@ class ArtifactHandler(ArtifactsMixin):
         if self.request.method == "PUT":
             if not self.current_user:
                 raise web.HTTPError(403)  # spool nothing for strangers
-            self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+            self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed in on_finish
 
     def data_received(self, chunk: bytes) -> None:
         if self._spool is not None:

@@ -76,11 +76,11 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
-    def mlops(self) -> "MLOpsApp":
+    def mlops(self) -> MLOpsApp:
         return self.extensionapp  # type: ignore[return-value]
 
     @property
-    def store(self) -> "TrackingStore":
+    def store(self) -> TrackingStore:
         return self.mlops.store
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ...tracking.entities import ALL, ACTIVE_ONLY, DELETED_ONLY, RUN_STATUSES, Metric
+from ...tracking.entities import ACTIVE_ONLY, ALL, DELETED_ONLY, RUN_STATUSES, Metric
 from ...tracking.errors import invalid, not_found
 from ..request import Fields, safe_artifact_path
 
@@ -48,19 +48,19 @@ def _paged(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
 
 
 # -- experiments -------------------------------------------------------------
-def create_experiment(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def create_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
     name = f.string("name", required=True)
     location = f.string("artifact_location")
     tags = f.tag_dict()
     return {"experiment_id": store.create_experiment(name or "", location, tags or None)}
 
 
-def get_experiment(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def get_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
     exp = store.get_experiment(f.ident("experiment_id", required=True) or "")
     return {"experiment": exp.to_dict()}
 
 
-def get_experiment_by_name(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def get_experiment_by_name(f: Fields, store: TrackingStore) -> dict[str, Any]:
     name = f.string("experiment_name", required=True)
     exp = store.get_experiment_by_name(name or "")
     if exp is None:
@@ -68,7 +68,7 @@ def get_experiment_by_name(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return {"experiment": exp.to_dict()}
 
 
-def search_experiments(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def search_experiments(f: Fields, store: TrackingStore) -> dict[str, Any]:
     exps, token = store.search_experiments(
         view_type=f.enum("view_type", VIEW_TYPES, ACTIVE_ONLY) or ACTIVE_ONLY,
         max_results=f.integer(
@@ -81,36 +81,36 @@ def search_experiments(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return _paged("experiments", exps, token)
 
 
-def update_experiment(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def update_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
     exp_id = f.ident("experiment_id", required=True) or ""
     store.rename_experiment(exp_id, f.string("new_name", required=True) or "")
     return {}
 
 
-def delete_experiment(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def delete_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
     store.delete_experiment(f.ident("experiment_id", required=True) or "")
     return {}
 
 
-def restore_experiment(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def restore_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
     store.restore_experiment(f.ident("experiment_id", required=True) or "")
     return {}
 
 
-def set_experiment_tag(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def set_experiment_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
     exp_id = f.ident("experiment_id", required=True) or ""
     store.set_experiment_tag(exp_id, f.string("key", required=True) or "", f.text("value"))
     return {}
 
 
-def delete_experiment_tag(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def delete_experiment_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
     exp_id = f.ident("experiment_id", required=True) or ""
     store.delete_experiment_tag(exp_id, f.string("key", required=True) or "")
     return {}
 
 
 # -- runs --------------------------------------------------------------------
-def create_run_fields(f: Fields, store: "TrackingStore", run_id: str | None = None) -> dict:
+def create_run_fields(f: Fields, store: TrackingStore, run_id: str | None = None) -> dict:
     """``runs/create`` (and ``api/v1/runs/create``, which adds ``run_id``)."""
     run = store.create_run(
         experiment_id=f.ident("experiment_id", required=True) or "",
@@ -123,15 +123,15 @@ def create_run_fields(f: Fields, store: "TrackingStore", run_id: str | None = No
     return {"run": run.to_dict()}
 
 
-def create_run(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def create_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return create_run_fields(f, store)
 
 
-def get_run(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def get_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {"run": store.get_run(f.run_id()).to_dict()}
 
 
-def update_run(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def update_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     info = store.update_run_info(
         f.run_id(),
         status=f.enum("status", STATUSES),
@@ -141,17 +141,17 @@ def update_run(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return {"run_info": info.to_dict()}
 
 
-def delete_run(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def delete_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     store.delete_run(f.run_id())
     return {}
 
 
-def restore_run(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def restore_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     store.restore_run(f.run_id())
     return {}
 
 
-def search_runs(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def search_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
     runs, token = store.search_runs(
         experiment_ids=f.strings("experiment_ids", ids=True),
         filter_string=f.string("filter"),
@@ -165,7 +165,7 @@ def search_runs(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return _paged("runs", runs, token)
 
 
-def log_metric(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def log_metric(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     metric = Metric(
         key=f.string("key", required=True) or "",
@@ -177,19 +177,19 @@ def log_metric(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return {}
 
 
-def log_param(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def log_param(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     store.log_param(run_id, f.string("key", required=True) or "", f.text("value"))
     return {}
 
 
-def set_tag(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def set_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     store.set_tag(run_id, f.string("key", required=True) or "", f.text("value"))
     return {}
 
 
-def delete_tag(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def delete_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     store.delete_tag(run_id, f.string("key", required=True) or "")
     return {}
@@ -203,7 +203,7 @@ def _check_batch_limit(entity: str, limit: int, length: int) -> None:
         )
 
 
-def log_batch(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def log_batch(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     metrics = f.metrics()
     params = f.key_values("params")
@@ -225,7 +225,7 @@ def log_batch(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return {}
 
 
-def get_metric_history(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def get_metric_history(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     key = f.string("metric_key", required=True) or ""
     max_results = f.integer("max_results")
@@ -240,7 +240,7 @@ def get_metric_history(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return _paged("metrics", metrics, token)
 
 
-def list_artifacts(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def list_artifacts(f: Fields, store: TrackingStore) -> dict[str, Any]:
     """Files of a run; paths relative to the run's artifact root."""
     run = store.get_run(f.run_id())
     path = safe_artifact_path(f.string("path"))
@@ -252,14 +252,14 @@ def list_artifacts(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return out
 
 
-def search_logged_models(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def search_logged_models(f: Fields, store: TrackingStore) -> dict[str, Any]:
     """No logged models yet: an empty answer, which the MLflow client needs when
     it resolves ``runs:/`` URIs (reference §1)."""
     f.strings("experiment_ids", ids=True)
     return {}
 
 
-def server_info(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def server_info(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {
         "store_type": "SqlStore",
         "workspaces_enabled": False,

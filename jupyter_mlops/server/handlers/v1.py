@@ -22,7 +22,7 @@ MAX_SERIES_POINTS = 100_000
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def metric_series(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def metric_series(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     key = f.string("metric_key", required=True) or ""
     x_axis = f.string("x_axis", default="step") or "step"
@@ -50,7 +50,7 @@ def _column(o: Fields, name: str, convert: Any) -> list[Any] | None:
     return [convert(v, f"{path}[{i}]") for i, v in enumerate(raw)]
 
 
-def log_bulk(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def log_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
     """Columnar metrics (``steps``/``timestamps``/``values`` of one key), plus
     params and tags, in one store transaction; no MLflow batch limits."""
     run_id = f.run_id()
@@ -80,21 +80,21 @@ def log_bulk(f: Fields, store: "TrackingStore") -> dict[str, Any]:
     return {}
 
 
-def create_run_with_id(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def create_run_with_id(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.ident("run_id")
     if run_id is not None and not _RUN_ID.match(run_id):
         raise bad_value("run_id", run_id, "A run id is 32 lowercase hexadecimal digits.")
     return create_run_fields(f, store, run_id=run_id)
 
 
-def heartbeat(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def heartbeat(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_ids = f.strings("run_ids")
     if run_ids:
         store.heartbeat(run_ids)
     return {}
 
 
-def health(f: Fields, store: "TrackingStore") -> dict[str, Any]:
+def health(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {"status": "OK"}
 
 
