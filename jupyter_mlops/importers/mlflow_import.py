@@ -7,7 +7,10 @@ Run ids are kept. Experiments are matched by name: an experiment of the same
 name in the destination is merged into, since ids cannot be kept (both stores
 number their own). Importing is resumable and idempotent: a run already in the
 destination gets only what it lacks (params, tags, metric points, artifact
-files), and one that lacks nothing is left untouched and counted as skipped.
+files), and one that lacks nothing is counted as skipped. Values already in the
+destination are never overwritten. Status (RUNNING -> ended) and deletion follow
+the source; a run or experiment is deleted only once it imported without
+problems, since a deleted run takes no more data.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ class MlflowImporter:
         runs = self.source.runs(exp.experiment_id)
         existing = self.store.get_experiment_by_name(exp.name)
         created = existing is None
+        existing_stage = existing.lifecycle_stage if existing is not None else None
         if existing is None:
             dest_id = self.store.create_experiment(exp.name, tags=exp.tags or None)
             self.stats.experiments_created += 1
@@ -157,14 +161,40 @@ class MlflowImporter:
             self.echo(
                 f"experiment {exp.name!r}: exists (id {dest_id}), merging into it, {len(runs)} runs"
             )
+        problems_before = len(self.stats.problems)
         for i, run in enumerate(runs, 1):
             try:
                 self._import_run(run, dest_id, f"  [{i}/{len(runs)}]")
             except TrackingError as e:
                 self._problem(f"run {run.run_id}: {e.message}")
-        if created and exp.lifecycle_stage == DELETED:
-            self.store.delete_experiment(dest_id)
-            self.echo(f"experiment {exp.name!r}: deleted, as in the source")
+        if exp.lifecycle_stage == DELETED and existing_stage != DELETED:
+            self._delete_experiment(exp, dest_id, {r.run_id for r in runs}, problems_before)
+
+    def _delete_experiment(
+        self, exp: SourceExperiment, dest_id: str, source_run_ids: set[str], problems_before: int
+    ) -> None:
+        """Delete the experiment, as in the source, once its runs are complete and
+        if it holds nothing but them (deleting cascades to every run in it)."""
+        if len(self.stats.problems) > problems_before:
+            # Deleting would freeze its runs; a later import completes them first.
+            self.echo(f"experiment {exp.name!r}: left active until its runs import cleanly")
+            return
+        from ..tracking.entities import ALL
+
+        token: str | None = None
+        while True:
+            dest_runs, token = self.store.search_runs([dest_id], run_view_type=ALL, page_token=token)
+            others = [r.info.run_id for r in dest_runs if r.info.run_id not in source_run_ids]
+            if others:
+                self.echo(
+                    f"experiment {exp.name!r}: deleted in the source but kept here, "
+                    f"it has runs of its own (e.g. {others[0]})"
+                )
+                return
+            if not token:
+                break
+        self.store.delete_experiment(dest_id)
+        self.echo(f"experiment {exp.name!r}: deleted, as in the source")
 
     # -- runs ---------------------------------------------------------------
     def _import_run(self, run: SourceRun, dest_exp_id: str, prefix: str) -> None:
@@ -186,6 +216,7 @@ class MlflowImporter:
             self.echo(f"{label}: already there (deleted)")
             return
 
+        problems_before = len(self.stats.problems)
         tags = self.source.tags(run)
         params = self.source.params(run)
         changes = _RunChanges()
@@ -233,9 +264,13 @@ class MlflowImporter:
 
         # Status last, so an interrupted import leaves the run RUNNING and the
         # next one finishes it; a run that ended in MLflow since is updated too.
-        if new or (dest.info.status == RUNNING and run.status in TERMINAL_STATUSES):
+        ended = not new and dest.info.status == RUNNING and run.status in TERMINAL_STATUSES
+        if new or ended:
             self.store.update_run_info(run_id, status=run.status, end_time=run.end_time)
-        if (new or changes.any) and run.lifecycle_stage == DELETED:
+        # A deleted run takes no more data: delete it only once it is complete.
+        clean = len(self.stats.problems) == problems_before
+        deleted_now = run.lifecycle_stage == DELETED and clean
+        if deleted_now:
             self.store.delete_run(run_id)
 
         s = self.stats
@@ -250,10 +285,13 @@ class MlflowImporter:
         )
         if new:
             s.runs_imported += 1
-            self.echo(f"{label}: imported {what}" + (" (deleted)" if run.lifecycle_stage == DELETED else ""))
-        elif changes.any:
+            self.echo(f"{label}: imported {what}" + (" (deleted)" if deleted_now else ""))
+        elif changes.any or ended or deleted_now:
             s.runs_completed += 1
-            self.echo(f"{label}: completed, added {what}")
+            also = "".join(
+                [f", now {run.status}" if ended else "", ", deleted as in the source" if deleted_now else ""]
+            )
+            self.echo(f"{label}: completed, added {what}{also}")
         else:
             s.runs_skipped += 1
             self.echo(f"{label}: already there")
