@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jupyter_mlops.hub.teams import TeamsConfigError, check_text, load_teams
 
@@ -124,3 +125,33 @@ def test_load_teams_raises_with_every_error(tmp_path):
     assert f"{path}:13: teams.vision.images[1]" in str(e.value) and f"{path}:15: teams.vision.gpu_quota" in str(e.value)
     with pytest.raises(TeamsConfigError, match="cannot read"):
         load_teams(tmp_path / "missing.yaml")
+
+
+def test_the_shipped_z2jh_values_carry_a_valid_teams_file():
+    values = yaml.safe_load((REPO / "spawner" / "z2jh-values.yaml").read_text())
+    text = values["hub"]["extraFiles"]["teams"]["stringData"]
+    config, problems = check_text(text, "z2jh-values.yaml#teams")
+    assert config is not None and problems == []
+    assert values["hub"]["extraEnv"]["JUPYTER_MLOPS_TEAMS"] == values["hub"]["extraFiles"]["teams"]["mountPath"]
+    assert "jupyter_mlops.hub.spawner.TeamSpawner" in values["hub"]["extraConfig"]["10-jupyter-mlops"]
+
+
+def test_a_running_hub_keeps_the_last_good_teams_file(tmp_path):
+    """Admins edit teams.yaml live: a change is picked up, a broken edit is logged and ignored."""
+    import logging
+    import os
+
+    from jupyter_mlops.hub.spawner import _TeamsCache
+
+    path = tmp_path / "teams.yaml"
+    path.write_text(GOOD)
+    cache, log = _TeamsCache(), logging.getLogger("test")
+    assert cache.get(str(path), log).teams["vision"].gpu_quota == 4
+    path.write_text(GOOD.replace("gpu_quota: 4", "gpu_quota: 6"))
+    os.utime(path, (1, 1_000_000_001))
+    assert cache.get(str(path), log).teams["vision"].gpu_quota == 6
+    path.write_text(GOOD.replace("gpu_quota: 4", "gpu_quota: lots"))
+    os.utime(path, (1, 1_000_000_002))
+    assert cache.get(str(path), log).teams["vision"].gpu_quota == 6
+    with pytest.raises(TeamsConfigError):
+        _TeamsCache().get(str(path), log)  # but a hub never starts on a broken file
