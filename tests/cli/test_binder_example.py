@@ -63,3 +63,18 @@ def test_example_notebook_executes_and_tracks(tmp_path: Path) -> None:
         assert "RandomForestClassifier" in cell
     finally:
         store.close()
+
+
+def test_binder_config_is_consistent() -> None:
+    """repo2docker's files: Node.js 20+ for the front-end build, a postBuild that
+    is executable, valid bash, and installs this repository."""
+    import re
+    import subprocess
+
+    env_text = (REPO / "binder" / "environment.yml").read_text()
+    node = re.search(r"-\s*nodejs\s*>=\s*(\d+)", env_text)
+    assert node and int(node.group(1)) >= 20
+    post = REPO / "binder" / "postBuild"
+    assert os.access(post, os.X_OK)
+    assert subprocess.run(["bash", "-n", str(post)]).returncode == 0
+    assert "pip install --no-cache-dir ." in post.read_text()
