@@ -1,11 +1,22 @@
-"""MLflow's REST contract, endpoint by endpoint, against the in-process server:
-fields, answers, error JSON and status codes as in the reference (§4–§8)."""
+"""MLflow's REST contract, endpoint by endpoint, against the in-process server
+(SQLite, and PostgreSQL when JUPYTER_MLOPS_TEST_POSTGRES_URL is set): fields,
+answers, error JSON and status codes as in the reference (§4–§8)."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 M = "api/2.0/mlflow/"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def mlops_db_url(request, tmp_path):
+    """The whole contract on both databases the server supports."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_db_url")
+    return f"sqlite:///{tmp_path / 'mlops.db'}"
 
 
 def now() -> int:
