@@ -279,7 +279,7 @@ class Writer:
                     now = time.monotonic()
                     if self.spool.pending and now >= self._next_retry:
                         self._try_replay()
-                    if self._live and now >= self._next_hb:
+                    if self._live and now >= self._next_hb and not self.spool.pending:
                         self._heartbeat()
             except Exception:  # a bug must not silently stop logging
                 log.exception("jupyter-mlops: the tracking writer hit an error")
