@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import html
+import json
 import os
 from typing import Any
 
+from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from traitlets import Bool, Unicode, default
 
@@ -201,6 +203,7 @@ class TeamSpawner(KubeSpawner):
         self._mlops_plan: SpawnPlan | None = None
         self._mlops_messages: list[str] = []
         self._mlops_planned = asyncio.Event() if _has_loop() else None
+        self._mlops_starting = False
 
     # ---- policy --------------------------------------------------------------------------------------------
     @property
@@ -298,17 +301,29 @@ class TeamSpawner(KubeSpawner):
         if self._mlops_planned is None:
             self._mlops_planned = asyncio.Event()
         self._mlops_planned.clear()
+        self._mlops_starting = True
         try:
             return await super()._start()
+        except ApiException as e:
+            self.release_gpus()
+            if e.status == 403:
+                # e.g. a namespace ResourceQuota (the safety net under the team quota): say so, not "500"
+                raise refusal(SpawnRefused(f"Kubernetes refused the pod: {_api_message(e)}", "quota")) from None
+            raise
         except BaseException:
             self.release_gpus()
             raise
+        finally:
+            self._mlops_starting = False
 
     async def stop(self, now: bool = False) -> None:
         try:
             await super().stop(now=now)
         finally:
-            self.release_gpus()
+            # KubeSpawner also calls stop() inside a start, to replace a stale pod of the same name (409):
+            # the reservation then belongs to the start in progress, which releases it if it fails
+            if not self._mlops_starting:
+                self.release_gpus()
 
     async def poll(self) -> int | None:
         status = await super().poll()
@@ -387,6 +402,13 @@ class TeamSpawner(KubeSpawner):
             sent += 1
         async for event in super().progress():
             yield event
+
+
+def _api_message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body).get("message") or error.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(error.reason)
 
 
 def _has_loop() -> bool:

@@ -248,3 +248,20 @@ def test_user_reaches_their_own_server_through_the_proxy(clean):
     other = hub.login("alice")
     r = other.get(f"{hub.url}/user/nina/api/status", timeout=30, allow_redirects=True)
     assert r.status_code == 403
+
+
+def test_a_kubernetes_quota_refusal_fails_fast_and_frees_the_reservation(clean):
+    """Under the team quota, a namespace ResourceQuota (403 from the API server) is the safety net."""
+    hub = clean
+    hub.k8s.gpu_hard["jhub"] = 1
+    try:
+        r = hub.spawn("dan", {"profile": "torch", "gpus": 2})
+        assert r.status_code == 403, r.text
+        assert r.json()["message"].startswith('Kubernetes refused the pod: pods "jupyter-dan" is forbidden: '
+                                              "exceeded quota")
+    finally:
+        del hub.k8s.gpu_hard["jhub"]
+    # dan's 2 GPUs went back to the team: the per-user maximum (2) lets him start again at once
+    r = hub.spawn("dan", {"profile": "torch", "gpus": 2})
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready("dan")
