@@ -274,8 +274,8 @@ def _status(magics: MLOpsMagics, argv: list[str]) -> None:
         return
     print(f"Active run:   {_run_label(run)}")
     print(f"Experiment:   {_experiment_label(run.info.experiment_id)}")
-    print("See it in JupyterLab: the MLOps panel in the left sidebar"
-          " (Experiments -> this experiment -> the run).")
+    print("See it in JupyterLab: the MLOps panel in the left sidebar (command palette:"
+          " 'MLOps: Open runs panel'), under this experiment.")
 
 
 def _experiment_label(experiment_id: str) -> str:

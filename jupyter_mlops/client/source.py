@@ -238,29 +238,55 @@ def session_path_for_kernel(server_url: str, token: str | None, kernel_id: str) 
 
 
 # -- git ----------------------------------------------------------------------
-def git_tags(directory: str) -> dict[str, str]:
+def git_tags(directory: str, timeout: float = GIT_TIMEOUT) -> dict[str, str]:
     """MLflow's ``mlflow.source.git.*`` tags for the repository containing
-    ``directory``; empty when it is in none, has no commit, or git is missing."""
-    out = _git(directory, "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    ``directory``; empty when it is in none, has no commit, or git is missing.
+    ``timeout`` bounds each git command."""
+    # One call gives commit, branch and dirtiness (porcelain v2, git >= 2.11).
+    timed_out: list[bool] = []
+    out = _git(directory, "status", "--porcelain=v2", "--branch", timeout=timeout, timed_out=timed_out)
     if out is None:
-        return {}
-    lines = out.split("\n")
-    if not lines or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", lines[0]):
+        # A huge work tree can make status slow: still name the commit.
+        return _git_head(directory, timeout) if timed_out else {}
+    commit = branch = None
+    dirty = False
+    for line in out.splitlines():
+        if line.startswith("# branch.oid "):
+            commit = line[len("# branch.oid "):].strip()
+        elif line.startswith("# branch.head "):
+            branch = line[len("# branch.head "):].strip()
+        elif line and not line.startswith("#"):
+            dirty = True  # a changed, staged, unmerged or untracked file
+    if not commit or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        return {}  # "(initial)": no commit yet
+    tags = {TAG_GIT_COMMIT: commit, TAG_GIT_DIRTY: "true" if dirty else "false"}
+    if branch and branch != "(detached)":
+        tags[TAG_GIT_BRANCH] = branch
+    return {**tags, **_git_remote(directory, timeout)}
+
+
+def _git_head(directory: str, timeout: float) -> dict[str, str]:
+    """Commit and branch without the dirty flag (status was too slow)."""
+    out = _git(directory, "rev-parse", "HEAD", "--abbrev-ref", "HEAD", timeout=timeout)
+    lines = (out or "").split("\n")
+    if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", lines[0]):
         return {}
     tags = {TAG_GIT_COMMIT: lines[0]}
-    if len(lines) > 1 and lines[1] and lines[1] != "HEAD":  # "HEAD" when detached
+    if len(lines) > 1 and lines[1] not in ("", "HEAD"):
         tags[TAG_GIT_BRANCH] = lines[1]
-    remote = _git(directory, "config", "--get", "remote.origin.url")
-    if remote:
-        tags[TAG_GIT_REPO_URL] = strip_credentials(remote)
-    status = _git(directory, "status", "--porcelain")
-    if status is not None:
-        tags[TAG_GIT_DIRTY] = "true" if status else "false"
-    return tags
+    return {**tags, **_git_remote(directory, timeout)}
 
 
-def _git(directory: str, *args: str) -> str | None:
-    """stdout of ``git -C directory args`` (stripped), or None if it failed."""
+def _git_remote(directory: str, timeout: float) -> dict[str, str]:
+    remote = _git(directory, "config", "--get", "remote.origin.url", timeout=timeout)
+    return {TAG_GIT_REPO_URL: strip_credentials(remote)} if remote else {}
+
+
+def _git(
+    directory: str, *args: str, timeout: float = GIT_TIMEOUT, timed_out: list[bool] | None = None
+) -> str | None:
+    """stdout of ``git -C directory args`` (stripped), or None if it failed;
+    a timeout also appends to ``timed_out``."""
     env = {
         **os.environ,
         "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
@@ -272,10 +298,14 @@ def _git(directory: str, *args: str) -> str | None:
             ["git", "-C", directory, *args],
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            timeout=GIT_TIMEOUT,
+            timeout=timeout,
             env=env,
             check=False,
         )
+    except subprocess.TimeoutExpired:
+        if timed_out is not None:
+            timed_out.append(True)
+        return None
     except (OSError, subprocess.SubprocessError):
         return None
     if proc.returncode != 0:

@@ -163,3 +163,29 @@ def test_never_raises_in_odd_places(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 )
 def test_strip_credentials(url: str, expected: str) -> None:
     assert strip_credentials(url) == expected
+
+
+@needs_git
+def test_slow_git_status_still_names_the_commit(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When ``git status`` outlives the timeout (a huge work tree), the commit
+    and branch are still tagged; only the dirty flag is left out."""
+    from jupyter_mlops.client.source import git_tags
+
+    real_git = shutil.which("git")
+    bin_dir = tmp_path / "slow-bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "git"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do [ "$a" = status ] && exec sleep 5; done\n'
+        f'exec {real_git} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    tags = git_tags(str(repo / "src"), timeout=1.0)
+    assert tags["mlflow.source.git.commit"] == git(repo, "rev-parse", "HEAD")
+    assert tags["mlflow.source.git.branch"] == "main"
+    assert tags["mlflow.source.git.repoURL"] == "https://git.example.org/team/project.git"
+    assert "mlflow.source.git.dirty" not in tags
