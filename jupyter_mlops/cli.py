@@ -66,7 +66,7 @@ def resolve_store(database_url: str | None, artifact_root: str | None) -> tuple[
     return url, artifact_root
 
 
-def open_store(database_url: str | None, artifact_root: str | None) -> "TrackingStore":
+def open_store(database_url: str | None, artifact_root: str | None) -> TrackingStore:
     from .tracking import open_store as _open
 
     uri, root = resolve_store(database_url, artifact_root)
@@ -152,9 +152,15 @@ def parse_duration(text: str) -> Duration:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
+    from .tracking import migrate
     from .tracking.entities import ALL, DELETED_ONLY
 
-    store = open_store(args.database_url, None)
+    uri, _ = resolve_store(args.database_url, None)
+    path = migrate.sqlite_path(uri)
+    if path is not None and not os.path.exists(path):
+        print(f"no store at {display_url(uri)}: nothing to remove")
+        return 0
+    store = open_store(uri, None)
     try:
         experiments = _all(
             lambda token: store.search_experiments(view_type=ALL, page_token=token)
@@ -165,7 +171,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         for i in range(0, len(ids), 100):
             chunk = ids[i:i + 100]
             for run in _all(
-                lambda token: store.search_runs(
+                lambda token, chunk=chunk: store.search_runs(
                     chunk, run_view_type=DELETED_ONLY, page_token=token
                 )
             ):
@@ -227,7 +233,7 @@ def _purge_candidates(uri: str, older_than_ms: int) -> set[str]:
         engine.dispose()
 
 
-def _delete_artifacts(store: "TrackingStore", artifact_uri: str) -> int:
+def _delete_artifacts(store: TrackingStore, artifact_uri: str) -> int:
     """Delete a run's artifacts; returns how many files there were."""
     repo = store.artifact_repo(artifact_uri)
     count = 0

@@ -243,4 +243,4 @@ def _block(indicator: str, lines: list[str]) -> str:
                 text += " " + ln
     if indicator.endswith("-"):
         return text.rstrip("\n")
-    return text + "\n" if not indicator.endswith("+") else text + "\n"
+    return text + "\n"

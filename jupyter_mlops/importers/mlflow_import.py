@@ -102,7 +102,7 @@ class MlflowImporter:
     def __init__(
         self,
         source: MlflowSource,
-        store: "TrackingStore",
+        store: TrackingStore,
         artifacts_root: str | None = None,
         echo: Callable[[str], None] = print,
     ) -> None:
@@ -138,7 +138,6 @@ class MlflowImporter:
     def _import_experiment(self, exp: SourceExperiment) -> None:
         runs = self.source.runs(exp.experiment_id)
         existing = self.store.get_experiment_by_name(exp.name)
-        created = existing is None
         existing_stage = existing.lifecycle_stage if existing is not None else None
         if existing is None:
             dest_id = self.store.create_experiment(exp.name, tags=exp.tags or None)

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from clihelpers import REPO, assert_failed_cleanly, cli_env
 
 from jupyter_mlops.tracking import migrate, open_store
-
-from clihelpers import REPO, assert_failed_cleanly, cli_env
 
 
 def test_creates_default_store_then_is_idempotent(run_cli, tmp_path: Path) -> None:
@@ -99,13 +98,13 @@ def test_jupyter_dispatches_to_the_console_script(tmp_path: Path) -> None:
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
         [sys.executable, "-m", "jupyter", "mlops", "db", "upgrade"],
-        env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
+        env=env, check=False, capture_output=True, text=True, timeout=120, cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr
     assert "created the store" in proc.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "jupyter", "mlops", "gc", "--older-than", "x"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env, check=False, capture_output=True, text=True, timeout=120,
     )
     assert bad.returncode == 2
 

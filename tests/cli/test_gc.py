@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from clihelpers import assert_failed_cleanly
 
 from jupyter_mlops.tracking import TrackingError, open_store
 from jupyter_mlops.tracking.entities import Metric
-
-from clihelpers import assert_failed_cleanly
 
 
 def _make_run(store, exp_id: str, name: str) -> str:
@@ -92,8 +91,12 @@ def test_gc_purges_deleted_runs_and_their_artifacts(run_cli, populated) -> None:
 
 
 def test_gc_on_default_store_and_bad_url(run_cli, tmp_path: Path) -> None:
+    db = tmp_path / "jupyter-data" / "mlops" / "mlops.db"
+    proc = run_cli("gc")
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to remove" in proc.stdout and not db.exists()  # not created by looking
+    assert run_cli("db", "upgrade").returncode == 0
     proc = run_cli("gc")
     assert proc.returncode == 0, proc.stderr
     assert "purged 0 runs" in proc.stdout
-    assert (tmp_path / "jupyter-data" / "mlops" / "mlops.db").is_file()
     assert_failed_cleanly(run_cli("gc", "--database-url", "postgresql://nobody@127.0.0.1:1/x"))
