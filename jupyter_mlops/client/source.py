@@ -11,7 +11,8 @@ Finding the notebook of a kernel, in order (jupyterlab-extension reference §8):
    environment of kernels it starts for a session (stale after a rename until
    the kernel restarts, so it is used only while that file exists);
 2. ``__session__`` in the user namespace (ipykernel's copy of the same value);
-3. ``GET {server}api/sessions`` matched on this kernel's id.
+3. ``__vsc_ipynb_file__``, which VS Code sets;
+4. ``GET {server}api/sessions`` matched on this kernel's id.
 
 The server root (to make the path relative, as the UI and the contents API
 want it) comes from the server's ``jpserver-<pid>.json`` runtime file.
@@ -119,9 +120,11 @@ def find_notebook(shell: Any | None = None) -> tuple[str | None, str | None]:
     """``(absolute path, path relative to the server root)`` of this kernel's
     notebook; either may be None when unknown."""
     abs_path: str | None = None
+    user_ns = (getattr(shell, "user_ns", None) or {}) if shell is not None else {}
     for candidate in (
         os.environ.get("JPY_SESSION_NAME"),
-        (getattr(shell, "user_ns", None) or {}).get("__session__") if shell else None,
+        user_ns.get("__session__"),
+        user_ns.get("__vsc_ipynb_file__"),  # VS Code's notebooks
     ):
         if isinstance(candidate, str) and os.path.isabs(candidate) and os.path.isfile(candidate):
             abs_path = candidate
@@ -230,6 +233,8 @@ def session_path_for_kernel(server_url: str, token: str | None, kernel_id: str) 
         return None
     for s in sessions:
         if not isinstance(s, dict) or (s.get("kernel") or {}).get("id") != kernel_id:
+            continue
+        if s.get("type", "notebook") != "notebook":  # a console or a file's kernel
             continue
         path = s.get("path") or (s.get("notebook") or {}).get("path")
         if isinstance(path, str) and path:

@@ -314,24 +314,28 @@ def test_fluent_api_with_no_configuration(server: Server, plain_kernel: Kernel) 
     check_source_tags(server, run, "plain.ipynb")
 
 
-def test_notebook_found_through_the_sessions_api(server: Server, plain_kernel: Kernel) -> None:
-    """Without JPY_SESSION_NAME / __session__ (kernels not started by a
-    jupyter_server ≥ 2 session), the path comes from the sessions API."""
+def test_renamed_notebook_found_through_the_sessions_api(server: Server, plain_kernel: Kernel) -> None:
+    """After a rename the kernel's JPY_SESSION_NAME / __session__ name a file
+    that is gone (they change only on restart); the sessions API has the new path."""
     from jupyter_mlops.client.source import session_path_for_kernel
 
-    assert session_path_for_kernel(server.url, TOKEN, plain_kernel.kernel_id) == "plain.ipynb"
-    assert session_path_for_kernel(server.url, "wrong-token", plain_kernel.kernel_id) is None
+    k = plain_kernel
+    assert session_path_for_kernel(server.url, TOKEN, k.kernel_id) == "plain.ipynb"
+    assert session_path_for_kernel(server.url, "wrong-token", k.kernel_id) is None
     assert session_path_for_kernel(server.url, TOKEN, "no-such-kernel") is None
 
-    out = plain_kernel.ok(
+    # What JupyterLab does on a rename: move the file, then point the session at it.
+    server.api("PATCH", "api/contents/plain.ipynb", json={"path": "renamed.ipynb"})
+    server.api("PATCH", f"api/sessions/{k.session_id}", json={"path": "renamed.ipynb", "name": "renamed.ipynb"})
+    out = k.ok(
         "import os, json\n"
         "from jupyter_mlops.client.source import capture_source\n"
-        "os.environ.pop('JPY_SESSION_NAME', None)\n"
-        "get_ipython().user_ns.pop('__session__', None)\n"
         "tags, files = capture_source()\n"
-        "print(json.dumps({'tags': tags, 'files': [n for n, _ in files]}))"
+        "print(json.dumps({'env': os.environ.get('JPY_SESSION_NAME'), 'tags': tags, 'files': [n for n, _ in files]}))"
     )
     got = json.loads(out.strip().splitlines()[-1])
+    assert got["env"].endswith("plain.ipynb")  # stale, as the reference says
     assert got["tags"]["mlflow.source.type"] == "NOTEBOOK"
-    assert got["tags"]["mlflow.source.name"] == "plain.ipynb"
-    assert got["files"] == ["plain.ipynb"]
+    assert got["tags"]["mlflow.source.name"] == "renamed.ipynb"
+    assert got["tags"]["mlops.source.notebook_path"] == "renamed.ipynb"
+    assert got["files"] == ["renamed.ipynb"]
