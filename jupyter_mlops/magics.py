@@ -193,7 +193,7 @@ def _start(magics: MLOpsMagics, argv: list[str]) -> None:
             f"%mlops start: run {_run_label(active)} is already active; "
             "end it with %mlops end, or use --nested"
         )
-    if args.experiment:
+    if args.experiment is not None:
         _api_call("%mlops start", mlops.set_experiment, args.experiment)
     run = _api_call("%mlops start", mlops.start_run, run_name=args.name, nested=args.nested)
     print(f"Started run {_run_label(run)} in experiment {_experiment_label(run.info.experiment_id)}")
@@ -209,7 +209,14 @@ def _end(magics: MLOpsMagics, argv: list[str]) -> None:
     run = mlops.active_run()
     if run is None:
         raise UsageError("%mlops end: no active run")
-    _api_call("%mlops end", mlops.end_run, status=args.status)
+    try:
+        mlops.end_run(status=args.status)
+    except (mlops.TrackingError, ValueError, OSError) as e:
+        # end_run ends the run first, then reports what the store refused.
+        raise UsageError(
+            f"%mlops end: run {_run_label(run)} ended {args.status}, but the store refused"
+            f" some of its data: {e}"
+        ) from e
     print(f"Ended run {_run_label(run)}: {args.status}")
 
 
@@ -303,7 +310,7 @@ def _run(magics: MLOpsMagics, argv: list[str], cell: str) -> Any:
     p.add_argument("name", nargs="?")
     p.add_argument("--experiment", "-e")
     args = p.parse(argv)
-    if args.experiment:
+    if args.experiment is not None:
         _api_call("%%mlops run", mlops.set_experiment, args.experiment)
     # Inside an active run the cell's run is its child rather than an error.
     nested = mlops.active_run() is not None
@@ -322,21 +329,26 @@ def _run(magics: MLOpsMagics, argv: list[str], cell: str) -> Any:
         status = "KILLED"
         raise
     finally:
-        try:
-            _end_through(run_id, status)
-        except Exception as e:  # never hide the cell's own exception
-            print(f"%%mlops run: could not end run {run_id}: {e}")
+        _end_through(run_id, status)
 
 
 def _end_through(run_id: str, status: str) -> None:
-    """End ``run_id``, first ending runs the cell left open inside it."""
+    """End ``run_id``, first ending runs the cell left open inside it. Never
+    raises: it runs while the cell's own exception may be propagating."""
     import jupyter_mlops as mlops
 
     for _ in range(100):  # bounded: each end_run pops one run
         active = mlops.active_run()
         if active is None:
             return
-        mlops.end_run(status=status)
+        try:
+            mlops.end_run(status=status)
+        except Exception as e:  # end_run ends the run, then reports refusals
+            print(f"%%mlops run: run {_run_label(active)} ended {status}, but the store"
+                  f" refused some of its data: {e}")
+            current = mlops.active_run()
+            if current is not None and current.info.run_id == active.info.run_id:
+                return  # it could not even be ended: do not loop on it
         if active.info.run_id == run_id:
             return
 

@@ -155,6 +155,31 @@ def test_cell_magic_inside_a_run_nests_and_closes_runs_left_open(ip: Any, store_
     ip.run_line_magic("mlops", "end")
 
 
+def test_cell_magic_interrupted_is_killed(ip: Any, store_uri: str) -> None:
+    res = ip.run_cell("%%mlops run interrupted-run\nraise KeyboardInterrupt")
+    assert isinstance(res.error_in_exec, KeyboardInterrupt)
+    (got,) = _runs_named(store_uri, "interrupted-run")
+    assert got.info.status == "KILLED"
+
+
+def test_refused_param_change_is_a_usage_error(ip: Any, store_uri: str) -> None:
+    """Params are write-once (as in MLflow): a second value is refused in one
+    line, the first one is kept and the run goes on."""
+    import jupyter_mlops as mlops
+
+    ip.run_line_magic("mlops", "start conflict-run")
+    run_id = mlops.active_run().info.run_id
+    ip.run_line_magic("mlops", "param lr=1")
+    with pytest.raises(UsageError, match=r"^%mlops param: .*lr"):
+        ip.run_line_magic("mlops", "param lr=2")
+    ip.run_line_magic("mlops", "metric after=1")
+    ip.run_line_magic("mlops", "end")
+    got = read_run(store_uri, run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.params == {"lr": "1"}
+    assert got.data.metrics["after"].value == 1
+
+
 def _runs_named(uri: str, name: str) -> list[Any]:
     import jupyter_mlops as mlops
     from jupyter_mlops.tracking import open_store
@@ -185,6 +210,7 @@ def _runs_named(uri: str, name: str) -> list[Any]:
         ("start a b", "unrecognized arguments"),
         ("run", "is a cell magic"),
         ("param k='unclosed", "cannot parse"),
+        ("start --experiment ''", "%mlops start: .*experiment"),
     ],
 )
 def test_usage_errors(ip: Any, line: str, message: str) -> None:
