@@ -8,7 +8,6 @@ segments, absolute paths and backslashes are refused with INVALID_PARAMETER_VALU
 from __future__ import annotations
 
 import abc
-import io
 import os
 import posixpath
 import tempfile

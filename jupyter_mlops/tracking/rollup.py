@@ -8,15 +8,16 @@ and merged with the partial block already stored at each level.
 
 Reading a series of N points into ``max_points`` buckets then needs about
 ``N / 32**L`` block rows for a level chosen so that this is between ``max_points/2``
-and ``16 * max_points``: a million points read ~1000 rows. Series whose x values
-(step or timestamp) did not arrive in order, where blocks could overlap, are
-bucketed exactly from the raw points instead.
+and ``16 * max_points``: a million points read ~1000 rows. Buckets are runs of whole
+blocks of about equal point counts, so each bucket's min/max/count is exact. Series
+whose x values (step or timestamp) did not arrive in order are bucketed from the raw
+points sorted by x instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Optional
 
 from .entities import SeriesPoint
@@ -179,28 +180,22 @@ def choose_level(n: int, max_points: int) -> int:
     return best
 
 
-def bucketize(
-    pieces: Iterable[Agg], max_points: int, x_axis: str, x_lo: float, x_hi: float
-) -> list[SeriesPoint]:
-    """Fold aggregates (in x order) into at most ``max_points`` equal-width buckets
-    of x; each piece goes to the bucket of its first x."""
-    xi = 1 if x_axis == "step" else 2
-    width = (x_hi - x_lo) / max_points if x_hi > x_lo else 1.0
+def bucketize(pieces: Sequence[Agg], max_points: int) -> list[SeriesPoint]:
+    """Fold aggregates (in x order) into at most ``max_points`` buckets of about equal
+    point counts. Pieces are never split, so each bucket's min/max/count are exact."""
+    total = sum(p[0] for p in pieces)
+    target = max(1, -(-total // max_points))
     out: list[SeriesPoint] = []
-    cur_b = -1
-    cur: Agg | None = None
+    group: list[Agg] = []
+    count = 0
     for agg in pieces:
-        b = int((agg[xi] - x_lo) / width)
-        if b >= max_points:
-            b = max_points - 1
-        if cur is not None and b == cur_b:
-            cur = merge(cur, agg)
-            continue
-        if cur is not None:
-            out.append(_point(cur))
-        cur, cur_b = agg, b
-    if cur is not None:
-        out.append(_point(cur))
+        group.append(agg)
+        count += agg[0]
+        if count >= target:
+            out.append(_point(_combine(group)))
+            group, count = [], 0
+    if group:
+        out.append(_point(_combine(group)))
     return out
 
 

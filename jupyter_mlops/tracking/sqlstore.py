@@ -130,20 +130,24 @@ class SqlTrackingStore(TrackingStore):
                 yield conn
 
     def _init_artifact_root(self, artifact_root: str | None) -> str:
+        """The recorded artifact root; a given one replaces it (and is recorded)."""
+        sel = sa.select(store_info.c.value).where(store_info.c.key == "artifact_root")
         with self._write() as conn:
-            row = conn.execute(
-                sa.select(store_info.c.value).where(store_info.c.key == "artifact_root")
-            ).first()
-            if row is not None and (artifact_root is None or artifact_root == row[0]):
-                return row[0]
-            root = artifact_root or default_artifact_root(self.uri)
-            if row is None:
-                conn.execute(store_info.insert().values(key="artifact_root", value=root))
-            else:
+            current = conn.execute(sel).scalar()
+            if current is None:
+                # first opener records it; concurrent first openers keep the winner's
+                self._insert_ignore(conn, store_info, ["key"], [
+                    {"key": "artifact_root", "value": artifact_root or default_artifact_root(self.uri)}
+                ])
+                current = conn.execute(sel).scalar()
+            if artifact_root is not None and artifact_root != current:
                 conn.execute(
-                    store_info.update().where(store_info.c.key == "artifact_root").values(value=root)
+                    store_info.update()
+                    .where(store_info.c.key == "artifact_root")
+                    .values(value=artifact_root)
                 )
-            return root
+                current = artifact_root
+            return current
 
     # -- experiments ---------------------------------------------------------
     def create_experiment(
@@ -561,6 +565,25 @@ class SqlTrackingStore(TrackingStore):
             with self._read() as conn:
                 _check_active_run(self._run_row(conn, run_id))
             return
+        attempt = 0
+        while True:
+            try:
+                return self._log_once(run_id, cols, p_items, t_items)
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                # PostgreSQL: a concurrent writer inserted the same param, or a deadlock
+                # victim; the transaction rolled back whole, so it is safe to redo.
+                attempt += 1
+                if self.dialect != "postgresql" or attempt >= 5:
+                    raise
+                time.sleep(0.01 * attempt)
+
+    def _log_once(
+        self,
+        run_id: str,
+        cols: dict[str, _Cols],
+        p_items: list[tuple[str, str]],
+        t_items: list[tuple[str, str]],
+    ) -> None:
         with self._write() as conn:
             row = conn.execute(
                 sa.select(runs.c.run_uuid, runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
@@ -605,11 +628,36 @@ class SqlTrackingStore(TrackingStore):
     def _write_metrics(self, conn: Connection, run_id: str, cols: dict[str, _Cols]) -> None:
         """Append points: chunks, roll-up blocks and the series row, per key."""
         lm = latest_metrics
-        keys = list(cols)
+        keys = sorted(cols)  # one lock order for every writer (no deadlocks on PostgreSQL)
         state = {
             r.key: r
             for r in conn.execute(sa.select(lm).where(lm.c.run_uuid == run_id, lm.c.key.in_(keys)))
         }
+        if self.dialect == "postgresql":
+            # Concurrent writers to one series serialize on its row: create missing rows
+            # (a racing creator's row wins), then lock them all in key order.
+            missing = [k for k in keys if k not in state]
+            if missing:
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                conn.execute(
+                    pg_insert(lm).on_conflict_do_nothing(index_elements=["run_uuid", "key"]),
+                    [
+                        {"run_uuid": run_id, "key": k, "value": None, "timestamp": 0, "step": 0,
+                         "n": 0, "last_step": 0, "last_ts": 0, "ord_step": True, "ord_ts": True,
+                         "ord_step_ts": True}
+                        for k in missing
+                    ],
+                )
+            state = {
+                r.key: r
+                for r in conn.execute(
+                    sa.select(lm)
+                    .where(lm.c.run_uuid == run_id, lm.c.key.in_(keys))
+                    .order_by(lm.c.key)
+                    .with_for_update()
+                )
+            }
         chunk_rows: list[tuple[Any, ...]] = []
         block_rows: list[tuple[Any, ...]] = []
         series_updates: list[dict[str, Any]] = []
@@ -635,7 +683,12 @@ class SqlTrackingStore(TrackingStore):
                 best = max(zip(steps, tss, map(_v0, vals), range(k)))
             bi = best[3]
             st = state.get(key)
-            if st is None:
+            if st is not None and st.n == 0:  # created empty above: take the batch as it is
+                sid = st.series_id
+                n0, ord_step, ord_ts, ord_step_ts = 0, True, True, True
+                latest = (steps[bi], tss[bi], _none_nan(vals[bi]))
+                prev_last = (steps[0], tss[0])
+            elif st is None:
                 sid = conn.execute(
                     lm.insert()
                     .values(
@@ -888,9 +941,7 @@ class SqlTrackingStore(TrackingStore):
                 pieces = list(map(rollup.raw_point, steps, tss, vals))
             else:
                 pieces = self._pieces(conn, sid, lo, hi, level)
-            xi = 1 if x_axis == "step" else 2
-            x_hi = max(p[4] if x_axis == "step" else p[6] for p in pieces[-BLOCK_BASE:])
-            return rollup.bucketize(pieces, max_points, x_axis, pieces[0][xi], x_hi)
+            return rollup.bucketize(pieces, max_points)
 
     def _seq_window(
         self, conn: Connection, sid: int, n: int, start: int | None, end: int | None
@@ -960,9 +1011,7 @@ class SqlTrackingStore(TrackingStore):
         pts.sort(key=(lambda p: (p[0], p[1])) if x_axis == "step" else (lambda p: (p[1], p[0])))
         if len(pts) <= max_points:
             return [SeriesPoint(st, t, v, v, v, 1) for st, t, v in pts]
-        xi = 0 if x_axis == "step" else 1
-        pieces = [rollup.raw_point(*p) for p in pts]
-        return rollup.bucketize(pieces, max_points, x_axis, pts[0][xi], pts[-1][xi])
+        return rollup.bucketize([rollup.raw_point(*p) for p in pts], max_points)
 
     # -- search --------------------------------------------------------------
     def search_runs(
@@ -1055,6 +1104,13 @@ class SqlTrackingStore(TrackingStore):
         return ids
 
     # -- helpers -------------------------------------------------------------
+    def _insert_ignore(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        conn.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)
+
     def _upsert(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
