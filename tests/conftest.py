@@ -65,6 +65,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Installed server extensions a tracking test does not need (each adds start-up time).
+_OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "notebook_shim", "notebook",
+                     "jupyter_server_terminals", "jupyter_server_ydoc", "jupyter_collaboration")
+
+
 @dataclass
 class JupyterServerProcess:
     """A ``jupyter server`` subprocess with jupyter-mlops enabled."""
@@ -74,6 +79,8 @@ class JupyterServerProcess:
     token: str = "mlops-test-token"
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    #: Also load JupyterLab and the other installed server extensions (slower start).
+    lab: bool = False
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -105,6 +112,12 @@ class JupyterServerProcess:
         )
         return env
 
+    def _extensions(self) -> str:
+        exts = {MLOPS_EXTENSION: True}
+        if not self.lab:
+            exts.update({name: False for name in _OTHER_EXTENSIONS})
+        return repr(exts)
+
     def start(self, timeout: float = 60) -> JupyterServerProcess:
         for d in ("work", "home", "config", "runtime", "data"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
@@ -115,7 +128,7 @@ class JupyterServerProcess:
             "--allow-root", f"--ServerApp.token={self.token}",
             f"--ServerApp.base_url={self.base_url}",
             f"--ServerApp.root_dir={self.root / 'work'}",
-            f"--ServerApp.jpserver_extensions={{'{MLOPS_EXTENSION}': True}}",
+            f"--ServerApp.jpserver_extensions={self._extensions()}",
             *self.extra_args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process

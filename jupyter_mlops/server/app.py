@@ -101,6 +101,8 @@ class MLOpsApp(ExtensionApp):
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
     _closing = False
+    #: Store calls submitted and not yet answered (read on the event loop only).
+    pending_calls = 0
 
     # -- lifecycle ---------------------------------------------------------
     def initialize_settings(self) -> None:
@@ -165,7 +167,11 @@ class MLOpsApp(ExtensionApp):
             future = executor.submit(fn, *args)
         except RuntimeError:  # shut down meanwhile
             raise Unavailable() from None
-        return await asyncio.wrap_future(future)
+        self.pending_calls += 1
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            self.pending_calls -= 1
 
     # -- heartbeat reaper --------------------------------------------------
     def _start_reaper(self) -> None:

@@ -164,3 +164,42 @@ def test_restart_while_logging_loses_nothing(jupyter_server_process):
               headers=auth)
     steps = {m["step"] for m in r.json()["metrics"]}
     assert steps == set(range(200))  # every acknowledged point is there
+
+
+def test_shutdown_finishes_pending_writes_then_refuses(api, jp_serverapp, jp_asyncio_loop,
+                                                       http_server_client, jp_auth_header,
+                                                       mlops_db_url):
+    """A write in flight when the extension stops is committed and answered 200;
+    later requests get 503 (which clients retry), and the store is closed."""
+    exp = api("POST", M + "experiments/create", {"name": "stop"}).json["experiment_id"]
+    run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
+    app = mlops_app(jp_serverapp)
+    n = 20_000
+    body = json.dumps({"run_id": run_id, "metrics": [{
+        "key": "big", "steps": list(range(n)), "timestamps": [0] * n,
+        "values": [float(i) for i in range(n)]}]})
+    url = f"{jp_serverapp.base_url}mlops/api/v1/runs/log-bulk"
+
+    async def go():
+        fetch = asyncio.ensure_future(http_server_client.fetch(
+            url, method="POST", body=body, headers=jp_auth_header, raise_error=False,
+            request_timeout=120))
+        while app.pending_calls == 0 and not fetch.done():
+            await asyncio.sleep(0.001)
+        assert app.pending_calls > 0, "the write was not in flight"
+        await app.stop_extension()
+        return await fetch
+
+    r = jp_asyncio_loop.run_until_complete(go())
+    assert r.code == 200, r.body
+    late = api("GET", M + "runs/get", params={"run_id": run_id})
+    assert late.status == 503 and late.json["error_code"] == "TEMPORARILY_UNAVAILABLE"
+
+    from jupyter_mlops.tracking import open_store
+
+    store = open_store(mlops_db_url)
+    try:
+        points, _ = store.get_metric_history(run_id, "big")
+        assert len(points) == n
+    finally:
+        store.close()
