@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-
 PG_URL = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
 
 
