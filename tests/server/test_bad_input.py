@@ -207,3 +207,30 @@ def _read(p: Path) -> str:
         return p.read_text(errors="replace") if p.is_file() and os.path.getsize(p) < 100 else ""
     except OSError:
         return ""
+
+
+def test_a_server_fault_is_internal_error_json_with_the_traceback_logged(
+        api, run, mlops_db_url, jp_serverapp):
+    """Not a client mistake: the database lost a table behind the server's back."""
+    import io
+    import logging
+    import sqlite3
+
+    app = next(iter(jp_serverapp.extension_manager.extension_apps["jupyter_mlops"]))
+    logged = io.StringIO()
+    handler = logging.StreamHandler(logged)
+    app.log.addHandler(handler)
+
+    _, run_id = run
+    db = sqlite3.connect(mlops_db_url[len("sqlite:///"):])
+    db.execute("DROP TABLE params")
+    db.commit()
+    db.close()
+    try:
+        r = api("POST", M + "runs/log-parameter", {"run_id": run_id, "key": "p", "value": "1"})
+    finally:
+        app.log.removeHandler(handler)
+    assert r.status == 500
+    assert json.loads(r.body)["error_code"] == "INTERNAL_ERROR"
+    assert "params" not in json.loads(r.body)["message"]  # no SQL details to the client
+    assert "Traceback" in logged.getvalue() and "runs/log-parameter" in logged.getvalue()
