@@ -55,16 +55,15 @@ class MLOpsApp(ExtensionApp):
         return "sqlite:///" + os.path.join(jupyter_data_dir(), "mlops", "mlops.db")
 
     artifact_root = Unicode(
+        "",
         config=True,
         help="""Where artifacts of experiments without their own location are kept:
-        a directory or an fsspec URL (``s3://bucket/prefix``). Default:
-        ``<jupyter data dir>/mlops/artifacts``. An existing store keeps the root it was
-        created with unless this is set.""",
+        a directory or an fsspec URL (``s3://bucket/prefix``). The store records its
+        root, so kernels that open the database directly use the same one. Unset: an
+        existing store keeps its recorded root; a new one gets ``artifacts/`` beside
+        its SQLite file (``<jupyter data dir>/mlops/artifacts`` for the default
+        database) or ``<jupyter data dir>/mlops/artifacts`` for PostgreSQL.""",
     )
-
-    @default("artifact_root")
-    def _default_artifact_root(self) -> str:
-        return os.path.join(jupyter_data_dir(), "mlops", "artifacts")
 
     heartbeat_timeout = Float(
         300.0,

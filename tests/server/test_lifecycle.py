@@ -203,3 +203,23 @@ def test_shutdown_finishes_pending_writes_then_refuses(api, jp_serverapp, jp_asy
         assert len(points) == n
     finally:
         store.close()
+
+
+class TestDefaults:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config):
+        jp_server_config.pop("MLOpsApp")
+        return jp_server_config
+
+    def test_store_and_artifacts_default_to_the_jupyter_data_dir(self, api, jp_serverapp,
+                                                                 jp_data_dir):
+        app = mlops_app(jp_serverapp)
+        db = jp_data_dir / "mlops" / "mlops.db"
+        assert app.database_url == f"sqlite:///{db}" and db.is_file()
+        exp = api("POST", M + "experiments/create", {"name": "d"}).json["experiment_id"]
+        run = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]
+        r = api("PUT", f"api/2.0/mlflow-artifacts/artifacts/{exp}/{run['run_id']}/artifacts/x.txt",
+                b"x")
+        assert r.status == 200
+        assert (jp_data_dir / "mlops" / "artifacts" / exp / run["run_id"] / "artifacts" /
+                "x.txt").read_bytes() == b"x"
