@@ -202,7 +202,7 @@ class TeamSpawner(KubeSpawner):
         self._mlops_key: str | None = None
         self._mlops_plan: SpawnPlan | None = None
         self._mlops_messages: list[str] = []
-        self._mlops_planned = asyncio.Event() if _has_loop() else None
+        self._mlops_planned = asyncio.Event()  # set once load_user_options has planned (for progress)
         self._mlops_starting = False
 
     # ---- policy --------------------------------------------------------------------------------------------
@@ -284,8 +284,7 @@ class TeamSpawner(KubeSpawner):
             self.apply_plan(plan)
             self._say(f"Creating pod {self.pod_name} with image {plan.image}")
         finally:
-            if self._mlops_planned is not None:
-                self._mlops_planned.set()
+            self._mlops_planned.set()
 
     def release_gpus(self) -> None:
         """Give the team's GPUs back (idempotent): on stop, on a failed start, when the pod is found gone."""
@@ -298,8 +297,6 @@ class TeamSpawner(KubeSpawner):
             self.ledger.release(f"{self.namespace}/{self.pod_name}")
 
     async def _start(self) -> str:
-        if self._mlops_planned is None:
-            self._mlops_planned = asyncio.Event()
         self._mlops_planned.clear()
         self._mlops_starting = True
         try:
@@ -344,11 +341,13 @@ class TeamSpawner(KubeSpawner):
         return env
 
     async def get_pod_manifest(self) -> Any:
-        for name, value in (("uid", self.uid), ("runAsUser", (self.container_security_context or {}).get("runAsUser")
-                                                if isinstance(self.container_security_context, dict) else None)):
-            if value == 0:
-                raise refusal(SpawnRefused(f"refusing to run notebook pods as root ({name}=0)", "options"))
-        return await super().get_pod_manifest()
+        pod = await super().get_pod_manifest()
+        # whatever the configuration (uid, a callable, container_security_context), never a root notebook
+        for c in pod.spec.containers:
+            if (c.security_context or {}).get("runAsUser") == 0:
+                raise refusal(SpawnRefused("refusing to run notebook pods as root (runAsUser=0); set "
+                                           "c.TeamSpawner.uid to a non-zero user id", "options"))
+        return pod
 
     # ---- spawn page and progress ---------------------------------------------------------------------------
     def team_usage(self) -> list[tuple[Any, TeamUsage]]:
@@ -392,7 +391,7 @@ class TeamSpawner(KubeSpawner):
             while sent < len(self._mlops_messages):
                 yield {"progress": 5 + 5 * sent, "message": self._mlops_messages[sent]}
                 sent += 1
-            planned = self._mlops_planned is not None and self._mlops_planned.is_set()
+            planned = self._mlops_planned.is_set()
             if planned or (self._start_future is not None and self._start_future.done()) or waited > 30:
                 break
             await asyncio.sleep(0.1)
@@ -409,14 +408,6 @@ def _api_message(error: ApiException) -> str:
         return str(json.loads(error.body).get("message") or error.reason)
     except (TypeError, ValueError, AttributeError):
         return str(error.reason)
-
-
-def _has_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False
 
 
 def build_profile_list(config: TeamsConfig, groups: list[str]) -> list[dict[str, Any]]:

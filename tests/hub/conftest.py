@@ -69,10 +69,42 @@ def free_port() -> int:
 class Hub:
     url: str
     token: str
-    proc: subprocess.Popen
+    proc: subprocess.Popen | None
     k8s: Any
     log: Path
     workdir: Path
+    env: dict
+
+    def launch(self) -> None:
+        """Start jupyterhub (and with it configurable-http-proxy) and wait until its API answers."""
+        import requests
+
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "hub_test_config.py")], cwd=self.workdir,
+                env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyterhub exited ({self.proc.returncode}):\n{self.tail()}")
+            try:
+                if requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"jupyterhub did not come up:\n{self.tail()}")
+            time.sleep(0.3)
+
+    def shutdown(self) -> None:
+        """Stop the hub process (user pods keep running: cleanup_servers is off, as in a z2jh upgrade)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
         import requests
@@ -191,35 +223,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "MLOPS_TEST_ADMIN_TOKEN": token,
     }
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    log = workdir / "jupyterhub.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(HERE / "hub_test_config.py")],
-                                cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    hub = Hub(f"http://127.0.0.1:{proxy_port}", token, proc, k8s, log, workdir)
+    hub = Hub(f"http://127.0.0.1:{proxy_port}", token, None, k8s, workdir / "jupyterhub.log", workdir, env)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited ({proc.returncode}):\n{hub.tail()}")
-            try:
-                if requests.get(f"{hub.url}/hub/api/", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"jupyterhub did not come up:\n{hub.tail()}")
-            time.sleep(0.3)
+        hub.launch()
         yield hub
     finally:
         try:
-            if proc.poll() is None:
-                proc.terminate()  # the hub stops every user server (cleanup_servers) and its proxy
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+            hub.shutdown()
         finally:
             k8s.stop()
 

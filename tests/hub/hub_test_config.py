@@ -21,7 +21,7 @@ c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env['MLOPS_TEST_PROXY_API_
 c.ConfigurableHTTPProxy.pid_file = str(work / "proxy.pid")
 c.JupyterHub.db_url = f"sqlite:///{work / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(work / "cookie_secret")
-c.JupyterHub.cleanup_servers = True
+c.JupyterHub.cleanup_servers = False  # user pods outlive a hub restart (tests stop their own)
 c.JupyterHub.allow_named_servers = False
 
 c.JupyterHub.authenticator_class = "dummy"

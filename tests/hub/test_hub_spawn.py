@@ -265,3 +265,24 @@ def test_a_kubernetes_quota_refusal_fails_fast_and_frees_the_reservation(clean):
     r = hub.spawn("dan", {"profile": "torch", "gpus": 2})
     assert r.status_code in (201, 202), r.text
     hub.wait_ready("dan")
+
+
+def test_a_restarted_hub_counts_the_gpus_of_servers_still_running(clean):
+    """The ledger lives in the hub process; after a restart it is rebuilt from the running pods."""
+    hub = clean
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda ng: hub.spawn(ng[0], {"profile": "torch", "gpus": ng[1]}),
+                                (("erin", 2), ("frank", 1))))
+    assert all(r.status_code in (201, 202) for r in results), [r.text for r in results]
+    hub.wait_ready("erin")
+    hub.wait_ready("frank")
+    hub.shutdown()
+    hub.launch()
+    assert hub.user("erin")["servers"][""]["ready"]  # the hub found its pods again
+
+    r = hub.spawn("alice", {"profile": "torch", "gpus": 2})
+    assert r.status_code == 403, r.text
+    assert r.json()["message"].startswith("team vision: 3 of 4 GPUs in use by erin (2), frank (1)")
+    hub.stop("erin")  # a server the previous hub process started: its GPUs are freed too
+    _, page = spawn_form(hub, "alice")
+    assert gpu_cell(page, "vision") == "1 of 4 | frank (1)"
