@@ -15,7 +15,7 @@ from typing import Any, TextIO
 def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``hub`` command (with ``check`` and ``render``) to the main CLI's subparsers."""
     hub = subparsers.add_parser("hub", help="JupyterHub team servers: check teams.yaml, preview pod manifests")
-    hub.set_defaults(_mlops_hub_run=run)
+    hub.set_defaults(func=run)  # the main CLI dispatches with args.func(args)
     sub = hub.add_subparsers(dest="hub_command", metavar="{check,render}")
     sub.required = True
 

@@ -23,7 +23,7 @@ def run(*argv: str) -> tuple[int, str, str]:
     cli.add_subparsers(parser.add_subparsers(dest="command"))
     args = parser.parse_args(list(argv))
     out, err = io.StringIO(), io.StringIO()
-    code = args._mlops_hub_run(args, out, err)
+    code = args.func(args, out, err)
     return code, out.getvalue(), err.getvalue()
 
 
