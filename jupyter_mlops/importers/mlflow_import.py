@@ -220,44 +220,46 @@ class MlflowImporter:
         params = self.source.params(run)
         changes = _RunChanges()
         if dest is None:
+            # Tags go in with the rest below, where one bad item cannot sink the run.
+            name = run.run_name or tags.get("mlflow.runName") or None
             if run.run_name:  # the name MLflow shows wins over a stale tag
                 tags["mlflow.runName"] = run.run_name
             dest = self.store.create_run(
                 dest_exp_id,
                 user_id=run.user_id,
                 start_time=run.start_time,
-                tags=tags,
-                run_name=run.run_name or None,
+                tags={"mlflow.runName": name} if name else None,
+                run_name=name,
                 run_id=run.run_id,
             )
-            changes.tags = len(tags)
-            have_params: dict[str, str] = {}
-            have_tags = set(tags)
             new = True
         else:
-            have_params = dict(dest.data.params)
-            have_tags = set(dest.data.tags)
             new = False
         run_id = dest.info.run_id
+        have_params = dict(dest.data.params)
+        have_tags = set(dest.data.tags)
+        if new:
+            changes.tags += len(have_tags)
 
-        add_params = [(k, v) for k, v in params.items() if k not in have_params]
         for k, v in params.items():
-            if k in have_params and have_params[k] != v:
+            # (a longer value than the store takes was truncated by it, not changed)
+            if k in have_params and not v.startswith(have_params[k]):
                 self._problem(f"{label.strip()}: param {k!r} differs in the destination - kept")
+        add_params = [(k, v) for k, v in params.items() if k not in have_params]
         add_tags = [(k, v) for k, v in tags.items() if k not in have_tags]
-        for i in range(0, max(len(add_params), len(add_tags)), 100):
-            self.store.log_batch(
-                run_id, params=add_params[i:i + 100], tags=add_tags[i:i + 100]
-            )
-        changes.params += len(add_params)
-        changes.tags += len(add_tags)
+        changes.params += self._log_items(run_id, "params", add_params, label)
+        changes.tags += self._log_items(run_id, "tags", add_tags, label)
 
         for key, history in self.source.metrics(run):
             if not new:
                 history = self._missing_points(run_id, key, history)
             for i in range(0, len(history), METRIC_CHUNK):
-                self.store.log_batch(run_id, metrics=history[i:i + METRIC_CHUNK])
-            changes.points += len(history)
+                try:
+                    self.store.log_batch(run_id, metrics=history[i:i + METRIC_CHUNK])
+                except TrackingError as e:
+                    self._problem(f"{label.strip()}: metric {key!r}: {e.message}")
+                    break
+                changes.points += len(history[i:i + METRIC_CHUNK])
 
         self._copy_artifacts(run, dest.info.artifact_uri, changes, label)
 
@@ -294,6 +296,26 @@ class MlflowImporter:
         else:
             s.runs_skipped += 1
             self.echo(f"{label}: already there")
+
+    def _log_items(self, run_id: str, kind: str, items: list[tuple[str, str]], label: str) -> int:
+        """Log params or tags 100 at a time; a refused batch is retried item by
+        item so that only the bad items are left out (and reported)."""
+        done = 0
+        for i in range(0, len(items), 100):
+            batch = items[i:i + 100]
+            try:
+                self.store.log_batch(run_id, **{kind: batch})
+                done += len(batch)
+                continue
+            except TrackingError:
+                pass
+            for item in batch:
+                try:
+                    self.store.log_batch(run_id, **{kind: [item]})
+                    done += 1
+                except TrackingError as e:
+                    self._problem(f"{label.strip()}: {kind[:-1]} {item[0]!r} not imported: {e.message}")
+        return done
 
     def _missing_points(self, run_id: str, key: str, history: list[Metric]) -> list[Metric]:
         """The points of ``history`` not yet in the destination's series (as a

@@ -37,16 +37,27 @@ def _make_source(workdir: Path, uri: str) -> dict:
     return json.loads(out.read_text())
 
 
+class _Sources(dict):
+    """kind -> (SOURCE, expected): each kind of MLflow store is made on first use."""
+
+    def __init__(self, base: Path) -> None:
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, kind: str) -> tuple[str, dict]:
+        work = self.base / kind
+        if kind == "file":
+            value = (str(work / "mlruns"), _make_source(work, f"file:{work / 'mlruns'}"))
+        else:
+            url = f"sqlite:///{work / 'mlflow.db'}"
+            value = (url, _make_source(work, url))
+        self[kind] = value
+        return value
+
+
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> dict[str, tuple[str, dict]]:
-    """Both kinds of MLflow store, made once per module: kind -> (SOURCE, expected)."""
-    base = tmp_path_factory.mktemp("mlflow-src")
-    files = base / "files"
-    sql = base / "sql"
-    return {
-        "file": (str(files / "mlruns"), _make_source(files, f"file:{files / 'mlruns'}")),
-        "sqlite": (f"sqlite:///{sql / 'mlflow.db'}", _make_source(sql, f"sqlite:///{sql / 'mlflow.db'}")),
-    }
+def sources(tmp_path_factory) -> _Sources:
+    return _Sources(tmp_path_factory.mktemp("mlflow-src"))
 
 
 def _points(history: list[Metric]) -> list[list]:
@@ -226,3 +237,32 @@ def test_bad_sources_fail_in_one_line(run_cli, tmp_path: Path) -> None:
     (broken / "meta.yaml").write_text("name: [unclosed\n  - : :\n\"x")
     assert_failed_cleanly(run_cli("import-mlflow", str(tmp_path / "broken"), "--database-url", url))
     assert_failed_cleanly(run_cli("import-mlflow"), code=2)
+
+
+def test_items_the_store_refuses_are_reported_and_the_rest_imported(run_cli, tmp_path: Path, sources) -> None:
+    source, expected = sources["file"]
+    copy = tmp_path / "mlruns"
+    shutil.copytree(source, copy)
+    parent_id = next(k for k, r in expected["runs"].items() if r["run_name"] == "parent")
+    run_dir = next(copy.glob(f"*/{parent_id}"))
+    # Not what MLflow writes, but what a hand-edited mlruns may hold.
+    (run_dir / "params" / "bad?key").write_text("1")
+    (run_dir / "tags" / "bad tag?").write_text("1")
+    (run_dir / "params" / "huge").write_text("x" * 7000)  # the store truncates it to 6000
+    url = f"sqlite:///{tmp_path / 'dest.db'}"
+
+    proc = run_cli("import-mlflow", str(copy), "--database-url", url)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "jupyter mlops: error: 2 problems" in proc.stderr
+    assert "param 'bad?key' not imported" in proc.stdout and "tag 'bad tag?' not imported" in proc.stdout
+    store = open_store(url)
+    try:
+        run = store.get_run(parent_id)
+        assert run.data.params == {**expected["runs"][parent_id]["params"], "huge": "x" * 6000}
+        assert run.data.tags == expected["runs"][parent_id]["tags"]
+        assert run.info.status == "FINISHED"
+    finally:
+        store.close()
+    again = run_cli("import-mlflow", str(copy), "--database-url", url)
+    assert "jupyter mlops: error: 2 problems" in again.stderr
+    assert "'huge'" not in again.stdout  # a truncated value is not a conflict
