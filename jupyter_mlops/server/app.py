@@ -66,11 +66,13 @@ class MLOpsApp(ExtensionApp):
     )
 
     heartbeat_timeout = Float(
-        300.0,
+        60.0,
         config=True,
         help="""Seconds after its last heartbeat before a RUNNING run is marked KILLED
         (its kernel or script died without ending it). Only runs whose writer sent
-        heartbeats are reaped. 0 disables the reaper.""",
+        heartbeats are reaped. Writers beat every 10 s (JUPYTER_MLOPS_HEARTBEAT_INTERVAL),
+        so the default allows six missed beats, as the client's own sweep does.
+        0 disables the reaper.""",
     )
 
     max_request_body = Int(
@@ -109,7 +111,7 @@ class MLOpsApp(ExtensionApp):
 
         url = self.database_url
         if url.startswith("sqlite:///"):
-            parent = os.path.dirname(url[len("sqlite:///"):])
+            parent = os.path.dirname(url[len("sqlite:///"):].split("?", 1)[0])
             if parent:
                 os.makedirs(parent, exist_ok=True)
         self._store = open_store(url, artifact_root=self.artifact_root or None)
