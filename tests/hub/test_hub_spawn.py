@@ -286,3 +286,31 @@ def test_a_restarted_hub_counts_the_gpus_of_servers_still_running(clean):
     hub.stop("erin")  # a server the previous hub process started: its GPUs are freed too
     _, page = spawn_form(hub, "alice")
     assert gpu_cell(page, "vision") == "1 of 4 | frank (1)"
+
+
+def test_a_stale_pod_of_the_same_name_is_replaced_and_the_reservation_kept(clean):
+    """KubeSpawner meets 409 Conflict, deletes the stale pod (calling stop() inside start) and retries."""
+    import requests
+
+    hub = clean
+    stale = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "jupyter-bob", "labels": {"component": "singleuser-server"},
+                     "annotations": {"mlops.jupyter.org/team": "vision", "mlops.jupyter.org/gpus": "2",
+                                     "mlops.jupyter.org/user": "bob"}},
+        "spec": {"containers": [{"name": "notebook", "image": "registry.test/minimal:1", "command": ["sleep", "300"],
+                                 "ports": [{"name": "notebook-port", "containerPort": 8888}]}]},
+    }
+    r = requests.post(f"{hub.k8s.url}/api/v1/namespaces/jhub/pods", json=stale, timeout=30)
+    assert r.status_code == 201, r.text
+    assert requests.post(f"{hub.k8s.url}/api/v1/namespaces/jhub/pods", json=stale, timeout=30).status_code == 409
+
+    r = hub.spawn("bob", {"profile": "torch", "gpus": 1})
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready("bob")
+    pod = hub.pod_of("bob")
+    assert container(pod)["image"] == "registry.test/torch:1"
+    assert any(m == "DELETE" and "/pods/jupyter-bob" in u for m, u in hub.k8s.requests)
+    # the stale pod's 2 GPUs are no longer counted, bob's new server's 1 is
+    _, page = spawn_form(hub, "alice")
+    assert gpu_cell(page, "vision") == "1 of 4 | bob (1)"
