@@ -103,7 +103,7 @@ class Lab:
         return self.api("POST", "mlops/api/2.0/mlflow/" + endpoint, body)
 
 
-def _start_lab(tmp: Path) -> Lab:
+def _start_lab(tmp: Path, mlops_server_extension: bool = True) -> Lab:
     for d in ("work", "data", "config", "runtime", "home", "labextensions"):
         (tmp / d).mkdir(parents=True, exist_ok=True)
     # The checkout's built front end, as JupyterLab finds an installed one.
@@ -132,7 +132,7 @@ def _start_lab(tmp: Path) -> Lab:
         f"--ServerApp.token={TOKEN}",
         "--ServerApp.allow_root=True",
         f"--ServerApp.root_dir={tmp / 'work'}",
-        "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
+        f"--ServerApp.jpserver_extensions={{'jupyter_mlops': {mlops_server_extension}}}",
         f"--LabApp.extra_labextensions_path={tmp / 'labextensions'}",
         # Lets tests drive commands (e.g. the theme) through window.jupyterapp.
         "--LabApp.expose_app_in_browser=True",
@@ -190,6 +190,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             "`jlpm install && jlpm build:prod` (or `pip install -e .`) first"
         )
     server = _start_lab(tmp_path_factory.mktemp("lab"))
+    yield server
+    _stop_lab(server)
+
+
+@pytest.fixture
+def lab_without_api(tmp_path: Path) -> Iterator[Lab]:
+    """JupyterLab with the front end but the server extension disabled: what a
+    user sees when the Python side is missing or broken."""
+    server = _start_lab(tmp_path / "lab", mlops_server_extension=False)
     yield server
     _stop_lab(server)
 

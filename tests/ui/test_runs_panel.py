@@ -192,3 +192,78 @@ def test_new_experiment_from_the_toolbar(page: Any, lab: Any) -> None:
     expect(panel.locator(".jp-mlops-RunsSection")).to_contain_text(
         "No runs in this experiment yet"
     )
+
+
+def test_run_logged_from_a_notebook_cell_appears(page: Any, lab: Any) -> None:
+    """The whole path: a notebook cell logs with ``jupyter_mlops`` (the kernel
+    finds the server's store with no configuration) and the panel shows it."""
+    name = f"ui-nb-{uuid.uuid4().hex[:6]}"
+    source = (
+        "import jupyter_mlops as mlops\n"
+        f"mlops.set_experiment({name!r})\n"
+        "with mlops.start_run(run_name='from-notebook'):\n"
+        "    mlops.log_metric('loss', 0.5, step=1)\n"
+        "print('logged')\n"
+    )
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": source,
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path = f"{name}.ipynb"
+    lab.api("PUT", f"api/contents/{path}", {"type": "notebook", "format": "json", "content": notebook})
+    panel = _open_panel(page)
+
+    page.evaluate(
+        "(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", path
+    )
+    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
+    page.wait_for_function(
+        """() => {
+            // Cells sent while the kernel is still starting are dropped.
+            const w = window.jupyterapp.shell.currentWidget;
+            const kernel = w && w.sessionContext && w.sessionContext.session &&
+                           w.sessionContext.session.kernel;
+            return !!(kernel && w.sessionContext.isReady &&
+                      kernel.connectionStatus === 'connected' &&
+                      kernel.status === 'idle');
+        }""",
+        timeout=60_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
+        "logged", timeout=90_000
+    )
+
+    item = panel.locator(".jp-mlops-ExperimentItem", has_text=name)
+    expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    item.click()
+    row = panel.locator("tr.jp-mlops-RunRow", has_text="from-notebook")
+    expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(row.locator(".jp-mlops-Status")).to_have_text("Finished", timeout=LIVE_TIMEOUT_MS)
+
+
+def test_panel_explains_a_missing_server_extension(browser: Any, lab_without_api: Any) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        lab_without_api.open_in(page)
+        panel = _open_panel(page)
+        error = panel.locator(".jp-mlops-ExperimentsSection .jp-mlops-Placeholder-error")
+        expect(error).to_contain_text("Could not load experiments")
+        expect(error).to_contain_text("server extension")
+        expect(error.get_by_role("button", name="Retry")).to_be_visible()
+        expect(panel.locator(".jp-mlops-ExperimentItem")).to_have_count(0)
+    finally:
+        context.close()

@@ -86,7 +86,14 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
               data-run-id={row.runId}
               data-status={row.status}
               aria-selected={row.runId === selected}
+              tabIndex={0}
               onClick={() => model.selectRun(row.runId)}
+              onKeyDown={event => {
+                if (event.key === 'Enter' || event.key === ' ') {
+                  event.preventDefault();
+                  model.selectRun(row.runId);
+                }
+              }}
             >
               <td
                 className="jp-mlops-RunRow-name"
