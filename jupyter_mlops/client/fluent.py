@@ -564,7 +564,11 @@ def _end_runs_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    _clients.clear()
+    # A forked child logs to the parent's runs (its writers are re-armed in
+    # writer.py) but must not end them when it exits.
+    global _clients_lock
+    _clients_lock = threading.Lock()
+    _all_active.clear()
 
 
 atexit.register(_end_runs_at_exit)

@@ -107,6 +107,7 @@ class Writer:
         self.uri = uri
         self.store = store
         self.spool = Spool(spool_dir_for(uri, spool_root))
+        self._spool_root = spool_root
         self._q: deque[tuple[Any, ...]] = deque()
         self._max = max_queue
         self._batch = batch_items
@@ -129,6 +130,27 @@ class Writer:
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="mlops-writer", daemon=True)
         self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child (multiprocessing) keeps logging to the same runs with
+        fresh state: the parent's queued items are the parent's to send, its
+        locks may be held, its database connections must not be shared."""
+        self._q = deque()
+        self._wake = threading.Event()
+        self._space = threading.Condition()
+        self._waiters = 0
+        self._drain_lock = threading.RLock()
+        self._errors = []
+        self._live = set()  # the parent heartbeats its runs
+        self.spool = Spool(spool_dir_for(self.uri, self._spool_root))
+        self._pid = os.getpid()
+        engine = getattr(self.store, "engine", None)
+        if engine is not None and hasattr(engine, "dispose"):
+            engine.dispose(close=False)  # SQLAlchemy's recipe for forked children
+        if hasattr(self.store, "_local"):
+            self.store._local = threading.local()  # no shared keep-alive sockets
+        # the thread starts on first need (_ensure_thread), not in the fork hook
+        self._thread = threading.Thread(target=self._run, name="mlops-writer", daemon=True)
 
     # -- the hot path (caller threads) --------------------------------------
     def log_metric(
@@ -153,6 +175,7 @@ class Writer:
             )
         )
         if len(q) >= self._wake_at and not self._wake.is_set():
+            self._ensure_thread()
             self._wake.set()
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
@@ -178,6 +201,7 @@ class Writer:
             self._wait_space()
         self._q.append(item)
         if len(self._q) >= self._wake_at:
+            self._ensure_thread()
             self._wake.set()
 
     def _wait_space(self) -> None:
@@ -260,8 +284,12 @@ class Writer:
 
     # -- the writer thread --------------------------------------------------
     def _ensure_thread(self) -> None:
-        if self._pid != os.getpid():
-            raise RuntimeError("a tracking writer cannot be used in a forked child")
+        """Start the writer thread if there is none yet (a forked child)."""
+        if self._thread.ident is None and not self._closed:
+            try:
+                self._thread.start()
+            except RuntimeError:  # interpreter shutting down: callers drain
+                pass
 
     def _run(self) -> None:
         try:
@@ -523,9 +551,10 @@ def close_all() -> None:
 
 
 def _after_fork_in_child() -> None:
-    # The child has copies of the parent's queues but not its threads: the
-    # parent sends its own items, the child starts afresh.
-    _writers.clear()
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for w in _writers.values():
+        w._after_fork_in_child()
 
 
 atexit.register(close_all)

@@ -172,3 +172,34 @@ def test_uncaught_exception_ends_the_run_failed(scripts, sqlite_uri):
     assert run.info.status == "FAILED"
     assert run.data.metrics["m"].value == 1.0
     store.close()
+
+
+def test_forked_children_log_to_the_parents_run(scripts, sqlite_uri):
+    """multiprocessing workers (fork) log into the active run of their parent."""
+    out = scripts.run(
+        f"""
+        import multiprocessing as mp
+        import jupyter_mlops as mlops
+
+        def work(i):
+            for s in range(500):
+                mlops.log_metric(f"w{{i}}", s, step=s)
+            mlops.flush()  # pool workers leave through os._exit: no atexit
+
+        mlops.set_tracking_uri({sqlite_uri!r})
+        with mlops.start_run() as run:
+            mlops.log_metric("parent", 1)
+            with mp.get_context("fork").Pool(3) as pool:
+                pool.map(work, range(3))
+            mlops.log_metric("parent", 2, step=1)
+        print(run.info.run_id)
+        """
+    ).stdout
+    store = open_store(sqlite_uri)
+    run_id = out.strip()
+    run = store.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    for i in range(3):
+        assert _history_len(store, run_id, f"w{i}") == 500
+    assert _history_len(store, run_id, "parent") == 2
+    store.close()
