@@ -1,0 +1,463 @@
+"""Reading and validating pipelines: ``*.pipeline.yaml`` files and DSL models.
+
+Every problem becomes an :class:`Issue` naming the file, the line (from the
+YAML node marks) and the field (``steps.train.depends_on[0]``), and all of them
+are reported at once: a structural check against the shipped JSON Schema, then
+the DAG (unknown dependencies, cycles named step by step), the files (notebooks
+and scripts relative to the pipeline file, never outside the workspace root),
+parameters (types, defaults, the notebook's own ``parameters`` cell) and
+templates (``{{ params.lr }}``).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .model import PARAM_TYPES, Pipeline, pipeline_from_dict
+
+SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "pipeline.schema.json")
+TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_REF = re.compile(r"^(params\.[A-Za-z_][A-Za-z0-9_]*|run\.id|run\.dir|pipeline\.name|"
+                  r"pipeline\.dir|steps\.[A-Za-z0-9][A-Za-z0-9_-]*\.outputs)$")
+Path = tuple[Any, ...]
+
+
+@dataclass
+class Issue:
+    message: str
+    field: str = ""
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        where = self.file or "<pipeline>"
+        if self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "field": self.field, "file": self.file,
+                "line": self.line, "column": self.column, "code": self.code}
+
+
+class PipelineInvalid(Exception):
+    """The pipeline has problems; ``issues`` lists every one."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def field_name(path: Path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+# -- YAML with marks -----------------------------------------------------------------------
+def _load_yaml(text: str) -> tuple[Any, dict[Path, tuple[int, int]]]:
+    """The document and the (line, column) of every node, by path (1-based)."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    marks: dict[Path, tuple[int, int]] = {}
+
+    def walk(n: Any, path: Path) -> None:
+        marks[path] = (n.start_mark.line + 1, n.start_mark.column + 1)
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                walk(v, path + (k.value,))
+                marks[path + (k.value, "<key>")] = (k.start_mark.line + 1, k.start_mark.column + 1)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, path + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return data, marks
+
+
+class _Ctx:
+    def __init__(self, file: str | None, marks: dict[Path, tuple[int, int]]) -> None:
+        self.file = file
+        self.marks = marks
+        self.issues: list[Issue] = []
+
+    def add(self, path: Path, message: str, code: str = "invalid", key: bool = False) -> None:
+        mark = None
+        if key and path + ("<key>",) in self.marks:
+            mark = self.marks[path + ("<key>",)]
+        p = path
+        while mark is None:
+            mark = self.marks.get(p)
+            if not p:
+                break
+            p = p[:-1]
+        line, col = mark if mark else (None, None)
+        self.issues.append(Issue(message, field_name(path), self.file, line, col, code))
+
+
+# -- entry points ------------------------------------------------------------------------
+def load_pipeline(path: str, root: str | None = None) -> Pipeline:
+    """Read and validate a pipeline file; raises :class:`PipelineInvalid`."""
+    apath = os.path.abspath(path)
+    try:
+        with open(apath, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise PipelineInvalid([Issue(f"cannot read the pipeline file: {e.strerror}", file=path,
+                                     code="invalidFile")]) from None
+    return parse_pipeline(text, path=apath, root=root, display=path)
+
+
+def parse_pipeline(text: str, path: str | None = None, root: str | None = None,
+                   display: str | None = None) -> Pipeline:
+    """Validate YAML text; ``path`` (absolute) locates relative step files."""
+    import yaml
+
+    shown = display or path
+    try:
+        data, marks = _load_yaml(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e)
+        raise PipelineInvalid([Issue(f"not valid YAML: {problem}", file=shown,
+                                     line=mark.line + 1 if mark else None,
+                                     column=mark.column + 1 if mark else None,
+                                     code="invalidYAML")]) from None
+    ctx = _Ctx(shown, marks)
+    if not isinstance(data, dict):
+        ctx.add((), "a pipeline file is a mapping with 'name' and 'steps'", "invalidPipeline")
+        raise PipelineInvalid(ctx.issues)
+    _check_schema(data, ctx)
+    if ctx.issues:
+        raise PipelineInvalid(ctx.issues)
+    base = os.path.dirname(path) if path else os.getcwd()
+    pipeline = pipeline_from_dict(data, source_path=path, base_dir=base)
+    _check_semantics(pipeline, ctx, root)
+    if ctx.issues:
+        raise PipelineInvalid(ctx.issues)
+    return pipeline
+
+
+def validate_pipeline(pipeline: Pipeline, root: str | None = None) -> list[Issue]:
+    """The problems of a model built in Python (no line numbers)."""
+    ctx = _Ctx(pipeline.source_path, {})
+    _check_schema(pipeline.to_dict(), ctx)
+    if not ctx.issues:
+        _check_semantics(pipeline, ctx, root)
+    return ctx.issues
+
+
+# -- structure ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        schema = json.load(f)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _check_schema(data: dict[str, Any], ctx: _Ctx) -> None:
+    for err in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
+        path = tuple(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            if extra:  # point at the first unknown key itself
+                ctx.add(path + (extra[0],), _schema_message(err, path), "invalidField", key=True)
+                continue
+        ctx.add(path, _schema_message(err, path), "invalidField",
+                key=err.validator in ("propertyNames",))
+
+
+def _schema_message(err: Any, path: Path) -> str:
+    v = err.validator
+    if v == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        allowed = ", ".join(sorted(err.schema.get("properties", {})))
+        return f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} (allowed: {allowed})"
+    if v == "required":
+        return err.message.replace("is a required property", "is required")
+    if v == "oneOf" and len(path) == 2 and path[0] == "steps":
+        return "a step needs exactly one of 'notebook' or 'script'"
+    if v == "pattern" and path and path[-1] == "notebook":
+        return f"{err.instance!r} is not a notebook (.ipynb)"
+    if v == "pattern" and path and path[-1] == "script":
+        return f"{err.instance!r} is not a script (.py or .sh)"
+    if v == "pattern" and path == ("name",):
+        return "use letters, digits, '_', '.' and '-' (at most 128 characters)"
+    if v == "propertyNames":
+        return f"{err.instance!r}: {err.message}"
+    if v == "type":
+        return f"expected {err.validator_value if isinstance(err.validator_value, str) else ' or '.join(err.validator_value)}, got {_type(err.instance)} {err.instance!r}"
+    if v == "anyOf" and len(path) == 2 and path[0] == "parameters":
+        return "a parameter is {type, default, description, enum} or a bare default value"
+    return err.message
+
+
+def _type(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "mapping", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+# -- meaning -----------------------------------------------------------------------------
+def _check_semantics(p: Pipeline, ctx: _Ctx, root: str | None) -> None:
+    for name, spec in p.parameters.items():
+        path: Path = ("parameters", name)
+        if spec.type not in PARAM_TYPES:
+            ctx.add(path + ("type",), f"unknown type {spec.type!r}")
+            continue
+        if spec.has_default and not type_ok(spec.type, spec.default):
+            ctx.add(path + ("default",), f"default {spec.default!r} is not a {spec.type}",
+                    "invalidPipelineParameter")
+        if spec.enum is not None and spec.has_default and spec.default not in spec.enum:
+            ctx.add(path + ("default",), f"default {spec.default!r} is not one of {spec.enum}",
+                    "invalidPipelineParameter")
+    _check_dag(p, ctx)
+    upstream = ancestors(p)
+    for name, step in p.steps.items():
+        sp: Path = ("steps", name)
+        for key, value in step.parameters.items():
+            _check_templates(p, ctx, sp + ("parameters", key), value, upstream.get(name, set()))
+        for key, value in step.env.items():
+            _check_templates(p, ctx, sp + ("env", key), value, upstream.get(name, set()))
+        for i, value in enumerate(step.args):
+            _check_templates(p, ctx, sp + ("args", i), value, upstream.get(name, set()))
+        for i, out in enumerate(step.outputs):
+            if os.path.isabs(out) or ".." in out.replace("\\", "/").split("/"):
+                ctx.add(sp + ("outputs", i), f"{out!r}: outputs are relative to the step's "
+                        "working directory and may not contain '..'", "invalidFilePath")
+        full = _check_file(p, ctx, sp + (step.kind,), step.path, root)
+        for i, inp in enumerate(step.inputs):
+            _check_file(p, ctx, sp + ("inputs", i), inp, root, what="input")
+        if full and step.kind == "notebook":
+            _check_notebook_params(p, ctx, sp, step, full)
+
+
+def type_ok(ptype: str, value: Any) -> bool:
+    kinds = PARAM_TYPES.get(ptype, (object,))
+    if isinstance(value, bool) and ptype != "boolean":
+        return False
+    return isinstance(value, kinds)
+
+
+def ancestors(p: Pipeline) -> dict[str, set[str]]:
+    """Every step's transitive upstream steps (unknown names ignored, cycles tolerated)."""
+    out: dict[str, set[str]] = {}
+
+    def visit(name: str, seen: tuple[str, ...]) -> set[str]:
+        if name in out:
+            return out[name]
+        acc: set[str] = set()
+        for dep in p.steps[name].depends_on:
+            if dep in p.steps and dep not in seen:
+                acc.add(dep)
+                acc |= visit(dep, seen + (name,))
+        out[name] = acc
+        return acc
+
+    for n in p.steps:
+        visit(n, ())
+    return out
+
+
+def _check_dag(p: Pipeline, ctx: _Ctx) -> None:
+    known = ", ".join(sorted(p.steps))
+    for name, step in p.steps.items():
+        for i, dep in enumerate(step.depends_on):
+            if dep == name:
+                ctx.add(("steps", name, "depends_on", i), "a step cannot depend on itself",
+                        "circularReference")
+            elif dep not in p.steps:
+                ctx.add(("steps", name, "depends_on", i),
+                        f"unknown step {dep!r} (steps: {known})", "unknownDependency")
+    cycle = find_cycle(p)
+    if cycle:
+        first = cycle[0]
+        idx = p.steps[cycle[-2]].depends_on.index(first) if len(cycle) > 1 else 0
+        ctx.add(("steps", cycle[-2], "depends_on", idx),
+                "dependency cycle: " + " -> ".join(cycle) + " (each depends on the next)",
+                "circularReference")
+
+
+def find_cycle(p: Pipeline) -> list[str] | None:
+    """A cycle as ``[a, b, ..., a]`` where each depends on the next, or None."""
+    color: dict[str, int] = {}
+    stack: list[str] = []
+
+    def dfs(n: str) -> list[str] | None:
+        color[n] = 1
+        stack.append(n)
+        for d in p.steps[n].depends_on:
+            if d not in p.steps or d == n:
+                continue
+            if color.get(d) == 1:
+                return stack[stack.index(d):] + [d]
+            if color.get(d) is None:
+                found = dfs(d)
+                if found:
+                    return found
+        stack.pop()
+        color[n] = 2
+        return None
+
+    for n in p.steps:
+        if color.get(n) is None:
+            found = dfs(n)
+            if found:
+                return found
+    return None
+
+
+def _check_templates(p: Pipeline, ctx: _Ctx, path: Path, value: Any, upstream: set[str]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_templates(p, ctx, path + (k,), v, upstream)
+        return
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_templates(p, ctx, path + (i,), v, upstream)
+        return
+    if not isinstance(value, str):
+        return
+    rest = TEMPLATE.sub("", value)
+    if "{{" in rest or "}}" in rest:
+        ctx.add(path, f"unbalanced template braces in {value!r}", "invalidTemplate")
+    for m in TEMPLATE.finditer(value):
+        ref = m.group(1)
+        if not _REF.match(ref):
+            ctx.add(path, f"unknown template {{{{ {ref} }}}} (use params.<name>, run.id, "
+                    "run.dir, pipeline.name, pipeline.dir or steps.<step>.outputs)",
+                    "invalidTemplate")
+        elif ref.startswith("params.") and ref[7:] not in p.parameters:
+            known = ", ".join(sorted(p.parameters)) or "none declared"
+            ctx.add(path, f"unknown pipeline parameter {ref[7:]!r} (parameters: {known})",
+                    "invalidTemplate")
+        elif ref.startswith("steps."):
+            dep = ref.split(".")[1]
+            if dep not in p.steps:
+                ctx.add(path, f"unknown step {dep!r} in {{{{ {ref} }}}}", "invalidTemplate")
+            elif dep not in upstream:
+                ctx.add(path, f"{{{{ {ref} }}}} needs {dep!r} in depends_on (directly or "
+                        "through another step)", "invalidTemplate")
+
+
+def within(root: str, full: str) -> bool:
+    root = os.path.realpath(root)
+    full = os.path.realpath(full)
+    return full == root or full.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _check_file(p: Pipeline, ctx: _Ctx, path: Path, rel: str, root: str | None,
+                what: str | None = None) -> str | None:
+    what = what or path[-1]
+    if os.path.isabs(rel):
+        ctx.add(path, f"{rel!r}: use a path relative to the pipeline file", "invalidFilePath")
+        return None
+    full = os.path.normpath(os.path.join(p.base_dir, rel))
+    if root is not None and not within(root, full):
+        ctx.add(path, f"{rel!r} is outside the workspace", "invalidFilePath")
+        return None
+    if not os.path.isfile(full):
+        ctx.add(path, f"{what} {rel!r} not found (looked for {full})", "invalidFilePath")
+        return None
+    return full
+
+
+def notebook_parameters(nb_path: str) -> dict[str, Any] | None:
+    """Names assigned in the notebook's ``parameters``-tagged cell with their literal
+    defaults (``...`` for non-literals); None when there is no such cell."""
+    try:
+        with open(nb_path, encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError):
+        return None
+    for cell in nb.get("cells", []):
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        if cell.get("cell_type") == "code" and "parameters" in tags:
+            src = cell.get("source", "")
+            src = "".join(src) if isinstance(src, list) else src
+            out: dict[str, Any] = {}
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                return out
+            for node in tree.body:
+                targets: list[Any] = []
+                value = None
+                if isinstance(node, ast.Assign):
+                    targets, value = node.targets, node.value
+                elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                    targets, value = [node.target], node.value
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        try:
+                            out[t.id] = ast.literal_eval(value)
+                        except (ValueError, SyntaxError, TypeError):
+                            out[t.id] = ...
+            return out
+    return None
+
+
+def _check_notebook_params(p: Pipeline, ctx: _Ctx, sp: Path, step: Any, full: str) -> None:
+    declared = notebook_parameters(full)
+    if declared is None:
+        if step.parameters:
+            ctx.add(sp + ("parameters",), f"notebook {step.path!r} has no cell tagged "
+                    "'parameters' to receive parameters", "unknownParameter")
+        return
+    for key, value in step.parameters.items():
+        path = sp + ("parameters", key)
+        if key not in declared:
+            names = ", ".join(sorted(declared)) or "none"
+            ctx.add(path, f"notebook {step.path!r} has no parameter {key!r} (its parameters "
+                    f"cell defines: {names})", "unknownParameter", key=True)
+            continue
+        default = declared[key]
+        if default is ... or default is None:
+            continue
+        vtype = _value_type(p, value)
+        if vtype is None:
+            continue
+        want = {bool: "boolean", int: "integer", float: "float", str: "string",
+                list: "list", dict: "dict", tuple: "list"}.get(type(default))
+        if want and not _compatible(want, vtype):
+            ctx.add(path, f"{value!r} is a {vtype} but {step.path!r} expects a {want} "
+                    f"(default there: {default!r})", "mistypedParameter")
+
+
+def _value_type(p: Pipeline, value: Any) -> str | None:
+    """The type a step parameter will have once templates are filled (None: unknown)."""
+    if isinstance(value, str):
+        m = TEMPLATE.fullmatch(value.strip())
+        if m:
+            ref = m.group(1)
+            if ref.startswith("params.") and ref[7:] in p.parameters:
+                return p.parameters[ref[7:]].type
+            return None if ref.startswith("params.") else "string"
+        return "string"
+    from .model import infer_type
+
+    return infer_type(value)
+
+
+def _compatible(want: str, got: str) -> bool:
+    return want == got or (want == "float" and got == "integer")

@@ -1,0 +1,3 @@
+"""Fixtures of the pipeline tests."""
+
+from pipehelpers import ws  # noqa: F401 - the fixture
