@@ -254,6 +254,14 @@ def _paths() -> S:
         "/api/v1/openapi.json": {"get": _op("This document", {"type": "object"}, tag="v1",
                                             errors=())},
         "/health": {"get": _op("Liveness", _obj({"status": STR}), tag="v1", errors=())},
+        "/": {"get": {
+            "summary": "Open JupyterLab (run links printed by the MLflow client land here; "
+                       "the browser keeps their `#/experiments/...` fragment)",
+            "tags": ["v1"],
+            "responses": {"302": {"description": "Redirect to `{base_url}lab`"},
+                          "403": {"description": "Not authenticated",
+                                  "content": {"application/json": {"schema": _ref("Error")}}}},
+        }},
     }
     return p
 

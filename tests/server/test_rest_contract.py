@@ -429,3 +429,9 @@ def test_unknown_route_and_wrong_method_answer_json(api):
     assert r.status == 405 and r.json["error_code"]
     r = api("GET", "health")
     assert r.status == 200 and r.json == {"status": "OK"}
+
+
+def test_mlflow_run_links_open_jupyterlab(api, jp_base_url):
+    for path in ("", "/"):
+        r = api("GET", f"{jp_base_url}mlops{path}", raw_path=True)
+        assert r.status == 302 and r.headers["Location"] == f"{jp_base_url}lab"

@@ -48,6 +48,7 @@ def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
     for regex, cls, kwargs in artifacts.routes():
         out.append((PREFIX + regex, cls, kwargs))
     out.append((PREFIX + re.escape("api/v1/openapi.json"), v1.OpenAPIHandler, {}))
+    out.append(("mlops/?", v1.UIRedirectHandler, {}))
     return out
 
 

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ...tracking.entities import Metric
@@ -108,6 +109,18 @@ class OpenAPIHandler(MLOpsHandler):
 
         base_url = self.settings.get("base_url", "/")
         self.send_json(to_json(openapi_document(server_url=f"{base_url}mlops")))
+
+
+class UIRedirectHandler(MLOpsHandler):
+    """``GET {base_url}mlops/``: the MLflow client prints run links as
+    ``<tracking URI>/#/experiments/<exp>/runs/<run>``; send them to JupyterLab.
+    The browser keeps the ``#/...`` fragment across the redirect, so the front end
+    can open that run."""
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.redirect(url_path_join(self.settings.get("base_url", "/"), "lab"))
 
 
 def routes() -> list[tuple[str, dict[str, Any]]]:
