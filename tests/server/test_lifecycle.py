@@ -223,3 +223,23 @@ class TestDefaults:
         assert r.status == 200
         assert (jp_data_dir / "mlops" / "artifacts" / exp / run["run_id"] / "artifacts" /
                 "x.txt").read_bytes() == b"x"
+
+
+def test_stopping_restores_the_environment(clean_env, jp_serverapp, jp_asyncio_loop):
+    import os
+
+    assert os.environ["JUPYTER_MLOPS_TRACKING_URI"].startswith("sqlite:///")
+    jp_asyncio_loop.run_until_complete(mlops_app(jp_serverapp).stop_extension())
+    assert not [name for name in EXPORTED if name in os.environ]
+
+
+class TestNoExport:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config):
+        jp_server_config["MLOpsApp"]["export_kernel_env"] = False
+        return jp_server_config
+
+    def test_nothing_is_exported(self, clean_env, jp_serverapp):
+        import os
+
+        assert not [name for name in EXPORTED if name in os.environ]
