@@ -235,6 +235,10 @@ def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any
         print("browser console:\n" + "\n".join(console[-50:]))
         print("lab log (tail):\n" + lab.log()[-4000:])
     context.close()
+    # Uncaught exceptions and console errors mean a broken front end even when
+    # the page looks right.
+    errors = [line for line in console if line.startswith(("error:", "pageerror:"))]
+    assert not errors, "errors in the browser console:\n" + "\n".join(errors)
 
 
 @pytest.hookimpl(hookwrapper=True)
