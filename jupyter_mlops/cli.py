@@ -162,14 +162,12 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return 0
     store = open_store(uri, None)
     try:
-        experiments = _all(
-            lambda token: store.search_experiments(view_type=ALL, page_token=token)
-        )
+        experiments = _all(lambda token: store.search_experiments(view_type=ALL, page_token=token))
         names = {e.experiment_id: e.name for e in experiments}
         deleted = {}
         ids = list(names)
         for i in range(0, len(ids), 100):
-            chunk = ids[i:i + 100]
+            chunk = ids[i : i + 100]
             for run in _all(
                 lambda token, chunk=chunk: store.search_runs(
                     chunk, run_view_type=DELETED_ONLY, page_token=token
@@ -197,13 +195,25 @@ def cmd_gc(args: argparse.Namespace) -> int:
                     files = _delete_artifacts(store, info.artifact_uri)
                 except Exception as e:  # noqa: BLE001 - report, go on with the others
                     problems += 1
-                    print(f"WARNING: run {run_id}: could not delete artifacts at "
-                          f"{info.artifact_uri}: {_one_line(e)}", file=sys.stderr)
-            name = f" {info.run_name!r}" if info is not None else ""
-            exp = f" (experiment {names.get(info.experiment_id, info.experiment_id)!r})" if info else ""
-            print(f"purged run {run_id}{name}{exp}, {files} artifact files")
+                    print(
+                        f"WARNING: run {run_id}: could not delete artifacts at "
+                        f"{info.artifact_uri}: {_one_line(e)}",
+                        file=sys.stderr,
+                    )
+            if info is None:  # deleted after the listing above: its location is gone with it
+                print(
+                    f"purged run {run_id}; WARNING: deleted while gc ran, its artifacts "
+                    "(if any) were left in place",
+                    file=sys.stderr,
+                )
+                continue
+            exp = names.get(info.experiment_id, info.experiment_id)
+            what = f"{info.run_name!r} (experiment {exp!r}), {files} artifact files"
+            print(f"purged run {run_id} {what}")
         kept = len(deleted) - len(purged)
-        note = f"; {kept} deleted runs kept (deleted less than {args.older_than.text} ago)" if kept > 0 and older else ""
+        note = ""
+        if kept > 0 and older:
+            note = f"; {kept} deleted runs kept (deleted less than {args.older_than.text} ago)"
         print(f"purged {len(purged)} runs{note}")
         if problems:
             raise CLIError(f"the artifacts of {problems} purged runs could not be deleted")
@@ -276,12 +286,12 @@ def cmd_import_mlflow(args: argparse.Namespace) -> int:
     try:
         store = open_store(args.database_url, None)
         try:
-            importer = MlflowImporter(
-                source, store, artifacts_root=args.artifacts_root, echo=_echo
-            )
+            importer = MlflowImporter(source, store, artifacts_root=args.artifacts_root, echo=_echo)
             experiments = importer.select(args.experiment)
-            _echo(f"importing {len(experiments)} experiments from {source.description} "
-                  f"into {display_url(store.uri)}")
+            _echo(
+                f"importing {len(experiments)} experiments from {source.description} "
+                f"into {display_url(store.uri)}"
+            )
             stats = importer.run(experiments)
         finally:
             store.close()
@@ -323,30 +333,36 @@ def build_parser() -> argparse.ArgumentParser:
             "  jupyter mlops import-mlflow sqlite:///mlflow.db --experiment churn"
         ),
     )
-    parser.add_argument("--traceback", action="store_true", help="show Python tracebacks of failures")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show Python tracebacks of failures"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     def store_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--database-url", metavar="URL",
+            "--database-url",
+            metavar="URL",
             help="the store: sqlite:///<path>, postgresql://user@host/db, or a path to a .db file",
         )
 
-    db = sub.add_parser("db", help="manage the store's database", description="Manage the store's database.")
+    db = sub.add_parser(
+        "db", help="manage the store's database", description="Manage the store's database."
+    )
     db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND")
     db_sub.required = True
     up = db_sub.add_parser(
         "upgrade",
         help="create the store or migrate it to the newest schema",
         description="Create the store, or migrate it to this version's schema, and print the "
-                    "schema revision. Safe to run again, and while servers use the store.",
+        "schema revision. Safe to run again, and while servers use the store.",
     )
     store_options(up)
     up.add_argument(
-        "--artifact-root", metavar="DIR_OR_URL",
+        "--artifact-root",
+        metavar="DIR_OR_URL",
         help="artifact root to record in the store: a directory or an fsspec URL "
-             "(default for the default store: <jupyter data dir>/mlops/artifacts)",
+        "(default for the default store: <jupyter data dir>/mlops/artifacts)",
     )
     up.set_defaults(func=cmd_db_upgrade)
 
@@ -354,11 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
         "gc",
         help="permanently remove deleted runs and their artifacts",
         description="Permanently remove runs in the 'deleted' lifecycle stage: their params, "
-                    "metrics, tags and artifacts. Cannot be undone.",
+        "metrics, tags and artifacts. Cannot be undone.",
     )
     store_options(gc)
     gc.add_argument(
-        "--older-than", metavar="DURATION", type=parse_duration,
+        "--older-than",
+        metavar="DURATION",
+        type=parse_duration,
         help="only runs deleted at least this long ago: 30d, 12h, 1d12h, 90m, 45s (default: all)",
     )
     gc.add_argument("--dry-run", action="store_true", help="list the deleted runs, remove nothing")
@@ -385,13 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("source", metavar="SOURCE", help="mlruns directory or MLflow database URL")
     store_options(imp)
     imp.add_argument(
-        "--experiment", metavar="NAME", action="append",
+        "--experiment",
+        metavar="NAME",
+        action="append",
         help="import only this experiment (name or MLflow id); repeat for several",
     )
     imp.add_argument(
-        "--artifacts-root", metavar="DIR",
+        "--artifacts-root",
+        metavar="DIR",
         help="where mlflow-artifacts:/ URIs point (an MLflow server's --artifacts-destination); "
-             "also searched as <DIR>/<experiment id>/<run id>/artifacts for moved artifacts",
+        "also searched as <DIR>/<experiment id>/<run id>/artifacts for moved artifacts",
     )
     imp.set_defaults(func=cmd_import_mlflow)
     return parser

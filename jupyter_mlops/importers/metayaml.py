@@ -17,9 +17,24 @@ _INT_RE = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
 _FLOAT_RE = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
 
 _ESCAPES = {
-    "0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v",
-    "f": "\f", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\",
-    "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029",
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "t": "\t",
+    "\t": "\t",
+    "n": "\n",
+    "v": "\v",
+    "f": "\f",
+    "r": "\r",
+    "e": "\x1b",
+    " ": " ",
+    '"': '"',
+    "/": "/",
+    "\\": "\\",
+    "N": "\x85",
+    "_": "\xa0",
+    "L": "\u2028",
+    "P": "\u2029",
 }
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
@@ -171,7 +186,7 @@ def _single_quoted(text: str) -> str:
                 protected = len(out)
                 i += 2
                 continue
-            _check_tail(text[i + 1:])
+            _check_tail(text[i + 1 :])
             return "".join(out)
         if ch in _BREAKS:
             i = _fold_break(text, i, out, protected)
@@ -188,10 +203,10 @@ def _double_quoted(text: str) -> str:
     while i < len(text):
         ch = text[i]
         if ch == '"':
-            _check_tail(text[i + 1:])
+            _check_tail(text[i + 1 :])
             return "".join(out)
         if ch == "\\":
-            nxt = text[i + 1:i + 2]
+            nxt = text[i + 1 : i + 2]
             if nxt == "\n":  # escaped line break: joined without a space
                 i += 2
                 while i < len(text) and text[i] in " \t":
@@ -202,7 +217,7 @@ def _double_quoted(text: str) -> str:
                 i += 2
             elif nxt in _HEX_ESCAPES:
                 width = _HEX_ESCAPES[nxt]
-                digits = text[i + 2:i + 2 + width]
+                digits = text[i + 2 : i + 2 + width]
                 try:
                     out.append(chr(int(digits, 16)))
                 except ValueError:

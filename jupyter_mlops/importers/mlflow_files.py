@@ -102,7 +102,9 @@ class FileStoreSource(MlflowSource):
                         ts, value = int(parts[0]), float(parts[1])
                         step = int(parts[2]) if len(parts) > 2 else 0
                     except (ValueError, IndexError):
-                        raise SourceError(f"{path}:{lineno}: not '<timestamp> <value> [<step>]'") from None
+                        raise SourceError(
+                            f"{path}:{lineno}: not '<timestamp> <value> [<step>]'"
+                        ) from None
                     history.append(Metric(key, value, ts, step))
             yield key, history
 

@@ -182,7 +182,9 @@ class MlflowImporter:
 
         token: str | None = None
         while True:
-            dest_runs, token = self.store.search_runs([dest_id], run_view_type=ALL, page_token=token)
+            dest_runs, token = self.store.search_runs(
+                [dest_id], run_view_type=ALL, page_token=token
+            )
             others = [r.info.run_id for r in dest_runs if r.info.run_id not in source_run_ids]
             if others:
                 self.echo(
@@ -255,11 +257,11 @@ class MlflowImporter:
                 history = self._missing_points(run_id, key, history)
             for i in range(0, len(history), METRIC_CHUNK):
                 try:
-                    self.store.log_batch(run_id, metrics=history[i:i + METRIC_CHUNK])
+                    self.store.log_batch(run_id, metrics=history[i : i + METRIC_CHUNK])
                 except TrackingError as e:
                     self._problem(f"{label.strip()}: metric {key!r}: {e.message}")
                     break
-                changes.points += len(history[i:i + METRIC_CHUNK])
+                changes.points += len(history[i : i + METRIC_CHUNK])
 
         self._copy_artifacts(run, dest.info.artifact_uri, changes, label)
 
@@ -290,7 +292,10 @@ class MlflowImporter:
         elif changes.any or ended or deleted_now:
             s.runs_completed += 1
             also = "".join(
-                [f", now {run.status}" if ended else "", ", deleted as in the source" if deleted_now else ""]
+                [
+                    f", now {run.status}" if ended else "",
+                    ", deleted as in the source" if deleted_now else "",
+                ]
             )
             self.echo(f"{label}: completed, added {what}{also}")
         else:
@@ -302,7 +307,7 @@ class MlflowImporter:
         item so that only the bad items are left out (and reported)."""
         done = 0
         for i in range(0, len(items), 100):
-            batch = items[i:i + 100]
+            batch = items[i : i + 100]
             try:
                 self.store.log_batch(run_id, **{kind: batch})
                 done += len(batch)
@@ -314,7 +319,9 @@ class MlflowImporter:
                     self.store.log_batch(run_id, **{kind: [item]})
                     done += 1
                 except TrackingError as e:
-                    self._problem(f"{label.strip()}: {kind[:-1]} {item[0]!r} not imported: {e.message}")
+                    self._problem(
+                        f"{label.strip()}: {kind[:-1]} {item[0]!r} not imported: {e.message}"
+                    )
         return done
 
     def _missing_points(self, run_id: str, key: str, history: list[Metric]) -> list[Metric]:
@@ -334,7 +341,9 @@ class MlflowImporter:
         return missing
 
     # -- artifacts ----------------------------------------------------------
-    def _copy_artifacts(self, run: SourceRun, dest_uri: str, changes: _RunChanges, label: str) -> None:
+    def _copy_artifacts(
+        self, run: SourceRun, dest_uri: str, changes: _RunChanges, label: str
+    ) -> None:
         src_dir = self._artifact_source(run, label)
         if src_dir is None:
             return
@@ -373,7 +382,9 @@ class MlflowImporter:
                 )
                 return None
             if self.artifacts_root:
-                moved = os.path.join(self.artifacts_root, run.experiment_id, run.run_id, "artifacts")
+                moved = os.path.join(
+                    self.artifacts_root, run.experiment_id, run.run_id, "artifacts"
+                )
                 candidates.append(moved)
         for path in candidates:
             if os.path.isdir(path):

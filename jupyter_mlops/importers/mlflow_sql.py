@@ -107,8 +107,14 @@ class SqlSource(MlflowSource):
         name_col = r.c.name if "name" in r.c else sa.literal("")
         query = (
             sa.select(
-                r.c.run_uuid, name_col.label("name"), r.c.user_id, r.c.status, r.c.start_time,
-                r.c.end_time, r.c.lifecycle_stage, r.c.artifact_uri,
+                r.c.run_uuid,
+                name_col.label("name"),
+                r.c.user_id,
+                r.c.status,
+                r.c.start_time,
+                r.c.end_time,
+                r.c.lifecycle_stage,
+                r.c.artifact_uri,
             )
             .where(r.c.experiment_id == _coerce_id(r.c.experiment_id, experiment_id))
             .order_by(r.c.start_time, r.c.run_uuid)

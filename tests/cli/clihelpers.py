@@ -32,7 +32,8 @@ def run_cli(tmp_path: Path) -> CliRunner:
         return subprocess.run(
             [sys.executable, "-m", "jupyter_mlops.cli", *args],
             env=env or cli_env(tmp_path),
-            check=False, capture_output=True,
+            check=False,
+            capture_output=True,
             text=True,
             timeout=timeout,
             cwd=tmp_path,

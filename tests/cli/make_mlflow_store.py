@@ -88,7 +88,8 @@ def describe() -> dict:
         metrics = {}
         for key in r.data.metrics:
             metrics[key] = [
-                [m.step, m.timestamp, _value(m.value)] for m in client.get_metric_history(info.run_id, key)
+                [m.step, m.timestamp, _value(m.value)]
+                for m in client.get_metric_history(info.run_id, key)
             ]
         arts: dict[str, str] = {}
         stack = [""]
@@ -97,9 +98,13 @@ def describe() -> dict:
                 if fi.is_dir:
                     stack.append(fi.path)
                 else:
-                    with open(client.download_artifacts(info.run_id, fi.path, dst_path=workdir + "/dl")) as f:
+                    with open(
+                        client.download_artifacts(info.run_id, fi.path, dst_path=workdir + "/dl")
+                    ) as f:
                         arts[fi.path] = f.read()
-        exp_name = next(n for n, e in experiments.items() if e["experiment_id"] == info.experiment_id)
+        exp_name = next(
+            n for n, e in experiments.items() if e["experiment_id"] == info.experiment_id
+        )
         runs[info.run_id] = {
             "experiment": exp_name,
             "run_name": info.run_name,

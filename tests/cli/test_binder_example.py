@@ -29,7 +29,9 @@ def test_example_notebook_executes_and_tracks(tmp_path: Path) -> None:
         nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute(env=env)  # raises CellExecutionError if any cell fails
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert not errors
 
     store = open_store(uri)

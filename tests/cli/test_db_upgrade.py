@@ -66,7 +66,9 @@ def test_tracking_uri_env_names_the_store(run_cli, tmp_path: Path) -> None:
 def test_failures_are_one_line(run_cli, tmp_path: Path) -> None:
     line = assert_failed_cleanly(run_cli("db", "upgrade", "--database-url", "http://127.0.0.1:1/x"))
     assert "database URL" in line
-    line = assert_failed_cleanly(run_cli("db", "upgrade", "--database-url", "mysql://u@127.0.0.1/x"))
+    line = assert_failed_cleanly(
+        run_cli("db", "upgrade", "--database-url", "mysql://u@127.0.0.1/x")
+    )
     assert "mysql" in line.lower()
     if os.geteuid() != 0:  # root can write anywhere
         ro = tmp_path / "ro"
@@ -98,13 +100,22 @@ def test_jupyter_dispatches_to_the_console_script(tmp_path: Path) -> None:
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
         [sys.executable, "-m", "jupyter", "mlops", "db", "upgrade"],
-        env=env, check=False, capture_output=True, text=True, timeout=120, cwd=REPO,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr
     assert "created the store" in proc.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "jupyter", "mlops", "gc", "--older-than", "x"],
-        env=env, check=False, capture_output=True, text=True, timeout=120,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode == 2
 

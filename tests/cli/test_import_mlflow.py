@@ -31,7 +31,11 @@ def _make_source(workdir: Path, uri: str) -> dict:
     out = workdir / "expected.json"
     proc = subprocess.run(
         [sys.executable, str(HERE / "make_mlflow_store.py"), uri, str(workdir), str(out)],
-        env=env, check=False, capture_output=True, text=True, timeout=300,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
@@ -88,7 +92,14 @@ def assert_store_matches(url: str, expected: dict) -> None:
             run = store.get_run(run_id)
             info = run.info
             assert exps[want["experiment"]].experiment_id == info.experiment_id
-            for field in ("run_name", "status", "start_time", "end_time", "user_id", "lifecycle_stage"):
+            for field in (
+                "run_name",
+                "status",
+                "start_time",
+                "end_time",
+                "user_id",
+                "lifecycle_stage",
+            ):
                 assert getattr(info, field) == want[field], (want["run_name"], field)
             assert run.data.params == want["params"], want["run_name"]
             assert run.data.tags == want["tags"], want["run_name"]
@@ -97,15 +108,17 @@ def assert_store_matches(url: str, expected: dict) -> None:
                 history, _ = store.get_metric_history(run_id, key)
                 assert _points(history) == sorted(points), (want["run_name"], key)
             assert _artifacts(store, info.artifact_uri) == want["artifacts"], want["run_name"]
-        assert len(store.search_runs([e.experiment_id for e in exps.values()], run_view_type=ALL)[0]) == len(
-            expected["runs"]
-        )
+        assert len(
+            store.search_runs([e.experiment_id for e in exps.values()], run_view_type=ALL)[0]
+        ) == len(expected["runs"])
     finally:
         store.close()
 
 
 @pytest.mark.parametrize("kind", ["file", "sqlite"])
-def test_import_everything_then_reimport_adds_nothing(run_cli, tmp_path: Path, sources, kind) -> None:
+def test_import_everything_then_reimport_adds_nothing(
+    run_cli, tmp_path: Path, sources, kind
+) -> None:
     source, expected = sources[kind]
     url = f"sqlite:///{tmp_path / 'dest.db'}"
     first = run_cli("import-mlflow", source, "--database-url", url)
@@ -124,7 +137,9 @@ def test_import_everything_then_reimport_adds_nothing(run_cli, tmp_path: Path, s
     assert_store_matches(url, expected)
 
 
-def test_merges_into_existing_experiment_and_completes_partial_runs(run_cli, tmp_path: Path, sources) -> None:
+def test_merges_into_existing_experiment_and_completes_partial_runs(
+    run_cli, tmp_path: Path, sources
+) -> None:
     source, expected = sources["sqlite"]
     broken_id = next(k for k, r in expected["runs"].items() if r["run_name"] == "broken")
     parent_id = next(k for k, r in expected["runs"].items() if r["run_name"] == "parent")
@@ -137,10 +152,15 @@ def test_merges_into_existing_experiment_and_completes_partial_runs(run_cli, tmp
         store.create_run(exp, run_name="broken", run_id=broken_id, start_time=1)
         store.log_batch(broken_id, metrics=[Metric("loss", 3.0, 1_700_000_000_000, 0)])
         vision = store.create_experiment("vision: resnet #1")
-        run = store.create_run(vision, run_name="parent", run_id=parent_id, start_time=parent["start_time"])
+        run = store.create_run(
+            vision, run_name="parent", run_id=parent_id, start_time=parent["start_time"]
+        )
         loss = parent["metrics"]["loss"][:40]
-        store.log_batch(parent_id, metrics=[Metric("loss", v, ts, s) for s, ts, v in loss],
-                        params=[("lr", "0.01")])
+        store.log_batch(
+            parent_id,
+            metrics=[Metric("loss", v, ts, s) for s, ts, v in loss],
+            params=[("lr", "0.01")],
+        )
         store.artifact_repo(run.info.artifact_uri).put("model.txt", b"weights")
         unrelated = store.create_run(exp, run_name="mine").info.run_id
     finally:
@@ -183,7 +203,9 @@ def test_selected_experiments_only(run_cli, tmp_path: Path, sources) -> None:
         assert names == {"Default", "tabular"}
     finally:
         store.close()
-    line = assert_failed_cleanly(run_cli("import-mlflow", source, "--database-url", url, "--experiment", "nope"))
+    line = assert_failed_cleanly(
+        run_cli("import-mlflow", source, "--database-url", url, "--experiment", "nope")
+    )
     assert "'nope'" in line and "'tabular'" in line
 
 
@@ -192,15 +214,20 @@ def test_proxied_artifacts_need_artifacts_root(run_cli, tmp_path: Path, sources)
     files are under the server's --artifacts-destination."""
     source, expected = sources["sqlite"]
     db = tmp_path / "mlflow.db"
-    shutil.copy(source[len("sqlite:///"):], db)
+    shutil.copy(source[len("sqlite:///") :], db)
     served = tmp_path / "served"
     con = sqlite3.connect(db)
     for run_id, artifact_uri in con.execute("SELECT run_uuid, artifact_uri FROM runs").fetchall():
-        exp_id = con.execute("SELECT experiment_id FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()[0]
+        exp_id = con.execute(
+            "SELECT experiment_id FROM runs WHERE run_uuid = ?", (run_id,)
+        ).fetchone()[0]
         rel = f"{exp_id}/{run_id}/artifacts"
         if os.path.isdir(artifact_uri):
             shutil.copytree(artifact_uri, served / rel)
-        con.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (f"mlflow-artifacts:/{rel}", run_id))
+        con.execute(
+            "UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
+            (f"mlflow-artifacts:/{rel}", run_id),
+        )
     con.commit()
     con.close()
     url = f"sqlite:///{tmp_path / 'dest.db'}"
@@ -210,36 +237,48 @@ def test_proxied_artifacts_need_artifacts_root(run_cli, tmp_path: Path, sources)
     assert "problems" in line
     assert "--artifacts-root" in proc.stdout
 
-    proc = run_cli("import-mlflow", f"sqlite:///{db}", "--database-url", url, "--artifacts-root", str(served))
+    proc = run_cli(
+        "import-mlflow", f"sqlite:///{db}", "--database-url", url, "--artifacts-root", str(served)
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_store_matches(url, expected)
 
 
 def test_bad_sources_fail_in_one_line(run_cli, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'dest.db'}"
-    line = assert_failed_cleanly(run_cli("import-mlflow", str(tmp_path / "missing"), "--database-url", url))
+    line = assert_failed_cleanly(
+        run_cli("import-mlflow", str(tmp_path / "missing"), "--database-url", url)
+    )
     assert "no such directory" in line
     line = assert_failed_cleanly(run_cli("import-mlflow", str(tmp_path), "--database-url", url))
     assert "not an MLflow file store" in line
     missing_db = tmp_path / "nope.db"
-    line = assert_failed_cleanly(run_cli("import-mlflow", f"sqlite:///{missing_db}", "--database-url", url))
+    line = assert_failed_cleanly(
+        run_cli("import-mlflow", f"sqlite:///{missing_db}", "--database-url", url)
+    )
     assert "no such database file" in line
     assert not missing_db.exists()  # looking did not create it
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
-    line = assert_failed_cleanly(run_cli("import-mlflow", f"sqlite:///{other}", "--database-url", url))
+    line = assert_failed_cleanly(
+        run_cli("import-mlflow", f"sqlite:///{other}", "--database-url", url)
+    )
     assert "not an MLflow tracking database" in line
     (tmp_path / "afile.db").write_text("x")
-    line = assert_failed_cleanly(run_cli("import-mlflow", str(tmp_path / "afile.db"), "--database-url", url))
+    line = assert_failed_cleanly(
+        run_cli("import-mlflow", str(tmp_path / "afile.db"), "--database-url", url)
+    )
     assert "sqlite:///" in line
     broken = tmp_path / "broken" / "1"
     broken.mkdir(parents=True)
-    (broken / "meta.yaml").write_text("name: [unclosed\n  - : :\n\"x")
+    (broken / "meta.yaml").write_text('name: [unclosed\n  - : :\n"x')
     assert_failed_cleanly(run_cli("import-mlflow", str(tmp_path / "broken"), "--database-url", url))
     assert_failed_cleanly(run_cli("import-mlflow"), code=2)
 
 
-def test_items_the_store_refuses_are_reported_and_the_rest_imported(run_cli, tmp_path: Path, sources) -> None:
+def test_items_the_store_refuses_are_reported_and_the_rest_imported(
+    run_cli, tmp_path: Path, sources
+) -> None:
     source, expected = sources["file"]
     copy = tmp_path / "mlruns"
     shutil.copytree(source, copy)
@@ -254,7 +293,10 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(run_cli, tmp
     proc = run_cli("import-mlflow", str(copy), "--database-url", url)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "jupyter mlops: error: 2 problems" in proc.stderr
-    assert "param 'bad?key' not imported" in proc.stdout and "tag 'bad tag?' not imported" in proc.stdout
+    assert (
+        "param 'bad?key' not imported" in proc.stdout
+        and "tag 'bad tag?' not imported" in proc.stdout
+    )
     store = open_store(url)
     try:
         run = store.get_run(parent_id)

@@ -15,7 +15,13 @@ from jupyter_mlops.importers.metayaml import MetaYamlError, parse_meta_yaml
 
 yaml = pytest.importorskip("yaml")
 
-NASTY = list("abc xyz:#'\"\\\n\t-_/.,{}[]&*!|>%@`é漢\u2028\u2029\x85\x00\x07") + ["  ", "\n\n", ": ", " #", "- "]
+NASTY = list("abc xyz:#'\"\\\n\t-_/.,{}[]&*!|>%@`é漢\u2028\u2029\x85\x00\x07") + [
+    "  ",
+    "\n\n",
+    ": ",
+    " #",
+    "- ",
+]
 
 
 def _random_text(rnd: random.Random, alphabet: list[str]) -> str:
@@ -43,8 +49,14 @@ def test_long_plain_values_fold_like_pyyaml() -> None:
     rnd = random.Random(7)
     for _ in range(400):
         s = "".join(rnd.choice("ab cd/:-.\n") for _ in range(rnd.choice([5, 90, 200, 400])))
-        data = {"artifact_location": s, "name": s.replace("\n", " ").strip(), "z": s.replace(":", "")}
-        text = yaml.safe_dump(data, default_flow_style=False, allow_unicode=True, width=rnd.choice([20, 80]))
+        data = {
+            "artifact_location": s,
+            "name": s.replace("\n", " ").strip(),
+            "z": s.replace(":", ""),
+        }
+        text = yaml.safe_dump(
+            data, default_flow_style=False, allow_unicode=True, width=rnd.choice([20, 80])
+        )
         assert parse_meta_yaml(text) == yaml.safe_load(text), text
 
 
@@ -71,8 +83,10 @@ def test_what_mlflow_writes() -> None:
     }
 
 
-@pytest.mark.parametrize("text", ["just words\n", "name: 'unterminated\n", 'name: "bad \\q escape"\n',
-                                  "name: 'a' trailing\n"])
+@pytest.mark.parametrize(
+    "text",
+    ["just words\n", "name: 'unterminated\n", 'name: "bad \\q escape"\n', "name: 'a' trailing\n"],
+)
 def test_malformed_text_is_an_error(text: str) -> None:
     with pytest.raises(MetaYamlError):
         parse_meta_yaml(text)
