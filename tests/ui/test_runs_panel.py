@@ -267,3 +267,29 @@ def test_panel_explains_a_missing_server_extension(browser: Any, lab_without_api
         expect(panel.locator(".jp-mlops-ExperimentItem")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_rename_and_delete_from_the_context_menu(page: Any, lab: Any) -> None:
+    name = f"ui-ctx-{uuid.uuid4().hex[:6]}"
+    exp_id = lab.mlflow("experiments/create", {"name": name})["experiment_id"]
+    panel = _open_panel(page)
+    item = panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]')
+    expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+
+    menu = page.locator(".lm-Menu")
+    item.click(button="right")
+    menu.get_by_text("MLOps: Rename experiment…").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("input").fill(name + "-renamed")
+    dialog.get_by_role("button", name="Rename").click()
+    expect(item).to_contain_text(name + "-renamed")
+    got = lab.api("GET", f"mlops/api/2.0/mlflow/experiments/get?experiment_id={exp_id}")
+    assert got["experiment"]["name"] == name + "-renamed"
+
+    item.click(button="right")
+    menu.get_by_text("MLOps: Delete experiment…").click()
+    expect(dialog).to_contain_text(name + "-renamed")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(item).to_have_count(0)
+    got = lab.api("GET", f"mlops/api/2.0/mlflow/experiments/get?experiment_id={exp_id}")
+    assert got["experiment"]["lifecycle_stage"] == "deleted"
