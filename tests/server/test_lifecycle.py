@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import threading
@@ -72,8 +73,6 @@ def test_user_settings_are_not_overridden(clean_env, monkeypatch, request):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "users-own")
     serverapp = request.getfixturevalue("jp_serverapp")
-    import os
-
     assert os.environ["MLFLOW_TRACKING_URI"] == "http://mlflow.example:5000"
     assert os.environ["MLFLOW_TRACKING_TOKEN"] == "users-own"
     assert os.environ["JUPYTER_MLOPS_TRACKING_URI"] == mlops_app(serverapp).database_url
@@ -226,8 +225,6 @@ class TestDefaults:
 
 
 def test_stopping_restores_the_environment(clean_env, jp_serverapp, jp_asyncio_loop):
-    import os
-
     assert os.environ["JUPYTER_MLOPS_TRACKING_URI"].startswith("sqlite:///")
     jp_asyncio_loop.run_until_complete(mlops_app(jp_serverapp).stop_extension())
     assert not [name for name in EXPORTED if name in os.environ]
@@ -240,6 +237,31 @@ class TestNoExport:
         return jp_server_config
 
     def test_nothing_is_exported(self, clean_env, jp_serverapp):
-        import os
+            assert not [name for name in EXPORTED if name in os.environ]
 
-        assert not [name for name in EXPORTED if name in os.environ]
+
+def test_the_server_answers_while_a_big_write_runs(api, jp_serverapp, jp_asyncio_loop,
+                                                   http_server_client, jp_auth_header):
+    """Store calls run in threads: the event loop keeps serving other requests."""
+    exp = api("POST", M + "experiments/create", {"name": "busy"}).json["experiment_id"]
+    run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
+    app = mlops_app(jp_serverapp)
+    n = 300_000
+    body = json.dumps({"run_id": run_id, "metrics": [{
+        "key": "big", "steps": list(range(n)), "timestamps": [0] * n,
+        "values": [float(i) for i in range(n)]}]})
+    base = jp_serverapp.base_url
+
+    async def go():
+        big = asyncio.ensure_future(http_server_client.fetch(
+            f"{base}mlops/api/v1/runs/log-bulk", method="POST", body=body,
+            headers=jp_auth_header, raise_error=False, request_timeout=300))
+        while app.pending_calls == 0 and not big.done():
+            await asyncio.sleep(0.001)
+        status = await http_server_client.fetch(f"{base}api/status", headers=jp_auth_header)
+        still_writing = not big.done()
+        return status, still_writing, await big
+
+    status, still_writing, big = jp_asyncio_loop.run_until_complete(go())
+    assert status.code == 200 and still_writing
+    assert big.code == 200
