@@ -33,12 +33,27 @@ TARGET_MS = 5.0
 
 def teams_yaml(path: Path) -> None:
     doc = {
-        "images": {"py": {"image": "reg.example/py:1"}, "torch": {"image": "reg.example/torch:1", "gpu": True}},
+        "images": {
+            "py": {"image": "reg.example/py:1"},
+            "torch": {"image": "reg.example/torch:1", "gpu": True},
+        },
         "sizes": {"small": {"cpu": 1, "memory": "2G"}, "big": {"cpu": 8, "memory": "64G"}},
-        "gpu": {"node_selector": {"nvidia.com/gpu.present": "true"},
-                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-        "teams": {f"team{t}": {"groups": [f"g{t}"], "images": ["py", "torch"], "max_gpus_per_user": 2,
-                               "gpu_quota": 10_000, "max_servers": 10_000} for t in range(TEAMS)},
+        "gpu": {
+            "node_selector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [
+                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+            ],
+        },
+        "teams": {
+            f"team{t}": {
+                "groups": [f"g{t}"],
+                "images": ["py", "torch"],
+                "max_gpus_per_user": 2,
+                "gpu_quota": 10_000,
+                "max_servers": 10_000,
+            }
+            for t in range(TEAMS)
+        },
         "defaults": {"image": "py", "size": "small"},
     }
     path.write_text(yaml.safe_dump(doc))
@@ -50,9 +65,16 @@ def running_pods(n: int) -> dict[str, dict]:
     for i in range(n):
         name = f"jupyter-user{i}"
         pods[f"jhub/{name}"] = {
-            "metadata": {"name": name, "namespace": "jhub", "annotations": {
-                "mlops.jupyter.org/team": f"team{i % TEAMS}", "mlops.jupyter.org/gpus": str(i % 2),
-                "mlops.jupyter.org/user": f"user{i}", "hub.jupyter.org/username": f"user{i}"}},
+            "metadata": {
+                "name": name,
+                "namespace": "jhub",
+                "annotations": {
+                    "mlops.jupyter.org/team": f"team{i % TEAMS}",
+                    "mlops.jupyter.org/gpus": str(i % 2),
+                    "mlops.jupyter.org/user": f"user{i}",
+                    "hub.jupyter.org/username": f"user{i}",
+                },
+            },
             "status": {"phase": "Running", "podIP": "10.0.0.1"},
         }
     return pods
@@ -67,7 +89,10 @@ async def bench(servers: int, spawns: int) -> dict[str, float]:
         ledger.adopt_pods(pods)
         assert len(ledger) == servers
         users = 50
-        spawners = [offline_spawner(str(path), f"new{u}", [f"g{u % TEAMS}"], namespace="jhub") for u in range(users)]
+        spawners = [
+            offline_spawner(str(path), f"new{u}", [f"g{u % TEAMS}"], namespace="jhub")
+            for u in range(users)
+        ]
         config = spawners[0].teams_config
         options = [{"profile": "torch", "gpus": 1, "size": "big"}, {"profile": "py"}]
         # warm up (imports, caches)
@@ -81,20 +106,29 @@ async def bench(servers: int, spawns: int) -> dict[str, float]:
                 key = f"jhub/{spawner.pod_name}"
                 t0 = time.perf_counter()
                 spawner.user_options = options[i % 2]
-                plan = plan_spawn(config, spawner.user.name, spawner.user_groups(), spawner.user_options)
+                plan = plan_spawn(
+                    config, spawner.user.name, spawner.user_groups(), spawner.user_options
+                )
                 ledger.adopt_pods(pods)
                 ledger.reserve(plan, key)
                 spawner.apply_plan(plan)
                 pod = await spawner.get_pod_manifest()
                 spawner.api.api_client.sanitize_for_serialization(pod)
                 times.append((time.perf_counter() - t0) * 1000)
-                ledger.release(key)  # the server stops again: the next spawn sees 1,000 running servers
+                ledger.release(
+                    key
+                )  # the server stops again: the next spawn sees 1,000 running servers
         finally:
             for s in spawners:
                 await s.api.api_client.close()
         times.sort()
-        return {"median": statistics.median(times), "p95": times[int(0.95 * len(times)) - 1],
-                "max": times[-1], "spawns": len(times), "servers": servers}
+        return {
+            "median": statistics.median(times),
+            "p95": times[int(0.95 * len(times)) - 1],
+            "max": times[-1],
+            "spawns": len(times),
+            "servers": servers,
+        }
 
 
 def write_results(r: dict[str, float]) -> None:
@@ -113,7 +147,7 @@ def write_results(r: dict[str, float]) -> None:
     if "## Hub\n" in text:
         start = text.index("## Hub\n")
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
@@ -123,11 +157,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--spawns", type=int, default=400)
-    parser.add_argument("--write", action="store_true", help="record the figures in bench/RESULTS.md")
+    parser.add_argument(
+        "--write", action="store_true", help="record the figures in bench/RESULTS.md"
+    )
     args = parser.parse_args()
     r = asyncio.run(bench(args.servers, args.spawns))
-    print(f"hub spawn path with {r['servers']} servers running: median {r['median']:.2f} ms, "
-          f"p95 {r['p95']:.2f} ms, max {r['max']:.2f} ms over {r['spawns']} spawns (target <= {TARGET_MS:g} ms)")
+    print(
+        f"hub spawn path with {r['servers']} servers running: median {r['median']:.2f} ms, "
+        f"p95 {r['p95']:.2f} ms, max {r['max']:.2f} ms over {r['spawns']} spawns (target <= {TARGET_MS:g} ms)"
+    )
     if args.write:
         write_results(r)
     return 0 if r["median"] <= TARGET_MS else 1

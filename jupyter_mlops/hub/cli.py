@@ -14,24 +14,38 @@ from typing import Any, TextIO
 
 def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``hub`` command (with ``check`` and ``render``) to the main CLI's subparsers."""
-    hub = subparsers.add_parser("hub", help="JupyterHub team servers: check teams.yaml, preview pod manifests")
+    hub = subparsers.add_parser(
+        "hub", help="JupyterHub team servers: check teams.yaml, preview pod manifests"
+    )
     hub.set_defaults(func=run)  # the main CLI dispatches with args.func(args)
     sub = hub.add_subparsers(dest="hub_command", metavar="{check,render}")
     sub.required = True
 
-    check = sub.add_parser("check", help="validate teams.yaml; errors name the file, line and field")
+    check = sub.add_parser(
+        "check", help="validate teams.yaml; errors name the file, line and field"
+    )
     check.add_argument("teams_file", help="path to teams.yaml")
 
-    render = sub.add_parser("render", help="print the pod manifest a spawn would create, or the refusal")
+    render = sub.add_parser(
+        "render", help="print the pod manifest a spawn would create, or the refusal"
+    )
     render.add_argument("teams_file", help="path to teams.yaml")
     render.add_argument("--user", required=True, help="JupyterHub user name")
-    render.add_argument("--groups", default="", help="the user's JupyterHub groups, comma separated")
+    render.add_argument(
+        "--groups", default="", help="the user's JupyterHub groups, comma separated"
+    )
     render.add_argument("--profile", default=None, help="image id from teams.yaml (or 'custom')")
     render.add_argument("--gpus", default=None, help="number of GPUs")
     render.add_argument("--size", default=None, help="size preset id")
-    render.add_argument("--team", default=None, help="team whose quota is charged (when several offer the image)")
-    render.add_argument("--image", default=None, help="free-text image reference, with --profile custom")
-    render.add_argument("--namespace", default="jhub", help="Kubernetes namespace of user pods (default: jhub)")
+    render.add_argument(
+        "--team", default=None, help="team whose quota is charged (when several offer the image)"
+    )
+    render.add_argument(
+        "--image", default=None, help="free-text image reference, with --profile custom"
+    )
+    render.add_argument(
+        "--namespace", default="jhub", help="Kubernetes namespace of user pods (default: jhub)"
+    )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
     return hub
 
@@ -65,8 +79,11 @@ def _check(path: str, out: TextIO, err: TextIO) -> int:
         print(f"{path}: {n} error{'s' if n != 1 else ''}", file=err)
         return 1
     gpus = sum(t.gpu_quota for t in config.teams.values())
-    print(f"{path}: ok: {len(config.images)} images, {len(config.sizes)} sizes, {len(config.teams)} teams, "
-          f"{gpus} GPUs of team quota", file=out)
+    print(
+        f"{path}: ok: {len(config.images)} images, {len(config.sizes)} sizes, {len(config.teams)} teams, "
+        f"{gpus} GPUs of team quota",
+        file=out,
+    )
     return 0
 
 
@@ -80,8 +97,13 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(str(e), file=err)
         return 1
     options: dict[str, Any] = {}
-    for key, value in (("profile", args.profile), ("gpus", args.gpus), ("size", args.size), ("team", args.team),
-                       ("image--unlisted-choice", args.image)):
+    for key, value in (
+        ("profile", args.profile),
+        ("gpus", args.gpus),
+        ("size", args.size),
+        ("team", args.team),
+        ("image--unlisted-choice", args.image),
+    ):
         if value is not None:
             options[key] = value
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]

@@ -65,7 +65,9 @@ def _gpu_count(value: Any) -> int:
     return n
 
 
-def plan_spawn(config: TeamsConfig, user: str, groups: Iterable[str], options: Mapping[str, Any] | None) -> SpawnPlan:
+def plan_spawn(
+    config: TeamsConfig, user: str, groups: Iterable[str], options: Mapping[str, Any] | None
+) -> SpawnPlan:
     """Validate a spawn request against the user's teams; raise :class:`SpawnRefused` with a message for the user.
 
     ``options`` is what the form or the REST body produced (``user_options``); nothing in it is trusted.
@@ -75,14 +77,19 @@ def plan_spawn(config: TeamsConfig, user: str, groups: Iterable[str], options: M
         raise SpawnRefused("spawn options must be a JSON object")
     unknown = sorted(str(k) for k in options if k not in OPTION_KEYS)
     if unknown:
-        raise SpawnRefused(f"unknown spawn options: {', '.join(unknown)} (allowed: {', '.join(OPTION_KEYS)})")
+        raise SpawnRefused(
+            f"unknown spawn options: {', '.join(unknown)} (allowed: {', '.join(OPTION_KEYS)})"
+        )
     for key in ("profile", "team", "size"):
         if key in options and options[key] is not None and not isinstance(options[key], str):
             raise SpawnRefused(f"{key} must be a string, got {options[key]!r}")
 
     teams = config.teams_for_groups(list(groups))
     if not teams:
-        raise SpawnRefused(f"{user} is in no team: none of their groups is listed in teams.yaml; ask an admin", "team")
+        raise SpawnRefused(
+            f"{user} is in no team: none of their groups is listed in teams.yaml; ask an admin",
+            "team",
+        )
 
     offered = [i for t in teams for i in t.images]
     profile = options.get("profile") or None
@@ -95,11 +102,15 @@ def plan_spawn(config: TeamsConfig, user: str, groups: Iterable[str], options: M
         if not candidates:
             raise SpawnRefused(f"custom images are not enabled for {user}'s teams", "image")
         if not isinstance(custom_text, str) or not custom_text.strip():
-            raise SpawnRefused("a custom image needs an image reference (image--unlisted-choice)", "image")
+            raise SpawnRefused(
+                "a custom image needs an image reference (image--unlisted-choice)", "image"
+            )
         ref = custom_text.strip()
         if not config.custom_images.allows(ref):
             pattern = config.custom_images.pattern.pattern if config.custom_images.pattern else ""
-            raise SpawnRefused(f"custom image {ref!r} does not match the allowed pattern {pattern}", "image")
+            raise SpawnRefused(
+                f"custom image {ref!r} does not match the allowed pattern {pattern}", "image"
+            )
         image: Image | None = None
         gpu_capable = config.custom_images.gpu
         image_ref, display = ref, config.custom_images.display_name
@@ -108,8 +119,11 @@ def plan_spawn(config: TeamsConfig, user: str, groups: Iterable[str], options: M
             raise SpawnRefused(f"profile {profile!r} takes no free-text image", "image")
         if profile not in offered:
             names = ", ".join(t.name for t in teams)
-            raise SpawnRefused(f"image {profile!r} is not offered to {user}'s teams ({names}); "
-                               f"choose one of: {', '.join(dict.fromkeys(offered))}", "image")
+            raise SpawnRefused(
+                f"image {profile!r} is not offered to {user}'s teams ({names}); "
+                f"choose one of: {', '.join(dict.fromkeys(offered))}",
+                "image",
+            )
         image = config.images[profile]
         candidates = [t for t in teams if profile in t.images]
         gpu_capable = image.gpu
@@ -121,8 +135,11 @@ def plan_spawn(config: TeamsConfig, user: str, groups: Iterable[str], options: M
     if team_name is not None:
         team = next((t for t in candidates if t.name == team_name), None)
         if team is None:
-            raise SpawnRefused(f"team {team_name!r} is not one of {user}'s teams offering {profile!r} "
-                               f"({', '.join(t.name for t in candidates)})", "team")
+            raise SpawnRefused(
+                f"team {team_name!r} is not one of {user}'s teams offering {profile!r} "
+                f"({', '.join(t.name for t in candidates)})",
+                "team",
+            )
     else:
         # charge the first team that allows this many GPUs, so a user in two teams is not refused needlessly
         team = next((t for t in candidates if t.max_gpus_per_user >= gpus), candidates[0])
@@ -130,17 +147,31 @@ def plan_spawn(config: TeamsConfig, user: str, groups: Iterable[str], options: M
     if gpus and not gpu_capable:
         raise SpawnRefused(f"image {profile!r} is not GPU-capable; start it with 0 GPUs", "gpus")
     if gpus > team.max_gpus_per_user:
-        raise SpawnRefused(f"team {team.name} allows at most {team.max_gpus_per_user} GPU"
-                           f"{'s' if team.max_gpus_per_user != 1 else ''} per user; {gpus} requested", "gpus")
+        raise SpawnRefused(
+            f"team {team.name} allows at most {team.max_gpus_per_user} GPU"
+            f"{'s' if team.max_gpus_per_user != 1 else ''} per user; {gpus} requested",
+            "gpus",
+        )
 
     size_id = options.get("size") or None
     if size_id is None:
         size_id = config.default_size if config.default_size in team.sizes else team.sizes[0]
     if size_id not in team.sizes:
-        raise SpawnRefused(f"size {size_id!r} is not offered to team {team.name} "
-                           f"(choose one of: {', '.join(team.sizes)})", "options")
-    return SpawnPlan(user=user, team=team, profile=profile, image=image_ref, image_display=display, gpus=gpus,
-                     size=config.sizes[size_id], custom=profile == CUSTOM_PROFILE)
+        raise SpawnRefused(
+            f"size {size_id!r} is not offered to team {team.name} "
+            f"(choose one of: {', '.join(team.sizes)})",
+            "options",
+        )
+    return SpawnPlan(
+        user=user,
+        team=team,
+        profile=profile,
+        image=image_ref,
+        image_display=display,
+        gpus=gpus,
+        size=config.sizes[size_id],
+        custom=profile == CUSTOM_PROFILE,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -217,17 +248,26 @@ class GpuLedger:
         team = plan.team
         usage = self.usage(team.name, exclude=key)
         if team.max_servers is not None and usage.servers + 1 > team.max_servers:
-            raise SpawnRefused(f"team {team.name}: {usage.servers} of {team.max_servers} servers running; "
-                               f"stop one before starting another", "quota")
+            raise SpawnRefused(
+                f"team {team.name}: {usage.servers} of {team.max_servers} servers running; "
+                f"stop one before starting another",
+                "quota",
+            )
         if plan.gpus:
             mine = usage.holders.get(plan.user, 0)
             if mine + plan.gpus > team.max_gpus_per_user:
-                raise SpawnRefused(f"team {team.name}: {plan.user} already uses {mine} GPU"
-                                   f"{'s' if mine != 1 else ''} on other servers; the per-user maximum is "
-                                   f"{team.max_gpus_per_user}, {plan.gpus} more requested", "quota")
+                raise SpawnRefused(
+                    f"team {team.name}: {plan.user} already uses {mine} GPU"
+                    f"{'s' if mine != 1 else ''} on other servers; the per-user maximum is "
+                    f"{team.max_gpus_per_user}, {plan.gpus} more requested",
+                    "quota",
+                )
             if usage.gpus + plan.gpus > team.gpu_quota:
-                raise SpawnRefused(f"team {team.name}: {usage.gpus} of {team.gpu_quota} GPUs in use by "
-                                   f"{usage.holders_text()}; {plan.gpus} more requested by {plan.user}", "quota")
+                raise SpawnRefused(
+                    f"team {team.name}: {usage.gpus} of {team.gpu_quota} GPUs in use by "
+                    f"{usage.holders_text()}; {plan.gpus} more requested by {plan.user}",
+                    "quota",
+                )
         self._add(Allocation(key, team.name, plan.user, plan.gpus))
         usage.servers += 1
         if plan.gpus:

@@ -16,7 +16,9 @@ from .policy import GpuLedger, SpawnPlan
 
 #: a kubeconfig that names no reachable cluster: KubeSpawner insists on loading one, render never calls the API
 _DUMMY_KUBECONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "offline",
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "offline",
     "clusters": [{"name": "offline", "cluster": {"server": "http://127.0.0.1:1"}}],
     "users": [{"name": "offline", "user": {"token": "offline"}}],
     "contexts": [{"name": "offline", "context": {"cluster": "offline", "user": "offline"}}],
@@ -58,7 +60,9 @@ class OfflineHub:
         self.api_url = "http://hub:8081/hub/api"
 
 
-def offline_spawner(teams_file: str, user: str, groups: list[str], config: Any = None, **traits: Any) -> Any:
+def offline_spawner(
+    teams_file: str, user: str, groups: list[str], config: Any = None, **traits: Any
+) -> Any:
     """A TeamSpawner for ``user`` in ``groups``; must be called with an event loop running."""
     ensure_kubeconfig()
     from .spawner import TeamSpawner
@@ -71,8 +75,9 @@ def offline_spawner(teams_file: str, user: str, groups: list[str], config: Any =
     return spawner
 
 
-async def render_pod(spawner: Any, options: dict[str, Any], ledger: GpuLedger | None = None,
-                     key: str | None = None) -> tuple[SpawnPlan, dict[str, Any]]:
+async def render_pod(
+    spawner: Any, options: dict[str, Any], ledger: GpuLedger | None = None, key: str | None = None
+) -> tuple[SpawnPlan, dict[str, Any]]:
     """Validate ``options``, reserve in ``ledger`` and return the plan and the pod as Kubernetes JSON.
 
     Raises :class:`~jupyter_mlops.hub.policy.SpawnRefused` exactly where a real spawn would be refused.

@@ -47,12 +47,25 @@ from tornado import web
 
 #: traits the spawn plan owns; snapshotted from the admin's configuration and re-assigned on every spawn
 PLAN_TRAITS = (
-    "image", "cpu_limit", "cpu_guarantee", "mem_limit", "mem_guarantee", "extra_resource_limits",
-    "extra_resource_guarantees", "node_selector", "tolerations", "extra_annotations", "environment",
+    "image",
+    "cpu_limit",
+    "cpu_guarantee",
+    "mem_limit",
+    "mem_guarantee",
+    "extra_resource_limits",
+    "extra_resource_guarantees",
+    "node_selector",
+    "tolerations",
+    "extra_annotations",
+    "environment",
 )
 #: environment variables (CONTRIBUTING.md) that point kernels at the hub-wide tracking service
-TRACKING_ENV = ("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_TRACKING_TOKEN", "MLFLOW_TRACKING_URI",
-                "MLFLOW_TRACKING_TOKEN")
+TRACKING_ENV = (
+    "JUPYTER_MLOPS_TRACKING_URI",
+    "JUPYTER_MLOPS_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_TOKEN",
+)
 
 
 def refusal(error: SpawnRefused) -> web.HTTPError:
@@ -153,8 +166,11 @@ class TeamSpawner(KubeSpawner):
 
     @default("container_security_context")
     def _csc_default(self) -> dict:
-        return {"runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
-                "seccompProfile": {"type": "RuntimeDefault"}}
+        return {
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
 
     @default("pod_security_context")
     def _psc_default(self) -> dict:
@@ -202,7 +218,9 @@ class TeamSpawner(KubeSpawner):
         self._mlops_key: str | None = None
         self._mlops_plan: SpawnPlan | None = None
         self._mlops_messages: list[str] = []
-        self._mlops_planned = asyncio.Event()  # set once load_user_options has planned (for progress)
+        self._mlops_planned = (
+            asyncio.Event()
+        )  # set once load_user_options has planned (for progress)
         self._mlops_starting = False
 
     # ---- policy --------------------------------------------------------------------------------------------
@@ -219,7 +237,9 @@ class TeamSpawner(KubeSpawner):
 
     def plan(self) -> SpawnPlan:
         """Validate ``user_options`` for this user; raises :class:`SpawnRefused`."""
-        return plan_spawn(self.teams_config, self.user.name, self.user_groups(), self.user_options or {})
+        return plan_spawn(
+            self.teams_config, self.user.name, self.user_groups(), self.user_options or {}
+        )
 
     def apply_plan(self, plan: SpawnPlan) -> None:
         """Assign every trait the plan owns from the admin's snapshot: nothing from an earlier spawn survives."""
@@ -229,7 +249,9 @@ class TeamSpawner(KubeSpawner):
         self.cpu_limit = self.cpu_guarantee = plan.size.cpu
         self.mem_limit = self.mem_guarantee = plan.size.memory_bytes_spec
         limits = {k: v for k, v in base["extra_resource_limits"].items() if k != gpu.resource}
-        guarantees = {k: v for k, v in base["extra_resource_guarantees"].items() if k != gpu.resource}
+        guarantees = {
+            k: v for k, v in base["extra_resource_guarantees"].items() if k != gpu.resource
+        }
         node_selector = dict(base["node_selector"])
         tolerations = list(self._sorted_dict_values(base["tolerations"]))
         environment = dict(base["environment"])
@@ -279,8 +301,10 @@ class TeamSpawner(KubeSpawner):
                 raise refusal(e) from None
             self._mlops_key, self._mlops_plan = key, plan
             if plan.gpus:
-                self._say(f"Reserved {plan.gpus} GPU{'s' if plan.gpus != 1 else ''} of team {plan.team.name}: "
-                          f"{usage.gpus} of {plan.team.gpu_quota} now in use")
+                self._say(
+                    f"Reserved {plan.gpus} GPU{'s' if plan.gpus != 1 else ''} of team {plan.team.name}: "
+                    f"{usage.gpus} of {plan.team.gpu_quota} now in use"
+                )
             self.apply_plan(plan)
             self._say(f"Creating pod {self.pod_name} with image {plan.image}")
         finally:
@@ -291,7 +315,9 @@ class TeamSpawner(KubeSpawner):
         if self._mlops_key is not None:
             alloc = self.ledger.release(self._mlops_key)
             if alloc is not None and alloc.gpus:
-                self.log.info("Released %s GPU(s) of team %s held by %s", alloc.gpus, alloc.team, alloc.user)
+                self.log.info(
+                    "Released %s GPU(s) of team %s held by %s", alloc.gpus, alloc.team, alloc.user
+                )
             self._mlops_key = None
         else:
             self.ledger.release(f"{self.namespace}/{self.pod_name}")
@@ -305,7 +331,9 @@ class TeamSpawner(KubeSpawner):
             self.release_gpus()
             if e.status == 403:
                 # e.g. a namespace ResourceQuota (the safety net under the team quota): say so, not "500"
-                raise refusal(SpawnRefused(f"Kubernetes refused the pod: {_api_message(e)}", "quota")) from None
+                raise refusal(
+                    SpawnRefused(f"Kubernetes refused the pod: {_api_message(e)}", "quota")
+                ) from None
             raise
         except BaseException:
             self.release_gpus()
@@ -345,8 +373,13 @@ class TeamSpawner(KubeSpawner):
         # whatever the configuration (uid, a callable, container_security_context), never a root notebook
         for c in pod.spec.containers:
             if (c.security_context or {}).get("runAsUser") == 0:
-                raise refusal(SpawnRefused("refusing to run notebook pods as root (runAsUser=0); set "
-                                           "c.TeamSpawner.uid to a non-zero user id", "options"))
+                raise refusal(
+                    SpawnRefused(
+                        "refusing to run notebook pods as root (runAsUser=0); set "
+                        "c.TeamSpawner.uid to a non-zero user id",
+                        "options",
+                    )
+                )
         return pod
 
     # ---- spawn page and progress ---------------------------------------------------------------------------
@@ -360,18 +393,22 @@ class TeamSpawner(KubeSpawner):
         """The spawn form: the team's GPU use above KubeSpawner's profile picker."""
         try:
             await self._start_watching_pods()
-        except Exception:  # the form must render even when the API is unreachable; the spawn will report it
+        except (
+            Exception
+        ):  # the form must render even when the API is unreachable; the spawn will report it
             self.log.exception("Pod reflector not available for the spawn form")
         teams = self.team_usage()
         if not teams:
-            return ('<div class="alert alert-warning" id="mlops-no-team">You are in no team, so there is nothing '
-                    'to start. Ask an administrator to add one of your groups to teams.yaml.</div>')
+            return (
+                '<div class="alert alert-warning" id="mlops-no-team">You are in no team, so there is nothing '
+                "to start. Ask an administrator to add one of your groups to teams.yaml.</div>"
+            )
         rows = "".join(
             f'<tr data-team="{html.escape(t.name)}"><td>{html.escape(t.name)}</td>'
             f'<td class="mlops-gpus">{u.gpus} of {t.gpu_quota}</td>'
-            f'<td>{html.escape(u.holders_text())}</td>'
-            f'<td>{t.max_gpus_per_user}</td>'
-            f'<td>{u.servers}{" of " + str(t.max_servers) if t.max_servers else ""}</td></tr>'
+            f"<td>{html.escape(u.holders_text())}</td>"
+            f"<td>{t.max_gpus_per_user}</td>"
+            f"<td>{u.servers}{' of ' + str(t.max_servers) if t.max_servers else ''}</td></tr>"
             for t, u in teams
         )
         summary = (
@@ -392,7 +429,11 @@ class TeamSpawner(KubeSpawner):
                 yield {"progress": 5 + 5 * sent, "message": self._mlops_messages[sent]}
                 sent += 1
             planned = self._mlops_planned.is_set()
-            if planned or (self._start_future is not None and self._start_future.done()) or waited > 30:
+            if (
+                planned
+                or (self._start_future is not None and self._start_future.done())
+                or waited > 30
+            ):
                 break
             await asyncio.sleep(0.1)
             waited += 0.1
@@ -424,48 +465,74 @@ def build_profile_list(config: TeamsConfig, groups: list[str]) -> list[dict[str,
         image = config.images[iid]
         candidates = [t for t in teams if iid in t.images]
         options = _profile_options(config, candidates, image.gpu)
-        profiles.append({
-            "display_name": image.display_name,
-            "description": image.description or image.image,
-            "slug": iid,
-            "default": iid == config.default_image,
-            "profile_options": options,
-        })
+        profiles.append(
+            {
+                "display_name": image.display_name,
+                "description": image.description or image.image,
+                "slug": iid,
+                "default": iid == config.default_image,
+                "profile_options": options,
+            }
+        )
     custom_teams = [t for t in teams if t.custom_images]
     if custom_teams:
         ci = config.custom_images
-        options = {"image": {
-            "display_name": "Image",
-            "choices": {},
-            "unlisted_choice": {
-                "enabled": True,
-                "display_name": "Image reference",
-                "display_name_in_choices": "Enter an image",
-                "validation_regex": ci.pattern.pattern if ci.pattern else "",
-                "validation_message": "The image must match the pattern your administrator allows",
-            },
-        }}
+        options = {
+            "image": {
+                "display_name": "Image",
+                "choices": {},
+                "unlisted_choice": {
+                    "enabled": True,
+                    "display_name": "Image reference",
+                    "display_name_in_choices": "Enter an image",
+                    "validation_regex": ci.pattern.pattern if ci.pattern else "",
+                    "validation_message": "The image must match the pattern your administrator allows",
+                },
+            }
+        }
         options.update(_profile_options(config, custom_teams, ci.gpu))
-        profiles.append({"display_name": ci.display_name, "description": ci.description, "slug": CUSTOM_PROFILE,
-                         "profile_options": options})
+        profiles.append(
+            {
+                "display_name": ci.display_name,
+                "description": ci.description,
+                "slug": CUSTOM_PROFILE,
+                "profile_options": options,
+            }
+        )
     if profiles and not any(p["default"] for p in profiles if "default" in p):
         profiles[0]["default"] = True
     return profiles
 
 
-def _profile_options(config: TeamsConfig, candidates: list[Any], gpu_capable: bool) -> dict[str, Any]:
+def _profile_options(
+    config: TeamsConfig, candidates: list[Any], gpu_capable: bool
+) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if len(candidates) > 1:
-        options["team"] = {"display_name": "Team (whose quota is used)",
-                           "choices": {t.name: {"display_name": t.name} for t in candidates}}
+        options["team"] = {
+            "display_name": "Team (whose quota is used)",
+            "choices": {t.name: {"display_name": t.name} for t in candidates},
+        }
     max_gpus = max(t.max_gpus_per_user for t in candidates) if gpu_capable else 0
     if max_gpus:
-        options["gpus"] = {"display_name": "GPUs", "choices": {
-            str(n): {"display_name": "No GPU" if n == 0 else f"{n} GPU{'s' if n > 1 else ''}", "default": n == 0}
-            for n in range(max_gpus + 1)}}
+        options["gpus"] = {
+            "display_name": "GPUs",
+            "choices": {
+                str(n): {
+                    "display_name": "No GPU" if n == 0 else f"{n} GPU{'s' if n > 1 else ''}",
+                    "default": n == 0,
+                }
+                for n in range(max_gpus + 1)
+            },
+        }
     sizes = [s for s in config.sizes if any(s in t.sizes for t in candidates)]
-    options["size"] = {"display_name": "Size", "choices": {
-        s: {"display_name": config.sizes[s].display_name, "default": s == config.default_size} for s in sizes}}
+    options["size"] = {
+        "display_name": "Size",
+        "choices": {
+            s: {"display_name": config.sizes[s].display_name, "default": s == config.default_size}
+            for s in sizes
+        },
+    }
     if not any(c.get("default") for c in options["size"]["choices"].values()):
         options["size"]["choices"][sizes[0]]["default"] = True
     return options

@@ -7,9 +7,10 @@ way an admin fixes it: ``teams.yaml:14: teams.vision.images[2]: unknown image 't
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -66,7 +67,7 @@ class Size:
     @property
     def memory_bytes_spec(self) -> str:
         """The memory in JupyterHub's ByteSpecification form (K/M/G/T are binary there, so "8Gi" -> "8G")."""
-        return self.memory[:-1] if self.memory.endswith("i") else self.memory
+        return self.memory.removesuffix("i")
 
 
 @dataclass(frozen=True)
@@ -139,26 +140,43 @@ class _Marks:
         return self.lines.get(path, 1)
 
 
-def _plain(node: yaml.Node, path: str, marks: _Marks, problems: list[Problem], file: str,
-           scalar: Callable[[yaml.Node], Any]) -> Any:
+def _plain(
+    node: yaml.Node,
+    path: str,
+    marks: _Marks,
+    problems: list[Problem],
+    file: str,
+    scalar: Callable[[yaml.Node], Any],
+) -> Any:
     marks.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
-                problems.append(Problem(file, key_node.start_mark.line + 1, path or "<top>",
-                                        f"keys must be strings, got {key!r}"))
+                problems.append(
+                    Problem(
+                        file,
+                        key_node.start_mark.line + 1,
+                        path or "<top>",
+                        f"keys must be strings, got {key!r}",
+                    )
+                )
                 continue
             child = f"{path}.{key}" if path else key
             if key in out:
                 problems.append(Problem(file, key_node.start_mark.line + 1, child, "duplicate key"))
                 continue
             out[key] = _plain(value_node, child, marks, problems, file, scalar)
-            marks.lines[child] = key_node.start_mark.line + 1  # errors about a field point at its key
+            marks.lines[child] = (
+                key_node.start_mark.line + 1
+            )  # errors about a field point at its key
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, f"{path}[{i}]", marks, problems, file, scalar) for i, item in enumerate(node.value)]
+        return [
+            _plain(item, f"{path}[{i}]", marks, problems, file, scalar)
+            for i, item in enumerate(node.value)
+        ]
     return scalar(node)
 
 
@@ -178,7 +196,9 @@ class _Checker:
     def warn(self, path: str, message: str) -> None:
         self.problems.append(Problem(self.file, self.marks.line(path), path, message, "warning"))
 
-    def mapping(self, value: Any, path: str, allowed: set[str] | None = None, required: bool = False) -> dict:
+    def mapping(
+        self, value: Any, path: str, allowed: set[str] | None = None, required: bool = False
+    ) -> dict:
         if value is None:
             if required:
                 self.error(path, "is required")
@@ -189,11 +209,15 @@ class _Checker:
         if allowed is not None:
             for key in value:
                 if key not in allowed:
-                    self.error(f"{path}.{key}" if path else key,
-                               f"unknown field (allowed: {', '.join(sorted(allowed))})")
+                    self.error(
+                        f"{path}.{key}" if path else key,
+                        f"unknown field (allowed: {', '.join(sorted(allowed))})",
+                    )
         return value
 
-    def string(self, value: Any, path: str, default: str | None = None, required: bool = False) -> str | None:
+    def string(
+        self, value: Any, path: str, default: str | None = None, required: bool = False
+    ) -> str | None:
         if value is None:
             if required:
                 self.error(path, "is required")
@@ -224,11 +248,16 @@ class _Checker:
 
     def ident(self, value: str, path: str, what: str) -> bool:
         if not ID_PATTERN.match(value):
-            self.error(path, f"{what} id {value!r} must be lowercase letters, digits, '-' or '_' (at most 63)")
+            self.error(
+                path,
+                f"{what} id {value!r} must be lowercase letters, digits, '-' or '_' (at most 63)",
+            )
             return False
         return True
 
-    def id_list(self, value: Any, path: str, known: Mapping[str, Any], what: str, required: bool) -> list[str]:
+    def id_list(
+        self, value: Any, path: str, known: Mapping[str, Any], what: str, required: bool
+    ) -> list[str]:
         if value is None:
             if required:
                 self.error(path, "is required")
@@ -286,7 +315,8 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
         images[iid] = Image(
             id=iid,
             image=ref or "",
-            display_name=c.string(spec.get("display_name"), f"{p}.display_name", default=iid) or iid,
+            display_name=c.string(spec.get("display_name"), f"{p}.display_name", default=iid)
+            or iid,
             description=c.string(spec.get("description"), f"{p}.description", default="") or "",
             gpu=c.boolean(spec.get("gpu"), f"{p}.gpu"),
         )
@@ -307,20 +337,33 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
         if isinstance(memory, int) and not isinstance(memory, bool):
             memory = str(memory)
         if not isinstance(memory, str) or not MEMORY_PATTERN.match(memory):
-            c.error(f"{p}.memory", f"must be a memory quantity such as 8G or 512Mi, got {_kind(memory)}")
+            c.error(
+                f"{p}.memory", f"must be a memory quantity such as 8G or 512Mi, got {_kind(memory)}"
+            )
             memory = "1G"
         default_name = f"{sid} ({cpu:g} CPU, {memory})"
-        sizes[sid] = Size(sid, c.string(spec.get("display_name"), f"{p}.display_name", default=default_name)
-                          or default_name, float(cpu), memory)
+        sizes[sid] = Size(
+            sid,
+            c.string(spec.get("display_name"), f"{p}.display_name", default=default_name)
+            or default_name,
+            float(cpu),
+            memory,
+        )
     if isinstance(top.get("sizes"), dict) and not top["sizes"]:
         c.error("sizes", "must define at least one size")
 
     gpu_raw = c.mapping(top.get("gpu"), "gpu", {"resource", "node_selector", "tolerations"})
-    resource = c.string(gpu_raw.get("resource"), "gpu.resource", default=DEFAULT_GPU_RESOURCE) or DEFAULT_GPU_RESOURCE
+    resource = (
+        c.string(gpu_raw.get("resource"), "gpu.resource", default=DEFAULT_GPU_RESOURCE)
+        or DEFAULT_GPU_RESOURCE
+    )
     selector = c.mapping(gpu_raw.get("node_selector"), "gpu.node_selector")
     for k, v in selector.items():
         if not isinstance(v, str):
-            c.error(f"gpu.node_selector.{k}", f"label values must be strings (quote them), got {_kind(v)}")
+            c.error(
+                f"gpu.node_selector.{k}",
+                f"label values must be strings (quote them), got {_kind(v)}",
+            )
     tolerations = []
     raw_tol = gpu_raw.get("tolerations")
     if raw_tol is not None and not isinstance(raw_tol, list):
@@ -338,15 +381,24 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
         tolerations.append(dict(t))
     gpu = GpuPlacement(resource, {str(k): str(v) for k, v in selector.items()}, tuple(tolerations))
 
-    ci_raw = c.mapping(top.get("custom_images"), "custom_images",
-                       {"enabled", "pattern", "display_name", "description", "gpu"})
+    ci_raw = c.mapping(
+        top.get("custom_images"),
+        "custom_images",
+        {"enabled", "pattern", "display_name", "description", "gpu"},
+    )
     ci_enabled = c.boolean(ci_raw.get("enabled"), "custom_images.enabled")
     pattern = None
     pattern_src = c.string(ci_raw.get("pattern"), "custom_images.pattern")
     if pattern_src is not None:
-        if not (pattern_src.startswith("^") and (pattern_src.endswith("$") or pattern_src.endswith(r"\Z"))):
-            c.error("custom_images.pattern", "must be anchored: start with ^ and end with $ so that the whole "
-                    "image reference is checked, not a prefix")
+        if not (
+            pattern_src.startswith("^")
+            and pattern_src.endswith(("$", r"\Z"))
+        ):
+            c.error(
+                "custom_images.pattern",
+                "must be anchored: start with ^ and end with $ so that the whole "
+                "image reference is checked, not a prefix",
+            )
         try:
             pattern = re.compile(pattern_src)
         except re.error as e:
@@ -354,15 +406,27 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
     if ci_enabled and pattern_src is None:
         c.error("custom_images.pattern", "is required when custom images are enabled")
     custom = CustomImages(
-        enabled=ci_enabled, pattern=pattern,
-        display_name=c.string(ci_raw.get("display_name"), "custom_images.display_name",
-                              default="Custom image") or "Custom image",
-        description=c.string(ci_raw.get("description"), "custom_images.description", default="") or "",
+        enabled=ci_enabled,
+        pattern=pattern,
+        display_name=c.string(
+            ci_raw.get("display_name"), "custom_images.display_name", default="Custom image"
+        )
+        or "Custom image",
+        description=c.string(ci_raw.get("description"), "custom_images.description", default="")
+        or "",
         gpu=c.boolean(ci_raw.get("gpu"), "custom_images.gpu"),
     )
 
     teams: dict[str, Team] = {}
-    team_keys = {"groups", "images", "sizes", "max_gpus_per_user", "gpu_quota", "max_servers", "custom_images"}
+    team_keys = {
+        "groups",
+        "images",
+        "sizes",
+        "max_gpus_per_user",
+        "gpu_quota",
+        "max_servers",
+        "custom_images",
+    }
     for name, raw in c.mapping(top.get("teams"), "teams", required=True).items():
         p = f"teams.{name}"
         if not c.ident(name, p, "team"):
@@ -379,38 +443,71 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
                 else:
                     groups.append(g)
         team_images = c.id_list(spec.get("images"), f"{p}.images", images, "image", required=True)
-        team_sizes = c.id_list(spec.get("sizes"), f"{p}.sizes", sizes, "size", required=False) or list(sizes)
+        team_sizes = c.id_list(
+            spec.get("sizes"), f"{p}.sizes", sizes, "size", required=False
+        ) or list(sizes)
         per_user = c.count(spec.get("max_gpus_per_user"), f"{p}.max_gpus_per_user", default=0)
         quota = c.count(spec.get("gpu_quota"), f"{p}.gpu_quota", default=0)
         max_servers = c.count(spec.get("max_servers"), f"{p}.max_servers", default=None, minimum=1)
         team_custom = c.boolean(spec.get("custom_images"), f"{p}.custom_images")
         if per_user is not None and quota is not None and quota < per_user:
-            c.error(f"{p}.gpu_quota", f"team quota {quota} is below its per-user maximum {per_user} "
-                    f"(max_gpus_per_user); no user could use their maximum")
-        if per_user and not any(images[i].gpu for i in team_images if i in images) and not (
-                team_custom and custom.gpu):
-            c.warn(f"{p}.max_gpus_per_user", "the team has no GPU-capable image, so its GPUs cannot be used")
+            c.error(
+                f"{p}.gpu_quota",
+                f"team quota {quota} is below its per-user maximum {per_user} "
+                f"(max_gpus_per_user); no user could use their maximum",
+            )
+        if (
+            per_user
+            and not any(images[i].gpu for i in team_images if i in images)
+            and not (team_custom and custom.gpu)
+        ):
+            c.warn(
+                f"{p}.max_gpus_per_user",
+                "the team has no GPU-capable image, so its GPUs cannot be used",
+            )
         if team_custom and not ci_enabled:
-            c.warn(f"{p}.custom_images", "custom images are not enabled (custom_images.enabled), ignored")
-        teams[name] = Team(name, tuple(groups), tuple(team_images), tuple(team_sizes), per_user or 0,
-                           quota or 0, max_servers, team_custom and ci_enabled)
+            c.warn(
+                f"{p}.custom_images",
+                "custom images are not enabled (custom_images.enabled), ignored",
+            )
+        teams[name] = Team(
+            name,
+            tuple(groups),
+            tuple(team_images),
+            tuple(team_sizes),
+            per_user or 0,
+            quota or 0,
+            max_servers,
+            team_custom and ci_enabled,
+        )
     if isinstance(top.get("teams"), dict) and not top["teams"]:
         c.error("teams", "must define at least one team")
 
     defaults = c.mapping(top.get("defaults"), "defaults", {"image", "size"})
     default_image = c.string(defaults.get("image"), "defaults.image")
     if default_image is not None and default_image not in images:
-        c.error("defaults.image", f"unknown image {default_image!r} (known: {', '.join(images) or 'none'})")
+        c.error(
+            "defaults.image",
+            f"unknown image {default_image!r} (known: {', '.join(images) or 'none'})",
+        )
     default_size = c.string(defaults.get("size"), "defaults.size")
     if default_size is not None and default_size not in sizes:
-        c.error("defaults.size", f"unknown size {default_size!r} (known: {', '.join(sizes) or 'none'})")
+        c.error(
+            "defaults.size", f"unknown size {default_size!r} (known: {', '.join(sizes) or 'none'})"
+        )
 
     if any(p.severity == "error" for p in c.problems):
         return None
     return TeamsConfig(
-        images=images, sizes=sizes, teams=teams, gpu=gpu, custom_images=custom,
-        default_image=default_image or next(iter(images)), default_size=default_size or next(iter(sizes)),
-        source=c.file, warnings=tuple(p for p in c.problems if p.severity == "warning"),
+        images=images,
+        sizes=sizes,
+        teams=teams,
+        gpu=gpu,
+        custom_images=custom,
+        default_image=default_image or next(iter(images)),
+        default_size=default_size or next(iter(sizes)),
+        source=c.file,
+        warnings=tuple(p for p in c.problems if p.severity == "warning"),
     )
 
 
@@ -446,7 +543,9 @@ def load_teams(path: str | Path) -> TeamsConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise TeamsConfigError([Problem(str(path), 1, "<file>", f"cannot read: {e.strerror or e}")]) from e
+        raise TeamsConfigError(
+            [Problem(str(path), 1, "<file>", f"cannot read: {e.strerror or e}")]
+        ) from e
     config, problems = check_text(text, str(path))
     if config is None:
         raise TeamsConfigError(problems)

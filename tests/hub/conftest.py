@@ -81,8 +81,13 @@ class Hub:
 
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "hub_test_config.py")], cwd=self.workdir,
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "hub_test_config.py")],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
@@ -110,8 +115,13 @@ class Hub:
         import requests
 
         headers = {"Authorization": f"token {self.token}", **kw.pop("headers", {})}
-        return requests.request(method, f"{self.url}/hub/api/{path.lstrip('/')}", headers=headers,
-                                timeout=kw.pop("timeout", 120), **kw)
+        return requests.request(
+            method,
+            f"{self.url}/hub/api/{path.lstrip('/')}",
+            headers=headers,
+            timeout=kw.pop("timeout", 120),
+            **kw,
+        )
 
     def user(self, name: str) -> dict:
         r = self.api("GET", f"users/{name}")
@@ -128,7 +138,9 @@ class Hub:
             if server and server.get("ready"):
                 return server
             if server is None:
-                raise AssertionError(f"{name}'s server went away while starting; hub log:\n{self.tail()}")
+                raise AssertionError(
+                    f"{name}'s server went away while starting; hub log:\n{self.tail()}"
+                )
             time.sleep(0.3)
         raise AssertionError(f"{name}'s server not ready in {timeout}s; hub log:\n{self.tail()}")
 
@@ -152,7 +164,11 @@ class Hub:
         return self.k8s.snapshot("pods", "jhub")
 
     def pod_of(self, name: str) -> dict:
-        pods = [p for p in self.pods() if p["metadata"]["annotations"].get("hub.jupyter.org/username") == name]
+        pods = [
+            p
+            for p in self.pods()
+            if p["metadata"]["annotations"].get("hub.jupyter.org/username") == name
+        ]
         assert len(pods) == 1, [p["metadata"]["name"] for p in self.pods()]
         return pods[0]
 
@@ -161,8 +177,11 @@ class Hub:
 
         s = requests.Session()
         s.get(f"{self.url}/hub/login", timeout=30)
-        r = s.post(f"{self.url}/hub/login", data={"username": name, "password": "pw",
-                                                   "_xsrf": s.cookies.get("_xsrf", "")}, timeout=30)
+        r = s.post(
+            f"{self.url}/hub/login",
+            data={"username": name, "password": "pw", "_xsrf": s.cookies.get("_xsrf", "")},
+            timeout=30,
+        )
         r.raise_for_status()
         return s
 
@@ -175,38 +194,59 @@ class Hub:
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    import requests
 
     from fakek8s import FakeKubernetes, Runtime
 
     if not shutil.which("configurable-http-proxy"):
-        pytest.skip("configurable-http-proxy is not installed (npm install -g configurable-http-proxy)")
+        pytest.skip(
+            "configurable-http-proxy is not installed (npm install -g configurable-http-proxy)"
+        )
     workdir = tmp_path_factory.mktemp("hub")
     singleuser = shutil.which("jupyterhub-singleuser") or "jupyterhub-singleuser"
     # what each test image has baked in: jupyter-mlops on the path, and a server config (its extensions)
     small, lab = workdir / "image-small", workdir / "image-lab"
-    for d, exts in ((small, {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False, "notebook": False,
-                             "jupyter_server_terminals": False}),
-                    (lab, {"jupyter_mlops": True} if _mlops_extension_available() else {})):
+    for d, exts in (
+        (
+            small,
+            {
+                "jupyterlab": False,
+                "jupyter_lsp": False,
+                "notebook_shim": False,
+                "notebook": False,
+                "jupyter_server_terminals": False,
+            },
+        ),
+        (lab, {"jupyter_mlops": True} if _mlops_extension_available() else {}),
+    ):
         d.mkdir()
-        (d / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": exts}}))
+        (d / "jupyter_server_config.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": exts}})
+        )
     small_env = {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(small)}
     runtimes = {
         "registry.test/minimal:1": Runtime([singleuser], small_env),
         "registry.test/torch:1": Runtime([singleuser], small_env),
-        "registry.test/lab-mlops:1": Runtime([singleuser], {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(lab)}),
+        "registry.test/lab-mlops:1": Runtime(
+            [singleuser], {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(lab)}
+        ),
     }
     k8s = FakeKubernetes(workdir, runtimes, Runtime([singleuser], small_env))
     k8s.start()
 
     (workdir / "teams.yaml").write_text(TEST_TEAMS)
     kubeconfig = workdir / "kubeconfig.json"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": k8s.url}}],
-        "users": [{"name": "fake", "user": {"token": "fake"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }))
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "fake",
+                "clusters": [{"name": "fake", "cluster": {"server": k8s.url}}],
+                "users": [{"name": "fake", "user": {"token": "fake"}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+            }
+        )
+    )
     token = secrets.token_hex(16)
     proxy_port = free_port()
     env = {
@@ -223,7 +263,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "MLOPS_TEST_ADMIN_TOKEN": token,
     }
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    hub = Hub(f"http://127.0.0.1:{proxy_port}", token, None, k8s, workdir / "jupyterhub.log", workdir, env)
+    hub = Hub(
+        f"http://127.0.0.1:{proxy_port}", token, None, k8s, workdir / "jupyterhub.log", workdir, env
+    )
     try:
         hub.launch()
         yield hub
@@ -241,7 +283,7 @@ def _mlops_extension_available() -> bool:
 
         mod = importlib.import_module("jupyter_mlops")
         return hasattr(mod, "_jupyter_server_extension_points")
-    except Exception:
+    except ImportError:
         return False
 
 

@@ -31,8 +31,13 @@ from typing import Any
 
 from aiohttp import web
 
-KINDS = {"pods": "Pod", "persistentvolumeclaims": "PersistentVolumeClaim", "events": "Event",
-         "services": "Service", "secrets": "Secret"}
+KINDS = {
+    "pods": "Pod",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+    "events": "Event",
+    "services": "Service",
+    "secrets": "Secret",
+}
 
 
 def now() -> str:
@@ -46,8 +51,15 @@ def free_port() -> int:
 
 
 def status(code: int, reason: str, message: str) -> web.Response:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     return web.json_response(body, status=code)
 
 
@@ -84,8 +96,12 @@ class Runtime:
 class FakeKubernetes:
     """The API server state and its aiohttp application; run it with :meth:`start` (a background thread)."""
 
-    def __init__(self, workdir: Path, runtimes: dict[str, Runtime] | None = None,
-                 default_runtime: Runtime | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        runtimes: dict[str, Runtime] | None = None,
+        default_runtime: Runtime | None = None,
+    ) -> None:
         self.workdir = workdir
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.history: list[tuple[int, str, str, dict]] = []  # (rv, kind, type, object)
@@ -168,7 +184,11 @@ class FakeKubernetes:
     # ---- state ---------------------------------------------------------------------------------------------
     def snapshot(self, kind: str, ns: str | None = None) -> list[dict]:
         with self.lock:
-            return [copy.deepcopy(o) for (k, n, _), o in self.objects.items() if k == kind and ns in (None, n)]
+            return [
+                copy.deepcopy(o)
+                for (k, n, _), o in self.objects.items()
+                if k == kind and ns in (None, n)
+            ]
 
     def find(self, kind: str, ns: str, name: str) -> dict | None:
         with self.lock:
@@ -193,13 +213,28 @@ class FakeKubernetes:
         meta = pod["metadata"]
         name = f"{meta['name']}.{uuid.uuid4().hex[:10]}"
         event = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": name, "namespace": meta["namespace"], "uid": str(uuid.uuid4()),
-                         "creationTimestamp": now()},
-            "involvedObject": {"kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
-                               "uid": meta.get("uid"), "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": etype, "count": 1,
-            "firstTimestamp": now(), "lastTimestamp": now(), "eventTime": None,
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": name,
+                "namespace": meta["namespace"],
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": now(),
+            },
+            "involvedObject": {
+                "kind": "Pod",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "apiVersion": "v1",
+            },
+            "reason": reason,
+            "message": message,
+            "type": etype,
+            "count": 1,
+            "firstTimestamp": now(),
+            "lastTimestamp": now(),
+            "eventTime": None,
             "source": {"component": "fake-kubelet"},
         }
         await self._emit("events", "ADDED", event)
@@ -219,19 +254,35 @@ class FakeKubernetes:
         ns, kind = request.match_info["ns"], request.match_info["kind"]
         self.requests.append(("GET", str(request.rel_url)))
         if kind not in KINDS:
-            return status(404, "NotFound", f"the server could not find the requested resource ({kind})")
+            return status(
+                404, "NotFound", f"the server could not find the requested resource ({kind})"
+            )
         q = request.query
-        labels, fields = _selector(q.get("labelSelector", "")), _selector(q.get("fieldSelector", ""))
+        labels, fields = (
+            _selector(q.get("labelSelector", "")),
+            _selector(q.get("fieldSelector", "")),
+        )
         if q.get("watch", "").lower() in ("true", "1"):
             return await self._watch(request, ns, kind, labels, fields)
         with self.lock:
-            items = [copy.deepcopy(o) for (k, n, _), o in self.objects.items()
-                     if k == kind and n == ns and self._matches(o, labels, fields)]
+            items = [
+                copy.deepcopy(o)
+                for (k, n, _), o in self.objects.items()
+                if k == kind and n == ns and self._matches(o, labels, fields)
+            ]
             rv = str(self.rv)
-        return web.json_response({"kind": f"{KINDS[kind]}List", "apiVersion": "v1",
-                                  "metadata": {"resourceVersion": rv}, "items": items})
+        return web.json_response(
+            {
+                "kind": f"{KINDS[kind]}List",
+                "apiVersion": "v1",
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            }
+        )
 
-    async def _watch(self, request: web.Request, ns: str, kind: str, labels: list, fields: list) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, ns: str, kind: str, labels: list, fields: list
+    ) -> web.StreamResponse:
         since = int(request.query.get("resourceVersion") or 0)
         timeout = float(request.query.get("timeoutSeconds") or 300)
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -244,8 +295,11 @@ class FakeKubernetes:
                 tick = self._tick
                 assert tick is not None
                 with self.lock:
-                    events = [(rv, t, o) for rv, k, t, o in self.history
-                              if rv > sent and k == kind and o["metadata"]["namespace"] == ns]
+                    events = [
+                        (rv, t, o)
+                        for rv, k, t, o in self.history
+                        if rv > sent and k == kind and o["metadata"]["namespace"] == ns
+                    ]
                 for rv, etype, obj in events:
                     sent = rv
                     if self._matches(obj, labels, fields):
@@ -266,7 +320,11 @@ class FakeKubernetes:
         return resp
 
     async def get(self, request: web.Request) -> web.Response:
-        ns, kind, name = request.match_info["ns"], request.match_info["kind"], request.match_info["name"]
+        ns, kind, name = (
+            request.match_info["ns"],
+            request.match_info["kind"],
+            request.match_info["name"],
+        )
         obj = self.find(kind, ns, name)
         if obj is None:
             return status(404, "NotFound", f'{kind} "{name}" not found')
@@ -280,14 +338,18 @@ class FakeKubernetes:
         ns, kind = request.match_info["ns"], request.match_info["kind"]
         self.requests.append(("POST", str(request.rel_url)))
         if kind not in KINDS:
-            return status(404, "NotFound", f"the server could not find the requested resource ({kind})")
+            return status(
+                404, "NotFound", f"the server could not find the requested resource ({kind})"
+            )
         body = await request.json()
         with self.lock:
             self.created.append(copy.deepcopy(body))
         meta = body.setdefault("metadata", {})
         name = meta.get("name")
         if not name:
-            return status(422, "Invalid", f"{KINDS[kind]} is invalid: metadata.name: Required value")
+            return status(
+                422, "Invalid", f"{KINDS[kind]} is invalid: metadata.name: Required value"
+            )
         if self.find(kind, ns, name) is not None:
             return status(409, "AlreadyExists", f'{kind} "{name}" already exists')
         if kind == "pods":
@@ -313,16 +375,22 @@ class FakeKubernetes:
             return None
 
         def gpus(p: dict) -> int:
-            return sum(int((c.get("resources") or {}).get("requests", {}).get("nvidia.com/gpu", 0) or
-                           (c.get("resources") or {}).get("limits", {}).get("nvidia.com/gpu", 0))
-                       for c in p.get("spec", {}).get("containers", []))
+            return sum(
+                int(
+                    (c.get("resources") or {}).get("requests", {}).get("nvidia.com/gpu", 0)
+                    or (c.get("resources") or {}).get("limits", {}).get("nvidia.com/gpu", 0)
+                )
+                for c in p.get("spec", {}).get("containers", [])
+            )
 
         used = sum(gpus(p) for p in self.snapshot("pods", ns))
         want = gpus(pod)
         if want and used + want > hard:
-            return (f'pods "{pod["metadata"]["name"]}" is forbidden: exceeded quota: gpu-quota, requested: '
-                    f"requests.nvidia.com/gpu={want}, used: requests.nvidia.com/gpu={used}, "
-                    f"limited: requests.nvidia.com/gpu={hard}")
+            return (
+                f'pods "{pod["metadata"]["name"]}" is forbidden: exceeded quota: gpu-quota, requested: '
+                f"requests.nvidia.com/gpu={want}, used: requests.nvidia.com/gpu={used}, "
+                f"limited: requests.nvidia.com/gpu={hard}"
+            )
         return None
 
     def _map_ports(self, pod: dict) -> None:
@@ -332,7 +400,11 @@ class FakeKubernetes:
                     p["containerPort"] = free_port()
 
     async def delete(self, request: web.Request) -> web.Response:
-        ns, kind, name = request.match_info["ns"], request.match_info["kind"], request.match_info["name"]
+        ns, kind, name = (
+            request.match_info["ns"],
+            request.match_info["kind"],
+            request.match_info["name"],
+        )
         self.requests.append(("DELETE", str(request.rel_url)))
         obj = self.find(kind, ns, name)
         if obj is None:
@@ -358,8 +430,17 @@ class FakeKubernetes:
 
     def _container_status(self, pod: dict, ready: bool, state: dict) -> list[dict]:
         c = pod["spec"]["containers"][0]
-        return [{"name": c["name"], "image": c["image"], "imageID": f"fake://{c['image']}", "ready": ready,
-                 "restartCount": 0, "started": ready, "state": state}]
+        return [
+            {
+                "name": c["name"],
+                "image": c["image"],
+                "imageID": f"fake://{c['image']}",
+                "ready": ready,
+                "restartCount": 0,
+                "started": ready,
+                "state": state,
+            }
+        ]
 
     async def _run_pod(self, ns: str, name: str) -> None:
         pod = self.find("pods", ns, name)
@@ -374,20 +455,41 @@ class FakeKubernetes:
         if non_root and (uid is None or int(uid) == 0):
             msg = "Error: container has runAsNonRoot and image will run as root"
             await self.post_event(pod, "Failed", msg, "Warning")
-            await self._set_status(ns, name, containerStatuses=self._container_status(
-                pod, False, {"waiting": {"reason": "CreateContainerConfigError", "message": msg}}))
+            await self._set_status(
+                ns,
+                name,
+                containerStatuses=self._container_status(
+                    pod,
+                    False,
+                    {"waiting": {"reason": "CreateContainerConfigError", "message": msg}},
+                ),
+            )
             return
-        await self.post_event(pod, "Pulled", f'Container image "{container["image"]}" already present on machine')
+        await self.post_event(
+            pod, "Pulled", f'Container image "{container["image"]}" already present on machine'
+        )
 
         runtime = self.runtimes.get(container["image"], self.default_runtime)
-        port = next(p["containerPort"] for p in container.get("ports", []) if p.get("name") == "notebook-port")
+        port = next(
+            p["containerPort"]
+            for p in container.get("ports", [])
+            if p.get("name") == "notebook-port"
+        )
         env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
-        env["JUPYTERHUB_SERVICE_URL"] = env.get("JUPYTERHUB_SERVICE_URL", "http://0.0.0.0:8888/").replace(
-            "0.0.0.0:8888", f"127.0.0.1:{port}")
+        env["JUPYTERHUB_SERVICE_URL"] = env.get(
+            "JUPYTERHUB_SERVICE_URL", "http://0.0.0.0:8888/"
+        ).replace("0.0.0.0:8888", f"127.0.0.1:{port}")
         home = self._mount_home(pod)
-        proc_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(home),
-                    **runtime.env, **env}
-        argv = (container.get("command") or []) + (container.get("args") or []) or list(runtime.command)
+        proc_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(home),
+            **runtime.env,
+            **env,
+        }
+        argv = (container.get("command") or []) + (container.get("args") or []) or list(
+            runtime.command
+        )
         argv = argv + runtime.extra_args
         if os.geteuid() == 0 and "jupyter" in os.path.basename(argv[0]):
             # the tests may run as root, where the image would run as runAsUser (checked above)
@@ -395,14 +497,26 @@ class FakeKubernetes:
         log = self.workdir / f"{ns}-{name}.log"
         self.logs[(ns, name)] = log
         await self.post_event(pod, "Created", "Created container notebook")
-        with open(log, "wb") as out:
-            proc = await asyncio.create_subprocess_exec(*argv, env=proc_env, cwd=str(home), stdout=out,
-                                                        stderr=asyncio.subprocess.STDOUT,
-                                                        start_new_session=True)
+        with open(log, "wb") as out:  # noqa: ASYNC230 - opening a local log file is instant
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                env=proc_env,
+                cwd=str(home),
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes[(ns, name)] = proc
         await self.post_event(pod, "Started", "Started container notebook")
-        await self._set_status(ns, name, phase="Running", podIP=None, hostIP="127.0.0.1", startTime=now(),
-                               containerStatuses=self._container_status(pod, False, {"running": {"startedAt": now()}}))
+        await self._set_status(
+            ns,
+            name,
+            phase="Running",
+            podIP=None,
+            hostIP="127.0.0.1",
+            startTime=now(),
+            containerStatuses=self._container_status(pod, False, {"running": {"startedAt": now()}}),
+        )
         # readiness: a TCP probe on the notebook port
         while proc.returncode is None:
             try:
@@ -412,16 +526,28 @@ class FakeKubernetes:
             except OSError:
                 await asyncio.sleep(0.2)
         if proc.returncode is None:
-            await self._set_status(ns, name, podIP="127.0.0.1", podIPs=[{"ip": "127.0.0.1"}],
-                                   conditions=[{"type": "Ready", "status": "True"}],
-                                   containerStatuses=self._container_status(
-                                       pod, True, {"running": {"startedAt": now()}}))
+            await self._set_status(
+                ns,
+                name,
+                podIP="127.0.0.1",
+                podIPs=[{"ip": "127.0.0.1"}],
+                conditions=[{"type": "Ready", "status": "True"}],
+                containerStatuses=self._container_status(
+                    pod, True, {"running": {"startedAt": now()}}
+                ),
+            )
         code = await proc.wait()
         if self.find("pods", ns, name) is not None:
-            await self._set_status(ns, name, phase="Failed" if code else "Succeeded",
-                                   containerStatuses=self._container_status(
-                                       pod, False, {"terminated": {"exitCode": code, "reason": "Error" if code
-                                                                   else "Completed"}}))
+            await self._set_status(
+                ns,
+                name,
+                phase="Failed" if code else "Succeeded",
+                containerStatuses=self._container_status(
+                    pod,
+                    False,
+                    {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed"}},
+                ),
+            )
 
     def _mount_home(self, pod: dict) -> Path:
         claim = None

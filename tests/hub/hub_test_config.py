@@ -33,11 +33,13 @@ c.JupyterHub.load_groups = {
     "vision-guests": {"users": ["zoe"]},
 }
 c.JupyterHub.services = [{"name": "test-admin", "api_token": env["MLOPS_TEST_ADMIN_TOKEN"]}]
-c.JupyterHub.load_roles = [{
-    "name": "test-admin",
-    "scopes": ["admin:users", "admin:servers", "admin:groups", "read:users", "access:servers"],
-    "services": ["test-admin"],
-}]
+c.JupyterHub.load_roles = [
+    {
+        "name": "test-admin",
+        "scopes": ["admin:users", "admin:servers", "admin:groups", "read:users", "access:servers"],
+        "services": ["test-admin"],
+    }
+]
 
 c.TeamSpawner.k8s_api_host = env["MLOPS_TEST_K8S_URL"]
 c.TeamSpawner.namespace = "jhub"

@@ -53,7 +53,10 @@ def spawn_form(hub, name: str) -> tuple[FormParser, str]:
 
 
 def gpu_cell(page: str, team: str) -> str:
-    m = re.search(rf'<tr data-team="{team}"><td>{team}</td><td class="mlops-gpus">([^<]*)</td><td>([^<]*)</td>', page)
+    m = re.search(
+        rf'<tr data-team="{team}"><td>{team}</td><td class="mlops-gpus">([^<]*)</td><td>([^<]*)</td>',
+        page,
+    )
     assert m, page[:2000]
     return f"{m.group(1)} | {m.group(2)}"
 
@@ -80,7 +83,9 @@ def test_spawn_form_offers_exactly_the_users_team_images_and_gpu_counts(hub):
     assert form.selects["profile-option-lab--size"] == ["small"]
     assert 'data-team="vision"' not in page
 
-    form, _ = spawn_form(hub, "zoe")  # in both teams: py is offered by both, so she picks whose quota
+    form, _ = spawn_form(
+        hub, "zoe"
+    )  # in both teams: py is offered by both, so she picks whose quota
     assert form.profiles == ["py", "torch", "lab"]
     assert form.selects["profile-option-py--team"] == ["vision", "nlp"]
     assert "profile-option-torch--team" not in form.selects
@@ -91,12 +96,20 @@ def test_rest_spawn_with_foreign_image_too_many_gpus_or_unknown_options_is_refus
     before = len([b for b in hub.k8s.created if b.get("kind") == "Pod"])
     cases = [
         ({"profile": "lab"}, "image 'lab' is not offered to alice's teams (vision)"),
-        ({"profile": "torch", "gpus": 8}, "team vision allows at most 2 GPUs per user; 8 requested"),
+        (
+            {"profile": "torch", "gpus": 8},
+            "team vision allows at most 2 GPUs per user; 8 requested",
+        ),
         ({"profile": "py", "gpus": 1}, "image 'py' is not GPU-capable"),
         ({"profile": "torch", "image": "evil.example/miner:1"}, "unknown spawn options: image"),
-        ({"profile": "torch", "extra_resource_limits": {"nvidia.com/gpu": "8"}},
-         "unknown spawn options: extra_resource_limits"),
-        ({"profile": "custom", "image--unlisted-choice": "registry.test/x:1"}, "custom images are not enabled"),
+        (
+            {"profile": "torch", "extra_resource_limits": {"nvidia.com/gpu": "8"}},
+            "unknown spawn options: extra_resource_limits",
+        ),
+        (
+            {"profile": "custom", "image--unlisted-choice": "registry.test/x:1"},
+            "custom images are not enabled",
+        ),
         ({"profile": "torch", "gpus": "-1"}, "gpus must not be negative"),
         ({"profile": "torch", "gpus": "two"}, "gpus must be a whole number"),
     ]
@@ -107,7 +120,9 @@ def test_rest_spawn_with_foreign_image_too_many_gpus_or_unknown_options_is_refus
         # JupyterHub 6's body format is refused the same way
         r = hub.api("POST", "users/alice/server", data=json.dumps({"user_options": options}))
         assert r.status_code == 400 and message in r.json()["message"]
-    assert len([b for b in hub.k8s.created if b.get("kind") == "Pod"]) == before  # no pod was ever requested
+    assert (
+        len([b for b in hub.k8s.created if b.get("kind") == "Pod"]) == before
+    )  # no pod was ever requested
     assert "" not in hub.user("alice")["servers"]
 
 
@@ -115,8 +130,15 @@ def test_spawn_form_post_with_a_crafted_gpu_count_is_refused(clean):
     hub = clean
     s = hub.login("bob")
     s.get(f"{hub.url}/hub/spawn", timeout=60)
-    r = s.post(f"{hub.url}/hub/spawn", timeout=60, data={
-        "_xsrf": s.cookies.get("_xsrf", ""), "profile": "torch", "profile-option-torch--gpus": "8"})
+    r = s.post(
+        f"{hub.url}/hub/spawn",
+        timeout=60,
+        data={
+            "_xsrf": s.cookies.get("_xsrf", ""),
+            "profile": "torch",
+            "profile-option-torch--gpus": "8",
+        },
+    )
     assert "team vision allows at most 2 GPUs per user; 8 requested" in r.text
     assert not hub.pods()
 
@@ -133,7 +155,9 @@ def test_concurrent_gpu_spawns_never_exceed_the_team_quota(clean):
         results = list(pool.map(spawn, VISION))
     started = [n for n, r in results if r.status_code in (201, 202)]
     refused = {n: r for n, r in results if r.status_code == 403}
-    assert len(started) == 4 and len(refused) == 2, [(n, r.status_code, r.text[:200]) for n, r in results]
+    assert len(started) == 4 and len(refused) == 2, [
+        (n, r.status_code, r.text[:200]) for n, r in results
+    ]
     for name, r in refused.items():
         message = r.json()["message"]
         holders = ", ".join(f"{u} (1)" for u in sorted(started))
@@ -141,10 +165,12 @@ def test_concurrent_gpu_spawns_never_exceed_the_team_quota(clean):
     for name in started:
         hub.wait_ready(name)
     gpu_pods = [p for p in hub.pods() if "nvidia.com/gpu" in container(p)["resources"]["limits"]]
-    assert sorted(p["metadata"]["annotations"]["hub.jupyter.org/username"] for p in gpu_pods) == sorted(started)
+    assert sorted(
+        p["metadata"]["annotations"]["hub.jupyter.org/username"] for p in gpu_pods
+    ) == sorted(started)
 
     # the spawn page of a refused user shows who holds the team's GPUs
-    waiting = sorted(refused)[0]
+    waiting = min(refused)
     _, page = spawn_form(hub, waiting)
     assert gpu_cell(page, "vision") == f"4 of 4 | {', '.join(f'{u} (1)' for u in sorted(started))}"
 
@@ -156,7 +182,9 @@ def test_concurrent_gpu_spawns_never_exceed_the_team_quota(clean):
     hub.wait_ready(waiting)
     _, page = spawn_form(hub, started[0])
     assert gpu_cell(page, "vision").startswith("4 of 4 | ")
-    assert f"{waiting} (1)" in gpu_cell(page, "vision") and f"{started[0]} (1)" not in gpu_cell(page, "vision")
+    assert f"{waiting} (1)" in gpu_cell(page, "vision") and f"{started[0]} (1)" not in gpu_cell(
+        page, "vision"
+    )
 
 
 def read_progress(hub, name: str, into: list) -> None:
@@ -176,31 +204,48 @@ def read_progress(hub, name: str, into: list) -> None:
 def test_gpu_then_cpu_spawn_manifests(clean):
     hub = clean
     events: list = []
-    spawn = threading.Thread(target=lambda: events.append(hub.spawn("carol", {"profile": "torch", "gpus": 2,
-                                                                              "size": "big"})))
+    spawn = threading.Thread(
+        target=lambda: events.append(
+            hub.spawn("carol", {"profile": "torch", "gpus": 2, "size": "big"})
+        )
+    )
     spawn.start()
     read_progress(hub, "carol", events)
     spawn.join()
     hub.wait_ready("carol")
     messages = [e.get("message", "") for e in events if isinstance(e, dict)]
-    assert any("Requested PyTorch (CUDA) (registry.test/torch:1) on 2 CPU / 2G, 2 GPUs, team vision" in m
-               for m in messages), messages
+    assert any(
+        "Requested PyTorch (CUDA) (registry.test/torch:1) on 2 CPU / 2G, 2 GPUs, team vision" in m
+        for m in messages
+    ), messages
     assert any("Reserved 2 GPUs of team vision: 2 of 4 now in use" in m for m in messages), messages
-    assert any("Successfully assigned jhub/jupyter-carol to fake-node-1" in m for m in messages), messages
+    assert any("Successfully assigned jhub/jupyter-carol to fake-node-1" in m for m in messages), (
+        messages
+    )
 
     pod = hub.pod_of("carol")
     c = container(pod)
     assert c["image"] == "registry.test/torch:1"
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert c["resources"]["requests"]["nvidia.com/gpu"] == "2"
-    assert c["resources"]["limits"]["cpu"] == 2.0 and c["resources"]["limits"]["memory"] == 2 * 1024**3
+    assert (
+        c["resources"]["limits"]["cpu"] == 2.0 and c["resources"]["limits"]["memory"] == 2 * 1024**3
+    )
     assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
-    assert pod["spec"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     sc = c["securityContext"]
-    assert sc["runAsUser"] == 1000 and sc["runAsNonRoot"] is True and sc["allowPrivilegeEscalation"] is False
+    assert (
+        sc["runAsUser"] == 1000
+        and sc["runAsNonRoot"] is True
+        and sc["allowPrivilegeEscalation"] is False
+    )
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert pod["spec"]["securityContext"]["fsGroup"] == 100
-    assert {"name": "home", "persistentVolumeClaim": {"claimName": "claim-carol"}} in pod["spec"]["volumes"]
+    assert {"name": "home", "persistentVolumeClaim": {"claimName": "claim-carol"}} in pod["spec"][
+        "volumes"
+    ]
     assert {"name": "home", "mountPath": "/home/jovyan"} in c["volumeMounts"]
     assert hub.k8s.find("persistentvolumeclaims", "jhub", "claim-carol") is not None
     env = env_of(pod)
@@ -222,7 +267,9 @@ def test_gpu_then_cpu_spawn_manifests(clean):
     assert not pod["spec"].get("tolerations")
     assert env_of(pod)["NVIDIA_VISIBLE_DEVICES"] == "void"
     assert c["resources"]["limits"]["cpu"] == 1.0  # the default size again, not "big"
-    assert {"name": "home", "persistentVolumeClaim": {"claimName": "claim-carol"}} in pod["spec"]["volumes"]
+    assert {"name": "home", "persistentVolumeClaim": {"claimName": "claim-carol"}} in pod["spec"][
+        "volumes"
+    ]
 
 
 def test_user_reaches_their_own_server_through_the_proxy(clean):
@@ -257,8 +304,9 @@ def test_a_kubernetes_quota_refusal_fails_fast_and_frees_the_reservation(clean):
     try:
         r = hub.spawn("dan", {"profile": "torch", "gpus": 2})
         assert r.status_code == 403, r.text
-        assert r.json()["message"].startswith('Kubernetes refused the pod: pods "jupyter-dan" is forbidden: '
-                                              "exceeded quota")
+        assert r.json()["message"].startswith(
+            'Kubernetes refused the pod: pods "jupyter-dan" is forbidden: exceeded quota'
+        )
     finally:
         del hub.k8s.gpu_hard["jhub"]
     # dan's 2 GPUs went back to the team: the per-user maximum (2) lets him start again at once
@@ -271,8 +319,12 @@ def test_a_restarted_hub_counts_the_gpus_of_servers_still_running(clean):
     """The ledger lives in the hub process; after a restart it is rebuilt from the running pods."""
     hub = clean
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda ng: hub.spawn(ng[0], {"profile": "torch", "gpus": ng[1]}),
-                                (("erin", 2), ("frank", 1))))
+        results = list(
+            pool.map(
+                lambda ng: hub.spawn(ng[0], {"profile": "torch", "gpus": ng[1]}),
+                (("erin", 2), ("frank", 1)),
+            )
+        )
     assert all(r.status_code in (201, 202) for r in results), [r.text for r in results]
     hub.wait_ready("erin")
     hub.wait_ready("frank")
@@ -294,16 +346,36 @@ def test_a_stale_pod_of_the_same_name_is_replaced_and_the_reservation_kept(clean
 
     hub = clean
     stale = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "jupyter-bob", "labels": {"component": "singleuser-server"},
-                     "annotations": {"mlops.jupyter.org/team": "vision", "mlops.jupyter.org/gpus": "2",
-                                     "mlops.jupyter.org/user": "bob"}},
-        "spec": {"containers": [{"name": "notebook", "image": "registry.test/minimal:1", "command": ["sleep", "300"],
-                                 "ports": [{"name": "notebook-port", "containerPort": 8888}]}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "jupyter-bob",
+            "labels": {"component": "singleuser-server"},
+            "annotations": {
+                "mlops.jupyter.org/team": "vision",
+                "mlops.jupyter.org/gpus": "2",
+                "mlops.jupyter.org/user": "bob",
+            },
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "notebook",
+                    "image": "registry.test/minimal:1",
+                    "command": ["sleep", "300"],
+                    "ports": [{"name": "notebook-port", "containerPort": 8888}],
+                }
+            ]
+        },
     }
     r = requests.post(f"{hub.k8s.url}/api/v1/namespaces/jhub/pods", json=stale, timeout=30)
     assert r.status_code == 201, r.text
-    assert requests.post(f"{hub.k8s.url}/api/v1/namespaces/jhub/pods", json=stale, timeout=30).status_code == 409
+    assert (
+        requests.post(
+            f"{hub.k8s.url}/api/v1/namespaces/jhub/pods", json=stale, timeout=30
+        ).status_code
+        == 409
+    )
 
     r = hub.spawn("bob", {"profile": "torch", "gpus": 1})
     assert r.status_code in (201, 202), r.text
