@@ -308,3 +308,34 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
     again = run_cli("import-mlflow", str(copy), "--database-url", url)
     assert "jupyter mlops: error: 2 problems" in again.stderr
     assert "'huge'" not in again.stdout  # a truncated value is not a conflict
+
+
+@pytest.mark.postgres
+def test_import_from_mlflow_on_postgres(run_cli, tmp_path: Path) -> None:
+    """An MLflow server's PostgreSQL database as the source (``postgresql://`` is
+    read with psycopg 3 when psycopg2 is not installed, as here)."""
+    base = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("JUPYTER_MLOPS_TEST_POSTGRES_URL is not set")
+    import uuid
+
+    import psycopg
+    import sqlalchemy as sa
+
+    name = f"mlops_cli_src_{uuid.uuid4().hex[:8]}"
+    admin = sa.engine.make_url(base).set(drivername="postgresql")
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        src = admin.set(database=name).render_as_string(hide_password=False)
+        expected = _make_source(
+            tmp_path / "work", src.replace("postgresql://", "postgresql+psycopg://")
+        )
+        url = f"sqlite:///{tmp_path / 'dest.db'}"
+        proc = run_cli("import-mlflow", src, "--database-url", url)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert_store_matches(url, expected)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
