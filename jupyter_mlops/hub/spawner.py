@@ -22,6 +22,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
+from tornado import web
 from traitlets import Bool, Unicode, default
 
 from .policy import (
@@ -42,8 +43,6 @@ try:  # JupyterHub >= 6: a policy refusal, shown to the user and not counted as 
     from jupyterhub.spawner import SpawnException as _SpawnException
 except ImportError:  # pragma: no cover - JupyterHub 5
     _SpawnException = None
-
-from tornado import web
 
 #: traits the spawn plan owns; snapshotted from the admin's configuration and re-assigned on every spawn
 PLAN_TRAITS = (
@@ -73,9 +72,8 @@ def refusal(error: SpawnRefused) -> web.HTTPError:
     status = 403 if error.reason == "quota" else 400
     if _SpawnException is not None:
         return _SpawnException(error.message, reason=f"mlops-{error.reason}", status_code=status)
-    exc = web.HTTPError(status, error.message)  # pragma: no cover - JupyterHub 5
-    exc.reason = error.message  # pragma: no cover
-    return exc  # pragma: no cover
+    # JupyterHub 5: a 4xx HTTPError is relayed with its message and not counted as a hub failure
+    return web.HTTPError(status, "%s", error.message)  # pragma: no cover
 
 
 class _TeamsCache:
@@ -203,6 +201,11 @@ class TeamSpawner(KubeSpawner):
     @default("options_form")
     def _options_form_default(self) -> Any:
         return lambda spawner: spawner.render_team_form()
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self) -> Any:
+        # user_options are validated and applied in load_user_options, with the quota reservation
+        return lambda spawner, user_options: None
 
     @default("server_token_scopes")
     def _server_token_scopes_default(self) -> list:
