@@ -20,7 +20,7 @@ export type LoadState = 'idle' | 'loading' | 'ready' | 'error';
 export const DEFAULT_REFRESH_MS = 5000;
 
 /** Default cap on runs listed per experiment. */
-export const DEFAULT_MAX_RUNS = 500;
+export const DEFAULT_MAX_RUNS = 100;
 
 /** Longest back-off after failed refreshes, ms. */
 const MAX_BACKOFF_MS = 60_000;
@@ -357,7 +357,7 @@ export namespace RunsModel {
     client: MLOpsClient;
     /** Refresh period in ms (0: manual only); default 5000. */
     refreshInterval?: number;
-    /** Most runs listed per experiment; default 500. */
+    /** Most runs listed per experiment; default 100. */
     maxRuns?: number;
   }
 
