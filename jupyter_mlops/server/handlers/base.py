@@ -110,20 +110,23 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
         """Await ``work`` and turn whatever it raises into MLflow's error JSON."""
         try:
             await work()
-        except TrackingError as err:
-            if not self._finished:
-                self.send_tracking_error(err)
         except web.HTTPError:
             raise
-        except NotImplementedError as exc:
-            if not self._finished:
+        except Exception as exc:
+            if self._finished or self._headers_written:
+                # Mid-stream (a download): the status is gone; cut the response short
+                # so the client sees an incomplete body rather than a wrong one.
+                self.log.error("jupyter-mlops: %s %s failed mid-response", self.request.method,
+                               self.request.path, exc_info=exc)
+                if not self._finished and self.request.connection is not None:
+                    self.request.connection.close()
+            elif isinstance(exc, TrackingError):
+                self.send_tracking_error(exc)
+            elif isinstance(exc, NotImplementedError):
                 msg = str(exc) or "Not implemented by this tracking store."
                 self.send_tracking_error(TrackingError(msg, "NOT_IMPLEMENTED"))
-        except Exception as exc:
-            if not self._finished:
-                self.send_internal_error(exc)
             else:
-                self.log.exception("jupyter-mlops: error after the response was sent")
+                self.send_internal_error(exc)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors raised by tornado/jupyter_server (403, 404, 405, ...) as MLflow JSON."""
