@@ -307,10 +307,10 @@ def end_run(status: str = FINISHED) -> None:
     try:
         client.set_terminated(run.info.run_id, status)
     finally:
-        errors += client._writer.take_errors()
-    if errors:
-        client._writer._errors[:0] = errors
-        client._writer.raise_errors()
+        # refusals of this run's data come out here, or at the next flush if
+        # ending the run itself failed
+        client._writer._errors[:0] = errors + client._writer.take_errors()
+    client._writer.raise_errors()
 
 
 def _get_or_start_run() -> ActiveRun:
