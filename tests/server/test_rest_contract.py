@@ -358,6 +358,7 @@ def test_artifact_proxy(api):
     r = api("GET", base + "/model/weights.bin")
     assert r.status == 200 and r.body == payload
     assert "attachment" in r.headers["Content-Disposition"]
+    assert r.headers["Content-Length"] == str(len(payload))
 
     # listing: paths relative to the listed directory
     r = api("GET", "api/2.0/mlflow-artifacts/artifacts",
