@@ -24,19 +24,7 @@ import pytest
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _extension_module() -> str:
-    """``jupyter_mlops`` once its ``__init__`` re-exports the entry points; the
-    entry-point module itself until then (both load the same MLOpsApp)."""
-    import jupyter_mlops
-
-    if hasattr(jupyter_mlops, "_jupyter_server_extension_points"):
-        return "jupyter_mlops"
-    return "jupyter_mlops._jupyter_server"
-
-
-MLOPS_EXTENSION = _extension_module()
+MLOPS_EXTENSION = "jupyter_mlops"
 
 
 @pytest.fixture
