@@ -234,3 +234,13 @@ def test_a_server_fault_is_internal_error_json_with_the_traceback_logged(
     assert json.loads(r.body)["error_code"] == "INTERNAL_ERROR"
     assert "params" not in json.loads(r.body)["message"]  # no SQL details to the client
     assert "Traceback" in logged.getvalue() and "runs/log-parameter" in logged.getvalue()
+
+
+def test_artifact_path_conflicts_are_client_errors(api, run):
+    exp_id, run_id = run
+    base = f"{ART}/{exp_id}/{run_id}/artifacts"
+    assert api("PUT", f"{base}/sub/f.txt", b"x").status == 200
+    assert_client_error(api("PUT", f"{base}/sub", b"y"))  # a directory
+    assert_client_error(api("PUT", f"{base}/sub/f.txt/g.txt", b"y"))  # under a file
+    assert api("GET", f"{base}/sub/f.txt").body == b"x"
+    assert_client_error(api("GET", f"{base}/sub"), 404, "RESOURCE_DOES_NOT_EXIST")

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ...tracking.errors import not_found
+from ...tracking.errors import invalid, not_found
 from ..request import Fields, safe_artifact_path
 from .base import MLOpsHandler, to_json
 
@@ -97,7 +97,13 @@ class ArtifactHandler(ArtifactsMixin):
             if not rel:
                 raise not_found("An artifact path is required.")
             spool.seek(0)
-            self.root_repo().put(rel, spool)
+            try:
+                self.root_repo().put(rel, spool)
+            except (IsADirectoryError, NotADirectoryError, FileExistsError):
+                # the path names a directory, or goes through a file: the caller's mistake
+                raise invalid(
+                    f"Cannot write artifact '{path}': it is a directory or lies under a file."
+                ) from None
 
         async def work() -> None:
             await self.run(upload)
