@@ -55,9 +55,10 @@ def heartbeat_interval() -> float:
 
 def heartbeat_timeout_ms() -> int:
     """A RUNNING run whose writer has been silent this long is KILLED at the
-    next start_run: ``JUPYTER_MLOPS_HEARTBEAT_TIMEOUT`` seconds, default six
-    heartbeat intervals but at least one."""
-    default = max(6 * heartbeat_interval(), 1.0)
+    next start_run: ``JUPYTER_MLOPS_HEARTBEAT_TIMEOUT`` seconds. The default,
+    300 s (the server's reaper uses the same), is long because a kernel stuck
+    in C code that holds the GIL cannot heartbeat but is not dead."""
+    default = max(30 * heartbeat_interval(), 300.0)
     return int(1000 * _env_float("JUPYTER_MLOPS_HEARTBEAT_TIMEOUT", default))
 
 

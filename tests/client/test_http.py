@@ -4,6 +4,7 @@ restart, and replay of a spool left behind by an exited process."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -34,6 +35,7 @@ def test_fluent_api_over_http(server, tmp_path, monkeypatch):
         mlops.log_param("lr", 0.5)
         for i in range(3000):
             mlops.log_metric("loss", 1 / (i + 1), step=i)
+        mlops.log_metrics({"nan": float("nan"), "inf": float("inf")})
         mlops.set_tag("k", "v")
         mlops.log_text("hello", "notes/hello.txt")
         with pytest.raises(TrackingError):
@@ -42,6 +44,7 @@ def test_fluent_api_over_http(server, tmp_path, monkeypatch):
     assert got.info.status == "FINISHED"
     assert got.data.params == {"lr": "0.5"} and got.data.tags["k"] == "v"
     assert len(mlops.get_metric_history(run.info.run_id, "loss")) == 3000
+    assert math.isnan(got.data.metrics["nan"].value) and got.data.metrics["inf"].value == math.inf
     df = mlops.search_runs()
     assert list(df["run_id"]) == [run.info.run_id]
     client = mlops.MlopsClient()
