@@ -123,7 +123,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                   {trans.__(row.statusLabel)}
                 </span>
               </td>
-              <td title={row.startedTitle}>{row.started}</td>
+              <td className="jp-mlops-RunRow-time" title={row.startedTitle}>
+                {row.started}
+              </td>
               <td className="jp-mlops-RunRow-duration">{row.duration}</td>
             </tr>
           ))}
