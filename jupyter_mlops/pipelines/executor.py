@@ -1,0 +1,443 @@
+"""The local executor: one pipeline run as a DAG of asyncio tasks.
+
+Steps start as soon as their dependencies succeeded, at most ``parallelism`` at
+a time; a failed step skips what depends on it while independent branches go
+on. Each step is a child tracked run of the pipeline's run (its parameters,
+log, executed notebook, duration, and whatever the step's code logs without
+``start_run``: the step's process gets ``MLFLOW_RUN_ID``/``JUPYTER_MLOPS_RUN_ID``).
+State is written to the database as it changes, so any process (the REST API,
+the CLI, another server) sees progress; a cancel request written there by
+another process is noticed within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .db import STEP_TERMINAL, PipelineDB, now_ms
+from .model import Pipeline, Step
+from .params import fill
+from .runner import KernelPool, StepFailed, run_notebook, run_script
+
+if TYPE_CHECKING:
+    from ..tracking.store import TrackingStore
+
+log = logging.getLogger(__name__)
+
+#: Step status → status of its tracked run.
+TRACKING_STATUS = {"SUCCEEDED": "FINISHED", "CACHED": "FINISHED", "FAILED": "FAILED",
+                   "CANCELED": "KILLED"}
+TAG_PIPELINE = "mlops.pipeline"
+TAG_PIPELINE_RUN = "mlops.pipeline.run_id"
+TAG_STEP = "mlops.pipeline.step"
+TAG_CACHED_FROM = "mlops.pipeline.cached_from"
+
+
+def step_dir(run_dir: str, step: str) -> str:
+    return os.path.join(run_dir, "steps", step)
+
+
+def log_path(run_dir: str, step: str) -> str:
+    return os.path.join(step_dir(run_dir, step), "step.log")
+
+
+def notebook_path(run_dir: str, step: str) -> str:
+    return os.path.join(step_dir(run_dir, step), "output.ipynb")
+
+
+@dataclass
+class Context:
+    """What every run of one process shares."""
+
+    db: PipelineDB
+    store: TrackingStore
+    pool: KernelPool
+    io: ThreadPoolExecutor
+    parallelism: int = 4
+    base_env: dict[str, str] = field(default_factory=dict)
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.io, lambda: fn(*args, **kwargs))
+
+
+class RunExecution:
+    """Executes one pipeline run (already inserted with its PENDING steps)."""
+
+    def __init__(self, ctx: Context, run_id: str, pipeline: Pipeline, params: Mapping[str, Any],
+                 run_dir: str, experiment_id: str, reuse: Mapping[str, str] | None = None) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.p = pipeline
+        self.params = dict(params)
+        self.run_dir = run_dir
+        self.experiment_id = experiment_id
+        self.reuse = dict(reuse or {})  # step -> run id whose outputs it takes (retries)
+        self.status: dict[str, str] = {n: "PENDING" for n in pipeline.steps}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.cancelled = False
+        self.done = asyncio.Event()
+        self.final_status: str | None = None
+        self._order = {n: i for i, n in enumerate(topological_order(pipeline))}
+
+    # -- templates -------------------------------------------------------------------
+    def _template_ctx(self, for_cache: bool = False) -> dict[str, Any]:
+        ctx: dict[str, Any] = {f"params.{k}": v for k, v in self.params.items()}
+        ctx.update({
+            "run.id": "<run.id>" if for_cache else self.run_id,
+            "run.dir": "<run.dir>" if for_cache else self.run_dir,
+            "pipeline.name": self.p.name,
+            "pipeline.dir": self.p.base_dir,
+        })
+        for n in self.p.steps:
+            ctx[f"steps.{n}.outputs"] = (f"<steps.{n}.outputs>" if for_cache else
+                                         os.path.join(step_dir(self.run_dir, n), "work"))
+        return ctx
+
+    # -- the DAG -----------------------------------------------------------------------
+    async def execute(self) -> str:
+        watcher = asyncio.ensure_future(self._watch_cancel())
+        try:
+            await self.ctx.call(self.ctx.db.update_run, self.run_id, status="RUNNING",
+                                start_time=now_ms())
+            notebooks = sum(1 for s in self.p.steps.values() if s.kind == "notebook")
+            self.ctx.pool.fill(min(self.ctx.parallelism, notebooks))
+            await self._loop()
+        finally:
+            watcher.cancel()
+        failed = [n for n, s in self.status.items() if s == "FAILED"]
+        if self.cancelled:
+            final, reason = "CANCELED", "cancelled"
+        elif failed:
+            final, reason = "FAILED", "step(s) failed: " + ", ".join(failed)
+        else:
+            final, reason = "SUCCEEDED", None
+        await self.ctx.call(self.ctx.db.update_run, self.run_id, status=final, reason=reason,
+                            end_time=now_ms())
+        await self.ctx.call(self._end_parent, final)
+        self.final_status = final
+        self.done.set()
+        return final
+
+    async def _loop(self) -> None:
+        running: set[asyncio.Task[None]] = set()
+        while True:
+            if self.cancelled:
+                skipped = [n for n, s in self.status.items() if s == "PENDING"]
+                await self._set_many(skipped, "CANCELED")
+            else:
+                # steps behind a failure will never run
+                doomed = [n for n, s in self.status.items() if s == "PENDING" and any(
+                    self.status[d] in ("FAILED", "CANCELED", "SKIPPED")
+                    for d in self.p.steps[n].depends_on)]
+                if doomed:
+                    await self._set_many(doomed, "SKIPPED")
+                    continue
+                ready = sorted((n for n, s in self.status.items() if s == "PENDING" and all(
+                    self.status[d] in ("SUCCEEDED", "CACHED") for d in self.p.steps[n].depends_on)),
+                    key=self._order.__getitem__)
+                for n in ready[: max(0, self.ctx.parallelism - len(running))]:
+                    self.status[n] = "STARTING"
+                    t = asyncio.ensure_future(self._run_step(n))
+                    self.tasks[n] = t
+                    running.add(t)
+            if not running:
+                return
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if not t.cancelled() and t.exception() is not None:
+                    log.error("jupyter-mlops: step task failed", exc_info=t.exception())
+
+    async def _set_many(self, names: list[str], status: str) -> None:
+        for n in names:
+            self.status[n] = status
+        await self.ctx.call(self.ctx.db.update_steps,
+                            [(self.run_id, n, {"status": status}) for n in names])
+
+    def cancel(self) -> None:
+        """Stop: running steps' process trees are killed, nothing new starts."""
+        if self.cancelled or self.done.is_set():
+            return
+        self.cancelled = True
+        for n, t in self.tasks.items():
+            if not t.done():
+                t.cancel()
+
+    async def _watch_cancel(self) -> None:
+        """Another process (REST of another server, CLI) may ask via the database."""
+        while True:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                if await self.ctx.call(self.ctx.db.run_status, self.run_id) == "CANCELING":
+                    self.cancel()
+                    return
+
+    # -- one step ----------------------------------------------------------------------
+    async def _run_step(self, name: str) -> None:
+        step = self.p.steps[name]
+        sdir = step_dir(self.run_dir, name)
+        work = os.path.join(sdir, "work")
+        lpath = log_path(self.run_dir, name)
+        child: str | None = None
+        values: dict[str, Any] = {}
+        status = "FAILED"
+        error: str | None = None
+        start = now_ms()
+        try:
+            await self.ctx.call(self._prepare_dirs, step, work)
+            tctx = self._template_ctx()
+            params = fill(step.parameters, tctx)
+            key = None
+            if step.cache or name in self.reuse:
+                key = await self.ctx.call(self._cache_key, step, fill(step.parameters,
+                                                                      self._template_ctx(True)))
+                source = await self.ctx.call(self._cached_source, name, key)
+                if source is not None:
+                    child = await self.ctx.call(self._start_child, step, params,
+                                                {TAG_CACHED_FROM: source})
+                    self.status[name] = status = "CACHED"
+                    values = {"status": status, "cache_key": key, "cached_from": source,
+                              "start_time": start, "end_time": now_ms(), "tracking_run_id": child}
+                    return
+            child = await self.ctx.call(self._start_child, step, params, {})
+            self.status[name] = "RUNNING"
+            await self.ctx.call(self.ctx.db.update_steps, [(self.run_id, name, {
+                "status": "RUNNING", "attempt": 1, "start_time": start, "tracking_run_id": child,
+                "cache_key": key})])
+            env = self._env(step, child, params, tctx)
+            attempts = step.retries + 1
+            for attempt in range(1, attempts + 1):
+                if attempt > 1:
+                    await self.ctx.call(self.ctx.db.update_steps,
+                                        [(self.run_id, name, {"attempt": attempt})])
+                try:
+                    await self._attempt(step, params, env, work, lpath, attempt, attempts)
+                    missing = [o for o in step.outputs if not os.path.exists(os.path.join(work, o))]
+                    if missing:
+                        raise StepFailed("declared output(s) not written: " + ", ".join(missing))
+                    status, error = "SUCCEEDED", None
+                    break
+                except StepFailed as e:
+                    if self.cancelled:
+                        raise asyncio.CancelledError() from None
+                    error = str(e)
+                except asyncio.TimeoutError:
+                    error = f"timed out after {step.timeout:g} s"
+                await self.ctx.call(_append, lpath, f"\n[jupyter-mlops] attempt {attempt}/{attempts} "
+                                    f"failed: {error}\n")
+                if attempt < attempts and step.retry_delay:
+                    await asyncio.sleep(step.retry_delay)
+            self.status[name] = status
+            values = {"status": status, "error": error, "end_time": now_ms(), "cache_key": key}
+        except asyncio.CancelledError:
+            self.status[name] = status = "CANCELED"
+            values = {"status": status, "error": "cancelled", "end_time": now_ms()}
+            await self.ctx.call(_append, lpath, "\n[jupyter-mlops] cancelled\n")
+            raise
+        except Exception as e:  # our fault or the environment's: the step fails, the run goes on
+            log.exception("jupyter-mlops: step %s of run %s", name, self.run_id)
+            self.status[name] = status = "FAILED"
+            values = {"status": status, "error": f"{type(e).__name__}: {e}", "end_time": now_ms()}
+        finally:
+            if self.status[name] not in STEP_TERMINAL:
+                self.status[name] = status
+            await asyncio.shield(self._finish_step(name, child, values or {"status": status}))
+
+    async def _attempt(self, step: Step, params: dict[str, Any], env: dict[str, str], work: str,
+                       lpath: str, attempt: int, attempts: int) -> None:
+        with open(lpath, "a", encoding="utf-8", buffering=1) as logf:
+            if attempts > 1:
+                logf.write(f"[jupyter-mlops] attempt {attempt}/{attempts}\n")
+            src = os.path.join(self.p.base_dir, step.path)
+            if step.kind == "notebook":
+                coro = run_notebook(self.ctx.pool, src, notebook_path(self.run_dir, step.name),
+                                    params, env, work, logf, step.kernel)
+            else:
+                args = [str(a) for a in fill(step.args, self._template_ctx())]
+                coro = run_script(src, params, args, env, work, logf)
+            await asyncio.wait_for(coro, step.timeout)
+
+    def _env(self, step: Step, child: str, params: dict[str, Any], tctx: dict[str, Any]) -> dict[str, str]:
+        env = dict(self.ctx.base_env)
+        env.update({k: str(v) for k, v in fill(step.env, tctx).items()})
+        env.update({
+            "JUPYTER_MLOPS_RUN_ID": child,
+            "MLFLOW_RUN_ID": child,
+            "JUPYTER_MLOPS_PIPELINE_RUN_ID": self.run_id,
+            "JUPYTER_MLOPS_PIPELINE_STEP": step.name,
+            "JUPYTER_MLOPS_PIPELINE_DIR": self.p.base_dir,
+            "JUPYTER_MLOPS_PARAMS": json.dumps(params, default=str),
+        })
+        return env
+
+    # -- blocking helpers (run in the io pool) ----------------------------------------
+    def _prepare_dirs(self, step: Step, work: str) -> None:
+        os.makedirs(work, exist_ok=True)
+        for dep in step.depends_on:
+            dep_work = os.path.join(step_dir(self.run_dir, dep), "work")
+            for out in self.p.steps[dep].outputs:
+                _link(os.path.join(dep_work, out), os.path.join(work, out))
+
+    def _cache_key(self, step: Step, params: Any) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps([step.kind, step.path, params, step.env, step.args, step.outputs,
+                             step.kernel], sort_keys=True, default=str).encode())
+        files = [os.path.join(self.p.base_dir, step.path)]
+        files += [os.path.join(self.p.base_dir, i) for i in step.inputs]
+        for dep in step.depends_on:
+            dep_work = os.path.join(step_dir(self.run_dir, dep), "work")
+            files += [os.path.join(dep_work, o) for o in self.p.steps[dep].outputs]
+        for f in files:
+            h.update(b"\0file\0")
+            _hash_path(h, f)
+        return h.hexdigest()
+
+    def _cached_source(self, name: str, key: str) -> str | None:
+        """Take the outputs of an earlier identical step; its run id, or None."""
+        step = self.p.steps[name]
+        candidates: list[tuple[str, str]] = []
+        if name in self.reuse:
+            candidates.append((self.reuse[name], name))
+        if step.cache:
+            candidates += self.ctx.db.find_cached(key) or []
+        work = os.path.join(step_dir(self.run_dir, name), "work")
+        for run_id, sname in candidates:
+            row = self.ctx.db.get_run(run_id)
+            if row is None or run_id == self.run_id:
+                continue
+            src = os.path.join(step_dir(row["run_dir"], sname), "work")
+            if all(os.path.exists(os.path.join(src, o)) for o in step.outputs):
+                for o in step.outputs:
+                    _link(os.path.join(src, o), os.path.join(work, o))
+                for fname in ("output.ipynb", "step.log"):
+                    _link(os.path.join(step_dir(row["run_dir"], sname), fname),
+                          os.path.join(step_dir(self.run_dir, name), fname))
+                return run_id
+        return None
+
+    def _start_child(self, step: Step, params: dict[str, Any], tags: dict[str, str]) -> str:
+        from ..tracking.entities import TAG_PARENT_RUN_ID
+
+        store = self.ctx.store
+        run = store.create_run(self.experiment_id, user_id=_user(), run_name=step.name, tags={
+            TAG_PARENT_RUN_ID: self.run_id, TAG_PIPELINE: self.p.name,
+            TAG_PIPELINE_RUN: self.run_id, TAG_STEP: step.name,
+            "mlflow.source.name": step.path, "mlflow.source.type": step.kind.upper(), **tags})
+        items = [(k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+                 for k, v in params.items()]
+        if items:
+            store.log_batch(run.info.run_id, params=items)
+        return run.info.run_id
+
+    async def _finish_step(self, name: str, child: str | None, values: dict[str, Any]) -> None:
+        try:
+            await self.ctx.call(self.ctx.db.update_steps, [(self.run_id, name, values)])
+            if child is not None:
+                await self.ctx.call(self._end_child, name, child, values.get("status", "FAILED"),
+                                    values.get("error"))
+        except Exception:
+            log.exception("jupyter-mlops: recording step %s of run %s", name, self.run_id)
+
+    def _end_child(self, name: str, child: str, status: str, error: str | None) -> None:
+        store = self.ctx.store
+        run = store.get_run(child)
+        repo = store.artifact_repo(run.info.artifact_uri)
+        for path in (log_path(self.run_dir, name), notebook_path(self.run_dir, name)):
+            if os.path.exists(path):
+                with contextlib.suppress(Exception):
+                    with open(path, "rb") as f:
+                        repo.put(os.path.basename(path), f.read())
+        if error:
+            store.set_tag(child, "mlops.pipeline.error", error[:8000])
+        store.update_run_info(child, status=TRACKING_STATUS.get(status, "FAILED"), end_time=now_ms())
+
+    def _end_parent(self, final: str) -> None:
+        status = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}[final]
+        try:
+            self.ctx.store.update_run_info(self.run_id, status=status, end_time=now_ms())
+        except Exception:
+            log.exception("jupyter-mlops: ending pipeline run %s", self.run_id)
+
+
+def topological_order(p: Pipeline) -> list[str]:
+    """Kahn's algorithm, ties in declaration order (deterministic)."""
+    indeg = {n: len(s.depends_on) for n, s in p.steps.items()}
+    users: dict[str, list[str]] = {n: [] for n in p.steps}
+    for n, s in p.steps.items():
+        for d in s.depends_on:
+            users[d].append(n)
+    ready = [n for n in p.steps if indeg[n] == 0]
+    out: list[str] = []
+    while ready:
+        n = ready.pop(0)
+        out.append(n)
+        for u in users[n]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    return out
+
+
+def _append(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _link(src: str, dst: str) -> None:
+    """Hand a file or directory to another step: hard links, copies across devices."""
+    if not os.path.exists(src) or os.path.exists(dst):
+        return
+    os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+    if os.path.isdir(src):
+        shutil.copytree(src, dst, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(src, dst)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _hash_path(h: Any, path: str) -> None:
+    if os.path.isdir(path):
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for f in sorted(files):
+                full = os.path.join(root, f)
+                h.update(os.path.relpath(full, path).encode() + b"\0")
+                _hash_path(h, full)
+        return
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        h.update(b"<missing>")
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return ""
+
+
+def wall_ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)

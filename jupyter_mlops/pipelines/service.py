@@ -1,0 +1,499 @@
+"""The pipeline service: submit, watch, cancel, retry, read logs, schedule.
+
+One instance per process (the Jupyter server extension, or the CLI). Runs
+execute in this process's event loop, so they go on when the browser closes;
+when the process stops, its unfinished runs are marked FAILED with the reason,
+by itself on a clean stop and by the next process to start otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Float, Int, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ..tracking.errors import TrackingError, invalid, not_found
+from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
+from .executor import Context, RunExecution, log_path, notebook_path
+from .model import Pipeline, pipeline_from_dict
+from .params import ParameterError, resolve_parameters
+from .proctree import alive
+from .runner import KernelPool
+from .spec import Issue, PipelineInvalid, load_pipeline, parse_pipeline, within
+
+if TYPE_CHECKING:
+    from ..tracking.store import TrackingStore
+
+RESOURCE_CONFLICT = "RESOURCE_CONFLICT"
+
+
+class PipelineError(TrackingError):
+    """Validation failed: ``issues`` say where (file, line, field)."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("The pipeline is not valid:\n" + "\n".join(str(i) for i in issues))
+        self.issues = issues
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = super().to_json()
+        out["issues"] = [i.to_dict() for i in self.issues]
+        return out
+
+
+class PipelineService(LoggingConfigurable):
+    """Runs pipelines locally and keeps their history in the tracking database."""
+
+    parallelism = Int(
+        0, config=True,
+        help="Steps of one run executing at once (0: the number of CPUs, at least 2).",
+    )
+    warm_kernels = Int(
+        -1, config=True,
+        help="""Kernels kept started ahead of need so notebook steps skip kernel start-up
+        (~0.7 s each). -1: as many as ``parallelism``. Each step still gets a fresh kernel;
+        the pool only starts filling when the first pipeline runs.""",
+    )
+    runs_dir = Unicode(
+        config=True,
+        help="""Where runs keep step logs, executed notebooks and outputs
+        (default: ``<jupyter data dir>/mlops/pipelines``).""",
+    )
+    schedule_interval = Float(
+        5.0, config=True, help="Seconds between checks for due schedules.",
+    )
+    kernel_name = Unicode(
+        "python3", config=True,
+        help="Kernel for notebooks whose metadata names none (and the one kept warm).",
+    )
+
+    @default("runs_dir")
+    def _default_runs_dir(self) -> str:
+        from jupyter_core.paths import jupyter_data_dir
+
+        return os.path.join(jupyter_data_dir(), "mlops", "pipelines")
+
+    def __init__(self, store: TrackingStore, root_dir: str, env: Mapping[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.store = store
+        self.root_dir = os.path.realpath(root_dir)
+        self.db = PipelineDB(store.engine)  # type: ignore[attr-defined]
+        self.executor_id = f"{socket.gethostname()}:{os.getpid()}"
+        par = self.parallelism or max(2, os.cpu_count() or 2)
+        base_env = dict(os.environ if env is None else env)
+        base_env.setdefault("JUPYTER_MLOPS_TRACKING_URI", store.uri)
+        base_env["PYTHONUNBUFFERED"] = "1"
+        pool = KernelPool(par if self.warm_kernels < 0 else self.warm_kernels, base_env,
+                          os.path.join(self.runs_dir, ".kernels"), self.kernel_name)
+        self.ctx = Context(self.db, store, pool,
+                           ThreadPoolExecutor(4, thread_name_prefix="mlops-pipelines"), par,
+                           base_env)
+        self.active: dict[str, RunExecution] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._scheduler: asyncio.Task[Any] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self, schedules: bool = True) -> None:
+        """Fail runs a stopped process left unfinished; start the scheduler."""
+        await self.ctx.call(self.reconcile)
+        if schedules:
+            self._scheduler = asyncio.ensure_future(self._schedule_loop())
+
+    def reconcile(self) -> list[str]:
+        """Mark FAILED every unfinished run whose executor process is gone."""
+        host = socket.gethostname()
+        failed = []
+        for run in self.db.unfinished_runs():
+            ex = run.get("executor") or ""
+            h, _, pid = ex.rpartition(":")
+            if ex == self.executor_id and run["run_id"] in self.active:
+                continue
+            if h == host and pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
+                continue
+            reason = (f"interrupted: the process running it ({ex or 'unknown'}) stopped "
+                      "before it finished")
+            self._fail_run(run["run_id"], reason)
+            failed.append(run["run_id"])
+        if failed:
+            self.log.warning("jupyter-mlops: %d interrupted pipeline run(s) marked FAILED",
+                             len(failed))
+        return failed
+
+    def _fail_run(self, run_id: str, reason: str) -> None:
+        before = self.db.get_run(run_id)
+        self.db.mark_interrupted(run_id, reason)
+        for rid, status in [(run_id, "FAILED")] + [
+                (s["tracking_run_id"], "FAILED") for s in (before or {}).get("steps", [])
+                if s["tracking_run_id"] and s["status"] == "RUNNING"]:
+            with contextlib.suppress(Exception):
+                self.store.update_run_info(rid, status=status, end_time=now_ms())
+
+    async def stop(self) -> None:
+        """Stop the scheduler; runs still going are killed and marked FAILED."""
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+        for run_id, ex in list(self.active.items()):
+            ex.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=15)
+        for run_id in list(self.active):
+            await self.ctx.call(self._fail_run, run_id, "interrupted: the server stopped")
+        await self.ctx.pool.close()
+        self.ctx.io.shutdown(wait=True)
+
+    async def warm(self) -> None:
+        """Start the warm kernels now and wait until they are up."""
+        pool = self.ctx.pool
+        pool.fill()
+        while pool._starting:
+            await asyncio.wait(set(pool._starting))
+
+    # -- validation --------------------------------------------------------------------
+    def resolve_path(self, path: str) -> str:
+        """A user's path (relative to the root, or absolute inside it) → absolute."""
+        if not path:
+            raise invalid("Missing value for required parameter 'path'.")
+        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(self.root_dir, path))
+        if not within(self.root_dir, full):
+            raise invalid(f"Path {path!r} is outside the workspace.")
+        return full
+
+    def rel(self, full: str | None) -> str | None:
+        if not full:
+            return None
+        return os.path.relpath(full, self.root_dir) if within(self.root_dir, full) else full
+
+    def load(self, path: str | None = None, text: str | None = None) -> Pipeline:
+        """Read and validate; raises :class:`PipelineError` with every issue."""
+        try:
+            if text is not None:
+                full = self.resolve_path(path) if path else os.path.join(self.root_dir,
+                                                                         "<pipeline>.pipeline.yaml")
+                return parse_pipeline(text, path=full, root=self.root_dir,
+                                      display=self.rel(full))
+            full = self.resolve_path(path or "")
+            if not os.path.isfile(full):
+                raise not_found(f"No pipeline file {path!r}.")
+            return load_pipeline(full, root=self.root_dir)
+        except PipelineInvalid as e:
+            for issue in e.issues:
+                if issue.file and os.path.isabs(issue.file):
+                    issue.file = self.rel(issue.file)
+            raise PipelineError(e.issues) from None
+
+    def describe(self, p: Pipeline) -> dict[str, Any]:
+        from .executor import topological_order
+
+        return {"pipeline": p.to_dict(), "path": self.rel(p.source_path),
+                "order": topological_order(p)}
+
+    # -- runs --------------------------------------------------------------------------
+    async def submit(self, path: str | None = None, text: str | None = None,
+                     parameters: Mapping[str, Any] | None = None, *,
+                     pipeline: Pipeline | None = None, schedule_id: str | None = None,
+                     retry_of: str | None = None, reuse: Mapping[str, str] | None = None,
+                     run_name: str | None = None) -> dict[str, Any]:
+        if pipeline is None:
+            pipeline = await self.ctx.call(self.load, path, text)
+        try:
+            values = resolve_parameters(pipeline, parameters)
+        except ParameterError as e:
+            raise invalid(str(e)) from None
+        row = await self.ctx.call(self._create, pipeline, values, schedule_id, retry_of, run_name)
+        ex = RunExecution(self.ctx, row["run_id"], pipeline, values, row["run_dir"],
+                          row["experiment_id"], reuse)
+        self.active[row["run_id"]] = ex
+        task = asyncio.ensure_future(self._execute(ex))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await self.get_run(row["run_id"])
+
+    async def _execute(self, ex: RunExecution) -> None:
+        try:
+            await ex.execute()
+        except Exception:
+            self.log.exception("jupyter-mlops: pipeline run %s", ex.run_id)
+            await self.ctx.call(self._fail_run, ex.run_id, "internal error of the executor")
+        finally:
+            self.active.pop(ex.run_id, None)
+
+    def _create(self, p: Pipeline, values: dict[str, Any], schedule_id: str | None,
+                retry_of: str | None, run_name: str | None) -> dict[str, Any]:
+        from .executor import TAG_PIPELINE, _user
+
+        exp_name = p.experiment or p.name
+        exp = self.store.get_experiment_by_name(exp_name)
+        if exp is None:
+            try:
+                exp_id = self.store.create_experiment(exp_name)
+            except TrackingError:
+                exp2 = self.store.get_experiment_by_name(exp_name)
+                assert exp2 is not None
+                exp_id = exp2.experiment_id
+        else:
+            exp_id = exp.experiment_id
+        rel = self.rel(p.source_path)
+        tags = {TAG_PIPELINE: p.name, "mlflow.source.type": "PIPELINE",
+                "mlflow.source.name": rel or p.name}
+        if rel:
+            tags["mlops.pipeline.file"] = rel
+        if schedule_id:
+            tags["mlops.pipeline.schedule_id"] = schedule_id
+        if retry_of:
+            tags["mlops.pipeline.retry_of"] = retry_of
+        run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name, tags=tags)
+        run_id = run.info.run_id
+        if values:
+            self.store.log_batch(run_id, params=[
+                (k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()])
+        run_dir = os.path.join(self.runs_dir, run_id)
+        os.makedirs(run_dir, exist_ok=True)
+        spec = {**p.to_dict(), "base_dir": p.base_dir}
+        with open(os.path.join(run_dir, "pipeline.json"), "w") as f:
+            json.dump(spec, f, indent=1)
+        t = now_ms()
+        self.db.insert_run({
+            "run_id": run_id, "name": p.name, "experiment_id": exp_id,
+            "source_path": p.source_path, "spec": json.dumps(spec),
+            "parameters": json.dumps(values), "status": "QUEUED", "created_time": t,
+            "run_dir": run_dir, "target": "local", "executor": self.executor_id,
+            "schedule_id": schedule_id, "retry_of": retry_of,
+        }, [{"run_id": run_id, "step": n, "status": "PENDING", "attempt": 0} for n in p.steps])
+        return {"run_id": run_id, "run_dir": run_dir, "experiment_id": exp_id}
+
+    async def get_run(self, run_id: str) -> dict[str, Any]:
+        row = await self.ctx.call(self.db.get_run, run_id)
+        if row is None:
+            raise not_found(f"Pipeline run '{run_id}' does not exist.")
+        return self.present(row)
+
+    def present(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The REST shape of a run: per-step status, attempts, timings, artifacts."""
+        t = now_ms()
+        spec = row["spec"]
+        steps = []
+        counts: dict[str, int] = {}
+        for s in row["steps"]:
+            counts[s["status"]] = counts.get(s["status"], 0) + 1
+            sdef = spec.get("steps", {}).get(s["step"], {})
+            start, end = s["start_time"], s["end_time"]
+            steps.append({
+                "name": s["step"], "status": s["status"], "attempt": s["attempt"],
+                "kind": "notebook" if "notebook" in sdef else "script",
+                "path": sdef.get("notebook") or sdef.get("script"),
+                "depends_on": sdef.get("depends_on", []),
+                "start_time": start, "end_time": end,
+                "duration_ms": (end or t) - start if start else None,
+                "tracking_run_id": s["tracking_run_id"], "error": s["error"],
+                "cached_from": s["cached_from"],
+                "has_log": os.path.exists(log_path(row["run_dir"], s["step"])),
+                "has_notebook": os.path.exists(notebook_path(row["run_dir"], s["step"])),
+            })
+        start, end = row["start_time"], row["end_time"]
+        done = sum(v for k, v in counts.items() if k in STEP_TERMINAL)
+        return {
+            "run_id": row["run_id"], "name": row["name"], "status": row["status"],
+            "reason": row["reason"], "path": self.rel(row["source_path"]),
+            "experiment_id": row["experiment_id"], "parameters": row["parameters"],
+            "created_time": row["created_time"], "start_time": start, "end_time": end,
+            "duration_ms": (end or t) - start if start else None,
+            "target": row["target"], "schedule_id": row["schedule_id"],
+            "retry_of": row["retry_of"],
+            "progress": {"done": done, "total": len(steps), "counts": counts},
+            "steps": steps,
+        }
+
+    async def list_runs(self, status: str | None = None, path: str | None = None,
+                        name: str | None = None, schedule_id: str | None = None,
+                        max_results: int = 100, offset: int = 0) -> dict[str, Any]:
+        full = self.resolve_path(path) if path else None
+        rows, more = await self.ctx.call(lambda: self.db.list_runs(
+            status=status, name=name, source_path=full, schedule_id=schedule_id,
+            max_results=max_results, offset=offset))
+        out: dict[str, Any] = {"runs": [self.present(r) for r in rows]}
+        if more:
+            out["next_offset"] = offset + max_results
+        return out
+
+    async def cancel(self, run_id: str) -> dict[str, Any]:
+        run = await self.get_run(run_id)
+        if run["status"] in RUN_TERMINAL:
+            raise TrackingError(f"Pipeline run '{run_id}' already ended ({run['status']}).",
+                                RESOURCE_CONFLICT)
+        ex = self.active.get(run_id)
+        if ex is not None:
+            ex.cancel()
+            await ex.done.wait()
+        else:  # running in another process: it polls for this
+            await self.ctx.call(lambda: self.db.update_run(
+                run_id, only_if_not=RUN_TERMINAL, status="CANCELING"))
+        return await self.get_run(run_id)
+
+    async def retry(self, run_id: str, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A new run of the same pipeline and parameters that reuses the outputs of the
+        steps that succeeded and reruns the rest."""
+        row = await self.ctx.call(self.db.get_run, run_id)
+        if row is None:
+            raise not_found(f"Pipeline run '{run_id}' does not exist.")
+        if row["status"] not in RUN_TERMINAL:
+            raise TrackingError(f"Pipeline run '{run_id}' is still {row['status']}.",
+                                RESOURCE_CONFLICT)
+        spec = dict(row["spec"])
+        base = spec.pop("base_dir", self.root_dir)
+        p = pipeline_from_dict(spec, source_path=row["source_path"], base_dir=base)
+        reuse = {s["step"]: (s["cached_from"] or run_id) for s in row["steps"]
+                 if s["status"] in ("SUCCEEDED", "CACHED")}
+        params = {**row["parameters"], **(parameters or {})}
+        return await self.submit(pipeline=p, parameters=params, retry_of=run_id, reuse=reuse)
+
+    async def wait(self, run_id: str) -> dict[str, Any]:
+        ex = self.active.get(run_id)
+        if ex is not None:
+            await ex.done.wait()
+        return await self.get_run(run_id)
+
+    def read_log(self, run_id: str, step: str, offset: int = 0,
+                 max_bytes: int = 1 << 20) -> tuple[bytes, int, bool]:
+        """(bytes from ``offset``, next offset, whether the step has ended)."""
+        row = self.db.get_run(run_id)
+        if row is None:
+            raise not_found(f"Pipeline run '{run_id}' does not exist.")
+        st = next((s for s in row["steps"] if s["step"] == step), None)
+        if st is None:
+            raise not_found(f"Pipeline run '{run_id}' has no step '{step}'.")
+        path = log_path(row["run_dir"], step)
+        data = b""
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(max_bytes)
+        ended = st["status"] in STEP_TERMINAL or row["status"] in RUN_TERMINAL
+        return data, offset + len(data), ended
+
+    def notebook_file(self, run_id: str, step: str) -> str:
+        row = self.db.get_run(run_id)
+        if row is None:
+            raise not_found(f"Pipeline run '{run_id}' does not exist.")
+        path = notebook_path(row["run_dir"], step)
+        if not any(s["step"] == step for s in row["steps"]) or not os.path.exists(path):
+            raise not_found(f"Step '{step}' of run '{run_id}' has no executed notebook.")
+        return path
+
+    # -- schedules ---------------------------------------------------------------------
+    async def create_schedule(self, path: str, cron: str, timezone: str = "UTC",
+                              parameters: Mapping[str, Any] | None = None,
+                              name: str | None = None, paused: bool = False) -> dict[str, Any]:
+        from .schedules import next_fire
+
+        p = await self.ctx.call(self.load, path)
+        try:
+            values = resolve_parameters(p, parameters)
+        except ParameterError as e:
+            raise invalid(str(e)) from None
+        nxt = next_fire(cron, timezone, now_ms())
+        row = {"schedule_id": uuid.uuid4().hex, "name": name or p.name,
+               "pipeline_path": self.rel(p.source_path) or path,
+               "parameters": json.dumps(dict(parameters or {})), "cron": cron,
+               "timezone": timezone, "paused": paused, "next_fire_time": nxt,
+               "created_time": now_ms()}
+        del values
+        await self.ctx.call(self.db.insert_schedule, row)
+        return await self.get_schedule(row["schedule_id"])
+
+    async def get_schedule(self, schedule_id: str) -> dict[str, Any]:
+        row = await self.ctx.call(self.db.get_schedule, schedule_id)
+        if row is None:
+            raise not_found(f"Schedule '{schedule_id}' does not exist.")
+        return row
+
+    async def list_schedules(self) -> dict[str, Any]:
+        return {"schedules": await self.ctx.call(self.db.list_schedules)}
+
+    async def update_schedule(self, schedule_id: str, *, paused: bool | None = None,
+                              cron: str | None = None, timezone: str | None = None,
+                              parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        from .schedules import next_fire
+
+        row = await self.get_schedule(schedule_id)
+        values: dict[str, Any] = {}
+        cron = cron or row["cron"]
+        tz = timezone or row["timezone"]
+        if parameters is not None:
+            p = await self.ctx.call(self.load, row["pipeline_path"])
+            try:
+                resolve_parameters(p, parameters)
+            except ParameterError as e:
+                raise invalid(str(e)) from None
+            values["parameters"] = json.dumps(dict(parameters))
+        if paused is not None:
+            values["paused"] = paused
+        # resuming or re-timing: the next fire is computed from now (no catch-up burst)
+        if cron != row["cron"] or tz != row["timezone"] or (paused is False and row["paused"]):
+            values.update(cron=cron, timezone=tz, next_fire_time=next_fire(cron, tz, now_ms()))
+        if values:
+            await self.ctx.call(self.db.update_schedule, schedule_id, **values)
+        return await self.get_schedule(schedule_id)
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        if not await self.ctx.call(self.db.delete_schedule, schedule_id):
+            raise not_found(f"Schedule '{schedule_id}' does not exist.")
+
+    async def run_schedule_now(self, schedule_id: str) -> dict[str, Any]:
+        row = await self.get_schedule(schedule_id)
+        run = await self.submit(row["pipeline_path"], parameters=row["parameters"],
+                                schedule_id=schedule_id)
+        await self.ctx.call(self.db.update_schedule, schedule_id, last_run_id=run["run_id"])
+        return run
+
+    async def fire_due(self, now: int | None = None) -> list[str]:
+        """Start a run for every due schedule this process wins the claim for."""
+        from .schedules import next_fire
+
+        now = now or now_ms()
+        started = []
+        for row in await self.ctx.call(self.db.due_schedules, now):
+            try:
+                nxt = next_fire(row["cron"], row["timezone"], max(now, row["next_fire_time"]))
+            except TrackingError as e:
+                await self.ctx.call(self.db.update_schedule, row["schedule_id"], paused=True,
+                                    last_error=e.message)
+                continue
+            if not await self.ctx.call(self.db.claim_fire, row["schedule_id"],
+                                       row["next_fire_time"], nxt):
+                continue  # another process fired it
+            try:
+                run = await self.submit(row["pipeline_path"], parameters=row["parameters"],
+                                        schedule_id=row["schedule_id"])
+                await self.ctx.call(self.db.update_schedule, row["schedule_id"],
+                                    last_run_id=run["run_id"], last_error=None)
+                started.append(run["run_id"])
+            except TrackingError as e:
+                await self.ctx.call(self.db.update_schedule, row["schedule_id"],
+                                    last_error=e.message[:4000])
+                self.log.warning("jupyter-mlops: schedule %s could not start: %s",
+                                 row["schedule_id"], e.message)
+        return started
+
+    async def _schedule_loop(self) -> None:
+        while True:
+            try:
+                await self.fire_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("jupyter-mlops: checking schedules failed")
+            await asyncio.sleep(self.schedule_interval)
+
+
+def python() -> str:
+    return sys.executable
