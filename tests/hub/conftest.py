@@ -20,6 +20,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+#: the prebuilt JupyterLab extension (built by `jlpm build`; absent in a checkout that was never built)
+LABEXTENSION = REPO / "jupyter_mlops" / "labextension" / "package.json"
 
 TEST_TEAMS = """\
 images:
@@ -216,19 +218,23 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
                 "jupyter_server_terminals": False,
             },
         ),
-        (lab, {"jupyter_mlops": True} if _mlops_extension_available() else {}),
+        (lab, {"jupyter_mlops": True}),
     ):
         d.mkdir()
         (d / "jupyter_server_config.json").write_text(
             json.dumps({"ServerApp": {"jpserver_extensions": exts}})
         )
     small_env = {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(small)}
+    lab_env = {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(lab)}
+    if LABEXTENSION.exists():
+        # the image has the package installed: its prebuilt JupyterLab extension is on the data path
+        (lab / "data" / "labextensions").mkdir(parents=True)
+        (lab / "data" / "labextensions" / "jupyter-mlops").symlink_to(LABEXTENSION.parent)
+        lab_env["JUPYTER_PATH"] = str(lab / "data")
     runtimes = {
         "registry.test/minimal:1": Runtime([singleuser], small_env),
         "registry.test/torch:1": Runtime([singleuser], small_env),
-        "registry.test/lab-mlops:1": Runtime(
-            [singleuser], {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(lab)}
-        ),
+        "registry.test/lab-mlops:1": Runtime([singleuser], lab_env),
     }
     k8s = FakeKubernetes(workdir, runtimes, Runtime([singleuser], small_env))
     k8s.start()
@@ -274,17 +280,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             hub.shutdown()
         finally:
             k8s.stop()
-
-
-def _mlops_extension_available() -> bool:
-    """Whether the jupyter-mlops server extension (another module) exists yet in this checkout."""
-    try:
-        import importlib
-
-        mod = importlib.import_module("jupyter_mlops")
-        return hasattr(mod, "_jupyter_server_extension_points")
-    except ImportError:
-        return False
 
 
 @pytest.fixture

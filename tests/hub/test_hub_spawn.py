@@ -11,11 +11,16 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
 
+#: the prebuilt JupyterLab extension (absent in a checkout where `jlpm build` never ran)
+LABEXTENSION = (
+    Path(__file__).resolve().parents[2] / "jupyter_mlops" / "labextension" / "package.json"
+)
 VISION = ["alice", "bob", "carol", "dan", "erin", "frank"]
 
 
@@ -283,14 +288,24 @@ def test_user_reaches_their_own_server_through_the_proxy(clean):
     assert r.status_code == 200, r.text[:500]
     assert r.url.startswith(f"{hub.url}/user/nina/lab")
     assert "JupyterLab" in r.text
+    if (
+        LABEXTENSION.exists()
+    ):  # the prebuilt front end is listed among the page's federated extensions
+        page_config = json.loads(
+            re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', r.text, re.DOTALL).group(1)
+        )
+        assert "jupyter-mlops" in [e["name"] for e in page_config["federated_extensions"]]
     r = s.get(f"{hub.url}/user/nina/api/status", timeout=30)
     assert r.status_code == 200 and "started" in r.json()
-    from conftest import _mlops_extension_available
-
-    if _mlops_extension_available():
-        r = s.get(f"{hub.url}/user/nina/mlops/api/v1/openapi.json", timeout=30)
-        assert r.status_code == 200, r.text[:300]
-        assert "paths" in r.json()
+    # the jupyter-mlops server extension answers through the proxy
+    r = s.get(f"{hub.url}/user/nina/mlops/api/v1/openapi.json", timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    assert "/api/v1/openapi.json" in r.json()["paths"]
+    r = s.get(
+        f"{hub.url}/user/nina/mlops/api/2.0/mlflow/experiments/search?max_results=10", timeout=30
+    )
+    assert r.status_code == 200, r.text[:300]
+    assert "experiments" in r.json()
     # another user is not let into nina's server
     other = hub.login("alice")
     r = other.get(f"{hub.url}/user/nina/api/status", timeout=30, allow_redirects=True)
