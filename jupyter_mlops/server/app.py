@@ -134,11 +134,17 @@ class MLOpsApp(ExtensionApp):
         # The port is final only once the HTTP server is bound: export again.
         if self.export_kernel_env:
             self.export_environment()
+        from .handlers.pipelines import start_service  # pipelines: runs, schedules
+
+        await start_service(self)
 
     async def stop_extension(self) -> None:
         """Clean shutdown: no new work, queued and running store calls finish (so
         every acknowledged write is committed), then the store closes."""
         self._closing = True
+        from .handlers.pipelines import stop_service
+
+        await stop_service(self)
         if self._reaper is not None:
             self._reaper.stop()
         executor, self._executor = self._executor, None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .handlers import pipelines
+
 S = dict[str, Any]
 
 
@@ -254,6 +256,7 @@ def _paths() -> S:
         "/api/v1/openapi.json": {"get": _op("This document", {"type": "object"}, tag="v1",
                                             errors=())},
         "/health": {"get": _op("Liveness", _obj({"status": STR}), tag="v1", errors=())},
+        **pipelines.openapi_paths(),
         "/": {"get": {
             "summary": "Open JupyterLab (run links printed by the MLflow client land here; "
                        "the browser keeps their `#/experiments/...` fragment)",
@@ -282,7 +285,7 @@ def openapi_document(server_url: str = "/mlops") -> S:
         "security": [{"token": []}],
         "paths": _paths(),
         "components": {
-            "schemas": copy.deepcopy(SCHEMAS),
+            "schemas": {**copy.deepcopy(SCHEMAS), **pipelines.openapi_schemas()},
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },
     }

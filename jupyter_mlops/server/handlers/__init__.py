@@ -7,7 +7,7 @@ from typing import Any
 
 from tornado import web
 
-from . import artifacts, mlflow_api, v1
+from . import artifacts, mlflow_api, pipelines, v1
 from .base import MLOpsHandler, RpcHandler
 
 PREFIX = "mlops/"
@@ -48,6 +48,7 @@ def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
     for regex, cls, kwargs in artifacts.routes():
         out.append((PREFIX + regex, cls, kwargs))
     out.append((PREFIX + re.escape("api/v1/openapi.json"), v1.OpenAPIHandler, {}))
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in pipelines.routes())
     out.append(("mlops/?", v1.UIRedirectHandler, {}))
     return out
 

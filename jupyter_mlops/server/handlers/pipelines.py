@@ -1,0 +1,474 @@
+"""Pipeline REST routes under ``{base_url}mlops/api/v1/pipelines/``.
+
+Thin over :class:`~jupyter_mlops.pipelines.service.PipelineService` (one per
+server, started with the extension so schedules fire and interrupted runs are
+reconciled without a request). Shapes are built for the Pipelines panel: a run
+carries per-step status, attempts and timings plus ``progress``; a step's log is
+read from an offset, or followed (``follow=true``) as a chunked stream until the
+step ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ...tracking.errors import invalid
+from ..request import Fields
+from .base import MLOpsHandler, Unavailable, to_json
+
+if TYPE_CHECKING:
+    from ...pipelines.service import PipelineService
+    from ..app import MLOpsApp
+
+BODY_LIMIT = 1 << 20
+RUN_STATUSES = ("QUEUED", "RUNNING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED")
+MAX_FILES = 1000
+
+
+# -- the service's life with the extension ----------------------------------------------
+async def start_service(app: MLOpsApp) -> None:
+    """Create and start the app's pipeline service (reconcile, then schedules)."""
+    from ...pipelines.service import PipelineService
+
+    root = getattr(app.serverapp, "root_dir", None) or os.getcwd()
+    svc = PipelineService(app.store, root, parent=app, log=app.log)
+    app._pipelines = svc  # type: ignore[attr-defined]
+    try:
+        await svc.start()
+    except Exception:
+        app.log.exception("jupyter-mlops: starting the pipeline service failed")
+
+
+async def stop_service(app: MLOpsApp) -> None:
+    svc = getattr(app, "_pipelines", None)
+    app._pipelines = None  # type: ignore[attr-defined]
+    if svc is not None:
+        await svc.stop()
+
+
+class PipelinesHandler(MLOpsHandler):
+    """Base of the pipeline routes: the service, JSON bodies, errors as MLflow JSON."""
+
+    @property
+    def svc(self) -> PipelineService:
+        svc = getattr(self.mlops, "_pipelines", None)
+        if svc is None:
+            raise Unavailable()
+        return svc
+
+    def body(self) -> Fields:
+        if len(self.request.body) > BODY_LIMIT:
+            raise invalid(f"Request bodies must be at most {BODY_LIMIT} bytes.")
+        return Fields.from_body(self.request.body)
+
+    def query(self) -> Fields:
+        return Fields.from_query(self.request.query_arguments)
+
+    async def answer(self, work: Any) -> None:
+        async def run() -> None:
+            self.send_json(to_json(await work()))
+
+        await self.guarded(run)
+
+
+def _params(f: Fields) -> dict[str, Any] | None:
+    raw = f.data.get("parameters")
+    if raw is None:
+        return None
+    if isinstance(raw, list):  # [{"key", "value"}] like MLflow's params
+        return dict(f.key_values("parameters"))
+    if not isinstance(raw, dict):
+        raise invalid("'parameters' must be an object of name: value.")
+    return raw
+
+
+class ValidateHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        async def work() -> dict[str, Any]:
+            from ...pipelines.service import PipelineError
+
+            f = self.body()
+            path, text = f.string("path"), f.text("text", default="") or None
+            if path is None and text is None:
+                raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
+            try:
+                p = await self.svc.ctx.call(self.svc.load, path, text)
+            except PipelineError as e:
+                return {"valid": False, "issues": [i.to_dict() for i in e.issues]}
+            return {"valid": True, "issues": [], **self.svc.describe(p)}
+
+        await self.answer(work)
+
+
+class FilesHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        async def work() -> dict[str, Any]:
+            return {"files": await self.svc.ctx.call(_pipeline_files, self.svc.root_dir)}
+
+        await self.answer(work)
+
+
+def _pipeline_files(root: str) -> list[str]:
+    """``*.pipeline.yaml`` files under the root (hidden directories skipped)."""
+    out: list[str] = []
+    for d, dirs, files in os.walk(root):
+        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in (
+            "node_modules", "__pycache__"))
+        for name in sorted(files):
+            if name.endswith((".pipeline.yaml", ".pipeline.yml")):
+                out.append(os.path.relpath(os.path.join(d, name), root))
+                if len(out) >= MAX_FILES:
+                    return out
+    return out
+
+
+class RunsHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        async def work() -> dict[str, Any]:
+            q = self.query()
+            status = q.string("status")
+            if status is not None and status not in RUN_STATUSES:
+                raise invalid(f"'status' must be one of {', '.join(RUN_STATUSES)}.")
+            return await self.svc.list_runs(
+                status=status, path=q.string("path"), name=q.string("name"),
+                schedule_id=q.string("schedule_id"),
+                max_results=q.integer("max_results", default=100, minimum=1, maximum=1000) or 100,
+                offset=q.integer("offset", default=0, minimum=0) or 0)
+
+        await self.answer(work)
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        async def work() -> dict[str, Any]:
+            f = self.body()
+            path, text = f.string("path"), f.text("text", default="") or None
+            if path is None and text is None:
+                raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
+            target = f.string("target", default="local")
+            if target != "local":
+                raise invalid(f"Unknown target {target!r}: only 'local' is configured.")
+            run = await self.svc.submit(path, text, _params(f), run_name=f.string("run_name"))
+            return {"run": run}
+
+        await self.answer(work)
+
+
+class RunHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        async def work() -> dict[str, Any]:
+            return {"run": await self.svc.get_run(run_id)}
+
+        await self.answer(work)
+
+
+class CancelHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        async def work() -> dict[str, Any]:
+            return {"run": await self.svc.cancel(run_id)}
+
+        await self.answer(work)
+
+
+class RetryHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        async def work() -> dict[str, Any]:
+            return {"run": await self.svc.retry(run_id, _params(self.body()))}
+
+        await self.answer(work)
+
+
+class LogHandler(PipelinesHandler):
+    """A step's log from ``offset``; ``follow=true`` streams until the step ends."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, step: str) -> None:
+        async def work() -> None:
+            q = self.query()
+            offset = q.integer("offset", default=0, minimum=0) or 0
+            follow = q.boolean("follow", default=False)
+            limit = q.integer("max_bytes", default=1 << 20, minimum=1, maximum=16 << 20) or 1 << 20
+            svc = self.svc
+            data, nxt, ended = await svc.ctx.call(svc.read_log, run_id, step, offset, limit)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.set_header("Cache-Control", "no-cache")
+            if not follow:
+                self.set_header("X-Log-Offset", str(nxt))
+                self.set_header("X-Step-Ended", "true" if ended else "false")
+                self.finish(data)
+                return
+            self.set_header("X-Accel-Buffering", "no")  # proxies must not hold the stream
+            try:
+                while True:
+                    if data:
+                        self.write(data)
+                        await self.flush()
+                    if ended and not data:
+                        break
+                    if not data:
+                        await asyncio.sleep(0.25)
+                    data, nxt, ended = await svc.ctx.call(svc.read_log, run_id, step, nxt, limit)
+            except StreamClosedError:
+                return
+            self.finish()
+
+        await self.guarded(work)
+
+
+class NotebookHandler(PipelinesHandler):
+    """The executed copy of a notebook step (also readable while it runs)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, step: str) -> None:
+        async def work() -> None:
+            path = await self.svc.ctx.call(self.svc.notebook_file, run_id, step)
+            data = await self.svc.ctx.call(_read, path)
+            self.send_json(data.decode("utf-8"))
+
+        await self.guarded(work)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class SchedulesHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.answer(lambda: self.svc.list_schedules())
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        async def work() -> dict[str, Any]:
+            f = self.body()
+            sched = await self.svc.create_schedule(
+                f.string("path", required=True) or "", f.string("cron", required=True) or "",
+                f.string("timezone", default="UTC") or "UTC", _params(f), f.string("name"),
+                f.boolean("paused", default=False))
+            return {"schedule": sched}
+
+        await self.answer(work)
+
+
+class ScheduleHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, schedule_id: str) -> None:
+        async def work() -> dict[str, Any]:
+            return {"schedule": await self.svc.get_schedule(schedule_id)}
+
+        await self.answer(work)
+
+    @web.authenticated
+    @authorized
+    async def patch(self, schedule_id: str) -> None:
+        async def work() -> dict[str, Any]:
+            f = self.body()
+            paused = f.boolean("paused") if f.has("paused") else None
+            return {"schedule": await self.svc.update_schedule(
+                schedule_id, paused=paused, cron=f.string("cron"),
+                timezone=f.string("timezone"), parameters=_params(f))}
+
+        await self.answer(work)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, schedule_id: str) -> None:
+        async def work() -> dict[str, Any]:
+            await self.svc.delete_schedule(schedule_id)
+            return {}
+
+        await self.answer(work)
+
+
+class ScheduleRunHandler(PipelinesHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, schedule_id: str) -> None:
+        async def work() -> dict[str, Any]:
+            return {"run": await self.svc.run_schedule_now(schedule_id)}
+
+        await self.answer(work)
+
+
+_ID = r"([^/]+)"
+_P = "api/v1/pipelines/"
+
+
+def routes() -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(regex under mlops/, handler, kwargs)`` of every pipeline route."""
+    return [
+        (_P + "validate", ValidateHandler, {}),
+        (_P + "files", FilesHandler, {}),
+        (_P + "runs", RunsHandler, {}),
+        (_P + f"runs/{_ID}", RunHandler, {}),
+        (_P + f"runs/{_ID}/cancel", CancelHandler, {}),
+        (_P + f"runs/{_ID}/retry", RetryHandler, {}),
+        (_P + f"runs/{_ID}/steps/{_ID}/log", LogHandler, {}),
+        (_P + f"runs/{_ID}/steps/{_ID}/notebook", NotebookHandler, {}),
+        (_P + "schedules", SchedulesHandler, {}),
+        (_P + f"schedules/{_ID}", ScheduleHandler, {}),
+        (_P + f"schedules/{_ID}/run", ScheduleRunHandler, {}),
+    ]
+
+
+# -- OpenAPI -----------------------------------------------------------------------------
+def openapi_schemas() -> dict[str, Any]:
+    s: dict[str, Any] = {"type": "string"}
+    i: dict[str, Any] = {"type": "integer", "format": "int64"}
+    n_i = {**i, "nullable": True}
+    n_s = {**s, "nullable": True}
+    obj: dict[str, Any] = {"type": "object"}
+    return {
+        "PipelineIssue": {"type": "object", "properties": {
+            "message": s, "field": s, "file": n_s, "line": {"type": "integer", "nullable": True},
+            "column": {"type": "integer", "nullable": True}, "code": s},
+            "description": "One validation problem: file, line and field it concerns."},
+        "PipelineStep": {"type": "object", "properties": {
+            "name": s, "kind": {"type": "string", "enum": ["notebook", "script"]}, "path": s,
+            "status": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED",
+                                                  "CANCELED", "SKIPPED", "CACHED"]},
+            "attempt": {"type": "integer"}, "depends_on": {"type": "array", "items": s},
+            "start_time": n_i, "end_time": n_i, "duration_ms": n_i, "tracking_run_id": n_s,
+            "error": n_s, "cached_from": n_s, "has_log": {"type": "boolean"},
+            "has_notebook": {"type": "boolean"}}},
+        "PipelineRun": {"type": "object", "properties": {
+            "run_id": s, "name": s, "status": {"type": "string", "enum": list(RUN_STATUSES)},
+            "reason": n_s, "path": n_s, "experiment_id": s, "parameters": obj,
+            "created_time": i, "start_time": n_i, "end_time": n_i, "duration_ms": n_i,
+            "target": s, "schedule_id": n_s, "retry_of": n_s,
+            "progress": {"type": "object", "properties": {
+                "done": {"type": "integer"}, "total": {"type": "integer"}, "counts": obj}},
+            "steps": {"type": "array", "items": {"$ref": "#/components/schemas/PipelineStep"}}},
+            "description": "`run_id` is also the parent tracked run; each step's "
+                           "`tracking_run_id` is its child run."},
+        "PipelineSchedule": {"type": "object", "properties": {
+            "schedule_id": s, "name": s, "pipeline_path": s, "parameters": obj, "cron": s,
+            "timezone": s, "paused": {"type": "boolean"}, "next_fire_time": n_i,
+            "last_fire_time": n_i, "last_run_id": n_s, "last_error": n_s, "created_time": i}},
+    }
+
+
+def openapi_paths() -> dict[str, Any]:
+    def ref(name: str) -> dict[str, Any]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def op(summary: str, schema: dict[str, Any], body: dict[str, Any] | None = None,
+           params: list[dict[str, Any]] | None = None, errors: tuple[str, ...] = ("400", "404"),
+           content: str = "application/json") -> dict[str, Any]:
+        out: dict[str, Any] = {"summary": summary, "tags": ["pipelines"], "responses": {
+            "200": {"description": "Success", "content": {content: {"schema": schema}}}}}
+        for code in errors + ("403",):
+            out["responses"][code] = {"description": {"400": "Invalid request", "403":
+                                      "Not authenticated or not authorized", "404": "Not found",
+                                      "409": "Conflict with the run's state"}[code],
+                                      "content": {"application/json": {"schema": ref("Error")}}}
+        if body is not None:
+            out["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"type": "object", "properties": body}}}}
+        if params:
+            out["parameters"] = params
+        return out
+
+    def path_param(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def q(name: str, schema: dict[str, Any], desc: str = "") -> dict[str, Any]:
+        out = {"name": name, "in": "query", "required": False, "schema": schema}
+        if desc:
+            out["description"] = desc
+        return out
+
+    s: dict[str, Any] = {"type": "string"}
+    obj: dict[str, Any] = {"type": "object"}
+    source = {"path": {**s, "description": "Pipeline file, relative to the server root."},
+              "text": {**s, "description": "Pipeline YAML (instead of `path`)."}}
+    params_body = {"parameters": {**obj, "description": "name: value (strings are parsed "
+                                  "to the declared type)."}}
+    run_resp = {"type": "object", "properties": {"run": ref("PipelineRun")}}
+    sched_resp = {"type": "object", "properties": {"schedule": ref("PipelineSchedule")}}
+    b = "/api/v1/pipelines"
+    return {
+        f"{b}/validate": {"post": op(
+            "Validate a pipeline; issues name file, line and field", {"type": "object",
+                "properties": {"valid": {"type": "boolean"}, "issues": {
+                    "type": "array", "items": ref("PipelineIssue")}, "pipeline": obj,
+                    "path": s, "order": {"type": "array", "items": s}}},
+            body=source, errors=("400",))},
+        f"{b}/files": {"get": op("Pipeline files (*.pipeline.yaml) under the server root",
+                                 {"type": "object", "properties": {"files": {
+                                     "type": "array", "items": s}}}, errors=())},
+        f"{b}/runs": {
+            "get": op("List pipeline runs, newest first", {"type": "object", "properties": {
+                "runs": {"type": "array", "items": ref("PipelineRun")},
+                "next_offset": {"type": "integer"}}}, params=[
+                q("status", {"type": "string", "enum": list(RUN_STATUSES)}),
+                q("path", s, "Runs of this pipeline file."), q("name", s), q("schedule_id", s),
+                q("max_results", {"type": "integer", "default": 100, "maximum": 1000}),
+                q("offset", {"type": "integer", "default": 0})], errors=("400",)),
+            "post": op("Submit a run (validated first; 400 with `issues` when invalid)",
+                       run_resp, body={**source, **params_body, "run_name": s,
+                                       "target": {"type": "string", "enum": ["local"]}}),
+        },
+        f"{b}/runs/{{run_id}}": {"parameters": [path_param("run_id")], "get": op(
+            "A run with per-step status, attempts and timings", run_resp)},
+        f"{b}/runs/{{run_id}}/cancel": {"parameters": [path_param("run_id")], "post": op(
+            "Cancel: running steps' process trees are killed", run_resp,
+            errors=("400", "404", "409"))},
+        f"{b}/runs/{{run_id}}/retry": {"parameters": [path_param("run_id")], "post": op(
+            "A new run reusing the outputs of the steps that succeeded", run_resp,
+            body=params_body, errors=("400", "404", "409"))},
+        f"{b}/runs/{{run_id}}/steps/{{step}}/log": {
+            "parameters": [path_param("run_id"), path_param("step")],
+            "get": op("A step's log from `offset` (headers X-Log-Offset, X-Step-Ended); "
+                      "`follow=true` streams until the step ends", s, params=[
+                          q("offset", {"type": "integer", "default": 0}),
+                          q("follow", {"type": "boolean", "default": False}),
+                          q("max_bytes", {"type": "integer", "default": 1048576})],
+                      content="text/plain")},
+        f"{b}/runs/{{run_id}}/steps/{{step}}/notebook": {
+            "parameters": [path_param("run_id"), path_param("step")],
+            "get": op("The executed notebook of a step (nbformat JSON)", obj)},
+        f"{b}/schedules": {
+            "get": op("Recurring runs", {"type": "object", "properties": {"schedules": {
+                "type": "array", "items": ref("PipelineSchedule")}}}, errors=()),
+            "post": op("Create a recurring run (cron in a time zone)", sched_resp, body={
+                "path": s, "cron": {**s, "example": "0 6 * * 1-5"},
+                "timezone": {**s, "default": "UTC"}, "name": s, "paused": {"type": "boolean"},
+                **params_body}, errors=("400", "404")),
+        },
+        f"{b}/schedules/{{schedule_id}}": {
+            "parameters": [path_param("schedule_id")],
+            "get": op("A schedule with its next fire time", sched_resp),
+            "patch": op("Pause/resume, change cron, time zone or parameters", sched_resp, body={
+                "paused": {"type": "boolean"}, "cron": s, "timezone": s, **params_body}),
+            "delete": op("Delete a schedule (its runs stay)", {"type": "object"}),
+        },
+        f"{b}/schedules/{{schedule_id}}/run": {"parameters": [path_param("schedule_id")],
+                                              "post": op("Run a schedule now", run_resp)},
+    }
+
+
