@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..tracking.entities import Metric
-from ..tracking.errors import TrackingError, invalid
+from ..tracking.errors import TrackingError, invalid, not_found
 
 _API_DOCS = " See the API docs for more information about request parameters."
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -131,6 +131,10 @@ class Fields:
             raise bad_value(self.path(name), value)
         return value
 
+    def experiment_id(self, name: str = "experiment_id", required: bool = True) -> str | None:
+        """An experiment id; a number no database can hold names no experiment."""
+        return check_experiment_id(self.ident(name, required))
+
     def run_id(self) -> str:
         """``run_id``, or the deprecated ``run_uuid`` that clients also send."""
         value = self.ident("run_id") or self.ident("run_uuid")
@@ -232,6 +236,13 @@ class Fields:
             step = o.integer("step", default=0)
             out.append(Metric(key, float(value), int(timestamp), int(step)))  # type: ignore[arg-type]
         return out
+
+
+def check_experiment_id(value: str | None) -> str | None:
+    digits = value is not None and value.strip().lstrip("-").isdigit()
+    if digits and not _INT64_MIN <= int(value) <= _INT64_MAX:  # type: ignore[arg-type]
+        raise not_found(f"No Experiment with id={value} exists")
+    return value
 
 
 def to_int(value: Any, path: str) -> int:

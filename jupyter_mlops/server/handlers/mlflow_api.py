@@ -12,8 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ...tracking.entities import ACTIVE_ONLY, ALL, DELETED_ONLY, RUN_STATUSES, Metric
-from ...tracking.errors import invalid, not_found
-from ..request import Fields, safe_artifact_path
+from ...tracking.errors import TrackingError, invalid, not_found
+from ..request import Fields, check_experiment_id, safe_artifact_path
 
 if TYPE_CHECKING:
     from ...tracking.store import TrackingStore
@@ -38,6 +38,15 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _known_id_range(experiment_id: str) -> bool:
+    """False for ids no experiment can have (beyond int64): they match nothing."""
+    try:
+        check_experiment_id(experiment_id)
+        return True
+    except TrackingError:
+        return False
+
+
 def _paged(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if items:
@@ -56,7 +65,7 @@ def create_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def get_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    exp = store.get_experiment(f.ident("experiment_id", required=True) or "")
+    exp = store.get_experiment(f.experiment_id() or "")
     return {"experiment": exp.to_dict()}
 
 
@@ -82,29 +91,29 @@ def search_experiments(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def update_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    exp_id = f.ident("experiment_id", required=True) or ""
+    exp_id = f.experiment_id() or ""
     store.rename_experiment(exp_id, f.string("new_name", required=True) or "")
     return {}
 
 
 def delete_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    store.delete_experiment(f.ident("experiment_id", required=True) or "")
+    store.delete_experiment(f.experiment_id() or "")
     return {}
 
 
 def restore_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    store.restore_experiment(f.ident("experiment_id", required=True) or "")
+    store.restore_experiment(f.experiment_id() or "")
     return {}
 
 
 def set_experiment_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    exp_id = f.ident("experiment_id", required=True) or ""
+    exp_id = f.experiment_id() or ""
     store.set_experiment_tag(exp_id, f.string("key", required=True) or "", f.text("value"))
     return {}
 
 
 def delete_experiment_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    exp_id = f.ident("experiment_id", required=True) or ""
+    exp_id = f.experiment_id() or ""
     store.delete_experiment_tag(exp_id, f.string("key", required=True) or "")
     return {}
 
@@ -113,7 +122,7 @@ def delete_experiment_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
 def create_run_fields(f: Fields, store: TrackingStore, run_id: str | None = None) -> dict:
     """``runs/create`` (and ``api/v1/runs/create``, which adds ``run_id``)."""
     run = store.create_run(
-        experiment_id=f.ident("experiment_id", required=True) or "",
+        experiment_id=f.experiment_id() or "",
         user_id=f.text("user_id"),
         start_time=f.integer("start_time"),
         tags=f.tag_dict() or None,
@@ -152,8 +161,12 @@ def restore_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def search_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    asked = f.strings("experiment_ids", ids=True)
+    experiment_ids = [i for i in asked if _known_id_range(i)]
+    if asked and not experiment_ids:
+        return {}
     runs, token = store.search_runs(
-        experiment_ids=f.strings("experiment_ids", ids=True),
+        experiment_ids=experiment_ids,
         filter_string=f.string("filter"),
         run_view_type=f.enum("run_view_type", VIEW_TYPES, ACTIVE_ONLY) or ACTIVE_ONLY,
         max_results=f.integer(
