@@ -249,7 +249,12 @@ class MLOpsApp(ExtensionApp):
         for name, value in wanted.items():
             mine = name in self._exported
             if name in os.environ and not mine and name not in ours:
-                if os.environ[name] != value:
+                if os.environ[name] != value and name == ENV_TRACKING_URI:
+                    self.log.warning(
+                        "jupyter-mlops: kernels will log to %s=%s (set by the user), not to "
+                        "this server's store; set MLOpsApp.database_url to the same URL to "
+                        "see those runs here", name, _redact(os.environ[name]))
+                elif os.environ[name] != value:
                     self.log.info("jupyter-mlops: keeping %s set by the user", name)
                 continue
             if not mine:
