@@ -260,10 +260,25 @@ def test_gpu_then_cpu_spawn_manifests(clean):
     assert "NVIDIA_VISIBLE_DEVICES" not in env
     hub.stop("carol")
 
-    # the same user, CPU only: nothing of the GPU spawn survives (the sticky-override pitfall)
-    r = hub.spawn("carol", {"profile": "torch", "gpus": 0})
-    assert r.status_code in (201, 202), r.text
+    # the same user, CPU only, through the spawn form this time: nothing of the GPU spawn survives
+    # (the sticky-override pitfall)
+    s = hub.login("carol")
+    s.get(f"{hub.url}/hub/spawn", timeout=60)
+    form = {
+        "profile": "torch",
+        "profile-option-torch--gpus": "0",
+        "profile-option-torch--size": "small",
+    }
+    r = s.post(
+        f"{hub.url}/hub/spawn", data={"_xsrf": s.cookies.get("_xsrf", ""), **form}, timeout=60
+    )
+    assert r.status_code == 200 and ("/user/carol/" in r.url or "spawn-pending" in r.url), r.url
     hub.wait_ready("carol")
+    assert hub.user("carol")["servers"][""]["user_options"] == {
+        "profile": "torch",
+        "gpus": "0",
+        "size": "small",
+    }
     pod = hub.pod_of("carol")
     c = container(pod)
     assert "nvidia.com/gpu" not in c["resources"]["limits"]
