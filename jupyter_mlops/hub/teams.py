@@ -390,10 +390,7 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
     pattern = None
     pattern_src = c.string(ci_raw.get("pattern"), "custom_images.pattern")
     if pattern_src is not None:
-        if not (
-            pattern_src.startswith("^")
-            and pattern_src.endswith(("$", r"\Z"))
-        ):
+        if not (pattern_src.startswith("^") and pattern_src.endswith(("$", r"\Z"))):
             c.error(
                 "custom_images.pattern",
                 "must be anchored: start with ^ and end with $ so that the whole "

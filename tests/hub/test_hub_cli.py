@@ -82,7 +82,8 @@ def test_render_prints_the_manifest_or_the_refusal():
     assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert c["securityContext"]["runAsNonRoot"] is True
     env = {e["name"] for e in c["env"]}
-    assert "JUPYTERHUB_API_TOKEN" in env and "JUPYTER_MLOPS_TRACKING_URI" not in env  # no service configured
+    # no tracking service configured: no tracking environment
+    assert "JUPYTERHUB_API_TOKEN" in env and "JUPYTER_MLOPS_TRACKING_URI" not in env
 
     code, out, err = run(
         "hub",
