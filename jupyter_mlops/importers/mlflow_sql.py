@@ -158,15 +158,21 @@ class SqlSource(MlflowSource):
             .where(m.c.run_uuid == run.run_id)
             .order_by(m.c.key, m.c.timestamp, step)
         )
+        # Streamed, one key at a time: a run may hold millions of points.
         key: str | None = None
         history: list[Metric] = []
-        for row in self._rows(query):
-            if row.key != key:
-                if key is not None:
-                    yield key, history
-                key, history = row.key, []
-            value = math.nan if row.is_nan else float(row.value)
-            history.append(Metric(row.key, value, int(row.timestamp), int(row.step or 0)))
+        nan = math.nan
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(yield_per=20_000).execute(query)
+                for k, value, ts, st, bad in result.tuples():
+                    if k != key:
+                        if key is not None:
+                            yield key, history
+                        key, history = k, []
+                    history.append(Metric(k, nan if bad else float(value), int(ts), int(st or 0)))
+        except sa.exc.SQLAlchemyError as e:
+            raise SourceError(f"{self.description}: cannot read ({_first_line(e)})") from None
         if key is not None:
             yield key, history
 
