@@ -889,6 +889,27 @@ class SqlTrackingStore(TrackingStore):
             return steps[a:b], tss[a:b], vals[a:b]
         return steps, tss, vals
 
+    def get_metric_history_columns(
+        self, run_id: str, key: str, offset: int = 0, limit: int | None = None
+    ) -> tuple[list[int], list[int], list[float], bool]:
+        """One series as columns ``(steps, timestamps, values, more)`` in (step,
+        timestamp) order, without a ``Metric`` per point (for JSON writers and charts);
+        ``more`` says whether points follow ``offset + limit``."""
+        with self._read() as conn:
+            s = self._series(conn, run_id, key)
+            if s is None:
+                return [], [], [], False
+            if s.ord_step_ts:  # arrival order is (step, timestamp) order: read just the page
+                hi = None if limit is None else offset + limit
+                steps, tss, vals = self._points(conn, s.series_id, offset, hi)
+                return steps, tss, vals, hi is not None and hi < s.n
+            steps, tss, vals = self._points(conn, s.series_id, 0, None)
+        order = sorted(range(len(steps)), key=lambda i: (steps[i], tss[i]))
+        end = None if limit is None else offset + limit
+        more = end is not None and end < len(order)
+        order = order[offset:end]
+        return [steps[i] for i in order], [tss[i] for i in order], [vals[i] for i in order], more
+
     def get_metric_history(
         self,
         run_id: str,
@@ -904,23 +925,7 @@ class SqlTrackingStore(TrackingStore):
                 "a positive integer"
             )
         offset = search.decode_page_token(page_token)
-        with self._read() as conn:
-            s = self._series(conn, run_id, key)
-            if s is None:
-                return [], None
-            if s.ord_step_ts:  # arrival order is (step, timestamp) order: read just the page
-                hi = None if max_results is None else offset + max_results
-                steps, tss, vals = self._points(conn, s.series_id, offset, hi)
-                more = hi is not None and hi < s.n
-            else:
-                steps, tss, vals = self._points(conn, s.series_id, 0, None)
-                order = sorted(range(len(steps)), key=lambda i: (steps[i], tss[i]))
-                end = None if max_results is None else offset + max_results
-                order = order[offset:end]
-                more = end is not None and end < len(steps)
-                steps = [steps[i] for i in order]
-                tss = [tss[i] for i in order]
-                vals = [vals[i] for i in order]
+        steps, tss, vals, more = self.get_metric_history_columns(run_id, key, offset, max_results)
         token = search.encode_page_token(offset + max_results) if more and max_results else None
         with _no_gc():
             return [Metric(key, v, t, st) for st, t, v in zip(steps, tss, vals)], token
