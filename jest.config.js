@@ -29,5 +29,16 @@ module.exports = {
   ],
   coverageReporters: ['lcov', 'text'],
   testRegex: 'labextension/src/.*/.*.spec.ts[x]?$',
+  // A venv inside the checkout (CI) and the built extension hold copies of
+  // package.json files: keep jest's module map (haste) and test search out.
+  modulePathIgnorePatterns: [
+    '<rootDir>/.venv/',
+    '<rootDir>/jupyter_mlops/labextension/'
+  ],
+  testPathIgnorePatterns: [
+    '<rootDir>/node_modules/',
+    '<rootDir>/.venv/',
+    '<rootDir>/jupyter_mlops/labextension/'
+  ],
   transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]
 };
