@@ -87,6 +87,7 @@ class RunExecution:
         self.status: dict[str, str] = {n: "PENDING" for n in pipeline.steps}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.cancelled = False
+        self.interrupted: str | None = None  # why the process stopped it (→ FAILED)
         self.done = asyncio.Event()
         self.final_status: str | None = None
         self._order = {n: i for i, n in enumerate(topological_order(pipeline))}
@@ -117,7 +118,9 @@ class RunExecution:
         finally:
             watcher.cancel()
         failed = [n for n, s in self.status.items() if s == "FAILED"]
-        if self.cancelled:
+        if self.interrupted:
+            final, reason = "FAILED", self.interrupted
+        elif self.cancelled:
             final, reason = "CANCELED", "cancelled"
         elif failed:
             final, reason = "FAILED", "step(s) failed: " + ", ".join(failed)
@@ -165,10 +168,12 @@ class RunExecution:
         await self.ctx.call(self.ctx.db.update_steps,
                             [(self.run_id, n, {"status": status}) for n in names])
 
-    def cancel(self) -> None:
-        """Stop: running steps' process trees are killed, nothing new starts."""
+    def cancel(self, interrupted: str | None = None) -> None:
+        """Stop: running steps' process trees are killed, nothing new starts. With
+        ``interrupted`` (the process is stopping) the run ends FAILED with that reason."""
         if self.cancelled or self.done.is_set():
             return
+        self.interrupted = interrupted
         self.cancelled = True
         for n, t in self.tasks.items():
             if not t.done():

@@ -142,12 +142,13 @@ class PipelineService(LoggingConfigurable):
         """Stop the scheduler; runs still going are killed and marked FAILED."""
         if self._scheduler is not None:
             self._scheduler.cancel()
-        for run_id, ex in list(self.active.items()):
-            ex.cancel()
+        reason = "interrupted: the server stopped while it ran"
+        for ex in list(self.active.values()):
+            ex.cancel(interrupted=reason)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=15)
-        for run_id in list(self.active):
-            await self.ctx.call(self._fail_run, run_id, "interrupted: the server stopped")
+        for run_id in list(self.active):  # did not wind down in time
+            await self.ctx.call(self._fail_run, run_id, reason)
         await self.ctx.pool.close()
         self.ctx.io.shutdown(wait=True)
 

@@ -35,3 +35,103 @@ def ws(tmp_path):
                    "print('rows', rows)")
     write(str(tmp_path / "train.py"), "import sys\nprint(sys.argv[1:])\n")
     return tmp_path
+
+
+# -- a jupyter server subprocess with the extension --------------------------------------
+import json as _json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    """``jupyter server`` with only jupyter-mlops, its own data dir and workspace."""
+
+    token = "pipe-token"
+
+    def __init__(self, root: Path, base_url: str = "/u/") -> None:
+        self.root = root
+        self.work = root / "work"
+        self.base_url = base_url
+        self.proc: subprocess.Popen | None = None
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_url}"
+
+    def start(self, timeout: float = 90) -> "Server":
+        for d in ("work", "data", "config", "runtime", "home"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JUPYTERHUB_"))}
+        env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                   JUPYTER_DATA_DIR=str(self.root / "data"),
+                   JUPYTER_CONFIG_DIR=str(self.root / "config"),
+                   JUPYTER_RUNTIME_DIR=str(self.root / "runtime"), HOME=str(self.root / "home"))
+        exts = {"jupyter_mlops": True, **{n: False for n in (
+            "jupyterlab", "jupyter_lsp", "notebook_shim", "notebook", "jupyter_server_terminals",
+            "jupyter_server_ydoc", "jupyter_collaboration")}}
+        cmd = [sys.executable, "-m", "jupyter_server", f"--port={self.port}", "--port-retries=0",
+               "--ip=127.0.0.1", "--no-browser", "--allow-root", f"--ServerApp.token={self.token}",
+               f"--ServerApp.base_url={self.base_url}", f"--ServerApp.root_dir={self.work}",
+               f"--ServerApp.jpserver_extensions={exts!r}", "--PipelineService.schedule_interval=0.5",
+               "--PipelineService.parallelism=2", "--PipelineService.warm_kernels=1"]
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited:\n" + self.log())
+            try:
+                if self.call("GET", "mlops/health")[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server did not start:\n" + self.log())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+    def log(self) -> str:
+        p = self.root / "server.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def call(self, method: str, path: str, body=None, raw: bool = False, timeout: float = 60):
+        """(status, JSON or bytes, headers)."""
+        data = _json.dumps(body).encode() if body is not None else (b"" if method in ("POST", "PATCH") else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                payload, status, headers = r.read(), r.status, r.headers
+        except urllib.error.HTTPError as e:
+            payload, status, headers = e.read(), e.code, e.headers
+        return status, payload if raw else _json.loads(payload or b"null"), headers
+
+    def wait_run(self, run_id: str, until=("SUCCEEDED", "FAILED", "CANCELED"), timeout: float = 120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body, _ = self.call("GET", f"mlops/api/v1/pipelines/runs/{run_id}")
+            assert status == 200, body
+            if body["run"]["status"] in until:
+                return body["run"]
+            time.sleep(0.2)
+        raise AssertionError(f"run {run_id} still {body['run']['status']}")

@@ -1,0 +1,104 @@
+"""Recurring runs: cron in a time zone, persisted next fire time, no double fire
+(even with two processes on one database), no catch-up burst, pause/resume."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+from zoneinfo import ZoneInfo
+
+import pytest
+from pipehelpers import write
+
+from jupyter_mlops.pipelines.schedules import next_fire
+from jupyter_mlops.pipelines.service import PipelineService
+from jupyter_mlops.tracking import TrackingError, open_store
+
+HOUR = 3600_000
+
+
+@pytest.fixture
+def ws(tmp_path):
+    write(str(tmp_path / "ok.py"), "print('ok')\n")
+    write(str(tmp_path / "p.pipeline.yaml"), "name: sched\nparameters: {n: 1}\nsteps:\n  a: {script: ok.py}\n")
+    return tmp_path
+
+
+def services(tmp_path, n=1):
+    stores = [open_store(f"sqlite:///{tmp_path / 'mlops.db'}") for _ in range(n)]
+    return [PipelineService(s, str(tmp_path), env=dict(os.environ), runs_dir=str(tmp_path / ".runs"),
+                            warm_kernels=0, parallelism=2) for s in stores]
+
+
+async def drain(*svcs):
+    for svc in svcs:
+        for run_id in list(svc.active):
+            await svc.wait(run_id)
+
+
+def test_next_fire_follows_the_zone_wall_clock():
+    # 2026-03-29: Paris switches to summer time at 02:00 → 03:00
+    before = int(datetime.datetime(2026, 3, 27, 12, tzinfo=ZoneInfo("Europe/Paris")).timestamp() * 1000)
+    t1 = next_fire("30 7 * * *", "Europe/Paris", before)
+    t2 = next_fire("30 7 * * *", "Europe/Paris", t1)
+    for t in (t1, t2):
+        local = datetime.datetime.fromtimestamp(t / 1000, ZoneInfo("Europe/Paris"))
+        assert (local.hour, local.minute) == (7, 30)
+    assert t2 - t1 == 23 * HOUR  # a 23-hour day
+    with pytest.raises(TrackingError, match="time zone"):
+        next_fire("* * * * *", "Nowhere/Land", before)
+    with pytest.raises(TrackingError, match="cron"):
+        next_fire("61 * * * *", "UTC", before)
+
+
+def test_due_schedule_fires_once_even_with_two_processes_and_after_downtime(ws):
+    async def main():
+        a, b = services(ws, 2)
+        s = await a.create_schedule("p.pipeline.yaml", "*/5 * * * *", "UTC", {"n": 2})
+        due = s["next_fire_time"]
+        # both processes see it due at the same time: one run in all
+        started = await asyncio.gather(a.fire_due(due + 1), b.fire_due(due + 1))
+        assert sum(len(x) for x in started) == 1
+        assert await a.fire_due(due + 2) == [] and await b.fire_due(due + 2) == []
+        s2 = await a.get_schedule(s["schedule_id"])
+        assert s2["next_fire_time"] == due + 5 * 60_000 and s2["last_fire_time"] == due
+        run = await a.get_run(s2["last_run_id"])
+        assert run["schedule_id"] == s["schedule_id"] and run["parameters"] == {"n": 2}
+        # three hours of downtime: one catch-up run, then the next future time
+        later = s2["next_fire_time"] + 3 * HOUR
+        assert len(await a.fire_due(later)) == 1
+        s3 = await a.get_schedule(s["schedule_id"])
+        assert later < s3["next_fire_time"] <= later + 5 * 60_000
+        # paused: nothing; resumed: next time computed from now, not a burst
+        await a.update_schedule(s["schedule_id"], paused=True)
+        assert await a.fire_due(s3["next_fire_time"] + HOUR) == []
+        s4 = await a.update_schedule(s["schedule_id"], paused=False)
+        assert s4["next_fire_time"] > s3["next_fire_time"] or s4["next_fire_time"] > 0
+        await drain(a, b)
+        for svc in (a, b):
+            await svc.stop()
+        # a new process (restart) finds the schedule and keeps firing it
+        (c,) = services(ws, 1)
+        lst = (await c.list_schedules())["schedules"]
+        assert [x["schedule_id"] for x in lst] == [s["schedule_id"]]
+        assert len(await c.fire_due(lst[0]["next_fire_time"])) == 1
+        await drain(c)
+        runs = (await c.list_runs(schedule_id=s["schedule_id"]))["runs"]
+        assert len(runs) == 3 and all(r["status"] == "SUCCEEDED" for r in runs)
+        await c.stop()
+
+    asyncio.run(main())
+
+
+def test_schedule_of_a_broken_pipeline_records_the_error(ws):
+    async def main():
+        (a,) = services(ws)
+        s = await a.create_schedule("p.pipeline.yaml", "0 * * * *", "UTC")
+        write(str(ws / "p.pipeline.yaml"), "name: sched\nsteps:\n  a: {script: gone.py}\n")
+        assert await a.fire_due(s["next_fire_time"]) == []
+        s2 = await a.get_schedule(s["schedule_id"])
+        assert "gone.py" in s2["last_error"] and s2["next_fire_time"] > s["next_fire_time"]
+        await a.stop()
+
+    asyncio.run(main())
