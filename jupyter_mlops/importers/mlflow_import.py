@@ -131,7 +131,10 @@ class MlflowImporter:
 
     def run(self, experiments: Sequence[SourceExperiment]) -> ImportStats:
         for exp in experiments:
-            self._import_experiment(exp)
+            try:
+                self._import_experiment(exp)
+            except TrackingError as e:  # refused by the store: report, go on
+                self._problem(f"experiment {exp.name!r}: {e.message}")
         return self.stats
 
     # -- experiments --------------------------------------------------------
@@ -140,10 +143,10 @@ class MlflowImporter:
         existing = self.store.get_experiment_by_name(exp.name)
         existing_stage = existing.lifecycle_stage if existing is not None else None
         if existing is None:
-            dest_id = self.store.create_experiment(exp.name, tags=exp.tags or None)
+            dest_id = self.store.create_experiment(exp.name)
             self.stats.experiments_created += 1
-            self.stats.tags += len(exp.tags)
             self.echo(f"experiment {exp.name!r}: created (id {dest_id}), {len(runs)} runs")
+            self._set_experiment_tags(exp, dest_id, exp.tags)
         else:
             dest_id = existing.experiment_id
             if existing.lifecycle_stage == DELETED and exp.lifecycle_stage != DELETED:
@@ -153,13 +156,14 @@ class MlflowImporter:
                 )
                 return
             self.stats.experiments_merged += 1
-            missing_tags = {k: v for k, v in exp.tags.items() if k not in existing.tags}
-            for key, value in missing_tags.items():
-                self.store.set_experiment_tag(dest_id, key, value)
-            self.stats.tags += len(missing_tags)
+            state = " (deleted)" if existing.lifecycle_stage == DELETED else ""
             self.echo(
-                f"experiment {exp.name!r}: exists (id {dest_id}), merging into it, {len(runs)} runs"
+                f"experiment {exp.name!r}: exists{state} (id {dest_id}), merging into it, "
+                f"{len(runs)} runs"
             )
+            if not state:  # a deleted experiment takes no changes
+                missing = {k: v for k, v in exp.tags.items() if k not in existing.tags}
+                self._set_experiment_tags(exp, dest_id, missing)
         problems_before = len(self.stats.problems)
         for i, run in enumerate(runs, 1):
             try:
@@ -168,6 +172,16 @@ class MlflowImporter:
                 self._problem(f"run {run.run_id}: {e.message}")
         if exp.lifecycle_stage == DELETED and existing_stage != DELETED:
             self._delete_experiment(exp, dest_id, {r.run_id for r in runs}, problems_before)
+
+    def _set_experiment_tags(
+        self, exp: SourceExperiment, dest_id: str, tags: dict[str, str]
+    ) -> None:
+        for key, value in tags.items():
+            try:
+                self.store.set_experiment_tag(dest_id, key, value)
+                self.stats.tags += 1
+            except TrackingError as e:
+                self._problem(f"experiment {exp.name!r}: tag {key!r} not imported: {e.message}")
 
     def _delete_experiment(
         self, exp: SourceExperiment, dest_id: str, source_run_ids: set[str], problems_before: int

@@ -134,6 +134,7 @@ def test_import_everything_then_reimport_adds_nothing(
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"runs: 0 imported, 0 completed, {n_runs} already there" in again.stdout
     assert "added 0 params, 0 tags, 0 metric points, 0 artifact files" in again.stdout
+    assert "experiment 'abandoned': exists (deleted)" in again.stdout
     assert_store_matches(url, expected)
 
 
@@ -288,11 +289,13 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
     (run_dir / "params" / "bad?key").write_text("1")
     (run_dir / "tags" / "bad tag?").write_text("1")
     (run_dir / "params" / "huge").write_text("x" * 7000)  # the store truncates it to 6000
+    (run_dir.parent / "tags" / "bad?tag").write_text("1")  # on the experiment
     url = f"sqlite:///{tmp_path / 'dest.db'}"
 
     proc = run_cli("import-mlflow", str(copy), "--database-url", url)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "jupyter mlops: error: 2 problems" in proc.stderr
+    assert "jupyter mlops: error: 3 problems" in proc.stderr
+    assert "tag 'bad?tag' not imported" in proc.stdout
     assert (
         "param 'bad?key' not imported" in proc.stdout
         and "tag 'bad tag?' not imported" in proc.stdout
@@ -303,10 +306,12 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
         assert run.data.params == {**expected["runs"][parent_id]["params"], "huge": "x" * 6000}
         assert run.data.tags == expected["runs"][parent_id]["tags"]
         assert run.info.status == "FINISHED"
+        exp = store.get_experiment_by_name("vision: resnet #1")
+        assert exp.tags == expected["experiments"]["vision: resnet #1"]["tags"]
     finally:
         store.close()
     again = run_cli("import-mlflow", str(copy), "--database-url", url)
-    assert "jupyter mlops: error: 2 problems" in again.stderr
+    assert "jupyter mlops: error: 3 problems" in again.stderr
     assert "'huge'" not in again.stdout  # a truncated value is not a conflict
 
 
