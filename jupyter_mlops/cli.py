@@ -6,7 +6,8 @@ Subcommands:
 * ``db upgrade``: create the store or migrate it to the newest schema;
 * ``gc``: permanently remove deleted runs and their artifacts;
 * ``import-mlflow``: copy an MLflow tracking store (``mlruns`` directory or
-  database) into this one.
+  database) into this one;
+* ``hub check|render``: JupyterHub's teams.yaml (from :mod:`jupyter_mlops.hub.cli`).
 
 Exit status: 0 on success, 2 for a usage error, 1 for a failure, reported in one
 line on stderr (``--traceback`` shows the Python traceback as well).
@@ -321,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         formatter_class=_Formatter,
-        description="Maintain the jupyter-mlops tracking store.",
+        description="jupyter-mlops from a terminal: the tracking store, imports from MLflow, "
+        "JupyterHub team configuration.",
         epilog=(
             "The store is --database-url if given, else $JUPYTER_MLOPS_TRACKING_URI when it is a\n"
             "database URL, else the default store <jupyter data dir>/mlops/mlops.db (artifacts in\n"
@@ -415,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
         "also searched as <DIR>/<experiment id>/<run id>/artifacts for moved artifacts",
     )
     imp.set_defaults(func=cmd_import_mlflow)
+
+    # `hub check|render` (teams.yaml, pod previews) is the hub module's own.
+    from .hub.cli import add_subparsers as add_hub_commands
+
+    add_hub_commands(sub)
     return parser
 
 
