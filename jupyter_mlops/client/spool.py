@@ -141,12 +141,14 @@ class Spool:
                 sf.remove()
         return len(self._orphans)
 
-    def replay(self, apply: Callable[[Record], None]) -> None:
-        """Replay orphans (oldest first), then our own file. Raises the first
-        failure; what was applied before it stays applied."""
+    def replay(
+        self, apply: Callable[[Record], None], apply_orphan: Callable[[Record], None] | None = None
+    ) -> None:
+        """Replay orphans (oldest first, through ``apply_orphan``), then our own
+        file. Raises the first failure; what was applied before it stays applied."""
         while self._orphans:
             sf = self._orphans[0]
-            sf.replay(apply)
+            sf.replay(apply_orphan or apply)
             sf.remove()
             self._orphans.pop(0)
         if self._own is not None and self._own.pending:

@@ -128,6 +128,8 @@ class Writer:
         self._next_retry = 0.0
         self._offline_warned = False
         self._closed = False
+        self._held_for_fork = False
+        self._parent_pool: Any = None
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name="mlops-writer", daemon=True)
         self._thread.start()
@@ -147,7 +149,11 @@ class Writer:
         self._pid = os.getpid()
         engine = getattr(self.store, "engine", None)
         if engine is not None and hasattr(engine, "dispose"):
-            engine.dispose(close=False)  # SQLAlchemy's recipe for forked children
+            # SQLAlchemy's recipe for forked children; the parent's connections
+            # are kept referenced so they are never closed here (closing a
+            # SQLite connection in a child can upset the parent's locks).
+            self._parent_pool = getattr(engine, "pool", None)
+            engine.dispose(close=False)
         if hasattr(self.store, "_local"):
             self.store._local = threading.local()  # no shared keep-alive sockets
         # the thread starts on first need (_ensure_thread), not in the fork hook
@@ -484,9 +490,9 @@ class Writer:
         try:
             if fast is not None:
                 with fast():
-                    self.spool.replay(self._replay_one)
+                    self.spool.replay(self._replay_one, self._replay_orphan)
             else:
-                self.spool.replay(self._replay_one)
+                self.spool.replay(self._replay_one, self._replay_orphan)
         except Exception as e:
             if not is_transient(e):
                 raise
@@ -497,6 +503,18 @@ class Writer:
 
     def _replay_one(self, record: Record) -> None:
         self._apply_checked(record, collect=True)
+
+    def _replay_orphan(self, record: Record) -> None:
+        """Records another (gone) process spooled: its refusals are logged
+        here, not raised from this process's flush."""
+        errors = self._errors
+        self._errors = []
+        try:
+            self._apply_checked(record, collect=True)
+        finally:
+            for e in self._errors:
+                log.warning("jupyter-mlops: a record left by an earlier process was refused: %s", e)
+            self._errors = errors
 
     def _heartbeat(self) -> None:
         self._next_hb = time.monotonic() + self._hb_interval
@@ -551,12 +569,31 @@ def close_all() -> None:
             log.error("jupyter-mlops: flushing %s at exit failed: %s", w.uri, e)
 
 
+def _before_fork() -> None:
+    # Fork only between batches: a child must not inherit a connection that is
+    # in the middle of a transaction.
+    for w in list(_writers.values()):
+        if not w._closed:
+            w._drain_lock.acquire()
+            w._held_for_fork = True
+
+
+def _after_fork_in_parent() -> None:
+    for w in list(_writers.values()):
+        if getattr(w, "_held_for_fork", False):
+            w._held_for_fork = False
+            w._drain_lock.release()
+
+
 def _after_fork_in_child() -> None:
     global _writers_lock
     _writers_lock = threading.Lock()
     for w in _writers.values():
+        w._held_for_fork = False
         w._after_fork_in_child()
 
 
 atexit.register(close_all)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
