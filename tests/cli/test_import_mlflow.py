@@ -316,9 +316,10 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
 
 
 @pytest.mark.postgres
-def test_import_from_mlflow_on_postgres(run_cli, tmp_path: Path) -> None:
+def test_mlflow_on_postgres_into_a_postgres_store(run_cli, tmp_path: Path) -> None:
     """An MLflow server's PostgreSQL database as the source (``postgresql://`` is
-    read with psycopg 3 when psycopg2 is not installed, as here)."""
+    read with psycopg 3 when psycopg2 is not installed, as here), imported into a
+    jupyter-mlops store on PostgreSQL; each in a throwaway database."""
     base = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("JUPYTER_MLOPS_TEST_POSTGRES_URL is not set")
@@ -327,20 +328,28 @@ def test_import_from_mlflow_on_postgres(run_cli, tmp_path: Path) -> None:
     import psycopg
     import sqlalchemy as sa
 
-    name = f"mlops_cli_src_{uuid.uuid4().hex[:8]}"
+    suffix = uuid.uuid4().hex[:8]
+    names = {"src": f"mlops_cli_src_{suffix}", "dest": f"mlops_cli_dest_{suffix}"}
     admin = sa.engine.make_url(base).set(drivername="postgresql")
     dsn = admin.render_as_string(hide_password=False)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        for name in names.values():
+            conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        src = admin.set(database=name).render_as_string(hide_password=False)
+        src, dest = (
+            admin.set(database=names[k]).render_as_string(hide_password=False)
+            for k in ("src", "dest")
+        )
         expected = _make_source(
             tmp_path / "work", src.replace("postgresql://", "postgresql+psycopg://")
         )
-        url = f"sqlite:///{tmp_path / 'dest.db'}"
-        proc = run_cli("import-mlflow", src, "--database-url", url)
+        args = ("import-mlflow", src, "--database-url", dest)
+        proc = run_cli(*args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert_store_matches(url, expected)
+        assert_store_matches(dest, expected)
+        again = run_cli(*args)
+        assert again.returncode == 0 and "0 imported, 0 completed" in again.stdout
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in names.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
