@@ -176,3 +176,35 @@ def test_set_experiment_deleted_is_refused(mlops):
     mlops.delete_experiment(exp_id)
     with pytest.raises(TrackingError, match="deleted"):
         mlops.set_experiment(experiment_id=exp_id)
+
+
+def test_active_runs_are_per_thread(mlops):
+    import threading
+
+    results: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            with mlops.start_run(run_name=name) as run:
+                for i in range(200):
+                    mlops.log_metric("v", i, step=i)
+                results[name] = run.info.run_id
+                assert mlops.active_run().info.run_id == run.info.run_id
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    with mlops.start_run(run_name="main") as main_run:
+        threads = [threading.Thread(target=worker, args=(f"t{i}",)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert mlops.active_run().info.run_id == main_run.info.run_id
+    assert not errors, errors
+    assert len(set(results.values())) == 4
+    for name, rid in results.items():
+        run = mlops.get_run(rid)
+        assert run.info.run_name == name and run.info.status == "FINISHED"
+        assert "mlflow.parentRunId" not in run.data.tags
+        assert len(mlops.get_metric_history(rid, "v")) == 200
