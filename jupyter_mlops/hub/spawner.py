@@ -40,9 +40,15 @@ from .policy import (
 from .teams import TeamsConfig, TeamsConfigError, load_teams
 
 try:  # JupyterHub >= 6: a policy refusal, shown to the user and not counted as a hub failure
-    from jupyterhub.spawner import SpawnException as _SpawnException
+    from jupyterhub.spawner import SpawnException
+
+    class _SpawnException(SpawnException):
+        def __str__(self) -> str:
+            # the spawn page shows str(error): the message alone, not "403 SpawnException(...): ..."
+            return self.message
+
 except ImportError:  # pragma: no cover - JupyterHub 5
-    _SpawnException = None
+    _SpawnException = None  # type: ignore[assignment,misc]
 
 #: traits the spawn plan owns; snapshotted from the admin's configuration and re-assigned on every spawn
 PLAN_TRAITS = (
@@ -407,9 +413,9 @@ class TeamSpawner(KubeSpawner):
                 "to start. Ask an administrator to add one of your groups to teams.yaml.</div>"
             )
         rows = "".join(
-            f'<tr data-team="{html.escape(t.name)}"><td>{html.escape(t.name)}</td>'
+            f'<tr data-team="{_text(t.name)}"><td>{_text(t.name)}</td>'
             f'<td class="mlops-gpus">{u.gpus} of {t.gpu_quota}</td>'
-            f"<td>{html.escape(u.holders_text())}</td>"
+            f"<td>{_text(u.holders_text())}</td>"
             f"<td>{t.max_gpus_per_user}</td>"
             f"<td>{u.servers}{' of ' + str(t.max_servers) if t.max_servers else ''}</td></tr>"
             for t, u in teams
@@ -420,8 +426,7 @@ class TeamSpawner(KubeSpawner):
             f"<th>servers</th></tr></thead><tbody>{rows}</tbody></table></div>"
         )
         picker = self._render_options_form(self.team_profile_list())
-        # JupyterHub renders the form as a Jinja template: keep our (escaped) text out of Jinja's reach
-        return "{% raw %}" + summary + "{% endraw %}" + picker
+        return summary + picker
 
     async def progress(self) -> Any:
         """Our policy messages first (validation, GPU reservation), then KubeSpawner's Kubernetes events."""
@@ -445,6 +450,11 @@ class TeamSpawner(KubeSpawner):
             sent += 1
         async for event in super().progress():
             yield event
+
+
+def _text(value: str) -> str:
+    """HTML-escaped, with braces as entities too: JupyterHub may render the form as a template."""
+    return html.escape(value).replace("{", "&#123;").replace("}", "&#125;")
 
 
 def _api_message(error: ApiException) -> str:

@@ -81,6 +81,7 @@ def test_spawn_form_offers_exactly_the_users_team_images_and_gpu_counts(hub):
     assert "profile-option-py--gpus" not in form.selects  # not a GPU image
     assert form.selects["profile-option-torch--size"] == ["small", "big"]
     assert gpu_cell(page, "vision") == "0 of 4 | nobody"
+    assert "{%" not in page and "{{" not in page  # nothing left unrendered
 
     form, page = spawn_form(hub, "nina")  # team nlp: py, lab; no GPUs, one size
     assert form.profiles == ["py", "lab"]
@@ -145,6 +146,7 @@ def test_spawn_form_post_with_a_crafted_gpu_count_is_refused(clean):
         },
     )
     assert "team vision allows at most 2 GPUs per user; 8 requested" in r.text
+    assert "SpawnException(" not in r.text  # the message alone, as a user reads it
     assert not hub.pods()
 
 
