@@ -87,10 +87,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
     uri, root = resolve_store(args.database_url, args.artifact_root)
     before = _revision(uri)
+    head = migrate.head_revision()
+    if before is not None and not _known_revision(before):
+        raise CLIError(
+            f"the store at {display_url(uri)} has schema revision {before}, newer than this "
+            f"jupyter-mlops knows (its newest is {head}): upgrade jupyter-mlops instead"
+        )
     store = open_store(uri, root)
     try:
         after = _revision(uri)
-        head = migrate.head_revision()
     finally:
         store.close()
     where = display_url(uri)
@@ -103,6 +108,19 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     if after != head:
         raise CLIError(f"schema revision {after} is not this version's head {head}")
     return 0
+
+
+def _known_revision(revision: str) -> bool:
+    """Whether this version's migrations include ``revision``."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "jupyter_mlops.tracking:migrations")
+    try:
+        return ScriptDirectory.from_config(cfg).get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 - alembic reports unknown ids by raising
+        return False
 
 
 def _revision(uri: str) -> str | None:
@@ -439,6 +457,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     sa_exc = sys.modules.get("sqlalchemy.exc")
     if sa_exc is not None:
         types += [sa_exc.SQLAlchemyError]  # type: ignore[attr-defined]
+    alembic_exc = sys.modules.get("alembic.util.exc")
+    if alembic_exc is not None:  # e.g. a store migrated by a newer jupyter-mlops
+        types += [alembic_exc.CommandError]  # type: ignore[attr-defined]
     return tuple(types)
 
 

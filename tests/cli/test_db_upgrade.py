@@ -129,3 +129,17 @@ def test_postgres_upgrade_is_idempotent(run_cli) -> None:
         proc = run_cli("db", "upgrade", "--database-url", url)
         assert proc.returncode == 0, proc.stderr
         assert f"schema revision {migrate.head_revision()}" in proc.stdout
+
+
+def test_store_from_a_newer_version_is_refused_in_one_line(run_cli, tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "t.db"
+    assert run_cli("db", "upgrade", "--database-url", str(db)).returncode == 0
+    con = sqlite3.connect(db)
+    con.execute(f"UPDATE {migrate.VERSION_TABLE} SET version_num = 'ffff9999'")
+    con.commit()
+    con.close()
+    line = assert_failed_cleanly(run_cli("db", "upgrade", "--database-url", str(db)))
+    assert "ffff9999" in line and "newer" in line
+    assert_failed_cleanly(run_cli("gc", "--database-url", str(db)))
