@@ -353,6 +353,14 @@ def _end_through(run_id: str, status: str) -> None:
             return
 
 
+@subcommand("pipeline", "pipeline validate|run FILE [name=value ...]",
+            "validate or run a pipeline (on the Jupyter server when there is one), with progress")
+def _pipeline(magics: MLOpsMagics, argv: list[str]) -> Any:
+    from .pipelines.magic import pipeline_magic
+
+    return pipeline_magic(argv)
+
+
 # -- extension entry points -------------------------------------------------------
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_mlops``: register ``%mlops`` and ``%%mlops``."""
