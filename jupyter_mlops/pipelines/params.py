@@ -53,7 +53,8 @@ def coerce(ptype: str, value: Any, name: str) -> Any:
             pass
     if ptype == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    raise ParameterError(f"parameter {name!r}: {value!r} is not a {ptype}")
+    article = "an" if ptype[0] in "aeiou" else "a"
+    raise ParameterError(f"parameter {name!r}: {value!r} is not {article} {ptype}")
 
 
 def resolve_parameters(p: Pipeline, given: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -169,6 +169,17 @@ def validate_pipeline(pipeline: Pipeline, root: str | None = None) -> list[Issue
 # -- structure ---------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _validator() -> Any:
+    import sys
+
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        # jsonschema builds an IRI grammar at import when rfc3987_syntax is installed: ~3 s
+        # on a busy machine, for a format our schema never uses. Skip it (only when we are
+        # the first importer; the entry is removed right after).
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+        try:
+            import jsonschema
+        finally:
+            del sys.modules["rfc3987_syntax"]
     import jsonschema
 
     with open(SCHEMA_PATH, encoding="utf-8") as f:

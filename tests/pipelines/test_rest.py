@@ -192,3 +192,19 @@ def test_restart_fails_interrupted_runs_and_keeps_schedules_firing(tmp_path):
         assert run["status"] == "FAILED" and "server stopped" in run["reason"]
     finally:
         srv.stop()
+
+
+def test_magic_submits_to_the_server_and_waits(server, monkeypatch, capsys):
+    from IPython.core.error import UsageError
+
+    from jupyter_mlops.pipelines.magic import pipeline_magic
+
+    monkeypatch.chdir(server.root / "work")
+    monkeypatch.setenv("JUPYTER_MLOPS_SERVER_URL", server.url)
+    monkeypatch.setenv("JUPYTER_MLOPS_SERVER_TOKEN", server.token)
+    run_id = pipeline_magic(["run", "demo.pipeline.yaml", "n=2"])
+    assert "submitted to the Jupyter server" in capsys.readouterr().out
+    run = server.call("GET", f"{P}/runs/{run_id}")[1]["run"]
+    assert run["status"] == "SUCCEEDED" and run["parameters"] == {"n": 2}
+    with pytest.raises(UsageError, match="gone.py"):
+        pipeline_magic(["run", "sub/bad.pipeline.yaml"])

@@ -1,0 +1,163 @@
+"""``jupyter mlops pipeline validate|run``.
+
+Wire into ``jupyter_mlops/cli.py``'s ``build_parser`` with
+``pipelines_cli.add_subparsers(sub)``; each parser sets ``func=run``.
+
+* ``validate FILE``: every issue as ``file:line: field: message``; exit 0 when valid, 1 if not.
+* ``run FILE [-p name=value ...]``: runs here (steps in this process's kernels and
+  subprocesses), prints progress and the run id, waits; exit 0 on success, 1 on failure,
+  130 when interrupted (the run is cancelled: its process trees are killed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+
+def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "pipeline", help="validate or run a pipeline (*.pipeline.yaml)",
+        description="Validate or run a pipeline file locally, tracked in the store.")
+    sub = p.add_subparsers(dest="pipeline_command", metavar="COMMAND")
+    sub.required = True
+    v = sub.add_parser("validate", help="check a pipeline file (issues name file, line, field)")
+    v.add_argument("file", metavar="FILE")
+    v.add_argument("--root", metavar="DIR", help="workspace root paths may not leave "
+                   "(default: the current directory, or the file's own if it is outside)")
+    v.set_defaults(func=run)
+    r = sub.add_parser("run", help="run a pipeline here and wait for it")
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a pipeline parameter (repeat for several)")
+    r.add_argument("--root", metavar="DIR", help="workspace root (see validate)")
+    r.add_argument("--parallelism", type=int, default=0, metavar="N",
+                   help="steps at once (default: CPUs, at least 2)")
+    r.add_argument("--database-url", metavar="URL",
+                   help="the store (default: $JUPYTER_MLOPS_TRACKING_URI when it is a database, "
+                   "else the default store)")
+    r.add_argument("--runs-dir", metavar="DIR", help="where step logs, notebooks and outputs go")
+    r.set_defaults(func=run)
+    return p
+
+
+def _root(file: str, root: str | None) -> str:
+    if root:
+        return os.path.abspath(root)
+    cwd = os.getcwd()
+    full = os.path.abspath(file)
+    return cwd if full.startswith(cwd.rstrip(os.sep) + os.sep) else os.path.dirname(full)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.pipeline_command == "validate":
+        return _validate(args)
+    return _run(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .executor import topological_order
+    from .spec import PipelineInvalid, load_pipeline
+
+    try:
+        p = load_pipeline(args.file, root=_root(args.file, args.root))
+    except PipelineInvalid as e:
+        for issue in e.issues:
+            print(str(issue), file=sys.stderr)
+        print(f"{args.file}: {len(e.issues)} problem(s)", file=sys.stderr)
+        return 1
+    params = ", ".join(f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "")
+                       for n, s in p.parameters.items())
+    print(f"{args.file}: valid pipeline {p.name!r}, {len(p.steps)} step(s): "
+          f"{' -> '.join(topological_order(p))}" + (f"; parameters: {params}" if params else ""))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..cli import resolve_store
+    from ..tracking import open_store
+    from .params import ParameterError, parse_assignments
+    from .progress import ProgressPrinter
+    from .service import PipelineError, PipelineService
+
+    try:
+        given = parse_assignments(args.param)
+    except ParameterError as e:
+        print(f"jupyter mlops pipeline run: {e}", file=sys.stderr)
+        return 2
+    url, artifact_root = resolve_store(args.database_url, None)
+    store = open_store(url, artifact_root=artifact_root)
+    root = _root(args.file, args.root)
+    env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=url)
+    cfg: dict[str, Any] = {"parallelism": args.parallelism}
+    if args.runs_dir:
+        cfg["runs_dir"] = os.path.abspath(args.runs_dir)
+
+    async def main() -> int:
+        svc = PipelineService(store, root, env=env, **cfg)
+        await svc.start(schedules=False)
+        printer = ProgressPrinter()
+        run_id = None
+        try:
+            try:
+                run = await svc.submit(os.path.abspath(args.file), parameters=given)
+            except PipelineError as e:
+                for issue in e.issues:
+                    print(str(issue), file=sys.stderr)
+                return 1
+            run_id = run["run_id"]
+            printer.t0 = time.monotonic()
+            print(f"pipeline {run['name']}: run {run_id} started "
+                  f"({run['progress']['total']} steps)", flush=True)
+            ex = svc.active.get(run_id)
+            while ex is not None and not ex.done.is_set():
+                printer.update(await svc.get_run(run_id))
+                try:
+                    await asyncio.wait_for(ex.done.wait(), 0.25)
+                except asyncio.TimeoutError:
+                    pass
+            run = await svc.get_run(run_id)
+            printer.update(run)
+            print(printer.summary(run), flush=True)
+            return 0 if run["status"] == "SUCCEEDED" else 1
+        except asyncio.CancelledError:
+            if run_id and run_id in svc.active:
+                svc.active[run_id].cancel()
+                await svc.active[run_id].done.wait()
+            raise
+        finally:
+            await svc.stop()
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        print("jupyter mlops pipeline run: interrupted; the run was cancelled", file=sys.stderr)
+        return 130
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python -m jupyter_mlops.pipelines.cli``) until wired into ``jupyter mlops``."""
+    parser = argparse.ArgumentParser(prog="jupyter mlops")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    add_subparsers(sub)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except Exception as e:  # noqa: BLE001 - one-line failures, as the main CLI
+        from ..tracking.errors import TrackingError
+
+        if not isinstance(e, (TrackingError, OSError)):
+            raise
+        print(f"jupyter mlops: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

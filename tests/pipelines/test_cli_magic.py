@@ -1,0 +1,97 @@
+"""``jupyter mlops pipeline validate|run`` (as a subprocess) and ``%mlops pipeline``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from IPython.core.error import UsageError
+from pipehelpers import REPO, write, write_notebook
+
+from jupyter_mlops.tracking import open_store
+
+
+def cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("JUPYTER_MLOPS_TRACKING_URI", None)
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def proj(tmp_path):
+    write(str(tmp_path / "a.py"), "import sys\nprint('got', sys.argv[1:])\n")
+    write(str(tmp_path / "fail.py"), "raise SystemExit(4)\n")
+    write_notebook(str(tmp_path / "n.ipynb"), "x = 1\n", "print('x is', x)")
+    write(str(tmp_path / "ok.pipeline.yaml"), """\
+        name: cli-ok
+        parameters: {x: {type: integer, default: 1}}
+        steps:
+          a: {script: a.py, parameters: {x: "{{ params.x }}"}}
+          n: {notebook: n.ipynb, depends_on: [a], parameters: {x: "{{ params.x }}"}}
+        """)
+    write(str(tmp_path / "bad.pipeline.yaml"), """\
+        name: cli-bad
+        steps:
+          a: {script: a.py, depends_on: [b]}
+          b: {script: a.py, depends_on: [a]}
+        """)
+    write(str(tmp_path / "fails.pipeline.yaml"), "name: cli-fails\nsteps:\n  f: {script: fail.py}\n")
+    return tmp_path
+
+
+def test_cli_validate(proj):
+    ok = cli("validate", "ok.pipeline.yaml", cwd=proj)
+    assert ok.returncode == 0 and "valid pipeline 'cli-ok'" in ok.stdout and "a -> n" in ok.stdout
+    bad = cli("validate", "bad.pipeline.yaml", cwd=proj)
+    assert bad.returncode == 1
+    assert "bad.pipeline.yaml:4: steps.b.depends_on[0]: dependency cycle" in bad.stderr
+
+
+def test_cli_run_prints_progress_and_exit_status(proj):
+    db = proj / "store.db"
+    r = cli("run", "ok.pipeline.yaml", "-p", "x=5", "--database-url", str(db),
+            "--runs-dir", str(proj / ".runs"), cwd=proj)
+    assert r.returncode == 0, r.stderr
+    assert "started (2 steps)" in r.stdout and "n: SUCCEEDED" in r.stdout
+    run_id = r.stdout.split("run ", 1)[1].split()[0]
+    assert f"run {run_id}: SUCCEEDED" in r.stdout
+    store = open_store(f"sqlite:///{db}")
+    assert store.get_run(run_id).data.params == {"x": "5"}
+    store.close()
+    r = cli("run", "fails.pipeline.yaml", "--database-url", str(db), cwd=proj)
+    assert r.returncode == 1 and "f: FAILED" in r.stdout and "exited with status 4" in r.stdout
+    r = cli("run", "ok.pipeline.yaml", "-p", "x=five", "--database-url", str(db), cwd=proj)
+    assert r.returncode == 1 and "'x'" in r.stderr
+    r = cli("run", "bad.pipeline.yaml", "--database-url", str(db), cwd=proj)
+    assert r.returncode == 1 and "dependency cycle" in r.stderr
+
+
+def test_magic_runs_in_the_kernel_process_without_a_server(proj, monkeypatch, capsys):
+    from jupyter_mlops.pipelines.magic import pipeline_magic
+
+    monkeypatch.chdir(proj)
+    monkeypatch.delenv("JUPYTER_MLOPS_SERVER_URL", raising=False)
+    monkeypatch.setenv("JUPYTER_MLOPS_TRACKING_URI", f"sqlite:///{proj / 'magic.db'}")
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(proj / "data"))
+    run_id = pipeline_magic(["run", "ok.pipeline.yaml", "x=3"])
+    out = capsys.readouterr().out
+    assert f"run {run_id}: SUCCEEDED" in out
+    with pytest.raises(UsageError, match="FAILED"):
+        pipeline_magic(["run", "fails.pipeline.yaml"])
+    with pytest.raises(UsageError, match="dependency cycle"):
+        pipeline_magic(["validate", "bad.pipeline.yaml"])
+    with pytest.raises(UsageError, match="usage"):
+        pipeline_magic(["frobnicate"])
+    with pytest.raises(UsageError, match="name=value"):
+        pipeline_magic(["run", "ok.pipeline.yaml", "x"])
+
+
+def test_magic_is_registered_as_a_subcommand():
+    from jupyter_mlops import magics
+
+    assert "pipeline" in magics._SUBCOMMANDS
+    assert "%mlops pipeline validate|run FILE" in magics.usage_text()
