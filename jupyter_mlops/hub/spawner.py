@@ -227,10 +227,15 @@ class TeamSpawner(KubeSpawner):
         self._mlops_key: str | None = None
         self._mlops_plan: SpawnPlan | None = None
         self._mlops_messages: list[str] = []
-        self._mlops_planned = (
-            asyncio.Event()
-        )  # set once load_user_options has planned (for progress)
+        # set once load_user_options has planned: progress() waits for it before Kubernetes events
+        self._mlops_planned = asyncio.Event()
         self._mlops_starting = False
+        if self.profile_list and not callable(self.profile_list):
+            self.log.warning(
+                "KubeSpawner.profile_list is configured but ignored: TeamSpawner builds each user's "
+                "profiles from %s (leave singleuser.profileList empty in z2jh)",
+                self.teams_file,
+            )
 
     # ---- policy --------------------------------------------------------------------------------------------
     @property
