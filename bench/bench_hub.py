@@ -99,12 +99,12 @@ async def bench(servers: int, spawns: int) -> dict[str, float]:
         for s in spawners[:5]:
             s.user_options = options[0]
             await s.get_pod_manifest()
-        times = []
+        times, cpu_times = [], []
         try:
             for i in range(spawns):
                 spawner = spawners[i % users]
                 key = f"jhub/{spawner.pod_name}"
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 spawner.user_options = options[i % 2]
                 plan = plan_spawn(
                     config, spawner.user.name, spawner.user_groups(), spawner.user_options
@@ -115,6 +115,7 @@ async def bench(servers: int, spawns: int) -> dict[str, float]:
                 pod = await spawner.get_pod_manifest()
                 spawner.api.api_client.sanitize_for_serialization(pod)
                 times.append((time.perf_counter() - t0) * 1000)
+                cpu_times.append((time.thread_time() - c0) * 1000)
                 ledger.release(
                     key
                 )  # the server stops again: the next spawn sees 1,000 running servers
@@ -122,7 +123,10 @@ async def bench(servers: int, spawns: int) -> dict[str, float]:
             for s in spawners:
                 await s.api.api_client.close()
         times.sort()
+        cpu_times.sort()
         return {
+            "cpu_median": statistics.median(cpu_times),
+            "cpu_p95": cpu_times[int(0.95 * len(cpu_times)) - 1],
             "median": statistics.median(times),
             "p95": times[int(0.95 * len(times)) - 1],
             "max": times[-1],
@@ -139,15 +143,18 @@ def write_results(r: dict[str, float]) -> None:
         f"Spawn path of `TeamSpawner` (policy check, ledger sync with the pod reflector, atomic GPU reservation, "
         f"pod manifest build and serialisation) with {r['servers']:,} servers running in {TEAMS} teams; "
         f"{r['spawns']} spawns, `bench/bench_hub.py` on {platform.python_implementation()} "
-        f"{platform.python_version()}, shared 2-core machine (load average {os.getloadavg()[0]:.1f} while measuring: "
-        "the tail reflects other processes, the median the code).\n\n"
+        f"{platform.python_version()}, shared 2-core machine (load average {os.getloadavg()[0]:.1f} "
+        "while measuring). Wall time includes preemption by other processes; CPU time is this "
+        "thread's own work.\n\n"
         "| per spawn | median | p95 | max | target |\n|---|---|---|---|---|\n"
-        f"| policy + manifest | {r['median']:.2f} ms | {r['p95']:.2f} ms | {r['max']:.2f} ms | <= {TARGET_MS:g} ms |\n"
+        f"| wall time | {r['median']:.2f} ms | {r['p95']:.2f} ms | {r['max']:.2f} ms "
+        f"| <= {TARGET_MS:g} ms |\n"
+        f"| CPU time | {r['cpu_median']:.2f} ms | {r['cpu_p95']:.2f} ms | | |\n"
     )
     if "## Hub\n" in text:
         start = text.index("## Hub\n")
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        text = text[:start] + section + ("\n" + text[end + 1 :] if end != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
@@ -162,6 +169,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     r = asyncio.run(bench(args.servers, args.spawns))
+    print(f"CPU time per spawn: median {r['cpu_median']:.2f} ms, p95 {r['cpu_p95']:.2f} ms")
     print(
         f"hub spawn path with {r['servers']} servers running: median {r['median']:.2f} ms, "
         f"p95 {r['p95']:.2f} ms, max {r['max']:.2f} ms over {r['spawns']} spawns (target <= {TARGET_MS:g} ms)"
