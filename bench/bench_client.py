@@ -44,8 +44,13 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def run_py(code: str, timeout: float = 1800, **extra: str) -> str:
-    proc = subprocess.run([PY, "-c", textwrap.dedent(code)], env=env(**extra), capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [PY, "-c", textwrap.dedent(code)],
+        env=env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{proc.stderr[-3000:]}")
     return proc.stdout
@@ -61,7 +66,9 @@ def wait_http(url: str, headers: dict[str, str] | None = None, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2) as r:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers or {}), timeout=2
+            ) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -72,11 +79,13 @@ def wait_http(url: str, headers: dict[str, str] | None = None, timeout: float = 
 class Server:
     """A server subprocess (Jupyter with the extension, or mlflow server)."""
 
-    def __init__(self, cmd: list[str], health: str, headers: dict[str, str] | None, cwd: Path,
-                 **extra: str) -> None:
+    def __init__(
+        self, cmd: list[str], health: str, headers: dict[str, str] | None, cwd: Path, **extra: str
+    ) -> None:
         self.log = open(cwd / "server.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env=env(**extra), cwd=cwd, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, env=env(**extra), cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT
+        )
         wait_http(health, headers)
 
     def stop(self) -> None:
@@ -93,22 +102,50 @@ def jupyter_server(root: Path) -> tuple[Server, str, str]:
     port, token = free_port(), "bench-token"
     for d in ("work", "data", "config", "runtime"):
         (root / d).mkdir(parents=True, exist_ok=True)
-    cmd = [PY, "-m", "jupyter_server", f"--port={port}", "--port-retries=0", "--ip=127.0.0.1",
-           "--no-browser", "--allow-root", f"--ServerApp.token={token}",
-           f"--ServerApp.root_dir={root / 'work'}",
-           "--ServerApp.jpserver_extensions={'jupyter_mlops': True}"]
+    cmd = [
+        PY,
+        "-m",
+        "jupyter_server",
+        f"--port={port}",
+        "--port-retries=0",
+        "--ip=127.0.0.1",
+        "--no-browser",
+        "--allow-root",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root / 'work'}",
+        "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
+    ]
     url = f"http://127.0.0.1:{port}/mlops"
-    srv = Server(cmd, url + "/health", {"Authorization": f"token {token}"}, root,
-                 JUPYTER_DATA_DIR=str(root / "data"), JUPYTER_CONFIG_DIR=str(root / "config"),
-                 JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+    srv = Server(
+        cmd,
+        url + "/health",
+        {"Authorization": f"token {token}"},
+        root,
+        JUPYTER_DATA_DIR=str(root / "data"),
+        JUPYTER_CONFIG_DIR=str(root / "config"),
+        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+    )
     return srv, url, token
 
 
 def mlflow_server(root: Path) -> tuple[Server, str]:
     port = free_port()
-    cmd = [PY, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-           "--artifacts-destination", str(root / "artifacts")]
+    cmd = [
+        PY,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+    ]
     url = f"http://127.0.0.1:{port}"
     return Server(cmd, url + "/health", None, root), url
 
@@ -117,6 +154,7 @@ def mlflow_server(root: Path) -> tuple[Server, str]:
 def import_cost(module: str, repeat: int) -> tuple[float, float]:
     """(median wall ms of a fresh interpreter that imports it, -X importtime
     cumulative ms of the package itself)."""
+
     def wall(code: str) -> float:
         times = []
         for _ in range(repeat):
@@ -126,8 +164,13 @@ def import_cost(module: str, repeat: int) -> tuple[float, float]:
         return statistics.median(times) * 1000
 
     total = wall(f"import {module}")
-    proc = subprocess.run([PY, "-X", "importtime", "-c", f"import {module}"], env=env(),
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [PY, "-X", "importtime", "-c", f"import {module}"],
+        env=env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     cum = 0.0
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\S+)$", line.rstrip())
@@ -219,11 +262,15 @@ print(base, peak[0], hwm, elapsed)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--skip-mlflow", action="store_true", help="no MLflow side")
     ap.add_argument("--skip-rss", action="store_true", help="skip the 10M-point RSS run")
-    ap.add_argument("--append-results", action="store_true", help="append a section to bench/RESULTS.md")
+    ap.add_argument(
+        "--append-results", action="store_true", help="append a section to bench/RESULTS.md"
+    )
     args = ap.parse_args()
     mlflow_ok = not args.skip_mlflow and shutil.which("mlflow") is not None
     tmp = Path(tempfile.mkdtemp(prefix="bench-client-"))
@@ -244,10 +291,22 @@ def main() -> None:
     if mlflow_ok:
         ml_wall, ml_cum = import_cost("mlflow", reps)
     bare, _ = import_cost("os", reps)
-    rows.append((f"`python -c 'import X'` wall ms (bare interpreter: {bare:.0f})", f"{ours_wall:.0f}",
-                 f"{ml_wall:.0f}" if ml_wall is not None else "n/a", ratio(ours_wall, ml_wall)))
-    rows.append(("`-X importtime` cumulative ms", f"{ours_cum:.1f}",
-                 f"{ml_cum:.0f}" if ml_cum is not None else "n/a", ratio(ours_cum, ml_cum)))
+    rows.append(
+        (
+            f"`python -c 'import X'` wall ms (bare interpreter: {bare:.0f})",
+            f"{ours_wall:.0f}",
+            f"{ml_wall:.0f}" if ml_wall is not None else "n/a",
+            ratio(ours_wall, ml_wall),
+        )
+    )
+    rows.append(
+        (
+            "`-X importtime` cumulative ms",
+            f"{ours_cum:.1f}",
+            f"{ml_cum:.0f}" if ml_cum is not None else "n/a",
+            ratio(ours_cum, ml_cum),
+        )
+    )
     print(rows[-2], rows[-1], flush=True)
 
     # servers
@@ -261,27 +320,50 @@ def main() -> None:
         n_ours = 20_000 if args.quick else 100_000
         n_ml = 50 if args.quick else 300
         ours_sql = float(run_py(OURS_CALLER.format(uri=f"sqlite:///{tmp / 'caller.db'}", n=n_ours)))
-        ours_http = float(run_py(OURS_CALLER.format(uri=jurl, n=n_ours),
-                                 JUPYTER_MLOPS_TRACKING_TOKEN=jtoken))
+        ours_http = float(
+            run_py(OURS_CALLER.format(uri=jurl, n=n_ours), JUPYTER_MLOPS_TRACKING_TOKEN=jtoken)
+        )
         ml_sql = ml_http = None
         if mlflow_ok:
-            ml_sql = float(run_py(MLFLOW_CALLER.format(uri=f"sqlite:///{tmp / 'mlflow-caller.db'}", n=n_ml)))
+            ml_sql = float(
+                run_py(MLFLOW_CALLER.format(uri=f"sqlite:///{tmp / 'mlflow-caller.db'}", n=n_ml))
+            )
             ml_http = float(run_py(MLFLOW_CALLER.format(uri=murl, n=n_ml)))
-        rows.append(("log_metric caller µs (median), SQLite", f"{ours_sql:.2f}",
-                     f"{ml_sql:,.0f}" if ml_sql else "n/a", ratio(ours_sql, ml_sql)))
-        rows.append(("log_metric caller µs (median), HTTP server", f"{ours_http:.2f}",
-                     f"{ml_http:,.0f}" if ml_http else "n/a", ratio(ours_http, ml_http)))
+        rows.append(
+            (
+                "log_metric caller µs (median), SQLite",
+                f"{ours_sql:.2f}",
+                f"{ml_sql:,.0f}" if ml_sql else "n/a",
+                ratio(ours_sql, ml_sql),
+            )
+        )
+        rows.append(
+            (
+                "log_metric caller µs (median), HTTP server",
+                f"{ours_http:.2f}",
+                f"{ml_http:,.0f}" if ml_http else "n/a",
+                ratio(ours_http, ml_http),
+            )
+        )
         print(rows[-2], rows[-1], flush=True)
 
         # 3. 1M points durable
         steps = 10_000 if args.quick else 100_000
         label = f"{steps * 10 // 1000}k" if steps < 100_000 else "1M"
-        t_log, t_all = map(float, run_py(MILLION.format(uri=f"sqlite:///{tmp / 'million.db'}",
-                                                        steps=steps)).split())
+        t_log, t_all = map(
+            float,
+            run_py(MILLION.format(uri=f"sqlite:///{tmp / 'million.db'}", steps=steps)).split(),
+        )
         rows.append((f"{label} points logged + flushed, local SQLite (s)", f"{t_all:.2f}", "", ""))
-        t_log_h, t_all_h = map(float, run_py(MILLION.format(uri=jurl, steps=steps),
-                                             JUPYTER_MLOPS_TRACKING_TOKEN=jtoken).split())
-        rows.append((f"{label} points logged + flushed, HTTP to Jupyter (s)", f"{t_all_h:.2f}", "", ""))
+        t_log_h, t_all_h = map(
+            float,
+            run_py(
+                MILLION.format(uri=jurl, steps=steps), JUPYTER_MLOPS_TRACKING_TOKEN=jtoken
+            ).split(),
+        )
+        rows.append(
+            (f"{label} points logged + flushed, HTTP to Jupyter (s)", f"{t_all_h:.2f}", "", "")
+        )
         print(rows[-2], rows[-1], flush=True)
     finally:
         jsrv.stop()
@@ -291,11 +373,18 @@ def main() -> None:
     # 4. RSS
     if not args.skip_rss:
         steps = 100_000 if args.quick else 1_000_000
-        base, peak, hwm, el = map(float, run_py(RSS.format(uri=f"sqlite:///{tmp / 'rss.db'}",
-                                                           steps=steps)).split())
+        base, peak, hwm, el = map(
+            float, run_py(RSS.format(uri=f"sqlite:///{tmp / 'rss.db'}", steps=steps)).split()
+        )
         label = "1M" if args.quick else "10M"
-        rows.append((f"client RSS MB logging {label} points (start / peak sampled / VmHWM)",
-                     f"{base:.0f} / {peak:.0f} / {hwm:.0f}", "", f"{el:.0f} s"))
+        rows.append(
+            (
+                f"client RSS MB logging {label} points (start / peak sampled / VmHWM)",
+                f"{base:.0f} / {peak:.0f} / {hwm:.0f}",
+                "",
+                f"{el:.0f} s",
+            )
+        )
         print(rows[-1], flush=True)
 
     table = ["| measure | jupyter-mlops | mlflow 3.17.2 | ratio |", "|---|---|---|---|"]
@@ -308,7 +397,8 @@ def main() -> None:
                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2-core VM shared with other "
                 "jobs (figures are indicative). MLflow side: `mlflow.log_metric` (synchronous, its "
                 "default) on SQLite and against `mlflow server` (1 worker, SQLite).\n\n"
-                + "\n".join(table) + "\n"
+                + "\n".join(table)
+                + "\n"
             )
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -115,12 +115,16 @@ def _experiment_id_from_env(client: MlopsClient) -> str | None:
         exp = client.get_experiment_by_name(name)
         found = exp.experiment_id if exp else client.create_experiment(name)
         if exp_id and exp_id != found:
-            raise invalid(f"MLFLOW_EXPERIMENT_ID={exp_id} does not match MLFLOW_EXPERIMENT_NAME={name!r}")
+            raise invalid(
+                f"MLFLOW_EXPERIMENT_ID={exp_id} does not match MLFLOW_EXPERIMENT_NAME={name!r}"
+            )
         return found
     return exp_id or None
 
 
-def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
     """Make an experiment active, creating it by name if needed."""
     global _active_experiment_id
     if (experiment_name is None) == (experiment_id is None):
@@ -385,7 +389,9 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     return value
 
 
-def log_params(params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+def log_params(
+    params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
+) -> None:
     client, rid = _target(run_id)
     for k, v in params.items():
         client._writer.log_param(rid, k, v)
@@ -422,12 +428,16 @@ flush_async_logging = flush
 
 
 # -- artifacts -------------------------------------------------------------------
-def log_artifact(local_path: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifact(
+    local_path: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     client, rid = _target(run_id)
     client.log_artifact(rid, local_path, artifact_path)
 
 
-def log_artifacts(local_dir: str, artifact_path: str | None = None, run_id: str | None = None) -> None:
+def log_artifacts(
+    local_dir: str, artifact_path: str | None = None, run_id: str | None = None
+) -> None:
     client, rid = _target(run_id)
     client.log_artifacts(rid, local_dir, artifact_path)
 
@@ -442,7 +452,9 @@ def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None 
     client.log_dict(rid, dictionary, artifact_file)
 
 
-def log_figure(figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None) -> None:
+def log_figure(
+    figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
+) -> None:
     client, rid = _target(None)
     client.log_figure(rid, figure, artifact_file, save_kwargs=save_kwargs)
 
@@ -500,10 +512,16 @@ def search_runs(
             ids.append(exp.experiment_id)
     if not ids and not experiment_names:
         if search_all_experiments:
-            ids = [e.experiment_id for e in search_experiments(view_type=to_view_type(run_view_type))]
+            ids = [
+                e.experiment_id for e in search_experiments(view_type=to_view_type(run_view_type))
+            ]
         else:
             ids = [_current_experiment_id(client)]
-    runs = client.search_all_runs(ids, filter_string, run_view_type, max_results, order_by) if ids else []
+    runs = (
+        client.search_all_runs(ids, filter_string, run_view_type, max_results, order_by)
+        if ids
+        else []
+    )
     if output_format == "list":
         return runs
     try:
@@ -536,7 +554,9 @@ def runs_to_dataframe(runs: list[Run]) -> Any:
     }
     nan = float("nan")
     for k in metric_keys:
-        cols[f"metrics.{k}"] = [r.data.metrics[k].value if k in r.data.metrics else nan for r in runs]
+        cols[f"metrics.{k}"] = [
+            r.data.metrics[k].value if k in r.data.metrics else nan for r in runs
+        ]
     for k in param_keys:
         cols[f"params.{k}"] = [r.data.params.get(k) for r in runs]
     for k in tag_keys:
@@ -575,10 +595,39 @@ atexit.register(_end_runs_at_exit)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = [
-    "ActiveRun", "MlopsClient", "PagedList", "active_run", "create_experiment", "delete_experiment",
-    "delete_run", "delete_tag", "end_run", "flush", "flush_async_logging", "get_artifact_uri",
-    "get_experiment", "get_experiment_by_name", "get_metric_history", "get_run", "get_tracking_uri",
-    "last_active_run", "log_artifact", "log_artifacts", "log_dict", "log_figure", "log_image",
-    "log_metric", "log_metrics", "log_param", "log_params", "log_text", "search_experiments",
-    "search_runs", "set_experiment", "set_tag", "set_tags", "set_tracking_uri", "start_run",
+    "ActiveRun",
+    "MlopsClient",
+    "PagedList",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "flush",
+    "flush_async_logging",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_metric_history",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
 ]

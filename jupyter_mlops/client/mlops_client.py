@@ -55,7 +55,9 @@ def to_view_type(value: int | str | None) -> str:
         return ACTIVE_ONLY
     if isinstance(value, int):
         if value not in _VIEW_TYPES:
-            raise invalid(f"Invalid view type {value!r}: use 1 (ACTIVE_ONLY), 2 (DELETED_ONLY) or 3 (ALL)")
+            raise invalid(
+                f"Invalid view type {value!r}: use 1 (ACTIVE_ONLY), 2 (DELETED_ONLY) or 3 (ALL)"
+            )
         return _VIEW_TYPES[value]
     name = str(value).upper()
     if name not in _VIEW_TYPES.values():
@@ -74,10 +76,50 @@ def current_user() -> str:
         return "unknown"
 
 
-_ADJ = ("amber", "brave", "calm", "clever", "eager", "gentle", "glad", "keen", "lucky", "merry",
-        "polite", "quiet", "rapid", "shy", "sunny", "swift", "tidy", "vivid", "witty", "zesty")
-_NOUN = ("ant", "bass", "crab", "deer", "eel", "finch", "goat", "hawk", "ibis", "jay", "koala",
-         "lark", "mole", "newt", "owl", "panda", "quail", "robin", "seal", "toad")
+_ADJ = (
+    "amber",
+    "brave",
+    "calm",
+    "clever",
+    "eager",
+    "gentle",
+    "glad",
+    "keen",
+    "lucky",
+    "merry",
+    "polite",
+    "quiet",
+    "rapid",
+    "shy",
+    "sunny",
+    "swift",
+    "tidy",
+    "vivid",
+    "witty",
+    "zesty",
+)
+_NOUN = (
+    "ant",
+    "bass",
+    "crab",
+    "deer",
+    "eel",
+    "finch",
+    "goat",
+    "hawk",
+    "ibis",
+    "jay",
+    "koala",
+    "lark",
+    "mole",
+    "newt",
+    "owl",
+    "panda",
+    "quail",
+    "robin",
+    "seal",
+    "toad",
+)
 
 
 def random_run_name() -> str:
@@ -157,8 +199,9 @@ class MlopsClient:
         str_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         if run_name and str_tags.get(TAG_RUN_NAME, run_name) != run_name:
             raise invalid(
-                f"Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
-                f"different values (run_name='{run_name}', mlflow.runName='{str_tags[TAG_RUN_NAME]}')."
+                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
+                f"different values (run_name='{run_name}', "
+                f"mlflow.runName='{str_tags[TAG_RUN_NAME]}')."
             )
         run_name = run_name or str_tags.get(TAG_RUN_NAME) or random_run_name()
         str_tags[TAG_RUN_NAME] = run_name
@@ -203,15 +246,23 @@ class MlopsClient:
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         self._update(run_id, status=status, run_name=name)
 
-    def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
+    def set_terminated(
+        self, run_id: str, status: str | None = None, end_time: int | None = None
+    ) -> None:
         """End a run (FINISHED unless told); waits for everything logged to it."""
         status = status or "FINISHED"
         if status not in TERMINAL_STATUSES:
-            raise invalid(f"Invalid terminal status {status!r}: use one of {', '.join(TERMINAL_STATUSES)}")
+            raise invalid(
+                f"Invalid terminal status {status!r}: use one of {', '.join(TERMINAL_STATUSES)}"
+            )
         self._update(run_id, status=status, end_time=end_time if end_time is not None else now_ms())
 
     def _update(self, run_id: str, **fields: Any) -> None:
-        record = {"op": "update_run", "run_id": run_id, **{k: v for k, v in fields.items() if v is not None}}
+        record = {
+            "op": "update_run",
+            "run_id": run_id,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
         self._writer.call(record)
 
     def resume_run(self, run_id: str) -> Run:
@@ -272,7 +323,9 @@ class MlopsClient:
             k, v = _pair(t)
             w.set_tag(run_id, k, v)
         for m in metrics:
-            w.log_metric(run_id, m.key, m.value, getattr(m, "timestamp", None), getattr(m, "step", None))
+            w.log_metric(
+                run_id, m.key, m.value, getattr(m, "timestamp", None), getattr(m, "step", None)
+            )
         if synchronous:
             w.flush()
 
@@ -285,7 +338,9 @@ class MlopsClient:
         token = None
         run_id = self._writer.server_run_id(run_id)
         while True:
-            page, token = self.store.get_metric_history(run_id, key, max_results=25_000, page_token=token)
+            page, token = self.store.get_metric_history(
+                run_id, key, max_results=25_000, page_token=token
+            )
             out.extend(page)
             if not token:
                 return out
@@ -303,8 +358,12 @@ class MlopsClient:
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [str(experiment_ids)]
         runs, token = self.store.search_runs(
-            [str(e) for e in experiment_ids], filter_string or None, to_view_type(run_view_type),
-            max_results, order_by, page_token,
+            [str(e) for e in experiment_ids],
+            filter_string or None,
+            to_view_type(run_view_type),
+            max_results,
+            order_by,
+            page_token,
         )
         return PagedList(runs, token)
 
@@ -321,8 +380,12 @@ class MlopsClient:
         token = None
         while len(out) < max_results:
             page = self.search_runs(
-                experiment_ids, filter_string, run_view_type, min(_PAGE, max_results - len(out)),
-                order_by, token,
+                experiment_ids,
+                filter_string,
+                run_view_type,
+                min(_PAGE, max_results - len(out)),
+                order_by,
+                token,
             )
             out.extend(page)
             token = page.token
@@ -377,7 +440,12 @@ class MlopsClient:
         self.log_text(run_id, text, artifact_file)
 
     def log_figure(
-        self, run_id: str, figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
+        self,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: dict[str, Any] | None = None,
     ) -> None:
         """A matplotlib figure (any format savefig knows) or a plotly figure
         (``.html``, or an image format through kaleido)."""
@@ -394,7 +462,9 @@ class MlopsClient:
             else:
                 data = figure.to_image(format=ext, **kwargs)
         else:
-            raise invalid(f"Unsupported figure type {type(figure).__name__}: use matplotlib or plotly")
+            raise invalid(
+                f"Unsupported figure type {type(figure).__name__}: use matplotlib or plotly"
+            )
         self.log_bytes(run_id, data, artifact_file)
 
     def log_image(

@@ -106,15 +106,22 @@ class RestTrackingStore(TrackingStore):
                     body.seek(0)
             try:
                 resp = self._session().request(
-                    method, url, data=body, params=params, headers=headers,
-                    timeout=(10.0, self.timeout), stream=raw,
+                    method,
+                    url,
+                    data=body,
+                    params=params,
+                    headers=headers,
+                    timeout=(10.0, self.timeout),
+                    stream=raw,
                 )
             except requests.RequestException as e:
                 last = e
                 self._local.session = None  # a broken keep-alive connection
                 continue
             if resp.status_code in _RETRY_STATUSES:
-                last = StoreUnavailable(f"{method} {url}: HTTP {resp.status_code} {resp.text[:200]}")
+                last = StoreUnavailable(
+                    f"{method} {url}: HTTP {resp.status_code} {resp.text[:200]}"
+                )
                 continue
             return self._decode(resp, method, url, raw)
         raise StoreUnavailable(f"{method} {url} failed: {last}") from last
@@ -135,14 +142,18 @@ class RestTrackingStore(TrackingStore):
             raise TrackingError(str(err.get("message", "")), str(err["error_code"]))
         if resp.status_code in (404, 405):
             raise _EndpointMissing(url)
-        code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}.get(resp.status_code, "BAD_REQUEST")
+        code = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED"}.get(
+            resp.status_code, "BAD_REQUEST"
+        )
         raise TrackingError(f"{method} {url}: HTTP {resp.status_code} {resp.text[:300]}", code)
 
     def _mlflow(self, method: str, endpoint: str, body: Any = None, params: Any = None) -> Any:
         try:
             return self.request(method, "api/2.0/mlflow/" + endpoint, json_body=body, params=params)
         except _EndpointMissing:
-            raise TrackingError(f"{self.base} has no MLflow endpoint {endpoint}", "ENDPOINT_NOT_FOUND")
+            raise TrackingError(
+                f"{self.base} has no MLflow endpoint {endpoint}", "ENDPOINT_NOT_FOUND"
+            ) from None
 
     def _v1(self, method: str, endpoint: str, body: Any) -> Any:
         """Call an ``api/v1`` route; raises _EndpointMissing on stock MLflow."""
@@ -208,7 +219,9 @@ class RestTrackingStore(TrackingStore):
         return exps, d.get("next_page_token") or None
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        self._mlflow("POST", "experiments/update", {"experiment_id": experiment_id, "new_name": new_name})
+        self._mlflow(
+            "POST", "experiments/update", {"experiment_id": experiment_id, "new_name": new_name}
+        )
 
     def delete_experiment(self, experiment_id: str) -> None:
         self._mlflow("POST", "experiments/delete", {"experiment_id": experiment_id})
@@ -218,13 +231,16 @@ class RestTrackingStore(TrackingStore):
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         self._mlflow(
-            "POST", "experiments/set-experiment-tag",
+            "POST",
+            "experiments/set-experiment-tag",
             {"experiment_id": experiment_id, "key": key, "value": value},
         )
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         self._mlflow(
-            "POST", "experiments/delete-experiment-tag", {"experiment_id": experiment_id, "key": key}
+            "POST",
+            "experiments/delete-experiment-tag",
+            {"experiment_id": experiment_id, "key": key},
         )
 
     # -- runs ---------------------------------------------------------------
@@ -246,7 +262,9 @@ class RestTrackingStore(TrackingStore):
             body["run_name"] = run_name
         if run_id:
             try:
-                return Run.from_dict(self._v1("POST", "runs/create", {**body, "run_id": run_id})["run"])
+                return Run.from_dict(
+                    self._v1("POST", "runs/create", {**body, "run_id": run_id})["run"]
+                )
             except _EndpointMissing:
                 pass  # stock MLflow: the server picks the id
         return Run.from_dict(self._mlflow("POST", "runs/create", body)["run"])
@@ -337,9 +355,13 @@ class RestTrackingStore(TrackingStore):
         plist = _kv(params)
         tlist = _kv(tags)
         for i in range(0, len(plist), _BATCH_PARAMS):
-            self._mlflow("POST", "runs/log-batch", {"run_id": run_id, "params": plist[i : i + _BATCH_PARAMS]})
+            self._mlflow(
+                "POST", "runs/log-batch", {"run_id": run_id, "params": plist[i : i + _BATCH_PARAMS]}
+            )
         for i in range(0, len(tlist), _BATCH_TAGS):
-            self._mlflow("POST", "runs/log-batch", {"run_id": run_id, "tags": tlist[i : i + _BATCH_TAGS]})
+            self._mlflow(
+                "POST", "runs/log-batch", {"run_id": run_id, "tags": tlist[i : i + _BATCH_TAGS]}
+            )
         chunk: list[dict[str, Any]] = []
         for key, (steps, stamps, values) in metrics.items():
             for s, t, v in zip(steps, stamps, values):
@@ -379,7 +401,10 @@ class RestTrackingStore(TrackingStore):
         end_step: int | None = None,
     ) -> list[SeriesPoint]:
         params: dict[str, Any] = {
-            "run_id": run_id, "metric_key": key, "max_points": max_points, "x_axis": x_axis,
+            "run_id": run_id,
+            "metric_key": key,
+            "max_points": max_points,
+            "x_axis": x_axis,
         }
         if start_step is not None:
             params["start_step"] = start_step
@@ -388,11 +413,17 @@ class RestTrackingStore(TrackingStore):
         try:
             d = self.request("GET", "api/v1/metrics/series", params=params)
         except _EndpointMissing:
-            raise TrackingError("the server has no api/v1/metrics/series", "ENDPOINT_NOT_FOUND")
+            raise TrackingError(
+                "the server has no api/v1/metrics/series", "ENDPOINT_NOT_FOUND"
+            ) from None
         return [
             SeriesPoint(
-                step=int(p["step"]), timestamp=int(p["timestamp"]), value=float(p["value"]),
-                min=float(p["min"]), max=float(p["max"]), count=int(p.get("count", 1)),
+                step=int(p["step"]),
+                timestamp=int(p["timestamp"]),
+                value=float(p["value"]),
+                min=float(p["min"]),
+                max=float(p["max"]),
+                count=int(p.get("count", 1)),
             )
             for p in d.get("points", [])
         ]
@@ -434,19 +465,21 @@ class RestTrackingStore(TrackingStore):
         return []
 
     def purge_deleted_runs(self, older_than_ms: int = 0) -> list[str]:
-        raise TrackingError("purging deleted runs is done on the server (jupyter mlops gc)", "NOT_IMPLEMENTED")
+        raise TrackingError(
+            "purging deleted runs is done on the server (jupyter mlops gc)", "NOT_IMPLEMENTED"
+        )
 
     # -- artifacts ----------------------------------------------------------
     def artifact_repo(self, artifact_uri: str) -> ArtifactRepository:
         prefix = "mlflow-artifacts:"
         if artifact_uri.startswith(prefix):
-            rest = artifact_uri[len(prefix):].lstrip("/")
+            rest = artifact_uri[len(prefix) :].lstrip("/")
             # mlflow-artifacts://host:port/path carries a host we do not use
             if artifact_uri.startswith(prefix + "//"):
                 rest = rest.split("/", 1)[1] if "/" in rest else ""
             return HttpArtifactRepository(self, rest)
         if artifact_uri.startswith(self.artifact_root):
-            return HttpArtifactRepository(self, artifact_uri[len(self.artifact_root):].lstrip("/"))
+            return HttpArtifactRepository(self, artifact_uri[len(self.artifact_root) :].lstrip("/"))
         from ..tracking.artifacts import artifact_repo_for
 
         return artifact_repo_for(artifact_uri, artifact_uri)
@@ -479,13 +512,15 @@ class HttpArtifactRepository(ArtifactRepository):
         try:
             self.store.request("PUT", self._url(path), data=data)
         except _EndpointMissing:
-            raise TrackingError("the server does not serve artifacts (mlflow-artifacts)", "ENDPOINT_NOT_FOUND")
+            raise TrackingError(
+                "the server does not serve artifacts (mlflow-artifacts)", "ENDPOINT_NOT_FOUND"
+            ) from None
 
     def open(self, path: str) -> BinaryIO:
         try:
             resp = self.store.request("GET", self._url(path), raw=True)
         except _EndpointMissing:
-            raise TrackingError(f"No such artifact: {path!r}", RESOURCE_DOES_NOT_EXIST)
+            raise TrackingError(f"No such artifact: {path!r}", RESOURCE_DOES_NOT_EXIST) from None
         return io.BytesIO(resp.content)
 
     def list(self, path: str = "") -> list[FileInfo]:
@@ -552,7 +587,12 @@ def _json_values(values: list[float]) -> list[Any]:
 def _bulk_bodies(run_id: str, metrics: Columns, params: Any, tags: Any) -> Iterable[dict[str, Any]]:
     """log-bulk bodies of at most ``_BULK_POINTS`` points each; params and tags
     ride with the first body."""
-    body: dict[str, Any] = {"run_id": run_id, "metrics": [], "params": _kv(params), "tags": _kv(tags)}
+    body: dict[str, Any] = {
+        "run_id": run_id,
+        "metrics": [],
+        "params": _kv(params),
+        "tags": _kv(tags),
+    }
     size = 0
     for key, (steps, stamps, values) in metrics.items():
         for i in range(0, len(steps), _BULK_POINTS):

@@ -26,9 +26,12 @@ def is_transient(exc: BaseException) -> bool:
         # OperationalError covers "database is locked", a PostgreSQL server that
         # went away and connection refused; IntegrityError etc. are real errors.
         name = type(exc).__name__
-        return name in ("OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError") or bool(
-            getattr(exc, "connection_invalidated", False)
-        )
+        return name in (
+            "OperationalError",
+            "InterfaceError",
+            "DisconnectionError",
+            "TimeoutError",
+        ) or bool(getattr(exc, "connection_invalidated", False))
     if mod.startswith("psycopg") or mod.startswith("sqlite3"):
         return type(exc).__name__ in ("OperationalError", "InterfaceError")
     return False

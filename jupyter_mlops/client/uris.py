@@ -66,7 +66,7 @@ def tracking_token() -> str | None:
     return None
 
 
-def open_tracking_store(uri: str) -> "TrackingStore":
+def open_tracking_store(uri: str) -> TrackingStore:
     """The store for a tracking URI: SQL for ``sqlite``/``postgresql``, the
     REST store for ``http(s)``. Anything else is INVALID_PARAMETER_VALUE."""
     from ..tracking.errors import invalid
@@ -78,7 +78,7 @@ def open_tracking_store(uri: str) -> "TrackingStore":
     scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
     if scheme in ("sqlite", "postgresql", "postgres"):
         if scheme == "sqlite":
-            path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+            path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
             if path and path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
         from ..tracking import open_store

@@ -161,14 +161,23 @@ class Writer:
 
     # -- the hot path (caller threads) --------------------------------------
     def log_metric(
-        self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
     ) -> None:
         if type(key) is not str or not key or len(key) > MAX_KEY_LENGTH:
-            raise invalid(f"Invalid metric key {key!r}: a non-empty string of at most 250 characters")
+            raise invalid(
+                f"Invalid metric key {key!r}: a non-empty string of at most 250 characters"
+            )
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise invalid(f"Got invalid value {value!r} for metric {key!r} (expected a number)") from None
+            raise invalid(
+                f"Got invalid value {value!r} for metric {key!r} (expected a number)"
+            ) from None
         q = self._q
         if len(q) >= self._max:
             self._wait_space()
@@ -258,7 +267,9 @@ class Writer:
             raise first
         more = "; ".join(str(e) for e in errors[1:4])
         code = getattr(first, "error_code", "INVALID_PARAMETER_VALUE")
-        raise TrackingError(f"{first} (and {len(errors) - 1} more logging errors: {more})", code) from first
+        raise TrackingError(
+            f"{first} (and {len(errors) - 1} more logging errors: {more})", code
+        ) from first
 
     def run_started(self, run_id: str) -> None:
         """A resumed run: heartbeat it while it is active."""
@@ -329,7 +340,12 @@ class Writer:
         """Pop up to one batch of items, emitting log records and running
         operations in queue order."""
         q = self._q
-        runs: dict[str, tuple[dict[str, tuple[list[int], list[int], list[float]]], dict[str, str], dict[str, str]]] = {}
+        runs: dict[
+            str,
+            tuple[
+                dict[str, tuple[list[int], list[int], list[float]]], dict[str, str], dict[str, str]
+            ],
+        ] = {}
         n = 0
         limit = self._batch
         while n < limit:
@@ -406,8 +422,11 @@ class Writer:
             if not is_transient(e):
                 raise
             if not self._offline_warned:
-                log.warning("jupyter-mlops: the tracking store is unreachable (%s); spooling to %s", e,
-                            self.spool.directory)
+                log.warning(
+                    "jupyter-mlops: the tracking store is unreachable (%s); spooling to %s",
+                    e,
+                    self.spool.directory,
+                )
                 self._offline_warned = True
             self.spool.append(record)
             self._next_retry = time.monotonic() + self._retry_interval
@@ -422,15 +441,25 @@ class Writer:
         except Exception as e:
             if is_transient(e):
                 raise
-            if record.get("op") == "log" and len(record.get("params") or ()) and (
-                record.get("metrics") or record.get("tags") or len(record["params"]) > 1
+            if (
+                record.get("op") == "log"
+                and len(record.get("params") or ())
+                and (record.get("metrics") or record.get("tags") or len(record["params"]) > 1)
             ):
                 rest = {**record, "params": []}
                 if rest["metrics"] or rest["tags"]:
                     self._apply_checked(rest, collect=True)
                 for p in record["params"]:
-                    self._apply_checked({"op": "log", "run_id": record["run_id"], "metrics": {},
-                                         "params": [p], "tags": []}, collect=True)
+                    self._apply_checked(
+                        {
+                            "op": "log",
+                            "run_id": record["run_id"],
+                            "metrics": {},
+                            "params": [p],
+                            "tags": [],
+                        },
+                        collect=True,
+                    )
                 return None
             if not collect:
                 raise
@@ -473,7 +502,9 @@ class Writer:
         if op == "update_run":
             run_id = self.server_run_id(record["run_id"])
             info = store.update_run_info(
-                run_id, status=record.get("status"), end_time=record.get("end_time"),
+                run_id,
+                status=record.get("status"),
+                end_time=record.get("end_time"),
                 run_name=record.get("run_name"),
             )
             if record.get("status") in TERMINAL_STATUSES:

@@ -116,15 +116,23 @@ def run_script(code: str, timeout: float = 120, **env: str) -> subprocess.Comple
     """Run ``code`` in a fresh interpreter; fail the test with its output if it fails."""
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=child_env(**env), capture_output=True, text=True, timeout=timeout,
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
     return proc
 
 
 def start_script(code: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=child_env(**env), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=child_env(**env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )

@@ -38,7 +38,13 @@ def test_artifacts(mlops, tmp_path):
     client = mlops.MlopsClient()
     rid = run.info.run_id
     root = {(fi.path, fi.is_dir) for fi in client.list_artifacts(rid)}
-    assert {("notes.txt", False), ("docs", True), ("tree", True), ("texts", True), ("cfg", True)} <= root
+    assert {
+        ("notes.txt", False),
+        ("docs", True),
+        ("tree", True),
+        ("texts", True),
+        ("cfg", True),
+    } <= root
     assert {fi.path for fi in client.list_artifacts(rid, "tree/sub")} == {"tree/sub/b.txt"}
     out = client.download_artifacts(rid, "", str(tmp_path / "dl"))
     dl = tmp_path / "dl"

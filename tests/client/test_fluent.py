@@ -31,7 +31,9 @@ def test_log_and_read_back(mlops):
     assert got.data.metrics["loss"].step == 49
     assert math.isnan(got.data.metrics["f1"].value)
     tags = got.data.tags
-    assert tags["stage"] == "dev" and tags["a"] == "1" and tags["b"] == "two" and tags["team"] == "a"
+    assert (
+        tags["stage"] == "dev" and tags["a"] == "1" and tags["b"] == "two" and tags["team"] == "a"
+    )
     assert tags["mlflow.runName"] == "r1"
     assert tags["mlflow.note.content"] == "first try"
     assert tags["mlflow.user"]
@@ -142,7 +144,14 @@ def test_search_runs_dataframe(mlops):
             mlops.log_param("i", i)
             mlops.log_metric("score", i * 10.0)
     df = mlops.search_runs(order_by=["metrics.score DESC"])
-    assert list(df.columns[:6]) == ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    assert list(df.columns[:6]) == [
+        "run_id",
+        "experiment_id",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
+    ]
     assert {"metrics.score", "params.i", "tags.mlflow.runName"} <= set(df.columns)
     assert list(df["metrics.score"]) == [20.0, 10.0, 0.0]
     assert list(df["params.i"]) == ["2", "1", "0"]
@@ -166,7 +175,9 @@ def test_mlops_client_explicit_ids(mlops):
     got = client.get_run(run.info.run_id)
     assert got.info.status == "FINISHED"
     assert got.data.params["p"] == "x" and got.data.tags["t"] == "y" and got.data.tags["k"] == "v"
-    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "m")] == [(2, 3.0)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "m")] == [
+        (2, 3.0)
+    ]
     page = client.search_runs([exp_id], max_results=1)
     assert len(page) == 1 and page.token is None
 

@@ -50,7 +50,8 @@ def test_import_is_lazy_and_exposes_the_entry_points(scripts):
         heavy = sorted(m for m in ("sqlalchemy", "requests", "pandas", "alembic", "numpy",
                                    "jupyter_server", "IPython") if m in sys.modules)
         names = ["start_run", "log_metric", "MlopsClient", "_jupyter_server_extension_points",
-                 "_jupyter_labextension_paths", "load_ipython_extension", "unload_ipython_extension"]
+                 "_jupyter_labextension_paths", "load_ipython_extension",
+                 "unload_ipython_extension"]
         found = {n: callable(getattr(mlops, n)) for n in names}
         print(json.dumps({"heavy": heavy, "found": found,
                           "ext": mlops._jupyter_server_extension_points()[0]["module"]}))
