@@ -138,3 +138,44 @@ def test_a_later_process_replays_a_left_over_spool(server, scripts):
     assert _steps(store, run_id, "m") == list(range(1000))
     assert store.get_run(run_id).info.status == "FINISHED"
     store.close()
+
+
+def test_killed_writer_is_reaped_by_the_server(jupyter_server_process, monkeypatch, scripts):
+    """Heartbeats over HTTP: the server marks KILLED the run of a SIGKILLed
+    writer, and leaves a run whose writer is alive."""
+    import signal
+
+    import jupyter_mlops as mlops
+
+    srv = jupyter_server_process(extra_args=["--MLOpsApp.heartbeat_timeout=2"])
+    monkeypatch.setenv("JUPYTER_MLOPS_TRACKING_TOKEN", srv.token)
+    child = scripts.start(
+        f"""
+        import time, jupyter_mlops as mlops
+        mlops.set_tracking_uri({srv.tracking_uri!r})
+        run = mlops.start_run()
+        for i in range(500):
+            mlops.log_metric("m", i, step=i)
+        mlops.flush()
+        print(run.info.run_id, flush=True)
+        time.sleep(600)
+        """,
+        JUPYTER_MLOPS_TRACKING_TOKEN=srv.token,
+    )
+    mlops.set_tracking_uri(srv.tracking_uri)
+    try:
+        run_id = child.stdout.readline().strip()
+        assert run_id, child.stderr.read()
+        live = mlops.start_run()
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        deadline = time.monotonic() + 30
+        while mlops.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert mlops.get_run(run_id).info.status == "KILLED"
+        assert len(mlops.get_metric_history(run_id, "m")) == 500
+        assert mlops.get_run(live.info.run_id).info.status == "RUNNING"
+        mlops.end_run()
+    finally:
+        if child.poll() is None:
+            child.kill()
