@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ def ensure_kubeconfig() -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(_DUMMY_KUBECONFIG, f)
     os.environ["KUBECONFIG"] = path
+    # kubernetes_asyncio reads $KUBECONFIG once, at import: tell it if it was imported already
+    kube_config = sys.modules.get("kubernetes_asyncio.config.kube_config")
+    if kube_config is not None:
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
 
 
 class _Named:
