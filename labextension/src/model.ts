@@ -9,7 +9,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { describeError, MLOpsClient } from './api';
+import { describeError, MLOpsApiError, MLOpsClient } from './api';
 import { IExperiment, IRun } from './api/types';
 import { pickDefaultExperiment, sortExperiments } from './rows';
 
@@ -115,6 +115,65 @@ export class RunsModel implements IDisposable {
     return this._selectedRunId;
   }
 
+  /** The runs filter (MLflow search grammar), '' for none. */
+  get filter(): string {
+    return this._filter;
+  }
+
+  /** The server's complaint about the filter, or null when it is valid. */
+  get filterError(): string | null {
+    return this._filterError;
+  }
+
+  /** Apply a new runs filter and refresh. */
+  setFilter(filter: string): Promise<void> {
+    const next = filter.trim();
+    if (next === this._filter) {
+      return this.refresh();
+    }
+    this._filter = next;
+    this._filterError = null;
+    this._runsState = 'loading';
+    this._changed.emit();
+    return this.refresh();
+  }
+
+  /** Param/metric columns the runs table shows (`params.x`, `metrics.y`). */
+  get columns(): readonly string[] {
+    return this._columns;
+  }
+  set columns(value: readonly string[]) {
+    const next = [...new Set(value)];
+    if (next.join('\n') !== this._columns.join('\n')) {
+      this._columns = next;
+      this._changed.emit();
+    }
+  }
+
+  /** Ids of the runs ticked for comparison or bulk actions, in tick order. */
+  get checkedRunIds(): readonly string[] {
+    return this._checked;
+  }
+
+  /** Tick or untick a run. */
+  toggleChecked(runId: string, checked?: boolean): void {
+    const has = this._checked.includes(runId);
+    const want = checked ?? !has;
+    if (want === has) {
+      return;
+    }
+    this._checked = want
+      ? [...this._checked, runId]
+      : this._checked.filter(id => id !== runId);
+    this._changed.emit();
+  }
+
+  /** Replace the ticked runs. */
+  setChecked(runIds: readonly string[]): void {
+    this._checked = [...new Set(runIds)];
+    this._changed.emit();
+  }
+
   /** When data last arrived (epoch ms), or null. */
   get lastUpdated(): number | null {
     return this._lastUpdated;
@@ -175,6 +234,7 @@ export class RunsModel implements IDisposable {
     this._runsTruncated = false;
     this._runsError = null;
     this._runsState = experimentId === null ? 'idle' : 'loading';
+    this._checked = [];
     this._setSelectedRun(null);
     this._changed.emit();
     void this.refresh();
@@ -292,13 +352,42 @@ export class RunsModel implements IDisposable {
 
     try {
       // One extra run tells whether the list was cut.
-      const runs = await this._client.listRuns(
-        { experiment_ids: [experimentId], run_view_type: 'ACTIVE_ONLY' },
-        this._maxRuns + 1
-      );
-      if (!current() || experimentId !== this._selectedExperimentId) {
+      const filter = this._filter;
+      let runs: IRun[];
+      try {
+        runs = await this._client.listRuns(
+          {
+            experiment_ids: [experimentId],
+            run_view_type: 'ACTIVE_ONLY',
+            filter: filter || undefined
+          },
+          this._maxRuns + 1
+        );
+      } catch (error) {
+        // A malformed filter is the user's to fix, shown by the filter box;
+        // the list keeps its last good content.
+        if (
+          filter &&
+          error instanceof MLOpsApiError &&
+          error.status === 400 &&
+          current() &&
+          filter === this._filter
+        ) {
+          this._filterError = error.message;
+          this._runsState = 'ready';
+          this._changed.emit();
+          return;
+        }
+        throw error;
+      }
+      if (
+        !current() ||
+        experimentId !== this._selectedExperimentId ||
+        filter !== this._filter
+      ) {
         return;
       }
+      this._filterError = null;
       this._runsTruncated = runs.length > this._maxRuns;
       this._runs = runs.slice(0, this._maxRuns);
       this._runsState = 'ready';
@@ -345,6 +434,10 @@ export class RunsModel implements IDisposable {
   private _runsTruncated = false;
   private _selectedRunId: string | null = null;
   private _lastUpdated: number | null = null;
+  private _filter = '';
+  private _filterError: string | null = null;
+  private _checked: string[] = [];
+  private _columns: string[] = [];
   private _changed = new Signal<this, void>(this);
   private _runSelected = new Signal<this, string | null>(this);
 }

@@ -19,7 +19,11 @@ export const Tags = {
   sourceName: 'mlflow.source.name',
   sourceType: 'mlflow.source.type',
   parentRunId: 'mlflow.parentRunId',
-  note: 'mlflow.note.content'
+  note: 'mlflow.note.content',
+  notebookPath: 'mlops.source.notebook_path',
+  gitCommit: 'mlflow.source.git.commit',
+  gitBranch: 'mlflow.source.git.branch',
+  gitDirty: 'mlflow.source.git.dirty'
 } as const;
 
 /** One row of the runs table. */
@@ -167,4 +171,109 @@ export function compareIds(a: string, b: string): number {
     return na - nb;
   }
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Built-in columns of the runs table; others are `params.<k>` / `metrics.<k>`. */
+export const BASE_COLUMNS = [
+  'name',
+  'status',
+  'started',
+  'duration',
+  'user',
+  'source'
+] as const;
+
+/** The sortable value of a row in a column (numbers sort numerically). */
+export function columnValue(
+  row: IRunRow,
+  run: IRun,
+  column: string,
+  now: number
+): string | number | undefined {
+  switch (column) {
+    case 'name':
+      return row.name.toLowerCase();
+    case 'status':
+      return row.status;
+    case 'started':
+      return row.startTime ?? undefined;
+    case 'duration':
+      return row.startTime === null
+        ? undefined
+        : (row.active ? now : (run.info.end_time ?? now)) - row.startTime;
+    case 'user':
+      return row.user || undefined;
+    case 'source':
+      return row.source || undefined;
+  }
+  if (column.startsWith('params.')) {
+    const key = column.slice(7);
+    const v = run.data?.params?.find(p => p.key === key)?.value;
+    return v !== undefined && v !== '' && Number.isFinite(Number(v))
+      ? Number(v)
+      : v;
+  }
+  if (column.startsWith('metrics.')) {
+    const key = column.slice(8);
+    const v = run.data?.metrics?.find(m => m.key === key)?.value;
+    return v === undefined ? undefined : Number(v);
+  }
+  return undefined;
+}
+
+/**
+ * Sort rows by a column; missing values go last whatever the direction,
+ * numbers before strings, ties keep the incoming order (stable sort).
+ */
+export function sortRows<R extends { row: IRunRow; run: IRun }>(
+  items: readonly R[],
+  column: string,
+  descending: boolean,
+  now: number
+): R[] {
+  const keyed = items.map((item, index) => ({
+    item,
+    index,
+    value: columnValue(item.row, item.run, column, now)
+  }));
+  keyed.sort((a, b) => {
+    const va = a.value;
+    const vb = b.value;
+    const ma = va === undefined || (typeof va === 'number' && Number.isNaN(va));
+    const mb = vb === undefined || (typeof vb === 'number' && Number.isNaN(vb));
+    if (ma || mb) {
+      return ma === mb ? a.index - b.index : ma ? 1 : -1;
+    }
+    let c: number;
+    if (typeof va === 'number' && typeof vb === 'number') {
+      c = va - vb;
+    } else if (typeof va === 'number') {
+      c = -1;
+    } else if (typeof vb === 'number') {
+      c = 1;
+    } else {
+      c = String(va).localeCompare(String(vb), undefined, { numeric: true });
+    }
+    return (descending ? -c : c) || a.index - b.index;
+  });
+  return keyed.map(k => k.item);
+}
+
+/**
+ * The rows a window of `viewport` px scrolled to `scrollTop` shows, with
+ * `overscan` extra rows each side: `[first, end)`.
+ */
+export function visibleRange(
+  scrollTop: number,
+  viewport: number,
+  rowHeight: number,
+  count: number,
+  overscan = 8
+): [number, number] {
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const end = Math.min(
+    count,
+    Math.ceil((scrollTop + viewport) / rowHeight) + overscan
+  );
+  return [first, Math.max(first, end)];
 }

@@ -17,6 +17,12 @@ export namespace CommandIDs {
   export const createExperiment = 'jupyter-mlops:create-experiment';
   export const renameExperiment = 'jupyter-mlops:rename-experiment';
   export const deleteExperiment = 'jupyter-mlops:delete-experiment';
+  export const restoreExperiment = 'jupyter-mlops:restore-experiment';
+  export const openRun = 'jupyter-mlops:open-run';
+  export const compareRuns = 'jupyter-mlops:compare-runs';
+  export const deleteRuns = 'jupyter-mlops:delete-runs';
+  export const tagRuns = 'jupyter-mlops:tag-runs';
+  export const notebookRuns = 'jupyter-mlops:notebook-runs';
 }
 
 /** What the main plugin provides to other plugins (issue #3's panels). */

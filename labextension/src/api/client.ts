@@ -17,7 +17,9 @@ import {
   IMetricHistoryResponse,
   IMetricSeriesRequest,
   IMetricSeriesResponse,
+  IFileInfo,
   IRun,
+  IRunInfo,
   ISearchExperimentsRequest,
   ISearchExperimentsResponse,
   ISearchRunsRequest,
@@ -289,5 +291,90 @@ export class MLOpsClient {
     request: IMetricSeriesRequest
   ): Promise<IMetricSeriesResponse> {
     return this.request('v1', 'metrics/series', { query: { ...request } });
+  }
+
+  // ----- run edits -----------------------------------------------------------
+
+  /** Set a tag on a run (also edits `mlflow.note.content`, the description). */
+  async setTag(runId: string, key: string, value: string): Promise<void> {
+    await this.request('mlflow', 'runs/set-tag', {
+      method: 'POST',
+      body: { run_id: runId, key, value }
+    });
+  }
+
+  /** Remove a tag from a run. */
+  async deleteTag(runId: string, key: string): Promise<void> {
+    await this.request('mlflow', 'runs/delete-tag', {
+      method: 'POST',
+      body: { run_id: runId, key }
+    });
+  }
+
+  /** Mark a run deleted (restorable). */
+  async deleteRun(runId: string): Promise<void> {
+    await this.request('mlflow', 'runs/delete', {
+      method: 'POST',
+      body: { run_id: runId }
+    });
+  }
+
+  /** Restore a deleted run. */
+  async restoreRun(runId: string): Promise<void> {
+    await this.request('mlflow', 'runs/restore', {
+      method: 'POST',
+      body: { run_id: runId }
+    });
+  }
+
+  // ----- artifacts -----------------------------------------------------------
+
+  /** Files and folders directly under `path` of a run's artifacts. */
+  async listArtifacts(runId: string, path = ''): Promise<IFileInfo[]> {
+    const answer = await this.request<{ files?: IFileInfo[] }>(
+      'mlflow',
+      'artifacts/list',
+      { query: { run_id: runId, path: path || undefined } }
+    );
+    return answer.files ?? [];
+  }
+
+  /**
+   * URL of one artifact through the server's artifact proxy
+   * (`mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<path>`).
+   */
+  artifactUrl(run: IRunInfo, path: string): string {
+    const encoded = path.split('/').map(encodeURIComponent).join('/');
+    const prefix = 'mlflow-artifacts:/';
+    const uri = run.artifact_uri ?? '';
+    const root = uri.startsWith(prefix)
+      ? uri.slice(prefix.length).replace(/^\/+/, '')
+      : `${run.experiment_id}/${run.run_id}/artifacts`;
+    return URLExt.join(
+      this.serverSettings.baseUrl,
+      API_ROOT,
+      'api/2.0/mlflow-artifacts/artifacts',
+      root,
+      encoded
+    );
+  }
+
+  /** Fetch an artifact (authenticated); throws `MLOpsApiError` on 4xx/5xx. */
+  async fetchArtifact(run: IRunInfo, path: string): Promise<Response> {
+    const url = this.artifactUrl(run, path);
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(
+        url,
+        { method: 'GET' },
+        this.serverSettings
+      );
+    } catch (error) {
+      throw networkError(error, url);
+    }
+    if (!response.ok) {
+      throw errorFromResponse(response.status, await response.text(), url);
+    }
+    return response;
   }
 }

@@ -167,3 +167,10 @@ export interface ISeriesPoint {
 export interface IMetricSeriesResponse {
   points: ISeriesPoint[];
 }
+
+/** One entry of `artifacts/list`. */
+export interface IFileInfo {
+  path: string;
+  is_dir?: boolean;
+  file_size?: number | string;
+}

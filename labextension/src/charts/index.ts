@@ -1,2 +1,4 @@
-/** Chart helpers; the uPlot views of issue #3 live here. */
 export * from './series';
+export * from './compare';
+export * from './LineChart';
+export * from './CanvasPlots';

@@ -25,7 +25,7 @@ import React from 'react';
 import { mlopsIcon } from '../icons';
 import { RunsModel } from '../model';
 import { ExperimentList } from './ExperimentList';
-import { RunsTable } from './RunsTable';
+import { IRunsActions, RunsTable } from './RunsTable';
 
 /** A React view re-rendered on every `model.changed`. */
 function modelView(
@@ -79,7 +79,14 @@ export class RunsPanel extends SidePanel {
     runs.addClass('jp-mlops-RunsSection');
     runs.title.label = trans.__('Runs');
     runs.addWidget(
-      modelView(this._model, model => <RunsTable model={model} trans={trans} />)
+      modelView(this._model, model => (
+        <RunsTable
+          model={model}
+          trans={trans}
+          actions={options.actions}
+          columns={model.columns}
+        />
+      ))
     );
 
     this.addWidget(experiments);
@@ -128,5 +135,7 @@ export namespace RunsPanel {
     toolbarCommands?: string[];
     /** Translator; defaults to none. */
     translator?: ITranslator;
+    /** Actions of the runs table (open, compare, delete, tag, columns). */
+    actions?: IRunsActions;
   }
 }

@@ -1,11 +1,35 @@
-/** The runs table of the MLOps sidebar: the selected experiment's runs. */
+/**
+ * The runs table of the MLOps sidebar: the selected experiment's runs in a
+ * windowed table (only visible rows are in the DOM), sortable by any column,
+ * with a filter box, ticks for multi-selection and bulk actions.
+ */
 import type { TranslationBundle } from '@jupyterlab/translation';
-import React from 'react';
+import React, { useEffect, useMemo, useRef, useState } from 'react';
 
-import { formatDateTime } from '../format';
+import { IRun } from '../api/types';
+import { formatDateTime, formatMetricValue } from '../format';
 import { RunsModel } from '../model';
-import { runsToRows } from '../rows';
+import {
+  BASE_COLUMNS,
+  IRunRow,
+  runsToRows,
+  sortRows,
+  visibleRange
+} from '../rows';
 import { Placeholder, StaleBanner } from './states';
+
+/** Row height in px (CSS `.jp-mlops-RunRow` matches it). */
+export const ROW_HEIGHT = 26;
+
+/** What the table asks of the application. */
+export interface IRunsActions {
+  open: (runIds: string[]) => void;
+  compare: (runIds: string[]) => void;
+  remove: (runIds: string[]) => void;
+  addTag: (runIds: string[]) => void;
+  /** Persist the chosen param/metric columns. */
+  setColumns: (columns: string[]) => void;
+}
 
 /** Props of `RunsTable`. */
 export interface IRunsTableProps {
@@ -13,29 +37,134 @@ export interface IRunsTableProps {
   trans: TranslationBundle;
   /** Clock for durations of running runs; defaults to `Date.now()`. */
   now?: number;
+  actions?: IRunsActions;
+  /** Chosen `params.*` / `metrics.*` columns. */
+  columns?: readonly string[];
 }
 
-/** Table of runs (name, status, start time, duration). */
-export function RunsTable(props: IRunsTableProps): JSX.Element {
+/** Header labels of the built-in columns. */
+function baseLabel(trans: TranslationBundle, column: string): string {
+  switch (column) {
+    case 'name':
+      return trans.__('Name');
+    case 'status':
+      return trans.__('Status');
+    case 'started':
+      return trans.__('Started');
+    case 'duration':
+      return trans.__('Duration');
+    case 'user':
+      return trans.__('User');
+    case 'source':
+      return trans.__('Source');
+  }
+  return column;
+}
+
+/** Every param and metric key of the runs, as column ids. */
+function availableColumns(runs: readonly IRun[]): string[] {
+  const params = new Set<string>();
+  const metrics = new Set<string>();
+  for (const run of runs) {
+    run.data?.params?.forEach(p => params.add(p.key));
+    run.data?.metrics?.forEach(m => metrics.add(m.key));
+  }
+  return [
+    ...[...params].sort().map(k => `params.${k}`),
+    ...[...metrics].sort().map(k => `metrics.${k}`)
+  ];
+}
+
+/** The filter box: applies on Enter, shows the server's error inline. */
+function FilterBox(props: { model: RunsModel; trans: TranslationBundle }): JSX.Element {
   const { model, trans } = props;
+  const [text, setText] = useState(model.filter);
+  const error = model.filterError;
+  return (
+    <form
+      className="jp-mlops-Filter"
+      onSubmit={e => {
+        e.preventDefault();
+        void model.setFilter(text);
+      }}
+    >
+      <input
+        className={'jp-mlops-Input jp-mlops-Filter-input' + (error ? ' jp-mod-error' : '')}
+        type="search"
+        placeholder={trans.__("Filter: metrics.acc > 0.9 and params.lr = '0.01'")}
+        aria-label={trans.__('Filter runs')}
+        aria-invalid={!!error}
+        value={text}
+        onChange={e => {
+          setText(e.target.value);
+          if (!e.target.value && model.filter) {
+            void model.setFilter('');
+          }
+        }}
+      />
+      {error ? (
+        <div className="jp-mlops-Filter-error" role="alert">
+          {error}
+        </div>
+      ) : null}
+    </form>
+  );
+}
+
+/** Table of runs. */
+export function RunsTable(props: IRunsTableProps): JSX.Element {
+  const { model, trans, actions } = props;
   const experiment = model.selectedExperiment;
   const state = model.runsState;
   const retry = () => void model.refresh();
+  const now = props.now ?? Date.now();
+  const [sort, setSort] = useState<{ column: string; descending: boolean }>({
+    column: 'started',
+    descending: true
+  });
+  const [scrollTop, setScrollTop] = useState(0);
+  const [viewport, setViewport] = useState(600);
+  const scroller = useRef<HTMLDivElement>(null);
+  const columns = props.columns ?? [];
+
+  useEffect(() => {
+    const node = scroller.current;
+    if (!node) {
+      return;
+    }
+    const observer = new ResizeObserver(() => setViewport(node.clientHeight || 600));
+    observer.observe(node);
+    return () => observer.disconnect();
+  });
+
+  const runs = model.runs;
+  const items = useMemo(() => {
+    const byId = new Map(runs.map(r => [r.info.run_id, r]));
+    const rows = runsToRows([...runs], now);
+    return rows.map(row => ({ row, run: byId.get(row.runId)! }));
+  }, [runs, Math.floor(now / 1000)]);
+  const sorted = useMemo(
+    () =>
+      sort.column === 'started' && sort.descending
+        ? items
+        : sortRows(items, sort.column, sort.descending, now),
+    [items, sort]
+  );
+  const available = useMemo(() => availableColumns(runs), [runs]);
 
   if (!experiment) {
     return model.experiments.length ? (
-      <Placeholder
-        kind="empty"
-        title={trans.__('Select an experiment to see its runs')}
-      />
+      <Placeholder kind="empty" title={trans.__('Select an experiment to see its runs')} />
     ) : (
       <Placeholder kind="empty" title={trans.__('No runs yet')} />
     );
   }
 
-  const rows = runsToRows([...model.runs], props.now ?? Date.now());
+  const checked = model.checkedRunIds;
+  const checkedSet = new Set(checked);
+  const allColumns = [...BASE_COLUMNS, ...columns];
   let body: JSX.Element;
-  if (rows.length === 0 && state === 'error') {
+  if (sorted.length === 0 && state === 'error') {
     body = (
       <Placeholder
         kind="error"
@@ -46,14 +175,13 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         {model.runsError}
       </Placeholder>
     );
-  } else if (rows.length === 0 && state !== 'ready') {
+  } else if (sorted.length === 0 && state !== 'ready') {
     body = <Placeholder kind="loading" title={trans.__('Loading runs…')} />;
-  } else if (rows.length === 0) {
+  } else if (sorted.length === 0 && model.filter) {
+    body = <Placeholder kind="empty" title={trans.__('No runs match the filter')} />;
+  } else if (sorted.length === 0) {
     body = (
-      <Placeholder
-        kind="empty"
-        title={trans.__('No runs in this experiment yet')}
-      >
+      <Placeholder kind="empty" title={trans.__('No runs in this experiment yet')}>
         {trans.__('Start one from a notebook:')}
         <pre className="jp-mlops-Snippet">
           {'import jupyter_mlops as mlops\n' +
@@ -65,75 +193,169 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     );
   } else {
     const selected = model.selectedRunId;
-    body = (
-      <table className="jp-mlops-RunsTable" aria-label={trans.__('Runs')}>
-        <thead>
-          <tr>
-            <th scope="col">{trans.__('Name')}</th>
-            <th scope="col">{trans.__('Status')}</th>
-            <th scope="col">{trans.__('Started')}</th>
-            <th scope="col">{trans.__('Duration')}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map(row => (
-            <tr
-              key={row.runId}
-              className={
-                'jp-mlops-RunRow' +
-                (row.runId === selected ? ' jp-mod-selected' : '')
+    const [first, end] = visibleRange(scrollTop, viewport, ROW_HEIGHT, sorted.length);
+    const headerCell = (column: string) => {
+      const active = sort.column === column;
+      return (
+        <th
+          key={column}
+          scope="col"
+          className="jp-mlops-SortHeader"
+          data-column={column}
+          aria-sort={active ? (sort.descending ? 'descending' : 'ascending') : 'none'}
+          title={trans.__('Sort by %1', baseLabel(trans, column))}
+          onClick={() =>
+            setSort(
+              active
+                ? { column, descending: !sort.descending }
+                : { column, descending: column === 'started' }
+            )
+          }
+        >
+          {BASE_COLUMNS.includes(column as (typeof BASE_COLUMNS)[number])
+            ? baseLabel(trans, column)
+            : column.replace(/^(params|metrics)\./, '')}
+          {active ? (sort.descending ? ' ▾' : ' ▴') : ''}
+        </th>
+      );
+    };
+    const cell = (row: IRunRow, run: IRun, column: string) => {
+      switch (column) {
+        case 'name':
+          return (
+            <td
+              key={column}
+              className="jp-mlops-RunRow-name"
+              title={
+                row.source
+                  ? trans.__('%1\nid %2\nsource %3', row.name, row.runId, row.source)
+                  : trans.__('%1\nid %2', row.name, row.runId)
               }
-              data-run-id={row.runId}
-              data-status={row.status}
-              aria-selected={row.runId === selected}
-              tabIndex={0}
-              onClick={() => model.selectRun(row.runId)}
-              onKeyDown={event => {
-                if (event.key === 'Enter' || event.key === ' ') {
-                  event.preventDefault();
-                  model.selectRun(row.runId);
-                }
-              }}
             >
-              <td
-                className="jp-mlops-RunRow-name"
-                title={
-                  row.source
-                    ? trans.__(
-                        '%1\nid %2\nsource %3',
-                        row.name,
-                        row.runId,
-                        row.source
-                      )
-                    : trans.__('%1\nid %2', row.name, row.runId)
-                }
-              >
-                {row.parentRunId ? (
-                  <span className="jp-mlops-RunRow-child" aria-hidden="true">
-                    ↳{' '}
-                  </span>
-                ) : null}
-                {row.name}
-              </td>
-              <td>
-                <span
-                  className={`jp-mlops-Status jp-mlops-Status-${row.status.toLowerCase()}`}
-                  title={trans.__(row.statusLabel)}
-                >
-                  {trans.__(row.statusLabel)}
+              {row.parentRunId ? (
+                <span className="jp-mlops-RunRow-child" aria-hidden="true">
+                  ↳{' '}
                 </span>
-              </td>
-              <td className="jp-mlops-RunRow-time" title={row.startedTitle}>
-                {row.started}
-              </td>
-              <td className="jp-mlops-RunRow-duration">{row.duration}</td>
+              ) : null}
+              {row.name}
+            </td>
+          );
+        case 'status':
+          return (
+            <td key={column}>
+              <span
+                className={`jp-mlops-Status jp-mlops-Status-${row.status.toLowerCase()}`}
+                title={trans.__(row.statusLabel)}
+              >
+                {trans.__(row.statusLabel)}
+              </span>
+            </td>
+          );
+        case 'started':
+          return (
+            <td key={column} className="jp-mlops-RunRow-time" title={row.startedTitle}>
+              {row.started}
+            </td>
+          );
+        case 'duration':
+          return (
+            <td key={column} className="jp-mlops-RunRow-duration">
+              {row.duration}
+            </td>
+          );
+        case 'user':
+          return <td key={column}>{row.user}</td>;
+        case 'source':
+          return (
+            <td key={column} title={row.source}>
+              {row.source}
+            </td>
+          );
+      }
+      if (column.startsWith('params.')) {
+        const v = run.data?.params?.find(p => p.key === column.slice(7))?.value;
+        return <td key={column}>{v ?? ''}</td>;
+      }
+      const m = run.data?.metrics?.find(x => x.key === column.slice(8));
+      return (
+        <td key={column} className="jp-mlops-RunRow-num">
+          {m ? formatMetricValue(m.value) : ''}
+        </td>
+      );
+    };
+    const allChecked = sorted.length > 0 && sorted.every(i => checkedSet.has(i.row.runId));
+    body = (
+      <div
+        className="jp-mlops-RunsScroll"
+        ref={scroller}
+        onScroll={e => setScrollTop((e.target as HTMLDivElement).scrollTop)}
+      >
+        <table className="jp-mlops-RunsTable" aria-label={trans.__('Runs')} aria-rowcount={sorted.length}>
+          <thead>
+            <tr>
+              <th scope="col" className="jp-mlops-RunRow-check">
+                <input
+                  type="checkbox"
+                  aria-label={trans.__('Select all runs')}
+                  checked={allChecked}
+                  onChange={() =>
+                    model.setChecked(allChecked ? [] : sorted.map(i => i.row.runId))
+                  }
+                />
+              </th>
+              {allColumns.map(headerCell)}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {first > 0 ? (
+              <tr className="jp-mlops-Spacer" aria-hidden="true" style={{ height: first * ROW_HEIGHT }} />
+            ) : null}
+            {sorted.slice(first, end).map(({ row, run }) => (
+              <tr
+                key={row.runId}
+                className={'jp-mlops-RunRow' + (row.runId === selected ? ' jp-mod-selected' : '')}
+                data-run-id={row.runId}
+                data-status={row.status}
+                aria-selected={row.runId === selected}
+                tabIndex={0}
+                onClick={() => model.selectRun(row.runId)}
+                onDoubleClick={() => actions?.open([row.runId])}
+                onKeyDown={event => {
+                  if (event.key === 'Enter') {
+                    event.preventDefault();
+                    model.selectRun(row.runId);
+                    actions?.open([row.runId]);
+                  } else if (event.key === ' ') {
+                    event.preventDefault();
+                    model.toggleChecked(row.runId);
+                  }
+                }}
+              >
+                <td className="jp-mlops-RunRow-check" onClick={e => e.stopPropagation()}>
+                  <input
+                    type="checkbox"
+                    aria-label={trans.__('Select %1', row.name)}
+                    checked={checkedSet.has(row.runId)}
+                    onChange={e => model.toggleChecked(row.runId, e.target.checked)}
+                  />
+                </td>
+                {allColumns.map(c => cell(row, run, c))}
+              </tr>
+            ))}
+            {end < sorted.length ? (
+              <tr
+                className="jp-mlops-Spacer"
+                aria-hidden="true"
+                style={{ height: (sorted.length - end) * ROW_HEIGHT }}
+              />
+            ) : null}
+          </tbody>
+        </table>
+      </div>
     );
   }
 
+  const target = checked.length ? [...checked] : model.selectedRunId ? [model.selectedRunId] : [];
   const count = model.runs.length;
   return (
     <div className="jp-mlops-RunsView">
@@ -147,10 +369,65 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
             : trans._n('%1 run', '%1 runs', count)}
         </span>
       </div>
-      {rows.length > 0 && state === 'error' && model.runsError ? (
-        <StaleBanner
-          message={trans.__('Could not refresh: %1', model.runsError)}
-        />
+      <FilterBox model={model} trans={trans} />
+      {actions ? (
+        <div className="jp-mlops-RunsActions">
+          <button
+            className="jp-mlops-Button jp-mlops-Action-open"
+            disabled={!target.length}
+            onClick={() => actions.open(target)}
+          >
+            {trans.__('Open')}
+          </button>
+          <button
+            className="jp-mlops-Button jp-mlops-Action-compare"
+            disabled={checked.length < 2}
+            title={trans.__('Tick two or more runs to compare them')}
+            onClick={() => actions.compare([...checked])}
+          >
+            {checked.length >= 2 ? trans.__('Compare (%1)', checked.length) : trans.__('Compare')}
+          </button>
+          <button
+            className="jp-mlops-Button jp-mlops-Action-tag"
+            disabled={!target.length}
+            onClick={() => actions.addTag(target)}
+          >
+            {trans.__('Tag')}
+          </button>
+          <button
+            className="jp-mlops-Button jp-mlops-Action-delete"
+            disabled={!target.length}
+            onClick={() => actions.remove(target)}
+          >
+            {trans.__('Delete')}
+          </button>
+          <details className="jp-mlops-ColumnChooser">
+            <summary>{trans.__('Columns')}</summary>
+            <div className="jp-mlops-ColumnChooser-list">
+              {available.length ? (
+                available.map(c => (
+                  <label key={c}>
+                    <input
+                      type="checkbox"
+                      checked={columns.includes(c)}
+                      onChange={e =>
+                        actions.setColumns(
+                          e.target.checked ? [...columns, c] : columns.filter(x => x !== c)
+                        )
+                      }
+                    />{' '}
+                    {c}
+                  </label>
+                ))
+              ) : (
+                <span className="jp-mlops-Muted">{trans.__('No params or metrics yet')}</span>
+              )}
+            </div>
+          </details>
+        </div>
+      ) : null}
+      {sorted.length > 0 && state === 'error' && model.runsError ? (
+        <StaleBanner message={trans.__('Could not refresh: %1', model.runsError)} />
       ) : null}
       <div className="jp-mlops-RunsView-body">{body}</div>
       {model.lastUpdated ? (

@@ -1,8 +1,11 @@
 /**
  * Panels of the MLOps front end. Each is a React view of a model inside a
- * Lumino widget; issue #3 adds run detail, compare, pipelines and models.
+ * Lumino widget.
  */
+export * from './Artifacts';
+export * from './Compare';
 export * from './ExperimentList';
+export * from './RunDetail';
 export * from './RunsPanel';
 export * from './RunsTable';
 export * from './states';

@@ -1,0 +1,188 @@
+/**
+ * Shaping several runs for the compare view: side-by-side tables with a
+ * "differences only" filter, and axes for parallel coordinates and scatter.
+ */
+import { IRun } from '../api/types';
+
+/** One row of a side-by-side table: a key and its value in each run. */
+export interface ICompareRow {
+  key: string;
+  /** One entry per run, in run order; `undefined` when the run lacks it. */
+  values: (string | number | undefined)[];
+  /** Whether the runs disagree (a missing value counts as a difference). */
+  differs: boolean;
+}
+
+/** Params of each run, as a key -> value map. */
+export function paramMap(run: IRun): Map<string, string> {
+  return new Map((run.data?.params ?? []).map(p => [p.key, p.value]));
+}
+
+/** Latest metric values of each run, as a key -> number map. */
+export function metricMap(run: IRun): Map<string, number> {
+  return new Map(
+    (run.data?.metrics ?? []).map(m => [m.key, Number(m.value)])
+  );
+}
+
+/** Whether two cell values are the same (NaN equals NaN). */
+function same(
+  a: string | number | undefined,
+  b: string | number | undefined
+): boolean {
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}
+
+/**
+ * Rows for the keys of every run, sorted by key (natural order).
+ *
+ * @param maps - one key -> value map per run
+ */
+export function compareRows<V extends string | number>(
+  maps: readonly Map<string, V>[]
+): ICompareRow[] {
+  const keys = new Set<string>();
+  for (const m of maps) {
+    for (const k of m.keys()) {
+      keys.add(k);
+    }
+  }
+  return [...keys]
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+    .map(key => {
+      const values = maps.map(m => m.get(key));
+      return {
+        key,
+        values,
+        differs: values.some(v => !same(v, values[0]))
+      };
+    });
+}
+
+/** An axis of a parallel-coordinates or scatter plot. */
+export interface IAxis {
+  /** `params.lr` or `metrics.acc`. */
+  id: string;
+  /** The key without its prefix. */
+  label: string;
+  /** `numeric` when every present value parses as a number. */
+  kind: 'numeric' | 'category';
+  /** Numeric: data range (min < max even for a constant axis). */
+  min: number;
+  max: number;
+  /** Category: distinct values, sorted. */
+  categories: string[];
+  /** Position in [0, 1] for each run (NaN when the run lacks the value). */
+  positions: number[];
+  /** The raw values, per run. */
+  raw: (string | number | undefined)[];
+}
+
+/**
+ * Build a plot axis from one value per run: numeric axes scale linearly onto
+ * [0, 1] (a constant axis sits in the middle), categorical axes spread
+ * their sorted distinct values evenly.
+ */
+export function buildAxis(
+  id: string,
+  raw: readonly (string | number | undefined)[]
+): IAxis {
+  const label = id.replace(/^(params|metrics)\./, '');
+  const present = raw.filter(v => v !== undefined && v !== '') as (
+    | string
+    | number
+  )[];
+  const numbers = present.map(Number);
+  const numeric =
+    present.length > 0 && numbers.every(n => Number.isFinite(n));
+  if (numeric) {
+    let min = Math.min(...numbers);
+    let max = Math.max(...numbers);
+    const constant = min === max;
+    if (constant) {
+      min -= 1;
+      max += 1;
+    }
+    const positions = raw.map(v =>
+      v === undefined || v === '' || !Number.isFinite(Number(v))
+        ? NaN
+        : (Number(v) - min) / (max - min)
+    );
+    return {
+      id,
+      label,
+      kind: 'numeric',
+      min,
+      max,
+      categories: [],
+      positions,
+      raw: [...raw]
+    };
+  }
+  const categories = [...new Set(present.map(String))].sort((a, b) =>
+    a.localeCompare(b, undefined, { numeric: true })
+  );
+  const index = new Map(categories.map((c, i) => [c, i]));
+  const span = Math.max(categories.length - 1, 1);
+  const positions = raw.map(v => {
+    if (v === undefined || v === '') {
+      return NaN;
+    }
+    const i = index.get(String(v)) ?? 0;
+    return categories.length === 1 ? 0.5 : i / span;
+  });
+  return {
+    id,
+    label,
+    kind: 'category',
+    min: 0,
+    max: span,
+    categories,
+    positions,
+    raw: [...raw]
+  };
+}
+
+/** The value of `params.x` / `metrics.y` for a run, or `undefined`. */
+export function runValue(run: IRun, id: string): string | number | undefined {
+  if (id.startsWith('params.')) {
+    return paramMap(run).get(id.slice(7));
+  }
+  if (id.startsWith('metrics.')) {
+    return metricMap(run).get(id.slice(8));
+  }
+  return undefined;
+}
+
+/** Every `params.*` and `metrics.*` axis id present in the runs. */
+export function axisIds(runs: readonly IRun[]): string[] {
+  const params = new Set<string>();
+  const metrics = new Set<string>();
+  for (const run of runs) {
+    run.data?.params?.forEach(p => params.add(p.key));
+    run.data?.metrics?.forEach(m => metrics.add(m.key));
+  }
+  const sorted = (s: Set<string>) =>
+    [...s].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  return [
+    ...sorted(params).map(k => `params.${k}`),
+    ...sorted(metrics).map(k => `metrics.${k}`)
+  ];
+}
+
+/** Label of an axis value at a tick: category names or a compact number. */
+export function axisTickLabel(axis: IAxis, t: number): string {
+  if (axis.kind === 'category') {
+    return axis.categories[Math.round(t * (axis.categories.length - 1))] ?? '';
+  }
+  const v = axis.min + t * (axis.max - axis.min);
+  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0)
+    ? v.toExponential(2)
+    : String(Number(v.toPrecision(4)));
+}
+
+/** A distinct, theme-independent colour per run index (golden-angle hues). */
+export function runColor(index: number): string {
+  const hue = Math.round((index * 137.508 + 210) % 360);
+  return `hsl(${hue}, 65%, 50%)`;
+}

@@ -1,0 +1,336 @@
+/**
+ * Compare (main area): several runs' params and metrics side by side,
+ * overlaid metric charts, parallel coordinates and a scatter plot.
+ */
+import { MainAreaWidget } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import React, { useEffect, useMemo, useState } from 'react';
+
+import { describeError, IRun, MLOpsClient } from '../api';
+import {
+  axisIds,
+  buildAxis,
+  ChartOptionsBar,
+  compareRows,
+  IChartOptions,
+  ICompareRow,
+  ILineSeries,
+  LineChart,
+  metricMap,
+  paramMap,
+  ParallelCoordinates,
+  runColor,
+  runValue,
+  ScatterPlot,
+  seriesToColumns
+} from '../charts';
+import { formatMetricValue } from '../format';
+import { mlopsIcon } from '../icons';
+import { runName } from '../rows';
+import { chartLabels, IViewContext, MAX_POINTS } from './RunDetail';
+
+/** Run `work` over `items` with at most `limit` in flight. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await work(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Requests in flight at once (browsers allow ~6 per host). */
+const CONCURRENCY = 6;
+
+/** Series of every run for one metric key. */
+async function loadKey(
+  client: MLOpsClient,
+  runs: readonly IRun[],
+  key: string,
+  options: IChartOptions
+): Promise<ILineSeries[]> {
+  const withKey = runs
+    .map((run, index) => ({ run, index }))
+    .filter(({ run }) => run.data?.metrics?.some(m => m.key === key));
+  const all = await mapLimit(withKey, CONCURRENCY, async ({ run, index }) => {
+    const answer = await client.getMetricSeries({
+      run_id: run.info.run_id,
+      metric_key: key,
+      max_points: MAX_POINTS,
+      x_axis: options.xAxis === 'step' ? 'step' : 'timestamp'
+    });
+    const cols = seriesToColumns(answer.points ?? [], options.xAxis);
+    return { label: runName(run), color: runColor(index), x: cols.x, y: cols.value };
+  });
+  return all;
+}
+
+/** A side-by-side table. */
+function SideBySide(props: {
+  title: string;
+  rows: ICompareRow[];
+  runs: readonly IRun[];
+  diffOnly: boolean;
+  numeric: boolean;
+  className: string;
+  empty: string;
+}): JSX.Element {
+  const rows = props.diffOnly ? props.rows.filter(r => r.differs) : props.rows;
+  return (
+    <section className={`jp-mlops-Section ${props.className}`}>
+      <h3 className="jp-mlops-Section-title">{props.title}</h3>
+      {rows.length ? (
+        <div className="jp-mlops-TableScroll">
+          <table className="jp-mlops-KV jp-mlops-CompareTable">
+            <thead>
+              <tr>
+                <th />
+                {props.runs.map((r, i) => (
+                  <th key={r.info.run_id} scope="col">
+                    <span className="jp-mlops-Swatch" style={{ background: runColor(i) }} />
+                    {runName(r)}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map(row => (
+                <tr
+                  key={row.key}
+                  data-key={row.key}
+                  className={row.differs ? 'jp-mlops-mod-differs' : ''}
+                >
+                  <th scope="row">{row.key}</th>
+                  {row.values.map((v, i) => (
+                    <td key={i}>
+                      {v === undefined ? '—' : props.numeric ? formatMetricValue(v) : String(v)}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : (
+        <div className="jp-mlops-Muted">{props.empty}</div>
+      )}
+    </section>
+  );
+}
+
+/** The compare view. */
+export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX.Element {
+  const { ctx } = props;
+  const { client, trans } = ctx;
+  const [runs, setRuns] = useState<IRun[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [diffOnly, setDiffOnly] = useState(false);
+  const [options, setOptions] = useState<IChartOptions>(ctx.chartDefaults());
+  const [charts, setCharts] = useState<Map<string, ILineSeries[]>>(new Map());
+  const [chosen, setChosen] = useState<string[] | null>(null);
+  const [scatterX, setScatterX] = useState<string>('');
+  const [scatterY, setScatterY] = useState<string>('');
+
+  useEffect(() => {
+    let live = true;
+    mapLimit(props.runIds, CONCURRENCY, id => client.getRun(id))
+      .then(r => live && setRuns(r))
+      .catch(e => live && setError(describeError(e)));
+    return () => {
+      live = false;
+    };
+  }, [props.runIds.join(',')]);
+
+  const paramRows = useMemo(() => compareRows((runs ?? []).map(paramMap)), [runs]);
+  const metricRows = useMemo(() => compareRows((runs ?? []).map(metricMap)), [runs]);
+  const ids = useMemo(() => axisIds(runs ?? []), [runs]);
+  const metricKeys = metricRows.map(r => r.key);
+
+  useEffect(() => {
+    if (!runs) {
+      return;
+    }
+    let live = true;
+    setCharts(new Map());
+    // One metric key after another, each drawn as soon as it is in.
+    void (async () => {
+      for (const key of metricKeys) {
+        try {
+          const series = await loadKey(client, runs, key, options);
+          if (!live) {
+            return;
+          }
+          setCharts(prev => new Map(prev).set(key, series));
+        } catch (e) {
+          if (live) {
+            setError(describeError(e));
+          }
+          return;
+        }
+      }
+    })();
+    return () => {
+      live = false;
+    };
+  }, [runs, options.xAxis]);
+
+  if (!runs) {
+    return (
+      <div className="jp-mlops-Detail">
+        {error ? (
+          <div className="jp-mlops-Error" role="alert">{error}</div>
+        ) : (
+          <div className="jp-mlops-Muted">{trans.__('Loading %1 runs…', props.runIds.length)}</div>
+        )}
+      </div>
+    );
+  }
+
+  const labels = runs.map(runName);
+  const colors = runs.map((_, i) => runColor(i));
+  // Default axes: params that differ, then up to four metrics.
+  const defaultAxes = [
+    ...paramRows.filter(r => r.differs).map(r => `params.${r.key}`).slice(0, 6),
+    ...metricKeys.map(k => `metrics.${k}`).slice(0, 4)
+  ];
+  const axesIds = (chosen ?? defaultAxes).filter(id => ids.includes(id));
+  const axes = axesIds.map(id => buildAxis(id, runs.map(r => runValue(r, id))));
+  const xId = scatterX || axesIds[0] || ids[0] || '';
+  const yId = scatterY || (metricKeys.length ? `metrics.${metricKeys[0]}` : '');
+  const toggleAxis = (id: string) => {
+    const current = chosen ?? defaultAxes;
+    setChosen(current.includes(id) ? current.filter(a => a !== id) : [...current, id]);
+  };
+
+  return (
+    <div className="jp-mlops-Detail jp-mlops-Compare">
+      <header className="jp-mlops-Detail-header">
+        <h2>{trans.__('Comparing %1 runs', runs.length)}</h2>
+        <label className="jp-mlops-DiffToggle">
+          <input
+            type="checkbox"
+            className="jp-mlops-DiffOnly"
+            checked={diffOnly}
+            onChange={e => setDiffOnly(e.target.checked)}
+          />{' '}
+          {trans.__('Differences only')}
+        </label>
+        {error ? <span className="jp-mlops-Error" role="alert">{error}</span> : null}
+      </header>
+      <SideBySide
+        title={trans.__('Parameters')}
+        rows={paramRows}
+        runs={runs}
+        diffOnly={diffOnly}
+        numeric={false}
+        className="jp-mlops-CompareParams"
+        empty={diffOnly ? trans.__('No differences') : trans.__('No parameters')}
+      />
+      <SideBySide
+        title={trans.__('Metrics (latest)')}
+        rows={metricRows}
+        runs={runs}
+        diffOnly={diffOnly}
+        numeric={true}
+        className="jp-mlops-CompareMetrics"
+        empty={diffOnly ? trans.__('No differences') : trans.__('No metrics')}
+      />
+      <section className="jp-mlops-Section">
+        <h3 className="jp-mlops-Section-title">{trans.__('Charts')}</h3>
+        <ChartOptionsBar options={options} onChange={setOptions} labels={chartLabels(trans)} />
+        <div className="jp-mlops-Charts">
+          {metricKeys.map(key => {
+            const series = charts.get(key);
+            return series ? (
+              <LineChart key={key} title={key} series={series} options={options} legend={true} />
+            ) : (
+              <div key={key} className="jp-mlops-Chart jp-mlops-Muted">
+                {key}: {trans.__('loading…')}
+              </div>
+            );
+          })}
+        </div>
+      </section>
+      {ids.length >= 2 ? (
+        <section className="jp-mlops-Section">
+          <h3 className="jp-mlops-Section-title">{trans.__('Parallel coordinates')}</h3>
+          <details className="jp-mlops-AxisChooser">
+            <summary>{trans.__('Axes (%1)', axesIds.length)}</summary>
+            {ids.map(id => (
+              <label key={id}>
+                <input
+                  type="checkbox"
+                  checked={axesIds.includes(id)}
+                  onChange={() => toggleAxis(id)}
+                />{' '}
+                {id}
+              </label>
+            ))}
+          </details>
+          {axes.length >= 2 ? (
+            <ParallelCoordinates axes={axes} colors={colors} labels={labels} />
+          ) : (
+            <div className="jp-mlops-Muted">{trans.__('Choose at least two axes')}</div>
+          )}
+          <h3 className="jp-mlops-Section-title">{trans.__('Scatter plot')}</h3>
+          <div className="jp-mlops-ChartOptions">
+            <label>
+              {trans.__('X')}{' '}
+              <select value={xId} onChange={e => setScatterX(e.target.value)}>
+                {ids.map(id => <option key={id} value={id}>{id}</option>)}
+              </select>
+            </label>
+            <label>
+              {trans.__('Y')}{' '}
+              <select value={yId} onChange={e => setScatterY(e.target.value)}>
+                {ids.filter(id => id.startsWith('metrics.')).map(id => (
+                  <option key={id} value={id}>{id}</option>
+                ))}
+              </select>
+            </label>
+          </div>
+          {xId && yId ? (
+            <ScatterPlot
+              x={buildAxis(xId, runs.map(r => runValue(r, xId)))}
+              y={buildAxis(yId, runs.map(r => runValue(r, yId)))}
+              colors={colors}
+              labels={labels}
+            />
+          ) : null}
+          <ul className="jp-mlops-Legend">
+            {runs.map((r, i) => (
+              <li key={r.info.run_id}>
+                <span className="jp-mlops-Swatch" style={{ background: colors[i] }} />
+                <button className="jp-mlops-LinkButton" onClick={() => ctx.openRun(r.info.run_id)}>
+                  {labels[i]}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+    </div>
+  );
+}
+
+/** The compare main-area widget. */
+export class CompareWidget extends MainAreaWidget<ReactWidget> {
+  constructor(runIds: string[], ctx: IViewContext) {
+    const content = ReactWidget.create(<CompareView runIds={runIds} ctx={ctx} />);
+    content.addClass('jp-mlops-DetailContent');
+    super({ content });
+    this.id = `jupyter-mlops-compare-${Date.now().toString(36)}`;
+    this.addClass('jp-mlops-CompareWidget');
+    this.title.label = ctx.trans.__('Compare %1 runs', runIds.length);
+    this.title.icon = mlopsIcon;
+    this.title.closable = true;
+  }
+}
