@@ -23,6 +23,7 @@ class FileStoreSource(MlflowSource):
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.description = f"MLflow file store {self.root}"
+        self.warnings = []
         if not os.path.isdir(self.root):
             raise SourceError(f"{root}: no such directory")
         self._exp_dirs: dict[str, str] = {}
@@ -39,7 +40,11 @@ class FileStoreSource(MlflowSource):
     def experiments(self) -> list[SourceExperiment]:
         result = []
         for exp_id, path in self._exp_dirs.items():
-            meta = _read_meta(os.path.join(path, "meta.yaml"))
+            try:
+                meta = _read_meta(os.path.join(path, "meta.yaml"))
+            except SourceError as e:  # MLflow too skips what it cannot read
+                self.warnings.append(f"experiment skipped: {e}")
+                continue
             result.append(
                 SourceExperiment(
                     experiment_id=str(meta.get("experiment_id", exp_id)),
@@ -61,7 +66,11 @@ class FileStoreSource(MlflowSource):
             meta_path = os.path.join(exp_dir, name, "meta.yaml")
             if name == "tags" or not os.path.isfile(meta_path):
                 continue
-            meta = _read_meta(meta_path)
+            try:
+                meta = _read_meta(meta_path)
+            except SourceError as e:
+                self.warnings.append(f"run skipped: {e}")
+                continue
             status = meta.get("status")
             if isinstance(status, int):
                 status = RUN_STATUS_BY_NUMBER.get(status, "FINISHED")

@@ -115,6 +115,7 @@ class MlflowImporter:
     def select(self, names: Sequence[str] | None) -> list[SourceExperiment]:
         """The source experiments named (by name or id), or all of them."""
         experiments = self.source.experiments()
+        self._source_warnings()
         if not names:
             return experiments
         by_key = {e.name: e for e in experiments}
@@ -140,6 +141,7 @@ class MlflowImporter:
     # -- experiments --------------------------------------------------------
     def _import_experiment(self, exp: SourceExperiment) -> None:
         runs = self.source.runs(exp.experiment_id)
+        self._source_warnings()
         existing = self.store.get_experiment_by_name(exp.name)
         existing_stage = existing.lifecycle_stage if existing is not None else None
         if existing is None:
@@ -405,6 +407,11 @@ class MlflowImporter:
                 return path
         # MLflow creates the artifact directory on first use: none means none logged.
         return None
+
+    def _source_warnings(self) -> None:
+        for message in self.source.warnings:
+            self._problem(message)
+        self.source.warnings.clear()
 
     def _problem(self, message: str) -> None:
         self.stats.problems.append(message)

@@ -27,6 +27,7 @@ class SqlSource(MlflowSource):
         self._base_dir = os.getcwd()
         url = sa.engine.make_url(uri)
         self.description = f"MLflow database {url.render_as_string(hide_password=True)}"
+        self.warnings = []
         if url.get_backend_name() == "sqlite":
             path = url.database or ""
             if not path or path == ":memory:" or not os.path.isfile(path):

@@ -51,6 +51,9 @@ class MlflowSource(abc.ABC):
 
     #: Human-readable description for messages.
     description: str
+    #: What the reader had to leave out (an unreadable run, say); the importer
+    #: reports and clears these.
+    warnings: list[str]
 
     @abc.abstractmethod
     def experiments(self) -> list[SourceExperiment]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from clihelpers import assert_failed_cleanly, cli_env
 
-from jupyter_mlops.tracking import open_store
+from jupyter_mlops.tracking import TrackingError, open_store
 from jupyter_mlops.tracking.entities import ALL, Metric
 
 pytest.importorskip("mlflow")
@@ -290,12 +290,17 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
     (run_dir / "tags" / "bad tag?").write_text("1")
     (run_dir / "params" / "huge").write_text("x" * 7000)  # the store truncates it to 6000
     (run_dir.parent / "tags" / "bad?tag").write_text("1")  # on the experiment
+    fold1 = next(k for k, r in expected["runs"].items() if r["run_name"] == "fold-1")
+    (run_dir.parent / fold1 / "meta.yaml").write_text(
+        "run_id: 'unterminated\n"
+    )  # unreadable: skipped
     url = f"sqlite:///{tmp_path / 'dest.db'}"
 
     proc = run_cli("import-mlflow", str(copy), "--database-url", url)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "jupyter mlops: error: 3 problems" in proc.stderr
+    assert "jupyter mlops: error: 4 problems" in proc.stderr
     assert "tag 'bad?tag' not imported" in proc.stdout
+    assert f"WARNING: run skipped: {run_dir.parent / fold1 / 'meta.yaml'}" in proc.stdout
     assert (
         "param 'bad?key' not imported" in proc.stdout
         and "tag 'bad tag?' not imported" in proc.stdout
@@ -306,12 +311,16 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
         assert run.data.params == {**expected["runs"][parent_id]["params"], "huge": "x" * 6000}
         assert run.data.tags == expected["runs"][parent_id]["tags"]
         assert run.info.status == "FINISHED"
+        fold0 = next(k for k, r in expected["runs"].items() if r["run_name"] == "fold-0")
+        assert store.get_run(fold0).data.params == {"fold": "0"}
+        with pytest.raises(TrackingError):
+            store.get_run(fold1)
         exp = store.get_experiment_by_name("vision: resnet #1")
         assert exp.tags == expected["experiments"]["vision: resnet #1"]["tags"]
     finally:
         store.close()
     again = run_cli("import-mlflow", str(copy), "--database-url", url)
-    assert "jupyter mlops: error: 3 problems" in again.stderr
+    assert "jupyter mlops: error: 4 problems" in again.stderr
     assert "'huge'" not in again.stdout  # a truncated value is not a conflict
 
 
