@@ -59,7 +59,10 @@ class SpoolFile:
             f.seek(self.read_pos)
             for line in f:
                 if not line.endswith(b"\n"):
-                    break  # torn write of a crashed process: nothing acknowledged
+                    # a torn write (crash, full disk): never acknowledged, and
+                    # it must not block the records after it forever
+                    self.read_pos = self.size
+                    break
                 try:
                     record = json.loads(line)
                 except ValueError:
