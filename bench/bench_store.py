@@ -130,6 +130,8 @@ def bench_history(ours: SqlTrackingStore, rid: str, tmp: str, args: argparse.Nam
             ml.log_batch(mrid, pts[i : i + 1000], [], [])
         t_ml, _ = timed(lambda: ml.get_metric_history(mrid, "metric_0"), args.repeat)
     report(f"get_metric_history {len(hist):,} points", t_ours, t_ml)
+    t_cols, _ = timed(lambda: ours.get_metric_history_columns(rid, "metric_0"), args.repeat)
+    report(f"get_metric_history_columns {len(hist):,} points (no Metric objects)", t_cols, t_ml)
 
 
 def bench_series(tmp: str, args: argparse.Namespace) -> None:

@@ -626,13 +626,11 @@ def run_order_by(order: Sequence[OrderBy], query: Any, dialect: str = "sqlite") 
             continue
         else:  # pragma: no cover - parse_order_by maps entities
             raise invalid(f"Invalid entity type '{o.entity}'. Valid values are {VALID_ENTITIES}")
-        terms.append(sa.case((col.is_(None), 1), else_=0))
         if dialect == "postgresql" and isinstance(col.type, sa.String):
             col = col.collate("C")
-        terms.append(col.asc() if o.ascending else col.desc())
+        terms.append((col.asc() if o.ascending else col.desc()).nulls_last())
     if not seen_start:
-        terms.append(sa.case((runs.c.start_time.is_(None), 1), else_=0))
-        terms.append(runs.c.start_time.desc())
+        terms.append(runs.c.start_time.desc().nulls_last())
     if not seen_id:
         terms.append(runs.c.run_uuid.asc())
     return query, terms
@@ -653,8 +651,7 @@ def experiment_order_by(order: Sequence[OrderBy]) -> list[Any]:
             )
         col = experiments.c[EXPERIMENT_ORDER_ATTRIBUTES[o.key]]
         keys.add(o.key)
-        terms.append(sa.case((col.is_(None), 1), else_=0))
-        terms.append(col.asc() if o.ascending else col.desc())
+        terms.append((col.asc() if o.ascending else col.desc()).nulls_last())
     if not terms:  # MLflow's default: creation_time DESC, experiment_id ASC
         return [experiments.c.creation_time.desc(), experiments.c.experiment_id.asc()]
     if "experiment_id" not in keys:  # MLflow's tie-breaker

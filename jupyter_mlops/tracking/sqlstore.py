@@ -108,6 +108,7 @@ class SqlTrackingStore(TrackingStore):
         self.engine = make_engine(normalize_uri(uri))
         self.dialect = self.engine.dialect.name
         self._ph = "?" if self.dialect == "sqlite" else "%s"
+        self._created = 0  # runs created through this object (planner-stats refresh)
         upgrade(self.engine)
         self.artifact_root = self._init_artifact_root(artifact_root)
         if self.dialect == "sqlite":
@@ -413,6 +414,9 @@ class SqlTrackingStore(TrackingStore):
                 )
         except sa.exc.IntegrityError:
             raise already_exists(f"Run with id={rid} already exists") from None
+        self._created += 1
+        if self.dialect == "sqlite" and self._created % 1000 == 0:
+            self._maybe_analyze()
         return self.get_run(rid)
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
