@@ -1,0 +1,301 @@
+"""Run detail, compare, filter and status bar in a real JupyterLab (headless
+Chromium). Data goes in through a notebook kernel or the REST API, as users'
+code would send it; the panels must show it by themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.ui
+
+PANEL = "#jupyter-mlops-runs"
+TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-runs"]'
+LIVE_TIMEOUT_MS = 30_000
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+def _open_panel(page: Any) -> Any:
+    panel = page.locator(PANEL)
+    if not panel.is_visible():
+        page.locator(TAB).click()
+    expect(panel).to_be_visible()
+    return panel
+
+
+def _select_experiment(panel: Any, exp_id: str) -> None:
+    item = panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]')
+    expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    item.click()
+    expect(item).to_have_attribute("aria-selected", "true")
+
+
+def _set_theme(page: Any, theme: str, light: bool) -> None:
+    page.evaluate(
+        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    expect(page.locator("body")).to_have_attribute(
+        "data-jp-theme-light", "true" if light else "false", timeout=20_000
+    )
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=20_000)
+
+
+def _canvas_has_ink(locator: Any) -> bool:
+    """Whether a canvas has any non-transparent pixel (something was drawn)."""
+    return bool(
+        locator.evaluate(
+            """(c) => {
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                for (let i = 3; i < d.length; i += 4) { if (d[i] !== 0) return true; }
+                return false;
+            }"""
+        )
+    )
+
+
+def _log_run(lab: Any, exp_id: str, name: str, lr: str, acc: list[float], **params: str) -> str:
+    t0 = int(time.time() * 1000) - 60_000
+    run_id = lab.mlflow(
+        "runs/create", {"experiment_id": exp_id, "run_name": name, "start_time": t0}
+    )["run"]["info"]["run_id"]
+    lab.mlflow(
+        "runs/log-batch",
+        {
+            "run_id": run_id,
+            "params": [{"key": "lr", "value": lr}, {"key": "model", "value": "mlp"}]
+            + [{"key": k, "value": v} for k, v in params.items()],
+            "metrics": [
+                {"key": "acc", "value": v, "timestamp": t0 + i * 1000, "step": i}
+                for i, v in enumerate(acc)
+            ]
+            + [
+                {"key": "loss", "value": 1 - v, "timestamp": t0 + i * 1000, "step": i}
+                for i, v in enumerate(acc)
+            ],
+        },
+    )
+    lab.mlflow("runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": t0 + 50_000})
+    return run_id
+
+
+def _notebook(source: str) -> dict[str, Any]:
+    return {
+        "cells": [
+            {"cell_type": "code", "source": source, "metadata": {}, "outputs": [],
+             "execution_count": None}
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def test_running_notebook_run_appears_and_detail_draws_charts(
+    page: Any, lab: Any, screenshot_dir: Path
+) -> None:
+    """A cell starts a run and logs metrics without ending it: the run shows
+    as Running, its detail draws a chart, and the status bar names it."""
+    name = f"ui-running-{uuid.uuid4().hex[:6]}"
+    source = (
+        "import jupyter_mlops as mlops\n"
+        f"mlops.set_experiment({name!r})\n"
+        "run = mlops.start_run(run_name='live-notebook')\n"
+        "mlops.log_params({'lr': 0.01, 'layers': 3})\n"
+        "for i in range(200):\n"
+        "    mlops.log_metric('loss', 1.0 / (i + 1), step=i)\n"
+        "mlops.set_tag('stage', 'dev')\n"
+        "mlops.flush() if hasattr(mlops, 'flush') else None\n"
+        "print('logging')\n"
+    )
+    path = f"{name}.ipynb"
+    lab.api("PUT", f"api/contents/{path}", {"type": "notebook", "format": "json",
+                                            "content": _notebook(source)})
+    panel = _open_panel(page)
+    page.evaluate("(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
+    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            const k = w && w.sessionContext && w.sessionContext.session &&
+                      w.sessionContext.session.kernel;
+            return !!(k && w.sessionContext.isReady && k.connectionStatus === 'connected' &&
+                      k.status === 'idle');
+        }""",
+        timeout=60_000,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
+        "logging", timeout=90_000
+    )
+
+    item = panel.locator(".jp-mlops-ExperimentItem", has_text=name)
+    expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    item.click()
+    row = panel.locator("tr.jp-mlops-RunRow", has_text="live-notebook")
+    expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(row.locator(".jp-mlops-Status")).to_have_text("Running")
+
+    # The status bar names the notebook's active run.
+    status = page.locator(".jp-mlops-ActiveRun")
+    expect(status).to_contain_text("live-notebook", timeout=LIVE_TIMEOUT_MS)
+
+    row.dblclick()
+    detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
+    expect(detail.locator("h2")).to_have_text("live-notebook", timeout=LIVE_TIMEOUT_MS)
+    expect(detail.locator(".jp-mlops-Params")).to_contain_text("layers")
+    expect(detail.locator(".jp-mlops-Overview")).to_contain_text(path)
+    canvas = detail.locator('.jp-mlops-Chart[data-metric="loss"] canvas').first
+    expect(canvas).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_function(
+        """(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                    for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }""",
+        arg=canvas.element_handle(),
+        timeout=20_000,
+    )
+    # Axis options redraw the chart: log scale and wall time.
+    detail.locator(".jp-mlops-ChartOptions-log").check()
+    detail.locator(".jp-mlops-ChartOptions-xaxis").select_option("wall")
+    expect(detail.locator('.jp-mlops-Chart[data-metric="loss"] canvas').first).to_be_visible()
+
+    # Tags are editable.
+    detail.get_by_label("Tag key").fill("reviewed")
+    detail.get_by_label("Tag value").fill("yes")
+    detail.get_by_role("button", name="Set tag").click()
+    expect(detail.locator('.jp-mlops-Tags tr[data-key="reviewed"]')).to_contain_text("yes")
+    run_id = detail.get_attribute("data-run-id")
+    tags = {t["key"]: t["value"] for t in
+            lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={run_id}")["run"]["data"]["tags"]}
+    assert tags["reviewed"] == "yes"
+
+    # The source notebook link opens the notebook.
+    detail.locator(".jp-mlops-NotebookLink").click()
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current", has_text=path)).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / "run-detail-running.png"))
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
+
+
+def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-art-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    run = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": "with-artifacts"})["run"]
+    run_id = run["info"]["run_id"]
+    lab.mlflow("runs/set-tag", {"run_id": run_id, "key": "mlflow.note.content",
+                                "value": "# Notes\n**bold** <script>window.pwned=1</script>"})
+    base = f"mlops/api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/"
+    import urllib.request
+    for name, body in [("metrics.csv", b"epoch,acc\n1,0.5\n2,0.75\n"),
+                       ("conf/config.json", b'{"lr": 0.01}'),
+                       ("report.html", b"<h1>Report</h1><script>parent.pwned=2</script>")]:
+        req = urllib.request.Request(lab.url + base + name, data=body, method="PUT",
+                                     headers={"Authorization": f"token {lab.token}"})
+        urllib.request.urlopen(req, timeout=30).read()
+
+    _open_panel(page)
+    page.evaluate("(runId) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId})",
+                  run_id)
+    detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
+    expect(detail.locator("h2")).to_have_text("with-artifacts", timeout=LIVE_TIMEOUT_MS)
+    md = detail.locator(".jp-mlops-Markdown")
+    expect(md.locator("h1")).to_contain_text("Notes")
+    expect(md.locator("strong")).to_have_text("bold")
+    expect(md.locator("script")).to_have_count(0)
+
+    detail.locator('.jp-mlops-ArtifactItem[data-path="metrics.csv"]').click()
+    csv = detail.locator(".jp-mlops-ArtifactCsv")
+    expect(csv.locator("th")).to_have_text(["epoch", "acc"])
+    expect(csv.locator("tbody tr")).to_have_count(2)
+
+    detail.locator('.jp-mlops-ArtifactItem[data-path="conf"]').click()
+    detail.locator('.jp-mlops-ArtifactItem[data-path="conf/config.json"]').click()
+    expect(detail.locator(".jp-mlops-ArtifactText")).to_contain_text('"lr": 0.01')
+
+    detail.locator('.jp-mlops-ArtifactItem[data-path="report.html"]').click()
+    frame = detail.locator("iframe.jp-mlops-ArtifactHtml")
+    expect(frame).to_have_attribute("sandbox", "")
+    expect(page.frame_locator("iframe.jp-mlops-ArtifactHtml").locator("h1")).to_have_text("Report")
+    assert page.evaluate("() => window.pwned") is None
+
+
+def test_compare_two_runs_and_malformed_filter(
+    page: Any, lab: Any, screenshot_dir: Path, allowed_console_errors: list[str]
+) -> None:
+    # The browser logs the malformed filter's 400 answer; the panel shows it.
+    allowed_console_errors.append("status of 400 (Bad Request)")
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-cmp-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    a = _log_run(lab, exp_id, "run-a", "0.1", [0.1, 0.4, 0.6, 0.7])
+    b = _log_run(lab, exp_id, "run-b", "0.01", [0.2, 0.5, 0.8, 0.9])
+    _log_run(lab, exp_id, "run-c", "0.001", [0.1, 0.2, 0.3, 0.35], optimizer="sgd")
+    panel = _open_panel(page)
+    _select_experiment(panel, exp_id)
+    runs = panel.locator(".jp-mlops-RunsSection")
+    expect(runs.locator("tr.jp-mlops-RunRow")).to_have_count(3, timeout=LIVE_TIMEOUT_MS)
+
+    # A malformed filter: the server's message inline, the list kept.
+    box = runs.get_by_label("Filter runs")
+    box.fill("metrics.acc >> 0.5")
+    box.press("Enter")
+    error = runs.locator(".jp-mlops-Filter-error")
+    expect(error).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(error).to_contain_text("metrics.acc >> 0.5")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(runs.locator("tr.jp-mlops-RunRow")).to_have_count(3)
+    page.screenshot(path=str(screenshot_dir / "filter-error.png"))
+    # A good filter narrows the list and clears the error.
+    box.fill("metrics.acc > 0.5")
+    box.press("Enter")
+    expect(error).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+    expect(runs.locator("tr.jp-mlops-RunRow")).to_have_count(2, timeout=LIVE_TIMEOUT_MS)
+
+    # Sort by a chosen metric column.
+    runs.locator(".jp-mlops-ColumnChooser summary").click()
+    runs.locator(".jp-mlops-ColumnChooser-list label", has_text="metrics.acc").locator("input").check()
+    runs.locator(".jp-mlops-ColumnChooser summary").click()
+    header = runs.locator('th[data-column="metrics.acc"]')
+    expect(header).to_be_visible()
+    header.click()
+    expect(runs.locator("tr.jp-mlops-RunRow").first).to_have_attribute("data-run-id", a)
+    header.click()
+    expect(runs.locator("tr.jp-mlops-RunRow").first).to_have_attribute("data-run-id", b)
+
+    for run_id in (a, b):
+        runs.locator(f'tr[data-run-id="{run_id}"] .jp-mlops-RunRow-check input').check()
+    compare = runs.locator(".jp-mlops-Action-compare")
+    expect(compare).to_have_text("Compare (2)")
+    compare.click()
+
+    view = page.locator(".jp-mlops-CompareWidget:visible .jp-mlops-Compare")
+    expect(view.locator("h2")).to_have_text("Comparing 2 runs", timeout=LIVE_TIMEOUT_MS)
+    params = view.locator(".jp-mlops-CompareParams")
+    expect(params.locator("thead th")).to_contain_text(["", "run-a", "run-b"])
+    expect(params.locator('tr[data-key="lr"]')).to_have_class("jp-mlops-mod-differs")
+    expect(params.locator('tr[data-key="model"]')).to_be_visible()
+    view.locator(".jp-mlops-DiffOnly").check()
+    expect(params.locator('tr[data-key="model"]')).to_have_count(0)
+    expect(params.locator('tr[data-key="lr"]')).to_be_visible()
+
+    for key in ("acc", "loss"):
+        chart = view.locator(f'.jp-mlops-Chart[data-metric="{key}"]')
+        expect(chart.locator("canvas").first).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+        expect(chart.locator(".u-legend")).to_contain_text("run-a")
+        expect(chart.locator(".u-legend")).to_contain_text("run-b")
+    assert _canvas_has_ink(view.locator(".jp-mlops-Parallel"))
+    assert _canvas_has_ink(view.locator(".jp-mlops-Scatter"))
+
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    page.screenshot(path=str(screenshot_dir / "compare-light.png"), full_page=True)
+    _set_theme(page, "JupyterLab Dark", light=False)
+    page.screenshot(path=str(screenshot_dir / "compare-dark.png"), full_page=True)
+    _set_theme(page, "JupyterLab Light", light=True)
