@@ -67,9 +67,33 @@ class Context:
     parallelism: int = 4
     base_env: dict[str, str] = field(default_factory=dict)
 
+    _pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _flusher: asyncio.Task[None] | None = None
+
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.io, lambda: fn(*args, **kwargs))
+
+    def record(self, run_id: str, step: str, values: dict[str, Any]) -> None:
+        """Queue a step-row update; queued updates are written together, in order
+        (one transaction for everything that changed meanwhile)."""
+        self._pending.setdefault((run_id, step), {}).update(values)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            try:
+                await self.call(self.db.update_steps,
+                                [(r, s, v) for (r, s), v in batch.items()])
+            except Exception:
+                log.exception("jupyter-mlops: writing step states failed")
+
+    async def flush(self) -> None:
+        """Wait until every queued step update is written."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
 
 
 class RunExecution:
@@ -89,6 +113,8 @@ class RunExecution:
         self.cancelled = False
         self.interrupted: str | None = None  # why the process stopped it (→ FAILED)
         self.done = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._artifact_uris: dict[str, str] = {}
         self.final_status: str | None = None
         self._order = {n: i for i, n in enumerate(topological_order(pipeline))}
 
@@ -117,6 +143,7 @@ class RunExecution:
             await self._loop()
         finally:
             watcher.cancel()
+            await self.ctx.flush()
         failed = [n for n, s in self.status.items() if s == "FAILED"]
         if self.interrupted:
             final, reason = "FAILED", self.interrupted
@@ -134,11 +161,15 @@ class RunExecution:
         return final
 
     async def _loop(self) -> None:
-        running: set[asyncio.Task[None]] = set()
+        """Start what is ready as soon as a step's status is final; a step's
+        bookkeeping (tracking, artifacts) goes on in its own task meanwhile."""
+        par = self.ctx.parallelism
         while True:
+            self._changed.clear()
             if self.cancelled:
                 skipped = [n for n, s in self.status.items() if s == "PENDING"]
-                await self._set_many(skipped, "CANCELED")
+                if skipped:
+                    await self._set_many(skipped, "CANCELED")
             else:
                 # steps behind a failure will never run
                 doomed = [n for n, s in self.status.items() if s == "PENDING" and any(
@@ -150,23 +181,24 @@ class RunExecution:
                 ready = sorted((n for n, s in self.status.items() if s == "PENDING" and all(
                     self.status[d] in ("SUCCEEDED", "CACHED") for d in self.p.steps[n].depends_on)),
                     key=self._order.__getitem__)
-                for n in ready[: max(0, self.ctx.parallelism - len(running))]:
+                for n in ready[: max(0, par - len(self._active()))]:
                     self.status[n] = "STARTING"
-                    t = asyncio.ensure_future(self._run_step(n))
-                    self.tasks[n] = t
-                    running.add(t)
-            if not running:
-                return
-            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                if not t.cancelled() and t.exception() is not None:
-                    log.error("jupyter-mlops: step task failed", exc_info=t.exception())
+                    self.tasks[n] = asyncio.ensure_future(self._run_step(n))
+            if not self._active():
+                break
+            await self._changed.wait()
+        results = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        for r in results:
+            if isinstance(r, Exception):
+                log.error("jupyter-mlops: step task failed", exc_info=r)
+
+    def _active(self) -> list[str]:
+        return [n for n, s in self.status.items() if s in ("STARTING", "RUNNING")]
 
     async def _set_many(self, names: list[str], status: str) -> None:
         for n in names:
             self.status[n] = status
-        await self.ctx.call(self.ctx.db.update_steps,
-                            [(self.run_id, n, {"status": status}) for n in names])
+            self.ctx.record(self.run_id, n, {"status": status})
 
     def cancel(self, interrupted: str | None = None) -> None:
         """Stop: running steps' process trees are killed, nothing new starts. With
@@ -176,8 +208,9 @@ class RunExecution:
         self.interrupted = interrupted
         self.cancelled = True
         for n, t in self.tasks.items():
-            if not t.done():
+            if not t.done() and self.status[n] not in STEP_TERMINAL:
                 t.cancel()
+        self._changed.set()
 
     async def _watch_cancel(self) -> None:
         """Another process (REST of another server, CLI) may ask via the database."""
@@ -217,15 +250,14 @@ class RunExecution:
                     return
             child = await self.ctx.call(self._start_child, step, params, {})
             self.status[name] = "RUNNING"
-            await self.ctx.call(self.ctx.db.update_steps, [(self.run_id, name, {
+            self.ctx.record(self.run_id, name, {
                 "status": "RUNNING", "attempt": 1, "start_time": start, "tracking_run_id": child,
-                "cache_key": key})])
+                "cache_key": key})
             env = self._env(step, child, params, tctx)
             attempts = step.retries + 1
             for attempt in range(1, attempts + 1):
                 if attempt > 1:
-                    await self.ctx.call(self.ctx.db.update_steps,
-                                        [(self.run_id, name, {"attempt": attempt})])
+                    self.ctx.record(self.run_id, name, {"attempt": attempt})
                 try:
                     await self._attempt(step, params, env, work, lpath, attempt, attempts)
                     missing = [o for o in step.outputs if not os.path.exists(os.path.join(work, o))]
@@ -257,6 +289,7 @@ class RunExecution:
         finally:
             if self.status[name] not in STEP_TERMINAL:
                 self.status[name] = status
+            self._changed.set()  # dependents may start while this step's records are written
             await asyncio.shield(self._finish_step(name, child, values or {"status": status}))
 
     async def _attempt(self, step: Step, params: dict[str, Any], env: dict[str, str], work: str,
@@ -343,11 +376,12 @@ class RunExecution:
                  for k, v in params.items()]
         if items:
             store.log_batch(run.info.run_id, params=items)
+        self._artifact_uris[run.info.run_id] = run.info.artifact_uri
         return run.info.run_id
 
     async def _finish_step(self, name: str, child: str | None, values: dict[str, Any]) -> None:
         try:
-            await self.ctx.call(self.ctx.db.update_steps, [(self.run_id, name, values)])
+            self.ctx.record(self.run_id, name, values)
             if child is not None:
                 await self.ctx.call(self._end_child, name, child, values.get("status", "FAILED"),
                                     values.get("error"))
@@ -356,10 +390,10 @@ class RunExecution:
 
     def _end_child(self, name: str, child: str, status: str, error: str | None) -> None:
         store = self.ctx.store
-        run = store.get_run(child)
-        repo = store.artifact_repo(run.info.artifact_uri)
+        uri = self._artifact_uris.pop(child, None) or store.get_run(child).info.artifact_uri
+        repo = store.artifact_repo(uri)
         for path in (log_path(self.run_dir, name), notebook_path(self.run_dir, name)):
-            if os.path.exists(path):
+            if os.path.exists(path) and os.path.getsize(path):
                 with contextlib.suppress(Exception):
                     with open(path, "rb") as f:
                         repo.put(os.path.basename(path), f.read())

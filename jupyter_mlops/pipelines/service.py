@@ -96,7 +96,7 @@ class PipelineService(LoggingConfigurable):
         pool = KernelPool(par if self.warm_kernels < 0 else self.warm_kernels, base_env,
                           os.path.join(self.runs_dir, ".kernels"), self.kernel_name)
         self.ctx = Context(self.db, store, pool,
-                           ThreadPoolExecutor(4, thread_name_prefix="mlops-pipelines"), par,
+                           ThreadPoolExecutor(1, thread_name_prefix="mlops-pipelines"), par,
                            base_env)
         self.active: dict[str, RunExecution] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
