@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from jupyter_mlops.tracking.entities import Metric  # noqa: E402
-from jupyter_mlops.tracking.sqlstore import SqlTrackingStore  # noqa: E402
+from jupyter_mlops.tracking.entities import Metric
+from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
 
 RESULTS: list[tuple[str, float, float | None]] = []
 

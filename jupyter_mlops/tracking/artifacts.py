@@ -80,8 +80,7 @@ class LocalArtifactRepository(ArtifactRepository):
     """Files under a local directory; writes go to a temporary file then rename."""
 
     def __init__(self, root: str) -> None:
-        if root.startswith("file://"):
-            root = root[len("file://") :]
+        root = root.removeprefix("file://")
         self.root = os.path.abspath(root)
 
     def _full(self, path: str) -> str:

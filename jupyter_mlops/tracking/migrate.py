@@ -115,9 +115,8 @@ def alembic_config(connection: Connection) -> Any:
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", "jupyter_mlops.tracking:migrations")
@@ -147,9 +146,8 @@ def upgrade(engine: Engine, head: str | None = None) -> None:
             conn.rollback()
             return
         conn.rollback()
-    with engine.connect().execution_options(write=True) as conn:
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            if current_revision(conn) != head:
-                command.upgrade(alembic_config(conn), "head")
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        if current_revision(conn) != head:
+            command.upgrade(alembic_config(conn), "head")

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Optional
 
 from .entities import SeriesPoint
 from .schema import BLOCK_BASE, BLOCK_LEVELS
 
 # (n, first_step, first_ts, min_step, max_step, min_ts, max_ts, min_v, max_v, last_v)
-Agg = tuple[int, int, int, int, int, int, int, Optional[float], Optional[float], Optional[float]]
+Agg = tuple[int, int, int, int, int, int, int, float | None, float | None, float | None]
 
 
 def _minmax(a: float | None, b: float | None, pick: type = min) -> float | None:

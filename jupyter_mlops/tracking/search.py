@@ -637,7 +637,6 @@ def run_order_by(order: Sequence[OrderBy], query: Any, dialect: str = "sqlite") 
 
 
 def experiment_order_by(order: Sequence[OrderBy]) -> list[Any]:
-    import sqlalchemy as sa
 
     from .schema import experiments
 

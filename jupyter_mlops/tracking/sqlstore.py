@@ -121,16 +121,14 @@ class SqlTrackingStore(TrackingStore):
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self.engine.connect().execution_options(write=True) as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read transaction: one consistent snapshot for multi-query reads."""
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     def _init_artifact_root(self, artifact_root: str | None) -> str:
         """The recorded artifact root; a given one replaces it (and is recorded)."""
