@@ -368,6 +368,9 @@ class MlflowImporter:
             return
         repo = self.store.artifact_repo(dest_uri)
         for rel, path in files:
+            if os.path.islink(path) and not _inside(os.path.realpath(path), src_dir):
+                self._problem(f"{label.strip()}: artifact {rel} links outside the run - skipped")
+                continue
             if repo.exists(rel):
                 continue
             try:
@@ -389,7 +392,11 @@ class MlflowImporter:
                     "pass --artifacts-root (its --artifacts-destination directory) to import them"
                 )
                 return None
-            candidates = [os.path.join(self.artifacts_root, rel)]
+            target = os.path.normpath(os.path.join(self.artifacts_root, rel))
+            if not _inside(target, self.artifacts_root):
+                self._problem(f"{label.strip()}: artifact URI {uri} leaves --artifacts-root")
+                return None
+            candidates = [target]
         else:
             candidates = self.source.artifact_dir_candidates(run)
             if not candidates and uri:
@@ -427,6 +434,11 @@ def _walk_files(root: str) -> list[tuple[str, str]]:
             path = os.path.join(dirpath, name)
             result.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
     return result
+
+
+def _inside(path: str, root: str) -> bool:
+    root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), root]) == root
 
 
 def _point_key(m: Metric) -> tuple[int, int, float | str]:

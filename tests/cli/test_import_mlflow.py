@@ -244,6 +244,24 @@ def test_proxied_artifacts_need_artifacts_root(run_cli, tmp_path: Path, sources)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_store_matches(url, expected)
 
+    # A URI that climbs out of the artifacts root is refused, not followed.
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "x.txt").write_text("private")
+    parent_id = next(k for k, r in expected["runs"].items() if r["run_name"] == "parent")
+    con = sqlite3.connect(db)
+    con.execute(
+        "UPDATE runs SET artifact_uri = 'mlflow-artifacts:/../secret' WHERE run_uuid = ?",
+        (parent_id,),
+    )
+    con.commit()
+    con.close()
+    proc = run_cli(
+        "import-mlflow", f"sqlite:///{db}", "--database-url", url, "--artifacts-root", str(served)
+    )
+    assert_failed_cleanly(proc)
+    assert "leaves --artifacts-root" in proc.stdout
+    assert_store_matches(url, expected)  # x.txt was not copied
+
 
 def test_bad_sources_fail_in_one_line(run_cli, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'dest.db'}"
@@ -289,6 +307,10 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
     (run_dir / "params" / "bad?key").write_text("1")
     (run_dir / "tags" / "bad tag?").write_text("1")
     (run_dir / "params" / "huge").write_text("x" * 7000)  # the store truncates it to 6000
+    meta = run_dir / "meta.yaml"  # artifacts from the copy, not the original
+    meta.write_text(meta.read_text().replace(source, str(copy)))
+    (tmp_path / "private.txt").write_text("private")
+    os.symlink(tmp_path / "private.txt", run_dir / "artifacts" / "link.txt")
     (run_dir.parent / "tags" / "bad?tag").write_text("1")  # on the experiment
     fold1 = next(k for k, r in expected["runs"].items() if r["run_name"] == "fold-1")
     (run_dir.parent / fold1 / "meta.yaml").write_text(
@@ -298,7 +320,8 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
 
     proc = run_cli("import-mlflow", str(copy), "--database-url", url)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "jupyter mlops: error: 4 problems" in proc.stderr
+    assert "jupyter mlops: error: 5 problems" in proc.stderr
+    assert "artifact link.txt links outside the run" in proc.stdout
     assert "tag 'bad?tag' not imported" in proc.stdout
     assert f"WARNING: run skipped: {run_dir.parent / fold1 / 'meta.yaml'}" in proc.stdout
     assert (
@@ -309,6 +332,7 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
     try:
         run = store.get_run(parent_id)
         assert run.data.params == {**expected["runs"][parent_id]["params"], "huge": "x" * 6000}
+        assert _artifacts(store, run.info.artifact_uri) == expected["runs"][parent_id]["artifacts"]
         assert run.data.tags == expected["runs"][parent_id]["tags"]
         assert run.info.status == "FINISHED"
         fold0 = next(k for k, r in expected["runs"].items() if r["run_name"] == "fold-0")
@@ -320,7 +344,7 @@ def test_items_the_store_refuses_are_reported_and_the_rest_imported(
     finally:
         store.close()
     again = run_cli("import-mlflow", str(copy), "--database-url", url)
-    assert "jupyter mlops: error: 4 problems" in again.stderr
+    assert "jupyter mlops: error: 5 problems" in again.stderr
     assert "'huge'" not in again.stdout  # a truncated value is not a conflict
 
 
