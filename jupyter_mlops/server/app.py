@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Int, Unicode, default
 
 from .handlers.base import Unavailable
@@ -123,6 +123,17 @@ class MLOpsApp(ExtensionApp):
         if self.export_kernel_env:
             self.export_environment()
         self._start_reaper()
+        # Services start on the first turn of the event loop: in a server that is
+        # after start-up; in an in-process test server, before its first request
+        # (which never calls _start_jupyter_server_extension).
+        IOLoop.current().add_callback(self._start_services)
+
+    async def _start_services(self) -> None:
+        if self._closing:
+            return
+        from .handlers.pipelines import start_service  # pipelines: runs, schedules
+
+        await start_service(self)
 
     def initialize_handlers(self) -> None:
         from .handlers import fallback, handlers
@@ -134,9 +145,6 @@ class MLOpsApp(ExtensionApp):
         # The port is final only once the HTTP server is bound: export again.
         if self.export_kernel_env:
             self.export_environment()
-        from .handlers.pipelines import start_service  # pipelines: runs, schedules
-
-        await start_service(self)
 
     async def stop_extension(self) -> None:
         """Clean shutdown: no new work, queued and running store calls finish (so

@@ -103,22 +103,28 @@ class Fields:
         return value
 
     # -- scalars ---------------------------------------------------------
-    def string(self, name: str, required: bool = False, default: str | None = None) -> str | None:
+    def string(
+        self,
+        name: str,
+        required: bool = False,
+        default: str | None = None,
+        max_length: int | None = None,
+    ) -> str | None:
         value = self._present(name, required)
         if value is None:
             return default
         if not isinstance(value, str):
             raise bad_value(self.path(name), value)
-        return value
+        return checked_str(value, self.path(name), max_length)
 
-    def text(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "", max_length: int | None = None) -> str:
         """An optional string that may be empty (values of params and tags)."""
         value = self._raw(name)
         if value is None:
             return default
         if not isinstance(value, str):
             raise bad_value(self.path(name), value)
-        return value
+        return checked_str(value, self.path(name), max_length)
 
     def ident(self, name: str, required: bool = False) -> str | None:
         """An id field: a string, though MLflow also takes an integer for ids."""
@@ -129,7 +135,7 @@ class Fields:
             return str(value)
         if not isinstance(value, str):
             raise bad_value(self.path(name), value)
-        return value
+        return no_nul(value, self.path(name))
 
     def experiment_id(self, name: str = "experiment_id", required: bool = True) -> str | None:
         """An experiment id; a number no database can hold names no experiment."""
@@ -209,7 +215,7 @@ class Fields:
                 item = str(item)
             if not isinstance(item, str):
                 raise bad_value(f"{self.path(name)}[{i}]", item)
-            out.append(item)
+            out.append(no_nul(item, f"{self.path(name)}[{i}]"))
         return out
 
     def objects(self, name: str) -> list[Fields]:
@@ -236,6 +242,21 @@ class Fields:
             step = o.integer("step", default=0)
             out.append(Metric(key, float(value), int(timestamp), int(step)))  # type: ignore[arg-type]
         return out
+
+
+def no_nul(value: str, path: str) -> str:
+    """Strings with NUL characters are refused: PostgreSQL cannot store them and
+    file APIs reject them, so they would fail later as server faults."""
+    if "\x00" in value:
+        raise bad_value(path, value, "NUL characters are not allowed.")
+    return value
+
+
+def checked_str(value: str, path: str, max_length: int | None = None) -> str:
+    """No NUL characters; at most ``max_length`` characters (a column's width)."""
+    if max_length is not None and len(value) > max_length:
+        raise invalid(f"'{path}' exceeds the maximum length of {max_length} characters")
+    return no_nul(value, path)
 
 
 def check_experiment_id(value: str | None) -> str | None:

@@ -24,6 +24,9 @@ MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000
 MAX_BATCH_LOG_REQUEST_SIZE = int(1e6)
 SEARCH_RUNS_MAX_RESULTS = 50000
+# Widths of the runs table's columns (MLflow's too): longer values are refused, not cut.
+MAX_RUN_NAME_LENGTH = 250
+MAX_USER_ID_LENGTH = 256
 SEARCH_EXPERIMENTS_MAX_RESULTS = 50000
 
 VIEW_TYPES = {
@@ -123,10 +126,10 @@ def create_run_fields(f: Fields, store: TrackingStore, run_id: str | None = None
     """``runs/create`` (and ``api/v1/runs/create``, which adds ``run_id``)."""
     run = store.create_run(
         experiment_id=f.experiment_id() or "",
-        user_id=f.text("user_id"),
+        user_id=f.text("user_id", max_length=MAX_USER_ID_LENGTH),
         start_time=f.integer("start_time"),
         tags=f.tag_dict() or None,
-        run_name=f.string("run_name"),
+        run_name=f.string("run_name", max_length=MAX_RUN_NAME_LENGTH),
         run_id=run_id,
     )
     return {"run": run.to_dict()}
@@ -145,7 +148,7 @@ def update_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
         f.run_id(),
         status=f.enum("status", STATUSES),
         end_time=f.integer("end_time"),
-        run_name=f.string("run_name"),
+        run_name=f.string("run_name", max_length=MAX_RUN_NAME_LENGTH),
     )
     return {"run_info": info.to_dict()}
 
