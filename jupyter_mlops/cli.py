@@ -436,11 +436,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(func=cmd_import_mlflow)
 
-    # `hub check|render` (teams.yaml, pod previews) is the hub module's own.
-    from .hub.cli import add_subparsers as add_hub_commands
-
-    add_hub_commands(sub)
+    # `hub check|render` (teams.yaml, pod previews) is the hub module's own; if
+    # it cannot load, the store commands above must still work.
+    try:
+        from .hub.cli import add_subparsers as add_hub_commands
+    except Exception as e:  # noqa: BLE001
+        reason = _one_line(e)
+        hub = sub.add_parser("hub", help=f"(unavailable: {reason})")
+        hub.set_defaults(func=lambda _args: _raise(CLIError(f"hub commands unavailable: {reason}")))
+    else:
+        add_hub_commands(sub)
     return parser
+
+
+def _raise(err: Exception) -> int:
+    raise err
 
 
 def _one_line(err: BaseException) -> str:
