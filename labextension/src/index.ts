@@ -232,12 +232,11 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
           ]
         });
         if (!undo.button.accept) {
-          await Promise.all(ids.map(id => client.restoreRun(id))).catch(
-            error =>
-              showErrorMessage(
-                trans.__('Could not restore the runs'),
-                describeError(error)
-              )
+          await Promise.all(ids.map(id => client.restoreRun(id))).catch(error =>
+            showErrorMessage(
+              trans.__('Could not restore the runs'),
+              describeError(error)
+            )
           );
           await model.refresh();
         }

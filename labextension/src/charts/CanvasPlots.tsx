@@ -114,7 +114,9 @@ export function ParallelCoordinates(props: IParallelProps): JSX.Element {
         const ticks =
           axis.kind === 'category'
             ? axis.categories.map((_, k) =>
-                axis.categories.length === 1 ? 0.5 : k / (axis.categories.length - 1)
+                axis.categories.length === 1
+                  ? 0.5
+                  : k / (axis.categories.length - 1)
               )
             : [0, 0.5, 1];
         for (const t of ticks.slice(0, 12)) {
@@ -165,7 +167,8 @@ export function ScatterPlot(props: IScatterProps): JSX.Element {
       const top = 12;
       const bottom = 36;
       const px = (t: number) => left + (0.05 + 0.9 * t) * (w - left - right);
-      const py = (t: number) => top + (1 - (0.05 + 0.9 * t)) * (h - top - bottom);
+      const py = (t: number) =>
+        top + (1 - (0.05 + 0.9 * t)) * (h - top - bottom);
       ctx.font = `11px ${font}`;
       ctx.strokeStyle = grid;
       ctx.fillStyle = muted;

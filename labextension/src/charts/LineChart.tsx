@@ -54,10 +54,7 @@ export function useThemeVersion(): number {
 }
 
 /** uPlot options for the given series and axis choices. */
-function chartOptions(
-  props: ILineChartProps,
-  width: number
-): uPlot.Options {
+function chartOptions(props: ILineChartProps, width: number): uPlot.Options {
   const fg = themeColor('--jp-ui-font-color2', '#666');
   const grid = themeColor('--jp-border-color2', '#ddd');
   const font = `11px ${themeColor('--jp-ui-font-family', 'sans-serif')}`;
@@ -156,7 +153,14 @@ export function LineChart(props: ILineChartProps): JSX.Element {
 export interface IChartOptionsBarProps {
   options: IChartOptions;
   onChange: (options: IChartOptions) => void;
-  labels: { xAxis: string; step: string; wall: string; relative: string; log: string; smoothing: string };
+  labels: {
+    xAxis: string;
+    step: string;
+    wall: string;
+    relative: string;
+    log: string;
+    smoothing: string;
+  };
 }
 
 /** The x-axis / log scale / smoothing controls above a set of charts. */

@@ -20,9 +20,7 @@ export function paramMap(run: IRun): Map<string, string> {
 
 /** Latest metric values of each run, as a key -> number map. */
 export function metricMap(run: IRun): Map<string, number> {
-  return new Map(
-    (run.data?.metrics ?? []).map(m => [m.key, Number(m.value)])
-  );
+  return new Map((run.data?.metrics ?? []).map(m => [m.key, Number(m.value)]));
 }
 
 /** Whether two cell values are the same (NaN equals NaN). */
@@ -89,12 +87,10 @@ export function buildAxis(
 ): IAxis {
   const label = id.replace(/^(params|metrics)\./, '');
   const present = raw.filter(v => v !== undefined && v !== '') as (
-    | string
-    | number
+    string | number
   )[];
   const numbers = present.map(Number);
-  const numeric =
-    present.length > 0 && numbers.every(n => Number.isFinite(n));
+  const numeric = present.length > 0 && numbers.every(n => Number.isFinite(n));
   if (numeric) {
     let min = Math.min(...numbers);
     let max = Math.max(...numbers);

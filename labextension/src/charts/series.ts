@@ -117,6 +117,8 @@ export function alignSeries(
  * Values for a log-scale axis: non-positive values cannot be drawn, so they
  * become `null` (a gap) rather than breaking the scale.
  */
-export function forLogScale(values: readonly (number | null)[]): (number | null)[] {
+export function forLogScale(
+  values: readonly (number | null)[]
+): (number | null)[] {
   return values.map(v => (v !== null && v > 0 ? v : null));
 }

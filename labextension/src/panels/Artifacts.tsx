@@ -7,93 +7,14 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useState } from 'react';
 
 import { describeError, IFileInfo, IRunInfo, MLOpsClient } from '../api';
+import {
+  formatBytes,
+  MAX_ROWS,
+  MAX_TEXT,
+  parseDelimited,
+  previewKind
+} from '../preview';
 import { baseName } from '../rows';
-
-/** How a file is previewed, from its extension. */
-export type PreviewKind =
-  | 'image'
-  | 'text'
-  | 'csv'
-  | 'html'
-  | 'notebook'
-  | 'binary';
-
-/** The preview kind of a path. */
-export function previewKind(path: string): PreviewKind {
-  const ext = path.toLowerCase().split('.').pop() ?? '';
-  if (['png', 'jpg', 'jpeg', 'gif', 'svg', 'webp', 'bmp'].includes(ext)) {
-    return 'image';
-  }
-  if (['csv', 'tsv'].includes(ext)) {
-    return 'csv';
-  }
-  if (['html', 'htm'].includes(ext)) {
-    return 'html';
-  }
-  if (ext === 'ipynb') {
-    return 'notebook';
-  }
-  if (
-    [
-      'txt', 'log', 'json', 'yaml', 'yml', 'md', 'py', 'toml', 'cfg', 'ini',
-      'sh', 'r', 'sql', 'xml', 'mlmodel', 'requirements', 'conda'
-    ].includes(ext) ||
-    !path.includes('.') ||
-    baseName(path) === 'MLmodel'
-  ) {
-    return 'text';
-  }
-  return 'binary';
-}
-
-/** Most characters of a text preview. */
-const MAX_TEXT = 512 * 1024;
-/** Most rows of a CSV preview. */
-const MAX_ROWS = 500;
-
-/** Split delimited text into rows (quotes honoured; good enough for previews). */
-export function parseDelimited(text: string, delimiter = ','): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') {
-        quoted = false;
-      } else {
-        cell += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-    } else if (c === delimiter) {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') {
-        i++;
-      }
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      if (rows.length > MAX_ROWS) {
-        return rows;
-      }
-    } else {
-      cell += c;
-    }
-  }
-  if (cell !== '' || row.length) {
-    row.push(cell);
-    rows.push(row);
-  }
-  return rows;
-}
 
 /** Props of `ArtifactsView`. */
 export interface IArtifactsProps {
@@ -145,7 +66,11 @@ function Folder(props: {
   return (
     <ul className="jp-mlops-ArtifactTree" role={props.depth ? 'group' : 'tree'}>
       {sorted.map(f => (
-        <li key={f.path} role="treeitem" aria-expanded={f.is_dir ? open.has(f.path) : undefined}>
+        <li
+          key={f.path}
+          role="treeitem"
+          aria-expanded={f.is_dir ? open.has(f.path) : undefined}
+        >
           <button
             className={
               'jp-mlops-ArtifactItem' +
@@ -170,7 +95,10 @@ function Folder(props: {
             {f.is_dir ? (open.has(f.path) ? '▾ ' : '▸ ') : ''}
             {baseName(f.path)}
             {!f.is_dir && f.file_size !== undefined ? (
-              <span className="jp-mlops-Muted"> {formatBytes(Number(f.file_size))}</span>
+              <span className="jp-mlops-Muted">
+                {' '}
+                {formatBytes(Number(f.file_size))}
+              </span>
             ) : null}
           </button>
           {f.is_dir && open.has(f.path) ? (
@@ -180,20 +108,6 @@ function Folder(props: {
       ))}
     </ul>
   );
-}
-
-/** A byte count for people. */
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) {
-    return '';
-  }
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i ? n.toFixed(1) : n} ${units[i]}`;
 }
 
 /** State of the preview pane. */
@@ -258,7 +172,12 @@ export function ArtifactsView(props: IArtifactsProps): JSX.Element {
             // Not valid JSON: show it as it is.
           }
         }
-        setPreview({ kind: 'text', path, text: shown, truncated: text.length > MAX_TEXT });
+        setPreview({
+          kind: 'text',
+          path,
+          text: shown,
+          truncated: text.length > MAX_TEXT
+        });
       }
     } catch (error) {
       setPreview({ kind: 'error', path, message: describeError(error) });
@@ -269,16 +188,30 @@ export function ArtifactsView(props: IArtifactsProps): JSX.Element {
   let body: JSX.Element;
   switch (preview.kind) {
     case 'none':
-      body = <div className="jp-mlops-Muted">{trans.__('Select a file to preview it')}</div>;
+      body = (
+        <div className="jp-mlops-Muted">
+          {trans.__('Select a file to preview it')}
+        </div>
+      );
       break;
     case 'loading':
       body = <div className="jp-mlops-Muted">{trans.__('Loading…')}</div>;
       break;
     case 'error':
-      body = <div className="jp-mlops-Error" role="alert">{preview.message}</div>;
+      body = (
+        <div className="jp-mlops-Error" role="alert">
+          {preview.message}
+        </div>
+      );
       break;
     case 'image':
-      body = <img className="jp-mlops-ArtifactImage" src={preview.url} alt={preview.path} />;
+      body = (
+        <img
+          className="jp-mlops-ArtifactImage"
+          src={preview.url}
+          alt={preview.path}
+        />
+      );
       break;
     case 'text':
       body = (
@@ -296,11 +229,19 @@ export function ArtifactsView(props: IArtifactsProps): JSX.Element {
         <div className="jp-mlops-TableScroll">
           <table className="jp-mlops-KV jp-mlops-ArtifactCsv">
             <thead>
-              <tr>{(head ?? []).map((h, i) => <th key={i}>{h}</th>)}</tr>
+              <tr>
+                {(head ?? []).map((h, i) => (
+                  <th key={i}>{h}</th>
+                ))}
+              </tr>
             </thead>
             <tbody>
               {rest.slice(0, MAX_ROWS).map((r, i) => (
-                <tr key={i}>{r.map((c, j) => <td key={j}>{c}</td>)}</tr>
+                <tr key={i}>
+                  {r.map((c, j) => (
+                    <td key={j}>{c}</td>
+                  ))}
+                </tr>
               ))}
             </tbody>
           </table>
@@ -355,7 +296,12 @@ export function ArtifactsView(props: IArtifactsProps): JSX.Element {
         {path ? (
           <div className="jp-mlops-Artifacts-path">
             {path}{' '}
-            <a href={url(path)} target="_blank" rel="noopener noreferrer" download>
+            <a
+              href={url(path)}
+              target="_blank"
+              rel="noopener noreferrer"
+              download
+            >
               {trans.__('download')}
             </a>
           </div>

@@ -27,25 +27,8 @@ import {
 import { formatMetricValue } from '../format';
 import { mlopsIcon } from '../icons';
 import { runName } from '../rows';
+import { mapLimit } from '../util';
 import { chartLabels, IViewContext, MAX_POINTS } from './RunDetail';
-
-/** Run `work` over `items` with at most `limit` in flight. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<R>
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /** Requests in flight at once (browsers allow ~6 per host). */
 const CONCURRENCY = 6;
@@ -68,7 +51,12 @@ async function loadKey(
       x_axis: options.xAxis === 'step' ? 'step' : 'timestamp'
     });
     const cols = seriesToColumns(answer.points ?? [], options.xAxis);
-    return { label: runName(run), color: runColor(index), x: cols.x, y: cols.value };
+    return {
+      label: runName(run),
+      color: runColor(index),
+      x: cols.x,
+      y: cols.value
+    };
   });
   return all;
 }
@@ -95,7 +83,10 @@ function SideBySide(props: {
                 <th />
                 {props.runs.map((r, i) => (
                   <th key={r.info.run_id} scope="col">
-                    <span className="jp-mlops-Swatch" style={{ background: runColor(i) }} />
+                    <span
+                      className="jp-mlops-Swatch"
+                      style={{ background: runColor(i) }}
+                    />
                     {runName(r)}
                   </th>
                 ))}
@@ -111,7 +102,11 @@ function SideBySide(props: {
                   <th scope="row">{row.key}</th>
                   {row.values.map((v, i) => (
                     <td key={i}>
-                      {v === undefined ? '—' : props.numeric ? formatMetricValue(v) : String(v)}
+                      {v === undefined
+                        ? '—'
+                        : props.numeric
+                          ? formatMetricValue(v)
+                          : String(v)}
                     </td>
                   ))}
                 </tr>
@@ -127,7 +122,10 @@ function SideBySide(props: {
 }
 
 /** The compare view. */
-export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX.Element {
+export function CompareView(props: {
+  runIds: string[];
+  ctx: IViewContext;
+}): JSX.Element {
   const { ctx } = props;
   const { client, trans } = ctx;
   const [runs, setRuns] = useState<IRun[] | null>(null);
@@ -149,8 +147,14 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
     };
   }, [props.runIds.join(',')]);
 
-  const paramRows = useMemo(() => compareRows((runs ?? []).map(paramMap)), [runs]);
-  const metricRows = useMemo(() => compareRows((runs ?? []).map(metricMap)), [runs]);
+  const paramRows = useMemo(
+    () => compareRows((runs ?? []).map(paramMap)),
+    [runs]
+  );
+  const metricRows = useMemo(
+    () => compareRows((runs ?? []).map(metricMap)),
+    [runs]
+  );
   const ids = useMemo(() => axisIds(runs ?? []), [runs]);
   const metricKeys = metricRows.map(r => r.key);
 
@@ -186,9 +190,13 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
     return (
       <div className="jp-mlops-Detail">
         {error ? (
-          <div className="jp-mlops-Error" role="alert">{error}</div>
+          <div className="jp-mlops-Error" role="alert">
+            {error}
+          </div>
         ) : (
-          <div className="jp-mlops-Muted">{trans.__('Loading %1 runs…', props.runIds.length)}</div>
+          <div className="jp-mlops-Muted">
+            {trans.__('Loading %1 runs…', props.runIds.length)}
+          </div>
         )}
       </div>
     );
@@ -198,16 +206,26 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
   const colors = runs.map((_, i) => runColor(i));
   // Default axes: params that differ, then up to four metrics.
   const defaultAxes = [
-    ...paramRows.filter(r => r.differs).map(r => `params.${r.key}`).slice(0, 6),
+    ...paramRows
+      .filter(r => r.differs)
+      .map(r => `params.${r.key}`)
+      .slice(0, 6),
     ...metricKeys.map(k => `metrics.${k}`).slice(0, 4)
   ];
   const axesIds = (chosen ?? defaultAxes).filter(id => ids.includes(id));
-  const axes = axesIds.map(id => buildAxis(id, runs.map(r => runValue(r, id))));
+  const axes = axesIds.map(id =>
+    buildAxis(
+      id,
+      runs.map(r => runValue(r, id))
+    )
+  );
   const xId = scatterX || axesIds[0] || ids[0] || '';
   const yId = scatterY || (metricKeys.length ? `metrics.${metricKeys[0]}` : '');
   const toggleAxis = (id: string) => {
     const current = chosen ?? defaultAxes;
-    setChosen(current.includes(id) ? current.filter(a => a !== id) : [...current, id]);
+    setChosen(
+      current.includes(id) ? current.filter(a => a !== id) : [...current, id]
+    );
   };
 
   return (
@@ -223,7 +241,11 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
           />{' '}
           {trans.__('Differences only')}
         </label>
-        {error ? <span className="jp-mlops-Error" role="alert">{error}</span> : null}
+        {error ? (
+          <span className="jp-mlops-Error" role="alert">
+            {error}
+          </span>
+        ) : null}
       </header>
       <SideBySide
         title={trans.__('Parameters')}
@@ -232,7 +254,9 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
         diffOnly={diffOnly}
         numeric={false}
         className="jp-mlops-CompareParams"
-        empty={diffOnly ? trans.__('No differences') : trans.__('No parameters')}
+        empty={
+          diffOnly ? trans.__('No differences') : trans.__('No parameters')
+        }
       />
       <SideBySide
         title={trans.__('Metrics (latest)')}
@@ -245,12 +269,22 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
       />
       <section className="jp-mlops-Section">
         <h3 className="jp-mlops-Section-title">{trans.__('Charts')}</h3>
-        <ChartOptionsBar options={options} onChange={setOptions} labels={chartLabels(trans)} />
+        <ChartOptionsBar
+          options={options}
+          onChange={setOptions}
+          labels={chartLabels(trans)}
+        />
         <div className="jp-mlops-Charts">
           {metricKeys.map(key => {
             const series = charts.get(key);
             return series ? (
-              <LineChart key={key} title={key} series={series} options={options} legend={true} />
+              <LineChart
+                key={key}
+                title={key}
+                series={series}
+                options={options}
+                legend={true}
+              />
             ) : (
               <div key={key} className="jp-mlops-Chart jp-mlops-Muted">
                 {key}: {trans.__('loading…')}
@@ -261,7 +295,9 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
       </section>
       {ids.length >= 2 ? (
         <section className="jp-mlops-Section">
-          <h3 className="jp-mlops-Section-title">{trans.__('Parallel coordinates')}</h3>
+          <h3 className="jp-mlops-Section-title">
+            {trans.__('Parallel coordinates')}
+          </h3>
           <details className="jp-mlops-AxisChooser">
             <summary>{trans.__('Axes (%1)', axesIds.length)}</summary>
             {ids.map(id => (
@@ -278,29 +314,45 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
           {axes.length >= 2 ? (
             <ParallelCoordinates axes={axes} colors={colors} labels={labels} />
           ) : (
-            <div className="jp-mlops-Muted">{trans.__('Choose at least two axes')}</div>
+            <div className="jp-mlops-Muted">
+              {trans.__('Choose at least two axes')}
+            </div>
           )}
           <h3 className="jp-mlops-Section-title">{trans.__('Scatter plot')}</h3>
           <div className="jp-mlops-ChartOptions">
             <label>
               {trans.__('X')}{' '}
               <select value={xId} onChange={e => setScatterX(e.target.value)}>
-                {ids.map(id => <option key={id} value={id}>{id}</option>)}
+                {ids.map(id => (
+                  <option key={id} value={id}>
+                    {id}
+                  </option>
+                ))}
               </select>
             </label>
             <label>
               {trans.__('Y')}{' '}
               <select value={yId} onChange={e => setScatterY(e.target.value)}>
-                {ids.filter(id => id.startsWith('metrics.')).map(id => (
-                  <option key={id} value={id}>{id}</option>
-                ))}
+                {ids
+                  .filter(id => id.startsWith('metrics.'))
+                  .map(id => (
+                    <option key={id} value={id}>
+                      {id}
+                    </option>
+                  ))}
               </select>
             </label>
           </div>
           {xId && yId ? (
             <ScatterPlot
-              x={buildAxis(xId, runs.map(r => runValue(r, xId)))}
-              y={buildAxis(yId, runs.map(r => runValue(r, yId)))}
+              x={buildAxis(
+                xId,
+                runs.map(r => runValue(r, xId))
+              )}
+              y={buildAxis(
+                yId,
+                runs.map(r => runValue(r, yId))
+              )}
               colors={colors}
               labels={labels}
             />
@@ -308,8 +360,14 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
           <ul className="jp-mlops-Legend">
             {runs.map((r, i) => (
               <li key={r.info.run_id}>
-                <span className="jp-mlops-Swatch" style={{ background: colors[i] }} />
-                <button className="jp-mlops-LinkButton" onClick={() => ctx.openRun(r.info.run_id)}>
+                <span
+                  className="jp-mlops-Swatch"
+                  style={{ background: colors[i] }}
+                />
+                <button
+                  className="jp-mlops-LinkButton"
+                  onClick={() => ctx.openRun(r.info.run_id)}
+                >
                   {labels[i]}
                 </button>
               </li>
@@ -324,7 +382,9 @@ export function CompareView(props: { runIds: string[]; ctx: IViewContext }): JSX
 /** The compare main-area widget. */
 export class CompareWidget extends MainAreaWidget<ReactWidget> {
   constructor(runIds: string[], ctx: IViewContext) {
-    const content = ReactWidget.create(<CompareView runIds={runIds} ctx={ctx} />);
+    const content = ReactWidget.create(
+      <CompareView runIds={runIds} ctx={ctx} />
+    );
     content.addClass('jp-mlops-DetailContent');
     super({ content });
     this.id = `jupyter-mlops-compare-${Date.now().toString(36)}`;

@@ -66,7 +66,12 @@ async function loadSeries(
         x_axis: xAxis === 'step' ? 'step' : 'timestamp'
       });
       const cols = seriesToColumns(answer.points ?? [], xAxis);
-      out.set(key, { label: key, color: runColor(0), x: cols.x, y: cols.value });
+      out.set(key, {
+        label: key,
+        color: runColor(0),
+        x: cols.x,
+        y: cols.value
+      });
     })
   );
   return out;
@@ -238,7 +243,10 @@ function Description(props: {
         >
           {ctx.trans.__('Save')}
         </button>{' '}
-        <button className="jp-mlops-LinkButton" onClick={() => setEditing(false)}>
+        <button
+          className="jp-mlops-LinkButton"
+          onClick={() => setEditing(false)}
+        >
           {ctx.trans.__('Cancel')}
         </button>
         {error ? <div className="jp-mlops-Error">{error}</div> : null}
@@ -336,14 +344,21 @@ export function RunDetailView(props: {
     [run]
   );
   // Series follow the latest values (new points while running) and the x-axis.
-  const metricStamp = metrics.map(m => `${m.key}:${m.step}:${m.timestamp}`).join('|');
+  const metricStamp = metrics
+    .map(m => `${m.key}:${m.step}:${m.timestamp}`)
+    .join('|');
   const axisFamily = options.xAxis === 'step' ? 'step' : 'time';
   useEffect(() => {
     if (!metrics.length) {
       return;
     }
     let live = true;
-    loadSeries(client, runId, metrics.map(m => m.key), options.xAxis)
+    loadSeries(
+      client,
+      runId,
+      metrics.map(m => m.key),
+      options.xAxis
+    )
       .then(s => live && setSeries(s))
       .catch(e => live && setError(describeError(e)));
     return () => {
@@ -406,13 +421,19 @@ export function RunDetailView(props: {
             </tr>
             <tr>
               <th>{trans.__('Ended')}</th>
-              <td>{!active && info.end_time ? formatDateTime(info.end_time) : '—'}</td>
+              <td>
+                {!active && info.end_time ? formatDateTime(info.end_time) : '—'}
+              </td>
             </tr>
             <tr>
               <th>{trans.__('Duration')}</th>
               <td>
                 {formatDuration(
-                  runDuration(info.start_time, active ? undefined : info.end_time, Date.now())
+                  runDuration(
+                    info.start_time,
+                    active ? undefined : info.end_time,
+                    Date.now()
+                  )
                 )}
               </td>
             </tr>
@@ -552,7 +573,9 @@ export function RunDetailView(props: {
           client={client}
           run={info}
           trans={trans}
-          openNotebook={(path, content) => ctx.openNotebookContent(path, content)}
+          openNotebook={(path, content) =>
+            ctx.openNotebookContent(path, content)
+          }
         />
       </Section>
     </div>

@@ -76,7 +76,10 @@ function availableColumns(runs: readonly IRun[]): string[] {
 }
 
 /** The filter box: applies on Enter, shows the server's error inline. */
-function FilterBox(props: { model: RunsModel; trans: TranslationBundle }): JSX.Element {
+function FilterBox(props: {
+  model: RunsModel;
+  trans: TranslationBundle;
+}): JSX.Element {
   const { model, trans } = props;
   const [text, setText] = useState(model.filter);
   const error = model.filterError;
@@ -89,9 +92,14 @@ function FilterBox(props: { model: RunsModel; trans: TranslationBundle }): JSX.E
       }}
     >
       <input
-        className={'jp-mlops-Input jp-mlops-Filter-input' + (error ? ' jp-mod-error' : '')}
+        className={
+          'jp-mlops-Input jp-mlops-Filter-input' +
+          (error ? ' jp-mod-error' : '')
+        }
         type="search"
-        placeholder={trans.__("Filter: metrics.acc > 0.9 and params.lr = '0.01'")}
+        placeholder={trans.__(
+          "Filter: metrics.acc > 0.9 and params.lr = '0.01'"
+        )}
         aria-label={trans.__('Filter runs')}
         aria-invalid={!!error}
         value={text}
@@ -132,7 +140,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     if (!node) {
       return;
     }
-    const observer = new ResizeObserver(() => setViewport(node.clientHeight || 600));
+    const observer = new ResizeObserver(() =>
+      setViewport(node.clientHeight || 600)
+    );
     observer.observe(node);
     return () => observer.disconnect();
   });
@@ -154,7 +164,10 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
 
   if (!experiment) {
     return model.experiments.length ? (
-      <Placeholder kind="empty" title={trans.__('Select an experiment to see its runs')} />
+      <Placeholder
+        kind="empty"
+        title={trans.__('Select an experiment to see its runs')}
+      />
     ) : (
       <Placeholder kind="empty" title={trans.__('No runs yet')} />
     );
@@ -178,10 +191,15 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   } else if (sorted.length === 0 && state !== 'ready') {
     body = <Placeholder kind="loading" title={trans.__('Loading runs…')} />;
   } else if (sorted.length === 0 && model.filter) {
-    body = <Placeholder kind="empty" title={trans.__('No runs match the filter')} />;
+    body = (
+      <Placeholder kind="empty" title={trans.__('No runs match the filter')} />
+    );
   } else if (sorted.length === 0) {
     body = (
-      <Placeholder kind="empty" title={trans.__('No runs in this experiment yet')}>
+      <Placeholder
+        kind="empty"
+        title={trans.__('No runs in this experiment yet')}
+      >
         {trans.__('Start one from a notebook:')}
         <pre className="jp-mlops-Snippet">
           {'import jupyter_mlops as mlops\n' +
@@ -193,7 +211,12 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     );
   } else {
     const selected = model.selectedRunId;
-    const [first, end] = visibleRange(scrollTop, viewport, ROW_HEIGHT, sorted.length);
+    const [first, end] = visibleRange(
+      scrollTop,
+      viewport,
+      ROW_HEIGHT,
+      sorted.length
+    );
     const headerCell = (column: string) => {
       const active = sort.column === column;
       return (
@@ -202,7 +225,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           scope="col"
           className="jp-mlops-SortHeader"
           data-column={column}
-          aria-sort={active ? (sort.descending ? 'descending' : 'ascending') : 'none'}
+          aria-sort={
+            active ? (sort.descending ? 'descending' : 'ascending') : 'none'
+          }
           title={trans.__('Sort by %1', baseLabel(trans, column))}
           onClick={() =>
             setSort(
@@ -228,7 +253,12 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
               className="jp-mlops-RunRow-name"
               title={
                 row.source
-                  ? trans.__('%1\nid %2\nsource %3', row.name, row.runId, row.source)
+                  ? trans.__(
+                      '%1\nid %2\nsource %3',
+                      row.name,
+                      row.runId,
+                      row.source
+                    )
                   : trans.__('%1\nid %2', row.name, row.runId)
               }
             >
@@ -253,7 +283,11 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           );
         case 'started':
           return (
-            <td key={column} className="jp-mlops-RunRow-time" title={row.startedTitle}>
+            <td
+              key={column}
+              className="jp-mlops-RunRow-time"
+              title={row.startedTitle}
+            >
               {row.started}
             </td>
           );
@@ -283,14 +317,19 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         </td>
       );
     };
-    const allChecked = sorted.length > 0 && sorted.every(i => checkedSet.has(i.row.runId));
+    const allChecked =
+      sorted.length > 0 && sorted.every(i => checkedSet.has(i.row.runId));
     body = (
       <div
         className="jp-mlops-RunsScroll"
         ref={scroller}
         onScroll={e => setScrollTop((e.target as HTMLDivElement).scrollTop)}
       >
-        <table className="jp-mlops-RunsTable" aria-label={trans.__('Runs')} aria-rowcount={sorted.length}>
+        <table
+          className="jp-mlops-RunsTable"
+          aria-label={trans.__('Runs')}
+          aria-rowcount={sorted.length}
+        >
           <thead>
             <tr>
               <th scope="col" className="jp-mlops-RunRow-check">
@@ -299,7 +338,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                   aria-label={trans.__('Select all runs')}
                   checked={allChecked}
                   onChange={() =>
-                    model.setChecked(allChecked ? [] : sorted.map(i => i.row.runId))
+                    model.setChecked(
+                      allChecked ? [] : sorted.map(i => i.row.runId)
+                    )
                   }
                 />
               </th>
@@ -308,12 +349,19 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           </thead>
           <tbody>
             {first > 0 ? (
-              <tr className="jp-mlops-Spacer" aria-hidden="true" style={{ height: first * ROW_HEIGHT }} />
+              <tr
+                className="jp-mlops-Spacer"
+                aria-hidden="true"
+                style={{ height: first * ROW_HEIGHT }}
+              />
             ) : null}
             {sorted.slice(first, end).map(({ row, run }) => (
               <tr
                 key={row.runId}
-                className={'jp-mlops-RunRow' + (row.runId === selected ? ' jp-mod-selected' : '')}
+                className={
+                  'jp-mlops-RunRow' +
+                  (row.runId === selected ? ' jp-mod-selected' : '')
+                }
                 data-run-id={row.runId}
                 data-status={row.status}
                 aria-selected={row.runId === selected}
@@ -331,12 +379,17 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                   }
                 }}
               >
-                <td className="jp-mlops-RunRow-check" onClick={e => e.stopPropagation()}>
+                <td
+                  className="jp-mlops-RunRow-check"
+                  onClick={e => e.stopPropagation()}
+                >
                   <input
                     type="checkbox"
                     aria-label={trans.__('Select %1', row.name)}
                     checked={checkedSet.has(row.runId)}
-                    onChange={e => model.toggleChecked(row.runId, e.target.checked)}
+                    onChange={e =>
+                      model.toggleChecked(row.runId, e.target.checked)
+                    }
                   />
                 </td>
                 {allColumns.map(c => cell(row, run, c))}
@@ -355,7 +408,11 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     );
   }
 
-  const target = checked.length ? [...checked] : model.selectedRunId ? [model.selectedRunId] : [];
+  const target = checked.length
+    ? [...checked]
+    : model.selectedRunId
+      ? [model.selectedRunId]
+      : [];
   const count = model.runs.length;
   return (
     <div className="jp-mlops-RunsView">
@@ -385,7 +442,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
             title={trans.__('Tick two or more runs to compare them')}
             onClick={() => actions.compare([...checked])}
           >
-            {checked.length >= 2 ? trans.__('Compare (%1)', checked.length) : trans.__('Compare')}
+            {checked.length >= 2
+              ? trans.__('Compare (%1)', checked.length)
+              : trans.__('Compare')}
           </button>
           <button
             className="jp-mlops-Button jp-mlops-Action-tag"
@@ -412,7 +471,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                       checked={columns.includes(c)}
                       onChange={e =>
                         actions.setColumns(
-                          e.target.checked ? [...columns, c] : columns.filter(x => x !== c)
+                          e.target.checked
+                            ? [...columns, c]
+                            : columns.filter(x => x !== c)
                         )
                       }
                     />{' '}
@@ -420,14 +481,18 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                   </label>
                 ))
               ) : (
-                <span className="jp-mlops-Muted">{trans.__('No params or metrics yet')}</span>
+                <span className="jp-mlops-Muted">
+                  {trans.__('No params or metrics yet')}
+                </span>
               )}
             </div>
           </details>
         </div>
       ) : null}
       {sorted.length > 0 && state === 'error' && model.runsError ? (
-        <StaleBanner message={trans.__('Could not refresh: %1', model.runsError)} />
+        <StaleBanner
+          message={trans.__('Could not refresh: %1', model.runsError)}
+        />
       ) : null}
       <div className="jp-mlops-RunsView-body">{body}</div>
       {model.lastUpdated ? (
