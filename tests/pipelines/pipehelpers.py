@@ -135,3 +135,34 @@ class Server:
                 return body["run"]
             time.sleep(0.2)
         raise AssertionError(f"run {run_id} still {body['run']['status']}")
+
+
+PG_URL = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """The store's URL: SQLite in tmp_path, or a fresh PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mlops.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("set JUPYTER_MLOPS_TEST_POSTGRES_URL to run the PostgreSQL variant")
+    import urllib.parse
+    import uuid
+
+    import sqlalchemy as sa
+
+    from jupyter_mlops.tracking.migrate import normalize_uri
+
+    schema = f"pipe_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(normalize_uri(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options={urllib.parse.quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()

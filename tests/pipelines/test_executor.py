@@ -25,6 +25,14 @@ def store(tmp_path):
     s.close()
 
 
+@pytest.fixture
+def any_store(tmp_path, db_url):
+    """SQLite, and PostgreSQL when JUPYTER_MLOPS_TEST_POSTGRES_URL is set."""
+    s = open_store(db_url, artifact_root=str(tmp_path / "art"))
+    yield s
+    s.close()
+
+
 def run_with_service(store, root, fn, **cfg):
     """Run ``await fn(svc)`` with a started service, stopped afterwards."""
     env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=store.uri,
@@ -114,7 +122,8 @@ def test_notebook_and_script_steps_tracked_with_outputs_logs_and_parameters(stor
     assert {"output.ipynb", "step.log"} <= names
 
 
-def test_failure_skips_dependents_other_branch_runs_and_retries(store, tmp_path):
+def test_failure_skips_dependents_other_branch_runs_and_retries(any_store, tmp_path):
+    store = any_store
     write(str(tmp_path / "flaky.py"), """\
         import os
         n = int(open("count").read()) if os.path.exists("count") else 0

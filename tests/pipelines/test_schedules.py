@@ -25,8 +25,9 @@ def ws(tmp_path):
     return tmp_path
 
 
-def services(tmp_path, n=1):
-    stores = [open_store(f"sqlite:///{tmp_path / 'mlops.db'}") for _ in range(n)]
+def services(tmp_path, n=1, url=None):
+    url = url or f"sqlite:///{tmp_path / 'mlops.db'}"
+    stores = [open_store(url, artifact_root=str(tmp_path / "art")) for _ in range(n)]
     return [PipelineService(s, str(tmp_path), env=dict(os.environ), runs_dir=str(tmp_path / ".runs"),
                             warm_kernels=0, parallelism=2) for s in stores]
 
@@ -52,9 +53,9 @@ def test_next_fire_follows_the_zone_wall_clock():
         next_fire("61 * * * *", "UTC", before)
 
 
-def test_due_schedule_fires_once_even_with_two_processes_and_after_downtime(ws):
+def test_due_schedule_fires_once_even_with_two_processes_and_after_downtime(ws, db_url):
     async def main():
-        a, b = services(ws, 2)
+        a, b = services(ws, 2, db_url)
         s = await a.create_schedule("p.pipeline.yaml", "*/5 * * * *", "UTC", {"n": 2})
         due = s["next_fire_time"]
         # both processes see it due at the same time: one run in all
@@ -79,7 +80,7 @@ def test_due_schedule_fires_once_even_with_two_processes_and_after_downtime(ws):
         for svc in (a, b):
             await svc.stop()
         # a new process (restart) finds the schedule and keeps firing it
-        (c,) = services(ws, 1)
+        (c,) = services(ws, 1, db_url)
         lst = (await c.list_schedules())["schedules"]
         assert [x["schedule_id"] for x in lst] == [s["schedule_id"]]
         assert len(await c.fire_due(lst[0]["next_fire_time"])) == 1
