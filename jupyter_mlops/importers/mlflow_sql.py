@@ -177,6 +177,15 @@ class SqlSource(MlflowSource):
         if key is not None:
             yield key, history
 
+    def metric_counts(self, run: SourceRun) -> dict[str, int] | None:
+        import sqlalchemy as sa
+
+        m = self.t["metrics"]
+        query = (
+            sa.select(m.c.key, sa.func.count()).where(m.c.run_uuid == run.run_id).group_by(m.c.key)
+        )
+        return {key: int(n) for key, n in self._rows(query)}
+
     def artifact_dir_candidates(self, run: SourceRun) -> list[str]:
         # A relative artifact location (old MLflow's "./mlruns") was relative
         # to where the user ran MLflow: most likely beside the database.

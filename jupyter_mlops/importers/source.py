@@ -73,6 +73,10 @@ class MlflowSource(abc.ABC):
     def metrics(self, run: SourceRun) -> Iterator[tuple[str, list[Metric]]]:
         """``(key, history)`` per metric key, history in logging order."""
 
+    def metric_counts(self, run: SourceRun) -> dict[str, int] | None:
+        """Points per metric key, if the reader can count without reading them."""
+        return None
+
     def artifact_dir_candidates(self, run: SourceRun) -> list[str]:
         """Local directories that may hold the run's artifacts, best first."""
         path = local_path(run.artifact_uri)
