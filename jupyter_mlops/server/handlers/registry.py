@@ -1,0 +1,454 @@
+"""MLflow's model registry REST API and MLflow 3's logged-model endpoints.
+
+``api/2.0/mlflow/registered-models/*``, ``model-versions/*``, ``logged-models``
+(``/{model_id}``, ``/tags``, ``/params``, ``/search``) and ``runs/outputs``:
+the same fields, answers and errors as MLflow's server, so the official client's
+``log_model``, ``register_model``, alias, stage and ``load_model`` calls work
+unchanged. Also ``api/v1/registry/lineage`` (version → run → source) for the
+Models panel. The work is done by :class:`~jupyter_mlops.registry.store.RegistryStore`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ...tracking.errors import invalid
+from ..request import Fields, parse_json_body
+from .base import RpcHandler, to_json
+
+if TYPE_CHECKING:
+    from ...registry.store import RegistryStore
+    from ...tracking.store import TrackingStore
+
+#: An endpoint: the request's fields and the registry in, the response object out.
+RegistryRpc = Callable[[Fields, "RegistryStore"], Any]
+
+
+def _registry(store: TrackingStore) -> RegistryStore:
+    from ...registry.store import registry_for
+
+    return registry_for(store)
+
+
+def _name(f: Fields, field: str = "name") -> str:
+    return f.string(field, required=True) or ""
+
+
+def _version(f: Fields) -> str:
+    v = f.ident("version", required=True)
+    return v or ""
+
+
+# -- registered models --------------------------------------------------------------
+def create_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    rm = reg.create_registered_model(_name(f), f.tag_dict() or None,
+                                     f.string("description"))
+    return {"registered_model": rm}
+
+
+def get_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"registered_model": reg.get_registered_model(_name(f))}
+
+
+def rename_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"registered_model": reg.rename_registered_model(_name(f), _name(f, "new_name"))}
+
+
+def update_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"registered_model": reg.update_registered_model(_name(f), f.string("description"))}
+
+
+def delete_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.delete_registered_model(_name(f))
+    return {}
+
+
+def search_registered_models(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    models, token = reg.search_registered_models(
+        f.string("filter"), f.integer("max_results", default=100) or 100,
+        f.strings("order_by"), f.string("page_token"))
+    out: dict[str, Any] = {}
+    if models:
+        out["registered_models"] = models
+    if token:
+        out["next_page_token"] = token
+    return out
+
+
+def get_latest_versions(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    versions = reg.get_latest_versions(_name(f), f.strings("stages"))
+    return {"model_versions": versions} if versions else {}
+
+
+def set_registered_model_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.set_registered_model_tag(_name(f), f.string("key", required=True) or "", f.text("value"))
+    return {}
+
+
+def delete_registered_model_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.delete_registered_model_tag(_name(f), f.string("key", required=True) or "")
+    return {}
+
+
+def set_alias(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.set_registered_model_alias(_name(f), f.string("alias", required=True) or "", _version(f))
+    return {}
+
+
+def delete_alias(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.delete_registered_model_alias(_name(f), f.string("alias", required=True) or "")
+    return {}
+
+
+def get_by_alias(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"model_version": reg.get_model_version_by_alias(
+        _name(f), f.string("alias", required=True) or "")}
+
+
+# -- model versions -------------------------------------------------------------------
+def create_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    mv = reg.create_model_version(
+        _name(f), f.string("source", required=True) or "", f.ident("run_id"),
+        f.tag_dict() or None, f.string("run_link"), f.string("description"),
+        model_id=f.string("model_id"))
+    return {"model_version": mv}
+
+
+def get_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"model_version": reg.get_model_version(_name(f), _version(f))}
+
+
+def update_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"model_version": reg.update_model_version(_name(f), _version(f),
+                                                      f.string("description"))}
+
+
+def transition_stage(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    if not f.has("archive_existing_versions"):
+        raise invalid("Missing value for required parameter 'archive_existing_versions'. "
+                      "See the API docs for more information about request parameters.")
+    mv = reg.transition_model_version_stage(
+        _name(f), _version(f), f.string("stage", required=True) or "",
+        f.boolean("archive_existing_versions"))
+    return {"model_version": mv}
+
+
+def delete_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.delete_model_version(_name(f), _version(f))
+    return {}
+
+
+def search_model_versions(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    from ...registry.store import SEARCH_MODEL_VERSIONS_MAX
+
+    versions, token = reg.search_model_versions(
+        f.string("filter"),
+        f.integer("max_results", default=SEARCH_MODEL_VERSIONS_MAX) or SEARCH_MODEL_VERSIONS_MAX,
+        f.strings("order_by"), f.string("page_token"))
+    out: dict[str, Any] = {}
+    if versions:
+        out["model_versions"] = versions
+    if token:
+        out["next_page_token"] = token
+    return out
+
+
+def get_download_uri(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"artifact_uri": reg.get_model_version_download_uri(_name(f), _version(f))}
+
+
+def set_model_version_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.set_model_version_tag(_name(f), _version(f), f.string("key", required=True) or "",
+                              f.text("value"))
+    return {}
+
+
+def delete_model_version_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.delete_model_version_tag(_name(f), _version(f), f.string("key", required=True) or "")
+    return {}
+
+
+def lineage(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return reg.lineage(_name(f), _version(f))
+
+
+# -- logged models (MLflow 3) ---------------------------------------------------------
+def create_logged_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    model = reg.create_logged_model(
+        f.experiment_id() or "", f.string("name", max_length=500), f.ident("source_run_id"),
+        f.string("model_type"), dict(f.key_values("params")) or None, f.tag_dict() or None)
+    return {"model": model}
+
+
+def get_logged_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    return {"model": reg.get_logged_model(_name(f, "model_id"))}
+
+
+def finalize_logged_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    status = f.data.get("status")
+    if status is None:
+        raise invalid("Missing value for required parameter 'status'.")
+    return {"model": reg.finalize_logged_model(_name(f, "model_id"), status)}
+
+
+def delete_logged_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.delete_logged_model(_name(f, "model_id"))
+    return {}
+
+
+def set_logged_model_tags(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.set_logged_model_tags(_name(f, "model_id"), f.tag_dict())
+    return {}
+
+
+def delete_logged_model_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.delete_logged_model_tag(_name(f, "model_id"), _name(f, "tag_key"))
+    return {}
+
+
+def log_logged_model_params(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    reg.log_logged_model_params(_name(f, "model_id"), dict(f.key_values("params")))
+    return {}
+
+
+def search_logged_models(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    order_by = []
+    for o in f.objects("order_by"):
+        order_by.append({"field_name": o.string("field_name", required=True),
+                         "ascending": o.boolean("ascending", True)})
+    models, token = reg.search_logged_models(
+        f.strings("experiment_ids", ids=True), f.string("filter"),
+        f.integer("max_results", default=100) or 100, order_by, f.string("page_token"))
+    out: dict[str, Any] = {}
+    if models:
+        out["models"] = models
+    if token:
+        out["next_page_token"] = token
+    return out
+
+
+def log_outputs(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    models = [(o.string("model_id", required=True) or "", o.integer("step", default=0) or 0)
+              for o in f.objects("models")]
+    reg.log_outputs(f.run_id(), models)
+    return {}
+
+
+class RegistryHandler(RpcHandler):
+    """One registry route: verbs map to endpoint functions (``rpcs``, as for
+    :class:`RpcHandler`). Fields come from the query string and the JSON body
+    (MLflow sends DELETE fields in the body), plus the route's path parameters
+    (``model_id``, ``tag_key``)."""
+
+    def initialize(self, name: str, rpcs: Mapping[str, RegistryRpc]) -> None:  # type: ignore[override]
+        super().initialize(name, rpcs)  # type: ignore[arg-type]
+
+    @web.authenticated
+    @authorized
+    async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+        await self._call("GET", kwargs)
+
+    @web.authenticated
+    @authorized
+    async def post(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+        await self._call("POST", kwargs)
+
+    @web.authenticated
+    @authorized
+    async def patch(self, *args: str, **kwargs: str) -> None:
+        await self._call("PATCH", kwargs)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, *args: str, **kwargs: str) -> None:
+        await self._call("DELETE", kwargs)
+
+    async def _call(self, method: str, path_args: dict[str, str]) -> None:
+        rpc = self.rpcs.get(method)
+        if rpc is None:
+            raise web.HTTPError(405, f"{method} is not supported on {self.request.path}")
+        query = self.request.query_arguments
+        body = self.request.body
+        limit = self.mlops.max_request_body
+
+        def invoke() -> str:
+            if method == "GET":
+                data: dict[str, Any] = dict(Fields.from_query(query).data)
+            else:
+                if len(body) > limit:
+                    raise invalid(f"Request bodies must be at most {limit} bytes.")
+                data = {k: v[0] if len(v) == 1 else v
+                        for k, v in Fields.from_query(query).data.items()}
+                data.update(parse_json_body(body))
+            for k, v in path_args.items():
+                data[k] = [v] if method == "GET" else v
+            fields = Fields(data, query=method == "GET")
+            return to_json(rpc(fields, _registry(self.store)))  # type: ignore[arg-type]
+
+        async def work() -> None:
+            self.send_json(await self.run(invoke))
+
+        await self.guarded(work)
+
+
+def routes() -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(url regex under mlops/, handler, kwargs)`` of every registry route."""
+    m = re.escape("api/2.0/mlflow/")
+    rm, mv, lm = m + "registered-models/", m + "model-versions/", m + "logged-models"
+    table: list[tuple[str, dict[str, RegistryRpc]]] = [
+        (rm + "create", {"POST": create_registered_model}),
+        (rm + "get", {"GET": get_registered_model}),
+        (rm + "rename", {"POST": rename_registered_model}),
+        (rm + "update", {"PATCH": update_registered_model}),
+        (rm + "delete", {"DELETE": delete_registered_model}),
+        (rm + "search", {"GET": search_registered_models}),
+        (rm + "get-latest-versions", {"GET": get_latest_versions, "POST": get_latest_versions}),
+        (rm + "set-tag", {"POST": set_registered_model_tag}),
+        (rm + "delete-tag", {"DELETE": delete_registered_model_tag}),
+        (rm + "alias", {"POST": set_alias, "DELETE": delete_alias, "GET": get_by_alias}),
+        (mv + "create", {"POST": create_model_version}),
+        (mv + "get", {"GET": get_model_version}),
+        (mv + "update", {"PATCH": update_model_version}),
+        (mv + "transition-stage", {"POST": transition_stage}),
+        (mv + "delete", {"DELETE": delete_model_version}),
+        (mv + "search", {"GET": search_model_versions}),
+        (mv + "get-download-uri", {"GET": get_download_uri}),
+        (mv + "set-tag", {"POST": set_model_version_tag}),
+        (mv + "delete-tag", {"DELETE": delete_model_version_tag}),
+        (lm, {"POST": create_logged_model}),
+        (lm + "/search", {"POST": search_logged_models}),
+        (lm + r"/(?P<model_id>[^/]+)", {"GET": get_logged_model, "PATCH": finalize_logged_model,
+                                         "DELETE": delete_logged_model}),
+        (lm + r"/(?P<model_id>[^/]+)/tags", {"PATCH": set_logged_model_tags}),
+        (lm + r"/(?P<model_id>[^/]+)/tags/(?P<tag_key>.+)", {"DELETE": delete_logged_model_tag}),
+        (lm + r"/(?P<model_id>[^/]+)/params", {"POST": log_logged_model_params}),
+        (m + "runs/outputs", {"POST": log_outputs}),
+        (re.escape("api/v1/registry/lineage"), {"GET": lineage}),
+    ]
+    return [(regex, RegistryHandler, {"rpcs": rpcs}) for regex, rpcs in table]
+
+
+#: For the OpenAPI document: (path, verbs) of each route.
+def documented() -> list[tuple[str, list[str]]]:
+    out = []
+    for regex, _cls, kwargs in routes():
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", regex).replace("\\", "")
+        out.append((path, sorted(kwargs["rpcs"])))
+    return out
+
+
+
+
+# -- OpenAPI ---------------------------------------------------------------------------
+#: rpc -> (summary, request fields, required fields, response keys)
+_DOC: dict[Any, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    create_registered_model: ("Create a registered model", ("name", "tags", "description"),
+                              ("name",), ("registered_model",)),
+    get_registered_model: ("Get a registered model", ("name",), ("name",), ("registered_model",)),
+    rename_registered_model: ("Rename a registered model", ("name", "new_name"),
+                              ("name", "new_name"), ("registered_model",)),
+    update_registered_model: ("Update a registered model's description",
+                              ("name", "description"), ("name",), ("registered_model",)),
+    delete_registered_model: ("Delete a registered model and its versions", ("name",),
+                              ("name",), ()),
+    search_registered_models: ("Search registered models",
+                               ("filter", "max_results", "order_by", "page_token"), (),
+                               ("registered_models", "next_page_token")),
+    get_latest_versions: ("Latest version per stage (deprecated by MLflow)", ("name", "stages"),
+                          ("name",), ("model_versions",)),
+    set_registered_model_tag: ("Set a registered model tag", ("name", "key", "value"),
+                               ("name", "key"), ()),
+    delete_registered_model_tag: ("Delete a registered model tag", ("name", "key"),
+                                  ("name", "key"), ()),
+    set_alias: ("Point an alias at a version", ("name", "alias", "version"),
+                ("name", "alias", "version"), ()),
+    delete_alias: ("Delete an alias", ("name", "alias"), ("name", "alias"), ()),
+    get_by_alias: ("The version an alias points at", ("name", "alias"), ("name", "alias"),
+                   ("model_version",)),
+    create_model_version: ("Register a new version", (
+        "name", "source", "run_id", "tags", "run_link", "description", "model_id"),
+        ("name", "source"), ("model_version",)),
+    get_model_version: ("Get a version", ("name", "version"), ("name", "version"),
+                        ("model_version",)),
+    update_model_version: ("Update a version's description", ("name", "version", "description"),
+                           ("name", "version"), ("model_version",)),
+    transition_stage: ("Move a version to a stage", (
+        "name", "version", "stage", "archive_existing_versions"),
+        ("name", "version", "stage", "archive_existing_versions"), ("model_version",)),
+    delete_model_version: ("Delete a version", ("name", "version"), ("name", "version"), ()),
+    search_model_versions: ("Search versions", ("filter", "max_results", "order_by",
+                                                "page_token"), (),
+                            ("model_versions", "next_page_token")),
+    get_download_uri: ("Artifact URI of a version's files", ("name", "version"),
+                       ("name", "version"), ("artifact_uri",)),
+    set_model_version_tag: ("Set a version tag", ("name", "version", "key", "value"),
+                            ("name", "version", "key"), ()),
+    delete_model_version_tag: ("Delete a version tag", ("name", "version", "key"),
+                               ("name", "version", "key"), ()),
+    create_logged_model: ("Create a logged model (MLflow 3)", (
+        "experiment_id", "name", "model_type", "source_run_id", "params", "tags"),
+        ("experiment_id",), ("model",)),
+    search_logged_models: ("Search logged models", (
+        "experiment_ids", "filter", "max_results", "order_by", "page_token"), (),
+        ("models", "next_page_token")),
+    get_logged_model: ("Get a logged model", (), (), ("model",)),
+    finalize_logged_model: ("Finalize a logged model (status)", ("status",), ("status",),
+                            ("model",)),
+    delete_logged_model: ("Delete a logged model", (), (), ()),
+    set_logged_model_tags: ("Set logged model tags", ("tags",), (), ()),
+    delete_logged_model_tag: ("Delete a logged model tag", (), (), ()),
+    log_logged_model_params: ("Log logged model params", ("params",), (), ()),
+    log_outputs: ("Link logged models to a run as its outputs", ("run_id", "models"),
+                  ("run_id",), ()),
+    lineage: ("A version with its run, source notebook/script and commit (Models panel)",
+              ("name", "version"), ("name", "version"), ("model_version", "run", "source")),
+}
+
+def openapi_paths() -> dict[str, Any]:
+    """OpenAPI path items of every route of this module."""
+    from ..openapi import BOOL, INT64, KV_LIST, STR, _json_body, _obj, _op, _query
+
+    def schema(field: str) -> dict[str, Any]:
+        if field in ("tags", "params"):
+            return KV_LIST
+        if field == "models":
+            return {"type": "array", "items": _obj({"model_id": STR, "step": INT64})}
+        if field in ("stages", "experiment_ids"):
+            return {"type": "array", "items": STR}
+        if field == "order_by":
+            return {"type": "array", "items": {}, "description":
+                    "Strings (`name ASC`); objects (`{field_name, ascending}`) for logged models."}
+        if field == "max_results":
+            return INT64
+        if field == "archive_existing_versions":
+            return BOOL
+        return STR
+
+    out: dict[str, Any] = {}
+    for regex, _cls, kwargs in routes():
+        path = "/" + re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", regex).replace("\\", "")
+        path_params = re.findall(r"\{(\w+)\}", path)
+        item: dict[str, Any] = {}
+        for verb, rpc in kwargs["rpcs"].items():
+            summary, fields, required, answer = _DOC[rpc]
+            response = _obj({k: {"type": "object"} for k in answer}) if answer else {
+                "type": "object", "description": "Empty on success: `{}`."}
+            tag = "v1" if path.startswith("/api/v1") else "mlflow-registry"
+            if verb == "GET":
+                op = _op(summary, response, tag=tag,
+                         query=[_query(f, schema(f), f in required) for f in fields] or None)
+            else:
+                op = _op(summary, response, tag=tag,
+                         body=_json_body({f: schema(f) for f in fields}, list(required) or None))
+            if path_params:
+                op.setdefault("parameters", [])
+                op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": STR}
+                                    for n in path_params] + op["parameters"]
+            item[verb.lower()] = op
+        out[path] = item
+    return out

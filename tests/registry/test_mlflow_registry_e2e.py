@@ -1,0 +1,135 @@
+"""The official ``mlflow`` client's model logging and registry calls, unchanged,
+against a real ``jupyter server`` subprocess with our extension (MLflow 3:
+logged models, ``runs/outputs``, skops sklearn models, aliases, stages)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("mlflow")
+pytest.importorskip("sklearn")
+pytestmark = pytest.mark.slow
+
+DRIVER = textwrap.dedent(
+    r'''
+    import json, warnings
+    warnings.simplefilter("ignore")
+    import numpy as np
+    import mlflow, mlflow.sklearn, mlflow.pyfunc
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
+    y = np.array([0, 1, 0, 1])
+    m = LogisticRegression().fit(X, y)
+    client = MlflowClient()
+    out = {}
+    mlflow.set_experiment("reg")
+    with mlflow.start_run() as run:
+        rid = run.info.run_id
+        info = mlflow.sklearn.log_model(m, name="m", input_example=X[:2])
+    out["model_id"] = info.model_id
+    out["model_uri"] = info.model_uri
+    lm = client.get_logged_model(info.model_id)
+    out["logged_status"] = str(lm.status)
+    out["logged_run"] = lm.source_run_id
+    out["artifact_location"] = lm.artifact_location
+    v1 = mlflow.register_model(f"runs:/{rid}/m", "bm")
+    v2 = mlflow.register_model(f"runs:/{rid}/m", "bm")
+    out["versions"] = [v1.version, v2.version]
+    out["v1_source"] = v1.source
+    client.set_registered_model_alias("bm", "champion", "1")
+    out["aliases"] = client.get_registered_model("bm").aliases
+    out["by_alias"] = client.get_model_version_by_alias("bm", "champion").version
+    out["pred_alias"] = mlflow.pyfunc.load_model("models:/bm@champion").predict(X).tolist()
+    client.transition_model_version_stage("bm", "2", "Production")
+    client.transition_model_version_stage("bm", "1", "Production", archive_existing_versions=True)
+    out["stages"] = {v.version: v.current_stage for v in client.search_model_versions("name='bm'")}
+    out["latest"] = sorted((v.version, v.current_stage) for v in client.get_latest_versions("bm"))
+    out["latest_prod"] = [v.version for v in client.get_latest_versions("bm", ["Production"])]
+    out["search"] = [r.name for r in client.search_registered_models(filter_string="name LIKE 'b%'")]
+    out["pred_run"] = mlflow.pyfunc.load_model(f"runs:/{rid}/m").predict(X).tolist()
+    out["pred_stage"] = mlflow.pyfunc.load_model("models:/bm/Production").predict(X).tolist()
+    out["pred_version"] = mlflow.sklearn.load_model("models:/bm/2").predict(X).tolist()
+    try:
+        client.create_registered_model("bm")
+    except MlflowException as e:
+        out["dup"] = [e.error_code, e.message]
+    try:
+        client.transition_model_version_stage("bm", "1", "Bogus")
+    except MlflowException as e:
+        out["bad_stage"] = [e.error_code, e.message]
+    try:
+        client.get_model_version("bm", "9")
+    except MlflowException as e:
+        out["missing_version"] = e.error_code
+    client.rename_registered_model("bm", "bm2")
+    out["renamed"] = client.get_registered_model("bm2").aliases
+    client.delete_registered_model_alias("bm2", "champion")
+    client.delete_model_version("bm2", "2")
+    out["after_delete"] = [v.version for v in client.search_model_versions("name='bm2'")]
+    client.delete_registered_model("bm2")
+    try:
+        client.get_registered_model("bm2")
+    except MlflowException as e:
+        out["gone"] = e.error_code
+    out["run_id"] = rid
+    print("RESULT " + json.dumps(out))
+    '''
+)
+
+
+def run_driver(server, tmp_path, code: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
+    env.update(
+        MLFLOW_TRACKING_URI=server.tracking_uri,
+        MLFLOW_TRACKING_TOKEN=server.token,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+        MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true",
+        PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")])),
+        HOME=str(tmp_path),
+    )
+    work = tmp_path / "driver"
+    work.mkdir(exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env, cwd=work,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{proc.stderr[-4000:]}\n--- server log ---\n{server.log()[-4000:]}"
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_mlflow_log_model_register_alias_stage_and_load(jupyter_server_process, tmp_path):
+    server = jupyter_server_process(base_url="/jh/user/")
+    out = run_driver(server, tmp_path, DRIVER)
+    expected = [0, 1, 0, 1]
+    assert out["model_id"].startswith("m-")
+    assert out["logged_status"].endswith("READY")
+    assert out["logged_run"] == out["run_id"]
+    assert out["artifact_location"].endswith(f"/models/{out['model_id']}/artifacts")
+    assert out["versions"] == ["1", "2"]
+    assert out["v1_source"] == f"models:/{out['model_id']}"
+    assert out["aliases"] == {"champion": "1"}
+    assert out["by_alias"] == "1"
+    assert out["pred_alias"] == expected
+    assert out["stages"] == {"1": "Production", "2": "Archived"}
+    assert out["latest"] == [["1", "Production"], ["2", "Archived"]]
+    assert out["latest_prod"] == ["1"]
+    assert out["search"] == ["bm"]
+    assert out["pred_run"] == expected
+    assert out["pred_stage"] == expected
+    assert out["pred_version"] == expected
+    assert out["dup"][0] == "RESOURCE_ALREADY_EXISTS"
+    assert "already exists" in out["dup"][1]
+    assert out["bad_stage"][0] == "INVALID_PARAMETER_VALUE"
+    assert "Invalid Model Version stage: Bogus" in out["bad_stage"][1]
+    assert out["missing_version"] == "RESOURCE_DOES_NOT_EXIST"
+    assert out["renamed"] == {"champion": "1"}
+    assert out["after_delete"] == ["1"]
+    assert out["gone"] == "RESOURCE_DOES_NOT_EXIST"
