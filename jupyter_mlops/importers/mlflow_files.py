@@ -117,6 +117,13 @@ class FileStoreSource(MlflowSource):
                     history.append(Metric(key, value, ts, step))
             yield key, history
 
+    def metric_counts(self, run: SourceRun) -> dict[str, int] | None:
+        counts = {}
+        for key, path in _key_files(os.path.join(self._run_dir(run), "metrics")):
+            with open(path, "rb") as f:
+                counts[key] = sum(1 for line in f if line.strip())
+        return counts
+
     def artifact_dir_candidates(self, run: SourceRun) -> list[str]:
         # The recorded URI first; then where the layout puts it, for an
         # mlruns directory copied from elsewhere.
