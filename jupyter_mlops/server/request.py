@@ -17,7 +17,7 @@ from ..tracking.entities import Metric
 from ..tracking.errors import TrackingError, invalid, not_found
 
 _API_DOCS = " See the API docs for more information about request parameters."
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _SPECIAL_FLOATS = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf,
                    "-inf": -math.inf}
 
@@ -261,7 +261,7 @@ def checked_str(value: str, path: str, max_length: int | None = None) -> str:
 
 def check_experiment_id(value: str | None) -> str | None:
     digits = value is not None and value.strip().lstrip("-").isdigit()
-    if digits and not _INT64_MIN <= int(value) <= _INT64_MAX:  # type: ignore[arg-type]
+    if digits and not INT64_MIN <= int(value) <= INT64_MAX:  # type: ignore[arg-type]
         raise not_found(f"No Experiment with id={value} exists")
     return value
 
@@ -286,7 +286,7 @@ def to_int(value: Any, path: str) -> int:
                 result = None
     if result is None:
         raise bad_value(path, value)
-    if not _INT64_MIN <= result <= _INT64_MAX:
+    if not INT64_MIN <= result <= INT64_MAX:
         raise bad_value(path, value, "It must fit in a 64-bit signed integer.")
     return result
 

@@ -136,6 +136,23 @@ class TrackingStore(abc.ABC):
         fine, a different one is INVALID_PARAMETER_VALUE) and set tags, in one
         transaction. The hot path of logging: it must take 100k points at a time."""
 
+    def log_bulk(
+        self,
+        run_id: str,
+        metrics: Sequence[tuple[str, Sequence[int], Sequence[int], Sequence[float]]] = (),
+        params: Sequence[tuple[str, str]] = (),
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Columnar :meth:`log_batch`: ``metrics`` holds ``(key, steps, timestamps,
+        values)`` per series, the shape of ``POST api/v1/runs/log-bulk``. Stores that
+        can write columns without per-point objects override this."""
+        points = [
+            Metric(key, value, ts, step)
+            for key, steps, timestamps, values in metrics
+            for step, ts, value in zip(steps, timestamps, values, strict=True)
+        ]
+        self.log_batch(run_id, metrics=points, params=params, tags=tags)
+
     def log_metric(self, run_id: str, metric: Metric) -> None:
         self.log_batch(run_id, metrics=[metric])
 
@@ -203,7 +220,7 @@ class TrackingStore(abc.ABC):
         """Permanently remove runs deleted at least ``older_than_ms`` ago and
         their data; return their ids (the caller removes their artifacts)."""
 
-    def artifact_repo(self, artifact_uri: str) -> "ArtifactRepository":
+    def artifact_repo(self, artifact_uri: str) -> ArtifactRepository:
         """The repository behind an artifact URI (``mlflow-artifacts:/...``
         resolved against :attr:`artifact_root`; local paths; fsspec URLs)."""
         from .artifacts import artifact_repo_for

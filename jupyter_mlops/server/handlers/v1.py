@@ -10,9 +10,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ...tracking.entities import Metric
 from ...tracking.errors import invalid
-from ..request import Fields, bad_value, to_float, to_int
+from ..request import INT64_MAX, INT64_MIN, Fields, bad_value, to_float, to_int
 from .base import MLOpsHandler, to_json
 from .mlflow_api import create_run_fields
 
@@ -41,12 +40,33 @@ def metric_series(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {"points": [p.to_dict() for p in points]}
 
 
+def _plain_column(raw: list[Any], convert: Any) -> list[Any] | None:
+    """The column as is when it holds only plain JSON numbers of the right kind
+    (what our client sends): no per-element conversion on the bulk hot path.
+    None when any element needs :func:`to_int` / :func:`to_float`'s checks."""
+    if not raw:
+        return raw
+    if convert is to_float:
+        if all(type(v) is float or type(v) is int for v in raw):
+            try:
+                return [float(v) for v in raw]
+            except OverflowError:
+                return None
+        return None
+    if all(type(v) is int for v in raw) and INT64_MIN <= min(raw) and max(raw) <= INT64_MAX:
+        return raw
+    return None
+
+
 def _column(o: Fields, name: str, convert: Any) -> list[Any] | None:
     raw = o.data.get(name)
     if raw is None:
         return None
     if not isinstance(raw, list):
         raise bad_value(o.path(name), raw)
+    plain = _plain_column(raw, convert)
+    if plain is not None:
+        return plain
     path = o.path(name)
     return [convert(v, f"{path}[{i}]") for i, v in enumerate(raw)]
 
@@ -55,7 +75,7 @@ def log_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
     """Columnar metrics (``steps``/``timestamps``/``values`` of one key), plus
     params and tags, in one store transaction; no MLflow batch limits."""
     run_id = f.run_id()
-    metrics: list[Metric] = []
+    metrics: list[tuple[str, list[int], list[int], list[float]]] = []
     for o in f.objects("metrics"):
         key = o.string("key", required=True) or ""
         values = _column(o, "values", to_float)
@@ -72,12 +92,12 @@ def log_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
                 f"'{o.path('values')}', '{o.path('steps')}' and '{o.path('timestamps')}' must "
                 f"have the same length (got {len(values)}, {len(steps)}, {len(timestamps)})."
             )
-        metrics.extend(Metric(key, v, t, s) for v, t, s in zip(values, timestamps, steps))
+        metrics.append((key, steps, timestamps, values))
     params = f.key_values("params")
     keys = [k for k, _ in params]
     if len(set(keys)) != len(keys):
         raise invalid("Duplicate parameter keys have been submitted in one request.")
-    store.log_batch(run_id, metrics=metrics, params=params, tags=f.key_values("tags"))
+    store.log_bulk(run_id, metrics=metrics, params=params, tags=f.key_values("tags"))
     return {}
 
 
