@@ -122,13 +122,32 @@ def test_jupyter_dispatches_to_the_console_script(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_postgres_upgrade_is_idempotent(run_cli) -> None:
-    url = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
-    if not url:
+    """On a throwaway database: the shared test database may be mid-migration by
+    other tests' stores."""
+    base = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
+    if not base:
         pytest.skip("JUPYTER_MLOPS_TEST_POSTGRES_URL is not set")
-    for _ in range(2):
-        proc = run_cli("db", "upgrade", "--database-url", url)
-        assert proc.returncode == 0, proc.stderr
-        assert f"schema revision {migrate.head_revision()}" in proc.stdout
+    import uuid
+
+    import psycopg
+    import sqlalchemy as sa
+
+    name = f"mlops_cli_db_{uuid.uuid4().hex[:8]}"
+    admin = sa.engine.make_url(base).set(drivername="postgresql")
+    dsn = admin.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = admin.set(database=name).render_as_string(hide_password=False)
+        first = run_cli("db", "upgrade", "--database-url", url)
+        assert first.returncode == 0, first.stderr
+        assert f"created the store at {url}" in first.stdout
+        again = run_cli("db", "upgrade", "--database-url", url)
+        assert again.returncode == 0, again.stderr
+        assert f"up to date: schema revision {migrate.head_revision()}" in again.stdout
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_store_from_a_newer_version_is_refused_in_one_line(run_cli, tmp_path: Path) -> None:
