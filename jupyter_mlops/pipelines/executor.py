@@ -233,13 +233,13 @@ class RunExecution:
         error: str | None = None
         start = now_ms()
         try:
-            await self.ctx.call(self._prepare_dirs, step, work)
+            await asyncio.to_thread(self._prepare_dirs, step, work)  # files only: not behind DB work
             tctx = self._template_ctx()
             params = fill(step.parameters, tctx)
             key = None
             if step.cache or name in self.reuse:
-                key = await self.ctx.call(self._cache_key, step, fill(step.parameters,
-                                                                      self._template_ctx(True)))
+                key = await asyncio.to_thread(self._cache_key, step, fill(
+                    step.parameters, self._template_ctx(True)))
                 source = await self.ctx.call(self._cached_source, name, key)
                 if source is not None:
                     child = await self.ctx.call(self._start_child, step, params,

@@ -52,6 +52,17 @@ class KernelPool:
         # the kernel's own chatter (not the steps' output) goes to a file, not our terminal
         with open(os.path.join(self.cwd, "kernels.log"), "ab") as out:
             await km.start_kernel(env=dict(self.env), cwd=self.cwd, stdout=out, stderr=out)
+        # connect ahead too: wait_for_ready costs 0.2-0.5 s (it also drains IOPub)
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+        except BaseException:
+            kc.stop_channels()
+            with contextlib.suppress(Exception):
+                await km.shutdown_kernel(now=True)
+            raise
+        km.mlops_client = kc
         return km
 
     def fill(self, want: int | None = None) -> None:
@@ -97,6 +108,10 @@ class KernelPool:
         """Shut a used kernel down in the background (gracefully: its atexit hooks run)."""
 
         async def stop() -> None:
+            kc = getattr(km, "mlops_client", None)
+            if kc is not None:
+                with contextlib.suppress(Exception):
+                    kc.stop_channels()
             try:
                 await asyncio.wait_for(km.shutdown_kernel(now=now), 10)
             except Exception:
@@ -233,8 +248,7 @@ async def run_notebook(pool: KernelPool, source: str, output: str, params: Mappi
     inject_parameters(nb, params)
     name = kernel_name or (nb.metadata.get("kernelspec") or {}).get("name") or None
     km = await pool.acquire(name)
-    kc = km.client()
-    kc.start_channels()
+    kc = km.mlops_client  # connected and ready (see KernelPool._start)
     pid = kernel_pid(km)
     client = _client_class()(nb, km=km, kernel_name=km.kernel_name, timeout=None,
                              resources={"metadata": {"path": cwd}})
@@ -247,7 +261,6 @@ async def run_notebook(pool: KernelPool, source: str, output: str, params: Mappi
         os.replace(tmp, output)
 
     try:
-        await kc.wait_for_ready(timeout=60)
         await _silent(kc, _preamble(cwd, env))
         client.kc = kc
         client.reset_execution_trackers()
