@@ -152,6 +152,10 @@ class PipelineService(LoggingConfigurable):
         await self.ctx.pool.close()
         self.ctx.io.shutdown(wait=True)
 
+    def prewarm(self) -> None:
+        """Start filling the warm kernel pool in the background (call on the event loop)."""
+        self.ctx.pool.fill()
+
     async def warm(self) -> None:
         """Start the warm kernels now and wait until they are up."""
         pool = self.ctx.pool

@@ -99,6 +99,7 @@ class ValidateHandler(PipelinesHandler):
             path, text = f.string("path"), f.text("text", default="") or None
             if path is None and text is None:
                 raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
+            self.svc.prewarm()  # a submission usually follows: start kernels now
             try:
                 p = await self.svc.ctx.call(self.svc.load, path, text)
             except PipelineError as e:
@@ -113,6 +114,7 @@ class FilesHandler(PipelinesHandler):
     @authorized
     async def get(self) -> None:
         async def work() -> dict[str, Any]:
+            self.svc.prewarm()  # the Pipelines panel is open: runs are likely
             return {"files": await self.svc.ctx.call(_pipeline_files, self.svc.root_dir)}
 
         await self.answer(work)
