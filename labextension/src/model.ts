@@ -355,14 +355,20 @@ export class RunsModel implements IDisposable {
       const filter = this._filter;
       let runs: IRun[];
       try {
-        runs = await this._client.listRuns(
-          {
-            experiment_ids: [experimentId],
-            run_view_type: 'ACTIVE_ONLY',
-            filter: filter || undefined
-          },
-          this._maxRuns + 1
-        );
+        runs = await this._listRuns(experimentId, filter, partial => {
+          // First load of a long list: show the first page while the rest
+          // streams in (refreshes replace the list only when complete).
+          if (
+            current() &&
+            experimentId === this._selectedExperimentId &&
+            filter === this._filter &&
+            this._runs.length === 0
+          ) {
+            this._runs = partial.slice(0, this._maxRuns);
+            this._runsState = 'ready';
+            this._changed.emit();
+          }
+        });
       } catch (error) {
         // A malformed filter is the user's to fix, shown by the filter box;
         // the list keeps its last good content.
@@ -408,6 +414,38 @@ export class RunsModel implements IDisposable {
       }
       throw error;
     }
+  }
+
+  /**
+   * Up to `maxRuns + 1` runs (one extra tells whether the list was cut),
+   * page by page; `onFirstPage` sees the first page when more follow.
+   */
+  private async _listRuns(
+    experimentId: string,
+    filter: string,
+    onFirstPage: (runs: IRun[]) => void
+  ): Promise<IRun[]> {
+    const limit = this._maxRuns + 1;
+    const runs: IRun[] = [];
+    let token: string | undefined = undefined;
+    let page = 0;
+    do {
+      const answer = await this._client.searchRuns({
+        experiment_ids: [experimentId],
+        run_view_type: 'ACTIVE_ONLY',
+        filter: filter || undefined,
+        // A small first page paints quickly; then big pages.
+        max_results: Math.min(limit - runs.length, page === 0 ? 200 : 1000),
+        page_token: token
+      });
+      runs.push(...(answer.runs ?? []));
+      token = answer.next_page_token || undefined;
+      if (page === 0 && token && runs.length < limit) {
+        onFirstPage(runs.slice());
+      }
+      page++;
+    } while (token && runs.length < limit);
+    return runs.slice(0, limit);
   }
 
   private _setSelectedRun(runId: string | null): void {

@@ -78,16 +78,17 @@ export class RunsPanel extends SidePanel {
     const runs = new PanelWithToolbar();
     runs.addClass('jp-mlops-RunsSection');
     runs.title.label = trans.__('Runs');
-    runs.addWidget(
-      modelView(this._model, model => (
+    const runsView = modelView(this._model, model => (
         <RunsTable
           model={model}
           trans={trans}
           actions={options.actions}
           columns={model.columns}
         />
-      ))
-    );
+      ));
+    // Fills the section so the table's own scroller (windowing) has a height.
+    runsView.addClass('jp-mlops-RunsWidget');
+    runs.addWidget(runsView);
 
     this.addWidget(experiments);
     this.addWidget(runs);
