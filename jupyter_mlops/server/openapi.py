@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .handlers import pipelines, registry
+from .handlers import pipelines, registry, ui
 
 S = dict[str, Any]
 
@@ -257,6 +257,7 @@ def _paths() -> S:
                                             errors=())},
         "/health": {"get": _op("Liveness", _obj({"status": STR}), tag="v1", errors=())},
         **pipelines.openapi_paths(),
+        **ui.openapi_paths(),
         **registry.openapi_paths(),
         "/": {"get": {
             "summary": "Open JupyterLab (run links printed by the MLflow client land here; "

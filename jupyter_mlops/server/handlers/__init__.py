@@ -7,7 +7,7 @@ from typing import Any
 
 from tornado import web
 
-from . import artifacts, mlflow_api, pipelines, registry, v1
+from . import artifacts, mlflow_api, pipelines, registry, ui, v1
 from .base import MLOpsHandler, RpcHandler
 
 PREFIX = "mlops/"
@@ -45,7 +45,7 @@ def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
     out: list[tuple[str, Any, dict[str, Any]]] = []
     # Registry first: its logged-models/search replaces the tracking API's stub.
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
-    for path, kwargs in mlflow_api.routes() + v1.routes():
+    for path, kwargs in mlflow_api.routes() + v1.routes() + ui.routes():
         out.append((PREFIX + re.escape(path), RpcHandler, kwargs))
     for regex, cls, kwargs in artifacts.routes():
         out.append((PREFIX + regex, cls, kwargs))
