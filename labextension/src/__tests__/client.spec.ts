@@ -138,6 +138,43 @@ describe('MLOpsClient', () => {
     );
   });
 
+  it("asks v1 for many runs' series in one request", async () => {
+    const { client, exchanges } = clientWith(() => ({
+      status: 200,
+      body: JSON.stringify({ series: [{ run_id: 'a', points: [] }] })
+    }));
+    const answer = await client.getMetricSeriesBulk({
+      run_ids: ['a', 'b c'],
+      metric_key: 'loss',
+      max_points: 10
+    });
+    expect(answer.series[0].run_id).toBe('a');
+    expect(exchanges[0].url).toBe(
+      'http://localhost:8888/lab-base/mlops/api/v1/metrics/series-bulk?metric_key=loss&max_points=10&run_ids=a&run_ids=b%20c'
+    );
+  });
+
+  it("builds artifact proxy URLs from the run's artifact URI", () => {
+    const { client } = clientWith(() => ({ status: 200, body: '{}' }));
+    expect(
+      client.artifactUrl(
+        {
+          run_id: 'r1',
+          experiment_id: '3',
+          artifact_uri: 'mlflow-artifacts:/3/r1/artifacts'
+        },
+        'plots/a b.png'
+      )
+    ).toBe(
+      'http://localhost:8888/lab-base/mlops/api/2.0/mlflow-artifacts/artifacts/3/r1/artifacts/plots/a%20b.png'
+    );
+    expect(
+      client.artifactUrl({ run_id: 'r2', experiment_id: '4' }, 'x.txt')
+    ).toBe(
+      'http://localhost:8888/lab-base/mlops/api/2.0/mlflow-artifacts/artifacts/4/r2/artifacts/x.txt'
+    );
+  });
+
   it('turns an MLflow error answer into a typed error', async () => {
     const { client } = clientWith(() => ({
       status: 400,

@@ -174,3 +174,16 @@ export interface IFileInfo {
   is_dir?: boolean;
   file_size?: number | string;
 }
+
+/** Query of `v1/metrics/series-bulk`. */
+export interface IMetricSeriesBulkRequest {
+  run_ids: string[];
+  metric_key: string;
+  max_points?: number;
+  x_axis?: 'step' | 'timestamp';
+}
+
+/** Answer of `v1/metrics/series-bulk`: one entry per run, in request order. */
+export interface IMetricSeriesBulkResponse {
+  series: { run_id: string; points: ISeriesPoint[] }[];
+}

@@ -33,7 +33,10 @@ import { chartLabels, IViewContext, MAX_POINTS } from './RunDetail';
 /** Requests in flight at once (browsers allow ~6 per host). */
 const CONCURRENCY = 6;
 
-/** Series of every run for one metric key. */
+/** Runs per bulk series request (the server takes up to 200). */
+const BULK_RUNS = 100;
+
+/** Series of every run for one metric key, in bulk requests. */
 async function loadKey(
   client: MLOpsClient,
   runs: readonly IRun[],
@@ -43,22 +46,37 @@ async function loadKey(
   const withKey = runs
     .map((run, index) => ({ run, index }))
     .filter(({ run }) => run.data?.metrics?.some(m => m.key === key));
-  const all = await mapLimit(withKey, CONCURRENCY, async ({ run, index }) => {
-    const answer = await client.getMetricSeries({
-      run_id: run.info.run_id,
+  // A few requests in parallel (the server reads series on its threads),
+  // each for up to BULK_RUNS runs.
+  const size = Math.min(BULK_RUNS, Math.max(5, Math.ceil(withKey.length / 4)));
+  const chunks: (typeof withKey)[] = [];
+  for (let i = 0; i < withKey.length; i += size) {
+    chunks.push(withKey.slice(i, i + size));
+  }
+  const answers = await mapLimit(chunks, CONCURRENCY, chunk =>
+    client.getMetricSeriesBulk({
+      run_ids: chunk.map(c => c.run.info.run_id),
       metric_key: key,
       max_points: MAX_POINTS,
       x_axis: options.xAxis === 'step' ? 'step' : 'timestamp'
+    })
+  );
+  const out: ILineSeries[] = [];
+  chunks.forEach((chunk, c) => {
+    chunk.forEach(({ run, index }, i) => {
+      const cols = seriesToColumns(
+        answers[c].series[i]?.points ?? [],
+        options.xAxis
+      );
+      out.push({
+        label: runName(run),
+        color: runColor(index),
+        x: cols.x,
+        y: cols.value
+      });
     });
-    const cols = seriesToColumns(answer.points ?? [], options.xAxis);
-    return {
-      label: runName(run),
-      color: runColor(index),
-      x: cols.x,
-      y: cols.value
-    };
   });
-  return all;
+  return out;
 }
 
 /** A side-by-side table. */

@@ -79,13 +79,13 @@ export class RunsPanel extends SidePanel {
     runs.addClass('jp-mlops-RunsSection');
     runs.title.label = trans.__('Runs');
     const runsView = modelView(this._model, model => (
-        <RunsTable
-          model={model}
-          trans={trans}
-          actions={options.actions}
-          columns={model.columns}
-        />
-      ));
+      <RunsTable
+        model={model}
+        trans={trans}
+        actions={options.actions}
+        columns={model.columns}
+      />
+    ));
     // Fills the section so the table's own scroller (windowing) has a height.
     runsView.addClass('jp-mlops-RunsWidget');
     runs.addWidget(runsView);
