@@ -162,11 +162,12 @@ class PipelineDB:
             return conn.execute(pipeline_schedules.delete().where(
                 pipeline_schedules.c.schedule_id == schedule_id)).rowcount == 1
 
-    def due_schedules(self, now: int) -> list[dict[str, Any]]:
+    def due_schedules(self, now: int, owner: str) -> list[dict[str, Any]]:
         with self._read() as conn:
             rows = conn.execute(pipeline_schedules.select().where(
                 pipeline_schedules.c.paused == sa.false(),
                 pipeline_schedules.c.next_fire_time <= now,
+                sa.or_(pipeline_schedules.c.owner == owner, pipeline_schedules.c.owner.is_(None)),
             )).mappings().all()
         return [_schedule_dict(r) for r in rows]
 

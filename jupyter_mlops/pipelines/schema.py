@@ -65,6 +65,7 @@ pipeline_schedules = Table(
     Column("last_fire_time", BigInteger, nullable=True),
     Column("last_run_id", String(32), nullable=True),
     Column("last_error", Text, nullable=True),
+    Column("owner", Text, nullable=True),  # "host:root_dir" of the server that fires it
     Column("created_time", BigInteger, nullable=False),
     Index("ix_pipeline_schedules_next", "paused", "next_fire_time"),
 )

@@ -89,6 +89,8 @@ class PipelineService(LoggingConfigurable):
         self.root_dir = os.path.realpath(root_dir)
         self.db = PipelineDB(store.engine)  # type: ignore[attr-defined]
         self.executor_id = f"{socket.gethostname()}:{os.getpid()}"
+        #: Schedules created here are fired only here (several servers may share a database).
+        self.owner = f"{socket.gethostname()}:{self.root_dir}"
         par = self.parallelism or max(2, os.cpu_count() or 2)
         base_env = dict(os.environ if env is None else env)
         base_env.setdefault("JUPYTER_MLOPS_TRACKING_URI", store.uri)
@@ -118,7 +120,9 @@ class PipelineService(LoggingConfigurable):
             h, _, pid = ex.rpartition(":")
             if ex == self.executor_id and run["run_id"] in self.active:
                 continue
-            if h == host and pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
+            if h != host:
+                continue  # another machine's run (shared database): its server reconciles it
+            if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
                 continue
             reason = (f"interrupted: the process running it ({ex or 'unknown'}) stopped "
                       "before it finished")
@@ -410,7 +414,7 @@ class PipelineService(LoggingConfigurable):
                "pipeline_path": self.rel(p.source_path) or path,
                "parameters": json.dumps(dict(parameters or {})), "cron": cron,
                "timezone": timezone, "paused": paused, "next_fire_time": nxt,
-               "created_time": now_ms()}
+               "created_time": now_ms(), "owner": self.owner}
         del values
         await self.ctx.call(self.db.insert_schedule, row)
         return await self.get_schedule(row["schedule_id"])
@@ -466,7 +470,7 @@ class PipelineService(LoggingConfigurable):
 
         now = now or now_ms()
         started = []
-        for row in await self.ctx.call(self.db.due_schedules, now):
+        for row in await self.ctx.call(self.db.due_schedules, now, self.owner):
             try:
                 nxt = next_fire(row["cron"], row["timezone"], max(now, row["next_fire_time"]))
             except TrackingError as e:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 
 import nbformat
@@ -296,17 +299,24 @@ def test_unfinished_runs_of_a_dead_process_are_failed_on_start(store, tmp_path):
 
     async def submit_and_abandon(svc):
         row = await svc.ctx.call(svc._create, svc.load("p.pipeline.yaml"), {}, None, None, None)
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()  # a pid of this machine that no longer runs
         await svc.ctx.call(lambda: svc.db.update_run(row["run_id"], status="RUNNING",
-                                                     executor="somehost:999999"))
+                                                     executor=f"{socket.gethostname()}:{dead.pid}"))
         await svc.ctx.call(lambda: svc.db.update_steps([(row["run_id"], "a", {"status": "RUNNING"})]))
-        return row["run_id"]
+        other = await svc.ctx.call(svc._create, svc.load("p.pipeline.yaml"), {}, None, None, None)
+        await svc.ctx.call(lambda: svc.db.update_run(other["run_id"], status="RUNNING",
+                                                     executor="another-pod:12"))
+        return row["run_id"], other["run_id"]
 
-    run_id = run_with_service(store, tmp_path, submit_and_abandon)
+    run_id, elsewhere = run_with_service(store, tmp_path, submit_and_abandon)
 
     async def restart(svc):
-        return await svc.get_run(run_id)
+        return await svc.get_run(run_id), await svc.get_run(elsewhere)
 
-    run = run_with_service(store, tmp_path, restart)
+    run, other = run_with_service(store, tmp_path, restart)
+    # a run of another machine sharing the database is left to that machine's server
+    assert other["status"] == "RUNNING"
     assert run["status"] == "FAILED" and "interrupted" in run["reason"]
     assert steps_of(run)["a"]["status"] == "FAILED"
     assert store.get_run(run_id).info.status == "FAILED"

@@ -54,10 +54,19 @@ def test_next_fire_follows_the_zone_wall_clock():
 
 
 def test_due_schedule_fires_once_even_with_two_processes_and_after_downtime(ws, db_url):
+    db_url = db_url if not db_url.startswith("sqlite") else f"sqlite:///{ws / 'mlops.db'}"
+
     async def main():
         a, b = services(ws, 2, db_url)
         s = await a.create_schedule("p.pipeline.yaml", "*/5 * * * *", "UTC", {"n": 2})
         due = s["next_fire_time"]
+        # a server with another workspace on the same database never fires it
+        other_root = ws / "elsewhere"
+        other_root.mkdir()
+        other = PipelineService(open_store(db_url), str(other_root), env=dict(os.environ),
+                                warm_kernels=0)
+        assert await other.fire_due(due + 1) == []
+        await other.stop()
         # both processes see it due at the same time: one run in all
         started = await asyncio.gather(a.fire_due(due + 1), b.fire_due(due + 1))
         assert sum(len(x) for x in started) == 1
