@@ -133,3 +133,64 @@ def test_mlflow_log_model_register_alias_stage_and_load(jupyter_server_process, 
     assert out["renamed"] == {"champion": "1"}
     assert out["after_delete"] == ["1"]
     assert out["gone"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+BOTH_WAYS = textwrap.dedent(
+    r'''
+    import json, warnings
+    warnings.simplefilter("ignore")
+    import numpy as np, pandas as pd
+    import mlflow, mlflow.sklearn, mlflow.pyfunc
+    from mlflow import MlflowClient
+    import jupyter_mlops as mlops
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = pd.DataFrame({"a": [0.0, 1.0, 0.2, 0.9], "b": [1.0, 0.0, 0.9, 0.1]})
+    y = np.array([0, 1, 0, 1])
+    m = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    out = {}
+    mlflow.set_experiment("both")
+    mlops.set_experiment("both")
+
+    # logged by jupyter-mlops (run artifacts), loaded by mlflow through the server
+    with mlops.start_run() as run:
+        info = mlops.log_model(m, "model", input_example=X[:2], registered_model_name="ours")
+    mlops.flush()
+    out["ours_version"] = info.registered_model_version
+    out["mlflow_loads_ours_run"] = mlflow.pyfunc.load_model(info.model_uri).predict(X).tolist()
+    out["mlflow_loads_ours_registry"] = mlflow.pyfunc.load_model("models:/ours/1").predict(
+        X).tolist()
+    out["mlflow_sig_cols"] = mlflow.models.get_model_info(info.model_uri).signature.inputs.input_names()
+
+    # logged by mlflow (logged models, skops / pickle / cloudpickle), loaded by jupyter-mlops
+    uris = {}
+    for fmt in ("skops", "pickle", "cloudpickle"):
+        with mlflow.start_run() as r:
+            extra = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]} if fmt == "skops" else {}
+            mlflow.sklearn.log_model(m, name="m", serialization_format=fmt, **extra)
+        uris[fmt] = f"runs:/{r.info.run_id}/m"
+        out["ours_loads_" + fmt] = mlops.load_model(uris[fmt]).predict(X).tolist()
+    mv = mlflow.register_model(uris["skops"], "theirs")
+    MlflowClient().set_registered_model_alias("theirs", "champion", mv.version)
+    out["ours_loads_alias"] = mlops.load_model("models:/theirs@champion").predict(X).tolist()
+    c = mlops.RegistryClient()
+    out["our_client_aliases"] = c.get_registered_model("theirs").aliases
+    out["our_client_versions"] = [v.version for v in c.search_model_versions("name = 'theirs'")]
+    print("RESULT " + json.dumps(out))
+    '''
+)
+
+
+def test_models_load_both_ways_between_mlflow_and_mlops(jupyter_server_process, tmp_path):
+    server = jupyter_server_process()
+    out = run_driver(server, tmp_path, BOTH_WAYS)
+    expected = [0, 1, 0, 1]
+    assert out["ours_version"] == "1"
+    assert out["mlflow_loads_ours_run"] == expected
+    assert out["mlflow_loads_ours_registry"] == expected
+    assert out["mlflow_sig_cols"] == ["a", "b"]
+    for fmt in ("skops", "pickle", "cloudpickle"):
+        assert out["ours_loads_" + fmt] == expected, fmt
+    assert out["ours_loads_alias"] == expected
+    assert out["our_client_aliases"] == {"champion": "1"}
+    assert out["our_client_versions"] == ["1"]

@@ -1,0 +1,222 @@
+"""``log_model``, ``load_model`` and ``register_model``: MLflow's fluent model API.
+
+Model URIs: ``runs:/<run_id>/<path>`` (the run's artifacts, or MLflow 3's logged
+model of that name and run, stored under ``<experiment>/models/<model_id>/artifacts``),
+``models:/<name>/<version>``, ``models:/<name>/<stage>``, ``models:/<name>/latest``,
+``models:/<name>@<alias>``, ``models:/m-<model_id>``, any artifact URI
+(``mlflow-artifacts:/...``, ``s3://...``) and local directories.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..tracking.errors import TrackingError, invalid, not_found
+from .client import ModelVersion, RegistryClient
+from .pyfunc import PyFuncModel
+
+
+@dataclass
+class ModelInfo:
+    """What ``log_model`` returns (MLflow's field names)."""
+
+    artifact_path: str
+    model_uri: str
+    run_id: str
+    flavors: dict[str, Any]
+    signature: dict[str, Any] | None = None
+    saved_input_example_info: dict[str, Any] | None = None
+    registered_model_version: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _registry(tracking_uri: str | None = None) -> RegistryClient:
+    return RegistryClient(tracking_uri)
+
+
+def log_model(
+    model: Any,
+    name: str,
+    signature: Any = None,
+    input_example: Any = None,
+    pip_requirements: list[str] | None = None,
+    registered_model_name: str | None = None,
+    *,
+    serialization_format: str | None = None,
+    artifacts: dict[str, str] | None = None,
+    run_id: str | None = None,
+) -> ModelInfo:
+    """Save ``model`` in MLflow's format as artifacts ``<name>/`` of the active run
+    (started if needed) and optionally register it.
+
+    scikit-learn estimators get the ``sklearn`` + ``python_function`` flavors;
+    other objects with ``predict`` (or :class:`~.pyfunc.PythonModel` subclasses)
+    the ``python_function`` flavor.
+    """
+    from ..client import fluent
+    from .flavors import save_model
+
+    if not name or name.startswith("/") or ".." in name.split("/"):
+        raise invalid(f"Invalid model name '{name}': a relative artifact path is needed.")
+    client, rid = fluent._target(run_id)
+    artifact_uri = client.get_artifact_uri(rid, name)
+    tmp = tempfile.mkdtemp(prefix="mlops-model-")
+    try:
+        mlmodel = save_model(
+            model, tmp, signature=signature, input_example=input_example,
+            pip_requirements=pip_requirements, serialization_format=serialization_format,
+            artifacts=artifacts, run_id=rid, artifact_path=artifact_uri)
+        client.log_artifacts(rid, tmp, name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    info = ModelInfo(artifact_path=name, model_uri=f"runs:/{rid}/{name}", run_id=rid,
+                     flavors=mlmodel["flavors"], signature=mlmodel.get("signature"),
+                     saved_input_example_info=mlmodel.get("saved_input_example_info"),
+                     metadata=mlmodel)
+    if registered_model_name:
+        client._sync()  # the run must be in the store before a version can point at it
+        mv = register_model(info.model_uri, registered_model_name,
+                            tracking_uri=client.tracking_uri)
+        info.registered_model_version = mv.version
+    return info
+
+
+def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None,
+                   tracking_uri: str | None = None) -> ModelVersion:
+    """Create the registered model if needed and a new version pointing at ``model_uri``."""
+    reg = _registry(tracking_uri)
+    try:
+        reg.create_registered_model(name)
+    except TrackingError as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    run_id = None
+    model_id = None
+    source = model_uri
+    m = re.fullmatch(r"runs:/([^/]+)/?(.*)", model_uri)
+    if m:
+        run_id = m.group(1)
+        path = m.group(2).strip("/")
+        if not _run_has_model(reg, run_id, path):
+            logged = _logged_model_of_run(reg, run_id, path)
+            if logged is not None:  # MLflow 3 layout: point at the logged model
+                model_id = logged["info"]["model_id"]
+                source = f"models:/{model_id}"
+    return reg.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
+
+
+def _run_has_model(reg: RegistryClient, run_id: str, path: str) -> bool:
+    repo = reg.tracking._repo(run_id)
+    try:
+        return bool(repo.exists(posixpath.join(path, "MLmodel") if path else "MLmodel"))
+    except Exception:
+        return False
+
+
+def _logged_model_of_run(reg: RegistryClient, run_id: str, name: str) -> dict[str, Any] | None:
+    if not name or "/" in name:
+        return None
+    exp_id = reg.tracking.get_run(run_id).info.experiment_id
+    token = None
+    safe = name.replace("'", "\\'")
+    while True:
+        try:
+            models, token = reg.backend.search_logged_models(
+                [exp_id], f"name = '{safe}'", 100, (), token)
+        except TrackingError as e:
+            if e.error_code == "ENDPOINT_NOT_FOUND":
+                return None
+            raise
+        for model in models:
+            if model["info"].get("source_run_id") == run_id:
+                return model
+        if not token:
+            return None
+
+
+def resolve_model_uri(model_uri: str, tracking_uri: str | None = None) -> str:
+    """The artifact URI (or local path) where the model's files are."""
+    if model_uri.startswith("file://"):
+        return model_uri[len("file://"):]
+    if "://" not in model_uri and ":/" not in model_uri:
+        return model_uri  # a local path
+    reg = _registry(tracking_uri)
+    m = re.fullmatch(r"runs:/([^/]+)/?(.*)", model_uri)
+    if m:
+        run_id, path = m.group(1), m.group(2).strip("/")
+        if _run_has_model(reg, run_id, path):
+            return reg.tracking.get_artifact_uri(run_id, path or None)
+        logged = _logged_model_of_run(reg, run_id, path)
+        if logged is None:
+            raise not_found(f"No model at '{path}' in run {run_id}: neither run artifacts with "
+                            "an MLmodel file nor a logged model of that name.")
+        return str(logged["info"]["artifact_uri"])
+    m = re.fullmatch(r"models:/(m-[0-9a-f]+)/?", model_uri)
+    if m:
+        return str(reg.backend.get_logged_model(m.group(1))["info"]["artifact_uri"])
+    m = re.fullmatch(r"models:/([^/@]+)@([^/]+)/?", model_uri)
+    if m:
+        mv = reg.get_model_version_by_alias(m.group(1), m.group(2))
+        return reg.get_model_version_download_uri(mv.name, mv.version)
+    m = re.fullmatch(r"models:/([^/]+)/([^/]+)/?", model_uri)
+    if m:
+        name, which = m.group(1), m.group(2)
+        if which.isdigit():
+            return reg.get_model_version_download_uri(name, which)
+        if which.lower() == "latest":
+            versions = reg.get_latest_versions(name)
+        else:
+            versions = reg.get_latest_versions(name, [which])
+        if not versions:
+            raise not_found(f"No versions of model '{name}' in stage '{which}'.")
+        latest = max(versions, key=lambda v: int(v.version))
+        return reg.get_model_version_download_uri(name, latest.version)
+    if model_uri.startswith("models:/"):
+        raise invalid(f"Invalid model URI '{model_uri}': use models:/<name>/<version|stage|"
+                      "latest>, models:/<name>@<alias> or models:/m-<model_id>.")
+    return model_uri  # an artifact URI
+
+
+def download_model(model_uri: str, dst_path: str | None = None,
+                   tracking_uri: str | None = None) -> str:
+    """A local directory holding the model's files."""
+    location = resolve_model_uri(model_uri, tracking_uri)
+    if "://" not in location and ":/" not in location:
+        if not os.path.isdir(location):
+            raise not_found(f"No model directory at '{location}'.")
+        return location
+    from ..client.mlops_client import MlopsClient
+
+    repo = MlopsClient(tracking_uri).store.artifact_repo(location)
+    dst = dst_path or tempfile.mkdtemp(prefix="mlops-model-")
+
+    def fetch(path: str) -> None:
+        for fi in repo.list(path):
+            local = os.path.join(dst, *fi.path.split("/"))
+            if fi.is_dir:
+                os.makedirs(local, exist_ok=True)
+                fetch(fi.path)
+            else:
+                os.makedirs(os.path.dirname(local), exist_ok=True)
+                with repo.open(fi.path) as src, open(local, "wb") as out:
+                    shutil.copyfileobj(src, out)
+
+    fetch("")
+    if not os.path.exists(os.path.join(dst, "MLmodel")):
+        raise not_found(f"'{model_uri}' ({location}) holds no MLmodel file.")
+    return dst
+
+
+def load_model(model_uri: str, dst_path: str | None = None,
+               tracking_uri: str | None = None) -> PyFuncModel:
+    """Load a model (MLflow's format, logged by jupyter-mlops or by mlflow) as an
+    object with ``predict``."""
+    from .flavors import load_model_dir
+
+    return load_model_dir(download_model(model_uri, dst_path, tracking_uri))
