@@ -53,6 +53,11 @@ _LAZY: dict[str, str] = {
 _LAZY.update(
     {
         "MlopsClient": ".client.mlops_client",
+        "log_model": ".registry.api",
+        "load_model": ".registry.api",
+        "register_model": ".registry.api",
+        "RegistryClient": ".registry.client",
+        "PythonModel": ".registry.pyfunc",
         "TrackingError": ".tracking.errors",
         "_jupyter_server_extension_points": "._jupyter_server",
         "_jupyter_labextension_paths": "._jupyter_server",
