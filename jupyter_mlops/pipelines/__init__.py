@@ -15,7 +15,10 @@ _LAZY = {
     "PipelineInvalid": ".spec", "Issue": ".spec",
     "pipeline": ".dsl", "notebook": ".dsl", "script": ".dsl", "param": ".dsl",
 }
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Issue", "ParamSpec", "Pipeline", "PipelineInvalid", "Step", "load_pipeline", "notebook",
+    "param", "parse_pipeline", "pipeline", "script", "validate_pipeline",
+]
 
 
 def __getattr__(name: str) -> Any:

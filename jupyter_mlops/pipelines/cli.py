@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except Exception as e:  # noqa: BLE001 - one-line failures, as the main CLI
+    except Exception as e:
         from ..tracking.errors import TrackingError
 
         if not isinstance(e, (TrackingError, OSError)):

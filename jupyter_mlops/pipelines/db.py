@@ -29,15 +29,13 @@ class PipelineDB:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(write=True) as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     # -- runs ------------------------------------------------------------------------
     def insert_run(self, run: dict[str, Any], steps: Sequence[dict[str, Any]]) -> None:

@@ -64,7 +64,7 @@ class StepRef:
 
     @property
     def outputs(self) -> str:
-        ref = _Ref("{{ steps.%s.outputs }}" % self.step.name)
+        ref = _Ref(f"{{{{ steps.{self.step.name}.outputs }}}}")
         ref.deps = (self.step.name,)
         return ref
 
@@ -166,7 +166,7 @@ class PipelineFunction:
                 raise TypeError(f"parameter {pname!r} is not an argument of {self.func.__name__}()")
         _current.steps = {}
         try:
-            self.func(**{n: _Ref("{{ params.%s }}" % n) for n in params})
+            self.func(**{n: _Ref(f"{{{{ params.{n} }}}}") for n in params})
             steps = _current.steps
         finally:
             _current.steps = None

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -294,7 +293,7 @@ class RunExecution:
 
     async def _attempt(self, step: Step, params: dict[str, Any], env: dict[str, str], work: str,
                        lpath: str, attempt: int, attempts: int) -> None:
-        with open(lpath, "a", encoding="utf-8", buffering=1) as logf:
+        with open(lpath, "a", encoding="utf-8", buffering=1) as logf:  # noqa: ASYNC230 - local
             if attempts > 1:
                 logf.write(f"[jupyter-mlops] attempt {attempt}/{attempts}\n")
             src = os.path.join(self.p.base_dir, step.path)
@@ -394,9 +393,8 @@ class RunExecution:
         repo = store.artifact_repo(uri)
         for path in (log_path(self.run_dir, name), notebook_path(self.run_dir, name)):
             if os.path.exists(path) and os.path.getsize(path):
-                with contextlib.suppress(Exception):
-                    with open(path, "rb") as f:
-                        repo.put(os.path.basename(path), f.read())
+                with contextlib.suppress(Exception), open(path, "rb") as f:
+                    repo.put(os.path.basename(path), f.read())
         if error:
             store.set_tag(child, "mlops.pipeline.error", error[:8000])
         store.update_run_info(child, status=TRACKING_STATUS.get(status, "FAILED"), end_time=now_ms())
@@ -474,9 +472,5 @@ def _user() -> str:
         import getpass
 
         return getpass.getuser()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no user name (containers): runs still work
         return ""
-
-
-def wall_ms(start: float) -> int:
-    return int((time.monotonic() - start) * 1000)

@@ -143,7 +143,7 @@ def _run_here(path: str, params: dict[str, str]) -> str:
             result["run"] = await svc.get_run(run["run_id"])
         except PipelineError as e:
             result["error"] = "invalid pipeline:\n" + "\n".join(str(i) for i in e.issues)
-        except Exception as e:  # reported in the cell, not lost in the thread
+        except Exception as e:  # noqa: BLE001 - reported in the cell, not lost in the thread
             result["error"] = f"{type(e).__name__}: {e}"
         finally:
             await svc.stop()

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -50,7 +51,7 @@ class KernelPool:
         os.makedirs(self.cwd, exist_ok=True)
         km = AsyncKernelManager(kernel_name=kernel_name)
         # the kernel's own chatter (not the steps' output) goes to a file, not our terminal
-        with open(os.path.join(self.cwd, "kernels.log"), "ab") as out:
+        with open(os.path.join(self.cwd, "kernels.log"), "ab") as out:  # noqa: ASYNC230
             await km.start_kernel(env=dict(self.env), cwd=self.cwd, stdout=out, stderr=out)
         # connect ahead too: wait_for_ready costs 0.2-0.5 s (it also drains IOPub)
         kc = km.client()
@@ -114,7 +115,7 @@ class KernelPool:
                     kc.stop_channels()
             try:
                 await asyncio.wait_for(km.shutdown_kernel(now=now), 10)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a kernel that will not stop is killed
                 kill_tree(kernel_pid(km))
 
         task = asyncio.ensure_future(stop())
@@ -165,7 +166,7 @@ def inject_parameters(nb: Any, params: Mapping[str, Any]) -> None:
 def python_literal(value: Any) -> str:
     """A Python expression for a JSON-like value (``true`` → ``True``)."""
     if isinstance(value, (bool, type(None), int, float, str)):
-        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        if isinstance(value, float) and not math.isfinite(value):
             return f"float({str(value)!r})"
         return repr(value)
     if isinstance(value, list):
@@ -232,6 +233,13 @@ if _f is not None:
         _f.flush()
     except Exception as _e:
         print("jupyter-mlops:", _e, file=_s.stderr)
+_f = _s.modules.get("mlflow")  # the official client resumed MLFLOW_RUN_ID the same way
+if _f is not None and hasattr(_f, "active_run"):
+    try:
+        while _f.active_run() is not None:
+            _f.end_run()
+    except Exception as _e:
+        print("mlflow:", _e, file=_s.stderr)
 del _s, _f
 """
 

@@ -69,7 +69,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.base_url}"
 
-    def start(self, timeout: float = 90) -> "Server":
+    def start(self, timeout: float = 90) -> Server:
         for d in ("work", "data", "config", "runtime", "home"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items()

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
-
-from jupyter_mlops.pipelines import PipelineInvalid, load_pipeline, notebook, param, pipeline, script
-from jupyter_mlops.pipelines.spec import SCHEMA_PATH, parse_pipeline
-
 from pipehelpers import write
+
+from jupyter_mlops.pipelines import (
+    PipelineInvalid,
+    load_pipeline,
+    notebook,
+    param,
+    pipeline,
+    script,
+)
+from jupyter_mlops.pipelines.spec import SCHEMA_PATH, parse_pipeline
 
 GOOD = """\
 name: demo
