@@ -8,6 +8,7 @@ Subcommands:
 * ``import-mlflow``: copy an MLflow tracking store (``mlruns`` directory or
   database) into this one;
 * ``hub check|render``: JupyterHub's teams.yaml (from :mod:`jupyter_mlops.hub.cli`).
+* ``serve <model uri>``: a scoring server (from :mod:`jupyter_mlops.registry.cli`).
 
 Exit status: 0 on success, 2 for a usage error, 1 for a failure, reported in one
 line on stderr (``--traceback`` shows the Python traceback as well).
@@ -446,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
         hub.set_defaults(func=lambda _args: _raise(CLIError(f"hub commands unavailable: {reason}")))
     else:
         add_hub_commands(sub)
+    from .registry.cli import add_subparsers as add_serve_command
+
+    add_serve_command(sub)  # `serve <model uri>`: the scoring server
     return parser
 
 
