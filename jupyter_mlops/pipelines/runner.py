@@ -44,6 +44,8 @@ class KernelPool:
         self._starting: set[asyncio.Task[Any]] = set()
         self._stopping: set[asyncio.Task[Any]] = set()
         self._closed = False
+        #: When a kernel was last asked for (monotonic): idle pools are drained.
+        self.last_used = time.monotonic()
 
     async def _start(self, kernel_name: str) -> Any:
         from jupyter_client.manager import AsyncKernelManager
@@ -69,6 +71,7 @@ class KernelPool:
     def fill(self, want: int | None = None) -> None:
         """Start kernels in the background until ``want`` (default: size) are idle or starting."""
         want = self.size if want is None else min(want, max(self.size, want))
+        self.last_used = time.monotonic()
         while not self._closed and len(self._idle) + len(self._starting) < want:
             task = asyncio.ensure_future(self._start(self.kernel_name))
             self._starting.add(task)
@@ -89,6 +92,7 @@ class KernelPool:
     async def acquire(self, kernel_name: str | None = None) -> Any:
         """A started kernel; the pool starts a replacement right away."""
         name = kernel_name or self.kernel_name
+        self.last_used = time.monotonic()
         if name != self.kernel_name:
             return await self._start(name)
         try:
@@ -122,6 +126,13 @@ class KernelPool:
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
         return task
+
+    def drain(self) -> int:
+        """Shut the idle kernels down (started ones join later); how many went."""
+        idle, self._idle = self._idle, []
+        for km in idle:
+            self.release(km, now=True)
+        return len(idle)
 
     async def close(self) -> None:
         self._closed = True

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,11 @@ class PipelineService(LoggingConfigurable):
     )
     schedule_interval = Float(
         5.0, config=True, help="Seconds between checks for due schedules.",
+    )
+    warm_kernels_idle_timeout = Float(
+        600.0, config=True,
+        help="""Seconds without pipeline activity (runs, the Pipelines panel) after which the
+        warm kernels are shut down; they start again on the next use. 0: never.""",
     )
     kernel_name = Unicode(
         "python3", config=True,
@@ -493,9 +499,18 @@ class PipelineService(LoggingConfigurable):
                                  row["schedule_id"], e.message)
         return started
 
+    def drain_idle_kernels(self) -> int:
+        """Shut the warm kernels down when nothing used them for a while."""
+        timeout = self.warm_kernels_idle_timeout
+        pool = self.ctx.pool
+        if timeout <= 0 or self.active or time.monotonic() - pool.last_used < timeout:
+            return 0
+        return pool.drain()
+
     async def _schedule_loop(self) -> None:
         while True:
             try:
+                self.drain_idle_kernels()
                 await self.fire_due()
             except asyncio.CancelledError:
                 raise

@@ -321,3 +321,15 @@ def test_unfinished_runs_of_a_dead_process_are_failed_on_start(store, tmp_path):
     assert steps_of(run)["a"]["status"] == "FAILED"
     assert store.get_run(run_id).info.status == "FAILED"
     assert json.dumps(run)  # serializable for REST
+
+
+def test_idle_warm_kernels_are_shut_down(store, tmp_path):
+    async def go(svc):
+        await svc.warm()
+        assert len(svc.ctx.pool._idle) == 1
+        assert svc.drain_idle_kernels() == 0  # just used
+        svc.ctx.pool.last_used -= 10_000
+        return svc.drain_idle_kernels(), len(svc.ctx.pool._idle)
+
+    drained, left = run_with_service(store, tmp_path, go, warm_kernels_idle_timeout=60.0)
+    assert (drained, left) == (1, 0)

@@ -208,3 +208,8 @@ def test_magic_submits_to_the_server_and_waits(server, monkeypatch, capsys):
     assert run["status"] == "SUCCEEDED" and run["parameters"] == {"n": 2}
     with pytest.raises(UsageError, match="gone.py"):
         pipeline_magic(["run", "sub/bad.pipeline.yaml"])
+
+
+def test_targets_lists_local(server):
+    status, body, _ = server.call("GET", f"{P}/targets")
+    assert status == 200 and body["targets"][0]["name"] == "local" and body["targets"][0]["default"]

@@ -134,6 +134,20 @@ def _pipeline_files(root: str) -> list[str]:
     return out
 
 
+class TargetsHandler(PipelinesHandler):
+    """Where runs can go (the submit dialog's target selector)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        async def work() -> dict[str, Any]:
+            svc = self.svc
+            return {"targets": [{"name": "local", "display_name": "This server",
+                                 "default": True, "parallelism": svc.ctx.parallelism}]}
+
+        await self.answer(work)
+
+
 class RunsHandler(PipelinesHandler):
     @web.authenticated
     @authorized
@@ -325,6 +339,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
     return [
         (_P + "validate", ValidateHandler, {}),
         (_P + "files", FilesHandler, {}),
+        (_P + "targets", TargetsHandler, {}),
         (_P + "runs", RunsHandler, {}),
         (_P + f"runs/{_ID}", RunHandler, {}),
         (_P + f"runs/{_ID}/cancel", CancelHandler, {}),
@@ -423,6 +438,12 @@ def openapi_paths() -> dict[str, Any]:
         f"{b}/files": {"get": op("Pipeline files (*.pipeline.yaml) under the server root",
                                  {"type": "object", "properties": {"files": {
                                      "type": "array", "items": s}}}, errors=())},
+        f"{b}/targets": {"get": op(
+            "Where runs can go (local now; Kubernetes targets when configured)",
+            {"type": "object", "properties": {"targets": {"type": "array", "items": {
+                "type": "object", "properties": {
+                    "name": s, "display_name": s, "default": {"type": "boolean"},
+                    "parallelism": {"type": "integer"}}}}}}, errors=())},
         f"{b}/runs": {
             "get": op("List pipeline runs, newest first", {"type": "object", "properties": {
                 "runs": {"type": "array", "items": ref("PipelineRun")},
