@@ -320,7 +320,15 @@ class RunExecution:
 
     # -- blocking helpers (run in the io pool) ----------------------------------------
     def _prepare_dirs(self, step: Step, work: str) -> None:
+        """The step's working directory: declared ``inputs`` appear at their relative
+        paths (symlinks to the workspace, read in place), upstream outputs as links."""
         os.makedirs(work, exist_ok=True)
+        for inp in step.inputs:
+            src = os.path.join(self.p.base_dir, inp)
+            dst = os.path.join(work, os.path.normpath(inp))
+            if os.path.exists(src) and not os.path.lexists(dst) and within_dir(work, dst):
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                os.symlink(os.path.abspath(src), dst)
         for dep in step.depends_on:
             dep_work = os.path.join(step_dir(self.run_dir, dep), "work")
             for out in self.p.steps[dep].outputs:
@@ -424,6 +432,11 @@ def topological_order(p: Pipeline) -> list[str]:
             if indeg[u] == 0:
                 ready.append(u)
     return out
+
+
+def within_dir(root: str, path: str) -> bool:
+    root = os.path.abspath(root)
+    return os.path.abspath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _append(path: str, text: str) -> None:

@@ -223,12 +223,15 @@ async def _silent(kc: Any, code: str) -> None:
         raise StepFailed(f"kernel set-up failed: {c.get('ename')}: {c.get('evalue')}")
 
 
-def _preamble(cwd: str, env: Mapping[str, str]) -> str:
+def _preamble(cwd: str, env: Mapping[str, str], source_dir: str) -> str:
+    """Environment, working directory, and the notebook's own directory on
+    ``sys.path`` (helper modules next to it import as they do in JupyterLab)."""
     return (
-        "import os as _o\n"
+        "import os as _o, sys as _s\n"
         f"_o.environ.update({json.dumps(dict(env))})\n"
         f"_o.chdir({cwd!r})\n"
-        "del _o\n"
+        f"_s.path.insert(0, {source_dir!r})\n"
+        "del _o, _s\n"
     )
 
 
@@ -280,7 +283,7 @@ async def run_notebook(pool: KernelPool, source: str, output: str, params: Mappi
         os.replace(tmp, output)
 
     try:
-        await _silent(kc, _preamble(cwd, env))
+        await _silent(kc, _preamble(cwd, env, os.path.dirname(os.path.abspath(source))))
         client.kc = kc
         client.reset_execution_trackers()
         msg_id = kc.kernel_info()

@@ -271,6 +271,26 @@ def test_cache_hits_on_same_code_inputs_and_parameters_and_retry_reuses_successe
     assert cached_child.data.tags["mlops.pipeline.cached_from"] == r1["run_id"]
 
 
+def test_inputs_are_readable_at_their_paths_and_helpers_import(store, tmp_path):
+    write(str(tmp_path / "data" / "raw.csv"), "a\n1\n2\n")
+    write(str(tmp_path / "helpers.py"), "def double(x):\n    return 2 * x\n")
+    write_notebook(str(tmp_path / "read.ipynb"), None, """\
+        from helpers import double
+        rows = open("data/raw.csv").read().split()[1:]
+        print("sum", double(sum(map(int, rows))))
+        """)
+    write(str(tmp_path / "p.pipeline.yaml"),
+          "name: inputs\nsteps:\n  r: {notebook: read.ipynb, inputs: [data/raw.csv]}\n")
+
+    async def go(svc):
+        run = await svc.wait((await svc.submit("p.pipeline.yaml"))["run_id"])
+        return run, svc.read_log(run["run_id"], "r")[0]
+
+    run, log = run_with_service(store, tmp_path, go)
+    assert run["status"] == "SUCCEEDED", run
+    assert b"sum 6" in log
+
+
 def test_parallel_branches_run_at_the_same_time(store, tmp_path):
     write(str(tmp_path / "stamp.py"), """\
         import sys, time
