@@ -378,8 +378,9 @@ class PipelineService(LoggingConfigurable):
         return await self.get_run(run_id)
 
     def read_log(self, run_id: str, step: str, offset: int = 0,
-                 max_bytes: int = 1 << 20) -> tuple[bytes, int, bool]:
-        """(bytes from ``offset``, next offset, whether the step has ended)."""
+                 max_bytes: int = 1 << 20, tail: int | None = None) -> tuple[bytes, int, bool]:
+        """(bytes from ``offset`` — or the last ``tail`` bytes —, next offset, whether
+        the step has ended)."""
         row = self.db.get_run(run_id)
         if row is None:
             raise not_found(f"Pipeline run '{run_id}' does not exist.")
@@ -389,6 +390,8 @@ class PipelineService(LoggingConfigurable):
         path = log_path(row["run_dir"], step)
         data = b""
         if os.path.exists(path):
+            if tail is not None:
+                offset = max(0, os.path.getsize(path) - tail)
             with open(path, "rb") as f:
                 f.seek(offset)
                 data = f.read(max_bytes)

@@ -106,6 +106,8 @@ def test_run_status_timings_logs_and_notebook(server):
     assert data.decode().startswith("line 1") or data.decode().startswith(" 0")
     full = server.call("GET", f"{P}/runs/{run_id}/steps/make/log", raw=True)
     assert int(full[2]["X-Log-Offset"]) == len(full[1]) and full[2]["X-Step-Ended"] == "true"
+    status, tail, headers = server.call("GET", f"{P}/runs/{run_id}/steps/make/log?tail=7", raw=True)
+    assert tail == b"line 3\n" and int(headers["X-Log-Offset"]) == len(full[1])
     status, nb, _ = server.call("GET", f"{P}/runs/{run_id}/steps/report/notebook")
     assert status == 200 and "n=4 0 1 2 3" in str(nb["cells"])
     status, _, _ = server.call("GET", f"{P}/runs/{run_id}/steps/nope/log")

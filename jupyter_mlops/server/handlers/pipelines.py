@@ -223,8 +223,9 @@ class LogHandler(PipelinesHandler):
             offset = q.integer("offset", default=0, minimum=0) or 0
             follow = q.boolean("follow", default=False)
             limit = q.integer("max_bytes", default=1 << 20, minimum=1, maximum=16 << 20) or 1 << 20
+            tail = q.integer("tail", minimum=0, maximum=16 << 20)
             svc = self.svc
-            data, nxt, ended = await svc.ctx.call(svc.read_log, run_id, step, offset, limit)
+            data, nxt, ended = await svc.ctx.call(svc.read_log, run_id, step, offset, limit, tail)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.set_header("Cache-Control", "no-cache")
             if not follow:
@@ -470,7 +471,9 @@ def openapi_paths() -> dict[str, Any]:
                       "`follow=true` streams until the step ends", s, params=[
                           q("offset", {"type": "integer", "default": 0}),
                           q("follow", {"type": "boolean", "default": False}),
-                          q("max_bytes", {"type": "integer", "default": 1048576})],
+                          q("max_bytes", {"type": "integer", "default": 1048576}),
+                          q("tail", {"type": "integer"}, "Start this many bytes before the "
+                            "end instead of at `offset` (a log tail; with `follow` too).")],
                       content="text/plain")},
         f"{b}/runs/{{run_id}}/steps/{{step}}/notebook": {
             "parameters": [path_param("run_id"), path_param("step")],
