@@ -1230,11 +1230,11 @@ _get_value = attrgetter("value")
 def _validated_columns(key: str, steps: list[Any], tss: list[Any], vals: list[Any]) -> _Cols:
     """Check one series' columns; the fast path checks types with C-level passes and
     falls back to per-point validation (with MLflow's messages) when anything is off."""
-    if vals and set(map(type, vals)) <= {float} and min(tss) >= 0:
-        try:  # int64 columns (refuses floats and out-of-range ints at C speed)
+    if vals and set(map(type, vals)) <= {float}:
+        try:  # int64 columns (refuses floats, strings and out-of-range ints at C speed)
             array("q", steps)
-            array("q", tss)
-            return steps, tss, vals
+            if min(array("q", tss)) >= 0:
+                return steps, tss, vals
         except (TypeError, OverflowError):
             pass
     out: _Cols = ([], [], [])

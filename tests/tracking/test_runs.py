@@ -200,3 +200,29 @@ def test_history_columns(store):
     assert store.get_metric_history_columns(rid, "m", offset=8, limit=1)[0] == [4]
     assert store.get_metric_history_columns(rid, "m", offset=8, limit=1)[3] is True
     assert [m.step for m in store.get_metric_history(rid, "m")[0]] == steps
+
+
+def test_metric_value_and_step_coercion(store):
+    rid = store.create_run("0").info.run_id
+    # ints become floats, integral float steps/timestamps become ints
+    store.log_batch(rid, metrics=[Metric("m", 3, 10, 0), Metric("m", 2.5, 11.0, 1.0)])
+    hist = store.get_metric_history(rid, "m")[0]
+    assert [(m.value, m.timestamp, m.step) for m in hist] == [(3.0, 10, 0), (2.5, 11, 1)]
+    assert all(type(m.value) is float and type(m.step) is int for m in hist)
+    for bad in (Metric("m", 1.0, 1, "x"), Metric("m", 1.0, "t", 0), Metric(None, 1.0, 1, 0)):
+        assert _err(store.log_metric, rid, bad).error_code == "INVALID_PARAMETER_VALUE"
+    assert _err(store.log_param, rid, "", "v").error_code == "INVALID_PARAMETER_VALUE"
+    # interleaved keys in one batch keep their own order
+    store.log_batch(rid, metrics=[Metric(k, float(i), i, i) for i in range(5) for k in ("a", "b")])
+    assert [m.step for m in store.get_metric_history(rid, "a")[0]] == [0, 1, 2, 3, 4]
+    assert [m.step for m in store.get_metric_history(rid, "b")[0]] == [0, 1, 2, 3, 4]
+
+
+def test_unknown_run_for_logging(store):
+    for call in (lambda: store.log_param("f" * 32, "a", "1"),
+                 lambda: store.log_batch("f" * 32),
+                 lambda: store.update_run_info("f" * 32, status="FINISHED"),
+                 lambda: store.delete_run("f" * 32)):
+        with pytest.raises(TrackingError) as e:
+            call()
+        assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
