@@ -4,6 +4,7 @@
     PYTHONPATH=. python bench/bench_store.py            # everything (a few minutes)
     PYTHONPATH=. python bench/bench_store.py --quick    # smaller data, a smoke run
     PYTHONPATH=. python bench/bench_store.py --only log,history,series,search
+    PYTHONPATH=. python bench/bench_store.py --skip-mlflow --ours-uri 'postgresql://...'
 
 Measured (wall time, best of ``--repeat`` for reads):
 
@@ -36,6 +37,11 @@ from jupyter_mlops.tracking.entities import Metric
 from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
 
 RESULTS: list[tuple[str, float, float | None]] = []
+OURS_URI: str | None = None  # --ours-uri: run our side on another database (e.g. PostgreSQL)
+
+
+def open_ours(tmp: str) -> SqlTrackingStore:
+    return SqlTrackingStore(OURS_URI or f"sqlite:///{tmp}/ours.db", artifact_root=f"{tmp}/artifacts")
 
 
 def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
@@ -83,7 +89,7 @@ def points(n_keys: int, n_steps: int, batch: int) -> list[list[tuple[str, float,
 def bench_log(tmp: str, args: argparse.Namespace) -> tuple[SqlTrackingStore, str]:
     batches = points(10, args.steps, args.batch)
     n = sum(len(b) for b in batches)
-    ours = SqlTrackingStore(f"sqlite:///{tmp}/ours.db")
+    ours = open_ours(tmp)
     rid = ours.create_run("0", run_name="log").info.run_id
     our_batches = [[Metric(k, v, t, s) for k, v, t, s in b] for b in batches]
     t_ours, _ = timed(lambda: [ours.log_batch(rid, metrics=b) for b in our_batches])
@@ -135,7 +141,7 @@ def bench_history(ours: SqlTrackingStore, rid: str, tmp: str, args: argparse.Nam
 
 
 def bench_series(tmp: str, args: argparse.Namespace) -> None:
-    ours = SqlTrackingStore(f"sqlite:///{tmp}/ours.db")
+    ours = open_ours(tmp)
     rid = ours.create_run("0", run_name="series").info.run_id
     n = args.series_points
     rng = random.Random(2)
@@ -230,7 +236,7 @@ def fill_mlflow(ml: Any, data: list[dict[str, Any]]) -> str:
 
 def bench_search(tmp: str, args: argparse.Namespace) -> None:
     data = search_data(args.runs)
-    ours = SqlTrackingStore(f"sqlite:///{tmp}/ours.db")
+    ours = open_ours(tmp)
     t_fill, eid = timed(lambda: fill_ours(ours, data))
     print(f"  (filled our store with {len(data):,} runs through its API in {t_fill:.1f} s)")
     ml = None
@@ -275,7 +281,13 @@ def main() -> None:
     ap.add_argument("--series-mlflow", action="store_true")
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--ours-uri", default=None,
+                    help="database for our store instead of a SQLite file, e.g. "
+                         "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%%3Dbench "
+                         "(an empty schema or database)")
     args = ap.parse_args()
+    global OURS_URI
+    OURS_URI = args.ours_uri
     if args.quick:
         args.steps, args.series_points, args.runs, args.mlflow_points = 10_000, 100_000, 1000, 20_000
     only = set(args.only.split(","))
