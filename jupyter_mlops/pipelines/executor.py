@@ -66,12 +66,20 @@ class Context:
     parallelism: int = 4
     base_env: dict[str, str] = field(default_factory=dict)
 
+    #: Reads and file work for the REST API, so they never queue behind bookkeeping
+    #: (SQLite in WAL mode reads alongside its one writer).
+    reads: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        2, thread_name_prefix="mlops-pipelines-read"))
     _pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _flusher: asyncio.Task[None] | None = None
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.io, lambda: fn(*args, **kwargs))
+
+    async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.reads, lambda: fn(*args, **kwargs))
 
     def record(self, run_id: str, step: str, values: dict[str, Any]) -> None:
         """Queue a step-row update; queued updates are written together, in order

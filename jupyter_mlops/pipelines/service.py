@@ -161,6 +161,7 @@ class PipelineService(LoggingConfigurable):
             await self.ctx.call(self._fail_run, run_id, reason)
         await self.ctx.pool.close()
         self.ctx.io.shutdown(wait=True)
+        self.ctx.reads.shutdown(wait=True)
 
     def prewarm(self) -> None:
         """Start filling the warm kernel pool in the background (call on the event loop)."""
@@ -219,7 +220,7 @@ class PipelineService(LoggingConfigurable):
                      retry_of: str | None = None, reuse: Mapping[str, str] | None = None,
                      run_name: str | None = None) -> dict[str, Any]:
         if pipeline is None:
-            pipeline = await self.ctx.call(self.load, path, text)
+            pipeline = await self.ctx.read(self.load, path, text)
         try:
             values = resolve_parameters(pipeline, parameters)
         except ParameterError as e:
@@ -287,7 +288,7 @@ class PipelineService(LoggingConfigurable):
         return {"run_id": run_id, "run_dir": run_dir, "experiment_id": exp_id}
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
-        row = await self.ctx.call(self.db.get_run, run_id)
+        row = await self.ctx.read(self.db.get_run, run_id)
         if row is None:
             raise not_found(f"Pipeline run '{run_id}' does not exist.")
         return self.present(row)
@@ -332,7 +333,7 @@ class PipelineService(LoggingConfigurable):
                         name: str | None = None, schedule_id: str | None = None,
                         max_results: int = 100, offset: int = 0) -> dict[str, Any]:
         full = self.resolve_path(path) if path else None
-        rows, more = await self.ctx.call(lambda: self.db.list_runs(
+        rows, more = await self.ctx.read(lambda: self.db.list_runs(
             status=status, name=name, source_path=full, schedule_id=schedule_id,
             max_results=max_results, offset=offset))
         out: dict[str, Any] = {"runs": [self.present(r) for r in rows]}
@@ -357,7 +358,7 @@ class PipelineService(LoggingConfigurable):
     async def retry(self, run_id: str, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """A new run of the same pipeline and parameters that reuses the outputs of the
         steps that succeeded and reruns the rest."""
-        row = await self.ctx.call(self.db.get_run, run_id)
+        row = await self.ctx.read(self.db.get_run, run_id)
         if row is None:
             raise not_found(f"Pipeline run '{run_id}' does not exist.")
         if row["status"] not in RUN_TERMINAL:
@@ -413,7 +414,7 @@ class PipelineService(LoggingConfigurable):
                               name: str | None = None, paused: bool = False) -> dict[str, Any]:
         from .schedules import next_fire
 
-        p = await self.ctx.call(self.load, path)
+        p = await self.ctx.read(self.load, path)
         try:
             values = resolve_parameters(p, parameters)
         except ParameterError as e:
@@ -429,13 +430,13 @@ class PipelineService(LoggingConfigurable):
         return await self.get_schedule(row["schedule_id"])
 
     async def get_schedule(self, schedule_id: str) -> dict[str, Any]:
-        row = await self.ctx.call(self.db.get_schedule, schedule_id)
+        row = await self.ctx.read(self.db.get_schedule, schedule_id)
         if row is None:
             raise not_found(f"Schedule '{schedule_id}' does not exist.")
         return row
 
     async def list_schedules(self) -> dict[str, Any]:
-        return {"schedules": await self.ctx.call(self.db.list_schedules)}
+        return {"schedules": await self.ctx.read(self.db.list_schedules)}
 
     async def update_schedule(self, schedule_id: str, *, paused: bool | None = None,
                               cron: str | None = None, timezone: str | None = None,
@@ -447,7 +448,7 @@ class PipelineService(LoggingConfigurable):
         cron = cron or row["cron"]
         tz = timezone or row["timezone"]
         if parameters is not None:
-            p = await self.ctx.call(self.load, row["pipeline_path"])
+            p = await self.ctx.read(self.load, row["pipeline_path"])
             try:
                 resolve_parameters(p, parameters)
             except ParameterError as e:

@@ -101,7 +101,7 @@ class ValidateHandler(PipelinesHandler):
                 raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
             self.svc.prewarm()  # a submission usually follows: start kernels now
             try:
-                p = await self.svc.ctx.call(self.svc.load, path, text)
+                p = await self.svc.ctx.read(self.svc.load, path, text)
             except PipelineError as e:
                 return {"valid": False, "issues": [i.to_dict() for i in e.issues]}
             return {"valid": True, "issues": [], **self.svc.describe(p)}
@@ -115,7 +115,7 @@ class FilesHandler(PipelinesHandler):
     async def get(self) -> None:
         async def work() -> dict[str, Any]:
             self.svc.prewarm()  # the Pipelines panel is open: runs are likely
-            return {"files": await self.svc.ctx.call(_pipeline_files, self.svc.root_dir)}
+            return {"files": await self.svc.ctx.read(_pipeline_files, self.svc.root_dir)}
 
         await self.answer(work)
 
@@ -225,7 +225,7 @@ class LogHandler(PipelinesHandler):
             limit = q.integer("max_bytes", default=1 << 20, minimum=1, maximum=16 << 20) or 1 << 20
             tail = q.integer("tail", minimum=0, maximum=16 << 20)
             svc = self.svc
-            data, nxt, ended = await svc.ctx.call(svc.read_log, run_id, step, offset, limit, tail)
+            data, nxt, ended = await svc.ctx.read(svc.read_log, run_id, step, offset, limit, tail)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.set_header("Cache-Control", "no-cache")
             if not follow:
@@ -243,7 +243,7 @@ class LogHandler(PipelinesHandler):
                         break
                     if not data:
                         await asyncio.sleep(0.25)
-                    data, nxt, ended = await svc.ctx.call(svc.read_log, run_id, step, nxt, limit)
+                    data, nxt, ended = await svc.ctx.read(svc.read_log, run_id, step, nxt, limit)
             except StreamClosedError:
                 return
             self.finish()
@@ -258,8 +258,8 @@ class NotebookHandler(PipelinesHandler):
     @authorized
     async def get(self, run_id: str, step: str) -> None:
         async def work() -> None:
-            path = await self.svc.ctx.call(self.svc.notebook_file, run_id, step)
-            data = await self.svc.ctx.call(_read, path)
+            path = await self.svc.ctx.read(self.svc.notebook_file, run_id, step)
+            data = await self.svc.ctx.read(_read, path)
             self.send_json(data.decode("utf-8"))
 
         await self.guarded(work)
