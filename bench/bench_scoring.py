@@ -1,0 +1,177 @@
+"""Scoring server speed: ``jupyter mlops serve`` against ``mlflow models serve
+--env-manager local`` on the same scikit-learn model, side by side.
+
+One model directory (written by jupyter-mlops in MLflow's format, which both
+servers load), the same single-row ``dataframe_split`` request, one keep-alive
+HTTP connection per client thread. Rounds alternate between the servers so
+both see the same background load on a shared machine.
+
+    PYTHONPATH=. python bench/bench_scoring.py [--requests 2000] [--threads 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_model(path: str, n_features: int = 20) -> list[str]:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from jupyter_mlops.registry.flavors import save_model
+
+    rng = np.random.default_rng(0)
+    cols = [f"f{i}" for i in range(n_features)]
+    X = pd.DataFrame(rng.normal(size=(2000, n_features)), columns=cols)
+    y = (X["f0"] + X["f1"] * 0.5 > 0).astype(int)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    save_model(model, path, input_example=X[:2])
+    return cols
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"server on {port} exited with {proc.returncode}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/ping")
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server on {port} did not start")
+
+
+def one_connection(port: int, body: bytes, n: int, latencies: list[float] | None) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    for _ in range(n):
+        t0 = time.perf_counter()
+        conn.request("POST", "/invocations", body, headers)
+        r = conn.getresponse()
+        data = r.read()
+        if r.status != 200:
+            raise SystemExit(f"{port}: HTTP {r.status} {data[:200]!r}")
+        if latencies is not None:
+            latencies.append(time.perf_counter() - t0)
+    conn.close()
+
+
+def latency_round(port: int, body: bytes, n: int) -> list[float]:
+    lat: list[float] = []
+    one_connection(port, body, n, lat)
+    return lat
+
+
+def throughput_round(port: int, body: bytes, threads: int, per_thread: int) -> float:
+    ts = [threading.Thread(target=one_connection, args=(port, body, per_thread, None))
+          for _ in range(threads)]
+    t0 = time.perf_counter()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return threads * per_thread / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--requests", type=int, default=2000, help="single-row requests per server")
+    ap.add_argument("--threads", type=int, default=4, help="client threads for throughput")
+    ap.add_argument("--rounds", type=int, default=4)
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="bench-scoring-")
+    procs: list[subprocess.Popen] = []
+    try:
+        model_dir = os.path.join(work, "model")
+        cols = make_model(model_dir)
+        body = json.dumps({"dataframe_split": {"columns": cols, "data": [[0.1] * len(cols)]}}
+                          ).encode()
+        env = dict(os.environ, PYTHONPATH=REPO, MLFLOW_TRACKING_URI=f"file://{work}/mlruns")
+        ours_port, theirs_port = free_port(), free_port()
+        ours = subprocess.Popen([sys.executable, "-m", "jupyter_mlops.cli", "serve", model_dir,
+                                 "--port", str(ours_port)], env=env,
+                                stdout=open(os.path.join(work, "ours.log"), "wb"),
+                                stderr=subprocess.STDOUT)
+        procs.append(ours)
+        theirs = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
+                                   model_dir, "--env-manager", "local", "-h", "127.0.0.1",
+                                   "-p", str(theirs_port)], env=env,
+                                  # a log file, not a pipe: an undrained pipe stalls the server
+                                  stdout=open(os.path.join(work, "mlflow.log"), "wb"),
+                                  stderr=subprocess.STDOUT)
+        procs.append(theirs)
+        wait_ready(ours_port, ours)
+        wait_ready(theirs_port, theirs)
+        servers = {"jupyter-mlops": ours_port, "mlflow": theirs_port}
+        for port in servers.values():  # warm-up
+            latency_round(port, body, 200)
+        lat: dict[str, list[float]] = {k: [] for k in servers}
+        tput: dict[str, list[float]] = {k: [] for k in servers}
+        per_round = max(1, args.requests // args.rounds)
+        for _ in range(args.rounds):
+            for name, port in servers.items():
+                lat[name] += latency_round(port, body, per_round)
+                tput[name].append(throughput_round(port, body, args.threads,
+                                                   max(1, per_round // args.threads)))
+        load = os.getloadavg()[0]
+        print(f"\nsingle-row requests per server: {len(lat['mlflow'])}; "
+              f"{args.threads} client threads for throughput; load average {load:.1f}")
+        print("| measure | jupyter-mlops | mlflow models serve | ratio |")
+        print("|---|---|---|---|")
+
+        def pct(v: list[float], q: float) -> float:
+            return sorted(v)[int(q * (len(v) - 1))] * 1000
+
+        rows = [
+            ("p50 latency, 1 connection (ms)", pct(lat["jupyter-mlops"], .5),
+             pct(lat["mlflow"], .5), True),
+            ("p95 latency, 1 connection (ms)", pct(lat["jupyter-mlops"], .95),
+             pct(lat["mlflow"], .95), True),
+            ("throughput, 1 connection (req/s)", 1 / statistics.median(lat["jupyter-mlops"]),
+             1 / statistics.median(lat["mlflow"]), False),
+            (f"throughput, {args.threads} connections (req/s, median of rounds)",
+             statistics.median(tput["jupyter-mlops"]), statistics.median(tput["mlflow"]), False),
+        ]
+        for label, a, b, lower_better in rows:
+            ratio = b / a if lower_better else a / b
+            print(f"| {label} | {a:.2f} | {b:.2f} | {ratio:.1f}x |")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
