@@ -109,10 +109,14 @@ class SqlTrackingStore(TrackingStore):
         self.dialect = self.engine.dialect.name
         self._ph = "?" if self.dialect == "sqlite" else "%s"
         self._created = 0  # runs created through this object (planner-stats refresh)
-        upgrade(self.engine)
-        self.artifact_root = self._init_artifact_root(artifact_root)
-        if self.dialect == "sqlite":
-            self._maybe_analyze()
+        try:
+            upgrade(self.engine)
+            self.artifact_root = self._init_artifact_root(artifact_root)
+            if self.dialect == "sqlite":
+                self._maybe_analyze()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         self.engine.dispose()
