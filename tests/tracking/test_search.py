@@ -64,6 +64,8 @@ def names(result) -> list[str]:
         ("tags.`x y` = 'spaced'", ["r3"]),
         ('tags."x y" = \'spaced\'', ["r3"]),
         ("tags.team = \"nlp\"", ["r3", "r2"]),
+        ("tags.mlflow.runName = 'r2'", ["r2"]),
+        ("metrics.acc>0.6 and params.opt='adam'", ["r2"]),
         ("attributes.run_name = 'r1'", ["r1"]),
         ("run_name = 'r2'", ["r2"]),
         ("attributes.`Run name` LIKE 'r%'", ["r4", "r3", "r2", "r1", "r0"]),
