@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -114,6 +116,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"pipeline {run['name']}: run {run_id} started "
                   f"({run['progress']['total']} steps)", flush=True)
             ex = svc.active.get(run_id)
+            if ex is not None:  # `kill` (SIGTERM) must not leave step processes behind
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    asyncio.get_running_loop().add_signal_handler(
+                        signal.SIGTERM, ex.cancel, "interrupted: the CLI was terminated")
             while ex is not None and not ex.done.is_set():
                 printer.update(await svc.get_run(run_id))
                 try:

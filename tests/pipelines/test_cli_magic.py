@@ -95,3 +95,37 @@ def test_magic_is_registered_as_a_subcommand():
 
     assert "pipeline" in magics._SUBCOMMANDS
     assert "%mlops pipeline validate|run FILE" in magics.usage_text()
+
+
+def test_cli_run_terminated_kills_its_steps_and_records_why(proj):
+    import signal
+    import time
+
+    from jupyter_mlops.pipelines.proctree import alive
+
+    write(str(proj / "sleepy.py"), """\
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+        open(os.environ["PIDFILE"], "w").write(str(child.pid))
+        time.sleep(300)
+        """)
+    pidfile = proj / "child.pid"
+    write(str(proj / "sleepy.pipeline.yaml"),
+          f"name: sleepy\nsteps:\n  s: {{script: sleepy.py, env: {{PIDFILE: '{pidfile}'}}}}\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("JUPYTER_MLOPS_TRACKING_URI", None)
+    db = proj / "term.db"
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
+                             "sleepy.pipeline.yaml", "--database-url", str(db)], cwd=proj, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (pidfile.exists() and pidfile.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    assert "FAILED" in out and "the CLI was terminated" in out
+    time.sleep(0.2)
+    assert not alive(grandchild)

@@ -353,3 +353,27 @@ def test_idle_warm_kernels_are_shut_down(store, tmp_path):
 
     drained, left = run_with_service(store, tmp_path, go, warm_kernels_idle_timeout=60.0)
     assert (drained, left) == (1, 0)
+
+
+def test_cancel_from_another_process_reaches_the_executor(store, tmp_path):
+    write(str(tmp_path / "sleep.py"), "import time\nprint('up', flush=True)\ntime.sleep(300)\n")
+    write(str(tmp_path / "p.pipeline.yaml"), "name: remote-cancel\nsteps:\n  s: {script: sleep.py}\n")
+    env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=store.uri)
+
+    async def main():
+        runner = PipelineService(store, str(tmp_path), env=env, runs_dir=str(tmp_path / ".runs"),
+                                 warm_kernels=0)
+        other = PipelineService(open_store(store.uri), str(tmp_path), env=env, warm_kernels=0)
+        try:
+            run = await runner.submit("p.pipeline.yaml")
+            while (await runner.get_run(run["run_id"]))["steps"][0]["status"] != "RUNNING":
+                await asyncio.sleep(0.1)
+            asked = await other.cancel(run["run_id"])  # not its run: asks through the database
+            assert asked["status"] == "CANCELING"
+            return await runner.wait(run["run_id"])
+        finally:
+            await runner.stop()
+            await other.stop()
+
+    run = asyncio.run(main())
+    assert run["status"] == "CANCELED" and run["steps"][0]["status"] == "CANCELED"
