@@ -23,6 +23,7 @@ import gzip
 import importlib.util
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -147,7 +148,18 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
-    big, _, cmp_ids = fill(tmp / "data" / "mlops" / "mlops.db", args.runs, args.compare, args.steps)
+    db = tmp / "data" / "mlops" / "mlops.db"
+    # Filling takes minutes: keep a filled store per size for the next run.
+    cache = Path(tempfile.gettempdir()) / f"bench-ui-{args.runs}-{args.compare}-{args.steps}"
+    if (cache / "mlops.db").exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(cache / "mlops.db", db)
+        big, cmp_ids = json.loads((cache / "ids.json").read_text())
+    else:
+        big, _, cmp_ids = fill(db, args.runs, args.compare, args.steps)
+        cache.mkdir(exist_ok=True)
+        shutil.copy(db, cache / "mlops.db")
+        (cache / "ids.json").write_text(json.dumps([big, cmp_ids]))
     lab = ui._start_lab(tmp)
     results: dict[str, Any] = {}
     try:
@@ -164,8 +176,12 @@ def main() -> None:
                 page.locator(ui_tab()).click()
                 page.wait_for_selector(f'.jp-mlops-ExperimentItem[data-experiment-id="{big}"]')
                 r = page.evaluate(FIRST_ROW_JS.replace("${N}", str(args.runs)), big)
+                print("table:", r, flush=True)
                 firsts.append(r["first"])
                 alls.append(r["all"])
+                if not page.locator(".jp-mlops-RunsScroll").count():
+                    raise RuntimeError("no runs table: "
+                                       + page.locator(".jp-mlops-RunsSection").inner_text())
                 s = page.evaluate(SCROLL_JS)
                 worst.append(s["worst"])
                 print(f"table: first row {r['first']:.0f} ms, all {r['all']:.0f} ms, "

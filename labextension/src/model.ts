@@ -135,7 +135,7 @@ export class RunsModel implements IDisposable {
     this._filterError = null;
     this._runsState = 'loading';
     this._changed.emit();
-    return this.refresh();
+    return this._fetchNow();
   }
 
   /** Param/metric columns the runs table shows (`params.x`, `metrics.y`). */
@@ -237,7 +237,7 @@ export class RunsModel implements IDisposable {
     this._checked = [];
     this._setSelectedRun(null);
     this._changed.emit();
-    void this.refresh();
+    void this._fetchNow();
   }
 
   /** Select a run (null: none). */
@@ -263,6 +263,19 @@ export class RunsModel implements IDisposable {
     }
     await this._poll.refresh();
     await this._poll.tick;
+  }
+
+  /**
+   * Fetch now for a new selection or filter, even while a poll tick is in
+   * flight: the poll drops a refresh asked during its own refresh tick, and
+   * that tick may have read the old selection. A newer fetch wins (the
+   * generation counter discards the older one's answer).
+   */
+  private _fetchNow(): Promise<void> {
+    if (this.isDisposed) {
+      return Promise.resolve();
+    }
+    return this._fetch().catch(() => undefined);
   }
 
   /** Create an experiment, select it and refresh; returns its id. */

@@ -13,6 +13,8 @@ class FakeServer {
   runs: IRun[] = [];
   failExperiments: { status: number; body: string } | null = null;
   requests: string[] = [];
+  /** When set, runs/search answers wait for it (a slow server). */
+  gate: Promise<void> | null = null;
 
   settings(): ServerConnection.ISettings {
     return ServerConnection.makeSettings({
@@ -43,6 +45,18 @@ class FakeServer {
       return Response.json({ experiments: this.experiments });
     }
     if (endpoint === '2.0/mlflow/runs/search') {
+      if (this.gate) {
+        await this.gate;
+      }
+      if (body.filter && body.filter.includes('>>')) {
+        return Response.json(
+          {
+            error_code: 'INVALID_PARAMETER_VALUE',
+            message: `Invalid filter '${body.filter}'`
+          },
+          { status: 400 }
+        );
+      }
       const ids: string[] = body.experiment_ids;
       const matching = this.runs.filter(r =>
         ids.includes(r.info.experiment_id)
@@ -205,5 +219,47 @@ describe('RunsModel', () => {
     expect(model.refreshInterval).toBe(0);
     model.refreshInterval = 2000;
     expect(model.refreshInterval).toBe(2000);
+  });
+
+  it('loads a newly chosen experiment even while a poll tick is in flight', async () => {
+    model.refreshInterval = 0;
+    let open!: () => void;
+    server.gate = new Promise<void>(resolve => (open = resolve));
+    model.visible = true;
+    // Wait until the first tick is waiting for experiment 1's runs.
+    while (!server.requests.includes('2.0/mlflow/runs/search')) {
+      await new Promise(r => setTimeout(r, 5));
+    }
+    model.selectExperiment('2');
+    open();
+    server.gate = null;
+    for (let i = 0; i < 100 && model.runsState !== 'ready'; i++) {
+      await new Promise(r => setTimeout(r, 5));
+    }
+    expect(model.selectedExperimentId).toBe('2');
+    expect(model.runsState).toBe('ready');
+    expect(model.runs.map(r => r.info.run_id)).toEqual(['r3']);
+  });
+
+  it("shows a malformed filter's error and keeps the list", async () => {
+    await model.refresh();
+    expect(model.runs.length).toBe(2);
+    await model.setFilter('metrics.acc >> 1');
+    expect(model.filterError).toContain('metrics.acc >> 1');
+    expect(model.runs.length).toBe(2);
+    await model.setFilter('');
+    expect(model.filterError).toBeNull();
+  });
+
+  it('keeps ticked runs in order and clears them with the experiment', async () => {
+    await model.refresh();
+    model.toggleChecked('r2');
+    model.toggleChecked('r1');
+    model.toggleChecked('r2', true);
+    expect(model.checkedRunIds).toEqual(['r2', 'r1']);
+    model.toggleChecked('r2');
+    expect(model.checkedRunIds).toEqual(['r1']);
+    model.selectExperiment('2');
+    expect(model.checkedRunIds).toEqual([]);
   });
 });
