@@ -261,6 +261,7 @@ def _check_semantics(p: Pipeline, ctx: _Ctx, root: str | None) -> None:
             _check_file(p, ctx, sp + ("inputs", i), inp, root, what="input")
         if full and step.kind == "notebook":
             _check_notebook_params(p, ctx, sp, step, full)
+            _check_kernel(ctx, sp, step, full)
 
 
 def type_ok(ptype: str, value: Any) -> bool:
@@ -453,6 +454,35 @@ def _check_notebook_params(p: Pipeline, ctx: _Ctx, sp: Path, step: Any, full: st
         if want and not _compatible(want, vtype):
             ctx.add(path, f"{value!r} is a {vtype} but {step.path!r} expects a {want} "
                     f"(default there: {default!r})", "mistypedParameter")
+
+
+def _installed_kernels() -> set[str] | None:
+    try:
+        from jupyter_client.kernelspec import find_kernel_specs
+
+        return set(find_kernel_specs())
+    except Exception:  # noqa: BLE001 - cannot tell: do not block the pipeline on it
+        return None
+
+
+def _check_kernel(ctx: _Ctx, sp: Path, step: Any, full: str) -> None:
+    """The kernel a notebook step needs must be installed here (a missing conda-env kernel
+    otherwise fails only once the run reaches the step)."""
+    name = step.kernel
+    field_path = sp + ("kernel",)
+    if not name:
+        try:
+            with open(full, encoding="utf-8") as f:
+                name = ((json.load(f).get("metadata") or {}).get("kernelspec") or {}).get("name")
+        except (OSError, ValueError):
+            return
+        field_path = sp + ("notebook",)
+    installed = _installed_kernels()
+    if name and installed is not None and name not in installed and not (
+            name == "python3" and "python3" not in installed):
+        ctx.add(field_path, f"kernel {name!r} is not installed here (installed: "
+                f"{', '.join(sorted(installed)) or 'none'}); set the step's 'kernel'",
+                "unknownKernel")
 
 
 def _value_type(p: Pipeline, value: Any) -> str | None:

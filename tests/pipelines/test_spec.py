@@ -113,6 +113,12 @@ def test_template_on_a_step_that_is_not_upstream(ws):
     assert "depends_on" in msg
 
 
+def test_kernel_must_be_installed(ws):
+    text = GOOD.replace("    notebook: prep.ipynb\n", "    notebook: prep.ipynb\n    kernel: no-such-kernel\n")
+    found = next(i for i in issues(ws, text) if i.code == "unknownKernel")
+    assert found.field == "steps.prep.kernel" and "python3" in found.message
+
+
 def test_bad_yaml_names_line(ws):
     found = issues(ws, "name: x\nsteps:\n  a: [unclosed\n")
     assert found[0].code == "invalidYAML" and found[0].line is not None
