@@ -8,6 +8,7 @@ Subcommands:
 * ``import-mlflow``: copy an MLflow tracking store (``mlruns`` directory or
   database) into this one;
 * ``hub check|render``: JupyterHub's teams.yaml (from :mod:`jupyter_mlops.hub.cli`).
+* ``pipeline validate|run``: pipeline files (from :mod:`jupyter_mlops.pipelines.cli`);
 * ``serve <model uri>``: a scoring server (from :mod:`jupyter_mlops.registry.cli`).
 
 Exit status: 0 on success, 2 for a usage error, 1 for a failure, reported in one
@@ -342,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         formatter_class=_Formatter,
         description="jupyter-mlops from a terminal: the tracking store, imports from MLflow, "
-        "JupyterHub team configuration.",
+        "pipelines, model serving, JupyterHub team configuration.",
         epilog=(
             "The store is --database-url if given, else $JUPYTER_MLOPS_TRACKING_URI when it is a\n"
             "database URL, else the default store <jupyter data dir>/mlops/mlops.db (artifacts in\n"
@@ -447,6 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
         hub.set_defaults(func=lambda _args: _raise(CLIError(f"hub commands unavailable: {reason}")))
     else:
         add_hub_commands(sub)
+    # `pipeline validate|run`: the pipelines module's own, loaded the same guarded way.
+    try:
+        from .pipelines.cli import add_subparsers as add_pipeline_commands
+    except Exception as e:  # noqa: BLE001
+        reason = _one_line(e)
+        pipe = sub.add_parser("pipeline", help=f"(unavailable: {reason})")
+        pipe.set_defaults(
+            func=lambda _args: _raise(CLIError(f"pipeline commands unavailable: {reason}"))
+        )
+    else:
+        add_pipeline_commands(sub)
     from .registry.cli import add_subparsers as add_serve_command
 
     add_serve_command(sub)  # `serve <model uri>`: the scoring server

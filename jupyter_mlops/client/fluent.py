@@ -219,7 +219,10 @@ def start_run(
             "first end the current run with jupyter_mlops.end_run()."
         )
     client = _client()
-    run_id = run_id or os.environ.pop("MLFLOW_RUN_ID", None)
+    # A process started for a run (a pipeline step) resumes it; popped so later runs are new.
+    env_run_id = os.environ.pop("JUPYTER_MLOPS_RUN_ID", None)
+    mlflow_env_run_id = os.environ.pop("MLFLOW_RUN_ID", None)
+    run_id = run_id or env_run_id or mlflow_env_run_id
     user_tags = {str(k): str(v) for k, v in (tags or {}).items()}
     if description is not None:
         if TAG_NOTE in user_tags and user_tags[TAG_NOTE] != description:
