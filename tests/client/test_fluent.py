@@ -66,6 +66,20 @@ def test_end_run_with_status_and_auto_started_run(mlops):
     assert mlops.get_run(run.info.run_id).data.metrics["x"].value == 2.0
 
 
+@pytest.mark.parametrize("variable", ["JUPYTER_MLOPS_RUN_ID", "MLFLOW_RUN_ID"])
+def test_run_id_from_the_environment_is_resumed_once(mlops, monkeypatch, variable):
+    """A pipeline step's process logs into the run it was started for, with no start_run."""
+    with mlops.start_run() as step_run:
+        pass
+    monkeypatch.setenv(variable, step_run.info.run_id)
+    mlops.log_metric("loss", 0.5, step=1)  # no start_run: resumes the step's run
+    assert mlops.active_run().info.run_id == step_run.info.run_id
+    mlops.end_run()
+    assert mlops.get_run(step_run.info.run_id).data.metrics["loss"].value == 0.5
+    with mlops.start_run() as later:  # the variable was consumed: a new run
+        assert later.info.run_id != step_run.info.run_id
+
+
 def test_nested_runs(mlops):
     with mlops.start_run(run_name="parent") as parent:
         with pytest.raises(TrackingError, match="already active"):
