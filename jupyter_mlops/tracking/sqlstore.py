@@ -1056,6 +1056,8 @@ class SqlTrackingStore(TrackingStore):
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         validate_max_results(max_results)
         if run_view_type not in VIEW_TYPES:
@@ -1077,6 +1079,7 @@ class SqlTrackingStore(TrackingStore):
             runs.c.experiment_id.in_(exp_ids),
             *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
             *search.run_filter_clauses(comparisons),
+            *_visibility_clauses(visible_user_ids, viewer_id),
         )
         q = q.order_by(*terms).offset(offset).limit(max_results + 1)
         with self._read() as conn:
@@ -1266,3 +1269,20 @@ def _columns_from_metrics(metrics: Sequence[Metric]) -> dict[str, _Cols]:
             key, list(map(_get_step, ms)), list(map(_get_ts, ms)), list(map(_get_value, ms))
         )
     return cols
+
+
+#: The run tag that hides a run from everyone but its user (and admins).
+VISIBILITY_TAG = "mlops.visibility"
+
+
+def _visibility_clauses(user_ids: Sequence[str] | None, viewer_id: str | None) -> list[Any]:
+    """``search_runs``' access filter: runs of ``user_ids``, without other users' private runs."""
+    if user_ids is None:
+        return []
+    private = sa.exists().where(
+        run_tags.c.run_uuid == runs.c.run_uuid,
+        run_tags.c.key == VISIBILITY_TAG,
+        run_tags.c.value == "private",
+    )
+    shown = ~private if viewer_id is None else sa.or_(runs.c.user_id == viewer_id, ~private)
+    return [runs.c.user_id.in_(list(user_ids)), shown]

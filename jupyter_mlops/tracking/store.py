@@ -199,9 +199,16 @@ class TrackingStore(abc.ABC):
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         """MLflow's search: the filter grammar of ``tracking.search``, offset
-        page tokens (base64 JSON ``{"offset": N}``)."""
+        page tokens (base64 JSON ``{"offset": N}``).
+
+        ``visible_user_ids`` (a shared service's access rules): only runs whose
+        ``user_id`` is one of these; with it, runs tagged
+        ``mlops.visibility=private`` are left out unless their user is
+        ``viewer_id``. Filtered in the query, so pages stay full."""
 
     # -- liveness of runs ---------------------------------------------------
     @abc.abstractmethod
