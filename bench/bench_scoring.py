@@ -89,8 +89,10 @@ def latency_round(port: int, body: bytes, n: int) -> list[float]:
 
 
 def throughput_round(port: int, body: bytes, threads: int, per_thread: int) -> float:
-    ts = [threading.Thread(target=one_connection, args=(port, body, per_thread, None))
-          for _ in range(threads)]
+    ts = [
+        threading.Thread(target=one_connection, args=(port, body, per_thread, None))
+        for _ in range(threads)
+    ]
     t0 = time.perf_counter()
     for t in ts:
         t.start()
@@ -111,21 +113,47 @@ def main() -> None:
     try:
         model_dir = os.path.join(work, "model")
         cols = make_model(model_dir)
-        body = json.dumps({"dataframe_split": {"columns": cols, "data": [[0.1] * len(cols)]}}
-                          ).encode()
+        body = json.dumps(
+            {"dataframe_split": {"columns": cols, "data": [[0.1] * len(cols)]}}
+        ).encode()
         env = dict(os.environ, PYTHONPATH=REPO, MLFLOW_TRACKING_URI=f"file://{work}/mlruns")
         ours_port, theirs_port = free_port(), free_port()
-        ours = subprocess.Popen([sys.executable, "-m", "jupyter_mlops.cli", "serve", model_dir,
-                                 "--port", str(ours_port)], env=env,
-                                stdout=open(os.path.join(work, "ours.log"), "wb"),
-                                stderr=subprocess.STDOUT)
+        ours = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_mlops.cli",
+                "serve",
+                model_dir,
+                "--port",
+                str(ours_port),
+            ],
+            env=env,
+            stdout=open(os.path.join(work, "ours.log"), "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
         procs.append(ours)
-        theirs = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m",
-                                   model_dir, "--env-manager", "local", "-h", "127.0.0.1",
-                                   "-p", str(theirs_port)], env=env,
-                                  # a log file, not a pipe: an undrained pipe stalls the server
-                                  stdout=open(os.path.join(work, "mlflow.log"), "wb"),
-                                  stderr=subprocess.STDOUT)
+        theirs = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                model_dir,
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(theirs_port),
+            ],
+            env=env,
+            # a log file, not a pipe: an undrained pipe stalls the server
+            stdout=open(os.path.join(work, "mlflow.log"), "wb"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
         procs.append(theirs)
         wait_ready(ours_port, ours)
         wait_ready(theirs_port, theirs)
@@ -138,11 +166,14 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, port in servers.items():
                 lat[name] += latency_round(port, body, per_round)
-                tput[name].append(throughput_round(port, body, args.threads,
-                                                   max(1, per_round // args.threads)))
+                tput[name].append(
+                    throughput_round(port, body, args.threads, max(1, per_round // args.threads))
+                )
         load = os.getloadavg()[0]
-        print(f"\nsingle-row requests per server: {len(lat['mlflow'])}; "
-              f"{args.threads} client threads for throughput; load average {load:.1f}")
+        print(
+            f"\nsingle-row requests per server: {len(lat['mlflow'])}; "
+            f"{args.threads} client threads for throughput; load average {load:.1f}"
+        )
         print("| measure | jupyter-mlops | mlflow models serve | ratio |")
         print("|---|---|---|---|")
 
@@ -150,14 +181,30 @@ def main() -> None:
             return sorted(v)[int(q * (len(v) - 1))] * 1000
 
         rows = [
-            ("p50 latency, 1 connection (ms)", pct(lat["jupyter-mlops"], .5),
-             pct(lat["mlflow"], .5), True),
-            ("p95 latency, 1 connection (ms)", pct(lat["jupyter-mlops"], .95),
-             pct(lat["mlflow"], .95), True),
-            ("throughput, 1 connection (req/s)", 1 / statistics.median(lat["jupyter-mlops"]),
-             1 / statistics.median(lat["mlflow"]), False),
-            (f"throughput, {args.threads} connections (req/s, median of rounds)",
-             statistics.median(tput["jupyter-mlops"]), statistics.median(tput["mlflow"]), False),
+            (
+                "p50 latency, 1 connection (ms)",
+                pct(lat["jupyter-mlops"], 0.5),
+                pct(lat["mlflow"], 0.5),
+                True,
+            ),
+            (
+                "p95 latency, 1 connection (ms)",
+                pct(lat["jupyter-mlops"], 0.95),
+                pct(lat["mlflow"], 0.95),
+                True,
+            ),
+            (
+                "throughput, 1 connection (req/s)",
+                1 / statistics.median(lat["jupyter-mlops"]),
+                1 / statistics.median(lat["mlflow"]),
+                False,
+            ),
+            (
+                f"throughput, {args.threads} connections (req/s, median of rounds)",
+                statistics.median(tput["jupyter-mlops"]),
+                statistics.median(tput["mlflow"]),
+                False,
+            ),
         ]
         for label, a, b, lower_better in rows:
             ratio = b / a if lower_better else a / b

@@ -69,26 +69,38 @@ def log_model(
     tmp = tempfile.mkdtemp(prefix="mlops-model-")
     try:
         mlmodel = save_model(
-            model, tmp, signature=signature, input_example=input_example,
-            pip_requirements=pip_requirements, serialization_format=serialization_format,
-            artifacts=artifacts, run_id=rid, artifact_path=artifact_uri)
+            model,
+            tmp,
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+            serialization_format=serialization_format,
+            artifacts=artifacts,
+            run_id=rid,
+            artifact_path=artifact_uri,
+        )
         client.log_artifacts(rid, tmp, name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    info = ModelInfo(artifact_path=name, model_uri=f"runs:/{rid}/{name}", run_id=rid,
-                     flavors=mlmodel["flavors"], signature=mlmodel.get("signature"),
-                     saved_input_example_info=mlmodel.get("saved_input_example_info"),
-                     metadata=mlmodel)
+    info = ModelInfo(
+        artifact_path=name,
+        model_uri=f"runs:/{rid}/{name}",
+        run_id=rid,
+        flavors=mlmodel["flavors"],
+        signature=mlmodel.get("signature"),
+        saved_input_example_info=mlmodel.get("saved_input_example_info"),
+        metadata=mlmodel,
+    )
     if registered_model_name:
         client._sync()  # the run must be in the store before a version can point at it
-        mv = register_model(info.model_uri, registered_model_name,
-                            tracking_uri=client.tracking_uri)
+        mv = register_model(info.model_uri, registered_model_name, tracking_uri=client.tracking_uri)
         info.registered_model_version = mv.version
     return info
 
 
-def register_model(model_uri: str, name: str, tags: dict[str, Any] | None = None,
-                   tracking_uri: str | None = None) -> ModelVersion:
+def register_model(
+    model_uri: str, name: str, tags: dict[str, Any] | None = None, tracking_uri: str | None = None
+) -> ModelVersion:
     """Create the registered model if needed and a new version pointing at ``model_uri``."""
     reg = _registry(tracking_uri)
     try:
@@ -115,7 +127,7 @@ def _run_has_model(reg: RegistryClient, run_id: str, path: str) -> bool:
     repo = reg.tracking._repo(run_id)
     try:
         return bool(repo.exists(posixpath.join(path, "MLmodel") if path else "MLmodel"))
-    except Exception:
+    except Exception:  # noqa: BLE001 - unreadable store: treat as no model there
         return False
 
 
@@ -128,7 +140,8 @@ def _logged_model_of_run(reg: RegistryClient, run_id: str, name: str) -> dict[st
     while True:
         try:
             models, token = reg.backend.search_logged_models(
-                [exp_id], f"name = '{safe}'", 100, (), token)
+                [exp_id], f"name = '{safe}'", 100, (), token
+            )
         except TrackingError as e:
             if e.error_code == "ENDPOINT_NOT_FOUND":
                 return None
@@ -143,7 +156,7 @@ def _logged_model_of_run(reg: RegistryClient, run_id: str, name: str) -> dict[st
 def resolve_model_uri(model_uri: str, tracking_uri: str | None = None) -> str:
     """The artifact URI (or local path) where the model's files are."""
     if model_uri.startswith("file://"):
-        return model_uri[len("file://"):]
+        return model_uri[len("file://") :]
     if "://" not in model_uri and ":/" not in model_uri:
         return model_uri  # a local path
     reg = _registry(tracking_uri)
@@ -154,8 +167,10 @@ def resolve_model_uri(model_uri: str, tracking_uri: str | None = None) -> str:
             return reg.tracking.get_artifact_uri(run_id, path or None)
         logged = _logged_model_of_run(reg, run_id, path)
         if logged is None:
-            raise not_found(f"No model at '{path}' in run {run_id}: neither run artifacts with "
-                            "an MLmodel file nor a logged model of that name.")
+            raise not_found(
+                f"No model at '{path}' in run {run_id}: neither run artifacts with "
+                "an MLmodel file nor a logged model of that name."
+            )
         return str(logged["info"]["artifact_uri"])
     m = re.fullmatch(r"models:/(m-[0-9a-f]+)/?", model_uri)
     if m:
@@ -178,13 +193,16 @@ def resolve_model_uri(model_uri: str, tracking_uri: str | None = None) -> str:
         latest = max(versions, key=lambda v: int(v.version))
         return reg.get_model_version_download_uri(name, latest.version)
     if model_uri.startswith("models:/"):
-        raise invalid(f"Invalid model URI '{model_uri}': use models:/<name>/<version|stage|"
-                      "latest>, models:/<name>@<alias> or models:/m-<model_id>.")
+        raise invalid(
+            f"Invalid model URI '{model_uri}': use models:/<name>/<version|stage|"
+            "latest>, models:/<name>@<alias> or models:/m-<model_id>."
+        )
     return model_uri  # an artifact URI
 
 
-def download_model(model_uri: str, dst_path: str | None = None,
-                   tracking_uri: str | None = None) -> str:
+def download_model(
+    model_uri: str, dst_path: str | None = None, tracking_uri: str | None = None
+) -> str:
     """A local directory holding the model's files."""
     location = resolve_model_uri(model_uri, tracking_uri)
     if "://" not in location and ":/" not in location:
@@ -213,8 +231,9 @@ def download_model(model_uri: str, dst_path: str | None = None,
     return dst
 
 
-def load_model(model_uri: str, dst_path: str | None = None,
-               tracking_uri: str | None = None) -> PyFuncModel:
+def load_model(
+    model_uri: str, dst_path: str | None = None, tracking_uri: str | None = None
+) -> PyFuncModel:
     """Load a model (MLflow's format, logged by jupyter-mlops or by mlflow) as an
     object with ``predict``."""
     from .flavors import load_model_dir

@@ -33,9 +33,21 @@ class _Entity:
 
 
 class ModelVersion(_Entity):
-    _fields = ("name", "version", "creation_timestamp", "last_updated_timestamp", "user_id",
-               "current_stage", "description", "source", "run_id", "status", "status_message",
-               "run_link", "model_id")
+    _fields = (
+        "name",
+        "version",
+        "creation_timestamp",
+        "last_updated_timestamp",
+        "user_id",
+        "current_stage",
+        "description",
+        "source",
+        "run_id",
+        "status",
+        "status_message",
+        "run_link",
+        "model_id",
+    )
 
     def __init__(self, d: dict[str, Any]) -> None:
         super().__init__(d)
@@ -73,30 +85,48 @@ class _RestRegistry:
     def _kv(d: dict[str, str] | None) -> list[dict[str, str]] | None:
         return [{"key": k, "value": str(v)} for k, v in d.items()] if d else None
 
-    def create_registered_model(self, name: str, tags: Any = None, description: Any = None
-                                ) -> dict[str, Any]:
-        return self._call("POST", "registered-models/create", {
-            "name": name, "tags": self._kv(tags), "description": description})["registered_model"]
+    def create_registered_model(
+        self, name: str, tags: Any = None, description: Any = None
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "registered-models/create",
+            {"name": name, "tags": self._kv(tags), "description": description},
+        )["registered_model"]
 
     def get_registered_model(self, name: str) -> dict[str, Any]:
         return self._call("GET", "registered-models/get", {"name": name})["registered_model"]
 
     def rename_registered_model(self, name: str, new_name: str) -> dict[str, Any]:
-        return self._call("POST", "registered-models/rename",
-                          {"name": name, "new_name": new_name})["registered_model"]
+        return self._call("POST", "registered-models/rename", {"name": name, "new_name": new_name})[
+            "registered_model"
+        ]
 
     def update_registered_model(self, name: str, description: str | None) -> dict[str, Any]:
-        return self._call("PATCH", "registered-models/update",
-                          {"name": name, "description": description})["registered_model"]
+        return self._call(
+            "PATCH", "registered-models/update", {"name": name, "description": description}
+        )["registered_model"]
 
     def delete_registered_model(self, name: str) -> None:
         self._call("DELETE", "registered-models/delete", {"name": name})
 
-    def search_registered_models(self, filter_string: Any = None, max_results: int = 100,
-                                 order_by: Sequence[str] = (), page_token: Any = None) -> Any:
-        r = self._call("GET", "registered-models/search", {
-            "filter": filter_string, "max_results": max_results,
-            "order_by": list(order_by) or None, "page_token": page_token})
+    def search_registered_models(
+        self,
+        filter_string: Any = None,
+        max_results: int = 100,
+        order_by: Sequence[str] = (),
+        page_token: Any = None,
+    ) -> Any:
+        r = self._call(
+            "GET",
+            "registered-models/search",
+            {
+                "filter": filter_string,
+                "max_results": max_results,
+                "order_by": list(order_by) or None,
+                "page_token": page_token,
+            },
+        )
         return r.get("registered_models", []), r.get("next_page_token")
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
@@ -106,82 +136,150 @@ class _RestRegistry:
         self._call("DELETE", "registered-models/delete-tag", {"name": name, "key": key})
 
     def get_latest_versions(self, name: str, stages: Any = None) -> list[dict[str, Any]]:
-        return self._call("POST", "registered-models/get-latest-versions", {
-            "name": name, "stages": list(stages or []) or None}).get("model_versions", [])
+        return self._call(
+            "POST",
+            "registered-models/get-latest-versions",
+            {"name": name, "stages": list(stages or []) or None},
+        ).get("model_versions", [])
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> None:
-        self._call("POST", "registered-models/alias",
-                   {"name": name, "alias": alias, "version": str(version)})
+        self._call(
+            "POST",
+            "registered-models/alias",
+            {"name": name, "alias": alias, "version": str(version)},
+        )
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         self._call("DELETE", "registered-models/alias", {"name": name, "alias": alias})
 
     def get_model_version_by_alias(self, name: str, alias: str) -> dict[str, Any]:
-        return self._call("GET", "registered-models/alias",
-                          {"name": name, "alias": alias})["model_version"]
+        return self._call("GET", "registered-models/alias", {"name": name, "alias": alias})[
+            "model_version"
+        ]
 
-    def create_model_version(self, name: str, source: str, run_id: Any = None, tags: Any = None,
-                             run_link: Any = None, description: Any = None,
-                             model_id: Any = None) -> dict[str, Any]:
-        return self._call("POST", "model-versions/create", {
-            "name": name, "source": source, "run_id": run_id, "tags": self._kv(tags),
-            "run_link": run_link, "description": description, "model_id": model_id,
-        })["model_version"]
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: Any = None,
+        tags: Any = None,
+        run_link: Any = None,
+        description: Any = None,
+        model_id: Any = None,
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "model-versions/create",
+            {
+                "name": name,
+                "source": source,
+                "run_id": run_id,
+                "tags": self._kv(tags),
+                "run_link": run_link,
+                "description": description,
+                "model_id": model_id,
+            },
+        )["model_version"]
 
     def get_model_version(self, name: str, version: Any) -> dict[str, Any]:
-        return self._call("GET", "model-versions/get",
-                          {"name": name, "version": str(version)})["model_version"]
+        return self._call("GET", "model-versions/get", {"name": name, "version": str(version)})[
+            "model_version"
+        ]
 
     def update_model_version(self, name: str, version: Any, description: Any) -> dict[str, Any]:
-        return self._call("PATCH", "model-versions/update", {
-            "name": name, "version": str(version), "description": description})["model_version"]
+        return self._call(
+            "PATCH",
+            "model-versions/update",
+            {"name": name, "version": str(version), "description": description},
+        )["model_version"]
 
-    def transition_model_version_stage(self, name: str, version: Any, stage: str,
-                                       archive_existing_versions: bool = False) -> Any:
-        return self._call("POST", "model-versions/transition-stage", {
-            "name": name, "version": str(version), "stage": stage,
-            "archive_existing_versions": bool(archive_existing_versions)})["model_version"]
+    def transition_model_version_stage(
+        self, name: str, version: Any, stage: str, archive_existing_versions: bool = False
+    ) -> Any:
+        return self._call(
+            "POST",
+            "model-versions/transition-stage",
+            {
+                "name": name,
+                "version": str(version),
+                "stage": stage,
+                "archive_existing_versions": bool(archive_existing_versions),
+            },
+        )["model_version"]
 
     def delete_model_version(self, name: str, version: Any) -> None:
         self._call("DELETE", "model-versions/delete", {"name": name, "version": str(version)})
 
-    def search_model_versions(self, filter_string: Any = None, max_results: int = 10000,
-                              order_by: Sequence[str] = (), page_token: Any = None) -> Any:
-        r = self._call("GET", "model-versions/search", {
-            "filter": filter_string, "max_results": max_results,
-            "order_by": list(order_by) or None, "page_token": page_token})
+    def search_model_versions(
+        self,
+        filter_string: Any = None,
+        max_results: int = 10000,
+        order_by: Sequence[str] = (),
+        page_token: Any = None,
+    ) -> Any:
+        r = self._call(
+            "GET",
+            "model-versions/search",
+            {
+                "filter": filter_string,
+                "max_results": max_results,
+                "order_by": list(order_by) or None,
+                "page_token": page_token,
+            },
+        )
         return r.get("model_versions", []), r.get("next_page_token")
 
     def set_model_version_tag(self, name: str, version: Any, key: str, value: str) -> None:
-        self._call("POST", "model-versions/set-tag",
-                   {"name": name, "version": str(version), "key": key, "value": value})
+        self._call(
+            "POST",
+            "model-versions/set-tag",
+            {"name": name, "version": str(version), "key": key, "value": value},
+        )
 
     def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
-        self._call("DELETE", "model-versions/delete-tag",
-                   {"name": name, "version": str(version), "key": key})
+        self._call(
+            "DELETE",
+            "model-versions/delete-tag",
+            {"name": name, "version": str(version), "key": key},
+        )
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
-        return self._call("GET", "model-versions/get-download-uri",
-                          {"name": name, "version": str(version)})["artifact_uri"]
+        return self._call(
+            "GET", "model-versions/get-download-uri", {"name": name, "version": str(version)}
+        )["artifact_uri"]
 
     def get_logged_model(self, model_id: str) -> dict[str, Any]:
         return self._call("GET", f"logged-models/{model_id}")["model"]
 
-    def search_logged_models(self, experiment_ids: Sequence[str], filter_string: Any = None,
-                             max_results: int = 100, order_by: Any = (), page_token: Any = None
-                             ) -> Any:
-        r = self._call("POST", "logged-models/search", {
-            "experiment_ids": list(experiment_ids), "filter": filter_string,
-            "max_results": max_results, "page_token": page_token})
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: Any = None,
+        max_results: int = 100,
+        order_by: Any = (),
+        page_token: Any = None,
+    ) -> Any:
+        r = self._call(
+            "POST",
+            "logged-models/search",
+            {
+                "experiment_ids": list(experiment_ids),
+                "filter": filter_string,
+                "max_results": max_results,
+                "page_token": page_token,
+            },
+        )
         return r.get("models", []), r.get("next_page_token")
 
     def lineage(self, name: str, version: Any) -> dict[str, Any]:
         try:
-            return self.rest.request("GET", "api/v1/registry/lineage",
-                                     params={"name": name, "version": str(version)})
-        except Exception as e:  # a stock MLflow server has no lineage route
-            raise TrackingError(f"lineage is not available from {self.rest.base}: {e}",
-                                "ENDPOINT_NOT_FOUND") from None
+            return self.rest.request(
+                "GET", "api/v1/registry/lineage", params={"name": name, "version": str(version)}
+            )
+        except Exception as e:  # noqa: BLE001 - a stock MLflow server has no lineage route
+            raise TrackingError(
+                f"lineage is not available from {self.rest.base}: {e}", "ENDPOINT_NOT_FOUND"
+            ) from None
 
 
 def registry_backend(tracking_store: Any) -> Any:
@@ -209,11 +307,13 @@ class RegistryClient:
         return self._backend
 
     # registered models
-    def create_registered_model(self, name: str, tags: dict[str, Any] | None = None,
-                                description: str | None = None) -> RegisteredModel:
+    def create_registered_model(
+        self, name: str, tags: dict[str, Any] | None = None, description: str | None = None
+    ) -> RegisteredModel:
         tags = {k: str(v) for k, v in (tags or {}).items()}
-        return RegisteredModel(self.backend.create_registered_model(name, tags or None,
-                                                                    description))
+        return RegisteredModel(
+            self.backend.create_registered_model(name, tags or None, description)
+        )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         return RegisteredModel(self.backend.get_registered_model(name))
@@ -221,18 +321,22 @@ class RegistryClient:
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         return RegisteredModel(self.backend.rename_registered_model(name, new_name))
 
-    def update_registered_model(self, name: str, description: str | None = None
-                                ) -> RegisteredModel:
+    def update_registered_model(self, name: str, description: str | None = None) -> RegisteredModel:
         return RegisteredModel(self.backend.update_registered_model(name, description))
 
     def delete_registered_model(self, name: str) -> None:
         self.backend.delete_registered_model(name)
 
-    def search_registered_models(self, filter_string: str | None = None, max_results: int = 100,
-                                 order_by: list[str] | None = None,
-                                 page_token: str | None = None) -> PagedList:
-        items, token = self.backend.search_registered_models(filter_string, max_results,
-                                                             order_by or [], page_token)
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        items, token = self.backend.search_registered_models(
+            filter_string, max_results, order_by or [], page_token
+        )
         return PagedList([RegisteredModel(d) for d in items], token)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
@@ -241,8 +345,7 @@ class RegistryClient:
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         self.backend.delete_registered_model_tag(name, key)
 
-    def get_latest_versions(self, name: str, stages: list[str] | None = None
-                            ) -> list[ModelVersion]:
+    def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
         return [ModelVersion(d) for d in self.backend.get_latest_versions(name, stages)]
 
     # aliases
@@ -256,34 +359,53 @@ class RegistryClient:
         return ModelVersion(self.backend.get_model_version_by_alias(name, alias))
 
     # versions
-    def create_model_version(self, name: str, source: str, run_id: str | None = None,
-                             tags: dict[str, Any] | None = None, run_link: str | None = None,
-                             description: str | None = None, model_id: str | None = None
-                             ) -> ModelVersion:
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        model_id: str | None = None,
+    ) -> ModelVersion:
         tags = {k: str(v) for k, v in (tags or {}).items()}
-        return ModelVersion(self.backend.create_model_version(
-            name, source, run_id, tags or None, run_link, description, model_id=model_id))
+        return ModelVersion(
+            self.backend.create_model_version(
+                name, source, run_id, tags or None, run_link, description, model_id=model_id
+            )
+        )
 
     def get_model_version(self, name: str, version: Any) -> ModelVersion:
         return ModelVersion(self.backend.get_model_version(name, str(version)))
 
-    def update_model_version(self, name: str, version: Any, description: str | None = None
-                             ) -> ModelVersion:
+    def update_model_version(
+        self, name: str, version: Any, description: str | None = None
+    ) -> ModelVersion:
         return ModelVersion(self.backend.update_model_version(name, str(version), description))
 
-    def transition_model_version_stage(self, name: str, version: Any, stage: str,
-                                       archive_existing_versions: bool = False) -> ModelVersion:
-        return ModelVersion(self.backend.transition_model_version_stage(
-            name, str(version), stage, archive_existing_versions))
+    def transition_model_version_stage(
+        self, name: str, version: Any, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        return ModelVersion(
+            self.backend.transition_model_version_stage(
+                name, str(version), stage, archive_existing_versions
+            )
+        )
 
     def delete_model_version(self, name: str, version: Any) -> None:
         self.backend.delete_model_version(name, str(version))
 
-    def search_model_versions(self, filter_string: str | None = None, max_results: int = 10000,
-                              order_by: list[str] | None = None, page_token: str | None = None
-                              ) -> PagedList:
-        items, token = self.backend.search_model_versions(filter_string, max_results,
-                                                          order_by or [], page_token)
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10000,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        items, token = self.backend.search_model_versions(
+            filter_string, max_results, order_by or [], page_token
+        )
         return PagedList([ModelVersion(d) for d in items], token)
 
     def set_model_version_tag(self, name: str, version: Any, key: str, value: Any) -> None:

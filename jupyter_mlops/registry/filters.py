@@ -81,8 +81,11 @@ def parse(text: str | None) -> list[Clause]:
             raise bad(f"'{field}' has no comparison")
         kind, op = toks[i]
         op_u = op.upper()
-        if kind == "word" and op_u == "NOT" and i + 1 < len(toks) and toks[i + 1][1].upper() in (
-            "IN", "LIKE", "ILIKE"
+        if (
+            kind == "word"
+            and op_u == "NOT"
+            and i + 1 < len(toks)
+            and toks[i + 1][1].upper() in ("IN", "LIKE", "ILIKE")
         ):
             i += 1
             op_u = "NOT " + toks[i][1].upper()
@@ -132,7 +135,7 @@ def parse(text: str | None) -> list[Clause]:
 
 def _like(pattern: str, value: str, ignore_case: bool) -> bool:
     rx = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.fullmatch(rx, value, re.S | (re.I if ignore_case else 0)) is not None
+    return re.fullmatch(rx, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
 
 
 def _compare(op: str, have: Any, want: Any) -> bool:
@@ -151,8 +154,12 @@ def _compare(op: str, have: Any, want: Any) -> bool:
     elif isinstance(have, (int, float)) and isinstance(want, str):
         have = str(have)
     ops: dict[str, Callable[[Any, Any], bool]] = {
-        "=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-        ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        ">": lambda a, b: a > b,
+        "<=": lambda a, b: a <= b,
+        ">=": lambda a, b: a >= b,
     }
     return ops[op](have, want)
 

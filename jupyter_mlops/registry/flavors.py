@@ -61,24 +61,38 @@ def save_model(
     if _is_sklearn(model):
         fmt = serialization_format or _default_format()
         if fmt not in SERIALIZATION_FORMATS:
-            raise invalid(f"Unrecognized serialization format: {fmt}. Use one of "
-                          f"{', '.join(SERIALIZATION_FORMATS)}.")
+            raise invalid(
+                f"Unrecognized serialization format: {fmt}. Use one of "
+                f"{', '.join(SERIALIZATION_FORMATS)}."
+            )
         fname = _MODEL_FILES[fmt]
         _dump(model, os.path.join(path, fname), fmt)
-        base = ["scikit-learn", "numpy", "scipy"] + (["cloudpickle"] if fmt == "cloudpickle"
-                                                     else ["skops"] if fmt == "skops" else [])
+        base = ["scikit-learn", "numpy", "scipy"] + (
+            ["cloudpickle"] if fmt == "cloudpickle" else ["skops"] if fmt == "skops" else []
+        )
         flavors: dict[str, Any] = {
-            "python_function": {"loader_module": "mlflow.sklearn", "model_path": fname,
-                                "predict_fn": "predict", "python_version": py},
-            "sklearn": {"code": None, "pickled_model": fname, "serialization_format": fmt,
-                        "sklearn_version": mf.package_version("scikit-learn"),
-                        **({"skops_trusted_types": None} if fmt == "skops" else {})},
+            "python_function": {
+                "loader_module": "mlflow.sklearn",
+                "model_path": fname,
+                "predict_fn": "predict",
+                "python_version": py,
+            },
+            "sklearn": {
+                "code": None,
+                "pickled_model": fname,
+                "serialization_format": fmt,
+                "sklearn_version": mf.package_version("scikit-learn"),
+                **({"skops_trusted_types": None} if fmt == "skops" else {}),
+            },
         }
     else:
         _dump(model, os.path.join(path, PYTHON_MODEL_FILE), "cloudpickle")
         base = ["cloudpickle", "jupyter-mlops"]
-        conf: dict[str, Any] = {"loader_module": "jupyter_mlops.registry.pyfunc",
-                                "python_model": PYTHON_MODEL_FILE, "python_version": py}
+        conf: dict[str, Any] = {
+            "loader_module": "jupyter_mlops.registry.pyfunc",
+            "python_model": PYTHON_MODEL_FILE,
+            "python_version": py,
+        }
         if artifacts:
             import shutil
 
@@ -87,7 +101,8 @@ def save_model(
             for name, src in artifacts.items():
                 dst = os.path.join("artifacts", os.path.basename(src))
                 (shutil.copytree if os.path.isdir(src) else shutil.copy2)(
-                    src, os.path.join(path, dst))
+                    src, os.path.join(path, dst)
+                )
                 conf["artifacts"][name] = dst
         flavors = {"python_function": conf}
     requirements = mf.pinned(base) + list(pip_requirements or [])
@@ -100,15 +115,15 @@ def save_model(
     sig = mf.signature_dict(signature)
     if sig is None and input_example is not None:
         try:
-            output = model.predict(input_example) if not isinstance(model, PythonModel) \
-                else None
-        except Exception:  # a signature is a convenience: an example the model rejects
+            output = model.predict(input_example) if not isinstance(model, PythonModel) else None
+        except Exception:  # noqa: BLE001 - a signature is a convenience: an example the model rejects
             output = None  # still logs
         sig = mf.infer_signature(input_example, output)
     if sig is not None and sig.get("inputs"):
         mlmodel["signature"] = sig
     mlmodel["model_size_bytes"] = sum(
-        os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
+        os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs
+    )
     mf.write_mlmodel(path, mlmodel)
     return mlmodel
 
@@ -125,8 +140,9 @@ def _dump(model: Any, path: str, fmt: str) -> None:
         try:
             import skops.io
         except ImportError:
-            raise invalid("serialization_format='skops' needs the skops package "
-                          "(pip install skops).") from None
+            raise invalid(
+                "serialization_format='skops' needs the skops package (pip install skops)."
+            ) from None
         skops.io.dump(model, path)
         return
     with open(path, "wb") as f:
@@ -146,8 +162,10 @@ def load_sklearn(model_dir: str, conf: dict[str, Any]) -> Any:
         try:
             import skops.io
         except ImportError:
-            raise invalid("This model was saved with skops: install the skops package to "
-                          "load it (pip install skops).") from None
+            raise invalid(
+                "This model was saved with skops: install the skops package to "
+                "load it (pip install skops)."
+            ) from None
         trusted = conf.get("skops_trusted_types")
         if not trusted:
             # Loading a model means trusting it (as with pickle): accept the types it names.
@@ -172,16 +190,20 @@ def load_model_dir(model_dir: str) -> PyFuncModel:
         return PyFuncModel(_Estimator(est), mlmodel, model_dir, raw_model=est)
     conf = flavors.get("python_function")
     if conf is None:
-        raise invalid(f"The model in '{model_dir}' has no python_function or sklearn flavor "
-                      f"(flavors: {', '.join(flavors)}).")
+        raise invalid(
+            f"The model in '{model_dir}' has no python_function or sklearn flavor "
+            f"(flavors: {', '.join(flavors)})."
+        )
     loader = conf.get("loader_module")
     if loader == "jupyter_mlops.registry.pyfunc":
         return PyFuncModel(_load_pyfunc(model_dir), mlmodel, model_dir)
     if loader == "mlflow.sklearn":
         est = load_sklearn(model_dir, {"pickled_model": conf.get("model_path", "model.pkl")})
         return PyFuncModel(_Estimator(est), mlmodel, model_dir, raw_model=est)
-    raise invalid(f"Loading models of loader module '{loader}' needs the mlflow package: "
-                  "jupyter-mlops loads sklearn and its own python_function models.")
+    raise invalid(
+        f"Loading models of loader module '{loader}' needs the mlflow package: "
+        "jupyter-mlops loads sklearn and its own python_function models."
+    )
 
 
 class _Estimator:

@@ -49,15 +49,15 @@ def write_mlmodel(model_dir: str, mlmodel: dict[str, Any]) -> None:
         _yaml().safe_dump(mlmodel, f, default_flow_style=False, sort_keys=True)
 
 
-def new_mlmodel(run_id: str | None, artifact_path: str | None,
-                flavors: dict[str, Any]) -> dict[str, Any]:
+def new_mlmodel(
+    run_id: str | None, artifact_path: str | None, flavors: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "artifact_path": artifact_path,
         "flavors": flavors,
         "model_uuid": uuid.uuid4().hex,
         "run_id": run_id,
-        "utc_time_created": str(datetime.datetime.now(datetime.timezone.utc).replace(
-            tzinfo=None)),
+        "utc_time_created": str(datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)),
         "is_signature_from_type_hint": False,
         "type_hint_from_example": False,
         "saved_by": FORMAT_VERSION_NOTE,
@@ -91,25 +91,50 @@ def write_environment(model_dir: str, requirements: list[str]) -> dict[str, str]
         f.write("\n".join(requirements) + ("\n" if requirements else ""))
     pip = package_version("pip") or "23.0"
     with open(os.path.join(model_dir, "python_env.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump({
-            "python": python_version(),
-            "build_dependencies": [f"pip=={pip}", f"setuptools=={package_version('setuptools')}"
-                                   if package_version("setuptools") else "setuptools", "wheel"],
-            "dependencies": ["-r requirements.txt"],
-        }, f, default_flow_style=False, sort_keys=False)
+        yaml.safe_dump(
+            {
+                "python": python_version(),
+                "build_dependencies": [
+                    f"pip=={pip}",
+                    f"setuptools=={package_version('setuptools')}"
+                    if package_version("setuptools")
+                    else "setuptools",
+                    "wheel",
+                ],
+                "dependencies": ["-r requirements.txt"],
+            },
+            f,
+            default_flow_style=False,
+            sort_keys=False,
+        )
     with open(os.path.join(model_dir, "conda.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump({
-            "channels": ["conda-forge"],
-            "dependencies": [f"python={python_version()}", f"pip<={pip}",
-                             {"pip": list(requirements)}],
-            "name": "mlflow-env",
-        }, f, default_flow_style=False, sort_keys=False)
+        yaml.safe_dump(
+            {
+                "channels": ["conda-forge"],
+                "dependencies": [
+                    f"python={python_version()}",
+                    f"pip<={pip}",
+                    {"pip": list(requirements)},
+                ],
+                "name": "mlflow-env",
+            },
+            f,
+            default_flow_style=False,
+            sort_keys=False,
+        )
     return {"conda": "conda.yaml", "virtualenv": "python_env.yaml"}
 
 
 # -- signature and input example ------------------------------------------------------
-_NUMPY_TO_COLUMN = {"f": "double", "i": "long", "u": "long", "b": "boolean", "O": "string",
-                    "U": "string", "S": "binary"}
+_NUMPY_TO_COLUMN = {
+    "f": "double",
+    "i": "long",
+    "u": "long",
+    "b": "boolean",
+    "O": "string",
+    "U": "string",
+    "S": "binary",
+}
 
 
 def _column_type(dtype: Any) -> str:
@@ -127,13 +152,15 @@ def schema_of(data: Any) -> list[dict[str, Any]] | None:
     import numpy as np
 
     if hasattr(data, "dtypes") and hasattr(data, "columns"):  # pandas DataFrame
-        return [{"type": _column_type(dt), "name": str(c), "required": True}
-                for c, dt in zip(data.columns, data.dtypes)]
+        return [
+            {"type": _column_type(dt), "name": str(c), "required": True}
+            for c, dt in zip(data.columns, data.dtypes)
+        ]
     if hasattr(data, "dtype") and hasattr(data, "name") and hasattr(data, "index"):  # Series
         return [{"type": _column_type(data.dtype), "required": True}]
     try:
         arr = np.asarray(data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not array-like: no signature
         return None
     if arr.dtype == object:
         return None
@@ -145,8 +172,11 @@ def infer_signature(model_input: Any, model_output: Any = None) -> dict[str, Any
     """``{"inputs": <json str>, "outputs": <json str|None>, "params": None}``."""
     inputs = schema_of(model_input)
     outputs = schema_of(model_output) if model_output is not None else None
-    return {"inputs": json.dumps(inputs) if inputs else None,
-            "outputs": json.dumps(outputs) if outputs else None, "params": None}
+    return {
+        "inputs": json.dumps(inputs) if inputs else None,
+        "outputs": json.dumps(outputs) if outputs else None,
+        "params": None,
+    }
 
 
 def signature_dict(signature: Any) -> dict[str, Any] | None:
@@ -180,27 +210,38 @@ def write_input_example(model_dir: str, example: Any) -> dict[str, Any]:
     """``input_example.json`` + ``serving_input_example.json``; returns
     ``saved_input_example_info``."""
     if hasattr(example, "to_dict") and hasattr(example, "columns"):  # DataFrame
-        split = {"columns": [str(c) for c in example.columns],
-                 "data": _jsonable(example.to_numpy())}
+        split = {
+            "columns": [str(c) for c in example.columns],
+            "data": _jsonable(example.to_numpy()),
+        }
         with open(os.path.join(model_dir, "input_example.json"), "w") as f:
             json.dump(split, f)
         with open(os.path.join(model_dir, "serving_input_example.json"), "w") as f:
             json.dump({"dataframe_split": split}, f, indent=2)
-        return {"artifact_path": "input_example.json", "serving_input_path":
-                "serving_input_example.json", "type": "dataframe", "pandas_orient": "split"}
+        return {
+            "artifact_path": "input_example.json",
+            "serving_input_path": "serving_input_example.json",
+            "type": "dataframe",
+            "pandas_orient": "split",
+        }
     if isinstance(example, dict) and not any(hasattr(v, "shape") for v in example.values()):
         # column -> values: a one-table example
         import pandas as pd
 
-        return write_input_example(model_dir, pd.DataFrame(
-            {k: v if isinstance(v, list) else [v] for k, v in example.items()}))
+        return write_input_example(
+            model_dir,
+            pd.DataFrame({k: v if isinstance(v, list) else [v] for k, v in example.items()}),
+        )
     data = _jsonable(example)
     with open(os.path.join(model_dir, "input_example.json"), "w") as f:
         json.dump(data, f)
     with open(os.path.join(model_dir, "serving_input_example.json"), "w") as f:
         json.dump({"inputs": data}, f, indent=2)
-    return {"artifact_path": "input_example.json", "serving_input_path":
-            "serving_input_example.json", "type": "ndarray"}
+    return {
+        "artifact_path": "input_example.json",
+        "serving_input_path": "serving_input_example.json",
+        "type": "ndarray",
+    }
 
 
 def input_columns(mlmodel: dict[str, Any]) -> list[str] | None:

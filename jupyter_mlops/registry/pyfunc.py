@@ -23,8 +23,9 @@ PYTHON_MODEL_FILE = "python_model.pkl"
 class PythonModelContext:
     """What ``load_context`` gets: the model's ``artifacts`` (name -> local path)."""
 
-    def __init__(self, artifacts: dict[str, str], model_config: dict[str, Any] | None = None
-                 ) -> None:
+    def __init__(
+        self, artifacts: dict[str, str], model_config: dict[str, Any] | None = None
+    ) -> None:
         self.artifacts = artifacts
         self.model_config = model_config or {}
 
@@ -71,10 +72,10 @@ def _load_pyfunc(path: str) -> Any:
             obj = cloudpickle.load(f)
         except ImportError:
             obj = pickle.load(f)
-    if isinstance(obj, PythonModel) or (hasattr(obj, "load_context") and
-                                        _takes_context(obj)):
-        artifacts = {k: os.path.join(model_dir, v) for k, v in
-                     (conf.get("artifacts") or {}).items()}
+    if isinstance(obj, PythonModel) or (hasattr(obj, "load_context") and _takes_context(obj)):
+        artifacts = {
+            k: os.path.join(model_dir, v) for k, v in (conf.get("artifacts") or {}).items()
+        }
         ctx = PythonModelContext(artifacts, conf.get("model_config"))
         obj.load_context(ctx)
         return _PythonModelWrapper(obj, ctx)
@@ -96,8 +97,9 @@ def _takes_context(obj: Any) -> bool:
 class PyFuncModel:
     """A loaded model: ``predict(data)``; ``metadata`` is the MLmodel dict."""
 
-    def __init__(self, impl: Any, metadata: dict[str, Any], model_dir: str,
-                 raw_model: Any = None) -> None:
+    def __init__(
+        self, impl: Any, metadata: dict[str, Any], model_dir: str, raw_model: Any = None
+    ) -> None:
         self._impl = impl
         self.metadata = metadata
         self.model_dir = model_dir
@@ -105,8 +107,7 @@ class PyFuncModel:
         #: Input column names from the signature (None for tensors).
         self.input_columns = input_columns(metadata)
         feature_names = getattr(raw_model, "feature_names_in_", None)
-        self._feature_names = [str(c) for c in feature_names] if feature_names is not None \
-            else None
+        self._feature_names = [str(c) for c in feature_names] if feature_names is not None else None
 
     @property
     def model_id(self) -> str | None:
@@ -125,8 +126,7 @@ class PyFuncModel:
         return self._raw if self._raw is not None else getattr(self._impl, "model", self._impl)
 
     def predict(self, data: Any, params: Any = None) -> Any:
-        return self._impl.predict(data, params) if params is not None else \
-            self._impl.predict(data)
+        return self._impl.predict(data, params) if params is not None else self._impl.predict(data)
 
     def predict_array(self, matrix: Any) -> Any:
         """Fast path for the scoring server: a 2-D numpy array already in

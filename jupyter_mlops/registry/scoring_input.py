@@ -35,8 +35,7 @@ def _matrix(rows: Any, what: str) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr.reshape(1, -1) if arr.size and not isinstance(rows[0], list) else arr
     if arr.ndim != 2:
-        raise BadInput(f"{what} must be a list of rows (a 2-D array), got {arr.ndim} "
-                       "dimension(s).")
+        raise BadInput(f"{what} must be a list of rows (a 2-D array), got {arr.ndim} dimension(s).")
     return arr
 
 
@@ -52,24 +51,29 @@ def _reorder(arr: np.ndarray, given: list[str], expected: list[str] | None) -> n
 
 def _check_width(arr: np.ndarray, expected: list[str] | None) -> np.ndarray:
     if expected is not None and arr.shape[1] != len(expected):
-        raise BadInput(f"Expected {len(expected)} value(s) per row ({', '.join(expected)}), "
-                       f"got {arr.shape[1]}.")
+        raise BadInput(
+            f"Expected {len(expected)} value(s) per row ({', '.join(expected)}), "
+            f"got {arr.shape[1]}."
+        )
     return arr
 
 
 def _records(records: Any, expected: list[str] | None) -> np.ndarray:
     if isinstance(records, dict):
         records = [records]
-    if not isinstance(records, list) or not records or not all(
-            isinstance(r, dict) for r in records):
-        raise BadInput("dataframe_records must be a non-empty list of objects "
-                       "({column: value}).")
+    if (
+        not isinstance(records, list)
+        or not records
+        or not all(isinstance(r, dict) for r in records)
+    ):
+        raise BadInput("dataframe_records must be a non-empty list of objects ({column: value}).")
     cols = expected or list(records[0])
     try:
         rows = [[r[c] for c in cols] for r in records]
     except KeyError as e:
-        raise BadInput(f"A record has no value for column {e.args[0]!r}; the model expects "
-                       f"{cols}.") from None
+        raise BadInput(
+            f"A record has no value for column {e.args[0]!r}; the model expects {cols}."
+        ) from None
     return _matrix(rows, "dataframe_records")
 
 
@@ -83,8 +87,10 @@ def _split(split: Any, expected: list[str] | None) -> np.ndarray:
     cols = split.get("columns")
     if cols is not None:
         if not isinstance(cols, list) or len(cols) != arr.shape[1]:
-            raise BadInput(f"dataframe_split has {len(cols) if isinstance(cols, list) else '?'} "
-                           f"column name(s) for rows of {arr.shape[1]} value(s).")
+            raise BadInput(
+                f"dataframe_split has {len(cols) if isinstance(cols, list) else '?'} "
+                f"column name(s) for rows of {arr.shape[1]} value(s)."
+            )
         return _reorder(arr, [str(c) for c in cols], expected)
     return _check_width(arr, expected)
 
@@ -99,13 +105,15 @@ def _tensor(value: Any, key: str, expected: list[str] | None) -> np.ndarray:
             raise BadInput(f"{key}: columns of different lengths ({e}).") from None
         if arr.dtype.kind not in "fiub":
             arr = _matrix(arr.tolist(), key)
-        return _reorder(arr.astype(np.float64) if arr.dtype.kind in "iub" else arr, cols,
-                        expected)
+        return _reorder(arr.astype(np.float64) if arr.dtype.kind in "iub" else arr, cols, expected)
     if not isinstance(value, list) or not value:
         raise BadInput(f"{key} must be a non-empty list of rows or an object of columns.")
     if not isinstance(value[0], list):
-        value = [value] if expected is not None and len(value) == len(expected) else \
-            [[v] for v in value]
+        value = (
+            [value]
+            if expected is not None and len(value) == len(expected)
+            else [[v] for v in value]
+        )
     return _check_width(_matrix(value, key), expected)
 
 
@@ -116,14 +124,14 @@ def parse_json(body: bytes, expected: list[str] | None) -> tuple[np.ndarray, Any
     except (ValueError, UnicodeDecodeError) as e:
         raise BadInput(f"Invalid JSON input: {e}") from None
     if not isinstance(doc, dict):
-        raise BadInput("The JSON input must be an object with one of the keys "
-                       f"{', '.join(KEYS)}.")
+        raise BadInput(f"The JSON input must be an object with one of the keys {', '.join(KEYS)}.")
     present = [k for k in KEYS if k in doc]
     unknown = sorted(set(doc) - set(KEYS) - {"params"})
     if len(present) != 1 or unknown:
         raise BadInput(
             f"The JSON input must have exactly one of the keys {', '.join(KEYS)} "
-            f"(and optionally 'params'); got {sorted(doc)}.")
+            f"(and optionally 'params'); got {sorted(doc)}."
+        )
     key = present[0]
     value = doc[key]
     if key == "dataframe_split":

@@ -78,8 +78,11 @@ class InvocationsHandler(_Base):
             elif ctype == "text/csv":
                 matrix, params = parse_csv(self.request.body, columns), None
             else:
-                self.error(415, f"This predictor only supports the following content types: "
-                                f"application/json, text/csv. Got '{ctype}'.")
+                self.error(
+                    415,
+                    f"This predictor only supports the following content types: "
+                    f"application/json, text/csv. Got '{ctype}'.",
+                )
                 return
         except BadInput as e:
             self.error(400, str(e))
@@ -92,7 +95,7 @@ class InvocationsHandler(_Base):
                 result = self.model.predict(data, params)
             else:
                 result = self.model.predict_array(matrix)
-        except Exception as e:  # the model refused this input: the caller's problem
+        except Exception as e:  # noqa: BLE001 - the model refused this input: the caller's problem
             self.error(400, f"Failed to predict: {type(e).__name__}: {e}")
             return
         self.set_header("Content-Type", "application/json")
@@ -101,16 +104,20 @@ class InvocationsHandler(_Base):
 
 def make_app(model: PyFuncModel) -> web.Application:
     kw = {"model": model}
-    return web.Application([
-        (r"/ping", PingHandler, kw),
-        (r"/health", PingHandler, kw),
-        (r"/version", VersionHandler, kw),
-        (r"/invocations", InvocationsHandler, kw),
-    ], compress_response=False)
+    return web.Application(
+        [
+            (r"/ping", PingHandler, kw),
+            (r"/health", PingHandler, kw),
+            (r"/version", VersionHandler, kw),
+            (r"/invocations", InvocationsHandler, kw),
+        ],
+        compress_response=False,
+    )
 
 
-def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000,
-          tracking_uri: str | None = None) -> None:
+def serve(
+    model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_uri: str | None = None
+) -> None:
     """Load the model, then serve until interrupted."""
     from .api import load_model
 
@@ -119,8 +126,10 @@ def serve(model_uri: str, host: str = "127.0.0.1", port: int = 5000,
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     server = httpserver.HTTPServer(make_app(model), max_body_size=MAX_BODY, xheaders=False)
     server.listen(port, host)
-    print(f"jupyter-mlops scoring server: {model_uri} on http://{host}:{port} "
-          "(POST /invocations)", flush=True)
+    print(
+        f"jupyter-mlops scoring server: {model_uri} on http://{host}:{port} (POST /invocations)",
+        flush=True,
+    )
     try:
         ioloop.IOLoop.current().start()
     except KeyboardInterrupt:

@@ -46,11 +46,15 @@ STAGES = ("None", "Staging", "Production", "Archived")
 ACTIVE_STAGES = ("Staging", "Production")
 DELETED_STAGE = "Deleted_Internal"
 LOGGED_MODEL_STATUSES = {
-    "LOGGED_MODEL_STATUS_UNSPECIFIED": 0, "LOGGED_MODEL_PENDING": 1, "LOGGED_MODEL_READY": 2,
+    "LOGGED_MODEL_STATUS_UNSPECIFIED": 0,
+    "LOGGED_MODEL_PENDING": 1,
+    "LOGGED_MODEL_READY": 2,
     "LOGGED_MODEL_UPLOAD_FAILED": 3,
 }
 MAX_NAME_LENGTH = 256
 MAX_ALIAS_LENGTH = 255
+#: Versions are 32-bit in the database (as in MLflow's schema).
+MAX_VERSION = 2**31 - 1
 SEARCH_REGISTERED_MODELS_MAX = 1000
 SEARCH_MODEL_VERSIONS_MAX = 200_000
 SEARCH_LOGGED_MODELS_MAX = 1000
@@ -68,8 +72,7 @@ def canonical_stage(stage: str | None) -> str:
         if stage is not None and s.lower() == stage.strip().lower():
             return s
     raise invalid(
-        f"Invalid Model Version stage: {stage}. Value must be one of "
-        f"{', '.join(STAGES)}."
+        f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(STAGES)}."
     )
 
 
@@ -89,23 +92,28 @@ def _offset(token: str | None) -> int:
         raise invalid(f"Invalid page token, could not base64-decode: {token!r}") from None
 
 
-def _page(items: list[dict[str, Any]], max_results: int, token: str | None
-          ) -> tuple[list[dict[str, Any]], str | None]:
+def _page(
+    items: list[dict[str, Any]], max_results: int, token: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
     start = _offset(token)
-    page = items[start:start + max_results]
+    page = items[start : start + max_results]
     nxt = _token(start + max_results) if start + max_results < len(items) else None
     return page, nxt
 
 
-def _sort(items: list[dict[str, Any]], order_by: Sequence[str], allowed: Sequence[str],
-          default: Sequence[tuple[str, bool]]) -> list[dict[str, Any]]:
+def _sort(
+    items: list[dict[str, Any]],
+    order_by: Sequence[str],
+    allowed: Sequence[str],
+    default: Sequence[tuple[str, bool]],
+) -> list[dict[str, Any]]:
     keys: list[tuple[str, bool]] = []
     for clause in order_by or ():
         parts = clause.strip().split()
         if not parts:
             continue
         field = parts[0].replace("`", "")
-        if field.startswith("attributes.") or field.startswith("attribute."):
+        if field.startswith(("attributes.", "attribute.")):
             field = field.split(".", 1)[1]
         if field == "timestamp":
             field = "last_updated_timestamp"
@@ -135,8 +143,6 @@ def validate_name(name: str | None, what: str = "Registered model name") -> str:
         raise invalid(f"{what} cannot be empty.")
     if len(name) > MAX_NAME_LENGTH:
         raise invalid(f"{what} '{name[:40]}...' is longer than {MAX_NAME_LENGTH} characters.")
-    if "/" in name or name.startswith(("m-", ".")) and what != "Registered model name":
-        raise invalid(f"Invalid {what.lower()}: '{name}'.")
     return name
 
 
@@ -161,11 +167,13 @@ def validate_alias(alias: str | None) -> str:
 def _version_int(version: Any) -> int:
     try:
         v = int(str(version))
-        if v < 1:
+        if v < 1 or v > MAX_VERSION:
             raise ValueError
         return v
     except (TypeError, ValueError):
-        raise invalid(f"Model version must be a positive integer, got '{version}'.") from None
+        raise invalid(
+            f"Model version must be a positive integer (at most {MAX_VERSION}), got '{version}'."
+        ) from None
 
 
 class RegistryStore:
@@ -188,30 +196,37 @@ class RegistryStore:
     # -- transactions -------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(write=True) as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            with conn.begin():
-                yield conn
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
 
     # -- reading rows into MLflow shapes -------------------------------------
     def _model_row(self, conn: Connection, name: str) -> Any:
-        row = conn.execute(
-            registered_models.select().where(registered_models.c.name == name)
-        ).mappings().first()
+        row = (
+            conn.execute(registered_models.select().where(registered_models.c.name == name))
+            .mappings()
+            .first()
+        )
         if row is None:
             raise not_found(f"Registered Model with name={name} not found")
         return row
 
     def _version_row(self, conn: Connection, name: str, version: int) -> Any:
-        row = conn.execute(model_versions.select().where(
-            model_versions.c.name == name, model_versions.c.version == version,
-            model_versions.c.current_stage != DELETED_STAGE,
-        )).mappings().first()
+        row = (
+            conn.execute(
+                model_versions.select().where(
+                    model_versions.c.name == name,
+                    model_versions.c.version == version,
+                    model_versions.c.current_stage != DELETED_STAGE,
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise not_found(f"Model Version (name={name}, version={version}) not found")
         return row
@@ -221,13 +236,18 @@ class RegistryStore:
             return []
         names = sorted({r["name"] for r in rows})
         tags: dict[tuple[str, int], list[dict[str, str]]] = {}
-        for t in conn.execute(model_version_tags.select().where(
-                model_version_tags.c.name.in_(names)).order_by(model_version_tags.c.key)):
+        for t in conn.execute(
+            model_version_tags.select()
+            .where(model_version_tags.c.name.in_(names))
+            .order_by(model_version_tags.c.key)
+        ):
             tags.setdefault((t.name, t.version), []).append({"key": t.key, "value": t.value or ""})
         aliases: dict[tuple[str, int], list[str]] = {}
-        for a in conn.execute(registered_model_aliases.select().where(
-                registered_model_aliases.c.name.in_(names)).order_by(
-                registered_model_aliases.c.alias)):
+        for a in conn.execute(
+            registered_model_aliases.select()
+            .where(registered_model_aliases.c.name.in_(names))
+            .order_by(registered_model_aliases.c.alias)
+        ):
             aliases.setdefault((a.name, a.version), []).append(a.alias)
         out = []
         for r in rows:
@@ -262,24 +282,37 @@ class RegistryStore:
             return []
         names = [r["name"] for r in rows]
         tags: dict[str, list[dict[str, str]]] = {}
-        for t in conn.execute(registered_model_tags.select().where(
-                registered_model_tags.c.name.in_(names)).order_by(registered_model_tags.c.key)):
+        for t in conn.execute(
+            registered_model_tags.select()
+            .where(registered_model_tags.c.name.in_(names))
+            .order_by(registered_model_tags.c.key)
+        ):
             tags.setdefault(t.name, []).append({"key": t.key, "value": t.value or ""})
         aliases: dict[str, list[dict[str, str]]] = {}
-        for a in conn.execute(registered_model_aliases.select().where(
-                registered_model_aliases.c.name.in_(names)).order_by(
-                registered_model_aliases.c.alias)):
+        for a in conn.execute(
+            registered_model_aliases.select()
+            .where(registered_model_aliases.c.name.in_(names))
+            .order_by(registered_model_aliases.c.alias)
+        ):
             aliases.setdefault(a.name, []).append({"alias": a.alias, "version": str(a.version)})
-        versions = conn.execute(model_versions.select().where(
-            model_versions.c.name.in_(names), model_versions.c.current_stage != DELETED_STAGE
-        )).mappings().all()
+        versions = (
+            conn.execute(
+                model_versions.select().where(
+                    model_versions.c.name.in_(names),
+                    model_versions.c.current_stage != DELETED_STAGE,
+                )
+            )
+            .mappings()
+            .all()
+        )
         latest: dict[tuple[str, str], Any] = {}
         for v in versions:
             k = (v["name"], v["current_stage"])
             if k not in latest or v["version"] > latest[k]["version"]:
                 latest[k] = v
-        latest_json = self._versions_json(conn, sorted(
-            latest.values(), key=lambda v: (v["name"], v["version"])))
+        latest_json = self._versions_json(
+            conn, sorted(latest.values(), key=lambda v: (v["name"], v["version"]))
+        )
         by_name: dict[str, list[dict[str, Any]]] = {}
         for mv in latest_json:
             by_name.setdefault(mv["name"], []).append(mv)
@@ -304,22 +337,35 @@ class RegistryStore:
         return out
 
     # -- registered models ---------------------------------------------------
-    def create_registered_model(self, name: str, tags: dict[str, str] | None = None,
-                                description: str | None = None, user_id: str | None = None
-                                ) -> dict[str, Any]:
+    def create_registered_model(
+        self,
+        name: str,
+        tags: dict[str, str] | None = None,
+        description: str | None = None,
+        user_id: str | None = None,
+    ) -> dict[str, Any]:
         validate_name(name)
         now = now_ms()
         with self._write() as conn:
-            exists = conn.execute(sa.select(registered_models.c.name).where(
-                registered_models.c.name == name)).first()
+            exists = conn.execute(
+                sa.select(registered_models.c.name).where(registered_models.c.name == name)
+            ).first()
             if exists:
                 raise already_exists(f"Registered Model (name={name}) already exists.")
-            conn.execute(registered_models.insert().values(
-                name=name, creation_timestamp=now, last_updated_timestamp=now,
-                description=description or None, user_id=user_id or None))
+            conn.execute(
+                registered_models.insert().values(
+                    name=name,
+                    creation_timestamp=now,
+                    last_updated_timestamp=now,
+                    description=description or None,
+                    user_id=user_id or None,
+                )
+            )
             if tags:
-                conn.execute(registered_model_tags.insert(), [
-                    {"name": name, "key": k, "value": v} for k, v in tags.items()])
+                conn.execute(
+                    registered_model_tags.insert(),
+                    [{"name": name, "key": k, "value": v} for k, v in tags.items()],
+                )
             return self._models_json(conn, [self._model_row(conn, name)])[0]
 
     def get_registered_model(self, name: str) -> dict[str, Any]:
@@ -332,41 +378,64 @@ class RegistryStore:
         validate_name(new_name)
         with self._write() as conn:
             self._model_row(conn, name)
-            if new_name != name and conn.execute(sa.select(registered_models.c.name).where(
-                    registered_models.c.name == new_name)).first():
+            if (
+                new_name != name
+                and conn.execute(
+                    sa.select(registered_models.c.name).where(registered_models.c.name == new_name)
+                ).first()
+            ):
                 raise already_exists(f"Registered Model (name={new_name}) already exists.")
             now = now_ms()
-            for table in (registered_model_tags, model_versions, model_version_tags,
-                          registered_model_aliases):
+            for table in (
+                registered_model_tags,
+                model_versions,
+                model_version_tags,
+                registered_model_aliases,
+            ):
                 conn.execute(table.update().where(table.c.name == name).values(name=new_name))
-            conn.execute(registered_models.update().where(registered_models.c.name == name)
-                         .values(name=new_name, last_updated_timestamp=now))
+            conn.execute(
+                registered_models.update()
+                .where(registered_models.c.name == name)
+                .values(name=new_name, last_updated_timestamp=now)
+            )
             return self._models_json(conn, [self._model_row(conn, new_name)])[0]
 
     def update_registered_model(self, name: str, description: str | None) -> dict[str, Any]:
         validate_name(name)
         with self._write() as conn:
             self._model_row(conn, name)
-            conn.execute(registered_models.update().where(registered_models.c.name == name)
-                         .values(description=description, last_updated_timestamp=now_ms()))
+            conn.execute(
+                registered_models.update()
+                .where(registered_models.c.name == name)
+                .values(description=description, last_updated_timestamp=now_ms())
+            )
             return self._models_json(conn, [self._model_row(conn, name)])[0]
 
     def delete_registered_model(self, name: str) -> None:
         validate_name(name)
         with self._write() as conn:
             self._model_row(conn, name)
-            for table in (registered_model_tags, model_versions, model_version_tags,
-                          registered_model_aliases, registered_models):
+            for table in (
+                registered_model_tags,
+                model_versions,
+                model_version_tags,
+                registered_model_aliases,
+                registered_models,
+            ):
                 conn.execute(table.delete().where(table.c.name == name))
 
-    def search_registered_models(self, filter_string: str | None = None,
-                                 max_results: int = 100, order_by: Sequence[str] = (),
-                                 page_token: str | None = None
-                                 ) -> tuple[list[dict[str, Any]], str | None]:
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         if max_results < 1 or max_results > SEARCH_REGISTERED_MODELS_MAX:
             raise invalid(
                 "Invalid value for request parameter max_results. It must be at most "
-                f"{SEARCH_REGISTERED_MODELS_MAX}, but got value {max_results}")
+                f"{SEARCH_REGISTERED_MODELS_MAX}, but got value {max_results}"
+            )
         match = filters.matcher(filter_string, {"name": "name"})
         with self._read() as conn:
             rows = conn.execute(registered_models.select()).mappings().all()
@@ -375,8 +444,12 @@ class RegistryStore:
                 tags.setdefault(t.name, {})[t.key] = t.value or ""
             hits = [dict(r, tags=tags.get(r["name"], {})) for r in rows]
             hits = [h for h in hits if match(h)]
-            _sort(hits, order_by, ("name", "creation_timestamp", "last_updated_timestamp"),
-                  [("name", True)])
+            _sort(
+                hits,
+                order_by,
+                ("name", "creation_timestamp", "last_updated_timestamp"),
+                [("name", True)],
+            )
             page, nxt = _page(hits, max_results, page_token)
             return self._models_json(conn, page), nxt
 
@@ -386,32 +459,48 @@ class RegistryStore:
             raise invalid("Tag name cannot be empty.")
         with self._write() as conn:
             self._model_row(conn, name)
-            conn.execute(registered_model_tags.delete().where(
-                registered_model_tags.c.name == name, registered_model_tags.c.key == key))
+            conn.execute(
+                registered_model_tags.delete().where(
+                    registered_model_tags.c.name == name, registered_model_tags.c.key == key
+                )
+            )
             conn.execute(registered_model_tags.insert().values(name=name, key=key, value=value))
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         validate_name(name)
         with self._write() as conn:
             self._model_row(conn, name)
-            conn.execute(registered_model_tags.delete().where(
-                registered_model_tags.c.name == name, registered_model_tags.c.key == key))
+            conn.execute(
+                registered_model_tags.delete().where(
+                    registered_model_tags.c.name == name, registered_model_tags.c.key == key
+                )
+            )
 
-    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None
-                            ) -> list[dict[str, Any]]:
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
         validate_name(name)
         wanted = {canonical_stage(s) for s in stages or ()}
         with self._read() as conn:
             self._model_row(conn, name)
-            rows = conn.execute(model_versions.select().where(
-                model_versions.c.name == name, model_versions.c.current_stage != DELETED_STAGE
-            )).mappings().all()
+            rows = (
+                conn.execute(
+                    model_versions.select().where(
+                        model_versions.c.name == name,
+                        model_versions.c.current_stage != DELETED_STAGE,
+                    )
+                )
+                .mappings()
+                .all()
+            )
             latest: dict[str, Any] = {}
             for r in rows:
                 if wanted and r["current_stage"] not in wanted:
                     continue
-                if r["current_stage"] not in latest or r["version"] > latest[
-                        r["current_stage"]]["version"]:
+                if (
+                    r["current_stage"] not in latest
+                    or r["version"] > latest[r["current_stage"]]["version"]
+                ):
                     latest[r["current_stage"]] = r
             return self._versions_json(conn, sorted(latest.values(), key=lambda r: r["version"]))
 
@@ -423,29 +512,42 @@ class RegistryStore:
         with self._write() as conn:
             self._model_row(conn, name)
             self._version_row(conn, name, v)
-            conn.execute(registered_model_aliases.delete().where(
-                registered_model_aliases.c.name == name,
-                registered_model_aliases.c.alias == alias))
-            conn.execute(registered_model_aliases.insert().values(
-                name=name, alias=alias, version=v))
-            conn.execute(registered_models.update().where(registered_models.c.name == name)
-                         .values(last_updated_timestamp=now_ms()))
+            conn.execute(
+                registered_model_aliases.delete().where(
+                    registered_model_aliases.c.name == name,
+                    registered_model_aliases.c.alias == alias,
+                )
+            )
+            conn.execute(
+                registered_model_aliases.insert().values(name=name, alias=alias, version=v)
+            )
+            conn.execute(
+                registered_models.update()
+                .where(registered_models.c.name == name)
+                .values(last_updated_timestamp=now_ms())
+            )
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         validate_name(name)
         with self._write() as conn:
             self._model_row(conn, name)
-            conn.execute(registered_model_aliases.delete().where(
-                registered_model_aliases.c.name == name,
-                registered_model_aliases.c.alias == alias))
+            conn.execute(
+                registered_model_aliases.delete().where(
+                    registered_model_aliases.c.name == name,
+                    registered_model_aliases.c.alias == alias,
+                )
+            )
 
     def get_model_version_by_alias(self, name: str, alias: str) -> dict[str, Any]:
         validate_name(name)
         with self._read() as conn:
             self._model_row(conn, name)
-            v = conn.execute(sa.select(registered_model_aliases.c.version).where(
-                registered_model_aliases.c.name == name,
-                registered_model_aliases.c.alias == alias)).scalar()
+            v = conn.execute(
+                sa.select(registered_model_aliases.c.version).where(
+                    registered_model_aliases.c.name == name,
+                    registered_model_aliases.c.alias == alias,
+                )
+            ).scalar()
             if v is None:
                 raise not_found(f"Registered model alias {alias} not found.")
             return self._versions_json(conn, [self._version_row(conn, name, v)])[0]
@@ -464,10 +566,17 @@ class RegistryStore:
             return posixpath.join(run.info.artifact_uri, path) if path else run.info.artifact_uri
         return source
 
-    def create_model_version(self, name: str, source: str, run_id: str | None = None,
-                             tags: dict[str, str] | None = None, run_link: str | None = None,
-                             description: str | None = None, user_id: str | None = None,
-                             model_id: str | None = None) -> dict[str, Any]:
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        user_id: str | None = None,
+        model_id: str | None = None,
+    ) -> dict[str, Any]:
         validate_name(name)
         if not source:
             raise invalid("Missing value for required parameter 'source'.")
@@ -482,21 +591,46 @@ class RegistryStore:
         now = now_ms()
         with self._write() as conn:
             self._model_row(conn, name)
-            last = conn.execute(sa.select(sa.func.max(model_versions.c.version)).where(
-                model_versions.c.name == name)).scalar() or 0
+            last = (
+                conn.execute(
+                    sa.select(sa.func.max(model_versions.c.version)).where(
+                        model_versions.c.name == name
+                    )
+                ).scalar()
+                or 0
+            )
             version = last + 1
-            conn.execute(model_versions.insert().values(
-                name=name, version=version, creation_timestamp=now, last_updated_timestamp=now,
-                user_id=user_id or None, current_stage="None", description=description or None,
-                source=source, storage_location=storage, run_id=run_id or None,
-                run_link=run_link or None, status="READY", status_message=None,
-                model_id=model_id or None))
+            conn.execute(
+                model_versions.insert().values(
+                    name=name,
+                    version=version,
+                    creation_timestamp=now,
+                    last_updated_timestamp=now,
+                    user_id=user_id or None,
+                    current_stage="None",
+                    description=description or None,
+                    source=source,
+                    storage_location=storage,
+                    run_id=run_id or None,
+                    run_link=run_link or None,
+                    status="READY",
+                    status_message=None,
+                    model_id=model_id or None,
+                )
+            )
             if tags:
-                conn.execute(model_version_tags.insert(), [
-                    {"name": name, "version": version, "key": k, "value": v}
-                    for k, v in tags.items()])
-            conn.execute(registered_models.update().where(registered_models.c.name == name)
-                         .values(last_updated_timestamp=now))
+                conn.execute(
+                    model_version_tags.insert(),
+                    [
+                        {"name": name, "version": version, "key": k, "value": v}
+                        for k, v in tags.items()
+                    ],
+                )
+            conn.execute(
+                registered_models.update()
+                .where(registered_models.c.name == name)
+                .values(last_updated_timestamp=now)
+            )
             return self._versions_json(conn, [self._version_row(conn, name, version)])[0]
 
     def get_model_version(self, name: str, version: Any) -> dict[str, Any]:
@@ -505,20 +639,23 @@ class RegistryStore:
         with self._read() as conn:
             return self._versions_json(conn, [self._version_row(conn, name, v)])[0]
 
-    def update_model_version(self, name: str, version: Any, description: str | None
-                             ) -> dict[str, Any]:
+    def update_model_version(
+        self, name: str, version: Any, description: str | None
+    ) -> dict[str, Any]:
         validate_name(name)
         v = _version_int(version)
         with self._write() as conn:
             self._version_row(conn, name, v)
-            conn.execute(model_versions.update().where(
-                model_versions.c.name == name, model_versions.c.version == v
-            ).values(description=description, last_updated_timestamp=now_ms()))
+            conn.execute(
+                model_versions.update()
+                .where(model_versions.c.name == name, model_versions.c.version == v)
+                .values(description=description, last_updated_timestamp=now_ms())
+            )
             return self._versions_json(conn, [self._version_row(conn, name, v)])[0]
 
-    def transition_model_version_stage(self, name: str, version: Any, stage: str,
-                                       archive_existing_versions: bool = False
-                                       ) -> dict[str, Any]:
+    def transition_model_version_stage(
+        self, name: str, version: Any, stage: str, archive_existing_versions: bool = False
+    ) -> dict[str, Any]:
         validate_name(name)
         v = _version_int(version)
         stage = canonical_stage(stage)
@@ -526,20 +663,31 @@ class RegistryStore:
             raise invalid(
                 f"Model version transition cannot archive existing model versions because "
                 f"'{stage}' is not an Active stage. Valid stages are "
-                f"{', '.join(ACTIVE_STAGES)}")
+                f"{', '.join(ACTIVE_STAGES)}"
+            )
         now = now_ms()
         with self._write() as conn:
             self._version_row(conn, name, v)
             if archive_existing_versions:
-                conn.execute(model_versions.update().where(
-                    model_versions.c.name == name, model_versions.c.version != v,
-                    model_versions.c.current_stage == stage,
-                ).values(current_stage="Archived", last_updated_timestamp=now))
-            conn.execute(model_versions.update().where(
-                model_versions.c.name == name, model_versions.c.version == v
-            ).values(current_stage=stage, last_updated_timestamp=now))
-            conn.execute(registered_models.update().where(registered_models.c.name == name)
-                         .values(last_updated_timestamp=now))
+                conn.execute(
+                    model_versions.update()
+                    .where(
+                        model_versions.c.name == name,
+                        model_versions.c.version != v,
+                        model_versions.c.current_stage == stage,
+                    )
+                    .values(current_stage="Archived", last_updated_timestamp=now)
+                )
+            conn.execute(
+                model_versions.update()
+                .where(model_versions.c.name == name, model_versions.c.version == v)
+                .values(current_stage=stage, last_updated_timestamp=now)
+            )
+            conn.execute(
+                registered_models.update()
+                .where(registered_models.c.name == name)
+                .values(last_updated_timestamp=now)
+            )
             return self._versions_json(conn, [self._version_row(conn, name, v)])[0]
 
     def delete_model_version(self, name: str, version: Any) -> None:
@@ -547,38 +695,72 @@ class RegistryStore:
         v = _version_int(version)
         with self._write() as conn:
             self._version_row(conn, name, v)
-            conn.execute(model_versions.update().where(
-                model_versions.c.name == name, model_versions.c.version == v
-            ).values(current_stage=DELETED_STAGE, last_updated_timestamp=now_ms(),
-                     description=None, source="REDACTED-SOURCE-PATH", run_id=None,
-                     run_link=None, status_message=None))
+            conn.execute(
+                model_versions.update()
+                .where(model_versions.c.name == name, model_versions.c.version == v)
+                .values(
+                    current_stage=DELETED_STAGE,
+                    last_updated_timestamp=now_ms(),
+                    description=None,
+                    source="REDACTED-SOURCE-PATH",
+                    run_id=None,
+                    run_link=None,
+                    status_message=None,
+                )
+            )
             for table in (model_version_tags, registered_model_aliases):
                 conn.execute(table.delete().where(table.c.name == name, table.c.version == v))
 
-    def search_model_versions(self, filter_string: str | None = None,
-                              max_results: int = SEARCH_MODEL_VERSIONS_MAX,
-                              order_by: Sequence[str] = (), page_token: str | None = None
-                              ) -> tuple[list[dict[str, Any]], str | None]:
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_MODEL_VERSIONS_MAX,
+        order_by: Sequence[str] = (),
+        page_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         if max_results < 1 or max_results > SEARCH_MODEL_VERSIONS_MAX:
             raise invalid(
                 "Invalid value for request parameter max_results. It must be at most "
-                f"{SEARCH_MODEL_VERSIONS_MAX}, but got value {max_results}")
-        match = filters.matcher(filter_string, {
-            "name": "name", "version": "version", "version_number": "version",
-            "run_id": "run_id", "source_path": "source", "source": "source",
-            "current_stage": "current_stage", "model_id": "model_id",
-        })
+                f"{SEARCH_MODEL_VERSIONS_MAX}, but got value {max_results}"
+            )
+        match = filters.matcher(
+            filter_string,
+            {
+                "name": "name",
+                "version": "version",
+                "version_number": "version",
+                "run_id": "run_id",
+                "source_path": "source",
+                "source": "source",
+                "current_stage": "current_stage",
+                "model_id": "model_id",
+            },
+        )
         with self._read() as conn:
-            rows = conn.execute(model_versions.select().where(
-                model_versions.c.current_stage != DELETED_STAGE)).mappings().all()
+            rows = (
+                conn.execute(
+                    model_versions.select().where(model_versions.c.current_stage != DELETED_STAGE)
+                )
+                .mappings()
+                .all()
+            )
             tags: dict[tuple[str, int], dict[str, str]] = {}
             for t in conn.execute(model_version_tags.select()):
                 tags.setdefault((t.name, t.version), {})[t.key] = t.value or ""
             hits = [dict(r, tags=tags.get((r["name"], r["version"]), {})) for r in rows]
             hits = [h for h in hits if match(h)]
-            _sort(hits, order_by, ("name", "version", "version_number", "creation_timestamp",
-                                   "last_updated_timestamp"),
-                  [("last_updated_timestamp", False), ("name", True), ("version", False)])
+            _sort(
+                hits,
+                order_by,
+                (
+                    "name",
+                    "version",
+                    "version_number",
+                    "creation_timestamp",
+                    "last_updated_timestamp",
+                ),
+                [("last_updated_timestamp", False), ("name", True), ("version", False)],
+            )
             page, nxt = _page(hits, max_results, page_token)
             return self._versions_json(conn, page), nxt
 
@@ -589,20 +771,29 @@ class RegistryStore:
             raise invalid("Tag name cannot be empty.")
         with self._write() as conn:
             self._version_row(conn, name, v)
-            conn.execute(model_version_tags.delete().where(
-                model_version_tags.c.name == name, model_version_tags.c.version == v,
-                model_version_tags.c.key == key))
-            conn.execute(model_version_tags.insert().values(
-                name=name, version=v, key=key, value=value))
+            conn.execute(
+                model_version_tags.delete().where(
+                    model_version_tags.c.name == name,
+                    model_version_tags.c.version == v,
+                    model_version_tags.c.key == key,
+                )
+            )
+            conn.execute(
+                model_version_tags.insert().values(name=name, version=v, key=key, value=value)
+            )
 
     def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
         validate_name(name)
         v = _version_int(version)
         with self._write() as conn:
             self._version_row(conn, name, v)
-            conn.execute(model_version_tags.delete().where(
-                model_version_tags.c.name == name, model_version_tags.c.version == v,
-                model_version_tags.c.key == key))
+            conn.execute(
+                model_version_tags.delete().where(
+                    model_version_tags.c.name == name,
+                    model_version_tags.c.version == v,
+                    model_version_tags.c.key == key,
+                )
+            )
 
     def get_model_version_download_uri(self, name: str, version: Any) -> str:
         validate_name(name)
@@ -637,8 +828,12 @@ class RegistryStore:
                     "name": t.get(TAG_SOURCE_NAME, ""),
                     "type": t.get("mlflow.source.type", ""),
                     "git_commit": t.get(TAG_SOURCE_COMMIT, ""),
-                    "notebook": t.get("mlops.source.notebook", t.get(TAG_SOURCE_NAME, "")
-                                      if t.get(TAG_SOURCE_NAME, "").endswith(".ipynb") else ""),
+                    "notebook": t.get(
+                        "mlops.source.notebook",
+                        t.get(TAG_SOURCE_NAME, "")
+                        if t.get(TAG_SOURCE_NAME, "").endswith(".ipynb")
+                        else "",
+                    ),
                 }
         return out
 
@@ -648,18 +843,27 @@ class RegistryStore:
             return []
         ids = [r["model_id"] for r in rows]
         tags: dict[str, list[dict[str, str]]] = {}
-        for t in conn.execute(logged_model_tags.select().where(
-                logged_model_tags.c.model_id.in_(ids)).order_by(logged_model_tags.c.key)):
+        for t in conn.execute(
+            logged_model_tags.select()
+            .where(logged_model_tags.c.model_id.in_(ids))
+            .order_by(logged_model_tags.c.key)
+        ):
             tags.setdefault(t.model_id, []).append({"key": t.key, "value": t.value or ""})
         params: dict[str, list[dict[str, str]]] = {}
-        for p in conn.execute(logged_model_params.select().where(
-                logged_model_params.c.model_id.in_(ids)).order_by(logged_model_params.c.key)):
+        for p in conn.execute(
+            logged_model_params.select()
+            .where(logged_model_params.c.model_id.in_(ids))
+            .order_by(logged_model_params.c.key)
+        ):
             params.setdefault(p.model_id, []).append({"key": p.key, "value": p.value or ""})
         regs: dict[str, list[dict[str, str]]] = {}
-        for mv in conn.execute(sa.select(model_versions.c.model_id, model_versions.c.name,
-                                         model_versions.c.version).where(
-                model_versions.c.model_id.in_(ids),
-                model_versions.c.current_stage != DELETED_STAGE)):
+        for mv in conn.execute(
+            sa.select(
+                model_versions.c.model_id, model_versions.c.name, model_versions.c.version
+            ).where(
+                model_versions.c.model_id.in_(ids), model_versions.c.current_stage != DELETED_STAGE
+            )
+        ):
             regs.setdefault(mv.model_id, []).append({"name": mv.name, "version": str(mv.version)})
         out = []
         for r in rows:
@@ -686,16 +890,24 @@ class RegistryStore:
         return out
 
     def _logged_row(self, conn: Connection, model_id: str, allow_deleted: bool = False) -> Any:
-        row = conn.execute(logged_models.select().where(
-            logged_models.c.model_id == model_id)).mappings().first()
+        row = (
+            conn.execute(logged_models.select().where(logged_models.c.model_id == model_id))
+            .mappings()
+            .first()
+        )
         if row is None or (row["lifecycle_stage"] != "active" and not allow_deleted):
             raise not_found(f"Logged model with ID '{model_id}' not found.")
         return row
 
-    def create_logged_model(self, experiment_id: str, name: str | None = None,
-                            source_run_id: str | None = None, model_type: str | None = None,
-                            params: dict[str, str] | None = None,
-                            tags: dict[str, str] | None = None) -> dict[str, Any]:
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         exp = self.tracking.get_experiment(experiment_id)
         if exp.lifecycle_stage != "active":
             raise invalid(f"The experiment {experiment_id} must be in the 'active' state.")
@@ -709,17 +921,29 @@ class RegistryStore:
         artifact_uri = f"{root}/models/{model_id}/artifacts"
         now = now_ms()
         with self._write() as conn:
-            conn.execute(logged_models.insert().values(
-                model_id=model_id, experiment_id=str(experiment_id), name=name,
-                creation_timestamp_ms=now, last_updated_timestamp_ms=now,
-                artifact_uri=artifact_uri, status="LOGGED_MODEL_PENDING",
-                model_type=model_type or None, source_run_id=source_run_id or None))
+            conn.execute(
+                logged_models.insert().values(
+                    model_id=model_id,
+                    experiment_id=str(experiment_id),
+                    name=name,
+                    creation_timestamp_ms=now,
+                    last_updated_timestamp_ms=now,
+                    artifact_uri=artifact_uri,
+                    status="LOGGED_MODEL_PENDING",
+                    model_type=model_type or None,
+                    source_run_id=source_run_id or None,
+                )
+            )
             if tags:
-                conn.execute(logged_model_tags.insert(), [
-                    {"model_id": model_id, "key": k, "value": v} for k, v in tags.items()])
+                conn.execute(
+                    logged_model_tags.insert(),
+                    [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()],
+                )
             if params:
-                conn.execute(logged_model_params.insert(), [
-                    {"model_id": model_id, "key": k, "value": v} for k, v in params.items()])
+                conn.execute(
+                    logged_model_params.insert(),
+                    [{"model_id": model_id, "key": k, "value": v} for k, v in params.items()],
+                )
             return self._logged_json(conn, [self._logged_row(conn, model_id)])[0]
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> dict[str, Any]:
@@ -730,29 +954,41 @@ class RegistryStore:
         name = _logged_status(status)
         with self._write() as conn:
             self._logged_row(conn, model_id)
-            conn.execute(logged_models.update().where(logged_models.c.model_id == model_id)
-                         .values(status=name, last_updated_timestamp_ms=now_ms()))
+            conn.execute(
+                logged_models.update()
+                .where(logged_models.c.model_id == model_id)
+                .values(status=name, last_updated_timestamp_ms=now_ms())
+            )
             return self._logged_json(conn, [self._logged_row(conn, model_id)])[0]
 
     def delete_logged_model(self, model_id: str) -> None:
         with self._write() as conn:
             self._logged_row(conn, model_id)
-            conn.execute(logged_models.update().where(logged_models.c.model_id == model_id)
-                         .values(lifecycle_stage="deleted", last_updated_timestamp_ms=now_ms()))
+            conn.execute(
+                logged_models.update()
+                .where(logged_models.c.model_id == model_id)
+                .values(lifecycle_stage="deleted", last_updated_timestamp_ms=now_ms())
+            )
 
     def set_logged_model_tags(self, model_id: str, tags: dict[str, str]) -> None:
         with self._write() as conn:
             self._logged_row(conn, model_id)
             for k, v in tags.items():
-                conn.execute(logged_model_tags.delete().where(
-                    logged_model_tags.c.model_id == model_id, logged_model_tags.c.key == k))
+                conn.execute(
+                    logged_model_tags.delete().where(
+                        logged_model_tags.c.model_id == model_id, logged_model_tags.c.key == k
+                    )
+                )
                 conn.execute(logged_model_tags.insert().values(model_id=model_id, key=k, value=v))
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         with self._write() as conn:
             self._logged_row(conn, model_id)
-            deleted = conn.execute(logged_model_tags.delete().where(
-                logged_model_tags.c.model_id == model_id, logged_model_tags.c.key == key))
+            deleted = conn.execute(
+                logged_model_tags.delete().where(
+                    logged_model_tags.c.model_id == model_id, logged_model_tags.c.key == key
+                )
+            )
             if deleted.rowcount == 0:
                 raise not_found(f"No tag with key '{key}' on logged model '{model_id}'.")
 
@@ -760,34 +996,55 @@ class RegistryStore:
         with self._write() as conn:
             self._logged_row(conn, model_id)
             for k, v in params.items():
-                conn.execute(logged_model_params.delete().where(
-                    logged_model_params.c.model_id == model_id, logged_model_params.c.key == k))
-                conn.execute(logged_model_params.insert().values(model_id=model_id, key=k,
-                                                                 value=v))
+                conn.execute(
+                    logged_model_params.delete().where(
+                        logged_model_params.c.model_id == model_id, logged_model_params.c.key == k
+                    )
+                )
+                conn.execute(logged_model_params.insert().values(model_id=model_id, key=k, value=v))
 
-    def search_logged_models(self, experiment_ids: Sequence[str], filter_string: str | None = None,
-                             max_results: int = 100, order_by: Sequence[dict[str, Any]] = (),
-                             page_token: str | None = None
-                             ) -> tuple[list[dict[str, Any]], str | None]:
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[dict[str, Any]] = (),
+        page_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         if max_results < 1 or max_results > SEARCH_LOGGED_MODELS_MAX:
-            raise invalid(f"max_results must be between 1 and {SEARCH_LOGGED_MODELS_MAX}, "
-                          f"got {max_results}.")
-        match = filters.matcher(filter_string, {
-            "name": "name", "model_id": "model_id", "source_run_id": "source_run_id",
-            "status": "status", "model_type": "model_type",
-            "creation_timestamp": "creation_timestamp_ms",
-            "creation_time": "creation_timestamp_ms",
-            "last_updated_timestamp": "last_updated_timestamp_ms",
-        }, prefixes=("tags", "params"))
+            raise invalid(
+                f"max_results must be between 1 and {SEARCH_LOGGED_MODELS_MAX}, got {max_results}."
+            )
+        match = filters.matcher(
+            filter_string,
+            {
+                "name": "name",
+                "model_id": "model_id",
+                "source_run_id": "source_run_id",
+                "status": "status",
+                "model_type": "model_type",
+                "creation_timestamp": "creation_timestamp_ms",
+                "creation_time": "creation_timestamp_ms",
+                "last_updated_timestamp": "last_updated_timestamp_ms",
+            },
+            prefixes=("tags", "params"),
+        )
         clauses = []
         for o in order_by or ():
             field = str(o.get("field_name", ""))
-            if field not in ("name", "creation_timestamp", "last_updated_timestamp",
-                             "model_id", "creation_time"):
+            if field not in (
+                "name",
+                "creation_timestamp",
+                "last_updated_timestamp",
+                "model_id",
+                "creation_time",
+            ):
                 raise invalid(f"Invalid order_by field '{field}' for logged models.")
-            col = {"creation_timestamp": "creation_timestamp_ms", "creation_time":
-                   "creation_timestamp_ms", "last_updated_timestamp":
-                   "last_updated_timestamp_ms"}.get(field, field)
+            col = {
+                "creation_timestamp": "creation_timestamp_ms",
+                "creation_time": "creation_timestamp_ms",
+                "last_updated_timestamp": "last_updated_timestamp_ms",
+            }.get(field, field)
             clauses.append(f"{col} {'ASC' if o.get('ascending', True) else 'DESC'}")
         ids = [str(i) for i in experiment_ids]
         with self._read() as conn:
@@ -802,12 +1059,17 @@ class RegistryStore:
                     tags.setdefault(t.model_id, {})[t.key] = t.value or ""
                 for p in conn.execute(logged_model_params.select()):
                     params.setdefault(p.model_id, {})[p.key] = p.value or ""
-            hits = [dict(r, tags=tags.get(r["model_id"], {}),
-                         params=params.get(r["model_id"], {})) for r in rows]
+            hits = [
+                dict(r, tags=tags.get(r["model_id"], {}), params=params.get(r["model_id"], {}))
+                for r in rows
+            ]
             hits = [h for h in hits if match(h)]
-            _sort(hits, clauses, ("name", "creation_timestamp_ms", "last_updated_timestamp_ms",
-                                  "model_id"),
-                  [("creation_timestamp_ms", False), ("model_id", True)])
+            _sort(
+                hits,
+                clauses,
+                ("name", "creation_timestamp_ms", "last_updated_timestamp_ms", "model_id"),
+                [("creation_timestamp_ms", False), ("model_id", True)],
+            )
             page, nxt = _page(hits, max_results, page_token)
             return self._logged_json(conn, page), nxt
 
@@ -817,15 +1079,21 @@ class RegistryStore:
             for model_id, _step in models:
                 self._logged_row(conn, model_id)
             for model_id, step in models:
-                conn.execute(run_outputs.delete().where(
-                    run_outputs.c.run_id == run_id, run_outputs.c.model_id == model_id))
-                conn.execute(run_outputs.insert().values(run_id=run_id, model_id=model_id,
-                                                         step=step))
+                conn.execute(
+                    run_outputs.delete().where(
+                        run_outputs.c.run_id == run_id, run_outputs.c.model_id == model_id
+                    )
+                )
+                conn.execute(
+                    run_outputs.insert().values(run_id=run_id, model_id=model_id, step=step)
+                )
 
     def run_outputs(self, run_id: str) -> list[dict[str, Any]]:
         with self._read() as conn:
-            return [{"model_id": r.model_id, "step": r.step} for r in conn.execute(
-                run_outputs.select().where(run_outputs.c.run_id == run_id))]
+            return [
+                {"model_id": r.model_id, "step": r.step}
+                for r in conn.execute(run_outputs.select().where(run_outputs.c.run_id == run_id))
+            ]
 
 
 def _logged_status(status: Any) -> str:
@@ -836,7 +1104,8 @@ def _logged_status(status: Any) -> str:
             return name
     raise invalid(
         f"Invalid logged model status '{status}'. Value must be one of "
-        f"{', '.join(LOGGED_MODEL_STATUSES)}.")
+        f"{', '.join(LOGGED_MODEL_STATUSES)}."
+    )
 
 
 _registries: weakref.WeakKeyDictionary[Any, RegistryStore] = weakref.WeakKeyDictionary()

@@ -17,7 +17,7 @@ pytest.importorskip("sklearn")
 pytestmark = pytest.mark.slow
 
 DRIVER = textwrap.dedent(
-    r'''
+    r"""
     import json, warnings
     warnings.simplefilter("ignore")
     import numpy as np
@@ -82,7 +82,7 @@ DRIVER = textwrap.dedent(
         out["gone"] = e.error_code
     out["run_id"] = rid
     print("RESULT " + json.dumps(out))
-    '''
+    """
 )
 
 
@@ -98,11 +98,20 @@ def run_driver(server, tmp_path, code: str) -> dict:
     )
     work = tmp_path / "driver"
     work.mkdir(exist_ok=True)
-    proc = subprocess.run([sys.executable, "-c", code], check=False, env=env, cwd=work,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"{proc.stderr[-4000:]}\n--- server log ---\n{server.log()[-4000:]}"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, (
+        f"{proc.stderr[-4000:]}\n--- server log ---\n{server.log()[-4000:]}"
+    )
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_mlflow_log_model_register_alias_stage_and_load(jupyter_server_process, tmp_path):
@@ -136,7 +145,7 @@ def test_mlflow_log_model_register_alias_stage_and_load(jupyter_server_process, 
 
 
 BOTH_WAYS = textwrap.dedent(
-    r'''
+    r"""
     import json, warnings
     warnings.simplefilter("ignore")
     import numpy as np, pandas as pd
@@ -177,7 +186,7 @@ BOTH_WAYS = textwrap.dedent(
     out["our_client_aliases"] = c.get_registered_model("theirs").aliases
     out["our_client_versions"] = [v.version for v in c.search_model_versions("name = 'theirs'")]
     print("RESULT " + json.dumps(out))
-    '''
+    """
 )
 
 

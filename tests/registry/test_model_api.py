@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,27 +41,45 @@ def model():
 
 def test_log_model_writes_mlflow_format_and_loads_by_every_uri(uri, model, tmp_path):
     with mlops.start_run() as run:
-        info = mlops.log_model(model, "model", input_example=X[:2],
-                               pip_requirements=["extra-pkg==1.0"], registered_model_name="clf")
+        info = mlops.log_model(
+            model,
+            "model",
+            input_example=X[:2],
+            pip_requirements=["extra-pkg==1.0"],
+            registered_model_name="clf",
+        )
     assert info.model_uri == f"runs:/{run.info.run_id}/model"
     assert info.registered_model_version == "1"
     d = mlops.load_model(info.model_uri).model_dir
     files = set(os.listdir(d))
-    assert {"MLmodel", "model.pkl", "requirements.txt", "python_env.yaml", "conda.yaml",
-            "input_example.json", "serving_input_example.json"} <= files
-    mlmodel = yaml.safe_load(open(os.path.join(d, "MLmodel")))
+    assert {
+        "MLmodel",
+        "model.pkl",
+        "requirements.txt",
+        "python_env.yaml",
+        "conda.yaml",
+        "input_example.json",
+        "serving_input_example.json",
+    } <= files
+    mlmodel = yaml.safe_load(Path(d, "MLmodel").read_text())
     assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
     assert mlmodel["flavors"]["sklearn"]["serialization_format"] == "cloudpickle"
     assert mlmodel["run_id"] == run.info.run_id
     assert [c["name"] for c in json.loads(mlmodel["signature"]["inputs"])] == ["a", "b"]
-    reqs = open(os.path.join(d, "requirements.txt")).read().split()
+    reqs = Path(d, "requirements.txt").read_text().split()
     assert "extra-pkg==1.0" in reqs and any(r.startswith("scikit-learn==") for r in reqs)
 
     client = mlops.RegistryClient()
     client.set_registered_model_alias("clf", "champion", 1)
     client.transition_model_version_stage("clf", 1, "Staging")
-    for u in (info.model_uri, "models:/clf/1", "models:/clf@champion", "models:/clf/Staging",
-              "models:/clf/latest", d):
+    for u in (
+        info.model_uri,
+        "models:/clf/1",
+        "models:/clf@champion",
+        "models:/clf/Staging",
+        "models:/clf/latest",
+        d,
+    ):
         assert mlops.load_model(u).predict(X).tolist() == Y, u
     rm = client.get_registered_model("clf")
     assert rm.aliases == {"champion": "1"}
@@ -82,7 +101,7 @@ def test_serialization_formats(uri, model, fmt):
 
 class Plus(mlops.PythonModel):
     def load_context(self, context):
-        self.offset = float(open(context.artifacts["offset"]).read())
+        self.offset = float(Path(context.artifacts["offset"]).read_text())
 
     def predict(self, context, model_input, params=None):
         return np.asarray(model_input, dtype=float) + self.offset
@@ -116,8 +135,7 @@ def test_register_and_errors(uri, model):
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(TrackingError, match="No model at 'nothing'"):
         mlops.load_model(f"runs:/{run.info.run_id}/nothing")
-    with pytest.raises(TrackingError, match="no predict method"):
-        with mlops.start_run():
-            mlops.log_model(object(), "bad")
+    with pytest.raises(TrackingError, match="no predict method"), mlops.start_run():
+        mlops.log_model(object(), "bad")
     with pytest.raises(TrackingError, match="Invalid model name"):
         mlops.log_model(model, "../escape")

@@ -30,18 +30,28 @@ def call(jp_fetch, jp_asyncio_loop):
 
 
 def _run(call) -> tuple[str, str]:
-    code, exp = call("POST", "experiments/create", {"name": "e"})
-    code, run = call("POST", "runs/create", {
-        "experiment_id": exp["experiment_id"],
-        "tags": [{"key": "mlflow.source.name", "value": "train.ipynb"},
-                 {"key": "mlflow.source.git.commit", "value": "abc123"}]})
+    _code, exp = call("POST", "experiments/create", {"name": "e"})
+    _code, run = call(
+        "POST",
+        "runs/create",
+        {
+            "experiment_id": exp["experiment_id"],
+            "tags": [
+                {"key": "mlflow.source.name", "value": "train.ipynb"},
+                {"key": "mlflow.source.git.commit", "value": "abc123"},
+            ],
+        },
+    )
     return exp["experiment_id"], run["run"]["info"]["run_id"]
 
 
 def test_registered_model_and_versions_shapes(call):
     exp_id, run_id = _run(call)
-    code, body = call("POST", "registered-models/create", {
-        "name": "clf", "description": "d", "tags": [{"key": "team", "value": "ml"}]})
+    code, body = call(
+        "POST",
+        "registered-models/create",
+        {"name": "clf", "description": "d", "tags": [{"key": "team", "value": "ml"}]},
+    )
     assert code == 200
     rm = body["registered_model"]
     assert rm["name"] == "clf" and rm["description"] == "d"
@@ -52,8 +62,11 @@ def test_registered_model_and_versions_shapes(call):
     assert (code, body["error_code"]) == (400, "RESOURCE_ALREADY_EXISTS")
     assert body["message"] == "Registered Model (name=clf) already exists."
 
-    code, body = call("POST", "model-versions/create", {
-        "name": "clf", "source": f"runs:/{run_id}/model", "run_id": run_id})
+    code, body = call(
+        "POST",
+        "model-versions/create",
+        {"name": "clf", "source": f"runs:/{run_id}/model", "run_id": run_id},
+    )
     mv = body["model_version"]
     assert (mv["version"], mv["current_stage"], mv["status"]) == ("1", "None", "READY")
     assert mv["run_id"] == run_id
@@ -61,26 +74,31 @@ def test_registered_model_and_versions_shapes(call):
     tags = {t["key"]: t["value"] for t in mv["tags"]}
     assert tags == {"mlflow.source.name": "train.ipynb", "mlflow.source.git.commit": "abc123"}
 
-    code, body = call("GET", "model-versions/get-download-uri",
-                            params={"name": "clf", "version": "1"})
+    code, body = call(
+        "GET", "model-versions/get-download-uri", params={"name": "clf", "version": "1"}
+    )
     assert body["artifact_uri"] == f"mlflow-artifacts:/{exp_id}/{run_id}/artifacts/model"
 
-    assert (call("POST", "registered-models/alias",
-                       {"name": "clf", "alias": "champion", "version": "1"})) == (200, {})
-    code, body = call("GET", "registered-models/alias",
-                            params={"name": "clf", "alias": "champion"})
+    assert (
+        call(
+            "POST", "registered-models/alias", {"name": "clf", "alias": "champion", "version": "1"}
+        )
+    ) == (200, {})
+    code, body = call("GET", "registered-models/alias", params={"name": "clf", "alias": "champion"})
     assert body["model_version"]["aliases"] == ["champion"]
     code, body = call("GET", "registered-models/get", params={"name": "clf"})
     assert body["registered_model"]["aliases"] == [{"alias": "champion", "version": "1"}]
     assert [v["version"] for v in body["registered_model"]["latest_versions"]] == ["1"]
 
-    code, body = call("PATCH", "model-versions/update",
-                            {"name": "clf", "version": "1", "description": "first"})
+    code, body = call(
+        "PATCH", "model-versions/update", {"name": "clf", "version": "1", "description": "first"}
+    )
     assert body["model_version"]["description"] == "first"
     code, body = call("GET", "model-versions/search", params={"filter": "name='clf'"})
     assert [v["version"] for v in body["model_versions"]] == ["1"]
-    code, body = call("GET", "registered-models/search",
-                            params={"filter": "tags.team = 'ml'", "max_results": "1"})
+    code, body = call(
+        "GET", "registered-models/search", params={"filter": "tags.team = 'ml'", "max_results": "1"}
+    )
     assert [m["name"] for m in body["registered_models"]] == ["clf"]
     assert (call("DELETE", "registered-models/delete", {"name": "clf"})) == (200, {})
     code, body = call("GET", "registered-models/get", params={"name": "clf"})
@@ -90,10 +108,14 @@ def test_registered_model_and_versions_shapes(call):
 def test_lineage_route(jp_fetch, jp_asyncio_loop, call):
     _exp, run_id = _run(call)
     call("POST", "registered-models/create", {"name": "m"})
-    call("POST", "model-versions/create",
-               {"name": "m", "source": f"runs:/{run_id}/model", "run_id": run_id})
-    r = jp_asyncio_loop.run_until_complete(jp_fetch(
-        "mlops", "api", "v1", "registry", "lineage", params={"name": "m", "version": "1"}))
+    call(
+        "POST",
+        "model-versions/create",
+        {"name": "m", "source": f"runs:/{run_id}/model", "run_id": run_id},
+    )
+    r = jp_asyncio_loop.run_until_complete(
+        jp_fetch("mlops", "api", "v1", "registry", "lineage", params={"name": "m", "version": "1"})
+    )
     body = json.loads(r.body)
     assert body["run"]["run_id"] == run_id
     assert body["source"]["name"] == "train.ipynb"
@@ -101,35 +123,91 @@ def test_lineage_route(jp_fetch, jp_asyncio_loop, call):
     assert body["source"]["notebook"] == "train.ipynb"
 
 
-@pytest.mark.parametrize("method,path,body,params,code,error", [
-    ("POST", "registered-models/create", {}, None, 400, "INVALID_PARAMETER_VALUE"),
-    ("POST", "registered-models/create", {"name": 5}, None, 400, "INVALID_PARAMETER_VALUE"),
-    ("GET", "registered-models/get", None, {"name": "nope"}, 404, "RESOURCE_DOES_NOT_EXIST"),
-    ("GET", "model-versions/get", None, {"name": "x", "version": "abc"}, 400,
-     "INVALID_PARAMETER_VALUE"),
-    ("POST", "model-versions/create", {"name": "nope", "source": "s3://b/k"}, None, 404,
-     "RESOURCE_DOES_NOT_EXIST"),
-    ("POST", "model-versions/transition-stage", {"name": "x", "version": "1", "stage": "Bogus",
-                                                 "archive_existing_versions": False}, None, 400,
-     "INVALID_PARAMETER_VALUE"),
-    ("GET", "registered-models/search", None, {"filter": "name ~ 'x'"}, 400,
-     "INVALID_PARAMETER_VALUE"),
-    ("GET", "registered-models/search", None, {"page_token": "???"}, 400,
-     "INVALID_PARAMETER_VALUE"),
-    ("GET", "registered-models/search", None, {"max_results": "100000"}, 400,
-     "INVALID_PARAMETER_VALUE"),
-    ("POST", "registered-models/alias", {"name": "x", "alias": "v1", "version": "1"}, None, 400,
-     "INVALID_PARAMETER_VALUE"),
-    ("GET", "logged-models/m-123", None, None, 404, "RESOURCE_DOES_NOT_EXIST"),
-    ("POST", "logged-models", {"experiment_id": "999"}, None, 404, "RESOURCE_DOES_NOT_EXIST"),
-    ("PATCH", "logged-models/m-1", {"status": "WHAT"}, None, 400, "INVALID_PARAMETER_VALUE"),
-    ("POST", "logged-models/search", {"filter": "name = "}, None, 400, "INVALID_PARAMETER_VALUE"),
-    ("POST", "runs/outputs", {"run_id": "nope", "models": [{"model_id": "m-1"}]}, None, 404,
-     "RESOURCE_DOES_NOT_EXIST"),
-    ("GET", "registered-models/create", None, None, 405, "BAD_REQUEST"),
-])
-def test_bad_input_is_a_4xx_with_mlflow_error_json(call, method, path, body, params, code,
-                                                         error):
+@pytest.mark.parametrize(
+    "method,path,body,params,code,error",
+    [
+        ("POST", "registered-models/create", {}, None, 400, "INVALID_PARAMETER_VALUE"),
+        ("POST", "registered-models/create", {"name": 5}, None, 400, "INVALID_PARAMETER_VALUE"),
+        ("GET", "registered-models/get", None, {"name": "nope"}, 404, "RESOURCE_DOES_NOT_EXIST"),
+        (
+            "GET",
+            "model-versions/get",
+            None,
+            {"name": "x", "version": "abc"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "model-versions/create",
+            {"name": "nope", "source": "s3://b/k"},
+            None,
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        (
+            "POST",
+            "model-versions/transition-stage",
+            {"name": "x", "version": "1", "stage": "Bogus", "archive_existing_versions": False},
+            None,
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "GET",
+            "registered-models/search",
+            None,
+            {"filter": "name ~ 'x'"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "GET",
+            "registered-models/search",
+            None,
+            {"page_token": "???"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "GET",
+            "registered-models/search",
+            None,
+            {"max_results": "100000"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "registered-models/alias",
+            {"name": "x", "alias": "v1", "version": "1"},
+            None,
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        ("GET", "logged-models/m-123", None, None, 404, "RESOURCE_DOES_NOT_EXIST"),
+        ("POST", "logged-models", {"experiment_id": "999"}, None, 404, "RESOURCE_DOES_NOT_EXIST"),
+        ("PATCH", "logged-models/m-1", {"status": "WHAT"}, None, 400, "INVALID_PARAMETER_VALUE"),
+        (
+            "POST",
+            "logged-models/search",
+            {"filter": "name = "},
+            None,
+            400,
+            "INVALID_PARAMETER_VALUE",
+        ),
+        (
+            "POST",
+            "runs/outputs",
+            {"run_id": "nope", "models": [{"model_id": "m-1"}]},
+            None,
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        ),
+        ("GET", "registered-models/create", None, None, 405, "BAD_REQUEST"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_mlflow_error_json(call, method, path, body, params, code, error):
     got, answer = call(method, path, body, params)
     assert (got, answer["error_code"]) == (code, error), answer
     assert answer["message"]
@@ -137,9 +215,17 @@ def test_bad_input_is_a_4xx_with_mlflow_error_json(call, method, path, body, par
 
 def test_logged_models_lifecycle(call):
     exp_id, run_id = _run(call)
-    code, body = call("POST", "logged-models", {
-        "experiment_id": exp_id, "name": "m", "source_run_id": run_id,
-        "params": [{"key": "C", "value": "1.0"}], "tags": [{"key": "a", "value": "b"}]})
+    code, body = call(
+        "POST",
+        "logged-models",
+        {
+            "experiment_id": exp_id,
+            "name": "m",
+            "source_run_id": run_id,
+            "params": [{"key": "C", "value": "1.0"}],
+            "tags": [{"key": "a", "value": "b"}],
+        },
+    )
     assert code == 200
     info = body["model"]["info"]
     mid = info["model_id"]
@@ -148,17 +234,21 @@ def test_logged_models_lifecycle(call):
     assert body["model"]["data"]["params"] == [{"key": "C", "value": "1.0"}]
     code, body = call("PATCH", f"logged-models/{mid}", {"model_id": mid, "status": 2})
     assert body["model"]["info"]["status"] == "LOGGED_MODEL_READY"
-    assert (call("PATCH", f"logged-models/{mid}/tags",
-                       {"tags": [{"key": "x", "value": "y"}]}))[0] == 200
+    assert (call("PATCH", f"logged-models/{mid}/tags", {"tags": [{"key": "x", "value": "y"}]}))[
+        0
+    ] == 200
     assert (call("DELETE", f"logged-models/{mid}/tags/a"))[0] == 200
-    assert (call("POST", "runs/outputs",
-                       {"run_id": run_id, "models": [{"model_id": mid, "step": 0}]})) == (200, {})
-    code, body = call("POST", "logged-models/search",
-                            {"experiment_ids": [exp_id], "filter": "name = 'm'"})
+    assert (
+        call("POST", "runs/outputs", {"run_id": run_id, "models": [{"model_id": mid, "step": 0}]})
+    ) == (200, {})
+    code, body = call(
+        "POST", "logged-models/search", {"experiment_ids": [exp_id], "filter": "name = 'm'"}
+    )
     assert [m["info"]["model_id"] for m in body["models"]] == [mid]
     assert body["models"][0]["info"]["tags"] == [{"key": "x", "value": "y"}]
-    code, body = call("POST", "logged-models/search",
-                            {"experiment_ids": [exp_id], "filter": "name = 'other'"})
+    code, body = call(
+        "POST", "logged-models/search", {"experiment_ids": [exp_id], "filter": "name = 'other'"}
+    )
     assert body == {}
     assert (call("DELETE", f"logged-models/{mid}"))[0] == 200
     assert (call("GET", f"logged-models/{mid}"))[0] == 404

@@ -71,8 +71,9 @@ def test_versions_numbering_rename_stages_aliases(registry):
     page, token = reg.search_registered_models("name LIKE 'p%'", max_results=2)
     names = [m["name"] for m in page]
     while token:
-        page, token = reg.search_registered_models("name LIKE 'p%'", max_results=2,
-                                                   page_token=token)
+        page, token = reg.search_registered_models(
+            "name LIKE 'p%'", max_results=2, page_token=token
+        )
         names += [m["name"] for m in page]
     assert names == ["p0", "p1", "p2", "p3", "p4"]
     ordered, _ = reg.search_registered_models(order_by=["name DESC"], max_results=3)

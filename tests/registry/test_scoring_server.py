@@ -30,11 +30,25 @@ def _free_port() -> int:
 
 def start_server(model_uri: str, tmp_path, *extra: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO,
-                                                                    os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_mlops.cli", "serve", model_uri, "--port", str(port),
-         *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "jupyter_mlops.cli",
+            "serve",
+            model_uri,
+            "--port",
+            str(port),
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -65,8 +79,13 @@ def server(tmp_path_factory):
 
 def post(url: str, body, ctype: str = "application/json") -> requests.Response:
     data = body if isinstance(body, (str, bytes)) else None
-    return requests.post(url + "/invocations", json=None if data is not None else body,
-                         data=data, headers={"Content-Type": ctype}, timeout=10)
+    return requests.post(
+        url + "/invocations",
+        json=None if data is not None else body,
+        data=data,
+        headers={"Content-Type": ctype},
+        timeout=10,
+    )
 
 
 def test_ping_and_version(server):
@@ -76,15 +95,18 @@ def test_ping_and_version(server):
     assert r.status_code == 200 and r.text.strip()
 
 
-@pytest.mark.parametrize("body", [
-    {"dataframe_split": {"columns": ["a", "b"], "data": X.values.tolist()}},
-    {"dataframe_split": {"columns": ["b", "a"], "data": X[["b", "a"]].values.tolist()}},
-    {"dataframe_records": X.to_dict(orient="records")},
-    {"instances": X.values.tolist()},
-    {"inputs": X.values.tolist()},
-    {"inputs": {"a": X["a"].tolist(), "b": X["b"].tolist()}},
-    {"dataframe_split": {"columns": ["a", "b"], "data": X.values.tolist()}, "params": {}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"dataframe_split": {"columns": ["a", "b"], "data": X.values.tolist()}},
+        {"dataframe_split": {"columns": ["b", "a"], "data": X[["b", "a"]].values.tolist()}},
+        {"dataframe_records": X.to_dict(orient="records")},
+        {"instances": X.values.tolist()},
+        {"inputs": X.values.tolist()},
+        {"inputs": {"a": X["a"].tolist(), "b": X["b"].tolist()}},
+        {"dataframe_split": {"columns": ["a", "b"], "data": X.values.tolist()}, "params": {}},
+    ],
+)
 def test_json_formats(server, body):
     r = post(server, body)
     assert r.status_code == 200, r.text
@@ -102,22 +124,29 @@ def test_single_row_and_csv(server):
     assert r.json() == {"predictions": Y}
 
 
-@pytest.mark.parametrize("body,ctype,status,fragment", [
-    ("{not json", "application/json", 400, "Invalid JSON input"),
-    ({"rows": [[1, 2]]}, "application/json", 400, "exactly one of the keys"),
-    ({"inputs": [[1, 2]], "instances": [[1, 2]]}, "application/json", 400, "exactly one"),
-    ({"dataframe_records": [{"a": 1.0}]}, "application/json", 400, "no value for column 'b'"),
-    ({"dataframe_split": {"columns": ["a", "c"], "data": [[1, 2]]}}, "application/json", 400,
-     "Missing column(s) ['b']"),
-    ({"instances": [[1, 2, 3]]}, "application/json", 400, "Expected 2 value(s) per row"),
-    ({"instances": [[1, 2], [3]]}, "application/json", 400, "same number of values"),
-    ({"inputs": [["x", "y"]]}, "application/json", 400, "Failed to predict"),
-    ({"dataframe_split": {"data": []}}, "application/json", 400, "non-empty"),
-    ("[1, 2]", "application/json", 400, "must be an object"),
-    ("a,b\n1\n", "text/csv", 400, "must have 2 values"),
-    ("a,b\n", "text/csv", 400, "header row and at least one data row"),
-    ("<x/>", "application/xml", 415, "application/json, text/csv"),
-])
+@pytest.mark.parametrize(
+    "body,ctype,status,fragment",
+    [
+        ("{not json", "application/json", 400, "Invalid JSON input"),
+        ({"rows": [[1, 2]]}, "application/json", 400, "exactly one of the keys"),
+        ({"inputs": [[1, 2]], "instances": [[1, 2]]}, "application/json", 400, "exactly one"),
+        ({"dataframe_records": [{"a": 1.0}]}, "application/json", 400, "no value for column 'b'"),
+        (
+            {"dataframe_split": {"columns": ["a", "c"], "data": [[1, 2]]}},
+            "application/json",
+            400,
+            "Missing column(s) ['b']",
+        ),
+        ({"instances": [[1, 2, 3]]}, "application/json", 400, "Expected 2 value(s) per row"),
+        ({"instances": [[1, 2], [3]]}, "application/json", 400, "same number of values"),
+        ({"inputs": [["x", "y"]]}, "application/json", 400, "Failed to predict"),
+        ({"dataframe_split": {"data": []}}, "application/json", 400, "non-empty"),
+        ("[1, 2]", "application/json", 400, "must be an object"),
+        ("a,b\n1\n", "text/csv", 400, "must have 2 values"),
+        ("a,b\n", "text/csv", 400, "header row and at least one data row"),
+        ("<x/>", "application/xml", 415, "application/json, text/csv"),
+    ],
+)
 def test_bad_input(server, body, ctype, status, fragment):
     r = post(server, body, ctype)
     assert r.status_code == status, r.text
@@ -129,8 +158,21 @@ def test_bad_input(server, body, ctype, status, fragment):
 def test_unknown_path_and_missing_model(server, tmp_path):
     assert requests.get(server + "/nope", timeout=5).status_code == 404
     env = dict(os.environ, PYTHONPATH=REPO)
-    proc = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "serve",
-                           str(tmp_path / "absent"), "--port", str(_free_port())],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_mlops.cli",
+            "serve",
+            str(tmp_path / "absent"),
+            "--port",
+            str(_free_port()),
+        ],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "No model directory" in proc.stderr

@@ -46,8 +46,7 @@ def _version(f: Fields) -> str:
 
 # -- registered models --------------------------------------------------------------
 def create_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    rm = reg.create_registered_model(_name(f), f.tag_dict() or None,
-                                     f.string("description"))
+    rm = reg.create_registered_model(_name(f), f.tag_dict() or None, f.string("description"))
     return {"registered_model": rm}
 
 
@@ -70,8 +69,11 @@ def delete_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 def search_registered_models(f: Fields, reg: RegistryStore) -> dict[str, Any]:
     models, token = reg.search_registered_models(
-        f.string("filter"), f.integer("max_results", default=100) or 100,
-        f.strings("order_by"), f.string("page_token"))
+        f.string("filter"),
+        f.integer("max_results", default=100) or 100,
+        f.strings("order_by"),
+        f.string("page_token"),
+    )
     out: dict[str, Any] = {}
     if models:
         out["registered_models"] = models
@@ -106,16 +108,24 @@ def delete_alias(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def get_by_alias(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    return {"model_version": reg.get_model_version_by_alias(
-        _name(f), f.string("alias", required=True) or "")}
+    return {
+        "model_version": reg.get_model_version_by_alias(
+            _name(f), f.string("alias", required=True) or ""
+        )
+    }
 
 
 # -- model versions -------------------------------------------------------------------
 def create_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
     mv = reg.create_model_version(
-        _name(f), f.string("source", required=True) or "", f.ident("run_id"),
-        f.tag_dict() or None, f.string("run_link"), f.string("description"),
-        model_id=f.string("model_id"))
+        _name(f),
+        f.string("source", required=True) or "",
+        f.ident("run_id"),
+        f.tag_dict() or None,
+        f.string("run_link"),
+        f.string("description"),
+        model_id=f.string("model_id"),
+    )
     return {"model_version": mv}
 
 
@@ -124,17 +134,23 @@ def get_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def update_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    return {"model_version": reg.update_model_version(_name(f), _version(f),
-                                                      f.string("description"))}
+    return {
+        "model_version": reg.update_model_version(_name(f), _version(f), f.string("description"))
+    }
 
 
 def transition_stage(f: Fields, reg: RegistryStore) -> dict[str, Any]:
     if not f.has("archive_existing_versions"):
-        raise invalid("Missing value for required parameter 'archive_existing_versions'. "
-                      "See the API docs for more information about request parameters.")
+        raise invalid(
+            "Missing value for required parameter 'archive_existing_versions'. "
+            "See the API docs for more information about request parameters."
+        )
     mv = reg.transition_model_version_stage(
-        _name(f), _version(f), f.string("stage", required=True) or "",
-        f.boolean("archive_existing_versions"))
+        _name(f),
+        _version(f),
+        f.string("stage", required=True) or "",
+        f.boolean("archive_existing_versions"),
+    )
     return {"model_version": mv}
 
 
@@ -149,7 +165,9 @@ def search_model_versions(f: Fields, reg: RegistryStore) -> dict[str, Any]:
     versions, token = reg.search_model_versions(
         f.string("filter"),
         f.integer("max_results", default=SEARCH_MODEL_VERSIONS_MAX) or SEARCH_MODEL_VERSIONS_MAX,
-        f.strings("order_by"), f.string("page_token"))
+        f.strings("order_by"),
+        f.string("page_token"),
+    )
     out: dict[str, Any] = {}
     if versions:
         out["model_versions"] = versions
@@ -163,8 +181,9 @@ def get_download_uri(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def set_model_version_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    reg.set_model_version_tag(_name(f), _version(f), f.string("key", required=True) or "",
-                              f.text("value"))
+    reg.set_model_version_tag(
+        _name(f), _version(f), f.string("key", required=True) or "", f.text("value")
+    )
     return {}
 
 
@@ -180,8 +199,13 @@ def lineage(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 # -- logged models (MLflow 3) ---------------------------------------------------------
 def create_logged_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
     model = reg.create_logged_model(
-        f.experiment_id() or "", f.string("name", max_length=500), f.ident("source_run_id"),
-        f.string("model_type"), dict(f.key_values("params")) or None, f.tag_dict() or None)
+        f.experiment_id() or "",
+        f.string("name", max_length=500),
+        f.ident("source_run_id"),
+        f.string("model_type"),
+        dict(f.key_values("params")) or None,
+        f.tag_dict() or None,
+    )
     return {"model": model}
 
 
@@ -219,11 +243,19 @@ def log_logged_model_params(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 def search_logged_models(f: Fields, reg: RegistryStore) -> dict[str, Any]:
     order_by = []
     for o in f.objects("order_by"):
-        order_by.append({"field_name": o.string("field_name", required=True),
-                         "ascending": o.boolean("ascending", True)})
+        order_by.append(
+            {
+                "field_name": o.string("field_name", required=True),
+                "ascending": o.boolean("ascending", True),
+            }
+        )
     models, token = reg.search_logged_models(
-        f.strings("experiment_ids", ids=True), f.string("filter"),
-        f.integer("max_results", default=100) or 100, order_by, f.string("page_token"))
+        f.strings("experiment_ids", ids=True),
+        f.string("filter"),
+        f.integer("max_results", default=100) or 100,
+        order_by,
+        f.string("page_token"),
+    )
     out: dict[str, Any] = {}
     if models:
         out["models"] = models
@@ -233,8 +265,10 @@ def search_logged_models(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def log_outputs(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    models = [(o.string("model_id", required=True) or "", o.integer("step", default=0) or 0)
-              for o in f.objects("models")]
+    models = [
+        (o.string("model_id", required=True) or "", o.integer("step", default=0) or 0)
+        for o in f.objects("models")
+    ]
     reg.log_outputs(f.run_id(), models)
     return {}
 
@@ -282,8 +316,9 @@ class RegistryHandler(RpcHandler):
             else:
                 if len(body) > limit:
                     raise invalid(f"Request bodies must be at most {limit} bytes.")
-                data = {k: v[0] if len(v) == 1 else v
-                        for k, v in Fields.from_query(query).data.items()}
+                data = {
+                    k: v[0] if len(v) == 1 else v for k, v in Fields.from_query(query).data.items()
+                }
                 data.update(parse_json_body(body))
             for k, v in path_args.items():
                 data[k] = [v] if method == "GET" else v
@@ -322,8 +357,14 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         (mv + "delete-tag", {"DELETE": delete_model_version_tag}),
         (lm, {"POST": create_logged_model}),
         (lm + "/search", {"POST": search_logged_models}),
-        (lm + r"/(?P<model_id>[^/]+)", {"GET": get_logged_model, "PATCH": finalize_logged_model,
-                                         "DELETE": delete_logged_model}),
+        (
+            lm + r"/(?P<model_id>[^/]+)",
+            {
+                "GET": get_logged_model,
+                "PATCH": finalize_logged_model,
+                "DELETE": delete_logged_model,
+            },
+        ),
         (lm + r"/(?P<model_id>[^/]+)/tags", {"PATCH": set_logged_model_tags}),
         (lm + r"/(?P<model_id>[^/]+)/tags/(?P<tag_key>.+)", {"DELETE": delete_logged_model_tag}),
         (lm + r"/(?P<model_id>[^/]+)/params", {"POST": log_logged_model_params}),
@@ -342,72 +383,157 @@ def documented() -> list[tuple[str, list[str]]]:
     return out
 
 
-
-
 # -- OpenAPI ---------------------------------------------------------------------------
 #: rpc -> (summary, request fields, required fields, response keys)
 _DOC: dict[Any, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    create_registered_model: ("Create a registered model", ("name", "tags", "description"),
-                              ("name",), ("registered_model",)),
+    create_registered_model: (
+        "Create a registered model",
+        ("name", "tags", "description"),
+        ("name",),
+        ("registered_model",),
+    ),
     get_registered_model: ("Get a registered model", ("name",), ("name",), ("registered_model",)),
-    rename_registered_model: ("Rename a registered model", ("name", "new_name"),
-                              ("name", "new_name"), ("registered_model",)),
-    update_registered_model: ("Update a registered model's description",
-                              ("name", "description"), ("name",), ("registered_model",)),
-    delete_registered_model: ("Delete a registered model and its versions", ("name",),
-                              ("name",), ()),
-    search_registered_models: ("Search registered models",
-                               ("filter", "max_results", "order_by", "page_token"), (),
-                               ("registered_models", "next_page_token")),
-    get_latest_versions: ("Latest version per stage (deprecated by MLflow)", ("name", "stages"),
-                          ("name",), ("model_versions",)),
-    set_registered_model_tag: ("Set a registered model tag", ("name", "key", "value"),
-                               ("name", "key"), ()),
-    delete_registered_model_tag: ("Delete a registered model tag", ("name", "key"),
-                                  ("name", "key"), ()),
-    set_alias: ("Point an alias at a version", ("name", "alias", "version"),
-                ("name", "alias", "version"), ()),
+    rename_registered_model: (
+        "Rename a registered model",
+        ("name", "new_name"),
+        ("name", "new_name"),
+        ("registered_model",),
+    ),
+    update_registered_model: (
+        "Update a registered model's description",
+        ("name", "description"),
+        ("name",),
+        ("registered_model",),
+    ),
+    delete_registered_model: (
+        "Delete a registered model and its versions",
+        ("name",),
+        ("name",),
+        (),
+    ),
+    search_registered_models: (
+        "Search registered models",
+        ("filter", "max_results", "order_by", "page_token"),
+        (),
+        ("registered_models", "next_page_token"),
+    ),
+    get_latest_versions: (
+        "Latest version per stage (deprecated by MLflow)",
+        ("name", "stages"),
+        ("name",),
+        ("model_versions",),
+    ),
+    set_registered_model_tag: (
+        "Set a registered model tag",
+        ("name", "key", "value"),
+        ("name", "key"),
+        (),
+    ),
+    delete_registered_model_tag: (
+        "Delete a registered model tag",
+        ("name", "key"),
+        ("name", "key"),
+        (),
+    ),
+    set_alias: (
+        "Point an alias at a version",
+        ("name", "alias", "version"),
+        ("name", "alias", "version"),
+        (),
+    ),
     delete_alias: ("Delete an alias", ("name", "alias"), ("name", "alias"), ()),
-    get_by_alias: ("The version an alias points at", ("name", "alias"), ("name", "alias"),
-                   ("model_version",)),
-    create_model_version: ("Register a new version", (
-        "name", "source", "run_id", "tags", "run_link", "description", "model_id"),
-        ("name", "source"), ("model_version",)),
-    get_model_version: ("Get a version", ("name", "version"), ("name", "version"),
-                        ("model_version",)),
-    update_model_version: ("Update a version's description", ("name", "version", "description"),
-                           ("name", "version"), ("model_version",)),
-    transition_stage: ("Move a version to a stage", (
-        "name", "version", "stage", "archive_existing_versions"),
-        ("name", "version", "stage", "archive_existing_versions"), ("model_version",)),
+    get_by_alias: (
+        "The version an alias points at",
+        ("name", "alias"),
+        ("name", "alias"),
+        ("model_version",),
+    ),
+    create_model_version: (
+        "Register a new version",
+        ("name", "source", "run_id", "tags", "run_link", "description", "model_id"),
+        ("name", "source"),
+        ("model_version",),
+    ),
+    get_model_version: (
+        "Get a version",
+        ("name", "version"),
+        ("name", "version"),
+        ("model_version",),
+    ),
+    update_model_version: (
+        "Update a version's description",
+        ("name", "version", "description"),
+        ("name", "version"),
+        ("model_version",),
+    ),
+    transition_stage: (
+        "Move a version to a stage",
+        ("name", "version", "stage", "archive_existing_versions"),
+        ("name", "version", "stage", "archive_existing_versions"),
+        ("model_version",),
+    ),
     delete_model_version: ("Delete a version", ("name", "version"), ("name", "version"), ()),
-    search_model_versions: ("Search versions", ("filter", "max_results", "order_by",
-                                                "page_token"), (),
-                            ("model_versions", "next_page_token")),
-    get_download_uri: ("Artifact URI of a version's files", ("name", "version"),
-                       ("name", "version"), ("artifact_uri",)),
-    set_model_version_tag: ("Set a version tag", ("name", "version", "key", "value"),
-                            ("name", "version", "key"), ()),
-    delete_model_version_tag: ("Delete a version tag", ("name", "version", "key"),
-                               ("name", "version", "key"), ()),
-    create_logged_model: ("Create a logged model (MLflow 3)", (
-        "experiment_id", "name", "model_type", "source_run_id", "params", "tags"),
-        ("experiment_id",), ("model",)),
-    search_logged_models: ("Search logged models", (
-        "experiment_ids", "filter", "max_results", "order_by", "page_token"), (),
-        ("models", "next_page_token")),
+    search_model_versions: (
+        "Search versions",
+        ("filter", "max_results", "order_by", "page_token"),
+        (),
+        ("model_versions", "next_page_token"),
+    ),
+    get_download_uri: (
+        "Artifact URI of a version's files",
+        ("name", "version"),
+        ("name", "version"),
+        ("artifact_uri",),
+    ),
+    set_model_version_tag: (
+        "Set a version tag",
+        ("name", "version", "key", "value"),
+        ("name", "version", "key"),
+        (),
+    ),
+    delete_model_version_tag: (
+        "Delete a version tag",
+        ("name", "version", "key"),
+        ("name", "version", "key"),
+        (),
+    ),
+    create_logged_model: (
+        "Create a logged model (MLflow 3)",
+        ("experiment_id", "name", "model_type", "source_run_id", "params", "tags"),
+        ("experiment_id",),
+        ("model",),
+    ),
+    search_logged_models: (
+        "Search logged models",
+        ("experiment_ids", "filter", "max_results", "order_by", "page_token"),
+        (),
+        ("models", "next_page_token"),
+    ),
     get_logged_model: ("Get a logged model", (), (), ("model",)),
-    finalize_logged_model: ("Finalize a logged model (status)", ("status",), ("status",),
-                            ("model",)),
+    finalize_logged_model: (
+        "Finalize a logged model (status)",
+        ("status",),
+        ("status",),
+        ("model",),
+    ),
     delete_logged_model: ("Delete a logged model", (), (), ()),
     set_logged_model_tags: ("Set logged model tags", ("tags",), (), ()),
     delete_logged_model_tag: ("Delete a logged model tag", (), (), ()),
     log_logged_model_params: ("Log logged model params", ("params",), (), ()),
-    log_outputs: ("Link logged models to a run as its outputs", ("run_id", "models"),
-                  ("run_id",), ()),
-    lineage: ("A version with its run, source notebook/script and commit (Models panel)",
-              ("name", "version"), ("name", "version"), ("model_version", "run", "source")),
+    log_outputs: (
+        "Link logged models to a run as its outputs",
+        ("run_id", "models"),
+        ("run_id",),
+        (),
+    ),
+    lineage: (
+        "A version with its run, source notebook/script and commit (Models panel)",
+        ("name", "version"),
+        ("name", "version"),
+        ("model_version", "run", "source"),
+    ),
 }
+
 
 def openapi_paths() -> dict[str, Any]:
     """OpenAPI path items of every route of this module."""
@@ -421,8 +547,11 @@ def openapi_paths() -> dict[str, Any]:
         if field in ("stages", "experiment_ids"):
             return {"type": "array", "items": STR}
         if field == "order_by":
-            return {"type": "array", "items": {}, "description":
-                    "Strings (`name ASC`); objects (`{field_name, ascending}`) for logged models."}
+            return {
+                "type": "array",
+                "items": {},
+                "description": "Strings (`name ASC`); objects (`{field_name, ascending}`) for logged models.",
+            }
         if field == "max_results":
             return INT64
         if field == "archive_existing_versions":
@@ -436,19 +565,31 @@ def openapi_paths() -> dict[str, Any]:
         item: dict[str, Any] = {}
         for verb, rpc in kwargs["rpcs"].items():
             summary, fields, required, answer = _DOC[rpc]
-            response = _obj({k: {"type": "object"} for k in answer}) if answer else {
-                "type": "object", "description": "Empty on success: `{}`."}
+            response = (
+                _obj({k: {"type": "object"} for k in answer})
+                if answer
+                else {"type": "object", "description": "Empty on success: `{}`."}
+            )
             tag = "v1" if path.startswith("/api/v1") else "mlflow-registry"
             if verb == "GET":
-                op = _op(summary, response, tag=tag,
-                         query=[_query(f, schema(f), f in required) for f in fields] or None)
+                op = _op(
+                    summary,
+                    response,
+                    tag=tag,
+                    query=[_query(f, schema(f), f in required) for f in fields] or None,
+                )
             else:
-                op = _op(summary, response, tag=tag,
-                         body=_json_body({f: schema(f) for f in fields}, list(required) or None))
+                op = _op(
+                    summary,
+                    response,
+                    tag=tag,
+                    body=_json_body({f: schema(f) for f in fields}, list(required) or None),
+                )
             if path_params:
                 op.setdefault("parameters", [])
-                op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": STR}
-                                    for n in path_params] + op["parameters"]
+                op["parameters"] = [
+                    {"name": n, "in": "path", "required": True, "schema": STR} for n in path_params
+                ] + op["parameters"]
             item[verb.lower()] = op
         out[path] = item
     return out

@@ -108,7 +108,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("run_outputs", "logged_model_params", "logged_model_tags", "logged_models",
-                  "registered_model_aliases", "model_version_tags", "model_versions",
-                  "registered_model_tags", "registered_models"):
+    for table in (
+        "run_outputs",
+        "logged_model_params",
+        "logged_model_tags",
+        "logged_models",
+        "registered_model_aliases",
+        "model_version_tags",
+        "model_versions",
+        "registered_model_tags",
+        "registered_models",
+    ):
         op.drop_table(table)
