@@ -61,6 +61,12 @@ SEARCH_LOGGED_MODELS_MAX = 1000
 #: Tags on a model version that link it to its origin (set at registration).
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_COMMIT = "mlflow.source.git.commit"
+TAG_SOURCE_BRANCH = "mlflow.source.git.branch"
+TAG_SOURCE_REPO = "mlflow.source.git.repoURL"
+#: Set by the jupyter-mlops client: the notebook's path under the Jupyter root.
+TAG_NOTEBOOK_PATH = "mlops.source.notebook_path"
+#: Run tags copied onto a version when it is registered from a run.
+LINEAGE_TAGS = (TAG_SOURCE_NAME, TAG_SOURCE_COMMIT, TAG_NOTEBOOK_PATH)
 
 
 def now_ms() -> int:
@@ -585,7 +591,7 @@ class RegistryStore:
         if run_id:
             # Lineage: the run's source notebook/script and commit, for the Models panel.
             run = self.tracking.get_run(run_id)
-            for key in (TAG_SOURCE_NAME, TAG_SOURCE_COMMIT):
+            for key in LINEAGE_TAGS:
                 if key in run.data.tags and key not in tags:
                     tags[key] = run.data.tags[key]
         now = now_ms()
@@ -824,16 +830,15 @@ class RegistryStore:
                     "status": run.info.status,
                     "lifecycle_stage": run.info.lifecycle_stage,
                 }
+                name = t.get(TAG_SOURCE_NAME, "")
                 out["source"] = {
-                    "name": t.get(TAG_SOURCE_NAME, ""),
+                    "name": name,
                     "type": t.get("mlflow.source.type", ""),
                     "git_commit": t.get(TAG_SOURCE_COMMIT, ""),
-                    "notebook": t.get(
-                        "mlops.source.notebook",
-                        t.get(TAG_SOURCE_NAME, "")
-                        if t.get(TAG_SOURCE_NAME, "").endswith(".ipynb")
-                        else "",
-                    ),
+                    "git_branch": t.get(TAG_SOURCE_BRANCH, ""),
+                    "git_repo_url": t.get(TAG_SOURCE_REPO, ""),
+                    # relative to the Jupyter root, so the UI can open it
+                    "notebook": t.get(TAG_NOTEBOOK_PATH, name if name.endswith(".ipynb") else ""),
                 }
         return out
 

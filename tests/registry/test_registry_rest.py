@@ -39,6 +39,7 @@ def _run(call) -> tuple[str, str]:
             "tags": [
                 {"key": "mlflow.source.name", "value": "train.ipynb"},
                 {"key": "mlflow.source.git.commit", "value": "abc123"},
+                {"key": "mlops.source.notebook_path", "value": "work/train.ipynb"},
             ],
         },
     )
@@ -72,7 +73,11 @@ def test_registered_model_and_versions_shapes(call):
     assert mv["run_id"] == run_id
     # lineage tags copied from the run
     tags = {t["key"]: t["value"] for t in mv["tags"]}
-    assert tags == {"mlflow.source.name": "train.ipynb", "mlflow.source.git.commit": "abc123"}
+    assert tags == {
+        "mlflow.source.name": "train.ipynb",
+        "mlflow.source.git.commit": "abc123",
+        "mlops.source.notebook_path": "work/train.ipynb",
+    }
 
     code, body = call(
         "GET", "model-versions/get-download-uri", params={"name": "clf", "version": "1"}
@@ -120,7 +125,7 @@ def test_lineage_route(jp_fetch, jp_asyncio_loop, call):
     assert body["run"]["run_id"] == run_id
     assert body["source"]["name"] == "train.ipynb"
     assert body["source"]["git_commit"] == "abc123"
-    assert body["source"]["notebook"] == "train.ipynb"
+    assert body["source"]["notebook"] == "work/train.ipynb"
 
 
 @pytest.mark.parametrize(
