@@ -176,3 +176,24 @@ def test_unknown_path_and_missing_model(server, tmp_path):
     )
     assert proc.returncode == 1
     assert "No model directory" in proc.stderr
+
+
+def test_serves_a_registered_model_by_alias(tmp_path):
+    import jupyter_mlops as mlops
+
+    db = f"sqlite:///{tmp_path / 'mlops.db'}"
+    mlops.set_tracking_uri(db)
+    try:
+        mlops.set_experiment("serve")
+        with mlops.start_run():
+            mlops.log_model(LogisticRegression().fit(X, Y), "model", registered_model_name="clf")
+        mlops.RegistryClient().set_registered_model_alias("clf", "live", 1)
+    finally:
+        mlops.set_tracking_uri(None)
+    proc, url = start_server("models:/clf@live", tmp_path, "--tracking-uri", db)
+    try:
+        r = post(url, {"dataframe_records": X.to_dict(orient="records")})
+        assert r.json() == {"predictions": Y}
+    finally:
+        proc.terminate()
+        proc.wait(10)
