@@ -152,7 +152,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     const byId = new Map(runs.map(r => [r.info.run_id, r]));
     const rows = runsToRows([...runs], now);
     return rows.map(row => ({ row, run: byId.get(row.runId)! }));
-  }, [runs, Math.floor(now / 1000)]);
+    // Rows are rebuilt when data arrives (each refresh), not on every render:
+    // scrolling must not re-format 10,000 rows.
+  }, [runs, model.lastUpdated]);
   const sorted = useMemo(
     () =>
       sort.column === 'started' && sort.descending
