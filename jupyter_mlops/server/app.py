@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop, PeriodicCallback
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Float, Instance, Int, Type, Unicode, default
 
 from .handlers.base import Unavailable
 
@@ -98,6 +98,27 @@ class MLOpsApp(ExtensionApp):
         help="Threads that run store calls and artifact I/O off the server's event loop.",
     )
 
+    multi_user = Bool(
+        False,
+        config=True,
+        help="""Serve many users from one store (the hub-wide tracking service,
+        ``jupyter mlops service``): every call is checked by ``access_policy_class``
+        against the authenticated user, new runs and experiments record that user,
+        and only MLflow's tracking API is served (no artifacts proxy, registry,
+        pipelines or kernel environment). Off: the single-user server, where the
+        Jupyter token holder owns everything.""",
+    )
+
+    access_policy_class = Type(
+        "jupyter_mlops.server.access.AccessPolicy",
+        klass="jupyter_mlops.server.access.AccessPolicy",
+        config=True,
+        help="""The rules of the multi-user mode: who sees and changes which runs and
+        experiments (a subclass of jupyter_mlops.server.access.AccessPolicy).""",
+    )
+
+    access_policy = Instance("jupyter_mlops.server.access.AccessPolicy", allow_none=True)
+
     _store: TrackingStore | None = None
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
@@ -120,7 +141,11 @@ class MLOpsApp(ExtensionApp):
         )
         self._exported: dict[str, str | None] = {}
         self.log.info("jupyter-mlops: tracking store %s", _redact(url))
-        if self.export_kernel_env:
+        if self.multi_user:
+            self.access_policy = self.access_policy_class(parent=self)
+            self.log.info("jupyter-mlops: multi-user mode, access policy %s",
+                          type(self.access_policy).__name__)
+        if self.export_kernel_env and not self.multi_user:
             self.export_environment()
         self._start_reaper()
         # Services start on the first turn of the event loop: in a server that is
@@ -129,21 +154,21 @@ class MLOpsApp(ExtensionApp):
         IOLoop.current().add_callback(self._start_services)
 
     async def _start_services(self) -> None:
-        if self._closing:
+        if self._closing or self.multi_user:
             return
         from .handlers.pipelines import start_service  # pipelines: runs, schedules
 
         await start_service(self)
 
     def initialize_handlers(self) -> None:
-        from .handlers import fallback, handlers
+        from .handlers import fallback, handlers, multi_user_handlers
 
-        self.handlers.extend(handlers())
+        self.handlers.extend(multi_user_handlers() if self.multi_user else handlers())
         self.handlers.append(fallback())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # The port is final only once the HTTP server is bound: export again.
-        if self.export_kernel_env:
+        if self.export_kernel_env and not self.multi_user:
             self.export_environment()
 
     async def stop_extension(self) -> None:
@@ -172,6 +197,16 @@ class MLOpsApp(ExtensionApp):
         if self._store is None:
             raise Unavailable()
         return self._store
+
+    def store_for(self, user: Any) -> Any:
+        """The store as ``user`` may use it: the store itself, or in multi-user
+        mode a view that enforces the access policy on every call."""
+        store = self.store
+        if not self.multi_user:
+            return store
+        if self.access_policy is None:
+            raise Unavailable()
+        return self.access_policy.guard(store, user)
 
     async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the store's thread pool."""

@@ -55,6 +55,11 @@ def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
     return out
 
 
+def multi_user_handlers() -> list[tuple[str, Any, dict[str, Any]]]:
+    """The routes of the multi-user mode (the hub-wide service): MLflow's tracking API only."""
+    return [(PREFIX + re.escape(path), RpcHandler, kwargs) for path, kwargs in mlflow_api.routes()]
+
+
 def fallback() -> tuple[str, Any, dict[str, Any]]:
     """Registered last: unknown paths under ``mlops/`` answer JSON, not an HTML page."""
     return (PREFIX + r"(?:.*)", NotFoundHandler, {})

@@ -81,7 +81,11 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def store(self) -> TrackingStore:
-        return self.mlops.store
+        # Multi-user mode: a view of the store checking each call against the
+        # caller (server/access.py); otherwise the store itself.
+        if not self.mlops.multi_user:
+            return self.mlops.store
+        return self.mlops.store_for(self.current_user)  # type: ignore[no-any-return]
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking work (store calls, file I/O) in the extension's pool."""

@@ -1,0 +1,260 @@
+"""Who may see and change what on a shared (multi-user) tracking service.
+
+Every REST call of the multi-user mode goes through :class:`GuardedStore`, a
+view of the tracking store for one caller: reads of runs the caller may not
+see answer "not found" (a private run's existence is not revealed), changes
+the caller may not make answer 403 ``PERMISSION_DENIED``, searches filter in
+SQL, and the identity recorded on new runs and experiments comes from the
+authenticated caller, never from the request. Store methods not listed here
+are refused, so a new endpoint is closed until its rule is written.
+
+The rules (:class:`AccessPolicy`, replaceable through
+``MLOpsApp.access_policy_class``):
+
+- a user sees and changes their own runs;
+- runs of users sharing a hub group with them (their team) are visible,
+  read-only unless ``AccessPolicy.team_can_write``;
+- runs tagged ``mlops.visibility=private`` are visible to their user only;
+- experiments are visible to all; only their owner (tag ``mlops.owner``, set
+  from the creator) renames, deletes or tags them;
+- admins see and change everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Bool
+from traitlets.config import LoggingConfigurable
+
+from ..tracking.errors import PERMISSION_DENIED, TrackingError, not_found
+
+if TYPE_CHECKING:
+    from ..tracking.entities import Metric, Run, RunInfo
+    from ..tracking.store import TrackingStore
+
+OWNER_TAG = "mlops.owner"
+VISIBILITY_TAG = "mlops.visibility"
+USER_TAG = "mlflow.user"
+#: Tags only the service writes: the identity of a run or an experiment.
+IDENTITY_TAGS = frozenset({OWNER_TAG, USER_TAG})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user of one request."""
+
+    name: str
+    admin: bool = False
+    #: Users sharing a group with the caller (the caller included or not).
+    teammates: frozenset[str] = field(default_factory=frozenset)
+
+
+def caller_of(user: Any) -> Caller:
+    """A :class:`Caller` from jupyter_server's ``current_user`` (a hub user carries
+    ``admin`` and ``teammates``; any other user is on their own)."""
+    name = getattr(user, "username", None) or getattr(user, "name", None)
+    if not name:
+        raise TrackingError("Authentication required.", "UNAUTHENTICATED")
+    return Caller(
+        name=str(name),
+        admin=bool(getattr(user, "admin", False)),
+        teammates=frozenset(getattr(user, "teammates", ()) or ()),
+    )
+
+
+def denied(message: str) -> TrackingError:
+    return TrackingError(message, PERMISSION_DENIED)
+
+
+class AccessPolicy(LoggingConfigurable):
+    """The per-user rules of the shared tracking service (see the module docstring)."""
+
+    team_can_write = Bool(
+        False,
+        config=True,
+        help="""Let members of a team change (log to, tag, end, delete) each other's
+        runs. Off: a teammate's runs are read-only.""",
+    )
+
+    def can_read_run(self, caller: Caller, run: Run) -> bool:
+        owner = run.info.user_id
+        if caller.admin or owner == caller.name:
+            return True
+        if run.data.tags.get(VISIBILITY_TAG) == "private":
+            return False
+        return bool(owner) and owner in caller.teammates
+
+    def can_write_run(self, caller: Caller, run: Run) -> bool:
+        if caller.admin or run.info.user_id == caller.name:
+            return True
+        return self.team_can_write and self.can_read_run(caller, run)
+
+    def can_manage_experiment(self, caller: Caller, tags: dict[str, str]) -> bool:
+        return caller.admin or tags.get(OWNER_TAG) == caller.name
+
+    def visible_user_ids(self, caller: Caller) -> list[str] | None:
+        """Whose runs a search returns (None: everyone's)."""
+        if caller.admin:
+            return None
+        return sorted(caller.teammates | {caller.name})
+
+    def guard(self, store: TrackingStore, user: Any) -> GuardedStore:
+        return GuardedStore(store, caller_of(user), self)
+
+
+class GuardedStore:
+    """The tracking store as one caller may use it (the REST endpoints' ``store``)."""
+
+    def __init__(self, store: TrackingStore, caller: Caller, policy: AccessPolicy) -> None:
+        self._store = store
+        self.caller = caller
+        self.policy = policy
+
+    def __getattr__(self, name: str) -> Any:
+        raise denied(f"'{name}' is not available on the shared tracking service.")
+
+    # -- checks ----------------------------------------------------------
+    def _readable(self, run_id: str) -> Run:
+        run = self._store.get_run(run_id)
+        if not self.policy.can_read_run(self.caller, run):
+            raise not_found(f"Run with id={run_id} not found")
+        return run
+
+    def _writable(self, run_id: str) -> Run:
+        run = self._readable(run_id)
+        if not self.policy.can_write_run(self.caller, run):
+            raise denied(
+                f"User '{self.caller.name}' may not change run {run_id} of user "
+                f"'{run.info.user_id}'."
+            )
+        return run
+
+    def _check_tag_keys(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            if key in IDENTITY_TAGS and not self.caller.admin:
+                raise denied(f"Tag '{key}' is set by the tracking service from your identity.")
+
+    def _manageable(self, experiment_id: str) -> None:
+        exp = self._store.get_experiment(experiment_id)
+        if not self.policy.can_manage_experiment(self.caller, exp.tags):
+            owner = exp.tags.get(OWNER_TAG)
+            whose = f"of user '{owner}'" if owner else "without an owner"
+            raise denied(
+                f"User '{self.caller.name}' may not change experiment {experiment_id} {whose}."
+            )
+
+    # -- experiments: visible to all, managed by their owner --------------
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          tags: dict[str, str] | None = None) -> str:
+        if artifact_location:
+            # A caller-chosen location could point into another team's files.
+            raise denied("Experiments on the shared service use the service's artifact root.")
+        tags = {**(tags or {}), OWNER_TAG: self.caller.name}
+        return self._store.create_experiment(name, None, tags)
+
+    def get_experiment(self, experiment_id: str) -> Any:
+        return self._store.get_experiment(experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> Any:
+        return self._store.get_experiment_by_name(name)
+
+    def search_experiments(self, **kwargs: Any) -> Any:
+        return self._store.search_experiments(**kwargs)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self._manageable(experiment_id)
+        self._store.rename_experiment(experiment_id, new_name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._manageable(experiment_id)
+        self._store.delete_experiment(experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._manageable(experiment_id)
+        self._store.restore_experiment(experiment_id)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self._manageable(experiment_id)
+        self._check_tag_keys([key])
+        self._store.set_experiment_tag(experiment_id, key, value)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self._manageable(experiment_id)
+        self._check_tag_keys([key])
+        self._store.delete_experiment_tag(experiment_id, key)
+
+    # -- runs ------------------------------------------------------------
+    def create_run(self, experiment_id: str, user_id: str | None = None, **kwargs: Any) -> Run:
+        # The identity is the caller's, whatever the body said.
+        tags = {**(kwargs.pop("tags", None) or {}), USER_TAG: self.caller.name}
+        return self._store.create_run(experiment_id, user_id=self.caller.name, tags=tags,
+                                      **kwargs)
+
+    def get_run(self, run_id: str) -> Run:
+        return self._readable(run_id)
+
+    def update_run_info(self, run_id: str, **kwargs: Any) -> RunInfo:
+        self._writable(run_id)
+        return self._store.update_run_info(run_id, **kwargs)
+
+    def delete_run(self, run_id: str) -> None:
+        self._writable(run_id)
+        self._store.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self._writable(run_id)
+        self._store.restore_run(run_id)
+
+    def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
+        self._writable(run_id)
+        self._check_tag_keys([k for k, _ in tags])
+        self._store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+
+    def log_bulk(self, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._writable(run_id)
+        tags = kwargs.get("tags") or ()
+        self._check_tag_keys([k for k, _ in (tags.items() if isinstance(tags, dict) else tags)])
+        return self._store.log_bulk(run_id, *args, **kwargs)
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        self._writable(run_id)
+        self._store.log_metric(run_id, metric)
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        self._writable(run_id)
+        self._store.log_param(run_id, key, value)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self._writable(run_id)
+        self._check_tag_keys([key])
+        self._store.set_tag(run_id, key, value)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._writable(run_id)
+        self._check_tag_keys([key])
+        self._store.delete_tag(run_id, key)
+
+    def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
+        for run_id in run_ids:
+            self._writable(run_id)
+        self._store.heartbeat(run_ids, now)
+
+    def get_metric_history(self, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._readable(run_id)
+        return self._store.get_metric_history(run_id, *args, **kwargs)
+
+    def get_metric_series(self, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._readable(run_id)
+        return self._store.get_metric_series(run_id, *args, **kwargs)
+
+    def search_runs(self, experiment_ids: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        kwargs["visible_user_ids"] = self.policy.visible_user_ids(self.caller)
+        kwargs["viewer_id"] = self.caller.name
+        return self._store.search_runs(experiment_ids, *args, **kwargs)
+
+    def artifact_repo(self, artifact_uri: str) -> Any:
+        # Only reached with the URI of a run read through get_run above.
+        return self._store.artifact_repo(artifact_uri)
