@@ -200,13 +200,6 @@ def _paths() -> S:
                 "root_uri": STR, "files": {"type": "array", "items": _ref("FileInfo")},
                 "next_page_token": STR}),
             query=run_q + [_query("path", STR), _query("page_token", STR)])},
-        f"{m}/logged-models/search": {"post": _op(
-            "Search logged models (none are kept yet: answers `{}`)", _obj({
-                "models": {"type": "array", "items": {"type": "object"}},
-                "next_page_token": STR}),
-            body=_json_body({"experiment_ids": {"type": "array", "items": STR}, "filter": STR,
-                             "max_results": INT64, "page_token": STR,
-                             "order_by": {"type": "array", "items": {"type": "object"}}}))},
         "/api/3.0/mlflow/server-info": {"get": _op(
             "Server capabilities (no multipart uploads)", _obj({
                 "store_type": STR, "workspaces_enabled": BOOL, "multipart_uploads_enabled": BOOL}),

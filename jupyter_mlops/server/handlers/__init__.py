@@ -43,7 +43,7 @@ class NotFoundHandler(MLOpsHandler):
 def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
     """``(url regex relative to base_url, handler class, kwargs)`` of every route."""
     out: list[tuple[str, Any, dict[str, Any]]] = []
-    # Registry first: its logged-models/search replaces the tracking API's stub.
+    # Registry first: it serves the logged-models routes of MLflow 3's model logging.
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
     for path, kwargs in mlflow_api.routes() + v1.routes() + ui.routes():
         out.append((PREFIX + re.escape(path), RpcHandler, kwargs))

@@ -268,13 +268,6 @@ def list_artifacts(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return out
 
 
-def search_logged_models(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    """No logged models yet: an empty answer, which the MLflow client needs when
-    it resolves ``runs:/`` URIs (reference §1)."""
-    f.strings("experiment_ids", ids=True)
-    return {}
-
-
 def server_info(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {
         "store_type": "SqlStore",
@@ -315,6 +308,5 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
         }),
         (m + "metrics/get-history", {"rpcs": {"GET": get_metric_history}}),
         (m + "artifacts/list", {"rpcs": {"GET": list_artifacts}}),
-        (m + "logged-models/search", {"rpcs": {"POST": search_logged_models}}),
         ("api/3.0/mlflow/server-info", {"rpcs": {"GET": server_info}}),
     ]
