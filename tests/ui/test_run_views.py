@@ -123,7 +123,7 @@ def test_running_notebook_run_appears_and_detail_draws_charts(
     lab.api("PUT", f"api/contents/{path}", {"type": "notebook", "format": "json",
                                             "content": _notebook(source)})
     panel = _open_panel(page)
-    page.evaluate("(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
+    page.evaluate("(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path)
     expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
     page.wait_for_function(
         """() => {

@@ -226,7 +226,7 @@ def test_run_logged_from_a_notebook_cell_appears(page: Any, lab: Any) -> None:
     panel = _open_panel(page)
 
     page.evaluate(
-        "(path) => window.jupyterapp.commands.execute('docmanager:open', {path})", path
+        "(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
     )
     expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
     page.wait_for_function(
