@@ -8,6 +8,7 @@ Subcommands:
 * ``import-mlflow``: copy an MLflow tracking store (``mlruns`` directory or
   database) into this one;
 * ``hub check|render``: JupyterHub's teams.yaml (from :mod:`jupyter_mlops.hub.cli`).
+* ``service``: the hub-wide tracking service (from :mod:`jupyter_mlops.hub.service`);
 * ``pipeline validate|run``: pipeline files (from :mod:`jupyter_mlops.pipelines.cli`);
 * ``serve <model uri>``: a scoring server (from :mod:`jupyter_mlops.registry.cli`).
 
@@ -448,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
         hub.set_defaults(func=lambda _args: _raise(CLIError(f"hub commands unavailable: {reason}")))
     else:
         add_hub_commands(sub)
+    # `service`: the hub-wide tracking service (jupyter_mlops.hub.service).
+    from .hub.service import add_subparsers as add_service_command
+
+    add_service_command(sub)
     # `pipeline validate|run`: the pipelines module's own, loaded the same guarded way.
     try:
         from .pipelines.cli import add_subparsers as add_pipeline_commands

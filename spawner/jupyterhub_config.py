@@ -9,6 +9,11 @@ Environment:
   JUPYTER_MLOPS_HUB_TRACKING_URL    tracking service URL as pods reach it,
                                     e.g. http://proxy-public/services/mlops-tracking/mlops
   JUPYTER_MLOPS_HUB_TRACKING_SERVICE  name of that hub service (default mlops-tracking), for token scopes
+  JUPYTER_MLOPS_SERVICE_DATABASE_URL  the service's database (postgresql://...): the hub then runs
+                                    `jupyter mlops service` as that service (unset: run it yourself)
+  JUPYTER_MLOPS_SERVICE_BIND_URL    where the proxy reaches the service (default http://127.0.0.1:8770;
+                                    z2jh: http://hub:8770)
+  JUPYTER_MLOPS_SERVICE_ARTIFACT_ROOT  the service's artifact root (directory or fsspec URL)
 """
 
 import os
@@ -51,6 +56,21 @@ if tracking_url:
     c.TeamSpawner.tracking_service = service
     # The server token only gets scopes the user holds: let every user access the service (JupyterHub >= 6).
     c.JupyterHub.extra_user_scopes = {f"access:services!service={service}"}
+
+    # The hub runs the service itself when given its database (PostgreSQL): `jupyter mlops service`,
+    # MLflow's tracking API for every user, each request checked against the caller's hub token.
+    service_db = os.environ.get("JUPYTER_MLOPS_SERVICE_DATABASE_URL", "")
+    if service_db:
+        from jupyter_mlops.hub.service import hub_service
+
+        entry, role = hub_service(
+            service,
+            os.environ.get("JUPYTER_MLOPS_SERVICE_BIND_URL", "http://127.0.0.1:8770"),
+            service_db,
+            artifact_root=os.environ.get("JUPYTER_MLOPS_SERVICE_ARTIFACT_ROOT") or None,
+        )
+        c.JupyterHub.services.append(entry)  # a list, or traitlets' lazy one if still unset
+        c.JupyterHub.load_roles.append(role)
 
 # Hub-wide limits (the per-team ones are in teams.yaml).
 c.JupyterHub.concurrent_spawn_limit = 64

@@ -1,0 +1,257 @@
+"""The hub-wide tracking service: a real JupyterHub launches `jupyter mlops service` (multi-user mode) and
+users reach it through the hub's proxy with their own hub tokens, with the official mlflow client and plain
+REST. alice and bob share the hub group vision; carol is in nlp; ada is a hub admin. The store is
+PostgreSQL (a fresh schema) when JUPYTER_MLOPS_TEST_POSTGRES_URL is set, else SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+from conftest import HERE, REPO, TEST_TEAMS, Hub, free_port
+
+SERVICE = "mlops-tracking"
+API = "api/2.0/mlflow/"
+PG_URL = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
+
+
+@contextmanager
+def _database(tmp: Path) -> Iterator[str]:
+    """A fresh PostgreSQL schema (dropped after), else a SQLite file."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp / 'service.db'}"
+        return
+    import sqlalchemy as sa
+
+    from jupyter_mlops.tracking.migrate import normalize_uri
+
+    schema = f"svc_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(normalize_uri(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+class ServiceHub(Hub):
+    """The test hub started with tracking_hub_config.py (which launches the service)."""
+
+    tokens: dict[str, str]
+
+    def launch(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "tracking_hub_config.py")],
+                cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        # Up when the service answers through the proxy (unauthenticated: 403 from the service itself).
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyterhub exited ({self.proc.returncode}):\n{self.tail()}")
+            try:
+                r = requests.get(self.service_url + API + "experiments/search", timeout=2)
+                if r.headers.get("Content-Type", "").startswith("application/json"):
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the tracking service did not come up:\n{self.tail(120)}")
+            time.sleep(0.5)
+
+    @property
+    def service_url(self) -> str:
+        return f"{self.url}/services/{SERVICE}/mlops/"
+
+    def call(self, who: str | None, method: str, path: str, body: dict | None = None,
+             **params: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        return requests.request(method, self.service_url + API + path, headers=headers,
+                                params=params or None,
+                                data=json.dumps(body) if body is not None else None, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceHub]:
+    if not shutil.which("configurable-http-proxy"):
+        pytest.skip("configurable-http-proxy is not installed (npm install -g configurable-http-proxy)")
+    workdir = tmp_path_factory.mktemp("tracking-hub")
+    with _database(workdir) as db:
+        token = secrets.token_hex(16)
+        proxy_port = free_port()
+        (workdir / "teams.yaml").write_text(TEST_TEAMS)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "JUPYTER_MLOPS_TEAMS": str(workdir / "teams.yaml"),
+            "JUPYTER_MLOPS_HUB_TRACKING_URL": f"http://127.0.0.1:{proxy_port}/services/{SERVICE}/mlops",
+            "MLOPS_TEST_WORKDIR": str(workdir),
+            "MLOPS_TEST_PROXY_PORT": str(proxy_port),
+            "MLOPS_TEST_HUB_PORT": str(free_port()),
+            "MLOPS_TEST_PROXY_API_PORT": str(free_port()),
+            "MLOPS_TEST_K8S_URL": "http://127.0.0.1:9",  # nothing is spawned here
+            "MLOPS_TEST_ADMIN_TOKEN": token,
+            "MLOPS_TEST_SERVICE_PORT": str(free_port()),
+            "MLOPS_TEST_SERVICE_DB": db,
+            "MLOPS_TEST_SERVICE_ARTIFACTS": str(workdir / "artifacts"),
+        }
+        env.pop("KUBERNETES_SERVICE_HOST", None)
+        h = ServiceHub(f"http://127.0.0.1:{proxy_port}", token, None, None, workdir / "jupyterhub.log",
+                       workdir, env)
+        try:
+            h.launch()
+            h.tokens = {}
+            for name in ("alice", "bob", "carol", "ada"):
+                r = h.api("POST", f"users/{name}")  # ada is not in a group: create her
+                assert r.status_code in (201, 409), r.text
+                r = h.api("POST", f"users/{name}/tokens", data=json.dumps({"note": "tracking test"}))
+                assert r.status_code == 201, r.text
+                h.tokens[name] = r.json()["token"]
+            yield h
+        finally:
+            h.shutdown()
+
+
+def _error(r: requests.Response, status: int, code: str) -> None:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.json()["error_code"] == code, r.text
+
+
+@contextmanager
+def _mlflow_as(hub: ServiceHub, who: str) -> Iterator[Any]:
+    """The official mlflow client, configured as a pod's kernel is: the service URL and the user's token."""
+    from mlflow.tracking import MlflowClient
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI")}
+    os.environ["MLFLOW_TRACKING_TOKEN"] = hub.tokens[who]
+    os.environ["MLFLOW_TRACKING_URI"] = hub.service_url.rstrip("/")
+    try:
+        yield MlflowClient(tracking_uri=hub.service_url.rstrip("/"))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_requests_without_a_valid_hub_token_are_refused(hub: ServiceHub) -> None:
+    r = hub.call(None, "GET", "experiments/search")
+    assert r.status_code in (401, 403), r.text
+    assert r.json()["error_code"] in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+    r = requests.get(hub.service_url + API + "experiments/search",
+                     headers={"Authorization": "token not-a-hub-token"}, timeout=30)
+    assert r.status_code in (401, 403), r.text
+
+
+def test_team_reads_owner_writes_outsider_sees_nothing(hub: ServiceHub) -> None:
+    with _mlflow_as(hub, "alice") as client:
+        exp_id = client.create_experiment("vision-detector")
+        run = client.create_run(exp_id, run_name="baseline")
+        run_id = run.info.run_id
+        client.log_param(run_id, "lr", "0.01")
+        for step in range(3):
+            client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+        client.set_terminated(run_id)
+        assert client.get_run(run_id).info.user_id == "alice"
+        assert client.get_experiment(exp_id).tags["mlops.owner"] == "alice"
+
+    # bob (same team) sees the run, through the mlflow client too, and cannot change it
+    with _mlflow_as(hub, "bob") as client:
+        seen = client.get_run(run_id)
+        assert seen.data.params == {"lr": "0.01"} and seen.data.metrics["loss"] == pytest.approx(1 / 3)
+        assert [r.info.run_id for r in client.search_runs([exp_id])] == [run_id]
+    _error(hub.call("bob", "POST", "runs/log-metric",
+                    {"run_id": run_id, "key": "loss", "value": 0.0, "timestamp": 1}),
+           403, "PERMISSION_DENIED")
+    _error(hub.call("bob", "POST", "runs/set-tag", {"run_id": run_id, "key": "k", "value": "v"}),
+           403, "PERMISSION_DENIED")
+    _error(hub.call("bob", "POST", "runs/delete", {"run_id": run_id}), 403, "PERMISSION_DENIED")
+    _error(hub.call("bob", "POST", "experiments/update", {"experiment_id": exp_id, "new_name": "x"}),
+           403, "PERMISSION_DENIED")
+    _error(hub.call("bob", "POST", "experiments/delete", {"experiment_id": exp_id}),
+           403, "PERMISSION_DENIED")
+
+    # bob logs his own run in alice's experiment: his, and alice sees it
+    r = hub.call("bob", "POST", "runs/create", {"experiment_id": exp_id, "run_name": "bob-try"})
+    assert r.status_code == 200, r.text
+    bob_run = r.json()["run"]["info"]["run_id"]
+    assert hub.call("bob", "POST", "runs/log-parameter",
+                    {"run_id": bob_run, "key": "lr", "value": "0.1"}).status_code == 200
+    assert hub.call("alice", "GET", "runs/get", run_id=bob_run).status_code == 200
+
+    # carol (another team) sees neither run: as if they did not exist
+    _error(hub.call("carol", "GET", "runs/get", run_id=run_id), 404, "RESOURCE_DOES_NOT_EXIST")
+    _error(hub.call("carol", "POST", "runs/log-metric",
+                    {"run_id": run_id, "key": "loss", "value": 0.0, "timestamp": 1}),
+           404, "RESOURCE_DOES_NOT_EXIST")
+    r = hub.call("carol", "POST", "runs/search", {"experiment_ids": [exp_id]})
+    assert r.status_code == 200 and r.json().get("runs", []) == [], r.text
+
+    # the owner still changes her run; the admin sees both runs
+    assert hub.call("alice", "POST", "runs/set-tag",
+                    {"run_id": run_id, "key": "note", "value": "ok"}).status_code == 200
+    r = hub.call("ada", "POST", "runs/search", {"experiment_ids": [exp_id]})
+    assert {x["info"]["run_id"] for x in r.json()["runs"]} == {run_id, bob_run}
+
+
+def test_private_runs_are_invisible_to_the_team(hub: ServiceHub) -> None:
+    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "vision-private"}).json()[
+        "experiment_id"]
+    r = hub.call("alice", "POST", "runs/create", {
+        "experiment_id": exp_id, "run_name": "secret",
+        "tags": [{"key": "mlops.visibility", "value": "private"}]})
+    private = r.json()["run"]["info"]["run_id"]
+    shared = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"][
+        "run_id"]
+
+    _error(hub.call("bob", "GET", "runs/get", run_id=private), 404, "RESOURCE_DOES_NOT_EXIST")
+    _error(hub.call("bob", "GET", "metrics/get-history", run_id=private, metric_key="loss"),
+           404, "RESOURCE_DOES_NOT_EXIST")
+    r = hub.call("bob", "POST", "runs/search", {"experiment_ids": [exp_id]})
+    assert [x["info"]["run_id"] for x in r.json()["runs"]] == [shared]
+    r = hub.call("alice", "POST", "runs/search", {"experiment_ids": [exp_id]})
+    assert {x["info"]["run_id"] for x in r.json()["runs"]} == {private, shared}
+    assert hub.call("ada", "GET", "runs/get", run_id=private).status_code == 200
+
+
+def test_identity_in_the_body_is_overridden(hub: ServiceHub) -> None:
+    exp_id = hub.call("bob", "POST", "experiments/create", {
+        "name": "bob-forged", "tags": [{"key": "mlops.owner", "value": "alice"}]}).json()["experiment_id"]
+    exp = hub.call("bob", "GET", "experiments/get", experiment_id=exp_id).json()["experiment"]
+    assert {t["key"]: t["value"] for t in exp["tags"]}["mlops.owner"] == "bob"
+
+    r = hub.call("bob", "POST", "runs/create", {
+        "experiment_id": exp_id, "user_id": "alice",
+        "tags": [{"key": "mlflow.user", "value": "alice"}]})
+    assert r.status_code == 200, r.text
+    run = r.json()["run"]
+    assert run["info"]["user_id"] == "bob"
+    assert {t["key"]: t["value"] for t in run["data"]["tags"]}["mlflow.user"] == "bob"
+    run_id = run["info"]["run_id"]
+    _error(hub.call("bob", "POST", "runs/set-tag",
+                    {"run_id": run_id, "key": "mlflow.user", "value": "alice"}), 403, "PERMISSION_DENIED")
+    _error(hub.call("bob", "POST", "runs/log-batch", {
+        "run_id": run_id, "tags": [{"key": "mlflow.user", "value": "alice"}]}), 403, "PERMISSION_DENIED")
+    # so alice cannot change it either
+    _error(hub.call("alice", "POST", "runs/update", {"run_id": run_id, "status": "FAILED"}),
+           403, "PERMISSION_DENIED")

@@ -1,0 +1,33 @@
+"""JupyterHub config for tests/hub/test_tracking_service.py: the test hub (hub_test_config.py) with the
+hub-wide tracking service it launches itself, two teams and an admin."""
+
+import os
+from pathlib import Path
+
+from jupyter_mlops.hub.service import hub_service
+
+c = get_config()  # noqa: F821
+load_subconfig(str(Path(__file__).resolve().parent / "hub_test_config.py"))  # noqa: F821
+
+env = os.environ
+c.JupyterHub.load_groups = {
+    "vision": {"users": ["alice", "bob"]},
+    "nlp": {"users": ["carol"]},
+}
+c.Authenticator.admin_users = {"ada"}
+service, role = hub_service(
+    "mlops-tracking",
+    f"http://127.0.0.1:{env['MLOPS_TEST_SERVICE_PORT']}",
+    env["MLOPS_TEST_SERVICE_DB"],
+    artifact_root=env["MLOPS_TEST_SERVICE_ARTIFACTS"],
+    environment={"PYTHONPATH": env["PYTHONPATH"]},
+)
+c.JupyterHub.services = [{"name": "test-admin", "api_token": env["MLOPS_TEST_ADMIN_TOKEN"]}, service]
+c.JupyterHub.load_roles = [
+    {
+        "name": "test-admin",
+        "scopes": ["admin:users", "admin:groups", "read:users", "tokens"],
+        "services": ["test-admin"],
+    },
+    role,
+]
