@@ -101,6 +101,7 @@ def main() -> None:
             for rid in ids[1:3]:
                 runs.locator(f'tr[data-run-id="{rid}"] .jp-mlops-RunRow-check input').check()
             runs.locator(f'tr[data-run-id="{ids[2]}"]').dblclick()
+            page.evaluate("() => window.getSelection().removeAllRanges()")
             detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
             expect(detail.locator(".jp-mlops-Chart canvas").first).to_be_visible(timeout=30_000)
             page.wait_for_timeout(800)
@@ -140,7 +141,8 @@ def main() -> None:
                                                            timeout=20_000)
             page.wait_for_selector("#jupyterlab-splash", state="detached")
             page.wait_for_timeout(800)
-            view.locator(".jp-mlops-Section-title", has_text="Parallel").scroll_into_view_if_needed()
+            view.locator(".jp-mlops-Section-title", has_text="Parallel").evaluate(
+                "(el) => el.scrollIntoView({block: 'start'})")
             shots.append(OUT / "compare-light.png")
             page.screenshot(path=str(shots[-1]))
             browser.close()
