@@ -238,9 +238,16 @@ class GuardedStore:
         self._store.delete_tag(run_id, key)
 
     def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
+        # Like the store, unknown ids are ignored; so are runs the caller may not change
+        # (nobody keeps another user's run alive).
+        mine = []
         for run_id in run_ids:
-            self._writable(run_id)
-        self._store.heartbeat(run_ids, now)
+            try:
+                self._writable(run_id)
+            except TrackingError:
+                continue
+            mine.append(run_id)
+        self._store.heartbeat(mine, now)
 
     def get_metric_history(self, run_id: str, *args: Any, **kwargs: Any) -> Any:
         self._readable(run_id)
@@ -255,6 +262,71 @@ class GuardedStore:
         kwargs["viewer_id"] = self.caller.name
         return self._store.search_runs(experiment_ids, *args, **kwargs)
 
+    # -- artifacts ---------------------------------------------------------
+    @property
+    def artifact_root(self) -> str:
+        return self._store.artifact_root  # type: ignore[attr-defined,no-any-return]
+
     def artifact_repo(self, artifact_uri: str) -> Any:
-        # Only reached with the URI of a run read through get_run above.
-        return self._store.artifact_repo(artifact_uri)
+        repo = self._store.artifact_repo(artifact_uri)
+        if artifact_uri == self.artifact_root:
+            # The artifacts proxy: paths are <experiment id>/<run id>/..., checked per call.
+            return GuardedArtifacts(repo, self)
+        # A run's own root, reached only after reading the run (artifacts/list): read-only.
+        return GuardedArtifacts(repo, self, read_only=True)
+
+
+class GuardedArtifacts:
+    """An artifact repository as one caller may use it (the MLflow artifacts proxy).
+
+    Under the store's root a path is ``<experiment id>/<run id>/...``: reading it
+    needs the run to be visible (else 404), writing needs the right to change the
+    run. Anything shallower (which would list other users' run ids) is for admins."""
+
+    def __init__(self, repo: Any, guard: GuardedStore, read_only: bool = False) -> None:
+        self._repo = repo
+        self._guard = guard
+        self._read_only = read_only
+        self.root = repo.root
+
+    def _check(self, path: str, write: bool) -> None:
+        from ..tracking.artifacts import clean_path
+
+        caller = self._guard.caller
+        if self._read_only:
+            if write:
+                raise denied("Artifacts are written through the artifacts proxy.")
+            return
+        parts = clean_path(path).split("/")
+        if len(parts) < 2 or not parts[1]:
+            if caller.admin:
+                return
+            raise denied("Artifact paths start with <experiment id>/<run id>/ on the shared service.")
+        experiment_id, run_id = parts[0], parts[1]
+        run = self._guard._writable(run_id) if write else self._guard._readable(run_id)
+        if str(run.info.experiment_id) != experiment_id:
+            raise not_found(f"No such artifact: '{path}'")
+
+    def put(self, path: str, data: Any) -> None:
+        self._check(path, write=True)
+        self._repo.put(path, data)
+
+    def delete(self, path: str = "") -> None:
+        self._check(path, write=True)
+        self._repo.delete(path)
+
+    def open(self, path: str) -> Any:
+        self._check(path, write=False)
+        return self._repo.open(path)
+
+    def list(self, path: str = "") -> Any:
+        self._check(path, write=False)
+        return self._repo.list(path)
+
+    def is_dir(self, path: str) -> bool:
+        self._check(path, write=False)
+        return bool(self._repo.is_dir(path))
+
+    def exists(self, path: str) -> bool:
+        self._check(path, write=False)
+        return bool(self._repo.exists(path))

@@ -104,8 +104,8 @@ class MLOpsApp(ExtensionApp):
         help="""Serve many users from one store (the hub-wide tracking service,
         ``jupyter mlops service``): every call is checked by ``access_policy_class``
         against the authenticated user, new runs and experiments record that user,
-        and only MLflow's tracking API is served (no artifacts proxy, registry,
-        pipelines or kernel environment). Off: the single-user server, where the
+        and only MLflow's tracking API with its artifacts proxy is served (no
+        registry, pipelines, UI routes or kernel environment). Off: the single-user server, where the
         Jupyter token holder owns everything.""",
     )
 

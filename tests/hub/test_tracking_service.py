@@ -171,6 +171,8 @@ def test_team_reads_owner_writes_outsider_sees_nothing(hub: ServiceHub) -> None:
         client.log_param(run_id, "lr", "0.01")
         for step in range(3):
             client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+        (tmp := hub.workdir / "report.txt").write_text("confusion matrix")
+        client.log_artifact(run_id, str(tmp))
         client.set_terminated(run_id)
         assert client.get_run(run_id).info.user_id == "alice"
         assert client.get_experiment(exp_id).tags["mlops.owner"] == "alice"
@@ -190,6 +192,17 @@ def test_team_reads_owner_writes_outsider_sees_nothing(hub: ServiceHub) -> None:
            403, "PERMISSION_DENIED")
     _error(hub.call("bob", "POST", "experiments/delete", {"experiment_id": exp_id}),
            403, "PERMISSION_DENIED")
+
+    # artifacts: bob reads alice's file, cannot overwrite it; carol cannot even see it
+    art = f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/report.txt"
+    as_ = {who: {"Authorization": f"token {hub.tokens[who]}"} for who in hub.tokens}
+    r = requests.get(art, headers=as_["bob"], timeout=30)
+    assert r.status_code == 200 and r.content == b"confusion matrix", r.text
+    _error(requests.put(art, data=b"forged", headers=as_["bob"], timeout=30), 403, "PERMISSION_DENIED")
+    _error(requests.get(art, headers=as_["carol"], timeout=30), 404, "RESOURCE_DOES_NOT_EXIST")
+    _error(requests.get(f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts", params={"path": exp_id},
+                        headers=as_["carol"], timeout=30), 403, "PERMISSION_DENIED")
+    assert requests.get(art, headers=as_["alice"], timeout=30).content == b"confusion matrix"
 
     # bob logs his own run in alice's experiment: his, and alice sees it
     r = hub.call("bob", "POST", "runs/create", {"experiment_id": exp_id, "run_name": "bob-try"})

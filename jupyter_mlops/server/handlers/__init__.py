@@ -56,8 +56,15 @@ def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
 
 
 def multi_user_handlers() -> list[tuple[str, Any, dict[str, Any]]]:
-    """The routes of the multi-user mode (the hub-wide service): MLflow's tracking API only."""
-    return [(PREFIX + re.escape(path), RpcHandler, kwargs) for path, kwargs in mlflow_api.routes()]
+    """The routes of the multi-user mode (the hub-wide service): MLflow's tracking API, its
+    artifacts proxy and the ``api/v1`` extras our client uses, all through the access-checked
+    store (no registry, pipelines or UI routes)."""
+    out: list[tuple[str, Any, dict[str, Any]]] = [
+        (PREFIX + re.escape(path), RpcHandler, kwargs)
+        for path, kwargs in mlflow_api.routes() + v1.routes()
+    ]
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in artifacts.routes())
+    return out
 
 
 def fallback() -> tuple[str, Any, dict[str, Any]]:
