@@ -109,13 +109,14 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         void commands.execute(CommandIDs.openRun, { runId });
       },
       openNotebookContent: async (name, content) => {
-        // Artifacts live outside the server root: open a copy from there.
+        // Artifacts live outside the server root: open a copy in mlops-artifacts/
+        // (not a hidden folder: Jupyter refuses those by default).
         const base = name.split('/').pop() || 'notebook.ipynb';
-        const path = `.mlops-artifacts/${Date.now().toString(36)}-${base}`;
+        const path = `mlops-artifacts/${Date.now().toString(36)}-${base}`;
         try {
           const contents = app.serviceManager.contents;
           await contents
-            .save('.mlops-artifacts', { type: 'directory' })
+            .save('mlops-artifacts', { type: 'directory' })
             .catch(() => undefined);
           await contents.save(path, {
             type: 'notebook',
@@ -520,6 +521,11 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       command: CommandIDs.createExperiment,
       selector: '.jp-mlops-ExperimentsSection',
       rank: 3
+    });
+    app.contextMenu.addItem({
+      command: CommandIDs.restoreExperiment,
+      selector: '.jp-mlops-ExperimentsSection',
+      rank: 4
     });
 
     if (notebooks) {

@@ -151,6 +151,14 @@ def test_running_notebook_run_appears_and_detail_draws_charts(
     status = page.locator(".jp-mlops-ActiveRun")
     expect(status).to_contain_text("live-notebook", timeout=LIVE_TIMEOUT_MS)
 
+    # "Show runs of this notebook" (the notebook is the current widget).
+    page.evaluate("() => { void window.jupyterapp.commands.execute('jupyter-mlops:notebook-runs'); }")
+    box = panel.get_by_label("Filter runs")
+    expect(box).to_have_value(f"tags.`mlops.source.notebook_path` = '{path}'",
+                              timeout=LIVE_TIMEOUT_MS)
+    expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(panel.locator(".jp-mlops-Filter-error")).to_have_count(0)
+
     row.dblclick()
     detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
     expect(detail.locator("h2")).to_have_text("live-notebook", timeout=LIVE_TIMEOUT_MS)
@@ -197,7 +205,8 @@ def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
     import urllib.request
     for name, body in [("metrics.csv", b"epoch,acc\n1,0.5\n2,0.75\n"),
                        ("conf/config.json", b'{"lr": 0.01}'),
-                       ("report.html", b"<h1>Report</h1><script>parent.pwned=2</script>")]:
+                       ("report.html", b"<h1>Report</h1><script>parent.pwned=2</script>"),
+                       ("analysis.ipynb", json.dumps(_notebook("print('from artifact')")).encode())]:
         req = urllib.request.Request(lab.url + base + name, data=body, method="PUT",
                                      headers={"Authorization": f"token {lab.token}"})
         urllib.request.urlopen(req, timeout=30).read()
@@ -226,6 +235,14 @@ def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
     expect(frame).to_have_attribute("sandbox", "")
     expect(page.frame_locator("iframe.jp-mlops-ArtifactHtml").locator("h1")).to_have_text("Report")
     assert page.evaluate("() => window.pwned") is None
+
+    # A notebook artifact opens in JupyterLab (a copy under the server root).
+    detail.locator('.jp-mlops-ArtifactItem[data-path="analysis.ipynb"]').click()
+    detail.get_by_role("button", name="Open analysis.ipynb in JupyterLab").click()
+    nb = page.locator(".jp-NotebookPanel:visible")
+    expect(nb.locator(".jp-Cell").first).to_contain_text("from artifact", timeout=30_000)
+    copies = lab.api("GET", "api/contents/mlops-artifacts")["content"]
+    assert any(c["name"].endswith("analysis.ipynb") for c in copies)
 
 
 def test_compare_two_runs_and_malformed_filter(
@@ -270,6 +287,10 @@ def test_compare_two_runs_and_malformed_filter(
     header.click()
     expect(runs.locator("tr.jp-mlops-RunRow").first).to_have_attribute("data-run-id", b)
 
+    # The column choice is kept in the settings registry.
+    saved = lab.api("GET", "lab/api/settings/jupyter-mlops:plugin")["settings"]
+    assert saved.get("columns") == ["metrics.acc"]
+
     for run_id in (a, b):
         runs.locator(f'tr[data-run-id="{run_id}"] .jp-mlops-RunRow-check input').check()
     compare = runs.locator(".jp-mlops-Action-compare")
@@ -299,3 +320,30 @@ def test_compare_two_runs_and_malformed_filter(
     _set_theme(page, "JupyterLab Dark", light=False)
     page.screenshot(path=str(screenshot_dir / "compare-dark.png"), full_page=True)
     _set_theme(page, "JupyterLab Light", light=True)
+
+
+def test_delete_a_run_and_undo(page: Any, lab: Any) -> None:
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-del-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    keep = _log_run(lab, exp_id, "keep", "0.1", [0.5])
+    gone = _log_run(lab, exp_id, "gone", "0.2", [0.6])
+    panel = _open_panel(page)
+    _select_experiment(panel, exp_id)
+    runs = panel.locator(".jp-mlops-RunsSection")
+    row = runs.locator(f'tr[data-run-id="{gone}"]')
+    expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    row.locator(".jp-mlops-RunRow-check input").check()
+    runs.locator(".jp-mlops-Action-delete").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Delete 1 run?")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+    assert lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={gone}")["run"]["info"][
+        "lifecycle_stage"] == "deleted"
+    # The confirmation offers to undo: the run comes back.
+    expect(dialog).to_contain_text("1 run deleted.")
+    dialog.get_by_role("button", name="Undo").click()
+    expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    assert lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={gone}")["run"]["info"][
+        "lifecycle_stage"] == "active"
+    expect(runs.locator(f'tr[data-run-id="{keep}"]')).to_be_visible()

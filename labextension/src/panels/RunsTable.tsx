@@ -82,6 +82,8 @@ function FilterBox(props: {
 }): JSX.Element {
   const { model, trans } = props;
   const [text, setText] = useState(model.filter);
+  // A filter set elsewhere ("Show runs of this notebook") shows here too.
+  useEffect(() => setText(model.filter), [model.filter]);
   const error = model.filterError;
   return (
     <form
