@@ -347,3 +347,30 @@ def test_delete_a_run_and_undo(page: Any, lab: Any) -> None:
     assert lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={gone}")["run"]["info"][
         "lifecycle_stage"] == "active"
     expect(runs.locator(f'tr[data-run-id="{keep}"]')).to_be_visible()
+
+
+def test_compare_a_hundred_and_one_runs(page: Any, lab: Any) -> None:
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-many-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    ids = []
+    for i in range(101):
+        rid = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": f"m{i:03d}"})[
+            "run"]["info"]["run_id"]
+        lab.api("POST", "mlops/api/v1/runs/log-bulk", {
+            "run_id": rid, "params": [{"key": "seed", "value": str(i)}],
+            "metrics": [{"key": "loss", "steps": [0, 1, 2], "timestamps": [1, 2, 3],
+                         "values": [1.0, 0.5 + i / 1000, 0.25]}]})
+        ids.append(rid)
+    _open_panel(page)
+    page.evaluate("(ids) => { void window.jupyterapp.commands.execute("
+                  "'jupyter-mlops:compare-runs', {runIds: ids}); }", ids)
+    view = page.locator(".jp-mlops-CompareWidget:visible .jp-mlops-Compare")
+    expect(view.locator("h2")).to_have_text("Comparing 101 runs", timeout=LIVE_TIMEOUT_MS)
+    # Every run is a column, in the order asked.
+    heads = view.locator(".jp-mlops-CompareParams thead th")
+    expect(heads).to_have_count(102)
+    expect(heads.nth(1)).to_have_text("m000")
+    expect(heads.nth(101)).to_have_text("m100")
+    chart = view.locator('.jp-mlops-Chart[data-metric="loss"]')
+    expect(chart.locator(".u-legend .u-series")).to_have_count(102, timeout=LIVE_TIMEOUT_MS)
+    assert _canvas_has_ink(view.locator(".jp-mlops-Parallel"))
