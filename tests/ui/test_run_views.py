@@ -374,3 +374,20 @@ def test_compare_a_hundred_and_one_runs(page: Any, lab: Any) -> None:
     chart = view.locator('.jp-mlops-Chart[data-metric="loss"]')
     expect(chart.locator(".u-legend .u-series")).to_have_count(102, timeout=LIVE_TIMEOUT_MS)
     assert _canvas_has_ink(view.locator(".jp-mlops-Parallel"))
+
+
+def test_restore_a_deleted_experiment(page: Any, lab: Any) -> None:
+    name = f"ui-restore-{uuid.uuid4().hex[:6]}"
+    exp_id = lab.mlflow("experiments/create", {"name": name})["experiment_id"]
+    lab.mlflow("experiments/delete", {"experiment_id": exp_id})
+    panel = _open_panel(page)
+    item = panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]')
+    expect(item).to_have_count(0)
+    page.evaluate("() => { void window.jupyterapp.commands.execute("
+                  "'jupyter-mlops:restore-experiment'); }")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("select").select_option(f"{name} ({exp_id})")
+    dialog.get_by_role("button", name="Restore").click()
+    expect(item).to_contain_text(name, timeout=LIVE_TIMEOUT_MS)
+    got = lab.api("GET", f"mlops/api/2.0/mlflow/experiments/get?experiment_id={exp_id}")
+    assert got["experiment"]["lifecycle_stage"] == "active"
