@@ -70,6 +70,8 @@ def hub_service(
         "command": command,
         "environment": dict(environment or {}),
         "display": False,
+        # the admin deployed it: a browser logging in is not asked to confirm (OAuth)
+        "oauth_no_confirm": True,
     }
     role = {"name": f"{name}-service", "scopes": ["read:groups", "read:users"], "services": [name]}
     return service, role

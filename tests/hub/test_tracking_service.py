@@ -268,3 +268,30 @@ def test_identity_in_the_body_is_overridden(hub: ServiceHub) -> None:
     # so alice cannot change it either
     _error(hub.call("alice", "POST", "runs/update", {"run_id": run_id, "status": "FAILED"}),
            403, "PERMISSION_DENIED")
+
+
+def test_a_browser_logs_in_through_the_hub_oauth(hub: ServiceHub) -> None:
+    session = requests.Session()  # carol logs in to the hub (not following it to her server's spawn)
+    session.get(f"{hub.url}/hub/login", timeout=30)
+    r = session.post(f"{hub.url}/hub/login", allow_redirects=False, timeout=30, data={
+        "username": "carol", "password": "pw", "_xsrf": session.cookies.get("_xsrf", "")})
+    assert r.status_code == 302, r.text
+    target = f"/services/{SERVICE}/mlops/{API}experiments/search"
+    assert session.get(hub.url + target, timeout=30).status_code == 403
+    r = session.get(f"{hub.service_url.rsplit('mlops/', 1)[0]}oauth_login", params={"next": target},
+                    timeout=60)
+    assert r.status_code == 200, (r.status_code, r.url, r.text[:300])
+    assert r.url.endswith(target)
+    assert "experiments" in r.json()
+    # the cookie identifies carol: alice's run stays hidden from her, her own is hers
+    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "browser"}).json()["experiment_id"]
+    alices = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"]
+    carols = hub.call("carol", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"]
+    get = f"{hub.service_url}{API}runs/get"
+    _error(session.get(get, params={"run_id": alices["run_id"]}, timeout=30), 404,
+           "RESOURCE_DOES_NOT_EXIST")
+    assert session.get(get, params={"run_id": carols["run_id"]}, timeout=30).status_code == 200
+    # a cookie-authenticated write needs the XSRF token (another site cannot forge it)
+    r = session.post(f"{hub.service_url}{API}runs/set-tag", timeout=30,
+                     data=json.dumps({"run_id": carols["run_id"], "key": "k", "value": "v"}))
+    assert r.status_code == 403, r.text

@@ -15,6 +15,8 @@ c.JupyterHub.load_groups = {
     "nlp": {"users": ["carol"]},
 }
 c.Authenticator.admin_users = {"ada"}
+# No user servers here: a local spawner (KubeSpawner would need the fake Kubernetes API just to log in).
+c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
 service, role = hub_service(
     "mlops-tracking",
     f"http://127.0.0.1:{env['MLOPS_TEST_SERVICE_PORT']}",
