@@ -39,7 +39,7 @@ ui = importlib.util.module_from_spec(_spec)
 sys.modules["ui_conftest"] = ui
 _spec.loader.exec_module(ui)
 
-from jupyter_mlops.tracking import open_store  # noqa: E402
+from jupyter_mlops.tracking import open_store
 
 
 def fill(db: Path, runs: int, compare: int, steps: int) -> tuple[str, str, list[str]]:

@@ -6,7 +6,6 @@ code would send it; the panels must show it by themselves.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from pathlib import Path
