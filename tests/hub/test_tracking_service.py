@@ -295,3 +295,25 @@ def test_a_browser_logs_in_through_the_hub_oauth(hub: ServiceHub) -> None:
     r = session.post(f"{hub.service_url}{API}runs/set-tag", timeout=30,
                      data=json.dumps({"run_id": carols["run_id"], "key": "k", "value": "v"}))
     assert r.status_code == 403, r.text
+
+
+def test_token_scopes_decide_access(hub: ServiceHub) -> None:
+    """A server's token carries few scopes: access to the service is enough (the team comes from the hub);
+    a token without access:services for this service is refused."""
+    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "scopes"}).json()["experiment_id"]
+    run_id = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"][
+        "run_id"]
+
+    def token(scopes: list[str]) -> str:
+        r = hub.api("POST", "users/bob/tokens", data=json.dumps({"scopes": scopes}))
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+    narrow = token([f"access:services!service={SERVICE}"])
+    r = requests.get(f"{hub.service_url}{API}runs/get", params={"run_id": run_id},
+                     headers={"Authorization": f"token {narrow}"}, timeout=30)
+    assert r.status_code == 200, r.text  # bob's team, found with the service's own hub access
+    other = token(["read:users:name!user"])
+    r = requests.get(f"{hub.service_url}{API}runs/get", params={"run_id": run_id},
+                     headers={"Authorization": f"token {other}"}, timeout=30)
+    assert r.status_code == 403, r.text
