@@ -317,3 +317,36 @@ def test_token_scopes_decide_access(hub: ServiceHub) -> None:
     r = requests.get(f"{hub.service_url}{API}runs/get", params={"run_id": run_id},
                      headers={"Authorization": f"token {other}"}, timeout=30)
     assert r.status_code == 403, r.text
+
+
+def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path) -> None:
+    """What a kernel in a team pod does: jupyter_mlops' own client, pointed at the service by the spawner's
+    JUPYTER_MLOPS_TRACKING_URI/_TOKEN (its api/v1 bulk writes and heartbeats go through the access check)."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import jupyter_mlops as mlops\n"
+        "mlops.set_experiment('pod-training')\n"
+        "with mlops.start_run(run_name='epochs') as run:\n"
+        "    mlops.log_param('lr', 0.01)\n"
+        "    for step in range(200):\n"
+        "        mlops.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+        "print(run.info.run_id)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
+    env |= {
+        "PYTHONPATH": str(REPO),
+        "JUPYTER_MLOPS_TRACKING_URI": hub.service_url.rstrip("/"),
+        "JUPYTER_MLOPS_TRACKING_TOKEN": hub.tokens["alice"],
+    }
+    out = subprocess.run([sys.executable, str(script)], check=False, env=env, capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_id = out.stdout.strip().splitlines()[-1]
+
+    r = hub.call("bob", "GET", "runs/get", run_id=run_id)
+    assert r.status_code == 200, r.text
+    run = r.json()["run"]
+    assert run["info"]["user_id"] == "alice" and run["info"]["status"] == "FINISHED"
+    r = hub.call("bob", "GET", "metrics/get-history", run_id=run_id, metric_key="loss")
+    assert len(r.json()["metrics"]) == 200
+    _error(hub.call("carol", "GET", "runs/get", run_id=run_id), 404, "RESOURCE_DOES_NOT_EXIST")
