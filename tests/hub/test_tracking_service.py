@@ -21,7 +21,23 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import HERE, REPO, TEST_TEAMS, Hub, free_port
+
+
+def _hub_conftest() -> Any:
+    """tests/hub/conftest.py by path: the bare name 'conftest' may be another directory's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_hub_conftest", Path(__file__).with_name("conftest.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_conf = _hub_conftest()
+HERE, REPO, TEST_TEAMS, Hub, free_port = (_conf.HERE, _conf.REPO, _conf.TEST_TEAMS, _conf.Hub,
+                                          _conf.free_port)
 
 SERVICE = "mlops-tracking"
 API = "api/2.0/mlflow/"
