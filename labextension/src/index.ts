@@ -38,6 +38,7 @@ import {
 } from './panels';
 import { ActiveRunStatus, notebookRunsFilter } from './status';
 import { CommandIDs, IMLOps, PLUGIN_ID, RUNS_PANEL_ID } from './tokens';
+import { pipelinesPlugin } from './pipelines/plugin';
 
 export * from './tokens';
 
@@ -587,4 +588,4 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
   }
 };
 
-export default plugin;
+export default [plugin, pipelinesPlugin];

@@ -27,6 +27,16 @@ import {
   ISearchRunsRequest,
   ISearchRunsResponse
 } from './types';
+import {
+  IModelLineage,
+  IModelVersion,
+  IPipelineRun,
+  IPipelineTarget,
+  IRegisteredModel,
+  IStepLog,
+  ISubmitPipelineRequest,
+  IValidateResponse
+} from './pipelineTypes';
 
 /** Path of the extension's routes below the server's base URL. */
 export const API_ROOT = 'mlops';
@@ -392,5 +402,242 @@ export class MLOpsClient {
       throw errorFromResponse(response.status, await response.text(), url);
     }
     return response;
+  }
+
+  // ----- pipelines -----------------------------------------------------------
+
+  /** Validate a pipeline file (path relative to the server root) or YAML text. */
+  validatePipeline(
+    source: { path: string } | { text: string }
+  ): Promise<IValidateResponse> {
+    return this.request('v1', 'pipelines/validate', {
+      method: 'POST',
+      body: source
+    });
+  }
+
+  /** `*.pipeline.yaml` files under the server root. */
+  async listPipelineFiles(): Promise<string[]> {
+    const answer = await this.request<{ files?: string[] }>(
+      'v1',
+      'pipelines/files'
+    );
+    return answer.files ?? [];
+  }
+
+  /** Where runs can go. */
+  async listPipelineTargets(): Promise<IPipelineTarget[]> {
+    const answer = await this.request<{ targets?: IPipelineTarget[] }>(
+      'v1',
+      'pipelines/targets'
+    );
+    return answer.targets ?? [];
+  }
+
+  /** Submit a run; a 400 `MLOpsApiError` carries the validation issues. */
+  async submitPipeline(request: ISubmitPipelineRequest): Promise<IPipelineRun> {
+    const answer = await this.request<{ run: IPipelineRun }>(
+      'v1',
+      'pipelines/runs',
+      { method: 'POST', body: request }
+    );
+    return answer.run;
+  }
+
+  /** Pipeline runs, newest first. */
+  async listPipelineRuns(
+    query: { path?: string; status?: string; max_results?: number } = {}
+  ): Promise<IPipelineRun[]> {
+    const answer = await this.request<{ runs?: IPipelineRun[] }>(
+      'v1',
+      'pipelines/runs',
+      { query }
+    );
+    return answer.runs ?? [];
+  }
+
+  /** A pipeline run with its steps. */
+  async getPipelineRun(runId: string): Promise<IPipelineRun> {
+    const answer = await this.request<{ run: IPipelineRun }>(
+      'v1',
+      `pipelines/runs/${encodeURIComponent(runId)}`
+    );
+    return answer.run;
+  }
+
+  /** Cancel a run (answers once it stopped). */
+  async cancelPipelineRun(runId: string): Promise<IPipelineRun> {
+    const answer = await this.request<{ run: IPipelineRun }>(
+      'v1',
+      `pipelines/runs/${encodeURIComponent(runId)}/cancel`,
+      { method: 'POST', body: {} }
+    );
+    return answer.run;
+  }
+
+  /** Rerun a run (reusing the outputs of steps that succeeded): the new run. */
+  async retryPipelineRun(
+    runId: string,
+    parameters: Record<string, unknown> = {}
+  ): Promise<IPipelineRun> {
+    const answer = await this.request<{ run: IPipelineRun }>(
+      'v1',
+      `pipelines/runs/${encodeURIComponent(runId)}/retry`,
+      { method: 'POST', body: { parameters } }
+    );
+    return answer.run;
+  }
+
+  /** A step's log from `offset`, or its last `tail` bytes. */
+  async getStepLog(
+    runId: string,
+    step: string,
+    options: { offset?: number; tail?: number } = {}
+  ): Promise<IStepLog> {
+    const url = apiUrl(
+      this.serverSettings.baseUrl,
+      'v1',
+      `pipelines/runs/${encodeURIComponent(runId)}/steps/${encodeURIComponent(step)}/log`,
+      { offset: options.offset, tail: options.tail }
+    );
+    let response: Response;
+    let text: string;
+    try {
+      response = await ServerConnection.makeRequest(
+        url,
+        { method: 'GET' },
+        this.serverSettings
+      );
+      text = await response.text();
+    } catch (error) {
+      throw networkError(error, url);
+    }
+    if (!response.ok) {
+      throw errorFromResponse(response.status, text, url);
+    }
+    const next = Number(response.headers.get('X-Log-Offset'));
+    return {
+      text,
+      nextOffset: Number.isFinite(next) ? next : (options.offset ?? 0),
+      ended: response.headers.get('X-Step-Ended') === 'true'
+    };
+  }
+
+  // ----- model registry ------------------------------------------------------
+
+  /** Registered models (each with `latest_versions` and `aliases`). */
+  async searchRegisteredModels(filter?: string): Promise<IRegisteredModel[]> {
+    return collectPages(async page_token => {
+      const answer = await this.request<{
+        registered_models?: IRegisteredModel[];
+        next_page_token?: string;
+      }>('mlflow', 'registered-models/search', {
+        query: { filter, max_results: 1000, page_token }
+      });
+      return {
+        items: answer.registered_models ?? [],
+        next: answer.next_page_token
+      };
+    }, 10000);
+  }
+
+  /** Every version of a model. */
+  async searchModelVersions(name: string): Promise<IModelVersion[]> {
+    const filter = `name = '${name.replace(/'/g, "\\'")}'`;
+    return collectPages(async page_token => {
+      const answer = await this.request<{
+        model_versions?: IModelVersion[];
+        next_page_token?: string;
+      }>('mlflow', 'model-versions/search', {
+        query: { filter, page_token }
+      });
+      return {
+        items: answer.model_versions ?? [],
+        next: answer.next_page_token
+      };
+    }, 100000);
+  }
+
+  /** Move a version to a stage. */
+  async transitionModelVersionStage(
+    name: string,
+    version: string,
+    stage: string,
+    archiveExistingVersions = false
+  ): Promise<IModelVersion> {
+    const answer = await this.request<{ model_version: IModelVersion }>(
+      'mlflow',
+      'model-versions/transition-stage',
+      {
+        method: 'POST',
+        body: {
+          name,
+          version,
+          stage,
+          archive_existing_versions: archiveExistingVersions
+        }
+      }
+    );
+    return answer.model_version;
+  }
+
+  /** Point an alias at a version. */
+  async setModelAlias(
+    name: string,
+    alias: string,
+    version: string
+  ): Promise<void> {
+    await this.request('mlflow', 'registered-models/alias', {
+      method: 'POST',
+      body: { name, alias, version }
+    });
+  }
+
+  /** Remove an alias. */
+  async deleteModelAlias(name: string, alias: string): Promise<void> {
+    await this.request('mlflow', 'registered-models/alias', {
+      method: 'DELETE',
+      query: { name, alias }
+    });
+  }
+
+  /**
+   * Register a run's artifact folder as a new version of `name` (creating the
+   * model when it does not exist yet).
+   */
+  async registerModel(
+    name: string,
+    runId: string,
+    path: string
+  ): Promise<IModelVersion> {
+    try {
+      await this.request('mlflow', 'registered-models/create', {
+        method: 'POST',
+        body: { name }
+      });
+    } catch (error) {
+      if (
+        !(error instanceof MLOpsApiError) ||
+        error.errorCode !== 'RESOURCE_ALREADY_EXISTS'
+      ) {
+        throw error;
+      }
+    }
+    const answer = await this.request<{ model_version: IModelVersion }>(
+      'mlflow',
+      'model-versions/create',
+      {
+        method: 'POST',
+        body: { name, source: `runs:/${runId}/${path}`, run_id: runId }
+      }
+    );
+    return answer.model_version;
+  }
+
+  /** A version's lineage: its run and source notebook. */
+  getModelLineage(name: string, version: string): Promise<IModelLineage> {
+    return this.request('v1', 'registry/lineage', {
+      query: { name, version }
+    });
   }
 }

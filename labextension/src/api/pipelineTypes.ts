@@ -1,0 +1,185 @@
+/**
+ * Types of the pipelines REST API (`mlops/api/v1/pipelines/...`, see
+ * docs/pipelines.md) and of the model registry (`registered-models`,
+ * `model-versions`, `v1/registry/lineage`, see docs/models.md).
+ */
+
+/** A pipeline parameter's declared type. */
+export type PipelineParamType =
+  'string' | 'integer' | 'float' | 'boolean' | 'list' | 'dict';
+
+/** A declared pipeline parameter (no `default`: required). */
+export interface IPipelineParam {
+  type: PipelineParamType;
+  default?: unknown;
+  description?: string;
+  enum?: unknown[];
+}
+
+/** A step of a pipeline definition (canonical JSON of the YAML). */
+export interface IPipelineStepDef {
+  notebook?: string;
+  script?: string;
+  depends_on?: string[];
+  parameters?: Record<string, unknown>;
+}
+
+/** The canonical JSON of a pipeline. */
+export interface IPipelineDef {
+  name: string;
+  description?: string;
+  experiment?: string;
+  parameters?: Record<string, IPipelineParam>;
+  steps: Record<string, IPipelineStepDef>;
+}
+
+/** One validation problem. */
+export interface IPipelineIssue {
+  file?: string | null;
+  line?: number | null;
+  column?: number | null;
+  field?: string;
+  message: string;
+  code?: string;
+}
+
+/** Answer of `POST pipelines/validate`. */
+export interface IValidateResponse {
+  valid: boolean;
+  issues: IPipelineIssue[];
+  pipeline?: IPipelineDef;
+  path?: string;
+  order?: string[];
+}
+
+/** Where runs can go. */
+export interface IPipelineTarget {
+  name: string;
+  display_name?: string;
+  default?: boolean;
+  parallelism?: number;
+}
+
+/** Run states. */
+export type PipelineRunStatus =
+  'QUEUED' | 'RUNNING' | 'CANCELING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+
+/** Step states. */
+export type PipelineStepStatus =
+  | 'PENDING'
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'CANCELED'
+  | 'SKIPPED'
+  | 'CACHED';
+
+/** A step of a run. */
+export interface IPipelineStep {
+  name: string;
+  status: PipelineStepStatus;
+  attempt: number;
+  kind: 'notebook' | 'script';
+  path?: string | null;
+  depends_on: string[];
+  start_time?: number | null;
+  end_time?: number | null;
+  duration_ms?: number | null;
+  tracking_run_id?: string | null;
+  error?: string | null;
+  cached_from?: string | null;
+  has_log?: boolean;
+  has_notebook?: boolean;
+}
+
+/** A pipeline run. */
+export interface IPipelineRun {
+  run_id: string;
+  name: string;
+  status: PipelineRunStatus;
+  reason?: string | null;
+  path?: string | null;
+  experiment_id?: string;
+  parameters?: Record<string, unknown>;
+  created_time?: number;
+  start_time?: number | null;
+  end_time?: number | null;
+  duration_ms?: number | null;
+  target?: string;
+  schedule_id?: string | null;
+  retry_of?: string | null;
+  progress: { done: number; total: number; counts: Record<string, number> };
+  steps: IPipelineStep[];
+}
+
+/** Body of `POST pipelines/runs`. */
+export interface ISubmitPipelineRequest {
+  path?: string;
+  text?: string;
+  parameters?: Record<string, unknown>;
+  run_name?: string;
+  target?: string;
+}
+
+/** A chunk of a step's log. */
+export interface IStepLog {
+  text: string;
+  /** Offset to ask for next. */
+  nextOffset: number;
+  /** Whether the step has ended (nothing more will come). */
+  ended: boolean;
+}
+
+// ----- model registry ---------------------------------------------------------
+
+/** A registered model's alias. */
+export interface IModelAlias {
+  alias: string;
+  version: string;
+}
+
+/** A model version. */
+export interface IModelVersion {
+  name: string;
+  version: string;
+  creation_timestamp?: number;
+  last_updated_timestamp?: number;
+  current_stage?: string;
+  description?: string;
+  source?: string;
+  run_id?: string;
+  status?: string;
+  aliases?: string[];
+  tags?: { key: string; value: string }[];
+}
+
+/** A registered model. */
+export interface IRegisteredModel {
+  name: string;
+  creation_timestamp?: number;
+  last_updated_timestamp?: number;
+  description?: string;
+  latest_versions?: IModelVersion[];
+  aliases?: IModelAlias[];
+  tags?: { key: string; value: string }[];
+}
+
+/** Answer of `v1/registry/lineage`. */
+export interface IModelLineage {
+  model_version: IModelVersion;
+  run?: {
+    run_id: string;
+    experiment_id?: string;
+    run_name?: string;
+    status?: string;
+    lifecycle_stage?: string;
+  } | null;
+  source?: {
+    name?: string | null;
+    type?: string | null;
+    git_commit?: string | null;
+    git_branch?: string | null;
+    git_repo_url?: string | null;
+    notebook?: string | null;
+  } | null;
+}

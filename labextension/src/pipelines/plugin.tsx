@@ -1,0 +1,318 @@
+/**
+ * The Pipelines plugin: the "Pipelines" sidebar, the submit dialog, run views
+ * in the main area, palette commands and "Run pipeline" on `*.pipeline.yaml`
+ * files in the file browser.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  Dialog,
+  ICommandPalette,
+  InputDialog,
+  showDialog,
+  showErrorMessage
+} from '@jupyterlab/apputils';
+import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+
+import { describeError, MLOpsApiError } from '../api';
+import { CommandIDs as MainCommands, IMLOps } from '../tokens';
+import { PipelinesPanel } from './PipelinesPanel';
+import { PipelineRunView } from './RunView';
+import { SubmitForm } from './SubmitForm';
+
+/** Plugin id; also its settings schema (`schema/pipelines.json`). */
+export const PIPELINES_PLUGIN_ID = 'jupyter-mlops:pipelines';
+
+/** Command ids of the plugin. */
+export namespace PipelineCommandIDs {
+  export const openPanel = 'jupyter-mlops:open-pipelines';
+  export const refresh = 'jupyter-mlops:refresh-pipelines';
+  export const run = 'jupyter-mlops:run-pipeline';
+  export const openRun = 'jupyter-mlops:open-pipeline-run';
+}
+
+/** Whether a path names a pipeline file. */
+export function isPipelineFile(path: string): boolean {
+  return /\.pipeline\.ya?ml$/i.test(path);
+}
+
+const CATEGORY = 'MLOps';
+
+export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
+  id: PIPELINES_PLUGIN_ID,
+  description: 'Pipelines: submit *.pipeline.yaml files and follow their runs.',
+  autoStart: true,
+  requires: [IMLOps],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    ISettingRegistry,
+    ITranslator,
+    IFileBrowserFactory
+  ],
+  activate: (
+    app: JupyterFrontEnd,
+    mlops: IMLOps,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    translator: ITranslator | null,
+    browsers: IFileBrowserFactory | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('jupyter_mlops');
+    const { client } = mlops;
+    const { commands, shell } = app;
+    let refreshMs = 5000;
+
+    const openRun = (runId: string): PipelineRunView => {
+      for (const w of shell.widgets('main')) {
+        if (w instanceof PipelineRunView && w.runId === runId) {
+          shell.activateById(w.id);
+          return w;
+        }
+      }
+      const view = new PipelineRunView({
+        client,
+        trans,
+        runId,
+        openRun: id =>
+          void commands.execute(PipelineCommandIDs.openRun, { runId: id }),
+        openTrackedRun: id =>
+          void commands.execute(MainCommands.openRun, { runId: id })
+      });
+      shell.add(view, 'main');
+      shell.activateById(view.id);
+      return view;
+    };
+
+    const submit = async (path: string): Promise<void> => {
+      let info;
+      let targets;
+      try {
+        [info, targets] = await Promise.all([
+          client.validatePipeline({ path }),
+          client.listPipelineTargets()
+        ]);
+      } catch (error) {
+        await showErrorMessage(
+          trans.__('Could not read the pipeline'),
+          describeError(error)
+        );
+        return;
+      }
+      if (!info.valid) {
+        await showErrorMessage(
+          trans.__('The pipeline is not valid'),
+          info.issues
+            .map(
+              i =>
+                `${i.file ?? path}${i.line ? `:${i.line}` : ''}: ${
+                  i.field ? `${i.field}: ` : ''
+                }${i.message}`
+            )
+            .join('\n')
+        );
+        return;
+      }
+      let texts: Record<string, string> = {};
+      let serverError = '';
+      // Ask again while fields are wrong or the server refuses the values.
+      for (;;) {
+        const body = new SubmitForm(info, targets, trans, texts);
+        body.showAllErrors = Object.keys(texts).length > 0;
+        body.serverError = serverError;
+        const result = await showDialog({
+          title: trans.__('Run pipeline %1', info.pipeline?.name ?? path),
+          body,
+          buttons: [
+            Dialog.cancelButton({ label: trans.__('Cancel') }),
+            Dialog.okButton({ label: trans.__('Run') })
+          ]
+        });
+        if (!result.button.accept || !result.value) {
+          return;
+        }
+        texts = body.texts;
+        if (Object.keys(result.value.errors).length) {
+          serverError = '';
+          continue;
+        }
+        try {
+          const run = await client.submitPipeline({
+            path,
+            parameters: result.value.parameters,
+            target: result.value.target,
+            run_name: result.value.runName || undefined
+          });
+          openRun(run.run_id);
+          void panel.refresh();
+          return;
+        } catch (error) {
+          if (error instanceof MLOpsApiError && error.status === 400) {
+            serverError = describeError(error);
+            continue;
+          }
+          await showErrorMessage(
+            trans.__('Could not submit the run'),
+            describeError(error)
+          );
+          return;
+        }
+      }
+    };
+
+    const panel = new PipelinesPanel({
+      client,
+      trans,
+      submit: path => void submit(path),
+      openRun: runId => void openRun(runId),
+      openFile: path => void commands.execute('docmanager:open', { path }),
+      refreshMs: () => refreshMs
+    });
+    shell.add(panel, 'left', { rank: 910, type: 'Pipelines' });
+    if (restorer) {
+      restorer.add(panel, 'jupyter-mlops-pipelines');
+    }
+
+    /** The selected pipeline file of the file browser, if any. */
+    const selectedFile = (): string | null => {
+      const browser = browsers?.tracker.currentWidget;
+      if (!browser) {
+        return null;
+      }
+      for (const item of browser.selectedItems()) {
+        if (item.type !== 'directory' && isPipelineFile(item.path)) {
+          return item.path;
+        }
+      }
+      return null;
+    };
+
+    commands.addCommand(PipelineCommandIDs.openPanel, {
+      label: trans.__('Open Pipelines'),
+      caption: trans.__('Show the Pipelines sidebar'),
+      execute: () => shell.activateById(panel.id)
+    });
+    commands.addCommand(PipelineCommandIDs.refresh, {
+      label: trans.__('Refresh Pipelines'),
+      execute: () => panel.refresh()
+    });
+    commands.addCommand(PipelineCommandIDs.run, {
+      label: args =>
+        args.path
+          ? trans.__('Run Pipeline %1', String(args.path))
+          : trans.__('Run Pipeline…'),
+      caption: trans.__('Submit a *.pipeline.yaml file with parameters'),
+      isVisible: args =>
+        typeof args.path === 'string' ||
+        !args.fromBrowser ||
+        selectedFile() !== null,
+      execute: async args => {
+        let path = typeof args.path === 'string' ? args.path : selectedFile();
+        if (!path && !args.fromBrowser) {
+          const current = shell.currentWidget as any;
+          const p = current?.context?.path;
+          if (typeof p === 'string' && isPipelineFile(p)) {
+            path = p;
+          }
+        }
+        if (!path) {
+          let files: string[] = [];
+          try {
+            files = await client.listPipelineFiles();
+          } catch (error) {
+            await showErrorMessage(
+              trans.__('Could not list pipelines'),
+              describeError(error)
+            );
+            return;
+          }
+          if (!files.length) {
+            await showErrorMessage(
+              trans.__('No pipelines'),
+              trans.__('There is no *.pipeline.yaml file in the workspace.')
+            );
+            return;
+          }
+          const choice = await InputDialog.getItem({
+            title: trans.__('Run which pipeline?'),
+            items: files
+          });
+          if (!choice.button.accept || !choice.value) {
+            return;
+          }
+          path = choice.value;
+        }
+        await submit(path);
+      }
+    });
+    commands.addCommand(PipelineCommandIDs.openRun, {
+      label: trans.__('Open Pipeline Run'),
+      execute: async args => {
+        let runId = typeof args.runId === 'string' ? args.runId : '';
+        if (!runId) {
+          const runs = await client.listPipelineRuns({ max_results: 50 });
+          if (!runs.length) {
+            return;
+          }
+          const labels = runs.map(
+            r => `${r.name} · ${r.status} · ${r.run_id.slice(0, 8)}`
+          );
+          const choice = await InputDialog.getItem({
+            title: trans.__('Open which pipeline run?'),
+            items: labels
+          });
+          if (!choice.button.accept || !choice.value) {
+            return;
+          }
+          runId = runs[labels.indexOf(choice.value)]?.run_id ?? '';
+        }
+        if (runId) {
+          openRun(runId);
+        }
+      }
+    });
+
+    app.contextMenu.addItem({
+      command: PipelineCommandIDs.run,
+      args: { fromBrowser: true },
+      selector: '.jp-DirListing-item[data-isdir="false"]',
+      rank: 3
+    });
+
+    if (palette) {
+      for (const command of [
+        PipelineCommandIDs.openPanel,
+        PipelineCommandIDs.refresh,
+        PipelineCommandIDs.run,
+        PipelineCommandIDs.openRun
+      ]) {
+        palette.addItem({ command, category: CATEGORY });
+      }
+    }
+
+    if (settingRegistry) {
+      settingRegistry
+        .load(PIPELINES_PLUGIN_ID)
+        .then(settings => {
+          const apply = () => {
+            const s = settings.get('refreshInterval').composite;
+            refreshMs = typeof s === 'number' ? s * 1000 : 5000;
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.warn(
+            'jupyter-mlops: could not load pipeline settings',
+            reason
+          );
+        });
+    }
+  }
+};

@@ -1,0 +1,178 @@
+"""The Pipelines sidebar in a real JupyterLab (headless Chromium): a two-step
+pipeline written into the lab root is submitted from the panel's form, its run
+view shows the DAG going green and a step's log, and a long run is cancelled.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.ui
+
+PANEL = "#jupyter-mlops-pipelines"
+TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-pipelines"]'
+TIMEOUT_MS = 60_000
+
+PIPELINE = """\
+name: ui-tiny
+description: Greets, then sleeps.
+parameters:
+  who: {type: string, description: who to greet}
+  pause: {type: float, default: 0.5}
+  mode: {type: string, default: fast, enum: [fast, full]}
+steps:
+  greet:
+    script: greet.py
+    parameters: {who: "{{ params.who }}"}
+  rest:
+    script: rest.py
+    depends_on: [greet]
+    parameters: {pause: "{{ params.pause }}"}
+"""
+
+GREET = """\
+import sys
+who = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--who=")][0]
+print(f"hello {who} from the greet step", flush=True)
+"""
+
+REST = """\
+import sys, time
+pause = float([a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--pause=")][0])
+print("resting", pause, flush=True)
+time.sleep(pause)
+print(f"rested {pause} seconds", flush=True)
+"""
+
+
+@pytest.fixture
+def pipeline_file(lab: Any) -> str:
+    folder = lab.root / "work" / "flows"
+    folder.mkdir(exist_ok=True)
+    (folder / "tiny.pipeline.yaml").write_text(PIPELINE)
+    (folder / "greet.py").write_text(textwrap.dedent(GREET))
+    (folder / "rest.py").write_text(textwrap.dedent(REST))
+    return "flows/tiny.pipeline.yaml"
+
+
+def _open_panel(page: Any) -> Any:
+    panel = page.locator(PANEL)
+    if not panel.is_visible():
+        page.locator(TAB).click()
+    expect(panel).to_be_visible()
+    return panel
+
+
+def _open_submit_dialog(page: Any, path: str) -> Any:
+    panel = _open_panel(page)
+    panel.locator(".jp-mlops-PipelinesRefresh").click()
+    item = panel.locator(f'.jp-mlops-PipelineFile[data-path="{path}"]')
+    expect(item).to_be_visible(timeout=TIMEOUT_MS)
+    item.locator(".jp-mlops-PipelineFile-run").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.locator(".jp-mlops-SubmitForm")).to_be_visible(timeout=TIMEOUT_MS)
+    return dialog
+
+
+def _run_view(page: Any) -> Any:
+    view = page.locator(".jp-mlops-PipelineRunView:visible")
+    expect(view).to_have_count(1, timeout=TIMEOUT_MS)
+    return view
+
+
+def test_submit_watch_and_read_log(page: Any, lab: Any, pipeline_file: str) -> None:
+    dialog = _open_submit_dialog(page, pipeline_file)
+    # The form follows the declared parameters: types, defaults, enum choices.
+    form = dialog.locator(".jp-mlops-SubmitForm")
+    expect(form.locator('input[name="pause"]')).to_have_value("0.5")
+    expect(form.locator('input[name="pause"]')).to_have_attribute("type", "number")
+    expect(form.locator('select[name="mode"] option')).to_have_text(["fast", "full"])
+    expect(form.locator('select[name="target"]')).to_have_value("local")
+    # The required parameter left empty: the dialog comes back saying so.
+    dialog.locator(".jp-mod-accept").click()
+    error = page.locator('.jp-mlops-FormField[data-param="who"] .jp-mlops-FormField-error')
+    expect(error).to_have_text("required")
+    page.locator('.jp-mlops-SubmitForm input[name="who"]').fill("tester")
+    expect(error).to_have_count(0)
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+
+    view = _run_view(page)
+    status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
+    expect(status).to_have_text("SUCCEEDED", timeout=TIMEOUT_MS)
+    expect(view.locator(".jp-mlops-PipelineRunView-progress")).to_have_text("2 of 2 steps done")
+    nodes = view.locator(".jp-mlops-DagNode")
+    expect(nodes).to_have_count(2)
+    expect(view.locator('.jp-mlops-DagNode[data-status="SUCCEEDED"]')).to_have_count(2)
+    expect(view.locator(".jp-mlops-DagEdge")).to_have_count(1)
+    # Steps are laid out left to right in dependency order.
+    greet_box = view.locator('.jp-mlops-DagNode[data-step="greet"]').bounding_box()
+    rest_box = view.locator('.jp-mlops-DagNode[data-step="rest"]').bounding_box()
+    assert greet_box["x"] + greet_box["width"] <= rest_box["x"]
+
+    view.locator('.jp-mlops-DagNode[data-step="greet"]').click()
+    log = view.locator(".jp-mlops-PipelineLog-text")
+    expect(log).to_have_attribute("data-step", "greet")
+    expect(log).to_contain_text("hello tester from the greet step", timeout=TIMEOUT_MS)
+    view.locator('.jp-mlops-DagNode[data-step="rest"]').click()
+    expect(log).to_contain_text("rested 0.5 seconds", timeout=TIMEOUT_MS)
+    expect(view.locator(".jp-mlops-PipelineCancel")).to_be_disabled()
+
+    # The run is listed in the sidebar; the server agrees it succeeded.
+    panel = _open_panel(page)
+    run_id = view.locator(".jp-mlops-PipelineRunView-body").get_attribute("data-run-id")
+    item = panel.locator(f'.jp-mlops-PipelineRunItem[data-run-id="{run_id}"]')
+    expect(item).to_have_attribute("data-status", "SUCCEEDED", timeout=TIMEOUT_MS)
+    run = lab.api("GET", f"mlops/api/v1/pipelines/runs/{run_id}")["run"]
+    assert run["status"] == "SUCCEEDED"
+    assert run["parameters"] == {"who": "tester", "pause": 0.5, "mode": "fast"}
+
+
+def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:
+    dialog = _open_submit_dialog(page, pipeline_file)
+    form = dialog.locator(".jp-mlops-SubmitForm")
+    form.locator('input[name="who"]').fill("sleeper")
+    form.locator('input[name="pause"]').fill("600")
+    form.locator('select[name="mode"]').select_option("full")
+    dialog.locator(".jp-mod-accept").click()
+
+    view = _run_view(page)
+    rest = view.locator('.jp-mlops-DagNode[data-step="rest"]')
+    expect(rest).to_have_attribute("data-status", "RUNNING", timeout=TIMEOUT_MS)
+    rest.click()
+    log = view.locator(".jp-mlops-PipelineLog-text")
+    expect(log).to_contain_text("resting 600.0", timeout=TIMEOUT_MS)  # followed live
+    expect(view.locator(".jp-mlops-PipelineLog-follow")).to_be_visible()
+    expect(view.locator(".jp-mlops-PipelineRetry")).to_be_disabled()
+    view.locator(".jp-mlops-PipelineCancel").click()
+    status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
+    expect(status).to_have_text("CANCELED", timeout=TIMEOUT_MS)
+    expect(rest).not_to_have_attribute("data-status", "RUNNING", timeout=TIMEOUT_MS)
+    run_id = view.locator(".jp-mlops-PipelineRunView-body").get_attribute("data-run-id")
+    run = lab.api("GET", f"mlops/api/v1/pipelines/runs/{run_id}")["run"]
+    assert run["status"] == "CANCELED"
+    assert run["parameters"]["mode"] == "full"
+    # Retry is offered once it ended.
+    expect(view.locator(".jp-mlops-PipelineRetry")).to_be_enabled()
+
+
+def test_run_pipeline_from_the_file_browser(page: Any, pipeline_file: str) -> None:
+    page.evaluate(
+        "(p) => window.jupyterapp.commands.execute('filebrowser:go-to-path', {path: p})", "flows"
+    )
+    item = page.locator('.jp-DirListing-item[title*="tiny.pipeline.yaml"]').first
+    expect(item).to_be_visible(timeout=TIMEOUT_MS)
+    item.click(button="right")
+    entry = page.locator('.lm-Menu-item[data-command="jupyter-mlops:run-pipeline"]')
+    expect(entry).to_be_visible()
+    entry.click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.locator(".jp-mlops-SubmitForm")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(dialog.locator(".jp-Dialog-header")).to_contain_text("ui-tiny")
+    dialog.locator(".jp-mod-reject").click()
+    expect(dialog).to_have_count(0)
