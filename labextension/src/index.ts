@@ -39,6 +39,7 @@ import {
 import { ActiveRunStatus, notebookRunsFilter } from './status';
 import { CommandIDs, IMLOps, PLUGIN_ID, RUNS_PANEL_ID } from './tokens';
 import { pipelinesPlugin } from './pipelines/plugin';
+import { ModelCommandIDs, modelsPlugin } from './models/plugin';
 
 export * from './tokens';
 
@@ -133,7 +134,10 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         }
       },
       chartDefaults,
-      refreshMs: () => model.refreshInterval
+      refreshMs: () => model.refreshInterval,
+      registerModel: (runId, path) => {
+        void commands.execute(ModelCommandIDs.register, { runId, path });
+      }
     };
 
     const openRun = (runId: string) => {
@@ -588,4 +592,4 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
   }
 };
 
-export default [plugin, pipelinesPlugin];
+export default [plugin, pipelinesPlugin, modelsPlugin];

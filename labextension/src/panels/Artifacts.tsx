@@ -15,6 +15,7 @@ import {
   previewKind
 } from '../preview';
 import { baseName } from '../rows';
+import { isModelFolder } from '../models/data';
 
 /** Props of `ArtifactsView`. */
 export interface IArtifactsProps {
@@ -23,6 +24,8 @@ export interface IArtifactsProps {
   trans: TranslationBundle;
   /** Open a notebook artifact in JupyterLab. */
   openNotebook: (path: string, content: string) => void;
+  /** Register a model folder (one holding an `MLmodel` file) of the run. */
+  registerModel?: (runId: string, path: string) => void;
 }
 
 /** One folder level of the tree. */
@@ -34,6 +37,7 @@ function Folder(props: {
   selected: string | null;
   onSelect: (file: IFileInfo) => void;
   trans: TranslationBundle;
+  registerModel?: (runId: string, path: string) => void;
 }): JSX.Element {
   const [files, setFiles] = useState<IFileInfo[] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -63,8 +67,28 @@ function Folder(props: {
     (a, b) =>
       Number(!!b.is_dir) - Number(!!a.is_dir) || a.path.localeCompare(b.path)
   );
+  const register =
+    props.registerModel && props.path && isModelFolder(files)
+      ? props.registerModel
+      : null;
   return (
     <ul className="jp-mlops-ArtifactTree" role={props.depth ? 'group' : 'tree'}>
+      {register ? (
+        <li role="none">
+          <button
+            className="jp-mlops-Button jp-mod-styled jp-mlops-RegisterModel"
+            data-path={props.path}
+            style={{ marginLeft: 4 + props.depth * 14 }}
+            title={props.trans.__(
+              'Register %1 as a version of a model in the registry',
+              props.path
+            )}
+            onClick={() => register(props.run.run_id, props.path)}
+          >
+            {props.trans.__('Register model…')}
+          </button>
+        </li>
+      ) : null}
       {sorted.map(f => (
         <li
           key={f.path}
@@ -290,6 +314,7 @@ export function ArtifactsView(props: IArtifactsProps): JSX.Element {
           selected={path}
           onSelect={f => void select(f)}
           trans={trans}
+          registerModel={props.registerModel}
         />
       </div>
       <div className="jp-mlops-Artifacts-preview">

@@ -44,6 +44,8 @@ export interface IViewContext {
   chartDefaults: () => IChartOptions;
   /** Refresh period for running runs, ms (0: never). */
   refreshMs: () => number;
+  /** Register a run's model folder in the registry (Models panel). */
+  registerModel?: (runId: string, path: string) => void;
 }
 
 /** Most points per series requested from the server. */
@@ -576,6 +578,7 @@ export function RunDetailView(props: {
           openNotebook={(path, content) =>
             ctx.openNotebookContent(path, content)
           }
+          registerModel={ctx.registerModel}
         />
       </Section>
     </div>

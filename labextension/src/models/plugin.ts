@@ -1,0 +1,166 @@
+/**
+ * The Models plugin: the "Models" sidebar, model views in the main area, and
+ * "Register model" for a run's model folder (run detail's artifact tree).
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  InputDialog,
+  showErrorMessage
+} from '@jupyterlab/apputils';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+
+import { describeError } from '../api';
+import { CommandIDs as MainCommands, IMLOps } from '../tokens';
+import { suggestModelName } from './data';
+import { ModelsPanel } from './ModelsPanel';
+import { ModelView } from './ModelView';
+
+/** Plugin id. */
+export const MODELS_PLUGIN_ID = 'jupyter-mlops:models';
+
+/** Command ids of the plugin. */
+export namespace ModelCommandIDs {
+  export const openPanel = 'jupyter-mlops:open-models';
+  export const refresh = 'jupyter-mlops:refresh-models';
+  export const openModel = 'jupyter-mlops:open-model';
+  export const register = 'jupyter-mlops:register-model';
+}
+
+export const modelsPlugin: JupyterFrontEndPlugin<void> = {
+  id: MODELS_PLUGIN_ID,
+  description: 'Model registry: registered models, versions, stages, aliases.',
+  autoStart: true,
+  requires: [IMLOps],
+  optional: [ILayoutRestorer, ICommandPalette, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    mlops: IMLOps,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('jupyter_mlops');
+    const { client } = mlops;
+    const { commands, shell } = app;
+
+    const panel = new ModelsPanel({
+      client,
+      trans,
+      openModel: name =>
+        void commands.execute(ModelCommandIDs.openModel, { name }),
+      refreshMs: () => mlops.runsModel.refreshInterval
+    });
+    shell.add(panel, 'left', { rank: 920, type: 'Models' });
+    if (restorer) {
+      restorer.add(panel, 'jupyter-mlops-models');
+    }
+
+    const openModel = (name: string): ModelView => {
+      for (const w of shell.widgets('main')) {
+        if (w instanceof ModelView && w.modelName === name) {
+          void w.refresh();
+          shell.activateById(w.id);
+          return w;
+        }
+      }
+      const view = new ModelView({
+        client,
+        trans,
+        name,
+        openRun: runId =>
+          void commands.execute(MainCommands.openRun, { runId }),
+        openPath: path => void commands.execute('docmanager:open', { path }),
+        changed: () => void panel.refresh()
+      });
+      shell.add(view, 'main');
+      shell.activateById(view.id);
+      return view;
+    };
+
+    commands.addCommand(ModelCommandIDs.openPanel, {
+      label: trans.__('Open Models'),
+      caption: trans.__('Show the registered models'),
+      execute: () => shell.activateById(panel.id)
+    });
+    commands.addCommand(ModelCommandIDs.refresh, {
+      label: trans.__('Refresh Models'),
+      execute: () => panel.refresh()
+    });
+    commands.addCommand(ModelCommandIDs.openModel, {
+      label: args =>
+        args.name
+          ? trans.__('Open Model %1', String(args.name))
+          : trans.__('Open Model…'),
+      execute: async args => {
+        let name = typeof args.name === 'string' ? args.name : '';
+        if (!name) {
+          const models = await client.searchRegisteredModels();
+          if (!models.length) {
+            await showErrorMessage(
+              trans.__('No models'),
+              trans.__('No model is registered yet.')
+            );
+            return;
+          }
+          const choice = await InputDialog.getItem({
+            title: trans.__('Open which model?'),
+            items: models.map(m => m.name)
+          });
+          if (!choice.button.accept || !choice.value) {
+            return;
+          }
+          name = choice.value;
+        }
+        openModel(name);
+      }
+    });
+    commands.addCommand(ModelCommandIDs.register, {
+      label: trans.__('Register Model…'),
+      caption: trans.__('Register a run’s model folder in the registry'),
+      isVisible: args => typeof args.runId === 'string',
+      execute: async args => {
+        const runId = String(args.runId ?? '');
+        const path = String(args.path ?? '');
+        if (!runId || !path) {
+          return;
+        }
+        const answer = await InputDialog.getText({
+          title: trans.__('Register %1 as a model', path),
+          label: trans.__('Model name (a new version is added if it exists)'),
+          text: suggestModelName(path),
+          okLabel: trans.__('Register')
+        });
+        if (!answer.button.accept || !answer.value?.trim()) {
+          return;
+        }
+        const name = answer.value.trim();
+        try {
+          await client.registerModel(name, runId, path);
+        } catch (error) {
+          await showErrorMessage(
+            trans.__('Could not register the model'),
+            describeError(error)
+          );
+          return;
+        }
+        void panel.refresh();
+        openModel(name);
+      }
+    });
+
+    if (palette) {
+      for (const command of [
+        ModelCommandIDs.openPanel,
+        ModelCommandIDs.refresh,
+        ModelCommandIDs.openModel
+      ]) {
+        palette.addItem({ command, category: 'MLOps' });
+      }
+    }
+  }
+};

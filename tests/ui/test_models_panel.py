@@ -1,0 +1,141 @@
+"""The Models panel in a real JupyterLab (headless Chromium): a scikit-learn
+model logged with ``mlops.log_model`` through the Python API against the lab's
+own store is registered from the run's artifact tree, moved to Production
+(after a confirmation), given an alias, and linked back to its run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.ui
+
+TIMEOUT_MS = 60_000
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+LOG_MODEL = """\
+import jupyter_mlops as mlops
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+X, y = load_iris(return_X_y=True)
+clf = LogisticRegression(max_iter=300).fit(X, y)
+with mlops.start_run(run_name="ui-iris-model") as run:
+    mlops.log_param("max_iter", 300)
+    mlops.log_model(clf, "classifier", input_example=X[:3])
+print(run.info.run_id)
+"""
+
+
+@pytest.fixture(scope="module")
+def logged_run(lab: Any) -> str:
+    """Log a model as a user's script would, against the lab's REST API."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])),
+        MLFLOW_TRACKING_URI=lab.url + "mlops",
+        MLFLOW_TRACKING_TOKEN=lab.token,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(LOG_MODEL)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=str(lab.root),
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_register_from_artifacts_and_promote(page: Any, lab: Any, logged_run: str) -> None:
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId: id})",
+        logged_run,
+    )
+    folder = page.locator('.jp-mlops-ArtifactItem[data-path="classifier"]')
+    expect(folder).to_be_visible(timeout=TIMEOUT_MS)
+    # Not a model folder until opened: the button appears next to MLmodel.
+    folder.click()
+    expect(page.locator('.jp-mlops-ArtifactItem[data-path="classifier/MLmodel"]')).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    register = page.locator('.jp-mlops-RegisterModel[data-path="classifier"]')
+    expect(register).to_be_visible()
+    register.click()
+    dialog = page.locator(".jp-Dialog")
+    name_input = dialog.locator("input")
+    expect(name_input).to_have_value("classifier")
+    name_input.fill("iris-ui")
+    dialog.locator(".jp-mod-accept").click()
+
+    view = page.locator('.jp-mlops-ModelsView-body[data-model="iris-ui"]')
+    expect(view).to_be_visible(timeout=TIMEOUT_MS)
+    row = view.locator('.jp-mlops-VersionRow[data-version="1"]')
+    expect(row).to_have_attribute("data-stage", "None", timeout=TIMEOUT_MS)
+
+    # Moving a stage asks first; cancelling changes nothing.
+    row.locator(".jp-mlops-StageSelect").select_option("Production")
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Move version 1 of iris-ui from None to Production?")
+    dialog.locator(".jp-mod-reject").click()
+    expect(row).to_have_attribute("data-stage", "None")
+    assert _version(lab, "iris-ui", "1")["current_stage"] == "None"
+
+    row.locator(".jp-mlops-StageSelect").select_option("Production")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator('input[name="archive_existing_versions"]').check()
+    dialog.locator(".jp-mod-accept").click()
+    expect(row).to_have_attribute("data-stage", "Production", timeout=TIMEOUT_MS)
+    expect(row.locator(".jp-mlops-StageBadge")).to_have_text("Production")
+    version = _version(lab, "iris-ui", "1")
+    assert version["current_stage"] == "Production"
+    assert version["run_id"] == logged_run
+    assert version["source"].endswith("classifier")
+
+    # Aliases: set, shown, removed.
+    row.locator(".jp-mlops-AliasAdd").click()
+    page.locator(".jp-Dialog input").fill("champion")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    badge = row.locator('.jp-mlops-AliasBadge[data-alias="champion"]')
+    expect(badge).to_be_visible(timeout=TIMEOUT_MS)
+    resolved = lab.api(
+        "GET", "mlops/api/2.0/mlflow/registered-models/alias?name=iris-ui&alias=champion"
+    )
+    assert resolved["model_version"]["version"] == "1"
+
+    # The sidebar lists the model with its Production version.
+    page.locator('.lm-TabBar-tab[data-id="jupyter-mlops-models"]').click()
+    item = page.locator('#jupyter-mlops-models .jp-mlops-ModelItem[data-model="iris-ui"]')
+    expect(item).to_be_visible(timeout=TIMEOUT_MS)
+    expect(item.locator('.jp-mlops-StageBadge[data-stage="Production"]')).to_have_text(
+        "Production v1", timeout=TIMEOUT_MS
+    )
+    expect(item).to_contain_text("@champion@v1")
+
+    badge.locator(".jp-mlops-AliasRemove").click()
+    expect(badge).to_have_count(0, timeout=TIMEOUT_MS)
+
+    # The run link opens the run the model came from (lineage names it).
+    run_link = row.locator(".jp-mlops-VersionRun")
+    expect(run_link).to_have_text("ui-iris-model", timeout=TIMEOUT_MS)
+    run_link.click()
+    expect(
+        page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("ui-iris-model")').first
+    ).to_be_visible(timeout=TIMEOUT_MS)
+
+
+def _version(lab: Any, name: str, version: str) -> dict[str, Any]:
+    return lab.api("GET", f"mlops/api/2.0/mlflow/model-versions/get?name={name}&version={version}")[
+        "model_version"
+    ]
