@@ -86,7 +86,19 @@ def _run_view(page: Any) -> Any:
     return view
 
 
-def test_submit_watch_and_read_log(page: Any, lab: Any, pipeline_file: str) -> None:
+def _set_theme(page: Any, theme: str, light: bool) -> None:
+    page.evaluate(
+        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    expect(page.locator("body")).to_have_attribute(
+        "data-jp-theme-light", "true" if light else "false", timeout=20_000
+    )
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=20_000)
+
+
+def test_submit_watch_and_read_log(
+    page: Any, lab: Any, pipeline_file: str, screenshot_dir: Any
+) -> None:
     dialog = _open_submit_dialog(page, pipeline_file)
     # The form follows the declared parameters: types, defaults, enum choices.
     form = dialog.locator(".jp-mlops-SubmitForm")
@@ -131,6 +143,32 @@ def test_submit_watch_and_read_log(page: Any, lab: Any, pipeline_file: str) -> N
     run = lab.api("GET", f"mlops/api/v1/pipelines/runs/{run_id}")["run"]
     assert run["status"] == "SUCCEEDED"
     assert run["parameters"] == {"who": "tester", "pause": 0.5, "mode": "fast"}
+
+    # Step boxes take their colours from the theme (a status tint over the
+    # theme's background), light and dark.
+    view.locator(".jp-mlops-PipelineRunView-body").scroll_into_view_if_needed()
+    page.locator('.lm-TabBar-tab:has-text("ui-tiny")').first.click()
+    rect = view.locator('.jp-mlops-DagNode[data-step="greet"] rect')
+    fills = {}
+    for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
+        _set_theme(page, theme, light)
+        fill, expected = rect.evaluate(
+            """(r) => {
+                const probe = document.createElement('div');
+                probe.style.color = 'var(--jp-layout-color1)';
+                document.body.appendChild(probe);
+                const want = getComputedStyle(probe).color;
+                probe.remove();
+                return [getComputedStyle(r).fill, want];
+            }"""
+        )
+        assert fill != expected  # tinted, not the plain background
+        fills[theme] = fill
+        page.screenshot(
+            path=str(screenshot_dir / f"pipeline-run-{'light' if light else 'dark'}.png")
+        )
+    assert fills["JupyterLab Light"] != fills["JupyterLab Dark"]
+    _set_theme(page, "JupyterLab Light", True)
 
 
 def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:

@@ -79,6 +79,14 @@ export function apiUrl(
   return parts.length ? `${url}?${parts.join('&')}` : url;
 }
 
+/**
+ * A string as a quoted literal of a search filter (`name = '…'`): quotes and
+ * backslashes are escaped with a backslash, as the registry's parser reads them.
+ */
+export function quoteFilterValue(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 /** Options of one request. */
 interface IRequestOptions {
   method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -543,7 +551,7 @@ export class MLOpsClient {
 
   /** Every version of a model. */
   async searchModelVersions(name: string): Promise<IModelVersion[]> {
-    const filter = `name = '${name.replace(/'/g, "\\'")}'`;
+    const filter = `name = ${quoteFilterValue(name)}`;
     return collectPages(async page_token => {
       const answer = await this.request<{
         model_versions?: IModelVersion[];

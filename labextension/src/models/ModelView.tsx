@@ -18,7 +18,8 @@ import {
   describeError,
   IModelLineage,
   IRegisteredModel,
-  MLOpsClient
+  MLOpsClient,
+  quoteFilterValue
 } from '../api';
 import { aliasProblem, IVersionRow, Stage, STAGES, versionRows } from './data';
 
@@ -78,7 +79,7 @@ export class ModelView extends ReactWidget {
     const { client, name } = this._options;
     try {
       const [models, versions] = await Promise.all([
-        client.searchRegisteredModels(`name = '${name.replace(/'/g, "''")}'`),
+        client.searchRegisteredModels(`name = ${quoteFilterValue(name)}`),
         client.searchModelVersions(name)
       ]);
       this._model = models.find(m => m.name === name) ?? null;
