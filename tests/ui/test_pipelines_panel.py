@@ -195,8 +195,25 @@ def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:
     run = lab.api("GET", f"mlops/api/v1/pipelines/runs/{run_id}")["run"]
     assert run["status"] == "CANCELED"
     assert run["parameters"]["mode"] == "full"
-    # Retry is offered once it ended.
-    expect(view.locator(".jp-mlops-PipelineRetry")).to_be_enabled()
+    # Retry is offered once it ended: a new run reusing the greet step's
+    # success, shown in a view of its own (cancelled in turn).
+    retry = view.locator(".jp-mlops-PipelineRetry")
+    expect(retry).to_be_enabled()
+    retry.click()
+    new_body = page.locator(
+        f'.jp-mlops-PipelineRunView-body[data-run-id]:visible:not([data-run-id="{run_id}"])'
+    )
+    expect(new_body).to_have_count(1, timeout=TIMEOUT_MS)
+    new_id = new_body.get_attribute("data-run-id")
+    new_rest = new_body.locator('.jp-mlops-DagNode[data-step="rest"]')
+    expect(new_rest).to_have_attribute("data-status", "RUNNING", timeout=TIMEOUT_MS)
+    new_body.locator(".jp-mlops-PipelineCancel").click()
+    expect(
+        new_body.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
+    ).to_have_text("CANCELED", timeout=TIMEOUT_MS)
+    retried = lab.api("GET", f"mlops/api/v1/pipelines/runs/{new_id}")["run"]
+    assert retried["retry_of"] == run_id
+    assert retried["parameters"] == run["parameters"]
 
 
 def test_run_pipeline_from_the_file_browser(page: Any, pipeline_file: str) -> None:
