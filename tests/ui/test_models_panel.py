@@ -139,3 +139,73 @@ def _version(lab: Any, name: str, version: str) -> dict[str, Any]:
     return lab.api("GET", f"mlops/api/2.0/mlflow/model-versions/get?name={name}&version={version}")[
         "model_version"
     ]
+
+
+NOTEBOOK_CELL = """\
+import jupyter_mlops as mlops
+from sklearn.datasets import load_iris
+from sklearn.tree import DecisionTreeClassifier
+X, y = load_iris(return_X_y=True)
+with mlops.start_run(run_name="nb-tree"):
+    info = mlops.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "tree",
+                           registered_model_name="iris-nb")
+print("registered", info.registered_model_version)
+"""
+
+
+def test_version_links_to_its_source_notebook(page: Any, lab: Any) -> None:
+    """A model logged and registered from a notebook cell: the version's
+    lineage names the notebook, and its link opens it."""
+    path = "train_tree.ipynb"
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": NOTEBOOK_CELL,
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    lab.api(
+        "PUT", f"api/contents/{path}", {"type": "notebook", "format": "json", "content": notebook}
+    )
+    page.evaluate(
+        "(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
+    )
+    page.wait_for_function(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            const k = w && w.sessionContext && w.sessionContext.session &&
+                      w.sessionContext.session.kernel;
+            return !!(k && w.sessionContext.isReady && k.connectionStatus === 'connected' &&
+                      k.status === 'idle');
+        }""",
+        timeout=TIMEOUT_MS,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
+        "registered 1", timeout=120_000
+    )
+    # Close it (unsaved outputs discarded) so the link must open it again.
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.dispose()")
+    tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("{path}")')
+    expect(tab).to_have_count(0)
+
+    page.evaluate("() => window.jupyterapp.commands.execute('jupyter-mlops:open-models')")
+    item = page.locator('#jupyter-mlops-models .jp-mlops-ModelItem[data-model="iris-nb"]')
+    expect(item).to_be_visible(timeout=TIMEOUT_MS)
+    item.click()
+    view = page.locator('.jp-mlops-ModelsView-body[data-model="iris-nb"]')
+    row = view.locator('.jp-mlops-VersionRow[data-version="1"]')
+    link = row.locator(".jp-mlops-VersionNotebook")
+    expect(link).to_have_text(path, timeout=TIMEOUT_MS)
+    expect(row.locator(".jp-mlops-VersionRun")).to_have_text("nb-tree")
+    link.click()
+    expect(tab).to_be_visible(timeout=TIMEOUT_MS)
