@@ -58,7 +58,9 @@ def logged_run(lab: Any) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_register_from_artifacts_and_promote(page: Any, lab: Any, logged_run: str) -> None:
+def test_register_from_artifacts_and_promote(
+    page: Any, lab: Any, logged_run: str, screenshot_dir: Any
+) -> None:
     page.evaluate(
         "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId: id})",
         logged_run,
@@ -122,6 +124,7 @@ def test_register_from_artifacts_and_promote(page: Any, lab: Any, logged_run: st
         "Production v1", timeout=TIMEOUT_MS
     )
     expect(item).to_contain_text("@champion@v1")
+    page.screenshot(path=str(screenshot_dir / "models-view.png"))
 
     badge.locator(".jp-mlops-AliasRemove").click()
     expect(badge).to_have_count(0, timeout=TIMEOUT_MS)
