@@ -231,3 +231,25 @@ def test_run_pipeline_from_the_file_browser(page: Any, pipeline_file: str) -> No
     expect(dialog.locator(".jp-Dialog-header")).to_contain_text("ui-tiny")
     dialog.locator(".jp-mod-reject").click()
     expect(dialog).to_have_count(0)
+
+
+def test_invalid_pipeline_names_its_issues(page: Any, lab: Any) -> None:
+    """An invalid file is refused before the form: each issue with its line."""
+    folder = lab.root / "work" / "broken"
+    folder.mkdir(exist_ok=True)
+    (folder / "bad.pipeline.yaml").write_text(
+        "name: bad\nsteps:\n  only:\n    script: missing.py\n    depends_on: [ghost]\n"
+    )
+    panel = _open_panel(page)
+    panel.locator(".jp-mlops-PipelinesRefresh").click()
+    item = panel.locator('.jp-mlops-PipelineFile[data-path="broken/bad.pipeline.yaml"]')
+    expect(item).to_be_visible(timeout=TIMEOUT_MS)
+    item.locator(".jp-mlops-PipelineFile-run").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("The pipeline is not valid", timeout=TIMEOUT_MS)
+    expect(dialog).to_contain_text("unknown step 'ghost'")
+    expect(dialog).to_contain_text("missing.py")
+    expect(dialog.locator(".jp-mlops-SubmitForm")).to_have_count(0)
+    dialog.locator(".jp-mod-accept, .jp-mod-reject").first.click()
+    expect(dialog).to_have_count(0)
+    assert lab.api("GET", "mlops/api/v1/pipelines/runs?path=broken/bad.pipeline.yaml")["runs"] == []
