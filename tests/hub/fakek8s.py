@@ -10,8 +10,10 @@ The kubelet starts a real process for each pod (the container's command, or the 
 ``runAsUser``), refuses to run a container as root when
 ``runAsNonRoot`` is set, mounts the pod's PersistentVolumeClaim as a directory, reports the pod Running with pod IP
 127.0.0.1 once its port accepts connections, posts Events as it goes, and kills the process when the pod is
-deleted. All pods share 127.0.0.1, so on create the API server maps each pod's named port ``notebook-port`` to a
-free loopback port (as a mutating admission webhook may); the kubelet rewrites ``JUPYTERHUB_SERVICE_URL`` to match.
+deleted. Like a real kubelet it tracks each pod by its uid, not its name: a deleted pod's process and status
+updates never touch a later pod of the same name (KubeSpawner replaces a stale pod that way). All pods share
+127.0.0.1, so on create the API server maps each pod's named port ``notebook-port`` to a free loopback port (as a
+mutating admission webhook may); the kubelet rewrites ``JUPYTERHUB_SERVICE_URL`` to match.
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ class FakeKubernetes:
         self.gpu_hard: dict[str, int] = {}  # namespace -> ResourceQuota requests.nvidia.com/gpu
         self.runtimes = runtimes or {}
         self.default_runtime = default_runtime or Runtime()
-        self.processes: dict[tuple[str, str], asyncio.subprocess.Process] = {}
+        # pod uid -> its container's process; uids of pods being deleted (their container must not start)
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self._deleting: set[str] = set()
         self.logs: dict[tuple[str, str], Path] = {}
         self._tick: asyncio.Event | None = None  # replaced (after being set) on every change
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -412,7 +416,7 @@ class FakeKubernetes:
         if kind == "pods":
             obj["metadata"]["deletionTimestamp"] = now()
             await self._emit(kind, "MODIFIED", obj)
-            task = asyncio.ensure_future(self._terminate_pod(ns, name))
+            task = asyncio.ensure_future(self._terminate_pod(ns, name, obj["metadata"]["uid"]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return web.json_response(self.find(kind, ns, name) or obj)
@@ -420,9 +424,21 @@ class FakeKubernetes:
         return web.json_response(obj)
 
     # ---- kubelet -------------------------------------------------------------------------------------------
-    async def _set_status(self, ns: str, name: str, **changes: Any) -> dict | None:
+    def _current(self, ns: str, name: str, uid: str) -> dict | None:
+        """The pod ``ns/name`` if it is still the one with ``uid`` and not being deleted."""
         pod = self.find("pods", ns, name)
-        if pod is None or pod["metadata"].get("deletionTimestamp"):
+        if (
+            pod is None
+            or pod["metadata"].get("uid") != uid
+            or pod["metadata"].get("deletionTimestamp")
+        ):
+            return None
+        return pod
+
+    async def _set_status(self, ns: str, name: str, uid: str, **changes: Any) -> dict | None:
+        # a status update for a pod uid that is gone (or going) must not land on a newer pod of the same name
+        pod = self._current(ns, name, uid)
+        if pod is None:
             return None
         pod["status"].update(changes)
         await self._emit("pods", "MODIFIED", pod)
@@ -445,6 +461,7 @@ class FakeKubernetes:
     async def _run_pod(self, ns: str, name: str) -> None:
         pod = self.find("pods", ns, name)
         assert pod is not None
+        pod_uid = pod["metadata"]["uid"]
         spec = pod["spec"]
         container = spec["containers"][0]
         await self.post_event(pod, "Scheduled", f"Successfully assigned {ns}/{name} to fake-node-1")
@@ -458,6 +475,7 @@ class FakeKubernetes:
             await self._set_status(
                 ns,
                 name,
+                pod_uid,
                 containerStatuses=self._container_status(
                     pod,
                     False,
@@ -506,11 +524,16 @@ class FakeKubernetes:
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.processes[(ns, name)] = proc
+        self.processes[pod_uid] = proc
+        if self._current(ns, name, pod_uid) is None or pod_uid in self._deleting:
+            # deleted while the container was being created: the deletion found no process to stop
+            await self._kill(pod_uid)
+            return
         await self.post_event(pod, "Started", "Started container notebook")
         await self._set_status(
             ns,
             name,
+            pod_uid,
             phase="Running",
             podIP=None,
             hostIP="127.0.0.1",
@@ -529,6 +552,7 @@ class FakeKubernetes:
             await self._set_status(
                 ns,
                 name,
+                pod_uid,
                 podIP="127.0.0.1",
                 podIPs=[{"ip": "127.0.0.1"}],
                 conditions=[{"type": "Ready", "status": "True"}],
@@ -537,17 +561,17 @@ class FakeKubernetes:
                 ),
             )
         code = await proc.wait()
-        if self.find("pods", ns, name) is not None:
-            await self._set_status(
-                ns,
-                name,
-                phase="Failed" if code else "Succeeded",
-                containerStatuses=self._container_status(
-                    pod,
-                    False,
-                    {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed"}},
-                ),
-            )
+        await self._set_status(
+            ns,
+            name,
+            pod_uid,
+            phase="Failed" if code else "Succeeded",
+            containerStatuses=self._container_status(
+                pod,
+                False,
+                {"terminated": {"exitCode": code, "reason": "Error" if code else "Completed"}},
+            ),
+        )
 
     def _mount_home(self, pod: dict) -> Path:
         claim = None
@@ -558,8 +582,8 @@ class FakeKubernetes:
         home.mkdir(parents=True, exist_ok=True)
         return home
 
-    async def _kill(self, key: tuple[str, str]) -> None:
-        proc = self.processes.pop(key, None)
+    async def _kill(self, uid: str) -> None:
+        proc = self.processes.pop(uid, None)
         if proc is None or proc.returncode is not None:
             return
         try:
@@ -571,11 +595,12 @@ class FakeKubernetes:
         except ProcessLookupError:
             pass
 
-    async def _terminate_pod(self, ns: str, name: str) -> None:
+    async def _terminate_pod(self, ns: str, name: str, uid: str) -> None:
+        self._deleting.add(uid)
         pod = self.find("pods", ns, name)
-        if pod is not None:
+        if pod is not None and pod["metadata"]["uid"] == uid:
             await self.post_event(pod, "Killing", "Stopping container notebook")
-        await self._kill((ns, name))
+        await self._kill(uid)
         pod = self.find("pods", ns, name)
-        if pod is not None:
+        if pod is not None and pod["metadata"]["uid"] == uid:  # not a newer pod of the same name
             await self._emit("pods", "DELETED", pod)
