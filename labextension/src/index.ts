@@ -588,7 +588,11 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         });
     }
 
-    return { client, runsModel: model };
+    return {
+      client,
+      runsModel: model,
+      openNotebookContent: ctx.openNotebookContent
+    };
   }
 };
 

@@ -31,6 +31,8 @@ export interface IMLOps {
   readonly client: MLOpsClient;
   /** The runs model behind the sidebar. */
   readonly runsModel: RunsModel;
+  /** Open notebook JSON (e.g. an executed copy) as a notebook under the root. */
+  readonly openNotebookContent?: (name: string, content: string) => void;
 }
 
 /** Token of `IMLOps`. */

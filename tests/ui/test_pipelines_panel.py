@@ -5,6 +5,7 @@ view shows the DAG going green and a step's log, and a long run is cancelled.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import Any
 
@@ -253,3 +254,48 @@ def test_invalid_pipeline_names_its_issues(page: Any, lab: Any) -> None:
     dialog.locator(".jp-mod-accept, .jp-mod-reject").first.click()
     expect(dialog).to_have_count(0)
     assert lab.api("GET", "mlops/api/v1/pipelines/runs?path=broken/bad.pipeline.yaml")["runs"] == []
+
+
+def test_open_executed_notebook_of_a_step(page: Any, lab: Any) -> None:
+    """A notebook step's executed copy opens in JupyterLab with its outputs."""
+    folder = lab.root / "work" / "nbflow"
+    folder.mkdir(exist_ok=True)
+    notebook = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "n = 2",
+                "metadata": {"tags": ["parameters"]},
+                "outputs": [],
+                "execution_count": None,
+            },
+            {
+                "cell_type": "code",
+                "source": "print('squared', n * n)",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": None,
+            },
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (folder / "square.ipynb").write_text(json.dumps(notebook))
+    (folder / "nb.pipeline.yaml").write_text(
+        "name: ui-nb\nparameters:\n  n: {type: integer, default: 7}\n"
+        "steps:\n  square:\n    notebook: square.ipynb\n"
+        '    parameters: {n: "{{ params.n }}"}\n'
+    )
+    dialog = _open_submit_dialog(page, "nbflow/nb.pipeline.yaml")
+    expect(dialog.locator('input[name="n"]')).to_have_value("7")
+    dialog.locator(".jp-mod-accept").click()
+    view = _run_view(page)
+    status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
+    expect(status).to_have_text("SUCCEEDED", timeout=120_000)
+    expect(view.locator(".jp-mlops-PipelineLog-text")).to_contain_text("squared 49")
+    view.locator(".jp-mlops-PipelineNotebook").click()
+    output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
+    expect(output.filter(has_text="squared 49")).to_have_count(1, timeout=TIMEOUT_MS)

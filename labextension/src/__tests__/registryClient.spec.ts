@@ -89,6 +89,19 @@ describe('pipelines routes', () => {
     );
   });
 
+  it("reads a step's executed notebook as JSON text", async () => {
+    const nb = { cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5 };
+    const { client, exchanges } = clientWith(() => ({
+      status: 200,
+      body: JSON.stringify(nb)
+    }));
+    const text = await client.getStepNotebook('r1', 'train');
+    expect(JSON.parse(text)).toEqual(nb);
+    expect(exchanges[0].url).toBe(
+      'http://h/base/mlops/api/v1/pipelines/runs/r1/steps/train/notebook'
+    );
+  });
+
   it('turns a refused log read into MLOpsApiError', async () => {
     const { client } = clientWith(() => ({
       status: 404,

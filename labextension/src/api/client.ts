@@ -531,6 +531,15 @@ export class MLOpsClient {
     };
   }
 
+  /** The executed notebook of a step (readable while it runs), as JSON text. */
+  async getStepNotebook(runId: string, step: string): Promise<string> {
+    const notebook = await this.request<unknown>(
+      'v1',
+      `pipelines/runs/${encodeURIComponent(runId)}/steps/${encodeURIComponent(step)}/notebook`
+    );
+    return JSON.stringify(notebook);
+  }
+
   // ----- model registry ------------------------------------------------------
 
   /** Registered models (each with `latest_versions` and `aliases`). */

@@ -32,6 +32,8 @@ export interface IRunViewOptions {
   runId: string;
   /** Open another run (the new run of a retry). */
   openRun: (runId: string) => void;
+  /** Open notebook JSON in JupyterLab (the executed copy of a step). */
+  openNotebookContent?: (name: string, content: string) => void;
   /** Open a tracked run's detail (MLOps sidebar). */
   openTrackedRun?: (runId: string) => void;
   pollMs?: number;
@@ -151,6 +153,24 @@ export class PipelineRunView extends ReactWidget {
       void this._tick();
     }
     this.update();
+  }
+
+  private async _openNotebook(step: string): Promise<void> {
+    try {
+      const content = await this._options.client.getStepNotebook(
+        this.runId,
+        step
+      );
+      this._options.openNotebookContent?.(
+        `${this._run?.name ?? 'pipeline'}-${step}.ipynb`,
+        content
+      );
+    } catch (error) {
+      await showErrorMessage(
+        this._options.trans.__('Could not open the executed notebook'),
+        describeError(error)
+      );
+    }
   }
 
   private async _retry(): Promise<void> {
@@ -337,6 +357,15 @@ export class PipelineRunView extends ReactWidget {
               <span className="jp-mlops-PipelineLog-follow">
                 {trans.__('following…')}
               </span>
+            ) : null}
+            {selected?.has_notebook && this._options.openNotebookContent ? (
+              <button
+                type="button"
+                className="jp-mlops-LinkButton jp-mlops-PipelineNotebook"
+                onClick={() => void this._openNotebook(selected.name)}
+              >
+                {trans.__('Open executed notebook')}
+              </button>
             ) : null}
             {selected?.tracking_run_id && this._options.openTrackedRun ? (
               <button

@@ -82,6 +82,7 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
         runId,
         openRun: id =>
           void commands.execute(PipelineCommandIDs.openRun, { runId: id }),
+        openNotebookContent: mlops.openNotebookContent,
         openTrackedRun: id =>
           void commands.execute(MainCommands.openRun, { runId: id })
       });
