@@ -38,6 +38,44 @@ import {
   IValidateResponse
 } from './pipelineTypes';
 
+/** A recurring run of a pipeline (`GET pipelines/schedules/{id}`). */
+export interface IPipelineSchedule {
+  schedule_id: string;
+  name: string;
+  /** The pipeline file, relative to the server root. */
+  pipeline_path: string;
+  parameters: Record<string, unknown>;
+  /** Five-field cron expression. */
+  cron: string;
+  /** IANA time zone the cron follows. */
+  timezone: string;
+  paused: boolean;
+  /** Epoch ms of the next fire, if any. */
+  next_fire_time?: number | null;
+  last_fire_time?: number | null;
+  last_run_id?: string | null;
+  last_error?: string | null;
+  created_time?: number;
+}
+
+/** Body of `POST pipelines/schedules`. */
+export interface ICreateScheduleRequest {
+  path: string;
+  cron: string;
+  timezone?: string;
+  parameters?: Record<string, unknown>;
+  name?: string;
+  paused?: boolean;
+}
+
+/** Body of `PATCH pipelines/schedules/{id}`. */
+export interface IUpdateScheduleRequest {
+  paused?: boolean;
+  cron?: string;
+  timezone?: string;
+  parameters?: Record<string, unknown>;
+}
+
 /** Path of the extension's routes below the server's base URL. */
 export const API_ROOT = 'mlops';
 
@@ -462,6 +500,70 @@ export class MLOpsClient {
       { query }
     );
     return answer.runs ?? [];
+  }
+
+  // ----- pipeline schedules (recurring runs) ---------------------------------
+
+  /** All schedules, oldest first. */
+  async listPipelineSchedules(): Promise<IPipelineSchedule[]> {
+    const answer = await this.request<{ schedules?: IPipelineSchedule[] }>(
+      'v1',
+      'pipelines/schedules'
+    );
+    return answer.schedules ?? [];
+  }
+
+  /** Create a schedule; a bad cron or time zone is a 400 `MLOpsApiError`. */
+  async createPipelineSchedule(
+    request: ICreateScheduleRequest
+  ): Promise<IPipelineSchedule> {
+    const answer = await this.request<{ schedule: IPipelineSchedule }>(
+      'v1',
+      'pipelines/schedules',
+      { method: 'POST', body: request }
+    );
+    return answer.schedule;
+  }
+
+  /** One schedule. */
+  async getPipelineSchedule(scheduleId: string): Promise<IPipelineSchedule> {
+    const answer = await this.request<{ schedule: IPipelineSchedule }>(
+      'v1',
+      `pipelines/schedules/${encodeURIComponent(scheduleId)}`
+    );
+    return answer.schedule;
+  }
+
+  /** Pause/resume or re-time a schedule (resuming computes the next time from now). */
+  async updatePipelineSchedule(
+    scheduleId: string,
+    change: IUpdateScheduleRequest
+  ): Promise<IPipelineSchedule> {
+    const answer = await this.request<{ schedule: IPipelineSchedule }>(
+      'v1',
+      `pipelines/schedules/${encodeURIComponent(scheduleId)}`,
+      { method: 'PATCH', body: change }
+    );
+    return answer.schedule;
+  }
+
+  /** Delete a schedule (its past runs stay). */
+  async deletePipelineSchedule(scheduleId: string): Promise<void> {
+    await this.request(
+      'v1',
+      `pipelines/schedules/${encodeURIComponent(scheduleId)}`,
+      { method: 'DELETE' }
+    );
+  }
+
+  /** Start a run of a schedule now; gives the new run. */
+  async runPipelineScheduleNow(scheduleId: string): Promise<IPipelineRun> {
+    const answer = await this.request<{ run: IPipelineRun }>(
+      'v1',
+      `pipelines/schedules/${encodeURIComponent(scheduleId)}/run`,
+      { method: 'POST', body: {} }
+    );
+    return answer.run;
   }
 
   /** A pipeline run with its steps. */

@@ -9,6 +9,7 @@ import React from 'react';
 
 import { IPipelineTarget, IValidateResponse } from '../api';
 import { formFields, IFormField, parseForm } from './form';
+import { describeCron } from './schedules';
 
 /** What the dialog gives back. */
 export interface ISubmitValue {
@@ -16,6 +17,15 @@ export interface ISubmitValue {
   target: string;
   runName: string;
   errors: Record<string, string>;
+  /** Cron expression and time zone (schedule mode only). */
+  cron: string;
+  timezone: string;
+}
+
+/** The recurrence fields of the dialog in schedule mode. */
+export interface IScheduleFields {
+  cron: string;
+  timezone: string;
 }
 
 function Field(props: {
@@ -112,10 +122,16 @@ export class SubmitForm
     readonly info: IValidateResponse,
     readonly targets: IPipelineTarget[],
     readonly trans: TranslationBundle,
-    initial: Record<string, string> = {}
+    initial: Record<string, string> = {},
+    /** When given, the form creates a schedule: cron and time zone fields. */
+    readonly schedule?: IScheduleFields,
+    runName = ''
   ) {
     super();
     this.addClass('jp-mlops-SubmitForm');
+    this._runName = runName;
+    this._cron = schedule?.cron ?? '';
+    this._timezone = schedule?.timezone ?? 'UTC';
     this._fields = formFields(info.pipeline?.parameters);
     for (const f of this._fields) {
       this._texts[f.name] = initial[f.name] ?? f.initial;
@@ -132,17 +148,94 @@ export class SubmitForm
 
   getValue(): ISubmitValue {
     const { values, errors } = parseForm(this._fields, this._texts);
+    if (this.schedule) {
+      if (!this._cron.trim()) {
+        errors['__cron'] = this.trans.__('A cron expression is required.');
+      }
+      if (!this._timezone.trim()) {
+        errors['__timezone'] = this.trans.__('A time zone is required.');
+      }
+    }
     return {
       parameters: values,
       errors,
       target: this._target,
-      runName: this._runName.trim()
+      runName: this._runName.trim(),
+      cron: this._cron.trim(),
+      timezone: this._timezone.trim()
     };
   }
 
   /** Texts typed so far (to reopen the dialog with them). */
   get texts(): Record<string, string> {
     return { ...this._texts };
+  }
+
+  /** Cron and time zone typed so far (schedule mode). */
+  get scheduleFields(): IScheduleFields {
+    return { cron: this._cron, timezone: this._timezone };
+  }
+
+  /** The run or schedule name typed so far. */
+  get runName(): string {
+    return this._runName;
+  }
+
+  private _renderSchedule(): JSX.Element {
+    const trans = this.trans;
+    const hint = describeCron(this._cron);
+    const cronError =
+      this.showAllErrors && !this._cron.trim()
+        ? trans.__('A cron expression is required.')
+        : '';
+    return (
+      <>
+        <div
+          className={`jp-mlops-FormField${cronError ? ' jp-mod-invalid' : ''}`}
+        >
+          <label htmlFor="jp-mlops-schedule-cron">
+            {trans.__('Cron expression')}
+            <span className="jp-mlops-FormField-type">
+              {trans.__('minute hour day month weekday')}
+            </span>
+          </label>
+          <input
+            id="jp-mlops-schedule-cron"
+            name="cron"
+            className="jp-mod-styled"
+            placeholder="0 6 * * 1-5"
+            value={this._cron}
+            onChange={e => {
+              this._cron = e.target.value;
+              this.update();
+            }}
+          />
+          <div className="jp-mlops-FormField-help jp-mlops-CronHint">
+            {hint ?? trans.__('e.g. 0 6 * * 1-5 (06:00, Monday–Friday)')}
+          </div>
+          {cronError ? (
+            <div className="jp-mlops-FormField-error" role="alert">
+              {cronError}
+            </div>
+          ) : null}
+        </div>
+        <div className="jp-mlops-FormField">
+          <label htmlFor="jp-mlops-schedule-timezone">
+            {trans.__('Time zone')}
+          </label>
+          <input
+            id="jp-mlops-schedule-timezone"
+            name="timezone"
+            className="jp-mod-styled"
+            value={this._timezone}
+            onChange={e => {
+              this._timezone = e.target.value;
+              this.update();
+            }}
+          />
+        </div>
+      </>
+    );
   }
 
   protected render(): JSX.Element {
@@ -184,7 +277,11 @@ export class SubmitForm
             }}
           />
         ))}
-        <div className="jp-mlops-FormField">
+        {this.schedule ? this._renderSchedule() : null}
+        <div
+          className="jp-mlops-FormField"
+          hidden={this.schedule !== undefined}
+        >
           <label htmlFor="jp-mlops-submit-target">{trans.__('Target')}</label>
           <select
             id="jp-mlops-submit-target"
@@ -205,7 +302,9 @@ export class SubmitForm
         </div>
         <div className="jp-mlops-FormField">
           <label htmlFor="jp-mlops-submit-name">
-            {trans.__('Run name (optional)')}
+            {this.schedule
+              ? trans.__('Schedule name (optional)')
+              : trans.__('Run name (optional)')}
           </label>
           <input
             id="jp-mlops-submit-name"
@@ -227,4 +326,6 @@ export class SubmitForm
   private _touched = new Set<string>();
   private _target: string;
   private _runName = '';
+  private _cron: string;
+  private _timezone: string;
 }

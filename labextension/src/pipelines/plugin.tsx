@@ -18,12 +18,14 @@ import {
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { describeError, MLOpsApiError } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { PipelinesPanel } from './PipelinesPanel';
 import { PipelineRunView } from './RunView';
-import { SubmitForm } from './SubmitForm';
+import { browserTimeZone } from './schedules';
+import { IScheduleFields, SubmitForm } from './SubmitForm';
 
 /** Plugin id; also its settings schema (`schema/pipelines.json`). */
 export const PIPELINES_PLUGIN_ID = 'jupyter-mlops:pipelines';
@@ -33,6 +35,7 @@ export namespace PipelineCommandIDs {
   export const openPanel = 'jupyter-mlops:open-pipelines';
   export const refresh = 'jupyter-mlops:refresh-pipelines';
   export const run = 'jupyter-mlops:run-pipeline';
+  export const schedule = 'jupyter-mlops:schedule-pipeline';
   export const openRun = 'jupyter-mlops:open-pipeline-run';
 }
 
@@ -91,7 +94,8 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       return view;
     };
 
-    const submit = async (path: string): Promise<void> => {
+    /** Run a pipeline file now, or (`asSchedule`) create a recurring run of it. */
+    const submit = async (path: string, asSchedule = false): Promise<void> => {
       let info;
       let targets;
       try {
@@ -122,26 +126,72 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       }
       let texts: Record<string, string> = {};
       let serverError = '';
+      let scheduleFields: IScheduleFields | undefined = asSchedule
+        ? { cron: '', timezone: browserTimeZone() }
+        : undefined;
+      let runName = '';
+      let attempted = false;
+      const name = info.pipeline?.name ?? path;
       // Ask again while fields are wrong or the server refuses the values.
       for (;;) {
-        const body = new SubmitForm(info, targets, trans, texts);
-        body.showAllErrors = Object.keys(texts).length > 0;
+        const body = new SubmitForm(
+          info,
+          targets,
+          trans,
+          texts,
+          scheduleFields,
+          runName
+        );
+        body.showAllErrors = attempted;
         body.serverError = serverError;
         const result = await showDialog({
-          title: trans.__('Run pipeline %1', info.pipeline?.name ?? path),
+          title: asSchedule
+            ? trans.__('Schedule pipeline %1', name)
+            : trans.__('Run pipeline %1', name),
           body,
           buttons: [
             Dialog.cancelButton({ label: trans.__('Cancel') }),
-            Dialog.okButton({ label: trans.__('Run') })
+            Dialog.okButton({
+              label: asSchedule ? trans.__('Schedule') : trans.__('Run')
+            })
           ]
         });
         if (!result.button.accept || !result.value) {
           return;
         }
         texts = body.texts;
+        runName = body.runName;
+        attempted = true;
+        if (asSchedule) {
+          scheduleFields = body.scheduleFields;
+        }
         if (Object.keys(result.value.errors).length) {
           serverError = '';
           continue;
+        }
+        if (asSchedule) {
+          try {
+            await client.createPipelineSchedule({
+              path,
+              cron: result.value.cron,
+              timezone: result.value.timezone,
+              parameters: result.value.parameters,
+              name: result.value.runName || undefined
+            });
+            shell.activateById(panel.id);
+            void panel.refresh();
+            return;
+          } catch (error) {
+            if (error instanceof MLOpsApiError && error.status === 400) {
+              serverError = describeError(error);
+              continue;
+            }
+            await showErrorMessage(
+              trans.__('Could not create the schedule'),
+              describeError(error)
+            );
+            return;
+          }
         }
         try {
           const run = await client.submitPipeline({
@@ -171,6 +221,7 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       client,
       trans,
       submit: path => void submit(path),
+      schedule: path => void submit(path, true),
       openRun: runId => void openRun(runId),
       openFile: path => void commands.execute('docmanager:open', { path }),
       refreshMs: () => refreshMs
@@ -203,6 +254,46 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       label: trans.__('Refresh Pipelines'),
       execute: () => panel.refresh()
     });
+    /** The pipeline a command acts on: its `path` arg, the selection, the open file or a choice. */
+    const pickPipeline = async (
+      args: ReadonlyPartialJSONObject,
+      title: string
+    ): Promise<string | null> => {
+      let path = typeof args.path === 'string' ? args.path : selectedFile();
+      if (!path && !args.fromBrowser) {
+        const current = shell.currentWidget as any;
+        const p = current?.context?.path;
+        if (typeof p === 'string' && isPipelineFile(p)) {
+          path = p;
+        }
+      }
+      if (!path) {
+        let files: string[] = [];
+        try {
+          files = await client.listPipelineFiles();
+        } catch (error) {
+          await showErrorMessage(
+            trans.__('Could not list pipelines'),
+            describeError(error)
+          );
+          return null;
+        }
+        if (!files.length) {
+          await showErrorMessage(
+            trans.__('No pipelines'),
+            trans.__('There is no *.pipeline.yaml file in the workspace.')
+          );
+          return null;
+        }
+        const choice = await InputDialog.getItem({ title, items: files });
+        if (!choice.button.accept || !choice.value) {
+          return null;
+        }
+        path = choice.value;
+      }
+      return path;
+    };
+
     commands.addCommand(PipelineCommandIDs.run, {
       label: args =>
         args.path
@@ -214,42 +305,30 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
         !args.fromBrowser ||
         selectedFile() !== null,
       execute: async args => {
-        let path = typeof args.path === 'string' ? args.path : selectedFile();
-        if (!path && !args.fromBrowser) {
-          const current = shell.currentWidget as any;
-          const p = current?.context?.path;
-          if (typeof p === 'string' && isPipelineFile(p)) {
-            path = p;
-          }
+        const path = await pickPipeline(args, trans.__('Run which pipeline?'));
+        if (path) {
+          await submit(path);
         }
-        if (!path) {
-          let files: string[] = [];
-          try {
-            files = await client.listPipelineFiles();
-          } catch (error) {
-            await showErrorMessage(
-              trans.__('Could not list pipelines'),
-              describeError(error)
-            );
-            return;
-          }
-          if (!files.length) {
-            await showErrorMessage(
-              trans.__('No pipelines'),
-              trans.__('There is no *.pipeline.yaml file in the workspace.')
-            );
-            return;
-          }
-          const choice = await InputDialog.getItem({
-            title: trans.__('Run which pipeline?'),
-            items: files
-          });
-          if (!choice.button.accept || !choice.value) {
-            return;
-          }
-          path = choice.value;
+      }
+    });
+    commands.addCommand(PipelineCommandIDs.schedule, {
+      label: args =>
+        args.path
+          ? trans.__('Schedule Pipeline %1', String(args.path))
+          : trans.__('Schedule Pipeline…'),
+      caption: trans.__('Run a *.pipeline.yaml file on a cron schedule'),
+      isVisible: args =>
+        typeof args.path === 'string' ||
+        !args.fromBrowser ||
+        selectedFile() !== null,
+      execute: async args => {
+        const path = await pickPipeline(
+          args,
+          trans.__('Schedule which pipeline?')
+        );
+        if (path) {
+          await submit(path, true);
         }
-        await submit(path);
       }
     });
     commands.addCommand(PipelineCommandIDs.openRun, {
@@ -285,12 +364,19 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       selector: '.jp-DirListing-item[data-isdir="false"]',
       rank: 3
     });
+    app.contextMenu.addItem({
+      command: PipelineCommandIDs.schedule,
+      args: { fromBrowser: true },
+      selector: '.jp-DirListing-item[data-isdir="false"]',
+      rank: 3
+    });
 
     if (palette) {
       for (const command of [
         PipelineCommandIDs.openPanel,
         PipelineCommandIDs.refresh,
         PipelineCommandIDs.run,
+        PipelineCommandIDs.schedule,
         PipelineCommandIDs.openRun
       ]) {
         palette.addItem({ command, category: CATEGORY });

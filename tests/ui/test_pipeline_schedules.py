@@ -1,0 +1,156 @@
+"""Recurring runs in the Pipelines sidebar, in a real JupyterLab (headless
+Chromium): a schedule is created from a pipeline file's "Schedule…" form (a bad
+cron is refused with the server's message in the dialog), listed with its next
+run time, paused and resumed, run now (a run appears) and deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = pytest.mark.ui
+
+PANEL = "#jupyter-mlops-pipelines"
+TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-pipelines"]'
+TIMEOUT_MS = 60_000
+API = "mlops/api/v1/pipelines/"
+
+PIPELINE = """\
+name: ui-nightly
+parameters:
+  who: {type: string, description: who to greet}
+steps:
+  greet:
+    script: hello.py
+    parameters: {who: "{{ params.who }}"}
+"""
+
+HELLO = """\
+import sys
+who = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--who=")][0]
+print(f"good night {who}", flush=True)
+"""
+
+
+@pytest.fixture
+def pipeline_file(lab: Any) -> str:
+    folder = lab.root / "work" / "nightly"
+    folder.mkdir(exist_ok=True)
+    (folder / "nightly.pipeline.yaml").write_text(PIPELINE)
+    (folder / "hello.py").write_text(HELLO)
+    return "nightly/nightly.pipeline.yaml"
+
+
+def _open_panel(page: Any) -> Any:
+    panel = page.locator(PANEL)
+    if not panel.is_visible():
+        page.locator(TAB).click()
+    expect(panel).to_be_visible()
+    return panel
+
+
+def _expected_next(ms: int, tz: str) -> str:
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") + f" ({tz})"
+
+
+def test_schedule_lifecycle_from_the_panel(
+    page: Any, lab: Any, pipeline_file: str, allowed_console_errors: list[str]
+) -> None:
+    # The refused cron is a 400 the browser logs as a failed resource.
+    allowed_console_errors.append("status of 400")
+    assert page.evaluate(
+        "() => window.jupyterapp.commands.hasCommand('jupyter-mlops:schedule-pipeline')"
+    )
+    panel = _open_panel(page)
+    panel.locator(".jp-mlops-PipelinesRefresh").click()
+    item = panel.locator(f'.jp-mlops-PipelineFile[data-path="{pipeline_file}"]')
+    expect(item).to_be_visible(timeout=TIMEOUT_MS)
+    item.locator(".jp-mlops-PipelineFile-schedule").click()
+
+    dialog = page.locator(".jp-Dialog")
+    form = dialog.locator(".jp-mlops-SubmitForm")
+    expect(form).to_be_visible(timeout=TIMEOUT_MS)
+    # The same generated parameter form, plus cron and the browser's time zone.
+    expect(form.locator('input[name="who"]')).to_be_visible()
+    browser_tz = page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone")
+    expect(form.locator('input[name="timezone"]')).to_have_value(browser_tz)
+    form.locator('input[name="who"]').fill("owl")
+
+    # A bad cron: the dialog comes back with the server's message, fields kept.
+    form.locator('input[name="cron"]').fill("61 25 * * *")
+    dialog.locator(".jp-mod-accept").click()
+    error = page.locator(".jp-Dialog .jp-mlops-SubmitForm-serverError")
+    expect(error).to_contain_text("Invalid cron expression", timeout=TIMEOUT_MS)
+    form = page.locator(".jp-Dialog .jp-mlops-SubmitForm")
+    expect(form.locator('input[name="who"]')).to_have_value("owl")
+    expect(form.locator('input[name="cron"]')).to_have_value("61 25 * * *")
+    assert lab.api("GET", API + "schedules")["schedules"] == []
+
+    # A good one, with a human hint as it is typed.
+    form.locator('input[name="cron"]').fill("0 6 * * 1-5")
+    expect(form.locator(".jp-mlops-CronHint")).to_have_text("at 06:00, Monday–Friday")
+    form.locator('input[name="timezone"]').fill("Europe/Paris")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+
+    sched = panel.locator(".jp-mlops-ScheduleItem")
+    expect(sched).to_have_count(1, timeout=TIMEOUT_MS)
+    [server] = lab.api("GET", API + "schedules")["schedules"]
+    assert server["cron"] == "0 6 * * 1-5"
+    assert server["timezone"] == "Europe/Paris"
+    assert server["parameters"] == {"who": "owl"}
+    assert server["pipeline_path"] == pipeline_file
+    sid = server["schedule_id"]
+    expect(sched).to_have_attribute("data-schedule-id", sid)
+    expect(sched.locator(".jp-mlops-ScheduleItem-name")).to_have_text("ui-nightly")
+    expect(sched.locator(".jp-mlops-ScheduleItem-cron")).to_have_text("0 6 * * 1-5")
+    expect(sched.locator(".jp-mlops-ScheduleItem-hint")).to_contain_text("06:00, Monday–Friday")
+    next_run = sched.locator(".jp-mlops-ScheduleItem-next")
+    expect(next_run).to_have_text(_expected_next(server["next_fire_time"], "Europe/Paris"))
+    assert "06:00 (Europe/Paris)" in next_run.inner_text()
+
+    # Pause, then resume.
+    toggle = sched.locator(".jp-mlops-ScheduleItem-toggle")
+    expect(toggle).to_have_text("Pause")
+    toggle.click()
+    expect(sched).to_have_attribute("data-paused", "true", timeout=TIMEOUT_MS)
+    expect(toggle).to_have_text("Resume")
+    assert lab.api("GET", API + f"schedules/{sid}")["schedule"]["paused"] is True
+    toggle.click()
+    expect(sched).to_have_attribute("data-paused", "false", timeout=TIMEOUT_MS)
+    resumed = lab.api("GET", API + f"schedules/{sid}")["schedule"]
+    assert resumed["paused"] is False
+    expect(next_run).to_have_text(_expected_next(resumed["next_fire_time"], "Europe/Paris"))
+
+    # Run now: a run of the schedule opens and succeeds with its parameters.
+    sched.locator(".jp-mlops-ScheduleItem-run").click()
+    view = page.locator(".jp-mlops-PipelineRunView:visible")
+    expect(view).to_have_count(1, timeout=TIMEOUT_MS)
+    status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
+    expect(status).to_have_text("SUCCEEDED", timeout=TIMEOUT_MS)
+    runs = lab.api("GET", API + f"runs?schedule_id={sid}")["runs"]
+    assert len(runs) == 1
+    assert runs[0]["parameters"] == {"who": "owl"}
+    panel = _open_panel(page)
+    run_item = panel.locator(f'.jp-mlops-PipelineRunItem[data-run-id="{runs[0]["run_id"]}"]')
+    expect(run_item).to_be_visible(timeout=TIMEOUT_MS)
+
+    # Delete asks first; cancelling keeps it, confirming removes it.
+    sched.locator(".jp-mlops-ScheduleItem-delete").click()
+    confirm = page.locator(".jp-Dialog")
+    expect(confirm).to_contain_text("Delete the schedule")
+    confirm.locator(".jp-mod-reject").click()
+    expect(sched).to_have_count(1)
+    sched.locator(".jp-mlops-ScheduleItem-delete").click()
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(sched).to_have_count(0, timeout=TIMEOUT_MS)
+    assert lab.api("GET", API + "schedules")["schedules"] == []
+    # its past run is kept
+    assert lab.api("GET", API + f"runs/{runs[0]['run_id']}")["run"]["status"] == "SUCCEEDED"
