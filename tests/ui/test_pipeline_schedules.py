@@ -61,7 +61,11 @@ def _expected_next(ms: int, tz: str) -> str:
 
 
 def test_schedule_lifecycle_from_the_panel(
-    page: Any, lab: Any, pipeline_file: str, allowed_console_errors: list[str]
+    page: Any,
+    lab: Any,
+    pipeline_file: str,
+    allowed_console_errors: list[str],
+    screenshot_dir: Any,
 ) -> None:
     # The refused cron is a 400 the browser logs as a failed resource.
     allowed_console_errors.append("status of 400")
@@ -81,6 +85,7 @@ def test_schedule_lifecycle_from_the_panel(
     expect(form.locator('input[name="who"]')).to_be_visible()
     browser_tz = page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone")
     expect(form.locator('input[name="timezone"]')).to_have_value(browser_tz)
+    expect(form.locator('select[name="target"]')).to_have_count(0)  # schedules fire locally
     form.locator('input[name="who"]').fill("owl")
 
     # A bad cron: the dialog comes back with the server's message, fields kept.
@@ -88,6 +93,7 @@ def test_schedule_lifecycle_from_the_panel(
     dialog.locator(".jp-mod-accept").click()
     error = page.locator(".jp-Dialog .jp-mlops-SubmitForm-serverError")
     expect(error).to_contain_text("Invalid cron expression", timeout=TIMEOUT_MS)
+    page.screenshot(path=str(screenshot_dir / "pipeline-schedule-bad-cron.png"))
     form = page.locator(".jp-Dialog .jp-mlops-SubmitForm")
     expect(form.locator('input[name="who"]')).to_have_value("owl")
     expect(form.locator('input[name="cron"]')).to_have_value("61 25 * * *")
@@ -115,6 +121,7 @@ def test_schedule_lifecycle_from_the_panel(
     next_run = sched.locator(".jp-mlops-ScheduleItem-next")
     expect(next_run).to_have_text(_expected_next(server["next_fire_time"], "Europe/Paris"))
     assert "06:00 (Europe/Paris)" in next_run.inner_text()
+    page.screenshot(path=str(screenshot_dir / "pipeline-schedules.png"))
 
     # Pause, then resume.
     toggle = sched.locator(".jp-mlops-ScheduleItem-toggle")

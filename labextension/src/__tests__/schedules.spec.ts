@@ -27,6 +27,10 @@ describe('describeCron', () => {
     expect(describeCron('0-10/2 6 * * *')).toBeNull();
     expect(describeCron('0 6 * 13 *')).toBeNull();
     expect(describeCron('0 6 * * MON')).toBeNull();
+    expect(describeCron('61 25 * * *')).toBeNull();
+    expect(describeCron('0 24 * * *')).toBeNull();
+    expect(describeCron('0 6 32 * *')).toBeNull();
+    expect(describeCron('0 6 * * 1-9')).toBeNull();
   });
 });
 

@@ -278,28 +278,27 @@ export class SubmitForm
           />
         ))}
         {this.schedule ? this._renderSchedule() : null}
-        <div
-          className="jp-mlops-FormField"
-          hidden={this.schedule !== undefined}
-        >
-          <label htmlFor="jp-mlops-submit-target">{trans.__('Target')}</label>
-          <select
-            id="jp-mlops-submit-target"
-            name="target"
-            className="jp-mod-styled"
-            value={this._target}
-            onChange={e => {
-              this._target = e.target.value;
-              this.update();
-            }}
-          >
-            {this.targets.map(t => (
-              <option key={t.name} value={t.name}>
-                {t.display_name ? `${t.display_name} (${t.name})` : t.name}
-              </option>
-            ))}
-          </select>
-        </div>
+        {this.schedule ? null : (
+          <div className="jp-mlops-FormField">
+            <label htmlFor="jp-mlops-submit-target">{trans.__('Target')}</label>
+            <select
+              id="jp-mlops-submit-target"
+              name="target"
+              className="jp-mod-styled"
+              value={this._target}
+              onChange={e => {
+                this._target = e.target.value;
+                this.update();
+              }}
+            >
+              {this.targets.map(t => (
+                <option key={t.name} value={t.name}>
+                  {t.display_name ? `${t.display_name} (${t.name})` : t.name}
+                </option>
+              ))}
+            </select>
+          </div>
+        )}
         <div className="jp-mlops-FormField">
           <label htmlFor="jp-mlops-submit-name">
             {this.schedule

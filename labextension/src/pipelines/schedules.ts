@@ -32,6 +32,13 @@ const MONTHS = [
 
 const NUMBER = /^\d+$/;
 
+/** Whether every comma-separated number of a field lies in [lo, hi]. */
+function within(field: string, lo: number, hi: number): boolean {
+  return field
+    .split(/[,-]/)
+    .every(n => NUMBER.test(n) && Number(n) >= lo && Number(n) <= hi);
+}
+
 function pad(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
@@ -102,6 +109,15 @@ export function describeCron(cron: string): string | null {
     return null;
   }
   const [minute, hour, dom, month, dow] = fields;
+  // numbers out of range: leave the verdict to the server, give no hint
+  if (
+    (NUMBER.test(minute) && !within(minute, 0, 59)) ||
+    (/^[\d,]+$/.test(hour) && !within(hour, 0, 23)) ||
+    (/^[\d,]+$/.test(dom) && !within(dom, 1, 31)) ||
+    (/^[\d,-]+$/.test(dow) && !within(dow, 0, 7))
+  ) {
+    return null;
+  }
   const time = timeOfDay(minute, hour);
   if (!time) {
     return null;
