@@ -287,13 +287,7 @@ class RegistryStore:
         if not rows:
             return []
         names = [r["name"] for r in rows]
-        tags: dict[str, list[dict[str, str]]] = {}
-        for t in conn.execute(
-            registered_model_tags.select()
-            .where(registered_model_tags.c.name.in_(names))
-            .order_by(registered_model_tags.c.key)
-        ):
-            tags.setdefault(t.name, []).append({"key": t.key, "value": t.value or ""})
+        tags = _key_values_by(conn, registered_model_tags.c.name, names)
         aliases: dict[str, list[dict[str, str]]] = {}
         for a in conn.execute(
             registered_model_aliases.select()
@@ -847,20 +841,8 @@ class RegistryStore:
         if not rows:
             return []
         ids = [r["model_id"] for r in rows]
-        tags: dict[str, list[dict[str, str]]] = {}
-        for t in conn.execute(
-            logged_model_tags.select()
-            .where(logged_model_tags.c.model_id.in_(ids))
-            .order_by(logged_model_tags.c.key)
-        ):
-            tags.setdefault(t.model_id, []).append({"key": t.key, "value": t.value or ""})
-        params: dict[str, list[dict[str, str]]] = {}
-        for p in conn.execute(
-            logged_model_params.select()
-            .where(logged_model_params.c.model_id.in_(ids))
-            .order_by(logged_model_params.c.key)
-        ):
-            params.setdefault(p.model_id, []).append({"key": p.key, "value": p.value or ""})
+        tags = _key_values_by(conn, logged_model_tags.c.model_id, ids)
+        params = _key_values_by(conn, logged_model_params.c.model_id, ids)
         regs: dict[str, list[dict[str, str]]] = {}
         for mv in conn.execute(
             sa.select(
@@ -1122,3 +1104,17 @@ def registry_for(tracking: TrackingStore) -> RegistryStore:
     if reg is None:
         reg = _registries[tracking] = RegistryStore(tracking)
     return reg
+
+
+def _key_values_by(
+    conn: Connection, parent: sa.Column[Any], ids: Sequence[Any]
+) -> dict[Any, list[dict[str, str]]]:
+    """The rows of a (parent, key, value) table for these parents, as MLflow's
+    ``[{"key", "value"}]`` lists per parent id, ordered by key."""
+    table = parent.table
+    out: dict[Any, list[dict[str, str]]] = {}
+    for row in conn.execute(table.select().where(parent.in_(ids)).order_by(table.c.key)):
+        out.setdefault(row._mapping[parent.name], []).append(
+            {"key": row.key, "value": row.value or ""}
+        )
+    return out
