@@ -61,3 +61,15 @@ def test_import_is_lazy_and_exposes_the_entry_points(scripts):
     assert got["heavy"] == []
     assert all(got["found"].values()), got["found"]
     assert got["ext"] == "jupyter_mlops"
+
+
+def test_lazy_exports_match_the_fluent_api():
+    """The package's lazy name table is kept apart from fluent.__all__ so that
+    `import jupyter_mlops` stays cheap; this keeps the two from drifting."""
+    import jupyter_mlops
+    from jupyter_mlops.client import fluent
+
+    missing = set(fluent.__all__) - set(jupyter_mlops.__all__) - {"PagedList"}
+    assert missing == set(), f"fluent names not exported by jupyter_mlops: {sorted(missing)}"
+    for name in jupyter_mlops.__all__:
+        assert getattr(jupyter_mlops, name) is not None
