@@ -174,8 +174,9 @@ def test_restart_fails_interrupted_runs_and_keeps_schedules_firing(tmp_path):
         _, body, _ = srv.call("POST", f"{P}/runs", {"path": "long.pipeline.yaml"})
         crashed = body["run"]["run_id"]
         srv.wait_run(crashed, until=("RUNNING",))
+        # a yearly schedule cannot fire (and move its next fire time) while the test runs
         _, body, _ = srv.call("POST", f"{P}/schedules", {"path": "demo.pipeline.yaml",
-                                                          "cron": "* * * * *", "timezone": "UTC"})
+                                                          "cron": "0 0 1 1 *", "timezone": "UTC"})
         sched = body["schedule"]
         srv.stop(signal.SIGKILL)  # a crash: nothing cleaned up
         srv.start()
@@ -184,6 +185,7 @@ def test_restart_fails_interrupted_runs_and_keeps_schedules_firing(tmp_path):
         assert run["steps"][0]["status"] == "FAILED"
         _, body, _ = srv.call("GET", f"{P}/schedules/{sched['schedule_id']}")
         assert body["schedule"]["next_fire_time"] == sched["next_fire_time"]
+        assert body["schedule"]["paused"] is False
         # a clean stop fails what runs too, with its own reason
         _, body, _ = srv.call("POST", f"{P}/runs", {"path": "long.pipeline.yaml"})
         stopped = body["run"]["run_id"]
