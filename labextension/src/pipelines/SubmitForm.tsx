@@ -28,6 +28,130 @@ export interface IScheduleFields {
   timezone: string;
 }
 
+/**
+ * One labelled row of the form: the label (with an optional note such as the
+ * type), the input, a help line and the field's error.
+ */
+function FormRow(props: {
+  inputId: string;
+  label: string;
+  note?: string;
+  help?: string;
+  helpClass?: string;
+  error?: string;
+  param?: string;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { inputId, label, note, help, helpClass, error, param } = props;
+  return (
+    <div
+      className={`jp-mlops-FormField${error ? ' jp-mod-invalid' : ''}`}
+      data-param={param}
+    >
+      <label htmlFor={inputId}>
+        {label}
+        {note ? <span className="jp-mlops-FormField-type">{note}</span> : null}
+      </label>
+      {props.children}
+      {help ? (
+        <div
+          className={`jp-mlops-FormField-help${helpClass ? ` ${helpClass}` : ''}`}
+        >
+          {help}
+        </div>
+      ) : null}
+      {error ? (
+        <div className="jp-mlops-FormField-error" role="alert">
+          {error}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+/** A one-line text input bound to a value. */
+function TextInput(props: {
+  id: string;
+  name: string;
+  value: string;
+  onChange: (text: string) => void;
+  placeholder?: string;
+}): JSX.Element {
+  const { id, name, value, onChange, placeholder } = props;
+  return (
+    <input
+      id={id}
+      name={name}
+      className="jp-mod-styled"
+      placeholder={placeholder}
+      value={value}
+      onChange={e => onChange(e.target.value)}
+    />
+  );
+}
+
+/** The input of one pipeline parameter, by its widget. */
+function ParamInput(props: {
+  id: string;
+  field: IFormField;
+  text: string;
+  onChange: (text: string) => void;
+}): JSX.Element {
+  const { id, field, text, onChange } = props;
+  switch (field.widget) {
+    case 'select':
+      return (
+        <select
+          id={id}
+          name={field.name}
+          className="jp-mod-styled"
+          value={text}
+          onChange={e => onChange(e.target.value)}
+        >
+          {field.required && text === '' ? <option value="">—</option> : null}
+          {field.options.map(o => (
+            <option key={o} value={o}>
+              {o}
+            </option>
+          ))}
+        </select>
+      );
+    case 'checkbox':
+      return (
+        <input
+          id={id}
+          name={field.name}
+          type="checkbox"
+          checked={text === 'true'}
+          onChange={e => onChange(e.target.checked ? 'true' : 'false')}
+        />
+      );
+    case 'json':
+      return (
+        <textarea
+          id={id}
+          name={field.name}
+          className="jp-mod-styled"
+          rows={2}
+          value={text}
+          onChange={e => onChange(e.target.value)}
+        />
+      );
+    default:
+      return (
+        <input
+          id={id}
+          name={field.name}
+          className="jp-mod-styled"
+          type={field.widget === 'number' ? 'number' : 'text'}
+          step={field.step}
+          value={text}
+          onChange={e => onChange(e.target.value)}
+        />
+      );
+  }
+}
+
 function Field(props: {
   field: IFormField;
   text: string;
@@ -36,80 +160,17 @@ function Field(props: {
 }): JSX.Element {
   const { field, text, error, onChange } = props;
   const id = `jp-mlops-param-${field.name}`;
-  let input: JSX.Element;
-  if (field.widget === 'select') {
-    input = (
-      <select
-        id={id}
-        name={field.name}
-        className="jp-mod-styled"
-        value={text}
-        onChange={e => onChange(e.target.value)}
-      >
-        {field.required && text === '' ? <option value="">—</option> : null}
-        {field.options.map(o => (
-          <option key={o} value={o}>
-            {o}
-          </option>
-        ))}
-      </select>
-    );
-  } else if (field.widget === 'checkbox') {
-    input = (
-      <input
-        id={id}
-        name={field.name}
-        type="checkbox"
-        checked={text === 'true'}
-        onChange={e => onChange(e.target.checked ? 'true' : 'false')}
-      />
-    );
-  } else if (field.widget === 'json') {
-    input = (
-      <textarea
-        id={id}
-        name={field.name}
-        className="jp-mod-styled"
-        rows={2}
-        value={text}
-        onChange={e => onChange(e.target.value)}
-      />
-    );
-  } else {
-    input = (
-      <input
-        id={id}
-        name={field.name}
-        className="jp-mod-styled"
-        type={field.widget === 'number' ? 'number' : 'text'}
-        step={field.step}
-        value={text}
-        onChange={e => onChange(e.target.value)}
-      />
-    );
-  }
   return (
-    <div
-      className={`jp-mlops-FormField${error ? ' jp-mod-invalid' : ''}`}
-      data-param={field.name}
+    <FormRow
+      inputId={id}
+      label={field.name}
+      note={`${field.type}${field.required ? ' · required' : ''}`}
+      help={field.description}
+      error={error}
+      param={field.name}
     >
-      <label htmlFor={id}>
-        {field.name}
-        <span className="jp-mlops-FormField-type">
-          {field.type}
-          {field.required ? ' · required' : ''}
-        </span>
-      </label>
-      {input}
-      {field.description ? (
-        <div className="jp-mlops-FormField-help">{field.description}</div>
-      ) : null}
-      {error ? (
-        <div className="jp-mlops-FormField-error" role="alert">
-          {error}
-        </div>
-      ) : null}
-    </div>
+      <ParamInput id={id} field={field} text={text} onChange={onChange} />
+    </FormRow>
   );
 }
 
@@ -181,6 +242,14 @@ export class SubmitForm
     return this._runName;
   }
 
+  /** An input handler that stores the new text through `store`, then re-renders. */
+  private _edit(store: (text: string) => void): (text: string) => void {
+    return text => {
+      store(text);
+      this.update();
+    };
+  }
+
   private _renderSchedule(): JSX.Element {
     const trans = this.trans;
     const hint = describeCron(this._cron);
@@ -190,50 +259,33 @@ export class SubmitForm
         : '';
     return (
       <>
-        <div
-          className={`jp-mlops-FormField${cronError ? ' jp-mod-invalid' : ''}`}
+        <FormRow
+          inputId="jp-mlops-schedule-cron"
+          label={trans.__('Cron expression')}
+          note={trans.__('minute hour day month weekday')}
+          help={hint ?? trans.__('e.g. 0 6 * * 1-5 (06:00, Monday–Friday)')}
+          helpClass="jp-mlops-CronHint"
+          error={cronError}
         >
-          <label htmlFor="jp-mlops-schedule-cron">
-            {trans.__('Cron expression')}
-            <span className="jp-mlops-FormField-type">
-              {trans.__('minute hour day month weekday')}
-            </span>
-          </label>
-          <input
+          <TextInput
             id="jp-mlops-schedule-cron"
             name="cron"
-            className="jp-mod-styled"
             placeholder="0 6 * * 1-5"
             value={this._cron}
-            onChange={e => {
-              this._cron = e.target.value;
-              this.update();
-            }}
+            onChange={this._edit(text => (this._cron = text))}
           />
-          <div className="jp-mlops-FormField-help jp-mlops-CronHint">
-            {hint ?? trans.__('e.g. 0 6 * * 1-5 (06:00, Monday–Friday)')}
-          </div>
-          {cronError ? (
-            <div className="jp-mlops-FormField-error" role="alert">
-              {cronError}
-            </div>
-          ) : null}
-        </div>
-        <div className="jp-mlops-FormField">
-          <label htmlFor="jp-mlops-schedule-timezone">
-            {trans.__('Time zone')}
-          </label>
-          <input
+        </FormRow>
+        <FormRow
+          inputId="jp-mlops-schedule-timezone"
+          label={trans.__('Time zone')}
+        >
+          <TextInput
             id="jp-mlops-schedule-timezone"
             name="timezone"
-            className="jp-mod-styled"
             value={this._timezone}
-            onChange={e => {
-              this._timezone = e.target.value;
-              this.update();
-            }}
+            onChange={this._edit(text => (this._timezone = text))}
           />
-        </div>
+        </FormRow>
       </>
     );
   }
@@ -270,17 +322,15 @@ export class SubmitForm
                 ? errors[f.name]
                 : undefined
             }
-            onChange={text => {
+            onChange={this._edit(text => {
               this._texts[f.name] = text;
               this._touched.add(f.name);
-              this.update();
-            }}
+            })}
           />
         ))}
         {this.schedule ? this._renderSchedule() : null}
         {this.schedule ? null : (
-          <div className="jp-mlops-FormField">
-            <label htmlFor="jp-mlops-submit-target">{trans.__('Target')}</label>
+          <FormRow inputId="jp-mlops-submit-target" label={trans.__('Target')}>
             <select
               id="jp-mlops-submit-target"
               name="target"
@@ -297,25 +347,23 @@ export class SubmitForm
                 </option>
               ))}
             </select>
-          </div>
+          </FormRow>
         )}
-        <div className="jp-mlops-FormField">
-          <label htmlFor="jp-mlops-submit-name">
-            {this.schedule
+        <FormRow
+          inputId="jp-mlops-submit-name"
+          label={
+            this.schedule
               ? trans.__('Schedule name (optional)')
-              : trans.__('Run name (optional)')}
-          </label>
-          <input
+              : trans.__('Run name (optional)')
+          }
+        >
+          <TextInput
             id="jp-mlops-submit-name"
             name="run_name"
-            className="jp-mod-styled"
             value={this._runName}
-            onChange={e => {
-              this._runName = e.target.value;
-              this.update();
-            }}
+            onChange={this._edit(text => (this._runName = text))}
           />
-        </div>
+        </FormRow>
       </form>
     );
   }
