@@ -440,11 +440,14 @@ class PipelineService(LoggingConfigurable):
 
     async def update_schedule(self, schedule_id: str, *, paused: bool | None = None,
                               cron: str | None = None, timezone: str | None = None,
-                              parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                              parameters: Mapping[str, Any] | None = None,
+                              name: str | None = None) -> dict[str, Any]:
         from .schedules import next_fire
 
         row = await self.get_schedule(schedule_id)
         values: dict[str, Any] = {}
+        if name is not None:
+            values["name"] = name
         cron = cron or row["cron"]
         tz = timezone or row["timezone"]
         if parameters is not None:

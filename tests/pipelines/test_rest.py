@@ -165,6 +165,36 @@ def test_schedules_crud_pause_resume_run_now(server):
     assert server.call("GET", f"{P}/schedules/{sid}")[0] == 404
 
 
+def test_schedule_edit_renames_retimes_and_refuses_bad_values(server):
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    _, body, _ = server.call("POST", f"{P}/schedules", {
+        "path": "demo.pipeline.yaml", "cron": "0 6 1 1 *", "timezone": "UTC",
+        "parameters": {"n": 2}})
+    before = body["schedule"]
+    sid = before["schedule_id"]
+    assert before["name"] == "rest-demo"
+    status, body, _ = server.call("PATCH", f"{P}/schedules/{sid}", {
+        "name": "yearly report", "cron": "30 7 2 2 *", "timezone": "Asia/Tokyo",
+        "parameters": {"n": 5}})
+    assert status == 200, body
+    after = body["schedule"]
+    assert (after["name"], after["cron"], after["timezone"]) == (
+        "yearly report", "30 7 2 2 *", "Asia/Tokyo")
+    assert after["parameters"] == {"n": 5}
+    nxt = datetime.datetime.fromtimestamp(after["next_fire_time"] / 1000, ZoneInfo("Asia/Tokyo"))
+    assert (nxt.month, nxt.day, nxt.hour, nxt.minute) == (2, 2, 7, 30)
+    # a refused edit changes nothing, and says what is wrong
+    for bad, word in (({"cron": "61 25 * * *"}, "cron"), ({"timezone": "Mars/Olympus"}, "Mars"),
+                      ({"parameters": {"n": "many"}}, "n"), ({"name": "x" * 129}, "name")):
+        status, body, _ = server.call("PATCH", f"{P}/schedules/{sid}", bad)
+        assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
+        assert word in body["message"], body
+    assert server.call("GET", f"{P}/schedules/{sid}")[1]["schedule"] == after
+    assert server.call("DELETE", f"{P}/schedules/{sid}")[0] == 200
+
+
 def test_restart_fails_interrupted_runs_and_keeps_schedules_firing(tmp_path):
     srv = Server(tmp_path / "srv")
     (srv.root / "work").mkdir(parents=True)

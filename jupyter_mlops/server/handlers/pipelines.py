@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..app import MLOpsApp
 
 BODY_LIMIT = 1 << 20
+SCHEDULE_NAME_MAX = 128  # pipeline_schedules.name is a String(128): longer is a 400, not a DB error
 RUN_STATUSES = ("QUEUED", "RUNNING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED")
 MAX_FILES = 1000
 
@@ -283,7 +284,8 @@ class SchedulesHandler(PipelinesHandler):
             f = self.body()
             sched = await self.svc.create_schedule(
                 f.string("path", required=True) or "", f.string("cron", required=True) or "",
-                f.string("timezone", default="UTC") or "UTC", _params(f), f.string("name"),
+                f.string("timezone", default="UTC") or "UTC", _params(f),
+                f.string("name", max_length=SCHEDULE_NAME_MAX),
                 f.boolean("paused", default=False))
             return {"schedule": sched}
 
@@ -307,7 +309,8 @@ class ScheduleHandler(PipelinesHandler):
             paused = f.boolean("paused") if f.has("paused") else None
             return {"schedule": await self.svc.update_schedule(
                 schedule_id, paused=paused, cron=f.string("cron"),
-                timezone=f.string("timezone"), parameters=_params(f))}
+                timezone=f.string("timezone"), parameters=_params(f),
+                name=f.string("name", max_length=SCHEDULE_NAME_MAX))}
 
         await self.answer(work)
 
@@ -489,8 +492,10 @@ def openapi_paths() -> dict[str, Any]:
         f"{b}/schedules/{{schedule_id}}": {
             "parameters": [path_param("schedule_id")],
             "get": op("A schedule with its next fire time", sched_resp),
-            "patch": op("Pause/resume, change cron, time zone or parameters", sched_resp, body={
-                "paused": {"type": "boolean"}, "cron": s, "timezone": s, **params_body}),
+            "patch": op("Pause/resume, change name, cron, time zone or parameters (the "
+                        "parameters replace the stored ones)", sched_resp, body={
+                "paused": {"type": "boolean"}, "name": s, "cron": s, "timezone": s,
+                **params_body}),
             "delete": op("Delete a schedule (its runs stay)", {"type": "object"}),
         },
         f"{b}/schedules/{{schedule_id}}/run": {"parameters": [path_param("schedule_id")],
