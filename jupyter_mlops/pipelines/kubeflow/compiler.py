@@ -1,0 +1,537 @@
+"""Compile a pipeline to Kubeflow Pipelines v2 IR (``PipelineSpec`` JSON, schema 2.1.0).
+
+One component and one executor per step. Each executor runs the step bootstrap
+(:mod:`.step`) with the step's notebook or script, and the workspace files it
+declares as ``inputs``, embedded in its command as base64 of a gzip tar, so no
+shared volume is needed. Files a step declares as ``outputs`` become KFP output
+artifacts that its consumers receive as input artifacts: data moves between pods
+through the pipeline root's object storage.
+
+What must mean the same as in the local executor:
+
+- step parameters: exactly ``{{ params.x }}`` becomes the root input ``x``
+  (``componentInputParameter``); other values are resolved here like
+  :func:`..params.fill` does and passed as constants. Templates naming places
+  that exist only in the pod (``run.dir``, ``pipeline.dir``, ``steps.S.outputs``)
+  and the run id are filled by the bootstrap, with the same function;
+- retries, timeout, cache, env, resources, image (see :func:`compile_pipeline`).
+
+The run ids the pod logs into travel in the container env, not in the command:
+KFP's cache key covers image, command, args and inputs but not env, so a cached
+step stays cacheable across submissions.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Pipeline, Step, infer_type
+from ..params import ParameterError, fill, resolve_parameters
+from ..spec import TEMPLATE
+
+SCHEMA_VERSION = "2.1.0"
+#: Our parameter types → KFP's ``ParameterType`` enum names.
+KFP_TYPES = {
+    "string": "STRING", "integer": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE",
+    "boolean": "BOOLEAN", "list": "LIST", "dict": "STRUCT",
+}
+ARTIFACT_TYPE = {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
+GPU_RESOURCE = "nvidia.com/gpu"
+STEP_MODULE = "jupyter_mlops.pipelines.kubeflow.step"
+#: Template roots only the pod can resolve (its paths, and the run id kept out of args).
+POD_REFS = ("run.id", "run.dir", "pipeline.dir", "steps.")
+#: KFP's pattern for ``pipelineInfo.name`` (checked by the API server at upload).
+KFP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_TASK_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: Argo's retry backoff cap (the KFP SDK caps ``backoff_max_duration`` at one hour too).
+MAX_BACKOFF_S = 3600
+
+
+@dataclass
+class KubeflowSettings:
+    """What a configured target contributes to compilation."""
+
+    image: str
+    """Default container image (a step's ``image:`` overrides it); it must have
+    jupyter-mlops installed."""
+    tracking_uri: str
+    """``JUPYTER_MLOPS_TRACKING_URI`` inside the step pods."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra plain env for every step (a step's own ``env`` wins)."""
+    secret_env: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """VAR → (Kubernetes secret name, key), through the PlatformSpec (kfp-kubernetes' shape)."""
+    pipeline_root: str | None = None
+    """``defaultPipelineRoot`` of the spec (where KFP stores the artifacts)."""
+    max_embedded_bytes: int = 4_000_000
+    """Largest notebook/script/input file, and largest archive per step, that is embedded."""
+
+
+class CompileError(ValueError):
+    """Names the step and field (e.g. "step 'train': resources.gpu: must be a whole number")."""
+
+
+# -- names ---------------------------------------------------------------------------------
+def _k8s_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def task_name(step_name: str) -> str:
+    """The KFP task id of a step (what GetRun's ``run_details.task_details[].display_name``
+    shows). Step names that already fit Kubernetes' naming are kept; others are lowered
+    and dashed, with a short hash of the original so two steps never share a task
+    (``Train`` and ``train`` both exist in one pipeline)."""
+    if _TASK_NAME.match(step_name) and len(step_name) <= 50:
+        return step_name
+    digest = hashlib.sha1(step_name.encode()).hexdigest()[:6]
+    base = _k8s_name(step_name)[:40].strip("-")
+    return f"{base}-{digest}" if base else f"step-{digest}"
+
+
+def pipeline_name(name: str) -> str:
+    """``name`` fitted to KFP's ``[a-z0-9]([-a-z0-9]*[a-z0-9])?`` (dots between parts allowed)."""
+    out = re.sub(r"[^a-z0-9.]+", "-", name.lower())
+    out = re.sub(r"-*\.+-*", ".", out)  # a part may not start or end with '-'
+    out = re.sub(r"\.{2,}", ".", out).strip("-.")
+    return out if out and KFP_NAME.match(out) else "pipeline"
+
+
+def artifact_keys(outputs: list[str]) -> dict[str, str]:
+    """Output path → artifact name (identifier-like, unique in the step)."""
+    keys: dict[str, str] = {}
+    used: set[str] = set()
+    for out in outputs:
+        base = re.sub(r"[^A-Za-z0-9_]+", "_", out).strip("_") or "output"
+        if base[0].isdigit():
+            base = "o_" + base
+        key, n = base, 2
+        while key in used:
+            key, n = f"{base}_{n}", n + 1
+        used.add(key)
+        keys[out] = key
+    return keys
+
+
+# -- templates -----------------------------------------------------------------------------
+def _refs(value: Any) -> list[str]:
+    """Every template reference in a (nested) value."""
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in _refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    if isinstance(value, str):
+        return [m.group(1) for m in TEMPLATE.finditer(value)]
+    return []
+
+
+def _needs_pod(value: Any) -> bool:
+    return any(r.startswith(POD_REFS) for r in _refs(value))
+
+
+def _whole_param(value: Any) -> str | None:
+    """``x`` when ``value`` is exactly ``{{ params.x }}``."""
+    if isinstance(value, str):
+        m = TEMPLATE.fullmatch(value.strip())
+        if m and m.group(1).startswith("params."):
+            return m.group(1)[len("params."):]
+    return None
+
+
+# -- resources -----------------------------------------------------------------------------
+_CPU = re.compile(r"^([0-9]*\.)?[0-9]+m?$")
+_MEMORY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)([KkMGTPE]i?)?$")
+_MEMORY_FACTORS = {
+    "": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+}
+
+
+def _resources(step: Step) -> dict[str, Any]:
+    """KFP's ResourceSpec: requests = limits (a Profile's ResourceQuota refuses pods
+    without requests), each as the string field and the deprecated number KFP
+    backends before 2.2 read (cores; memory in GB)."""
+    res = step.resources or {}
+    out: dict[str, Any] = {}
+    where = f"step '{step.name}': resources"
+    cpu = res.get("cpu")
+    if cpu is not None:
+        text = _num_text(cpu) if isinstance(cpu, (int, float)) and not isinstance(cpu, bool) \
+            else str(cpu).strip()
+        if isinstance(cpu, bool) or not _CPU.match(text) or _cpu_cores(text) <= 0:
+            raise CompileError(f"{where}.cpu: {cpu!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
+        cores = _cpu_cores(text)
+        out.update(resourceCpuLimit=text, resourceCpuRequest=text, cpuLimit=cores,
+                   cpuRequest=cores)
+    memory = res.get("memory")
+    if memory is not None:
+        text = str(memory).strip()
+        m = _MEMORY.match(text)
+        if not m or isinstance(memory, bool):
+            raise CompileError(f"{where}.memory: {memory!r} is not a memory amount "
+                               "(e.g. 512Mi, 2Gi, 4G)")
+        unit = m.group(3) or ""
+        if unit == "K":  # Kubernetes spells the decimal kilo 'k'
+            text = text[:-1] + "k"
+        gb = float(text[: len(text) - len(unit)]) * _MEMORY_FACTORS[unit] / 1e9
+        out.update(resourceMemoryLimit=text, resourceMemoryRequest=text,
+                   memoryLimit=gb, memoryRequest=gb)
+    gpu = res.get("gpu")
+    if gpu is not None:
+        if isinstance(gpu, bool) or not isinstance(gpu, (int, float)) or gpu < 0 \
+                or int(gpu) != gpu:
+            raise CompileError(f"{where}.gpu: must be a whole number (got {gpu!r})")
+        if gpu:
+            count = str(int(gpu))
+            out["accelerator"] = {"resourceType": GPU_RESOURCE, "resourceCount": count,
+                                  "type": GPU_RESOURCE, "count": count}
+    return out
+
+
+def _num_text(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _cpu_cores(text: str) -> float:
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+# -- embedding -----------------------------------------------------------------------------
+def _step_files(p: Pipeline, step: Step) -> tuple[str, dict[str, str]]:
+    """The directory the archive is relative to and {archive name: full path}: the
+    pipeline directory, or the nearest ancestor that holds every file (a step may
+    reach ``../shared/x.csv``), so relative paths stay what they are locally."""
+    base = os.path.abspath(p.base_dir)
+    fulls = [os.path.normpath(os.path.join(base, rel)) for rel in [step.path, *step.inputs]]
+    anchor = os.path.commonpath([base, *[os.path.dirname(f) for f in fulls]])
+    return anchor, {os.path.relpath(f, anchor).replace(os.sep, "/"): f for f in fulls}
+
+
+def _archive(p: Pipeline, step: Step, limit: int) -> tuple[str, str]:
+    """base64 of a reproducible gzip tar of the step's files (same bytes for the same
+    files: KFP's cache key includes the command), and the pipeline directory's path
+    inside it."""
+    anchor, files = _step_files(p, step)
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            full = files[name]
+            try:
+                size = os.path.getsize(full)
+            except OSError:
+                raise CompileError(f"step '{step.name}': '{name}' not found "
+                                   f"(looked for {full})") from None
+            if size > limit:
+                raise CompileError(
+                    f"step '{step.name}': '{name}' is {size / 1e6:.1f} MB; files larger than "
+                    f"{limit / 1e6:.1f} MB (max_embedded_bytes) cannot be embedded in the "
+                    "pipeline: read big data from object storage or a volume instead")
+            info = tarfile.TarInfo(name)
+            info.size = size
+            info.mode = 0o644
+            info.mtime = 0
+            with open(full, "rb") as f:
+                tar.addfile(info, f)
+    encoded = base64.b64encode(buf.getvalue()).decode("ascii")
+    if len(encoded) > limit:
+        raise CompileError(
+            f"step '{step.name}': its embedded files take {len(encoded) / 1e6:.1f} MB "
+            f"encoded, over max_embedded_bytes ({limit / 1e6:.1f} MB)")
+    pdir = os.path.relpath(os.path.abspath(p.base_dir), anchor).replace(os.sep, "/")
+    return encoded, pdir
+
+
+def _arg_json(value: Any) -> str:
+    """JSON for a container argument that nothing on the way rewrites: ``{{`` opens a
+    placeholder for KFP's launcher and Argo, ``$`` a variable for Kubernetes. Both are
+    escaped as JSON ``\\u`` sequences (``{{`` only occurs inside JSON strings), so the
+    text decodes the same with or without them."""
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text.replace("$", "\\u0024").replace("{{", "{\\u007b")
+
+
+def _env_value(text: str) -> str:
+    """Kubernetes expands ``$(VAR)`` in env values and turns ``$$`` into ``$``."""
+    return text.replace("$", "$$")
+
+
+# -- compile ---------------------------------------------------------------------------------
+def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
+                     step_run_ids: Mapping[str, str], parent_run_id: str,
+                     settings: KubeflowSettings) -> dict[str, Any]:
+    """KFP v2 IR for one submission: ``{"pipeline_spec": {...}, "platform_spec": {...} or
+    None}``. ``parameters`` are the run's pipeline parameters (declared as the root's
+    inputs, their values as defaults); ``step_run_ids[step]`` is the tracked run the
+    step's pod logs into. Raises :class:`CompileError` naming the step and field."""
+    p = pipeline
+    try:
+        values = resolve_parameters(p, parameters)
+    except ParameterError as e:
+        raise CompileError(str(e)) from None
+    missing = [n for n in p.steps if not step_run_ids.get(n)]
+    if missing:
+        raise CompileError("no tracked run for step(s) " + ", ".join(repr(n) for n in missing))
+    compile_ctx: dict[str, Any] = {f"params.{k}": v for k, v in values.items()}
+    compile_ctx["pipeline.name"] = p.name
+
+    tasks_of = {n: task_name(n) for n in p.steps}
+    keys_of = {n: artifact_keys(s.outputs) for n, s in p.steps.items()}
+    upstream = _ancestors(p)
+    components: dict[str, Any] = {}
+    executors: dict[str, Any] = {}
+    tasks: dict[str, Any] = {}
+    for name, step in p.steps.items():
+        tname = tasks_of[name]
+        comp, label = f"comp-{tname}", f"exec-{tname}"
+        comp_spec, task_inputs, config = _step_io(p, step, values, compile_ctx, keys_of,
+                                                  upstream.get(name, set()), tasks_of)
+        comp_spec["executorLabel"] = label
+        components[comp] = comp_spec
+        executors[label] = {"container": _container(p, step, config, settings, compile_ctx,
+                                                    step_run_ids[name], parent_run_id)}
+        task: dict[str, Any] = {
+            "taskInfo": {"name": tname},
+            "componentRef": {"name": comp},
+            "cachingOptions": {"enableCache": True} if step.cache else {},
+        }
+        if task_inputs:
+            task["inputs"] = task_inputs
+        producers = {src["taskOutputArtifact"]["producerTask"]
+                     for src in (task_inputs.get("artifacts") or {}).values()}
+        deps = sorted({tasks_of[d] for d in step.depends_on} | producers)
+        if deps:
+            task["dependentTasks"] = deps
+        if step.retries:
+            task["retryPolicy"] = {
+                "maxRetryCount": step.retries,
+                "backoffDuration": f"{math.ceil(step.retry_delay)}s",
+                "backoffFactor": 1.0,  # a fixed delay between attempts, as locally
+                "backoffMaxDuration": f"{MAX_BACKOFF_S}s",
+            }
+        tasks[tname] = task
+
+    root: dict[str, Any] = {"dag": {"tasks": tasks}}
+    if p.parameters:
+        root["inputDefinitions"] = {"parameters": {
+            n: _param_def(spec.type, values[n], spec.description)
+            for n, spec in p.parameters.items()}}
+    info: dict[str, Any] = {"name": pipeline_name(p.name), "displayName": p.name}
+    if p.description:
+        info["description"] = p.description
+    spec: dict[str, Any] = {
+        "pipelineInfo": info,
+        "root": root,
+        "components": components,
+        "deploymentSpec": {"executors": executors},
+        "schemaVersion": SCHEMA_VERSION,
+        "sdkVersion": f"jupyter-mlops-{_version()}",
+    }
+    if settings.pipeline_root:
+        spec["defaultPipelineRoot"] = settings.pipeline_root
+    return {"pipeline_spec": spec, "platform_spec": _platform_spec(settings, executors)}
+
+
+def _param_def(ptype: str, default: Any, description: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"parameterType": KFP_TYPES[ptype], "isOptional": True,
+                           "defaultValue": default}
+    if description:
+        out["description"] = description
+    return out
+
+
+def _step_io(p: Pipeline, step: Step, values: Mapping[str, Any], compile_ctx: Mapping[str, Any],
+             keys_of: Mapping[str, Mapping[str, str]], ancestors: set[str],
+             tasks_of: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The component's interface, the task's inputs and the bootstrap's config."""
+    in_params: dict[str, Any] = {}
+    task_params: dict[str, Any] = {}
+    kfp_types: dict[str, str] = {}
+    in_pod: dict[str, Any] = {}
+    for key, raw in step.parameters.items():
+        whole = _whole_param(raw)
+        if whole is not None:
+            ptype = p.parameters[whole].type
+            in_params[key] = {"parameterType": KFP_TYPES[ptype]}
+            task_params[key] = {"componentInputParameter": whole}
+            kfp_types[key] = ptype
+        elif _needs_pod(raw):
+            in_pod[key] = raw
+        else:
+            value = fill(raw, compile_ctx)
+            if value is None:  # no KFP value for null: the pod fills it (to None)
+                in_pod[key] = None
+                continue
+            ptype = infer_type(value)
+            in_params[key] = {"parameterType": KFP_TYPES[ptype]}
+            task_params[key] = {"runtimeValue": {"constant": value}}
+            kfp_types[key] = ptype
+
+    # Files from upstream steps: direct dependencies' outputs land in the working
+    # directory (as locally); any upstream step named in {{ steps.S.outputs }} is
+    # received too, for that template to point at.
+    templated = {r.split(".")[1] for r in _refs([step.parameters, step.env, step.args])
+                 if r.startswith("steps.")}
+    in_artifacts: dict[str, Any] = {}
+    task_artifacts: dict[str, Any] = {}
+    received: dict[str, Any] = {}
+    for dep in sorted(set(step.depends_on) | (templated & ancestors), key=list(p.steps).index):
+        for out, key in keys_of[dep].items():
+            iname = f"{re.sub(r'[^A-Za-z0-9_]', '_', dep)}__{key}"
+            in_artifacts[iname] = {"artifactType": dict(ARTIFACT_TYPE)}
+            task_artifacts[iname] = {"taskOutputArtifact": {
+                "producerTask": tasks_of[dep], "outputArtifactKey": key}}
+            received[iname] = {"step": dep, "path": out, "direct": dep in step.depends_on}
+
+    comp: dict[str, Any] = {}
+    inputs: dict[str, Any] = {}
+    if in_params:
+        inputs["parameters"] = in_params
+    if in_artifacts:
+        inputs["artifacts"] = in_artifacts
+    if inputs:
+        comp["inputDefinitions"] = inputs
+    keys = keys_of[step.name]
+    if keys:
+        comp["outputDefinitions"] = {"artifacts": {
+            k: {"artifactType": dict(ARTIFACT_TYPE)} for k in keys.values()}}
+    task_inputs: dict[str, Any] = {}
+    if task_params:
+        task_inputs["parameters"] = task_params
+    if task_artifacts:
+        task_inputs["artifacts"] = task_artifacts
+
+    env_in_pod = {k: v for k, v in step.env.items() if _needs_pod(v)}
+    deferred = [in_pod, env_in_pod, step.args]
+    context = {r: compile_ctx[r] for r in _refs(deferred) if r in compile_ctx}
+    config: dict[str, Any] = {
+        "step": step.name, "kind": step.kind, "path": step.path,
+        "parameters": list(step.parameters), "kfp_types": kfp_types, "in_pod": in_pod,
+        "env": env_in_pod, "args": list(step.args), "context": context,
+        "outputs": keys, "inputs": list(step.inputs), "received": received,
+        "kernel": step.kernel, "timeout": step.timeout, "pipeline": p.name,
+    }
+    return comp, task_inputs, config
+
+
+def _container(p: Pipeline, step: Step, config: dict[str, Any], settings: KubeflowSettings,
+               compile_ctx: Mapping[str, Any], run_id: str, parent_run_id: str) -> dict[str, Any]:
+    archive, pdir = _archive(p, step, settings.max_embedded_bytes)
+    config["pipeline_dir"] = pdir
+    env: dict[str, str] = dict(settings.env)
+    for k, v in step.env.items():
+        if k not in config["env"]:  # the others are filled in the pod
+            env[k] = str(fill(v, compile_ctx))
+    env.update({
+        "JUPYTER_MLOPS_TRACKING_URI": settings.tracking_uri,
+        "JUPYTER_MLOPS_RUN_ID": run_id,
+        "MLFLOW_RUN_ID": run_id,
+        "JUPYTER_MLOPS_PIPELINE_RUN_ID": parent_run_id,
+        "JUPYTER_MLOPS_PIPELINE_STEP": step.name,
+    })
+    for var in settings.secret_env:
+        env.pop(var, None)  # the secret's value wins (a duplicate name is an error to Kubernetes)
+    container: dict[str, Any] = {
+        "image": step.image or settings.image,
+        "command": ["python3", "-m", STEP_MODULE, "--archive", archive],
+        "args": ["--executor_input", "{{$}}", "--config", _arg_json(config)],
+        "env": [{"name": k, "value": _env_value(v)} for k, v in env.items()],
+    }
+    resources = _resources(step)
+    if resources:
+        container["resources"] = resources
+    return container
+
+
+def _platform_spec(settings: KubeflowSettings,
+                   executors: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Secrets as env through kfp-kubernetes' PlatformSpec (``secretName`` + ``keyToEnv``,
+    the shape every KFP 2 backend reads; newer ones also accept ``secretNameParameter``)."""
+    if not settings.secret_env:
+        return None
+    by_secret: dict[str, list[dict[str, str]]] = {}
+    for var, (secret, key) in settings.secret_env.items():
+        by_secret.setdefault(secret, []).append({"secretKey": key, "envVar": var})
+    secret_as_env = [{"secretName": s, "keyToEnv": k} for s, k in sorted(by_secret.items())]
+    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+        label: {"secretAsEnv": copy.deepcopy(secret_as_env)} for label in executors}}}}}
+
+
+def _ancestors(p: Pipeline) -> dict[str, set[str]]:
+    from ..spec import ancestors
+
+    return ancestors(p)
+
+
+def _version() -> str:
+    from ..._version import __version__
+
+    return __version__
+
+
+# -- references -----------------------------------------------------------------------------
+def check_references(spec: Mapping[str, Any]) -> list[str]:
+    """Referential problems KFP finds only when a run is created: tasks naming a missing
+    component (``componentRef``), a missing task (``dependentTasks``, an artifact's
+    ``producerTask``) or a root input that is not declared, and components whose
+    ``executorLabel`` has no executor. Empty when the spec is consistent."""
+    if "pipeline_spec" in spec and "root" not in spec:
+        spec = spec["pipeline_spec"]
+    problems: list[str] = []
+    components = spec.get("components") or {}
+    executors = (spec.get("deploymentSpec") or {}).get("executors") or {}
+    root = spec.get("root") or {}
+    tasks = (root.get("dag") or {}).get("tasks") or {}
+    root_params = (root.get("inputDefinitions") or {}).get("parameters") or {}
+    if not tasks:
+        problems.append("root.dag.tasks is empty")
+    for tname, task in tasks.items():
+        ref = (task.get("componentRef") or {}).get("name")
+        if ref not in components:
+            problems.append(f"task '{tname}': cannot find component ref name={ref}")
+        for dep in task.get("dependentTasks") or []:
+            if dep not in tasks:
+                problems.append(f"task '{tname}': dependentTasks names unknown task '{dep}'")
+        inputs = task.get("inputs") or {}
+        declared = ((components.get(ref) or {}).get("inputDefinitions") or {})
+        for pname, source in (inputs.get("parameters") or {}).items():
+            if ref in components and pname not in (declared.get("parameters") or {}):
+                problems.append(f"task '{tname}': input parameter '{pname}' is not declared by "
+                                f"component '{ref}'")
+            root_name = source.get("componentInputParameter")
+            if root_name is not None and root_name not in root_params:
+                problems.append(f"task '{tname}': parameter '{pname}' reads root input "
+                                f"'{root_name}', which is not declared")
+        for aname, source in (inputs.get("artifacts") or {}).items():
+            if ref in components and aname not in (declared.get("artifacts") or {}):
+                problems.append(f"task '{tname}': input artifact '{aname}' is not declared by "
+                                f"component '{ref}'")
+            out = source.get("taskOutputArtifact") or {}
+            producer = out.get("producerTask")
+            if producer not in tasks:
+                problems.append(f"task '{tname}': artifact '{aname}' comes from unknown task "
+                                f"'{producer}'")
+                continue
+            pref = (tasks[producer].get("componentRef") or {}).get("name")
+            produced = (((components.get(pref) or {}).get("outputDefinitions") or {})
+                        .get("artifacts") or {})
+            if pref in components and out.get("outputArtifactKey") not in produced:
+                problems.append(f"task '{tname}': artifact '{aname}' reads output "
+                                f"'{out.get('outputArtifactKey')}', which task '{producer}' "
+                                "does not produce")
+    for cname, comp in components.items():
+        label = comp.get("executorLabel")
+        if label is not None and label not in executors:
+            problems.append(f"component '{cname}': executor(label={label}) not found in "
+                            "deployment config")
+    return problems
