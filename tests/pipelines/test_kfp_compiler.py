@@ -386,3 +386,31 @@ def test_archive_is_gzip_with_fixed_timestamps(ws):
     assert raw[:2] == b"\x1f\x8b" and raw[4:8] == b"\0\0\0\0"  # gzip, header mtime 0
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
         assert {m.mtime for m in tar.getmembers()} == {0}
+
+
+def test_zero_resources_ask_for_nothing(ws):
+    p = load_pipeline(str(ws / "p.pipeline.yaml"))
+    p.steps["prep"].resources = {"cpu": 0, "memory": "0", "gpu": 0}
+    spec = compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x",
+                            settings=SETTINGS)["pipeline_spec"]
+    assert "resources" not in spec["deploymentSpec"]["executors"]["exec-prep"]["container"]
+
+
+def test_upstream_steps_with_clashing_names_get_distinct_inputs(tmp_path):
+    for n in ("a-b", "a_b", "c"):
+        write(str(tmp_path / f"{n}.py"), "open('out.txt', 'w').write('x')\n")
+    write(str(tmp_path / "p.pipeline.yaml"), """\
+        name: clash
+        steps:
+          a-b: {script: a-b.py, outputs: [out.txt]}
+          a_b: {script: a_b.py, outputs: [out.txt]}
+          c: {script: c.py, depends_on: [a-b, a_b]}
+        """)
+    p = load_pipeline(str(tmp_path / "p.pipeline.yaml"))
+    spec = compile_pipeline(p, {}, step_run_ids={"a-b": "1", "a_b": "2", "c": "3"},
+                            parent_run_id="p", settings=SETTINGS)["pipeline_spec"]
+    arts = spec["root"]["dag"]["tasks"]["c"]["inputs"]["artifacts"]
+    assert len(arts) == 2
+    assert {a["taskOutputArtifact"]["producerTask"] for a in arts.values()} == {
+        task_name("a-b"), task_name("a_b")}
+    assert check_references(spec) == []

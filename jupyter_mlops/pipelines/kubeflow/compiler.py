@@ -165,16 +165,16 @@ def _resources(step: Step) -> dict[str, Any]:
     out: dict[str, Any] = {}
     where = f"step '{step.name}': resources"
     cpu = res.get("cpu")
-    if cpu is not None:
+    if cpu is not None and not _zero(cpu):
         text = _num_text(cpu) if isinstance(cpu, (int, float)) and not isinstance(cpu, bool) \
             else str(cpu).strip()
-        if isinstance(cpu, bool) or not _CPU.match(text) or _cpu_cores(text) <= 0:
+        if isinstance(cpu, bool) or not _CPU.match(text):
             raise CompileError(f"{where}.cpu: {cpu!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
         cores = _cpu_cores(text)
         out.update(resourceCpuLimit=text, resourceCpuRequest=text, cpuLimit=cores,
                    cpuRequest=cores)
     memory = res.get("memory")
-    if memory is not None:
+    if memory is not None and not _zero(memory):
         text = str(memory).strip()
         m = _MEMORY.match(text)
         if not m or isinstance(memory, bool):
@@ -196,6 +196,14 @@ def _resources(step: Step) -> dict[str, Any]:
             out["accelerator"] = {"resourceType": GPU_RESOURCE, "resourceCount": count,
                                   "type": GPU_RESOURCE, "count": count}
     return out
+
+
+def _zero(v: Any) -> bool:
+    """0 (or "0") asks for nothing, as ``gpu: 0`` does."""
+    try:
+        return not isinstance(v, bool) and float(v) == 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _num_text(v: float) -> str:
@@ -387,7 +395,10 @@ def _step_io(p: Pipeline, step: Step, values: Mapping[str, Any], compile_ctx: Ma
     received: dict[str, Any] = {}
     for dep in sorted(set(step.depends_on) | (templated & ancestors), key=list(p.steps).index):
         for out, key in keys_of[dep].items():
-            iname = f"{re.sub(r'[^A-Za-z0-9_]', '_', dep)}__{key}"
+            iname = base = f"{re.sub(r'[^A-Za-z0-9_]', '_', dep)}__{key}"
+            n = 2
+            while iname in in_artifacts:  # steps 'a-b' and 'a_b' both upstream
+                iname, n = f"{base}_{n}", n + 1
             in_artifacts[iname] = {"artifactType": dict(ARTIFACT_TYPE)}
             task_artifacts[iname] = {"taskOutputArtifact": {
                 "producerTask": tasks_of[dep], "outputArtifactKey": key}}
