@@ -1,9 +1,11 @@
 """The pipeline service: submit, watch, cancel, retry, read logs, schedule.
 
-One instance per process (the Jupyter server extension, or the CLI). Runs
+One instance per process (the Jupyter server extension, or the CLI). Local runs
 execute in this process's event loop, so they go on when the browser closes;
-when the process stops, its unfinished runs are marked FAILED with the reason,
-by itself on a clean stop and by the next process to start otherwise.
+when the process stops, its unfinished local runs are marked FAILED with the
+reason, by itself on a clean stop and by the next process to start otherwise.
+Runs on a Kubeflow target go on in the cluster: a restarted process watches
+them again (:mod:`.kubeflow.target`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Float, Int, Unicode, default
+from traitlets import Dict, Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..tracking.errors import TrackingError, invalid, not_found
@@ -30,6 +32,7 @@ from .model import Pipeline, pipeline_from_dict
 from .params import ParameterError, resolve_parameters
 from .proctree import alive
 from .runner import KernelPool
+from .kubeflow.target import KubeflowTarget, parse_executor, parse_target
 from .spec import Issue, PipelineInvalid, load_pipeline, parse_pipeline, within
 
 if TYPE_CHECKING:
@@ -81,6 +84,23 @@ class PipelineService(LoggingConfigurable):
         "python3", config=True,
         help="Kernel for notebooks whose metadata names none (and the one kept warm).",
     )
+    kubeflow_targets = Dict(
+        config=True,
+        help="""Kubeflow Pipelines endpoints runs can be submitted to, by target name, e.g.
+        ``{"cluster": {"endpoint": "https://kfp.example/pipeline", "namespace": "team-a",
+        "image": "ghcr.io/org/mlops-step:1", "tracking_uri": "http://mlops.team-a:5000"}}``.
+        Required: ``endpoint`` (the KFP API), ``image`` (with jupyter-mlops installed; a
+        step's ``image:`` overrides it), ``tracking_uri`` (the tracking server as the step
+        pods reach it). Optional: ``namespace`` (the profile namespace), ``token`` or
+        ``token_path`` (bearer token; default: the file at $KF_PIPELINES_SA_TOKEN_PATH or
+        /var/run/secrets/kubeflow/pipelines/token when present, read on every request),
+        ``ui_url`` (the KFP UI, for "Open in Kubeflow" links), ``experiment`` (KFP
+        experiment; default: the pipeline's experiment or name), ``display_name``,
+        ``verify_ssl`` (bool or CA bundle path), ``env`` (VAR: value for every step),
+        ``secret_env`` (VAR: [secret, key] from a Kubernetes secret), ``pipeline_root``,
+        ``service_account``, ``poll_interval`` (seconds between status polls, default 5).
+        A target with a mistake is left out and the error logged, naming the field.""",
+    )
 
     @default("runs_dir")
     def _default_runs_dir(self) -> str:
@@ -109,11 +129,22 @@ class PipelineService(LoggingConfigurable):
         self.active: dict[str, RunExecution] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scheduler: asyncio.Task[Any] | None = None
+        self.targets: dict[str, KubeflowTarget] = {}
+        #: Configured targets left out, with why (named in refusals to submit there).
+        self.target_errors: dict[str, str] = {}
+        for name, raw in self.kubeflow_targets.items():
+            try:
+                self.targets[name] = KubeflowTarget(parse_target(name, raw), self)
+            except ValueError as e:
+                self.target_errors[str(name)] = str(e)
+                self.log.error("jupyter-mlops: c.PipelineService.%s", e)
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, schedules: bool = True) -> None:
-        """Fail runs a stopped process left unfinished; start the scheduler."""
+        """Fail local runs a stopped process left unfinished, watch Kubeflow runs
+        again; start the scheduler."""
         await self.ctx.call(self.reconcile)
+        await self.reattach()
         if schedules:
             self._scheduler = asyncio.ensure_future(self._schedule_loop())
 
@@ -123,6 +154,8 @@ class PipelineService(LoggingConfigurable):
         failed = []
         for run in self.db.unfinished_runs():
             ex = run.get("executor") or ""
+            if parse_executor(ex) is not None:
+                continue  # runs in a cluster, whatever became of the process: see reattach
             h, _, pid = ex.rpartition(":")
             if ex == self.executor_id and run["run_id"] in self.active:
                 continue
@@ -139,6 +172,28 @@ class PipelineService(LoggingConfigurable):
                              len(failed))
         return failed
 
+    async def reattach(self) -> list[str]:
+        """Watch again every unfinished run of a configured Kubeflow target."""
+        attached = []
+        for run in await self.ctx.call(self.db.unfinished_runs):
+            parsed = parse_executor(run.get("executor"))
+            if parsed is None:
+                continue
+            name, kfp_id = parsed
+            target = self.targets.get(name)
+            if target is None:  # perhaps another server's target (shared database)
+                self.log.warning("jupyter-mlops: run %s is on Kubeflow target %r, which is "
+                                 "not configured here: not watched", run["run_id"], name)
+            elif not kfp_id:  # the process stopped between our rows and KFP's answer
+                await self.ctx.call(target._end_all, run["run_id"], "FAILED",
+                                    "interrupted: the server stopped while submitting it")
+            else:
+                target.attach(run["run_id"], kfp_id)
+                attached.append(run["run_id"])
+        if attached:
+            self.log.info("jupyter-mlops: watching %d Kubeflow run(s) again", len(attached))
+        return attached
+
     def _fail_run(self, run_id: str, reason: str) -> None:
         before = self.db.get_run(run_id)
         self.db.mark_interrupted(run_id, reason)
@@ -152,6 +207,8 @@ class PipelineService(LoggingConfigurable):
         """Stop the scheduler; runs still going are killed and marked FAILED."""
         if self._scheduler is not None:
             self._scheduler.cancel()
+        for target in self.targets.values():
+            await target.stop()
         reason = "interrupted: the server stopped while it ran"
         for ex in list(self.active.values()):
             ex.cancel(interrupted=reason)
@@ -218,13 +275,18 @@ class PipelineService(LoggingConfigurable):
                      parameters: Mapping[str, Any] | None = None, *,
                      pipeline: Pipeline | None = None, schedule_id: str | None = None,
                      retry_of: str | None = None, reuse: Mapping[str, str] | None = None,
-                     run_name: str | None = None) -> dict[str, Any]:
+                     run_name: str | None = None, target: str = "local") -> dict[str, Any]:
+        kf = self.target(target)
         if pipeline is None:
             pipeline = await self.ctx.read(self.load, path, text)
         try:
             values = resolve_parameters(pipeline, parameters)
         except ParameterError as e:
             raise invalid(str(e)) from None
+        if kf is not None:
+            run_id = await kf.submit(pipeline, values, schedule_id=schedule_id,
+                                     retry_of=retry_of, run_name=run_name)
+            return await self.get_run(run_id)
         row = await self.ctx.call(self._create, pipeline, values, schedule_id, retry_of, run_name)
         ex = RunExecution(self.ctx, row["run_id"], pipeline, values, row["run_dir"],
                           row["experiment_id"], reuse)
@@ -243,8 +305,26 @@ class PipelineService(LoggingConfigurable):
         finally:
             self.active.pop(ex.run_id, None)
 
+    def target(self, name: str | None) -> KubeflowTarget | None:
+        """The Kubeflow target ``name`` (None: local); 400 naming the configured ones."""
+        if not name or name == "local":
+            return None
+        if name in self.targets:
+            return self.targets[name]
+        if name in self.target_errors:
+            raise invalid(f"Target {name!r} is misconfigured: {self.target_errors[name]}")
+        known = ", ".join(repr(n) for n in ["local", *self.targets])
+        raise invalid(f"Unknown target {name!r}; configured targets: {known}.")
+
+    def list_targets(self) -> list[dict[str, Any]]:
+        """Where runs can go: this server, then the configured Kubeflow targets."""
+        return [{"name": "local", "display_name": "This server", "kind": "local",
+                 "default": True, "parallelism": self.ctx.parallelism, "ui_url": None},
+                *(t.describe() for t in self.targets.values())]
+
     def _create(self, p: Pipeline, values: dict[str, Any], schedule_id: str | None,
-                retry_of: str | None, run_name: str | None) -> dict[str, Any]:
+                retry_of: str | None, run_name: str | None, target: str = "local",
+                executor: str | None = None) -> dict[str, Any]:
         from .executor import TAG_PIPELINE, _user
 
         exp_name = p.experiment or p.name
@@ -267,6 +347,8 @@ class PipelineService(LoggingConfigurable):
             tags["mlops.pipeline.schedule_id"] = schedule_id
         if retry_of:
             tags["mlops.pipeline.retry_of"] = retry_of
+        if target != "local":
+            tags["mlops.pipeline.target"] = target
         run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name, tags=tags)
         run_id = run.info.run_id
         if values:
@@ -282,7 +364,7 @@ class PipelineService(LoggingConfigurable):
             "run_id": run_id, "name": p.name, "experiment_id": exp_id,
             "source_path": p.source_path, "spec": json.dumps(spec),
             "parameters": json.dumps(values), "status": "QUEUED", "created_time": t,
-            "run_dir": run_dir, "target": "local", "executor": self.executor_id,
+            "run_dir": run_dir, "target": target, "executor": executor or self.executor_id,
             "schedule_id": schedule_id, "retry_of": retry_of,
         }, [{"run_id": run_id, "step": n, "status": "PENDING", "attempt": 0} for n in p.steps])
         return {"run_id": run_id, "run_dir": run_dir, "experiment_id": exp_id}
@@ -299,6 +381,8 @@ class PipelineService(LoggingConfigurable):
         spec = row["spec"]
         steps = []
         counts: dict[str, int] = {}
+        remote = parse_executor(row.get("executor"))
+        kf = self.targets.get(remote[0]) if remote else None
         for s in row["steps"]:
             counts[s["status"]] = counts.get(s["status"], 0) + 1
             sdef = spec.get("steps", {}).get(s["step"], {})
@@ -312,7 +396,8 @@ class PipelineService(LoggingConfigurable):
                 "duration_ms": (end or t) - start if start else None,
                 "tracking_run_id": s["tracking_run_id"], "error": s["error"],
                 "cached_from": s["cached_from"],
-                "has_log": os.path.exists(log_path(row["run_dir"], s["step"])),
+                "has_log": (os.path.exists(log_path(row["run_dir"], s["step"]))
+                            or (remote is not None and s["status"] not in ("PENDING", "SKIPPED"))),
                 "has_notebook": os.path.exists(notebook_path(row["run_dir"], s["step"])),
             })
         start, end = row["start_time"], row["end_time"]
@@ -324,6 +409,7 @@ class PipelineService(LoggingConfigurable):
             "created_time": row["created_time"], "start_time": start, "end_time": end,
             "duration_ms": (end or t) - start if start else None,
             "target": row["target"], "schedule_id": row["schedule_id"],
+            "external_url": kf.external_url(remote[1]) if kf and remote else None,
             "retry_of": row["retry_of"],
             "progress": {"done": done, "total": len(steps), "counts": counts},
             "steps": steps,
@@ -347,7 +433,15 @@ class PipelineService(LoggingConfigurable):
             raise TrackingError(f"Pipeline run '{run_id}' already ended ({run['status']}).",
                                 RESOURCE_CONFLICT)
         ex = self.active.get(run_id)
-        if ex is not None:
+        remote = parse_executor(await self.ctx.read(
+            lambda: (self.db.get_run(run_id) or {}).get("executor")))
+        if remote is not None:
+            kf = self.targets.get(remote[0])
+            if kf is None:
+                raise invalid(f"Pipeline run '{run_id}' runs on Kubeflow target "
+                              f"'{remote[0]}', which is not configured here.")
+            await kf.cancel(run_id, remote[1])
+        elif ex is not None:
             ex.cancel()
             await ex.done.wait()
         else:  # running in another process: it polls for this
@@ -370,12 +464,17 @@ class PipelineService(LoggingConfigurable):
         reuse = {s["step"]: (s["cached_from"] or run_id) for s in row["steps"]
                  if s["status"] in ("SUCCEEDED", "CACHED")}
         params = {**row["parameters"], **(parameters or {})}
+        if row["target"] != "local":  # KFP's own cache decides what reruns there
+            return await self.submit(pipeline=p, parameters=params, retry_of=run_id,
+                                     target=row["target"])
         return await self.submit(pipeline=p, parameters=params, retry_of=run_id, reuse=reuse)
 
     async def wait(self, run_id: str) -> dict[str, Any]:
         ex = self.active.get(run_id)
         if ex is not None:
             await ex.done.wait()
+        for kf in self.targets.values():
+            await kf.wait(run_id)
         return await self.get_run(run_id)
 
     def read_log(self, run_id: str, step: str, offset: int = 0,
@@ -390,13 +489,20 @@ class PipelineService(LoggingConfigurable):
             raise not_found(f"Pipeline run '{run_id}' has no step '{step}'.")
         path = log_path(row["run_dir"], step)
         data = b""
+        ended = st["status"] in STEP_TERMINAL or row["status"] in RUN_TERMINAL
+        remote = parse_executor(row.get("executor"))
         if os.path.exists(path):
             if tail is not None:
                 offset = max(0, os.path.getsize(path) - tail)
             with open(path, "rb") as f:
                 f.seek(offset)
                 data = f.read(max_bytes)
-        ended = st["status"] in STEP_TERMINAL or row["status"] in RUN_TERMINAL
+        elif remote is not None and remote[0] in self.targets and not ended:
+            # still running in a pod: KFP serves the whole log, we serve a slice of it
+            whole = self.targets[remote[0]].read_log(row, st) or b""
+            if tail is not None:
+                offset = max(0, len(whole) - tail)
+            data = whole[offset:offset + max_bytes]
         return data, offset + len(data), ended
 
     def notebook_file(self, run_id: str, step: str) -> str:

@@ -142,9 +142,7 @@ class TargetsHandler(PipelinesHandler):
     @authorized
     async def get(self) -> None:
         async def work() -> dict[str, Any]:
-            svc = self.svc
-            return {"targets": [{"name": "local", "display_name": "This server",
-                                 "default": True, "parallelism": svc.ctx.parallelism}]}
+            return {"targets": self.svc.list_targets()}
 
         await self.answer(work)
 
@@ -174,10 +172,10 @@ class RunsHandler(PipelinesHandler):
             path, text = f.string("path"), f.text("text", default="") or None
             if path is None and text is None:
                 raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
-            target = f.string("target", default="local")
-            if target != "local":
-                raise invalid(f"Unknown target {target!r}: only 'local' is configured.")
-            run = await self.svc.submit(path, text, _params(f), run_name=f.string("run_name"))
+            target = f.string("target", default="local") or "local"
+            self.svc.target(target)  # an unknown target is refused before anything is read
+            run = await self.svc.submit(path, text, _params(f), run_name=f.string("run_name"),
+                                        target=target)
             return {"run": run}
 
         await self.answer(work)
@@ -380,7 +378,10 @@ def openapi_schemas() -> dict[str, Any]:
             "run_id": s, "name": s, "status": {"type": "string", "enum": list(RUN_STATUSES)},
             "reason": n_s, "path": n_s, "experiment_id": s, "parameters": obj,
             "created_time": i, "start_time": n_i, "end_time": n_i, "duration_ms": n_i,
-            "target": s, "schedule_id": n_s, "retry_of": n_s,
+            "target": {**s, "description": "`local` or a configured Kubeflow target"},
+            "external_url": {**n_s, "description": "The run in the Kubeflow Pipelines UI "
+                             "(Kubeflow targets with a `ui_url`)."},
+            "schedule_id": n_s, "retry_of": n_s,
             "progress": {"type": "object", "properties": {
                 "done": {"type": "integer"}, "total": {"type": "integer"}, "counts": obj}},
             "steps": {"type": "array", "items": {"$ref": "#/components/schemas/PipelineStep"}}},
@@ -405,7 +406,8 @@ def openapi_paths() -> dict[str, Any]:
         for code in errors + ("403",):
             out["responses"][code] = {"description": {"400": "Invalid request", "403":
                                       "Not authenticated or not authorized", "404": "Not found",
-                                      "409": "Conflict with the run's state"}[code],
+                                      "409": "Conflict with the run's state",
+                                      "503": "A Kubeflow target is unreachable"}[code],
                                       "content": {"application/json": {"schema": ref("Error")}}}
         if body is not None:
             out["requestBody"] = {"required": True, "content": {"application/json": {
@@ -443,10 +445,13 @@ def openapi_paths() -> dict[str, Any]:
                                  {"type": "object", "properties": {"files": {
                                      "type": "array", "items": s}}}, errors=())},
         f"{b}/targets": {"get": op(
-            "Where runs can go (local now; Kubernetes targets when configured)",
+            "Where runs can go: `local`, then the configured Kubeflow Pipelines targets",
             {"type": "object", "properties": {"targets": {"type": "array", "items": {
                 "type": "object", "properties": {
-                    "name": s, "display_name": s, "default": {"type": "boolean"},
+                    "name": s, "display_name": s,
+                    "kind": {"type": "string", "enum": ["local", "kubeflow"]},
+                    "default": {"type": "boolean"}, "ui_url": {**s, "nullable": True},
+                    "namespace": {**s, "nullable": True},
                     "parallelism": {"type": "integer"}}}}}}, errors=())},
         f"{b}/runs": {
             "get": op("List pipeline runs, newest first", {"type": "object", "properties": {
@@ -456,14 +461,19 @@ def openapi_paths() -> dict[str, Any]:
                 q("path", s, "Runs of this pipeline file."), q("name", s), q("schedule_id", s),
                 q("max_results", {"type": "integer", "default": 100, "maximum": 1000}),
                 q("offset", {"type": "integer", "default": 0})], errors=("400",)),
-            "post": op("Submit a run (validated first; 400 with `issues` when invalid)",
+            "post": op("Submit a run (validated first; 400 with `issues` when invalid; an "
+                       "unknown target is a 400 naming the configured ones; a refusal by "
+                       "Kubeflow keeps its HTTP class and names the target)",
                        run_resp, body={**source, **params_body, "run_name": s,
-                                       "target": {"type": "string", "enum": ["local"]}}),
+                                       "target": {**s, "default": "local", "description":
+                                                  "`local` or a name from `GET targets`"}},
+                       errors=("400", "404", "503")),
         },
         f"{b}/runs/{{run_id}}": {"parameters": [path_param("run_id")], "get": op(
             "A run with per-step status, attempts and timings", run_resp)},
         f"{b}/runs/{{run_id}}/cancel": {"parameters": [path_param("run_id")], "post": op(
-            "Cancel: running steps' process trees are killed", run_resp,
+            "Cancel: running steps' process trees are killed (Kubeflow runs are "
+            "terminated there and stay CANCELING until KFP says CANCELED)", run_resp,
             errors=("400", "404", "409"))},
         f"{b}/runs/{{run_id}}/retry": {"parameters": [path_param("run_id")], "post": op(
             "A new run reusing the outputs of the steps that succeeded", run_resp,

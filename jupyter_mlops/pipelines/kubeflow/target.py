@@ -1,0 +1,520 @@
+"""Kubeflow Pipelines as a place where pipeline runs go.
+
+A configured target submits a run as inline KFP v2 IR (compiled by
+:mod:`.compiler`) after pre-creating the tracked runs the steps log into, then
+watches it by polling ``GetRun``: KFP's run and task states become our run and
+step statuses, and the tracked runs end with them. A step's log is read live
+from KFP while it runs and kept in the run directory (and as the step run's
+``step.log`` artifact) once it ends: KFP recycles pods, and their logs with them.
+
+The runs table's ``executor`` says ``kubeflow:<target>/<KFP run id>``; after a
+restart the service re-attaches a watcher to every unfinished one instead of
+failing it (the run goes on in the cluster whatever this process does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ...tracking.errors import TrackingError, invalid
+from ..db import RUN_TERMINAL, STEP_TERMINAL, now_ms
+from ..executor import TAG_PIPELINE, TAG_PIPELINE_RUN, TAG_STEP, TRACKING_STATUS, log_path
+from .client import KfpClient, KfpError, default_token_path, token_reader
+
+if TYPE_CHECKING:
+    from ..model import Pipeline
+    from ..service import PipelineService
+
+log = logging.getLogger(__name__)
+
+KIND = "kubeflow"
+EXECUTOR_PREFIX = "kubeflow:"
+TARGET_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?$")
+
+#: KFP RuntimeState of a run → our run status.
+RUN_STATES = {"RUNTIME_STATE_UNSPECIFIED": "QUEUED", "PENDING": "QUEUED", "RUNNING": "RUNNING",
+              "PAUSED": "RUNNING", "SUCCEEDED": "SUCCEEDED", "SKIPPED": "SUCCEEDED",
+              "FAILED": "FAILED", "CANCELING": "CANCELING", "CANCELED": "CANCELED"}
+#: KFP RuntimeState of a task → our step status (a task being cancelled still runs).
+TASK_STATES = {"RUNTIME_STATE_UNSPECIFIED": "PENDING", "PENDING": "PENDING", "RUNNING": "RUNNING",
+               "PAUSED": "RUNNING", "CANCELING": "RUNNING", "SUCCEEDED": "SUCCEEDED",
+               "SKIPPED": "SKIPPED", "FAILED": "FAILED", "CANCELED": "CANCELED"}
+#: Longest wait between polls while KFP does not answer.
+MAX_BACKOFF = 60.0
+#: How long a live log read from KFP is reused (the panel follows a log 4 times a second).
+LOG_CACHE_SECONDS = 1.0
+
+
+# -- configuration ------------------------------------------------------------------------
+@dataclass
+class TargetConfig:
+    """One entry of ``PipelineService.kubeflow_targets``, checked."""
+
+    name: str
+    endpoint: str
+    image: str
+    tracking_uri: str
+    namespace: str | None = None
+    token: str | None = None
+    token_path: str | None = None
+    ui_url: str | None = None
+    experiment: str | None = None
+    display_name: str | None = None
+    verify_ssl: bool | str = True
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pipeline_root: str | None = None
+    service_account: str | None = None
+    poll_interval: float = 5.0
+
+
+_FIELDS = {"endpoint", "image", "tracking_uri", "namespace", "token", "token_path", "ui_url",
+           "experiment", "display_name", "verify_ssl", "env", "secret_env", "pipeline_root",
+           "service_account", "poll_interval"}
+
+
+def parse_target(name: Any, raw: Any) -> TargetConfig:
+    """Check one target's settings; a ``ValueError`` names the target and the field."""
+    where = f"kubeflow_targets[{name!r}]"
+    if not isinstance(name, str) or not TARGET_NAME.match(name) or name == "local":
+        raise ValueError(f"{where}: a target name is 1-32 lower-case letters, digits, '-' or "
+                         "'_' (and not 'local')")
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: must be a dict of settings")
+    unknown = sorted(set(raw) - _FIELDS)
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(sorted(_FIELDS))}")
+
+    def text(key: str, required: bool = False, url: bool = False) -> str | None:
+        v = raw.get(key)
+        if v is None or v == "":
+            if required:
+                raise ValueError(f"{where}.{key}: required")
+            return None
+        if not isinstance(v, str):
+            raise ValueError(f"{where}.{key}: must be a string")
+        if url and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{where}.{key}: must be an http(s) URL, not {v!r}")
+        return v
+
+    def str_map(key: str) -> dict[str, Any]:
+        v = raw.get(key) or {}
+        if not isinstance(v, Mapping) or not all(isinstance(k, str) and k for k in v):
+            raise ValueError(f"{where}.{key}: must be a dict keyed by environment variable")
+        return dict(v)
+
+    env = str_map("env")
+    for k, v in env.items():
+        if not isinstance(v, (str, int, float, bool)):
+            raise ValueError(f"{where}.env.{k}: must be a string")
+    secret_env: dict[str, tuple[str, str]] = {}
+    for k, v in str_map("secret_env").items():
+        if isinstance(v, str) and v.count("/") == 1:
+            v = v.split("/")
+        if (not isinstance(v, (list, tuple)) or len(v) != 2
+                or not all(isinstance(x, str) and x for x in v)):
+            raise ValueError(f"{where}.secret_env.{k}: must be [secret name, key] "
+                             "(or 'secret/key')")
+        secret_env[k] = (v[0], v[1])
+    verify = raw.get("verify_ssl", True)
+    if not isinstance(verify, (bool, str)):
+        raise ValueError(f"{where}.verify_ssl: must be true/false or a CA bundle path")
+    poll = raw.get("poll_interval", 5.0)
+    if isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 0 < poll <= 3600:
+        raise ValueError(f"{where}.poll_interval: must be seconds between 0 and 3600")
+    token, token_path = text("token"), text("token_path")
+    if token and token_path:
+        raise ValueError(f"{where}: give token or token_path, not both")
+    return TargetConfig(
+        name=name, endpoint=text("endpoint", True, url=True) or "",
+        image=text("image", True) or "", tracking_uri=text("tracking_uri", True) or "",
+        namespace=text("namespace"), token=token,
+        token_path=token_path or (None if token else default_token_path()),
+        ui_url=text("ui_url", url=True), experiment=text("experiment"),
+        display_name=text("display_name"), verify_ssl=verify,
+        env={k: str(v) for k, v in env.items()}, secret_env=secret_env,
+        pipeline_root=text("pipeline_root"), service_account=text("service_account"),
+        poll_interval=float(poll))
+
+
+def parse_executor(executor: str | None) -> tuple[str, str] | None:
+    """``kubeflow:<target>/<KFP run id>`` → (target, KFP run id or "")."""
+    if not executor or not executor.startswith(EXECUTOR_PREFIX):
+        return None
+    target, _, kfp_id = executor[len(EXECUTOR_PREFIX):].partition("/")
+    return target, kfp_id
+
+
+def _ms(stamp: Any) -> int | None:
+    """An RFC 3339 time from KFP → epoch ms (KFP's zero time "1970-01-01T00:00:00Z" → None)."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    s = stamp.replace("Z", "+00:00")
+    m = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", s)
+    if m:  # Python reads at most microseconds
+        s = m.group(1) + (m.group(2) or "")[:7] + m.group(3)
+    try:
+        ms = int(datetime.fromisoformat(s).timestamp() * 1000)
+    except ValueError:
+        return None
+    return ms if ms > 0 else None
+
+
+# -- the target -----------------------------------------------------------------------------
+class KubeflowTarget:
+    """Submits, watches, cancels and reads logs of runs on one KFP endpoint."""
+
+    def __init__(self, cfg: TargetConfig, svc: PipelineService) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.svc = svc
+        self.client = KfpClient(cfg.name, cfg.endpoint, cfg.namespace,
+                                token=token_reader(cfg.token, cfg.token_path),
+                                verify_ssl=cfg.verify_ssl)
+        self.watchers: dict[str, asyncio.Task[None]] = {}
+        self._logs: dict[tuple[str, str], tuple[float, bytes]] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "display_name": self.cfg.display_name or self.name,
+                "kind": KIND, "ui_url": self.cfg.ui_url, "default": False,
+                "namespace": self.cfg.namespace}
+
+    def external_url(self, kfp_run_id: str) -> str | None:
+        """The run's page in the KFP UI (its hash route ``#/runs/details/<id>``)."""
+        if not self.cfg.ui_url or not kfp_run_id:
+            return None
+        return f"{self.cfg.ui_url.rstrip('/')}/#/runs/details/{kfp_run_id}"
+
+    def settings(self) -> Any:
+        from .compiler import KubeflowSettings
+
+        return KubeflowSettings(image=self.cfg.image, tracking_uri=self.cfg.tracking_uri,
+                                env=dict(self.cfg.env), secret_env=dict(self.cfg.secret_env),
+                                pipeline_root=self.cfg.pipeline_root)
+
+    def _compile(self, p: Pipeline, values: Mapping[str, Any], step_run_ids: Mapping[str, str],
+                 parent: str) -> dict[str, Any]:
+        from .compiler import CompileError, check_references, compile_pipeline
+
+        try:
+            ir = compile_pipeline(p, values, step_run_ids=step_run_ids, parent_run_id=parent,
+                                  settings=self.settings())
+        except CompileError as e:
+            raise invalid(f"Cannot run '{p.name}' on Kubeflow target '{self.name}': {e}") from None
+        problems = check_references(ir["pipeline_spec"])
+        if problems:  # KFP would refuse the run only at creation, less clearly
+            raise TrackingError(f"The compiled pipeline '{p.name}' is inconsistent: "
+                                + "; ".join(problems), "INTERNAL_ERROR")
+        return ir
+
+    # -- submit ----------------------------------------------------------------------------
+    async def submit(self, p: Pipeline, values: dict[str, Any], *, schedule_id: str | None,
+                     retry_of: str | None, run_name: str | None) -> str:
+        """Create the tracked runs and the KFP run; our run id. A refusal by KFP before
+        anything was created raises; one at run creation leaves our run FAILED and raises."""
+        svc = self.svc
+        # Everything KFP could refuse for reasons of its own is asked before our rows exist.
+        self._compile(p, values, {n: "0" * 32 for n in p.steps}, "0" * 32)
+        exp_name = self.cfg.experiment or p.experiment or p.name
+        exp_id = await asyncio.to_thread(self.client.experiment_id, exp_name)
+        row = await svc.ctx.call(svc._create, p, values, schedule_id, retry_of, run_name,
+                                 self.name, f"{EXECUTOR_PREFIX}{self.name}/")
+        run_id = row["run_id"]
+        try:
+            children = await svc.ctx.call(self._create_children, p, values, run_id,
+                                          row["experiment_id"])
+            ir = self._compile(p, values, children, run_id)
+            spec = ir["pipeline_spec"]
+            if ir.get("platform_spec"):  # KFP reads this pair like a two-document package
+                spec = {"pipeline_spec": ir["pipeline_spec"], "platform_spec": ir["platform_spec"]}
+            body: dict[str, Any] = {
+                "display_name": run_name or f"{p.name} {run_id[:8]}",
+                "description": f"jupyter-mlops pipeline run {run_id}",
+                "experiment_id": exp_id, "pipeline_spec": spec,
+                "runtime_config": {"parameters": values},
+            }
+            if self.cfg.pipeline_root:
+                body["runtime_config"]["pipeline_root"] = self.cfg.pipeline_root
+            if self.cfg.service_account:
+                body["service_account"] = self.cfg.service_account
+            kfp_run = await asyncio.to_thread(self.client.create_run, body)
+            kfp_id = str(kfp_run["run_id"])
+        except TrackingError as e:
+            await svc.ctx.call(self._end_all, run_id, "FAILED",
+                               f"Kubeflow did not accept the run: {e.message}")
+            raise
+        except Exception as e:
+            log.exception("jupyter-mlops: submitting run %s to %s", run_id, self.name)
+            await svc.ctx.call(self._end_all, run_id, "FAILED",
+                               f"submitting to Kubeflow failed: {type(e).__name__}: {e}")
+            raise
+        await svc.ctx.call(svc.db.update_run, run_id,
+                           executor=f"{EXECUTOR_PREFIX}{self.name}/{kfp_id}")
+        self.attach(run_id, kfp_id)
+        return run_id
+
+    def _create_children(self, p: Pipeline, values: Mapping[str, Any], run_id: str,
+                         experiment_id: str) -> dict[str, str]:
+        """One tracked child run per step, as local runs have (created up front: the
+        step's pod logs into it)."""
+        from ...tracking.entities import TAG_PARENT_RUN_ID
+        from ..executor import _user
+        from ..params import fill
+
+        store = self.svc.store
+        tctx = {f"params.{k}": v for k, v in values.items()}
+        tctx.update({"run.id": run_id, "pipeline.name": p.name})
+        out: dict[str, str] = {}
+        for name, step in p.steps.items():
+            run = store.create_run(experiment_id, user_id=_user(), run_name=name, tags={
+                TAG_PARENT_RUN_ID: run_id, TAG_PIPELINE: p.name, TAG_PIPELINE_RUN: run_id,
+                TAG_STEP: name, "mlflow.source.name": step.path,
+                "mlflow.source.type": step.kind.upper(), "mlops.pipeline.target": self.name})
+            out[name] = run.info.run_id
+            with contextlib.suppress(Exception):  # templates needing runtime values stay as text
+                params = fill(step.parameters, tctx)
+                items = [(k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+                         for k, v in params.items()]
+                if items:
+                    store.log_batch(run.info.run_id, params=items)
+        self.svc.db.update_steps([(run_id, n, {"tracking_run_id": rid}) for n, rid in out.items()])
+        return out
+
+    # -- watch -----------------------------------------------------------------------------
+    def attach(self, run_id: str, kfp_id: str) -> None:
+        """Watch a KFP run until it ends (one watcher per run)."""
+        if run_id in self.watchers and not self.watchers[run_id].done():
+            return
+        task = asyncio.ensure_future(self._watch(run_id, kfp_id))
+        self.watchers[run_id] = task
+        task.add_done_callback(lambda _t: self.watchers.pop(run_id, None))
+
+    async def stop(self) -> None:
+        """Stop watching (the runs go on in the cluster; the next start re-attaches)."""
+        tasks = list(self.watchers.values())
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+
+    async def wait(self, run_id: str) -> None:
+        task = self.watchers.get(run_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    async def _watch(self, run_id: str, kfp_id: str) -> None:
+        poll = self.cfg.poll_interval
+        delay = poll
+        complaint: str | None = None
+        while True:
+            try:
+                kfp_run = await asyncio.to_thread(self.client.get_run, kfp_id)
+            except KfpError as e:
+                if e.status == 404:
+                    await self.svc.ctx.call(self._end_all, run_id, "FAILED",
+                                            f"the Kubeflow run {kfp_id} no longer exists")
+                    return
+                # Unreachable, or the token was refused (it may be rotated): keep watching,
+                # more slowly, and say why the run seems stuck.
+                if e.message != complaint:
+                    complaint = e.message
+                    log.warning("jupyter-mlops: watching run %s: %s", run_id, e.message)
+                    await self.svc.ctx.call(self._note, run_id, f"not watched right now: {e.message}")
+                delay = min(delay * 2, MAX_BACKOFF)
+                await asyncio.sleep(delay)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("jupyter-mlops: watching run %s on %s", run_id, self.name)
+                delay = min(delay * 2, MAX_BACKOFF)
+                await asyncio.sleep(delay)
+                continue
+            delay = poll
+            try:
+                if await self.svc.ctx.call(self._apply, run_id, kfp_id, kfp_run, complaint):
+                    return
+            except Exception:
+                log.exception("jupyter-mlops: recording the state of run %s", run_id)
+            complaint = None
+            await asyncio.sleep(poll)
+
+    def _note(self, run_id: str, reason: str) -> None:
+        self.svc.db.update_run(run_id, only_if_not=RUN_TERMINAL, reason=reason[:4000])
+
+    def _apply(self, run_id: str, kfp_id: str, kfp_run: Mapping[str, Any],
+               complaint: str | None) -> bool:
+        """Write what KFP says into our run; True when the run has ended."""
+        from .compiler import task_name
+
+        db = self.svc.db
+        row = db.get_run(run_id)
+        if row is None:
+            return True
+        if row["status"] in RUN_TERMINAL:
+            return True
+        tasks: dict[str, Mapping[str, Any]] = {}
+        for t in (kfp_run.get("run_details") or {}).get("task_details") or []:
+            if t.get("display_name"):
+                tasks[t["display_name"]] = t  # the last detail of a task is its latest attempt
+        t_now = now_ms()
+        updates = []
+        ended_steps = []
+        for s in row["steps"]:
+            t = tasks.get(task_name(s["step"]))
+            if t is None or s["status"] in STEP_TERMINAL:
+                continue
+            status = TASK_STATES.get(str(t.get("state") or ""), "PENDING")
+            values: dict[str, Any] = {}
+            if status != s["status"]:
+                values["status"] = status
+            if status != "PENDING" and not s["start_time"]:
+                values["start_time"] = _ms(t.get("start_time")) or t_now
+                values["attempt"] = max(1, s["attempt"] or 0)
+            if status in STEP_TERMINAL:
+                values["end_time"] = _ms(t.get("end_time")) or t_now
+                err = (t.get("error") or {}).get("message") if isinstance(t.get("error"), dict) else None
+                if status == "FAILED":
+                    values["error"] = err or "the Kubeflow task failed"
+                elif status == "CANCELED":
+                    values["error"] = "cancelled"
+                ended_steps.append((s, status, values.get("error"), t))
+            if values:
+                updates.append((run_id, s["step"], values))
+        db.update_steps(updates)
+        for s, status, error, t in ended_steps:
+            self._end_step(row, s, status, error, kfp_id, t)
+
+        state = str(kfp_run.get("state") or "")
+        status = RUN_STATES.get(state, row["status"])
+        run_values: dict[str, Any] = {}
+        if status in RUN_TERMINAL:
+            err = kfp_run.get("error")
+            reason = None
+            if status == "FAILED":
+                failed = [s["step"] for s in db.get_run(run_id)["steps"]  # type: ignore[index]
+                          if s["status"] == "FAILED"]
+                reason = ("step(s) failed: " + ", ".join(failed) if failed else
+                          (err.get("message") if isinstance(err, dict) and err.get("message")
+                           else "the Kubeflow run failed"))
+            elif status == "CANCELED":
+                reason = "cancelled"
+            elif state == "SKIPPED":
+                reason = "Kubeflow skipped the run"
+            self._end_all(run_id, status, reason, _ms(kfp_run.get("finished_at")))
+            return True
+        if status != row["status"] and not (row["status"] == "CANCELING" and status == "RUNNING"):
+            run_values["status"] = status
+        if status in ("RUNNING", "CANCELING") and not row["start_time"]:
+            run_values["start_time"] = t_now
+        if complaint and (row["reason"] or "").startswith("not watched right now"):
+            run_values["reason"] = None  # KFP answers again
+        if run_values:
+            db.update_run(run_id, only_if_not=RUN_TERMINAL, **run_values)
+        return False
+
+    def _end_step(self, row: Mapping[str, Any], s: Mapping[str, Any], status: str,
+                  error: str | None, kfp_id: str, task: Mapping[str, Any] | None) -> None:
+        """A step ended: keep its log, end its tracked run."""
+        store = self.svc.store
+        child = s["tracking_run_id"]
+        data = b""
+        if task is not None and status in ("SUCCEEDED", "FAILED", "CANCELED"):
+            try:
+                data = self.client.node_log(kfp_id, _node_id(task))
+            except KfpError as e:
+                log.info("jupyter-mlops: no log for step %s of %s: %s", s["step"], row["run_id"],
+                         e.message)
+        if data:
+            path = log_path(row["run_dir"], s["step"])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data)
+        if not child:
+            return
+        try:
+            if data:
+                repo = store.artifact_repo(store.get_run(child).info.artifact_uri)
+                repo.put("step.log", data)
+            if error:
+                store.set_tag(child, "mlops.pipeline.error", error[:8000])
+            store.update_run_info(child, status=TRACKING_STATUS.get(status, "KILLED"),
+                                  end_time=now_ms())
+        except Exception:
+            log.exception("jupyter-mlops: ending the tracked run of step %s", s["step"])
+
+    def _end_all(self, run_id: str, status: str, reason: str | None,
+                 end_time: int | None = None) -> None:
+        """The run ended (or could not start): steps that had not ended are settled
+        from the run's outcome, every tracked run is ended."""
+        db = self.svc.db
+        row = db.get_run(run_id)
+        if row is None:
+            return
+        t = now_ms()
+        left = {"SUCCEEDED": ("SUCCEEDED", "SKIPPED"), "FAILED": ("FAILED", "SKIPPED"),
+                "CANCELED": ("CANCELED", "CANCELED")}[status]
+        for s in row["steps"]:
+            if s["status"] in STEP_TERMINAL:
+                continue
+            st = left[0] if s["status"] == "RUNNING" else left[1]
+            err = reason if st in ("FAILED", "CANCELED") else None
+            db.update_steps([(run_id, s["step"], {"status": st, "end_time": t, "error": err})])
+            self._end_step(row, s, st, err, "", None)
+        db.update_run(run_id, only_if_not=RUN_TERMINAL, status=status, reason=reason,
+                      end_time=end_time or t)
+        final = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}[status]
+        try:
+            self.svc.store.update_run_info(run_id, status=final, end_time=end_time or t)
+        except Exception:
+            log.exception("jupyter-mlops: ending pipeline run %s", run_id)
+
+    # -- cancel and logs -------------------------------------------------------------------
+    async def cancel(self, run_id: str, kfp_id: str) -> None:
+        if not kfp_id:  # KFP never got it
+            await self.svc.ctx.call(self._end_all, run_id, "CANCELED", "cancelled")
+            return
+        await asyncio.to_thread(self.client.terminate_run, kfp_id)
+        await self.svc.ctx.call(lambda: self.svc.db.update_run(
+            run_id, only_if_not=RUN_TERMINAL, status="CANCELING"))
+
+    def read_log(self, row: Mapping[str, Any], step: Mapping[str, Any]) -> bytes | None:
+        """A running step's whole log from KFP (None while it has no pod). Blocking."""
+        if step["status"] == "PENDING":
+            return None
+        parsed = parse_executor(row.get("executor"))
+        if not parsed or not parsed[1]:
+            return None
+        key = (row["run_id"], step["step"])
+        hit = self._logs.get(key)
+        if hit and time.monotonic() - hit[0] < LOG_CACHE_SECONDS:
+            return hit[1]
+        from .compiler import task_name
+
+        kfp_run = self.client.get_run(parsed[1])
+        task = next((t for t in reversed((kfp_run.get("run_details") or {}).get(
+            "task_details") or []) if t.get("display_name") == task_name(step["step"])), None)
+        if task is None:
+            return None
+        data = self.client.node_log(parsed[1], _node_id(task))
+        self._logs[key] = (time.monotonic(), data)
+        if len(self._logs) > 256:
+            self._logs.clear()
+        return data
+
+
+def _node_id(task: Mapping[str, Any]) -> str:
+    """The node KFP serves a task's log under: its executor pod, else the task id."""
+    pods = [c.get("pod_name") for c in task.get("child_tasks") or [] if c.get("pod_name")]
+    return str(pods[-1] if pods else task.get("pod_name") or task.get("task_id") or "")

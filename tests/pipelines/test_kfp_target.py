@@ -1,0 +1,252 @@
+"""Kubeflow Pipelines targets through a real ``jupyter server`` and a fake KFP API server over
+real HTTP (tests/pipelines/kfpfake.py): targets listed, submission (the spec KFP receives),
+statuses and tracked runs following KFP's progress, logs, cancel, KFP's refusals, and a server
+restart in the middle of a run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from kfpfake import FakeKfp
+from pipehelpers import Server, write, write_notebook
+
+P = "mlops/api/v1/pipelines"
+MLFLOW = "mlops/api/2.0/mlflow"
+TOKEN = "sa-token-team-a"
+
+PIPELINE = """\
+name: kfp-demo
+parameters:
+  n: {type: integer, default: 3}
+steps:
+  make:
+    script: make.py
+    parameters: {n: "{{ params.n }}"}
+    outputs: [nums.txt]
+  report:
+    notebook: report.ipynb
+    depends_on: [make]
+"""
+
+
+@pytest.fixture(scope="module")
+def kfp():
+    fake = FakeKfp({TOKEN: "team-a"}).start()
+    yield fake
+    fake.stop()
+
+
+def target_config(srv: Server, kfp: FakeKfp) -> None:
+    token = srv.root / "kfp-token"
+    token.write_text(TOKEN + "\n")
+    common = {"endpoint": kfp.url, "image": "ghcr.io/example/mlops-step:1",
+              "tracking_uri": "http://mlops-tracking.team-a:5000", "token_path": str(token),
+              "poll_interval": 0.1}
+    cfg = {"PipelineService": {"kubeflow_targets": {
+        "cluster": {**common, "namespace": "team-a", "display_name": "Team A cluster",
+                    "ui_url": "https://kubeflow.example/_/pipeline"},
+        "team-b": {**common, "namespace": "team-b"},
+        "broken": {**common, "endpoint": "ftp://kfp.example"},
+    }}}
+    (srv.root / "config").mkdir(parents=True, exist_ok=True)
+    (srv.root / "config" / "jupyter_server_config.json").write_text(json.dumps(cfg))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, kfp):
+    srv = Server(tmp_path_factory.mktemp("kfpsrv"))
+    work = srv.root / "work"
+    write(str(work / "make.py"), "import sys\nprint(sys.argv[1:])\n")
+    write_notebook(str(work / "report.ipynb"), None, "print('report')")
+    write(str(work / "demo.pipeline.yaml"), PIPELINE)
+    target_config(srv, kfp)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def until(check, what: str, timeout: float = 30):
+    """Poll ``check`` (a callable returning a truthy value when done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get_run(server: Server, run_id: str) -> dict:
+    status, body, _ = server.call("GET", f"{P}/runs/{run_id}")
+    assert status == 200, body
+    return body["run"]
+
+
+def steps(run: dict) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in run["steps"]}
+
+
+def tracked(server: Server, run_id: str) -> dict:
+    status, body, _ = server.call("GET", f"{MLFLOW}/runs/get?run_id={run_id}")
+    assert status == 200, body
+    return body["run"]
+
+
+def submit(server: Server, **body) -> dict:
+    status, out, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
+                                                       "target": "cluster", **body})
+    assert status == 200, out
+    return out["run"]
+
+
+def test_targets_listed_and_unknown_or_broken_ones_refused(server):
+    status, body, _ = server.call("GET", f"{P}/targets")
+    assert status == 200
+    targets = {t["name"]: t for t in body["targets"]}
+    assert list(targets) == ["local", "cluster", "team-b"]  # 'broken' is left out
+    assert targets["local"]["kind"] == "local" and targets["local"]["default"] is True
+    assert targets["cluster"]["kind"] == "kubeflow"
+    assert targets["cluster"]["display_name"] == "Team A cluster"
+    assert targets["cluster"]["ui_url"] == "https://kubeflow.example/_/pipeline"
+    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
+                                                        "target": "nowhere"})
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "'nowhere'" in body["message"] and "'local', 'cluster', 'team-b'" in body["message"]
+    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
+                                                        "target": "broken"})
+    assert status == 400
+    assert "kubeflow_targets['broken'].endpoint" in body["message"], body
+    assert "kubeflow_targets['broken'].endpoint: must be an http(s) URL" in server.log()
+
+
+def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
+    run = submit(server, parameters={"n": 5}, run_name="first")
+    run_id = run["run_id"]
+    assert run["target"] == "cluster" and run["status"] == "QUEUED"
+    remote = kfp.run()
+    assert run["external_url"] == \
+        f"https://kubeflow.example/_/pipeline/#/runs/details/{remote.run_id}"
+    # what KFP received: a valid spec (the fake checks it), our parameters, our tracked runs
+    assert remote.body["runtime_config"]["parameters"] == {"n": 5}
+    assert remote.body["display_name"] == "first"
+    assert remote.spec["root"]["inputDefinitions"]["parameters"]["n"]["defaultValue"] == 5
+    exp = kfp.experiments[remote.body["experiment_id"]]
+    assert exp["display_name"] == "kfp-demo" and exp["namespace"] == "team-a"
+    children = {s["name"]: s["tracking_run_id"] for s in run["steps"]}
+    assert all(children.values())
+    spec_text = json.dumps(remote.spec)
+    for child in children.values():
+        assert child in spec_text  # each step's pod logs into its own tracked run
+    child = tracked(server, children["make"])
+    assert child["data"]["tags"] and {"key": "mlflow.parentRunId", "value": run_id} in \
+        child["data"]["tags"]
+
+    kfp.advance(remote.run_id)  # the run starts, `make` runs
+    run = until(lambda: (r := get_run(server, run_id))["status"] == "RUNNING"
+                and steps(r)["make"] == "RUNNING" and r, "make RUNNING")
+    assert steps(run) == {"make": "RUNNING", "report": "PENDING"}
+    kfp.append_log(remote.run_id, "make", "line from the pod\n")
+    status, text, headers = server.call("GET", f"{P}/runs/{run_id}/steps/make/log", raw=True)
+    assert status == 200 and b"line from the pod" in text
+    assert headers["X-Step-Ended"] == "false"
+
+    kfp.advance(remote.run_id)  # make succeeds, report runs
+    run = until(lambda: steps(r := get_run(server, run_id)) == {
+        "make": "SUCCEEDED", "report": "RUNNING"} and r, "report RUNNING")
+    until(lambda: tracked(server, children["make"])["info"]["status"] == "FINISHED",
+          "make's tracked run FINISHED")
+    assert tracked(server, children["report"])["info"]["status"] == "RUNNING"
+
+    kfp.advance(remote.run_id)  # report succeeds: the run too
+    run = until(lambda: (r := get_run(server, run_id))["status"] == "SUCCEEDED" and r,
+                "run SUCCEEDED")
+    assert steps(run) == {"make": "SUCCEEDED", "report": "SUCCEEDED"}
+    assert run["progress"]["done"] == 2 and run["end_time"]
+    assert tracked(server, run_id)["info"]["status"] == "FINISHED"
+    assert tracked(server, children["report"])["info"]["status"] == "FINISHED"
+    kfp.forget_logs()  # pods recycled: the log was kept when the step ended
+    status, text, headers = server.call("GET", f"{P}/runs/{run_id}/steps/make/log", raw=True)
+    assert status == 200 and b"line from the pod" in text and b"make: done" in text
+    assert headers["X-Step-Ended"] == "true"
+    status, listing, _ = server.call("GET", f"{MLFLOW}/artifacts/list?run_id={children['make']}")
+    assert status == 200 and "step.log" in {f["path"] for f in listing.get("files", [])}
+
+
+def test_a_failed_task_fails_the_run_and_skips_what_follows(server, kfp):
+    run_id = submit(server)["run_id"]
+    remote = kfp.run()
+    kfp.advance(remote.run_id)
+    kfp.advance(remote.run_id, fail={"make": "exit code 3"})
+    assert remote.state == "FAILED"
+    run = until(lambda: (r := get_run(server, run_id))["status"] == "FAILED" and r, "FAILED")
+    assert steps(run) == {"make": "FAILED", "report": "SKIPPED"}
+    assert run["reason"] == "step(s) failed: make"
+    make = next(s for s in run["steps"] if s["name"] == "make")
+    assert make["error"] == "exit code 3"
+    assert tracked(server, make["tracking_run_id"])["info"]["status"] == "FAILED"
+    assert tracked(server, run_id)["info"]["status"] == "FAILED"
+
+
+def test_cancel_terminates_the_kfp_run(server, kfp):
+    run_id = submit(server)["run_id"]
+    remote = kfp.run()
+    kfp.advance(remote.run_id)
+    until(lambda: get_run(server, run_id)["status"] == "RUNNING", "RUNNING")
+    status, body, _ = server.call("POST", f"{P}/runs/{run_id}/cancel")
+    assert status == 200 and body["run"]["status"] == "CANCELING"
+    assert remote.state == "CANCELING"  # terminated there
+    assert ("POST", f"/pipeline/apis/v2beta1/runs/{remote.run_id}:terminate") in kfp.requests
+    kfp.finish_cancel(remote.run_id)
+    run = until(lambda: (r := get_run(server, run_id))["status"] == "CANCELED" and r, "CANCELED")
+    assert steps(run) == {"make": "CANCELED", "report": "CANCELED"}
+    assert tracked(server, run_id)["info"]["status"] == "KILLED"
+    status, body, _ = server.call("POST", f"{P}/runs/{run_id}/cancel")
+    assert status == 409
+
+
+def test_kfp_refusals_become_clear_errors(server, kfp):
+    before = len(kfp.runs)
+    # the token's service account is not bound to team-b: refused before anything is created
+    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
+                                                        "target": "team-b"})
+    assert status == 403 and body["error_code"] == "PERMISSION_DENIED"
+    assert "Kubeflow target 'team-b' refused" in body["message"]
+    assert "namespace 'team-b'" in body["message"] and "not authorized" in body["message"]
+    status, listed, _ = server.call("GET", f"{P}/runs?name=kfp-demo")
+    assert all(r["target"] != "team-b" for r in listed["runs"])
+    # refused at run creation: the request fails, the run is kept FAILED with the reason
+    kfp.refuse_runs = (403, "PermissionDenied: quota exceeded for namespace team-a")
+    try:
+        status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
+                                                            "target": "cluster"})
+    finally:
+        kfp.refuse_runs = None
+    assert status == 403 and "quota exceeded" in body["message"]
+    assert len(kfp.runs) == before
+    status, listed, _ = server.call("GET", f"{P}/runs?name=kfp-demo&max_results=1")
+    failed = listed["runs"][0]
+    assert failed["status"] == "FAILED" and failed["target"] == "cluster"
+    assert failed["reason"].startswith("Kubeflow did not accept the run")
+    assert "quota exceeded" in failed["reason"]
+    assert tracked(server, failed["run_id"])["info"]["status"] == "FAILED"
+
+
+def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
+    run_id = submit(server)["run_id"]
+    remote = kfp.run()
+    kfp.advance(remote.run_id)
+    until(lambda: steps(get_run(server, run_id))["make"] == "RUNNING", "make RUNNING")
+    server.stop()
+    kfp.advance(remote.run_id)  # the run goes on while nobody watches
+    kfp.unavailable = 3  # and KFP hiccups when the server comes back
+    server.start()
+    run = get_run(server, run_id)
+    assert run["status"] in ("RUNNING", "SUCCEEDED")  # not failed like a local run
+    kfp.advance(remote.run_id)
+    run = until(lambda: (r := get_run(server, run_id))["status"] == "SUCCEEDED" and r,
+                "SUCCEEDED after the restart")
+    assert steps(run) == {"make": "SUCCEEDED", "report": "SUCCEEDED"}
+    assert run["reason"] is None
+    assert tracked(server, run_id)["info"]["status"] == "FINISHED"
