@@ -9,10 +9,8 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import {
-  Dialog,
   ICommandPalette,
   InputDialog,
-  showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
@@ -20,12 +18,12 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { describeError, MLOpsApiError } from '../api';
+import { describeError } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { PipelinesPanel } from './PipelinesPanel';
 import { PipelineRunView } from './RunView';
 import { browserTimeZone } from './schedules';
-import { IScheduleFields, SubmitForm } from './SubmitForm';
+import { askUntilSaved, readPipeline } from './formDialog';
 
 /** Plugin id; also its settings schema (`schema/pipelines.json`). */
 export const PIPELINES_PLUGIN_ID = 'jupyter-mlops:pipelines';
@@ -96,125 +94,52 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
 
     /** Run a pipeline file now, or (`asSchedule`) create a recurring run of it. */
     const submit = async (path: string, asSchedule = false): Promise<void> => {
-      let info;
-      let targets;
-      try {
-        [info, targets] = await Promise.all([
-          client.validatePipeline({ path }),
-          client.listPipelineTargets()
-        ]);
-      } catch (error) {
-        await showErrorMessage(
-          trans.__('Could not read the pipeline'),
-          describeError(error)
-        );
+      const pipeline = await readPipeline(client, trans, path);
+      if (!pipeline) {
         return;
       }
-      if (!info.valid) {
-        await showErrorMessage(
-          trans.__('The pipeline is not valid'),
-          info.issues
-            .map(
-              i =>
-                `${i.file ?? path}${i.line ? `:${i.line}` : ''}: ${
-                  i.field ? `${i.field}: ` : ''
-                }${i.message}`
-            )
-            .join('\n')
-        );
-        return;
-      }
-      let texts: Record<string, string> = {};
-      let serverError = '';
-      let scheduleFields: IScheduleFields | undefined = asSchedule
-        ? { cron: '', timezone: browserTimeZone() }
-        : undefined;
-      let runName = '';
-      let attempted = false;
-      const name = info.pipeline?.name ?? path;
-      // Ask again while fields are wrong or the server refuses the values.
-      for (;;) {
-        const body = new SubmitForm(
-          info,
-          targets,
+      const name = pipeline.info.pipeline?.name ?? path;
+      if (asSchedule) {
+        const saved = await askUntilSaved({
+          ...pipeline,
           trans,
-          texts,
-          scheduleFields,
-          runName
-        );
-        body.showAllErrors = attempted;
-        body.serverError = serverError;
-        const result = await showDialog({
-          title: asSchedule
-            ? trans.__('Schedule pipeline %1', name)
-            : trans.__('Run pipeline %1', name),
-          body,
-          buttons: [
-            Dialog.cancelButton({ label: trans.__('Cancel') }),
-            Dialog.okButton({
-              label: asSchedule ? trans.__('Schedule') : trans.__('Run')
-            })
-          ]
-        });
-        if (!result.button.accept || !result.value) {
-          return;
-        }
-        texts = body.texts;
-        runName = body.runName;
-        attempted = true;
-        if (asSchedule) {
-          scheduleFields = body.scheduleFields;
-        }
-        if (Object.keys(result.value.errors).length) {
-          serverError = '';
-          continue;
-        }
-        if (asSchedule) {
-          try {
+          title: trans.__('Schedule pipeline %1', name),
+          accept: trans.__('Schedule'),
+          failure: trans.__('Could not create the schedule'),
+          schedule: { cron: '', timezone: browserTimeZone() },
+          save: async value => {
             await client.createPipelineSchedule({
               path,
-              cron: result.value.cron,
-              timezone: result.value.timezone,
-              parameters: result.value.parameters,
-              name: result.value.runName || undefined
+              cron: value.cron,
+              timezone: value.timezone,
+              parameters: value.parameters,
+              name: value.runName || undefined
             });
-            shell.activateById(panel.id);
-            void panel.refresh();
-            return;
-          } catch (error) {
-            if (error instanceof MLOpsApiError && error.status === 400) {
-              serverError = describeError(error);
-              continue;
-            }
-            await showErrorMessage(
-              trans.__('Could not create the schedule'),
-              describeError(error)
-            );
-            return;
           }
+        });
+        if (saved) {
+          shell.activateById(panel.id);
+          void panel.refresh();
         }
-        try {
+        return;
+      }
+      await askUntilSaved({
+        ...pipeline,
+        trans,
+        title: trans.__('Run pipeline %1', name),
+        accept: trans.__('Run'),
+        failure: trans.__('Could not submit the run'),
+        save: async value => {
           const run = await client.submitPipeline({
             path,
-            parameters: result.value.parameters,
-            target: result.value.target,
-            run_name: result.value.runName || undefined
+            parameters: value.parameters,
+            target: value.target,
+            run_name: value.runName || undefined
           });
           openRun(run.run_id);
           void panel.refresh();
-          return;
-        } catch (error) {
-          if (error instanceof MLOpsApiError && error.status === 400) {
-            serverError = describeError(error);
-            continue;
-          }
-          await showErrorMessage(
-            trans.__('Could not submit the run'),
-            describeError(error)
-          );
-          return;
         }
-      }
+      });
     };
 
     const panel = new PipelinesPanel({
@@ -294,43 +219,53 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       return path;
     };
 
-    commands.addCommand(PipelineCommandIDs.run, {
-      label: args =>
-        args.path
-          ? trans.__('Run Pipeline %1', String(args.path))
-          : trans.__('Run Pipeline…'),
-      caption: trans.__('Submit a *.pipeline.yaml file with parameters'),
-      isVisible: args =>
-        typeof args.path === 'string' ||
-        !args.fromBrowser ||
-        selectedFile() !== null,
-      execute: async args => {
-        const path = await pickPipeline(args, trans.__('Run which pipeline?'));
-        if (path) {
-          await submit(path);
+    /** A command on a pipeline file: its `path` arg, the selection, the open file or a choice. */
+    const addFileCommand = (
+      id: string,
+      text: {
+        label: string;
+        labelFor: (path: string) => string;
+        caption: string;
+        pick: string;
+      },
+      asSchedule: boolean
+    ): void => {
+      commands.addCommand(id, {
+        label: args =>
+          args.path ? text.labelFor(String(args.path)) : text.label,
+        caption: text.caption,
+        isVisible: args =>
+          typeof args.path === 'string' ||
+          !args.fromBrowser ||
+          selectedFile() !== null,
+        execute: async args => {
+          const path = await pickPipeline(args, text.pick);
+          if (path) {
+            await submit(path, asSchedule);
+          }
         }
-      }
-    });
-    commands.addCommand(PipelineCommandIDs.schedule, {
-      label: args =>
-        args.path
-          ? trans.__('Schedule Pipeline %1', String(args.path))
-          : trans.__('Schedule Pipeline…'),
-      caption: trans.__('Run a *.pipeline.yaml file on a cron schedule'),
-      isVisible: args =>
-        typeof args.path === 'string' ||
-        !args.fromBrowser ||
-        selectedFile() !== null,
-      execute: async args => {
-        const path = await pickPipeline(
-          args,
-          trans.__('Schedule which pipeline?')
-        );
-        if (path) {
-          await submit(path, true);
-        }
-      }
-    });
+      });
+    };
+    addFileCommand(
+      PipelineCommandIDs.run,
+      {
+        label: trans.__('Run Pipeline…'),
+        labelFor: path => trans.__('Run Pipeline %1', path),
+        caption: trans.__('Submit a *.pipeline.yaml file with parameters'),
+        pick: trans.__('Run which pipeline?')
+      },
+      false
+    );
+    addFileCommand(
+      PipelineCommandIDs.schedule,
+      {
+        label: trans.__('Schedule Pipeline…'),
+        labelFor: path => trans.__('Schedule Pipeline %1', path),
+        caption: trans.__('Run a *.pipeline.yaml file on a cron schedule'),
+        pick: trans.__('Schedule which pipeline?')
+      },
+      true
+    );
     commands.addCommand(PipelineCommandIDs.openRun, {
       label: trans.__('Open Pipeline Run'),
       execute: async args => {
