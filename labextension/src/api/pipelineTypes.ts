@@ -56,8 +56,13 @@ export interface IValidateResponse {
 export interface IPipelineTarget {
   name: string;
   display_name?: string;
+  /** `local` (this server) or `kubeflow` (a configured Kubeflow Pipelines endpoint). */
+  kind?: 'local' | 'kubeflow';
   default?: boolean;
   parallelism?: number;
+  /** The Kubeflow Pipelines UI (kubeflow targets). */
+  ui_url?: string | null;
+  namespace?: string | null;
 }
 
 /** Run states. */
@@ -106,6 +111,8 @@ export interface IPipelineRun {
   end_time?: number | null;
   duration_ms?: number | null;
   target?: string;
+  /** The run in the Kubeflow Pipelines UI (kubeflow targets with a `ui_url`). */
+  external_url?: string | null;
   schedule_id?: string | null;
   retry_of?: string | null;
   progress: { done: number; total: number; counts: Record<string, number> };

@@ -247,6 +247,21 @@ export class PipelineRunView extends ReactWidget {
           <span className="jp-mlops-PipelineRunView-elapsed">
             {formatElapsed(run.duration_ms)}
           </span>
+          {run.target && run.target !== 'local' ? (
+            <span className="jp-mlops-PipelineRunView-target">
+              {trans.__('on %1', run.target)}
+            </span>
+          ) : null}
+          {run.external_url ? (
+            <a
+              className="jp-mlops-LinkButton jp-mlops-PipelineExternal"
+              href={run.external_url}
+              target="_blank"
+              rel="noopener noreferrer"
+            >
+              {trans.__('Open in Kubeflow')}
+            </a>
+          ) : null}
           <span className="jp-mlops-PipelineRunView-spacer" />
           <button
             type="button"

@@ -330,7 +330,11 @@ export class SubmitForm
         ))}
         {this.schedule ? this._renderSchedule() : null}
         {this.schedule ? null : (
-          <FormRow inputId="jp-mlops-submit-target" label={trans.__('Target')}>
+          <FormRow
+            inputId="jp-mlops-submit-target"
+            label={trans.__('Target')}
+            help={this._targetHelp()}
+          >
             <select
               id="jp-mlops-submit-target"
               name="target"
@@ -372,6 +376,22 @@ export class SubmitForm
   private _texts: Record<string, string> = {};
   private _touched = new Set<string>();
   private _target: string;
+
+  /** What choosing a Kubeflow target means (nothing to say for this server). */
+  private _targetHelp(): string | undefined {
+    const t = this.targets.find(x => x.name === this._target);
+    if (t?.kind !== 'kubeflow') {
+      return undefined;
+    }
+    return t.namespace
+      ? this.trans.__(
+          'Runs on Kubeflow Pipelines in namespace %1; its steps log into tracked runs here.',
+          t.namespace
+        )
+      : this.trans.__(
+          'Runs on Kubeflow Pipelines; its steps log into tracked runs here.'
+        );
+  }
   private _runName = '';
   private _cron: string;
   private _timezone: string;
