@@ -266,6 +266,12 @@ def test_parameter_values_are_checked(ws):
     with pytest.raises(CompileError, match="unknown parameter 'nope'"):
         compile_ws(ws, {"nope": 1})
     p = load_pipeline(str(ws / "p.pipeline.yaml"))
+    with pytest.raises(CompileError, match="step 'prep': image: none given"):
+        compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x",
+                         settings=KubeflowSettings(image="", tracking_uri="u"))
+    with pytest.raises(CompileError, match="no tracking_uri"):
+        compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x",
+                         settings=KubeflowSettings(image="i", tracking_uri=""))
     with pytest.raises(CompileError, match="no tracked run for step.*'report'"):
         compile_pipeline(p, {}, step_run_ids={"prep": "a", "Train_Big": "b"},
                          parent_run_id="x", settings=SETTINGS)

@@ -177,7 +177,8 @@ def test_script_step_parameters_args_env_and_timeout(store, tmp_path):
     write(str(w / "run.py"), """\
         import os, sys, time
         print("argv", sys.argv[1:])
-        print("env", os.environ["GREETING"], os.environ["WHERE"] == os.environ["JUPYTER_MLOPS_PIPELINE_DIR"])
+        here = os.environ["WHERE"] == os.environ["JUPYTER_MLOPS_PIPELINE_DIR"]
+        print("env", os.environ["GREETING"], here)
         if "--nap=true" in sys.argv:
             time.sleep(120)
         """)

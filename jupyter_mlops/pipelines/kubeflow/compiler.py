@@ -287,6 +287,12 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
         values = resolve_parameters(p, parameters)
     except ParameterError as e:
         raise CompileError(str(e)) from None
+    if not settings.tracking_uri:
+        raise CompileError("the target has no tracking_uri: step pods would log nowhere")
+    no_image = [n for n, s in p.steps.items() if not (s.image or settings.image)]
+    if no_image:
+        raise CompileError(f"step '{no_image[0]}': image: none given (set the step's image "
+                           "or the target's)")
     missing = [n for n in p.steps if not step_run_ids.get(n)]
     if missing:
         raise CompileError("no tracked run for step(s) " + ", ".join(repr(n) for n in missing))
