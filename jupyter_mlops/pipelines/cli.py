@@ -7,6 +7,9 @@ Wire into ``jupyter_mlops/cli.py``'s ``build_parser`` with
 * ``run FILE [-p name=value ...]``: runs here (steps in this process's kernels and
   subprocesses), prints progress and the run id, waits; exit 0 on success, 1 on failure,
   130 when interrupted (the run is cancelled: its process trees are killed).
+* ``run FILE --target NAME``: submits to a Kubeflow Pipelines target configured for the
+  Jupyter server (``c.PipelineService.kubeflow_targets`` in the Jupyter config files)
+  and watches it the same way; interrupting terminates the KFP run.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
                    help="the store (default: $JUPYTER_MLOPS_TRACKING_URI when it is a database, "
                    "else the default store)")
     r.add_argument("--runs-dir", metavar="DIR", help="where step logs, notebooks and outputs go")
+    r.add_argument("--target", metavar="NAME", default="local",
+                   help="where to run: 'local' (default) or a Kubeflow Pipelines target "
+                   "configured for the Jupyter server (c.PipelineService.kubeflow_targets)")
     r.set_defaults(func=run)
     return p
 
@@ -98,6 +104,9 @@ def _run(args: argparse.Namespace) -> int:
     cfg: dict[str, Any] = {"parallelism": args.parallelism}
     if args.runs_dir:
         cfg["runs_dir"] = os.path.abspath(args.runs_dir)
+    target = args.target or "local"
+    if target != "local":
+        cfg["kubeflow_targets"] = server_kubeflow_targets()
 
     async def main() -> int:
         svc = PipelineService(store, root, env=env, **cfg)
@@ -106,15 +115,19 @@ def _run(args: argparse.Namespace) -> int:
         run_id = None
         try:
             try:
-                run = await svc.submit(os.path.abspath(args.file), parameters=given)
+                run = await svc.submit(os.path.abspath(args.file), parameters=given,
+                                       target=target)
             except PipelineError as e:
                 for issue in e.issues:
                     print(str(issue), file=sys.stderr)
                 return 1
             run_id = run["run_id"]
             printer.t0 = time.monotonic()
-            print(f"pipeline {run['name']}: run {run_id} started "
+            where = "" if target == "local" else f" on {target}"
+            print(f"pipeline {run['name']}: run {run_id} started{where} "
                   f"({run['progress']['total']} steps)", flush=True)
+            if run.get("external_url"):
+                print(f"  {run['external_url']}", flush=True)
             ex = svc.active.get(run_id)
             if ex is not None:  # `kill` (SIGTERM) must not leave step processes behind
                 with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -126,6 +139,11 @@ def _run(args: argparse.Namespace) -> int:
                     await asyncio.wait_for(ex.done.wait(), 0.25)
                 except asyncio.TimeoutError:
                     pass
+            kf = svc.targets.get(target)
+            if kf is not None:  # (a killed CLI leaves it to the cluster; a server re-attaches)
+                while (watcher := kf.watchers.get(run_id)) is not None:
+                    printer.update(await svc.get_run(run_id))
+                    await asyncio.wait([watcher], timeout=0.5)
             run = await svc.get_run(run_id)
             printer.update(run)
             print(printer.summary(run), flush=True)
@@ -134,6 +152,9 @@ def _run(args: argparse.Namespace) -> int:
             if run_id and run_id in svc.active:
                 svc.active[run_id].cancel()
                 await svc.active[run_id].done.wait()
+            elif run_id and target != "local":  # terminate it in the cluster too
+                with contextlib.suppress(Exception):
+                    await svc.cancel(run_id)
             raise
         finally:
             await svc.stop()
@@ -145,6 +166,23 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     finally:
         store.close()
+
+
+def server_kubeflow_targets() -> dict[str, Any]:
+    """``c.PipelineService.kubeflow_targets`` from the Jupyter server's config files (JSON
+    and Python, in Jupyter's config path): the CLI submits where the server would."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config.loader import Config, JSONFileConfigLoader, PyFileConfigLoader
+
+    merged = Config()
+    for d in reversed(jupyter_config_path()):  # the lowest priority first
+        for name, loader in (("jupyter_server_config.json", JSONFileConfigLoader),
+                             ("jupyter_server_config.py", PyFileConfigLoader)):
+            if os.path.isfile(os.path.join(d, name)):
+                merged.merge(loader(name, path=d).load_config())
+    targets = merged.PipelineService.get("kubeflow_targets") if "PipelineService" in merged \
+        else None
+    return dict(targets or {})
 
 
 def main(argv: list[str] | None = None) -> int:

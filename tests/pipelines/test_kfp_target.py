@@ -250,3 +250,98 @@ def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
     assert steps(run) == {"make": "SUCCEEDED", "report": "SUCCEEDED"}
     assert run["reason"] is None
     assert tracked(server, run_id)["info"]["status"] == "FINISHED"
+
+
+def test_cli_runs_on_a_target_from_the_server_config(tmp_path, kfp):
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from pipehelpers import REPO
+
+    srv = Server(tmp_path)  # only for its layout: the CLI reads the same config files
+    work = tmp_path / "work"
+    write(str(work / "make.py"), "print('made')\n")
+    write_notebook(str(work / "report.ipynb"), None, "print('report')")
+    write(str(work / "demo.pipeline.yaml"), PIPELINE)
+    target_config(srv, kfp)
+    before = set(kfp.runs)
+
+    def drive() -> None:  # KFP's side: run the submission to the end
+        run_id = until(lambda: next(iter(set(kfp.runs) - before), None), "the CLI's run", 120)
+        while kfp.advance(run_id) not in ("SUCCEEDED", "FAILED"):
+            pass
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
+    env.update(PYTHONPATH=str(REPO), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+               JUPYTER_DATA_DIR=str(tmp_path / "data"))
+    r = subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
+                        "demo.pipeline.yaml", "--target", "cluster", "-p", "n=7",
+                        "--database-url", str(tmp_path / "store.db")],
+                       cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    driver.join(30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "started on cluster (2 steps)" in r.stdout
+    assert "https://kubeflow.example/_/pipeline/#/runs/details/" in r.stdout
+    assert "report: SUCCEEDED" in r.stdout and ": SUCCEEDED" in r.stdout.splitlines()[-1]
+    remote = kfp.run(next(iter(set(kfp.runs) - before)))
+    assert remote.body["runtime_config"]["parameters"] == {"n": 7}
+    r = subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
+                        "demo.pipeline.yaml", "--target", "elsewhere",
+                        "--database-url", str(tmp_path / "store.db")],
+                       cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Unknown target 'elsewhere'" in r.stderr
+    assert "'local', 'cluster', 'team-b'" in r.stderr
+
+
+def test_client_reports_what_kfp_refuses(kfp):
+    """The checks KFP makes (and the fake mirrors), as the client reports them."""
+    from jupyter_mlops.pipelines.kubeflow.client import KfpClient, KfpError
+
+    client = KfpClient("cluster", kfp.url, "team-a", token=lambda: TOKEN)
+    assert client.healthz()["multi_user"] is True
+    exp = client.experiment_id("client-checks")
+    assert client.experiment_id("client-checks") == exp  # found, not created twice
+    with pytest.raises(KfpError) as e:
+        client._call("POST", "/apis/v2beta1/experiments",
+                     json_body={"display_name": "client-checks", "namespace": "team-a"})
+    assert e.value.status == 409 and "already exists" in e.value.message
+    with pytest.raises(KfpError) as e:
+        KfpClient("cluster", kfp.url, "team-a", token=lambda: None).find_experiment("x")
+    assert e.value.status == 401 and e.value.error_code == "PERMISSION_DENIED"
+    assert "Check the target's token" in e.value.message
+
+    good = {"pipelineInfo": {"name": "p"}, "schemaVersion": "2.1.0",
+            "components": {"comp-a": {"executorLabel": "exec-a"}},
+            "deploymentSpec": {"executors": {"exec-a": {"container": {"image": "x"}}}},
+            "root": {"dag": {"tasks": {"a": {"taskInfo": {"name": "a"},
+                                             "componentRef": {"name": "comp-a"}}}}}}
+
+    def refused(mutate) -> str:
+        spec = json.loads(json.dumps(good))
+        mutate(spec)
+        with pytest.raises(KfpError) as e:
+            client.create_run({"display_name": "r", "experiment_id": exp, "pipeline_spec": spec})
+        assert e.value.status == 400 and e.value.error_code == "INVALID_PARAMETER_VALUE"
+        return e.value.message
+
+    assert "schema version 2.1.0" in refused(lambda s: s.update(schemaVersion="2.0.0"))
+    assert "does not match" in refused(lambda s: s["pipelineInfo"].update(name="Bad_Name"))
+    assert "root is missing" in refused(lambda s: s.pop("root"))
+    assert "cannot find component ref name=comp-b" in refused(
+        lambda s: s["root"]["dag"]["tasks"]["a"].update(componentRef={"name": "comp-b"}))
+    assert "executor(label=exec-a) not found" in refused(
+        lambda s: s["deploymentSpec"]["executors"].clear())
+    run = client.create_run({"display_name": "r", "experiment_id": exp, "pipeline_spec": good})
+    assert client.get_run(run["run_id"])["state"] == "PENDING"
+    with pytest.raises(KfpError) as e:
+        client.get_run("nope")
+    assert e.value.status == 404 and e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(KfpError) as e:
+        KfpClient("cluster", "http://127.0.0.1:9/pipeline", token=lambda: TOKEN,
+                  timeout=5).healthz()
+    assert e.value.status is None and e.value.transient
+    assert "unreachable" in e.value.message
