@@ -414,13 +414,12 @@ class MlopsClient:
             repo.put(_join(artifact_path, os.path.basename(local_path)), f)
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
-        repo = self._repo(run_id)
-        for root, _dirs, files in os.walk(local_dir):
-            rel = os.path.relpath(root, local_dir)
-            sub = _join(artifact_path, "" if rel == "." else rel.replace(os.sep, "/"))
-            for name in sorted(files):
-                with open(os.path.join(root, name), "rb") as f:
-                    repo.put(_join(sub, name), f)
+        _upload_dir(self._repo(run_id), local_dir, artifact_path)
+
+    def log_artifacts_to(self, artifact_uri: str, local_dir: str) -> None:
+        """Upload a directory's files under an artifact URI of this store (an
+        MLflow 3 logged model's ``<experiment>/models/<model_id>/artifacts``)."""
+        _upload_dir(self.store.artifact_repo(artifact_uri), local_dir, None)
 
     def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> None:
         self._repo(run_id).put(artifact_file, data)
@@ -531,6 +530,16 @@ def _pair(item: Any) -> tuple[str, Any]:
     if isinstance(item, (tuple, list)):
         return item[0], item[1]
     return item.key, item.value
+
+
+def _upload_dir(repo: Any, local_dir: str, artifact_path: str | None) -> None:
+    """Every file below ``local_dir`` into ``repo`` under ``artifact_path``."""
+    for root, _dirs, files in os.walk(local_dir):
+        rel = os.path.relpath(root, local_dir)
+        sub = _join(artifact_path, "" if rel == "." else rel.replace(os.sep, "/"))
+        for name in sorted(files):
+            with open(os.path.join(root, name), "rb") as f:
+                repo.put(_join(sub, name), f)
 
 
 def _join(*parts: str | None) -> str:

@@ -24,20 +24,37 @@ from .pyfunc import PyFuncModel
 
 @dataclass
 class ModelInfo:
-    """What ``log_model`` returns (MLflow's field names)."""
+    """What ``log_model`` returns (MLflow 3's field names: ``model_uri`` is
+    ``models:/<model_id>``, ``artifact_path`` the logged model's artifact URI)."""
 
     artifact_path: str
     model_uri: str
     run_id: str
     flavors: dict[str, Any]
+    model_id: str = ""
+    name: str = ""
     signature: dict[str, Any] | None = None
     saved_input_example_info: dict[str, Any] | None = None
     registered_model_version: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def model_uuid(self) -> str:
+        return self.model_id
+
 
 def _registry(tracking_uri: str | None = None) -> RegistryClient:
     return RegistryClient(tracking_uri)
+
+
+#: Run tags copied onto a logged model, as MLflow 3 resolves its context tags.
+_CONTEXT_TAGS = (
+    "mlflow.user",
+    "mlflow.source.name",
+    "mlflow.source.type",
+    "mlflow.source.git.commit",
+    "mlops.source.notebook_path",
+)
 
 
 def log_model(
@@ -51,23 +68,33 @@ def log_model(
     serialization_format: str | None = None,
     artifacts: dict[str, str] | None = None,
     run_id: str | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    model_type: str | None = None,
+    step: int = 0,
 ) -> ModelInfo:
-    """Save ``model`` in MLflow's format as artifacts ``<name>/`` of the active run
-    (started if needed) and optionally register it.
+    """Log ``model`` as MLflow 3 does: a logged model ``m-<id>`` in the run's
+    experiment (the active run, started if needed), linked to the run as an
+    output at ``step``, its files in MLflow's format under
+    ``<experiment>/models/<model_id>/artifacts``; optionally registered.
 
+    The logged model carries the run's params (plus ``params``) and the run's
+    source tags (plus ``tags``); it is ``LOGGED_MODEL_READY`` once its files are
+    written (``LOGGED_MODEL_UPLOAD_FAILED`` if writing them failed).
     scikit-learn estimators get the ``sklearn`` + ``python_function`` flavors;
     other objects with ``predict`` (or :class:`~.pyfunc.PythonModel` subclasses)
     the ``python_function`` flavor.
     """
     from ..client import fluent
     from .flavors import save_model
+    from .model_format import write_mlmodel
 
-    if not name or name.startswith("/") or ".." in name.split("/"):
-        raise invalid(f"Invalid model name '{name}': a relative artifact path is needed.")
-    client, rid = fluent._target(run_id)
-    artifact_uri = client.get_artifact_uri(rid, name)
+    if not name or "/" in name or name in (".", ".."):
+        raise invalid(f"Invalid model name '{name}': a name without '/' is needed.")
     tmp = tempfile.mkdtemp(prefix="mlops-model-")
     try:
+        # Saved before the logged model is created, so a model that cannot be
+        # saved leaves no record behind; ids are filled in below.
         mlmodel = save_model(
             model,
             tmp,
@@ -76,23 +103,41 @@ def log_model(
             pip_requirements=pip_requirements,
             serialization_format=serialization_format,
             artifacts=artifacts,
-            run_id=rid,
-            artifact_path=artifact_uri,
         )
-        client.log_artifacts(rid, tmp, name)
+        client, rid = fluent._target(run_id)
+        run = client.get_run(rid)  # flushes: the run and its params are in the store
+        rid = run.info.run_id
+        backend = _registry(client.tracking_uri).backend
+        model_tags = {k: v for k, v in run.data.tags.items() if k in _CONTEXT_TAGS}
+        model_tags.update({k: str(v) for k, v in (tags or {}).items()})
+        model_params = {**run.data.params, **{k: str(v) for k, v in (params or {}).items()}}
+        logged = backend.create_logged_model(
+            run.info.experiment_id, name, rid, model_type, model_params or None, model_tags or None
+        )["info"]
+        model_id, location = logged["model_id"], logged["artifact_uri"]
+        backend.log_outputs(rid, [(model_id, int(step))])
+        mlmodel.update(run_id=rid, artifact_path=location, model_id=model_id, model_uuid=model_id)
+        write_mlmodel(tmp, mlmodel)
+        try:
+            client.log_artifacts_to(location, tmp)
+        except BaseException:
+            backend.finalize_logged_model(model_id, "LOGGED_MODEL_UPLOAD_FAILED")
+            raise
+        backend.finalize_logged_model(model_id, "LOGGED_MODEL_READY")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     info = ModelInfo(
-        artifact_path=name,
-        model_uri=f"runs:/{rid}/{name}",
+        artifact_path=location,
+        model_uri=f"models:/{model_id}",
         run_id=rid,
         flavors=mlmodel["flavors"],
+        model_id=model_id,
+        name=name,
         signature=mlmodel.get("signature"),
         saved_input_example_info=mlmodel.get("saved_input_example_info"),
         metadata=mlmodel,
     )
     if registered_model_name:
-        client._sync()  # the run must be in the store before a version can point at it
         mv = register_model(info.model_uri, registered_model_name, tracking_uri=client.tracking_uri)
         info.registered_model_version = mv.version
     return info
@@ -111,6 +156,10 @@ def register_model(
     run_id = None
     model_id = None
     source = model_uri
+    m = re.fullmatch(r"models:/(m-[0-9a-f]+)/?", model_uri)
+    if m:  # a logged model: the version links to it and to the run that logged it
+        model_id = m.group(1)
+        run_id = reg.backend.get_logged_model(model_id)["info"].get("source_run_id")
     m = re.fullmatch(r"runs:/([^/]+)/?(.*)", model_uri)
     if m:
         run_id = m.group(1)

@@ -248,6 +248,40 @@ class _RestRegistry:
             "GET", "model-versions/get-download-uri", {"name": name, "version": str(version)}
         )["artifact_uri"]
 
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "logged-models",
+            {
+                "experiment_id": experiment_id,
+                "name": name,
+                "source_run_id": source_run_id,
+                "model_type": model_type,
+                "params": self._kv(params),
+                "tags": self._kv(tags),
+            },
+        )["model"]
+
+    def finalize_logged_model(self, model_id: str, status: str) -> dict[str, Any]:
+        return self._call(
+            "PATCH", f"logged-models/{model_id}", {"model_id": model_id, "status": status}
+        )["model"]
+
+    def log_outputs(self, run_id: str, models: Sequence[tuple[str, int]]) -> None:
+        self._call(
+            "POST",
+            "runs/outputs",
+            {"run_id": run_id, "models": [{"model_id": m, "step": s} for m, s in models]},
+        )
+
     def get_logged_model(self, model_id: str) -> dict[str, Any]:
         return self._call("GET", f"logged-models/{model_id}")["model"]
 

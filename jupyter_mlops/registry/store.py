@@ -553,18 +553,51 @@ class RegistryStore:
             return self._versions_json(conn, [self._version_row(conn, name, v)])[0]
 
     # -- model versions --------------------------------------------------------
-    def _storage_location(self, source: str) -> str:
-        """Where a version's files are: ``models:/m-<id>`` and ``runs:/<run>/<path>``
-        resolved to artifact URIs (what get-download-uri answers)."""
+    def _storage_location(self, source: str) -> tuple[str, str | None]:
+        """Where a version's files are (what get-download-uri answers) and the
+        logged model they belong to: ``models:/m-<id>`` and ``runs:/<run>/<path>``
+        (the run's files, else the run's logged model of that name) resolved."""
         m = re.fullmatch(r"models:/(m-[0-9a-f]+)/?", source)
         if m:
-            return str(self.get_logged_model(m.group(1))["info"]["artifact_uri"])
+            return str(self.get_logged_model(m.group(1))["info"]["artifact_uri"]), m.group(1)
         m = re.fullmatch(r"runs:/([^/]+)/?(.*)", source)
         if m:
             run = self.tracking.get_run(m.group(1))
             path = m.group(2).strip("/")
-            return posixpath.join(run.info.artifact_uri, path) if path else run.info.artifact_uri
-        return source
+            root = run.info.artifact_uri
+            location = posixpath.join(root, path) if path else root
+            logged = None if self._run_has_model(location) else self._run_logged_model(run, path)
+            if logged:
+                return str(logged["artifact_uri"]), str(logged["model_id"])
+            return location, None
+        return source, None
+
+    def _run_has_model(self, location: str) -> bool:
+        try:
+            return bool(self.tracking.artifact_repo(location).exists("MLmodel"))
+        except (TrackingError, OSError):  # unreadable: treat as no model there
+            return False
+
+    def _run_logged_model(self, run: Any, name: str) -> dict[str, Any] | None:
+        """The newest logged model named ``name`` that ``run`` produced (MLflow 3
+        resolves ``runs:/<run>/<name>`` to it when the run has no files there)."""
+        if not name or "/" in name:
+            return None
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    logged_models.select()
+                    .where(
+                        logged_models.c.source_run_id == run.info.run_id,
+                        logged_models.c.name == name,
+                        logged_models.c.lifecycle_stage == "active",
+                    )
+                    .order_by(logged_models.c.creation_timestamp_ms.desc())
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
 
     def create_model_version(
         self,
@@ -580,7 +613,8 @@ class RegistryStore:
         validate_name(name)
         if not source:
             raise invalid("Missing value for required parameter 'source'.")
-        storage = self._storage_location(source)
+        storage, logged_id = self._storage_location(source)
+        model_id = model_id or logged_id
         tags = dict(tags or {})
         if run_id:
             # Lineage: the run's source notebook/script and commit, for the Models panel.
@@ -852,6 +886,10 @@ class RegistryStore:
             )
         ):
             regs.setdefault(mv.model_id, []).append({"name": mv.name, "version": str(mv.version)})
+        outputs: dict[str, list[tuple[str, int]]] = {}
+        for o in conn.execute(run_outputs.select().where(run_outputs.c.model_id.in_(ids))):
+            outputs.setdefault(o.model_id, []).append((o.run_id, o.step))
+        seen: dict[tuple[str, int], list[dict[str, Any]]] = {}
         out = []
         for r in rows:
             info: dict[str, Any] = {
@@ -873,8 +911,37 @@ class RegistryStore:
             data: dict[str, Any] = {}
             if r["model_id"] in params:
                 data["params"] = params[r["model_id"]]
+            metrics = [
+                dict(m, model_id=r["model_id"], run_id=run_id)
+                for run_id, step in outputs.get(r["model_id"], ())
+                for m in self._metrics_at(run_id, step, seen)
+            ]
+            if metrics:
+                data["metrics"] = metrics
             out.append({"info": info, "data": data})
         return out
+
+    def _metrics_at(
+        self, run_id: str, step: int, seen: dict[tuple[str, int], list[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The run's metric points at ``step``: what MLflow 3 links to a model
+        logged at that step (its client re-logs them with the model's id; here
+        the link is read from the run output, so both clients get it)."""
+        if (run_id, step) not in seen:
+            points: list[dict[str, Any]] = []
+            try:
+                keys = sorted(self.tracking.get_run(run_id).data.metrics)
+            except TrackingError:  # the run was purged: the model keeps no metrics
+                keys = []
+            for key in keys:
+                token = None
+                while True:  # history is in (step, timestamp) order: stop past the step
+                    page, token = self.tracking.get_metric_history(run_id, key, 1000, token)
+                    points.extend(m.to_dict() for m in page if m.step == step)
+                    if not token or (page and page[-1].step > step):
+                        break
+            seen[(run_id, step)] = points
+        return seen[(run_id, step)]
 
     def _logged_row(self, conn: Connection, model_id: str, allow_deleted: bool = False) -> Any:
         row = (

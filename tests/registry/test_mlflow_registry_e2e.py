@@ -161,15 +161,40 @@ BOTH_WAYS = textwrap.dedent(
     mlflow.set_experiment("both")
     mlops.set_experiment("both")
 
-    # logged by jupyter-mlops (run artifacts), loaded by mlflow through the server
+    # logged by jupyter-mlops (an MLflow 3 logged model), read and loaded by mlflow
     with mlops.start_run() as run:
+        mlops.log_param("n_estimators", 5)
+        mlops.log_metric("acc", 1.0)
         info = mlops.log_model(m, "model", input_example=X[:2], registered_model_name="ours")
     mlops.flush()
+    client = MlflowClient()
+    rid = run.info.run_id
+    out["ours_model_id"] = info.model_id
+    out["ours_run"] = rid
     out["ours_version"] = info.registered_model_version
-    out["mlflow_loads_ours_run"] = mlflow.pyfunc.load_model(info.model_uri).predict(X).tolist()
+    out["ours_outputs"] = [
+        (o.model_id, o.step) for o in client.get_run(rid).outputs.model_outputs
+    ]
+    lm = client.get_logged_model(info.model_id)
+    out["ours_logged"] = [str(lm.status), lm.source_run_id, lm.name, lm.params,
+                          [(x.key, x.value, x.model_id) for x in lm.metrics]]
+    out["ours_location"] = lm.artifact_location
+    found = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string="name = 'model'")
+    out["ours_found"] = [x.model_id for x in found]
+    out["mlflow_lists_ours"] = sorted(
+        f.path for f in client.list_artifacts(rid, "model"))
+    out["mlflow_loads_ours_id"] = mlflow.pyfunc.load_model(info.model_uri).predict(X).tolist()
+    out["mlflow_loads_ours_run"] = mlflow.pyfunc.load_model(
+        f"runs:/{rid}/model").predict(X).tolist()
+    mv = mlflow.register_model(f"runs:/{rid}/model", "ours")
+    # (mlflow's ModelVersion drops model_id: read it back with our client)
+    ours_v2 = mlops.RegistryClient().get_model_version("ours", mv.version)
+    out["mlflow_registers_ours"] = [mv.version, mv.source, ours_v2.model_id, ours_v2.run_id]
     out["mlflow_loads_ours_registry"] = mlflow.pyfunc.load_model("models:/ours/1").predict(
         X).tolist()
     out["mlflow_sig_cols"] = mlflow.models.get_model_info(info.model_uri).signature.inputs.input_names()
+    out["ours_loads_mlflow_registered"] = mlops.load_model("models:/ours/2").predict(X).tolist()
 
     # logged by mlflow (logged models, skops / pickle / cloudpickle), loaded by jupyter-mlops
     uris = {}
@@ -178,6 +203,7 @@ BOTH_WAYS = textwrap.dedent(
             extra = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]} if fmt == "skops" else {}
             mlflow.sklearn.log_model(m, name="m", serialization_format=fmt, **extra)
         uris[fmt] = f"runs:/{r.info.run_id}/m"
+        out["theirs_outputs_" + fmt] = len(client.get_run(r.info.run_id).outputs.model_outputs)
         out["ours_loads_" + fmt] = mlops.load_model(uris[fmt]).predict(X).tolist()
     mv = mlflow.register_model(uris["skops"], "theirs")
     MlflowClient().set_registered_model_alias("theirs", "champion", mv.version)
@@ -194,12 +220,25 @@ def test_models_load_both_ways_between_mlflow_and_mlops(jupyter_server_process, 
     server = jupyter_server_process()
     out = run_driver(server, tmp_path, BOTH_WAYS)
     expected = [0, 1, 0, 1]
+    mid = out["ours_model_id"]
     assert out["ours_version"] == "1"
+    assert out["ours_outputs"] == [[mid, 0]]
+    status, source_run, name, params, metrics = out["ours_logged"]
+    assert status.endswith("READY")
+    assert (source_run, name, params) == (out["ours_run"], "model", {"n_estimators": "5"})
+    assert metrics == [["acc", 1.0, mid]]
+    assert out["ours_location"].endswith(f"/models/{mid}/artifacts")
+    assert out["ours_found"] == [mid]
+    assert "model/MLmodel" in out["mlflow_lists_ours"]
+    assert out["mlflow_loads_ours_id"] == expected
     assert out["mlflow_loads_ours_run"] == expected
+    assert out["mlflow_registers_ours"] == ["2", f"models:/{mid}", mid, out["ours_run"]]
+    assert out["ours_loads_mlflow_registered"] == expected
     assert out["mlflow_loads_ours_registry"] == expected
     assert out["mlflow_sig_cols"] == ["a", "b"]
     for fmt in ("skops", "pickle", "cloudpickle"):
         assert out["ours_loads_" + fmt] == expected, fmt
+        assert out["theirs_outputs_" + fmt] == 1, fmt
     assert out["ours_loads_alias"] == expected
     assert out["our_client_aliases"] == {"champion": "1"}
     assert out["our_client_versions"] == ["1"]

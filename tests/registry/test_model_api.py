@@ -48,7 +48,8 @@ def test_log_model_writes_mlflow_format_and_loads_by_every_uri(uri, model, tmp_p
             pip_requirements=["extra-pkg==1.0"],
             registered_model_name="clf",
         )
-    assert info.model_uri == f"runs:/{run.info.run_id}/model"
+    assert info.model_id.startswith("m-")
+    assert info.model_uri == f"models:/{info.model_id}"
     assert info.registered_model_version == "1"
     d = mlops.load_model(info.model_uri).model_dir
     files = set(os.listdir(d))
@@ -65,6 +66,8 @@ def test_log_model_writes_mlflow_format_and_loads_by_every_uri(uri, model, tmp_p
     assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
     assert mlmodel["flavors"]["sklearn"]["serialization_format"] == "cloudpickle"
     assert mlmodel["run_id"] == run.info.run_id
+    assert mlmodel["model_id"] == mlmodel["model_uuid"] == info.model_id
+    assert mlmodel["artifact_path"] == info.artifact_path
     assert [c["name"] for c in json.loads(mlmodel["signature"]["inputs"])] == ["a", "b"]
     reqs = Path(d, "requirements.txt").read_text().split()
     assert "extra-pkg==1.0" in reqs and any(r.startswith("scikit-learn==") for r in reqs)
@@ -74,6 +77,7 @@ def test_log_model_writes_mlflow_format_and_loads_by_every_uri(uri, model, tmp_p
     client.transition_model_version_stage("clf", 1, "Staging")
     for u in (
         info.model_uri,
+        f"runs:/{run.info.run_id}/model",
         "models:/clf/1",
         "models:/clf@champion",
         "models:/clf/Staging",
@@ -86,6 +90,64 @@ def test_log_model_writes_mlflow_format_and_loads_by_every_uri(uri, model, tmp_p
     assert [v.current_stage for v in rm.latest_versions] == ["Staging"]
     lineage = client.get_model_version_lineage("clf", 1)
     assert lineage["run"]["run_id"] == run.info.run_id
+    mv = client.get_model_version("clf", 1)
+    assert (mv.source, mv.model_id, mv.run_id) == (info.model_uri, info.model_id, run.info.run_id)
+
+
+def test_log_model_creates_an_mlflow3_logged_model(uri, model, tmp_path):
+    """A logged model in the run's experiment, linked as the run's output, its
+    files under <experiment>/models/<model_id>/artifacts (none in the run's
+    artifacts), READY, carrying the run's params, source tags and step metrics."""
+    from jupyter_mlops.registry.client import registry_backend
+
+    with mlops.start_run() as run:
+        mlops.log_param("C", 1.0)
+        mlops.set_tag("mlflow.source.name", "train.ipynb")
+        mlops.log_metric("acc", 0.75, step=0)
+        mlops.log_metric("acc", 0.5, step=1)
+        mlops.log_metric("loss", 0.2)
+        info = mlops.log_model(model, "clf", params={"extra": 2}, tags={"team": "a"})
+    rid, exp_id = run.info.run_id, run.info.experiment_id
+    client = mlops.MlopsClient()
+    backend = registry_backend(client.store)
+    lm = backend.get_logged_model(info.model_id)
+    assert lm["info"]["status"] == "LOGGED_MODEL_READY"
+    assert lm["info"]["experiment_id"] == exp_id
+    assert lm["info"]["source_run_id"] == rid
+    assert lm["info"]["name"] == "clf"
+    assert lm["info"]["artifact_uri"] == info.artifact_path
+    assert info.artifact_path.endswith(f"{exp_id}/models/{info.model_id}/artifacts")
+    tags = {t["key"]: t["value"] for t in lm["info"]["tags"]}
+    assert tags["mlflow.source.name"] == "train.ipynb" and tags["team"] == "a"
+    assert {p["key"]: p["value"] for p in lm["data"]["params"]} == {"C": "1.0", "extra": "2"}
+    assert sorted((m["key"], m["value"], m["step"]) for m in lm["data"]["metrics"]) == [
+        ("acc", 0.75, 0),
+        ("loss", 0.2, 0),
+    ]
+    assert {m["model_id"] for m in lm["data"]["metrics"]} == {info.model_id}
+    assert backend.run_outputs(rid) == [{"model_id": info.model_id, "step": 0}]
+    assert "clf" not in {f.path for f in client.list_artifacts(rid)}  # MLflow 3: not in the run
+    repo = client.store.artifact_repo(info.artifact_path)
+    assert {f.path for f in repo.list("")} >= {"MLmodel", "model.pkl", "requirements.txt"}
+    # runs:/<run>/<name> resolves to it, for loading and for registering
+    assert mlops.load_model(f"runs:/{rid}/clf").model_id == info.model_id
+    mv = mlops.register_model(f"runs:/{rid}/clf", "from-run")
+    assert (mv.source, mv.model_id, mv.run_id) == (f"models:/{info.model_id}", info.model_id, rid)
+
+
+def test_runs_uri_loads_a_model_in_the_run_artifacts(uri, model, tmp_path):
+    """The layout before MLflow 3 (and of MLflow 2 clients): a model directory
+    among the run's artifacts. runs:/ loads it and registers it by run path."""
+    from jupyter_mlops.registry.flavors import save_model
+
+    save_model(model, str(tmp_path / "saved"), input_example=X[:2])
+    with mlops.start_run() as run:
+        mlops.log_artifacts(str(tmp_path / "saved"), "old/model")
+    model_uri = f"runs:/{run.info.run_id}/old/model"
+    assert mlops.load_model(model_uri).predict(X).tolist() == Y
+    mv = mlops.register_model(model_uri, "old-layout")
+    assert (mv.source, mv.model_id) == (model_uri, None)
+    assert mlops.load_model("models:/old-layout/1").predict(X).tolist() == Y
 
 
 @pytest.mark.parametrize("fmt", ["pickle", "cloudpickle", "skops"])
@@ -135,7 +197,12 @@ def test_register_and_errors(uri, model):
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(TrackingError, match="No model at 'nothing'"):
         mlops.load_model(f"runs:/{run.info.run_id}/nothing")
-    with pytest.raises(TrackingError, match="no predict method"), mlops.start_run():
+    with pytest.raises(TrackingError, match="no predict method"), mlops.start_run() as bad:
         mlops.log_model(object(), "bad")
+    # a model that cannot be saved leaves no logged model behind
+    from jupyter_mlops.registry.client import registry_backend
+
+    backend = registry_backend(mlops.MlopsClient().store)
+    assert backend.search_logged_models([bad.info.experiment_id], "name = 'bad'")[0] == []
     with pytest.raises(TrackingError, match="Invalid model name"):
         mlops.log_model(model, "../escape")

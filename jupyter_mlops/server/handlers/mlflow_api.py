@@ -140,7 +140,14 @@ def create_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def get_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    return {"run": store.get_run(f.run_id()).to_dict()}
+    run = store.get_run(f.run_id()).to_dict()
+    if getattr(store, "engine", None) is not None:  # MLflow 3: the models the run logged
+        from ...registry.store import registry_for
+
+        outputs = registry_for(store).run_outputs(run["info"]["run_id"])
+        if outputs:
+            run["outputs"] = {"model_outputs": outputs}
+    return {"run": run}
 
 
 def update_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
