@@ -257,3 +257,42 @@ def test_logged_models_lifecycle(call):
     assert body == {}
     assert (call("DELETE", f"logged-models/{mid}"))[0] == 200
     assert (call("GET", f"logged-models/{mid}"))[0] == 404
+
+
+def test_run_outputs_and_registering_a_runs_path_that_is_a_logged_model(call):
+    """runs/get lists the run's logged models (run.outputs.model_outputs), and
+    model-versions/create with runs:/<run>/<name> (the Models panel's register
+    call) points at that logged model's files when the run has none there."""
+    exp_id, run_id = _run(call)
+    assert "outputs" not in call("GET", "runs/get", params={"run_id": run_id})[1]["run"]
+    _code, body = call(
+        "POST", "logged-models", {"experiment_id": exp_id, "name": "m", "source_run_id": run_id}
+    )
+    mid = body["model"]["info"]["model_id"]
+    call("POST", "runs/outputs", {"run_id": run_id, "models": [{"model_id": mid, "step": 3}]})
+    run = call("GET", "runs/get", params={"run_id": run_id})[1]["run"]
+    assert run["outputs"] == {"model_outputs": [{"model_id": mid, "step": 3}]}
+    call("POST", "registered-models/create", {"name": "r"})
+    code, body = call(
+        "POST",
+        "model-versions/create",
+        {"name": "r", "source": f"runs:/{run_id}/m", "run_id": run_id},
+    )
+    assert code == 200
+    assert (body["model_version"]["source"], body["model_version"]["model_id"]) == (
+        f"runs:/{run_id}/m",
+        mid,
+    )
+    _code, body = call(
+        "GET", "model-versions/get-download-uri", params={"name": "r", "version": "1"}
+    )
+    assert body["artifact_uri"] == f"mlflow-artifacts:/{exp_id}/models/{mid}/artifacts"
+    # a path that is neither run files nor a logged model stays the run's path
+    _code, body = call(
+        "POST", "model-versions/create", {"name": "r", "source": f"runs:/{run_id}/x"}
+    )
+    assert "model_id" not in body["model_version"]
+    _code, body = call(
+        "GET", "model-versions/get-download-uri", params={"name": "r", "version": "2"}
+    )
+    assert body["artifact_uri"].endswith(f"/{run_id}/artifacts/x")
