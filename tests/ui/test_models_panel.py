@@ -1,7 +1,8 @@
 """The Models panel in a real JupyterLab (headless Chromium): a scikit-learn
-model logged with ``mlops.log_model`` through the Python API against the lab's
-own store is registered from the run's artifact tree, moved to Production
-(after a confirmation), given an alias, and linked back to its run.
+model directory among a run's artifacts (the layout before MLflow 3's logged
+models), written through the Python API against the lab's own store, is
+registered from the run's artifact tree, moved to Production (after a
+confirmation), given an alias, and linked back to its run.
 """
 
 from __future__ import annotations
@@ -27,11 +28,18 @@ import jupyter_mlops as mlops
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+import tempfile
+
+from jupyter_mlops.registry.flavors import save_model
+
 X, y = load_iris(return_X_y=True)
 clf = LogisticRegression(max_iter=300).fit(X, y)
+# (mlops.log_model writes an MLflow 3 logged model, outside the run's artifacts)
+model_dir = tempfile.mkdtemp()
+save_model(clf, model_dir, input_example=X[:3])
 with mlops.start_run(run_name="ui-iris-model") as run:
     mlops.log_param("max_iter", 300)
-    mlops.log_model(clf, "classifier", input_example=X[:3])
+    mlops.log_artifacts(model_dir, "classifier")
 print(run.info.run_id)
 """
 
