@@ -67,7 +67,7 @@ def server(tmp_path_factory, kfp):
     srv.stop()
 
 
-def until(check, what: str, timeout: float = 30):
+def until(check, what: str, timeout: float = 90):
     """Poll ``check`` (a callable returning a truthy value when done)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
