@@ -322,9 +322,22 @@ def test_type_mapping_of_constants(tmp_path):
 def test_oversize_file_names_the_step(ws):
     write(str(ws / "data" / "raw.csv"), "x" * 2000)
     small = KubeflowSettings(image="i", tracking_uri="u", max_embedded_bytes=1000)
-    with pytest.raises(CompileError, match=r"step 'prep': 'data/raw.csv' is 0\.0 MB.*"
-                                           r"max_embedded_bytes"):
+    with pytest.raises(CompileError, match=r"step 'prep': 'data/raw.csv' is 2,000 bytes; "
+                                           r"files over 1,000 bytes \(max_embedded_bytes\)"):
         compile_ws(ws, settings=small)
+
+
+def test_unvalidated_templates_name_step_and_field(ws):
+    p = load_pipeline(str(ws / "p.pipeline.yaml"))
+    p.steps["report"].parameters = {"threshold": "{{ params.nope }}"}
+    with pytest.raises(CompileError, match=r"step 'report': parameters\.threshold: unknown "
+                                           r"pipeline parameter 'nope'"):
+        compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x", settings=SETTINGS)
+    p.steps["report"].parameters = {}
+    p.steps["report"].env = {"X": "a{{ params.nope }}"}
+    with pytest.raises(CompileError, match=r"step 'report': env\.X: unknown template "
+                                           r"\{\{ params\.nope \}\}"):
+        compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x", settings=SETTINGS)
 
 
 def test_bad_resources_name_step_and_field(ws):

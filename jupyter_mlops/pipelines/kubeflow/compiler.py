@@ -39,7 +39,8 @@ from typing import Any
 
 from ..model import Pipeline, Step, infer_type
 from ..params import ParameterError, fill, resolve_parameters
-from ..spec import TEMPLATE
+from ..._version import __version__
+from ..spec import TEMPLATE, ancestors
 
 SCHEMA_VERSION = "2.1.0"
 #: Our parameter types → KFP's ``ParameterType`` enum names.
@@ -102,8 +103,7 @@ def task_name(step_name: str) -> str:
 def pipeline_name(name: str) -> str:
     """``name`` fitted to KFP's ``[a-z0-9]([-a-z0-9]*[a-z0-9])?`` (dots between parts allowed)."""
     out = re.sub(r"[^a-z0-9.]+", "-", name.lower())
-    out = re.sub(r"-*\.+-*", ".", out)  # a part may not start or end with '-'
-    out = re.sub(r"\.{2,}", ".", out).strip("-.")
+    out = re.sub(r"-*\.+-*", ".", out).strip("-.")  # parts neither start nor end with '-'
     return out if out and KFP_NAME.match(out) else "pipeline"
 
 
@@ -242,9 +242,9 @@ def _archive(p: Pipeline, step: Step, limit: int) -> tuple[str, str]:
                                    f"(looked for {full})") from None
             if size > limit:
                 raise CompileError(
-                    f"step '{step.name}': '{name}' is {size / 1e6:.1f} MB; files larger than "
-                    f"{limit / 1e6:.1f} MB (max_embedded_bytes) cannot be embedded in the "
-                    "pipeline: read big data from object storage or a volume instead")
+                    f"step '{step.name}': '{name}' is {_size(size)}; files over {_size(limit)} "
+                    "(max_embedded_bytes) cannot be embedded in the pipeline: read big data "
+                    "from object storage or a volume instead")
             info = tarfile.TarInfo(name)
             info.size = size
             info.mode = 0o644
@@ -254,10 +254,14 @@ def _archive(p: Pipeline, step: Step, limit: int) -> tuple[str, str]:
     encoded = base64.b64encode(buf.getvalue()).decode("ascii")
     if len(encoded) > limit:
         raise CompileError(
-            f"step '{step.name}': its embedded files take {len(encoded) / 1e6:.1f} MB "
-            f"encoded, over max_embedded_bytes ({limit / 1e6:.1f} MB)")
+            f"step '{step.name}': its embedded files take {_size(len(encoded))} encoded, "
+            f"over max_embedded_bytes ({_size(limit)})")
     pdir = os.path.relpath(os.path.abspath(p.base_dir), anchor).replace(os.sep, "/")
     return encoded, pdir
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
 def _arg_json(value: Any) -> str:
@@ -301,14 +305,14 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
 
     tasks_of = {n: task_name(n) for n in p.steps}
     keys_of = {n: artifact_keys(s.outputs) for n, s in p.steps.items()}
-    upstream = _ancestors(p)
+    upstream = ancestors(p)
     components: dict[str, Any] = {}
     executors: dict[str, Any] = {}
     tasks: dict[str, Any] = {}
     for name, step in p.steps.items():
         tname = tasks_of[name]
         comp, label = f"comp-{tname}", f"exec-{tname}"
-        comp_spec, task_inputs, config = _step_io(p, step, values, compile_ctx, keys_of,
+        comp_spec, task_inputs, config = _step_io(p, step, compile_ctx, keys_of,
                                                   upstream.get(name, set()), tasks_of)
         comp_spec["executorLabel"] = label
         components[comp] = comp_spec
@@ -349,11 +353,19 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
         "components": components,
         "deploymentSpec": {"executors": executors},
         "schemaVersion": SCHEMA_VERSION,
-        "sdkVersion": f"jupyter-mlops-{_version()}",
+        "sdkVersion": f"jupyter-mlops-{__version__}",
     }
     if settings.pipeline_root:
         spec["defaultPipelineRoot"] = settings.pipeline_root
     return {"pipeline_spec": spec, "platform_spec": _platform_spec(settings, executors)}
+
+
+def _fill(step: Step, where: str, value: Any, ctx: Mapping[str, Any]) -> Any:
+    try:
+        return fill(value, ctx)
+    except KeyError as e:  # a model that skipped validation
+        raise CompileError(f"step '{step.name}': {where}: unknown template "
+                           f"{{{{ {e.args[0]} }}}}") from None
 
 
 def _param_def(ptype: str, default: Any, description: str = "") -> dict[str, Any]:
@@ -364,8 +376,8 @@ def _param_def(ptype: str, default: Any, description: str = "") -> dict[str, Any
     return out
 
 
-def _step_io(p: Pipeline, step: Step, values: Mapping[str, Any], compile_ctx: Mapping[str, Any],
-             keys_of: Mapping[str, Mapping[str, str]], ancestors: set[str],
+def _step_io(p: Pipeline, step: Step, compile_ctx: Mapping[str, Any],
+             keys_of: Mapping[str, Mapping[str, str]], upstream: set[str],
              tasks_of: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The component's interface, the task's inputs and the bootstrap's config."""
     in_params: dict[str, Any] = {}
@@ -374,6 +386,9 @@ def _step_io(p: Pipeline, step: Step, values: Mapping[str, Any], compile_ctx: Ma
     in_pod: dict[str, Any] = {}
     for key, raw in step.parameters.items():
         whole = _whole_param(raw)
+        if whole is not None and whole not in p.parameters:
+            raise CompileError(f"step '{step.name}': parameters.{key}: unknown pipeline "
+                               f"parameter {whole!r}")
         if whole is not None:
             ptype = p.parameters[whole].type
             in_params[key] = {"parameterType": KFP_TYPES[ptype]}
@@ -382,7 +397,7 @@ def _step_io(p: Pipeline, step: Step, values: Mapping[str, Any], compile_ctx: Ma
         elif _needs_pod(raw):
             in_pod[key] = raw
         else:
-            value = fill(raw, compile_ctx)
+            value = _fill(step, f"parameters.{key}", raw, compile_ctx)
             if value is None:  # no KFP value for null: the pod fills it (to None)
                 in_pod[key] = None
                 continue
@@ -399,7 +414,7 @@ def _step_io(p: Pipeline, step: Step, values: Mapping[str, Any], compile_ctx: Ma
     in_artifacts: dict[str, Any] = {}
     task_artifacts: dict[str, Any] = {}
     received: dict[str, Any] = {}
-    for dep in sorted(set(step.depends_on) | (templated & ancestors), key=list(p.steps).index):
+    for dep in sorted(set(step.depends_on) | (templated & upstream), key=list(p.steps).index):
         for out, key in keys_of[dep].items():
             iname = base = f"{re.sub(r'[^A-Za-z0-9_]', '_', dep)}__{key}"
             n = 2
@@ -448,7 +463,7 @@ def _container(p: Pipeline, step: Step, config: dict[str, Any], settings: Kubefl
     env: dict[str, str] = dict(settings.env)
     for k, v in step.env.items():
         if k not in config["env"]:  # the others are filled in the pod
-            env[k] = str(fill(v, compile_ctx))
+            env[k] = str(_fill(step, f"env.{k}", v, compile_ctx))
     env.update({
         "JUPYTER_MLOPS_TRACKING_URI": settings.tracking_uri,
         "JUPYTER_MLOPS_RUN_ID": run_id,
@@ -482,18 +497,6 @@ def _platform_spec(settings: KubeflowSettings,
     secret_as_env = [{"secretName": s, "keyToEnv": k} for s, k in sorted(by_secret.items())]
     return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
         label: {"secretAsEnv": copy.deepcopy(secret_as_env)} for label in executors}}}}}
-
-
-def _ancestors(p: Pipeline) -> dict[str, set[str]]:
-    from ..spec import ancestors
-
-    return ancestors(p)
-
-
-def _version() -> str:
-    from ..._version import __version__
-
-    return __version__
 
 
 # -- references -----------------------------------------------------------------------------
