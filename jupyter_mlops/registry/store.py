@@ -459,12 +459,7 @@ class RegistryStore:
             raise invalid("Tag name cannot be empty.")
         with self._write() as conn:
             self._model_row(conn, name)
-            conn.execute(
-                registered_model_tags.delete().where(
-                    registered_model_tags.c.name == name, registered_model_tags.c.key == key
-                )
-            )
-            conn.execute(registered_model_tags.insert().values(name=name, key=key, value=value))
+            _upsert(conn, registered_model_tags, {"name": name, "key": key}, value=value)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         validate_name(name)
@@ -512,20 +507,8 @@ class RegistryStore:
         with self._write() as conn:
             self._model_row(conn, name)
             self._version_row(conn, name, v)
-            conn.execute(
-                registered_model_aliases.delete().where(
-                    registered_model_aliases.c.name == name,
-                    registered_model_aliases.c.alias == alias,
-                )
-            )
-            conn.execute(
-                registered_model_aliases.insert().values(name=name, alias=alias, version=v)
-            )
-            conn.execute(
-                registered_models.update()
-                .where(registered_models.c.name == name)
-                .values(last_updated_timestamp=now_ms())
-            )
+            _upsert(conn, registered_model_aliases, {"name": name, "alias": alias}, version=v)
+            _touch_model(conn, name, now_ms())
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         validate_name(name)
@@ -660,11 +643,7 @@ class RegistryStore:
                         for k, v in tags.items()
                     ],
                 )
-            conn.execute(
-                registered_models.update()
-                .where(registered_models.c.name == name)
-                .values(last_updated_timestamp=now)
-            )
+            _touch_model(conn, name, now)
             return self._versions_json(conn, [self._version_row(conn, name, version)])[0]
 
     def get_model_version(self, name: str, version: Any) -> dict[str, Any]:
@@ -717,11 +696,7 @@ class RegistryStore:
                 .where(model_versions.c.name == name, model_versions.c.version == v)
                 .values(current_stage=stage, last_updated_timestamp=now)
             )
-            conn.execute(
-                registered_models.update()
-                .where(registered_models.c.name == name)
-                .values(last_updated_timestamp=now)
-            )
+            _touch_model(conn, name, now)
             return self._versions_json(conn, [self._version_row(conn, name, v)])[0]
 
     def delete_model_version(self, name: str, version: Any) -> None:
@@ -805,16 +780,7 @@ class RegistryStore:
             raise invalid("Tag name cannot be empty.")
         with self._write() as conn:
             self._version_row(conn, name, v)
-            conn.execute(
-                model_version_tags.delete().where(
-                    model_version_tags.c.name == name,
-                    model_version_tags.c.version == v,
-                    model_version_tags.c.key == key,
-                )
-            )
-            conn.execute(
-                model_version_tags.insert().values(name=name, version=v, key=key, value=value)
-            )
+            _upsert(conn, model_version_tags, {"name": name, "version": v, "key": key}, value=value)
 
     def delete_model_version_tag(self, name: str, version: Any, key: str) -> None:
         validate_name(name)
@@ -1028,12 +994,7 @@ class RegistryStore:
         with self._write() as conn:
             self._logged_row(conn, model_id)
             for k, v in tags.items():
-                conn.execute(
-                    logged_model_tags.delete().where(
-                        logged_model_tags.c.model_id == model_id, logged_model_tags.c.key == k
-                    )
-                )
-                conn.execute(logged_model_tags.insert().values(model_id=model_id, key=k, value=v))
+                _upsert(conn, logged_model_tags, {"model_id": model_id, "key": k}, value=v)
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         with self._write() as conn:
@@ -1050,12 +1011,7 @@ class RegistryStore:
         with self._write() as conn:
             self._logged_row(conn, model_id)
             for k, v in params.items():
-                conn.execute(
-                    logged_model_params.delete().where(
-                        logged_model_params.c.model_id == model_id, logged_model_params.c.key == k
-                    )
-                )
-                conn.execute(logged_model_params.insert().values(model_id=model_id, key=k, value=v))
+                _upsert(conn, logged_model_params, {"model_id": model_id, "key": k}, value=v)
 
     def search_logged_models(
         self,
@@ -1133,14 +1089,7 @@ class RegistryStore:
             for model_id, _step in models:
                 self._logged_row(conn, model_id)
             for model_id, step in models:
-                conn.execute(
-                    run_outputs.delete().where(
-                        run_outputs.c.run_id == run_id, run_outputs.c.model_id == model_id
-                    )
-                )
-                conn.execute(
-                    run_outputs.insert().values(run_id=run_id, model_id=model_id, step=step)
-                )
+                _upsert(conn, run_outputs, {"run_id": run_id, "model_id": model_id}, step=step)
 
     def run_outputs(self, run_id: str) -> list[dict[str, Any]]:
         with self._read() as conn:
@@ -1171,6 +1120,22 @@ def registry_for(tracking: TrackingStore) -> RegistryStore:
     if reg is None:
         reg = _registries[tracking] = RegistryStore(tracking)
     return reg
+
+
+def _upsert(conn: Connection, table: sa.Table, keys: dict[str, Any], **values: Any) -> None:
+    """Set the row of ``table`` identified by ``keys`` (its primary key) to
+    ``values``: the same two statements on SQLite and PostgreSQL."""
+    conn.execute(table.delete().where(*(table.c[k] == v for k, v in keys.items())))
+    conn.execute(table.insert().values(**keys, **values))
+
+
+def _touch_model(conn: Connection, name: str, now: int) -> None:
+    """A change to a version or an alias updates its registered model's timestamp."""
+    conn.execute(
+        registered_models.update()
+        .where(registered_models.c.name == name)
+        .values(last_updated_timestamp=now)
+    )
 
 
 def _key_values_by(
