@@ -226,7 +226,7 @@ def run_step(config: Mapping[str, Any], executor_input: Mapping[str, Any], archi
     run_id = os.environ.get("JUPYTER_MLOPS_RUN_ID", "")
     uri = os.environ.get("JUPYTER_MLOPS_TRACKING_URI", "")
     log = Tee(os.path.join(root, "step.log"), sys.stdout.buffer)
-    error: str | None = None
+    error: str | None = "interrupted"  # what stays when KeyboardInterrupt/SystemExit go through
     try:
         error = _run(config, executor_input, archive, root, log)
     except StepError as e:
