@@ -96,8 +96,16 @@ runs = Table(
     Column("artifact_uri", Text, nullable=True),
     Column("deleted_time", BigInteger, nullable=True),
     Column("last_heartbeat", BigInteger, nullable=True),
-    Index("ix_runs_experiment", "experiment_id", "lifecycle_stage", "start_time"),
     Index("ix_runs_heartbeat", "status", "last_heartbeat"),
+)
+# Search's default order (start_time DESC, run_uuid), so a page is read in index order.
+# PostgreSQL's index says DESC NULLS LAST, which is SQLite's DESC.
+Index(
+    "ix_runs_search_order",
+    runs.c.experiment_id,
+    runs.c.lifecycle_stage,
+    runs.c.start_time.desc(),
+    runs.c.run_uuid,
 )
 
 params = Table(
@@ -172,13 +180,17 @@ metric_blocks = Table(
     sqlite_with_rowid=False,
 )
 
-# Value indexes for search. PostgreSQL's b-tree rejects entries over ~2.7 kB and
-# param/tag values may be 6000/8000 characters, so there the index is on the key only.
+#: Characters of a param/tag value that PostgreSQL's search index holds (migration 0006).
+VALUE_PREFIX_CHARS = 200
+
+# Value indexes for search, created per dialect by the migrations. PostgreSQL's b-tree
+# rejects entries over ~2.7 kB and param/tag values may be 6000/8000 characters, so
+# there the index holds a prefix of the value (search compares it, see search.py).
 SQLITE_ONLY_INDEXES = (
     ("ix_params_key_value", "params", ("key", "value", "run_uuid")),
     ("ix_tags_key_value", "tags", ("key", "value", "run_uuid")),
 )
 POSTGRES_ONLY_INDEXES = (
-    ("ix_params_key", "params", ("key", "run_uuid")),
-    ("ix_tags_key", "tags", ("key", "run_uuid")),
+    ("ix_params_key_prefix", "params", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "INCLUDE run_uuid")),
+    ("ix_tags_key_prefix", "tags", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "INCLUDE run_uuid")),
 )

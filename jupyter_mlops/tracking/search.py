@@ -433,8 +433,9 @@ def decode_page_token(token: str | None) -> int:
 # -- compilation to SQL -------------------------------------------------------------
 
 
-def run_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
-    """WHERE clauses over ``runs`` for parsed comparisons (parameterized)."""
+def run_filter_clauses(comparisons: Sequence[Comparison], dialect: str = "sqlite") -> list[Any]:
+    """WHERE clauses over ``runs`` for parsed comparisons (parameterized), in the form
+    the ``dialect``'s indexes serve."""
     import sqlalchemy as sa
 
     from .schema import latest_metrics, params, runs, tags
@@ -459,7 +460,7 @@ def run_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
                 continue
             cond = [t.c.key == c.key]
             if c.op != "IS_NOT_NULL":
-                cond.append(_compare(t.c.value, c.op, c.value))
+                cond += _value_match(t.c.value, c.op, c.value, dialect)
             clauses.append(runs.c.run_uuid.in_(sa.select(t.c.run_uuid).where(*cond)))
         elif c.entity == DATASET:
             clauses.append(sa.false())  # this store keeps no dataset inputs
@@ -472,6 +473,23 @@ def run_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
                 col = runs.c[RUN_STRING_ATTRIBUTES[c.key]]
                 clauses.append(_compare(col, c.op, c.value))
     return clauses
+
+
+def _value_match(col: Any, op: str, value: Any, dialect: str) -> list[Any]:
+    """A param/tag value comparison. PostgreSQL indexes ``left(value, N)`` (whole values
+    do not fit its b-tree), so equality compares that prefix, which is exact for
+    literals shorter than N characters; longer ones also compare the full value."""
+    if dialect != "postgresql" or op != "=":
+        return [_compare(col, op, value)]
+    import sqlalchemy as sa
+
+    from .schema import VALUE_PREFIX_CHARS as n
+
+    # a literal N, not a bound parameter, or the planner cannot match the index expression
+    out = [sa.func.left(col, sa.literal_column(str(n))) == value[:n]]
+    if len(value) >= n:
+        out.append(col == value)
+    return out
 
 
 def experiment_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:

@@ -1078,7 +1078,7 @@ class SqlTrackingStore(TrackingStore):
         q = q.where(
             runs.c.experiment_id.in_(exp_ids),
             *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
-            *search.run_filter_clauses(comparisons),
+            *search.run_filter_clauses(comparisons, self.dialect),
             *_visibility_clauses(visible_user_ids, viewer_id),
         )
         q = q.order_by(*terms).offset(offset).limit(max_results + 1)
