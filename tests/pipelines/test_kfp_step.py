@@ -136,6 +136,42 @@ def test_notebook_step_logs_into_its_run_receives_inputs_and_writes_outputs(ws, 
     assert "rows_seen" not in store.get_run(runs["prep"]).data.metrics
 
 
+def executor_input_for(spec, task, produced, storage):
+    """What KFP's driver hands a task, from the IR alone: root input defaults and
+    constants as parameter values, producers' artifact URIs as inputs, fresh URIs under
+    ``storage`` as outputs (recorded in ``produced`` for the consumers)."""
+    t = spec["root"]["dag"]["tasks"][task]
+    roots = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    values = {}
+    for name, src in t.get("inputs", {}).get("parameters", {}).items():
+        values[name] = (roots[src["componentInputParameter"]]["defaultValue"]
+                        if "componentInputParameter" in src else src["runtimeValue"]["constant"])
+    arts = {name: artifact(produced[(src["taskOutputArtifact"]["producerTask"],
+                                     src["taskOutputArtifact"]["outputArtifactKey"])])
+            for name, src in t.get("inputs", {}).get("artifacts", {}).items()}
+    outs = {}
+    comp = spec["components"][t["componentRef"]["name"]]
+    for key in comp.get("outputDefinitions", {}).get("artifacts", {}):
+        uri = produced[(task, key)] = str(storage / task / key)
+        outs[key] = artifact(uri)
+    return {"inputs": {"parameterValues": values, "artifacts": arts},
+            "outputs": {"artifacts": outs}}
+
+
+def test_two_pods_hand_data_over_through_artifacts(ws, store, tmp_path):
+    """prep's pod, then train's, each given what KFP's driver would derive from the IR."""
+    spec, runs = compiled(ws, store, rows=2)
+    produced = {}
+    for task in ("prep", "train"):
+        proc = launch(spec, task, executor_input_for(spec, task, produced, tmp_path / "root"),
+                      tmp_path / f"pod-{task}")
+        assert proc.returncode == 0, proc.stderr
+    assert open(produced[("prep", "data_txt")]).read() == "xx"
+    assert open(produced[("train", "model_txt")]).read() == "model-v1:tuned:True"
+    assert store.get_run(runs["train"]).data.metrics["rows_seen"].value == 4.0
+    assert {store.get_run(r).info.status for r in runs.values()} == {"FINISHED"}
+
+
 def test_failing_notebook_exits_nonzero_with_the_reason_and_a_failed_run(ws, store, tmp_path):
     write_notebook(str(ws / "prep.ipynb"), "rows = 1\n", "raise ValueError('no data today')")
     spec, runs = compiled(ws, store)
