@@ -161,3 +161,75 @@ def test_schedule_lifecycle_from_the_panel(
     assert lab.api("GET", API + "schedules")["schedules"] == []
     # its past run is kept
     assert lab.api("GET", API + f"runs/{runs[0]['run_id']}")["run"]["status"] == "SUCCEEDED"
+
+
+def _set_theme(page: Any, theme: str, light: bool) -> None:
+    page.evaluate(
+        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    expect(page.locator("body")).to_have_attribute(
+        "data-jp-theme-light", "true" if light else "false", timeout=TIMEOUT_MS
+    )
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=TIMEOUT_MS)
+
+
+def test_edit_a_schedule_in_its_form(
+    page: Any,
+    lab: Any,
+    pipeline_file: str,
+    allowed_console_errors: list[str],
+    screenshot_dir: Any,
+) -> None:
+    allowed_console_errors.append("status of 400")
+    # Yearly, so it cannot fire (and move its next time) while the test runs.
+    created = lab.api("POST", API + "schedules", {
+        "path": pipeline_file, "cron": "0 6 1 1 *", "timezone": "UTC",
+        "parameters": {"who": "owl"}, "name": "new year"})["schedule"]
+    sid = created["schedule_id"]
+    panel = _open_panel(page)
+    panel.locator(".jp-mlops-PipelinesRefresh").click()
+    sched = panel.locator(f'.jp-mlops-ScheduleItem[data-schedule-id="{sid}"]')
+    expect(sched).to_be_visible(timeout=TIMEOUT_MS)
+    sched.locator(".jp-mlops-ScheduleItem-edit").click()
+
+    # The create form, started with the schedule's values.
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.locator(".jp-Dialog-header")).to_contain_text("Edit schedule new year")
+    form = dialog.locator(".jp-mlops-SubmitForm")
+    expect(form.locator('input[name="who"]')).to_have_value("owl")
+    expect(form.locator('input[name="cron"]')).to_have_value("0 6 1 1 *")
+    expect(form.locator(".jp-mlops-CronHint")).to_have_text("at 06:00, on day 1, in January")
+    expect(form.locator('input[name="timezone"]')).to_have_value("UTC")
+    expect(form.locator('input[name="run_name"]')).to_have_value("new year")
+    expect(form.locator('select[name="target"]')).to_have_count(0)
+
+    # A bad cron: the server's message in the dialog, every field kept, nothing saved.
+    form.locator('input[name="who"]').fill("cat")
+    form.locator('input[name="cron"]').fill("61 25 * * *")
+    dialog.locator(".jp-mod-accept").click()
+    error = page.locator(".jp-Dialog .jp-mlops-SubmitForm-serverError")
+    expect(error).to_contain_text("Invalid cron expression", timeout=TIMEOUT_MS)
+    form = page.locator(".jp-Dialog .jp-mlops-SubmitForm")
+    expect(form.locator('input[name="who"]')).to_have_value("cat")
+    expect(form.locator('input[name="cron"]')).to_have_value("61 25 * * *")
+    assert lab.api("GET", API + f"schedules/{sid}")["schedule"] == created
+
+    # A good cron and zone: saved, and the list shows the new next fire time.
+    form.locator('input[name="cron"]').fill("30 7 2 2 *")
+    expect(form.locator(".jp-mlops-CronHint")).to_have_text("at 07:30, on day 2, in February")
+    form.locator('input[name="timezone"]').fill("Asia/Tokyo")
+    for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
+        _set_theme(page, theme, light)
+        page.screenshot(path=str(screenshot_dir / f"pipeline-schedule-edit-{theme[11:].lower()}.png"))
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    # the list reloads once the PATCH is answered
+    expect(sched.locator(".jp-mlops-ScheduleItem-cron")).to_have_text("30 7 2 2 *", timeout=TIMEOUT_MS)
+    saved = lab.api("GET", API + f"schedules/{sid}")["schedule"]
+    assert (saved["cron"], saved["timezone"], saved["parameters"], saved["name"]) == (
+        "30 7 2 2 *", "Asia/Tokyo", {"who": "cat"}, "new year")
+    assert saved["next_fire_time"] != created["next_fire_time"]
+    next_run = sched.locator(".jp-mlops-ScheduleItem-next")
+    expect(next_run).to_have_text(_expected_next(saved["next_fire_time"], "Asia/Tokyo"))
+    assert "-02-02 07:30 (Asia/Tokyo)" in next_run.inner_text()
+    lab.api("DELETE", API + f"schedules/{sid}")

@@ -1,7 +1,11 @@
+import { IPipelineSchedule } from '../api';
+import { formFields, parseForm } from '../pipelines/form';
 import {
   browserTimeZone,
   describeCron,
-  formatNextRun
+  formatNextRun,
+  scheduleChange,
+  scheduleFormStart
 } from '../pipelines/schedules';
 
 describe('describeCron', () => {
@@ -58,5 +62,82 @@ describe('browserTimeZone', () => {
     expect(typeof tz).toBe('string');
     expect(tz.length).toBeGreaterThan(0);
     expect(() => formatNextRun(0, tz)).not.toThrow();
+  });
+});
+
+describe('editing a schedule', () => {
+  const params = {
+    who: { type: 'string' as const },
+    epochs: { type: 'integer' as const, default: 3 },
+    lr: { type: 'float' as const, default: 0.1 },
+    shuffle: { type: 'boolean' as const, default: true },
+    mode: { type: 'string' as const, enum: ['fast', 'slow'], default: 'fast' },
+    layers: { type: 'list' as const, default: [1] },
+    extra: { type: 'dict' as const, default: {} }
+  };
+  const stored = {
+    who: 'owl',
+    epochs: 7,
+    lr: 0.25,
+    shuffle: false,
+    mode: 'slow',
+    layers: [64, 32],
+    extra: { seed: 1 }
+  };
+  const schedule: IPipelineSchedule = {
+    schedule_id: 's1',
+    name: 'nightly',
+    pipeline_path: 'a/train.pipeline.yaml',
+    parameters: stored,
+    cron: '0 6 * * 1-5',
+    timezone: 'Europe/Paris',
+    paused: false
+  };
+
+  it('starts the form with the schedule values, which parse back unchanged', () => {
+    const start = scheduleFormStart(schedule);
+    expect(start.schedule).toEqual({
+      cron: '0 6 * * 1-5',
+      timezone: 'Europe/Paris'
+    });
+    expect(start.name).toBe('nightly');
+    expect(start.texts).toEqual({
+      who: 'owl',
+      epochs: '7',
+      lr: '0.25',
+      shuffle: 'false',
+      mode: 'slow',
+      layers: '[64,32]',
+      extra: '{"seed":1}'
+    });
+    const parsed = parseForm(formFields(params), start.texts);
+    expect(parsed.errors).toEqual({});
+    expect(parsed.values).toEqual(stored);
+  });
+
+  it('leaves fields the schedule does not set to their defaults', () => {
+    const start = scheduleFormStart({ ...schedule, parameters: { who: 'x' } });
+    expect(start.texts).toEqual({ who: 'x' });
+  });
+
+  it('saves cron, zone, parameters and name; an emptied name is the pipeline one', () => {
+    const value = {
+      cron: '30 7 * * *',
+      timezone: 'UTC',
+      parameters: { who: 'cat' },
+      runName: 'renamed'
+    };
+    expect(scheduleChange(value, 'train')).toEqual({
+      cron: '30 7 * * *',
+      timezone: 'UTC',
+      parameters: { who: 'cat' },
+      name: 'renamed'
+    });
+    expect(scheduleChange({ ...value, runName: '  ' }, 'train').name).toBe(
+      'train'
+    );
+    expect(scheduleChange({ ...value, runName: '' }, '')).not.toHaveProperty(
+      'name'
+    );
   });
 });

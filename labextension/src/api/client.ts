@@ -68,9 +68,10 @@ export interface ICreateScheduleRequest {
   paused?: boolean;
 }
 
-/** Body of `PATCH pipelines/schedules/{id}`. */
+/** Body of `PATCH pipelines/schedules/{id}` (`parameters` replace the stored ones). */
 export interface IUpdateScheduleRequest {
   paused?: boolean;
+  name?: string;
   cron?: string;
   timezone?: string;
   parameters?: Record<string, unknown>;
@@ -534,7 +535,11 @@ export class MLOpsClient {
     return answer.schedule;
   }
 
-  /** Pause/resume or re-time a schedule (resuming computes the next time from now). */
+  /**
+   * Pause/resume, rename, re-time or re-parameterise a schedule (a new cron,
+   * time zone or resuming computes the next time from now); bad values are a
+   * 400 `MLOpsApiError`.
+   */
   async updatePipelineSchedule(
     scheduleId: string,
     change: IUpdateScheduleRequest

@@ -1,7 +1,7 @@
 /**
  * The "Pipelines" left sidebar: the workspace's `*.pipeline.yaml` files (each
- * with run and schedule buttons), their recurring runs (pause/resume, run
- * now, delete) and the latest pipeline runs (click to open).
+ * with run and schedule buttons), their recurring runs (edit, pause/resume,
+ * run now, delete) and the latest pipeline runs (click to open).
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
@@ -27,6 +27,8 @@ export interface IPipelinesPanelOptions {
   submit: (path: string) => void;
   /** Open the schedule dialog for a file. */
   schedule: (path: string) => void;
+  /** Open the edit dialog of a schedule. */
+  editSchedule: (schedule: IPipelineSchedule) => void;
   /** Open a run's view. */
   openRun: (runId: string) => void;
   /** Open a file in the editor. */
@@ -269,7 +271,7 @@ export class PipelinesPanel extends ReactWidget {
   }
 
   private _renderSchedule(s: IPipelineSchedule): JSX.Element {
-    const { trans } = this._options;
+    const { trans, editSchedule } = this._options;
     const hint = describeCron(s.cron);
     return (
       <li
@@ -310,6 +312,14 @@ export class PipelinesPanel extends ReactWidget {
           </span>
         ) : null}
         <span className="jp-mlops-ScheduleItem-actions">
+          <button
+            type="button"
+            className="jp-mlops-Button jp-mod-styled jp-mlops-ScheduleItem-edit"
+            onClick={() => editSchedule(s)}
+            title={trans.__('Change the cron, time zone, parameters or name')}
+          >
+            {trans.__('Edit…')}
+          </button>
           <button
             type="button"
             className="jp-mlops-Button jp-mod-styled jp-mlops-ScheduleItem-toggle"

@@ -18,11 +18,15 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { describeError } from '../api';
+import { describeError, IPipelineSchedule } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { PipelinesPanel } from './PipelinesPanel';
 import { PipelineRunView } from './RunView';
-import { browserTimeZone } from './schedules';
+import {
+  browserTimeZone,
+  scheduleChange,
+  scheduleFormStart
+} from './schedules';
 import { askUntilSaved, readPipeline } from './formDialog';
 
 /** Plugin id; also its settings schema (`schema/pipelines.json`). */
@@ -142,11 +146,41 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       });
     };
 
+    /** Change a schedule in the same form, started with its values. */
+    const editSchedule = async (schedule: IPipelineSchedule): Promise<void> => {
+      const pipeline = await readPipeline(
+        client,
+        trans,
+        schedule.pipeline_path
+      );
+      if (!pipeline) {
+        return;
+      }
+      const saved = await askUntilSaved({
+        ...pipeline,
+        ...scheduleFormStart(schedule),
+        trans,
+        title: trans.__('Edit schedule %1', schedule.name),
+        accept: trans.__('Save'),
+        failure: trans.__('Could not save the schedule'),
+        save: async value => {
+          await client.updatePipelineSchedule(
+            schedule.schedule_id,
+            scheduleChange(value, pipeline.info.pipeline?.name ?? '')
+          );
+        }
+      });
+      if (saved) {
+        void panel.refresh();
+      }
+    };
+
     const panel = new PipelinesPanel({
       client,
       trans,
       submit: path => void submit(path),
       schedule: path => void submit(path, true),
+      editSchedule: schedule => void editSchedule(schedule),
       openRun: runId => void openRun(runId),
       openFile: path => void commands.execute('docmanager:open', { path }),
       refreshMs: () => refreshMs

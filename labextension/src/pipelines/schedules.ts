@@ -1,9 +1,12 @@
 /**
  * Data shaping for recurring runs: a short human hint for a cron expression,
- * the browser's time zone as the form's default, and the next fire time as
- * text. The server stays the judge of what a valid cron is; the hint only
- * reads the common shapes and falls back to the expression itself.
+ * the browser's time zone as the form's default, the next fire time as text,
+ * and an existing schedule in and out of the edit form. The server stays the
+ * judge of what a valid cron is; the hint only reads the common shapes and
+ * falls back to the expression itself.
  */
+import { IPipelineSchedule, IUpdateScheduleRequest } from '../api';
+import { valueToText } from './form';
 
 const DAYS = [
   'Sunday',
@@ -187,4 +190,53 @@ export function formatNextRun(
   return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get(
     'minute'
   )} (${timeZone})`;
+}
+
+/** What the schedule form starts with when it edits a schedule. */
+export interface IScheduleFormStart {
+  /** The schedule's parameter values as field texts, by name. */
+  texts: Record<string, string>;
+  schedule: { cron: string; timezone: string };
+  name: string;
+}
+
+/** The form's starting values for editing `schedule`. */
+export function scheduleFormStart(
+  schedule: IPipelineSchedule
+): IScheduleFormStart {
+  const texts: Record<string, string> = {};
+  for (const [name, value] of Object.entries(schedule.parameters ?? {})) {
+    texts[name] = valueToText(value);
+  }
+  return {
+    texts,
+    schedule: { cron: schedule.cron, timezone: schedule.timezone },
+    name: schedule.name
+  };
+}
+
+/**
+ * The PATCH that saves the edit form: cron, time zone, the parameters (they
+ * replace the stored ones) and the name; an emptied name goes back to the
+ * pipeline's own, as when the schedule was created without one.
+ */
+export function scheduleChange(
+  value: {
+    cron: string;
+    timezone: string;
+    parameters: Record<string, unknown>;
+    runName: string;
+  },
+  pipelineName: string
+): IUpdateScheduleRequest {
+  const change: IUpdateScheduleRequest = {
+    cron: value.cron,
+    timezone: value.timezone,
+    parameters: value.parameters
+  };
+  const name = value.runName.trim() || pipelineName;
+  if (name) {
+    change.name = name;
+  }
+  return change;
 }
