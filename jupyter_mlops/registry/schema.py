@@ -32,13 +32,22 @@ registered_models = Table(
     Column("user_id", String(256), nullable=True),
 )
 
-registered_model_tags = Table(
-    "registered_model_tags",
-    metadata,
-    Column("name", String(256), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("name", "key", name="pk_registered_model_tags"),
+
+def _key_values(name: str, *parents: Column) -> Table:
+    """A ``(parent..., key, value)`` table: the tags or params of one kind of
+    entity, one row per key (primary key ``pk_<name>``)."""
+    return Table(
+        name,
+        metadata,
+        *parents,
+        Column("key", String(250), nullable=False),
+        Column("value", Text, nullable=True),
+        PrimaryKeyConstraint(*(c.name for c in parents), "key", name=f"pk_{name}"),
+    )
+
+
+registered_model_tags = _key_values(
+    "registered_model_tags", Column("name", String(256), nullable=False)
 )
 
 model_versions = Table(
@@ -62,14 +71,10 @@ model_versions = Table(
     Index("ix_model_versions_run", "run_id"),
 )
 
-model_version_tags = Table(
+model_version_tags = _key_values(
     "model_version_tags",
-    metadata,
     Column("name", String(256), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("name", "version", "key", name="pk_model_version_tags"),
 )
 
 registered_model_aliases = Table(
@@ -99,22 +104,10 @@ logged_models = Table(
     Index("ix_logged_models_run", "source_run_id"),
 )
 
-logged_model_tags = Table(
-    "logged_model_tags",
-    metadata,
-    Column("model_id", String(64), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("model_id", "key", name="pk_logged_model_tags"),
-)
+logged_model_tags = _key_values("logged_model_tags", Column("model_id", String(64), nullable=False))
 
-logged_model_params = Table(
-    "logged_model_params",
-    metadata,
-    Column("model_id", String(64), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", Text, nullable=True),
-    PrimaryKeyConstraint("model_id", "key", name="pk_logged_model_params"),
+logged_model_params = _key_values(
+    "logged_model_params", Column("model_id", String(64), nullable=False)
 )
 
 run_outputs = Table(
