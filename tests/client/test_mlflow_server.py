@@ -4,69 +4,45 @@ get server-made ids."""
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from serverproc import start_server
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    if shutil.which("mlflow") is None:
-        pytest.skip("the mlflow CLI is not installed")
+    pytest.importorskip("mlflow")  # run as `python -m mlflow`: no console script on PATH needed
     root: Path = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = open(root / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = root / "server.log"
+
+    def launch(port: int) -> subprocess.Popen:
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                 "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                 "--artifacts-destination", str(root / "artifacts")],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+
+    def answers(port: int) -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as r:
+            return r.status == 200
+
+    proc, port = start_server(launch, answers, log_path, "mlflow server")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (root / "server.log").read_text()
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("mlflow server did not start")
     yield url
     proc.terminate()
-    proc.wait(30)
-    log.close()
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
 
 
 def test_logging_into_a_stock_mlflow_server(mlflow_server):

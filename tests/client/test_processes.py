@@ -117,8 +117,10 @@ def test_a_live_run_is_not_killed(scripts, sqlite_uri, monkeypatch):
     )
     try:
         run_id = child.stdout.readline().strip()
-        monkeypatch.setenv("JUPYTER_MLOPS_HEARTBEAT_TIMEOUT", "1")
-        time.sleep(2.0)
+        # Older than the timeout, so only its heartbeats save it; the timeout is 25 beats,
+        # so a writer starved of CPU for a while on a loaded machine is still alive.
+        monkeypatch.setenv("JUPYTER_MLOPS_HEARTBEAT_TIMEOUT", "5")
+        time.sleep(6.0)
         import jupyter_mlops as mlops
 
         mlops.set_tracking_uri(sqlite_uri)

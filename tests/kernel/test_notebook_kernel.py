@@ -2,18 +2,15 @@
 opened through its sessions API, cells executed in them, results read back
 through the server's MLflow REST API.
 
-One server for the module (its root a git repository), two kernels.
+One server for the module (its workspace a git repository), two kernels.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,25 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from serverproc import JupyterServerProcess
 
 requests = pytest.importorskip("requests")
 jupyter_client = pytest.importorskip("jupyter_client")
 
-MAIN = str(Path(__file__).resolve().parents[2])
 TOKEN = "kernel-test-token"
 REMOTE = "https://bob:hunter2@git.example.org/lab/notebooks.git"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.timeout(240),
+    pytest.mark.timeout(300),
     pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -59,15 +50,24 @@ def _notebook(source: str) -> str:
 
 
 @dataclass
-class Server:
-    url: str  # http://127.0.0.1:<port>/
-    root: Path
-    runtime_dir: Path
-    proc: subprocess.Popen[bytes]
+class Server(JupyterServerProcess):
+    """``jupyter server`` with JupyterLab and jupyter-mlops at ``/``; its workspace
+    (``work``) is a git repository, as a user's often is."""
+
+    base_url: str = "/"
+    token: str = TOKEN
+    lab: bool = True
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "JUPYTER_PLATFORM_DIRS": "0"}
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.root / "runtime"
 
     def request(self, method: str, path: str, **kw: Any) -> requests.Response:
         headers = {"Authorization": f"token {TOKEN}", **kw.pop("headers", {})}
-        return requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
+        return requests.request(method, self.url + path, headers=headers, timeout=60, **kw)
 
     def api(self, method: str, path: str, **kw: Any) -> Any:
         r = self.request(method, path, **kw)
@@ -77,59 +77,19 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("nbserver")
-    root = base / "root"
-    (root / "work").mkdir(parents=True)
-    (root / "README.md").write_text("notebooks\n")
-    _git(root, "init", "-q")
-    _git(root, "remote", "add", "origin", REMOTE)
-    _git(root, "add", ".")
-    _git(root, "commit", "-qm", "start")
-    data_dir = base / "data"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JPY_", "JUPYTERHUB_"))}
-    env.update({
-        "PYTHONPATH": MAIN,
-        "JUPYTER_DATA_DIR": str(data_dir),
-        "JUPYTER_RUNTIME_DIR": str(data_dir / "runtime"),
-        "JUPYTER_CONFIG_DIR": str(base / "config"),
-        "JUPYTER_PLATFORM_DIRS": "0",
-    })
-    port = _free_port()
-    log = open(base / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={TOKEN}", "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
-         f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True"],
-        env=env, cwd=base, stdout=log, stderr=subprocess.STDOUT,
-    )
-    srv = Server(f"http://127.0.0.1:{port}/", root, data_dir / "runtime", proc)
+    srv = Server(tmp_path_factory.mktemp("nbserver"))
+    repo = srv.work
+    (repo / "work").mkdir(parents=True)
+    (repo / "README.md").write_text("notebooks\n")
+    _git(repo, "init", "-q")
+    _git(repo, "remote", "add", "origin", REMOTE)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "start")
+    srv.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter server exited: {(base / 'server.log').read_text()[-3000:]}")
-            try:
-                if srv.request("GET", "api/status").status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter server did not start: {(base / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.25)
         yield srv
     finally:
-        try:
-            srv.request("POST", "api/shutdown")
-            proc.wait(timeout=20)
-        except Exception:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        srv.stop()
 
 
 class Kernel:
@@ -137,7 +97,7 @@ class Kernel:
 
     def __init__(self, server: Server, nb_path: str, first_cell: str = "") -> None:
         self.server = server
-        (server.root / nb_path).write_text(_notebook(first_cell))
+        (server.work / nb_path).write_text(_notebook(first_cell))
         session = server.api("POST", "api/sessions", json={
             "path": nb_path, "name": nb_path.rsplit("/", 1)[-1], "type": "notebook",
             "kernel": {"name": "python3"},
@@ -145,7 +105,7 @@ class Kernel:
         self.session_id = session["id"]
         self.kernel_id = session["kernel"]["id"]
         conn = server.runtime_dir / f"kernel-{self.kernel_id}.json"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not conn.exists():
             assert time.monotonic() < deadline, f"no connection file {conn}"
             time.sleep(0.1)
@@ -182,7 +142,7 @@ class Kernel:
             elif msg["msg_type"] == "error":
                 out.append("\n".join(msg["content"]["traceback"]))
 
-        reply = self.client.execute_interactive(code, timeout=90, output_hook=hook)
+        reply = self.client.execute_interactive(code, timeout=120, output_hook=hook)
         return reply["content"], "".join(out)
 
     def ok(self, code: str) -> str:
@@ -240,12 +200,12 @@ def check_source_tags(server: Server, run: dict[str, Any], nb_path: str) -> None
     assert tags["mlflow.source.type"] == "NOTEBOOK"
     assert tags["mlflow.source.name"] == nb_path
     assert tags["mlops.source.notebook_path"] == nb_path
-    assert tags["mlflow.source.git.commit"] == _git(server.root, "rev-parse", "HEAD")
+    assert tags["mlflow.source.git.commit"] == _git(server.work, "rev-parse", "HEAD")
     assert tags["mlflow.source.git.branch"] == "main"
     assert tags["mlflow.source.git.repoURL"] == "https://git.example.org/lab/notebooks.git"
     assert tags["mlflow.source.git.dirty"] == "true"  # the notebooks are not committed
     snapshot = get_artifact(server, run, "source/" + nb_path.rsplit("/", 1)[-1])
-    assert snapshot == (server.root / nb_path).read_bytes()
+    assert snapshot == (server.work / nb_path).read_bytes()
 
 
 def test_line_magics_in_a_notebook(server: Server, magics_kernel: Kernel) -> None:

@@ -1,12 +1,19 @@
-"""Small real notebooks and scripts for pipeline tests."""
+"""Small real notebooks and scripts, a pipeline server subprocess and the store URL for pipeline tests."""
 
 from __future__ import annotations
 
+import json as _json
 import os
 import textwrap
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 
 import nbformat
 import pytest
+from pgschema import fresh_schema
+from serverproc import REPO, JupyterServerProcess  # noqa: F401 - REPO for the pipeline tests
 
 
 def write_notebook(path: str, params: str | None, *cells: str) -> str:
@@ -38,81 +45,21 @@ def ws(tmp_path):
 
 
 # -- a jupyter server subprocess with the extension --------------------------------------
-import json as _json
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+#: Fast schedule ticks and a warm kernel, so REST tests do not wait on the defaults.
+PIPELINE_ARGS = ("--PipelineService.schedule_interval=0.5", "--PipelineService.parallelism=2",
+                 "--PipelineService.warm_kernels=1")
 
 
-class Server:
-    """``jupyter server`` with only jupyter-mlops, its own data dir and workspace."""
+@dataclass
+class Server(JupyterServerProcess):
+    """``jupyter server`` with only jupyter-mlops, its own data dir and workspace
+    (``root/work``), and the pipeline service's test settings; ``extra_args`` adds more."""
 
-    token = "pipe-token"
+    base_url: str = "/u/"
+    token: str = "pipe-token"
 
-    def __init__(self, root: Path, base_url: str = "/u/") -> None:
-        self.root = root
-        self.work = root / "work"
-        self.base_url = base_url
-        self.proc: subprocess.Popen | None = None
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
-
-    def start(self, timeout: float = 90) -> Server:
-        for d in ("work", "data", "config", "runtime", "home"):
-            (self.root / d).mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JUPYTERHUB_"))}
-        env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-                   JUPYTER_DATA_DIR=str(self.root / "data"),
-                   JUPYTER_CONFIG_DIR=str(self.root / "config"),
-                   JUPYTER_RUNTIME_DIR=str(self.root / "runtime"), HOME=str(self.root / "home"))
-        exts = {"jupyter_mlops": True, **{n: False for n in (
-            "jupyterlab", "jupyter_lsp", "notebook_shim", "notebook", "jupyter_server_terminals",
-            "jupyter_server_ydoc", "jupyter_collaboration")}}
-        cmd = [sys.executable, "-m", "jupyter_server", f"--port={self.port}", "--port-retries=0",
-               "--ip=127.0.0.1", "--no-browser", "--allow-root", f"--ServerApp.token={self.token}",
-               f"--ServerApp.base_url={self.base_url}", f"--ServerApp.root_dir={self.work}",
-               f"--ServerApp.jpserver_extensions={exts!r}", "--PipelineService.schedule_interval=0.5",
-               "--PipelineService.parallelism=2", "--PipelineService.warm_kernels=1"]
-        log = open(self.root / "server.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("server exited:\n" + self.log())
-            try:
-                if self.call("GET", "mlops/health")[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("server did not start:\n" + self.log())
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-
-    def log(self) -> str:
-        p = self.root / "server.log"
-        return p.read_text(errors="replace") if p.exists() else ""
+    def __post_init__(self) -> None:
+        self.extra_args = [*PIPELINE_ARGS, *self.extra_args]
 
     def call(self, method: str, path: str, body=None, raw: bool = False, timeout: float = 60):
         """(status, JSON or bytes, headers)."""
@@ -126,18 +73,25 @@ class Server:
             payload, status, headers = e.read(), e.code, e.headers
         return status, payload if raw else _json.loads(payload or b"null"), headers
 
-    def wait_run(self, run_id: str, until=("SUCCEEDED", "FAILED", "CANCELED"), timeout: float = 120):
+    def wait_run(self, run_id: str, until=("SUCCEEDED", "FAILED", "CANCELED"), timeout: float = 180):
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             status, body, _ = self.call("GET", f"mlops/api/v1/pipelines/runs/{run_id}")
             assert status == 200, body
             if body["run"]["status"] in until:
                 return body["run"]
+            assert time.monotonic() < deadline, f"run {run_id} still {body['run']['status']}"
             time.sleep(0.2)
-        raise AssertionError(f"run {run_id} still {body['run']['status']}")
 
 
-PG_URL = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
+def wait_dead(pid: int, timeout: float = 60) -> None:
+    """Wait until ``pid`` no longer runs (a kill signal is delivered asynchronously)."""
+    from jupyter_mlops.pipelines.proctree import alive
+
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} still runs {timeout:.0f} s after its kill"
+        time.sleep(0.05)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -146,23 +100,5 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'mlops.db'}"
         return
-    if not PG_URL:
-        pytest.skip("set JUPYTER_MLOPS_TEST_POSTGRES_URL to run the PostgreSQL variant")
-    import urllib.parse
-    import uuid
-
-    import sqlalchemy as sa
-
-    from jupyter_mlops.tracking.migrate import normalize_uri
-
-    schema = f"pipe_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(normalize_uri(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options={urllib.parse.quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with fresh_schema("pipe") as url:
+        yield url

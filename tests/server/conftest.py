@@ -8,38 +8,20 @@ do not depend on which loop pytest-asyncio would pick for an ``async def`` test.
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from pgschema import fresh_schema
 from tornado.httpclient import HTTPClientError
-
-PG_URL = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
 
 
 @pytest.fixture
 def pg_db_url():
     """A PostgreSQL URL whose ``search_path`` is a fresh schema, dropped afterwards."""
-    if not PG_URL:
-        pytest.skip("set JUPYTER_MLOPS_TEST_POSTGRES_URL to run the PostgreSQL variant")
-    import sqlalchemy as sa
-
-    from jupyter_mlops.tracking.migrate import normalize_uri
-
-    schema = f"srv_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(normalize_uri(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options={urllib.parse.quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with fresh_schema("srv") as url:
+        yield url
 
 
 @dataclass
