@@ -23,10 +23,11 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .tracking.entities import RunInfo
     from .tracking.store import TrackingStore
 
 PROG = "jupyter mlops"
@@ -199,7 +200,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         older = int(args.older_than or 0)
         age = f" deleted more than {args.older_than.text} ago" if older else ""
         if args.dry_run:
-            due = _purge_candidates(store.uri, older) if older else set(deleted)
+            due = _purge_candidates(deleted.values(), older)
             colon = ":" if due else ""
             print(f"dry run: {len(deleted)} deleted runs, gc would purge {len(due)}{age}{colon}")
             for info in deleted.values():
@@ -244,25 +245,11 @@ def cmd_gc(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _purge_candidates(uri: str, older_than_ms: int) -> set[str]:
-    """Ids of the runs ``purge_deleted_runs(older_than_ms)`` would remove now.
-    The store interface does not expose deletion times, so this reads them."""
-    import sqlalchemy as sa
-
-    from .tracking import migrate
-    from .tracking.schema import runs
-
+def _purge_candidates(deleted: Iterable[RunInfo], older_than_ms: int) -> set[str]:
+    """Ids of the deleted runs ``purge_deleted_runs(older_than_ms)`` would remove now:
+    deleted at least that long ago, or at an unknown time."""
     cutoff = int(time.time() * 1000) - older_than_ms
-    engine = migrate.make_engine(uri)
-    try:
-        with engine.connect() as conn:
-            query = sa.select(runs.c.run_uuid).where(
-                runs.c.lifecycle_stage == "deleted",
-                sa.or_(runs.c.deleted_time.is_(None), runs.c.deleted_time <= cutoff),
-            )
-            return set(conn.execute(query).scalars())
-    finally:
-        engine.dispose()
+    return {i.run_id for i in deleted if i.deleted_time is None or i.deleted_time <= cutoff}
 
 
 def _delete_artifacts(store: TrackingStore, artifact_uri: str) -> int:

@@ -53,6 +53,7 @@ SCHEMAS: S = {
         "run_id": STR, "run_uuid": STR, "run_name": STR, "experiment_id": STR, "user_id": STR,
         "status": STATUS, "start_time": INT64, "end_time": INT64, "artifact_uri": STR,
         "lifecycle_stage": {"type": "string", "enum": ["active", "deleted"]},
+        "deleted_time": INT64,
     }),
     "Metric": _obj({"key": STR, "value": DOUBLE, "timestamp": INT64, "step": INT64},
                    ["key", "value", "timestamp"]),

@@ -125,6 +125,9 @@ class RunInfo:
     end_time: int | None
     artifact_uri: str
     lifecycle_stage: str = ACTIVE
+    #: When the run was deleted (None while active). MLflow keeps it for ``gc
+    #: --older-than`` under this name; served only when set.
+    deleted_time: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -141,6 +144,8 @@ class RunInfo:
             d["start_time"] = self.start_time
         if self.end_time is not None:
             d["end_time"] = self.end_time
+        if self.deleted_time is not None:
+            d["deleted_time"] = self.deleted_time
         return d
 
     @classmethod
@@ -155,6 +160,7 @@ class RunInfo:
             end_time=d.get("end_time"),
             artifact_uri=d.get("artifact_uri", ""),
             lifecycle_stage=d.get("lifecycle_stage", ACTIVE),
+            deleted_time=d.get("deleted_time"),
         )
 
 

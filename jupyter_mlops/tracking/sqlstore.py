@@ -17,7 +17,7 @@ import time
 import uuid
 from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from itertools import groupby
 from operator import attrgetter
 from typing import Any
@@ -47,7 +47,14 @@ from .entities import (
     SeriesPoint,
 )
 from .errors import INVALID_STATE, TrackingError, already_exists, invalid, not_found
-from .migrate import make_engine, normalize_uri, sqlite_path, upgrade
+from .migrate import (
+    make_engine,
+    normalize_uri,
+    read_transaction,
+    sqlite_path,
+    upgrade,
+    write_transaction,
+)
 from .names import generate_run_name
 from .schema import (
     BLOCK_BASE,
@@ -122,17 +129,13 @@ class SqlTrackingStore(TrackingStore):
         self.engine.dispose()
 
     # -- connections ---------------------------------------------------------
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self) -> AbstractContextManager[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-            yield conn
+        return write_transaction(self.engine)
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self) -> AbstractContextManager[Connection]:
         """A read transaction: one consistent snapshot for multi-query reads."""
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        return read_transaction(self.engine)
 
     def _init_artifact_root(self, artifact_root: str | None) -> str:
         """The recorded artifact root; a given one replaces it (and is recorded)."""
@@ -364,6 +367,11 @@ class SqlTrackingStore(TrackingStore):
             )
             if res.rowcount == 0:
                 raise not_found(f"No tag with name: {key} in experiment with id {experiment_id}")
+            conn.execute(
+                experiments.update()
+                .where(experiments.c.experiment_id == row.experiment_id)
+                .values(last_update_time=_now())
+            )
 
     # -- runs ----------------------------------------------------------------
     def create_run(
@@ -439,6 +447,7 @@ class SqlTrackingStore(TrackingStore):
             end_time=r.end_time,
             artifact_uri=r.artifact_uri or "",
             lifecycle_stage=r.lifecycle_stage,
+            deleted_time=r.deleted_time,
         )
 
     def get_run(self, run_id: str) -> Run:
