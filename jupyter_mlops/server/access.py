@@ -108,6 +108,10 @@ class AccessPolicy(LoggingConfigurable):
 class GuardedStore:
     """The tracking store as one caller may use it (the REST endpoints' ``store``)."""
 
+    #: The shared service serves tracking only (no registry): handlers that look for a
+    #: database engine, to add MLflow 3 model outputs to runs/get, find none.
+    engine = None
+
     def __init__(self, store: TrackingStore, caller: Caller, policy: AccessPolicy) -> None:
         self._store = store
         self.caller = caller
