@@ -237,7 +237,8 @@ def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
     run_id = submit(server)["run_id"]
     remote = kfp.run()
     kfp.advance(remote.run_id)
-    until(lambda: steps(get_run(server, run_id))["make"] == "RUNNING", "make RUNNING")
+    until(lambda: (r := get_run(server, run_id))["status"] == "RUNNING"
+          and steps(r)["make"] == "RUNNING", "make RUNNING")
     server.stop()
     kfp.advance(remote.run_id)  # the run goes on while nobody watches
     kfp.unavailable = 3  # and KFP hiccups when the server comes back

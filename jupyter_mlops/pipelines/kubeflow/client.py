@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -62,8 +63,16 @@ class KfpClient:
         self.namespace = namespace
         self._token = token or (lambda: None)
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.verify = verify_ssl
+        self.verify_ssl = verify_ssl
+        self._local = threading.local()  # one Session per thread (callers use a pool)
+
+    @property
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = requests.Session()
+            s.verify = self.verify_ssl
+        return s
 
     # -- the calls -------------------------------------------------------------------
     def healthz(self) -> dict[str, Any]:

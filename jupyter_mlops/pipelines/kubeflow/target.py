@@ -225,7 +225,9 @@ class KubeflowTarget:
         anything was created raises; one at run creation leaves our run FAILED and raises."""
         svc = self.svc
         # Everything KFP could refuse for reasons of its own is asked before our rows exist.
-        self._compile(p, values, {n: "0" * 32 for n in p.steps}, "0" * 32)
+        # (Compiling reads and embeds the step files: not on the event loop.)
+        await asyncio.to_thread(self._compile, p, values, {n: "0" * 32 for n in p.steps},
+                                "0" * 32)
         exp_name = self.cfg.experiment or p.experiment or p.name
         exp_id = await asyncio.to_thread(self.client.experiment_id, exp_name)
         row = await svc.ctx.call(svc._create, p, values, schedule_id, retry_of, run_name,
@@ -234,7 +236,7 @@ class KubeflowTarget:
         try:
             children = await svc.ctx.call(self._create_children, p, values, run_id,
                                           row["experiment_id"])
-            ir = self._compile(p, values, children, run_id)
+            ir = await asyncio.to_thread(self._compile, p, values, children, run_id)
             spec = ir["pipeline_spec"]
             if ir.get("platform_spec"):  # KFP reads this pair like a two-document package
                 spec = {"pipeline_spec": ir["pipeline_spec"], "platform_spec": ir["platform_spec"]}
@@ -472,13 +474,13 @@ class KubeflowTarget:
             err = reason if st in ("FAILED", "CANCELED") else None
             db.update_steps([(run_id, s["step"], {"status": st, "end_time": t, "error": err})])
             self._end_step(row, s, st, err, "", None)
-        db.update_run(run_id, only_if_not=RUN_TERMINAL, status=status, reason=reason,
-                      end_time=end_time or t)
         final = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}[status]
-        try:
+        try:  # before the run's status: whoever sees the run ended sees its tracked run ended
             self.svc.store.update_run_info(run_id, status=final, end_time=end_time or t)
         except Exception:
             log.exception("jupyter-mlops: ending pipeline run %s", run_id)
+        db.update_run(run_id, only_if_not=RUN_TERMINAL, status=status, reason=reason,
+                      end_time=end_time or t)
 
     # -- cancel and logs -------------------------------------------------------------------
     async def cancel(self, run_id: str, kfp_id: str) -> None:
@@ -502,12 +504,18 @@ class KubeflowTarget:
             return hit[1]
         from .compiler import task_name
 
-        kfp_run = self.client.get_run(parsed[1])
-        task = next((t for t in reversed((kfp_run.get("run_details") or {}).get(
-            "task_details") or []) if t.get("display_name") == task_name(step["step"])), None)
-        if task is None:
+        try:
+            kfp_run = self.client.get_run(parsed[1])
+            task = next((t for t in reversed((kfp_run.get("run_details") or {}).get(
+                "task_details") or []) if t.get("display_name") == task_name(step["step"])),
+                None)
+            if task is None:
+                return None
+            data = self.client.node_log(parsed[1], _node_id(task))
+        except KfpError as e:  # no pod yet, or KFP away: the log shows up when it answers
+            log.debug("jupyter-mlops: live log of %s/%s: %s", row["run_id"], step["step"],
+                      e.message)
             return None
-        data = self.client.node_log(parsed[1], _node_id(task))
         self._logs[key] = (time.monotonic(), data)
         if len(self._logs) > 256:
             self._logs.clear()
