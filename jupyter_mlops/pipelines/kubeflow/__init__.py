@@ -14,7 +14,9 @@ _LAZY = {
     "CompileError": ".compiler", "KubeflowSettings": ".compiler", "check_references": ".compiler",
     "compile_pipeline": ".compiler", "task_name": ".compiler",
 }
-__all__ = sorted(_LAZY)
+__all__ = [
+    "CompileError", "KubeflowSettings", "check_references", "compile_pipeline", "task_name",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,9 +37,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..._version import __version__
 from ..model import Pipeline, Step, infer_type
 from ..params import ParameterError, fill, resolve_parameters
-from ..._version import __version__
 from ..spec import TEMPLATE, ancestors
 
 SCHEMA_VERSION = "2.1.0"

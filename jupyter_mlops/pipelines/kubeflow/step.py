@@ -32,7 +32,7 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 
 #: KFP's launcher mounts object storage here (kfp.dsl.types.artifact_types).
 MOUNT_PREFIXES = (("gs://", "/gcs/"), ("minio://", "/minio/"), ("s3://", "/s3/"))
@@ -193,11 +193,10 @@ def _kernel_for(notebook: str, wanted: str | None) -> str:
             name = ((json.load(f).get("metadata") or {}).get("kernelspec") or {}).get("name")
         from jupyter_client.kernelspec import find_kernel_specs
 
-        if name and name in find_kernel_specs():
-            return str(name)
+        installed = find_kernel_specs()
     except Exception:  # noqa: BLE001 - unreadable metadata: the default kernel
-        pass
-    return "python3"
+        return "python3"
+    return str(name) if name and name in installed else "python3"
 
 
 async def _execute(config: Mapping[str, Any], source: str, params: dict[str, Any],
@@ -205,17 +204,18 @@ async def _execute(config: Mapping[str, Any], source: str, params: dict[str, Any
                    log: Tee) -> None:
     from ..runner import KernelPool, run_notebook, run_script
 
+    out = cast(IO[str], log)  # the runner writes, flushes and hands fileno() to scripts
     if config["kind"] == "notebook":
         kernel = _kernel_for(source, config.get("kernel"))
         pool = KernelPool(0, env, root, kernel_name=kernel)  # one kernel, started on demand
         try:
             await asyncio.wait_for(run_notebook(pool, source, os.path.join(root, "output.ipynb"),
-                                                params, env, work, log, kernel),
+                                                params, env, work, out, kernel),
                                    config.get("timeout"))
         finally:
             await pool.close()
     else:
-        await asyncio.wait_for(run_script(source, params, args, env, work, log),
+        await asyncio.wait_for(run_script(source, params, args, env, work, out),
                                config.get("timeout"))
 
 
@@ -388,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         executor_input = json.loads(opts.executor_input)
         config = json.loads(opts.config)
         if not isinstance(executor_input, dict) or not isinstance(config, dict):
-            raise ValueError("expected JSON objects")
-    except ValueError as e:
+            raise TypeError("expected JSON objects")
+    except (ValueError, TypeError) as e:
         print(f"jupyter-mlops: bad --executor_input or --config: {e}", file=sys.stderr)
         return EXIT_USAGE
     root = opts.workdir or tempfile.mkdtemp(prefix="mlops-step-")
