@@ -340,6 +340,13 @@ def test_unvalidated_templates_name_step_and_field(ws):
         compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x", settings=SETTINGS)
 
 
+def test_env_names_kubernetes_refuses_are_compile_errors(ws):
+    p = load_pipeline(str(ws / "p.pipeline.yaml"))
+    p.steps["report"].env = {"MY VAR": "1"}
+    with pytest.raises(CompileError, match=r"step 'report': env: 'MY VAR' is not an environment"):
+        compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x", settings=SETTINGS)
+
+
 def test_bad_resources_name_step_and_field(ws):
     p = load_pipeline(str(ws / "p.pipeline.yaml"))
     for res, msg in [({"gpu": 1.5}, r"step 'prep': resources\.gpu: must be a whole number"),

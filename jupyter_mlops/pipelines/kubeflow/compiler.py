@@ -56,6 +56,8 @@ POD_REFS = ("run.id", "run.dir", "pipeline.dir", "steps.")
 #: KFP's pattern for ``pipelineInfo.name`` (checked by the API server at upload).
 KFP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _TASK_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: Names Kubernetes accepts for container env variables.
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 #: Argo's retry backoff cap (the KFP SDK caps ``backoff_max_duration`` at one hour too).
 MAX_BACKOFF_S = 3600
 
@@ -460,6 +462,11 @@ def _container(p: Pipeline, step: Step, config: dict[str, Any], settings: Kubefl
                compile_ctx: Mapping[str, Any], run_id: str, parent_run_id: str) -> dict[str, Any]:
     archive, pdir = _archive(p, step, settings.max_embedded_bytes)
     config["pipeline_dir"] = pdir
+    bad = next((k for k in [*settings.env, *step.env] if not _ENV_NAME.match(k)), None)
+    if bad is not None:
+        where = f"step '{step.name}': env" if bad in step.env else "the target's env"
+        raise CompileError(f"{where}: {bad!r} is not an environment variable name Kubernetes "
+                           "accepts (letters, digits, '_', '-', '.'; not starting with a digit)")
     env: dict[str, str] = dict(settings.env)
     for k, v in step.env.items():
         if k not in config["env"]:  # the others are filled in the pod
