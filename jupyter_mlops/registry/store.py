@@ -18,14 +18,15 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..tracking.errors import TrackingError, already_exists, invalid, not_found
+from ..tracking.migrate import read_transaction, write_transaction
 from . import filters
 from .schema import (
     logged_model_params,
@@ -199,16 +200,12 @@ class RegistryStore:
         self.tracking = tracking
         self.engine: sa.Engine = engine
 
-    # -- transactions -------------------------------------------------------
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
-            yield conn
+    # -- transactions (the tracking store's: BEGIN IMMEDIATE for writes on SQLite) --
+    def _write(self) -> AbstractContextManager[Connection]:
+        return write_transaction(self.engine)
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def _read(self) -> AbstractContextManager[Connection]:
+        return read_transaction(self.engine)
 
     # -- reading rows into MLflow shapes -------------------------------------
     def _model_row(self, conn: Connection, name: str) -> Any:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -88,6 +90,21 @@ def _sqlite_engine(uri: str) -> Engine:
     return engine
 
 
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: ``BEGIN IMMEDIATE`` on an engine of :func:`make_engine`
+    for SQLite, so writers queue on the lock instead of failing mid-transaction."""
+    with engine.connect().execution_options(write=True) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read transaction: one consistent snapshot for multi-query reads."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
 def _retry_locked(fn: Any, deadline_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> Any:
     """Run ``fn``, retrying while SQLite reports the database locked (switching to
     WAL needs a moment of exclusive access when several processes open a new file)."""
@@ -146,7 +163,7 @@ def upgrade(engine: Engine, head: str | None = None) -> None:
             conn.rollback()
             return
         conn.rollback()
-    with engine.connect().execution_options(write=True) as conn, conn.begin():
+    with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         if current_revision(conn) != head:
