@@ -28,11 +28,11 @@ from traitlets.config import LoggingConfigurable
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
 from .executor import Context, RunExecution, log_path, notebook_path
+from .kubeflow.target import KubeflowTarget, parse_executor, parse_target
 from .model import Pipeline, pipeline_from_dict
 from .params import ParameterError, resolve_parameters
 from .proctree import alive
 from .runner import KernelPool
-from .kubeflow.target import KubeflowTarget, parse_executor, parse_target
 from .spec import Issue, PipelineInvalid, load_pipeline, parse_pipeline, within
 
 if TYPE_CHECKING:
@@ -526,11 +526,12 @@ class PipelineService(LoggingConfigurable):
         except ParameterError as e:
             raise invalid(str(e)) from None
         nxt = next_fire(cron, timezone, now_ms())
-        row = {"schedule_id": uuid.uuid4().hex, "name": name or p.name,
-               "pipeline_path": self.rel(p.source_path) or path,
-               "parameters": json.dumps(dict(parameters or {})), "cron": cron,
-               "timezone": timezone, "paused": paused, "next_fire_time": nxt,
-               "created_time": now_ms(), "owner": self.owner}
+        row: dict[str, Any] = {
+            "schedule_id": uuid.uuid4().hex, "name": name or p.name,
+            "pipeline_path": self.rel(p.source_path) or path,
+            "parameters": json.dumps(dict(parameters or {})), "cron": cron,
+            "timezone": timezone, "paused": paused, "next_fire_time": nxt,
+            "created_time": now_ms(), "owner": self.owner}
         del values
         await self.ctx.call(self.db.insert_schedule, row)
         return await self.get_schedule(row["schedule_id"])

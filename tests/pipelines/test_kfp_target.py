@@ -282,7 +282,7 @@ def test_cli_runs_on_a_target_from_the_server_config(tmp_path, kfp):
     r = subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
                         "demo.pipeline.yaml", "--target", "cluster", "-p", "n=7",
                         "--database-url", str(tmp_path / "store.db")],
-                       cwd=work, env=env, capture_output=True, text=True, timeout=300)
+                       cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
     driver.join(30)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "started on cluster (2 steps)" in r.stdout
@@ -293,7 +293,7 @@ def test_cli_runs_on_a_target_from_the_server_config(tmp_path, kfp):
     r = subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
                         "demo.pipeline.yaml", "--target", "elsewhere",
                         "--database-url", str(tmp_path / "store.db")],
-                       cwd=work, env=env, capture_output=True, text=True, timeout=300)
+                       cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 1 and "Unknown target 'elsewhere'" in r.stderr
     assert "'local', 'cluster', 'team-b'" in r.stderr
 

@@ -56,6 +56,10 @@ LOG_CACHE_SECONDS = 1.0
 
 
 # -- configuration ------------------------------------------------------------------------
+class TargetConfigError(ValueError):
+    """A configured target's settings are wrong; the message names target and field."""
+
+
 @dataclass
 class TargetConfig:
     """One entry of ``PipelineService.kubeflow_targets``, checked."""
@@ -84,58 +88,58 @@ _FIELDS = {"endpoint", "image", "tracking_uri", "namespace", "token", "token_pat
 
 
 def parse_target(name: Any, raw: Any) -> TargetConfig:
-    """Check one target's settings; a ``ValueError`` names the target and the field."""
+    """Check one target's settings; a :class:`TargetConfigError` names the target and field."""
     where = f"kubeflow_targets[{name!r}]"
     if not isinstance(name, str) or not TARGET_NAME.match(name) or name == "local":
-        raise ValueError(f"{where}: a target name is 1-32 lower-case letters, digits, '-' or "
+        raise TargetConfigError(f"{where}: a target name is 1-32 lower-case letters, digits, '-' or "
                          "'_' (and not 'local')")
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{where}: must be a dict of settings")
+        raise TargetConfigError(f"{where}: must be a dict of settings")
     unknown = sorted(set(raw) - _FIELDS)
     if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+        raise TargetConfigError(f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}; "
                          f"known: {', '.join(sorted(_FIELDS))}")
 
     def text(key: str, required: bool = False, url: bool = False) -> str | None:
         v = raw.get(key)
         if v is None or v == "":
             if required:
-                raise ValueError(f"{where}.{key}: required")
+                raise TargetConfigError(f"{where}.{key}: required")
             return None
         if not isinstance(v, str):
-            raise ValueError(f"{where}.{key}: must be a string")
+            raise TargetConfigError(f"{where}.{key}: must be a string")
         if url and not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError(f"{where}.{key}: must be an http(s) URL, not {v!r}")
+            raise TargetConfigError(f"{where}.{key}: must be an http(s) URL, not {v!r}")
         return v
 
     def str_map(key: str) -> dict[str, Any]:
         v = raw.get(key) or {}
         if not isinstance(v, Mapping) or not all(isinstance(k, str) and k for k in v):
-            raise ValueError(f"{where}.{key}: must be a dict keyed by environment variable")
+            raise TargetConfigError(f"{where}.{key}: must be a dict keyed by environment variable")
         return dict(v)
 
     env = str_map("env")
     for k, v in env.items():
         if not isinstance(v, (str, int, float, bool)):
-            raise ValueError(f"{where}.env.{k}: must be a string")
+            raise TargetConfigError(f"{where}.env.{k}: must be a string")
     secret_env: dict[str, tuple[str, str]] = {}
     for k, v in str_map("secret_env").items():
         if isinstance(v, str) and v.count("/") == 1:
             v = v.split("/")
         if (not isinstance(v, (list, tuple)) or len(v) != 2
                 or not all(isinstance(x, str) and x for x in v)):
-            raise ValueError(f"{where}.secret_env.{k}: must be [secret name, key] "
+            raise TargetConfigError(f"{where}.secret_env.{k}: must be [secret name, key] "
                              "(or 'secret/key')")
         secret_env[k] = (v[0], v[1])
     verify = raw.get("verify_ssl", True)
     if not isinstance(verify, (bool, str)):
-        raise ValueError(f"{where}.verify_ssl: must be true/false or a CA bundle path")
+        raise TargetConfigError(f"{where}.verify_ssl: must be true/false or a CA bundle path")
     poll = raw.get("poll_interval", 5.0)
     if isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 0 < poll <= 3600:
-        raise ValueError(f"{where}.poll_interval: must be seconds between 0 and 3600")
+        raise TargetConfigError(f"{where}.poll_interval: must be seconds between 0 and 3600")
     token, token_path = text("token"), text("token_path")
     if token and token_path:
-        raise ValueError(f"{where}: give token or token_path, not both")
+        raise TargetConfigError(f"{where}: give token or token_path, not both")
     return TargetConfig(
         name=name, endpoint=text("endpoint", True, url=True) or "",
         image=text("image", True) or "", tracking_uri=text("tracking_uri", True) or "",
