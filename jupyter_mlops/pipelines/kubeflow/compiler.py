@@ -77,8 +77,10 @@ class KubeflowSettings:
     """VAR → (Kubernetes secret name, key), through the PlatformSpec (kfp-kubernetes' shape)."""
     pipeline_root: str | None = None
     """``defaultPipelineRoot`` of the spec (where KFP stores the artifacts)."""
-    max_embedded_bytes: int = 4_000_000
-    """Largest notebook/script/input file, and largest archive per step, that is embedded."""
+    max_embedded_bytes: int = 1_000_000
+    """Largest notebook/script/input file, and largest archive per step, that is embedded.
+    The whole spec ends up in one Argo Workflow object, and Kubernetes caps a stored
+    object at about 1.5 MiB, so the default leaves room for the rest of the spec."""
 
 
 class CompileError(ValueError):
