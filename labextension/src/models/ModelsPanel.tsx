@@ -3,11 +3,11 @@
  * and aliases; clicking one opens its version table.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
-import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { describeError, IRegisteredModel, MLOpsClient } from '../api';
+import { IRegisteredModel, MLOpsClient } from '../api';
 import { modelIcon } from '../pipelines/icon';
+import { ErrorBanner, PollingSidebar, SidebarHeader } from '../sidebar';
 import { modelSummary, sortModels } from './data';
 
 /** What the panel needs from the application. */
@@ -19,90 +19,39 @@ export interface IModelsPanelOptions {
 }
 
 /** The Models sidebar. */
-export class ModelsPanel extends ReactWidget {
+export class ModelsPanel extends PollingSidebar {
   constructor(private _options: IModelsPanelOptions) {
-    super();
-    this.id = 'jupyter-mlops-models';
-    this.addClass('jp-mlops-ModelsPanel');
-    this.title.icon = modelIcon;
-    this.title.caption = _options.trans.__('Models');
+    super({
+      id: 'jupyter-mlops-models',
+      className: 'jp-mlops-ModelsPanel',
+      icon: modelIcon,
+      caption: _options.trans.__('Models')
+    });
   }
 
-  async refresh(): Promise<void> {
-    try {
-      this._models = sortModels(
-        await this._options.client.searchRegisteredModels()
-      );
-      this._error = '';
-    } catch (error) {
-      this._error = describeError(error);
-    }
-    this._loaded = true;
-    this.update();
+  protected async load(): Promise<void> {
+    this._models = sortModels(
+      await this._options.client.searchRegisteredModels()
+    );
   }
 
-  dispose(): void {
-    this._stop();
-    super.dispose();
-  }
-
-  protected onAfterShow(): void {
-    this._schedule(0);
-  }
-
-  protected onAfterAttach(): void {
-    if (this.isVisible) {
-      this._schedule(0);
-    }
-  }
-
-  protected onBeforeHide(): void {
-    this._stop();
-  }
-
-  protected onBeforeDetach(): void {
-    this._stop();
-  }
-
-  private _stop(): void {
-    if (this._timer !== undefined) {
-      window.clearTimeout(this._timer);
-      this._timer = undefined;
-    }
-  }
-
-  private _schedule(delay: number): void {
-    this._stop();
-    this._timer = window.setTimeout(async () => {
-      await this.refresh();
-      const every = this._options.refreshMs();
-      if (!this.isDisposed && this.isVisible && every > 0) {
-        this._schedule(every);
-      }
-    }, delay);
+  protected nextDelay(): number {
+    return this._options.refreshMs();
   }
 
   protected render(): JSX.Element {
     const { trans, openModel } = this._options;
     return (
       <div className="jp-mlops-ModelsPanel-body">
-        <div className="jp-mlops-PipelinesPanel-toolbar">
-          <h2 className="jp-mlops-RunsPanel-heading">{trans.__('Models')}</h2>
-          <button
-            type="button"
-            className="jp-mlops-Button jp-mod-styled jp-mlops-ModelsRefresh"
-            onClick={() => void this.refresh()}
-          >
-            {trans.__('Refresh')}
-          </button>
-        </div>
-        {this._error ? (
-          <div className="jp-mlops-Banner" role="alert">
-            {this._error}
-          </div>
-        ) : null}
+        <SidebarHeader
+          title={trans.__('Models')}
+          refreshLabel={trans.__('Refresh')}
+          refreshClass="jp-mlops-ModelsRefresh"
+          onRefresh={() => void this.refresh()}
+        />
+        <ErrorBanner error={this.error} />
         <ul className="jp-mlops-ModelList">
-          {this._loaded && !this._models.length ? (
+          {this.loaded && !this._models.length ? (
             <li className="jp-mlops-PipelinesPanel-empty">
               {trans.__(
                 'No registered models. Register one from a run’s artifacts (a folder with an MLmodel file).'
@@ -154,7 +103,4 @@ export class ModelsPanel extends ReactWidget {
   }
 
   private _models: IRegisteredModel[] = [];
-  private _error = '';
-  private _loaded = false;
-  private _timer: number | undefined = undefined;
 }

@@ -5,7 +5,6 @@
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import {
@@ -14,6 +13,13 @@ import {
   IPipelineSchedule,
   MLOpsClient
 } from '../api';
+import {
+  ActionButton,
+  ErrorBanner,
+  ListSection,
+  PollingSidebar,
+  SidebarHeader
+} from '../sidebar';
 import { describeCron, formatNextRun } from './schedules';
 import { pipelineIcon } from './icon';
 import { formatElapsed } from './form';
@@ -38,33 +44,34 @@ export interface IPipelinesPanelOptions {
 }
 
 /** The Pipelines sidebar. */
-export class PipelinesPanel extends ReactWidget {
+export class PipelinesPanel extends PollingSidebar {
   constructor(private _options: IPipelinesPanelOptions) {
-    super();
-    this.id = 'jupyter-mlops-pipelines';
-    this.addClass('jp-mlops-PipelinesPanel');
-    this.title.icon = pipelineIcon;
-    this.title.caption = _options.trans.__('Pipelines');
+    super({
+      id: 'jupyter-mlops-pipelines',
+      className: 'jp-mlops-PipelinesPanel',
+      icon: pipelineIcon,
+      caption: _options.trans.__('Pipelines')
+    });
   }
 
-  /** Reload files and runs now. */
-  async refresh(): Promise<void> {
+  /** Files, runs and schedules. */
+  protected async load(): Promise<void> {
     const { client } = this._options;
-    try {
-      const [files, runs, schedules] = await Promise.all([
-        client.listPipelineFiles(),
-        client.listPipelineRuns({ max_results: 50 }),
-        client.listPipelineSchedules()
-      ]);
-      this._files = files;
-      this._runs = runs;
-      this._schedules = schedules;
-      this._error = '';
-    } catch (error) {
-      this._error = describeError(error);
-    }
-    this._loaded = true;
-    this.update();
+    const [files, runs, schedules] = await Promise.all([
+      client.listPipelineFiles(),
+      client.listPipelineRuns({ max_results: 50 }),
+      client.listPipelineSchedules()
+    ]);
+    this._files = files;
+    this._runs = runs;
+    this._schedules = schedules;
+  }
+
+  /** The settings' pace, but every 2 s at most while a run is going. */
+  protected nextDelay(): number {
+    const every = this._options.refreshMs();
+    const active = this._runs.some(r => !RUN_TERMINAL.has(r.status));
+    return active ? Math.min(every || 2000, 2000) : every;
   }
 
   /** Do one action on a schedule, then reload (errors go to the banner). */
@@ -101,88 +108,34 @@ export class PipelinesPanel extends ReactWidget {
         });
       }
     } catch (error) {
-      this._error = describeError(error);
+      this.error = describeError(error);
       this.update();
       return;
     }
     // reload, and follow a new run until it ends
-    this._schedule(0);
-  }
-
-  dispose(): void {
-    this._stop();
-    super.dispose();
-  }
-
-  protected onAfterShow(): void {
-    this._schedule(0);
-  }
-
-  protected onAfterAttach(): void {
-    if (this.isVisible) {
-      this._schedule(0);
-    }
-  }
-
-  protected onBeforeHide(): void {
-    this._stop();
-  }
-
-  protected onBeforeDetach(): void {
-    this._stop();
-  }
-
-  private _stop(): void {
-    if (this._timer !== undefined) {
-      window.clearTimeout(this._timer);
-      this._timer = undefined;
-    }
-  }
-
-  private _schedule(delay: number): void {
-    this._stop();
-    this._timer = window.setTimeout(async () => {
-      await this.refresh();
-      if (this.isDisposed || !this.isVisible) {
-        return;
-      }
-      const active = this._runs.some(r => !RUN_TERMINAL.has(r.status));
-      const every = this._options.refreshMs();
-      if (every > 0 || active) {
-        this._schedule(active ? Math.min(every || 2000, 2000) : every);
-      }
-    }, delay);
+    this.reloadIn(0);
   }
 
   protected render(): JSX.Element {
     const { trans, submit, schedule, openRun, openFile } = this._options;
     return (
       <div className="jp-mlops-PipelinesPanel-body">
-        <div className="jp-mlops-PipelinesPanel-toolbar">
-          <h2 className="jp-mlops-RunsPanel-heading">
-            {trans.__('Pipelines')}
-          </h2>
-          <button
-            type="button"
-            className="jp-mlops-Button jp-mod-styled jp-mlops-PipelinesRefresh"
-            onClick={() => void this.refresh()}
-            title={trans.__('Reload pipeline files and runs')}
-          >
-            {trans.__('Refresh')}
-          </button>
-        </div>
-        {this._error ? (
-          <div className="jp-mlops-Banner" role="alert">
-            {this._error}
-          </div>
-        ) : null}
-        <h3 className="jp-mlops-PipelinesPanel-section">{trans.__('Files')}</h3>
-        <ul className="jp-mlops-PipelineFiles">
-          {this._loaded && this._files.length === 0 ? (
-            <li className="jp-mlops-PipelinesPanel-empty">
-              {trans.__('No *.pipeline.yaml files in the workspace.')}
-            </li>
-          ) : null}
+        <SidebarHeader
+          title={trans.__('Pipelines')}
+          refreshLabel={trans.__('Refresh')}
+          refreshClass="jp-mlops-PipelinesRefresh"
+          refreshTitle={trans.__('Reload pipeline files and runs')}
+          onRefresh={() => void this.refresh()}
+        />
+        <ErrorBanner error={this.error} />
+        <ListSection
+          title={trans.__('Files')}
+          listClass="jp-mlops-PipelineFiles"
+          empty={this._empty(
+            this._files,
+            trans.__('No *.pipeline.yaml files in the workspace.')
+          )}
+        >
           {this._files.map(path => (
             <li
               key={path}
@@ -197,43 +150,36 @@ export class PipelinesPanel extends ReactWidget {
               >
                 {path}
               </button>
-              <button
-                type="button"
-                className="jp-mlops-Button jp-mod-styled jp-mlops-PipelineFile-run"
-                onClick={() => submit(path)}
+              <ActionButton
+                className="jp-mlops-PipelineFile-run"
+                label={trans.__('Run…')}
                 title={trans.__('Run %1', path)}
-              >
-                {trans.__('Run…')}
-              </button>
-              <button
-                type="button"
-                className="jp-mlops-Button jp-mod-styled jp-mlops-PipelineFile-schedule"
-                onClick={() => schedule(path)}
+                onClick={() => submit(path)}
+              />
+              <ActionButton
+                className="jp-mlops-PipelineFile-schedule"
+                label={trans.__('Schedule…')}
                 title={trans.__('Run %1 on a cron schedule', path)}
-              >
-                {trans.__('Schedule…')}
-              </button>
+                onClick={() => schedule(path)}
+              />
             </li>
           ))}
-        </ul>
-        <h3 className="jp-mlops-PipelinesPanel-section">
-          {trans.__('Schedules')}
-        </h3>
-        <ul className="jp-mlops-PipelineSchedules">
-          {this._loaded && this._schedules.length === 0 ? (
-            <li className="jp-mlops-PipelinesPanel-empty">
-              {trans.__('No recurring runs. Use “Schedule…” on a file.')}
-            </li>
-          ) : null}
+        </ListSection>
+        <ListSection
+          title={trans.__('Schedules')}
+          listClass="jp-mlops-PipelineSchedules"
+          empty={this._empty(
+            this._schedules,
+            trans.__('No recurring runs. Use “Schedule…” on a file.')
+          )}
+        >
           {this._schedules.map(s => this._renderSchedule(s))}
-        </ul>
-        <h3 className="jp-mlops-PipelinesPanel-section">{trans.__('Runs')}</h3>
-        <ul className="jp-mlops-PipelineRuns">
-          {this._loaded && this._runs.length === 0 ? (
-            <li className="jp-mlops-PipelinesPanel-empty">
-              {trans.__('No pipeline runs yet.')}
-            </li>
-          ) : null}
+        </ListSection>
+        <ListSection
+          title={trans.__('Runs')}
+          listClass="jp-mlops-PipelineRuns"
+          empty={this._empty(this._runs, trans.__('No pipeline runs yet.'))}
+        >
           {this._runs.map(run => (
             <li
               key={run.run_id}
@@ -265,9 +211,14 @@ export class PipelinesPanel extends ReactWidget {
               </span>
             </li>
           ))}
-        </ul>
+        </ListSection>
       </div>
     );
+  }
+
+  /** The empty-list line, once loaded with nothing to list. */
+  private _empty(items: unknown[], text: string): string | null {
+    return this.loaded && items.length === 0 ? text : null;
   }
 
   private _renderSchedule(s: IPipelineSchedule): JSX.Element {
@@ -312,36 +263,28 @@ export class PipelinesPanel extends ReactWidget {
           </span>
         ) : null}
         <span className="jp-mlops-ScheduleItem-actions">
-          <button
-            type="button"
-            className="jp-mlops-Button jp-mod-styled jp-mlops-ScheduleItem-edit"
-            onClick={() => editSchedule(s)}
+          <ActionButton
+            className="jp-mlops-ScheduleItem-edit"
+            label={trans.__('Edit…')}
             title={trans.__('Change the cron, time zone, parameters or name')}
-          >
-            {trans.__('Edit…')}
-          </button>
-          <button
-            type="button"
-            className="jp-mlops-Button jp-mod-styled jp-mlops-ScheduleItem-toggle"
+            onClick={() => editSchedule(s)}
+          />
+          <ActionButton
+            className="jp-mlops-ScheduleItem-toggle"
+            label={s.paused ? trans.__('Resume') : trans.__('Pause')}
             onClick={() => void this._act(s, s.paused ? 'resume' : 'pause')}
-          >
-            {s.paused ? trans.__('Resume') : trans.__('Pause')}
-          </button>
-          <button
-            type="button"
-            className="jp-mlops-Button jp-mod-styled jp-mlops-ScheduleItem-run"
-            onClick={() => void this._act(s, 'run')}
+          />
+          <ActionButton
+            className="jp-mlops-ScheduleItem-run"
+            label={trans.__('Run now')}
             title={trans.__('Start a run of this schedule now')}
-          >
-            {trans.__('Run now')}
-          </button>
-          <button
-            type="button"
-            className="jp-mlops-Button jp-mod-styled jp-mlops-ScheduleItem-delete"
+            onClick={() => void this._act(s, 'run')}
+          />
+          <ActionButton
+            className="jp-mlops-ScheduleItem-delete"
+            label={trans.__('Delete')}
             onClick={() => void this._act(s, 'delete')}
-          >
-            {trans.__('Delete')}
-          </button>
+          />
         </span>
       </li>
     );
@@ -350,7 +293,4 @@ export class PipelinesPanel extends ReactWidget {
   private _schedules: IPipelineSchedule[] = [];
   private _files: string[] = [];
   private _runs: IPipelineRun[] = [];
-  private _error = '';
-  private _loaded = false;
-  private _timer: number | undefined = undefined;
 }
