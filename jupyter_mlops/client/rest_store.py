@@ -29,6 +29,7 @@ from ..tracking.entities import (
     Run,
     RunInfo,
     SeriesPoint,
+    json_float,
 )
 from ..tracking.errors import RESOURCE_DOES_NOT_EXIST, TrackingError, invalid
 from ..tracking.store import TrackingStore
@@ -365,7 +366,7 @@ class RestTrackingStore(TrackingStore):
         chunk: list[dict[str, Any]] = []
         for key, (steps, stamps, values) in metrics.items():
             for s, t, v in zip(steps, stamps, values):
-                chunk.append({"key": key, "value": _json_value(v), "timestamp": t, "step": s})
+                chunk.append({"key": key, "value": json_float(v), "timestamp": t, "step": s})
                 if len(chunk) == _BATCH_METRICS:
                     self._mlflow("POST", "runs/log-batch", {"run_id": run_id, "metrics": chunk})
                     chunk = []
@@ -570,18 +571,10 @@ def _kv(items: Iterable[Any]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in items]
 
 
-def _json_value(v: float) -> Any:
-    if v != v:
-        return "NaN"
-    if v in (float("inf"), float("-inf")):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
-
-
 def _json_values(values: list[float]) -> list[Any]:
     if all(map(math.isfinite, values)):
         return values
-    return [_json_value(v) for v in values]
+    return [json_float(v) for v in values]
 
 
 def _bulk_bodies(run_id: str, metrics: Columns, params: Any, tags: Any) -> Iterable[dict[str, Any]]:

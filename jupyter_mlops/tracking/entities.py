@@ -64,11 +64,7 @@ class Metric:
     step: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        value: Any = self.value
-        if isinstance(value, float) and math.isnan(value):
-            value = "NaN"
-        elif isinstance(value, float) and math.isinf(value):
-            value = "Infinity" if value > 0 else "-Infinity"
+        value = json_float(self.value)
         return {"key": self.key, "value": value, "timestamp": self.timestamp, "step": self.step}
 
     @classmethod
@@ -230,16 +226,20 @@ class SeriesPoint:
         return {
             "step": self.step,
             "timestamp": self.timestamp,
-            "value": _json_float(self.value),
-            "min": _json_float(self.min),
-            "max": _json_float(self.max),
+            "value": json_float(self.value),
+            "min": json_float(self.min),
+            "max": json_float(self.max),
             "count": self.count,
         }
 
 
-def _json_float(v: float) -> Any:
-    if math.isnan(v):
+def json_float(v: float) -> Any:
+    """A number as MLflow's JSON carries it: NaN and the infinities as the strings
+    ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (JSON has no such numbers)."""
+    if v != v:
         return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
+    if v == math.inf:
+        return "Infinity"
+    if v == -math.inf:
+        return "-Infinity"
     return v
