@@ -94,6 +94,27 @@ def tracked(server: Server, run_id: str) -> dict:
     return body["run"]
 
 
+def _artifact_url(server: Server, run_id: str, path: str) -> str:
+    uri = tracked(server, run_id)["info"]["artifact_uri"]
+    assert uri.startswith("mlflow-artifacts:/"), uri
+    return f"mlops/api/2.0/mlflow-artifacts/artifacts/{uri[len('mlflow-artifacts:/'):]}/{path}"
+
+
+def put_artifact(server: Server, run_id: str, path: str, data: bytes) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(server.url + _artifact_url(server, run_id, path), data=data,
+                                 method="PUT", headers={"Authorization": f"token {server.token}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.status == 200
+
+
+def get_artifact(server: Server, run_id: str, path: str) -> bytes:
+    status, data, _ = server.call("GET", _artifact_url(server, run_id, path), raw=True)
+    assert status == 200, data
+    return data
+
+
 def submit(server: Server, **body) -> dict:
     status, out, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
                                                        "target": "cluster", **body})
@@ -159,6 +180,10 @@ def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
           "make's tracked run FINISHED")
     assert tracked(server, children["report"])["info"]["status"] == "RUNNING"
 
+    # what the step bootstrap in report's pod uploads to its tracked run before it exits
+    nb = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    put_artifact(server, children["report"], "output.ipynb", nb.encode())
+    put_artifact(server, children["report"], "step.log", b"the step's own log\n")
     kfp.advance(remote.run_id)  # report succeeds: the run too
     run = until(lambda: (r := get_run(server, run_id))["status"] == "SUCCEEDED" and r,
                 "run SUCCEEDED")
@@ -172,6 +197,13 @@ def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
     assert headers["X-Step-Ended"] == "true"
     status, listing, _ = server.call("GET", f"{MLFLOW}/artifacts/list?run_id={children['make']}")
     assert status == 200 and "step.log" in {f["path"] for f in listing.get("files", [])}
+    # report's pod uploaded its executed notebook and log: the panel opens that notebook,
+    # and the pod's own step.log is not replaced by the pod log
+    report = next(s for s in run["steps"] if s["name"] == "report")
+    assert report["has_notebook"] is True
+    status, body, _ = server.call("GET", f"{P}/runs/{run_id}/steps/report/notebook")
+    assert status == 200 and body["nbformat"] == 4
+    assert get_artifact(server, children["report"], "step.log") == b"the step's own log\n"
 
 
 def test_a_failed_task_fails_the_run_and_skips_what_follows(server, kfp):

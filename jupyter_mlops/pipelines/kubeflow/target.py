@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from ...tracking.errors import TrackingError, invalid
 from ..db import RUN_TERMINAL, STEP_TERMINAL, now_ms
-from ..executor import TAG_PIPELINE, TAG_PIPELINE_RUN, TAG_STEP, TRACKING_STATUS, log_path
+from ..executor import (
+    TAG_PIPELINE,
+    TAG_PIPELINE_RUN,
+    TAG_STEP,
+    TRACKING_STATUS,
+    log_path,
+    notebook_path,
+)
 from .client import KfpClient, KfpError, default_token_path, token_reader
 
 if TYPE_CHECKING:
@@ -432,7 +439,8 @@ class KubeflowTarget:
 
     def _end_step(self, row: Mapping[str, Any], s: Mapping[str, Any], status: str,
                   error: str | None, kfp_id: str, task: Mapping[str, Any] | None) -> None:
-        """A step ended: keep its log, end its tracked run."""
+        """A step ended: keep its log (and the executed notebook its pod uploaded), end its
+    tracked run."""
         store = self.svc.store
         child = s["tracking_run_id"]
         data = b""
@@ -450,9 +458,16 @@ class KubeflowTarget:
         if not child:
             return
         try:
-            if data:
-                repo = store.artifact_repo(store.get_run(child).info.artifact_uri)
+            repo = store.artifact_repo(store.get_run(child).info.artifact_uri)
+            # The pod uploads its own step.log (the step's output only): that one stays.
+            if data and not repo.exists("step.log"):
                 repo.put("step.log", data)
+            # The executed notebook the pod uploaded: the panel opens it like a local one.
+            nb = notebook_path(row["run_dir"], s["step"])
+            if not os.path.exists(nb) and repo.exists("output.ipynb"):
+                os.makedirs(os.path.dirname(nb), exist_ok=True)
+                with repo.open("output.ipynb") as src, open(nb, "wb") as dst:
+                    dst.write(src.read())
             if error:
                 store.set_tag(child, "mlops.pipeline.error", error[:8000])
             store.update_run_info(child, status=TRACKING_STATUS.get(status, "KILLED"),
