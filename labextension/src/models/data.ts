@@ -140,3 +140,46 @@ export function aliasProblem(alias: string): string {
 export function suggestModelName(path: string): string {
   return path.split('/').filter(Boolean).pop() ?? 'model';
 }
+
+/** An MLflow 3 logged model as `logged-models/search` answers it (the fields used here). */
+export interface ILoggedModel {
+  info: {
+    model_id: string;
+    name: string;
+    status?: string;
+    creation_timestamp_ms?: number;
+    source_run_id?: string;
+    registrations?: { name: string; version: string }[];
+  };
+}
+
+/** One row of a run's logged-model list. */
+export interface ILoggedModelRow {
+  modelId: string;
+  name: string;
+  /** `READY`, `PENDING`, `UPLOAD_FAILED` (the `LOGGED_MODEL_` prefix dropped). */
+  status: string;
+  created?: number;
+  /** Registered versions of it, as `name v<version>`. */
+  registrations: string[];
+}
+
+/** The rows of a run's logged models, newest first. */
+export function loggedModelRows(models: ILoggedModel[]): ILoggedModelRow[] {
+  return models
+    .map(m => ({
+      modelId: m.info.model_id,
+      name: m.info.name,
+      status: (m.info.status ?? '').replace(/^LOGGED_MODEL_/, '') || 'UNKNOWN',
+      created: m.info.creation_timestamp_ms,
+      registrations: (m.info.registrations ?? []).map(
+        r => `${r.name} v${r.version}`
+      )
+    }))
+    .sort((a, b) => (b.created ?? 0) - (a.created ?? 0));
+}
+
+/** The logged-models/search filter for the models a run logged (quotes escaped). */
+export function runModelsFilter(runId: string): string {
+  return `source_run_id = '${runId.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}

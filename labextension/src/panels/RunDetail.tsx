@@ -27,6 +27,7 @@ import {
 } from '../format';
 import { mlopsIcon } from '../icons';
 import { runName, tagValue, Tags } from '../rows';
+import { RunLoggedModels } from '../models/RunModels';
 import { ArtifactsView } from './Artifacts';
 
 /** What the run views need from the application. */
@@ -581,6 +582,12 @@ export function RunDetailView(props: {
           registerModel={ctx.registerModel}
         />
       </Section>
+      <RunLoggedModels
+        client={client}
+        run={info}
+        trans={trans}
+        registerModel={ctx.registerModel}
+      />
     </div>
   );
 }
