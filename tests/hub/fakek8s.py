@@ -47,6 +47,7 @@ def now() -> str:
 
 
 def free_port() -> int:
+    """A port for a pod's server to listen on (the kubelet's process binds it later)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -154,8 +155,9 @@ class FakeKubernetes:
         app.router.add_route("POST", "/api/v1/namespaces", self.create_namespace)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
         await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        # port 0: the kernel picks a free port as it binds (no window for another process to take it)
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
 
     def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 60) -> Any:
         """Run a coroutine function on the server's loop from the test thread."""

@@ -43,7 +43,7 @@ c.JupyterHub.load_roles = [
 
 c.TeamSpawner.k8s_api_host = env["MLOPS_TEST_K8S_URL"]
 c.TeamSpawner.namespace = "jhub"
-c.TeamSpawner.start_timeout = 120
-c.TeamSpawner.http_timeout = 60
-c.TeamSpawner.k8s_api_request_timeout = 10
+c.TeamSpawner.start_timeout = 240  # several servers start at once on a loaded CI machine
+c.TeamSpawner.http_timeout = 120
+c.TeamSpawner.k8s_api_request_timeout = 30
 c.TeamSpawner.default_url = ""

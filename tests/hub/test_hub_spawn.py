@@ -198,13 +198,15 @@ def read_progress(hub, name: str, into: list) -> None:
     """Follow the spawn's progress event stream (as the spawn page does) until it ends."""
     import time
 
-    for _ in range(200):
+    deadline = time.monotonic() + 120  # the spawn request may reach the hub late on a loaded machine
+    while True:
         r = hub.api("GET", f"users/{name}/server/progress", stream=True, timeout=120)
         if r.status_code == 200:
             for line in r.iter_lines(decode_unicode=True):
                 if line and line.startswith("data:"):
                     into.append(json.loads(line[5:]))
             return
+        assert time.monotonic() < deadline, f"no progress stream for {name}: {r.status_code} {r.text}"
         time.sleep(0.05)
 
 

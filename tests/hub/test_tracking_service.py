@@ -11,37 +11,18 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import requests
-
-
-def _hub_conftest() -> Any:
-    """tests/hub/conftest.py by path: the bare name 'conftest' may be another directory's."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_hub_conftest", Path(__file__).with_name("conftest.py"))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-_conf = _hub_conftest()
-HERE, REPO, TEST_TEAMS, Hub, free_port = (_conf.HERE, _conf.REPO, _conf.TEST_TEAMS, _conf.Hub,
-                                          _conf.free_port)
+from hubhelpers import REPO, TEST_TEAMS, Hub
+from pgschema import PG_URL, fresh_schema
 
 SERVICE = "mlops-tracking"
 API = "api/2.0/mlflow/"
-PG_URL = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
 
 
 @contextmanager
@@ -50,21 +31,8 @@ def _database(tmp: Path) -> Iterator[str]:
     if not PG_URL:
         yield f"sqlite:///{tmp / 'service.db'}"
         return
-    import sqlalchemy as sa
-
-    from jupyter_mlops.tracking.migrate import normalize_uri
-
-    schema = f"svc_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(normalize_uri(PG_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with fresh_schema("svc") as url:
+        yield url
 
 
 class ServiceHub(Hub):
@@ -72,27 +40,12 @@ class ServiceHub(Hub):
 
     tokens: dict[str, str]
 
-    def launch(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "tracking_hub_config.py")],
-                cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        # Up when the service answers through the proxy (unauthenticated: 403 from the service itself).
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited ({self.proc.returncode}):\n{self.tail()}")
-            try:
-                r = requests.get(self.service_url + API + "experiments/search", timeout=2)
-                if r.headers.get("Content-Type", "").startswith("application/json"):
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the tracking service did not come up:\n{self.tail(120)}")
-            time.sleep(0.5)
+    config = "tracking_hub_config.py"
+
+    def answers(self) -> bool:
+        """Up when the service answers through the proxy (unauthenticated: 403 from the service itself)."""
+        r = requests.get(self.service_url + API + "experiments/search", timeout=10)
+        return r.headers.get("Content-Type", "").startswith("application/json")
 
     @property
     def service_url(self) -> str:
@@ -113,28 +66,21 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceHub]:
     workdir = tmp_path_factory.mktemp("tracking-hub")
     with _database(workdir) as db:
         token = secrets.token_hex(16)
-        proxy_port = free_port()
         (workdir / "teams.yaml").write_text(TEST_TEAMS)
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "JUPYTER_MLOPS_TEAMS": str(workdir / "teams.yaml"),
-            "JUPYTER_MLOPS_HUB_TRACKING_URL": f"http://127.0.0.1:{proxy_port}/services/{SERVICE}/mlops",
             "MLOPS_TEST_WORKDIR": str(workdir),
-            "MLOPS_TEST_PROXY_PORT": str(proxy_port),
-            "MLOPS_TEST_HUB_PORT": str(free_port()),
-            "MLOPS_TEST_PROXY_API_PORT": str(free_port()),
             "MLOPS_TEST_K8S_URL": "http://127.0.0.1:9",  # nothing is spawned here
             "MLOPS_TEST_ADMIN_TOKEN": token,
-            "MLOPS_TEST_SERVICE_PORT": str(free_port()),
             "MLOPS_TEST_SERVICE_DB": db,
             "MLOPS_TEST_SERVICE_ARTIFACTS": str(workdir / "artifacts"),
         }
         env.pop("KUBERNETES_SERVICE_HOST", None)
-        h = ServiceHub(f"http://127.0.0.1:{proxy_port}", token, None, None, workdir / "jupyterhub.log",
-                       workdir, env)
+        h = ServiceHub("", token, None, None, workdir / "jupyterhub.log", workdir, env)
         try:
-            h.launch()
+            h.launch_on_free_ports("MLOPS_TEST_SERVICE_PORT")
             h.tokens = {}
             for name in ("alice", "bob", "carol", "ada"):
                 r = h.api("POST", f"users/{name}")  # ada is not in a group: create her
