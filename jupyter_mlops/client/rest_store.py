@@ -32,7 +32,13 @@ from ..tracking.entities import (
     json_float,
 )
 from ..tracking.errors import RESOURCE_DOES_NOT_EXIST, TrackingError, invalid
-from ..tracking.store import TrackingStore
+from ..tracking.store import (
+    Columns,
+    Series,
+    TrackingStore,
+    metric_columns,
+    series_columns,
+)
 from .transient import StoreUnavailable
 
 # MLflow's log-batch limits (the fallback path for stock MLflow servers).
@@ -40,8 +46,6 @@ _BATCH_METRICS, _BATCH_PARAMS, _BATCH_TAGS = 1000, 100, 100
 # Points per log-bulk request: keeps bodies far below the server's 64 MiB cap.
 _BULK_POINTS = 200_000
 _RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
-
-Columns = dict[str, tuple[list[int], list[int], list[float]]]
 
 
 class _EndpointMissing(Exception):
@@ -305,35 +309,17 @@ class RestTrackingStore(TrackingStore):
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        cols: Columns = {}
-        for m in metrics:
-            c = cols.get(m.key)
-            if c is None:
-                c = cols[m.key] = ([], [], [])
-            c[0].append(m.step)
-            c[1].append(m.timestamp)
-            c[2].append(m.value)
-        self._log_columns(run_id, cols, list(params), list(tags))
+        self._log_columns(run_id, metric_columns(metrics), list(params), list(tags))
 
     def log_bulk(
         self,
         run_id: str,
-        metrics: Sequence[tuple[str, Sequence[int], Sequence[int], Sequence[float]]] = (),
+        metrics: Sequence[Series] = (),
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Columnar log_batch, as the SQL store's: ``(key, steps, timestamps,
-        values)`` per series; sent as ``api/v1/runs/log-bulk``."""
-        cols: Columns = {}
-        for key, steps, stamps, values in metrics:
-            old = cols.get(key)
-            if old is None:
-                cols[key] = (list(steps), list(stamps), list(values))
-            else:
-                old[0].extend(steps)
-                old[1].extend(stamps)
-                old[2].extend(values)
-        self._log_columns(run_id, cols, list(params), list(tags))
+        """Columnar log_batch, sent as ``api/v1/runs/log-bulk``."""
+        self._log_columns(run_id, series_columns(metrics), list(params), list(tags))
 
     def _log_columns(
         self,

@@ -18,8 +18,6 @@ import uuid
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from itertools import groupby
-from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,7 +66,12 @@ from .schema import (
 )
 from .schema import params as run_params
 from .schema import tags as run_tags
-from .store import TrackingStore
+from .store import (
+    Series,
+    TrackingStore,
+    metric_columns,
+    series_columns,
+)
 from .validation import (
     MAX_EXPERIMENTS_LISTED_PER_PAGE,
     MAX_PARAM_VAL_LENGTH,
@@ -549,13 +552,11 @@ class SqlTrackingStore(TrackingStore):
     def log_bulk(
         self,
         run_id: str,
-        metrics: Sequence[tuple[str, Sequence[int], Sequence[int], Sequence[float]]] = (),
+        metrics: Sequence[Series] = (),
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Columnar :meth:`log_batch`: ``metrics`` is ``(key, steps, timestamps, values)``
-        per series (the shape of ``POST api/v1/runs/log-bulk``); no per-point objects."""
-        cols: dict[str, _Cols] = {}
+        """Columnar :meth:`log_batch`, written without a ``Metric`` per point."""
         for key, steps, tss, vals in metrics:
             validate_key(key, "name", "metric")
             if not (len(steps) == len(tss) == len(vals)):
@@ -563,9 +564,7 @@ class SqlTrackingStore(TrackingStore):
                     f"Metric '{key}': steps, timestamps and values must have the same length "
                     f"(got {len(steps)}, {len(tss)}, {len(vals)})"
                 )
-            c = _validated_columns(key, list(steps), list(tss), list(vals))
-            old = cols.get(key)
-            cols[key] = c if old is None else (old[0] + c[0], old[1] + c[1], old[2] + c[2])
+        cols = {key: _validated_columns(key, *c) for key, c in series_columns(metrics).items()}
         self._log(run_id, cols, params, tags)
 
     def _checked_params(self, items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -1237,10 +1236,6 @@ def _sorted_pairs(steps: list[int], tss: list[int]) -> bool:
 
 
 _Cols = tuple[list[int], list[int], list[float]]
-_get_key = attrgetter("key")
-_get_step = attrgetter("step")
-_get_ts = attrgetter("timestamp")
-_get_value = attrgetter("value")
 
 
 def _validated_columns(key: str, steps: list[Any], tss: list[Any], vals: list[Any]) -> _Cols:
@@ -1263,20 +1258,11 @@ def _validated_columns(key: str, steps: list[Any], tss: list[Any], vals: list[An
 
 
 def _columns_from_metrics(metrics: Sequence[Metric]) -> dict[str, _Cols]:
-    """Group points by key into columns (runs of one key are taken whole)."""
-    groups: dict[str, list[Metric]] = {}
-    for key, grp in groupby(metrics, _get_key):
-        lst = groups.get(key)
-        if lst is None:
-            groups[key] = list(grp)
-        else:
-            lst.extend(grp)
+    """Points as checked columns by key."""
     cols: dict[str, _Cols] = {}
-    for key, ms in groups.items():
+    for key, (steps, tss, vals) in metric_columns(metrics).items():
         validate_key(key, "name", "metric")
-        cols[key] = _validated_columns(
-            key, list(map(_get_step, ms)), list(map(_get_ts, ms)), list(map(_get_value, ms))
-        )
+        cols[key] = _validated_columns(key, steps, tss, vals)
     return cols
 
 

@@ -17,7 +17,9 @@ chars, params 6000, tags 8000, a batch at most 1000 metrics / 100 params /
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import groupby
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from .entities import (
@@ -31,6 +33,47 @@ from .entities import (
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactRepository
+
+#: One run's metric points by key, as columns ``(steps, timestamps, values)``: the shape
+#: stores write (and ``POST api/v1/runs/log-bulk`` sends) without a Metric per point.
+Columns = dict[str, tuple[list[int], list[int], list[float]]]
+#: ``(key, steps, timestamps, values)``: one series as :meth:`TrackingStore.log_bulk` takes it.
+Series = tuple[str, Sequence[int], Sequence[int], Sequence[float]]
+
+_get_key = attrgetter("key")
+_get_step = attrgetter("step")
+_get_ts = attrgetter("timestamp")
+_get_value = attrgetter("value")
+
+
+def metric_columns(metrics: Sequence[Metric]) -> Columns:
+    """Points grouped by key into columns, in arrival order within each key (runs of
+    one key are taken whole, which is what a writer's batches hold)."""
+    groups: dict[str, list[Metric]] = {}
+    for key, grp in groupby(metrics, _get_key):
+        lst = groups.get(key)
+        if lst is None:
+            groups[key] = list(grp)
+        else:
+            lst.extend(grp)
+    return {
+        key: (list(map(_get_step, ms)), list(map(_get_ts, ms)), list(map(_get_value, ms)))
+        for key, ms in groups.items()
+    }
+
+
+def series_columns(series: Iterable[Series]) -> Columns:
+    """Series as columns by key; a key given again is appended to."""
+    cols: Columns = {}
+    for key, steps, stamps, values in series:
+        old = cols.get(key)
+        if old is None:
+            cols[key] = (list(steps), list(stamps), list(values))
+        else:
+            old[0].extend(steps)
+            old[1].extend(stamps)
+            old[2].extend(values)
+    return cols
 
 
 class TrackingStore(abc.ABC):
@@ -139,7 +182,7 @@ class TrackingStore(abc.ABC):
     def log_bulk(
         self,
         run_id: str,
-        metrics: Sequence[tuple[str, Sequence[int], Sequence[int], Sequence[float]]] = (),
+        metrics: Sequence[Series] = (),
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
