@@ -17,7 +17,8 @@ does:
 * a run state machine the test drives (:meth:`FakeKfp.advance`): tasks go PENDING → RUNNING →
   SUCCEEDED/FAILED in DAG order, dependents of a failure are SKIPPED; ``:terminate`` →
   CANCELING, :meth:`FakeKfp.finish_cancel` → CANCELED;
-* task pod logs at ``/apis/v1alpha1/runs/{run_id}/nodes/{pod}/log``.
+* task pod logs at ``/apis/v1alpha1/runs/{run_id}/nodes/{pod}/log`` (KFP reads the ``main``
+  container of pod ``node_id``; a pod that is gone is a 400, as there).
 """
 
 from __future__ import annotations
@@ -265,8 +266,9 @@ class FakeKfp:
                 and parts[4] == "log" and method == "GET":
             run = self._get_run(parts[1], ns)
             log = self.logs.get((run.run_id, parts[3]))
-            if log is None:
-                raise Refusal(404, f"Failed to retrieve log: pod {parts[3]} not found")
+            if log is None:  # KFP asks Kubernetes for pod `node_id`'s "main" container
+                raise Refusal(400, f"Failed to read logs for run {run.run_id}: pods "
+                                   f"\"{parts[3]}\" not found")
             return 200, log
         if parts == ["experiments"] and method == "GET":
             self._authorize(ns, query.get("namespace", ns), "list", "experiments")

@@ -236,6 +236,13 @@ def test_cancel_terminates_the_kfp_run(server, kfp):
     assert tracked(server, run_id)["info"]["status"] == "KILLED"
     status, body, _ = server.call("POST", f"{P}/runs/{run_id}/cancel")
     assert status == 409
+    # a retry goes to the same target with the same parameters
+    status, body, _ = server.call("POST", f"{P}/runs/{run_id}/retry")
+    assert status == 200, body
+    retry = body["run"]
+    assert retry["target"] == "cluster" and retry["retry_of"] == run_id
+    assert kfp.run().run_id != remote.run_id
+    assert kfp.run().body["runtime_config"]["parameters"] == {"n": 3}
 
 
 def test_kfp_refusals_become_clear_errors(server, kfp):
