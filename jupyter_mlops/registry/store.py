@@ -903,7 +903,9 @@ class RegistryStore:
                     points.extend(m.to_dict() for m in page if m.step == step)
                     if not token or (page and page[-1].step > step):
                         break
-            seen[(run_id, step)] = points
+            # mlflow's log_model re-logs these points (with model_id): each once
+            unique = {(p["key"], p["step"], p["timestamp"], str(p["value"])): p for p in points}
+            seen[(run_id, step)] = list(unique.values())
         return seen[(run_id, step)]
 
     def _logged_row(self, conn: Connection, model_id: str, allow_deleted: bool = False) -> Any:

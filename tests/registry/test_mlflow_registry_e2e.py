@@ -34,12 +34,14 @@ DRIVER = textwrap.dedent(
     mlflow.set_experiment("reg")
     with mlflow.start_run() as run:
         rid = run.info.run_id
+        mlflow.log_metric("acc", 0.5)
         info = mlflow.sklearn.log_model(m, name="m", input_example=X[:2])
     out["model_id"] = info.model_id
     out["model_uri"] = info.model_uri
     lm = client.get_logged_model(info.model_id)
     out["logged_status"] = str(lm.status)
     out["logged_run"] = lm.source_run_id
+    out["logged_metrics"] = [(x.key, x.value, x.step, x.model_id) for x in lm.metrics]
     out["artifact_location"] = lm.artifact_location
     v1 = mlflow.register_model(f"runs:/{rid}/m", "bm")
     v2 = mlflow.register_model(f"runs:/{rid}/m", "bm")
@@ -121,6 +123,8 @@ def test_mlflow_log_model_register_alias_stage_and_load(jupyter_server_process, 
     assert out["model_id"].startswith("m-")
     assert out["logged_status"].endswith("READY")
     assert out["logged_run"] == out["run_id"]
+    # mlflow re-logs the run's step-0 metrics with the model's id: linked once
+    assert out["logged_metrics"] == [["acc", 0.5, 0, out["model_id"]]]
     assert out["artifact_location"].endswith(f"/models/{out['model_id']}/artifacts")
     assert out["versions"] == ["1", "2"]
     assert out["v1_source"] == f"models:/{out['model_id']}"
