@@ -11,8 +11,7 @@ import {
   Dialog,
   ICommandPalette,
   InputDialog,
-  showDialog,
-  showErrorMessage
+  showDialog
 } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -26,7 +25,8 @@ import {
   refreshIcon
 } from '@jupyterlab/ui-components';
 
-import { describeError, MLOpsClient } from './api';
+import { IExperiment, MLOpsClient } from './api';
+import { attempt, confirmDanger } from './dialogs';
 import { mlopsIcon } from './icons';
 import { DEFAULT_MAX_RUNS, DEFAULT_REFRESH_MS, RunsModel } from './model';
 import { IChartOptions, XAxisMode } from './charts';
@@ -115,7 +115,7 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         // (not a hidden folder: Jupyter refuses those by default).
         const base = name.split('/').pop() || 'notebook.ipynb';
         const path = `mlops-artifacts/${Date.now().toString(36)}-${base}`;
-        try {
+        await attempt(trans.__('Could not open the notebook'), async () => {
           const contents = app.serviceManager.contents;
           await contents
             .save('mlops-artifacts', { type: 'directory' })
@@ -126,12 +126,7 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
             content: JSON.parse(content)
           });
           await commands.execute('docmanager:open', { path });
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not open the notebook'),
-            describeError(error)
-          );
-        }
+        });
       },
       chartDefaults,
       refreshMs: () => model.refreshInterval,
@@ -207,26 +202,20 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         if (!ids.length) {
           return;
         }
-        const answer = await showDialog({
-          title: trans.__('Delete runs'),
-          body: trans._n('Delete %1 run?', 'Delete %1 runs?', ids.length),
-          buttons: [
-            Dialog.cancelButton({ label: trans.__('Cancel') }),
-            Dialog.warnButton({ label: trans.__('Delete') })
-          ]
-        });
-        if (!answer.button.accept) {
-          return;
-        }
-        try {
-          await Promise.all(ids.map(id => client.deleteRun(id)));
-          model.setChecked([]);
-          await model.refresh();
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not delete the runs'),
-            describeError(error)
-          );
+        const go = await confirmDanger(
+          trans,
+          trans.__('Delete runs'),
+          trans._n('Delete %1 run?', 'Delete %1 runs?', ids.length),
+          trans.__('Delete')
+        );
+        const deleted =
+          go &&
+          (await attempt(trans.__('Could not delete the runs'), async () => {
+            await Promise.all(ids.map(id => client.deleteRun(id)));
+            model.setChecked([]);
+            await model.refresh();
+          }));
+        if (!deleted) {
           return;
         }
         const undo = await showDialog({
@@ -238,11 +227,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
           ]
         });
         if (!undo.button.accept) {
-          await Promise.all(ids.map(id => client.restoreRun(id))).catch(error =>
-            showErrorMessage(
-              trans.__('Could not restore the runs'),
-              describeError(error)
-            )
+          await attempt(trans.__('Could not restore the runs'), () =>
+            Promise.all(ids.map(id => client.restoreRun(id)))
           );
           await model.refresh();
         }
@@ -270,15 +256,10 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         const eq = text.indexOf('=');
         const key = (eq >= 0 ? text.slice(0, eq) : text).trim();
         const value = eq >= 0 ? text.slice(eq + 1).trim() : '';
-        try {
+        await attempt(trans.__('Could not tag the runs'), async () => {
           await Promise.all(ids.map(id => client.setTag(id, key, value)));
           await model.refresh();
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not tag the runs'),
-            describeError(error)
-          );
-        }
+        });
       }
     });
 
@@ -286,14 +267,16 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       label: trans.__('MLOps: Restore experiment…'),
       caption: trans.__('Bring back a deleted experiment and its runs'),
       execute: async () => {
-        let deleted;
-        try {
-          deleted = await client.listExperiments({ view_type: 'DELETED_ONLY' });
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not list deleted experiments'),
-            describeError(error)
-          );
+        let deleted: IExperiment[] = [];
+        const listed = await attempt(
+          trans.__('Could not list deleted experiments'),
+          async () => {
+            deleted = await client.listExperiments({
+              view_type: 'DELETED_ONLY'
+            });
+          }
+        );
+        if (!listed) {
           return;
         }
         if (!deleted.length) {
@@ -314,15 +297,14 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         if (!result.button.accept || index < 0) {
           return;
         }
-        try {
-          await client.restoreExperiment(deleted[index].experiment_id);
-          await model.refresh();
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not restore the experiment'),
-            describeError(error)
-          );
-        }
+        const chosen = deleted[index].experiment_id;
+        await attempt(
+          trans.__('Could not restore the experiment'),
+          async () => {
+            await client.restoreExperiment(chosen);
+            await model.refresh();
+          }
+        );
       }
     });
 
@@ -340,7 +322,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
           return;
         }
         const filter = notebookRunsFilter(path);
-        try {
+        const title = trans.__('Could not list the runs of this notebook');
+        await attempt(title, async () => {
           const experiments = await client.listExperiments({
             view_type: 'ACTIVE_ONLY'
           });
@@ -359,12 +342,7 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
             model.selectExperiment(runs[0].info.experiment_id);
           }
           await model.setFilter(filter);
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not list the runs of this notebook'),
-            describeError(error)
-          );
-        }
+        });
       }
     });
 
@@ -399,14 +377,9 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         if (!result.button.accept || !name) {
           return;
         }
-        try {
-          await model.createExperiment(name);
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not create the experiment'),
-            describeError(error)
-          );
-        }
+        await attempt(trans.__('Could not create the experiment'), () =>
+          model.createExperiment(name)
+        );
       }
     });
 
@@ -430,14 +403,9 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         if (!result.button.accept || !name || name === experiment.name) {
           return;
         }
-        try {
-          await model.renameExperiment(experiment.experiment_id, name);
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not rename the experiment'),
-            describeError(error)
-          );
-        }
+        await attempt(trans.__('Could not rename the experiment'), () =>
+          model.renameExperiment(experiment.experiment_id, name)
+        );
       }
     });
 
@@ -451,26 +419,18 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         if (!experiment) {
           return;
         }
-        const answer = await showDialog({
-          title: trans.__('Delete experiment'),
-          body: trans.__(
+        const go = await confirmDanger(
+          trans,
+          trans.__('Delete experiment'),
+          trans.__(
             'Delete "%1" and its runs? It can be restored through the API.',
             experiment.name
           ),
-          buttons: [
-            Dialog.cancelButton({ label: trans.__('Cancel') }),
-            Dialog.warnButton({ label: trans.__('Delete') })
-          ]
-        });
-        if (!answer.button.accept) {
-          return;
-        }
-        try {
-          await model.deleteExperiment(experiment.experiment_id);
-        } catch (error) {
-          await showErrorMessage(
-            trans.__('Could not delete the experiment'),
-            describeError(error)
+          trans.__('Delete')
+        );
+        if (go) {
+          await attempt(trans.__('Could not delete the experiment'), () =>
+            model.deleteExperiment(experiment.experiment_id)
           );
         }
       }

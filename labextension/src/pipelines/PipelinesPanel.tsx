@@ -3,7 +3,6 @@
  * with run and schedule buttons), their recurring runs (edit, pause/resume,
  * run now, delete) and the latest pipeline runs (click to open).
  */
-import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
@@ -13,6 +12,7 @@ import {
   IPipelineSchedule,
   MLOpsClient
 } from '../api';
+import { confirmDanger } from '../dialogs';
 import {
   ActionButton,
   ErrorBanner,
@@ -83,19 +83,17 @@ export class PipelinesPanel extends PollingSidebar {
     const id = schedule.schedule_id;
     try {
       if (action === 'delete') {
-        const answer = await showDialog({
-          title: trans.__('Delete schedule'),
-          body: trans.__(
+        const go = await confirmDanger(
+          trans,
+          trans.__('Delete schedule'),
+          trans.__(
             'Delete the schedule "%1" (%2)? Its past runs are kept.',
             schedule.name,
             schedule.cron
           ),
-          buttons: [
-            Dialog.cancelButton({ label: trans.__('Cancel') }),
-            Dialog.warnButton({ label: trans.__('Delete') })
-          ]
-        });
-        if (!answer.button.accept) {
+          trans.__('Delete')
+        );
+        if (!go) {
           return;
         }
         await client.deletePipelineSchedule(id);
