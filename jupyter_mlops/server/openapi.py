@@ -60,7 +60,10 @@ SCHEMAS: S = {
     "RunData": _obj({"metrics": {"type": "array", "items": _ref("Metric")},
                      "params": KV_LIST, "tags": KV_LIST},
                     desc="`metrics` holds the latest value of each key."),
-    "Run": _obj({"info": _ref("RunInfo"), "data": _ref("RunData"), "inputs": {"type": "object"}}),
+    "Run": _obj({"info": _ref("RunInfo"), "data": _ref("RunData"), "inputs": {"type": "object"},
+                 "outputs": _obj({"model_outputs": {
+                     "type": "array", "items": _obj({"model_id": STR, "step": INT64})}},
+                     desc="MLflow 3: the logged models the run produced (runs/get).")}),
     "FileInfo": _obj({"path": STR, "is_dir": BOOL, "file_size": INT64}),
     "SeriesPoint": _obj({"step": INT64, "timestamp": INT64, "value": DOUBLE, "min": DOUBLE,
                          "max": DOUBLE, "count": INT64},
