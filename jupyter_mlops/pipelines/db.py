@@ -61,6 +61,23 @@ class PipelineDB:
                     pipeline_steps.c.run_id == run_id, pipeline_steps.c.step == step
                 ).values(**values))
 
+    def update_run_and_steps(self, run_id: str, run_values: dict[str, Any],
+                             steps: Sequence[tuple[str, dict[str, Any]]],
+                             only_if_not: Sequence[str] = ()) -> None:
+        """A run's and its steps' changes in one transaction: readers never see a step
+        running under a run still queued (a remote run's state arrives all at once)."""
+        with self._write() as conn:
+            for step, values in steps:
+                conn.execute(pipeline_steps.update().where(
+                    pipeline_steps.c.run_id == run_id, pipeline_steps.c.step == step
+                ).values(**values))
+            if run_values:
+                stmt = pipeline_runs.update().where(
+                    pipeline_runs.c.run_id == run_id).values(**run_values)
+                if only_if_not:
+                    stmt = stmt.where(pipeline_runs.c.status.not_in(list(only_if_not)))
+                conn.execute(stmt)
+
     def run_status(self, run_id: str) -> str | None:
         with self._read() as conn:
             return conn.execute(sa.select(pipeline_runs.c.status).where(

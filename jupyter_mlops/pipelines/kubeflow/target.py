@@ -404,15 +404,15 @@ class KubeflowTarget:
                     values["error"] = "cancelled"
                 ended_steps.append((s, status, values.get("error"), t))
             if values:
-                updates.append((run_id, s["step"], values))
-        db.update_steps(updates)
-        for s, status, error, t in ended_steps:
+                updates.append((s["step"], values))
+        for s, status, error, t in ended_steps:  # tracked runs end before their steps do
             self._end_step(row, s, status, error, kfp_id, t)
 
         state = str(kfp_run.get("state") or "")
         status = RUN_STATES.get(state, row["status"])
         run_values: dict[str, Any] = {}
         if status in RUN_TERMINAL:
+            db.update_run_and_steps(run_id, {}, updates)
             err = kfp_run.get("error")
             reason = None
             if status == "FAILED":
@@ -433,8 +433,7 @@ class KubeflowTarget:
             run_values["start_time"] = t_now
         if complaint and (row["reason"] or "").startswith("not watched right now"):
             run_values["reason"] = None  # KFP answers again
-        if run_values:
-            db.update_run(run_id, only_if_not=RUN_TERMINAL, **run_values)
+        db.update_run_and_steps(run_id, run_values, updates, only_if_not=RUN_TERMINAL)
         return False
 
     def _end_step(self, row: Mapping[str, Any], s: Mapping[str, Any], status: str,
