@@ -258,18 +258,46 @@ def parse_filter(filter_string: str | None) -> list[Comparison]:
     """Parse MLflow's filter grammar into comparisons (empty for no filter)."""
     if filter_string is None or not filter_string.strip():
         return []
-    p = _Parser(filter_string)
+    return _conjunction(
+        _Parser(filter_string), _clause, " (Invalid clause(s) in filter string: 'or')"
+    )
+
+
+def _conjunction(p: _Parser, clause: Any, or_hint: str = "") -> list[Comparison]:
+    """``clause ( AND clause )*`` to the end of the text; OR is refused where it stands."""
     out: list[Comparison] = []
     while True:
-        out.append(_clause(p))
+        out.append(clause(p))
         if p.at_end():
             return out
         pos = p.pos
         kw = p.keyword("AND", "OR")
         if kw == "OR":
-            raise p.error("'OR' is not supported, only 'AND' (Invalid clause(s) in filter string: 'or')", pos)
+            raise p.error(f"'OR' is not supported, only 'AND'{or_hint}", pos)
         if kw is None:
             raise p.unexpected()
+
+
+def _symbol(p: _Parser) -> str | None:
+    """Consume a symbolic comparator (``<>`` read as ``!=``, ``==`` as ``=``); None when
+    the text here is not one."""
+    op_pos = p.pos
+    m = _OPERATOR.match(p.text, p.pos)
+    if not m:
+        return None
+    op = {"<>": "!=", "==": "="}.get(m.group(0), m.group(0))
+    if op not in NUMERIC_COMPARATORS:
+        raise p.error(f"unexpected '{m.group(0)}'", op_pos)
+    p.pos = m.end()
+    return op
+
+
+def _null_test(p: _Parser) -> str:
+    """What follows ``IS``: ``[NOT] NULL``."""
+    neg = p.keyword("NOT") is not None
+    if p.keyword("NULL") is None:
+        raise p.unexpected()
+    return "IS_NOT_NULL" if neg else "IS_NULL"
 
 
 def _clause(p: _Parser) -> Comparison:
@@ -281,16 +309,8 @@ def _clause(p: _Parser) -> Comparison:
     op_pos = p.pos
     if p.at_end():
         raise invalid(f"Invalid filter '{p.text}': expected a comparator after '{key}' at end of input")
-    m = _OPERATOR.match(p.text, p.pos)
-    if m:
-        op = m.group(0)
-        if op == "<>":
-            op = "!="
-        if op == "==":
-            op = "="
-        if op not in NUMERIC_COMPARATORS:
-            raise p.error(f"unexpected '{m.group(0)}'", op_pos)
-        p.pos = m.end()
+    op = _symbol(p)
+    if op is not None:
         value, vpos = p.value()
         return _check(p, Comparison(entity, key, op, value, start), vpos)
     kw = p.keyword("LIKE", "ILIKE", "IN", "NOT", "IS")
@@ -298,10 +318,7 @@ def _clause(p: _Parser) -> Comparison:
         value, vpos = p.value()
         return _check(p, Comparison(entity, key, kw, value, start), vpos)
     if kw == "IS":
-        neg = p.keyword("NOT") is not None
-        if p.keyword("NULL") is None:
-            raise p.unexpected()
-        return _check(p, Comparison(entity, key, "IS_NOT_NULL" if neg else "IS_NULL", None, start), op_pos)
+        return _check(p, Comparison(entity, key, _null_test(p), None, start), op_pos)
     if kw == "NOT" or kw == "IN":
         if kw == "NOT" and p.keyword("IN") is None:
             raise p.unexpected()
@@ -443,25 +460,10 @@ def run_filter_clauses(comparisons: Sequence[Comparison], dialect: str = "sqlite
     clauses: list[Any] = []
     for c in comparisons:
         if c.entity == METRIC:
-            lm = latest_metrics
-            if c.op == "IS_NULL":
-                clauses.append(
-                    runs.c.run_uuid.not_in(sa.select(lm.c.run_uuid).where(lm.c.key == c.key))
-                )
-                continue
-            cond = [lm.c.key == c.key]
-            if c.op != "IS_NOT_NULL":
-                cond.append(_compare(lm.c.value, c.op, c.value))
-            clauses.append(runs.c.run_uuid.in_(sa.select(lm.c.run_uuid).where(*cond)))
+            clauses.append(_keyed_clause(runs.c.run_uuid, latest_metrics.c.run_uuid, c))
         elif c.entity in (PARAM, TAG):
             t = params if c.entity == PARAM else tags
-            if c.op == "IS_NULL":
-                clauses.append(runs.c.run_uuid.not_in(sa.select(t.c.run_uuid).where(t.c.key == c.key)))
-                continue
-            cond = [t.c.key == c.key]
-            if c.op != "IS_NOT_NULL":
-                cond += _value_match(t.c.value, c.op, c.value, dialect)
-            clauses.append(runs.c.run_uuid.in_(sa.select(t.c.run_uuid).where(*cond)))
+            clauses.append(_keyed_clause(runs.c.run_uuid, t.c.run_uuid, c, dialect))
         elif c.entity == DATASET:
             clauses.append(sa.false())  # this store keeps no dataset inputs
         else:
@@ -473,6 +475,25 @@ def run_filter_clauses(comparisons: Sequence[Comparison], dialect: str = "sqlite
                 col = runs.c[RUN_STRING_ATTRIBUTES[c.key]]
                 clauses.append(_compare(col, c.op, c.value))
     return clauses
+
+
+def _keyed_clause(owner: Any, ref: Any, c: Comparison, dialect: str | None = None) -> Any:
+    """``owner IN (SELECT ref FROM <key/value table> WHERE key = ? AND value <op> ?)``
+    (NOT IN for IS NULL) over a table of (owner, key, value) rows: metrics, params and
+    tags of runs, tags of experiments. With a ``dialect``, values are compared in the
+    form its param/tag indexes serve."""
+    import sqlalchemy as sa
+
+    table = ref.table
+    if c.op == "IS_NULL":
+        return owner.not_in(sa.select(ref).where(table.c.key == c.key))
+    cond = [table.c.key == c.key]
+    if c.op != "IS_NOT_NULL":
+        if dialect is None:
+            cond.append(_compare(table.c.value, c.op, c.value))
+        else:
+            cond += _value_match(table.c.value, c.op, c.value, dialect)
+    return owner.in_(sa.select(ref).where(*cond))
 
 
 def _value_match(col: Any, op: str, value: Any, dialect: str) -> list[Any]:
@@ -493,23 +514,14 @@ def _value_match(col: Any, op: str, value: Any, dialect: str) -> list[Any]:
 
 
 def experiment_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
-    import sqlalchemy as sa
-
     from .schema import experiment_tags, experiments
 
     clauses: list[Any] = []
     for c in comparisons:
         if c.entity == TAG:
-            t = experiment_tags
-            if c.op == "IS_NULL":
-                clauses.append(
-                    experiments.c.experiment_id.not_in(sa.select(t.c.experiment_id).where(t.c.key == c.key))
-                )
-                continue
-            cond = [t.c.key == c.key]
-            if c.op != "IS_NOT_NULL":
-                cond.append(_compare(t.c.value, c.op, c.value))
-            clauses.append(experiments.c.experiment_id.in_(sa.select(t.c.experiment_id).where(*cond)))
+            clauses.append(
+                _keyed_clause(experiments.c.experiment_id, experiment_tags.c.experiment_id, c)
+            )
         elif c.entity == ATTRIBUTE and c.key in EXPERIMENT_STRING_ATTRIBUTES:
             clauses.append(_compare(experiments.c[c.key], c.op, c.value))
         elif c.entity == ATTRIBUTE and c.key in ("creation_time", "last_update_time", "start_time"):
@@ -527,61 +539,44 @@ def parse_experiment_filter(filter_string: str | None) -> list[Comparison]:
     """The experiment search grammar: ``name``/times (attributes) and ``tags.<key>``."""
     if filter_string is None or not filter_string.strip():
         return []
-    p = _Parser(filter_string)
-    out: list[Comparison] = []
-    while True:
-        p.skip_ws()
-        entity, key, start = p.identifier()
-        if entity not in (ATTRIBUTE, TAG):
-            raise p.error(
-                f"Invalid entity type '{entity}' for experiments. Valid values are ['attribute', 'tag']",
-                start,
-            )
-        p.skip_ws()
-        op_pos = p.pos
-        m = _OPERATOR.match(p.text, p.pos)
-        if m:
-            op = {"<>": "!=", "==": "="}.get(m.group(0), m.group(0))
-            if op not in NUMERIC_COMPARATORS:
-                raise p.error(f"unexpected '{m.group(0)}'", op_pos)
-            p.pos = m.end()
-        else:
-            kw = p.keyword("LIKE", "ILIKE", "IS")
-            if kw is None:
-                raise p.unexpected()
-            op = kw
-            if kw == "IS":
-                neg = p.keyword("NOT") is not None
-                if p.keyword("NULL") is None:
-                    raise p.unexpected()
-                op = "IS_NOT_NULL" if neg else "IS_NULL"
-        value: Any = None
-        vpos = p.pos
-        if op not in ("IS_NULL", "IS_NOT_NULL"):
-            value, vpos = p.value()
-        numeric = entity == ATTRIBUTE and key in ("creation_time", "last_update_time")
-        if entity == ATTRIBUTE and key not in ("name", "creation_time", "last_update_time"):
-            raise p.error(
-                f"Invalid attribute key '{key}' specified. Valid keys are "
-                "['name', 'creation_time', 'last_update_time']",
-                start,
-            )
-        if numeric and (op not in NUMERIC_COMPARATORS or not isinstance(value, float)):
-            raise p.error(f"'{key}' takes a numeric comparison ({list(NUMERIC_COMPARATORS)})", vpos)
-        if not numeric and op not in ("IS_NULL", "IS_NOT_NULL"):
-            if op not in STRING_COMPARATORS:
-                raise p.error(f"comparator '{op}' is not valid for '{key}'", op_pos)
-            if not isinstance(value, str):
-                raise p.error(f"Expected a quoted string value for '{key}'. Found '{_fmt(value)}'", vpos)
-        out.append(Comparison(entity, key, op, value, start))
-        if p.at_end():
-            return out
-        pos = p.pos
-        kw = p.keyword("AND", "OR")
-        if kw == "OR":
-            raise p.error("'OR' is not supported, only 'AND'", pos)
+    return _conjunction(_Parser(filter_string), _experiment_clause)
+
+
+def _experiment_clause(p: _Parser) -> Comparison:
+    p.skip_ws()
+    entity, key, start = p.identifier()
+    if entity not in (ATTRIBUTE, TAG):
+        raise p.error(
+            f"Invalid entity type '{entity}' for experiments. Valid values are ['attribute', 'tag']",
+            start,
+        )
+    p.skip_ws()
+    op_pos = p.pos
+    op = _symbol(p)
+    if op is None:
+        kw = p.keyword("LIKE", "ILIKE", "IS")
         if kw is None:
             raise p.unexpected()
+        op = _null_test(p) if kw == "IS" else kw
+    value: Any = None
+    vpos = p.pos
+    if op not in ("IS_NULL", "IS_NOT_NULL"):
+        value, vpos = p.value()
+    numeric = entity == ATTRIBUTE and key in ("creation_time", "last_update_time")
+    if entity == ATTRIBUTE and key not in ("name", "creation_time", "last_update_time"):
+        raise p.error(
+            f"Invalid attribute key '{key}' specified. Valid keys are "
+            "['name', 'creation_time', 'last_update_time']",
+            start,
+        )
+    if numeric and (op not in NUMERIC_COMPARATORS or not isinstance(value, float)):
+        raise p.error(f"'{key}' takes a numeric comparison ({list(NUMERIC_COMPARATORS)})", vpos)
+    if not numeric and op not in ("IS_NULL", "IS_NOT_NULL"):
+        if op not in STRING_COMPARATORS:
+            raise p.error(f"comparator '{op}' is not valid for '{key}'", op_pos)
+        if not isinstance(value, str):
+            raise p.error(f"Expected a quoted string value for '{key}'. Found '{_fmt(value)}'", vpos)
+    return Comparison(entity, key, op, value, start)
 
 
 def _compare(col: Any, op: str, value: Any) -> Any:
