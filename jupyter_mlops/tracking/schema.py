@@ -108,23 +108,22 @@ Index(
     runs.c.run_uuid,
 )
 
-params = Table(
-    "params",
-    metadata,
-    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", String(8000), nullable=False),
-    PrimaryKeyConstraint("run_uuid", "key", name="pk_params"),
-)
 
-tags = Table(
-    "tags",
-    metadata,
-    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
-    Column("key", String(250), nullable=False),
-    Column("value", String(8000), nullable=True),
-    PrimaryKeyConstraint("run_uuid", "key", name="pk_tags"),
-)
+
+def _run_key_values(name: str, value_nullable: bool) -> Table:
+    """One row per (run, key): a run's params or tags."""
+    return Table(
+        name,
+        metadata,
+        Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+        Column("key", String(250), nullable=False),
+        Column("value", String(8000), nullable=value_nullable),
+        PrimaryKeyConstraint("run_uuid", "key", name=f"pk_{name}"),
+    )
+
+
+params = _run_key_values("params", value_nullable=False)  # write-once values
+tags = _run_key_values("tags", value_nullable=True)
 
 latest_metrics = Table(
     "latest_metrics",
