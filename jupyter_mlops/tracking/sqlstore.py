@@ -991,29 +991,27 @@ class SqlTrackingStore(TrackingStore):
         """The seq range ``[lo, hi)`` of points with start <= step <= end, for a series
         whose steps arrived non-decreasing (found through level-1 blocks, then the
         points of the two boundary blocks)."""
-        ph = self._ph
-        lo, hi = 0, n
-        if start is not None:
-            b = conn.exec_driver_sql(
-                f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
-                f"AND max_step >= {ph} ORDER BY block_no LIMIT 1",
-                (sid, start),
-            ).scalar()
-            if b is None:
-                return 0, 0
-            steps = self._points(conn, sid, b * BLOCK_BASE, min(n, (b + 1) * BLOCK_BASE))[0]
-            lo = b * BLOCK_BASE + bisect.bisect_left(steps, start)
-        if end is not None:
-            b = conn.exec_driver_sql(
-                f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
-                f"AND min_step <= {ph} ORDER BY block_no DESC LIMIT 1",
-                (sid, end),
-            ).scalar()
-            if b is None:
-                return 0, 0
-            steps = self._points(conn, sid, b * BLOCK_BASE, min(n, (b + 1) * BLOCK_BASE))[0]
-            hi = b * BLOCK_BASE + bisect.bisect_right(steps, end)
+        lo = 0 if start is None else self._seq_bound(conn, sid, n, start, upper=False)
+        hi = n if end is None else self._seq_bound(conn, sid, n, end, upper=True)
+        if lo is None or hi is None:
+            return 0, 0
         return lo, min(hi, n)
+
+    def _seq_bound(self, conn: Connection, sid: int, n: int, step: int, upper: bool) -> int | None:
+        """The seq of the first point with a step >= ``step`` or, ``upper``, just past the
+        last point with a step <= ``step``; None when no level-1 block reaches it."""
+        ph = self._ph
+        cond, order = ("min_step <=", "DESC") if upper else ("max_step >=", "ASC")
+        b = conn.exec_driver_sql(
+            f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
+            f"AND {cond} {ph} ORDER BY block_no {order} LIMIT 1",
+            (sid, step),
+        ).scalar()
+        if b is None:
+            return None
+        steps = self._points(conn, sid, b * BLOCK_BASE, min(n, (b + 1) * BLOCK_BASE))[0]
+        find = bisect.bisect_right if upper else bisect.bisect_left
+        return b * BLOCK_BASE + find(steps, step)
 
     def _pieces(self, conn: Connection, sid: int, lo: int, hi: int, top: int) -> list[rollup.Agg]:
         ph = self._ph
