@@ -9,6 +9,9 @@
   (no browser download); the tests skip, saying why, when it is absent;
 - ``page`` opens JupyterLab in a fresh browser context.
 
+Every ``expect`` waits up to ``uihelpers.TIMEOUT_MS`` (60 s, not Playwright's 5 s): the machine
+running the suite may be loaded.
+
 Screenshots go to ``tests/ui/screenshots/`` (gitignored) for review.
 """
 
@@ -18,10 +21,8 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from serverproc import child_env, start_server
 
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "jupyter_mlops" / "labextension"
@@ -51,12 +53,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.ui)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -89,6 +85,13 @@ class Lab:
             raise AssertionError(f"{method} {path} -> {e.code}: {e.read().decode()}") from e
         return json.loads(text) if text else {}
 
+    def answers(self) -> bool:
+        try:
+            self.api("GET", "api/status")
+        except AssertionError:  # an HTTP error: up, but not ready
+            return False
+        return True
+
     def open_in(self, pg: Any) -> None:
         """Open JupyterLab in a Playwright page with a fresh layout (``?reset``:
         no panel restored from an earlier test) and wait until it has started."""
@@ -113,47 +116,31 @@ def _start_lab(tmp: Path, mlops_server_extension: bool = True) -> Lab:
     (tmp / "config" / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
     )
-    port = _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JUPYTERHUB_", "JUPYTER_"))
-    }
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        JUPYTER_DATA_DIR=str(tmp / "data"),
-        JUPYTER_CONFIG_DIR=str(tmp / "config"),
-        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-        HOME=str(tmp / "home"),
-    )
-    cmd = [
-        sys.executable, "-m", "jupyterlab",
-        f"--port={port}", "--port-retries=0", "--ip=127.0.0.1", "--no-browser",
-        f"--ServerApp.token={TOKEN}",
-        "--ServerApp.allow_root=True",
-        f"--ServerApp.root_dir={tmp / 'work'}",
-        f"--ServerApp.jpserver_extensions={{'jupyter_mlops': {mlops_server_extension}}}",
-        f"--LabApp.extra_labextensions_path={tmp / 'labextensions'}",
-        # Lets tests drive commands (e.g. the theme) through window.jupyterapp.
-        "--LabApp.expose_app_in_browser=True",
-    ]
+    env = child_env(tmp)
     log_path = tmp / "lab.log"
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the process
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    lab = Lab(f"http://127.0.0.1:{port}/", TOKEN, tmp, proc, log_path)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited ({proc.returncode}):\n{lab.log()}")
-        try:
-            lab.api("GET", "api/status")
-            return lab
-        except (AssertionError, urllib.error.URLError, ConnectionError, OSError):
-            time.sleep(0.3)
-    _stop_lab(lab)
-    raise RuntimeError(f"jupyter lab did not start in 90 s:\n{lab.log()}")
+    labs: list[Lab] = []
+
+    def launch(port: int) -> subprocess.Popen:
+        cmd = [
+            sys.executable, "-m", "jupyterlab",
+            f"--port={port}", "--port-retries=0", "--ip=127.0.0.1", "--no-browser",
+            f"--ServerApp.token={TOKEN}",
+            "--ServerApp.allow_root=True",
+            f"--ServerApp.root_dir={tmp / 'work'}",
+            f"--ServerApp.jpserver_extensions={{'jupyter_mlops': {mlops_server_extension}}}",
+            f"--LabApp.extra_labextensions_path={tmp / 'labextensions'}",
+            # Lets tests drive commands (e.g. the theme) through window.jupyterapp.
+            "--LabApp.expose_app_in_browser=True",
+        ]
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        labs.append(Lab(f"http://127.0.0.1:{port}/", TOKEN, tmp, proc, log_path))
+        return proc
+
+    start_server(launch, lambda port: labs[-1].answers(), log_path, "jupyter lab")
+    return labs[-1]
 
 
 def _stop_lab(lab: Lab) -> None:
@@ -214,6 +201,11 @@ def browser() -> Iterator[Any]:
     except Exception:
         pw.stop()
         raise
+    from uihelpers import TIMEOUT_MS
+
+    # Playwright's 5 s for an expect() is short for a loaded CI machine: every wait a test
+    # does not time itself gets the suite's UI deadline.
+    sync_api.expect.set_options(timeout=TIMEOUT_MS)
     yield b
     b.close()
     pw.stop()

@@ -14,13 +14,10 @@ import textwrap
 from typing import Any
 
 import pytest
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+from uihelpers import TIMEOUT_MS, expect, run_notebook
 
 pytestmark = pytest.mark.ui
 
-TIMEOUT_MS = 60_000
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 LOG_MODEL = """\
@@ -168,42 +165,7 @@ def test_version_links_to_its_source_notebook(page: Any, lab: Any) -> None:
     """A model logged and registered from a notebook cell: the version's
     lineage names the notebook, and its link opens it."""
     path = "train_tree.ipynb"
-    notebook = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": NOTEBOOK_CELL,
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    lab.api(
-        "PUT", f"api/contents/{path}", {"type": "notebook", "format": "json", "content": notebook}
-    )
-    page.evaluate(
-        "(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
-    )
-    page.wait_for_function(
-        """() => {
-            const w = window.jupyterapp.shell.currentWidget;
-            const k = w && w.sessionContext && w.sessionContext.session &&
-                      w.sessionContext.session.kernel;
-            return !!(k && w.sessionContext.isReady && k.connectionStatus === 'connected' &&
-                      k.status === 'idle');
-        }""",
-        timeout=TIMEOUT_MS,
-    )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
-        "registered 1", timeout=120_000
-    )
+    run_notebook(page, lab, path, NOTEBOOK_CELL, "registered 1")
     # Close it (unsaved outputs discarded) so the link must open it again.
     page.evaluate("() => window.jupyterapp.shell.currentWidget.dispose()")
     tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("{path}")')

@@ -10,15 +10,12 @@ import textwrap
 from typing import Any
 
 import pytest
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+from uihelpers import KERNEL_TIMEOUT_MS, TIMEOUT_MS, expect, notebook, open_sidebar, set_theme
 
 pytestmark = pytest.mark.ui
 
 PANEL = "#jupyter-mlops-pipelines"
 TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-pipelines"]'
-TIMEOUT_MS = 60_000
 
 PIPELINE = """\
 name: ui-tiny
@@ -63,11 +60,7 @@ def pipeline_file(lab: Any) -> str:
 
 
 def _open_panel(page: Any) -> Any:
-    panel = page.locator(PANEL)
-    if not panel.is_visible():
-        page.locator(TAB).click()
-    expect(panel).to_be_visible()
-    return panel
+    return open_sidebar(page, PANEL, TAB)
 
 
 def _open_submit_dialog(page: Any, path: str) -> Any:
@@ -85,16 +78,6 @@ def _run_view(page: Any) -> Any:
     view = page.locator(".jp-mlops-PipelineRunView:visible")
     expect(view).to_have_count(1, timeout=TIMEOUT_MS)
     return view
-
-
-def _set_theme(page: Any, theme: str, light: bool) -> None:
-    page.evaluate(
-        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
-    )
-    expect(page.locator("body")).to_have_attribute(
-        "data-jp-theme-light", "true" if light else "false", timeout=20_000
-    )
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=20_000)
 
 
 def test_submit_watch_and_read_log(
@@ -152,7 +135,7 @@ def test_submit_watch_and_read_log(
     rect = view.locator('.jp-mlops-DagNode[data-step="greet"] rect')
     fills = {}
     for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
-        _set_theme(page, theme, light)
+        set_theme(page, theme, light)
         fill, expected = rect.evaluate(
             """(r) => {
                 const probe = document.createElement('div');
@@ -169,7 +152,7 @@ def test_submit_watch_and_read_log(
             path=str(screenshot_dir / f"pipeline-run-{'light' if light else 'dark'}.png")
         )
     assert fills["JupyterLab Light"] != fills["JupyterLab Dark"]
-    _set_theme(page, "JupyterLab Light", True)
+    set_theme(page, "JupyterLab Light", True)
 
 
 def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:
@@ -260,30 +243,9 @@ def test_open_executed_notebook_of_a_step(page: Any, lab: Any) -> None:
     """A notebook step's executed copy opens in JupyterLab with its outputs."""
     folder = lab.root / "work" / "nbflow"
     folder.mkdir(exist_ok=True)
-    notebook = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": "n = 2",
-                "metadata": {"tags": ["parameters"]},
-                "outputs": [],
-                "execution_count": None,
-            },
-            {
-                "cell_type": "code",
-                "source": "print('squared', n * n)",
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            },
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (folder / "square.ipynb").write_text(json.dumps(notebook))
+    (folder / "square.ipynb").write_text(
+        json.dumps(notebook(("n = 2", ["parameters"]), "print('squared', n * n)"))
+    )
     (folder / "nb.pipeline.yaml").write_text(
         "name: ui-nb\nparameters:\n  n: {type: integer, default: 7}\n"
         "steps:\n  square:\n    notebook: square.ipynb\n"
@@ -294,7 +256,7 @@ def test_open_executed_notebook_of_a_step(page: Any, lab: Any) -> None:
     dialog.locator(".jp-mod-accept").click()
     view = _run_view(page)
     status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
-    expect(status).to_have_text("SUCCEEDED", timeout=120_000)
+    expect(status).to_have_text("SUCCEEDED", timeout=KERNEL_TIMEOUT_MS)
     expect(view.locator(".jp-mlops-PipelineLog-text")).to_contain_text("squared 49")
     view.locator(".jp-mlops-PipelineNotebook").click()
     output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")

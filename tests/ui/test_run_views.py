@@ -12,24 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+from uihelpers import TIMEOUT_MS, expect, notebook, open_sidebar, run_notebook, set_theme
 
 pytestmark = pytest.mark.ui
 
 PANEL = "#jupyter-mlops-runs"
 TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-runs"]'
-LIVE_TIMEOUT_MS = 30_000
+LIVE_TIMEOUT_MS = TIMEOUT_MS
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def _open_panel(page: Any) -> Any:
-    panel = page.locator(PANEL)
-    if not panel.is_visible():
-        page.locator(TAB).click()
-    expect(panel).to_be_visible()
-    return panel
+    return open_sidebar(page, PANEL, TAB)
 
 
 def _select_experiment(panel: Any, exp_id: str) -> None:
@@ -37,16 +31,6 @@ def _select_experiment(panel: Any, exp_id: str) -> None:
     expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     item.click()
     expect(item).to_have_attribute("aria-selected", "true")
-
-
-def _set_theme(page: Any, theme: str, light: bool) -> None:
-    page.evaluate(
-        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
-    )
-    expect(page.locator("body")).to_have_attribute(
-        "data-jp-theme-light", "true" if light else "false", timeout=20_000
-    )
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=20_000)
 
 
 def _canvas_has_ink(locator: Any) -> bool:
@@ -87,20 +71,6 @@ def _log_run(lab: Any, exp_id: str, name: str, lr: str, acc: list[float], **para
     return run_id
 
 
-def _notebook(source: str) -> dict[str, Any]:
-    return {
-        "cells": [
-            {"cell_type": "code", "source": source, "metadata": {}, "outputs": [],
-             "execution_count": None}
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-
-
 def test_running_notebook_run_appears_and_detail_draws_charts(
     page: Any, lab: Any, screenshot_dir: Path
 ) -> None:
@@ -119,25 +89,8 @@ def test_running_notebook_run_appears_and_detail_draws_charts(
         "print('logging')\n"
     )
     path = f"{name}.ipynb"
-    lab.api("PUT", f"api/contents/{path}", {"type": "notebook", "format": "json",
-                                            "content": _notebook(source)})
     panel = _open_panel(page)
-    page.evaluate("(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path)
-    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
-    page.wait_for_function(
-        """() => {
-            const w = window.jupyterapp.shell.currentWidget;
-            const k = w && w.sessionContext && w.sessionContext.session &&
-                      w.sessionContext.session.kernel;
-            return !!(k && w.sessionContext.isReady && k.connectionStatus === 'connected' &&
-                      k.status === 'idle');
-        }""",
-        timeout=60_000,
-    )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
-        "logging", timeout=90_000
-    )
+    run_notebook(page, lab, path, source, "logging")
 
     item = panel.locator(".jp-mlops-ExperimentItem", has_text=name)
     expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)
@@ -169,7 +122,7 @@ def test_running_notebook_run_appears_and_detail_draws_charts(
         """(c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                     for (let i = 3; i < d.length; i += 4) if (d[i]) return true; return false; }""",
         arg=canvas.element_handle(),
-        timeout=20_000,
+        timeout=TIMEOUT_MS,
     )
     # Axis options redraw the chart: log scale and wall time.
     detail.locator(".jp-mlops-ChartOptions-log").check()
@@ -205,7 +158,7 @@ def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
     for name, body in [("metrics.csv", b"epoch,acc\n1,0.5\n2,0.75\n"),
                        ("conf/config.json", b'{"lr": 0.01}'),
                        ("report.html", b"<h1>Report</h1><script>parent.pwned=2</script>"),
-                       ("analysis.ipynb", json.dumps(_notebook("print('from artifact')")).encode())]:
+                       ("analysis.ipynb", json.dumps(notebook("print('from artifact')")).encode())]:
         req = urllib.request.Request(lab.url + base + name, data=body, method="PUT",
                                      headers={"Authorization": f"token {lab.token}"})
         urllib.request.urlopen(req, timeout=30).read()
@@ -239,7 +192,7 @@ def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
     detail.locator('.jp-mlops-ArtifactItem[data-path="analysis.ipynb"]').click()
     detail.get_by_role("button", name="Open analysis.ipynb in JupyterLab").click()
     nb = page.locator(".jp-NotebookPanel:visible")
-    expect(nb.locator(".jp-Cell").first).to_contain_text("from artifact", timeout=30_000)
+    expect(nb.locator(".jp-Cell").first).to_contain_text("from artifact", timeout=TIMEOUT_MS)
     copies = lab.api("GET", "api/contents/mlops-artifacts")["content"]
     assert any(c["name"].endswith("analysis.ipynb") for c in copies)
 
@@ -316,9 +269,9 @@ def test_compare_two_runs_and_malformed_filter(
 
     page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
     page.screenshot(path=str(screenshot_dir / "compare-light.png"), full_page=True)
-    _set_theme(page, "JupyterLab Dark", light=False)
+    set_theme(page, "JupyterLab Dark", light=False)
     page.screenshot(path=str(screenshot_dir / "compare-dark.png"), full_page=True)
-    _set_theme(page, "JupyterLab Light", light=True)
+    set_theme(page, "JupyterLab Light", light=True)
 
 
 def test_delete_a_run_and_undo(page: Any, lab: Any) -> None:

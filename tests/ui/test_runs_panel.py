@@ -15,41 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+from uihelpers import TIMEOUT_MS, expect, open_sidebar, run_notebook, set_theme
 
 pytestmark = pytest.mark.ui
 
 PANEL = "#jupyter-mlops-runs"
 TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-runs"]'
-# The panel polls every 5 s by default; allow a few periods on a loaded machine.
-LIVE_TIMEOUT_MS = 30_000
+LIVE_TIMEOUT_MS = TIMEOUT_MS
 
 
 def _open_panel(page: Any) -> Any:
     """Open the sidebar by clicking its tab, as a user would."""
-    panel = page.locator(PANEL)
-    if not panel.is_visible():
-        page.locator(TAB).click()
-    expect(panel).to_be_visible()
-    return panel
+    return open_sidebar(page, PANEL, TAB)
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _set_theme(page: Any, theme: str, light: bool) -> None:
-    page.evaluate(
-        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})",
-        theme,
-    )
-    expect(page.locator("body")).to_have_attribute(
-        "data-jp-theme-light", "true" if light else "false", timeout=20_000
-    )
-    # The splash screen covers the page while the theme's CSS loads.
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=20_000)
 
 
 def test_panel_has_a_sidebar_tab_and_lists_experiments(page: Any, lab: Any) -> None:
@@ -120,16 +101,16 @@ def test_run_logged_through_rest_appears_without_refresh(
     row.click()
     expect(row).to_have_attribute("aria-selected", "true")
 
-    _set_theme(page, "JupyterLab Light", light=True)
+    set_theme(page, "JupyterLab Light", light=True)
     light_bg = panel.evaluate("(el) => getComputedStyle(el).backgroundColor")
     page.screenshot(path=str(screenshot_dir / "runs-panel-light.png"))
 
-    _set_theme(page, "JupyterLab Dark", light=False)
+    set_theme(page, "JupyterLab Dark", light=False)
     dark_bg = panel.evaluate("(el) => getComputedStyle(el).backgroundColor")
     page.screenshot(path=str(screenshot_dir / "runs-panel-dark.png"))
     # The panel follows the theme (theme variables, no hard-coded colours).
     assert light_bg != dark_bg
-    _set_theme(page, "JupyterLab Light", light=True)
+    set_theme(page, "JupyterLab Light", light=True)
 
 
 def _set_refresh_interval(lab: Any, seconds: float) -> None:
@@ -205,46 +186,8 @@ def test_run_logged_from_a_notebook_cell_appears(page: Any, lab: Any) -> None:
         "    mlops.log_metric('loss', 0.5, step=1)\n"
         "print('logged')\n"
     )
-    notebook = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "source": source,
-                "metadata": {},
-                "outputs": [],
-                "execution_count": None,
-            }
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    path = f"{name}.ipynb"
-    lab.api("PUT", f"api/contents/{path}", {"type": "notebook", "format": "json", "content": notebook})
     panel = _open_panel(page)
-
-    page.evaluate(
-        "(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
-    )
-    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=30_000)
-    page.wait_for_function(
-        """() => {
-            // Cells sent while the kernel is still starting are dropped.
-            const w = window.jupyterapp.shell.currentWidget;
-            const kernel = w && w.sessionContext && w.sessionContext.session &&
-                           w.sessionContext.session.kernel;
-            return !!(kernel && w.sessionContext.isReady &&
-                      kernel.connectionStatus === 'connected' &&
-                      kernel.status === 'idle');
-        }""",
-        timeout=60_000,
-    )
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
-        "logged", timeout=90_000
-    )
+    run_notebook(page, lab, f"{name}.ipynb", source, "logged")
 
     item = panel.locator(".jp-mlops-ExperimentItem", has_text=name)
     expect(item).to_be_visible(timeout=LIVE_TIMEOUT_MS)

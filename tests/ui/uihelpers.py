@@ -1,0 +1,83 @@
+"""What the browser tests do again and again (imported as ``uihelpers``: tests/ui is on sys.path).
+
+Every wait has a deadline meant for a loaded CI machine (JupyterLab, a kernel and Chromium
+share two cores with other tests): it costs time only when the page is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+#: Milliseconds the UI may take to show what the server has (a panel polls every 5 s).
+TIMEOUT_MS = 60_000
+#: Milliseconds a kernel may take to start or to run a notebook's cells.
+KERNEL_TIMEOUT_MS = 120_000
+
+
+def open_sidebar(page: Any, panel: str, tab: str) -> Any:
+    """The sidebar ``panel`` (a selector), opened by clicking its ``tab`` as a user would."""
+    locator = page.locator(panel)
+    if not locator.is_visible():
+        page.locator(tab).click()
+    expect(locator).to_be_visible(timeout=TIMEOUT_MS)
+    return locator
+
+
+def set_theme(page: Any, theme: str, light: bool) -> None:
+    """Switch JupyterLab's theme and wait until its CSS is in."""
+    page.evaluate(
+        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    expect(page.locator("body")).to_have_attribute(
+        "data-jp-theme-light", "true" if light else "false", timeout=TIMEOUT_MS
+    )
+    # The splash screen covers the page while the theme's CSS loads.
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=TIMEOUT_MS)
+
+
+def notebook(*cells: str | tuple[str, list[str]]) -> dict[str, Any]:
+    """An nbformat 4 notebook (Python 3) of code cells: a source, or (source, tags)."""
+    code = []
+    for cell in cells:
+        source, tags = cell if isinstance(cell, tuple) else (cell, [])
+        code.append({"cell_type": "code", "source": source, "metadata": {"tags": tags} if tags else {},
+                     "outputs": [], "execution_count": None})
+    return {
+        "cells": code,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def run_notebook(page: Any, lab: Any, path: str, source: str, printed: str) -> None:
+    """Save a one-cell notebook at ``path``, open it in JupyterLab, run it in its kernel
+    and wait until its first output shows ``printed``."""
+    lab.api("PUT", f"api/contents/{path}",
+            {"type": "notebook", "format": "json", "content": notebook(source)})
+    page.evaluate(
+        "(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
+    )
+    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_be_visible(timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        """() => {
+            // Cells sent while the kernel is still starting are dropped.
+            const w = window.jupyterapp.shell.currentWidget;
+            const kernel = w && w.sessionContext && w.sessionContext.session &&
+                           w.sessionContext.session.kernel;
+            return !!(kernel && w.sessionContext.isReady &&
+                      kernel.connectionStatus === 'connected' && kernel.status === 'idle');
+        }""",
+        timeout=KERNEL_TIMEOUT_MS,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
+        printed, timeout=KERNEL_TIMEOUT_MS
+    )
