@@ -26,6 +26,7 @@ import {
 } from '@jupyterlab/ui-components';
 
 import { IExperiment, MLOpsClient } from './api';
+import { addToPalette, followSettings } from './activation';
 import { attempt, confirmDanger } from './dialogs';
 import { mlopsIcon } from './icons';
 import { DEFAULT_MAX_RUNS, DEFAULT_REFRESH_MS, RunsModel } from './model';
@@ -42,9 +43,6 @@ import { pipelinesPlugin } from './pipelines/plugin';
 import { ModelCommandIDs, modelsPlugin } from './models/plugin';
 
 export * from './tokens';
-
-/** Palette category of the commands. */
-const CATEGORY = 'MLOps';
 
 /** Read the plugin's settings into the model. */
 function applySettings(
@@ -519,34 +517,21 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       });
     }
 
-    if (palette) {
-      for (const command of [
-        CommandIDs.openRuns,
-        CommandIDs.refresh,
-        CommandIDs.compareRuns,
-        CommandIDs.openRun,
-        CommandIDs.notebookRuns,
-        CommandIDs.createExperiment,
-        CommandIDs.renameExperiment,
-        CommandIDs.deleteExperiment,
-        CommandIDs.restoreExperiment
-      ]) {
-        palette.addItem({ command, category: CATEGORY });
-      }
-    }
-
-    if (settingRegistry) {
-      settingRegistry
-        .load(PLUGIN_ID)
-        .then(loaded => {
-          settings = loaded;
-          applySettings(model, loaded);
-          loaded.changed.connect(() => applySettings(model, loaded));
-        })
-        .catch(reason => {
-          console.error('jupyter-mlops: could not load settings', reason);
-        });
-    }
+    addToPalette(palette, [
+      CommandIDs.openRuns,
+      CommandIDs.refresh,
+      CommandIDs.compareRuns,
+      CommandIDs.openRun,
+      CommandIDs.notebookRuns,
+      CommandIDs.createExperiment,
+      CommandIDs.renameExperiment,
+      CommandIDs.deleteExperiment,
+      CommandIDs.restoreExperiment
+    ]);
+    followSettings(settingRegistry, PLUGIN_ID, loaded => {
+      settings = loaded;
+      applySettings(model, loaded);
+    });
 
     return {
       client,

@@ -14,6 +14,7 @@ import {
 } from '@jupyterlab/apputils';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { addToPalette } from '../activation';
 import { describeError } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { suggestModelName } from './data';
@@ -153,14 +154,10 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    if (palette) {
-      for (const command of [
-        ModelCommandIDs.openPanel,
-        ModelCommandIDs.refresh,
-        ModelCommandIDs.openModel
-      ]) {
-        palette.addItem({ command, category: 'MLOps' });
-      }
-    }
+    addToPalette(palette, [
+      ModelCommandIDs.openPanel,
+      ModelCommandIDs.refresh,
+      ModelCommandIDs.openModel
+    ]);
   }
 };

@@ -18,6 +18,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
+import { addToPalette, followSettings } from '../activation';
 import { describeError, IPipelineSchedule } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { PipelinesPanel } from './PipelinesPanel';
@@ -45,8 +46,6 @@ export namespace PipelineCommandIDs {
 export function isPipelineFile(path: string): boolean {
   return /\.pipeline\.ya?ml$/i.test(path);
 }
-
-const CATEGORY = 'MLOps';
 
 export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
   id: PIPELINES_PLUGIN_ID,
@@ -340,35 +339,16 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       rank: 3
     });
 
-    if (palette) {
-      for (const command of [
-        PipelineCommandIDs.openPanel,
-        PipelineCommandIDs.refresh,
-        PipelineCommandIDs.run,
-        PipelineCommandIDs.schedule,
-        PipelineCommandIDs.openRun
-      ]) {
-        palette.addItem({ command, category: CATEGORY });
-      }
-    }
-
-    if (settingRegistry) {
-      settingRegistry
-        .load(PIPELINES_PLUGIN_ID)
-        .then(settings => {
-          const apply = () => {
-            const s = settings.get('refreshInterval').composite;
-            refreshMs = typeof s === 'number' ? s * 1000 : 5000;
-          };
-          apply();
-          settings.changed.connect(apply);
-        })
-        .catch(reason => {
-          console.warn(
-            'jupyter-mlops: could not load pipeline settings',
-            reason
-          );
-        });
-    }
+    addToPalette(palette, [
+      PipelineCommandIDs.openPanel,
+      PipelineCommandIDs.refresh,
+      PipelineCommandIDs.run,
+      PipelineCommandIDs.schedule,
+      PipelineCommandIDs.openRun
+    ]);
+    followSettings(settingRegistry, PIPELINES_PLUGIN_ID, settings => {
+      const seconds = settings.get('refreshInterval').composite;
+      refreshMs = typeof seconds === 'number' ? seconds * 1000 : 5000;
+    });
   }
 };
