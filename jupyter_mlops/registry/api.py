@@ -87,7 +87,6 @@ def log_model(
     """
     from ..client import fluent
     from .flavors import save_model
-    from .model_format import write_mlmodel
 
     if not name or "/" in name or name in (".", ".."):
         raise invalid(f"Invalid model name '{name}': a name without '/' is needed.")
@@ -111,25 +110,63 @@ def log_model(
         model_tags = {k: v for k, v in run.data.tags.items() if k in _CONTEXT_TAGS}
         model_tags.update({k: str(v) for k, v in (tags or {}).items()})
         model_params = {**run.data.params, **{k: str(v) for k, v in (params or {}).items()}}
-        logged = backend.create_logged_model(
-            run.info.experiment_id, name, rid, model_type, model_params or None, model_tags or None
-        )["info"]
-        model_id, location = logged["model_id"], logged["artifact_uri"]
-        backend.log_outputs(rid, [(model_id, int(step))])
-        mlmodel.update(run_id=rid, artifact_path=location, model_id=model_id, model_uuid=model_id)
-        write_mlmodel(tmp, mlmodel)
         try:
-            client.log_artifacts_to(location, tmp)
-        except BaseException:
-            backend.finalize_logged_model(model_id, "LOGGED_MODEL_UPLOAD_FAILED")
-            raise
-        backend.finalize_logged_model(model_id, "LOGGED_MODEL_READY")
+            logged = backend.create_logged_model(
+                run.info.experiment_id,
+                name,
+                rid,
+                model_type,
+                model_params or None,
+                model_tags or None,
+            )["info"]
+        except TrackingError as e:
+            if e.error_code not in _NO_LOGGED_MODELS:
+                raise
+            # A server without MLflow 3's logged models (the hub-wide tracking
+            # service, MLflow 2): the model goes among the run's artifacts.
+            info = _log_model_as_run_artifacts(client, rid, name, tmp, mlmodel)
+        else:
+            info = _log_model_files(client, backend, logged, rid, int(step), name, tmp, mlmodel)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    info = ModelInfo(
+    if registered_model_name:
+        mv = register_model(info.model_uri, registered_model_name, tracking_uri=client.tracking_uri)
+        info.registered_model_version = mv.version
+    return info
+
+
+#: What a tracking server without logged-model endpoints answers.
+_NO_LOGGED_MODELS = ("ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED")
+
+
+def _log_model_files(
+    client: Any,
+    backend: Any,
+    logged: dict[str, Any],
+    run_id: str,
+    step: int,
+    name: str,
+    model_dir: str,
+    mlmodel: dict[str, Any],
+) -> ModelInfo:
+    """Link the logged model to its run, write its files where MLflow 3 puts
+    them, and mark it READY (UPLOAD_FAILED if the files could not be written)."""
+    from .model_format import write_mlmodel
+
+    model_id, location = logged["model_id"], logged["artifact_uri"]
+    backend.log_outputs(run_id, [(model_id, step)])
+    mlmodel.update(run_id=run_id, artifact_path=location, model_id=model_id, model_uuid=model_id)
+    write_mlmodel(model_dir, mlmodel)
+    try:
+        client.log_artifacts_to(location, model_dir)
+    except BaseException:
+        backend.finalize_logged_model(model_id, "LOGGED_MODEL_UPLOAD_FAILED")
+        raise
+    backend.finalize_logged_model(model_id, "LOGGED_MODEL_READY")
+    return ModelInfo(
         artifact_path=location,
         model_uri=f"models:/{model_id}",
-        run_id=rid,
+        run_id=run_id,
         flavors=mlmodel["flavors"],
         model_id=model_id,
         name=name,
@@ -137,10 +174,29 @@ def log_model(
         saved_input_example_info=mlmodel.get("saved_input_example_info"),
         metadata=mlmodel,
     )
-    if registered_model_name:
-        mv = register_model(info.model_uri, registered_model_name, tracking_uri=client.tracking_uri)
-        info.registered_model_version = mv.version
-    return info
+
+
+def _log_model_as_run_artifacts(
+    client: Any, run_id: str, name: str, model_dir: str, mlmodel: dict[str, Any]
+) -> ModelInfo:
+    """The layout before MLflow 3: the model directory as the run's artifacts
+    ``<name>/`` (``runs:/<run_id>/<name>`` loads and registers it)."""
+    from .model_format import write_mlmodel
+
+    location = client.get_artifact_uri(run_id, name)
+    mlmodel.update(run_id=run_id, artifact_path=location)
+    write_mlmodel(model_dir, mlmodel)
+    client.log_artifacts(run_id, model_dir, name)
+    return ModelInfo(
+        artifact_path=location,
+        model_uri=f"runs:/{run_id}/{name}",
+        run_id=run_id,
+        flavors=mlmodel["flavors"],
+        name=name,
+        signature=mlmodel.get("signature"),
+        saved_input_example_info=mlmodel.get("saved_input_example_info"),
+        metadata=mlmodel,
+    )
 
 
 def register_model(

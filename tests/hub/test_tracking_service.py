@@ -312,3 +312,32 @@ def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path
     r = hub.call("bob", "GET", "metrics/get-history", run_id=run_id, metric_key="loss")
     assert len(r.json()["metrics"]) == 200
     _error(hub.call("carol", "GET", "runs/get", run_id=run_id), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_our_client_logs_a_model_to_the_service(hub: ServiceHub, tmp_path: Path) -> None:
+    """The service serves tracking only, so no MLflow 3 logged models: mlops.log_model in a pod falls back to
+    the layout before them (the model directory among the run's artifacts), which loads by runs:/."""
+    script = tmp_path / "model.py"
+    script.write_text(
+        "import jupyter_mlops as mlops\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "X = [[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]]\n"
+        "mlops.set_experiment('pod-models')\n"
+        "with mlops.start_run() as run:\n"
+        "    info = mlops.log_model(LogisticRegression().fit(X, [0, 1, 0, 1]), 'model')\n"
+        "print(info.model_uri, repr(info.model_id), mlops.load_model(info.model_uri).predict(X).tolist())\n"
+        "print(run.info.run_id)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
+    env |= {
+        "PYTHONPATH": str(REPO),
+        "JUPYTER_MLOPS_TRACKING_URI": hub.service_url.rstrip("/"),
+        "JUPYTER_MLOPS_TRACKING_TOKEN": hub.tokens["alice"],
+    }
+    out = subprocess.run([sys.executable, str(script)], check=False, env=env, capture_output=True, text=True,
+                         timeout=180, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    *_, printed, run_id = out.stdout.strip().splitlines()
+    assert printed == f"runs:/{run_id}/model '' [0, 1, 0, 1]"
+    r = hub.call("alice", "GET", "artifacts/list?path=model", run_id=run_id)
+    assert "model/MLmodel" in {f["path"] for f in r.json()["files"]}, r.text
