@@ -190,6 +190,6 @@ SQLITE_ONLY_INDEXES = (
     ("ix_tags_key_value", "tags", ("key", "value", "run_uuid")),
 )
 POSTGRES_ONLY_INDEXES = (
-    ("ix_params_key_prefix", "params", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "INCLUDE run_uuid")),
-    ("ix_tags_key_prefix", "tags", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "INCLUDE run_uuid")),
+    ("ix_params_key_prefix", "params", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "run_uuid")),
+    ("ix_tags_key_prefix", "tags", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "run_uuid")),
 )

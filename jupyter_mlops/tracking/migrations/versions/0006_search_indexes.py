@@ -8,7 +8,7 @@ Create Date: 2026-11-27
 * PostgreSQL's b-tree cannot hold param/tag values of up to 8000 characters, so
   ``params``/``tags`` were indexed on ``(key, run_uuid)`` only and ``params.x = 'v'``
   read every row of key ``x`` from the heap. They are now indexed on
-  ``(key, left(value, 200)) INCLUDE (run_uuid)``: search compares the prefix (exact
+  ``(key, left(value, 200), run_uuid)``: search compares the prefix (exact
   for literals shorter than 200 characters, rechecked on the full value otherwise).
   Extended statistics on the same pair (PostgreSQL 14+) tell the planner how common
   a value is *for that key*, so it picks hash joins instead of thousands of probes.
@@ -51,11 +51,12 @@ def upgrade() -> None:
     if pg:
         for table in ("params", "tags"):
             op.drop_index(f"ix_{table}_key", table_name=table)
+            # run_uuid as a key column, not INCLUDE: a nested loop over runs (the plan
+            # of tables not analyzed yet) then probes (key, prefix, run) per run
             op.create_index(
                 f"ix_{table}_key_prefix",
                 table,
-                ["key", sa.text(f"left(value, {PREFIX})")],
-                postgresql_include=["run_uuid"],
+                ["key", sa.text(f"left(value, {PREFIX})"), "run_uuid"],
             )
             if _pg_has_expression_statistics():
                 op.execute(
