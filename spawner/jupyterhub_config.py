@@ -6,6 +6,7 @@ spawner, security defaults and the optional hub-wide tracking service.
 
 Environment:
   JUPYTER_MLOPS_TEAMS               path to teams.yaml (default /etc/jupyterhub/teams.yaml)
+  JUPYTER_MLOPS_HOME_SIZE           size of each user's home volume (default 10Gi)
   JUPYTER_MLOPS_HUB_TRACKING_URL    tracking service URL as pods reach it,
                                     e.g. http://proxy-public/services/mlops-tracking/mlops
   JUPYTER_MLOPS_HUB_TRACKING_SERVICE  name of that hub service (default mlops-tracking), for token scopes

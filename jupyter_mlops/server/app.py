@@ -66,12 +66,13 @@ class MLOpsApp(ExtensionApp):
     )
 
     heartbeat_timeout = Float(
-        60.0,
+        300.0,
         config=True,
         help="""Seconds after its last heartbeat before a RUNNING run is marked KILLED
         (its kernel or script died without ending it). Only runs whose writer sent
-        heartbeats are reaped. Writers beat every 10 s (JUPYTER_MLOPS_HEARTBEAT_INTERVAL),
-        so the default allows six missed beats, as the client's own sweep does.
+        heartbeats are reaped. Writers beat every 10 s (JUPYTER_MLOPS_HEARTBEAT_INTERVAL);
+        the default is the client's own sweep's (JUPYTER_MLOPS_HEARTBEAT_TIMEOUT), long
+        because a kernel stuck in C code that holds the GIL cannot beat but is not dead.
         0 disables the reaper.""",
     )
 
