@@ -5,11 +5,13 @@ restart in the middle of a run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
 import pytest
 from kfpfake import FakeKfp
+from pgschema import fresh_schema
 from pipehelpers import Server, write, write_notebook
 
 P = "mlops/api/v1/pipelines"
@@ -38,7 +40,7 @@ def kfp():
     fake.stop()
 
 
-def target_config(srv: Server, kfp: FakeKfp) -> None:
+def target_config(srv: Server, kfp: FakeKfp, database_url: str | None = None) -> None:
     token = srv.root / "kfp-token"
     token.write_text(TOKEN + "\n")
     common = {"endpoint": kfp.url, "image": "ghcr.io/example/mlops-step:1",
@@ -50,21 +52,26 @@ def target_config(srv: Server, kfp: FakeKfp) -> None:
         "team-b": {**common, "namespace": "team-b"},
         "broken": {**common, "endpoint": "ftp://kfp.example"},
     }}}
+    if database_url:
+        cfg["MLOpsApp"] = {"database_url": database_url}
     (srv.root / "config").mkdir(parents=True, exist_ok=True)
     (srv.root / "config" / "jupyter_server_config.json").write_text(json.dumps(cfg))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, kfp):
-    srv = Server(tmp_path_factory.mktemp("kfpsrv"))
-    work = srv.root / "work"
-    write(str(work / "make.py"), "import sys\nprint(sys.argv[1:])\n")
-    write_notebook(str(work / "report.ipynb"), None, "print('report')")
-    write(str(work / "demo.pipeline.yaml"), PIPELINE)
-    target_config(srv, kfp)
-    srv.start()
-    yield srv
-    srv.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request, tmp_path_factory, kfp):
+    """The server, its store in SQLite or in a fresh PostgreSQL schema."""
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(fresh_schema("kfp")) if request.param == "postgres" else None
+        srv = Server(tmp_path_factory.mktemp("kfpsrv"))
+        work = srv.root / "work"
+        write(str(work / "make.py"), "import sys\nprint(sys.argv[1:])\n")
+        write_notebook(str(work / "report.ipynb"), None, "print('report')")
+        write(str(work / "demo.pipeline.yaml"), PIPELINE)
+        target_config(srv, kfp, url)
+        srv.start()
+        stack.callback(srv.stop)
+        yield srv
 
 
 def until(check, what: str, timeout: float = 90):
