@@ -118,7 +118,7 @@ def _run_here(path: str, params: dict[str, str]) -> str:
     """No server: run in this process, on a private event loop in a thread (the
     kernel's own loop is busy running this cell)."""
     from ..client.uris import get_tracking_uri
-    from ..tracking import open_store
+    from ..tracking import TrackingError, open_store
     from .progress import ProgressPrinter
     from .service import PipelineError, PipelineService
 
@@ -143,6 +143,8 @@ def _run_here(path: str, params: dict[str, str]) -> str:
             result["run"] = await svc.get_run(run["run_id"])
         except PipelineError as e:
             result["error"] = "invalid pipeline:\n" + "\n".join(str(i) for i in e.issues)
+        except TrackingError as e:  # refused input (a bad value, an unknown target)
+            result["error"] = e.message
         except Exception as e:  # noqa: BLE001 - reported in the cell, not lost in the thread
             result["error"] = f"{type(e).__name__}: {e}"
         finally:

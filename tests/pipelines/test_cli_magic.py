@@ -88,6 +88,9 @@ def test_magic_runs_in_the_kernel_process_without_a_server(proj, monkeypatch, ca
         pipeline_magic(["frobnicate"])
     with pytest.raises(UsageError, match="name=value"):
         pipeline_magic(["run", "ok.pipeline.yaml", "x"])
+    with pytest.raises(UsageError) as refused:  # the message alone, no exception class name
+        pipeline_magic(["run", "ok.pipeline.yaml", "x=five"])
+    assert str(refused.value) == "%mlops pipeline run: parameter 'x': 'five' is not an integer"
 
 
 def test_magic_is_registered_as_a_subcommand():
