@@ -279,8 +279,8 @@ def settings_table(rel: str, cls_name: str) -> dict[str, str]:
 def _plain_literal(cell: str) -> object | None:
     """The value a settings-table cell states, when it is a plain literal (``True``,
     ``600 s``, ``"python3"``, ``/home/jovyan``); None for prose and placeholders."""
-    cell = cell.strip()
-    m = re.fullmatch(r"`?([^`]*)`?(?: s)?", cell)
+    cell = re.sub(r"\s+s$", "", cell.strip())  # seconds
+    m = re.fullmatch(r"`?([^`]*)`?", cell)
     if not m or re.search(r"[$<>(= ]", m.group(1)):
         return None
     raw = m.group(1)
@@ -378,3 +378,50 @@ def test_environment_variables_match_the_code() -> None:
     undocumented = sorted(used - documented)
     assert not undocumented, f"read by the code, documented nowhere: {undocumented}"
     assert not documented - used, f"documented, read nowhere: {sorted(documented - used)}"
+
+
+# ---------------------------------------------------------------------------- files and links
+
+_REPO_PATH = re.compile(
+    r"`((?:jupyter_mlops|labextension|tests|spawner|binder|bench|docs|scripts)/[^`<>*\s]*)`"
+)
+
+
+def test_paths_named_in_the_docs_exist() -> None:
+    missing, seen = [], 0
+    for rel in DOCS:
+        for number, line in enumerate(read(rel).splitlines(), 1):
+            for path in _REPO_PATH.findall(line):
+                seen += 1
+                if not (REPO / path.split("[")[0]).exists():
+                    missing.append(f"{rel}:{number}: {path}")
+    assert seen > 20
+    assert not missing, "\n".join(missing)
+
+
+def github_anchor(heading: str) -> str:
+    """The fragment GitHub gives a heading: lower case, punctuation dropped, spaces to -."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_links_between_docs_resolve() -> None:
+    assert github_anchor("## 5. Check, preview, deploy".lstrip("# ")) == "5-check-preview-deploy"
+    broken, seen = [], 0
+    for rel in DOCS:
+        for number, line in enumerate(read(rel).splitlines(), 1):
+            for target in re.findall(r"\]\(([^)\s]+)\)", line):
+                if re.match(r"[a-z]+:", target):
+                    continue  # http(s):, mailto:
+                seen += 1
+                path, _, anchor = target.partition("#")
+                file = (REPO / rel).parent / path if path else REPO / rel
+                if not file.exists():
+                    broken.append(f"{rel}:{number}: {target}: no such file")
+                    continue
+                if anchor and file.suffix == ".md":
+                    headings = re.findall(r"^#+ (.*)$", file.read_text(encoding="utf-8"), re.M)
+                    if anchor not in {github_anchor(h) for h in headings}:
+                        broken.append(f"{rel}:{number}: {target}: no such heading")
+    assert seen > 10
+    assert not broken, "\n".join(broken)
