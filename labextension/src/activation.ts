@@ -1,9 +1,12 @@
 /**
  * What every plugin of the extension does on activation: put its commands in
- * the palette under one category, and apply its settings now and on change.
+ * the palette under one category, apply its settings now and on change, and
+ * open its views in the main area one tab per object.
  */
+import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { Widget } from '@lumino/widgets';
 
 /** Palette category of all the extension's commands. */
 export const PALETTE_CATEGORY = 'MLOps';
@@ -39,4 +42,28 @@ export function followSettings(
         reason
       );
     });
+}
+
+/**
+ * Bring forward the main-area widget `isIt` picks (after `found`, e.g. a
+ * reload), or add and show the one `create` makes: one tab per object,
+ * however often it is opened.
+ */
+export function showInMain<T extends Widget>(
+  shell: JupyterFrontEnd.IShell,
+  isIt: (widget: Widget) => widget is T,
+  create: () => T,
+  found?: (widget: T) => void
+): T {
+  for (const widget of shell.widgets('main')) {
+    if (isIt(widget)) {
+      found?.(widget);
+      shell.activateById(widget.id);
+      return widget;
+    }
+  }
+  const widget = create();
+  shell.add(widget, 'main');
+  shell.activateById(widget.id);
+  return widget;
 }

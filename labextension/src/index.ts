@@ -26,7 +26,7 @@ import {
 } from '@jupyterlab/ui-components';
 
 import { IExperiment, MLOpsClient } from './api';
-import { addToPalette, followSettings } from './activation';
+import { addToPalette, followSettings, showInMain } from './activation';
 import { attempt, confirmDanger } from './dialogs';
 import { mlopsIcon } from './icons';
 import { DEFAULT_MAX_RUNS, DEFAULT_REFRESH_MS, RunsModel } from './model';
@@ -135,15 +135,12 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
 
     const openRun = (runId: string) => {
       const id = `jupyter-mlops-run-${runId}`;
-      for (const widget of shell.widgets('main')) {
-        if (widget.id === id) {
-          shell.activateById(id);
-          return;
-        }
-      }
-      const widget = new RunDetailWidget(runId, ctx);
-      shell.add(widget, 'main');
-      shell.activateById(widget.id);
+      showInMain(
+        shell,
+        (w): w is RunDetailWidget =>
+          w instanceof RunDetailWidget && w.id === id,
+        () => new RunDetailWidget(runId, ctx)
+      );
     };
 
     commands.addCommand(CommandIDs.openRun, {

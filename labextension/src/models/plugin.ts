@@ -14,7 +14,7 @@ import {
 } from '@jupyterlab/apputils';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
-import { addToPalette } from '../activation';
+import { addToPalette, showInMain } from '../activation';
 import { describeError } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { suggestModelName } from './data';
@@ -61,27 +61,23 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
       restorer.add(panel, 'jupyter-mlops-models');
     }
 
-    const openModel = (name: string): ModelView => {
-      for (const w of shell.widgets('main')) {
-        if (w instanceof ModelView && w.modelName === name) {
-          void w.refresh();
-          shell.activateById(w.id);
-          return w;
-        }
-      }
-      const view = new ModelView({
-        client,
-        trans,
-        name,
-        openRun: runId =>
-          void commands.execute(MainCommands.openRun, { runId }),
-        openPath: path => void commands.execute('docmanager:open', { path }),
-        changed: () => void panel.refresh()
-      });
-      shell.add(view, 'main');
-      shell.activateById(view.id);
-      return view;
-    };
+    const openModel = (name: string): ModelView =>
+      showInMain(
+        shell,
+        (w): w is ModelView => w instanceof ModelView && w.modelName === name,
+        () =>
+          new ModelView({
+            client,
+            trans,
+            name,
+            openRun: runId =>
+              void commands.execute(MainCommands.openRun, { runId }),
+            openPath: path =>
+              void commands.execute('docmanager:open', { path }),
+            changed: () => void panel.refresh()
+          }),
+        view => void view.refresh()
+      );
 
     commands.addCommand(ModelCommandIDs.openPanel, {
       label: trans.__('Open Models'),

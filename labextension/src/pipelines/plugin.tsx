@@ -18,7 +18,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { addToPalette, followSettings } from '../activation';
+import { addToPalette, followSettings, showInMain } from '../activation';
 import { describeError, IPipelineSchedule } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { PipelinesPanel } from './PipelinesPanel';
@@ -73,27 +73,23 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
     const { commands, shell } = app;
     let refreshMs = 5000;
 
-    const openRun = (runId: string): PipelineRunView => {
-      for (const w of shell.widgets('main')) {
-        if (w instanceof PipelineRunView && w.runId === runId) {
-          shell.activateById(w.id);
-          return w;
-        }
-      }
-      const view = new PipelineRunView({
-        client,
-        trans,
-        runId,
-        openRun: id =>
-          void commands.execute(PipelineCommandIDs.openRun, { runId: id }),
-        openNotebookContent: mlops.openNotebookContent,
-        openTrackedRun: id =>
-          void commands.execute(MainCommands.openRun, { runId: id })
-      });
-      shell.add(view, 'main');
-      shell.activateById(view.id);
-      return view;
-    };
+    const openRun = (runId: string): PipelineRunView =>
+      showInMain(
+        shell,
+        (w): w is PipelineRunView =>
+          w instanceof PipelineRunView && w.runId === runId,
+        () =>
+          new PipelineRunView({
+            client,
+            trans,
+            runId,
+            openRun: id =>
+              void commands.execute(PipelineCommandIDs.openRun, { runId: id }),
+            openNotebookContent: mlops.openNotebookContent,
+            openTrackedRun: id =>
+              void commands.execute(MainCommands.openRun, { runId: id })
+          })
+      );
 
     /** Run a pipeline file now, or (`asSchedule`) create a recurring run of it. */
     const submit = async (path: string, asSchedule = false): Promise<void> => {
