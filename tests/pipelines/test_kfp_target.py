@@ -168,8 +168,8 @@ def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
     for child in children.values():
         assert child in spec_text  # each step's pod logs into its own tracked run
     child = tracked(server, children["make"])
-    assert child["data"]["tags"] and {"key": "mlflow.parentRunId", "value": run_id} in \
-        child["data"]["tags"]
+    assert {"key": "mlflow.parentRunId", "value": run_id} in child["data"]["tags"]
+    assert child["data"]["params"] == [{"key": "n", "value": "5"}]  # the step's, filled
 
     kfp.advance(remote.run_id)  # the run starts, `make` runs
     run = until(lambda: (r := get_run(server, run_id))["status"] == "RUNNING"

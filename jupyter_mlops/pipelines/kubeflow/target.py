@@ -15,7 +15,6 @@ failing it (the run goes on in the cluster whatever this process does).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -295,12 +294,15 @@ class KubeflowTarget:
                 TAG_STEP: name, "mlflow.source.name": step.path,
                 "mlflow.source.type": step.kind.upper(), "mlops.pipeline.target": self.name})
             out[name] = run.info.run_id
-            with contextlib.suppress(Exception):  # templates needing runtime values stay as text
-                params = fill(step.parameters, tctx)
-                items = [(k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
-                         for k, v in params.items()]
-                if items:
-                    store.log_batch(run.info.run_id, params=items)
+            items = []
+            for key, value in step.parameters.items():
+                try:
+                    v = fill(value, tctx)
+                except KeyError:  # needs what only the pod knows (run dir, outputs): not logged
+                    continue
+                items.append((key, v if isinstance(v, str) else json.dumps(v, default=str)[:6000]))
+            if items:
+                store.log_batch(run.info.run_id, params=items)
         self.svc.db.update_steps([(run_id, n, {"tracking_run_id": rid}) for n, rid in out.items()])
         return out
 
