@@ -14,7 +14,7 @@ import {
 } from '@jupyterlab/apputils';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
-import { addToPalette, showInMain } from '../activation';
+import { addSidebar, addToPalette, showInMain } from '../activation';
 import { describeError } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { suggestModelName } from './data';
@@ -56,10 +56,19 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
         void commands.execute(ModelCommandIDs.openModel, { name }),
       refreshMs: () => mlops.runsModel.refreshInterval
     });
-    shell.add(panel, 'left', { rank: 920, type: 'Models' });
-    if (restorer) {
-      restorer.add(panel, 'jupyter-mlops-models');
-    }
+    addSidebar(app, restorer, panel, {
+      rank: 920,
+      type: 'Models',
+      open: {
+        id: ModelCommandIDs.openPanel,
+        label: trans.__('Open Models'),
+        caption: trans.__('Show the registered models')
+      },
+      refresh: {
+        id: ModelCommandIDs.refresh,
+        label: trans.__('Refresh Models')
+      }
+    });
 
     const openModel = (name: string): ModelView =>
       showInMain(
@@ -79,15 +88,6 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
         view => void view.refresh()
       );
 
-    commands.addCommand(ModelCommandIDs.openPanel, {
-      label: trans.__('Open Models'),
-      caption: trans.__('Show the registered models'),
-      execute: () => shell.activateById(panel.id)
-    });
-    commands.addCommand(ModelCommandIDs.refresh, {
-      label: trans.__('Refresh Models'),
-      execute: () => panel.refresh()
-    });
     commands.addCommand(ModelCommandIDs.openModel, {
       label: args =>
         args.name

@@ -18,7 +18,12 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { addToPalette, followSettings, showInMain } from '../activation';
+import {
+  addSidebar,
+  addToPalette,
+  followSettings,
+  showInMain
+} from '../activation';
 import { describeError, IPipelineSchedule } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { PipelinesPanel } from './PipelinesPanel';
@@ -180,10 +185,19 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       openFile: path => void commands.execute('docmanager:open', { path }),
       refreshMs: () => refreshMs
     });
-    shell.add(panel, 'left', { rank: 910, type: 'Pipelines' });
-    if (restorer) {
-      restorer.add(panel, 'jupyter-mlops-pipelines');
-    }
+    addSidebar(app, restorer, panel, {
+      rank: 910,
+      type: 'Pipelines',
+      open: {
+        id: PipelineCommandIDs.openPanel,
+        label: trans.__('Open Pipelines'),
+        caption: trans.__('Show the Pipelines sidebar')
+      },
+      refresh: {
+        id: PipelineCommandIDs.refresh,
+        label: trans.__('Refresh Pipelines')
+      }
+    });
 
     /** The selected pipeline file of the file browser, if any. */
     const selectedFile = (): string | null => {
@@ -199,15 +213,6 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       return null;
     };
 
-    commands.addCommand(PipelineCommandIDs.openPanel, {
-      label: trans.__('Open Pipelines'),
-      caption: trans.__('Show the Pipelines sidebar'),
-      execute: () => shell.activateById(panel.id)
-    });
-    commands.addCommand(PipelineCommandIDs.refresh, {
-      label: trans.__('Refresh Pipelines'),
-      execute: () => panel.refresh()
-    });
     /** The pipeline a command acts on: its `path` arg, the selection, the open file or a choice. */
     const pickPipeline = async (
       args: ReadonlyPartialJSONObject,
