@@ -94,6 +94,8 @@ def test_every_route_refuses_requests_without_credentials(api, jp_serverapp, hea
             r = api(verb.upper(), url, body=body, auth=False, raw_path=True, headers=header)
             assert r.status in (401, 403), f"{verb.upper()} {path} answered {r.status}"
             assert r.json["error_code"] in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+            assert "Not authenticated: send a valid token as 'Authorization: token <token>'" \
+                in r.json["message"], r.json  # what to do, not a bare "Forbidden"
             checked += 1
     assert checked >= 35
     # unknown paths under mlops/ do not reveal anything either

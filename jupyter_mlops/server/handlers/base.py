@@ -45,6 +45,13 @@ _STATUS_CODES = {
 }
 
 
+#: The message of a request refused for want of credentials.
+NOT_AUTHENTICATED = (
+    "Not authenticated: send a valid token as 'Authorization: token <token>' (the clients read it "
+    "from JUPYTER_MLOPS_TRACKING_TOKEN or MLFLOW_TRACKING_TOKEN), or log in to the server first"
+)
+
+
 class Unavailable(TrackingError):
     def __init__(self) -> None:
         super().__init__("The tracking server is shutting down.", "TEMPORARILY_UNAVAILABLE")
@@ -148,6 +155,10 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                 )
             else:  # tornado already logged the traceback
                 message = f"Internal error: {type(exc).__name__}"
+        if status_code in (401, 403) and not getattr(self, "_jupyter_current_user", None):
+            # No user: say what to send rather than a bare "Forbidden", or "'_xsrf' argument
+            # missing" to an API client whose token was wrong.
+            message = f"{NOT_AUTHENTICATED} ({message})"
         code = _STATUS_CODES.get(status_code, "INTERNAL_ERROR" if status_code >= 500 else
                                  "BAD_REQUEST")
         self.set_header("Content-Type", "application/json")
