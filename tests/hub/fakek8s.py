@@ -23,6 +23,7 @@ import copy
 import json
 import os
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -501,7 +502,9 @@ class FakeKubernetes:
         ).replace("0.0.0.0:8888", f"127.0.0.1:{port}")
         home = self._mount_home(pod)
         proc_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # the image's tools (jupyter, jupyterhub-singleuser) are on its PATH: this interpreter's
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable),
+                                     os.environ.get("PATH", "/usr/bin:/bin")]),
             "LANG": "C.UTF-8",
             "HOME": str(home),
             **runtime.env,
