@@ -333,14 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="jupyter-mlops from a terminal: the tracking store, imports from MLflow, "
         "pipelines, model serving, JupyterHub team configuration.",
         epilog=(
-            "The store is --database-url if given, else $JUPYTER_MLOPS_TRACKING_URI when it is a\n"
-            "database URL, else the default store <jupyter data dir>/mlops/mlops.db (artifacts in\n"
-            "<jupyter data dir>/mlops/artifacts), the one the Jupyter server uses by default.\n\n"
+            "db, gc, import-mlflow and pipeline run work on the store given by --database-url,\n"
+            "else $JUPYTER_MLOPS_TRACKING_URI when it is a database URL, else the default store\n"
+            "<jupyter data dir>/mlops/mlops.db (artifacts in <jupyter data dir>/mlops/artifacts),\n"
+            "the one the Jupyter server uses by default.\n\n"
             "examples:\n"
             "  jupyter mlops db upgrade\n"
             "  jupyter mlops gc --older-than 30d --dry-run\n"
             "  jupyter mlops import-mlflow ./mlruns\n"
-            "  jupyter mlops import-mlflow sqlite:///mlflow.db --experiment churn"
+            "  jupyter mlops import-mlflow sqlite:///mlflow.db --experiment churn\n"
+            "  jupyter mlops pipeline run train.pipeline.yaml -p C=0.5\n"
+            "  jupyter mlops serve models:/churn@champion --port 5001\n"
+            "  jupyter mlops hub check teams.yaml\n\n"
+            "Every command and option: docs/cli.md, or jupyter mlops COMMAND --help."
         ),
     )
     parser.add_argument(
