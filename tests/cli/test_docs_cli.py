@@ -90,7 +90,7 @@ def leaf_commands(
 
 
 def option_names(parser: argparse.ArgumentParser) -> set[str]:
-    """Each option of ``parser`` (but --help) by its first long name."""
+    """Each option of ``parser`` (but --help) by its longest name."""
     return {
         max(action.option_strings, key=len)
         for action in parser._actions
@@ -99,7 +99,7 @@ def option_names(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def documented_options(parser: argparse.ArgumentParser, lines: list[str]) -> set[str]:
-    """The options the lines name (``-p`` or ``--param``: the same one), by first long name;
+    """The options the lines name (``-p`` or ``--param``: the same one), by longest name;
     unknown ones as written, so that they show up as a difference."""
     found = set()
     for opt in re.findall(r"(?<![\w-])--?[a-z][a-z-]*", " ".join(lines)):
