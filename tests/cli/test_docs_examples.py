@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from clihelpers import REPO, cli_env
 
 from jupyter_mlops.tracking import open_store
@@ -76,3 +77,29 @@ def test_pipelines_doc_dsl_snippet_builds_in_the_binder_example(tmp_path: Path) 
     model = namespace["model"]
     assert list(model.steps) == ["prepare", "train", "evaluate"]
     assert model.steps["train"].depends_on == ["prepare"]  # through prep.outputs
+
+
+def test_readme_magics_run_in_a_kernel(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    cells = [code_block("README.md", "python", "%load_ext jupyter_mlops"),
+             code_block("README.md", "python", "%%mlops run")]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    uri = f"sqlite:///{tmp_path / 'mlops.db'}"
+    client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=cli_env(tmp_path, JUPYTER_MLOPS_TRACKING_URI=uri))  # raises on errors
+    assert "45" in nb.cells[1].outputs[0]["text"]
+    store = open_store(uri)
+    try:
+        exp = store.get_experiment_by_name("iris")
+        runs = {r.info.run_name: r for r in store.search_runs([exp.experiment_id])[0]}
+        assert set(runs) == {"baseline", "quick-check"}
+        assert all(r.info.status == "FINISHED" for r in runs.values())
+        assert runs["baseline"].data.params == {"lr": "0.01", "batch": "32"}
+        (acc,), _ = store.get_metric_history(runs["baseline"].info.run_id, "acc")
+        assert (acc.value, acc.step) == (0.93, 3)
+        cell = store.artifact_repo(runs["quick-check"].info.artifact_uri).open("source/cell.py")
+        assert "print(sum(range(10)))" in cell.read().decode()
+    finally:
+        store.close()
