@@ -8,12 +8,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from serverproc import MLOPS_EXTENSION, JupyterServerProcess
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+#: What a jupyter-mlops kernel or terminal, a hub pod or an MLflow user's shell exports.
+_INHERITED = ("JUPYTER_MLOPS_", "MLFLOW_", "JUPYTERHUB_", "JPY_")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests must not depend on the shell that runs them: drop the tracking, MLflow and hub
+    variables it may carry (they would point tests, and defaults read at import, at a real
+    store or hub); the test settings (JUPYTER_MLOPS_TEST_*) stay."""
+    for name in list(os.environ):
+        if name.startswith(_INHERITED) and not name.startswith("JUPYTER_MLOPS_TEST_"):
+            del os.environ[name]
 
 
 @pytest.fixture
