@@ -1089,6 +1089,10 @@ class SqlTrackingStore(TrackingStore):
         )
         q = q.order_by(*terms).offset(offset).limit(max_results + 1)
         with self._read() as conn:
+            if self.dialect == "postgresql":
+                # A page is a short, latency-bound query: parallel workers cost more to
+                # start than they save (half as fast on the benchmark's filtered search).
+                conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
             rows = conn.execute(q).all()
             token = search.encode_page_token(offset + max_results) if len(rows) > max_results else None
             return self._load_runs(conn, rows[:max_results]), token
