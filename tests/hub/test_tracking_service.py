@@ -281,19 +281,11 @@ def test_token_scopes_decide_access(hub: ServiceHub) -> None:
     assert r.status_code == 403, r.text
 
 
-def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path) -> None:
-    """What a kernel in a team pod does: jupyter_mlops' own client, pointed at the service by the spawner's
-    JUPYTER_MLOPS_TRACKING_URI/_TOKEN (its api/v1 bulk writes and heartbeats go through the access check)."""
-    script = tmp_path / "train.py"
-    script.write_text(
-        "import jupyter_mlops as mlops\n"
-        "mlops.set_experiment('pod-training')\n"
-        "with mlops.start_run(run_name='epochs') as run:\n"
-        "    mlops.log_param('lr', 0.01)\n"
-        "    for step in range(200):\n"
-        "        mlops.log_metric('loss', 1.0 / (step + 1), step=step)\n"
-        "print(run.info.run_id)\n"
-    )
+def _run_in_alices_pod(hub: ServiceHub, tmp_path: Path, code: str) -> list[str]:
+    """Run ``code`` as a script in alice's pod would: jupyter_mlops' own client pointed at the service by the
+    spawner's JUPYTER_MLOPS_TRACKING_URI/_TOKEN; returns its output lines."""
+    script = tmp_path / "pod_script.py"
+    script.write_text(code)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
     env |= {
         "PYTHONPATH": str(REPO),
@@ -301,9 +293,24 @@ def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path
         "JUPYTER_MLOPS_TRACKING_TOKEN": hub.tokens["alice"],
     }
     out = subprocess.run([sys.executable, str(script)], check=False, env=env, capture_output=True, text=True,
-                         timeout=120, cwd=tmp_path)
+                         timeout=240, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    run_id = out.stdout.strip().splitlines()[-1]
+    return out.stdout.strip().splitlines()
+
+
+def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path) -> None:
+    """What a kernel in a team pod does: jupyter_mlops' own client, pointed at the service by the spawner's
+    JUPYTER_MLOPS_TRACKING_URI/_TOKEN (its api/v1 bulk writes and heartbeats go through the access check)."""
+    run_id = _run_in_alices_pod(
+        hub, tmp_path,
+        "import jupyter_mlops as mlops\n"
+        "mlops.set_experiment('pod-training')\n"
+        "with mlops.start_run(run_name='epochs') as run:\n"
+        "    mlops.log_param('lr', 0.01)\n"
+        "    for step in range(200):\n"
+        "        mlops.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+        "print(run.info.run_id)\n",
+    )[-1]
 
     r = hub.call("bob", "GET", "runs/get", run_id=run_id)
     assert r.status_code == 200, r.text
@@ -317,8 +324,8 @@ def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path
 def test_our_client_logs_a_model_to_the_service(hub: ServiceHub, tmp_path: Path) -> None:
     """The service serves tracking only, so no MLflow 3 logged models: mlops.log_model in a pod falls back to
     the layout before them (the model directory among the run's artifacts), which loads by runs:/."""
-    script = tmp_path / "model.py"
-    script.write_text(
+    *_, printed, run_id = _run_in_alices_pod(
+        hub, tmp_path,
         "import jupyter_mlops as mlops\n"
         "from sklearn.linear_model import LogisticRegression\n"
         "X = [[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]]\n"
@@ -326,18 +333,8 @@ def test_our_client_logs_a_model_to_the_service(hub: ServiceHub, tmp_path: Path)
         "with mlops.start_run() as run:\n"
         "    info = mlops.log_model(LogisticRegression().fit(X, [0, 1, 0, 1]), 'model')\n"
         "print(info.model_uri, repr(info.model_id), mlops.load_model(info.model_uri).predict(X).tolist())\n"
-        "print(run.info.run_id)\n"
+        "print(run.info.run_id)\n",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
-    env |= {
-        "PYTHONPATH": str(REPO),
-        "JUPYTER_MLOPS_TRACKING_URI": hub.service_url.rstrip("/"),
-        "JUPYTER_MLOPS_TRACKING_TOKEN": hub.tokens["alice"],
-    }
-    out = subprocess.run([sys.executable, str(script)], check=False, env=env, capture_output=True, text=True,
-                         timeout=180, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
-    *_, printed, run_id = out.stdout.strip().splitlines()
     assert printed == f"runs:/{run_id}/model '' [0, 1, 0, 1]"
     r = hub.call("alice", "GET", "artifacts/list?path=model", run_id=run_id)
     assert "model/MLmodel" in {f["path"] for f in r.json()["files"]}, r.text
