@@ -136,19 +136,21 @@ def test_cancel_then_conflict_then_retry(server):
 
 
 def test_schedules_crud_pause_resume_run_now(server):
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    # weekdays at an hour 12 h away in Paris: it cannot fire (and change last_run_id) mid-test
+    hour = (datetime.datetime.now(ZoneInfo("Europe/Paris")).hour + 12) % 24
     status, body, _ = server.call("POST", f"{P}/schedules", {
-        "path": "demo.pipeline.yaml", "cron": "0 6 * * 1-5", "timezone": "Europe/Paris",
+        "path": "demo.pipeline.yaml", "cron": f"0 {hour} * * 1-5", "timezone": "Europe/Paris",
         "parameters": {"n": 2}})
     assert status == 200, body
     sched = body["schedule"]
     sid = sched["schedule_id"]
     assert sched["next_fire_time"] > time.time() * 1000 and not sched["paused"]
-    # 06:00 Paris on a weekday
-    import datetime
-    from zoneinfo import ZoneInfo
-
+    # that hour, Paris time, on a weekday
     nxt = datetime.datetime.fromtimestamp(sched["next_fire_time"] / 1000, ZoneInfo("Europe/Paris"))
-    assert (nxt.hour, nxt.minute) == (6, 0) and nxt.weekday() < 5
+    assert (nxt.hour, nxt.minute) == (hour, 0) and nxt.weekday() < 5
     status, body, _ = server.call("PATCH", f"{P}/schedules/{sid}", {"paused": True})
     assert body["schedule"]["paused"] is True
     status, body, _ = server.call("PATCH", f"{P}/schedules/{sid}", {"paused": False})

@@ -11,15 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+from uihelpers import TIMEOUT_MS, expect, open_sidebar, set_theme
 
 pytestmark = pytest.mark.ui
 
 PANEL = "#jupyter-mlops-pipelines"
 TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-pipelines"]'
-TIMEOUT_MS = 60_000
 API = "mlops/api/v1/pipelines/"
 
 PIPELINE = """\
@@ -49,11 +46,7 @@ def pipeline_file(lab: Any) -> str:
 
 
 def _open_panel(page: Any) -> Any:
-    panel = page.locator(PANEL)
-    if not panel.is_visible():
-        page.locator(TAB).click()
-    expect(panel).to_be_visible()
-    return panel
+    return open_sidebar(page, PANEL, TAB)
 
 
 def _expected_next(ms: int, tz: str) -> str:
@@ -99,9 +92,12 @@ def test_schedule_lifecycle_from_the_panel(
     expect(form.locator('input[name="cron"]')).to_have_value("61 25 * * *")
     assert lab.api("GET", API + "schedules")["schedules"] == []
 
-    # A good one, with a human hint as it is typed.
-    form.locator('input[name="cron"]').fill("0 6 * * 1-5")
-    expect(form.locator(".jp-mlops-CronHint")).to_have_text("at 06:00, Monday–Friday")
+    # A good one, with a human hint as it is typed: weekdays at an hour 12 h away in Paris,
+    # so it cannot fire (and move its next run time) while the test runs.
+    hour = (datetime.now(ZoneInfo("Europe/Paris")).hour + 12) % 24
+    cron, at = f"0 {hour} * * 1-5", f"{hour:02d}:00"
+    form.locator('input[name="cron"]').fill(cron)
+    expect(form.locator(".jp-mlops-CronHint")).to_have_text(f"at {at}, Monday–Friday")
     form.locator('input[name="timezone"]').fill("Europe/Paris")
     page.locator(".jp-Dialog .jp-mod-accept").click()
     expect(page.locator(".jp-Dialog")).to_have_count(0)
@@ -109,18 +105,18 @@ def test_schedule_lifecycle_from_the_panel(
     sched = panel.locator(".jp-mlops-ScheduleItem")
     expect(sched).to_have_count(1, timeout=TIMEOUT_MS)
     [server] = lab.api("GET", API + "schedules")["schedules"]
-    assert server["cron"] == "0 6 * * 1-5"
+    assert server["cron"] == cron
     assert server["timezone"] == "Europe/Paris"
     assert server["parameters"] == {"who": "owl"}
     assert server["pipeline_path"] == pipeline_file
     sid = server["schedule_id"]
     expect(sched).to_have_attribute("data-schedule-id", sid)
     expect(sched.locator(".jp-mlops-ScheduleItem-name")).to_have_text("ui-nightly")
-    expect(sched.locator(".jp-mlops-ScheduleItem-cron")).to_have_text("0 6 * * 1-5")
-    expect(sched.locator(".jp-mlops-ScheduleItem-hint")).to_contain_text("06:00, Monday–Friday")
+    expect(sched.locator(".jp-mlops-ScheduleItem-cron")).to_have_text(cron)
+    expect(sched.locator(".jp-mlops-ScheduleItem-hint")).to_contain_text(f"{at}, Monday–Friday")
     next_run = sched.locator(".jp-mlops-ScheduleItem-next")
     expect(next_run).to_have_text(_expected_next(server["next_fire_time"], "Europe/Paris"))
-    assert "06:00 (Europe/Paris)" in next_run.inner_text()
+    assert f"{at} (Europe/Paris)" in next_run.inner_text()
     page.screenshot(path=str(screenshot_dir / "pipeline-schedules.png"))
 
     # Pause, then resume.
@@ -161,16 +157,6 @@ def test_schedule_lifecycle_from_the_panel(
     assert lab.api("GET", API + "schedules")["schedules"] == []
     # its past run is kept
     assert lab.api("GET", API + f"runs/{runs[0]['run_id']}")["run"]["status"] == "SUCCEEDED"
-
-
-def _set_theme(page: Any, theme: str, light: bool) -> None:
-    page.evaluate(
-        "(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
-    )
-    expect(page.locator("body")).to_have_attribute(
-        "data-jp-theme-light", "true" if light else "false", timeout=TIMEOUT_MS
-    )
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=TIMEOUT_MS)
 
 
 def test_edit_a_schedule_in_its_form(
@@ -219,7 +205,7 @@ def test_edit_a_schedule_in_its_form(
     expect(form.locator(".jp-mlops-CronHint")).to_have_text("at 07:30, on day 2, in February")
     form.locator('input[name="timezone"]').fill("Asia/Tokyo")
     for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
-        _set_theme(page, theme, light)
+        set_theme(page, theme, light)
         page.screenshot(path=str(screenshot_dir / f"pipeline-schedule-edit-{theme[11:].lower()}.png"))
     page.locator(".jp-Dialog .jp-mod-accept").click()
     expect(page.locator(".jp-Dialog")).to_have_count(0)
