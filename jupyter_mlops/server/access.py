@@ -65,6 +65,33 @@ def caller_of(user: Any) -> Caller:
     )
 
 
+def anonymous_identity_problem(provider: Any) -> str | None:
+    """Why ``provider`` cannot serve the multi-user mode, or None if it can.
+
+    jupyter_server's own providers (token, password, no auth) do not name users:
+    every token or password login becomes a new random "Anonymous ..." user, so a
+    client would not even find the run it just created. Any other provider (the
+    hub's, or one configured by the admin) is trusted to name its users."""
+    from jupyter_server.auth.identity import (
+        IdentityProvider,
+        LegacyIdentityProvider,
+        PasswordIdentityProvider,
+    )
+
+    kind = type(provider)
+    if kind not in (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider):
+        return None
+    return (
+        f"MLOpsApp.multi_user=True needs an identity provider that names each user, and "
+        f"jupyter_server's {kind.__name__} gives every token or password login a new "
+        "anonymous identity (nobody would own, or find, the runs they create). Run the "
+        "shared service under JupyterHub with `jupyter mlops service` (it sets "
+        "ServerApp.identity_provider_class=jupyter_mlops.hub.identity.HubIdentityProvider), "
+        "or set ServerApp.identity_provider_class to a provider that names users; for one "
+        "user behind a Jupyter token, leave MLOpsApp.multi_user off."
+    )
+
+
 def denied(message: str) -> TrackingError:
     return TrackingError(message, PERMISSION_DENIED)
 

@@ -106,8 +106,11 @@ class MLOpsApp(ExtensionApp):
         ``jupyter mlops service``): every call is checked by ``access_policy_class``
         against the authenticated user, new runs and experiments record that user,
         and only MLflow's tracking API with its artifacts proxy is served (no
-        registry, pipelines, UI routes or kernel environment). Off: the single-user server, where the
-        Jupyter token holder owns everything.""",
+        registry, pipelines, UI routes or kernel environment). It needs an identity
+        provider that names users (the hub's, which ``jupyter mlops service`` sets): the
+        server refuses to start under jupyter_server's token or password login, whose
+        callers are all anonymous. Off: the single-user server, where the Jupyter token
+        holder owns everything.""",
     )
 
     access_policy_class = Type(
@@ -131,6 +134,8 @@ class MLOpsApp(ExtensionApp):
     def initialize_settings(self) -> None:
         from ..tracking import open_store
 
+        if self.multi_user:
+            self._require_named_users()
         url = self.database_url
         if url.startswith("sqlite:///"):
             parent = os.path.dirname(url[len("sqlite:///"):].split("?", 1)[0])
@@ -153,6 +158,17 @@ class MLOpsApp(ExtensionApp):
         # after start-up; in an in-process test server, before its first request
         # (which never calls _start_jupyter_server_extension).
         IOLoop.current().add_callback(self._start_services)
+
+    def _require_named_users(self) -> None:
+        """Refuse to start the multi-user mode under an identity provider that names
+        nobody (SystemExit passes jupyter_server's extension loader, which would log
+        an error and serve on without us): every caller's runs would be lost to them."""
+        from .access import anonymous_identity_problem
+
+        problem = anonymous_identity_problem(getattr(self.serverapp, "identity_provider", None))
+        if problem:
+            self.log.critical("jupyter-mlops: %s", problem)
+            raise SystemExit(1)
 
     async def _start_services(self) -> None:
         if self._closing or self.multi_user:
