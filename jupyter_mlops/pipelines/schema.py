@@ -66,6 +66,7 @@ pipeline_schedules = Table(
     Column("last_run_id", String(32), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("owner", Text, nullable=True),  # "host:root_dir" of the server that fires it
+    Column("target", String(32), nullable=False, server_default="local"),  # where its runs go
     Column("created_time", BigInteger, nullable=False),
     Index("ix_pipeline_schedules_next", "paused", "next_fire_time"),
 )

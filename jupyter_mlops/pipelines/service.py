@@ -517,9 +517,12 @@ class PipelineService(LoggingConfigurable):
     # -- schedules ---------------------------------------------------------------------
     async def create_schedule(self, path: str, cron: str, timezone: str = "UTC",
                               parameters: Mapping[str, Any] | None = None,
-                              name: str | None = None, paused: bool = False) -> dict[str, Any]:
+                              name: str | None = None, paused: bool = False,
+                              target: str = "local") -> dict[str, Any]:
         from .schedules import next_fire
 
+        target = target or "local"
+        self.target(target)  # an unknown target is refused before anything is read
         p = await self.ctx.read(self.load, path)
         try:
             values = resolve_parameters(p, parameters)
@@ -531,7 +534,7 @@ class PipelineService(LoggingConfigurable):
             "pipeline_path": self.rel(p.source_path) or path,
             "parameters": json.dumps(dict(parameters or {})), "cron": cron,
             "timezone": timezone, "paused": paused, "next_fire_time": nxt,
-            "created_time": now_ms(), "owner": self.owner}
+            "created_time": now_ms(), "owner": self.owner, "target": target}
         del values
         await self.ctx.call(self.db.insert_schedule, row)
         return await self.get_schedule(row["schedule_id"])
@@ -548,13 +551,17 @@ class PipelineService(LoggingConfigurable):
     async def update_schedule(self, schedule_id: str, *, paused: bool | None = None,
                               cron: str | None = None, timezone: str | None = None,
                               parameters: Mapping[str, Any] | None = None,
-                              name: str | None = None) -> dict[str, Any]:
+                              name: str | None = None,
+                              target: str | None = None) -> dict[str, Any]:
         from .schedules import next_fire
 
         row = await self.get_schedule(schedule_id)
         values: dict[str, Any] = {}
         if name is not None:
             values["name"] = name
+        if target is not None:
+            self.target(target or "local")
+            values["target"] = target or "local"
         cron = cron or row["cron"]
         tz = timezone or row["timezone"]
         if parameters is not None:
@@ -580,7 +587,7 @@ class PipelineService(LoggingConfigurable):
     async def run_schedule_now(self, schedule_id: str) -> dict[str, Any]:
         row = await self.get_schedule(schedule_id)
         run = await self.submit(row["pipeline_path"], parameters=row["parameters"],
-                                schedule_id=schedule_id)
+                                schedule_id=schedule_id, target=row["target"])
         await self.ctx.call(self.db.update_schedule, schedule_id, last_run_id=run["run_id"])
         return run
 
@@ -601,8 +608,10 @@ class PipelineService(LoggingConfigurable):
                                        row["next_fire_time"], nxt):
                 continue  # another process fired it
             try:
+                # a target removed from the config since is a TrackingError too: recorded
+                # below; the claim above already moved the next fire time on
                 run = await self.submit(row["pipeline_path"], parameters=row["parameters"],
-                                        schedule_id=row["schedule_id"])
+                                        schedule_id=row["schedule_id"], target=row["target"])
                 await self.ctx.call(self.db.update_schedule, row["schedule_id"],
                                     last_run_id=run["run_id"], last_error=None)
                 started.append(run["run_id"])

@@ -299,6 +299,84 @@ def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
     assert tracked(server, run_id)["info"]["status"] == "FINISHED"
 
 
+def test_schedule_on_a_target_runs_there(server, kfp):
+    body = {"path": "demo.pipeline.yaml", "cron": "0 6 * * *", "parameters": {"n": 4}}
+    status, out, _ = server.call("POST", f"{P}/schedules", {**body, "target": "nowhere"})
+    assert status == 400 and out["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "'nowhere'" in out["message"] and "'local', 'cluster', 'team-b'" in out["message"]
+    status, out, _ = server.call("POST", f"{P}/schedules", body)
+    assert status == 200 and out["schedule"]["target"] == "local"  # the default
+    sid = out["schedule"]["schedule_id"]
+    status, out, _ = server.call("PATCH", f"{P}/schedules/{sid}", {"target": "nowhere"})
+    assert status == 400 and "'local', 'cluster', 'team-b'" in out["message"]
+    status, out, _ = server.call("PATCH", f"{P}/schedules/{sid}", {"target": "cluster"})
+    assert status == 200 and out["schedule"]["target"] == "cluster"
+    status, out, _ = server.call("GET", f"{P}/schedules")
+    assert {x["schedule_id"]: x["target"] for x in out["schedules"]}[sid] == "cluster"
+    before = set(kfp.runs)
+    status, out, _ = server.call("POST", f"{P}/schedules/{sid}/run")
+    assert status == 200, out
+    run = out["run"]
+    assert run["target"] == "cluster" and run["schedule_id"] == sid
+    (kfp_id,) = set(kfp.runs) - before  # KFP received it, with the schedule's parameters
+    assert kfp.run(kfp_id).body["runtime_config"]["parameters"] == {"n": 4}
+    while kfp.advance(kfp_id) not in ("SUCCEEDED", "FAILED"):
+        pass
+    assert until(lambda: get_run(server, run["run_id"])["status"] == "SUCCEEDED", "SUCCEEDED")
+    status, out, _ = server.call("DELETE", f"{P}/schedules/{sid}")
+    assert status == 200
+
+
+def test_due_schedule_fires_on_its_target_and_records_a_removed_one(tmp_path, kfp):
+    """fire_due submits to the schedule's target; once that target is gone from the config
+    the schedule records why in last_error and moves on (no second try at the same time)."""
+    import asyncio
+    import os
+
+    from jupyter_mlops.pipelines.service import PipelineService
+    from jupyter_mlops.tracking import open_store
+
+    srv = Server(tmp_path)  # only for target_config's layout
+    target_config(srv, kfp)
+    targets = json.loads((tmp_path / "config" / "jupyter_server_config.json").read_text())[
+        "PipelineService"]["kubeflow_targets"]
+    write(str(tmp_path / "make.py"), "print('made')\n")
+    write_notebook(str(tmp_path / "report.ipynb"), None, "print('report')")
+    write(str(tmp_path / "demo.pipeline.yaml"), PIPELINE)
+    url = f"sqlite:///{tmp_path / 'mlops.db'}"
+
+    def service(kubeflow_targets: dict) -> PipelineService:
+        return PipelineService(open_store(url, artifact_root=str(tmp_path / "art")),
+                               str(tmp_path), env=dict(os.environ),
+                               runs_dir=str(tmp_path / ".runs"), warm_kernels=0,
+                               kubeflow_targets=kubeflow_targets)
+
+    async def main() -> None:
+        svc = service({"cluster": targets["cluster"]})
+        s = await svc.create_schedule("demo.pipeline.yaml", "*/5 * * * *", "UTC", {"n": 6},
+                                      target="cluster")
+        assert s["target"] == "cluster"
+        before = set(kfp.runs)
+        (run_id,) = await svc.fire_due(s["next_fire_time"])
+        (kfp_id,) = set(kfp.runs) - before
+        assert kfp.run(kfp_id).body["runtime_config"]["parameters"] == {"n": 6}
+        run = await svc.get_run(run_id)
+        assert run["target"] == "cluster" and run["schedule_id"] == s["schedule_id"]
+        await svc.stop()  # the KFP run goes on there; nobody needs to watch it here
+
+        gone = service({})  # the target was removed from the config since
+        s2 = await gone.get_schedule(s["schedule_id"])
+        assert await gone.fire_due(s2["next_fire_time"]) == []
+        s3 = await gone.get_schedule(s["schedule_id"])
+        assert "Unknown target 'cluster'" in s3["last_error"]
+        assert s3["next_fire_time"] > s2["next_fire_time"] and s3["last_run_id"] == run_id
+        assert await gone.fire_due(s2["next_fire_time"]) == []  # not fired twice
+        assert set(kfp.runs) - before == {kfp_id}
+        await gone.stop()
+
+    asyncio.run(main())
+
+
 def test_cli_runs_on_a_target_from_the_server_config(tmp_path, kfp):
     import os
     import subprocess

@@ -112,3 +112,44 @@ def test_schedule_of_a_broken_pipeline_records_the_error(ws):
         await a.stop()
 
     asyncio.run(main())
+
+
+def test_migration_0007_keeps_existing_schedules_firing_locally(ws, db_url):
+    """A database from before schedule targets: its schedules get ``local`` and still fire."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from jupyter_mlops.tracking import migrate
+
+    db_url = db_url if not db_url.startswith("sqlite") else f"sqlite:///{ws / 'mlops.db'}"
+    engine = migrate.make_engine(db_url)
+
+    def upgrade(to: str) -> None:
+        with engine.connect().execution_options(write=True) as conn, conn.begin():
+            command.upgrade(migrate.alembic_config(conn), to)
+
+    try:
+        upgrade("0006_search_indexes")
+        with engine.begin() as conn:
+            cols = {c["name"] for c in sa.inspect(conn).get_columns("pipeline_schedules")}
+            assert "target" not in cols
+            conn.exec_driver_sql(
+                "INSERT INTO pipeline_schedules (schedule_id, name, pipeline_path, parameters, "
+                "cron, timezone, paused, next_fire_time, created_time) VALUES "
+                "('old', 'old', 'p.pipeline.yaml', '{}', '0 * * * *', 'UTC', false, 1000, 1)")
+        upgrade("head")
+    finally:
+        engine.dispose()
+
+    async def main():
+        (a,) = services(ws, 1, db_url)
+        s = await a.get_schedule("old")
+        assert s["target"] == "local"
+        started = await a.fire_due(2000)
+        assert len(started) == 1
+        await drain(a)
+        run = await a.get_run(started[0])
+        assert run["target"] == "local" and run["status"] == "SUCCEEDED"
+        await a.stop()
+
+    asyncio.run(main())

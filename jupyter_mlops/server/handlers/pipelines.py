@@ -284,7 +284,8 @@ class SchedulesHandler(PipelinesHandler):
                 f.string("path", required=True) or "", f.string("cron", required=True) or "",
                 f.string("timezone", default="UTC") or "UTC", _params(f),
                 f.string("name", max_length=SCHEDULE_NAME_MAX),
-                f.boolean("paused", default=False))
+                f.boolean("paused", default=False),
+                f.string("target", default="local") or "local")
             return {"schedule": sched}
 
         await self.answer(work)
@@ -308,7 +309,8 @@ class ScheduleHandler(PipelinesHandler):
             return {"schedule": await self.svc.update_schedule(
                 schedule_id, paused=paused, cron=f.string("cron"),
                 timezone=f.string("timezone"), parameters=_params(f),
-                name=f.string("name", max_length=SCHEDULE_NAME_MAX))}
+                name=f.string("name", max_length=SCHEDULE_NAME_MAX),
+                target=f.string("target"))}
 
         await self.answer(work)
 
@@ -390,7 +392,9 @@ def openapi_schemas() -> dict[str, Any]:
         "PipelineSchedule": {"type": "object", "properties": {
             "schedule_id": s, "name": s, "pipeline_path": s, "parameters": obj, "cron": s,
             "timezone": s, "paused": {"type": "boolean"}, "next_fire_time": n_i,
-            "last_fire_time": n_i, "last_run_id": n_s, "last_error": n_s, "created_time": i}},
+            "last_fire_time": n_i, "last_run_id": n_s, "last_error": n_s, "created_time": i,
+            "target": {**s, "description": "Where its runs go: `local` or a configured "
+                                           "Kubeflow target"}}},
     }
 
 
@@ -497,15 +501,17 @@ def openapi_paths() -> dict[str, Any]:
             "post": op("Create a recurring run (cron in a time zone)", sched_resp, body={
                 "path": s, "cron": {**s, "example": "0 6 * * 1-5"},
                 "timezone": {**s, "default": "UTC"}, "name": s, "paused": {"type": "boolean"},
+                "target": {**s, "default": "local", "description": "`local` or a name from "
+                           "`GET targets` (unknown: 400 naming the configured ones)"},
                 **params_body}, errors=("400", "404")),
         },
         f"{b}/schedules/{{schedule_id}}": {
             "parameters": [path_param("schedule_id")],
             "get": op("A schedule with its next fire time", sched_resp),
-            "patch": op("Pause/resume, change name, cron, time zone or parameters (the "
-                        "parameters replace the stored ones)", sched_resp, body={
+            "patch": op("Pause/resume, change name, cron, time zone, target or parameters "
+                        "(the parameters replace the stored ones)", sched_resp, body={
                 "paused": {"type": "boolean"}, "name": s, "cron": s, "timezone": s,
-                **params_body}),
+                "target": s, **params_body}),
             "delete": op("Delete a schedule (its runs stay)", {"type": "object"}),
         },
         f"{b}/schedules/{{schedule_id}}/run": {"parameters": [path_param("schedule_id")],
