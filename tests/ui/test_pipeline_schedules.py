@@ -78,7 +78,7 @@ def test_schedule_lifecycle_from_the_panel(
     expect(form.locator('input[name="who"]')).to_be_visible()
     browser_tz = page.evaluate("() => Intl.DateTimeFormat().resolvedOptions().timeZone")
     expect(form.locator('input[name="timezone"]')).to_have_value(browser_tz)
-    expect(form.locator('select[name="target"]')).to_have_count(0)  # schedules fire locally
+    expect(form.locator('select[name="target"]')).to_have_count(0)  # only local: nothing to choose
     form.locator('input[name="who"]').fill("owl")
 
     # A bad cron: the dialog comes back with the server's message, fields kept.

@@ -5,7 +5,10 @@ import {
   describeCron,
   formatNextRun,
   scheduleChange,
-  scheduleFormStart
+  scheduleFormStart,
+  schedulesHaveTargets,
+  scheduleTargetLabel,
+  targetChoices
 } from '../pipelines/schedules';
 
 describe('describeCron', () => {
@@ -139,5 +142,65 @@ describe('editing a schedule', () => {
     expect(scheduleChange({ ...value, runName: '' }, '')).not.toHaveProperty(
       'name'
     );
+  });
+});
+
+describe('where a schedule runs', () => {
+  const local = { name: 'local', kind: 'local' as const, default: true };
+  const cluster = { name: 'cluster', kind: 'kubeflow' as const };
+  const base: IPipelineSchedule = {
+    schedule_id: 's2',
+    name: 'nightly',
+    pipeline_path: 'train.pipeline.yaml',
+    parameters: {},
+    cron: '0 6 * * *',
+    timezone: 'UTC',
+    paused: false
+  };
+
+  it('offers a target only when more than this server exists', () => {
+    expect(schedulesHaveTargets([local])).toBe(false);
+    expect(schedulesHaveTargets([local, cluster])).toBe(true);
+  });
+
+  it('starts the edit form on the schedule target (older servers: local)', () => {
+    expect(scheduleFormStart({ ...base, target: 'cluster' }).target).toBe(
+      'cluster'
+    );
+    expect(scheduleFormStart(base).target).toBe('local');
+  });
+
+  it('sends the target only when it changed', () => {
+    const value = {
+      cron: '0 6 * * *',
+      timezone: 'UTC',
+      parameters: {},
+      runName: 'nightly'
+    };
+    expect(
+      scheduleChange({ ...value, target: 'cluster' }, 'p', 'local').target
+    ).toBe('cluster');
+    expect(
+      scheduleChange({ ...value, target: 'cluster' }, 'p', 'cluster')
+    ).not.toHaveProperty('target');
+    expect(scheduleChange(value, 'p', 'cluster')).not.toHaveProperty('target');
+  });
+
+  it('keeps a target that left the configuration visible in the choices', () => {
+    expect(targetChoices([local, cluster], 'cluster')).toEqual([
+      local,
+      cluster
+    ]);
+    expect(targetChoices([local], 'gone', 'missing')).toEqual([
+      local,
+      { name: 'gone', display_name: 'missing' }
+    ]);
+    expect(targetChoices([local])).toEqual([local]);
+  });
+
+  it('names a non-local target in the list', () => {
+    expect(scheduleTargetLabel({ ...base, target: 'cluster' })).toBe('cluster');
+    expect(scheduleTargetLabel({ ...base, target: 'local' })).toBeNull();
+    expect(scheduleTargetLabel(base)).toBeNull();
   });
 });

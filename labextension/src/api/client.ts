@@ -56,6 +56,8 @@ export interface IPipelineSchedule {
   last_run_id?: string | null;
   last_error?: string | null;
   created_time?: number;
+  /** Where its runs go: `local` or a Kubeflow target (absent from older servers: local). */
+  target?: string;
 }
 
 /** Body of `POST pipelines/schedules`. */
@@ -66,6 +68,8 @@ export interface ICreateScheduleRequest {
   parameters?: Record<string, unknown>;
   name?: string;
   paused?: boolean;
+  /** `local` (the default) or a name from `GET pipelines/targets`. */
+  target?: string;
 }
 
 /** Body of `PATCH pipelines/schedules/{id}` (`parameters` replace the stored ones). */
@@ -75,6 +79,7 @@ export interface IUpdateScheduleRequest {
   cron?: string;
   timezone?: string;
   parameters?: Record<string, unknown>;
+  target?: string;
 }
 
 /** Path of the extension's routes below the server's base URL. */

@@ -20,7 +20,7 @@ import {
   PollingSidebar,
   SidebarHeader
 } from '../sidebar';
-import { describeCron, formatNextRun } from './schedules';
+import { describeCron, formatNextRun, scheduleTargetLabel } from './schedules';
 import { pipelineIcon } from './icon';
 import { formatElapsed } from './form';
 import { RUN_TERMINAL } from './RunView';
@@ -222,6 +222,7 @@ export class PipelinesPanel extends PollingSidebar {
   private _renderSchedule(s: IPipelineSchedule): JSX.Element {
     const { trans, editSchedule } = this._options;
     const hint = describeCron(s.cron);
+    const target = scheduleTargetLabel(s);
     return (
       <li
         key={s.schedule_id}
@@ -239,6 +240,12 @@ export class PipelinesPanel extends PollingSidebar {
         ) : null}
         <span className="jp-mlops-ScheduleItem-meta">
           <span className="jp-mlops-ScheduleItem-path">{s.pipeline_path}</span>
+          {target ? (
+            <span className="jp-mlops-ScheduleItem-target">
+              {' '}
+              · {trans.__('on %1', target)}
+            </span>
+          ) : null}
         </span>
         <span className="jp-mlops-ScheduleItem-meta">
           <code className="jp-mlops-ScheduleItem-cron">{s.cron}</code>

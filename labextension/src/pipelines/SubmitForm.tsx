@@ -1,6 +1,7 @@
 /**
  * The submit dialog's body: a form generated from the pipeline's parameters,
- * a target selector and a run name; errors are shown next to their field as
+ * a target selector (for schedules only when more than `local` exists) and a
+ * run name; errors are shown next to their field as
  * the user types, and the dialog refuses to submit while any remains.
  */
 import { Dialog, ReactWidget } from '@jupyterlab/apputils';
@@ -9,7 +10,7 @@ import React from 'react';
 
 import { IPipelineTarget, IValidateResponse } from '../api';
 import { formFields, IFormField, parseForm } from './form';
-import { describeCron } from './schedules';
+import { describeCron, schedulesHaveTargets, targetChoices } from './schedules';
 
 /** What the dialog gives back. */
 export interface ISubmitValue {
@@ -186,7 +187,9 @@ export class SubmitForm
     initial: Record<string, string> = {},
     /** When given, the form creates a schedule: cron and time zone fields. */
     readonly schedule?: IScheduleFields,
-    runName = ''
+    runName = '',
+    /** The target the selector starts on (else the server's default). */
+    target?: string
   ) {
     super();
     this.addClass('jp-mlops-SubmitForm');
@@ -198,7 +201,13 @@ export class SubmitForm
       this._texts[f.name] = initial[f.name] ?? f.initial;
     }
     this._target =
-      targets.find(t => t.default)?.name ?? targets[0]?.name ?? 'local';
+      target ||
+      (targets.find(t => t.default)?.name ?? targets[0]?.name ?? 'local');
+    this._choices = targetChoices(
+      targets,
+      this._target,
+      trans.__('not configured')
+    );
   }
 
   /** Whether the user changed a field (errors show after the first edit or submit). */
@@ -240,6 +249,16 @@ export class SubmitForm
   /** The run or schedule name typed so far. */
   get runName(): string {
     return this._runName;
+  }
+
+  /** The target chosen so far. */
+  get target(): string {
+    return this._target;
+  }
+
+  /** Runs always choose; schedules only when there is more than this server. */
+  private _showTarget(): boolean {
+    return !this.schedule || schedulesHaveTargets(this.targets);
   }
 
   /** An input handler that stores the new text through `store`, then re-renders. */
@@ -329,7 +348,7 @@ export class SubmitForm
           />
         ))}
         {this.schedule ? this._renderSchedule() : null}
-        {this.schedule ? null : (
+        {!this._showTarget() ? null : (
           <FormRow
             inputId="jp-mlops-submit-target"
             label={trans.__('Target')}
@@ -345,7 +364,7 @@ export class SubmitForm
                 this.update();
               }}
             >
-              {this.targets.map(t => (
+              {this._choices.map(t => (
                 <option key={t.name} value={t.name}>
                   {t.display_name ? `${t.display_name} (${t.name})` : t.name}
                 </option>
@@ -376,6 +395,7 @@ export class SubmitForm
   private _texts: Record<string, string> = {};
   private _touched = new Set<string>();
   private _target: string;
+  private _choices: IPipelineTarget[];
 
   /** What choosing a Kubeflow target means (nothing to say for this server). */
   private _targetHelp(): string | undefined {

@@ -76,6 +76,8 @@ export interface IFormDialogOptions extends IPipelineForForm {
   schedule?: IScheduleFields;
   /** The run or schedule name the form starts with. */
   name?: string;
+  /** The target the form starts with (else the server's default). */
+  target?: string;
   /** Send the values; a 400 `MLOpsApiError` reopens the dialog with its message. */
   save: (value: ISubmitValue) => Promise<void>;
 }
@@ -88,10 +90,19 @@ export async function askUntilSaved(
   let texts = options.texts ?? {};
   let schedule = options.schedule;
   let name = options.name ?? '';
+  let target = options.target;
   let serverError = '';
   let attempted = false;
   for (;;) {
-    const body = new SubmitForm(info, targets, trans, texts, schedule, name);
+    const body = new SubmitForm(
+      info,
+      targets,
+      trans,
+      texts,
+      schedule,
+      name,
+      target
+    );
     body.showAllErrors = attempted;
     body.serverError = serverError;
     const result = await showDialog({
@@ -107,6 +118,7 @@ export async function askUntilSaved(
     }
     texts = body.texts;
     name = body.runName;
+    target = body.target;
     if (schedule) {
       schedule = body.scheduleFields;
     }

@@ -117,7 +117,8 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
               cron: value.cron,
               timezone: value.timezone,
               parameters: value.parameters,
-              name: value.runName || undefined
+              name: value.runName || undefined,
+              target: value.target
             });
           }
         });
@@ -166,7 +167,11 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
         save: async value => {
           await client.updatePipelineSchedule(
             schedule.schedule_id,
-            scheduleChange(value, pipeline.info.pipeline?.name ?? '')
+            scheduleChange(
+              value,
+              pipeline.info.pipeline?.name ?? '',
+              schedule.target || 'local'
+            )
           );
         }
       });

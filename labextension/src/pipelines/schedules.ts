@@ -1,11 +1,15 @@
 /**
  * Data shaping for recurring runs: a short human hint for a cron expression,
  * the browser's time zone as the form's default, the next fire time as text,
- * and an existing schedule in and out of the edit form. The server stays the
+ * an existing schedule in and out of the edit form, and where it runs. The server stays the
  * judge of what a valid cron is; the hint only reads the common shapes and
  * falls back to the expression itself.
  */
-import { IPipelineSchedule, IUpdateScheduleRequest } from '../api';
+import {
+  IPipelineSchedule,
+  IPipelineTarget,
+  IUpdateScheduleRequest
+} from '../api';
 import { valueToText } from './form';
 
 const DAYS = [
@@ -198,6 +202,8 @@ export interface IScheduleFormStart {
   texts: Record<string, string>;
   schedule: { cron: string; timezone: string };
   name: string;
+  /** Where its runs go now. */
+  target: string;
 }
 
 /** The form's starting values for editing `schedule`. */
@@ -211,14 +217,17 @@ export function scheduleFormStart(
   return {
     texts,
     schedule: { cron: schedule.cron, timezone: schedule.timezone },
-    name: schedule.name
+    name: schedule.name,
+    target: schedule.target || 'local'
   };
 }
 
 /**
  * The PATCH that saves the edit form: cron, time zone, the parameters (they
  * replace the stored ones) and the name; an emptied name goes back to the
- * pipeline's own, as when the schedule was created without one.
+ * pipeline's own, as when the schedule was created without one. The target is
+ * sent only when it changed, so a schedule whose target left the server's
+ * configuration can still be re-timed or paused.
  */
 export function scheduleChange(
   value: {
@@ -226,8 +235,10 @@ export function scheduleChange(
     timezone: string;
     parameters: Record<string, unknown>;
     runName: string;
+    target?: string;
   },
-  pipelineName: string
+  pipelineName: string,
+  currentTarget = 'local'
 ): IUpdateScheduleRequest {
   const change: IUpdateScheduleRequest = {
     cron: value.cron,
@@ -238,5 +249,38 @@ export function scheduleChange(
   if (name) {
     change.name = name;
   }
+  if (value.target && value.target !== currentTarget) {
+    change.target = value.target;
+  }
   return change;
+}
+
+/**
+ * The choices of the form's Target selector: the server's targets, plus the
+ * one the form starts with when the server no longer lists it (a schedule
+ * whose target left the configuration shows it rather than silently moving).
+ */
+export function targetChoices(
+  targets: IPipelineTarget[],
+  current?: string,
+  missingLabel = 'not configured'
+): IPipelineTarget[] {
+  if (!current || targets.some(t => t.name === current)) {
+    return targets;
+  }
+  return [...targets, { name: current, display_name: missingLabel }];
+}
+
+/** Whether the schedule form offers a target: only when more than `local` exists. */
+export function schedulesHaveTargets(targets: IPipelineTarget[]): boolean {
+  return targets.some(t => t.name !== 'local');
+}
+
+/** The target a schedule's list item names, or null for this server's own runs. */
+export function scheduleTargetLabel(
+  schedule: IPipelineSchedule
+): string | null {
+  return schedule.target && schedule.target !== 'local'
+    ? schedule.target
+    : null;
 }
