@@ -353,8 +353,9 @@ def _end_through(run_id: str, status: str) -> None:
             return
 
 
-@subcommand("pipeline", "pipeline validate|run FILE [name=value ...]",
-            "validate or run a pipeline (on the Jupyter server when there is one), with progress")
+@subcommand("pipeline", "pipeline validate|run FILE [--target NAME] [name=value ...]",
+            "validate or run a pipeline (on the Jupyter server when there is one, on its "
+            "Kubeflow target NAME with --target), with progress")
 def _pipeline(magics: MLOpsMagics, argv: list[str]) -> Any:
     from .pipelines.magic import pipeline_magic
 

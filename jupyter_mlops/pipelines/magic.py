@@ -1,10 +1,13 @@
-"""``%mlops pipeline validate|run FILE [name=value ...]`` (registered in ``magics.py``).
+"""``%mlops pipeline validate|run FILE [--target NAME] [name=value ...]`` (registered in
+``magics.py``).
 
 In a kernel started by a Jupyter server with jupyter-mlops the run is submitted
 to that server (``JUPYTER_MLOPS_SERVER_URL``/``_TOKEN``): it keeps running if the
 kernel dies or the browser closes, and shows in the Pipelines panel; the magic
-prints progress until it ends (interrupting the cell cancels it). Without a
-server the pipeline runs inside the kernel's process, in a thread.
+prints progress until it ends (interrupting the cell cancels it). ``--target``
+names where the server runs it (``local`` or one of its Kubeflow targets). Without
+a server the pipeline runs inside the kernel's process, in a thread; Kubeflow
+targets are the server's configuration, so they need the server (or the CLI).
 """
 
 from __future__ import annotations
@@ -20,13 +23,36 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-USAGE = "%mlops pipeline validate FILE | %mlops pipeline run FILE [name=value ...]"
+USAGE = ("%mlops pipeline validate FILE | "
+         "%mlops pipeline run FILE [--target NAME] [name=value ...]")
+
+
+def _take_target(args: list[str]) -> tuple[str, list[str]]:
+    """``--target NAME`` / ``--target=NAME`` anywhere among ``args`` → (target, the rest)."""
+    target, rest = "local", []
+    it = iter(args)
+    for arg in it:
+        if arg == "--target":
+            value = next(it, None)
+            if not value or value.startswith("-"):
+                raise UsageError("%mlops pipeline run: --target needs a NAME")
+            target = value
+        elif arg.startswith("--target="):
+            target = arg.split("=", 1)[1]
+            if not target:
+                raise UsageError("%mlops pipeline run: --target needs a NAME")
+        elif arg.startswith("--"):
+            raise UsageError(f"%mlops pipeline: unknown option {arg!r}; usage: {USAGE}")
+        else:
+            rest.append(arg)
+    return target, rest
 
 
 def pipeline_magic(argv: list[str]) -> Any:
     if len(argv) < 2 or argv[0] not in ("validate", "run"):
         raise UsageError(f"usage: {USAGE}")
     action, path, rest = argv[0], argv[1], argv[2:]
+    target, rest = _take_target(rest) if action == "run" else ("local", rest)
     if not os.path.isfile(path):
         raise UsageError(f"%mlops pipeline: no file {path!r}")
     from .params import ParameterError, parse_assignments
@@ -42,7 +68,13 @@ def pipeline_magic(argv: list[str]) -> Any:
     server = os.environ.get("JUPYTER_MLOPS_SERVER_URL")
     if server:
         return _run_on_server(server, os.environ.get("JUPYTER_MLOPS_SERVER_TOKEN", ""),
-                              path, params)
+                              path, params, target)
+    if target != "local":
+        raise UsageError(
+            f"%mlops pipeline run: target {target!r} needs the Jupyter server: Kubeflow "
+            "targets are its configuration, and this kernel was not started by a server with "
+            "jupyter-mlops. Run the magic in a notebook of that server, or use the CLI: "
+            f"jupyter mlops pipeline run {path} --target {target}")
     return _run_here(path, params)
 
 
@@ -87,14 +119,19 @@ class _Api:
             raise UsageError(f"%mlops pipeline: {err.get('message', e.code)}") from None
 
 
-def _run_on_server(server: str, token: str, path: str, params: dict[str, str]) -> str:
+def _run_on_server(server: str, token: str, path: str, params: dict[str, str],
+                   target: str = "local") -> str:
     from .progress import ProgressPrinter
 
     api = _Api(server, token)
-    run = api.call("POST", "runs", {"path": os.path.abspath(path), "parameters": params})["run"]
+    run = api.call("POST", "runs", {"path": os.path.abspath(path), "parameters": params,
+                                    "target": target})["run"]
     run_id = run["run_id"]
-    print(f"pipeline {run['name']}: run {run_id} submitted to the Jupyter server "
+    where = "" if run.get("target", "local") == "local" else f", on {run['target']}"
+    print(f"pipeline {run['name']}: run {run_id} submitted to the Jupyter server{where} "
           f"({run['progress']['total']} steps)", flush=True)
+    if run.get("external_url"):
+        print(f"  {run['external_url']}", flush=True)
     printer = ProgressPrinter()
     try:
         while run["status"] not in ("SUCCEEDED", "FAILED", "CANCELED"):

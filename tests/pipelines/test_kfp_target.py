@@ -377,6 +377,50 @@ def test_due_schedule_fires_on_its_target_and_records_a_removed_one(tmp_path, kf
     asyncio.run(main())
 
 
+def test_magic_runs_on_a_target_through_the_server(server, kfp, monkeypatch, capsys):
+    """``%mlops pipeline run FILE --target NAME`` in a kernel of the server: the server
+    submits to KFP and the magic follows the run to its end."""
+    import threading
+
+    from IPython.core.error import UsageError
+
+    from jupyter_mlops.pipelines.magic import pipeline_magic
+
+    monkeypatch.chdir(server.root / "work")
+    monkeypatch.setenv("JUPYTER_MLOPS_SERVER_URL", server.url)
+    monkeypatch.setenv("JUPYTER_MLOPS_SERVER_TOKEN", server.token)
+    before = set(kfp.runs)
+
+    def drive() -> None:  # KFP's side: run the submission to the end
+        kfp_id = until(lambda: next(iter(set(kfp.runs) - before), None), "the magic's run")
+        while kfp.advance(kfp_id) not in ("SUCCEEDED", "FAILED"):
+            pass
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    run_id = pipeline_magic(["run", "demo.pipeline.yaml", "--target", "cluster", "n=8"])
+    driver.join(30)
+    out = capsys.readouterr().out
+    assert "submitted to the Jupyter server, on cluster (2 steps)" in out
+    assert "https://kubeflow.example/_/pipeline/#/runs/details/" in out
+    assert f"run {run_id}: SUCCEEDED" in out
+    (kfp_id,) = set(kfp.runs) - before
+    assert kfp.run(kfp_id).body["runtime_config"]["parameters"] == {"n": 8}
+    assert get_run(server, run_id)["target"] == "cluster"
+    with pytest.raises(UsageError, match="Unknown target 'nowhere'; configured targets: "
+                                         "'local', 'cluster', 'team-b'"):
+        pipeline_magic(["run", "demo.pipeline.yaml", "--target=nowhere"])
+    with pytest.raises(UsageError, match="--target needs a NAME"):
+        pipeline_magic(["run", "demo.pipeline.yaml", "--target"])
+    assert set(kfp.runs) - before == {kfp_id}
+    # a kernel without the server: the configuration of targets is out of reach
+    monkeypatch.delenv("JUPYTER_MLOPS_SERVER_URL")
+    with pytest.raises(UsageError) as refused:
+        pipeline_magic(["run", "demo.pipeline.yaml", "--target", "cluster"])
+    assert "needs the Jupyter server" in str(refused.value)
+    assert "jupyter mlops pipeline run demo.pipeline.yaml --target cluster" in str(refused.value)
+
+
 def test_cli_runs_on_a_target_from_the_server_config(tmp_path, kfp):
     import os
     import subprocess
