@@ -300,7 +300,11 @@ def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
 
 
 def test_schedule_on_a_target_runs_there(server, kfp):
-    body = {"path": "demo.pipeline.yaml", "cron": "0 6 * * *", "parameters": {"n": 4}}
+    import datetime
+
+    # daily at an hour 12 h away: it cannot fire on its own (a second KFP run) mid-test
+    hour = (datetime.datetime.now(datetime.timezone.utc).hour + 12) % 24
+    body = {"path": "demo.pipeline.yaml", "cron": f"0 {hour} * * *", "parameters": {"n": 4}}
     status, out, _ = server.call("POST", f"{P}/schedules", {**body, "target": "nowhere"})
     assert status == 400 and out["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "'nowhere'" in out["message"] and "'local', 'cluster', 'team-b'" in out["message"]
