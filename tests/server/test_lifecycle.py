@@ -167,18 +167,22 @@ def test_restart_while_logging_loses_nothing(jupyter_server_process):
     assert steps == set(range(200))  # every acknowledged point is there
 
 
+def _big_write(api, experiment: str, n: int) -> tuple[str, str]:
+    """A new run in a new experiment, and a log-bulk body of ``n`` points for it."""
+    exp = api("POST", M + "experiments/create", {"name": experiment}).json["experiment_id"]
+    run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
+    return run_id, json.dumps({"run_id": run_id, "metrics": [{
+        "key": "big", "steps": list(range(n)), "timestamps": [0] * n,
+        "values": [float(i) for i in range(n)]}]})
+
+
 def test_shutdown_finishes_pending_writes_then_refuses(api, jp_serverapp, jp_asyncio_loop,
                                                        http_server_client, jp_auth_header,
                                                        mlops_db_url):
     """A write in flight when the extension stops is committed and answered 200;
     later requests get 503 (which clients retry), and the store is closed."""
-    exp = api("POST", M + "experiments/create", {"name": "stop"}).json["experiment_id"]
-    run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
+    run_id, body = _big_write(api, "stop", n := 20_000)
     app = mlops_app(jp_serverapp)
-    n = 20_000
-    body = json.dumps({"run_id": run_id, "metrics": [{
-        "key": "big", "steps": list(range(n)), "timestamps": [0] * n,
-        "values": [float(i) for i in range(n)]}]})
     url = f"{jp_serverapp.base_url}mlops/api/v1/runs/log-bulk"
 
     async def go():
@@ -245,13 +249,8 @@ class TestNoExport:
 def test_the_server_answers_while_a_big_write_runs(api, jp_serverapp, jp_asyncio_loop,
                                                    http_server_client, jp_auth_header):
     """Store calls run in threads: the event loop keeps serving other requests."""
-    exp = api("POST", M + "experiments/create", {"name": "busy"}).json["experiment_id"]
-    run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
+    _, body = _big_write(api, "busy", 300_000)
     app = mlops_app(jp_serverapp)
-    n = 300_000
-    body = json.dumps({"run_id": run_id, "metrics": [{
-        "key": "big", "steps": list(range(n)), "timestamps": [0] * n,
-        "values": [float(i) for i in range(n)]}]})
     base = jp_serverapp.base_url
 
     async def go():
