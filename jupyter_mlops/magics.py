@@ -214,10 +214,16 @@ def _end(magics: MLOpsMagics, argv: list[str]) -> None:
     except (mlops.TrackingError, ValueError, OSError) as e:
         # end_run ends the run first, then reports what the store refused.
         raise UsageError(
-            f"%mlops end: run {_run_label(run)} ended {args.status}, but the store refused"
-            f" some of its data: {e}"
+            f"%mlops end: run {_run_label(run)} ended {args.status}, but {_refused_what(e)}: {e}"
         ) from e
     print(f"Ended run {_run_label(run)}: {args.status}")
+
+
+def _refused_what(error: BaseException) -> str:
+    """What ending a run ran into: a refused token keeps the data (in the spool)."""
+    if getattr(error, "error_code", None) == "UNAUTHENTICATED":
+        return "the server refused the token"
+    return "the store refused some of its data"
 
 
 def _autostart_note(before: Any) -> None:
@@ -344,8 +350,8 @@ def _end_through(run_id: str, status: str) -> None:
         try:
             mlops.end_run(status=status)
         except Exception as e:  # end_run ends the run, then reports refusals
-            print(f"%%mlops run: run {_run_label(active)} ended {status}, but the store"
-                  f" refused some of its data: {e}")
+            print(f"%%mlops run: run {_run_label(active)} ended {status}, but"
+                  f" {_refused_what(e)}: {e}")
             current = mlops.active_run()
             if current is not None and current.info.run_id == active.info.run_id:
                 return  # it could not even be ended: do not loop on it

@@ -13,6 +13,7 @@ RUNNING runs of writers silent for longer than the heartbeat timeout (see
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import sys
@@ -33,7 +34,7 @@ from ..tracking.entities import (
     Metric,
     Run,
 )
-from ..tracking.errors import TrackingError, invalid
+from ..tracking.errors import UNAUTHENTICATED, TrackingError, invalid
 from . import uris
 from .mlops_client import MlopsClient, PagedList, current_user, to_view_type
 
@@ -92,6 +93,23 @@ def _client(uri: str | None = None) -> MlopsClient:
     return c
 
 
+def _plain_auth_errors(fn: Any) -> Any:
+    """A refused token surfaces from the user's own call with its message only
+    (it says what to set): the writer-thread and HTTP frames it came through
+    would only bury it."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TrackingError as e:
+            if e.error_code != UNAUTHENTICATED:
+                raise
+            raise e.with_traceback(None) from None
+
+    return call
+
+
 # -- tracking URI and experiments ---------------------------------------------
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
     """Log to ``uri`` from now on (``sqlite:///…``, ``postgresql://…``,
@@ -122,6 +140,7 @@ def _experiment_id_from_env(client: MlopsClient) -> str | None:
     return exp_id or None
 
 
+@_plain_auth_errors
 def set_experiment(
     experiment_name: str | None = None, experiment_id: str | None = None
 ) -> Experiment:
@@ -151,20 +170,24 @@ def set_experiment(
     return exp
 
 
+@_plain_auth_errors
 def create_experiment(
     name: str, artifact_location: str | None = None, tags: dict[str, Any] | None = None
 ) -> str:
     return _client().create_experiment(name, artifact_location, tags)
 
 
+@_plain_auth_errors
 def get_experiment(experiment_id: str) -> Experiment:
     return _client().get_experiment(experiment_id)
 
 
+@_plain_auth_errors
 def get_experiment_by_name(name: str) -> Experiment | None:
     return _client().get_experiment_by_name(name)
 
 
+@_plain_auth_errors
 def search_experiments(
     view_type: int | str = 1,
     max_results: int | None = None,
@@ -184,6 +207,7 @@ def search_experiments(
     return out
 
 
+@_plain_auth_errors
 def delete_experiment(experiment_id: str) -> None:
     _client().delete_experiment(experiment_id)
 
@@ -193,6 +217,7 @@ def _current_experiment_id(client: MlopsClient) -> str:
 
 
 # -- runs ----------------------------------------------------------------------
+@_plain_auth_errors
 def start_run(
     run_id: str | None = None,
     experiment_id: str | None = None,
@@ -291,6 +316,7 @@ def active_run() -> ActiveRun | None:
     return stack[-1] if stack else None
 
 
+@_plain_auth_errors
 def last_active_run() -> Run | None:
     """The active run, else the last run this process started (fetched fresh)."""
     run = active_run()
@@ -301,6 +327,7 @@ def last_active_run() -> Run | None:
     return _client(_last_active_uri).get_run(_last_active_run_id)
 
 
+@_plain_auth_errors
 def end_run(status: str = FINISHED) -> None:
     """End this thread's active run: wait until everything logged is durable,
     then set its status. Raises the store's refusals of logged data, if any."""
@@ -414,11 +441,13 @@ def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
     _flush_if(client, synchronous)
 
 
+@_plain_auth_errors
 def delete_tag(key: str) -> None:
     client, rid = _target(None)
     client.delete_tag(rid, key)
 
 
+@_plain_auth_errors
 def flush() -> None:
     """Wait until everything logged by this process is durable (in the store,
     or in the local spool while the store is unreachable); raise the store's
@@ -431,6 +460,7 @@ flush_async_logging = flush
 
 
 # -- artifacts -------------------------------------------------------------------
+@_plain_auth_errors
 def log_artifact(
     local_path: str, artifact_path: str | None = None, run_id: str | None = None
 ) -> None:
@@ -438,6 +468,7 @@ def log_artifact(
     client.log_artifact(rid, local_path, artifact_path)
 
 
+@_plain_auth_errors
 def log_artifacts(
     local_dir: str, artifact_path: str | None = None, run_id: str | None = None
 ) -> None:
@@ -445,16 +476,19 @@ def log_artifacts(
     client.log_artifacts(rid, local_dir, artifact_path)
 
 
+@_plain_auth_errors
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
     client, rid = _target(run_id)
     client.log_text(rid, text, artifact_file)
 
 
+@_plain_auth_errors
 def log_dict(dictionary: dict[str, Any], artifact_file: str, run_id: str | None = None) -> None:
     client, rid = _target(run_id)
     client.log_dict(rid, dictionary, artifact_file)
 
 
+@_plain_auth_errors
 def log_figure(
     figure: Any, artifact_file: str, *, save_kwargs: dict[str, Any] | None = None
 ) -> None:
@@ -462,6 +496,7 @@ def log_figure(
     client.log_figure(rid, figure, artifact_file, save_kwargs=save_kwargs)
 
 
+@_plain_auth_errors
 def log_image(
     image: Any,
     artifact_file: str | None = None,
@@ -480,18 +515,22 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 
 
 # -- reads -------------------------------------------------------------------------
+@_plain_auth_errors
 def get_run(run_id: str) -> Run:
     return _client().get_run(run_id)
 
 
+@_plain_auth_errors
 def get_metric_history(run_id: str, key: str) -> list[Metric]:
     return _client().get_metric_history(run_id, key)
 
 
+@_plain_auth_errors
 def delete_run(run_id: str) -> None:
     _client().delete_run(run_id)
 
 
+@_plain_auth_errors
 def search_runs(
     experiment_ids: list[str] | None = None,
     filter_string: str = "",

@@ -4,7 +4,9 @@ its ``api/v1`` extras), or a stock MLflow tracking server.
 The write path prefers ``POST api/v1/runs/log-bulk`` (columnar, no batch
 limits) and falls back to MLflow's ``runs/log-batch`` in chunks of 1000 when
 the server does not have it. Connection errors, 5xx and 429 are retried with
-backoff, then raised as :class:`StoreUnavailable` so the writer spools.
+backoff, then raised as :class:`StoreUnavailable` so the writer spools. A
+refused token (401, or a 403 that says the caller is not authenticated) is
+neither an outage nor a refusal of the data: it is raised as :class:`AuthRefused`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, BinaryIO
 
 import requests
@@ -31,7 +34,7 @@ from ..tracking.entities import (
     SeriesPoint,
     json_float,
 )
-from ..tracking.errors import RESOURCE_DOES_NOT_EXIST, TrackingError, invalid
+from ..tracking.errors import RESOURCE_DOES_NOT_EXIST, UNAUTHENTICATED, TrackingError, invalid
 from ..tracking.store import (
     Columns,
     Series,
@@ -39,13 +42,27 @@ from ..tracking.store import (
     metric_columns,
     series_columns,
 )
-from .transient import StoreUnavailable
+from .transient import AuthRefused, StoreUnavailable
 
 # MLflow's log-batch limits (the fallback path for stock MLflow servers).
 _BATCH_METRICS, _BATCH_PARAMS, _BATCH_TAGS = 1000, 100, 100
 # Points per log-bulk request: keeps bodies far below the server's 64 MiB cap.
 _BULK_POINTS = 200_000
 _RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+
+
+def _auth_refusal(status: int, err: Any) -> bool:
+    """Whether an error answer refuses the caller rather than the request: HTTP 401,
+    MLflow's UNAUTHENTICATED, or a 403 from before any user was known (ours says
+    "Not authenticated"; a proxy's is not MLflow JSON). A 403 PERMISSION_DENIED about
+    a run (another user's, on a shared service) is a refusal of that request only."""
+    if status == 401:
+        return True
+    if isinstance(err, dict) and "error_code" in err:
+        if err["error_code"] == UNAUTHENTICATED:
+            return True
+        return status == 403 and str(err.get("message", "")).startswith("Not authenticated")
+    return status == 403
 
 
 class _EndpointMissing(Exception):
@@ -80,10 +97,23 @@ class RestTrackingStore(TrackingStore):
         if s is None:
             s = requests.Session()
             s.headers["User-Agent"] = "jupyter-mlops-client"
-            if self.token:
-                s.headers["Authorization"] = f"token {self.token}"
+            # Every request carries the token: no cookies, or Jupyter's login cookie
+            # (set on a token-authenticated answer) would outlive a token change.
+            s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             self._local.session = s
         return s
+
+    def refresh_token(self) -> bool:
+        """Adopt the token now set in the environment (JUPYTER_MLOPS_TRACKING_TOKEN
+        or MLFLOW_TRACKING_TOKEN) if it differs from ours: after a refusal, the user
+        fixes the variable and the writer tries again. True if the token changed."""
+        from .uris import tracking_token
+
+        token = tracking_token()
+        if not token or token == self.token:
+            return False
+        self.token = token
+        return True
 
     def request(
         self,
@@ -98,6 +128,8 @@ class RestTrackingStore(TrackingStore):
         JSON (or the response when ``raw``). Error JSON becomes TrackingError."""
         url = f"{self.base}/{path.lstrip('/')}"
         headers = {}
+        if self.token:  # per request, so a refreshed token applies at once
+            headers["Authorization"] = f"token {self.token}"
         body: Any = data
         if json_body is not None:
             body = json.dumps(json_body, allow_nan=True).encode()
@@ -131,8 +163,7 @@ class RestTrackingStore(TrackingStore):
             return self._decode(resp, method, url, raw)
         raise StoreUnavailable(f"{method} {url} failed: {last}") from last
 
-    @staticmethod
-    def _decode(resp: requests.Response, method: str, url: str, raw: bool) -> Any:
+    def _decode(self, resp: requests.Response, method: str, url: str, raw: bool) -> Any:
         if resp.status_code < 300:
             if raw:
                 return resp
@@ -141,6 +172,8 @@ class RestTrackingStore(TrackingStore):
             err = resp.json()
         except ValueError:
             err = None
+        if _auth_refusal(resp.status_code, err):
+            raise self._refused(resp, err)
         if isinstance(err, dict) and "error_code" in err:
             if err["error_code"] == "ENDPOINT_NOT_FOUND":
                 raise _EndpointMissing(url)
@@ -151,6 +184,18 @@ class RestTrackingStore(TrackingStore):
             resp.status_code, "BAD_REQUEST"
         )
         raise TrackingError(f"{method} {url}: HTTP {resp.status_code} {resp.text[:300]}", code)
+
+    def _refused(self, resp: requests.Response, err: Any) -> AuthRefused:
+        said = str(err.get("message", "")) if isinstance(err, dict) else resp.text[:200].strip()
+        if not said or said.startswith("Not authenticated") or "<" in said:
+            said = resp.reason or "refused"  # ours (said below) or a proxy's HTML page
+        which = "the token" if self.token else "a request without a token"
+        return AuthRefused(
+            f"The tracking server {self.base} refused {which} (HTTP {resp.status_code}: "
+            f"{said}). Set JUPYTER_MLOPS_TRACKING_TOKEN (or MLFLOW_TRACKING_TOKEN) to a token "
+            "it accepts: the Jupyter server's token, or your JupyterHub API token for the "
+            "hub's tracking service."
+        )
 
     def _mlflow(self, method: str, endpoint: str, body: Any = None, params: Any = None) -> Any:
         try:

@@ -1,12 +1,24 @@
 """Telling "the store is unreachable, try again later" apart from "the store
 said no". The first kind is spooled and replayed; the second surfaces to the
-user with the store's message."""
+user with the store's message. A third, "the store refused our token", is
+spooled but not retried until the token changes (see the writer)."""
 
 from __future__ import annotations
+
+from ..tracking.errors import UNAUTHENTICATED, TrackingError
 
 
 class StoreUnavailable(Exception):
     """The store could not be reached (connection refused, timeout, 5xx, 429)."""
+
+
+class AuthRefused(TrackingError):
+    """The store refused the client's token (or the lack of one): neither an
+    outage nor a refusal of the data, and nothing gets in until the token is
+    fixed. Error code ``UNAUTHENTICATED``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, UNAUTHENTICATED)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -16,6 +16,13 @@ until a replay succeeds, so order is kept and nothing is lost. A record the
 store refuses (a param conflict, a deleted run) is kept as an error that the
 next :meth:`Writer.flush` raises with the store's message.
 
+A refused token is neither: the data is fine and the store is up, but nothing
+will get in until the token is fixed. The refused record and everything after
+it go to the spool (nothing acknowledged is lost), the refusal is said once (a
+warning, and an error raised by the next flush), and the spool is not retried
+in a loop: a flush retries it once the token in the environment has changed,
+and a later process logging to the same URI replays what this one left.
+
 While runs are active the thread also sends heartbeats.
 """
 
@@ -30,9 +37,9 @@ from collections import deque
 from typing import Any
 
 from ..tracking.entities import TERMINAL_STATUSES, Metric
-from ..tracking.errors import TrackingError, invalid
+from ..tracking.errors import UNAUTHENTICATED, TrackingError, invalid
 from .spool import Record, Spool, spool_dir_for
-from .transient import is_transient
+from .transient import AuthRefused, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,11 @@ def _env_float(name: str, default: float) -> float:
         return float(os.environ.get(name, default))
     except ValueError:
         return default
+
+
+def is_auth_refusal(exc: BaseException) -> bool:
+    """The store refused the caller's credentials (the REST store's AuthRefused)."""
+    return getattr(exc, "error_code", None) == UNAUTHENTICATED
 
 
 def heartbeat_interval() -> float:
@@ -127,6 +139,8 @@ class Writer:
         self._next_hb = 0.0
         self._next_retry = 0.0
         self._offline_warned = False
+        #: The credentials refusal the spool is waiting on (None: not refused).
+        self._auth_refused: BaseException | None = None
         self._closed = False
         self._held_for_fork = False
         self._parent_pool: Any = None
@@ -323,7 +337,7 @@ class Writer:
                 with self._drain_lock:
                     self._drain_all()
                     now = time.monotonic()
-                    if self.spool.pending and now >= self._next_retry:
+                    if self.spool.pending and now >= self._next_retry and not self._auth_refused:
                         self._try_replay()
                     if self._live and now >= self._next_hb and not self.spool.pending:
                         self._heartbeat()
@@ -395,7 +409,9 @@ class Writer:
     def _run_op(self, record: Record | None, fut: Future) -> None:
         if record is None:  # a flush marker
             try:
-                if self.spool.pending:
+                if self._auth_refused is not None:
+                    self._retry_with_new_token()
+                elif self.spool.pending:
                     self._try_replay()
                 self.spool.sync()
             except Exception as e:
@@ -413,12 +429,24 @@ class Writer:
         """Apply one record, or spool it (and everything after it) while the
         store is unreachable. Refusals are collected (or raised when the caller
         waits for this record)."""
+        if self._auth_refused is not None and record.get("op") == "create_run":
+            # A new run is a synchronous call: refuse it clearly rather than
+            # start a run that exists in the spool only.
+            self._retry_with_new_token()
+            if self._auth_refused is not None:
+                raise self._refusal_error(self._auth_refused)
         if self.spool.pending:
             self.spool.append(record)
             return SPOOLED
         try:
             return self._apply_checked(record, collect)
         except Exception as e:
+            if is_auth_refusal(e) and (collect or record.get("op") != "create_run"):
+                # Data, or a change to a run (its end): keep it, and what follows,
+                # for a replay. Only a new run is refused to its caller at once.
+                self.spool.append(record)
+                self._note_auth_refused(e)
+                return SPOOLED
             if not is_transient(e):
                 raise
             if not self._offline_warned:
@@ -439,7 +467,7 @@ class Writer:
         try:
             return self._apply(record)
         except Exception as e:
-            if is_transient(e):
+            if is_transient(e) or is_auth_refusal(e):
                 raise
             if (
                 record.get("op") == "log"
@@ -525,12 +553,44 @@ class Writer:
             else:
                 self.spool.replay(self._replay_one, self._replay_orphan)
         except Exception as e:
+            if is_auth_refusal(e):
+                self._note_auth_refused(e)
+                return
             if not is_transient(e):
                 raise
             return
         if not self.spool.pending and self._offline_warned:
             log.warning("jupyter-mlops: the tracking store is back; the spool was replayed")
             self._offline_warned = False
+
+    def _note_auth_refused(self, error: BaseException) -> None:
+        """Say once per refusal that the store refused our token and where the
+        data waits; the next flush raises it."""
+        if self._auth_refused is not None:
+            return
+        self._auth_refused = error
+        refusal = self._refusal_error(error)
+        log.warning("jupyter-mlops: %s", refusal)
+        self._errors.append(refusal)
+
+    def _refusal_error(self, error: BaseException) -> AuthRefused:
+        return AuthRefused(
+            f"{error} Logging continues into the spool {self.spool.directory}, and nothing "
+            "logged is lost: once the token is set, jupyter_mlops.flush() replays it (or the "
+            f"next process that logs to {self.uri} with a valid token, after this one exits)."
+        )
+
+    def _retry_with_new_token(self) -> None:
+        """After a refusal, replay the spool if the token in the environment changed
+        (never in a loop with the token that was refused)."""
+        refresh = getattr(self.store, "refresh_token", None)
+        if refresh is None or not refresh():
+            return
+        self._auth_refused = None
+        if self.spool.pending:
+            self._try_replay()
+            if not self.spool.pending and self._auth_refused is None:
+                log.warning("jupyter-mlops: the new token was accepted; the spool was replayed")
 
     def _replay_one(self, record: Record) -> None:
         self._apply_checked(record, collect=True)
