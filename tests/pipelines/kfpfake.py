@@ -18,7 +18,12 @@ does:
   SUCCEEDED/FAILED in DAG order, dependents of a failure are SKIPPED; ``:terminate`` →
   CANCELING, :meth:`FakeKfp.finish_cancel` → CANCELED;
 * task pod logs at ``/apis/v1alpha1/runs/{run_id}/nodes/{pod}/log`` (KFP reads the ``main``
-  container of pod ``node_id``; a pod that is gone is a 400, as there).
+  container of pod ``node_id``; a pod that is gone is a 400, as there);
+* ``run_details.task_details`` lists every node of the run's Argo workflow, as KFP's
+  persistence agent reports them, in creation order: the workflow's own node (display name
+  = the workflow name, ``<pipeline name>-<5 characters>``), ``root-driver`` and the ``root``
+  DAG, then per task its ``<task>-driver`` pod, the task's node (its ``child_tasks`` name
+  the executor pod) and that pod's node, displayed ``executor``.
 """
 
 from __future__ import annotations
@@ -56,12 +61,13 @@ class Task:
     name: str
     display_name: str
     deps: list[str]
-    task_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: str = "PENDING"
     start_time: str | None = None
     end_time: str | None = None
     pod: str | None = None
     error: str | None = None
+    started: int = 0  # creation order of its nodes (KFP lists tasks by creation time)
+    driver_pod: str | None = None
 
 
 @dataclass
@@ -76,6 +82,13 @@ class Run:
     created_at: str = field(default_factory=now)
     finished_at: str | None = None
     error: str | None = None
+    #: The Argo workflow's name (``<pipelineInfo.name>-<5 characters>``): its root node's.
+    workflow: str = ""
+    node_ids: dict[str, str] = field(default_factory=dict)
+
+    def node_id(self, key: str) -> str:
+        """A stable task id per node (the same node keeps its id from one GetRun to the next)."""
+        return self.node_ids.setdefault(key, uuid.uuid4().hex[:12])
 
 
 class FakeKfp:
@@ -92,6 +105,7 @@ class FakeKfp:
         self.unavailable = 0
         #: (status, message) to refuse run creation with, after the checks passed.
         self.refuse_runs: tuple[int, str] | None = None
+        self._started = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -160,8 +174,12 @@ class FakeKfp:
                     elif all(s == "SUCCEEDED" for s in deps) and not any(
                             run.tasks[d].end_time is None for d in t.deps):
                         t.state, t.start_time = "RUNNING", now()
+                        self._started += 1
+                        t.started = self._started
                         t.pod = f"{run.body.get('display_name', 'run')}-{t.name}-" \
                                 f"{uuid.uuid4().hex[:5]}".lower().replace(" ", "-")
+                        t.driver_pod = f"{run.workflow}-system-container-driver-" \
+                                       f"{uuid.uuid4().int % 10**10}"
                         self._log(run, t, f"{t.name}: started in {t.pod}\n")
             if all(t.state in ("SUCCEEDED", "FAILED", "SKIPPED") for t in run.tasks.values()):
                 failed = [t.name for t in run.tasks.values() if t.state == "FAILED"]
@@ -335,7 +353,8 @@ class FakeKfp:
         for name, t in spec["root"]["dag"]["tasks"].items():
             tasks[name] = Task(name, (t.get("taskInfo") or {}).get("name") or name,
                                list(t.get("dependentTasks") or []))
-        run = Run(str(uuid.uuid4()), exp["namespace"], copy.deepcopy(body), spec, platform, tasks)
+        run = Run(str(uuid.uuid4()), exp["namespace"], copy.deepcopy(body), spec, platform, tasks,
+                  workflow=f"{spec['pipelineInfo']['name']}-{uuid.uuid4().hex[:5]}")
         self.runs[run.run_id] = run
         return self._run_json(run)
 
@@ -377,19 +396,50 @@ class FakeKfp:
                                    "pipeline")
 
     def _run_json(self, run: Run) -> dict[str, Any]:
-        details = [{"run_id": run.run_id, "task_id": t.task_id, "display_name": t.display_name,
-                    "create_time": run.created_at, "start_time": t.start_time or
-                    "1970-01-01T00:00:00Z", "end_time": t.end_time or "1970-01-01T00:00:00Z",
-                    "state": t.state,
-                    **({"error": {"code": 2, "message": t.error}} if t.error else {}),
-                    "child_tasks": [{"pod_name": t.pod}] if t.pod else []}
-                   for t in run.tasks.values() if t.state != "PENDING"]
-        out = {"run_id": run.run_id, "display_name": run.body.get("display_name"),
-               "experiment_id": run.body.get("experiment_id"), "state": run.state,
-               "created_at": run.created_at, "scheduled_at": run.created_at,
-               "finished_at": run.finished_at or "1970-01-01T00:00:00Z",
-               "runtime_config": run.body.get("runtime_config") or {},
-               "run_details": {"task_details": details}}
+        return self._run_body(run, self._task_details(run))
+
+    def _task_details(self, run: Run) -> list[dict[str, Any]]:
+        """Every node of the run's workflow, KFP's own among the tasks (see the module doc)."""
+        never = "1970-01-01T00:00:00Z"
+
+        def node(key: str, name: str, state: str, start: str | None, end: str | None,
+                 pods: list[str], error: str | None = None) -> dict[str, Any]:
+            return {"run_id": run.run_id, "task_id": run.node_id(key), "display_name": name,
+                    "create_time": run.created_at, "start_time": start or never,
+                    "end_time": end or never, "state": state,
+                    **({"error": {"code": 2, "message": error}} if error else {}),
+                    "child_tasks": [{"pod_name": p} for p in pods]}
+
+        if run.state == "PENDING":
+            return []
+        ended = run.finished_at if run.state in ("SUCCEEDED", "FAILED", "CANCELED") else None
+        details = [
+            node("workflow", run.workflow, run.state, run.created_at, ended, []),
+            node("root-driver", "root-driver", "SUCCEEDED", run.created_at, run.created_at,
+                 [f"{run.workflow}-system-dag-driver-{run.node_id('root-driver-pod')}"]),
+            node("root", "root", run.state, run.created_at, ended, []),
+        ]
+        for t in sorted((t for t in run.tasks.values() if t.state != "PENDING"),
+                        key=lambda t: (t.started == 0, t.started)):
+            pods = [t.pod] if t.pod else []
+            if t.driver_pod:
+                details.append(node(f"{t.name}/driver", f"{t.name}-driver", "SUCCEEDED",
+                                    t.start_time, t.start_time, [t.driver_pod]))
+            details.append(node(t.name, t.display_name, t.state, t.start_time, t.end_time, pods,
+                                t.error))
+            if t.pod:
+                details.append(node(f"{t.name}/executor", "executor", t.state, t.start_time,
+                                    t.end_time, pods, t.error))
+        return details
+
+    def _run_body(self, run: Run, details: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "run_id": run.run_id, "display_name": run.body.get("display_name"),
+            "experiment_id": run.body.get("experiment_id"), "state": run.state,
+            "created_at": run.created_at, "scheduled_at": run.created_at,
+            "finished_at": run.finished_at or "1970-01-01T00:00:00Z",
+            "runtime_config": run.body.get("runtime_config") or {},
+            "run_details": {"task_details": details}}
         if run.error:
             out["error"] = {"code": 2, "message": run.error}
         return out

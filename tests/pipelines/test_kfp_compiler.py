@@ -298,6 +298,17 @@ def test_task_names_are_kubernetes_names_and_distinct():
         assert KFP_NAME.match(n) and len(n) <= 63
 
 
+def test_steps_named_like_kfp_nodes_get_task_names_kfp_never_uses():
+    """GetRun lists KFP's own nodes (root, root-driver, <task>-driver, executor) among the
+    tasks: a step must never share a display name with one of them."""
+    for step in ("root", "root-driver", "executor", "train-driver", "driver-driver"):
+        name = task_name(step)
+        assert name != step and name.startswith(step + "-") and KFP_NAME.match(name)
+        assert name not in ("root", "root-driver", "executor") and not name.endswith("-driver")
+    assert task_name("driver") == "driver" and task_name("drivers") == "drivers"
+    assert task_name("root-cause") == "root-cause" and task_name("executors") == "executors"
+
+
 def test_type_mapping_of_constants(tmp_path):
     write_notebook(str(tmp_path / "a.ipynb"), "i = 0\nf = 0.0\nb = False\ns = ''\nl = []\nd = {}\n")
     write(str(tmp_path / "p.pipeline.yaml"), """\

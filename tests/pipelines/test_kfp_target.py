@@ -299,6 +299,35 @@ def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
     assert tracked(server, run_id)["info"]["status"] == "FINISHED"
 
 
+def test_steps_named_like_kfp_nodes_map_to_their_own_tasks(server, kfp):
+    """GetRun lists KFP's own nodes (the workflow, root, root-driver, <task>-driver and each
+    task's executor pod) among the tasks: steps named root, executor or *-driver still
+    follow their own task, not one of those."""
+    write(str(server.root / "work" / "names.pipeline.yaml"), """\
+        name: kfp-names
+        steps:
+          root: {script: make.py}
+          executor: {script: make.py}
+          other: {script: make.py}
+          other-driver: {script: make.py}
+        """)
+    run_id = submit(server, path="names.pipeline.yaml")["run_id"]
+    remote = kfp.run()
+    tasks = set(remote.spec["root"]["dag"]["tasks"])
+    assert "other" in tasks and not tasks & {"root", "executor", "other-driver"}
+    kfp.advance(remote.run_id)  # the run starts: every step runs
+    shown = [t["display_name"] for t in kfp._task_details(remote)]
+    assert {"root", "root-driver", "executor", "other-driver"} <= set(shown)  # KFP's own
+    until(lambda: set(steps(get_run(server, run_id)).values()) == {"RUNNING"}, "all RUNNING")
+    status, text, _ = server.call("GET", f"{P}/runs/{run_id}/steps/executor/log", raw=True)
+    assert status == 200 and b"executor-" in text and b"other" not in text
+    kfp.advance(remote.run_id, fail={"other": "exit code 2"})
+    run = until(lambda: (r := get_run(server, run_id))["status"] == "FAILED" and r, "FAILED")
+    assert steps(run) == {"root": "SUCCEEDED", "executor": "SUCCEEDED", "other": "FAILED",
+                          "other-driver": "SUCCEEDED"}
+    assert run["reason"] == "step(s) failed: other"
+
+
 def test_schedule_on_a_target_runs_there(server, kfp):
     import datetime
 

@@ -92,12 +92,26 @@ def _k8s_name(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+#: Display names KFP's Argo backend gives its own nodes, which GetRun lists in
+#: ``task_details`` next to the tasks: the root DAG and its driver, and each task's
+#: executor pod; every task also gets a driver node named ``<task>-driver``.
+KFP_NODE_NAMES = frozenset({"root", "root-driver", "executor"})
+KFP_DRIVER_SUFFIX = "-driver"
+
+
+def _kfp_node_name(name: str) -> bool:
+    """Whether a task named ``name`` could share its display name with a node of KFP's own."""
+    return name in KFP_NODE_NAMES or name.endswith(KFP_DRIVER_SUFFIX)
+
+
 def task_name(step_name: str) -> str:
     """The KFP task id of a step (what GetRun's ``run_details.task_details[].display_name``
     shows). Step names that already fit Kubernetes' naming are kept; others are lowered
     and dashed, with a short hash of the original so two steps never share a task
-    (``Train`` and ``train`` both exist in one pipeline)."""
-    if _TASK_NAME.match(step_name) and len(step_name) <= 50:
+    (``Train`` and ``train`` both exist in one pipeline). Names KFP uses for its own nodes
+    (``root``, ``executor``, ``*-driver``) get the hash too: the watcher finds a step by
+    this name, and the hashed form (ending in hex digits) is never one of KFP's."""
+    if _TASK_NAME.match(step_name) and len(step_name) <= 50 and not _kfp_node_name(step_name):
         return step_name
     digest = hashlib.sha1(step_name.encode()).hexdigest()[:6]
     base = _k8s_name(step_name)[:40].strip("-")
