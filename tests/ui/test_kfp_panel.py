@@ -186,3 +186,41 @@ def test_submit_to_kubeflow_and_open_the_run_in_kfp(page: Any, lab: KfpLab, kfp:
     expect(view.locator(".jp-mlops-PipelineLog-text")).to_contain_text(
         "train: done", timeout=TIMEOUT_MS)
     page.screenshot(path=str(screenshot_dir / "pipeline-run-kubeflow.png"))
+
+
+def test_schedule_on_kubeflow_from_the_panel(page: Any, lab: KfpLab) -> None:
+    """With a Kubeflow target configured, the schedule form offers it (create and edit) and
+    the schedule list names it."""
+    panel = page.locator(PANEL)
+    if not panel.is_visible():
+        page.locator(TAB).click()
+    expect(panel).to_be_visible(timeout=TIMEOUT_MS)
+    panel.locator(".jp-mlops-PipelinesRefresh").click()
+    item = panel.locator('.jp-mlops-PipelineFile[data-path="ui-kfp.pipeline.yaml"]')
+    expect(item).to_be_visible(timeout=TIMEOUT_MS)
+    item.locator(".jp-mlops-PipelineFile-schedule").click()
+    form = page.locator(".jp-Dialog .jp-mlops-SubmitForm")
+    expect(form).to_be_visible(timeout=TIMEOUT_MS)
+    target = form.locator('select[name="target"]')
+    expect(target).to_have_value("local")
+    target.select_option("cluster")
+    form.locator('input[name="cron"]').fill("0 0 1 1 *")  # 1 January: never during the test
+    form.locator('input[name="timezone"]').fill("UTC")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0, timeout=TIMEOUT_MS)
+
+    sched = panel.locator(".jp-mlops-ScheduleItem")
+    expect(sched).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(sched.locator(".jp-mlops-ScheduleItem-target")).to_contain_text("on cluster")
+    [stored] = lab.api("GET", "mlops/api/v1/pipelines/schedules")["schedules"]
+    assert stored["target"] == "cluster"
+
+    sched.locator(".jp-mlops-ScheduleItem-edit").click()
+    form = page.locator(".jp-Dialog .jp-mlops-SubmitForm")
+    expect(form.locator('select[name="target"]')).to_have_value("cluster", timeout=TIMEOUT_MS)
+    form.locator('select[name="target"]').select_option("local")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    expect(page.locator(".jp-Dialog")).to_have_count(0, timeout=TIMEOUT_MS)
+    expect(sched.locator(".jp-mlops-ScheduleItem-target")).to_have_count(0, timeout=TIMEOUT_MS)
+    [stored] = lab.api("GET", "mlops/api/v1/pipelines/schedules")["schedules"]
+    assert stored["target"] == "local"
