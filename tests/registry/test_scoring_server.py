@@ -3,64 +3,49 @@ MLflow's scoring protocol, 400s with clear messages for bad input."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
+from serverproc import child_env, free_port, start_server
 from sklearn.linear_model import LogisticRegression
 
 from jupyter_mlops.registry.flavors import save_model
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 X = pd.DataFrame({"a": [0.0, 1.0, 0.2, 0.9], "b": [1.0, 0.0, 0.9, 0.1]})
 Y = [0, 1, 0, 1]
 
 
-def _free_port() -> int:
-    import socket
+def start_scoring_server(model_uri: str, root: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """``jupyter mlops serve`` on a free port (a new one if another process takes it
+    before the server binds it), its output in ``root/serve.log``; (process, base URL)."""
+    log_path = root / "serve.log"
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    def launch(port: int) -> subprocess.Popen:
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "jupyter_mlops.cli", "serve", model_uri,
+                 "--port", str(port), *extra],
+                env=child_env(root), stdout=log, stderr=subprocess.STDOUT, cwd=root,
+            )
+
+    def answers(port: int) -> bool:
+        return requests.get(f"http://127.0.0.1:{port}/ping", timeout=10).status_code == 200
+
+    proc, port = start_server(launch, answers, log_path, "jupyter mlops serve")
+    return proc, f"http://127.0.0.1:{port}"
 
 
-def start_server(model_uri: str, tmp_path, *extra: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_mlops.cli",
-            "serve",
-            model_uri,
-            "--port",
-            str(port),
-            *extra,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read().decode() if proc.stdout else "exited")
-        try:
-            if requests.get(url + "/ping", timeout=1).status_code == 200:
-                return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the scoring server did not start")
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +53,9 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     model = LogisticRegression().fit(X, Y)
     save_model(model, str(tmp / "model"), input_example=X[:2])
-    proc, url = start_server(str(tmp / "model"), tmp)
+    proc, url = start_scoring_server(str(tmp / "model"), tmp)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 def post(url: str, body, ctype: str = "application/json") -> requests.Response:
@@ -157,7 +138,7 @@ def test_bad_input(server, body, ctype, status, fragment):
 
 def test_unknown_path_and_missing_model(server, tmp_path):
     assert requests.get(server + "/nope", timeout=5).status_code == 404
-    env = dict(os.environ, PYTHONPATH=REPO)
+    # The model is looked for before the port is bound: any port will do.
     proc = subprocess.run(
         [
             sys.executable,
@@ -166,10 +147,10 @@ def test_unknown_path_and_missing_model(server, tmp_path):
             "serve",
             str(tmp_path / "absent"),
             "--port",
-            str(_free_port()),
+            str(free_port()),
         ],
         check=False,
-        env=env,
+        env=child_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -190,10 +171,9 @@ def test_serves_a_registered_model_by_alias(tmp_path):
         mlops.RegistryClient().set_registered_model_alias("clf", "live", 1)
     finally:
         mlops.set_tracking_uri(None)
-    proc, url = start_server("models:/clf@live", tmp_path, "--tracking-uri", db)
+    proc, url = start_scoring_server("models:/clf@live", tmp_path, "--tracking-uri", db)
     try:
         r = post(url, {"dataframe_records": X.to_dict(orient="records")})
         assert r.json() == {"predictions": Y}
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
