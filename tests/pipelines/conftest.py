@@ -1,3 +1,3 @@
 """Fixtures of the pipeline tests."""
 
-from pipehelpers import db_url, ws  # noqa: F401 - the fixtures
+from pipehelpers import db_url, store, ws  # noqa: F401 - the fixtures

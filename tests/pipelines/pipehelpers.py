@@ -94,6 +94,16 @@ def wait_dead(pid: int, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.fixture
+def store(tmp_path):
+    """A SQLite store in tmp_path, its artifacts in tmp_path/art."""
+    from jupyter_mlops.tracking import open_store
+
+    s = open_store(f"sqlite:///{tmp_path / 'mlops.db'}", artifact_root=str(tmp_path / "art"))
+    yield s
+    s.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path):
     """The store's URL: SQLite in tmp_path, or a fresh PostgreSQL schema (dropped after)."""

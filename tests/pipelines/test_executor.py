@@ -11,20 +11,10 @@ import sys
 
 import nbformat
 import pytest
-from pipehelpers import wait_dead, write, write_notebook
+from pipehelpers import REPO, wait_dead, write, write_notebook
 
 from jupyter_mlops.pipelines.service import PipelineService
 from jupyter_mlops.tracking import open_store
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'mlops.db'}", artifact_root=str(tmp_path / "art"))
-    yield s
-    s.close()
-
 
 @pytest.fixture
 def any_store(tmp_path, db_url):
@@ -37,7 +27,7 @@ def any_store(tmp_path, db_url):
 def run_with_service(store, root, fn, **cfg):
     """Run ``await fn(svc)`` with a started service, stopped afterwards."""
     env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=store.uri,
-               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     async def main():
         svc = PipelineService(store, str(root), env=env, runs_dir=str(root / ".runs"),

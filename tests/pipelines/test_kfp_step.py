@@ -12,22 +12,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from pipehelpers import write, write_notebook
+from pipehelpers import REPO, write, write_notebook
 
 from jupyter_mlops.pipelines.kubeflow.compiler import KubeflowSettings, compile_pipeline
 from jupyter_mlops.pipelines.kubeflow.step import local_path
 from jupyter_mlops.pipelines.spec import load_pipeline
-from jupyter_mlops.tracking import open_store
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'mlops.db'}", artifact_root=str(tmp_path / "art"))
-    yield s
-    s.close()
-
 
 @pytest.fixture
 def ws(tmp_path):
@@ -88,7 +77,7 @@ def launch(spec, step, executor_input, workdir):
     argv[0] = sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
     env.update({e["name"]: e["value"].replace("$$", "$") for e in container["env"]})
-    env["PYTHONPATH"] = REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")
     return subprocess.run([*argv, "--workdir", str(workdir)], env=env, capture_output=True,
                           text=True, timeout=300, check=False)
 
