@@ -7,18 +7,12 @@ confirmation), given an alias, and linked back to its run.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 import pytest
-from uihelpers import TIMEOUT_MS, expect, run_notebook
+from uihelpers import TIMEOUT_MS, expect, open_run, run_as_user, run_notebook
 
 pytestmark = pytest.mark.ui
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 LOG_MODEL = """\
 import jupyter_mlops as mlops
@@ -44,32 +38,13 @@ print(run.info.run_id)
 @pytest.fixture(scope="module")
 def logged_run(lab: Any) -> str:
     """Log a model as a user's script would, against the lab's REST API."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])),
-        MLFLOW_TRACKING_URI=lab.url + "mlops",
-        MLFLOW_TRACKING_TOKEN=lab.token,
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(LOG_MODEL)],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=str(lab.root),
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
+    return run_as_user(lab, LOG_MODEL).strip().splitlines()[-1]
 
 
 def test_register_from_artifacts_and_promote(
     page: Any, lab: Any, logged_run: str, screenshot_dir: Any
 ) -> None:
-    page.evaluate(
-        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId: id})",
-        logged_run,
-    )
+    open_run(page, logged_run)
     folder = page.locator('.jp-mlops-ArtifactItem[data-path="classifier"]')
     expect(folder).to_be_visible(timeout=TIMEOUT_MS)
     # Not a model folder until opened: the button appears next to MLmodel.

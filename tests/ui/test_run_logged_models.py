@@ -6,21 +6,9 @@ registers it from there (the server resolves ``runs:/<run>/<name>`` to it).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
-import pytest
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-
-pytestmark = pytest.mark.ui
-
-TIMEOUT_MS = 60_000
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from uihelpers import TIMEOUT_MS, expect, open_run, run_as_user
 
 LOG_MODEL = """\
 import jupyter_mlops as mlops
@@ -38,28 +26,9 @@ print(run.info.run_id, info.model_id)
 def test_run_view_lists_and_registers_its_logged_model(
     page: Any, lab: Any, screenshot_dir: Any
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")])),
-        MLFLOW_TRACKING_URI=lab.url + "mlops",
-        MLFLOW_TRACKING_TOKEN=lab.token,
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(LOG_MODEL)],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=str(lab.root),
-    )
-    assert out.returncode == 0, out.stderr
-    run_id, model_id = out.stdout.split()[-2:]
+    run_id, model_id = run_as_user(lab, LOG_MODEL).split()[-2:]
 
-    page.evaluate(
-        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId: id})",
-        run_id,
-    )
+    open_run(page, run_id)
     row = page.locator(f'.jp-mlops-LoggedModel[data-model-id="{model_id}"]')
     expect(row).to_be_visible(timeout=TIMEOUT_MS)
     expect(row).to_have_attribute("data-status", "READY")

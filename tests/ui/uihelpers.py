@@ -6,9 +6,14 @@ share two cores with other tests): it costs time only when the page is wrong.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import pytest
+from serverproc import REPO
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -26,6 +31,29 @@ def open_sidebar(page: Any, panel: str, tab: str) -> Any:
         page.locator(tab).click()
     expect(locator).to_be_visible(timeout=TIMEOUT_MS)
     return locator
+
+
+def run_as_user(lab: Any, source: str) -> str:
+    """Run a Python script as a user's would, against the lab's REST API (MLflow's
+    tracking URI and token variables; none inherited from the shell running the tests);
+    its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        MLFLOW_TRACKING_URI=lab.url + "mlops",
+        MLFLOW_TRACKING_TOKEN=lab.token,
+    )
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], check=False, env=env,
+                         capture_output=True, text=True, timeout=180, cwd=str(lab.root))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def open_run(page: Any, run_id: str) -> None:
+    """Open a run's view through the extension's command."""
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId: id})", run_id
+    )
 
 
 def set_theme(page: Any, theme: str, light: bool) -> None:
