@@ -6,6 +6,7 @@
 - ``start_server``: start a server on a free port and wait until it answers; when it exits
   because another process took the port between ``free_port`` and its bind (``lost_port_race``),
   start it again on a new port instead of failing the test;
+- ``stop_process``: stop a server subprocess (killed if it does not end in time);
 - ``JupyterServerProcess``: ``jupyter server`` with jupyter-mlops, its own data, config and
   runtime dirs, token and base URL, which can be stopped (cleanly or by a crash) and started
   again on the same port.
@@ -95,6 +96,19 @@ def start_server(launch: Callable[[int], subprocess.Popen], answers: Callable[[i
             proc.wait(30)
             raise
     raise AssertionError("unreachable")
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    """Send ``sig`` (SIGTERM: a clean shutdown) and wait for the exit, killing the process
+    if it has not ended after ``timeout`` s; returns the exit code."""
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(30)
 
 
 def child_env(root: Path, **extra: str) -> dict[str, str]:
@@ -199,14 +213,7 @@ class JupyterServerProcess:
         """Stop the way an admin does (SIGTERM: clean shutdown) or, with SIGKILL, a crash;
         returns the exit code."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return proc.returncode if proc else None
-        proc.send_signal(sig)
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait(30)
+        return stop_process(proc, sig, timeout) if proc else None
 
     def restart(self) -> JupyterServerProcess:
         self.stop()

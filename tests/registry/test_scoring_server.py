@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from serverproc import child_env, free_port, start_server
+from serverproc import child_env, free_port, start_server, stop_process
 from sklearn.linear_model import LogisticRegression
 
 from jupyter_mlops.registry.flavors import save_model
@@ -39,15 +39,6 @@ def start_scoring_server(model_uri: str, root: Path, *extra: str) -> tuple[subpr
     return proc, f"http://127.0.0.1:{port}"
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(30)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
@@ -55,7 +46,7 @@ def server(tmp_path_factory):
     save_model(model, str(tmp / "model"), input_example=X[:2])
     proc, url = start_scoring_server(str(tmp / "model"), tmp)
     yield url
-    stop(proc)
+    stop_process(proc)
 
 
 def post(url: str, body, ctype: str = "application/json") -> requests.Response:
@@ -176,4 +167,4 @@ def test_serves_a_registered_model_by_alias(tmp_path):
         r = post(url, {"dataframe_records": X.to_dict(orient="records")})
         assert r.json() == {"predictions": Y}
     finally:
-        stop(proc)
+        stop_process(proc)
