@@ -29,6 +29,7 @@ import { mlopsIcon } from '../icons';
 import { runName } from '../rows';
 import { mapLimit } from '../util';
 import { chartLabels, IViewContext, MAX_POINTS } from './RunDetail';
+import { DetailPending } from './states';
 
 /** Requests in flight at once (browsers allow ~6 per host). */
 const CONCURRENCY = 6;
@@ -246,17 +247,10 @@ export function CompareView(props: {
 
   if (!runs) {
     return (
-      <div className="jp-mlops-Detail">
-        {error ? (
-          <div className="jp-mlops-Error" role="alert">
-            {error}
-          </div>
-        ) : (
-          <div className="jp-mlops-Muted">
-            {trans.__('Loading %1 runs…', props.runIds.length)}
-          </div>
-        )}
-      </div>
+      <DetailPending
+        error={error}
+        loading={trans.__('Loading %1 runs…', props.runIds.length)}
+      />
     );
   }
 

@@ -29,6 +29,7 @@ import { mlopsIcon } from '../icons';
 import { runName, tagValue, Tags } from '../rows';
 import { RunLoggedModels } from '../models/RunModels';
 import { ArtifactsView } from './Artifacts';
+import { DetailPending } from './states';
 
 /** What the run views need from the application. */
 export interface IViewContext {
@@ -370,17 +371,7 @@ export function RunDetailView(props: {
   }, [runId, metricStamp, axisFamily, options.xAxis]);
 
   if (!run) {
-    return (
-      <div className="jp-mlops-Detail">
-        {error ? (
-          <div className="jp-mlops-Error" role="alert">
-            {error}
-          </div>
-        ) : (
-          <div className="jp-mlops-Muted">{trans.__('Loading run…')}</div>
-        )}
-      </div>
-    );
+    return <DetailPending error={error} loading={trans.__('Loading run…')} />;
   }
 
   const info = run.info;

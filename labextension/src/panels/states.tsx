@@ -47,3 +47,21 @@ export function StaleBanner(props: { message: string }): JSX.Element {
     </div>
   );
 }
+
+/** What a detail view shows before its data is in: the error, or a loading line. */
+export function DetailPending(props: {
+  error: string | null;
+  loading: string;
+}): JSX.Element {
+  return (
+    <div className="jp-mlops-Detail">
+      {props.error ? (
+        <div className="jp-mlops-Error" role="alert">
+          {props.error}
+        </div>
+      ) : (
+        <div className="jp-mlops-Muted">{props.loading}</div>
+      )}
+    </div>
+  );
+}
