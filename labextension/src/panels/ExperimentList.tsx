@@ -3,7 +3,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { RunsModel } from '../model';
-import { Placeholder, StaleBanner } from './states';
+import { pendingList, Placeholder, StaleBanner } from './states';
 
 /** Props of `ExperimentList`. */
 export interface IExperimentListProps {
@@ -19,22 +19,16 @@ export function ExperimentList(props: IExperimentListProps): JSX.Element {
   const retry = () => void model.refresh();
 
   if (experiments.length === 0) {
-    if (state === 'error') {
-      return (
-        <Placeholder
-          kind="error"
-          title={trans.__('Could not load experiments')}
-          onRetry={retry}
-          retryLabel={trans.__('Retry')}
-        >
-          {model.experimentsError}
-        </Placeholder>
-      );
-    }
-    if (state !== 'ready') {
-      return (
-        <Placeholder kind="loading" title={trans.__('Loading experiments…')} />
-      );
+    const pending = pendingList({
+      state,
+      error: model.experimentsError,
+      errorTitle: trans.__('Could not load experiments'),
+      loadingTitle: trans.__('Loading experiments…'),
+      onRetry: retry,
+      trans
+    });
+    if (pending) {
+      return pending;
     }
     return (
       <Placeholder kind="empty" title={trans.__('No experiments yet')}>

@@ -16,7 +16,7 @@ import {
   sortRows,
   visibleRange
 } from '../rows';
-import { Placeholder, StaleBanner } from './states';
+import { pendingList, Placeholder, StaleBanner } from './states';
 
 /** Row height in px (CSS `.jp-mlops-RunRow` matches it). */
 export const ROW_HEIGHT = 26;
@@ -180,20 +180,20 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   const checked = model.checkedRunIds;
   const checkedSet = new Set(checked);
   const allColumns = [...BASE_COLUMNS, ...columns];
+  const pending =
+    sorted.length === 0
+      ? pendingList({
+          state,
+          error: model.runsError,
+          errorTitle: trans.__('Could not load runs'),
+          loadingTitle: trans.__('Loading runs…'),
+          onRetry: retry,
+          trans
+        })
+      : null;
   let body: JSX.Element;
-  if (sorted.length === 0 && state === 'error') {
-    body = (
-      <Placeholder
-        kind="error"
-        title={trans.__('Could not load runs')}
-        onRetry={retry}
-        retryLabel={trans.__('Retry')}
-      >
-        {model.runsError}
-      </Placeholder>
-    );
-  } else if (sorted.length === 0 && state !== 'ready') {
-    body = <Placeholder kind="loading" title={trans.__('Loading runs…')} />;
+  if (pending) {
+    body = pending;
   } else if (sorted.length === 0 && model.filter) {
     body = (
       <Placeholder kind="empty" title={trans.__('No runs match the filter')} />

@@ -1,5 +1,8 @@
 /** Shared placeholders of the panels: loading, empty, error. */
+import type { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
+
+import type { LoadState } from '../model';
 
 /** Props of `Placeholder`. */
 export interface IPlaceholderProps {
@@ -64,4 +67,42 @@ export function DetailPending(props: {
       )}
     </div>
   );
+}
+
+/** Texts and retry action of `pendingList`. */
+export interface IPendingListOptions {
+  /** Load state of the list. */
+  state: LoadState;
+  /** Error of the last load, shown under the title. */
+  error: string | null | undefined;
+  /** Title when the load failed. */
+  errorTitle: string;
+  /** Title while it loads. */
+  loadingTitle: string;
+  /** Loads again. */
+  onRetry: () => void;
+  trans: TranslationBundle;
+}
+
+/**
+ * What an empty list shows while it is not loaded: its error with a retry
+ * button, or a loading line; `null` once loaded (the list is really empty).
+ */
+export function pendingList(opts: IPendingListOptions): JSX.Element | null {
+  if (opts.state === 'error') {
+    return (
+      <Placeholder
+        kind="error"
+        title={opts.errorTitle}
+        onRetry={opts.onRetry}
+        retryLabel={opts.trans.__('Retry')}
+      >
+        {opts.error}
+      </Placeholder>
+    );
+  }
+  if (opts.state !== 'ready') {
+    return <Placeholder kind="loading" title={opts.loadingTitle} />;
+  }
+  return null;
 }
