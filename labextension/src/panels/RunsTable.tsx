@@ -7,6 +7,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useMemo, useRef, useState } from 'react';
 
 import { IRun } from '../api/types';
+import { axisIds } from '../charts/compare';
 import { formatDateTime, formatMetricValue } from '../format';
 import { RunsModel } from '../model';
 import {
@@ -59,20 +60,6 @@ function baseLabel(trans: TranslationBundle, column: string): string {
       return trans.__('Source');
   }
   return column;
-}
-
-/** Every param and metric key of the runs, as column ids. */
-function availableColumns(runs: readonly IRun[]): string[] {
-  const params = new Set<string>();
-  const metrics = new Set<string>();
-  for (const run of runs) {
-    run.data?.params?.forEach(p => params.add(p.key));
-    run.data?.metrics?.forEach(m => metrics.add(m.key));
-  }
-  return [
-    ...[...params].sort().map(k => `params.${k}`),
-    ...[...metrics].sort().map(k => `metrics.${k}`)
-  ];
 }
 
 /** The filter box: applies on Enter, shows the server's error inline. */
@@ -164,7 +151,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         : sortRows(items, sort.column, sort.descending, now),
     [items, sort]
   );
-  const available = useMemo(() => availableColumns(runs), [runs]);
+  const available = useMemo(() => axisIds(runs), [runs]);
 
   if (!experiment) {
     return model.experiments.length ? (
