@@ -10,12 +10,10 @@ import { describeError, IRun, MLOpsClient } from '../api';
 import {
   axisIds,
   buildAxis,
-  ChartOptionsBar,
   compareRows,
   IChartOptions,
   ICompareRow,
   ILineSeries,
-  LineChart,
   metricMap,
   paramMap,
   ParallelCoordinates,
@@ -28,7 +26,7 @@ import { formatMetricValue } from '../format';
 import { mlopsIcon } from '../icons';
 import { runName } from '../rows';
 import { mapLimit } from '../util';
-import { chartLabels, IViewContext, MAX_POINTS } from './RunDetail';
+import { IViewContext, MAX_POINTS, MetricCharts } from './RunDetail';
 import { DetailPending } from './states';
 
 /** Requests in flight at once (browsers allow ~6 per host). */
@@ -321,29 +319,14 @@ export function CompareView(props: {
       />
       <section className="jp-mlops-Section">
         <h3 className="jp-mlops-Section-title">{trans.__('Charts')}</h3>
-        <ChartOptionsBar
+        <MetricCharts
+          keys={metricKeys}
+          seriesOf={key => charts.get(key)}
           options={options}
-          onChange={setOptions}
-          labels={chartLabels(trans)}
+          onOptions={setOptions}
+          several={true}
+          trans={trans}
         />
-        <div className="jp-mlops-Charts">
-          {metricKeys.map(key => {
-            const series = charts.get(key);
-            return series ? (
-              <LineChart
-                key={key}
-                title={key}
-                series={series}
-                options={options}
-                legend={true}
-              />
-            ) : (
-              <div key={key} className="jp-mlops-Chart jp-mlops-Muted">
-                {key}: {trans.__('loading…')}
-              </div>
-            );
-          })}
-        </div>
       </section>
       {ids.length >= 2 ? (
         <section className="jp-mlops-Section">

@@ -535,25 +535,17 @@ export function RunDetailView(props: {
                 ))}
               </tbody>
             </table>
-            <ChartOptionsBar
+            <MetricCharts
+              keys={metrics.map(m => m.key)}
+              seriesOf={key => {
+                const s = series.get(key);
+                return s ? [s] : undefined;
+              }}
               options={options}
-              onChange={setOptions}
-              labels={chartLabels(trans)}
+              onOptions={setOptions}
+              several={false}
+              trans={trans}
             />
-            <div className="jp-mlops-Charts">
-              {metrics.map(m => {
-                const s = series.get(m.key);
-                return s ? (
-                  <LineChart
-                    key={m.key}
-                    title={m.key}
-                    series={[s]}
-                    options={options}
-                    legend={false}
-                  />
-                ) : null;
-              })}
-            </div>
           </>
         ) : (
           <div className="jp-mlops-Muted">{trans.__('No metrics')}</div>
@@ -593,6 +585,57 @@ export function chartLabels(trans: TranslationBundle) {
     log: trans.__('Log scale'),
     smoothing: trans.__('Smoothing')
   };
+}
+
+/** Props of `MetricCharts`. */
+export interface IMetricChartsProps {
+  /** Metric keys, one chart each. */
+  keys: readonly string[];
+  /** Loaded series of a metric, `undefined` while it loads. */
+  seriesOf: (key: string) => ILineSeries[] | undefined;
+  options: IChartOptions;
+  onOptions: (options: IChartOptions) => void;
+  /**
+   * Series of several runs: each chart gets a legend, and a metric still
+   * loading shows a line (one run's charts simply appear when ready).
+   */
+  several: boolean;
+  trans: TranslationBundle;
+}
+
+/** The chart controls and one line chart per metric. */
+export function MetricCharts(props: IMetricChartsProps): JSX.Element {
+  const { options, trans } = props;
+  return (
+    <>
+      <ChartOptionsBar
+        options={options}
+        onChange={props.onOptions}
+        labels={chartLabels(trans)}
+      />
+      <div className="jp-mlops-Charts">
+        {props.keys.map(key => {
+          const series = props.seriesOf(key);
+          if (series) {
+            return (
+              <LineChart
+                key={key}
+                title={key}
+                series={series}
+                options={options}
+                legend={props.several}
+              />
+            );
+          }
+          return props.several ? (
+            <div key={key} className="jp-mlops-Chart jp-mlops-Muted">
+              {key}: {trans.__('loading…')}
+            </div>
+          ) : null;
+        })}
+      </div>
+    </>
+  );
 }
 
 /** The run detail main-area widget. */
