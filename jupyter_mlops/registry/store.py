@@ -903,7 +903,9 @@ class RegistryStore:
                     points.extend(m.to_dict() for m in page if m.step == step)
                     if not token or (page and page[-1].step > step):
                         break
-            # mlflow's log_model re-logs these points (with model_id): each once
+            # mlflow's log_model re-logs these points (with model_id); the tracking store
+            # keeps such a repeat once, but histories written before it did (no migration
+            # rewrites them) may hold both copies: list each point once
             unique = {(p["key"], p["step"], p["timestamp"], str(p["value"])): p for p in points}
             seen[(run_id, step)] = list(unique.values())
         return seen[(run_id, step)]

@@ -700,13 +700,27 @@ class SqlTrackingStore(TrackingStore):
         series_updates: list[dict[str, Any]] = []
         for key in keys:
             steps, tss, vals = cols[key]
-            k = len(steps)
-            if k == 0:
+            if not steps:
                 continue
             # order flags: did x values keep arriving sorted?
             inc_step = _non_decreasing(steps)
             inc_ts = _non_decreasing(tss)
-            inc_step_ts = inc_step and (_strictly_increasing(steps) or _sorted_pairs(steps, tss))
+            strict = inc_step and _strictly_increasing(steps)
+            inc_step_ts = strict or (inc_step and _sorted_pairs(steps, tss))
+            # MLflow stores a point identical to one it holds (key, value, timestamp,
+            # step) once. Within the batch that needs a look only when some (step,
+            # timestamp) repeats; against stored points only when the batch reaches
+            # back to the series' highest stored (step, timestamp) (see _drop_stored).
+            if not strict:
+                steps, tss, vals = _drop_repeats(steps, tss, vals)
+            st = state.get(key)
+            if st is not None and st.n:
+                first = (steps[0], tss[0]) if inc_step_ts else min(zip(steps, tss))
+                if first <= (st.step, st.timestamp):
+                    steps, tss, vals = self._drop_stored(conn, st.series_id, steps, tss, vals)
+            k = len(steps)
+            if k == 0:
+                continue
             # the latest point of the batch: max (step, timestamp, value with NaN as 0)
             if inc_step_ts:
                 i = k - 1
@@ -719,7 +733,6 @@ class SqlTrackingStore(TrackingStore):
             else:
                 best = max(zip(steps, tss, map(_v0, vals), range(k)))
             bi = best[3]
-            st = state.get(key)
             if st is not None and st.n == 0:  # created empty above: take the batch as it is
                 sid = st.series_id
                 n0, ord_step, ord_ts, ord_step_ts = 0, True, True, True
@@ -796,6 +809,38 @@ class SqlTrackingStore(TrackingStore):
                 ),
                 series_updates,
             )
+
+    def _drop_stored(
+        self, conn: Connection, sid: int, steps: list[int], tss: list[int], vals: list[float]
+    ) -> _Cols:
+        """The points not already stored in series ``sid``, found by reading only the
+        level-1 blocks (32 points) whose step and timestamp ranges reach the batch's."""
+        ph = self._ph
+        blocks = [
+            b for (b,) in conn.exec_driver_sql(
+                f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
+                f"AND max_step >= {ph} AND min_step <= {ph} AND max_ts >= {ph} AND min_ts <= {ph} "
+                "ORDER BY block_no",
+                (sid, min(steps), max(steps), min(tss), max(tss)),
+            )
+        ]
+        stored: set[tuple[int, int, Any]] = set()
+        i = 0
+        while i < len(blocks):  # read runs of consecutive blocks in one query each
+            j = i
+            while j + 1 < len(blocks) and blocks[j + 1] == blocks[j] + 1:
+                j += 1
+            s, t, v = self._points(conn, sid, blocks[i] * BLOCK_BASE, (blocks[j] + 1) * BLOCK_BASE)
+            stored.update(zip(s, t, map(_point_value, v)))
+            i = j + 1
+        if not stored:
+            return steps, tss, vals
+        keep = [
+            i for i, p in enumerate(zip(steps, tss, map(_point_value, vals))) if p not in stored
+        ]
+        if len(keep) == len(steps):
+            return steps, tss, vals
+        return [steps[i] for i in keep], [tss[i] for i in keep], [vals[i] for i in keep]
 
     def _chunks_for(
         self, conn: Connection, sid: int, n0: int, steps: list[int], tss: list[int], vals: list[float]
@@ -1222,6 +1267,26 @@ def _v0(v: float | None) -> float:
 
 def _none_nan(v: float) -> float | None:
     return None if v != v else v
+
+
+def _point_value(v: float) -> Any:
+    """A value as MLflow's metric key compares it: every NaN is the same NaN."""
+    return v if v == v else "nan"
+
+
+def _drop_repeats(steps: list[int], tss: list[int], vals: list[float]) -> _Cols:
+    """The points without repeats of an earlier identical (step, timestamp, value)."""
+    if len(set(zip(steps, tss))) == len(steps):
+        return steps, tss, vals
+    seen: set[tuple[int, int, Any]] = set()
+    keep = []
+    for i, p in enumerate(zip(steps, tss, map(_point_value, vals))):
+        if p not in seen:
+            seen.add(p)
+            keep.append(i)
+    if len(keep) == len(steps):
+        return steps, tss, vals
+    return [steps[i] for i in keep], [tss[i] for i in keep], [vals[i] for i in keep]
 
 
 def _non_decreasing(xs: list[int]) -> bool:

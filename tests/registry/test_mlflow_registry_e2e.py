@@ -42,6 +42,8 @@ DRIVER = textwrap.dedent(
     out["logged_status"] = str(lm.status)
     out["logged_run"] = lm.source_run_id
     out["logged_metrics"] = [(x.key, x.value, x.step, x.model_id) for x in lm.metrics]
+    # log_model re-logs the run's metrics with the model id: the history keeps each point once
+    out["history"] = [(x.key, x.value, x.step) for x in client.get_metric_history(rid, "acc")]
     out["artifact_location"] = lm.artifact_location
     v1 = mlflow.register_model(f"runs:/{rid}/m", "bm")
     v2 = mlflow.register_model(f"runs:/{rid}/m", "bm")
@@ -125,6 +127,7 @@ def test_mlflow_log_model_register_alias_stage_and_load(jupyter_server_process, 
     assert out["logged_run"] == out["run_id"]
     # mlflow re-logs the run's step-0 metrics with the model's id: linked once
     assert out["logged_metrics"] == [["acc", 0.5, 0, out["model_id"]]]
+    assert out["history"] == [["acc", 0.5, 0]]
     assert out["artifact_location"].endswith(f"/models/{out['model_id']}/artifacts")
     assert out["versions"] == ["1", "2"]
     assert out["v1_source"] == f"models:/{out['model_id']}"
