@@ -10,7 +10,9 @@ Subcommands:
 * ``hub check|render``: JupyterHub's teams.yaml (from :mod:`jupyter_mlops.hub.cli`).
 * ``service``: the hub-wide tracking service (from :mod:`jupyter_mlops.hub.service`);
 * ``pipeline validate|run``: pipeline files (from :mod:`jupyter_mlops.pipelines.cli`);
-* ``serve <model uri>``: a scoring server (from :mod:`jupyter_mlops.registry.cli`).
+* ``serve <model uri>``: a scoring server (from :mod:`jupyter_mlops.registry.cli`);
+* ``spool list|replay|discard``: what the client could not deliver (from
+  :mod:`jupyter_mlops.client.spool_cli`).
 
 Exit status: 0 on success, 2 for a usage error, 1 for a failure, reported in one
 line on stderr (``--traceback`` shows the Python traceback as well).
@@ -344,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  jupyter mlops import-mlflow sqlite:///mlflow.db --experiment churn\n"
             "  jupyter mlops pipeline run train.pipeline.yaml -p C=0.5\n"
             "  jupyter mlops serve models:/churn@champion --port 5001\n"
-            "  jupyter mlops hub check teams.yaml\n\n"
+            "  jupyter mlops hub check teams.yaml\n"
+            "  jupyter mlops spool replay --uri http://127.0.0.1:8888/mlops\n\n"
             "Every command and option: docs/cli.md, or jupyter mlops COMMAND --help."
         ),
     )
@@ -459,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .registry.cli import add_subparsers as add_serve_command
 
     add_serve_command(sub)  # `serve <model uri>`: the scoring server
+    from .client.spool_cli import add_subparsers as add_spool_commands
+
+    add_spool_commands(sub)  # `spool list|replay|discard`: the client's undelivered records
     return parser
 
 
@@ -473,10 +479,13 @@ def _one_line(err: BaseException) -> str:
 
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
+    from .client.spool_cli import SpoolCommandError
     from .importers.source import SourceError
     from .tracking.errors import TrackingError
 
-    types: list[type[BaseException]] = [CLIError, SourceError, TrackingError, OSError]
+    types: list[type[BaseException]] = [
+        CLIError, SourceError, SpoolCommandError, TrackingError, OSError
+    ]
     sa_exc = sys.modules.get("sqlalchemy.exc")
     if sa_exc is not None:
         types += [sa_exc.SQLAlchemyError]  # type: ignore[attr-defined]

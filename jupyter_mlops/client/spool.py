@@ -10,6 +10,10 @@ record in flight at the crash may be applied twice: at-least-once).
 
 A later process adopts spool files whose lock is free (their writer is gone)
 and replays them before its own.
+
+For ``jupyter mlops spool``, the directory's ``uri`` file names the tracking URI
+(the directory name is a hash of it), and a ``.why`` file beside a spool file
+says why its records were spooled (:data:`UNREACHABLE` or :data:`TOKEN_REFUSED`).
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 Record = dict[str, Any]
+
+#: Why records were spooled (the ``.why`` file beside a spool file).
+UNREACHABLE = "unreachable"
+TOKEN_REFUSED = "token refused"
+URI_FILE = "uri"
 
 
 def spool_dir_for(uri: str, root: str) -> str:
@@ -37,6 +46,8 @@ class SpoolFile:
         self.path = path
         self.fd = fd  # holds the flock; opened read+append
         self.pos_path = path[: -len(".jsonl")] + ".pos"
+        self.why_path = path[: -len(".jsonl")] + ".why"
+        self._why: str | None = None  # what this process last wrote there
         self.read_pos = _read_pos(self.pos_path)
         self.size = os.fstat(fd).st_size
 
@@ -48,6 +59,12 @@ class SpoolFile:
         line = (json.dumps(record, allow_nan=True, separators=(",", ":")) + "\n").encode()
         os.write(self.fd, line)  # O_APPEND: one write per record
         self.size += len(line)
+
+    def note_reason(self, reason: str) -> None:
+        """Record why the records are spooled (written when it changes)."""
+        if reason != self._why:
+            _write_small_file(self.why_path, reason)
+            self._why = reason
 
     def sync(self) -> None:
         os.fsync(self.fd)
@@ -79,21 +96,21 @@ class SpoolFile:
         os.ftruncate(self.fd, 0)
         self.size = self.read_pos = 0
         _write_pos(self.pos_path, 0)
+        _unlink(self.why_path)
+        self._why = None
 
     def remove(self) -> None:
-        for p in (self.path, self.pos_path):
-            try:
-                os.unlink(p)
-            except FileNotFoundError:
-                pass
+        for p in (self.path, self.pos_path, self.why_path):
+            _unlink(p)
         os.close(self.fd)
 
 
 class Spool:
     """This process's spool for one tracking URI, plus adopted orphans."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, uri: str | None = None) -> None:
         self.directory = directory
+        self.uri = uri  # recorded in the directory for `jupyter mlops spool list`
         self._own: SpoolFile | None = None
         self._orphans: list[SpoolFile] = []
 
@@ -104,14 +121,21 @@ class Spool:
     def _own_file(self) -> SpoolFile:
         if self._own is None:
             os.makedirs(self.directory, exist_ok=True)
+            if self.uri and not os.path.exists(os.path.join(self.directory, URI_FILE)):
+                _write_small_file(os.path.join(self.directory, URI_FILE), self.uri)
             path = os.path.join(self.directory, f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl")
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._own = SpoolFile(path, fd)
         return self._own
 
-    def append(self, record: Record) -> None:
-        self._own_file().append(record)
+    def append(self, record: Record, reason: str | None = None) -> None:
+        """Spool a record; ``reason`` (:data:`UNREACHABLE`, :data:`TOKEN_REFUSED`)
+        when the store just failed, None when earlier records still wait."""
+        own = self._own_file()
+        if reason is not None:
+            own.note_reason(reason)
+        own.append(record)
 
     def sync(self) -> None:
         if self._own is not None and self._own.size:
@@ -169,6 +193,53 @@ class Spool:
             else:
                 self._own.remove()
             self._own = None
+
+
+def read_uri(directory: str) -> str | None:
+    """The tracking URI a spool directory belongs to, if recorded."""
+    try:
+        with open(os.path.join(directory, URI_FILE), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def read_reason(spool_path: str) -> str | None:
+    """Why a spool file's records were spooled, if recorded."""
+    try:
+        with open(spool_path[: -len(".jsonl")] + ".why", encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def pending_records(path: str) -> Iterator[Record]:
+    """The records of a spool file not replayed yet, for inspection (takes no
+    lock: a replay may be moving on meanwhile). A torn last line is left out."""
+    with open(path, "rb") as f:
+        f.seek(_read_pos(path[: -len(".jsonl")] + ".pos"))
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
+def _write_small_file(path: str, text: str) -> None:
+    """Write whole or not at all (readers never see half a file)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _mtime(path: str) -> float:

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..tracking.entities import TERMINAL_STATUSES, Metric
 from ..tracking.errors import UNAUTHENTICATED, TrackingError, invalid
-from .spool import Record, Spool, spool_dir_for
+from .spool import TOKEN_REFUSED, UNREACHABLE, Record, Spool, spool_dir_for
 from .transient import AuthRefused, is_transient
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Writer:
     ) -> None:
         self.uri = uri
         self.store = store
-        self.spool = Spool(spool_dir_for(uri, spool_root))
+        self.spool = Spool(spool_dir_for(uri, spool_root), uri)
         self._spool_root = spool_root
         self._q: deque[tuple[Any, ...]] = deque()
         self._max = max_queue
@@ -159,7 +159,7 @@ class Writer:
         self._drain_lock = threading.RLock()
         self._errors = []
         self._live = set()  # the parent heartbeats its runs
-        self.spool = Spool(spool_dir_for(self.uri, self._spool_root))
+        self.spool = Spool(spool_dir_for(self.uri, self._spool_root), self.uri)
         self._pid = os.getpid()
         engine = getattr(self.store, "engine", None)
         if engine is not None and hasattr(engine, "dispose"):
@@ -444,7 +444,7 @@ class Writer:
             if is_auth_refusal(e) and (collect or record.get("op") != "create_run"):
                 # Data, or a change to a run (its end): keep it, and what follows,
                 # for a replay. Only a new run is refused to its caller at once.
-                self.spool.append(record)
+                self.spool.append(record, TOKEN_REFUSED)
                 self._note_auth_refused(e)
                 return SPOOLED
             if not is_transient(e):
@@ -456,7 +456,7 @@ class Writer:
                     self.spool.directory,
                 )
                 self._offline_warned = True
-            self.spool.append(record)
+            self.spool.append(record, UNREACHABLE)
             self._next_retry = time.monotonic() + self._retry_interval
             return SPOOLED
 
@@ -594,6 +594,13 @@ class Writer:
 
     def _replay_one(self, record: Record) -> None:
         self._apply_checked(record, collect=True)
+
+    def apply_left_over(self, record: Record) -> None:
+        """Apply one record a gone process spooled (``jupyter mlops spool replay``),
+        as the automatic replay does: raises when the store is unreachable or
+        refuses the token; a refusal of the data itself is logged, not raised."""
+        with self._drain_lock:
+            self._replay_orphan(record)
 
     def _replay_orphan(self, record: Record) -> None:
         """Records another (gone) process spooled: its refusals are logged
