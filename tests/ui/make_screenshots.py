@@ -3,8 +3,10 @@ in a real JupyterLab and headless Chromium:
 
     PYTHONPATH=. python tests/ui/make_screenshots.py
 
-Writes ``runs-panel``, ``run-detail`` and ``compare`` in light and dark
-(``*-light.png`` / ``*-dark.png``), quantized to 256 colours to stay small.
+Writes ``runs-panel``, ``run-detail``, ``compare`` and ``pipeline-schedule-edit``
+in light and dark (``*-light.png`` / ``*-dark.png``), ``run-logged-models-light`` and
+``pipeline-run-kubeflow-light``, quantized to 256 colours to stay small. The Kubeflow
+target is the fake KFP API server of the pipeline tests (tests/pipelines/kfpfake.py).
 """
 
 from __future__ import annotations
@@ -18,14 +20,49 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs" / "images"
+for _folder in ("tests", "tests/ui", "tests/pipelines"):
+    sys.path.insert(0, str(REPO / _folder))
 _spec = importlib.util.spec_from_file_location("ui_conftest", Path(__file__).with_name("conftest.py"))
 assert _spec and _spec.loader
 ui = importlib.util.module_from_spec(_spec)
 sys.modules["ui_conftest"] = ui
 _spec.loader.exec_module(ui)
+
+import uihelpers  # noqa: E402  (needs the test folders on sys.path)
+from kfpfake import FakeKfp  # noqa: E402
+
+KFP_TOKEN = "sa-token-team-a"
+KFP_UI = "https://kubeflow.example/_/pipeline"
+PIPELINE = """\
+name: train-and-evaluate
+parameters:
+  dataset: {type: string, default: mnist}
+  C: {type: float, default: 1.0}
+steps:
+  prepare:
+    script: prepare.py
+    parameters: {dataset: "{{ params.dataset }}"}
+  train:
+    script: train.py
+    parameters: {C: "{{ params.C }}"}
+    depends_on: [prepare]
+  evaluate:
+    script: evaluate.py
+    depends_on: [train]
+"""
+LOG_MODEL = """\
+import jupyter_mlops as mlops
+from sklearn.datasets import load_iris
+from sklearn.tree import DecisionTreeClassifier
+
+X, y = load_iris(return_X_y=True)
+with mlops.start_run(run_id={run_id!r}):
+    mlops.log_model(DecisionTreeClassifier(max_depth=3).fit(X, y), "classifier")
+"""
 
 
 def demo(lab: ui.Lab) -> tuple[str, list[str]]:
@@ -61,6 +98,8 @@ def demo(lab: ui.Lab) -> tuple[str, list[str]]:
                       f"## Sweep point {i + 1}\nAdam, **lr={lr}**, {layers} hidden layers.\n\n"
                       "- early stopping off\n- seed 0"}],
         })
+        if i == 2:  # the run shown in the run detail has a logged model
+            uihelpers.run_as_user(lab, LOG_MODEL.format(run_id=rid))
         status = "RUNNING" if i == 4 else "FINISHED"
         lab.mlflow("runs/update", {"run_id": rid, "status": status,
                                    "end_time": None if i == 4 else start + n * 1500})
@@ -74,6 +113,23 @@ def demo(lab: ui.Lab) -> tuple[str, list[str]]:
     return exp, ids
 
 
+
+def configure_kubeflow(tmp: Path, kfp: FakeKfp) -> None:
+    """The lab's Kubeflow target (the fake KFP API server) and a pipeline to run on it."""
+    (tmp / "config").mkdir(parents=True, exist_ok=True)
+    (tmp / "kfp-token").write_text(KFP_TOKEN)
+    (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps({"PipelineService": {
+        "kubeflow_targets": {"cluster": {
+            "endpoint": kfp.url, "namespace": "team-a", "display_name": "Team A cluster",
+            "image": "ghcr.io/example/mlops-step:1", "tracking_uri": "http://mlops.team-a:5000",
+            "token_path": str(tmp / "kfp-token"), "ui_url": KFP_UI, "poll_interval": 0.2}}}}))
+    work = tmp / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "train-and-evaluate.pipeline.yaml").write_text(PIPELINE)
+    for step in ("prepare", "train", "evaluate"):
+        (work / f"{step}.py").write_text(f"print('{step}')\n")
+
+
 def shrink(path: Path) -> None:
     from PIL import Image
 
@@ -81,11 +137,148 @@ def shrink(path: Path) -> None:
     img.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
+def set_theme(page: Any, light: bool) -> str:
+    """Switch the theme; the file name suffix of its screenshots."""
+    uihelpers.set_theme(page, "JupyterLab Light" if light else "JupyterLab Dark", light)
+    page.wait_for_timeout(800)
+    return "light" if light else "dark"
+
+
+def runs_scenes(page: Any, exp: str, ids: list[str]) -> list[Path]:
+    """Runs panel, run detail (charts, then artifacts and logged models) and compare."""
+    from playwright.sync_api import expect
+
+    shots: list[Path] = []
+    page.locator('.lm-TabBar-tab[data-id="jupyter-mlops-runs"]').click()
+    page.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp}"]').click()
+    runs = page.locator(".jp-mlops-RunsSection")
+    expect(runs.locator("tr.jp-mlops-RunRow")).to_have_count(5, timeout=30_000)
+    for rid in ids[1:3]:
+        runs.locator(f'tr[data-run-id="{rid}"] .jp-mlops-RunRow-check input').check()
+    runs.locator(f'tr[data-run-id="{ids[2]}"]').dblclick()
+    page.evaluate("() => window.getSelection().removeAllRanges()")
+    detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
+    expect(detail.locator(".jp-mlops-Chart canvas").first).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(800)
+    for light in (True, False):
+        suffix = set_theme(page, light)
+        # Run detail beside the runs panel, scrolled to the charts.
+        page.evaluate(f"() => window.jupyterapp.shell.activateById('jupyter-mlops-run-{ids[2]}')")
+        page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Metrics").scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        shots.append(OUT / f"run-detail-{suffix}.png")
+        page.screenshot(path=str(shots[-1]))
+        page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail-header").scroll_into_view_if_needed()
+        shots.append(OUT / f"runs-panel-{suffix}.png")
+        page.screenshot(path=str(shots[-1]))
+        if light:
+            # Artifacts (a CSV previewed) and the run's logged model.
+            rd = page.locator(".jp-mlops-RunDetail:visible")
+            rd.locator('.jp-mlops-ArtifactItem[data-path="confusion.csv"]').click()
+            expect(rd.locator(".jp-mlops-ArtifactCsv")).to_be_visible(timeout=30_000)
+            expect(rd.locator(".jp-mlops-LoggedModel")).to_have_count(1, timeout=30_000)
+            rd.locator(".jp-mlops-RunModels").evaluate(
+                "(el) => el.scrollIntoView({block: 'end'})")
+            page.wait_for_timeout(300)
+            shots.append(OUT / "run-logged-models-light.png")
+            page.screenshot(path=str(shots[-1]))
+            rd.locator(".jp-mlops-Detail-header").scroll_into_view_if_needed()
+    # Compare all five (dark is current; light after).
+    page.evaluate("(ids) => window.jupyterapp.commands.execute("
+                  "'jupyter-mlops:compare-runs', {runIds: ids})", ids)
+    view = page.locator(".jp-mlops-CompareWidget:visible .jp-mlops-Compare")
+    expect(view.locator('.jp-mlops-Chart[data-metric="loss"] canvas').first).to_be_visible(
+        timeout=30_000)
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    view.locator(".jp-mlops-DiffOnly").check()
+    page.wait_for_timeout(800)
+    view.locator(".jp-mlops-Section-title", has_text="Charts").scroll_into_view_if_needed()
+    shots.append(OUT / "compare-dark.png")
+    page.screenshot(path=str(shots[-1]))
+    set_theme(page, True)
+    view.locator(".jp-mlops-Section-title", has_text="Parallel").evaluate(
+        "(el) => el.scrollIntoView({block: 'start'})")
+    shots.append(OUT / "compare-light.png")
+    page.screenshot(path=str(shots[-1]))
+    page.evaluate("() => window.jupyterapp.shell.expandLeft()")
+    return shots
+
+
+def widen_left(page: Any, pixels: int) -> None:
+    """Drag the left sidebar's edge, so that file names in the Pipelines panel fit."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
+    box = handle.bounding_box()
+    assert box, "the left sidebar's handle is not on screen"
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + pixels, y, steps=5)
+    page.mouse.up()
+
+
+def pipelines_scenes(page: Any, kfp: FakeKfp) -> list[Path]:
+    """A run on the Kubeflow target, and the Edit dialog of a schedule on it."""
+    from playwright.sync_api import expect
+
+    shots: list[Path] = []
+    panel = uihelpers.open_sidebar(page, "#jupyter-mlops-pipelines",
+                                   '.lm-TabBar-tab[data-id="jupyter-mlops-pipelines"]')
+    widen_left(page, 70)
+    panel.locator(".jp-mlops-PipelinesRefresh").click()
+    item = panel.locator('.jp-mlops-PipelineFile[data-path="train-and-evaluate.pipeline.yaml"]')
+    expect(item).to_be_visible(timeout=30_000)
+    dialog = page.locator(".jp-Dialog")
+    form = dialog.locator(".jp-mlops-SubmitForm")
+
+    item.locator(".jp-mlops-PipelineFile-run").click()
+    form.locator('select[name="target"]').select_option("cluster")
+    dialog.locator(".jp-mod-accept").click()
+    view = page.locator(".jp-mlops-PipelineRunView:visible")
+    expect(view.locator(".jp-mlops-PipelineExternal")).to_have_text("Open in Kubeflow",
+                                                                    timeout=30_000)
+    remote = kfp.run()
+    while kfp.advance(remote.run_id) != "SUCCEEDED":
+        pass
+    status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
+    expect(status).to_have_text("SUCCEEDED", timeout=30_000)
+    view.locator('.jp-mlops-DagNode[data-step="train"]').click()
+    expect(view.locator(".jp-mlops-PipelineLog-text")).to_contain_text("train", timeout=30_000)
+    panel.locator(".jp-mlops-PipelinesRefresh").click()
+    expect(panel).to_contain_text("3/3", timeout=30_000)
+    page.mouse.move(640, 700)  # no hover highlight on the Refresh button
+    page.wait_for_timeout(300)
+    shots.append(OUT / "pipeline-run-kubeflow-light.png")
+    page.screenshot(path=str(shots[-1]))
+
+    item.locator(".jp-mlops-PipelineFile-schedule").click()
+    form.locator('select[name="target"]').select_option("cluster")
+    form.locator('input[name="cron"]').fill("0 6 * * 1-5")
+    form.locator('input[name="timezone"]').fill("Europe/Paris")
+    form.locator('input[name="run_name"]').fill("weekday retrain")
+    dialog.locator(".jp-mod-accept").click()
+    expect(dialog).to_have_count(0, timeout=30_000)
+    sched = panel.locator(".jp-mlops-ScheduleItem")
+    expect(sched.locator(".jp-mlops-ScheduleItem-target")).to_contain_text("on cluster",
+                                                                           timeout=30_000)
+    for light in (True, False):
+        suffix = set_theme(page, light)
+        sched.locator(".jp-mlops-ScheduleItem-edit").click()
+        expect(form.locator('select[name="target"]')).to_have_value("cluster", timeout=30_000)
+        page.wait_for_timeout(300)
+        shots.append(OUT / f"pipeline-schedule-edit-{suffix}.png")
+        page.screenshot(path=str(shots[-1]))
+        dialog.locator(".jp-mod-reject").click()
+        expect(dialog).to_have_count(0, timeout=30_000)
+    return shots
+
+
 def main() -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="mlops-shots-"))
+    kfp = FakeKfp({KFP_TOKEN: "team-a"}).start()
+    configure_kubeflow(tmp, kfp)
     lab = ui._start_lab(tmp)
     try:
         exp, ids = demo(lab)
@@ -94,63 +287,14 @@ def main() -> None:
                                          args=ui.CHROMIUM_ARGS)
             page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
             lab.open_in(page)
-            page.locator('.lm-TabBar-tab[data-id="jupyter-mlops-runs"]').click()
-            page.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp}"]').click()
-            runs = page.locator(".jp-mlops-RunsSection")
-            expect(runs.locator("tr.jp-mlops-RunRow")).to_have_count(5, timeout=30_000)
-            for rid in ids[1:3]:
-                runs.locator(f'tr[data-run-id="{rid}"] .jp-mlops-RunRow-check input').check()
-            runs.locator(f'tr[data-run-id="{ids[2]}"]').dblclick()
-            page.evaluate("() => window.getSelection().removeAllRanges()")
-            detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
-            expect(detail.locator(".jp-mlops-Chart canvas").first).to_be_visible(timeout=30_000)
-            page.wait_for_timeout(800)
-            shots = []
-            for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
-                suffix = "light" if light else "dark"
-                page.evaluate("(theme) => window.jupyterapp.commands.execute("
-                              "'apputils:change-theme', {theme})", theme)
-                expect(page.locator("body")).to_have_attribute(
-                    "data-jp-theme-light", "true" if light else "false", timeout=20_000)
-                page.wait_for_selector("#jupyterlab-splash", state="detached")
-                page.wait_for_timeout(800)
-                # Run detail beside the runs panel, scrolled to the charts.
-                page.evaluate(f"() => window.jupyterapp.shell.activateById('jupyter-mlops-run-{ids[2]}')")
-                page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Metrics").scroll_into_view_if_needed()
-                page.wait_for_timeout(300)
-                shots.append(OUT / f"run-detail-{suffix}.png")
-                page.screenshot(path=str(shots[-1]))
-                page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail-header").scroll_into_view_if_needed()
-                shots.append(OUT / f"runs-panel-{suffix}.png")
-                page.screenshot(path=str(shots[-1]))
-            # Compare all five (dark is current; light after).
-            page.evaluate("(ids) => window.jupyterapp.commands.execute("
-                          "'jupyter-mlops:compare-runs', {runIds: ids})", ids)
-            view = page.locator(".jp-mlops-CompareWidget:visible .jp-mlops-Compare")
-            expect(view.locator('.jp-mlops-Chart[data-metric="loss"] canvas').first).to_be_visible(
-                timeout=30_000)
-            page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-            view.locator(".jp-mlops-DiffOnly").check()
-            page.wait_for_timeout(800)
-            view.locator(".jp-mlops-Section-title", has_text="Charts").scroll_into_view_if_needed()
-            shots.append(OUT / "compare-dark.png")
-            page.screenshot(path=str(shots[-1]))
-            page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
-                          "{theme: 'JupyterLab Light'})")
-            expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true",
-                                                           timeout=20_000)
-            page.wait_for_selector("#jupyterlab-splash", state="detached")
-            page.wait_for_timeout(800)
-            view.locator(".jp-mlops-Section-title", has_text="Parallel").evaluate(
-                "(el) => el.scrollIntoView({block: 'start'})")
-            shots.append(OUT / "compare-light.png")
-            page.screenshot(path=str(shots[-1]))
+            shots = runs_scenes(page, exp, ids) + pipelines_scenes(page, kfp)
             browser.close()
         for shot in shots:
             shrink(shot)
             print(shot.relative_to(REPO), shot.stat().st_size // 1024, "KB")
     finally:
         ui._stop_lab(lab)
+        kfp.stop()
 
 
 if __name__ == "__main__":
