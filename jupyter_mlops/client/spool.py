@@ -137,6 +137,11 @@ class Spool:
             own.note_reason(reason)
         own.append(record)
 
+    def note_reason(self, reason: str) -> None:
+        """Why our records wait now (the store refused a replay, say)."""
+        if self._own is not None and self._own.size:
+            self._own.note_reason(reason)
+
     def sync(self) -> None:
         if self._own is not None and self._own.size:
             self._own.sync()

@@ -569,6 +569,7 @@ class Writer:
         if self._auth_refused is not None:
             return
         self._auth_refused = error
+        self.spool.note_reason(TOKEN_REFUSED)  # also when spooled as unreachable before
         refusal = self._refusal_error(error)
         log.warning("jupyter-mlops: %s", refusal)
         self._errors.append(refusal)
