@@ -37,18 +37,25 @@ DRIVER = textwrap.dedent(
     out = {
         k: [(m.step, m.value) for m in client.get_metric_history(rid, k)] for k in ("loss", "acc")
     }
-    out["model"] = sorted((m.key, m.step, m.value) for m in client.get_logged_model(info.model_id).metrics)
+    model = client.get_logged_model(info.model_id)
+    out["model"] = sorted((m.key, m.step, m.value) for m in model.metrics)
     print("RESULT " + json.dumps(out))
     """
 )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_log_model_after_metrics_keeps_history_without_copies(jupyter_server_process, tmp_path, backend):
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_log_model_after_metrics_keeps_history_without_copies(
+    jupyter_server_process, tmp_path, backend
+):
     with contextlib.ExitStack() as stack:
         args = []
         if backend == "postgresql":
-            args = [f"--MLOpsApp.database_url={stack.enter_context(fresh_schema('lm'))}"]
+            url = stack.enter_context(fresh_schema("lm"))
+            args = [f"--MLOpsApp.database_url={url}"]
         server = jupyter_server_process(extra_args=args)
         out = run_driver(server, tmp_path, DRIVER)
         server.stop()

@@ -21,7 +21,9 @@ def _run(store) -> str:
 
 def test_same_point_twice_in_one_batch(store):
     rid = _run(store)
-    store.log_batch(rid, metrics=[Metric("m", 0.5, 100, 1), Metric("m", 0.5, 100, 1), Metric("m", 0.7, 101, 2)])
+    store.log_batch(
+        rid, metrics=[Metric("m", 0.5, 100, 1), Metric("m", 0.5, 100, 1), Metric("m", 0.7, 101, 2)]
+    )
     store.log_bulk(rid, metrics=[("b", [3, 3, 3], [9, 9, 9], [1.0, 1.0, 2.0])])
     assert _history(store, rid) == [(1, 100, 0.5), (2, 101, 0.7)]
     assert _history(store, rid, "b") == [(3, 9, 1.0), (3, 9, 2.0)]
@@ -46,7 +48,8 @@ def test_same_step_other_value_or_timestamp_is_kept(store):
     store.log_metric(rid, Metric("m", 0.5, 100, 1))
     store.log_metric(rid, Metric("m", 0.6, 100, 1))  # other value
     store.log_metric(rid, Metric("m", 0.5, 101, 1))  # other timestamp
-    store.log_batch(rid, metrics=[Metric("m", 0.5, 100, 2), Metric("m", 0.5, 100, 1)])  # other step; a repeat
+    # another step, then a repeat
+    store.log_batch(rid, metrics=[Metric("m", 0.5, 100, 2), Metric("m", 0.5, 100, 1)])
     assert _history(store, rid) == [(1, 100, 0.5), (1, 100, 0.6), (1, 101, 0.5), (2, 100, 0.5)]
 
 
@@ -65,13 +68,14 @@ def test_old_points_relogged_across_chunks(store):
     n = 3000  # several chunks (1024) and level-1 blocks (32)
     steps = list(range(n))
     store.log_bulk(rid, metrics=[("m", steps, [1000 + s for s in steps], [s / 7 for s in steps])])
-    store.log_bulk(rid, metrics=[("m", [2500, 10, 1500, 10], [3500, 1010, 2500, 1011], [2500 / 7, 10 / 7, 1500 / 7, 1.0])])
+    again = ([2500, 10, 1500, 10], [3500, 1010, 2500, 1011], [2500 / 7, 10 / 7, 1500 / 7, 1.0])
+    store.log_bulk(rid, metrics=[("m", *again)])
     h = _history(store, rid)
     assert len(h) == n + 1 and (10, 1011, 1.0) in h
     # an unordered series: shuffled steps, then every point again
     order = [(s * 7919) % n for s in range(n)]
-    store.log_bulk(rid, metrics=[("u", order, [1000 + s for s in order], [float(s) for s in order])])
-    store.log_bulk(rid, metrics=[("u", order[::-1], [1000 + s for s in order[::-1]], [float(s) for s in order[::-1]])])
+    for o in (order, order[::-1]):
+        store.log_bulk(rid, metrics=[("u", o, [1000 + s for s in o], [float(s) for s in o])])
     assert len(_history(store, rid, "u")) == n
 
 
