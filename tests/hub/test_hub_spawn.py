@@ -199,6 +199,11 @@ def read_progress(hub, name: str, into: list) -> None:
     import time
 
     deadline = time.monotonic() + 120  # the spawn request may reach the hub late on a loaded machine
+    # until the new spawn is registered, the progress stream replays the user's previous spawn (e.g. one
+    # refused in an earlier test): wait for the server entry first
+    while "" not in hub.user(name)["servers"]:
+        assert time.monotonic() < deadline, f"{name}'s spawn never reached the hub"
+        time.sleep(0.05)
     while True:
         r = hub.api("GET", f"users/{name}/server/progress", stream=True, timeout=120)
         if r.status_code == 200:
