@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -356,18 +355,18 @@ class MlflowImporter:
         return True
 
     def _missing_points(self, run_id: str, key: str, history: list[Metric]) -> list[Metric]:
-        """The points of ``history`` not yet in the destination's series (as a
-        multiset: a series may legitimately repeat a point)."""
+        """The points of ``history`` not yet in the destination's series. The store keeps
+        an identical point (step, timestamp, value) once, as MLflow's database stores do,
+        so a repeat in the source (its file store keeps them) is never missing."""
         have, _ = self.store.get_metric_history(run_id, key)
         if not have:
             return history
-        counts = Counter(_point_key(m) for m in have)
+        seen = {_point_key(m) for m in have}
         missing = []
         for m in history:
             k = _point_key(m)
-            if counts[k] > 0:
-                counts[k] -= 1
-            else:
+            if k not in seen:
+                seen.add(k)
                 missing.append(m)
         return missing
 
