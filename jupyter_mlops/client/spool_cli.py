@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .._process import alive
 from .spool import (
     URI_FILE,
     Record,
@@ -112,7 +113,7 @@ def summarize_file(path: str) -> FileSummary:
         pass
     summary.in_use = _locked_by_another(path)
     pid = _writer_pid(path)
-    if summary.in_use and pid is not None and _alive(pid):
+    if summary.in_use and pid is not None and alive(pid):
         summary.writer_pid = pid
     return summary
 
@@ -140,16 +141,6 @@ def _writer_pid(path: str) -> int | None:
     """The pid in ``spool-<pid>-<random>.jsonl``."""
     parts = os.path.basename(path).split("-")
     return int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _locked_by_another(path: str) -> bool:
@@ -181,7 +172,7 @@ def take(path: str, wait_s: float = WAIT_FOR_OTHER_REPLAY_S) -> SpoolFile | str 
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except OSError:
-            if pid is not None and _alive(pid):
+            if pid is not None and alive(pid):
                 os.close(fd)
                 return f"in use by running process {pid}, which replays it itself"
             if time.monotonic() >= deadline:

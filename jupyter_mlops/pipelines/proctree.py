@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 
+from .._process import alive  # noqa: F401  (re-exported: the service and tests use it from here)
+
 
 def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (Linux ``/proc``; empty elsewhere)."""
@@ -53,19 +55,3 @@ def kill_tree(pid: int | None, sig: int = signal.SIGKILL) -> None:
             os.kill(p, sig)
         except OSError:
             pass
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for its parent to reap it does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode("utf-8", "replace")
-        return stat[stat.rfind(")") + 2:][:1] != "Z"
-    except OSError:
-        return True
