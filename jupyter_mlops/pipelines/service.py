@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from traitlets import Dict, Float, Int, Unicode, default
-from traitlets.config import LoggingConfigurable
 
+from ..services import Service
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
 from .executor import Context, RunExecution, log_path, notebook_path
@@ -54,7 +54,7 @@ class PipelineError(TrackingError):
         return out
 
 
-class PipelineService(LoggingConfigurable):
+class PipelineService(Service):
     """Runs pipelines locally and keeps their history in the tracking database."""
 
     parallelism = Int(
@@ -110,9 +110,7 @@ class PipelineService(LoggingConfigurable):
 
     def __init__(self, store: TrackingStore, root_dir: str, env: Mapping[str, str] | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.store = store
-        self.root_dir = os.path.realpath(root_dir)
+        super().__init__(store, root_dir, **kwargs)
         self.db = PipelineDB(store.engine)  # type: ignore[attr-defined]
         self.executor_id = f"{socket.gethostname()}:{os.getpid()}"
         #: Schedules created here are fired only here (several servers may share a database).

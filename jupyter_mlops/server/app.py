@@ -24,6 +24,8 @@ from traitlets import Bool, Float, Instance, Int, Type, Unicode, default
 from .handlers.base import Unavailable
 
 if TYPE_CHECKING:
+    from ..pipelines.service import PipelineService
+    from ..services import Service
     from ..tracking.store import TrackingStore
 
 #: Variables exported for kernels (CONTRIBUTING.md, "Environment variables").
@@ -123,6 +125,23 @@ class MLOpsApp(ExtensionApp):
 
     access_policy = Instance("jupyter_mlops.server.access.AccessPolicy", allow_none=True)
 
+    # -- services (jupyter_mlops/services.py): one ``<name>_class`` trait and one typed
+    # attribute ``<name>`` each, listed in SERVICES; not built in multi-user mode.
+    SERVICES: tuple[str, ...] = ("pipeline_service",)
+
+    pipeline_service_class = Type(
+        "jupyter_mlops.pipelines.service.PipelineService",
+        klass="jupyter_mlops.pipelines.service.PipelineService",
+        config=True,
+        help="""The pipeline service behind ``api/v1/pipelines/``: runs, schedules,
+        targets. A subclass of jupyter_mlops.pipelines.service.PipelineService, e.g.
+        ``c.MLOpsApp.pipeline_service_class = "mypkg.pipelines.AuditedPipelineService"``.
+        Its options are set on the class, e.g. ``c.PipelineService.parallelism = 4``.""",
+    )
+
+    #: The pipeline service (None in multi-user mode, or when building it failed).
+    pipeline_service: PipelineService | None = None
+
     _store: TrackingStore | None = None
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
@@ -154,6 +173,8 @@ class MLOpsApp(ExtensionApp):
         if self.export_kernel_env and not self.multi_user:
             self.export_environment()
         self._start_reaper()
+        if not self.multi_user:
+            self._build_services()
         # Services start on the first turn of the event loop: in a server that is
         # after start-up; in an in-process test server, before its first request
         # (which never calls _start_jupyter_server_extension).
@@ -170,12 +191,46 @@ class MLOpsApp(ExtensionApp):
             self.log.critical("jupyter-mlops: %s", problem)
             raise SystemExit(1)
 
-    async def _start_services(self) -> None:
-        if self._closing or self.multi_user:
-            return
-        from .handlers.pipelines import start_service  # pipelines: runs, schedules
+    # -- services ----------------------------------------------------------
+    def _build_services(self) -> None:
+        """Build each service from its ``<name>_class`` trait and publish it as the
+        attribute ``<name>`` and the tornado setting ``mlops_<name>``. A service that
+        fails to build is left out (its routes answer 503); the rest of the server runs."""
+        root = getattr(self.serverapp, "root_dir", None) or os.getcwd()
+        for name in self.SERVICES:
+            cls = getattr(self, f"{name}_class")
+            try:
+                service = cls(self.store, root, parent=self, log=self.log)
+            except Exception:
+                self.log.exception("jupyter-mlops: creating the %s failed", name.replace("_", " "))
+                continue
+            setattr(self, name, service)
+            self.settings[f"mlops_{name}"] = service
 
-        await start_service(self)
+    def services(self) -> list[Service]:
+        """The services built, in start order."""
+        return [s for s in (getattr(self, name) for name in self.SERVICES) if s is not None]
+
+    async def _start_services(self) -> None:
+        if self._closing:
+            return
+        for service in self.services():
+            try:
+                await service.start()
+            except Exception:
+                self.log.exception("jupyter-mlops: starting %s failed", type(service).__name__)
+
+    async def _stop_services(self) -> None:
+        """Take every service off the app (new requests answer 503), then stop them in
+        reverse start order; one failing does not keep the others running."""
+        services = self.services()
+        for name in self.SERVICES:
+            setattr(self, name, None)
+        for service in reversed(services):
+            try:
+                await service.stop()
+            except Exception:
+                self.log.exception("jupyter-mlops: stopping %s failed", type(service).__name__)
 
     def initialize_handlers(self) -> None:
         from .handlers import fallback, handlers, multi_user_handlers
@@ -192,9 +247,7 @@ class MLOpsApp(ExtensionApp):
         """Clean shutdown: no new work, queued and running store calls finish (so
         every acknowledged write is committed), then the store closes."""
         self._closing = True
-        from .handlers.pipelines import stop_service
-
-        await stop_service(self)
+        await self._stop_services()
         if self._reaper is not None:
             self._reaper.stop()
         executor, self._executor = self._executor, None

@@ -14,6 +14,8 @@ import time
 import pytest
 import requests
 
+from jupyter_mlops.pipelines.service import PipelineService
+
 M = "api/2.0/mlflow/"
 EXPORTED = ("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_SERVER_URL", "JUPYTER_MLOPS_SERVER_TOKEN",
             "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "JUPYTER_MLOPS_EXPORTED")
@@ -266,3 +268,50 @@ def test_the_server_answers_while_a_big_write_runs(api, jp_serverapp, jp_asyncio
     status, still_writing, big = jp_asyncio_loop.run_until_complete(go())
     assert status.code == 200 and still_writing
     assert big.code == 200
+
+
+class RecordingPipelineService(PipelineService):
+    """A user's subclass, as ``c.MLOpsApp.pipeline_service_class`` takes one: the real
+    service, noting when the app starts and stops it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls: list[str] = []
+
+    async def start(self, schedules: bool = True) -> None:
+        await super().start(schedules)
+        self.calls.append("start")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+        await super().stop()
+
+
+class TestServices:
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config, tmp_path):
+        jp_server_config["MLOpsApp"]["pipeline_service_class"] = RecordingPipelineService
+        jp_server_config["PipelineService"] = {"schedule_interval": 7.0, "warm_kernels": 0,
+                                               "runs_dir": str(tmp_path / "runs")}
+        return jp_server_config
+
+    def test_the_app_builds_publishes_starts_and_stops_its_services(self, api, jp_serverapp,
+                                                                    jp_asyncio_loop):
+        app = mlops_app(jp_serverapp)
+        svc = app.pipeline_service
+        assert isinstance(svc, RecordingPipelineService)
+        assert jp_serverapp.web_app.settings["mlops_pipeline_service"] is svc
+        assert app.services() == [svc]
+        assert svc.schedule_interval == 7.0  # c.PipelineService.* reaches the subclass
+
+        deadline = time.monotonic() + 60  # started on the loop's first turns
+        while svc.calls != ["start"] and time.monotonic() < deadline:
+            jp_asyncio_loop.run_until_complete(asyncio.sleep(0.05))
+        assert svc.calls == ["start"]
+        r = api("GET", "api/v1/pipelines/targets")
+        assert r.status == 200 and r.json["targets"][0]["name"] == "local"
+
+        jp_asyncio_loop.run_until_complete(app.stop_extension())
+        assert svc.calls == ["start", "stop"] and app.pipeline_service is None
+        r = api("GET", "api/v1/pipelines/targets")
+        assert r.status == 503 and r.json["error_code"] == "TEMPORARILY_UNAVAILABLE"

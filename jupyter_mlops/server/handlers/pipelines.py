@@ -1,11 +1,11 @@
 """Pipeline REST routes under ``{base_url}mlops/api/v1/pipelines/``.
 
-Thin over :class:`~jupyter_mlops.pipelines.service.PipelineService` (one per
-server, started with the extension so schedules fire and interrupted runs are
-reconciled without a request). Shapes are built for the Pipelines panel: a run
-carries per-step status, attempts and timings plus ``progress``; a step's log is
-read from an offset, or followed (``follow=true``) as a chunked stream until the
-step ends.
+Thin over :class:`~jupyter_mlops.pipelines.service.PipelineService`, which the
+app owns (``MLOpsApp.pipeline_service``: built, started and stopped with the
+extension, so schedules fire and interrupted runs are reconciled without a
+request). Shapes are built for the Pipelines panel: a run carries per-step
+status, attempts and timings plus ``progress``; a step's log is read from an
+offset, or followed (``follow=true``) as a chunked stream until the step ends.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .base import MLOpsHandler, Unavailable, to_json
 
 if TYPE_CHECKING:
     from ...pipelines.service import PipelineService
-    from ..app import MLOpsApp
 
 BODY_LIMIT = 1 << 20
 SCHEDULE_NAME_MAX = 128  # pipeline_schedules.name is a String(128): longer is a 400, not a DB error
@@ -32,33 +31,12 @@ RUN_STATUSES = ("QUEUED", "RUNNING", "CANCELING", "SUCCEEDED", "FAILED", "CANCEL
 MAX_FILES = 1000
 
 
-# -- the service's life with the extension ----------------------------------------------
-async def start_service(app: MLOpsApp) -> None:
-    """Create and start the app's pipeline service (reconcile, then schedules)."""
-    from ...pipelines.service import PipelineService
-
-    root = getattr(app.serverapp, "root_dir", None) or os.getcwd()
-    svc = PipelineService(app.store, root, parent=app, log=app.log)
-    app._pipelines = svc  # type: ignore[attr-defined]
-    try:
-        await svc.start()
-    except Exception:
-        app.log.exception("jupyter-mlops: starting the pipeline service failed")
-
-
-async def stop_service(app: MLOpsApp) -> None:
-    svc = getattr(app, "_pipelines", None)
-    app._pipelines = None  # type: ignore[attr-defined]
-    if svc is not None:
-        await svc.stop()
-
-
 class PipelinesHandler(MLOpsHandler):
     """Base of the pipeline routes: the service, JSON bodies, errors as MLflow JSON."""
 
     @property
     def svc(self) -> PipelineService:
-        svc = getattr(self.mlops, "_pipelines", None)
+        svc = self.mlops.pipeline_service
         if svc is None:
             raise Unavailable()
         return svc

@@ -1,0 +1,47 @@
+"""What a service is: a long-lived part of the server that ``MLOpsApp`` owns.
+
+The app (``jupyter_mlops/server/app.py``) declares each service class as a traitlets
+``Type`` trait (``c.MLOpsApp.pipeline_service_class``), builds it in
+``initialize_settings`` as ``cls(store, root_dir, parent=app, log=app.log)`` (so
+``c.<ServiceClass>.<trait>`` configures it, e.g. ``c.PipelineService.parallelism``),
+publishes it in the tornado settings (``mlops_<name>``) and as a typed attribute of the
+app (``app.<name>``), awaits :meth:`Service.start` once the server runs and
+:meth:`Service.stop` in its own stop hook. Handlers reach a service through the app and
+hold no logic of their own.
+
+This module sits outside ``server/`` so ``pipelines/``, ``jobs/`` and ``deployments/``
+subclass it without importing the server; it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from traitlets.config import LoggingConfigurable
+
+if TYPE_CHECKING:
+    from .tracking.store import TrackingStore
+
+
+class Service(LoggingConfigurable):
+    """Base of the app's services: the store and the server's root directory in,
+    ``start()`` / ``stop()`` for the background work (timers, watchers, processes).
+
+    A subclass adds its options as traits with ``config=True`` and help text; the
+    CLI and tests build one directly, the same way, without a server.
+    """
+
+    def __init__(self, store: TrackingStore, root_dir: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.store = store
+        #: The directory user paths are relative to (the Jupyter server's root).
+        self.root_dir = os.path.realpath(root_dir)
+
+    async def start(self) -> None:
+        """Begin background work: re-adopt or fail what a stopped process left
+        unfinished, start timers. Called once, after the server started."""
+
+    async def stop(self) -> None:
+        """End background work and release what the service holds (processes, threads).
+        Called once, in the app's stop hook, before the store closes."""
