@@ -28,59 +28,20 @@ import {
   ISearchRunsResponse
 } from './types';
 import {
-  IModelLineage,
-  IModelVersion,
+  ICreateScheduleRequest,
   IPipelineRun,
+  IPipelineSchedule,
   IPipelineTarget,
-  IRegisteredModel,
   IStepLog,
   ISubmitPipelineRequest,
+  IUpdateScheduleRequest,
   IValidateResponse
 } from './pipelineTypes';
-
-/** A recurring run of a pipeline (`GET pipelines/schedules/{id}`). */
-export interface IPipelineSchedule {
-  schedule_id: string;
-  name: string;
-  /** The pipeline file, relative to the server root. */
-  pipeline_path: string;
-  parameters: Record<string, unknown>;
-  /** Five-field cron expression. */
-  cron: string;
-  /** IANA time zone the cron follows. */
-  timezone: string;
-  paused: boolean;
-  /** Epoch ms of the next fire, if any. */
-  next_fire_time?: number | null;
-  last_fire_time?: number | null;
-  last_run_id?: string | null;
-  last_error?: string | null;
-  created_time?: number;
-  /** Where its runs go: `local` or a Kubeflow target (absent from older servers: local). */
-  target?: string;
-}
-
-/** Body of `POST pipelines/schedules`. */
-export interface ICreateScheduleRequest {
-  path: string;
-  cron: string;
-  timezone?: string;
-  parameters?: Record<string, unknown>;
-  name?: string;
-  paused?: boolean;
-  /** `local` (the default) or a name from `GET pipelines/targets`. */
-  target?: string;
-}
-
-/** Body of `PATCH pipelines/schedules/{id}` (`parameters` replace the stored ones). */
-export interface IUpdateScheduleRequest {
-  paused?: boolean;
-  name?: string;
-  cron?: string;
-  timezone?: string;
-  parameters?: Record<string, unknown>;
-  target?: string;
-}
+import {
+  IModelLineage,
+  IModelVersion,
+  IRegisteredModel
+} from './registryTypes';
 
 /** Path of the extension's routes below the server's base URL. */
 export const API_ROOT = 'mlops';

@@ -3,3 +3,4 @@ export * from './client';
 export * from './errors';
 export * from './types';
 export * from './pipelineTypes';
+export * from './registryTypes';

@@ -1,7 +1,6 @@
 /**
- * Types of the pipelines REST API (`mlops/api/v1/pipelines/...`, see
- * docs/pipelines.md) and of the model registry (`registered-models`,
- * `model-versions`, `v1/registry/lineage`, see docs/models.md).
+ * Types of the pipelines REST API (`mlops/api/v1/pipelines/...`: runs,
+ * steps, targets and schedules; see docs/pipelines.md).
  */
 
 /** A pipeline parameter's declared type. */
@@ -137,56 +136,46 @@ export interface IStepLog {
   ended: boolean;
 }
 
-// ----- model registry ---------------------------------------------------------
-
-/** A registered model's alias. */
-export interface IModelAlias {
-  alias: string;
-  version: string;
-}
-
-/** A model version. */
-export interface IModelVersion {
+/** A recurring run of a pipeline (`GET pipelines/schedules/{id}`). */
+export interface IPipelineSchedule {
+  schedule_id: string;
   name: string;
-  version: string;
-  creation_timestamp?: number;
-  last_updated_timestamp?: number;
-  current_stage?: string;
-  description?: string;
-  source?: string;
-  run_id?: string;
-  status?: string;
-  aliases?: string[];
-  tags?: { key: string; value: string }[];
+  /** The pipeline file, relative to the server root. */
+  pipeline_path: string;
+  parameters: Record<string, unknown>;
+  /** Five-field cron expression. */
+  cron: string;
+  /** IANA time zone the cron follows. */
+  timezone: string;
+  paused: boolean;
+  /** Epoch ms of the next fire, if any. */
+  next_fire_time?: number | null;
+  last_fire_time?: number | null;
+  last_run_id?: string | null;
+  last_error?: string | null;
+  created_time?: number;
+  /** Where its runs go: `local` or a Kubeflow target (absent from older servers: local). */
+  target?: string;
 }
 
-/** A registered model. */
-export interface IRegisteredModel {
-  name: string;
-  creation_timestamp?: number;
-  last_updated_timestamp?: number;
-  description?: string;
-  latest_versions?: IModelVersion[];
-  aliases?: IModelAlias[];
-  tags?: { key: string; value: string }[];
+/** Body of `POST pipelines/schedules`. */
+export interface ICreateScheduleRequest {
+  path: string;
+  cron: string;
+  timezone?: string;
+  parameters?: Record<string, unknown>;
+  name?: string;
+  paused?: boolean;
+  /** `local` (the default) or a name from `GET pipelines/targets`. */
+  target?: string;
 }
 
-/** Answer of `v1/registry/lineage`. */
-export interface IModelLineage {
-  model_version: IModelVersion;
-  run?: {
-    run_id: string;
-    experiment_id?: string;
-    run_name?: string;
-    status?: string;
-    lifecycle_stage?: string;
-  } | null;
-  source?: {
-    name?: string | null;
-    type?: string | null;
-    git_commit?: string | null;
-    git_branch?: string | null;
-    git_repo_url?: string | null;
-    notebook?: string | null;
-  } | null;
+/** Body of `PATCH pipelines/schedules/{id}` (`parameters` replace the stored ones). */
+export interface IUpdateScheduleRequest {
+  paused?: boolean;
+  name?: string;
+  cron?: string;
+  timezone?: string;
+  parameters?: Record<string, unknown>;
+  target?: string;
 }

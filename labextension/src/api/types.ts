@@ -1,5 +1,7 @@
 /**
- * Types for the JSON that jupyter-mlops' REST API returns.
+ * Types of the tracking REST API (MLflow's experiments, runs, metrics and
+ * artifacts). Pipelines and the registry have their own modules
+ * (`pipelineTypes.ts`, `registryTypes.ts`).
  *
  * Field names are MLflow's REST names (snake_case); int64 timestamps are epoch
  * milliseconds. MLflow omits unset fields, so most fields are optional.
