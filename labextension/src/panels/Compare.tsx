@@ -26,7 +26,8 @@ import { formatMetricValue } from '../format';
 import { mlopsIcon } from '../icons';
 import { runName } from '../rows';
 import { mapLimit } from '../util';
-import { IViewContext, MAX_POINTS, MetricCharts } from './RunDetail';
+import { IViewContext, MetricCharts } from './RunDetail';
+import { MAX_POINTS } from './runDetailModel';
 import { DetailPending } from './states';
 
 /** Requests in flight at once (browsers allow ~6 per host). */

@@ -13,9 +13,7 @@ import {
   ChartOptionsBar,
   IChartOptions,
   ILineSeries,
-  LineChart,
-  runColor,
-  seriesToColumns
+  LineChart
 } from '../charts';
 import {
   formatDateTime,
@@ -29,6 +27,7 @@ import { mlopsIcon } from '../icons';
 import { runName, tagValue, Tags } from '../rows';
 import { RunLoggedModels } from '../models/RunModels';
 import { ArtifactsView } from './Artifacts';
+import { RunDetailModel } from './runDetailModel';
 import { DetailPending } from './states';
 
 /** What the run views need from the application. */
@@ -48,37 +47,6 @@ export interface IViewContext {
   refreshMs: () => number;
   /** Register a run's model folder in the registry (Models panel). */
   registerModel?: (runId: string, path: string) => void;
-}
-
-/** Most points per series requested from the server. */
-export const MAX_POINTS = 1000;
-
-/** Down-sampled series of one run's metrics, keyed by metric. */
-async function loadSeries(
-  client: MLOpsClient,
-  runId: string,
-  keys: string[],
-  xAxis: IChartOptions['xAxis']
-): Promise<Map<string, ILineSeries>> {
-  const out = new Map<string, ILineSeries>();
-  await Promise.all(
-    keys.map(async key => {
-      const answer = await client.getMetricSeries({
-        run_id: runId,
-        metric_key: key,
-        max_points: MAX_POINTS,
-        x_axis: xAxis === 'step' ? 'step' : 'timestamp'
-      });
-      const cols = seriesToColumns(answer.points ?? [], xAxis);
-      out.set(key, {
-        label: key,
-        color: runColor(0),
-        x: cols.x,
-        y: cols.value
-      });
-    })
-  );
-  return out;
 }
 
 /** Sanitized markdown through JupyterLab's rendermime. */
@@ -277,69 +245,37 @@ function Description(props: {
   );
 }
 
-/** The run detail view. */
+/** The run detail view: a React view of a `RunDetailModel`. */
 export function RunDetailView(props: {
-  runId: string;
+  model: RunDetailModel;
   ctx: IViewContext;
   onTitle: (title: string) => void;
 }): JSX.Element {
-  const { runId, ctx } = props;
+  const { model, ctx } = props;
   const { trans, client } = ctx;
-  const [run, setRun] = useState<IRun | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [children, setChildren] = useState<IRun[]>([]);
   const [options, setOptions] = useState<IChartOptions>(ctx.chartDefaults());
-  const [series, setSeries] = useState<Map<string, ILineSeries>>(new Map());
-  const [version, setVersion] = useState(0);
+  const [, setVersion] = useState(0);
 
-  // The run, again every period while it runs.
   useEffect(() => {
-    let live = true;
-    let timer: number | undefined;
-    const load = async () => {
-      try {
-        const r = await client.getRun(runId);
-        if (!live) {
-          return;
-        }
-        setRun(r);
-        setError(null);
-        props.onTitle(runName(r));
-        const period = ctx.refreshMs();
-        if (isActiveStatus(r.info.status) && period > 0) {
-          timer = window.setTimeout(() => void load(), period);
-        }
-      } catch (e) {
-        if (live) {
-          setError(describeError(e));
-        }
-      }
-    };
-    void load();
+    const onChanged = () => setVersion(v => v + 1);
+    model.changed.connect(onChanged);
     return () => {
-      live = false;
-      window.clearTimeout(timer);
+      model.changed.disconnect(onChanged);
     };
-  }, [runId, version]);
-
-  // Child runs.
-  const experimentId = run?.info.experiment_id;
+  }, [model]);
   useEffect(() => {
-    if (!experimentId) {
-      return;
-    }
-    client
-      .listRuns(
-        {
-          experiment_ids: [experimentId],
-          filter: `tags.mlflow.parentRunId = '${runId}'`
-        },
-        200
-      )
-      .then(setChildren)
-      .catch(() => setChildren([]));
-  }, [experimentId, runId, version]);
+    model.xAxis = options.xAxis;
+  }, [model, options.xAxis]);
 
+  const run = model.run;
+  const error = model.error;
+  const children = model.children;
+  const title = run ? runName(run) : null;
+  useEffect(() => {
+    if (title !== null) {
+      props.onTitle(title);
+    }
+  }, [title]);
   const metrics = useMemo(
     () =>
       [...(run?.data?.metrics ?? [])].sort((a, b) =>
@@ -347,28 +283,6 @@ export function RunDetailView(props: {
       ),
     [run]
   );
-  // Series follow the latest values (new points while running) and the x-axis.
-  const metricStamp = metrics
-    .map(m => `${m.key}:${m.step}:${m.timestamp}`)
-    .join('|');
-  const axisFamily = options.xAxis === 'step' ? 'step' : 'time';
-  useEffect(() => {
-    if (!metrics.length) {
-      return;
-    }
-    let live = true;
-    loadSeries(
-      client,
-      runId,
-      metrics.map(m => m.key),
-      options.xAxis
-    )
-      .then(s => live && setSeries(s))
-      .catch(e => live && setError(describeError(e)));
-    return () => {
-      live = false;
-    };
-  }, [runId, metricStamp, axisFamily, options.xAxis]);
 
   if (!run) {
     return <DetailPending error={error} loading={trans.__('Loading run…')} />;
@@ -382,7 +296,7 @@ export function RunDetailView(props: {
   const dirty = tagValue(tags, Tags.gitDirty) === 'true';
   const branch = tagValue(tags, Tags.gitBranch);
   const active = isActiveStatus(info.status);
-  const refresh = () => setVersion(v => v + 1);
+  const refresh = () => void model.refresh();
   const params = [...(run.data?.params ?? [])].sort((a, b) =>
     a.key.localeCompare(b.key, undefined, { numeric: true })
   );
@@ -538,7 +452,7 @@ export function RunDetailView(props: {
             <MetricCharts
               keys={metrics.map(m => m.key)}
               seriesOf={key => {
-                const s = series.get(key);
+                const s = model.series(key);
                 return s ? [s] : undefined;
               }}
               options={options}
@@ -641,9 +555,15 @@ export function MetricCharts(props: IMetricChartsProps): JSX.Element {
 /** The run detail main-area widget. */
 export class RunDetailWidget extends MainAreaWidget<ReactWidget> {
   constructor(runId: string, ctx: IViewContext) {
+    const model = new RunDetailModel({
+      client: ctx.client,
+      runId,
+      refreshMs: ctx.refreshMs,
+      xAxis: ctx.chartDefaults().xAxis
+    });
     const content = ReactWidget.create(
       <RunDetailView
-        runId={runId}
+        model={model}
         ctx={ctx}
         onTitle={title => {
           this.title.label = title;
@@ -659,7 +579,18 @@ export class RunDetailWidget extends MainAreaWidget<ReactWidget> {
     this.title.caption = ctx.trans.__('MLOps run %1', runId);
     this.title.icon = mlopsIcon;
     this.title.closable = true;
+    this.model = model;
+    void model.start();
+  }
+
+  dispose(): void {
+    if (!this.isDisposed) {
+      this.model.dispose();
+    }
+    super.dispose();
   }
 
   readonly runId: string;
+  /** The model the view shows. */
+  readonly model: RunDetailModel;
 }

@@ -6,6 +6,7 @@ export * from './Artifacts';
 export * from './Compare';
 export * from './ExperimentList';
 export * from './RunDetail';
+export * from './runDetailModel';
 export * from './RunsPanel';
 export * from './RunsTable';
 export * from './states';

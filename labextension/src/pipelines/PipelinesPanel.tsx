@@ -23,7 +23,7 @@ import {
 import { describeCron, formatNextRun, scheduleTargetLabel } from './schedules';
 import { pipelineIcon } from './icon';
 import { formatElapsed } from './form';
-import { RUN_TERMINAL } from './RunView';
+import { RUN_TERMINAL } from './runModel';
 
 /** What the panel needs from the application. */
 export interface IPipelinesPanelOptions {

@@ -1,7 +1,8 @@
 /**
  * The main-area view of one pipeline run: the DAG with steps coloured by
  * their live status, progress and elapsed time, the selected step's log
- * (followed while the step runs), and cancel / retry.
+ * (followed while the step runs), and cancel / retry. The data and its
+ * polling live in `PipelineRunModel`.
  */
 import { showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
@@ -9,21 +10,9 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { describeError, IPipelineRun, MLOpsClient } from '../api';
+import { PipelineRunModel } from './runModel';
 import { layoutDag, DEFAULT_METRICS } from './dag';
 import { formatElapsed } from './form';
-
-/** Run states after which nothing changes. */
-export const RUN_TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELED']);
-/** Step states after which its log is complete. */
-export const STEP_TERMINAL = new Set([
-  'SUCCEEDED',
-  'FAILED',
-  'CANCELED',
-  'SKIPPED',
-  'CACHED'
-]);
-/** Most log text kept on screen. */
-const MAX_LOG_CHARS = 200_000;
 
 /** What the view needs from the application. */
 export interface IRunViewOptions {
@@ -39,7 +28,7 @@ export interface IRunViewOptions {
   pollMs?: number;
 }
 
-/** A pipeline run in the main area. */
+/** A pipeline run in the main area: a React view of a `PipelineRunModel`. */
 export class PipelineRunView extends ReactWidget {
   constructor(private _options: IRunViewOptions) {
     super();
@@ -47,122 +36,60 @@ export class PipelineRunView extends ReactWidget {
     this.id = `jupyter-mlops-pipeline-run-${_options.runId}`;
     this.title.label = _options.trans.__('Pipeline run');
     this.title.closable = true;
-    void this._tick();
+    this.model = new PipelineRunModel({
+      client: _options.client,
+      runId: _options.runId,
+      pollMs: _options.pollMs
+    });
+    this.model.changed.connect(() => {
+      const run = this.model.run;
+      if (run) {
+        this.title.label = `${run.name} · ${run.status.toLowerCase()}`;
+      }
+      this.update();
+    });
+    void this.model.start();
   }
+
+  /** The model the view shows. */
+  readonly model: PipelineRunModel;
 
   get runId(): string {
     return this._options.runId;
   }
 
   get run(): IPipelineRun | null {
-    return this._run;
+    return this.model.run;
   }
 
   dispose(): void {
-    if (this._timer !== undefined) {
-      window.clearTimeout(this._timer);
+    if (!this.isDisposed) {
+      this.model.dispose();
     }
     super.dispose();
   }
 
   /** Show a step's log. */
   selectStep(name: string): void {
-    if (name === this._step) {
-      return;
-    }
-    this._step = name;
-    this._log = '';
-    this._logOffset = -1;
-    this._logEnded = false;
-    this.update();
-    void this._readLog();
-  }
-
-  private async _tick(): Promise<void> {
-    if (this.isDisposed) {
-      return;
-    }
-    try {
-      this._run = await this._options.client.getPipelineRun(this.runId);
-      this._error = '';
-      this.title.label = `${this._run.name} · ${this._run.status.toLowerCase()}`;
-      if (!this._step && this._run.steps.length) {
-        const running = this._run.steps.find(s => s.status === 'RUNNING');
-        this._step = (running ?? this._run.steps[0]).name;
-      }
-      await this._readLog();
-    } catch (error) {
-      this._error = describeError(error);
-    }
-    if (this.isDisposed) {
-      return;
-    }
-    this.update();
-    const ended =
-      this._run !== null &&
-      RUN_TERMINAL.has(this._run.status) &&
-      this._logEnded;
-    if (!ended) {
-      this._timer = window.setTimeout(
-        () => void this._tick(),
-        this._options.pollMs ?? 1000
-      );
-    } else {
-      this._timer = undefined;
-    }
-  }
-
-  private async _readLog(): Promise<void> {
-    const step = this._step;
-    if (!step || this._logEnded) {
-      return;
-    }
-    try {
-      const first = this._logOffset < 0;
-      const chunk = await this._options.client.getStepLog(
-        this.runId,
-        step,
-        first ? { tail: 64 * 1024 } : { offset: this._logOffset }
-      );
-      if (step !== this._step) {
-        return; // another step was selected meanwhile
-      }
-      this._log = (this._log + chunk.text).slice(-MAX_LOG_CHARS);
-      this._logOffset = chunk.nextOffset;
-      this._logEnded = chunk.ended;
-      this._logError = '';
-    } catch (error) {
-      this._logError = describeError(error);
-    }
-    this.update();
+    this.model.selectStep(name);
   }
 
   private async _cancel(): Promise<void> {
-    this._busy = true;
-    this.update();
     try {
-      this._run = await this._options.client.cancelPipelineRun(this.runId);
+      await this.model.cancel();
     } catch (error) {
       await showErrorMessage(
         this._options.trans.__('Could not cancel the run'),
         describeError(error)
       );
     }
-    this._busy = false;
-    if (this._timer === undefined) {
-      void this._tick();
-    }
-    this.update();
   }
 
   private async _openNotebook(step: string): Promise<void> {
     try {
-      const content = await this._options.client.getStepNotebook(
-        this.runId,
-        step
-      );
+      const content = await this.model.stepNotebook(step);
       this._options.openNotebookContent?.(
-        `${this._run?.name ?? 'pipeline'}-${step}.ipynb`,
+        `${this.model.run?.name ?? 'pipeline'}-${step}.ipynb`,
         content
       );
     } catch (error) {
@@ -174,10 +101,8 @@ export class PipelineRunView extends ReactWidget {
   }
 
   private async _retry(): Promise<void> {
-    this._busy = true;
-    this.update();
     try {
-      const run = await this._options.client.retryPipelineRun(this.runId);
+      const run = await this.model.retry();
       this._options.openRun(run.run_id);
     } catch (error) {
       await showErrorMessage(
@@ -185,8 +110,6 @@ export class PipelineRunView extends ReactWidget {
         describeError(error)
       );
     }
-    this._busy = false;
-    this.update();
   }
 
   protected onAfterShow(): void {
@@ -204,13 +127,14 @@ export class PipelineRunView extends ReactWidget {
 
   protected render(): JSX.Element {
     const trans = this._options.trans;
-    const run = this._run;
+    const model = this.model;
+    const run = model.run;
     if (!run) {
       return (
         <div className="jp-mlops-PipelineRunView-body">
-          {this._error ? (
+          {model.error ? (
             <div className="jp-mlops-Banner" role="alert">
-              {this._error}
+              {model.error}
             </div>
           ) : (
             <div className="jp-mlops-Placeholder">{trans.__('Loading…')}</div>
@@ -218,11 +142,11 @@ export class PipelineRunView extends ReactWidget {
         </div>
       );
     }
-    const active = !RUN_TERMINAL.has(run.status);
+    const active = model.active;
     const layout = layoutDag(run.steps);
     const { nodeWidth, nodeHeight } = DEFAULT_METRICS;
     const stepByName = new Map(run.steps.map(s => [s.name, s]));
-    const selected = this._step ? stepByName.get(this._step) : undefined;
+    const selected = model.step ? stepByName.get(model.step) : undefined;
     const pct = run.progress.total
       ? Math.round((100 * run.progress.done) / run.progress.total)
       : 0;
@@ -266,7 +190,7 @@ export class PipelineRunView extends ReactWidget {
           <button
             type="button"
             className="jp-mlops-Button jp-mod-styled jp-mlops-PipelineCancel"
-            disabled={!active || this._busy}
+            disabled={!active || model.busy}
             onClick={() => void this._cancel()}
           >
             {trans.__('Cancel')}
@@ -274,7 +198,7 @@ export class PipelineRunView extends ReactWidget {
           <button
             type="button"
             className="jp-mlops-Button jp-mod-styled jp-mlops-PipelineRetry"
-            disabled={active || this._busy}
+            disabled={active || model.busy}
             onClick={() => void this._retry()}
           >
             {trans.__('Retry')}
@@ -283,9 +207,9 @@ export class PipelineRunView extends ReactWidget {
         {run.reason ? (
           <div className="jp-mlops-PipelineRunView-reason">{run.reason}</div>
         ) : null}
-        {this._error ? (
+        {model.error ? (
           <div className="jp-mlops-Banner" role="alert">
-            {this._error}
+            {model.error}
           </div>
         ) : null}
         <div className="jp-mlops-PipelineDag">
@@ -323,7 +247,7 @@ export class PipelineRunView extends ReactWidget {
                 <g
                   key={n.name}
                   className={`jp-mlops-DagNode jp-mlops-status-${s.status}${
-                    n.name === this._step ? ' jp-mod-selected' : ''
+                    n.name === model.step ? ' jp-mod-selected' : ''
                   }`}
                   data-step={n.name}
                   data-status={s.status}
@@ -368,7 +292,7 @@ export class PipelineRunView extends ReactWidget {
                 {selected.status}
               </span>
             ) : null}
-            {selected && !this._logEnded ? (
+            {selected && !model.logEnded ? (
               <span className="jp-mlops-PipelineLog-follow">
                 {trans.__('following…')}
               </span>
@@ -397,26 +321,16 @@ export class PipelineRunView extends ReactWidget {
           {selected?.error ? (
             <div className="jp-mlops-PipelineLog-error">{selected.error}</div>
           ) : null}
-          {this._logError ? (
+          {model.logError ? (
             <div className="jp-mlops-Banner" role="alert">
-              {this._logError}
+              {model.logError}
             </div>
           ) : null}
-          <pre className="jp-mlops-PipelineLog-text" data-step={this._step}>
-            {this._log}
+          <pre className="jp-mlops-PipelineLog-text" data-step={model.step}>
+            {model.log}
           </pre>
         </div>
       </div>
     );
   }
-
-  private _run: IPipelineRun | null = null;
-  private _error = '';
-  private _step = '';
-  private _log = '';
-  private _logOffset = -1;
-  private _logEnded = false;
-  private _logError = '';
-  private _busy = false;
-  private _timer: number | undefined = undefined;
 }
