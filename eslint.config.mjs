@@ -8,6 +8,7 @@ export default tseslint.config(
   {
     ignores: [
       'node_modules',
+      '.venv',
       'lib',
       'coverage',
       'jupyter_mlops',
