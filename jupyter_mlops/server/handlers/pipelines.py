@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -20,40 +21,33 @@ from tornado.iostream import StreamClosedError
 
 from ...tracking.errors import invalid
 from ..request import Fields
-from .base import MLOpsHandler, Unavailable, to_json
+from .base import MLOpsHandler, RpcHandler, Unavailable, to_json
 
 if TYPE_CHECKING:
     from ...pipelines.service import PipelineService
+    from ..app import MLOpsApp
 
 BODY_LIMIT = 1 << 20
 SCHEDULE_NAME_MAX = 128  # pipeline_schedules.name is a String(128): longer is a 400, not a DB error
 RUN_STATUSES = ("QUEUED", "RUNNING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED")
 MAX_FILES = 1000
 
+#: An endpoint: the request's fields, the service and the path's parts (run id, step,
+#: schedule id) in, the response object out. Awaited on the event loop: the service's
+#: calls are coroutines that keep blocking work off it.
+PipelineRpc = Callable[..., Awaitable[Any]]
 
-class PipelinesHandler(MLOpsHandler):
-    """Base of the pipeline routes: the service, JSON bodies, errors as MLflow JSON."""
 
-    @property
-    def svc(self) -> PipelineService:
-        svc = self.mlops.pipeline_service
-        if svc is None:
-            raise Unavailable()
-        return svc
+class JsonText(str):
+    """An answer that is JSON text already (an executed notebook, sent as stored)."""
 
-    def body(self) -> Fields:
-        if len(self.request.body) > BODY_LIMIT:
-            raise invalid(f"Request bodies must be at most {BODY_LIMIT} bytes.")
-        return Fields.from_body(self.request.body)
 
-    def query(self) -> Fields:
-        return Fields.from_query(self.request.query_arguments)
-
-    async def answer(self, work: Any) -> None:
-        async def run() -> None:
-            self.send_json(to_json(await work()))
-
-        await self.guarded(run)
+def service(app: MLOpsApp) -> PipelineService:
+    """The app's pipeline service; 503 while it is not there (multi-user mode, stopping)."""
+    svc = app.pipeline_service
+    if svc is None:
+        raise Unavailable()
+    return svc
 
 
 def _params(f: Fields) -> dict[str, Any] | None:
@@ -67,45 +61,38 @@ def _params(f: Fields) -> dict[str, Any] | None:
     return raw
 
 
-class ValidateHandler(PipelinesHandler):
-    @web.authenticated
-    @authorized
-    async def post(self) -> None:
-        async def work() -> dict[str, Any]:
-            from ...pipelines.service import PipelineError
-
-            f = self.body()
-            path, text = f.string("path"), f.text("text", default="") or None
-            if path is None and text is None:
-                raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
-            self.svc.prewarm()  # a submission usually follows: start kernels now
-            try:
-                p = await self.svc.ctx.read(self.svc.load, path, text)
-            except PipelineError as e:
-                return {"valid": False, "issues": [i.to_dict() for i in e.issues]}
-            return {"valid": True, "issues": [], **self.svc.describe(p)}
-
-        await self.answer(work)
+def _source(f: Fields) -> tuple[str | None, str | None]:
+    path, text = f.string("path"), f.text("text", default="") or None
+    if path is None and text is None:
+        raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
+    return path, text
 
 
-class FilesHandler(PipelinesHandler):
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        async def work() -> dict[str, Any]:
-            self.svc.prewarm()  # the Pipelines panel is open: runs are likely
-            return {"files": await self.svc.ctx.read(_pipeline_files, self.svc.root_dir)}
+# -- pipelines ------------------------------------------------------------------------------
+async def validate(f: Fields, svc: PipelineService) -> dict[str, Any]:
+    from ...pipelines.service import PipelineError
 
-        await self.answer(work)
+    path, text = _source(f)
+    svc.prewarm()  # a submission usually follows: start kernels now
+    try:
+        p = await svc.ctx.read(svc.load, path, text)
+    except PipelineError as e:
+        return {"valid": False, "issues": [i.to_dict() for i in e.issues]}
+    return {"valid": True, "issues": [], **svc.describe(p)}
+
+
+async def files(f: Fields, svc: PipelineService) -> dict[str, Any]:
+    svc.prewarm()  # the Pipelines panel is open: runs are likely
+    return {"files": await svc.ctx.read(_pipeline_files, svc.root_dir)}
 
 
 def _pipeline_files(root: str) -> list[str]:
     """``*.pipeline.yaml`` files under the root (hidden directories skipped)."""
     out: list[str] = []
-    for d, dirs, files in os.walk(root):
+    for d, dirs, names in os.walk(root):
         dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in (
             "node_modules", "__pycache__"))
-        for name in sorted(files):
+        for name in sorted(names):
             if name.endswith((".pipeline.yaml", ".pipeline.yml")):
                 out.append(os.path.relpath(os.path.join(d, name), root))
                 if len(out) >= MAX_FILES:
@@ -113,95 +100,170 @@ def _pipeline_files(root: str) -> list[str]:
     return out
 
 
-class TargetsHandler(PipelinesHandler):
+async def targets(f: Fields, svc: PipelineService) -> dict[str, Any]:
     """Where runs can go (the submit dialog's target selector)."""
+    return {"targets": svc.list_targets()}
+
+
+# -- runs -----------------------------------------------------------------------------------
+async def list_runs(f: Fields, svc: PipelineService) -> dict[str, Any]:
+    status = f.string("status")
+    if status is not None and status not in RUN_STATUSES:
+        raise invalid(f"'status' must be one of {', '.join(RUN_STATUSES)}.")
+    return await svc.list_runs(
+        status=status, path=f.string("path"), name=f.string("name"),
+        schedule_id=f.string("schedule_id"),
+        max_results=f.integer("max_results", default=100, minimum=1, maximum=1000) or 100,
+        offset=f.integer("offset", default=0, minimum=0) or 0)
+
+
+async def submit(f: Fields, svc: PipelineService) -> dict[str, Any]:
+    path, text = _source(f)
+    target = f.string("target", default="local") or "local"
+    svc.target(target)  # an unknown target is refused before anything is read
+    run = await svc.submit(path, text, _params(f), run_name=f.string("run_name"), target=target)
+    return {"run": run}
+
+
+async def get_run(f: Fields, svc: PipelineService, run_id: str) -> dict[str, Any]:
+    return {"run": await svc.get_run(run_id)}
+
+
+async def cancel(f: Fields, svc: PipelineService, run_id: str) -> dict[str, Any]:
+    return {"run": await svc.cancel(run_id)}
+
+
+async def retry(f: Fields, svc: PipelineService, run_id: str) -> dict[str, Any]:
+    return {"run": await svc.retry(run_id, _params(f))}
+
+
+async def notebook(f: Fields, svc: PipelineService, run_id: str, step: str) -> JsonText:
+    """The executed copy of a notebook step (also readable while it runs)."""
+    path = await svc.ctx.read(svc.notebook_file, run_id, step)
+    data = await svc.ctx.read(_read, path)
+    return JsonText(data.decode("utf-8"))
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# -- schedules ------------------------------------------------------------------------------
+async def list_schedules(f: Fields, svc: PipelineService) -> dict[str, Any]:
+    return await svc.list_schedules()
+
+
+async def create_schedule(f: Fields, svc: PipelineService) -> dict[str, Any]:
+    sched = await svc.create_schedule(
+        f.string("path", required=True) or "", f.string("cron", required=True) or "",
+        f.string("timezone", default="UTC") or "UTC", _params(f),
+        f.string("name", max_length=SCHEDULE_NAME_MAX),
+        f.boolean("paused", default=False),
+        f.string("target", default="local") or "local")
+    return {"schedule": sched}
+
+
+async def get_schedule(f: Fields, svc: PipelineService, schedule_id: str) -> dict[str, Any]:
+    return {"schedule": await svc.get_schedule(schedule_id)}
+
+
+async def update_schedule(f: Fields, svc: PipelineService, schedule_id: str) -> dict[str, Any]:
+    paused = f.boolean("paused") if f.has("paused") else None
+    return {"schedule": await svc.update_schedule(
+        schedule_id, paused=paused, cron=f.string("cron"),
+        timezone=f.string("timezone"), parameters=_params(f),
+        name=f.string("name", max_length=SCHEDULE_NAME_MAX),
+        target=f.string("target"))}
+
+
+async def delete_schedule(f: Fields, svc: PipelineService, schedule_id: str) -> dict[str, Any]:
+    await svc.delete_schedule(schedule_id)
+    return {}
+
+
+async def run_schedule_now(f: Fields, svc: PipelineService, schedule_id: str) -> dict[str, Any]:
+    return {"run": await svc.run_schedule_now(schedule_id)}
+
+
+# -- handlers -------------------------------------------------------------------------------
+class _Deferred(Fields):
+    """The request's fields, read when an endpoint first asks for one (``data``,
+    ``query``, ``prefix`` come from the parsed fields): endpoints that read none
+    (cancel, delete, run now, get) never refuse a body or query they ignore."""
+
+    def __init__(self, read: Callable[[], Fields]) -> None:
+        self._read = read
+        self._fields: Fields | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._fields is None:
+            self._fields = self._read()
+        return getattr(self._fields, name)
+
+
+class PipelineHandler(RpcHandler):
+    """One pipeline route: its verbs map to endpoint functions (``rpcs``, as for
+    :class:`RpcHandler`), awaited with the fields (GET: the query string; others: the
+    JSON body, at most ``BODY_LIMIT`` bytes), the app's pipeline service and the path's
+    parts. A verb without a function answers 405."""
+
+    def initialize(self, name: str, rpcs: Mapping[str, PipelineRpc]) -> None:  # type: ignore[override]
+        super().initialize(name, rpcs)  # type: ignore[arg-type]
 
     @web.authenticated
     @authorized
-    async def get(self) -> None:
-        async def work() -> dict[str, Any]:
-            return {"targets": self.svc.list_targets()}
-
-        await self.answer(work)
-
-
-class RunsHandler(PipelinesHandler):
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        async def work() -> dict[str, Any]:
-            q = self.query()
-            status = q.string("status")
-            if status is not None and status not in RUN_STATUSES:
-                raise invalid(f"'status' must be one of {', '.join(RUN_STATUSES)}.")
-            return await self.svc.list_runs(
-                status=status, path=q.string("path"), name=q.string("name"),
-                schedule_id=q.string("schedule_id"),
-                max_results=q.integer("max_results", default=100, minimum=1, maximum=1000) or 100,
-                offset=q.integer("offset", default=0, minimum=0) or 0)
-
-        await self.answer(work)
+    async def get(self, *path: str) -> None:  # type: ignore[override]
+        await self._call("GET", path)
 
     @web.authenticated
     @authorized
-    async def post(self) -> None:
-        async def work() -> dict[str, Any]:
-            f = self.body()
-            path, text = f.string("path"), f.text("text", default="") or None
-            if path is None and text is None:
-                raise invalid("Give 'path' (relative to the server root) or 'text' (YAML).")
-            target = f.string("target", default="local") or "local"
-            self.svc.target(target)  # an unknown target is refused before anything is read
-            run = await self.svc.submit(path, text, _params(f), run_name=f.string("run_name"),
-                                        target=target)
-            return {"run": run}
+    async def post(self, *path: str) -> None:  # type: ignore[override]
+        await self._call("POST", path)
 
-        await self.answer(work)
-
-
-class RunHandler(PipelinesHandler):
     @web.authenticated
     @authorized
-    async def get(self, run_id: str) -> None:
-        async def work() -> dict[str, Any]:
-            return {"run": await self.svc.get_run(run_id)}
+    async def patch(self, *path: str) -> None:
+        await self._call("PATCH", path)
 
-        await self.answer(work)
-
-
-class CancelHandler(PipelinesHandler):
     @web.authenticated
     @authorized
-    async def post(self, run_id: str) -> None:
-        async def work() -> dict[str, Any]:
-            return {"run": await self.svc.cancel(run_id)}
+    async def delete(self, *path: str) -> None:
+        await self._call("DELETE", path)
 
-        await self.answer(work)
+    def _fields(self, method: str) -> Fields:
+        if method == "GET":
+            return Fields.from_query(self.request.query_arguments)
+        if len(self.request.body) > BODY_LIMIT:
+            raise invalid(f"Request bodies must be at most {BODY_LIMIT} bytes.")
+        return Fields.from_body(self.request.body)
+
+    async def _call(self, method: str, path: tuple[str, ...]) -> None:
+        rpc = cast("PipelineRpc | None", self.rpcs.get(method))
+        if rpc is None:
+            raise web.HTTPError(405)
+
+        async def work() -> None:
+            fields = _Deferred(lambda: self._fields(method))
+            answer = await rpc(fields, service(self.mlops), *path)
+            self.send_json(answer if isinstance(answer, JsonText) else to_json(answer))
+
+        await self.guarded(work)
 
 
-class RetryHandler(PipelinesHandler):
-    @web.authenticated
-    @authorized
-    async def post(self, run_id: str) -> None:
-        async def work() -> dict[str, Any]:
-            return {"run": await self.svc.retry(run_id, _params(self.body()))}
-
-        await self.answer(work)
-
-
-class LogHandler(PipelinesHandler):
+class LogHandler(MLOpsHandler):
     """A step's log from ``offset``; ``follow=true`` streams until the step ends."""
 
     @web.authenticated
     @authorized
     async def get(self, run_id: str, step: str) -> None:
         async def work() -> None:
-            q = self.query()
+            q = Fields.from_query(self.request.query_arguments)
             offset = q.integer("offset", default=0, minimum=0) or 0
             follow = q.boolean("follow", default=False)
             limit = q.integer("max_bytes", default=1 << 20, minimum=1, maximum=16 << 20) or 1 << 20
             tail = q.integer("tail", minimum=0, maximum=16 << 20)
-            svc = self.svc
+            svc = service(self.mlops)
             data, nxt, ended = await svc.ctx.read(svc.read_log, run_id, step, offset, limit, tail)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.set_header("Cache-Control", "no-cache")
@@ -228,110 +290,30 @@ class LogHandler(PipelinesHandler):
         await self.guarded(work)
 
 
-class NotebookHandler(PipelinesHandler):
-    """The executed copy of a notebook step (also readable while it runs)."""
-
-    @web.authenticated
-    @authorized
-    async def get(self, run_id: str, step: str) -> None:
-        async def work() -> None:
-            path = await self.svc.ctx.read(self.svc.notebook_file, run_id, step)
-            data = await self.svc.ctx.read(_read, path)
-            self.send_json(data.decode("utf-8"))
-
-        await self.guarded(work)
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-class SchedulesHandler(PipelinesHandler):
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        await self.answer(lambda: self.svc.list_schedules())
-
-    @web.authenticated
-    @authorized
-    async def post(self) -> None:
-        async def work() -> dict[str, Any]:
-            f = self.body()
-            sched = await self.svc.create_schedule(
-                f.string("path", required=True) or "", f.string("cron", required=True) or "",
-                f.string("timezone", default="UTC") or "UTC", _params(f),
-                f.string("name", max_length=SCHEDULE_NAME_MAX),
-                f.boolean("paused", default=False),
-                f.string("target", default="local") or "local")
-            return {"schedule": sched}
-
-        await self.answer(work)
-
-
-class ScheduleHandler(PipelinesHandler):
-    @web.authenticated
-    @authorized
-    async def get(self, schedule_id: str) -> None:
-        async def work() -> dict[str, Any]:
-            return {"schedule": await self.svc.get_schedule(schedule_id)}
-
-        await self.answer(work)
-
-    @web.authenticated
-    @authorized
-    async def patch(self, schedule_id: str) -> None:
-        async def work() -> dict[str, Any]:
-            f = self.body()
-            paused = f.boolean("paused") if f.has("paused") else None
-            return {"schedule": await self.svc.update_schedule(
-                schedule_id, paused=paused, cron=f.string("cron"),
-                timezone=f.string("timezone"), parameters=_params(f),
-                name=f.string("name", max_length=SCHEDULE_NAME_MAX),
-                target=f.string("target"))}
-
-        await self.answer(work)
-
-    @web.authenticated
-    @authorized
-    async def delete(self, schedule_id: str) -> None:
-        async def work() -> dict[str, Any]:
-            await self.svc.delete_schedule(schedule_id)
-            return {}
-
-        await self.answer(work)
-
-
-class ScheduleRunHandler(PipelinesHandler):
-    @web.authenticated
-    @authorized
-    async def post(self, schedule_id: str) -> None:
-        async def work() -> dict[str, Any]:
-            return {"run": await self.svc.run_schedule_now(schedule_id)}
-
-        await self.answer(work)
-
-
 _ID = r"([^/]+)"
 _P = "api/v1/pipelines/"
 
 
 def routes() -> list[tuple[str, Any, dict[str, Any]]]:
     """``(regex under mlops/, handler, kwargs)`` of every pipeline route."""
-    return [
-        (_P + "validate", ValidateHandler, {}),
-        (_P + "files", FilesHandler, {}),
-        (_P + "targets", TargetsHandler, {}),
-        (_P + "runs", RunsHandler, {}),
-        (_P + f"runs/{_ID}", RunHandler, {}),
-        (_P + f"runs/{_ID}/cancel", CancelHandler, {}),
-        (_P + f"runs/{_ID}/retry", RetryHandler, {}),
-        (_P + f"runs/{_ID}/steps/{_ID}/log", LogHandler, {}),
-        (_P + f"runs/{_ID}/steps/{_ID}/notebook", NotebookHandler, {}),
-        (_P + "schedules", SchedulesHandler, {}),
-        (_P + f"schedules/{_ID}", ScheduleHandler, {}),
-        (_P + f"schedules/{_ID}/run", ScheduleRunHandler, {}),
+    table: list[tuple[str, dict[str, PipelineRpc]]] = [
+        ("validate", {"POST": validate}),
+        ("files", {"GET": files}),
+        ("targets", {"GET": targets}),
+        ("runs", {"GET": list_runs, "POST": submit}),
+        (f"runs/{_ID}", {"GET": get_run}),
+        (f"runs/{_ID}/cancel", {"POST": cancel}),
+        (f"runs/{_ID}/retry", {"POST": retry}),
+        (f"runs/{_ID}/steps/{_ID}/notebook", {"GET": notebook}),
+        ("schedules", {"GET": list_schedules, "POST": create_schedule}),
+        (f"schedules/{_ID}", {"GET": get_schedule, "PATCH": update_schedule,
+                              "DELETE": delete_schedule}),
+        (f"schedules/{_ID}/run", {"POST": run_schedule_now}),
     ]
+    out: list[tuple[str, Any, dict[str, Any]]] = [
+        (_P + path, PipelineHandler, {"rpcs": rpcs}) for path, rpcs in table]
+    out.append((_P + f"runs/{_ID}/steps/{_ID}/log", LogHandler, {}))  # a stream: its own class
+    return out
 
 
 # -- OpenAPI -----------------------------------------------------------------------------
