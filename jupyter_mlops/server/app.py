@@ -234,8 +234,11 @@ class MLOpsApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         from .handlers import fallback, handlers, multi_user_handlers
+        from .openapi import openapi_document
 
-        self.handlers.extend(multi_user_handlers() if self.multi_user else handlers())
+        self.handlers.extend(
+            multi_user_handlers() if self.multi_user else handlers(openapi_document)
+        )
         self.handlers.append(fallback())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:

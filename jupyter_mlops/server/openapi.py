@@ -2,73 +2,67 @@
 
 Written by hand from the REST contract (MLflow's messages, CONTRIBUTING.md's
 v1 routes), not derived from the handlers: a test compares the two, so a route
-added on one side only fails it.
+added on one side only fails it. This module holds MLflow's tracking API and the
+``api/v1`` routes and assembles the rest: the pipeline routes
+(``openapi_pipelines.py``) and the registry's (``openapi_registry.py``), built from
+``openapi_parts.py``. Handlers never import the document: the app passes
+:func:`openapi_document` to the route that serves it.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
 
-from .handlers import pipelines, registry, ui
+from . import openapi_pipelines, openapi_registry
+from .handlers.ui import MAX_BULK_RUNS
+from .handlers.v1 import MAX_SERIES_POINTS
+from .openapi_parts import (
+    BOOL,
+    DOUBLE,
+    EMPTY,
+    INT64,
+    KV_LIST,
+    STR,
+    S,
+    json_body,
+    obj,
+    op,
+    query,
+    ref,
+)
 
-S = dict[str, Any]
-
-
-def _ref(name: str) -> S:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(props: S, required: list[str] | None = None, desc: str | None = None) -> S:
-    out: S = {"type": "object", "properties": props}
-    if required:
-        out["required"] = required
-    if desc:
-        out["description"] = desc
-    return out
-
-
-STR: S = {"type": "string"}
-INT64: S = {"type": "integer", "format": "int64"}
-BOOL: S = {"type": "boolean"}
-DOUBLE: S = {
-    "oneOf": [{"type": "number", "format": "double"},
-              {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
-}
-EMPTY: S = {"type": "object", "description": "Empty on success: `{}`."}
-KV_LIST: S = {"type": "array", "items": _ref("KeyValue")}
 VIEW_TYPE: S = {"type": "string", "enum": ["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]}
 STATUS: S = {"type": "string", "enum": ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]}
 
 SCHEMAS: S = {
-    "Error": _obj({"error_code": STR, "message": STR}, ["error_code", "message"],
-                  "MLflow's error JSON; the HTTP status follows the error code."),
-    "KeyValue": _obj({"key": STR, "value": STR}, ["key"]),
-    "Experiment": _obj({
+    "Error": obj({"error_code": STR, "message": STR}, ["error_code", "message"],
+                 "MLflow's error JSON; the HTTP status follows the error code."),
+    "KeyValue": obj({"key": STR, "value": STR}, ["key"]),
+    "Experiment": obj({
         "experiment_id": STR, "name": STR, "artifact_location": STR,
         "lifecycle_stage": {"type": "string", "enum": ["active", "deleted"]},
         "last_update_time": INT64, "creation_time": INT64, "tags": KV_LIST,
     }),
-    "RunInfo": _obj({
+    "RunInfo": obj({
         "run_id": STR, "run_uuid": STR, "run_name": STR, "experiment_id": STR, "user_id": STR,
         "status": STATUS, "start_time": INT64, "end_time": INT64, "artifact_uri": STR,
         "lifecycle_stage": {"type": "string", "enum": ["active", "deleted"]},
         "deleted_time": INT64,
     }),
-    "Metric": _obj({"key": STR, "value": DOUBLE, "timestamp": INT64, "step": INT64},
-                   ["key", "value", "timestamp"]),
-    "RunData": _obj({"metrics": {"type": "array", "items": _ref("Metric")},
-                     "params": KV_LIST, "tags": KV_LIST},
-                    desc="`metrics` holds the latest value of each key."),
-    "Run": _obj({"info": _ref("RunInfo"), "data": _ref("RunData"), "inputs": {"type": "object"},
-                 "outputs": _obj({"model_outputs": {
-                     "type": "array", "items": _obj({"model_id": STR, "step": INT64})}},
+    "Metric": obj({"key": STR, "value": DOUBLE, "timestamp": INT64, "step": INT64},
+                  ["key", "value", "timestamp"]),
+    "RunData": obj({"metrics": {"type": "array", "items": ref("Metric")},
+                    "params": KV_LIST, "tags": KV_LIST},
+                   desc="`metrics` holds the latest value of each key."),
+    "Run": obj({"info": ref("RunInfo"), "data": ref("RunData"), "inputs": {"type": "object"},
+                "outputs": obj({"model_outputs": {
+                     "type": "array", "items": obj({"model_id": STR, "step": INT64})}},
                      desc="MLflow 3: the logged models the run produced (runs/get).")}),
-    "FileInfo": _obj({"path": STR, "is_dir": BOOL, "file_size": INT64}),
-    "SeriesPoint": _obj({"step": INT64, "timestamp": INT64, "value": DOUBLE, "min": DOUBLE,
-                         "max": DOUBLE, "count": INT64},
-                        desc="One bucket of a down-sampled series; min/max keep spikes."),
-    "ColumnarMetric": _obj({
+    "FileInfo": obj({"path": STR, "is_dir": BOOL, "file_size": INT64}),
+    "SeriesPoint": obj({"step": INT64, "timestamp": INT64, "value": DOUBLE, "min": DOUBLE,
+                        "max": DOUBLE, "count": INT64},
+                       desc="One bucket of a down-sampled series; min/max keep spikes."),
+    "ColumnarMetric": obj({
         "key": STR,
         "values": {"type": "array", "items": DOUBLE},
         "timestamps": {"type": "array", "items": INT64},
@@ -83,189 +77,193 @@ SEARCH_EXPERIMENTS: S = {"max_results": INT64, "page_token": STR, "filter": STR,
                          "order_by": {"type": "array", "items": STR}, "view_type": VIEW_TYPE}
 
 
-def _query(name: str, schema: S, required: bool = False, desc: str | None = None) -> S:
-    p: S = {"name": name, "in": "query", "required": required, "schema": schema}
-    if schema.get("type") == "array":
-        p["style"], p["explode"] = "form", True
-    if desc:
-        p["description"] = desc
-    return p
-
-
-def _json_body(props: S, required: list[str] | None = None) -> S:
-    return {"required": True,
-            "content": {"application/json": {"schema": _obj(props, required)}}}
-
-
-def _ok(schema: S, desc: str = "Success") -> S:
-    return {"description": desc, "content": {"application/json": {"schema": schema}}}
-
-
-def _op(summary: str, response: S, *, body: S | None = None, query: list[S] | None = None,
-        tag: str = "mlflow", errors: tuple[str, ...] = ("400", "404")) -> S:
-    op: S = {"summary": summary, "tags": [tag], "responses": {"200": _ok(response)}}
-    if body is not None:
-        op["requestBody"] = body
-    if query:
-        op["parameters"] = query
-    for code in errors + ("403",):
-        op["responses"][code] = {
-            "description": {"400": "Invalid request", "403": "Not authenticated or not "
-                            "authorized", "404": "Not found"}.get(code, "Error"),
-            "content": {"application/json": {"schema": _ref("Error")}},
-        }
-    return op
-
-
 def _paths() -> S:
     m = "/api/2.0/mlflow"
-    run_q = [_query("run_id", STR, desc="Required (or `run_uuid`)."), _query("run_uuid", STR)]
+    run_q = [query("run_id", STR, desc="Required (or `run_uuid`)."), query("run_uuid", STR)]
     p: S = {
-        f"{m}/experiments/create": {"post": _op(
-            "Create an experiment", _obj({"experiment_id": STR}),
-            body=_json_body({"name": STR, "artifact_location": STR, "tags": KV_LIST}, ["name"]))},
-        f"{m}/experiments/get": {"get": _op(
-            "Get an experiment", _obj({"experiment": _ref("Experiment")}),
-            query=[_query("experiment_id", STR, True)])},
-        f"{m}/experiments/get-by-name": {"get": _op(
-            "Get an experiment by name (active preferred)", _obj({"experiment": _ref("Experiment")}),
-            query=[_query("experiment_name", STR, True)])},
+        f"{m}/experiments/create": {"post": op(
+            "Create an experiment", obj({"experiment_id": STR}),
+            body=json_body({"name": STR, "artifact_location": STR, "tags": KV_LIST}, ["name"]))},
+        f"{m}/experiments/get": {"get": op(
+            "Get an experiment", obj({"experiment": ref("Experiment")}),
+            query=[query("experiment_id", STR, True)])},
+        f"{m}/experiments/get-by-name": {"get": op(
+            "Get an experiment by name (active preferred)", obj({"experiment": ref("Experiment")}),
+            query=[query("experiment_name", STR, True)])},
         f"{m}/experiments/search": {
-            "get": _op("Search experiments", _obj({
-                "experiments": {"type": "array", "items": _ref("Experiment")},
+            "get": op("Search experiments", obj({
+                "experiments": {"type": "array", "items": ref("Experiment")},
                 "next_page_token": STR}),
-                query=[_query(k, v) for k, v in SEARCH_EXPERIMENTS.items()]),
-            "post": _op("Search experiments", _obj({
-                "experiments": {"type": "array", "items": _ref("Experiment")},
-                "next_page_token": STR}), body=_json_body(SEARCH_EXPERIMENTS)),
+                query=[query(k, v) for k, v in SEARCH_EXPERIMENTS.items()]),
+            "post": op("Search experiments", obj({
+                "experiments": {"type": "array", "items": ref("Experiment")},
+                "next_page_token": STR}), body=json_body(SEARCH_EXPERIMENTS)),
         },
-        f"{m}/experiments/update": {"post": _op(
+        f"{m}/experiments/update": {"post": op(
             "Rename an experiment", EMPTY,
-            body=_json_body({"experiment_id": STR, "new_name": STR}, ["experiment_id", "new_name"]))},
-        f"{m}/experiments/delete": {"post": _op(
+            body=json_body({"experiment_id": STR, "new_name": STR},
+                           ["experiment_id", "new_name"]))},
+        f"{m}/experiments/delete": {"post": op(
             "Delete an experiment and its runs (soft)", EMPTY,
-            body=_json_body({"experiment_id": STR}, ["experiment_id"]))},
-        f"{m}/experiments/restore": {"post": _op(
+            body=json_body({"experiment_id": STR}, ["experiment_id"]))},
+        f"{m}/experiments/restore": {"post": op(
             "Restore a deleted experiment", EMPTY,
-            body=_json_body({"experiment_id": STR}, ["experiment_id"]))},
-        f"{m}/experiments/set-experiment-tag": {"post": _op(
+            body=json_body({"experiment_id": STR}, ["experiment_id"]))},
+        f"{m}/experiments/set-experiment-tag": {"post": op(
             "Set an experiment tag", EMPTY,
-            body=_json_body({"experiment_id": STR, "key": STR, "value": STR},
-                            ["experiment_id", "key"]))},
-        f"{m}/experiments/delete-experiment-tag": {"post": _op(
+            body=json_body({"experiment_id": STR, "key": STR, "value": STR},
+                           ["experiment_id", "key"]))},
+        f"{m}/experiments/delete-experiment-tag": {"post": op(
             "Delete an experiment tag", EMPTY,
-            body=_json_body({"experiment_id": STR, "key": STR}, ["experiment_id", "key"]))},
-        f"{m}/runs/create": {"post": _op(
-            "Create a run", _obj({"run": _ref("Run")}),
-            body=_json_body(CREATE_RUN, ["experiment_id"]))},
-        f"{m}/runs/get": {"get": _op("Get a run (latest metric values)", _obj({"run": _ref("Run")}),
-                                     query=run_q)},
-        f"{m}/runs/update": {"post": _op(
-            "Update a run's status, end time or name", _obj({"run_info": _ref("RunInfo")}),
-            body=_json_body({**RUN_ID_PARAMS, "status": STATUS, "end_time": INT64,
-                             "run_name": STR}, ["run_id"]))},
-        f"{m}/runs/delete": {"post": _op("Delete a run (soft)", EMPTY,
-                                         body=_json_body(RUN_ID_PARAMS, ["run_id"]))},
-        f"{m}/runs/restore": {"post": _op("Restore a deleted run", EMPTY,
-                                          body=_json_body(RUN_ID_PARAMS, ["run_id"]))},
-        f"{m}/runs/search": {"post": _op(
-            "Search runs (MLflow's filter grammar)", _obj({
-                "runs": {"type": "array", "items": _ref("Run")}, "next_page_token": STR}),
-            body=_json_body({
+            body=json_body({"experiment_id": STR, "key": STR}, ["experiment_id", "key"]))},
+        f"{m}/runs/create": {"post": op(
+            "Create a run", obj({"run": ref("Run")}),
+            body=json_body(CREATE_RUN, ["experiment_id"]))},
+        f"{m}/runs/get": {"get": op("Get a run (latest metric values)", obj({"run": ref("Run")}),
+                                    query=run_q)},
+        f"{m}/runs/update": {"post": op(
+            "Update a run's status, end time or name", obj({"run_info": ref("RunInfo")}),
+            body=json_body({**RUN_ID_PARAMS, "status": STATUS, "end_time": INT64,
+                            "run_name": STR}, ["run_id"]))},
+        f"{m}/runs/delete": {"post": op("Delete a run (soft)", EMPTY,
+                                        body=json_body(RUN_ID_PARAMS, ["run_id"]))},
+        f"{m}/runs/restore": {"post": op("Restore a deleted run", EMPTY,
+                                         body=json_body(RUN_ID_PARAMS, ["run_id"]))},
+        f"{m}/runs/search": {"post": op(
+            "Search runs (MLflow's filter grammar)", obj({
+                "runs": {"type": "array", "items": ref("Run")}, "next_page_token": STR}),
+            body=json_body({
                 "experiment_ids": {"type": "array", "items": STR}, "filter": STR,
                 "run_view_type": VIEW_TYPE,
                 "max_results": {**INT64, "default": 1000, "maximum": 50000},
                 "order_by": {"type": "array", "items": STR}, "page_token": STR}))},
-        f"{m}/runs/log-metric": {"post": _op(
+        f"{m}/runs/log-metric": {"post": op(
             "Log one metric value", EMPTY,
-            body=_json_body({**RUN_ID_PARAMS, "key": STR, "value": DOUBLE, "timestamp": INT64,
-                             "step": INT64}, ["run_id", "key", "value", "timestamp"]))},
-        f"{m}/runs/log-parameter": {"post": _op(
+            body=json_body({**RUN_ID_PARAMS, "key": STR, "value": DOUBLE, "timestamp": INT64,
+                            "step": INT64}, ["run_id", "key", "value", "timestamp"]))},
+        f"{m}/runs/log-parameter": {"post": op(
             "Log a parameter (write-once)", EMPTY,
-            body=_json_body({**RUN_ID_PARAMS, "key": STR, "value": STR}, ["run_id", "key"]))},
-        f"{m}/runs/set-tag": {"post": _op(
+            body=json_body({**RUN_ID_PARAMS, "key": STR, "value": STR}, ["run_id", "key"]))},
+        f"{m}/runs/set-tag": {"post": op(
             "Set a run tag", EMPTY,
-            body=_json_body({**RUN_ID_PARAMS, "key": STR, "value": STR}, ["run_id", "key"]))},
-        f"{m}/runs/delete-tag": {"post": _op(
+            body=json_body({**RUN_ID_PARAMS, "key": STR, "value": STR}, ["run_id", "key"]))},
+        f"{m}/runs/delete-tag": {"post": op(
             "Delete a run tag", EMPTY,
-            body=_json_body({**RUN_ID_PARAMS, "key": STR}, ["run_id", "key"]))},
-        f"{m}/runs/log-batch": {"post": _op(
+            body=json_body({**RUN_ID_PARAMS, "key": STR}, ["run_id", "key"]))},
+        f"{m}/runs/log-batch": {"post": op(
             "Log metrics, params and tags (at most 1000/100/100; body at most 1 MB)", EMPTY,
-            body=_json_body({**RUN_ID_PARAMS,
-                             "metrics": {"type": "array", "items": _ref("Metric")},
-                             "params": KV_LIST, "tags": KV_LIST}, ["run_id"]))},
-        f"{m}/metrics/get-history": {"get": _op(
-            "Every point of one metric", _obj({
-                "metrics": {"type": "array", "items": _ref("Metric")}, "next_page_token": STR}),
-            query=run_q + [_query("metric_key", STR, True), _query("max_results", INT64),
-                           _query("page_token", STR)])},
-        f"{m}/artifacts/list": {"get": _op(
-            "List a run's artifacts (paths relative to the run's root)", _obj({
-                "root_uri": STR, "files": {"type": "array", "items": _ref("FileInfo")},
+            body=json_body({**RUN_ID_PARAMS,
+                            "metrics": {"type": "array", "items": ref("Metric")},
+                            "params": KV_LIST, "tags": KV_LIST}, ["run_id"]))},
+        f"{m}/metrics/get-history": {"get": op(
+            "Every point of one metric", obj({
+                "metrics": {"type": "array", "items": ref("Metric")}, "next_page_token": STR}),
+            query=run_q + [query("metric_key", STR, True), query("max_results", INT64),
+                           query("page_token", STR)])},
+        f"{m}/artifacts/list": {"get": op(
+            "List a run's artifacts (paths relative to the run's root)", obj({
+                "root_uri": STR, "files": {"type": "array", "items": ref("FileInfo")},
                 "next_page_token": STR}),
-            query=run_q + [_query("path", STR), _query("page_token", STR)])},
-        "/api/3.0/mlflow/server-info": {"get": _op(
-            "Server capabilities (no multipart uploads)", _obj({
+            query=run_q + [query("path", STR), query("page_token", STR)])},
+        "/api/3.0/mlflow/server-info": {"get": op(
+            "Server capabilities (no multipart uploads)", obj({
                 "store_type": STR, "workspaces_enabled": BOOL, "multipart_uploads_enabled": BOOL}),
             errors=())},
-        "/api/2.0/mlflow-artifacts/artifacts": {"get": _op(
-            "List a directory of the artifact root (paths relative to it)", _obj({
-                "files": {"type": "array", "items": _ref("FileInfo")}}),
-            query=[_query("path", STR, desc="`<experiment_id>/<run_id>/artifacts/...`")],
+        "/api/2.0/mlflow-artifacts/artifacts": {"get": op(
+            "List a directory of the artifact root (paths relative to it)", obj({
+                "files": {"type": "array", "items": ref("FileInfo")}}),
+            query=[query("path", STR, desc="`<experiment_id>/<run_id>/artifacts/...`")],
             tag="artifacts", errors=("400",))},
         "/api/2.0/mlflow-artifacts/artifacts/{artifact_path}": {
             "parameters": [{"name": "artifact_path", "in": "path", "required": True,
                             "schema": STR, "description": "Relative to the artifact root; "
                             "may contain `/`; `..` is refused."}],
-            "get": {**_op("Download an artifact (streamed)", STR, tag="artifacts"),
-                    "responses": {**_op("", STR, tag="artifacts")["responses"],
+            "get": {**op("Download an artifact (streamed)", STR, tag="artifacts"),
+                    "responses": {**op("", STR, tag="artifacts")["responses"],
                                   "200": {"description": "The file's bytes",
                                           "content": {"application/octet-stream":
                                                       {"schema": {"type": "string",
                                                                   "format": "binary"}}}}}},
-            "put": _op("Upload an artifact (raw body)", EMPTY, tag="artifacts",
-                       body={"required": True, "content": {"application/octet-stream": {
+            "put": op("Upload an artifact (raw body)", EMPTY, tag="artifacts",
+                      body={"required": True, "content": {"application/octet-stream": {
                            "schema": {"type": "string", "format": "binary"}}}}),
-            "delete": _op("Delete an artifact or a directory", EMPTY, tag="artifacts"),
+            "delete": op("Delete an artifact or a directory", EMPTY, tag="artifacts"),
         },
-        "/api/v1/metrics/series": {"get": _op(
-            "A down-sampled metric series (min/max preserving)", _obj({
-                "points": {"type": "array", "items": _ref("SeriesPoint")}}),
+        "/api/v1/metrics/series": {"get": op(
+            "A down-sampled metric series (min/max preserving)", obj({
+                "points": {"type": "array", "items": ref("SeriesPoint")}}),
             query=run_q + [
-                _query("metric_key", STR, True),
-                _query("max_points", {**INT64, "default": 1000, "minimum": 1}),
-                _query("x_axis", {"type": "string", "enum": ["step", "timestamp"],
-                                  "default": "step"}),
-                _query("start_step", INT64), _query("end_step", INT64)], tag="v1")},
-        "/api/v1/runs/log-bulk": {"post": _op(
+                query("metric_key", STR, True),
+                query("max_points", {**INT64, "default": 1000, "minimum": 1}),
+                query("x_axis", {"type": "string", "enum": ["step", "timestamp"],
+                                 "default": "step"}),
+                query("start_step", INT64), query("end_step", INT64)], tag="v1")},
+        "/api/v1/runs/log-bulk": {"post": op(
             "Columnar bulk logging (no MLflow batch limits; body up to "
             "MLOpsApp.max_request_body)", EMPTY, tag="v1",
-            body=_json_body({**RUN_ID_PARAMS,
-                             "metrics": {"type": "array", "items": _ref("ColumnarMetric")},
-                             "params": KV_LIST, "tags": KV_LIST}, ["run_id"]))},
-        "/api/v1/runs/create": {"post": _op(
-            "Create a run, optionally with a client-made id", _obj({"run": _ref("Run")}),
-            tag="v1", body=_json_body({**CREATE_RUN, "run_id": {
+            body=json_body({**RUN_ID_PARAMS,
+                            "metrics": {"type": "array", "items": ref("ColumnarMetric")},
+                            "params": KV_LIST, "tags": KV_LIST}, ["run_id"]))},
+        "/api/v1/runs/create": {"post": op(
+            "Create a run, optionally with a client-made id", obj({"run": ref("Run")}),
+            tag="v1", body=json_body({**CREATE_RUN, "run_id": {
                 **STR, "pattern": "^[0-9a-f]{32}$"}}, ["experiment_id"]))},
-        "/api/v1/runs/heartbeat": {"post": _op(
+        "/api/v1/runs/heartbeat": {"post": op(
             "The writers of these runs are alive", EMPTY, tag="v1", errors=("400",),
-            body=_json_body({"run_ids": {"type": "array", "items": STR}}, ["run_ids"]))},
-        "/api/v1/openapi.json": {"get": _op("This document", {"type": "object"}, tag="v1",
-                                            errors=())},
-        "/health": {"get": _op("Liveness", _obj({"status": STR}), tag="v1", errors=())},
-        **pipelines.openapi_paths(),
-        **ui.openapi_paths(),
-        **registry.openapi_paths(),
+            body=json_body({"run_ids": {"type": "array", "items": STR}}, ["run_ids"]))},
+        "/api/v1/openapi.json": {"get": op("This document", {"type": "object"}, tag="v1",
+                                           errors=())},
+        "/health": {"get": op("Liveness", obj({"status": STR}), tag="v1", errors=())},
+        **_series_bulk(),
+        **openapi_pipelines.paths(),
+        **openapi_registry.paths(),
         "/": {"get": {
             "summary": "Open JupyterLab (run links printed by the MLflow client land here; "
                        "the browser keeps their `#/experiments/...` fragment)",
             "tags": ["v1"],
             "responses": {"302": {"description": "Redirect to `{base_url}lab`"},
                           "403": {"description": "Not authenticated",
-                                  "content": {"application/json": {"schema": _ref("Error")}}}},
+                                  "content": {"application/json": {"schema": ref("Error")}}}},
         }},
     }
     return p
+
+
+def _series_bulk() -> S:
+    """``GET api/v1/metrics/series-bulk`` (handlers/ui.py: the compare view's series)."""
+    error = {"content": {"application/json": {"schema": ref("Error")}}}
+    return {
+        "/api/v1/metrics/series-bulk": {"get": {
+            "summary": "One metric's down-sampled series for many runs",
+            "tags": ["v1"],
+            "parameters": [
+                {"name": "run_ids", "in": "query", "required": True,
+                 "schema": {"type": "array", "items": {"type": "string"},
+                            "maxItems": MAX_BULK_RUNS},
+                 "style": "form", "explode": True},
+                {"name": "metric_key", "in": "query", "required": True,
+                 "schema": {"type": "string"}},
+                {"name": "max_points", "in": "query", "required": False,
+                 "schema": {"type": "integer", "format": "int64", "default": 1000,
+                            "minimum": 1, "maximum": MAX_SERIES_POINTS}},
+                {"name": "x_axis", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["step", "timestamp"],
+                            "default": "step"}},
+            ],
+            "responses": {
+                "200": {"description": "Success", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"series": {"type": "array", "items": {
+                        "type": "object", "properties": {
+                            "run_id": {"type": "string"},
+                            "points": {"type": "array",
+                                       "items": {"$ref": "#/components/schemas/SeriesPoint"}},
+                        }}}}}}}},
+                "400": {"description": "Invalid request", **error},
+                "403": {"description": "Not authenticated or not authorized", **error},
+                "404": {"description": "Not found", **error},
+            },
+        }},
+    }
 
 
 def openapi_document(server_url: str = "/mlops") -> S:
@@ -284,7 +282,7 @@ def openapi_document(server_url: str = "/mlops") -> S:
         "security": [{"token": []}],
         "paths": _paths(),
         "components": {
-            "schemas": {**copy.deepcopy(SCHEMAS), **pipelines.openapi_schemas()},
+            "schemas": {**copy.deepcopy(SCHEMAS), **openapi_pipelines.schemas()},
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },
     }

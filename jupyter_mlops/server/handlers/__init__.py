@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from tornado import web
@@ -40,8 +41,11 @@ class NotFoundHandler(MLOpsHandler):
         self._not_found()
 
 
-def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
-    """``(url regex relative to base_url, handler class, kwargs)`` of every route."""
+def handlers(
+    openapi_document: Callable[[str], dict[str, Any]],
+) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(url regex relative to base_url, handler class, kwargs)`` of every route;
+    ``openapi_document(server_url)`` is what ``api/v1/openapi.json`` serves."""
     out: list[tuple[str, Any, dict[str, Any]]] = []
     # Registry first: it serves the logged-models routes of MLflow 3's model logging.
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
@@ -49,7 +53,8 @@ def handlers() -> list[tuple[str, Any, dict[str, Any]]]:
         out.append((PREFIX + re.escape(path), RpcHandler, kwargs))
     for regex, cls, kwargs in artifacts.routes():
         out.append((PREFIX + regex, cls, kwargs))
-    out.append((PREFIX + re.escape("api/v1/openapi.json"), v1.OpenAPIHandler, {}))
+    out.append((PREFIX + re.escape("api/v1/openapi.json"), v1.OpenAPIHandler,
+                {"document": openapi_document}))
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in pipelines.routes())
     out.append(("mlops/?", v1.UIRedirectHandler, {}))
     return out

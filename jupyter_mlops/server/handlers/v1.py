@@ -4,6 +4,7 @@ logging, run creation with a client-made id, heartbeats, the OpenAPI document.""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import authorized
@@ -120,15 +121,21 @@ def health(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 class OpenAPIHandler(MLOpsHandler):
-    """``GET api/v1/openapi.json``: the document of every route, with this server's URL."""
+    """``GET api/v1/openapi.json``: the document of every route, with this server's URL.
+    ``document(server_url)`` builds it (``server/openapi.py``, passed in by the app: the
+    document describes the handlers, so they do not import it)."""
+
+    def initialize(  # type: ignore[override]
+        self, name: str, document: Callable[[str], dict[str, Any]]
+    ) -> None:
+        super().initialize(name)
+        self.document = document
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        from ..openapi import openapi_document
-
         base_url = self.settings.get("base_url", "/")
-        self.send_json(to_json(openapi_document(server_url=f"{base_url}mlops")))
+        self.send_json(to_json(self.document(f"{base_url}mlops")))
 
 
 class UIRedirectHandler(MLOpsHandler):
