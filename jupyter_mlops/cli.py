@@ -28,62 +28,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .cli_common import (  # noqa: F401 - importable from here as before
+    PROG,
+    CLIError,
+    default_store,
+    display_url,
+    open_store,
+    resolve_store,
+)
+
 if TYPE_CHECKING:
     from .tracking.entities import RunInfo
     from .tracking.store import TrackingStore
-
-PROG = "jupyter mlops"
-
-
-class CLIError(Exception):
-    """A failure to report in one line, without a traceback."""
-
-
-# -- where the store is ---------------------------------------------------------
-
-
-def default_store() -> tuple[str, str]:
-    """The default store's URI and artifact root: ``<jupyter data dir>/mlops/``,
-    the one the server and the client use when nothing is configured."""
-    from jupyter_core.paths import jupyter_data_dir
-
-    base = os.path.join(jupyter_data_dir(), "mlops")
-    return "sqlite:///" + os.path.join(base, "mlops.db"), os.path.join(base, "artifacts")
-
-
-def resolve_store(database_url: str | None, artifact_root: str | None) -> tuple[str, str | None]:
-    """``--database-url``, else ``$JUPYTER_MLOPS_TRACKING_URI`` when it names a
-    database (it does in a terminal of a Jupyter server using a database), else
-    the default store. A bare path to a ``.db`` file is taken as SQLite."""
-    url = database_url or ""
-    if not url:
-        env = os.environ.get("JUPYTER_MLOPS_TRACKING_URI", "").strip()
-        if env.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
-            url = env
-    if not url:
-        uri, root = default_store()
-        return uri, artifact_root or root
-    if "://" not in url:
-        url = "sqlite:///" + os.path.abspath(url)
-    if url.startswith(("http://", "https://")):
-        raise CLIError(
-            f"{url}: a database URL is needed here (sqlite:///... or postgresql://...), "
-            "not a server address"
-        )
-    return url, artifact_root
-
-
-def open_store(database_url: str | None, artifact_root: str | None) -> TrackingStore:
-    from .tracking import open_store as _open
-
-    uri, root = resolve_store(database_url, artifact_root)
-    return _open(uri, root)
-
-
-def display_url(uri: str) -> str:
-    """The URI with any password hidden."""
-    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", uri)
-
 
 # -- db upgrade -------------------------------------------------------------------
 

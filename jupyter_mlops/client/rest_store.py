@@ -17,7 +17,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, BinaryIO
 
@@ -71,7 +71,9 @@ class _EndpointMissing(Exception):
 
 class RestTrackingStore(TrackingStore):
     """Tracking over HTTP. ``uri`` is the tracking URI, e.g.
-    ``http://host:8888/<base_url>mlops`` or ``http://mlflow-host:5000``."""
+    ``http://host:8888/<base_url>mlops`` or ``http://mlflow-host:5000``.
+    ``token_source`` gives the token currently configured (for :meth:`refresh_token`;
+    :func:`~jupyter_mlops.client.uris.open_tracking_store` passes the environment's)."""
 
     def __init__(
         self,
@@ -80,11 +82,13 @@ class RestTrackingStore(TrackingStore):
         max_retries: int = 3,
         backoff: float = 0.25,
         timeout: float = 120.0,
+        token_source: Callable[[], str | None] | None = None,
     ) -> None:
         self.uri = uri
         self.base = uri.rstrip("/")
         self.artifact_root = self.base + "/api/2.0/mlflow-artifacts/artifacts"
         self.token = token
+        self.token_source = token_source
         self.max_retries = max_retries
         self.backoff = backoff
         self.timeout = timeout
@@ -104,12 +108,13 @@ class RestTrackingStore(TrackingStore):
         return s
 
     def refresh_token(self) -> bool:
-        """Adopt the token now set in the environment (JUPYTER_MLOPS_TRACKING_TOKEN
-        or MLFLOW_TRACKING_TOKEN) if it differs from ours: after a refusal, the user
-        fixes the variable and the writer tries again. True if the token changed."""
-        from .uris import tracking_token
-
-        token = tracking_token()
+        """Adopt the token now configured (``token_source``: the environment's
+        JUPYTER_MLOPS_TRACKING_TOKEN or MLFLOW_TRACKING_TOKEN) if it differs from ours:
+        after a refusal, the user fixes the variable and the writer tries again. True if
+        the token changed."""
+        if self.token_source is None:
+            return False
+        token = self.token_source()
         if not token or token == self.token:
             return False
         self.token = token

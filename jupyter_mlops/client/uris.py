@@ -74,7 +74,7 @@ def open_tracking_store(uri: str) -> TrackingStore:
     if is_http(uri):
         from .rest_store import RestTrackingStore
 
-        return RestTrackingStore(uri, token=tracking_token())
+        return RestTrackingStore(uri, token=tracking_token(), token_source=tracking_token)
     scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
     if scheme in ("sqlite", "postgresql", "postgres"):
         if scheme == "sqlite":

@@ -94,7 +94,7 @@ def _listen_ip(host: str | None) -> str:
 def service_argv(args: argparse.Namespace) -> list[str]:
     """The server's command line for these arguments and the hub's environment
     (command-line settings take precedence over config files found on the path)."""
-    from ..cli import CLIError
+    from ..cli_common import CLIError
 
     missing = [name for name in HUB_ENV if not os.environ.get(name)]
     if missing:

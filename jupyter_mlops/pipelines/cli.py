@@ -86,7 +86,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..cli import resolve_store
+    from ..cli_common import resolve_store
     from ..tracking import open_store
     from .params import ParameterError, parse_assignments
     from .progress import ProgressPrinter
