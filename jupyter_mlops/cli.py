@@ -36,6 +36,7 @@ from .cli_common import (  # noqa: F401 - importable from here as before
     open_store,
     resolve_store,
 )
+from .tracking.clock import now_ms
 
 if TYPE_CHECKING:
     from .tracking.entities import RunInfo
@@ -206,7 +207,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 def _purge_candidates(deleted: Iterable[RunInfo], older_than_ms: int) -> set[str]:
     """Ids of the deleted runs ``purge_deleted_runs(older_than_ms)`` would remove now:
     deleted at least that long ago, or at an unknown time."""
-    cutoff = int(time.time() * 1000) - older_than_ms
+    cutoff = now_ms() - older_than_ms
     return {i.run_id for i in deleted if i.deleted_time is None or i.deleted_time <= cutoff}
 
 

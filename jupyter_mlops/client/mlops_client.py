@@ -14,11 +14,11 @@ import os
 import posixpath
 import random
 import tempfile
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..tracking.clock import now_ms
 from ..tracking.entities import (
     ACTIVE_ONLY,
     ALL,
@@ -63,10 +63,6 @@ def to_view_type(value: int | str | None) -> str:
     if name not in _VIEW_TYPES.values():
         raise invalid(f"Invalid view type {value!r}: use ACTIVE_ONLY, DELETED_ONLY or ALL")
     return name
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def current_user() -> str:

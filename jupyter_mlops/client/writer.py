@@ -200,6 +200,7 @@ class Writer:
                 run_id,
                 key,
                 value,
+                # tracking.clock.now_ms() inlined: this is the caller's hot path
                 time.time_ns() // 1_000_000 if timestamp is None else int(timestamp),
                 0 if step is None else int(step),
             )

@@ -4,7 +4,6 @@ in the event loop go through a thread)."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -12,15 +11,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..tracking.clock import now_ms
 from .schema import pipeline_runs, pipeline_schedules, pipeline_steps
 
 #: Run and step states (Kubeflow's names). Terminal ones never change again.
 RUN_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
 STEP_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED", "SKIPPED", "CACHED")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class PipelineDB:

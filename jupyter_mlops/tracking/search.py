@@ -19,14 +19,13 @@ Values never enter SQL text: they become bound parameters.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import invalid
+from .paging import decode_page_token, encode_page_token  # noqa: F401 - importable here
 
 # -- entities and their aliases -------------------------------------------------
 
@@ -418,33 +417,6 @@ def parse_order_by(order_by: Sequence[str] | None, what: str = "order_by") -> li
             key = _RUN_ATTRIBUTE_ALIASES.get(key, key)
         out.append(OrderBy(entity, key, asc))
     return out
-
-
-# -- page tokens ------------------------------------------------------------------
-
-
-def encode_page_token(offset: int) -> str:
-    """MLflow's offset token: base64 of ``{"offset": N}`` (e.g. ``eyJvZmZzZXQiOiAxMDB9``)."""
-    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def decode_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        raw = base64.b64decode(token, validate=False)
-    except Exception:
-        raise invalid("Invalid page token, could not base64-decode") from None
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise invalid(f"Invalid page token, decoded value={raw!r}") from None
-    if not isinstance(parsed, dict) or "offset" not in parsed:
-        raise invalid(f"Invalid page token, parsed value={parsed}")
-    offset = parsed["offset"]
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise invalid(f"Invalid page token, offset must be a non-negative integer, got {offset!r}")
-    return offset
 
 
 # -- compilation to SQL -------------------------------------------------------------
