@@ -1,30 +1,27 @@
 """The SQL tracking store (SQLite and PostgreSQL), MLflow's semantics.
 
 Writes run in one short transaction each (``BEGIN IMMEDIATE`` on SQLite, so
-concurrent writers queue on the busy timeout instead of failing). The metric hot path
-appends points with plain ``executemany`` (``COPY`` on PostgreSQL) into a clustered
-``(series_id, seq)`` table and maintains the latest value and the roll-up pyramid of
-each series in the same transaction; see :mod:`.schema` and :mod:`.rollup`.
+concurrent writers queue on the busy timeout instead of failing). Experiments, runs,
+params and tags are here; metric points (chunks, the latest value and the roll-up
+pyramid of each series, maintained in the same transaction, and down-sampled reads)
+are :mod:`.series`'s, called with this store's connection.
 """
 
 from __future__ import annotations
 
-import bisect
-import gc
 import math
 import os
 import time
 import uuid
-from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from . import rollup, search
-from .chunks import CHUNK, decode_floats, decode_ints, encode_floats, encode_ints
+from . import search, series
+from .clock import now_ms
 from .entities import (
     ACTIVE,
     ACTIVE_ONLY,
@@ -55,12 +52,9 @@ from .migrate import (
 )
 from .names import generate_run_name
 from .schema import (
-    BLOCK_BASE,
     experiment_tags,
     experiments,
     latest_metrics,
-    metric_blocks,
-    metric_chunks,
     runs,
     store_info,
 )
@@ -69,7 +63,6 @@ from .schema import tags as run_tags
 from .store import (
     Series,
     TrackingStore,
-    metric_columns,
     series_columns,
 )
 from .validation import (
@@ -81,19 +74,10 @@ from .validation import (
     validate_experiment_tag,
     validate_key,
     validate_max_results,
-    validate_metric_value,
     validate_run_id,
 )
 
 _IN_CHUNK = 5000  # ids per IN (...) list: well under SQLite's bound-variable limit
-_BLOCK_COLS = (
-    "series_id, level, block_no, n, first_step, first_ts, min_step, max_step, "
-    "min_ts, max_ts, min_value, max_value, last_value"
-)
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def _nan_none(v: float | None) -> float:
@@ -185,7 +169,7 @@ class SqlTrackingStore(TrackingStore):
     ) -> str:
         validate_experiment_name(name)
         checked = [validate_experiment_tag(k, v) for k, v in (tags or {}).items()]
-        now = _now()
+        now = now_ms()
         try:
             with self._write() as conn:
                 if conn.execute(
@@ -306,13 +290,13 @@ class SqlTrackingStore(TrackingStore):
                 conn.execute(
                     experiments.update()
                     .where(experiments.c.experiment_id == row.experiment_id)
-                    .values(name=new_name, last_update_time=_now())
+                    .values(name=new_name, last_update_time=now_ms())
                 )
         except sa.exc.IntegrityError:
             raise already_exists(f"Experiment(name={new_name}) already exists.") from None
 
     def delete_experiment(self, experiment_id: str) -> None:
-        now = _now()
+        now = now_ms()
         with self._write() as conn:
             row = self._experiment_row(conn, experiment_id)
             conn.execute(
@@ -336,7 +320,7 @@ class SqlTrackingStore(TrackingStore):
             conn.execute(
                 experiments.update()
                 .where(experiments.c.experiment_id == row.experiment_id)
-                .values(lifecycle_stage=ACTIVE, last_update_time=_now(), deleted_time=None)
+                .values(lifecycle_stage=ACTIVE, last_update_time=now_ms(), deleted_time=None)
             )
             # as MLflow: every run of the experiment comes back
             conn.execute(
@@ -355,7 +339,7 @@ class SqlTrackingStore(TrackingStore):
             conn.execute(
                 experiments.update()
                 .where(experiments.c.experiment_id == row.experiment_id)
-                .values(last_update_time=_now())
+                .values(last_update_time=now_ms())
             )
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
@@ -373,7 +357,7 @@ class SqlTrackingStore(TrackingStore):
             conn.execute(
                 experiments.update()
                 .where(experiments.c.experiment_id == row.experiment_id)
-                .values(last_update_time=_now())
+                .values(last_update_time=now_ms())
             )
 
     # -- runs ----------------------------------------------------------------
@@ -398,7 +382,7 @@ class SqlTrackingStore(TrackingStore):
         tag_map[TAG_RUN_NAME] = name
         user = user_id or tag_map.get(TAG_USER, "") or ""
         rid = validate_run_id(run_id) if run_id else uuid.uuid4().hex
-        start = _now() if start_time is None else int(start_time)
+        start = now_ms() if start_time is None else int(start_time)
         try:
             with self._write() as conn:
                 exp = self._experiment_row(conn, experiment_id)
@@ -466,7 +450,7 @@ class SqlTrackingStore(TrackingStore):
         ph = self._ph
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            with _no_gc():
+            with series.no_gc():
                 for chunk in _chunks(ids):
                     marks = ",".join([ph] * len(chunk))
                     args = tuple(chunk)
@@ -519,7 +503,7 @@ class SqlTrackingStore(TrackingStore):
             conn.execute(
                 runs.update()
                 .where(runs.c.run_uuid == run_id)
-                .values(lifecycle_stage=DELETED, deleted_time=_now())
+                .values(lifecycle_stage=DELETED, deleted_time=now_ms())
             )
 
     def restore_run(self, run_id: str) -> None:
@@ -547,7 +531,7 @@ class SqlTrackingStore(TrackingStore):
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        self._log(run_id, _columns_from_metrics(metrics), params, tags)
+        self._log(run_id, series.columns_from_metrics(metrics), params, tags)
 
     def log_bulk(
         self,
@@ -564,7 +548,7 @@ class SqlTrackingStore(TrackingStore):
                     f"Metric '{key}': steps, timestamps and values must have the same length "
                     f"(got {len(steps)}, {len(tss)}, {len(vals)})"
                 )
-        cols = {key: _validated_columns(key, *c) for key, c in series_columns(metrics).items()}
+        cols = {key: series.validated_columns(key, *c) for key, c in series_columns(metrics).items()}
         self._log(run_id, cols, params, tags)
 
     def _checked_params(self, items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -592,7 +576,7 @@ class SqlTrackingStore(TrackingStore):
     def _log(
         self,
         run_id: str,
-        cols: dict[str, _Cols],
+        cols: dict[str, series.Cols],
         params_in: Sequence[tuple[str, str]],
         tags_in: Sequence[tuple[str, str]],
     ) -> None:
@@ -617,7 +601,7 @@ class SqlTrackingStore(TrackingStore):
     def _log_once(
         self,
         run_id: str,
-        cols: dict[str, _Cols],
+        cols: dict[str, series.Cols],
         p_items: list[tuple[str, str]],
         t_items: list[tuple[str, str]],
     ) -> None:
@@ -637,7 +621,7 @@ class SqlTrackingStore(TrackingStore):
                 if names:
                     conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=names[-1]))
             if cols:
-                self._write_metrics(conn, run_id, cols)
+                series.write_metrics(conn, run_id, cols)
 
     def _write_params(self, conn: Connection, run_id: str, items: list[tuple[str, str]]) -> None:
         keys = [k for k, _ in items]
@@ -662,255 +646,6 @@ class SqlTrackingStore(TrackingStore):
         if new:
             conn.execute(run_params.insert(), new)
 
-    def _write_metrics(self, conn: Connection, run_id: str, cols: dict[str, _Cols]) -> None:
-        """Append points: chunks, roll-up blocks and the series row, per key."""
-        lm = latest_metrics
-        keys = sorted(cols)  # one lock order for every writer (no deadlocks on PostgreSQL)
-        state = {
-            r.key: r
-            for r in conn.execute(sa.select(lm).where(lm.c.run_uuid == run_id, lm.c.key.in_(keys)))
-        }
-        if self.dialect == "postgresql":
-            # Concurrent writers to one series serialize on its row: create missing rows
-            # (a racing creator's row wins), then lock them all in key order.
-            missing = [k for k in keys if k not in state]
-            if missing:
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                conn.execute(
-                    pg_insert(lm).on_conflict_do_nothing(index_elements=["run_uuid", "key"]),
-                    [
-                        {"run_uuid": run_id, "key": k, "value": None, "timestamp": 0, "step": 0,
-                         "n": 0, "last_step": 0, "last_ts": 0, "ord_step": True, "ord_ts": True,
-                         "ord_step_ts": True}
-                        for k in missing
-                    ],
-                )
-            state = {
-                r.key: r
-                for r in conn.execute(
-                    sa.select(lm)
-                    .where(lm.c.run_uuid == run_id, lm.c.key.in_(keys))
-                    .order_by(lm.c.key)
-                    .with_for_update()
-                )
-            }
-        chunk_rows: list[tuple[Any, ...]] = []
-        block_rows: list[tuple[Any, ...]] = []
-        series_updates: list[dict[str, Any]] = []
-        for key in keys:
-            steps, tss, vals = cols[key]
-            if not steps:
-                continue
-            # order flags: did x values keep arriving sorted?
-            inc_step = _non_decreasing(steps)
-            inc_ts = _non_decreasing(tss)
-            strict = inc_step and _strictly_increasing(steps)
-            inc_step_ts = strict or (inc_step and _sorted_pairs(steps, tss))
-            # MLflow stores a point identical to one it holds (key, value, timestamp,
-            # step) once. Within the batch that needs a look only when some (step,
-            # timestamp) repeats; against stored points only when the batch reaches
-            # back to the series' highest stored (step, timestamp) (see _drop_stored).
-            if not strict:
-                steps, tss, vals = _drop_repeats(steps, tss, vals)
-            st = state.get(key)
-            if st is not None and st.n:
-                first = (steps[0], tss[0]) if inc_step_ts else min(zip(steps, tss))
-                if first <= (st.step, st.timestamp):
-                    steps, tss, vals = self._drop_stored(conn, st.series_id, steps, tss, vals)
-            k = len(steps)
-            if k == 0:
-                continue
-            # the latest point of the batch: max (step, timestamp, value with NaN as 0)
-            if inc_step_ts:
-                i = k - 1
-                best = (steps[i], tss[i], _v0(vals[i]), i)
-                while i > 0 and steps[i - 1] == steps[k - 1] and tss[i - 1] == tss[k - 1]:
-                    i -= 1
-                    cand = (steps[i], tss[i], _v0(vals[i]), i)
-                    if cand[2] > best[2]:
-                        best = cand
-            else:
-                best = max(zip(steps, tss, map(_v0, vals), range(k)))
-            bi = best[3]
-            if st is not None and st.n == 0:  # created empty above: take the batch as it is
-                sid = st.series_id
-                n0, ord_step, ord_ts, ord_step_ts = 0, True, True, True
-                latest = (steps[bi], tss[bi], _none_nan(vals[bi]))
-                prev_last = (steps[0], tss[0])
-            elif st is None:
-                sid = conn.execute(
-                    lm.insert()
-                    .values(
-                        run_uuid=run_id, key=key, value=_none_nan(vals[bi]), timestamp=tss[bi],
-                        step=steps[bi], n=0, last_step=steps[0], last_ts=tss[0],
-                        ord_step=True, ord_ts=True, ord_step_ts=True,
-                    )
-                    .returning(lm.c.series_id)
-                ).scalar_one()
-                n0, ord_step, ord_ts, ord_step_ts = 0, True, True, True
-                latest = (steps[bi], tss[bi], _none_nan(vals[bi]))
-                prev_last = (steps[0], tss[0])
-            else:
-                sid = st.series_id
-                n0 = st.n
-                ord_step, ord_ts, ord_step_ts = st.ord_step, st.ord_ts, st.ord_step_ts
-                prev_last = (st.last_step, st.last_ts)
-                latest = (st.step, st.timestamp, st.value)
-                if (best[0], best[1], best[2]) > (st.step, st.timestamp, _v0(st.value)):
-                    latest = (steps[bi], tss[bi], _none_nan(vals[bi]))
-            ord_step = ord_step and inc_step and prev_last[0] <= steps[0]
-            ord_ts = ord_ts and inc_ts and prev_last[1] <= tss[0]
-            ord_step_ts = ord_step_ts and inc_step_ts and prev_last <= (steps[0], tss[0])
-            chunk_rows.extend(self._chunks_for(conn, sid, n0, steps, tss, vals))
-            block_rows.extend(self._blocks_for(conn, sid, n0, steps, tss, vals, inc_step, inc_ts))
-            series_updates.append(
-                {
-                    "sid": sid, "value": latest[2], "timestamp": latest[1], "step": latest[0],
-                    "n": n0 + k, "last_step": steps[-1], "last_ts": tss[-1],
-                    "ord_step": ord_step, "ord_ts": ord_ts, "ord_step_ts": ord_step_ts,
-                }
-            )
-        ph = self._ph
-        if chunk_rows:
-            conn.exec_driver_sql(
-                "INSERT INTO metric_chunks (series_id, chunk_no, n, steps, timestamps, vals) "
-                f"VALUES ({ph},{ph},{ph},{ph},{ph},{ph}) ON CONFLICT (series_id, chunk_no) DO UPDATE "
-                "SET n = excluded.n, steps = excluded.steps, timestamps = excluded.timestamps, "
-                "vals = excluded.vals",
-                chunk_rows,
-            )
-        if block_rows:
-            marks = ",".join([ph] * 13)
-            conn.exec_driver_sql(
-                f"INSERT INTO metric_blocks ({_BLOCK_COLS}) VALUES ({marks}) "
-                "ON CONFLICT (series_id, level, block_no) DO UPDATE SET "
-                "n = excluded.n, first_step = excluded.first_step, first_ts = excluded.first_ts, "
-                "min_step = excluded.min_step, max_step = excluded.max_step, "
-                "min_ts = excluded.min_ts, max_ts = excluded.max_ts, "
-                "min_value = excluded.min_value, max_value = excluded.max_value, "
-                "last_value = excluded.last_value",
-                block_rows,
-            )
-        if series_updates:
-            conn.execute(
-                lm.update()
-                .where(lm.c.series_id == sa.bindparam("sid"))
-                .values(
-                    value=sa.bindparam("value"),
-                    timestamp=sa.bindparam("timestamp"),
-                    step=sa.bindparam("step"),
-                    n=sa.bindparam("n"),
-                    last_step=sa.bindparam("last_step"),
-                    last_ts=sa.bindparam("last_ts"),
-                    ord_step=sa.bindparam("ord_step"),
-                    ord_ts=sa.bindparam("ord_ts"),
-                    ord_step_ts=sa.bindparam("ord_step_ts"),
-                ),
-                series_updates,
-            )
-
-    def _drop_stored(
-        self, conn: Connection, sid: int, steps: list[int], tss: list[int], vals: list[float]
-    ) -> _Cols:
-        """The points not already stored in series ``sid``, found by reading only the
-        level-1 blocks (32 points) whose step and timestamp ranges reach the batch's."""
-        ph = self._ph
-        blocks = [
-            b for (b,) in conn.exec_driver_sql(
-                f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
-                f"AND max_step >= {ph} AND min_step <= {ph} AND max_ts >= {ph} AND min_ts <= {ph} "
-                "ORDER BY block_no",
-                (sid, min(steps), max(steps), min(tss), max(tss)),
-            )
-        ]
-        stored: set[tuple[int, int, Any]] = set()
-        i = 0
-        while i < len(blocks):  # read runs of consecutive blocks in one query each
-            j = i
-            while j + 1 < len(blocks) and blocks[j + 1] == blocks[j] + 1:
-                j += 1
-            s, t, v = self._points(conn, sid, blocks[i] * BLOCK_BASE, (blocks[j] + 1) * BLOCK_BASE)
-            stored.update(zip(s, t, map(_point_value, v)))
-            i = j + 1
-        if not stored:
-            return steps, tss, vals
-        keep = [
-            i for i, p in enumerate(zip(steps, tss, map(_point_value, vals))) if p not in stored
-        ]
-        if len(keep) == len(steps):
-            return steps, tss, vals
-        return [steps[i] for i in keep], [tss[i] for i in keep], [vals[i] for i in keep]
-
-    def _chunks_for(
-        self, conn: Connection, sid: int, n0: int, steps: list[int], tss: list[int], vals: list[float]
-    ) -> list[tuple[Any, ...]]:
-        """Chunk rows for new points ``n0..``; a partial last chunk is extended."""
-        out = []
-        k = len(steps)
-        i = 0
-        seq = n0
-        if n0 % CHUNK:
-            c = n0 // CHUNK
-            old = conn.exec_driver_sql(
-                f"SELECT n, steps, timestamps, vals FROM metric_chunks WHERE series_id = {self._ph} "
-                f"AND chunk_no = {self._ph}",
-                (sid, c),
-            ).first()
-            j = min(k, CHUNK - n0 % CHUNK)
-            if old is not None:
-                out.append((
-                    sid, c, old[0] + j,
-                    bytes(old[1]) + encode_ints(steps[:j]),
-                    bytes(old[2]) + encode_ints(tss[:j]),
-                    bytes(old[3]) + encode_floats(vals[:j]),
-                ))
-                i, seq = j, n0 + j
-        while i < k:
-            j = min(k, i + CHUNK - seq % CHUNK)
-            out.append((
-                sid, seq // CHUNK, j - i,
-                encode_ints(steps[i:j]), encode_ints(tss[i:j]), encode_floats(vals[i:j]),
-            ))
-            seq += j - i
-            i = j
-        return out
-
-    def _blocks_for(
-        self,
-        conn: Connection,
-        sid: int,
-        n0: int,
-        steps: list[int],
-        tss: list[int],
-        vals: list[float],
-        steps_sorted: bool = False,
-        ts_sorted: bool = False,
-    ) -> list[tuple[Any, ...]]:
-        """Roll-up rows for new points ``n0..``, merged into the stored partial blocks."""
-        blocks = rollup.new_blocks(n0, steps, tss, vals, steps_sorted, ts_sorted)
-        partial = [(lvl, n0 // BLOCK_BASE**lvl) for lvl in blocks if n0 % BLOCK_BASE**lvl]
-        stored: dict[tuple[int, int], rollup.Agg] = {}
-        if partial:
-            ph = self._ph
-            cond = " OR ".join([f"(level = {ph} AND block_no = {ph})"] * len(partial))
-            args = tuple(x for pair in partial for x in pair)
-            for r in conn.exec_driver_sql(
-                "SELECT level, block_no, n, first_step, first_ts, min_step, max_step, min_ts, "
-                f"max_ts, min_value, max_value, last_value FROM metric_blocks WHERE series_id = {ph} "
-                f"AND ({cond})",
-                (sid, *args),
-            ):
-                stored[(r[0], r[1])] = tuple(r[2:])  # type: ignore[assignment]
-        out = []
-        for lvl, items in blocks.items():
-            for block_no, agg in items:
-                old = stored.get((lvl, block_no))
-                if old is not None:
-                    agg = rollup.merge(old, agg)
-                out.append((sid, lvl, block_no, *agg))
-        return out
-
     # -- metric reads --------------------------------------------------------
     def _series(self, conn: Connection, run_id: str, key: str) -> Any:
         self._run_row(conn, run_id)
@@ -919,34 +654,6 @@ class SqlTrackingStore(TrackingStore):
                 latest_metrics.c.run_uuid == run_id, latest_metrics.c.key == key
             )
         ).first()
-
-    def _points(self, conn: Connection, sid: int, lo: int, hi: int | None) -> _Cols:
-        """Points with seq in ``[lo, hi)`` (``hi`` None: to the end), in arrival order."""
-        ph = self._ph
-        sql = f"SELECT chunk_no, steps, timestamps, vals FROM metric_chunks WHERE series_id = {ph} AND chunk_no >= {ph}"
-        args: tuple[Any, ...] = (sid, lo // CHUNK)
-        if hi is not None:
-            if hi <= lo:
-                return [], [], []
-            sql += f" AND chunk_no <= {ph}"
-            args += ((hi - 1) // CHUNK,)
-        steps: list[int] = []
-        tss: list[int] = []
-        vals: list[float] = []
-        first = None
-        for c, s, t, v in conn.exec_driver_sql(sql + " ORDER BY chunk_no", args):
-            if first is None:
-                first = c
-            steps += decode_ints(s)
-            tss += decode_ints(t)
-            vals += decode_floats(v)
-        if first is None:
-            return [], [], []
-        a = lo - first * CHUNK
-        b = None if hi is None else hi - first * CHUNK
-        if a or b is not None:
-            return steps[a:b], tss[a:b], vals[a:b]
-        return steps, tss, vals
 
     def get_metric_history_columns(
         self, run_id: str, key: str, offset: int = 0, limit: int | None = None
@@ -958,16 +665,11 @@ class SqlTrackingStore(TrackingStore):
             s = self._series(conn, run_id, key)
             if s is None:
                 return [], [], [], False
-            if s.ord_step_ts:  # arrival order is (step, timestamp) order: read just the page
-                hi = None if limit is None else offset + limit
-                steps, tss, vals = self._points(conn, s.series_id, offset, hi)
-                return steps, tss, vals, hi is not None and hi < s.n
-            steps, tss, vals = self._points(conn, s.series_id, 0, None)
-        order = sorted(range(len(steps)), key=lambda i: (steps[i], tss[i]))
-        end = None if limit is None else offset + limit
-        more = end is not None and end < len(order)
-        order = order[offset:end]
-        return [steps[i] for i in order], [tss[i] for i in order], [vals[i] for i in order], more
+            page = series.history_page(conn, s, offset, limit)
+            if page is not None:
+                return page
+            cols = series.points(conn, s.series_id, 0, None)
+        return series.sorted_page(*cols, offset, limit)
 
     def get_metric_history(
         self,
@@ -986,7 +688,7 @@ class SqlTrackingStore(TrackingStore):
         offset = search.decode_page_token(page_token)
         steps, tss, vals, more = self.get_metric_history_columns(run_id, key, offset, max_results)
         token = search.encode_page_token(offset + max_results) if more and max_results else None
-        with _no_gc():
+        with series.no_gc():
             return [Metric(key, v, t, st) for st, t, v in zip(steps, tss, vals)], token
 
     def get_metric_series(
@@ -1008,95 +710,7 @@ class SqlTrackingStore(TrackingStore):
             raise invalid(f"start_step ({start_step}) must not be greater than end_step ({end_step})")
         with self._read() as conn:
             s = self._series(conn, run_id, key)
-            if s is None or s.n == 0:
-                return []
-            sid = s.series_id
-            windowed = start_step is not None or end_step is not None
-            ordered = s.ord_step if x_axis == "step" else s.ord_ts
-            if not ordered or (windowed and not s.ord_step):
-                return self._series_exact(conn, sid, max_points, x_axis, start_step, end_step)
-            lo, hi = 0, s.n
-            if windowed:
-                lo, hi = self._seq_window(conn, sid, s.n, start_step, end_step)
-                if hi <= lo:
-                    return []
-            level = rollup.choose_level(hi - lo, max_points)
-            if level == 0:
-                steps, tss, vals = self._points(conn, sid, lo, hi)
-                if len(steps) <= max_points:
-                    return [SeriesPoint(st, t, v, v, v, 1) for st, t, v in zip(steps, tss, vals)]
-                pieces = list(map(rollup.raw_point, steps, tss, vals))
-            else:
-                pieces = self._pieces(conn, sid, lo, hi, level)
-            return rollup.bucketize(pieces, max_points)
-
-    def _seq_window(
-        self, conn: Connection, sid: int, n: int, start: int | None, end: int | None
-    ) -> tuple[int, int]:
-        """The seq range ``[lo, hi)`` of points with start <= step <= end, for a series
-        whose steps arrived non-decreasing (found through level-1 blocks, then the
-        points of the two boundary blocks)."""
-        lo = 0 if start is None else self._seq_bound(conn, sid, n, start, upper=False)
-        hi = n if end is None else self._seq_bound(conn, sid, n, end, upper=True)
-        if lo is None or hi is None:
-            return 0, 0
-        return lo, min(hi, n)
-
-    def _seq_bound(self, conn: Connection, sid: int, n: int, step: int, upper: bool) -> int | None:
-        """The seq of the first point with a step >= ``step`` or, ``upper``, just past the
-        last point with a step <= ``step``; None when no level-1 block reaches it."""
-        ph = self._ph
-        cond, order = ("min_step <=", "DESC") if upper else ("max_step >=", "ASC")
-        b = conn.exec_driver_sql(
-            f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
-            f"AND {cond} {ph} ORDER BY block_no {order} LIMIT 1",
-            (sid, step),
-        ).scalar()
-        if b is None:
-            return None
-        steps = self._points(conn, sid, b * BLOCK_BASE, min(n, (b + 1) * BLOCK_BASE))[0]
-        find = bisect.bisect_right if upper else bisect.bisect_left
-        return b * BLOCK_BASE + find(steps, step)
-
-    def _pieces(self, conn: Connection, sid: int, lo: int, hi: int, top: int) -> list[rollup.Agg]:
-        ph = self._ph
-        out: list[rollup.Agg] = []
-        for level, a, b in rollup.cover(lo, hi, top):
-            if level == 0:
-                out.extend(map(rollup.raw_point, *self._points(conn, sid, a, b)))
-            else:
-                size = BLOCK_BASE**level
-                rows = conn.exec_driver_sql(
-                    "SELECT n, first_step, first_ts, min_step, max_step, min_ts, max_ts, "
-                    f"min_value, max_value, last_value FROM metric_blocks WHERE series_id = {ph} "
-                    f"AND level = {ph} AND block_no >= {ph} AND block_no < {ph} ORDER BY block_no",
-                    (sid, level, a // size, b // size),
-                ).fetchall()
-                out.extend(tuple(r) for r in rows)  # type: ignore[misc]
-        return out
-
-    def _series_exact(
-        self,
-        conn: Connection,
-        sid: int,
-        max_points: int,
-        x_axis: str,
-        start: int | None,
-        end: int | None,
-    ) -> list[SeriesPoint]:
-        """Bucket the raw points (series whose x values arrived out of order)."""
-        steps, tss, vals = self._points(conn, sid, 0, None)
-        pts = [
-            (st, t, v)
-            for st, t, v in zip(steps, tss, vals)
-            if (start is None or st >= start) and (end is None or st <= end)
-        ]
-        if not pts:
-            return []
-        pts.sort(key=(lambda p: (p[0], p[1])) if x_axis == "step" else (lambda p: (p[1], p[0])))
-        if len(pts) <= max_points:
-            return [SeriesPoint(st, t, v, v, v, 1) for st, t, v in pts]
-        return rollup.bucketize([rollup.raw_point(*p) for p in pts], max_points)
+            return series.read_series(conn, s, max_points, x_axis, start_step, end_step)
 
     # -- search --------------------------------------------------------------
     def search_runs(
@@ -1146,13 +760,13 @@ class SqlTrackingStore(TrackingStore):
     def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
         if not run_ids:
             return
-        now = _now() if now is None else int(now)
+        now = now_ms() if now is None else int(now)
         with self._write() as conn:
             for chunk in _chunks(list(run_ids)):
                 conn.execute(runs.update().where(runs.c.run_uuid.in_(chunk)).values(last_heartbeat=now))
 
     def kill_stale_runs(self, older_than_ms: int, now: int | None = None) -> list[str]:
-        now = _now() if now is None else int(now)
+        now = now_ms() if now is None else int(now)
         cutoff = now - int(older_than_ms)
         with self._write() as conn:
             stale = conn.execute(
@@ -1171,7 +785,7 @@ class SqlTrackingStore(TrackingStore):
         return [r[0] for r in stale]
 
     def purge_deleted_runs(self, older_than_ms: int = 0) -> list[str]:
-        cutoff = _now() - int(older_than_ms)
+        cutoff = now_ms() - int(older_than_ms)
         with self._write() as conn:
             ids = list(
                 conn.execute(
@@ -1188,8 +802,7 @@ class SqlTrackingStore(TrackingStore):
                     ).scalars()
                 )
                 for schunk in _chunks(sids):
-                    conn.execute(metric_chunks.delete().where(metric_chunks.c.series_id.in_(schunk)))
-                    conn.execute(metric_blocks.delete().where(metric_blocks.c.series_id.in_(schunk)))
+                    series.delete_series(conn, schunk)
                 for t in (latest_metrics, run_params, run_tags):
                     conn.execute(t.delete().where(t.c.run_uuid.in_(chunk)))
                 conn.execute(runs.delete().where(runs.c.run_uuid.in_(chunk)))
@@ -1245,92 +858,6 @@ def _lifecycle_clause(col: Any, view_type: str) -> list[Any]:
 def _chunks(items: list[Any], size: int = _IN_CHUNK) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic GC while building many small objects: they hold no cycles,
-    and collections triggered every 700 allocations would otherwise dominate."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _v0(v: float | None) -> float:
-    """A value as MLflow compares it for "latest": NaN counts as 0."""
-    return 0.0 if v is None or v != v else v
-
-
-def _none_nan(v: float) -> float | None:
-    return None if v != v else v
-
-
-def _point_value(v: float) -> Any:
-    """A value as MLflow's metric key compares it: every NaN is the same NaN."""
-    return v if v == v else "nan"
-
-
-def _drop_repeats(steps: list[int], tss: list[int], vals: list[float]) -> _Cols:
-    """The points without repeats of an earlier identical (step, timestamp, value)."""
-    if len(set(zip(steps, tss))) == len(steps):
-        return steps, tss, vals
-    seen: set[tuple[int, int, Any]] = set()
-    keep = []
-    for i, p in enumerate(zip(steps, tss, map(_point_value, vals))):
-        if p not in seen:
-            seen.add(p)
-            keep.append(i)
-    if len(keep) == len(steps):
-        return steps, tss, vals
-    return [steps[i] for i in keep], [tss[i] for i in keep], [vals[i] for i in keep]
-
-
-def _non_decreasing(xs: list[int]) -> bool:
-    return xs == sorted(xs)
-
-
-def _strictly_increasing(xs: list[int]) -> bool:
-    return len(set(xs)) == len(xs) and xs == sorted(xs)
-
-
-def _sorted_pairs(steps: list[int], tss: list[int]) -> bool:
-    pairs = list(zip(steps, tss))
-    return pairs == sorted(pairs)
-
-
-_Cols = tuple[list[int], list[int], list[float]]
-
-
-def _validated_columns(key: str, steps: list[Any], tss: list[Any], vals: list[Any]) -> _Cols:
-    """Check one series' columns; the fast path checks types with C-level passes and
-    falls back to per-point validation (with MLflow's messages) when anything is off."""
-    if vals and set(map(type, vals)) <= {float}:
-        try:  # int64 columns (refuses floats, strings and out-of-range ints at C speed)
-            array("q", steps)
-            if min(array("q", tss)) >= 0:
-                return steps, tss, vals
-        except (TypeError, OverflowError):
-            pass
-    out: _Cols = ([], [], [])
-    for s, t, v in zip(steps, tss, vals):
-        v, t, s = validate_metric_value(key, v, t, s)
-        out[0].append(s)
-        out[1].append(t)
-        out[2].append(v)
-    return out
-
-
-def _columns_from_metrics(metrics: Sequence[Metric]) -> dict[str, _Cols]:
-    """Points as checked columns by key."""
-    cols: dict[str, _Cols] = {}
-    for key, (steps, tss, vals) in metric_columns(metrics).items():
-        validate_key(key, "name", "metric")
-        cols[key] = _validated_columns(key, steps, tss, vals)
-    return cols
 
 
 #: The run tag that hides a run from everyone but its user (and admins).
