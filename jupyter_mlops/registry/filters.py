@@ -8,7 +8,7 @@ hundreds of models, not millions, so no SQL translation is needed).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..tracking.errors import invalid
@@ -189,3 +189,44 @@ def matcher(
         return True
 
     return match
+
+
+def order_hits(
+    items: list[dict[str, Any]],
+    order_by: Sequence[str],
+    allowed: Sequence[str],
+    default: Sequence[tuple[str, bool]],
+) -> list[dict[str, Any]]:
+    """Sort search hits in place by MLflow's ``order_by`` clauses (``name DESC``) over
+    ``allowed`` fields, then by the ``default`` keys not given; INVALID_PARAMETER_VALUE
+    names a clause that is not one of them."""
+    keys: list[tuple[str, bool]] = []
+    for clause in order_by or ():
+        parts = clause.strip().split()
+        if not parts:
+            continue
+        field = parts[0].replace("`", "")
+        if field.startswith(("attributes.", "attribute.")):
+            field = field.split(".", 1)[1]
+        if field == "timestamp":
+            field = "last_updated_timestamp"
+        direction = parts[1].upper() if len(parts) > 1 else "ASC"
+        if field not in allowed or direction not in ("ASC", "DESC") or len(parts) > 2:
+            raise invalid(
+                f"Invalid order_by clause '{clause}'. Only ordering by "
+                f"{', '.join(allowed)} (ASC or DESC) is supported."
+            )
+        keys.append((field, direction == "ASC"))
+    for field, asc in default:
+        if field not in {k for k, _ in keys}:
+            keys.append((field, asc))
+    for field, asc in reversed(keys):
+        items.sort(key=lambda d: (d.get(field) is None, _sortable(d.get(field))), reverse=not asc)
+    return items
+
+
+def _sortable(v: Any) -> Any:
+    if isinstance(v, str) and v.isdigit():
+        return int(v)
+    return v if v is not None else ""
+

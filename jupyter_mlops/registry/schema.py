@@ -8,6 +8,10 @@ may outlive (or predate) the run that produced it, as in MLflow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -19,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.engine import Connection
 
 metadata = MetaData()
 
@@ -118,3 +123,28 @@ run_outputs = Table(
     Column("step", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("run_id", "model_id", name="pk_run_outputs"),
 )
+
+
+# -- row helpers of the registry's SQL stores ------------------------------------------
+
+
+def upsert(conn: Connection, table: sa.Table, keys: dict[str, Any], **values: Any) -> None:
+    """Set the row of ``table`` identified by ``keys`` (its primary key) to
+    ``values``: the same two statements on SQLite and PostgreSQL."""
+    conn.execute(table.delete().where(*(table.c[k] == v for k, v in keys.items())))
+    conn.execute(table.insert().values(**keys, **values))
+
+
+
+def key_values_by(
+    conn: Connection, parent: sa.Column[Any], ids: Sequence[Any]
+) -> dict[Any, list[dict[str, str]]]:
+    """The rows of a (parent, key, value) table for these parents, as MLflow's
+    ``[{"key", "value"}]`` lists per parent id, ordered by key."""
+    table = parent.table
+    out: dict[Any, list[dict[str, str]]] = {}
+    for row in conn.execute(table.select().where(parent.in_(ids)).order_by(table.c.key)):
+        out.setdefault(row._mapping[parent.name], []).append(
+            {"key": row.key, "value": row.value or ""}
+        )
+    return out

@@ -25,6 +25,7 @@ from .handlers.base import Unavailable
 
 if TYPE_CHECKING:
     from ..pipelines.service import PipelineService
+    from ..registry.abstract_store import AbstractRegistryStore
     from ..services import Service
     from ..tracking.store import TrackingStore
 
@@ -143,6 +144,7 @@ class MLOpsApp(ExtensionApp):
     pipeline_service: PipelineService | None = None
 
     _store: TrackingStore | None = None
+    _registry_store: AbstractRegistryStore | None = None
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
     _closing = False
@@ -161,6 +163,11 @@ class MLOpsApp(ExtensionApp):
             if parent:
                 os.makedirs(parent, exist_ok=True)
         self._store = open_store(url, artifact_root=self.artifact_root or None)
+        from ..registry.sqlstore import SqlRegistryStore
+
+        # the model registry, in the tracking store's database
+        self._registry_store = SqlRegistryStore(self._store)
+        self.settings["mlops_registry_store"] = self._registry_store
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, self.store_threads), thread_name_prefix="mlops-store"
         )
@@ -260,6 +267,7 @@ class MLOpsApp(ExtensionApp):
             )
             await asyncio.sleep(0)  # let handlers waiting on those calls answer
         store, self._store = self._store, None
+        self._registry_store = None
         if store is not None:
             store.close()
         self._restore_environment()
@@ -270,6 +278,13 @@ class MLOpsApp(ExtensionApp):
         if self._store is None:
             raise Unavailable()
         return self._store
+
+    @property
+    def registry_store(self) -> AbstractRegistryStore:
+        """The model registry (503 while the server is stopping)."""
+        if self._registry_store is None:
+            raise Unavailable()
+        return self._registry_store
 
     def store_for(self, user: Any) -> Any:
         """The store as ``user`` may use it: the store itself, or in multi-user

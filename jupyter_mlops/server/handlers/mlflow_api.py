@@ -8,7 +8,6 @@ REST API rather than the store (batch sizes, the 1 MB log-batch body,
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from ...tracking.entities import ACTIVE_ONLY, ALL, DELETED_ONLY, RUN_STATUSES, Metric
@@ -35,10 +34,6 @@ VIEW_TYPES = {
 }
 STATUSES = {s: s for s in RUN_STATUSES} | {"1": "RUNNING", "2": "SCHEDULED", "3": "FINISHED",
                                            "4": "FAILED", "5": "KILLED"}
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _known_id_range(experiment_id: str) -> bool:
@@ -141,10 +136,11 @@ def create_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 def get_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run = store.get_run(f.run_id()).to_dict()
-    if getattr(store, "engine", None) is not None:  # MLflow 3: the models the run logged
-        from ...registry.store import registry_for
+    engine = getattr(store, "engine", None)
+    if engine is not None:  # MLflow 3: the models the run logged
+        from ...registry.logged_models import run_outputs
 
-        outputs = registry_for(store).run_outputs(run["info"]["run_id"])
+        outputs = run_outputs(engine, run["info"]["run_id"])
         if outputs:
             run["outputs"] = {"model_outputs": outputs}
     return {"run": run}

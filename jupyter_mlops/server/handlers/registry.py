@@ -5,7 +5,8 @@
 the same fields, answers and errors as MLflow's server, so the official client's
 ``log_model``, ``register_model``, alias, stage and ``load_model`` calls work
 unchanged. Also ``api/v1/registry/lineage`` (version → run → source) for the
-Models panel. The work is done by :class:`~jupyter_mlops.registry.store.RegistryStore`.
+Models panel. The work is done by the app's registry store
+(``MLOpsApp.registry_store``, a :class:`~jupyter_mlops.registry.sqlstore.SqlRegistryStore`).
 """
 
 from __future__ import annotations
@@ -22,17 +23,10 @@ from ..request import Fields, parse_json_body
 from .base import RpcHandler, to_json
 
 if TYPE_CHECKING:
-    from ...registry.store import RegistryStore
-    from ...tracking.store import TrackingStore
+    from ...registry.abstract_store import AbstractRegistryStore as RegistryStore
 
 #: An endpoint: the request's fields and the registry in, the response object out.
 RegistryRpc = Callable[[Fields, "RegistryStore"], Any]
-
-
-def _registry(store: TrackingStore) -> RegistryStore:
-    from ...registry.store import registry_for
-
-    return registry_for(store)
 
 
 def _name(f: Fields, field: str = "name") -> str:
@@ -160,7 +154,7 @@ def delete_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def search_model_versions(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    from ...registry.store import SEARCH_MODEL_VERSIONS_MAX
+    from ...registry.abstract_store import SEARCH_MODEL_VERSIONS_MAX
 
     versions, token = reg.search_model_versions(
         f.string("filter"),
@@ -309,6 +303,7 @@ class RegistryHandler(RpcHandler):
         query = self.request.query_arguments
         body = self.request.body
         limit = self.mlops.max_request_body
+        registry = self.mlops.registry_store
 
         def invoke() -> str:
             if method == "GET":
@@ -323,7 +318,7 @@ class RegistryHandler(RpcHandler):
             for k, v in path_args.items():
                 data[k] = [v] if method == "GET" else v
             fields = Fields(data, query=method == "GET")
-            return to_json(rpc(fields, _registry(self.store)))  # type: ignore[arg-type]
+            return to_json(rpc(fields, registry))  # type: ignore[arg-type]
 
         async def work() -> None:
             self.send_json(await self.run(invoke))
