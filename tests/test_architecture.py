@@ -209,20 +209,8 @@ def test_the_graph_is_read() -> None:
     }
 
 
-#: Cycles being taken apart by work in flight, each with who removes it. Only modules of
-#: these groups may form a cycle among themselves; anything else fails.
-#: - server/openapi <-> handlers: the OpenAPI blocks move next to the builder (issue 9,
-#:   point 3); remove this entry with that move.
-IN_FLIGHT: list[set[str]] = [
-    {
-        "jupyter_mlops.server.openapi",
-        *(m for m in MODULES if m.startswith("jupyter_mlops.server.handlers.")),
-    },
-]
-
-
 def test_no_import_cycles() -> None:
-    components = [c for c in _sccs() if not any(set(c) <= group for group in IN_FLIGHT)]
+    components = _sccs()
     report = "\n\n".join(
         f"{', '.join(c)}; for example:\n{_describe(_cycle_in(c))}" for c in components
     )
