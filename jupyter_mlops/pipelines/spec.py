@@ -502,3 +502,18 @@ def _value_type(p: Pipeline, value: Any) -> str | None:
 
 def _compatible(want: str, got: str) -> bool:
     return want == got or (want == "float" and got == "integer")
+
+
+def find_pipeline_files(root: str, limit: int) -> list[str]:
+    """At most ``limit`` ``*.pipeline.yaml`` (``.yml``) files under ``root``, relative to
+    it, in path order; hidden directories, ``node_modules`` and ``__pycache__`` skipped."""
+    out: list[str] = []
+    for d, dirs, names in os.walk(root):
+        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in (
+            "node_modules", "__pycache__"))
+        for name in sorted(names):
+            if name.endswith((".pipeline.yaml", ".pipeline.yml")):
+                out.append(os.path.relpath(os.path.join(d, name), root))
+                if len(out) >= limit:
+                    return out
+    return out

@@ -11,7 +11,6 @@ offset, or followed (``follow=true``) as a chunked stream until the step ends.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -82,22 +81,10 @@ async def validate(f: Fields, svc: PipelineService) -> dict[str, Any]:
 
 
 async def files(f: Fields, svc: PipelineService) -> dict[str, Any]:
+    from ...pipelines.spec import find_pipeline_files
+
     svc.prewarm()  # the Pipelines panel is open: runs are likely
-    return {"files": await svc.ctx.read(_pipeline_files, svc.root_dir)}
-
-
-def _pipeline_files(root: str) -> list[str]:
-    """``*.pipeline.yaml`` files under the root (hidden directories skipped)."""
-    out: list[str] = []
-    for d, dirs, names in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in (
-            "node_modules", "__pycache__"))
-        for name in sorted(names):
-            if name.endswith((".pipeline.yaml", ".pipeline.yml")):
-                out.append(os.path.relpath(os.path.join(d, name), root))
-                if len(out) >= MAX_FILES:
-                    return out
-    return out
+    return {"files": await svc.ctx.read(find_pipeline_files, svc.root_dir, MAX_FILES)}
 
 
 async def targets(f: Fields, svc: PipelineService) -> dict[str, Any]:
