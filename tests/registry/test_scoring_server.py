@@ -168,3 +168,123 @@ def test_serves_a_registered_model_by_alias(tmp_path):
         assert r.json() == {"predictions": Y}
     finally:
         stop_process(proc)
+
+
+# -- Open Inference Protocol (V2), /metrics, the body limit ---------------------------------
+def infer(url: str, body, name: str = "model") -> requests.Response:
+    return requests.post(f"{url}/v2/models/{name}/infer", json=body, timeout=10)
+
+
+def test_v2_health_and_metadata(server):
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/model/ready"):
+        r = requests.get(server + path, timeout=5)
+        assert r.status_code == 200, path
+    assert requests.get(server + "/v2", timeout=5).json()["name"] == "jupyter-mlops"
+    meta = requests.get(server + "/v2/models/model", timeout=5).json()
+    assert meta["name"] == "model" and meta["platform"] == "sklearn"
+    assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
+        ("a", "FP64", [-1]), ("b", "FP64", [-1])]
+    r = requests.get(server + "/v2/models/other/ready", timeout=5)
+    assert r.status_code == 404 and "serves 'model'" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        [{"name": "a", "shape": [4], "datatype": "FP64", "data": X["a"].tolist()},
+         {"name": "b", "shape": [4], "datatype": "FP64", "data": X["b"].tolist()}],
+        [{"name": "b", "shape": [4, 1], "datatype": "FP32", "data": [[v] for v in X["b"]]},
+         {"name": "a", "shape": [4, 1], "datatype": "FP64", "data": [[v] for v in X["a"]]}],
+        [{"name": "x", "shape": [4, 2], "datatype": "FP64", "data": X.values.tolist()}],
+        [{"name": "x", "shape": [4, 2], "datatype": "FP64",
+          "data": X.values.reshape(-1).tolist()}],
+    ],
+)
+def test_v2_infer(server, inputs):
+    r = infer(server, {"id": "req-1", "inputs": inputs})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["model_name"] == "model" and answer["id"] == "req-1"
+    assert answer["outputs"] == [{"name": "predict", "shape": [4], "datatype": "INT64",
+                                  "data": Y}]
+
+
+def test_v2_integer_input_and_requested_output(server):
+    body = {"inputs": [{"name": "a", "shape": [1], "datatype": "INT32", "data": [1]},
+                       {"name": "b", "shape": [1], "datatype": "INT64", "data": [0]}],
+            "outputs": [{"name": "predict"}]}
+    r = infer(server, body)
+    assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [1]
+    assert r.json()["id"]  # one is made up when the request has none
+
+
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ({"inputs": []}, "'inputs' must be a non-empty list"),
+        ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP64"}]}, "inputs[0] has no 'data'"),
+        ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP99", "data": [1]}]},
+         "inputs[0] ('a').datatype \"FP99\" is not a V2 datatype"),
+        ({"inputs": [{"name": "a", "shape": [2], "datatype": "FP64", "data": [1.0]},
+                     {"name": "b", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]}]},
+         "inputs[0] ('a').data has 1 element(s); shape [2] needs 2"),
+        ({"inputs": [{"name": "a", "shape": [1], "datatype": "INT8", "data": [1.5]},
+                     {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
+         "inputs[0] ('a').data[0] is 1.5: INT8 data must be integers"),
+        ({"inputs": [{"name": "a", "shape": [1], "datatype": "UINT8", "data": [300]},
+                     {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
+         "out of range for UINT8"),
+        ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                     {"name": "c", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
+         "no input named ['b']"),
+        ({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+         "needs shape [N, 2]"),
+        ({"inputs": [{"name": "a", "shape": [1], "datatype": "BOOL", "data": [1]},
+                     {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
+         "BOOL data must be true/false"),
+        ({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [[1, 2]]}],
+          "outputs": [{"name": "proba"}]}, "outputs: ['proba'] are not outputs"),
+    ],
+)
+def test_v2_bad_input_names_the_field(server, body, fragment):
+    r = infer(server, body)
+    assert r.status_code == 400, r.text
+    assert fragment in r.json()["error"]
+
+
+def test_metrics(server):
+    post(server, {"inputs": X.values.tolist()})
+    post(server, "{not json")
+    text = requests.get(server + "/metrics", timeout=5).text
+    lines = text.splitlines()
+    assert any(ln.startswith('mlops_scoring_requests_total{endpoint="invocations",code="200"}')
+               for ln in lines)
+    assert any(ln.startswith('mlops_scoring_errors_total{endpoint="invocations",code="400"}')
+               for ln in lines)
+    assert any(ln.startswith('mlops_scoring_request_duration_seconds_bucket{endpoint='
+                             '"invocations",le="+Inf"}') for ln in lines)
+    assert "# TYPE mlops_scoring_request_duration_seconds histogram" in lines
+    assert any(ln.startswith("mlops_scoring_model_info{") and 'name="model"' in ln
+               for ln in lines)
+
+
+def test_a_large_body_is_refused_before_it_is_read(server):
+    """50 MB announced, nothing sent: the 413 comes at once (the body is never buffered)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(server)
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 52428800\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), data[:200]
+    assert b"at most 20971520 bytes (--max-body-size)" in body
+    # the server is fine afterwards
+    assert post(server, {"inputs": X.values.tolist()}).status_code == 200
