@@ -419,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .registry.cli import add_subparsers as add_serve_command
 
     add_serve_command(sub)  # `serve <model uri>`: the scoring server
+    from .deployments.cli import add_subparsers as add_deployment_commands
+
+    add_deployment_commands(sub)  # `models build-context|build-image`, `deploy ...`
     from .client.spool_cli import add_subparsers as add_spool_commands
 
     add_spool_commands(sub)  # `spool list|replay|discard`: the client's undelivered records

@@ -24,6 +24,7 @@ from traitlets import Bool, Float, Instance, Int, Type, Unicode, default
 from .handlers.base import Unavailable
 
 if TYPE_CHECKING:
+    from ..deployments.service import DeploymentService
     from ..pipelines.service import PipelineService
     from ..registry.abstract_store import AbstractRegistryStore
     from ..services import Service
@@ -128,7 +129,7 @@ class MLOpsApp(ExtensionApp):
 
     # -- services (jupyter_mlops/services.py): one ``<name>_class`` trait and one typed
     # attribute ``<name>`` each, listed in SERVICES; not built in multi-user mode.
-    SERVICES: tuple[str, ...] = ("pipeline_service",)
+    SERVICES: tuple[str, ...] = ("pipeline_service", "deployment_service")
 
     pipeline_service_class = Type(
         "jupyter_mlops.pipelines.service.PipelineService",
@@ -142,6 +143,19 @@ class MLOpsApp(ExtensionApp):
 
     #: The pipeline service (None in multi-user mode, or when building it failed).
     pipeline_service: PipelineService | None = None
+
+    deployment_service_class = Type(
+        "jupyter_mlops.deployments.service.DeploymentService",
+        klass="jupyter_mlops.deployments.service.DeploymentService",
+        config=True,
+        help="""The deployment service behind ``api/v1/deployments``: named model deployments
+        handed to targets (``local``: scoring processes supervised by this server). A subclass
+        of jupyter_mlops.deployments.service.DeploymentService; its options are set on the
+        class, e.g. ``c.DeploymentService.stop_on_exit = False``.""",
+    )
+
+    #: The deployment service (None in multi-user mode, or when building it failed).
+    deployment_service: DeploymentService | None = None
 
     _store: TrackingStore | None = None
     _registry_store: AbstractRegistryStore | None = None

@@ -34,6 +34,7 @@ DOCS = [
     "docs/cli.md",
     "docs/pipelines.md",
     "docs/models.md",
+    "docs/deployments.md",
     "spawner/GUIDE.md",
 ]
 #: Files admins copy or run, whose comments name commands and settings too.
@@ -51,6 +52,7 @@ CONFIG_FILES = [
 CONFIG_CLASSES = {
     "MLOpsApp": ("jupyter_mlops.server.app", True),
     "PipelineService": ("jupyter_mlops.pipelines.service", True),
+    "DeploymentService": ("jupyter_mlops.deployments.service", True),
     "AccessPolicy": ("jupyter_mlops.server.access", True),
     "TeamSpawner": ("jupyter_mlops.hub.spawner", True),
     "KubeSpawner": ("kubespawner", False),
@@ -61,6 +63,7 @@ CONFIG_CLASSES = {
 #: The settings tables: a heading naming ``c.<Class>.*`` and the table under it.
 SETTINGS_TABLES = {
     "PipelineService": "docs/pipelines.md",
+    "DeploymentService": "docs/deployments.md",
     "TeamSpawner": "spawner/GUIDE.md",
 }
 

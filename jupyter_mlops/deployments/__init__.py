@@ -1,0 +1,1 @@
+"""Model images and deployments (see docs/deployments.md)."""

@@ -1,0 +1,474 @@
+"""The ``local`` deployment target: scoring processes on this machine, supervised by the
+Jupyter server.
+
+Each deployment has a router process on a stable port (its URL, see :mod:`.router`) and
+``replicas`` scoring processes (``python -m jupyter_mlops.registry.serve``) on ports of their
+own. All run in their own session, so they outlive the Jupyter server when
+``DeploymentService.stop_on_exit`` is off; their pids, ports and start times are recorded in
+the deployment's ``state`` so the next server re-adopts them (a pid is only taken back if its
+start time is the recorded one: a reused pid is not ours).
+
+Supervision: every ``health_interval`` each process is checked (alive, and the scoring
+processes' ``/v2/health/ready``); a dead one, or one failing its check three times in a row, is
+replaced after a backoff that doubles on every failure (reset once a process stayed up for
+30 s). A rollout starts the new version's processes, waits until they are ready, switches the
+router to them, then lets the old ones drain and stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .._process import alive
+
+if TYPE_CHECKING:
+    from .service import DeploymentService
+
+#: Seconds a process must stay up for its deployment's restart backoff to start over.
+STABLE_SECONDS = 30.0
+#: Failed health checks in a row before a live scoring process is replaced.
+UNHEALTHY_AFTER = 3
+
+
+class RolloutFailed(Exception):
+    """New processes did not become ready (the message says why, with their log's tail)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_time(pid: int) -> str | None:
+    """The process' start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+@dataclass
+class Proc:
+    """A process of a deployment (the router or a scoring process)."""
+
+    pid: int
+    port: int
+    start: str | None
+    log: str
+    version: str | None = None
+    uri: str | None = None
+    popen: subprocess.Popen[bytes] | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    bad_checks: int = 0
+
+    def running(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return alive(self.pid) and start_time(self.pid) == self.start
+
+    def exit_code(self) -> int | None:
+        return self.popen.poll() if self.popen is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "port": self.port, "start": self.start, "log": self.log,
+                "version": self.version, "uri": self.uri}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Proc:
+        return cls(int(d["pid"]), int(d["port"]), d.get("start"), str(d.get("log") or ""),
+                   d.get("version"), d.get("uri"))
+
+
+@dataclass
+class Running:
+    """What the target keeps of one deployment while it supervises it."""
+
+    name: str
+    token: str
+    router: Proc | None = None
+    replicas: list[Proc] = field(default_factory=list)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    watcher: asyncio.Task[None] | None = None
+    failures: int = 0
+    next_restart: float = 0.0
+    #: What should run: the served URI and version, and how many scoring processes.
+    uri: str | None = None
+    version: str | None = None
+    desired: int = 1
+
+    def state(self) -> dict[str, Any]:
+        return {"token": self.token, "host": socket.gethostname(),
+                "router": self.router.to_json() if self.router else None,
+                "replicas": [p.to_json() for p in self.replicas]}
+
+
+class DeploymentContext:
+    """What a target may do: record a deployment's state, add to its history, log."""
+
+    def __init__(self, record: Callable[..., Awaitable[None]],
+                 switched: Callable[[dict[str, Any], str | None, str, str, str],
+                                    Awaitable[None]],
+                 log: Any) -> None:
+        self.record = record  # record(name, **columns)
+        #: switched(dep, version, served_uri, url, action): traffic moved (history, tags)
+        self.switched = switched
+        self.log = log
+
+
+class LocalTarget:
+    """Deployments as processes on this machine (see the module's docstring)."""
+
+    name = "local"
+
+    def __init__(self, service: DeploymentService, ctx: DeploymentContext) -> None:
+        self.svc = service
+        self.ctx = ctx
+        self.running: dict[str, Running] = {}
+        self._closing = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "local", "kind": "local", "default": True,
+                "display_name": "This machine (processes supervised by the Jupyter server)"}
+
+    # -- processes --------------------------------------------------------------------------
+    def _dir(self, name: str) -> str:
+        d = os.path.join(self.svc.deployments_dir, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn(self, name: str, kind: str, args: list[str], env: dict[str, str]) -> Proc:
+        d = self._dir(name)
+        log = os.path.join(d, f"{kind}.log")
+        with open(log, "ab") as out:
+            out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(args[2:])}\n"
+                      .encode())
+            out.flush()
+            popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, cwd=d,
+                                     start_new_session=True)
+        return Proc(popen.pid, 0, start_time(popen.pid), log, popen=popen)
+
+    def _start_scoring(self, dep: dict[str, Any], uri: str, version: str | None) -> Proc:
+        port = free_port()
+        args = [self.svc.python or sys.executable, "-m", "jupyter_mlops.registry.serve", uri,
+                "--port", str(port), "--tracking-uri", self.svc.store.uri,
+                "--model-name", dep["name"], "--max-body-size", str(self.svc.max_body_size)]
+        if version:
+            args += ["--model-version", version]
+        p = self._spawn(dep["name"], "scoring", args, self._env())
+        p.port, p.version, p.uri = port, version, uri
+        return p
+
+    def _start_router(self, run: Running, port: int) -> Proc:
+        args = [self.svc.python or sys.executable, "-m", "jupyter_mlops.deployments.router",
+                "--name", run.name, "--port", str(port),
+                "--max-body-size", str(self.svc.max_body_size)]
+        for r in run.replicas:
+            args += ["--backend", f"127.0.0.1:{r.port}"]
+        env = self._env()
+        env["JUPYTER_MLOPS_ROUTER_TOKEN"] = run.token
+        p = self._spawn(run.name, "router", args, env)
+        p.port = port
+        return p
+
+    async def _http(self, method: str, port: int, path: str, body: bytes | None = None,
+                    headers: dict[str, str] | None = None, timeout: float = 2.0) -> int:
+        from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+        req = HTTPRequest(f"http://127.0.0.1:{port}{path}", method=method, body=body,
+                          headers=headers, request_timeout=timeout, connect_timeout=timeout)
+        try:
+            r = await AsyncHTTPClient().fetch(req, raise_error=False)
+        except Exception:  # noqa: BLE001 - not answering is the answer
+            return 0
+        return int(r.code)
+
+    async def _wait_ready(self, procs: list[Proc], path: str) -> None:
+        deadline = time.monotonic() + self.svc.ready_timeout
+        pending = list(procs)
+        while pending:
+            for p in list(pending):
+                if not p.running():
+                    raise RolloutFailed(f"the process exited (code {p.exit_code()}) before it "
+                                        f"was ready: {_tail(p.log)}")
+                if await self._http("GET", p.port, path) == 200:
+                    pending.remove(p)
+            if pending:
+                if time.monotonic() > deadline:
+                    raise RolloutFailed(f"not ready after {self.svc.ready_timeout:.0f} s "
+                                        f"(DeploymentService.ready_timeout): "
+                                        f"{_tail(pending[0].log)}")
+                await asyncio.sleep(0.05)
+
+    async def _stop(self, procs: list[Proc], graceful: bool = True) -> None:
+        """SIGTERM (scoring processes drain their requests), SIGKILL after the drain timeout."""
+        for p in procs:
+            if p.running():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+        deadline = time.monotonic() + (self.svc.drain_timeout if graceful else 5)
+        while any(p.running() for p in procs):
+            if time.monotonic() > deadline:
+                for p in procs:
+                    if p.running():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(p.pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5
+            await asyncio.sleep(0.02)
+
+    async def _switch(self, run: Running) -> None:
+        """Point the router at ``run.replicas`` (the call returns once it routes there)."""
+        import json
+
+        assert run.router is not None
+        body = json.dumps({"backends": [f"127.0.0.1:{r.port}" for r in run.replicas]}).encode()
+        code = await self._http("PUT", run.router.port, "/_mlops/router", body,
+                                {"X-MLOps-Router-Token": run.token,
+                                 "Content-Type": "application/json"}, timeout=10)
+        if code != 200:
+            raise RolloutFailed(f"the router on port {run.router.port} refused the switch "
+                                f"(HTTP {code})")
+
+    async def _ensure_router(self, run: Running, dep: dict[str, Any]) -> str:
+        """The router running (started on the deployment's port if it has one): its URL."""
+        if run.router is not None and run.router.running():
+            return _url(run.router.port)
+        port = _port_of(dep.get("url")) or free_port()
+        for attempt in range(2):
+            router = self._start_router(run, port)
+            try:
+                await self._wait_ready([router], "/_mlops/router")
+            except RolloutFailed as e:
+                await self._stop([router], graceful=False)
+                if attempt == 0 and "cannot listen" in _tail(router.log):
+                    self.ctx.log.warning("jupyter-mlops: deployment %s: port %d is taken, its "
+                                         "URL changes", run.name, port)
+                    port = free_port()
+                    continue
+                raise RolloutFailed(f"the router did not start: {e}") from None
+            run.router = router
+            return _url(port)
+        raise RolloutFailed("the router did not start")  # pragma: no cover
+
+    # -- the target interface ---------------------------------------------------------------
+    async def submit(self, dep: dict[str, Any], uri: str, version: str | None,
+                     action: str) -> None:
+        """Serve ``uri`` (version ``version``) for ``dep``: start, or roll out with no failed
+        request. Raises :class:`RolloutFailed` (the old version keeps serving)."""
+        run = self._running(dep)
+        async with run.lock:
+            url = await self._ensure_router(run, dep)
+            old = run.replicas
+            new = [self._start_scoring(dep, uri, version) for _ in range(dep["replicas"])]
+            try:
+                await self._wait_ready(new, "/v2/health/ready")
+            except RolloutFailed:
+                await self._stop(new, graceful=False)
+                raise
+            run.replicas = new
+            run.uri, run.version, run.desired = uri, version, int(dep["replicas"])
+            try:
+                await self._switch(run)
+            except RolloutFailed:
+                run.replicas = old
+                await self._stop(new, graceful=False)
+                raise
+            run.failures = 0
+            await self.ctx.record(dep["name"], state=run.state(), url=url, owner=_owner())
+            await self.ctx.switched(dep, version, uri, url, action)
+            self._watch(run, dep)
+            await self._stop(old)
+            await self.ctx.record(dep["name"], status="READY", reason=None)
+
+    async def attach(self, dep: dict[str, Any]) -> bool:
+        """Take back the processes a previous server left running (True), or start the
+        deployment again when they are gone (False)."""
+        state = dep.get("state") or {}
+        run = self._running(dep, state.get("token"))
+        router = Proc.from_json(state["router"]) if state.get("router") else None
+        replicas = [Proc.from_json(r) for r in state.get("replicas") or []]
+        if router is not None and router.running():
+            run.router = router
+        else:
+            router = None
+        kept = [r for r in replicas if r.running()]
+        run.replicas = kept
+        run.uri, run.version = dep.get("served_uri"), dep.get("model_version")
+        run.desired = int(dep["replicas"])
+        if router is not None and kept:
+            self.ctx.log.info("jupyter-mlops: deployment %s re-adopted (router pid %d, scoring "
+                              "pid(s) %s)", dep["name"], router.pid,
+                              ", ".join(str(r.pid) for r in kept))
+            await self.ctx.record(dep["name"], owner=_owner(), state=run.state())
+            self._watch(run, dep)
+            return True
+        if dep.get("served_uri"):
+            await self._stop(kept, graceful=False)
+            run.replicas = []
+            await self.ctx.record(dep["name"], status="STARTING", reason=None)
+            await self.submit(dep, dep["served_uri"], dep.get("model_version"), "restart")
+        return False
+
+    async def cancel(self, dep: dict[str, Any]) -> None:
+        """Stop the deployment's processes (traffic first, then the scoring processes)."""
+        run = self.running.pop(dep["name"], None)
+        if run is None:
+            run = self._running(dep)
+            self.running.pop(dep["name"], None)
+            state = dep.get("state") or {}
+            run.router = Proc.from_json(state["router"]) if state.get("router") else None
+            run.replicas = [Proc.from_json(r) for r in state.get("replicas") or []]
+        if run.watcher is not None:
+            run.watcher.cancel()
+        async with run.lock:
+            procs = ([run.router] if run.router else []) + run.replicas
+            await self._stop([p for p in procs if p.running()], graceful=False)
+
+    def logs(self, dep: dict[str, Any], tail: int = 64 * 1024) -> str:
+        d = os.path.join(self.svc.deployments_dir, dep["name"])
+        out = []
+        for kind in ("scoring", "router"):
+            path = os.path.join(d, f"{kind}.log")
+            if os.path.isfile(path):
+                out.append(f"==> {kind}.log <==\n{_tail(path, tail)}")
+        return "\n".join(out)
+
+    async def close(self, stop: bool) -> None:
+        """The server stops: stop watching; stop the processes too if ``stop``."""
+        self._closing = True
+        for run in list(self.running.values()):
+            if run.watcher is not None:
+                run.watcher.cancel()
+        if stop:
+            for run in list(self.running.values()):
+                procs = ([run.router] if run.router else []) + run.replicas
+                await self._stop([p for p in procs if p.running()])
+        for run in self.running.values():
+            for p in ([run.router] if run.router else []) + run.replicas:
+                if p.popen is not None:  # reap what exited; the rest live on in their session
+                    p.popen.poll()
+
+    # -- supervision ------------------------------------------------------------------------
+    def _running(self, dep: dict[str, Any], token: str | None = None) -> Running:
+        run = self.running.get(dep["name"])
+        if run is None:
+            token = token or (dep.get("state") or {}).get("token") or secrets.token_hex(16)
+            run = self.running[dep["name"]] = Running(dep["name"], token)
+        return run
+
+    def _watch(self, run: Running, dep: dict[str, Any]) -> None:
+        if run.watcher is None or run.watcher.done():
+            run.watcher = asyncio.ensure_future(self._supervise(run, dict(dep)))
+
+    async def _supervise(self, run: Running, dep: dict[str, Any]) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.svc.health_interval)
+            try:
+                async with run.lock:
+                    await self._check(run, dep)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - keep supervising; say what failed
+                self.ctx.log.warning("jupyter-mlops: deployment %s: %s", run.name, e)
+                await self.ctx.record(run.name, status="RESTARTING", reason=str(e))
+
+    async def _check(self, run: Running, dep: dict[str, Any]) -> None:
+        bad: list[tuple[Proc, str]] = []
+        for p in run.replicas:
+            if not p.running():
+                code = p.exit_code()
+                bad.append((p, "the scoring process (pid %d) exited%s" % (
+                    p.pid, f" with code {code}" if code is not None else "")))
+            elif await self._http("GET", p.port, "/v2/health/ready") != 200:
+                p.bad_checks += 1
+                if p.bad_checks >= UNHEALTHY_AFTER:
+                    bad.append((p, f"the scoring process (pid {p.pid}) failed "
+                                   f"{p.bad_checks} health checks"))
+            else:
+                p.bad_checks = 0
+        router_down = run.router is None or not run.router.running()
+        missing = run.desired - (len(run.replicas) - len(bad))
+        if not bad and not router_down and (missing <= 0 or run.uri is None):
+            return
+        now = time.monotonic()
+        if run.failures and now < run.next_restart:
+            return
+        stable = bool(bad) and all(now - p.started_at > STABLE_SECONDS for p, _ in bad)
+        run.failures = 1 if stable else run.failures + 1
+        delay = min(self.svc.restart_backoff * 2 ** (run.failures - 1),
+                    self.svc.restart_backoff_max)
+        run.next_restart = now + delay
+        why = "; ".join(w for _, w in bad) or (
+            "the router exited" if router_down else f"{missing} scoring process(es) missing")
+        self.ctx.log.warning("jupyter-mlops: deployment %s: %s; restarting (failure %d in a "
+                             "row, next retry in %.1f s)", run.name, why, run.failures, delay)
+        status = "FAILED" if run.failures >= 5 else "RESTARTING"
+        detail = _tail(bad[0][0].log, 400) if bad else ""
+        await self.ctx.record(run.name, status=status, reason=(
+            f"{why}; restarting (failure {run.failures} in a row)"
+            + (f": {detail}" if detail else "")))
+        dead = {id(p) for p, _ in bad}
+        await self._stop([p for p, _ in bad], graceful=False)
+        run.replicas = [p for p in run.replicas if id(p) not in dead]
+        if router_down:
+            run.router = None
+            url = await self._ensure_router(run, dep)
+            if url != dep.get("url"):
+                dep["url"] = url
+                await self.ctx.record(run.name, url=url)
+        if missing > 0 and run.uri is not None:
+            new = [self._start_scoring(dep, run.uri, run.version) for _ in range(missing)]
+            try:
+                await self._wait_ready(new, "/v2/health/ready")
+            except RolloutFailed:
+                await self._stop(new, graceful=False)
+                raise
+            run.replicas += new
+        await self._switch(run)
+        await self.ctx.record(run.name, state=run.state(), status="READY", reason=None)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _port_of(url: str | None) -> int | None:
+    if not url:
+        return None
+    tail = url.rstrip("/").rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _tail(path: str, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""

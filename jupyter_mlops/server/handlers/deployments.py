@@ -1,0 +1,167 @@
+"""Deployment REST routes under ``{base_url}mlops/api/v1/deployments``.
+
+Thin over :class:`~jupyter_mlops.deployments.service.DeploymentService`, which the app owns
+(``MLOpsApp.deployment_service``): endpoint functions ``async (fields, service, *path)`` in a
+route table, served by :class:`DeploymentHandler` as the pipeline routes are
+(``docs/deployments.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ...tracking.errors import invalid
+from ..request import Fields
+from .base import RpcHandler, Unavailable, to_json
+
+if TYPE_CHECKING:
+    from ...deployments.service import DeploymentService
+    from ..app import MLOpsApp
+
+BODY_LIMIT = 1 << 20
+#: Largest log tail one request returns.
+MAX_LOG_TAIL = 16 << 20
+
+#: An endpoint: the request's fields, the service and the path's parts (the deployment's
+#: name) in, the response object out (a ``str`` is sent as plain text).
+DeploymentRpc = Callable[..., Awaitable[Any]]
+
+
+def service(app: MLOpsApp) -> DeploymentService:
+    """The app's deployment service; 503 while it is not there (multi-user mode, stopping)."""
+    svc = app.deployment_service
+    if svc is None:
+        raise Unavailable()
+    return svc
+
+
+def _int(f: Fields, key: str) -> int | None:
+    v = f.data.get(key)
+    if v is not None and type(v) is not int:
+        raise invalid(f"'{key}' must be an integer, got {v!r}.")
+    return v
+
+
+def _bool(f: Fields, key: str) -> bool | None:
+    v = f.data.get(key)
+    if v is not None and not isinstance(v, bool):
+        raise invalid(f"'{key}' must be true or false, got {v!r}.")
+    return v
+
+
+def _obj(f: Fields, key: str) -> dict[str, Any] | None:
+    v = f.data.get(key)
+    if v is not None and not isinstance(v, dict):
+        raise invalid(f"'{key}' must be an object.")
+    return v
+
+
+# -- endpoints ------------------------------------------------------------------------------
+async def list_deployments(f: Fields, svc: DeploymentService) -> dict[str, Any]:
+    return {"deployments": await svc.list(), "targets": svc.list_targets()}
+
+
+async def create(f: Fields, svc: DeploymentService) -> dict[str, Any]:
+    name = f.string("name")
+    if not name:
+        raise invalid("'name' is required.")
+    replicas = _int(f, "replicas")
+    return {"deployment": await svc.create(
+        name, f.string("model_uri") or "", f.string("target", default="local") or "local",
+        replicas=1 if replicas is None else replicas, resources=_obj(f, "resources"),
+        follow_alias=bool(_bool(f, "follow_alias")))}
+
+
+async def get(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
+    return {"deployment": await svc.get(name)}
+
+
+async def update(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
+    return {"deployment": await svc.update(
+        name, model_uri=f.string("model_uri"), replicas=_int(f, "replicas"),
+        follow_alias=_bool(f, "follow_alias"), resources=_obj(f, "resources"))}
+
+
+async def delete(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
+    await svc.delete(name)
+    return {}
+
+
+async def rollback(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
+    return {"deployment": await svc.rollback(name)}
+
+
+async def logs(f: Fields, svc: DeploymentService, name: str) -> str:
+    tail = f.integer("tail", default=65536, minimum=1, maximum=MAX_LOG_TAIL) or 65536
+    return str(await svc.call(svc.logs, name, tail))
+
+
+# -- the handler ----------------------------------------------------------------------------
+class DeploymentHandler(RpcHandler):
+    """One deployment route: its verbs map to endpoint functions, awaited with the fields
+    (GET: the query string; others: the JSON body, at most ``BODY_LIMIT`` bytes), the app's
+    deployment service and the path's parts. A verb without a function answers 405."""
+
+    def initialize(self, name: str, rpcs: Mapping[str, DeploymentRpc]) -> None:  # type: ignore[override]
+        super().initialize(name, rpcs)  # type: ignore[arg-type]
+
+    @web.authenticated
+    @authorized
+    async def get(self, *path: str) -> None:  # type: ignore[override]
+        await self._call("GET", path)
+
+    @web.authenticated
+    @authorized
+    async def post(self, *path: str) -> None:  # type: ignore[override]
+        await self._call("POST", path)
+
+    @web.authenticated
+    @authorized
+    async def patch(self, *path: str) -> None:
+        await self._call("PATCH", path)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, *path: str) -> None:
+        await self._call("DELETE", path)
+
+    def _fields(self, method: str) -> Fields:
+        if method in ("GET", "DELETE"):
+            return Fields.from_query(self.request.query_arguments)
+        if len(self.request.body) > BODY_LIMIT:
+            raise invalid(f"Request bodies must be at most {BODY_LIMIT} bytes.")
+        return Fields.from_body(self.request.body)
+
+    async def _call(self, method: str, path: tuple[str, ...]) -> None:
+        rpc = cast("DeploymentRpc | None", self.rpcs.get(method))
+        if rpc is None:
+            raise web.HTTPError(405)
+
+        async def work() -> None:
+            answer = await rpc(self._fields(method), service(self.mlops), *path)
+            if isinstance(answer, str):
+                self.set_header("Content-Type", "text/plain; charset=utf-8")
+                self.finish(answer)
+            else:
+                self.send_json(to_json(answer))
+
+        await self.guarded(work)
+
+
+_ID = r"([^/]+)"
+_P = "api/v1/deployments"
+
+
+def routes() -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(regex under mlops/, handler, kwargs)`` of every deployment route."""
+    table: list[tuple[str, dict[str, DeploymentRpc]]] = [
+        ("", {"GET": list_deployments, "POST": create}),
+        (f"/{_ID}", {"GET": get, "PATCH": update, "DELETE": delete}),
+        (f"/{_ID}/rollback", {"POST": rollback}),
+        (f"/{_ID}/logs", {"GET": logs}),
+    ]
+    return [(_P + path, DeploymentHandler, {"rpcs": rpcs}) for path, rpcs in table]
