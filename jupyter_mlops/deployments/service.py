@@ -123,10 +123,13 @@ class DeploymentService(Service):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._follower: asyncio.Task[None] | None = None
         self._started = False
+        self._stopped = False
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         """Re-adopt (or start again) every local deployment of this machine; follow aliases."""
+        if self._stopped:  # stopped before its turn to start came (an in-process test server)
+            return
         self._started = True
         host = socket.gethostname()
         for dep in await self.call(self.db.list):
@@ -144,6 +147,7 @@ class DeploymentService(Service):
                 await self._record(dep["name"], status="FAILED", reason=str(e))
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._follower is not None:
             self._follower.cancel()
         for task in list(self._tasks):

@@ -301,7 +301,7 @@ class TestServices:
         svc = app.pipeline_service
         assert isinstance(svc, RecordingPipelineService)
         assert jp_serverapp.web_app.settings["mlops_pipeline_service"] is svc
-        assert app.services() == [svc]
+        assert app.services() == [svc, app.deployment_service]  # in start order
         assert svc.schedule_interval == 7.0  # c.PipelineService.* reaches the subclass
 
         deadline = time.monotonic() + 60  # started on the loop's first turns
