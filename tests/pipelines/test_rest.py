@@ -128,6 +128,11 @@ def test_cancel_then_conflict_then_retry(server):
     assert body["run"]["steps"][0]["status"] == "CANCELED"
     status, body, _ = server.call("POST", f"{P}/runs/{run_id}/cancel")
     assert status == 409 and body["error_code"] == "RESOURCE_CONFLICT"
+    # cancel reads no field: a body that is not JSON changes nothing; retry reads fields
+    status, body, _ = server.call("POST", f"{P}/runs/{run_id}/cancel", "not json")
+    assert status == 409 and body["error_code"] == "RESOURCE_CONFLICT"
+    status, body, _ = server.call("POST", f"{P}/runs/{run_id}/retry", "not json")
+    assert status == 400 and "not valid JSON" in body["message"]
     status, body, _ = server.call("POST", f"{P}/runs/{run_id}/retry")
     assert status == 200 and body["run"]["retry_of"] == run_id
     new = body["run"]["run_id"]
