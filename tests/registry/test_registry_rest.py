@@ -296,3 +296,50 @@ def test_run_outputs_and_registering_a_runs_path_that_is_a_logged_model(call):
         "GET", "model-versions/get-download-uri", params={"name": "r", "version": "2"}
     )
     assert body["artifact_uri"].endswith(f"/{run_id}/artifacts/x")
+
+
+def test_rest_registry_store_answers_as_the_sql_store(jupyter_server_process):
+    """RestRegistryStore (what an http(s):// client uses) over a server's routes gives
+    what SqlRegistryStore gives over the same database, for every logged-model call and
+    the registry's: same dicts, same errors."""
+    from jupyter_mlops.client.rest_store import RestTrackingStore
+    from jupyter_mlops.registry.client import registry_backend
+    from jupyter_mlops.registry.rest_store import RestRegistryStore
+    from jupyter_mlops.registry.sqlstore import SqlRegistryStore
+    from jupyter_mlops.tracking import TrackingError, open_store
+
+    server = jupyter_server_process()
+    rest_tracking = RestTrackingStore(server.tracking_uri, token=server.token)
+    sql_tracking = open_store(server.db_url)
+    try:
+        rest = registry_backend(rest_tracking)
+        sql = registry_backend(sql_tracking)
+        assert isinstance(rest, RestRegistryStore) and isinstance(sql, SqlRegistryStore)
+        exp = rest_tracking.create_experiment("rest-registry")
+        run_id = rest_tracking.create_run(exp).info.run_id
+        lm = rest.create_logged_model(exp, "m", run_id, params={"a": "1"}, tags={"t": "x"})
+        mid = lm["info"]["model_id"]
+        rest.set_logged_model_tags(mid, {"u": "y"})
+        rest.delete_logged_model_tag(mid, "t")
+        rest.log_logged_model_params(mid, {"b": "2"})
+        rest.finalize_logged_model(mid, "LOGGED_MODEL_READY")
+        rest.log_outputs(run_id, [(mid, 3)])
+        got = rest.get_logged_model(mid)
+        assert got == sql.get_logged_model(mid)
+        assert got["info"]["tags"] == [{"key": "u", "value": "y"}]
+        assert got["data"]["params"] == [{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]
+        assert rest.run_outputs(run_id) == sql.run_outputs(run_id) == [{"model_id": mid, "step": 3}]
+        assert rest.search_logged_models([exp]) == sql.search_logged_models([exp])
+        rest.create_registered_model("rr", tags={"team": "ml"}, description="d")
+        v = rest.create_model_version("rr", f"models:/{mid}", run_id)
+        assert v == sql.get_model_version("rr", "1")
+        rest.set_registered_model_alias("rr", "champion", "1")
+        assert rest.get_registered_model("rr") == sql.get_registered_model("rr")
+        assert rest.lineage("rr", "1") == sql.lineage("rr", "1")
+        rest.delete_logged_model(mid)
+        for store in (rest, sql):
+            with pytest.raises(TrackingError) as e:
+                store.get_logged_model(mid)
+            assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    finally:
+        sql_tracking.close()
