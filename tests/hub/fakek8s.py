@@ -1,19 +1,35 @@
-"""A small Kubernetes API server and kubelet for testing the hub without a cluster.
+"""A small Kubernetes API server and kubelet for tests, without a cluster.
 
-The API server speaks the parts of the core/v1 REST API that KubeSpawner uses, over real HTTP: create, get,
-list (label and field selectors) and delete of pods, persistentvolumeclaims, events, services and secrets; list
-and watch with resourceVersion (JSON-lines streams, replay from a version, timeoutSeconds); 404 / 409 / 403 as
-``Status`` objects; a ResourceQuota-like hard GPU limit per namespace (403 "exceeded quota").
+The API server speaks the Kubernetes REST API over real HTTP, generically: every served resource
+type (core ``/api/v1/...`` and grouped ``/apis/<group>/<version>/...``, namespaced) supports
+create, get, list (label and field selectors), replace (PUT, with the ``resourceVersion``
+precondition: 409 ``Conflict``), patch (merge, strategic-merge taken as merge, JSON patch),
+delete (dependents found by ``ownerReferences`` are deleted too) and the ``status`` subresource
+(spec and status written apart; ``metadata.generation`` counts spec changes); list and watch with
+resourceVersion (JSON-lines streams, replay from a version, timeoutSeconds). Refusals are
+``Status`` objects: 404 (also for a resource type nobody registered, as for a missing CRD), 409
+``AlreadyExists`` / ``Conflict``, 422 ``Invalid``, 401 when :attr:`FakeKubernetes.tokens` is set
+and the bearer token is not one of them, 403 for what :meth:`FakeKubernetes.forbid` forbids (RBAC's
+message) and a ResourceQuota-like hard GPU limit per namespace (403 "exceeded quota").
+
+Custom resources: :meth:`FakeKubernetes.register` serves a type (what installing its CRD does);
+:meth:`FakeKubernetes.add_controller` registers a fake controller, an ``async fn(k8s, event,
+obj)`` called on the server's loop for each ADDED, MODIFIED (spec or metadata changed: status
+writes do not call it again) and DELETED object of that type. A controller does what the real
+one would with the fake's own tools: :meth:`create_object` (a pod it creates is run by the
+kubelet), :meth:`set_status`, :meth:`set_condition`, :meth:`wait_pod`.
 
 The kubelet starts a real process for each pod (the container's command, or the image's default
-``jupyterhub-singleuser``) with the container's environment (as the test's own user: it cannot switch to
-``runAsUser``), refuses to run a container as root when
-``runAsNonRoot`` is set, mounts the pod's PersistentVolumeClaim as a directory, reports the pod Running with pod IP
-127.0.0.1 once its port accepts connections, posts Events as it goes, and kills the process when the pod is
-deleted. Like a real kubelet it tracks each pod by its uid, not its name: a deleted pod's process and status
-updates never touch a later pod of the same name (KubeSpawner replaces a stale pod that way). All pods share
-127.0.0.1, so on create the API server maps each pod's named port ``notebook-port`` to a free loopback port (as a
-mutating admission webhook may); the kubelet rewrites ``JUPYTERHUB_SERVICE_URL`` to match.
+``jupyterhub-singleuser``) with the container's environment (as the test's own user: it cannot
+switch to ``runAsUser``), refuses to run a container as root when ``runAsNonRoot`` is set, mounts
+the pod's PersistentVolumeClaim as a directory, reports the pod Running (with pod IP 127.0.0.1
+once its ``notebook-port`` accepts connections, or at once for a pod without one), posts Events
+as it goes, serves the container's output as the pod's log (``tailLines``, ``limitBytes``,
+``follow``), and kills the process when the pod is deleted. Like a real kubelet it tracks each pod
+by its uid, not its name: a deleted pod's process and status updates never touch a later pod of
+the same name (KubeSpawner replaces a stale pod that way). All pods share 127.0.0.1, so on create
+the API server maps each pod's named port ``notebook-port`` to a free loopback port (as a mutating
+admission webhook may); the kubelet rewrites ``JUPYTERHUB_SERVICE_URL`` to match.
 """
 
 from __future__ import annotations
@@ -26,7 +42,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,13 +50,39 @@ from typing import Any
 
 from aiohttp import web
 
-KINDS = {
-    "pods": "Pod",
-    "persistentvolumeclaims": "PersistentVolumeClaim",
-    "events": "Event",
-    "services": "Service",
-    "secrets": "Secret",
-}
+
+@dataclass(frozen=True)
+class ResourceType:
+    """A served resource type; ``key`` is how the fake stores it: ``plural`` for the core API,
+    ``plural.group`` otherwise (``trainjobs.trainer.kubeflow.org``)."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    status_subresource: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+CORE = [
+    ResourceType("", "v1", "pods", "Pod"),
+    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    ResourceType("", "v1", "events", "Event", status_subresource=False),
+    ResourceType("", "v1", "services", "Service"),
+    ResourceType("", "v1", "secrets", "Secret", status_subresource=False),
+    ResourceType("", "v1", "configmaps", "ConfigMap", status_subresource=False),
+    ResourceType("apps", "v1", "deployments", "Deployment"),
+    ResourceType("batch", "v1", "jobs", "Job"),
+]
+#: An object's event for a controller: ADDED, MODIFIED or DELETED, and the object (a copy).
+Controller = Callable[["FakeKubernetes", str, dict], Awaitable[None]]
 
 
 def now() -> str:
@@ -76,16 +118,67 @@ def _get_path(obj: dict, dotted: str) -> Any:
     return cur
 
 
-def _selector(text: str) -> list[tuple[str, str, bool]]:
-    out = []
-    for term in filter(None, (text or "").split(",")):
+def _selector(text: str) -> list[tuple[str, str | None, bool]]:
+    """``k=v``, ``k==v``, ``k!=v``, ``k`` (exists), ``!k`` (absent) → (key, value, equal)."""
+    out: list[tuple[str, str | None, bool]] = []
+    for term in filter(None, (t.strip() for t in (text or "").split(","))):
         if "!=" in term:
             k, v = term.split("!=", 1)
             out.append((k.strip(), v.strip(), False))
-        else:
+        elif "=" in term:
             k, v = term.split("=", 1)
             out.append((k.strip(), v.strip().lstrip("="), True))
+        elif term.startswith("!"):
+            out.append((term[1:].strip(), None, False))
+        else:
+            out.append((term, None, True))
     return out
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: dicts merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def json_patch(doc: Any, ops: list) -> Any:
+    """RFC 6902 add / replace / remove / test (what controllers and clients use)."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent = doc
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent.setdefault(p, {})
+        last = parts[-1] if parts else ""
+        kind = op["op"]
+        if isinstance(parent, list):
+            idx = len(parent) if last == "-" else int(last)
+            if kind == "add":
+                parent.insert(idx, op["value"])
+            elif kind == "replace":
+                parent[idx] = op["value"]
+            elif kind == "remove":
+                parent.pop(idx)
+            elif kind == "test" and parent[idx] != op["value"]:
+                raise ValueError(f"test failed at {op['path']}")
+        elif kind in ("add", "replace"):
+            if kind == "replace" and last not in parent:
+                raise ValueError(f"replace: no value at {op['path']}")
+            parent[last] = op["value"]
+        elif kind == "remove":
+            if last not in parent:
+                raise ValueError(f"remove: no value at {op['path']}")
+            del parent[last]
+        elif kind == "test" and parent.get(last) != op["value"]:
+            raise ValueError(f"test failed at {op['path']}")
+    return doc
 
 
 @dataclass
@@ -107,12 +200,20 @@ class FakeKubernetes:
         default_runtime: Runtime | None = None,
     ) -> None:
         self.workdir = workdir
+        self.types: dict[tuple[str, str, str], ResourceType] = {}
+        for rt in CORE:
+            self.types[(rt.group, rt.version, rt.plural)] = rt
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.history: list[tuple[int, str, str, dict]] = []  # (rv, kind, type, object)
         self.rv = 0
         self.created: list[dict] = []  # every create request body as received (what the hub sent)
         self.requests: list[tuple[str, str]] = []
         self.gpu_hard: dict[str, int] = {}  # namespace -> ResourceQuota requests.nvidia.com/gpu
+        #: bearer tokens the API accepts (None: any request, as the hub tests' kubeconfig sends)
+        self.tokens: set[str] | None = None
+        self.forbidden: set[tuple[str, str, str | None]] = set()  # (verb, key, namespace or None)
+        self.controllers: dict[str, list[Controller]] = {}
+        self.controller_errors: list[str] = []  # what a test's controller raised
         self.runtimes = runtimes or {}
         self.default_runtime = default_runtime or Runtime()
         # pod uid -> its container's process; uids of pods being deleted (their container must not start)
@@ -148,11 +249,18 @@ class FakeKubernetes:
 
     async def _serve(self) -> None:
         self._tick = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("GET", "/api/v1/namespaces/{ns}/{kind}", self.list_or_watch)
-        app.router.add_route("POST", "/api/v1/namespaces/{ns}/{kind}", self.create)
-        app.router.add_route("GET", "/api/v1/namespaces/{ns}/{kind}/{name}", self.get)
-        app.router.add_route("DELETE", "/api/v1/namespaces/{ns}/{kind}/{name}", self.delete)
+        app = web.Application(client_max_size=64 << 20)
+        for prefix in ("/api/{version}", "/apis/{group}/{version}"):
+            coll = prefix + "/namespaces/{ns}/{plural}"
+            app.router.add_route("GET", coll, self.list_or_watch)
+            app.router.add_route("POST", coll, self.create)
+            app.router.add_route("GET", coll + "/{name}", self.get)
+            app.router.add_route("PUT", coll + "/{name}", self.replace)
+            app.router.add_route("PATCH", coll + "/{name}", self.patch)
+            app.router.add_route("DELETE", coll + "/{name}", self.delete)
+            app.router.add_route("GET", coll + "/{name}/{sub}", self.get)
+            app.router.add_route("PUT", coll + "/{name}/{sub}", self.replace)
+            app.router.add_route("PATCH", coll + "/{name}/{sub}", self.patch)
         app.router.add_route("POST", "/api/v1/namespaces", self.create_namespace)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
         await self._runner.setup()
@@ -188,6 +296,25 @@ class FakeKubernetes:
             if self._thread:
                 self._thread.join(10)
 
+    # ---- what tests set up ---------------------------------------------------------------------------------
+    def register(
+        self, group: str, version: str, plural: str, kind: str, status_subresource: bool = True
+    ) -> str:
+        """Serve a resource type (what installing its CRD does); its storage key."""
+        rt = ResourceType(group, version, plural, kind, status_subresource)
+        self.types[(group, version, plural)] = rt
+        return rt.key
+
+    def add_controller(self, key: str, fn: Controller) -> None:
+        """Call ``fn(k8s, event, obj)`` on the server's loop for each ADDED, MODIFIED (not by a
+        status write) or DELETED object of the type ``key`` (``plural[.group]``)."""
+        self.controllers.setdefault(key, []).append(fn)
+
+    def forbid(self, verb: str, key: str, namespace: str | None = None) -> None:
+        """Answer 403 to ``verb`` (get, list, watch, create, update, patch, delete) on ``key``
+        (in ``namespace``, or anywhere), with RBAC's message."""
+        self.forbidden.add((verb, key, namespace))
+
     # ---- state ---------------------------------------------------------------------------------------------
     def snapshot(self, kind: str, ns: str | None = None) -> list[dict]:
         with self.lock:
@@ -202,7 +329,7 @@ class FakeKubernetes:
             o = self.objects.get((kind, ns, name))
             return copy.deepcopy(o) if o else None
 
-    async def _emit(self, kind: str, etype: str, obj: dict) -> None:
+    async def _emit(self, kind: str, etype: str, obj: dict, notify: bool = True) -> None:
         with self.lock:
             self.rv += 1
             obj["metadata"]["resourceVersion"] = str(self.rv)
@@ -215,6 +342,95 @@ class FakeKubernetes:
         tick, self._tick = self._tick, asyncio.Event()
         assert tick is not None
         tick.set()
+        if notify:
+            for fn in self.controllers.get(kind, []):
+                self._spawn(self._control(fn, kind, etype, copy.deepcopy(obj)))
+
+    async def _control(self, fn: Controller, kind: str, etype: str, obj: dict) -> None:
+        try:
+            await fn(self, etype, obj)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a broken test controller: say so to the test
+            import traceback
+
+            traceback.print_exc()
+            name = obj["metadata"]["name"]
+            self.controller_errors.append(f"{kind} {name} {etype}: {type(e).__name__}: {e}")
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def changed(self, timeout: float) -> None:
+        """Until the next change of any object (or ``timeout`` seconds)."""
+        tick = self._tick
+        assert tick is not None
+        try:
+            await asyncio.wait_for(tick.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    # ---- controllers' tools (on the server's loop) ---------------------------------------------------------
+    async def create_object(self, kind: str, ns: str, body: dict) -> dict:
+        """Create an object as a controller does (pods are run by the kubelet)."""
+        rt = self._type_by_key(kind)
+        body = copy.deepcopy(body)
+        body.setdefault("apiVersion", rt.api_version)
+        body.setdefault("kind", rt.kind)
+        out = await self._create(rt, ns, body)
+        if not isinstance(out, dict):
+            raise RuntimeError(f"create {kind} in {ns}: {out.text}")  # noqa: TRY004 - a refusal
+        return out
+
+    async def set_status(self, kind: str, ns: str, name: str, **changes: Any) -> dict | None:
+        """Merge ``changes`` into an object's ``status`` (None: the object is gone)."""
+        obj = self.find(kind, ns, name)
+        if obj is None:
+            return None
+        obj["status"] = merge_patch(obj.get("status") or {}, changes)
+        await self._emit(kind, "MODIFIED", obj, notify=False)
+        return obj
+
+    async def set_condition(
+        self,
+        kind: str,
+        ns: str,
+        name: str,
+        ctype: str,
+        cstatus: str = "True",
+        reason: str = "",
+        message: str = "",
+    ) -> dict | None:
+        """Set one ``status.conditions`` entry (metav1.Condition's fields)."""
+        obj = self.find(kind, ns, name)
+        if obj is None:
+            return None
+        conds = [
+            c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") != ctype
+        ]
+        conds.append(
+            {
+                "type": ctype,
+                "status": cstatus,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": now(),
+            }
+        )
+        return await self.set_status(kind, ns, name, conditions=conds)
+
+    async def wait_pod(self, ns: str, name: str, timeout: float = 600) -> dict | None:
+        """Until the pod ended (Succeeded or Failed; its last state) or is gone (None)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            pod = self.find("pods", ns, name)
+            if pod is None or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                return pod
+            await self.changed(max(0.05, deadline - loop.time()))
+        raise asyncio.TimeoutError(f"pod {ns}/{name} did not end")
 
     async def post_event(self, pod: dict, reason: str, message: str, etype: str = "Normal") -> None:
         meta = pod["metadata"]
@@ -229,11 +445,11 @@ class FakeKubernetes:
                 "creationTimestamp": now(),
             },
             "involvedObject": {
-                "kind": "Pod",
+                "kind": pod.get("kind", "Pod"),
                 "name": meta["name"],
                 "namespace": meta["namespace"],
                 "uid": meta.get("uid"),
-                "apiVersion": "v1",
+                "apiVersion": pod.get("apiVersion", "v1"),
             },
             "reason": reason,
             "message": message,
@@ -247,10 +463,41 @@ class FakeKubernetes:
         await self._emit("events", "ADDED", event)
 
     # ---- HTTP handlers -------------------------------------------------------------------------------------
+    def _type_by_key(self, key: str) -> ResourceType:
+        return next(rt for rt in self.types.values() if rt.key == key)
+
+    def _resolve(self, request: web.Request, verb: str) -> ResourceType | web.Response:
+        """The request's resource type, or the refusal (401, 403, 404)."""
+        m = request.match_info
+        self.requests.append((request.method, str(request.rel_url)))
+        if self.tokens is not None:
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+                return status(401, "Unauthorized", "Unauthorized")
+        rt = self.types.get((m.get("group", ""), m["version"], m["plural"]))
+        if rt is None:
+            return status(
+                404, "NotFound", f"the server could not find the requested resource ({m['plural']})"
+            )
+        ns = m["ns"]
+        if (verb, rt.key, ns) in self.forbidden or (verb, rt.key, None) in self.forbidden:
+            name = m.get("name")
+            what = f'{rt.key} "{name}"' if name else rt.key
+            return status(
+                403,
+                "Forbidden",
+                f'{what} is forbidden: User "system:serviceaccount:{ns}:default" cannot {verb} '
+                f'resource "{rt.plural}" in API group "{rt.group}" in the namespace "{ns}"',
+            )
+        return rt
+
     def _matches(self, obj: dict, labels: list, fields: list) -> bool:
         obj_labels = obj.get("metadata", {}).get("labels") or {}
         for k, v, eq in labels:
-            if (obj_labels.get(k) == v) != eq:
+            if v is None:
+                if (k in obj_labels) != eq:
+                    return False
+            elif (obj_labels.get(k) == v) != eq:
                 return False
         for k, v, eq in fields:
             if (str(_get_path(obj, k)) == v) != eq:
@@ -258,18 +505,17 @@ class FakeKubernetes:
         return True
 
     async def list_or_watch(self, request: web.Request) -> web.StreamResponse:
-        ns, kind = request.match_info["ns"], request.match_info["kind"]
-        self.requests.append(("GET", str(request.rel_url)))
-        if kind not in KINDS:
-            return status(
-                404, "NotFound", f"the server could not find the requested resource ({kind})"
-            )
+        watching = request.query.get("watch", "").lower() in ("true", "1")
+        rt = self._resolve(request, "watch" if watching else "list")
+        if isinstance(rt, web.Response):
+            return rt
+        ns, kind = request.match_info["ns"], rt.key
         q = request.query
         labels, fields = (
             _selector(q.get("labelSelector", "")),
             _selector(q.get("fieldSelector", "")),
         )
-        if q.get("watch", "").lower() in ("true", "1"):
+        if watching:
             return await self._watch(request, ns, kind, labels, fields)
         with self.lock:
             items = [
@@ -280,8 +526,8 @@ class FakeKubernetes:
             rv = str(self.rv)
         return web.json_response(
             {
-                "kind": f"{KINDS[kind]}List",
-                "apiVersion": "v1",
+                "kind": f"{rt.kind}List",
+                "apiVersion": rt.api_version,
                 "metadata": {"resourceVersion": rv},
                 "items": items,
             }
@@ -326,15 +572,22 @@ class FakeKubernetes:
             pass
         return resp
 
-    async def get(self, request: web.Request) -> web.Response:
-        ns, kind, name = (
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        rt = self._resolve(request, "get")
+        if isinstance(rt, web.Response):
+            return rt
+        ns, name, sub = (
             request.match_info["ns"],
-            request.match_info["kind"],
             request.match_info["name"],
+            request.match_info.get("sub"),
         )
-        obj = self.find(kind, ns, name)
+        if sub == "log" and rt.key == "pods":
+            return await self.pod_log(request, ns, name)
+        if sub not in (None, "status"):
+            return status(404, "NotFound", "the server could not find the requested resource")
+        obj = self.find(rt.key, ns, name)
         if obj is None:
-            return status(404, "NotFound", f'{kind} "{name}" not found')
+            return status(404, "NotFound", f'{rt.key} "{name}" not found')
         return web.json_response(obj)
 
     async def create_namespace(self, request: web.Request) -> web.Response:
@@ -342,39 +595,163 @@ class FakeKubernetes:
         return web.json_response(body, status=201)
 
     async def create(self, request: web.Request) -> web.Response:
-        ns, kind = request.match_info["ns"], request.match_info["kind"]
-        self.requests.append(("POST", str(request.rel_url)))
-        if kind not in KINDS:
-            return status(
-                404, "NotFound", f"the server could not find the requested resource ({kind})"
-            )
+        rt = self._resolve(request, "create")
+        if isinstance(rt, web.Response):
+            return rt
         body = await request.json()
         with self.lock:
             self.created.append(copy.deepcopy(body))
+        out = await self._create(rt, request.match_info["ns"], body)
+        return out if isinstance(out, web.Response) else web.json_response(out, status=201)
+
+    async def _create(self, rt: ResourceType, ns: str, body: dict) -> dict | web.Response:
+        kind = rt.key
         meta = body.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
         name = meta.get("name")
         if not name:
-            return status(
-                422, "Invalid", f"{KINDS[kind]} is invalid: metadata.name: Required value"
-            )
+            return status(422, "Invalid", f"{rt.kind} is invalid: metadata.name: Required value")
         if self.find(kind, ns, name) is not None:
             return status(409, "AlreadyExists", f'{kind} "{name}" already exists')
         if kind == "pods":
             refusal = self._quota_refusal(ns, body)
             if refusal:
                 return status(403, "Forbidden", refusal)
-        meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=now())
+        meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
         if kind == "pods":
             body["status"] = {"phase": "Pending", "conditions": [], "qosClass": "Guaranteed"}
             self._map_ports(body)
         elif kind == "persistentvolumeclaims":
             body["status"] = {"phase": "Bound"}
+        elif rt.status_subresource:
+            body.pop("status", None)  # written through the status subresource only
         await self._emit(kind, "ADDED", body)
         if kind == "pods":
-            task = asyncio.ensure_future(self._run_pod(ns, name))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return web.json_response(self.find(kind, ns, name), status=201)
+            self._spawn(self._run_pod(ns, name))
+        return self.find(kind, ns, name) or body
+
+    def _write(self, rt: ResourceType, old: dict, new: dict, sub: str | None) -> dict:
+        """What a PUT or PATCH of ``new`` over ``old`` stores (spec and status kept apart)."""
+        if sub == "status":
+            out = copy.deepcopy(old)
+            out["status"] = new.get("status")
+            return out
+        out = copy.deepcopy(new)
+        keep = (
+            "uid",
+            "namespace",
+            "name",
+            "creationTimestamp",
+            "generation",
+            "resourceVersion",
+            "deletionTimestamp",
+        )
+        meta = out.setdefault("metadata", {})
+        for k in keep:
+            if k in old["metadata"]:
+                meta[k] = old["metadata"][k]
+            else:
+                meta.pop(k, None)
+        if rt.status_subresource or rt.key == "pods":
+            out["status"] = copy.deepcopy(old.get("status"))
+        if {k: v for k, v in out.items() if k not in ("metadata", "status")} != {
+            k: v for k, v in old.items() if k not in ("metadata", "status")
+        }:
+            meta["generation"] = int(old["metadata"].get("generation") or 1) + 1
+        return out
+
+    async def _update(
+        self, request: web.Request, verb: str, compute: Callable[[dict], dict]
+    ) -> web.Response:
+        rt = self._resolve(request, verb)
+        if isinstance(rt, web.Response):
+            return rt
+        ns, name, sub = (
+            request.match_info["ns"],
+            request.match_info["name"],
+            request.match_info.get("sub"),
+        )
+        if sub not in (None, "status") or (sub == "status" and not rt.status_subresource):
+            return status(404, "NotFound", "the server could not find the requested resource")
+        old = self.find(rt.key, ns, name)
+        if old is None:
+            return status(404, "NotFound", f'{rt.key} "{name}" not found')
+        try:
+            new = compute(old)
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            return status(422, "Invalid", f"{rt.kind} {name!r} is invalid: {e}")
+        want_rv = (new.get("metadata") or {}).get("resourceVersion")
+        if want_rv and want_rv != old["metadata"].get("resourceVersion"):
+            return status(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {rt.key} "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+            )
+        stored = self._write(rt, old, new, sub)
+        await self._emit(rt.key, "MODIFIED", stored, notify=sub != "status")
+        return web.json_response(self.find(rt.key, ns, name) or stored)
+
+    async def replace(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        return await self._update(request, "update", lambda old: body)
+
+    async def patch(self, request: web.Request) -> web.Response:
+        ctype = request.headers.get("Content-Type", "")
+        body = await request.json()
+        if "json-patch" in ctype:
+            return await self._update(request, "patch", lambda old: json_patch(old, body))
+        # merge-patch; strategic merge taken as a merge patch (lists are replaced)
+        return await self._update(request, "patch", lambda old: merge_patch(old, body))
+
+    async def pod_log(self, request: web.Request, ns: str, name: str) -> web.StreamResponse:
+        pod = self.find("pods", ns, name)
+        if pod is None:
+            return status(404, "NotFound", f'pods "{name}" not found')
+        path = self.logs.get((ns, name))
+        container = pod["spec"]["containers"][0]["name"]
+        if path is None or not path.exists():
+            return status(
+                400,
+                "BadRequest",
+                f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating',
+            )
+        q = request.query
+        tail = int(q["tailLines"]) if q.get("tailLines") else None
+        limit = int(q["limitBytes"]) if q.get("limitBytes") else None
+        data = path.read_bytes()
+        if tail is not None:
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-tail:]) if tail else b""
+        if limit is not None:
+            data = data[:limit]
+        if q.get("follow", "").lower() not in ("true", "1"):
+            return web.Response(body=data, content_type="text/plain")
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await resp.prepare(request)
+        uid = pod["metadata"]["uid"]
+        offset = path.stat().st_size
+        try:
+            await resp.write(data)
+            while True:
+                proc = self.processes.get(uid)
+                ended = proc is None or proc.returncode is not None
+                size = path.stat().st_size
+                if size > offset:
+                    with open(path, "rb") as f:  # noqa: ASYNC230 - a local log file
+                        f.seek(offset)
+                        chunk = f.read(size - offset)
+                    offset += len(chunk)
+                    await resp.write(chunk)
+                    continue
+                if ended:
+                    break
+                await asyncio.sleep(0.1)
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
 
     def _quota_refusal(self, ns: str, pod: dict) -> str | None:
         hard = self.gpu_hard.get(ns)
@@ -407,24 +784,46 @@ class FakeKubernetes:
                     p["containerPort"] = free_port()
 
     async def delete(self, request: web.Request) -> web.Response:
-        ns, kind, name = (
-            request.match_info["ns"],
-            request.match_info["kind"],
-            request.match_info["name"],
-        )
-        self.requests.append(("DELETE", str(request.rel_url)))
-        obj = self.find(kind, ns, name)
+        rt = self._resolve(request, "delete")
+        if isinstance(rt, web.Response):
+            return rt
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        obj = self.find(rt.key, ns, name)
         if obj is None:
-            return status(404, "NotFound", f'{kind} "{name}" not found')
+            return status(404, "NotFound", f'{rt.key} "{name}" not found')
+        return web.json_response(await self._delete(rt.key, obj))
+
+    async def delete_object(self, kind: str, ns: str, name: str) -> dict | None:
+        """Delete an object as a controller does (None: it was not there)."""
+        obj = self.find(kind, ns, name)
+        return None if obj is None else await self._delete(kind, obj)
+
+    async def _delete(self, kind: str, obj: dict) -> dict:
+        ns, name, uid = (
+            obj["metadata"]["namespace"],
+            obj["metadata"]["name"],
+            obj["metadata"]["uid"],
+        )
         if kind == "pods":
             obj["metadata"]["deletionTimestamp"] = now()
-            await self._emit(kind, "MODIFIED", obj)
-            task = asyncio.ensure_future(self._terminate_pod(ns, name, obj["metadata"]["uid"]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return web.json_response(self.find(kind, ns, name) or obj)
-        await self._emit(kind, "DELETED", obj)
-        return web.json_response(obj)
+            await self._emit(kind, "MODIFIED", obj, notify=False)
+            self._spawn(self._terminate_pod(ns, name, uid))
+            out = self.find(kind, ns, name) or obj
+        else:
+            await self._emit(kind, "DELETED", obj)
+            out = obj
+        # the garbage collector: what this object owned goes with it
+        with self.lock:
+            owned = [
+                (k, copy.deepcopy(o))
+                for (k, n, _), o in self.objects.items()
+                if n == ns
+                and any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])
+            ]
+        for k, o in owned:
+            if not o["metadata"].get("deletionTimestamp"):
+                await self._delete(k, o)
+        return out
 
     # ---- kubelet -------------------------------------------------------------------------------------------
     def _current(self, ns: str, name: str, uid: str) -> dict | None:
@@ -444,7 +843,7 @@ class FakeKubernetes:
         if pod is None:
             return None
         pod["status"].update(changes)
-        await self._emit("pods", "MODIFIED", pod)
+        await self._emit("pods", "MODIFIED", pod, notify=False)
         return pod
 
     def _container_status(self, pod: dict, ready: bool, state: dict) -> list[dict]:
@@ -492,19 +891,24 @@ class FakeKubernetes:
 
         runtime = self.runtimes.get(container["image"], self.default_runtime)
         port = next(
-            p["containerPort"]
-            for p in container.get("ports", [])
-            if p.get("name") == "notebook-port"
+            (
+                p["containerPort"]
+                for p in container.get("ports") or []
+                if p.get("name") == "notebook-port"
+            ),
+            None,
         )
         env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
-        env["JUPYTERHUB_SERVICE_URL"] = env.get(
-            "JUPYTERHUB_SERVICE_URL", "http://0.0.0.0:8888/"
-        ).replace("0.0.0.0:8888", f"127.0.0.1:{port}")
+        if port is not None:
+            env["JUPYTERHUB_SERVICE_URL"] = env.get(
+                "JUPYTERHUB_SERVICE_URL", "http://0.0.0.0:8888/"
+            ).replace("0.0.0.0:8888", f"127.0.0.1:{port}")
         home = self._mount_home(pod)
         proc_env = {
             # the image's tools (jupyter, jupyterhub-singleuser) are on its PATH: this interpreter's
-            "PATH": os.pathsep.join([os.path.dirname(sys.executable),
-                                     os.environ.get("PATH", "/usr/bin:/bin")]),
+            "PATH": os.pathsep.join(
+                [os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")]
+            ),
             "LANG": "C.UTF-8",
             "HOME": str(home),
             **runtime.env,
@@ -545,8 +949,8 @@ class FakeKubernetes:
             startTime=now(),
             containerStatuses=self._container_status(pod, False, {"running": {"startedAt": now()}}),
         )
-        # readiness: a TCP probe on the notebook port
-        while proc.returncode is None:
+        # readiness: a TCP probe on the notebook port (a pod without one is ready once started)
+        while proc.returncode is None and port is not None:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.close()
