@@ -19,12 +19,13 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .db import STEP_TERMINAL, PipelineDB, now_ms
+from ..targets import LOCAL, TargetContext
+from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
 from .model import Pipeline, Step
 from .params import fill
 from .runner import KernelPool, StepFailed, run_notebook, run_script
@@ -56,8 +57,55 @@ def notebook_path(run_dir: str, step: str) -> str:
 
 
 @dataclass
-class Context:
-    """What every run of one process shares."""
+class PipelineRunItem:
+    """A pipeline run as the service hands it to a target (:mod:`jupyter_mlops.targets`)."""
+
+    #: Our run id (also the id of the run's tracked run); "" until the service stored it.
+    id: str
+    #: The target's name and kind.
+    target: str
+    kind: str
+    pipeline: Pipeline | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    #: Where it runs: ``host:pid`` for local runs, the KFP run id on Kubeflow.
+    ref: str | None = None
+    run_dir: str = ""
+    experiment_id: str = ""
+    schedule_id: str | None = None
+    retry_of: str | None = None
+    run_name: str | None = None
+    #: step → run id whose outputs it takes (retries of local runs).
+    reuse: dict[str, str] = field(default_factory=dict)
+    #: The stored run with its steps (attach, cancel, logs).
+    row: dict[str, Any] | None = None
+    #: What a target keeps between validate and submit (e.g. the KFP experiment id).
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def executor_for(kind: str, target: str, ref: str | None) -> str:
+    """The runs table's ``executor``: ``host:pid`` for local runs, else
+    ``<kind>:<target>/<ref>`` (ref "" until the target accepted the run)."""
+    return ref or "" if target == LOCAL else f"{kind}:{target}/{ref or ''}"
+
+
+def ref_of(target: str, executor: str | None) -> str | None:
+    """Where a stored run runs (inverse of :func:`executor_for`): None when not known yet."""
+    if target == LOCAL:
+        return executor or None
+    return (executor or "").partition("/")[2] or None
+
+
+@dataclass
+class Context(TargetContext[PipelineRunItem]):
+    """What every run of one process shares, and what the pipeline service lets its targets
+    do: the :class:`~jupyter_mlops.targets.TargetContext` of pipeline runs.
+
+    Targets use :meth:`call`, :attr:`store`, the generic methods (:meth:`transition`,
+    :meth:`set_ref`, :meth:`append_log`, :meth:`create_child_run`) and the per-run records
+    below (:meth:`run_row`, :meth:`update_run`, :meth:`update_steps`,
+    :meth:`update_run_and_steps`, :meth:`finish`, :meth:`interrupt`); ``db``, ``pool`` and
+    ``io`` are the local executor's own.
+    """
 
     db: PipelineDB
     store: TrackingStore
@@ -65,6 +113,7 @@ class Context:
     io: ThreadPoolExecutor
     parallelism: int = 4
     base_env: dict[str, str] = field(default_factory=dict)
+    log: logging.Logger = field(default=log)
 
     #: Reads and file work for the REST API, so they never queue behind bookkeeping
     #: (SQLite in WAL mode reads alongside its one writer).
@@ -101,6 +150,123 @@ class Context:
         """Wait until every queued step update is written."""
         while self._flusher is not None and not self._flusher.done():
             await asyncio.shield(self._flusher)
+
+    # -- what targets may do ------------------------------------------------------------
+    async def transition(self, item: PipelineRunItem, status: str | None, *,
+                         reason: str | None = None, **fields: Any) -> bool:
+        if status in RUN_TERMINAL:
+            return bool(await self.call(self.finish, item.id, status, reason))
+        values = dict(fields)
+        if status is not None:
+            values["status"] = status
+        if reason is not None:
+            values["reason"] = reason[:4000]
+        if not values:
+            return False
+        return bool(await self.call(self.db.update_run, item.id, only_if_not=RUN_TERMINAL,
+                                    **values))
+
+    async def set_ref(self, item: PipelineRunItem, ref: str) -> None:
+        item.ref = ref
+        await self.call(self.db.update_run, item.id,
+                        executor=executor_for(item.kind, item.target, ref))
+
+    async def append_log(self, item: PipelineRunItem, data: bytes, *,
+                         part: str | None = None) -> None:
+        if not part:
+            raise ValueError("a pipeline run keeps one log per step: part is the step's name")
+        run_dir = item.run_dir or (item.row or {}).get("run_dir") or ""
+        await self.call(_append_bytes, log_path(run_dir, part), data)
+
+    def create_child_run(self, item: PipelineRunItem, name: str, *,
+                         tags: Mapping[str, str] | None = None,
+                         params: Mapping[str, Any] | None = None) -> str:
+        """The tracked run of step ``name`` (parent, pipeline and step tags; ``params``
+        logged, non-strings as JSON)."""
+        from ..tracking.entities import TAG_PARENT_RUN_ID
+
+        run = self.store.create_run(item.experiment_id, user_id=_user(), run_name=name, tags={
+            TAG_PARENT_RUN_ID: item.id, TAG_PIPELINE: item.pipeline.name if item.pipeline
+            else (item.row or {}).get("name", ""), TAG_PIPELINE_RUN: item.id, TAG_STEP: name,
+            **(tags or {})})
+        values = [(k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+                  for k, v in (params or {}).items()]
+        if values:
+            self.store.log_batch(run.info.run_id, params=values)
+        return run.info.run_id
+
+    # -- a run's records (blocking: through call) -------------------------------------
+    def run_row(self, run_id: str) -> dict[str, Any] | None:
+        """The stored run with its steps (None: no such run)."""
+        return self.db.get_run(run_id)
+
+    def update_run(self, run_id: str, only_if_not: Sequence[str] = (), **values: Any) -> bool:
+        return self.db.update_run(run_id, only_if_not=only_if_not, **values)
+
+    def update_steps(self, updates: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """``(run_id, step, values)`` updates in one transaction."""
+        self.db.update_steps(updates)
+
+    def update_run_and_steps(self, run_id: str, run_values: dict[str, Any],
+                             steps: Sequence[tuple[str, dict[str, Any]]],
+                             only_if_not: Sequence[str] = ()) -> None:
+        """A run's and its steps' changes in one transaction."""
+        self.db.update_run_and_steps(run_id, run_values, steps, only_if_not=only_if_not)
+
+    def finish(self, run_id: str, status: str, reason: str | None,
+               end_time: int | None = None,
+               end_step: Callable[[dict[str, Any], dict[str, Any], str, str | None], None]
+               | None = None) -> bool:
+        """The run ended (or could not start): steps that had not ended are settled from
+        the run's outcome (``end_step(row, step, status, error)`` ends each one's tracked
+        run; default: :meth:`end_step_run`), then the run's tracked run and the run. False
+        when it had ended already."""
+        row = self.db.get_run(run_id)
+        if row is None or row["status"] in RUN_TERMINAL:
+            return False
+        t = now_ms()
+        left = {"SUCCEEDED": ("SUCCEEDED", "SKIPPED"), "FAILED": ("FAILED", "SKIPPED"),
+                "CANCELED": ("CANCELED", "CANCELED")}[status]
+        for s in row["steps"]:
+            if s["status"] in STEP_TERMINAL:
+                continue
+            st = left[0] if s["status"] == "RUNNING" else left[1]
+            err = reason if st in ("FAILED", "CANCELED") else None
+            self.db.update_steps([(run_id, s["step"], {"status": st, "end_time": t,
+                                                       "error": err})])
+            (end_step or self.end_step_run)(row, s, st, err)
+        final = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}[status]
+        try:  # before the run's status: whoever sees the run ended sees its tracked run ended
+            self.store.update_run_info(run_id, status=final, end_time=end_time or t)
+        except Exception:
+            log.exception("jupyter-mlops: ending pipeline run %s", run_id)
+        return self.db.update_run(run_id, only_if_not=RUN_TERMINAL, status=status,
+                                  reason=reason, end_time=end_time or t)
+
+    def end_step_run(self, row: Mapping[str, Any], step: Mapping[str, Any], status: str,
+                     error: str | None) -> None:
+        """End a settled step's tracked run (its error as a tag)."""
+        child = step.get("tracking_run_id")
+        if not child:
+            return
+        try:
+            if error:
+                self.store.set_tag(child, "mlops.pipeline.error", error[:8000])
+            self.store.update_run_info(child, status=TRACKING_STATUS.get(status, "KILLED"),
+                                       end_time=now_ms())
+        except Exception:
+            log.exception("jupyter-mlops: ending the tracked run of step %s", step["step"])
+
+    def interrupt(self, run_id: str, reason: str) -> None:
+        """The process running a run is gone: FAILED with ``reason``, running steps FAILED,
+        pending ones SKIPPED, their tracked runs ended."""
+        before = self.db.get_run(run_id)
+        self.db.mark_interrupted(run_id, reason)
+        for rid, status in [(run_id, "FAILED")] + [
+                (s["tracking_run_id"], "FAILED") for s in (before or {}).get("steps", [])
+                if s["tracking_run_id"] and s["status"] == "RUNNING"]:
+            with contextlib.suppress(Exception):
+                self.store.update_run_info(rid, status=status, end_time=now_ms())
 
 
 class RunExecution:
@@ -451,6 +617,12 @@ def _append(path: str, text: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)
+
+
+def _append_bytes(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(data)
 
 
 def _link(src: str, dst: str) -> None:

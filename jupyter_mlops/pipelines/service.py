@@ -1,17 +1,16 @@
 """The pipeline service: submit, watch, cancel, retry, read logs, schedule.
 
-One instance per process (the Jupyter server extension, or the CLI). Local runs
-execute in this process's event loop, so they go on when the browser closes;
-when the process stops, its unfinished local runs are marked FAILED with the
-reason, by itself on a clean stop and by the next process to start otherwise.
-Runs on a Kubeflow target go on in the cluster: a restarted process watches
-them again (:mod:`.kubeflow.target`).
+One instance per process (the Jupyter server extension, or the CLI). It validates and
+stores runs, and hands each to a target (:mod:`jupyter_mlops.targets`) through the one
+context it passes every target (:class:`.executor.Context`): ``local``
+(:mod:`.local`: this process's event loop; unfinished runs of a stopped process are
+marked FAILED) or a configured Kubeflow target (:mod:`.kubeflow.target`: runs go on in the
+cluster, and a restarted process watches them again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
@@ -25,13 +24,21 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Dict, Float, Int, Unicode, default
 
 from ..services import Service
+from ..targets import LOCAL, Target, build_targets, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
-from .executor import Context, RunExecution, log_path, notebook_path
-from .kubeflow.target import KubeflowTarget, parse_executor, parse_target
+from .executor import (
+    Context,
+    PipelineRunItem,
+    RunExecution,
+    executor_for,
+    log_path,
+    notebook_path,
+    ref_of,
+)
+from .local import STOPPED, LocalTarget
 from .model import Pipeline, pipeline_from_dict
 from .params import ParameterError, resolve_parameters
-from .proctree import alive
 from .runner import KernelPool
 from .spec import Issue, PipelineInvalid, load_pipeline, parse_pipeline, within
 
@@ -121,99 +128,83 @@ class PipelineService(Service):
         base_env["PYTHONUNBUFFERED"] = "1"
         pool = KernelPool(par if self.warm_kernels < 0 else self.warm_kernels, base_env,
                           os.path.join(self.runs_dir, ".kernels"), self.kernel_name)
+        #: What targets may do (and what the local executor shares).
         self.ctx = Context(self.db, store, pool,
                            ThreadPoolExecutor(1, thread_name_prefix="mlops-pipelines"), par,
-                           base_env)
-        self.active: dict[str, RunExecution] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+                           base_env, log=self.log)
         self._scheduler: asyncio.Task[Any] | None = None
-        self.targets: dict[str, KubeflowTarget] = {}
+        self.local = LocalTarget(par, self.executor_id)
+        configured, errors = build_targets("pipelines", self.kubeflow_targets,
+                                           "kubeflow_targets", default_kind="kubeflow")
+        #: Where runs can go, by name: ``local`` first, then the configured ones.
+        self.targets: dict[str, Target[PipelineRunItem, Context]] = {LOCAL: self.local,
+                                                                      **configured}
         #: Configured targets left out, with why (named in refusals to submit there).
-        self.target_errors: dict[str, str] = {}
-        for name, raw in self.kubeflow_targets.items():
-            try:
-                self.targets[name] = KubeflowTarget(parse_target(name, raw), self)
-            except ValueError as e:
-                self.target_errors[str(name)] = str(e)
-                self.log.error("jupyter-mlops: c.PipelineService.%s", e)
+        self.target_errors: dict[str, str] = errors
+        for e in errors.values():
+            self.log.error("jupyter-mlops: c.PipelineService.%s", e)
+
+    @property
+    def active(self) -> dict[str, RunExecution]:
+        """The runs executing in this process, by run id."""
+        return self.local.active
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, schedules: bool = True) -> None:
-        """Fail local runs a stopped process left unfinished, watch Kubeflow runs
-        again; start the scheduler."""
-        await self.ctx.call(self.reconcile)
+        """Hand every unfinished run back to its target (local runs a stopped process left
+        are marked FAILED, cluster runs are watched again); start the scheduler."""
         await self.reattach()
         if schedules:
             self._scheduler = asyncio.ensure_future(self._schedule_loop())
 
-    def reconcile(self) -> list[str]:
-        """Mark FAILED every unfinished run whose executor process is gone."""
-        host = socket.gethostname()
-        failed = []
-        for run in self.db.unfinished_runs():
-            ex = run.get("executor") or ""
-            if parse_executor(ex) is not None:
-                continue  # runs in a cluster, whatever became of the process: see reattach
-            h, _, pid = ex.rpartition(":")
-            if ex == self.executor_id and run["run_id"] in self.active:
-                continue
-            if h != host:
-                continue  # another machine's run (shared database): its server reconciles it
-            if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
-                continue
-            reason = (f"interrupted: the process running it ({ex or 'unknown'}) stopped "
-                      "before it finished")
-            self._fail_run(run["run_id"], reason)
-            failed.append(run["run_id"])
-        if failed:
-            self.log.warning("jupyter-mlops: %d interrupted pipeline run(s) marked FAILED",
-                             len(failed))
-        return failed
+    def item(self, row: dict[str, Any], pipeline: Pipeline | None = None) -> PipelineRunItem:
+        """A stored run as its target sees it."""
+        name = row.get("target") or LOCAL
+        t = self.targets.get(name)
+        return PipelineRunItem(
+            id=row["run_id"], target=name, kind=t.kind if t else "", pipeline=pipeline,
+            values=dict(row.get("parameters") or {}), ref=ref_of(name, row.get("executor")),
+            run_dir=row.get("run_dir") or "", experiment_id=row.get("experiment_id") or "",
+            schedule_id=row.get("schedule_id"), retry_of=row.get("retry_of"), row=row)
 
     async def reattach(self) -> list[str]:
-        """Watch again every unfinished run of a configured Kubeflow target."""
-        attached = []
+        """Give every unfinished run to its target's ``attach``; the ids of the runs still
+        unfinished after that."""
+        interrupted = attached = 0
+        left = []
         for run in await self.ctx.call(self.db.unfinished_runs):
-            parsed = parse_executor(run.get("executor"))
-            if parsed is None:
-                continue
-            name, kfp_id = parsed
-            target = self.targets.get(name)
+            run = await self.ctx.call(self.db.get_run, run["run_id"]) or run
+            target = self.targets.get(run.get("target") or LOCAL)
             if target is None:  # perhaps another server's target (shared database)
-                self.log.warning("jupyter-mlops: run %s is on Kubeflow target %r, which is "
-                                 "not configured here: not watched", run["run_id"], name)
-            elif not kfp_id:  # the process stopped between our rows and KFP's answer
-                await self.ctx.call(target._end_all, run["run_id"], "FAILED",
-                                    "interrupted: the server stopped while submitting it")
-            else:
-                target.attach(run["run_id"], kfp_id)
-                attached.append(run["run_id"])
+                self.log.warning("jupyter-mlops: run %s is on target %r, which is not "
+                                 "configured here: not watched", run["run_id"], run["target"])
+                continue
+            await target.attach(self.item(run), self.ctx)
+            if run["run_id"] in target.watchers:
+                attached += 1
+            elif await self.ctx.call(self.db.run_status, run["run_id"]) in RUN_TERMINAL:
+                interrupted += target is self.local
+                continue
+            left.append(run["run_id"])
+        if interrupted:
+            self.log.warning("jupyter-mlops: %d interrupted pipeline run(s) marked FAILED",
+                             interrupted)
         if attached:
-            self.log.info("jupyter-mlops: watching %d Kubeflow run(s) again", len(attached))
-        return attached
+            self.log.info("jupyter-mlops: watching %d pipeline run(s) again", attached)
+        return left
 
     def _fail_run(self, run_id: str, reason: str) -> None:
-        before = self.db.get_run(run_id)
-        self.db.mark_interrupted(run_id, reason)
-        for rid, status in [(run_id, "FAILED")] + [
-                (s["tracking_run_id"], "FAILED") for s in (before or {}).get("steps", [])
-                if s["tracking_run_id"] and s["status"] == "RUNNING"]:
-            with contextlib.suppress(Exception):
-                self.store.update_run_info(rid, status=status, end_time=now_ms())
+        self.ctx.interrupt(run_id, reason)
 
     async def stop(self) -> None:
-        """Stop the scheduler; runs still going are killed and marked FAILED."""
+        """Stop the scheduler and stop watching; local runs still going are killed and
+        marked FAILED."""
         if self._scheduler is not None:
             self._scheduler.cancel()
         for target in self.targets.values():
             await target.stop()
-        reason = "interrupted: the server stopped while it ran"
-        for ex in list(self.active.values()):
-            ex.cancel(interrupted=reason)
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=15)
         for run_id in list(self.active):  # did not wind down in time
-            await self.ctx.call(self._fail_run, run_id, reason)
+            await self.ctx.call(self._fail_run, run_id, STOPPED)
         await self.ctx.pool.close()
         self.ctx.io.shutdown(wait=True)
         self.ctx.reads.shutdown(wait=True)
@@ -273,52 +264,42 @@ class PipelineService(Service):
                      parameters: Mapping[str, Any] | None = None, *,
                      pipeline: Pipeline | None = None, schedule_id: str | None = None,
                      retry_of: str | None = None, reuse: Mapping[str, str] | None = None,
-                     run_name: str | None = None, target: str = "local") -> dict[str, Any]:
-        kf = self.target(target)
+                     run_name: str | None = None, target: str = LOCAL) -> dict[str, Any]:
+        """Validate, store and hand the run to ``target``; the run as REST shows it."""
+        t = self.target(target)
         if pipeline is None:
             pipeline = await self.ctx.read(self.load, path, text)
         try:
             values = resolve_parameters(pipeline, parameters)
         except ParameterError as e:
             raise invalid(str(e)) from None
-        if kf is not None:
-            run_id = await kf.submit(pipeline, values, schedule_id=schedule_id,
-                                     retry_of=retry_of, run_name=run_name)
-            return await self.get_run(run_id)
-        row = await self.ctx.call(self._create, pipeline, values, schedule_id, retry_of, run_name)
-        ex = RunExecution(self.ctx, row["run_id"], pipeline, values, row["run_dir"],
-                          row["experiment_id"], reuse)
-        self.active[row["run_id"]] = ex
-        task = asyncio.ensure_future(self._execute(ex))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return await self.get_run(row["run_id"])
-
-    async def _execute(self, ex: RunExecution) -> None:
+        item = PipelineRunItem(id="", target=t.name, kind=t.kind, pipeline=pipeline,
+                               values=values, schedule_id=schedule_id, retry_of=retry_of,
+                               run_name=run_name, reuse=dict(reuse or {}))
+        await t.validate(item)  # refused here: nothing stored
+        executor = self.executor_id if t is self.local else executor_for(t.kind, t.name, None)
+        row = await self.ctx.call(self._create, pipeline, values, schedule_id, retry_of, run_name,
+                                  t.name, executor)
+        item.id, item.run_dir, item.experiment_id = (row["run_id"], row["run_dir"],
+                                                     row["experiment_id"])
         try:
-            await ex.execute()
-        except Exception:
-            self.log.exception("jupyter-mlops: pipeline run %s", ex.run_id)
-            await self.ctx.call(self._fail_run, ex.run_id, "internal error of the executor")
-        finally:
-            self.active.pop(ex.run_id, None)
+            await t.submit(item, self.ctx)
+        except Exception as e:  # not started: FAILED (unless the target said why already)
+            why = e.message if isinstance(e, TrackingError) else f"{type(e).__name__}: {e}"
+            await self.ctx.transition(item, "FAILED", reason=f"not started: {why}")
+            raise
+        return await self.get_run(item.id)
 
-    def target(self, name: str | None) -> KubeflowTarget | None:
-        """The Kubeflow target ``name`` (None: local); 400 naming the configured ones."""
-        if not name or name == "local":
-            return None
-        if name in self.targets:
-            return self.targets[name]
-        if name in self.target_errors:
-            raise invalid(f"Target {name!r} is misconfigured: {self.target_errors[name]}")
-        known = ", ".join(repr(n) for n in ["local", *self.targets])
-        raise invalid(f"Unknown target {name!r}; configured targets: {known}.")
+    def target(self, name: str | None) -> Target[PipelineRunItem, Context]:
+        """The target ``name`` (none: local); 400 naming the configured ones."""
+        t = self.targets.get(name or LOCAL)
+        if t is None:
+            raise unknown_target(str(name), self.targets, self.target_errors)
+        return t
 
     def list_targets(self) -> list[dict[str, Any]]:
-        """Where runs can go: this server, then the configured Kubeflow targets."""
-        return [{"name": "local", "display_name": "This server", "kind": "local",
-                 "default": True, "parallelism": self.ctx.parallelism, "ui_url": None},
-                *(t.describe() for t in self.targets.values())]
+        """Where runs can go: this server, then the configured targets."""
+        return [t.describe() for t in self.targets.values()]
 
     def _create(self, p: Pipeline, values: dict[str, Any], schedule_id: str | None,
                 retry_of: str | None, run_name: str | None, target: str = "local",
@@ -379,8 +360,8 @@ class PipelineService(Service):
         spec = row["spec"]
         steps = []
         counts: dict[str, int] = {}
-        remote = parse_executor(row.get("executor"))
-        kf = self.targets.get(remote[0]) if remote else None
+        target = self.targets.get(row["target"] or LOCAL)
+        remote = (row["target"] or LOCAL) != LOCAL
         for s in row["steps"]:
             counts[s["status"]] = counts.get(s["status"], 0) + 1
             sdef = spec.get("steps", {}).get(s["step"], {})
@@ -395,7 +376,7 @@ class PipelineService(Service):
                 "tracking_run_id": s["tracking_run_id"], "error": s["error"],
                 "cached_from": s["cached_from"],
                 "has_log": (os.path.exists(log_path(row["run_dir"], s["step"]))
-                            or (remote is not None and s["status"] not in ("PENDING", "SKIPPED"))),
+                            or (remote and s["status"] not in ("PENDING", "SKIPPED"))),
                 "has_notebook": os.path.exists(notebook_path(row["run_dir"], s["step"])),
             })
         start, end = row["start_time"], row["end_time"]
@@ -407,7 +388,7 @@ class PipelineService(Service):
             "created_time": row["created_time"], "start_time": start, "end_time": end,
             "duration_ms": (end or t) - start if start else None,
             "target": row["target"], "schedule_id": row["schedule_id"],
-            "external_url": kf.external_url(remote[1]) if kf and remote else None,
+            "external_url": target.external_url(self.item(row)) if target else None,
             "retry_of": row["retry_of"],
             "progress": {"done": done, "total": len(steps), "counts": counts},
             "steps": steps,
@@ -430,21 +411,12 @@ class PipelineService(Service):
         if run["status"] in RUN_TERMINAL:
             raise TrackingError(f"Pipeline run '{run_id}' already ended ({run['status']}).",
                                 RESOURCE_CONFLICT)
-        ex = self.active.get(run_id)
-        remote = parse_executor(await self.ctx.read(
-            lambda: (self.db.get_run(run_id) or {}).get("executor")))
-        if remote is not None:
-            kf = self.targets.get(remote[0])
-            if kf is None:
-                raise invalid(f"Pipeline run '{run_id}' runs on Kubeflow target "
-                              f"'{remote[0]}', which is not configured here.")
-            await kf.cancel(run_id, remote[1])
-        elif ex is not None:
-            ex.cancel()
-            await ex.done.wait()
-        else:  # running in another process: it polls for this
-            await self.ctx.call(lambda: self.db.update_run(
-                run_id, only_if_not=RUN_TERMINAL, status="CANCELING"))
+        row = await self.ctx.read(self.db.get_run, run_id)
+        t = self.targets.get(run["target"] or LOCAL)
+        if t is None:
+            raise invalid(f"Pipeline run '{run_id}' runs on target '{run['target']}', which "
+                          "is not configured here.")
+        await t.cancel(self.item(row), self.ctx)
         return await self.get_run(run_id)
 
     async def retry(self, run_id: str, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -468,17 +440,39 @@ class PipelineService(Service):
         return await self.submit(pipeline=p, parameters=params, retry_of=run_id, reuse=reuse)
 
     async def wait(self, run_id: str) -> dict[str, Any]:
-        ex = self.active.get(run_id)
-        if ex is not None:
-            await ex.done.wait()
-        for kf in self.targets.values():
-            await kf.wait(run_id)
+        """Until no target of this process works on the run any more."""
+        for t in self.targets.values():
+            await t.wait(run_id)
         return await self.get_run(run_id)
+
+    async def step_log(self, run_id: str, step: str, offset: int = 0,
+                       max_bytes: int = 1 << 20,
+                       tail: int | None = None) -> tuple[bytes, int, bool]:
+        """(bytes from ``offset`` — or the last ``tail`` bytes —, next offset, whether
+        the step has ended): the kept log file when there is one, else what the run's
+        target serves while the step runs."""
+        row, data, offset, ended = await self.ctx.read(self._read_log_file, run_id, step,
+                                                       offset, max_bytes, tail)
+        if data is None:
+            data = b""
+            t = self.targets.get(row["target"] or LOCAL)
+            if t is not None and t is not self.local and not ended:
+                # still running in a pod: the target serves the whole log, we a slice of it
+                whole = await t.logs(self.item(row), part=step) or b""
+                if tail is not None:
+                    offset = max(0, len(whole) - tail)
+                data = whole[offset:offset + max_bytes]
+        return data, offset + len(data), ended
 
     def read_log(self, run_id: str, step: str, offset: int = 0,
                  max_bytes: int = 1 << 20, tail: int | None = None) -> tuple[bytes, int, bool]:
-        """(bytes from ``offset`` — or the last ``tail`` bytes —, next offset, whether
-        the step has ended)."""
+        """(blocking) :meth:`step_log` of the kept log file only (what local steps write;
+        a remote step's once it ended)."""
+        _row, data, offset, ended = self._read_log_file(run_id, step, offset, max_bytes, tail)
+        return data or b"", offset + len(data or b""), ended
+
+    def _read_log_file(self, run_id: str, step: str, offset: int, max_bytes: int,
+                       tail: int | None) -> tuple[dict[str, Any], bytes | None, int, bool]:
         row = self.db.get_run(run_id)
         if row is None:
             raise not_found(f"Pipeline run '{run_id}' does not exist.")
@@ -486,22 +480,14 @@ class PipelineService(Service):
         if st is None:
             raise not_found(f"Pipeline run '{run_id}' has no step '{step}'.")
         path = log_path(row["run_dir"], step)
-        data = b""
         ended = st["status"] in STEP_TERMINAL or row["status"] in RUN_TERMINAL
-        remote = parse_executor(row.get("executor"))
-        if os.path.exists(path):
-            if tail is not None:
-                offset = max(0, os.path.getsize(path) - tail)
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read(max_bytes)
-        elif remote is not None and remote[0] in self.targets and not ended:
-            # still running in a pod: KFP serves the whole log, we serve a slice of it
-            whole = self.targets[remote[0]].read_log(row, st) or b""
-            if tail is not None:
-                offset = max(0, len(whole) - tail)
-            data = whole[offset:offset + max_bytes]
-        return data, offset + len(data), ended
+        if not os.path.exists(path):
+            return row, None, offset, ended
+        if tail is not None:
+            offset = max(0, os.path.getsize(path) - tail)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return row, f.read(max_bytes), offset, ended
 
     def notebook_file(self, run_id: str, step: str) -> str:
         row = self.db.get_run(run_id)

@@ -15,7 +15,6 @@ failing it (the run goes on in the cluster whatever this process does).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import re
@@ -25,27 +24,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ...targets import TARGET_NAME, ConfigReader, Target, TargetConfigError
 from ...tracking.errors import TrackingError, invalid
 from ..db import RUN_TERMINAL, STEP_TERMINAL, now_ms
-from ..executor import (
-    TAG_PIPELINE,
-    TAG_PIPELINE_RUN,
-    TAG_STEP,
-    TRACKING_STATUS,
-    log_path,
-    notebook_path,
-)
+from ..executor import Context, PipelineRunItem, log_path, notebook_path, ref_of
 from .client import KfpClient, KfpError, default_token_path, token_reader
 
 if TYPE_CHECKING:
     from ..model import Pipeline
-    from ..service import PipelineService
+
+__all__ = ["KIND", "KubeflowTarget", "TargetConfig", "TargetConfigError", "parse_executor",
+           "parse_target"]
 
 log = logging.getLogger(__name__)
 
 KIND = "kubeflow"
 EXECUTOR_PREFIX = "kubeflow:"
-TARGET_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,30}[a-z0-9])?$")
 
 #: KFP RuntimeState of a run → our run status.
 RUN_STATES = {"RUNTIME_STATE_UNSPECIFIED": "QUEUED", "PENDING": "QUEUED", "RUNNING": "RUNNING",
@@ -62,10 +56,6 @@ LOG_CACHE_SECONDS = 1.0
 
 
 # -- configuration ------------------------------------------------------------------------
-class TargetConfigError(ValueError):
-    """A configured target's settings are wrong; the message names target and field."""
-
-
 @dataclass
 class TargetConfig:
     """One entry of ``PipelineService.kubeflow_targets``, checked."""
@@ -93,9 +83,9 @@ _FIELDS = {"endpoint", "image", "tracking_uri", "namespace", "token", "token_pat
            "service_account", "poll_interval"}
 
 
-def parse_target(name: Any, raw: Any) -> TargetConfig:
+def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
     """Check one target's settings; a :class:`TargetConfigError` names the target and field."""
-    where = f"kubeflow_targets[{name!r}]"
+    where = where or f"kubeflow_targets[{name!r}]"
     if not isinstance(name, str) or not TARGET_NAME.match(name) or name == "local":
         raise TargetConfigError(f"{where}: a target name is 1-32 lower-case letters, digits, '-' or "
                          "'_' (and not 'local')")
@@ -182,29 +172,31 @@ def _ms(stamp: Any) -> int | None:
 
 
 # -- the target -----------------------------------------------------------------------------
-class KubeflowTarget:
+class KubeflowTarget(Target[PipelineRunItem, Context]):
     """Submits, watches, cancels and reads logs of runs on one KFP endpoint."""
 
-    def __init__(self, cfg: TargetConfig, svc: PipelineService) -> None:
+    kind = KIND
+
+    def __init__(self, cfg: TargetConfig) -> None:
+        super().__init__(cfg.name, cfg.display_name)
         self.cfg = cfg
-        self.name = cfg.name
-        self.svc = svc
         self.client = KfpClient(cfg.name, cfg.endpoint, cfg.namespace,
                                 token=token_reader(cfg.token, cfg.token_path),
                                 verify_ssl=cfg.verify_ssl)
-        self.watchers: dict[str, asyncio.Task[None]] = {}
         self._logs: dict[tuple[str, str], tuple[float, bytes]] = {}
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "display_name": self.cfg.display_name or self.name,
-                "kind": KIND, "ui_url": self.cfg.ui_url, "default": False,
-                "namespace": self.cfg.namespace}
+    @classmethod
+    def from_config(cls, name: str, settings: ConfigReader) -> KubeflowTarget:
+        return cls(parse_target(name, settings.raw, settings.where))
 
-    def external_url(self, kfp_run_id: str) -> str | None:
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "ui_url": self.cfg.ui_url, "namespace": self.cfg.namespace}
+
+    def external_url(self, item: PipelineRunItem) -> str | None:
         """The run's page in the KFP UI (its hash route ``#/runs/details/<id>``)."""
-        if not self.cfg.ui_url or not kfp_run_id:
+        if not self.cfg.ui_url or not item.ref:
             return None
-        return f"{self.cfg.ui_url.rstrip('/')}/#/runs/details/{kfp_run_id}"
+        return f"{self.cfg.ui_url.rstrip('/')}/#/runs/details/{item.ref}"
 
     def settings(self) -> Any:
         from .compiler import KubeflowSettings
@@ -229,31 +221,35 @@ class KubeflowTarget:
         return ir
 
     # -- submit ----------------------------------------------------------------------------
-    async def submit(self, p: Pipeline, values: dict[str, Any], *, schedule_id: str | None,
-                     retry_of: str | None, run_name: str | None) -> str:
-        """Create the tracked runs and the KFP run; our run id. A refusal by KFP before
-        anything was created raises; one at run creation leaves our run FAILED and raises."""
-        svc = self.svc
-        # Everything KFP could refuse for reasons of its own is asked before our rows exist.
-        # (Compiling reads and embeds the step files: not on the event loop.)
-        await asyncio.to_thread(self._compile, p, values, {n: "0" * 32 for n in p.steps},
+    async def validate(self, item: PipelineRunItem) -> None:
+        """Everything KFP could refuse for reasons of its own is asked before our rows exist:
+        the pipeline compiles, the KFP experiment exists (created when missing)."""
+        p = item.pipeline
+        assert p is not None
+        # (compiling reads and embeds the step files: not on the event loop)
+        await asyncio.to_thread(self._compile, p, item.values, {n: "0" * 32 for n in p.steps},
                                 "0" * 32)
         exp_name = self.cfg.experiment or p.experiment or p.name
-        exp_id = await asyncio.to_thread(self.client.experiment_id, exp_name)
-        row = await svc.ctx.call(svc._create, p, values, schedule_id, retry_of, run_name,
-                                 self.name, f"{EXECUTOR_PREFIX}{self.name}/")
-        run_id = row["run_id"]
+        item.notes["kfp_experiment_id"] = await asyncio.to_thread(self.client.experiment_id,
+                                                                  exp_name)
+
+    async def submit(self, item: PipelineRunItem, ctx: Context) -> None:
+        """Create the tracked runs of the steps and the KFP run, then watch it. A refusal
+        by KFP leaves our run FAILED with KFP's reason and raises."""
+        p, values, run_id = item.pipeline, item.values, item.id
+        assert p is not None
         try:
-            children = await svc.ctx.call(self._create_children, p, values, run_id,
-                                          row["experiment_id"])
+            if "kfp_experiment_id" not in item.notes:
+                await self.validate(item)
+            children = await ctx.call(self._create_children, ctx, item)
             ir = await asyncio.to_thread(self._compile, p, values, children, run_id)
             spec = ir["pipeline_spec"]
             if ir.get("platform_spec"):  # KFP reads this pair like a two-document package
                 spec = {"pipeline_spec": ir["pipeline_spec"], "platform_spec": ir["platform_spec"]}
             body: dict[str, Any] = {
-                "display_name": run_name or f"{p.name} {run_id[:8]}",
+                "display_name": item.run_name or f"{p.name} {run_id[:8]}",
                 "description": f"jupyter-mlops pipeline run {run_id}",
-                "experiment_id": exp_id, "pipeline_spec": spec,
+                "experiment_id": item.notes["kfp_experiment_id"], "pipeline_spec": spec,
                 "runtime_config": {"parameters": values},
             }
             if self.cfg.pipeline_root:
@@ -263,72 +259,51 @@ class KubeflowTarget:
             kfp_run = await asyncio.to_thread(self.client.create_run, body)
             kfp_id = str(kfp_run["run_id"])
         except TrackingError as e:
-            await svc.ctx.call(self._end_all, run_id, "FAILED",
-                               f"Kubeflow did not accept the run: {e.message}")
+            await ctx.call(self._end_all, ctx, run_id, "FAILED",
+                           f"Kubeflow did not accept the run: {e.message}")
             raise
         except Exception as e:
             log.exception("jupyter-mlops: submitting run %s to %s", run_id, self.name)
-            await svc.ctx.call(self._end_all, run_id, "FAILED",
-                               f"submitting to Kubeflow failed: {type(e).__name__}: {e}")
+            await ctx.call(self._end_all, ctx, run_id, "FAILED",
+                           f"submitting to Kubeflow failed: {type(e).__name__}: {e}")
             raise
-        await svc.ctx.call(svc.db.update_run, run_id,
-                           executor=f"{EXECUTOR_PREFIX}{self.name}/{kfp_id}")
-        self.attach(run_id, kfp_id)
-        return run_id
+        await ctx.set_ref(item, kfp_id)
+        self.watchers.start(run_id, lambda: self._watch(item, ctx))
 
-    def _create_children(self, p: Pipeline, values: Mapping[str, Any], run_id: str,
-                         experiment_id: str) -> dict[str, str]:
+    def _create_children(self, ctx: Context, item: PipelineRunItem) -> dict[str, str]:
         """One tracked child run per step, as local runs have (created up front: the
         step's pod logs into it)."""
-        from ...tracking.entities import TAG_PARENT_RUN_ID
-        from ..executor import _user
         from ..params import fill
 
-        store = self.svc.store
-        tctx = {f"params.{k}": v for k, v in values.items()}
-        tctx.update({"run.id": run_id, "pipeline.name": p.name})
+        p = item.pipeline
+        assert p is not None
+        tctx = {f"params.{k}": v for k, v in item.values.items()}
+        tctx.update({"run.id": item.id, "pipeline.name": p.name})
         out: dict[str, str] = {}
         for name, step in p.steps.items():
-            run = store.create_run(experiment_id, user_id=_user(), run_name=name, tags={
-                TAG_PARENT_RUN_ID: run_id, TAG_PIPELINE: p.name, TAG_PIPELINE_RUN: run_id,
-                TAG_STEP: name, "mlflow.source.name": step.path,
-                "mlflow.source.type": step.kind.upper(), "mlops.pipeline.target": self.name})
-            out[name] = run.info.run_id
-            items = []
+            params: dict[str, Any] = {}
             for key, value in step.parameters.items():
                 try:
-                    v = fill(value, tctx)
+                    params[key] = fill(value, tctx)
                 except KeyError:  # needs what only the pod knows (run dir, outputs): not logged
                     continue
-                items.append((key, v if isinstance(v, str) else json.dumps(v, default=str)[:6000]))
-            if items:
-                store.log_batch(run.info.run_id, params=items)
-        self.svc.db.update_steps([(run_id, n, {"tracking_run_id": rid}) for n, rid in out.items()])
+            out[name] = ctx.create_child_run(item, name, params=params, tags={
+                "mlflow.source.name": step.path, "mlflow.source.type": step.kind.upper(),
+                "mlops.pipeline.target": self.name})
+        ctx.update_steps([(item.id, n, {"tracking_run_id": rid}) for n, rid in out.items()])
         return out
 
     # -- watch -----------------------------------------------------------------------------
-    def attach(self, run_id: str, kfp_id: str) -> None:
-        """Watch a KFP run until it ends (one watcher per run)."""
-        if run_id in self.watchers and not self.watchers[run_id].done():
+    async def attach(self, item: PipelineRunItem, ctx: Context) -> None:
+        """Watch an unfinished run again after a restart (one watcher per run)."""
+        if not item.ref:  # the process stopped between our rows and KFP's answer
+            await ctx.call(self._end_all, ctx, item.id, "FAILED",
+                           "interrupted: the server stopped while submitting it")
             return
-        task = asyncio.ensure_future(self._watch(run_id, kfp_id))
-        self.watchers[run_id] = task
-        task.add_done_callback(lambda _t: self.watchers.pop(run_id, None))
+        self.watchers.start(item.id, lambda: self._watch(item, ctx))
 
-    async def stop(self) -> None:
-        """Stop watching (the runs go on in the cluster; the next start re-attaches)."""
-        tasks = list(self.watchers.values())
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
-
-    async def wait(self, run_id: str) -> None:
-        task = self.watchers.get(run_id)
-        if task is not None:
-            await asyncio.wait([task])
-
-    async def _watch(self, run_id: str, kfp_id: str) -> None:
+    async def _watch(self, item: PipelineRunItem, ctx: Context) -> None:
+        run_id, kfp_id = item.id, item.ref or ""
         poll = self.cfg.poll_interval
         delay = poll
         complaint: str | None = None
@@ -337,15 +312,15 @@ class KubeflowTarget:
                 kfp_run = await asyncio.to_thread(self.client.get_run, kfp_id)
             except KfpError as e:
                 if e.status == 404:
-                    await self.svc.ctx.call(self._end_all, run_id, "FAILED",
-                                            f"the Kubeflow run {kfp_id} no longer exists")
+                    await ctx.call(self._end_all, ctx, run_id, "FAILED",
+                                   f"the Kubeflow run {kfp_id} no longer exists")
                     return
                 # Unreachable, or the token was refused (it may be rotated): keep watching,
                 # more slowly, and say why the run seems stuck.
                 if e.message != complaint:
                     complaint = e.message
                     log.warning("jupyter-mlops: watching run %s: %s", run_id, e.message)
-                    await self.svc.ctx.call(self._note, run_id, f"not watched right now: {e.message}")
+                    await ctx.transition(item, None, reason=f"not watched right now: {e.message}")
                 delay = min(delay * 2, MAX_BACKOFF)
                 await asyncio.sleep(delay)
                 continue
@@ -358,23 +333,19 @@ class KubeflowTarget:
                 continue
             delay = poll
             try:
-                if await self.svc.ctx.call(self._apply, run_id, kfp_id, kfp_run, complaint):
+                if await ctx.call(self._apply, ctx, run_id, kfp_id, kfp_run, complaint):
                     return
             except Exception:
                 log.exception("jupyter-mlops: recording the state of run %s", run_id)
             complaint = None
             await asyncio.sleep(poll)
 
-    def _note(self, run_id: str, reason: str) -> None:
-        self.svc.db.update_run(run_id, only_if_not=RUN_TERMINAL, reason=reason[:4000])
-
-    def _apply(self, run_id: str, kfp_id: str, kfp_run: Mapping[str, Any],
+    def _apply(self, ctx: Context, run_id: str, kfp_id: str, kfp_run: Mapping[str, Any],
                complaint: str | None) -> bool:
         """Write what KFP says into our run; True when the run has ended."""
         from .compiler import task_name
 
-        db = self.svc.db
-        row = db.get_run(run_id)
+        row = ctx.run_row(run_id)
         if row is None:
             return True
         if row["status"] in RUN_TERMINAL:
@@ -408,17 +379,17 @@ class KubeflowTarget:
             if values:
                 updates.append((s["step"], values))
         for s, status, error, t in ended_steps:  # tracked runs end before their steps do
-            self._end_step(row, s, status, error, kfp_id, t)
+            self._end_step(ctx, row, s, status, error, kfp_id, t)
 
         state = str(kfp_run.get("state") or "")
         status = RUN_STATES.get(state, row["status"])
         run_values: dict[str, Any] = {}
         if status in RUN_TERMINAL:
-            db.update_run_and_steps(run_id, {}, updates)
+            ctx.update_run_and_steps(run_id, {}, updates)
             err = kfp_run.get("error")
             reason = None
             if status == "FAILED":
-                failed = [s["step"] for s in db.get_run(run_id)["steps"]  # type: ignore[index]
+                failed = [s["step"] for s in ctx.run_row(run_id)["steps"]  # type: ignore[index]
                           if s["status"] == "FAILED"]
                 reason = ("step(s) failed: " + ", ".join(failed) if failed else
                           (err.get("message") if isinstance(err, dict) and err.get("message")
@@ -427,7 +398,7 @@ class KubeflowTarget:
                 reason = "cancelled"
             elif state == "SKIPPED":
                 reason = "Kubeflow skipped the run"
-            self._end_all(run_id, status, reason, _ms(kfp_run.get("finished_at")))
+            self._end_all(ctx, run_id, status, reason, _ms(kfp_run.get("finished_at")))
             return True
         if status != row["status"] and not (row["status"] == "CANCELING" and status == "RUNNING"):
             run_values["status"] = status
@@ -435,14 +406,14 @@ class KubeflowTarget:
             run_values["start_time"] = t_now
         if complaint and (row["reason"] or "").startswith("not watched right now"):
             run_values["reason"] = None  # KFP answers again
-        db.update_run_and_steps(run_id, run_values, updates, only_if_not=RUN_TERMINAL)
+        ctx.update_run_and_steps(run_id, run_values, updates, only_if_not=RUN_TERMINAL)
         return False
 
-    def _end_step(self, row: Mapping[str, Any], s: Mapping[str, Any], status: str,
+    def _end_step(self, ctx: Context, row: Mapping[str, Any], s: Mapping[str, Any], status: str,
                   error: str | None, kfp_id: str, task: Mapping[str, Any] | None) -> None:
         """A step ended: keep its log (and the executed notebook its pod uploaded), end its
-    tracked run."""
-        store = self.svc.store
+        tracked run."""
+        store = ctx.store
         child = s["tracking_run_id"]
         data = b""
         if task is not None and status in ("SUCCEEDED", "FAILED", "CANCELED"):
@@ -469,54 +440,39 @@ class KubeflowTarget:
                 os.makedirs(os.path.dirname(nb), exist_ok=True)
                 with repo.open("output.ipynb") as src, open(nb, "wb") as dst:
                     dst.write(src.read())
-            if error:
-                store.set_tag(child, "mlops.pipeline.error", error[:8000])
-            store.update_run_info(child, status=TRACKING_STATUS.get(status, "KILLED"),
-                                  end_time=now_ms())
         except Exception:
-            log.exception("jupyter-mlops: ending the tracked run of step %s", s["step"])
+            log.exception("jupyter-mlops: keeping the files of step %s", s["step"])
+        ctx.end_step_run(row, s, status, error)
 
-    def _end_all(self, run_id: str, status: str, reason: str | None,
+    def _end_all(self, ctx: Context, run_id: str, status: str, reason: str | None,
                  end_time: int | None = None) -> None:
         """The run ended (or could not start): steps that had not ended are settled
         from the run's outcome, every tracked run is ended."""
-        db = self.svc.db
-        row = db.get_run(run_id)
-        if row is None:
-            return
-        t = now_ms()
-        left = {"SUCCEEDED": ("SUCCEEDED", "SKIPPED"), "FAILED": ("FAILED", "SKIPPED"),
-                "CANCELED": ("CANCELED", "CANCELED")}[status]
-        for s in row["steps"]:
-            if s["status"] in STEP_TERMINAL:
-                continue
-            st = left[0] if s["status"] == "RUNNING" else left[1]
-            err = reason if st in ("FAILED", "CANCELED") else None
-            db.update_steps([(run_id, s["step"], {"status": st, "end_time": t, "error": err})])
-            self._end_step(row, s, st, err, "", None)
-        final = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}[status]
-        try:  # before the run's status: whoever sees the run ended sees its tracked run ended
-            self.svc.store.update_run_info(run_id, status=final, end_time=end_time or t)
-        except Exception:
-            log.exception("jupyter-mlops: ending pipeline run %s", run_id)
-        db.update_run(run_id, only_if_not=RUN_TERMINAL, status=status, reason=reason,
-                      end_time=end_time or t)
+        ctx.finish(run_id, status, reason, end_time,
+                   end_step=lambda row, s, st, err: self._end_step(ctx, row, s, st, err, "", None))
 
     # -- cancel and logs -------------------------------------------------------------------
-    async def cancel(self, run_id: str, kfp_id: str) -> None:
-        if not kfp_id:  # KFP never got it
-            await self.svc.ctx.call(self._end_all, run_id, "CANCELED", "cancelled")
+    async def cancel(self, item: PipelineRunItem, ctx: Context) -> None:
+        if not item.ref:  # KFP never got it
+            await ctx.call(self._end_all, ctx, item.id, "CANCELED", "cancelled")
             return
-        await asyncio.to_thread(self.client.terminate_run, kfp_id)
-        await self.svc.ctx.call(lambda: self.svc.db.update_run(
-            run_id, only_if_not=RUN_TERMINAL, status="CANCELING"))
+        await asyncio.to_thread(self.client.terminate_run, item.ref)
+        await ctx.transition(item, "CANCELING")
+
+    async def logs(self, item: PipelineRunItem, *, part: str | None = None) -> bytes | None:
+        """A running step's whole log from KFP (None while it has no pod)."""
+        row = item.row
+        step = next((s for s in (row or {}).get("steps", []) if s["step"] == part), None)
+        if row is None or step is None:
+            return None
+        return await asyncio.to_thread(self.read_log, row, step)
 
     def read_log(self, row: Mapping[str, Any], step: Mapping[str, Any]) -> bytes | None:
-        """A running step's whole log from KFP (None while it has no pod). Blocking."""
+        """(blocking) :meth:`logs`, cached for :data:`LOG_CACHE_SECONDS`."""
         if step["status"] == "PENDING":
             return None
-        parsed = parse_executor(row.get("executor"))
-        if not parsed or not parsed[1]:
+        kfp_id = ref_of(row["target"], row.get("executor"))
+        if not kfp_id:
             return None
         key = (row["run_id"], step["step"])
         hit = self._logs.get(key)
@@ -525,13 +481,13 @@ class KubeflowTarget:
         from .compiler import task_name
 
         try:
-            kfp_run = self.client.get_run(parsed[1])
+            kfp_run = self.client.get_run(kfp_id)
             task = next((t for t in reversed((kfp_run.get("run_details") or {}).get(
                 "task_details") or []) if t.get("display_name") == task_name(step["step"])),
                 None)
             if task is None:
                 return None
-            data = self.client.node_log(parsed[1], _node_id(task))
+            data = self.client.node_log(kfp_id, _node_id(task))
         except KfpError as e:  # no pod yet, or KFP away: the log shows up when it answers
             log.debug("jupyter-mlops: live log of %s/%s: %s", row["run_id"], step["step"],
                       e.message)

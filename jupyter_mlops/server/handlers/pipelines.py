@@ -251,7 +251,7 @@ class LogHandler(MLOpsHandler):
             limit = q.integer("max_bytes", default=1 << 20, minimum=1, maximum=16 << 20) or 1 << 20
             tail = q.integer("tail", minimum=0, maximum=16 << 20)
             svc = service(self.mlops)
-            data, nxt, ended = await svc.ctx.read(svc.read_log, run_id, step, offset, limit, tail)
+            data, nxt, ended = await svc.step_log(run_id, step, offset, limit, tail)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.set_header("Cache-Control", "no-cache")
             if not follow:
@@ -269,7 +269,7 @@ class LogHandler(MLOpsHandler):
                         break
                     if not data:
                         await asyncio.sleep(0.25)
-                    data, nxt, ended = await svc.ctx.read(svc.read_log, run_id, step, nxt, limit)
+                    data, nxt, ended = await svc.step_log(run_id, step, nxt, limit)
             except StreamClosedError:
                 return
             self.finish()
