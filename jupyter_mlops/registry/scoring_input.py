@@ -25,6 +25,8 @@ class BadInput(ValueError):
 def _matrix(rows: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(rows, dtype=np.float64)
+    except OverflowError:
+        raise BadInput(f"{what}: a number is out of the range of a double.") from None
     except (TypeError, ValueError):
         try:
             arr = np.asarray(rows, dtype=object)
@@ -122,7 +124,9 @@ def parse_json(body: bytes, expected: list[str] | None) -> tuple[np.ndarray, Any
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise BadInput(f"Invalid JSON input: {e}") from None
+        raise BadInput(f"Invalid JSON input: {str(e)[:200]}") from None
+    except RecursionError:
+        raise BadInput("Invalid JSON input: nested too deeply.") from None
     if not isinstance(doc, dict):
         raise BadInput(f"The JSON input must be an object with one of the keys {', '.join(KEYS)}.")
     present = [k for k in KEYS if k in doc]

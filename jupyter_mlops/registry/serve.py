@@ -43,6 +43,14 @@ MAX_BODY = 20 * 1024 * 1024
 ENV_MAX_BODY = "JUPYTER_MLOPS_SCORING_MAX_BODY"
 #: Longest wait for requests in flight after SIGTERM, in seconds.
 DRAIN_SECONDS = 30.0
+#: Longest error message: the input a message quotes is cut past this.
+MAX_MESSAGE = 500
+
+
+def short(message: str) -> str:
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return message[:MAX_MESSAGE] + f"... ({len(message) - MAX_MESSAGE} more characters)"
 
 
 def _version() -> str:
@@ -122,7 +130,7 @@ class _Base(web.RequestHandler):
     def error(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error_code": code, "message": message}))
+        self.finish(json.dumps({"error_code": code, "message": short(message)}))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         code = "BAD_REQUEST" if status_code < 500 else "INTERNAL_ERROR"
@@ -163,8 +171,9 @@ class InvocationsHandler(_Base):
     def post(self) -> None:
         if self._finished:
             return
-        ctype = (self.request.headers.get("Content-Type") or "application/json").split(";")[0]
-        ctype = ctype.strip().lower()
+        # As MLflow's scoring server: a request without a Content-Type is refused (415).
+        raw = self.request.headers.get("Content-Type")
+        ctype = (raw or "").split(";")[0].strip().lower()
         model = self.served.model
         columns = model.columns
         try:
@@ -176,11 +185,16 @@ class InvocationsHandler(_Base):
                 self.error(
                     415,
                     f"This predictor only supports the following content types: "
-                    f"application/json, text/csv. Got '{ctype}'.",
+                    f"application/json, text/csv. Got '{(raw or '')[:100]}'.",
                 )
                 return
+            params = known_params(model, params)
         except BadInput as e:
             self.error(400, str(e))
+            return
+        except (OverflowError, RecursionError) as e:  # a number past float64, deep nesting
+            why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            self.error(400, f"The input cannot be read as numbers: {why}.")
             return
         try:
             if params:
@@ -197,12 +211,49 @@ class InvocationsHandler(_Base):
         self.finish(predictions_json(result))
 
 
+def known_params(model: Any, params: Any) -> dict[str, Any] | None:
+    """``params`` as MLflow's pyfunc takes them (``_enforce_params_schema``): without a
+    params schema in the model's signature they are ignored, whatever they are; with one
+    they must be an object, and keys the schema does not name are dropped. Whatever is
+    ignored is named in a warning in the log."""
+    if params is None:
+        return None
+    schema = params_schema(model)
+    if schema is None:
+        if params not in ({}, None):
+            what = sorted(params)[:20] if isinstance(params, dict) else "not an object"
+            log.warning("params ignored (%s): the model's signature defines no params schema",
+                        what)
+        return None
+    if not isinstance(params, dict):
+        raise BadInput(f"Parameters must be a dictionary. Got type '{type(params).__name__}'.")
+    unknown = sorted(set(params) - set(schema))
+    if unknown:
+        log.warning("Unrecognized params %s are ignored (the model's signature names %s)",
+                    unknown[:20], sorted(schema))
+    return {k: v for k, v in params.items() if k in schema} or None
+
+
+def params_schema(model: Any) -> dict[str, Any] | None:
+    """``{name: spec}`` of the signature's params schema, or None without one."""
+    sig = (getattr(model, "metadata", None) or {}).get("signature") or {}
+    raw = sig.get("params") if isinstance(sig, dict) else None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, list):
+        return None
+    return {str(p["name"]): p for p in raw if isinstance(p, dict) and "name" in p}
+
+
 # -- Open Inference Protocol (V2) ---------------------------------------------------------
 class _V2(_Base):
     def error(self, status: int, message: str, code: str = "") -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": message}))
+        self.finish(json.dumps({"error": short(message)}))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")

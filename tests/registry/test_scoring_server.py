@@ -127,6 +127,38 @@ def test_bad_input(server, body, ctype, status, fragment):
     assert fragment in answer["message"]
 
 
+def test_hostile_input_is_a_short_400(server):
+    """Issue 11 #7 and its family: numbers past a double, deep nesting, lone surrogates
+    and huge values answer 400 with a message of a few hundred characters at most."""
+    cases = [
+        '{"instances": [[%s, 1]]}' % ("9" * 401),
+        '{"inputs": {"a": [%s], "b": [1]}}' % ("9" * 401),
+        '{"dataframe_records": [{"a": %s, "b": 1}]}' % ("9" * 401),
+        "[" * 100_000,
+        '{"instances": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"instances": [["\\ud800", 1]]}',
+        '{"instances": [["%s", 1]]}' % ("x" * 5_000_000),
+        '{"dataframe_split": {"columns": ["%s"], "data": [[1]]}}' % ("c" * 5_000_000),
+    ]
+    for body in cases:
+        r = post(server, body)
+        assert r.status_code == 400, (body[:80], r.status_code, r.text[:300])
+        assert r.json()["error_code"] == "BAD_REQUEST"
+        assert len(r.content) < 1000, (body[:80], len(r.content))
+
+
+def test_content_type_and_params_as_mlflow(server):
+    """MLflow's scoring server refuses a request without a Content-Type (415), and
+    ignores params the model's signature does not define (with a warning in its log)."""
+    r = requests.post(server + "/invocations", data=b'{"instances": [[1, 2]]}', timeout=10)
+    assert r.status_code == 415, r.text
+    assert "application/json, text/csv" in r.json()["message"]
+    for params in ({"nope": 1, "x": [1]}, [1, 2], "p"):
+        r = post(server, {"instances": [[0.0, 1.0], [1.0, 0.0]], "params": params})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"predictions": [0, 1]}
+
+
 def test_unknown_path_and_missing_model(server, tmp_path):
     assert requests.get(server + "/nope", timeout=5).status_code == 404
     # The model is looked for before the port is bound: any port will do.
