@@ -221,11 +221,26 @@ class GuardedStore:
     def create_run(self, experiment_id: str, user_id: str | None = None, **kwargs: Any) -> Run:
         # The identity is the caller's, whatever the body said.
         tags = {**(kwargs.pop("tags", None) or {}), USER_TAG: self.caller.name}
+        run_id = kwargs.get("run_id")
+        if run_id and not self._may_know(run_id):
+            # The id (a client's own, api/v1/runs/create) is taken by a run the caller
+            # cannot see: to the caller that run does not exist (runs/get says 404), so
+            # "already exists" would reveal it. The run is created under a new id, as
+            # when a server picks the id; the client maps its id to the one answered.
+            kwargs["run_id"] = None
         return self._store.create_run(experiment_id, user_id=self.caller.name, tags=tags,
                                       **kwargs)
 
     def get_run(self, run_id: str) -> Run:
         return self._readable(run_id)
+
+    def _may_know(self, run_id: str) -> bool:
+        """False when ``run_id`` names a run the caller may not read."""
+        try:
+            run = self._store.get_run(run_id)
+        except TrackingError:
+            return True  # no such run
+        return self.policy.can_read_run(self.caller, run)
 
     def update_run_info(self, run_id: str, **kwargs: Any) -> RunInfo:
         self._writable(run_id)

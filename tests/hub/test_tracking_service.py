@@ -338,3 +338,52 @@ def test_our_client_logs_a_model_to_the_service(hub: ServiceHub, tmp_path: Path)
     assert printed == f"runs:/{run_id}/model '' [0, 1, 0, 1]"
     r = hub.call("alice", "GET", "artifacts/list?path=model", run_id=run_id)
     assert "model/MLmodel" in {f["path"] for f in r.json()["files"]}, r.text
+
+
+def test_a_private_run_id_is_not_revealed_by_create(hub: ServiceHub) -> None:
+    """Issue 11 #12: api/v1/runs/create with the id of a run the caller cannot see
+    answers as for a free id (a run under a new id), not RESOURCE_ALREADY_EXISTS."""
+    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "vision-ids"}).json()[
+        "experiment_id"]
+    private = hub.call("alice", "POST", "runs/create", {
+        "experiment_id": exp_id, "tags": [{"key": "mlops.visibility", "value": "private"}]}
+    ).json()["run"]["info"]["run_id"]
+    _error(hub.call("bob", "GET", "runs/get", run_id=private), 404, "RESOURCE_DOES_NOT_EXIST")
+    r = requests.post(hub.service_url + "api/v1/runs/create",
+                      headers={"Authorization": f"Bearer {hub.tokens['bob']}"},
+                      data=json.dumps({"experiment_id": exp_id, "run_id": private}), timeout=60)
+    assert r.status_code == 200, r.text
+    mine = r.json()["run"]["info"]
+    assert mine["run_id"] != private and mine["user_id"] == "bob"
+    _error(hub.call("bob", "GET", "runs/get", run_id=private), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert hub.call("alice", "GET", "runs/get", run_id=private).json()["run"]["info"][
+        "user_id"] == "alice"
+    # a taken id the caller can see still answers MLflow's RESOURCE_ALREADY_EXISTS
+    r = requests.post(hub.service_url + "api/v1/runs/create",
+                      headers={"Authorization": f"Bearer {hub.tokens['alice']}"},
+                      data=json.dumps({"experiment_id": exp_id, "run_id": private}), timeout=60)
+    _error(r, 400, "RESOURCE_ALREADY_EXISTS")
+
+
+def test_auth_walk_of_every_service_route(hub: ServiceHub) -> None:
+    """Every route of the service's route table (whoever adds one), every verb, and the
+    kinds of bad credentials: 401 or 403, through the hub's proxy."""
+    from routewalk import BAD_CREDENTIALS, VERBS, sample_path
+
+    from jupyter_mlops.server.handlers import fallback, multi_user_handlers
+
+    base = f"{hub.url}/services/{SERVICE}/"
+    faults, calls = [], 0
+    for pattern, _cls, _kw in [*multi_user_handlers(), fallback()]:
+        url = base + sample_path(pattern)
+        tries = [(v, BAD_CREDENTIALS[0]) for v in VERBS]
+        tries += [(v, c) for v in ("GET", "POST") for c in BAD_CREDENTIALS[1:]]
+        for verb, (kind, headers, query) in tries:
+            r = requests.request(verb, url, headers=headers, params=query or None,
+                                 data=b"{}" if verb in ("POST", "PUT", "PATCH") else None,
+                                 allow_redirects=False, timeout=60)
+            calls += 1
+            if r.status_code not in (401, 403):
+                faults.append((verb, pattern, kind, r.status_code, r.text[:120]))
+    assert calls > 200
+    assert faults == [], "\n".join(map(repr, faults))
