@@ -48,7 +48,8 @@ from .transient import AuthRefused, StoreUnavailable
 _BATCH_METRICS, _BATCH_PARAMS, _BATCH_TAGS = 1000, 100, 100
 # Points per log-bulk request: keeps bodies far below the server's 64 MiB cap.
 _BULK_POINTS = 200_000
-_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+# 507: the server's disk is full (jupyter-mlops answers it so): the batch waits in the spool.
+_RETRY_STATUSES = (408, 429, 500, 502, 503, 504, 507)
 
 
 def _auth_refusal(status: int, err: Any) -> bool:

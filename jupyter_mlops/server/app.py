@@ -21,7 +21,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Instance, Int, Type, Unicode, default
 
-from .handlers.base import Unavailable
+from .handlers.base import BodyBudget, Unavailable
 
 if TYPE_CHECKING:
     from ..deployments.service import DeploymentService
@@ -86,6 +86,35 @@ class MLOpsApp(ExtensionApp):
         help="""Largest JSON request body in bytes (``api/v1/runs/log-bulk`` carries
         whole metric series). MLflow's own 1 MB limit on ``runs/log-batch`` applies
         separately. Artifact uploads are limited by ``ServerApp.max_body_size``.""",
+    )
+
+    max_inflight_bytes = Int(
+        64 * 1024 * 1024,
+        config=True,
+        help="""Bytes of JSON request bodies the server reads and handles at once, over
+        all requests (each reserves its Content-Length before its body is read). Past
+        it a request waits unread for up to ``inflight_wait`` seconds, then is answered
+        503 TEMPORARILY_UNAVAILABLE (clients retry; the jupyter-mlops client spools). A
+        single body larger than the budget is handled alone. This bounds the memory
+        spent on request bodies (``api/v1/runs/log-bulk`` takes up to about 4 times its
+        body size while it is parsed and stored): see docs/reliability.md.""",
+    )
+
+    inflight_wait = Float(
+        60.0,
+        config=True,
+        help="""Seconds a request waits for room in ``max_inflight_bytes`` before it is
+        answered 503 (busy).""",
+    )
+
+    max_url_length = Int(
+        256 * 1024,
+        config=True,
+        help="""Longest request URL (path and query string) in bytes; longer ones are
+        answered 400 with MLflow's error JSON (``run_ids`` of 200 runs take ~7 KB). The
+        server also raises tornado's header limit (64 KiB by default, past which the
+        connection is reset without an answer) to four times this value, so that such
+        requests get an answer.""",
     )
 
     export_kernel_env = Bool(
@@ -159,6 +188,7 @@ class MLOpsApp(ExtensionApp):
 
     _store: TrackingStore | None = None
     _registry_store: AbstractRegistryStore | None = None
+    _budget: BodyBudget | None = None
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
     _closing = False
@@ -263,6 +293,7 @@ class MLOpsApp(ExtensionApp):
         self.handlers.append(fallback())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self._raise_header_limit()
         # The port is final only once the HTTP server is bound: export again.
         if self.export_kernel_env and not self.multi_user:
             self.export_environment()
@@ -285,6 +316,22 @@ class MLOpsApp(ExtensionApp):
         if store is not None:
             store.close()
         self._restore_environment()
+
+    @property
+    def body_budget(self) -> BodyBudget:
+        """Request bodies admitted at once (``max_inflight_bytes``)."""
+        if self._budget is None:
+            self._budget = BodyBudget(self.max_inflight_bytes)
+        return self._budget
+
+    def _raise_header_limit(self) -> None:
+        """Tornado resets a connection whose headers exceed its limit (64 KiB) without
+        an answer: raise it past ``max_url_length`` so a long URL gets our 400."""
+        server = getattr(self.serverapp, "http_server", None)
+        params = getattr(server, "conn_params", None)
+        want = 4 * self.max_url_length
+        if params is not None and (params.max_header_size or 65536) < want:
+            params.max_header_size = want
 
     # -- the store ---------------------------------------------------------
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,16 +30,28 @@ def missing(path: str) -> TrackingError:
 def bad_value(path: str, value: Any, hint: str | None = None) -> TrackingError:
     try:
         shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
-        shown = repr(value)
+    except (TypeError, ValueError, RecursionError):
+        shown = f"<{type(value).__name__}>"
     if len(shown) > 200:
         shown = shown[:200] + "..."
     hint = hint or f"Hint: Value was of type '{type(value).__name__}'."
     return invalid(f"Invalid value {shown} for parameter '{path}' supplied: {hint}{_API_DOCS}")
 
 
-def parse_json_body(body: bytes) -> dict[str, Any]:
-    """The JSON object of a request body; an empty body is ``{}``."""
+#: Depth of JSON nesting accepted (MLflow's bodies need 4; Python's parser fails past ~1000).
+MAX_JSON_DEPTH = 64
+# A \uD800-\uDFFF escape: maybe half of a surrogate pair, maybe a lone one.
+# (or a surrogate written as UTF-8 bytes, which json.loads lets through)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+_SURROGATE_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|[\ud800-\udfff]")
+
+
+def parse_json_body(body: str | bytes | bytearray) -> dict[str, Any]:
+    """The JSON object of a request body; an empty body is ``{}``.
+
+    Refused with INVALID_PARAMETER_VALUE: malformed JSON, nesting deeper than
+    :data:`MAX_JSON_DEPTH`, and strings holding a lone UTF-16 surrogate (``"\ud800"``:
+    valid JSON, but no character, so no database or file can store it)."""
     if not body or not body.strip():
         return {}
     try:
@@ -46,12 +59,75 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         if isinstance(data, str):  # old MLflow clients double-encode their JSON
             data = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
-        raise invalid(f"The request body is not valid JSON: {e}") from None
+        raise invalid(f"The request body is not valid JSON: {str(e)[:200]}") from None
+    except RecursionError:
+        data = None
+    text = isinstance(body, str)
+    opening = ("[", "{") if text else (b"[", b"{")
+    if data is None or (
+        body.count(opening[0]) + body.count(opening[1]) > MAX_JSON_DEPTH  # type: ignore[arg-type]
+        and _too_deep(data)
+    ):
+        raise invalid(f"The request body nests JSON arrays or objects more than "
+                      f"{MAX_JSON_DEPTH} levels deep.{_API_DOCS}")
     if not isinstance(data, dict):
         raise invalid(
             f"The request body must be a JSON object, not {type(data).__name__}.{_API_DOCS}"
         )
+    if (_SURROGATE_ESCAPE_TEXT.search(body) if text  # type: ignore[arg-type]
+            else _SURROGATE_ESCAPE.search(body)):  # type: ignore[arg-type]
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise invalid(f"Invalid value for parameter '{where}': it holds a lone UTF-16 "
+                          f"surrogate (such as \\ud800), which is not a Unicode character.")
     return data
+
+
+def _containers(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [v for v in value.values() if isinstance(v, (dict, list))]
+    return [v for v in value if isinstance(v, (dict, list))]
+
+
+def _too_deep(data: Any) -> bool:
+    """Nesting past :data:`MAX_JSON_DEPTH`, level by level (no recursion; only
+    containers are visited, so a column of a million numbers costs one scan)."""
+    level = [data] if isinstance(data, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return True
+        level = [c for v in level for c in _containers(v)]
+    return False
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """The path (``tags[0].key``) of the first string holding a lone surrogate, if any."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                return path or "body"
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                name = f"{path}.{k}" if path else str(k)
+                if _has_lone_surrogate(str(k)):
+                    return name
+                stack.append((name, v))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value)
+                         if isinstance(v, (str, dict, list)))
+    return None
 
 
 class Fields:
@@ -78,7 +154,7 @@ class Fields:
         return cls(data, query=True)
 
     @classmethod
-    def from_body(cls, body: bytes) -> Fields:
+    def from_body(cls, body: str | bytes | bytearray) -> Fields:
         return cls(parse_json_body(body))
 
     # -- helpers ---------------------------------------------------------
@@ -311,6 +387,10 @@ def to_float(value: Any, path: str) -> float:
     raise bad_value(path, value)
 
 
+#: Longest file or directory name (bytes of UTF-8) in an artifact path: most file systems'.
+MAX_FILE_NAME = 255
+
+
 def safe_artifact_path(path: str | None, name: str = "path") -> str:
     """A relative POSIX path that cannot leave its root: no ``..``, no absolute
     paths, no backslashes or NUL bytes. ``.`` and empty segments are dropped."""
@@ -321,6 +401,12 @@ def safe_artifact_path(path: str | None, name: str = "path") -> str:
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
         raise invalid(f"Invalid path: '{path}' (parameter '{name}').")
+    for p in parts:
+        if len(p.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME:
+            raise invalid(f"Invalid path (parameter '{name}'): the name '{p[:40]}...' is "
+                          f"longer than {MAX_FILE_NAME} bytes, the file system's limit.")
+        if _has_lone_surrogate(p):
+            raise invalid(f"Invalid path (parameter '{name}'): it holds a lone surrogate.")
     if parts and len(parts[0]) == 2 and parts[0][1] == ":":  # a Windows drive
         raise invalid(f"Invalid path: '{path}' (parameter '{name}').")
     return "/".join(parts)

@@ -23,7 +23,10 @@ HTTP_STATUS = {
     "REQUEST_LIMIT_EXCEEDED": 429,
     "RESOURCE_EXHAUSTED": 429,
     "INTERNAL_ERROR": 500,
-    "INVALID_STATE": 500,
+    # MLflow answers 500 for INVALID_STATE, which its client retries for minutes; ours
+    # are all a client acting on an object in the wrong state (renaming a deleted
+    # experiment): a client mistake, so 400 with MLflow's code.
+    "INVALID_STATE": 400,
     "NOT_IMPLEMENTED": 501,
     "TEMPORARILY_UNAVAILABLE": 503,
 }
@@ -36,19 +39,26 @@ PERMISSION_DENIED = "PERMISSION_DENIED"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 INVALID_STATE = "INVALID_STATE"
 TEMPORARILY_UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
+RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+#: HTTP status of a server whose disk is full (WebDAV's "Insufficient Storage").
+INSUFFICIENT_STORAGE = 507
 
 
 class TrackingError(Exception):
     """An error with an MLflow error code; ``str(err)`` is the message."""
 
-    def __init__(self, message: str, error_code: str = INVALID_PARAMETER_VALUE) -> None:
+    def __init__(
+        self, message: str, error_code: str = INVALID_PARAMETER_VALUE, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.error_code = error_code
+        self.status = status
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS.get(self.error_code, 500)
+        """MLflow's status for the code, unless the error names its own (507: disk full)."""
+        return self.status or HTTP_STATUS.get(self.error_code, 500)
 
     def to_json(self) -> dict[str, str]:
         return {"error_code": self.error_code, "message": self.message}

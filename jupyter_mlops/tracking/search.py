@@ -262,10 +262,21 @@ def parse_filter(filter_string: str | None) -> list[Comparison]:
     )
 
 
+#: Most comparisons in one filter, and values in one IN list: past these a filter is
+#: refused as the client's mistake before it reaches the database, where it would fail
+#: (SQLite: "Expression tree is too large", "too many SQL variables").
+MAX_FILTER_CLAUSES = 200
+MAX_IN_VALUES = 10000
+
+
 def _conjunction(p: _Parser, clause: Any, or_hint: str = "") -> list[Comparison]:
     """``clause ( AND clause )*`` to the end of the text; OR is refused where it stands."""
     out: list[Comparison] = []
     while True:
+        if len(out) >= MAX_FILTER_CLAUSES:
+            raise invalid(
+                f"Invalid filter: more than {MAX_FILTER_CLAUSES} comparisons joined by AND."
+            )
         out.append(clause(p))
         if p.at_end():
             return out
@@ -336,6 +347,9 @@ def _in_list(p: _Parser) -> list[str]:
         if p.text.startswith(",", p.pos):
             p.pos += 1
             values.append(p.string())
+            if len(values) > MAX_IN_VALUES:
+                raise invalid(f"Invalid filter: an IN list holds more than {MAX_IN_VALUES} "
+                              "values.")
             continue
         p.expect_char(")")
         return values

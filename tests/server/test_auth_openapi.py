@@ -8,7 +8,7 @@ import re
 import pytest
 
 from jupyter_mlops.server.handlers import NotFoundHandler
-from jupyter_mlops.server.handlers.base import RpcHandler
+from jupyter_mlops.server.handlers.base import MLOpsHandler, RpcHandler
 
 VERBS = ("get", "post", "put", "patch", "delete")
 SAMPLE_PATH_PARAM = "1/abc/artifacts/sub/file.txt"
@@ -26,6 +26,7 @@ def _rules(router):
 def registered_mlops_routes(serverapp) -> list[tuple[re.Pattern, type, set[str]]]:
     """``(regex, handler class, verbs)`` of every handler under ``{base_url}mlops/``."""
     prefix = serverapp.base_url + "mlops/"
+    refusal = MLOpsHandler._refuse_unsupported
     out = []
     for rule in _rules(serverapp.web_app.default_router):
         regex = getattr(rule.matcher, "regex", None)
@@ -35,8 +36,9 @@ def registered_mlops_routes(serverapp) -> list[tuple[re.Pattern, type, set[str]]
         if issubclass(cls, RpcHandler):
             verbs = {m.lower() for m in kwargs["rpcs"]}
         else:
-            verbs = {v for v in VERBS if any(v in vars(k) for k in cls.__mro__
-                                             if k.__module__.startswith("jupyter_mlops"))}
+            # a verb the route lacks is MLOpsHandler's refusal (403, then 405)
+            verbs = {v for v in VERBS if getattr(cls, v) is not refusal and any(
+                v in vars(k) for k in cls.__mro__ if k.__module__.startswith("jupyter_mlops"))}
         out.append((regex, cls, verbs))
     return out
 

@@ -23,7 +23,7 @@ from tornado import web
 
 from ...tracking.errors import invalid, not_found
 from ..request import Fields, safe_artifact_path
-from .base import MLOpsHandler, to_json
+from .base import DeferredXsrf, MLOpsHandler, to_json
 
 if TYPE_CHECKING:
     from ...tracking.artifacts import ArtifactRepository
@@ -37,6 +37,8 @@ _ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/ja
 
 
 class ArtifactsMixin(MLOpsHandler):
+    storage_name = "artifact store"
+
     def root_repo(self) -> ArtifactRepository:
         return self.store.artifact_repo(self.store.artifact_root)
 
@@ -65,16 +67,16 @@ class ArtifactListHandler(ArtifactsMixin):
 
 
 @web.stream_request_body
-class ArtifactHandler(ArtifactsMixin):
+class ArtifactHandler(ArtifactsMixin, DeferredXsrf):
     """``PUT`` (raw body), ``GET`` (streamed) and ``DELETE`` of one artifact path."""
 
     _spool: Any = None
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
-        if self.request.method == "PUT":
-            if not self.current_user:
-                raise web.HTTPError(403)  # spool nothing for strangers
+        if self.request.method == "PUT" and not self._finished:
+            if not self.current_user or self._xsrf_refusal is not None:
+                return  # spool nothing for strangers: put() refuses once the body is drained
             self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed in on_finish
 
     def data_received(self, chunk: bytes) -> None:
@@ -90,6 +92,7 @@ class ArtifactHandler(ArtifactsMixin):
     @web.authenticated
     @authorized
     async def put(self, path: str) -> None:
+        self.refuse_if_forged()
         spool = self._spool
 
         def upload() -> None:
@@ -150,6 +153,8 @@ class ArtifactHandler(ArtifactsMixin):
     @web.authenticated
     @authorized
     async def delete(self, path: str) -> None:
+        self.refuse_if_forged()
+
         def remove() -> None:
             rel = safe_artifact_path(path)
             if not rel:

@@ -8,6 +8,8 @@ answer. So the endpoint modules hold only what each call means.
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import json
 import math
 import traceback
@@ -20,7 +22,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ...tracking.errors import TrackingError, invalid
+from ...tracking.errors import TEMPORARILY_UNAVAILABLE, TrackingError, invalid
+from ..faults import classify
 from ..request import Fields
 
 if TYPE_CHECKING:
@@ -50,6 +53,16 @@ NOT_AUTHENTICATED = (
     "Not authenticated: send a valid token as 'Authorization: token <token>' (the clients read it "
     "from JUPYTER_MLOPS_TRACKING_TOKEN or MLFLOW_TRACKING_TOKEN), or log in to the server first"
 )
+
+
+#: Longest error message sent: the rest of a message that quotes a huge input is cut.
+MAX_MESSAGE = 1000
+
+
+def short_message(message: str, limit: int = MAX_MESSAGE) -> str:
+    if len(message) <= limit:
+        return message
+    return message[:limit] + f"... ({len(message) - limit} more characters not shown)"
 
 
 class Unavailable(TrackingError):
@@ -94,6 +107,15 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
             return self.mlops.store
         return self.mlops.store_for(self.current_user)  # type: ignore[no-any-return]
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        limit = self.mlops.max_url_length
+        if not self._finished and len(self.request.uri or "") > limit:
+            self.send_tracking_error(invalid(
+                f"The request URL is {len(self.request.uri or '')} bytes long; at most {limit} "
+                "are accepted (MLOpsApp.max_url_length): send long lists in a POST body."
+            ))
+
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking work (store calls, file I/O) in the extension's pool."""
         return await self.mlops.run_blocking(fn, *args)
@@ -104,7 +126,24 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
         self.finish(text)
 
     def send_tracking_error(self, err: TrackingError) -> None:
-        self.send_json(json.dumps(err.to_json()), err.http_status)
+        body = {"error_code": err.error_code, "message": short_message(err.message)}
+        if err.http_status == 503:
+            self.set_header("Retry-After", "5")
+        self.send_json(json.dumps(body), err.http_status)
+
+    #: What this handler writes to, for the message of a full disk ("artifact store").
+    storage_name = "server's disk"
+
+    @web.authenticated
+    async def _refuse_unsupported(self, *args: Any, **kwargs: Any) -> None:
+        """A verb this route lacks: a stranger learns nothing (403, as on every route);
+        a user is told the verb is not supported (405)."""
+        if isinstance(self, DeferredXsrf):
+            self.refuse_if_forged()
+        raise web.HTTPError(405, f"{self.request.method} is not supported on "
+                                 f"{self.request.path}")
+
+    get = post = put = patch = delete = head = _refuse_unsupported  # type: ignore[assignment]
 
     def send_internal_error(self, exc: BaseException) -> None:
         """A fault of ours: the traceback goes to the log, a plain message to the client."""
@@ -137,7 +176,14 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                 msg = str(exc) or "Not implemented by this tracking store."
                 self.send_tracking_error(TrackingError(msg, "NOT_IMPLEMENTED"))
             else:
-                self.send_internal_error(exc)
+                known = classify(exc, self.storage_name)
+                if known is None:
+                    self.send_internal_error(exc)
+                else:
+                    if known.http_status >= 500:
+                        self.log.warning("jupyter-mlops: %s %s: %s (%s)", self.request.method,
+                                         self.request.path, known.message, exc)
+                    self.send_tracking_error(known)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors raised by tornado/jupyter_server (403, 404, 405, ...) as MLflow JSON."""
@@ -161,17 +207,109 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
             message = f"{NOT_AUTHENTICATED} ({message})"
         code = _STATUS_CODES.get(status_code, "INTERNAL_ERROR" if status_code >= 500 else
                                  "BAD_REQUEST")
+        if exc_info and isinstance(exc_info[1], TrackingError):
+            code = exc_info[1].error_code
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error_code": code, "message": message}))
+        self.finish(json.dumps({"error_code": code, "message": short_message(message)}))
 
 
-class RpcHandler(MLOpsHandler):
+class DeferredXsrf(MLOpsHandler):
+    """For handlers that stream their body (``@web.stream_request_body``): tornado checks
+    XSRF before ``prepare``, i.e. before the body is read, and a refusal then closes the
+    connection on a client still sending (it sees a reset, not an answer). The check's
+    verdict is kept and raised by the verb's method, once the body is drained: every verb
+    of such a handler must call :meth:`refuse_if_forged` first."""
+
+    _xsrf_refusal: web.HTTPError | None = None
+
+    def check_xsrf_cookie(self) -> None:
+        """Tornado checks XSRF before ``prepare``, i.e. before the body is read; a refusal
+        then closes the connection on a client still sending (a reset, not an answer).
+        The check's verdict is kept and raised once the body is drained
+        (:meth:`refuse_if_forged`)."""
+        try:
+            super().check_xsrf_cookie()
+        except web.HTTPError as e:
+            self._xsrf_refusal = e
+
+    def refuse_if_forged(self) -> None:
+        if self._xsrf_refusal is not None:
+            raise self._xsrf_refusal
+
+
+class BodyBudget:
+    """Bytes of request bodies admitted at once, server-wide (``MLOpsApp.max_inflight_bytes``).
+
+    A request reserves its ``Content-Length`` (or its route's limit, for a chunked body)
+    before its body is read, and gives it back when answered. While the budget is taken
+    a request waits, unread (the socket applies back-pressure to its sender), up to
+    ``MLOpsApp.inflight_wait`` seconds, then is answered 503 so its client retries. A
+    request larger than the whole budget is admitted alone. So the memory the server
+    spends on bodies is bounded by the budget, whatever clients send at once.
+    Event-loop only."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def _fits(self, size: int) -> bool:
+        return self.used == 0 or self.used + size <= self.limit
+
+    async def acquire(self, size: int, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._fits(size):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self.used += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+
+def busy(budget: BodyBudget) -> TrackingError:
+    return TrackingError(
+        f"The server is busy: {budget.used} bytes of requests are being handled "
+        f"(MLOpsApp.max_inflight_bytes = {budget.limit}); retry later.",
+        TEMPORARILY_UNAVAILABLE,
+    )
+
+
+@web.stream_request_body
+class RpcHandler(DeferredXsrf):
     """One route: its verbs map to endpoint functions (``{"GET": rpc, ...}``).
 
     GET fields come from the query string, other verbs' from the JSON body,
     whose size is capped (``body_limit``, default ``MLOpsApp.max_request_body``).
+    The body is read only once the request is authenticated, declared within the
+    cap and admitted by the server's :class:`BodyBudget`; otherwise it is drained
+    unread and the request refused (413-style 400, or 503 while the server is busy).
     A verb without a function answers 405.
     """
+
+    #: The body so far, decoded as it arrives (so the bytes and a decoded copy are never
+    #: held at once: json.loads(bytes) would copy a 64 MiB body into a 64 MiB str).
+    _buf: list[str] | None = None
+    _size = 0
+    _decoder: Any = None
+    _held = 0
+    _refusal: TrackingError | None = None
 
     def initialize(  # type: ignore[override]
         self,
@@ -185,6 +323,81 @@ class RpcHandler(MLOpsHandler):
         self.body_limit = body_limit
         self.body_limit_message = body_limit_message
 
+    @property
+    def limit(self) -> int:
+        return self.body_limit or self.mlops.max_request_body
+
+    def too_large(self, size: int | str) -> TrackingError:
+        msg = self.body_limit_message or (
+            "Request bodies must be at most {limit} bytes, got a request of size "
+            "{size} (MLOpsApp.max_request_body)."
+        )
+        return invalid(msg.format(limit=self.limit, size=size))
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self._finished or self.request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+            return
+        if (not self.current_user or self.request.method not in self.rpcs
+                or self._xsrf_refusal is not None):
+            return  # refused by the verb's method; the body is drained unread
+        declared = self.request.headers.get("Content-Length")
+        size = int(declared) if declared and declared.strip().isdigit() else None
+        if size is not None and size > self.limit:
+            self._refusal = self.too_large(size)
+            return
+        want = self.limit if size is None else size
+        budget = self.mlops.body_budget
+        if not await budget.acquire(want, self.mlops.inflight_wait):
+            self._refusal = busy(budget)
+            return
+        self._held = want
+        self._buf = []
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+
+    def data_received(self, chunk: bytes) -> None:
+        buf = self._buf
+        if buf is None:
+            return
+        self._size += len(chunk)
+        if self._size > self.limit:  # a chunked body past its cap
+            self._buf = None
+            self._refusal = self.too_large(f"over {self.limit}")
+            return
+        try:
+            buf.append(self._decoder.decode(chunk))
+        except UnicodeDecodeError:
+            self._buf = None
+            self._refusal = invalid("The request body is not valid JSON: it is not UTF-8 text.")
+
+    def on_finish(self) -> None:
+        self._release()
+        super().on_finish()
+
+    def on_connection_close(self) -> None:
+        self._release()
+        super().on_connection_close()
+
+    def take_body(self) -> str | bytes:
+        """The body read under the budget, as text (handed over once: the handler keeps
+        no copy)."""
+        buf, self._buf = self._buf, None
+        if buf is None:
+            return self.request.body
+        try:
+            buf.append(self._decoder.decode(b"", final=True))
+        except UnicodeDecodeError:
+            return b"\xff"  # a truncated character: refused as not JSON
+        text = "".join(buf)
+        buf.clear()
+        return text
+
+    def _release(self) -> None:
+        self._buf = None
+        if self._held:
+            held, self._held = self._held, 0
+            self.mlops.body_budget.release(held)
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -196,24 +409,23 @@ class RpcHandler(MLOpsHandler):
         await self._dispatch("POST")
 
     async def _dispatch(self, method: str) -> None:
+        self.refuse_if_forged()
         rpc = self.rpcs.get(method)
         if rpc is None:
             raise web.HTTPError(405, f"{method} is not supported on {self.request.path}")
+        if self._refusal is not None:
+            self.send_tracking_error(self._refusal)
+            return
         query = self.request.query_arguments
-        body = self.request.body
-        limit = self.body_limit or self.mlops.max_request_body
+        holder = [self.take_body()]
 
         def invoke() -> str:
             if method == "GET":
                 fields = Fields.from_query(query)
             else:
-                if len(body) > limit:
-                    msg = self.body_limit_message or (
-                        "Request bodies must be at most {limit} bytes, got a request of size "
-                        "{size} (MLOpsApp.max_request_body)."
-                    )
-                    raise invalid(msg.format(limit=limit, size=len(body)))
+                body, holder[0] = holder[0], b""
                 fields = Fields.from_body(body)
+                del body  # the parsed fields are all that is kept
             return to_json(rpc(fields, self.store))
 
         async def work() -> None:

@@ -33,6 +33,36 @@ def _name(f: Fields, field: str = "name") -> str:
     return f.string(field, required=True) or ""
 
 
+#: MLflow's limits on registry tags (mlflow/utils/validation.py,
+#: MAX_MODEL_REGISTRY_TAG_KEY_LENGTH / _VALUE_LENGTH); logged models take run tags' limits.
+MAX_TAG_KEY_LENGTH = 250
+MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
+MAX_LOGGED_MODEL_TAG_VALUE_LENGTH = 8000
+
+
+def _tag(key: str, value: str, max_value: int = MAX_REGISTRY_TAG_VALUE_LENGTH,
+         where: str = "key") -> tuple[str, str]:
+    # MLflow's message (exceeds_maximum_length), naming the field
+    if len(key) > MAX_TAG_KEY_LENGTH:
+        raise invalid(f"'{where}' exceeds the maximum length of {MAX_TAG_KEY_LENGTH} characters")
+    if len(value) > max_value:
+        raise invalid(f"'value' of tag '{key[:40]}' exceeds the maximum length of {max_value} "
+                      "characters")
+    return key, value
+
+
+def _tags(f: Fields, max_value: int = MAX_REGISTRY_TAG_VALUE_LENGTH) -> dict[str, str] | None:
+    """``tags`` ``[{key, value}]`` within MLflow's registry limits (None for none)."""
+    out = dict(_tag(k, v, max_value, f"tags[{i}].key")
+               for i, (k, v) in enumerate(f.key_values("tags")))
+    return out or None
+
+
+def _tag_fields(f: Fields) -> tuple[str, str]:
+    """``key`` and ``value`` of a set-tag call, within MLflow's registry limits."""
+    return _tag(f.string("key", required=True) or "", f.text("value"))
+
+
 def _version(f: Fields) -> str:
     v = f.ident("version", required=True)
     return v or ""
@@ -40,7 +70,7 @@ def _version(f: Fields) -> str:
 
 # -- registered models --------------------------------------------------------------
 def create_registered_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    rm = reg.create_registered_model(_name(f), f.tag_dict() or None, f.string("description"))
+    rm = reg.create_registered_model(_name(f), _tags(f), f.string("description"))
     return {"registered_model": rm}
 
 
@@ -82,7 +112,7 @@ def get_latest_versions(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def set_registered_model_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    reg.set_registered_model_tag(_name(f), f.string("key", required=True) or "", f.text("value"))
+    reg.set_registered_model_tag(_name(f), *_tag_fields(f))
     return {}
 
 
@@ -115,7 +145,7 @@ def create_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
         _name(f),
         f.string("source", required=True) or "",
         f.ident("run_id"),
-        f.tag_dict() or None,
+        _tags(f),
         f.string("run_link"),
         f.string("description"),
         model_id=f.string("model_id"),
@@ -175,9 +205,7 @@ def get_download_uri(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def set_model_version_tag(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    reg.set_model_version_tag(
-        _name(f), _version(f), f.string("key", required=True) or "", f.text("value")
-    )
+    reg.set_model_version_tag(_name(f), _version(f), *_tag_fields(f))
     return {}
 
 
@@ -198,7 +226,7 @@ def create_logged_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
         f.ident("source_run_id"),
         f.string("model_type"),
         dict(f.key_values("params")) or None,
-        f.tag_dict() or None,
+        _tags(f, MAX_LOGGED_MODEL_TAG_VALUE_LENGTH),
     )
     return {"model": model}
 
@@ -220,7 +248,8 @@ def delete_logged_model(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 
 def set_logged_model_tags(f: Fields, reg: RegistryStore) -> dict[str, Any]:
-    reg.set_logged_model_tags(_name(f, "model_id"), f.tag_dict())
+    tags = _tags(f, MAX_LOGGED_MODEL_TAG_VALUE_LENGTH) or {}
+    reg.set_logged_model_tags(_name(f, "model_id"), tags)
     return {}
 
 
@@ -297,20 +326,21 @@ class RegistryHandler(RpcHandler):
         await self._call("DELETE", kwargs)
 
     async def _call(self, method: str, path_args: dict[str, str]) -> None:
+        self.refuse_if_forged()
         rpc = self.rpcs.get(method)
         if rpc is None:
             raise web.HTTPError(405, f"{method} is not supported on {self.request.path}")
+        if self._refusal is not None:
+            self.send_tracking_error(self._refusal)
+            return
         query = self.request.query_arguments
-        body = self.request.body
-        limit = self.mlops.max_request_body
+        body = self.take_body()
         registry = self.mlops.registry_store
 
         def invoke() -> str:
             if method == "GET":
                 data: dict[str, Any] = dict(Fields.from_query(query).data)
             else:
-                if len(body) > limit:
-                    raise invalid(f"Request bodies must be at most {limit} bytes.")
                 data = {
                     k: v[0] if len(v) == 1 else v for k, v in Fields.from_query(query).data.items()
                 }
