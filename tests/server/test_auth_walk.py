@@ -16,6 +16,7 @@ from routewalk import BAD_CREDENTIALS, VERBS, sample_path
 from serverproc import JupyterServerProcess
 
 from jupyter_mlops.server.handlers import fallback, handlers
+from jupyter_mlops.server.openapi import openapi_document
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServerPr
 
 
 def test_every_route_and_verb_refuses_bad_credentials(server):
-    routes = [*handlers(), fallback()]
+    routes = [*handlers(openapi_document), fallback()]
     assert len(routes) >= 40
     origin = server.url[: -len(server.base_url)]
     s = requests.Session()

@@ -126,7 +126,8 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
         self.finish(text)
 
     def send_tracking_error(self, err: TrackingError) -> None:
-        body = {"error_code": err.error_code, "message": short_message(err.message)}
+        body = err.to_json()  # some errors add fields (a pipeline's "issues")
+        body["message"] = short_message(err.message)
         if err.http_status == 503:
             self.set_header("Retry-After", "5")
         self.send_json(json.dumps(body), err.http_status)

@@ -196,7 +196,10 @@ class PipelineHandler(RpcHandler):
     parts. A verb without a function answers 405."""
 
     def initialize(self, name: str, rpcs: Mapping[str, PipelineRpc]) -> None:  # type: ignore[override]
-        super().initialize(name, rpcs)  # type: ignore[arg-type]
+        super().initialize(name, rpcs, body_limit=BODY_LIMIT,  # type: ignore[arg-type]
+                           body_limit_message="Request bodies must be at most {limit} bytes.")
+
+    _body: str | bytes = b""
 
     @web.authenticated
     @authorized
@@ -221,14 +224,17 @@ class PipelineHandler(RpcHandler):
     def _fields(self, method: str) -> Fields:
         if method == "GET":
             return Fields.from_query(self.request.query_arguments)
-        if len(self.request.body) > BODY_LIMIT:
-            raise invalid(f"Request bodies must be at most {BODY_LIMIT} bytes.")
-        return Fields.from_body(self.request.body)
+        return Fields.from_body(self._body)
 
     async def _call(self, method: str, path: tuple[str, ...]) -> None:
+        self.refuse_if_forged()
         rpc = cast("PipelineRpc | None", self.rpcs.get(method))
         if rpc is None:
             raise web.HTTPError(405)
+        if self._refusal is not None:  # too large, or the server busy: said before reading
+            self.send_tracking_error(self._refusal)
+            return
+        self._body = self.take_body()
 
         async def work() -> None:
             fields = _Deferred(lambda: self._fields(method))
