@@ -282,10 +282,30 @@ def openapi_document(server_url: str = "/mlops") -> S:
         },
         "servers": [{"url": server_url}],
         "security": [{"token": []}],
-        "paths": _paths(),
+        "paths": with_default_errors(_paths()),
         "components": {
             "schemas": {**copy.deepcopy(SCHEMAS), **openapi_pipelines.schemas(),
                         **openapi_deployments.schemas()},
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+#: What any operation may answer besides its own codes: 405 (a verb the route lacks),
+#: 503 (database unavailable, server busy or stopping), 507 (a disk full), 500.
+DEFAULT_ERROR: S = {
+    "description": "Any other error, as MLflow's error JSON: 405 for a verb the route lacks, "
+                   "503 TEMPORARILY_UNAVAILABLE (database unavailable, server busy or shutting "
+                   "down; retry), 507 RESOURCE_EXHAUSTED (a disk is full; retry when freed); "
+                   "see docs/reliability.md.",
+    "content": {"application/json": {"schema": ref("Error")}},
+}
+
+
+def with_default_errors(paths: S) -> S:
+    """Every operation's responses with a ``default`` error (the statuses above)."""
+    for item in paths.values():
+        for verb, op in item.items():
+            if verb in ("get", "post", "put", "patch", "delete") and isinstance(op, dict):
+                op.setdefault("responses", {}).setdefault("default", DEFAULT_ERROR)
+    return paths
