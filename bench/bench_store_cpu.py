@@ -22,13 +22,15 @@ from collections.abc import Callable
 from typing import Any
 
 ap = argparse.ArgumentParser()
-ap.add_argument("root", nargs="?", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ap.add_argument(
+    "root", nargs="?", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 ap.add_argument("--repeat", type=int, default=3)
 args = ap.parse_args()
 sys.path.insert(0, args.root)
 
-from jupyter_mlops.tracking.entities import Metric  # noqa: E402
-from jupyter_mlops.tracking.sqlstore import SqlTrackingStore  # noqa: E402
+from jupyter_mlops.tracking.entities import Metric
+from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -57,7 +59,12 @@ with tempfile.TemporaryDirectory(prefix="bench-store-cpu-") as tmp:
         rid = s.create_run(exp).info.run_id
         for b in range(10):
             s.log_batch(
-                rid, [Metric(f"k{k}", float(i), 1, b * 1000 + i) for k in range(10) for i in range(1000)]
+                rid,
+                [
+                    Metric(f"k{k}", float(i), 1, b * 1000 + i)
+                    for k in range(10)
+                    for i in range(1000)
+                ],
             )
 
     rid = s.create_run(exp).info.run_id
