@@ -72,7 +72,13 @@ _LAZY.update(
 __all__ = sorted(n for n in _LAZY if not n.startswith("_"))
 
 
+#: Subpackages reachable as attributes without an import (``mlops.jobs.submit(...)``).
+_SUBPACKAGES = ("jobs",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module("." + name, __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -82,4 +88,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

@@ -416,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
     else:
         add_pipeline_commands(sub)
+    from .jobs.cli import add_subparsers as add_job_commands
+
+    add_job_commands(sub)  # `job validate|run`: training jobs (jupyter_mlops.jobs)
     from .registry.cli import add_subparsers as add_serve_command
 
     add_serve_command(sub)  # `serve <model uri>`: the scoring server

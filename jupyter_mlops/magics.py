@@ -172,7 +172,7 @@ class MLOpsMagics(Magics):
         ns = shell.user_ns
         exec(shell.compile(tree, filename, "exec"), ns)  # noqa: S102 (the user's own cell)
         if last is not None:
-            return eval(shell.compile(ast.Expression(last), filename, "eval"), ns)  # noqa: S307
+            return eval(shell.compile(ast.Expression(last), filename, "eval"), ns)
         return None
 
 
@@ -366,6 +366,16 @@ def _pipeline(magics: MLOpsMagics, argv: list[str]) -> Any:
     from .pipelines.magic import pipeline_magic
 
     return pipeline_magic(argv)
+
+
+@subcommand("train", "train [--nodes N] [--procs-per-node P] [--framework F] [-p name=value]"
+            " [--env NAME=VALUE] [--gpu N] [--name NAME] [--no-wait]",
+            "run the cell as a distributed training job (every rank runs it) and show its "
+            "progress", cell=True)
+def _train(magics: MLOpsMagics, argv: list[str], cell: str) -> Any:
+    from .jobs.magic import train_magic
+
+    return train_magic(argv, cell)
 
 
 # -- extension entry points -------------------------------------------------------

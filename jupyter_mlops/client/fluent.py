@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, ClassVar
 
 from ..tracking.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 _clients: dict[str, MlopsClient] = {}
 _clients_lock = threading.Lock()
 _local = threading.local()
-_all_active: dict[str, "ActiveRun"] = {}  # every thread's active runs, for exit
+_all_active: dict[str, ActiveRun] = {}  # every thread's active runs, for exit
 _active_experiment_id: str | None = None
 _last_active_run_id: str | None = None
 _last_active_uri: str | None = None
@@ -55,7 +55,7 @@ class ActiveRun(Run):
 
     _client: MlopsClient
 
-    def __enter__(self) -> "ActiveRun":
+    def __enter__(self) -> ActiveRun:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
@@ -216,6 +216,53 @@ def _current_experiment_id(client: MlopsClient) -> str:
     return _active_experiment_id or _experiment_id_from_env(client) or DEFAULT_EXPERIMENT_ID
 
 
+# -- runs of training jobs --------------------------------------------------------
+class _Muted:
+    """The client of a job rank that does not log (ranks other than 0 by default): every
+    call is accepted and dropped."""
+
+    tracking_uri = ""
+
+    class _W:
+        _errors: ClassVar[list[Any]] = []
+        _closed = False
+
+        def take_errors(self) -> list[Any]:
+            return []
+
+        def __getattr__(self, name: str) -> Any:
+            return lambda *a, **k: None
+
+    _writer = _W()
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **k: None
+
+
+_MUTED = _Muted()
+
+
+def _job_rank_run(run_id: str | None) -> tuple[str | None, str | None]:
+    """In a rank of a training job (``JUPYTER_MLOPS_JOB_RUN_ID``), a run started without
+    an id of its own is the job's run: rank 0 logs there as usual, other ranks log there
+    with their keys prefixed ``rank<N>/`` when the job logs all ranks
+    (``JUPYTER_MLOPS_JOB_LOG_RANKS=all``) and drop what they log otherwise. Returns the
+    run id and the role: None (not a job's run), a metric key prefix ("" for rank 0), or
+    "muted"."""
+    job_run = os.environ.get("JUPYTER_MLOPS_JOB_RUN_ID")
+    if not job_run or (run_id and run_id != job_run):
+        return run_id, None
+    try:
+        rank = int(os.environ.get("JUPYTER_MLOPS_RANK") or 0)
+    except ValueError:
+        rank = 0
+    if rank == 0:
+        return job_run, ""
+    if os.environ.get("JUPYTER_MLOPS_JOB_LOG_RANKS", "").lower() == "all":
+        return job_run, f"rank{rank}/"
+    return job_run, "muted"
+
+
 # -- runs ----------------------------------------------------------------------
 @_plain_auth_errors
 def start_run(
@@ -257,6 +304,15 @@ def start_run(
             )
         user_tags[TAG_NOTE] = description
 
+    job_role = None
+    if not stack:
+        run_id, job_role = _job_rank_run(run_id)
+    if job_role == "muted":
+        job_run = client.get_run(run_id)
+        active = ActiveRun(job_run.info, job_run.data)
+        active._client = _MUTED  # type: ignore[assignment]
+        stack.append(active)
+        return active
     if run_id:
         run = client.resume_run(run_id)
         for k, v in user_tags.items():
@@ -278,6 +334,9 @@ def start_run(
 
     active = ActiveRun(run.info, run.data)
     active._client = client
+    if job_role is not None:  # the training job ends its run, not a rank
+        active._job_owned = True
+        active._metric_prefix = job_role
     stack.append(active)
     _all_active[run.info.run_id] = active
     _last_active_run_id = run.info.run_id
@@ -339,7 +398,10 @@ def end_run(status: str = FINISHED) -> None:
     client = run._client
     errors = client._writer.take_errors()
     try:
-        client.set_terminated(run.info.run_id, status)
+        if getattr(run, "_job_owned", False):
+            client._sync()  # durable; the job's service ends its run when every rank did
+        else:
+            client.set_terminated(run.info.run_id, status)
     finally:
         # refusals of this run's data come out here, or at the next flush if
         # ending the run itself failed
@@ -382,6 +444,9 @@ def log_metric(
     if run_id is None:
         stack = getattr(_local, "stack", None)
         run = stack[-1] if stack else _get_or_start_run()
+        prefix = getattr(run, "_metric_prefix", "")
+        if prefix:
+            key = prefix + key
         run._client._writer.log_metric(run.info.run_id, key, value, timestamp, step)
         if synchronous:
             run._client.flush()
@@ -406,8 +471,10 @@ def log_metrics(
         from .mlops_client import now_ms
 
         timestamp = now_ms()
+    active = _all_active.get(rid) or (_stack()[-1] if _stack() and run_id is None else None)
+    prefix = getattr(active, "_metric_prefix", "") if active is not None else ""
     for k, v in metrics.items():
-        w.log_metric(rid, k, v, timestamp, step)
+        w.log_metric(rid, prefix + k, v, timestamp, step)
     _flush_if(client, synchronous)
 
 
@@ -618,6 +685,8 @@ def _end_runs_at_exit() -> None:
         crashed = False  # a kernel keeps the last cell's error around: not a crash
     status = FAILED if crashed else FINISHED
     for run_id, run in list(_all_active.items()):
+        if getattr(run, "_job_owned", False):
+            continue  # flushed by the writer's own exit hook; the job ends its run
         try:
             run._client.set_terminated(run_id, status)
         except Exception as e:

@@ -25,6 +25,7 @@ from .handlers.base import BodyBudget, Unavailable
 
 if TYPE_CHECKING:
     from ..deployments.service import DeploymentService
+    from ..jobs.service import TrainingService
     from ..pipelines.service import PipelineService
     from ..registry.abstract_store import AbstractRegistryStore
     from ..services import Service
@@ -158,7 +159,7 @@ class MLOpsApp(ExtensionApp):
 
     # -- services (jupyter_mlops/services.py): one ``<name>_class`` trait and one typed
     # attribute ``<name>`` each, listed in SERVICES; not built in multi-user mode.
-    SERVICES: tuple[str, ...] = ("pipeline_service", "deployment_service")
+    SERVICES: tuple[str, ...] = ("pipeline_service", "deployment_service", "training_service")
 
     pipeline_service_class = Type(
         "jupyter_mlops.pipelines.service.PipelineService",
@@ -185,6 +186,19 @@ class MLOpsApp(ExtensionApp):
 
     #: The deployment service (None in multi-user mode, or when building it failed).
     deployment_service: DeploymentService | None = None
+
+    training_service_class = Type(
+        "jupyter_mlops.jobs.service.TrainingService",
+        klass="jupyter_mlops.jobs.service.TrainingService",
+        config=True,
+        help="""The training service behind ``api/v1/jobs`` and ``mlops.jobs.submit``:
+        distributed training jobs, their ranks and logs. A subclass of
+        jupyter_mlops.jobs.service.TrainingService; its options are set on the class, e.g.
+        ``c.TrainingService.max_local_ranks = 16``.""",
+    )
+
+    #: The training service (None in multi-user mode, or when building it failed).
+    training_service: TrainingService | None = None
 
     _store: TrackingStore | None = None
     _registry_store: AbstractRegistryStore | None = None

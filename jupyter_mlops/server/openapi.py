@@ -4,8 +4,8 @@ Written by hand from the REST contract (MLflow's messages, CONTRIBUTING.md's
 v1 routes), not derived from the handlers: a test compares the two, so a route
 added on one side only fails it. This module holds MLflow's tracking API and the
 ``api/v1`` routes and assembles the rest: the pipeline routes
-(``openapi_pipelines.py``), the registry's (``openapi_registry.py``) and the deployments'
-(``openapi_deployments.py``), built from
+(``openapi_pipelines.py``), the registry's (``openapi_registry.py``), the deployments'
+(``openapi_deployments.py``) and the training jobs' (``openapi_jobs.py``), built from
 ``openapi_parts.py``. Handlers never import the document: the app passes
 :func:`openapi_document` to the route that serves it.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 
-from . import openapi_deployments, openapi_pipelines, openapi_registry
+from . import openapi_deployments, openapi_jobs, openapi_pipelines, openapi_registry
 from .handlers.ui import MAX_BULK_RUNS
 from .handlers.v1 import MAX_SERIES_POINTS
 from .openapi_parts import (
@@ -218,6 +218,7 @@ def _paths() -> S:
         **_series_bulk(),
         **openapi_pipelines.paths(),
         **openapi_deployments.paths(),
+        **openapi_jobs.paths(),
         **openapi_registry.paths(),
         "/": {"get": {
             "summary": "Open JupyterLab (run links printed by the MLflow client land here; "
@@ -285,7 +286,8 @@ def openapi_document(server_url: str = "/mlops") -> S:
         "paths": with_default_errors(_paths()),
         "components": {
             "schemas": {**copy.deepcopy(SCHEMAS), **openapi_pipelines.schemas(),
-                        **openapi_deployments.schemas()},
+                        **openapi_deployments.schemas(),
+                        **openapi_jobs.schemas()},
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -35,6 +35,7 @@ DOCS = [
     "docs/pipelines.md",
     "docs/models.md",
     "docs/deployments.md",
+    "docs/training.md",
     "spawner/GUIDE.md",
 ]
 #: Files admins copy or run, whose comments name commands and settings too.
@@ -53,6 +54,7 @@ CONFIG_CLASSES = {
     "MLOpsApp": ("jupyter_mlops.server.app", True),
     "PipelineService": ("jupyter_mlops.pipelines.service", True),
     "DeploymentService": ("jupyter_mlops.deployments.service", True),
+    "TrainingService": ("jupyter_mlops.jobs.service", True),
     "AccessPolicy": ("jupyter_mlops.server.access", True),
     "TeamSpawner": ("jupyter_mlops.hub.spawner", True),
     "KubeSpawner": ("kubespawner", False),
@@ -64,6 +66,7 @@ CONFIG_CLASSES = {
 SETTINGS_TABLES = {
     "PipelineService": "docs/pipelines.md",
     "DeploymentService": "docs/deployments.md",
+    "TrainingService": "docs/training.md",
     "TeamSpawner": "spawner/GUIDE.md",
 }
 

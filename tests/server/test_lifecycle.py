@@ -301,7 +301,8 @@ class TestServices:
         svc = app.pipeline_service
         assert isinstance(svc, RecordingPipelineService)
         assert jp_serverapp.web_app.settings["mlops_pipeline_service"] is svc
-        assert app.services() == [svc, app.deployment_service]  # in start order
+        assert app.services() == [svc, app.deployment_service, app.training_service]  # in start order
+        assert jp_serverapp.web_app.settings["mlops_training_service"] is app.training_service
         assert svc.schedule_interval == 7.0  # c.PipelineService.* reaches the subclass
 
         deadline = time.monotonic() + 60  # started on the loop's first turns
@@ -313,5 +314,6 @@ class TestServices:
 
         jp_asyncio_loop.run_until_complete(app.stop_extension())
         assert svc.calls == ["start", "stop"] and app.pipeline_service is None
+        assert app.training_service is None
         r = api("GET", "api/v1/pipelines/targets")
         assert r.status == 503 and r.json["error_code"] == "TEMPORARILY_UNAVAILABLE"

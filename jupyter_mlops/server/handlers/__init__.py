@@ -8,7 +8,7 @@ from typing import Any
 
 from tornado import web
 
-from . import artifacts, deployments, mlflow_api, pipelines, registry, ui, v1
+from . import artifacts, deployments, jobs, mlflow_api, pipelines, registry, ui, v1
 from .base import MLOpsHandler, RpcHandler
 
 PREFIX = "mlops/"
@@ -57,6 +57,7 @@ def handlers(
                 {"document": openapi_document}))
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in pipelines.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in deployments.routes())
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in jobs.routes())
     out.append(("mlops/?", v1.UIRedirectHandler, {}))
     return out
 

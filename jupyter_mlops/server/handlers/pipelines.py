@@ -35,6 +35,8 @@ MAX_FILES = 1000
 #: schedule id) in, the response object out. Awaited on the event loop: the service's
 #: calls are coroutines that keep blocking work off it.
 PipelineRpc = Callable[..., Awaitable[Any]]
+#: The same shape serves the routes of the app's other services (``jobs.py``).
+ServiceRpc = PipelineRpc
 
 
 class JsonText(str):
@@ -193,11 +195,14 @@ class PipelineHandler(RpcHandler):
     """One pipeline route: its verbs map to endpoint functions (``rpcs``, as for
     :class:`RpcHandler`), awaited with the fields (GET: the query string; others: the
     JSON body, at most ``BODY_LIMIT`` bytes), the app's pipeline service and the path's
-    parts. A verb without a function answers 405."""
+    parts. A verb without a function answers 405. Another service's routes pass
+    ``service`` (the app → that service, 503 while it is not there)."""
 
-    def initialize(self, name: str, rpcs: Mapping[str, PipelineRpc]) -> None:  # type: ignore[override]
+    def initialize(self, name: str, rpcs: Mapping[str, PipelineRpc],  # type: ignore[override]
+                   service: Callable[[MLOpsApp], Any] = service) -> None:
         super().initialize(name, rpcs, body_limit=BODY_LIMIT,  # type: ignore[arg-type]
                            body_limit_message="Request bodies must be at most {limit} bytes.")
+        self.service_of = service
 
     _body: str | bytes = b""
 
@@ -238,10 +243,14 @@ class PipelineHandler(RpcHandler):
 
         async def work() -> None:
             fields = _Deferred(lambda: self._fields(method))
-            answer = await rpc(fields, service(self.mlops), *path)
+            answer = await rpc(fields, self.service_of(self.mlops), *path)
             self.send_json(answer if isinstance(answer, JsonText) else to_json(answer))
 
         await self.guarded(work)
+
+
+#: What serves the endpoint-function routes of every service.
+ServiceHandler = PipelineHandler
 
 
 class LogHandler(MLOpsHandler):

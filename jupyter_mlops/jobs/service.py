@@ -1,0 +1,533 @@
+"""The training service: submit, watch, cancel and read the logs of training jobs.
+
+One instance per process (the Jupyter server extension, the CLI, or a script's
+``mlops.jobs.submit`` without a server). Every job is a tracked run (its id is the job's
+id): parameters, the spec and the entry point's source as artifacts, the git commit, the
+status, and every rank's log as an artifact when it ends. Jobs on the ``local`` target run
+as processes of this machine (:mod:`.local`); when the process stops, its running jobs are
+stopped and marked FAILED with the reason, by itself on a clean stop, and otherwise by the
+next process to start (which also kills what they left running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Float, Int, List, Unicode, default
+
+from .._process import alive
+from ..pipelines.spec import Issue, within
+from ..services import Service
+from ..tracking.errors import TrackingError, invalid, not_found
+from .db import JOB_TERMINAL, JobDB
+from .local import LocalJob, Recorder, kill_leftovers, now_ms, rank_log
+from .spec import JobInvalid, JobSpec, load_job, parse_job, resolve_params, validate_dict
+
+if TYPE_CHECKING:
+    from ..tracking.store import TrackingStore
+
+RESOURCE_CONFLICT = "RESOURCE_CONFLICT"
+#: Job status → status of its tracked run.
+TRACKING_STATUS = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}
+TAG_JOB = "mlops.job"
+TAG_FRAMEWORK = "mlops.job.framework"
+TAG_SHAPE = "mlops.job.shape"
+TAG_TARGET = "mlops.job.target"
+TAG_ERROR = "mlops.job.error"
+#: Tags a client may pass along with a submission (where it was submitted from).
+SOURCE_TAG_PREFIXES = ("mlflow.source.", "mops.source.", "mlops.source.")
+
+
+class JobError(TrackingError):
+    """Validation failed: ``issues`` say where (file, line, field)."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("The job is not valid:\n" + "\n".join(str(i) for i in issues))
+        self.issues = issues
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = super().to_json()
+        out["issues"] = [i.to_dict() for i in self.issues]
+        return out
+
+
+def detect_gpus(env: Mapping[str, str] | None = None) -> list[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else the NVIDIA
+    driver's list (``/proc/driver/nvidia/gpus``); none without a driver."""
+    env = os.environ if env is None else env
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    try:
+        return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
+    except OSError:
+        return []
+
+
+class TrainingService(Service):
+    """Runs training jobs (``nodes x procs_per_node`` ranks) and keeps their history in the
+    tracking database."""
+
+    jobs_dir = Unicode(
+        config=True,
+        help="""Where jobs keep their ranks' logs and files (default:
+        ``<jupyter data dir>/mlops/jobs``).""",
+    )
+    local_gpus = List(
+        Unicode(), default_value=None, allow_none=True, config=True,
+        help="""GPU ids local jobs may use (split between a job's nodes through
+        CUDA_VISIBLE_DEVICES). None: this server's CUDA_VISIBLE_DEVICES, else every GPU the
+        NVIDIA driver lists, else none.""",
+    )
+    max_local_ranks = Int(
+        64, config=True,
+        help="The most processes (nodes x procs_per_node) one local job may start.",
+    )
+    stop_grace = Float(
+        3.0, config=True,
+        help="""Seconds between SIGTERM and SIGKILL when a job's ranks are stopped (cancel,
+        a failed rank, a server stopping).""",
+    )
+    heartbeat_interval = Float(
+        30.0, config=True,
+        help="""Seconds between heartbeats of a running job's tracked run, so the heartbeat
+        reaper does not take a job whose ranks log nothing for long for a dead run.""",
+    )
+    python = Unicode(
+        config=True,
+        help="The Python that runs the ranks (default: the server's own).",
+    )
+
+    @default("jobs_dir")
+    def _default_jobs_dir(self) -> str:
+        from jupyter_core.paths import jupyter_data_dir
+
+        return os.path.join(jupyter_data_dir(), "mlops", "jobs")
+
+    @default("python")
+    def _default_python(self) -> str:
+        return sys.executable
+
+    def __init__(self, store: TrackingStore, root_dir: str, env: Mapping[str, str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(store, root_dir, **kwargs)
+        self.db = JobDB(store.engine)  # type: ignore[attr-defined]
+        self.executor_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._env = dict(env) if env is not None else None
+        self.gpus = list(self.local_gpus) if self.local_gpus is not None else \
+            detect_gpus(self._env)
+        self.active: dict[str, LocalJob] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="mlops-jobs")
+        self._reads = ThreadPoolExecutor(2, thread_name_prefix="mlops-jobs-read")
+        self._beat: asyncio.Task[Any] | None = None
+
+    # -- plumbing ------------------------------------------------------------------------
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Writes, in order, on the one bookkeeping thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._io, lambda: fn(*args, **kwargs))
+
+    async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reads, lambda: fn(*args, **kwargs))
+
+    def _later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue a write without waiting (ordered behind earlier ones)."""
+        fut = self._io.submit(fn, *args, **kwargs)
+        fut.add_done_callback(self._report)
+
+    def _report(self, fut: Any) -> None:
+        exc = fut.exception()
+        if exc is not None:
+            self.log.error("jupyter-mlops: recording a job's state failed: %s", exc)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Fail the local jobs a stopped process left unfinished (killing what they left
+        running); heartbeat running jobs' tracked runs."""
+        await self.call(self.reconcile)
+        if self.heartbeat_interval > 0:
+            self._beat = asyncio.ensure_future(self._heartbeat_loop())
+
+    def reconcile(self) -> list[str]:
+        """Mark FAILED every unfinished local job whose process is gone; kill its leftovers."""
+        host = socket.gethostname()
+        failed = []
+        for job in self.db.unfinished_jobs():
+            if job["target"] != "local":
+                continue
+            ex = job.get("executor") or ""
+            h, _, pid = ex.rpartition(":")
+            if job["job_id"] in self.active or h != host:
+                continue  # ours and running, or another machine's (shared database)
+            if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
+                continue  # another server on this machine runs it
+            killed = kill_leftovers(job["ranks"])
+            reason = (f"interrupted: the process running it ({ex or 'unknown'}) stopped "
+                      "before it finished")
+            if killed:
+                reason += f"; {len(killed)} leftover process(es) killed"
+            self._end(job["job_id"], job["job_dir"], "FAILED", reason,
+                      [r["rank"] for r in job["ranks"]])
+            failed.append(job["job_id"])
+        if failed:
+            self.log.warning("jupyter-mlops: %d interrupted training job(s) marked FAILED",
+                             len(failed))
+        return failed
+
+    async def stop(self) -> None:
+        """Stop every running job (FAILED: the server stopped) and the bookkeeping."""
+        if self._beat is not None:
+            self._beat.cancel()
+        reason = "interrupted: the server stopped while it ran"
+        for job in list(self.active.values()):
+            job.cancel(interrupted=reason)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=30)
+        for job_id, job in list(self.active.items()):  # did not wind down in time
+            await self.call(self._end, job_id, job.job_dir, "FAILED", reason,
+                            [r.rank for r in job.ranks])
+        self._io.shutdown(wait=True)
+        self._reads.shutdown(wait=True)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            if self.active:
+                with contextlib.suppress(Exception):
+                    await self.call(self.store.heartbeat, list(self.active))
+
+    # -- specs ---------------------------------------------------------------------------
+    def resolve_path(self, path: str) -> str:
+        """A user's path (relative to the root, or absolute inside it) → absolute."""
+        if not path:
+            raise invalid("Missing value for required parameter 'path'.")
+        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(self.root_dir, path))
+        if not within(self.root_dir, full):
+            raise invalid(f"Path {path!r} is outside the workspace.")
+        return full
+
+    def rel(self, full: str | None) -> str | None:
+        if not full:
+            return None
+        return os.path.relpath(full, self.root_dir) if within(self.root_dir, full) else full
+
+    def load(self, path: str | None = None, text: str | None = None,
+             spec: Mapping[str, Any] | None = None, base_dir: str | None = None) -> JobSpec:
+        """A job from a file (``path``), YAML ``text``, or a ``spec`` mapping (the Python API)
+        whose relative paths resolve against ``base_dir``; raises :class:`JobError`."""
+        try:
+            if spec is not None:
+                base = self.resolve_path(base_dir) if base_dir else self.root_dir
+                return validate_dict(dict(spec), base, root=self.root_dir, display="<job>")
+            if text is not None:
+                full = self.resolve_path(path) if path else os.path.join(
+                    self.resolve_path(base_dir) if base_dir else self.root_dir, "<job>.job.yaml")
+                return parse_job(text, path=full, root=self.root_dir, display=self.rel(full))
+            full = self.resolve_path(path or "")
+            if not os.path.isfile(full):
+                raise not_found(f"No job file {path!r}.")
+            return load_job(full, root=self.root_dir, display=self.rel(full))
+        except JobInvalid as e:
+            for issue in e.issues:
+                if issue.file and os.path.isabs(issue.file):
+                    issue.file = self.rel(issue.file)
+            raise JobError(e.issues) from None
+
+    def check_local(self, spec: JobSpec) -> None:
+        """What the local target cannot do, as a 400 naming the field."""
+        if spec.world_size > self.max_local_ranks:
+            raise invalid(f"nodes x procs_per_node = {spec.world_size} processes; local jobs "
+                          f"may start at most {self.max_local_ranks} "
+                          "(c.TrainingService.max_local_ranks).")
+        from .frameworks import split_gpus
+
+        want = spec.resources.get("gpu")
+        if want:
+            try:
+                split_gpus(self.gpus, spec.nodes, want)
+            except ValueError as e:
+                raise invalid(str(e)) from None
+
+    # -- jobs ----------------------------------------------------------------------------
+    def target_check(self, name: str | None) -> str:
+        if not name or name == "local":
+            return "local"
+        raise invalid(f"Unknown target {name!r}; configured targets: 'local'.")
+
+    async def submit(self, path: str | None = None, text: str | None = None,
+                     parameters: Mapping[str, Any] | None = None, *,
+                     spec: JobSpec | Mapping[str, Any] | None = None,
+                     base_dir: str | None = None, run_name: str | None = None,
+                     target: str = "local",
+                     source_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+        self.target_check(target)
+        if not isinstance(spec, JobSpec):
+            spec = await self.read(self.load, path, text, spec, base_dir)
+        assert isinstance(spec, JobSpec)
+        try:
+            values = resolve_params(spec, dict(parameters or {}))
+        except ValueError as e:
+            raise invalid(str(e)) from None
+        self.check_local(spec)
+        row = await self.call(self._create, spec, values, run_name, dict(source_tags or {}))
+        job = LocalJob(row["job_id"], spec, values, row["job_dir"], self._rank_env(),
+                       self._recorder(row["job_id"], row["job_dir"]), self.gpus,
+                       self.stop_grace, self.python)
+        self.active[row["job_id"]] = job
+        task = asyncio.ensure_future(self._execute(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await self.get_job(row["job_id"])
+
+    def _rank_env(self) -> dict[str, str]:
+        # the environment as it is now (a server exports its final URL once it listens)
+        env = dict(os.environ if self._env is None else self._env)
+        env.setdefault("JUPYTER_MLOPS_TRACKING_URI", self.store.uri)
+        # ranks are not the server's kernels: no notebook session of their own
+        for name in ("JPY_SESSION_NAME", "JPY_PARENT_PID"):
+            env.pop(name, None)
+        return env
+
+    def _recorder(self, job_id: str, job_dir: str) -> Recorder:
+        def job(**values: Any) -> None:
+            if values.get("status") == "RUNNING" and values.get("attempt") == 1:
+                values["start_time"] = now_ms()
+            self._later(self.db.update_job, job_id, JOB_TERMINAL, **values)
+
+        def ranks(rows: list[dict[str, Any]]) -> None:
+            self._later(self.db.update_ranks, job_id, rows)
+
+        def event(text: str) -> None:
+            self._later(_append, os.path.join(job_dir, "job.log"),
+                        f"[jupyter-mlops] {text}\n")
+
+        return Recorder(job, ranks, event)
+
+    async def _execute(self, job: LocalJob) -> None:
+        try:
+            status = await job.run()
+            await self.call(self._end, job.job_id, job.job_dir, status, job.reason,
+                            [r.rank for r in job.ranks])
+        except Exception:
+            self.log.exception("jupyter-mlops: training job %s", job.job_id)
+            await self.call(self._end, job.job_id, job.job_dir, "FAILED",
+                            "internal error of the local backend", [r.rank for r in job.ranks])
+        finally:
+            self.active.pop(job.job_id, None)
+
+    def _create(self, spec: JobSpec, values: dict[str, Any], run_name: str | None,
+                source_tags: dict[str, str]) -> dict[str, Any]:
+        from ..pipelines.executor import _user
+
+        exp_name = spec.experiment or spec.name
+        exp = self.store.get_experiment_by_name(exp_name)
+        if exp is None:
+            try:
+                exp_id = self.store.create_experiment(exp_name)
+            except TrackingError:
+                exp2 = self.store.get_experiment_by_name(exp_name)
+                assert exp2 is not None
+                exp_id = exp2.experiment_id
+        else:
+            exp_id = exp.experiment_id
+        entry_file = spec.entry_path()
+        source_name = self.rel(spec.source_path) or self.rel(entry_file) or f"<{spec.name}>"
+        tags = {
+            "mlflow.source.type": "JOB", "mlflow.source.name": source_name,
+            TAG_JOB: spec.name, TAG_FRAMEWORK: spec.framework,
+            TAG_SHAPE: f"{spec.nodes}x{spec.procs_per_node}", TAG_TARGET: "local",
+        }
+        if spec.source_path:
+            tags["mlops.job.file"] = self.rel(spec.source_path) or spec.source_path
+        if entry_file:
+            tags["mlops.job.entry"] = self.rel(entry_file) or entry_file
+        tags.update(_git_tags(os.path.dirname(entry_file or spec.source_path or "")
+                              or spec.base_dir))
+        tags.update({k: str(v) for k, v in source_tags.items()
+                     if k.startswith(SOURCE_TAG_PREFIXES) and k not in (
+                         "mlflow.source.type", "mlflow.source.name")})
+        run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name or None,
+                                    tags=tags)
+        job_id = run.info.run_id
+        if values:
+            self.store.log_batch(job_id, params=[
+                (k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+                for k, v in values.items()])
+        job_dir = os.path.join(self.jobs_dir, job_id)
+        os.makedirs(os.path.join(job_dir, "logs"), exist_ok=True)
+        canonical = spec.to_dict()
+        stored = {**canonical, "base_dir": spec.base_dir}
+        repo = self.store.artifact_repo(run.info.artifact_uri)
+        repo.put("job/spec.json", json.dumps(canonical, indent=1).encode())
+        if spec.source_path and os.path.isfile(spec.source_path):
+            with open(spec.source_path, "rb") as f:
+                repo.put("job/" + os.path.basename(spec.source_path), f.read())
+        if spec.entry_kind == "code":
+            with open(os.path.join(job_dir, "code.py"), "w", encoding="utf-8") as f:
+                f.write(spec.entry)
+            repo.put("source/code.py", spec.entry.encode())
+        elif entry_file and os.path.isfile(entry_file) and os.path.getsize(entry_file) < 20 << 20:
+            with open(entry_file, "rb") as f:
+                repo.put("source/" + os.path.basename(entry_file), f.read())
+        ranks = [{"rank": p.rank, "node": p.node, "local_rank": p.local_rank,
+                  "status": "PENDING"} for p in _placements(spec)]
+        self.db.insert_job({
+            "job_id": job_id, "name": spec.name, "experiment_id": exp_id,
+            "source_path": spec.source_path or entry_file, "spec": json.dumps(stored),
+            "parameters": json.dumps(values, default=str), "status": "QUEUED",
+            "created_time": now_ms(), "job_dir": job_dir, "target": "local",
+            "executor": self.executor_id, "attempt": 0,
+        }, ranks)
+        return {"job_id": job_id, "job_dir": job_dir, "experiment_id": exp_id}
+
+    def _end(self, job_id: str, job_dir: str, status: str, reason: str | None,
+             ranks: list[int]) -> None:
+        """The job's final state, its ranks' logs as artifacts of its run, the run ended."""
+        t = now_ms()
+        self.db.end_job(job_id, status, reason, t)
+        try:
+            run = self.store.get_run(job_id)
+            repo = self.store.artifact_repo(run.info.artifact_uri)
+            for rank in ranks:
+                path = rank_log(job_dir, rank)
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        repo.put(f"logs/rank-{rank}.log", f.read())
+            event_log = os.path.join(job_dir, "job.log")
+            if os.path.exists(event_log):
+                with open(event_log, "rb") as f:
+                    repo.put("logs/job.log", f.read())
+            if reason and status != "SUCCEEDED":
+                self.store.set_tag(job_id, TAG_ERROR, reason[:8000])
+            self.store.update_run_info(job_id, status=TRACKING_STATUS.get(status, "FAILED"),
+                                       end_time=t)
+        except Exception:
+            self.log.exception("jupyter-mlops: ending the tracked run of job %s", job_id)
+
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        row = await self.read(self.db.get_job, job_id)
+        if row is None:
+            raise not_found(f"Training job '{job_id}' does not exist.")
+        return self.present(row)
+
+    def present(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The REST shape of a job: its spec, status, and a state per rank."""
+        t = now_ms()
+        spec = dict(row["spec"])
+        spec.pop("base_dir", None)
+        counts: dict[str, int] = {}
+        ranks = []
+        for r in row["ranks"]:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            start, end = r["start_time"], r["end_time"]
+            ranks.append({
+                "rank": r["rank"], "node": r["node"], "local_rank": r["local_rank"],
+                "status": r["status"], "pid": r["pid"], "exit_code": r["exit_code"],
+                "start_time": start, "end_time": end,
+                "duration_ms": (end or t) - start if start else None, "error": r["error"],
+                "has_log": os.path.exists(rank_log(row["job_dir"], r["rank"])),
+            })
+        start, end = row["start_time"], row["end_time"]
+        return {
+            "job_id": row["job_id"], "run_id": row["job_id"], "name": row["name"],
+            "status": row["status"], "reason": row["reason"],
+            "framework": spec.get("framework"), "nodes": spec.get("nodes"),
+            "procs_per_node": spec.get("procs_per_node"),
+            "path": self.rel(row["source_path"]), "experiment_id": row["experiment_id"],
+            "parameters": row["parameters"], "attempt": row["attempt"],
+            "created_time": row["created_time"], "start_time": start, "end_time": end,
+            "duration_ms": (end or t) - start if start else None, "target": row["target"],
+            "spec": spec, "progress": {"counts": counts, "total": len(ranks)}, "ranks": ranks,
+        }
+
+    async def list_jobs(self, status: str | None = None, name: str | None = None,
+                        max_results: int = 100, offset: int = 0) -> dict[str, Any]:
+        rows, more = await self.read(lambda: self.db.list_jobs(
+            status=status, name=name, max_results=max_results, offset=offset))
+        out: dict[str, Any] = {"jobs": [self.present(r) for r in rows]}
+        if more:
+            out["next_offset"] = offset + max_results
+        return out
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        job = await self.get_job(job_id)
+        if job["status"] in JOB_TERMINAL:
+            raise TrackingError(f"Training job '{job_id}' already ended ({job['status']}).",
+                                RESOURCE_CONFLICT)
+        local = self.active.get(job_id)
+        if local is not None:
+            local.cancel()
+            await self.wait(job_id)  # stopped, and its run ended with the logs kept
+        else:
+            raise TrackingError(f"Training job '{job_id}' is run by another process "
+                                f"({(await self.read(self.db.get_job, job_id) or {}).get('executor')})"
+                                "; cancel it there.", RESOURCE_CONFLICT)
+        return await self.get_job(job_id)
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """The job once it ended (and its run was ended): waits while it runs here."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while job_id in self.active:
+            if deadline is not None and loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+        return await self.get_job(job_id)
+
+    def read_log(self, job_id: str, rank: int, offset: int = 0, max_bytes: int = 1 << 20,
+                 tail: int | None = None) -> tuple[bytes, int, bool]:
+        """(bytes from ``offset`` — or the last ``tail`` bytes —, next offset, whether the
+        job has ended)."""
+        row = self.db.get_job(job_id)
+        if row is None:
+            raise not_found(f"Training job '{job_id}' does not exist.")
+        if not any(r["rank"] == rank for r in row["ranks"]):
+            raise not_found(f"Training job '{job_id}' has no rank {rank} (ranks 0 to "
+                            f"{len(row['ranks']) - 1}).")
+        ended = row["status"] in JOB_TERMINAL
+        path = rank_log(row["job_dir"], rank)
+        data = b""
+        if os.path.exists(path):
+            if tail is not None:
+                offset = max(0, os.path.getsize(path) - tail)
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(max_bytes)
+        return data, offset + len(data), ended
+
+    def list_targets(self) -> list[dict[str, Any]]:
+        return [{"name": "local", "display_name": "This server", "kind": "local",
+                 "default": True, "gpus": list(self.gpus),
+                 "max_ranks": self.max_local_ranks}]
+
+
+def _placements(spec: JobSpec) -> list[Any]:
+    from .frameworks import placements
+
+    return placements(spec.nodes, spec.procs_per_node)
+
+
+def _git_tags(directory: str) -> dict[str, str]:
+    try:
+        from ..client.source import git_tags
+
+        return git_tags(directory) if directory and os.path.isdir(directory) else {}
+    except Exception:  # noqa: BLE001 - best effort, as for runs
+        return {}
+
+
+def _append(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+

@@ -1,0 +1,1 @@
+"""Training job tests: this folder is on sys.path for ``jobhelpers``."""

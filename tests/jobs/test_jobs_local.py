@@ -1,0 +1,376 @@
+"""The local backend through the training service, in this process: real rank processes,
+a real SQLite store, real PyTorch DDP (gloo on CPU)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from jobhelpers import (
+    DDP_SCRIPT,
+    SLEEPER_SCRIPT,
+    all_dead,
+    env_without_tracking,
+    pid_files,
+    pids_of,
+    write,
+)
+
+from jupyter_mlops._process import alive
+from jupyter_mlops.jobs.service import JobError, TrainingService
+from jupyter_mlops.tracking import open_store
+from jupyter_mlops.tracking.errors import TrackingError
+
+DEADLINE = 120.0
+
+
+@pytest.fixture
+def ws(tmp_path):
+    (tmp_path / "work").mkdir()
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    env = env_without_tracking()
+    env["JUPYTER_MLOPS_TRACKING_URI"] = store.uri
+    env["JUPYTER_DATA_DIR"] = str(tmp_path / "data")
+    yield tmp_path / "work", store, env
+    store.close()
+
+
+async def make_service(ws, **cfg) -> TrainingService:
+    work, store, env = ws
+    svc = TrainingService(store, str(work), env=env, jobs_dir=str(work.parent / "jobs"),
+                          stop_grace=1.0, **cfg)
+    await svc.start()
+    return svc
+
+
+async def until(cond, what: str, timeout: float = DEADLINE):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = await asyncio.to_thread(cond)
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.mark.timeout(600)
+async def test_ddp_two_nodes_two_procs_trains_with_identical_weights(ws):
+    pytest.importorskip("torch")
+    work, store, _ = ws
+    write(work / "ddp_train.py", DDP_SCRIPT)
+    out = work / "out"
+    out.mkdir()
+    svc = await make_service(ws)
+    try:
+        job = await svc.submit(spec={
+            "name": "ddp", "framework": "pytorch", "script": "ddp_train.py",
+            "nodes": 2, "procs_per_node": 2,
+            "params": {"lr": 0.05, "steps": 30, "out": str(out)},
+            "env": {"OMP_NUM_THREADS": "1"}}, base_dir=str(work))
+        assert job["status"] in ("QUEUED", "RUNNING") and len(job["ranks"]) == 4
+        # 4 processes importing torch on a loaded 2-core machine: a generous deadline
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), 5 * DEADLINE)
+    finally:
+        await svc.stop()
+    logs = {r: (work.parent / "jobs" / job["job_id"] / "logs" / f"rank-{r}.log").read_text()
+            for r in range(4)}
+    assert job["status"] == "SUCCEEDED", (job["reason"], logs)
+    assert [r["status"] for r in job["ranks"]] == ["SUCCEEDED"] * 4
+    results = [json.loads((out / f"rank-{r}.json").read_text()) for r in range(4)]
+    # all ranks end with the same model, bit for bit
+    assert all(res["weights"] == results[0]["weights"] for res in results)
+    # torchrun's and Trainer's environment, by rank and node
+    for r, res in enumerate(results):
+        env = res["env"]
+        assert env["RANK"] == env["JUPYTER_MLOPS_RANK"] == str(r)
+        assert env["LOCAL_RANK"] == str(r % 2) and env["NODE_RANK"] == str(r // 2)
+        assert env["GROUP_RANK"] == env["PET_NODE_RANK"] == str(r // 2)
+        assert env["WORLD_SIZE"] == "4" and env["LOCAL_WORLD_SIZE"] == "2"
+        assert env["PET_NNODES"] == "2" and env["PET_NPROC_PER_NODE"] == "2"
+        assert env["MASTER_ADDR"] == env["PET_MASTER_ADDR"] == "127.0.0.1"
+        assert env["MASTER_PORT"] == env["PET_MASTER_PORT"] == results[0]["env"]["MASTER_PORT"]
+        assert env["JUPYTER_MLOPS_JOB_RUN_ID"] == job["run_id"]
+    # each node is its own process group, shared by its ranks
+    assert results[0]["pgid"] == results[1]["pgid"] != results[2]["pgid"] == results[3]["pgid"]
+    assert results[0]["pgid"] == results[0]["pid"] and results[2]["pgid"] == results[2]["pid"]
+    # rank 0's metrics are in the job's run (the others' were dropped); the loss dropped
+    run = store.get_run(job["run_id"])
+    assert run.info.status == "FINISHED"
+    history, _ = store.get_metric_history(job["run_id"], "loss")
+    assert [m.step for m in history] == list(range(30))
+    assert history[-1].value < history[0].value / 5
+    assert set(run.data.metrics) == {"loss"}
+    assert run.data.params == {"lr": "0.05", "steps": "30", "out": str(out)}
+    assert run.data.tags["mlflow.source.type"] == "JOB"
+    assert run.data.tags["mlops.job.framework"] == "pytorch"
+    assert run.data.tags["mlops.job.shape"] == "2x2"
+    # every rank's log kept, as a file and as an artifact of the run; the spec and source too
+    repo = store.artifact_repo(run.info.artifact_uri)
+    for r in range(4):
+        assert f"rank {r} of 4 done" in logs[r]
+        assert f"rank {r} of 4 done" in repo.open(f"logs/rank-{r}.log").read().decode()
+    spec = json.loads(repo.open("job/spec.json").read())
+    assert spec["nodes"] == 2 and spec["procs_per_node"] == 2 and spec["script"] == "ddp_train.py"
+    assert repo.open("source/ddp_train.py").read().decode() == DDP_SCRIPT
+    assert all_dead([res["pid"] for res in results])
+
+
+async def test_a_failing_rank_fails_the_job_and_leaves_no_process(ws):
+    work, store, _ = ws
+    write(work / "sleeper.py", SLEEPER_SCRIPT)
+    out = work / "out"
+    out.mkdir()
+    svc = await make_service(ws)
+    try:
+        job = await svc.submit(spec={
+            "name": "fails", "framework": "generic", "script": "sleeper.py",
+            "args": [str(out), 1], "nodes": 2, "procs_per_node": 2}, base_dir=str(work))
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+        records = pid_files(out, 4)
+    finally:
+        await svc.stop()
+    assert job["status"] == "FAILED"
+    assert job["reason"] == "rank 1 exited with status 1"
+    by_rank = {r["rank"]: r for r in job["ranks"]}
+    assert by_rank[1]["status"] == "FAILED" and by_rank[1]["exit_code"] == 1
+    assert {by_rank[r]["status"] for r in (0, 2, 3)} == {"CANCELED"}
+    assert len(records) == 4
+    await until(lambda: all_dead(pids_of(records)), "every rank and grandchild to be gone")
+    log1 = svc.read_log(job["job_id"], 1)[0].decode()
+    assert "RuntimeError: rank 1 fails on purpose" in log1
+    run = store.get_run(job["job_id"])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["mlops.job.error"] == "rank 1 exited with status 1"
+
+
+async def test_cancel_mid_job_leaves_no_process(ws):
+    work, store, _ = ws
+    write(work / "sleeper.py", SLEEPER_SCRIPT)
+    out = work / "out"
+    out.mkdir()
+    svc = await make_service(ws)
+    try:
+        job = await svc.submit(spec={
+            "name": "cancelled", "framework": "pytorch", "script": "sleeper.py",
+            "args": [str(out)], "nodes": 2, "procs_per_node": 2}, base_dir=str(work))
+        records = await until(lambda: pid_files(out, 4), "every rank to start")
+        job = await svc.cancel(job["job_id"])
+        assert job["status"] == "CANCELED" and job["reason"] == "cancelled"
+        assert {r["status"] for r in job["ranks"]} == {"CANCELED"}
+        await until(lambda: all_dead(pids_of(records)), "every rank and grandchild to be gone")
+        with pytest.raises(TrackingError, match="already ended"):
+            await svc.cancel(job["job_id"])
+    finally:
+        await svc.stop()
+    assert store.get_run(job["job_id"]).info.status == "KILLED"
+
+
+async def test_restart_policy_restarts_the_group_after_a_backoff(ws):
+    work, _store, _ = ws
+    write(work / "flaky.py", """\
+        import os, sys
+        attempt = int(os.environ["JUPYTER_MLOPS_JOB_ATTEMPT"])
+        rank = int(os.environ["JUPYTER_MLOPS_RANK"])
+        print("attempt", attempt, "rank", rank)
+        if attempt == 1 and rank == 1:
+            sys.exit(3)
+        """)
+    svc = await make_service(ws)
+    try:
+        job = await svc.submit(spec={
+            "name": "flaky", "framework": "generic", "script": "flaky.py", "nodes": 1,
+            "procs_per_node": 2, "restart_policy": "OnFailure", "max_restarts": 2,
+            "backoff_seconds": 0.1}, base_dir=str(work))
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+        # ExitCode: exit status 3 (a program error) is not retried
+        job2 = await svc.submit(spec={
+            "name": "flaky2", "framework": "generic", "script": "flaky.py", "nodes": 1,
+            "procs_per_node": 2, "restart_policy": "ExitCode", "max_restarts": 2,
+            "backoff_seconds": 0.1}, base_dir=str(work))
+        job2 = await asyncio.wait_for(svc.wait(job2["job_id"]), DEADLINE)
+    finally:
+        await svc.stop()
+    assert job["status"] == "SUCCEEDED" and job["attempt"] == 2
+    log = svc.read_log(job["job_id"], 1)[0].decode()
+    assert "attempt 1 rank 1" in log and "[jupyter-mlops] attempt 2" in log
+    assert "attempt 2 rank 1" in log
+    assert job2["status"] == "FAILED" and job2["attempt"] == 1
+    assert job2["reason"] == "rank 1 exited with status 3"
+
+
+async def test_tf_config_contract_workers_reach_each_other(ws):
+    """TensorFlow itself is not installed in CI (a 274 MB wheel): a stdlib worker checks
+    TF_CONFIG as MultiWorkerMirroredStrategy reads it, and every worker listens on its own
+    address and connects to every other one's."""
+    work, _store, _ = ws
+    write(work / "tfworker.py", """\
+        import json, os, socket, sys, time
+        cfg = json.loads(os.environ["TF_CONFIG"])
+        workers = cfg["cluster"]["worker"]
+        task = cfg["task"]
+        assert task["type"] == "worker" and set(cfg["cluster"]) == {"worker"}
+        me = task["index"]
+        assert me == int(os.environ["JUPYTER_MLOPS_RANK"]) and len(workers) == 3
+        host, port = workers[me].rsplit(":", 1)
+        srv = socket.create_server((host, int(port)))
+        srv.settimeout(60)
+        for i, addr in enumerate(workers):
+            if i == me:
+                continue
+            h, p = addr.rsplit(":", 1)
+            for _ in range(600):
+                try:
+                    socket.create_connection((h, int(p)), timeout=5).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                sys.exit(f"worker {i} at {addr} never listened")
+        for _ in workers[1:]:
+            srv.accept()[0].close()
+        print("chief" if me == 0 else "worker", me, "reached", len(workers) - 1, "peers")
+        """)
+    svc = await make_service(ws)
+    try:
+        job = await svc.submit(spec={"name": "tf", "framework": "tensorflow",
+                                     "script": "tfworker.py", "nodes": 3}, base_dir=str(work))
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+    finally:
+        await svc.stop()
+    logs = [svc.read_log(job["job_id"], r)[0].decode() for r in range(3)]
+    assert job["status"] == "SUCCEEDED", logs
+    assert "chief 0 reached 2 peers" in logs[0] and "worker 2 reached 2 peers" in logs[2]
+
+
+async def test_gpus_are_split_between_nodes_and_tf_workers(ws):
+    work, _store, _ = ws
+    write(work / "show.py", """\
+        import os
+        print("CVD", os.environ["JUPYTER_MLOPS_RANK"], os.environ["CUDA_VISIBLE_DEVICES"])
+        """)
+    svc = await make_service(ws, local_gpus=["0", "1", "2", "3"])
+    try:
+        torch_job = await svc.submit(spec={
+            "name": "g", "framework": "pytorch", "script": "show.py", "nodes": 2,
+            "procs_per_node": 2, "resources": {"gpu": 2}}, base_dir=str(work))
+        tf_job = await svc.submit(spec={
+            "name": "g2", "framework": "tensorflow", "script": "show.py", "nodes": 1,
+            "procs_per_node": 4}, base_dir=str(work))
+        for j in (torch_job, tf_job):
+            assert (await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE))["status"] == \
+                "SUCCEEDED"
+        with pytest.raises(TrackingError, match=r"resources.gpu: 2 node\(s\) x 4 GPU\(s\) = 8, "
+                           r"but this machine has 4 GPU\(s\)"):
+            await svc.submit(spec={"name": "g3", "script": "show.py", "nodes": 2,
+                                   "resources": {"gpu": 4}}, base_dir=str(work))
+    finally:
+        await svc.stop()
+
+    def seen(job: dict) -> list[str]:
+        return [svc.read_log(job["job_id"], r)[0].decode().split()[-1] for r in range(4)]
+
+    # a pod's view: every rank of a node sees the node's GPUs (and picks LOCAL_RANK's)
+    assert seen(torch_job) == ["0,1", "0,1", "2,3", "2,3"]
+    # a TF worker takes every GPU it sees: each gets its own
+    assert seen(tf_job) == ["0", "1", "2", "3"]
+
+
+async def test_spec_errors_name_the_field_and_stopping_fails_running_jobs(ws):
+    work, store, _ = ws
+    write(work / "sleeper.py", SLEEPER_SCRIPT)
+    out = work / "out"
+    out.mkdir()
+    svc = await make_service(ws)
+    try:
+        with pytest.raises(JobError) as e:
+            await svc.submit(spec={"name": "bad", "script": "missing.py", "nodes": 0,
+                                   "framework": "mxnet"}, base_dir=str(work))
+        text = str(e.value)
+        assert "framework: 'mxnet' is not one of 'pytorch', 'tensorflow', 'generic'" in text
+        assert "nodes: 0 is less than the minimum of 1" in text
+        with pytest.raises(TrackingError, match="unknown parameter 'lr'"):
+            await svc.submit(path=None, text="name: p\nscript: sleeper.py\n",
+                             parameters={"lr": "1"}, base_dir=str(work))
+        job = await svc.submit(spec={"name": "long", "script": "sleeper.py",
+                                     "args": [str(out)], "nodes": 2}, base_dir=str(work))
+        records = await until(lambda: pid_files(out, 2), "both ranks to start")
+    finally:
+        await svc.stop()  # the server stops: the job fails with the reason, no process left
+    await until(lambda: all_dead(pids_of(records)), "every rank and grandchild to be gone")
+    row = svc.db.get_job(job["job_id"])
+    assert row["status"] == "FAILED"
+    assert row["reason"] == "interrupted: the server stopped while it ran"
+    assert store.get_run(job["job_id"]).info.status == "FAILED"
+
+
+async def test_a_dead_servers_leftover_ranks_are_killed_at_the_next_start(ws, tmp_path):
+    """A server killed with SIGKILL cannot stop its jobs: the next one to start on the same
+    database marks them FAILED and kills the processes they left."""
+    import signal
+    import subprocess
+    import sys
+
+    work, store, env = ws
+    write(work / "sleeper.py", SLEEPER_SCRIPT)
+    out = work / "out"
+    out.mkdir()
+    runner = write(tmp_path / "runner.py", f"""\
+        import asyncio, sys
+        from jupyter_mlops.jobs.service import TrainingService
+        from jupyter_mlops.tracking import open_store
+
+        async def main():
+            store = open_store({store.uri!r})
+            svc = TrainingService(store, {str(work)!r}, jobs_dir={str(tmp_path / 'jobs')!r})
+            await svc.start()
+            job = await svc.submit(spec={{"name": "orphan", "script": "sleeper.py",
+                                         "args": [{str(out)!r}], "nodes": 2,
+                                         "procs_per_node": 2}}, base_dir={str(work)!r})
+            print(job["job_id"], flush=True)
+            await asyncio.sleep(600)
+
+        asyncio.run(main())
+        """)
+    proc = subprocess.Popen([sys.executable, str(runner)], env=env,  # noqa: ASYNC220
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        job_id = proc.stdout.readline().strip()
+        records = await until(lambda: pid_files(out, 4), "every rank to start")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+    assert any(alive(p) for p in pids_of(records))  # orphans, until a server starts
+    svc = await make_service(ws)
+    await svc.stop()
+    await until(lambda: all_dead(pids_of(records)), "the leftover processes to be killed")
+    row = svc.db.get_job(job_id)
+    assert row["status"] == "FAILED"
+    assert row["reason"].startswith("interrupted: the process running it (")
+    assert "leftover process(es) killed" in row["reason"]
+    assert {r["status"] for r in row["ranks"]} == {"FAILED"}
+    assert store.get_run(job_id).info.status == "FAILED"
+
+
+@pytest.mark.postgres
+async def test_jobs_and_ranks_persist_on_postgresql(tmp_path):
+    from pgschema import fresh_schema
+
+    work = tmp_path / "work"
+    write(work / "w.py", "import os\nprint('rank', os.environ['RANK'])\n")
+    with fresh_schema("jobs") as url:
+        store = open_store(url)
+        env = dict(env_without_tracking(), JUPYTER_MLOPS_TRACKING_URI=url)
+        svc = TrainingService(store, str(work), env=env, jobs_dir=str(tmp_path / "jobs"))
+        await svc.start()
+        try:
+            job = await svc.submit(spec={"name": "pg", "script": "w.py", "nodes": 2},
+                                   base_dir=str(work))
+            job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+            listed = (await svc.list_jobs(status="SUCCEEDED"))["jobs"]
+        finally:
+            await svc.stop()
+            store.close()
+    assert job["status"] == "SUCCEEDED" and [r["rank"] for r in job["ranks"]] == [0, 1]
+    assert [j["job_id"] for j in listed] == [job["job_id"]]
