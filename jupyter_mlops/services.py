@@ -40,7 +40,9 @@ class Service(LoggingConfigurable):
 
     async def start(self) -> None:
         """Begin background work: re-adopt or fail what a stopped process left
-        unfinished, start timers. Called once, after the server started."""
+        unfinished, start timers. Called once, after the server started: the
+        environment the app exports for child processes (the server's URL and port)
+        is final only now, not yet in ``__init__``."""
 
     async def stop(self) -> None:
         """End background work and release what the service holds (processes, threads).

@@ -123,9 +123,9 @@ class PipelineService(Service):
         #: Schedules created here are fired only here (several servers may share a database).
         self.owner = f"{socket.gethostname()}:{self.root_dir}"
         par = self.parallelism or max(2, os.cpu_count() or 2)
-        base_env = dict(os.environ if env is None else env)
-        base_env.setdefault("JUPYTER_MLOPS_TRACKING_URI", store.uri)
-        base_env["PYTHONUNBUFFERED"] = "1"
+        #: None: steps inherit this process's environment, read again by start()
+        self._env = env
+        base_env = self._step_env()
         pool = KernelPool(par if self.warm_kernels < 0 else self.warm_kernels, base_env,
                           os.path.join(self.runs_dir, ".kernels"), self.kernel_name)
         #: What targets may do (and what the local executor shares).
@@ -150,9 +150,23 @@ class PipelineService(Service):
         return self.local.active
 
     # -- lifecycle ----------------------------------------------------------------------
+    def _step_env(self) -> dict[str, str]:
+        """What steps' processes and kernels inherit."""
+        base_env = dict(os.environ if self._env is None else self._env)
+        base_env.setdefault("JUPYTER_MLOPS_TRACKING_URI", self.store.uri)
+        base_env["PYTHONUNBUFFERED"] = "1"
+        return base_env
+
     async def start(self, schedules: bool = True) -> None:
         """Hand every unfinished run back to its target (local runs a stopped process left
         are marked FAILED, cluster runs are watched again); start the scheduler."""
+        if self._env is None:
+            # The server's environment as the app exports it once the server's port is
+            # final (after the extension, so after this service, was built).
+            fresh = self._step_env()
+            self.ctx.base_env.clear()
+            self.ctx.base_env.update(fresh)
+            self.ctx.pool.env = dict(fresh)
         await self.reattach()
         if schedules:
             self._scheduler = asyncio.ensure_future(self._schedule_loop())

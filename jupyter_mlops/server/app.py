@@ -279,6 +279,11 @@ class MLOpsApp(ExtensionApp):
     async def _start_services(self) -> None:
         if self._closing:
             return
+        if self.export_kernel_env and not self.multi_user:
+            # The server found its port after loading the extensions (another one may
+            # have held the configured port): export it before services read the
+            # environment their processes inherit.
+            self.export_environment()
         for service in self.services():
             try:
                 await service.start()

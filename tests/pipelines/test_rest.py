@@ -3,8 +3,11 @@ and what a server restart does to runs and schedules."""
 
 from __future__ import annotations
 
+import re
 import signal
+import socket
 import time
+from dataclasses import dataclass
 
 import pytest
 from pipehelpers import Server, write, write_notebook
@@ -233,6 +236,57 @@ def test_restart_fails_interrupted_runs_and_keeps_schedules_firing(tmp_path):
         assert run["status"] == "FAILED" and "server stopped" in run["reason"]
     finally:
         srv.stop()
+
+
+@dataclass
+class PortTakenServer(Server):
+    """Started on a port another process holds, with retries: it serves on another one."""
+
+    served: int = 0
+
+    def command(self) -> list[str]:
+        return ["--port-retries=50" if a == "--port-retries=0" else a for a in super().command()]
+
+    def _answers(self) -> bool:
+        urls = re.findall(r"http://127\.0\.0\.1:(\d+)/", self.log())
+        ports = [int(p) for p in urls if int(p) != self.port]
+        if not ports:
+            return False
+        self.served = ports[0]
+        held, self.port = self.port, self.served
+        try:
+            return super()._answers()
+        finally:
+            self.port = held
+
+
+def test_steps_are_told_the_port_the_server_took_when_its_own_was_held(tmp_path):
+    """The server finds its port after loading the extension: the environment pipeline
+    steps inherit (MLFLOW_TRACKING_URI, JUPYTER_MLOPS_SERVER_URL) names the port it
+    serves on, not the configured one another process holds."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        srv = PortTakenServer(tmp_path / "srv", port=held.getsockname()[1], answered=True)
+        write(str(srv.root / "work" / "env.py"), """\
+            import os
+            for name in ("MLFLOW_TRACKING_URI", "JUPYTER_MLOPS_SERVER_URL"):
+                print(name, os.environ[name], flush=True)
+            """)
+        write(str(srv.root / "work" / "env.pipeline.yaml"),
+              "name: env\nsteps:\n  s: {script: env.py}\n")
+        srv.start()
+        try:
+            srv.port = srv.served
+            _, body, _ = srv.call("POST", f"{P}/runs", {"path": "env.pipeline.yaml"})
+            run = srv.wait_run(body["run"]["run_id"])
+            status, log, _ = srv.call("GET", f"{P}/runs/{run['run_id']}/steps/s/log", raw=True)
+            assert run["status"] == "SUCCEEDED" and status == 200, (run, log)
+            assert log.decode().split() == [
+                "MLFLOW_TRACKING_URI", f"http://127.0.0.1:{srv.served}/u/mlops",
+                "JUPYTER_MLOPS_SERVER_URL", f"http://127.0.0.1:{srv.served}/u/"]
+        finally:
+            srv.stop()
 
 
 def test_magic_submits_to_the_server_and_waits(server, monkeypatch, capsys):
