@@ -10,6 +10,21 @@ from typing import Any
 from .handlers.registry import routes
 from .openapi_parts import BOOL, INT64, KV_LIST, STR, json_body, obj, op, query
 
+#: Keys of answers that are not objects: lists of objects, and strings.
+_LIST_ANSWERS = {"registered_models", "model_versions", "models"}
+_STRING_ANSWERS = {"next_page_token", "artifact_uri"}
+
+
+def _answer_schema(key: str) -> dict[str, Any]:
+    if key in _LIST_ANSWERS:
+        return {"type": "array", "items": {"type": "object"}}
+    if key in _STRING_ANSWERS:
+        return STR
+    if key in ("run", "source"):  # a version's lineage: null when not known
+        return {"type": "object", "nullable": True}
+    return {"type": "object"}
+
+
 #: endpoint function name -> (summary, request fields, required fields, response keys)
 _DOC: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "create_registered_model": (
@@ -191,7 +206,7 @@ def paths() -> dict[str, Any]:
         for verb, rpc in kwargs["rpcs"].items():
             summary, fields, required, answer = _DOC[rpc.__name__]
             response = (
-                obj({k: {"type": "object"} for k in answer})
+                obj({k: _answer_schema(k) for k in answer})
                 if answer
                 else {"type": "object", "description": "Empty on success: `{}`."}
             )
