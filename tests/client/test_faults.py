@@ -164,9 +164,9 @@ def test_postgres_gone_under_load_is_503_and_recovers(jupyter_server_process, th
     def down_answer():
         r = requests.get(api + "runs/get", params={"run_id": run.info.run_id}, headers=auth,
                          timeout=60)
-        return r if r.status_code != 200 else None
+        return [r] if r.status_code != 200 else None  # (a Response of a 5xx is falsy)
 
-    r = _wait_for(down_answer, "an answer while the database is down")
+    [r] = _wait_for(down_answer, "an answer while the database is down")
     assert r.status_code == 503, (r.status_code, r.text)
     assert r.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
     assert "tracking database is unavailable" in r.json()["message"]
