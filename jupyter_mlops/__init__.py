@@ -52,6 +52,15 @@ _LAZY: dict[str, str] = {
 }
 _LAZY.update(
     {
+        name: ".client.fluent_extra"
+        for name in (
+            "log_input",
+            "log_inputs",
+        )
+    }
+)
+_LAZY.update(
+    {
         "MlopsClient": ".client.mlops_client",
         "log_model": ".registry.api",
         "load_model": ".registry.api",

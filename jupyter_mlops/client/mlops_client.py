@@ -325,6 +325,25 @@ class MlopsClient:
         if synchronous:
             w.flush()
 
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[Any] | None = None,
+        models: Sequence[Any] | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
+        """Record datasets a run used, as ``MlflowClient.log_inputs``: ``datasets`` are
+        ``DatasetInput``s (ours or ``mlflow.entities``'), ``models`` logged-model ids or
+        ``LoggedModelInput``s. Checked now, sent by the writer (non-blocking)."""
+        from ..tracking.validation import parse_dataset_inputs
+
+        raw = [dataset_input_dict(d) for d in datasets or ()]
+        checked = [d.to_dict() for d in parse_dataset_inputs(raw)]
+        ids = [m if isinstance(m, str) else str(m.model_id) for m in models or ()]
+        self._writer.log_inputs(run_id, checked, ids)
+        if synchronous:
+            self._writer.flush()
+
     def delete_tag(self, run_id: str, key: str) -> None:
         self._writer.call({"op": "delete_tag", "run_id": run_id, "key": key})
 
@@ -520,6 +539,23 @@ class MlopsClient:
             return local
 
         return fetch(path)
+
+
+_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+
+
+def dataset_input_dict(item: Any) -> dict[str, Any]:
+    """MLflow's JSON of a ``DatasetInput`` (ours, mlflow's entity, or such a dict)."""
+    if isinstance(item, dict):
+        return item
+    to_dict = getattr(item, "to_dict", None)
+    if to_dict is not None and not hasattr(item, "to_proto"):
+        return to_dict()  # type: ignore[no-any-return]
+    ds = item.dataset
+    return {
+        "dataset": {k: getattr(ds, k) for k in _DATASET_FIELDS if getattr(ds, k, None) is not None},
+        "tags": [{"key": t.key, "value": t.value} for t in (item.tags or ())],
+    }
 
 
 def _pair(item: Any) -> tuple[str, Any]:

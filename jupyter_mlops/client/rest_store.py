@@ -26,6 +26,7 @@ import requests
 from ..tracking.artifacts import ArtifactRepository
 from ..tracking.entities import (
     ACTIVE_ONLY,
+    DatasetInput,
     Experiment,
     FileInfo,
     Metric,
@@ -409,6 +410,22 @@ class RestTrackingStore(TrackingStore):
                     chunk = []
         if chunk:
             self._mlflow("POST", "runs/log-batch", {"run_id": run_id, "metrics": chunk})
+
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        models: Sequence[str] = (),
+    ) -> None:
+        body: dict[str, Any] = {"run_id": run_id, "datasets": [d.to_dict() for d in datasets]}
+        if models:
+            body["models"] = [{"model_id": m} for m in models]
+        self._mlflow("POST", "runs/log-inputs", body)
+
+    def search_datasets(self, experiment_ids: Sequence[str]) -> list[dict[str, object]]:
+        d = self._mlflow("POST", "experiments/search-datasets",
+                         {"experiment_ids": [str(e) for e in experiment_ids]})
+        return list(d.get("dataset_summaries") or [])
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self._mlflow("POST", "runs/delete-tag", {"run_id": run_id, "key": key})

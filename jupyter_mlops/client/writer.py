@@ -7,7 +7,9 @@ What goes through the queue, in order:
   append: ``(run_id, key, value, timestamp, step)`` for a metric,
   ``(_PARAM|_TAG, run_id, key, value)`` for the others;
 * operations that must stay ordered with the data (create a run, update a run,
-  delete a tag) and flush markers, as ``(_OP, record, future)``.
+  delete a tag) and flush markers, as ``(_OP, record, future)``;
+* records nobody waits for (a run's inputs: ``log_input``) as ``(_REC, record)``:
+  applied in order, their refusals raised by the next flush like data's.
 
 The thread turns runs of data items into one ``log`` record per run (metrics
 columnar per key) and applies records to the store. A record that cannot reach
@@ -36,14 +38,14 @@ import time
 from collections import deque
 from typing import Any
 
-from ..tracking.entities import TERMINAL_STATUSES, Metric
+from ..tracking.entities import TERMINAL_STATUSES, DatasetInput, Metric
 from ..tracking.errors import UNAUTHENTICATED, TrackingError, invalid
 from .spool import TOKEN_REFUSED, UNREACHABLE, Record, Spool, spool_dir_for
 from .transient import AuthRefused, is_transient
 
 log = logging.getLogger(__name__)
 
-_PARAM, _TAG, _OP = 1, 2, 3
+_PARAM, _TAG, _OP, _REC = 1, 2, 3, 4
 MAX_KEY_LENGTH = 250
 SPOOLED = object()  # the result of an operation that went to the spool
 
@@ -227,6 +229,12 @@ class Writer:
         _check_key(key, "tag")
         self._put((_TAG, run_id, key, str(value)))
 
+    def log_inputs(self, run_id: str, datasets: list[dict[str, Any]], models: list[str]) -> None:
+        """Queue a run's inputs (``DatasetInput`` JSON objects, logged-model ids); the
+        caller has checked them."""
+        self._put((_REC, {"op": "log_inputs", "run_id": run_id, "datasets": datasets,
+                          "models": models}))
+
     def _put(self, item: tuple[Any, ...]) -> None:
         if len(self._q) >= self._max:
             self._wait_space()
@@ -384,6 +392,10 @@ class Writer:
                 self._emit_logs(runs)
                 runs = {}
                 self._run_op(item[1], item[2])
+            elif item[0] == _REC:
+                self._emit_logs(runs)
+                runs = {}
+                self._emit(item[1])
             else:
                 kind, run_id, key, value = item
                 entry = runs.get(run_id)
@@ -539,6 +551,13 @@ class Writer:
             if record.get("status") in TERMINAL_STATUSES:
                 self._live.discard(run_id)
             return info
+        if op == "log_inputs":
+            store.log_inputs(
+                self.server_run_id(record["run_id"]),
+                [DatasetInput.from_dict(d) for d in record.get("datasets") or ()],
+                list(record.get("models") or ()),
+            )
+            return None
         if op == "delete_tag":
             store.delete_tag(self.server_run_id(record["run_id"]), record["key"])
             return None

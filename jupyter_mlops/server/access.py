@@ -283,6 +283,10 @@ class GuardedStore:
         self._check_tag_keys([key])
         self._store.delete_tag(run_id, key)
 
+    def log_inputs(self, run_id: str, *args: Any, **kwargs: Any) -> None:
+        self._writable(run_id)
+        self._store.log_inputs(run_id, *args, **kwargs)
+
     def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:
         # Like the store, unknown ids are ignored; so are runs the caller may not change
         # (nobody keeps another user's run alive).

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import copy
 
-from . import openapi_deployments, openapi_jobs, openapi_pipelines, openapi_registry
+from . import (
+    openapi_deployments,
+    openapi_jobs,
+    openapi_mlflow,
+    openapi_pipelines,
+    openapi_registry,
+)
 from .handlers.ui import MAX_BULK_RUNS
 from .handlers.v1 import MAX_SERIES_POINTS
 from .openapi_parts import (
@@ -55,7 +61,7 @@ SCHEMAS: S = {
     "RunData": obj({"metrics": {"type": "array", "items": ref("Metric")},
                     "params": KV_LIST, "tags": KV_LIST},
                    desc="`metrics` holds the latest value of each key."),
-    "Run": obj({"info": ref("RunInfo"), "data": ref("RunData"), "inputs": {"type": "object"},
+    "Run": obj({"info": ref("RunInfo"), "data": ref("RunData"), "inputs": ref("RunInputs"),
                 "outputs": obj({"model_outputs": {
                      "type": "array", "items": obj({"model_id": STR, "step": INT64})}},
                      desc="MLflow 3: the logged models the run produced (runs/get).")}),
@@ -216,6 +222,8 @@ def _paths() -> S:
                                            errors=())},
         "/health": {"get": op("Liveness", obj({"status": STR}), tag="v1", errors=())},
         **_series_bulk(),
+        **openapi_mlflow.dataset_paths(),
+        **openapi_mlflow.ui_paths(),
         **openapi_pipelines.paths(),
         **openapi_deployments.paths(),
         **openapi_jobs.paths(),
@@ -283,10 +291,10 @@ def openapi_document(server_url: str = "/mlops") -> S:
         },
         "servers": [{"url": server_url}],
         "security": [{"token": []}],
-        "paths": with_default_errors(_paths()),
+        "paths": openapi_mlflow.with_ajax_aliases(with_default_errors(_paths())),
         "components": {
-            "schemas": {**copy.deepcopy(SCHEMAS), **openapi_pipelines.schemas(),
-                        **openapi_deployments.schemas(),
+            "schemas": {**copy.deepcopy(SCHEMAS), **openapi_mlflow.schemas(),
+                        **openapi_pipelines.schemas(), **openapi_deployments.schemas(),
                         **openapi_jobs.schemas()},
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },

@@ -36,6 +36,7 @@ TAG_GIT_BRANCH = "mlflow.source.git.branch"
 TAG_GIT_REPO_URL = "mlflow.source.git.repoURL"
 TAG_GIT_DIRTY = "mlflow.source.git.dirty"
 TAG_NOTE = "mlflow.note.content"
+TAG_DATASET_CONTEXT = "mlflow.data.context"
 
 
 @dataclass
@@ -186,16 +187,116 @@ class RunData:
 
 
 @dataclass
+class Dataset:
+    """A dataset as MLflow records it: its name and digest identify it within an
+    experiment; ``source`` (JSON text) says where it came from, ``source_type`` what
+    kind of place that is (``local``, ``http``, ``s3``, ...); ``schema`` and
+    ``profile`` are JSON texts (MLflow's colspec schema; row and element counts)."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "digest": self.digest,
+            "source_type": self.source_type,
+            "source": self.source,
+        }
+        if self.schema is not None:
+            d["schema"] = self.schema
+        if self.profile is not None:
+            d["profile"] = self.profile
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Dataset":
+        return cls(
+            name=d.get("name", ""),
+            digest=d.get("digest", ""),
+            source_type=d.get("source_type", ""),
+            source=d.get("source", ""),
+            schema=d.get("schema"),
+            profile=d.get("profile"),
+        )
+
+
+@dataclass
+class DatasetInput:
+    """A dataset a run used, with the input's tags (``mlflow.data.context``:
+    ``training``, ``eval``, ...), in the order they were logged."""
+
+    dataset: Dataset
+    tags: list[Tag] = field(default_factory=list)
+
+    @property
+    def context(self) -> str | None:
+        for t in self.tags:
+            if t.key == TAG_DATASET_CONTEXT:
+                return t.value
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"dataset": self.dataset.to_dict()}
+        if self.tags:
+            d["tags"] = [t.to_dict() for t in self.tags]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DatasetInput":
+        return cls(
+            Dataset.from_dict(d.get("dataset") or {}),
+            [Tag(t.get("key", ""), t.get("value", "")) for t in d.get("tags", [])],
+        )
+
+
+@dataclass
+class RunInputs:
+    """What a run consumed: datasets and (MLflow 3) logged models, by id."""
+
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.dataset_inputs:
+            d["dataset_inputs"] = [i.to_dict() for i in self.dataset_inputs]
+        if self.model_inputs:
+            d["model_inputs"] = [{"model_id": m} for m in self.model_inputs]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunInputs":
+        return cls(
+            [DatasetInput.from_dict(i) for i in d.get("dataset_inputs", [])],
+            [m["model_id"] for m in d.get("model_inputs", []) if m.get("model_id")],
+        )
+
+
+@dataclass
 class Run:
     info: RunInfo
     data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"info": self.info.to_dict(), "data": self.data.to_dict(), "inputs": {}}
+        return {
+            "info": self.info.to_dict(),
+            "data": self.data.to_dict(),
+            "inputs": self.inputs.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Run":
-        return cls(RunInfo.from_dict(d["info"]), RunData.from_dict(d.get("data", {})))
+        return cls(
+            RunInfo.from_dict(d["info"]),
+            RunData.from_dict(d.get("data", {})),
+            RunInputs.from_dict(d.get("inputs") or {}),
+        )
 
 
 @dataclass

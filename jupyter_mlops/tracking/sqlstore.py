@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from . import datasets as dataset_tables
 from . import search, series
 from .clock import now_ms
 from .entities import (
@@ -34,6 +35,7 @@ from .entities import (
     TAG_RUN_NAME,
     TAG_USER,
     VIEW_TYPES,
+    DatasetInput,
     Experiment,
     Metric,
     Run,
@@ -469,7 +471,39 @@ class SqlTrackingStore(TrackingStore):
                         data[rid].metrics[k] = Metric(k, _nan_none(v), ts, st)
         finally:
             cur.close()
-        return [Run(self._info(r), data[r.run_uuid]) for r in rows]
+        inputs = dataset_tables.load_inputs(conn, ids)
+        runs_out = [Run(self._info(r), data[r.run_uuid]) for r in rows]
+        for run in runs_out:
+            found = inputs.get(run.info.run_id)
+            if found is not None:
+                run.inputs = found
+        return runs_out
+
+    # -- inputs (datasets) ---------------------------------------------------
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        models: Sequence[str] = (),
+    ) -> None:
+        checked = dataset_tables.check_dataset_inputs(datasets)
+        with self._write() as conn:
+            row = self._run_row(conn, run_id)
+            _check_active_run(row)
+            dataset_tables.log_inputs(conn, run_id, row.experiment_id, checked, models, now_ms(),
+                                      self._insert_ignore)
+
+    def search_datasets(self, experiment_ids: Sequence[str]) -> list[dict[str, Any]]:
+        ids = []
+        for e in experiment_ids:
+            try:
+                n = self._exp_int(e)
+            except TrackingError:
+                continue
+            if 0 <= n < 2**31:
+                ids.append(n)
+        with self._read() as conn:
+            return dataset_tables.search_datasets(conn, ids)
 
     def update_run_info(
         self,
@@ -805,6 +839,7 @@ class SqlTrackingStore(TrackingStore):
                     series.delete_series(conn, schunk)
                 for t in (latest_metrics, run_params, run_tags):
                     conn.execute(t.delete().where(t.c.run_uuid.in_(chunk)))
+                dataset_tables.purge_runs(conn, chunk)
                 conn.execute(runs.delete().where(runs.c.run_uuid.in_(chunk)))
         return ids
 

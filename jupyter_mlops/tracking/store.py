@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .entities import (
     ACTIVE_ONLY,
+    DatasetInput,
     Experiment,
     Metric,
     Run,
@@ -207,6 +208,22 @@ class TrackingStore(abc.ABC):
 
     @abc.abstractmethod
     def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        models: Sequence[str] = (),
+    ) -> None:
+        """Record datasets (and logged models, by id) a run used, as MLflow's
+        ``runs/log-inputs`` does: a dataset is stored once per experiment by (name,
+        digest), a run takes each dataset once. The run must be active. All or nothing."""
+        raise NotImplementedError("This tracking store does not record run inputs.")
+
+    def search_datasets(self, experiment_ids: Sequence[str]) -> list[dict[str, object]]:
+        """MLflow's dataset summaries (``experiment_id``, ``name``, ``digest``,
+        ``context``) of the inputs of these experiments' runs."""
+        raise NotImplementedError("This tracking store does not record run inputs.")
 
     @abc.abstractmethod
     def get_metric_history(

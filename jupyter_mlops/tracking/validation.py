@@ -11,9 +11,13 @@ import logging
 import math
 import posixpath
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .errors import invalid
+
+if TYPE_CHECKING:
+    from .entities import DatasetInput
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +182,97 @@ def validate_max_results(max_results: Any, limit: int = SEARCH_MAX_RESULTS) -> i
             f"most {limit}"
         )
     return max_results
+
+
+# -- datasets (runs/log-inputs) ---------------------------------------------------
+# MLflow's limits (mlflow/utils/validation.py).
+MAX_DATASETS_PER_BATCH = 1000
+MAX_DATASET_NAME_SIZE = 500
+MAX_DATASET_DIGEST_SIZE = 36
+MAX_DATASET_SOURCE_TYPE_SIZE = 36
+MAX_DATASET_SCHEMA_SIZE = 1048575
+MAX_DATASET_SOURCE_SIZE = 65535
+#: MLflow allows 16 MB (its MEDIUMTEXT column); a profile is a few counts (rows, elements),
+#: and runs/get carries it, so this store takes 1 MB, as for the schema.
+MAX_DATASET_PROFILE_SIZE = 1048575
+#: A source type names a kind of place (MLflow's: ``local``, ``http``, ``s3``, ``gs``, ``hf``,
+#: ``code``, ``delta_table``, ``uc_volume``, ``spark``, ...); MLflow's server takes any string,
+#: this one a name: letters, digits and ``_ - . :``.
+_SOURCE_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*$")
+MAX_INPUT_TAG_KEY_SIZE = 255
+MAX_INPUT_TAG_VALUE_SIZE = 500
+
+def _text(d: dict[str, Any], key: str, path: str, limit: int | None,
+          required: bool = True) -> str | None:
+    value = d.get(key)
+    if value is None or (required and value == ""):
+        if required:
+            raise invalid(f"Missing value for required parameter '{path}.{key}'.")
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"Invalid value {value!r} for parameter '{path}.{key}': it must be a string.")
+    if "\x00" in value:
+        raise invalid(f"Invalid value for parameter '{path}.{key}': it contains a NUL character.")
+    if limit is not None and len(value) > limit:
+        raise invalid(
+            f"'{key}' exceeds the maximum length of {limit} characters "
+            f"(parameter '{path}.{key}' has {len(value)})."
+        )
+    return value
+
+
+def parse_dataset_inputs(items: Sequence[Any], path: str = "datasets") -> list[DatasetInput]:
+    """MLflow's ``DatasetInput`` JSON objects, checked against MLflow's limits; a
+    message names the offending field (``datasets[2].dataset.profile``)."""
+    if len(items) > MAX_DATASETS_PER_BATCH:
+        raise invalid(
+            f"A batch logging request can contain at most {MAX_DATASETS_PER_BATCH} datasets. "
+            f"Got {len(items)} datasets."
+        )
+    from .entities import Dataset, DatasetInput, Tag
+
+    out = []
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise invalid(f"Invalid value {item!r} for parameter '{where}': it must be an object.")
+        ds = item.get("dataset")
+        if not isinstance(ds, dict):
+            raise invalid(f"Missing value for required parameter '{where}.dataset'.")
+        dpath = f"{where}.dataset"
+        dataset = Dataset(
+            name=_text(ds, "name", dpath, MAX_DATASET_NAME_SIZE) or "",
+            digest=_text(ds, "digest", dpath, MAX_DATASET_DIGEST_SIZE) or "",
+            source_type=_text(ds, "source_type", dpath, MAX_DATASET_SOURCE_TYPE_SIZE) or "",
+            source=_text(ds, "source", dpath, MAX_DATASET_SOURCE_SIZE, required=False) or "",
+            schema=_text(ds, "schema", dpath, MAX_DATASET_SCHEMA_SIZE, required=False),
+            profile=_text(ds, "profile", dpath, MAX_DATASET_PROFILE_SIZE, required=False),
+        )
+        if not _SOURCE_TYPE_RE.match(dataset.source_type):
+            raise invalid(
+                f"Invalid value {dataset.source_type!r} for parameter '{dpath}.source_type': "
+                "a source type is a name (letters, digits, '_', '-', '.', ':'), such as "
+                "'local', 'http', 's3', 'gs', 'hf' or 'code'."
+            )
+        if ds.get("source") is None:
+            raise invalid(f"Missing value for required parameter '{dpath}.source'.")
+        tags = item.get("tags") or []
+        if not isinstance(tags, list):
+            raise invalid(f"Invalid value for parameter '{where}.tags': it must be a list.")
+        parsed: list[Tag] = []
+        for j, t in enumerate(tags):
+            tpath = f"{where}.tags[{j}]"
+            if not isinstance(t, dict):
+                raise invalid(f"Invalid value {t!r} for parameter '{tpath}': it must be an object.")
+            key = _text(t, "key", tpath, MAX_INPUT_TAG_KEY_SIZE) or ""
+            value = _text(t, "value", tpath, MAX_INPUT_TAG_VALUE_SIZE, required=False)
+            if value is None:
+                raise invalid(f"Missing value for required parameter '{tpath}.value'.")
+            parsed.append(Tag(key, value))
+        out.append(DatasetInput(dataset, parsed))
+    return out
+
+
+def check_dataset_inputs(inputs: Sequence[DatasetInput]) -> list[DatasetInput]:
+    """Entities made in process (the client's store transport) go through the same checks."""
+    return parse_dataset_inputs([i.to_dict() for i in inputs])

@@ -8,7 +8,7 @@ from typing import Any
 
 from tornado import web
 
-from . import artifacts, deployments, jobs, mlflow_api, pipelines, registry, ui, v1
+from . import artifacts, deployments, jobs, mlflow_api, mlflow_ui, pipelines, registry, ui, v1
 from .base import MLOpsHandler, RpcHandler
 
 PREFIX = "mlops/"
@@ -41,11 +41,30 @@ class NotFoundHandler(MLOpsHandler):
         self._not_found()
 
 
+Route = tuple[str, Any, dict[str, Any]]
+
+
+def with_ajax_aliases(routes: list[Route]) -> list[Route]:
+    """Each MLflow route (``api/2.0/...``, ``api/3.0/...``) also under ``ajax-api/``, the
+    prefix the MLflow UI uses (MLflow's server registers both, ``_get_paths``)."""
+    out: list[Route] = []
+    for regex, cls, kwargs in routes:
+        out.append((regex, cls, kwargs))
+        rest = regex[len(PREFIX):] if regex.startswith(PREFIX) else ""
+        if rest.startswith(("api/2", "api/3")):
+            out.append((PREFIX + "ajax-" + rest, cls, kwargs))
+    return out
+
+
 def handlers(
     openapi_document: Callable[[str], dict[str, Any]],
 ) -> list[tuple[str, Any, dict[str, Any]]]:
     """``(url regex relative to base_url, handler class, kwargs)`` of every route;
     ``openapi_document(server_url)`` is what ``api/v1/openapi.json`` serves."""
+    return with_ajax_aliases(_handlers(openapi_document))
+
+
+def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
     out: list[tuple[str, Any, dict[str, Any]]] = []
     # Registry first: it serves the logged-models routes of MLflow 3's model logging.
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
@@ -53,6 +72,7 @@ def handlers(
         out.append((PREFIX + re.escape(path), RpcHandler, kwargs))
     for regex, cls, kwargs in artifacts.routes():
         out.append((PREFIX + regex, cls, kwargs))
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in mlflow_ui.routes())
     out.append((PREFIX + re.escape("api/v1/openapi.json"), v1.OpenAPIHandler,
                 {"document": openapi_document}))
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in pipelines.routes())
@@ -71,7 +91,7 @@ def multi_user_handlers() -> list[tuple[str, Any, dict[str, Any]]]:
         for path, kwargs in mlflow_api.routes() + v1.routes()
     ]
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in artifacts.routes())
-    return out
+    return with_ajax_aliases(out)
 
 
 def fallback() -> tuple[str, Any, dict[str, Any]]:

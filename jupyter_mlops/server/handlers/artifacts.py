@@ -15,6 +15,7 @@ import mimetypes
 import os
 import posixpath
 import tempfile
+import unicodedata
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
@@ -126,27 +127,7 @@ class ArtifactHandler(ArtifactsMixin, DeferredXsrf):
                     raise not_found(f"No such artifact: '{path}'")
                 return repo.open(rel)
 
-            stream = await self.run(opener)
-            try:
-                ctype = mimetypes.guess_type(rel)[0] or "application/octet-stream"
-                if ctype in _ACTIVE_TYPES:
-                    ctype = "text/plain"
-                self.set_header("Content-Type", ctype)
-                self.set_header("X-Content-Type-Options", "nosniff")
-                name = quote(posixpath.basename(rel), safe="")
-                self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{name}")
-                size = _size_of(stream)
-                if size is not None:
-                    self.set_header("Content-Length", size)
-                while True:
-                    chunk = await self.run(stream.read, CHUNK)
-                    if not chunk:
-                        break
-                    self.write(chunk)
-                    await self.flush()
-            finally:
-                await self.run(stream.close)
-            self.finish()
+            await send_artifact(self, await self.run(opener), rel)
 
         await self.guarded(work)
 
@@ -166,6 +147,72 @@ class ArtifactHandler(ArtifactsMixin, DeferredXsrf):
             self.send_json("{}")
 
         await self.guarded(work)
+
+
+#: Served as text/plain whatever their type (MLflow's ``get_text_extensions``); the
+#: extension-less ``MLmodel`` and ``MLproject`` files count by name.
+TEXT_EXTENSIONS = frozenset((
+    "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon",
+    "toml", "yaml", "yml", "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "ipynb",
+    "MLmodel", "MLproject",
+))
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz|~"
+)
+
+
+def content_type(path: str) -> str:
+    """MLflow's type of a downloaded artifact (``_guess_mime_type``); types a browser would
+    render or run are served as plain text, so an uploaded file cannot script the origin."""
+    name = posixpath.basename(path)
+    ext = os.path.splitext(name)[1].replace(".", "") or name
+    if ext in TEXT_EXTENSIONS:
+        return "text/plain"
+    ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return "text/plain" if ctype in _ACTIVE_TYPES else ctype
+
+
+def _header_value(value: str) -> str:
+    """A token as it is, anything else quoted (werkzeug's ``quote_header_value``)."""
+    if value and all(c in _TOKEN_CHARS for c in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment; filename=...`` as MLflow sends it (RFC 6266): an ASCII name as it is
+    (quoted if needed), any other with an ASCII fallback plus ``filename*=UTF-8''...``."""
+    filename = "".join(c for c in filename if c >= " " and c != "\x7f")
+    try:
+        filename.encode("ascii")
+    except UnicodeEncodeError:
+        fallback = (
+            unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+            or "download"
+        )
+        quoted = quote(filename, safe="!#$&+-.^_`|~")
+        return f"attachment; filename={_header_value(fallback)}; filename*=UTF-8''{quoted}"
+    return f"attachment; filename={_header_value(filename)}"
+
+
+async def send_artifact(handler: MLOpsHandler, stream: BinaryIO, rel: str) -> None:
+    """Stream an open artifact to the client as an attachment, then close it."""
+    try:
+        handler.set_header("Content-Type", content_type(rel))
+        handler.set_header("X-Content-Type-Options", "nosniff")
+        handler.set_header("Content-Disposition", content_disposition(posixpath.basename(rel)))
+        size = _size_of(stream)
+        if size is not None:
+            handler.set_header("Content-Length", size)
+        while True:
+            chunk = await handler.run(stream.read, CHUNK)
+            if not chunk:
+                break
+            handler.write(chunk)
+            await handler.flush()
+    finally:
+        await handler.run(stream.close)
+    handler.finish()
 
 
 def _size_of(stream: BinaryIO) -> int | None:

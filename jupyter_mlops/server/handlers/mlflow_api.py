@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...tracking.entities import ACTIVE_ONLY, ALL, DELETED_ONLY, RUN_STATUSES, Metric
 from ...tracking.errors import TrackingError, invalid, not_found
-from ..request import Fields, check_experiment_id, safe_artifact_path
+from ..request import Fields, check_experiment_id
 
 if TYPE_CHECKING:
     from ...tracking.store import TrackingStore
@@ -244,6 +244,37 @@ def log_batch(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {}
 
 
+def log_inputs(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """``runs/log-inputs``: datasets (with their input tags) and logged models a run used."""
+    from ...tracking.datasets import parse_dataset_inputs
+
+    run_id = f.run_id()
+    raw = f.data.get("datasets") or []
+    if not isinstance(raw, list):
+        raise invalid(f"Invalid value {raw!r} for parameter 'datasets': it must be a list.")
+    datasets = parse_dataset_inputs(raw)
+    models = [o.string("model_id", required=True) or "" for o in f.objects("models")]
+    store.log_inputs(run_id, datasets, models)
+    return {}
+
+
+def search_datasets(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """``experiments/search-datasets`` (the MLflow UI's): which datasets the runs of these
+    experiments used, and in which context."""
+    from ...tracking.datasets import MAX_SEARCH_EXPERIMENTS
+
+    experiment_ids = f.strings("experiment_ids", ids=True)
+    if not experiment_ids:
+        raise invalid("SearchDatasets request must specify at least one experiment_id.")
+    if len(experiment_ids) > MAX_SEARCH_EXPERIMENTS:
+        raise invalid(
+            f"SearchDatasets request cannot specify more than {MAX_SEARCH_EXPERIMENTS} "
+            f"experiment_ids. Received {len(experiment_ids)} experiment_ids."
+        )
+    summaries = store.search_datasets(experiment_ids)
+    return {"dataset_summaries": summaries} if summaries else {}
+
+
 def get_metric_history(f: Fields, store: TrackingStore) -> dict[str, Any]:
     run_id = f.run_id()
     key = f.string("metric_key", required=True) or ""
@@ -261,8 +292,10 @@ def get_metric_history(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 def list_artifacts(f: Fields, store: TrackingStore) -> dict[str, Any]:
     """Files of a run; paths relative to the run's artifact root."""
+    from .mlflow_ui import mlflow_path
+
+    path = mlflow_path(f.string("path"))
     run = store.get_run(f.run_id())
-    path = safe_artifact_path(f.string("path"))
     repo = store.artifact_repo(run.info.artifact_uri)
     out: dict[str, Any] = {"root_uri": run.info.artifact_uri}
     files = repo.list(path)
@@ -309,6 +342,8 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
             "body_limit_message": "Batched logging API requests must be at most {limit} bytes, "
                                   "got a request of size {size}.",
         }),
+        (m + "runs/log-inputs", {"rpcs": {"POST": log_inputs}}),
+        (m + "experiments/search-datasets", {"rpcs": {"POST": search_datasets}}),
         (m + "metrics/get-history", {"rpcs": {"GET": get_metric_history}}),
         (m + "artifacts/list", {"rpcs": {"GET": list_artifacts}}),
         ("api/3.0/mlflow/server-info", {"rpcs": {"GET": server_info}}),
