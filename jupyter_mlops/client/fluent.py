@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..tracking.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -37,6 +37,9 @@ from ..tracking.entities import (
 from ..tracking.errors import UNAUTHENTICATED, TrackingError, invalid
 from . import uris
 from .mlops_client import MlopsClient, PagedList, current_user, to_view_type
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -332,16 +335,54 @@ def start_run(
         run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
         _save_source_files(client, run.info.run_id, files)
 
-    active = ActiveRun(run.info, run.data)
+    active = ActiveRun(run.info, run.data, run.inputs)
     active._client = client
     if job_role is not None:  # the training job ends its run, not a rank
         active._job_owned = True
         active._metric_prefix = job_role
+    if log_system_metrics or (
+        log_system_metrics is None
+        and os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "").lower() in ("true", "1")
+    ):
+        _start_system_metrics(client, run.info.run_id)
     stack.append(active)
     _all_active[run.info.run_id] = active
+    _sync_mlflow_run()
     _last_active_run_id = run.info.run_id
     _last_active_uri = client.tracking_uri
     return active
+
+
+def _sync_mlflow_run() -> None:
+    """After autolog()/evaluate(), mlflow's active run follows ours (mlflow_bridge)."""
+    bridge = sys.modules.get("jupyter_mlops.client.mlflow_bridge")
+    if bridge is not None and bridge.connected():
+        bridge.sync_active_run()
+
+
+_monitors: dict[str, Any] = {}  # run id -> SystemMetricsMonitor
+
+
+def _start_system_metrics(client: MlopsClient, run_id: str) -> None:
+    """Sample the machine into the run (``system/...`` metrics) until it ends."""
+    from .system_metrics import SystemMetricsMonitor
+
+    writer = client._writer
+
+    def publish(metrics: dict[str, float], step: int) -> None:
+        for key, value in metrics.items():
+            writer.log_metric(run_id, key, value, None, step)
+
+    try:
+        _monitors[run_id] = SystemMetricsMonitor(publish).start()
+    except Exception as e:  # psutil missing or broken: the run goes on without them
+        log.warning("jupyter-mlops: system metrics are not logged: %s", e)
+
+
+def _stop_system_metrics(run_id: str) -> None:
+    monitor = _monitors.pop(run_id, None)
+    if monitor is not None:
+        monitor.stop()
 
 
 def _capture_source() -> tuple[dict[str, str], list[tuple[str, bytes]]]:
@@ -395,6 +436,8 @@ def end_run(status: str = FINISHED) -> None:
         return
     run = stack.pop()
     _all_active.pop(run.info.run_id, None)
+    _stop_system_metrics(run.info.run_id)
+    _sync_mlflow_run()
     client = run._client
     errors = client._writer.take_errors()
     try:
@@ -429,6 +472,28 @@ def _flush_if(client: MlopsClient, synchronous: bool | None) -> None:
         client.flush()
 
 
+def _flushed(client: MlopsClient, synchronous: bool | None) -> RunOperations | None:
+    """MLflow's answer of a logging call: None once flushed, else the pending operations."""
+    if synchronous:
+        client.flush()
+        return None
+    return _QUEUED
+
+
+class RunOperations:
+    """What MLflow's logging calls return when not synchronous: ``wait()`` blocks until
+    what was logged is durable. Logging here is always queued, so every call returns the
+    same object, whose ``wait()`` is :func:`flush`."""
+
+    __slots__ = ()
+
+    def wait(self) -> None:
+        flush()
+
+
+_QUEUED = RunOperations()
+
+
 # -- logging (queued) ------------------------------------------------------------
 def log_metric(
     key: str,
@@ -439,7 +504,7 @@ def log_metric(
     run_id: str | None = None,
     model_id: str | None = None,
     dataset: Any = None,
-) -> None:
+) -> RunOperations | None:
     """Queue one metric point and return at once (``synchronous=True`` waits)."""
     if run_id is None:
         stack = getattr(_local, "stack", None)
@@ -450,10 +515,11 @@ def log_metric(
         run._client._writer.log_metric(run.info.run_id, key, value, timestamp, step)
         if synchronous:
             run._client.flush()
-        return
+            return None
+        return _QUEUED
     client, rid = _target(run_id)
     client._writer.log_metric(rid, key, value, timestamp, step)
-    _flush_if(client, synchronous)
+    return _flushed(client, synchronous)
 
 
 def log_metrics(
@@ -464,7 +530,7 @@ def log_metrics(
     timestamp: int | None = None,
     model_id: str | None = None,
     dataset: Any = None,
-) -> None:
+) -> RunOperations | None:
     client, rid = _target(run_id)
     w = client._writer
     if timestamp is None:
@@ -475,7 +541,7 @@ def log_metrics(
     prefix = getattr(active, "_metric_prefix", "") if active is not None else ""
     for k, v in metrics.items():
         w.log_metric(rid, prefix + k, v, timestamp, step)
-    _flush_if(client, synchronous)
+    return _flushed(client, synchronous)
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
@@ -488,24 +554,24 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 
 def log_params(
     params: dict[str, Any], synchronous: bool | None = None, run_id: str | None = None
-) -> None:
+) -> RunOperations | None:
     client, rid = _target(run_id)
     for k, v in params.items():
         client._writer.log_param(rid, k, v)
-    _flush_if(client, synchronous)
+    return _flushed(client, synchronous)
 
 
-def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     client, rid = _target(None)
     client._writer.set_tag(rid, key, value)
-    _flush_if(client, synchronous)
+    return _flushed(client, synchronous)
 
 
-def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> None:
+def set_tags(tags: dict[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     client, rid = _target(None)
     for k, v in tags.items():
         client._writer.set_tag(rid, k, v)
-    _flush_if(client, synchronous)
+    return _flushed(client, synchronous)
 
 
 @_plain_auth_errors
@@ -607,7 +673,7 @@ def search_runs(
     output_format: str = "pandas",
     search_all_experiments: bool = False,
     experiment_names: list[str] | None = None,
-) -> Any:
+) -> list[Run] | pd.DataFrame:
     """Runs as a pandas DataFrame with MLflow's columns (``run_id``, ...,
     ``metrics.<k>``, ``params.<k>``, ``tags.<k>``), or ``output_format="list"``
     for Run objects."""
@@ -688,6 +754,7 @@ def _end_runs_at_exit() -> None:
         if getattr(run, "_job_owned", False):
             continue  # flushed by the writer's own exit hook; the job ends its run
         try:
+            _stop_system_metrics(run_id)
             run._client.set_terminated(run_id, status)
         except Exception as e:
             log.error("jupyter-mlops: could not end run %s at exit: %s", run_id, e)
@@ -700,6 +767,7 @@ def _after_fork_in_child() -> None:
     global _clients_lock
     _clients_lock = threading.Lock()
     _all_active.clear()
+    _monitors.clear()  # the parent's sampling threads do not exist here
 
 
 atexit.register(_end_runs_at_exit)

@@ -119,6 +119,9 @@ def log_model(
                 model_params or None,
                 model_tags or None,
             )["info"]
+            from ..client.fluent_extra import note_logged_model
+
+            note_logged_model(logged["model_id"])
         except TrackingError as e:
             if e.error_code not in _NO_LOGGED_MODELS:
                 raise
@@ -130,7 +133,7 @@ def log_model(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if registered_model_name:
-        mv = register_model(info.model_uri, registered_model_name, tracking_uri=client.tracking_uri)
+        mv = _register(info.model_uri, registered_model_name, tracking_uri=client.tracking_uri)
         info.registered_model_version = mv.version
     return info
 
@@ -200,10 +203,28 @@ def _log_model_as_run_artifacts(
 
 
 def register_model(
+    model_uri: str,
+    name: str,
+    await_registration_for: int = 300,
+    *,
+    tags: dict[str, Any] | None = None,
+    env_pack: Any = None,
+) -> ModelVersion:
+    """Create the registered model if needed and a new version pointing at ``model_uri``
+    (MLflow's signature: versions are READY at once, so ``await_registration_for`` has
+    nothing to wait for; ``env_pack``, Databricks model serving's, is refused)."""
+    if env_pack is not None:
+        raise TrackingError("env_pack is for Databricks model serving; not supported here.",
+                            "INVALID_PARAMETER_VALUE")
+    return _register(model_uri, name, tags)
+
+
+def _register(
     model_uri: str, name: str, tags: dict[str, Any] | None = None, tracking_uri: str | None = None
 ) -> ModelVersion:
-    """Create the registered model if needed and a new version pointing at ``model_uri``."""
-    reg = _registry(tracking_uri)
+    from ..client.fluent_extra import get_registry_uri
+
+    reg = _registry(tracking_uri or get_registry_uri())
     try:
         reg.create_registered_model(name)
     except TrackingError as e:

@@ -63,6 +63,41 @@ class RegisteredModel(_Entity):
         self.latest_versions = [ModelVersion(v) for v in d.get("latest_versions") or []]
 
 
+class LoggedModel:
+    """An MLflow 3 logged model with ``mlflow.entities.LoggedModel``'s attributes
+    (``tags`` and ``params`` dicts, ``metrics`` a list of :class:`Metric`-like dicts)."""
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self._dict = d
+        info = d.get("info", d)
+        data = d.get("data") or {}
+        self.model_id: str = info.get("model_id", "")
+        self.experiment_id: str = str(info.get("experiment_id", ""))
+        self.name: str = info.get("name", "")
+        self.artifact_location: str = info.get("artifact_uri", "")
+        self.creation_timestamp: int | None = info.get("creation_timestamp_ms")
+        self.last_updated_timestamp: int | None = info.get("last_updated_timestamp_ms")
+        self.status: str = info.get("status", "")
+        self.status_message: str | None = info.get("status_message")
+        self.model_type: str | None = info.get("model_type")
+        self.source_run_id: str | None = info.get("source_run_id")
+        self.tags: dict[str, str] = {t["key"]: t.get("value", "") for t in info.get("tags") or []}
+        self.params: dict[str, str] = {
+            p["key"]: p.get("value", "") for p in data.get("params") or []
+        }
+        self.metrics: list[dict[str, Any]] | None = data.get("metrics")
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._dict)
+
+    def __repr__(self) -> str:
+        return f"<LoggedModel: model_id={self.model_id!r}, name={self.name!r}>"
+
+
 class PagedList(list):  # type: ignore[type-arg]
     def __init__(self, items: Any, token: str | None) -> None:
         super().__init__(items)
@@ -210,3 +245,57 @@ class RegistryClient:
     def get_model_version_lineage(self, name: str, version: Any) -> dict[str, Any]:
         """The version, its run and the run's source notebook/script and commit."""
         return self.backend.lineage(name, str(version))
+
+    # logged models (MLflow 3)
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        return LoggedModel(self.backend.create_logged_model(
+            str(experiment_id), name, source_run_id, model_type,
+            {k: str(v) for k, v in (params or {}).items()} or None,
+            {k: str(v) for k, v in (tags or {}).items()} or None,
+        ))
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        return LoggedModel(self.backend.get_logged_model(model_id))
+
+    def finalize_logged_model(self, model_id: str, status: Any) -> LoggedModel:
+        name = getattr(status, "name", None) or getattr(status, "value", None) or str(status)
+        if name in ("READY", "FAILED"):
+            name = "LOGGED_MODEL_READY" if name == "READY" else "LOGGED_MODEL_UPLOAD_FAILED"
+        return LoggedModel(self.backend.finalize_logged_model(model_id, name))
+
+    def set_logged_model_tags(self, model_id: str, tags: dict[str, Any]) -> None:
+        self.backend.set_logged_model_tags(model_id, {k: str(v) for k, v in tags.items()})
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self.backend.delete_logged_model_tag(model_id, key)
+
+    def log_model_params(self, model_id: str, params: dict[str, Any]) -> None:
+        self.backend.log_logged_model_params(model_id, {k: str(v) for k, v in params.items()})
+
+    def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
+        """``models``: ``LoggedModelOutput``s (``model_id``, ``step``) or ``(id, step)``."""
+        pairs = [(m[0], int(m[1])) if isinstance(m, tuple) else (m.model_id, int(m.step))
+                 for m in models]
+        self.backend.log_outputs(run_id, pairs)
+
+    def search_logged_models(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: list[dict[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        items, token = self.backend.search_logged_models(
+            [str(e) for e in experiment_ids], filter_string, max_results, order_by or [],
+            page_token,
+        )
+        return PagedList([LoggedModel(d) for d in items], token)

@@ -9,6 +9,7 @@ stage ``Deleted_Internal`` (as in MLflow) so a version number is never handed ou
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Sequence
@@ -44,6 +45,8 @@ from .filters import order_hits
 from .logged_models import SqlLoggedModels
 from .schema import (
     key_values_by,
+    logged_model_tags,
+    logged_models,
     model_version_tags,
     model_versions,
     registered_model_aliases,
@@ -417,7 +420,13 @@ class SqlRegistryStore(AbstractRegistryStore):
             return str(self.get_logged_model(m.group(1))["info"]["artifact_uri"]), m.group(1)
         m = re.fullmatch(r"runs:/([^/]+)/?(.*)", source)
         if m:
-            run = self.tracking.get_run(m.group(1))
+            try:
+                run = self.tracking.get_run(m.group(1))
+            except TrackingError as e:
+                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                # MLflow registers a runs:/ source it cannot resolve as it is
+                return source, None
             path = m.group(2).strip("/")
             root = run.info.artifact_uri
             location = posixpath.join(root, path) if path else root
@@ -454,9 +463,16 @@ class SqlRegistryStore(AbstractRegistryStore):
         storage, logged_id = self._storage_location(source)
         model_id = model_id or logged_id
         tags = dict(tags or {})
+        run = None
         if run_id:
-            # Lineage: the run's source notebook/script and commit, for the Models panel.
-            run = self.tracking.get_run(run_id)
+            # Lineage: the run's source notebook/script and commit, for the Models panel
+            # (a run this store does not have, as MLflow allows, has none).
+            try:
+                run = self.tracking.get_run(run_id)
+            except TrackingError as e:
+                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        if run is not None:
             for key in LINEAGE_TAGS:
                 if key in run.data.tags and key not in tags:
                     tags[key] = run.data.tags[key]
@@ -498,6 +514,8 @@ class SqlRegistryStore(AbstractRegistryStore):
                         for k, v in tags.items()
                     ],
                 )
+            if model_id:
+                _note_model_version(conn, model_id, name, version)
             _touch_model(conn, name, now)
             return self._versions_json(conn, [self._version_row(conn, name, version)])[0]
 
@@ -740,6 +758,31 @@ class SqlRegistryStore(AbstractRegistryStore):
 
     def run_outputs(self, run_id: str) -> list[dict[str, Any]]:
         return self.logged_models.run_outputs(run_id)
+
+
+#: Logged-model tag listing the registered versions made from it (MLflow's).
+TAG_MODEL_VERSIONS = "mlflow.modelVersions"
+
+
+def _note_model_version(conn: Connection, model_id: str, name: str, version: int) -> None:
+    """Append ``{"name", "version"}`` to the logged model's ``mlflow.modelVersions`` tag, as
+    MLflow does when a version is made from a logged model (no-op for an unknown model)."""
+    if conn.execute(
+        sa.select(logged_models.c.model_id).where(logged_models.c.model_id == model_id)
+    ).first() is None:
+        return
+    current = conn.execute(
+        sa.select(logged_model_tags.c.value).where(
+            logged_model_tags.c.model_id == model_id, logged_model_tags.c.key == TAG_MODEL_VERSIONS
+        )
+    ).scalar()
+    try:
+        listed = json.loads(current) if current else []
+    except ValueError:
+        listed = []
+    listed.append({"name": name, "version": version})
+    upsert(conn, logged_model_tags, {"model_id": model_id, "key": TAG_MODEL_VERSIONS},
+           value=json.dumps(listed))
 
 
 def _touch_model(conn: Connection, name: str, now: int) -> None:

@@ -161,16 +161,70 @@ class RunInfo:
         )
 
 
+class MetricValue(float):
+    """The latest value of a run's metric: a float, as in MLflow's ``RunData.metrics``
+    (``run.data.metrics["acc"] > 0.9``), that also carries its point's ``key``, ``step``
+    and ``timestamp``. ``.value`` is the float itself, for code written against earlier
+    jupyter-mlops releases, whose ``RunData.metrics`` held :class:`Metric` objects."""
+
+    __slots__ = ("key", "step", "timestamp")
+    key: str
+    step: int
+    timestamp: int
+
+    def __new__(cls, key: str, value: float, timestamp: int = 0, step: int = 0) -> MetricValue:
+        obj = super().__new__(cls, value)
+        obj.key, obj.timestamp, obj.step = key, timestamp, step
+        return obj
+
+    def __getnewargs__(self) -> tuple[Any, ...]:  # type: ignore[override]
+        return (self.key, float(self), self.timestamp, self.step)
+
+    @classmethod
+    def of(cls, metric: Metric) -> MetricValue:
+        return cls(metric.key, metric.value, metric.timestamp, metric.step)
+
+    @property
+    def value(self) -> float:
+        return float(self)
+
+    def to_metric(self) -> Metric:
+        return Metric(self.key, float(self), self.timestamp, self.step)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.to_metric().to_dict()
+
+
+def _metric_value(key: str, value: Any) -> MetricValue:
+    if isinstance(value, MetricValue):
+        return value
+    if isinstance(value, Metric):
+        return MetricValue.of(value)
+    return MetricValue(key, float(value))
+
+
 @dataclass
 class RunData:
-    metrics: dict[str, Metric] = field(default_factory=dict)  # latest value per key
+    """A run's latest metric values (floats, see :class:`MetricValue`), params and tags,
+    as MLflow's ``RunData``; ``_metric_objs`` lists the metrics as :class:`Metric`
+    objects, as MLflow's does."""
+
+    metrics: dict[str, float] = field(default_factory=dict)  # latest value per key
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if any(not isinstance(v, MetricValue) for v in self.metrics.values()):
+            self.metrics = {k: _metric_value(k, v) for k, v in self.metrics.items()}
+
+    @property
+    def _metric_objs(self) -> list[Metric]:
+        return [_metric_value(k, v).to_metric() for k, v in self.metrics.items()]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
         if self.metrics:
-            d["metrics"] = [m.to_dict() for m in self.metrics.values()]
+            d["metrics"] = [_metric_value(k, v).to_dict() for k, v in self.metrics.items()]
         if self.params:
             d["params"] = [{"key": k, "value": v} for k, v in self.params.items()]
         if self.tags:
@@ -180,7 +234,7 @@ class RunData:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunData":
         return cls(
-            metrics={m["key"]: Metric.from_dict(m) for m in d.get("metrics", [])},
+            metrics={m["key"]: MetricValue.of(Metric.from_dict(m)) for m in d.get("metrics", [])},
             params={p["key"]: p.get("value", "") for p in d.get("params", [])},
             tags={t["key"]: t.get("value", "") for t in d.get("tags", [])},
         )

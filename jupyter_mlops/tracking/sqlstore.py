@@ -38,6 +38,7 @@ from .entities import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricValue,
     Run,
     RunData,
     RunInfo,
@@ -468,7 +469,7 @@ class SqlTrackingStore(TrackingStore):
                         args,
                     )
                     for rid, k, v, ts, st in cur.fetchall():
-                        data[rid].metrics[k] = Metric(k, _nan_none(v), ts, st)
+                        data[rid].metrics[k] = MetricValue(k, _nan_none(v), ts, st)
         finally:
             cur.close()
         inputs = dataset_tables.load_inputs(conn, ids)

@@ -38,9 +38,15 @@ def test_odd_values_in_any_field_never_give_a_5xx(api):
     for path, item in doc["paths"].items():
         if "{" in path or path == "/":  # raw-body and redirect routes: tested elsewhere
             continue
+        if path.startswith("/ajax-api/2.0/mlflow/") and "/api/" + path[len("/ajax-api/"):] \
+                in doc["paths"]:
+            continue  # the same handler as its api/2.0 route
         for verb in ("get", "post"):
             if verb not in item:
                 continue
+            if verb == "post" and "application/json" not in item[verb].get("requestBody", {}).get(
+                    "content", {"application/json": None}):
+                continue  # a raw body (upload-artifact): tested elsewhere
             fields = _fields(verb, item[verb])
             for field, value in itertools.product(fields, ODD):
                 body = {k: v for k, v in valid.items() if k in fields}

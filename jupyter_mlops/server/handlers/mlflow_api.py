@@ -8,11 +8,12 @@ REST API rather than the store (batch sizes, the 1 MB log-batch body,
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from ...tracking.entities import ACTIVE_ONLY, ALL, DELETED_ONLY, RUN_STATUSES, Metric
 from ...tracking.errors import TrackingError, invalid, not_found
-from ..request import Fields, check_experiment_id
+from ..request import Fields, bad_value, check_experiment_id
 
 if TYPE_CHECKING:
     from ...tracking.store import TrackingStore
@@ -45,6 +46,17 @@ def _known_id_range(experiment_id: str) -> bool:
         return False
 
 
+def _run_id(f: Fields) -> str:
+    """``run_id`` of a JSON body: a string, as MLflow's ``_assert_string`` wants (a number is
+    INVALID_PARAMETER_VALUE there, not a run that does not exist)."""
+    if not f.query:
+        for name in ("run_id", "run_uuid"):
+            raw = f.data.get(name)
+            if raw is not None and not isinstance(raw, str):
+                raise bad_value(name, raw)
+    return f.run_id()
+
+
 def _paged(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if items:
@@ -58,6 +70,9 @@ def _paged(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
 def create_experiment(f: Fields, store: TrackingStore) -> dict[str, Any]:
     name = f.string("name", required=True)
     location = f.string("artifact_location")
+    if location and "://" not in location and not location.startswith(("/", "mlflow-artifacts:")):
+        # MLflow's server makes a relative local path absolute (against its working directory)
+        location = os.path.abspath(location)
     tags = f.tag_dict()
     return {"experiment_id": store.create_experiment(name or "", location, tags or None)}
 
@@ -148,7 +163,7 @@ def get_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 def update_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     info = store.update_run_info(
-        f.run_id(),
+        _run_id(f),
         status=f.enum("status", STATUSES),
         end_time=f.integer("end_time"),
         run_name=f.string("run_name", max_length=MAX_RUN_NAME_LENGTH),
@@ -157,12 +172,12 @@ def update_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def delete_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    store.delete_run(f.run_id())
+    store.delete_run(_run_id(f))
     return {}
 
 
 def restore_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    store.restore_run(f.run_id())
+    store.restore_run(_run_id(f))
     return {}
 
 
@@ -185,7 +200,7 @@ def search_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def log_metric(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    run_id = f.run_id()
+    run_id = _run_id(f)
     metric = Metric(
         key=f.string("key", required=True) or "",
         value=f.number("value", required=True),  # type: ignore[arg-type]
@@ -197,19 +212,19 @@ def log_metric(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def log_param(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    run_id = f.run_id()
+    run_id = _run_id(f)
     store.log_param(run_id, f.string("key", required=True) or "", f.text("value"))
     return {}
 
 
 def set_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    run_id = f.run_id()
+    run_id = _run_id(f)
     store.set_tag(run_id, f.string("key", required=True) or "", f.text("value"))
     return {}
 
 
 def delete_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    run_id = f.run_id()
+    run_id = _run_id(f)
     store.delete_tag(run_id, f.string("key", required=True) or "")
     return {}
 
@@ -223,7 +238,7 @@ def _check_batch_limit(entity: str, limit: int, length: int) -> None:
 
 
 def log_batch(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    run_id = f.run_id()
+    run_id = _run_id(f)
     metrics = f.metrics()
     params = f.key_values("params")
     tags = f.key_values("tags")
@@ -248,7 +263,7 @@ def log_inputs(f: Fields, store: TrackingStore) -> dict[str, Any]:
     """``runs/log-inputs``: datasets (with their input tags) and logged models a run used."""
     from ...tracking.datasets import parse_dataset_inputs
 
-    run_id = f.run_id()
+    run_id = _run_id(f)
     raw = f.data.get("datasets") or []
     if not isinstance(raw, list):
         raise invalid(f"Invalid value {raw!r} for parameter 'datasets': it must be a list.")
