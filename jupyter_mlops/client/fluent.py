@@ -360,6 +360,15 @@ def _sync_mlflow_run() -> None:
         bridge.sync_active_run()
 
 
+_last_logged_model_id: str | None = None
+
+
+def note_logged_model(model_id: str) -> None:
+    """Remember the last logged model this process created (``last_logged_model``)."""
+    global _last_logged_model_id
+    _last_logged_model_id = model_id
+
+
 _monitors: dict[str, Any] = {}  # run id -> SystemMetricsMonitor
 
 

@@ -310,14 +310,8 @@ def set_model_version_tag(
 
 
 # -- logged models (MLflow 3) ---------------------------------------------------------------
-_last_logged_model_id: str | None = None
 _active_model_id: str | None = None
-
-
-def note_logged_model(model_id: str) -> None:
-    """Remember the last logged model this process created (``log_model`` calls this)."""
-    global _last_logged_model_id
-    _last_logged_model_id = model_id
+note_logged_model = fluent.note_logged_model
 
 
 @_plain_auth_errors
@@ -377,7 +371,8 @@ def get_logged_model(model_id: str) -> LoggedModel:
 @_plain_auth_errors
 def last_logged_model() -> LoggedModel | None:
     """The last logged model this process created, fetched fresh; None if none."""
-    return get_logged_model(_last_logged_model_id) if _last_logged_model_id else None
+    last = fluent._last_logged_model_id
+    return get_logged_model(last) if last else None
 
 
 @_plain_auth_errors
@@ -427,7 +422,7 @@ def delete_logged_model_tag(model_id: str, key: str) -> None:
 @_plain_auth_errors
 def log_model_params(params: dict[str, str], model_id: str | None = None) -> None:
     """Log params on a logged model (default: the active model, else the last logged)."""
-    model_id = model_id or _active_model_id or _last_logged_model_id
+    model_id = model_id or _active_model_id or fluent._last_logged_model_id
     if model_id is None:
         raise invalid("No model to log params to: pass model_id=, or set an active model.")
     _registry().log_model_params(model_id, params)

@@ -297,7 +297,7 @@ def _make_store_class() -> type:
                                 source_run_id: Any = None, tags: Any = None, params: Any = None,
                                 model_type: Any = None) -> Any:
             self.client._sync()
-            from .fluent_extra import note_logged_model
+            from .fluent import note_logged_model
 
             model = self.registry.create_logged_model(
                 experiment_id, name=name, source_run_id=source_run_id,

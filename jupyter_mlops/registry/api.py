@@ -119,7 +119,7 @@ def log_model(
                 model_params or None,
                 model_tags or None,
             )["info"]
-            from ..client.fluent_extra import note_logged_model
+            from ..client.fluent import note_logged_model
 
             note_logged_model(logged["model_id"])
         except TrackingError as e:

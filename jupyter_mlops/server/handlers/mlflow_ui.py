@@ -163,15 +163,13 @@ class ModelVersionArtifactHandler(_DownloadHandler):
     """``GET model-versions/get-artifact?name=&version=&path=``: a model version's file."""
 
     def locate(self, f: Fields) -> tuple[ArtifactRepository, str]:
-        from ...registry.store import registry_for
-
         path = f.string("path")
         if path is None:
             raise missing("path")
         rel = mlflow_path(path)
         name = f.string("name", required=True) or ""
         version = f.ident("version", required=True) or ""
-        uri = registry_for(self.mlops.store).get_model_version_download_uri(name, version)
+        uri = self.mlops.registry_store.get_model_version_download_uri(name, version)
         return self.store.artifact_repo(uri), rel
 
 
@@ -184,9 +182,7 @@ class LoggedModelFileHandler(_DownloadHandler):
 
 
 def _logged_model_uri(handler: MLOpsHandler, model_id: str) -> str:
-    from ...registry.store import registry_for
-
-    model = registry_for(handler.mlops.store).get_logged_model(model_id)
+    model = handler.mlops.registry_store.get_logged_model(model_id)
     info = model.get("info", model)
     return str(info["artifact_uri"])
 
