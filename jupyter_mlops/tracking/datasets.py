@@ -6,7 +6,7 @@ those first logged, as in MLflow's SQL store). A run's *input* links it to a dat
 once per dataset, with the input's tags (``mlflow.data.context`` says ``training``,
 ``eval``, ...). Runs may also take logged models as inputs (MLflow 3).
 
-Tables (migration ``0009``), written and read only through this module:
+Tables (migration ``0010``), written and read only through this module:
 
 * ``datasets``: one row per dataset of an experiment;
 * ``dataset_inputs``: one row per (dataset, run), deleted with the run;

@@ -1,7 +1,7 @@
 """Datasets and run inputs (MLflow's ``runs/log-inputs``).
 
-Revision ID: 0009_datasets
-Revises: 0008_deployments
+Revision ID: 0010_datasets
+Revises: 0009_training_jobs
 Create Date: 2026-12-05
 
 Mirrors ``jupyter_mlops/tracking/datasets.py``.
@@ -10,8 +10,8 @@ Mirrors ``jupyter_mlops/tracking/datasets.py``.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_datasets"
-down_revision = "0008_deployments"
+revision = "0010_datasets"
+down_revision = "0009_training_jobs"
 branch_labels = None
 depends_on = None
 
