@@ -25,8 +25,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 from .._process import alive
@@ -144,12 +144,12 @@ class RankState:
 
 @dataclass
 class Recorder:
-    """What the backend may do besides running processes: record the job's and its ranks'
-    state (the service writes it to the database), and note events in the job's log."""
+    """What a job's execution may do besides running processes: record the job's and its
+    ranks' state, and note events in the job's log (the target binds these to its context)."""
 
-    job: Callable[..., None]
-    ranks: Callable[[list[dict[str, Any]]], None]
-    event: Callable[[str], None] = field(default=lambda text: None)
+    job: Callable[..., Awaitable[Any]]
+    ranks: Callable[[list[dict[str, Any]]], Awaitable[Any]]
+    event: Callable[[str], Awaitable[Any]]
 
 
 def command(spec: JobSpec, params: dict[str, Any], job_dir: str,
@@ -223,10 +223,10 @@ class LocalJob:
                 if status != "FAILED" or self.cancelled or not self._may_restart(codes):
                     break
                 delay = min(self.spec.backoff_seconds * 2 ** (self.attempt - 1), MAX_BACKOFF)
-                self.rec.event(f"attempt {self.attempt} failed ({reason}); restarting in "
+                await self.rec.event(f"attempt {self.attempt} failed ({reason}); restarting in "
                                f"{delay:g} s ({self.attempt}/{self.spec.max_restarts} "
                                "restarts)")
-                self.rec.job(status="RESTARTING", reason=reason)
+                await self.rec.job(status="RESTARTING", reason=reason)
                 if await self._sleep(delay):
                     status, reason = self._stopped_status()
                     break
@@ -327,8 +327,8 @@ class LocalJob:
         finally:
             for lf in logs:
                 lf.close()  # the children hold their own descriptors
-        self.rec.ranks([r.to_row() for r in self.ranks])
-        self.rec.job(status="RUNNING", attempt=self.attempt)
+        await self.rec.ranks([r.to_row() for r in self.ranks])
+        await self.rec.job(status="RUNNING", attempt=self.attempt)
         return await self._watch()
 
     async def _watch(self) -> tuple[str, str | None, list[int]]:
@@ -361,7 +361,7 @@ class LocalJob:
                         failed.append((rank, code))
                     changed.append(r)
                 if changed:
-                    self.rec.ranks([r.to_row() for r in changed])
+                    await self.rec.ranks([r.to_row() for r in changed])
                 if self.cancelled:
                     reason = self._stopped_status()[1]
                     break
@@ -419,7 +419,7 @@ class LocalJob:
             r.status, r.end_time = "CANCELED", t
             r.error = why
         if running:
-            self.rec.ranks([r.to_row() for r in running])
+            await self.rec.ranks([r.to_row() for r in running])
 
 
 def _group_kwargs(leader: int | None) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """The training service: submit, watch, cancel and read the logs of training jobs.
 
 One instance per process (the Jupyter server extension, the CLI, or a script's
-``mlops.jobs.submit`` without a server). Every job is a tracked run (its id is the job's
-id): parameters, the spec and the entry point's source as artifacts, the git commit, the
-status, and every rank's log as an artifact when it ends. Jobs on the ``local`` target run
-as processes of this machine (:mod:`.local`); when the process stops, its running jobs are
-stopped and marked FAILED with the reason, by itself on a clean stop, and otherwise by the
-next process to start (which also kills what they left running).
+``mlops.jobs.submit`` without a server). It validates and stores a job, then hands it to a
+target (:mod:`jupyter_mlops.targets`; :class:`~.target.LocalTrainingTarget`, ``local``,
+runs the ranks as processes of this machine) through a :class:`~.target.TrainingContext`.
+Every job is a tracked run (its id is the job's id): parameters, the spec and the entry
+point's source as artifacts, the git commit, the status, and every rank's log as an artifact
+when it ends. When the process stops, its local jobs are stopped and marked FAILED with the
+reason, by itself on a clean stop, and otherwise by the next process to start (the local
+target's ``attach`` kills what they left running).
 """
 
 from __future__ import annotations
@@ -26,10 +28,20 @@ from traitlets import Float, Int, List, Unicode, default
 from .._process import alive
 from ..pipelines.spec import Issue, within
 from ..services import Service
+from ..targets import LOCAL, Target, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import JOB_TERMINAL, JobDB
-from .local import LocalJob, Recorder, kill_leftovers, now_ms, rank_log
-from .spec import JobInvalid, JobSpec, load_job, parse_job, resolve_params, validate_dict
+from .local import now_ms, rank_log
+from .spec import (
+    JobInvalid,
+    JobSpec,
+    load_job,
+    parse_job,
+    resolve_params,
+    spec_from_dict,
+    validate_dict,
+)
+from .target import JobItem, LocalTrainingTarget, TrainingContext
 
 if TYPE_CHECKING:
     from ..tracking.store import TrackingStore
@@ -120,15 +132,23 @@ class TrainingService(Service):
                  **kwargs: Any) -> None:
         super().__init__(store, root_dir, **kwargs)
         self.db = JobDB(store.engine)  # type: ignore[attr-defined]
-        self.executor_id = f"{socket.gethostname()}:{os.getpid()}"
         self._env = dict(env) if env is not None else None
         self.gpus = list(self.local_gpus) if self.local_gpus is not None else \
             detect_gpus(self._env)
-        self.active: dict[str, LocalJob] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._io = ThreadPoolExecutor(1, thread_name_prefix="mlops-jobs")
         self._reads = ThreadPoolExecutor(2, thread_name_prefix="mlops-jobs-read")
         self._beat: asyncio.Task[Any] | None = None
+        self.ctx = TrainingContext(self)
+        self.local = LocalTrainingTarget(self.gpus, self.max_local_ranks, self.stop_grace,
+                                         self.python, self._rank_env)
+        self.targets: dict[str, Target[Any, Any]] = {LOCAL: self.local}
+        #: Configured targets left out, with why (named when a submission asks for them).
+        self.target_errors: dict[str, str] = {}
+
+    @property
+    def active(self) -> dict[str, Any]:
+        """The jobs running in this process, by id."""
+        return self.local.jobs
 
     # -- plumbing ------------------------------------------------------------------------
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -140,62 +160,47 @@ class TrainingService(Service):
         return await asyncio.get_running_loop().run_in_executor(
             self._reads, lambda: fn(*args, **kwargs))
 
-    def _later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Queue a write without waiting (ordered behind earlier ones)."""
-        fut = self._io.submit(fn, *args, **kwargs)
-        fut.add_done_callback(self._report)
-
-    def _report(self, fut: Any) -> None:
-        exc = fut.exception()
-        if exc is not None:
-            self.log.error("jupyter-mlops: recording a job's state failed: %s", exc)
-
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
-        """Fail the local jobs a stopped process left unfinished (killing what they left
-        running); heartbeat running jobs' tracked runs."""
-        await self.call(self.reconcile)
+        """Hand the local jobs a stopped process left unfinished to the local target (which
+        kills what they left running and fails them); heartbeat running jobs' tracked runs."""
+        for item in await self.call(self.orphans):
+            await self.local.attach(item, self.ctx)
         if self.heartbeat_interval > 0:
             self._beat = asyncio.ensure_future(self._heartbeat_loop())
 
-    def reconcile(self) -> list[str]:
-        """Mark FAILED every unfinished local job whose process is gone; kill its leftovers."""
+    def orphans(self) -> list[JobItem]:
+        """Unfinished local jobs of this machine whose process is gone."""
         host = socket.gethostname()
-        failed = []
+        out = []
         for job in self.db.unfinished_jobs():
-            if job["target"] != "local":
+            if job["target"] != LOCAL:
                 continue
             ex = job.get("executor") or ""
             h, _, pid = ex.rpartition(":")
-            if job["job_id"] in self.active or h != host:
+            if job["job_id"] in self.active or (h and h != host):
                 continue  # ours and running, or another machine's (shared database)
             if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
                 continue  # another server on this machine runs it
-            killed = kill_leftovers(job["ranks"])
-            reason = (f"interrupted: the process running it ({ex or 'unknown'}) stopped "
-                      "before it finished")
-            if killed:
-                reason += f"; {len(killed)} leftover process(es) killed"
-            self._end(job["job_id"], job["job_dir"], "FAILED", reason,
-                      [r["rank"] for r in job["ranks"]])
-            failed.append(job["job_id"])
-        if failed:
-            self.log.warning("jupyter-mlops: %d interrupted training job(s) marked FAILED",
-                             len(failed))
-        return failed
+            out.append(self._item(job))
+        if out:
+            self.log.warning("jupyter-mlops: %d interrupted training job(s) will be marked "
+                             "FAILED", len(out))
+        return out
+
+    def _item(self, row: dict[str, Any]) -> JobItem:
+        spec = dict(row["spec"])
+        base = spec.pop("base_dir", self.root_dir)
+        return JobItem(row["job_id"], row["target"], row.get("executor"),
+                       spec_from_dict(spec, source_path=row["source_path"], base_dir=base),
+                       dict(row["parameters"]), row["job_dir"], list(row.get("ranks") or []))
 
     async def stop(self) -> None:
-        """Stop every running job (FAILED: the server stopped) and the bookkeeping."""
+        """Stop every target (the local one stops its jobs: FAILED, the server stopped)."""
         if self._beat is not None:
             self._beat.cancel()
-        reason = "interrupted: the server stopped while it ran"
-        for job in list(self.active.values()):
-            job.cancel(interrupted=reason)
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=30)
-        for job_id, job in list(self.active.items()):  # did not wind down in time
-            await self.call(self._end, job_id, job.job_dir, "FAILED", reason,
-                            [r.rank for r in job.ranks])
+        for target in self.targets.values():
+            await target.stop()
         self._io.shutdown(wait=True)
         self._reads.shutdown(wait=True)
 
@@ -243,34 +248,23 @@ class TrainingService(Service):
                     issue.file = self.rel(issue.file)
             raise JobError(e.issues) from None
 
-    def check_local(self, spec: JobSpec) -> None:
-        """What the local target cannot do, as a 400 naming the field."""
-        if spec.world_size > self.max_local_ranks:
-            raise invalid(f"nodes x procs_per_node = {spec.world_size} processes; local jobs "
-                          f"may start at most {self.max_local_ranks} "
-                          "(c.TrainingService.max_local_ranks).")
-        from .frameworks import split_gpus
+    def target(self, name: str | None) -> Target[Any, Any]:
+        """The target ``name`` (default: local); a 400 naming the configured ones."""
+        name = name or LOCAL
+        if name in self.targets:
+            return self.targets[name]
+        raise unknown_target(name, self.targets, self.target_errors)
 
-        want = spec.resources.get("gpu")
-        if want:
-            try:
-                split_gpus(self.gpus, spec.nodes, want)
-            except ValueError as e:
-                raise invalid(str(e)) from None
-
-    # -- jobs ----------------------------------------------------------------------------
     def target_check(self, name: str | None) -> str:
-        if not name or name == "local":
-            return "local"
-        raise invalid(f"Unknown target {name!r}; configured targets: 'local'.")
+        return str(self.target(name).name)
 
     async def submit(self, path: str | None = None, text: str | None = None,
                      parameters: Mapping[str, Any] | None = None, *,
                      spec: JobSpec | Mapping[str, Any] | None = None,
                      base_dir: str | None = None, run_name: str | None = None,
-                     target: str = "local",
+                     target: str = LOCAL,
                      source_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
-        self.target_check(target)
+        tgt = self.target(target)
         if not isinstance(spec, JobSpec):
             spec = await self.read(self.load, path, text, spec, base_dir)
         assert isinstance(spec, JobSpec)
@@ -278,16 +272,18 @@ class TrainingService(Service):
             values = resolve_params(spec, dict(parameters or {}))
         except ValueError as e:
             raise invalid(str(e)) from None
-        self.check_local(spec)
-        row = await self.call(self._create, spec, values, run_name, dict(source_tags or {}))
-        job = LocalJob(row["job_id"], spec, values, row["job_dir"], self._rank_env(),
-                       self._recorder(row["job_id"], row["job_dir"]), self.gpus,
-                       self.stop_grace, self.python)
-        self.active[row["job_id"]] = job
-        task = asyncio.ensure_future(self._execute(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return await self.get_job(row["job_id"])
+        item = JobItem("", tgt.name, None, spec, values, "")
+        await tgt.validate(item)  # refused before anything is stored
+        row = await self.call(self._create, spec, values, run_name, dict(source_tags or {}),
+                              tgt.name)
+        item.id, item.job_dir = row["job_id"], row["job_dir"]
+        item.ranks = row["ranks"]
+        try:
+            await tgt.submit(item, self.ctx)
+        except Exception as e:  # it did not start: the job ends FAILED with why
+            self.log.exception("jupyter-mlops: submitting job %s to %s", item.id, tgt.name)
+            await self.ctx.transition(item, "FAILED", reason=f"{type(e).__name__}: {e}")
+        return await self.get_job(item.id)
 
     def _rank_env(self) -> dict[str, str]:
         # the environment as it is now (a server exports its final URL once it listens)
@@ -298,35 +294,8 @@ class TrainingService(Service):
             env.pop(name, None)
         return env
 
-    def _recorder(self, job_id: str, job_dir: str) -> Recorder:
-        def job(**values: Any) -> None:
-            if values.get("status") == "RUNNING" and values.get("attempt") == 1:
-                values["start_time"] = now_ms()
-            self._later(self.db.update_job, job_id, JOB_TERMINAL, **values)
-
-        def ranks(rows: list[dict[str, Any]]) -> None:
-            self._later(self.db.update_ranks, job_id, rows)
-
-        def event(text: str) -> None:
-            self._later(_append, os.path.join(job_dir, "job.log"),
-                        f"[jupyter-mlops] {text}\n")
-
-        return Recorder(job, ranks, event)
-
-    async def _execute(self, job: LocalJob) -> None:
-        try:
-            status = await job.run()
-            await self.call(self._end, job.job_id, job.job_dir, status, job.reason,
-                            [r.rank for r in job.ranks])
-        except Exception:
-            self.log.exception("jupyter-mlops: training job %s", job.job_id)
-            await self.call(self._end, job.job_id, job.job_dir, "FAILED",
-                            "internal error of the local backend", [r.rank for r in job.ranks])
-        finally:
-            self.active.pop(job.job_id, None)
-
     def _create(self, spec: JobSpec, values: dict[str, Any], run_name: str | None,
-                source_tags: dict[str, str]) -> dict[str, Any]:
+                source_tags: dict[str, str], target: str = LOCAL) -> dict[str, Any]:
         from ..pipelines.executor import _user
 
         exp_name = spec.experiment or spec.name
@@ -345,7 +314,7 @@ class TrainingService(Service):
         tags = {
             "mlflow.source.type": "JOB", "mlflow.source.name": source_name,
             TAG_JOB: spec.name, TAG_FRAMEWORK: spec.framework,
-            TAG_SHAPE: f"{spec.nodes}x{spec.procs_per_node}", TAG_TARGET: "local",
+            TAG_SHAPE: f"{spec.nodes}x{spec.procs_per_node}", TAG_TARGET: target,
         }
         if spec.source_path:
             tags["mlops.job.file"] = self.rel(spec.source_path) or spec.source_path
@@ -385,16 +354,18 @@ class TrainingService(Service):
             "job_id": job_id, "name": spec.name, "experiment_id": exp_id,
             "source_path": spec.source_path or entry_file, "spec": json.dumps(stored),
             "parameters": json.dumps(values, default=str), "status": "QUEUED",
-            "created_time": now_ms(), "job_dir": job_dir, "target": "local",
-            "executor": self.executor_id, "attempt": 0,
+            "created_time": now_ms(), "job_dir": job_dir, "target": target,
+            "executor": None, "attempt": 0,
         }, ranks)
-        return {"job_id": job_id, "job_dir": job_dir, "experiment_id": exp_id}
+        return {"job_id": job_id, "job_dir": job_dir, "experiment_id": exp_id, "ranks": ranks}
 
     def _end(self, job_id: str, job_dir: str, status: str, reason: str | None,
-             ranks: list[int]) -> None:
-        """The job's final state, its ranks' logs as artifacts of its run, the run ended."""
+             ranks: list[int]) -> bool:
+        """The job's final state, its ranks' logs as artifacts of its run, the run ended;
+        False (and nothing changed) when it had ended already."""
         t = now_ms()
-        self.db.end_job(job_id, status, reason, t)
+        if not self.db.end_job(job_id, status, reason, t):
+            return False
         try:
             run = self.store.get_run(job_id)
             repo = self.store.artifact_repo(run.info.artifact_uri)
@@ -403,7 +374,7 @@ class TrainingService(Service):
                 if os.path.exists(path):
                     with open(path, "rb") as f:
                         repo.put(f"logs/rank-{rank}.log", f.read())
-            event_log = os.path.join(job_dir, "job.log")
+            event_log = os.path.join(job_dir, "logs", "job.log")
             if os.path.exists(event_log):
                 with open(event_log, "rb") as f:
                     repo.put("logs/job.log", f.read())
@@ -413,6 +384,7 @@ class TrainingService(Service):
                                        end_time=t)
         except Exception:
             self.log.exception("jupyter-mlops: ending the tracked run of job %s", job_id)
+        return True
 
     async def get_job(self, job_id: str) -> dict[str, Any]:
         row = await self.read(self.db.get_job, job_id)
@@ -460,28 +432,32 @@ class TrainingService(Service):
         return out
 
     async def cancel(self, job_id: str) -> dict[str, Any]:
-        job = await self.get_job(job_id)
-        if job["status"] in JOB_TERMINAL:
-            raise TrackingError(f"Training job '{job_id}' already ended ({job['status']}).",
+        row = await self.read(self.db.get_job, job_id)
+        if row is None:
+            raise not_found(f"Training job '{job_id}' does not exist.")
+        if row["status"] in JOB_TERMINAL:
+            raise TrackingError(f"Training job '{job_id}' already ended ({row['status']}).",
                                 RESOURCE_CONFLICT)
-        local = self.active.get(job_id)
-        if local is not None:
-            local.cancel()
-            await self.wait(job_id)  # stopped, and its run ended with the logs kept
-        else:
+        tgt = self.targets.get(row["target"])
+        if tgt is None or (tgt is self.local and job_id not in self.active):
             raise TrackingError(f"Training job '{job_id}' is run by another process "
-                                f"({(await self.read(self.db.get_job, job_id) or {}).get('executor')})"
-                                "; cancel it there.", RESOURCE_CONFLICT)
+                                f"({row.get('executor')}); cancel it there.", RESOURCE_CONFLICT)
+        await tgt.cancel(self._item(row), self.ctx)
+        await tgt.wait(job_id)  # stopped, and its run ended with the logs kept
         return await self.get_job(job_id)
 
     async def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """The job once it ended (and its run was ended): waits while it runs here."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while job_id in self.active:
-            if deadline is not None and loop.time() >= deadline:
-                break
-            await asyncio.sleep(0.05)
+        """The job once it ended (and its run was ended): waits while a target here watches
+        it (at most ``timeout`` seconds)."""
+        row = await self.read(self.db.get_job, job_id)
+        if row is None:
+            raise not_found(f"Training job '{job_id}' does not exist.")
+        tgt = self.targets.get(row["target"])
+        if tgt is not None:
+            try:
+                await asyncio.wait_for(tgt.wait(job_id), timeout)
+            except asyncio.TimeoutError:
+                pass
         return await self.get_job(job_id)
 
     def read_log(self, job_id: str, rank: int, offset: int = 0, max_bytes: int = 1 << 20,
@@ -506,9 +482,7 @@ class TrainingService(Service):
         return data, offset + len(data), ended
 
     def list_targets(self) -> list[dict[str, Any]]:
-        return [{"name": "local", "display_name": "This server", "kind": "local",
-                 "default": True, "gpus": list(self.gpus),
-                 "max_ranks": self.max_local_ranks}]
+        return [t.describe() for t in self.targets.values()]
 
 
 def _placements(spec: JobSpec) -> list[Any]:
@@ -524,10 +498,4 @@ def _git_tags(directory: str) -> dict[str, str]:
         return git_tags(directory) if directory and os.path.isdir(directory) else {}
     except Exception:  # noqa: BLE001 - best effort, as for runs
         return {}
-
-
-def _append(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
 

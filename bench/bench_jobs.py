@@ -1,0 +1,173 @@
+"""Training jobs against bare ``torchrun``, side by side on this machine.
+
+1. Launch overhead: from the call that starts the job to the moment the last of 4 ranks runs
+   its first line (each rank writes ``time.time()`` before importing anything heavy):
+   ``TrainingService.submit`` of a 1 node x 4 process pytorch job (the tracked run, its
+   artifacts and rows included) vs ``torchrun --nproc_per_node=4`` started as a subprocess.
+2. Training overhead: the same DDP script (a small MLP, gloo, CPU), 200 steps on 4 ranks:
+   the job (rank 0 logs the loss every step with ``mlops.log_metric``, rank logs to files)
+   vs bare ``torchrun`` (no tracking). Measured inside rank 0 (the 200 steps' wall time, after
+   the process group is up) and from outside (start to every rank's exit).
+
+    python bench/bench_jobs.py [--repeat 5] [--steps 200]
+
+Each measure alternates ours and torchrun's runs, so load from other processes hits both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROBE = """\
+import os, sys, time
+t = time.time()
+with open(os.path.join(sys.argv[1], "start-" + os.environ["RANK"]), "w") as f:
+    f.write(repr(t))
+"""
+
+TRAIN = """\
+import os, sys, time
+import torch
+import torch.distributed as dist
+steps, out = int(sys.argv[1]), sys.argv[2]
+track = bool(os.environ.get("JUPYTER_MLOPS_JOB_RUN_ID"))
+if track:
+    import jupyter_mlops as mlops
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+torch.manual_seed(0)
+model = torch.nn.parallel.DistributedDataParallel(torch.nn.Sequential(
+    torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 1)))
+opt = torch.optim.SGD(model.parameters(), lr=0.01)
+gen = torch.Generator().manual_seed(rank)
+dist.barrier()
+t0 = time.perf_counter()
+for step in range(steps):
+    x = torch.randn(64, 64, generator=gen)
+    loss = (model(x) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if track:
+        mlops.log_metric("loss", loss.item(), step=step)
+dist.barrier()
+if rank == 0:
+    with open(os.path.join(out, "loop"), "w") as f:
+        f.write(repr(time.perf_counter() - t0))
+dist.destroy_process_group()
+"""
+
+
+def torchrun() -> str:
+    return str(Path(sys.executable).with_name("torchrun"))
+
+
+def env() -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items()
+         if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
+    e["OMP_NUM_THREADS"] = "1"
+    return e
+
+
+def last_start(out: Path, n: int) -> float:
+    while len(list(out.glob("start-*"))) < n:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    return max(float(p.read_text() or 0) for p in out.glob("start-*"))
+
+
+async def ours_launch(svc, work: Path, out: Path) -> float:
+    t0 = time.time()
+    job = await svc.submit(spec={"name": "probe", "script": "probe.py", "args": [str(out)],
+                                 "procs_per_node": 4, "env": {"OMP_NUM_THREADS": "1"}},
+                           base_dir=str(work))
+    t = await asyncio.to_thread(last_start, out, 4)
+    await svc.wait(job["job_id"])
+    return t - t0
+
+
+def torchrun_launch(work: Path, out: Path) -> float:
+    t0 = time.time()
+    proc = subprocess.Popen([torchrun(), "--nproc_per_node=4", str(work / "probe.py"), str(out)],
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t = last_start(out, 4)
+    proc.wait()
+    return t - t0
+
+
+async def ours_train(svc, work: Path, out: Path, steps: int) -> tuple[float, float]:
+    t0 = time.monotonic()
+    job = await svc.submit(spec={"name": "train", "script": "train.py",
+                                 "args": [str(steps), str(out)], "procs_per_node": 4,
+                                 "env": {"OMP_NUM_THREADS": "1"}}, base_dir=str(work))
+    job = await svc.wait(job["job_id"])
+    assert job["status"] == "SUCCEEDED", job
+    return time.monotonic() - t0, float((out / "loop").read_text())
+
+
+def torchrun_train(work: Path, out: Path, steps: int) -> tuple[float, float]:
+    t0 = time.monotonic()
+    subprocess.run([torchrun(), "--nproc_per_node=4", str(work / "train.py"), str(steps),
+                    str(out)], env=env(), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.monotonic() - t0, float((out / "loop").read_text())
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=200)
+    args = ap.parse_args()
+    from jupyter_mlops.jobs.service import TrainingService
+    from jupyter_mlops.tracking import open_store
+
+    root = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
+    work = root / "work"
+    work.mkdir()
+    (work / "probe.py").write_text(PROBE)
+    (work / "train.py").write_text(TRAIN)
+    store = open_store(f"sqlite:///{root / 'store.db'}")
+    svc = TrainingService(store, str(work), env=dict(env(), JUPYTER_MLOPS_TRACKING_URI=store.uri),
+                          jobs_dir=str(root / "jobs"))
+    await svc.start()
+    launch: dict[str, list[float]] = {"ours": [], "torchrun": []}
+    train: dict[str, list[tuple[float, float]]] = {"ours": [], "torchrun": []}
+    try:
+        for i in range(args.repeat):
+            for who in ("ours", "torchrun"):
+                out = root / f"launch-{who}-{i}"
+                out.mkdir()
+                launch[who].append(await ours_launch(svc, work, out) if who == "ours"
+                                   else torchrun_launch(work, out))
+        for i in range(args.repeat):
+            for who in ("ours", "torchrun"):
+                out = root / f"train-{who}-{i}"
+                out.mkdir()
+                train[who].append(await ours_train(svc, work, out, args.steps) if who == "ours"
+                                  else torchrun_train(work, out, args.steps))
+    finally:
+        await svc.stop()
+        store.close()
+    med = statistics.median
+    result = {
+        "launch_s": {k: med(v) for k, v in launch.items()},
+        "launch_all_s": launch,
+        "train_loop_s": {k: med(x[1] for x in v) for k, v in train.items()},
+        "train_job_s": {k: med(x[0] for x in v) for k, v in train.items()},
+        "train_all": train,
+        "load_average": os.getloadavg(),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,204 @@
+"""Training jobs behind the target interface (:mod:`jupyter_mlops.targets`).
+
+:class:`JobItem` is what a target gets of a job; :class:`TrainingContext` what it may do with
+the service's records (state transitions, the ranks' rows, the job's log, child runs);
+:class:`LocalTrainingTarget` (kind ``local``) runs a job's ranks as processes of this machine
+(:class:`~.local.LocalJob`). It cannot adopt ranks again after a restart (their parent, the
+server, is gone): :meth:`LocalTrainingTarget.attach` kills what they left and ends the job
+FAILED with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..targets import LOCAL, Target, TargetContext
+from ..tracking.errors import invalid
+from .frameworks import split_gpus
+from .local import LocalJob, Recorder, kill_leftovers, now_ms, rank_log
+from .spec import JobSpec
+
+if TYPE_CHECKING:
+    from .service import TrainingService
+
+T = TypeVar("T")
+JOB_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
+
+
+@dataclass
+class JobItem:
+    """A stored job as its target sees it."""
+
+    id: str
+    target: str
+    ref: str | None
+    spec: JobSpec
+    params: dict[str, Any]
+    job_dir: str
+    #: The ranks' recorded rows (pid, pgid, pid_start: what a dead server left).
+    ranks: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TrainingContext(TargetContext[JobItem]):
+    """What the training service lets its targets do; adds :meth:`record_ranks` (the ranks'
+    rows) to the interface's transitions, refs, logs and child runs."""
+
+    def __init__(self, svc: TrainingService) -> None:
+        self.svc = svc
+        self.store = svc.store
+        self.log = svc.log  # type: ignore[assignment]
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.svc.call(fn, *args, **kwargs)  # type: ignore[no-any-return]
+
+    async def transition(self, item: JobItem, status: str | None, *, reason: str | None = None,
+                         **fields: Any) -> bool:
+        if status in JOB_TERMINAL:
+            return bool(await self.call(self.svc._end, item.id, item.job_dir, status, reason,
+                                        [r["rank"] for r in item.ranks]))
+        values = dict(fields)
+        if status is not None:
+            values["status"] = status
+        if reason is not None or status == "RUNNING":
+            values["reason"] = reason
+        return bool(await self.call(self.svc.db.update_job, item.id, JOB_TERMINAL, **values))
+
+    async def set_ref(self, item: JobItem, ref: str) -> None:
+        item.ref = ref
+        await self.call(self.svc.db.update_job, item.id, executor=ref)
+
+    async def append_log(self, item: JobItem, data: bytes, *, part: str | None = None) -> None:
+        path = os.path.join(item.job_dir, "logs", f"{part or 'job'}.log")
+        await self.call(_append, path, data)
+
+    def create_child_run(self, item: JobItem, name: str, *,
+                         tags: Mapping[str, str] | None = None,
+                         params: Mapping[str, Any] | None = None) -> str:
+        from ..tracking.entities import TAG_PARENT_RUN_ID
+
+        parent = self.store.get_run(item.id)
+        run = self.store.create_run(parent.info.experiment_id, run_name=name,
+                                    tags={TAG_PARENT_RUN_ID: item.id, **(tags or {})})
+        if params:
+            self.store.log_batch(run.info.run_id, params=[(k, str(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    async def record_ranks(self, item: JobItem, rows: list[dict[str, Any]]) -> None:
+        """The ranks' state (pid, status, exit code, ...), by rank."""
+        by_rank = {r["rank"]: r for r in item.ranks}
+        for row in rows:
+            by_rank.setdefault(row["rank"], {}).update(row)
+        item.ranks = [by_rank[k] for k in sorted(by_rank)]
+        await self.call(self.svc.db.update_ranks, item.id, rows)
+
+
+class LocalTrainingTarget(Target[JobItem, TrainingContext]):
+    """Ranks as processes of this machine (see :mod:`.local`)."""
+
+    kind = "local"
+
+    def __init__(self, gpus: list[str], max_ranks: int, grace: float, python: str,
+                 env: Callable[[], dict[str, str]]) -> None:
+        super().__init__(LOCAL, "This server")
+        self.gpus = list(gpus)
+        self.max_ranks = max_ranks
+        self.grace = grace
+        self.python = python or sys.executable
+        self.env = env
+        #: The jobs running here, by id.
+        self.jobs: dict[str, LocalJob] = {}
+        self.ref = f"{socket.gethostname()}:{os.getpid()}"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "gpus": list(self.gpus), "max_ranks": self.max_ranks}
+
+    async def validate(self, item: JobItem) -> None:
+        spec = item.spec
+        if spec.world_size > self.max_ranks:
+            raise invalid(f"nodes x procs_per_node = {spec.world_size} processes; local jobs "
+                          f"may start at most {self.max_ranks} "
+                          "(c.TrainingService.max_local_ranks).")
+        want = spec.resources.get("gpu")
+        if want:
+            try:
+                split_gpus(self.gpus, spec.nodes, want)
+            except ValueError as e:
+                raise invalid(str(e)) from None
+
+    async def submit(self, item: JobItem, ctx: TrainingContext) -> None:
+        await ctx.set_ref(item, self.ref)
+
+        async def job_state(**values: Any) -> None:
+            status = values.pop("status", None)
+            if status == "RUNNING" and values.get("attempt") == 1:
+                values["start_time"] = now_ms()
+            await ctx.transition(item, status, reason=values.pop("reason", None), **values)
+
+        async def ranks(rows: list[dict[str, Any]]) -> None:
+            await ctx.record_ranks(item, rows)
+
+        async def event(text: str) -> None:
+            await ctx.append_log(item, f"[jupyter-mlops] {text}\n".encode())
+
+        job = LocalJob(item.id, item.spec, item.params, item.job_dir, self.env(),
+                       Recorder(job_state, ranks, event), self.gpus, self.grace, self.python)
+        self.jobs[item.id] = job
+
+        async def watch() -> None:
+            try:
+                status = await job.run()
+                await ctx.transition(item, status, reason=job.reason)
+            except Exception:
+                ctx.log.exception("jupyter-mlops: training job %s", item.id)
+                await ctx.transition(item, "FAILED", reason="internal error of the local "
+                                     "backend")
+            finally:
+                self.jobs.pop(item.id, None)
+
+        self.watchers.start(item.id, watch)
+
+    async def attach(self, item: JobItem, ctx: TrainingContext) -> None:
+        killed = await ctx.call(kill_leftovers, item.ranks)
+        reason = (f"interrupted: the process running it ({item.ref or 'unknown'}) stopped "
+                  "before it finished")
+        if killed:
+            reason += f"; {len(killed)} leftover process(es) killed"
+        await ctx.transition(item, "FAILED", reason=reason)
+
+    async def cancel(self, item: JobItem, ctx: TrainingContext) -> None:
+        job = self.jobs.get(item.id)
+        if job is not None:
+            job.cancel()
+
+    async def logs(self, item: JobItem, *, part: str | None = None) -> bytes | None:
+        rank = int((part or "rank-0").rsplit("-", 1)[-1])
+        path = rank_log(item.job_dir, rank)
+        if not os.path.exists(path):
+            return None
+        return await asyncio.to_thread(_read, path)
+
+    async def stop(self) -> None:
+        """The server stops: every job here is stopped and ends FAILED with the reason."""
+        for job in list(self.jobs.values()):
+            job.cancel(interrupted="interrupted: the server stopped while it ran")
+        tasks = list(self.watchers.tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=60)
+        await super().stop()
+
+
+def _append(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
