@@ -88,64 +88,39 @@ def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
     where = where or f"kubeflow_targets[{name!r}]"
     if not isinstance(name, str) or not TARGET_NAME.match(name) or name == "local":
         raise TargetConfigError(f"{where}: a target name is 1-32 lower-case letters, digits, '-' or "
-                         "'_' (and not 'local')")
-    if not isinstance(raw, Mapping):
-        raise TargetConfigError(f"{where}: must be a dict of settings")
-    unknown = sorted(set(raw) - _FIELDS)
-    if unknown:
-        raise TargetConfigError(f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(sorted(_FIELDS))}")
-
-    def text(key: str, required: bool = False, url: bool = False) -> str | None:
-        v = raw.get(key)
-        if v is None or v == "":
-            if required:
-                raise TargetConfigError(f"{where}.{key}: required")
-            return None
-        if not isinstance(v, str):
-            raise TargetConfigError(f"{where}.{key}: must be a string")
-        if url and not re.match(r"^https?://[^/\s]+", v):
-            raise TargetConfigError(f"{where}.{key}: must be an http(s) URL, not {v!r}")
-        return v
-
-    def str_map(key: str) -> dict[str, Any]:
-        v = raw.get(key) or {}
-        if not isinstance(v, Mapping) or not all(isinstance(k, str) and k for k in v):
-            raise TargetConfigError(f"{where}.{key}: must be a dict keyed by environment variable")
-        return dict(v)
-
-    env = str_map("env")
+                                "'_' (and not 'local')")
+    r = ConfigReader(where, raw)
+    r.check_unknown(_FIELDS)
+    env = r.str_map("env", "environment variable")
     for k, v in env.items():
         if not isinstance(v, (str, int, float, bool)):
-            raise TargetConfigError(f"{where}.env.{k}: must be a string")
+            raise r.error(f"env.{k}", "must be a string")
     secret_env: dict[str, tuple[str, str]] = {}
-    for k, v in str_map("secret_env").items():
+    for k, v in r.str_map("secret_env", "environment variable").items():
         if isinstance(v, str) and v.count("/") == 1:
             v = v.split("/")
         if (not isinstance(v, (list, tuple)) or len(v) != 2
                 or not all(isinstance(x, str) and x for x in v)):
-            raise TargetConfigError(f"{where}.secret_env.{k}: must be [secret name, key] "
-                             "(or 'secret/key')")
+            raise r.error(f"secret_env.{k}", "must be [secret name, key] (or 'secret/key')")
         secret_env[k] = (v[0], v[1])
-    verify = raw.get("verify_ssl", True)
+    verify = r.raw.get("verify_ssl", True)
     if not isinstance(verify, (bool, str)):
-        raise TargetConfigError(f"{where}.verify_ssl: must be true/false or a CA bundle path")
-    poll = raw.get("poll_interval", 5.0)
-    if isinstance(poll, bool) or not isinstance(poll, (int, float)) or not 0 < poll <= 3600:
-        raise TargetConfigError(f"{where}.poll_interval: must be seconds between 0 and 3600")
-    token, token_path = text("token"), text("token_path")
+        raise r.error("verify_ssl", "must be true/false or a CA bundle path")
+    poll = r.number("poll_interval", 5.0)
+    token, token_path = r.text("token"), r.text("token_path")
     if token and token_path:
-        raise TargetConfigError(f"{where}: give token or token_path, not both")
+        raise r.error(None, "give token or token_path, not both")
     return TargetConfig(
-        name=name, endpoint=text("endpoint", True, url=True) or "",
-        image=text("image", True) or "", tracking_uri=text("tracking_uri", True) or "",
-        namespace=text("namespace"), token=token,
+        name=name, endpoint=r.text("endpoint", required=True, url=True) or "",
+        image=r.text("image", required=True) or "",
+        tracking_uri=r.text("tracking_uri", required=True) or "",
+        namespace=r.text("namespace"), token=token,
         token_path=token_path or (None if token else default_token_path()),
-        ui_url=text("ui_url", url=True), experiment=text("experiment"),
-        display_name=text("display_name"), verify_ssl=verify,
+        ui_url=r.text("ui_url", url=True), experiment=r.text("experiment"),
+        display_name=r.text("display_name"), verify_ssl=verify,
         env={k: str(v) for k, v in env.items()}, secret_env=secret_env,
-        pipeline_root=text("pipeline_root"), service_account=text("service_account"),
-        poll_interval=float(poll))
+        pipeline_root=r.text("pipeline_root"), service_account=r.text("service_account"),
+        poll_interval=poll)
 
 
 def parse_executor(executor: str | None) -> tuple[str, str] | None:
