@@ -326,9 +326,10 @@ class RunExecution:
             final, reason = "FAILED", "step(s) failed: " + ", ".join(failed)
         else:
             final, reason = "SUCCEEDED", None
+        # the tracked run first: whoever sees the pipeline run ended sees its tracked run ended
+        await self.ctx.call(self._end_parent, final)
         await self.ctx.call(self.ctx.db.update_run, self.run_id, status=final, reason=reason,
                             end_time=now_ms())
-        await self.ctx.call(self._end_parent, final)
         self.final_status = final
         self.done.set()
         return final

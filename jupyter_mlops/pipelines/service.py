@@ -133,6 +133,7 @@ class PipelineService(Service):
                            ThreadPoolExecutor(1, thread_name_prefix="mlops-pipelines"), par,
                            base_env, log=self.log)
         self._scheduler: asyncio.Task[Any] | None = None
+        self._stopped = False
         self.local = LocalTarget(par, self.executor_id)
         configured, errors = build_targets("pipelines", self.kubeflow_targets,
                                            "kubeflow_targets", default_kind="kubeflow")
@@ -160,6 +161,8 @@ class PipelineService(Service):
     async def start(self, schedules: bool = True) -> None:
         """Hand every unfinished run back to its target (local runs a stopped process left
         are marked FAILED, cluster runs are watched again); start the scheduler."""
+        if self._stopped:  # stopped before its turn to start came (an in-process test server)
+            return
         if self._env is None:
             # The server's environment as the app exports it once the server's port is
             # final (after the extension, so after this service, was built).
@@ -213,6 +216,7 @@ class PipelineService(Service):
     async def stop(self) -> None:
         """Stop the scheduler and stop watching; local runs still going are killed and
         marked FAILED."""
+        self._stopped = True
         if self._scheduler is not None:
             self._scheduler.cancel()
         for target in self.targets.values():
