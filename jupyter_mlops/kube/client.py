@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..tracking.errors import (
+    HTTP_STATUS,
     INVALID_PARAMETER_VALUE,
     PERMISSION_DENIED,
     RESOURCE_DOES_NOT_EXIST,
@@ -74,6 +75,11 @@ class KubeError(TrackingError):
         self.status = status
         self.reason = reason
         self.api_message = api_message
+
+    @property
+    def http_status(self) -> int:
+        """Ours, from the error code: ``status`` is the remote API's answer, not ours."""
+        return HTTP_STATUS.get(self.error_code, 500)
 
     @property
     def transient(self) -> bool:

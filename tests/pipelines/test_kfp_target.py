@@ -514,6 +514,7 @@ def test_client_reports_what_kfp_refuses(kfp):
     with pytest.raises(KfpError) as e:
         KfpClient("cluster", kfp.url, "team-a", token=lambda: None).find_experiment("x")
     assert e.value.status == 401 and e.value.error_code == "PERMISSION_DENIED"
+    assert e.value.http_status == 403  # ours: a 401 would end the browser's Jupyter session
     assert "Check the target's token" in e.value.message
 
     good = {"pipelineInfo": {"name": "p"}, "schemaVersion": "2.1.0",

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from ...tracking.errors import (
+    HTTP_STATUS,
     INVALID_PARAMETER_VALUE,
     PERMISSION_DENIED,
     RESOURCE_DOES_NOT_EXIST,
@@ -45,6 +46,11 @@ class KfpError(TrackingError):
     def __init__(self, message: str, error_code: str, status: int | None = None) -> None:
         super().__init__(message, error_code)
         self.status = status
+
+    @property
+    def http_status(self) -> int:
+        """Ours, from the error code: ``status`` is the remote API's answer, not ours."""
+        return HTTP_STATUS.get(self.error_code, 500)
 
     @property
     def transient(self) -> bool:
