@@ -154,3 +154,49 @@ def test_search_datasets_checks_its_experiment_ids(api):
     assert r.status == 400 and "cannot specify more than 20" in r.json["message"]
     r = api("POST", url, {"experiment_ids": ["999999", "not-a-number"]})
     assert r.status == 200 and r.json == {}
+
+
+def test_mlflow_ui_routes(api, make_run):
+    """MLflow's UI routes: version, get-artifact (MLflow's filename and types, an empty file
+    too), upload-artifact, the bulk histories, logged-model files; paths checked."""
+    r = api("GET", "version")
+    assert r.status == 200 and r.body == b"3.17.2"
+    assert r.headers["Content-Type"].startswith("text/plain")
+    exp_id, run_id = make_run("ui-routes")
+    for name, data in (("MLmodel", b"flavors: {}\n"), ("ünï.txt", b"x")):
+        r = api("POST", "ajax-api/2.0/mlflow/upload-artifact", data,
+                params={"run_uuid": run_id, "path": f"d/{name}"})
+        assert r.status == 200, r.body
+    r = api("PUT", f"api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/d/empty.png",
+            b"")
+    assert r.status == 200
+    r = api("GET", "get-artifact", params={"run_id": run_id, "path": "d/MLmodel"})
+    assert r.status == 200 and r.body == b"flavors: {}\n"
+    assert r.headers["Content-Type"] == "text/plain"
+    assert r.headers["Content-Disposition"] == "attachment; filename=MLmodel"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    r = api("GET", "get-artifact", params={"run_id": run_id, "path": "d/empty.png"})
+    assert r.headers["Content-Type"] == "image/png"
+    r = api("GET", "get-artifact", params={"run_id": run_id, "path": "d/ünï.txt"})
+    assert r.headers["Content-Disposition"] == (
+        "attachment; filename=uni.txt; filename*=UTF-8''%C3%BCn%C3%AF.txt")
+    for path in ("../x", "/etc/passwd"):
+        r = api("GET", "get-artifact", params={"run_id": run_id, "path": path})
+        assert r.status == 400 and r.json["message"] == "Invalid path"
+    r = api("POST", "ajax-api/2.0/mlflow/upload-artifact", b"", params={"run_uuid": run_id,
+                                                                       "path": "a.txt"})
+    assert r.status == 400 and r.json["message"] == "Request must specify data."
+
+    for step in range(10):
+        api("POST", "api/2.0/mlflow/runs/log-metric",
+            {"run_id": run_id, "key": "m", "value": step / 10, "timestamp": 1, "step": step})
+    r = api("GET", "ajax-api/2.0/mlflow/metrics/get-history-bulk",
+            params=[("run_id", run_id), ("metric_key", "m")])
+    assert [p["step"] for p in r.json["metrics"]] == list(range(10))
+    assert {p["run_id"] for p in r.json["metrics"]} == {run_id}
+    r = api("GET", "ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+            params=[("run_ids", run_id), ("metric_key", "m"), ("max_results", "4")])
+    assert [p["step"] for p in r.json["metrics"]] == [0, 3, 6, 9]  # first and last kept
+    r = api("GET", "ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+            params=[("run_ids", run_id), ("metric_key", "m"), ("start_step", "2")])
+    assert r.status == 400 and "both must be specified" in r.json["message"]

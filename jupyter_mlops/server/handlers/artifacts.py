@@ -197,8 +197,9 @@ def content_disposition(filename: str) -> str:
 
 async def send_artifact(handler: MLOpsHandler, stream: BinaryIO, rel: str) -> None:
     """Stream an open artifact to the client as an attachment, then close it."""
+    ctype = content_type(rel)
     try:
-        handler.set_header("Content-Type", content_type(rel))
+        handler.set_header("Content-Type", ctype)
         handler.set_header("X-Content-Type-Options", "nosniff")
         handler.set_header("Content-Disposition", content_disposition(posixpath.basename(rel)))
         size = _size_of(stream)
@@ -212,7 +213,7 @@ async def send_artifact(handler: MLOpsHandler, stream: BinaryIO, rel: str) -> No
             await handler.flush()
     finally:
         await handler.run(stream.close)
-    handler.finish()
+    handler.finish(set_content_type=ctype)  # (APIHandler would say JSON for an empty file)
 
 
 def _size_of(stream: BinaryIO) -> int | None:

@@ -254,8 +254,7 @@ class VersionHandler(MLOpsHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(MLFLOW_VERSION)
+        self.finish(MLFLOW_VERSION, set_content_type="text/plain; charset=utf-8")
 
 
 def routes() -> list[tuple[str, Any, dict[str, Any]]]:
