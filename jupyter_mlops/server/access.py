@@ -312,6 +312,11 @@ class GuardedStore:
         kwargs["viewer_id"] = self.caller.name
         return self._store.search_runs(experiment_ids, *args, **kwargs)
 
+    def count_runs(self, experiment_ids: Sequence[str], *args: Any, **kwargs: Any) -> int:
+        kwargs["visible_user_ids"] = self.policy.visible_user_ids(self.caller)
+        kwargs["viewer_id"] = self.caller.name
+        return self._store.count_runs(experiment_ids, *args, **kwargs)
+
     # -- artifacts ---------------------------------------------------------
     @property
     def artifact_root(self) -> str:

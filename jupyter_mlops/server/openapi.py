@@ -218,6 +218,11 @@ def _paths() -> S:
         "/api/v1/runs/heartbeat": {"post": op(
             "The writers of these runs are alive", EMPTY, tag="v1", errors=("400",),
             body=json_body({"run_ids": {"type": "array", "items": STR}}, ["run_ids"]))},
+        "/api/v1/runs/count": {"post": op(
+            "How many runs MLflow's runs/search finds with these fields (all pages)",
+            obj({"count": INT64}), tag="v1",
+            body=json_body({"experiment_ids": {"type": "array", "items": STR},
+                            "filter": STR, "run_view_type": VIEW_TYPE}))},
         "/api/v1/openapi.json": {"get": op("This document", {"type": "object"}, tag="v1",
                                            errors=())},
         "/health": {"get": op("Liveness", obj({"status": STR}), tag="v1", errors=())},

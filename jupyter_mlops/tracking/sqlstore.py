@@ -760,27 +760,16 @@ class SqlTrackingStore(TrackingStore):
         viewer_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
         validate_max_results(max_results)
-        if run_view_type not in VIEW_TYPES:
-            raise invalid(f"Invalid view type '{run_view_type}'. Valid values are {list(VIEW_TYPES)}")
-        comparisons = search.parse_filter(filter_string)
+        where = self._search_where(
+            experiment_ids, filter_string, run_view_type, visible_user_ids, viewer_id
+        )
         order = search.parse_order_by(order_by)
         offset = search.decode_page_token(page_token)
-        exp_ids = []
-        for e in experiment_ids:
-            try:
-                exp_ids.append(int(str(e)))
-            except ValueError:
-                continue
-        if not exp_ids:
+        if where is None:
             return [], None
         q = sa.select(runs).select_from(runs)
         q, terms = search.run_order_by(order, q, self.dialect)
-        q = q.where(
-            runs.c.experiment_id.in_(exp_ids),
-            *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
-            *search.run_filter_clauses(comparisons, self.dialect),
-            *_visibility_clauses(visible_user_ids, viewer_id),
-        )
+        q = q.where(*where)
         q = q.order_by(*terms).offset(offset).limit(max_results + 1)
         with self._read() as conn:
             if self.dialect == "postgresql":
@@ -790,6 +779,50 @@ class SqlTrackingStore(TrackingStore):
             rows = conn.execute(q).all()
             token = search.encode_page_token(offset + max_results) if len(rows) > max_results else None
             return self._load_runs(conn, rows[:max_results]), token
+
+    def count_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: str = ACTIVE_ONLY,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
+    ) -> int:
+        where = self._search_where(
+            experiment_ids, filter_string, run_view_type, visible_user_ids, viewer_id
+        )
+        if where is None:
+            return 0
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(runs).where(*where))
+                       .scalar_one())
+
+    def _search_where(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        run_view_type: str,
+        visible_user_ids: Sequence[str] | None,
+        viewer_id: str | None,
+    ) -> list[Any] | None:
+        """The WHERE clauses of a run search (None: no experiment can match)."""
+        if run_view_type not in VIEW_TYPES:
+            raise invalid(f"Invalid view type '{run_view_type}'. Valid values are {list(VIEW_TYPES)}")
+        comparisons = search.parse_filter(filter_string)
+        exp_ids = []
+        for e in experiment_ids:
+            try:
+                exp_ids.append(int(str(e)))
+            except ValueError:
+                continue
+        if not exp_ids:
+            return None
+        return [
+            runs.c.experiment_id.in_(exp_ids),
+            *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
+            *search.run_filter_clauses(comparisons, self.dialect),
+            *_visibility_clauses(visible_user_ids, viewer_id),
+        ]
 
     # -- liveness and maintenance -------------------------------------------
     def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:

@@ -270,6 +270,26 @@ class TrackingStore(abc.ABC):
         ``mlops.visibility=private`` are left out unless their user is
         ``viewer_id``. Filtered in the query, so pages stay full."""
 
+    def count_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: str = ACTIVE_ONLY,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
+    ) -> int:
+        """How many runs :meth:`search_runs` finds over all its pages (the runs table's
+        count). This default pages through the search; SQL stores count in the query."""
+        total, token = 0, None
+        while True:
+            found, token = self.search_runs(
+                experiment_ids, filter_string, run_view_type, max_results=1000,
+                page_token=token, visible_user_ids=visible_user_ids, viewer_id=viewer_id,
+            )
+            total += len(found)
+            if not token:
+                return total
+
     # -- liveness of runs ---------------------------------------------------
     @abc.abstractmethod
     def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:

@@ -72,6 +72,8 @@ def test_admin_sees_private_runs_and_heartbeats_skip_others(store: SqlTrackingSt
     runs, _ = as_(store, ADA).search_runs([exp])
     assert [r.info.run_id for r in runs] == [secret]
     assert as_(store, BOB).search_runs([exp])[0] == []
+    assert as_(store, ADA).count_runs([exp]) == 1
+    assert as_(store, BOB).count_runs([exp]) == 0
     as_(store, BOB).heartbeat([secret, "f" * 32])  # neither is bob's: ignored, not an error
     assert store.kill_stale_runs(0, now=2**50) == []  # only runs that beat are reaped
     as_(store, ALICE).heartbeat([secret])

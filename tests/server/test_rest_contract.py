@@ -236,6 +236,26 @@ def test_search_runs_pages(api):
     assert len(seen) == len(set(seen)) == 5
 
 
+def test_v1_count_runs_matches_search_over_all_pages(api):
+    exp_id, first = make_run(api, "count")
+    for i in range(4):
+        rid = api("POST", M + "runs/create",
+                  {"experiment_id": exp_id, "start_time": now()}).json["run"]["info"]["run_id"]
+        api("POST", M + "runs/log-metric",
+            {"run_id": rid, "key": "m", "value": i, "timestamp": now(), "step": 0})
+    api("POST", M + "runs/delete", {"run_id": first})
+
+    def count(**body):
+        return api("POST", "api/v1/runs/count", {"experiment_ids": [exp_id], **body})
+
+    assert count().json == {"count": 4}
+    assert count(filter="metrics.m >= 2").json == {"count": 2}
+    assert count(run_view_type="ALL").json == {"count": 5}
+    assert count(run_view_type="DELETED_ONLY").json == {"count": 1}
+    assert api("POST", "api/v1/runs/count", {"experiment_ids": ["9" * 30]}).json == {"count": 0}
+    assert_error(count(filter="metrics.m >> 2"), 400, "INVALID_PARAMETER_VALUE", "metrics.m >> 2")
+
+
 # -- logging -----------------------------------------------------------------
 def test_log_metric_param_tag_and_history(api):
     _, run_id = make_run(api, "logging")

@@ -37,7 +37,7 @@ STATUSES = {s: s for s in RUN_STATUSES} | {"1": "RUNNING", "2": "SCHEDULED", "3"
                                            "4": "FAILED", "5": "KILLED"}
 
 
-def _known_id_range(experiment_id: str) -> bool:
+def known_id_range(experiment_id: str) -> bool:
     """False for ids no experiment can have (beyond int64): they match nothing."""
     try:
         check_experiment_id(experiment_id)
@@ -183,7 +183,7 @@ def restore_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 def search_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
     asked = f.strings("experiment_ids", ids=True)
-    experiment_ids = [i for i in asked if _known_id_range(i)]
+    experiment_ids = [i for i in asked if known_id_range(i)]
     if asked and not experiment_ids:
         return {}
     runs, token = store.search_runs(

@@ -1,5 +1,6 @@
 """What MLflow's API lacks (``api/v1/...``): down-sampled series, columnar bulk
-logging, run creation with a client-made id, heartbeats, the OpenAPI document."""
+logging, run creation with a client-made id, heartbeats, the count of a run search,
+the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ...tracking.entities import ACTIVE_ONLY
 from ...tracking.errors import invalid
 from ..request import INT64_MAX, INT64_MIN, Fields, bad_value, to_float, to_int
 from .base import MLOpsHandler, to_json
-from .mlflow_api import create_run_fields
+from .mlflow_api import VIEW_TYPES, create_run_fields, known_id_range
 
 if TYPE_CHECKING:
     from ...tracking.store import TrackingStore
@@ -39,6 +41,21 @@ def metric_series(f: Fields, store: TrackingStore) -> dict[str, Any]:
         end_step=f.integer("end_step"),
     )
     return {"points": [p.to_dict() for p in points]}
+
+
+def count_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """How many runs MLflow's ``runs/search`` finds with the same fields, over all pages
+    (the runs table's count: it pages the rows as they scroll into view)."""
+    asked = f.strings("experiment_ids", ids=True)
+    experiment_ids = [i for i in asked if known_id_range(i)]
+    if asked and not experiment_ids:
+        return {"count": 0}
+    count = store.count_runs(
+        experiment_ids,
+        filter_string=f.string("filter"),
+        run_view_type=f.enum("run_view_type", VIEW_TYPES, ACTIVE_ONLY) or ACTIVE_ONLY,
+    )
+    return {"count": count}
 
 
 def _plain_column(raw: list[Any], convert: Any) -> list[Any] | None:
@@ -157,5 +174,6 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
         ("api/v1/runs/log-bulk", {"rpcs": {"POST": log_bulk}}),
         ("api/v1/runs/create", {"rpcs": {"POST": create_run_with_id}}),
         ("api/v1/runs/heartbeat", {"rpcs": {"POST": heartbeat}}),
+        ("api/v1/runs/count", {"rpcs": {"POST": count_runs}}),
         ("health", {"rpcs": {"GET": health}}),
     ]
