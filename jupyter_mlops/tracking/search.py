@@ -369,6 +369,11 @@ def _check(p: _Parser, c: Comparison, vpos: int) -> Comparison:
     if e in (PARAM, TAG):
         if op in ("IS_NULL", "IS_NOT_NULL"):
             return c
+        if op in ("IN", "NOT_IN"):
+            # Beyond MLflow (IN for run_id and datasets only): the runs table reads the
+            # children of a page of parents with `tags.mlflow.parentRunId IN (...)`.
+            # The parser takes only quoted strings in a list.
+            return c
         if op not in STRING_COMPARATORS:
             raise p.error(f"comparator '{op.replace('_', ' ')}' is not valid for {e}s (use {list(STRING_COMPARATORS)})", c.pos)
         if not isinstance(v, str):

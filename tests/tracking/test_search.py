@@ -79,6 +79,9 @@ def names(result) -> list[str]:
         ("datasets.name = 'train'", []),
         ("params.opt = 'a''b'", []),
         ("tags.team != 'it''s'", ["r3", "r2", "r1", "r0"]),
+        # beyond MLflow: IN for tags and params (the runs table's children of a page)
+        ("tags.team IN ('nlp', 'vision')", ["r3", "r2", "r1"]),
+        ("params.opt NOT IN ('adam')", ["r3", "r1"]),
     ],
 )
 def test_filters(runs, flt, expected):
@@ -112,6 +115,7 @@ def test_values_are_parameters_not_sql(runs):
         ("foo.bar = 'x'", "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset'] at position 0"),
         ("attributes.experiment_id = '1'", "Invalid attribute key 'experiment_id'"),
         ("attributes.run_name IN ('a')", "'IN' is only valid for attribute 'run_id'"),
+        ("tags.team IN (1, 2)", "expected a quoted string, found '1' at position 14"),
         ("metrics.acc LIKE 'a%'", "comparator 'LIKE' is not valid for metrics"),
         ("params.a = 'unterminated", "unterminated '-quoted text at position 11"),
         ("metrics.acc >", "expected a value at end of input"),
