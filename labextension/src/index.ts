@@ -18,7 +18,7 @@ import { MLOpsClient } from './api';
 import { addToPalette, followSettings, showInMain } from './activation';
 import { attempt } from './dialogs';
 import { addCommands, addContextMenu } from './commands';
-import { DEFAULT_MAX_RUNS, DEFAULT_REFRESH_MS, RunsModel } from './model';
+import { DEFAULT_PAGE_SIZE, DEFAULT_REFRESH_MS, RunsModel } from './model';
 import { IChartOptions, XAxisMode } from './charts';
 import { IViewContext, RunDetailWidget, RunsPanel } from './panels';
 import { ActiveRunStatus } from './status';
@@ -36,8 +36,8 @@ function applySettings(
   const seconds = settings.get('refreshInterval').composite;
   model.refreshInterval =
     typeof seconds === 'number' ? seconds * 1000 : DEFAULT_REFRESH_MS;
-  const maxRuns = settings.get('maxRuns').composite;
-  model.maxRuns = typeof maxRuns === 'number' ? maxRuns : DEFAULT_MAX_RUNS;
+  const pageSize = settings.get('maxRuns').composite;
+  model.pageSize = typeof pageSize === 'number' ? pageSize : DEFAULT_PAGE_SIZE;
   const columns = settings.get('columns').composite;
   model.columns = Array.isArray(columns) ? (columns as string[]) : [];
 }

@@ -1,9 +1,12 @@
 /**
  * `RunsModel`: the state behind the MLOps sidebar, apart from any widget.
  *
- * It lists experiments, holds the selected experiment's runs, and refreshes
- * both with a `@lumino/polling` `Poll` while a view is visible. Views listen
- * to `changed` and read the getters; they never call the REST API directly.
+ * It lists experiments, holds the selected experiment's runs as the server
+ * sorts and filters them (`RunPages`: read a page at a time as rows scroll
+ * into view), and refreshes both with a `@lumino/polling` `Poll` while a view
+ * is visible: the experiment list, the count and the pages in view, not the
+ * whole list. Views listen to `changed` and read the getters; they never call
+ * the REST API directly.
  */
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
@@ -12,6 +15,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { describeError, MLOpsApiError, MLOpsClient } from './api';
 import { IExperiment, IRun } from './api/types';
 import { pickDefaultExperiment, sortExperiments } from './rows';
+import { DEFAULT_SORT, IRunRef, IRunSort, RunPages } from './runPages';
 
 /** Where a list is in its loading cycle. */
 export type LoadState = 'idle' | 'loading' | 'ready' | 'error';
@@ -19,8 +23,8 @@ export type LoadState = 'idle' | 'loading' | 'ready' | 'error';
 /** Default refresh period, ms. */
 export const DEFAULT_REFRESH_MS = 5000;
 
-/** Default cap on runs listed per experiment. */
-export const DEFAULT_MAX_RUNS = 100;
+/** Default number of runs read per request (a page of the runs table). */
+export const DEFAULT_PAGE_SIZE = 100;
 
 /** Longest back-off after failed refreshes, ms. */
 const MAX_BACKOFF_MS = 60_000;
@@ -29,7 +33,7 @@ const MAX_BACKOFF_MS = 60_000;
 export class RunsModel implements IDisposable {
   constructor(options: RunsModel.IOptions) {
     this._client = options.client;
-    this._maxRuns = options.maxRuns ?? DEFAULT_MAX_RUNS;
+    this._pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this._poll = new Poll({
       auto: false,
       factory: () => this._fetch(),
@@ -90,9 +94,94 @@ export class RunsModel implements IDisposable {
     );
   }
 
-  /** Runs of the selected experiment, as the server returned them. */
+  /** The loaded runs of the selected experiment (parents and children), in table order. */
   get runs(): readonly IRun[] {
-    return this._runs;
+    if (this._runsCache === null) {
+      this._runsCache = this._pages?.loadedRuns() ?? [];
+    }
+    return this._runsCache;
+  }
+
+  /** How many runs match (children included), or null before counted. */
+  get runCount(): number | null {
+    return this._pages?.total ?? null;
+  }
+
+  /** Rows of the runs table (loaded or not). */
+  get rowCount(): number {
+    return this._pages?.loaded ? this._pages.rowCount : 0;
+  }
+
+  /** The table row at `index`, or null while its page loads. */
+  rowAt(index: number): IRunRef | null {
+    return this._pages?.rowAt(index) ?? null;
+  }
+
+  /** Whether runs nest under their parent (no filter). */
+  get nested(): boolean {
+    return this._pages?.nested ?? !this._filter;
+  }
+
+  /** Hide or show a parent run's children. */
+  toggleChildren(parentId: string): void {
+    // The set is shared with the pages (kept across queries).
+    if (this._pages) {
+      this._pages.toggle(parentId);
+    } else if (!this._collapsed.delete(parentId)) {
+      this._collapsed.add(parentId);
+    }
+    this._runsCache = null;
+    this._changed.emit();
+  }
+
+  /** Whether a parent run's children are hidden. */
+  isCollapsed(parentId: string): boolean {
+    return this._collapsed.has(parentId);
+  }
+
+  /** The sort of the runs table (the server's `order_by`). */
+  get sort(): IRunSort {
+    return this._sort;
+  }
+
+  /** Sort the runs by another column or direction (read from the server). */
+  setSort(sort: IRunSort): Promise<void> {
+    if (
+      sort.column === this._sort.column &&
+      sort.descending === this._sort.descending
+    ) {
+      return Promise.resolve();
+    }
+    this._sort = { ...sort };
+    this._dropPages('loading');
+    return this._fetchNow();
+  }
+
+  /**
+   * The rows `[first, end)` the table shows: their pages are read when not
+   * in yet, and each refresh reads them again.
+   */
+  setViewport(first: number, end: number): Promise<void> {
+    this._viewport = [first, end];
+    const pages = this._pages;
+    if (!pages || !pages.loaded) {
+      return Promise.resolve();
+    }
+    return pages
+      .ensure(first, end)
+      .then(read => {
+        if (read && pages === this._pages) {
+          this._runsCache = null;
+          this._changed.emit();
+        }
+      })
+      .catch(error => {
+        if (pages === this._pages) {
+          this._runsState = 'error';
+          this._runsError = describeError(error);
+          this._changed.emit();
+        }
+      });
   }
 
   /** Loading state of the runs list. */
@@ -103,11 +192,6 @@ export class RunsModel implements IDisposable {
   /** Why the last runs listing failed, or null. */
   get runsError(): string | null {
     return this._runsError;
-  }
-
-  /** Whether the runs list was cut at `maxRuns`. */
-  get runsTruncated(): boolean {
-    return this._runsTruncated;
   }
 
   /** Id of the selected run, or null. */
@@ -133,8 +217,7 @@ export class RunsModel implements IDisposable {
     }
     this._filter = next;
     this._filterError = null;
-    this._runsState = 'loading';
-    this._changed.emit();
+    this._dropPages('loading');
     return this._fetchNow();
   }
 
@@ -179,12 +262,12 @@ export class RunsModel implements IDisposable {
     return this._lastUpdated;
   }
 
-  /** Most runs listed per experiment. */
-  get maxRuns(): number {
-    return this._maxRuns;
+  /** Runs read per request (a page of the runs table); applies to the next query. */
+  get pageSize(): number {
+    return this._pageSize;
   }
-  set maxRuns(value: number) {
-    this._maxRuns = Math.max(1, Math.floor(value));
+  set pageSize(value: number) {
+    this._pageSize = Math.min(1000, Math.max(10, Math.floor(value)));
   }
 
   /** Refresh period in ms; 0 turns automatic refresh off. */
@@ -230,10 +313,8 @@ export class RunsModel implements IDisposable {
     }
     this._userSelected = experimentId !== null;
     this._selectedExperimentId = experimentId;
-    this._runs = [];
-    this._runsTruncated = false;
+    this._dropPages(experimentId === null ? 'idle' : 'loading');
     this._runsError = null;
-    this._runsState = experimentId === null ? 'idle' : 'loading';
     this._checked = [];
     this._setSelectedRun(null);
     this._changed.emit();
@@ -297,7 +378,7 @@ export class RunsModel implements IDisposable {
     if (experimentId === this._selectedExperimentId) {
       this._selectedExperimentId = null;
       this._userSelected = false;
-      this._runs = [];
+      this._dropPages('idle');
     }
     await this.refresh();
   }
@@ -350,8 +431,7 @@ export class RunsModel implements IDisposable {
         const pick = pickDefaultExperiment(experiments);
         this._selectedExperimentId = pick ? pick.experiment_id : null;
         this._userSelected = false;
-        this._runs = [];
-        this._runsState = pick ? 'loading' : 'idle';
+        this._dropPages(pick ? 'loading' : 'idle');
         this._setSelectedRun(null);
       }
     }
@@ -363,102 +443,73 @@ export class RunsModel implements IDisposable {
     }
     this._changed.emit();
 
+    const filter = this._filter;
+    const sort = this._sort;
+    const same = () =>
+      current() &&
+      experimentId === this._selectedExperimentId &&
+      filter === this._filter &&
+      sort === this._sort;
+    let pages = this._pages;
+    const fresh =
+      !pages ||
+      pages.experimentId !== experimentId ||
+      pages.filter !== filter ||
+      pages.sort !== sort ||
+      !pages.loaded;
     try {
-      // One extra run tells whether the list was cut.
-      const filter = this._filter;
-      let runs: IRun[];
-      try {
-        runs = await this._listRuns(experimentId, filter, partial => {
-          // First load of a long list: show the first page while the rest
-          // streams in (refreshes replace the list only when complete).
-          if (
-            current() &&
-            experimentId === this._selectedExperimentId &&
-            filter === this._filter &&
-            this._runs.length === 0
-          ) {
-            this._runs = partial.slice(0, this._maxRuns);
-            this._runsState = 'ready';
-            this._changed.emit();
-          }
+      if (fresh) {
+        pages = new RunPages({
+          client: this._client,
+          experimentId,
+          filter,
+          sort,
+          pageSize: this._pageSize,
+          collapsed: this._collapsed
         });
-      } catch (error) {
-        // A malformed filter is the user's to fix, shown by the filter box;
-        // the list keeps its last good content.
-        if (
-          filter &&
-          error instanceof MLOpsApiError &&
-          error.status === 400 &&
-          current() &&
-          filter === this._filter
-        ) {
-          this._filterError = error.message;
-          this._runsState = 'ready';
-          this._changed.emit();
-          return;
-        }
-        throw error;
+        await pages.start();
+      } else {
+        await pages!.refresh(...this._viewport);
       }
-      if (
-        !current() ||
-        experimentId !== this._selectedExperimentId ||
-        filter !== this._filter
-      ) {
+    } catch (error) {
+      if (!same()) {
         return;
       }
-      this._filterError = null;
-      this._runsTruncated = runs.length > this._maxRuns;
-      this._runs = runs.slice(0, this._maxRuns);
-      this._runsState = 'ready';
-      this._runsError = null;
-      this._lastUpdated = Date.now();
-      if (
-        this._selectedRunId !== null &&
-        !this._runs.some(run => run.info.run_id === this._selectedRunId)
-      ) {
-        this._setSelectedRun(null);
-      }
-      this._changed.emit();
-    } catch (error) {
-      if (current() && experimentId === this._selectedExperimentId) {
-        this._runsState = 'error';
-        this._runsError = describeError(error);
+      if (filter && error instanceof MLOpsApiError && error.status === 400) {
+        // A malformed filter is the user's to fix, shown by the filter box;
+        // no rows of an earlier filter stay under it.
+        this._filterError = error.message;
+        this._dropPages('ready');
         this._changed.emit();
+        return;
       }
+      this._runsState = 'error';
+      this._runsError = describeError(error);
+      this._changed.emit();
       throw error;
+    }
+    if (!same()) {
+      return;
+    }
+    this._pages = pages;
+    this._runsCache = null;
+    this._filterError = null;
+    this._runsState = 'ready';
+    this._runsError = null;
+    this._lastUpdated = Date.now();
+    this._changed.emit();
+    if (fresh) {
+      // The rows in view beyond the first page (a list scrolled before a sort).
+      await this.setViewport(...this._viewport);
     }
   }
 
-  /**
-   * Up to `maxRuns + 1` runs (one extra tells whether the list was cut),
-   * page by page; `onFirstPage` sees the first page when more follow.
-   */
-  private async _listRuns(
-    experimentId: string,
-    filter: string,
-    onFirstPage: (runs: IRun[]) => void
-  ): Promise<IRun[]> {
-    const limit = this._maxRuns + 1;
-    const runs: IRun[] = [];
-    let token: string | undefined = undefined;
-    let page = 0;
-    do {
-      const answer = await this._client.searchRuns({
-        experiment_ids: [experimentId],
-        run_view_type: 'ACTIVE_ONLY',
-        filter: filter || undefined,
-        // A small first page paints quickly; then big pages.
-        max_results: Math.min(limit - runs.length, page === 0 ? 200 : 1000),
-        page_token: token
-      });
-      runs.push(...(answer.runs ?? []));
-      token = answer.next_page_token || undefined;
-      if (page === 0 && token && runs.length < limit) {
-        onFirstPage(runs.slice());
-      }
-      page++;
-    } while (token && runs.length < limit);
-    return runs.slice(0, limit);
+  /** Forget the loaded runs (new experiment, filter or sort). */
+  private _dropPages(state: LoadState): void {
+    this._pages = null;
+    this._runsCache = null;
+    this._runsState = state;
+    this._changed.emit();
   }
 
   private _setSelectedRun(runId: string | null): void {
@@ -473,16 +524,19 @@ export class RunsModel implements IDisposable {
   private _visible = false;
   private _started = false;
   private _generation = 0;
-  private _maxRuns: number;
+  private _pageSize: number;
+  private _pages: RunPages | null = null;
+  private _runsCache: IRun[] | null = null;
+  private _sort: IRunSort = DEFAULT_SORT;
+  private _viewport: [number, number] = [0, 50];
+  private _collapsed = new Set<string>();
   private _experiments: IExperiment[] = [];
   private _experimentsState: LoadState = 'idle';
   private _experimentsError: string | null = null;
   private _selectedExperimentId: string | null = null;
   private _userSelected = false;
-  private _runs: IRun[] = [];
   private _runsState: LoadState = 'idle';
   private _runsError: string | null = null;
-  private _runsTruncated = false;
   private _selectedRunId: string | null = null;
   private _lastUpdated: number | null = null;
   private _filter = '';
@@ -501,8 +555,8 @@ export namespace RunsModel {
     client: MLOpsClient;
     /** Refresh period in ms (0: manual only); default 5000. */
     refreshInterval?: number;
-    /** Most runs listed per experiment; default 100. */
-    maxRuns?: number;
+    /** Runs read per request; default 100. */
+    pageSize?: number;
   }
 
   /** A poll interval for a period in ms: 0 or less means never. */

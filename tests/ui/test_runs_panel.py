@@ -8,9 +8,11 @@ manual refresh.
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +238,80 @@ def test_rename_and_delete_from_the_context_menu(page: Any, lab: Any) -> None:
     expect(item).to_have_count(0)
     got = lab.api("GET", f"mlops/api/2.0/mlflow/experiments/get?experiment_id={exp_id}")
     assert got["experiment"]["lifecycle_stage"] == "deleted"
+
+
+def test_runs_table_sorts_counts_and_pages_on_the_server(
+    page: Any, lab: Any, allowed_console_errors: list[str]
+) -> None:
+    """More runs than one page (100): the server sorts, filters and counts them all, rows
+    are read as they scroll into view, and child runs stay under their parent."""
+    allowed_console_errors.append("status of 400 (Bad Request)")
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-page-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    base = _now_ms() - 3_600_000
+    values = random.Random(7).sample(range(1, 10_000), 230)
+    values[0] = 10_000  # the best run is the oldest: not among the newest 100
+
+    def log(i: int, acc: float, tags: list[dict[str, str]] | None = None) -> str:
+        run_id = lab.mlflow("runs/create", {
+            "experiment_id": exp_id, "run_name": f"run-{i:03d}", "start_time": base + i,
+            "tags": tags or []})["run"]["info"]["run_id"]
+        lab.mlflow("runs/log-batch", {"run_id": run_id, "metrics": [
+            {"key": "acc", "value": acc, "timestamp": base + i, "step": 0}]})
+        return run_id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda iv: log(iv[0], iv[1] / 10_000), enumerate(values)))
+    best = ids[values.index(max(values))]
+    # A parent with the worst score, and two children newer than every other run:
+    # sorted alone, they would land far from it.
+    parent = log(900, -1.0)
+    kids = [log(901 + k, -0.5 - k, [{"key": "mlflow.parentRunId", "value": parent}])
+            for k in range(2)]
+
+    panel = _open_panel(page)
+    panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]').click()
+    runs = panel.locator(".jp-mlops-RunsSection")
+    # The true count, not the first page's.
+    expect(runs.locator(".jp-mlops-RunsView-count")).to_have_text("233 runs")
+    rows = runs.locator("tr.jp-mlops-RunRow[data-run-id]")
+    # Newest first: the parent, then its children under it.
+    expect(rows.nth(0)).to_have_attribute("data-run-id", parent)
+    expect(rows.nth(1)).to_have_attribute("data-depth", "1")
+
+    runs.locator(".jp-mlops-ColumnChooser summary").click()
+    runs.locator(".jp-mlops-ColumnChooser-list label", has_text="metrics.acc").locator(
+        "input").check()
+    runs.locator(".jp-mlops-ColumnChooser summary").click()
+    runs.locator('th[data-column="metrics.acc"]').click()
+    expect(runs.locator('th[data-column="metrics.acc"]')).to_have_attribute(
+        "aria-sort", "descending")
+    # The best of all 233 runs, though it is not among the newest 100.
+    expect(rows.first).to_have_attribute("data-run-id", best)
+
+    # Scrolling reaches the last run: the worst parent, its children under it.
+    scroller = runs.locator(".jp-mlops-RunsScroll")
+    scroller.evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
+    last_child = runs.locator(f'tr.jp-mlops-RunRow[data-run-id="{kids[1]}"]')
+    expect(last_child).to_be_visible()
+    expect(last_child).to_have_attribute("data-depth", "1")
+    expect(runs.locator(f'tr.jp-mlops-RunRow[data-run-id="{parent}"]')).to_be_visible()
+    assert runs.locator(f'tr.jp-mlops-RunRow[data-run-id="{kids[0]}"]').count() == 1
+    # Children fold under their parent.
+    runs.locator(f'tr[data-run-id="{parent}"] .jp-mlops-RunRow-toggle').click()
+    expect(last_child).to_have_count(0)
+    runs.locator(f'tr[data-run-id="{parent}"] .jp-mlops-RunRow-toggle').click()
+    expect(last_child).to_be_visible()
+
+    # A filter: the server's count over every page.
+    box = runs.get_by_label("Filter runs")
+    box.fill("metrics.acc > 0.5")
+    box.press("Enter")
+    expected = sum(1 for v in values if v / 10_000 > 0.5)
+    expect(runs.locator(".jp-mlops-RunsView-count")).to_have_text(f"{expected} runs")
+    # A bad filter: its error, and no rows or count of the last good one.
+    box.fill("metrics.acc >> 0.5")
+    box.press("Enter")
+    expect(runs.locator(".jp-mlops-Filter-error")).to_contain_text("metrics.acc >> 0.5")
+    expect(rows).to_have_count(0)
+    expect(runs.locator(".jp-mlops-RunsView-count")).to_have_text("")

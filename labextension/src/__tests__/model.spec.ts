@@ -57,11 +57,16 @@ class FakeServer {
           { status: 400 }
         );
       }
-      const ids: string[] = body.experiment_ids;
-      const matching = this.runs.filter(r =>
-        ids.includes(r.info.experiment_id)
-      );
-      return Response.json({ runs: matching.slice(0, body.max_results) });
+      const matching = this.search(body);
+      const offset = Number(body.page_token ?? 0);
+      const end = offset + body.max_results;
+      return Response.json({
+        runs: matching.slice(offset, end),
+        next_page_token: end < matching.length ? String(end) : undefined
+      });
+    }
+    if (endpoint === 'v1/runs/count') {
+      return Response.json({ count: this.search(body).length });
     }
     if (endpoint === '2.0/mlflow/experiments/create') {
       const id = String(this.experiments.length + 100);
@@ -69,6 +74,35 @@ class FakeServer {
       return Response.json({ experiment_id: id });
     }
     return new Response('<html>404</html>', { status: 404 });
+  }
+
+  /** The runs a search finds, in its order (the few filters the model sends). */
+  private search(body: any): IRun[] {
+    const ids: string[] = body.experiment_ids;
+    const parentOf = (r: IRun) =>
+      r.data?.tags?.find(t => t.key === 'mlflow.parentRunId')?.value;
+    let found = this.runs.filter(r => ids.includes(r.info.experiment_id));
+    const filter: string = body.filter ?? '';
+    if (filter.includes('IS NULL')) {
+      found = found.filter(r => !parentOf(r));
+    }
+    const within = /IN \((.*)\)/.exec(filter);
+    if (within) {
+      const parents = within[1].split(', ').map(x => x.slice(1, -1));
+      found = found.filter(r => parents.includes(parentOf(r) ?? ''));
+    }
+    const metric = /^metrics\.`(.+)` (ASC|DESC)$/.exec(
+      body.order_by?.[0] ?? ''
+    );
+    const value = (r: IRun) =>
+      Number(
+        r.data?.metrics?.find(m => m.key === metric?.[1])?.value ?? -Infinity
+      );
+    return found.sort((a, b) =>
+      metric
+        ? (value(a) - value(b)) * (metric[2] === 'DESC' ? -1 : 1)
+        : (b.info.start_time ?? 0) - (a.info.start_time ?? 0)
+    );
   }
 }
 
@@ -163,11 +197,67 @@ describe('RunsModel', () => {
     expect(model.runs.map(r => r.info.run_id)).toContain('r4');
   });
 
-  it('tells when the runs list was cut', async () => {
-    model.maxRuns = 1;
+  it('reads pages as rows scroll into view, in the server order, with the true count', async () => {
+    server.runs = [];
+    for (let i = 0; i < 250; i++) {
+      const r = run(`m${i}`, '1', 1000 + i);
+      r.data = {
+        metrics: [{ key: 'acc', value: (i * 37) % 250, timestamp: 1 }]
+      };
+      server.runs.push(r);
+    }
+    model.pageSize = 100;
     await model.refresh();
-    expect(model.runs).toHaveLength(1);
-    expect(model.runsTruncated).toBe(true);
+    expect(model.runCount).toBe(250);
+    expect(model.rowCount).toBe(250);
+    expect(model.rowAt(0)?.run.info.run_id).toBe('m249');
+    expect(model.rowAt(150)).toBeNull();
+    const read = new Promise<void>(resolve => {
+      const done = () => {
+        if (model.rowAt(249)) {
+          model.changed.disconnect(done);
+          resolve();
+        }
+      };
+      model.changed.connect(done);
+    });
+    model.setViewport(240, 250);
+    await read;
+    expect(model.rowAt(249)?.run.info.run_id).toBe('m0');
+    // Sorting is the server's, over all runs: the best run comes first.
+    await model.setSort({ column: 'metrics.acc', descending: true });
+    const best = server.runs.find(r => r.data?.metrics?.[0].value === 249)!;
+    expect(model.rowAt(0)?.run.info.run_id).toBe(best.info.run_id);
+    // A refresh reads the count, the first page and the rows in view only
+    // (a page: its runs, then their child runs).
+    await model.setViewport(0, 20);
+    server.requests = [];
+    await model.refresh();
+    expect(
+      server.requests.filter(r => r === '2.0/mlflow/runs/search').length
+    ).toBeLessThanOrEqual(2);
+  });
+
+  it('puts child runs under their parent whatever the sort', async () => {
+    const child = (id: string, parent: string, start: number) => {
+      const r = run(id, '1', start);
+      r.data = { tags: [{ key: 'mlflow.parentRunId', value: parent }] };
+      return r;
+    };
+    server.runs.push(child('c1', 'r1', 900), child('c2', 'r1', 800));
+    await model.refresh();
+    const order = () =>
+      Array.from({ length: model.rowCount }, (_, i) => {
+        const ref = model.rowAt(i)!;
+        return `${ref.run.info.run_id}:${ref.depth}`;
+      });
+    expect(order()).toEqual(['r2:0', 'r1:0', 'c1:1', 'c2:1']);
+    expect(model.runCount).toBe(4);
+    model.toggleChildren('r1');
+    expect(order()).toEqual(['r2:0', 'r1:0']);
+    model.toggleChildren('r1');
+    expect(model.rowAt(0)?.children).toBe(0);
+    expect(model.rowAt(1)?.children).toBe(2);
   });
 
   it('reports errors, keeps the last data, and recovers', async () => {
@@ -241,14 +331,17 @@ describe('RunsModel', () => {
     expect(model.runs.map(r => r.info.run_id)).toEqual(['r3']);
   });
 
-  it("shows a malformed filter's error and keeps the list", async () => {
+  it("shows a malformed filter's error and no stale rows", async () => {
     await model.refresh();
     expect(model.runs.length).toBe(2);
     await model.setFilter('metrics.acc >> 1');
     expect(model.filterError).toContain('metrics.acc >> 1');
-    expect(model.runs.length).toBe(2);
+    expect(model.runs.length).toBe(0);
+    expect(model.rowCount).toBe(0);
+    expect(model.runCount).toBeNull();
     await model.setFilter('');
     expect(model.filterError).toBeNull();
+    expect(model.runs.length).toBe(2);
   });
 
   it('keeps ticked runs in order and clears them with the experiment', async () => {

@@ -260,6 +260,20 @@ export class MLOpsClient {
     });
   }
 
+  /** How many runs `searchRuns` finds with these fields, over all pages. */
+  async countRuns(
+    request: Pick<
+      ISearchRunsRequest,
+      'experiment_ids' | 'filter' | 'run_view_type'
+    >
+  ): Promise<number> {
+    const answer = await this.request<{ count: number }>('v1', 'runs/count', {
+      method: 'POST',
+      body: request
+    });
+    return answer.count ?? 0;
+  }
+
   /** Up to `limit` runs matching `request`, following page tokens. */
   listRuns(request: ISearchRunsRequest, limit = 1000): Promise<IRun[]> {
     return collectPages(async page_token => {

@@ -1,7 +1,8 @@
 /**
  * The runs table of the MLOps sidebar: the selected experiment's runs in a
- * windowed table (only visible rows are in the DOM), sortable by any column,
- * with a filter box, ticks for multi-selection and bulk actions.
+ * windowed table (only visible rows are in the DOM; their pages are read as
+ * they scroll into view), sorted and filtered by the server, child runs under
+ * their parent, with ticks for multi-selection and bulk actions.
  */
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useMemo, useRef, useState } from 'react';
@@ -10,13 +11,8 @@ import { IRun } from '../api/types';
 import { axisIds } from '../charts/compare';
 import { formatDateTime, formatMetricValue } from '../format';
 import { RunsModel } from '../model';
-import {
-  BASE_COLUMNS,
-  IRunRow,
-  runsToRows,
-  sortRows,
-  visibleRange
-} from '../rows';
+import { BASE_COLUMNS, IRunRow, runToRow, visibleRange } from '../rows';
+import { orderKey } from '../runPages';
 import { pendingList, Placeholder, StaleBanner } from './states';
 
 /** Row height in px (CSS `.jp-mlops-RunRow` matches it). */
@@ -115,10 +111,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   const state = model.runsState;
   const retry = () => void model.refresh();
   const now = props.now ?? Date.now();
-  const [sort, setSort] = useState<{ column: string; descending: boolean }>({
-    column: 'started',
-    descending: true
-  });
+  const sort = model.sort;
   const [scrollTop, setScrollTop] = useState(0);
   const [viewport, setViewport] = useState(600);
   const scroller = useRef<HTMLDivElement>(null);
@@ -137,21 +130,14 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   });
 
   const runs = model.runs;
-  const items = useMemo(() => {
-    const byId = new Map(runs.map(r => [r.info.run_id, r]));
-    const rows = runsToRows([...runs], now);
-    return rows.map(row => ({ row, run: byId.get(row.runId)! }));
-    // Rows are rebuilt when data arrives (each refresh), not on every render:
-    // scrolling must not re-format 10,000 rows.
-  }, [runs, model.lastUpdated]);
-  const sorted = useMemo(
-    () =>
-      sort.column === 'started' && sort.descending
-        ? items
-        : sortRows(items, sort.column, sort.descending, now),
-    [items, sort]
-  );
   const available = useMemo(() => axisIds(runs), [runs]);
+  const rowCount = model.rowCount;
+  const [first, end] = visibleRange(scrollTop, viewport, ROW_HEIGHT, rowCount);
+  // Rows scrolled into view are read from the server (the model knows which
+  // pages it has).
+  useEffect(() => {
+    model.setViewport(first, end);
+  }, [model, first, end, rowCount]);
 
   if (!experiment) {
     return model.experiments.length ? (
@@ -168,7 +154,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   const checkedSet = new Set(checked);
   const allColumns = [...BASE_COLUMNS, ...columns];
   const pending =
-    sorted.length === 0
+    rowCount === 0 && !model.filterError
       ? pendingList({
           state,
           error: model.runsError,
@@ -181,11 +167,19 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   let body: JSX.Element;
   if (pending) {
     body = pending;
-  } else if (sorted.length === 0 && model.filter) {
+  } else if (model.filterError) {
+    // No rows of an earlier filter under the error (the filter box shows it).
+    body = (
+      <Placeholder
+        kind="empty"
+        title={trans.__('Fix the filter to see runs')}
+      />
+    );
+  } else if (rowCount === 0 && model.filter) {
     body = (
       <Placeholder kind="empty" title={trans.__('No runs match the filter')} />
     );
-  } else if (sorted.length === 0) {
+  } else if (rowCount === 0) {
     body = (
       <Placeholder
         kind="empty"
@@ -202,14 +196,20 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     );
   } else {
     const selected = model.selectedRunId;
-    const [first, end] = visibleRange(
-      scrollTop,
-      viewport,
-      ROW_HEIGHT,
-      sorted.length
-    );
     const headerCell = (column: string) => {
       const active = sort.column === column;
+      const label = BASE_COLUMNS.includes(
+        column as (typeof BASE_COLUMNS)[number]
+      )
+        ? baseLabel(trans, column)
+        : column;
+      if (orderKey(column) === null) {
+        return (
+          <th key={column} scope="col" data-column={column}>
+            {baseLabel(trans, column)}
+          </th>
+        );
+      }
       return (
         <th
           key={column}
@@ -219,12 +219,17 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           aria-sort={
             active ? (sort.descending ? 'descending' : 'ascending') : 'none'
           }
-          title={trans.__('Sort by %1', baseLabel(trans, column))}
+          title={trans.__('Sort by %1', label)}
           onClick={() =>
-            setSort(
+            void model.setSort(
               active
                 ? { column, descending: !sort.descending }
-                : { column, descending: column === 'started' }
+                : {
+                    column,
+                    // Newest, and the highest metric, first.
+                    descending:
+                      column === 'started' || column.startsWith('metrics.')
+                  }
             )
           }
         >
@@ -235,7 +240,13 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         </th>
       );
     };
-    const cell = (row: IRunRow, run: IRun, column: string) => {
+    const cell = (
+      row: IRunRow,
+      run: IRun,
+      column: string,
+      depth: number,
+      children: number
+    ) => {
       switch (column) {
         case 'name':
           return (
@@ -253,8 +264,40 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                   : trans.__('%1\nid %2', row.name, row.runId)
               }
             >
-              {row.parentRunId ? (
-                <span className="jp-mlops-RunRow-child" aria-hidden="true">
+              {children > 0 ? (
+                <button
+                  type="button"
+                  className="jp-mlops-RunRow-toggle"
+                  aria-expanded={!model.isCollapsed(row.runId)}
+                  title={
+                    model.isCollapsed(row.runId)
+                      ? trans._n(
+                          'Show %1 child run',
+                          'Show %1 child runs',
+                          children
+                        )
+                      : trans._n(
+                          'Hide %1 child run',
+                          'Hide %1 child runs',
+                          children
+                        )
+                  }
+                  onClick={e => {
+                    e.stopPropagation();
+                    model.toggleChildren(row.runId);
+                  }}
+                >
+                  {model.isCollapsed(row.runId) ? '▸' : '▾'}
+                </button>
+              ) : null}
+              {depth > 0 || row.parentRunId ? (
+                <span
+                  className={
+                    'jp-mlops-RunRow-child' +
+                    (depth > 0 ? ' jp-mlops-RunRow-nested' : '')
+                  }
+                  aria-hidden="true"
+                >
                   ↳{' '}
                 </span>
               ) : null}
@@ -309,7 +352,69 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
       );
     };
     const allChecked =
-      sorted.length > 0 && sorted.every(i => checkedSet.has(i.row.runId));
+      runs.length > 0 && runs.every(r => checkedSet.has(r.info.run_id));
+    const shown: JSX.Element[] = [];
+    for (let index = first; index < end; index++) {
+      const ref = model.rowAt(index);
+      if (!ref) {
+        shown.push(
+          <tr
+            key={`loading-${index}`}
+            className="jp-mlops-RunRow jp-mlops-RunRow-loading"
+            aria-busy="true"
+          >
+            <td colSpan={allColumns.length + 1} className="jp-mlops-Muted">
+              {trans.__('Loading…')}
+            </td>
+          </tr>
+        );
+        continue;
+      }
+      const { run, depth, children } = ref;
+      const row = runToRow(run, now);
+      shown.push(
+        <tr
+          key={row.runId}
+          className={
+            'jp-mlops-RunRow' +
+            (row.runId === selected ? ' jp-mod-selected' : '') +
+            (depth > 0 ? ' jp-mlops-RunRow-childRow' : '')
+          }
+          data-run-id={row.runId}
+          data-status={row.status}
+          data-depth={depth}
+          aria-rowindex={index + 1}
+          aria-level={depth + 1}
+          aria-selected={row.runId === selected}
+          tabIndex={0}
+          onClick={() => model.selectRun(row.runId)}
+          onDoubleClick={() => actions?.open([row.runId])}
+          onKeyDown={event => {
+            if (event.key === 'Enter') {
+              event.preventDefault();
+              model.selectRun(row.runId);
+              actions?.open([row.runId]);
+            } else if (event.key === ' ') {
+              event.preventDefault();
+              model.toggleChecked(row.runId);
+            }
+          }}
+        >
+          <td
+            className="jp-mlops-RunRow-check"
+            onClick={e => e.stopPropagation()}
+          >
+            <input
+              type="checkbox"
+              aria-label={trans.__('Select %1', row.name)}
+              checked={checkedSet.has(row.runId)}
+              onChange={e => model.toggleChecked(row.runId, e.target.checked)}
+            />
+          </td>
+          {allColumns.map(c => cell(row, run, c, depth, children))}
+        </tr>
+      );
+    }
     body = (
       <div
         className="jp-mlops-RunsScroll"
@@ -319,7 +424,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         <table
           className="jp-mlops-RunsTable"
           aria-label={trans.__('Runs')}
-          aria-rowcount={sorted.length}
+          aria-rowcount={rowCount}
         >
           <thead>
             <tr>
@@ -330,7 +435,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                   checked={allChecked}
                   onChange={() =>
                     model.setChecked(
-                      allChecked ? [] : sorted.map(i => i.row.runId)
+                      allChecked ? [] : runs.map(r => r.info.run_id)
                     )
                   }
                 />
@@ -346,51 +451,12 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                 style={{ height: first * ROW_HEIGHT }}
               />
             ) : null}
-            {sorted.slice(first, end).map(({ row, run }) => (
-              <tr
-                key={row.runId}
-                className={
-                  'jp-mlops-RunRow' +
-                  (row.runId === selected ? ' jp-mod-selected' : '')
-                }
-                data-run-id={row.runId}
-                data-status={row.status}
-                aria-selected={row.runId === selected}
-                tabIndex={0}
-                onClick={() => model.selectRun(row.runId)}
-                onDoubleClick={() => actions?.open([row.runId])}
-                onKeyDown={event => {
-                  if (event.key === 'Enter') {
-                    event.preventDefault();
-                    model.selectRun(row.runId);
-                    actions?.open([row.runId]);
-                  } else if (event.key === ' ') {
-                    event.preventDefault();
-                    model.toggleChecked(row.runId);
-                  }
-                }}
-              >
-                <td
-                  className="jp-mlops-RunRow-check"
-                  onClick={e => e.stopPropagation()}
-                >
-                  <input
-                    type="checkbox"
-                    aria-label={trans.__('Select %1', row.name)}
-                    checked={checkedSet.has(row.runId)}
-                    onChange={e =>
-                      model.toggleChecked(row.runId, e.target.checked)
-                    }
-                  />
-                </td>
-                {allColumns.map(c => cell(row, run, c))}
-              </tr>
-            ))}
-            {end < sorted.length ? (
+            {shown}
+            {end < rowCount ? (
               <tr
                 className="jp-mlops-Spacer"
                 aria-hidden="true"
-                style={{ height: (sorted.length - end) * ROW_HEIGHT }}
+                style={{ height: (rowCount - end) * ROW_HEIGHT }}
               />
             ) : null}
           </tbody>
@@ -404,7 +470,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     : model.selectedRunId
       ? [model.selectedRunId]
       : [];
-  const count = model.runs.length;
+  const count = model.runCount;
   return (
     <div className="jp-mlops-RunsView">
       <div className="jp-mlops-RunsView-header">
@@ -412,8 +478,8 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           {experiment.name}
         </span>
         <span className="jp-mlops-RunsView-count">
-          {model.runsTruncated
-            ? trans.__('latest %1 runs', count)
+          {count === null || model.filterError
+            ? ''
             : trans._n('%1 run', '%1 runs', count)}
         </span>
       </div>
@@ -480,7 +546,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           </details>
         </div>
       ) : null}
-      {sorted.length > 0 && state === 'error' && model.runsError ? (
+      {rowCount > 0 && state === 'error' && model.runsError ? (
         <StaleBanner
           message={trans.__('Could not refresh: %1', model.runsError)}
         />

@@ -1,0 +1,395 @@
+/**
+ * `RunPages`: one experiment's runs as the server sorts and filters them,
+ * read a page at a time (MLflow's `order_by` and page tokens) as rows scroll
+ * into view, with the true count from `v1/runs/count`.
+ *
+ * Without a filter, runs nest: pages hold top-level runs in the chosen order,
+ * each followed by its child runs (same order), so a child always sits under
+ * its parent whatever the sort. With a filter the list is flat (a child that
+ * matches shows even when its parent does not).
+ */
+import { IRun, MLOpsClient } from './api';
+import { quoteFilterValue } from './api/client';
+import { Tags, tagValue } from './rows';
+
+/** Columns the server sorts by, and the `order_by` key of each. */
+export function orderKey(column: string): string | null {
+  switch (column) {
+    case 'name':
+      return 'attributes.run_name';
+    case 'status':
+      return 'attributes.status';
+    case 'started':
+      return 'attributes.start_time';
+    case 'user':
+      return 'attributes.user_id';
+    case 'source':
+      return `tags.\`${Tags.sourceName}\``;
+  }
+  const m = /^(params|metrics)\.(.+)$/.exec(column);
+  if (m && !m[2].includes('`')) {
+    return `${m[1]}.\`${m[2]}\``;
+  }
+  return null;
+}
+
+/** A sort of the runs table. */
+export interface IRunSort {
+  column: string;
+  descending: boolean;
+}
+
+/** The default sort: newest first. */
+export const DEFAULT_SORT: IRunSort = { column: 'started', descending: true };
+
+/** MLflow's `order_by` for a sort (empty: the server's default, newest first). */
+export function orderBy(sort: IRunSort): string[] {
+  const key = orderKey(sort.column);
+  return key ? [`${key} ${sort.descending ? 'DESC' : 'ASC'}`] : [];
+}
+
+/** The filter of top-level runs (no `mlflow.parentRunId` tag). */
+export const TOP_LEVEL_FILTER = `tags.\`${Tags.parentRunId}\` IS NULL`;
+
+/** Most child runs read for one page of parents. */
+export const MAX_CHILDREN_PER_PAGE = 5000;
+
+/** One row of the table: a run, nested (depth 1) or not. */
+export interface IRunRef {
+  run: IRun;
+  depth: 0 | 1;
+  /** Loaded child runs (top-level rows of a nested list). */
+  children: number;
+}
+
+/** A page: top-level runs (or all, flat) and the children of each. */
+interface IPage {
+  runs: IRun[];
+  children: Map<string, IRun[]>;
+}
+
+/** The pages of one query (experiment, filter, sort). */
+export class RunPages {
+  constructor(options: RunPages.IOptions) {
+    this._client = options.client;
+    this.experimentId = options.experimentId;
+    this.filter = options.filter;
+    this.sort = options.sort;
+    this.pageSize = Math.max(1, Math.floor(options.pageSize));
+    this.nested = !options.filter;
+    this._collapsed = options.collapsed ?? new Set();
+  }
+
+  readonly experimentId: string;
+  readonly filter: string;
+  readonly sort: IRunSort;
+  readonly pageSize: number;
+  /** Whether child runs sit under their parent (no filter). */
+  readonly nested: boolean;
+
+  /** Runs matching the query (children included), or null before counted. */
+  get total(): number | null {
+    return this._total;
+  }
+
+  /** Rows the table has: loaded pages' rows plus the expected rest. */
+  get rowCount(): number {
+    return this._layout().rowCount;
+  }
+
+  /** Whether page 0 is in (the list has content to show). */
+  get loaded(): boolean {
+    return this._pages.has(0);
+  }
+
+  /** The row at `index`, or null while its page is not loaded. */
+  rowAt(index: number): IRunRef | null {
+    const layout = this._layout();
+    // Pages are few (rows / page size): a linear walk is cheap.
+    for (let k = 0; k < layout.offsets.length; k++) {
+      const start = layout.offsets[k];
+      const rows = layout.rows[k];
+      const size = rows ? rows.length : this._expected(k);
+      if (index < start + size) {
+        return rows ? rows[index - start] : null;
+      }
+    }
+    return null;
+  }
+
+  /** Every loaded run (parents and children), in table order. */
+  loadedRuns(): IRun[] {
+    const out: IRun[] = [];
+    for (const k of [...this._pages.keys()].sort((a, b) => a - b)) {
+      const page = this._pages.get(k)!;
+      for (const run of page.runs) {
+        out.push(run, ...(page.children.get(run.info.run_id) ?? []));
+      }
+    }
+    return out;
+  }
+
+  /** Hide or show the children of a parent. */
+  toggle(parentId: string): void {
+    if (this._collapsed.has(parentId)) {
+      this._collapsed.delete(parentId);
+    } else {
+      this._collapsed.add(parentId);
+    }
+    this._cache = null;
+  }
+
+  /** Whether a parent's children are hidden. */
+  isCollapsed(parentId: string): boolean {
+    return this._collapsed.has(parentId);
+  }
+
+  /** The collapsed parents (kept across queries by the model). */
+  get collapsed(): Set<string> {
+    return this._collapsed;
+  }
+
+  /** The pages holding rows `[first, end)`. */
+  pagesOf(first: number, end: number): number[] {
+    const layout = this._layout();
+    const out: number[] = [];
+    for (let k = 0; k < layout.offsets.length; k++) {
+      const start = layout.offsets[k];
+      const size = layout.rows[k]?.length ?? this._expected(k);
+      if (start < end && start + size > first) {
+        out.push(k);
+      }
+    }
+    if (!out.length && layout.offsets.length === 0) {
+      out.push(0);
+    }
+    return out;
+  }
+
+  /**
+   * Read the pages holding rows `[first, end)` that are not in yet; true
+   * when something was read. Pages before them whose token is unknown are
+   * read first (a page token comes with the page before it).
+   */
+  async ensure(first: number, end: number): Promise<boolean> {
+    const wanted = this.pagesOf(first, end).filter(k => !this._pages.has(k));
+    if (!wanted.length) {
+      return false;
+    }
+    for (const k of wanted) {
+      await this._load(k);
+    }
+    return true;
+  }
+
+  /**
+   * The live update: count again and read page 0 and the pages holding rows
+   * `[first, end)` again, not the whole list. When the count changed, other
+   * loaded pages are dropped (their rows moved) and read again on scroll.
+   */
+  async refresh(first: number, end: number): Promise<void> {
+    const counted = await this._count();
+    const wanted = new Set([0, ...this.pagesOf(first, end)]);
+    const fresh = new Map<number, IPage>();
+    for (const k of [...wanted].sort((a, b) => a - b)) {
+      if (k === 0 || this._tokens.has(k)) {
+        const page = await this._read(k);
+        if (page) {
+          fresh.set(k, page);
+        }
+      }
+    }
+    const moved =
+      counted.total !== this._total || counted.top !== this._topCount;
+    if (moved) {
+      this._pages = fresh;
+    } else {
+      for (const [k, page] of fresh) {
+        this._pages.set(k, page);
+      }
+    }
+    this._total = counted.total;
+    this._topCount = counted.top;
+    this._cache = null;
+  }
+
+  /** Read page 0 and the count: the first paint. */
+  async start(): Promise<void> {
+    const [counted, page] = await Promise.all([this._count(), this._read(0)]);
+    this._total = counted.total;
+    this._topCount = counted.top;
+    if (page) {
+      this._pages.set(0, page);
+    }
+    this._cache = null;
+  }
+
+  /** Read page `k` (after the pages before it whose token is unknown). */
+  private _load(k: number): Promise<void> {
+    const pending = this._inflight.get(k);
+    if (pending) {
+      return pending;
+    }
+    const work = (async () => {
+      if (k > 0 && !this._tokens.has(k)) {
+        if (this._lastPage !== null && k > this._lastPage) {
+          return;
+        }
+        await this._load(k - 1);
+        if (!this._tokens.has(k)) {
+          return; // the list ended before page k
+        }
+      }
+      const page = await this._read(k);
+      if (page) {
+        this._pages.set(k, page);
+        this._cache = null;
+      }
+    })().finally(() => this._inflight.delete(k));
+    this._inflight.set(k, work);
+    return work;
+  }
+
+  /** One page from the server (null: past the end). */
+  private async _read(k: number): Promise<IPage | null> {
+    const token = k === 0 ? undefined : this._tokens.get(k);
+    if (k > 0 && !token) {
+      return null;
+    }
+    const answer = await this._client.searchRuns({
+      experiment_ids: [this.experimentId],
+      run_view_type: 'ACTIVE_ONLY',
+      filter: this.nested ? TOP_LEVEL_FILTER : this.filter || undefined,
+      max_results: this.pageSize,
+      order_by: orderBy(this.sort),
+      page_token: token
+    });
+    const runs = answer.runs ?? [];
+    if (answer.next_page_token) {
+      this._tokens.set(k + 1, answer.next_page_token);
+      if (this._lastPage !== null && this._lastPage <= k) {
+        this._lastPage = null;
+      }
+    } else {
+      this._lastPage = k;
+    }
+    const children = new Map<string, IRun[]>();
+    if (this.nested && runs.length) {
+      const ids = runs.map(r => r.info.run_id);
+      const kids = await this._client.listRuns(
+        {
+          experiment_ids: [this.experimentId],
+          run_view_type: 'ACTIVE_ONLY',
+          filter: `tags.\`${Tags.parentRunId}\` IN (${ids.map(quoteFilterValue).join(', ')})`,
+          order_by: orderBy(this.sort)
+        },
+        MAX_CHILDREN_PER_PAGE
+      );
+      for (const kid of kids) {
+        const parent = tagValue(kid.data?.tags, Tags.parentRunId) ?? '';
+        const list = children.get(parent) ?? [];
+        list.push(kid);
+        children.set(parent, list);
+      }
+    }
+    return { runs, children };
+  }
+
+  /** The count of matching runs and of top-level rows. */
+  private async _count(): Promise<{ total: number; top: number }> {
+    const base = {
+      experiment_ids: [this.experimentId],
+      run_view_type: 'ACTIVE_ONLY' as const
+    };
+    if (!this.nested) {
+      const total = await this._client.countRuns({
+        ...base,
+        filter: this.filter || undefined
+      });
+      return { total, top: total };
+    }
+    const [total, top] = await Promise.all([
+      this._client.countRuns(base),
+      this._client.countRuns({ ...base, filter: TOP_LEVEL_FILTER })
+    ]);
+    return { total, top };
+  }
+
+  /** Rows page `k` should have while it is not loaded. */
+  private _expected(k: number): number {
+    const top = this._topCount ?? 0;
+    return Math.max(0, Math.min(this.pageSize, top - k * this.pageSize));
+  }
+
+  /** Row offsets and rows of every page. */
+  private _layout(): {
+    offsets: number[];
+    rows: (IRunRef[] | undefined)[];
+    rowCount: number;
+  } {
+    if (this._cache) {
+      return this._cache;
+    }
+    const top = this._topCount ?? 0;
+    let pages = Math.ceil(top / this.pageSize);
+    for (const k of this._pages.keys()) {
+      pages = Math.max(pages, k + 1);
+    }
+    const offsets: number[] = [];
+    const rows: (IRunRef[] | undefined)[] = [];
+    let at = 0;
+    for (let k = 0; k < pages; k++) {
+      offsets.push(at);
+      const page = this._pages.get(k);
+      if (page) {
+        const list: IRunRef[] = [];
+        for (const run of page.runs) {
+          const kids = page.children.get(run.info.run_id) ?? [];
+          list.push({ run, depth: 0, children: kids.length });
+          if (!this._collapsed.has(run.info.run_id)) {
+            for (const kid of kids) {
+              list.push({ run: kid, depth: 1, children: 0 });
+            }
+          }
+        }
+        rows.push(list);
+        at += list.length;
+      } else {
+        rows.push(undefined);
+        at += this._expected(k);
+      }
+    }
+    this._cache = { offsets, rows, rowCount: at };
+    return this._cache;
+  }
+
+  private _client: MLOpsClient;
+  private _pages = new Map<number, IPage>();
+  private _tokens = new Map<number, string>();
+  private _lastPage: number | null = null;
+  private _inflight = new Map<number, Promise<void>>();
+  private _total: number | null = null;
+  private _topCount: number | null = null;
+  private _collapsed: Set<string>;
+  private _cache: {
+    offsets: number[];
+    rows: (IRunRef[] | undefined)[];
+    rowCount: number;
+  } | null = null;
+}
+
+/** Types of `RunPages`. */
+export namespace RunPages {
+  /** Constructor options. */
+  export interface IOptions {
+    client: MLOpsClient;
+    experimentId: string;
+    /** MLflow search filter, '' for none (nested list). */
+    filter: string;
+    sort: IRunSort;
+    /** Runs read per request. */
+    pageSize: number;
+    /** Parents whose children are hidden. */
+    collapsed?: Set<string>;
+  }
+}
