@@ -19,6 +19,7 @@ names the target, what was asked, and the API server's own ``Status`` message.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -33,7 +34,7 @@ from ..tracking.errors import (
     TrackingError,
 )
 from .config import KubeConfig
-from .resources import PODS, Resource
+from .resources import EVENTS, PODS, Resource
 
 if TYPE_CHECKING:
     import aiohttp
@@ -233,6 +234,19 @@ class KubeClient:
             if missing_ok and e.status == 404:
                 return None
             raise
+
+    async def events_for(self, obj: Mapping[str, Any]) -> builtins.list[dict[str, Any]]:
+        """The Events about ``obj`` (why a pod is pending, a job failed...), oldest first."""
+        meta = obj.get("metadata") or {}
+        selector = f"involvedObject.name={meta.get('name')}"
+        if obj.get("kind"):
+            selector += f",involvedObject.kind={obj['kind']}"
+        found = await self.list(
+            EVENTS, namespace=meta.get("namespace") or None, field_selector=selector
+        )
+        items = list(found.get("items") or [])
+        items.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+        return items
 
     # -- watching ------------------------------------------------------------------------------
     async def watch(

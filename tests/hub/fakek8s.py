@@ -6,13 +6,15 @@ create, get, list (label and field selectors), replace (PUT, with the ``resource
 precondition: 409 ``Conflict``), patch (merge, strategic-merge taken as merge, JSON patch),
 delete (dependents found by ``ownerReferences`` are deleted too) and the ``status`` subresource
 (spec and status written apart; ``metadata.generation`` counts spec changes); list and watch with
-resourceVersion (JSON-lines streams, replay from a version, timeoutSeconds). Refusals are
+resourceVersion (JSON-lines streams, replay from a version, timeoutSeconds), in a namespace or, without
+one, in all of them. Refusals are
 ``Status`` objects: 404 (also for a resource type nobody registered, as for a missing CRD), 409
 ``AlreadyExists`` / ``Conflict``, 422 ``Invalid``, 401 when :attr:`FakeKubernetes.tokens` is set
 and the bearer token is not one of them, 403 for what :meth:`FakeKubernetes.forbid` forbids (RBAC's
 message) and a ResourceQuota-like hard GPU limit per namespace (403 "exceeded quota").
 
-Custom resources: :meth:`FakeKubernetes.register` serves a type (what installing its CRD does);
+Custom resources: :meth:`FakeKubernetes.register` serves a type (what installing its CRD does;
+``namespaced=False`` for a cluster-scoped one, whose objects are stored under namespace ``""``);
 :meth:`FakeKubernetes.add_controller` registers a fake controller, an ``async fn(k8s, event,
 obj)`` called on the server's loop for each ADDED, MODIFIED (spec or metadata changed: status
 writes do not call it again) and DELETED object of that type. A controller does what the real
@@ -61,6 +63,7 @@ class ResourceType:
     plural: str
     kind: str
     status_subresource: bool = True
+    namespaced: bool = True
 
     @property
     def key(self) -> str:
@@ -250,18 +253,20 @@ class FakeKubernetes:
     async def _serve(self) -> None:
         self._tick = asyncio.Event()
         app = web.Application(client_max_size=64 << 20)
-        for prefix in ("/api/{version}", "/apis/{group}/{version}"):
-            coll = prefix + "/namespaces/{ns}/{plural}"
-            app.router.add_route("GET", coll, self.list_or_watch)
-            app.router.add_route("POST", coll, self.create)
-            app.router.add_route("GET", coll + "/{name}", self.get)
-            app.router.add_route("PUT", coll + "/{name}", self.replace)
-            app.router.add_route("PATCH", coll + "/{name}", self.patch)
-            app.router.add_route("DELETE", coll + "/{name}", self.delete)
-            app.router.add_route("GET", coll + "/{name}/{sub}", self.get)
-            app.router.add_route("PUT", coll + "/{name}/{sub}", self.replace)
-            app.router.add_route("PATCH", coll + "/{name}/{sub}", self.patch)
         app.router.add_route("POST", "/api/v1/namespaces", self.create_namespace)
+        # namespaced paths first: /apis/g/v/namespaces/ns/x must not read as cluster-scoped
+        for scope in ("/namespaces/{ns}/{plural}", "/{plural}"):
+            for prefix in ("/api/{version}", "/apis/{group}/{version}"):
+                coll = prefix + scope
+                app.router.add_route("GET", coll, self.list_or_watch)
+                app.router.add_route("POST", coll, self.create)
+                app.router.add_route("GET", coll + "/{name}", self.get)
+                app.router.add_route("PUT", coll + "/{name}", self.replace)
+                app.router.add_route("PATCH", coll + "/{name}", self.patch)
+                app.router.add_route("DELETE", coll + "/{name}", self.delete)
+                app.router.add_route("GET", coll + "/{name}/{sub}", self.get)
+                app.router.add_route("PUT", coll + "/{name}/{sub}", self.replace)
+                app.router.add_route("PATCH", coll + "/{name}/{sub}", self.patch)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
         await self._runner.setup()
         # port 0: the kernel picks a free port as it binds (no window for another process to take it)
@@ -298,10 +303,17 @@ class FakeKubernetes:
 
     # ---- what tests set up ---------------------------------------------------------------------------------
     def register(
-        self, group: str, version: str, plural: str, kind: str, status_subresource: bool = True
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        kind: str,
+        status_subresource: bool = True,
+        namespaced: bool = True,
     ) -> str:
-        """Serve a resource type (what installing its CRD does); its storage key."""
-        rt = ResourceType(group, version, plural, kind, status_subresource)
+        """Serve a resource type (what installing its CRD does); its storage key. Objects of a
+        cluster-scoped type (``namespaced=False``) are stored under the namespace ``""``."""
+        rt = ResourceType(group, version, plural, kind, status_subresource, namespaced)
         self.types[(group, version, plural)] = rt
         return rt.key
 
@@ -333,7 +345,7 @@ class FakeKubernetes:
         with self.lock:
             self.rv += 1
             obj["metadata"]["resourceVersion"] = str(self.rv)
-            key = (kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+            key = (kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
             if etype == "DELETED":
                 self.objects.pop(key, None)
             else:
@@ -440,14 +452,14 @@ class FakeKubernetes:
             "kind": "Event",
             "metadata": {
                 "name": name,
-                "namespace": meta["namespace"],
+                "namespace": meta.get("namespace") or "default",
                 "uid": str(uuid.uuid4()),
                 "creationTimestamp": now(),
             },
             "involvedObject": {
                 "kind": pod.get("kind", "Pod"),
                 "name": meta["name"],
-                "namespace": meta["namespace"],
+                "namespace": meta.get("namespace") or "default",
                 "uid": meta.get("uid"),
                 "apiVersion": pod.get("apiVersion", "v1"),
             },
@@ -479,7 +491,11 @@ class FakeKubernetes:
             return status(
                 404, "NotFound", f"the server could not find the requested resource ({m['plural']})"
             )
-        ns = m["ns"]
+        ns = m.get("ns", "")
+        if bool(ns) != rt.namespaced and not (verb in ("list", "watch") and rt.namespaced):
+            return status(
+                404, "NotFound", f"the server could not find the requested resource ({m['plural']})"
+            )
         if (verb, rt.key, ns) in self.forbidden or (verb, rt.key, None) in self.forbidden:
             name = m.get("name")
             what = f'{rt.key} "{name}"' if name else rt.key
@@ -509,7 +525,7 @@ class FakeKubernetes:
         rt = self._resolve(request, "watch" if watching else "list")
         if isinstance(rt, web.Response):
             return rt
-        ns, kind = request.match_info["ns"], rt.key
+        ns, kind = request.match_info.get("ns", ""), rt.key
         q = request.query
         labels, fields = (
             _selector(q.get("labelSelector", "")),
@@ -521,7 +537,7 @@ class FakeKubernetes:
             items = [
                 copy.deepcopy(o)
                 for (k, n, _), o in self.objects.items()
-                if k == kind and n == ns and self._matches(o, labels, fields)
+                if k == kind and (n == ns or not ns) and self._matches(o, labels, fields)
             ]
             rv = str(self.rv)
         return web.json_response(
@@ -551,7 +567,9 @@ class FakeKubernetes:
                     events = [
                         (rv, t, o)
                         for rv, k, t, o in self.history
-                        if rv > sent and k == kind and o["metadata"]["namespace"] == ns
+                        if rv > sent
+                        and k == kind
+                        and (not ns or o["metadata"].get("namespace", "") == ns)
                     ]
                 for rv, etype, obj in events:
                     sent = rv
@@ -577,7 +595,7 @@ class FakeKubernetes:
         if isinstance(rt, web.Response):
             return rt
         ns, name, sub = (
-            request.match_info["ns"],
+            request.match_info.get("ns", ""),
             request.match_info["name"],
             request.match_info.get("sub"),
         )
@@ -601,7 +619,7 @@ class FakeKubernetes:
         body = await request.json()
         with self.lock:
             self.created.append(copy.deepcopy(body))
-        out = await self._create(rt, request.match_info["ns"], body)
+        out = await self._create(rt, request.match_info.get("ns", ""), body)
         return out if isinstance(out, web.Response) else web.json_response(out, status=201)
 
     async def _create(self, rt: ResourceType, ns: str, body: dict) -> dict | web.Response:
@@ -618,7 +636,11 @@ class FakeKubernetes:
             refusal = self._quota_refusal(ns, body)
             if refusal:
                 return status(403, "Forbidden", refusal)
-        meta.update(namespace=ns, uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
+        if rt.namespaced:
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
         if kind == "pods":
             body["status"] = {"phase": "Pending", "conditions": [], "qosClass": "Guaranteed"}
             self._map_ports(body)
@@ -668,7 +690,7 @@ class FakeKubernetes:
         if isinstance(rt, web.Response):
             return rt
         ns, name, sub = (
-            request.match_info["ns"],
+            request.match_info.get("ns", ""),
             request.match_info["name"],
             request.match_info.get("sub"),
         )
@@ -787,7 +809,7 @@ class FakeKubernetes:
         rt = self._resolve(request, "delete")
         if isinstance(rt, web.Response):
             return rt
-        ns, name = request.match_info["ns"], request.match_info["name"]
+        ns, name = request.match_info.get("ns", ""), request.match_info["name"]
         obj = self.find(rt.key, ns, name)
         if obj is None:
             return status(404, "NotFound", f'{rt.key} "{name}" not found')
@@ -800,7 +822,7 @@ class FakeKubernetes:
 
     async def _delete(self, kind: str, obj: dict) -> dict:
         ns, name, uid = (
-            obj["metadata"]["namespace"],
+            obj["metadata"].get("namespace", ""),
             obj["metadata"]["name"],
             obj["metadata"]["uid"],
         )

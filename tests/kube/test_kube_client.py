@@ -252,6 +252,8 @@ async def test_pod_logs_follow_and_deleting_the_owner_stops_its_pods(k8s):
             if b"started\n" in received:
                 break  # stop reading: the stream is closed
         assert received == b"started\n"
+        reasons = [e["reason"] for e in await kc.events_for(await kc.get(PODS, pod))]
+        assert {"Scheduled", "Started"} <= set(reasons), reasons
         uid = (await kc.get(PODS, pod))["metadata"]["uid"]
         proc = k8s.processes[uid]
 
@@ -270,5 +272,38 @@ async def test_wait_for_times_out(k8s):
     try:
         with pytest.raises(asyncio.TimeoutError):
             await kc.wait_for(CONFIGMAPS, unique("never"), lambda o: o is not None, timeout=0.5)
+    finally:
+        await kc.close()
+
+
+async def test_cluster_scoped_resources(k8s):
+    from jupyter_mlops.kube import Resource
+
+    k8s.register(
+        "trainer.kubeflow.org",
+        "v1alpha1",
+        "clustertrainingruntimes",
+        "ClusterTrainingRuntime",
+        namespaced=False,
+    )
+    runtimes = Resource(
+        "trainer.kubeflow.org",
+        "v1alpha1",
+        "clustertrainingruntimes",
+        "ClusterTrainingRuntime",
+        namespaced=False,
+    )
+    kc = client(k8s, namespace=unique("any"))
+    try:
+        name = unique("torch-distributed")
+        created = await kc.create(runtimes, {"metadata": {"name": name}, "spec": {}})
+        assert "namespace" not in created["metadata"]
+        assert (await kc.get(runtimes, name))["metadata"]["uid"] == created["metadata"]["uid"]
+        assert name in [o["metadata"]["name"] for o in (await kc.list(runtimes))["items"]]
+        with pytest.raises(KubeError) as e:  # not a namespaced type
+            await kc.get(runtimes._replace(namespaced=True), name)
+        assert e.value.status == 404
+        await kc.delete(runtimes, name)
+        assert await kc.find(runtimes, name) is None
     finally:
         await kc.close()
