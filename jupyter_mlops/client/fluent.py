@@ -57,6 +57,10 @@ class ActiveRun(Run):
     run FINISHED, or FAILED when the block raises."""
 
     _client: MlopsClient
+    #: A training job's run resumed by a rank: the job ends it, not the rank.
+    _job_owned: bool = False
+    #: What this rank's metric keys start with (``rank3/`` for a rank other than 0).
+    _metric_prefix: str = ""
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -245,6 +249,17 @@ class _Muted:
 _MUTED = _Muted()
 
 
+def _muted_run() -> ActiveRun:
+    """The job's run as a rank that does not log sees it: its id, nothing else."""
+    from ..tracking.entities import RUNNING, RunData, RunInfo
+
+    job_run = os.environ.get("JUPYTER_MLOPS_JOB_RUN_ID", "")
+    active = ActiveRun(RunInfo(job_run, "", "", "", RUNNING, None, None, ""), RunData())
+    active._client = _MUTED  # type: ignore[assignment]
+    _stack().append(active)
+    return active
+
+
 def _job_rank_run(run_id: str | None) -> tuple[str | None, str | None]:
     """In a rank of a training job (``JUPYTER_MLOPS_JOB_RUN_ID``), a run started without
     an id of its own is the job's run: rank 0 logs there as usual, other ranks log there
@@ -293,6 +308,8 @@ def start_run(
             f"{parent_run_id}. To start a new nested run under the parent run with UUID {parent_run_id}, "
             "first end the current run with jupyter_mlops.end_run()."
         )
+    if not stack and not run_id and _job_rank_run(None)[1] == "muted":
+        return _muted_run()  # a rank that does not log: no store opened, nothing sent
     client = _client()
     # A process started for a run (a pipeline step) resumes it; popped so later runs are new.
     env_run_id = os.environ.pop("JUPYTER_MLOPS_RUN_ID", None)
@@ -311,11 +328,7 @@ def start_run(
     if not stack:
         run_id, job_role = _job_rank_run(run_id)
     if job_role == "muted":
-        job_run = client.get_run(run_id)
-        active = ActiveRun(job_run.info, job_run.data)
-        active._client = _MUTED  # type: ignore[assignment]
-        stack.append(active)
-        return active
+        return _muted_run()
     if run_id:
         run = client.resume_run(run_id)
         for k, v in user_tags.items():

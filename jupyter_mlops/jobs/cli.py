@@ -43,6 +43,9 @@ def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
                    help="the store (default: $JUPYTER_MLOPS_TRACKING_URI when it is a database, "
                    "else the default store)")
     r.add_argument("--jobs-dir", metavar="DIR", help="where the ranks' logs go")
+    r.add_argument("--parent-run-id", metavar="RUN_ID",
+                   help="make the job's tracked run a child of this run (a pipeline's train "
+                   "step passes its own)")
     r.set_defaults(func=run)
     return p
 
@@ -173,7 +176,8 @@ def _run(args: argparse.Namespace) -> int:
         try:
             try:
                 job = await svc.submit(os.path.abspath(args.file), parameters=given,
-                                       target=args.target or "local")
+                                       target=args.target or "local",
+                                       parent_run_id=args.parent_run_id)
             except JobError as e:
                 for issue in e.issues:
                     print(str(issue), file=sys.stderr)

@@ -55,7 +55,9 @@ TAG_SHAPE = "mlops.job.shape"
 TAG_TARGET = "mlops.job.target"
 TAG_ERROR = "mlops.job.error"
 #: Tags a client may pass along with a submission (where it was submitted from).
-SOURCE_TAG_PREFIXES = ("mlflow.source.", "mops.source.", "mlops.source.")
+SOURCE_TAG_PREFIXES = ("mlflow.source.", "mlops.source.")
+#: Other tags a submission may set: where it came from, its parent run.
+EXTRA_TAGS = ("mlops.job.submitted_from", "mlflow.parentRunId")
 
 
 class JobError(TrackingError):
@@ -262,8 +264,8 @@ class TrainingService(Service):
                      parameters: Mapping[str, Any] | None = None, *,
                      spec: JobSpec | Mapping[str, Any] | None = None,
                      base_dir: str | None = None, run_name: str | None = None,
-                     target: str = LOCAL,
-                     source_tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+                     target: str = LOCAL, source_tags: Mapping[str, str] | None = None,
+                     parent_run_id: str | None = None) -> dict[str, Any]:
         tgt = self.target(target)
         if not isinstance(spec, JobSpec):
             spec = await self.read(self.load, path, text, spec, base_dir)
@@ -274,8 +276,10 @@ class TrainingService(Service):
             raise invalid(str(e)) from None
         item = JobItem("", tgt.name, None, spec, values, "")
         await tgt.validate(item)  # refused before anything is stored
-        row = await self.call(self._create, spec, values, run_name, dict(source_tags or {}),
-                              tgt.name)
+        tags = dict(source_tags or {})
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        row = await self.call(self._create, spec, values, run_name, tags, tgt.name)
         item.id, item.job_dir = row["job_id"], row["job_dir"]
         item.ranks = row["ranks"]
         try:
@@ -323,7 +327,7 @@ class TrainingService(Service):
         tags.update(_git_tags(os.path.dirname(entry_file or spec.source_path or "")
                               or spec.base_dir))
         tags.update({k: str(v) for k, v in source_tags.items()
-                     if k.startswith(SOURCE_TAG_PREFIXES) and k not in (
+                     if (k.startswith(SOURCE_TAG_PREFIXES) or k in EXTRA_TAGS) and k not in (
                          "mlflow.source.type", "mlflow.source.name")})
         run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name or None,
                                     tags=tags)

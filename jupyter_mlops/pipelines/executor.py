@@ -28,7 +28,7 @@ from ..targets import LOCAL, TargetContext
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
 from .model import Pipeline, Step
 from .params import fill
-from .runner import KernelPool, StepFailed, run_notebook, run_script
+from .runner import KernelPool, StepFailed, run_notebook, run_script, run_train
 
 if TYPE_CHECKING:
     from ..tracking.store import TrackingStore
@@ -475,6 +475,8 @@ class RunExecution:
             if step.kind == "notebook":
                 coro = run_notebook(self.ctx.pool, src, notebook_path(self.run_dir, step.name),
                                     params, env, work, logf, step.kernel)
+            elif step.kind == "train":
+                coro = run_train(src, params, env, work, logf, self.p.base_dir)
             else:
                 args = [str(a) for a in fill(step.args, self._template_ctx())]
                 coro = run_script(src, params, args, env, work, logf)

@@ -48,7 +48,7 @@ class Step:
     """One node of the DAG: a notebook or a script with its parameters."""
 
     name: str
-    kind: str  # "notebook" | "script"
+    kind: str  # "notebook" | "script" | "train"
     path: str  # relative to the pipeline file
     parameters: dict[str, Any] = field(default_factory=dict)
     depends_on: list[str] = field(default_factory=list)
@@ -110,7 +110,7 @@ class Pipeline:
 
 
 STEP_KEYS = (
-    "notebook", "script", "parameters", "depends_on", "outputs", "inputs", "env", "args",
+    "notebook", "script", "train", "parameters", "depends_on", "outputs", "inputs", "env", "args",
     "retries", "retry_delay", "timeout", "cache", "kernel", "image", "resources",
 )
 #: Keys of ``defaults:`` (step settings every step inherits unless it sets its own).
@@ -152,7 +152,7 @@ def step_from_dict(name: str, raw: dict[str, Any], defaults: dict[str, Any] | No
         merged["env"] = {**merged["env"], **raw["env"]}
         raw = {k: v for k, v in raw.items() if k != "env"}
     merged.update(raw)
-    kind = "notebook" if "notebook" in merged else "script"
+    kind = next((k for k in ("notebook", "train") if k in merged), "script")
     timeout = merged.get("timeout")
     return Step(
         name=name,

@@ -334,6 +334,46 @@ def script_command(path: str, params: Mapping[str, Any], args: list[str]) -> lis
     return [*runner, path, *args, *flags]
 
 
+def train_command(job_file: str, params: Mapping[str, Any], env: Mapping[str, str], cwd: str,
+                  root: str) -> list[str]:
+    """``jupyter mlops job run`` of a ``train:`` step: the job's ranks run through the local
+    training backend in that process, every rank's output in the step's log (``[rank N]``);
+    its tracked run is a child of the step's (``--parent-run-id``)."""
+    cmd = [sys.executable, "-m", "jupyter_mlops.cli", "job", "run", job_file, "--logs",
+           "--root", root, "--jobs-dir", os.path.join(cwd, "jobs")]
+    uri = env.get("JUPYTER_MLOPS_TRACKING_URI", "")
+    if uri.startswith(("sqlite:", "postgresql", "postgres:")):
+        cmd += ["--database-url", uri]
+    if env.get("JUPYTER_MLOPS_RUN_ID"):
+        cmd += ["--parent-run-id", env["JUPYTER_MLOPS_RUN_ID"]]
+    for k, v in params.items():
+        cmd += ["-p", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]
+    return cmd
+
+
+async def run_train(job_file: str, params: Mapping[str, Any], env: Mapping[str, str], cwd: str,
+                    log_file: IO[str], root: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *train_command(job_file, params, env, cwd, root), cwd=cwd, env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        code = await proc.wait()
+    except asyncio.CancelledError:
+        # SIGTERM first: the job command stops its ranks (no process left), then the tree
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except Exception:  # noqa: BLE001 - it would not stop: the whole tree goes
+            kill_tree(proc.pid)
+        raise
+    if code != 0:
+        raise StepFailed(f"training job {os.path.basename(job_file)} did not succeed "
+                         f"(status {code}; its ranks' output is in this log)")
+
+
 async def run_script(path: str, params: Mapping[str, Any], args: list[str],
                      env: Mapping[str, str], cwd: str, log_file: IO[str]) -> None:
     proc = await asyncio.create_subprocess_exec(

@@ -386,8 +386,8 @@ class PipelineService(Service):
             start, end = s["start_time"], s["end_time"]
             steps.append({
                 "name": s["step"], "status": s["status"], "attempt": s["attempt"],
-                "kind": "notebook" if "notebook" in sdef else "script",
-                "path": sdef.get("notebook") or sdef.get("script"),
+                "kind": next((k for k in ("notebook", "train") if k in sdef), "script"),
+                "path": sdef.get("notebook") or sdef.get("train") or sdef.get("script"),
                 "depends_on": sdef.get("depends_on", []),
                 "start_time": start, "end_time": end,
                 "duration_ms": (end or t) - start if start else None,

@@ -208,9 +208,11 @@ def _schema_message(err: Any, path: Path) -> str:
     if v == "required":
         return err.message.replace("is a required property", "is required")
     if v == "oneOf" and len(path) == 2 and path[0] == "steps":
-        return "a step needs exactly one of 'notebook' or 'script'"
+        return "a step needs exactly one of 'notebook', 'script' or 'train'"
     if v == "pattern" and path and path[-1] == "notebook":
         return f"{err.instance!r} is not a notebook (.ipynb)"
+    if v == "pattern" and path and path[-1] == "train":
+        return f"{err.instance!r} is not a training job file (.job.yaml)"
     if v == "pattern" and path and path[-1] == "script":
         return f"{err.instance!r} is not a script (.py or .sh)"
     if v == "pattern" and path == ("name",):

@@ -20,7 +20,7 @@ def schemas() -> dict[str, Any]:
             "column": {"type": "integer", "nullable": True}, "code": s},
             "description": "One validation problem: file, line and field it concerns."},
         "PipelineStep": {"type": "object", "properties": {
-            "name": s, "kind": {"type": "string", "enum": ["notebook", "script"]}, "path": s,
+            "name": s, "kind": {"type": "string", "enum": ["notebook", "script", "train"]}, "path": s,
             "status": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED",
                                                   "CANCELED", "SKIPPED", "CACHED"]},
             "attempt": {"type": "integer"}, "depends_on": {"type": "array", "items": s},

@@ -374,3 +374,105 @@ async def test_jobs_and_ranks_persist_on_postgresql(tmp_path):
             store.close()
     assert job["status"] == "SUCCEEDED" and [r["rank"] for r in job["ranks"]] == [0, 1]
     assert [j["job_id"] for j in listed] == [job["job_id"]]
+
+
+def test_a_pipeline_train_step_runs_the_job_through_the_local_backend(tmp_path):
+    """``train: job.yaml`` in a pipeline: the step runs the job's ranks (its log holds every
+    rank's output), the job's tracked run is a child of the step's; a bad job file or an
+    unknown job parameter fails the step, saying so in its log."""
+    import subprocess
+    import sys
+
+    from jobhelpers import REPO
+
+    write(tmp_path / "w.py", """\
+        import argparse, os
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--lr", type=float)
+        print("rank", os.environ["RANK"], "lr", ap.parse_args().lr)
+        """)
+    write(tmp_path / "t.job.yaml", "name: t\nscript: w.py\nnodes: 2\nparams: {lr: 0.1}\n")
+    write(tmp_path / "bad.job.yaml", "name: b\nscript: w.py\nnodes: 0\n")
+    write(tmp_path / "p.pipeline.yaml", """\
+        name: with-train
+        parameters: {lr: 0.5}
+        steps:
+          fit: {train: t.job.yaml, parameters: {lr: "{{ params.lr }}"}}
+        """)
+    write(tmp_path / "bad.pipeline.yaml", """\
+        name: bad-train
+        steps:
+          a: {train: bad.job.yaml}
+          b: {train: t.job.yaml, parameters: {epochs: 3}}
+        """)
+    env = dict(env_without_tracking(), PYTHONPATH=str(REPO),
+               JUPYTER_DATA_DIR=str(tmp_path / "data"))
+    db = tmp_path / "p.db"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "pipeline", *args],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300, check=False)
+
+    r = cli("run", "p.pipeline.yaml", "--database-url", str(db), "--runs-dir",
+            str(tmp_path / "runs"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "fit: SUCCEEDED" in r.stdout
+    run_id = r.stdout.split("run ", 1)[1].split()[0]
+    (step_log,) = (tmp_path / "runs" / run_id / "steps" / "fit").glob("step.log")
+    text = step_log.read_text()
+    assert "[rank 0] rank 0 lr 0.5" in text and "[rank 1] rank 1 lr 0.5" in text
+    store = open_store(f"sqlite:///{db}")
+    try:
+        (child,) = [r for r in store.search_runs([store.get_experiment_by_name(
+            "with-train").experiment_id])[0] if r.data.tags.get("mlops.pipeline.step") == "fit"]
+        (job_run,) = store.search_runs([store.get_experiment_by_name("t").experiment_id])[0]
+        assert job_run.data.tags["mlflow.parentRunId"] == child.info.run_id
+        assert job_run.data.params == {"lr": "0.5"} and job_run.info.status == "FINISHED"
+    finally:
+        store.close()
+    r = cli("run", "bad.pipeline.yaml", "--database-url", str(db), "--runs-dir",
+            str(tmp_path / "runs"))
+    assert r.returncode == 1 and "a: FAILED" in r.stdout and "b: FAILED" in r.stdout
+    bad_run = r.stdout.split("run ", 1)[1].split()[0]
+    logs = {s: (tmp_path / "runs" / bad_run / "steps" / s / "step.log").read_text()
+            for s in ("a", "b")}
+    assert "bad.job.yaml:3: nodes: 0 is less than the minimum of 1" in logs["a"]
+    assert "unknown parameter 'epochs' (params: lr)" in logs["b"]
+
+
+async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
+    """Rank 0 logs into the job's run by default, the others are dropped; with
+    ``log_all_ranks`` (or ``mlops.jobs.log_all_ranks()`` in the code) their keys carry their
+    rank. A rank's ``end_run`` does not end the job's run."""
+    work, store, _ = ws
+    write(work / "logger.py", """\
+        import sys
+        import jupyter_mlops as mlops
+        if len(sys.argv) > 1:
+            mlops.jobs.log_all_ranks()
+        r = mlops.jobs.rank()
+        mlops.log_metric("x", float(r), step=0)
+        mlops.log_param("world", mlops.jobs.world_size())
+        mlops.end_run()
+        """)
+    svc = await make_service(ws)
+    try:
+        default = await svc.submit(spec={"name": "l0", "script": "logger.py", "nodes": 1,
+                                         "procs_per_node": 3, "framework": "generic"},
+                                   base_dir=str(work))
+        spec_all = await svc.submit(spec={"name": "l1", "script": "logger.py", "nodes": 3,
+                                          "log_all_ranks": True}, base_dir=str(work))
+        code_all = await svc.submit(spec={"name": "l2", "script": "logger.py", "nodes": 2,
+                                          "args": ["all"]}, base_dir=str(work))
+        jobs = [await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE)
+                for j in (default, spec_all, code_all)]
+    finally:
+        await svc.stop()
+    assert [j["status"] for j in jobs] == ["SUCCEEDED"] * 3
+    runs = [store.get_run(j["job_id"]) for j in jobs]
+    assert {k: v for k, v in runs[0].data.metrics.items()} == {"x": 0.0}
+    assert dict(runs[1].data.metrics) == {"x": 0.0, "rank1/x": 1.0, "rank2/x": 2.0}
+    assert dict(runs[2].data.metrics) == {"x": 0.0, "rank1/x": 1.0}
+    assert runs[0].data.params == {"world": "3"}
+    assert all(r.info.status == "FINISHED" for r in runs)

@@ -311,6 +311,10 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
         raise CompileError(str(e)) from None
     if not settings.tracking_uri:
         raise CompileError("the target has no tracking_uri: step pods would log nowhere")
+    train = [n for n, s in p.steps.items() if s.kind == "train"]
+    if train:
+        raise CompileError(f"step '{train[0]}': train steps run on the local target only (their "
+                           "Kubeflow launcher step is not available yet)")
     no_image = [n for n, s in p.steps.items() if not (s.image or settings.image)]
     if no_image:
         raise CompileError(f"step '{no_image[0]}': image: none given (set the step's image "
