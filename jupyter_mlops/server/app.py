@@ -206,6 +206,8 @@ class MLOpsApp(ExtensionApp):
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
     _closing = False
+    #: The task starting the services, while it runs.
+    _starting: asyncio.Task[Any] | None = None
     #: Store calls submitted and not yet answered (read on the event loop only).
     pending_calls = 0
 
@@ -284,15 +286,25 @@ class MLOpsApp(ExtensionApp):
             # have held the configured port): export it before services read the
             # environment their processes inherit.
             self.export_environment()
-        for service in self.services():
-            try:
-                await service.start()
-            except Exception:
-                self.log.exception("jupyter-mlops: starting %s failed", type(service).__name__)
+        self._starting = asyncio.current_task()
+        try:
+            for service in self.services():
+                try:
+                    await service.start()
+                except Exception:
+                    self.log.exception("jupyter-mlops: starting %s failed",
+                                       type(service).__name__)
+        finally:
+            self._starting = None
 
     async def _stop_services(self) -> None:
         """Take every service off the app (new requests answer 503), then stop them in
-        reverse start order; one failing does not keep the others running."""
+        reverse start order; one failing does not keep the others running. A stop that
+        comes while they start (an in-process server stopped at once) waits for the
+        start to end first, so nothing a start begins outlives the stop."""
+        starting = self._starting
+        if starting is not None and starting is not asyncio.current_task():
+            await asyncio.wait({starting}, timeout=60)
         services = self.services()
         for name in self.SERVICES:
             setattr(self, name, None)
