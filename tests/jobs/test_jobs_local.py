@@ -476,3 +476,38 @@ async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
     assert dict(runs[2].data.metrics) == {"x": 0.0, "rank1/x": 1.0}
     assert runs[0].data.params == {"world": "3"}
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_cell_magic_and_submit_without_a_server_run_in_this_process(tmp_path, monkeypatch,
+                                                                    capsys):
+    """``%%mlops train`` and ``mlops.jobs.submit(fn)`` with no Jupyter server: the job runs on
+    the local backend of this process; a failing cell's job is a UsageError with its log."""
+    from IPython.core.error import UsageError
+
+    from jupyter_mlops.jobs.client import LocalRuntime, submit
+    from jupyter_mlops.jobs.magic import train_magic
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JUPYTER_MLOPS_SERVER_URL", raising=False)
+    monkeypatch.setenv("JUPYTER_MLOPS_TRACKING_URI", f"sqlite:///{tmp_path / 'magic.db'}")
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    try:
+        job = train_magic(["--nodes", "2", "--framework", "generic", "-p", "n=3",
+                           "--name", "cell-job"],
+                          "import os\nprint('rank', os.environ['JUPYTER_MLOPS_RANK'], n * 2)\n")
+        out = capsys.readouterr().out
+        assert "job cell-job:" in out and "SUCCEEDED" in out
+        assert job.status == "SUCCEEDED" and job.logs(rank=1) == "rank 1 6\n"
+        with pytest.raises(UsageError, match=r"(?s)FAILED.*ZeroDivisionError"):
+            train_magic(["--framework", "generic"], "1 / 0\n")
+
+        def train(n: int = 1, unused: str = "x") -> None:
+            import os
+
+            print("fn", os.environ["JUPYTER_MLOPS_RANK"], n + 1)
+
+        fn_job = submit(train, framework="generic", procs_per_node=2, params={"n": 4})
+        assert fn_job.wait(timeout=DEADLINE) == "SUCCEEDED"
+        assert fn_job.logs(rank=1) == "fn 1 5\n" and fn_job.name == "train"
+    finally:
+        LocalRuntime.instance().close()
