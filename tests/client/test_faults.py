@@ -71,7 +71,7 @@ def test_server_killed_while_logging_loses_nothing(jupyter_server_process, monke
     monkeypatch.setenv("JUPYTER_MLOPS_TRACKING_TOKEN", server.token)
     mlops.set_tracking_uri(server.tracking_uri)
     run = mlops.start_run()
-    n = 20000
+    n = 5000
     t, progress = _log_in_background(server.tracking_uri, n, run.info.run_id)
     assert progress.wait(120), "the writer thread did not get going"
     assert server.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -155,7 +155,7 @@ def test_postgres_gone_under_load_is_503_and_recovers(jupyter_server_process, th
     api = server.tracking_uri + "/" + M
     mlops.set_tracking_uri(server.tracking_uri)
     run = mlops.start_run()
-    n = 20000
+    n = 5000
     t, progress = _log_in_background(server.tracking_uri, n, run.info.run_id)
     assert progress.wait(120), "the writer thread did not get going"
 
