@@ -97,7 +97,7 @@ class MLOpsApp(ExtensionApp):
         it a request waits unread for up to ``inflight_wait`` seconds, then is answered
         503 TEMPORARILY_UNAVAILABLE (clients retry; the jupyter-mlops client spools). A
         single body larger than the budget is handled alone. This bounds the memory
-        spent on request bodies (``api/v1/runs/log-bulk`` takes up to about 4 times its
+        spent on request bodies (``api/v1/runs/log-bulk`` takes up to about 5 times its
         body size while it is parsed and stored): see docs/reliability.md.""",
     )
 
