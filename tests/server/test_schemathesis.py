@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 #: Examples per operation: enough for the generator to try each field's edge values.
-EXAMPLES = 6
+EXAMPLES = 4
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
