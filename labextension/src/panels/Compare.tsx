@@ -29,6 +29,7 @@ import { mapLimit } from '../util';
 import { IViewContext, MetricCharts } from './RunDetail';
 import { MAX_POINTS } from './runDetailModel';
 import { DetailPending } from './states';
+import { CompareDatasets } from './Datasets';
 
 /** Requests in flight at once (browsers allow ~6 per host). */
 const CONCURRENCY = 6;
@@ -317,6 +318,19 @@ export function CompareView(props: {
         numeric={true}
         className="jp-mlops-CompareMetrics"
         empty={diffOnly ? trans.__('No differences') : trans.__('No metrics')}
+      />
+      <CompareDatasets
+        runs={runs}
+        runLabel={(r, i) => (
+          <>
+            <span
+              className="jp-mlops-Swatch"
+              style={{ background: runColor(i) }}
+            />
+            {runName(r)}
+          </>
+        )}
+        trans={trans}
       />
       <section className="jp-mlops-Section">
         <h3 className="jp-mlops-Section-title">{trans.__('Charts')}</h3>

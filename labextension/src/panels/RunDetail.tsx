@@ -26,6 +26,7 @@ import {
 import { mlopsIcon } from '../icons';
 import { runName, tagValue, Tags } from '../rows';
 import { RunLoggedModels } from '../models/RunModels';
+import { RunDatasets } from './Datasets';
 import { ArtifactsView } from './Artifacts';
 import { RunDetailModel } from './runDetailModel';
 import { DetailPending } from './states';
@@ -465,6 +466,7 @@ export function RunDetailView(props: {
           <div className="jp-mlops-Muted">{trans.__('No metrics')}</div>
         )}
       </Section>
+      <RunDatasets run={run} trans={trans} />
       <Section title={trans.__('Tags')}>
         <TagsEditor run={run} ctx={ctx} onChanged={refresh} />
       </Section>
