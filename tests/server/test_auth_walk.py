@@ -68,3 +68,39 @@ def test_a_megabyte_url_answers_mlflow_json(server):
     r = requests.get(url, params={"filter": "name = 'x'" + " " * 100_000}, headers=auth,
                      timeout=60)
     assert r.status_code == 200, r.text[:300]  # long, under the limit: served
+
+
+TRAVERSALS = ["..", "../../../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "a/../../b", "\\..\\x",
+              "~root", "x" * 300, "%00"]
+
+
+def test_traversal_in_every_path_parameter_is_refused(server):
+    """Every route with path parameters (from the route table), every verb, each parameter
+    filled with a traversal or an odd name: a 2xx/4xx with MLflow's JSON, never a 5xx,
+    and nothing is written outside the server's directories."""
+    import re
+
+    canary = server.root / "canary.txt"
+    canary.write_text("keep")
+    origin = server.url[: -len(server.base_url)]
+    s = requests.Session()
+    s.headers["Authorization"] = f"token {server.token}"
+    faults, calls = [], 0
+    for pattern, cls, _kw in handlers(openapi_document):
+        if "(" not in pattern or pattern.endswith("(?:.*)"):
+            continue
+        for value in TRAVERSALS:
+            holes = re.sub(r"\((?:\?P<\w+>)?(?:[^()\\]|\\.)*\)", "\0", pattern.rstrip("$"))
+            path = re.sub(r"\\(.)", r"\1", holes).replace("\0", value)
+            for verb in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+                body = b"{}" if verb in ("POST", "PUT", "PATCH") else None
+                r = s.request(verb, origin + server.base_url + path, data=body, timeout=60,
+                              allow_redirects=False)
+                calls += 1
+                if r.status_code >= 500 or (r.status_code >= 400 and r.status_code != 404 and
+                                            "error_code" not in r.text):
+                    faults.append((verb, path[:120], cls.__name__, r.status_code, r.text[:120]))
+    assert calls > 100
+    assert faults == [], "\n".join(map(repr, faults))
+    assert canary.read_text() == "keep"
+    assert not (server.root.parent / "b").exists()
