@@ -1,5 +1,8 @@
 """Scoring server speed: ``jupyter mlops serve`` against ``mlflow models serve
---env-manager local`` on the same scikit-learn model, side by side.
+--env-manager local`` on the same scikit-learn model, side by side, on both of our
+protocols: MLflow's ``/invocations`` and the Open Inference Protocol's
+``/v2/models/<name>/infer`` (mlflow's server speaks only ``/invocations``: that is what
+our V2 numbers are compared with).
 
 One model directory (written by jupyter-mlops in MLflow's format, which both
 servers load), the same single-row ``dataframe_split`` request, one keep-alive
@@ -67,12 +70,13 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise SystemExit(f"server on {port} did not start")
 
 
-def one_connection(port: int, body: bytes, n: int, latencies: list[float] | None) -> None:
+def one_connection(port: int, body: bytes, n: int, latencies: list[float] | None,
+                   path: str = "/invocations") -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"}
     for _ in range(n):
         t0 = time.perf_counter()
-        conn.request("POST", "/invocations", body, headers)
+        conn.request("POST", path, body, headers)
         r = conn.getresponse()
         data = r.read()
         if r.status != 200:
@@ -82,15 +86,16 @@ def one_connection(port: int, body: bytes, n: int, latencies: list[float] | None
     conn.close()
 
 
-def latency_round(port: int, body: bytes, n: int) -> list[float]:
+def latency_round(port: int, body: bytes, n: int, path: str = "/invocations") -> list[float]:
     lat: list[float] = []
-    one_connection(port, body, n, lat)
+    one_connection(port, body, n, lat, path)
     return lat
 
 
-def throughput_round(port: int, body: bytes, threads: int, per_thread: int) -> float:
+def throughput_round(port: int, body: bytes, threads: int, per_thread: int,
+                     path: str = "/invocations") -> float:
     ts = [
-        threading.Thread(target=one_connection, args=(port, body, per_thread, None))
+        threading.Thread(target=one_connection, args=(port, body, per_thread, None, path))
         for _ in range(threads)
     ]
     t0 = time.perf_counter()
@@ -157,58 +162,48 @@ def main() -> None:
         procs.append(theirs)
         wait_ready(ours_port, ours)
         wait_ready(theirs_port, theirs)
-        servers = {"jupyter-mlops": ours_port, "mlflow": theirs_port}
-        for port in servers.values():  # warm-up
-            latency_round(port, body, 200)
+        v2_body = json.dumps({"inputs": [
+            {"name": c, "shape": [1], "datatype": "FP64", "data": [0.1]} for c in cols]}).encode()
+        # (port, path, body) of each measured endpoint; the model is served as "model"
+        servers = {
+            "jupyter-mlops /invocations": (ours_port, "/invocations", body),
+            "jupyter-mlops V2 infer": (ours_port, "/v2/models/model/infer", v2_body),
+            "mlflow /invocations": (theirs_port, "/invocations", body),
+        }
+        for port, path, b in servers.values():  # warm-up
+            latency_round(port, b, 200, path)
         lat: dict[str, list[float]] = {k: [] for k in servers}
         tput: dict[str, list[float]] = {k: [] for k in servers}
         per_round = max(1, args.requests // args.rounds)
         for _ in range(args.rounds):
-            for name, port in servers.items():
-                lat[name] += latency_round(port, body, per_round)
-                tput[name].append(
-                    throughput_round(port, body, args.threads, max(1, per_round // args.threads))
-                )
+            for name, (port, path, b) in servers.items():
+                lat[name] += latency_round(port, b, per_round, path)
+                tput[name].append(throughput_round(
+                    port, b, args.threads, max(1, per_round // args.threads), path))
         load = os.getloadavg()[0]
         print(
-            f"\nsingle-row requests per server: {len(lat['mlflow'])}; "
+            f"\nsingle-row requests per endpoint: {len(lat['mlflow /invocations'])}; "
             f"{args.threads} client threads for throughput; load average {load:.1f}"
         )
-        print("| measure | jupyter-mlops | mlflow models serve | ratio |")
-        print("|---|---|---|---|")
+        print("| measure | jupyter-mlops /invocations | jupyter-mlops V2 infer | "
+              "mlflow models serve /invocations | ratios (ours/theirs) |")
+        print("|---|---|---|---|---|")
 
         def pct(v: list[float], q: float) -> float:
             return sorted(v)[int(q * (len(v) - 1))] * 1000
 
+        names = list(servers)
         rows = [
-            (
-                "p50 latency, 1 connection (ms)",
-                pct(lat["jupyter-mlops"], 0.5),
-                pct(lat["mlflow"], 0.5),
-                True,
-            ),
-            (
-                "p95 latency, 1 connection (ms)",
-                pct(lat["jupyter-mlops"], 0.95),
-                pct(lat["mlflow"], 0.95),
-                True,
-            ),
-            (
-                "throughput, 1 connection (req/s)",
-                1 / statistics.median(lat["jupyter-mlops"]),
-                1 / statistics.median(lat["mlflow"]),
-                False,
-            ),
-            (
-                f"throughput, {args.threads} connections (req/s, median of rounds)",
-                statistics.median(tput["jupyter-mlops"]),
-                statistics.median(tput["mlflow"]),
-                False,
-            ),
+            ("p50 latency, 1 connection (ms)", [pct(lat[n], 0.5) for n in names], True),
+            ("p95 latency, 1 connection (ms)", [pct(lat[n], 0.95) for n in names], True),
+            ("throughput, 1 connection (req/s)",
+             [1 / statistics.median(lat[n]) for n in names], False),
+            (f"throughput, {args.threads} connections (req/s, median of rounds)",
+             [statistics.median(tput[n]) for n in names], False),
         ]
-        for label, a, b, lower_better in rows:
-            ratio = b / a if lower_better else a / b
-            print(f"| {label} | {a:.2f} | {b:.2f} | {ratio:.1f}x |")
+        for label, (a, v2, b), lower_better in rows:
+            r1, r2 = (b / a, b / v2) if lower_better else (a / b, v2 / b)
+            print(f"| {label} | {a:.2f} | {v2:.2f} | {b:.2f} | {r1:.1f}x, V2 {r2:.1f}x |")
     finally:
         for p in procs:
             p.terminate()
@@ -217,7 +212,10 @@ def main() -> None:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            print("kept", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

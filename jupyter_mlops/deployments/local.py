@@ -168,11 +168,49 @@ class LocalTarget:
                                      start_new_session=True)
         return Proc(popen.pid, 0, start_time(popen.pid), log, popen=popen)
 
-    def _start_scoring(self, dep: dict[str, Any], uri: str, version: str | None) -> Proc:
+    def _model_dir(self, name: str, uri: str) -> str:
+        """A local directory with the model of ``uri`` (blocking: run in a thread). Stored
+        models are copied once per deployment and version, so scoring processes load a
+        directory: they neither open the database nor import its driver (a faster start, and
+        a restart that does not depend on the store)."""
+        import re
+        import shutil
+        import tempfile
+
+        from ..registry.api import download_model
+
+        if os.path.isdir(uri):
+            return uri
+        root = os.path.join(self._dir(name), "models")
+        target = os.path.join(root, re.sub(r"[^A-Za-z0-9_.-]+", "_", uri).strip("_"))
+        if os.path.isfile(os.path.join(target, "MLmodel")):
+            return target
+        os.makedirs(root, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".download-", dir=root)
+        try:
+            local = download_model(uri, tmp, self.svc.store.uri)
+            if os.path.realpath(local) != os.path.realpath(tmp):
+                return str(local)  # already a directory on this machine
+            os.replace(tmp, target)
+            return target
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    async def _local_model(self, name: str, uri: str) -> str:
+        from ..tracking.errors import TrackingError
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._model_dir, name, uri)
+        except (TrackingError, OSError) as e:
+            raise RolloutFailed(f"cannot read the model {uri}: {e}") from None
+
+    def _start_scoring(self, dep: dict[str, Any], uri: str, version: str | None,
+                       model_dir: str) -> Proc:
         port = free_port()
-        args = [self.svc.python or sys.executable, "-m", "jupyter_mlops.registry.serve", uri,
-                "--port", str(port), "--tracking-uri", self.svc.store.uri,
-                "--model-name", dep["name"], "--max-body-size", str(self.svc.max_body_size)]
+        args = [self.svc.python or sys.executable, "-m", "jupyter_mlops.registry.serve",
+                model_dir, "--port", str(port), "--model-name", dep["name"],
+                "--max-body-size", str(self.svc.max_body_size)]
         if version:
             args += ["--model-version", version]
         p = self._spawn(dep["name"], "scoring", args, self._env())
@@ -279,7 +317,9 @@ class LocalTarget:
         async with run.lock:
             url = await self._ensure_router(run, dep)
             old = run.replicas
-            new = [self._start_scoring(dep, uri, version) for _ in range(dep["replicas"])]
+            model_dir = await self._local_model(dep["name"], uri)
+            new = [self._start_scoring(dep, uri, version, model_dir)
+                   for _ in range(dep["replicas"])]
             try:
                 await self._wait_ready(new, "/v2/health/ready")
             except RolloutFailed:
@@ -343,6 +383,10 @@ class LocalTarget:
         async with run.lock:
             procs = ([run.router] if run.router else []) + run.replicas
             await self._stop([p for p in procs if p.running()], graceful=False)
+        import shutil
+
+        shutil.rmtree(os.path.join(self.svc.deployments_dir, dep["name"], "models"),
+                      ignore_errors=True)
 
     def logs(self, dep: dict[str, Any], tail: int = 64 * 1024) -> str:
         d = os.path.join(self.svc.deployments_dir, dep["name"])
@@ -437,7 +481,9 @@ class LocalTarget:
                 dep["url"] = url
                 await self.ctx.record(run.name, url=url)
         if missing > 0 and run.uri is not None:
-            new = [self._start_scoring(dep, run.uri, run.version) for _ in range(missing)]
+            model_dir = await self._local_model(run.name, run.uri)
+            new = [self._start_scoring(dep, run.uri, run.version, model_dir)
+                   for _ in range(missing)]
             try:
                 await self._wait_ready(new, "/v2/health/ready")
             except RolloutFailed:

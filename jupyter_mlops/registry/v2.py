@@ -39,12 +39,14 @@ _SIGNATURE_TYPES = {
 }
 
 
-def _flatten(data: Any, where: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise BadInput(f"{where} must be a list (row-major, flat or nested).")
-    if not data or not isinstance(data[0], list):
-        if any(isinstance(v, list) for v in data):
-            raise BadInput(f"{where} mixes lists and values at the same depth.")
+def _flatten(data: Any, where: Any) -> list[Any]:
+    """``data`` flattened row-major (``where()`` names the field in errors)."""
+    if type(data) is not list:
+        raise BadInput(f"{where()} must be a list (row-major, flat or nested).")
+    if not data or type(data[0]) is not list:
+        for v in data:
+            if type(v) is list:
+                raise BadInput(f"{where()} mixes lists and values at the same depth.")
         return data
     out: list[Any] = []
     for item in data:
@@ -52,65 +54,88 @@ def _flatten(data: Any, where: str) -> list[Any]:
     return out
 
 
-def _check_values(flat: list[Any], datatype: str, where: str) -> np.ndarray:
-    """``flat`` as a 1-D array of ``datatype``, or a BadInput naming the first bad value."""
+_NUMBER = (int, float)
+
+
+def _check_values(flat: list[Any], datatype: str, field: Any) -> list[Any]:
+    """``flat`` if its values fit ``datatype``, else a BadInput naming the first bad one."""
+    if datatype[0] in "FB" and datatype != "BOOL":  # FP16/32/64, BF16
+        for v in flat:
+            if type(v) not in _NUMBER:
+                break
+        else:
+            return flat
+        where = field()
+        i, v = next((i, v) for i, v in enumerate(flat) if type(v) not in _NUMBER)
+        raise BadInput(f"{where}[{i}] is {json.dumps(v)}: {datatype} data must be numbers.")
+    where = field()
     if datatype == "BYTES":
         for i, v in enumerate(flat):
             if not isinstance(v, str):
                 raise BadInput(f"{where}[{i}] is {json.dumps(v)}: BYTES data must be strings.")
-        return np.asarray(flat, dtype=object)
+        return flat
     if datatype == "BOOL":
         for i, v in enumerate(flat):
             if not isinstance(v, bool):
                 raise BadInput(f"{where}[{i}] is {json.dumps(v)}: BOOL data must be true/false.")
-        return np.asarray(flat, dtype=np.bool_)
-    if datatype in _INT_RANGES:
-        lo, hi = _INT_RANGES[datatype]
-        for i, v in enumerate(flat):
-            if type(v) is not int:
-                raise BadInput(f"{where}[{i}] is {json.dumps(v)}: {datatype} data must be "
-                               "integers.")
-            if not lo <= v <= hi:
-                raise BadInput(f"{where}[{i}] is {v}: out of range for {datatype} "
-                               f"[{lo}, {hi}].")
-        return np.asarray(flat, dtype=DTYPES[datatype])
-    for i, v in enumerate(flat):  # FP16/32/64, BF16
-        if type(v) not in (int, float):
-            raise BadInput(f"{where}[{i}] is {json.dumps(v)}: {datatype} data must be numbers.")
-    return np.asarray(flat, dtype=DTYPES[datatype])
+        return flat
+    lo, hi = _INT_RANGES[datatype]
+    for i, v in enumerate(flat):
+        if type(v) is not int:
+            raise BadInput(f"{where}[{i}] is {json.dumps(v)}: {datatype} data must be "
+                           "integers.")
+        if not lo <= v <= hi:
+            raise BadInput(f"{where}[{i}] is {v}: out of range for {datatype} [{lo}, {hi}].")
+    return flat
 
 
 class Tensor:
-    """One checked request input: ``name`` and its values as an array of ``shape``."""
+    """One checked request input: ``name``, ``shape``, ``datatype`` and its values (``flat``,
+    row-major; ``array()`` builds the numpy array of ``shape``)."""
 
-    __slots__ = ("name", "shape", "datatype", "array", "where")
+    __slots__ = ("name", "shape", "datatype", "flat", "index")
 
     def __init__(self, raw: Any, i: int) -> None:
-        where = f"inputs[{i}]"
-        if not isinstance(raw, dict):
-            raise BadInput(f"{where} must be an object with name, shape, datatype and data.")
-        for key in ("name", "shape", "datatype", "data"):
-            if key not in raw:
-                raise BadInput(f"{where} has no '{key}' (name, shape, datatype and data are "
-                               "required).")
-        name, shape, datatype = raw["name"], raw["shape"], raw["datatype"]
-        if not isinstance(name, str) or not name:
-            raise BadInput(f"{where}.name must be a non-empty string.")
-        where = f"inputs[{i}] ({name!r})"
-        if (not isinstance(shape, list) or not shape
-                or not all(type(d) is int and d >= 0 for d in shape)):
-            raise BadInput(f"{where}.shape must be a non-empty list of non-negative integers, "
-                           f"got {json.dumps(shape)}.")
+        if type(raw) is not dict:
+            raise BadInput(f"inputs[{i}] must be an object with name, shape, datatype and data.")
+        try:
+            name, shape, datatype, data = raw["name"], raw["shape"], raw["datatype"], raw["data"]
+        except KeyError as e:
+            raise BadInput(f"inputs[{i}] has no '{e.args[0]}' (name, shape, datatype and data "
+                           "are required).") from None
+        if type(name) is not str or not name:
+            raise BadInput(f"inputs[{i}].name must be a non-empty string.")
+        self.name, self.shape, self.datatype, self.index = name, shape, datatype, i
+        if type(shape) is not list or not shape:
+            self._bad_shape()
+        size = 1
+        for d in shape:
+            if type(d) is not int or d < 0:
+                self._bad_shape()
+            size *= d
         if datatype not in DTYPES:
-            raise BadInput(f"{where}.datatype {json.dumps(datatype)} is not a V2 datatype "
+            raise BadInput(f"{self.where}.datatype {json.dumps(datatype)} is not a V2 datatype "
                            f"({', '.join(DTYPES)}).")
-        flat = _flatten(raw["data"], f"{where}.data")
-        size = math.prod(shape)
+        flat = _flatten(data, self._data_field)
         if len(flat) != size:
-            raise BadInput(f"{where}.data has {len(flat)} element(s); shape {shape} needs "
+            raise BadInput(f"{self.where}.data has {len(flat)} element(s); shape {shape} needs "
                            f"{size}.")
-        self.name, self.shape, self.datatype, self.where = name, shape, datatype, where
-        self.array = _check_values(flat, datatype, f"{where}.data").reshape(shape)
+        self.flat = _check_values(flat, datatype, self._data_field)
+
+    @property
+    def where(self) -> str:
+        """How errors name this input: ``inputs[1] ('age')``."""
+        return f"inputs[{self.index}] ({self.name!r})"
+
+    def _data_field(self) -> str:
+        return f"{self.where}.data"
+
+    def _bad_shape(self) -> None:
+        raise BadInput(f"{self.where}.shape must be a non-empty list of non-negative integers, "
+                       f"got {json.dumps(self.shape)}.")
+
+    def array(self) -> np.ndarray:
+        return np.asarray(self.flat, dtype=DTYPES[self.datatype]).reshape(self.shape)
 
 
 def parse_infer(body: bytes, columns: list[str] | None) -> tuple[np.ndarray, Any, list[str] | None]:
@@ -143,10 +168,20 @@ def parse_infer(body: bytes, columns: list[str] | None) -> tuple[np.ndarray, Any
     return _matrix(tensors, columns), rid, wanted
 
 
-def _column(t: Tensor) -> np.ndarray:
+def _column(t: Tensor) -> list[Any]:
     if len(t.shape) == 1 or (len(t.shape) == 2 and t.shape[1] == 1):
-        return t.array.reshape(-1)
+        return t.flat
     raise BadInput(f"{t.where}.shape is {t.shape}: a column input needs shape [N] or [N, 1].")
+
+
+def _stack(tensors: list[Tensor]) -> np.ndarray:
+    """Column inputs side by side: one (N, columns) array, built in one numpy call."""
+    cols = [_column(t) for t in tensors]
+    if len({len(c) for c in cols}) > 1:
+        counts = ", ".join(f"{t.name}: {len(c)}" for t, c in zip(tensors, cols, strict=True))
+        raise BadInput(f"inputs: columns of different lengths ({counts}).")
+    dtype = object if any(t.datatype == "BYTES" for t in tensors) else np.float64
+    return np.array(cols, dtype=dtype).T
 
 
 def _matrix(tensors: list[Tensor], columns: list[str] | None) -> np.ndarray:
@@ -160,17 +195,10 @@ def _matrix(tensors: list[Tensor], columns: list[str] | None) -> np.ndarray:
         extra = [n for n in by_name if n not in columns]
         if extra:
             raise BadInput(f"inputs: {extra} are not inputs of the model ({', '.join(columns)}).")
-        cols = [_column(by_name[c]) for c in columns]
-        rows = {len(c) for c in cols}
-        if len(rows) > 1:
-            counts = ", ".join(f"{c}: {len(v)}" for c, v in zip(columns, cols, strict=True))
-            raise BadInput(f"inputs: columns of different lengths ({counts}).")
-        if any(c.dtype == object for c in cols):
-            return np.column_stack([c.astype(object) for c in cols])
-        return np.column_stack(cols).astype(np.float64, copy=False)
+        return _stack([by_name[c] for c in columns])
     if len(tensors) == 1:
         t = tensors[0]
-        arr = t.array
+        arr = t.array()
         if columns:
             if arr.ndim == 1 and len(columns) > 1 and arr.shape[0] == len(columns):
                 arr = arr.reshape(1, -1)
@@ -181,11 +209,7 @@ def _matrix(tensors: list[Tensor], columns: list[str] | None) -> np.ndarray:
         elif arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         return arr.astype(np.float64) if arr.dtype.kind in "iub" else arr
-    cols = [_column(t) for t in tensors]
-    if len({len(c) for c in cols}) > 1:
-        counts = ", ".join(f"{t.name}: {len(c)}" for t, c in zip(tensors, cols, strict=True))
-        raise BadInput(f"inputs: columns of different lengths ({counts}).")
-    return np.column_stack(cols)
+    return _stack(tensors)
 
 
 def _datatype(arr: np.ndarray) -> str:
