@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._process import alive
+from ..targets import LOCAL, Target, TargetContext
+from ..tracking.errors import TrackingError
 
 if TYPE_CHECKING:
     from .service import DeploymentService
@@ -103,7 +105,6 @@ class Running:
     router: Proc | None = None
     replicas: list[Proc] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    watcher: asyncio.Task[None] | None = None
     failures: int = 0
     next_restart: float = 0.0
     #: What should run: the served URI and version, and how many scoring processes.
@@ -117,33 +118,90 @@ class Running:
                 "replicas": [p.to_json() for p in self.replicas]}
 
 
-class DeploymentContext:
-    """What a target may do: record a deployment's state, add to its history, log."""
+@dataclass
+class DeploymentItem:
+    """A deployment as the service hands it to a target: ``id`` is its name, ``ref`` where it
+    runs (local: ``host:<router pid>``), ``row`` its stored record; for a submit, the resolved
+    URI and version to serve and why (``create``, ``update``, ``rollback``, ``follow``,
+    ``restart``)."""
 
-    def __init__(self, record: Callable[..., Awaitable[None]],
+    id: str
+    target: str
+    ref: str | None
+    row: dict[str, Any]
+    uri: str | None = None
+    version: str | None = None
+    action: str = "restart"
+
+
+class DeploymentContext(TargetContext[DeploymentItem]):
+    """What a deployment target may do (jupyter_mlops/targets.py): record the deployment's
+    state (``transition``, ``record``), where it runs (``set_ref``), keep logs, and say that
+    traffic moved to a version (``switched``: history and registry tags)."""
+
+    def __init__(self, service: DeploymentService,
                  switched: Callable[[dict[str, Any], str | None, str, str, str],
-                                    Awaitable[None]],
-                 log: Any) -> None:
-        self.record = record  # record(name, **columns)
-        #: switched(dep, version, served_uri, url, action): traffic moved (history, tags)
+                                    Awaitable[None]]) -> None:
+        self.svc = service
+        self.store = service.store
+        self.log = service.log  # type: ignore[assignment]
+        #: switched(row, version, served_uri, url, action): traffic moved (history, tags)
         self.switched = switched
-        self.log = log
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await self.svc.call(fn, *args, **kwargs)
+
+    async def record(self, name: str, **values: Any) -> None:
+        """Update the deployment's stored columns (status, reason, url, state, ...)."""
+        await self.svc.call(self.svc.db.update, name, **values)
+
+    async def transition(self, item: DeploymentItem, status: str | None, *,
+                         reason: str | None = None, **fields: Any) -> bool:
+        """A new status (its ``reason`` replaces the last; ``status`` None: only ``fields``,
+        and ``reason`` when given). Deployments do not end, so this always records."""
+        values = dict(fields)
+        if status is not None:
+            values.update(status=status, reason=reason)
+        elif reason is not None:
+            values["reason"] = reason
+        await self.record(item.id, **values)
+        return True
+
+    async def set_ref(self, item: DeploymentItem, ref: str) -> None:
+        item.ref = ref
+        await self.record(item.id, owner=ref)
+
+    async def append_log(self, item: DeploymentItem, data: bytes, *,
+                         part: str | None = None) -> None:
+        path = os.path.join(self.svc.deployments_dir, item.id, f"{part or 'deployment'}.log")
+
+        def write() -> None:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "ab") as f:
+                f.write(data)
+
+        await self.call(write)
+
+    def create_child_run(self, item: DeploymentItem, name: str, *,
+                         tags: Any = None, params: Any = None) -> str:
+        raise TrackingError("A deployment has no tracked run to add child runs to.",
+                            "NOT_IMPLEMENTED")
 
 
-class LocalTarget:
+class LocalTarget(Target[DeploymentItem, DeploymentContext]):
     """Deployments as processes on this machine (see the module's docstring)."""
 
-    name = "local"
+    kind = "local"
 
     def __init__(self, service: DeploymentService, ctx: DeploymentContext) -> None:
+        super().__init__(LOCAL, "This machine (processes supervised by the Jupyter server)")
         self.svc = service
+        #: The service's context (the same one it passes to every call).
         self.ctx = ctx
         self.running: dict[str, Running] = {}
+        #: Whether :meth:`stop` leaves the processes serving (DeploymentService.stop_on_exit).
+        self.keep_running = False
         self._closing = False
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": "local", "kind": "local", "default": True,
-                "display_name": "This machine (processes supervised by the Jupyter server)"}
 
     # -- processes --------------------------------------------------------------------------
     def _dir(self, name: str) -> str:
@@ -309,10 +367,12 @@ class LocalTarget:
         raise RolloutFailed("the router did not start")  # pragma: no cover
 
     # -- the target interface ---------------------------------------------------------------
-    async def submit(self, dep: dict[str, Any], uri: str, version: str | None,
-                     action: str) -> None:
-        """Serve ``uri`` (version ``version``) for ``dep``: start, or roll out with no failed
+    async def submit(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
+        """Serve ``item.uri`` (version ``item.version``): start, or roll out with no failed
         request. Raises :class:`RolloutFailed` (the old version keeps serving)."""
+        self.ctx = ctx
+        dep, uri, version, action = item.row, item.uri, item.version, item.action
+        assert uri is not None
         run = self._running(dep)
         async with run.lock:
             url = await self._ensure_router(run, dep)
@@ -334,15 +394,18 @@ class LocalTarget:
                 await self._stop(new, graceful=False)
                 raise
             run.failures = 0
-            await self.ctx.record(dep["name"], state=run.state(), url=url, owner=_owner())
-            await self.ctx.switched(dep, version, uri, url, action)
+            await ctx.transition(item, None, state=run.state(), url=url)
+            await ctx.set_ref(item, _owner(run))
+            await ctx.switched(dep, version, uri, url, action)
             self._watch(run, dep)
             await self._stop(old)
-            await self.ctx.record(dep["name"], status="READY", reason=None)
+            await ctx.transition(item, "READY")
 
-    async def attach(self, dep: dict[str, Any]) -> bool:
-        """Take back the processes a previous server left running (True), or start the
-        deployment again when they are gone (False)."""
+    async def attach(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
+        """Take back the processes a previous server left running, or start the deployment
+        again (on its URL) when they are gone."""
+        self.ctx = ctx
+        dep = item.row
         state = dep.get("state") or {}
         run = self._running(dep, state.get("token"))
         router = Proc.from_json(state["router"]) if state.get("router") else None
@@ -359,18 +422,21 @@ class LocalTarget:
             self.ctx.log.info("jupyter-mlops: deployment %s re-adopted (router pid %d, scoring "
                               "pid(s) %s)", dep["name"], router.pid,
                               ", ".join(str(r.pid) for r in kept))
-            await self.ctx.record(dep["name"], owner=_owner(), state=run.state())
+            await ctx.transition(item, None, state=run.state())
+            await ctx.set_ref(item, _owner(run))
             self._watch(run, dep)
-            return True
+            return
         if dep.get("served_uri"):
             await self._stop(kept, graceful=False)
             run.replicas = []
-            await self.ctx.record(dep["name"], status="STARTING", reason=None)
-            await self.submit(dep, dep["served_uri"], dep.get("model_version"), "restart")
-        return False
+            await ctx.transition(item, "STARTING")
+            item.uri, item.version, item.action = (dep["served_uri"], dep.get("model_version"),
+                                                   "restart")
+            await self.submit(item, ctx)
 
-    async def cancel(self, dep: dict[str, Any]) -> None:
-        """Stop the deployment's processes (traffic first, then the scoring processes)."""
+    async def cancel(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
+        """Stop the deployment's processes (its router first, then the scoring processes)."""
+        dep = item.row
         run = self.running.pop(dep["name"], None)
         if run is None:
             run = self._running(dep)
@@ -378,8 +444,9 @@ class LocalTarget:
             state = dep.get("state") or {}
             run.router = Proc.from_json(state["router"]) if state.get("router") else None
             run.replicas = [Proc.from_json(r) for r in state.get("replicas") or []]
-        if run.watcher is not None:
-            run.watcher.cancel()
+        watcher = self.watchers.get(item.id)
+        if watcher is not None:
+            watcher.cancel()
         async with run.lock:
             procs = ([run.router] if run.router else []) + run.replicas
             await self._stop([p for p in procs if p.running()], graceful=False)
@@ -388,22 +455,28 @@ class LocalTarget:
         shutil.rmtree(os.path.join(self.svc.deployments_dir, dep["name"], "models"),
                       ignore_errors=True)
 
-    def logs(self, dep: dict[str, Any], tail: int = 64 * 1024) -> str:
-        d = os.path.join(self.svc.deployments_dir, dep["name"])
-        out = []
-        for kind in ("scoring", "router"):
-            path = os.path.join(d, f"{kind}.log")
-            if os.path.isfile(path):
-                out.append(f"==> {kind}.log <==\n{_tail(path, tail)}")
-        return "\n".join(out)
+    async def logs(self, item: DeploymentItem, *, part: str | None = None) -> bytes | None:
+        """The processes' logs (``part``: ``scoring`` or ``router``; None: both, headed)."""
+        d = os.path.join(self.svc.deployments_dir, item.id)
 
-    async def close(self, stop: bool) -> None:
-        """The server stops: stop watching; stop the processes too if ``stop``."""
+        def read() -> bytes | None:
+            out = []
+            for kind in (part,) if part else ("scoring", "router"):
+                path = os.path.join(d, f"{kind}.log")
+                if os.path.isfile(path):
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    out.append(data if part else f"==> {kind}.log <==\n".encode() + data)
+            return b"\n".join(out) if out else None
+
+        return await asyncio.get_running_loop().run_in_executor(None, read)
+
+    async def stop(self) -> None:
+        """The server stops: stop watching; stop the processes too unless
+        :attr:`keep_running`."""
         self._closing = True
-        for run in list(self.running.values()):
-            if run.watcher is not None:
-                run.watcher.cancel()
-        if stop:
+        await self.watchers.stop()
+        if not self.keep_running:
             for run in list(self.running.values()):
                 procs = ([run.router] if run.router else []) + run.replicas
                 await self._stop([p for p in procs if p.running()])
@@ -421,8 +494,8 @@ class LocalTarget:
         return run
 
     def _watch(self, run: Running, dep: dict[str, Any]) -> None:
-        if run.watcher is None or run.watcher.done():
-            run.watcher = asyncio.ensure_future(self._supervise(run, dict(dep)))
+        row = dict(dep)
+        self.watchers.start(run.name, lambda: self._supervise(run, row))
 
     async def _supervise(self, run: Running, dep: dict[str, Any]) -> None:
         while not self._closing:
@@ -494,8 +567,9 @@ class LocalTarget:
         await self.ctx.record(run.name, state=run.state(), status="READY", reason=None)
 
 
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def _owner(run: Running) -> str:
+    """Where a local deployment runs: ``host:<router pid>``."""
+    return f"{socket.gethostname()}:{run.router.pid if run.router else 0}"
 
 
 def _url(port: int) -> str:

@@ -25,7 +25,7 @@ from traitlets import Bool, Float, Int, Unicode, default
 from ..services import Service
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import DeploymentDB, now_ms
-from .local import DeploymentContext, LocalTarget, RolloutFailed
+from .local import DeploymentContext, DeploymentItem, LocalTarget, RolloutFailed
 
 if TYPE_CHECKING:
     from ..tracking.store import TrackingStore
@@ -117,8 +117,9 @@ class DeploymentService(Service):
         super().__init__(store, root_dir, **kwargs)
         self.db = DeploymentDB(store.engine)  # type: ignore[attr-defined]
         self._io = ThreadPoolExecutor(1, thread_name_prefix="mlops-deployments")
-        ctx = DeploymentContext(self._record, self._switched, self.log)
-        self.targets: dict[str, LocalTarget] = {"local": LocalTarget(self, ctx)}
+        #: What targets may do with deployments (jupyter_mlops/targets.py's interface).
+        self.ctx = DeploymentContext(self, self._switched)
+        self.targets: dict[str, LocalTarget] = {"local": LocalTarget(self, self.ctx)}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._follower: asyncio.Task[None] | None = None
@@ -142,7 +143,7 @@ class DeploymentService(Service):
     async def _attach(self, dep: dict[str, Any]) -> None:
         async with self._lock(dep["name"]):
             try:
-                await self.targets["local"].attach(dep)
+                await self.targets["local"].attach(self._item(dep), self.ctx)
             except RolloutFailed as e:
                 await self._record(dep["name"], status="FAILED", reason=str(e))
 
@@ -153,7 +154,9 @@ class DeploymentService(Service):
         for task in list(self._tasks):
             task.cancel()
         stop = self.stop_on_exit
-        await self.targets["local"].close(stop)
+        local = self.targets["local"]
+        local.keep_running = not stop
+        await local.stop()
         if stop:
             for name in list(self.targets["local"].running):
                 with contextlib.suppress(Exception):
@@ -260,6 +263,12 @@ class DeploymentService(Service):
     def list_targets(self) -> list[dict[str, Any]]:
         return [t.describe() for t in self.targets.values()]
 
+    @staticmethod
+    def _item(dep: dict[str, Any], uri: str | None = None, version: str | None = None,
+              action: str = "restart") -> DeploymentItem:
+        return DeploymentItem(dep["name"], dep["target"], dep.get("owner"), dep, uri, version,
+                              action)
+
     def _target(self, name: str) -> LocalTarget:
         target = self.targets.get(name)
         if target is None:
@@ -321,7 +330,7 @@ class DeploymentService(Service):
             if fresh is None:  # deleted meanwhile
                 return
             try:
-                await tgt.submit(fresh, served, version, action)
+                await tgt.submit(self._item(fresh, served, version, action), self.ctx)
             except RolloutFailed as e:
                 ok = fresh.get("served_uri") is not None
                 await self._record(dep["name"], status="READY" if ok else "FAILED",
@@ -394,7 +403,7 @@ class DeploymentService(Service):
             dep = await self.call(self.db.get, name)
             if dep is None:
                 raise not_found(f"No deployment named '{name}'.")
-            await self._target(dep["target"]).cancel(dep)
+            await self._target(dep["target"]).cancel(self._item(dep), self.ctx)
             reg = self._registry()
 
             def untag() -> None:
@@ -407,11 +416,13 @@ class DeploymentService(Service):
             await self.call(self.db.delete, name)
         self._locks.pop(name, None)
 
-    def logs(self, name: str, tail: int) -> str:
-        dep = self.db.get(name)
+    async def logs(self, name: str, tail: int) -> str:
+        """The last ``tail`` bytes of the deployment's logs."""
+        dep = await self.call(self.db.get, name)
         if dep is None:
             raise not_found(f"No deployment named '{name}'.")
-        return self._target(dep["target"]).logs(dep, tail)
+        data = await self._target(dep["target"]).logs(self._item(dep)) or b""
+        return data[-tail:].decode("utf-8", "replace")
 
     # -- following aliases ------------------------------------------------------------------
     async def _follow_loop(self) -> None:

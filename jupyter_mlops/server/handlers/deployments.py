@@ -97,7 +97,7 @@ async def rollback(f: Fields, svc: DeploymentService, name: str) -> dict[str, An
 
 async def logs(f: Fields, svc: DeploymentService, name: str) -> str:
     tail = f.integer("tail", default=65536, minimum=1, maximum=MAX_LOG_TAIL) or 65536
-    return str(await svc.call(svc.logs, name, tail))
+    return await svc.logs(name, tail)
 
 
 # -- the handler ----------------------------------------------------------------------------
@@ -107,7 +107,10 @@ class DeploymentHandler(RpcHandler):
     deployment service and the path's parts. A verb without a function answers 405."""
 
     def initialize(self, name: str, rpcs: Mapping[str, DeploymentRpc]) -> None:  # type: ignore[override]
-        super().initialize(name, rpcs)  # type: ignore[arg-type]
+        super().initialize(name, rpcs, body_limit=BODY_LIMIT,  # type: ignore[arg-type]
+                           body_limit_message="Request bodies must be at most {limit} bytes.")
+
+    _body: str | bytes = b""
 
     @web.authenticated
     @authorized
@@ -132,14 +135,17 @@ class DeploymentHandler(RpcHandler):
     def _fields(self, method: str) -> Fields:
         if method in ("GET", "DELETE"):
             return Fields.from_query(self.request.query_arguments)
-        if len(self.request.body) > BODY_LIMIT:
-            raise invalid(f"Request bodies must be at most {BODY_LIMIT} bytes.")
-        return Fields.from_body(self.request.body)
+        return Fields.from_body(self._body)
 
     async def _call(self, method: str, path: tuple[str, ...]) -> None:
+        self.refuse_if_forged()
         rpc = cast("DeploymentRpc | None", self.rpcs.get(method))
         if rpc is None:
             raise web.HTTPError(405)
+        if self._refusal is not None:  # too large, or the server busy: said before reading
+            self.send_tracking_error(self._refusal)
+            return
+        self._body = self.take_body()
 
         async def work() -> None:
             answer = await rpc(self._fields(method), service(self.mlops), *path)
