@@ -247,6 +247,10 @@ class DeploymentService(Service):
                 "router": (state.get("router") or {}).get("pid"),
                 "scoring": [r.get("pid") for r in state.get("replicas") or []],
             }
+            out["ports"] = {
+                "router": (state.get("router") or {}).get("port"),
+                "scoring": [r.get("port") for r in state.get("replicas") or []],
+            }
         if history is not None:
             out["history"] = history
         return out

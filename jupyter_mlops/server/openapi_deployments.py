@@ -29,6 +29,8 @@ def schemas() -> dict[str, Any]:
             "created_time": INT64, "updated_time": INT64,
             "processes": {"type": "object", "description": "local target: pids of the router "
                           "and the scoring processes"},
+            "ports": {"type": "object", "description": "local target: their ports (a scoring "
+                      "process' own port skips the router, not its address' stability)"},
             "history": {"type": "array", "items": {"type": "object", "properties": {
                 "seq": {"type": "integer"}, "action": STR, "model_uri": STR,
                 "model_name": n_s, "model_version": n_s, "start_time": INT64,
