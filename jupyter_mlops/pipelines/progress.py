@@ -33,7 +33,9 @@ class ProgressPrinter:
             if s["status"] == "CACHED" and s.get("cached_from"):
                 extra += f" (from run {s['cached_from']})"
             p = run["progress"]
-            self.out.write(f"[{time.monotonic() - self.t0:6.1f}s] {p['done']}/{p['total']} "
+            # Steps that succeeded (reused outputs count): skipped or cancelled ones are not done.
+            ok = sum(p["counts"].get(k, 0) for k in ("SUCCEEDED", "CACHED"))
+            self.out.write(f"[{time.monotonic() - self.t0:6.1f}s] {ok}/{p['total']} "
                            f"{s['name']}: {s['status']}{extra}\n")
         self.out.flush()
 

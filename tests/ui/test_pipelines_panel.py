@@ -171,9 +171,20 @@ def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:
     expect(log).to_contain_text("resting 600.0", timeout=TIMEOUT_MS)  # followed live
     expect(view.locator(".jp-mlops-PipelineLog-follow")).to_be_visible()
     expect(view.locator(".jp-mlops-PipelineRetry")).to_be_disabled()
+    # Cancel asks first; saying no leaves the run going.
     view.locator(".jp-mlops-PipelineCancel").click()
+    confirm = page.locator(".jp-Dialog")
+    expect(confirm).to_contain_text("Cancel pipeline run")
+    confirm.get_by_role("button", name="Cancel", exact=True).click()
+    expect(confirm).to_have_count(0)
+    expect(rest).to_have_attribute("data-status", "RUNNING")
+    view.locator(".jp-mlops-PipelineCancel").click()
+    confirm.get_by_role("button", name="Cancel run").click()
     status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
     expect(status).to_have_text("CANCELED", timeout=TIMEOUT_MS)
+    # Not "2 of 2 steps done": the rest step was stopped.
+    expect(view.locator(".jp-mlops-PipelineRunView-progress")).to_have_text(
+        "1 of 2 steps succeeded")
     expect(rest).not_to_have_attribute("data-status", "RUNNING", timeout=TIMEOUT_MS)
     run_id = view.locator(".jp-mlops-PipelineRunView-body").get_attribute("data-run-id")
     run = lab.api("GET", f"mlops/api/v1/pipelines/runs/{run_id}")["run"]
@@ -192,6 +203,7 @@ def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:
     new_rest = new_body.locator('.jp-mlops-DagNode[data-step="rest"]')
     expect(new_rest).to_have_attribute("data-status", "RUNNING", timeout=TIMEOUT_MS)
     new_body.locator(".jp-mlops-PipelineCancel").click()
+    confirm.get_by_role("button", name="Cancel run").click()
     expect(
         new_body.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
     ).to_have_text("CANCELED", timeout=TIMEOUT_MS)
@@ -261,3 +273,16 @@ def test_open_executed_notebook_of_a_step(page: Any, lab: Any) -> None:
     view.locator(".jp-mlops-PipelineNotebook").click()
     output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
     expect(output.filter(has_text="squared 49")).to_have_count(1, timeout=TIMEOUT_MS)
+
+
+def test_panel_says_it_is_loading_on_a_slow_connection(page: Any, pipeline_file: str) -> None:
+    """While the first answer is on its way the panel says so (it was blank)."""
+    held: list[Any] = []
+    page.route("**/mlops/api/v1/pipelines/files*", lambda route: held.append(route))
+    panel = _open_panel(page)
+    loading = panel.locator(".jp-mlops-Placeholder-loading")
+    expect(loading).to_contain_text("Loading pipelines")
+    page.unroute("**/mlops/api/v1/pipelines/files*")
+    assert held  # the first answer was held back; unroute lets it through
+    expect(loading).to_have_count(0)
+    expect(panel.locator(f'.jp-mlops-PipelineFile[data-path="{pipeline_file}"]')).to_be_visible()

@@ -10,7 +10,9 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { describeError, IPipelineRun, MLOpsClient } from '../api';
-import { PipelineRunModel } from './runModel';
+import { confirmDanger } from '../dialogs';
+import { pipelineIcon } from './icon';
+import { PipelineRunModel, stepsSucceeded } from './runModel';
 import { layoutDag, DEFAULT_METRICS } from './dag';
 import { formatElapsed } from './form';
 
@@ -36,6 +38,7 @@ export class PipelineRunView extends ReactWidget {
     this.id = `jupyter-mlops-pipeline-run-${_options.runId}`;
     this.title.label = _options.trans.__('Pipeline run');
     this.title.closable = true;
+    this.title.icon = pipelineIcon;
     this.model = new PipelineRunModel({
       client: _options.client,
       runId: _options.runId,
@@ -75,6 +78,19 @@ export class PipelineRunView extends ReactWidget {
   }
 
   private async _cancel(): Promise<void> {
+    const trans = this._options.trans;
+    const go = await confirmDanger(
+      trans,
+      trans.__('Cancel pipeline run'),
+      trans.__(
+        'Cancel "%1"? Running steps are stopped; steps that succeeded keep their outputs (Retry reuses them).',
+        this.model.run?.name ?? this.runId
+      ),
+      trans.__('Cancel run')
+    );
+    if (!go) {
+      return;
+    }
     try {
       await this.model.cancel();
     } catch (error) {
@@ -147,8 +163,12 @@ export class PipelineRunView extends ReactWidget {
     const { nodeWidth, nodeHeight } = DEFAULT_METRICS;
     const stepByName = new Map(run.steps.map(s => [s.name, s]));
     const selected = model.step ? stepByName.get(model.step) : undefined;
+    const finished = active || run.status === 'SUCCEEDED';
     const pct = run.progress.total
-      ? Math.round((100 * run.progress.done) / run.progress.total)
+      ? Math.round(
+          (100 * (finished ? run.progress.done : stepsSucceeded(run))) /
+            run.progress.total
+        )
       : 0;
     return (
       <div className="jp-mlops-PipelineRunView-body" data-run-id={run.run_id}>
@@ -161,11 +181,17 @@ export class PipelineRunView extends ReactWidget {
             {run.status}
           </span>
           <span className="jp-mlops-PipelineRunView-progress">
-            {trans.__(
-              '%1 of %2 steps done',
-              run.progress.done,
-              run.progress.total
-            )}
+            {run.status === 'SUCCEEDED' || active
+              ? trans.__(
+                  '%1 of %2 steps done',
+                  run.progress.done,
+                  run.progress.total
+                )
+              : trans.__(
+                  '%1 of %2 steps succeeded',
+                  stepsSucceeded(run),
+                  run.progress.total
+                )}
           </span>
           <progress max={100} value={pct} aria-label={trans.__('Progress')} />
           <span className="jp-mlops-PipelineRunView-elapsed">

@@ -25,6 +25,16 @@ export const MAX_LOG_CHARS = 200_000;
 /** First read of a log: its last bytes. */
 const LOG_TAIL = 64 * 1024;
 
+/**
+ * How many steps of a run succeeded (reused outputs count) and how many ran
+ * to an end: a cancelled or failed run's skipped and cancelled steps are not
+ * "done".
+ */
+export function stepsSucceeded(run: IPipelineRun): number {
+  const counts = run.progress.counts ?? {};
+  return (counts['SUCCEEDED'] ?? 0) + (counts['CACHED'] ?? 0);
+}
+
 /** The pipeline run model. */
 export class PipelineRunModel implements IDisposable {
   constructor(options: PipelineRunModel.IOptions) {
