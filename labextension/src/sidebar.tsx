@@ -7,6 +7,7 @@ import { LabIcon, ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { describeError } from './api';
+import { Placeholder } from './panels/states';
 
 /** How a sidebar presents itself in the left area. */
 export interface ISidebarOptions {
@@ -65,10 +66,13 @@ export abstract class PollingSidebar extends ReactWidget {
   }
 
   protected onAfterShow(): void {
+    // Render now (the loading line), not only once the first load answers.
+    this.update();
     this.reloadIn(0);
   }
 
   protected onAfterAttach(): void {
+    this.update();
     if (this.isVisible) {
       this.reloadIn(0);
     }
@@ -165,4 +169,15 @@ export function ErrorBanner(props: { error: string }): JSX.Element | null {
       {props.error}
     </div>
   ) : null;
+}
+
+/** What a sidebar shows until its first load answers (as the runs panel does). */
+export function LoadingLine(props: {
+  loaded: boolean;
+  error: string;
+  text: string;
+}): JSX.Element | null {
+  return props.loaded || props.error ? null : (
+    <Placeholder kind="loading" title={props.text} />
+  );
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from uihelpers import TIMEOUT_MS, expect, open_run, run_as_user, run_notebook
+from uihelpers import TIMEOUT_MS, expect, open_run, open_sidebar, run_as_user, run_notebook
 
 pytestmark = pytest.mark.ui
 
@@ -157,3 +157,18 @@ def test_version_links_to_its_source_notebook(page: Any, lab: Any) -> None:
     expect(row.locator(".jp-mlops-VersionRun")).to_have_text("nb-tree")
     link.click()
     expect(tab).to_be_visible(timeout=TIMEOUT_MS)
+
+
+def test_panel_says_it_is_loading_on_a_slow_connection(page: Any) -> None:
+    """While the first answer is on its way the panel says so (it was blank)."""
+    held: list[Any] = []
+    pattern = "**/mlops/api/2.0/mlflow/registered-models/search*"
+    page.route(pattern, lambda route: held.append(route))
+    panel = open_sidebar(page, "#jupyter-mlops-models",
+                         '.lm-TabBar-tab[data-id="jupyter-mlops-models"]')
+    loading = panel.locator(".jp-mlops-Placeholder-loading")
+    expect(loading).to_contain_text("Loading models")
+    page.unroute(pattern)
+    assert held  # the first answer was held back; unroute lets it through
+    expect(loading).to_have_count(0)
+    expect(panel.locator(".jp-mlops-ModelList")).to_be_visible()

@@ -7,7 +7,12 @@ import React from 'react';
 
 import { IRegisteredModel, MLOpsClient } from '../api';
 import { modelIcon } from '../pipelines/icon';
-import { ErrorBanner, PollingSidebar, SidebarHeader } from '../sidebar';
+import {
+  ErrorBanner,
+  LoadingLine,
+  PollingSidebar,
+  SidebarHeader
+} from '../sidebar';
 import { modelSummary, sortModels } from './data';
 
 /** What the panel needs from the application. */
@@ -50,6 +55,11 @@ export class ModelsPanel extends PollingSidebar {
           onRefresh={() => void this.refresh()}
         />
         <ErrorBanner error={this.error} />
+        <LoadingLine
+          loaded={this.loaded}
+          error={this.error}
+          text={trans.__('Loading models…')}
+        />
         <ul className="jp-mlops-ModelList">
           {this.loaded && !this._models.length ? (
             <li className="jp-mlops-PipelinesPanel-empty">

@@ -17,6 +17,7 @@ import {
   ActionButton,
   ErrorBanner,
   ListSection,
+  LoadingLine,
   PollingSidebar,
   SidebarHeader
 } from '../sidebar';
@@ -126,6 +127,11 @@ export class PipelinesPanel extends PollingSidebar {
           onRefresh={() => void this.refresh()}
         />
         <ErrorBanner error={this.error} />
+        <LoadingLine
+          loaded={this.loaded}
+          error={this.error}
+          text={trans.__('Loading pipelines…')}
+        />
         <ListSection
           title={trans.__('Files')}
           listClass="jp-mlops-PipelineFiles"
