@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from uihelpers import TIMEOUT_MS, expect, notebook, open_sidebar, run_notebook, set_theme
+from uihelpers import (
+    TIMEOUT_MS,
+    expect,
+    notebook,
+    open_run,
+    open_sidebar,
+    run_notebook,
+    set_theme,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -345,3 +353,27 @@ def test_restore_a_deleted_experiment(page: Any, lab: Any) -> None:
     expect(item).to_contain_text(name, timeout=LIVE_TIMEOUT_MS)
     got = lab.api("GET", f"mlops/api/2.0/mlflow/experiments/get?experiment_id={exp_id}")
     assert got["experiment"]["lifecycle_stage"] == "active"
+
+
+def test_charts_of_a_single_point_and_of_a_millisecond_series(page: Any, lab: Any) -> None:
+    """A metric logged once shows its value and a dot; a series logged within milliseconds
+    gets a readable wall-time axis (the chart draws, its x-range is at least 2 s)."""
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-chart-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    t0 = int(time.time() * 1000)
+    run_id = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": "once",
+                                        "start_time": t0})["run"]["info"]["run_id"]
+    lab.mlflow("runs/log-batch", {"run_id": run_id, "metrics": [
+        {"key": "final", "value": 0.5, "timestamp": t0, "step": 3}] + [
+        {"key": "fast", "value": v, "timestamp": t0 + i, "step": i}
+        for i, v in enumerate([0.1, 0.2, 0.3])]})
+    open_run(page, run_id)
+    detail = page.locator(f'.jp-mlops-Detail[data-run-id="{run_id}"]')
+    single = detail.locator('.jp-mlops-Chart[data-metric="final"]')
+    expect(single.locator(".jp-mlops-Chart-single")).to_have_text(" = 0.5 (step 3)")
+    expect(single.locator(".uplot canvas")).to_have_count(1)
+    detail.locator(".jp-mlops-ChartOptions-xaxis").select_option("wall")
+    fast = detail.locator('.jp-mlops-Chart[data-metric="fast"]')
+    expect(fast.locator(".uplot canvas")).to_have_count(1)
+    # Three points 2 ms apart: the axis spans two seconds around them, not years.
+    expect(fast.locator(".jp-mlops-Chart-plot")).to_have_attribute("data-x-span", "2")

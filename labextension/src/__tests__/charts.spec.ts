@@ -12,6 +12,7 @@ import {
 import {
   alignSeries,
   forLogScale,
+  paddedRange,
   seriesToColumns,
   smooth
 } from '../charts/series';
@@ -320,5 +321,29 @@ describe('mapLimit', () => {
     });
     expect(out).toEqual([2, 4, 6, 8, 10, 12, 14]);
     expect(peak).toBe(3);
+  });
+});
+
+describe('paddedRange', () => {
+  it('keeps a range wide enough', () => {
+    expect(paddedRange(0, 100, 'step')).toEqual([0, 100]);
+    expect(paddedRange(1_700_000_000, 1_700_000_060, 'wall')).toEqual([
+      1_700_000_000, 1_700_000_060
+    ]);
+  });
+
+  it('widens a single step to whole steps around it', () => {
+    expect(paddedRange(5, 5, 'step')).toEqual([4, 6]);
+  });
+
+  it('widens a millisecond span of wall time to two seconds around it', () => {
+    const [lo, hi] = paddedRange(1_700_000_000.001, 1_700_000_000.004, 'wall');
+    expect(hi - lo).toBe(2);
+    expect(lo).toBeLessThan(1_700_000_000.001);
+    expect(hi).toBeGreaterThan(1_700_000_000.004);
+  });
+
+  it('gives a range with no data', () => {
+    expect(paddedRange(null, null, 'relative')).toEqual([0, 2]);
   });
 });

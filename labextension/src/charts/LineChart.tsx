@@ -5,7 +5,15 @@
 import React, { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 
-import { alignSeries, forLogScale, smooth, XAxisMode } from './series';
+import { formatMetricValue } from '../format';
+
+import {
+  alignSeries,
+  forLogScale,
+  paddedRange,
+  smooth,
+  XAxisMode
+} from './series';
 
 /** One line of a chart. */
 export interface ILineSeries {
@@ -74,7 +82,10 @@ function chartOptions(props: ILineChartProps, width: number): uPlot.Options {
     legend: { show: props.legend ?? true, live: true },
     cursor: { drag: { x: true, y: false } },
     scales: {
-      x: { time: xAxis === 'wall' },
+      x: {
+        time: xAxis === 'wall',
+        range: (_u, min, max) => paddedRange(min, max, xAxis)
+      },
       y: logScale ? { distr: 3 } : {}
     },
     axes: [
@@ -90,7 +101,8 @@ function chartOptions(props: ILineChartProps, width: number): uPlot.Options {
         stroke: s.color,
         width: 1.5,
         spanGaps: true,
-        points: { show: false }
+        // A lone point draws no line: show it as a dot.
+        points: { show: s.y.length < 2, size: 7 }
       }))
     ]
   };
@@ -125,7 +137,20 @@ export function LineChart(props: ILineChartProps): JSX.Element {
       return;
     }
     const width = Math.max(node.clientWidth, 200);
-    const chart = new uPlot(chartOptions(props, width), chartData(props), node);
+    const opts = chartOptions(props, width);
+    // The x-range drawn (seconds or steps), for tests.
+    opts.hooks = {
+      setScale: [
+        (u, key) => {
+          if (key === 'x') {
+            const { min, max } = u.scales.x;
+            const span = (max ?? 0) - (min ?? 0);
+            node.dataset.xSpan = String(Math.round(span * 1000) / 1000);
+          }
+        }
+      ]
+    };
+    const chart = new uPlot(opts, chartData(props), node);
     plot.current = chart;
     const observer = new ResizeObserver(() => {
       const w = node.clientWidth;
@@ -141,9 +166,22 @@ export function LineChart(props: ILineChartProps): JSX.Element {
     };
   }, [props.series, props.options, props.height, theme]);
 
+  const single =
+    props.series.length === 1 && props.series[0].y.length === 1
+      ? props.series[0]
+      : null;
   return (
     <div className="jp-mlops-Chart" data-metric={props.title}>
-      <div className="jp-mlops-Chart-title">{props.title}</div>
+      <div className="jp-mlops-Chart-title">
+        {props.title}
+        {single ? (
+          <span className="jp-mlops-Chart-single">
+            {' = '}
+            {formatMetricValue(single.y[0])}
+            {props.options.xAxis === 'step' ? ` (step ${single.x[0]})` : ''}
+          </span>
+        ) : null}
+      </div>
       <div className="jp-mlops-Chart-plot" ref={host} />
     </div>
   );

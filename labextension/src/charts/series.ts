@@ -49,6 +49,29 @@ export function seriesToColumns(
 }
 
 /**
+ * The x-scale range of a chart: the data's, but at least one step (step
+ * axis) or two seconds (time axes) wide, centred on the data. A metric
+ * logged once, or within milliseconds, otherwise gets a made-up range (a
+ * millisecond-wide wall-time span drew years 2027-2029 on the axis).
+ */
+export function paddedRange(
+  min: number | null,
+  max: number | null,
+  xAxis: XAxisMode
+): [number, number] {
+  const least = 2;
+  if (min === null || max === null || !Number.isFinite(min + max)) {
+    return [0, least];
+  }
+  if (max - min >= least) {
+    return [min, max];
+  }
+  const mid = (min + max) / 2;
+  const lo = xAxis === 'step' ? Math.floor(mid - least / 2) : mid - least / 2;
+  return [lo, lo + least];
+}
+
+/**
  * Exponential moving average with TensorBoard-style debiasing, so the first
  * points are not pulled toward zero. `weight` in [0, 1): 0 returns a copy.
  */
