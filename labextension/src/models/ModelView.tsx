@@ -21,6 +21,7 @@ import {
   MLOpsClient,
   quoteFilterValue
 } from '../api';
+import { modelIcon } from '../pipelines/icon';
 import { aliasProblem, IVersionRow, Stage, STAGES, versionRows } from './data';
 
 /** What the view needs from the application. */
@@ -68,6 +69,7 @@ export class ModelView extends ReactWidget {
     this.title.label = _options.name;
     this.title.caption = _options.trans.__('Model %1', _options.name);
     this.title.closable = true;
+    this.title.icon = modelIcon;
     void this.refresh();
   }
 

@@ -61,12 +61,12 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
       type: 'Models',
       open: {
         id: ModelCommandIDs.openPanel,
-        label: trans.__('Open Models'),
+        label: trans.__('MLOps: Open models panel'),
         caption: trans.__('Show the registered models')
       },
       refresh: {
         id: ModelCommandIDs.refresh,
-        label: trans.__('Refresh Models')
+        label: trans.__('MLOps: Refresh models')
       }
     });
 
@@ -91,8 +91,8 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(ModelCommandIDs.openModel, {
       label: args =>
         args.name
-          ? trans.__('Open Model %1', String(args.name))
-          : trans.__('Open Model…'),
+          ? trans.__('MLOps: Open model %1', String(args.name))
+          : trans.__('MLOps: Open model…'),
       execute: async args => {
         let name = typeof args.name === 'string' ? args.name : '';
         if (!name) {
@@ -117,7 +117,7 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
     commands.addCommand(ModelCommandIDs.register, {
-      label: trans.__('Register Model…'),
+      label: trans.__('MLOps: Register model…'),
       caption: trans.__('Register a run’s model folder in the registry'),
       isVisible: args => typeof args.runId === 'string',
       execute: async args => {
@@ -127,7 +127,7 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const answer = await InputDialog.getText({
-          title: trans.__('Register %1 as a model', path),
+          title: trans.__('Register “%1” in the model registry', path),
           label: trans.__('Model name (a new version is added if it exists)'),
           text: suggestModelName(path),
           okLabel: trans.__('Register')

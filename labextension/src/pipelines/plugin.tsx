@@ -195,12 +195,12 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       type: 'Pipelines',
       open: {
         id: PipelineCommandIDs.openPanel,
-        label: trans.__('Open Pipelines'),
+        label: trans.__('MLOps: Open pipelines panel'),
         caption: trans.__('Show the Pipelines sidebar')
       },
       refresh: {
         id: PipelineCommandIDs.refresh,
-        label: trans.__('Refresh Pipelines')
+        label: trans.__('MLOps: Refresh pipelines')
       }
     });
 
@@ -288,8 +288,8 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
     addFileCommand(
       PipelineCommandIDs.run,
       {
-        label: trans.__('Run Pipeline…'),
-        labelFor: path => trans.__('Run Pipeline %1', path),
+        label: trans.__('MLOps: Run pipeline…'),
+        labelFor: path => trans.__('MLOps: Run pipeline %1', path),
         caption: trans.__('Submit a *.pipeline.yaml file with parameters'),
         pick: trans.__('Run which pipeline?')
       },
@@ -298,15 +298,15 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
     addFileCommand(
       PipelineCommandIDs.schedule,
       {
-        label: trans.__('Schedule Pipeline…'),
-        labelFor: path => trans.__('Schedule Pipeline %1', path),
+        label: trans.__('MLOps: Schedule pipeline…'),
+        labelFor: path => trans.__('MLOps: Schedule pipeline %1', path),
         caption: trans.__('Run a *.pipeline.yaml file on a cron schedule'),
         pick: trans.__('Schedule which pipeline?')
       },
       true
     );
     commands.addCommand(PipelineCommandIDs.openRun, {
-      label: trans.__('Open Pipeline Run'),
+      label: trans.__('MLOps: Open pipeline run…'),
       execute: async args => {
         let runId = typeof args.runId === 'string' ? args.runId : '';
         if (!runId) {
