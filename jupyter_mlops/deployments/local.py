@@ -416,13 +416,17 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             router = None
         kept = [r for r in replicas if r.running()]
         run.replicas = kept
+        known = {p.pid for p in kept} | ({router.pid} if router is not None else set())
+        await self._stop(self._orphans(dep["name"], known), graceful=False)
         run.uri, run.version = dep.get("served_uri"), dep.get("model_version")
         run.desired = int(dep["replicas"])
         if router is not None and kept:
             self.ctx.log.info("jupyter-mlops: deployment %s re-adopted (router pid %d, scoring "
                               "pid(s) %s)", dep["name"], router.pid,
                               ", ".join(str(r.pid) for r in kept))
-            await ctx.transition(item, None, state=run.state())
+            # a server that died mid-rollout left UPDATING behind: what runs now is what serves
+            status = None if dep.get("status") in ("READY", "FAILED") else "READY"
+            await ctx.transition(item, status, state=run.state())
             await ctx.set_ref(item, _owner(run))
             self._watch(run, dep)
             return
@@ -433,6 +437,32 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             item.uri, item.version, item.action = (dep["served_uri"], dep.get("model_version"),
                                                    "restart")
             await self.submit(item, ctx)
+
+    def _orphans(self, name: str, known: set[int]) -> list[Proc]:
+        """Processes of this deployment that its record does not name: started by a server
+        that died before recording them (mid-rollout). Found by their working directory,
+        the deployment's own, and their command line."""
+        d = os.path.realpath(self._dir(name))
+        out = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in known or int(entry) == os.getpid():
+                continue
+            try:
+                if os.readlink(f"/proc/{entry}/cwd") != d:
+                    continue
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if (b"jupyter_mlops.registry.serve" in args
+                    or b"jupyter_mlops.deployments.router" in args):
+                pid = int(entry)
+                out.append(Proc(pid, 0, start_time(pid), ""))
+        if out:
+            self.ctx.log.warning("jupyter-mlops: deployment %s: stopping %d process(es) a "
+                                 "previous server started but did not record: %s", name,
+                                 len(out), ", ".join(str(p.pid) for p in out))
+        return out
 
     async def cancel(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
         """Stop the deployment's processes (its router first, then the scoring processes)."""

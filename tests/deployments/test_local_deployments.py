@@ -240,12 +240,17 @@ def test_jupyter_server_restart_readopts_the_processes(env):
     url = before["url"]
     env.server.stop()  # stop_on_exit is off: the deployment keeps serving meanwhile
     assert invocations(url) == [1, 1]
+    # a scoring process a server started mid-rollout and died before recording: stopped
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", "jupyter_mlops.registry.serve"],
+        cwd=env.server.data_dir / "mlops" / "deployments" / env.name, start_new_session=True)
     env.server.start()
     after = wait_for("re-adoption", lambda: (lambda d: d if d["status"] == "READY"
                      and d["processes"] == before["processes"] else None)(env.get()))
     assert after["url"] == url
     assert scoring_pids(env.name) == before["processes"]["scoring"], "not duplicated"
     assert invocations(url) == [1, 1]
+    assert orphan.wait(60) is not None
 
 
 def test_cli_status_list_and_delete(env):
