@@ -154,7 +154,7 @@ class ArtifactHandler(ArtifactsMixin, DeferredXsrf):
 TEXT_EXTENSIONS = frozenset((
     "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon",
     "toml", "yaml", "yml", "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "ipynb",
-    "MLmodel", "MLproject",
+    "MLmodel", "MLproject", "mlproject",
 ))
 _TOKEN_CHARS = frozenset(
     "!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz|~"
