@@ -21,6 +21,7 @@ import { addCommands, addContextMenu } from './commands';
 import { DEFAULT_PAGE_SIZE, DEFAULT_REFRESH_MS, RunsModel } from './model';
 import { IChartOptions, XAxisMode } from './charts';
 import { IViewContext, RunDetailWidget, RunsPanel } from './panels';
+import { parseMlflowLink } from './links';
 import { ActiveRunStatus } from './status';
 import { CommandIDs, IMLOps, PLUGIN_ID, RUNS_PANEL_ID } from './tokens';
 import { pipelinesPlugin } from './pipelines/plugin';
@@ -189,6 +190,32 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       settings = loaded;
       applySettings(model, loaded);
     });
+
+    // Links MLflow's client prints land on JupyterLab with a `#/...` fragment.
+    const openLink = () => {
+      const link = parseMlflowLink(window.location.hash);
+      if (!link) {
+        return;
+      }
+      if (link.kind === 'run') {
+        shell.activateById(RUNS_PANEL_ID);
+        model.selectExperiment(link.experimentId);
+        openRun(link.runId);
+      } else if (link.kind === 'experiment') {
+        shell.activateById(RUNS_PANEL_ID);
+        model.selectExperiment(link.experimentId);
+      } else {
+        void commands.execute(ModelCommandIDs.openModel, { name: link.name });
+      }
+      // Opened once: a reload restores the layout instead.
+      window.history.replaceState(
+        null,
+        '',
+        window.location.pathname + window.location.search
+      );
+    };
+    void app.restored.then(openLink);
+    window.addEventListener('hashchange', openLink);
 
     return {
       client,

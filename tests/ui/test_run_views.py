@@ -377,3 +377,25 @@ def test_charts_of_a_single_point_and_of_a_millisecond_series(page: Any, lab: An
     expect(fast.locator(".uplot canvas")).to_have_count(1)
     # Three points 2 ms apart: the axis spans two seconds around them, not years.
     expect(fast.locator(".jp-mlops-Chart-plot")).to_have_attribute("data-x-span", "2")
+
+
+def test_links_the_mlflow_client_prints_open_the_run(browser: Any, lab: Any) -> None:
+    """`View run at <uri>/#/experiments/<id>/runs/<id>` (the server redirects mlops/ to
+    JupyterLab, the browser keeps the fragment) opens that run's detail; the experiment
+    link selects the experiment in the sidebar."""
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-link-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    run_id = _log_run(lab, exp_id, "linked-run", "0.1", [0.5, 0.6])
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        pg = context.new_page()
+        pg.goto(f"{lab.url}mlops/?token={lab.token}#/experiments/{exp_id}/runs/{run_id}")
+        detail = pg.locator(f'.jp-mlops-Detail[data-run-id="{run_id}"]')
+        expect(detail).to_be_visible()
+        expect(detail.locator("h2")).to_have_text("linked-run")
+        selected = pg.locator(".jp-mlops-ExperimentItem.jp-mod-selected")
+        expect(selected).to_have_attribute("data-experiment-id", exp_id)
+        # The fragment is consumed: a reload restores the layout instead.
+        assert "#" not in pg.url
+    finally:
+        context.close()
