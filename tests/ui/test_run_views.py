@@ -399,3 +399,28 @@ def test_links_the_mlflow_client_prints_open_the_run(browser: Any, lab: Any) -> 
         assert "#" not in pg.url
     finally:
         context.close()
+
+
+def test_arrow_keys_move_between_runs(page: Any, lab: Any) -> None:
+    """Arrow keys move the selection between rows (as in the file browser); Space ticks."""
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-keys-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"]
+    first = _log_run(lab, exp_id, "key-a", "0.1", [0.5])
+    second = _log_run(lab, exp_id, "key-b", "0.2", [0.6])
+    panel = _open_panel(page)
+    _select_experiment(panel, exp_id)
+    rows = panel.locator(".jp-mlops-RunsSection tr.jp-mlops-RunRow")
+    expect(rows).to_have_count(2)
+    top = rows.nth(0)
+    top.click()
+    expect(top).to_have_attribute("aria-selected", "true")
+    top_id = top.get_attribute("data-run-id")
+    other = second if top_id == first else first
+    page.keyboard.press("ArrowDown")
+    below = panel.locator(f'tr[data-run-id="{other}"]')
+    expect(below).to_have_attribute("aria-selected", "true")
+    expect(below).to_be_focused()
+    page.keyboard.press("Space")
+    expect(below.locator(".jp-mlops-RunRow-check input")).to_be_checked()
+    page.keyboard.press("ArrowUp")
+    expect(top).to_have_attribute("aria-selected", "true")

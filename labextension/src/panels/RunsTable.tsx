@@ -397,6 +397,23 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
             } else if (event.key === ' ') {
               event.preventDefault();
               model.toggleChecked(row.runId);
+            } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+              // Move between rows as in the file browser (the selection follows).
+              event.preventDefault();
+              const down = event.key === 'ArrowDown';
+              let next = down
+                ? event.currentTarget.nextElementSibling
+                : event.currentTarget.previousElementSibling;
+              while (next && !(next as HTMLElement).dataset.runId) {
+                next = down
+                  ? next.nextElementSibling
+                  : next.previousElementSibling;
+              }
+              if (next instanceof HTMLElement && next.dataset.runId) {
+                next.focus();
+                next.scrollIntoView({ block: 'nearest' });
+                model.selectRun(next.dataset.runId);
+              }
             }
           }}
         >
