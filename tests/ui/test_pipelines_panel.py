@@ -182,6 +182,9 @@ def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:
     confirm.get_by_role("button", name="Cancel run").click()
     status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
     expect(status).to_have_text("CANCELED", timeout=TIMEOUT_MS)
+    # The run view shows what it ran with.
+    expect(view.locator('.jp-mlops-PipelineRunView-params dd[data-param="mode"]')).to_have_text(
+        "mode = full")
     # Not "2 of 2 steps done": the rest step was stopped.
     expect(view.locator(".jp-mlops-PipelineRunView-progress")).to_have_text(
         "1 of 2 steps succeeded")

@@ -233,6 +233,17 @@ export class PipelineRunView extends ReactWidget {
         {run.reason ? (
           <div className="jp-mlops-PipelineRunView-reason">{run.reason}</div>
         ) : null}
+        {Object.keys(run.parameters ?? {}).length ? (
+          <dl className="jp-mlops-PipelineRunView-params">
+            <dt>{trans.__('Parameters')}</dt>
+            {Object.entries(run.parameters ?? {}).map(([key, value]) => (
+              <dd key={key} data-param={key}>
+                <span className="jp-mlops-Mono">{key}</span> ={' '}
+                {typeof value === 'string' ? value : JSON.stringify(value)}
+              </dd>
+            ))}
+          </dl>
+        ) : null}
         {model.error ? (
           <div className="jp-mlops-Banner" role="alert">
             {model.error}
