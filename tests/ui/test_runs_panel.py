@@ -136,7 +136,9 @@ def test_palette_commands_open_and_refresh_the_panel(page: Any, lab: Any) -> Non
         expect(palette).to_be_visible()
         palette.locator("input").fill("MLOps")
         items = palette.locator(".lm-CommandPalette-item")
-        expect(items.filter(has_text="MLOps: Refresh")).to_have_count(1)
+        refresh = palette.locator('.lm-CommandPalette-item[data-command="jupyter-mlops:refresh"]')
+        expect(refresh).to_have_count(1)
+        expect(refresh).to_contain_text("MLOps: Refresh")
         items.filter(has_text="MLOps: Open runs panel").click()
         panel = page.locator(PANEL)
         expect(panel).to_be_visible()
@@ -146,7 +148,7 @@ def test_palette_commands_open_and_refresh_the_panel(page: Any, lab: Any) -> Non
         exp_id = lab.mlflow("experiments/create", {"name": name})["experiment_id"]
         page.keyboard.press("Control+Shift+C")
         palette.locator("input").fill("MLOps: Refresh")
-        items.filter(has_text="MLOps: Refresh").click()
+        refresh.click()
         expect(panel.locator(f'[data-experiment-id="{exp_id}"]')).to_contain_text(name)
     finally:
         _set_refresh_interval(lab, 5)
