@@ -105,7 +105,8 @@ def env(tmp_path_factory):
     server.start()
     e = Env(server, model, f"dep-{uuid.uuid4().hex[:6]}")
     yield e
-    e.session.delete(f"{e.api}/{e.name}", timeout=60)
+    for d in e.session.get(e.api, timeout=60).json().get("deployments", []):  # a failed test's too
+        e.session.delete(f"{e.api}/{d['name']}", timeout=60)
     pids = scoring_pids(e.name)
     server.stop()
     for pid in pids + scoring_pids(e.name):
