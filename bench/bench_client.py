@@ -350,12 +350,12 @@ def main() -> None:
         # 3. 1M points durable
         steps = 10_000 if args.quick else 100_000
         label = f"{steps * 10 // 1000}k" if steps < 100_000 else "1M"
-        t_log, t_all = map(
+        _t_log, t_all = map(
             float,
             run_py(MILLION.format(uri=f"sqlite:///{tmp / 'million.db'}", steps=steps)).split(),
         )
         rows.append((f"{label} points logged + flushed, local SQLite (s)", f"{t_all:.2f}", "", ""))
-        t_log_h, t_all_h = map(
+        _t_log_h, t_all_h = map(
             float,
             run_py(
                 MILLION.format(uri=jurl, steps=steps), JUPYTER_MLOPS_TRACKING_TOKEN=jtoken

@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -260,12 +261,12 @@ def bench_search(tmp: str, args: argparse.Namespace) -> None:
     ]
     for name, flt, order, page in cases:
         t, (res, _) = timed(
-            lambda: ours.search_runs([eid], flt, max_results=page, order_by=order), args.repeat
+            partial(ours.search_runs, [eid], flt, max_results=page, order_by=order), args.repeat
         )
         t_ml = None
         if ml is not None:
             t_ml, (mres) = timed(
-                lambda: ml.search_runs([meid], flt, 1, page, order, None), args.repeat
+                partial(ml.search_runs, [meid], flt, 1, page, order, None), args.repeat
             )
             ids_ml = [r.info.run_id for r in mres]
             ids = [r.info.run_id for r in res]

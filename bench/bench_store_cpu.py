@@ -29,8 +29,8 @@ ap.add_argument("--repeat", type=int, default=3)
 args = ap.parse_args()
 sys.path.insert(0, args.root)
 
-from jupyter_mlops.tracking.entities import Metric
-from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
+from jupyter_mlops.tracking.entities import Metric  # noqa: E402 - after sys.path points at the tree under test
+from jupyter_mlops.tracking.sqlstore import SqlTrackingStore  # noqa: E402 - after sys.path points at the tree under test
 
 logging.getLogger("alembic").setLevel(logging.WARNING)
 

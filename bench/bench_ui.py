@@ -39,7 +39,7 @@ ui = importlib.util.module_from_spec(_spec)
 sys.modules["ui_conftest"] = ui
 _spec.loader.exec_module(ui)
 
-from jupyter_mlops.tracking import open_store
+from jupyter_mlops.tracking import open_store  # noqa: E402 - after sys.path has the tree
 
 
 def fill(db: Path, runs: int, compare: int, steps: int) -> tuple[str, str, list[str]]:
@@ -132,7 +132,7 @@ COMPARE_JS = """async (ids) => {
 
 def bundle_size() -> tuple[int, int, int]:
     static = REPO / "jupyter_mlops" / "labextension" / "static"
-    files = [p for p in static.glob("*.js")]
+    files = list(static.glob("*.js"))
     raw = sum(p.stat().st_size for p in files)
     gz = sum(len(gzip.compress(p.read_bytes(), 9)) for p in files)
     return raw, gz, len(files)

@@ -12,9 +12,8 @@ import importlib
 from typing import Any
 
 # name -> module that defines it (relative to this package)
-_LAZY: dict[str, str] = {
-    name: ".client.fluent"
-    for name in (
+_LAZY: dict[str, str] = dict.fromkeys(
+    (
         "ActiveRun",
         "active_run",
         "create_experiment",
@@ -48,12 +47,12 @@ _LAZY: dict[str, str] = {
         "set_tags",
         "set_tracking_uri",
         "start_run",
-    )
-}
+    ),
+    ".client.fluent",
+)
 _LAZY.update(
-    {
-        name: ".client.fluent_extra"
-        for name in (
+    dict.fromkeys(
+        (
             "ActiveModel",
             "autolog",
             "clear_active_model",
@@ -89,20 +88,21 @@ _LAZY.update(
             "set_model_version_tag",
             "set_registry_uri",
             "validate_evaluation_results",
-        )
-    }
+        ),
+        ".client.fluent_extra",
+    )
 )
 _LAZY.update(
-    {
-        name: ".client.system_metrics"
-        for name in (
+    dict.fromkeys(
+        (
             "disable_system_metrics_logging",
             "enable_system_metrics_logging",
             "set_system_metrics_node_id",
             "set_system_metrics_samples_before_logging",
             "set_system_metrics_sampling_interval",
-        )
-    }
+        ),
+        ".client.system_metrics",
+    )
 )
 _LAZY.update(
     {
@@ -123,7 +123,7 @@ _LAZY.update(
     }
 )
 
-__all__ = sorted(n for n in _LAZY if not n.startswith("_"))
+__all__ = [n for n in sorted(_LAZY) if not n.startswith("_")]
 
 
 #: Subpackages reachable as attributes without an import (``mlops.jobs.submit(...)``).

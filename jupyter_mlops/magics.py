@@ -167,7 +167,7 @@ class MLOpsMagics(Magics):
         filename = "<%%mlops run>"
         try:  # register the source so tracebacks show the cell's lines
             filename = shell.compile.cache(source, shell.execution_count)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - cosmetic: tracebacks show the cell's lines or not
             pass
         ns = shell.user_ns
         exec(shell.compile(tree, filename, "exec"), ns)  # noqa: S102 (the user's own cell)
@@ -301,7 +301,7 @@ def _experiment_label(experiment_id: str) -> str:
             exp = get(experiment_id)
             if exp is not None and getattr(exp, "name", None):
                 return f"{exp.name!r} ({experiment_id})"
-        except Exception:  # naming is cosmetic
+        except Exception:  # noqa: BLE001, S110 - naming is cosmetic
             pass
     return str(experiment_id)
 
@@ -326,7 +326,7 @@ def _run(magics: MLOpsMagics, argv: list[str], cell: str) -> Any:
     try:
         try:
             mlops.log_text(cell, CELL_ARTIFACT)
-        except Exception as e:  # losing the copy must not stop the user's cell
+        except Exception as e:  # noqa: BLE001 - losing the copy must not stop the user's cell
             print(f"%%mlops run: could not save the cell's code: {e}")
         result = magics.run_cell_code(cell)
         status = "FINISHED"
@@ -349,7 +349,7 @@ def _end_through(run_id: str, status: str) -> None:
             return
         try:
             mlops.end_run(status=status)
-        except Exception as e:  # end_run ends the run, then reports refusals
+        except Exception as e:  # noqa: BLE001 - end_run ends the run, then reports refusals
             print(f"%%mlops run: run {_run_label(active)} ended {status}, but"
                   f" {_refused_what(e)}: {e}")
             current = mlops.active_run()

@@ -171,7 +171,7 @@ class JupyterServerProcess:
     def _extensions(self) -> str:
         exts = {MLOPS_EXTENSION: True}
         if not self.lab:
-            exts.update({name: False for name in OTHER_EXTENSIONS})
+            exts.update(dict.fromkeys(OTHER_EXTENSIONS, False))
         return repr(exts)
 
     def command(self) -> list[str]:

@@ -77,7 +77,7 @@ class ActiveRun(Run):
             else:
                 try:
                     end_run(status)
-                except Exception as e:  # do not hide the user's exception
+                except Exception as e:  # noqa: BLE001 - do not hide the user's exception
                     log.error("jupyter-mlops: ending run %s failed: %s", self.info.run_id, e)
         return False
 
@@ -336,7 +336,7 @@ def start_run(
     else:
         try:
             client.kill_stale_runs()
-        except Exception as e:  # liveness is best effort; never block a new run
+        except Exception as e:  # noqa: BLE001 - liveness is best effort; never block a new run
             log.debug("jupyter-mlops: could not sweep stale runs: %s", e)
         exp_id = str(experiment_id) if experiment_id is not None else _current_experiment_id(client)
         parent = parent_run_id or (stack[-1].info.run_id if stack else None)
@@ -397,7 +397,7 @@ def _start_system_metrics(client: MlopsClient, run_id: str) -> None:
 
     try:
         _monitors[run_id] = SystemMetricsMonitor(publish).start()
-    except Exception as e:  # psutil missing or broken: the run goes on without them
+    except Exception as e:  # noqa: BLE001 - psutil missing or broken: the run goes on without them
         log.warning("jupyter-mlops: system metrics are not logged: %s", e)
 
 
@@ -419,7 +419,7 @@ def _capture_source() -> tuple[dict[str, str], list[tuple[str, bytes]]]:
             tags, files = capture_source()
             if tags:
                 return dict(tags), list(files)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - source capture is best effort
             log.debug("jupyter-mlops: source capture failed: %s", e)
     name = sys.argv[0] if sys.argv and sys.argv[0] else "<console>"
     return {TAG_SOURCE_NAME: name, TAG_SOURCE_TYPE: "LOCAL"}, []
@@ -429,7 +429,7 @@ def _save_source_files(client: MlopsClient, run_id: str, files: list[tuple[str, 
     for name, data in files:
         try:
             client.log_bytes(run_id, data, f"source/{os.path.basename(name)}")
-        except Exception as e:  # the run matters more than its snapshot
+        except Exception as e:  # noqa: BLE001 - the run matters more than its snapshot
             log.warning("jupyter-mlops: could not save source/%s: %s", name, e)
 
 
@@ -778,7 +778,7 @@ def _end_runs_at_exit() -> None:
         try:
             _stop_system_metrics(run_id)
             run._client.set_terminated(run_id, status)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - at exit: report, end the other runs
             log.error("jupyter-mlops: could not end run %s at exit: %s", run_id, e)
     _all_active.clear()
 

@@ -68,7 +68,7 @@ def to_view_type(value: int | str | None) -> str:
 def current_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:
+    except Exception:  # noqa: BLE001 - getuser raises KeyError/OSError/ImportError by platform
         return "unknown"
 
 

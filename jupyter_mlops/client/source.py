@@ -64,11 +64,11 @@ def capture_source(
         source_file, code_dir = _identify(tags)
         try:
             tags.update(git_tags(code_dir))
-        except Exception:  # best effort: no git tags
+        except Exception:  # noqa: BLE001, S110 - best effort: no git tags
             pass
         if source_file:
             _snapshot(source_file, max_snapshot_bytes, tags, files)
-    except Exception:  # best effort: whatever was found so far
+    except Exception:  # noqa: BLE001, S110 - best effort: whatever was found so far
         pass
     return tags, files
 
@@ -173,7 +173,7 @@ def _kernel_id() -> str | None:
         from ipykernel.connect import get_connection_file
 
         name = os.path.basename(get_connection_file())
-    except Exception:
+    except Exception:  # noqa: BLE001 - not in a kernel, or no connection file
         return None
     m = re.match(r"kernel-(.+)\.json$", name)
     return m.group(1) if m else None
@@ -189,7 +189,7 @@ def _server_info() -> dict[str, Any] | None:
         from jupyter_core.paths import jupyter_runtime_dir
 
         runtime_dir = jupyter_runtime_dir()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no Jupyter installed: no notebook source
         return None
     want_url = _norm_url(os.environ.get("JUPYTER_MLOPS_SERVER_URL", ""))
     by_url = None
@@ -225,9 +225,9 @@ def session_path_for_kernel(server_url: str, token: str | None, kernel_id: str) 
     if token:
         req.add_header("Authorization", f"token {token}")
     try:
-        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:  # noqa: S310 (scheme checked)
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:  # scheme checked above
             sessions = json.loads(resp.read().decode("utf-8"))
-    except Exception:
+    except Exception:  # noqa: BLE001 - no server to ask: no notebook source
         return None
     if not isinstance(sessions, list):
         return None

@@ -283,7 +283,11 @@ def replay_spool(
             every = max(1, todo.batches // 10)
 
             def apply(
-                record: Record, done: list[int] = done, todo: FileSummary = todo, every: int = every
+                record: Record,
+                done: list[int] = done,
+                todo: FileSummary = todo,
+                every: int = every,
+                writer: Writer = writer,
             ) -> None:
                 writer.apply_left_over(record)
                 count = FileSummary("")

@@ -31,7 +31,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
     mod = type(exc).__module__
-    if mod.startswith("requests") or mod.startswith("urllib3"):
+    if mod.startswith(("requests", "urllib3")):
         # requests.ConnectionError / Timeout / ChunkedEncodingError ...
         return True
     if mod.startswith("sqlalchemy"):
@@ -44,6 +44,6 @@ def is_transient(exc: BaseException) -> bool:
             "DisconnectionError",
             "TimeoutError",
         ) or bool(getattr(exc, "connection_invalidated", False))
-    if mod.startswith("psycopg") or mod.startswith("sqlite3"):
+    if mod.startswith(("psycopg", "sqlite3")):
         return type(exc).__name__ in ("OperationalError", "InterfaceError")
     return False

@@ -79,7 +79,7 @@ def heartbeat_timeout_ms() -> int:
 class Future:
     """The result of one queued operation."""
 
-    __slots__ = ("_done", "_result", "_error")
+    __slots__ = ("_done", "_error", "_result")
 
     def __init__(self) -> None:
         self._done = threading.Event()
@@ -337,7 +337,7 @@ class Writer:
             with self._drain_lock:
                 if self.spool.adopt_orphans():
                     self._try_replay()
-        except Exception as e:  # never let start-up kill the thread
+        except Exception as e:  # noqa: BLE001 - never let start-up kill the thread
             log.warning("jupyter-mlops: could not replay left-over spool files: %s", e)
         while not self._closed:
             self._wake.wait(self._interval)
@@ -427,13 +427,13 @@ class Writer:
                 elif self.spool.pending:
                     self._try_replay()
                 self.spool.sync()
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - the writer thread must go on; the spool keeps the data
                 log.warning("jupyter-mlops: flushing the spool failed: %s", e)
             fut.set_result(None)
             return
         try:
             result = self._emit(record, collect=False)
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller, who re-raises it
             fut.set_error(e)
         else:
             fut.set_result(result)
@@ -642,7 +642,7 @@ class Writer:
     def _safe_heartbeat(self, run_ids: list[str]) -> None:
         try:
             self.store.heartbeat(run_ids)
-        except Exception as e:  # liveness is best effort
+        except Exception as e:  # noqa: BLE001 - liveness is best effort
             log.debug("jupyter-mlops: heartbeat failed: %s", e)
 
 
@@ -684,7 +684,7 @@ def close_all() -> None:
     for w in list(_writers.values()):
         try:
             w.close()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - at exit: report, flush the other writers
             log.error("jupyter-mlops: flushing %s at exit failed: %s", w.uri, e)
 
 

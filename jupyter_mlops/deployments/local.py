@@ -544,8 +544,8 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         for p in run.replicas:
             if not p.running():
                 code = p.exit_code()
-                bad.append((p, "the scoring process (pid %d) exited%s" % (
-                    p.pid, f" with code {code}" if code is not None else "")))
+                how = f" with code {code}" if code is not None else ""
+                bad.append((p, f"the scoring process (pid {p.pid}) exited{how}"))
             elif await self._http("GET", p.port, "/v2/health/ready") != 200:
                 p.bad_checks += 1
                 if p.bad_checks >= UNHEALTHY_AFTER:

@@ -340,7 +340,7 @@ class DeploymentService(Service):
                 await self._record(dep["name"], status="READY" if ok else "FAILED",
                                    reason=f"{action} to {served} failed: {e}")
                 return
-            except Exception as e:  # noqa: BLE001 - the deployment says what went wrong
+            except Exception as e:  # the deployment says what went wrong
                 self.log.exception("jupyter-mlops: deployment %s: %s failed", dep["name"],
                                    action)
                 await self._record(dep["name"], status="FAILED",
@@ -436,7 +436,7 @@ class DeploymentService(Service):
                 await self.follow_aliases()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - try again next time
+            except Exception:  # try again next time
                 self.log.exception("jupyter-mlops: following model aliases failed")
 
     async def follow_aliases(self) -> list[str]:

@@ -82,7 +82,7 @@ class MlflowSource(abc.ABC):
         path = local_path(run.artifact_uri)
         return [path] if path else []
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, a no-op unless a source holds something
         """Release what the reader holds."""
 
 

@@ -30,7 +30,7 @@ _LAZY = {
     "JobInvalid": ".spec",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605 - sorted() returns a list of str
 
 
 def __getattr__(name: str) -> Any:

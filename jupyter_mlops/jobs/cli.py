@@ -168,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg: dict[str, Any] = {}
     if args.jobs_dir:
         cfg["jobs_dir"] = os.path.abspath(args.jobs_dir)
+    path = os.path.abspath(args.file)
 
     async def main() -> int:
         svc = TrainingService(store, root, env=env, **cfg)
@@ -175,8 +176,7 @@ def _run(args: argparse.Namespace) -> int:
         job_id = None
         try:
             try:
-                job = await svc.submit(os.path.abspath(args.file), parameters=given,
-                                       target=args.target or "local",
+                job = await svc.submit(path, parameters=given, target=args.target or "local",
                                        parent_run_id=args.parent_run_id)
             except JobError as e:
                 for issue in e.issues:

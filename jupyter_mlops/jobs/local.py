@@ -402,7 +402,7 @@ class LocalJob:
                 os.killpg(g, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         procs = [self.procs[r.rank] for r in running]
-        while time.monotonic() < deadline and (
+        while time.monotonic() < deadline and (  # noqa: ASYNC110 - polls process exit; there is no event to wait on
                 any(p.returncode is None for p in procs) or any(alive(v) for v in victims)):
             await asyncio.sleep(0.05)
         for g in groups:  # whatever the ranks started in their node's group

@@ -107,6 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     target = args.target or "local"
     if target != "local":
         cfg["kubeflow_targets"] = server_kubeflow_targets()
+    path = os.path.abspath(args.file)
 
     async def main() -> int:
         svc = PipelineService(store, root, env=env, **cfg)
@@ -115,8 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         run_id = None
         try:
             try:
-                run = await svc.submit(os.path.abspath(args.file), parameters=given,
-                                       target=target)
+                run = await svc.submit(path, parameters=given, target=target)
             except PipelineError as e:
                 for issue in e.issues:
                     print(str(issue), file=sys.stderr)

@@ -281,7 +281,7 @@ class RunExecution:
         self.run_dir = run_dir
         self.experiment_id = experiment_id
         self.reuse = dict(reuse or {})  # step -> run id whose outputs it takes (retries)
-        self.status: dict[str, str] = {n: "PENDING" for n in pipeline.steps}
+        self.status: dict[str, str] = dict.fromkeys(pipeline.steps, "PENDING")
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.cancelled = False
         self.interrupted: str | None = None  # why the process stopped it (→ FAILED)
@@ -434,7 +434,7 @@ class RunExecution:
                     self.ctx.record(self.run_id, name, {"attempt": attempt})
                 try:
                     await self._attempt(step, params, env, work, lpath, attempt, attempts)
-                    missing = [o for o in step.outputs if not os.path.exists(os.path.join(work, o))]
+                    missing = [o for o in step.outputs if not os.path.exists(os.path.join(work, o))]  # noqa: ASYNC240 - a few stats of local files per step
                     if missing:
                         raise StepFailed("declared output(s) not written: " + ", ".join(missing))
                     status, error = "SUCCEEDED", None

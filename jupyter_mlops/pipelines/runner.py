@@ -283,7 +283,7 @@ async def run_notebook(pool: KernelPool, source: str, output: str, params: Mappi
         os.replace(tmp, output)
 
     try:
-        await _silent(kc, _preamble(cwd, env, os.path.dirname(os.path.abspath(source))))
+        await _silent(kc, _preamble(cwd, env, os.path.dirname(os.path.abspath(source))))  # noqa: ASYNC240 - abspath of the notebook path, once
         client.kc = kc
         client.reset_execution_trackers()
         msg_id = kc.kernel_info()

@@ -33,7 +33,7 @@ def _matrix(rows: Any, what: str) -> np.ndarray:
         except (TypeError, ValueError) as e:
             raise BadInput(f"{what}: rows of unequal length or mixed shapes ({e}).") from None
         if arr.ndim != 2:
-            raise BadInput(f"{what}: rows must all have the same number of values.")
+            raise BadInput(f"{what}: rows must all have the same number of values.") from None
     if arr.ndim == 1:
         arr = arr.reshape(1, -1) if arr.size and not isinstance(rows[0], list) else arr
     if arr.ndim != 2:

@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return run(args)
-    except Exception as e:  # noqa: BLE001 - a missing model etc.: one line, exit 1
+    except Exception as e:  # a missing model etc.: one line, exit 1
         from ..tracking.errors import TrackingError
 
         if not isinstance(e, TrackingError):

@@ -93,7 +93,7 @@ class Tensor:
     """One checked request input: ``name``, ``shape``, ``datatype`` and its values (``flat``,
     row-major; ``array()`` builds the numpy array of ``shape``)."""
 
-    __slots__ = ("name", "shape", "datatype", "flat", "index")
+    __slots__ = ("datatype", "flat", "index", "name", "shape")
 
     def __init__(self, raw: Any, i: int) -> None:
         if type(raw) is not dict:
@@ -186,7 +186,7 @@ def _stack(tensors: list[Tensor]) -> np.ndarray:
 
 def _matrix(tensors: list[Tensor], columns: list[str] | None) -> np.ndarray:
     by_name = {t.name: t for t in tensors}
-    if columns and (len(tensors) > 1 or tensors[0].name in columns and len(columns) == 1):
+    if columns and (len(tensors) > 1 or (tensors[0].name in columns and len(columns) == 1)):
         missing = [c for c in columns if c not in by_name]
         if missing:
             raise BadInput(f"inputs: no input named {missing} (the model's inputs are "

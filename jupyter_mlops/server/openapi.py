@@ -320,7 +320,7 @@ DEFAULT_ERROR: S = {
 def with_default_errors(paths: S) -> S:
     """Every operation's responses with a ``default`` error (the statuses above)."""
     for item in paths.values():
-        for verb, op in item.items():
-            if verb in ("get", "post", "put", "patch", "delete") and isinstance(op, dict):
-                op.setdefault("responses", {}).setdefault("default", DEFAULT_ERROR)
+        for verb, operation in item.items():
+            if verb in ("get", "post", "put", "patch", "delete") and isinstance(operation, dict):
+                operation.setdefault("responses", {}).setdefault("default", DEFAULT_ERROR)
     return paths

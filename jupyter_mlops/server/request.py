@@ -266,7 +266,7 @@ class Fields:
         if value is None:
             return default
         key = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-        if key is None or key.upper() not in choices and key not in choices:
+        if key is None or (key.upper() not in choices and key not in choices):
             raise bad_value(
                 self.path(name), value,
                 f"Value must be one of {', '.join(sorted(set(choices.values())))}.",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["TrackingError", "open_store"]
 
 
-def open_store(uri: str, artifact_root: str | None = None) -> "TrackingStore":
+def open_store(uri: str, artifact_root: str | None = None) -> TrackingStore:
     """Open (creating and migrating as needed) the store at a database URI.
 
     ``uri`` is ``sqlite:///<path>`` or ``postgresql://...``. ``artifact_root``

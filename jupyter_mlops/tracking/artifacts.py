@@ -179,7 +179,7 @@ class FsspecArtifactRepository(ArtifactRepository):
         parent = posixpath.dirname(full)
         try:
             self.fs.makedirs(parent, exist_ok=True)
-        except Exception:  # object stores have no directories
+        except Exception:  # noqa: BLE001, S110 - object stores have no directories
             pass
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}.part"
         payload = data if isinstance(data, (bytes, bytearray, memoryview)) else None

@@ -69,7 +69,7 @@ class Metric:
         return {"key": self.key, "value": value, "timestamp": self.timestamp, "step": self.step}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Metric":
+    def from_dict(cls, d: dict[str, Any]) -> Metric:
         return cls(d["key"], float(d["value"]), int(d.get("timestamp", 0)), int(d.get("step", 0)))
 
 
@@ -99,7 +99,7 @@ class Experiment:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Experiment":
+    def from_dict(cls, d: dict[str, Any]) -> Experiment:
         return cls(
             experiment_id=str(d["experiment_id"]),
             name=d["name"],
@@ -146,7 +146,7 @@ class RunInfo:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunInfo":
+    def from_dict(cls, d: dict[str, Any]) -> RunInfo:
         return cls(
             run_id=d.get("run_id") or d["run_uuid"],
             experiment_id=str(d["experiment_id"]),
@@ -232,7 +232,7 @@ class RunData:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunData":
+    def from_dict(cls, d: dict[str, Any]) -> RunData:
         return cls(
             metrics={m["key"]: MetricValue.of(Metric.from_dict(m)) for m in d.get("metrics", [])},
             params={p["key"]: p.get("value", "") for p in d.get("params", [])},
@@ -268,7 +268,7 @@ class Dataset:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Dataset":
+    def from_dict(cls, d: dict[str, Any]) -> Dataset:
         return cls(
             name=d.get("name", ""),
             digest=d.get("digest", ""),
@@ -301,7 +301,7 @@ class DatasetInput:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DatasetInput":
+    def from_dict(cls, d: dict[str, Any]) -> DatasetInput:
         return cls(
             Dataset.from_dict(d.get("dataset") or {}),
             [Tag(t.get("key", ""), t.get("value", "")) for t in d.get("tags", [])],
@@ -324,7 +324,7 @@ class RunInputs:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunInputs":
+    def from_dict(cls, d: dict[str, Any]) -> RunInputs:
         return cls(
             [DatasetInput.from_dict(i) for i in d.get("dataset_inputs", [])],
             [m["model_id"] for m in d.get("model_inputs", []) if m.get("model_id")],
@@ -345,7 +345,7 @@ class Run:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Run":
+    def from_dict(cls, d: dict[str, Any]) -> Run:
         return cls(
             RunInfo.from_dict(d["info"]),
             RunData.from_dict(d.get("data", {})),
@@ -391,7 +391,7 @@ class SeriesPoint:
 def json_float(v: float) -> Any:
     """A number as MLflow's JSON carries it: NaN and the infinities as the strings
     ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (JSON has no such numbers)."""
-    if v != v:
+    if v != v:  # noqa: PLR0124 - NaN test
         return "NaN"
     if v == math.inf:
         return "Infinity"

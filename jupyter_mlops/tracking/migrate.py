@@ -116,7 +116,7 @@ def _retry_locked(fn: Any, deadline_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000) ->
         try:
             return fn()
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > end:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > end:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.25)

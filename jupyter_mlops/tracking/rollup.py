@@ -52,7 +52,7 @@ def merge(a: Agg, b: Agg) -> Agg:
 
 def aggregate_points(steps: Sequence[int], tss: Sequence[int], vals: Sequence[float]) -> Agg:
     """Aggregate raw points (NaN values are left out of min/max)."""
-    finite = [v for v in vals if v == v]
+    finite = [v for v in vals if v == v]  # noqa: PLR0124 - NaN test
     last = vals[-1]
     return (
         len(steps),
@@ -64,7 +64,7 @@ def aggregate_points(steps: Sequence[int], tss: Sequence[int], vals: Sequence[fl
         max(tss),
         min(finite) if finite else None,
         max(finite) if finite else None,
-        None if last != last else last,
+        None if last != last else last,  # noqa: PLR0124 - NaN test
     )
 
 
@@ -84,7 +84,7 @@ def new_blocks(
     if k == 0:
         return out
     total = sum(vals)
-    has_nan = total != total  # NaN anywhere (or inf - inf: then the slow path is right too)
+    has_nan = total != total  # noqa: PLR0124 - NaN anywhere (or inf - inf: then the slow path is right too)
     size = BLOCK_BASE
     level1: list[tuple[int, Agg]] = []
     append = level1.append
@@ -94,7 +94,7 @@ def new_blocks(
         j = min(k, i + size - (seq % size))
         vs = vals[i:j]
         if has_nan:
-            fin = [v for v in vs if v == v]
+            fin = [v for v in vs if v == v]  # noqa: PLR0124 - NaN test
             vmin = min(fin) if fin else None
             vmax = max(fin) if fin else None
         else:
@@ -111,7 +111,7 @@ def new_blocks(
             ts_ = tss[i:j]
             t_lo, t_hi = min(ts_), max(ts_)
         append((seq // size, (j - i, steps[i], tss[i], s_lo, s_hi, t_lo, t_hi, vmin, vmax,
-                              None if last != last else last)))
+                              None if last != last else last)))  # noqa: PLR0124 - NaN test
         seq += j - i
         i = j
     out[1] = level1
@@ -211,5 +211,5 @@ def _point(a: Agg) -> SeriesPoint:
 
 
 def raw_point(step: int, ts: int, value: float) -> Agg:
-    v = None if value != value else value
+    v = None if value != value else value  # noqa: PLR0124 - NaN test
     return (1, step, ts, step, step, ts, ts, v, v, v)

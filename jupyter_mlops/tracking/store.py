@@ -314,5 +314,5 @@ class TrackingStore(abc.ABC):
 
         return artifact_repo_for(artifact_uri, self.artifact_root)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, a no-op unless a store holds connections
         """Release connections."""

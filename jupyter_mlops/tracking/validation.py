@@ -59,12 +59,12 @@ def exceeds_maximum_length_message(path: str, limit: int) -> str:
 
 def _path_not_unique(name: str) -> bool:
     norm = posixpath.normpath(name)
-    return norm != name or norm == "." or norm.startswith("..") or norm.startswith("/")
+    return norm != name or norm == "." or norm.startswith(("..", "/"))
 
 
 def validate_key(name: Any, path: str = "key", what: str = "key") -> str:
     """A metric/param/tag key: MLflow's allowed characters, no path tricks, ≤ 250 chars."""
-    if name is None or name == "" and what == "metric":
+    if name is None or (name == "" and what == "metric"):
         raise invalid(invalid_value_message(path, "", "A key name must be provided."))
     if not isinstance(name, str):
         raise invalid(invalid_value_message(path, name, "Expected a string."))

@@ -20,7 +20,6 @@ import argparse
 import importlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from clihelpers import REPO
@@ -177,7 +176,7 @@ def test_the_command_checker_finds_mistakes() -> None:
         assert check_command(parser, line.split()) is not None, line
     for line in good:
         assert check_command(parser, line.split()) is None, line
-    assert list(documented_command_lines("x `jupyter mlops gc --dry-run` y | z"))[0][1] == [
+    assert next(documented_command_lines("x `jupyter mlops gc --dry-run` y | z"))[1] == [
         "gc", "--dry-run"]
 
 
@@ -217,7 +216,7 @@ def test_cli_page_has_a_usage_line_per_command_listing_its_options() -> None:
         mine = [ln for ln in usage if re.match(re.escape(prefix) + r"(\s|$)", ln)]
         options = option_names(leaf)
         if not mine:
-            if options or f"`{prefix}" not in text and f"{prefix} " not in text:
+            if options or (f"`{prefix}" not in text and f"{prefix} " not in text):
                 problems.append(f"{prefix}: no usage line in docs/cli.md")
             continue
         documented = documented_options(leaf, [ln[len(prefix):] for ln in mine])
@@ -343,7 +342,7 @@ def test_readme_documents_every_server_setting_with_its_default() -> None:
     inherited = set(ExtensionApp.class_traits(config=True))
     own = {n: t for n, t in MLOpsApp.class_traits(config=True).items() if n not in inherited}
     problems = []
-    for name, trait in sorted(own.items()):
+    for name in sorted(own):
         rows = [ln for ln in readme.splitlines() if f"`c.MLOpsApp.{name}`" in ln]
         if not rows:
             problems.append(f"README.md does not document c.MLOpsApp.{name}")

@@ -47,10 +47,9 @@ def test_log_and_read_back(mlops):
 
 
 def test_failure_in_with_block_marks_failed(mlops):
-    with pytest.raises(ZeroDivisionError):
-        with mlops.start_run() as run:
-            mlops.log_metric("m", 1.0)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), mlops.start_run() as run:
+        mlops.log_metric("m", 1.0)
+        1 / 0  # noqa: B018 - the exception is the point
     got = mlops.get_run(run.info.run_id)
     assert got.info.status == "FAILED"
     assert got.data.metrics["m"].value == 1.0
@@ -216,7 +215,7 @@ def test_active_runs_are_per_thread(mlops):
                     mlops.log_metric("v", i, step=i)
                 results[name] = run.info.run_id
                 assert mlops.active_run().info.run_id == run.info.run_id
-        except BaseException as e:  # reported below
+        except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
     with mlops.start_run(run_name="main") as main_run:

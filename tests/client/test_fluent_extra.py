@@ -83,7 +83,8 @@ def test_tables_and_streams(sqlite_mlops):
     assert list(one["x"]) == [9]
     client = mlops.MlopsClient()
     path = client.download_artifacts(run.info.run_id, "blob.bin")
-    assert open(path, "rb").read() == b"raw bytes"
+    with open(path, "rb") as f:
+        assert f.read() == b"raw bytes"
     with pytest.raises(TrackingError, match="No runs found"):
         mlops.load_table("tables/none.json")
 

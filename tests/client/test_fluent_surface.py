@@ -12,7 +12,7 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
-import jupyter_mlops
+import jupyter_mlops  # noqa: E402 - only when mlflow is installed
 
 #: mlflow's functions with no counterpart, and why.
 EXCLUDED = {

@@ -50,7 +50,8 @@ def test_fluent_api_over_http(server, tmp_path, monkeypatch):
     client = mlops.MlopsClient()
     assert [f.path for f in client.list_artifacts(run.info.run_id, "notes")] == ["notes/hello.txt"]
     dl = client.download_artifacts(run.info.run_id, "notes/hello.txt", str(tmp_path))
-    assert open(dl).read() == "hello"
+    with open(dl) as f:
+        assert f.read() == "hello"
 
     # the server's own store has it all
     store = open_store(server.db_url)

@@ -393,7 +393,7 @@ class FakeKubernetes:
         body.setdefault("kind", rt.kind)
         out = await self._create(rt, ns, body)
         if not isinstance(out, dict):
-            raise RuntimeError(f"create {kind} in {ns}: {out.text}")  # noqa: TRY004 - a refusal
+            raise RuntimeError(f"create {kind} in {ns}: {out.text}")  # a refusal
         return out
 
     async def set_status(self, kind: str, ns: str, name: str, **changes: Any) -> dict | None:
@@ -515,9 +515,7 @@ class FakeKubernetes:
                     return False
             elif (obj_labels.get(k) == v) != eq:
                 return False
-        for k, v, eq in fields:
-            if (str(_get_path(obj, k)) == v) != eq:
-                return False
+        return all((str(_get_path(obj, k)) == v) == eq for k, v, eq in fields)
         return True
 
     async def list_or_watch(self, request: web.Request) -> web.StreamResponse:

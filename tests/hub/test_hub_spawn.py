@@ -165,7 +165,7 @@ def test_concurrent_gpu_spawns_never_exceed_the_team_quota(clean):
     assert len(started) == 4 and len(refused) == 2, [
         (n, r.status_code, r.text[:200]) for n, r in results
     ]
-    for name, r in refused.items():
+    for r in refused.values():
         message = r.json()["message"]
         holders = ", ".join(f"{u} (1)" for u in sorted(started))
         assert message.startswith(f"team vision: 4 of 4 GPUs in use by {holders}"), message

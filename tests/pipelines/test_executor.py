@@ -16,12 +16,22 @@ from pipehelpers import REPO, wait_dead, write, write_notebook
 from jupyter_mlops.pipelines.service import PipelineService
 from jupyter_mlops.tracking import open_store
 
+
 @pytest.fixture
 def any_store(tmp_path, db_url):
     """SQLite, and PostgreSQL when JUPYTER_MLOPS_TEST_POSTGRES_URL is set."""
     s = open_store(db_url, artifact_root=str(tmp_path / "art"))
     yield s
     s.close()
+
+
+def _text(path) -> str:
+    """A local file's text ("" while it does not exist)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def run_with_service(store, root, fn, **cfg):
@@ -62,7 +72,7 @@ def test_notebook_and_script_steps_tracked_with_outputs_logs_and_parameters(stor
         import jupyter_mlops as mlops
         mlops.log_metric("total", total)
         """)
-    before = open(nb).read()
+    before = _text(nb)
     write(str(tmp_path / "p.pipeline.yaml"), """\
         name: tracked
         parameters:
@@ -89,7 +99,7 @@ def test_notebook_and_script_steps_tracked_with_outputs_logs_and_parameters(stor
     assert st["make"]["status"] == st["use"]["status"] == "SUCCEEDED"
     assert run["progress"]["done"] == 2 and run["parameters"] == {"rows": 5, "scale": 2.0}
     # the source notebook is untouched; the executed copy has the injected cell after `parameters`
-    assert open(nb).read() == before
+    assert _text(nb) == before
     out = nbformat.read(os.path.join(tmp_path / ".runs", run["run_id"], "steps", "use",
                                      "output.ipynb"), 4)
     assert "injected-parameters" in out.cells[1].metadata["tags"]
@@ -189,8 +199,9 @@ def test_cancel_and_timeout_kill_the_whole_process_tree(store, tmp_path):
 
     async def pid_file(path):
         for _ in range(600):
-            if os.path.exists(path) and open(path).read():
-                return int(open(path).read())
+            text = _text(path)
+            if text:
+                return int(text)
             await asyncio.sleep(0.1)
         raise AssertionError(f"{path} never written")
 
@@ -201,7 +212,7 @@ def test_cancel_and_timeout_kill_the_whole_process_tree(store, tmp_path):
         cancelled = await svc.cancel(run["run_id"])
         timed = await svc.wait((await svc.submit("t.pipeline.yaml"))["run_id"])
         d2 = os.path.join(tmp_path / ".runs", timed["run_id"], "steps", "s", "work", "child.pid")
-        return cancelled, pids, timed, int(open(d2).read())
+        return cancelled, pids, timed, int(_text(d2))
 
     cancelled, pids, timed, tpid = run_with_service(store, tmp_path, go)
     assert cancelled["status"] == "CANCELED"
@@ -251,8 +262,10 @@ def test_cache_hits_on_same_code_inputs_and_parameters_and_retry_reuses_successe
     assert r2["status"] == "SUCCEEDED" and r2["retry_of"] == r1["run_id"]
     assert steps_of(r2)["gen"]["status"] == "CACHED" and steps_of(r2)["gen"]["cached_from"] == r1["run_id"]
     assert steps_of(r3)["gen"]["status"] == "CACHED"
-    out = lambda r: open(os.path.join(tmp_path / ".runs", r["run_id"], "steps", "gen", "work",
-                                      "out.txt")).read()
+
+    def out(r):
+        return _text(os.path.join(tmp_path / ".runs", r["run_id"], "steps", "gen", "work", "out.txt"))
+
     assert out(r3) == out(r1)
     assert steps_of(r4)["gen"]["status"] == "SUCCEEDED" and out(r4) != out(r1)
     assert steps_of(r5)["gen"]["status"] == "SUCCEEDED"  # an input changed
@@ -317,7 +330,7 @@ def test_unfinished_runs_of_a_dead_process_are_failed_on_start(store, tmp_path):
 
     async def submit_and_abandon(svc):
         row = await svc.ctx.call(svc._create, svc.load("p.pipeline.yaml"), {}, None, None, None)
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: ASYNC220 - "pass" ends at once
         dead.wait()  # a pid of this machine that no longer runs
         await svc.ctx.call(lambda: svc.db.update_run(row["run_id"], status="RUNNING",
                                                      executor=f"{socket.gethostname()}:{dead.pid}"))
@@ -364,7 +377,7 @@ def test_cancel_from_another_process_reaches_the_executor(store, tmp_path):
         other = PipelineService(open_store(store.uri), str(tmp_path), env=env, warm_kernels=0)
         try:
             run = await runner.submit("p.pipeline.yaml")
-            while (await runner.get_run(run["run_id"]))["steps"][0]["status"] != "RUNNING":
+            while (await runner.get_run(run["run_id"]))["steps"][0]["status"] != "RUNNING":  # noqa: ASYNC110 - the state is in the database
                 await asyncio.sleep(0.1)
             asked = await other.cancel(run["run_id"])  # not its run: asks through the database
             assert asked["status"] == "CANCELING"

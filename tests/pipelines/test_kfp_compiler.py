@@ -272,7 +272,7 @@ def test_parameter_values_are_checked(ws):
     with pytest.raises(CompileError, match="no tracking_uri"):
         compile_pipeline(p, {}, step_run_ids=RUNS, parent_run_id="x",
                          settings=KubeflowSettings(image="i", tracking_uri=""))
-    with pytest.raises(CompileError, match="no tracked run for step.*'report'"):
+    with pytest.raises(CompileError, match=r"no tracked run for step.*'report'"):
         compile_pipeline(p, {}, step_run_ids={"prep": "a", "Train_Big": "b"},
                          parent_run_id="x", settings=SETTINGS)
 

@@ -18,6 +18,7 @@ from jupyter_mlops.pipelines.kubeflow.compiler import KubeflowSettings, compile_
 from jupyter_mlops.pipelines.kubeflow.step import local_path
 from jupyter_mlops.pipelines.spec import load_pipeline
 
+
 @pytest.fixture
 def ws(tmp_path):
     """prep (notebook) writes data.txt; train (notebook) reads it and a workspace file,

@@ -301,7 +301,7 @@ def test_magic_submits_to_the_server_and_waits(server, monkeypatch, capsys):
     assert "submitted to the Jupyter server" in capsys.readouterr().out
     run = server.call("GET", f"{P}/runs/{run_id}")[1]["run"]
     assert run["status"] == "SUCCEEDED" and run["parameters"] == {"n": 2}
-    with pytest.raises(UsageError, match="gone.py"):
+    with pytest.raises(UsageError, match=r"gone\.py"):
         pipeline_magic(["run", "sub/bad.pipeline.yaml"])
 
 

@@ -155,5 +155,5 @@ def test_dsl_validation_errors(ws):
         notebook("missing.ipynb")
 
     broken.base_dir = str(ws)
-    with pytest.raises(PipelineInvalid, match="missing.ipynb"):
+    with pytest.raises(PipelineInvalid, match=r"missing\.ipynb"):
         broken.build(root=str(ws))

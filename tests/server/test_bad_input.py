@@ -171,14 +171,14 @@ TRAVERSALS = [
 @pytest.mark.parametrize("traversal", TRAVERSALS)
 def test_artifact_path_traversal_is_refused(api, jp_serverapp, tmp_path, traversal):
     base = jp_serverapp.base_url + "mlops/" + ART + "/"
-    before = {p for p in tmp_path.rglob("*")}
+    before = set(tmp_path.rglob("*"))
     for method, body in (("PUT", b"owned"), ("GET", None), ("DELETE", None)):
         r = api(method, base + traversal, body=body, raw_path=True)
         assert 400 <= r.status < 500, (method, traversal, r.status)
         assert json.loads(r.body)["error_code"]
     r = api("GET", ART, params={"path": urllib.parse.unquote(traversal)})
     assert 400 <= r.status < 500 and json.loads(r.body)["error_code"]
-    after = {p for p in tmp_path.rglob("*")}
+    after = set(tmp_path.rglob("*"))
     new = [p for p in after - before if "owned" in _read(p)]
     assert new == [], f"{traversal} wrote {new}"
     assert not Path("/etc/escape.txt").exists()

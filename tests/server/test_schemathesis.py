@@ -8,6 +8,7 @@ a request that makes the server fail."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     response_schema_conformance,
     status_code_conformance,
 )
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # hypothesis's dependency before 3.11
 
 #: Examples per operation: enough for the generator to try each field's edge values.
 EXAMPLES = 4

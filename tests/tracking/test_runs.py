@@ -194,7 +194,7 @@ def test_many_small_batches_accumulate(store):
 def test_history_columns(store):
     rid = store.create_run("0").info.run_id
     store.log_batch(rid, metrics=[Metric("m", float(i), 100 - i, i % 5) for i in range(10)])
-    steps, tss, vals, more = store.get_metric_history_columns(rid, "m")
+    steps, tss, _vals, more = store.get_metric_history_columns(rid, "m")
     assert steps == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4] and not more
     assert tss == [95, 100, 94, 99, 93, 98, 92, 97, 91, 96]
     assert store.get_metric_history_columns(rid, "m", offset=8, limit=1)[0] == [4]

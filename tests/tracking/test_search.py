@@ -237,7 +237,6 @@ def test_postgres_search_uses_the_prefix_index(store):
     does not depend on the table's size)."""
     if store.dialect != "postgresql":
         pytest.skip("the prefix index exists on PostgreSQL only (this is the SQLite run of the test)")
-    import sqlalchemy as sa
 
     from jupyter_mlops.tracking.schema import params as params_table
 

@@ -134,6 +134,6 @@ def test_cover_splits_into_aligned_blocks():
     # contiguous and aligned
     pos = 5
     for level, a, b in pieces:
-        assert a == pos and a % (32**level) == 0 and b % (32**level) == 0 or level == 0
+        assert (a == pos and a % (32**level) == 0 and b % (32**level) == 0) or level == 0
         pos = b
     assert pos == 5000

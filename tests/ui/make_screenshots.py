@@ -86,7 +86,7 @@ def demo(lab: ui.Lab) -> tuple[str, list[str]]:
         n = 400
         rate = 3 * lr ** 0.5 + 0.05 * layers
         loss = [2.3 * math.exp(-rate * s / 40) + 0.05 + rng.random() * 0.04 for s in range(n)]
-        acc = [min(0.995, 1 - l / 2.5 + rng.random() * 0.01) for l in loss]
+        acc = [min(0.995, 1 - x / 2.5 + rng.random() * 0.01) for x in loss]
         lab.api("POST", "mlops/api/v1/runs/log-bulk", {
             "run_id": rid,
             "metrics": [{"key": k, "steps": list(range(n)),

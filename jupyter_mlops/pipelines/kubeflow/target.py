@@ -202,7 +202,7 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
         p = item.pipeline
         assert p is not None
         # (compiling reads and embeds the step files: not on the event loop)
-        await asyncio.to_thread(self._compile, p, item.values, {n: "0" * 32 for n in p.steps},
+        await asyncio.to_thread(self._compile, p, item.values, dict.fromkeys(p.steps, "0" * 32),
                                 "0" * 32)
         exp_name = self.cfg.experiment or p.experiment or p.name
         item.notes["kfp_experiment_id"] = await asyncio.to_thread(self.client.experiment_id,

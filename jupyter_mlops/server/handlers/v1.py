@@ -71,7 +71,7 @@ def _plain_column(raw: list[Any], convert: Any) -> list[Any] | None:
             except OverflowError:
                 return None
         return None
-    if all(type(v) is int for v in raw) and INT64_MIN <= min(raw) and max(raw) <= INT64_MAX:
+    if all(type(v) is int for v in raw) and min(raw) >= INT64_MIN and max(raw) <= INT64_MAX:
         return raw
     return None
 
