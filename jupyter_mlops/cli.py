@@ -135,7 +135,7 @@ def parse_duration(text: str) -> Duration:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     from .tracking import migrate
-    from .tracking.entities import ALL, DELETED_ONLY
+    from .tracking.entities import ALL
 
     uri, _ = resolve_store(args.database_url, None)
     path = migrate.sqlite_path(uri)
@@ -149,12 +149,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
         deleted = {}
         ids = list(names)
         for i in range(0, len(ids), 100):
-            chunk = ids[i : i + 100]
-            for run in _all(
-                lambda token, chunk=chunk: store.search_runs(
-                    chunk, run_view_type=DELETED_ONLY, page_token=token
-                )
-            ):
+            for run in _deleted_runs(store, ids[i : i + 100]):
                 deleted[run.info.run_id] = run.info
         older = int(args.older_than or 0)
         age = f" deleted more than {args.older_than.text} ago" if older else ""
@@ -231,6 +226,16 @@ def _delete_artifacts(store: TrackingStore, artifact_uri: str) -> int:
                 os.rmdir(path)
             path = os.path.dirname(path)
     return count
+
+
+def _deleted_runs(store: TrackingStore, experiment_ids: list[str]) -> list[Any]:
+    from .tracking.entities import DELETED_ONLY
+
+    return _all(
+        lambda token: store.search_runs(
+            experiment_ids, run_view_type=DELETED_ONLY, page_token=token
+        )
+    )
 
 
 def _all(page: Callable[[str | None], tuple[list[Any], str | None]]) -> list[Any]:

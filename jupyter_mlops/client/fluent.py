@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..tracking.entities import (
     DEFAULT_EXPERIMENT_ID,
@@ -65,7 +65,7 @@ class ActiveRun(Run):
     def __enter__(self) -> ActiveRun:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         stack = _stack()
         if any(r.info.run_id == self.info.run_id for r in stack):
             status = FINISHED if exc_type is None else FAILED
@@ -156,6 +156,7 @@ def set_experiment(
     if (experiment_name is None) == (experiment_id is None):
         raise invalid("Must specify exactly one of: `experiment_id` or `experiment_name`.")
     client = _client()
+    exp: Experiment | None
     if experiment_id is not None:
         exp = client.get_experiment(str(experiment_id))
     else:
@@ -413,8 +414,8 @@ def _capture_source() -> tuple[dict[str, str], list[tuple[str, bytes]]]:
     try:
         from .source import capture_source
     except ImportError:
-        capture_source = None
-    if capture_source is not None:
+        pass
+    else:
         try:
             tags, files = capture_source()
             if tags:
@@ -752,7 +753,7 @@ def runs_to_dataframe(runs: list[Run]) -> Any:
     nan = float("nan")
     for k in metric_keys:
         cols[f"metrics.{k}"] = [
-            r.data.metrics[k].value if k in r.data.metrics else nan for r in runs
+            float(r.data.metrics[k]) if k in r.data.metrics else nan for r in runs
         ]
     for k in param_keys:
         cols[f"params.{k}"] = [r.data.params.get(k) for r in runs]

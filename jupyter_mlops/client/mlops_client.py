@@ -201,7 +201,7 @@ class MlopsClient:
             )
         run_name = run_name or str_tags.get(TAG_RUN_NAME) or random_run_name()
         str_tags[TAG_RUN_NAME] = run_name
-        record = {
+        record: dict[str, Any] = {
             "op": "create_run",
             "experiment_id": str(experiment_id),
             "user_id": user_id or current_user(),

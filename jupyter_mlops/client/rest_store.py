@@ -491,7 +491,12 @@ class RestTrackingStore(TrackingStore):
         max_results: int = 1000,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
     ) -> tuple[list[Run], str | None]:
+        if visible_user_ids is not None or viewer_id is not None:
+            # the server applies its own access rules for this client's token
+            raise invalid("a REST store cannot narrow a search to other users' view")
         body: dict[str, Any] = {
             "experiment_ids": [str(e) for e in experiment_ids],
             "run_view_type": run_view_type,

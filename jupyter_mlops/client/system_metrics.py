@@ -104,7 +104,10 @@ class SystemMetricsSampler:
         return out
 
     def _gpu_sample(self) -> dict[str, float]:
-        nvml, out = self._nvml, {}
+        nvml = self._nvml
+        out: dict[str, float] = {}
+        if nvml is None:  # no NVML: no GPUs either
+            return out
         for i, handle in enumerate(self._gpus):
             p = f"gpu_{i}_"
             try:

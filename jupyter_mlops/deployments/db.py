@@ -3,6 +3,7 @@ go through a thread)."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from collections.abc import Iterator
@@ -79,7 +80,7 @@ class DeploymentDB:
             conn.execute(deployments.delete().where(deployments.c.name == name))
 
     # -- history ----------------------------------------------------------------------------
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:
         with self._read() as conn:
             rows = conn.execute(sa.select(deployment_history).where(
                 deployment_history.c.name == name).order_by(deployment_history.c.seq)).all()

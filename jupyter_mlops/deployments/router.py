@@ -155,7 +155,7 @@ class Router:
 
     def set_backends(self, addresses: list[str]) -> None:
         old = {b.address: b for b in self.backends}
-        self.backends = [old.pop(a, None) or Backend(a) for a in addresses]
+        self.backends = [old.pop(a) if a in old else Backend(a) for a in addresses]
         self._cycle = itertools.cycle(self.backends) if self.backends else iter(())
         for b in old.values():  # idle connections only: requests in flight finish
             b.close()

@@ -13,6 +13,7 @@ may move it straight in the database). The registered version being served carri
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 import re
@@ -264,7 +265,7 @@ class DeploymentService(Service):
     async def list(self) -> list[dict[str, Any]]:
         return [self.present(d) for d in await self.call(self.db.list)]
 
-    def list_targets(self) -> list[dict[str, Any]]:
+    def list_targets(self) -> builtins.list[dict[str, Any]]:
         return [t.describe() for t in self.targets.values()]
 
     @staticmethod
@@ -439,7 +440,7 @@ class DeploymentService(Service):
             except Exception:  # try again next time
                 self.log.exception("jupyter-mlops: following model aliases failed")
 
-    async def follow_aliases(self) -> list[str]:
+    async def follow_aliases(self) -> builtins.list[str]:
         """Roll the deployments whose alias moved; their names."""
         rolled = []
         for dep in await self.call(self.db.list):

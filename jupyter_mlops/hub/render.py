@@ -37,7 +37,7 @@ def ensure_kubeconfig() -> None:
         json.dump(_DUMMY_KUBECONFIG, f)
     os.environ["KUBECONFIG"] = path
     # kubernetes_asyncio reads $KUBECONFIG once, at import: tell it if it was imported already
-    kube_config = sys.modules.get("kubernetes_asyncio.config.kube_config")
+    kube_config: Any = sys.modules.get("kubernetes_asyncio.config.kube_config")
     if kube_config is not None:
         kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
 

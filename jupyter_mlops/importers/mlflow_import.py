@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..tracking.entities import DELETED, RUNNING, TERMINAL_STATUSES, Metric
 from ..tracking.errors import RESOURCE_DOES_NOT_EXIST, TrackingError
@@ -320,27 +320,37 @@ class MlflowImporter:
             s.runs_skipped += 1
             self.echo(f"{label}: already there")
 
-    def _log_items(self, run_id: str, kind: str, items: list[tuple[str, str]], label: str) -> int:
+    def _log_items(
+        self, run_id: str, kind: Literal["params", "tags"], items: list[tuple[str, str]], label: str
+    ) -> int:
         """Log params or tags 100 at a time; a refused batch is retried item by
         item so that only the bad items are left out (and reported)."""
         done = 0
         for i in range(0, len(items), 100):
             batch = items[i : i + 100]
             try:
-                self.store.log_batch(run_id, **{kind: batch})
+                self._log_batch(run_id, kind, batch)
                 done += len(batch)
                 continue
             except TrackingError:
                 pass
             for item in batch:
                 try:
-                    self.store.log_batch(run_id, **{kind: [item]})
+                    self._log_batch(run_id, kind, [item])
                     done += 1
                 except TrackingError as e:
                     self._problem(
                         f"{label.strip()}: {kind[:-1]} {item[0]!r} not imported: {e.message}"
                     )
         return done
+
+    def _log_batch(
+        self, run_id: str, kind: Literal["params", "tags"], items: list[tuple[str, str]]
+    ) -> None:
+        if kind == "params":
+            self.store.log_batch(run_id, params=items)
+        else:
+            self.store.log_batch(run_id, tags=items)
 
     def _metrics_complete(self, run: SourceRun, run_id: str) -> bool:
         """Whether every series of an existing run has as many points here as in

@@ -136,15 +136,15 @@ class PipelineDB:
                 pipeline_steps.c.run_id == run_id, pipeline_steps.c.status == "PENDING",
             ).values(status="SKIPPED"))
 
-    def find_cached(self, cache_key: str) -> tuple[str, str] | None:
-        """The latest successful (run_id, step) with this cache key."""
+    def find_cached(self, cache_key: str) -> list[tuple[str, str]]:
+        """The latest successful (run_id, step)s with this cache key, newest first."""
         q = (sa.select(pipeline_steps.c.run_id, pipeline_steps.c.step)
              .where(pipeline_steps.c.cache_key == cache_key,
                     pipeline_steps.c.status == "SUCCEEDED")
              .order_by(pipeline_steps.c.end_time.desc()).limit(5))
         with self._read() as conn:
             rows = conn.execute(q).all()
-        return [(r[0], r[1]) for r in rows]  # type: ignore[return-value]
+        return [(r[0], r[1]) for r in rows]
 
     # -- schedules -------------------------------------------------------------------
     def insert_schedule(self, row: dict[str, Any]) -> None:

@@ -656,8 +656,8 @@ def _hash_path(h: Any, path: str) -> None:
                 _hash_path(h, full)
         return
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     except OSError:
         h.update(b"<missing>")

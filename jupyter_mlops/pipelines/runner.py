@@ -308,7 +308,8 @@ async def run_notebook(pool: KernelPool, source: str, output: str, params: Mappi
         raise
     except (RuntimeError, TimeoutError) as e:
         task = asyncio.current_task()
-        if task is not None and task.cancelling():  # nbclient turned our cancel into an error
+        cancelling = sys.version_info >= (3, 11) and task is not None and task.cancelling()
+        if cancelling:  # nbclient turned our cancel into an error
             kill_tree(pid)
             raise asyncio.CancelledError() from None
         if isinstance(e, StepFailed):

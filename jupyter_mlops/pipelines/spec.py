@@ -416,13 +416,13 @@ def notebook_parameters(nb_path: str) -> dict[str, Any] | None:
                 return out
             for node in tree.body:
                 targets: list[Any] = []
-                value = None
+                value: ast.expr | None = None
                 if isinstance(node, ast.Assign):
                     targets, value = node.targets, node.value
                 elif isinstance(node, ast.AnnAssign) and node.value is not None:
                     targets, value = [node.target], node.value
                 for t in targets:
-                    if isinstance(t, ast.Name):
+                    if isinstance(t, ast.Name) and value is not None:
                         try:
                             out[t.id] = ast.literal_eval(value)
                         except (ValueError, SyntaxError, TypeError):

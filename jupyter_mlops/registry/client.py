@@ -35,6 +35,20 @@ class _Entity:
 
 
 class ModelVersion(_Entity):
+    # set from the REST answer by _Entity (None where the server left a field out)
+    name: str
+    version: str
+    creation_timestamp: int | None
+    last_updated_timestamp: int | None
+    user_id: str | None
+    current_stage: str | None
+    description: str | None
+    source: str | None
+    run_id: str | None
+    status: str | None
+    status_message: str | None
+    run_link: str | None
+    model_id: str | None
     _fields = (
         "name",
         "version",
@@ -57,6 +71,12 @@ class ModelVersion(_Entity):
 
 
 class RegisteredModel(_Entity):
+    # set from the REST answer by _Entity (None where the server left a field out)
+    name: str
+    creation_timestamp: int | None
+    last_updated_timestamp: int | None
+    description: str | None
+    user_id: str | None
     _fields = ("name", "creation_timestamp", "last_updated_timestamp", "description", "user_id")
 
     def __init__(self, d: dict[str, Any]) -> None:

@@ -254,5 +254,5 @@ def input_columns(mlmodel: dict[str, Any]) -> list[str] | None:
         spec = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         return None
-    names = [c.get("name") for c in spec if isinstance(c, dict)]
+    names: list[Any] = [c.get("name") for c in spec if isinstance(c, dict)]
     return names if names and all(names) else None

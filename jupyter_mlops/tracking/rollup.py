@@ -17,7 +17,7 @@ points sorted by x instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .entities import SeriesPoint
 from .schema import BLOCK_BASE, BLOCK_LEVELS
@@ -26,7 +26,9 @@ from .schema import BLOCK_BASE, BLOCK_LEVELS
 Agg = tuple[int, int, int, int, int, int, int, float | None, float | None, float | None]
 
 
-def _minmax(a: float | None, b: float | None, pick: type = min) -> float | None:
+def _minmax(
+    a: float | None, b: float | None, pick: Callable[[float, float], float] = min
+) -> float | None:
     if a is None:
         return b
     if b is None:

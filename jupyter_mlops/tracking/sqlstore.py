@@ -586,10 +586,11 @@ class SqlTrackingStore(TrackingStore):
         cols = {key: series.validated_columns(key, *c) for key, c in series_columns(metrics).items()}
         self._log(run_id, cols, params, tags)
 
-    def _checked_params(self, items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _checked_params(self, items: Sequence[Any]) -> list[tuple[str, str]]:
+        """``items``: (key, value) pairs or Param entities."""
         seen: dict[str, str] = {}
         for item in items:
-            k, v = (item.key, item.value) if hasattr(item, "key") else item  # type: ignore[union-attr]
+            k, v = (item.key, item.value) if hasattr(item, "key") else item
             validate_key(k, "key")
             v = truncate_value("Param value", MAX_PARAM_VAL_LENGTH, v)
             if k in seen and seen[k] != v:
@@ -600,10 +601,11 @@ class SqlTrackingStore(TrackingStore):
             seen[k] = v
         return list(seen.items())
 
-    def _checked_tags(self, items: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _checked_tags(self, items: Sequence[Any]) -> list[tuple[str, str]]:
+        """``items``: (key, value) pairs or RunTag entities."""
         out: dict[str, str] = {}
         for item in items:
-            k, v = (item.key, item.value) if hasattr(item, "key") else item  # type: ignore[union-attr]
+            k, v = (item.key, item.value) if hasattr(item, "key") else item
             validate_key(k, "key")
             out[k] = truncate_value("Tag value", MAX_TAG_VAL_LENGTH, v)
         return list(out.items())
