@@ -112,8 +112,8 @@ def new_blocks(
         else:
             ts_ = tss[i:j]
             t_lo, t_hi = min(ts_), max(ts_)
-        append((seq // size, (j - i, steps[i], tss[i], s_lo, s_hi, t_lo, t_hi, vmin, vmax,
-                              None if last != last else last)))  # noqa: PLR0124 - NaN test
+        last_v = None if last != last else last  # noqa: PLR0124 - NaN test
+        append((seq // size, (j - i, steps[i], tss[i], s_lo, s_hi, t_lo, t_hi, vmin, vmax, last_v)))
         seq += j - i
         i = j
     out[1] = level1

@@ -333,8 +333,9 @@ async def test_a_dead_servers_leftover_ranks_are_killed_at_the_next_start(ws, tm
 
         asyncio.run(main())
         """)
-    proc = subprocess.Popen([sys.executable, str(runner)], env=env,  # noqa: ASYNC220
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; the test reads its output
+        [sys.executable, str(runner)], env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         job_id = proc.stdout.readline().strip()
         records = await until(lambda: pid_files(out, 4), "every rank to start")
