@@ -464,7 +464,7 @@ def _text(value: str) -> str:
 
 def _api_message(error: ApiException) -> str:
     try:
-        return str(json.loads(error.body).get("message") or error.reason)
+        return str(json.loads(error.body or b"").get("message") or error.reason)
     except (TypeError, ValueError, AttributeError):
         return str(error.reason)
 

@@ -65,7 +65,7 @@ class KernelPool:
             with contextlib.suppress(Exception):
                 await km.shutdown_kernel(now=True)
             raise
-        km.mlops_client = kc
+        km.mlops_client = kc  # type: ignore[attr-defined]  # the pool's ready client rides along
         return km
 
     def fill(self, want: int | None = None) -> None:

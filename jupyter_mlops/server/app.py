@@ -431,7 +431,7 @@ class MLOpsApp(ExtensionApp):
     def server_url(self) -> str | None:
         """How a process on this machine reaches this server (None on a UNIX socket)."""
         app = self.serverapp
-        if app is None or getattr(app, "sock", ""):
+        if app is None or app.sock:
             return None
         ip = app.ip or "127.0.0.1"
         if ip in ("", "*", "0.0.0.0", "localhost", "127.0.0.1"):

@@ -47,7 +47,7 @@ def unavailable(why: str) -> TrackingError:
     )
 
 
-def _first_line(exc: BaseException, limit: int = 200) -> str:
+def _first_line(exc: BaseException | None, limit: int = 200) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
     return line[:limit]

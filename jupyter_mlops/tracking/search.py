@@ -609,6 +609,7 @@ def run_order_by(order: Sequence[OrderBy], query: Any, dialect: str = "sqlite") 
     terms: list[Any] = []
     seen_start = seen_id = False
     for i, o in enumerate(order):
+        col: sa.ColumnElement[Any]
         if o.entity in (METRIC, PARAM, TAG):
             base = {METRIC: latest_metrics, PARAM: params, TAG: tags}[o.entity]
             a = base.alias(f"ob{i}")

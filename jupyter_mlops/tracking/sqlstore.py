@@ -137,7 +137,7 @@ class SqlTrackingStore(TrackingStore):
                 self._insert_ignore(conn, store_info, ["key"], [
                     {"key": "artifact_root", "value": artifact_root or default_artifact_root(self.uri)}
                 ])
-                current = conn.execute(sel).scalar()
+                current = conn.execute(sel).scalar_one()
             if artifact_root is not None and artifact_root != current:
                 conn.execute(
                     store_info.update()
@@ -246,10 +246,12 @@ class SqlTrackingStore(TrackingStore):
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         with self._read() as conn:
-            rows = conn.execute(sa.select(experiments).where(experiments.c.name == name)).all()
+            rows = sorted(
+                conn.execute(sa.select(experiments).where(experiments.c.name == name)).all(),
+                key=lambda r: r.lifecycle_stage != ACTIVE,
+            )
             if not rows:
                 return None
-            rows.sort(key=lambda r: r.lifecycle_stage != ACTIVE)
             return self._load_experiments(conn, rows[:1])[0]
 
     def search_experiments(
@@ -883,15 +885,15 @@ class SqlTrackingStore(TrackingStore):
     def _insert_ignore(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+        else:  # the same on_conflict API as sqlite's insert, on another dialect's class
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         conn.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)
 
     def _upsert(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+        else:  # the same on_conflict API as sqlite's insert, on another dialect's class
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         stmt = insert(table)
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_={"value": stmt.excluded.value})
         conn.execute(stmt, rows)

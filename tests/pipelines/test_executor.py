@@ -264,7 +264,7 @@ def test_cache_hits_on_same_code_inputs_and_parameters_and_retry_reuses_successe
     assert steps_of(r3)["gen"]["status"] == "CACHED"
 
     def out(r):
-        return _text(os.path.join(tmp_path / ".runs", r["run_id"], "steps", "gen", "work", "out.txt"))
+        return _text(tmp_path / ".runs" / r["run_id"] / "steps" / "gen" / "work" / "out.txt")
 
     assert out(r3) == out(r1)
     assert steps_of(r4)["gen"]["status"] == "SUCCEEDED" and out(r4) != out(r1)

@@ -170,7 +170,7 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                 self.log.error("jupyter-mlops: %s %s failed mid-response", self.request.method,
                                self.request.path, exc_info=exc)
                 if not self._finished and self.request.connection is not None:
-                    self.request.connection.close()
+                    self.request.connection.close()  # type: ignore[attr-defined]  # HTTP1Connection
             elif isinstance(exc, TrackingError):
                 self.send_tracking_error(exc)
             elif isinstance(exc, NotImplementedError):
