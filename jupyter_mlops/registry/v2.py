@@ -13,7 +13,6 @@ message names the field (``inputs[1].shape``, ...).
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from typing import Any
 

@@ -472,7 +472,7 @@ async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
         await svc.stop()
     assert [j["status"] for j in jobs] == ["SUCCEEDED"] * 3
     runs = [store.get_run(j["job_id"]) for j in jobs]
-    assert {k: v for k, v in runs[0].data.metrics.items()} == {"x": 0.0}
+    assert dict(runs[0].data.metrics) == {"x": 0.0}
     assert dict(runs[1].data.metrics) == {"x": 0.0, "rank1/x": 1.0, "rank2/x": 2.0}
     assert dict(runs[2].data.metrics) == {"x": 0.0, "rank1/x": 1.0}
     assert runs[0].data.params == {"world": "3"}
