@@ -39,17 +39,19 @@ def rss_kb(pid: int, field: str) -> int:
 
 def body_of(run_id: str, size: int) -> bytes:
     """A log-bulk body of about ``size`` bytes: 10 metrics of equal length."""
-    per_point = len('1765000000000,') + len('123456,') + len('0.12345678901234567,')
+    per_point = len("1765000000000,") + len("123456,") + len("0.12345678901234567,")
     points = size // per_point // 10
     t0 = 1_765_000_000_000
     metrics = []
     for k in range(10):
-        metrics.append({
-            "key": f"m{k}",
-            "steps": list(range(points)),
-            "timestamps": [t0 + i for i in range(points)],
-            "values": [0.12345678901234567 + i * 1e-9 for i in range(points)],
-        })
+        metrics.append(
+            {
+                "key": f"m{k}",
+                "steps": list(range(points)),
+                "timestamps": [t0 + i for i in range(points)],
+                "values": [0.12345678901234567 + i * 1e-9 for i in range(points)],
+            }
+        )
     raw = json.dumps({"run_id": run_id, "metrics": metrics}, separators=(",", ":")).encode()
     return raw
 
@@ -67,8 +69,9 @@ def main() -> None:
             auth = {"Authorization": f"token {srv.token}", "Content-Type": "application/json"}
 
             def call(path: str, body: dict) -> dict:
-                req = urllib.request.Request(srv.url + "mlops/" + path,
-                                             data=json.dumps(body).encode(), headers=auth)
+                req = urllib.request.Request(
+                    srv.url + "mlops/" + path, data=json.dumps(body).encode(), headers=auth
+                )
                 with urllib.request.urlopen(req, timeout=600) as r:
                     return json.loads(r.read())
 
@@ -111,13 +114,22 @@ def main() -> None:
             time.sleep(5)
             held = rss_kb(pid, "VmRSS")
             codes = {c: statuses.count(c) for c in sorted(set(statuses))}
-            print(json.dumps({
-                "clients": args.clients, "body_bytes": size, "server_args": args.server_arg,
-                "idle_mb": round(idle / 1024), "peak_mb": round(peak / 1024),
-                "peak_above_idle_mb": round((peak - idle) / 1024),
-                "held_above_idle_mb": round((held - idle) / 1024),
-                "statuses": codes, "wall_s": round(wall, 1),
-            }, indent=1))
+            print(
+                json.dumps(
+                    {
+                        "clients": args.clients,
+                        "body_bytes": size,
+                        "server_args": args.server_arg,
+                        "idle_mb": round(idle / 1024),
+                        "peak_mb": round(peak / 1024),
+                        "peak_above_idle_mb": round((peak - idle) / 1024),
+                        "held_above_idle_mb": round((held - idle) / 1024),
+                        "statuses": codes,
+                        "wall_s": round(wall, 1),
+                    },
+                    indent=1,
+                )
+            )
         finally:
             srv.stop()
 

@@ -71,19 +71,55 @@ def bench_cold_start(work: str, starts: int) -> None:
     theirs: list[float] = []
     for _ in range(starts):
         port = free_port()
-        ours.append(cold_start([sys.executable, "-m", "jupyter_mlops.registry.serve", model_dir,
-                                "--port", str(port)], port, env, os.path.join(work, "o.log")))
+        ours.append(
+            cold_start(
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter_mlops.registry.serve",
+                    model_dir,
+                    "--port",
+                    str(port),
+                ],
+                port,
+                env,
+                os.path.join(work, "o.log"),
+            )
+        )
         port = free_port()
-        theirs.append(cold_start([sys.executable, "-m", "mlflow", "models", "serve", "-m",
-                                  model_dir, "--env-manager", "local", "-h", "127.0.0.1", "-p",
-                                  str(port)], port, env, os.path.join(work, "m.log")))
+        theirs.append(
+            cold_start(
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "models",
+                    "serve",
+                    "-m",
+                    model_dir,
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                ],
+                port,
+                env,
+                os.path.join(work, "m.log"),
+            )
+        )
     a, b = statistics.median(ours), statistics.median(theirs)
-    print(f"\ncold start, process spawn -> first 200 on /ping, median of {starts} "
-          f"(load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"\ncold start, process spawn -> first 200 on /ping, median of {starts} "
+        f"(load average {os.getloadavg()[0]:.1f})"
+    )
     print("| measure | jupyter-mlops | mlflow models serve | ratio |")
     print("|---|---|---|---|")
-    print(f"| cold start (s) | {a:.2f} (min {min(ours):.2f}) | {b:.2f} (min {min(theirs):.2f}) "
-          f"| {a / b:.2f} of MLflow's |")
+    print(
+        f"| cold start (s) | {a:.2f} (min {min(ours):.2f}) | {b:.2f} (min {min(theirs):.2f}) "
+        f"| {a / b:.2f} of MLflow's |"
+    )
 
 
 def bench_rollouts(work: str, rollouts: int) -> None:
@@ -102,8 +138,12 @@ def bench_rollouts(work: str, rollouts: int) -> None:
     mlops.set_experiment("bench")
     for constant in (0, 1):
         with mlops.start_run():
-            mlops.log_model(DummyClassifier(strategy="constant", constant=constant).fit(X, [0, 1]),
-                            "model", input_example=X, registered_model_name="bench")
+            mlops.log_model(
+                DummyClassifier(strategy="constant", constant=constant).fit(X, [0, 1]),
+                "model",
+                input_example=X,
+                registered_model_name="bench",
+            )
     mlops.set_tracking_uri(None)
     server.start()
     s = requests.Session()
@@ -127,8 +167,7 @@ def bench_rollouts(work: str, rollouts: int) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             while not stop.is_set():
                 try:
-                    conn.request("POST", "/invocations", body,
-                                 {"Content-Type": "application/json"})
+                    conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
                     r = conn.getresponse()
                     data = r.read()
                     if r.status == 200:
@@ -170,8 +209,9 @@ def bench_rollouts(work: str, rollouts: int) -> None:
 
         engine = sa.create_engine(server.db_url)
         with engine.connect() as c:
-            state = json.loads(c.execute(sa.text(
-                "select state from deployments where name='bench'")).scalar())
+            state = json.loads(
+                c.execute(sa.text("select state from deployments where name='bench'")).scalar()
+            )
             state_port = state["replicas"][0]["port"]
         del direct_port
 
@@ -188,20 +228,27 @@ def bench_rollouts(work: str, rollouts: int) -> None:
         router_port = int(url.rsplit(":", 1)[1])
         p50(router_port, 200)
         via_router, direct = p50(router_port), p50(state_port)
-        print(f"\nrollouts of a local deployment under a client loop ({len(answers)} requests "
-              f"answered, {len(failures)} failed; load average {os.getloadavg()[0]:.1f})")
+        print(
+            f"\nrollouts of a local deployment under a client loop ({len(answers)} requests "
+            f"answered, {len(failures)} failed; load average {os.getloadavg()[0]:.1f})"
+        )
         print("| measure | median | max |")
         print("|---|---|---|")
         print(f"| create -> READY (s) | {create_s:.2f} | |")
         firsts = [r[0] for r in rows]
         readys = [r[1] for r in rows]
-        print(f"| rollout: request -> all traffic on the new version (s) | "
-              f"{statistics.median(firsts):.2f} | {max(firsts):.2f} |")
-        print(f"| rollout: request -> READY, old process stopped (s) | "
-              f"{statistics.median(readys):.2f} | {max(readys):.2f} |")
+        print(
+            f"| rollout: request -> all traffic on the new version (s) | "
+            f"{statistics.median(firsts):.2f} | {max(firsts):.2f} |"
+        )
+        print(
+            f"| rollout: request -> READY, old process stopped (s) | "
+            f"{statistics.median(readys):.2f} | {max(readys):.2f} |"
+        )
         print(f"| failed requests during {rollouts} rollouts | {len(failures)} | |")
-        print(f"| p50 latency through the router / direct (ms) | {via_router:.2f} / "
-              f"{direct:.2f} | |")
+        print(
+            f"| p50 latency through the router / direct (ms) | {via_router:.2f} / {direct:.2f} | |"
+        )
         if failures:
             print("failures:", failures[:5])
         s.delete(api + "/bench")

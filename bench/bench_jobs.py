@@ -77,8 +77,7 @@ def torchrun() -> str:
 
 
 def env() -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
     e["OMP_NUM_THREADS"] = "1"
     return e
 
@@ -92,9 +91,16 @@ def last_start(out: Path, n: int) -> float:
 
 async def ours_launch(svc, work: Path, out: Path) -> float:
     t0 = time.time()
-    job = await svc.submit(spec={"name": "probe", "script": "probe.py", "args": [str(out)],
-                                 "procs_per_node": 4, "env": {"OMP_NUM_THREADS": "1"}},
-                           base_dir=str(work))
+    job = await svc.submit(
+        spec={
+            "name": "probe",
+            "script": "probe.py",
+            "args": [str(out)],
+            "procs_per_node": 4,
+            "env": {"OMP_NUM_THREADS": "1"},
+        },
+        base_dir=str(work),
+    )
     t = await asyncio.to_thread(last_start, out, 4)
     await svc.wait(job["job_id"])
     return t - t0
@@ -102,8 +108,12 @@ async def ours_launch(svc, work: Path, out: Path) -> float:
 
 def torchrun_launch(work: Path, out: Path) -> float:
     t0 = time.time()
-    proc = subprocess.Popen([torchrun(), "--nproc_per_node=4", str(work / "probe.py"), str(out)],
-                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [torchrun(), "--nproc_per_node=4", str(work / "probe.py"), str(out)],
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     t = last_start(out, 4)
     proc.wait()
     return t - t0
@@ -111,9 +121,16 @@ def torchrun_launch(work: Path, out: Path) -> float:
 
 async def ours_train(svc, work: Path, out: Path, steps: int) -> tuple[float, tuple]:
     t0 = time.monotonic()
-    job = await svc.submit(spec={"name": "train", "script": "train.py",
-                                 "args": [str(steps), str(out)], "procs_per_node": 4,
-                                 "env": {"OMP_NUM_THREADS": "1"}}, base_dir=str(work))
+    job = await svc.submit(
+        spec={
+            "name": "train",
+            "script": "train.py",
+            "args": [str(steps), str(out)],
+            "procs_per_node": 4,
+            "env": {"OMP_NUM_THREADS": "1"},
+        },
+        base_dir=str(work),
+    )
     job = await svc.wait(job["job_id"])
     assert job["status"] == "SUCCEEDED", job
     return time.monotonic() - t0, eval((out / "loop").read_text())
@@ -121,9 +138,13 @@ async def ours_train(svc, work: Path, out: Path, steps: int) -> tuple[float, tup
 
 def torchrun_train(work: Path, out: Path, steps: int) -> tuple[float, tuple]:
     t0 = time.monotonic()
-    subprocess.run([torchrun(), "--nproc_per_node=4", str(work / "train.py"), str(steps),
-                    str(out)], env=env(), check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [torchrun(), "--nproc_per_node=4", str(work / "train.py"), str(steps), str(out)],
+        env=env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.monotonic() - t0, eval((out / "loop").read_text())
 
 
@@ -141,8 +162,12 @@ async def main() -> None:
     (work / "probe.py").write_text(PROBE)
     (work / "train.py").write_text(TRAIN)
     store = open_store(f"sqlite:///{root / 'store.db'}")
-    svc = TrainingService(store, str(work), env=dict(env(), JUPYTER_MLOPS_TRACKING_URI=store.uri),
-                          jobs_dir=str(root / "jobs"))
+    svc = TrainingService(
+        store,
+        str(work),
+        env=dict(env(), JUPYTER_MLOPS_TRACKING_URI=store.uri),
+        jobs_dir=str(root / "jobs"),
+    )
     await svc.start()
     launch: dict[str, list[float]] = {"ours": [], "torchrun": []}
     train: dict[str, list[tuple[float, tuple]]] = {"ours": [], "torchrun": []}
@@ -151,14 +176,20 @@ async def main() -> None:
             for who in ("ours", "torchrun"):
                 out = root / f"launch-{who}-{i}"
                 out.mkdir()
-                launch[who].append(await ours_launch(svc, work, out) if who == "ours"
-                                   else torchrun_launch(work, out))
+                launch[who].append(
+                    await ours_launch(svc, work, out)
+                    if who == "ours"
+                    else torchrun_launch(work, out)
+                )
         for i in range(args.repeat):
             for who in ("ours", "torchrun"):
                 out = root / f"train-{who}-{i}"
                 out.mkdir()
-                train[who].append(await ours_train(svc, work, out, args.steps) if who == "ours"
-                                  else torchrun_train(work, out, args.steps))
+                train[who].append(
+                    await ours_train(svc, work, out, args.steps)
+                    if who == "ours"
+                    else torchrun_train(work, out, args.steps)
+                )
     finally:
         await svc.stop()
         store.close()

@@ -40,9 +40,14 @@ def make_notebook_pipeline(d: Path) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell("n = 0", metadata={"tags": ["parameters"]})] + [
-        nbformat.v4.new_code_cell(c) for c in NB_CELLS]
+        nbformat.v4.new_code_cell(c) for c in NB_CELLS
+    ]
     nbformat.write(nb, str(d / "t.ipynb"))
     lines = ["name: ten-notebooks", "steps:"]
     for b in range(5):
@@ -70,10 +75,14 @@ def service(d: Path, parallelism: int, warm: int):
     from jupyter_mlops.tracking import open_store
 
     store = open_store(f"sqlite:///{d / 'mlops.db'}", artifact_root=str(d / "art"))
-    env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=store.uri,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return PipelineService(store, str(d), env=env, runs_dir=str(d / "runs"),
-                           parallelism=parallelism, warm_kernels=warm)
+    env = dict(
+        os.environ,
+        JUPYTER_MLOPS_TRACKING_URI=store.uri,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    return PipelineService(
+        store, str(d), env=env, runs_dir=str(d / "runs"), parallelism=parallelism, warm_kernels=warm
+    )
 
 
 async def timed_run(svc, path: str) -> float:
@@ -99,8 +108,12 @@ async def bench_notebooks(d: Path, repeat: int) -> dict[str, float]:
         await svc.warm()
         warm.append(await timed_run(svc, "ten.pipeline.yaml"))
     await svc.stop()
-    return {"cold": cold, "warm": statistics.median(warm), "warm_min": min(warm),
-            "warm_max": max(warm)}
+    return {
+        "cold": cold,
+        "warm": statistics.median(warm),
+        "warm_min": min(warm),
+        "warm_max": max(warm),
+    }
 
 
 def bench_papermill_style(d: Path) -> float:
@@ -123,8 +136,9 @@ async def bare_runner(d: Path, steps: list[tuple[str, list[str]]], parallelism: 
         for dep in deps:
             await done[dep].wait()
         async with sem:
-            p = await asyncio.create_subprocess_exec("sh", str(d / "noop.sh"), cwd=str(d),
-                                                     start_new_session=True)
+            p = await asyncio.create_subprocess_exec(
+                "sh", str(d / "noop.sh"), cwd=str(d), start_new_session=True
+            )
             await p.wait()
         done[name].set()
 
@@ -159,16 +173,31 @@ def main() -> None:
         dag = asyncio.run(bench_dag(d, args.repeat))
     load = os.getloadavg()[0]
     rows = [
-        (f"10 notebook steps (5 branches × 2), parallelism 5, {WARM} warm kernels, end to end",
-         f"{nb['warm']:.2f} s (min {nb['warm_min']:.2f}, max {nb['warm_max']:.2f})", "≤ 4 s"),
-        ("same, cold (first run of a fresh process: kernels start on submit)",
-         f"{nb['cold']:.2f} s", ""),
-        ("reference: one notebook through nbclient with its own kernel (papermill-style)",
-         f"{pm:.2f} s per notebook → 10 sequential ≈ {10 * pm:.1f} s", ""),
-        ("100-step DAG (10 × 10 `sh` no-op steps, parallelism 4): ours / bare asyncio runner",
-         f"{dag['ours']:.2f} s / {dag['bare']:.2f} s", ""),
-        ("scheduling overhead of the 100-step DAG (ours − bare)",
-         f"{dag['overhead']:.2f} s ({dag['per_step_ms']:.1f} ms per step)", "≤ 1 s"),
+        (
+            f"10 notebook steps (5 branches × 2), parallelism 5, {WARM} warm kernels, end to end",
+            f"{nb['warm']:.2f} s (min {nb['warm_min']:.2f}, max {nb['warm_max']:.2f})",
+            "≤ 4 s",
+        ),
+        (
+            "same, cold (first run of a fresh process: kernels start on submit)",
+            f"{nb['cold']:.2f} s",
+            "",
+        ),
+        (
+            "reference: one notebook through nbclient with its own kernel (papermill-style)",
+            f"{pm:.2f} s per notebook → 10 sequential ≈ {10 * pm:.1f} s",
+            "",
+        ),
+        (
+            "100-step DAG (10 × 10 `sh` no-op steps, parallelism 4): ours / bare asyncio runner",
+            f"{dag['ours']:.2f} s / {dag['bare']:.2f} s",
+            "",
+        ),
+        (
+            "scheduling overhead of the 100-step DAG (ours − bare)",
+            f"{dag['overhead']:.2f} s ({dag['per_step_ms']:.1f} ms per step)",
+            "≤ 1 s",
+        ),
     ]
     text = ["| measure | result | target |", "|---|---|---|"]
     text += [f"| {a} | {b} | {c} |" for a, b, c in rows]
@@ -176,9 +205,11 @@ def main() -> None:
     print(f"(load average {load:.1f}, median of {args.repeat})")
     if args.append_results:
         with open(REPO / "bench" / "RESULTS.md", "a") as f:
-            f.write(f"\n## Pipelines\n\n`python bench/bench_pipelines.py --repeat {args.repeat}`, "
-                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, CPython "
-                    f"{sys.version.split()[0]}, shared 2-core VM (load average {load:.1f}).\n\n")
+            f.write(
+                f"\n## Pipelines\n\n`python bench/bench_pipelines.py --repeat {args.repeat}`, "
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, CPython "
+                f"{sys.version.split()[0]}, shared 2-core VM (load average {load:.1f}).\n\n"
+            )
             f.write("\n".join(text) + "\n")
 
 

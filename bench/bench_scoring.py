@@ -70,8 +70,9 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise SystemExit(f"server on {port} did not start")
 
 
-def one_connection(port: int, body: bytes, n: int, latencies: list[float] | None,
-                   path: str = "/invocations") -> None:
+def one_connection(
+    port: int, body: bytes, n: int, latencies: list[float] | None, path: str = "/invocations"
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"}
     for _ in range(n):
@@ -92,8 +93,9 @@ def latency_round(port: int, body: bytes, n: int, path: str = "/invocations") ->
     return lat
 
 
-def throughput_round(port: int, body: bytes, threads: int, per_thread: int,
-                     path: str = "/invocations") -> float:
+def throughput_round(
+    port: int, body: bytes, threads: int, per_thread: int, path: str = "/invocations"
+) -> float:
     ts = [
         threading.Thread(target=one_connection, args=(port, body, per_thread, None, path))
         for _ in range(threads)
@@ -162,8 +164,9 @@ def main() -> None:
         procs.append(theirs)
         wait_ready(ours_port, ours)
         wait_ready(theirs_port, theirs)
-        v2_body = json.dumps({"inputs": [
-            {"name": c, "shape": [1], "datatype": "FP64", "data": [0.1]} for c in cols]}).encode()
+        v2_body = json.dumps(
+            {"inputs": [{"name": c, "shape": [1], "datatype": "FP64", "data": [0.1]} for c in cols]}
+        ).encode()
         # (port, path, body) of each measured endpoint; the model is served as "model"
         servers = {
             "jupyter-mlops /invocations": (ours_port, "/invocations", body),
@@ -178,15 +181,18 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, (port, path, b) in servers.items():
                 lat[name] += latency_round(port, b, per_round, path)
-                tput[name].append(throughput_round(
-                    port, b, args.threads, max(1, per_round // args.threads), path))
+                tput[name].append(
+                    throughput_round(port, b, args.threads, max(1, per_round // args.threads), path)
+                )
         load = os.getloadavg()[0]
         print(
             f"\nsingle-row requests per endpoint: {len(lat['mlflow /invocations'])}; "
             f"{args.threads} client threads for throughput; load average {load:.1f}"
         )
-        print("| measure | jupyter-mlops /invocations | jupyter-mlops V2 infer | "
-              "mlflow models serve /invocations | ratios (ours/theirs) |")
+        print(
+            "| measure | jupyter-mlops /invocations | jupyter-mlops V2 infer | "
+            "mlflow models serve /invocations | ratios (ours/theirs) |"
+        )
         print("|---|---|---|---|---|")
 
         def pct(v: list[float], q: float) -> float:
@@ -196,10 +202,16 @@ def main() -> None:
         rows = [
             ("p50 latency, 1 connection (ms)", [pct(lat[n], 0.5) for n in names], True),
             ("p95 latency, 1 connection (ms)", [pct(lat[n], 0.95) for n in names], True),
-            ("throughput, 1 connection (req/s)",
-             [1 / statistics.median(lat[n]) for n in names], False),
-            (f"throughput, {args.threads} connections (req/s, median of rounds)",
-             [statistics.median(tput[n]) for n in names], False),
+            (
+                "throughput, 1 connection (req/s)",
+                [1 / statistics.median(lat[n]) for n in names],
+                False,
+            ),
+            (
+                f"throughput, {args.threads} connections (req/s, median of rounds)",
+                [statistics.median(tput[n]) for n in names],
+                False,
+            ),
         ]
         for label, (a, v2, b), lower_better in rows:
             r1, r2 = (b / a, b / v2) if lower_better else (a / b, v2 / b)

@@ -43,7 +43,9 @@ OURS_URI: str | None = None  # --ours-uri: run our side on another database (e.g
 
 
 def open_ours(tmp: str) -> SqlTrackingStore:
-    return SqlTrackingStore(OURS_URI or f"sqlite:///{tmp}/ours.db", artifact_root=f"{tmp}/artifacts")
+    return SqlTrackingStore(
+        OURS_URI or f"sqlite:///{tmp}/ours.db", artifact_root=f"{tmp}/artifacts"
+    )
 
 
 def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
@@ -150,15 +152,24 @@ def bench_series(tmp: str, args: argparse.Namespace) -> None:
     t0 = 1_700_000_000_000
     for s0 in range(0, n, 50_000):
         steps = list(range(s0, min(n, s0 + 50_000)))
-        ours.log_bulk(rid, metrics=[("big", steps, [t0 + s for s in steps], [rng.random() for _ in steps])])
+        ours.log_bulk(
+            rid, metrics=[("big", steps, [t0 + s for s in steps], [rng.random() for _ in steps])]
+        )
     t, pts = timed(lambda: ours.get_metric_series(rid, "big", 1000), args.repeat)
     report(f"get_metric_series {n:,} points -> {len(pts)} buckets (step)", t, None)
-    t, pts = timed(lambda: ours.get_metric_series(rid, "big", 1000, x_axis="timestamp"), args.repeat)
+    t, pts = timed(
+        lambda: ours.get_metric_series(rid, "big", 1000, x_axis="timestamp"), args.repeat
+    )
     report(f"get_metric_series {n:,} points -> {len(pts)} buckets (timestamp)", t, None)
     lo, hi = n // 3, n // 3 + n // 4
-    t, pts = timed(lambda: ours.get_metric_series(rid, "big", 1000, start_step=lo, end_step=hi), args.repeat)
+    t, pts = timed(
+        lambda: ours.get_metric_series(rid, "big", 1000, start_step=lo, end_step=hi), args.repeat
+    )
     report(f"get_metric_series zoom {hi - lo:,} steps -> {len(pts)} buckets", t, None)
-    t, pts = timed(lambda: ours.get_metric_series(rid, "big", 1000, start_step=lo, end_step=lo + 800), args.repeat)
+    t, pts = timed(
+        lambda: ours.get_metric_series(rid, "big", 1000, start_step=lo, end_step=lo + 800),
+        args.repeat,
+    )
     report(f"get_metric_series zoom 801 steps -> {len(pts)} exact points", t, None)
     if not args.skip_mlflow and args.series_mlflow:
         t_h, (hist, _) = timed(lambda: ours.get_metric_history(rid, "big"))
@@ -190,7 +201,9 @@ def search_data(n_runs: int) -> list[dict[str, Any]]:
 def fill_ours(store: SqlTrackingStore, data: list[dict[str, Any]]) -> str:
     eid = store.create_experiment(f"search-{uuid.uuid4().hex[:6]}")
     for r in data:
-        store.create_run(eid, start_time=r["start"], run_name=r["name"], run_id=r["run_id"], tags=r["tags"])
+        store.create_run(
+            eid, start_time=r["start"], run_name=r["name"], run_id=r["run_id"], tags=r["tags"]
+        )
         store.log_batch(
             r["run_id"],
             metrics=[Metric(k, v, r["start"], 0) for k, v in r["metrics"].items()],
@@ -214,17 +227,33 @@ def fill_mlflow(ml: Any, data: list[dict[str, Any]]) -> str:
         rid = r["run_id"]
         run_rows.append(
             {
-                "run_uuid": rid, "name": r["name"], "source_type": "LOCAL", "source_name": "",
-                "entry_point_name": "", "user_id": "bench", "status": "FINISHED",
-                "start_time": r["start"], "end_time": r["start"] + 1, "source_version": "",
-                "lifecycle_stage": "active", "artifact_uri": f"/tmp/{rid}", "experiment_id": int(eid),
+                "run_uuid": rid,
+                "name": r["name"],
+                "source_type": "LOCAL",
+                "source_name": "",
+                "entry_point_name": "",
+                "user_id": "bench",
+                "status": "FINISHED",
+                "start_time": r["start"],
+                "end_time": r["start"] + 1,
+                "source_version": "",
+                "lifecycle_stage": "active",
+                "artifact_uri": f"/tmp/{rid}",
+                "experiment_id": int(eid),
             }
         )
         param_rows += [{"run_uuid": rid, "key": k, "value": v} for k, v in r["params"].items()]
         tag_rows += [{"run_uuid": rid, "key": k, "value": v} for k, v in r["tags"].items()]
         tag_rows.append({"run_uuid": rid, "key": "mlflow.runName", "value": r["name"]})
         metric_rows += [
-            {"run_uuid": rid, "key": k, "value": v, "timestamp": r["start"], "step": 0, "is_nan": False}
+            {
+                "run_uuid": rid,
+                "key": k,
+                "value": v,
+                "timestamp": r["start"],
+                "step": 0,
+                "is_nan": False,
+            }
             for k, v in r["metrics"].items()
         ]
     with ml.engine.begin() as conn:
@@ -251,13 +280,25 @@ def bench_search(tmp: str, args: argparse.Namespace) -> None:
         ml = mlflow_store(tmp)
         meid = fill_mlflow(ml, data)
     cases = [
-        ("filter metric+param, order by metric, 100 per page",
-         "metrics.acc > 0.5 and params.optimizer = 'adam'", ["metrics.metric_0 DESC"], 100),
-        ("filter metric+param, order by metric, 1000 per page",
-         "metrics.acc > 0.5 and params.optimizer = 'adam'", ["metrics.metric_0 DESC"], 1000),
+        (
+            "filter metric+param, order by metric, 100 per page",
+            "metrics.acc > 0.5 and params.optimizer = 'adam'",
+            ["metrics.metric_0 DESC"],
+            100,
+        ),
+        (
+            "filter metric+param, order by metric, 1000 per page",
+            "metrics.acc > 0.5 and params.optimizer = 'adam'",
+            ["metrics.metric_0 DESC"],
+            1000,
+        ),
         ("no filter, default order, 100 per page", None, None, 100),
-        ("narrow filter (param_3 = '7' and metric_1 > 0.9)",
-         "params.param_3 = '7' and metrics.metric_1 > 0.9", ["metrics.acc ASC"], 1000),
+        (
+            "narrow filter (param_3 = '7' and metric_1 > 0.9)",
+            "params.param_3 = '7' and metrics.metric_1 > 0.9",
+            ["metrics.acc ASC"],
+            1000,
+        ),
     ]
     for name, flt, order, page in cases:
         t, (res, _) = timed(
@@ -276,27 +317,41 @@ def bench_search(tmp: str, args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="small data for a smoke run")
     ap.add_argument("--only", default="log,history,series,search")
     ap.add_argument("--skip-mlflow", action="store_true")
     ap.add_argument("--steps", type=int, default=100_000, help="steps per key for 'log' (10 keys)")
     ap.add_argument("--batch", type=int, default=50_000, help="points per log_batch call")
-    ap.add_argument("--mlflow-points", type=int, default=1_000_000,
-                    help="points sent to MLflow in 'log' (time is scaled up to the full count)")
+    ap.add_argument(
+        "--mlflow-points",
+        type=int,
+        default=1_000_000,
+        help="points sent to MLflow in 'log' (time is scaled up to the full count)",
+    )
     ap.add_argument("--series-points", type=int, default=1_000_000)
     ap.add_argument("--series-mlflow", action="store_true")
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--ours-uri", default=None,
-                    help="database for our store instead of a SQLite file, e.g. "
-                         "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%%3Dbench "
-                         "(an empty schema or database)")
+    ap.add_argument(
+        "--ours-uri",
+        default=None,
+        help="database for our store instead of a SQLite file, e.g. "
+        "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%%3Dbench "
+        "(an empty schema or database)",
+    )
     args = ap.parse_args()
     global OURS_URI
     OURS_URI = args.ours_uri
     if args.quick:
-        args.steps, args.series_points, args.runs, args.mlflow_points = 10_000, 100_000, 1000, 20_000
+        args.steps, args.series_points, args.runs, args.mlflow_points = (
+            10_000,
+            100_000,
+            1000,
+            20_000,
+        )
     only = set(args.only.split(","))
     import logging
 

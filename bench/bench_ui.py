@@ -55,10 +55,15 @@ def fill(db: Path, runs: int, compare: int, steps: int) -> tuple[str, str, list[
         rid = store.create_run(big, start_time=t0 + i * 1000, run_name=f"run-{i:05d}").info.run_id
         store.log_bulk(
             rid,
-            metrics=[("acc", [0], [t0 + i * 1000], [rng.random()]),
-                     ("loss", [0], [t0 + i * 1000], [rng.random()])],
-            params=[("lr", str(rng.choice([0.1, 0.01, 0.001]))), ("layers", str(rng.randint(1, 8))),
-                    ("optimizer", rng.choice(["sgd", "adam"]))],
+            metrics=[
+                ("acc", [0], [t0 + i * 1000], [rng.random()]),
+                ("loss", [0], [t0 + i * 1000], [rng.random()]),
+            ],
+            params=[
+                ("lr", str(rng.choice([0.1, 0.01, 0.001]))),
+                ("layers", str(rng.randint(1, 8))),
+                ("optimizer", rng.choice(["sgd", "adam"])),
+            ],
         )
         store.update_run_info(rid, status="FINISHED", end_time=t0 + i * 1000 + 500)
     print(f"filled {runs} runs in {time.monotonic() - started:.1f} s", flush=True)
@@ -68,8 +73,11 @@ def fill(db: Path, runs: int, compare: int, steps: int) -> tuple[str, str, list[
     for k in range(compare):
         rid = store.create_run(cmp_exp, start_time=t0, run_name=f"cmp-{k:02d}").info.run_id
         vals = [1.0 / (1 + s * (k + 1) / steps) + rng.random() * 0.01 for s in xs]
-        store.log_bulk(rid, metrics=[("loss", xs, [t0 + s for s in xs], vals)],
-                       params=[("lr", str(0.1 / (k + 1)))])
+        store.log_bulk(
+            rid,
+            metrics=[("loss", xs, [t0 + s for s in xs], vals)],
+            params=[("lr", str(0.1 / (k + 1)))],
+        )
         store.update_run_info(rid, status="FINISHED", end_time=t0 + steps)
         ids.append(rid)
     print(f"filled {compare} x {steps} points", flush=True)
@@ -163,11 +171,15 @@ def main() -> None:
     lab = ui._start_lab(tmp)
     results: dict[str, Any] = {}
     try:
-        lab.api("PUT", "lab/api/settings/jupyter-mlops:plugin",
-                {"raw": json.dumps({"maxRuns": args.runs, "refreshInterval": 0})})
+        lab.api(
+            "PUT",
+            "lab/api/settings/jupyter-mlops:plugin",
+            {"raw": json.dumps({"maxRuns": args.runs, "refreshInterval": 0})},
+        )
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=ui.CHROMIUM, headless=True,
-                                         args=ui.CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=ui.CHROMIUM, headless=True, args=ui.CHROMIUM_ARGS
+            )
             firsts, alls, worst = [], [], []
             for _ in range(args.repeat):
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -180,15 +192,18 @@ def main() -> None:
                 firsts.append(r["first"])
                 alls.append(r["all"])
                 if not page.locator(".jp-mlops-RunsScroll").count():
-                    raise RuntimeError("no runs table: "
-                                       + page.locator(".jp-mlops-RunsSection").inner_text())
+                    raise RuntimeError(
+                        "no runs table: " + page.locator(".jp-mlops-RunsSection").inner_text()
+                    )
                 s = page.evaluate(SCROLL_JS)
                 worst.append(s["worst"])
-                print(f"table: first row {r['first']:.0f} ms, all {r['all']:.0f} ms, "
-                      f"{r['domRows']} rows in the DOM, worst scroll frame {s['worst']:.0f} ms "
-                      f"({s['domRows']} rows in the DOM at the end, last {s['lastRow'][:40]!r}, "
-                      f"viewport {s['clientHeight']} of {s['scrollHeight']} px)",
-                      flush=True)
+                print(
+                    f"table: first row {r['first']:.0f} ms, all {r['all']:.0f} ms, "
+                    f"{r['domRows']} rows in the DOM, worst scroll frame {s['worst']:.0f} ms "
+                    f"({s['domRows']} rows in the DOM at the end, last {s['lastRow'][:40]!r}, "
+                    f"viewport {s['clientHeight']} of {s['scrollHeight']} px)",
+                    flush=True,
+                )
                 ctx.close()
             cmp_times = []
             for _ in range(args.repeat):

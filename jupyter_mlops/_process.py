@@ -16,6 +16,6 @@ def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read().decode("utf-8", "replace")
-        return stat[stat.rfind(")") + 2:][:1] != "Z"
+        return stat[stat.rfind(")") + 2 :][:1] != "Z"
     except OSError:
         return True

@@ -452,7 +452,11 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     from .tracking.errors import TrackingError
 
     types: list[type[BaseException]] = [
-        CLIError, SourceError, SpoolCommandError, TrackingError, OSError
+        CLIError,
+        SourceError,
+        SpoolCommandError,
+        TrackingError,
+        OSError,
     ]
     sa_exc = sys.modules.get("sqlalchemy.exc")
     if sa_exc is not None:

@@ -64,7 +64,9 @@ def usage_text() -> str:
         prefix = "%%mlops" if sc.cell else "%mlops"
         lines.append(f"  {prefix} {sc.usage}")
         lines.append(f"      {sc.help}")
-    lines.append("Values may use {expr} or $name to insert Python values, e.g. %mlops metric loss={loss}.")
+    lines.append(
+        "Values may use {expr} or $name to insert Python values, e.g. %mlops metric loss={loss}."
+    )
     return "\n".join(lines)
 
 
@@ -139,7 +141,9 @@ class MLOpsMagics(Magics):
         if sc is None:
             raise UsageError(f"%mlops: unknown subcommand {name!r} (%mlops help lists them)")
         if cell is None and sc.cell:
-            raise UsageError(f"%mlops {name} is a cell magic: put %%mlops {sc.usage} on a cell's first line")
+            raise UsageError(
+                f"%mlops {name} is a cell magic: put %%mlops {sc.usage} on a cell's first line"
+            )
         if cell is not None and not sc.cell:
             cells = ", ".join(s.name for s in _SUBCOMMANDS.values() if s.cell)
             raise UsageError(f"%%mlops {name} is a line magic; cell subcommands: {cells}")
@@ -177,8 +181,11 @@ class MLOpsMagics(Magics):
 
 
 # -- subcommands ----------------------------------------------------------------
-@subcommand("start", "start [name] [--experiment E] [--nested]",
-            "start a run (the experiment becomes the active one, as with set_experiment)")
+@subcommand(
+    "start",
+    "start [name] [--experiment E] [--nested]",
+    "start a run (the experiment becomes the active one, as with set_experiment)",
+)
 def _start(magics: MLOpsMagics, argv: list[str]) -> None:
     import jupyter_mlops as mlops
 
@@ -196,7 +203,9 @@ def _start(magics: MLOpsMagics, argv: list[str]) -> None:
     if args.experiment is not None:
         _api_call("%mlops start", mlops.set_experiment, args.experiment)
     run = _api_call("%mlops start", mlops.start_run, run_name=args.name, nested=args.nested)
-    print(f"Started run {_run_label(run)} in experiment {_experiment_label(run.info.experiment_id)}")
+    print(
+        f"Started run {_run_label(run)} in experiment {_experiment_label(run.info.experiment_id)}"
+    )
 
 
 @subcommand("end", "end [--status FINISHED|FAILED|KILLED]", "end the active run")
@@ -287,8 +296,10 @@ def _status(magics: MLOpsMagics, argv: list[str]) -> None:
         return
     print(f"Active run:   {_run_label(run)}")
     print(f"Experiment:   {_experiment_label(run.info.experiment_id)}")
-    print("See it in JupyterLab: the MLOps panel in the left sidebar (command palette:"
-          " 'MLOps: Open runs panel'), under this experiment.")
+    print(
+        "See it in JupyterLab: the MLOps panel in the left sidebar (command palette:"
+        " 'MLOps: Open runs panel'), under this experiment."
+    )
 
 
 def _experiment_label(experiment_id: str) -> str:
@@ -306,8 +317,12 @@ def _experiment_label(experiment_id: str) -> str:
     return str(experiment_id)
 
 
-@subcommand("run", "run [name] [--experiment E]",
-            "run the cell inside a new run (FAILED if it raises), logging its code", cell=True)
+@subcommand(
+    "run",
+    "run [name] [--experiment E]",
+    "run the cell inside a new run (FAILED if it raises), logging its code",
+    cell=True,
+)
 def _run(magics: MLOpsMagics, argv: list[str], cell: str) -> Any:
     __tracebackhide__ = True
     import jupyter_mlops as mlops
@@ -350,8 +365,9 @@ def _end_through(run_id: str, status: str) -> None:
         try:
             mlops.end_run(status=status)
         except Exception as e:  # noqa: BLE001 - end_run ends the run, then reports refusals
-            print(f"%%mlops run: run {_run_label(active)} ended {status}, but"
-                  f" {_refused_what(e)}: {e}")
+            print(
+                f"%%mlops run: run {_run_label(active)} ended {status}, but {_refused_what(e)}: {e}"
+            )
             current = mlops.active_run()
             if current is not None and current.info.run_id == active.info.run_id:
                 return  # it could not even be ended: do not loop on it
@@ -359,19 +375,25 @@ def _end_through(run_id: str, status: str) -> None:
             return
 
 
-@subcommand("pipeline", "pipeline validate|run FILE [--target NAME] [name=value ...]",
-            "validate or run a pipeline (on the Jupyter server when there is one, on its "
-            "Kubeflow target NAME with --target), with progress")
+@subcommand(
+    "pipeline",
+    "pipeline validate|run FILE [--target NAME] [name=value ...]",
+    "validate or run a pipeline (on the Jupyter server when there is one, on its "
+    "Kubeflow target NAME with --target), with progress",
+)
 def _pipeline(magics: MLOpsMagics, argv: list[str]) -> Any:
     from .pipelines.magic import pipeline_magic
 
     return pipeline_magic(argv)
 
 
-@subcommand("train", "train [--nodes N] [--procs-per-node P] [--framework F] [-p name=value]"
-            " [--env NAME=VALUE] [--gpu N] [--name NAME] [--no-wait]",
-            "run the cell as a distributed training job (every rank runs it) and show its "
-            "progress", cell=True)
+@subcommand(
+    "train",
+    "train [--nodes N] [--procs-per-node P] [--framework F] [-p name=value]"
+    " [--env NAME=VALUE] [--gpu N] [--name NAME] [--no-wait]",
+    "run the cell as a distributed training job (every rank runs it) and show its progress",
+    cell=True,
+)
 def _train(magics: MLOpsMagics, argv: list[str], cell: str) -> Any:
     from .jobs.magic import train_magic
 

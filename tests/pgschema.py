@@ -16,8 +16,10 @@ from urllib.parse import quote
 import pytest
 
 PG_URL = os.environ.get("JUPYTER_MLOPS_TEST_POSTGRES_URL")
-SKIP_REASON = ("set JUPYTER_MLOPS_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) "
-               "to run the PostgreSQL variant")
+SKIP_REASON = (
+    "set JUPYTER_MLOPS_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test) "
+    "to run the PostgreSQL variant"
+)
 
 
 @contextmanager

@@ -34,8 +34,15 @@ START_TIMEOUT = 120.0
 _PORT_TAKEN = ("already in use", "is not available", "EADDRINUSE", "address in use")
 
 # Installed server extensions a tracking test does not need (each adds start-up time).
-OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "notebook_shim", "notebook",
-                    "jupyter_server_terminals", "jupyter_server_ydoc", "jupyter_collaboration")
+OTHER_EXTENSIONS = (
+    "jupyterlab",
+    "jupyter_lsp",
+    "notebook_shim",
+    "notebook",
+    "jupyter_server_terminals",
+    "jupyter_server_ydoc",
+    "jupyter_collaboration",
+)
 
 
 def free_port() -> int:
@@ -53,8 +60,13 @@ class ServerExited(RuntimeError):
     """The process ended before it answered."""
 
 
-def wait_ready(proc: subprocess.Popen, ready: Callable[[], bool], log: Callable[[], str],
-               what: str, timeout: float = START_TIMEOUT) -> None:
+def wait_ready(
+    proc: subprocess.Popen,
+    ready: Callable[[], bool],
+    log: Callable[[], str],
+    what: str,
+    timeout: float = START_TIMEOUT,
+) -> None:
     """Poll ``ready()`` (connection errors count as not ready) until it is true; raise
     :class:`ServerExited` if ``proc`` ends first, RuntimeError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -71,9 +83,14 @@ def wait_ready(proc: subprocess.Popen, ready: Callable[[], bool], log: Callable[
         time.sleep(0.2)
 
 
-def start_server(launch: Callable[[int], subprocess.Popen], answers: Callable[[int], bool],
-                 log_path: Path, what: str, port: int | None = None,
-                 timeout: float = START_TIMEOUT) -> tuple[subprocess.Popen, int]:
+def start_server(
+    launch: Callable[[int], subprocess.Popen],
+    answers: Callable[[int], bool],
+    log_path: Path,
+    what: str,
+    port: int | None = None,
+    timeout: float = START_TIMEOUT,
+) -> tuple[subprocess.Popen, int]:
     """``launch(port)`` a server (its output appended to ``log_path``) and wait until
     ``answers(port)``; returns (process, port). Without ``port``, a free one, and a new one
     if another process took it first (the server exits saying so). A given ``port`` (a
@@ -83,11 +100,18 @@ def start_server(launch: Callable[[int], subprocess.Popen], answers: Callable[[i
         offset = log_path.stat().st_size if log_path.exists() else 0
         proc = launch(chosen)
         try:
-            wait_ready(proc, lambda port=chosen: answers(port),
-                       lambda: log_path.read_text(errors="replace"), what, timeout)
+            wait_ready(
+                proc,
+                lambda port=chosen: answers(port),
+                lambda: log_path.read_text(errors="replace"),
+                what,
+                timeout,
+            )
             return proc, chosen
         except ServerExited:
-            if attempt == 4 or not lost_port_race(log_path.read_bytes()[offset:].decode(errors="replace")):
+            if attempt == 4 or not lost_port_race(
+                log_path.read_bytes()[offset:].decode(errors="replace")
+            ):
                 raise
             if port:
                 time.sleep(1)
@@ -115,8 +139,11 @@ def child_env(root: Path, **extra: str) -> dict[str, str]:
     """The environment of a server under ``root``: this checkout importable, its own Jupyter
     dirs and HOME, no Jupyter, tracking or hub variables inherited from the shell running
     the tests (e.g. a developer's JUPYTER_PATH, or a kernel's JUPYTER_MLOPS_TRACKING_URI)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("JUPYTER_", "JPY_", "MLFLOW_", "JUPYTERHUB_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER_", "JPY_", "MLFLOW_", "JUPYTERHUB_"))
+    }
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         JUPYTER_DATA_DIR=str(root / "data"),
@@ -176,9 +203,15 @@ class JupyterServerProcess:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "jupyter_server",
-            f"--port={self.port}", "--port-retries=0", "--ip=127.0.0.1", "--no-browser",
-            "--allow-root", f"--ServerApp.token={self.token}",
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            f"--port={self.port}",
+            "--port-retries=0",
+            "--ip=127.0.0.1",
+            "--no-browser",
+            "--allow-root",
+            f"--ServerApp.token={self.token}",
             f"--ServerApp.base_url={self.base_url}",
             f"--ServerApp.root_dir={self.work}",
             f"--ServerApp.jpserver_extensions={self._extensions()}",
@@ -200,12 +233,18 @@ class JupyterServerProcess:
         def launch(port: int) -> subprocess.Popen:
             self.port = port
             with open(self.log_path, "ab") as log:
-                return subprocess.Popen(self.command(), env=self.env(), stdout=log,
-                                        stderr=subprocess.STDOUT)
+                return subprocess.Popen(
+                    self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT
+                )
 
         self.proc, self.port = start_server(
-            launch, lambda port: self._answers(), self.log_path, "jupyter server",
-            port=self.port if self.answered else None, timeout=timeout)
+            launch,
+            lambda port: self._answers(),
+            self.log_path,
+            "jupyter server",
+            port=self.port if self.answered else None,
+            timeout=timeout,
+        )
         self.answered = True
         return self
 
@@ -220,4 +259,8 @@ class JupyterServerProcess:
         return self.start()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(errors="replace")
+            if self.log_path and self.log_path.exists()
+            else ""
+        )

@@ -88,8 +88,6 @@ def log_inputs(
         client.log_inputs(rid, inputs, model_ids)
 
 
-
-
 # -- runs and experiments ---------------------------------------------------------------
 @_plain_auth_errors
 def restore_run(run_id: str) -> None:
@@ -180,8 +178,7 @@ def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
         with repo.open(artifact_file) as f:
             old = _table_frame(json.loads(f.read()))
         df = pd.concat([old, df], ignore_index=True)
-    client.log_bytes(rid, df.to_json(orient="split", index=False).encode("utf-8"),
-                     artifact_file)
+    client.log_bytes(rid, df.to_json(orient="split", index=False).encode("utf-8"), artifact_file)
     run = client.get_run(rid)
     listed = json.loads(run.data.tags.get(TAG_LOGGED_ARTIFACTS) or "[]")
     entry = {"path": artifact_file, "type": "table"}
@@ -279,7 +276,8 @@ def search_registered_models(
     reg = _registry()
     return _all_pages(
         lambda n, t: reg.search_registered_models(filter_string, n, order_by, t),
-        max_results, 100,
+        max_results,
+        100,
     )
 
 
@@ -293,7 +291,8 @@ def search_model_versions(
     reg = _registry()
     return _all_pages(
         lambda n, t: reg.search_model_versions(filter_string, n, order_by, t),
-        max_results, 10_000,
+        max_results,
+        10_000,
     )
 
 
@@ -330,7 +329,11 @@ def initialize_logged_model(
         source_run_id = run.info.run_id
     exp_id = experiment_id or (run.info.experiment_id if run else _active_experiment_id())
     model = _registry().create_logged_model(
-        exp_id, name=name, source_run_id=source_run_id, tags=tags, params=params,
+        exp_id,
+        name=name,
+        source_run_id=source_run_id,
+        tags=tags,
+        params=params,
         model_type=model_type,
     )
     note_logged_model(model.model_id)
@@ -349,8 +352,12 @@ def create_external_model(
     """A logged model whose files live elsewhere (tag ``mlflow.model.isExternal``), READY at
     once and made the active model."""
     model = initialize_logged_model(
-        name, source_run_id, {**(tags or {}), "mlflow.model.isExternal": "true"}, params,
-        model_type, experiment_id,
+        name,
+        source_run_id,
+        {**(tags or {}), "mlflow.model.isExternal": "true"},
+        params,
+        model_type,
+        experiment_id,
     )
     model = finalize_logged_model(model.model_id, "READY")
     _set_active_model_id(model.model_id)
@@ -394,19 +401,32 @@ def search_logged_models(
     ids = [str(e) for e in (experiment_ids or [_active_experiment_id()])]
     models = _all_pages(
         lambda n, t: reg.search_logged_models(ids, filter_string, n, order_by, t),
-        max_results, 100,
+        max_results,
+        100,
     )
     if output_format == "list":
         return models
     import pandas as pd
 
-    return pd.DataFrame([{
-        "model_id": m.model_id, "name": m.name, "experiment_id": m.experiment_id,
-        "artifact_location": m.artifact_location, "creation_timestamp": m.creation_timestamp,
-        "last_updated_timestamp": m.last_updated_timestamp, "status": m.status,
-        "model_type": m.model_type, "source_run_id": m.source_run_id, "tags": m.tags,
-        "params": m.params, "metrics": m.metrics,
-    } for m in models])
+    return pd.DataFrame(
+        [
+            {
+                "model_id": m.model_id,
+                "name": m.name,
+                "experiment_id": m.experiment_id,
+                "artifact_location": m.artifact_location,
+                "creation_timestamp": m.creation_timestamp,
+                "last_updated_timestamp": m.last_updated_timestamp,
+                "status": m.status,
+                "model_type": m.model_type,
+                "source_run_id": m.source_run_id,
+                "tags": m.tags,
+                "params": m.params,
+                "metrics": m.metrics,
+            }
+            for m in models
+        ]
+    )
 
 
 @_plain_auth_errors
@@ -474,8 +494,12 @@ def set_active_model(*, name: str | None = None, model_id: str | None = None) ->
         model = get_logged_model(model_id)
     else:
         found = _registry().search_logged_models(
-            [_active_experiment_id()], f"name = '{name}'", 1, [{"field_name": "creation_time",
-                                                             "ascending": False}], None)
+            [_active_experiment_id()],
+            f"name = '{name}'",
+            1,
+            [{"field_name": "creation_time", "ascending": False}],
+            None,
+        )
         model = found[0] if found else initialize_logged_model(name=name)
     _set_active_model_id(model.model_id)
     return ActiveModel(model, previous)
@@ -552,11 +576,21 @@ def evaluate(
     mlflow = mlflow_bridge.connect()
     fluent.flush()
     result = mlflow.evaluate(
-        model, data, model_type=model_type, targets=targets, predictions=predictions,
-        dataset_path=dataset_path, feature_names=feature_names, evaluators=evaluators,
-        evaluator_config=evaluator_config, extra_metrics=extra_metrics,
-        custom_artifacts=custom_artifacts, env_manager=env_manager, model_config=model_config,
-        inference_params=inference_params, model_id=model_id,
+        model,
+        data,
+        model_type=model_type,
+        targets=targets,
+        predictions=predictions,
+        dataset_path=dataset_path,
+        feature_names=feature_names,
+        evaluators=evaluators,
+        evaluator_config=evaluator_config,
+        extra_metrics=extra_metrics,
+        custom_artifacts=custom_artifacts,
+        env_manager=env_manager,
+        model_config=model_config,
+        inference_params=inference_params,
+        model_id=model_id,
     )
     fluent.flush()
     return result

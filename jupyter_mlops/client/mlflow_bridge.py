@@ -123,7 +123,7 @@ def _build_store(store_uri: str, artifact_uri: str | None = None) -> Any:
     global _store_cls
     if _store_cls is None:
         _store_cls = _make_store_class()
-    return _store_cls(unquote(store_uri[len(SCHEME) + 1:]))
+    return _store_cls(unquote(store_uri[len(SCHEME) + 1 :]))
 
 
 def _make_store_class() -> type:
@@ -162,7 +162,7 @@ def _make_store_class() -> type:
             Jupyter server's artifact proxy (``http(s)://.../mlflow-artifacts/artifacts/x``)."""
             if not uri.startswith("mlflow-artifacts:"):
                 return uri
-            rest = uri[len("mlflow-artifacts:"):].lstrip("/")
+            rest = uri[len("mlflow-artifacts:") :].lstrip("/")
             location = _join_root(self.client.store.artifact_root, rest)
             if "://" not in location:
                 location = "file://" + os.path.abspath(location)
@@ -192,18 +192,25 @@ def _make_store_class() -> type:
             exp = self.client.get_experiment_by_name(experiment_name)
             return self._experiment(exp) if exp is not None else None
 
-        def create_experiment(self, name: str, artifact_location: Any = None, tags: Any = None,
-                              **kwargs: Any) -> str:
+        def create_experiment(
+            self, name: str, artifact_location: Any = None, tags: Any = None, **kwargs: Any
+        ) -> str:
             tag_dict = {t.key: t.value for t in tags or ()}
             return self.client.create_experiment(name, artifact_location, tag_dict or None)
 
-        def search_experiments(self, view_type: Any = 1, max_results: int = 1000,
-                               filter_string: Any = None, order_by: Any = None,
-                               page_token: Any = None) -> Any:
+        def search_experiments(
+            self,
+            view_type: Any = 1,
+            max_results: int = 1000,
+            filter_string: Any = None,
+            order_by: Any = None,
+            page_token: Any = None,
+        ) -> Any:
             from mlflow.store.entities.paged_list import PagedList
 
-            page = self.client.search_experiments(view_type, max_results, filter_string,
-                                                  order_by, page_token)
+            page = self.client.search_experiments(
+                view_type, max_results, filter_string, order_by, page_token
+            )
             return PagedList([self._experiment(e) for e in page], page.token)
 
         def delete_experiment(self, experiment_id: str) -> None:
@@ -222,26 +229,33 @@ def _make_store_class() -> type:
             self.client.store.delete_experiment_tag(experiment_id, key)
 
         # -- runs -------------------------------------------------------------------------
-        def create_run(self, experiment_id: str, user_id: str, start_time: int, tags: Any,
-                       run_name: Any) -> Any:
+        def create_run(
+            self, experiment_id: str, user_id: str, start_time: int, tags: Any, run_name: Any
+        ) -> Any:
             tag_dict = {t.key: t.value for t in tags or ()}
-            return self._run(self.client.create_run(
-                str(experiment_id), start_time=start_time, tags=tag_dict, run_name=run_name,
-            ))
+            return self._run(
+                self.client.create_run(
+                    str(experiment_id),
+                    start_time=start_time,
+                    tags=tag_dict,
+                    run_name=run_name,
+                )
+            )
 
         def get_run(self, run_id: str) -> Any:
             self.client._sync()  # what was queued for it is in
             return self._run(self.client.get_run(run_id))
 
-        def update_run_info(self, run_id: str, run_status: Any, end_time: Any,
-                            run_name: Any) -> Any:
+        def update_run_info(
+            self, run_id: str, run_status: Any, end_time: Any, run_name: Any
+        ) -> Any:
             from mlflow.entities import RunStatus
 
-            status = RunStatus.to_string(run_status) if isinstance(run_status, int) else \
-                run_status
+            status = RunStatus.to_string(run_status) if isinstance(run_status, int) else run_status
             self.client._sync()
-            info = self.client.store.update_run_info(run_id, status=status, end_time=end_time,
-                                                     run_name=run_name)
+            info = self.client.store.update_run_info(
+                run_id, status=status, end_time=end_time, run_name=run_name
+            )
             d = info.to_dict()
             d["artifact_uri"] = self._concrete(d.get("artifact_uri", ""))
             return RunInfo.from_proto(to_proto(service_pb2.RunInfo(), d))
@@ -257,8 +271,11 @@ def _make_store_class() -> type:
             self.client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
 
         def log_inputs(self, run_id: str, datasets: Any = None, models: Any = None) -> None:
-            self.client.log_inputs(run_id, [dataset_input_dict(d) for d in datasets or ()],
-                                   [m.model_id for m in models or ()])
+            self.client.log_inputs(
+                run_id,
+                [dataset_input_dict(d) for d in datasets or ()],
+                [m.model_id for m in models or ()],
+            )
 
         def log_outputs(self, run_id: str, models: Any) -> None:
             self.client._sync()
@@ -270,19 +287,33 @@ def _make_store_class() -> type:
         def delete_tag(self, run_id: str, key: str) -> None:
             self.client.delete_tag(run_id, key)
 
-        def get_metric_history(self, run_id: str, metric_key: str, max_results: Any = None,
-                               page_token: Any = None) -> Any:
+        def get_metric_history(
+            self, run_id: str, metric_key: str, max_results: Any = None, page_token: Any = None
+        ) -> Any:
             from mlflow.store.entities.paged_list import PagedList
 
             self.client._sync()
             points = self.client.get_metric_history(run_id, metric_key)
             return PagedList([Metric(m.key, m.value, m.timestamp, m.step) for m in points], None)
 
-        def _search_runs(self, experiment_ids: Any, filter_string: Any, run_view_type: Any,
-                         max_results: int, order_by: Any, page_token: Any) -> Any:
+        def _search_runs(
+            self,
+            experiment_ids: Any,
+            filter_string: Any,
+            run_view_type: Any,
+            max_results: int,
+            order_by: Any,
+            page_token: Any,
+        ) -> Any:
             self.client._sync()
-            page = self.client.search_runs(list(experiment_ids), filter_string or "",
-                                           run_view_type, max_results, order_by, page_token)
+            page = self.client.search_runs(
+                list(experiment_ids),
+                filter_string or "",
+                run_view_type,
+                max_results,
+                order_by,
+                page_token,
+            )
             return [self._run(r) for r in page], page.token
 
         def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
@@ -293,16 +324,25 @@ def _make_store_class() -> type:
             self.client.set_tag(run_id, key, json.dumps(history))
 
         # -- logged models ------------------------------------------------------------------
-        def create_logged_model(self, experiment_id: str, name: Any = None,
-                                source_run_id: Any = None, tags: Any = None, params: Any = None,
-                                model_type: Any = None) -> Any:
+        def create_logged_model(
+            self,
+            experiment_id: str,
+            name: Any = None,
+            source_run_id: Any = None,
+            tags: Any = None,
+            params: Any = None,
+            model_type: Any = None,
+        ) -> Any:
             self.client._sync()
             from .fluent import note_logged_model
 
             model = self.registry.create_logged_model(
-                experiment_id, name=name, source_run_id=source_run_id,
+                experiment_id,
+                name=name,
+                source_run_id=source_run_id,
                 tags={t.key: t.value for t in tags or ()},
-                params={p.key: p.value for p in params or ()}, model_type=model_type,
+                params={p.key: p.value for p in params or ()},
+                model_type=model_type,
             )
             note_logged_model(model.model_id)
             return self._logged_model(model)
@@ -322,14 +362,21 @@ def _make_store_class() -> type:
         def log_logged_model_params(self, model_id: str, params: Any) -> None:
             self.registry.log_model_params(model_id, {p.key: p.value for p in params})
 
-        def search_logged_models(self, experiment_ids: Any, filter_string: Any = None,
-                                 datasets: Any = None, max_results: Any = None,
-                                 order_by: Any = None, page_token: Any = None) -> Any:
+        def search_logged_models(
+            self,
+            experiment_ids: Any,
+            filter_string: Any = None,
+            datasets: Any = None,
+            max_results: Any = None,
+            order_by: Any = None,
+            page_token: Any = None,
+        ) -> Any:
             from mlflow.store.entities.paged_list import PagedList
 
             self.client._sync()
             page = self.registry.search_logged_models(
-                list(experiment_ids), filter_string, max_results or 100, order_by, page_token)
+                list(experiment_ids), filter_string, max_results or 100, order_by, page_token
+            )
             return PagedList([self._logged_model(m) for m in page], page.token)
 
     return MlopsMlflowStore

@@ -423,8 +423,11 @@ class RestTrackingStore(TrackingStore):
         self._mlflow("POST", "runs/log-inputs", body)
 
     def search_datasets(self, experiment_ids: Sequence[str]) -> list[dict[str, object]]:
-        d = self._mlflow("POST", "experiments/search-datasets",
-                         {"experiment_ids": [str(e) for e in experiment_ids]})
+        d = self._mlflow(
+            "POST",
+            "experiments/search-datasets",
+            {"experiment_ids": [str(e) for e in experiment_ids]},
+        )
         return list(d.get("dataset_summaries") or [])
 
     def delete_tag(self, run_id: str, key: str) -> None:

@@ -156,8 +156,10 @@ def find_notebook(shell: Any | None = None) -> tuple[str | None, str | None]:
 
 def _relative_to(path: str, root: str) -> str | None:
     """``path`` relative to ``root`` with ``/`` separators, or None if outside."""
-    for p, r in ((os.path.normpath(path), os.path.normpath(root)),
-                 (os.path.realpath(path), os.path.realpath(root))):
+    for p, r in (
+        (os.path.normpath(path), os.path.normpath(root)),
+        (os.path.realpath(path), os.path.realpath(root)),
+    ):
         try:
             rel = os.path.relpath(p, r)
         except ValueError:  # another drive (Windows)
@@ -249,7 +251,9 @@ def git_tags(directory: str, timeout: float = GIT_TIMEOUT) -> dict[str, str]:
     ``timeout`` bounds each git command."""
     # One call gives commit, branch and dirtiness (porcelain v2, git >= 2.11).
     timed_out: list[bool] = []
-    out = _git(directory, "status", "--porcelain=v2", "--branch", timeout=timeout, timed_out=timed_out)
+    out = _git(
+        directory, "status", "--porcelain=v2", "--branch", timeout=timeout, timed_out=timed_out
+    )
     if out is None:
         # A huge work tree can make status slow: still name the commit.
         return _git_head(directory, timeout) if timed_out else {}
@@ -257,9 +261,9 @@ def git_tags(directory: str, timeout: float = GIT_TIMEOUT) -> dict[str, str]:
     dirty = False
     for line in out.splitlines():
         if line.startswith("# branch.oid "):
-            commit = line[len("# branch.oid "):].strip()
+            commit = line[len("# branch.oid ") :].strip()
         elif line.startswith("# branch.head "):
-            branch = line[len("# branch.head "):].strip()
+            branch = line[len("# branch.head ") :].strip()
         elif line and not line.startswith("#"):
             dirty = True  # a changed, staged, unmerged or untracked file
     if not commit or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):

@@ -182,8 +182,7 @@ class SystemMetricsMonitor:
         self._samples: list[dict[str, float]] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="mlops-system-metrics",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="mlops-system-metrics", daemon=True)
 
     def start(self) -> SystemMetricsMonitor:
         self._thread.start()

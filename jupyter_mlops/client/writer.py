@@ -232,8 +232,9 @@ class Writer:
     def log_inputs(self, run_id: str, datasets: list[dict[str, Any]], models: list[str]) -> None:
         """Queue a run's inputs (``DatasetInput`` JSON objects, logged-model ids); the
         caller has checked them."""
-        self._put((_REC, {"op": "log_inputs", "run_id": run_id, "datasets": datasets,
-                          "models": models}))
+        self._put(
+            (_REC, {"op": "log_inputs", "run_id": run_id, "datasets": datasets, "models": models})
+        )
 
     def _put(self, item: tuple[Any, ...]) -> None:
         if len(self._q) >= self._max:

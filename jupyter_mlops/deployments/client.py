@@ -19,8 +19,7 @@ from ..tracking.errors import TrackingError
 SETTLED = ("READY", "FAILED", "STOPPED")
 
 
-def server_location(server_url: str | None = None, token: str | None = None
-                    ) -> tuple[str, str]:
+def server_location(server_url: str | None = None, token: str | None = None) -> tuple[str, str]:
     """``(base URL ending in mlops/, token)`` of the Jupyter server that runs deployments."""
     if server_url:
         base = server_url.rstrip("/")
@@ -30,16 +29,21 @@ def server_location(server_url: str | None = None, token: str | None = None
     url = os.environ.get("JUPYTER_MLOPS_SERVER_URL")
     if url:
         return url.rstrip("/") + "/mlops/", token or os.environ.get(
-            "JUPYTER_MLOPS_SERVER_TOKEN", "")
-    for var, tvar in (("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_TRACKING_TOKEN"),
-                      ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")):
+            "JUPYTER_MLOPS_SERVER_TOKEN", ""
+        )
+    for var, tvar in (
+        ("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_TRACKING_TOKEN"),
+        ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"),
+    ):
         uri = os.environ.get(var, "")
         if uri.startswith(("http://", "https://")):
             return uri.rstrip("/") + "/", token or os.environ.get(tvar, "")
     raise TrackingError(
         "Deployments are run by a Jupyter server with jupyter-mlops: none is known here. "
         "Call this from a notebook of that server, or give server_url= (and token=), or set "
-        "JUPYTER_MLOPS_SERVER_URL and JUPYTER_MLOPS_SERVER_TOKEN.", "INVALID_PARAMETER_VALUE")
+        "JUPYTER_MLOPS_SERVER_URL and JUPYTER_MLOPS_SERVER_TOKEN.",
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 class DeploymentsAPI:
@@ -53,24 +57,33 @@ class DeploymentsAPI:
         if token:
             self.session.headers["Authorization"] = f"token {token}"
 
-    def call(self, method: str, path: str = "", body: dict[str, Any] | None = None,
-             params: dict[str, Any] | None = None, text: bool = False) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str = "",
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        text: bool = False,
+    ) -> Any:
         import requests
 
         url = self.base + "api/v1/deployments" + (f"/{path}" if path else "")
         try:
             r = self.session.request(method, url, json=body, params=params, timeout=60)
         except requests.RequestException as e:
-            raise TrackingError(f"Cannot reach the Jupyter server at {self.base}: {e}",
-                                "TEMPORARILY_UNAVAILABLE") from None
+            raise TrackingError(
+                f"Cannot reach the Jupyter server at {self.base}: {e}", "TEMPORARILY_UNAVAILABLE"
+            ) from None
         if r.status_code >= 400:
             try:
                 err = r.json()
-                raise TrackingError(err.get("message") or r.text, err.get("error_code")
-                                    or "INTERNAL_ERROR")
+                raise TrackingError(
+                    err.get("message") or r.text, err.get("error_code") or "INTERNAL_ERROR"
+                )
             except ValueError:
-                raise TrackingError(f"HTTP {r.status_code} from {url}: {r.text[:200]}",
-                                    "INTERNAL_ERROR") from None
+                raise TrackingError(
+                    f"HTTP {r.status_code} from {url}: {r.text[:200]}", "INTERNAL_ERROR"
+                ) from None
         return r.text if text else r.json()
 
 
@@ -119,21 +132,37 @@ class Deployment:
             d = self.refresh()._data
             if d["status"] in SETTLED:
                 if d["status"] == "FAILED" or (d.get("reason") or "").find(" failed: ") > 0:
-                    raise TrackingError(f"Deployment '{self.name}': {d.get('reason')}",
-                                        "INVALID_STATE")
+                    raise TrackingError(
+                        f"Deployment '{self.name}': {d.get('reason')}", "INVALID_STATE"
+                    )
                 return self
             if time.monotonic() > deadline:
-                raise TrackingError(f"Deployment '{self.name}' is still {d['status']} after "
-                                    f"{timeout:.0f} s.", "TEMPORARILY_UNAVAILABLE")
+                raise TrackingError(
+                    f"Deployment '{self.name}' is still {d['status']} after {timeout:.0f} s.",
+                    "TEMPORARILY_UNAVAILABLE",
+                )
             time.sleep(0.1)
 
-    def update(self, model_uri: str | None = None, *, replicas: int | None = None,
-               follow_alias: bool | None = None, resources: dict[str, Any] | None = None,
-               wait: bool = True) -> Deployment:
+    def update(
+        self,
+        model_uri: str | None = None,
+        *,
+        replicas: int | None = None,
+        follow_alias: bool | None = None,
+        resources: dict[str, Any] | None = None,
+        wait: bool = True,
+    ) -> Deployment:
         """Roll to ``model_uri`` (start new, wait ready, switch, stop old)."""
-        body = {k: v for k, v in {"model_uri": model_uri, "replicas": replicas,
-                                  "follow_alias": follow_alias, "resources": resources}.items()
-                if v is not None}
+        body = {
+            k: v
+            for k, v in {
+                "model_uri": model_uri,
+                "replicas": replicas,
+                "follow_alias": follow_alias,
+                "resources": resources,
+            }.items()
+            if v is not None
+        }
         self._data = self._api.call("PATCH", self.name, body)["deployment"]
         return self.wait() if wait else self
 
@@ -150,33 +179,51 @@ class Deployment:
 
     def __repr__(self) -> str:
         d = self._data
-        return (f"<Deployment {self.name}: {d.get('status')} {d.get('url') or ''} "
-                f"{d.get('model_name') or ''} v{d.get('model_version') or '?'}>")
+        return (
+            f"<Deployment {self.name}: {d.get('status')} {d.get('url') or ''} "
+            f"{d.get('model_name') or ''} v{d.get('model_version') or '?'}>"
+        )
 
 
-def deploy(name: str, model_uri: str, target: str = "local", *, replicas: int = 1,
-           resources: dict[str, Any] | None = None, follow_alias: bool = False,
-           wait: bool = True, server_url: str | None = None, token: str | None = None
-           ) -> Deployment:
+def deploy(
+    name: str,
+    model_uri: str,
+    target: str = "local",
+    *,
+    replicas: int = 1,
+    resources: dict[str, Any] | None = None,
+    follow_alias: bool = False,
+    wait: bool = True,
+    server_url: str | None = None,
+    token: str | None = None,
+) -> Deployment:
     """Create deployment ``name`` serving ``model_uri`` (``models:/m/3``, ``models:/m@champion``
     — with ``follow_alias=True`` it follows the alias —, ``runs:/...`` or a directory) and,
     unless ``wait=False``, wait until it serves. Its ``url`` speaks MLflow's protocol
     (``/invocations``) and V2 (``/v2/models/<name>/infer``)."""
     api = DeploymentsAPI(server_url, token)
-    data = api.call("POST", body={"name": name, "model_uri": model_uri, "target": target,
-                                  "replicas": replicas, "resources": resources,
-                                  "follow_alias": follow_alias})["deployment"]
+    data = api.call(
+        "POST",
+        body={
+            "name": name,
+            "model_uri": model_uri,
+            "target": target,
+            "replicas": replicas,
+            "resources": resources,
+            "follow_alias": follow_alias,
+        },
+    )["deployment"]
     dep = Deployment(api, data)
     return dep.wait() if wait else dep
 
 
-def get_deployment(name: str, server_url: str | None = None, token: str | None = None
-                   ) -> Deployment:
+def get_deployment(
+    name: str, server_url: str | None = None, token: str | None = None
+) -> Deployment:
     api = DeploymentsAPI(server_url, token)
     return Deployment(api, api.call("GET", name)["deployment"])
 
 
-def list_deployments(server_url: str | None = None, token: str | None = None
-                     ) -> list[Deployment]:
+def list_deployments(server_url: str | None = None, token: str | None = None) -> list[Deployment]:
     api = DeploymentsAPI(server_url, token)
     return [Deployment(api, d) for d in api.call("GET")["deployments"]]

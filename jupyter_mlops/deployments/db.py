@@ -49,8 +49,9 @@ class DeploymentDB:
             if values.get(key) is not None:
                 values[key] = json.dumps(values[key])
         with self._write() as conn:
-            exists = conn.execute(sa.select(deployments.c.name).where(
-                deployments.c.name == row["name"])).first()
+            exists = conn.execute(
+                sa.select(deployments.c.name).where(deployments.c.name == row["name"])
+            ).first()
             if exists:
                 return False
             conn.execute(deployments.insert().values(**values))
@@ -82,19 +83,37 @@ class DeploymentDB:
     # -- history ----------------------------------------------------------------------------
     def history(self, name: str) -> builtins.list[dict[str, Any]]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(deployment_history).where(
-                deployment_history.c.name == name).order_by(deployment_history.c.seq)).all()
+            rows = conn.execute(
+                sa.select(deployment_history)
+                .where(deployment_history.c.name == name)
+                .order_by(deployment_history.c.seq)
+            ).all()
             return [dict(r._mapping) for r in rows]
 
-    def add_history(self, name: str, action: str, model_uri: str, model_name: str | None,
-                    model_version: str | None) -> None:
+    def add_history(
+        self,
+        name: str,
+        action: str,
+        model_uri: str,
+        model_name: str | None,
+        model_version: str | None,
+    ) -> None:
         """A new served version: the previous entry ends now."""
         now = now_ms()
         h = deployment_history
         with self._write() as conn:
             last = conn.execute(sa.select(sa.func.max(h.c.seq)).where(h.c.name == name)).scalar()
-            conn.execute(h.update().where(h.c.name == name, h.c.end_time.is_(None))
-                         .values(end_time=now))
-            conn.execute(h.insert().values(
-                name=name, seq=(last or 0) + 1, action=action, model_uri=model_uri,
-                model_name=model_name, model_version=model_version, start_time=now))
+            conn.execute(
+                h.update().where(h.c.name == name, h.c.end_time.is_(None)).values(end_time=now)
+            )
+            conn.execute(
+                h.insert().values(
+                    name=name,
+                    seq=(last or 0) + 1,
+                    action=action,
+                    model_uri=model_uri,
+                    model_name=model_name,
+                    model_version=model_version,
+                    start_time=now,
+                )
+            )

@@ -91,8 +91,9 @@ def _requirements(model_dir: str) -> list[str]:
                 line = raw.split("#", 1)[0].strip()
                 if line and not _OWN.match(line):
                     lines.append(line)
-    named = {re.split(r"[\s<>=!~\[;@]", ln, maxsplit=1)[0].lower().replace("_", "-")
-             for ln in lines}
+    named = {
+        re.split(r"[\s<>=!~\[;@]", ln, maxsplit=1)[0].lower().replace("_", "-") for ln in lines
+    }
     from ..registry.model_format import package_version
 
     for pkg in SERVING_REQUIREMENTS:
@@ -127,12 +128,13 @@ def dockerfile(ident: ModelIdentity, python_image: str) -> str:
     labels = {
         "org.opencontainers.image.title": ident.name,
         "org.opencontainers.image.description": f"{ident.uri} served by jupyter-mlops "
-                                                "(MLflow scoring protocol and Open Inference "
-                                                "Protocol V2 on port 8080)",
+        "(MLflow scoring protocol and Open Inference "
+        "Protocol V2 on port 8080)",
         "org.opencontainers.image.version": ident.version or "",
         "org.opencontainers.image.revision": ident.git_commit or "",
-        "org.opencontainers.image.created": datetime.datetime.now(datetime.timezone.utc)
-        .strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.created": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        ),
         f"{LABEL_PREFIX}.model.name": ident.name,
         f"{LABEL_PREFIX}.model.version": ident.version or "",
         f"{LABEL_PREFIX}.model.uri": ident.uri,
@@ -142,8 +144,10 @@ def dockerfile(ident: ModelIdentity, python_image: str) -> str:
     }
     label_lines = " \\\n      ".join(f"{k}={_label(v)}" for k, v in labels.items())
     entry = entrypoint(ident)
-    health = ("import urllib.request; urllib.request.urlopen("
-              f"'http://127.0.0.1:{PORT}/v2/health/ready', timeout=2)")
+    health = (
+        "import urllib.request; urllib.request.urlopen("
+        f"'http://127.0.0.1:{PORT}/v2/health/ready', timeout=2)"
+    )
     return f"""# Built by `jupyter mlops models build-context` for {ident.uri}.
 # docker build -t IMAGE .   (or podman build / buildah bud); then docker run -p 8080:8080 IMAGE
 ARG PYTHON_IMAGE={python_image}
@@ -176,8 +180,18 @@ ENTRYPOINT {json.dumps(entry)}
 
 
 def entrypoint(ident: ModelIdentity) -> list[str]:
-    cmd = ["python", "-m", "jupyter_mlops.registry.serve", MODEL_DIR, "--host", "0.0.0.0",
-           "--port", str(PORT), "--model-name", ident.name]
+    cmd = [
+        "python",
+        "-m",
+        "jupyter_mlops.registry.serve",
+        MODEL_DIR,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--model-name",
+        ident.name,
+    ]
     if ident.version:
         cmd += ["--model-version", ident.version]
     return cmd
@@ -187,8 +201,9 @@ def default_python_image() -> str:
     return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 
 
-def build_context(model_uri: str, out_dir: str, tracking_uri: str | None = None,
-                  python_image: str | None = None) -> ModelIdentity:
+def build_context(
+    model_uri: str, out_dir: str, tracking_uri: str | None = None, python_image: str | None = None
+) -> ModelIdentity:
     """Write the build context of ``model_uri`` into ``out_dir`` (new or empty)."""
     from ..registry.api import download_model
 
@@ -231,23 +246,33 @@ def find_builder(preferred: str | None = None) -> str:
             why.append(f"{name}: not on PATH")
             continue
         try:
-            p = subprocess.run([path, "info"], capture_output=True, text=True, timeout=30,
-                               check=False)
+            p = subprocess.run(
+                [path, "info"], capture_output=True, text=True, timeout=30, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as e:
             why.append(f"{name}: '{name} info' failed ({e})")
             continue
         if p.returncode == 0:
             return path
         last = (p.stderr or p.stdout).strip().splitlines()
-        why.append(f"{name}: installed but '{name} info' failed"
-                   + (f" ({last[-1].strip()})" if last else f" (exit {p.returncode})"))
-    raise NoBuilder("No usable container builder: looked for "
-                    + ", ".join(names) + ". " + "; ".join(why) + ".")
+        why.append(
+            f"{name}: installed but '{name} info' failed"
+            + (f" ({last[-1].strip()})" if last else f" (exit {p.returncode})")
+        )
+    raise NoBuilder(
+        "No usable container builder: looked for " + ", ".join(names) + ". " + "; ".join(why) + "."
+    )
 
 
-def build_image(model_uri: str, tag: str, tracking_uri: str | None = None,
-                python_image: str | None = None, builder: str | None = None,
-                context_dir: str | None = None, echo: Any = print) -> dict[str, Any]:
+def build_image(
+    model_uri: str,
+    tag: str,
+    tracking_uri: str | None = None,
+    python_image: str | None = None,
+    builder: str | None = None,
+    context_dir: str | None = None,
+    echo: Any = print,
+) -> dict[str, Any]:
     """Build the model's image as ``tag`` and record it on its model version."""
     import tempfile
 
@@ -264,14 +289,20 @@ def build_image(model_uri: str, tag: str, tracking_uri: str | None = None,
         echo("$ " + " ".join(cmd))
         p = subprocess.run(cmd, check=False)
         if p.returncode != 0:
-            raise TrackingError(f"'{' '.join(cmd)}' failed with exit code {p.returncode}.",
-                                "INTERNAL_ERROR")
+            raise TrackingError(
+                f"'{' '.join(cmd)}' failed with exit code {p.returncode}.", "INTERNAL_ERROR"
+            )
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     recorded = record_image(ident, tag, tracking_uri)
-    return {"image": tag, "builder": os.path.basename(exe), "model": ident.name,
-            "version": ident.version, "recorded": recorded}
+    return {
+        "image": tag,
+        "builder": os.path.basename(exe),
+        "model": ident.name,
+        "version": ident.version,
+        "recorded": recorded,
+    }
 
 
 def record_image(ident: ModelIdentity, tag: str, tracking_uri: str | None) -> bool:

@@ -60,7 +60,7 @@ def start_time(pid: int) -> str | None:
             stat = f.read().decode("utf-8", "replace")
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     return fields[19] if len(fields) > 19 else None
 
 
@@ -87,13 +87,25 @@ class Proc:
         return self.popen.poll() if self.popen is not None else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"pid": self.pid, "port": self.port, "start": self.start, "log": self.log,
-                "version": self.version, "uri": self.uri}
+        return {
+            "pid": self.pid,
+            "port": self.port,
+            "start": self.start,
+            "log": self.log,
+            "version": self.version,
+            "uri": self.uri,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Proc:
-        return cls(int(d["pid"]), int(d["port"]), d.get("start"), str(d.get("log") or ""),
-                   d.get("version"), d.get("uri"))
+        return cls(
+            int(d["pid"]),
+            int(d["port"]),
+            d.get("start"),
+            str(d.get("log") or ""),
+            d.get("version"),
+            d.get("uri"),
+        )
 
 
 @dataclass
@@ -113,9 +125,12 @@ class Running:
     desired: int = 1
 
     def state(self) -> dict[str, Any]:
-        return {"token": self.token, "host": socket.gethostname(),
-                "router": self.router.to_json() if self.router else None,
-                "replicas": [p.to_json() for p in self.replicas]}
+        return {
+            "token": self.token,
+            "host": socket.gethostname(),
+            "router": self.router.to_json() if self.router else None,
+            "replicas": [p.to_json() for p in self.replicas],
+        }
 
 
 @dataclass
@@ -139,9 +154,11 @@ class DeploymentContext(TargetContext[DeploymentItem]):
     state (``transition``, ``record``), where it runs (``set_ref``), keep logs, and say that
     traffic moved to a version (``switched``: history and registry tags)."""
 
-    def __init__(self, service: DeploymentService,
-                 switched: Callable[[dict[str, Any], str | None, str, str, str],
-                                    Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        service: DeploymentService,
+        switched: Callable[[dict[str, Any], str | None, str, str, str], Awaitable[None]],
+    ) -> None:
         self.svc = service
         self.store = service.store
         self.log = service.log  # type: ignore[assignment]
@@ -155,8 +172,9 @@ class DeploymentContext(TargetContext[DeploymentItem]):
         """Update the deployment's stored columns (status, reason, url, state, ...)."""
         await self.svc.call(self.svc.db.update, name, **values)
 
-    async def transition(self, item: DeploymentItem, status: str | None, *,
-                         reason: str | None = None, **fields: Any) -> bool:
+    async def transition(
+        self, item: DeploymentItem, status: str | None, *, reason: str | None = None, **fields: Any
+    ) -> bool:
         """A new status (its ``reason`` replaces the last; ``status`` None: only ``fields``,
         and ``reason`` when given). Deployments do not end, so this always records."""
         values = dict(fields)
@@ -171,8 +189,9 @@ class DeploymentContext(TargetContext[DeploymentItem]):
         item.ref = ref
         await self.record(item.id, owner=ref)
 
-    async def append_log(self, item: DeploymentItem, data: bytes, *,
-                         part: str | None = None) -> None:
+    async def append_log(
+        self, item: DeploymentItem, data: bytes, *, part: str | None = None
+    ) -> None:
         path = os.path.join(self.svc.deployments_dir, item.id, f"{part or 'deployment'}.log")
 
         def write() -> None:
@@ -182,10 +201,12 @@ class DeploymentContext(TargetContext[DeploymentItem]):
 
         await self.call(write)
 
-    def create_child_run(self, item: DeploymentItem, name: str, *,
-                         tags: Any = None, params: Any = None) -> str:
-        raise TrackingError("A deployment has no tracked run to add child runs to.",
-                            "NOT_IMPLEMENTED")
+    def create_child_run(
+        self, item: DeploymentItem, name: str, *, tags: Any = None, params: Any = None
+    ) -> str:
+        raise TrackingError(
+            "A deployment has no tracked run to add child runs to.", "NOT_IMPLEMENTED"
+        )
 
 
 class LocalTarget(Target[DeploymentItem, DeploymentContext]):
@@ -218,12 +239,17 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         d = self._dir(name)
         log = os.path.join(d, f"{kind}.log")
         with open(log, "ab") as out:
-            out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(args[2:])}\n"
-                      .encode())
+            out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(args[2:])}\n".encode())
             out.flush()
-            popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=d,
-                                     start_new_session=True)
+            popen = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=d,
+                start_new_session=True,
+            )
         return Proc(popen.pid, 0, start_time(popen.pid), log, popen=popen)
 
     def _model_dir(self, name: str, uri: str) -> str:
@@ -259,16 +285,27 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
 
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                None, self._model_dir, name, uri)
+                None, self._model_dir, name, uri
+            )
         except (TrackingError, OSError) as e:
             raise RolloutFailed(f"cannot read the model {uri}: {e}") from None
 
-    def _start_scoring(self, dep: dict[str, Any], uri: str, version: str | None,
-                       model_dir: str) -> Proc:
+    def _start_scoring(
+        self, dep: dict[str, Any], uri: str, version: str | None, model_dir: str
+    ) -> Proc:
         port = free_port()
-        args = [self.svc.python or sys.executable, "-m", "jupyter_mlops.registry.serve",
-                model_dir, "--port", str(port), "--model-name", dep["name"],
-                "--max-body-size", str(self.svc.max_body_size)]
+        args = [
+            self.svc.python or sys.executable,
+            "-m",
+            "jupyter_mlops.registry.serve",
+            model_dir,
+            "--port",
+            str(port),
+            "--model-name",
+            dep["name"],
+            "--max-body-size",
+            str(self.svc.max_body_size),
+        ]
         if version:
             args += ["--model-version", version]
         p = self._spawn(dep["name"], "scoring", args, self._env())
@@ -276,9 +313,17 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         return p
 
     def _start_router(self, run: Running, port: int) -> Proc:
-        args = [self.svc.python or sys.executable, "-m", "jupyter_mlops.deployments.router",
-                "--name", run.name, "--port", str(port),
-                "--max-body-size", str(self.svc.max_body_size)]
+        args = [
+            self.svc.python or sys.executable,
+            "-m",
+            "jupyter_mlops.deployments.router",
+            "--name",
+            run.name,
+            "--port",
+            str(port),
+            "--max-body-size",
+            str(self.svc.max_body_size),
+        ]
         for r in run.replicas:
             args += ["--backend", f"127.0.0.1:{r.port}"]
         env = self._env()
@@ -287,12 +332,25 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         p.port = port
         return p
 
-    async def _http(self, method: str, port: int, path: str, body: bytes | None = None,
-                    headers: dict[str, str] | None = None, timeout: float = 2.0) -> int:
+    async def _http(
+        self,
+        method: str,
+        port: int,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 2.0,
+    ) -> int:
         from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-        req = HTTPRequest(f"http://127.0.0.1:{port}{path}", method=method, body=body,
-                          headers=headers, request_timeout=timeout, connect_timeout=timeout)
+        req = HTTPRequest(
+            f"http://127.0.0.1:{port}{path}",
+            method=method,
+            body=body,
+            headers=headers,
+            request_timeout=timeout,
+            connect_timeout=timeout,
+        )
         try:
             r = await AsyncHTTPClient().fetch(req, raise_error=False)
         except Exception:  # noqa: BLE001 - not answering is the answer
@@ -305,15 +363,19 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         while pending:
             for p in list(pending):
                 if not p.running():
-                    raise RolloutFailed(f"the process exited (code {p.exit_code()}) before it "
-                                        f"was ready: {_tail(p.log)}")
+                    raise RolloutFailed(
+                        f"the process exited (code {p.exit_code()}) before it "
+                        f"was ready: {_tail(p.log)}"
+                    )
                 if await self._http("GET", p.port, path) == 200:
                     pending.remove(p)
             if pending:
                 if time.monotonic() > deadline:
-                    raise RolloutFailed(f"not ready after {self.svc.ready_timeout:.0f} s "
-                                        f"(DeploymentService.ready_timeout): "
-                                        f"{_tail(pending[0].log)}")
+                    raise RolloutFailed(
+                        f"not ready after {self.svc.ready_timeout:.0f} s "
+                        f"(DeploymentService.ready_timeout): "
+                        f"{_tail(pending[0].log)}"
+                    )
                 await asyncio.sleep(0.05)
 
     async def _stop(self, procs: list[Proc], graceful: bool = True) -> None:
@@ -338,12 +400,18 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
 
         assert run.router is not None
         body = json.dumps({"backends": [f"127.0.0.1:{r.port}" for r in run.replicas]}).encode()
-        code = await self._http("PUT", run.router.port, "/_mlops/router", body,
-                                {"X-MLOps-Router-Token": run.token,
-                                 "Content-Type": "application/json"}, timeout=10)
+        code = await self._http(
+            "PUT",
+            run.router.port,
+            "/_mlops/router",
+            body,
+            {"X-MLOps-Router-Token": run.token, "Content-Type": "application/json"},
+            timeout=10,
+        )
         if code != 200:
-            raise RolloutFailed(f"the router on port {run.router.port} refused the switch "
-                                f"(HTTP {code})")
+            raise RolloutFailed(
+                f"the router on port {run.router.port} refused the switch (HTTP {code})"
+            )
 
     async def _ensure_router(self, run: Running, dep: dict[str, Any]) -> str:
         """The router running (started on the deployment's port if it has one): its URL."""
@@ -357,8 +425,11 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             except RolloutFailed as e:
                 await self._stop([router], graceful=False)
                 if attempt == 0 and "cannot listen" in _tail(router.log):
-                    self.ctx.log.warning("jupyter-mlops: deployment %s: port %d is taken, its "
-                                         "URL changes", run.name, port)
+                    self.ctx.log.warning(
+                        "jupyter-mlops: deployment %s: port %d is taken, its URL changes",
+                        run.name,
+                        port,
+                    )
                     port = free_port()
                     continue
                 raise RolloutFailed(f"the router did not start: {e}") from None
@@ -378,8 +449,9 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             url = await self._ensure_router(run, dep)
             old = run.replicas
             model_dir = await self._local_model(dep["name"], uri)
-            new = [self._start_scoring(dep, uri, version, model_dir)
-                   for _ in range(dep["replicas"])]
+            new = [
+                self._start_scoring(dep, uri, version, model_dir) for _ in range(dep["replicas"])
+            ]
             try:
                 await self._wait_ready(new, "/v2/health/ready")
             except RolloutFailed:
@@ -421,9 +493,12 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         run.uri, run.version = dep.get("served_uri"), dep.get("model_version")
         run.desired = int(dep["replicas"])
         if router is not None and kept:
-            self.ctx.log.info("jupyter-mlops: deployment %s re-adopted (router pid %d, scoring "
-                              "pid(s) %s)", dep["name"], router.pid,
-                              ", ".join(str(r.pid) for r in kept))
+            self.ctx.log.info(
+                "jupyter-mlops: deployment %s re-adopted (router pid %d, scoring pid(s) %s)",
+                dep["name"],
+                router.pid,
+                ", ".join(str(r.pid) for r in kept),
+            )
             # a server that died mid-rollout left UPDATING behind: what runs now is what serves
             status = None if dep.get("status") in ("READY", "FAILED") else "READY"
             await ctx.transition(item, status, state=run.state())
@@ -434,8 +509,11 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             await self._stop(kept, graceful=False)
             run.replicas = []
             await ctx.transition(item, "STARTING")
-            item.uri, item.version, item.action = (dep["served_uri"], dep.get("model_version"),
-                                                   "restart")
+            item.uri, item.version, item.action = (
+                dep["served_uri"],
+                dep.get("model_version"),
+                "restart",
+            )
             await self.submit(item, ctx)
 
     def _orphans(self, name: str, known: set[int]) -> list[Proc]:
@@ -454,14 +532,20 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                     args = f.read().split(b"\0")
             except OSError:
                 continue
-            if (b"jupyter_mlops.registry.serve" in args
-                    or b"jupyter_mlops.deployments.router" in args):
+            if (
+                b"jupyter_mlops.registry.serve" in args
+                or b"jupyter_mlops.deployments.router" in args
+            ):
                 pid = int(entry)
                 out.append(Proc(pid, 0, start_time(pid), ""))
         if out:
-            self.ctx.log.warning("jupyter-mlops: deployment %s: stopping %d process(es) a "
-                                 "previous server started but did not record: %s", name,
-                                 len(out), ", ".join(str(p.pid) for p in out))
+            self.ctx.log.warning(
+                "jupyter-mlops: deployment %s: stopping %d process(es) a "
+                "previous server started but did not record: %s",
+                name,
+                len(out),
+                ", ".join(str(p.pid) for p in out),
+            )
         return out
 
     async def cancel(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
@@ -482,8 +566,9 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             await self._stop([p for p in procs if p.running()], graceful=False)
         import shutil
 
-        shutil.rmtree(os.path.join(self.svc.deployments_dir, dep["name"], "models"),
-                      ignore_errors=True)
+        shutil.rmtree(
+            os.path.join(self.svc.deployments_dir, dep["name"], "models"), ignore_errors=True
+        )
 
     async def logs(self, item: DeploymentItem, *, part: str | None = None) -> bytes | None:
         """The processes' logs (``part``: ``scoring`` or ``router``; None: both, headed)."""
@@ -549,8 +634,13 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             elif await self._http("GET", p.port, "/v2/health/ready") != 200:
                 p.bad_checks += 1
                 if p.bad_checks >= UNHEALTHY_AFTER:
-                    bad.append((p, f"the scoring process (pid {p.pid}) failed "
-                                   f"{p.bad_checks} health checks"))
+                    bad.append(
+                        (
+                            p,
+                            f"the scoring process (pid {p.pid}) failed "
+                            f"{p.bad_checks} health checks",
+                        )
+                    )
             else:
                 p.bad_checks = 0
         router_down = run.router is None or not run.router.running()
@@ -562,18 +652,31 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             return
         stable = bool(bad) and all(now - p.started_at > STABLE_SECONDS for p, _ in bad)
         run.failures = 1 if stable else run.failures + 1
-        delay = min(self.svc.restart_backoff * 2 ** (run.failures - 1),
-                    self.svc.restart_backoff_max)
+        delay = min(
+            self.svc.restart_backoff * 2 ** (run.failures - 1), self.svc.restart_backoff_max
+        )
         run.next_restart = now + delay
         why = "; ".join(w for _, w in bad) or (
-            "the router exited" if router_down else f"{missing} scoring process(es) missing")
-        self.ctx.log.warning("jupyter-mlops: deployment %s: %s; restarting (failure %d in a "
-                             "row, next retry in %.1f s)", run.name, why, run.failures, delay)
+            "the router exited" if router_down else f"{missing} scoring process(es) missing"
+        )
+        self.ctx.log.warning(
+            "jupyter-mlops: deployment %s: %s; restarting (failure %d in a "
+            "row, next retry in %.1f s)",
+            run.name,
+            why,
+            run.failures,
+            delay,
+        )
         status = "FAILED" if run.failures >= 5 else "RESTARTING"
         detail = _tail(bad[0][0].log, 400) if bad else ""
-        await self.ctx.record(run.name, status=status, reason=(
-            f"{why}; restarting (failure {run.failures} in a row)"
-            + (f": {detail}" if detail else "")))
+        await self.ctx.record(
+            run.name,
+            status=status,
+            reason=(
+                f"{why}; restarting (failure {run.failures} in a row)"
+                + (f": {detail}" if detail else "")
+            ),
+        )
         dead = {id(p) for p, _ in bad}
         await self._stop([p for p, _ in bad], graceful=False)
         run.replicas = [p for p in run.replicas if id(p) not in dead]
@@ -585,8 +688,9 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                 await self.ctx.record(run.name, url=url)
         if missing > 0 and run.uri is not None:
             model_dir = await self._local_model(run.name, run.uri)
-            new = [self._start_scoring(dep, run.uri, run.version, model_dir)
-                   for _ in range(missing)]
+            new = [
+                self._start_scoring(dep, run.uri, run.version, model_dir) for _ in range(missing)
+            ]
             try:
                 await self._wait_ready(new, "/v2/health/ready")
             except RolloutFailed:

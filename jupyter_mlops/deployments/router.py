@@ -30,8 +30,17 @@ from tornado import httpserver, ioloop, web
 ENV_TOKEN = "JUPYTER_MLOPS_ROUTER_TOKEN"
 CONTROL_PATH = "/_mlops/router"
 #: Request headers not forwarded (hop-by-hop, or set by the router).
-_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-        "upgrade", "host", "content-length"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "content-length",
+}
 
 
 class BackendError(Exception):
@@ -54,8 +63,9 @@ class Backend:
         except (OSError, asyncio.TimeoutError) as e:
             raise BackendError(f"cannot connect to {self.address}: {e}") from None
 
-    async def send(self, head: bytes, body: bytes, no_body: bool = False
-                   ) -> tuple[int, list[tuple[str, str]], bytes]:
+    async def send(
+        self, head: bytes, body: bytes, no_body: bool = False
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         """One request; a reused connection that turns out closed is replaced once."""
         for attempt in (0, 1):
             reused = bool(self.idle) and attempt == 0
@@ -80,9 +90,13 @@ class Backend:
             return answer
         raise BackendError(f"{self.address} closed the connection")  # pragma: no cover
 
-    async def _exchange(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                        head: bytes, body: bytes, no_body: bool
-                        ) -> tuple[tuple[int, list[tuple[str, str]], bytes], bool]:
+    async def _exchange(
+        self,
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        head: bytes,
+        body: bytes,
+        no_body: bool,
+    ) -> tuple[tuple[int, list[tuple[str, str]], bytes], bool]:
         reader, writer = conn
         try:
             writer.write(head + body)
@@ -160,8 +174,9 @@ class Router:
         for b in old.values():  # idle connections only: requests in flight finish
             b.close()
 
-    async def forward(self, head: bytes, body: bytes, no_body: bool = False
-                      ) -> tuple[int, list[tuple[str, str]], bytes]:
+    async def forward(
+        self, head: bytes, body: bytes, no_body: bool = False
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         self.requests += 1
         tried: list[str] = []
         for _ in range(max(1, len(self.backends)) + 1):
@@ -174,10 +189,16 @@ class Router:
             except BackendError as e:
                 tried.append(str(e))
         self.failures += 1
-        msg = (f"Deployment '{self.name}' has no ready scoring process"
-               + (f" ({'; '.join(tried)})" if tried else "") + ".")
-        return 503, [("Content-Type", "application/json")], json.dumps(
-            {"error_code": "TEMPORARILY_UNAVAILABLE", "message": msg}).encode()
+        msg = (
+            f"Deployment '{self.name}' has no ready scoring process"
+            + (f" ({'; '.join(tried)})" if tried else "")
+            + "."
+        )
+        return (
+            503,
+            [("Content-Type", "application/json")],
+            json.dumps({"error_code": "TEMPORARILY_UNAVAILABLE", "message": msg}).encode(),
+        )
 
 
 @web.stream_request_body
@@ -207,9 +228,17 @@ class ProxyHandler(web.RequestHandler):
     def _refuse(self) -> None:
         self.set_status(413)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error_code": "BAD_REQUEST", "message": (
-            f"Request body too large: deployment '{self.router.name}' accepts at most "
-            f"{self.router.max_body} bytes.")}))
+        self.finish(
+            json.dumps(
+                {
+                    "error_code": "BAD_REQUEST",
+                    "message": (
+                        f"Request body too large: deployment '{self.router.name}' accepts at most "
+                        f"{self.router.max_body} bytes."
+                    ),
+                }
+            )
+        )
 
     def compute_etag(self) -> None:
         return None
@@ -248,8 +277,15 @@ class ProxyHandler(web.RequestHandler):
                 return
             doc = json.loads(b"".join(self._chunks) or b"{}")
             r.set_backends([str(a) for a in doc.get("backends") or []])
-        self.finish({"name": r.name, "backends": [b.address for b in r.backends],
-                     "requests": r.requests, "unavailable": r.failures, "pid": os.getpid()})
+        self.finish(
+            {
+                "name": r.name,
+                "backends": [b.address for b in r.backends],
+                "requests": r.requests,
+                "unavailable": r.failures,
+                "pid": os.getpid(),
+            }
+        )
 
     get = head = post = put = delete = patch = options = _any  # type: ignore[assignment]
 
@@ -271,13 +307,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.listen(args.port, args.host)
     except OSError as e:
-        print(f"router for '{args.name}': cannot listen on {args.host}:{args.port}: {e}",
-              file=sys.stderr, flush=True)
+        print(
+            f"router for '{args.name}': cannot listen on {args.host}:{args.port}: {e}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 3
     loop = ioloop.IOLoop.current()
     signal.signal(signal.SIGTERM, lambda *_: loop.add_callback_from_signal(loop.stop))
-    print(f"router for deployment '{args.name}' on http://{args.host}:{args.port} -> "
-          f"{', '.join(args.backend) or '(no backend yet)'}", flush=True)
+    print(
+        f"router for deployment '{args.name}' on http://{args.host}:{args.port} -> "
+        f"{', '.join(args.backend) or '(no backend yet)'}",
+        flush=True,
+    )
     try:
         loop.start()
     except KeyboardInterrupt:

@@ -64,47 +64,57 @@ class DeploymentService(Service):
         (default: ``<jupyter data dir>/mlops/deployments``).""",
     )
     stop_on_exit = Bool(
-        True, config=True,
+        True,
+        config=True,
         help="""Stop the local deployments' processes when the Jupyter server stops (they start
         again with the next server). False: they keep serving while no server runs, and the
         next server re-adopts them (not restarted, not duplicated).""",
     )
     health_interval = Float(
-        1.0, config=True,
+        1.0,
+        config=True,
         help="""Seconds between health checks of a local deployment's processes (alive, and
         ``/v2/health/ready`` answering); a dead process, or one failing three checks in a row,
         is replaced.""",
     )
     restart_backoff = Float(
-        0.5, config=True,
+        0.5,
+        config=True,
         help="""Seconds before the first restart of a crashed scoring process; doubled on each
         further failure in a row (a process that stayed up 30 s starts the count over).""",
     )
     restart_backoff_max = Float(
-        30.0, config=True, help="Longest wait between restarts of a crashing deployment.",
+        30.0,
+        config=True,
+        help="Longest wait between restarts of a crashing deployment.",
     )
     ready_timeout = Float(
-        120.0, config=True,
+        120.0,
+        config=True,
         help="""Seconds a new scoring process has to load its model and answer
         ``/v2/health/ready`` before its rollout fails (the old version keeps serving).""",
     )
     drain_timeout = Float(
-        30.0, config=True,
+        30.0,
+        config=True,
         help="""Seconds a replaced scoring process may take to finish the requests it holds
         before it is killed.""",
     )
     follow_interval = Float(
-        2.0, config=True,
+        2.0,
+        config=True,
         help="""Seconds between checks of the aliases that deployments follow (a moved alias
         rolls its deployments to the alias' new version).""",
     )
     max_body_size = Int(
-        20 * 1024 * 1024, config=True,
+        20 * 1024 * 1024,
+        config=True,
         help="""Largest request body a deployment accepts, in bytes (larger ones get 413
         before they are read).""",
     )
     python = Unicode(
-        "", config=True,
+        "",
+        config=True,
         help="Python interpreter of the scoring processes (default: the server's own).",
     )
 
@@ -161,9 +171,15 @@ class DeploymentService(Service):
         if stop:
             for name in list(self.targets["local"].running):
                 with contextlib.suppress(Exception):
-                    await self.call(self.db.update, name, status="STOPPED", state=None,
-                                    owner=None, reason="stopped with the Jupyter server "
-                                    "(DeploymentService.stop_on_exit); starts with the next one")
+                    await self.call(
+                        self.db.update,
+                        name,
+                        status="STOPPED",
+                        state=None,
+                        owner=None,
+                        reason="stopped with the Jupyter server "
+                        "(DeploymentService.stop_on_exit); starts with the next one",
+                    )
         self._io.shutdown(wait=True)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -200,8 +216,11 @@ class DeploymentService(Service):
             if which.isdigit():
                 reg.get_model_version(name, which)  # exists?
                 return uri.rstrip("/"), name, which
-            versions = (reg.get_latest_versions(name) if which.lower() == "latest"
-                        else reg.get_latest_versions(name, [which]))
+            versions = (
+                reg.get_latest_versions(name)
+                if which.lower() == "latest"
+                else reg.get_latest_versions(name, [which])
+            )
             if not versions:
                 raise not_found(f"No versions of model '{name}' in stage '{which}' ({uri}).")
             v = str(max(int(x["version"]) for x in versions))
@@ -213,8 +232,9 @@ class DeploymentService(Service):
             raise not_found(f"No model directory at '{uri}' (no MLmodel file there).")
         return path, None, None
 
-    async def _switched(self, dep: dict[str, Any], version: str | None, uri: str,
-                        url: str, action: str) -> None:
+    async def _switched(
+        self, dep: dict[str, Any], version: str | None, uri: str, url: str, action: str
+    ) -> None:
         """Traffic moved to ``uri``: tags on the registered versions say where they serve."""
         name = dep["name"]
         old_name, old_version = dep.get("model_name"), dep.get("model_version")
@@ -235,12 +255,27 @@ class DeploymentService(Service):
         dep.update(model_name=new_name, model_version=version, served_uri=uri, url=url)
 
     # -- the API ----------------------------------------------------------------------------
-    def present(self, dep: dict[str, Any], history: list[dict[str, Any]] | None = None
-                ) -> dict[str, Any]:
+    def present(
+        self, dep: dict[str, Any], history: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         state = dep.get("state") or {}
-        out = {k: dep[k] for k in (
-            "name", "model_uri", "target", "replicas", "follow_alias", "status", "reason",
-            "url", "model_name", "model_version", "created_time", "updated_time")}
+        out = {
+            k: dep[k]
+            for k in (
+                "name",
+                "model_uri",
+                "target",
+                "replicas",
+                "follow_alias",
+                "status",
+                "reason",
+                "url",
+                "model_name",
+                "model_version",
+                "created_time",
+                "updated_time",
+            )
+        }
         out["resources"] = dep.get("resources") or {}
         out["served_uri"] = dep.get("served_uri")
         if dep["target"] == "local":
@@ -269,23 +304,30 @@ class DeploymentService(Service):
         return [t.describe() for t in self.targets.values()]
 
     @staticmethod
-    def _item(dep: dict[str, Any], uri: str | None = None, version: str | None = None,
-              action: str = "restart") -> DeploymentItem:
-        return DeploymentItem(dep["name"], dep["target"], dep.get("owner"), dep, uri, version,
-                              action)
+    def _item(
+        dep: dict[str, Any],
+        uri: str | None = None,
+        version: str | None = None,
+        action: str = "restart",
+    ) -> DeploymentItem:
+        return DeploymentItem(
+            dep["name"], dep["target"], dep.get("owner"), dep, uri, version, action
+        )
 
     def _target(self, name: str) -> LocalTarget:
         target = self.targets.get(name)
         if target is None:
-            raise invalid(f"Unknown deployment target '{name}': the targets are "
-                          f"{', '.join(self.targets)}.")
+            raise invalid(
+                f"Unknown deployment target '{name}': the targets are {', '.join(self.targets)}."
+            )
         return target
 
     @staticmethod
     def _check_replicas(replicas: Any) -> int:
         if type(replicas) is not int or not 1 <= replicas <= MAX_REPLICAS:
-            raise invalid(f"'replicas' must be an integer from 1 to {MAX_REPLICAS}, got "
-                          f"{replicas!r}.")
+            raise invalid(
+                f"'replicas' must be an integer from 1 to {MAX_REPLICAS}, got {replicas!r}."
+            )
         return replicas
 
     @staticmethod
@@ -293,43 +335,68 @@ class DeploymentService(Service):
         if resources is None:
             return {}
         if not isinstance(resources, dict) or not all(
-                isinstance(k, str) and isinstance(v, (str, int, float))
-                for k, v in resources.items()):
-            raise invalid("'resources' must be an object of name: quantity, e.g. "
-                          '{"cpu": "500m", "memory": "1Gi"}.')
+            isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in resources.items()
+        ):
+            raise invalid(
+                "'resources' must be an object of name: quantity, e.g. "
+                '{"cpu": "500m", "memory": "1Gi"}.'
+            )
         return {k: str(v) for k, v in resources.items()}
 
-    async def create(self, name: str, model_uri: str, target: str = "local", replicas: int = 1,
-                     resources: dict[str, Any] | None = None, follow_alias: bool = False
-                     ) -> dict[str, Any]:
+    async def create(
+        self,
+        name: str,
+        model_uri: str,
+        target: str = "local",
+        replicas: int = 1,
+        resources: dict[str, Any] | None = None,
+        follow_alias: bool = False,
+    ) -> dict[str, Any]:
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise invalid(f"Invalid deployment name {name!r}: lower-case letters, digits and "
-                          "'-', starting with a letter, at most 63 characters (a DNS label).")
+            raise invalid(
+                f"Invalid deployment name {name!r}: lower-case letters, digits and "
+                "'-', starting with a letter, at most 63 characters (a DNS label)."
+            )
         if not isinstance(model_uri, str) or not model_uri.strip():
-            raise invalid("'model_uri' is required (models:/<name>/<version>, "
-                          "models:/<name>@<alias>, runs:/..., or a model directory).")
+            raise invalid(
+                "'model_uri' is required (models:/<name>/<version>, "
+                "models:/<name>@<alias>, runs:/..., or a model directory)."
+            )
         tgt = self._target(target)
         replicas = self._check_replicas(replicas)
         res = self._check_resources(resources)
         alias = parse_model_uri(model_uri)[2]
         if follow_alias and alias is None:
-            raise invalid(f"'follow_alias' needs a model URI with an alias "
-                          f"(models:/<name>@<alias>), got '{model_uri}'.")
+            raise invalid(
+                f"'follow_alias' needs a model URI with an alias "
+                f"(models:/<name>@<alias>), got '{model_uri}'."
+            )
         served, _, version = await self.call(self.resolve, model_uri)
         now = now_ms()
-        row = {"name": name, "model_uri": model_uri, "target": target, "replicas": replicas,
-               "resources": res or None, "follow_alias": bool(follow_alias),
-               "status": "STARTING", "alias_version": version if alias else None,
-               "created_time": now, "updated_time": now, "owner": None}
+        row = {
+            "name": name,
+            "model_uri": model_uri,
+            "target": target,
+            "replicas": replicas,
+            "resources": res or None,
+            "follow_alias": bool(follow_alias),
+            "status": "STARTING",
+            "alias_version": version if alias else None,
+            "created_time": now,
+            "updated_time": now,
+            "owner": None,
+        }
         if not await self.call(self.db.insert, row):
-            raise TrackingError(f"A deployment named '{name}' exists already.",
-                                "RESOURCE_ALREADY_EXISTS")
+            raise TrackingError(
+                f"A deployment named '{name}' exists already.", "RESOURCE_ALREADY_EXISTS"
+            )
         dep = await self.call(self.db.get, name)
         self._spawn(self._rollout(tgt, dep, served, version, "create"))
         return self.present(dep)
 
-    async def _rollout(self, tgt: LocalTarget, dep: dict[str, Any], served: str,
-                       version: str | None, action: str) -> None:
+    async def _rollout(
+        self, tgt: LocalTarget, dep: dict[str, Any], served: str, version: str | None, action: str
+    ) -> None:
         async with self._lock(dep["name"]):
             fresh = await self.call(self.db.get, dep["name"])
             if fresh is None:  # deleted meanwhile
@@ -338,26 +405,36 @@ class DeploymentService(Service):
                 await tgt.submit(self._item(fresh, served, version, action), self.ctx)
             except RolloutFailed as e:
                 ok = fresh.get("served_uri") is not None
-                await self._record(dep["name"], status="READY" if ok else "FAILED",
-                                   reason=f"{action} to {served} failed: {e}")
+                await self._record(
+                    dep["name"],
+                    status="READY" if ok else "FAILED",
+                    reason=f"{action} to {served} failed: {e}",
+                )
                 return
             except Exception as e:  # the deployment says what went wrong
-                self.log.exception("jupyter-mlops: deployment %s: %s failed", dep["name"],
-                                   action)
-                await self._record(dep["name"], status="FAILED",
-                                   reason=f"{action} failed: {type(e).__name__}: {e}")
+                self.log.exception("jupyter-mlops: deployment %s: %s failed", dep["name"], action)
+                await self._record(
+                    dep["name"], status="FAILED", reason=f"{action} failed: {type(e).__name__}: {e}"
+                )
                 return
 
-    async def update(self, name: str, model_uri: str | None = None,
-                     replicas: int | None = None, follow_alias: bool | None = None,
-                     resources: dict[str, Any] | None = None,
-                     action: str = "update") -> dict[str, Any]:
+    async def update(
+        self,
+        name: str,
+        model_uri: str | None = None,
+        replicas: int | None = None,
+        follow_alias: bool | None = None,
+        resources: dict[str, Any] | None = None,
+        action: str = "update",
+    ) -> dict[str, Any]:
         dep = await self.call(self.db.get, name)
         if dep is None:
             raise not_found(f"No deployment named '{name}'.")
         if dep["status"] in ("STARTING", "UPDATING") or self._lock(name).locked():
-            raise Conflict(f"Deployment '{name}' is {dep['status'].lower()}: wait until it is "
-                           "READY before changing it.")
+            raise Conflict(
+                f"Deployment '{name}' is {dep['status'].lower()}: wait until it is "
+                "READY before changing it."
+            )
         values: dict[str, Any] = {"reason": None}
         uri = model_uri if model_uri is not None else dep["model_uri"]
         if model_uri is not None:
@@ -371,21 +448,25 @@ class DeploymentService(Service):
         follow = dep["follow_alias"] if follow_alias is None else bool(follow_alias)
         alias = parse_model_uri(uri)[2]
         if follow and alias is None:
-            raise invalid(f"'follow_alias' needs a model URI with an alias "
-                          f"(models:/<name>@<alias>), got '{uri}'.")
+            raise invalid(
+                f"'follow_alias' needs a model URI with an alias "
+                f"(models:/<name>@<alias>), got '{uri}'."
+            )
         values["follow_alias"] = follow
         served, _, version = await self.call(self.resolve, uri)
         if alias is not None:
             values["alias_version"] = version
-        roll = (served != dep.get("served_uri") or values.get("replicas", dep["replicas"])
-                != dep["replicas"] or dep["status"] in ("FAILED", "STOPPED"))
+        roll = (
+            served != dep.get("served_uri")
+            or values.get("replicas", dep["replicas"]) != dep["replicas"]
+            or dep["status"] in ("FAILED", "STOPPED")
+        )
         if roll:
             values["status"] = "UPDATING"
         await self.call(self.db.update, name, **values)
         dep = await self.call(self.db.get, name)
         if roll:
-            self._spawn(self._rollout(self._target(dep["target"]), dep, served, version,
-                                      action))
+            self._spawn(self._rollout(self._target(dep["target"]), dep, served, version, action))
         return self.present(dep)
 
     async def rollback(self, name: str) -> dict[str, Any]:
@@ -397,11 +478,13 @@ class DeploymentService(Service):
         current = dep.get("served_uri")
         previous = next((h for h in reversed(history[:-1]) if h["model_uri"] != current), None)
         if previous is None:
-            raise invalid(f"Deployment '{name}' has served no other version: nothing to roll "
-                          "back to.")
+            raise invalid(
+                f"Deployment '{name}' has served no other version: nothing to roll back to."
+            )
         # The alias no longer decides: stop following it (it would roll forward again).
-        return await self.update(name, model_uri=previous["model_uri"], follow_alias=False,
-                                 action="rollback")
+        return await self.update(
+            name, model_uri=previous["model_uri"], follow_alias=False, action="rollback"
+        )
 
     async def delete(self, name: str) -> None:
         async with self._lock(name):
@@ -414,8 +497,9 @@ class DeploymentService(Service):
             def untag() -> None:
                 if dep.get("model_name") and dep.get("model_version"):
                     with contextlib.suppress(TrackingError):
-                        reg.delete_model_version_tag(dep["model_name"], dep["model_version"],
-                                                     DEPLOYED_TAG + name)
+                        reg.delete_model_version_tag(
+                            dep["model_name"], dep["model_version"], DEPLOYED_TAG + name
+                        )
 
             await self.call(untag)
             await self.call(self.db.delete, name)
@@ -458,8 +542,13 @@ class DeploymentService(Service):
             version = str(mv["version"])
             if version == dep.get("alias_version"):
                 continue
-            self.log.info("jupyter-mlops: deployment %s follows %s@%s to version %s",
-                          dep["name"], name, alias, version)
+            self.log.info(
+                "jupyter-mlops: deployment %s follows %s@%s to version %s",
+                dep["name"],
+                name,
+                alias,
+                version,
+            )
             with contextlib.suppress(Conflict):
                 await self.update(dep["name"], action="follow")
                 rolled.append(dep["name"])

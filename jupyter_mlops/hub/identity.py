@@ -94,8 +94,11 @@ class HubIdentityProvider(IdentityProvider):
         if match:
             token = match.group(1)
         else:  # a browser, after the OAuth dance
-            cookie = handler.get_secure_cookie(auth.cookie_name) if hasattr(auth, "cookie_name") \
+            cookie = (
+                handler.get_secure_cookie(auth.cookie_name)
+                if hasattr(auth, "cookie_name")
                 else None
+            )
             if not cookie:
                 return None
             token = cookie.decode("ascii", "replace")
@@ -104,8 +107,9 @@ class HubIdentityProvider(IdentityProvider):
             return None  # unknown token, or a service's token: runs belong to users
         scopes = getattr(auth, "access_scopes", None)
         if scopes and not auth.check_scopes(scopes, model):
-            self.log.warning("jupyter-mlops: %s's token lacks %s", model.get("name"),
-                             ", ".join(sorted(scopes)))
+            self.log.warning(
+                "jupyter-mlops: %s's token lacks %s", model.get("name"), ", ".join(sorted(scopes))
+            )
             return None
         name = model["name"]
         if "groups" not in model or "admin" not in model:
@@ -118,8 +122,11 @@ class HubIdentityProvider(IdentityProvider):
         if match:
             handler._token_authenticated = True  # type: ignore[attr-defined]  # no XSRF check
         return HubUser(
-            username=name, name=name, display_name=name,
-            admin=bool(model.get("admin")), groups=groups,
+            username=name,
+            name=name,
+            display_name=name,
+            admin=bool(model.get("admin")),
+            groups=groups,
             teammates=frozenset(teammates - {name}),
         )
 
@@ -131,22 +138,29 @@ class HubIdentityProvider(IdentityProvider):
         hit = self._groups.get(group)
         if hit and now - hit[0] < self.cache_seconds:
             return hit[1]
-        members = frozenset((await self._hub_get(f"groups/{quote(group, safe='')}")).get("users")
-                            or ())
+        members = frozenset(
+            (await self._hub_get(f"groups/{quote(group, safe='')}")).get("users") or ()
+        )
         self._groups[group] = (now, members)
         return members
 
     async def _hub_get(self, path: str) -> dict[str, Any]:
         """GET the hub's REST API with the service's token; {} (logged) if refused."""
         auth = self.hub_auth
-        request = HTTPRequest(f"{auth.api_url.rstrip('/')}/{path}",
-                              headers={"Authorization": f"token {auth.api_token}"},
-                              request_timeout=20)
+        request = HTTPRequest(
+            f"{auth.api_url.rstrip('/')}/{path}",
+            headers={"Authorization": f"token {auth.api_token}"},
+            request_timeout=20,
+        )
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as exc:
-            self.log.warning("jupyter-mlops: hub API %s refused (%s): the service's role needs "
-                             "read:groups and read:users", path, exc)
+            self.log.warning(
+                "jupyter-mlops: hub API %s refused (%s): the service's role needs "
+                "read:groups and read:users",
+                path,
+                exc,
+            )
             return {}
         data = json.loads(response.body)
         return data if isinstance(data, dict) else {}

@@ -30,20 +30,39 @@ def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
         "per-user, per-team access rules.",
     )
     p.set_defaults(func=run)
-    p.add_argument("--database-url", default=os.environ.get("JUPYTER_MLOPS_SERVICE_DATABASE_URL"),
-                   help="SQLAlchemy URL of the shared store, postgresql://... "
-                   "(default: $JUPYTER_MLOPS_SERVICE_DATABASE_URL)")
-    p.add_argument("--artifact-root", default=os.environ.get("JUPYTER_MLOPS_SERVICE_ARTIFACT_ROOT"),
-                   help="directory or fsspec URL for artifacts "
-                   "(default: $JUPYTER_MLOPS_SERVICE_ARTIFACT_ROOT, else the store's own)")
-    p.add_argument("--ip", default=None,
-                   help="address to listen on (default: from $JUPYTERHUB_SERVICE_URL, else 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None,
-                   help="port (default: from $JUPYTERHUB_SERVICE_URL, else 8000)")
-    p.add_argument("--team-can-write", action="store_true",
-                   help="teammates may change each other's runs (default: read-only)")
-    p.add_argument("--config", default=None,
-                   help="a jupyter_server config file with further MLOpsApp/AccessPolicy settings")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("JUPYTER_MLOPS_SERVICE_DATABASE_URL"),
+        help="SQLAlchemy URL of the shared store, postgresql://... "
+        "(default: $JUPYTER_MLOPS_SERVICE_DATABASE_URL)",
+    )
+    p.add_argument(
+        "--artifact-root",
+        default=os.environ.get("JUPYTER_MLOPS_SERVICE_ARTIFACT_ROOT"),
+        help="directory or fsspec URL for artifacts "
+        "(default: $JUPYTER_MLOPS_SERVICE_ARTIFACT_ROOT, else the store's own)",
+    )
+    p.add_argument(
+        "--ip",
+        default=None,
+        help="address to listen on (default: from $JUPYTERHUB_SERVICE_URL, else 127.0.0.1)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port (default: from $JUPYTERHUB_SERVICE_URL, else 8000)",
+    )
+    p.add_argument(
+        "--team-can-write",
+        action="store_true",
+        help="teammates may change each other's runs (default: read-only)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="a jupyter_server config file with further MLOpsApp/AccessPolicy settings",
+    )
     return p
 
 
@@ -60,8 +79,13 @@ def hub_service(
     hub groups, ``read:users`` to know who is an admin."""
     import sys
 
-    command = [python or sys.executable, "-m", "jupyter_mlops.cli", "service",
-               f"--database-url={database_url}"]
+    command = [
+        python or sys.executable,
+        "-m",
+        "jupyter_mlops.cli",
+        "service",
+        f"--database-url={database_url}",
+    ]
     if artifact_root:
         command.append(f"--artifact-root={artifact_root}")
     service = {
@@ -98,8 +122,10 @@ def service_argv(args: argparse.Namespace) -> list[str]:
 
     missing = [name for name in HUB_ENV if not os.environ.get(name)]
     if missing:
-        raise CLIError(f"{', '.join(missing)} not set: 'jupyter mlops service' runs as a "
-                       "JupyterHub service (c.JupyterHub.services)")
+        raise CLIError(
+            f"{', '.join(missing)} not set: 'jupyter mlops service' runs as a "
+            "JupyterHub service (c.JupyterHub.services)"
+        )
     if not args.database_url:
         raise CLIError("--database-url is required (the shared store, postgresql://...)")
     url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", ""))

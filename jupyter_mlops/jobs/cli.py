@@ -21,31 +21,56 @@ from typing import IO, Any
 
 def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "job", help="validate or run a training job (*.job.yaml)",
-        description="Validate or run a distributed training job file, tracked in the store.")
+        "job",
+        help="validate or run a training job (*.job.yaml)",
+        description="Validate or run a distributed training job file, tracked in the store.",
+    )
     sub = p.add_subparsers(dest="job_command", metavar="COMMAND")
     sub.required = True
     v = sub.add_parser("validate", help="check a job file (issues name file, line, field)")
     v.add_argument("file", metavar="FILE")
-    v.add_argument("--root", metavar="DIR", help="workspace root paths may not leave "
-                   "(default: the current directory, or the file's own if it is outside)")
+    v.add_argument(
+        "--root",
+        metavar="DIR",
+        help="workspace root paths may not leave "
+        "(default: the current directory, or the file's own if it is outside)",
+    )
     v.set_defaults(func=run)
     r = sub.add_parser("run", help="run a job here and wait for it, with progress")
     r.add_argument("file", metavar="FILE")
-    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a job parameter (repeat for several)")
-    r.add_argument("--target", metavar="NAME", default="local",
-                   help="where to run: 'local' (default: processes of this machine)")
-    r.add_argument("--logs", action="store_true",
-                   help="print every rank's output as it comes, prefixed [rank N]")
+    r.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a job parameter (repeat for several)",
+    )
+    r.add_argument(
+        "--target",
+        metavar="NAME",
+        default="local",
+        help="where to run: 'local' (default: processes of this machine)",
+    )
+    r.add_argument(
+        "--logs",
+        action="store_true",
+        help="print every rank's output as it comes, prefixed [rank N]",
+    )
     r.add_argument("--root", metavar="DIR", help="workspace root (see validate)")
-    r.add_argument("--database-url", metavar="URL",
-                   help="the store (default: $JUPYTER_MLOPS_TRACKING_URI when it is a database, "
-                   "else the default store)")
+    r.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the store (default: $JUPYTER_MLOPS_TRACKING_URI when it is a database, "
+        "else the default store)",
+    )
     r.add_argument("--jobs-dir", metavar="DIR", help="where the ranks' logs go")
-    r.add_argument("--parent-run-id", metavar="RUN_ID",
-                   help="make the job's tracked run a child of this run (a pipeline's train "
-                   "step passes its own)")
+    r.add_argument(
+        "--parent-run-id",
+        metavar="RUN_ID",
+        help="make the job's tracked run a child of this run (a pipeline's train "
+        "step passes its own)",
+    )
     r.set_defaults(func=run)
     return p
 
@@ -74,12 +99,16 @@ def _validate(args: argparse.Namespace) -> int:
             print(str(issue), file=sys.stderr)
         print(f"{args.file}: {len(e.issues)} problem(s)", file=sys.stderr)
         return 1
-    params = ", ".join(f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "")
-                       for n, s in job.params.items())
-    print(f"{args.file}: valid job {job.name!r}: {job.framework}, {job.nodes} node(s) x "
-          f"{job.procs_per_node} process(es), {job.entry_kind} "
-          f"{job.entry if job.entry_kind != 'code' else '(inline)'}"
-          + (f"; parameters: {params}" if params else ""))
+    params = ", ".join(
+        f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "")
+        for n, s in job.params.items()
+    )
+    print(
+        f"{args.file}: valid job {job.name!r}: {job.framework}, {job.nodes} node(s) x "
+        f"{job.procs_per_node} process(es), {job.entry_kind} "
+        f"{job.entry if job.entry_kind != 'code' else '(inline)'}"
+        + (f"; parameters: {params}" if params else "")
+    )
     return 0
 
 
@@ -101,10 +130,13 @@ class Progress:
             if self.ranks.get(r["rank"]) == r["status"] or r["status"] == "PENDING":
                 continue
             self.ranks[r["rank"]] = r["status"]
-            if r["status"] in ("FAILED",) or (r["status"] == "CANCELED" and r.get("error")
-                                              and job["status"] not in ("CANCELED",)):
-                self._line(f"rank {r['rank']} (node {r['node']}): {r['status']}"
-                           + (f": {r['error']}" if r.get("error") else ""))
+            if r["status"] in ("FAILED",) or (
+                r["status"] == "CANCELED" and r.get("error") and job["status"] not in ("CANCELED",)
+            ):
+                self._line(
+                    f"rank {r['rank']} (node {r['node']}): {r['status']}"
+                    + (f": {r['error']}" if r.get("error") else "")
+                )
         state = (job["status"], job.get("attempt") or 0)
         if state != self.job_state:
             self.job_state = state
@@ -122,8 +154,7 @@ class Progress:
     @staticmethod
     def summary(job: dict[str, Any]) -> str:
         dur = f" in {job['duration_ms'] / 1000:.1f} s" if job.get("duration_ms") else ""
-        reason = f" ({job['reason']})" if job.get("reason") and job["status"] != "SUCCEEDED" \
-            else ""
+        reason = f" ({job['reason']})" if job.get("reason") and job["status"] != "SUCCEEDED" else ""
         return f"job {job['name']} {job['job_id']}: {job['status']}{dur}{reason}"
 
 
@@ -176,8 +207,12 @@ def _run(args: argparse.Namespace) -> int:
         job_id = None
         try:
             try:
-                job = await svc.submit(path, parameters=given, target=args.target or "local",
-                                       parent_run_id=args.parent_run_id)
+                job = await svc.submit(
+                    path,
+                    parameters=given,
+                    target=args.target or "local",
+                    parent_run_id=args.parent_run_id,
+                )
             except JobError as e:
                 for issue in e.issues:
                     print(str(issue), file=sys.stderr)
@@ -186,14 +221,17 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"jupyter mlops job run: {e.message}", file=sys.stderr)
                 return 1
             job_id = job["job_id"]
-            print(f"job {job['name']}: {job_id} started: {job['framework']}, {job['nodes']} "
-                  f"node(s) x {job['procs_per_node']} process(es) (tracked run {job['run_id']})",
-                  flush=True)
+            print(
+                f"job {job['name']}: {job_id} started: {job['framework']}, {job['nodes']} "
+                f"node(s) x {job['procs_per_node']} process(es) (tracked run {job['run_id']})",
+                flush=True,
+            )
             local = svc.active.get(job_id)
             if local is not None:  # `kill` (SIGTERM) must not leave rank processes behind
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     asyncio.get_running_loop().add_signal_handler(
-                        signal.SIGTERM, local.cancel, "interrupted: the CLI was terminated")
+                        signal.SIGTERM, local.cancel, "interrupted: the CLI was terminated"
+                    )
             progress = Progress()
             logs = LogPrinter() if args.logs else None
             while True:

@@ -35,8 +35,11 @@ class JobFailed(TrackingError):
     """``Job.wait(raise_on_failure=True)`` on a job that did not succeed."""
 
     def __init__(self, job: dict[str, Any]) -> None:
-        super().__init__(f"Training job {job['name']} ({job['job_id']}) {job['status']}"
-                         + (f": {job['reason']}" if job.get("reason") else ""), "JOB_FAILED")
+        super().__init__(
+            f"Training job {job['name']} ({job['job_id']}) {job['status']}"
+            + (f": {job['reason']}" if job.get("reason") else ""),
+            "JOB_FAILED",
+        )
         self.job = job
 
 
@@ -100,8 +103,10 @@ class Job:
 
     def __repr__(self) -> str:
         d = self._data
-        return (f"<Job {d['name']} {d['job_id']} {d['status']} "
-                f"{d.get('nodes')}x{d.get('procs_per_node')} {d.get('framework')}>")
+        return (
+            f"<Job {d['name']} {d['job_id']} {d['status']} "
+            f"{d.get('nodes')}x{d.get('procs_per_node')} {d.get('framework')}>"
+        )
 
 
 # -- building the spec -------------------------------------------------------------------
@@ -117,16 +122,20 @@ def _entry(entry: Any) -> tuple[str, str]:
     if callable(entry):
         return "code", function_code(entry)
     if not isinstance(entry, str) or not entry:
-        raise invalid("entry: give a script (.py, .sh), a notebook (.ipynb), "
-                      "'file.py:function', 'module:function', or a Python function.")
+        raise invalid(
+            "entry: give a script (.py, .sh), a notebook (.ipynb), "
+            "'file.py:function', 'module:function', or a Python function."
+        )
     if entry.endswith(".ipynb"):
         return "notebook", entry
     if entry.endswith((".py", ".sh")):
         return "script", entry
     if ":" in entry:
         return "function", entry
-    raise invalid(f"entry {entry!r}: give a script (.py, .sh), a notebook (.ipynb), "
-                  "'file.py:function', 'module:function', or a Python function.")
+    raise invalid(
+        f"entry {entry!r}: give a script (.py, .sh), a notebook (.ipynb), "
+        "'file.py:function', 'module:function', or a Python function."
+    )
 
 
 def function_code(fn: Callable[..., Any]) -> str:
@@ -135,23 +144,37 @@ def function_code(fn: Callable[..., Any]) -> str:
     try:
         src = textwrap.dedent(inspect.getsource(fn))
     except (OSError, TypeError) as e:
-        raise invalid(f"cannot read the source of {fn!r} ({e}); define it in a file or a "
-                      "notebook cell") from None
+        raise invalid(
+            f"cannot read the source of {fn!r} ({e}); define it in a file or a notebook cell"
+        ) from None
     name = fn.__name__
     if name == "<lambda>":
         raise invalid("a lambda cannot be a job's entry point: define a function")
-    return (f"{src}\n\nfrom jupyter_mlops.jobs.entry import kwargs_for as _mlops_kwargs\n"
-            f"{name}(**_mlops_kwargs({name}))\n")
+    return (
+        f"{src}\n\nfrom jupyter_mlops.jobs.entry import kwargs_for as _mlops_kwargs\n"
+        f"{name}(**_mlops_kwargs({name}))\n"
+    )
 
 
-def build_spec(entry: Any, *, name: str | None = None, framework: str = "pytorch",
-               nodes: int = 1, procs_per_node: int = 1,
-               resources: Mapping[str, Any] | None = None,
-               params: Mapping[str, Any] | None = None, env: Mapping[str, Any] | None = None,
-               args: list[Any] | None = None, restart_policy: str = "Never",
-               max_restarts: int = 0, backoff_seconds: float = 1.0,
-               timeout: float | None = None, log_all_ranks: bool = False,
-               experiment: str | None = None, image: str | None = None) -> dict[str, Any]:
+def build_spec(
+    entry: Any,
+    *,
+    name: str | None = None,
+    framework: str = "pytorch",
+    nodes: int = 1,
+    procs_per_node: int = 1,
+    resources: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    env: Mapping[str, Any] | None = None,
+    args: list[Any] | None = None,
+    restart_policy: str = "Never",
+    max_restarts: int = 0,
+    backoff_seconds: float = 1.0,
+    timeout: float | None = None,
+    log_all_ranks: bool = False,
+    experiment: str | None = None,
+    image: str | None = None,
+) -> dict[str, Any]:
     kind, value = _entry(entry)
     if name is None:
         if callable(entry):
@@ -164,12 +187,24 @@ def build_spec(entry: Any, *, name: str | None = None, framework: str = "pytorch
         name = "".join(c if c.isalnum() or c in "_.-" else "-" for c in name)[:63] or "job"
         if not name[0].isalnum():
             name = "job-" + name[:59]
-    spec: dict[str, Any] = {"name": name, "framework": framework, kind: value,
-                            "nodes": nodes, "procs_per_node": procs_per_node,
-                            "restart_policy": restart_policy, "max_restarts": max_restarts,
-                            "backoff_seconds": backoff_seconds}
-    for key, val in (("resources", resources), ("env", env), ("args", args),
-                     ("timeout", timeout), ("experiment", experiment), ("image", image)):
+    spec: dict[str, Any] = {
+        "name": name,
+        "framework": framework,
+        kind: value,
+        "nodes": nodes,
+        "procs_per_node": procs_per_node,
+        "restart_policy": restart_policy,
+        "max_restarts": max_restarts,
+        "backoff_seconds": backoff_seconds,
+    }
+    for key, val in (
+        ("resources", resources),
+        ("env", env),
+        ("args", args),
+        ("timeout", timeout),
+        ("experiment", experiment),
+        ("image", image),
+    ):
         if val:
             spec[key] = dict(val) if isinstance(val, Mapping) else val
     if params:
@@ -193,14 +228,27 @@ def _source_tags() -> dict[str, str]:
     return out
 
 
-def submit(entry: Any, *, framework: str = "pytorch", nodes: int = 1, procs_per_node: int = 1,
-           resources: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None,
-           env: Mapping[str, Any] | None = None, args: list[Any] | None = None,
-           name: str | None = None, experiment: str | None = None,
-           restart_policy: str = "Never", max_restarts: int = 0, backoff_seconds: float = 1.0,
-           timeout: float | None = None, log_all_ranks: bool = False,
-           image: str | None = None, target: str = "local",
-           run_name: str | None = None) -> Job:
+def submit(
+    entry: Any,
+    *,
+    framework: str = "pytorch",
+    nodes: int = 1,
+    procs_per_node: int = 1,
+    resources: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    env: Mapping[str, Any] | None = None,
+    args: list[Any] | None = None,
+    name: str | None = None,
+    experiment: str | None = None,
+    restart_policy: str = "Never",
+    max_restarts: int = 0,
+    backoff_seconds: float = 1.0,
+    timeout: float | None = None,
+    log_all_ranks: bool = False,
+    image: str | None = None,
+    target: str = "local",
+    run_name: str | None = None,
+) -> Job:
     """Run ``entry`` on ``nodes x procs_per_node`` processes with ``framework``'s
     environment; returns at once with a :class:`Job`.
 
@@ -213,18 +261,43 @@ def submit(entry: Any, *, framework: str = "pytorch", nodes: int = 1, procs_per_
     backend = _backend()
     base_dir = os.getcwd()
     if isinstance(entry, str) and entry.endswith((".job.yaml", ".job.yml")):
-        data = backend.submit({"path": os.path.abspath(entry), "parameters": dict(params or {}),
-                               "target": target, "run_name": run_name,
-                               "source_tags": _source_tags()})
+        data = backend.submit(
+            {
+                "path": os.path.abspath(entry),
+                "parameters": dict(params or {}),
+                "target": target,
+                "run_name": run_name,
+                "source_tags": _source_tags(),
+            }
+        )
         return Job(backend, data)
-    spec = build_spec(entry, name=name, framework=framework, nodes=nodes,
-                      procs_per_node=procs_per_node, resources=resources, params=params,
-                      env=env, args=args, restart_policy=restart_policy,
-                      max_restarts=max_restarts, backoff_seconds=backoff_seconds,
-                      timeout=timeout, log_all_ranks=log_all_ranks, experiment=experiment,
-                      image=image)
-    data = backend.submit({"spec": spec, "base_dir": base_dir, "target": target,
-                           "run_name": run_name, "source_tags": _source_tags()})
+    spec = build_spec(
+        entry,
+        name=name,
+        framework=framework,
+        nodes=nodes,
+        procs_per_node=procs_per_node,
+        resources=resources,
+        params=params,
+        env=env,
+        args=args,
+        restart_policy=restart_policy,
+        max_restarts=max_restarts,
+        backoff_seconds=backoff_seconds,
+        timeout=timeout,
+        log_all_ranks=log_all_ranks,
+        experiment=experiment,
+        image=image,
+    )
+    data = backend.submit(
+        {
+            "spec": spec,
+            "base_dir": base_dir,
+            "target": target,
+            "run_name": run_name,
+            "source_tags": _source_tags(),
+        }
+    )
     return Job(backend, data)
 
 
@@ -253,15 +326,26 @@ class RestBackend:
         self.base = server.rstrip("/") + "/mlops/api/v1/jobs"
         self.token = token
 
-    def _call(self, method: str, path: str = "", body: Any = None,
-              query: Mapping[str, Any] | None = None, raw: bool = False) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str = "",
+        body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        raw: bool = False,
+    ) -> Any:
         url = self.base + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        data = json.dumps(body).encode() if body is not None else (
-            b"" if method == "POST" else None)
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        data = (
+            json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+        )
+        req = urllib.request.Request(
+            url,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=120) as r:
                 payload = r.read()
@@ -269,13 +353,17 @@ class RestBackend:
             try:
                 err = json.loads(e.read())
             except ValueError:
-                raise TrackingError(f"the Jupyter server answered {e.code}",
-                                    "TEMPORARILY_UNAVAILABLE") from None
-            raise TrackingError(err.get("message", str(e.code)),
-                                err.get("error_code", "INTERNAL_ERROR")) from None
+                raise TrackingError(
+                    f"the Jupyter server answered {e.code}", "TEMPORARILY_UNAVAILABLE"
+                ) from None
+            raise TrackingError(
+                err.get("message", str(e.code)), err.get("error_code", "INTERNAL_ERROR")
+            ) from None
         except urllib.error.URLError as e:
-            raise TrackingError(f"cannot reach the Jupyter server at {self.base}: {e.reason}",
-                                "TEMPORARILY_UNAVAILABLE") from None
+            raise TrackingError(
+                f"cannot reach the Jupyter server at {self.base}: {e.reason}",
+                "TEMPORARILY_UNAVAILABLE",
+            ) from None
         return payload.decode("utf-8", "replace") if raw else json.loads(payload)
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -285,8 +373,9 @@ class RestBackend:
         return dict(self._call("GET", f"/{job_id}")["job"])
 
     def list(self, status: str | None, max_results: int) -> list[dict[str, Any]]:
-        return list(self._call("GET", "", query={"status": status,
-                                                 "max_results": max_results})["jobs"])
+        return list(
+            self._call("GET", "", query={"status": status, "max_results": max_results})["jobs"]
+        )
 
     def wait(self, job_id: str, timeout: float | None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -302,8 +391,7 @@ class RestBackend:
         return dict(self._call("POST", f"/{job_id}/cancel")["job"])
 
     def logs(self, job_id: str, rank: int, tail: int | None) -> str:
-        return str(self._call("GET", f"/{job_id}/ranks/{rank}/log",
-                              query={"tail": tail}, raw=True))
+        return str(self._call("GET", f"/{job_id}/ranks/{rank}/log", query={"tail": tail}, raw=True))
 
 
 class LocalRuntime:
@@ -328,14 +416,15 @@ class LocalRuntime:
         if not uri.startswith(("sqlite:", "postgresql", "postgres:")):
             raise invalid(
                 "mlops.jobs: without a Jupyter server (JUPYTER_MLOPS_SERVER_URL) jobs run in "
-                f"this process and need a database tracking URI; it is {uri!r}")
+                f"this process and need a database tracking URI; it is {uri!r}"
+            )
         self.store = open_store(uri)
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="mlops-jobs",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name="mlops-jobs", daemon=True)
         self.thread.start()
-        self.svc = TrainingService(self.store, "/", env=dict(os.environ,
-                                                              JUPYTER_MLOPS_TRACKING_URI=uri))
+        self.svc = TrainingService(
+            self.store, "/", env=dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=uri)
+        )
         self._run(self.svc.start())
         atexit.register(self.close)
 
@@ -357,10 +446,19 @@ class LocalRuntime:
         from .service import JobError
 
         try:
-            return dict(self._run(self.svc.submit(
-                body.get("path"), parameters=body.get("parameters"), spec=body.get("spec"),
-                base_dir=body.get("base_dir"), run_name=body.get("run_name"),
-                target=body.get("target") or "local", source_tags=body.get("source_tags"))))
+            return dict(
+                self._run(
+                    self.svc.submit(
+                        body.get("path"),
+                        parameters=body.get("parameters"),
+                        spec=body.get("spec"),
+                        base_dir=body.get("base_dir"),
+                        run_name=body.get("run_name"),
+                        target=body.get("target") or "local",
+                        source_tags=body.get("source_tags"),
+                    )
+                )
+            )
         except JobError as e:
             raise TrackingError(e.message, "INVALID_PARAMETER_VALUE") from None
 
@@ -377,8 +475,7 @@ class LocalRuntime:
         return dict(self._run(self.svc.cancel(job_id)))
 
     def logs(self, job_id: str, rank: int, tail: int | None) -> str:
-        data, _, _ = self._run(self.svc.read(self.svc.read_log, job_id, rank, 0, 16 << 20,
-                                             tail))
+        data, _, _ = self._run(self.svc.read(self.svc.read_log, job_id, rank, 0, 16 << 20, tail))
         return bytes(data).decode("utf-8", "replace")
 
 

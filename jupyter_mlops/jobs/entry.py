@@ -43,8 +43,9 @@ def kwargs_for(fn: Any) -> dict[str, Any]:
         return values
     if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         return values
-    names = {n for n, p in sig.parameters.items()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    names = {
+        n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
     return {k: v for k, v in values.items() if k in names}
 
 
@@ -118,8 +119,10 @@ def run_code(path: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) < 2 or argv[0] not in ("notebook", "function", "code"):
-        print("usage: python -m jupyter_mlops.jobs.entry notebook|function|code TARGET [args]",
-              file=sys.stderr)
+        print(
+            "usage: python -m jupyter_mlops.jobs.entry notebook|function|code TARGET [args]",
+            file=sys.stderr,
+        )
         return 2
     kind, target, rest = argv[0], argv[1], argv[2:]
     sys.argv = [target.rsplit(":", 1)[0] if kind == "function" else target, *rest]

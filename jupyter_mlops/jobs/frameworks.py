@@ -34,7 +34,7 @@ GENERIC_VARS = {
     "JUPYTER_MLOPS_NNODES": "the number of nodes",
     "JUPYTER_MLOPS_PROCS_PER_NODE": "processes per node",
     "JUPYTER_MLOPS_PEERS": "host:port of every rank, comma-separated, in rank order (a free "
-                           "port reserved for each rank)",
+    "port reserved for each rank)",
     "JUPYTER_MLOPS_MASTER_ADDR": "the host of rank 0",
     "JUPYTER_MLOPS_MASTER_PORT": "a free port for rank 0's rendezvous",
     "JUPYTER_MLOPS_PARAMS": "the job's parameters as JSON",
@@ -58,12 +58,16 @@ class Placement:
 
 
 def placements(nodes: int, procs_per_node: int) -> list[Placement]:
-    return [Placement(n * procs_per_node + lr, n, lr, nodes, procs_per_node)
-            for n in range(nodes) for lr in range(procs_per_node)]
+    return [
+        Placement(n * procs_per_node + lr, n, lr, nodes, procs_per_node)
+        for n in range(nodes)
+        for lr in range(procs_per_node)
+    ]
 
 
-def rank_env(framework: str, p: Placement, host: str, master_port: int,
-             peer_ports: list[int]) -> dict[str, str]:
+def rank_env(
+    framework: str, p: Placement, host: str, master_port: int, peer_ports: list[int]
+) -> dict[str, str]:
     """The framework's variables for rank ``p`` (``peer_ports[r]``: rank r's port)."""
     peers = [f"{host}:{port}" for port in peer_ports]
     env = {
@@ -78,29 +82,33 @@ def rank_env(framework: str, p: Placement, host: str, master_port: int,
         "JUPYTER_MLOPS_MASTER_PORT": str(master_port),
     }
     if framework == "pytorch":
-        env.update({
-            "MASTER_ADDR": host,
-            "MASTER_PORT": str(master_port),
-            "WORLD_SIZE": str(p.world_size),
-            "RANK": str(p.rank),
-            "LOCAL_RANK": str(p.local_rank),
-            "LOCAL_WORLD_SIZE": str(p.procs_per_node),
-            "GROUP_RANK": str(p.node),
-            "NODE_RANK": str(p.node),
-            "ROLE_RANK": str(p.rank),
-            "ROLE_WORLD_SIZE": str(p.world_size),
-            "PET_NNODES": str(p.nodes),
-            "PET_NPROC_PER_NODE": str(p.procs_per_node),
-            "PET_NODE_RANK": str(p.node),
-            "PET_MASTER_ADDR": host,
-            "PET_MASTER_PORT": str(master_port),
-        })
+        env.update(
+            {
+                "MASTER_ADDR": host,
+                "MASTER_PORT": str(master_port),
+                "WORLD_SIZE": str(p.world_size),
+                "RANK": str(p.rank),
+                "LOCAL_RANK": str(p.local_rank),
+                "LOCAL_WORLD_SIZE": str(p.procs_per_node),
+                "GROUP_RANK": str(p.node),
+                "NODE_RANK": str(p.node),
+                "ROLE_RANK": str(p.rank),
+                "ROLE_WORLD_SIZE": str(p.world_size),
+                "PET_NNODES": str(p.nodes),
+                "PET_NPROC_PER_NODE": str(p.procs_per_node),
+                "PET_NODE_RANK": str(p.node),
+                "PET_MASTER_ADDR": host,
+                "PET_MASTER_PORT": str(master_port),
+            }
+        )
     elif framework == "tensorflow":
-        env["TF_CONFIG"] = json.dumps({
-            "cluster": {"worker": peers},
-            "task": {"type": "worker", "index": p.rank},
-            "environment": "cloud",
-        })
+        env["TF_CONFIG"] = json.dumps(
+            {
+                "cluster": {"worker": peers},
+                "task": {"type": "worker", "index": p.rank},
+                "environment": "cloud",
+            }
+        )
     return env
 
 
@@ -111,10 +119,12 @@ def split_gpus(gpus: list[str], nodes: int, per_node: int | None) -> list[list[s
         per_node = len(gpus) // nodes if gpus else 0
     need = per_node * nodes
     if need > len(gpus):
-        raise ValueError(f"resources.gpu: {nodes} node(s) x {per_node} GPU(s) = {need}, but "
-                         f"this machine has {len(gpus)} GPU(s) for jobs"
-                         + (f" ({', '.join(gpus)})" if gpus else ""))
-    return [gpus[n * per_node:(n + 1) * per_node] for n in range(nodes)]
+        raise ValueError(
+            f"resources.gpu: {nodes} node(s) x {per_node} GPU(s) = {need}, but "
+            f"this machine has {len(gpus)} GPU(s) for jobs"
+            + (f" ({', '.join(gpus)})" if gpus else "")
+        )
+    return [gpus[n * per_node : (n + 1) * per_node] for n in range(nodes)]
 
 
 def cuda_visible(framework: str, node_gpus: list[str], p: Placement) -> str:
@@ -125,4 +135,4 @@ def cuda_visible(framework: str, node_gpus: list[str], p: Placement) -> str:
         return ",".join(node_gpus)
     share = max(1, len(node_gpus) // p.procs_per_node)
     start = (p.local_rank * share) % len(node_gpus)
-    return ",".join(node_gpus[start:start + share])
+    return ",".join(node_gpus[start : start + share])

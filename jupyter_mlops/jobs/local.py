@@ -69,7 +69,7 @@ def proc_start_time(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read().decode("utf-8", "replace")
-        return int(stat[stat.rfind(")") + 2:].split()[19])
+        return int(stat[stat.rfind(")") + 2 :].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -87,7 +87,7 @@ def group_members(pgid: int, since: int | None) -> list[int]:
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 stat = f.read().decode("utf-8", "replace")
-            rest = stat[stat.rfind(")") + 2:].split()
+            rest = stat[stat.rfind(")") + 2 :].split()
             if int(rest[2]) == pgid and (since is None or int(rest[19]) >= since):
                 out.append(int(entry))
         except (OSError, ValueError, IndexError):
@@ -136,10 +136,19 @@ class RankState:
 
     def to_row(self) -> dict[str, Any]:
         p = self.placement
-        return {"rank": p.rank, "node": p.node, "local_rank": p.local_rank,
-                "status": self.status, "pid": self.pid, "pgid": self.pgid,
-                "pid_start": self.pid_start, "exit_code": self.exit_code,
-                "start_time": self.start_time, "end_time": self.end_time, "error": self.error}
+        return {
+            "rank": p.rank,
+            "node": p.node,
+            "local_rank": p.local_rank,
+            "status": self.status,
+            "pid": self.pid,
+            "pgid": self.pgid,
+            "pid_start": self.pid_start,
+            "exit_code": self.exit_code,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -152,8 +161,9 @@ class Recorder:
     event: Callable[[str], Awaitable[Any]]
 
 
-def command(spec: JobSpec, params: dict[str, Any], job_dir: str,
-            python: str = sys.executable) -> list[str]:
+def command(
+    spec: JobSpec, params: dict[str, Any], job_dir: str, python: str = sys.executable
+) -> list[str]:
     """The argv every rank runs."""
     args = list(spec.args)
     if spec.entry_kind == "script":
@@ -177,9 +187,18 @@ def command(spec: JobSpec, params: dict[str, Any], job_dir: str,
 class LocalJob:
     """One job's execution on this machine (its rows already exist)."""
 
-    def __init__(self, job_id: str, spec: JobSpec, params: dict[str, Any], job_dir: str,
-                 base_env: dict[str, str], recorder: Recorder, gpus: list[str] | None = None,
-                 grace: float = 3.0, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        spec: JobSpec,
+        params: dict[str, Any],
+        job_dir: str,
+        base_env: dict[str, str],
+        recorder: Recorder,
+        gpus: list[str] | None = None,
+        grace: float = 3.0,
+        python: str = sys.executable,
+    ) -> None:
         self.job_id = job_id
         self.spec = spec
         self.params = params
@@ -223,9 +242,11 @@ class LocalJob:
                 if status != "FAILED" or self.cancelled or not self._may_restart(codes):
                     break
                 delay = min(self.spec.backoff_seconds * 2 ** (self.attempt - 1), MAX_BACKOFF)
-                await self.rec.event(f"attempt {self.attempt} failed ({reason}); restarting in "
-                               f"{delay:g} s ({self.attempt}/{self.spec.max_restarts} "
-                               "restarts)")
+                await self.rec.event(
+                    f"attempt {self.attempt} failed ({reason}); restarting in "
+                    f"{delay:g} s ({self.attempt}/{self.spec.max_restarts} "
+                    "restarts)"
+                )
                 await self.rec.job(status="RESTARTING", reason=reason)
                 if await self._sleep(delay):
                     status, reason = self._stopped_status()
@@ -262,22 +283,28 @@ class LocalJob:
 
     def _node_gpus(self) -> list[list[str]]:
         want = self.spec.resources.get("gpu")
-        return split_gpus(self.gpus, self.spec.nodes, want) if self.gpus else \
-            [[] for _ in range(self.spec.nodes)]
+        return (
+            split_gpus(self.gpus, self.spec.nodes, want)
+            if self.gpus
+            else [[] for _ in range(self.spec.nodes)]
+        )
 
-    def _env(self, p: Placement, master_port: int, ports: list[int],
-             node_gpus: list[list[str]]) -> dict[str, str]:
+    def _env(
+        self, p: Placement, master_port: int, ports: list[int], node_gpus: list[list[str]]
+    ) -> dict[str, str]:
         env = dict(self.base_env)
         env.update(self.spec.env)
         env.update(rank_env(self.spec.framework, p, HOST, master_port, ports))
-        env.update({
-            "JUPYTER_MLOPS_JOB_ID": self.job_id,
-            "JUPYTER_MLOPS_JOB_NAME": self.spec.name,
-            "JUPYTER_MLOPS_JOB_RUN_ID": self.job_id,
-            "JUPYTER_MLOPS_JOB_ATTEMPT": str(self.attempt),
-            "JUPYTER_MLOPS_PARAMS": json.dumps(self.params, default=str),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "JUPYTER_MLOPS_JOB_ID": self.job_id,
+                "JUPYTER_MLOPS_JOB_NAME": self.spec.name,
+                "JUPYTER_MLOPS_JOB_RUN_ID": self.job_id,
+                "JUPYTER_MLOPS_JOB_ATTEMPT": str(self.attempt),
+                "JUPYTER_MLOPS_PARAMS": json.dumps(self.params, default=str),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         for name in ("JUPYTER_MLOPS_RUN_ID", "MLFLOW_RUN_ID", "JUPYTER_MLOPS_JOB_LOG_RANKS"):
             env.pop(name, None)
         if self.spec.log_all_ranks:
@@ -314,10 +341,14 @@ class LocalJob:
                 p = r.placement
                 leader = leaders.get(p.node)
                 proc = await asyncio.create_subprocess_exec(
-                    *argv, cwd=self.spec.base_dir,
+                    *argv,
+                    cwd=self.spec.base_dir,
                     env=self._env(p, master, peer_ports, node_gpus),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=f, stderr=asyncio.subprocess.STDOUT,
-                    **_group_kwargs(leader))
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=f,
+                    stderr=asyncio.subprocess.STDOUT,
+                    **_group_kwargs(leader),
+                )
                 if leader is None:
                     leaders[p.node] = proc.pid
                 self.procs[r.rank] = proc
@@ -342,8 +373,9 @@ class LocalJob:
                 timeout = None
                 if self._deadline is not None:
                     timeout = max(0.0, self._deadline - time.monotonic())
-                done, _ = await asyncio.wait(pending | {wake}, timeout=timeout,
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    pending | {wake}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 changed = []
                 for t in done:
                     if t is wake:
@@ -370,8 +402,10 @@ class LocalJob:
                     reason = f"rank {rank} {_exit_text(code)}"
                     break
                 if not done:  # the deadline passed
-                    reason = f"DeadlineExceeded: the job ran longer than its timeout " \
-                             f"({self.spec.timeout:g} s)"
+                    reason = (
+                        f"DeadlineExceeded: the job ran longer than its timeout "
+                        f"({self.spec.timeout:g} s)"
+                    )
                     failed.append((-1, -1))
                     break
         finally:
@@ -389,8 +423,9 @@ class LocalJob:
 
     async def _stop_all(self, why: str) -> None:
         """SIGTERM every rank still running and its descendants, SIGKILL after ``grace``."""
-        running = [r for r in self.ranks if r.rank in self.procs
-                   and self.procs[r.rank].returncode is None]
+        running = [
+            r for r in self.ranks if r.rank in self.procs and self.procs[r.rank].returncode is None
+        ]
         victims: set[int] = set()
         for r in running:
             victims.add(self.procs[r.rank].pid)
@@ -403,7 +438,8 @@ class LocalJob:
         deadline = time.monotonic() + self.grace
         procs = [self.procs[r.rank] for r in running]
         while time.monotonic() < deadline and (  # noqa: ASYNC110 - polls process exit; there is no event to wait on
-                any(p.returncode is None for p in procs) or any(alive(v) for v in victims)):
+            any(p.returncode is None for p in procs) or any(alive(v) for v in victims)
+        ):
             await asyncio.sleep(0.05)
         for g in groups:  # whatever the ranks started in their node's group
             victims.update(group_members(g, None))

@@ -19,8 +19,10 @@ from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
-USAGE = ("train [--nodes N] [--procs-per-node P] [--framework pytorch|tensorflow|generic] "
-         "[-p name=value ...] [--env NAME=VALUE ...] [--gpu N] [--name NAME] [--no-wait]")
+USAGE = (
+    "train [--nodes N] [--procs-per-node P] [--framework pytorch|tensorflow|generic] "
+    "[-p name=value ...] [--env NAME=VALUE ...] [--gpu N] [--name NAME] [--no-wait]"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,15 +34,13 @@ def _parser() -> _Parser:
     p = _Parser(prog="%%mlops train", add_help=False)
     p.add_argument("--nodes", type=int, default=1)
     p.add_argument("--procs-per-node", "--nproc", dest="procs", type=int, default=1)
-    p.add_argument("--framework", choices=("pytorch", "tensorflow", "generic"),
-                   default="pytorch")
+    p.add_argument("--framework", choices=("pytorch", "tensorflow", "generic"), default="pytorch")
     p.add_argument("--name")
     p.add_argument("--experiment")
     p.add_argument("--gpu", type=int)
     p.add_argument("-p", "--param", action="append", default=[])
     p.add_argument("--env", action="append", default=[])
-    p.add_argument("--restart-policy", choices=("Never", "OnFailure", "ExitCode"),
-                   default="Never")
+    p.add_argument("--restart-policy", choices=("Never", "OnFailure", "ExitCode"), default="Never")
     p.add_argument("--max-restarts", type=int, default=0)
     p.add_argument("--timeout", type=float)
     p.add_argument("--log-all-ranks", action="store_true")
@@ -83,17 +83,30 @@ def train_magic(argv: list[str], cell: str) -> Any:
     params = {k: _value(v) for k, v in _pairs(args.param, "-p").items()}
     resources = {"gpu": args.gpu} if args.gpu is not None else None
     try:
-        job = submit(Code(cell), framework=args.framework, nodes=args.nodes,
-                     procs_per_node=args.procs, resources=resources, params=params,
-                     env=_pairs(args.env, "--env"), name=args.name, experiment=args.experiment,
-                     restart_policy=args.restart_policy, max_restarts=args.max_restarts,
-                     timeout=args.timeout, log_all_ranks=args.log_all_ranks,
-                     target=args.target)
+        job = submit(
+            Code(cell),
+            framework=args.framework,
+            nodes=args.nodes,
+            procs_per_node=args.procs,
+            resources=resources,
+            params=params,
+            env=_pairs(args.env, "--env"),
+            name=args.name,
+            experiment=args.experiment,
+            restart_policy=args.restart_policy,
+            max_restarts=args.max_restarts,
+            timeout=args.timeout,
+            log_all_ranks=args.log_all_ranks,
+            target=args.target,
+        )
     except TrackingError as e:
         raise UsageError(f"%%mlops train: {e.message}") from None
     d = job.to_dict()
-    print(f"job {d['name']}: {d['job_id']} submitted: {d['framework']}, {d['nodes']} node(s) "
-          f"x {d['procs_per_node']} process(es) (tracked run {d['run_id']})", flush=True)
+    print(
+        f"job {d['name']}: {d['job_id']} submitted: {d['framework']}, {d['nodes']} node(s) "
+        f"x {d['procs_per_node']} process(es) (tracked run {d['run_id']})",
+        flush=True,
+    )
     if args.no_wait:
         return job
     progress = Progress(sys.stdout)
@@ -110,8 +123,9 @@ def train_magic(argv: list[str], cell: str) -> Any:
     print(progress.summary(job.to_dict()), flush=True)
     if job.to_dict()["status"] != "SUCCEEDED":
         tail = job.logs(rank=_failed_rank(job.to_dict()), tail=2000).rstrip()
-        raise UsageError(progress.summary(job.to_dict())
-                         + (f"\n--- end of its log ---\n{tail}" if tail else ""))
+        raise UsageError(
+            progress.summary(job.to_dict()) + (f"\n--- end of its log ---\n{tail}" if tail else "")
+        )
     return job
 
 

@@ -96,22 +96,28 @@ class TrainingService(Service):
         ``<jupyter data dir>/mlops/jobs``).""",
     )
     local_gpus = List(
-        Unicode(), default_value=None, allow_none=True, config=True,
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        config=True,
         help="""GPU ids local jobs may use (split between a job's nodes through
         CUDA_VISIBLE_DEVICES). None: this server's CUDA_VISIBLE_DEVICES, else every GPU the
         NVIDIA driver lists, else none.""",
     )
     max_local_ranks = Int(
-        64, config=True,
+        64,
+        config=True,
         help="The most processes (nodes x procs_per_node) one local job may start.",
     )
     stop_grace = Float(
-        3.0, config=True,
+        3.0,
+        config=True,
         help="""Seconds between SIGTERM and SIGKILL when a job's ranks are stopped (cancel,
         a failed rank, a server stopping).""",
     )
     heartbeat_interval = Float(
-        30.0, config=True,
+        30.0,
+        config=True,
         help="""Seconds between heartbeats of a running job's tracked run, so the heartbeat
         reaper does not take a job whose ranks log nothing for long for a dead run.""",
     )
@@ -130,19 +136,24 @@ class TrainingService(Service):
     def _default_python(self) -> str:
         return sys.executable
 
-    def __init__(self, store: TrackingStore, root_dir: str, env: Mapping[str, str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        store: TrackingStore,
+        root_dir: str,
+        env: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(store, root_dir, **kwargs)
         self.db = JobDB(store.engine)  # type: ignore[attr-defined]
         self._env = dict(env) if env is not None else None
-        self.gpus = list(self.local_gpus) if self.local_gpus is not None else \
-            detect_gpus(self._env)
+        self.gpus = list(self.local_gpus) if self.local_gpus is not None else detect_gpus(self._env)
         self._io = ThreadPoolExecutor(1, thread_name_prefix="mlops-jobs")
         self._reads = ThreadPoolExecutor(2, thread_name_prefix="mlops-jobs-read")
         self._beat: asyncio.Task[Any] | None = None
         self.ctx = TrainingContext(self)
-        self.local = LocalTrainingTarget(self.gpus, self.max_local_ranks, self.stop_grace,
-                                         self.python, self._rank_env)
+        self.local = LocalTrainingTarget(
+            self.gpus, self.max_local_ranks, self.stop_grace, self.python, self._rank_env
+        )
         self.targets: dict[str, Target[Any, Any]] = {LOCAL: self.local}
         #: Configured targets left out, with why (named when a submission asks for them).
         self.target_errors: dict[str, str] = {}
@@ -156,11 +167,13 @@ class TrainingService(Service):
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Writes, in order, on the one bookkeeping thread."""
         return await asyncio.get_running_loop().run_in_executor(
-            self._io, lambda: fn(*args, **kwargs))
+            self._io, lambda: fn(*args, **kwargs)
+        )
 
     async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(
-            self._reads, lambda: fn(*args, **kwargs))
+            self._reads, lambda: fn(*args, **kwargs)
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -186,16 +199,23 @@ class TrainingService(Service):
                 continue  # another server on this machine runs it
             out.append(self._item(job))
         if out:
-            self.log.warning("jupyter-mlops: %d interrupted training job(s) will be marked "
-                             "FAILED", len(out))
+            self.log.warning(
+                "jupyter-mlops: %d interrupted training job(s) will be marked FAILED", len(out)
+            )
         return out
 
     def _item(self, row: dict[str, Any]) -> JobItem:
         spec = dict(row["spec"])
         base = spec.pop("base_dir", self.root_dir)
-        return JobItem(row["job_id"], row["target"], row.get("executor"),
-                       spec_from_dict(spec, source_path=row["source_path"], base_dir=base),
-                       dict(row["parameters"]), row["job_dir"], list(row.get("ranks") or []))
+        return JobItem(
+            row["job_id"],
+            row["target"],
+            row.get("executor"),
+            spec_from_dict(spec, source_path=row["source_path"], base_dir=base),
+            dict(row["parameters"]),
+            row["job_dir"],
+            list(row.get("ranks") or []),
+        )
 
     async def stop(self) -> None:
         """Stop every target (the local one stops its jobs: FAILED, the server stopped)."""
@@ -228,8 +248,13 @@ class TrainingService(Service):
             return None
         return os.path.relpath(full, self.root_dir) if within(self.root_dir, full) else full
 
-    def load(self, path: str | None = None, text: str | None = None,
-             spec: Mapping[str, Any] | None = None, base_dir: str | None = None) -> JobSpec:
+    def load(
+        self,
+        path: str | None = None,
+        text: str | None = None,
+        spec: Mapping[str, Any] | None = None,
+        base_dir: str | None = None,
+    ) -> JobSpec:
         """A job from a file (``path``), YAML ``text``, or a ``spec`` mapping (the Python API)
         whose relative paths resolve against ``base_dir``; raises :class:`JobError`."""
         try:
@@ -237,8 +262,13 @@ class TrainingService(Service):
                 base = self.resolve_path(base_dir) if base_dir else self.root_dir
                 return validate_dict(dict(spec), base, root=self.root_dir, display="<job>")
             if text is not None:
-                full = self.resolve_path(path) if path else os.path.join(
-                    self.resolve_path(base_dir) if base_dir else self.root_dir, "<job>.job.yaml")
+                full = (
+                    self.resolve_path(path)
+                    if path
+                    else os.path.join(
+                        self.resolve_path(base_dir) if base_dir else self.root_dir, "<job>.job.yaml"
+                    )
+                )
                 return parse_job(text, path=full, root=self.root_dir, display=self.rel(full))
             full = self.resolve_path(path or "")
             if not os.path.isfile(full):
@@ -260,12 +290,19 @@ class TrainingService(Service):
     def target_check(self, name: str | None) -> str:
         return str(self.target(name).name)
 
-    async def submit(self, path: str | None = None, text: str | None = None,
-                     parameters: Mapping[str, Any] | None = None, *,
-                     spec: JobSpec | Mapping[str, Any] | None = None,
-                     base_dir: str | None = None, run_name: str | None = None,
-                     target: str = LOCAL, source_tags: Mapping[str, str] | None = None,
-                     parent_run_id: str | None = None) -> dict[str, Any]:
+    async def submit(
+        self,
+        path: str | None = None,
+        text: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        spec: JobSpec | Mapping[str, Any] | None = None,
+        base_dir: str | None = None,
+        run_name: str | None = None,
+        target: str = LOCAL,
+        source_tags: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
+    ) -> dict[str, Any]:
         tgt = self.target(target)
         if not isinstance(spec, JobSpec):
             spec = await self.read(self.load, path, text, spec, base_dir)
@@ -298,8 +335,14 @@ class TrainingService(Service):
             env.pop(name, None)
         return env
 
-    def _create(self, spec: JobSpec, values: dict[str, Any], run_name: str | None,
-                source_tags: dict[str, str], target: str = LOCAL) -> dict[str, Any]:
+    def _create(
+        self,
+        spec: JobSpec,
+        values: dict[str, Any],
+        run_name: str | None,
+        source_tags: dict[str, str],
+        target: str = LOCAL,
+    ) -> dict[str, Any]:
         from ..pipelines.executor import _user
 
         exp_name = spec.experiment or spec.name
@@ -316,26 +359,38 @@ class TrainingService(Service):
         entry_file = spec.entry_path()
         source_name = self.rel(spec.source_path) or self.rel(entry_file) or f"<{spec.name}>"
         tags = {
-            "mlflow.source.type": "JOB", "mlflow.source.name": source_name,
-            TAG_JOB: spec.name, TAG_FRAMEWORK: spec.framework,
-            TAG_SHAPE: f"{spec.nodes}x{spec.procs_per_node}", TAG_TARGET: target,
+            "mlflow.source.type": "JOB",
+            "mlflow.source.name": source_name,
+            TAG_JOB: spec.name,
+            TAG_FRAMEWORK: spec.framework,
+            TAG_SHAPE: f"{spec.nodes}x{spec.procs_per_node}",
+            TAG_TARGET: target,
         }
         if spec.source_path:
             tags["mlops.job.file"] = self.rel(spec.source_path) or spec.source_path
         if entry_file:
             tags["mlops.job.entry"] = self.rel(entry_file) or entry_file
-        tags.update(_git_tags(os.path.dirname(entry_file or spec.source_path or "")
-                              or spec.base_dir))
-        tags.update({k: str(v) for k, v in source_tags.items()
-                     if (k.startswith(SOURCE_TAG_PREFIXES) or k in EXTRA_TAGS) and k not in (
-                         "mlflow.source.type", "mlflow.source.name")})
-        run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name or None,
-                                    tags=tags)
+        tags.update(
+            _git_tags(os.path.dirname(entry_file or spec.source_path or "") or spec.base_dir)
+        )
+        tags.update(
+            {
+                k: str(v)
+                for k, v in source_tags.items()
+                if (k.startswith(SOURCE_TAG_PREFIXES) or k in EXTRA_TAGS)
+                and k not in ("mlflow.source.type", "mlflow.source.name")
+            }
+        )
+        run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name or None, tags=tags)
         job_id = run.info.run_id
         if values:
-            self.store.log_batch(job_id, params=[
-                (k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
-                for k, v in values.items()])
+            self.store.log_batch(
+                job_id,
+                params=[
+                    (k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+                    for k, v in values.items()
+                ],
+            )
         job_dir = os.path.join(self.jobs_dir, job_id)
         os.makedirs(os.path.join(job_dir, "logs"), exist_ok=True)
         canonical = spec.to_dict()
@@ -352,19 +407,32 @@ class TrainingService(Service):
         elif entry_file and os.path.isfile(entry_file) and os.path.getsize(entry_file) < 20 << 20:
             with open(entry_file, "rb") as f:
                 repo.put("source/" + os.path.basename(entry_file), f.read())
-        ranks = [{"rank": p.rank, "node": p.node, "local_rank": p.local_rank,
-                  "status": "PENDING"} for p in _placements(spec)]
-        self.db.insert_job({
-            "job_id": job_id, "name": spec.name, "experiment_id": exp_id,
-            "source_path": spec.source_path or entry_file, "spec": json.dumps(stored),
-            "parameters": json.dumps(values, default=str), "status": "QUEUED",
-            "created_time": now_ms(), "job_dir": job_dir, "target": target,
-            "executor": None, "attempt": 0,
-        }, ranks)
+        ranks = [
+            {"rank": p.rank, "node": p.node, "local_rank": p.local_rank, "status": "PENDING"}
+            for p in _placements(spec)
+        ]
+        self.db.insert_job(
+            {
+                "job_id": job_id,
+                "name": spec.name,
+                "experiment_id": exp_id,
+                "source_path": spec.source_path or entry_file,
+                "spec": json.dumps(stored),
+                "parameters": json.dumps(values, default=str),
+                "status": "QUEUED",
+                "created_time": now_ms(),
+                "job_dir": job_dir,
+                "target": target,
+                "executor": None,
+                "attempt": 0,
+            },
+            ranks,
+        )
         return {"job_id": job_id, "job_dir": job_dir, "experiment_id": exp_id, "ranks": ranks}
 
-    def _end(self, job_id: str, job_dir: str, status: str, reason: str | None,
-             ranks: list[int]) -> bool:
+    def _end(
+        self, job_id: str, job_dir: str, status: str, reason: str | None, ranks: list[int]
+    ) -> bool:
         """The job's final state, its ranks' logs as artifacts of its run, the run ended;
         False (and nothing changed) when it had ended already."""
         t = now_ms()
@@ -384,8 +452,9 @@ class TrainingService(Service):
                     repo.put("logs/job.log", f.read())
             if reason and status != "SUCCEEDED":
                 self.store.set_tag(job_id, TAG_ERROR, reason[:8000])
-            self.store.update_run_info(job_id, status=TRACKING_STATUS.get(status, "FAILED"),
-                                       end_time=t)
+            self.store.update_run_info(
+                job_id, status=TRACKING_STATUS.get(status, "FAILED"), end_time=t
+            )
         except Exception:
             self.log.exception("jupyter-mlops: ending the tracked run of job %s", job_id)
         return True
@@ -406,30 +475,57 @@ class TrainingService(Service):
         for r in row["ranks"]:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
             start, end = r["start_time"], r["end_time"]
-            ranks.append({
-                "rank": r["rank"], "node": r["node"], "local_rank": r["local_rank"],
-                "status": r["status"], "pid": r["pid"], "exit_code": r["exit_code"],
-                "start_time": start, "end_time": end,
-                "duration_ms": (end or t) - start if start else None, "error": r["error"],
-                "has_log": os.path.exists(rank_log(row["job_dir"], r["rank"])),
-            })
+            ranks.append(
+                {
+                    "rank": r["rank"],
+                    "node": r["node"],
+                    "local_rank": r["local_rank"],
+                    "status": r["status"],
+                    "pid": r["pid"],
+                    "exit_code": r["exit_code"],
+                    "start_time": start,
+                    "end_time": end,
+                    "duration_ms": (end or t) - start if start else None,
+                    "error": r["error"],
+                    "has_log": os.path.exists(rank_log(row["job_dir"], r["rank"])),
+                }
+            )
         start, end = row["start_time"], row["end_time"]
         return {
-            "job_id": row["job_id"], "run_id": row["job_id"], "name": row["name"],
-            "status": row["status"], "reason": row["reason"],
-            "framework": spec.get("framework"), "nodes": spec.get("nodes"),
+            "job_id": row["job_id"],
+            "run_id": row["job_id"],
+            "name": row["name"],
+            "status": row["status"],
+            "reason": row["reason"],
+            "framework": spec.get("framework"),
+            "nodes": spec.get("nodes"),
             "procs_per_node": spec.get("procs_per_node"),
-            "path": self.rel(row["source_path"]), "experiment_id": row["experiment_id"],
-            "parameters": row["parameters"], "attempt": row["attempt"],
-            "created_time": row["created_time"], "start_time": start, "end_time": end,
-            "duration_ms": (end or t) - start if start else None, "target": row["target"],
-            "spec": spec, "progress": {"counts": counts, "total": len(ranks)}, "ranks": ranks,
+            "path": self.rel(row["source_path"]),
+            "experiment_id": row["experiment_id"],
+            "parameters": row["parameters"],
+            "attempt": row["attempt"],
+            "created_time": row["created_time"],
+            "start_time": start,
+            "end_time": end,
+            "duration_ms": (end or t) - start if start else None,
+            "target": row["target"],
+            "spec": spec,
+            "progress": {"counts": counts, "total": len(ranks)},
+            "ranks": ranks,
         }
 
-    async def list_jobs(self, status: str | None = None, name: str | None = None,
-                        max_results: int = 100, offset: int = 0) -> dict[str, Any]:
-        rows, more = await self.read(lambda: self.db.list_jobs(
-            status=status, name=name, max_results=max_results, offset=offset))
+    async def list_jobs(
+        self,
+        status: str | None = None,
+        name: str | None = None,
+        max_results: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        rows, more = await self.read(
+            lambda: self.db.list_jobs(
+                status=status, name=name, max_results=max_results, offset=offset
+            )
+        )
         out: dict[str, Any] = {"jobs": [self.present(r) for r in rows]}
         if more:
             out["next_offset"] = offset + max_results
@@ -440,12 +536,16 @@ class TrainingService(Service):
         if row is None:
             raise not_found(f"Training job '{job_id}' does not exist.")
         if row["status"] in JOB_TERMINAL:
-            raise TrackingError(f"Training job '{job_id}' already ended ({row['status']}).",
-                                RESOURCE_CONFLICT)
+            raise TrackingError(
+                f"Training job '{job_id}' already ended ({row['status']}).", RESOURCE_CONFLICT
+            )
         tgt = self.targets.get(row["target"])
         if tgt is None or (tgt is self.local and job_id not in self.active):
-            raise TrackingError(f"Training job '{job_id}' is run by another process "
-                                f"({row.get('executor')}); cancel it there.", RESOURCE_CONFLICT)
+            raise TrackingError(
+                f"Training job '{job_id}' is run by another process "
+                f"({row.get('executor')}); cancel it there.",
+                RESOURCE_CONFLICT,
+            )
         await tgt.cancel(self._item(row), self.ctx)
         await tgt.wait(job_id)  # stopped, and its run ended with the logs kept
         return await self.get_job(job_id)
@@ -464,16 +564,23 @@ class TrainingService(Service):
                 pass
         return await self.get_job(job_id)
 
-    def read_log(self, job_id: str, rank: int, offset: int = 0, max_bytes: int = 1 << 20,
-                 tail: int | None = None) -> tuple[bytes, int, bool]:
+    def read_log(
+        self,
+        job_id: str,
+        rank: int,
+        offset: int = 0,
+        max_bytes: int = 1 << 20,
+        tail: int | None = None,
+    ) -> tuple[bytes, int, bool]:
         """(bytes from ``offset`` — or the last ``tail`` bytes —, next offset, whether the
         job has ended)."""
         row = self.db.get_job(job_id)
         if row is None:
             raise not_found(f"Training job '{job_id}' does not exist.")
         if not any(r["rank"] == rank for r in row["ranks"]):
-            raise not_found(f"Training job '{job_id}' has no rank {rank} (ranks 0 to "
-                            f"{len(row['ranks']) - 1}).")
+            raise not_found(
+                f"Training job '{job_id}' has no rank {rank} (ranks 0 to {len(row['ranks']) - 1})."
+            )
         ended = row["status"] in JOB_TERMINAL
         path = rank_log(row["job_dir"], rank)
         data = b""
@@ -502,4 +609,3 @@ def _git_tags(directory: str) -> dict[str, str]:
         return git_tags(directory) if directory and os.path.isdir(directory) else {}
     except Exception:  # noqa: BLE001 - best effort, as for runs
         return {}
-

@@ -107,8 +107,9 @@ class JobSpec:
         return out
 
 
-def spec_from_dict(data: dict[str, Any], source_path: str | None = None,
-                   base_dir: str = ".") -> JobSpec:
+def spec_from_dict(
+    data: dict[str, Any], source_path: str | None = None, base_dir: str = "."
+) -> JobSpec:
     """Build the spec from an already validated mapping."""
     kind = next(k for k in ENTRY_KINDS if k in data)
     timeout = data.get("timeout")
@@ -150,13 +151,21 @@ def load_job(path: str, root: str | None = None, display: str | None = None) -> 
         with open(apath, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise JobInvalid([Issue(f"cannot read the job file: {e.strerror}", file=display or path,
-                                code="invalidFile")]) from None
+        raise JobInvalid(
+            [
+                Issue(
+                    f"cannot read the job file: {e.strerror}",
+                    file=display or path,
+                    code="invalidFile",
+                )
+            ]
+        ) from None
     return parse_job(text, path=apath, root=root, display=display or path)
 
 
-def parse_job(text: str, path: str | None = None, root: str | None = None,
-              display: str | None = None) -> JobSpec:
+def parse_job(
+    text: str, path: str | None = None, root: str | None = None, display: str | None = None
+) -> JobSpec:
     """Validate YAML text; ``path`` (absolute) locates relative entry files."""
     import yaml
 
@@ -166,27 +175,44 @@ def parse_job(text: str, path: str | None = None, root: str | None = None,
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
-        raise JobInvalid([Issue(f"not valid YAML: {problem}", file=shown,
-                                line=mark.line + 1 if mark else None,
-                                column=mark.column + 1 if mark else None,
-                                code="invalidYAML")]) from None
+        raise JobInvalid(
+            [
+                Issue(
+                    f"not valid YAML: {problem}",
+                    file=shown,
+                    line=mark.line + 1 if mark else None,
+                    column=mark.column + 1 if mark else None,
+                    code="invalidYAML",
+                )
+            ]
+        ) from None
     ctx = _Ctx(shown, marks)
     if not isinstance(data, dict):
-        ctx.add((), "a job file is a mapping with 'name' and one of 'script', 'notebook', "
-                "'function' or 'code'", "invalidJob")
+        ctx.add(
+            (),
+            "a job file is a mapping with 'name' and one of 'script', 'notebook', "
+            "'function' or 'code'",
+            "invalidJob",
+        )
         raise JobInvalid(ctx.issues)
     base = os.path.dirname(path) if path else os.getcwd()
     return _validated(data, ctx, path, base, root)
 
 
-def validate_dict(data: dict[str, Any], base_dir: str, root: str | None = None,
-                  source_path: str | None = None, display: str | None = None) -> JobSpec:
+def validate_dict(
+    data: dict[str, Any],
+    base_dir: str,
+    root: str | None = None,
+    source_path: str | None = None,
+    display: str | None = None,
+) -> JobSpec:
     """Validate a mapping built in Python (no line numbers); raises :class:`JobInvalid`."""
     return _validated(data, _Ctx(display or source_path, {}), source_path, base_dir, root)
 
 
-def _validated(data: dict[str, Any], ctx: _Ctx, path: str | None, base: str,
-               root: str | None) -> JobSpec:
+def _validated(
+    data: dict[str, Any], ctx: _Ctx, path: str | None, base: str, root: str | None
+) -> JobSpec:
     _check_schema(data, ctx)
     if ctx.issues:
         raise JobInvalid(ctx.issues)
@@ -217,9 +243,13 @@ def _check_schema(data: dict[str, Any], ctx: _Ctx) -> None:
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
             if extra:
                 allowed = ", ".join(sorted(err.schema.get("properties", {})))
-                ctx.add(path + (extra[0],), f"unknown field{'s' if len(extra) > 1 else ''} "
-                        f"{', '.join(map(repr, extra))} (allowed: {allowed})", "invalidField",
-                        key=True)
+                ctx.add(
+                    path + (extra[0],),
+                    f"unknown field{'s' if len(extra) > 1 else ''} "
+                    f"{', '.join(map(repr, extra))} (allowed: {allowed})",
+                    "invalidField",
+                    key=True,
+                )
                 continue
         ctx.add(path, _message(err, path), "invalidField", key=err.validator == "propertyNames")
 
@@ -228,8 +258,9 @@ def _message(err: Any, path: tuple[Any, ...]) -> str:
     v = err.validator
     if v == "oneOf" and not path:
         given = [k for k in ENTRY_KINDS if k in err.instance]
-        return ("a job needs exactly one entry point: 'script', 'notebook', 'function' or "
-                "'code'" + (f" (it has {', '.join(map(repr, given))})" if given else ""))
+        return "a job needs exactly one entry point: 'script', 'notebook', 'function' or 'code'" + (
+            f" (it has {', '.join(map(repr, given))})" if given else ""
+        )
     if v == "required":
         return err.message.replace("is a required property", "is required")
     if v == "pattern" and path == ("script",):
@@ -262,17 +293,22 @@ def _check_semantics(spec: JobSpec, ctx: _Ctx, root: str | None) -> None:
         if p.type not in PARAM_TYPES:
             ctx.add(where + ("type",), f"unknown type {p.type!r}")
         elif p.has_default and p.default is not None and not type_ok(p.type, p.default):
-            ctx.add(where + ("default",), f"default {p.default!r} is not a {p.type}",
-                    "invalidParameter")
+            ctx.add(
+                where + ("default",), f"default {p.default!r} is not a {p.type}", "invalidParameter"
+            )
         elif p.enum is not None and p.has_default and p.default not in p.enum:
-            ctx.add(where + ("default",), f"default {p.default!r} is not one of {p.enum}",
-                    "invalidParameter")
+            ctx.add(
+                where + ("default",),
+                f"default {p.default!r} is not one of {p.enum}",
+                "invalidParameter",
+            )
     if spec.entry_kind == "code":
         try:
             ast.parse(spec.entry)
         except SyntaxError as e:
-            ctx.add(("code",), f"not valid Python: {e.msg} (line {e.lineno} of the code)",
-                    "invalidCode")
+            ctx.add(
+                ("code",), f"not valid Python: {e.msg} (line {e.lineno} of the code)", "invalidCode"
+            )
         return
     if spec.entry_kind == "function" and not spec.entry.rsplit(":", 1)[0].endswith(".py"):
         return  # an importable module: resolved by the ranks themselves
@@ -286,15 +322,21 @@ def _check_semantics(spec: JobSpec, ctx: _Ctx, root: str | None) -> None:
         except (OSError, SyntaxError, ValueError) as e:
             ctx.add(("function",), f"cannot read {rel!r}: {e}", "invalidFilePath")
             return
-        defined = [n.name for n in tree.body
-                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        defined = [
+            n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
         if fn not in defined:
-            ctx.add(("function",), f"{rel!r} defines no function {fn!r} (functions there: "
-                    f"{', '.join(defined) or 'none'})", "unknownFunction")
+            ctx.add(
+                ("function",),
+                f"{rel!r} defines no function {fn!r} (functions there: "
+                f"{', '.join(defined) or 'none'})",
+                "unknownFunction",
+            )
 
 
-def _check_file(spec: JobSpec, ctx: _Ctx, path: tuple[Any, ...], rel: str,
-                root: str | None) -> str | None:
+def _check_file(
+    spec: JobSpec, ctx: _Ctx, path: tuple[Any, ...], rel: str, root: str | None
+) -> str | None:
     if os.path.isabs(rel):
         ctx.add(path, f"{rel!r}: use a path relative to the job file", "invalidFilePath")
         return None
@@ -343,8 +385,12 @@ def resolve_params(spec: JobSpec, given: dict[str, Any] | None) -> dict[str, Any
 
 def declare_params(values: dict[str, Any]) -> dict[str, Any]:
     """``params`` of a spec built from values (the Python API): each a bare default."""
-    return {str(k): ({"type": infer_type(v), "default": v} if v is None or isinstance(
-        v, (dict,)) else v) for k, v in values.items()}
+    return {
+        str(k): (
+            {"type": infer_type(v), "default": v} if v is None or isinstance(v, (dict,)) else v
+        )
+        for k, v in values.items()
+    }
 
 
 __all__ = [

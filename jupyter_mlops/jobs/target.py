@@ -57,11 +57,20 @@ class TrainingContext(TargetContext[JobItem]):
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self.svc.call(fn, *args, **kwargs)  # type: ignore[no-any-return]
 
-    async def transition(self, item: JobItem, status: str | None, *, reason: str | None = None,
-                         **fields: Any) -> bool:
+    async def transition(
+        self, item: JobItem, status: str | None, *, reason: str | None = None, **fields: Any
+    ) -> bool:
         if status in JOB_TERMINAL:
-            return bool(await self.call(self.svc._end, item.id, item.job_dir, status, reason,
-                                        [r["rank"] for r in item.ranks]))
+            return bool(
+                await self.call(
+                    self.svc._end,
+                    item.id,
+                    item.job_dir,
+                    status,
+                    reason,
+                    [r["rank"] for r in item.ranks],
+                )
+            )
         values = dict(fields)
         if status is not None:
             values["status"] = status
@@ -77,14 +86,22 @@ class TrainingContext(TargetContext[JobItem]):
         path = os.path.join(item.job_dir, "logs", f"{part or 'job'}.log")
         await self.call(_append, path, data)
 
-    def create_child_run(self, item: JobItem, name: str, *,
-                         tags: Mapping[str, str] | None = None,
-                         params: Mapping[str, Any] | None = None) -> str:
+    def create_child_run(
+        self,
+        item: JobItem,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
         from ..tracking.entities import TAG_PARENT_RUN_ID
 
         parent = self.store.get_run(item.id)
-        run = self.store.create_run(parent.info.experiment_id, run_name=name,
-                                    tags={TAG_PARENT_RUN_ID: item.id, **(tags or {})})
+        run = self.store.create_run(
+            parent.info.experiment_id,
+            run_name=name,
+            tags={TAG_PARENT_RUN_ID: item.id, **(tags or {})},
+        )
         if params:
             self.store.log_batch(run.info.run_id, params=[(k, str(v)) for k, v in params.items()])
         return run.info.run_id
@@ -103,8 +120,14 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
 
     kind = "local"
 
-    def __init__(self, gpus: list[str], max_ranks: int, grace: float, python: str,
-                 env: Callable[[], dict[str, str]]) -> None:
+    def __init__(
+        self,
+        gpus: list[str],
+        max_ranks: int,
+        grace: float,
+        python: str,
+        env: Callable[[], dict[str, str]],
+    ) -> None:
         super().__init__(LOCAL, "This server")
         self.gpus = list(gpus)
         self.max_ranks = max_ranks
@@ -121,9 +144,11 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
     async def validate(self, item: JobItem) -> None:
         spec = item.spec
         if spec.world_size > self.max_ranks:
-            raise invalid(f"nodes x procs_per_node = {spec.world_size} processes; local jobs "
-                          f"may start at most {self.max_ranks} "
-                          "(c.TrainingService.max_local_ranks).")
+            raise invalid(
+                f"nodes x procs_per_node = {spec.world_size} processes; local jobs "
+                f"may start at most {self.max_ranks} "
+                "(c.TrainingService.max_local_ranks)."
+            )
         want = spec.resources.get("gpu")
         if want:
             try:
@@ -146,8 +171,17 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
         async def event(text: str) -> None:
             await ctx.append_log(item, f"[jupyter-mlops] {text}\n".encode())
 
-        job = LocalJob(item.id, item.spec, item.params, item.job_dir, self.env(),
-                       Recorder(job_state, ranks, event), self.gpus, self.grace, self.python)
+        job = LocalJob(
+            item.id,
+            item.spec,
+            item.params,
+            item.job_dir,
+            self.env(),
+            Recorder(job_state, ranks, event),
+            self.gpus,
+            self.grace,
+            self.python,
+        )
         self.jobs[item.id] = job
 
         async def watch() -> None:
@@ -156,8 +190,7 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
                 await ctx.transition(item, status, reason=job.reason)
             except Exception:
                 ctx.log.exception("jupyter-mlops: training job %s", item.id)
-                await ctx.transition(item, "FAILED", reason="internal error of the local "
-                                     "backend")
+                await ctx.transition(item, "FAILED", reason="internal error of the local backend")
             finally:
                 self.jobs.pop(item.id, None)
 
@@ -165,8 +198,10 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
 
     async def attach(self, item: JobItem, ctx: TrainingContext) -> None:
         killed = await ctx.call(kill_leftovers, item.ranks)
-        reason = (f"interrupted: the process running it ({item.ref or 'unknown'}) stopped "
-                  "before it finished")
+        reason = (
+            f"interrupted: the process running it ({item.ref or 'unknown'}) stopped "
+            "before it finished"
+        )
         if killed:
             reason += f"; {len(killed)} leftover process(es) killed"
         await ctx.transition(item, "FAILED", reason=reason)

@@ -10,14 +10,32 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "Pipeline": ".model", "Step": ".model", "ParamSpec": ".model",
-    "load_pipeline": ".spec", "parse_pipeline": ".spec", "validate_pipeline": ".spec",
-    "PipelineInvalid": ".spec", "Issue": ".spec",
-    "pipeline": ".dsl", "notebook": ".dsl", "script": ".dsl", "param": ".dsl",
+    "Pipeline": ".model",
+    "Step": ".model",
+    "ParamSpec": ".model",
+    "load_pipeline": ".spec",
+    "parse_pipeline": ".spec",
+    "validate_pipeline": ".spec",
+    "PipelineInvalid": ".spec",
+    "Issue": ".spec",
+    "pipeline": ".dsl",
+    "notebook": ".dsl",
+    "script": ".dsl",
+    "param": ".dsl",
 }
 __all__ = [
-    "Issue", "ParamSpec", "Pipeline", "PipelineInvalid", "Step", "load_pipeline", "notebook",
-    "param", "parse_pipeline", "pipeline", "script", "validate_pipeline",
+    "Issue",
+    "ParamSpec",
+    "Pipeline",
+    "PipelineInvalid",
+    "Step",
+    "load_pipeline",
+    "notebook",
+    "param",
+    "parse_pipeline",
+    "pipeline",
+    "script",
+    "validate_pipeline",
 ]
 
 

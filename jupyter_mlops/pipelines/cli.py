@@ -26,29 +26,53 @@ from typing import Any
 
 def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "pipeline", help="validate or run a pipeline (*.pipeline.yaml)",
-        description="Validate or run a pipeline file locally, tracked in the store.")
+        "pipeline",
+        help="validate or run a pipeline (*.pipeline.yaml)",
+        description="Validate or run a pipeline file locally, tracked in the store.",
+    )
     sub = p.add_subparsers(dest="pipeline_command", metavar="COMMAND")
     sub.required = True
     v = sub.add_parser("validate", help="check a pipeline file (issues name file, line, field)")
     v.add_argument("file", metavar="FILE")
-    v.add_argument("--root", metavar="DIR", help="workspace root paths may not leave "
-                   "(default: the current directory, or the file's own if it is outside)")
+    v.add_argument(
+        "--root",
+        metavar="DIR",
+        help="workspace root paths may not leave "
+        "(default: the current directory, or the file's own if it is outside)",
+    )
     v.set_defaults(func=run)
     r = sub.add_parser("run", help="run a pipeline here and wait for it")
     r.add_argument("file", metavar="FILE")
-    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a pipeline parameter (repeat for several)")
+    r.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a pipeline parameter (repeat for several)",
+    )
     r.add_argument("--root", metavar="DIR", help="workspace root (see validate)")
-    r.add_argument("--parallelism", type=int, default=0, metavar="N",
-                   help="steps at once (default: CPUs, at least 2)")
-    r.add_argument("--database-url", metavar="URL",
-                   help="the store (default: $JUPYTER_MLOPS_TRACKING_URI when it is a database, "
-                   "else the default store)")
+    r.add_argument(
+        "--parallelism",
+        type=int,
+        default=0,
+        metavar="N",
+        help="steps at once (default: CPUs, at least 2)",
+    )
+    r.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the store (default: $JUPYTER_MLOPS_TRACKING_URI when it is a database, "
+        "else the default store)",
+    )
     r.add_argument("--runs-dir", metavar="DIR", help="where step logs, notebooks and outputs go")
-    r.add_argument("--target", metavar="NAME", default="local",
-                   help="where to run: 'local' (default) or a Kubeflow Pipelines target "
-                   "configured for the Jupyter server (c.PipelineService.kubeflow_targets)")
+    r.add_argument(
+        "--target",
+        metavar="NAME",
+        default="local",
+        help="where to run: 'local' (default) or a Kubeflow Pipelines target "
+        "configured for the Jupyter server (c.PipelineService.kubeflow_targets)",
+    )
     r.set_defaults(func=run)
     return p
 
@@ -78,10 +102,14 @@ def _validate(args: argparse.Namespace) -> int:
             print(str(issue), file=sys.stderr)
         print(f"{args.file}: {len(e.issues)} problem(s)", file=sys.stderr)
         return 1
-    params = ", ".join(f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "")
-                       for n, s in p.parameters.items())
-    print(f"{args.file}: valid pipeline {p.name!r}, {len(p.steps)} step(s): "
-          f"{' -> '.join(topological_order(p))}" + (f"; parameters: {params}" if params else ""))
+    params = ", ".join(
+        f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "")
+        for n, s in p.parameters.items()
+    )
+    print(
+        f"{args.file}: valid pipeline {p.name!r}, {len(p.steps)} step(s): "
+        f"{' -> '.join(topological_order(p))}" + (f"; parameters: {params}" if params else "")
+    )
     return 0
 
 
@@ -124,15 +152,19 @@ def _run(args: argparse.Namespace) -> int:
             run_id = run["run_id"]
             printer.t0 = time.monotonic()
             where = "" if target == "local" else f" on {target}"
-            print(f"pipeline {run['name']}: run {run_id} started{where} "
-                  f"({run['progress']['total']} steps)", flush=True)
+            print(
+                f"pipeline {run['name']}: run {run_id} started{where} "
+                f"({run['progress']['total']} steps)",
+                flush=True,
+            )
             if run.get("external_url"):
                 print(f"  {run['external_url']}", flush=True)
             ex = svc.active.get(run_id)
             if ex is not None:  # `kill` (SIGTERM) must not leave step processes behind
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     asyncio.get_running_loop().add_signal_handler(
-                        signal.SIGTERM, ex.cancel, "interrupted: the CLI was terminated")
+                        signal.SIGTERM, ex.cancel, "interrupted: the CLI was terminated"
+                    )
             while ex is not None and not ex.done.is_set():
                 printer.update(await svc.get_run(run_id))
                 try:
@@ -176,12 +208,15 @@ def server_kubeflow_targets() -> dict[str, Any]:
 
     merged = Config()
     for d in reversed(jupyter_config_path()):  # the lowest priority first
-        for name, loader in (("jupyter_server_config.json", JSONFileConfigLoader),
-                             ("jupyter_server_config.py", PyFileConfigLoader)):
+        for name, loader in (
+            ("jupyter_server_config.json", JSONFileConfigLoader),
+            ("jupyter_server_config.py", PyFileConfigLoader),
+        ):
             if os.path.isfile(os.path.join(d, name)):
                 merged.merge(loader(name, path=d).load_config())
-    targets = merged.PipelineService.get("kubeflow_targets") if "PipelineService" in merged \
-        else None
+    targets = (
+        merged.PipelineService.get("kubeflow_targets") if "PipelineService" in merged else None
+    )
     return dict(targets or {})
 
 

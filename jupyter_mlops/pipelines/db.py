@@ -53,45 +53,70 @@ class PipelineDB:
             return
         with self._write() as conn:
             for run_id, step, values in updates:
-                conn.execute(pipeline_steps.update().where(
-                    pipeline_steps.c.run_id == run_id, pipeline_steps.c.step == step
-                ).values(**values))
+                conn.execute(
+                    pipeline_steps.update()
+                    .where(pipeline_steps.c.run_id == run_id, pipeline_steps.c.step == step)
+                    .values(**values)
+                )
 
-    def update_run_and_steps(self, run_id: str, run_values: dict[str, Any],
-                             steps: Sequence[tuple[str, dict[str, Any]]],
-                             only_if_not: Sequence[str] = ()) -> None:
+    def update_run_and_steps(
+        self,
+        run_id: str,
+        run_values: dict[str, Any],
+        steps: Sequence[tuple[str, dict[str, Any]]],
+        only_if_not: Sequence[str] = (),
+    ) -> None:
         """A run's and its steps' changes in one transaction: readers never see a step
         running under a run still queued (a remote run's state arrives all at once)."""
         with self._write() as conn:
             for step, values in steps:
-                conn.execute(pipeline_steps.update().where(
-                    pipeline_steps.c.run_id == run_id, pipeline_steps.c.step == step
-                ).values(**values))
+                conn.execute(
+                    pipeline_steps.update()
+                    .where(pipeline_steps.c.run_id == run_id, pipeline_steps.c.step == step)
+                    .values(**values)
+                )
             if run_values:
-                stmt = pipeline_runs.update().where(
-                    pipeline_runs.c.run_id == run_id).values(**run_values)
+                stmt = (
+                    pipeline_runs.update()
+                    .where(pipeline_runs.c.run_id == run_id)
+                    .values(**run_values)
+                )
                 if only_if_not:
                     stmt = stmt.where(pipeline_runs.c.status.not_in(list(only_if_not)))
                 conn.execute(stmt)
 
     def run_status(self, run_id: str) -> str | None:
         with self._read() as conn:
-            return conn.execute(sa.select(pipeline_runs.c.status).where(
-                pipeline_runs.c.run_id == run_id)).scalar()
+            return conn.execute(
+                sa.select(pipeline_runs.c.status).where(pipeline_runs.c.run_id == run_id)
+            ).scalar()
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._read() as conn:
-            row = conn.execute(pipeline_runs.select().where(
-                pipeline_runs.c.run_id == run_id)).mappings().first()
+            row = (
+                conn.execute(pipeline_runs.select().where(pipeline_runs.c.run_id == run_id))
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
-            steps = conn.execute(pipeline_steps.select().where(
-                pipeline_steps.c.run_id == run_id)).mappings().all()
+            steps = (
+                conn.execute(pipeline_steps.select().where(pipeline_steps.c.run_id == run_id))
+                .mappings()
+                .all()
+            )
         return _run_dict(row, steps)
 
-    def list_runs(self, *, status: str | None = None, name: str | None = None,
-                  source_path: str | None = None, schedule_id: str | None = None,
-                  max_results: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
+    def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        name: str | None = None,
+        source_path: str | None = None,
+        schedule_id: str | None = None,
+        max_results: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], bool]:
         q = pipeline_runs.select()
         if status:
             q = q.where(pipeline_runs.c.status == status)
@@ -108,8 +133,13 @@ class PipelineDB:
             more = len(rows) > max_results
             rows = rows[:max_results]
             ids = [r["run_id"] for r in rows]
-            steps = conn.execute(pipeline_steps.select().where(
-                pipeline_steps.c.run_id.in_(ids))).mappings().all() if ids else []
+            steps = (
+                conn.execute(pipeline_steps.select().where(pipeline_steps.c.run_id.in_(ids)))
+                .mappings()
+                .all()
+                if ids
+                else []
+            )
         by_run: dict[str, list[Any]] = {}
         for s in steps:
             by_run.setdefault(s["run_id"], []).append(s)
@@ -117,31 +147,52 @@ class PipelineDB:
 
     def unfinished_runs(self) -> list[dict[str, Any]]:
         with self._read() as conn:
-            rows = conn.execute(pipeline_runs.select().where(
-                pipeline_runs.c.status.not_in(list(RUN_TERMINAL)))).mappings().all()
+            rows = (
+                conn.execute(
+                    pipeline_runs.select().where(pipeline_runs.c.status.not_in(list(RUN_TERMINAL)))
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     def mark_interrupted(self, run_id: str, reason: str) -> None:
         """A run whose executor is gone: FAILED, and its unfinished steps too."""
         t = now_ms()
         with self._write() as conn:
-            conn.execute(pipeline_runs.update().where(
-                pipeline_runs.c.run_id == run_id,
-                pipeline_runs.c.status.not_in(list(RUN_TERMINAL)),
-            ).values(status="FAILED", reason=reason, end_time=t))
-            conn.execute(pipeline_steps.update().where(
-                pipeline_steps.c.run_id == run_id, pipeline_steps.c.status == "RUNNING",
-            ).values(status="FAILED", error=reason, end_time=t))
-            conn.execute(pipeline_steps.update().where(
-                pipeline_steps.c.run_id == run_id, pipeline_steps.c.status == "PENDING",
-            ).values(status="SKIPPED"))
+            conn.execute(
+                pipeline_runs.update()
+                .where(
+                    pipeline_runs.c.run_id == run_id,
+                    pipeline_runs.c.status.not_in(list(RUN_TERMINAL)),
+                )
+                .values(status="FAILED", reason=reason, end_time=t)
+            )
+            conn.execute(
+                pipeline_steps.update()
+                .where(
+                    pipeline_steps.c.run_id == run_id,
+                    pipeline_steps.c.status == "RUNNING",
+                )
+                .values(status="FAILED", error=reason, end_time=t)
+            )
+            conn.execute(
+                pipeline_steps.update()
+                .where(
+                    pipeline_steps.c.run_id == run_id,
+                    pipeline_steps.c.status == "PENDING",
+                )
+                .values(status="SKIPPED")
+            )
 
     def find_cached(self, cache_key: str) -> list[tuple[str, str]]:
         """The latest successful (run_id, step)s with this cache key, newest first."""
-        q = (sa.select(pipeline_steps.c.run_id, pipeline_steps.c.step)
-             .where(pipeline_steps.c.cache_key == cache_key,
-                    pipeline_steps.c.status == "SUCCEEDED")
-             .order_by(pipeline_steps.c.end_time.desc()).limit(5))
+        q = (
+            sa.select(pipeline_steps.c.run_id, pipeline_steps.c.step)
+            .where(pipeline_steps.c.cache_key == cache_key, pipeline_steps.c.status == "SUCCEEDED")
+            .order_by(pipeline_steps.c.end_time.desc())
+            .limit(5)
+        )
         with self._read() as conn:
             rows = conn.execute(q).all()
         return [(r[0], r[1]) for r in rows]
@@ -153,44 +204,84 @@ class PipelineDB:
 
     def get_schedule(self, schedule_id: str) -> dict[str, Any] | None:
         with self._read() as conn:
-            row = conn.execute(pipeline_schedules.select().where(
-                pipeline_schedules.c.schedule_id == schedule_id)).mappings().first()
+            row = (
+                conn.execute(
+                    pipeline_schedules.select().where(
+                        pipeline_schedules.c.schedule_id == schedule_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return _schedule_dict(row) if row else None
 
     def list_schedules(self) -> list[dict[str, Any]]:
         with self._read() as conn:
-            rows = conn.execute(pipeline_schedules.select().order_by(
-                pipeline_schedules.c.created_time)).mappings().all()
+            rows = (
+                conn.execute(
+                    pipeline_schedules.select().order_by(pipeline_schedules.c.created_time)
+                )
+                .mappings()
+                .all()
+            )
         return [_schedule_dict(r) for r in rows]
 
     def update_schedule(self, schedule_id: str, **values: Any) -> bool:
         with self._write() as conn:
-            return conn.execute(pipeline_schedules.update().where(
-                pipeline_schedules.c.schedule_id == schedule_id).values(**values)).rowcount == 1
+            return (
+                conn.execute(
+                    pipeline_schedules.update()
+                    .where(pipeline_schedules.c.schedule_id == schedule_id)
+                    .values(**values)
+                ).rowcount
+                == 1
+            )
 
     def delete_schedule(self, schedule_id: str) -> bool:
         with self._write() as conn:
-            return conn.execute(pipeline_schedules.delete().where(
-                pipeline_schedules.c.schedule_id == schedule_id)).rowcount == 1
+            return (
+                conn.execute(
+                    pipeline_schedules.delete().where(
+                        pipeline_schedules.c.schedule_id == schedule_id
+                    )
+                ).rowcount
+                == 1
+            )
 
     def due_schedules(self, now: int, owner: str) -> list[dict[str, Any]]:
         with self._read() as conn:
-            rows = conn.execute(pipeline_schedules.select().where(
-                pipeline_schedules.c.paused == sa.false(),
-                pipeline_schedules.c.next_fire_time <= now,
-                sa.or_(pipeline_schedules.c.owner == owner, pipeline_schedules.c.owner.is_(None)),
-            )).mappings().all()
+            rows = (
+                conn.execute(
+                    pipeline_schedules.select().where(
+                        pipeline_schedules.c.paused == sa.false(),
+                        pipeline_schedules.c.next_fire_time <= now,
+                        sa.or_(
+                            pipeline_schedules.c.owner == owner,
+                            pipeline_schedules.c.owner.is_(None),
+                        ),
+                    )
+                )
+                .mappings()
+                .all()
+            )
         return [_schedule_dict(r) for r in rows]
 
     def claim_fire(self, schedule_id: str, expected_next: int, new_next: int | None) -> bool:
         """Move the next fire time forward only if nobody else did: exactly one
         process (and one tick) gets to fire each scheduled time."""
         with self._write() as conn:
-            return conn.execute(pipeline_schedules.update().where(
-                pipeline_schedules.c.schedule_id == schedule_id,
-                pipeline_schedules.c.next_fire_time == expected_next,
-                pipeline_schedules.c.paused == sa.false(),
-            ).values(next_fire_time=new_next, last_fire_time=expected_next)).rowcount == 1
+            return (
+                conn.execute(
+                    pipeline_schedules.update()
+                    .where(
+                        pipeline_schedules.c.schedule_id == schedule_id,
+                        pipeline_schedules.c.next_fire_time == expected_next,
+                        pipeline_schedules.c.paused == sa.false(),
+                    )
+                    .values(next_fire_time=new_next, last_fire_time=expected_next)
+                ).rowcount
+                == 1
+            )
 
 
 def _run_dict(row: Any, steps: Sequence[Any]) -> dict[str, Any]:

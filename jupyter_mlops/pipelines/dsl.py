@@ -29,8 +29,14 @@ from typing import Any
 
 from .model import ParamSpec, Pipeline, Step
 
-_TYPES = {str: "string", int: "integer", float: "float", bool: "boolean", list: "list",
-          dict: "dict"}
+_TYPES = {
+    str: "string",
+    int: "integer",
+    float: "float",
+    bool: "boolean",
+    list: "list",
+    dict: "dict",
+}
 _current = threading.local()
 
 
@@ -40,12 +46,18 @@ class _Ref(str):
     deps: tuple[str, ...] = ()
 
 
-def param(type: type | str = str, default: Any = inspect.Parameter.empty,
-          description: str = "", enum: list[Any] | None = None) -> ParamSpec:
+def param(
+    type: type | str = str,
+    default: Any = inspect.Parameter.empty,
+    description: str = "",
+    enum: list[Any] | None = None,
+) -> ParamSpec:
     """A pipeline parameter; no ``default`` means callers must give a value."""
     tname = type if isinstance(type, str) else _TYPES.get(type)
     if tname is None:
-        raise TypeError(f"unsupported parameter type {type!r} (use {', '.join(t.__name__ for t in _TYPES)})")
+        raise TypeError(
+            f"unsupported parameter type {type!r} (use {', '.join(t.__name__ for t in _TYPES)})"
+        )
     has = default is not inspect.Parameter.empty
     if tname == "float" and has and isinstance(default, int) and not isinstance(default, bool):
         default = float(default)
@@ -100,8 +112,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _add(kind: str, path: str, name: str | None, after: Iterable[StepRef | str],
-         parameters: dict[str, Any] | None, **options: Any) -> StepRef:
+def _add(
+    kind: str,
+    path: str,
+    name: str | None,
+    after: Iterable[StepRef | str],
+    parameters: dict[str, Any] | None,
+    **options: Any,
+) -> StepRef:
     steps = _builder()
     base = name or os.path.splitext(os.path.basename(path))[0].replace(".", "-")
     unique, i = base, 2
@@ -109,25 +127,44 @@ def _add(kind: str, path: str, name: str | None, after: Iterable[StepRef | str],
         unique, i = f"{base}-{i}", i + 1
     deps = [a.name if isinstance(a, StepRef) else str(a) for a in after]
     params = parameters or {}
-    for d in sorted(_deps_in(params) | _deps_in(options.get("env") or {})
-                    | _deps_in(options.get("args") or [])):
+    for d in sorted(
+        _deps_in(params) | _deps_in(options.get("env") or {}) | _deps_in(options.get("args") or [])
+    ):
         if d not in deps:
             deps.append(d)
-    step = Step(name=unique, kind=kind, path=path, parameters=_plain(params), depends_on=deps,
-                **{k: _plain(v) for k, v in options.items() if v is not None})
+    step = Step(
+        name=unique,
+        kind=kind,
+        path=path,
+        parameters=_plain(params),
+        depends_on=deps,
+        **{k: _plain(v) for k, v in options.items() if v is not None},
+    )
     steps[unique] = step
     return StepRef(step)
 
 
-def notebook(path: str, *, name: str | None = None, parameters: dict[str, Any] | None = None,
-             after: Iterable[StepRef | str] = (), **options: Any) -> StepRef:
+def notebook(
+    path: str,
+    *,
+    name: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    after: Iterable[StepRef | str] = (),
+    **options: Any,
+) -> StepRef:
     """Add a notebook step (options: outputs, inputs, env, retries, retry_delay,
     timeout, cache, kernel, image, resources)."""
     return _add("notebook", path, name, after, parameters, **options)
 
 
-def script(path: str, *, name: str | None = None, parameters: dict[str, Any] | None = None,
-           after: Iterable[StepRef | str] = (), **options: Any) -> StepRef:
+def script(
+    path: str,
+    *,
+    name: str | None = None,
+    parameters: dict[str, Any] | None = None,
+    after: Iterable[StepRef | str] = (),
+    **options: Any,
+) -> StepRef:
     """Add a script step (``.py`` runs with this Python, ``.sh`` with ``sh``)."""
     return _add("script", path, name, after, parameters, **options)
 
@@ -135,14 +172,20 @@ def script(path: str, *, name: str | None = None, parameters: dict[str, Any] | N
 class PipelineFunction:
     """A decorated pipeline function; call :meth:`build` for the model."""
 
-    def __init__(self, func: Callable[..., Any], name: str | None,
-                 parameters: dict[str, ParamSpec], description: str | None,
-                 experiment: str | None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        name: str | None,
+        parameters: dict[str, ParamSpec],
+        description: str | None,
+        experiment: str | None,
+    ) -> None:
         self.func = func
         self.name = name or func.__name__.replace("_", "-")
         self.parameters = parameters
-        self.description = description if description is not None else (
-            inspect.getdoc(func) or "").split("\n")[0]
+        self.description = (
+            description if description is not None else (inspect.getdoc(func) or "").split("\n")[0]
+        )
         self.experiment = experiment
         try:
             self.base_dir = os.path.dirname(os.path.abspath(inspect.getfile(func)))
@@ -157,8 +200,9 @@ class PipelineFunction:
             spec = self.parameters.get(pname)
             if spec is None:
                 default = p.default
-                spec = param(_TYPES.get(type(default), str) if default is not p.empty else str,
-                             default)
+                spec = param(
+                    _TYPES.get(type(default), str) if default is not p.empty else str, default
+                )
             spec.name = pname
             params[pname] = spec
         for pname in self.parameters:
@@ -170,9 +214,14 @@ class PipelineFunction:
             steps = _current.steps
         finally:
             _current.steps = None
-        pipeline = Pipeline(name=self.name, steps=steps, parameters=params,
-                            description=self.description, experiment=self.experiment,
-                            base_dir=self.base_dir)
+        pipeline = Pipeline(
+            name=self.name,
+            steps=steps,
+            parameters=params,
+            description=self.description,
+            experiment=self.experiment,
+            base_dir=self.base_dir,
+        )
         if validate:
             from .spec import PipelineInvalid, validate_pipeline
 
@@ -190,9 +239,14 @@ class PipelineFunction:
         return self.func(*args, **kwargs)
 
 
-def pipeline(func: Callable[..., Any] | None = None, *, name: str | None = None,
-             parameters: dict[str, ParamSpec] | None = None, description: str | None = None,
-             experiment: str | None = None) -> Any:
+def pipeline(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    parameters: dict[str, ParamSpec] | None = None,
+    description: str | None = None,
+    experiment: str | None = None,
+) -> Any:
     """Decorate a function that adds steps; its arguments are pipeline parameters."""
 
     def wrap(f: Callable[..., Any]) -> PipelineFunction:

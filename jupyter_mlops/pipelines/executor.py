@@ -36,8 +36,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Step status → status of its tracked run.
-TRACKING_STATUS = {"SUCCEEDED": "FINISHED", "CACHED": "FINISHED", "FAILED": "FAILED",
-                   "CANCELED": "KILLED"}
+TRACKING_STATUS = {
+    "SUCCEEDED": "FINISHED",
+    "CACHED": "FINISHED",
+    "FAILED": "FAILED",
+    "CANCELED": "KILLED",
+}
 TAG_PIPELINE = "mlops.pipeline"
 TAG_PIPELINE_RUN = "mlops.pipeline.run_id"
 TAG_STEP = "mlops.pipeline.step"
@@ -117,8 +121,9 @@ class Context(TargetContext[PipelineRunItem]):
 
     #: Reads and file work for the REST API, so they never queue behind bookkeeping
     #: (SQLite in WAL mode reads alongside its one writer).
-    reads: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
-        2, thread_name_prefix="mlops-pipelines-read"))
+    reads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="mlops-pipelines-read")
+    )
     _pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _flusher: asyncio.Task[None] | None = None
 
@@ -141,8 +146,7 @@ class Context(TargetContext[PipelineRunItem]):
         while self._pending:
             batch, self._pending = self._pending, {}
             try:
-                await self.call(self.db.update_steps,
-                                [(r, s, v) for (r, s), v in batch.items()])
+                await self.call(self.db.update_steps, [(r, s, v) for (r, s), v in batch.items()])
             except Exception:
                 log.exception("jupyter-mlops: writing step states failed")
 
@@ -152,8 +156,9 @@ class Context(TargetContext[PipelineRunItem]):
             await asyncio.shield(self._flusher)
 
     # -- what targets may do ------------------------------------------------------------
-    async def transition(self, item: PipelineRunItem, status: str | None, *,
-                         reason: str | None = None, **fields: Any) -> bool:
+    async def transition(
+        self, item: PipelineRunItem, status: str | None, *, reason: str | None = None, **fields: Any
+    ) -> bool:
         if status in RUN_TERMINAL:
             return bool(await self.call(self.finish, item.id, status, reason))
         values = dict(fields)
@@ -163,34 +168,54 @@ class Context(TargetContext[PipelineRunItem]):
             values["reason"] = reason[:4000]
         if not values:
             return False
-        return bool(await self.call(self.db.update_run, item.id, only_if_not=RUN_TERMINAL,
-                                    **values))
+        return bool(
+            await self.call(self.db.update_run, item.id, only_if_not=RUN_TERMINAL, **values)
+        )
 
     async def set_ref(self, item: PipelineRunItem, ref: str) -> None:
         item.ref = ref
-        await self.call(self.db.update_run, item.id,
-                        executor=executor_for(item.kind, item.target, ref))
+        await self.call(
+            self.db.update_run, item.id, executor=executor_for(item.kind, item.target, ref)
+        )
 
-    async def append_log(self, item: PipelineRunItem, data: bytes, *,
-                         part: str | None = None) -> None:
+    async def append_log(
+        self, item: PipelineRunItem, data: bytes, *, part: str | None = None
+    ) -> None:
         if not part:
             raise ValueError("a pipeline run keeps one log per step: part is the step's name")
         run_dir = item.run_dir or (item.row or {}).get("run_dir") or ""
         await self.call(_append_bytes, log_path(run_dir, part), data)
 
-    def create_child_run(self, item: PipelineRunItem, name: str, *,
-                         tags: Mapping[str, str] | None = None,
-                         params: Mapping[str, Any] | None = None) -> str:
+    def create_child_run(
+        self,
+        item: PipelineRunItem,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> str:
         """The tracked run of step ``name`` (parent, pipeline and step tags; ``params``
         logged, non-strings as JSON)."""
         from ..tracking.entities import TAG_PARENT_RUN_ID
 
-        run = self.store.create_run(item.experiment_id, user_id=_user(), run_name=name, tags={
-            TAG_PARENT_RUN_ID: item.id, TAG_PIPELINE: item.pipeline.name if item.pipeline
-            else (item.row or {}).get("name", ""), TAG_PIPELINE_RUN: item.id, TAG_STEP: name,
-            **(tags or {})})
-        values = [(k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
-                  for k, v in (params or {}).items()]
+        run = self.store.create_run(
+            item.experiment_id,
+            user_id=_user(),
+            run_name=name,
+            tags={
+                TAG_PARENT_RUN_ID: item.id,
+                TAG_PIPELINE: item.pipeline.name
+                if item.pipeline
+                else (item.row or {}).get("name", ""),
+                TAG_PIPELINE_RUN: item.id,
+                TAG_STEP: name,
+                **(tags or {}),
+            },
+        )
+        values = [
+            (k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+            for k, v in (params or {}).items()
+        ]
         if values:
             self.store.log_batch(run.info.run_id, params=values)
         return run.info.run_id
@@ -207,16 +232,24 @@ class Context(TargetContext[PipelineRunItem]):
         """``(run_id, step, values)`` updates in one transaction."""
         self.db.update_steps(updates)
 
-    def update_run_and_steps(self, run_id: str, run_values: dict[str, Any],
-                             steps: Sequence[tuple[str, dict[str, Any]]],
-                             only_if_not: Sequence[str] = ()) -> None:
+    def update_run_and_steps(
+        self,
+        run_id: str,
+        run_values: dict[str, Any],
+        steps: Sequence[tuple[str, dict[str, Any]]],
+        only_if_not: Sequence[str] = (),
+    ) -> None:
         """A run's and its steps' changes in one transaction."""
         self.db.update_run_and_steps(run_id, run_values, steps, only_if_not=only_if_not)
 
-    def finish(self, run_id: str, status: str, reason: str | None,
-               end_time: int | None = None,
-               end_step: Callable[[dict[str, Any], dict[str, Any], str, str | None], None]
-               | None = None) -> bool:
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        reason: str | None,
+        end_time: int | None = None,
+        end_step: Callable[[dict[str, Any], dict[str, Any], str, str | None], None] | None = None,
+    ) -> bool:
         """The run ended (or could not start): steps that had not ended are settled from
         the run's outcome (``end_step(row, step, status, error)`` ends each one's tracked
         run; default: :meth:`end_step_run`), then the run's tracked run and the run. False
@@ -225,26 +258,30 @@ class Context(TargetContext[PipelineRunItem]):
         if row is None or row["status"] in RUN_TERMINAL:
             return False
         t = now_ms()
-        left = {"SUCCEEDED": ("SUCCEEDED", "SKIPPED"), "FAILED": ("FAILED", "SKIPPED"),
-                "CANCELED": ("CANCELED", "CANCELED")}[status]
+        left = {
+            "SUCCEEDED": ("SUCCEEDED", "SKIPPED"),
+            "FAILED": ("FAILED", "SKIPPED"),
+            "CANCELED": ("CANCELED", "CANCELED"),
+        }[status]
         for s in row["steps"]:
             if s["status"] in STEP_TERMINAL:
                 continue
             st = left[0] if s["status"] == "RUNNING" else left[1]
             err = reason if st in ("FAILED", "CANCELED") else None
-            self.db.update_steps([(run_id, s["step"], {"status": st, "end_time": t,
-                                                       "error": err})])
+            self.db.update_steps([(run_id, s["step"], {"status": st, "end_time": t, "error": err})])
             (end_step or self.end_step_run)(row, s, st, err)
         final = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}[status]
         try:  # before the run's status: whoever sees the run ended sees its tracked run ended
             self.store.update_run_info(run_id, status=final, end_time=end_time or t)
         except Exception:
             log.exception("jupyter-mlops: ending pipeline run %s", run_id)
-        return self.db.update_run(run_id, only_if_not=RUN_TERMINAL, status=status,
-                                  reason=reason, end_time=end_time or t)
+        return self.db.update_run(
+            run_id, only_if_not=RUN_TERMINAL, status=status, reason=reason, end_time=end_time or t
+        )
 
-    def end_step_run(self, row: Mapping[str, Any], step: Mapping[str, Any], status: str,
-                     error: str | None) -> None:
+    def end_step_run(
+        self, row: Mapping[str, Any], step: Mapping[str, Any], status: str, error: str | None
+    ) -> None:
         """End a settled step's tracked run (its error as a tag)."""
         child = step.get("tracking_run_id")
         if not child:
@@ -252,8 +289,9 @@ class Context(TargetContext[PipelineRunItem]):
         try:
             if error:
                 self.store.set_tag(child, "mlops.pipeline.error", error[:8000])
-            self.store.update_run_info(child, status=TRACKING_STATUS.get(status, "KILLED"),
-                                       end_time=now_ms())
+            self.store.update_run_info(
+                child, status=TRACKING_STATUS.get(status, "KILLED"), end_time=now_ms()
+            )
         except Exception:
             log.exception("jupyter-mlops: ending the tracked run of step %s", step["step"])
 
@@ -263,8 +301,10 @@ class Context(TargetContext[PipelineRunItem]):
         before = self.db.get_run(run_id)
         self.db.mark_interrupted(run_id, reason)
         for rid, status in [(run_id, "FAILED")] + [
-                (s["tracking_run_id"], "FAILED") for s in (before or {}).get("steps", [])
-                if s["tracking_run_id"] and s["status"] == "RUNNING"]:
+            (s["tracking_run_id"], "FAILED")
+            for s in (before or {}).get("steps", [])
+            if s["tracking_run_id"] and s["status"] == "RUNNING"
+        ]:
             with contextlib.suppress(Exception):
                 self.store.update_run_info(rid, status=status, end_time=now_ms())
 
@@ -272,8 +312,16 @@ class Context(TargetContext[PipelineRunItem]):
 class RunExecution:
     """Executes one pipeline run (already inserted with its PENDING steps)."""
 
-    def __init__(self, ctx: Context, run_id: str, pipeline: Pipeline, params: Mapping[str, Any],
-                 run_dir: str, experiment_id: str, reuse: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        run_id: str,
+        pipeline: Pipeline,
+        params: Mapping[str, Any],
+        run_dir: str,
+        experiment_id: str,
+        reuse: Mapping[str, str] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.run_id = run_id
         self.p = pipeline
@@ -294,23 +342,29 @@ class RunExecution:
     # -- templates -------------------------------------------------------------------
     def _template_ctx(self, for_cache: bool = False) -> dict[str, Any]:
         ctx: dict[str, Any] = {f"params.{k}": v for k, v in self.params.items()}
-        ctx.update({
-            "run.id": "<run.id>" if for_cache else self.run_id,
-            "run.dir": "<run.dir>" if for_cache else self.run_dir,
-            "pipeline.name": self.p.name,
-            "pipeline.dir": self.p.base_dir,
-        })
+        ctx.update(
+            {
+                "run.id": "<run.id>" if for_cache else self.run_id,
+                "run.dir": "<run.dir>" if for_cache else self.run_dir,
+                "pipeline.name": self.p.name,
+                "pipeline.dir": self.p.base_dir,
+            }
+        )
         for n in self.p.steps:
-            ctx[f"steps.{n}.outputs"] = (f"<steps.{n}.outputs>" if for_cache else
-                                         os.path.join(step_dir(self.run_dir, n), "work"))
+            ctx[f"steps.{n}.outputs"] = (
+                f"<steps.{n}.outputs>"
+                if for_cache
+                else os.path.join(step_dir(self.run_dir, n), "work")
+            )
         return ctx
 
     # -- the DAG -----------------------------------------------------------------------
     async def execute(self) -> str:
         watcher = asyncio.ensure_future(self._watch_cancel())
         try:
-            await self.ctx.call(self.ctx.db.update_run, self.run_id, status="RUNNING",
-                                start_time=now_ms())
+            await self.ctx.call(
+                self.ctx.db.update_run, self.run_id, status="RUNNING", start_time=now_ms()
+            )
             notebooks = sum(1 for s in self.p.steps.values() if s.kind == "notebook")
             self.ctx.pool.fill(min(self.ctx.parallelism, notebooks))
             await self._loop()
@@ -328,8 +382,9 @@ class RunExecution:
             final, reason = "SUCCEEDED", None
         # the tracked run first: whoever sees the pipeline run ended sees its tracked run ended
         await self.ctx.call(self._end_parent, final)
-        await self.ctx.call(self.ctx.db.update_run, self.run_id, status=final, reason=reason,
-                            end_time=now_ms())
+        await self.ctx.call(
+            self.ctx.db.update_run, self.run_id, status=final, reason=reason, end_time=now_ms()
+        )
         self.final_status = final
         self.done.set()
         return final
@@ -346,15 +401,30 @@ class RunExecution:
                     await self._set_many(skipped, "CANCELED")
             else:
                 # steps behind a failure will never run
-                doomed = [n for n, s in self.status.items() if s == "PENDING" and any(
-                    self.status[d] in ("FAILED", "CANCELED", "SKIPPED")
-                    for d in self.p.steps[n].depends_on)]
+                doomed = [
+                    n
+                    for n, s in self.status.items()
+                    if s == "PENDING"
+                    and any(
+                        self.status[d] in ("FAILED", "CANCELED", "SKIPPED")
+                        for d in self.p.steps[n].depends_on
+                    )
+                ]
                 if doomed:
                     await self._set_many(doomed, "SKIPPED")
                     continue
-                ready = sorted((n for n, s in self.status.items() if s == "PENDING" and all(
-                    self.status[d] in ("SUCCEEDED", "CACHED") for d in self.p.steps[n].depends_on)),
-                    key=self._order.__getitem__)
+                ready = sorted(
+                    (
+                        n
+                        for n, s in self.status.items()
+                        if s == "PENDING"
+                        and all(
+                            self.status[d] in ("SUCCEEDED", "CACHED")
+                            for d in self.p.steps[n].depends_on
+                        )
+                    ),
+                    key=self._order.__getitem__,
+                )
                 for n in ready[: max(0, par - len(self._active()))]:
                     self.status[n] = "STARTING"
                     self.tasks[n] = asyncio.ensure_future(self._run_step(n))
@@ -407,26 +477,44 @@ class RunExecution:
         error: str | None = None
         start = now_ms()
         try:
-            await asyncio.to_thread(self._prepare_dirs, step, work)  # files only: not behind DB work
+            await asyncio.to_thread(
+                self._prepare_dirs, step, work
+            )  # files only: not behind DB work
             tctx = self._template_ctx()
             params = fill(step.parameters, tctx)
             key = None
             if step.cache or name in self.reuse:
-                key = await asyncio.to_thread(self._cache_key, step, fill(
-                    step.parameters, self._template_ctx(True)))
+                key = await asyncio.to_thread(
+                    self._cache_key, step, fill(step.parameters, self._template_ctx(True))
+                )
                 source = await self.ctx.call(self._cached_source, name, key)
                 if source is not None:
-                    child = await self.ctx.call(self._start_child, step, params,
-                                                {TAG_CACHED_FROM: source})
+                    child = await self.ctx.call(
+                        self._start_child, step, params, {TAG_CACHED_FROM: source}
+                    )
                     self.status[name] = status = "CACHED"
-                    values = {"status": status, "cache_key": key, "cached_from": source,
-                              "start_time": start, "end_time": now_ms(), "tracking_run_id": child}
+                    values = {
+                        "status": status,
+                        "cache_key": key,
+                        "cached_from": source,
+                        "start_time": start,
+                        "end_time": now_ms(),
+                        "tracking_run_id": child,
+                    }
                     return
             child = await self.ctx.call(self._start_child, step, params, {})
             self.status[name] = "RUNNING"
-            self.ctx.record(self.run_id, name, {
-                "status": "RUNNING", "attempt": 1, "start_time": start, "tracking_run_id": child,
-                "cache_key": key})
+            self.ctx.record(
+                self.run_id,
+                name,
+                {
+                    "status": "RUNNING",
+                    "attempt": 1,
+                    "start_time": start,
+                    "tracking_run_id": child,
+                    "cache_key": key,
+                },
+            )
             env = self._env(step, child, params, tctx)
             attempts = step.retries + 1
             for attempt in range(1, attempts + 1):
@@ -445,8 +533,11 @@ class RunExecution:
                     error = str(e)
                 except asyncio.TimeoutError:
                     error = f"timed out after {step.timeout:g} s"
-                await self.ctx.call(_append, lpath, f"\n[jupyter-mlops] attempt {attempt}/{attempts} "
-                                    f"failed: {error}\n")
+                await self.ctx.call(
+                    _append,
+                    lpath,
+                    f"\n[jupyter-mlops] attempt {attempt}/{attempts} failed: {error}\n",
+                )
                 if attempt < attempts and step.retry_delay:
                     await asyncio.sleep(step.retry_delay)
             self.status[name] = status
@@ -466,15 +557,31 @@ class RunExecution:
             self._changed.set()  # dependents may start while this step's records are written
             await asyncio.shield(self._finish_step(name, child, values or {"status": status}))
 
-    async def _attempt(self, step: Step, params: dict[str, Any], env: dict[str, str], work: str,
-                       lpath: str, attempt: int, attempts: int) -> None:
+    async def _attempt(
+        self,
+        step: Step,
+        params: dict[str, Any],
+        env: dict[str, str],
+        work: str,
+        lpath: str,
+        attempt: int,
+        attempts: int,
+    ) -> None:
         with open(lpath, "a", encoding="utf-8", buffering=1) as logf:  # noqa: ASYNC230 - local
             if attempts > 1:
                 logf.write(f"[jupyter-mlops] attempt {attempt}/{attempts}\n")
             src = os.path.join(self.p.base_dir, step.path)
             if step.kind == "notebook":
-                coro = run_notebook(self.ctx.pool, src, notebook_path(self.run_dir, step.name),
-                                    params, env, work, logf, step.kernel)
+                coro = run_notebook(
+                    self.ctx.pool,
+                    src,
+                    notebook_path(self.run_dir, step.name),
+                    params,
+                    env,
+                    work,
+                    logf,
+                    step.kernel,
+                )
             elif step.kind == "train":
                 coro = run_train(src, params, env, work, logf, self.p.base_dir)
             else:
@@ -482,17 +589,21 @@ class RunExecution:
                 coro = run_script(src, params, args, env, work, logf)
             await asyncio.wait_for(coro, step.timeout)
 
-    def _env(self, step: Step, child: str, params: dict[str, Any], tctx: dict[str, Any]) -> dict[str, str]:
+    def _env(
+        self, step: Step, child: str, params: dict[str, Any], tctx: dict[str, Any]
+    ) -> dict[str, str]:
         env = dict(self.ctx.base_env)
         env.update({k: str(v) for k, v in fill(step.env, tctx).items()})
-        env.update({
-            "JUPYTER_MLOPS_RUN_ID": child,
-            "MLFLOW_RUN_ID": child,
-            "JUPYTER_MLOPS_PIPELINE_RUN_ID": self.run_id,
-            "JUPYTER_MLOPS_PIPELINE_STEP": step.name,
-            "JUPYTER_MLOPS_PIPELINE_DIR": self.p.base_dir,
-            "JUPYTER_MLOPS_PARAMS": json.dumps(params, default=str),
-        })
+        env.update(
+            {
+                "JUPYTER_MLOPS_RUN_ID": child,
+                "MLFLOW_RUN_ID": child,
+                "JUPYTER_MLOPS_PIPELINE_RUN_ID": self.run_id,
+                "JUPYTER_MLOPS_PIPELINE_STEP": step.name,
+                "JUPYTER_MLOPS_PIPELINE_DIR": self.p.base_dir,
+                "JUPYTER_MLOPS_PARAMS": json.dumps(params, default=str),
+            }
+        )
         return env
 
     # -- blocking helpers (run in the io pool) ----------------------------------------
@@ -513,8 +624,13 @@ class RunExecution:
 
     def _cache_key(self, step: Step, params: Any) -> str:
         h = hashlib.sha256()
-        h.update(json.dumps([step.kind, step.path, params, step.env, step.args, step.outputs,
-                             step.kernel], sort_keys=True, default=str).encode())
+        h.update(
+            json.dumps(
+                [step.kind, step.path, params, step.env, step.args, step.outputs, step.kernel],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
         files = [os.path.join(self.p.base_dir, step.path)]
         files += [os.path.join(self.p.base_dir, i) for i in step.inputs]
         for dep in step.depends_on:
@@ -543,8 +659,10 @@ class RunExecution:
                 for o in step.outputs:
                     _link(os.path.join(src, o), os.path.join(work, o))
                 for fname in ("output.ipynb", "step.log"):
-                    _link(os.path.join(step_dir(row["run_dir"], sname), fname),
-                          os.path.join(step_dir(self.run_dir, name), fname))
+                    _link(
+                        os.path.join(step_dir(row["run_dir"], sname), fname),
+                        os.path.join(step_dir(self.run_dir, name), fname),
+                    )
                 return run_id
         return None
 
@@ -552,12 +670,24 @@ class RunExecution:
         from ..tracking.entities import TAG_PARENT_RUN_ID
 
         store = self.ctx.store
-        run = store.create_run(self.experiment_id, user_id=_user(), run_name=step.name, tags={
-            TAG_PARENT_RUN_ID: self.run_id, TAG_PIPELINE: self.p.name,
-            TAG_PIPELINE_RUN: self.run_id, TAG_STEP: step.name,
-            "mlflow.source.name": step.path, "mlflow.source.type": step.kind.upper(), **tags})
-        items = [(k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
-                 for k, v in params.items()]
+        run = store.create_run(
+            self.experiment_id,
+            user_id=_user(),
+            run_name=step.name,
+            tags={
+                TAG_PARENT_RUN_ID: self.run_id,
+                TAG_PIPELINE: self.p.name,
+                TAG_PIPELINE_RUN: self.run_id,
+                TAG_STEP: step.name,
+                "mlflow.source.name": step.path,
+                "mlflow.source.type": step.kind.upper(),
+                **tags,
+            },
+        )
+        items = [
+            (k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+            for k, v in params.items()
+        ]
         if items:
             store.log_batch(run.info.run_id, params=items)
         self._artifact_uris[run.info.run_id] = run.info.artifact_uri
@@ -567,8 +697,13 @@ class RunExecution:
         try:
             self.ctx.record(self.run_id, name, values)
             if child is not None:
-                await self.ctx.call(self._end_child, name, child, values.get("status", "FAILED"),
-                                    values.get("error"))
+                await self.ctx.call(
+                    self._end_child,
+                    name,
+                    child,
+                    values.get("status", "FAILED"),
+                    values.get("error"),
+                )
         except Exception:
             log.exception("jupyter-mlops: recording step %s of run %s", name, self.run_id)
 
@@ -582,7 +717,9 @@ class RunExecution:
                     repo.put(os.path.basename(path), f.read())
         if error:
             store.set_tag(child, "mlops.pipeline.error", error[:8000])
-        store.update_run_info(child, status=TRACKING_STATUS.get(status, "FAILED"), end_time=now_ms())
+        store.update_run_info(
+            child, status=TRACKING_STATUS.get(status, "FAILED"), end_time=now_ms()
+        )
 
     def _end_parent(self, final: str) -> None:
         status = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}[final]

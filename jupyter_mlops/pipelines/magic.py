@@ -23,8 +23,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-USAGE = ("%mlops pipeline validate FILE | "
-         "%mlops pipeline run FILE [--target NAME] [name=value ...]")
+USAGE = "%mlops pipeline validate FILE | %mlops pipeline run FILE [--target NAME] [name=value ...]"
 
 
 def _take_target(args: list[str]) -> tuple[str, list[str]]:
@@ -67,14 +66,16 @@ def pipeline_magic(argv: list[str]) -> Any:
         return _validate(path)
     server = os.environ.get("JUPYTER_MLOPS_SERVER_URL")
     if server:
-        return _run_on_server(server, os.environ.get("JUPYTER_MLOPS_SERVER_TOKEN", ""),
-                              path, params, target)
+        return _run_on_server(
+            server, os.environ.get("JUPYTER_MLOPS_SERVER_TOKEN", ""), path, params, target
+        )
     if target != "local":
         raise UsageError(
             f"%mlops pipeline run: target {target!r} needs the Jupyter server: Kubeflow "
             "targets are its configuration, and this kernel was not started by a server with "
             "jupyter-mlops. Run the magic in a notebook of that server, or use the CLI: "
-            f"jupyter mlops pipeline run {path} --target {target}")
+            f"jupyter mlops pipeline run {path} --target {target}"
+        )
     return _run_here(path, params)
 
 
@@ -100,9 +101,15 @@ class _Api:
         self.token = token
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers={
-            "Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        data = (
+            json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+        )
+        req = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 return json.loads(r.read())
@@ -113,23 +120,32 @@ class _Api:
                 raise UsageError(f"%mlops pipeline: the server answered {e.code}") from None
             issues = err.get("issues")
             if issues:
-                raise UsageError("invalid pipeline:\n" + "\n".join(
-                    f"{i.get('file')}:{i.get('line')}: {i.get('field')}: {i.get('message')}"
-                    for i in issues)) from None
+                raise UsageError(
+                    "invalid pipeline:\n"
+                    + "\n".join(
+                        f"{i.get('file')}:{i.get('line')}: {i.get('field')}: {i.get('message')}"
+                        for i in issues
+                    )
+                ) from None
             raise UsageError(f"%mlops pipeline: {err.get('message', e.code)}") from None
 
 
-def _run_on_server(server: str, token: str, path: str, params: dict[str, str],
-                   target: str = "local") -> str:
+def _run_on_server(
+    server: str, token: str, path: str, params: dict[str, str], target: str = "local"
+) -> str:
     from .progress import ProgressPrinter
 
     api = _Api(server, token)
-    run = api.call("POST", "runs", {"path": os.path.abspath(path), "parameters": params,
-                                    "target": target})["run"]
+    run = api.call(
+        "POST", "runs", {"path": os.path.abspath(path), "parameters": params, "target": target}
+    )["run"]
     run_id = run["run_id"]
     where = "" if run.get("target", "local") == "local" else f", on {run['target']}"
-    print(f"pipeline {run['name']}: run {run_id} submitted to the Jupyter server{where} "
-          f"({run['progress']['total']} steps)", flush=True)
+    print(
+        f"pipeline {run['name']}: run {run_id} submitted to the Jupyter server{where} "
+        f"({run['progress']['total']} steps)",
+        flush=True,
+    )
     if run.get("external_url"):
         print(f"  {run['external_url']}", flush=True)
     printer = ProgressPrinter()
@@ -161,8 +177,10 @@ def _run_here(path: str, params: dict[str, str]) -> str:
 
     uri = get_tracking_uri()
     if not uri.startswith(("sqlite:", "postgresql", "postgres:")):
-        raise UsageError("%mlops pipeline run: without a Jupyter server the tracking URI must "
-                         f"be a database (it is {uri!r})")
+        raise UsageError(
+            "%mlops pipeline run: without a Jupyter server the tracking URI must "
+            f"be a database (it is {uri!r})"
+        )
     printer = ProgressPrinter()
     result: dict[str, Any] = {}
 

@@ -110,8 +110,22 @@ class Pipeline:
 
 
 STEP_KEYS = (
-    "notebook", "script", "train", "parameters", "depends_on", "outputs", "inputs", "env", "args",
-    "retries", "retry_delay", "timeout", "cache", "kernel", "image", "resources",
+    "notebook",
+    "script",
+    "train",
+    "parameters",
+    "depends_on",
+    "outputs",
+    "inputs",
+    "env",
+    "args",
+    "retries",
+    "retry_delay",
+    "timeout",
+    "cache",
+    "kernel",
+    "image",
+    "resources",
 )
 #: Keys of ``defaults:`` (step settings every step inherits unless it sets its own).
 DEFAULT_KEYS = ("env", "retries", "retry_delay", "timeout", "cache", "kernel", "image", "resources")
@@ -133,15 +147,17 @@ def infer_type(value: Any) -> str:
 
 def param_from_dict(name: str, raw: Any) -> ParamSpec:
     """``{type, default, description, enum}`` or a bare default value."""
-    if isinstance(raw, dict) and ("type" in raw or "default" in raw or "description" in raw
-                                  or "enum" in raw):
+    if isinstance(raw, dict) and (
+        "type" in raw or "default" in raw or "description" in raw or "enum" in raw
+    ):
         has_default = "default" in raw
         default = raw.get("default")
         ptype = raw.get("type") or (infer_type(default) if has_default else "string")
         if ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
             default = float(default)
-        return ParamSpec(name, ptype, default, has_default, raw.get("description", "") or "",
-                         raw.get("enum"))
+        return ParamSpec(
+            name, ptype, default, has_default, raw.get("description", "") or "", raw.get("enum")
+        )
     ptype = infer_type(raw)
     return ParamSpec(name, ptype, raw, True)
 
@@ -174,16 +190,18 @@ def step_from_dict(name: str, raw: dict[str, Any], defaults: dict[str, Any] | No
     )
 
 
-def pipeline_from_dict(data: dict[str, Any], source_path: str | None = None,
-                       base_dir: str = ".") -> Pipeline:
+def pipeline_from_dict(
+    data: dict[str, Any], source_path: str | None = None, base_dir: str = "."
+) -> Pipeline:
     """Build the model from an already validated mapping (see :mod:`.spec`)."""
     defaults = data.get("defaults") or {}
     return Pipeline(
         name=str(data["name"]),
         description=str(data.get("description") or ""),
         experiment=data.get("experiment"),
-        parameters={str(n): param_from_dict(str(n), p)
-                    for n, p in (data.get("parameters") or {}).items()},
+        parameters={
+            str(n): param_from_dict(str(n), p) for n, p in (data.get("parameters") or {}).items()
+        },
         steps={str(n): step_from_dict(str(n), s, defaults) for n, s in data["steps"].items()},
         source_path=source_path,
         base_dir=base_dir,

@@ -29,7 +29,7 @@ def descendants(pid: int) -> list[int]:
         except OSError:
             continue
         # "pid (comm) state ppid ..."; comm may contain spaces and parentheses
-        rest = stat[stat.rfind(")") + 2:].split()
+        rest = stat[stat.rfind(")") + 2 :].split()
         if len(rest) > 1:
             children.setdefault(int(rest[1]), []).append(int(entry))
     out: list[int] = []

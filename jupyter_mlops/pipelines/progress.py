@@ -35,8 +35,10 @@ class ProgressPrinter:
             p = run["progress"]
             # Steps that succeeded (reused outputs count): skipped or cancelled ones are not done.
             ok = sum(p["counts"].get(k, 0) for k in ("SUCCEEDED", "CACHED"))
-            self.out.write(f"[{time.monotonic() - self.t0:6.1f}s] {ok}/{p['total']} "
-                           f"{s['name']}: {s['status']}{extra}\n")
+            self.out.write(
+                f"[{time.monotonic() - self.t0:6.1f}s] {ok}/{p['total']} "
+                f"{s['name']}: {s['status']}{extra}\n"
+            )
         self.out.flush()
 
     def summary(self, run: dict[str, Any]) -> str:

@@ -34,8 +34,9 @@ class StepFailed(Exception):
 class KernelPool:
     """Kernels started ahead of need, each used for one step only."""
 
-    def __init__(self, size: int, env: Mapping[str, str], cwd: str,
-                 kernel_name: str = "python3") -> None:
+    def __init__(
+        self, size: int, env: Mapping[str, str], cwd: str, kernel_name: str = "python3"
+    ) -> None:
         self.size = max(0, size)
         self.env = dict(env)
         self.cwd = cwd
@@ -160,16 +161,23 @@ def inject_parameters(nb: Any, params: Mapping[str, Any]) -> None:
     if not params:
         return
     lines = ["# Parameters"] + [f"{k} = {python_literal(v)}" for k, v in params.items()]
-    cell = nbformat.v4.new_code_cell("\n".join(lines) + "\n",
-                                     metadata={"tags": ["injected-parameters"]})
+    cell = nbformat.v4.new_code_cell(
+        "\n".join(lines) + "\n", metadata={"tags": ["injected-parameters"]}
+    )
     cells = nb.cells
     for i, c in enumerate(cells):
         if "injected-parameters" in (c.get("metadata", {}).get("tags") or []):
             cells[i] = cell
             break
     else:
-        idx = next((i + 1 for i, c in enumerate(cells)
-                    if "parameters" in (c.get("metadata", {}).get("tags") or [])), 0)
+        idx = next(
+            (
+                i + 1
+                for i, c in enumerate(cells)
+                if "parameters" in (c.get("metadata", {}).get("tags") or [])
+            ),
+            0,
+        )
         cells.insert(idx, cell)
     nb.metadata.setdefault("jupyter_mlops", {})["parameters"] = dict(params)
 
@@ -183,8 +191,11 @@ def python_literal(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{python_literal(str(k))}: {python_literal(v)}"
-                               for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{python_literal(str(k))}: {python_literal(v)}" for k, v in value.items())
+            + "}"
+        )
     return repr(str(value))
 
 
@@ -206,8 +217,10 @@ def _client_class() -> type:
                 if t == "stream":
                     f.write(c.get("text", ""))
                 elif t == "error":
-                    f.write("\n".join(c.get("traceback") or [f"{c.get('ename')}: {c.get('evalue')}"])
-                            + "\n")
+                    f.write(
+                        "\n".join(c.get("traceback") or [f"{c.get('ename')}: {c.get('evalue')}"])
+                        + "\n"
+                    )
                 elif t == "execute_result":
                     f.write(str(c.get("data", {}).get("text/plain", "")) + "\n")
                 f.flush()
@@ -258,9 +271,16 @@ del _s, _f
 """
 
 
-async def run_notebook(pool: KernelPool, source: str, output: str, params: Mapping[str, Any],
-                       env: Mapping[str, str], cwd: str, log_file: IO[str],
-                       kernel_name: str | None = None) -> None:
+async def run_notebook(
+    pool: KernelPool,
+    source: str,
+    output: str,
+    params: Mapping[str, Any],
+    env: Mapping[str, str],
+    cwd: str,
+    log_file: IO[str],
+    kernel_name: str | None = None,
+) -> None:
     """Execute a copy of ``source`` with ``params`` on a pooled kernel; the executed
     notebook goes to ``output`` (after every cell and at the end, failed or not)."""
     import nbformat
@@ -272,8 +292,9 @@ async def run_notebook(pool: KernelPool, source: str, output: str, params: Mappi
     km = await pool.acquire(name)
     kc = km.mlops_client  # connected and ready (see KernelPool._start)
     pid = kernel_pid(km)
-    client = _client_class()(nb, km=km, kernel_name=km.kernel_name, timeout=None,
-                             resources={"metadata": {"path": cwd}})
+    client = _client_class()(
+        nb, km=km, kernel_name=km.kernel_name, timeout=None, resources={"metadata": {"path": cwd}}
+    )
     client.log_file = log_file
     finished = False
 
@@ -293,8 +314,9 @@ async def run_notebook(pool: KernelPool, source: str, output: str, params: Mappi
         last_save = 0.0
         for index, cell in enumerate(nb.cells):
             try:
-                await client.async_execute_cell(cell, index,
-                                                execution_count=client.code_cells_executed + 1)
+                await client.async_execute_cell(
+                    cell, index, execution_count=client.code_cells_executed + 1
+                )
             except CellExecutionError as e:
                 raise StepFailed(f"cell {index + 1}: {e.ename}: {e.evalue}") from None
             if time.monotonic() - last_save > 0.5:  # progress readable on disk
@@ -335,13 +357,25 @@ def script_command(path: str, params: Mapping[str, Any], args: list[str]) -> lis
     return [*runner, path, *args, *flags]
 
 
-def train_command(job_file: str, params: Mapping[str, Any], env: Mapping[str, str], cwd: str,
-                  root: str) -> list[str]:
+def train_command(
+    job_file: str, params: Mapping[str, Any], env: Mapping[str, str], cwd: str, root: str
+) -> list[str]:
     """``jupyter mlops job run`` of a ``train:`` step: the job's ranks run through the local
     training backend in that process, every rank's output in the step's log (``[rank N]``);
     its tracked run is a child of the step's (``--parent-run-id``)."""
-    cmd = [sys.executable, "-m", "jupyter_mlops.cli", "job", "run", job_file, "--logs",
-           "--root", root, "--jobs-dir", os.path.join(cwd, "jobs")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter_mlops.cli",
+        "job",
+        "run",
+        job_file,
+        "--logs",
+        "--root",
+        root,
+        "--jobs-dir",
+        os.path.join(cwd, "jobs"),
+    ]
     uri = env.get("JUPYTER_MLOPS_TRACKING_URI", "")
     if uri.startswith(("sqlite:", "postgresql", "postgres:")):
         cmd += ["--database-url", uri]
@@ -352,11 +386,21 @@ def train_command(job_file: str, params: Mapping[str, Any], env: Mapping[str, st
     return cmd
 
 
-async def run_train(job_file: str, params: Mapping[str, Any], env: Mapping[str, str], cwd: str,
-                    log_file: IO[str], root: str) -> None:
+async def run_train(
+    job_file: str,
+    params: Mapping[str, Any],
+    env: Mapping[str, str],
+    cwd: str,
+    log_file: IO[str],
+    root: str,
+) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *train_command(job_file, params, env, cwd, root), cwd=cwd, env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        *train_command(job_file, params, env, cwd, root),
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -371,15 +415,27 @@ async def run_train(job_file: str, params: Mapping[str, Any], env: Mapping[str, 
             kill_tree(proc.pid)
         raise
     if code != 0:
-        raise StepFailed(f"training job {os.path.basename(job_file)} did not succeed "
-                         f"(status {code}; its ranks' output is in this log)")
+        raise StepFailed(
+            f"training job {os.path.basename(job_file)} did not succeed "
+            f"(status {code}; its ranks' output is in this log)"
+        )
 
 
-async def run_script(path: str, params: Mapping[str, Any], args: list[str],
-                     env: Mapping[str, str], cwd: str, log_file: IO[str]) -> None:
+async def run_script(
+    path: str,
+    params: Mapping[str, Any],
+    args: list[str],
+    env: Mapping[str, str],
+    cwd: str,
+    log_file: IO[str],
+) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *script_command(path, params, args), cwd=cwd, env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        *script_command(path, params, args),
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
     try:

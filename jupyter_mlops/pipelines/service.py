@@ -65,11 +65,13 @@ class PipelineService(Service):
     """Runs pipelines locally and keeps their history in the tracking database."""
 
     parallelism = Int(
-        0, config=True,
+        0,
+        config=True,
         help="Steps of one run executing at once (0: the number of CPUs, at least 2).",
     )
     warm_kernels = Int(
-        -1, config=True,
+        -1,
+        config=True,
         help="""Kernels kept started ahead of need so notebook steps skip kernel start-up
         (~0.7 s each). -1: as many as ``parallelism``. Each step still gets a fresh kernel;
         the pool only starts filling when the first pipeline runs.""",
@@ -80,15 +82,19 @@ class PipelineService(Service):
         (default: ``<jupyter data dir>/mlops/pipelines``).""",
     )
     schedule_interval = Float(
-        5.0, config=True, help="Seconds between checks for due schedules.",
+        5.0,
+        config=True,
+        help="Seconds between checks for due schedules.",
     )
     warm_kernels_idle_timeout = Float(
-        600.0, config=True,
+        600.0,
+        config=True,
         help="""Seconds without pipeline activity (runs, the Pipelines panel) after which the
         warm kernels are shut down; they start again on the next use. 0: never.""",
     )
     kernel_name = Unicode(
-        "python3", config=True,
+        "python3",
+        config=True,
         help="Kernel for notebooks whose metadata names none (and the one kept warm).",
     )
     kubeflow_targets = Dict(
@@ -115,8 +121,13 @@ class PipelineService(Service):
 
         return os.path.join(jupyter_data_dir(), "mlops", "pipelines")
 
-    def __init__(self, store: TrackingStore, root_dir: str, env: Mapping[str, str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        store: TrackingStore,
+        root_dir: str,
+        env: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(store, root_dir, **kwargs)
         self.db = PipelineDB(store.engine)  # type: ignore[attr-defined]
         self.executor_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -126,20 +137,33 @@ class PipelineService(Service):
         #: None: steps inherit this process's environment, read again by start()
         self._env = env
         base_env = self._step_env()
-        pool = KernelPool(par if self.warm_kernels < 0 else self.warm_kernels, base_env,
-                          os.path.join(self.runs_dir, ".kernels"), self.kernel_name)
+        pool = KernelPool(
+            par if self.warm_kernels < 0 else self.warm_kernels,
+            base_env,
+            os.path.join(self.runs_dir, ".kernels"),
+            self.kernel_name,
+        )
         #: What targets may do (and what the local executor shares).
-        self.ctx = Context(self.db, store, pool,
-                           ThreadPoolExecutor(1, thread_name_prefix="mlops-pipelines"), par,
-                           base_env, log=self.log)
+        self.ctx = Context(
+            self.db,
+            store,
+            pool,
+            ThreadPoolExecutor(1, thread_name_prefix="mlops-pipelines"),
+            par,
+            base_env,
+            log=self.log,
+        )
         self._scheduler: asyncio.Task[Any] | None = None
         self._stopped = False
         self.local = LocalTarget(par, self.executor_id)
-        configured, errors = build_targets("pipelines", self.kubeflow_targets,
-                                           "kubeflow_targets", default_kind="kubeflow")
+        configured, errors = build_targets(
+            "pipelines", self.kubeflow_targets, "kubeflow_targets", default_kind="kubeflow"
+        )
         #: Where runs can go, by name: ``local`` first, then the configured ones.
-        self.targets: dict[str, Target[PipelineRunItem, Context]] = {LOCAL: self.local,
-                                                                      **configured}
+        self.targets: dict[str, Target[PipelineRunItem, Context]] = {
+            LOCAL: self.local,
+            **configured,
+        }
         #: Configured targets left out, with why (named in refusals to submit there).
         self.target_errors: dict[str, str] = errors
         for e in errors.values():
@@ -179,10 +203,18 @@ class PipelineService(Service):
         name = row.get("target") or LOCAL
         t = self.targets.get(name)
         return PipelineRunItem(
-            id=row["run_id"], target=name, kind=t.kind if t else "", pipeline=pipeline,
-            values=dict(row.get("parameters") or {}), ref=ref_of(name, row.get("executor")),
-            run_dir=row.get("run_dir") or "", experiment_id=row.get("experiment_id") or "",
-            schedule_id=row.get("schedule_id"), retry_of=row.get("retry_of"), row=row)
+            id=row["run_id"],
+            target=name,
+            kind=t.kind if t else "",
+            pipeline=pipeline,
+            values=dict(row.get("parameters") or {}),
+            ref=ref_of(name, row.get("executor")),
+            run_dir=row.get("run_dir") or "",
+            experiment_id=row.get("experiment_id") or "",
+            schedule_id=row.get("schedule_id"),
+            retry_of=row.get("retry_of"),
+            row=row,
+        )
 
     async def reattach(self) -> list[str]:
         """Give every unfinished run to its target's ``attach``; the ids of the runs still
@@ -193,8 +225,12 @@ class PipelineService(Service):
             run = await self.ctx.call(self.db.get_run, run["run_id"]) or run
             target = self.targets.get(run.get("target") or LOCAL)
             if target is None:  # perhaps another server's target (shared database)
-                self.log.warning("jupyter-mlops: run %s is on target %r, which is not "
-                                 "configured here: not watched", run["run_id"], run["target"])
+                self.log.warning(
+                    "jupyter-mlops: run %s is on target %r, which is not "
+                    "configured here: not watched",
+                    run["run_id"],
+                    run["target"],
+                )
                 continue
             await target.attach(self.item(run), self.ctx)
             if run["run_id"] in target.watchers:
@@ -204,8 +240,9 @@ class PipelineService(Service):
                 continue
             left.append(run["run_id"])
         if interrupted:
-            self.log.warning("jupyter-mlops: %d interrupted pipeline run(s) marked FAILED",
-                             interrupted)
+            self.log.warning(
+                "jupyter-mlops: %d interrupted pipeline run(s) marked FAILED", interrupted
+            )
         if attached:
             self.log.info("jupyter-mlops: watching %d pipeline run(s) again", attached)
         return left
@@ -257,10 +294,12 @@ class PipelineService(Service):
         """Read and validate; raises :class:`PipelineError` with every issue."""
         try:
             if text is not None:
-                full = self.resolve_path(path) if path else os.path.join(self.root_dir,
-                                                                         "<pipeline>.pipeline.yaml")
-                return parse_pipeline(text, path=full, root=self.root_dir,
-                                      display=self.rel(full))
+                full = (
+                    self.resolve_path(path)
+                    if path
+                    else os.path.join(self.root_dir, "<pipeline>.pipeline.yaml")
+                )
+                return parse_pipeline(text, path=full, root=self.root_dir, display=self.rel(full))
             full = self.resolve_path(path or "")
             if not os.path.isfile(full):
                 raise not_found(f"No pipeline file {path!r}.")
@@ -274,15 +313,26 @@ class PipelineService(Service):
     def describe(self, p: Pipeline) -> dict[str, Any]:
         from .executor import topological_order
 
-        return {"pipeline": p.to_dict(), "path": self.rel(p.source_path),
-                "order": topological_order(p)}
+        return {
+            "pipeline": p.to_dict(),
+            "path": self.rel(p.source_path),
+            "order": topological_order(p),
+        }
 
     # -- runs --------------------------------------------------------------------------
-    async def submit(self, path: str | None = None, text: str | None = None,
-                     parameters: Mapping[str, Any] | None = None, *,
-                     pipeline: Pipeline | None = None, schedule_id: str | None = None,
-                     retry_of: str | None = None, reuse: Mapping[str, str] | None = None,
-                     run_name: str | None = None, target: str = LOCAL) -> dict[str, Any]:
+    async def submit(
+        self,
+        path: str | None = None,
+        text: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        pipeline: Pipeline | None = None,
+        schedule_id: str | None = None,
+        retry_of: str | None = None,
+        reuse: Mapping[str, str] | None = None,
+        run_name: str | None = None,
+        target: str = LOCAL,
+    ) -> dict[str, Any]:
         """Validate, store and hand the run to ``target``; the run as REST shows it."""
         t = self.target(target)
         if pipeline is None:
@@ -291,15 +341,27 @@ class PipelineService(Service):
             values = resolve_parameters(pipeline, parameters)
         except ParameterError as e:
             raise invalid(str(e)) from None
-        item = PipelineRunItem(id="", target=t.name, kind=t.kind, pipeline=pipeline,
-                               values=values, schedule_id=schedule_id, retry_of=retry_of,
-                               run_name=run_name, reuse=dict(reuse or {}))
+        item = PipelineRunItem(
+            id="",
+            target=t.name,
+            kind=t.kind,
+            pipeline=pipeline,
+            values=values,
+            schedule_id=schedule_id,
+            retry_of=retry_of,
+            run_name=run_name,
+            reuse=dict(reuse or {}),
+        )
         await t.validate(item)  # refused here: nothing stored
         executor = self.executor_id if t is self.local else executor_for(t.kind, t.name, None)
-        row = await self.ctx.call(self._create, pipeline, values, schedule_id, retry_of, run_name,
-                                  t.name, executor)
-        item.id, item.run_dir, item.experiment_id = (row["run_id"], row["run_dir"],
-                                                     row["experiment_id"])
+        row = await self.ctx.call(
+            self._create, pipeline, values, schedule_id, retry_of, run_name, t.name, executor
+        )
+        item.id, item.run_dir, item.experiment_id = (
+            row["run_id"],
+            row["run_dir"],
+            row["experiment_id"],
+        )
         try:
             await t.submit(item, self.ctx)
         except Exception as e:  # not started: FAILED (unless the target said why already)
@@ -319,9 +381,16 @@ class PipelineService(Service):
         """Where runs can go: this server, then the configured targets."""
         return [t.describe() for t in self.targets.values()]
 
-    def _create(self, p: Pipeline, values: dict[str, Any], schedule_id: str | None,
-                retry_of: str | None, run_name: str | None, target: str = "local",
-                executor: str | None = None) -> dict[str, Any]:
+    def _create(
+        self,
+        p: Pipeline,
+        values: dict[str, Any],
+        schedule_id: str | None,
+        retry_of: str | None,
+        run_name: str | None,
+        target: str = "local",
+        executor: str | None = None,
+    ) -> dict[str, Any]:
         from .executor import TAG_PIPELINE, _user
 
         exp_name = p.experiment or p.name
@@ -336,8 +405,11 @@ class PipelineService(Service):
         else:
             exp_id = exp.experiment_id
         rel = self.rel(p.source_path)
-        tags = {TAG_PIPELINE: p.name, "mlflow.source.type": "PIPELINE",
-                "mlflow.source.name": rel or p.name}
+        tags = {
+            TAG_PIPELINE: p.name,
+            "mlflow.source.type": "PIPELINE",
+            "mlflow.source.name": rel or p.name,
+        }
         if rel:
             tags["mlops.pipeline.file"] = rel
         if schedule_id:
@@ -349,21 +421,34 @@ class PipelineService(Service):
         run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name, tags=tags)
         run_id = run.info.run_id
         if values:
-            self.store.log_batch(run_id, params=[
-                (k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()])
+            self.store.log_batch(
+                run_id,
+                params=[(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()],
+            )
         run_dir = os.path.join(self.runs_dir, run_id)
         os.makedirs(run_dir, exist_ok=True)
         spec = {**p.to_dict(), "base_dir": p.base_dir}
         with open(os.path.join(run_dir, "pipeline.json"), "w") as f:
             json.dump(spec, f, indent=1)
         t = now_ms()
-        self.db.insert_run({
-            "run_id": run_id, "name": p.name, "experiment_id": exp_id,
-            "source_path": p.source_path, "spec": json.dumps(spec),
-            "parameters": json.dumps(values), "status": "QUEUED", "created_time": t,
-            "run_dir": run_dir, "target": target, "executor": executor or self.executor_id,
-            "schedule_id": schedule_id, "retry_of": retry_of,
-        }, [{"run_id": run_id, "step": n, "status": "PENDING", "attempt": 0} for n in p.steps])
+        self.db.insert_run(
+            {
+                "run_id": run_id,
+                "name": p.name,
+                "experiment_id": exp_id,
+                "source_path": p.source_path,
+                "spec": json.dumps(spec),
+                "parameters": json.dumps(values),
+                "status": "QUEUED",
+                "created_time": t,
+                "run_dir": run_dir,
+                "target": target,
+                "executor": executor or self.executor_id,
+                "schedule_id": schedule_id,
+                "retry_of": retry_of,
+            },
+            [{"run_id": run_id, "step": n, "status": "PENDING", "attempt": 0} for n in p.steps],
+        )
         return {"run_id": run_id, "run_dir": run_dir, "experiment_id": exp_id}
 
     async def get_run(self, run_id: str) -> dict[str, Any]:
@@ -384,41 +469,69 @@ class PipelineService(Service):
             counts[s["status"]] = counts.get(s["status"], 0) + 1
             sdef = spec.get("steps", {}).get(s["step"], {})
             start, end = s["start_time"], s["end_time"]
-            steps.append({
-                "name": s["step"], "status": s["status"], "attempt": s["attempt"],
-                "kind": next((k for k in ("notebook", "train") if k in sdef), "script"),
-                "path": sdef.get("notebook") or sdef.get("train") or sdef.get("script"),
-                "depends_on": sdef.get("depends_on", []),
-                "start_time": start, "end_time": end,
-                "duration_ms": (end or t) - start if start else None,
-                "tracking_run_id": s["tracking_run_id"], "error": s["error"],
-                "cached_from": s["cached_from"],
-                "has_log": (os.path.exists(log_path(row["run_dir"], s["step"]))
-                            or (remote and s["status"] not in ("PENDING", "SKIPPED"))),
-                "has_notebook": os.path.exists(notebook_path(row["run_dir"], s["step"])),
-            })
+            steps.append(
+                {
+                    "name": s["step"],
+                    "status": s["status"],
+                    "attempt": s["attempt"],
+                    "kind": next((k for k in ("notebook", "train") if k in sdef), "script"),
+                    "path": sdef.get("notebook") or sdef.get("train") or sdef.get("script"),
+                    "depends_on": sdef.get("depends_on", []),
+                    "start_time": start,
+                    "end_time": end,
+                    "duration_ms": (end or t) - start if start else None,
+                    "tracking_run_id": s["tracking_run_id"],
+                    "error": s["error"],
+                    "cached_from": s["cached_from"],
+                    "has_log": (
+                        os.path.exists(log_path(row["run_dir"], s["step"]))
+                        or (remote and s["status"] not in ("PENDING", "SKIPPED"))
+                    ),
+                    "has_notebook": os.path.exists(notebook_path(row["run_dir"], s["step"])),
+                }
+            )
         start, end = row["start_time"], row["end_time"]
         done = sum(v for k, v in counts.items() if k in STEP_TERMINAL)
         return {
-            "run_id": row["run_id"], "name": row["name"], "status": row["status"],
-            "reason": row["reason"], "path": self.rel(row["source_path"]),
-            "experiment_id": row["experiment_id"], "parameters": row["parameters"],
-            "created_time": row["created_time"], "start_time": start, "end_time": end,
+            "run_id": row["run_id"],
+            "name": row["name"],
+            "status": row["status"],
+            "reason": row["reason"],
+            "path": self.rel(row["source_path"]),
+            "experiment_id": row["experiment_id"],
+            "parameters": row["parameters"],
+            "created_time": row["created_time"],
+            "start_time": start,
+            "end_time": end,
             "duration_ms": (end or t) - start if start else None,
-            "target": row["target"], "schedule_id": row["schedule_id"],
+            "target": row["target"],
+            "schedule_id": row["schedule_id"],
             "external_url": target.external_url(self.item(row)) if target else None,
             "retry_of": row["retry_of"],
             "progress": {"done": done, "total": len(steps), "counts": counts},
             "steps": steps,
         }
 
-    async def list_runs(self, status: str | None = None, path: str | None = None,
-                        name: str | None = None, schedule_id: str | None = None,
-                        max_results: int = 100, offset: int = 0) -> dict[str, Any]:
+    async def list_runs(
+        self,
+        status: str | None = None,
+        path: str | None = None,
+        name: str | None = None,
+        schedule_id: str | None = None,
+        max_results: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
         full = self.resolve_path(path) if path else None
-        rows, more = await self.ctx.read(lambda: self.db.list_runs(
-            status=status, name=name, source_path=full, schedule_id=schedule_id,
-            max_results=max_results, offset=offset))
+        rows, more = await self.ctx.read(
+            lambda: self.db.list_runs(
+                status=status,
+                name=name,
+                source_path=full,
+                schedule_id=schedule_id,
+                max_results=max_results,
+                offset=offset,
+            )
+        )
         out: dict[str, Any] = {"runs": [self.present(r) for r in rows]}
         if more:
             out["next_offset"] = offset + max_results
@@ -427,34 +540,44 @@ class PipelineService(Service):
     async def cancel(self, run_id: str) -> dict[str, Any]:
         run = await self.get_run(run_id)
         if run["status"] in RUN_TERMINAL:
-            raise TrackingError(f"Pipeline run '{run_id}' already ended ({run['status']}).",
-                                RESOURCE_CONFLICT)
+            raise TrackingError(
+                f"Pipeline run '{run_id}' already ended ({run['status']}).", RESOURCE_CONFLICT
+            )
         row = await self.ctx.read(self.db.get_run, run_id)
         t = self.targets.get(run["target"] or LOCAL)
         if t is None:
-            raise invalid(f"Pipeline run '{run_id}' runs on target '{run['target']}', which "
-                          "is not configured here.")
+            raise invalid(
+                f"Pipeline run '{run_id}' runs on target '{run['target']}', which "
+                "is not configured here."
+            )
         await t.cancel(self.item(row), self.ctx)
         return await self.get_run(run_id)
 
-    async def retry(self, run_id: str, parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def retry(
+        self, run_id: str, parameters: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A new run of the same pipeline and parameters that reuses the outputs of the
         steps that succeeded and reruns the rest."""
         row = await self.ctx.read(self.db.get_run, run_id)
         if row is None:
             raise not_found(f"Pipeline run '{run_id}' does not exist.")
         if row["status"] not in RUN_TERMINAL:
-            raise TrackingError(f"Pipeline run '{run_id}' is still {row['status']}.",
-                                RESOURCE_CONFLICT)
+            raise TrackingError(
+                f"Pipeline run '{run_id}' is still {row['status']}.", RESOURCE_CONFLICT
+            )
         spec = dict(row["spec"])
         base = spec.pop("base_dir", self.root_dir)
         p = pipeline_from_dict(spec, source_path=row["source_path"], base_dir=base)
-        reuse = {s["step"]: (s["cached_from"] or run_id) for s in row["steps"]
-                 if s["status"] in ("SUCCEEDED", "CACHED")}
+        reuse = {
+            s["step"]: (s["cached_from"] or run_id)
+            for s in row["steps"]
+            if s["status"] in ("SUCCEEDED", "CACHED")
+        }
         params = {**row["parameters"], **(parameters or {})}
         if row["target"] != "local":  # KFP's own cache decides what reruns there
-            return await self.submit(pipeline=p, parameters=params, retry_of=run_id,
-                                     target=row["target"])
+            return await self.submit(
+                pipeline=p, parameters=params, retry_of=run_id, target=row["target"]
+            )
         return await self.submit(pipeline=p, parameters=params, retry_of=run_id, reuse=reuse)
 
     async def wait(self, run_id: str) -> dict[str, Any]:
@@ -463,14 +586,20 @@ class PipelineService(Service):
             await t.wait(run_id)
         return await self.get_run(run_id)
 
-    async def step_log(self, run_id: str, step: str, offset: int = 0,
-                       max_bytes: int = 1 << 20,
-                       tail: int | None = None) -> tuple[bytes, int, bool]:
+    async def step_log(
+        self,
+        run_id: str,
+        step: str,
+        offset: int = 0,
+        max_bytes: int = 1 << 20,
+        tail: int | None = None,
+    ) -> tuple[bytes, int, bool]:
         """(bytes from ``offset`` — or the last ``tail`` bytes —, next offset, whether
         the step has ended): the kept log file when there is one, else what the run's
         target serves while the step runs."""
-        row, data, offset, ended = await self.ctx.read(self._read_log_file, run_id, step,
-                                                       offset, max_bytes, tail)
+        row, data, offset, ended = await self.ctx.read(
+            self._read_log_file, run_id, step, offset, max_bytes, tail
+        )
         if data is None:
             data = b""
             t = self.targets.get(row["target"] or LOCAL)
@@ -479,18 +608,25 @@ class PipelineService(Service):
                 whole = await t.logs(self.item(row), part=step) or b""
                 if tail is not None:
                     offset = max(0, len(whole) - tail)
-                data = whole[offset:offset + max_bytes]
+                data = whole[offset : offset + max_bytes]
         return data, offset + len(data), ended
 
-    def read_log(self, run_id: str, step: str, offset: int = 0,
-                 max_bytes: int = 1 << 20, tail: int | None = None) -> tuple[bytes, int, bool]:
+    def read_log(
+        self,
+        run_id: str,
+        step: str,
+        offset: int = 0,
+        max_bytes: int = 1 << 20,
+        tail: int | None = None,
+    ) -> tuple[bytes, int, bool]:
         """(blocking) :meth:`step_log` of the kept log file only (what local steps write;
         a remote step's once it ended)."""
         _row, data, offset, ended = self._read_log_file(run_id, step, offset, max_bytes, tail)
         return data or b"", offset + len(data or b""), ended
 
-    def _read_log_file(self, run_id: str, step: str, offset: int, max_bytes: int,
-                       tail: int | None) -> tuple[dict[str, Any], bytes | None, int, bool]:
+    def _read_log_file(
+        self, run_id: str, step: str, offset: int, max_bytes: int, tail: int | None
+    ) -> tuple[dict[str, Any], bytes | None, int, bool]:
         row = self.db.get_run(run_id)
         if row is None:
             raise not_found(f"Pipeline run '{run_id}' does not exist.")
@@ -517,10 +653,16 @@ class PipelineService(Service):
         return path
 
     # -- schedules ---------------------------------------------------------------------
-    async def create_schedule(self, path: str, cron: str, timezone: str = "UTC",
-                              parameters: Mapping[str, Any] | None = None,
-                              name: str | None = None, paused: bool = False,
-                              target: str = "local") -> dict[str, Any]:
+    async def create_schedule(
+        self,
+        path: str,
+        cron: str,
+        timezone: str = "UTC",
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        paused: bool = False,
+        target: str = "local",
+    ) -> dict[str, Any]:
         from .schedules import next_fire
 
         target = target or "local"
@@ -532,11 +674,18 @@ class PipelineService(Service):
             raise invalid(str(e)) from None
         nxt = next_fire(cron, timezone, now_ms())
         row: dict[str, Any] = {
-            "schedule_id": uuid.uuid4().hex, "name": name or p.name,
+            "schedule_id": uuid.uuid4().hex,
+            "name": name or p.name,
             "pipeline_path": self.rel(p.source_path) or path,
-            "parameters": json.dumps(dict(parameters or {})), "cron": cron,
-            "timezone": timezone, "paused": paused, "next_fire_time": nxt,
-            "created_time": now_ms(), "owner": self.owner, "target": target}
+            "parameters": json.dumps(dict(parameters or {})),
+            "cron": cron,
+            "timezone": timezone,
+            "paused": paused,
+            "next_fire_time": nxt,
+            "created_time": now_ms(),
+            "owner": self.owner,
+            "target": target,
+        }
         del values
         await self.ctx.call(self.db.insert_schedule, row)
         return await self.get_schedule(row["schedule_id"])
@@ -550,11 +699,17 @@ class PipelineService(Service):
     async def list_schedules(self) -> dict[str, Any]:
         return {"schedules": await self.ctx.read(self.db.list_schedules)}
 
-    async def update_schedule(self, schedule_id: str, *, paused: bool | None = None,
-                              cron: str | None = None, timezone: str | None = None,
-                              parameters: Mapping[str, Any] | None = None,
-                              name: str | None = None,
-                              target: str | None = None) -> dict[str, Any]:
+    async def update_schedule(
+        self,
+        schedule_id: str,
+        *,
+        paused: bool | None = None,
+        cron: str | None = None,
+        timezone: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        target: str | None = None,
+    ) -> dict[str, Any]:
         from .schedules import next_fire
 
         row = await self.get_schedule(schedule_id)
@@ -588,8 +743,12 @@ class PipelineService(Service):
 
     async def run_schedule_now(self, schedule_id: str) -> dict[str, Any]:
         row = await self.get_schedule(schedule_id)
-        run = await self.submit(row["pipeline_path"], parameters=row["parameters"],
-                                schedule_id=schedule_id, target=row["target"])
+        run = await self.submit(
+            row["pipeline_path"],
+            parameters=row["parameters"],
+            schedule_id=schedule_id,
+            target=row["target"],
+        )
         await self.ctx.call(self.db.update_schedule, schedule_id, last_run_id=run["run_id"])
         return run
 
@@ -603,25 +762,37 @@ class PipelineService(Service):
             try:
                 nxt = next_fire(row["cron"], row["timezone"], max(now, row["next_fire_time"]))
             except TrackingError as e:
-                await self.ctx.call(self.db.update_schedule, row["schedule_id"], paused=True,
-                                    last_error=e.message)
+                await self.ctx.call(
+                    self.db.update_schedule, row["schedule_id"], paused=True, last_error=e.message
+                )
                 continue
-            if not await self.ctx.call(self.db.claim_fire, row["schedule_id"],
-                                       row["next_fire_time"], nxt):
+            if not await self.ctx.call(
+                self.db.claim_fire, row["schedule_id"], row["next_fire_time"], nxt
+            ):
                 continue  # another process fired it
             try:
                 # a target removed from the config since is a TrackingError too: recorded
                 # below; the claim above already moved the next fire time on
-                run = await self.submit(row["pipeline_path"], parameters=row["parameters"],
-                                        schedule_id=row["schedule_id"], target=row["target"])
-                await self.ctx.call(self.db.update_schedule, row["schedule_id"],
-                                    last_run_id=run["run_id"], last_error=None)
+                run = await self.submit(
+                    row["pipeline_path"],
+                    parameters=row["parameters"],
+                    schedule_id=row["schedule_id"],
+                    target=row["target"],
+                )
+                await self.ctx.call(
+                    self.db.update_schedule,
+                    row["schedule_id"],
+                    last_run_id=run["run_id"],
+                    last_error=None,
+                )
                 started.append(run["run_id"])
             except TrackingError as e:
-                await self.ctx.call(self.db.update_schedule, row["schedule_id"],
-                                    last_error=e.message[:4000])
-                self.log.warning("jupyter-mlops: schedule %s could not start: %s",
-                                 row["schedule_id"], e.message)
+                await self.ctx.call(
+                    self.db.update_schedule, row["schedule_id"], last_error=e.message[:4000]
+                )
+                self.log.warning(
+                    "jupyter-mlops: schedule %s could not start: %s", row["schedule_id"], e.message
+                )
         return started
 
     def drain_idle_kernels(self) -> int:

@@ -23,8 +23,10 @@ from .model import PARAM_TYPES, Pipeline, pipeline_from_dict
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "pipeline.schema.json")
 TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-_REF = re.compile(r"^(params\.[A-Za-z_][A-Za-z0-9_]*|run\.id|run\.dir|pipeline\.name|"
-                  r"pipeline\.dir|steps\.[A-Za-z0-9][A-Za-z0-9_-]*\.outputs)$")
+_REF = re.compile(
+    r"^(params\.[A-Za-z_][A-Za-z0-9_]*|run\.id|run\.dir|pipeline\.name|"
+    r"pipeline\.dir|steps\.[A-Za-z0-9][A-Za-z0-9_-]*\.outputs)$"
+)
 Path = tuple[Any, ...]
 
 
@@ -44,8 +46,14 @@ class Issue:
         return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"message": self.message, "field": self.field, "file": self.file,
-                "line": self.line, "column": self.column, "code": self.code}
+        return {
+            "message": self.message,
+            "field": self.field,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+        }
 
 
 class PipelineInvalid(Exception):
@@ -122,13 +130,15 @@ def load_pipeline(path: str, root: str | None = None) -> Pipeline:
         with open(apath, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise PipelineInvalid([Issue(f"cannot read the pipeline file: {e.strerror}", file=path,
-                                     code="invalidFile")]) from None
+        raise PipelineInvalid(
+            [Issue(f"cannot read the pipeline file: {e.strerror}", file=path, code="invalidFile")]
+        ) from None
     return parse_pipeline(text, path=apath, root=root, display=path)
 
 
-def parse_pipeline(text: str, path: str | None = None, root: str | None = None,
-                   display: str | None = None) -> Pipeline:
+def parse_pipeline(
+    text: str, path: str | None = None, root: str | None = None, display: str | None = None
+) -> Pipeline:
     """Validate YAML text; ``path`` (absolute) locates relative step files."""
     import yaml
 
@@ -138,10 +148,17 @@ def parse_pipeline(text: str, path: str | None = None, root: str | None = None,
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
-        raise PipelineInvalid([Issue(f"not valid YAML: {problem}", file=shown,
-                                     line=mark.line + 1 if mark else None,
-                                     column=mark.column + 1 if mark else None,
-                                     code="invalidYAML")]) from None
+        raise PipelineInvalid(
+            [
+                Issue(
+                    f"not valid YAML: {problem}",
+                    file=shown,
+                    line=mark.line + 1 if mark else None,
+                    column=mark.column + 1 if mark else None,
+                    code="invalidYAML",
+                )
+            ]
+        ) from None
     ctx = _Ctx(shown, marks)
     if not isinstance(data, dict):
         ctx.add((), "a pipeline file is a mapping with 'name' and 'steps'", "invalidPipeline")
@@ -195,8 +212,12 @@ def _check_schema(data: dict[str, Any], ctx: _Ctx) -> None:
             if extra:  # point at the first unknown key itself
                 ctx.add(path + (extra[0],), _schema_message(err, path), "invalidField", key=True)
                 continue
-        ctx.add(path, _schema_message(err, path), "invalidField",
-                key=err.validator in ("propertyNames",))
+        ctx.add(
+            path,
+            _schema_message(err, path),
+            "invalidField",
+            key=err.validator in ("propertyNames",),
+        )
 
 
 def _schema_message(err: Any, path: Path) -> str:
@@ -227,8 +248,15 @@ def _schema_message(err: Any, path: Path) -> str:
 
 
 def _type(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-            dict: "mapping", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 # -- meaning -----------------------------------------------------------------------------
@@ -239,11 +267,17 @@ def _check_semantics(p: Pipeline, ctx: _Ctx, root: str | None) -> None:
             ctx.add(path + ("type",), f"unknown type {spec.type!r}")
             continue
         if spec.has_default and not type_ok(spec.type, spec.default):
-            ctx.add(path + ("default",), f"default {spec.default!r} is not a {spec.type}",
-                    "invalidPipelineParameter")
+            ctx.add(
+                path + ("default",),
+                f"default {spec.default!r} is not a {spec.type}",
+                "invalidPipelineParameter",
+            )
         if spec.enum is not None and spec.has_default and spec.default not in spec.enum:
-            ctx.add(path + ("default",), f"default {spec.default!r} is not one of {spec.enum}",
-                    "invalidPipelineParameter")
+            ctx.add(
+                path + ("default",),
+                f"default {spec.default!r} is not one of {spec.enum}",
+                "invalidPipelineParameter",
+            )
     _check_dag(p, ctx)
     upstream = ancestors(p)
     for name, step in p.steps.items():
@@ -256,8 +290,12 @@ def _check_semantics(p: Pipeline, ctx: _Ctx, root: str | None) -> None:
             _check_templates(p, ctx, sp + ("args", i), value, upstream.get(name, set()))
         for i, out in enumerate(step.outputs):
             if os.path.isabs(out) or ".." in out.replace("\\", "/").split("/"):
-                ctx.add(sp + ("outputs", i), f"{out!r}: outputs are relative to the step's "
-                        "working directory and may not contain '..'", "invalidFilePath")
+                ctx.add(
+                    sp + ("outputs", i),
+                    f"{out!r}: outputs are relative to the step's "
+                    "working directory and may not contain '..'",
+                    "invalidFilePath",
+                )
         full = _check_file(p, ctx, sp + (step.kind,), step.path, root)
         for i, inp in enumerate(step.inputs):
             _check_file(p, ctx, sp + ("inputs", i), inp, root, what="input")
@@ -298,18 +336,26 @@ def _check_dag(p: Pipeline, ctx: _Ctx) -> None:
     for name, step in p.steps.items():
         for i, dep in enumerate(step.depends_on):
             if dep == name:
-                ctx.add(("steps", name, "depends_on", i), "a step cannot depend on itself",
-                        "circularReference")
+                ctx.add(
+                    ("steps", name, "depends_on", i),
+                    "a step cannot depend on itself",
+                    "circularReference",
+                )
             elif dep not in p.steps:
-                ctx.add(("steps", name, "depends_on", i),
-                        f"unknown step {dep!r} (steps: {known})", "unknownDependency")
+                ctx.add(
+                    ("steps", name, "depends_on", i),
+                    f"unknown step {dep!r} (steps: {known})",
+                    "unknownDependency",
+                )
     cycle = find_cycle(p)
     if cycle:
         first = cycle[0]
         idx = p.steps[cycle[-2]].depends_on.index(first) if len(cycle) > 1 else 0
-        ctx.add(("steps", cycle[-2], "depends_on", idx),
-                "dependency cycle: " + " -> ".join(cycle) + " (each depends on the next)",
-                "circularReference")
+        ctx.add(
+            ("steps", cycle[-2], "depends_on", idx),
+            "dependency cycle: " + " -> ".join(cycle) + " (each depends on the next)",
+            "circularReference",
+        )
 
 
 def find_cycle(p: Pipeline) -> list[str] | None:
@@ -324,7 +370,7 @@ def find_cycle(p: Pipeline) -> list[str] | None:
             if d not in p.steps or d == n:
                 continue
             if color.get(d) == 1:
-                return stack[stack.index(d):] + [d]
+                return stack[stack.index(d) :] + [d]
             if color.get(d) is None:
                 found = dfs(d)
                 if found:
@@ -358,20 +404,30 @@ def _check_templates(p: Pipeline, ctx: _Ctx, path: Path, value: Any, upstream: s
     for m in TEMPLATE.finditer(value):
         ref = m.group(1)
         if not _REF.match(ref):
-            ctx.add(path, f"unknown template {{{{ {ref} }}}} (use params.<name>, run.id, "
-                    "run.dir, pipeline.name, pipeline.dir or steps.<step>.outputs)",
-                    "invalidTemplate")
+            ctx.add(
+                path,
+                f"unknown template {{{{ {ref} }}}} (use params.<name>, run.id, "
+                "run.dir, pipeline.name, pipeline.dir or steps.<step>.outputs)",
+                "invalidTemplate",
+            )
         elif ref.startswith("params.") and ref[7:] not in p.parameters:
             known = ", ".join(sorted(p.parameters)) or "none declared"
-            ctx.add(path, f"unknown pipeline parameter {ref[7:]!r} (parameters: {known})",
-                    "invalidTemplate")
+            ctx.add(
+                path,
+                f"unknown pipeline parameter {ref[7:]!r} (parameters: {known})",
+                "invalidTemplate",
+            )
         elif ref.startswith("steps."):
             dep = ref.split(".")[1]
             if dep not in p.steps:
                 ctx.add(path, f"unknown step {dep!r} in {{{{ {ref} }}}}", "invalidTemplate")
             elif dep not in upstream:
-                ctx.add(path, f"{{{{ {ref} }}}} needs {dep!r} in depends_on (directly or "
-                        "through another step)", "invalidTemplate")
+                ctx.add(
+                    path,
+                    f"{{{{ {ref} }}}} needs {dep!r} in depends_on (directly or "
+                    "through another step)",
+                    "invalidTemplate",
+                )
 
 
 def within(root: str, full: str) -> bool:
@@ -380,8 +436,9 @@ def within(root: str, full: str) -> bool:
     return full == root or full.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _check_file(p: Pipeline, ctx: _Ctx, path: Path, rel: str, root: str | None,
-                what: str | None = None) -> str | None:
+def _check_file(
+    p: Pipeline, ctx: _Ctx, path: Path, rel: str, root: str | None, what: str | None = None
+) -> str | None:
     what = what or path[-1]
     if os.path.isabs(rel):
         ctx.add(path, f"{rel!r}: use a path relative to the pipeline file", "invalidFilePath")
@@ -435,15 +492,23 @@ def _check_notebook_params(p: Pipeline, ctx: _Ctx, sp: Path, step: Any, full: st
     declared = notebook_parameters(full)
     if declared is None:
         if step.parameters:
-            ctx.add(sp + ("parameters",), f"notebook {step.path!r} has no cell tagged "
-                    "'parameters' to receive parameters", "unknownParameter")
+            ctx.add(
+                sp + ("parameters",),
+                f"notebook {step.path!r} has no cell tagged 'parameters' to receive parameters",
+                "unknownParameter",
+            )
         return
     for key, value in step.parameters.items():
         path = sp + ("parameters", key)
         if key not in declared:
             names = ", ".join(sorted(declared)) or "none"
-            ctx.add(path, f"notebook {step.path!r} has no parameter {key!r} (its parameters "
-                    f"cell defines: {names})", "unknownParameter", key=True)
+            ctx.add(
+                path,
+                f"notebook {step.path!r} has no parameter {key!r} (its parameters "
+                f"cell defines: {names})",
+                "unknownParameter",
+                key=True,
+            )
             continue
         default = declared[key]
         if default is ... or default is None:
@@ -451,11 +516,22 @@ def _check_notebook_params(p: Pipeline, ctx: _Ctx, sp: Path, step: Any, full: st
         vtype = _value_type(p, value)
         if vtype is None:
             continue
-        want = {bool: "boolean", int: "integer", float: "float", str: "string",
-                list: "list", dict: "dict", tuple: "list"}.get(type(default))
+        want = {
+            bool: "boolean",
+            int: "integer",
+            float: "float",
+            str: "string",
+            list: "list",
+            dict: "dict",
+            tuple: "list",
+        }.get(type(default))
         if want and not _compatible(want, vtype):
-            ctx.add(path, f"{value!r} is a {vtype} but {step.path!r} expects a {want} "
-                    f"(default there: {default!r})", "mistypedParameter")
+            ctx.add(
+                path,
+                f"{value!r} is a {vtype} but {step.path!r} expects a {want} "
+                f"(default there: {default!r})",
+                "mistypedParameter",
+            )
 
 
 def _installed_kernels() -> set[str] | None:
@@ -480,11 +556,18 @@ def _check_kernel(ctx: _Ctx, sp: Path, step: Any, full: str) -> None:
             return
         field_path = sp + ("notebook",)
     installed = _installed_kernels()
-    if name and installed is not None and name not in installed and not (
-            name == "python3" and "python3" not in installed):
-        ctx.add(field_path, f"kernel {name!r} is not installed here (installed: "
-                f"{', '.join(sorted(installed)) or 'none'}); set the step's 'kernel'",
-                "unknownKernel")
+    if (
+        name
+        and installed is not None
+        and name not in installed
+        and not (name == "python3" and "python3" not in installed)
+    ):
+        ctx.add(
+            field_path,
+            f"kernel {name!r} is not installed here (installed: "
+            f"{', '.join(sorted(installed)) or 'none'}); set the step's 'kernel'",
+            "unknownKernel",
+        )
 
 
 def _value_type(p: Pipeline, value: Any) -> str | None:
@@ -511,8 +594,9 @@ def find_pipeline_files(root: str, limit: int) -> list[str]:
     it, in path order; hidden directories, ``node_modules`` and ``__pycache__`` skipped."""
     out: list[str] = []
     for d, dirs, names in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in (
-            "node_modules", "__pycache__"))
+        dirs[:] = sorted(
+            x for x in dirs if not x.startswith(".") and x not in ("node_modules", "__pycache__")
+        )
         for name in sorted(names):
             if name.endswith((".pipeline.yaml", ".pipeline.yml")):
                 out.append(os.path.relpath(os.path.join(d, name), root))

@@ -214,8 +214,10 @@ def register_model(
     (MLflow's signature: versions are READY at once, so ``await_registration_for`` has
     nothing to wait for; ``env_pack``, Databricks model serving's, is refused)."""
     if env_pack is not None:
-        raise TrackingError("env_pack is for Databricks model serving; not supported here.",
-                            "INVALID_PARAMETER_VALUE")
+        raise TrackingError(
+            "env_pack is for Databricks model serving; not supported here.",
+            "INVALID_PARAMETER_VALUE",
+        )
     return _register(model_uri, name, tags)
 
 

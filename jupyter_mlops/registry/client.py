@@ -278,11 +278,16 @@ class RegistryClient:
         params: dict[str, Any] | None = None,
         model_type: str | None = None,
     ) -> LoggedModel:
-        return LoggedModel(self.backend.create_logged_model(
-            str(experiment_id), name, source_run_id, model_type,
-            {k: str(v) for k, v in (params or {}).items()} or None,
-            {k: str(v) for k, v in (tags or {}).items()} or None,
-        ))
+        return LoggedModel(
+            self.backend.create_logged_model(
+                str(experiment_id),
+                name,
+                source_run_id,
+                model_type,
+                {k: str(v) for k, v in (params or {}).items()} or None,
+                {k: str(v) for k, v in (tags or {}).items()} or None,
+            )
+        )
 
     def get_logged_model(self, model_id: str) -> LoggedModel:
         return LoggedModel(self.backend.get_logged_model(model_id))
@@ -304,8 +309,9 @@ class RegistryClient:
 
     def log_outputs(self, run_id: str, models: Sequence[Any]) -> None:
         """``models``: ``LoggedModelOutput``s (``model_id``, ``step``) or ``(id, step)``."""
-        pairs = [(m[0], int(m[1])) if isinstance(m, tuple) else (m.model_id, int(m.step))
-                 for m in models]
+        pairs = [
+            (m[0], int(m[1])) if isinstance(m, tuple) else (m.model_id, int(m.step)) for m in models
+        ]
         self.backend.log_outputs(run_id, pairs)
 
     def search_logged_models(
@@ -317,7 +323,10 @@ class RegistryClient:
         page_token: str | None = None,
     ) -> PagedList:
         items, token = self.backend.search_logged_models(
-            [str(e) for e in experiment_ids], filter_string, max_results, order_by or [],
+            [str(e) for e in experiment_ids],
+            filter_string,
+            max_results,
+            order_by or [],
             page_token,
         )
         return PagedList([LoggedModel(d) for d in items], token)

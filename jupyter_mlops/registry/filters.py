@@ -229,4 +229,3 @@ def _sortable(v: Any) -> Any:
     if isinstance(v, str) and v.isdigit():
         return int(v)
     return v if v is not None else ""
-

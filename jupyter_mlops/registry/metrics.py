@@ -63,10 +63,10 @@ class Metrics:
             for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
                 total += n
                 le = "+Inf" if bound == float("inf") else repr(bound)
-                lines.append(f'{p}_request_duration_seconds_bucket{{endpoint="{ep}",le="{le}"}} '
-                             f"{total}")
-            lines.append(f'{p}_request_duration_seconds_sum{{endpoint="{ep}"}} '
-                         f"{self.sums[ep]:.6f}")
+                lines.append(
+                    f'{p}_request_duration_seconds_bucket{{endpoint="{ep}",le="{le}"}} {total}'
+                )
+            lines.append(f'{p}_request_duration_seconds_sum{{endpoint="{ep}"}} {self.sums[ep]:.6f}')
             lines.append(f'{p}_request_duration_seconds_count{{endpoint="{ep}"}} {total}')
         labels = ",".join(f'{k}="{_label(v)}"' for k, v in self.model.items())
         lines += [

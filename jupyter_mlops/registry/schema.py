@@ -135,7 +135,6 @@ def upsert(conn: Connection, table: sa.Table, keys: dict[str, Any], **values: An
     conn.execute(table.insert().values(**keys, **values))
 
 
-
 def key_values_by(
     conn: Connection, parent: sa.Column[Any], ids: Sequence[Any]
 ) -> dict[Any, list[dict[str, str]]]:

@@ -62,8 +62,9 @@ def _version() -> str:
 class Served:
     """What every handler shares: the model, its V2 name and version, counters."""
 
-    def __init__(self, model: PyFuncModel, name: str, version: str | None, uri: str,
-                 max_body: int) -> None:
+    def __init__(
+        self, model: PyFuncModel, name: str, version: str | None, uri: str, max_body: int
+    ) -> None:
         from .metrics import Metrics
 
         self.model = model
@@ -71,8 +72,9 @@ class Served:
         self.version = version
         self.max_body = max_body
         self.in_flight = 0
-        self.metrics = Metrics({"name": name, "version": version or "", "uri": uri,
-                                "run_id": model.run_id or ""})
+        self.metrics = Metrics(
+            {"name": name, "version": version or "", "uri": uri, "run_id": model.run_id or ""}
+        )
 
 
 @web.stream_request_body
@@ -120,8 +122,11 @@ class _Base(web.RequestHandler):
         got = f" (Content-Length {size})" if size is not None else ""
         # Finishing before the body is read makes tornado close the connection after this
         # answer instead of reading (or buffering) the rest.
-        self.error(413, f"Request body too large{got}: this server accepts at most "
-                        f"{self.served.max_body} bytes (--max-body-size).")
+        self.error(
+            413,
+            f"Request body too large{got}: this server accepts at most "
+            f"{self.served.max_body} bytes (--max-body-size).",
+        )
 
     @property
     def body(self) -> bytes:
@@ -143,8 +148,9 @@ class _Base(web.RequestHandler):
     def on_finish(self) -> None:
         self._done()
         if self.endpoint is not None:
-            self.served.metrics.observe(self.endpoint, self.get_status(),
-                                        self.request.request_time())
+            self.served.metrics.observe(
+                self.endpoint, self.get_status(), self.request.request_time()
+            )
 
 
 class PingHandler(_Base):
@@ -222,15 +228,17 @@ def known_params(model: Any, params: Any) -> dict[str, Any] | None:
     if schema is None:
         if params not in ({}, None):
             what = sorted(params)[:20] if isinstance(params, dict) else "not an object"
-            log.warning("params ignored (%s): the model's signature defines no params schema",
-                        what)
+            log.warning("params ignored (%s): the model's signature defines no params schema", what)
         return None
     if not isinstance(params, dict):
         raise BadInput(f"Parameters must be a dictionary. Got type '{type(params).__name__}'.")
     unknown = sorted(set(params) - set(schema))
     if unknown:
-        log.warning("Unrecognized params %s are ignored (the model's signature names %s)",
-                    unknown[:20], sorted(schema))
+        log.warning(
+            "Unrecognized params %s are ignored (the model's signature names %s)",
+            unknown[:20],
+            sorted(schema),
+        )
     return {k: v for k, v in params.items() if k in schema} or None
 
 
@@ -263,12 +271,14 @@ class _V2(_Base):
         """True for this server's model; else a 404 naming what is served."""
         s = self.served
         if name != s.name:
-            self.error(404, f"Model '{name}' is not served here (this server serves "
-                            f"'{s.name}').")
+            self.error(404, f"Model '{name}' is not served here (this server serves '{s.name}').")
             return False
         if version is not None and version != (s.version or ""):
-            self.error(404, f"Model '{name}' version '{version}' is not served here (this "
-                            f"server serves version '{s.version or ''}').")
+            self.error(
+                404,
+                f"Model '{name}' version '{version}' is not served here (this "
+                f"server serves version '{s.version or ''}').",
+            )
             return False
         return True
 
@@ -281,8 +291,7 @@ class V2LiveHandler(_V2):
 class V2ServerHandler(_V2):
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"name": "jupyter-mlops", "version": _version(),
-                                "extensions": []}))
+        self.finish(json.dumps({"name": "jupyter-mlops", "version": _version(), "extensions": []}))
 
 
 class V2ModelHandler(_V2):
@@ -296,8 +305,9 @@ class V2ModelHandler(_V2):
 
         s = self.served
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(model_metadata(s.model.metadata, s.name, s.version,
-                                              s.model.columns)))
+        self.finish(
+            json.dumps(model_metadata(s.model.metadata, s.name, s.version, s.model.columns))
+        )
 
 
 class V2InferHandler(_V2):
@@ -332,12 +342,18 @@ class NotFoundHandler(_Base):
     def prepare(self) -> None:
         super().prepare()
         if not self._finished:
-            self.error(404, f"No endpoint {self.request.method} {self.request.path}",
-                       "ENDPOINT_NOT_FOUND")
+            self.error(
+                404, f"No endpoint {self.request.method} {self.request.path}", "ENDPOINT_NOT_FOUND"
+            )
 
 
-def make_app(model: PyFuncModel, name: str = "model", version: str | None = None,
-             uri: str = "", max_body: int = MAX_BODY) -> web.Application:
+def make_app(
+    model: PyFuncModel,
+    name: str = "model",
+    version: str | None = None,
+    uri: str = "",
+    max_body: int = MAX_BODY,
+) -> web.Application:
     kw = {"served": Served(model, name, version, uri, max_body)}
     model_path = r"/v2/models/([^/]+)(?:/versions/([^/]+))?"
     app = web.Application(
@@ -372,16 +388,24 @@ def model_identity(model_uri: str, tracking_uri: str | None) -> tuple[str, str |
         reg = RegistryClient(tracking_uri)
         if alias:
             return name, str(reg.get_model_version_by_alias(name, alias).version)
-        versions = (reg.get_latest_versions(name) if which.lower() == "latest"
-                    else reg.get_latest_versions(name, [which]))
+        versions = (
+            reg.get_latest_versions(name)
+            if which.lower() == "latest"
+            else reg.get_latest_versions(name, [which])
+        )
         return name, (str(max(int(v.version) for v in versions)) if versions else None)
     base = os.path.basename(model_uri.rstrip("/")) or "model"
     return re.sub(r"[^A-Za-z0-9_.-]", "-", base), None
 
 
 def serve(
-    model_uri: str, host: str = "127.0.0.1", port: int = 5000, tracking_uri: str | None = None,
-    *, model_name: str | None = None, model_version: str | None = None,
+    model_uri: str,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    tracking_uri: str | None = None,
+    *,
+    model_name: str | None = None,
+    model_version: str | None = None,
     max_body_size: int | None = None,
 ) -> None:
     """Load the model, then serve until interrupted (SIGTERM: drain, then exit)."""
@@ -447,34 +471,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "resolved tracking URI, as for the client)",
     )
     p.add_argument(
-        "--model-name", metavar="NAME",
+        "--model-name",
+        metavar="NAME",
         help="the model's name in the V2 protocol (/v2/models/NAME/infer; default: the "
         "registered model's name, else the model directory's name)",
     )
     p.add_argument(
-        "--model-version", metavar="VERSION",
+        "--model-version",
+        metavar="VERSION",
         help="the version the V2 protocol and /metrics report (default: the registered "
         "version the URI resolves to)",
     )
     p.add_argument(
-        "--max-body-size", type=int, metavar="BYTES",
+        "--max-body-size",
+        type=int,
+        metavar="BYTES",
         help=f"largest request body; larger ones get 413 before they are read (default "
         f"{MAX_BODY}, or ${ENV_MAX_BODY})",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    serve(args.model_uri, args.host, args.port, args.tracking_uri,
-          model_name=args.model_name, model_version=args.model_version,
-          max_body_size=args.max_body_size)
+    serve(
+        args.model_uri,
+        args.host,
+        args.port,
+        args.tracking_uri,
+        model_name=args.model_name,
+        model_version=args.model_version,
+        max_body_size=args.max_body_size,
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m jupyter_mlops.registry.serve``: the model image's entry point (needs only
     the scoring server's dependencies, not the Jupyter server's)."""
-    p = argparse.ArgumentParser(prog="python -m jupyter_mlops.registry.serve",
-                                description="Serve a model (MLflow's protocol and V2).")
+    p = argparse.ArgumentParser(
+        prog="python -m jupyter_mlops.registry.serve",
+        description="Serve a model (MLflow's protocol and V2).",
+    )
     add_arguments(p)
     args = p.parse_args(argv)
     try:

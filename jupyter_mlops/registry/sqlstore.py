@@ -767,9 +767,12 @@ TAG_MODEL_VERSIONS = "mlflow.modelVersions"
 def _note_model_version(conn: Connection, model_id: str, name: str, version: int) -> None:
     """Append ``{"name", "version"}`` to the logged model's ``mlflow.modelVersions`` tag, as
     MLflow does when a version is made from a logged model (no-op for an unknown model)."""
-    if conn.execute(
-        sa.select(logged_models.c.model_id).where(logged_models.c.model_id == model_id)
-    ).first() is None:
+    if (
+        conn.execute(
+            sa.select(logged_models.c.model_id).where(logged_models.c.model_id == model_id)
+        ).first()
+        is None
+    ):
         return
     current = conn.execute(
         sa.select(logged_model_tags.c.value).where(
@@ -781,8 +784,12 @@ def _note_model_version(conn: Connection, model_id: str, name: str, version: int
     except ValueError:
         listed = []
     listed.append({"name": name, "version": version})
-    upsert(conn, logged_model_tags, {"model_id": model_id, "key": TAG_MODEL_VERSIONS},
-           value=json.dumps(listed))
+    upsert(
+        conn,
+        logged_model_tags,
+        {"model_id": model_id, "key": TAG_MODEL_VERSIONS},
+        value=json.dumps(listed),
+    )
 
 
 def _touch_model(conn: Connection, name: str, now: int) -> None:

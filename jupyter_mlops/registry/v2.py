@@ -23,18 +23,36 @@ from .scoring_input import BadInput
 #: V2 datatype -> numpy dtype (BF16 has no numpy type: read as float32).
 DTYPES: dict[str, Any] = {
     "BOOL": np.bool_,
-    "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64, "BF16": np.float32,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+    "BF16": np.float32,
     "BYTES": object,
 }
-_INT_RANGES = {k: (int(np.iinfo(v).min), int(np.iinfo(v).max))
-               for k, v in DTYPES.items() if k.startswith(("INT", "UINT"))}
+_INT_RANGES = {
+    k: (int(np.iinfo(v).min), int(np.iinfo(v).max))
+    for k, v in DTYPES.items()
+    if k.startswith(("INT", "UINT"))
+}
 
 #: MLflow signature column types -> V2 datatypes (the model metadata's inputs).
 _SIGNATURE_TYPES = {
-    "double": "FP64", "float": "FP32", "long": "INT64", "integer": "INT32",
-    "boolean": "BOOL", "string": "BYTES", "binary": "BYTES", "datetime": "BYTES",
+    "double": "FP64",
+    "float": "FP32",
+    "long": "INT64",
+    "integer": "INT32",
+    "boolean": "BOOL",
+    "string": "BYTES",
+    "binary": "BYTES",
+    "datetime": "BYTES",
 }
 
 
@@ -81,8 +99,7 @@ def _check_values(flat: list[Any], datatype: str, field: Any) -> list[Any]:
     lo, hi = _INT_RANGES[datatype]
     for i, v in enumerate(flat):
         if type(v) is not int:
-            raise BadInput(f"{where}[{i}] is {json.dumps(v)}: {datatype} data must be "
-                           "integers.")
+            raise BadInput(f"{where}[{i}] is {json.dumps(v)}: {datatype} data must be integers.")
         if not lo <= v <= hi:
             raise BadInput(f"{where}[{i}] is {v}: out of range for {datatype} [{lo}, {hi}].")
     return flat
@@ -100,8 +117,9 @@ class Tensor:
         try:
             name, shape, datatype, data = raw["name"], raw["shape"], raw["datatype"], raw["data"]
         except KeyError as e:
-            raise BadInput(f"inputs[{i}] has no '{e.args[0]}' (name, shape, datatype and data "
-                           "are required).") from None
+            raise BadInput(
+                f"inputs[{i}] has no '{e.args[0]}' (name, shape, datatype and data are required)."
+            ) from None
         if type(name) is not str or not name:
             raise BadInput(f"inputs[{i}].name must be a non-empty string.")
         self.name, self.shape, self.datatype, self.index = name, shape, datatype, i
@@ -113,12 +131,15 @@ class Tensor:
                 self._bad_shape()
             size *= d
         if datatype not in DTYPES:
-            raise BadInput(f"{self.where}.datatype {json.dumps(datatype)} is not a V2 datatype "
-                           f"({', '.join(DTYPES)}).")
+            raise BadInput(
+                f"{self.where}.datatype {json.dumps(datatype)} is not a V2 datatype "
+                f"({', '.join(DTYPES)})."
+            )
         flat = _flatten(data, self._data_field)
         if len(flat) != size:
-            raise BadInput(f"{self.where}.data has {len(flat)} element(s); shape {shape} needs "
-                           f"{size}.")
+            raise BadInput(
+                f"{self.where}.data has {len(flat)} element(s); shape {shape} needs {size}."
+            )
         self.flat = _check_values(flat, datatype, self._data_field)
 
     @property
@@ -130,8 +151,10 @@ class Tensor:
         return f"{self.where}.data"
 
     def _bad_shape(self) -> None:
-        raise BadInput(f"{self.where}.shape must be a non-empty list of non-negative integers, "
-                       f"got {json.dumps(self.shape)}.")
+        raise BadInput(
+            f"{self.where}.shape must be a non-empty list of non-negative integers, "
+            f"got {json.dumps(self.shape)}."
+        )
 
     def array(self) -> np.ndarray:
         return np.asarray(self.flat, dtype=DTYPES[self.datatype]).reshape(self.shape)
@@ -147,8 +170,9 @@ def parse_infer(body: bytes, columns: list[str] | None) -> tuple[np.ndarray, Any
         raise BadInput("The request must be a JSON object with 'inputs'.")
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
-        raise BadInput("'inputs' must be a non-empty list of tensors "
-                       "({name, shape, datatype, data}).")
+        raise BadInput(
+            "'inputs' must be a non-empty list of tensors ({name, shape, datatype, data})."
+        )
     tensors = [Tensor(raw, i) for i, raw in enumerate(inputs)]
     names = [t.name for t in tensors]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -158,7 +182,8 @@ def parse_infer(body: bytes, columns: list[str] | None) -> tuple[np.ndarray, Any
     outputs = doc.get("outputs")
     if outputs is not None:
         if not isinstance(outputs, list) or not all(
-                isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
+        ):
             raise BadInput("'outputs' must be a list of objects with a 'name'.")
         wanted = [o["name"] for o in outputs]
     rid = doc.get("id")
@@ -188,9 +213,11 @@ def _matrix(tensors: list[Tensor], columns: list[str] | None) -> np.ndarray:
     if columns and (len(tensors) > 1 or (tensors[0].name in columns and len(columns) == 1)):
         missing = [c for c in columns if c not in by_name]
         if missing:
-            raise BadInput(f"inputs: no input named {missing} (the model's inputs are "
-                           f"{', '.join(columns)}; one per column, or one input of shape "
-                           f"[N, {len(columns)}]).")
+            raise BadInput(
+                f"inputs: no input named {missing} (the model's inputs are "
+                f"{', '.join(columns)}; one per column, or one input of shape "
+                f"[N, {len(columns)}])."
+            )
         extra = [n for n in by_name if n not in columns]
         if extra:
             raise BadInput(f"inputs: {extra} are not inputs of the model ({', '.join(columns)}).")
@@ -202,9 +229,11 @@ def _matrix(tensors: list[Tensor], columns: list[str] | None) -> np.ndarray:
             if arr.ndim == 1 and len(columns) > 1 and arr.shape[0] == len(columns):
                 arr = arr.reshape(1, -1)
             if arr.ndim != 2 or arr.shape[1] != len(columns):
-                raise BadInput(f"{t.where}.shape is {t.shape}: the model takes "
-                               f"{len(columns)} column(s) ({', '.join(columns)}), so one input "
-                               f"needs shape [N, {len(columns)}] (or give one input per column).")
+                raise BadInput(
+                    f"{t.where}.shape is {t.shape}: the model takes "
+                    f"{len(columns)} column(s) ({', '.join(columns)}), so one input "
+                    f"needs shape [N, {len(columns)}] (or give one input per column)."
+                )
         elif arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         return arr.astype(np.float64) if arr.dtype.kind in "iub" else arr
@@ -233,25 +262,31 @@ def _output(name: str, values: Any) -> dict[str, Any]:
     return {"name": name, "shape": list(arr.shape), "datatype": dt, "data": data}
 
 
-def infer_response(result: Any, model_name: str, model_version: str | None, rid: str | None,
-                   wanted: list[str] | None) -> bytes:
+def infer_response(
+    result: Any,
+    model_name: str,
+    model_version: str | None,
+    rid: str | None,
+    wanted: list[str] | None,
+) -> bytes:
     """The V2 answer: one output ``predict`` (or one per column of a DataFrame result)."""
     if hasattr(result, "columns") and hasattr(result, "to_numpy"):  # DataFrame
         outputs = [_output(str(c), result[c].to_numpy()) for c in result.columns]
     elif isinstance(result, dict):
         outputs = [_output(str(k), v) for k, v in result.items()]
     else:
-        outputs = [_output("predict", result.to_numpy() if hasattr(result, "to_numpy")
-                           else result)]
+        outputs = [_output("predict", result.to_numpy() if hasattr(result, "to_numpy") else result)]
     if wanted is not None:
         have = {o["name"]: o for o in outputs}
         unknown = [n for n in wanted if n not in have]
         if unknown:
-            raise BadInput(f"outputs: {unknown} are not outputs of the model "
-                           f"({', '.join(have)}).")
+            raise BadInput(f"outputs: {unknown} are not outputs of the model ({', '.join(have)}).")
         outputs = [have[n] for n in wanted]
-    doc: dict[str, Any] = {"model_name": model_name, "id": rid or uuid.uuid4().hex,
-                           "outputs": outputs}
+    doc: dict[str, Any] = {
+        "model_name": model_name,
+        "id": rid or uuid.uuid4().hex,
+        "outputs": outputs,
+    }
     if model_version:
         doc["model_version"] = model_version
     return json.dumps(doc, separators=(",", ":")).encode()
@@ -271,17 +306,27 @@ def _spec(raw: Any, prefix: str) -> list[dict[str, Any]]:
         if col.get("type") == "tensor":
             ts = col.get("tensor-spec") or {}
             dt = _datatype(np.empty(0, dtype=ts.get("dtype", "float64")))
-            out.append({"name": col.get("name") or f"{prefix}-{i}", "datatype": dt,
-                        "shape": list(ts.get("shape") or [-1])})
+            out.append(
+                {
+                    "name": col.get("name") or f"{prefix}-{i}",
+                    "datatype": dt,
+                    "shape": list(ts.get("shape") or [-1]),
+                }
+            )
         else:
-            out.append({"name": col.get("name") or f"{prefix}-{i}",
-                        "datatype": _SIGNATURE_TYPES.get(str(col.get("type")), "BYTES"),
-                        "shape": [-1]})
+            out.append(
+                {
+                    "name": col.get("name") or f"{prefix}-{i}",
+                    "datatype": _SIGNATURE_TYPES.get(str(col.get("type")), "BYTES"),
+                    "shape": [-1],
+                }
+            )
     return out
 
 
-def model_metadata(mlmodel: dict[str, Any], name: str, version: str | None,
-                   columns: list[str] | None) -> dict[str, Any]:
+def model_metadata(
+    mlmodel: dict[str, Any], name: str, version: str | None, columns: list[str] | None
+) -> dict[str, Any]:
     """``GET /v2/models/{name}``: inputs and outputs from the model's signature."""
     sig = mlmodel.get("signature") or {}
     inputs = _spec(sig.get("inputs"), "input")
@@ -291,6 +336,10 @@ def model_metadata(mlmodel: dict[str, Any], name: str, version: str | None,
     if len(outputs) == 1 and outputs[0]["name"] == "output-0":
         outputs[0]["name"] = "predict"
     flavors = [f for f in (mlmodel.get("flavors") or {}) if f != "python_function"]
-    return {"name": name, "versions": [version] if version else [],
-            "platform": flavors[0] if flavors else "python_function",
-            "inputs": inputs, "outputs": outputs}
+    return {
+        "name": name,
+        "versions": [version] if version else [],
+        "platform": flavors[0] if flavors else "python_function",
+        "inputs": inputs,
+        "outputs": outputs,
+    }

@@ -178,8 +178,9 @@ class GuardedStore:
             )
 
     # -- experiments: visible to all, managed by their owner --------------
-    def create_experiment(self, name: str, artifact_location: str | None = None,
-                          tags: dict[str, str] | None = None) -> str:
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
         if artifact_location:
             # A caller-chosen location could point into another team's files.
             raise denied("Experiments on the shared service use the service's artifact root.")
@@ -228,8 +229,7 @@ class GuardedStore:
             # "already exists" would reveal it. The run is created under a new id, as
             # when a server picks the id; the client maps its id to the one answered.
             kwargs["run_id"] = None
-        return self._store.create_run(experiment_id, user_id=self.caller.name, tags=tags,
-                                      **kwargs)
+        return self._store.create_run(experiment_id, user_id=self.caller.name, tags=tags, **kwargs)
 
     def get_run(self, run_id: str) -> Run:
         return self._readable(run_id)
@@ -356,7 +356,9 @@ class GuardedArtifacts:
         if len(parts) < 2 or not parts[1]:
             if caller.admin:
                 return
-            raise denied("Artifact paths start with <experiment id>/<run id>/ on the shared service.")
+            raise denied(
+                "Artifact paths start with <experiment id>/<run id>/ on the shared service."
+            )
         experiment_id, run_id = parts[0], parts[1]
         run = self._guard._writable(run_id) if write else self._guard._readable(run_id)
         if str(run.info.experiment_id) != experiment_id:

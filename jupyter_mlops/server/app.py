@@ -219,7 +219,7 @@ class MLOpsApp(ExtensionApp):
             self._require_named_users()
         url = self.database_url
         if url.startswith("sqlite:///"):
-            parent = os.path.dirname(url[len("sqlite:///"):].split("?", 1)[0])
+            parent = os.path.dirname(url[len("sqlite:///") :].split("?", 1)[0])
             if parent:
                 os.makedirs(parent, exist_ok=True)
         self._store = open_store(url, artifact_root=self.artifact_root or None)
@@ -235,8 +235,10 @@ class MLOpsApp(ExtensionApp):
         self.log.info("jupyter-mlops: tracking store %s", _redact(url))
         if self.multi_user:
             self.access_policy = self.access_policy_class(parent=self)
-            self.log.info("jupyter-mlops: multi-user mode, access policy %s",
-                          type(self.access_policy).__name__)
+            self.log.info(
+                "jupyter-mlops: multi-user mode, access policy %s",
+                type(self.access_policy).__name__,
+            )
         if self.export_kernel_env and not self.multi_user:
             self.export_environment()
         self._start_reaper()
@@ -292,8 +294,7 @@ class MLOpsApp(ExtensionApp):
                 try:
                     await service.start()
                 except Exception:
-                    self.log.exception("jupyter-mlops: starting %s failed",
-                                       type(service).__name__)
+                    self.log.exception("jupyter-mlops: starting %s failed", type(service).__name__)
         finally:
             self._starting = None
 
@@ -423,8 +424,9 @@ class MLOpsApp(ExtensionApp):
             self.log.exception("jupyter-mlops: reaping stale runs failed")
             return []
         if killed:
-            self.log.info("jupyter-mlops: marked %d silent run(s) KILLED: %s", len(killed),
-                          ", ".join(killed))
+            self.log.info(
+                "jupyter-mlops: marked %d silent run(s) KILLED: %s", len(killed), ", ".join(killed)
+            )
         return list(killed)
 
     # -- environment for kernels ------------------------------------------
@@ -476,7 +478,10 @@ class MLOpsApp(ExtensionApp):
                     self.log.warning(
                         "jupyter-mlops: kernels will log to %s=%s (set by the user), not to "
                         "this server's store; set MLOpsApp.database_url to the same URL to "
-                        "see those runs here", name, _redact(os.environ[name]))
+                        "see those runs here",
+                        name,
+                        _redact(os.environ[name]),
+                    )
                 elif os.environ[name] != value:
                     self.log.info("jupyter-mlops: keeping %s set by the user", name)
                 continue

@@ -29,15 +29,21 @@ from ..tracking.errors import (
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 # SQLite's complaints about a statement too large for it: the request's size, not a fault.
-_SQLITE_TOO_LARGE = ("expression tree is too large", "too many sql variables",
-                     "string or blob too big", "too many terms", "parser stack overflow")
+_SQLITE_TOO_LARGE = (
+    "expression tree is too large",
+    "too many sql variables",
+    "string or blob too big",
+    "too many terms",
+    "parser stack overflow",
+)
 _SQLITE_BUSY = ("database is locked", "database table is locked", "unable to open database")
 
 
 def no_space(where: str) -> TrackingError:
     return TrackingError(
         f"No space left on the {where}: the write was not done; free space and retry.",
-        RESOURCE_EXHAUSTED, status=INSUFFICIENT_STORAGE,
+        RESOURCE_EXHAUSTED,
+        status=INSUFFICIENT_STORAGE,
     )
 
 
@@ -61,14 +67,17 @@ def classify(exc: BaseException, storage: str = "server's disk") -> TrackingErro
     if isinstance(exc, RecursionError):
         return invalid("The request is nested too deeply to be read.")
     if isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc):
-        return invalid("The request holds a lone UTF-16 surrogate (such as \\ud800), "
-                       "which is not a Unicode character.")
+        return invalid(
+            "The request holds a lone UTF-16 surrogate (such as \\ud800), "
+            "which is not a Unicode character."
+        )
     if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
         if exc.errno in _NO_SPACE:
             return no_space(storage)
         if exc.errno == errno.ENAMETOOLONG:
-            return invalid("A name in the path is too long for the file system "
-                           "(at most 255 bytes per name).")
+            return invalid(
+                "A name in the path is too long for the file system (at most 255 bytes per name)."
+            )
     return _database(exc)
 
 
@@ -99,9 +108,11 @@ def _database(exc: BaseException) -> TrackingError | None:
             return no_space("tracking database's disk")
         if sqlstate == "54001":  # statement_too_complex
             return invalid(f"The request is too large for the database ({_first_line(orig)}).")
-        if (exc.connection_invalidated or isinstance(exc, (sa_exc.OperationalError,
-                                                           sa_exc.InterfaceError))
-                or sqlstate.startswith(("08", "57P"))):
+        if (
+            exc.connection_invalidated
+            or isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+            or sqlstate.startswith(("08", "57P"))
+        ):
             # connection refused or lost, server shutting down or starting up
             return unavailable(_first_line(orig))
     return None

@@ -14,80 +14,164 @@ _STATUSES = ["STARTING", "READY", "UPDATING", "RESTARTING", "FAILED", "STOPPED"]
 def schemas() -> dict[str, Any]:
     n_s = {**STR, "nullable": True}
     return {
-        "Deployment": {"type": "object", "properties": {
-            "name": STR,
-            "model_uri": {**STR, "description": "As given: a version, stage or alias "
-                          "(models:/m@champion)"},
-            "target": STR, "replicas": {"type": "integer"},
-            "resources": {"type": "object", "additionalProperties": STR},
-            "follow_alias": {"type": "boolean"},
-            "status": {"type": "string", "enum": _STATUSES},
-            "reason": n_s,
-            "url": {**n_s, "description": "The stable address: MLflow's /invocations and "
-                    "V2's /v2/models/<name>/infer"},
-            "model_name": n_s, "model_version": n_s, "served_uri": n_s,
-            "created_time": INT64, "updated_time": INT64,
-            "processes": {"type": "object", "description": "local target: pids of the router "
-                          "and the scoring processes"},
-            "ports": {"type": "object", "description": "local target: their ports (a scoring "
-                      "process' own port skips the router, not its address' stability)"},
-            "history": {"type": "array", "items": {"type": "object", "properties": {
-                "seq": {"type": "integer"}, "action": STR, "model_uri": STR,
-                "model_name": n_s, "model_version": n_s, "start_time": INT64,
-                "end_time": {**INT64, "nullable": True}}}},
-        }},
+        "Deployment": {
+            "type": "object",
+            "properties": {
+                "name": STR,
+                "model_uri": {
+                    **STR,
+                    "description": "As given: a version, stage or alias (models:/m@champion)",
+                },
+                "target": STR,
+                "replicas": {"type": "integer"},
+                "resources": {"type": "object", "additionalProperties": STR},
+                "follow_alias": {"type": "boolean"},
+                "status": {"type": "string", "enum": _STATUSES},
+                "reason": n_s,
+                "url": {
+                    **n_s,
+                    "description": "The stable address: MLflow's /invocations and "
+                    "V2's /v2/models/<name>/infer",
+                },
+                "model_name": n_s,
+                "model_version": n_s,
+                "served_uri": n_s,
+                "created_time": INT64,
+                "updated_time": INT64,
+                "processes": {
+                    "type": "object",
+                    "description": "local target: pids of the router and the scoring processes",
+                },
+                "ports": {
+                    "type": "object",
+                    "description": "local target: their ports (a scoring "
+                    "process' own port skips the router, not its address' stability)",
+                },
+                "history": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "seq": {"type": "integer"},
+                            "action": STR,
+                            "model_uri": STR,
+                            "model_name": n_s,
+                            "model_version": n_s,
+                            "start_time": INT64,
+                            "end_time": {**INT64, "nullable": True},
+                        },
+                    },
+                },
+            },
+        },
     }
 
 
 def paths() -> dict[str, Any]:
-    def op(summary: str, schema: dict[str, Any], body: dict[str, Any] | None = None,
-           params: list[dict[str, Any]] | None = None,
-           errors: tuple[str, ...] = ("400", "404"), content: str = "application/json"
-           ) -> dict[str, Any]:
-        out: dict[str, Any] = {"summary": summary, "tags": ["deployments"], "responses": {
-            "200": {"description": "Success", "content": {content: {"schema": schema}}}}}
+    def op(
+        summary: str,
+        schema: dict[str, Any],
+        body: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None,
+        errors: tuple[str, ...] = ("400", "404"),
+        content: str = "application/json",
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": summary,
+            "tags": ["deployments"],
+            "responses": {
+                "200": {"description": "Success", "content": {content: {"schema": schema}}}
+            },
+        }
         for code in errors + ("403",):
-            out["responses"][code] = {"description": {
-                "400": "Invalid request", "403": "Not authenticated or not authorized",
-                "404": "Not found", "409": "A rollout of this deployment is in progress"}[code],
-                "content": {"application/json": {"schema": ref("Error")}}}
+            out["responses"][code] = {
+                "description": {
+                    "400": "Invalid request",
+                    "403": "Not authenticated or not authorized",
+                    "404": "Not found",
+                    "409": "A rollout of this deployment is in progress",
+                }[code],
+                "content": {"application/json": {"schema": ref("Error")}},
+            }
         if body is not None:
-            out["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"type": "object", "properties": body,
-                           "description": f"At most {BODY_LIMIT} bytes."}}}}
+            out["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": body,
+                            "description": f"At most {BODY_LIMIT} bytes.",
+                        }
+                    }
+                },
+            }
         if params:
             out["parameters"] = params
         return out
 
     name = [{"name": "name", "in": "path", "required": True, "schema": STR}]
     dep = {"type": "object", "properties": {"deployment": ref("Deployment")}}
-    spec = {"model_uri": STR, "replicas": {"type": "integer", "minimum": 1, "maximum": 16},
-            "resources": {"type": "object"}, "follow_alias": {"type": "boolean"}}
+    spec = {
+        "model_uri": STR,
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 16},
+        "resources": {"type": "object"},
+        "follow_alias": {"type": "boolean"},
+    }
     b = "/api/v1/deployments"
     return {
         b: {
-            "get": op("Deployments and the targets they can go to", {
-                "type": "object", "properties": {
-                    "deployments": {"type": "array", "items": ref("Deployment")},
-                    "targets": {"type": "array", "items": {"type": "object"}}}}, errors=()),
-            "post": op("Create a deployment (answers at once, status STARTING; READY when it "
-                       "serves)", dep, body={"name": STR, "target": {**STR, "default": "local"},
-                                             **spec}),
+            "get": op(
+                "Deployments and the targets they can go to",
+                {
+                    "type": "object",
+                    "properties": {
+                        "deployments": {"type": "array", "items": ref("Deployment")},
+                        "targets": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                errors=(),
+            ),
+            "post": op(
+                "Create a deployment (answers at once, status STARTING; READY when it serves)",
+                dep,
+                body={"name": STR, "target": {**STR, "default": "local"}, **spec},
+            ),
         },
         f"{b}/{{name}}": {
             "parameters": name,
             "get": op("A deployment with the history of the versions it served", dep),
-            "patch": op("Change the model (a rollout with no failed request), replicas, "
-                        "resources or alias following", dep, body=spec,
-                        errors=("400", "404", "409")),
+            "patch": op(
+                "Change the model (a rollout with no failed request), replicas, "
+                "resources or alias following",
+                dep,
+                body=spec,
+                errors=("400", "404", "409"),
+            ),
             "delete": op("Stop and delete a deployment", {"type": "object"}),
         },
-        f"{b}/{{name}}/rollback": {"parameters": name, "post": op(
-            "Serve the previously served version again (stops following the alias)", dep,
-            errors=("400", "404", "409"))},
-        f"{b}/{{name}}/logs": {"parameters": name, "get": op(
-            "The tail of the scoring and router processes' logs", STR, params=[
-                {"name": "tail", "in": "query", "required": False,
-                 "schema": {"type": "integer", "default": 65536, "maximum": MAX_LOG_TAIL}}],
-            content="text/plain")},
+        f"{b}/{{name}}/rollback": {
+            "parameters": name,
+            "post": op(
+                "Serve the previously served version again (stops following the alias)",
+                dep,
+                errors=("400", "404", "409"),
+            ),
+        },
+        f"{b}/{{name}}/logs": {
+            "parameters": name,
+            "get": op(
+                "The tail of the scoring and router processes' logs",
+                STR,
+                params=[
+                    {
+                        "name": "tail",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "default": 65536, "maximum": MAX_LOG_TAIL},
+                    }
+                ],
+                content="text/plain",
+            ),
+        },
     }

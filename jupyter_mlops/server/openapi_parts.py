@@ -28,8 +28,10 @@ STR: S = {"type": "string"}
 INT64: S = {"type": "integer", "format": "int64"}
 BOOL: S = {"type": "boolean"}
 DOUBLE: S = {
-    "oneOf": [{"type": "number", "format": "double"},
-              {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]}]
+    "oneOf": [
+        {"type": "number", "format": "double"},
+        {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
+    ]
 }
 EMPTY: S = {"type": "object", "description": "Empty on success: `{}`."}
 KV_LIST: S = {"type": "array", "items": ref("KeyValue")}
@@ -45,16 +47,22 @@ def query(name: str, schema: S, required: bool = False, desc: str | None = None)
 
 
 def json_body(props: S, required: list[str] | None = None) -> S:
-    return {"required": True,
-            "content": {"application/json": {"schema": obj(props, required)}}}
+    return {"required": True, "content": {"application/json": {"schema": obj(props, required)}}}
 
 
 def ok(schema: S, desc: str = "Success") -> S:
     return {"description": desc, "content": {"application/json": {"schema": schema}}}
 
 
-def op(summary: str, response: S, *, body: S | None = None, query: list[S] | None = None,
-       tag: str = "mlflow", errors: tuple[str, ...] = ("400", "404")) -> S:
+def op(
+    summary: str,
+    response: S,
+    *,
+    body: S | None = None,
+    query: list[S] | None = None,
+    tag: str = "mlflow",
+    errors: tuple[str, ...] = ("400", "404"),
+) -> S:
     out: S = {"summary": summary, "tags": [tag], "responses": {"200": ok(response)}}
     if body is not None:
         out["requestBody"] = body
@@ -62,8 +70,11 @@ def op(summary: str, response: S, *, body: S | None = None, query: list[S] | Non
         out["parameters"] = query
     for code in errors + ("403",):
         out["responses"][code] = {
-            "description": {"400": "Invalid request", "403": "Not authenticated or not "
-                            "authorized", "404": "Not found"}.get(code, "Error"),
+            "description": {
+                "400": "Invalid request",
+                "403": "Not authenticated or not authorized",
+                "404": "Not found",
+            }.get(code, "Error"),
             "content": {"application/json": {"schema": ref("Error")}},
         }
     return out

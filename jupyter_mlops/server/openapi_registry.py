@@ -178,6 +178,7 @@ _DOC: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] =
 
 def paths() -> dict[str, Any]:
     """OpenAPI path items of every registry route."""
+
     def schema(field: str) -> dict[str, Any]:
         if field in ("tags", "params"):
             return KV_LIST

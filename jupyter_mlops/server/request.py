@@ -19,8 +19,13 @@ from ..tracking.errors import TrackingError, invalid, not_found
 
 _API_DOCS = " See the API docs for more information about request parameters."
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_SPECIAL_FLOATS = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf,
-                   "-inf": -math.inf}
+_SPECIAL_FLOATS = {
+    "nan": math.nan,
+    "infinity": math.inf,
+    "-infinity": -math.inf,
+    "inf": math.inf,
+    "-inf": -math.inf,
+}
 
 
 def missing(path: str) -> TrackingError:
@@ -68,18 +73,26 @@ def parse_json_body(body: str | bytes | bytearray) -> dict[str, Any]:
         body.count(opening[0]) + body.count(opening[1]) > MAX_JSON_DEPTH  # type: ignore[arg-type]
         and _too_deep(data)
     ):
-        raise invalid(f"The request body nests JSON arrays or objects more than "
-                      f"{MAX_JSON_DEPTH} levels deep.{_API_DOCS}")
+        raise invalid(
+            f"The request body nests JSON arrays or objects more than "
+            f"{MAX_JSON_DEPTH} levels deep.{_API_DOCS}"
+        )
     if not isinstance(data, dict):
         raise invalid(
             f"The request body must be a JSON object, not {type(data).__name__}.{_API_DOCS}"
         )
-    if (_SURROGATE_ESCAPE_TEXT.search(body) if text  # type: ignore[arg-type]
-            else _SURROGATE_ESCAPE.search(body)):  # type: ignore[arg-type]
+    found = (
+        _SURROGATE_ESCAPE_TEXT.search(body)  # type: ignore[arg-type]  # str when text
+        if text
+        else _SURROGATE_ESCAPE.search(body)  # type: ignore[arg-type]  # bytes otherwise
+    )
+    if found:
         where = _lone_surrogate(data)
         if where is not None:
-            raise invalid(f"Invalid value for parameter '{where}': it holds a lone UTF-16 "
-                          f"surrogate (such as \\ud800), which is not a Unicode character.")
+            raise invalid(
+                f"Invalid value for parameter '{where}': it holds a lone UTF-16 "
+                f"surrogate (such as \\ud800), which is not a Unicode character."
+            )
     return data
 
 
@@ -125,8 +138,9 @@ def _lone_surrogate(data: Any) -> str | None:
                     return name
                 stack.append((name, v))
         elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value)
-                         if isinstance(v, (str, dict, list)))
+            stack.extend(
+                (f"{path}[{i}]", v) for i, v in enumerate(value) if isinstance(v, (str, dict, list))
+            )
     return None
 
 
@@ -258,9 +272,7 @@ class Fields:
             return value.lower() == "true"
         raise invalid(f"Invalid boolean value: {value}, must be 'true' or 'false'.")
 
-    def enum(
-        self, name: str, choices: Mapping[str, str], default: str | None = None
-    ) -> str | None:
+    def enum(self, name: str, choices: Mapping[str, str], default: str | None = None) -> str | None:
         """An enum given by name (or by its protobuf number, a key of ``choices`` too)."""
         value = self._present(name, False)
         if value is None:
@@ -268,7 +280,8 @@ class Fields:
         key = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
         if key is None or (key.upper() not in choices and key not in choices):
             raise bad_value(
-                self.path(name), value,
+                self.path(name),
+                value,
                 f"Value must be one of {', '.join(sorted(set(choices.values())))}.",
             )
         return choices.get(key, choices.get(key.upper()))
@@ -403,8 +416,10 @@ def safe_artifact_path(path: str | None, name: str = "path") -> str:
         raise invalid(f"Invalid path: '{path}' (parameter '{name}').")
     for p in parts:
         if len(p.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME:
-            raise invalid(f"Invalid path (parameter '{name}'): the name '{p[:40]}...' is "
-                          f"longer than {MAX_FILE_NAME} bytes, the file system's limit.")
+            raise invalid(
+                f"Invalid path (parameter '{name}'): the name '{p[:40]}...' is "
+                f"longer than {MAX_FILE_NAME} bytes, the file system's limit."
+            )
         if _has_lone_surrogate(p):
             raise invalid(f"Invalid path (parameter '{name}'): it holds a lone surrogate.")
     if parts and len(parts[0]) == 2 and parts[0][1] == ":":  # a Windows drive

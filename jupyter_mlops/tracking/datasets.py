@@ -76,10 +76,13 @@ dataset_inputs = Table(
     "dataset_inputs",
     metadata,
     Column("input_uuid", String(36), primary_key=True),
-    Column("dataset_uuid", String(36), ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
-           nullable=False),
-    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "dataset_uuid",
+        String(36),
+        ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
     Column("position", Integer, nullable=False),  # logging order within the run
     UniqueConstraint("run_uuid", "dataset_uuid", name="uq_dataset_inputs_run_dataset"),
     Index("ix_dataset_inputs_dataset", "dataset_uuid"),
@@ -88,8 +91,12 @@ dataset_inputs = Table(
 input_tags = Table(
     "input_tags",
     metadata,
-    Column("input_uuid", String(36), ForeignKey("dataset_inputs.input_uuid", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "input_uuid",
+        String(36),
+        ForeignKey("dataset_inputs.input_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
     Column("position", Integer, nullable=False),
     Column("name", String(255), nullable=False),
     Column("value", String(500), nullable=False),
@@ -99,8 +106,7 @@ input_tags = Table(
 run_model_inputs = Table(
     "run_model_inputs",
     metadata,
-    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"),
-           nullable=False),
+    Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
     Column("model_id", String(64), nullable=False),
     PrimaryKeyConstraint("run_uuid", "model_id", name="pk_run_model_inputs"),
 )
@@ -124,20 +130,25 @@ def log_inputs(
     for inp in inputs:
         first.setdefault((inp.dataset.name, inp.dataset.digest), inp)
     if first:
-        insert_ignore(conn, datasets, ["experiment_id", "name", "digest"], [
-            {
-                "dataset_uuid": uuid.uuid4().hex,
-                "experiment_id": experiment_id,
-                "name": inp.dataset.name,
-                "digest": inp.dataset.digest,
-                "source_type": inp.dataset.source_type,
-                "source": inp.dataset.source,
-                "schema": inp.dataset.schema,
-                "profile": inp.dataset.profile,
-                "created_time": now,
-            }
-            for inp in first.values()
-        ])
+        insert_ignore(
+            conn,
+            datasets,
+            ["experiment_id", "name", "digest"],
+            [
+                {
+                    "dataset_uuid": uuid.uuid4().hex,
+                    "experiment_id": experiment_id,
+                    "name": inp.dataset.name,
+                    "digest": inp.dataset.digest,
+                    "source_type": inp.dataset.source_type,
+                    "source": inp.dataset.source,
+                    "schema": inp.dataset.schema,
+                    "profile": inp.dataset.profile,
+                    "created_time": now,
+                }
+                for inp in first.values()
+            ],
+        )
         names = sorted({k[0] for k in first})
         uuids: dict[tuple[str, str], str] = {}
         for row in conn.execute(
@@ -146,36 +157,58 @@ def log_inputs(
             )
         ):
             uuids[(row.name, row.digest)] = row.dataset_uuid
-        have = set(conn.execute(
-            sa.select(dataset_inputs.c.dataset_uuid).where(dataset_inputs.c.run_uuid == run_id)
-        ).scalars())
-        position = conn.execute(
-            sa.select(sa.func.count()).select_from(dataset_inputs)
-            .where(dataset_inputs.c.run_uuid == run_id)
-        ).scalar() or 0
+        have = set(
+            conn.execute(
+                sa.select(dataset_inputs.c.dataset_uuid).where(dataset_inputs.c.run_uuid == run_id)
+            ).scalars()
+        )
+        position = (
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(dataset_inputs)
+                .where(dataset_inputs.c.run_uuid == run_id)
+            ).scalar()
+            or 0
+        )
         new_inputs, new_tags = [], []
         for key, inp in first.items():
             dataset_uuid = uuids[key]
             if dataset_uuid in have:
                 continue
             input_uuid = uuid.uuid4().hex
-            new_inputs.append({"input_uuid": input_uuid, "dataset_uuid": dataset_uuid,
-                               "run_uuid": run_id, "position": position})
+            new_inputs.append(
+                {
+                    "input_uuid": input_uuid,
+                    "dataset_uuid": dataset_uuid,
+                    "run_uuid": run_id,
+                    "position": position,
+                }
+            )
             position += 1
             seen: set[str] = set()
             for j, tag in enumerate(inp.tags):
                 if tag.key not in seen:
                     seen.add(tag.key)
-                    new_tags.append({"input_uuid": input_uuid, "position": j,
-                                     "name": tag.key, "value": tag.value})
+                    new_tags.append(
+                        {
+                            "input_uuid": input_uuid,
+                            "position": j,
+                            "name": tag.key,
+                            "value": tag.value,
+                        }
+                    )
         if new_inputs:
             conn.execute(dataset_inputs.insert(), new_inputs)
         if new_tags:
             conn.execute(input_tags.insert(), new_tags)
     models = list(dict.fromkeys(m for m in model_ids if m))
     if models:
-        insert_ignore(conn, run_model_inputs, ["run_uuid", "model_id"],
-                      [{"run_uuid": run_id, "model_id": m} for m in models])
+        insert_ignore(
+            conn,
+            run_model_inputs,
+            ["run_uuid", "model_id"],
+            [{"run_uuid": run_id, "model_id": m} for m in models],
+        )
 
 
 def purge_runs(conn: Connection, run_ids: Sequence[str]) -> None:
@@ -210,13 +243,15 @@ def load_inputs(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunInputs
         out.setdefault(r.run_uuid, RunInputs()).dataset_inputs.append(inp)
     if by_input:
         tag_rows = conn.execute(
-            sa.select(input_tags).where(input_tags.c.input_uuid.in_(list(by_input)))
+            sa.select(input_tags)
+            .where(input_tags.c.input_uuid.in_(list(by_input)))
             .order_by(input_tags.c.input_uuid, input_tags.c.position)
         ).all()
         for t in tag_rows:
             by_input[t.input_uuid].tags.append(Tag(t.name, t.value))
     for m in conn.execute(
-        sa.select(run_model_inputs).where(run_model_inputs.c.run_uuid.in_(ids))
+        sa.select(run_model_inputs)
+        .where(run_model_inputs.c.run_uuid.in_(ids))
         .order_by(run_model_inputs.c.run_uuid, run_model_inputs.c.model_id)
     ):
         out.setdefault(m.run_uuid, RunInputs()).model_inputs.append(m.model_id)
@@ -235,8 +270,12 @@ def search_datasets(conn: Connection, experiment_ids: Sequence[int]) -> list[dic
         .distinct()
         .select_from(datasets)
         .join(dataset_inputs, dataset_inputs.c.dataset_uuid == datasets.c.dataset_uuid)
-        .outerjoin(ctx, sa.and_(ctx.c.input_uuid == dataset_inputs.c.input_uuid,
-                                ctx.c.name == TAG_DATASET_CONTEXT))
+        .outerjoin(
+            ctx,
+            sa.and_(
+                ctx.c.input_uuid == dataset_inputs.c.input_uuid, ctx.c.name == TAG_DATASET_CONTEXT
+            ),
+        )
         .where(datasets.c.experiment_id.in_(list(experiment_ids)))
         .order_by(datasets.c.experiment_id, datasets.c.name, datasets.c.digest, ctx.c.value)
         .limit(MAX_DATASET_SUMMARIES)

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Run statuses and lifecycle stages, as MLflow names them.
-RUNNING, SCHEDULED, FINISHED, FAILED, KILLED = "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"
+RUNNING, SCHEDULED, FINISHED, FAILED, KILLED = (
+    "RUNNING",
+    "SCHEDULED",
+    "FINISHED",
+    "FAILED",
+    "KILLED",
+)
 RUN_STATUSES = (RUNNING, SCHEDULED, FINISHED, FAILED, KILLED)
 TERMINAL_STATUSES = (FINISHED, FAILED, KILLED)
 ACTIVE, DELETED = "active", "deleted"

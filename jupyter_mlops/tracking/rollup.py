@@ -142,8 +142,16 @@ def _combine(aggs: list[Agg]) -> Agg:
     lo = [v for v in vmin if v is not None]
     hi = [v for v in vmax if v is not None]
     return (
-        sum(n), fs[0], ft[0], min(smin), max(smax), min(tmin), max(tmax),
-        min(lo) if lo else None, max(hi) if hi else None, last[-1],
+        sum(n),
+        fs[0],
+        ft[0],
+        min(smin),
+        max(smax),
+        min(tmin),
+        max(tmax),
+        min(lo) if lo else None,
+        max(hi) if hi else None,
+        last[-1],
     )
 
 

@@ -109,13 +109,14 @@ Index(
 )
 
 
-
 def _run_key_values(name: str, value_nullable: bool) -> Table:
     """One row per (run, key): a run's params or tags."""
     return Table(
         name,
         metadata,
-        Column("run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False),
+        Column(
+            "run_uuid", String(64), ForeignKey("runs.run_uuid", ondelete="CASCADE"), nullable=False
+        ),
         Column("key", String(250), nullable=False),
         Column("value", String(8000), nullable=value_nullable),
         PrimaryKeyConstraint("run_uuid", "key", name=f"pk_{name}"),

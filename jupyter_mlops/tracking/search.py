@@ -160,8 +160,10 @@ class _Parser:
         if self.text.startswith(ch, self.pos):
             self.pos += 1
             return
-        raise self.unexpected() if not self.at_end() else invalid(
-            f"Invalid {self.what} '{self.text}': expected '{ch}' at end of input"
+        raise (
+            self.unexpected()
+            if not self.at_end()
+            else invalid(f"Invalid {self.what} '{self.text}': expected '{ch}' at end of input")
         )
 
     def quoted(self, quote: str) -> str:
@@ -188,9 +190,11 @@ class _Parser:
         self.skip_ws()
         start = self.pos
         if self.at_end():
-            raise invalid(f"Invalid {self.what} '{self.text}': expected an identifier at end of input")
+            raise invalid(
+                f"Invalid {self.what} '{self.text}': expected an identifier at end of input"
+            )
         ch = self.text[self.pos]
-        if ch in "`\"":
+        if ch in '`"':
             return default_entity, self.quoted(ch), start
         m = _WORD.match(self.text, self.pos)
         if not m:
@@ -209,7 +213,7 @@ class _Parser:
             if self.pos >= len(self.text):
                 raise self.error("expected a key after '.'")
             ch = self.text[self.pos]
-            if ch in "`\"":
+            if ch in '`"':
                 key = self.quoted(ch)
             else:
                 km = _BARE_KEY.match(self.text, self.pos)
@@ -227,7 +231,9 @@ class _Parser:
     def string(self) -> str:
         self.skip_ws()
         if self.at_end():
-            raise invalid(f"Invalid {self.what} '{self.text}': expected a quoted string at end of input")
+            raise invalid(
+                f"Invalid {self.what} '{self.text}': expected a quoted string at end of input"
+            )
         ch = self.text[self.pos]
         if ch in "'\"":
             return self.quoted(ch)
@@ -318,7 +324,9 @@ def _clause(p: _Parser) -> Comparison:
     p.skip_ws()
     op_pos = p.pos
     if p.at_end():
-        raise invalid(f"Invalid filter '{p.text}': expected a comparator after '{key}' at end of input")
+        raise invalid(
+            f"Invalid filter '{p.text}': expected a comparator after '{key}' at end of input"
+        )
     op = _symbol(p)
     if op is not None:
         value, vpos = p.value()
@@ -348,8 +356,7 @@ def _in_list(p: _Parser) -> list[str]:
             p.pos += 1
             values.append(p.string())
             if len(values) > MAX_IN_VALUES:
-                raise invalid(f"Invalid filter: an IN list holds more than {MAX_IN_VALUES} "
-                              "values.")
+                raise invalid(f"Invalid filter: an IN list holds more than {MAX_IN_VALUES} values.")
             continue
         p.expect_char(")")
         return values
@@ -362,7 +369,10 @@ def _check(p: _Parser, c: Comparison, vpos: int) -> Comparison:
         if op in ("IS_NULL", "IS_NOT_NULL"):
             return c
         if op not in NUMERIC_COMPARATORS:
-            raise p.error(f"comparator '{op}' is not valid for metrics (use {list(NUMERIC_COMPARATORS)})", c.pos)
+            raise p.error(
+                f"comparator '{op}' is not valid for metrics (use {list(NUMERIC_COMPARATORS)})",
+                c.pos,
+            )
         if not isinstance(v, float):
             raise p.error(f"Expected numeric value type for metric. Found '{v}'", vpos)
         return c
@@ -375,13 +385,19 @@ def _check(p: _Parser, c: Comparison, vpos: int) -> Comparison:
             # The parser takes only quoted strings in a list.
             return c
         if op not in STRING_COMPARATORS:
-            raise p.error(f"comparator '{op.replace('_', ' ')}' is not valid for {e}s (use {list(STRING_COMPARATORS)})", c.pos)
+            raise p.error(
+                f"comparator '{op.replace('_', ' ')}' is not valid for {e}s (use {list(STRING_COMPARATORS)})",
+                c.pos,
+            )
         if not isinstance(v, str):
             raise p.error(f"Expected a quoted string value for {e}s. Found '{_fmt(v)}'", vpos)
         return c
     if e == DATASET:
         if c.key not in DATASET_ATTRIBUTES:
-            raise p.error(f"Invalid dataset attribute key '{c.key}'. Valid keys are {list(DATASET_ATTRIBUTES)}", c.pos)
+            raise p.error(
+                f"Invalid dataset attribute key '{c.key}'. Valid keys are {list(DATASET_ATTRIBUTES)}",
+                c.pos,
+            )
         if op in ("IN", "NOT_IN") or (op in STRING_COMPARATORS and isinstance(v, str)):
             return c
         raise p.error(f"comparator '{op}' with value '{_fmt(v)}' is not valid for datasets", c.pos)
@@ -390,21 +406,32 @@ def _check(p: _Parser, c: Comparison, vpos: int) -> Comparison:
     c = Comparison(e, key, op, v, c.pos)
     if key in RUN_NUMERIC_ATTRIBUTES:
         if op not in NUMERIC_COMPARATORS:
-            raise p.error(f"comparator '{op.replace('_', ' ')}' is not valid for attribute '{key}'", c.pos)
+            raise p.error(
+                f"comparator '{op.replace('_', ' ')}' is not valid for attribute '{key}'", c.pos
+            )
         if not isinstance(v, float):
-            raise p.error(f"Expected numeric value type for attribute '{key}'. Found '{_fmt(v)}'", vpos)
+            raise p.error(
+                f"Expected numeric value type for attribute '{key}'. Found '{_fmt(v)}'", vpos
+            )
         return c
     if key in RUN_STRING_ATTRIBUTES:
         if op in ("IN", "NOT_IN"):
             if key != "run_id":
-                raise p.error(f"'{op.replace('_', ' ')}' is only valid for attribute 'run_id'", c.pos)
+                raise p.error(
+                    f"'{op.replace('_', ' ')}' is only valid for attribute 'run_id'", c.pos
+                )
             return c
         if op in ("IS_NULL", "IS_NOT_NULL"):
             return c
         if op not in STRING_COMPARATORS:
-            raise p.error(f"comparator '{op}' is not valid for attribute '{key}' (use {list(STRING_COMPARATORS)})", c.pos)
+            raise p.error(
+                f"comparator '{op}' is not valid for attribute '{key}' (use {list(STRING_COMPARATORS)})",
+                c.pos,
+            )
         if not isinstance(v, str):
-            raise p.error(f"Expected a quoted string value for attribute '{key}'. Found '{_fmt(v)}'", vpos)
+            raise p.error(
+                f"Expected a quoted string value for attribute '{key}'. Found '{_fmt(v)}'", vpos
+            )
         return c
     valid = sorted(set(RUN_STRING_ATTRIBUTES) | set(RUN_NUMERIC_ATTRIBUTES))
     raise p.error(f"Invalid attribute key '{c.key}' specified. Valid keys are {valid}", c.pos)
@@ -566,7 +593,9 @@ def _experiment_clause(p: _Parser) -> Comparison:
         if op not in STRING_COMPARATORS:
             raise p.error(f"comparator '{op}' is not valid for '{key}'", op_pos)
         if not isinstance(value, str):
-            raise p.error(f"Expected a quoted string value for '{key}'. Found '{_fmt(value)}'", vpos)
+            raise p.error(
+                f"Expected a quoted string value for '{key}'. Found '{_fmt(value)}'", vpos
+            )
     return Comparison(entity, key, op, value, start)
 
 
@@ -598,7 +627,9 @@ def _compare(col: Any, op: str, value: Any) -> Any:
     raise invalid(f"Unsupported comparator '{op}'")  # pragma: no cover - the parser checks
 
 
-def run_order_by(order: Sequence[OrderBy], query: Any, dialect: str = "sqlite") -> tuple[Any, list[Any]]:
+def run_order_by(
+    order: Sequence[OrderBy], query: Any, dialect: str = "sqlite"
+) -> tuple[Any, list[Any]]:
     """Join what the ordering needs onto ``query`` (a SELECT over runs); return it with
     ORDER BY terms, NULLs (and NaN metrics) last, tie-broken by start_time DESC, run_id.
     Strings sort by code point on every backend (PostgreSQL: ``COLLATE "C"``)."""

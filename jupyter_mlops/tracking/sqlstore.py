@@ -134,9 +134,17 @@ class SqlTrackingStore(TrackingStore):
             current = conn.execute(sel).scalar()
             if current is None:
                 # first opener records it; concurrent first openers keep the winner's
-                self._insert_ignore(conn, store_info, ["key"], [
-                    {"key": "artifact_root", "value": artifact_root or default_artifact_root(self.uri)}
-                ])
+                self._insert_ignore(
+                    conn,
+                    store_info,
+                    ["key"],
+                    [
+                        {
+                            "key": "artifact_root",
+                            "value": artifact_root or default_artifact_root(self.uri),
+                        }
+                    ],
+                )
                 current = conn.execute(sel).scalar_one()
             if artifact_root is not None and artifact_root != current:
                 conn.execute(
@@ -202,7 +210,9 @@ class SqlTrackingStore(TrackingStore):
                         [{"experiment_id": exp_id, "key": k, "value": v} for k, v in checked],
                     )
         except sa.exc.IntegrityError as e:  # a concurrent creator won the race
-            raise already_exists(f"Experiment(name={name}) already exists. Error: {e.orig}") from None
+            raise already_exists(
+                f"Experiment(name={name}) already exists. Error: {e.orig}"
+            ) from None
         return str(exp_id)
 
     @staticmethod
@@ -276,7 +286,9 @@ class SqlTrackingStore(TrackingStore):
         )
         with self._read() as conn:
             rows = conn.execute(q).all()
-            token = search.encode_page_token(offset + max_results) if len(rows) > max_results else None
+            token = (
+                search.encode_page_token(offset + max_results) if len(rows) > max_results else None
+            )
             return self._load_experiments(conn, rows[:max_results]), token
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -339,8 +351,12 @@ class SqlTrackingStore(TrackingStore):
         with self._write() as conn:
             row = self._experiment_row(conn, experiment_id)
             _check_active_experiment(row)
-            self._upsert(conn, experiment_tags, ["experiment_id", "key"],
-                         [{"experiment_id": row.experiment_id, "key": key, "value": value}])
+            self._upsert(
+                conn,
+                experiment_tags,
+                ["experiment_id", "key"],
+                [{"experiment_id": row.experiment_id, "key": key, "value": value}],
+            )
             conn.execute(
                 experiments.update()
                 .where(experiments.c.experiment_id == row.experiment_id)
@@ -392,11 +408,16 @@ class SqlTrackingStore(TrackingStore):
             with self._write() as conn:
                 exp = self._experiment_row(conn, experiment_id)
                 _check_active_experiment(exp)
-                if run_id and conn.execute(
-                    sa.select(runs.c.run_uuid).where(runs.c.run_uuid == rid)
-                ).first():
+                if (
+                    run_id
+                    and conn.execute(
+                        sa.select(runs.c.run_uuid).where(runs.c.run_uuid == rid)
+                    ).first()
+                ):
                     raise already_exists(f"Run with id={rid} already exists")
-                location = (exp.artifact_location or f"mlflow-artifacts:/{exp.experiment_id}").rstrip("/")
+                location = (
+                    exp.artifact_location or f"mlflow-artifacts:/{exp.experiment_id}"
+                ).rstrip("/")
                 conn.execute(
                     runs.insert().values(
                         run_uuid=rid,
@@ -459,10 +480,14 @@ class SqlTrackingStore(TrackingStore):
                 for chunk in _chunks(ids):
                     marks = ",".join([ph] * len(chunk))
                     args = tuple(chunk)
-                    cur.execute(f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({marks})", args)
+                    cur.execute(
+                        f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({marks})", args
+                    )
                     for rid, k, v in cur.fetchall():
                         data[rid].params[k] = v
-                    cur.execute(f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({marks})", args)
+                    cur.execute(
+                        f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({marks})", args
+                    )
                     for rid, k, v in cur.fetchall():
                         data[rid].tags[k] = v if v is not None else ""
                     cur.execute(
@@ -493,8 +518,9 @@ class SqlTrackingStore(TrackingStore):
         with self._write() as conn:
             row = self._run_row(conn, run_id)
             _check_active_run(row)
-            dataset_tables.log_inputs(conn, run_id, row.experiment_id, checked, models, now_ms(),
-                                      self._insert_ignore)
+            dataset_tables.log_inputs(
+                conn, run_id, row.experiment_id, checked, models, now_ms(), self._insert_ignore
+            )
 
     def search_datasets(self, experiment_ids: Sequence[str]) -> list[dict[str, Any]]:
         ids = []
@@ -518,7 +544,9 @@ class SqlTrackingStore(TrackingStore):
         values: dict[str, Any] = {}
         if status is not None:
             if status not in RUN_STATUSES:
-                raise invalid(f"Invalid run status '{status}'. Valid values are {list(RUN_STATUSES)}")
+                raise invalid(
+                    f"Invalid run status '{status}'. Valid values are {list(RUN_STATUSES)}"
+                )
             values["status"] = status
         if end_time is not None:
             values["end_time"] = int(end_time)
@@ -530,8 +558,12 @@ class SqlTrackingStore(TrackingStore):
             if values:
                 conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
             if run_name:
-                self._upsert(conn, run_tags, ["run_uuid", "key"],
-                             [{"run_uuid": run_id, "key": TAG_RUN_NAME, "value": run_name}])
+                self._upsert(
+                    conn,
+                    run_tags,
+                    ["run_uuid", "key"],
+                    [{"run_uuid": run_id, "key": TAG_RUN_NAME, "value": run_name}],
+                )
             return self._info(self._run_row(conn, run_id))
 
     def delete_run(self, run_id: str) -> None:
@@ -556,7 +588,9 @@ class SqlTrackingStore(TrackingStore):
         with self._write() as conn:
             row = self._run_row(conn, run_id)
             _check_active_run(row)
-            res = conn.execute(run_tags.delete().where(run_tags.c.run_uuid == run_id, run_tags.c.key == key))
+            res = conn.execute(
+                run_tags.delete().where(run_tags.c.run_uuid == run_id, run_tags.c.key == key)
+            )
             if res.rowcount == 0:
                 raise not_found(f"No tag with name: {key} in run with id {run_id}")
 
@@ -585,7 +619,9 @@ class SqlTrackingStore(TrackingStore):
                     f"Metric '{key}': steps, timestamps and values must have the same length "
                     f"(got {len(steps)}, {len(tss)}, {len(vals)})"
                 )
-        cols = {key: series.validated_columns(key, *c) for key, c in series_columns(metrics).items()}
+        cols = {
+            key: series.validated_columns(key, *c) for key, c in series_columns(metrics).items()
+        }
         self._log(run_id, cols, params, tags)
 
     def _checked_params(self, items: Sequence[Any]) -> list[tuple[str, str]]:
@@ -654,11 +690,17 @@ class SqlTrackingStore(TrackingStore):
             if p_items:
                 self._write_params(conn, run_id, p_items)
             if t_items:
-                self._upsert(conn, run_tags, ["run_uuid", "key"],
-                             [{"run_uuid": run_id, "key": k, "value": v} for k, v in t_items])
+                self._upsert(
+                    conn,
+                    run_tags,
+                    ["run_uuid", "key"],
+                    [{"run_uuid": run_id, "key": k, "value": v} for k, v in t_items],
+                )
                 names = [v for k, v in t_items if k == TAG_RUN_NAME]
                 if names:
-                    conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(name=names[-1]))
+                    conn.execute(
+                        runs.update().where(runs.c.run_uuid == run_id).values(name=names[-1])
+                    )
             if cols:
                 series.write_metrics(conn, run_id, cols)
 
@@ -746,7 +788,9 @@ class SqlTrackingStore(TrackingStore):
                 f"Invalid value {max_points} for parameter 'max_points': it must be a positive integer"
             )
         if start_step is not None and end_step is not None and start_step > end_step:
-            raise invalid(f"start_step ({start_step}) must not be greater than end_step ({end_step})")
+            raise invalid(
+                f"start_step ({start_step}) must not be greater than end_step ({end_step})"
+            )
         with self._read() as conn:
             s = self._series(conn, run_id, key)
             return series.read_series(conn, s, max_points, x_axis, start_step, end_step)
@@ -781,7 +825,9 @@ class SqlTrackingStore(TrackingStore):
                 # start than they save (half as fast on the benchmark's filtered search).
                 conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
             rows = conn.execute(q).all()
-            token = search.encode_page_token(offset + max_results) if len(rows) > max_results else None
+            token = (
+                search.encode_page_token(offset + max_results) if len(rows) > max_results else None
+            )
             return self._load_runs(conn, rows[:max_results]), token
 
     def count_runs(
@@ -798,8 +844,11 @@ class SqlTrackingStore(TrackingStore):
         if where is None:
             return 0
         with self._read() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(runs).where(*where))
-                       .scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(runs).where(*where)
+                ).scalar_one()
+            )
 
     def _search_where(
         self,
@@ -811,7 +860,9 @@ class SqlTrackingStore(TrackingStore):
     ) -> list[Any] | None:
         """The WHERE clauses of a run search (None: no experiment can match)."""
         if run_view_type not in VIEW_TYPES:
-            raise invalid(f"Invalid view type '{run_view_type}'. Valid values are {list(VIEW_TYPES)}")
+            raise invalid(
+                f"Invalid view type '{run_view_type}'. Valid values are {list(VIEW_TYPES)}"
+            )
         comparisons = search.parse_filter(filter_string)
         exp_ids = []
         for e in experiment_ids:
@@ -835,7 +886,9 @@ class SqlTrackingStore(TrackingStore):
         now = now_ms() if now is None else int(now)
         with self._write() as conn:
             for chunk in _chunks(list(run_ids)):
-                conn.execute(runs.update().where(runs.c.run_uuid.in_(chunk)).values(last_heartbeat=now))
+                conn.execute(
+                    runs.update().where(runs.c.run_uuid.in_(chunk)).values(last_heartbeat=now)
+                )
 
     def kill_stale_runs(self, older_than_ms: int, now: int | None = None) -> list[str]:
         now = now_ms() if now is None else int(now)
@@ -870,7 +923,9 @@ class SqlTrackingStore(TrackingStore):
             for chunk in _chunks(ids):
                 sids = list(
                     conn.execute(
-                        sa.select(latest_metrics.c.series_id).where(latest_metrics.c.run_uuid.in_(chunk))
+                        sa.select(latest_metrics.c.series_id).where(
+                            latest_metrics.c.run_uuid.in_(chunk)
+                        )
                     ).scalars()
                 )
                 for schunk in _chunks(sids):
@@ -882,14 +937,18 @@ class SqlTrackingStore(TrackingStore):
         return ids
 
     # -- helpers -------------------------------------------------------------
-    def _insert_ignore(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    def _insert_ignore(
+        self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]
+    ) -> None:
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:  # the same on_conflict API as sqlite's insert, on another dialect's class
             from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
         conn.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)
 
-    def _upsert(self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    def _upsert(
+        self, conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]]
+    ) -> None:
         if self.dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
         else:  # the same on_conflict API as sqlite's insert, on another dialect's class

@@ -283,8 +283,13 @@ class TrackingStore(abc.ABC):
         total, token = 0, None
         while True:
             found, token = self.search_runs(
-                experiment_ids, filter_string, run_view_type, max_results=1000,
-                page_token=token, visible_user_ids=visible_user_ids, viewer_id=viewer_id,
+                experiment_ids,
+                filter_string,
+                run_view_type,
+                max_results=1000,
+                page_token=token,
+                visible_user_ids=visible_user_ids,
+                viewer_id=viewer_id,
             )
             total += len(found)
             if not token:

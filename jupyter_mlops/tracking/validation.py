@@ -103,7 +103,9 @@ def truncate_value(entity: str, limit: int, value: Any) -> str:
     return value[:limit]
 
 
-def validate_metric_value(key: str, value: Any, timestamp: Any, step: Any) -> tuple[float, int, int]:
+def validate_metric_value(
+    key: str, value: Any, timestamp: Any, step: Any
+) -> tuple[float, int, int]:
     """Coerce a metric point; booleans and non-numbers are refused as in MLflow."""
     if value is None:
         raise invalid(missing_value_message("value"))
@@ -130,8 +132,10 @@ def validate_metric_value(key: str, value: Any, timestamp: Any, step: Any) -> tu
                 "Timestamp must be a nonnegative long (64-bit integer) ",
             )
         )
-    if isinstance(step, bool) or not isinstance(step, (int, float)) or (
-        isinstance(step, float) and not math.isfinite(step)
+    if (
+        isinstance(step, bool)
+        or not isinstance(step, (int, float))
+        or (isinstance(step, float) and not math.isfinite(step))
     ):
         raise invalid(
             invalid_value_message(
@@ -202,8 +206,10 @@ _SOURCE_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*$")
 MAX_INPUT_TAG_KEY_SIZE = 255
 MAX_INPUT_TAG_VALUE_SIZE = 500
 
-def _text(d: dict[str, Any], key: str, path: str, limit: int | None,
-          required: bool = True) -> str | None:
+
+def _text(
+    d: dict[str, Any], key: str, path: str, limit: int | None, required: bool = True
+) -> str | None:
     value = d.get(key)
     if value is None or (required and value == ""):
         if required:

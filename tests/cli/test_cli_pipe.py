@@ -17,11 +17,29 @@ def test_a_closed_output_pipe_is_not_reported_as_an_error(tmp_path: Path) -> Non
     os.close(read_end)  # nobody will read: the first write fails with EPIPE, every time
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "jupyter_mlops.cli", "hub", "render",
-             str(REPO / "spawner" / "teams.example.yaml"), "--user", "alice",
-             "--groups", "vision", "--profile", "torch", "--gpus", "1"],
-            stdout=write_end, stderr=subprocess.PIPE, text=True, env=cli_env(tmp_path),
-            cwd=tmp_path, timeout=240, check=False,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_mlops.cli",
+                "hub",
+                "render",
+                str(REPO / "spawner" / "teams.example.yaml"),
+                "--user",
+                "alice",
+                "--groups",
+                "vision",
+                "--profile",
+                "torch",
+                "--gpus",
+                "1",
+            ],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(tmp_path),
+            cwd=tmp_path,
+            timeout=240,
+            check=False,
         )
     finally:
         os.close(write_end)

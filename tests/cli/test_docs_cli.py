@@ -168,24 +168,37 @@ def all_mentions() -> Iterator[tuple[str, int, list[str]]]:
 def test_the_command_checker_finds_mistakes() -> None:
     """The checks below can fail: misspelt commands and options are caught."""
     parser = build_parser()
-    bad = ["db upgrad", "gc --older 30d", "hub check¦rendr teams.yaml",
-           "pipeline run F --targets x"]
-    good = ["db upgrade --artifact-root s3://b", "--traceback gc --dry-run", "hub check¦render",
-            "pipeline run F -p C=1 --target cluster", "serve models:/m@a --port 5001"]
+    bad = [
+        "db upgrad",
+        "gc --older 30d",
+        "hub check¦rendr teams.yaml",
+        "pipeline run F --targets x",
+    ]
+    good = [
+        "db upgrade --artifact-root s3://b",
+        "--traceback gc --dry-run",
+        "hub check¦render",
+        "pipeline run F -p C=1 --target cluster",
+        "serve models:/m@a --port 5001",
+    ]
     for line in bad:
         assert check_command(parser, line.split()) is not None, line
     for line in good:
         assert check_command(parser, line.split()) is None, line
     assert next(documented_command_lines("x `jupyter mlops gc --dry-run` y | z"))[1] == [
-        "gc", "--dry-run"]
+        "gc",
+        "--dry-run",
+    ]
 
 
 def test_every_documented_command_and_option_exists() -> None:
     parser = build_parser()
     mentions = list(all_mentions())
     assert len(mentions) > 30  # the parsing found the docs' commands
-    mentions += [("jupyter mlops --help", n, toks)  # its examples too
-                 for n, toks in documented_command_lines(parser.epilog or "")]
+    mentions += [
+        ("jupyter mlops --help", n, toks)  # its examples too
+        for n, toks in documented_command_lines(parser.epilog or "")
+    ]
     wrong = [
         f"{rel}:{number}: jupyter mlops {' '.join(tokens)}: {problem}"
         for rel, number, tokens in mentions
@@ -219,7 +232,7 @@ def test_cli_page_has_a_usage_line_per_command_listing_its_options() -> None:
             if options or (f"`{prefix}" not in text and f"{prefix} " not in text):
                 problems.append(f"{prefix}: no usage line in docs/cli.md")
             continue
-        documented = documented_options(leaf, [ln[len(prefix):] for ln in mine])
+        documented = documented_options(leaf, [ln[len(prefix) :] for ln in mine])
         if documented != options:
             problems.append(
                 f"{prefix}: docs/cli.md lists {sorted(documented)}, --help has {sorted(options)}"
@@ -271,7 +284,7 @@ def settings_table(rel: str, cls_name: str) -> dict[str, str]:
     heading = re.search(rf"^#+ .*`c\.{cls_name}\.\*`.*$", text, re.M)
     assert heading, f"{rel}: no settings heading naming `c.{cls_name}.*`"
     rows: dict[str, str] = {}
-    for line in text[heading.end():].lstrip("\n").splitlines():
+    for line in text[heading.end() :].lstrip("\n").splitlines():
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -312,8 +325,12 @@ def test_settings_tables_list_every_trait_with_its_default() -> None:
         cls = config_class(cls_name)
         rows = settings_table(rel, cls_name)
         traits = cls.class_traits(config=True)
-        own = set(traits) - {n for base in cls.__mro__[1:] if hasattr(base, "class_traits")
-                             for n in base.class_traits(config=True)}
+        own = set(traits) - {
+            n
+            for base in cls.__mro__[1:]
+            if hasattr(base, "class_traits")
+            for n in base.class_traits(config=True)
+        }
         for name in sorted(own - set(rows)):
             problems.append(f"{rel}: the c.{cls_name}.* table lacks {name!r}")
         for name, cell in rows.items():
@@ -324,12 +341,16 @@ def test_settings_tables_list_every_trait_with_its_default() -> None:
             if stated is None:
                 continue
             actual = trait_default(cls, name)
-            if isinstance(stated, float) and isinstance(actual, (int, float)) \
-                    and not isinstance(actual, bool):
+            if (
+                isinstance(stated, float)
+                and isinstance(actual, (int, float))
+                and not isinstance(actual, bool)
+            ):
                 actual = float(actual)
             if stated != actual:
-                problems.append(f"{rel}: c.{cls_name}.{name}: the table says {cell}, "
-                                f"the default is {actual!r}")
+                problems.append(
+                    f"{rel}: c.{cls_name}.{name}: the table says {cell}, the default is {actual!r}"
+                )
     assert not problems, "\n".join(problems)
 
 

@@ -38,8 +38,15 @@ def test_readme_tour_runs_and_logs_what_it_says(tmp_path: Path) -> None:
     script.write_text(tour, encoding="utf-8")
     uri = f"sqlite:///{tmp_path / 'mlops.db'}"
     env = cli_env(tmp_path, JUPYTER_MLOPS_TRACKING_URI=uri)
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=240, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     store = open_store(uri)
     try:
@@ -82,12 +89,15 @@ def test_pipelines_doc_dsl_snippet_builds_in_the_binder_example(tmp_path: Path) 
 def test_readme_magics_run_in_a_kernel(tmp_path: Path) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    cells = [code_block("README.md", "python", "%load_ext jupyter_mlops"),
-             code_block("README.md", "python", "%%mlops run")]
+    cells = [
+        code_block("README.md", "python", "%load_ext jupyter_mlops"),
+        code_block("README.md", "python", "%%mlops run"),
+    ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     uri = f"sqlite:///{tmp_path / 'mlops.db'}"
-    client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute(env=cli_env(tmp_path, JUPYTER_MLOPS_TRACKING_URI=uri))  # raises on errors
     assert "45" in nb.cells[1].outputs[0]["text"]
     store = open_store(uri)

@@ -41,7 +41,10 @@ except mlops.TrackingError as e:
 def start_logger(env: dict[str, str], uri: str, name: str) -> tuple[subprocess.Popen, str]:
     child = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(LOGGER.format(points=POINTS)), uri, name],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     run_id = child.stdout.readline().strip()
@@ -78,8 +81,11 @@ def server(jupyter_server_process):
 
 @pytest.fixture
 def env(tmp_path: Path, server) -> dict[str, str]:
-    return cli_env(tmp_path, JUPYTER_MLOPS_SPOOL_DIR=str(tmp_path / "spool"),
-                   JUPYTER_MLOPS_TRACKING_TOKEN=server.token)
+    return cli_env(
+        tmp_path,
+        JUPYTER_MLOPS_SPOOL_DIR=str(tmp_path / "spool"),
+        JUPYTER_MLOPS_TRACKING_TOKEN=server.token,
+    )
 
 
 def test_a_refused_spool_is_listed_kept_on_failure_and_replayed_exactly_once(
@@ -141,8 +147,12 @@ def test_concurrent_replays_deliver_each_point_once_and_discard_needs_yes(
 
     server.start()
     cmd = [sys.executable, "-m", "jupyter_mlops.cli", "spool", "replay", "--uri", uri]
-    replays = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=tmp_path) for _ in range(2)]
+    replays = [
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        )
+        for _ in range(2)
+    ]
     for proc in replays:
         out, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, (out, err)

@@ -32,8 +32,9 @@ def _steps(store, run_id: str, key: str) -> list[int]:
     return [m.step for m in store.get_metric_history(run_id, key)[0]]
 
 
-def _log_in_background(tracking_uri: str, n: int, run_id: str) -> tuple[threading.Thread,
-                                                                          threading.Event]:
+def _log_in_background(
+    tracking_uri: str, n: int, run_id: str
+) -> tuple[threading.Thread, threading.Event]:
     """Our client's fluent API logging ``n`` points of ``m`` into ``run_id``, spread out."""
     import jupyter_mlops as mlops
 
@@ -75,7 +76,7 @@ def test_server_killed_while_logging_loses_nothing(jupyter_server_process, monke
     t, progress = _log_in_background(server.tracking_uri, n, run.info.run_id)
     assert progress.wait(120), "the writer thread did not get going"
     assert server.stop(signal.SIGKILL) == -signal.SIGKILL
-    db = sqlite3.connect(server.db_url[len("sqlite:///"):])
+    db = sqlite3.connect(server.db_url[len("sqlite:///") :])
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
     server.start()
@@ -110,10 +111,23 @@ class ThrowawayPostgres:
         assert r.returncode == 0, r.stderr
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c full_page_writes=off")
-        r = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",
-                      "-t", "120", "start")
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c full_page_writes=off"
+        )
+        r = self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "120",
+            "start",
+        )
         assert r.returncode == 0, r.stderr + self.log.read_text(errors="replace")[-2000:]
 
     def stop(self, mode: str = "immediate") -> None:
@@ -145,8 +159,9 @@ def throwaway_pg() -> Iterator[ThrowawayPostgres]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_postgres_gone_under_load_is_503_and_recovers(jupyter_server_process, throwaway_pg,
-                                                       monkeypatch):
+def test_postgres_gone_under_load_is_503_and_recovers(
+    jupyter_server_process, throwaway_pg, monkeypatch
+):
     import jupyter_mlops as mlops
 
     server = jupyter_server_process(extra_args=[f"--MLOpsApp.database_url={throwaway_pg.url}"])
@@ -162,8 +177,9 @@ def test_postgres_gone_under_load_is_503_and_recovers(jupyter_server_process, th
     throwaway_pg.stop("immediate")
 
     def down_answer():
-        r = requests.get(api + "runs/get", params={"run_id": run.info.run_id}, headers=auth,
-                         timeout=60)
+        r = requests.get(
+            api + "runs/get", params={"run_id": run.info.run_id}, headers=auth, timeout=60
+        )
         return [r] if r.status_code != 200 else None  # (a Response of a 5xx is falsy)
 
     [r] = _wait_for(down_answer, "an answer while the database is down")
@@ -173,9 +189,15 @@ def test_postgres_gone_under_load_is_503_and_recovers(jupyter_server_process, th
     assert r.headers.get("Retry-After")
 
     throwaway_pg.start()  # the server is not restarted: it reconnects by itself
-    _wait_for(lambda: requests.get(api + "runs/get", params={"run_id": run.info.run_id},
-                                   headers=auth, timeout=60).status_code == 200,
-              "the server to answer again")
+    _wait_for(
+        lambda: (
+            requests.get(
+                api + "runs/get", params={"run_id": run.info.run_id}, headers=auth, timeout=60
+            ).status_code
+            == 200
+        ),
+        "the server to answer again",
+    )
     t.join(300)
     assert not t.is_alive(), "the writer thread did not finish"
     mlops.end_run()
@@ -195,8 +217,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     disk.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs for the full-disk test needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     try:
@@ -218,21 +243,32 @@ def _fill(disk: Path) -> Path:
 
 
 def test_full_disk_is_507_and_recovers(jupyter_server_process, small_disk):
-    server = jupyter_server_process(extra_args=[
-        f"--MLOpsApp.database_url=sqlite:///{small_disk / 'mlops.db'}",
-        f"--MLOpsApp.artifact_root={small_disk / 'artifacts'}",
-    ])
+    server = jupyter_server_process(
+        extra_args=[
+            f"--MLOpsApp.database_url=sqlite:///{small_disk / 'mlops.db'}",
+            f"--MLOpsApp.artifact_root={small_disk / 'artifacts'}",
+        ]
+    )
     s = requests.Session()
     s.headers["Authorization"] = f"token {server.token}"
     api = server.tracking_uri + "/"
     exp = s.post(api + M + "experiments/create", json={"name": "full"}).json()["experiment_id"]
     run_id = s.post(api + M + "runs/create", json={"experiment_id": exp}).json()["run"]["info"][
-        "run_id"]
+        "run_id"
+    ]
     art = f"{api}api/2.0/mlflow-artifacts/artifacts/{exp}/{run_id}/artifacts/blob.bin"
     n = 100_000
-    bulk = {"run_id": run_id, "metrics": [{"key": "m", "steps": list(range(n)),
-                                           "timestamps": [1] * n,
-                                           "values": [float(i) for i in range(n)]}]}
+    bulk = {
+        "run_id": run_id,
+        "metrics": [
+            {
+                "key": "m",
+                "steps": list(range(n)),
+                "timestamps": [1] * n,
+                "values": [float(i) for i in range(n)],
+            }
+        ],
+    }
     filler = _fill(small_disk)
 
     r = s.put(art, data=os.urandom(1 << 20))
@@ -249,8 +285,10 @@ def test_full_disk_is_507_and_recovers(jupyter_server_process, small_disk):
     assert s.put(art, data=b"x" * (1 << 20)).status_code == 200
     r = s.post(api + "api/v1/runs/log-bulk", json=bulk)
     assert r.status_code == 200, r.text
-    hist = s.get(api + "api/v1/metrics/series", params={"run_id": run_id, "metric_key": "m",
-                                                       "max_points": 10}).json()
+    hist = s.get(
+        api + "api/v1/metrics/series",
+        params={"run_id": run_id, "metric_key": "m", "max_points": 10},
+    ).json()
     assert sum(p["count"] for p in hist["points"]) == n
     assert s.get(art).content == b"x" * (1 << 20)
     assert "Traceback" not in server.log()

@@ -27,8 +27,13 @@ def sqlite_mlops(tmp_path):
 
 
 def _dataset(name: str = "train", digest: str = "abc123") -> dict:
-    return {"name": name, "digest": digest, "source_type": "local",
-            "source": '{"uri": "/data/train.csv"}', "profile": '{"num_rows": 3}'}
+    return {
+        "name": name,
+        "digest": digest,
+        "source_type": "local",
+        "source": '{"uri": "/data/train.csv"}',
+        "profile": '{"num_rows": 3}',
+    }
 
 
 def test_inputs_runs_and_experiments(mlops):
@@ -40,10 +45,14 @@ def test_inputs_runs_and_experiments(mlops):
             mlops.log_input({**_dataset(), "source_type": "no such type!"})
     got = mlops.get_run(child.info.run_id)
     inputs = got.inputs.dataset_inputs
-    assert [(i.dataset.name, i.context) for i in inputs] == [("train", "training"),
-                                                             ("eval", "eval")]
-    assert [(t.key, t.value) for t in inputs[0].tags] == [("k", "v"),
-                                                          ("mlflow.data.context", "training")]
+    assert [(i.dataset.name, i.context) for i in inputs] == [
+        ("train", "training"),
+        ("eval", "eval"),
+    ]
+    assert [(t.key, t.value) for t in inputs[0].tags] == [
+        ("k", "v"),
+        ("mlflow.data.context", "training"),
+    ]
     # RunData.metrics maps to floats, as MLflow's; the Metric objects stay reachable
     acc = got.data.metrics["acc"]
     assert isinstance(acc, float) and acc > 0.5 and acc.step == 3
@@ -77,8 +86,12 @@ def test_tables_and_streams(sqlite_mlops):
         mlops.log_table({"x": [9], "y": ["z"]}, "tables/t.json")
     df = mlops.load_table("tables/t.json", extra_columns=["run_id"])
     rows = sorted(zip(df["x"], df["y"], df["run_id"]))
-    assert rows == [(1, "a", run.info.run_id), (2, "b", run.info.run_id),
-                    (3, "c", run.info.run_id), (9, "z", other.info.run_id)]
+    assert rows == [
+        (1, "a", run.info.run_id),
+        (2, "b", run.info.run_id),
+        (3, "c", run.info.run_id),
+        (9, "z", other.info.run_id),
+    ]
     one = mlops.load_table("tables/t.json", run_ids=[other.info.run_id])
     assert list(one["x"]) == [9]
     client = mlops.MlopsClient()
@@ -168,10 +181,16 @@ def test_system_metrics_sampler_and_monitor_with_a_fake_nvml(monkeypatch):
     sampler = SystemMetricsSampler()
     assert sampler.gpu_count == 2
     sample = sampler.sample()
-    for name in ("cpu_utilization_percentage", "system_memory_usage_megabytes",
-                 "system_memory_usage_percentage", "disk_usage_percentage",
-                 "disk_usage_megabytes", "disk_available_megabytes",
-                 "network_receive_megabytes", "network_transmit_megabytes"):
+    for name in (
+        "cpu_utilization_percentage",
+        "system_memory_usage_megabytes",
+        "system_memory_usage_percentage",
+        "disk_usage_percentage",
+        "disk_usage_megabytes",
+        "disk_available_megabytes",
+        "network_receive_megabytes",
+        "network_transmit_megabytes",
+    ):
         assert name in sample
     assert sample["gpu_0_memory_usage_megabytes"] == 1000.0
     assert sample["gpu_1_memory_usage_percentage"] == 50.0
@@ -181,9 +200,13 @@ def test_system_metrics_sampler_and_monitor_with_a_fake_nvml(monkeypatch):
     assert "gpu_1_power_usage_watts" not in sample  # a figure the device lacks
 
     published = []
-    monitor = SystemMetricsMonitor(lambda m, step: published.append((step, m)),
-                                   sampling_interval=3600, samples_before_logging=2,
-                                   node_id="node-1", sampler=sampler)
+    monitor = SystemMetricsMonitor(
+        lambda m, step: published.append((step, m)),
+        sampling_interval=3600,
+        samples_before_logging=2,
+        node_id="node-1",
+        sampler=sampler,
+    )
     monitor.collect()
     assert published == []
     monitor.collect()
@@ -235,8 +258,9 @@ def test_autolog_and_evaluate_log_into_our_runs_over_http(jupyter_server_process
         with mlops.start_run(run_name="fit") as run:
             LogisticRegression(max_iter=300).fit(X, y)
             df = pd.DataFrame({"label": [0, 1, 1, 0], "pred": [0, 1, 0, 0]})
-            result = mlops.evaluate(data=df, targets="label", predictions="pred",
-                                    model_type="classifier")
+            result = mlops.evaluate(
+                data=df, targets="label", predictions="pred", model_type="classifier"
+            )
     finally:
         from jupyter_mlops.client import mlflow_bridge
 
@@ -254,9 +278,12 @@ def test_autolog_and_evaluate_log_into_our_runs_over_http(jupyter_server_process
 
 
 def test_autolog_without_mlflow_says_how_to_install_it():
-    code = ("import sys; sys.modules['mlflow'] = None\n"
-            "import jupyter_mlops as mlops\n"
-            "try:\n    mlops.autolog()\nexcept ImportError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys; sys.modules['mlflow'] = None\n"
+        "import jupyter_mlops as mlops\n"
+        "try:\n    mlops.autolog()\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "pip install mlflow" in out and "autolog" in out

@@ -19,14 +19,35 @@ EXCLUDED = {
     # Tracing, assessments and prompts: GenAI, another issue's surface.
     **dict.fromkeys(
         (
-            "add_trace", "context", "delete_trace_tag", "flush_trace_async_logging",
-            "get_active_trace_id", "get_current_active_span", "get_last_active_trace_id",
-            "get_trace", "log_trace", "search_sessions", "search_traces", "set_trace_tag",
-            "start_span", "start_span_no_context", "trace", "update_current_trace",
+            "add_trace",
+            "context",
+            "delete_trace_tag",
+            "flush_trace_async_logging",
+            "get_active_trace_id",
+            "get_current_active_span",
+            "get_last_active_trace_id",
+            "get_trace",
+            "log_trace",
+            "search_sessions",
+            "search_traces",
+            "set_trace_tag",
+            "start_span",
+            "start_span_no_context",
+            "trace",
+            "update_current_trace",
             "maybe_hint_tracing_skill",
-            "delete_assessment", "get_assessment", "log_assessment", "log_expectation",
-            "log_feedback", "log_issue", "override_feedback", "update_assessment",
-            "delete_prompt_alias", "load_prompt", "register_prompt", "search_prompts",
+            "delete_assessment",
+            "get_assessment",
+            "log_assessment",
+            "log_expectation",
+            "log_feedback",
+            "log_issue",
+            "override_feedback",
+            "update_assessment",
+            "delete_prompt_alias",
+            "load_prompt",
+            "register_prompt",
+            "search_prompts",
             "set_prompt_alias",
             "test",  # mlflow.pytest's decorator for GenAI evaluation suites
         ),
@@ -34,8 +55,14 @@ EXCLUDED = {
     ),
     # Workspaces: MLflow's multi-tenant server mode; server-info says workspaces_enabled=false.
     **dict.fromkeys(
-        ("create_workspace", "delete_workspace", "get_workspace", "list_workspaces",
-         "set_workspace", "update_workspace"),
+        (
+            "create_workspace",
+            "delete_workspace",
+            "get_workspace",
+            "list_workspaces",
+            "set_workspace",
+            "update_workspace",
+        ),
         "workspaces",
     ),
     "run": "MLflow Projects (mlflow.projects.run), not the tracking API",
@@ -82,8 +109,11 @@ def test_every_fluent_function_has_a_counterpart_with_the_same_signature():
             problems.append(f"{name}: missing")
             continue
         sig_t, sig_o = inspect.signature(theirs), inspect.signature(ours)
-        params_t = [p for p in sig_t.parameters.values()
-                    if not p.name.startswith("_") and (name, p.name) not in EXCLUDED_PARAMS]
+        params_t = [
+            p
+            for p in sig_t.parameters.values()
+            if not p.name.startswith("_") and (name, p.name) not in EXCLUDED_PARAMS
+        ]
         params_o = list(sig_o.parameters.values())
         shape_t = [(p.name, p.kind, p.default) for p in params_t]
         shape_o = [(p.name, p.kind, p.default) for p in params_o]
@@ -108,9 +138,12 @@ def test_importing_the_package_stays_cheap():
     import subprocess
     import sys
 
-    code = ("import sys, jupyter_mlops; heavy = [m for m in ('mlflow', 'pandas', 'sqlalchemy', "
-            "'requests', 'psutil', 'jupyter_mlops.client.fluent_extra') if m in sys.modules]; "
-            "print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import sys, jupyter_mlops; heavy = [m for m in ('mlflow', 'pandas', 'sqlalchemy', "
+        "'requests', 'psutil', 'jupyter_mlops.client.fluent_extra') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"

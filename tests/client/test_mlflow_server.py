@@ -24,10 +24,24 @@ def mlflow_server(tmp_path_factory):
     def launch(port: int) -> subprocess.Popen:
         with open(log_path, "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-                 "--artifacts-destination", str(root / "artifacts")],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "1",
+                    "--backend-store-uri",
+                    f"sqlite:///{root / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    str(root / "artifacts"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def answers(port: int) -> bool:

@@ -59,8 +59,7 @@ class Env:
         return r.json()["deployment"]
 
     def dep(self):
-        return mlops.get_deployment(self.name, server_url=self.server.url,
-                                    token=self.server.token)
+        return mlops.get_deployment(self.name, server_url=self.server.url, token=self.server.token)
 
     def registry(self):
         return mlops.RegistryClient(self.server.db_url)
@@ -77,8 +76,7 @@ def scoring_pids(name: str) -> list[int]:
                 args = f.read().split(b"\0")
         except OSError:
             continue
-        if b"jupyter_mlops.registry.serve" in args and name.encode() in args \
-                and alive(int(pid)):
+        if b"jupyter_mlops.registry.serve" in args and name.encode() in args and alive(int(pid)):
             out.append(int(pid))
     return out
 
@@ -86,11 +84,14 @@ def scoring_pids(name: str) -> list[int]:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("deploy")
-    server = JupyterServerProcess(root=root / "srv", extra_args=[
-        "--DeploymentService.stop_on_exit=False",
-        "--DeploymentService.health_interval=0.3",
-        "--DeploymentService.follow_interval=0.3",
-    ])
+    server = JupyterServerProcess(
+        root=root / "srv",
+        extra_args=[
+            "--DeploymentService.stop_on_exit=False",
+            "--DeploymentService.health_interval=0.3",
+            "--DeploymentService.follow_interval=0.3",
+        ],
+    )
     (root / "srv" / "data" / "mlops").mkdir(parents=True)
     model = f"clf-{uuid.uuid4().hex[:8]}"
     mlops.set_tracking_uri(server.db_url)
@@ -114,15 +115,20 @@ def env(tmp_path_factory):
 
 
 def invocations(url: str) -> list:
-    r = requests.post(url + "/invocations", json={"dataframe_records": X.to_dict("records")},
-                      timeout=30)
+    r = requests.post(
+        url + "/invocations", json={"dataframe_records": X.to_dict("records")}, timeout=30
+    )
     assert r.status_code == 200, r.text
     return r.json()["predictions"]
 
 
 def infer(url: str, name: str) -> dict:
-    body = {"inputs": [{"name": "a", "shape": [2], "datatype": "FP64", "data": [0.0, 1.0]},
-                       {"name": "b", "shape": [2], "datatype": "FP64", "data": [1.0, 0.0]}]}
+    body = {
+        "inputs": [
+            {"name": "a", "shape": [2], "datatype": "FP64", "data": [0.0, 1.0]},
+            {"name": "b", "shape": [2], "datatype": "FP64", "data": [1.0, 0.0]},
+        ]
+    }
     r = requests.post(f"{url}/v2/models/{name}/infer", json=body, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
@@ -133,12 +139,17 @@ def test_refusals_name_the_field(env):
     cases = [
         ({"name": "Bad_Name", "model_uri": f"models:/{env.model}/1"}, 400, "Invalid deployment"),
         ({"name": "x1", "model_uri": f"models:/{env.model}/9"}, 404, "9"),
-        ({"name": "x1", "model_uri": f"models:/{env.model}/1", "follow_alias": True}, 400,
-         "'follow_alias' needs a model URI with an alias"),
-        ({"name": "x1", "model_uri": f"models:/{env.model}/1", "replicas": 0}, 400,
-         "'replicas'"),
-        ({"name": "x1", "model_uri": f"models:/{env.model}/1", "target": "mars"}, 400,
-         "Unknown deployment target 'mars'"),
+        (
+            {"name": "x1", "model_uri": f"models:/{env.model}/1", "follow_alias": True},
+            400,
+            "'follow_alias' needs a model URI with an alias",
+        ),
+        ({"name": "x1", "model_uri": f"models:/{env.model}/1", "replicas": 0}, 400, "'replicas'"),
+        (
+            {"name": "x1", "model_uri": f"models:/{env.model}/1", "target": "mars"},
+            400,
+            "Unknown deployment target 'mars'",
+        ),
     ]
     for body, status, fragment in cases:
         r = s.post(api, json=body, timeout=30)
@@ -148,8 +159,13 @@ def test_refusals_name_the_field(env):
 
 
 def test_deploy_serves_both_protocols(env):
-    dep = mlops.deploy(env.name, model_uri=f"models:/{env.model}/1", target="local",
-                       server_url=env.server.url, token=env.server.token)
+    dep = mlops.deploy(
+        env.name,
+        model_uri=f"models:/{env.model}/1",
+        target="local",
+        server_url=env.server.url,
+        token=env.server.token,
+    )
     assert dep.status == "READY"
     assert dep.url.startswith("http://127.0.0.1:")
     assert invocations(dep.url) == [0, 0]
@@ -159,13 +175,16 @@ def test_deploy_serves_both_protocols(env):
     metrics = requests.get(dep.url + "/metrics", timeout=30).text
     assert 'version="1"' in metrics and "mlops_scoring_requests_total" in metrics
     # the registry shows where version 1 is deployed
-    assert env.registry().get_model_version(env.model, 1).tags[
-        f"mlops.deployment.{env.name}"] == dep.url
+    assert (
+        env.registry().get_model_version(env.model, 1).tags[f"mlops.deployment.{env.name}"]
+        == dep.url
+    )
     listed = env.session.get(env.api, timeout=30).json()
     assert env.name in [d["name"] for d in listed["deployments"]]
     assert listed["targets"][0]["name"] == "local"
-    r = env.session.post(env.api, json={"name": env.name, "model_uri": f"models:/{env.model}/1"},
-                         timeout=30)
+    r = env.session.post(
+        env.api, json={"name": env.name, "model_uri": f"models:/{env.model}/1"}, timeout=30
+    )
     assert r.status_code == 400 and "exists already" in r.json()["message"]
 
 
@@ -179,8 +198,11 @@ def test_rollout_while_a_client_loops_has_no_failed_request(env):
         with requests.Session() as s:
             while not stop.is_set():
                 try:
-                    r = s.post(url + "/invocations", timeout=30,
-                               json={"dataframe_records": X[:1].to_dict("records")})
+                    r = s.post(
+                        url + "/invocations",
+                        timeout=30,
+                        json={"dataframe_records": X[:1].to_dict("records")},
+                    )
                     if r.status_code == 200:
                         answers.append(r.json()["predictions"][0])
                     else:
@@ -218,8 +240,10 @@ def test_rollback_then_follow_an_alias(env):
     dep.update(model_uri=f"models:/{env.model}@champion", follow_alias=True)
     # moved straight in the database, as a kernel does: the deployment follows
     reg.set_registered_model_alias(env.model, "champion", 2)
-    wait_for("the deployment to follow @champion",
-             lambda: env.get()["model_version"] == "2" and env.get()["status"] == "READY")
+    wait_for(
+        "the deployment to follow @champion",
+        lambda: env.get()["model_version"] == "2" and env.get()["status"] == "READY",
+    )
     assert invocations(dep.url) == [1, 1]
     actions = [(h["action"], h["model_version"]) for h in env.get()["history"]]
     assert actions == [("create", "1"), ("update", "2"), ("rollback", "1"), ("follow", "2")]
@@ -229,8 +253,16 @@ def test_a_killed_scoring_process_is_restarted(env):
     before = env.get()
     url, [pid] = before["url"], before["processes"]["scoring"]
     os.kill(pid, signal.SIGKILL)
-    after = wait_for("a new scoring process", lambda: (lambda d: d if d["status"] == "READY"
-                     and d["processes"]["scoring"] not in ([pid], []) else None)(env.get()))
+    after = wait_for(
+        "a new scoring process",
+        lambda: (
+            lambda d: (
+                d
+                if d["status"] == "READY" and d["processes"]["scoring"] not in ([pid], [])
+                else None
+            )
+        )(env.get()),
+    )
     assert after["url"] == url
     wait_for("answers again", lambda: invocations(url) == [1, 1])
     assert scoring_pids(env.name) == after["processes"]["scoring"]
@@ -244,10 +276,18 @@ def test_jupyter_server_restart_readopts_the_processes(env):
     # a scoring process a server started mid-rollout and died before recording: stopped
     orphan = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(600)", "jupyter_mlops.registry.serve"],
-        cwd=env.server.data_dir / "mlops" / "deployments" / env.name, start_new_session=True)
+        cwd=env.server.data_dir / "mlops" / "deployments" / env.name,
+        start_new_session=True,
+    )
     env.server.start()
-    after = wait_for("re-adoption", lambda: (lambda d: d if d["status"] == "READY"
-                     and d["processes"] == before["processes"] else None)(env.get()))
+    after = wait_for(
+        "re-adoption",
+        lambda: (
+            lambda d: (
+                d if d["status"] == "READY" and d["processes"] == before["processes"] else None
+            )
+        )(env.get()),
+    )
     assert after["url"] == url
     assert scoring_pids(env.name) == before["processes"]["scoring"], "not duplicated"
     assert invocations(url) == [1, 1]
@@ -259,8 +299,13 @@ def test_cli_status_list_and_delete(env):
     opts = ["--server-url", env.server.url, "--token", env.server.token]
 
     def cli(*args: str) -> str:
-        p = subprocess.run([*base, *args, *opts], capture_output=True, text=True, timeout=120,
-                           env={**os.environ, "PYTHONPATH": os.getcwd()})
+        p = subprocess.run(
+            [*base, *args, *opts],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
         assert p.returncode == 0, p.stderr
         return p.stdout
 
@@ -272,5 +317,4 @@ def test_cli_status_list_and_delete(env):
     for pid in [procs["router"], *procs["scoring"]]:
         wait_for(f"process {pid} to end", lambda pid=pid: not alive(pid))
     assert env.session.get(f"{env.api}/{env.name}", timeout=30).status_code == 404
-    assert f"mlops.deployment.{env.name}" not in env.registry().get_model_version(
-        env.model, 2).tags
+    assert f"mlops.deployment.{env.name}" not in env.registry().get_model_version(env.model, 2).tags

@@ -25,8 +25,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         )
     workdir = tmp_path_factory.mktemp("hub")
     # this interpreter's console script first: the venv's bin need not be on PATH
-    singleuser = (shutil.which("jupyterhub-singleuser", path=os.path.dirname(sys.executable))
-                  or shutil.which("jupyterhub-singleuser") or "jupyterhub-singleuser")
+    singleuser = (
+        shutil.which("jupyterhub-singleuser", path=os.path.dirname(sys.executable))
+        or shutil.which("jupyterhub-singleuser")
+        or "jupyterhub-singleuser"
+    )
     # what each test image has baked in: jupyter-mlops on the path, and a server config (its extensions)
     small, lab = workdir / "image-small", workdir / "image-lab"
     for d, exts in (

@@ -103,7 +103,9 @@ class Hub:
                 self.launch()
                 return
             except ServerExited:
-                if attempt == 4 or not lost_port_race(self.log.read_bytes()[offset:].decode(errors="replace")):
+                if attempt == 4 or not lost_port_race(
+                    self.log.read_bytes()[offset:].decode(errors="replace")
+                ):
                     raise
 
     def shutdown(self) -> None:
@@ -195,5 +197,3 @@ class Hub:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return ""
-
-

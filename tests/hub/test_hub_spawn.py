@@ -198,7 +198,9 @@ def read_progress(hub, name: str, into: list) -> None:
     """Follow the spawn's progress event stream (as the spawn page does) until it ends."""
     import time
 
-    deadline = time.monotonic() + 120  # the spawn request may reach the hub late on a loaded machine
+    deadline = (
+        time.monotonic() + 120
+    )  # the spawn request may reach the hub late on a loaded machine
     # until the new spawn is registered, the progress stream replays the user's previous spawn (e.g. one
     # refused in an earlier test): wait for the server entry first
     while "" not in hub.user(name)["servers"]:
@@ -211,7 +213,9 @@ def read_progress(hub, name: str, into: list) -> None:
                 if line and line.startswith("data:"):
                     into.append(json.loads(line[5:]))
             return
-        assert time.monotonic() < deadline, f"no progress stream for {name}: {r.status_code} {r.text}"
+        assert time.monotonic() < deadline, (
+            f"no progress stream for {name}: {r.status_code} {r.text}"
+        )
         time.sleep(0.05)
 
 

@@ -51,18 +51,26 @@ class ServiceHub(Hub):
     def service_url(self) -> str:
         return f"{self.url}/services/{SERVICE}/mlops/"
 
-    def call(self, who: str | None, method: str, path: str, body: dict | None = None,
-             **params: Any) -> requests.Response:
+    def call(
+        self, who: str | None, method: str, path: str, body: dict | None = None, **params: Any
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
-        return requests.request(method, self.service_url + API + path, headers=headers,
-                                params=params or None,
-                                data=json.dumps(body) if body is not None else None, timeout=60)
+        return requests.request(
+            method,
+            self.service_url + API + path,
+            headers=headers,
+            params=params or None,
+            data=json.dumps(body) if body is not None else None,
+            timeout=60,
+        )
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceHub]:
     if not shutil.which("configurable-http-proxy"):
-        pytest.skip("configurable-http-proxy is not installed (npm install -g configurable-http-proxy)")
+        pytest.skip(
+            "configurable-http-proxy is not installed (npm install -g configurable-http-proxy)"
+        )
     workdir = tmp_path_factory.mktemp("tracking-hub")
     with _database(workdir) as db:
         token = secrets.token_hex(16)
@@ -85,7 +93,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceHub]:
             for name in ("alice", "bob", "carol", "ada"):
                 r = h.api("POST", f"users/{name}")  # ada is not in a group: create her
                 assert r.status_code in (201, 409), r.text
-                r = h.api("POST", f"users/{name}/tokens", data=json.dumps({"note": "tracking test"}))
+                r = h.api(
+                    "POST", f"users/{name}/tokens", data=json.dumps({"note": "tracking test"})
+                )
                 assert r.status_code == 201, r.text
                 h.tokens[name] = r.json()["token"]
             yield h
@@ -120,8 +130,11 @@ def test_requests_without_a_valid_hub_token_are_refused(hub: ServiceHub) -> None
     r = hub.call(None, "GET", "experiments/search")
     assert r.status_code in (401, 403), r.text
     assert r.json()["error_code"] in ("UNAUTHENTICATED", "PERMISSION_DENIED")
-    r = requests.get(hub.service_url + API + "experiments/search",
-                     headers={"Authorization": "token not-a-hub-token"}, timeout=30)
+    r = requests.get(
+        hub.service_url + API + "experiments/search",
+        headers={"Authorization": "token not-a-hub-token"},
+        timeout=30,
+    )
     assert r.status_code in (401, 403), r.text
 
 
@@ -142,66 +155,121 @@ def test_team_reads_owner_writes_outsider_sees_nothing(hub: ServiceHub) -> None:
     # bob (same team) sees the run, through the mlflow client too, and cannot change it
     with _mlflow_as(hub, "bob") as client:
         seen = client.get_run(run_id)
-        assert seen.data.params == {"lr": "0.01"} and seen.data.metrics["loss"] == pytest.approx(1 / 3)
+        assert seen.data.params == {"lr": "0.01"} and seen.data.metrics["loss"] == pytest.approx(
+            1 / 3
+        )
         assert [r.info.run_id for r in client.search_runs([exp_id])] == [run_id]
-    _error(hub.call("bob", "POST", "runs/log-metric",
-                    {"run_id": run_id, "key": "loss", "value": 0.0, "timestamp": 1}),
-           403, "PERMISSION_DENIED")
-    _error(hub.call("bob", "POST", "runs/set-tag", {"run_id": run_id, "key": "k", "value": "v"}),
-           403, "PERMISSION_DENIED")
+    _error(
+        hub.call(
+            "bob",
+            "POST",
+            "runs/log-metric",
+            {"run_id": run_id, "key": "loss", "value": 0.0, "timestamp": 1},
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
+    _error(
+        hub.call("bob", "POST", "runs/set-tag", {"run_id": run_id, "key": "k", "value": "v"}),
+        403,
+        "PERMISSION_DENIED",
+    )
     _error(hub.call("bob", "POST", "runs/delete", {"run_id": run_id}), 403, "PERMISSION_DENIED")
-    _error(hub.call("bob", "POST", "experiments/update", {"experiment_id": exp_id, "new_name": "x"}),
-           403, "PERMISSION_DENIED")
-    _error(hub.call("bob", "POST", "experiments/delete", {"experiment_id": exp_id}),
-           403, "PERMISSION_DENIED")
+    _error(
+        hub.call("bob", "POST", "experiments/update", {"experiment_id": exp_id, "new_name": "x"}),
+        403,
+        "PERMISSION_DENIED",
+    )
+    _error(
+        hub.call("bob", "POST", "experiments/delete", {"experiment_id": exp_id}),
+        403,
+        "PERMISSION_DENIED",
+    )
 
     # artifacts: bob reads alice's file, cannot overwrite it; carol cannot even see it
     art = f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/report.txt"
     as_ = {who: {"Authorization": f"token {hub.tokens[who]}"} for who in hub.tokens}
     r = requests.get(art, headers=as_["bob"], timeout=30)
     assert r.status_code == 200 and r.content == b"confusion matrix", r.text
-    _error(requests.put(art, data=b"forged", headers=as_["bob"], timeout=30), 403, "PERMISSION_DENIED")
+    _error(
+        requests.put(art, data=b"forged", headers=as_["bob"], timeout=30), 403, "PERMISSION_DENIED"
+    )
     _error(requests.get(art, headers=as_["carol"], timeout=30), 404, "RESOURCE_DOES_NOT_EXIST")
-    _error(requests.get(f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts", params={"path": exp_id},
-                        headers=as_["carol"], timeout=30), 403, "PERMISSION_DENIED")
+    _error(
+        requests.get(
+            f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts",
+            params={"path": exp_id},
+            headers=as_["carol"],
+            timeout=30,
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
     assert requests.get(art, headers=as_["alice"], timeout=30).content == b"confusion matrix"
 
     # bob logs his own run in alice's experiment: his, and alice sees it
     r = hub.call("bob", "POST", "runs/create", {"experiment_id": exp_id, "run_name": "bob-try"})
     assert r.status_code == 200, r.text
     bob_run = r.json()["run"]["info"]["run_id"]
-    assert hub.call("bob", "POST", "runs/log-parameter",
-                    {"run_id": bob_run, "key": "lr", "value": "0.1"}).status_code == 200
+    assert (
+        hub.call(
+            "bob", "POST", "runs/log-parameter", {"run_id": bob_run, "key": "lr", "value": "0.1"}
+        ).status_code
+        == 200
+    )
     assert hub.call("alice", "GET", "runs/get", run_id=bob_run).status_code == 200
 
     # carol (another team) sees neither run: as if they did not exist
     _error(hub.call("carol", "GET", "runs/get", run_id=run_id), 404, "RESOURCE_DOES_NOT_EXIST")
-    _error(hub.call("carol", "POST", "runs/log-metric",
-                    {"run_id": run_id, "key": "loss", "value": 0.0, "timestamp": 1}),
-           404, "RESOURCE_DOES_NOT_EXIST")
+    _error(
+        hub.call(
+            "carol",
+            "POST",
+            "runs/log-metric",
+            {"run_id": run_id, "key": "loss", "value": 0.0, "timestamp": 1},
+        ),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     r = hub.call("carol", "POST", "runs/search", {"experiment_ids": [exp_id]})
     assert r.status_code == 200 and r.json().get("runs", []) == [], r.text
 
     # the owner still changes her run; the admin sees both runs
-    assert hub.call("alice", "POST", "runs/set-tag",
-                    {"run_id": run_id, "key": "note", "value": "ok"}).status_code == 200
+    assert (
+        hub.call(
+            "alice", "POST", "runs/set-tag", {"run_id": run_id, "key": "note", "value": "ok"}
+        ).status_code
+        == 200
+    )
     r = hub.call("ada", "POST", "runs/search", {"experiment_ids": [exp_id]})
     assert {x["info"]["run_id"] for x in r.json()["runs"]} == {run_id, bob_run}
 
 
 def test_private_runs_are_invisible_to_the_team(hub: ServiceHub) -> None:
     exp_id = hub.call("alice", "POST", "experiments/create", {"name": "vision-private"}).json()[
-        "experiment_id"]
-    r = hub.call("alice", "POST", "runs/create", {
-        "experiment_id": exp_id, "run_name": "secret",
-        "tags": [{"key": "mlops.visibility", "value": "private"}]})
+        "experiment_id"
+    ]
+    r = hub.call(
+        "alice",
+        "POST",
+        "runs/create",
+        {
+            "experiment_id": exp_id,
+            "run_name": "secret",
+            "tags": [{"key": "mlops.visibility", "value": "private"}],
+        },
+    )
     private = r.json()["run"]["info"]["run_id"]
-    shared = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"][
-        "run_id"]
+    shared = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"][
+        "info"
+    ]["run_id"]
 
     _error(hub.call("bob", "GET", "runs/get", run_id=private), 404, "RESOURCE_DOES_NOT_EXIST")
-    _error(hub.call("bob", "GET", "metrics/get-history", run_id=private, metric_key="loss"),
-           404, "RESOURCE_DOES_NOT_EXIST")
+    _error(
+        hub.call("bob", "GET", "metrics/get-history", run_id=private, metric_key="loss"),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     r = hub.call("bob", "POST", "runs/search", {"experiment_ids": [exp_id]})
     assert [x["info"]["run_id"] for x in r.json()["runs"]] == [shared]
     r = hub.call("alice", "POST", "runs/search", {"experiment_ids": [exp_id]})
@@ -210,61 +278,113 @@ def test_private_runs_are_invisible_to_the_team(hub: ServiceHub) -> None:
 
 
 def test_identity_in_the_body_is_overridden(hub: ServiceHub) -> None:
-    exp_id = hub.call("bob", "POST", "experiments/create", {
-        "name": "bob-forged", "tags": [{"key": "mlops.owner", "value": "alice"}]}).json()["experiment_id"]
+    exp_id = hub.call(
+        "bob",
+        "POST",
+        "experiments/create",
+        {"name": "bob-forged", "tags": [{"key": "mlops.owner", "value": "alice"}]},
+    ).json()["experiment_id"]
     exp = hub.call("bob", "GET", "experiments/get", experiment_id=exp_id).json()["experiment"]
     assert {t["key"]: t["value"] for t in exp["tags"]}["mlops.owner"] == "bob"
 
-    r = hub.call("bob", "POST", "runs/create", {
-        "experiment_id": exp_id, "user_id": "alice",
-        "tags": [{"key": "mlflow.user", "value": "alice"}]})
+    r = hub.call(
+        "bob",
+        "POST",
+        "runs/create",
+        {
+            "experiment_id": exp_id,
+            "user_id": "alice",
+            "tags": [{"key": "mlflow.user", "value": "alice"}],
+        },
+    )
     assert r.status_code == 200, r.text
     run = r.json()["run"]
     assert run["info"]["user_id"] == "bob"
     assert {t["key"]: t["value"] for t in run["data"]["tags"]}["mlflow.user"] == "bob"
     run_id = run["info"]["run_id"]
-    _error(hub.call("bob", "POST", "runs/set-tag",
-                    {"run_id": run_id, "key": "mlflow.user", "value": "alice"}), 403, "PERMISSION_DENIED")
-    _error(hub.call("bob", "POST", "runs/log-batch", {
-        "run_id": run_id, "tags": [{"key": "mlflow.user", "value": "alice"}]}), 403, "PERMISSION_DENIED")
+    _error(
+        hub.call(
+            "bob",
+            "POST",
+            "runs/set-tag",
+            {"run_id": run_id, "key": "mlflow.user", "value": "alice"},
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
+    _error(
+        hub.call(
+            "bob",
+            "POST",
+            "runs/log-batch",
+            {"run_id": run_id, "tags": [{"key": "mlflow.user", "value": "alice"}]},
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
     # so alice cannot change it either
-    _error(hub.call("alice", "POST", "runs/update", {"run_id": run_id, "status": "FAILED"}),
-           403, "PERMISSION_DENIED")
+    _error(
+        hub.call("alice", "POST", "runs/update", {"run_id": run_id, "status": "FAILED"}),
+        403,
+        "PERMISSION_DENIED",
+    )
 
 
 def test_a_browser_logs_in_through_the_hub_oauth(hub: ServiceHub) -> None:
-    session = requests.Session()  # carol logs in to the hub (not following it to her server's spawn)
+    session = (
+        requests.Session()
+    )  # carol logs in to the hub (not following it to her server's spawn)
     session.get(f"{hub.url}/hub/login", timeout=30)
-    r = session.post(f"{hub.url}/hub/login", allow_redirects=False, timeout=30, data={
-        "username": "carol", "password": "pw", "_xsrf": session.cookies.get("_xsrf", "")})
+    r = session.post(
+        f"{hub.url}/hub/login",
+        allow_redirects=False,
+        timeout=30,
+        data={"username": "carol", "password": "pw", "_xsrf": session.cookies.get("_xsrf", "")},
+    )
     assert r.status_code == 302, r.text
     target = f"/services/{SERVICE}/mlops/{API}experiments/search"
     assert session.get(hub.url + target, timeout=30).status_code == 403
-    r = session.get(f"{hub.service_url.rsplit('mlops/', 1)[0]}oauth_login", params={"next": target},
-                    timeout=60)
+    r = session.get(
+        f"{hub.service_url.rsplit('mlops/', 1)[0]}oauth_login", params={"next": target}, timeout=60
+    )
     assert r.status_code == 200, (r.status_code, r.url, r.text[:300])
     assert r.url.endswith(target)
     assert "experiments" in r.json()
     # the cookie identifies carol: alice's run stays hidden from her, her own is hers
-    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "browser"}).json()["experiment_id"]
-    alices = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"]
-    carols = hub.call("carol", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"]
+    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "browser"}).json()[
+        "experiment_id"
+    ]
+    alices = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"][
+        "info"
+    ]
+    carols = hub.call("carol", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"][
+        "info"
+    ]
     get = f"{hub.service_url}{API}runs/get"
-    _error(session.get(get, params={"run_id": alices["run_id"]}, timeout=30), 404,
-           "RESOURCE_DOES_NOT_EXIST")
+    _error(
+        session.get(get, params={"run_id": alices["run_id"]}, timeout=30),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     assert session.get(get, params={"run_id": carols["run_id"]}, timeout=30).status_code == 200
     # a cookie-authenticated write needs the XSRF token (another site cannot forge it)
-    r = session.post(f"{hub.service_url}{API}runs/set-tag", timeout=30,
-                     data=json.dumps({"run_id": carols["run_id"], "key": "k", "value": "v"}))
+    r = session.post(
+        f"{hub.service_url}{API}runs/set-tag",
+        timeout=30,
+        data=json.dumps({"run_id": carols["run_id"], "key": "k", "value": "v"}),
+    )
     assert r.status_code == 403, r.text
 
 
 def test_token_scopes_decide_access(hub: ServiceHub) -> None:
     """A server's token carries few scopes: access to the service is enough (the team comes from the hub);
     a token without access:services for this service is refused."""
-    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "scopes"}).json()["experiment_id"]
-    run_id = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"]["info"][
-        "run_id"]
+    exp_id = hub.call("alice", "POST", "experiments/create", {"name": "scopes"}).json()[
+        "experiment_id"
+    ]
+    run_id = hub.call("alice", "POST", "runs/create", {"experiment_id": exp_id}).json()["run"][
+        "info"
+    ]["run_id"]
 
     def token(scopes: list[str]) -> str:
         r = hub.api("POST", "users/bob/tokens", data=json.dumps({"scopes": scopes}))
@@ -272,12 +392,20 @@ def test_token_scopes_decide_access(hub: ServiceHub) -> None:
         return r.json()["token"]
 
     narrow = token([f"access:services!service={SERVICE}"])
-    r = requests.get(f"{hub.service_url}{API}runs/get", params={"run_id": run_id},
-                     headers={"Authorization": f"token {narrow}"}, timeout=30)
+    r = requests.get(
+        f"{hub.service_url}{API}runs/get",
+        params={"run_id": run_id},
+        headers={"Authorization": f"token {narrow}"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text  # bob's team, found with the service's own hub access
     other = token(["read:users:name!user"])
-    r = requests.get(f"{hub.service_url}{API}runs/get", params={"run_id": run_id},
-                     headers={"Authorization": f"token {other}"}, timeout=30)
+    r = requests.get(
+        f"{hub.service_url}{API}runs/get",
+        params={"run_id": run_id},
+        headers={"Authorization": f"token {other}"},
+        timeout=30,
+    )
     assert r.status_code == 403, r.text
 
 
@@ -292,8 +420,15 @@ def _run_in_alices_pod(hub: ServiceHub, tmp_path: Path, code: str) -> list[str]:
         "JUPYTER_MLOPS_TRACKING_URI": hub.service_url.rstrip("/"),
         "JUPYTER_MLOPS_TRACKING_TOKEN": hub.tokens["alice"],
     }
-    out = subprocess.run([sys.executable, str(script)], check=False, env=env, capture_output=True, text=True,
-                         timeout=240, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout.strip().splitlines()
 
@@ -302,7 +437,8 @@ def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path
     """What a kernel in a team pod does: jupyter_mlops' own client, pointed at the service by the spawner's
     JUPYTER_MLOPS_TRACKING_URI/_TOKEN (its api/v1 bulk writes and heartbeats go through the access check)."""
     run_id = _run_in_alices_pod(
-        hub, tmp_path,
+        hub,
+        tmp_path,
         "import jupyter_mlops as mlops\n"
         "mlops.set_experiment('pod-training')\n"
         "with mlops.start_run(run_name='epochs') as run:\n"
@@ -325,7 +461,8 @@ def test_our_client_logs_a_model_to_the_service(hub: ServiceHub, tmp_path: Path)
     """The service serves tracking only, so no MLflow 3 logged models: mlops.log_model in a pod falls back to
     the layout before them (the model directory among the run's artifacts), which loads by runs:/."""
     *_, printed, run_id = _run_in_alices_pod(
-        hub, tmp_path,
+        hub,
+        tmp_path,
         "import jupyter_mlops as mlops\n"
         "from sklearn.linear_model import LogisticRegression\n"
         "X = [[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]]\n"
@@ -344,24 +481,36 @@ def test_a_private_run_id_is_not_revealed_by_create(hub: ServiceHub) -> None:
     """Issue 11 #12: api/v1/runs/create with the id of a run the caller cannot see
     answers as for a free id (a run under a new id), not RESOURCE_ALREADY_EXISTS."""
     exp_id = hub.call("alice", "POST", "experiments/create", {"name": "vision-ids"}).json()[
-        "experiment_id"]
-    private = hub.call("alice", "POST", "runs/create", {
-        "experiment_id": exp_id, "tags": [{"key": "mlops.visibility", "value": "private"}]}
+        "experiment_id"
+    ]
+    private = hub.call(
+        "alice",
+        "POST",
+        "runs/create",
+        {"experiment_id": exp_id, "tags": [{"key": "mlops.visibility", "value": "private"}]},
     ).json()["run"]["info"]["run_id"]
     _error(hub.call("bob", "GET", "runs/get", run_id=private), 404, "RESOURCE_DOES_NOT_EXIST")
-    r = requests.post(hub.service_url + "api/v1/runs/create",
-                      headers={"Authorization": f"Bearer {hub.tokens['bob']}"},
-                      data=json.dumps({"experiment_id": exp_id, "run_id": private}), timeout=60)
+    r = requests.post(
+        hub.service_url + "api/v1/runs/create",
+        headers={"Authorization": f"Bearer {hub.tokens['bob']}"},
+        data=json.dumps({"experiment_id": exp_id, "run_id": private}),
+        timeout=60,
+    )
     assert r.status_code == 200, r.text
     mine = r.json()["run"]["info"]
     assert mine["run_id"] != private and mine["user_id"] == "bob"
     _error(hub.call("bob", "GET", "runs/get", run_id=private), 404, "RESOURCE_DOES_NOT_EXIST")
-    assert hub.call("alice", "GET", "runs/get", run_id=private).json()["run"]["info"][
-        "user_id"] == "alice"
+    assert (
+        hub.call("alice", "GET", "runs/get", run_id=private).json()["run"]["info"]["user_id"]
+        == "alice"
+    )
     # a taken id the caller can see still answers MLflow's RESOURCE_ALREADY_EXISTS
-    r = requests.post(hub.service_url + "api/v1/runs/create",
-                      headers={"Authorization": f"Bearer {hub.tokens['alice']}"},
-                      data=json.dumps({"experiment_id": exp_id, "run_id": private}), timeout=60)
+    r = requests.post(
+        hub.service_url + "api/v1/runs/create",
+        headers={"Authorization": f"Bearer {hub.tokens['alice']}"},
+        data=json.dumps({"experiment_id": exp_id, "run_id": private}),
+        timeout=60,
+    )
     _error(r, 400, "RESOURCE_ALREADY_EXISTS")
 
 
@@ -379,9 +528,15 @@ def test_auth_walk_of_every_service_route(hub: ServiceHub) -> None:
         tries = [(v, BAD_CREDENTIALS[0]) for v in VERBS]
         tries += [(v, c) for v in ("GET", "POST") for c in BAD_CREDENTIALS[1:]]
         for verb, (kind, headers, query) in tries:
-            r = requests.request(verb, url, headers=headers, params=query or None,
-                                 data=b"{}" if verb in ("POST", "PUT", "PATCH") else None,
-                                 allow_redirects=False, timeout=60)
+            r = requests.request(
+                verb,
+                url,
+                headers=headers,
+                params=query or None,
+                data=b"{}" if verb in ("POST", "PUT", "PATCH") else None,
+                allow_redirects=False,
+                timeout=60,
+            )
             calls += 1
             if r.status_code not in (401, 403):
                 faults.append((verb, pattern, kind, r.status_code, r.text[:120]))

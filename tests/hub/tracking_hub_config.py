@@ -24,7 +24,10 @@ service, role = hub_service(
     artifact_root=env["MLOPS_TEST_SERVICE_ARTIFACTS"],
     environment={"PYTHONPATH": env["PYTHONPATH"]},
 )
-c.JupyterHub.services = [{"name": "test-admin", "api_token": env["MLOPS_TEST_ADMIN_TOKEN"]}, service]
+c.JupyterHub.services = [
+    {"name": "test-admin", "api_token": env["MLOPS_TEST_ADMIN_TOKEN"]},
+    service,
+]
 c.JupyterHub.load_roles = [
     {
         "name": "test-admin",

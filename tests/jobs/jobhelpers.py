@@ -16,7 +16,7 @@ DEADLINE = 120.0
 #: A real DDP job: a tiny linear model trained with gloo on CPU. Each rank draws its own
 #: data shard; rank 0 logs the loss; every rank writes its final weights and what its
 #: environment said to ``<out>/rank-<r>.json``.
-DDP_SCRIPT = '''\
+DDP_SCRIPT = """\
 import argparse, json, os
 import torch
 import torch.distributed as dist
@@ -53,14 +53,14 @@ with open(os.path.join(a.out, f"rank-{rank}.json"), "w") as f:
     json.dump(out, f)
 print(f"rank {rank} of {world} done")
 dist.destroy_process_group()
-'''
+"""
 
 #: Every rank starts a grandchild and records both pids; the rank given as the second
 #: argument raises once every rank has written its pids. Grandchildren of ranks still running
 #: when the job stops start a session of their own (out of their node's process group: found
 #: as descendants); the failing rank's stays in its node's group (found through the group
 #: after its parent died: a process that left both the group and a dead parent could not be).
-SLEEPER_SCRIPT = '''\
+SLEEPER_SCRIPT = """\
 import json, os, subprocess, sys, time
 rank = int(os.environ["JUPYTER_MLOPS_RANK"])
 out = sys.argv[1]
@@ -77,7 +77,7 @@ if rank == fail:
         time.sleep(0.05)
     raise RuntimeError(f"rank {rank} fails on purpose")
 time.sleep(600)
-'''
+"""
 
 
 def write(path: Path | str, text: str) -> Path:
@@ -115,5 +115,8 @@ def pids_of(records: list[dict]) -> list[int]:
 
 
 def env_without_tracking() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JPY_"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JPY_"))
+    }

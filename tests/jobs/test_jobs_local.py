@@ -38,8 +38,9 @@ def ws(tmp_path):
 
 async def make_service(ws, **cfg) -> TrainingService:
     work, store, env = ws
-    svc = TrainingService(store, str(work), env=env, jobs_dir=str(work.parent / "jobs"),
-                          stop_grace=1.0, **cfg)
+    svc = TrainingService(
+        store, str(work), env=env, jobs_dir=str(work.parent / "jobs"), stop_grace=1.0, **cfg
+    )
     await svc.start()
     return svc
 
@@ -64,18 +65,27 @@ async def test_ddp_two_nodes_two_procs_trains_with_identical_weights(ws):
     out.mkdir()
     svc = await make_service(ws)
     try:
-        job = await svc.submit(spec={
-            "name": "ddp", "framework": "pytorch", "script": "ddp_train.py",
-            "nodes": 2, "procs_per_node": 2,
-            "params": {"lr": 0.05, "steps": 30, "out": str(out)},
-            "env": {"OMP_NUM_THREADS": "1"}}, base_dir=str(work))
+        job = await svc.submit(
+            spec={
+                "name": "ddp",
+                "framework": "pytorch",
+                "script": "ddp_train.py",
+                "nodes": 2,
+                "procs_per_node": 2,
+                "params": {"lr": 0.05, "steps": 30, "out": str(out)},
+                "env": {"OMP_NUM_THREADS": "1"},
+            },
+            base_dir=str(work),
+        )
         assert job["status"] in ("QUEUED", "RUNNING") and len(job["ranks"]) == 4
         # 4 processes importing torch on a loaded 2-core machine: a generous deadline
         job = await asyncio.wait_for(svc.wait(job["job_id"]), 5 * DEADLINE)
     finally:
         await svc.stop()
-    logs = {r: (work.parent / "jobs" / job["job_id"] / "logs" / f"rank-{r}.log").read_text()
-            for r in range(4)}
+    logs = {
+        r: (work.parent / "jobs" / job["job_id"] / "logs" / f"rank-{r}.log").read_text()
+        for r in range(4)
+    }
     assert job["status"] == "SUCCEEDED", (job["reason"], logs)
     assert [r["status"] for r in job["ranks"]] == ["SUCCEEDED"] * 4
     results = [json.loads((out / f"rank-{r}.json").read_text()) for r in range(4)]
@@ -124,9 +134,17 @@ async def test_a_failing_rank_fails_the_job_and_leaves_no_process(ws):
     out.mkdir()
     svc = await make_service(ws)
     try:
-        job = await svc.submit(spec={
-            "name": "fails", "framework": "generic", "script": "sleeper.py",
-            "args": [str(out), 1], "nodes": 2, "procs_per_node": 2}, base_dir=str(work))
+        job = await svc.submit(
+            spec={
+                "name": "fails",
+                "framework": "generic",
+                "script": "sleeper.py",
+                "args": [str(out), 1],
+                "nodes": 2,
+                "procs_per_node": 2,
+            },
+            base_dir=str(work),
+        )
         job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
         records = pid_files(out, 4)
     finally:
@@ -152,9 +170,17 @@ async def test_cancel_mid_job_leaves_no_process(ws):
     out.mkdir()
     svc = await make_service(ws)
     try:
-        job = await svc.submit(spec={
-            "name": "cancelled", "framework": "pytorch", "script": "sleeper.py",
-            "args": [str(out)], "nodes": 2, "procs_per_node": 2}, base_dir=str(work))
+        job = await svc.submit(
+            spec={
+                "name": "cancelled",
+                "framework": "pytorch",
+                "script": "sleeper.py",
+                "args": [str(out)],
+                "nodes": 2,
+                "procs_per_node": 2,
+            },
+            base_dir=str(work),
+        )
         records = await until(lambda: pid_files(out, 4), "every rank to start")
         job = await svc.cancel(job["job_id"])
         assert job["status"] == "CANCELED" and job["reason"] == "cancelled"
@@ -169,26 +195,47 @@ async def test_cancel_mid_job_leaves_no_process(ws):
 
 async def test_restart_policy_restarts_the_group_after_a_backoff(ws):
     work, _store, _ = ws
-    write(work / "flaky.py", """\
+    write(
+        work / "flaky.py",
+        """\
         import os, sys
         attempt = int(os.environ["JUPYTER_MLOPS_JOB_ATTEMPT"])
         rank = int(os.environ["JUPYTER_MLOPS_RANK"])
         print("attempt", attempt, "rank", rank)
         if attempt == 1 and rank == 1:
             sys.exit(3)
-        """)
+        """,
+    )
     svc = await make_service(ws)
     try:
-        job = await svc.submit(spec={
-            "name": "flaky", "framework": "generic", "script": "flaky.py", "nodes": 1,
-            "procs_per_node": 2, "restart_policy": "OnFailure", "max_restarts": 2,
-            "backoff_seconds": 0.1}, base_dir=str(work))
+        job = await svc.submit(
+            spec={
+                "name": "flaky",
+                "framework": "generic",
+                "script": "flaky.py",
+                "nodes": 1,
+                "procs_per_node": 2,
+                "restart_policy": "OnFailure",
+                "max_restarts": 2,
+                "backoff_seconds": 0.1,
+            },
+            base_dir=str(work),
+        )
         job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
         # ExitCode: exit status 3 (a program error) is not retried
-        job2 = await svc.submit(spec={
-            "name": "flaky2", "framework": "generic", "script": "flaky.py", "nodes": 1,
-            "procs_per_node": 2, "restart_policy": "ExitCode", "max_restarts": 2,
-            "backoff_seconds": 0.1}, base_dir=str(work))
+        job2 = await svc.submit(
+            spec={
+                "name": "flaky2",
+                "framework": "generic",
+                "script": "flaky.py",
+                "nodes": 1,
+                "procs_per_node": 2,
+                "restart_policy": "ExitCode",
+                "max_restarts": 2,
+                "backoff_seconds": 0.1,
+            },
+            base_dir=str(work),
+        )
         job2 = await asyncio.wait_for(svc.wait(job2["job_id"]), DEADLINE)
     finally:
         await svc.stop()
@@ -205,7 +252,9 @@ async def test_tf_config_contract_workers_reach_each_other(ws):
     TF_CONFIG as MultiWorkerMirroredStrategy reads it, and every worker listens on its own
     address and connects to every other one's."""
     work, _store, _ = ws
-    write(work / "tfworker.py", """\
+    write(
+        work / "tfworker.py",
+        """\
         import json, os, socket, sys, time
         cfg = json.loads(os.environ["TF_CONFIG"])
         workers = cfg["cluster"]["worker"]
@@ -231,11 +280,14 @@ async def test_tf_config_contract_workers_reach_each_other(ws):
         for _ in workers[1:]:
             srv.accept()[0].close()
         print("chief" if me == 0 else "worker", me, "reached", len(workers) - 1, "peers")
-        """)
+        """,
+    )
     svc = await make_service(ws)
     try:
-        job = await svc.submit(spec={"name": "tf", "framework": "tensorflow",
-                                     "script": "tfworker.py", "nodes": 3}, base_dir=str(work))
+        job = await svc.submit(
+            spec={"name": "tf", "framework": "tensorflow", "script": "tfworker.py", "nodes": 3},
+            base_dir=str(work),
+        )
         job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
     finally:
         await svc.stop()
@@ -246,25 +298,49 @@ async def test_tf_config_contract_workers_reach_each_other(ws):
 
 async def test_gpus_are_split_between_nodes_and_tf_workers(ws):
     work, _store, _ = ws
-    write(work / "show.py", """\
+    write(
+        work / "show.py",
+        """\
         import os
         print("CVD", os.environ["JUPYTER_MLOPS_RANK"], os.environ["CUDA_VISIBLE_DEVICES"])
-        """)
+        """,
+    )
     svc = await make_service(ws, local_gpus=["0", "1", "2", "3"])
     try:
-        torch_job = await svc.submit(spec={
-            "name": "g", "framework": "pytorch", "script": "show.py", "nodes": 2,
-            "procs_per_node": 2, "resources": {"gpu": 2}}, base_dir=str(work))
-        tf_job = await svc.submit(spec={
-            "name": "g2", "framework": "tensorflow", "script": "show.py", "nodes": 1,
-            "procs_per_node": 4}, base_dir=str(work))
+        torch_job = await svc.submit(
+            spec={
+                "name": "g",
+                "framework": "pytorch",
+                "script": "show.py",
+                "nodes": 2,
+                "procs_per_node": 2,
+                "resources": {"gpu": 2},
+            },
+            base_dir=str(work),
+        )
+        tf_job = await svc.submit(
+            spec={
+                "name": "g2",
+                "framework": "tensorflow",
+                "script": "show.py",
+                "nodes": 1,
+                "procs_per_node": 4,
+            },
+            base_dir=str(work),
+        )
         for j in (torch_job, tf_job):
-            assert (await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE))["status"] == \
-                "SUCCEEDED"
-        with pytest.raises(TrackingError, match=r"resources.gpu: 2 node\(s\) x 4 GPU\(s\) = 8, "
-                           r"but this machine has 4 GPU\(s\)"):
-            await svc.submit(spec={"name": "g3", "script": "show.py", "nodes": 2,
-                                   "resources": {"gpu": 4}}, base_dir=str(work))
+            assert (await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE))[
+                "status"
+            ] == "SUCCEEDED"
+        with pytest.raises(
+            TrackingError,
+            match=r"resources.gpu: 2 node\(s\) x 4 GPU\(s\) = 8, "
+            r"but this machine has 4 GPU\(s\)",
+        ):
+            await svc.submit(
+                spec={"name": "g3", "script": "show.py", "nodes": 2, "resources": {"gpu": 4}},
+                base_dir=str(work),
+            )
     finally:
         await svc.stop()
 
@@ -285,16 +361,24 @@ async def test_spec_errors_name_the_field_and_stopping_fails_running_jobs(ws):
     svc = await make_service(ws)
     try:
         with pytest.raises(JobError) as e:
-            await svc.submit(spec={"name": "bad", "script": "missing.py", "nodes": 0,
-                                   "framework": "mxnet"}, base_dir=str(work))
+            await svc.submit(
+                spec={"name": "bad", "script": "missing.py", "nodes": 0, "framework": "mxnet"},
+                base_dir=str(work),
+            )
         text = str(e.value)
         assert "framework: 'mxnet' is not one of 'pytorch', 'tensorflow', 'generic'" in text
         assert "nodes: 0 is less than the minimum of 1" in text
         with pytest.raises(TrackingError, match="unknown parameter 'lr'"):
-            await svc.submit(path=None, text="name: p\nscript: sleeper.py\n",
-                             parameters={"lr": "1"}, base_dir=str(work))
-        job = await svc.submit(spec={"name": "long", "script": "sleeper.py",
-                                     "args": [str(out)], "nodes": 2}, base_dir=str(work))
+            await svc.submit(
+                path=None,
+                text="name: p\nscript: sleeper.py\n",
+                parameters={"lr": "1"},
+                base_dir=str(work),
+            )
+        job = await svc.submit(
+            spec={"name": "long", "script": "sleeper.py", "args": [str(out)], "nodes": 2},
+            base_dir=str(work),
+        )
         records = await until(lambda: pid_files(out, 2), "both ranks to start")
     finally:
         await svc.stop()  # the server stops: the job fails with the reason, no process left
@@ -316,14 +400,16 @@ async def test_a_dead_servers_leftover_ranks_are_killed_at_the_next_start(ws, tm
     write(work / "sleeper.py", SLEEPER_SCRIPT)
     out = work / "out"
     out.mkdir()
-    runner = write(tmp_path / "runner.py", f"""\
+    runner = write(
+        tmp_path / "runner.py",
+        f"""\
         import asyncio, sys
         from jupyter_mlops.jobs.service import TrainingService
         from jupyter_mlops.tracking import open_store
 
         async def main():
             store = open_store({store.uri!r})
-            svc = TrainingService(store, {str(work)!r}, jobs_dir={str(tmp_path / 'jobs')!r})
+            svc = TrainingService(store, {str(work)!r}, jobs_dir={str(tmp_path / "jobs")!r})
             await svc.start()
             job = await svc.submit(spec={{"name": "orphan", "script": "sleeper.py",
                                          "args": [{str(out)!r}], "nodes": 2,
@@ -332,7 +418,8 @@ async def test_a_dead_servers_leftover_ranks_are_killed_at_the_next_start(ws, tm
             await asyncio.sleep(600)
 
         asyncio.run(main())
-        """)
+        """,
+    )
     proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; the test reads its output
         [sys.executable, str(runner)], env=env, stdout=subprocess.PIPE, text=True
     )
@@ -366,8 +453,9 @@ async def test_jobs_and_ranks_persist_on_postgresql(tmp_path):
         svc = TrainingService(store, str(work), env=env, jobs_dir=str(tmp_path / "jobs"))
         await svc.start()
         try:
-            job = await svc.submit(spec={"name": "pg", "script": "w.py", "nodes": 2},
-                                   base_dir=str(work))
+            job = await svc.submit(
+                spec={"name": "pg", "script": "w.py", "nodes": 2}, base_dir=str(work)
+            )
             job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
             listed = (await svc.list_jobs(status="SUCCEEDED"))["jobs"]
         finally:
@@ -386,37 +474,54 @@ def test_a_pipeline_train_step_runs_the_job_through_the_local_backend(tmp_path):
 
     from jobhelpers import REPO
 
-    write(tmp_path / "w.py", """\
+    write(
+        tmp_path / "w.py",
+        """\
         import argparse, os
         ap = argparse.ArgumentParser()
         ap.add_argument("--lr", type=float)
         print("rank", os.environ["RANK"], "lr", ap.parse_args().lr)
-        """)
+        """,
+    )
     write(tmp_path / "t.job.yaml", "name: t\nscript: w.py\nnodes: 2\nparams: {lr: 0.1}\n")
     write(tmp_path / "bad.job.yaml", "name: b\nscript: w.py\nnodes: 0\n")
-    write(tmp_path / "p.pipeline.yaml", """\
+    write(
+        tmp_path / "p.pipeline.yaml",
+        """\
         name: with-train
         parameters: {lr: 0.5}
         steps:
           fit: {train: t.job.yaml, parameters: {lr: "{{ params.lr }}"}}
-        """)
-    write(tmp_path / "bad.pipeline.yaml", """\
+        """,
+    )
+    write(
+        tmp_path / "bad.pipeline.yaml",
+        """\
         name: bad-train
         steps:
           a: {train: bad.job.yaml}
           b: {train: t.job.yaml, parameters: {epochs: 3}}
-        """)
-    env = dict(env_without_tracking(), PYTHONPATH=str(REPO),
-               JUPYTER_DATA_DIR=str(tmp_path / "data"))
+        """,
+    )
+    env = dict(
+        env_without_tracking(), PYTHONPATH=str(REPO), JUPYTER_DATA_DIR=str(tmp_path / "data")
+    )
     db = tmp_path / "p.db"
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "pipeline", *args],
-                              cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "jupyter_mlops.cli", "pipeline", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
 
-    r = cli("run", "p.pipeline.yaml", "--database-url", str(db), "--runs-dir",
-            str(tmp_path / "runs"))
+    r = cli(
+        "run", "p.pipeline.yaml", "--database-url", str(db), "--runs-dir", str(tmp_path / "runs")
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "fit: SUCCEEDED" in r.stdout
     run_id = r.stdout.split("run ", 1)[1].split()[0]
@@ -425,19 +530,26 @@ def test_a_pipeline_train_step_runs_the_job_through_the_local_backend(tmp_path):
     assert "[rank 0] rank 0 lr 0.5" in text and "[rank 1] rank 1 lr 0.5" in text
     store = open_store(f"sqlite:///{db}")
     try:
-        (child,) = [r for r in store.search_runs([store.get_experiment_by_name(
-            "with-train").experiment_id])[0] if r.data.tags.get("mlops.pipeline.step") == "fit"]
+        (child,) = [
+            r
+            for r in store.search_runs([store.get_experiment_by_name("with-train").experiment_id])[
+                0
+            ]
+            if r.data.tags.get("mlops.pipeline.step") == "fit"
+        ]
         (job_run,) = store.search_runs([store.get_experiment_by_name("t").experiment_id])[0]
         assert job_run.data.tags["mlflow.parentRunId"] == child.info.run_id
         assert job_run.data.params == {"lr": "0.5"} and job_run.info.status == "FINISHED"
     finally:
         store.close()
-    r = cli("run", "bad.pipeline.yaml", "--database-url", str(db), "--runs-dir",
-            str(tmp_path / "runs"))
+    r = cli(
+        "run", "bad.pipeline.yaml", "--database-url", str(db), "--runs-dir", str(tmp_path / "runs")
+    )
     assert r.returncode == 1 and "a: FAILED" in r.stdout and "b: FAILED" in r.stdout
     bad_run = r.stdout.split("run ", 1)[1].split()[0]
-    logs = {s: (tmp_path / "runs" / bad_run / "steps" / s / "step.log").read_text()
-            for s in ("a", "b")}
+    logs = {
+        s: (tmp_path / "runs" / bad_run / "steps" / s / "step.log").read_text() for s in ("a", "b")
+    }
     assert "bad.job.yaml:3: nodes: 0 is less than the minimum of 1" in logs["a"]
     assert "unknown parameter 'epochs' (params: lr)" in logs["b"]
 
@@ -447,7 +559,9 @@ async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
     ``log_all_ranks`` (or ``mlops.jobs.log_all_ranks()`` in the code) their keys carry their
     rank. A rank's ``end_run`` does not end the job's run."""
     work, store, _ = ws
-    write(work / "logger.py", """\
+    write(
+        work / "logger.py",
+        """\
         import sys
         import jupyter_mlops as mlops
         if len(sys.argv) > 1:
@@ -456,18 +570,32 @@ async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
         mlops.log_metric("x", float(r), step=0)
         mlops.log_param("world", mlops.jobs.world_size())
         mlops.end_run()
-        """)
+        """,
+    )
     svc = await make_service(ws)
     try:
-        default = await svc.submit(spec={"name": "l0", "script": "logger.py", "nodes": 1,
-                                         "procs_per_node": 3, "framework": "generic"},
-                                   base_dir=str(work))
-        spec_all = await svc.submit(spec={"name": "l1", "script": "logger.py", "nodes": 3,
-                                          "log_all_ranks": True}, base_dir=str(work))
-        code_all = await svc.submit(spec={"name": "l2", "script": "logger.py", "nodes": 2,
-                                          "args": ["all"]}, base_dir=str(work))
-        jobs = [await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE)
-                for j in (default, spec_all, code_all)]
+        default = await svc.submit(
+            spec={
+                "name": "l0",
+                "script": "logger.py",
+                "nodes": 1,
+                "procs_per_node": 3,
+                "framework": "generic",
+            },
+            base_dir=str(work),
+        )
+        spec_all = await svc.submit(
+            spec={"name": "l1", "script": "logger.py", "nodes": 3, "log_all_ranks": True},
+            base_dir=str(work),
+        )
+        code_all = await svc.submit(
+            spec={"name": "l2", "script": "logger.py", "nodes": 2, "args": ["all"]},
+            base_dir=str(work),
+        )
+        jobs = [
+            await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE)
+            for j in (default, spec_all, code_all)
+        ]
     finally:
         await svc.stop()
     assert [j["status"] for j in jobs] == ["SUCCEEDED"] * 3
@@ -479,8 +607,7 @@ async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
     assert all(r.info.status == "FINISHED" for r in runs)
 
 
-def test_cell_magic_and_submit_without_a_server_run_in_this_process(tmp_path, monkeypatch,
-                                                                    capsys):
+def test_cell_magic_and_submit_without_a_server_run_in_this_process(tmp_path, monkeypatch, capsys):
     """``%%mlops train`` and ``mlops.jobs.submit(fn)`` with no Jupyter server: the job runs on
     the local backend of this process; a failing cell's job is a UsageError with its log."""
     from IPython.core.error import UsageError
@@ -493,9 +620,10 @@ def test_cell_magic_and_submit_without_a_server_run_in_this_process(tmp_path, mo
     monkeypatch.setenv("JUPYTER_MLOPS_TRACKING_URI", f"sqlite:///{tmp_path / 'magic.db'}")
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     try:
-        job = train_magic(["--nodes", "2", "--framework", "generic", "-p", "n=3",
-                           "--name", "cell-job"],
-                          "import os\nprint('rank', os.environ['JUPYTER_MLOPS_RANK'], n * 2)\n")
+        job = train_magic(
+            ["--nodes", "2", "--framework", "generic", "-p", "n=3", "--name", "cell-job"],
+            "import os\nprint('rank', os.environ['JUPYTER_MLOPS_RANK'], n * 2)\n",
+        )
         out = capsys.readouterr().out
         assert "job cell-job:" in out and "SUCCEEDED" in out
         assert job.status == "SUCCEEDED" and job.logs(rank=1) == "rank 1 6\n"

@@ -145,9 +145,13 @@ def test_cell_magic_inside_a_run_nests_and_closes_runs_left_open(ip: Any, store_
 
     ip.run_line_magic("mlops", "start outer")
     outer = mlops.active_run().info.run_id
-    res = ip.run_cell("%%mlops run inner\nimport jupyter_mlops as m\nm.start_run(run_name='left-open', nested=True)")
+    res = ip.run_cell(
+        "%%mlops run inner\nimport jupyter_mlops as m\nm.start_run(run_name='left-open', nested=True)"
+    )
     assert res.success, res.error_in_exec
-    assert mlops.active_run().info.run_id == outer  # the cell's runs are closed, the outer one is not
+    assert (
+        mlops.active_run().info.run_id == outer
+    )  # the cell's runs are closed, the outer one is not
     (inner,) = _runs_named(store_uri, "inner")
     (left,) = _runs_named(store_uri, "left-open")
     assert inner.data.tags["mlflow.parentRunId"] == outer
@@ -218,7 +222,9 @@ def test_usage_errors(ip: Any, line: str, message: str) -> None:
         ip.run_line_magic("mlops", line)
 
 
-def test_usage_error_is_one_line_not_a_traceback(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_error_is_one_line_not_a_traceback(
+    ip: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     res = ip.run_cell("%mlops metric loss=high")
     assert not res.success
     err = capsys.readouterr()
@@ -235,8 +241,15 @@ def test_cell_form_of_a_line_subcommand(ip: Any) -> None:
 def test_help(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
     ip.run_line_magic("mlops", "")
     out = capsys.readouterr().out
-    for word in ("%mlops start", "%mlops end", "%mlops param", "%mlops metric", "%mlops tag",
-                 "%mlops status", "%%mlops run"):
+    for word in (
+        "%mlops start",
+        "%mlops end",
+        "%mlops param",
+        "%mlops metric",
+        "%mlops tag",
+        "%mlops status",
+        "%%mlops run",
+    ):
         assert word in out
     ip.run_line_magic("mlops", "metric --help")
     assert "--step" in capsys.readouterr().out

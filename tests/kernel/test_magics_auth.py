@@ -48,8 +48,10 @@ def test_start_with_a_wrong_token_is_one_line(ip, monkeypatch, capsys) -> None:
     res = shell.run_cell("%mlops start refused")
     assert not res.success
     text = _output(capsys)
-    assert f"UsageError: %mlops start: The tracking server {server.tracking_uri} refused the " \
-           "token" in text
+    assert (
+        f"UsageError: %mlops start: The tracking server {server.tracking_uri} refused the "
+        "token" in text
+    )
     assert "JUPYTER_MLOPS_TRACKING_TOKEN" in text and "Traceback" not in text
 
 

@@ -35,18 +35,44 @@ pytestmark = [
 
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", "-c", "user.name=T", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main", *args],
-        cwd=cwd, check=True, capture_output=True, text=True,
+        [
+            "git",
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.org",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
 def _notebook(source: str) -> str:
-    return json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {},
-                   "outputs": [], "source": source}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }, indent=1)
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": "c1",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": source,
+                }
+            ],
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+        indent=1,
+    )
 
 
 @dataclass
@@ -98,10 +124,16 @@ class Kernel:
     def __init__(self, server: Server, nb_path: str, first_cell: str = "") -> None:
         self.server = server
         (server.work / nb_path).write_text(_notebook(first_cell))
-        session = server.api("POST", "api/sessions", json={
-            "path": nb_path, "name": nb_path.rsplit("/", 1)[-1], "type": "notebook",
-            "kernel": {"name": "python3"},
-        })
+        session = server.api(
+            "POST",
+            "api/sessions",
+            json={
+                "path": nb_path,
+                "name": nb_path.rsplit("/", 1)[-1],
+                "type": "notebook",
+                "kernel": {"name": "python3"},
+            },
+        )
         self.session_id = session["id"]
         self.kernel_id = session["kernel"]["id"]
         conn = server.runtime_dir / f"kernel-{self.kernel_id}.json"
@@ -147,7 +179,9 @@ class Kernel:
 
     def ok(self, code: str) -> str:
         content, text = self.run(code)
-        assert content["status"] == "ok", f"{code!r} failed: {content.get('ename')}: {content.get('evalue')}\n{text}"
+        assert content["status"] == "ok", (
+            f"{code!r} failed: {content.get('ename')}: {content.get('evalue')}\n{text}"
+        )
         return text
 
     def close(self) -> None:
@@ -183,7 +217,7 @@ def get_run(server: Server, run_id: str) -> dict[str, Any]:
 def get_artifact(server: Server, run: dict[str, Any], path: str) -> bytes:
     uri = run["info"]["artifact_uri"]
     assert uri.startswith("mlflow-artifacts:/"), uri
-    prefix = uri[len("mlflow-artifacts:"):].strip("/")
+    prefix = uri[len("mlflow-artifacts:") :].strip("/")
     r = server.request("GET", f"mlops/api/2.0/mlflow-artifacts/artifacts/{prefix}/{path}")
     assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:300]}"
     return r.content
@@ -231,8 +265,11 @@ def test_line_magics_in_a_notebook(server: Server, magics_kernel: Kernel) -> Non
     assert run["params"] == {"alpha": "0.5", "solver": "adam"}
     assert run["metrics"]["rmse"]["value"] == 0.125 and int(run["metrics"]["rmse"]["step"]) == 2
     assert run["tags"]["team"] == "vision"
-    exp = server.api("GET", "mlops/api/2.0/mlflow/experiments/get",
-                     params={"experiment_id": run["info"]["experiment_id"]})["experiment"]
+    exp = server.api(
+        "GET",
+        "mlops/api/2.0/mlflow/experiments/get",
+        params={"experiment_id": run["info"]["experiment_id"]},
+    )["experiment"]
     assert exp["name"] == "nb-exp"
     check_source_tags(server, run, "work/exp.ipynb")
 
@@ -248,7 +285,9 @@ def test_cell_magic_in_a_notebook(server: Server, magics_kernel: Kernel) -> None
     assert get_artifact(server, run, "source/cell.py").decode().rstrip("\n") == cell
     check_source_tags(server, run, "work/exp.ipynb")
 
-    content, text = k.run("%%mlops run broken\nimport jupyter_mlops as m\nprint(m.active_run().info.run_id)\n1 / 0")
+    content, text = k.run(
+        "%%mlops run broken\nimport jupyter_mlops as m\nprint(m.active_run().info.run_id)\n1 / 0"
+    )
     assert content["status"] == "error" and content["ename"] == "ZeroDivisionError"
     failed = get_run(server, run_id_in(text))
     assert failed["info"]["status"] == "FAILED"
@@ -274,7 +313,9 @@ def test_fluent_api_with_no_configuration(server: Server, plain_kernel: Kernel) 
     check_source_tags(server, run, "plain.ipynb")
 
 
-def test_renamed_notebook_found_through_the_sessions_api(server: Server, plain_kernel: Kernel) -> None:
+def test_renamed_notebook_found_through_the_sessions_api(
+    server: Server, plain_kernel: Kernel
+) -> None:
     """After a rename the kernel's JPY_SESSION_NAME / __session__ name a file
     that is gone (they change only on restart); the sessions API has the new path."""
     from jupyter_mlops.client.source import session_path_for_kernel
@@ -286,7 +327,11 @@ def test_renamed_notebook_found_through_the_sessions_api(server: Server, plain_k
 
     # What JupyterLab does on a rename: move the file, then point the session at it.
     server.api("PATCH", "api/contents/plain.ipynb", json={"path": "renamed.ipynb"})
-    server.api("PATCH", f"api/sessions/{k.session_id}", json={"path": "renamed.ipynb", "name": "renamed.ipynb"})
+    server.api(
+        "PATCH",
+        f"api/sessions/{k.session_id}",
+        json={"path": "renamed.ipynb", "name": "renamed.ipynb"},
+    )
     out = k.ok(
         "import os, json\n"
         "from jupyter_mlops.client.source import capture_source\n"

@@ -32,19 +32,38 @@ needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not i
 
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", "-c", "user.name=T", "-c", "user.email=t@example.org", "-c", "init.defaultBranch=main", *args],
-        cwd=cwd, check=True, capture_output=True, text=True,
+        [
+            "git",
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@example.org",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
-def run_probe(script: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> dict:
+def run_probe(
+    script: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> dict:
     full_env = {**os.environ, "PYTHONPATH": MAIN, **(env or {})}
     for var in ("JPY_SESSION_NAME",):
         if env is None or var not in env:
             full_env.pop(var, None)
     out = subprocess.run(
-        [sys.executable, str(script), *args], env=full_env, cwd=cwd or script.parent,
-        check=True, capture_output=True, text=True, timeout=60,
+        [sys.executable, str(script), *args],
+        env=full_env,
+        cwd=cwd or script.parent,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout
     return json.loads(out)
 
@@ -81,7 +100,9 @@ def test_script_in_a_clean_repo(repo: Path) -> None:
 def test_dirty_detached_and_no_remote(repo: Path) -> None:
     script = repo / "src" / "train.py"
     git(repo, "remote", "remove", "origin")
-    (repo / "notes.txt").write_text("not committed\n")  # untracked counts: the code is not all in the commit
+    (repo / "notes.txt").write_text(
+        "not committed\n"
+    )  # untracked counts: the code is not all in the commit
     git(repo, "checkout", "-q", "--detach")
     tags = run_probe(script)["tags"]
     assert tags["mlflow.source.git.dirty"] == "true"

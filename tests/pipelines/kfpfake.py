@@ -172,14 +172,18 @@ class FakeKfp:
                     if any(s in ("FAILED", "SKIPPED") for s in deps):
                         t.state, t.end_time, changed = "SKIPPED", now(), True
                     elif all(s == "SUCCEEDED" for s in deps) and not any(
-                            run.tasks[d].end_time is None for d in t.deps):
+                        run.tasks[d].end_time is None for d in t.deps
+                    ):
                         t.state, t.start_time = "RUNNING", now()
                         self._started += 1
                         t.started = self._started
-                        t.pod = f"{run.body.get('display_name', 'run')}-{t.name}-" \
-                                f"{uuid.uuid4().hex[:5]}".lower().replace(" ", "-")
-                        t.driver_pod = f"{run.workflow}-system-container-driver-" \
-                                       f"{uuid.uuid4().int % 10**10}"
+                        t.pod = (
+                            f"{run.body.get('display_name', 'run')}-{t.name}-"
+                            f"{uuid.uuid4().hex[:5]}".lower().replace(" ", "-")
+                        )
+                        t.driver_pod = (
+                            f"{run.workflow}-system-container-driver-{uuid.uuid4().int % 10**10}"
+                        )
                         self._log(run, t, f"{t.name}: started in {t.pod}\n")
             if all(t.state in ("SUCCEEDED", "FAILED", "SKIPPED") for t in run.tasks.values()):
                 failed = [t.name for t in run.tasks.values() if t.state == "FAILED"]
@@ -228,7 +232,7 @@ class FakeKfp:
                 raise Refusal(503, "upstream connect error or disconnect/reset before headers")
             if not path.startswith(PREFIX + "/apis/"):
                 raise Refusal(404, "Not Found")
-            path = path[len(PREFIX):]
+            path = path[len(PREFIX) :]
             if path == "/apis/v2beta1/healthz":
                 self._send(h, 200, {"commit_sha": "fake", "tag_name": "2.5.0", "multi_user": True})
                 return
@@ -246,11 +250,27 @@ class FakeKfp:
                 return
             self._send(h, status, out)
         except Refusal as e:
-            self._send(h, e.status, {"error_message": e.message, "code": GRPC.get(e.status, 2),
-                                     "message": e.message, "details": []})
+            self._send(
+                h,
+                e.status,
+                {
+                    "error_message": e.message,
+                    "code": GRPC.get(e.status, 2),
+                    "message": e.message,
+                    "details": [],
+                },
+            )
         except json.JSONDecodeError as e:
-            self._send(h, 400, {"error_message": f"invalid JSON: {e}", "code": 3,
-                                "message": f"invalid JSON: {e}", "details": []})
+            self._send(
+                h,
+                400,
+                {
+                    "error_message": f"invalid JSON: {e}",
+                    "code": 3,
+                    "message": f"invalid JSON: {e}",
+                    "details": [],
+                },
+            )
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
@@ -263,34 +283,47 @@ class FakeKfp:
     def _namespace_of(self, h: BaseHTTPRequestHandler) -> str:
         auth = h.headers.get("Authorization") or ""
         if not auth.startswith("Bearer "):
-            raise Refusal(401, "Unauthenticated: Request header error: there is no user "
-                               "identity header.")
-        ns = self.tokens.get(auth[len("Bearer "):].strip())
+            raise Refusal(
+                401, "Unauthenticated: Request header error: there is no user identity header."
+            )
+        ns = self.tokens.get(auth[len("Bearer ") :].strip())
         if ns is None:
             raise Refusal(401, "Unauthenticated: Failed to authenticate token review")
         return ns
 
     def _authorize(self, ns: str, wanted: str | None, verb: str, resource: str) -> None:
         if wanted is not None and wanted != ns:
-            raise Refusal(403, f"PermissionDenied: User 'system:serviceaccount:{ns}:default-editor' "
-                               f"is not authorized with reason:  (request: &ResourceAttributes"
-                               f"{{Namespace:{wanted},Verb:{verb},Group:pipelines.kubeflow.org,"
-                               f"Resource:{resource}}})")
+            raise Refusal(
+                403,
+                f"PermissionDenied: User 'system:serviceaccount:{ns}:default-editor' "
+                f"is not authorized with reason:  (request: &ResourceAttributes"
+                f"{{Namespace:{wanted},Verb:{verb},Group:pipelines.kubeflow.org,"
+                f"Resource:{resource}}})",
+            )
 
-    def _route(self, method: str, path: str, query: dict[str, str], body: Any,
-               ns: str) -> tuple[int, Any]:
+    def _route(
+        self, method: str, path: str, query: dict[str, str], body: Any, ns: str
+    ) -> tuple[int, Any]:
         parts = path.strip("/").split("/")[2:]  # after apis/<version>
-        if path.startswith("/apis/v1alpha1/runs/") and len(parts) == 5 and parts[2] == "nodes" \
-                and parts[4] == "log" and method == "GET":
+        if (
+            path.startswith("/apis/v1alpha1/runs/")
+            and len(parts) == 5
+            and parts[2] == "nodes"
+            and parts[4] == "log"
+            and method == "GET"
+        ):
             run = self._get_run(parts[1], ns)
             log = self.logs.get((run.run_id, parts[3]))
             if log is None:  # KFP asks Kubernetes for pod `node_id`'s "main" container
-                raise Refusal(400, f"Failed to read logs for run {run.run_id}: pods "
-                                   f"\"{parts[3]}\" not found")
+                raise Refusal(
+                    400, f'Failed to read logs for run {run.run_id}: pods "{parts[3]}" not found'
+                )
             return 200, log
         if parts == ["experiments"] and method == "GET":
             self._authorize(ns, query.get("namespace", ns), "list", "experiments")
-            exps = [e for e in self.experiments.values() if e["namespace"] == query.get("namespace", ns)]
+            exps = [
+                e for e in self.experiments.values() if e["namespace"] == query.get("namespace", ns)
+            ]
             flt = json.loads(query["filter"]) if query.get("filter") else {}
             for p in flt.get("predicates", []):
                 if p.get("key") == "display_name" and p.get("operation") == "EQUALS":
@@ -301,22 +334,36 @@ class FakeKfp:
             self._authorize(ns, want, "create", "experiments")
             if not body.get("display_name"):
                 raise Refusal(400, "Invalid input error: Experiment must have a non-empty name")
-            if any(e["display_name"] == body["display_name"] and e["namespace"] == want
-                   for e in self.experiments.values()):
-                raise Refusal(409, f"Already exist error: Failed to create a new experiment. The "
-                                   f"name {body['display_name']} already exists. Please specify a "
-                                   "new name")
-            exp = {"experiment_id": str(uuid.uuid4()), "display_name": body["display_name"],
-                   "namespace": want, "created_at": now(), "storage_state": "AVAILABLE"}
+            if any(
+                e["display_name"] == body["display_name"] and e["namespace"] == want
+                for e in self.experiments.values()
+            ):
+                raise Refusal(
+                    409,
+                    f"Already exist error: Failed to create a new experiment. The "
+                    f"name {body['display_name']} already exists. Please specify a "
+                    "new name",
+                )
+            exp = {
+                "experiment_id": str(uuid.uuid4()),
+                "display_name": body["display_name"],
+                "namespace": want,
+                "created_at": now(),
+                "storage_state": "AVAILABLE",
+            }
             self.experiments[exp["experiment_id"]] = exp
             return 200, exp
         if parts == ["runs"] and method == "POST":
             return 200, self._create_run(body, ns)
         if len(parts) == 2 and parts[0] == "runs" and method == "GET":
             return 200, self._run_json(self._get_run(parts[1], ns))
-        if len(parts) == 2 and parts[0] == "runs" and parts[1].endswith(":terminate") \
-                and method == "POST":
-            run = self._get_run(parts[1][:-len(":terminate")], ns)
+        if (
+            len(parts) == 2
+            and parts[0] == "runs"
+            and parts[1].endswith(":terminate")
+            and method == "POST"
+        ):
+            run = self._get_run(parts[1][: -len(":terminate")], ns)
             if run.state in ("PENDING", "RUNNING"):
                 run.state = "CANCELING"
                 for t in run.tasks.values():
@@ -335,13 +382,17 @@ class FakeKfp:
     def _create_run(self, body: dict[str, Any], ns: str) -> dict[str, Any]:
         exp = self.experiments.get(body.get("experiment_id") or "")
         if exp is None:
-            raise Refusal(404, f"Failed to create a run: experiment {body.get('experiment_id')} "
-                               "not found")
+            raise Refusal(
+                404, f"Failed to create a run: experiment {body.get('experiment_id')} not found"
+            )
         self._authorize(ns, exp["namespace"], "create", "runs")
         spec = body.get("pipeline_spec")
         if not isinstance(spec, dict):
-            raise Refusal(400, "Invalid input error: a run needs pipeline_spec (this fake "
-                               "does not store pipeline versions)")
+            raise Refusal(
+                400,
+                "Invalid input error: a run needs pipeline_spec (this fake "
+                "does not store pipeline versions)",
+            )
         platform = None
         if "pipeline_spec" in spec:  # the {pipeline_spec, platform_spec} pair
             spec, platform = spec["pipeline_spec"], spec.get("platform_spec")
@@ -351,49 +402,70 @@ class FakeKfp:
             raise Refusal(*self.refuse_runs)
         tasks = {}
         for name, t in spec["root"]["dag"]["tasks"].items():
-            tasks[name] = Task(name, (t.get("taskInfo") or {}).get("name") or name,
-                               list(t.get("dependentTasks") or []))
-        run = Run(str(uuid.uuid4()), exp["namespace"], copy.deepcopy(body), spec, platform, tasks,
-                  workflow=f"{spec['pipelineInfo']['name']}-{uuid.uuid4().hex[:5]}")
+            tasks[name] = Task(
+                name,
+                (t.get("taskInfo") or {}).get("name") or name,
+                list(t.get("dependentTasks") or []),
+            )
+        run = Run(
+            str(uuid.uuid4()),
+            exp["namespace"],
+            copy.deepcopy(body),
+            spec,
+            platform,
+            tasks,
+            workflow=f"{spec['pipelineInfo']['name']}-{uuid.uuid4().hex[:5]}",
+        )
         self.runs[run.run_id] = run
         return self._run_json(run)
 
     def _check_upload(self, spec: dict[str, Any]) -> None:
         """What KFP checks when a package is uploaded (v2_template.go)."""
         if spec.get("schemaVersion") != "2.1.0":
-            raise Refusal(400, "Invalid input error: KFP only supports schema version 2.1.0, "
-                               f"but the pipeline spec has version {spec.get('schemaVersion')}")
+            raise Refusal(
+                400,
+                "Invalid input error: KFP only supports schema version 2.1.0, "
+                f"but the pipeline spec has version {spec.get('schemaVersion')}",
+            )
         name = (spec.get("pipelineInfo") or {}).get("name") or ""
         if not name or not NAME.match(name):
-            raise Refusal(400, f"Invalid input error: pipeline name '{name}' does not match "
-                               "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+            raise Refusal(
+                400,
+                f"Invalid input error: pipeline name '{name}' does not match "
+                "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+            )
         if not isinstance(spec.get("root"), dict):
             raise Refusal(400, "Invalid input error: pipeline spec is invalid: root is missing")
 
     def _check_references(self, spec: dict[str, Any], runtime: dict[str, Any]) -> None:
         """What the backend's compiler finds only at run creation (visitor.go, argocompiler)."""
         comps = spec.get("components") or {}
-        executors = ((spec.get("deploymentSpec") or {}).get("executors") or {})
+        executors = (spec.get("deploymentSpec") or {}).get("executors") or {}
         tasks = (spec["root"].get("dag") or {}).get("tasks") or {}
         if not tasks:
             raise Refusal(400, "Invalid input error: the root DAG has no tasks")
         for name, t in tasks.items():
             ref = (t.get("componentRef") or {}).get("name")
             if ref not in comps:
-                raise Refusal(400, f"Internal error: failed to compile: cannot find component "
-                                   f"ref name={ref}")
+                raise Refusal(
+                    400, f"Internal error: failed to compile: cannot find component ref name={ref}"
+                )
             label = comps[ref].get("executorLabel")
             if label is not None and label not in executors:
-                raise Refusal(400, f"Internal error: failed to compile: executor(label={label}) "
-                                   "not found in deployment config")
+                raise Refusal(
+                    400,
+                    f"Internal error: failed to compile: executor(label={label}) "
+                    "not found in deployment config",
+                )
             for d in t.get("dependentTasks") or []:
                 if d not in tasks:
                     raise Refusal(400, f"Internal error: task {name} depends on unknown task {d}")
-        declared = ((spec["root"].get("inputDefinitions") or {}).get("parameters") or {})
-        for p in (runtime.get("parameters") or {}):
+        declared = (spec["root"].get("inputDefinitions") or {}).get("parameters") or {}
+        for p in runtime.get("parameters") or {}:
             if p not in declared:
-                raise Refusal(400, f"Invalid input error: parameter {p} is not declared by the "
-                                   "pipeline")
+                raise Refusal(
+                    400, f"Invalid input error: parameter {p} is not declared by the pipeline"
+                )
 
     def _run_json(self, run: Run) -> dict[str, Any]:
         return self._run_body(run, self._task_details(run))
@@ -402,44 +474,87 @@ class FakeKfp:
         """Every node of the run's workflow, KFP's own among the tasks (see the module doc)."""
         never = "1970-01-01T00:00:00Z"
 
-        def node(key: str, name: str, state: str, start: str | None, end: str | None,
-                 pods: list[str], error: str | None = None) -> dict[str, Any]:
-            return {"run_id": run.run_id, "task_id": run.node_id(key), "display_name": name,
-                    "create_time": run.created_at, "start_time": start or never,
-                    "end_time": end or never, "state": state,
-                    **({"error": {"code": 2, "message": error}} if error else {}),
-                    "child_tasks": [{"pod_name": p} for p in pods]}
+        def node(
+            key: str,
+            name: str,
+            state: str,
+            start: str | None,
+            end: str | None,
+            pods: list[str],
+            error: str | None = None,
+        ) -> dict[str, Any]:
+            return {
+                "run_id": run.run_id,
+                "task_id": run.node_id(key),
+                "display_name": name,
+                "create_time": run.created_at,
+                "start_time": start or never,
+                "end_time": end or never,
+                "state": state,
+                **({"error": {"code": 2, "message": error}} if error else {}),
+                "child_tasks": [{"pod_name": p} for p in pods],
+            }
 
         if run.state == "PENDING":
             return []
         ended = run.finished_at if run.state in ("SUCCEEDED", "FAILED", "CANCELED") else None
         details = [
             node("workflow", run.workflow, run.state, run.created_at, ended, []),
-            node("root-driver", "root-driver", "SUCCEEDED", run.created_at, run.created_at,
-                 [f"{run.workflow}-system-dag-driver-{run.node_id('root-driver-pod')}"]),
+            node(
+                "root-driver",
+                "root-driver",
+                "SUCCEEDED",
+                run.created_at,
+                run.created_at,
+                [f"{run.workflow}-system-dag-driver-{run.node_id('root-driver-pod')}"],
+            ),
             node("root", "root", run.state, run.created_at, ended, []),
         ]
-        for t in sorted((t for t in run.tasks.values() if t.state != "PENDING"),
-                        key=lambda t: (t.started == 0, t.started)):
+        for t in sorted(
+            (t for t in run.tasks.values() if t.state != "PENDING"),
+            key=lambda t: (t.started == 0, t.started),
+        ):
             pods = [t.pod] if t.pod else []
             if t.driver_pod:
-                details.append(node(f"{t.name}/driver", f"{t.name}-driver", "SUCCEEDED",
-                                    t.start_time, t.start_time, [t.driver_pod]))
-            details.append(node(t.name, t.display_name, t.state, t.start_time, t.end_time, pods,
-                                t.error))
+                details.append(
+                    node(
+                        f"{t.name}/driver",
+                        f"{t.name}-driver",
+                        "SUCCEEDED",
+                        t.start_time,
+                        t.start_time,
+                        [t.driver_pod],
+                    )
+                )
+            details.append(
+                node(t.name, t.display_name, t.state, t.start_time, t.end_time, pods, t.error)
+            )
             if t.pod:
-                details.append(node(f"{t.name}/executor", "executor", t.state, t.start_time,
-                                    t.end_time, pods, t.error))
+                details.append(
+                    node(
+                        f"{t.name}/executor",
+                        "executor",
+                        t.state,
+                        t.start_time,
+                        t.end_time,
+                        pods,
+                        t.error,
+                    )
+                )
         return details
 
     def _run_body(self, run: Run, details: list[dict[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "run_id": run.run_id, "display_name": run.body.get("display_name"),
-            "experiment_id": run.body.get("experiment_id"), "state": run.state,
-            "created_at": run.created_at, "scheduled_at": run.created_at,
+            "run_id": run.run_id,
+            "display_name": run.body.get("display_name"),
+            "experiment_id": run.body.get("experiment_id"),
+            "state": run.state,
+            "created_at": run.created_at,
+            "scheduled_at": run.created_at,
             "finished_at": run.finished_at or "1970-01-01T00:00:00Z",
             "runtime_config": run.body.get("runtime_config") or {},
-            "run_details": {"task_details": details}}
+            "run_details": {"task_details": details},
+        }
         if run.error:
             out["error"] = {"code": 2, "message": run.error}
         return out

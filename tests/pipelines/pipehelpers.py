@@ -18,7 +18,11 @@ from serverproc import REPO, JupyterServerProcess  # noqa: F401 - REPO for the p
 
 def write_notebook(path: str, params: str | None, *cells: str) -> str:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     if params is not None:
         nb.cells.append(nbformat.v4.new_code_cell(params, metadata={"tags": ["parameters"]}))
     for c in cells:
@@ -38,16 +42,18 @@ def write(path: str, text: str) -> str:
 @pytest.fixture
 def ws(tmp_path):
     """A workspace directory with a notebook and a script."""
-    write_notebook(str(tmp_path / "prep.ipynb"), "rows = 10\nname = 'x'\n",
-                   "print('rows', rows)")
+    write_notebook(str(tmp_path / "prep.ipynb"), "rows = 10\nname = 'x'\n", "print('rows', rows)")
     write(str(tmp_path / "train.py"), "import sys\nprint(sys.argv[1:])\n")
     return tmp_path
 
 
 # -- a jupyter server subprocess with the extension --------------------------------------
 #: Fast schedule ticks and a warm kernel, so REST tests do not wait on the defaults.
-PIPELINE_ARGS = ("--PipelineService.schedule_interval=0.5", "--PipelineService.parallelism=2",
-                 "--PipelineService.warm_kernels=1")
+PIPELINE_ARGS = (
+    "--PipelineService.schedule_interval=0.5",
+    "--PipelineService.parallelism=2",
+    "--PipelineService.warm_kernels=1",
+)
 
 
 @dataclass
@@ -63,9 +69,17 @@ class Server(JupyterServerProcess):
 
     def call(self, method: str, path: str, body=None, raw: bool = False, timeout: float = 60):
         """(status, JSON or bytes, headers)."""
-        data = _json.dumps(body).encode() if body is not None else (b"" if method in ("POST", "PATCH") else None)
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        data = (
+            _json.dumps(body).encode()
+            if body is not None
+            else (b"" if method in ("POST", "PATCH") else None)
+        )
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 payload, status, headers = r.read(), r.status, r.headers
@@ -73,7 +87,9 @@ class Server(JupyterServerProcess):
             payload, status, headers = e.read(), e.code, e.headers
         return status, payload if raw else _json.loads(payload or b"null"), headers
 
-    def wait_run(self, run_id: str, until=("SUCCEEDED", "FAILED", "CANCELED"), timeout: float = 180):
+    def wait_run(
+        self, run_id: str, until=("SUCCEEDED", "FAILED", "CANCELED"), timeout: float = 180
+    ):
         deadline = time.monotonic() + timeout
         while True:
             status, body, _ = self.call("GET", f"mlops/api/v1/pipelines/runs/{run_id}")
@@ -90,7 +106,9 @@ def wait_dead(pid: int, timeout: float = 60) -> None:
 
     deadline = time.monotonic() + timeout
     while alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} still runs {timeout:.0f} s after its kill"
+        assert time.monotonic() < deadline, (
+            f"process {pid} still runs {timeout:.0f} s after its kill"
+        )
         time.sleep(0.05)
 
 

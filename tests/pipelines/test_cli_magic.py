@@ -16,8 +16,14 @@ from jupyter_mlops.tracking import open_store
 def cli(*args, cwd):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("JUPYTER_MLOPS_TRACKING_URI", None)
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -25,20 +31,28 @@ def proj(tmp_path):
     write(str(tmp_path / "a.py"), "import sys\nprint('got', sys.argv[1:])\n")
     write(str(tmp_path / "fail.py"), "raise SystemExit(4)\n")
     write_notebook(str(tmp_path / "n.ipynb"), "x = 1\n", "print('x is', x)")
-    write(str(tmp_path / "ok.pipeline.yaml"), """\
+    write(
+        str(tmp_path / "ok.pipeline.yaml"),
+        """\
         name: cli-ok
         parameters: {x: {type: integer, default: 1}}
         steps:
           a: {script: a.py, parameters: {x: "{{ params.x }}"}}
           n: {notebook: n.ipynb, depends_on: [a], parameters: {x: "{{ params.x }}"}}
-        """)
-    write(str(tmp_path / "bad.pipeline.yaml"), """\
+        """,
+    )
+    write(
+        str(tmp_path / "bad.pipeline.yaml"),
+        """\
         name: cli-bad
         steps:
           a: {script: a.py, depends_on: [b]}
           b: {script: a.py, depends_on: [a]}
-        """)
-    write(str(tmp_path / "fails.pipeline.yaml"), "name: cli-fails\nsteps:\n  f: {script: fail.py}\n")
+        """,
+    )
+    write(
+        str(tmp_path / "fails.pipeline.yaml"), "name: cli-fails\nsteps:\n  f: {script: fail.py}\n"
+    )
     return tmp_path
 
 
@@ -52,8 +66,17 @@ def test_cli_validate(proj):
 
 def test_cli_run_prints_progress_and_exit_status(proj):
     db = proj / "store.db"
-    r = cli("run", "ok.pipeline.yaml", "-p", "x=5", "--database-url", str(db),
-            "--runs-dir", str(proj / ".runs"), cwd=proj)
+    r = cli(
+        "run",
+        "ok.pipeline.yaml",
+        "-p",
+        "x=5",
+        "--database-url",
+        str(db),
+        "--runs-dir",
+        str(proj / ".runs"),
+        cwd=proj,
+    )
     assert r.returncode == 0, r.stderr
     assert "started (2 steps)" in r.stdout and "n: SUCCEEDED" in r.stdout
     run_id = r.stdout.split("run ", 1)[1].split()[0]
@@ -104,21 +127,40 @@ def test_cli_run_terminated_kills_its_steps_and_records_why(proj):
     import signal
     import time
 
-    write(str(proj / "sleepy.py"), """\
+    write(
+        str(proj / "sleepy.py"),
+        """\
         import os, subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
         open(os.environ["PIDFILE"], "w").write(str(child.pid))
         time.sleep(300)
-        """)
+        """,
+    )
     pidfile = proj / "child.pid"
-    write(str(proj / "sleepy.pipeline.yaml"),
-          f"name: sleepy\nsteps:\n  s: {{script: sleepy.py, env: {{PIDFILE: '{pidfile}'}}}}\n")
+    write(
+        str(proj / "sleepy.pipeline.yaml"),
+        f"name: sleepy\nsteps:\n  s: {{script: sleepy.py, env: {{PIDFILE: '{pidfile}'}}}}\n",
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("JUPYTER_MLOPS_TRACKING_URI", None)
     db = proj / "term.db"
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
-                             "sleepy.pipeline.yaml", "--database-url", str(db)], cwd=proj, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_mlops.pipelines.cli",
+            "pipeline",
+            "run",
+            "sleepy.pipeline.yaml",
+            "--database-url",
+            str(db),
+        ],
+        cwd=proj,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (pidfile.exists() and pidfile.read_text()):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()

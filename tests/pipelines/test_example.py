@@ -34,12 +34,21 @@ def test_example_runs_and_logs_into_step_runs(tmp_path):
     shutil.copytree(EXAMPLE, work)
     before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()}
     store = open_store(f"sqlite:///{tmp_path / 'mlops.db'}", artifact_root=str(tmp_path / "art"))
-    env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=store.uri,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        JUPYTER_MLOPS_TRACKING_URI=store.uri,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
 
     async def main():
-        svc = PipelineService(store, str(work), env=env, runs_dir=str(tmp_path / "runs"),
-                              warm_kernels=1, parallelism=2)
+        svc = PipelineService(
+            store,
+            str(work),
+            env=env,
+            runs_dir=str(tmp_path / "runs"),
+            warm_kernels=1,
+            parallelism=2,
+        )
         await svc.start(schedules=False)
         try:
             run = await svc.submit("train-and-evaluate.pipeline.yaml", parameters={"C": "0.5"})
@@ -53,7 +62,9 @@ def test_example_runs_and_logs_into_step_runs(tmp_path):
     evaluate = store.get_run(steps["evaluate"]["tracking_run_id"])
     assert evaluate.data.metrics["test_accuracy"].value > 0.8
     assert evaluate.data.params == {"threshold": "0.8"}
-    assert store.get_run(steps["prepare"]["tracking_run_id"]).data.metrics["train_rows"].value == 112
+    assert (
+        store.get_run(steps["prepare"]["tracking_run_id"]).data.metrics["train_rows"].value == 112
+    )
     assert "train_accuracy" in store.get_run(steps["train"]["tracking_run_id"]).data.metrics
     # the workspace is untouched: outputs live in the run's own directories
     assert {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()} == before

@@ -36,12 +36,20 @@ def _text(path) -> str:
 
 def run_with_service(store, root, fn, **cfg):
     """Run ``await fn(svc)`` with a started service, stopped afterwards."""
-    env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=store.uri,
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(
+        os.environ,
+        JUPYTER_MLOPS_TRACKING_URI=store.uri,
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
 
     async def main():
-        svc = PipelineService(store, str(root), env=env, runs_dir=str(root / ".runs"),
-                              **{"warm_kernels": 1, "parallelism": 2, **cfg})
+        svc = PipelineService(
+            store,
+            str(root),
+            env=env,
+            runs_dir=str(root / ".runs"),
+            **{"warm_kernels": 1, "parallelism": 2, **cfg},
+        )
         await svc.start(schedules=False)
         try:
             return await fn(svc)
@@ -56,24 +64,33 @@ def steps_of(run):
 
 
 def test_notebook_and_script_steps_tracked_with_outputs_logs_and_parameters(store, tmp_path):
-    write(str(tmp_path / "make.py"), """\
+    write(
+        str(tmp_path / "make.py"),
+        """\
         import json, os, sys
         print("argv", sys.argv[1:])
         rows = int(sys.argv[1].split("=")[1])
         open("data.json", "w").write(json.dumps(list(range(rows))))
         import jupyter_mlops as mlops
         mlops.log_metric("rows", rows)
-        """)
-    nb = write_notebook(str(tmp_path / "use.ipynb"), "scale = 1.0\nlabel = 'none'\n", """\
+        """,
+    )
+    nb = write_notebook(
+        str(tmp_path / "use.ipynb"),
+        "scale = 1.0\nlabel = 'none'\n",
+        """\
         import json
         data = json.load(open("data.json"))
         total = sum(data) * scale
         print("total", total, label)
         import jupyter_mlops as mlops
         mlops.log_metric("total", total)
-        """)
+        """,
+    )
     before = _text(nb)
-    write(str(tmp_path / "p.pipeline.yaml"), """\
+    write(
+        str(tmp_path / "p.pipeline.yaml"),
+        """\
         name: tracked
         parameters:
           rows: {type: integer, default: 4}
@@ -87,7 +104,8 @@ def test_notebook_and_script_steps_tracked_with_outputs_logs_and_parameters(stor
             notebook: use.ipynb
             depends_on: [make]
             parameters: {scale: "{{ params.scale }}", label: "run {{ run.id }}"}
-        """)
+        """,
+    )
 
     async def go(svc):
         run = await svc.submit("p.pipeline.yaml", parameters={"rows": "5"})
@@ -100,8 +118,9 @@ def test_notebook_and_script_steps_tracked_with_outputs_logs_and_parameters(stor
     assert run["progress"]["done"] == 2 and run["parameters"] == {"rows": 5, "scale": 2.0}
     # the source notebook is untouched; the executed copy has the injected cell after `parameters`
     assert _text(nb) == before
-    out = nbformat.read(os.path.join(tmp_path / ".runs", run["run_id"], "steps", "use",
-                                     "output.ipynb"), 4)
+    out = nbformat.read(
+        os.path.join(tmp_path / ".runs", run["run_id"], "steps", "use", "output.ipynb"), 4
+    )
     assert "injected-parameters" in out.cells[1].metadata["tags"]
     assert "scale = 2.0" in out.cells[1].source and f"run {run['run_id']}" in out.cells[1].source
     assert any("total 20.0" in o.get("text", "") for o in out.cells[2].outputs)
@@ -125,23 +144,29 @@ def test_notebook_and_script_steps_tracked_with_outputs_logs_and_parameters(stor
 
 def test_failure_skips_dependents_other_branch_runs_and_retries(any_store, tmp_path):
     store = any_store
-    write(str(tmp_path / "flaky.py"), """\
+    write(
+        str(tmp_path / "flaky.py"),
+        """\
         import os
         n = int(open("count").read()) if os.path.exists("count") else 0
         open("count", "w").write(str(n + 1))
         print("attempt", n + 1)
         raise SystemExit(0 if n >= 1 else 3)
-        """)
+        """,
+    )
     write(str(tmp_path / "bad.py"), "raise ValueError('boom')\n")
     write(str(tmp_path / "ok.py"), "print('ok')\n")
-    write(str(tmp_path / "p.pipeline.yaml"), """\
+    write(
+        str(tmp_path / "p.pipeline.yaml"),
+        """\
         name: branches
         steps:
           flaky: {script: flaky.py, retries: 2}
           bad: {script: bad.py}
           after_bad: {script: ok.py, depends_on: [bad]}
           after_flaky: {script: ok.py, depends_on: [flaky]}
-        """)
+        """,
+    )
 
     async def go(svc):
         run = await svc.submit("p.pipeline.yaml")
@@ -174,28 +199,41 @@ def test_failed_notebook_cell_names_the_error_and_keeps_the_partial_notebook(sto
 
 
 def test_cancel_and_timeout_kill_the_whole_process_tree(store, tmp_path):
-    write(str(tmp_path / "spawn.py"), """\
+    write(
+        str(tmp_path / "spawn.py"),
+        """\
         import subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
         open("child.pid", "w").write(str(child.pid))
         print("spawned", child.pid, flush=True)
         time.sleep(300)
-        """)
-    write_notebook(str(tmp_path / "slow.ipynb"), None, """\
+        """,
+    )
+    write_notebook(
+        str(tmp_path / "slow.ipynb"),
+        None,
+        """\
         import os, subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
         open("child.pid", "w").write(str(child.pid))
         time.sleep(300)
-        """)
-    write(str(tmp_path / "p.pipeline.yaml"), """\
+        """,
+    )
+    write(
+        str(tmp_path / "p.pipeline.yaml"),
+        """\
         name: long
         steps:
           s: {script: spawn.py}
           n: {notebook: slow.ipynb}
           later: {script: spawn.py, depends_on: [s]}
-        """)
+        """,
+    )
     # long enough for the script to start its child on a loaded machine, which the test checks
-    write(str(tmp_path / "t.pipeline.yaml"), "name: timeout\nsteps:\n  s: {script: spawn.py, timeout: 10}\n")
+    write(
+        str(tmp_path / "t.pipeline.yaml"),
+        "name: timeout\nsteps:\n  s: {script: spawn.py, timeout: 10}\n",
+    )
 
     async def pid_file(path):
         for _ in range(600):
@@ -226,27 +264,36 @@ def test_cancel_and_timeout_kill_the_whole_process_tree(store, tmp_path):
 
 
 def test_cache_hits_on_same_code_inputs_and_parameters_and_retry_reuses_successes(store, tmp_path):
-    write(str(tmp_path / "gen.py"), """\
+    write(
+        str(tmp_path / "gen.py"),
+        """\
         import sys, time
         open("out.txt", "w").write(sys.argv[1] + str(time.time()))
-        """)
+        """,
+    )
     write(str(tmp_path / "input.csv"), "a,b\n1,2\n")
-    write(str(tmp_path / "fail_once.py"), """\
+    write(
+        str(tmp_path / "fail_once.py"),
+        """\
         import os
         flag = os.environ["FLAG"]
         if not os.path.exists(flag):
             open(flag, "w").write("x")
             raise SystemExit(1)
         print(open("out.txt").read())
-        """)
-    write(str(tmp_path / "p.pipeline.yaml"), f"""\
+        """,
+    )
+    write(
+        str(tmp_path / "p.pipeline.yaml"),
+        f"""\
         name: cached
         parameters: {{k: 1}}
         steps:
           gen: {{script: gen.py, cache: true, inputs: [input.csv], outputs: [out.txt],
                 parameters: {{k: "{{{{ params.k }}}}"}}}}
-          use: {{script: fail_once.py, depends_on: [gen], env: {{FLAG: "{tmp_path / 'flag'}"}}}}
-        """)
+          use: {{script: fail_once.py, depends_on: [gen], env: {{FLAG: "{tmp_path / "flag"}"}}}}
+        """,
+    )
 
     async def go(svc):
         r1 = await svc.wait((await svc.submit("p.pipeline.yaml"))["run_id"])
@@ -260,7 +307,10 @@ def test_cache_hits_on_same_code_inputs_and_parameters_and_retry_reuses_successe
     r1, r2, r3, r4, r5 = run_with_service(store, tmp_path, go)
     assert r1["status"] == "FAILED" and steps_of(r1)["gen"]["status"] == "SUCCEEDED"
     assert r2["status"] == "SUCCEEDED" and r2["retry_of"] == r1["run_id"]
-    assert steps_of(r2)["gen"]["status"] == "CACHED" and steps_of(r2)["gen"]["cached_from"] == r1["run_id"]
+    assert (
+        steps_of(r2)["gen"]["status"] == "CACHED"
+        and steps_of(r2)["gen"]["cached_from"] == r1["run_id"]
+    )
     assert steps_of(r3)["gen"]["status"] == "CACHED"
 
     def out(r):
@@ -276,13 +326,19 @@ def test_cache_hits_on_same_code_inputs_and_parameters_and_retry_reuses_successe
 def test_inputs_are_readable_at_their_paths_and_helpers_import(store, tmp_path):
     write(str(tmp_path / "data" / "raw.csv"), "a\n1\n2\n")
     write(str(tmp_path / "helpers.py"), "def double(x):\n    return 2 * x\n")
-    write_notebook(str(tmp_path / "read.ipynb"), None, """\
+    write_notebook(
+        str(tmp_path / "read.ipynb"),
+        None,
+        """\
         from helpers import double
         rows = open("data/raw.csv").read().split()[1:]
         print("sum", double(sum(map(int, rows))))
-        """)
-    write(str(tmp_path / "p.pipeline.yaml"),
-          "name: inputs\nsteps:\n  r: {notebook: read.ipynb, inputs: [data/raw.csv]}\n")
+        """,
+    )
+    write(
+        str(tmp_path / "p.pipeline.yaml"),
+        "name: inputs\nsteps:\n  r: {notebook: read.ipynb, inputs: [data/raw.csv]}\n",
+    )
 
     async def go(svc):
         run = await svc.wait((await svc.submit("p.pipeline.yaml"))["run_id"])
@@ -298,7 +354,9 @@ def test_parallel_branches_run_at_the_same_time(store, tmp_path):
     # Run one after the other, the first would wait in vain and fail.
     meet = tmp_path / "meet"
     meet.mkdir()
-    write(str(tmp_path / "meet.py"), f"""\
+    write(
+        str(tmp_path / "meet.py"),
+        f"""\
         import os, sys, time
         args = dict(a.lstrip("-").split("=", 1) for a in sys.argv[1:])
         me, other = args["me"], args["other"]
@@ -308,13 +366,17 @@ def test_parallel_branches_run_at_the_same_time(store, tmp_path):
             if time.monotonic() > deadline:
                 sys.exit(f"{{me}} never met {{other}}: the branches did not run at the same time")
             time.sleep(0.05)
-        """)
-    write(str(tmp_path / "p.pipeline.yaml"), """\
+        """,
+    )
+    write(
+        str(tmp_path / "p.pipeline.yaml"),
+        """\
         name: par
         steps:
           a: {script: meet.py, parameters: {me: a, other: b}}
           b: {script: meet.py, parameters: {me: b, other: a}}
-        """)
+        """,
+    )
 
     async def go(svc):
         return await svc.wait((await svc.submit("p.pipeline.yaml"))["run_id"])
@@ -332,12 +394,18 @@ def test_unfinished_runs_of_a_dead_process_are_failed_on_start(store, tmp_path):
         row = await svc.ctx.call(svc._create, svc.load("p.pipeline.yaml"), {}, None, None, None)
         dead = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: ASYNC220 - "pass" ends at once
         dead.wait()  # a pid of this machine that no longer runs
-        await svc.ctx.call(lambda: svc.db.update_run(row["run_id"], status="RUNNING",
-                                                     executor=f"{socket.gethostname()}:{dead.pid}"))
-        await svc.ctx.call(lambda: svc.db.update_steps([(row["run_id"], "a", {"status": "RUNNING"})]))
+        await svc.ctx.call(
+            lambda: svc.db.update_run(
+                row["run_id"], status="RUNNING", executor=f"{socket.gethostname()}:{dead.pid}"
+            )
+        )
+        await svc.ctx.call(
+            lambda: svc.db.update_steps([(row["run_id"], "a", {"status": "RUNNING"})])
+        )
         other = await svc.ctx.call(svc._create, svc.load("p.pipeline.yaml"), {}, None, None, None)
-        await svc.ctx.call(lambda: svc.db.update_run(other["run_id"], status="RUNNING",
-                                                     executor="another-pod:12"))
+        await svc.ctx.call(
+            lambda: svc.db.update_run(other["run_id"], status="RUNNING", executor="another-pod:12")
+        )
         return row["run_id"], other["run_id"]
 
     run_id, elsewhere = run_with_service(store, tmp_path, submit_and_abandon)
@@ -368,12 +436,15 @@ def test_idle_warm_kernels_are_shut_down(store, tmp_path):
 
 def test_cancel_from_another_process_reaches_the_executor(store, tmp_path):
     write(str(tmp_path / "sleep.py"), "import time\nprint('up', flush=True)\ntime.sleep(300)\n")
-    write(str(tmp_path / "p.pipeline.yaml"), "name: remote-cancel\nsteps:\n  s: {script: sleep.py}\n")
+    write(
+        str(tmp_path / "p.pipeline.yaml"), "name: remote-cancel\nsteps:\n  s: {script: sleep.py}\n"
+    )
     env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=store.uri)
 
     async def main():
-        runner = PipelineService(store, str(tmp_path), env=env, runs_dir=str(tmp_path / ".runs"),
-                                 warm_kernels=0)
+        runner = PipelineService(
+            store, str(tmp_path), env=env, runs_dir=str(tmp_path / ".runs"), warm_kernels=0
+        )
         other = PipelineService(open_store(store.uri), str(tmp_path), env=env, warm_kernels=0)
         try:
             run = await runner.submit("p.pipeline.yaml")

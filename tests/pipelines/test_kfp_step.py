@@ -25,7 +25,10 @@ def ws(tmp_path):
     logs a metric without start_run and writes model.txt."""
     w = tmp_path / "ws"
     write_notebook(str(w / "prep.ipynb"), "rows = 1\n", "open('data.txt', 'w').write('x' * rows)")
-    write_notebook(str(w / "nb" / "train.ipynb"), "rows = 0\nlabel = ''\nsrc = ''\n", """\
+    write_notebook(
+        str(w / "nb" / "train.ipynb"),
+        "rows = 0\nlabel = ''\nsrc = ''\n",
+        """\
         import jupyter_mlops as mlops
         data = open('data.txt').read()
         extra = open('conf/extra.txt').read().strip()
@@ -33,9 +36,12 @@ def ws(tmp_path):
         mlops.log_metric('rows_seen', len(data) + rows)
         open('model.txt', 'w').write(f'{label}:{extra}:{same}')
         print('trained on', len(data), 'rows')
-        """)
+        """,
+    )
     write(str(w / "conf" / "extra.txt"), "tuned\n")
-    write(str(w / "p.pipeline.yaml"), """\
+    write(
+        str(w / "p.pipeline.yaml"),
+        """\
         name: KFP_Step.Test
         parameters:
           rows: {type: integer, default: 3}
@@ -54,7 +60,8 @@ def ws(tmp_path):
               src: "{{ steps.prep.outputs }}"
             inputs: [conf/extra.txt]
             outputs: [model.txt]
-        """)
+        """,
+    )
     return w
 
 
@@ -63,8 +70,13 @@ def compiled(ws, store, **params):
     exp = store.create_experiment("kfp-step")
     parent = store.create_run(exp, run_name="parent").info.run_id
     runs = {n: store.create_run(exp, run_name=n).info.run_id for n in p.steps}
-    ir = compile_pipeline(p, params, step_run_ids=runs, parent_run_id=parent,
-                          settings=KubeflowSettings(image="img", tracking_uri=store.uri))
+    ir = compile_pipeline(
+        p,
+        params,
+        step_run_ids=runs,
+        parent_run_id=parent,
+        settings=KubeflowSettings(image="img", tracking_uri=store.uri),
+    )
     return ir["pipeline_spec"], runs
 
 
@@ -72,15 +84,23 @@ def launch(spec, step, executor_input, workdir):
     """What KFP's launcher does with the executor: run command + args with ``{{$}}``
     filled, in the executor's env ($$ is Kubernetes' escape of $)."""
     container = spec["deploymentSpec"]["executors"][f"exec-{step}"]["container"]
-    argv = [a.replace("{{$}}", json.dumps(executor_input))
-            for a in container["command"] + container["args"]]
+    argv = [
+        a.replace("{{$}}", json.dumps(executor_input))
+        for a in container["command"] + container["args"]
+    ]
     assert argv[0] == "python3"
     argv[0] = sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
     env.update({e["name"]: e["value"].replace("$$", "$") for e in container["env"]})
     env["PYTHONPATH"] = str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")
-    return subprocess.run([*argv, "--workdir", str(workdir)], env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [*argv, "--workdir", str(workdir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def read(repo, path):
@@ -99,10 +119,14 @@ def test_notebook_step_logs_into_its_run_receives_inputs_and_writes_outputs(ws, 
     upstream.write_text("abcd")
     out = tmp_path / "kfp" / "train" / "model_txt"
     executor_input = {
-        "inputs": {"parameterValues": {"rows": 5, "label": "model-v2"},
-                   "artifacts": {"prep__data_txt": artifact(str(upstream))}},
-        "outputs": {"artifacts": {"model_txt": artifact(str(out))},
-                    "outputFile": str(tmp_path / "kfp" / "executor_output.json")},
+        "inputs": {
+            "parameterValues": {"rows": 5, "label": "model-v2"},
+            "artifacts": {"prep__data_txt": artifact(str(upstream))},
+        },
+        "outputs": {
+            "artifacts": {"model_txt": artifact(str(out))},
+            "outputFile": str(tmp_path / "kfp" / "executor_output.json"),
+        },
     }
     proc = launch(spec, "train", executor_input, tmp_path / "pod")
     assert proc.returncode == 0, proc.stderr
@@ -135,18 +159,31 @@ def executor_input_for(spec, task, produced, storage):
     roots = spec["root"].get("inputDefinitions", {}).get("parameters", {})
     values = {}
     for name, src in t.get("inputs", {}).get("parameters", {}).items():
-        values[name] = (roots[src["componentInputParameter"]]["defaultValue"]
-                        if "componentInputParameter" in src else src["runtimeValue"]["constant"])
-    arts = {name: artifact(produced[(src["taskOutputArtifact"]["producerTask"],
-                                     src["taskOutputArtifact"]["outputArtifactKey"])])
-            for name, src in t.get("inputs", {}).get("artifacts", {}).items()}
+        values[name] = (
+            roots[src["componentInputParameter"]]["defaultValue"]
+            if "componentInputParameter" in src
+            else src["runtimeValue"]["constant"]
+        )
+    arts = {
+        name: artifact(
+            produced[
+                (
+                    src["taskOutputArtifact"]["producerTask"],
+                    src["taskOutputArtifact"]["outputArtifactKey"],
+                )
+            ]
+        )
+        for name, src in t.get("inputs", {}).get("artifacts", {}).items()
+    }
     outs = {}
     comp = spec["components"][t["componentRef"]["name"]]
     for key in comp.get("outputDefinitions", {}).get("artifacts", {}):
         uri = produced[(task, key)] = str(storage / task / key)
         outs[key] = artifact(uri)
-    return {"inputs": {"parameterValues": values, "artifacts": arts},
-            "outputs": {"artifacts": outs}}
+    return {
+        "inputs": {"parameterValues": values, "artifacts": arts},
+        "outputs": {"artifacts": outs},
+    }
 
 
 def test_two_pods_hand_data_over_through_artifacts(ws, store, tmp_path):
@@ -154,8 +191,12 @@ def test_two_pods_hand_data_over_through_artifacts(ws, store, tmp_path):
     spec, runs = compiled(ws, store, rows=2)
     produced = {}
     for task in ("prep", "train"):
-        proc = launch(spec, task, executor_input_for(spec, task, produced, tmp_path / "root"),
-                      tmp_path / f"pod-{task}")
+        proc = launch(
+            spec,
+            task,
+            executor_input_for(spec, task, produced, tmp_path / "root"),
+            tmp_path / f"pod-{task}",
+        )
         assert proc.returncode == 0, proc.stderr
     assert Path(produced[("prep", "data_txt")]).read_text() == "xx"
     assert Path(produced[("train", "model_txt")]).read_text() == "model-v1:tuned:True"
@@ -167,8 +208,10 @@ def test_failing_notebook_exits_nonzero_with_the_reason_and_a_failed_run(ws, sto
     write_notebook(str(ws / "prep.ipynb"), "rows = 1\n", "raise ValueError('no data today')")
     spec, runs = compiled(ws, store)
     out = tmp_path / "out" / "data.txt"
-    executor_input = {"inputs": {"parameterValues": {"rows": 3}},
-                      "outputs": {"artifacts": {"data_txt": artifact(str(out))}}}
+    executor_input = {
+        "inputs": {"parameterValues": {"rows": 3}},
+        "outputs": {"artifacts": {"data_txt": artifact(str(out))}},
+    }
     proc = launch(spec, "prep", executor_input, tmp_path / "pod")
     assert proc.returncode == 1
     assert "step 'prep' failed" in proc.stderr and "ValueError: no data today" in proc.stderr
@@ -184,16 +227,31 @@ def test_failing_notebook_exits_nonzero_with_the_reason_and_a_failed_run(ws, sto
 def test_missing_declared_output_and_missing_input_artifact_fail_the_step(ws, store, tmp_path):
     write_notebook(str(ws / "prep.ipynb"), "rows = 1\n", "print('forgot to write')")
     spec, runs = compiled(ws, store)
-    proc = launch(spec, "prep", {"inputs": {"parameterValues": {"rows": 3}}, "outputs": {
-        "artifacts": {"data_txt": artifact(str(tmp_path / "o"))}}}, tmp_path / "pod1")
+    proc = launch(
+        spec,
+        "prep",
+        {
+            "inputs": {"parameterValues": {"rows": 3}},
+            "outputs": {"artifacts": {"data_txt": artifact(str(tmp_path / "o"))}},
+        },
+        tmp_path / "pod1",
+    )
     assert proc.returncode == 1
     assert "declared output(s) not written: data.txt" in proc.stderr
 
     gone = tmp_path / "never-uploaded"
-    proc = launch(spec, "train", {
-        "inputs": {"parameterValues": {"rows": 3, "label": "model-v1"},
-                   "artifacts": {"prep__data_txt": artifact(str(gone))}},
-        "outputs": {"artifacts": {"model_txt": artifact(str(tmp_path / "m"))}}}, tmp_path / "pod2")
+    proc = launch(
+        spec,
+        "train",
+        {
+            "inputs": {
+                "parameterValues": {"rows": 3, "label": "model-v1"},
+                "artifacts": {"prep__data_txt": artifact(str(gone))},
+            },
+            "outputs": {"artifacts": {"model_txt": artifact(str(tmp_path / "m"))}},
+        },
+        tmp_path / "pod2",
+    )
     assert proc.returncode == 1
     assert "output 'data.txt' of step 'prep' was not received" in proc.stderr
     assert store.get_run(runs["train"]).info.status == "FAILED"
@@ -201,15 +259,20 @@ def test_missing_declared_output_and_missing_input_artifact_fail_the_step(ws, st
 
 def test_script_step_parameters_args_env_and_timeout(store, tmp_path):
     w = tmp_path / "ws"
-    write(str(w / "run.py"), """\
+    write(
+        str(w / "run.py"),
+        """\
         import os, sys, time
         print("argv", sys.argv[1:])
         here = os.environ["WHERE"] == os.environ["JUPYTER_MLOPS_PIPELINE_DIR"]
         print("env", os.environ["GREETING"], here)
         if "--nap=true" in sys.argv:
             time.sleep(120)
-        """)
-    write(str(w / "s.pipeline.yaml"), """\
+        """,
+    )
+    write(
+        str(w / "s.pipeline.yaml"),
+        """\
         name: scripted
         parameters: {who: world, nap: false}
         steps:
@@ -219,23 +282,31 @@ def test_script_step_parameters_args_env_and_timeout(store, tmp_path):
             parameters: {nap: "{{ params.nap }}", n: 2}
             env: {GREETING: "hi {{ params.who }} $HOME", WHERE: "{{ pipeline.dir }}"}
             timeout: 2
-        """)
+        """,
+    )
     p = load_pipeline(str(w / "s.pipeline.yaml"))
     exp = store.create_experiment("kfp-script")
     parent = store.create_run(exp).info.run_id
     rid = store.create_run(exp).info.run_id
-    ir = compile_pipeline(p, {}, step_run_ids={"hello": rid}, parent_run_id=parent,
-                          settings=KubeflowSettings(image="img", tracking_uri=store.uri))
+    ir = compile_pipeline(
+        p,
+        {},
+        step_run_ids={"hello": rid},
+        parent_run_id=parent,
+        settings=KubeflowSettings(image="img", tracking_uri=store.uri),
+    )
     spec = ir["pipeline_spec"]
-    proc = launch(spec, "hello", {"inputs": {"parameterValues": {"nap": False, "n": 2}}},
-                  tmp_path / "pod1")
+    proc = launch(
+        spec, "hello", {"inputs": {"parameterValues": {"nap": False, "n": 2}}}, tmp_path / "pod1"
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"argv ['--at', '{parent}', '--nap=false', '--n=2']" in proc.stdout
     assert "env hi world $HOME True" in proc.stdout
     assert store.get_run(rid).info.status == "FINISHED"
 
-    proc = launch(spec, "hello", {"inputs": {"parameterValues": {"nap": True, "n": 2.0}}},
-                  tmp_path / "pod2")
+    proc = launch(
+        spec, "hello", {"inputs": {"parameterValues": {"nap": True, "n": 2.0}}}, tmp_path / "pod2"
+    )
     assert proc.returncode == 1
     assert "timed out after 2 s" in proc.stderr
     assert store.get_run(rid).info.status == "FAILED"
@@ -248,8 +319,10 @@ def test_bad_executor_input_is_a_usage_error():
 
 
 def test_artifact_uris_map_to_the_launchers_mounts():
-    assert local_path("minio://mlpipeline/v2/artifacts/p/r/t/out") == \
-        "/minio/mlpipeline/v2/artifacts/p/r/t/out"
+    assert (
+        local_path("minio://mlpipeline/v2/artifacts/p/r/t/out")
+        == "/minio/mlpipeline/v2/artifacts/p/r/t/out"
+    )
     assert local_path("gs://bucket/a/b") == "/gcs/bucket/a/b"
     assert local_path("s3://bucket/a") == "/s3/bucket/a"
     assert local_path("/tmp/local/out") == "/tmp/local/out"

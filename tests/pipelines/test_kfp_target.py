@@ -43,15 +43,27 @@ def kfp():
 def target_config(srv: Server, kfp: FakeKfp, database_url: str | None = None) -> None:
     token = srv.root / "kfp-token"
     token.write_text(TOKEN + "\n")
-    common = {"endpoint": kfp.url, "image": "ghcr.io/example/mlops-step:1",
-              "tracking_uri": "http://mlops-tracking.team-a:5000", "token_path": str(token),
-              "poll_interval": 0.1}
-    cfg = {"PipelineService": {"kubeflow_targets": {
-        "cluster": {**common, "namespace": "team-a", "display_name": "Team A cluster",
-                    "ui_url": "https://kubeflow.example/_/pipeline"},
-        "team-b": {**common, "namespace": "team-b"},
-        "broken": {**common, "endpoint": "ftp://kfp.example"},
-    }}}
+    common = {
+        "endpoint": kfp.url,
+        "image": "ghcr.io/example/mlops-step:1",
+        "tracking_uri": "http://mlops-tracking.team-a:5000",
+        "token_path": str(token),
+        "poll_interval": 0.1,
+    }
+    cfg = {
+        "PipelineService": {
+            "kubeflow_targets": {
+                "cluster": {
+                    **common,
+                    "namespace": "team-a",
+                    "display_name": "Team A cluster",
+                    "ui_url": "https://kubeflow.example/_/pipeline",
+                },
+                "team-b": {**common, "namespace": "team-b"},
+                "broken": {**common, "endpoint": "ftp://kfp.example"},
+            }
+        }
+    }
     if database_url:
         cfg["MLOpsApp"] = {"database_url": database_url}
     (srv.root / "config").mkdir(parents=True, exist_ok=True)
@@ -104,14 +116,18 @@ def tracked(server: Server, run_id: str) -> dict:
 def _artifact_url(server: Server, run_id: str, path: str) -> str:
     uri = tracked(server, run_id)["info"]["artifact_uri"]
     assert uri.startswith("mlflow-artifacts:/"), uri
-    return f"mlops/api/2.0/mlflow-artifacts/artifacts/{uri[len('mlflow-artifacts:/'):]}/{path}"
+    return f"mlops/api/2.0/mlflow-artifacts/artifacts/{uri[len('mlflow-artifacts:/') :]}/{path}"
 
 
 def put_artifact(server: Server, run_id: str, path: str, data: bytes) -> None:
     import urllib.request
 
-    req = urllib.request.Request(server.url + _artifact_url(server, run_id, path), data=data,
-                                 method="PUT", headers={"Authorization": f"token {server.token}"})
+    req = urllib.request.Request(
+        server.url + _artifact_url(server, run_id, path),
+        data=data,
+        method="PUT",
+        headers={"Authorization": f"token {server.token}"},
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         assert r.status == 200
 
@@ -123,8 +139,9 @@ def get_artifact(server: Server, run_id: str, path: str) -> bytes:
 
 
 def submit(server: Server, **body) -> dict:
-    status, out, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
-                                                       "target": "cluster", **body})
+    status, out, _ = server.call(
+        "POST", f"{P}/runs", {"path": "demo.pipeline.yaml", "target": "cluster", **body}
+    )
     assert status == 200, out
     return out["run"]
 
@@ -138,12 +155,14 @@ def test_targets_listed_and_unknown_or_broken_ones_refused(server):
     assert targets["cluster"]["kind"] == "kubeflow"
     assert targets["cluster"]["display_name"] == "Team A cluster"
     assert targets["cluster"]["ui_url"] == "https://kubeflow.example/_/pipeline"
-    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
-                                                        "target": "nowhere"})
+    status, body, _ = server.call(
+        "POST", f"{P}/runs", {"path": "demo.pipeline.yaml", "target": "nowhere"}
+    )
     assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "'nowhere'" in body["message"] and "'local', 'cluster', 'team-b'" in body["message"]
-    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
-                                                        "target": "broken"})
+    status, body, _ = server.call(
+        "POST", f"{P}/runs", {"path": "demo.pipeline.yaml", "target": "broken"}
+    )
     assert status == 400
     assert "kubeflow_targets['broken'].endpoint" in body["message"], body
     assert "kubeflow_targets['broken'].endpoint: must be an http(s) URL" in server.log()
@@ -154,8 +173,9 @@ def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
     run_id = run["run_id"]
     assert run["target"] == "cluster" and run["status"] == "QUEUED"
     remote = kfp.run()
-    assert run["external_url"] == \
-        f"https://kubeflow.example/_/pipeline/#/runs/details/{remote.run_id}"
+    assert (
+        run["external_url"] == f"https://kubeflow.example/_/pipeline/#/runs/details/{remote.run_id}"
+    )
     # what KFP received: a valid spec (the fake checks it), our parameters, our tracked runs
     assert remote.body["runtime_config"]["parameters"] == {"n": 5}
     assert remote.body["display_name"] == "first"
@@ -172,8 +192,14 @@ def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
     assert child["data"]["params"] == [{"key": "n", "value": "5"}]  # the step's, filled
 
     kfp.advance(remote.run_id)  # the run starts, `make` runs
-    run = until(lambda: (r := get_run(server, run_id))["status"] == "RUNNING"
-                and steps(r)["make"] == "RUNNING" and r, "make RUNNING")
+    run = until(
+        lambda: (
+            (r := get_run(server, run_id))["status"] == "RUNNING"
+            and steps(r)["make"] == "RUNNING"
+            and r
+        ),
+        "make RUNNING",
+    )
     assert steps(run) == {"make": "RUNNING", "report": "PENDING"}
     kfp.append_log(remote.run_id, "make", "line from the pod\n")
     status, text, headers = server.call("GET", f"{P}/runs/{run_id}/steps/make/log", raw=True)
@@ -181,10 +207,16 @@ def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
     assert headers["X-Step-Ended"] == "false"
 
     kfp.advance(remote.run_id)  # make succeeds, report runs
-    run = until(lambda: steps(r := get_run(server, run_id)) == {
-        "make": "SUCCEEDED", "report": "RUNNING"} and r, "report RUNNING")
-    until(lambda: tracked(server, children["make"])["info"]["status"] == "FINISHED",
-          "make's tracked run FINISHED")
+    run = until(
+        lambda: (
+            steps(r := get_run(server, run_id)) == {"make": "SUCCEEDED", "report": "RUNNING"} and r
+        ),
+        "report RUNNING",
+    )
+    until(
+        lambda: tracked(server, children["make"])["info"]["status"] == "FINISHED",
+        "make's tracked run FINISHED",
+    )
     assert tracked(server, children["report"])["info"]["status"] == "RUNNING"
 
     # what the step bootstrap in report's pod uploads to its tracked run before it exits
@@ -192,8 +224,9 @@ def test_submit_follows_kfp_to_success_with_tracked_runs_and_logs(server, kfp):
     put_artifact(server, children["report"], "output.ipynb", nb.encode())
     put_artifact(server, children["report"], "step.log", b"the step's own log\n")
     kfp.advance(remote.run_id)  # report succeeds: the run too
-    run = until(lambda: (r := get_run(server, run_id))["status"] == "SUCCEEDED" and r,
-                "run SUCCEEDED")
+    run = until(
+        lambda: (r := get_run(server, run_id))["status"] == "SUCCEEDED" and r, "run SUCCEEDED"
+    )
     assert steps(run) == {"make": "SUCCEEDED", "report": "SUCCEEDED"}
     assert run["progress"]["done"] == 2 and run["end_time"]
     assert tracked(server, run_id)["info"]["status"] == "FINISHED"
@@ -255,8 +288,9 @@ def test_cancel_terminates_the_kfp_run(server, kfp):
 def test_kfp_refusals_become_clear_errors(server, kfp):
     before = len(kfp.runs)
     # the token's service account is not bound to team-b: refused before anything is created
-    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
-                                                        "target": "team-b"})
+    status, body, _ = server.call(
+        "POST", f"{P}/runs", {"path": "demo.pipeline.yaml", "target": "team-b"}
+    )
     assert status == 403 and body["error_code"] == "PERMISSION_DENIED"
     assert "Kubeflow target 'team-b' refused" in body["message"]
     assert "namespace 'team-b'" in body["message"] and "not authorized" in body["message"]
@@ -265,8 +299,9 @@ def test_kfp_refusals_become_clear_errors(server, kfp):
     # refused at run creation: the request fails, the run is kept FAILED with the reason
     kfp.refuse_runs = (403, "PermissionDenied: quota exceeded for namespace team-a")
     try:
-        status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
-                                                            "target": "cluster"})
+        status, body, _ = server.call(
+            "POST", f"{P}/runs", {"path": "demo.pipeline.yaml", "target": "cluster"}
+        )
     finally:
         kfp.refuse_runs = None
     assert status == 403 and "quota exceeded" in body["message"]
@@ -283,8 +318,12 @@ def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
     run_id = submit(server)["run_id"]
     remote = kfp.run()
     kfp.advance(remote.run_id)
-    until(lambda: (r := get_run(server, run_id))["status"] == "RUNNING"
-          and steps(r)["make"] == "RUNNING", "make RUNNING")
+    until(
+        lambda: (
+            (r := get_run(server, run_id))["status"] == "RUNNING" and steps(r)["make"] == "RUNNING"
+        ),
+        "make RUNNING",
+    )
     server.stop()
     kfp.advance(remote.run_id)  # the run goes on while nobody watches
     kfp.unavailable = 3  # and KFP hiccups when the server comes back
@@ -292,8 +331,10 @@ def test_a_restarted_server_watches_its_kubeflow_runs_again(server, kfp):
     run = get_run(server, run_id)
     assert run["status"] in ("RUNNING", "SUCCEEDED")  # not failed like a local run
     kfp.advance(remote.run_id)
-    run = until(lambda: (r := get_run(server, run_id))["status"] == "SUCCEEDED" and r,
-                "SUCCEEDED after the restart")
+    run = until(
+        lambda: (r := get_run(server, run_id))["status"] == "SUCCEEDED" and r,
+        "SUCCEEDED after the restart",
+    )
     assert steps(run) == {"make": "SUCCEEDED", "report": "SUCCEEDED"}
     assert run["reason"] is None
     assert tracked(server, run_id)["info"]["status"] == "FINISHED"
@@ -303,14 +344,17 @@ def test_steps_named_like_kfp_nodes_map_to_their_own_tasks(server, kfp):
     """GetRun lists KFP's own nodes (the workflow, root, root-driver, <task>-driver and each
     task's executor pod) among the tasks: steps named root, executor or *-driver still
     follow their own task, not one of those."""
-    write(str(server.root / "work" / "names.pipeline.yaml"), """\
+    write(
+        str(server.root / "work" / "names.pipeline.yaml"),
+        """\
         name: kfp-names
         steps:
           root: {script: make.py}
           executor: {script: make.py}
           other: {script: make.py}
           other-driver: {script: make.py}
-        """)
+        """,
+    )
     run_id = submit(server, path="names.pipeline.yaml")["run_id"]
     remote = kfp.run()
     tasks = set(remote.spec["root"]["dag"]["tasks"])
@@ -323,8 +367,12 @@ def test_steps_named_like_kfp_nodes_map_to_their_own_tasks(server, kfp):
     assert status == 200 and b"executor-" in text and b"other" not in text
     kfp.advance(remote.run_id, fail={"other": "exit code 2"})
     run = until(lambda: (r := get_run(server, run_id))["status"] == "FAILED" and r, "FAILED")
-    assert steps(run) == {"root": "SUCCEEDED", "executor": "SUCCEEDED", "other": "FAILED",
-                          "other-driver": "SUCCEEDED"}
+    assert steps(run) == {
+        "root": "SUCCEEDED",
+        "executor": "SUCCEEDED",
+        "other": "FAILED",
+        "other-driver": "SUCCEEDED",
+    }
     assert run["reason"] == "step(s) failed: other"
 
 
@@ -372,22 +420,28 @@ def test_due_schedule_fires_on_its_target_and_records_a_removed_one(tmp_path, kf
     srv = Server(tmp_path)  # only for target_config's layout
     target_config(srv, kfp)
     targets = json.loads((tmp_path / "config" / "jupyter_server_config.json").read_text())[
-        "PipelineService"]["kubeflow_targets"]
+        "PipelineService"
+    ]["kubeflow_targets"]
     write(str(tmp_path / "make.py"), "print('made')\n")
     write_notebook(str(tmp_path / "report.ipynb"), None, "print('report')")
     write(str(tmp_path / "demo.pipeline.yaml"), PIPELINE)
     url = f"sqlite:///{tmp_path / 'mlops.db'}"
 
     def service(kubeflow_targets: dict) -> PipelineService:
-        return PipelineService(open_store(url, artifact_root=str(tmp_path / "art")),
-                               str(tmp_path), env=dict(os.environ),
-                               runs_dir=str(tmp_path / ".runs"), warm_kernels=0,
-                               kubeflow_targets=kubeflow_targets)
+        return PipelineService(
+            open_store(url, artifact_root=str(tmp_path / "art")),
+            str(tmp_path),
+            env=dict(os.environ),
+            runs_dir=str(tmp_path / ".runs"),
+            warm_kernels=0,
+            kubeflow_targets=kubeflow_targets,
+        )
 
     async def main() -> None:
         svc = service({"cluster": targets["cluster"]})
-        s = await svc.create_schedule("demo.pipeline.yaml", "*/5 * * * *", "UTC", {"n": 6},
-                                      target="cluster")
+        s = await svc.create_schedule(
+            "demo.pipeline.yaml", "*/5 * * * *", "UTC", {"n": 6}, target="cluster"
+        )
         assert s["target"] == "cluster"
         before = set(kfp.runs)
         (run_id,) = await svc.fire_due(s["next_fire_time"])
@@ -440,8 +494,10 @@ def test_magic_runs_on_a_target_through_the_server(server, kfp, monkeypatch, cap
     (kfp_id,) = set(kfp.runs) - before
     assert kfp.run(kfp_id).body["runtime_config"]["parameters"] == {"n": 8}
     assert get_run(server, run_id)["target"] == "cluster"
-    with pytest.raises(UsageError, match="Unknown target 'nowhere'; configured targets: "
-                                         "'local', 'cluster', 'team-b'"):
+    with pytest.raises(
+        UsageError,
+        match="Unknown target 'nowhere'; configured targets: 'local', 'cluster', 'team-b'",
+    ):
         pipeline_magic(["run", "demo.pipeline.yaml", "--target=nowhere"])
     with pytest.raises(UsageError, match="--target needs a NAME"):
         pipeline_magic(["run", "demo.pipeline.yaml", "--target"])
@@ -478,12 +534,33 @@ def test_cli_runs_on_a_target_from_the_server_config(tmp_path, kfp):
     driver = threading.Thread(target=drive, daemon=True)
     driver.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
-    env.update(PYTHONPATH=str(REPO), JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_DATA_DIR=str(tmp_path / "data"))
-    r = subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
-                        "demo.pipeline.yaml", "--target", "cluster", "-p", "n=7",
-                        "--database-url", str(tmp_path / "store.db")],
-                       cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
+    env.update(
+        PYTHONPATH=str(REPO),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_mlops.pipelines.cli",
+            "pipeline",
+            "run",
+            "demo.pipeline.yaml",
+            "--target",
+            "cluster",
+            "-p",
+            "n=7",
+            "--database-url",
+            str(tmp_path / "store.db"),
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     driver.join(30)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "started on cluster (2 steps)" in r.stdout
@@ -491,10 +568,26 @@ def test_cli_runs_on_a_target_from_the_server_config(tmp_path, kfp):
     assert "report: SUCCEEDED" in r.stdout and ": SUCCEEDED" in r.stdout.splitlines()[-1]
     remote = kfp.run(next(iter(set(kfp.runs) - before)))
     assert remote.body["runtime_config"]["parameters"] == {"n": 7}
-    r = subprocess.run([sys.executable, "-m", "jupyter_mlops.pipelines.cli", "pipeline", "run",
-                        "demo.pipeline.yaml", "--target", "elsewhere",
-                        "--database-url", str(tmp_path / "store.db")],
-                       cwd=work, env=env, capture_output=True, text=True, timeout=300, check=False)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_mlops.pipelines.cli",
+            "pipeline",
+            "run",
+            "demo.pipeline.yaml",
+            "--target",
+            "elsewhere",
+            "--database-url",
+            str(tmp_path / "store.db"),
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert r.returncode == 1 and "Unknown target 'elsewhere'" in r.stderr
     assert "'local', 'cluster', 'team-b'" in r.stderr
 
@@ -508,8 +601,11 @@ def test_client_reports_what_kfp_refuses(kfp):
     exp = client.experiment_id("client-checks")
     assert client.experiment_id("client-checks") == exp  # found, not created twice
     with pytest.raises(KfpError) as e:
-        client._call("POST", "/apis/v2beta1/experiments",
-                     json_body={"display_name": "client-checks", "namespace": "team-a"})
+        client._call(
+            "POST",
+            "/apis/v2beta1/experiments",
+            json_body={"display_name": "client-checks", "namespace": "team-a"},
+        )
     assert e.value.status == 409 and "already exists" in e.value.message
     with pytest.raises(KfpError) as e:
         KfpClient("cluster", kfp.url, "team-a", token=lambda: None).find_experiment("x")
@@ -517,11 +613,15 @@ def test_client_reports_what_kfp_refuses(kfp):
     assert e.value.http_status == 403  # ours: a 401 would end the browser's Jupyter session
     assert "Check the target's token" in e.value.message
 
-    good = {"pipelineInfo": {"name": "p"}, "schemaVersion": "2.1.0",
-            "components": {"comp-a": {"executorLabel": "exec-a"}},
-            "deploymentSpec": {"executors": {"exec-a": {"container": {"image": "x"}}}},
-            "root": {"dag": {"tasks": {"a": {"taskInfo": {"name": "a"},
-                                             "componentRef": {"name": "comp-a"}}}}}}
+    good = {
+        "pipelineInfo": {"name": "p"},
+        "schemaVersion": "2.1.0",
+        "components": {"comp-a": {"executorLabel": "exec-a"}},
+        "deploymentSpec": {"executors": {"exec-a": {"container": {"image": "x"}}}},
+        "root": {
+            "dag": {"tasks": {"a": {"taskInfo": {"name": "a"}, "componentRef": {"name": "comp-a"}}}}
+        },
+    }
 
     def refused(mutate) -> str:
         spec = json.loads(json.dumps(good))
@@ -535,16 +635,19 @@ def test_client_reports_what_kfp_refuses(kfp):
     assert "does not match" in refused(lambda s: s["pipelineInfo"].update(name="Bad_Name"))
     assert "root is missing" in refused(lambda s: s.pop("root"))
     assert "cannot find component ref name=comp-b" in refused(
-        lambda s: s["root"]["dag"]["tasks"]["a"].update(componentRef={"name": "comp-b"}))
+        lambda s: s["root"]["dag"]["tasks"]["a"].update(componentRef={"name": "comp-b"})
+    )
     assert "executor(label=exec-a) not found" in refused(
-        lambda s: s["deploymentSpec"]["executors"].clear())
+        lambda s: s["deploymentSpec"]["executors"].clear()
+    )
     run = client.create_run({"display_name": "r", "experiment_id": exp, "pipeline_spec": good})
     assert client.get_run(run["run_id"])["state"] == "PENDING"
     with pytest.raises(KfpError) as e:
         client.get_run("nope")
     assert e.value.status == 404 and e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(KfpError) as e:
-        KfpClient("cluster", "http://127.0.0.1:9/pipeline", token=lambda: TOKEN,
-                  timeout=5).healthz()
+        KfpClient(
+            "cluster", "http://127.0.0.1:9/pipeline", token=lambda: TOKEN, timeout=5
+        ).healthz()
     assert e.value.status is None and e.value.transient
     assert "unreachable" in e.value.message

@@ -31,15 +31,19 @@ steps:
 
 
 def populate(work):
-    write(str(work / "make.py"), """\
+    write(
+        str(work / "make.py"),
+        """\
         import sys
         n = int(sys.argv[1].split("=")[1])
         for i in range(n):
             print("line", i, flush=True)
         open("nums.txt", "w").write(" ".join(map(str, range(n))))
-        """)
-    write_notebook(str(work / "report.ipynb"), "label = ''\n",
-                   "print(label, open('nums.txt').read())")
+        """,
+    )
+    write_notebook(
+        str(work / "report.ipynb"), "label = ''\n", "print(label, open('nums.txt').read())"
+    )
     write(str(work / "demo.pipeline.yaml"), PIPELINE)
     write(str(work / "sub" / "bad.pipeline.yaml"), "name: bad\nsteps:\n  a: {script: gone.py}\n")
     write(str(work / "sleep.py"), "import time\nprint('sleeping', flush=True)\ntime.sleep(300)\n")
@@ -71,12 +75,15 @@ def test_validate_reports_issues_with_lines_and_describes_good_pipelines(server)
     status, body, _ = server.call("POST", f"{P}/validate", {"path": "../../etc/passwd"})
     assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE"
     status, body, _ = server.call("GET", f"{P}/files")
-    assert {"demo.pipeline.yaml", "sub/bad.pipeline.yaml", "long.pipeline.yaml"} <= set(body["files"])
+    assert {"demo.pipeline.yaml", "sub/bad.pipeline.yaml", "long.pipeline.yaml"} <= set(
+        body["files"]
+    )
 
 
 def test_submit_refuses_bad_input_with_4xx(server):
-    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
-                                                        "parameters": {"n": "many", "m": 1}})
+    status, body, _ = server.call(
+        "POST", f"{P}/runs", {"path": "demo.pipeline.yaml", "parameters": {"n": "many", "m": 1}}
+    )
     assert status == 400 and "'n'" in body["message"] and "unknown parameter 'm'" in body["message"]
     status, body, _ = server.call("POST", f"{P}/runs", {"path": "sub/bad.pipeline.yaml"})
     assert status == 400 and body["issues"][0]["line"] == 3
@@ -86,14 +93,18 @@ def test_submit_refuses_bad_input_with_4xx(server):
     assert status == 400
     status, body, _ = server.call("GET", f"{P}/runs/0123456789abcdef0123456789abcdef")
     assert status == 404 and body["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    status, body, _ = server.call("GET", f"{P}/runs", None) if False else server.call(
-        "GET", f"{P}/runs?status=BOGUS")
+    status, body, _ = (
+        server.call("GET", f"{P}/runs", None)
+        if False
+        else server.call("GET", f"{P}/runs?status=BOGUS")
+    )
     assert status == 400
 
 
 def test_run_status_timings_logs_and_notebook(server):
-    status, body, _ = server.call("POST", f"{P}/runs", {"path": "demo.pipeline.yaml",
-                                                        "parameters": {"n": "4"}})
+    status, body, _ = server.call(
+        "POST", f"{P}/runs", {"path": "demo.pipeline.yaml", "parameters": {"n": "4"}}
+    )
     assert status == 200, body
     run_id = body["run"]["run_id"]
     assert body["run"]["progress"]["total"] == 2
@@ -105,7 +116,9 @@ def test_run_status_timings_logs_and_notebook(server):
     for step in run["steps"]:
         assert step["status"] == "SUCCEEDED" and step["duration_ms"] >= 0
         assert step["start_time"] and step["end_time"] and step["tracking_run_id"]
-    status, data, headers = server.call("GET", f"{P}/runs/{run_id}/steps/make/log?offset=7", raw=True)
+    status, data, headers = server.call(
+        "GET", f"{P}/runs/{run_id}/steps/make/log?offset=7", raw=True
+    )
     assert data.decode().startswith("line 1") or data.decode().startswith(" 0")
     full = server.call("GET", f"{P}/runs/{run_id}/steps/make/log", raw=True)
     assert int(full[2]["X-Log-Offset"]) == len(full[1]) and full[2]["X-Step-Ended"] == "true"
@@ -149,9 +162,16 @@ def test_schedules_crud_pause_resume_run_now(server):
 
     # weekdays at an hour 12 h away in Paris: it cannot fire (and change last_run_id) mid-test
     hour = (datetime.datetime.now(ZoneInfo("Europe/Paris")).hour + 12) % 24
-    status, body, _ = server.call("POST", f"{P}/schedules", {
-        "path": "demo.pipeline.yaml", "cron": f"0 {hour} * * 1-5", "timezone": "Europe/Paris",
-        "parameters": {"n": 2}})
+    status, body, _ = server.call(
+        "POST",
+        f"{P}/schedules",
+        {
+            "path": "demo.pipeline.yaml",
+            "cron": f"0 {hour} * * 1-5",
+            "timezone": "Europe/Paris",
+            "parameters": {"n": 2},
+        },
+    )
     assert status == 200, body
     sched = body["schedule"]
     sid = sched["schedule_id"]
@@ -166,10 +186,14 @@ def test_schedules_crud_pause_resume_run_now(server):
     status, body, _ = server.call("POST", f"{P}/schedules/{sid}/run")
     assert status == 200 and body["run"]["schedule_id"] == sid
     assert server.wait_run(body["run"]["run_id"])["status"] == "SUCCEEDED"
-    assert server.call("GET", f"{P}/schedules/{sid}")[1]["schedule"]["last_run_id"] == body["run"]["run_id"]
+    assert (
+        server.call("GET", f"{P}/schedules/{sid}")[1]["schedule"]["last_run_id"]
+        == body["run"]["run_id"]
+    )
     for bad in ({"cron": "every day"}, {"timezone": "Mars/Olympus"}):
-        status, body, _ = server.call("POST", f"{P}/schedules", {
-            "path": "demo.pipeline.yaml", "cron": "* * * * *", **bad})
+        status, body, _ = server.call(
+            "POST", f"{P}/schedules", {"path": "demo.pipeline.yaml", "cron": "* * * * *", **bad}
+        )
         assert status == 400, body
     assert server.call("DELETE", f"{P}/schedules/{sid}")[0] == 200
     assert server.call("GET", f"{P}/schedules/{sid}")[0] == 404
@@ -179,25 +203,46 @@ def test_schedule_edit_renames_retimes_and_refuses_bad_values(server):
     import datetime
     from zoneinfo import ZoneInfo
 
-    _, body, _ = server.call("POST", f"{P}/schedules", {
-        "path": "demo.pipeline.yaml", "cron": "0 6 1 1 *", "timezone": "UTC",
-        "parameters": {"n": 2}})
+    _, body, _ = server.call(
+        "POST",
+        f"{P}/schedules",
+        {
+            "path": "demo.pipeline.yaml",
+            "cron": "0 6 1 1 *",
+            "timezone": "UTC",
+            "parameters": {"n": 2},
+        },
+    )
     before = body["schedule"]
     sid = before["schedule_id"]
     assert before["name"] == "rest-demo"
-    status, body, _ = server.call("PATCH", f"{P}/schedules/{sid}", {
-        "name": "yearly report", "cron": "30 7 2 2 *", "timezone": "Asia/Tokyo",
-        "parameters": {"n": 5}})
+    status, body, _ = server.call(
+        "PATCH",
+        f"{P}/schedules/{sid}",
+        {
+            "name": "yearly report",
+            "cron": "30 7 2 2 *",
+            "timezone": "Asia/Tokyo",
+            "parameters": {"n": 5},
+        },
+    )
     assert status == 200, body
     after = body["schedule"]
     assert (after["name"], after["cron"], after["timezone"]) == (
-        "yearly report", "30 7 2 2 *", "Asia/Tokyo")
+        "yearly report",
+        "30 7 2 2 *",
+        "Asia/Tokyo",
+    )
     assert after["parameters"] == {"n": 5}
     nxt = datetime.datetime.fromtimestamp(after["next_fire_time"] / 1000, ZoneInfo("Asia/Tokyo"))
     assert (nxt.month, nxt.day, nxt.hour, nxt.minute) == (2, 2, 7, 30)
     # a refused edit changes nothing, and says what is wrong
-    for bad, word in (({"cron": "61 25 * * *"}, "cron"), ({"timezone": "Mars/Olympus"}, "Mars"),
-                      ({"parameters": {"n": "many"}}, "n"), ({"name": "x" * 129}, "name")):
+    for bad, word in (
+        ({"cron": "61 25 * * *"}, "cron"),
+        ({"timezone": "Mars/Olympus"}, "Mars"),
+        ({"parameters": {"n": "many"}}, "n"),
+        ({"name": "x" * 129}, "name"),
+    ):
         status, body, _ = server.call("PATCH", f"{P}/schedules/{sid}", bad)
         assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
         assert word in body["message"], body
@@ -215,8 +260,11 @@ def test_restart_fails_interrupted_runs_and_keeps_schedules_firing(tmp_path):
         crashed = body["run"]["run_id"]
         srv.wait_run(crashed, until=("RUNNING",))
         # a yearly schedule cannot fire (and move its next fire time) while the test runs
-        _, body, _ = srv.call("POST", f"{P}/schedules", {"path": "demo.pipeline.yaml",
-                                                          "cron": "0 0 1 1 *", "timezone": "UTC"})
+        _, body, _ = srv.call(
+            "POST",
+            f"{P}/schedules",
+            {"path": "demo.pipeline.yaml", "cron": "0 0 1 1 *", "timezone": "UTC"},
+        )
         sched = body["schedule"]
         srv.stop(signal.SIGKILL)  # a crash: nothing cleaned up
         srv.start()
@@ -268,13 +316,18 @@ def test_steps_are_told_the_port_the_server_took_when_its_own_was_held(tmp_path)
         held.bind(("127.0.0.1", 0))
         held.listen(1)
         srv = PortTakenServer(tmp_path / "srv", port=held.getsockname()[1], answered=True)
-        write(str(srv.root / "work" / "env.py"), """\
+        write(
+            str(srv.root / "work" / "env.py"),
+            """\
             import os
             for name in ("MLFLOW_TRACKING_URI", "JUPYTER_MLOPS_SERVER_URL"):
                 print(name, os.environ[name], flush=True)
-            """)
-        write(str(srv.root / "work" / "env.pipeline.yaml"),
-              "name: env\nsteps:\n  s: {script: env.py}\n")
+            """,
+        )
+        write(
+            str(srv.root / "work" / "env.pipeline.yaml"),
+            "name: env\nsteps:\n  s: {script: env.py}\n",
+        )
         srv.start()
         try:
             srv.port = srv.served
@@ -283,8 +336,11 @@ def test_steps_are_told_the_port_the_server_took_when_its_own_was_held(tmp_path)
             status, log, _ = srv.call("GET", f"{P}/runs/{run['run_id']}/steps/s/log", raw=True)
             assert run["status"] == "SUCCEEDED" and status == 200, (run, log)
             assert log.decode().split() == [
-                "MLFLOW_TRACKING_URI", f"http://127.0.0.1:{srv.served}/u/mlops",
-                "JUPYTER_MLOPS_SERVER_URL", f"http://127.0.0.1:{srv.served}/u/"]
+                "MLFLOW_TRACKING_URI",
+                f"http://127.0.0.1:{srv.served}/u/mlops",
+                "JUPYTER_MLOPS_SERVER_URL",
+                f"http://127.0.0.1:{srv.served}/u/",
+            ]
         finally:
             srv.stop()
 

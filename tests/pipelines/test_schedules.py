@@ -21,15 +21,27 @@ HOUR = 3600_000
 @pytest.fixture
 def ws(tmp_path):
     write(str(tmp_path / "ok.py"), "print('ok')\n")
-    write(str(tmp_path / "p.pipeline.yaml"), "name: sched\nparameters: {n: 1}\nsteps:\n  a: {script: ok.py}\n")
+    write(
+        str(tmp_path / "p.pipeline.yaml"),
+        "name: sched\nparameters: {n: 1}\nsteps:\n  a: {script: ok.py}\n",
+    )
     return tmp_path
 
 
 def services(tmp_path, n=1, url=None):
     url = url or f"sqlite:///{tmp_path / 'mlops.db'}"
     stores = [open_store(url, artifact_root=str(tmp_path / "art")) for _ in range(n)]
-    return [PipelineService(s, str(tmp_path), env=dict(os.environ), runs_dir=str(tmp_path / ".runs"),
-                            warm_kernels=0, parallelism=2) for s in stores]
+    return [
+        PipelineService(
+            s,
+            str(tmp_path),
+            env=dict(os.environ),
+            runs_dir=str(tmp_path / ".runs"),
+            warm_kernels=0,
+            parallelism=2,
+        )
+        for s in stores
+    ]
 
 
 async def drain(*svcs):
@@ -40,7 +52,9 @@ async def drain(*svcs):
 
 def test_next_fire_follows_the_zone_wall_clock():
     # 2026-03-29: Paris switches to summer time at 02:00 → 03:00
-    before = int(datetime.datetime(2026, 3, 27, 12, tzinfo=ZoneInfo("Europe/Paris")).timestamp() * 1000)
+    before = int(
+        datetime.datetime(2026, 3, 27, 12, tzinfo=ZoneInfo("Europe/Paris")).timestamp() * 1000
+    )
     t1 = next_fire("30 7 * * *", "Europe/Paris", before)
     t2 = next_fire("30 7 * * *", "Europe/Paris", t1)
     for t in (t1, t2):
@@ -63,8 +77,9 @@ def test_due_schedule_fires_once_even_with_two_processes_and_after_downtime(ws, 
         # a server with another workspace on the same database never fires it
         other_root = ws / "elsewhere"
         other_root.mkdir()
-        other = PipelineService(open_store(db_url), str(other_root), env=dict(os.environ),
-                                warm_kernels=0)
+        other = PipelineService(
+            open_store(db_url), str(other_root), env=dict(os.environ), warm_kernels=0
+        )
         assert await other.fire_due(due + 1) == []
         await other.stop()
         # both processes see it due at the same time: one run in all
@@ -136,7 +151,8 @@ def test_migration_0007_keeps_existing_schedules_firing_locally(ws, db_url):
             conn.exec_driver_sql(
                 "INSERT INTO pipeline_schedules (schedule_id, name, pipeline_path, parameters, "
                 "cron, timezone, paused, next_fire_time, created_time) VALUES "
-                "('old', 'old', 'p.pipeline.yaml', '{}', '0 * * * *', 'UTC', false, 1000, 1)")
+                "('old', 'old', 'p.pipeline.yaml', '{}', '0 * * * *', 'UTC', false, 1000, 1)"
+            )
         upgrade("head")
     finally:
         engine.dispose()

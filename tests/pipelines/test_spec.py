@@ -49,22 +49,33 @@ def test_good_pipeline_loads_into_the_model(ws):
     assert p.name == "demo" and list(p.steps) == ["prep", "train"]
     assert p.parameters["lr"].type == "float" and p.parameters["rows"].default == 5
     t = p.steps["train"]
-    assert (t.kind, t.depends_on, t.retries, t.timeout, t.cache) == ("script", ["prep"], 2, 30.0, True)
+    assert (t.kind, t.depends_on, t.retries, t.timeout, t.cache) == (
+        "script",
+        ["prep"],
+        2,
+        30.0,
+        True,
+    )
     assert p.steps["prep"].outputs == ["data.csv"]
 
 
 def test_cycle_is_named_with_its_steps_and_line(ws):
-    text = GOOD.replace("    outputs: [data.csv]\n", "    outputs: [data.csv]\n    depends_on: [train]\n")
+    text = GOOD.replace(
+        "    outputs: [data.csv]\n", "    outputs: [data.csv]\n    depends_on: [train]\n"
+    )
     found = [i for i in issues(ws, text) if i.code == "circularReference"]
     assert len(found) == 1
-    assert "prep -> train -> prep" in found[0].message or "train -> prep -> train" in found[0].message
+    assert (
+        "prep -> train -> prep" in found[0].message or "train -> prep -> train" in found[0].message
+    )
     assert found[0].line in (10, 13) and found[0].field.endswith("depends_on[0]")
     assert str(found[0]).startswith(str(ws / "p.pipeline.yaml") + ":")
 
 
 def test_unknown_dependency_and_unknown_field_have_lines(ws):
     text = GOOD.replace("depends_on: [prep]", "depends_on: [prepare]").replace(
-        "    cache: true\n", "    cache: true\n    retrys: 3\n")
+        "    cache: true\n", "    cache: true\n    retrys: 3\n"
+    )
     found = issues(ws, text)
     by_field = {i.field: i for i in found}
     assert by_field["steps.train.retrys"].line == 17
@@ -88,18 +99,22 @@ def test_missing_files_and_escapes(ws, tmp_path_factory):
 
 
 def test_parameters_unknown_mistyped_and_bad_templates(ws):
-    text = GOOD.replace('parameters: {rows: "{{ params.rows }}"}',
-                        'parameters: {rows: "ten", colour: 1}')
+    text = GOOD.replace(
+        'parameters: {rows: "{{ params.rows }}"}', 'parameters: {rows: "ten", colour: 1}'
+    )
     found = {i.field: i for i in issues(ws, text)}
     assert found["steps.prep.parameters.colour"].code == "unknownParameter"
-    assert "rows, name" in found["steps.prep.parameters.colour"].message or \
-        "name, rows" in found["steps.prep.parameters.colour"].message
+    assert (
+        "rows, name" in found["steps.prep.parameters.colour"].message
+        or "name, rows" in found["steps.prep.parameters.colour"].message
+    )
     assert found["steps.prep.parameters.rows"].code == "mistypedParameter"
     # a float pipeline parameter into an integer notebook parameter
     text = GOOD.replace('{rows: "{{ params.rows }}"}', '{rows: "{{ params.lr }}"}')
     assert any(i.code == "mistypedParameter" for i in issues(ws, text))
     text = GOOD.replace("{{ params.lr }}", "{{ params.eta }}").replace(
-        "{{ steps.prep.outputs }}", "{{ steps.prep.outputs")
+        "{{ steps.prep.outputs }}", "{{ steps.prep.outputs"
+    )
     found = {i.field: i for i in issues(ws, text)}
     assert "unknown pipeline parameter 'eta'" in found["steps.train.parameters.lr"].message
     assert "unbalanced" in found["steps.train.parameters.data"].message
@@ -114,7 +129,9 @@ def test_template_on_a_step_that_is_not_upstream(ws):
 
 
 def test_kernel_must_be_installed(ws):
-    text = GOOD.replace("    notebook: prep.ipynb\n", "    notebook: prep.ipynb\n    kernel: no-such-kernel\n")
+    text = GOOD.replace(
+        "    notebook: prep.ipynb\n", "    notebook: prep.ipynb\n    kernel: no-such-kernel\n"
+    )
     found = next(i for i in issues(ws, text) if i.code == "unknownKernel")
     assert found.field == "steps.prep.kernel" and "python3" in found.message
 
@@ -138,8 +155,14 @@ def test_dsl_builds_the_same_model_as_yaml(ws):
     @pipeline(name="demo", parameters={"lr": param(float, 0.01), "rows": param(int, 5)})
     def demo(lr, rows):
         prep = notebook("prep.ipynb", name="prep", parameters={"rows": rows}, outputs=["data.csv"])
-        script("train.py", name="train", parameters={"lr": lr, "data": f"{prep.outputs}/data.csv"},
-               retries=2, timeout=30.0, cache=True)
+        script(
+            "train.py",
+            name="train",
+            parameters={"lr": lr, "data": f"{prep.outputs}/data.csv"},
+            retries=2,
+            timeout=30.0,
+            cache=True,
+        )
 
     demo.base_dir = str(ws)
     dsl_p = demo.build(root=str(ws))

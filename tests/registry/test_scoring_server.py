@@ -27,9 +27,20 @@ def start_scoring_server(model_uri: str, root: Path, *extra: str) -> tuple[subpr
     def launch(port: int) -> subprocess.Popen:
         with open(log_path, "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "jupyter_mlops.cli", "serve", model_uri,
-                 "--port", str(port), *extra],
-                env=child_env(root), stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter_mlops.cli",
+                    "serve",
+                    model_uri,
+                    "--port",
+                    str(port),
+                    *extra,
+                ],
+                env=child_env(root),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=root,
             )
 
     def answers(port: int) -> bool:
@@ -215,7 +226,9 @@ def test_v2_health_and_metadata(server):
     meta = requests.get(server + "/v2/models/model", timeout=5).json()
     assert meta["name"] == "model" and meta["platform"] == "sklearn"
     assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
-        ("a", "FP64", [-1]), ("b", "FP64", [-1])]
+        ("a", "FP64", [-1]),
+        ("b", "FP64", [-1]),
+    ]
     r = requests.get(server + "/v2/models/other/ready", timeout=5)
     assert r.status_code == 404 and "serves 'model'" in r.json()["error"]
 
@@ -223,13 +236,16 @@ def test_v2_health_and_metadata(server):
 @pytest.mark.parametrize(
     "inputs",
     [
-        [{"name": "a", "shape": [4], "datatype": "FP64", "data": X["a"].tolist()},
-         {"name": "b", "shape": [4], "datatype": "FP64", "data": X["b"].tolist()}],
-        [{"name": "b", "shape": [4, 1], "datatype": "FP32", "data": [[v] for v in X["b"]]},
-         {"name": "a", "shape": [4, 1], "datatype": "FP64", "data": [[v] for v in X["a"]]}],
+        [
+            {"name": "a", "shape": [4], "datatype": "FP64", "data": X["a"].tolist()},
+            {"name": "b", "shape": [4], "datatype": "FP64", "data": X["b"].tolist()},
+        ],
+        [
+            {"name": "b", "shape": [4, 1], "datatype": "FP32", "data": [[v] for v in X["b"]]},
+            {"name": "a", "shape": [4, 1], "datatype": "FP64", "data": [[v] for v in X["a"]]},
+        ],
         [{"name": "x", "shape": [4, 2], "datatype": "FP64", "data": X.values.tolist()}],
-        [{"name": "x", "shape": [4, 2], "datatype": "FP64",
-          "data": X.values.reshape(-1).tolist()}],
+        [{"name": "x", "shape": [4, 2], "datatype": "FP64", "data": X.values.reshape(-1).tolist()}],
     ],
 )
 def test_v2_infer(server, inputs):
@@ -237,14 +253,17 @@ def test_v2_infer(server, inputs):
     assert r.status_code == 200, r.text
     answer = r.json()
     assert answer["model_name"] == "model" and answer["id"] == "req-1"
-    assert answer["outputs"] == [{"name": "predict", "shape": [4], "datatype": "INT64",
-                                  "data": Y}]
+    assert answer["outputs"] == [{"name": "predict", "shape": [4], "datatype": "INT64", "data": Y}]
 
 
 def test_v2_integer_input_and_requested_output(server):
-    body = {"inputs": [{"name": "a", "shape": [1], "datatype": "INT32", "data": [1]},
-                       {"name": "b", "shape": [1], "datatype": "INT64", "data": [0]}],
-            "outputs": [{"name": "predict"}]}
+    body = {
+        "inputs": [
+            {"name": "a", "shape": [1], "datatype": "INT32", "data": [1]},
+            {"name": "b", "shape": [1], "datatype": "INT64", "data": [0]},
+        ],
+        "outputs": [{"name": "predict"}],
+    }
     r = infer(server, body)
     assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [1]
     assert r.json()["id"]  # one is made up when the request has none
@@ -255,27 +274,66 @@ def test_v2_integer_input_and_requested_output(server):
     [
         ({"inputs": []}, "'inputs' must be a non-empty list"),
         ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP64"}]}, "inputs[0] has no 'data'"),
-        ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP99", "data": [1]}]},
-         "inputs[0] ('a').datatype \"FP99\" is not a V2 datatype"),
-        ({"inputs": [{"name": "a", "shape": [2], "datatype": "FP64", "data": [1.0]},
-                     {"name": "b", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]}]},
-         "inputs[0] ('a').data has 1 element(s); shape [2] needs 2"),
-        ({"inputs": [{"name": "a", "shape": [1], "datatype": "INT8", "data": [1.5]},
-                     {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
-         "inputs[0] ('a').data[0] is 1.5: INT8 data must be integers"),
-        ({"inputs": [{"name": "a", "shape": [1], "datatype": "UINT8", "data": [300]},
-                     {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
-         "out of range for UINT8"),
-        ({"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
-                     {"name": "c", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
-         "no input named ['b']"),
-        ({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
-         "needs shape [N, 2]"),
-        ({"inputs": [{"name": "a", "shape": [1], "datatype": "BOOL", "data": [1]},
-                     {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
-         "BOOL data must be true/false"),
-        ({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [[1, 2]]}],
-          "outputs": [{"name": "proba"}]}, "outputs: ['proba'] are not outputs"),
+        (
+            {"inputs": [{"name": "a", "shape": [1], "datatype": "FP99", "data": [1]}]},
+            "inputs[0] ('a').datatype \"FP99\" is not a V2 datatype",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": "a", "shape": [2], "datatype": "FP64", "data": [1.0]},
+                    {"name": "b", "shape": [2], "datatype": "FP64", "data": [1.0, 2.0]},
+                ]
+            },
+            "inputs[0] ('a').data has 1 element(s); shape [2] needs 2",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": "a", "shape": [1], "datatype": "INT8", "data": [1.5]},
+                    {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                ]
+            },
+            "inputs[0] ('a').data[0] is 1.5: INT8 data must be integers",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": "a", "shape": [1], "datatype": "UINT8", "data": [300]},
+                    {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                ]
+            },
+            "out of range for UINT8",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                    {"name": "c", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                ]
+            },
+            "no input named ['b']",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+            "needs shape [N, 2]",
+        ),
+        (
+            {
+                "inputs": [
+                    {"name": "a", "shape": [1], "datatype": "BOOL", "data": [1]},
+                    {"name": "b", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                ]
+            },
+            "BOOL data must be true/false",
+        ),
+        (
+            {
+                "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [[1, 2]]}],
+                "outputs": [{"name": "proba"}],
+            },
+            "outputs: ['proba'] are not outputs",
+        ),
     ],
 )
 def test_v2_bad_input_names_the_field(server, body, fragment):
@@ -289,15 +347,22 @@ def test_metrics(server):
     post(server, "{not json")
     text = requests.get(server + "/metrics", timeout=5).text
     lines = text.splitlines()
-    assert any(ln.startswith('mlops_scoring_requests_total{endpoint="invocations",code="200"}')
-               for ln in lines)
-    assert any(ln.startswith('mlops_scoring_errors_total{endpoint="invocations",code="400"}')
-               for ln in lines)
-    assert any(ln.startswith('mlops_scoring_request_duration_seconds_bucket{endpoint='
-                             '"invocations",le="+Inf"}') for ln in lines)
+    assert any(
+        ln.startswith('mlops_scoring_requests_total{endpoint="invocations",code="200"}')
+        for ln in lines
+    )
+    assert any(
+        ln.startswith('mlops_scoring_errors_total{endpoint="invocations",code="400"}')
+        for ln in lines
+    )
+    assert any(
+        ln.startswith(
+            'mlops_scoring_request_duration_seconds_bucket{endpoint="invocations",le="+Inf"}'
+        )
+        for ln in lines
+    )
     assert "# TYPE mlops_scoring_request_duration_seconds histogram" in lines
-    assert any(ln.startswith("mlops_scoring_model_info{") and 'name="model"' in ln
-               for ln in lines)
+    assert any(ln.startswith("mlops_scoring_model_info{") and 'name="model"' in ln for ln in lines)
 
 
 def test_a_large_body_is_refused_before_it_is_read(server):
@@ -307,8 +372,10 @@ def test_a_large_body_is_refused_before_it_is_read(server):
 
     u = urlsplit(server)
     with socket.create_connection((u.hostname, u.port), timeout=30) as s:
-        s.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 52428800\r\n\r\n")
+        s.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 52428800\r\n\r\n"
+        )
         data = b""
         while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
             chunk = s.recv(65536)

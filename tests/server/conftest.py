@@ -58,8 +58,13 @@ def api(jp_serverapp, http_server_client, jp_auth_header, jp_base_url, jp_asynci
             body = b""
         try:
             r = await http_server_client.fetch(
-                url, method=method, body=body, headers=hdrs, request_timeout=60,
-                allow_nonstandard_methods=True, follow_redirects=False,
+                url,
+                method=method,
+                body=body,
+                headers=hdrs,
+                request_timeout=60,
+                allow_nonstandard_methods=True,
+                follow_redirects=False,
             )
         except HTTPClientError as e:
             r = e.response

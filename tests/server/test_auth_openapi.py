@@ -37,8 +37,14 @@ def registered_mlops_routes(serverapp) -> list[tuple[re.Pattern, type, set[str]]
             verbs = {m.lower() for m in kwargs["rpcs"]}
         else:
             # a verb the route lacks is MLOpsHandler's refusal (403, then 405)
-            verbs = {v for v in VERBS if getattr(cls, v) is not refusal and any(
-                v in vars(k) for k in cls.__mro__ if k.__module__.startswith("jupyter_mlops"))}
+            verbs = {
+                v
+                for v in VERBS
+                if getattr(cls, v) is not refusal
+                and any(
+                    v in vars(k) for k in cls.__mro__ if k.__module__.startswith("jupyter_mlops")
+                )
+            }
         out.append((regex, cls, verbs))
     return out
 
@@ -84,8 +90,9 @@ def test_openapi_matches_registered_handlers(api, jp_serverapp):
             assert any(verb in doc["paths"][p] for p in paths), f"{verb} {regex.pattern}"
 
 
-@pytest.mark.parametrize("header", [None, {"Authorization": "token wrong"},
-                                    {"Authorization": "Bearer wrong"}])
+@pytest.mark.parametrize(
+    "header", [None, {"Authorization": "token wrong"}, {"Authorization": "Bearer wrong"}]
+)
 def test_every_route_refuses_requests_without_credentials(api, jp_serverapp, header):
     doc = documented(api)
     checked = 0
@@ -96,8 +103,10 @@ def test_every_route_refuses_requests_without_credentials(api, jp_serverapp, hea
             r = api(verb.upper(), url, body=body, auth=False, raw_path=True, headers=header)
             assert r.status in (401, 403), f"{verb.upper()} {path} answered {r.status}"
             assert r.json["error_code"] in ("UNAUTHENTICATED", "PERMISSION_DENIED")
-            assert "Not authenticated: send a valid token as 'Authorization: token <token>'" \
-                in r.json["message"], r.json  # what to do, not a bare "Forbidden"
+            assert (
+                "Not authenticated: send a valid token as 'Authorization: token <token>'"
+                in r.json["message"]
+            ), r.json  # what to do, not a bare "Forbidden"
             checked += 1
     assert checked >= 35
     # unknown paths under mlops/ do not reveal anything either
@@ -108,30 +117,55 @@ def test_every_route_refuses_requests_without_credentials(api, jp_serverapp, hea
 def test_bearer_token_works_and_skips_xsrf(api, jp_serverapp):
     token = jp_serverapp.identity_provider.token
     for scheme in ("Bearer", "token", "bearer"):
-        r = api("POST", "api/2.0/mlflow/experiments/create", {"name": f"via-{scheme}"},
-                auth=False, headers={"Authorization": f"{scheme} {token}"})
+        r = api(
+            "POST",
+            "api/2.0/mlflow/experiments/create",
+            {"name": f"via-{scheme}"},
+            auth=False,
+            headers={"Authorization": f"{scheme} {token}"},
+        )
         assert r.status == 200, r.body
-    r = api("GET", "api/2.0/mlflow/experiments/get-by-name",
-            params={"experiment_name": "via-Bearer"}, auth=False,
-            headers={"Authorization": f"Bearer {token}"})
+    r = api(
+        "GET",
+        "api/2.0/mlflow/experiments/get-by-name",
+        params={"experiment_name": "via-Bearer"},
+        auth=False,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert r.json["experiment"]["name"] == "via-Bearer"
 
 
 def test_cookie_authenticated_post_needs_xsrf(api, jp_serverapp):
     """A browser session (cookie, no token header) cannot POST without the XSRF token."""
     token = jp_serverapp.identity_provider.token
-    login = api("GET", f"{jp_serverapp.base_url}api/status?token={token}", auth=False,
-                raw_path=True)
+    login = api(
+        "GET", f"{jp_serverapp.base_url}api/status?token={token}", auth=False, raw_path=True
+    )
     assert login.status == 200
     cookies = "; ".join(c.split(";", 1)[0] for c in login.headers.get_list("Set-Cookie"))
     assert cookies
-    r = api("GET", "api/2.0/mlflow/experiments/get", params={"experiment_id": "0"},
-            auth=False, headers={"Cookie": cookies})
+    r = api(
+        "GET",
+        "api/2.0/mlflow/experiments/get",
+        params={"experiment_id": "0"},
+        auth=False,
+        headers={"Cookie": cookies},
+    )
     assert r.status == 200
-    r = api("POST", "api/2.0/mlflow/experiments/create", {"name": "csrf"}, auth=False,
-            headers={"Cookie": cookies})
+    r = api(
+        "POST",
+        "api/2.0/mlflow/experiments/create",
+        {"name": "csrf"},
+        auth=False,
+        headers={"Cookie": cookies},
+    )
     assert r.status == 403 and r.json["error_code"] == "PERMISSION_DENIED"
     xsrf = "0123456789abcdef"  # the double-submit pair a page of the server would carry
-    r = api("POST", "api/2.0/mlflow/experiments/create", {"name": "csrf"}, auth=False,
-            headers={"Cookie": f"{cookies}; _xsrf={xsrf}", "X-XSRFToken": xsrf})
+    r = api(
+        "POST",
+        "api/2.0/mlflow/experiments/create",
+        {"name": "csrf"},
+        auth=False,
+        headers={"Cookie": f"{cookies}; _xsrf={xsrf}", "X-XSRFToken": xsrf},
+    )
     assert r.status == 200, r.body

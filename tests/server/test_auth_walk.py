@@ -40,8 +40,15 @@ def test_every_route_and_verb_refuses_bad_credentials(server):
         for verb, (kind, headers, query) in tries:
             body = b"{}" if verb in ("POST", "PUT", "PATCH") else None
             try:
-                r = s.request(verb, url, headers=headers, params=query or None, data=body,
-                              allow_redirects=False, timeout=60)
+                r = s.request(
+                    verb,
+                    url,
+                    headers=headers,
+                    params=query or None,
+                    data=body,
+                    allow_redirects=False,
+                    timeout=60,
+                )
             except requests.ConnectionError as e:  # a reset is no answer
                 faults.append((verb, pattern, cls.__name__, kind, repr(e)[:120]))
                 s = requests.Session()
@@ -65,13 +72,20 @@ def test_a_megabyte_url_answers_mlflow_json(server):
     assert r.status_code == 400, r.text[:300]
     assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "MLOpsApp.max_url_length" in r.json()["message"] and len(r.content) < 1000
-    r = requests.get(url, params={"filter": "name = 'x'" + " " * 100_000}, headers=auth,
-                     timeout=60)
+    r = requests.get(url, params={"filter": "name = 'x'" + " " * 100_000}, headers=auth, timeout=60)
     assert r.status_code == 200, r.text[:300]  # long, under the limit: served
 
 
-TRAVERSALS = ["..", "../../../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "a/../../b", "\\..\\x",
-              "~root", "x" * 300, "%00"]
+TRAVERSALS = [
+    "..",
+    "../../../../etc/passwd",
+    "%2e%2e/%2e%2e/etc/passwd",
+    "a/../../b",
+    "\\..\\x",
+    "~root",
+    "x" * 300,
+    "%00",
+]
 
 
 def test_traversal_in_every_path_parameter_is_refused(server):
@@ -94,11 +108,17 @@ def test_traversal_in_every_path_parameter_is_refused(server):
             path = re.sub(r"\\(.)", r"\1", holes).replace("\0", value)
             for verb in ("GET", "POST", "PUT", "PATCH", "DELETE"):
                 body = b"{}" if verb in ("POST", "PUT", "PATCH") else None
-                r = s.request(verb, origin + server.base_url + path, data=body, timeout=60,
-                              allow_redirects=False)
+                r = s.request(
+                    verb,
+                    origin + server.base_url + path,
+                    data=body,
+                    timeout=60,
+                    allow_redirects=False,
+                )
                 calls += 1
-                if r.status_code >= 500 or (r.status_code >= 400 and r.status_code != 404 and
-                                            "error_code" not in r.text):
+                if r.status_code >= 500 or (
+                    r.status_code >= 400 and r.status_code != 404 and "error_code" not in r.text
+                ):
                     faults.append((verb, path[:120], cls.__name__, r.status_code, r.text[:120]))
     assert calls > 100
     assert faults == [], "\n".join(map(repr, faults))

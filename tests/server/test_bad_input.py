@@ -34,22 +34,45 @@ def assert_client_error(r, status: int = 400, code: str = "INVALID_PARAMETER_VAL
     return body
 
 
-@pytest.mark.parametrize("body", [
-    b"{not json", b'{"run_id": ', b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'"just a string"',
-    b"null", b"42",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"run_id": ',
+        b"\xff\xfe\x00garbage",
+        b"[1, 2, 3]",
+        b'"just a string"',
+        b"null",
+        b"42",
+    ],
+)
 def test_malformed_json_is_400(api, run, body):
-    for path in ("runs/log-metric", "runs/log-batch", "runs/create", "runs/search",
-                 "experiments/create"):
+    for path in (
+        "runs/log-metric",
+        "runs/log-batch",
+        "runs/create",
+        "runs/search",
+        "experiments/create",
+    ):
         assert_client_error(api("POST", M + path, body))
     assert_client_error(api("POST", "api/v1/runs/log-bulk", body))
 
 
-@pytest.mark.parametrize("field,value", [
-    ("value", "abc"), ("value", [1]), ("value", {"x": 1}), ("value", True),
-    ("timestamp", "yesterday"), ("timestamp", 1.5), ("timestamp", 2**70), ("step", "one"),
-    ("key", 5), ("key", None),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("value", "abc"),
+        ("value", [1]),
+        ("value", {"x": 1}),
+        ("value", True),
+        ("timestamp", "yesterday"),
+        ("timestamp", 1.5),
+        ("timestamp", 2**70),
+        ("step", "one"),
+        ("key", 5),
+        ("key", None),
+    ],
+)
 def test_wrong_types_in_log_metric(api, run, field, value):
     _, run_id = run
     body = {"run_id": run_id, "key": "m", "value": 1.0, "timestamp": now(), "step": 0}
@@ -77,18 +100,32 @@ def test_wrong_types_elsewhere(api, run):
         (M + "runs/log-batch", {"run_id": run_id, "metrics": ["m"]}),
         (M + "runs/log-batch", {"run_id": run_id, "params": [{"key": "p", "value": {}}]}),
         (M + "runs/update", {"run_id": run_id, "end_time": "later"}),
-        ("api/v1/runs/log-bulk", {"run_id": run_id, "metrics": [{"key": "m", "values": "1,2",
-                                                                 "timestamps": [1]}]}),
-        ("api/v1/runs/log-bulk", {"run_id": run_id, "metrics": [{"key": "m", "values": [1],
-                                                                 "timestamps": ["t"]}]}),
+        (
+            "api/v1/runs/log-bulk",
+            {"run_id": run_id, "metrics": [{"key": "m", "values": "1,2", "timestamps": [1]}]},
+        ),
+        (
+            "api/v1/runs/log-bulk",
+            {"run_id": run_id, "metrics": [{"key": "m", "values": [1], "timestamps": ["t"]}]},
+        ),
         ("api/v1/runs/heartbeat", {"run_ids": "abc"}),
     ]
     for path, body in cases:
         assert_client_error(api("POST", path, body))
-    assert_client_error(api("GET", M + "metrics/get-history",
-                            params={"run_id": run_id, "metric_key": "m", "max_results": "x"}))
-    assert_client_error(api("GET", "api/v1/metrics/series",
-                            params={"run_id": run_id, "metric_key": "m", "max_points": "-1"}))
+    assert_client_error(
+        api(
+            "GET",
+            M + "metrics/get-history",
+            params={"run_id": run_id, "metric_key": "m", "max_results": "x"},
+        )
+    )
+    assert_client_error(
+        api(
+            "GET",
+            "api/v1/metrics/series",
+            params={"run_id": run_id, "metric_key": "m", "max_points": "-1"},
+        )
+    )
     run = api("GET", M + "runs/get", params={"run_id": run_id}).json["run"]
     assert "params" not in run["data"] and "metrics" not in run["data"]
 
@@ -107,10 +144,18 @@ def test_unknown_run_or_experiment_is_404(api):
         ("experiments/update", {"experiment_id": "987654", "new_name": "n"}),
     ]:
         assert_client_error(api("POST", M + path, body), 404, "RESOURCE_DOES_NOT_EXIST")
-    assert_client_error(api("GET", M + "artifacts/list", params={"run_id": missing}), 404,
-                        "RESOURCE_DOES_NOT_EXIST")
-    assert_client_error(api("POST", "api/v1/runs/log-bulk", {"run_id": missing, "metrics": [
-        {"key": "m", "values": [1.0], "timestamps": [t]}]}), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_client_error(
+        api("GET", M + "artifacts/list", params={"run_id": missing}), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
+    assert_client_error(
+        api(
+            "POST",
+            "api/v1/runs/log-bulk",
+            {"run_id": missing, "metrics": [{"key": "m", "values": [1.0], "timestamps": [t]}]},
+        ),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
 
 
 def test_oversized_bodies(api, jp_serverapp, run):
@@ -127,8 +172,11 @@ def test_oversized_bodies(api, jp_serverapp, run):
     limit = app_obj.max_request_body
     app_obj.max_request_body = 10_000
     try:
-        r = api("POST", "api/v1/runs/log-bulk", json.dumps(
-            {"run_id": run_id, "params": [{"key": "p", "value": "x" * 20_000}]}))
+        r = api(
+            "POST",
+            "api/v1/runs/log-bulk",
+            json.dumps({"run_id": run_id, "params": [{"key": "p", "value": "x" * 20_000}]}),
+        )
         assert "max_request_body" in assert_client_error(r)["message"]
     finally:
         app_obj.max_request_body = limit
@@ -140,12 +188,18 @@ def test_nan_and_infinity_round_trip_as_valid_json(api, run):
     _, run_id = run
     t = now()
     for step, value in enumerate(["NaN", "Infinity", "-Infinity", 1.5]):
-        r = api("POST", M + "runs/log-metric",
-                {"run_id": run_id, "key": "m", "value": value, "timestamp": t, "step": step})
+        r = api(
+            "POST",
+            M + "runs/log-metric",
+            {"run_id": run_id, "key": "m", "value": value, "timestamp": t, "step": step},
+        )
         assert r.status == 200, r.body
     # a bare NaN token (Python's json.dumps writes one) is read too
-    r = api("POST", M + "runs/log-metric",
-            f'{{"run_id": "{run_id}", "key": "n", "value": NaN, "timestamp": {t}}}')
+    r = api(
+        "POST",
+        M + "runs/log-metric",
+        f'{{"run_id": "{run_id}", "key": "n", "value": NaN, "timestamp": {t}}}',
+    )
     assert r.status == 200, r.body
     r = api("GET", M + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"})
     text = r.body.decode()
@@ -157,14 +211,21 @@ def test_nan_and_infinity_round_trip_as_valid_json(api, run):
     assert latest["n"] == "NaN"
     r = api("GET", "api/v1/metrics/series", params={"run_id": run_id, "metric_key": "m"})
     json.loads(r.body, parse_constant=lambda c: pytest.fail(f"bare {c} in the series"))
-    assert not any(isinstance(p["value"], float) and math.isnan(p["value"])
-                   for p in r.json["points"])
+    assert not any(
+        isinstance(p["value"], float) and math.isnan(p["value"]) for p in r.json["points"]
+    )
 
 
 TRAVERSALS = [
-    "../../../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/secret.txt",
-    "1/%2e%2e/%2e%2e/%2e%2e/escape.txt", "1/..%2f..%2f..%2fescape.txt", "%2fetc%2fpasswd",
-    "1/run/artifacts/..\\..\\..\\escape.txt", "1/..%5c..%5cescape.txt", "%2e%2e",
+    "../../../../etc/passwd",
+    "..%2F..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e/%2e%2e/secret.txt",
+    "1/%2e%2e/%2e%2e/%2e%2e/escape.txt",
+    "1/..%2f..%2f..%2fescape.txt",
+    "%2fetc%2fpasswd",
+    "1/run/artifacts/..\\..\\..\\escape.txt",
+    "1/..%5c..%5cescape.txt",
+    "%2e%2e",
 ]
 
 
@@ -188,8 +249,9 @@ def test_artifact_path_traversal_is_refused(api, jp_serverapp, tmp_path, travers
 def test_run_artifact_list_path_traversal(api, run):
     _, run_id = run
     for path in ("../..", "../../../etc", "/etc", "sub/../../x"):
-        assert_client_error(api("GET", M + "artifacts/list", params={"run_id": run_id,
-                                                                    "path": path}))
+        assert_client_error(
+            api("GET", M + "artifacts/list", params={"run_id": run_id, "path": path})
+        )
 
 
 def test_artifacts_land_under_the_root(api, run, tmp_path):
@@ -199,7 +261,8 @@ def test_artifacts_land_under_the_root(api, run, tmp_path):
     root = tmp_path / "artifacts"
     files = [p for p in root.rglob("*") if p.is_file()]
     assert [p.relative_to(root).as_posix() for p in files] == [
-        f"{exp_id}/{run_id}/artifacts/a/b/c.txt"]
+        f"{exp_id}/{run_id}/artifacts/a/b/c.txt"
+    ]
 
 
 def _read(p: Path) -> str:
@@ -210,7 +273,8 @@ def _read(p: Path) -> str:
 
 
 def test_a_server_fault_is_internal_error_json_with_the_traceback_logged(
-        api, run, mlops_db_url, jp_serverapp):
+    api, run, mlops_db_url, jp_serverapp
+):
     """Not a client mistake: the database lost a table behind the server's back."""
     import io
     import logging
@@ -222,7 +286,7 @@ def test_a_server_fault_is_internal_error_json_with_the_traceback_logged(
     app.log.addHandler(handler)
 
     _, run_id = run
-    db = sqlite3.connect(mlops_db_url[len("sqlite:///"):])
+    db = sqlite3.connect(mlops_db_url[len("sqlite:///") :])
     db.execute("DROP TABLE params")
     db.commit()
     db.close()

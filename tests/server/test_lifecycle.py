@@ -17,8 +17,14 @@ import requests
 from jupyter_mlops.pipelines.service import PipelineService
 
 M = "api/2.0/mlflow/"
-EXPORTED = ("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_SERVER_URL", "JUPYTER_MLOPS_SERVER_TOKEN",
-            "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "JUPYTER_MLOPS_EXPORTED")
+EXPORTED = (
+    "JUPYTER_MLOPS_TRACKING_URI",
+    "JUPYTER_MLOPS_SERVER_URL",
+    "JUPYTER_MLOPS_SERVER_TOKEN",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_TOKEN",
+    "JUPYTER_MLOPS_EXPORTED",
+)
 
 
 @pytest.fixture
@@ -59,8 +65,9 @@ def kernel_environ(serverapp, loop) -> dict:
 
 
 @pytest.mark.slow
-def test_kernels_inherit_the_tracking_environment(clean_env, jp_serverapp, jp_asyncio_loop,
-                                                  mlops_db_url):
+def test_kernels_inherit_the_tracking_environment(
+    clean_env, jp_serverapp, jp_asyncio_loop, mlops_db_url
+):
     env = kernel_environ(jp_serverapp, jp_asyncio_loop)
     server_url = f"http://127.0.0.1:{jp_serverapp.port}{jp_serverapp.base_url}"
     token = jp_serverapp.identity_provider.token
@@ -110,12 +117,12 @@ def _log_until_acknowledged(session, url, token, run_id, steps, acked, stop):
     """A client that retries each point until the server says 200, as clients do
     when the server is away; records what was acknowledged."""
     for step in steps:
-        body = {"run_id": run_id, "key": "m", "value": float(step), "timestamp": step,
-                "step": step}
+        body = {"run_id": run_id, "key": "m", "value": float(step), "timestamp": step, "step": step}
         while not stop.is_set():
             try:
-                r = session.post(url, json=body, timeout=10,
-                                 headers={"Authorization": f"Bearer {token}"})
+                r = session.post(
+                    url, json=body, timeout=10, headers={"Authorization": f"Bearer {token}"}
+                )
                 if r.status_code == 200:
                     acked.append(step)
                     break
@@ -132,15 +139,26 @@ def test_restart_while_logging_loses_nothing(jupyter_server_process):
     auth = {"Authorization": f"token {server.token}"}
     api = server.tracking_uri + "/" + M
     exp = s.post(api + "experiments/create", json={"name": "restart"}, headers=auth).json()
-    run_id = s.post(api + "runs/create", json={"experiment_id": exp["experiment_id"]},
-                    headers=auth).json()["run"]["info"]["run_id"]
+    run_id = s.post(
+        api + "runs/create", json={"experiment_id": exp["experiment_id"]}, headers=auth
+    ).json()["run"]["info"]["run_id"]
 
     acked: list[int] = []
     stop = threading.Event()
     writers = [
-        threading.Thread(target=_log_until_acknowledged, daemon=True, args=(
-            requests.Session(), api + "runs/log-metric", server.token, run_id,
-            range(w, 200, 4), acked, stop))
+        threading.Thread(
+            target=_log_until_acknowledged,
+            daemon=True,
+            args=(
+                requests.Session(),
+                api + "runs/log-metric",
+                server.token,
+                run_id,
+                range(w, 200, 4),
+                acked,
+                stop,
+            ),
+        )
         for w in range(4)
     ]
     for t in writers:
@@ -154,7 +172,7 @@ def test_restart_while_logging_loses_nothing(jupyter_server_process):
     assert code == 0, log[-3000:]
     assert "Traceback" not in log
     # the store was closed: the SQLite file is consistent on its own
-    db = sqlite3.connect(server.db_url[len("sqlite:///"):])
+    db = sqlite3.connect(server.db_url[len("sqlite:///") :])
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
 
@@ -163,8 +181,9 @@ def test_restart_while_logging_loses_nothing(jupyter_server_process):
         t.join(timeout=240)
     stop.set()
     assert sorted(acked) == list(range(200))
-    r = s.get(api + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"},
-              headers=auth)
+    r = s.get(
+        api + "metrics/get-history", params={"run_id": run_id, "metric_key": "m"}, headers=auth
+    )
     steps = {m["step"] for m in r.json()["metrics"]}
     assert steps == set(range(200))  # every acknowledged point is there
 
@@ -173,14 +192,24 @@ def _big_write(api, experiment: str, n: int) -> tuple[str, str]:
     """A new run in a new experiment, and a log-bulk body of ``n`` points for it."""
     exp = api("POST", M + "experiments/create", {"name": experiment}).json["experiment_id"]
     run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
-    return run_id, json.dumps({"run_id": run_id, "metrics": [{
-        "key": "big", "steps": list(range(n)), "timestamps": [0] * n,
-        "values": [float(i) for i in range(n)]}]})
+    return run_id, json.dumps(
+        {
+            "run_id": run_id,
+            "metrics": [
+                {
+                    "key": "big",
+                    "steps": list(range(n)),
+                    "timestamps": [0] * n,
+                    "values": [float(i) for i in range(n)],
+                }
+            ],
+        }
+    )
 
 
-def test_shutdown_finishes_pending_writes_then_refuses(api, jp_serverapp, jp_asyncio_loop,
-                                                       http_server_client, jp_auth_header,
-                                                       mlops_db_url):
+def test_shutdown_finishes_pending_writes_then_refuses(
+    api, jp_serverapp, jp_asyncio_loop, http_server_client, jp_auth_header, mlops_db_url
+):
     """A write in flight when the extension stops is committed and answered 200;
     later requests get 503 (which clients retry), and the store is closed."""
     run_id, body = _big_write(api, "stop", n := 20_000)
@@ -188,9 +217,16 @@ def test_shutdown_finishes_pending_writes_then_refuses(api, jp_serverapp, jp_asy
     url = f"{jp_serverapp.base_url}mlops/api/v1/runs/log-bulk"
 
     async def go():
-        fetch = asyncio.ensure_future(http_server_client.fetch(
-            url, method="POST", body=body, headers=jp_auth_header, raise_error=False,
-            request_timeout=120))
+        fetch = asyncio.ensure_future(
+            http_server_client.fetch(
+                url,
+                method="POST",
+                body=body,
+                headers=jp_auth_header,
+                raise_error=False,
+                request_timeout=120,
+            )
+        )
         while app.pending_calls == 0 and not fetch.done():  # noqa: ASYNC110 - polls a counter; the app has no event for it
             await asyncio.sleep(0.001)
         assert app.pending_calls > 0, "the write was not in flight"
@@ -218,18 +254,21 @@ class TestDefaults:
         jp_server_config.pop("MLOpsApp")
         return jp_server_config
 
-    def test_store_and_artifacts_default_to_the_jupyter_data_dir(self, api, jp_serverapp,
-                                                                 jp_data_dir):
+    def test_store_and_artifacts_default_to_the_jupyter_data_dir(
+        self, api, jp_serverapp, jp_data_dir
+    ):
         app = mlops_app(jp_serverapp)
         db = jp_data_dir / "mlops" / "mlops.db"
         assert app.database_url == f"sqlite:///{db}" and db.is_file()
         exp = api("POST", M + "experiments/create", {"name": "d"}).json["experiment_id"]
         run = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]
-        r = api("PUT", f"api/2.0/mlflow-artifacts/artifacts/{exp}/{run['run_id']}/artifacts/x.txt",
-                b"x")
+        r = api(
+            "PUT", f"api/2.0/mlflow-artifacts/artifacts/{exp}/{run['run_id']}/artifacts/x.txt", b"x"
+        )
         assert r.status == 200
-        assert (jp_data_dir / "mlops" / "artifacts" / exp / run["run_id"] / "artifacts" /
-                "x.txt").read_bytes() == b"x"
+        assert (
+            jp_data_dir / "mlops" / "artifacts" / exp / run["run_id"] / "artifacts" / "x.txt"
+        ).read_bytes() == b"x"
 
 
 def test_stopping_restores_the_environment(clean_env, jp_serverapp, jp_asyncio_loop):
@@ -245,20 +284,28 @@ class TestNoExport:
         return jp_server_config
 
     def test_nothing_is_exported(self, clean_env, jp_serverapp):
-            assert not [name for name in EXPORTED if name in os.environ]
+        assert not [name for name in EXPORTED if name in os.environ]
 
 
-def test_the_server_answers_while_a_big_write_runs(api, jp_serverapp, jp_asyncio_loop,
-                                                   http_server_client, jp_auth_header):
+def test_the_server_answers_while_a_big_write_runs(
+    api, jp_serverapp, jp_asyncio_loop, http_server_client, jp_auth_header
+):
     """Store calls run in threads: the event loop keeps serving other requests."""
     _, body = _big_write(api, "busy", 300_000)
     app = mlops_app(jp_serverapp)
     base = jp_serverapp.base_url
 
     async def go():
-        big = asyncio.ensure_future(http_server_client.fetch(
-            f"{base}mlops/api/v1/runs/log-bulk", method="POST", body=body,
-            headers=jp_auth_header, raise_error=False, request_timeout=300))
+        big = asyncio.ensure_future(
+            http_server_client.fetch(
+                f"{base}mlops/api/v1/runs/log-bulk",
+                method="POST",
+                body=body,
+                headers=jp_auth_header,
+                raise_error=False,
+                request_timeout=300,
+            )
+        )
         while app.pending_calls == 0 and not big.done():  # noqa: ASYNC110 - polls a counter; the app has no event for it
             await asyncio.sleep(0.001)
         status = await http_server_client.fetch(f"{base}api/status", headers=jp_auth_header)
@@ -291,17 +338,25 @@ class TestServices:
     @pytest.fixture
     def jp_server_config(self, jp_server_config, tmp_path):
         jp_server_config["MLOpsApp"]["pipeline_service_class"] = RecordingPipelineService
-        jp_server_config["PipelineService"] = {"schedule_interval": 7.0, "warm_kernels": 0,
-                                               "runs_dir": str(tmp_path / "runs")}
+        jp_server_config["PipelineService"] = {
+            "schedule_interval": 7.0,
+            "warm_kernels": 0,
+            "runs_dir": str(tmp_path / "runs"),
+        }
         return jp_server_config
 
-    def test_the_app_builds_publishes_starts_and_stops_its_services(self, api, jp_serverapp,
-                                                                    jp_asyncio_loop):
+    def test_the_app_builds_publishes_starts_and_stops_its_services(
+        self, api, jp_serverapp, jp_asyncio_loop
+    ):
         app = mlops_app(jp_serverapp)
         svc = app.pipeline_service
         assert isinstance(svc, RecordingPipelineService)
         assert jp_serverapp.web_app.settings["mlops_pipeline_service"] is svc
-        assert app.services() == [svc, app.deployment_service, app.training_service]  # in start order
+        assert app.services() == [
+            svc,
+            app.deployment_service,
+            app.training_service,
+        ]  # in start order
         assert jp_serverapp.web_app.settings["mlops_training_service"] is app.training_service
         assert svc.schedule_interval == 7.0  # c.PipelineService.* reaches the subclass
 

@@ -16,7 +16,7 @@ pytest.importorskip("mlflow")
 pytestmark = pytest.mark.slow
 
 DRIVER = textwrap.dedent(
-    r'''
+    r"""
     import json, os, tempfile, time
     import matplotlib
     matplotlib.use("Agg")
@@ -99,7 +99,7 @@ DRIVER = textwrap.dedent(
     out["deleted_stage"] = client.get_run(oid).info.lifecycle_stage
     out["ids"] = {"parent": pid, "child": cid, "other": oid}
     print("RESULT " + json.dumps(out))
-    '''
+    """
 )
 
 
@@ -115,11 +115,20 @@ def test_official_mlflow_client_end_to_end(jupyter_server_process, tmp_path):
     )
     work = tmp_path / "driver"
     work.mkdir()
-    proc = subprocess.run([sys.executable, "-c", DRIVER], check=False, env=env, cwd=work,
-                          capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, f"{proc.stderr[-4000:]}\n--- server log ---\n{server.log()[-4000:]}"
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER],
+        check=False,
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, (
+        f"{proc.stderr[-4000:]}\n--- server log ---\n{server.log()[-4000:]}"
+    )
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     ids = out["ids"]
 
     assert out["search"] == [ids["parent"], ids["child"]]
@@ -134,8 +143,14 @@ def test_official_mlflow_client_end_to_end(jupyter_server_process, tmp_path):
     assert [s for s, _ in out["history"]] == [0, 1, 2, 3, 4]
     assert out["history"][0][1] == 1.0
     assert out["batch_len"] == 50
-    assert out["root"] == [["cfg", True], ["hello.txt", False], ["notes", True],
-                           ["plots", True], ["sub", True], ["tree", True]]
+    assert out["root"] == [
+        ["cfg", True],
+        ["hello.txt", False],
+        ["notes", True],
+        ["plots", True],
+        ["sub", True],
+        ["tree", True],
+    ]
     assert out["sub"] == [["sub/hello.txt", 6]]
     assert out["tree"] == ["tree/a.txt", "tree/inner"]
     assert out["download_file"] == "hello!"

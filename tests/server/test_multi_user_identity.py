@@ -27,5 +27,6 @@ def test_identity_providers_that_name_users_are_accepted():
     from jupyter_server.auth.identity import PasswordIdentityProvider
 
     assert anonymous_identity_problem(HubIdentityProvider()) is None
-    assert "PasswordIdentityProvider" in (anonymous_identity_problem(PasswordIdentityProvider())
-                                          or "")
+    assert "PasswordIdentityProvider" in (
+        anonymous_identity_problem(PasswordIdentityProvider()) or ""
+    )

@@ -10,8 +10,28 @@ import json
 import pytest
 
 M = "api/2.0/mlflow/"
-ODD = [None, "", "x", 0, -1, 2**63, -(2**63) - 1, 2**64, 1.5, True, [], {}, ["a"], [2**63],
-       [{"key": "k"}], [{"key": 5, "value": []}], "NaN", "a" * 300, "../x", "\u0000"]
+ODD = [
+    None,
+    "",
+    "x",
+    0,
+    -1,
+    2**63,
+    -(2**63) - 1,
+    2**64,
+    1.5,
+    True,
+    [],
+    {},
+    ["a"],
+    [2**63],
+    [{"key": "k"}],
+    [{"key": 5, "value": []}],
+    "NaN",
+    "a" * 300,
+    "../x",
+    "\u0000",
+]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -32,20 +52,29 @@ def test_odd_values_in_any_field_never_give_a_5xx(api):
     exp = api("POST", M + "experiments/create", {"name": "odd"}).json["experiment_id"]
     run = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
     counter = itertools.count()
-    valid = {"run_id": run, "experiment_id": exp, "key": "k", "value": "1", "timestamp": 1,
-             "metric_key": "k"}
+    valid = {
+        "run_id": run,
+        "experiment_id": exp,
+        "key": "k",
+        "value": "1",
+        "timestamp": 1,
+        "metric_key": "k",
+    }
     faults, calls = [], 0
     for path, item in doc["paths"].items():
         if "{" in path or path == "/":  # raw-body and redirect routes: tested elsewhere
             continue
-        if path.startswith("/ajax-api/2.0/mlflow/") and "/api/" + path[len("/ajax-api/"):] \
-                in doc["paths"]:
+        if (
+            path.startswith("/ajax-api/2.0/mlflow/")
+            and "/api/" + path[len("/ajax-api/") :] in doc["paths"]
+        ):
             continue  # the same handler as its api/2.0 route
         for verb in ("get", "post"):
             if verb not in item:
                 continue
             if verb == "post" and "application/json" not in item[verb].get("requestBody", {}).get(
-                    "content", {"application/json": None}):
+                "content", {"application/json": None}
+            ):
                 continue  # a raw body (upload-artifact): tested elsewhere
             fields = _fields(verb, item[verb])
             for field, value in itertools.product(fields, ODD):
@@ -56,9 +85,15 @@ def test_odd_values_in_any_field_never_give_a_5xx(api):
                 if verb == "post":
                     r = api("POST", path.lstrip("/"), json.dumps(body))
                 else:
-                    r = api("GET", path.lstrip("/"), params=[
-                        (k, v if isinstance(v, str) else json.dumps(v))
-                        for k, v in body.items() if v is not None])
+                    r = api(
+                        "GET",
+                        path.lstrip("/"),
+                        params=[
+                            (k, v if isinstance(v, str) else json.dumps(v))
+                            for k, v in body.items()
+                            if v is not None
+                        ],
+                    )
                 calls += 1
                 if r.status >= 500 or (r.status >= 400 and "error_code" not in r.json):
                     faults.append((verb, path, field, value, r.status, r.body[:200]))

@@ -10,15 +10,29 @@ BULK = "api/v1/metrics/series-bulk"
 
 
 def _run(api, exp_id: str, name: str, n: int) -> str:
-    r = api("POST", M + "runs/create", {"experiment_id": exp_id, "run_name": name,
-                                        "start_time": int(time.time() * 1000)})
+    r = api(
+        "POST",
+        M + "runs/create",
+        {"experiment_id": exp_id, "run_name": name, "start_time": int(time.time() * 1000)},
+    )
     assert r.status == 200, r.body
     run_id = r.json["run"]["info"]["run_id"]
     if n:
-        r = api("POST", "api/v1/runs/log-bulk", {"run_id": run_id, "metrics": [{
-            "key": "loss", "steps": list(range(n)),
-            "timestamps": [1_700_000_000_000 + i for i in range(n)],
-            "values": [float(i % 50) for i in range(n)]}]})
+        r = api(
+            "POST",
+            "api/v1/runs/log-bulk",
+            {
+                "run_id": run_id,
+                "metrics": [
+                    {
+                        "key": "loss",
+                        "steps": list(range(n)),
+                        "timestamps": [1_700_000_000_000 + i for i in range(n)],
+                        "values": [float(i % 50) for i in range(n)],
+                    }
+                ],
+            },
+        )
         assert r.status == 200, r.body
     return run_id
 
@@ -36,8 +50,18 @@ def test_series_bulk_gives_each_runs_downsampled_series(api):
     b = _run(api, exp_id, "b", 10)
     c = _run(api, exp_id, "no-metric", 0)
 
-    r = api("GET", BULK, params=[("run_ids", a), ("run_ids", b), ("run_ids", c),
-                                 ("run_ids", a), ("metric_key", "loss"), ("max_points", "100")])
+    r = api(
+        "GET",
+        BULK,
+        params=[
+            ("run_ids", a),
+            ("run_ids", b),
+            ("run_ids", c),
+            ("run_ids", a),
+            ("metric_key", "loss"),
+            ("max_points", "100"),
+        ],
+    )
     assert r.status == 200, r.body
     series = r.json["series"]
     # In the order asked, duplicates once; a run without the metric has no points.
@@ -48,12 +72,16 @@ def test_series_bulk_gives_each_runs_downsampled_series(api):
     assert [p["step"] for p in pb] == list(range(10))
     assert pc == []
     # The same as the single-run route.
-    one = api("GET", "api/v1/metrics/series",
-              params={"run_id": a, "metric_key": "loss", "max_points": "100"}).json["points"]
+    one = api(
+        "GET",
+        "api/v1/metrics/series",
+        params={"run_id": a, "metric_key": "loss", "max_points": "100"},
+    ).json["points"]
     assert one == pa
 
-    by_time = api("GET", BULK, params={"run_ids": b, "metric_key": "loss",
-                                       "x_axis": "timestamp"}).json["series"][0]["points"]
+    by_time = api(
+        "GET", BULK, params={"run_ids": b, "metric_key": "loss", "x_axis": "timestamp"}
+    ).json["series"][0]["points"]
     assert [p["timestamp"] for p in by_time] == [1_700_000_000_000 + i for i in range(10)]
 
 
@@ -62,15 +90,24 @@ def test_series_bulk_bad_input_is_a_clear_4xx(api):
     a = _run(api, exp_id, "a", 5)
     _error(api("GET", BULK, params={"metric_key": "loss"}), 400, "INVALID_PARAMETER_VALUE")
     _error(api("GET", BULK, params={"run_ids": a}), 400, "INVALID_PARAMETER_VALUE")
-    _error(api("GET", BULK, params={"run_ids": a, "metric_key": "loss", "x_axis": "wall"}),
-           400, "INVALID_PARAMETER_VALUE")
-    _error(api("GET", BULK, params={"run_ids": a, "metric_key": "loss", "max_points": "0"}),
-           400, "INVALID_PARAMETER_VALUE")
+    _error(
+        api("GET", BULK, params={"run_ids": a, "metric_key": "loss", "x_axis": "wall"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    _error(
+        api("GET", BULK, params={"run_ids": a, "metric_key": "loss", "max_points": "0"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     too_many = [("run_ids", f"{i:032x}") for i in range(201)] + [("metric_key", "loss")]
     body = _error(api("GET", BULK, params=too_many), 400, "INVALID_PARAMETER_VALUE")
     assert "200" in body["message"]
-    _error(api("GET", BULK, params={"run_ids": "f" * 32, "metric_key": "loss"}),
-           404, "RESOURCE_DOES_NOT_EXIST")
+    _error(
+        api("GET", BULK, params={"run_ids": "f" * 32, "metric_key": "loss"}),
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
     assert api("GET", BULK, params={"run_ids": a, "metric_key": "loss"}, auth=False).status == 403
 
 

@@ -32,7 +32,10 @@ def test_put_open_list_delete(repo):
     assert repo.open("a.txt").read() == b"hello"
     assert repo.exists("sub/dir/b.bin") and repo.is_dir("sub") and not repo.is_dir("a.txt")
     top = repo.list()
-    assert [(f.path, f.is_dir, f.file_size) for f in top] == [("a.txt", False, 5), ("sub", True, None)]
+    assert [(f.path, f.is_dir, f.file_size) for f in top] == [
+        ("a.txt", False, 5),
+        ("sub", True, None),
+    ]
     assert [(f.path, f.file_size) for f in repo.list("sub/dir")] == [("sub/dir/b.bin", 3000)]
     assert repo.list("a.txt") == [] and repo.list("missing") == []
     repo.put("a.txt", b"replaced")
@@ -46,10 +49,17 @@ def test_put_open_list_delete(repo):
     assert repo.list() == []
 
 
-@pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "a\\..\\b", "C:/x", "..", "a/.."])
+@pytest.mark.parametrize(
+    "bad", ["../x", "a/../../x", "/etc/passwd", "a\\..\\b", "C:/x", "..", "a/.."]
+)
 def test_paths_never_escape_the_root(repo, bad):
-    for op in (lambda: repo.put(bad, b"x"), lambda: repo.open(bad), lambda: repo.list(bad),
-               lambda: repo.delete(bad), lambda: repo.exists(bad)):
+    for op in (
+        lambda: repo.put(bad, b"x"),
+        lambda: repo.open(bad),
+        lambda: repo.list(bad),
+        lambda: repo.delete(bad),
+        lambda: repo.exists(bad),
+    ):
         with pytest.raises(TrackingError) as e:
             op()
         assert e.value.error_code == "INVALID_PARAMETER_VALUE"
@@ -102,13 +112,17 @@ def test_clean_path():
 def test_artifact_repo_for(tmp_path: Path):
     root = str(tmp_path / "artifacts")
     r = artifact_repo_for("mlflow-artifacts:/1/abc/artifacts", root)
-    assert isinstance(r, LocalArtifactRepository) and r.root == os.path.join(root, "1", "abc", "artifacts")
+    assert isinstance(r, LocalArtifactRepository) and r.root == os.path.join(
+        root, "1", "abc", "artifacts"
+    )
     r = artifact_repo_for("mlflow-artifacts://host:5000/2/x/artifacts", root)
     assert r.root == os.path.join(root, "2", "x", "artifacts")
     r = artifact_repo_for(f"file://{tmp_path}/direct", root)
     assert isinstance(r, LocalArtifactRepository) and r.root == f"{tmp_path}/direct"
     r = artifact_repo_for("mlflow-artifacts:/3/r/artifacts", "memory://bucket/base")
-    assert isinstance(r, FsspecArtifactRepository) and r.root == "memory://bucket/base/3/r/artifacts"
+    assert (
+        isinstance(r, FsspecArtifactRepository) and r.root == "memory://bucket/base/3/r/artifacts"
+    )
     r = artifact_repo_for("memory://other/x", root)
     assert isinstance(r, FsspecArtifactRepository)
     with pytest.raises(TrackingError):
@@ -120,4 +134,6 @@ def test_store_artifact_repo_for_a_run(store, tmp_path: Path):
     repo = store.artifact_repo(run.info.artifact_uri)
     repo.put("plots/loss.png", b"png")
     assert repo.root.startswith(store.artifact_root)
-    assert (Path(store.artifact_root) / "0" / run.info.run_id / "artifacts" / "plots" / "loss.png").read_bytes() == b"png"
+    assert (
+        Path(store.artifact_root) / "0" / run.info.run_id / "artifacts" / "plots" / "loss.png"
+    ).read_bytes() == b"png"

@@ -56,18 +56,31 @@ def _spawn(tmp_path: Path, args: list[str]) -> subprocess.Popen:
     script = tmp_path / "worker.py"
     if not script.exists():
         script.write_text(WORKER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    return subprocess.Popen([sys.executable, str(script), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def _run_workers(tmp_path: Path, uri: str, n: int, batches: int, per_batch: int) -> tuple[str, list[str]]:
+def _run_workers(
+    tmp_path: Path, uri: str, n: int, batches: int, per_batch: int
+) -> tuple[str, list[str]]:
     # the shared run lives in a store that exists before the workers start
     setup = SqlTrackingStore(uri)
     shared = setup.create_run("0", run_name="shared").info.run_id
     setup.close()
     start_at = str(time.time() + 3.0)
-    procs = [_spawn(tmp_path, [uri, start_at, str(w), shared, str(batches), str(per_batch)]) for w in range(n)]
+    procs = [
+        _spawn(tmp_path, [uri, start_at, str(w), shared, str(batches), str(per_batch)])
+        for w in range(n)
+    ]
     runs = []
     for p in procs:
         out, err = p.communicate(timeout=240)
@@ -77,7 +90,9 @@ def _run_workers(tmp_path: Path, uri: str, n: int, batches: int, per_batch: int)
     return shared, runs
 
 
-def _check(store: SqlTrackingStore, shared: str, runs: list[str], n: int, batches: int, per_batch: int) -> None:
+def _check(
+    store: SqlTrackingStore, shared: str, runs: list[str], n: int, batches: int, per_batch: int
+) -> None:
     for rid in runs:
         run = store.get_run(rid)
         assert run.info.status == "FINISHED"
@@ -86,9 +101,13 @@ def _check(store: SqlTrackingStore, shared: str, runs: list[str], n: int, batche
         assert len(run.data.params) == batches
         assert run.data.metrics["loss"].step == batches * per_batch - 1
     shared_run = store.get_run(shared)
-    assert sorted(k for k in shared_run.data.metrics if k.startswith("w")) == sorted(f"w{i}" for i in range(n))
+    assert sorted(k for k in shared_run.data.metrics if k.startswith("w")) == sorted(
+        f"w{i}" for i in range(n)
+    )
     for w in range(n):
-        assert [m.step for m in store.get_metric_history(shared, f"w{w}")[0]] == list(range(batches))
+        assert [m.step for m in store.get_metric_history(shared, f"w{w}")[0]] == list(
+            range(batches)
+        )
     assert len(store.get_metric_history(shared, "all")[0]) == n * batches
     series = store.get_metric_series(shared, "all", max_points=10_000)
     assert sum(p.count for p in series) == n * batches
@@ -127,16 +146,31 @@ OPENER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_concurrent_first_open_migrates_once(tmp_path: Path, backend: str, request: pytest.FixtureRequest):
-    uri = (f"sqlite:///{tmp_path / 'fresh' / 'mlops.db'}" if backend == "sqlite"
-           else request.getfixturevalue("pg_schema_url"))
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_concurrent_first_open_migrates_once(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+):
+    uri = (
+        f"sqlite:///{tmp_path / 'fresh' / 'mlops.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_schema_url")
+    )
     script = tmp_path / "opener.py"
     script.write_text(OPENER)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     start_at = str(time.time() + 3.0)
-    procs = [subprocess.Popen([sys.executable, str(script), uri, start_at], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), uri, start_at],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err

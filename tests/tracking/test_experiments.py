@@ -105,8 +105,10 @@ def test_experiment_tags(store):
 
 
 def test_search_experiments(store):
-    ids = [store.create_experiment(f"exp-{i}", tags={"group": "even" if i % 2 == 0 else "odd"})
-           for i in range(5)]
+    ids = [
+        store.create_experiment(f"exp-{i}", tags={"group": "even" if i % 2 == 0 else "odd"})
+        for i in range(5)
+    ]
     store.delete_experiment(ids[4])
     exps, token = store.search_experiments()
     # newest first; experiments created in the same millisecond by id

@@ -31,8 +31,12 @@ def test_purge_deleted_runs(store):
     gone = store.create_run("0").info.run_id
     recent = store.create_run("0").info.run_id
     for rid in (keep, gone, recent):
-        store.log_batch(rid, metrics=[Metric("m", float(i), i, i) for i in range(2500)],
-                        params=[("p", "1")], tags=[("t", "1")])
+        store.log_batch(
+            rid,
+            metrics=[Metric("m", float(i), i, i) for i in range(2500)],
+            params=[("p", "1")],
+            tags=[("t", "1")],
+        )
     store.delete_run(gone)
     time.sleep(0.05)
     store.delete_run(recent)

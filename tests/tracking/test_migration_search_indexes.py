@@ -43,10 +43,18 @@ def test_upgrade_backfills_and_downgrade_restores(store_uri: str) -> None:
         before = int(time.time() * 1000)
         _migrate(engine, "head")
         with engine.connect() as conn:
-            exp = {r.experiment_id: r for r in conn.exec_driver_sql(
-                "SELECT experiment_id, creation_time, last_update_time, deleted_time FROM experiments")}
-            run_b = conn.exec_driver_sql("SELECT deleted_time FROM runs WHERE run_uuid = 'b'").scalar()
-            run_a = conn.exec_driver_sql("SELECT deleted_time FROM runs WHERE run_uuid = 'a'").scalar()
+            exp = {
+                r.experiment_id: r
+                for r in conn.exec_driver_sql(
+                    "SELECT experiment_id, creation_time, last_update_time, deleted_time FROM experiments"
+                )
+            }
+            run_b = conn.exec_driver_sql(
+                "SELECT deleted_time FROM runs WHERE run_uuid = 'b'"
+            ).scalar()
+            run_a = conn.exec_driver_sql(
+                "SELECT deleted_time FROM runs WHERE run_uuid = 'a'"
+            ).scalar()
         assert exp[7].creation_time == 3000  # its first run's start
         assert exp[7].last_update_time == 3000
         assert exp[7].deleted_time is None
@@ -65,7 +73,7 @@ def test_upgrade_backfills_and_downgrade_restores(store_uri: str) -> None:
                     "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_params_key_prefix' "
                     "AND schemaname = current_schema()"
                 ).scalar()
-            assert ddl.endswith("(key, \"left\"((value)::text, 200), run_uuid)"), ddl
+            assert ddl.endswith('(key, "left"((value)::text, 200), run_uuid)'), ddl
         else:
             assert "ix_params_key_value" in params_ix
 

@@ -16,7 +16,7 @@ pytest.importorskip("mlflow")
 pytestmark = pytest.mark.slow
 
 DRIVER = textwrap.dedent(
-    r'''
+    r"""
     import json, os
     import requests
     from mlflow import MlflowClient
@@ -43,11 +43,13 @@ DRIVER = textwrap.dedent(
                        headers={"Authorization": "Bearer " + os.environ["MLFLOW_TRACKING_TOKEN"]})
     out["restored_keys"] = sorted(raw.json()["run"]["info"])
     print("RESULT " + json.dumps(out))
-    '''
+    """
 )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def test_mlflow_client_sees_time_fields(jupyter_server_process, tmp_path, backend, request):
     extra = []
     if backend == "postgresql":
@@ -61,10 +63,19 @@ def test_mlflow_client_sees_time_fields(jupyter_server_process, tmp_path, backen
         HOME=str(tmp_path),
     )
     before = int(time.time() * 1000)
-    proc = subprocess.run([sys.executable, "-c", DRIVER], check=False, env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER],
+        check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     after = int(time.time() * 1000)
-    assert proc.returncode == 0, f"{proc.stderr[-4000:]}\n--- server log ---\n{server.log()[-4000:]}"
+    assert proc.returncode == 0, (
+        f"{proc.stderr[-4000:]}\n--- server log ---\n{server.log()[-4000:]}"
+    )
     out = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))[7:])
     assert before <= out["created"] <= after
     assert out["updated"] == out["created"]

@@ -19,7 +19,9 @@ def _err(fn, *args, **kwargs) -> TrackingError:
 
 def test_create_and_get_run(store):
     eid = store.create_experiment("e")
-    run = store.create_run(eid, user_id="alice", start_time=1700000000000, tags={"k": "v"}, run_name="r1")
+    run = store.create_run(
+        eid, user_id="alice", start_time=1700000000000, tags={"k": "v"}, run_name="r1"
+    )
     info = run.info
     assert re.fullmatch(r"[0-9a-f]{32}", info.run_id)
     assert info.run_name == "r1" and info.user_id == "alice" and info.status == "RUNNING"
@@ -47,7 +49,9 @@ def test_generated_name_and_given_id(store):
 
 def test_create_run_bad_experiment(store):
     e = _err(store.create_run, "99")
-    assert e.error_code == "RESOURCE_DOES_NOT_EXIST" and e.message == "No Experiment with id=99 exists"
+    assert (
+        e.error_code == "RESOURCE_DOES_NOT_EXIST" and e.message == "No Experiment with id=99 exists"
+    )
     eid = store.create_experiment("gone")
     store.delete_experiment(eid)
     assert "must be in the 'active' state" in _err(store.create_run, eid).message
@@ -55,7 +59,9 @@ def test_create_run_bad_experiment(store):
 
 def test_get_unknown_run(store):
     e = _err(store.get_run, "deadbeef")
-    assert e.error_code == "RESOURCE_DOES_NOT_EXIST" and e.message == "Run with id=deadbeef not found"
+    assert (
+        e.error_code == "RESOURCE_DOES_NOT_EXIST" and e.message == "Run with id=deadbeef not found"
+    )
 
 
 def test_update_run_info_and_name_tag(store):
@@ -101,7 +107,10 @@ def test_params_write_once(store):
 def test_key_validation_and_truncation(store):
     rid = store.create_run("0").info.run_id
     e = _err(store.log_param, rid, "bad!key", "1")
-    assert "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)." in e.message
+    assert (
+        "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/)."
+        in e.message
+    )
     assert _err(store.set_tag, rid, "../x", "1").error_code == "INVALID_PARAMETER_VALUE"
     _err(store.log_metric, rid, Metric("a//b", 1.0, 1, 0))
     assert "exceeds the maximum length of 250" in _err(store.log_param, rid, "k" * 251, "v").message
@@ -111,7 +120,10 @@ def test_key_validation_and_truncation(store):
     assert len(data.params["long"]) == 6000
     assert len(data.tags["longtag"]) == 8000
     for bad in (True, "abc", None):
-        assert _err(store.log_metric, rid, Metric("m", bad, 1, 0)).error_code == "INVALID_PARAMETER_VALUE"
+        assert (
+            _err(store.log_metric, rid, Metric("m", bad, 1, 0)).error_code
+            == "INVALID_PARAMETER_VALUE"
+        )
     _err(store.log_metric, rid, Metric("m", 1.0, -1, 0))
 
 
@@ -137,7 +149,10 @@ def test_metric_history_and_latest(store):
     latest = store.get_run(rid).data.metrics["loss"]
     assert (latest.step, latest.value) == (49, 1.0 / 50)
     # same step: the later timestamp wins, then the larger value
-    store.log_batch(rid, metrics=[Metric("acc", 0.5, 10, 1), Metric("acc", 0.4, 20, 1), Metric("acc", 0.3, 20, 1)])
+    store.log_batch(
+        rid,
+        metrics=[Metric("acc", 0.5, 10, 1), Metric("acc", 0.4, 20, 1), Metric("acc", 0.3, 20, 1)],
+    )
     assert store.get_run(rid).data.metrics["acc"].value == 0.4
     assert store.get_metric_history(rid, "nope") == ([], None)
     assert _err(store.get_metric_history, "f" * 32, "loss").error_code == "RESOURCE_DOES_NOT_EXIST"
@@ -160,10 +175,16 @@ def test_metric_history_paging(store):
 
 def test_nan_and_infinity(store):
     rid = store.create_run("0").info.run_id
-    store.log_batch(rid, metrics=[
-        Metric("n", math.nan, 1, 0), Metric("n", math.inf, 2, 1), Metric("n", -math.inf, 3, 2),
-        Metric("n", 1.5, 4, 3), Metric("n", math.nan, 5, 4),
-    ])
+    store.log_batch(
+        rid,
+        metrics=[
+            Metric("n", math.nan, 1, 0),
+            Metric("n", math.inf, 2, 1),
+            Metric("n", -math.inf, 3, 2),
+            Metric("n", 1.5, 4, 3),
+            Metric("n", math.nan, 5, 4),
+        ],
+    )
     vals = [m.value for m in store.get_metric_history(rid, "n")[0]]
     assert math.isnan(vals[0]) and vals[1] == math.inf and vals[2] == -math.inf and vals[3] == 1.5
     assert math.isnan(vals[4])
@@ -175,8 +196,12 @@ def test_nan_and_infinity(store):
 
 def test_log_bulk_columnar(store):
     rid = store.create_run("0").info.run_id
-    store.log_bulk(rid, metrics=[("x", [0, 1, 2], [10, 11, 12], [0.5, 1.5, math.nan])],
-                   params=[("p", "1")], tags=[("t", "2")])
+    store.log_bulk(
+        rid,
+        metrics=[("x", [0, 1, 2], [10, 11, 12], [0.5, 1.5, math.nan])],
+        params=[("p", "1")],
+        tags=[("t", "2")],
+    )
     hist = store.get_metric_history(rid, "x")[0]
     assert [m.step for m in hist] == [0, 1, 2] and hist[1].value == 1.5
     assert math.isnan(hist[2].value)
@@ -186,7 +211,9 @@ def test_log_bulk_columnar(store):
 def test_many_small_batches_accumulate(store):
     rid = store.create_run("0").info.run_id
     for b in range(7):
-        store.log_batch(rid, metrics=[Metric("m", float(b * 13 + i), b * 13 + i, b * 13 + i) for i in range(13)])
+        store.log_batch(
+            rid, metrics=[Metric("m", float(b * 13 + i), b * 13 + i, b * 13 + i) for i in range(13)]
+        )
     hist = store.get_metric_history(rid, "m")[0]
     assert [m.step for m in hist] == list(range(91))
 
@@ -219,10 +246,12 @@ def test_metric_value_and_step_coercion(store):
 
 
 def test_unknown_run_for_logging(store):
-    for call in (lambda: store.log_param("f" * 32, "a", "1"),
-                 lambda: store.log_batch("f" * 32),
-                 lambda: store.update_run_info("f" * 32, status="FINISHED"),
-                 lambda: store.delete_run("f" * 32)):
+    for call in (
+        lambda: store.log_param("f" * 32, "a", "1"),
+        lambda: store.log_batch("f" * 32),
+        lambda: store.update_run_info("f" * 32, status="FINISHED"),
+        lambda: store.delete_run("f" * 32),
+    ):
         with pytest.raises(TrackingError) as e:
             call()
         assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"

@@ -27,9 +27,14 @@ def runs(module_store):
         ("r4", {}, {}, {}),
     ]
     for i, (name, params, tags, metrics) in enumerate(spec):
-        rid = store.create_run(eid, start_time=1000 + i, run_name=name, tags=tags, user_id=f"u{i % 2}").info.run_id
-        store.log_batch(rid, metrics=[Metric(k, v, 5, 1) for k, v in metrics.items()],
-                        params=list(params.items()))
+        rid = store.create_run(
+            eid, start_time=1000 + i, run_name=name, tags=tags, user_id=f"u{i % 2}"
+        ).info.run_id
+        store.log_batch(
+            rid,
+            metrics=[Metric(k, v, 5, 1) for k, v in metrics.items()],
+            params=list(params.items()),
+        )
         ids[name] = rid
     return store, eid, ids
 
@@ -62,8 +67,8 @@ def names(result) -> list[str]:
         ("tags.team LIKE 'v%'", ["r1"]),
         ("tags.team ILIKE 'v%'", ["r1", "r0"]),
         ("tags.`x y` = 'spaced'", ["r3"]),
-        ('tags."x y" = \'spaced\'', ["r3"]),
-        ("tags.team = \"nlp\"", ["r3", "r2"]),
+        ("tags.\"x y\" = 'spaced'", ["r3"]),
+        ('tags.team = "nlp"', ["r3", "r2"]),
         ("tags.mlflow.runName = 'r2'", ["r2"]),
         ("metrics.acc>0.6 and params.opt='adam'", ["r2"]),
         ("attributes.run_name = 'r1'", ["r1"]),
@@ -110,9 +115,18 @@ def test_values_are_parameters_not_sql(runs):
         ("metrics.acc >> 1", "unexpected '>>' at position 12"),
         ("metrics.acc > 1 or params.a = 'b'", "'OR' is not supported"),
         ("metrics.acc > 1 AND (params.a = 'b')", "parentheses are not supported at position 20"),
-        ("metrics.acc > '0.5'", "Expected numeric value type for metric. Found '0.5' at position 14"),
-        ("params.bs = 32", "Expected a quoted string value for parameters. Found '32' at position 12"),
-        ("foo.bar = 'x'", "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset'] at position 0"),
+        (
+            "metrics.acc > '0.5'",
+            "Expected numeric value type for metric. Found '0.5' at position 14",
+        ),
+        (
+            "params.bs = 32",
+            "Expected a quoted string value for parameters. Found '32' at position 12",
+        ),
+        (
+            "foo.bar = 'x'",
+            "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset'] at position 0",
+        ),
         ("attributes.experiment_id = '1'", "Invalid attribute key 'experiment_id'"),
         ("attributes.run_name IN ('a')", "'IN' is only valid for attribute 'run_id'"),
         ("tags.team IN (1, 2)", "expected a quoted string, found '1' at position 14"),
@@ -138,15 +152,46 @@ def test_filter_errors_name_what_and_where(store, flt, fragment):
 def test_order_by(runs):
     store, eid, _ = runs
     # NULLs (missing metric, NaN) last in both directions, then start_time DESC
-    assert names(store.search_runs([eid], order_by=["metrics.acc DESC"])) == ["r3", "r2", "r1", "r0", "r4"]
-    assert names(store.search_runs([eid], order_by=["metrics.acc ASC"])) == ["r0", "r1", "r3", "r2", "r4"]
-    assert names(store.search_runs([eid], order_by=["metrics.loss"])) == ["r1", "r0", "r4", "r3", "r2"]
-    assert names(store.search_runs([eid], order_by=["params.lr DESC", "attributes.start_time ASC"])) == [
-        "r0", "r3", "r1", "r2", "r4"]
+    assert names(store.search_runs([eid], order_by=["metrics.acc DESC"])) == [
+        "r3",
+        "r2",
+        "r1",
+        "r0",
+        "r4",
+    ]
+    assert names(store.search_runs([eid], order_by=["metrics.acc ASC"])) == [
+        "r0",
+        "r1",
+        "r3",
+        "r2",
+        "r4",
+    ]
+    assert names(store.search_runs([eid], order_by=["metrics.loss"])) == [
+        "r1",
+        "r0",
+        "r4",
+        "r3",
+        "r2",
+    ]
+    assert names(
+        store.search_runs([eid], order_by=["params.lr DESC", "attributes.start_time ASC"])
+    ) == ["r0", "r3", "r1", "r2", "r4"]
     # strings sort by code point on every backend ("V" < "n" < "v")
     assert names(store.search_runs([eid], order_by=["tags.team"])) == ["r0", "r3", "r2", "r1", "r4"]
-    assert names(store.search_runs([eid], order_by=["start_time ASC"])) == ["r0", "r1", "r2", "r3", "r4"]
-    assert names(store.search_runs([eid], order_by=["attributes.run_name DESC"])) == ["r4", "r3", "r2", "r1", "r0"]
+    assert names(store.search_runs([eid], order_by=["start_time ASC"])) == [
+        "r0",
+        "r1",
+        "r2",
+        "r3",
+        "r4",
+    ]
+    assert names(store.search_runs([eid], order_by=["attributes.run_name DESC"])) == [
+        "r4",
+        "r3",
+        "r2",
+        "r1",
+        "r0",
+    ]
     assert names(store.search_runs([eid], order_by=["metrics.`acc` DESC"]))[:2] == ["r3", "r2"]
     for bad, msg in [
         (["foo.bar"], "Invalid entity type 'foo'"),
@@ -164,7 +209,9 @@ def test_paging_and_limits(store):
         store.create_run(eid, start_time=i, run_name=f"p{i:02d}")
     seen, token, pages = [], None, 0
     while True:
-        page, token = store.search_runs([eid], max_results=10, page_token=token, order_by=["start_time ASC"])
+        page, token = store.search_runs(
+            [eid], max_results=10, page_token=token, order_by=["start_time ASC"]
+        )
         seen += [r.info.run_name for r in page]
         pages += 1
         if token is None:
@@ -207,7 +254,10 @@ def test_search_returns_full_runs(runs):
 def test_parse_order_by_and_tokens_units():
     ob = search.parse_order_by(["metrics.`a b` DESC", "created", "params.x asc"])
     assert [(o.entity, o.key, o.ascending) for o in ob] == [
-        ("metric", "a b", False), ("attribute", "start_time", True), ("parameter", "x", True)]
+        ("metric", "a b", False),
+        ("attribute", "start_time", True),
+        ("parameter", "x", True),
+    ]
     assert search.decode_page_token(search.encode_page_token(100)) == 100
     assert search.encode_page_token(100) == "eyJvZmZzZXQiOiAxMDB9"
     assert search.decode_page_token(None) == 0
@@ -224,7 +274,11 @@ def test_long_values_around_the_index_prefix(store):
         store.log_batch(rid, params=[("p", value)])
     for name, value in values.items():
         for entity in ("params", "tags"):
-            found = names(store.search_runs([eid], f"{entity}.{'p' if entity == 'params' else 't'} = '{value}'"))
+            found = names(
+                store.search_runs(
+                    [eid], f"{entity}.{'p' if entity == 'params' else 't'} = '{value}'"
+                )
+            )
             assert found == [name], (entity, name)
     assert names(store.search_runs([eid], f"params.p = '{head}zz'")) == []
     found = names(store.search_runs([eid], f"params.p != '{head}'", order_by=["run_name"]))
@@ -236,7 +290,9 @@ def test_postgres_search_uses_the_prefix_index(store):
     row of the key: the plan names it (checked with sequential scans off, so the plan
     does not depend on the table's size)."""
     if store.dialect != "postgresql":
-        pytest.skip("the prefix index exists on PostgreSQL only (this is the SQLite run of the test)")
+        pytest.skip(
+            "the prefix index exists on PostgreSQL only (this is the SQLite run of the test)"
+        )
 
     from jupyter_mlops.tracking.schema import params as params_table
 

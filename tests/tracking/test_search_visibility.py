@@ -12,8 +12,9 @@ def _names(runs: list) -> set[str]:
 def test_visible_users_and_private_runs(store: SqlTrackingStore) -> None:
     exp = store.create_experiment("team")
     store.create_run(exp, user_id="alice", run_name="a-shared")
-    store.create_run(exp, user_id="alice", run_name="a-private",
-                     tags={"mlops.visibility": "private"})
+    store.create_run(
+        exp, user_id="alice", run_name="a-private", tags={"mlops.visibility": "private"}
+    )
     store.create_run(exp, user_id="bob", run_name="b-shared")
     store.create_run(exp, user_id="carol", run_name="c-shared")
     store.create_run(exp, user_id=None, run_name="nobody")
@@ -33,10 +34,12 @@ def test_visibility_keeps_pages_full(store: SqlTrackingStore) -> None:
     exp = store.create_experiment("pages")
     for i in range(6):
         store.create_run(exp, user_id="carol" if i % 2 else "alice", run_name=f"r{i}")
-    page, token = store.search_runs([exp], max_results=2, visible_user_ids=["alice"],
-                                    viewer_id="alice")
+    page, token = store.search_runs(
+        [exp], max_results=2, visible_user_ids=["alice"], viewer_id="alice"
+    )
     assert len(page) == 2 and token
-    rest, token2 = store.search_runs([exp], max_results=2, page_token=token,
-                                     visible_user_ids=["alice"], viewer_id="alice")
+    rest, token2 = store.search_runs(
+        [exp], max_results=2, page_token=token, visible_user_ids=["alice"], viewer_id="alice"
+    )
     assert len(rest) == 1 and token2 is None
     assert {r.info.user_id for r in page + rest} == {"alice"}

@@ -87,8 +87,6 @@ def test_purge_older_than_follows_deleted_time(store):
     store.delete_run(young)
     store.delete_run(old)
     with store.engine.begin() as conn:
-        conn.exec_driver_sql(
-            f"UPDATE runs SET deleted_time = {LONG_AGO} WHERE run_uuid = '{old}'"
-        )
+        conn.exec_driver_sql(f"UPDATE runs SET deleted_time = {LONG_AGO} WHERE run_uuid = '{old}'")
     assert store.purge_deleted_runs(older_than_ms=86_400_000) == [old]
     assert store.get_run(young).info.lifecycle_stage == "deleted"

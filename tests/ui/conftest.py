@@ -122,8 +122,13 @@ def _start_lab(tmp: Path, mlops_server_extension: bool = True) -> Lab:
 
     def launch(port: int) -> subprocess.Popen:
         cmd = [
-            sys.executable, "-m", "jupyterlab",
-            f"--port={port}", "--port-retries=0", "--ip=127.0.0.1", "--no-browser",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--port={port}",
+            "--port-retries=0",
+            "--ip=127.0.0.1",
+            "--no-browser",
             f"--ServerApp.token={TOKEN}",
             "--ServerApp.allow_root=True",
             f"--ServerApp.root_dir={tmp / 'work'}",
@@ -194,7 +199,9 @@ def lab_without_api(tmp_path: Path) -> Iterator[Lab]:
 def browser() -> Iterator[Any]:
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Python playwright is not installed"
+    )
     pw = sync_api.sync_playwright().start()
     try:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -261,4 +268,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
-

@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs" / "images"
 for _folder in ("tests", "tests/ui", "tests/pipelines"):
     sys.path.insert(0, str(REPO / _folder))
-_spec = importlib.util.spec_from_file_location("ui_conftest", Path(__file__).with_name("conftest.py"))
+_spec = importlib.util.spec_from_file_location(
+    "ui_conftest", Path(__file__).with_name("conftest.py")
+)
 assert _spec and _spec.loader
 ui = importlib.util.module_from_spec(_spec)
 sys.modules["ui_conftest"] = ui
@@ -74,55 +76,107 @@ def demo(lab: ui.Lab) -> tuple[str, list[str]]:
     t0 = int(time.time() * 1000) - 3_600_000
     for i, (lr, layers) in enumerate([(0.1, 2), (0.03, 2), (0.01, 3), (0.003, 3), (0.001, 4)]):
         start = t0 + i * 600_000
-        run = lab.mlflow("runs/create", {
-            "experiment_id": exp, "run_name": f"lr{lr}-d{layers}", "start_time": start,
-            "tags": [{"key": "mlops.source.notebook_path", "value": "notebooks/train.ipynb"},
-                     {"key": "mlflow.source.name", "value": "train.ipynb"},
-                     {"key": "mlflow.user", "value": "ada"},
-                     {"key": "mlflow.source.git.commit", "value": "3f9c2e1b7a0d4c55e6f8a9b0c1d2e3f4a5b6c7d8"},
-                     {"key": "mlflow.source.git.dirty", "value": "true" if i == 2 else "false"}],
-        })["run"]
+        run = lab.mlflow(
+            "runs/create",
+            {
+                "experiment_id": exp,
+                "run_name": f"lr{lr}-d{layers}",
+                "start_time": start,
+                "tags": [
+                    {"key": "mlops.source.notebook_path", "value": "notebooks/train.ipynb"},
+                    {"key": "mlflow.source.name", "value": "train.ipynb"},
+                    {"key": "mlflow.user", "value": "ada"},
+                    {
+                        "key": "mlflow.source.git.commit",
+                        "value": "3f9c2e1b7a0d4c55e6f8a9b0c1d2e3f4a5b6c7d8",
+                    },
+                    {"key": "mlflow.source.git.dirty", "value": "true" if i == 2 else "false"},
+                ],
+            },
+        )["run"]
         rid = run["info"]["run_id"]
         n = 400
-        rate = 3 * lr ** 0.5 + 0.05 * layers
+        rate = 3 * lr**0.5 + 0.05 * layers
         loss = [2.3 * math.exp(-rate * s / 40) + 0.05 + rng.random() * 0.04 for s in range(n)]
         acc = [min(0.995, 1 - x / 2.5 + rng.random() * 0.01) for x in loss]
-        lab.api("POST", "mlops/api/v1/runs/log-bulk", {
-            "run_id": rid,
-            "metrics": [{"key": k, "steps": list(range(n)),
-                         "timestamps": [start + s * 1500 for s in range(n)], "values": v}
-                        for k, v in (("loss", loss), ("accuracy", acc))],
-            "params": [{"key": "lr", "value": str(lr)}, {"key": "layers", "value": str(layers)},
-                       {"key": "batch_size", "value": "128"}, {"key": "optimizer", "value": "adam"}],
-            "tags": [{"key": "mlflow.note.content", "value":
-                      f"## Sweep point {i + 1}\nAdam, **lr={lr}**, {layers} hidden layers.\n\n"
-                      "- early stopping off\n- seed 0"}],
-        })
+        lab.api(
+            "POST",
+            "mlops/api/v1/runs/log-bulk",
+            {
+                "run_id": rid,
+                "metrics": [
+                    {
+                        "key": k,
+                        "steps": list(range(n)),
+                        "timestamps": [start + s * 1500 for s in range(n)],
+                        "values": v,
+                    }
+                    for k, v in (("loss", loss), ("accuracy", acc))
+                ],
+                "params": [
+                    {"key": "lr", "value": str(lr)},
+                    {"key": "layers", "value": str(layers)},
+                    {"key": "batch_size", "value": "128"},
+                    {"key": "optimizer", "value": "adam"},
+                ],
+                "tags": [
+                    {
+                        "key": "mlflow.note.content",
+                        "value": f"## Sweep point {i + 1}\nAdam, **lr={lr}**, {layers} hidden layers.\n\n"
+                        "- early stopping off\n- seed 0",
+                    }
+                ],
+            },
+        )
         if i == 2:  # the run shown in the run detail has a logged model
             uihelpers.run_as_user(lab, LOG_MODEL.format(run_id=rid))
         status = "RUNNING" if i == 4 else "FINISHED"
-        lab.mlflow("runs/update", {"run_id": rid, "status": status,
-                                   "end_time": None if i == 4 else start + n * 1500})
+        lab.mlflow(
+            "runs/update",
+            {"run_id": rid, "status": status, "end_time": None if i == 4 else start + n * 1500},
+        )
         base = f"mlops/api/2.0/mlflow-artifacts/artifacts/{exp}/{rid}/artifacts/"
-        for name, body in [("confusion.csv", b"label,predicted_0,predicted_1\n0,980,20\n1,31,969\n"),
-                           ("model/config.json", json.dumps({"lr": lr, "layers": layers}).encode())]:
-            urllib.request.urlopen(urllib.request.Request(
-                lab.url + base + name, data=body, method="PUT",
-                headers={"Authorization": f"token {lab.token}"}), timeout=30).read()
+        for name, body in [
+            ("confusion.csv", b"label,predicted_0,predicted_1\n0,980,20\n1,31,969\n"),
+            ("model/config.json", json.dumps({"lr": lr, "layers": layers}).encode()),
+        ]:
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    lab.url + base + name,
+                    data=body,
+                    method="PUT",
+                    headers={"Authorization": f"token {lab.token}"},
+                ),
+                timeout=30,
+            ).read()
         ids.append(rid)
     return exp, ids
-
 
 
 def configure_kubeflow(tmp: Path, kfp: FakeKfp) -> None:
     """The lab's Kubeflow target (the fake KFP API server) and a pipeline to run on it."""
     (tmp / "config").mkdir(parents=True, exist_ok=True)
     (tmp / "kfp-token").write_text(KFP_TOKEN)
-    (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps({"PipelineService": {
-        "kubeflow_targets": {"cluster": {
-            "endpoint": kfp.url, "namespace": "team-a", "display_name": "Team A cluster",
-            "image": "ghcr.io/example/mlops-step:1", "tracking_uri": "http://mlops.team-a:5000",
-            "token_path": str(tmp / "kfp-token"), "ui_url": KFP_UI, "poll_interval": 0.2}}}}))
+    (tmp / "config" / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "PipelineService": {
+                    "kubeflow_targets": {
+                        "cluster": {
+                            "endpoint": kfp.url,
+                            "namespace": "team-a",
+                            "display_name": "Team A cluster",
+                            "image": "ghcr.io/example/mlops-step:1",
+                            "tracking_uri": "http://mlops.team-a:5000",
+                            "token_path": str(tmp / "kfp-token"),
+                            "ui_url": KFP_UI,
+                            "poll_interval": 0.2,
+                        }
+                    }
+                }
+            }
+        )
+    )
     work = tmp / "work"
     work.mkdir(parents=True, exist_ok=True)
     (work / "train-and-evaluate.pipeline.yaml").write_text(PIPELINE)
@@ -168,7 +222,9 @@ def runs_scenes(page: Any, exp: str, ids: list[str]) -> list[Path]:
         page.wait_for_timeout(300)
         shots.append(OUT / f"run-detail-{suffix}.png")
         page.screenshot(path=str(shots[-1]))
-        page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail-header").scroll_into_view_if_needed()
+        page.locator(
+            ".jp-mlops-RunDetail:visible .jp-mlops-Detail-header"
+        ).scroll_into_view_if_needed()
         shots.append(OUT / f"runs-panel-{suffix}.png")
         page.screenshot(path=str(shots[-1]))
         if light:
@@ -177,18 +233,20 @@ def runs_scenes(page: Any, exp: str, ids: list[str]) -> list[Path]:
             rd.locator('.jp-mlops-ArtifactItem[data-path="confusion.csv"]').click()
             expect(rd.locator(".jp-mlops-ArtifactCsv")).to_be_visible(timeout=30_000)
             expect(rd.locator(".jp-mlops-LoggedModel")).to_have_count(1, timeout=30_000)
-            rd.locator(".jp-mlops-RunModels").evaluate(
-                "(el) => el.scrollIntoView({block: 'end'})")
+            rd.locator(".jp-mlops-RunModels").evaluate("(el) => el.scrollIntoView({block: 'end'})")
             page.wait_for_timeout(300)
             shots.append(OUT / "run-logged-models-light.png")
             page.screenshot(path=str(shots[-1]))
             rd.locator(".jp-mlops-Detail-header").scroll_into_view_if_needed()
     # Compare all five (dark is current; light after).
-    page.evaluate("(ids) => window.jupyterapp.commands.execute("
-                  "'jupyter-mlops:compare-runs', {runIds: ids})", ids)
+    page.evaluate(
+        "(ids) => window.jupyterapp.commands.execute('jupyter-mlops:compare-runs', {runIds: ids})",
+        ids,
+    )
     view = page.locator(".jp-mlops-CompareWidget:visible .jp-mlops-Compare")
     expect(view.locator('.jp-mlops-Chart[data-metric="loss"] canvas').first).to_be_visible(
-        timeout=30_000)
+        timeout=30_000
+    )
     page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
     view.locator(".jp-mlops-DiffOnly").check()
     page.wait_for_timeout(800)
@@ -197,7 +255,8 @@ def runs_scenes(page: Any, exp: str, ids: list[str]) -> list[Path]:
     page.screenshot(path=str(shots[-1]))
     set_theme(page, True)
     view.locator(".jp-mlops-Section-title", has_text="Parallel").evaluate(
-        "(el) => el.scrollIntoView({block: 'start'})")
+        "(el) => el.scrollIntoView({block: 'start'})"
+    )
     shots.append(OUT / "compare-light.png")
     page.screenshot(path=str(shots[-1]))
     page.evaluate("() => window.jupyterapp.shell.expandLeft()")
@@ -221,8 +280,9 @@ def pipelines_scenes(page: Any, kfp: FakeKfp) -> list[Path]:
     from playwright.sync_api import expect
 
     shots: list[Path] = []
-    panel = uihelpers.open_sidebar(page, "#jupyter-mlops-pipelines",
-                                   '.lm-TabBar-tab[data-id="jupyter-mlops-pipelines"]')
+    panel = uihelpers.open_sidebar(
+        page, "#jupyter-mlops-pipelines", '.lm-TabBar-tab[data-id="jupyter-mlops-pipelines"]'
+    )
     widen_left(page, 70)
     panel.locator(".jp-mlops-PipelinesRefresh").click()
     item = panel.locator('.jp-mlops-PipelineFile[data-path="train-and-evaluate.pipeline.yaml"]')
@@ -234,8 +294,9 @@ def pipelines_scenes(page: Any, kfp: FakeKfp) -> list[Path]:
     form.locator('select[name="target"]').select_option("cluster")
     dialog.locator(".jp-mod-accept").click()
     view = page.locator(".jp-mlops-PipelineRunView:visible")
-    expect(view.locator(".jp-mlops-PipelineExternal")).to_have_text("Open in Kubeflow",
-                                                                    timeout=30_000)
+    expect(view.locator(".jp-mlops-PipelineExternal")).to_have_text(
+        "Open in Kubeflow", timeout=30_000
+    )
     remote = kfp.run()
     while kfp.advance(remote.run_id) != "SUCCEEDED":
         pass
@@ -258,8 +319,9 @@ def pipelines_scenes(page: Any, kfp: FakeKfp) -> list[Path]:
     dialog.locator(".jp-mod-accept").click()
     expect(dialog).to_have_count(0, timeout=30_000)
     sched = panel.locator(".jp-mlops-ScheduleItem")
-    expect(sched.locator(".jp-mlops-ScheduleItem-target")).to_contain_text("on cluster",
-                                                                           timeout=30_000)
+    expect(sched.locator(".jp-mlops-ScheduleItem-target")).to_contain_text(
+        "on cluster", timeout=30_000
+    )
     for light in (True, False):
         suffix = set_theme(page, light)
         sched.locator(".jp-mlops-ScheduleItem-edit").click()
@@ -283,8 +345,9 @@ def main() -> None:
     try:
         exp, ids = demo(lab)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=ui.CHROMIUM, headless=True,
-                                         args=ui.CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=ui.CHROMIUM, headless=True, args=ui.CHROMIUM_ARGS
+            )
             page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
             lab.open_in(page)
             shots = runs_scenes(page, exp, ids) + pipelines_scenes(page, kfp)

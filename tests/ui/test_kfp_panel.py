@@ -62,8 +62,9 @@ class KfpLab:
         return self.log_path.read_text(errors="replace")
 
     def api(self, method: str, path: str) -> dict[str, Any]:
-        req = urllib.request.Request(self.url + path, method=method,
-                                     headers={"Authorization": f"token {TOKEN}"})
+        req = urllib.request.Request(
+            self.url + path, method=method, headers={"Authorization": f"token {TOKEN}"}
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read() or b"{}")
 
@@ -99,14 +100,30 @@ def lab(tmp_path_factory: pytest.TempPathFactory, kfp: FakeKfp) -> Iterator[KfpL
         (tmp / d).mkdir(parents=True, exist_ok=True)
     (tmp / "labextensions" / "jupyter-mlops").symlink_to(LABEXTENSION, target_is_directory=True)
     (tmp / "config" / "labconfig").mkdir()
-    (tmp / "config" / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (tmp / "config" / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     (tmp / "kfp-token").write_text(KFP_TOKEN)
-    (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps({"PipelineService": {
-        "kubeflow_targets": {"cluster": {
-            "endpoint": kfp.url, "namespace": "team-a", "display_name": "Team A cluster",
-            "image": "ghcr.io/example/mlops-step:1", "tracking_uri": "http://mlops.team-a:5000",
-            "token_path": str(tmp / "kfp-token"), "ui_url": UI_URL, "poll_interval": 0.2}}}}))
+    (tmp / "config" / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {
+                "PipelineService": {
+                    "kubeflow_targets": {
+                        "cluster": {
+                            "endpoint": kfp.url,
+                            "namespace": "team-a",
+                            "display_name": "Team A cluster",
+                            "image": "ghcr.io/example/mlops-step:1",
+                            "tracking_uri": "http://mlops.team-a:5000",
+                            "token_path": str(tmp / "kfp-token"),
+                            "ui_url": UI_URL,
+                            "poll_interval": 0.2,
+                        }
+                    }
+                }
+            }
+        )
+    )
     work = tmp / "work"
     (work / "ui-kfp.pipeline.yaml").write_text(PIPELINE)
     (work / "prepare.py").write_text("print('prepared')\n")
@@ -115,15 +132,29 @@ def lab(tmp_path_factory: pytest.TempPathFactory, kfp: FakeKfp) -> Iterator[KfpL
     labs: list[KfpLab] = []
 
     def launch(port: int) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "jupyterlab", f"--port={port}", "--port-retries=0",
-               "--ip=127.0.0.1", "--no-browser", f"--ServerApp.token={TOKEN}",
-               "--ServerApp.allow_root=True", f"--ServerApp.root_dir={work}",
-               "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
-               f"--LabApp.extra_labextensions_path={tmp / 'labextensions'}",
-               "--LabApp.expose_app_in_browser=True"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--port={port}",
+            "--port-retries=0",
+            "--ip=127.0.0.1",
+            "--no-browser",
+            f"--ServerApp.token={TOKEN}",
+            "--ServerApp.allow_root=True",
+            f"--ServerApp.root_dir={work}",
+            "--ServerApp.jpserver_extensions={'jupyter_mlops': True}",
+            f"--LabApp.extra_labextensions_path={tmp / 'labextensions'}",
+            "--LabApp.expose_app_in_browser=True",
+        ]
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, env=child_env(tmp), stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                env=child_env(tmp),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         labs.append(KfpLab(f"http://127.0.0.1:{port}/", tmp, proc, log_path))
         return proc
 
@@ -139,8 +170,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, kfp: FakeKfp) -> Iterator[KfpL
             lab.proc.wait(10)
 
 
-def test_submit_to_kubeflow_and_open_the_run_in_kfp(page: Any, lab: KfpLab, kfp: FakeKfp,
-                                                    screenshot_dir: Path) -> None:
+def test_submit_to_kubeflow_and_open_the_run_in_kfp(
+    page: Any, lab: KfpLab, kfp: FakeKfp, screenshot_dir: Path
+) -> None:
     panel = page.locator(PANEL)
     if not panel.is_visible():
         page.locator(TAB).click()
@@ -155,8 +187,9 @@ def test_submit_to_kubeflow_and_open_the_run_in_kfp(page: Any, lab: KfpLab, kfp:
     # the configured target is offered beside this server, and says where the run goes
     target = form.locator('select[name="target"]')
     expect(target).to_have_value("local")
-    expect(target.locator("option")).to_have_text(["This server (local)",
-                                                   "Team A cluster (cluster)"])
+    expect(target.locator("option")).to_have_text(
+        ["This server (local)", "Team A cluster (cluster)"]
+    )
     target.select_option("cluster")
     expect(form).to_contain_text("Runs on Kubeflow Pipelines in namespace team-a")
     form.locator('input[name="n"]').fill("4")
@@ -176,7 +209,8 @@ def test_submit_to_kubeflow_and_open_the_run_in_kfp(page: Any, lab: KfpLab, kfp:
     status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
     kfp.advance(remote.run_id)
     expect(view.locator('.jp-mlops-DagNode[data-step="prepare"]')).to_have_attribute(
-        "data-status", "RUNNING", timeout=TIMEOUT_MS)
+        "data-status", "RUNNING", timeout=TIMEOUT_MS
+    )
     expect(status).to_have_text("RUNNING", timeout=TIMEOUT_MS)
     kfp.advance(remote.run_id)
     kfp.advance(remote.run_id)
@@ -184,7 +218,8 @@ def test_submit_to_kubeflow_and_open_the_run_in_kfp(page: Any, lab: KfpLab, kfp:
     expect(view.locator('.jp-mlops-DagNode[data-status="SUCCEEDED"]')).to_have_count(2)
     view.locator('.jp-mlops-DagNode[data-step="train"]').click()
     expect(view.locator(".jp-mlops-PipelineLog-text")).to_contain_text(
-        "train: done", timeout=TIMEOUT_MS)
+        "train: done", timeout=TIMEOUT_MS
+    )
     page.screenshot(path=str(screenshot_dir / "pipeline-run-kubeflow.png"))
 
 

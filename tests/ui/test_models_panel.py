@@ -164,8 +164,9 @@ def test_panel_says_it_is_loading_on_a_slow_connection(page: Any) -> None:
     held: list[Any] = []
     pattern = "**/mlops/api/2.0/mlflow/registered-models/search*"
     page.route(pattern, lambda route: held.append(route))
-    panel = open_sidebar(page, "#jupyter-mlops-models",
-                         '.lm-TabBar-tab[data-id="jupyter-mlops-models"]')
+    panel = open_sidebar(
+        page, "#jupyter-mlops-models", '.lm-TabBar-tab[data-id="jupyter-mlops-models"]'
+    )
     loading = panel.locator(".jp-mlops-Placeholder-loading")
     expect(loading).to_contain_text("Loading models")
     page.unroute(pattern)

@@ -168,9 +168,17 @@ def test_edit_a_schedule_in_its_form(
 ) -> None:
     allowed_console_errors.append("status of 400")
     # Yearly, so it cannot fire (and move its next time) while the test runs.
-    created = lab.api("POST", API + "schedules", {
-        "path": pipeline_file, "cron": "0 6 1 1 *", "timezone": "UTC",
-        "parameters": {"who": "owl"}, "name": "new year"})["schedule"]
+    created = lab.api(
+        "POST",
+        API + "schedules",
+        {
+            "path": pipeline_file,
+            "cron": "0 6 1 1 *",
+            "timezone": "UTC",
+            "parameters": {"who": "owl"},
+            "name": "new year",
+        },
+    )["schedule"]
     sid = created["schedule_id"]
     panel = _open_panel(page)
     panel.locator(".jp-mlops-PipelinesRefresh").click()
@@ -206,14 +214,22 @@ def test_edit_a_schedule_in_its_form(
     form.locator('input[name="timezone"]').fill("Asia/Tokyo")
     for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
         set_theme(page, theme, light)
-        page.screenshot(path=str(screenshot_dir / f"pipeline-schedule-edit-{theme[11:].lower()}.png"))
+        page.screenshot(
+            path=str(screenshot_dir / f"pipeline-schedule-edit-{theme[11:].lower()}.png")
+        )
     page.locator(".jp-Dialog .jp-mod-accept").click()
     expect(page.locator(".jp-Dialog")).to_have_count(0)
     # the list reloads once the PATCH is answered
-    expect(sched.locator(".jp-mlops-ScheduleItem-cron")).to_have_text("30 7 2 2 *", timeout=TIMEOUT_MS)
+    expect(sched.locator(".jp-mlops-ScheduleItem-cron")).to_have_text(
+        "30 7 2 2 *", timeout=TIMEOUT_MS
+    )
     saved = lab.api("GET", API + f"schedules/{sid}")["schedule"]
     assert (saved["cron"], saved["timezone"], saved["parameters"], saved["name"]) == (
-        "30 7 2 2 *", "Asia/Tokyo", {"who": "cat"}, "new year")
+        "30 7 2 2 *",
+        "Asia/Tokyo",
+        {"who": "cat"},
+        "new year",
+    )
     assert saved["next_fire_time"] != created["next_fire_time"]
     next_run = sched.locator(".jp-mlops-ScheduleItem-next")
     expect(next_run).to_have_text(_expected_next(saved["next_fire_time"], "Asia/Tokyo"))

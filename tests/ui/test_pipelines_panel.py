@@ -184,10 +184,12 @@ def test_cancel_a_long_run(page: Any, lab: Any, pipeline_file: str) -> None:
     expect(status).to_have_text("CANCELED", timeout=TIMEOUT_MS)
     # The run view shows what it ran with.
     expect(view.locator('.jp-mlops-PipelineRunView-params dd[data-param="mode"]')).to_have_text(
-        "mode = full")
+        "mode = full"
+    )
     # Not "2 of 2 steps done": the rest step was stopped.
     expect(view.locator(".jp-mlops-PipelineRunView-progress")).to_have_text(
-        "1 of 2 steps succeeded")
+        "1 of 2 steps succeeded"
+    )
     expect(rest).not_to_have_attribute("data-status", "RUNNING", timeout=TIMEOUT_MS)
     run_id = view.locator(".jp-mlops-PipelineRunView-body").get_attribute("data-run-id")
     run = lab.api("GET", f"mlops/api/v1/pipelines/runs/{run_id}")["run"]

@@ -38,12 +38,16 @@ def test_run_detail_and_compare_show_datasets(page: Any, lab: Any, screenshot_di
     expect(train.locator('.jp-mlops-Dataset-profile[data-key="num_rows"] td')).to_have_text("3")
     expect(train.locator(".jp-mlops-Dataset-schema")).to_have_text("a: long, b: double")
     expect(section.locator('.jp-mlops-Dataset[data-name="test"]')).to_have_attribute(
-        "data-context", "eval")
+        "data-context", "eval"
+    )
     section.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "run-datasets.png"))
 
-    page.evaluate("(ids) => { void window.jupyterapp.commands.execute("
-                  "'jupyter-mlops:compare-runs', {runIds: ids}); }", [run_id, other_id])
+    page.evaluate(
+        "(ids) => { void window.jupyterapp.commands.execute("
+        "'jupyter-mlops:compare-runs', {runIds: ids}); }",
+        [run_id, other_id],
+    )
     table = page.locator(".jp-mlops-CompareWidget:visible .jp-mlops-CompareDatasets")
     expect(table).to_be_visible(timeout=TIMEOUT_MS)
     rows = table.locator("tbody tr")

@@ -112,10 +112,13 @@ def test_running_notebook_run_appears_and_detail_draws_charts(
     expect(status).to_contain_text("live-notebook", timeout=LIVE_TIMEOUT_MS)
 
     # "Show runs of this notebook" (the notebook is the current widget).
-    page.evaluate("() => { void window.jupyterapp.commands.execute('jupyter-mlops:notebook-runs'); }")
+    page.evaluate(
+        "() => { void window.jupyterapp.commands.execute('jupyter-mlops:notebook-runs'); }"
+    )
     box = panel.get_by_label("Filter runs")
-    expect(box).to_have_value(f"tags.`mlops.source.notebook_path` = '{path}'",
-                              timeout=LIVE_TIMEOUT_MS)
+    expect(box).to_have_value(
+        f"tags.`mlops.source.notebook_path` = '{path}'", timeout=LIVE_TIMEOUT_MS
+    )
     expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     expect(panel.locator(".jp-mlops-Filter-error")).to_have_count(0)
 
@@ -143,8 +146,12 @@ def test_running_notebook_run_appears_and_detail_draws_charts(
     detail.get_by_role("button", name="Set tag").click()
     expect(detail.locator('.jp-mlops-Tags tr[data-key="reviewed"]')).to_contain_text("yes")
     run_id = detail.get_attribute("data-run-id")
-    tags = {t["key"]: t["value"] for t in
-            lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={run_id}")["run"]["data"]["tags"]}
+    tags = {
+        t["key"]: t["value"]
+        for t in lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={run_id}")["run"]["data"][
+            "tags"
+        ]
+    }
     assert tags["reviewed"] == "yes"
 
     # The source notebook link opens the notebook.
@@ -156,24 +163,39 @@ def test_running_notebook_run_appears_and_detail_draws_charts(
 
 def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-art-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     run = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": "with-artifacts"})["run"]
     run_id = run["info"]["run_id"]
-    lab.mlflow("runs/set-tag", {"run_id": run_id, "key": "mlflow.note.content",
-                                "value": "# Notes\n**bold** <script>window.pwned=1</script>"})
+    lab.mlflow(
+        "runs/set-tag",
+        {
+            "run_id": run_id,
+            "key": "mlflow.note.content",
+            "value": "# Notes\n**bold** <script>window.pwned=1</script>",
+        },
+    )
     base = f"mlops/api/2.0/mlflow-artifacts/artifacts/{exp_id}/{run_id}/artifacts/"
     import urllib.request
-    for name, body in [("metrics.csv", b"epoch,acc\n1,0.5\n2,0.75\n"),
-                       ("conf/config.json", b'{"lr": 0.01}'),
-                       ("report.html", b"<h1>Report</h1><script>parent.pwned=2</script>"),
-                       ("analysis.ipynb", json.dumps(notebook("print('from artifact')")).encode())]:
-        req = urllib.request.Request(lab.url + base + name, data=body, method="PUT",
-                                     headers={"Authorization": f"token {lab.token}"})
+
+    for name, body in [
+        ("metrics.csv", b"epoch,acc\n1,0.5\n2,0.75\n"),
+        ("conf/config.json", b'{"lr": 0.01}'),
+        ("report.html", b"<h1>Report</h1><script>parent.pwned=2</script>"),
+        ("analysis.ipynb", json.dumps(notebook("print('from artifact')")).encode()),
+    ]:
+        req = urllib.request.Request(
+            lab.url + base + name,
+            data=body,
+            method="PUT",
+            headers={"Authorization": f"token {lab.token}"},
+        )
         urllib.request.urlopen(req, timeout=30).read()
 
     _open_panel(page)
-    page.evaluate("(runId) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId})",
-                  run_id)
+    page.evaluate(
+        "(runId) => window.jupyterapp.commands.execute('jupyter-mlops:open-run', {runId})", run_id
+    )
     detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
     expect(detail.locator("h2")).to_have_text("with-artifacts", timeout=LIVE_TIMEOUT_MS)
     md = detail.locator(".jp-mlops-Markdown")
@@ -211,7 +233,8 @@ def test_compare_two_runs_and_malformed_filter(
     # The browser logs the malformed filter's 400 answer; the panel shows it.
     allowed_console_errors.append("status of 400 (Bad Request)")
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-cmp-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     a = _log_run(lab, exp_id, "run-a", "0.1", [0.1, 0.4, 0.6, 0.7])
     b = _log_run(lab, exp_id, "run-b", "0.01", [0.2, 0.5, 0.8, 0.9])
     _log_run(lab, exp_id, "run-c", "0.001", [0.1, 0.2, 0.3, 0.35], optimizer="sgd")
@@ -239,7 +262,9 @@ def test_compare_two_runs_and_malformed_filter(
 
     # Sort by a chosen metric column.
     runs.locator(".jp-mlops-ColumnChooser summary").click()
-    runs.locator(".jp-mlops-ColumnChooser-list label", has_text="metrics.acc").locator("input").check()
+    runs.locator(".jp-mlops-ColumnChooser-list label", has_text="metrics.acc").locator(
+        "input"
+    ).check()
     runs.locator(".jp-mlops-ColumnChooser summary").click()
     header = runs.locator('th[data-column="metrics.acc"]')
     expect(header).to_be_visible()
@@ -286,7 +311,8 @@ def test_compare_two_runs_and_malformed_filter(
 
 def test_delete_a_run_and_undo(page: Any, lab: Any) -> None:
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-del-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     keep = _log_run(lab, exp_id, "keep", "0.1", [0.5])
     gone = _log_run(lab, exp_id, "gone", "0.2", [0.6])
     panel = _open_panel(page)
@@ -300,32 +326,57 @@ def test_delete_a_run_and_undo(page: Any, lab: Any) -> None:
     expect(dialog).to_contain_text("Delete 1 run?")
     dialog.get_by_role("button", name="Delete").click()
     expect(row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
-    assert lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={gone}")["run"]["info"][
-        "lifecycle_stage"] == "deleted"
+    assert (
+        lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={gone}")["run"]["info"][
+            "lifecycle_stage"
+        ]
+        == "deleted"
+    )
     # The confirmation offers to undo: the run comes back.
     expect(dialog).to_contain_text("1 run deleted.")
     dialog.get_by_role("button", name="Undo").click()
     expect(row).to_be_visible(timeout=LIVE_TIMEOUT_MS)
-    assert lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={gone}")["run"]["info"][
-        "lifecycle_stage"] == "active"
+    assert (
+        lab.api("GET", f"mlops/api/2.0/mlflow/runs/get?run_id={gone}")["run"]["info"][
+            "lifecycle_stage"
+        ]
+        == "active"
+    )
     expect(runs.locator(f'tr[data-run-id="{keep}"]')).to_be_visible()
 
 
 def test_compare_a_hundred_and_one_runs(page: Any, lab: Any) -> None:
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-many-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     ids = []
     for i in range(101):
-        rid = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": f"m{i:03d}"})[
-            "run"]["info"]["run_id"]
-        lab.api("POST", "mlops/api/v1/runs/log-bulk", {
-            "run_id": rid, "params": [{"key": "seed", "value": str(i)}],
-            "metrics": [{"key": "loss", "steps": [0, 1, 2], "timestamps": [1, 2, 3],
-                         "values": [1.0, 0.5 + i / 1000, 0.25]}]})
+        rid = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": f"m{i:03d}"})["run"][
+            "info"
+        ]["run_id"]
+        lab.api(
+            "POST",
+            "mlops/api/v1/runs/log-bulk",
+            {
+                "run_id": rid,
+                "params": [{"key": "seed", "value": str(i)}],
+                "metrics": [
+                    {
+                        "key": "loss",
+                        "steps": [0, 1, 2],
+                        "timestamps": [1, 2, 3],
+                        "values": [1.0, 0.5 + i / 1000, 0.25],
+                    }
+                ],
+            },
+        )
         ids.append(rid)
     _open_panel(page)
-    page.evaluate("(ids) => { void window.jupyterapp.commands.execute("
-                  "'jupyter-mlops:compare-runs', {runIds: ids}); }", ids)
+    page.evaluate(
+        "(ids) => { void window.jupyterapp.commands.execute("
+        "'jupyter-mlops:compare-runs', {runIds: ids}); }",
+        ids,
+    )
     view = page.locator(".jp-mlops-CompareWidget:visible .jp-mlops-Compare")
     expect(view.locator("h2")).to_have_text("Comparing 101 runs", timeout=LIVE_TIMEOUT_MS)
     # Every run is a column, in the order asked.
@@ -345,8 +396,9 @@ def test_restore_a_deleted_experiment(page: Any, lab: Any) -> None:
     panel = _open_panel(page)
     item = panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]')
     expect(item).to_have_count(0)
-    page.evaluate("() => { void window.jupyterapp.commands.execute("
-                  "'jupyter-mlops:restore-experiment'); }")
+    page.evaluate(
+        "() => { void window.jupyterapp.commands.execute('jupyter-mlops:restore-experiment'); }"
+    )
     dialog = page.locator(".jp-Dialog")
     dialog.locator("select").select_option(f"{name} ({exp_id})")
     dialog.get_by_role("button", name="Restore").click()
@@ -359,14 +411,23 @@ def test_charts_of_a_single_point_and_of_a_millisecond_series(page: Any, lab: An
     """A metric logged once shows its value and a dot; a series logged within milliseconds
     gets a readable wall-time axis (the chart draws, its x-range is at least 2 s)."""
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-chart-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     t0 = int(time.time() * 1000)
-    run_id = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": "once",
-                                        "start_time": t0})["run"]["info"]["run_id"]
-    lab.mlflow("runs/log-batch", {"run_id": run_id, "metrics": [
-        {"key": "final", "value": 0.5, "timestamp": t0, "step": 3}] + [
-        {"key": "fast", "value": v, "timestamp": t0 + i, "step": i}
-        for i, v in enumerate([0.1, 0.2, 0.3])]})
+    run_id = lab.mlflow(
+        "runs/create", {"experiment_id": exp_id, "run_name": "once", "start_time": t0}
+    )["run"]["info"]["run_id"]
+    lab.mlflow(
+        "runs/log-batch",
+        {
+            "run_id": run_id,
+            "metrics": [{"key": "final", "value": 0.5, "timestamp": t0, "step": 3}]
+            + [
+                {"key": "fast", "value": v, "timestamp": t0 + i, "step": i}
+                for i, v in enumerate([0.1, 0.2, 0.3])
+            ],
+        },
+    )
     open_run(page, run_id)
     detail = page.locator(f'.jp-mlops-Detail[data-run-id="{run_id}"]')
     single = detail.locator('.jp-mlops-Chart[data-metric="final"]')
@@ -384,7 +445,8 @@ def test_links_the_mlflow_client_prints_open_the_run(browser: Any, lab: Any) -> 
     JupyterLab, the browser keeps the fragment) opens that run's detail; the experiment
     link selects the experiment in the sidebar."""
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-link-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     run_id = _log_run(lab, exp_id, "linked-run", "0.1", [0.5, 0.6])
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
@@ -404,7 +466,8 @@ def test_links_the_mlflow_client_prints_open_the_run(browser: Any, lab: Any) -> 
 def test_arrow_keys_move_between_runs(page: Any, lab: Any) -> None:
     """Arrow keys move the selection between rows (as in the file browser); Space ticks."""
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-keys-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     first = _log_run(lab, exp_id, "key-a", "0.1", [0.5])
     second = _log_run(lab, exp_id, "key-b", "0.2", [0.6])
     panel = _open_panel(page)

@@ -157,9 +157,7 @@ def test_palette_commands_open_and_refresh_the_panel(page: Any, lab: Any) -> Non
 def test_new_experiment_from_the_toolbar(page: Any, lab: Any) -> None:
     panel = _open_panel(page)
     name = f"ui-new-{uuid.uuid4().hex[:6]}"
-    panel.locator(
-        '.jp-SidePanel-toolbar [data-command="jupyter-mlops:create-experiment"]'
-    ).click()
+    panel.locator('.jp-SidePanel-toolbar [data-command="jupyter-mlops:create-experiment"]').click()
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_be_visible()
     dialog.locator("input").fill(name)
@@ -174,9 +172,7 @@ def test_new_experiment_from_the_toolbar(page: Any, lab: Any) -> None:
     )["experiment"]
     assert created["name"] == name
     assert selected.get_attribute("data-experiment-id") == created["experiment_id"]
-    expect(panel.locator(".jp-mlops-RunsSection")).to_contain_text(
-        "No runs in this experiment yet"
-    )
+    expect(panel.locator(".jp-mlops-RunsSection")).to_contain_text("No runs in this experiment yet")
 
 
 def test_run_logged_from_a_notebook_cell_appears(page: Any, lab: Any) -> None:
@@ -249,17 +245,29 @@ def test_runs_table_sorts_counts_and_pages_on_the_server(
     are read as they scroll into view, and child runs stay under their parent."""
     allowed_console_errors.append("status of 400 (Bad Request)")
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-page-{uuid.uuid4().hex[:6]}"})[
-        "experiment_id"]
+        "experiment_id"
+    ]
     base = _now_ms() - 3_600_000
     values = random.Random(7).sample(range(1, 10_000), 230)
     values[0] = 10_000  # the best run is the oldest: not among the newest 100
 
     def log(i: int, acc: float, tags: list[dict[str, str]] | None = None) -> str:
-        run_id = lab.mlflow("runs/create", {
-            "experiment_id": exp_id, "run_name": f"run-{i:03d}", "start_time": base + i,
-            "tags": tags or []})["run"]["info"]["run_id"]
-        lab.mlflow("runs/log-batch", {"run_id": run_id, "metrics": [
-            {"key": "acc", "value": acc, "timestamp": base + i, "step": 0}]})
+        run_id = lab.mlflow(
+            "runs/create",
+            {
+                "experiment_id": exp_id,
+                "run_name": f"run-{i:03d}",
+                "start_time": base + i,
+                "tags": tags or [],
+            },
+        )["run"]["info"]["run_id"]
+        lab.mlflow(
+            "runs/log-batch",
+            {
+                "run_id": run_id,
+                "metrics": [{"key": "acc", "value": acc, "timestamp": base + i, "step": 0}],
+            },
+        )
         return run_id
 
     with ThreadPoolExecutor(4) as pool:
@@ -268,8 +276,9 @@ def test_runs_table_sorts_counts_and_pages_on_the_server(
     # A parent with the worst score, and two children newer than every other run:
     # sorted alone, they would land far from it.
     parent = log(900, -1.0)
-    kids = [log(901 + k, -0.5 - k, [{"key": "mlflow.parentRunId", "value": parent}])
-            for k in range(2)]
+    kids = [
+        log(901 + k, -0.5 - k, [{"key": "mlflow.parentRunId", "value": parent}]) for k in range(2)
+    ]
 
     panel = _open_panel(page)
     panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]').click()
@@ -283,11 +292,13 @@ def test_runs_table_sorts_counts_and_pages_on_the_server(
 
     runs.locator(".jp-mlops-ColumnChooser summary").click()
     runs.locator(".jp-mlops-ColumnChooser-list label", has_text="metrics.acc").locator(
-        "input").check()
+        "input"
+    ).check()
     runs.locator(".jp-mlops-ColumnChooser summary").click()
     runs.locator('th[data-column="metrics.acc"]').click()
     expect(runs.locator('th[data-column="metrics.acc"]')).to_have_attribute(
-        "aria-sort", "descending")
+        "aria-sort", "descending"
+    )
     # The best of all 233 runs, though it is not among the newest 100.
     expect(rows.first).to_have_attribute("data-run-id", best)
 

@@ -43,8 +43,15 @@ def run_as_user(lab: Any, source: str) -> str:
         MLFLOW_TRACKING_URI=lab.url + "mlops",
         MLFLOW_TRACKING_TOKEN=lab.token,
     )
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(source)], check=False, env=env,
-                         capture_output=True, text=True, timeout=180, cwd=str(lab.root))
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(source)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=str(lab.root),
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -73,8 +80,15 @@ def notebook(*cells: str | tuple[str, list[str]]) -> dict[str, Any]:
     code = []
     for cell in cells:
         source, tags = cell if isinstance(cell, tuple) else (cell, [])
-        code.append({"cell_type": "code", "source": source, "metadata": {"tags": tags} if tags else {},
-                     "outputs": [], "execution_count": None})
+        code.append(
+            {
+                "cell_type": "code",
+                "source": source,
+                "metadata": {"tags": tags} if tags else {},
+                "outputs": [],
+                "execution_count": None,
+            }
+        )
     return {
         "cells": code,
         "metadata": {
@@ -88,8 +102,11 @@ def notebook(*cells: str | tuple[str, list[str]]) -> dict[str, Any]:
 def run_notebook(page: Any, lab: Any, path: str, source: str, printed: str) -> None:
     """Save a one-cell notebook at ``path``, open it in JupyterLab, run it in its kernel
     and wait until its first output shows ``printed``."""
-    lab.api("PUT", f"api/contents/{path}",
-            {"type": "notebook", "format": "json", "content": notebook(source)})
+    lab.api(
+        "PUT",
+        f"api/contents/{path}",
+        {"type": "notebook", "format": "json", "content": notebook(source)},
+    )
     page.evaluate(
         "(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
     )

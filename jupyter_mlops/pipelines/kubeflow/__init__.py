@@ -11,11 +11,18 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "CompileError": ".compiler", "KubeflowSettings": ".compiler", "check_references": ".compiler",
-    "compile_pipeline": ".compiler", "task_name": ".compiler",
+    "CompileError": ".compiler",
+    "KubeflowSettings": ".compiler",
+    "check_references": ".compiler",
+    "compile_pipeline": ".compiler",
+    "task_name": ".compiler",
 }
 __all__ = [
-    "CompileError", "KubeflowSettings", "check_references", "compile_pipeline", "task_name",
+    "CompileError",
+    "KubeflowSettings",
+    "check_references",
+    "compile_pipeline",
+    "task_name",
 ]
 
 

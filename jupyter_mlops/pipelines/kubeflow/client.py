@@ -34,8 +34,13 @@ TOKEN_PATH_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
 
 #: KFP's HTTP status → our error code. KFP's 401 is our 403: a 401 from our own API
 #: would tell the browser that *its* Jupyter session is gone.
-_CODES = {400: INVALID_PARAMETER_VALUE, 401: PERMISSION_DENIED, 403: PERMISSION_DENIED,
-          404: RESOURCE_DOES_NOT_EXIST, 409: "RESOURCE_CONFLICT"}
+_CODES = {
+    400: INVALID_PARAMETER_VALUE,
+    401: PERMISSION_DENIED,
+    403: PERMISSION_DENIED,
+    404: RESOURCE_DOES_NOT_EXIST,
+    409: "RESOURCE_CONFLICT",
+}
 
 
 class KfpError(TrackingError):
@@ -61,9 +66,16 @@ class KfpError(TrackingError):
 class KfpClient:
     """One configured Kubeflow Pipelines endpoint, as one namespace's user."""
 
-    def __init__(self, target: str, endpoint: str, namespace: str | None = None, *,
-                 token: Callable[[], str | None] | None = None, verify_ssl: bool | str = True,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        endpoint: str,
+        namespace: str | None = None,
+        *,
+        token: Callable[[], str | None] | None = None,
+        verify_ssl: bool | str = True,
+        timeout: float = 30.0,
+    ) -> None:
         self.target = target
         self.endpoint = endpoint.rstrip("/")
         self.namespace = namespace
@@ -85,8 +97,7 @@ class KfpClient:
         return self._call("GET", "/apis/v2beta1/healthz")
 
     def find_experiment(self, name: str) -> dict[str, Any] | None:
-        flt = {"predicates": [{"key": "display_name", "operation": "EQUALS",
-                               "string_value": name}]}
+        flt = {"predicates": [{"key": "display_name", "operation": "EQUALS", "string_value": name}]}
         query: dict[str, Any] = {"filter": json.dumps(flt), "page_size": 1}
         if self.namespace:
             query["namespace"] = self.namespace
@@ -122,23 +133,40 @@ class KfpClient:
 
     def node_log(self, run_id: str, node_id: str) -> bytes:
         """A task pod's log (KFP serves it only under v1alpha1)."""
-        return self._call("GET", f"/apis/v1alpha1/runs/{_seg(run_id)}/nodes/{_seg(node_id)}/log",
-                          raw=True)
+        return self._call(
+            "GET", f"/apis/v1alpha1/runs/{_seg(run_id)}/nodes/{_seg(node_id)}/log", raw=True
+        )
 
     # -- plumbing --------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-              json_body: Any = None, raw: bool = False) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        raw: bool = False,
+    ) -> Any:
         headers = {"Accept": "application/json"}
         token = self._token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         what = f"{method} {path}"
         try:
-            r = self.session.request(method, self.endpoint + path, params=params,
-                                     json=json_body, headers=headers, timeout=self.timeout)
+            r = self.session.request(
+                method,
+                self.endpoint + path,
+                params=params,
+                json=json_body,
+                headers=headers,
+                timeout=self.timeout,
+            )
         except requests.RequestException as e:
-            raise KfpError(f"Kubeflow target '{self.target}' is unreachable at "
-                           f"{self.endpoint} ({what}): {_short(e)}", TEMPORARILY_UNAVAILABLE) from None
+            raise KfpError(
+                f"Kubeflow target '{self.target}' is unreachable at "
+                f"{self.endpoint} ({what}): {_short(e)}",
+                TEMPORARILY_UNAVAILABLE,
+            ) from None
         if r.status_code >= 400:
             raise self._refusal(r, what)
         if raw:
@@ -148,9 +176,12 @@ class KfpClient:
         try:
             return r.json()
         except ValueError:
-            raise KfpError(f"Kubeflow target '{self.target}' answered {what} with something "
-                           f"that is not JSON (is {self.endpoint} the pipelines API?)",
-                           TEMPORARILY_UNAVAILABLE, r.status_code) from None
+            raise KfpError(
+                f"Kubeflow target '{self.target}' answered {what} with something "
+                f"that is not JSON (is {self.endpoint} the pipelines API?)",
+                TEMPORARILY_UNAVAILABLE,
+                r.status_code,
+            ) from None
 
     def _refusal(self, r: requests.Response, what: str) -> KfpError:
         said = _kfp_message(r)
@@ -159,12 +190,19 @@ class KfpClient:
         if status == 401:
             hint = " Check the target's token (token_path / token)."
         elif status == 403:
-            hint = (f" The token is not allowed in namespace '{self.namespace}'."
-                    if self.namespace else " The token is not allowed there.")
-        code = _CODES.get(status, TEMPORARILY_UNAVAILABLE if status >= 500 else
-                          INVALID_PARAMETER_VALUE)
-        return KfpError(f"Kubeflow target '{self.target}' refused {what} (HTTP {status}): "
-                        f"{said}.{hint}", code, status)
+            hint = (
+                f" The token is not allowed in namespace '{self.namespace}'."
+                if self.namespace
+                else " The token is not allowed there."
+            )
+        code = _CODES.get(
+            status, TEMPORARILY_UNAVAILABLE if status >= 500 else INVALID_PARAMETER_VALUE
+        )
+        return KfpError(
+            f"Kubeflow target '{self.target}' refused {what} (HTTP {status}): {said}.{hint}",
+            code,
+            status,
+        )
 
 
 def _kfp_message(r: requests.Response) -> str:

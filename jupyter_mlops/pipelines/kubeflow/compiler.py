@@ -45,8 +45,12 @@ from ..spec import TEMPLATE, ancestors
 SCHEMA_VERSION = "2.1.0"
 #: Our parameter types → KFP's ``ParameterType`` enum names.
 KFP_TYPES = {
-    "string": "STRING", "integer": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE",
-    "boolean": "BOOLEAN", "list": "LIST", "dict": "STRUCT",
+    "string": "STRING",
+    "integer": "NUMBER_INTEGER",
+    "float": "NUMBER_DOUBLE",
+    "boolean": "BOOLEAN",
+    "list": "LIST",
+    "dict": "STRUCT",
 }
 ARTIFACT_TYPE = {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"}
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -162,7 +166,7 @@ def _whole_param(value: Any) -> str | None:
     if isinstance(value, str):
         m = TEMPLATE.fullmatch(value.strip())
         if m and m.group(1).startswith("params."):
-            return m.group(1)[len("params."):]
+            return m.group(1)[len("params.") :]
     return None
 
 
@@ -170,8 +174,20 @@ def _whole_param(value: Any) -> str | None:
 _CPU = re.compile(r"^([0-9]*\.)?[0-9]+m?$")
 _MEMORY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)([KkMGTPE]i?)?$")
 _MEMORY_FACTORS = {
-    "": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "": 1,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
 }
 
 
@@ -184,35 +200,42 @@ def _resources(step: Step) -> dict[str, Any]:
     where = f"step '{step.name}': resources"
     cpu = res.get("cpu")
     if cpu is not None and not _zero(cpu):
-        text = _num_text(cpu) if isinstance(cpu, (int, float)) and not isinstance(cpu, bool) \
+        text = (
+            _num_text(cpu)
+            if isinstance(cpu, (int, float)) and not isinstance(cpu, bool)
             else str(cpu).strip()
+        )
         if isinstance(cpu, bool) or not _CPU.match(text):
             raise CompileError(f"{where}.cpu: {cpu!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
         cores = _cpu_cores(text)
-        out.update(resourceCpuLimit=text, resourceCpuRequest=text, cpuLimit=cores,
-                   cpuRequest=cores)
+        out.update(resourceCpuLimit=text, resourceCpuRequest=text, cpuLimit=cores, cpuRequest=cores)
     memory = res.get("memory")
     if memory is not None and not _zero(memory):
         text = str(memory).strip()
         m = _MEMORY.match(text)
         if not m or isinstance(memory, bool):
-            raise CompileError(f"{where}.memory: {memory!r} is not a memory amount "
-                               "(e.g. 512Mi, 2Gi, 4G)")
+            raise CompileError(
+                f"{where}.memory: {memory!r} is not a memory amount (e.g. 512Mi, 2Gi, 4G)"
+            )
         unit = m.group(3) or ""
         if unit == "K":  # Kubernetes spells the decimal kilo 'k'
             text = text[:-1] + "k"
         gb = float(text[: len(text) - len(unit)]) * _MEMORY_FACTORS[unit] / 1e9
-        out.update(resourceMemoryLimit=text, resourceMemoryRequest=text,
-                   memoryLimit=gb, memoryRequest=gb)
+        out.update(
+            resourceMemoryLimit=text, resourceMemoryRequest=text, memoryLimit=gb, memoryRequest=gb
+        )
     gpu = res.get("gpu")
     if gpu is not None:
-        if isinstance(gpu, bool) or not isinstance(gpu, (int, float)) or gpu < 0 \
-                or int(gpu) != gpu:
+        if isinstance(gpu, bool) or not isinstance(gpu, (int, float)) or gpu < 0 or int(gpu) != gpu:
             raise CompileError(f"{where}.gpu: must be a whole number (got {gpu!r})")
         if gpu:
             count = str(int(gpu))
-            out["accelerator"] = {"resourceType": GPU_RESOURCE, "resourceCount": count,
-                                  "type": GPU_RESOURCE, "count": count}
+            out["accelerator"] = {
+                "resourceType": GPU_RESOURCE,
+                "resourceCount": count,
+                "type": GPU_RESOURCE,
+                "count": count,
+            }
     return out
 
 
@@ -249,20 +272,24 @@ def _archive(p: Pipeline, step: Step, limit: int) -> tuple[str, str]:
     inside it."""
     anchor, files = _step_files(p, step)
     buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with (
+        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
         for name in sorted(files):
             full = files[name]
             try:
                 size = os.path.getsize(full)
             except OSError:
-                raise CompileError(f"step '{step.name}': '{name}' not found "
-                                   f"(looked for {full})") from None
+                raise CompileError(
+                    f"step '{step.name}': '{name}' not found (looked for {full})"
+                ) from None
             if size > limit:
                 raise CompileError(
                     f"step '{step.name}': '{name}' is {_size(size)}; files over {_size(limit)} "
                     "(max_embedded_bytes) cannot be embedded in the pipeline: read big data "
-                    "from object storage or a volume instead")
+                    "from object storage or a volume instead"
+                )
             info = tarfile.TarInfo(name)
             info.size = size
             info.mode = 0o644
@@ -273,7 +300,8 @@ def _archive(p: Pipeline, step: Step, limit: int) -> tuple[str, str]:
     if len(encoded) > limit:
         raise CompileError(
             f"step '{step.name}': its embedded files take {_size(len(encoded))} encoded, "
-            f"over max_embedded_bytes ({_size(limit)})")
+            f"over max_embedded_bytes ({_size(limit)})"
+        )
     pdir = os.path.relpath(os.path.abspath(p.base_dir), anchor).replace(os.sep, "/")
     return encoded, pdir
 
@@ -297,9 +325,14 @@ def _env_value(text: str) -> str:
 
 
 # -- compile ---------------------------------------------------------------------------------
-def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
-                     step_run_ids: Mapping[str, str], parent_run_id: str,
-                     settings: KubeflowSettings) -> dict[str, Any]:
+def compile_pipeline(
+    pipeline: Pipeline,
+    parameters: Mapping[str, Any],
+    *,
+    step_run_ids: Mapping[str, str],
+    parent_run_id: str,
+    settings: KubeflowSettings,
+) -> dict[str, Any]:
     """KFP v2 IR for one submission: ``{"pipeline_spec": {...}, "platform_spec": {...} or
     None}``. ``parameters`` are the run's pipeline parameters (declared as the root's
     inputs, their values as defaults); ``step_run_ids[step]`` is the tracked run the
@@ -313,12 +346,15 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
         raise CompileError("the target has no tracking_uri: step pods would log nowhere")
     train = [n for n, s in p.steps.items() if s.kind == "train"]
     if train:
-        raise CompileError(f"step '{train[0]}': train steps run on the local target only (their "
-                           "Kubeflow launcher step is not available yet)")
+        raise CompileError(
+            f"step '{train[0]}': train steps run on the local target only (their "
+            "Kubeflow launcher step is not available yet)"
+        )
     no_image = [n for n, s in p.steps.items() if not (s.image or settings.image)]
     if no_image:
-        raise CompileError(f"step '{no_image[0]}': image: none given (set the step's image "
-                           "or the target's)")
+        raise CompileError(
+            f"step '{no_image[0]}': image: none given (set the step's image or the target's)"
+        )
     missing = [n for n in p.steps if not step_run_ids.get(n)]
     if missing:
         raise CompileError("no tracked run for step(s) " + ", ".join(repr(n) for n in missing))
@@ -334,12 +370,16 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
     for name, step in p.steps.items():
         tname = tasks_of[name]
         comp, label = f"comp-{tname}", f"exec-{tname}"
-        comp_spec, task_inputs, config = _step_io(p, step, compile_ctx, keys_of,
-                                                  upstream.get(name, set()), tasks_of)
+        comp_spec, task_inputs, config = _step_io(
+            p, step, compile_ctx, keys_of, upstream.get(name, set()), tasks_of
+        )
         comp_spec["executorLabel"] = label
         components[comp] = comp_spec
-        executors[label] = {"container": _container(p, step, config, settings, compile_ctx,
-                                                    step_run_ids[name], parent_run_id)}
+        executors[label] = {
+            "container": _container(
+                p, step, config, settings, compile_ctx, step_run_ids[name], parent_run_id
+            )
+        }
         task: dict[str, Any] = {
             "taskInfo": {"name": tname},
             "componentRef": {"name": comp},
@@ -347,8 +387,10 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
         }
         if task_inputs:
             task["inputs"] = task_inputs
-        producers = {src["taskOutputArtifact"]["producerTask"]
-                     for src in (task_inputs.get("artifacts") or {}).values()}
+        producers = {
+            src["taskOutputArtifact"]["producerTask"]
+            for src in (task_inputs.get("artifacts") or {}).values()
+        }
         deps = sorted({tasks_of[d] for d in step.depends_on} | producers)
         if deps:
             task["dependentTasks"] = deps
@@ -363,9 +405,12 @@ def compile_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *,
 
     root: dict[str, Any] = {"dag": {"tasks": tasks}}
     if p.parameters:
-        root["inputDefinitions"] = {"parameters": {
-            n: _param_def(spec.type, values[n], spec.description)
-            for n, spec in p.parameters.items()}}
+        root["inputDefinitions"] = {
+            "parameters": {
+                n: _param_def(spec.type, values[n], spec.description)
+                for n, spec in p.parameters.items()
+            }
+        }
     info: dict[str, Any] = {"name": pipeline_name(p.name), "displayName": p.name}
     if p.description:
         info["description"] = p.description
@@ -386,21 +431,30 @@ def _fill(step: Step, where: str, value: Any, ctx: Mapping[str, Any]) -> Any:
     try:
         return fill(value, ctx)
     except KeyError as e:  # a model that skipped validation
-        raise CompileError(f"step '{step.name}': {where}: unknown template "
-                           f"{{{{ {e.args[0]} }}}}") from None
+        raise CompileError(
+            f"step '{step.name}': {where}: unknown template {{{{ {e.args[0]} }}}}"
+        ) from None
 
 
 def _param_def(ptype: str, default: Any, description: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"parameterType": KFP_TYPES[ptype], "isOptional": True,
-                           "defaultValue": default}
+    out: dict[str, Any] = {
+        "parameterType": KFP_TYPES[ptype],
+        "isOptional": True,
+        "defaultValue": default,
+    }
     if description:
         out["description"] = description
     return out
 
 
-def _step_io(p: Pipeline, step: Step, compile_ctx: Mapping[str, Any],
-             keys_of: Mapping[str, Mapping[str, str]], upstream: set[str],
-             tasks_of: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def _step_io(
+    p: Pipeline,
+    step: Step,
+    compile_ctx: Mapping[str, Any],
+    keys_of: Mapping[str, Mapping[str, str]],
+    upstream: set[str],
+    tasks_of: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The component's interface, the task's inputs and the bootstrap's config."""
     in_params: dict[str, Any] = {}
     task_params: dict[str, Any] = {}
@@ -409,8 +463,9 @@ def _step_io(p: Pipeline, step: Step, compile_ctx: Mapping[str, Any],
     for key, raw in step.parameters.items():
         whole = _whole_param(raw)
         if whole is not None and whole not in p.parameters:
-            raise CompileError(f"step '{step.name}': parameters.{key}: unknown pipeline "
-                               f"parameter {whole!r}")
+            raise CompileError(
+                f"step '{step.name}': parameters.{key}: unknown pipeline parameter {whole!r}"
+            )
         if whole is not None:
             ptype = p.parameters[whole].type
             in_params[key] = {"parameterType": KFP_TYPES[ptype]}
@@ -431,8 +486,11 @@ def _step_io(p: Pipeline, step: Step, compile_ctx: Mapping[str, Any],
     # Files from upstream steps: direct dependencies' outputs land in the working
     # directory (as locally); any upstream step named in {{ steps.S.outputs }} is
     # received too, for that template to point at.
-    templated = {r.split(".")[1] for r in _refs([step.parameters, step.env, step.args])
-                 if r.startswith("steps.")}
+    templated = {
+        r.split(".")[1]
+        for r in _refs([step.parameters, step.env, step.args])
+        if r.startswith("steps.")
+    }
     in_artifacts: dict[str, Any] = {}
     task_artifacts: dict[str, Any] = {}
     received: dict[str, Any] = {}
@@ -443,8 +501,9 @@ def _step_io(p: Pipeline, step: Step, compile_ctx: Mapping[str, Any],
             while iname in in_artifacts:  # steps 'a-b' and 'a_b' both upstream
                 iname, n = f"{base}_{n}", n + 1
             in_artifacts[iname] = {"artifactType": dict(ARTIFACT_TYPE)}
-            task_artifacts[iname] = {"taskOutputArtifact": {
-                "producerTask": tasks_of[dep], "outputArtifactKey": key}}
+            task_artifacts[iname] = {
+                "taskOutputArtifact": {"producerTask": tasks_of[dep], "outputArtifactKey": key}
+            }
             received[iname] = {"step": dep, "path": out, "direct": dep in step.depends_on}
 
     comp: dict[str, Any] = {}
@@ -457,8 +516,9 @@ def _step_io(p: Pipeline, step: Step, compile_ctx: Mapping[str, Any],
         comp["inputDefinitions"] = inputs
     keys = keys_of[step.name]
     if keys:
-        comp["outputDefinitions"] = {"artifacts": {
-            k: {"artifactType": dict(ARTIFACT_TYPE)} for k in keys.values()}}
+        comp["outputDefinitions"] = {
+            "artifacts": {k: {"artifactType": dict(ARTIFACT_TYPE)} for k in keys.values()}
+        }
     task_inputs: dict[str, Any] = {}
     if task_params:
         task_inputs["parameters"] = task_params
@@ -469,35 +529,56 @@ def _step_io(p: Pipeline, step: Step, compile_ctx: Mapping[str, Any],
     deferred = [in_pod, env_in_pod, step.args]
     context = {r: compile_ctx[r] for r in _refs(deferred) if r in compile_ctx}
     config: dict[str, Any] = {
-        "step": step.name, "kind": step.kind, "path": step.path,
-        "parameters": list(step.parameters), "kfp_types": kfp_types, "in_pod": in_pod,
-        "env": env_in_pod, "args": list(step.args), "context": context,
-        "outputs": keys, "inputs": list(step.inputs), "received": received,
-        "kernel": step.kernel, "timeout": step.timeout, "pipeline": p.name,
+        "step": step.name,
+        "kind": step.kind,
+        "path": step.path,
+        "parameters": list(step.parameters),
+        "kfp_types": kfp_types,
+        "in_pod": in_pod,
+        "env": env_in_pod,
+        "args": list(step.args),
+        "context": context,
+        "outputs": keys,
+        "inputs": list(step.inputs),
+        "received": received,
+        "kernel": step.kernel,
+        "timeout": step.timeout,
+        "pipeline": p.name,
     }
     return comp, task_inputs, config
 
 
-def _container(p: Pipeline, step: Step, config: dict[str, Any], settings: KubeflowSettings,
-               compile_ctx: Mapping[str, Any], run_id: str, parent_run_id: str) -> dict[str, Any]:
+def _container(
+    p: Pipeline,
+    step: Step,
+    config: dict[str, Any],
+    settings: KubeflowSettings,
+    compile_ctx: Mapping[str, Any],
+    run_id: str,
+    parent_run_id: str,
+) -> dict[str, Any]:
     archive, pdir = _archive(p, step, settings.max_embedded_bytes)
     config["pipeline_dir"] = pdir
     bad = next((k for k in [*settings.env, *step.env] if not _ENV_NAME.match(k)), None)
     if bad is not None:
         where = f"step '{step.name}': env" if bad in step.env else "the target's env"
-        raise CompileError(f"{where}: {bad!r} is not an environment variable name Kubernetes "
-                           "accepts (letters, digits, '_', '-', '.'; not starting with a digit)")
+        raise CompileError(
+            f"{where}: {bad!r} is not an environment variable name Kubernetes "
+            "accepts (letters, digits, '_', '-', '.'; not starting with a digit)"
+        )
     env: dict[str, str] = dict(settings.env)
     for k, v in step.env.items():
         if k not in config["env"]:  # the others are filled in the pod
             env[k] = str(_fill(step, f"env.{k}", v, compile_ctx))
-    env.update({
-        "JUPYTER_MLOPS_TRACKING_URI": settings.tracking_uri,
-        "JUPYTER_MLOPS_RUN_ID": run_id,
-        "MLFLOW_RUN_ID": run_id,
-        "JUPYTER_MLOPS_PIPELINE_RUN_ID": parent_run_id,
-        "JUPYTER_MLOPS_PIPELINE_STEP": step.name,
-    })
+    env.update(
+        {
+            "JUPYTER_MLOPS_TRACKING_URI": settings.tracking_uri,
+            "JUPYTER_MLOPS_RUN_ID": run_id,
+            "MLFLOW_RUN_ID": run_id,
+            "JUPYTER_MLOPS_PIPELINE_RUN_ID": parent_run_id,
+            "JUPYTER_MLOPS_PIPELINE_STEP": step.name,
+        }
+    )
     for var in settings.secret_env:
         env.pop(var, None)  # the secret's value wins (a duplicate name is an error to Kubernetes)
     container: dict[str, Any] = {
@@ -512,8 +593,9 @@ def _container(p: Pipeline, step: Step, config: dict[str, Any], settings: Kubefl
     return container
 
 
-def _platform_spec(settings: KubeflowSettings,
-                   executors: Mapping[str, Any]) -> dict[str, Any] | None:
+def _platform_spec(
+    settings: KubeflowSettings, executors: Mapping[str, Any]
+) -> dict[str, Any] | None:
     """Secrets as env through kfp-kubernetes' PlatformSpec (``secretName`` + ``keyToEnv``,
     the shape every KFP 2 backend reads; newer ones also accept ``secretNameParameter``)."""
     if not settings.secret_env:
@@ -522,8 +604,17 @@ def _platform_spec(settings: KubeflowSettings,
     for var, (secret, key) in settings.secret_env.items():
         by_secret.setdefault(secret, []).append({"secretKey": key, "envVar": var})
     secret_as_env = [{"secretName": s, "keyToEnv": k} for s, k in sorted(by_secret.items())]
-    return {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
-        label: {"secretAsEnv": copy.deepcopy(secret_as_env)} for label in executors}}}}}
+    return {
+        "platforms": {
+            "kubernetes": {
+                "deploymentSpec": {
+                    "executors": {
+                        label: {"secretAsEnv": copy.deepcopy(secret_as_env)} for label in executors
+                    }
+                }
+            }
+        }
+    }
 
 
 # -- references -----------------------------------------------------------------------------
@@ -550,35 +641,45 @@ def check_references(spec: Mapping[str, Any]) -> list[str]:
             if dep not in tasks:
                 problems.append(f"task '{tname}': dependentTasks names unknown task '{dep}'")
         inputs = task.get("inputs") or {}
-        declared = ((components.get(ref) or {}).get("inputDefinitions") or {})
+        declared = (components.get(ref) or {}).get("inputDefinitions") or {}
         for pname, source in (inputs.get("parameters") or {}).items():
             if ref in components and pname not in (declared.get("parameters") or {}):
-                problems.append(f"task '{tname}': input parameter '{pname}' is not declared by "
-                                f"component '{ref}'")
+                problems.append(
+                    f"task '{tname}': input parameter '{pname}' is not declared by "
+                    f"component '{ref}'"
+                )
             root_name = source.get("componentInputParameter")
             if root_name is not None and root_name not in root_params:
-                problems.append(f"task '{tname}': parameter '{pname}' reads root input "
-                                f"'{root_name}', which is not declared")
+                problems.append(
+                    f"task '{tname}': parameter '{pname}' reads root input "
+                    f"'{root_name}', which is not declared"
+                )
         for aname, source in (inputs.get("artifacts") or {}).items():
             if ref in components and aname not in (declared.get("artifacts") or {}):
-                problems.append(f"task '{tname}': input artifact '{aname}' is not declared by "
-                                f"component '{ref}'")
+                problems.append(
+                    f"task '{tname}': input artifact '{aname}' is not declared by component '{ref}'"
+                )
             out = source.get("taskOutputArtifact") or {}
             producer = out.get("producerTask")
             if producer not in tasks:
-                problems.append(f"task '{tname}': artifact '{aname}' comes from unknown task "
-                                f"'{producer}'")
+                problems.append(
+                    f"task '{tname}': artifact '{aname}' comes from unknown task '{producer}'"
+                )
                 continue
             pref = (tasks[producer].get("componentRef") or {}).get("name")
-            produced = (((components.get(pref) or {}).get("outputDefinitions") or {})
-                        .get("artifacts") or {})
+            produced = ((components.get(pref) or {}).get("outputDefinitions") or {}).get(
+                "artifacts"
+            ) or {}
             if pref in components and out.get("outputArtifactKey") not in produced:
-                problems.append(f"task '{tname}': artifact '{aname}' reads output "
-                                f"'{out.get('outputArtifactKey')}', which task '{producer}' "
-                                "does not produce")
+                problems.append(
+                    f"task '{tname}': artifact '{aname}' reads output "
+                    f"'{out.get('outputArtifactKey')}', which task '{producer}' "
+                    "does not produce"
+                )
     for cname, comp in components.items():
         label = comp.get("executorLabel")
         if label is not None and label not in executors:
-            problems.append(f"component '{cname}': executor(label={label}) not found in "
-                            "deployment config")
+            problems.append(
+                f"component '{cname}': executor(label={label}) not found in deployment config"
+            )
     return problems

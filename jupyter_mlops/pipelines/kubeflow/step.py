@@ -48,7 +48,7 @@ def local_path(uri: str) -> str:
     """Where KFP's launcher makes an artifact URI available in the container."""
     for remote, mount in MOUNT_PREFIXES:
         if uri.startswith(remote):
-            return mount + uri[len(remote):]
+            return mount + uri[len(remote) :]
     return uri
 
 
@@ -62,8 +62,11 @@ def unpack(archive_b64: str, dest: str) -> None:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for member in tar.getmembers():
             target = os.path.realpath(os.path.join(root, member.name))
-            if not member.isfile() or os.path.isabs(member.name) or \
-                    not target.startswith(root + os.sep):
+            if (
+                not member.isfile()
+                or os.path.isabs(member.name)
+                or not target.startswith(root + os.sep)
+            ):
                 raise StepError(f"embedded archive: refusing member {member.name!r}")
             os.makedirs(os.path.dirname(target), exist_ok=True)
             src = tar.extractfile(member)
@@ -119,8 +122,9 @@ def _legacy_value(v: Mapping[str, Any]) -> Any:
     return v
 
 
-def step_parameters(config: Mapping[str, Any], executor_input: Mapping[str, Any],
-                    ctx: Mapping[str, Any]) -> dict[str, Any]:
+def step_parameters(
+    config: Mapping[str, Any], executor_input: Mapping[str, Any], ctx: Mapping[str, Any]
+) -> dict[str, Any]:
     """The step's parameters in declaration order: KFP's values for the ones KFP carries,
     templates filled here for the others (exactly as :func:`..params.fill` does locally)."""
     from ..params import fill
@@ -170,7 +174,7 @@ class Tee:
         data = text.encode("utf-8", "replace")
         view = memoryview(data)
         while view:
-            view = view[os.write(self._write, view):]
+            view = view[os.write(self._write, view) :]
         return len(text)
 
     def flush(self) -> None:
@@ -199,9 +203,16 @@ def _kernel_for(notebook: str, wanted: str | None) -> str:
     return str(name) if name and name in installed else "python3"
 
 
-async def _execute(config: Mapping[str, Any], source: str, params: dict[str, Any],
-                   args: list[str], env: dict[str, str], root: str, work: str,
-                   log: Tee) -> None:
+async def _execute(
+    config: Mapping[str, Any],
+    source: str,
+    params: dict[str, Any],
+    args: list[str],
+    env: dict[str, str],
+    root: str,
+    work: str,
+    log: Tee,
+) -> None:
     from ..runner import KernelPool, run_notebook, run_script
 
     out = cast(IO[str], log)  # the runner writes, flushes and hands fileno() to scripts
@@ -209,18 +220,23 @@ async def _execute(config: Mapping[str, Any], source: str, params: dict[str, Any
         kernel = _kernel_for(source, config.get("kernel"))
         pool = KernelPool(0, env, root, kernel_name=kernel)  # one kernel, started on demand
         try:
-            await asyncio.wait_for(run_notebook(pool, source, os.path.join(root, "output.ipynb"),
-                                                params, env, work, out, kernel),
-                                   config.get("timeout"))
+            await asyncio.wait_for(
+                run_notebook(
+                    pool, source, os.path.join(root, "output.ipynb"), params, env, work, out, kernel
+                ),
+                config.get("timeout"),
+            )
         finally:
             await pool.close()
     else:
-        await asyncio.wait_for(run_script(source, params, args, env, work, out),
-                               config.get("timeout"))
+        await asyncio.wait_for(
+            run_script(source, params, args, env, work, out), config.get("timeout")
+        )
 
 
-def run_step(config: Mapping[str, Any], executor_input: Mapping[str, Any], archive: str,
-             root: str) -> None:
+def run_step(
+    config: Mapping[str, Any], executor_input: Mapping[str, Any], archive: str, root: str
+) -> None:
     """Run the step and record it in its tracked run, whatever happens; raises
     :class:`StepError` when it failed."""
     run_id = os.environ.get("JUPYTER_MLOPS_RUN_ID", "")
@@ -245,8 +261,9 @@ def run_step(config: Mapping[str, Any], executor_input: Mapping[str, Any], archi
         raise StepError(error)
 
 
-def _run(config: Mapping[str, Any], executor_input: Mapping[str, Any], archive: str,
-         root: str, log: Tee) -> str | None:
+def _run(
+    config: Mapping[str, Any], executor_input: Mapping[str, Any], archive: str, root: str, log: Tee
+) -> str | None:
     """Prepare, execute, hand the outputs on; the failure of the step's code, or None."""
     from ..params import fill
     from ..runner import StepFailed
@@ -270,17 +287,26 @@ def _run(config: Mapping[str, Any], executor_input: Mapping[str, Any], archive: 
     for iname, spec in (config.get("received") or {}).items():
         src = _artifact_path(in_artifacts, iname, "input")
         if not os.path.exists(src):
-            raise StepError(f"output {spec['path']!r} of step {spec['step']!r} was not received "
-                            f"(looked for {src})")
+            raise StepError(
+                f"output {spec['path']!r} of step {spec['step']!r} was not received "
+                f"(looked for {src})"
+            )
         _copy(src, os.path.join(root, "steps", spec["step"], spec["path"]))
         if spec.get("direct"):
             _copy(src, os.path.join(work, spec["path"]))
 
     ctx: dict[str, Any] = dict(config.get("context") or {})
-    ctx.update({"run.id": os.environ.get("JUPYTER_MLOPS_PIPELINE_RUN_ID", ""), "run.dir": root,
-                "pipeline.dir": pdir, "pipeline.name": config.get("pipeline", "")})
+    ctx.update(
+        {
+            "run.id": os.environ.get("JUPYTER_MLOPS_PIPELINE_RUN_ID", ""),
+            "run.dir": root,
+            "pipeline.dir": pdir,
+            "pipeline.name": config.get("pipeline", ""),
+        }
+    )
     for step in {spec["step"] for spec in (config.get("received") or {}).values()} | {
-            r.split(".")[1] for r in _template_refs(config) if r.startswith("steps.")}:
+        r.split(".")[1] for r in _template_refs(config) if r.startswith("steps.")
+    }:
         ctx[f"steps.{step}.outputs"] = os.path.join(root, "steps", step)
         os.makedirs(ctx[f"steps.{step}.outputs"], exist_ok=True)
     params = step_parameters(config, executor_input, ctx)
@@ -289,8 +315,9 @@ def _run(config: Mapping[str, Any], executor_input: Mapping[str, Any], archive: 
 
     log.write(f"[jupyter-mlops] step {name!r}: {config['kind']} {config['path']}\n")
     try:
-        asyncio.run(_execute(config, os.path.join(pdir, config["path"]), params, args, env,
-                             root, work, log))
+        asyncio.run(
+            _execute(config, os.path.join(pdir, config["path"]), params, args, env, root, work, log)
+        )
     except StepFailed as e:
         return str(e)
     except asyncio.TimeoutError:
@@ -304,19 +331,22 @@ def _run(config: Mapping[str, Any], executor_input: Mapping[str, Any], archive: 
     return None
 
 
-def _step_env(config: Mapping[str, Any], ctx: Mapping[str, Any], params: Mapping[str, Any],
-              pdir: str) -> dict[str, str]:
+def _step_env(
+    config: Mapping[str, Any], ctx: Mapping[str, Any], params: Mapping[str, Any], pdir: str
+) -> dict[str, str]:
     """The pod's env (the compiled one: tracking URI, run ids, the step's env), the env
     values only the pod can fill, and what the local executor adds."""
     from ..params import fill
 
     env = dict(os.environ)
     env.update({k: str(v) for k, v in fill(dict(config.get("env") or {}), ctx).items()})
-    env.update({
-        "JUPYTER_MLOPS_PIPELINE_STEP": str(config["step"]),
-        "JUPYTER_MLOPS_PIPELINE_DIR": pdir,
-        "JUPYTER_MLOPS_PARAMS": json.dumps(params, default=str),
-    })
+    env.update(
+        {
+            "JUPYTER_MLOPS_PIPELINE_STEP": str(config["step"]),
+            "JUPYTER_MLOPS_PIPELINE_DIR": pdir,
+            "JUPYTER_MLOPS_PARAMS": json.dumps(params, default=str),
+        }
+    )
     if env.get("JUPYTER_MLOPS_RUN_ID"):
         env["MLFLOW_RUN_ID"] = env["JUPYTER_MLOPS_RUN_ID"]
     uri = env.get("JUPYTER_MLOPS_TRACKING_URI", "")
@@ -338,8 +368,7 @@ def _record(run_id: str, uri: str, root: str, error: str | None) -> None:
     """The executed notebook and the log become the run's artifacts; the run ends
     FINISHED or FAILED (a KFP retry resumes it; the server's watcher has the last word)."""
     if not run_id:
-        print("jupyter-mlops: JUPYTER_MLOPS_RUN_ID is not set: nothing is tracked",
-              file=sys.stderr)
+        print("jupyter-mlops: JUPYTER_MLOPS_RUN_ID is not set: nothing is tracked", file=sys.stderr)
         return
     try:
         from ...client.mlops_client import MlopsClient
@@ -354,8 +383,10 @@ def _record(run_id: str, uri: str, root: str, error: str | None) -> None:
         client.set_terminated(run_id, "FAILED" if error else "FINISHED")
         client.flush()
     except Exception as e:  # noqa: BLE001 - the step's own outcome stands; say why
-        print(f"jupyter-mlops: recording the step in run {run_id} failed: "
-              f"{type(e).__name__}: {e}", file=sys.stderr)
+        print(
+            f"jupyter-mlops: recording the step in run {run_id} failed: {type(e).__name__}: {e}",
+            file=sys.stderr,
+        )
 
 
 def _mark_running(run_id: str, uri: str) -> None:
@@ -372,9 +403,10 @@ def _mark_running(run_id: str, uri: str) -> None:
 
 # -- entry point ------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python3 -m jupyter_mlops.pipelines.kubeflow.step",
-                                 description="Run one jupyter-mlops pipeline step in a "
-                                             "Kubeflow Pipelines pod.")
+    ap = argparse.ArgumentParser(
+        prog="python3 -m jupyter_mlops.pipelines.kubeflow.step",
+        description="Run one jupyter-mlops pipeline step in a Kubeflow Pipelines pod.",
+    )
     ap.add_argument("--archive", required=True, help="base64 of the gzip tar of the step's files")
     ap.add_argument("--executor_input", required=True, help="KFP's executor input ({{$}})")
     ap.add_argument("--config", required=True, help="the step as the compiler described it (JSON)")
@@ -394,8 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     root = opts.workdir or tempfile.mkdtemp(prefix="mlops-step-")
     os.makedirs(root, exist_ok=True)
-    _mark_running(os.environ.get("JUPYTER_MLOPS_RUN_ID", ""),
-                  os.environ.get("JUPYTER_MLOPS_TRACKING_URI", ""))
+    _mark_running(
+        os.environ.get("JUPYTER_MLOPS_RUN_ID", ""), os.environ.get("JUPYTER_MLOPS_TRACKING_URI", "")
+    )
     try:
         run_step(config, executor_input, opts.archive, root)
     except StepError as e:

@@ -33,8 +33,14 @@ from .client import KfpClient, KfpError, default_token_path, token_reader
 if TYPE_CHECKING:
     from ..model import Pipeline
 
-__all__ = ["KIND", "KubeflowTarget", "TargetConfig", "TargetConfigError", "parse_executor",
-           "parse_target"]
+__all__ = [
+    "KIND",
+    "KubeflowTarget",
+    "TargetConfig",
+    "TargetConfigError",
+    "parse_executor",
+    "parse_target",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +48,29 @@ KIND = "kubeflow"
 EXECUTOR_PREFIX = "kubeflow:"
 
 #: KFP RuntimeState of a run → our run status.
-RUN_STATES = {"RUNTIME_STATE_UNSPECIFIED": "QUEUED", "PENDING": "QUEUED", "RUNNING": "RUNNING",
-              "PAUSED": "RUNNING", "SUCCEEDED": "SUCCEEDED", "SKIPPED": "SUCCEEDED",
-              "FAILED": "FAILED", "CANCELING": "CANCELING", "CANCELED": "CANCELED"}
+RUN_STATES = {
+    "RUNTIME_STATE_UNSPECIFIED": "QUEUED",
+    "PENDING": "QUEUED",
+    "RUNNING": "RUNNING",
+    "PAUSED": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "SKIPPED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "CANCELING": "CANCELING",
+    "CANCELED": "CANCELED",
+}
 #: KFP RuntimeState of a task → our step status (a task being cancelled still runs).
-TASK_STATES = {"RUNTIME_STATE_UNSPECIFIED": "PENDING", "PENDING": "PENDING", "RUNNING": "RUNNING",
-               "PAUSED": "RUNNING", "CANCELING": "RUNNING", "SUCCEEDED": "SUCCEEDED",
-               "SKIPPED": "SKIPPED", "FAILED": "FAILED", "CANCELED": "CANCELED"}
+TASK_STATES = {
+    "RUNTIME_STATE_UNSPECIFIED": "PENDING",
+    "PENDING": "PENDING",
+    "RUNNING": "RUNNING",
+    "PAUSED": "RUNNING",
+    "CANCELING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "SKIPPED": "SKIPPED",
+    "FAILED": "FAILED",
+    "CANCELED": "CANCELED",
+}
 #: Longest wait between polls while KFP does not answer.
 MAX_BACKOFF = 60.0
 #: How long a live log read from KFP is reused (the panel follows a log 4 times a second).
@@ -78,17 +100,33 @@ class TargetConfig:
     poll_interval: float = 5.0
 
 
-_FIELDS = {"endpoint", "image", "tracking_uri", "namespace", "token", "token_path", "ui_url",
-           "experiment", "display_name", "verify_ssl", "env", "secret_env", "pipeline_root",
-           "service_account", "poll_interval"}
+_FIELDS = {
+    "endpoint",
+    "image",
+    "tracking_uri",
+    "namespace",
+    "token",
+    "token_path",
+    "ui_url",
+    "experiment",
+    "display_name",
+    "verify_ssl",
+    "env",
+    "secret_env",
+    "pipeline_root",
+    "service_account",
+    "poll_interval",
+}
 
 
 def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
     """Check one target's settings; a :class:`TargetConfigError` names the target and field."""
     where = where or f"kubeflow_targets[{name!r}]"
     if not isinstance(name, str) or not TARGET_NAME.match(name) or name == "local":
-        raise TargetConfigError(f"{where}: a target name is 1-32 lower-case letters, digits, '-' or "
-                                "'_' (and not 'local')")
+        raise TargetConfigError(
+            f"{where}: a target name is 1-32 lower-case letters, digits, '-' or "
+            "'_' (and not 'local')"
+        )
     r = ConfigReader(where, raw)
     r.check_unknown(_FIELDS)
     env = r.str_map("env", "environment variable")
@@ -99,8 +137,11 @@ def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
     for k, v in r.str_map("secret_env", "environment variable").items():
         if isinstance(v, str) and v.count("/") == 1:
             v = v.split("/")
-        if (not isinstance(v, (list, tuple)) or len(v) != 2
-                or not all(isinstance(x, str) and x for x in v)):
+        if (
+            not isinstance(v, (list, tuple))
+            or len(v) != 2
+            or not all(isinstance(x, str) and x for x in v)
+        ):
             raise r.error(f"secret_env.{k}", "must be [secret name, key] (or 'secret/key')")
         secret_env[k] = (v[0], v[1])
     verify = r.raw.get("verify_ssl", True)
@@ -111,23 +152,30 @@ def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
     if token and token_path:
         raise r.error(None, "give token or token_path, not both")
     return TargetConfig(
-        name=name, endpoint=r.text("endpoint", required=True, url=True) or "",
+        name=name,
+        endpoint=r.text("endpoint", required=True, url=True) or "",
         image=r.text("image", required=True) or "",
         tracking_uri=r.text("tracking_uri", required=True) or "",
-        namespace=r.text("namespace"), token=token,
+        namespace=r.text("namespace"),
+        token=token,
         token_path=token_path or (None if token else default_token_path()),
-        ui_url=r.text("ui_url", url=True), experiment=r.text("experiment"),
-        display_name=r.text("display_name"), verify_ssl=verify,
-        env={k: str(v) for k, v in env.items()}, secret_env=secret_env,
-        pipeline_root=r.text("pipeline_root"), service_account=r.text("service_account"),
-        poll_interval=poll)
+        ui_url=r.text("ui_url", url=True),
+        experiment=r.text("experiment"),
+        display_name=r.text("display_name"),
+        verify_ssl=verify,
+        env={k: str(v) for k, v in env.items()},
+        secret_env=secret_env,
+        pipeline_root=r.text("pipeline_root"),
+        service_account=r.text("service_account"),
+        poll_interval=poll,
+    )
 
 
 def parse_executor(executor: str | None) -> tuple[str, str] | None:
     """``kubeflow:<target>/<KFP run id>`` → (target, KFP run id or "")."""
     if not executor or not executor.startswith(EXECUTOR_PREFIX):
         return None
-    target, _, kfp_id = executor[len(EXECUTOR_PREFIX):].partition("/")
+    target, _, kfp_id = executor[len(EXECUTOR_PREFIX) :].partition("/")
     return target, kfp_id
 
 
@@ -155,9 +203,13 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
     def __init__(self, cfg: TargetConfig) -> None:
         super().__init__(cfg.name, cfg.display_name)
         self.cfg = cfg
-        self.client = KfpClient(cfg.name, cfg.endpoint, cfg.namespace,
-                                token=token_reader(cfg.token, cfg.token_path),
-                                verify_ssl=cfg.verify_ssl)
+        self.client = KfpClient(
+            cfg.name,
+            cfg.endpoint,
+            cfg.namespace,
+            token=token_reader(cfg.token, cfg.token_path),
+            verify_ssl=cfg.verify_ssl,
+        )
         self._logs: dict[tuple[str, str], tuple[float, bytes]] = {}
 
     @classmethod
@@ -176,23 +228,31 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
     def settings(self) -> Any:
         from .compiler import KubeflowSettings
 
-        return KubeflowSettings(image=self.cfg.image, tracking_uri=self.cfg.tracking_uri,
-                                env=dict(self.cfg.env), secret_env=dict(self.cfg.secret_env),
-                                pipeline_root=self.cfg.pipeline_root)
+        return KubeflowSettings(
+            image=self.cfg.image,
+            tracking_uri=self.cfg.tracking_uri,
+            env=dict(self.cfg.env),
+            secret_env=dict(self.cfg.secret_env),
+            pipeline_root=self.cfg.pipeline_root,
+        )
 
-    def _compile(self, p: Pipeline, values: Mapping[str, Any], step_run_ids: Mapping[str, str],
-                 parent: str) -> dict[str, Any]:
+    def _compile(
+        self, p: Pipeline, values: Mapping[str, Any], step_run_ids: Mapping[str, str], parent: str
+    ) -> dict[str, Any]:
         from .compiler import CompileError, check_references, compile_pipeline
 
         try:
-            ir = compile_pipeline(p, values, step_run_ids=step_run_ids, parent_run_id=parent,
-                                  settings=self.settings())
+            ir = compile_pipeline(
+                p, values, step_run_ids=step_run_ids, parent_run_id=parent, settings=self.settings()
+            )
         except CompileError as e:
             raise invalid(f"Cannot run '{p.name}' on Kubeflow target '{self.name}': {e}") from None
         problems = check_references(ir["pipeline_spec"])
         if problems:  # KFP would refuse the run only at creation, less clearly
-            raise TrackingError(f"The compiled pipeline '{p.name}' is inconsistent: "
-                                + "; ".join(problems), "INTERNAL_ERROR")
+            raise TrackingError(
+                f"The compiled pipeline '{p.name}' is inconsistent: " + "; ".join(problems),
+                "INTERNAL_ERROR",
+            )
         return ir
 
     # -- submit ----------------------------------------------------------------------------
@@ -202,11 +262,13 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
         p = item.pipeline
         assert p is not None
         # (compiling reads and embeds the step files: not on the event loop)
-        await asyncio.to_thread(self._compile, p, item.values, dict.fromkeys(p.steps, "0" * 32),
-                                "0" * 32)
+        await asyncio.to_thread(
+            self._compile, p, item.values, dict.fromkeys(p.steps, "0" * 32), "0" * 32
+        )
         exp_name = self.cfg.experiment or p.experiment or p.name
-        item.notes["kfp_experiment_id"] = await asyncio.to_thread(self.client.experiment_id,
-                                                                  exp_name)
+        item.notes["kfp_experiment_id"] = await asyncio.to_thread(
+            self.client.experiment_id, exp_name
+        )
 
     async def submit(self, item: PipelineRunItem, ctx: Context) -> None:
         """Create the tracked runs of the steps and the KFP run, then watch it. A refusal
@@ -224,7 +286,8 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
             body: dict[str, Any] = {
                 "display_name": item.run_name or f"{p.name} {run_id[:8]}",
                 "description": f"jupyter-mlops pipeline run {run_id}",
-                "experiment_id": item.notes["kfp_experiment_id"], "pipeline_spec": spec,
+                "experiment_id": item.notes["kfp_experiment_id"],
+                "pipeline_spec": spec,
                 "runtime_config": {"parameters": values},
             }
             if self.cfg.pipeline_root:
@@ -234,13 +297,23 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
             kfp_run = await asyncio.to_thread(self.client.create_run, body)
             kfp_id = str(kfp_run["run_id"])
         except TrackingError as e:
-            await ctx.call(self._end_all, ctx, run_id, "FAILED",
-                           f"Kubeflow did not accept the run: {e.message}")
+            await ctx.call(
+                self._end_all,
+                ctx,
+                run_id,
+                "FAILED",
+                f"Kubeflow did not accept the run: {e.message}",
+            )
             raise
         except Exception as e:
             log.exception("jupyter-mlops: submitting run %s to %s", run_id, self.name)
-            await ctx.call(self._end_all, ctx, run_id, "FAILED",
-                           f"submitting to Kubeflow failed: {type(e).__name__}: {e}")
+            await ctx.call(
+                self._end_all,
+                ctx,
+                run_id,
+                "FAILED",
+                f"submitting to Kubeflow failed: {type(e).__name__}: {e}",
+            )
             raise
         await ctx.set_ref(item, kfp_id)
         self.watchers.start(run_id, lambda: self._watch(item, ctx))
@@ -262,9 +335,16 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
                     params[key] = fill(value, tctx)
                 except KeyError:  # needs what only the pod knows (run dir, outputs): not logged
                     continue
-            out[name] = ctx.create_child_run(item, name, params=params, tags={
-                "mlflow.source.name": step.path, "mlflow.source.type": step.kind.upper(),
-                "mlops.pipeline.target": self.name})
+            out[name] = ctx.create_child_run(
+                item,
+                name,
+                params=params,
+                tags={
+                    "mlflow.source.name": step.path,
+                    "mlflow.source.type": step.kind.upper(),
+                    "mlops.pipeline.target": self.name,
+                },
+            )
         ctx.update_steps([(item.id, n, {"tracking_run_id": rid}) for n, rid in out.items()])
         return out
 
@@ -272,8 +352,13 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
     async def attach(self, item: PipelineRunItem, ctx: Context) -> None:
         """Watch an unfinished run again after a restart (one watcher per run)."""
         if not item.ref:  # the process stopped between our rows and KFP's answer
-            await ctx.call(self._end_all, ctx, item.id, "FAILED",
-                           "interrupted: the server stopped while submitting it")
+            await ctx.call(
+                self._end_all,
+                ctx,
+                item.id,
+                "FAILED",
+                "interrupted: the server stopped while submitting it",
+            )
             return
         self.watchers.start(item.id, lambda: self._watch(item, ctx))
 
@@ -287,8 +372,13 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
                 kfp_run = await asyncio.to_thread(self.client.get_run, kfp_id)
             except KfpError as e:
                 if e.status == 404:
-                    await ctx.call(self._end_all, ctx, run_id, "FAILED",
-                                   f"the Kubeflow run {kfp_id} no longer exists")
+                    await ctx.call(
+                        self._end_all,
+                        ctx,
+                        run_id,
+                        "FAILED",
+                        f"the Kubeflow run {kfp_id} no longer exists",
+                    )
                     return
                 # Unreachable, or the token was refused (it may be rotated): keep watching,
                 # more slowly, and say why the run seems stuck.
@@ -315,8 +405,14 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
             complaint = None
             await asyncio.sleep(poll)
 
-    def _apply(self, ctx: Context, run_id: str, kfp_id: str, kfp_run: Mapping[str, Any],
-               complaint: str | None) -> bool:
+    def _apply(
+        self,
+        ctx: Context,
+        run_id: str,
+        kfp_id: str,
+        kfp_run: Mapping[str, Any],
+        complaint: str | None,
+    ) -> bool:
         """Write what KFP says into our run; True when the run has ended."""
         from .compiler import task_name
 
@@ -345,7 +441,11 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
                 values["attempt"] = max(1, s["attempt"] or 0)
             if status in STEP_TERMINAL:
                 values["end_time"] = _ms(t.get("end_time")) or t_now
-                err = (t.get("error") or {}).get("message") if isinstance(t.get("error"), dict) else None
+                err = (
+                    (t.get("error") or {}).get("message")
+                    if isinstance(t.get("error"), dict)
+                    else None
+                )
                 if status == "FAILED":
                     values["error"] = err or "the Kubeflow task failed"
                 elif status == "CANCELED":
@@ -364,11 +464,20 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
             err = kfp_run.get("error")
             reason = None
             if status == "FAILED":
-                failed = [s["step"] for s in ctx.run_row(run_id)["steps"]  # type: ignore[index]
-                          if s["status"] == "FAILED"]
-                reason = ("step(s) failed: " + ", ".join(failed) if failed else
-                          (err.get("message") if isinstance(err, dict) and err.get("message")
-                           else "the Kubeflow run failed"))
+                failed = [
+                    s["step"]
+                    for s in ctx.run_row(run_id)["steps"]  # type: ignore[index]
+                    if s["status"] == "FAILED"
+                ]
+                reason = (
+                    "step(s) failed: " + ", ".join(failed)
+                    if failed
+                    else (
+                        err.get("message")
+                        if isinstance(err, dict) and err.get("message")
+                        else "the Kubeflow run failed"
+                    )
+                )
             elif status == "CANCELED":
                 reason = "cancelled"
             elif state == "SKIPPED":
@@ -384,8 +493,16 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
         ctx.update_run_and_steps(run_id, run_values, updates, only_if_not=RUN_TERMINAL)
         return False
 
-    def _end_step(self, ctx: Context, row: Mapping[str, Any], s: Mapping[str, Any], status: str,
-                  error: str | None, kfp_id: str, task: Mapping[str, Any] | None) -> None:
+    def _end_step(
+        self,
+        ctx: Context,
+        row: Mapping[str, Any],
+        s: Mapping[str, Any],
+        status: str,
+        error: str | None,
+        kfp_id: str,
+        task: Mapping[str, Any] | None,
+    ) -> None:
         """A step ended: keep its log (and the executed notebook its pod uploaded), end its
         tracked run."""
         store = ctx.store
@@ -395,8 +512,12 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
             try:
                 data = self.client.node_log(kfp_id, _node_id(task))
             except KfpError as e:
-                log.info("jupyter-mlops: no log for step %s of %s: %s", s["step"], row["run_id"],
-                         e.message)
+                log.info(
+                    "jupyter-mlops: no log for step %s of %s: %s",
+                    s["step"],
+                    row["run_id"],
+                    e.message,
+                )
         if data:
             path = log_path(row["run_dir"], s["step"])
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -419,12 +540,23 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
             log.exception("jupyter-mlops: keeping the files of step %s", s["step"])
         ctx.end_step_run(row, s, status, error)
 
-    def _end_all(self, ctx: Context, run_id: str, status: str, reason: str | None,
-                 end_time: int | None = None) -> None:
+    def _end_all(
+        self,
+        ctx: Context,
+        run_id: str,
+        status: str,
+        reason: str | None,
+        end_time: int | None = None,
+    ) -> None:
         """The run ended (or could not start): steps that had not ended are settled
         from the run's outcome, every tracked run is ended."""
-        ctx.finish(run_id, status, reason, end_time,
-                   end_step=lambda row, s, st, err: self._end_step(ctx, row, s, st, err, "", None))
+        ctx.finish(
+            run_id,
+            status,
+            reason,
+            end_time,
+            end_step=lambda row, s, st, err: self._end_step(ctx, row, s, st, err, "", None),
+        )
 
     # -- cancel and logs -------------------------------------------------------------------
     async def cancel(self, item: PipelineRunItem, ctx: Context) -> None:
@@ -457,15 +589,21 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
 
         try:
             kfp_run = self.client.get_run(kfp_id)
-            task = next((t for t in reversed((kfp_run.get("run_details") or {}).get(
-                "task_details") or []) if t.get("display_name") == task_name(step["step"])),
-                None)
+            task = next(
+                (
+                    t
+                    for t in reversed((kfp_run.get("run_details") or {}).get("task_details") or [])
+                    if t.get("display_name") == task_name(step["step"])
+                ),
+                None,
+            )
             if task is None:
                 return None
             data = self.client.node_log(kfp_id, _node_id(task))
         except KfpError as e:  # no pod yet, or KFP away: the log shows up when it answers
-            log.debug("jupyter-mlops: live log of %s/%s: %s", row["run_id"], step["step"],
-                      e.message)
+            log.debug(
+                "jupyter-mlops: live log of %s/%s: %s", row["run_id"], step["step"], e.message
+            )
             return None
         self._logs[key] = (time.monotonic(), data)
         if len(self._logs) > 256:

@@ -50,7 +50,7 @@ def with_ajax_aliases(routes: list[Route]) -> list[Route]:
     out: list[Route] = []
     for regex, cls, kwargs in routes:
         out.append((regex, cls, kwargs))
-        rest = regex[len(PREFIX):] if regex.startswith(PREFIX) else ""
+        rest = regex[len(PREFIX) :] if regex.startswith(PREFIX) else ""
         if rest.startswith(("api/2", "api/3")):
             out.append((PREFIX + "ajax-" + rest, cls, kwargs))
     return out
@@ -73,8 +73,13 @@ def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
     for regex, cls, kwargs in artifacts.routes():
         out.append((PREFIX + regex, cls, kwargs))
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in mlflow_ui.routes())
-    out.append((PREFIX + re.escape("api/v1/openapi.json"), v1.OpenAPIHandler,
-                {"document": openapi_document}))
+    out.append(
+        (
+            PREFIX + re.escape("api/v1/openapi.json"),
+            v1.OpenAPIHandler,
+            {"document": openapi_document},
+        )
+    )
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in pipelines.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in deployments.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in jobs.routes())

@@ -33,8 +33,15 @@ CHUNK = 1 << 20
 SPOOL_IN_MEMORY = 8 << 20
 # Types a browser would render or run: served as plain text so an uploaded
 # file cannot script the Jupyter origin.
-_ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
-                 "application/javascript", "text/xml", "application/xml")
+_ACTIVE_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/javascript",
+    "application/javascript",
+    "text/xml",
+    "application/xml",
+)
 
 
 class ArtifactsMixin(MLOpsHandler):
@@ -151,11 +158,37 @@ class ArtifactHandler(ArtifactsMixin, DeferredXsrf):
 
 #: Served as text/plain whatever their type (MLflow's ``get_text_extensions``); the
 #: extension-less ``MLmodel`` and ``MLproject`` files count by name.
-TEXT_EXTENSIONS = frozenset((
-    "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon",
-    "toml", "yaml", "yml", "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "ipynb",
-    "MLmodel", "MLproject", "mlproject",
-))
+TEXT_EXTENSIONS = frozenset(
+    (
+        "txt",
+        "log",
+        "err",
+        "cfg",
+        "conf",
+        "cnf",
+        "cf",
+        "ini",
+        "properties",
+        "prop",
+        "hocon",
+        "toml",
+        "yaml",
+        "yml",
+        "xml",
+        "json",
+        "js",
+        "py",
+        "py3",
+        "csv",
+        "tsv",
+        "md",
+        "rst",
+        "ipynb",
+        "MLmodel",
+        "MLproject",
+        "mlproject",
+    )
+)
 _TOKEN_CHARS = frozenset(
     "!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz|~"
 )

@@ -111,10 +111,12 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
         await super().prepare()
         limit = self.mlops.max_url_length
         if not self._finished and len(self.request.uri or "") > limit:
-            self.send_tracking_error(invalid(
-                f"The request URL is {len(self.request.uri or '')} bytes long; at most {limit} "
-                "are accepted (MLOpsApp.max_url_length): send long lists in a POST body."
-            ))
+            self.send_tracking_error(
+                invalid(
+                    f"The request URL is {len(self.request.uri or '')} bytes long; at most {limit} "
+                    "are accepted (MLOpsApp.max_url_length): send long lists in a POST body."
+                )
+            )
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking work (store calls, file I/O) in the extension's pool."""
@@ -141,8 +143,7 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
         a user is told the verb is not supported (405)."""
         if isinstance(self, DeferredXsrf):
             self.refuse_if_forged()
-        raise web.HTTPError(405, f"{self.request.method} is not supported on "
-                                 f"{self.request.path}")
+        raise web.HTTPError(405, f"{self.request.method} is not supported on {self.request.path}")
 
     get = post = put = patch = delete = head = _refuse_unsupported  # type: ignore[assignment]
 
@@ -167,8 +168,12 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
             if self._finished or self._headers_written:
                 # Mid-stream (a download): the status is gone; cut the response short
                 # so the client sees an incomplete body rather than a wrong one.
-                self.log.error("jupyter-mlops: %s %s failed mid-response", self.request.method,
-                               self.request.path, exc_info=exc)
+                self.log.error(
+                    "jupyter-mlops: %s %s failed mid-response",
+                    self.request.method,
+                    self.request.path,
+                    exc_info=exc,
+                )
                 if not self._finished and self.request.connection is not None:
                     self.request.connection.close()  # type: ignore[attr-defined]  # HTTP1Connection
             elif isinstance(exc, TrackingError):
@@ -182,8 +187,13 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                     self.send_internal_error(exc)
                 else:
                     if known.http_status >= 500:
-                        self.log.warning("jupyter-mlops: %s %s: %s (%s)", self.request.method,
-                                         self.request.path, known.message, exc)
+                        self.log.warning(
+                            "jupyter-mlops: %s %s: %s (%s)",
+                            self.request.method,
+                            self.request.path,
+                            known.message,
+                            exc,
+                        )
                     self.send_tracking_error(known)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -197,8 +207,10 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                 self.set_status(status_code)
                 message = exc.message
             elif isinstance(exc, web.HTTPError):
-                message = exc.log_message % exc.args if exc.log_message and exc.args else (
-                    exc.log_message or exc.reason or message
+                message = (
+                    exc.log_message % exc.args
+                    if exc.log_message and exc.args
+                    else (exc.log_message or exc.reason or message)
                 )
             else:  # tornado already logged the traceback
                 message = f"Internal error: {type(exc).__name__}"
@@ -206,8 +218,9 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
             # No user: say what to send rather than a bare "Forbidden", or "'_xsrf' argument
             # missing" to an API client whose token was wrong.
             message = f"{NOT_AUTHENTICATED} ({message})"
-        code = _STATUS_CODES.get(status_code, "INTERNAL_ERROR" if status_code >= 500 else
-                                 "BAD_REQUEST")
+        code = _STATUS_CODES.get(
+            status_code, "INTERNAL_ERROR" if status_code >= 500 else "BAD_REQUEST"
+        )
         if exc_info and isinstance(exc_info[1], TrackingError):
             code = exc_info[1].error_code
         self.set_header("Content-Type", "application/json")
@@ -363,8 +376,11 @@ class RpcHandler(DeferredXsrf):
         await super().prepare()
         if self._finished or self.request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return
-        if (not self.current_user or self.request.method not in self.rpcs
-                or self._xsrf_refusal is not None):
+        if (
+            not self.current_user
+            or self.request.method not in self.rpcs
+            or self._xsrf_refusal is not None
+        ):
             return  # refused by the verb's method; the body is drained unread
         declared = self.request.headers.get("Content-Length")
         size = int(declared) if declared and declared.strip().isdigit() else None

@@ -70,10 +70,16 @@ async def create(f: Fields, svc: DeploymentService) -> dict[str, Any]:
     if not name:
         raise invalid("'name' is required.")
     replicas = _int(f, "replicas")
-    return {"deployment": await svc.create(
-        name, f.string("model_uri") or "", f.string("target", default="local") or "local",
-        replicas=1 if replicas is None else replicas, resources=_obj(f, "resources"),
-        follow_alias=bool(_bool(f, "follow_alias")))}
+    return {
+        "deployment": await svc.create(
+            name,
+            f.string("model_uri") or "",
+            f.string("target", default="local") or "local",
+            replicas=1 if replicas is None else replicas,
+            resources=_obj(f, "resources"),
+            follow_alias=bool(_bool(f, "follow_alias")),
+        )
+    }
 
 
 async def get(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
@@ -81,9 +87,15 @@ async def get(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
 
 
 async def update(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
-    return {"deployment": await svc.update(
-        name, model_uri=f.string("model_uri"), replicas=_int(f, "replicas"),
-        follow_alias=_bool(f, "follow_alias"), resources=_obj(f, "resources"))}
+    return {
+        "deployment": await svc.update(
+            name,
+            model_uri=f.string("model_uri"),
+            replicas=_int(f, "replicas"),
+            follow_alias=_bool(f, "follow_alias"),
+            resources=_obj(f, "resources"),
+        )
+    }
 
 
 async def delete(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
@@ -107,8 +119,12 @@ class DeploymentHandler(RpcHandler):
     deployment service and the path's parts. A verb without a function answers 405."""
 
     def initialize(self, name: str, rpcs: Mapping[str, DeploymentRpc]) -> None:  # type: ignore[override]
-        super().initialize(name, rpcs, body_limit=BODY_LIMIT,  # type: ignore[arg-type]
-                           body_limit_message="Request bodies must be at most {limit} bytes.")
+        super().initialize(
+            name,
+            rpcs,
+            body_limit=BODY_LIMIT,  # type: ignore[arg-type]
+            body_limit_message="Request bodies must be at most {limit} bytes.",
+        )
 
     _body: str | bytes = b""
 

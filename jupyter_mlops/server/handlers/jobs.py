@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from ...jobs.service import TrainingService
     from ..app import MLOpsApp
 
-JOB_STATUSES = ("QUEUED", "RUNNING", "RESTARTING", "CANCELING", "SUCCEEDED", "FAILED",
-                "CANCELED")
+JOB_STATUSES = ("QUEUED", "RUNNING", "RESTARTING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED")
 
 
 def service(app: MLOpsApp) -> TrainingService:
@@ -60,8 +59,10 @@ def _params(f: Fields) -> dict[str, Any] | None:
 def _source(f: Fields) -> tuple[str | None, str | None, dict[str, Any] | None]:
     path, text, spec = f.string("path"), f.text("text", default="") or None, _object(f, "spec")
     if path is None and text is None and spec is None:
-        raise invalid("Give 'path' (a *.job.yaml relative to the server root), 'text' (YAML) "
-                      "or 'spec' (an object).")
+        raise invalid(
+            "Give 'path' (a *.job.yaml relative to the server root), 'text' (YAML) "
+            "or 'spec' (an object)."
+        )
     return path, text, spec
 
 
@@ -85,9 +86,11 @@ async def list_jobs(f: Fields, svc: TrainingService) -> dict[str, Any]:
     if status is not None and status not in JOB_STATUSES:
         raise invalid(f"'status' must be one of {', '.join(JOB_STATUSES)}.")
     return await svc.list_jobs(
-        status=status, name=f.string("name"),
+        status=status,
+        name=f.string("name"),
         max_results=f.integer("max_results", default=100, minimum=1, maximum=1000) or 100,
-        offset=f.integer("offset", default=0, minimum=0) or 0)
+        offset=f.integer("offset", default=0, minimum=0) or 0,
+    )
 
 
 async def submit(f: Fields, svc: TrainingService) -> dict[str, Any]:
@@ -95,9 +98,16 @@ async def submit(f: Fields, svc: TrainingService) -> dict[str, Any]:
     target = f.string("target", default="local") or "local"
     svc.target_check(target)  # an unknown target is refused before anything is read
     tags = _object(f, "source_tags") or {}
-    job = await svc.submit(path, text, _params(f), spec=spec, base_dir=f.string("base_dir"),
-                           run_name=f.string("run_name"), target=target,
-                           source_tags={str(k): str(v) for k, v in tags.items()})
+    job = await svc.submit(
+        path,
+        text,
+        _params(f),
+        spec=spec,
+        base_dir=f.string("base_dir"),
+        run_name=f.string("run_name"),
+        target=target,
+        source_tags={str(k): str(v) for k, v in tags.items()},
+    )
     return {"job": job}
 
 
@@ -166,6 +176,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         (f"/{_ID}/cancel", {"POST": cancel}),
     ]
     out: list[tuple[str, Any, dict[str, Any]]] = [
-        (_J + path, ServiceHandler, {"rpcs": rpcs, "service": service}) for path, rpcs in table]
+        (_J + path, ServiceHandler, {"rpcs": rpcs, "service": service}) for path, rpcs in table
+    ]
     out.append((_J + f"/{_ID}/ranks/{_ID}/log", LogHandler, {}))  # a stream: its own class
     return out

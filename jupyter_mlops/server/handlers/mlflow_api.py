@@ -30,11 +30,20 @@ MAX_USER_ID_LENGTH = 256
 SEARCH_EXPERIMENTS_MAX_RESULTS = 50000
 
 VIEW_TYPES = {
-    "ACTIVE_ONLY": ACTIVE_ONLY, "DELETED_ONLY": DELETED_ONLY, "ALL": ALL,
-    "1": ACTIVE_ONLY, "2": DELETED_ONLY, "3": ALL,
+    "ACTIVE_ONLY": ACTIVE_ONLY,
+    "DELETED_ONLY": DELETED_ONLY,
+    "ALL": ALL,
+    "1": ACTIVE_ONLY,
+    "2": DELETED_ONLY,
+    "3": ALL,
 }
-STATUSES = {s: s for s in RUN_STATUSES} | {"1": "RUNNING", "2": "SCHEDULED", "3": "FINISHED",
-                                           "4": "FAILED", "5": "KILLED"}
+STATUSES = {s: s for s in RUN_STATUSES} | {
+    "1": "RUNNING",
+    "2": "SCHEDULED",
+    "3": "FINISHED",
+    "4": "FAILED",
+    "5": "KILLED",
+}
 
 
 def known_id_range(experiment_id: str) -> bool:
@@ -95,7 +104,8 @@ def search_experiments(f: Fields, store: TrackingStore) -> dict[str, Any]:
         view_type=f.enum("view_type", VIEW_TYPES, ACTIVE_ONLY) or ACTIVE_ONLY,
         max_results=f.integer(
             "max_results", default=1000, minimum=1, maximum=SEARCH_EXPERIMENTS_MAX_RESULTS
-        ) or 1000,
+        )
+        or 1000,
         filter_string=f.string("filter"),
         order_by=f.strings("order_by") or None,
         page_token=f.string("page_token"),
@@ -192,7 +202,8 @@ def search_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
         run_view_type=f.enum("run_view_type", VIEW_TYPES, ACTIVE_ONLY) or ACTIVE_ONLY,
         max_results=f.integer(
             "max_results", default=1000, minimum=1, maximum=SEARCH_RUNS_MAX_RESULTS
-        ) or 1000,
+        )
+        or 1000,
         order_by=f.strings("order_by") or None,
         page_token=f.string("page_token"),
     )
@@ -334,8 +345,10 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
         (m + "experiments/create", {"rpcs": {"POST": create_experiment}}),
         (m + "experiments/get", {"rpcs": {"GET": get_experiment}}),
         (m + "experiments/get-by-name", {"rpcs": {"GET": get_experiment_by_name}}),
-        (m + "experiments/search", {"rpcs": {"GET": search_experiments,
-                                             "POST": search_experiments}}),
+        (
+            m + "experiments/search",
+            {"rpcs": {"GET": search_experiments, "POST": search_experiments}},
+        ),
         (m + "experiments/update", {"rpcs": {"POST": update_experiment}}),
         (m + "experiments/delete", {"rpcs": {"POST": delete_experiment}}),
         (m + "experiments/restore", {"rpcs": {"POST": restore_experiment}}),
@@ -351,12 +364,15 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
         (m + "runs/log-parameter", {"rpcs": {"POST": log_param}}),
         (m + "runs/set-tag", {"rpcs": {"POST": set_tag}}),
         (m + "runs/delete-tag", {"rpcs": {"POST": delete_tag}}),
-        (m + "runs/log-batch", {
-            "rpcs": {"POST": log_batch},
-            "body_limit": MAX_BATCH_LOG_REQUEST_SIZE,
-            "body_limit_message": "Batched logging API requests must be at most {limit} bytes, "
-                                  "got a request of size {size}.",
-        }),
+        (
+            m + "runs/log-batch",
+            {
+                "rpcs": {"POST": log_batch},
+                "body_limit": MAX_BATCH_LOG_REQUEST_SIZE,
+                "body_limit_message": "Batched logging API requests must be at most {limit} bytes, "
+                "got a request of size {size}.",
+            },
+        ),
         (m + "runs/log-inputs", {"rpcs": {"POST": log_inputs}}),
         (m + "experiments/search-datasets", {"rpcs": {"POST": search_datasets}}),
         (m + "metrics/get-history", {"rpcs": {"GET": get_metric_history}}),

@@ -66,8 +66,10 @@ def get_history_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
     key = f.string("metric_key")
     if key is None:
         raise invalid("GetMetricHistoryBulk request must specify a metric_key.")
-    max_results = min(f.integer("max_results", default=MAX_BULK_HISTORY_RESULTS)
-                      or MAX_BULK_HISTORY_RESULTS, MAX_BULK_HISTORY_RESULTS)
+    max_results = min(
+        f.integer("max_results", default=MAX_BULK_HISTORY_RESULTS) or MAX_BULK_HISTORY_RESULTS,
+        MAX_BULK_HISTORY_RESULTS,
+    )
     out: list[dict[str, Any]] = []
     for run_id in sorted(run_ids):
         points, _ = store.get_metric_history(run_id, key, max_results=max_results)
@@ -117,8 +119,10 @@ def get_history_bulk_interval(f: Fields, store: TrackingStore) -> dict[str, Any]
         if start is not None and end is not None:
             points = [m for m in points if start <= m.step <= end]
         points.sort(key=lambda m: (m.step, m.timestamp, m.value))
-        out.extend({**points[i].to_dict(), "run_id": run_id}
-                   for i in evenly_spaced(len(points), max_results))
+        out.extend(
+            {**points[i].to_dict(), "run_id": run_id}
+            for i in evenly_spaced(len(points), max_results)
+        )
     return {"metrics": out} if out else {}
 
 
@@ -267,8 +271,11 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         # MLflow's UI (and tests) also reach it as ``//model-versions/...``
         (r"/?model-versions/get-artifact", ModelVersionArtifactHandler, {}),
         (ajax + r"metrics/get-history-bulk", RpcHandler, {"rpcs": {"GET": get_history_bulk}}),
-        (ajax + r"metrics/get-history-bulk-interval", RpcHandler,
-         {"rpcs": {"GET": get_history_bulk_interval}}),
+        (
+            ajax + r"metrics/get-history-bulk-interval",
+            RpcHandler,
+            {"rpcs": {"GET": get_history_bulk_interval}},
+        ),
         (ajax + r"upload-artifact", UploadArtifactHandler, {}),
         (lm + "files", LoggedModelFileHandler, {}),
         (lm + "directories", LoggedModelDirectoryHandler, {}),

@@ -100,10 +100,13 @@ async def list_runs(f: Fields, svc: PipelineService) -> dict[str, Any]:
     if status is not None and status not in RUN_STATUSES:
         raise invalid(f"'status' must be one of {', '.join(RUN_STATUSES)}.")
     return await svc.list_runs(
-        status=status, path=f.string("path"), name=f.string("name"),
+        status=status,
+        path=f.string("path"),
+        name=f.string("name"),
         schedule_id=f.string("schedule_id"),
         max_results=f.integer("max_results", default=100, minimum=1, maximum=1000) or 100,
-        offset=f.integer("offset", default=0, minimum=0) or 0)
+        offset=f.integer("offset", default=0, minimum=0) or 0,
+    )
 
 
 async def submit(f: Fields, svc: PipelineService) -> dict[str, Any]:
@@ -145,11 +148,14 @@ async def list_schedules(f: Fields, svc: PipelineService) -> dict[str, Any]:
 
 async def create_schedule(f: Fields, svc: PipelineService) -> dict[str, Any]:
     sched = await svc.create_schedule(
-        f.string("path", required=True) or "", f.string("cron", required=True) or "",
-        f.string("timezone", default="UTC") or "UTC", _params(f),
+        f.string("path", required=True) or "",
+        f.string("cron", required=True) or "",
+        f.string("timezone", default="UTC") or "UTC",
+        _params(f),
         f.string("name", max_length=SCHEDULE_NAME_MAX),
         f.boolean("paused", default=False),
-        f.string("target", default="local") or "local")
+        f.string("target", default="local") or "local",
+    )
     return {"schedule": sched}
 
 
@@ -159,11 +165,17 @@ async def get_schedule(f: Fields, svc: PipelineService, schedule_id: str) -> dic
 
 async def update_schedule(f: Fields, svc: PipelineService, schedule_id: str) -> dict[str, Any]:
     paused = f.boolean("paused") if f.has("paused") else None
-    return {"schedule": await svc.update_schedule(
-        schedule_id, paused=paused, cron=f.string("cron"),
-        timezone=f.string("timezone"), parameters=_params(f),
-        name=f.string("name", max_length=SCHEDULE_NAME_MAX),
-        target=f.string("target"))}
+    return {
+        "schedule": await svc.update_schedule(
+            schedule_id,
+            paused=paused,
+            cron=f.string("cron"),
+            timezone=f.string("timezone"),
+            parameters=_params(f),
+            name=f.string("name", max_length=SCHEDULE_NAME_MAX),
+            target=f.string("target"),
+        )
+    }
 
 
 async def delete_schedule(f: Fields, svc: PipelineService, schedule_id: str) -> dict[str, Any]:
@@ -198,10 +210,18 @@ class PipelineHandler(RpcHandler):
     parts. A verb without a function answers 405. Another service's routes pass
     ``service`` (the app → that service, 503 while it is not there)."""
 
-    def initialize(self, name: str, rpcs: Mapping[str, PipelineRpc],  # type: ignore[override]
-                   service: Callable[[MLOpsApp], Any] = service) -> None:
-        super().initialize(name, rpcs, body_limit=BODY_LIMIT,  # type: ignore[arg-type]
-                           body_limit_message="Request bodies must be at most {limit} bytes.")
+    def initialize(  # type: ignore[override]
+        self,
+        name: str,
+        rpcs: Mapping[str, PipelineRpc],
+        service: Callable[[MLOpsApp], Any] = service,
+    ) -> None:
+        super().initialize(
+            name,
+            rpcs,  # type: ignore[arg-type]
+            body_limit=BODY_LIMIT,
+            body_limit_message="Request bodies must be at most {limit} bytes.",
+        )
         self.service_of = service
 
     _body: str | bytes = b""
@@ -308,11 +328,14 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         (f"runs/{_ID}/retry", {"POST": retry}),
         (f"runs/{_ID}/steps/{_ID}/notebook", {"GET": notebook}),
         ("schedules", {"GET": list_schedules, "POST": create_schedule}),
-        (f"schedules/{_ID}", {"GET": get_schedule, "PATCH": update_schedule,
-                              "DELETE": delete_schedule}),
+        (
+            f"schedules/{_ID}",
+            {"GET": get_schedule, "PATCH": update_schedule, "DELETE": delete_schedule},
+        ),
         (f"schedules/{_ID}/run", {"POST": run_schedule_now}),
     ]
     out: list[tuple[str, Any, dict[str, Any]]] = [
-        (_P + path, PipelineHandler, {"rpcs": rpcs}) for path, rpcs in table]
+        (_P + path, PipelineHandler, {"rpcs": rpcs}) for path, rpcs in table
+    ]
     out.append((_P + f"runs/{_ID}/steps/{_ID}/log", LogHandler, {}))  # a stream: its own class
     return out

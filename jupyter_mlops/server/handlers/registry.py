@@ -40,21 +40,24 @@ MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
 MAX_LOGGED_MODEL_TAG_VALUE_LENGTH = 8000
 
 
-def _tag(key: str, value: str, max_value: int = MAX_REGISTRY_TAG_VALUE_LENGTH,
-         where: str = "key") -> tuple[str, str]:
+def _tag(
+    key: str, value: str, max_value: int = MAX_REGISTRY_TAG_VALUE_LENGTH, where: str = "key"
+) -> tuple[str, str]:
     # MLflow's message (exceeds_maximum_length), naming the field
     if len(key) > MAX_TAG_KEY_LENGTH:
         raise invalid(f"'{where}' exceeds the maximum length of {MAX_TAG_KEY_LENGTH} characters")
     if len(value) > max_value:
-        raise invalid(f"'value' of tag '{key[:40]}' exceeds the maximum length of {max_value} "
-                      "characters")
+        raise invalid(
+            f"'value' of tag '{key[:40]}' exceeds the maximum length of {max_value} characters"
+        )
     return key, value
 
 
 def _tags(f: Fields, max_value: int = MAX_REGISTRY_TAG_VALUE_LENGTH) -> dict[str, str] | None:
     """``tags`` ``[{key, value}]`` within MLflow's registry limits (None for none)."""
-    out = dict(_tag(k, v, max_value, f"tags[{i}].key")
-               for i, (k, v) in enumerate(f.key_values("tags")))
+    out = dict(
+        _tag(k, v, max_value, f"tags[{i}].key") for i, (k, v) in enumerate(f.key_values("tags"))
+    )
     return out or None
 
 

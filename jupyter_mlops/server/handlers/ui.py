@@ -32,8 +32,7 @@ def metric_series_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
     x_axis = f.string("x_axis", default="step") or "step"
     if x_axis not in ("step", "timestamp"):
         raise bad_value("x_axis", x_axis, "Value must be one of step, timestamp.")
-    max_points = f.integer("max_points", default=1000, minimum=1,
-                           maximum=MAX_SERIES_POINTS) or 1000
+    max_points = f.integer("max_points", default=1000, minimum=1, maximum=MAX_SERIES_POINTS) or 1000
     series = []
     for run_id in run_ids:
         points = store.get_metric_series(run_id, key, max_points=max_points, x_axis=x_axis)

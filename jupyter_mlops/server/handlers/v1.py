@@ -34,8 +34,8 @@ def metric_series(f: Fields, store: TrackingStore) -> dict[str, Any]:
     points = store.get_metric_series(
         run_id,
         key,
-        max_points=f.integer("max_points", default=1000, minimum=1,
-                             maximum=MAX_SERIES_POINTS) or 1000,
+        max_points=f.integer("max_points", default=1000, minimum=1, maximum=MAX_SERIES_POINTS)
+        or 1000,
         x_axis=x_axis,
         start_step=f.integer("start_step"),
         end_step=f.integer("end_step"),

@@ -65,7 +65,9 @@ def upgrade() -> None:
         sa.Column("deleted_time", sa.BigInteger, nullable=True),
         sa.Column("last_heartbeat", sa.BigInteger, nullable=True),
     )
-    op.create_index("ix_runs_experiment", "runs", ["experiment_id", "lifecycle_stage", "start_time"])
+    op.create_index(
+        "ix_runs_experiment", "runs", ["experiment_id", "lifecycle_stage", "start_time"]
+    )
     op.create_index("ix_runs_heartbeat", "runs", ["status", "last_heartbeat"])
     for name, max_len in (("params", 8000), ("tags", 8000)):
         op.create_table(

@@ -35,8 +35,12 @@ def upgrade() -> None:
     bind = op.get_bind()
     chunks = sa.table(
         "metric_chunks",
-        sa.column("series_id"), sa.column("chunk_no"), sa.column("n"),
-        sa.column("steps"), sa.column("timestamps"), sa.column("vals"),
+        sa.column("series_id"),
+        sa.column("chunk_no"),
+        sa.column("n"),
+        sa.column("steps"),
+        sa.column("timestamps"),
+        sa.column("vals"),
     )
     rows = bind.exec_driver_sql(
         "SELECT series_id, seq, step, timestamp, value FROM metrics ORDER BY series_id, seq"
@@ -46,10 +50,16 @@ def upgrade() -> None:
 
     def flush() -> None:
         if cur is not None and buf[0]:
-            bind.execute(chunks.insert().values(
-                series_id=cur[0], chunk_no=cur[1], n=len(buf[0]),
-                steps=encode_ints(buf[0]), timestamps=encode_ints(buf[1]), vals=encode_floats(buf[2]),
-            ))
+            bind.execute(
+                chunks.insert().values(
+                    series_id=cur[0],
+                    chunk_no=cur[1],
+                    n=len(buf[0]),
+                    steps=encode_ints(buf[0]),
+                    timestamps=encode_ints(buf[1]),
+                    vals=encode_floats(buf[2]),
+                )
+            )
 
     for sid, seq, step, ts, value in rows:
         key = (sid, seq // CHUNK)

@@ -69,7 +69,9 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text, nullable=True),
         sa.Column("created_time", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_pipeline_schedules_next", "pipeline_schedules", ["paused", "next_fire_time"])
+    op.create_index(
+        "ix_pipeline_schedules_next", "pipeline_schedules", ["paused", "next_fire_time"]
+    )
 
 
 def downgrade() -> None:

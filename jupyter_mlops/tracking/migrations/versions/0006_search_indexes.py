@@ -94,4 +94,6 @@ def downgrade() -> None:
             op.drop_index(f"ix_{table}_key_prefix", table_name=table)
             op.create_index(f"ix_{table}_key", table, ["key", "run_uuid"])
     op.drop_index("ix_runs_search_order", table_name="runs")
-    op.create_index("ix_runs_experiment", "runs", ["experiment_id", "lifecycle_stage", "start_time"])
+    op.create_index(
+        "ix_runs_experiment", "runs", ["experiment_id", "lifecycle_stage", "start_time"]
+    )
