@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .._process import alive
 from ..targets import LOCAL, Target, TargetContext
 from ..tracking.errors import TrackingError
+from .metrics import ServingSet, scrape
 
 if TYPE_CHECKING:
     from .service import DeploymentService
@@ -569,6 +570,21 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         shutil.rmtree(
             os.path.join(self.svc.deployments_dir, dep["name"], "models"), ignore_errors=True
         )
+
+    async def serving(self, item: DeploymentItem) -> list[ServingSet]:
+        """What serves now, its ``/metrics`` scraped: one version gets all the traffic (a
+        rollout switches it at once)."""
+        run = self.running.get(item.id)
+        if run is not None:
+            procs, uri, version = list(run.replicas), run.uri, run.version
+        else:  # not supervised by this server (yet): what its record says
+            state = item.row.get("state") or {}
+            procs = [Proc.from_json(r) for r in state.get("replicas") or []]
+            uri, version = item.row.get("served_uri"), item.row.get("model_version")
+        if uri is None:
+            return []
+        texts = await scrape(_url(p.port) for p in procs if p.port)
+        return [ServingSet(version, uri, 100, len(procs), texts)]
 
     async def logs(self, item: DeploymentItem, *, part: str | None = None) -> bytes | None:
         """The processes' logs (``part``: ``scoring`` or ``router``; None: both, headed)."""

@@ -27,6 +27,7 @@ from ..services import Service
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import DeploymentDB, now_ms
 from .local import DeploymentContext, DeploymentItem, LocalTarget, RolloutFailed
+from .metrics import summarize
 
 if TYPE_CHECKING:
     from ..tracking.store import TrackingStore
@@ -278,6 +279,7 @@ class DeploymentService(Service):
         }
         out["resources"] = dep.get("resources") or {}
         out["served_uri"] = dep.get("served_uri")
+        out["traffic"] = self.traffic(dep)
         if dep["target"] == "local":
             out["processes"] = {
                 "router": (state.get("router") or {}).get("pid"),
@@ -290,6 +292,24 @@ class DeploymentService(Service):
         if history is not None:
             out["history"] = history
         return out
+
+    @staticmethod
+    def traffic(dep: dict[str, Any]) -> builtins.list[dict[str, Any]]:
+        """The versions served now and their share of the requests: what the target recorded
+        (a canary splits), else all of it to the served version."""
+        state = dep.get("state") or {}
+        if isinstance(state.get("traffic"), list):
+            return list(state["traffic"])
+        if not dep.get("served_uri"):
+            return []
+        return [
+            {
+                "version": dep.get("model_version"),
+                "model_uri": dep["served_uri"],
+                "percent": 100,
+                "replicas": dep["replicas"],
+            }
+        ]
 
     async def get(self, name: str) -> dict[str, Any]:
         dep = await self.call(self.db.get, name)
@@ -504,6 +524,16 @@ class DeploymentService(Service):
             await self.call(untag)
             await self.call(self.db.delete, name)
         self._locks.pop(name, None)
+
+    async def metrics(self, name: str) -> dict[str, Any]:
+        """The deployment's scoring metrics scraped now, one entry per serving version
+        (:mod:`.metrics`)."""
+        dep = await self.call(self.db.get, name)
+        if dep is None:
+            raise not_found(f"No deployment named '{name}'.")
+        scraped_at = now_ms()
+        sets = await self._target(dep["target"]).serving(self._item(dep))
+        return {"name": name, "scraped_at": scraped_at, "versions": summarize(sets)}
 
     async def logs(self, name: str, tail: int) -> str:
         """The last ``tail`` bytes of the deployment's logs."""

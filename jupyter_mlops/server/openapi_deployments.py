@@ -13,7 +13,58 @@ _STATUSES = ["STARTING", "READY", "UPDATING", "RESTARTING", "FAILED", "STOPPED"]
 
 def schemas() -> dict[str, Any]:
     n_s = {**STR, "nullable": True}
+    hist = {
+        "type": "object",
+        "description": "Latency of the scoring requests (every scoring endpoint): "
+        "[upper bound in seconds, cumulative count] pairs, finite bounds ascending "
+        "(count is the +Inf bucket)",
+        "properties": {
+            "buckets": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "number"}, "minItems": 2},
+            },
+            "sum": {"type": "number"},
+            "count": {"type": "integer"},
+        },
+    }
     return {
+        "DeploymentTraffic": {
+            "type": "object",
+            "properties": {
+                "version": n_s,
+                "model_uri": STR,
+                "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                "replicas": {"type": "integer"},
+            },
+        },
+        "DeploymentMetrics": {
+            "type": "object",
+            "description": "Counters since each process started: compute rates from "
+            "consecutive scrapes (a decrease is a restart)",
+            "properties": {
+                "name": STR,
+                "scraped_at": {**INT64, "description": "Milliseconds since the epoch"},
+                "versions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "version": n_s,
+                            "model_uri": n_s,
+                            "traffic_percent": {"type": "integer"},
+                            "replicas": {"type": "integer"},
+                            "scraped_replicas": {
+                                "type": "integer",
+                                "description": "How many of them answered",
+                            },
+                            "requests_total": {"type": "integer"},
+                            "errors_total": {"type": "integer"},
+                            "latency_seconds": hist,
+                        },
+                    },
+                },
+            },
+        },
         "Deployment": {
             "type": "object",
             "properties": {
@@ -36,6 +87,12 @@ def schemas() -> dict[str, Any]:
                 "model_name": n_s,
                 "model_version": n_s,
                 "served_uri": n_s,
+                "traffic": {
+                    "type": "array",
+                    "description": "The versions served now and their share of the requests "
+                    "(two during a canary rollout)",
+                    "items": ref("DeploymentTraffic"),
+                },
                 "created_time": INT64,
                 "updated_time": INT64,
                 "processes": {
@@ -156,6 +213,14 @@ def paths() -> dict[str, Any]:
                 "Serve the previously served version again (stops following the alias)",
                 dep,
                 errors=("400", "404", "409"),
+            ),
+        },
+        f"{b}/{{name}}/metrics": {
+            "parameters": name,
+            "get": op(
+                "The deployment's scoring metrics scraped now, per serving version",
+                ref("DeploymentMetrics"),
+                errors=("404",),
             ),
         },
         f"{b}/{{name}}/logs": {

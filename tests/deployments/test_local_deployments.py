@@ -188,6 +188,42 @@ def test_deploy_serves_both_protocols(env):
     assert r.status_code == 400 and "exists already" in r.json()["message"]
 
 
+def test_metrics_of_the_served_version(env):
+    def scrape() -> dict:
+        r = env.session.get(f"{env.api}/{env.name}/metrics", timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    url = env.get()["url"]
+    before = scrape()
+    for _ in range(3):
+        invocations(url)
+    requests.post(url + "/invocations", json={"dataframe_records": [{"a": "x"}]}, timeout=30)
+    after = scrape()
+    assert after["scraped_at"] >= before["scraped_at"]
+    [v0], [v1] = before["versions"], after["versions"]
+    assert (v1["version"], v1["model_uri"]) == ("1", f"models:/{env.model}/1")
+    assert v1["traffic_percent"] == 100 and v1["replicas"] == v1["scraped_replicas"] == 1
+    assert v1["requests_total"] - v0["requests_total"] == 4
+    assert v1["errors_total"] - v0["errors_total"] == 1  # the bad input's 400
+    hist = v1["latency_seconds"]
+    assert hist["count"] == v1["requests_total"] and hist["sum"] > 0
+    bounds = [le for le, _ in hist["buckets"]]
+    counts = [n for _, n in hist["buckets"]]
+    assert bounds == sorted(bounds) and counts == sorted(counts) and counts[-1] <= hist["count"]
+    # the list shows what serves and its share
+    deployments = env.session.get(env.api, timeout=30).json()["deployments"]
+    [listed] = [d for d in deployments if d["name"] == env.name]
+    assert listed["traffic"] == [
+        {"version": "1", "model_uri": f"models:/{env.model}/1", "percent": 100, "replicas": 1}
+    ]
+    assert listed["target"] == "local" and listed["replicas"] == 1 and listed["url"] == url
+    r = env.session.get(f"{env.api}/nope/metrics", timeout=30)
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    anonymous = requests.get(f"{env.api}/{env.name}/metrics", timeout=30)
+    assert anonymous.status_code in (401, 403)
+
+
 def test_rollout_while_a_client_loops_has_no_failed_request(env):
     url = env.get()["url"]
     answers: list = []

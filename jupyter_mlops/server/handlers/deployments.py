@@ -107,6 +107,10 @@ async def rollback(f: Fields, svc: DeploymentService, name: str) -> dict[str, An
     return {"deployment": await svc.rollback(name)}
 
 
+async def metrics(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
+    return await svc.metrics(name)
+
+
 async def logs(f: Fields, svc: DeploymentService, name: str) -> str:
     tail = f.integer("tail", default=65536, minimum=1, maximum=MAX_LOG_TAIL) or 65536
     return await svc.logs(name, tail)
@@ -185,5 +189,6 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         (f"/{_ID}", {"GET": get, "PATCH": update, "DELETE": delete}),
         (f"/{_ID}/rollback", {"POST": rollback}),
         (f"/{_ID}/logs", {"GET": logs}),
+        (f"/{_ID}/metrics", {"GET": metrics}),
     ]
     return [(_P + path, DeploymentHandler, {"rpcs": rpcs}) for path, rpcs in table]
