@@ -20,6 +20,7 @@ from . import (
     openapi_mlflow,
     openapi_pipelines,
     openapi_registry,
+    openapi_traces,
 )
 from .handlers.ui import MAX_BULK_RUNS
 from .handlers.v1 import MAX_SERIES_POINTS
@@ -485,6 +486,7 @@ def _paths() -> S:
         **openapi_deployments.paths(),
         **openapi_jobs.paths(),
         **openapi_registry.paths(),
+        **openapi_traces.paths(),
         "/": {
             "get": {
                 "summary": "Open JupyterLab (run links printed by the MLflow client land here; "

@@ -115,6 +115,10 @@ _KEYWORDS = {"AND", "OR", "LIKE", "ILIKE", "IN", "NOT", "IS", "NULL"}
 class _Parser:
     """A hand-written scanner/parser over the raw string, so every error has a position."""
 
+    #: entity names and aliases this grammar knows (traces have their own, trace_search.py)
+    entities: dict[str, str] = _ENTITY_ALIASES
+    valid_entities: list[str] = VALID_ENTITIES
+
     def __init__(self, text: str, what: str = "filter") -> None:
         self.text = text
         self.pos = 0
@@ -204,10 +208,10 @@ class _Parser:
             raise self.error(f"expected an identifier, found keyword '{word}'")
         self.pos = m.end()
         if self.pos < len(self.text) and self.text[self.pos] == ".":
-            entity = _ENTITY_ALIASES.get(word.lower())
+            entity = self.entities.get(word.lower())
             if entity is None:
                 raise self.error(
-                    f"Invalid entity type '{word}'. Valid values are {VALID_ENTITIES}", start
+                    f"Invalid entity type '{word}'. Valid values are {self.valid_entities}", start
                 )
             self.pos += 1
             if self.pos >= len(self.text):

@@ -68,6 +68,7 @@ from .store import (
     TrackingStore,
     series_columns,
 )
+from .trace_store import SqlTraceStore
 from .validation import (
     MAX_EXPERIMENTS_LISTED_PER_PAGE,
     MAX_PARAM_VAL_LENGTH,
@@ -97,7 +98,7 @@ def default_artifact_root(uri: str) -> str:
     return os.path.join(jupyter_data_dir(), "mlops", "artifacts")
 
 
-class SqlTrackingStore(TrackingStore):
+class SqlTrackingStore(SqlTraceStore, TrackingStore):
     """A :class:`TrackingStore` over SQLAlchemy Core; migrates the schema on open."""
 
     def __init__(self, uri: str, artifact_root: str | None = None) -> None:

@@ -31,6 +31,7 @@ from .entities import (
     RunInfo,
     SeriesPoint,
 )
+from .trace_store import TraceStore
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactRepository
@@ -77,8 +78,9 @@ def series_columns(series: Iterable[Series]) -> Columns:
     return cols
 
 
-class TrackingStore(abc.ABC):
-    """Experiments, runs, params, metrics and tags; artifacts by location."""
+class TrackingStore(TraceStore, abc.ABC):
+    """Experiments, runs, params, metrics and tags; artifacts by location; traces
+    (:class:`~.trace_store.TraceStore`)."""
 
     #: The URI this store was opened with (credentials included).
     uri: str
@@ -319,5 +321,5 @@ class TrackingStore(abc.ABC):
 
         return artifact_repo_for(artifact_uri, self.artifact_root)
 
-    def close(self) -> None:  # noqa: B027 - an optional hook, a no-op unless a store holds connections
+    def close(self) -> None:
         """Release connections."""

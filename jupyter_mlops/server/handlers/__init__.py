@@ -8,7 +8,18 @@ from typing import Any
 
 from tornado import web
 
-from . import artifacts, deployments, jobs, mlflow_api, mlflow_ui, pipelines, registry, ui, v1
+from . import (
+    artifacts,
+    deployments,
+    jobs,
+    mlflow_api,
+    mlflow_ui,
+    pipelines,
+    registry,
+    traces,
+    ui,
+    v1,
+)
 from .base import MLOpsHandler, RpcHandler
 
 PREFIX = "mlops/"
@@ -68,6 +79,8 @@ def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
     out: list[tuple[str, Any, dict[str, Any]]] = []
     # Registry first: it serves the logged-models routes of MLflow 3's model logging.
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
+    # MLflow 3's tracing: traces, assessments, OTLP ingest (v1/traces)
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in traces.routes())
     for path, kwargs in mlflow_api.routes() + v1.routes() + ui.routes():
         out.append((PREFIX + re.escape(path), RpcHandler, kwargs))
     for regex, cls, kwargs in artifacts.routes():

@@ -1,0 +1,222 @@
+"""The OpenAPI part of MLflow 3's tracing routes (``handlers/traces.py``): traces (v2 and
+v3), assessments, OTLP ingest and the UI's ``get-trace-artifact``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .openapi_parts import EMPTY, INT64, STR, S, json_body, obj, op, query
+
+TRACE_INFO: S = obj(
+    {
+        "trace_id": STR,
+        "trace_location": {"type": "object"},
+        "request_time": {**STR, "description": "RFC 3339"},
+        "execution_duration": {**STR, "description": "protobuf Duration, e.g. `1.250s`"},
+        "state": {**STR, "enum": ["STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS"]},
+        "request_preview": STR,
+        "response_preview": STR,
+        "client_request_id": STR,
+        "trace_metadata": {"type": "object", "additionalProperties": STR},
+        "tags": {"type": "object", "additionalProperties": STR},
+        "assessments": {"type": "array", "items": {"type": "object"}},
+    },
+    desc="MLflow's TraceInfoV3",
+)
+TRACE_V2: S = {"type": "object", "description": "MLflow's v2 TraceInfo (`request_id`, ...)"}
+ASSESSMENT: S = {"type": "object", "description": "MLflow's Assessment (feedback or expectation)"}
+SEARCH: S = {
+    "filter": STR,
+    "max_results": INT64,
+    "order_by": {"type": "array", "items": STR},
+    "page_token": STR,
+}
+
+
+def _path(params: list[str], operation: S) -> S:
+    operation["parameters"] = [
+        {"name": n, "in": "path", "required": True, "schema": STR} for n in params
+    ] + operation.get("parameters", [])
+    return operation
+
+
+def paths() -> dict[str, Any]:
+    v2, v3 = "/api/2.0/mlflow/traces", "/api/3.0/mlflow/traces"
+    info_v3 = obj({"trace": obj({"trace_info": TRACE_INFO})})
+    full = obj({"trace": obj({"trace_info": TRACE_INFO, "spans": {"type": "array"}})})
+    tag_ops = {
+        "patch": _path(
+            ["trace_id"],
+            op("Set a trace tag", EMPTY, body=json_body({"key": STR, "value": STR}, ["key"])),
+        ),
+        "delete": _path(
+            ["trace_id"], op("Delete a trace tag", EMPTY, body=json_body({"key": STR}, ["key"]))
+        ),
+    }
+    delete_body = json_body(
+        {
+            "experiment_id": STR,
+            "max_timestamp_millis": INT64,
+            "max_traces": INT64,
+            "request_ids": {"type": "array", "items": STR},
+        },
+        ["experiment_id"],
+    )
+    link = op(
+        "Link traces (at most 100) to a run",
+        EMPTY,
+        body=json_body({"trace_ids": {"type": "array", "items": STR}, "run_id": STR}),
+    )
+    one_assessment = obj({"assessment": ASSESSMENT})
+    return {
+        v3: {
+            "post": op(
+                "Create or complete a trace (MLflow's StartTraceV3, sent when it ends)",
+                info_v3,
+                body=json_body({"trace": obj({"trace_info": TRACE_INFO})}, ["trace"]),
+            )
+        },
+        f"{v3}/get": {
+            "get": op(
+                "A trace with its spans (OTLP JSON)",
+                full,
+                query=[query("trace_id", STR, True), query("allow_partial", {"type": "boolean"})],
+            )
+        },
+        f"{v3}/batchGet": {
+            "get": op(
+                "Traces with their spans",
+                obj({"traces": {"type": "array"}}),
+                query=[query("trace_ids", {"type": "array", "items": STR}, True)],
+            ),
+            "post": op(
+                "Traces with their spans",
+                obj({"traces": {"type": "array"}}),
+                body=json_body({"trace_ids": {"type": "array", "items": STR}}),
+            ),
+        },
+        f"{v3}/search": {
+            "post": op(
+                "Search traces: MLflow's trace filter grammar and order_by (docs/tracing.md)",
+                obj({"traces": {"type": "array", "items": TRACE_INFO}, "next_page_token": STR}),
+                body=json_body({"locations": {"type": "array"}, **SEARCH}, ["locations"]),
+            ),
+            "get": op(
+                "Search traces (query form)",
+                obj({"traces": {"type": "array", "items": TRACE_INFO}, "next_page_token": STR}),
+                query=[query("locations", {"type": "array", "items": STR})],
+            ),
+        },
+        f"{v3}/metrics": {
+            "post": op(
+                "Trace metrics (`trace_count`, by `trace_status`)",
+                obj({"data_points": {"type": "array"}}),
+                body=json_body(
+                    {
+                        "experiment_ids": {"type": "array", "items": STR},
+                        "metric_name": STR,
+                        "dimensions": {"type": "array", "items": STR},
+                    }
+                ),
+            )
+        },
+        f"{v3}/link-to-run": {"post": link},
+        f"{v3}/delete-traces": {
+            "post": op(
+                "Delete traces by ids or by time", obj({"traces_deleted": INT64}), body=delete_body
+            )
+        },
+        f"{v3}/{{trace_id}}/assessments": {
+            "post": _path(
+                ["trace_id"],
+                op(
+                    "Create an assessment",
+                    one_assessment,
+                    body=json_body({"assessment": ASSESSMENT}),
+                ),
+            )
+        },
+        f"{v3}/{{trace_id}}/assessments/{{assessment_id}}": {
+            "get": _path(["trace_id", "assessment_id"], op("An assessment", one_assessment)),
+            "patch": _path(
+                ["trace_id", "assessment_id"],
+                op(
+                    "Update an assessment (`update_mask`)",
+                    one_assessment,
+                    body=json_body({"assessment": ASSESSMENT, "update_mask": STR}),
+                ),
+            ),
+            "delete": _path(
+                ["trace_id", "assessment_id"],
+                op("Delete an assessment (an overridden one is valid again)", EMPTY),
+            ),
+        },
+        f"{v3}/{{trace_id}}/tags": tag_ops,
+        f"{v3}/{{trace_id}}": {"get": _path(["trace_id"], op("A trace's info", info_v3))},
+        v2: {
+            "post": op(
+                "Start a trace (v2)",
+                obj({"trace_info": TRACE_V2}),
+                body=json_body({"experiment_id": STR, "timestamp_ms": INT64}),
+            ),
+            "get": op(
+                "Search traces (v2)",
+                obj({"traces": {"type": "array", "items": TRACE_V2}, "next_page_token": STR}),
+                query=[query("experiment_ids", {"type": "array", "items": STR}, True)],
+            ),
+        },
+        f"{v2}/delete-traces": {
+            "post": op("Delete traces (v2)", obj({"traces_deleted": INT64}), body=delete_body)
+        },
+        f"{v2}/link-to-run": {"post": link},
+        f"{v2}/{{request_id}}/info": {
+            "get": _path(["request_id"], op("A trace's info (v2)", obj({"trace_info": TRACE_V2})))
+        },
+        f"{v2}/{{trace_id}}/tags": tag_ops,
+        f"{v2}/{{request_id}}": {
+            "patch": _path(
+                ["request_id"],
+                op(
+                    "End a trace (v2)",
+                    obj({"trace_info": TRACE_V2}),
+                    body=json_body({"timestamp_ms": INT64, "status": STR}),
+                ),
+            )
+        },
+        "/v1/traces": {
+            "post": {
+                "summary": "OTLP/HTTP span ingest (protobuf or JSON ExportTraceServiceRequest); "
+                "header `x-mlflow-experiment-id` names the experiment",
+                "tags": ["mlflow"],
+                "parameters": [
+                    {
+                        "name": "x-mlflow-experiment-id",
+                        "in": "header",
+                        "required": True,
+                        "schema": STR,
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-protobuf": {
+                            "schema": {"type": "string", "format": "binary"}
+                        },
+                        "application/json": {"schema": {"type": "object"}},
+                    },
+                },
+                "responses": {
+                    "200": {"description": "Stored (an empty ExportTraceServiceResponse)"},
+                    "400": {"description": "Malformed payload, nothing stored"},
+                    "403": {"description": "Not authenticated or not authorized"},
+                },
+            }
+        },
+        "/ajax-api/2.0/mlflow/get-trace-artifact": {
+            "get": op(
+                'A trace\'s data (`{"spans": [...]}`) as the attachment traces.json',
+                {"type": "object"},
+                query=[query("request_id", STR, True)],
+            )
+        },
+    }

@@ -1,0 +1,323 @@
+"""MLflow's trace search grammar (``search_traces(filter_string=, order_by=)``), compiled
+to parameterized SQL over :mod:`.traces`' tables.
+
+The grammar is :mod:`.search`'s (``clause AND clause``, positions in errors) with the
+trace entities of MLflow's ``SearchTraceUtils``::
+
+    trace.<attr> / attribute(s).<attr> / <attr>   request_id, timestamp[_ms], execution_time[_ms],
+                                                  end_time[_ms], status, state, name,
+                                                  client_request_id, run_id, text, experiment_id
+    tag(s).<key>                                  trace tags
+    metadata.<key> / request_metadata.<key>       trace metadata
+    span.name / span.type / span.status           any span of the trace
+    span.attributes.<key>                         a span attribute's value (its first
+                                                  1000 characters are indexed)
+    span.content                                  LIKE/ILIKE over the span attribute values
+
+``trace.text LIKE '%x%'`` matches the previews, span names and span attribute values.
+Numeric attributes take ``= != < <= > >=`` and a number; the others strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import traces as t
+from .errors import invalid
+from .search import (
+    NUMERIC_COMPARATORS,
+    Comparison,
+    OrderBy,
+    _compare,
+    _conjunction,
+    _in_list,
+    _null_test,
+    _Parser,
+    _symbol,
+)
+
+TAG, META, ATTR, SPAN = "tag", "request_metadata", "attribute", "span"
+_ENTITIES = {
+    "tag": TAG,
+    "tags": TAG,
+    "metadata": META,
+    "request_metadata": META,
+    "attribute": ATTR,
+    "attributes": ATTR,
+    "attr": ATTR,
+    "trace": ATTR,
+    "span": SPAN,
+    "spans": SPAN,
+}
+VALID_ENTITIES = [TAG, META, ATTR, SPAN]
+
+NUMERIC_ATTRIBUTES = {
+    "timestamp": "request_time",
+    "timestamp_ms": "request_time",
+    "execution_time": "execution_duration",
+    "execution_time_ms": "execution_duration",
+    "end_time": "end_time",
+    "end_time_ms": "end_time",
+}
+STRING_ATTRIBUTES = {
+    "request_id": "trace_id",
+    "trace_id": "trace_id",
+    "status": "state",
+    "state": "state",
+    "name": "name",
+    "client_request_id": "client_request_id",
+    "run_id": "run_id",
+    "text": "text",
+    "experiment_id": "experiment_id",
+}
+SPAN_FIELDS = {"name": "name", "type": "span_type", "status": "status"}
+STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT_IN")
+_ORDER_KEYS = {
+    "timestamp": "request_time",
+    "timestamp_ms": "request_time",
+    "execution_time": "execution_duration",
+    "execution_time_ms": "execution_duration",
+    "status": "state",
+    "state": "state",
+    "name": "name",
+    "request_id": "trace_id",
+    "trace_id": "trace_id",
+    "experiment_id": "experiment_id",
+    "end_time": "end_time",
+    "end_time_ms": "end_time",
+}
+
+
+class _TraceParser(_Parser):
+    entities = _ENTITIES
+    valid_entities = VALID_ENTITIES
+
+
+def parse_trace_filter(filter_string: str | None) -> list[Comparison]:
+    if filter_string is None or not filter_string.strip():
+        return []
+    return _conjunction(_TraceParser(filter_string), _clause)
+
+
+def _clause(p: _Parser) -> Comparison:
+    p.skip_ws()
+    if p.text.startswith("(", p.pos):
+        raise p.error("parentheses are not supported")
+    entity, key, start = p.identifier()
+    p.skip_ws()
+    if p.at_end():
+        raise invalid(f"Invalid filter '{p.text}': expected a comparator after '{key}'")
+    op_pos = p.pos
+    op = _symbol(p)
+    value: Any = None
+    vpos = p.pos
+    if op is not None:
+        value, vpos = p.value()
+    else:
+        kw = p.keyword("LIKE", "ILIKE", "IN", "NOT", "IS", "RLIKE")
+        if kw in ("LIKE", "ILIKE"):
+            op = kw
+            value, vpos = p.value()
+        elif kw == "IS":
+            op = _null_test(p)
+        elif kw in ("NOT", "IN"):
+            if kw == "NOT" and p.keyword("IN") is None:
+                raise p.unexpected()
+            op = "NOT_IN" if kw == "NOT" else "IN"
+            value = tuple(_in_list(p))
+        elif kw == "RLIKE":
+            raise p.error("'RLIKE' is not supported by this server", op_pos)
+        else:
+            raise p.error(f"expected a comparator after '{key}'", op_pos)
+    c = Comparison(entity, key, op, value, start)
+    if entity == ATTR:
+        if key in NUMERIC_ATTRIBUTES:
+            if op not in NUMERIC_COMPARATORS or not isinstance(value, float):
+                raise p.error(
+                    f"'{key}' takes a numeric comparison {list(NUMERIC_COMPARATORS)}", vpos
+                )
+        elif key in STRING_ATTRIBUTES:
+            if op not in STRING_OPS:
+                raise p.error(f"comparator '{op}' is not valid for '{key}'", op_pos)
+            if op in ("=", "!=", "LIKE", "ILIKE") and not isinstance(value, str):
+                raise p.error(f"Expected a quoted string value for '{key}'", vpos)
+        else:
+            raise p.error(
+                f"Invalid attribute key '{key}'. Valid keys are "
+                f"{sorted(NUMERIC_ATTRIBUTES) + sorted(STRING_ATTRIBUTES)}",
+                start,
+            )
+    elif entity == SPAN:
+        if not (key in SPAN_FIELDS or key == "content" or key.startswith("attributes.")):
+            raise p.error(
+                f"Invalid span key '{key}'. Valid keys are {sorted(SPAN_FIELDS)}, "
+                "'content' and 'attributes.<key>'",
+                start,
+            )
+        if op in ("IS_NULL", "IS_NOT_NULL") or op not in STRING_OPS:
+            raise p.error(f"comparator '{op}' is not valid for span.{key}", op_pos)
+        if key == "content" and op not in ("LIKE", "ILIKE"):
+            raise p.error("span.content takes LIKE or ILIKE", op_pos)
+    elif op not in ("IS_NULL", "IS_NOT_NULL"):
+        if op not in STRING_OPS:
+            raise p.error(f"comparator '{op}' is not valid for {entity}s", op_pos)
+        if op in ("=", "!=", "LIKE", "ILIKE") and not isinstance(value, str):
+            raise p.error(f"Expected a quoted string value for '{key}'", vpos)
+    return c
+
+
+def _keyed(table: sa.Table, c: Comparison) -> Any:
+    tr = t.traces.c.trace_id
+    if c.op == "IS_NULL":
+        return tr.not_in(sa.select(table.c.trace_id).where(table.c.key == c.key))
+    cond = [table.c.key == c.key]
+    if c.op != "IS_NOT_NULL":
+        cond.append(_compare(table.c.value, c.op, c.value))
+    return tr.in_(sa.select(table.c.trace_id).where(*cond))
+
+
+def _status_value(v: Any) -> Any:
+    def one(x: str) -> str:
+        return t.V2_STATUS.get(x, x)
+
+    if isinstance(v, tuple):
+        return tuple(one(x) for x in v)
+    return one(v) if isinstance(v, str) else v
+
+
+def filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
+    """SQLAlchemy conditions on ``traces`` for parsed comparisons."""
+    tc = t.traces.c
+    out: list[Any] = []
+    for c in comparisons:
+        if c.entity == TAG:
+            out.append(_keyed(t.trace_tags, c))
+        elif c.entity == META:
+            out.append(_keyed(t.trace_metadata, c))
+        elif c.entity == SPAN:
+            s, a = t.spans, t.span_attributes
+            if c.key in SPAN_FIELDS:
+                out.append(
+                    tc.trace_id.in_(
+                        sa.select(s.c.trace_id).where(
+                            _compare(s.c[SPAN_FIELDS[c.key]], c.op, c.value)
+                        )
+                    )
+                )
+            elif c.key == "content":
+                out.append(
+                    tc.trace_id.in_(
+                        sa.select(a.c.trace_id).where(_compare(a.c.value, c.op, c.value))
+                    )
+                )
+            else:
+                key = c.key[len("attributes.") :]
+                out.append(
+                    tc.trace_id.in_(
+                        sa.select(a.c.trace_id).where(
+                            a.c.key == key, _compare(a.c.value, c.op, c.value)
+                        )
+                    )
+                )
+        elif c.key in NUMERIC_ATTRIBUTES:
+            col = NUMERIC_ATTRIBUTES[c.key]
+            v = int(c.value)
+            expr = (
+                tc.request_time + sa.func.coalesce(tc.execution_duration, 0)
+                if col == "end_time"
+                else tc[col]
+            )
+            out.append(_compare(expr, c.op, v))
+        else:
+            col = STRING_ATTRIBUTES[c.key]
+            if col == "run_id":
+                r = t.trace_runs
+                sub = sa.select(r.c.trace_id).where(_compare(r.c.run_id, c.op, c.value))
+                if c.op in ("!=", "NOT_IN"):
+                    pos = "=" if c.op == "!=" else "IN"
+                    sub = sa.select(r.c.trace_id).where(_compare(r.c.run_id, pos, c.value))
+                    out.append(tc.trace_id.not_in(sub))
+                else:
+                    out.append(tc.trace_id.in_(sub))
+            elif col == "text":
+                s, a = t.spans, t.span_attributes
+                out.append(
+                    sa.or_(
+                        _compare(tc.request_preview, c.op, c.value),
+                        _compare(tc.response_preview, c.op, c.value),
+                        tc.trace_id.in_(
+                            sa.select(s.c.trace_id).where(_compare(s.c.name, c.op, c.value))
+                        ),
+                        tc.trace_id.in_(
+                            sa.select(a.c.trace_id).where(_compare(a.c.value, c.op, c.value))
+                        ),
+                    )
+                )
+            elif col == "experiment_id":
+                vals = c.value if isinstance(c.value, tuple) else (c.value,)
+                try:
+                    ints = tuple(int(x) for x in vals)
+                except ValueError:
+                    raise invalid(f"Invalid experiment id in filter: {c.value!r}") from None
+                listed = c.op in ("IN", "NOT_IN")
+                out.append(_compare(tc.experiment_id, c.op, ints if listed else ints[0]))
+            elif col == "state":
+                out.append(_compare(tc.state, c.op, _status_value(c.value)))
+            else:
+                out.append(_compare(tc[col], c.op, c.value))
+    return out
+
+
+def parse_trace_order_by(order_by: Sequence[str] | None) -> list[OrderBy]:
+    out: list[OrderBy] = []
+    for item in order_by or ():
+        if not isinstance(item, str) or not item.strip():
+            raise invalid(f"Invalid order_by clause '{item}'")
+        p = _TraceParser(item, "order_by clause")
+        entity, key, _ = p.identifier()
+        asc = True
+        if not p.at_end():
+            kw = p.keyword("ASC", "DESC")
+            if kw is None:
+                raise p.unexpected()
+            asc = kw == "ASC"
+        if not p.at_end():
+            raise p.unexpected()
+        if entity == ATTR and key not in _ORDER_KEYS:
+            raise invalid(
+                f"Invalid order_by clause '{item}': '{key}' is not one of {sorted(_ORDER_KEYS)}"
+            )
+        if entity not in (ATTR, TAG, META):
+            raise invalid(f"Invalid order_by clause '{item}': cannot order by {entity}")
+        out.append(OrderBy(entity, key, asc))
+    return out
+
+
+def order_clauses(order: Sequence[OrderBy]) -> list[Any]:
+    """ORDER BY terms; MLflow's default (newest first) and the trace id break ties."""
+    tc = t.traces.c
+    out: list[Any] = []
+    for o in order:
+        expr: Any
+        if o.entity == ATTR:
+            col = _ORDER_KEYS[o.key]
+            expr = (
+                tc.request_time + sa.func.coalesce(tc.execution_duration, 0)
+                if col == "end_time"
+                else tc[col]
+            )
+        else:
+            table = t.trace_tags if o.entity == TAG else t.trace_metadata
+            expr = (
+                sa.select(table.c.value)
+                .where(table.c.trace_id == tc.trace_id, table.c.key == o.key)
+                .scalar_subquery()
+            )
+        out.append(expr.asc() if o.ascending else expr.desc())
+    if not any(o.entity == ATTR and _ORDER_KEYS[o.key] == "request_time" for o in order):
+        out.append(tc.request_time.desc())
+    out.append(tc.trace_id.asc())
+    return out

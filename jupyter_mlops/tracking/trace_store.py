@@ -1,0 +1,437 @@
+"""The tracing half of the tracking store: the interface (:class:`TraceStore`, which
+:class:`~.store.TrackingStore` extends) and its SQL implementation (:class:`SqlTraceStore`,
+a mixin of :class:`~.sqlstore.SqlTrackingStore` over its connections).
+
+Row layout and span dicts are :mod:`.traces`'; the filter grammar :mod:`.trace_search`'.
+A trace's full data goes to the artifact store (never in a row): the write of a trace
+and its data file happen in one call, the file first, the rows after in one
+transaction, so a refused write leaves no row behind.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from . import assessments as _assessments
+from . import trace_search
+from . import traces as t
+from .clock import now_ms
+from .errors import invalid, not_found
+from .paging import decode_page_token, encode_page_token
+from .traces import TraceInfo
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactRepository
+    from .entities import Experiment
+
+#: A trace as our client sends it: its info and its spans (MLflow span dicts).
+TraceRecord = tuple[TraceInfo, Sequence[dict[str, Any]]]
+
+
+class TraceStore:
+    """Traces, their spans and data. Every method raises TrackingError with MLflow's
+    codes; stores without tracing raise NotImplementedError (501)."""
+
+    def start_trace(self, info: TraceInfo) -> TraceInfo:
+        """MLflow's v3 ``StartTraceV3`` (sent when a trace ends): create or complete the
+        trace; the answer carries tag ``mlflow.artifactLocation``, where its data goes."""
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def start_trace_v2(
+        self,
+        experiment_id: str,
+        timestamp_ms: int,
+        metadata: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> TraceInfo:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def end_trace_v2(
+        self,
+        trace_id: str,
+        timestamp_ms: int,
+        state: str,
+        metadata: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> TraceInfo:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def get_trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
+        """The trace's spans (MLflow span dicts) from its data in the artifact store."""
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def search_traces(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[TraceInfo], str | None]:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def delete_traces(
+        self,
+        experiment_id: str,
+        max_timestamp_millis: int | None = None,
+        max_traces: int | None = None,
+        trace_ids: Sequence[str] | None = None,
+    ) -> int:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def link_traces_to_run(self, trace_ids: Sequence[str], run_id: str) -> None:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def log_spans(self, experiment_id: str, by_trace: Mapping[str, list[dict[str, Any]]]) -> int:
+        """OTLP ingest: spans grouped by OTel trace id (hex). Indexes them, creates traces
+        not seen yet (completed by their root span), and writes their data to the artifact
+        store unless MLflow's client owns it (it uploads ``traces.json`` itself)."""
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def log_traces(self, records: Sequence[TraceRecord]) -> None:
+        """Whole traces (our client's batches): info, span index and data file each."""
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def trace_counts(
+        self, experiment_ids: Sequence[str], filter_string: str | None, dimension: str | None
+    ) -> list[tuple[str | None, int]]:
+        """How many traces match, per value of ``dimension`` (``status`` or None)."""
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    # -- assessments (feedback, expectations) ------------------------------------------
+    def create_assessment(self, trace_id: str, assessment: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> dict[str, Any]:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def update_assessment(
+        self, trace_id: str, assessment_id: str, changes: dict[str, Any], mask: Sequence[str]
+    ) -> dict[str, Any]:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        raise NotImplementedError("This tracking store does not record traces.")
+
+
+class SqlTraceStore(TraceStore):
+    """:class:`TraceStore` over the SQL store's connections (a mixin of SqlTrackingStore)."""
+
+    # provided by SqlTrackingStore
+    _write: Any
+    _read: Any
+    _upsert: Any
+    _insert_ignore: Any
+
+    if TYPE_CHECKING:
+
+        def get_experiment(self, experiment_id: str) -> Experiment: ...
+        def artifact_repo(self, artifact_uri: str) -> ArtifactRepository: ...
+        def _transaction(self) -> AbstractContextManager[Connection]: ...
+
+    # -- locations ------------------------------------------------------------------
+    def _location(self, experiment: Experiment, trace_id: str) -> str:
+        return f"{experiment.artifact_location.rstrip('/')}/traces/{trace_id}/artifacts"
+
+    def _checked_experiment(self, experiment_id: str) -> Experiment:
+        exp = self.get_experiment(str(experiment_id))
+        if exp.lifecycle_stage != "active":
+            raise invalid(
+                f"The experiment {experiment_id} must be in the 'active' state. "
+                f"Current state is {exp.lifecycle_stage}."
+            )
+        return exp
+
+    # -- writes ---------------------------------------------------------------------
+    def start_trace(self, info: TraceInfo) -> TraceInfo:
+        exp = self._checked_experiment(info.experiment_id)
+        if not info.trace_id:
+            info.trace_id = t.new_trace_id()
+        info.tags.setdefault(t.TAG_ARTIFACT_LOCATION, self._location(exp, info.trace_id))
+        with self._write() as conn:
+            t.upsert_info(conn, info, self._upsert)
+            return t.load_infos(conn, [t.get_row(conn, info.trace_id)])[0]
+
+    def start_trace_v2(
+        self,
+        experiment_id: str,
+        timestamp_ms: int,
+        metadata: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> TraceInfo:
+        info = TraceInfo(t.new_trace_id(), str(experiment_id), int(timestamp_ms))
+        info.trace_metadata.update(metadata)
+        info.tags.update(tags)
+        return self.start_trace(info)
+
+    def end_trace_v2(
+        self,
+        trace_id: str,
+        timestamp_ms: int,
+        state: str,
+        metadata: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> TraceInfo:
+        with self._write() as conn:
+            row = t.get_row(conn, trace_id)
+            conn.execute(
+                t.traces.update()
+                .where(t.traces.c.trace_id == trace_id)
+                .values(
+                    state=state,
+                    execution_duration=max(0, int(timestamp_ms) - row.request_time),
+                )
+            )
+            t.set_keyed(conn, t.trace_tags, trace_id, dict(tags), self._upsert)
+            t.set_keyed(conn, t.trace_metadata, trace_id, dict(metadata), self._upsert)
+            return t.load_infos(conn, [t.get_row(conn, trace_id)])[0]
+
+    def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
+        with self._write() as conn:
+            t.get_row(conn, trace_id)
+            t.set_keyed(conn, t.trace_tags, trace_id, {key: value}, self._upsert)
+
+    def delete_trace_tag(self, trace_id: str, key: str) -> None:
+        with self._write() as conn:
+            t.get_row(conn, trace_id)
+            n = conn.execute(
+                t.trace_tags.delete().where(
+                    t.trace_tags.c.trace_id == trace_id, t.trace_tags.c.key == key
+                )
+            ).rowcount
+            if not n:
+                raise not_found(f"No trace tag with key '{key}' for trace with ID '{trace_id}'")
+
+    def link_traces_to_run(self, trace_ids: Sequence[str], run_id: str) -> None:
+        if len(trace_ids) > t.MAX_LINK_TRACES:
+            raise invalid(
+                f"Cannot link more than {t.MAX_LINK_TRACES} traces to a run in a single "
+                f"request. Provided {len(trace_ids)} traces."
+            )
+        from .schema import runs
+
+        with self._write() as conn:
+            if (
+                conn.execute(sa.select(runs.c.run_uuid).where(runs.c.run_uuid == run_id)).first()
+                is None
+            ):
+                raise not_found(f"Run with id={run_id} not found")
+            found = set(
+                conn.execute(
+                    sa.select(t.traces.c.trace_id).where(t.traces.c.trace_id.in_(list(trace_ids)))
+                ).scalars()
+            )
+            missing = [x for x in trace_ids if x not in found]
+            if missing:
+                raise not_found(f"Traces not found: {missing[:10]}")
+            t.link_runs(conn, trace_ids, run_id, self._insert_ignore)
+
+    def delete_traces(
+        self,
+        experiment_id: str,
+        max_timestamp_millis: int | None = None,
+        max_traces: int | None = None,
+        trace_ids: Sequence[str] | None = None,
+    ) -> int:
+        if trace_ids and max_timestamp_millis is not None:
+            raise invalid("Only one of `max_timestamp_millis` and `request_ids` can be specified.")
+        if not trace_ids and max_timestamp_millis is None:
+            raise invalid("Either `max_timestamp_millis` or `request_ids` must be specified.")
+        exp = int(experiment_id)
+        tc = t.traces.c
+        with self._write() as conn:
+            q = sa.select(tc.trace_id).where(tc.experiment_id == exp)
+            if trace_ids:
+                q = q.where(tc.trace_id.in_(list(trace_ids)))
+            else:
+                q = q.where(tc.request_time <= int(max_timestamp_millis or 0))
+            q = q.order_by(tc.request_time.asc(), tc.trace_id)
+            if max_traces:
+                q = q.limit(int(max_traces))
+            ids = list(conn.execute(q).scalars())
+            a = _assessments.assessments
+            if ids:
+                conn.execute(a.delete().where(a.c.trace_id.in_(ids)))
+            return t.delete(conn, ids)
+
+    def log_spans(self, experiment_id: str, by_trace: Mapping[str, list[dict[str, Any]]]) -> int:
+        exp = self._checked_experiment(experiment_id)
+        prepared = []
+        for otel_hex, span_dicts in by_trace.items():
+            trace_id = t.trace_id_from_otel(otel_hex)
+            rows = [t.span_row(s, f"span '{s.get('name')}'") for s in span_dicts]
+            # MLflow's client uploads the trace's data itself (traces.json at its end):
+            # the spans it sends carry the attribute its tracer sets on every span.
+            client_owned = all(
+                "mlflow.spanType" in r.attributes or "mlflow.spanFunctionName" in r.attributes
+                for r in rows
+            )
+            prepared.append((trace_id, rows, span_dicts, client_owned))
+        # the data first (a failed write leaves no rows); then every row in one transaction
+        for trace_id, _rows, span_dicts, client_owned in prepared:
+            if not client_owned:
+                repo = self.artifact_repo(self._location(exp, trace_id))
+                name = f"{t.OTLP_DIR}/{uuid.uuid4().hex}.json"
+                repo.put(name, json.dumps({"spans": span_dicts}).encode())
+        n = 0
+        with self._write() as conn:
+            for trace_id, rows, _dicts, _owned in prepared:
+                have = conn.execute(
+                    sa.select(t.traces.c.trace_id, t.traces.c.state).where(
+                        t.traces.c.trace_id == trace_id
+                    )
+                ).first()
+                from_spans = t.info_from_spans(trace_id, exp.experiment_id, rows)
+                if have is None:
+                    from_spans.tags[t.TAG_ARTIFACT_LOCATION] = self._location(exp, trace_id)
+                    t.upsert_info(conn, from_spans, self._upsert)
+                elif have.state == "IN_PROGRESS" and any(r.parent_span_id is None for r in rows):
+                    t.upsert_info(conn, from_spans, self._upsert)
+                t.index_spans(conn, trace_id, rows, self._insert_ignore)
+                n += len(rows)
+        return n
+
+    def log_traces(self, records: Sequence[TraceRecord]) -> None:
+        checked = []
+        exps: dict[str, Experiment] = {}
+        for info, span_dicts in records:
+            if info.experiment_id not in exps:
+                exps[info.experiment_id] = self._checked_experiment(info.experiment_id)
+            rows = [t.span_row(s, f"spans[{i}]") for i, s in enumerate(span_dicts)]
+            loc = self._location(exps[info.experiment_id], info.trace_id)
+            info.tags.setdefault(t.TAG_ARTIFACT_LOCATION, loc)
+            checked.append((info, rows, span_dicts, loc))
+        for _info, _rows, span_dicts, loc in checked:
+            data = json.dumps({"spans": list(span_dicts)}).encode()
+            self.artifact_repo(loc).put(t.TRACE_DATA_FILE, data)
+        with self._write() as conn:
+            for info, rows, _d, _l in checked:
+                t.upsert_info(conn, info, self._upsert)
+                t.index_spans(conn, info.trace_id, rows, self._insert_ignore)
+
+    # -- reads ----------------------------------------------------------------------
+    def get_trace_info(self, trace_id: str) -> TraceInfo:
+        from .assessments import load_for_traces
+
+        with self._read() as conn:
+            info = t.load_infos(conn, [t.get_row(conn, trace_id)])[0]
+            info.assessments = load_for_traces(conn, [trace_id]).get(trace_id, [])
+            return info
+
+    def get_trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
+        info = self.get_trace_info(trace_id)
+        loc = info.tags.get(t.TAG_ARTIFACT_LOCATION)
+        if not loc:
+            return []
+        repo = self.artifact_repo(loc)
+        if repo.exists(t.TRACE_DATA_FILE):
+            with repo.open(t.TRACE_DATA_FILE) as f:
+                data = json.loads(f.read())
+            return list(data.get("spans") or [])
+        if not repo.exists(t.OTLP_DIR):
+            return []
+        parts = []
+        for fi in repo.list(t.OTLP_DIR):
+            if not fi.is_dir:
+                with repo.open(fi.path) as f:
+                    parts.append(f.read())
+        return t.merge_span_files(parts)
+
+    def search_traces(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[TraceInfo], str | None]:
+        from .assessments import load_for_traces
+
+        comparisons = trace_search.parse_trace_filter(filter_string)
+        order = trace_search.parse_trace_order_by(order_by)
+        offset = decode_page_token(page_token)
+        ids = []
+        for e in experiment_ids:
+            try:
+                ids.append(int(e))
+            except (TypeError, ValueError):
+                raise invalid(f"Invalid experiment ID: {e!r}") from None
+        tc = t.traces.c
+        q = (
+            sa.select(t.traces)
+            .where(tc.experiment_id.in_(ids), *trace_search.filter_clauses(comparisons))
+            .order_by(*trace_search.order_clauses(order))
+            .offset(offset)
+            .limit(max_results + 1)
+        )
+        with self._read() as conn:
+            rows = list(conn.execute(q))
+            more = len(rows) > max_results
+            infos = t.load_infos(conn, rows[:max_results])
+            found = load_for_traces(conn, [i.trace_id for i in infos])
+            for i in infos:
+                i.assessments = found.get(i.trace_id, [])
+        return infos, encode_page_token(offset + max_results) if more else None
+
+    def trace_counts(
+        self, experiment_ids: Sequence[str], filter_string: str | None, dimension: str | None
+    ) -> list[tuple[str | None, int]]:
+        comparisons = trace_search.parse_trace_filter(filter_string)
+        tc = t.traces.c
+        ids = [int(e) for e in experiment_ids]
+        where = [tc.experiment_id.in_(ids), *trace_search.filter_clauses(comparisons)]
+        with self._read() as conn:
+            if dimension is None:
+                n = conn.execute(sa.select(sa.func.count()).select_from(t.traces).where(*where))
+                return [(None, n.scalar() or 0)]
+            q = (
+                sa.select(tc.state, sa.func.count())
+                .where(*where)
+                .group_by(tc.state)
+                .order_by(tc.state)
+            )
+            return [(s, c) for s, c in conn.execute(q)]
+
+    # -- assessments ------------------------------------------------------------------
+    def create_assessment(self, trace_id: str, assessment: dict[str, Any]) -> dict[str, Any]:
+        from . import assessments as a
+
+        body = a.check(assessment)
+        with self._write() as conn:
+            return a.create(conn, trace_id, body, now_ms())
+
+    def get_assessment(self, trace_id: str, assessment_id: str) -> dict[str, Any]:
+        from . import assessments as a
+
+        with self._read() as conn:
+            return a.get(conn, trace_id, assessment_id)
+
+    def update_assessment(
+        self, trace_id: str, assessment_id: str, changes: dict[str, Any], mask: Sequence[str]
+    ) -> dict[str, Any]:
+        from . import assessments as a
+
+        with self._write() as conn:
+            return a.update(conn, trace_id, assessment_id, changes, mask, now_ms())
+
+    def delete_assessment(self, trace_id: str, assessment_id: str) -> None:
+        from . import assessments as a
+
+        with self._write() as conn:
+            a.delete(conn, trace_id, assessment_id)

@@ -1,0 +1,603 @@
+"""Traces (MLflow 3 tracing): their rows, their spans' search index, and their data.
+
+A trace is a tree of spans (one call each: name, type, status, times, inputs, outputs,
+attributes). What is searched lives in rows (migration ``0011``): the trace's info
+(experiment, request time, duration, state, request/response previews, client request
+id), its tags and metadata, the runs it is linked to, and per span the indexed fields
+(name, type, status, times, parent) with its attribute values cut to
+:data:`INDEXED_VALUE_CHARS`. The full span data (``{"spans": [...]}`` in MLflow's
+``traces.json`` shape) is not in a row: it is a file in the artifact store, under the
+trace's ``mlflow.artifactLocation`` (``<experiment location>/traces/<trace id>/artifacts``),
+written by MLflow's client itself (it uploads ``traces.json`` there), by :func:`log_traces`
+(our client's batches) or by OTLP ingest (``spans/<batch>.json`` files, merged on read).
+
+Span dicts here are MLflow's (``Span.to_dict()``): ids base64, attribute values JSON
+text. Functions take the caller's connection; the store owns transactions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
+from sqlalchemy.engine import Connection
+
+from .errors import invalid, not_found
+from .schema import metadata
+
+# -- MLflow's names ------------------------------------------------------------------
+TRACE_ID_PREFIX = "tr-"
+STATES = ("STATE_UNSPECIFIED", "OK", "ERROR", "IN_PROGRESS")
+#: v2 statuses (``TraceStatus``) and the v3 states they are.
+V2_STATUS = {"UNSPECIFIED": "STATE_UNSPECIFIED", "OK": "OK", "ERROR": "ERROR"}
+V2_STATUS["IN_PROGRESS"] = "IN_PROGRESS"
+V2_STATUS["TRACE_STATUS_UNSPECIFIED"] = "STATE_UNSPECIFIED"
+TAG_ARTIFACT_LOCATION = "mlflow.artifactLocation"
+TAG_TRACE_NAME = "mlflow.traceName"
+META_SOURCE_RUN = "mlflow.sourceRun"
+META_SCHEMA_VERSION = "mlflow.trace_schema.version"
+ATTR_REQUEST_ID = "mlflow.traceRequestId"
+ATTR_SPAN_TYPE = "mlflow.spanType"
+ATTR_INPUTS = "mlflow.spanInputs"
+ATTR_OUTPUTS = "mlflow.spanOutputs"
+TRACE_DATA_FILE = "traces.json"
+OTLP_DIR = "spans"
+
+# -- limits ----------------------------------------------------------------------------
+#: Characters of a request/response preview kept in the row (MLflow's 1000).
+PREVIEW_CHARS = 1000
+#: Characters of a span attribute value kept in the search index (the full value is in
+#: the trace data file).
+INDEXED_VALUE_CHARS = 1000
+#: Largest span attribute value accepted (bytes of its JSON text): past this a span is
+#: refused with 400, not stored in part.
+MAX_ATTRIBUTE_BYTES = 4 << 20
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 8000
+#: Most traces one search page holds (MLflow's server: 500).
+MAX_SEARCH_RESULTS = 500
+#: Most trace ids one link-to-run request names (MLflow's).
+MAX_LINK_TRACES = 100
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("trace_id", String(64), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("client_request_id", String(250), nullable=True),
+    Column("request_time", BigInteger, nullable=False),
+    Column("execution_duration", BigInteger, nullable=True),
+    Column("state", String(32), nullable=False),
+    Column("request_preview", String(PREVIEW_CHARS), nullable=True),
+    Column("response_preview", String(PREVIEW_CHARS), nullable=True),
+    Column("name", String(500), nullable=True),  # the root span's (tag mlflow.traceName)
+    Index("ix_traces_experiment_time", "experiment_id", "request_time"),
+    Index("ix_traces_experiment_duration", "experiment_id", "execution_duration"),
+)
+
+trace_tags = Table(
+    "trace_tags",
+    metadata,
+    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("key", String(MAX_TAG_KEY), nullable=False),
+    Column("value", String(MAX_TAG_VALUE), nullable=True),
+    PrimaryKeyConstraint("trace_id", "key", name="pk_trace_tags"),
+)
+
+trace_metadata = Table(
+    "trace_metadata",
+    metadata,
+    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("key", String(MAX_TAG_KEY), nullable=False),
+    Column("value", String(MAX_TAG_VALUE), nullable=True),
+    PrimaryKeyConstraint("trace_id", "key", name="pk_trace_metadata"),
+)
+
+trace_runs = Table(
+    "trace_runs",
+    metadata,
+    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("run_id", String(64), nullable=False),
+    PrimaryKeyConstraint("trace_id", "run_id", name="pk_trace_runs"),
+    Index("ix_trace_runs_run", "run_id"),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("span_id", String(16), nullable=False),
+    Column("parent_span_id", String(16), nullable=True),
+    Column("name", String(500), nullable=True),
+    Column("span_type", String(100), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("start_time_ns", BigInteger, nullable=False),
+    Column("end_time_ns", BigInteger, nullable=True),
+    PrimaryKeyConstraint("trace_id", "span_id", name="pk_spans"),
+    Index("ix_spans_name", "name"),
+    Index("ix_spans_type", "span_type"),
+)
+
+span_attributes = Table(
+    "span_attributes",
+    metadata,
+    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("span_id", String(16), nullable=False),
+    Column("key", String(MAX_TAG_KEY), nullable=False),
+    Column("value", String(INDEXED_VALUE_CHARS), nullable=True),
+    PrimaryKeyConstraint("trace_id", "span_id", "key", name="pk_span_attributes"),
+)
+
+#: Value indexes per dialect (created by migration 0011): PostgreSQL's b-tree takes a
+#: prefix of long values, as for run tags (``schema.VALUE_PREFIX_CHARS``).
+KEYED_TABLES = ("trace_tags", "trace_metadata", "span_attributes")
+
+_CHILD_TABLES = (span_attributes, spans, trace_runs, trace_metadata, trace_tags)
+
+
+# -- entities ----------------------------------------------------------------------------
+@dataclass
+class TraceInfo:
+    """One trace's info, MLflow's ``TraceInfoV3`` fields (times in ms)."""
+
+    trace_id: str
+    experiment_id: str
+    request_time: int
+    state: str = "IN_PROGRESS"
+    execution_duration: int | None = None
+    client_request_id: str | None = None
+    request_preview: str | None = None
+    response_preview: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    trace_metadata: dict[str, str] = field(default_factory=dict)
+    assessments: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """MLflow's v3 JSON (``TraceInfoV3``: Timestamp and Duration as JSON strings)."""
+        out: dict[str, Any] = {
+            "trace_id": self.trace_id,
+            "trace_location": {
+                "type": "MLFLOW_EXPERIMENT",
+                "mlflow_experiment": {"experiment_id": self.experiment_id},
+            },
+            "request_time": ms_to_timestamp(self.request_time),
+            "state": self.state,
+            "trace_metadata": dict(self.trace_metadata),
+            "tags": dict(self.tags),
+        }
+        if self.client_request_id is not None:
+            out["client_request_id"] = self.client_request_id
+        if self.request_preview is not None:
+            out["request_preview"] = self.request_preview
+        if self.response_preview is not None:
+            out["response_preview"] = self.response_preview
+        if self.execution_duration is not None:
+            out["execution_duration"] = ms_to_duration(self.execution_duration)
+        if self.assessments:
+            out["assessments"] = self.assessments
+        return out
+
+    def to_v2_dict(self) -> dict[str, Any]:
+        """MLflow's v2 JSON (``TraceInfo``: ``request_id``, ``timestamp_ms``, ...)."""
+        status = {"STATE_UNSPECIFIED": "TRACE_STATUS_UNSPECIFIED"}.get(self.state, self.state)
+        out: dict[str, Any] = {
+            "request_id": self.trace_id,
+            "experiment_id": self.experiment_id,
+            "timestamp_ms": self.request_time,
+            "status": status,
+            "request_metadata": [{"key": k, "value": v} for k, v in self.trace_metadata.items()],
+            "tags": [{"key": k, "value": v} for k, v in self.tags.items()],
+        }
+        if self.execution_duration is not None:
+            out["execution_time_ms"] = self.execution_duration
+        return out
+
+
+def ms_to_timestamp(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def ms_to_duration(ms: int) -> str:
+    return f"{ms / 1000:.3f}s"
+
+
+def parse_timestamp(value: Any, name: str) -> int:
+    """Epoch ms from a protobuf JSON Timestamp (RFC 3339 text) or a number of ms."""
+    if isinstance(value, bool):
+        raise invalid(f"Invalid value {value!r} for parameter '{name}'")
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if text.endswith("Z"):
+                text = text[:-1] + "+00:00"
+            if "." in text:  # fromisoformat takes at most 6 fraction digits
+                head, rest = text.split(".", 1)
+                n = len(rest) - len(rest.lstrip("0123456789"))
+                text = head + ("." + rest[: min(n, 6)] if n else "") + rest[n:]
+            dt = datetime.fromisoformat(text)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)
+            return round(dt.timestamp() * 1000)
+        except ValueError:
+            pass
+    raise invalid(f"Invalid value {value!r} for parameter '{name}': expected an RFC 3339 time")
+
+
+def parse_duration(value: Any, name: str) -> int:
+    """Milliseconds from a protobuf JSON Duration (``"1.5s"``) or a number of ms."""
+    if isinstance(value, bool):
+        raise invalid(f"Invalid value {value!r} for parameter '{name}'")
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str) and value.endswith("s"):
+        try:
+            return round(float(value[:-1]) * 1000)
+        except ValueError:
+            pass
+    raise invalid(
+        f"Invalid value {value!r} for parameter '{name}': expected a duration like '1.5s'"
+    )
+
+
+def new_trace_id() -> str:
+    return TRACE_ID_PREFIX + uuid.uuid4().hex
+
+
+def trace_id_from_otel(trace_id_hex: str) -> str:
+    return TRACE_ID_PREFIX + trace_id_hex
+
+
+def b64_to_hex(value: str | None, size: int) -> str | None:
+    """A base64 id of a span dict (MLflow's) as hex; hex passes through."""
+    if not value:
+        return None
+    if len(value) == size * 2 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return value.lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise invalid(f"Invalid span id {value!r}: expected base64 or hex") from None
+    if len(raw) != size:
+        raise invalid(f"Invalid span id {value!r}: expected {size} bytes")
+    return raw.hex()
+
+
+def hex_to_b64(value: str) -> str:
+    return base64.b64encode(bytes.fromhex(value)).decode()
+
+
+def _cut(value: str | None, n: int) -> str | None:
+    return None if value is None else value[:n]
+
+
+# -- span index rows -----------------------------------------------------------------------
+@dataclass
+class SpanRow:
+    """What the index keeps of a span (the rest is in the trace data file)."""
+
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    span_type: str | None
+    status: str
+    start_time_ns: int
+    end_time_ns: int | None
+    attributes: dict[str, str]  # key -> JSON text (MLflow's serialized attribute values)
+
+
+STATUS_NAMES = {
+    "STATUS_CODE_OK": "OK",
+    "STATUS_CODE_ERROR": "ERROR",
+    "STATUS_CODE_UNSET": "UNSET",
+    "OK": "OK",
+    "ERROR": "ERROR",
+    "UNSET": "UNSET",
+}
+
+
+def span_row(span: dict[str, Any], where: str) -> SpanRow:
+    """The index row of one MLflow span dict; a malformed span is INVALID_PARAMETER_VALUE
+    naming ``where`` (``spans[3]``)."""
+    if not isinstance(span, dict):
+        raise invalid(f"Invalid {where}: expected an object")
+    span_id = b64_to_hex(span.get("span_id"), 8)
+    if span_id is None:
+        raise invalid(f"Invalid {where}: 'span_id' is required")
+    attrs = span.get("attributes") or {}
+    if not isinstance(attrs, dict):
+        raise invalid(f"Invalid {where}.attributes: expected an object")
+    text_attrs: dict[str, str] = {}
+    for k, v in attrs.items():
+        t = v if isinstance(v, str) else json.dumps(v)
+        if len(t) > MAX_ATTRIBUTE_BYTES:
+            raise invalid(
+                f"Invalid {where}.attributes['{k}']: {len(t)} characters, at most "
+                f"{MAX_ATTRIBUTE_BYTES} are accepted per span attribute"
+            )
+        text_attrs[str(k)[:MAX_TAG_KEY]] = t
+    status = span.get("status") or {}
+    code = status.get("code") if isinstance(status, dict) else status
+    start = span.get("start_time_unix_nano")
+    if start is None:
+        raise invalid(f"Invalid {where}: 'start_time_unix_nano' is required")
+    end = span.get("end_time_unix_nano")
+    try:
+        start_ns, end_ns = int(start), (None if end is None else int(end))
+    except (TypeError, ValueError):
+        raise invalid(f"Invalid {where}: times must be integers (ns)") from None
+    span_type = text_attrs.get(ATTR_SPAN_TYPE)
+    return SpanRow(
+        span_id=span_id,
+        parent_span_id=b64_to_hex(span.get("parent_span_id"), 8),
+        name=str(span.get("name") or ""),
+        span_type=_json_str(span_type) if span_type is not None else None,
+        status=STATUS_NAMES.get(str(code or "UNSET"), "UNSET"),
+        start_time_ns=start_ns,
+        end_time_ns=end_ns,
+        attributes=text_attrs,
+    )
+
+
+def _json_str(text: str) -> str:
+    """An attribute's JSON text as the plain string it holds (``'"LLM"'`` -> ``LLM``)."""
+    try:
+        v = json.loads(text)
+    except ValueError:
+        return text
+    return v if isinstance(v, str) else text
+
+
+# -- writes --------------------------------------------------------------------------------
+def upsert_info(conn: Connection, info: TraceInfo, upsert: Any, *, merge: bool = True) -> None:
+    """Insert the trace or update its info; tags and metadata are merged (a key given
+    again takes the new value). Links runs named by metadata ``mlflow.sourceRun``."""
+    row = {
+        "trace_id": info.trace_id,
+        "experiment_id": int(info.experiment_id),
+        "client_request_id": info.client_request_id,
+        "request_time": info.request_time,
+        "execution_duration": info.execution_duration,
+        "state": info.state,
+        "request_preview": _cut(info.request_preview, PREVIEW_CHARS),
+        "response_preview": _cut(info.response_preview, PREVIEW_CHARS),
+        "name": _cut(info.tags.get(TAG_TRACE_NAME), 500),
+    }
+    exists = conn.execute(
+        sa.select(traces.c.trace_id).where(traces.c.trace_id == info.trace_id)
+    ).first()
+    if exists is None:
+        conn.execute(traces.insert(), [row])
+    else:
+        values = {k: v for k, v in row.items() if k != "trace_id" and (v is not None or not merge)}
+        conn.execute(traces.update().where(traces.c.trace_id == info.trace_id).values(**values))
+    set_keyed(conn, trace_tags, info.trace_id, info.tags, upsert)
+    set_keyed(conn, trace_metadata, info.trace_id, info.trace_metadata, upsert)
+    run = info.trace_metadata.get(META_SOURCE_RUN)
+    if run:
+        link_runs(conn, [info.trace_id], run, upsert)
+
+
+def set_keyed(
+    conn: Connection, table: Table, trace_id: str, values: dict[str, str], upsert: Any
+) -> None:
+    rows = []
+    for k, v in values.items():
+        if len(k) > MAX_TAG_KEY:
+            raise invalid(f"Trace tag/metadata key '{k[:50]}...' is longer than {MAX_TAG_KEY}")
+        rows.append({"trace_id": trace_id, "key": k, "value": _cut(str(v), MAX_TAG_VALUE)})
+    if rows:
+        upsert(conn, table, ["trace_id", "key"], rows)
+
+
+def link_runs(conn: Connection, trace_ids: Sequence[str], run_id: str, insert_ignore: Any) -> None:
+    rows = [{"trace_id": t, "run_id": run_id} for t in dict.fromkeys(trace_ids)]
+    if rows:
+        insert_ignore(conn, trace_runs, ["trace_id", "run_id"], rows)
+
+
+def index_spans(
+    conn: Connection,
+    trace_id: str,
+    rows: Iterable[SpanRow],
+    insert_ignore: Any,
+) -> None:
+    """Index spans of one trace (a span already indexed keeps its first row)."""
+    span_rows, attr_rows = [], []
+    for r in rows:
+        span_rows.append(
+            {
+                "trace_id": trace_id,
+                "span_id": r.span_id,
+                "parent_span_id": r.parent_span_id,
+                "name": r.name[:500],
+                "span_type": _cut(r.span_type, 100),
+                "status": r.status,
+                "start_time_ns": r.start_time_ns,
+                "end_time_ns": r.end_time_ns,
+            }
+        )
+        for k, v in r.attributes.items():
+            attr_rows.append(
+                {
+                    "trace_id": trace_id,
+                    "span_id": r.span_id,
+                    "key": k,
+                    "value": _json_str(v)[:INDEXED_VALUE_CHARS],
+                }
+            )
+    if span_rows:
+        insert_ignore(conn, spans, ["trace_id", "span_id"], span_rows)
+    if attr_rows:
+        insert_ignore(conn, span_attributes, ["trace_id", "span_id", "key"], attr_rows)
+
+
+def info_from_spans(trace_id: str, experiment_id: str, rows: Sequence[SpanRow]) -> TraceInfo:
+    """A trace's info as its spans tell it (OTLP producers that never call start_trace):
+    times from the spans, state, name and previews from the root span when present."""
+    start = min(r.start_time_ns for r in rows) // 1_000_000
+    info = TraceInfo(trace_id, experiment_id, start)
+    info.trace_metadata[META_SCHEMA_VERSION] = "3"
+    root = next((r for r in rows if r.parent_span_id is None), None)
+    if root is not None:
+        info.tags[TAG_TRACE_NAME] = root.name
+        if root.end_time_ns is not None:
+            info.execution_duration = (root.end_time_ns - root.start_time_ns) // 1_000_000
+        info.state = {"OK": "OK", "ERROR": "ERROR"}.get(root.status, "OK")
+        if ATTR_INPUTS in root.attributes:
+            info.request_preview = root.attributes[ATTR_INPUTS][:PREVIEW_CHARS]
+        if ATTR_OUTPUTS in root.attributes:
+            info.response_preview = root.attributes[ATTR_OUTPUTS][:PREVIEW_CHARS]
+    return info
+
+
+def delete(conn: Connection, trace_ids: Sequence[str]) -> int:
+    """Delete traces and their rows (the caller deletes their assessments first)."""
+    ids = list(trace_ids)
+    if not ids:
+        return 0
+    for t in _CHILD_TABLES:
+        conn.execute(t.delete().where(t.c.trace_id.in_(ids)))
+    return conn.execute(traces.delete().where(traces.c.trace_id.in_(ids))).rowcount or 0
+
+
+# -- reads ---------------------------------------------------------------------------------
+def load_infos(conn: Connection, rows: Sequence[Any]) -> list[TraceInfo]:
+    """TraceInfos of trace rows, with their tags and metadata, in the rows' order."""
+    out = [
+        TraceInfo(
+            trace_id=r.trace_id,
+            experiment_id=str(r.experiment_id),
+            request_time=r.request_time,
+            state=r.state,
+            execution_duration=r.execution_duration,
+            client_request_id=r.client_request_id,
+            request_preview=r.request_preview,
+            response_preview=r.response_preview,
+        )
+        for r in rows
+    ]
+    by_id = {i.trace_id: i for i in out}
+    if not by_id:
+        return out
+    ids = list(by_id)
+    for t, attr in ((trace_tags, "tags"), (trace_metadata, "trace_metadata")):
+        for tid, k, v in conn.execute(
+            sa.select(t.c.trace_id, t.c.key, t.c.value).where(t.c.trace_id.in_(ids))
+        ):
+            getattr(by_id[tid], attr)[k] = v if v is not None else ""
+    return out
+
+
+def get_row(conn: Connection, trace_id: str) -> Any:
+    row = conn.execute(sa.select(traces).where(traces.c.trace_id == trace_id)).first()
+    if row is None:
+        raise not_found(f"Trace with ID '{trace_id}' not found.")
+    return row
+
+
+def span_rows_for(conn: Connection, trace_id: str) -> list[Any]:
+    return list(
+        conn.execute(
+            sa.select(spans).where(spans.c.trace_id == trace_id).order_by(spans.c.start_time_ns)
+        )
+    )
+
+
+# -- span data <-> OTLP JSON ----------------------------------------------------------------
+def any_value(value: Any) -> dict[str, Any]:
+    """A value as OTLP's ``AnyValue`` JSON (snake_case, as MLflow's server answers)."""
+    if value is None:
+        return {}
+    if isinstance(value, bool):
+        return {"bool_value": value}
+    if isinstance(value, int):
+        return {"int_value": str(value)}
+    if isinstance(value, float):
+        return {"double_value": value}
+    if isinstance(value, str):
+        return {"string_value": value}
+    if isinstance(value, (list, tuple)):
+        return {"array_value": {"values": [any_value(v) for v in value]}}
+    if isinstance(value, dict):
+        return {
+            "kvlist_value": {
+                "values": [{"key": str(k), "value": any_value(v)} for k, v in value.items()]
+            }
+        }
+    return {"string_value": str(value)}
+
+
+def span_to_otlp_json(span: dict[str, Any]) -> dict[str, Any]:
+    """One MLflow span dict as an OTLP ``Span`` in JSON (the ``traces/get`` answer)."""
+    attrs = []
+    for k, v in (span.get("attributes") or {}).items():
+        try:
+            decoded = json.loads(v) if isinstance(v, str) else v
+        except ValueError:
+            decoded = v
+        attrs.append({"key": k, "value": any_value(decoded)})
+    status = span.get("status") or {}
+    out: dict[str, Any] = {
+        "trace_id": span.get("trace_id"),
+        "span_id": span.get("span_id"),
+        "name": span.get("name", ""),
+        "start_time_unix_nano": str(span.get("start_time_unix_nano") or 0),
+        "end_time_unix_nano": str(span.get("end_time_unix_nano") or 0),
+        "attributes": attrs,
+        "status": {
+            "code": status.get("code") or "STATUS_CODE_UNSET",
+            "message": status.get("message") or "",
+        },
+        "events": [
+            {
+                "name": e.get("name", ""),
+                "time_unix_nano": str(e.get("time_unix_nano") or 0),
+                "attributes": [
+                    {"key": k, "value": any_value(v)}
+                    for k, v in (e.get("attributes") or {}).items()
+                ],
+            }
+            for e in span.get("events") or []
+        ],
+    }
+    if span.get("parent_span_id"):
+        out["parent_span_id"] = span["parent_span_id"]
+    return out
+
+
+def merge_span_files(parts: Iterable[bytes]) -> list[dict[str, Any]]:
+    """Spans of several ``{"spans": [...]}`` files, each span once (first seen), by start."""
+    seen: dict[str, dict[str, Any]] = {}
+    for raw in parts:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        for s in data.get("spans") or []:
+            if isinstance(s, dict):
+                seen.setdefault(str(s.get("span_id")), s)
+    return sorted(seen.values(), key=lambda s: int(s.get("start_time_unix_nano") or 0))
