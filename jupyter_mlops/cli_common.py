@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .tracking.store import TrackingStore
@@ -62,3 +64,28 @@ def open_store(database_url: str | None, artifact_root: str | None) -> TrackingS
 def display_url(uri: str) -> str:
     """The URI with any password hidden."""
     return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", uri)
+
+
+def workspace_root(file: str, root: str | None) -> str:
+    """The root a spec file's paths may not leave: ``--root``, else the current directory,
+    or the file's own directory when it lies outside it."""
+    if root:
+        return os.path.abspath(root)
+    cwd = os.getcwd()
+    full = os.path.abspath(file)
+    return cwd if full.startswith(cwd.rstrip(os.sep) + os.sep) else os.path.dirname(full)
+
+
+def report_issues(file: str, issues: Sequence[object]) -> int:
+    """Print a spec's issues (``file:line: field: message``) and their count to stderr; 1."""
+    for issue in issues:
+        print(str(issue), file=sys.stderr)
+    print(f"{file}: {len(issues)} problem(s)", file=sys.stderr)
+    return 1
+
+
+def describe_params(params: Mapping[str, Any]) -> str:
+    """``lr: float = 0.01, epochs: integer`` of declared parameters (``ParamSpec`` s)."""
+    return ", ".join(
+        f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "") for n, s in params.items()
+    )

@@ -38,6 +38,22 @@ class Service(LoggingConfigurable):
         #: The directory user paths are relative to (the Jupyter server's root).
         self.root_dir = os.path.realpath(root_dir)
 
+    def experiment_id(self, name: str) -> str:
+        """The id of the experiment ``name``, created when missing (a concurrent creation
+        by another process is taken as it is)."""
+        from .tracking.errors import TrackingError
+
+        exp = self.store.get_experiment_by_name(name)
+        if exp is not None:
+            return str(exp.experiment_id)
+        try:
+            return str(self.store.create_experiment(name))
+        except TrackingError:
+            again = self.store.get_experiment_by_name(name)
+            if again is None:
+                raise
+            return str(again.experiment_id)
+
     async def start(self) -> None:
         """Begin background work: re-adopt or fail what a stopped process left
         unfinished, start timers. Called once, after the server started: the
@@ -47,3 +63,14 @@ class Service(LoggingConfigurable):
     async def stop(self) -> None:
         """End background work and release what the service holds (processes, threads).
         Called once, in the app's stop hook, before the store closes."""
+
+
+def current_user() -> str:
+    """The OS user the tracked runs of a service are created as ("" in containers without
+    one: runs still work)."""
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name (containers)
+        return ""

@@ -18,6 +18,8 @@ import sys
 import time
 from typing import IO, Any
 
+from ..cli_common import describe_params, report_issues, workspace_root
+
 
 def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -75,14 +77,6 @@ def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _root(file: str, root: str | None) -> str:
-    if root:
-        return os.path.abspath(root)
-    cwd = os.getcwd()
-    full = os.path.abspath(file)
-    return cwd if full.startswith(cwd.rstrip(os.sep) + os.sep) else os.path.dirname(full)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.job_command == "validate":
         return _validate(args)
@@ -93,16 +87,10 @@ def _validate(args: argparse.Namespace) -> int:
     from .spec import JobInvalid, load_job
 
     try:
-        job = load_job(args.file, root=_root(args.file, args.root))
+        job = load_job(args.file, root=workspace_root(args.file, args.root))
     except JobInvalid as e:
-        for issue in e.issues:
-            print(str(issue), file=sys.stderr)
-        print(f"{args.file}: {len(e.issues)} problem(s)", file=sys.stderr)
-        return 1
-    params = ", ".join(
-        f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "")
-        for n, s in job.params.items()
-    )
+        return report_issues(args.file, e.issues)
+    params = describe_params(job.params)
     print(
         f"{args.file}: valid job {job.name!r}: {job.framework}, {job.nodes} node(s) x "
         f"{job.procs_per_node} process(es), {job.entry_kind} "
@@ -182,7 +170,7 @@ class LogPrinter:
 
 def _run(args: argparse.Namespace) -> int:
     from ..cli_common import resolve_store
-    from ..pipelines.params import ParameterError, parse_assignments
+    from ..paramspec import ParameterError, parse_assignments
     from ..tracking import open_store
     from ..tracking.errors import TrackingError
     from .service import JobError, TrainingService
@@ -194,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     url, artifact_root = resolve_store(args.database_url, None)
     store = open_store(url, artifact_root=artifact_root)
-    root = _root(args.file, args.root)
+    root = workspace_root(args.file, args.root)
     env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=url)
     cfg: dict[str, Any] = {}
     if args.jobs_dir:

@@ -29,8 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .._process import alive
-from ..pipelines.proctree import descendants
+from .._process import alive, descendants, proc_table
 from .frameworks import Placement, cuda_visible, placements, rank_env, split_gpus
 from .spec import MAX_BACKOFF, JobSpec
 
@@ -77,20 +76,11 @@ def proc_start_time(pid: int) -> int | None:
 def group_members(pgid: int, since: int | None) -> list[int]:
     """Processes in process group ``pgid`` started at or after ``since`` (clock ticks)."""
     out: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for entry in entries:
-        if not entry.isdigit():
-            continue
+    for pid, rest in proc_table():
         try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode("utf-8", "replace")
-            rest = stat[stat.rfind(")") + 2 :].split()
             if int(rest[2]) == pgid and (since is None or int(rest[19]) >= since):
-                out.append(int(entry))
-        except (OSError, ValueError, IndexError):
+                out.append(pid)
+        except (ValueError, IndexError):
             continue
     return out
 

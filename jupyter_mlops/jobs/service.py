@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Float, Int, List, Unicode, default
 
 from .._process import alive
-from ..pipelines.spec import Issue, within
-from ..services import Service
+from ..services import Service, current_user
+from ..specfile import Issue, within
 from ..targets import LOCAL, Target, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import JOB_TERMINAL, JobDB
@@ -343,19 +343,7 @@ class TrainingService(Service):
         source_tags: dict[str, str],
         target: str = LOCAL,
     ) -> dict[str, Any]:
-        from ..pipelines.executor import _user
-
-        exp_name = spec.experiment or spec.name
-        exp = self.store.get_experiment_by_name(exp_name)
-        if exp is None:
-            try:
-                exp_id = self.store.create_experiment(exp_name)
-            except TrackingError:
-                exp2 = self.store.get_experiment_by_name(exp_name)
-                assert exp2 is not None
-                exp_id = exp2.experiment_id
-        else:
-            exp_id = exp.experiment_id
+        exp_id = self.experiment_id(spec.experiment or spec.name)
         entry_file = spec.entry_path()
         source_name = self.rel(spec.source_path) or self.rel(entry_file) or f"<{spec.name}>"
         tags = {
@@ -381,7 +369,9 @@ class TrainingService(Service):
                 and k not in ("mlflow.source.type", "mlflow.source.name")
             }
         )
-        run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name or None, tags=tags)
+        run = self.store.create_run(
+            exp_id, user_id=current_user(), run_name=run_name or None, tags=tags
+        )
         job_id = run.info.run_id
         if values:
             self.store.log_batch(

@@ -1,6 +1,6 @@
 """Training job specs: ``*.job.yaml`` files and the Python API both produce a :class:`JobSpec`.
 
-Validation reports every problem at once as :class:`~jupyter_mlops.pipelines.spec.Issue`
+Validation reports every problem at once as :class:`~jupyter_mlops.specfile.Issue`
 (file, line from the YAML marks, field such as ``resources.gpu``), like pipeline files:
 a structural check against ``job.schema.json``, then meaning (the entry point exists
 inside the workspace, a ``file.py:function`` names a function defined there, parameter
@@ -10,14 +10,31 @@ defaults match their types).
 from __future__ import annotations
 
 import ast
-import functools
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..pipelines.model import PARAM_TYPES, ParamSpec, infer_type, param_from_dict
-from ..pipelines.spec import Issue, _Ctx, _load_yaml, _type, field_name, type_ok, within
+from ..paramspec import (
+    PARAM_TYPES,
+    ParameterError,
+    ParamSpec,
+    infer_type,
+    param_from_dict,
+    resolve_declared,
+    type_ok,
+)
+from ..specfile import (
+    Issue,
+    SpecContext,
+    SpecInvalid,
+    common_message,
+    field_name,
+    parse_yaml,
+    read_spec_file,
+    schema_issues,
+    schema_validator,
+    within,
+)
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "job.schema.json")
 FRAMEWORKS = ("pytorch", "tensorflow", "generic")
@@ -27,12 +44,8 @@ RESTART_POLICIES = ("Never", "OnFailure", "ExitCode")
 MAX_BACKOFF = 300.0
 
 
-class JobInvalid(Exception):
+class JobInvalid(SpecInvalid):
     """The job spec has problems; ``issues`` lists every one."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
 
 
 @dataclass
@@ -148,18 +161,9 @@ def load_job(path: str, root: str | None = None, display: str | None = None) -> 
     """Read and validate a job file; raises :class:`JobInvalid`."""
     apath = os.path.abspath(path)
     try:
-        with open(apath, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise JobInvalid(
-            [
-                Issue(
-                    f"cannot read the job file: {e.strerror}",
-                    file=display or path,
-                    code="invalidFile",
-                )
-            ]
-        ) from None
+        text = read_spec_file(apath, display or path, "job file")
+    except SpecInvalid as e:
+        raise JobInvalid(e.issues) from None
     return parse_job(text, path=apath, root=root, display=display or path)
 
 
@@ -167,26 +171,10 @@ def parse_job(
     text: str, path: str | None = None, root: str | None = None, display: str | None = None
 ) -> JobSpec:
     """Validate YAML text; ``path`` (absolute) locates relative entry files."""
-    import yaml
-
-    shown = display or path
     try:
-        data, marks = _load_yaml(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        raise JobInvalid(
-            [
-                Issue(
-                    f"not valid YAML: {problem}",
-                    file=shown,
-                    line=mark.line + 1 if mark else None,
-                    column=mark.column + 1 if mark else None,
-                    code="invalidYAML",
-                )
-            ]
-        ) from None
-    ctx = _Ctx(shown, marks)
+        data, ctx = parse_yaml(text, display or path)
+    except SpecInvalid as e:
+        raise JobInvalid(e.issues) from None
     if not isinstance(data, dict):
         ctx.add(
             (),
@@ -207,11 +195,11 @@ def validate_dict(
     display: str | None = None,
 ) -> JobSpec:
     """Validate a mapping built in Python (no line numbers); raises :class:`JobInvalid`."""
-    return _validated(data, _Ctx(display or source_path, {}), source_path, base_dir, root)
+    return _validated(data, SpecContext(display or source_path, {}), source_path, base_dir, root)
 
 
 def _validated(
-    data: dict[str, Any], ctx: _Ctx, path: str | None, base: str, root: str | None
+    data: dict[str, Any], ctx: SpecContext, path: str | None, base: str, root: str | None
 ) -> JobSpec:
     _check_schema(data, ctx)
     if ctx.issues:
@@ -224,34 +212,8 @@ def _validated(
 
 
 # -- structure ---------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _validator() -> Any:
-    from ..pipelines.spec import _validator as pipeline_validator
-
-    pipeline_validator()  # imports jsonschema the cheap way
-    import jsonschema
-
-    with open(SCHEMA_PATH, encoding="utf-8") as f:
-        schema = json.load(f)
-    return jsonschema.Draft202012Validator(schema)
-
-
-def _check_schema(data: dict[str, Any], ctx: _Ctx) -> None:
-    for err in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
-        path = tuple(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            if extra:
-                allowed = ", ".join(sorted(err.schema.get("properties", {})))
-                ctx.add(
-                    path + (extra[0],),
-                    f"unknown field{'s' if len(extra) > 1 else ''} "
-                    f"{', '.join(map(repr, extra))} (allowed: {allowed})",
-                    "invalidField",
-                    key=True,
-                )
-                continue
-        ctx.add(path, _message(err, path), "invalidField", key=err.validator == "propertyNames")
+def _check_schema(data: dict[str, Any], ctx: SpecContext) -> None:
+    schema_issues(schema_validator(SCHEMA_PATH), data, ctx, _message)
 
 
 def _message(err: Any, path: tuple[Any, ...]) -> str:
@@ -261,8 +223,6 @@ def _message(err: Any, path: tuple[Any, ...]) -> str:
         return "a job needs exactly one entry point: 'script', 'notebook', 'function' or 'code'" + (
             f" (it has {', '.join(map(repr, given))})" if given else ""
         )
-    if v == "required":
-        return err.message.replace("is a required property", "is required")
     if v == "pattern" and path == ("script",):
         return f"{err.instance!r} is not a script (.py or .sh)"
     if v == "pattern" and path == ("notebook",):
@@ -271,23 +231,13 @@ def _message(err: Any, path: tuple[Any, ...]) -> str:
         return f"{err.instance!r}: write file.py:function or package.module:function"
     if v == "pattern" and path == ("name",):
         return "use letters, digits, '_', '.' and '-' (at most 63 characters)"
-    if v == "enum":
-        return f"{err.instance!r} is not one of {', '.join(map(repr, err.validator_value))}"
-    if v == "propertyNames":
-        return f"{err.instance!r}: {err.message}"
-    if v == "type":
-        want = err.validator_value
-        want = want if isinstance(want, str) else " or ".join(want)
-        return f"expected {want}, got {_type(err.instance)} {err.instance!r}"
-    if v in ("minimum", "maximum", "exclusiveMinimum"):
-        return err.message
     if v == "anyOf" and len(path) == 2 and path[0] == "params":
         return "a parameter is {type, default, description, enum} or a bare default value"
-    return err.message
+    return common_message(err)
 
 
 # -- meaning -----------------------------------------------------------------------------
-def _check_semantics(spec: JobSpec, ctx: _Ctx, root: str | None) -> None:
+def _check_semantics(spec: JobSpec, ctx: SpecContext, root: str | None) -> None:
     for name, p in spec.params.items():
         where = ("params", name)
         if p.type not in PARAM_TYPES:
@@ -335,7 +285,7 @@ def _check_semantics(spec: JobSpec, ctx: _Ctx, root: str | None) -> None:
 
 
 def _check_file(
-    spec: JobSpec, ctx: _Ctx, path: tuple[Any, ...], rel: str, root: str | None
+    spec: JobSpec, ctx: SpecContext, path: tuple[Any, ...], rel: str, root: str | None
 ) -> str | None:
     if os.path.isabs(rel):
         ctx.add(path, f"{rel!r}: use a path relative to the job file", "invalidFilePath")
@@ -354,33 +304,10 @@ def _check_file(
 def resolve_params(spec: JobSpec, given: dict[str, Any] | None) -> dict[str, Any]:
     """Declared defaults overridden by ``given`` (strings parsed to the declared type);
     raises ValueError naming every unknown, missing or mistyped parameter."""
-    from ..pipelines.params import ParameterError, coerce
-
-    given = dict(given or {})
-    errors: list[str] = []
-    out: dict[str, Any] = {}
-    for name in given:
-        if name not in spec.params:
-            known = ", ".join(sorted(spec.params)) or "none declared"
-            errors.append(f"unknown parameter {name!r} (params: {known})")
-    for name, p in spec.params.items():
-        if name in given:
-            try:
-                value = coerce(p.type, given[name], name)
-            except ParameterError as e:
-                errors.append(str(e))
-                continue
-            if p.enum is not None and value not in p.enum:
-                errors.append(f"parameter {name!r}: {value!r} is not one of {p.enum}")
-                continue
-            out[name] = value
-        elif p.has_default:
-            out[name] = p.default
-        else:
-            errors.append(f"parameter {name!r} is required ({p.type})")
-    if errors:
-        raise ValueError("; ".join(errors))
-    return out
+    try:
+        return resolve_declared(spec.params, given, "params")
+    except ParameterError as e:
+        raise ValueError(str(e)) from None
 
 
 def declare_params(values: dict[str, Any]) -> dict[str, Any]:

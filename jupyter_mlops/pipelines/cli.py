@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any
 
+from ..cli_common import describe_params, report_issues, workspace_root
+
 
 def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -77,14 +79,6 @@ def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _root(file: str, root: str | None) -> str:
-    if root:
-        return os.path.abspath(root)
-    cwd = os.getcwd()
-    full = os.path.abspath(file)
-    return cwd if full.startswith(cwd.rstrip(os.sep) + os.sep) else os.path.dirname(full)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.pipeline_command == "validate":
         return _validate(args)
@@ -96,16 +90,10 @@ def _validate(args: argparse.Namespace) -> int:
     from .spec import PipelineInvalid, load_pipeline
 
     try:
-        p = load_pipeline(args.file, root=_root(args.file, args.root))
+        p = load_pipeline(args.file, root=workspace_root(args.file, args.root))
     except PipelineInvalid as e:
-        for issue in e.issues:
-            print(str(issue), file=sys.stderr)
-        print(f"{args.file}: {len(e.issues)} problem(s)", file=sys.stderr)
-        return 1
-    params = ", ".join(
-        f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "")
-        for n, s in p.parameters.items()
-    )
+        return report_issues(args.file, e.issues)
+    params = describe_params(p.parameters)
     print(
         f"{args.file}: valid pipeline {p.name!r}, {len(p.steps)} step(s): "
         f"{' -> '.join(topological_order(p))}" + (f"; parameters: {params}" if params else "")
@@ -127,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     url, artifact_root = resolve_store(args.database_url, None)
     store = open_store(url, artifact_root=artifact_root)
-    root = _root(args.file, args.root)
+    root = workspace_root(args.file, args.root)
     env = dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=url)
     cfg: dict[str, Any] = {"parallelism": args.parallelism}
     if args.runs_dir:

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..services import current_user
 from ..targets import LOCAL, TargetContext
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
 from .model import Pipeline, Step
@@ -200,7 +201,7 @@ class Context(TargetContext[PipelineRunItem]):
 
         run = self.store.create_run(
             item.experiment_id,
-            user_id=_user(),
+            user_id=current_user(),
             run_name=name,
             tags={
                 TAG_PARENT_RUN_ID: item.id,
@@ -672,7 +673,7 @@ class RunExecution:
         store = self.ctx.store
         run = store.create_run(
             self.experiment_id,
-            user_id=_user(),
+            user_id=current_user(),
             run_name=step.name,
             tags={
                 TAG_PARENT_RUN_ID: self.run_id,
@@ -798,12 +799,3 @@ def _hash_path(h: Any, path: str) -> None:
                 h.update(chunk)
     except OSError:
         h.update(b"<missing>")
-
-
-def _user() -> str:
-    try:
-        import getpass
-
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name (containers): runs still work
-        return ""

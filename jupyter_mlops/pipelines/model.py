@@ -10,37 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Parameter types and the Python types a value of each may have.
-PARAM_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "float": (float, int),
-    "boolean": (bool,),
-    "list": (list,),
-    "dict": (dict,),
-}
+from ..paramspec import PARAM_TYPES, ParamSpec, infer_type, param_from_dict
 
-
-@dataclass
-class ParamSpec:
-    """A pipeline parameter; no default means the caller must give a value."""
-
-    name: str
-    type: str = "string"
-    default: Any = None
-    has_default: bool = False
-    description: str = ""
-    enum: list[Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
-        if self.has_default:
-            out["default"] = self.default
-        if self.description:
-            out["description"] = self.description
-        if self.enum is not None:
-            out["enum"] = list(self.enum)
-        return out
+__all__ = [
+    "PARAM_TYPES",
+    "ParamSpec",
+    "Pipeline",
+    "Step",
+    "infer_type",
+    "param_from_dict",
+    "pipeline_from_dict",
+    "step_from_dict",
+]
 
 
 @dataclass
@@ -129,37 +110,6 @@ STEP_KEYS = (
 )
 #: Keys of ``defaults:`` (step settings every step inherits unless it sets its own).
 DEFAULT_KEYS = ("env", "retries", "retry_delay", "timeout", "cache", "kernel", "image", "resources")
-
-
-def infer_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "dict"
-    return "string"
-
-
-def param_from_dict(name: str, raw: Any) -> ParamSpec:
-    """``{type, default, description, enum}`` or a bare default value."""
-    if isinstance(raw, dict) and (
-        "type" in raw or "default" in raw or "description" in raw or "enum" in raw
-    ):
-        has_default = "default" in raw
-        default = raw.get("default")
-        ptype = raw.get("type") or (infer_type(default) if has_default else "string")
-        if ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
-            default = float(default)
-        return ParamSpec(
-            name, ptype, default, has_default, raw.get("description", "") or "", raw.get("enum")
-        )
-    ptype = infer_type(raw)
-    return ParamSpec(name, ptype, raw, True)
 
 
 def step_from_dict(name: str, raw: dict[str, Any], defaults: dict[str, Any] | None = None) -> Step:

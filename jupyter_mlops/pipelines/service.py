@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from traitlets import Dict, Float, Int, Unicode, default
 
-from ..services import Service
+from ..services import Service, current_user
 from ..targets import LOCAL, Target, build_targets, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
@@ -391,19 +391,9 @@ class PipelineService(Service):
         target: str = "local",
         executor: str | None = None,
     ) -> dict[str, Any]:
-        from .executor import TAG_PIPELINE, _user
+        from .executor import TAG_PIPELINE
 
-        exp_name = p.experiment or p.name
-        exp = self.store.get_experiment_by_name(exp_name)
-        if exp is None:
-            try:
-                exp_id = self.store.create_experiment(exp_name)
-            except TrackingError:
-                exp2 = self.store.get_experiment_by_name(exp_name)
-                assert exp2 is not None
-                exp_id = exp2.experiment_id
-        else:
-            exp_id = exp.experiment_id
+        exp_id = self.experiment_id(p.experiment or p.name)
         rel = self.rel(p.source_path)
         tags = {
             TAG_PIPELINE: p.name,
@@ -418,7 +408,7 @@ class PipelineService(Service):
             tags["mlops.pipeline.retry_of"] = retry_of
         if target != "local":
             tags["mlops.pipeline.target"] = target
-        run = self.store.create_run(exp_id, user_id=_user(), run_name=run_name, tags=tags)
+        run = self.store.create_run(exp_id, user_id=current_user(), run_name=run_name, tags=tags)
         run_id = run.info.run_id
         if values:
             self.store.log_batch(

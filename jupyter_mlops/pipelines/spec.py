@@ -12,14 +12,37 @@ templates (``{{ params.lr }}``).
 from __future__ import annotations
 
 import ast
-import functools
 import json
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from .model import PARAM_TYPES, Pipeline, pipeline_from_dict
+from ..paramspec import PARAM_TYPES, type_ok
+from ..specfile import (
+    Issue,
+    Path,
+    SpecContext,
+    SpecInvalid,
+    common_message,
+    field_name,
+    parse_yaml,
+    read_spec_file,
+    schema_issues,
+    schema_validator,
+    within,
+)
+from .model import Pipeline, pipeline_from_dict
+
+__all__ = [
+    "Issue",
+    "PipelineInvalid",
+    "field_name",
+    "load_pipeline",
+    "parse_pipeline",
+    "type_ok",
+    "validate_pipeline",
+    "within",
+]
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "pipeline.schema.json")
 TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
@@ -27,99 +50,10 @@ _REF = re.compile(
     r"^(params\.[A-Za-z_][A-Za-z0-9_]*|run\.id|run\.dir|pipeline\.name|"
     r"pipeline\.dir|steps\.[A-Za-z0-9][A-Za-z0-9_-]*\.outputs)$"
 )
-Path = tuple[Any, ...]
 
 
-@dataclass
-class Issue:
-    message: str
-    field: str = ""
-    file: str | None = None
-    line: int | None = None
-    column: int | None = None
-    code: str = "invalid"
-
-    def __str__(self) -> str:
-        where = self.file or "<pipeline>"
-        if self.line is not None:
-            where += f":{self.line}"
-        return f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "message": self.message,
-            "field": self.field,
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
-            "code": self.code,
-        }
-
-
-class PipelineInvalid(Exception):
+class PipelineInvalid(SpecInvalid):
     """The pipeline has problems; ``issues`` lists every one."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        self.issues = issues
-        super().__init__("\n".join(str(i) for i in issues))
-
-
-def field_name(path: Path) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-# -- YAML with marks -----------------------------------------------------------------------
-def _load_yaml(text: str) -> tuple[Any, dict[Path, tuple[int, int]]]:
-    """The document and the (line, column) of every node, by path (1-based)."""
-    import yaml
-
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
-    marks: dict[Path, tuple[int, int]] = {}
-
-    def walk(n: Any, path: Path) -> None:
-        marks[path] = (n.start_mark.line + 1, n.start_mark.column + 1)
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                walk(v, path + (k.value,))
-                marks[path + (k.value, "<key>")] = (k.start_mark.line + 1, k.start_mark.column + 1)
-        elif isinstance(n, yaml.SequenceNode):
-            for i, v in enumerate(n.value):
-                walk(v, path + (i,))
-
-    if node is not None:
-        walk(node, ())
-    return data, marks
-
-
-class _Ctx:
-    def __init__(self, file: str | None, marks: dict[Path, tuple[int, int]]) -> None:
-        self.file = file
-        self.marks = marks
-        self.issues: list[Issue] = []
-
-    def add(self, path: Path, message: str, code: str = "invalid", key: bool = False) -> None:
-        mark = None
-        if key and path + ("<key>",) in self.marks:
-            mark = self.marks[path + ("<key>",)]
-        p = path
-        while mark is None:
-            mark = self.marks.get(p)
-            if not p:
-                break
-            p = p[:-1]
-        line, col = mark if mark else (None, None)
-        self.issues.append(Issue(message, field_name(path), self.file, line, col, code))
 
 
 # -- entry points ------------------------------------------------------------------------
@@ -127,12 +61,9 @@ def load_pipeline(path: str, root: str | None = None) -> Pipeline:
     """Read and validate a pipeline file; raises :class:`PipelineInvalid`."""
     apath = os.path.abspath(path)
     try:
-        with open(apath, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise PipelineInvalid(
-            [Issue(f"cannot read the pipeline file: {e.strerror}", file=path, code="invalidFile")]
-        ) from None
+        text = read_spec_file(apath, path, "pipeline file")
+    except SpecInvalid as e:
+        raise PipelineInvalid(e.issues) from None
     return parse_pipeline(text, path=apath, root=root, display=path)
 
 
@@ -140,26 +71,10 @@ def parse_pipeline(
     text: str, path: str | None = None, root: str | None = None, display: str | None = None
 ) -> Pipeline:
     """Validate YAML text; ``path`` (absolute) locates relative step files."""
-    import yaml
-
-    shown = display or path
     try:
-        data, marks = _load_yaml(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        raise PipelineInvalid(
-            [
-                Issue(
-                    f"not valid YAML: {problem}",
-                    file=shown,
-                    line=mark.line + 1 if mark else None,
-                    column=mark.column + 1 if mark else None,
-                    code="invalidYAML",
-                )
-            ]
-        ) from None
-    ctx = _Ctx(shown, marks)
+        data, ctx = parse_yaml(text, display or path)
+    except SpecInvalid as e:
+        raise PipelineInvalid(e.issues) from None
     if not isinstance(data, dict):
         ctx.add((), "a pipeline file is a mapping with 'name' and 'steps'", "invalidPipeline")
         raise PipelineInvalid(ctx.issues)
@@ -176,7 +91,7 @@ def parse_pipeline(
 
 def validate_pipeline(pipeline: Pipeline, root: str | None = None) -> list[Issue]:
     """The problems of a model built in Python (no line numbers)."""
-    ctx = _Ctx(pipeline.source_path, {})
+    ctx = SpecContext(pipeline.source_path, {})
     _check_schema(pipeline.to_dict(), ctx)
     if not ctx.issues:
         _check_semantics(pipeline, ctx, root)
@@ -184,40 +99,8 @@ def validate_pipeline(pipeline: Pipeline, root: str | None = None) -> list[Issue
 
 
 # -- structure ---------------------------------------------------------------------------
-@functools.lru_cache(maxsize=1)
-def _validator() -> Any:
-    import sys
-
-    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-        # jsonschema builds an IRI grammar at import when rfc3987_syntax is installed: ~3 s
-        # on a busy machine, for a format our schema never uses. Skip it (only when we are
-        # the first importer; the entry is removed right after).
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-        try:
-            import jsonschema
-        finally:
-            del sys.modules["rfc3987_syntax"]
-    import jsonschema
-
-    with open(SCHEMA_PATH, encoding="utf-8") as f:
-        schema = json.load(f)
-    return jsonschema.Draft202012Validator(schema)
-
-
-def _check_schema(data: dict[str, Any], ctx: _Ctx) -> None:
-    for err in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
-        path = tuple(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            if extra:  # point at the first unknown key itself
-                ctx.add(path + (extra[0],), _schema_message(err, path), "invalidField", key=True)
-                continue
-        ctx.add(
-            path,
-            _schema_message(err, path),
-            "invalidField",
-            key=err.validator in ("propertyNames",),
-        )
+def _check_schema(data: dict[str, Any], ctx: SpecContext) -> None:
+    schema_issues(schema_validator(SCHEMA_PATH), data, ctx, _schema_message)
 
 
 def _schema_message(err: Any, path: Path) -> str:
@@ -226,8 +109,8 @@ def _schema_message(err: Any, path: Path) -> str:
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         allowed = ", ".join(sorted(err.schema.get("properties", {})))
         return f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))} (allowed: {allowed})"
-    if v == "required":
-        return err.message.replace("is a required property", "is required")
+    if v in ("required", "propertyNames", "type"):
+        return common_message(err)
     if v == "oneOf" and len(path) == 2 and path[0] == "steps":
         return "a step needs exactly one of 'notebook', 'script' or 'train'"
     if v == "pattern" and path and path[-1] == "notebook":
@@ -238,29 +121,13 @@ def _schema_message(err: Any, path: Path) -> str:
         return f"{err.instance!r} is not a script (.py or .sh)"
     if v == "pattern" and path == ("name",):
         return "use letters, digits, '_', '.' and '-' (at most 128 characters)"
-    if v == "propertyNames":
-        return f"{err.instance!r}: {err.message}"
-    if v == "type":
-        return f"expected {err.validator_value if isinstance(err.validator_value, str) else ' or '.join(err.validator_value)}, got {_type(err.instance)} {err.instance!r}"
     if v == "anyOf" and len(path) == 2 and path[0] == "parameters":
         return "a parameter is {type, default, description, enum} or a bare default value"
-    return err.message
-
-
-def _type(value: Any) -> str:
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "mapping",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
+    return str(err.message)
 
 
 # -- meaning -----------------------------------------------------------------------------
-def _check_semantics(p: Pipeline, ctx: _Ctx, root: str | None) -> None:
+def _check_semantics(p: Pipeline, ctx: SpecContext, root: str | None) -> None:
     for name, spec in p.parameters.items():
         path: Path = ("parameters", name)
         if spec.type not in PARAM_TYPES:
@@ -304,13 +171,6 @@ def _check_semantics(p: Pipeline, ctx: _Ctx, root: str | None) -> None:
             _check_kernel(ctx, sp, step, full)
 
 
-def type_ok(ptype: str, value: Any) -> bool:
-    kinds = PARAM_TYPES.get(ptype, (object,))
-    if isinstance(value, bool) and ptype != "boolean":
-        return False
-    return isinstance(value, kinds)
-
-
 def ancestors(p: Pipeline) -> dict[str, set[str]]:
     """Every step's transitive upstream steps (unknown names ignored, cycles tolerated)."""
     out: dict[str, set[str]] = {}
@@ -331,7 +191,7 @@ def ancestors(p: Pipeline) -> dict[str, set[str]]:
     return out
 
 
-def _check_dag(p: Pipeline, ctx: _Ctx) -> None:
+def _check_dag(p: Pipeline, ctx: SpecContext) -> None:
     known = ", ".join(sorted(p.steps))
     for name, step in p.steps.items():
         for i, dep in enumerate(step.depends_on):
@@ -387,7 +247,9 @@ def find_cycle(p: Pipeline) -> list[str] | None:
     return None
 
 
-def _check_templates(p: Pipeline, ctx: _Ctx, path: Path, value: Any, upstream: set[str]) -> None:
+def _check_templates(
+    p: Pipeline, ctx: SpecContext, path: Path, value: Any, upstream: set[str]
+) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             _check_templates(p, ctx, path + (k,), v, upstream)
@@ -430,14 +292,8 @@ def _check_templates(p: Pipeline, ctx: _Ctx, path: Path, value: Any, upstream: s
                 )
 
 
-def within(root: str, full: str) -> bool:
-    root = os.path.realpath(root)
-    full = os.path.realpath(full)
-    return full == root or full.startswith(root.rstrip(os.sep) + os.sep)
-
-
 def _check_file(
-    p: Pipeline, ctx: _Ctx, path: Path, rel: str, root: str | None, what: str | None = None
+    p: Pipeline, ctx: SpecContext, path: Path, rel: str, root: str | None, what: str | None = None
 ) -> str | None:
     what = what or path[-1]
     if os.path.isabs(rel):
@@ -488,7 +344,7 @@ def notebook_parameters(nb_path: str) -> dict[str, Any] | None:
     return None
 
 
-def _check_notebook_params(p: Pipeline, ctx: _Ctx, sp: Path, step: Any, full: str) -> None:
+def _check_notebook_params(p: Pipeline, ctx: SpecContext, sp: Path, step: Any, full: str) -> None:
     declared = notebook_parameters(full)
     if declared is None:
         if step.parameters:
@@ -543,7 +399,7 @@ def _installed_kernels() -> set[str] | None:
         return None
 
 
-def _check_kernel(ctx: _Ctx, sp: Path, step: Any, full: str) -> None:
+def _check_kernel(ctx: SpecContext, sp: Path, step: Any, full: str) -> None:
     """The kernel a notebook step needs must be installed here (a missing conda-env kernel
     otherwise fails only once the run reaches the step)."""
     name = step.kernel

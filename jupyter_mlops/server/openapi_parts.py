@@ -78,3 +78,65 @@ def op(
             "content": {"application/json": {"schema": ref("Error")}},
         }
     return out
+
+
+#: What each error status of an ``api/v1`` route means (a part may word 409 and 503).
+ERROR_TEXT = {
+    "400": "Invalid request",
+    "403": "Not authenticated or not authorized",
+    "404": "Not found",
+    "409": "Conflict with the item's state",
+    "503": "A target is unreachable",
+}
+
+
+def service_op(
+    tag: str,
+    summary: str,
+    schema: S,
+    body: S | None = None,
+    params: list[S] | None = None,
+    errors: tuple[str, ...] = ("400", "404"),
+    content: str = "application/json",
+    *,
+    texts: dict[str, str] | None = None,
+    body_desc: str | None = None,
+) -> S:
+    """An ``api/v1`` service route (pipelines, jobs, deployments): a 200 with ``schema`` as
+    ``content``, the ``errors`` (and 403) as MLflow's error JSON, a JSON object body of
+    ``body``'s properties. ``texts`` rewords error statuses; bind ``tag`` and ``texts`` with
+    :func:`functools.partial` per part."""
+    out: S = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {"200": {"description": "Success", "content": {content: {"schema": schema}}}},
+    }
+    words = {**ERROR_TEXT, **(texts or {})}
+    for code in errors + ("403",):
+        out["responses"][code] = {
+            "description": words[code],
+            "content": {"application/json": {"schema": ref("Error")}},
+        }
+    if body is not None:
+        schema_body: S = {"type": "object", "properties": body}
+        if body_desc:
+            schema_body["description"] = body_desc
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schema_body}},
+        }
+    if params:
+        out["parameters"] = params
+    return out
+
+
+def path_param(name: str) -> S:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def optional_query(name: str, schema: S, desc: str = "") -> S:
+    """An optional query parameter (no array styles: the service routes take scalars)."""
+    out: S = {"name": name, "in": "query", "required": False, "schema": schema}
+    if desc:
+        out["description"] = desc
+    return out

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .handlers.pipelines import RUN_STATUSES
+from .openapi_parts import optional_query, path_param, ref, service_op
 
 
 def schemas() -> dict[str, Any]:
@@ -117,52 +119,12 @@ def schemas() -> dict[str, Any]:
 
 
 def paths() -> dict[str, Any]:
-    def ref(name: str) -> dict[str, Any]:
-        return {"$ref": f"#/components/schemas/{name}"}
-
-    def op(
-        summary: str,
-        schema: dict[str, Any],
-        body: dict[str, Any] | None = None,
-        params: list[dict[str, Any]] | None = None,
-        errors: tuple[str, ...] = ("400", "404"),
-        content: str = "application/json",
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "summary": summary,
-            "tags": ["pipelines"],
-            "responses": {
-                "200": {"description": "Success", "content": {content: {"schema": schema}}}
-            },
-        }
-        for code in errors + ("403",):
-            out["responses"][code] = {
-                "description": {
-                    "400": "Invalid request",
-                    "403": "Not authenticated or not authorized",
-                    "404": "Not found",
-                    "409": "Conflict with the run's state",
-                    "503": "A Kubeflow target is unreachable",
-                }[code],
-                "content": {"application/json": {"schema": ref("Error")}},
-            }
-        if body is not None:
-            out["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object", "properties": body}}},
-            }
-        if params:
-            out["parameters"] = params
-        return out
-
-    def path_param(name: str) -> dict[str, Any]:
-        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-
-    def q(name: str, schema: dict[str, Any], desc: str = "") -> dict[str, Any]:
-        out = {"name": name, "in": "query", "required": False, "schema": schema}
-        if desc:
-            out["description"] = desc
-        return out
+    op = functools.partial(
+        service_op,
+        "pipelines",
+        texts={"409": "Conflict with the run's state", "503": "A Kubeflow target is unreachable"},
+    )
+    q = optional_query
 
     s: dict[str, Any] = {"type": "string"}
     obj: dict[str, Any] = {"type": "object"}

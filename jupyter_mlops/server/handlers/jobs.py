@@ -9,16 +9,12 @@ offset, its tail, or followed until the job ends) is a stream with its own class
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
-
-from jupyter_server.auth.decorator import authorized
-from tornado import web
-from tornado.iostream import StreamClosedError
 
 from ...tracking.errors import invalid
 from ..request import Fields
-from .base import MLOpsHandler, Unavailable
+from .base import Unavailable
+from .logstream import FollowedLogHandler
 from .pipelines import ServiceHandler, ServiceRpc
 
 if TYPE_CHECKING:
@@ -119,47 +115,20 @@ async def cancel(f: Fields, svc: TrainingService, job_id: str) -> dict[str, Any]
     return {"job": await svc.cancel(job_id)}
 
 
-class LogHandler(MLOpsHandler):
+class LogHandler(FollowedLogHandler):
     """A rank's log from ``offset`` (or its ``tail``); ``follow=true`` streams until the
     job ends."""
 
-    @web.authenticated
-    @authorized
-    async def get(self, job_id: str, rank: str) -> None:
-        async def work() -> None:
-            q = Fields.from_query(self.request.query_arguments)
-            if not rank.isdigit():
-                raise invalid(f"rank must be a number, got {rank!r}.")
-            offset = q.integer("offset", default=0, minimum=0) or 0
-            follow = q.boolean("follow", default=False)
-            limit = q.integer("max_bytes", default=1 << 20, minimum=1, maximum=16 << 20) or 1 << 20
-            tail = q.integer("tail", minimum=0, maximum=16 << 20)
-            svc = service(self.mlops)
-            r = int(rank)
-            data, nxt, ended = await svc.read(svc.read_log, job_id, r, offset, limit, tail)
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.set_header("Cache-Control", "no-cache")
-            if not follow:
-                self.set_header("X-Log-Offset", str(nxt))
-                self.set_header("X-Job-Ended", "true" if ended else "false")
-                self.finish(data)
-                return
-            self.set_header("X-Accel-Buffering", "no")  # proxies must not hold the stream
-            try:
-                while True:
-                    if data:
-                        self.write(data)
-                        await self.flush()
-                    if ended and not data:
-                        break
-                    if not data:
-                        await asyncio.sleep(0.25)
-                    data, nxt, ended = await svc.read(svc.read_log, job_id, r, nxt, limit)
-            except StreamClosedError:
-                return
-            self.finish()
+    ended_header = "X-Job-Ended"
 
-        await self.guarded(work)
+    async def read(
+        self, path: tuple[str, ...], offset: int, limit: int, tail: int | None
+    ) -> tuple[bytes, int, bool]:
+        job_id, rank = path
+        if not rank.isdigit():
+            raise invalid(f"rank must be a number, got {rank!r}.")
+        svc = service(self.mlops)
+        return await svc.read(svc.read_log, job_id, int(rank), offset, limit, tail)  # type: ignore[no-any-return]
 
 
 _ID = r"([^/]+)"

@@ -10,17 +10,16 @@ offset, or followed (``follow=true``) as a chunked stream until the step ends.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
-from tornado.iostream import StreamClosedError
 
 from ...tracking.errors import invalid
 from ..request import Fields
-from .base import MLOpsHandler, RpcHandler, Unavailable, to_json
+from .base import RpcHandler, Unavailable, to_json
+from .logstream import FollowedLogHandler
 
 if TYPE_CHECKING:
     from ...pipelines.service import PipelineService
@@ -273,43 +272,16 @@ class PipelineHandler(RpcHandler):
 ServiceHandler = PipelineHandler
 
 
-class LogHandler(MLOpsHandler):
+class LogHandler(FollowedLogHandler):
     """A step's log from ``offset``; ``follow=true`` streams until the step ends."""
 
-    @web.authenticated
-    @authorized
-    async def get(self, run_id: str, step: str) -> None:
-        async def work() -> None:
-            q = Fields.from_query(self.request.query_arguments)
-            offset = q.integer("offset", default=0, minimum=0) or 0
-            follow = q.boolean("follow", default=False)
-            limit = q.integer("max_bytes", default=1 << 20, minimum=1, maximum=16 << 20) or 1 << 20
-            tail = q.integer("tail", minimum=0, maximum=16 << 20)
-            svc = service(self.mlops)
-            data, nxt, ended = await svc.step_log(run_id, step, offset, limit, tail)
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.set_header("Cache-Control", "no-cache")
-            if not follow:
-                self.set_header("X-Log-Offset", str(nxt))
-                self.set_header("X-Step-Ended", "true" if ended else "false")
-                self.finish(data)
-                return
-            self.set_header("X-Accel-Buffering", "no")  # proxies must not hold the stream
-            try:
-                while True:
-                    if data:
-                        self.write(data)
-                        await self.flush()
-                    if ended and not data:
-                        break
-                    if not data:
-                        await asyncio.sleep(0.25)
-                    data, nxt, ended = await svc.step_log(run_id, step, nxt, limit)
-            except StreamClosedError:
-                return
-            self.finish()
+    ended_header = "X-Step-Ended"
 
-        await self.guarded(work)
+    async def read(
+        self, path: tuple[str, ...], offset: int, limit: int, tail: int | None
+    ) -> tuple[bytes, int, bool]:
+        run_id, step = path
+        return await service(self.mlops).step_log(run_id, step, offset, limit, tail)
 
 
 _ID = r"([^/]+)"
