@@ -23,7 +23,7 @@ from . import (
     openapi_traces,
 )
 from .handlers.ui import MAX_BULK_RUNS
-from .handlers.v1 import MAX_SERIES_POINTS
+from .handlers.v1 import MAX_RUN_KEYS, MAX_SERIES_POINTS
 from .openapi_parts import (
     BOOL,
     DOUBLE,
@@ -471,6 +471,27 @@ def _paths() -> S:
                         "experiment_ids": {"type": "array", "items": STR},
                         "filter": STR,
                         "run_view_type": VIEW_TYPE,
+                    }
+                ),
+            )
+        },
+        "/api/v1/runs/keys": {
+            "post": op(
+                "The param, metric and tag keys of the experiments' active runs that "
+                "contain `search` (case-insensitive), sorted, at most `max_results` of each",
+                obj(
+                    {
+                        "params": {"type": "array", "items": STR},
+                        "metrics": {"type": "array", "items": STR},
+                        "tags": {"type": "array", "items": STR},
+                    }
+                ),
+                tag="v1",
+                body=json_body(
+                    {
+                        "experiment_ids": {"type": "array", "items": STR},
+                        "search": STR,
+                        "max_results": {"type": "integer", "minimum": 1, "maximum": MAX_RUN_KEYS},
                     }
                 ),
             )

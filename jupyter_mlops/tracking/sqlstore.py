@@ -851,6 +851,42 @@ class SqlTrackingStore(SqlTraceStore, TrackingStore):
                 ).scalar_one()
             )
 
+    def run_keys(
+        self,
+        experiment_ids: Sequence[str],
+        search: str = "",
+        max_results: int = 200,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
+    ) -> dict[str, list[str]]:
+        where = self._search_where(experiment_ids, None, ACTIVE_ONLY, visible_user_ids, viewer_id)
+        out: dict[str, list[str]] = {"params": [], "metrics": [], "tags": []}
+        if where is None:
+            return out
+        with self._read() as conn:
+            for kind, table in (
+                ("params", run_params),
+                ("metrics", latest_metrics),
+                ("tags", run_tags),
+            ):
+                # Code-point order on every backend, as search sorts strings.
+                key = (
+                    table.c.key.collate("C") if self.dialect == "postgresql" else table.c.key
+                ).label("key")
+                q = (
+                    sa.select(key)
+                    .distinct()
+                    .join(runs, runs.c.run_uuid == table.c.run_uuid)
+                    .where(*where)
+                )
+                if search:
+                    q = q.where(
+                        sa.func.lower(table.c.key).contains(search.lower(), autoescape=True)
+                    )
+                q = q.order_by(key).limit(max_results)
+                out[kind] = [r[0] for r in conn.execute(q)]
+        return out
+
     def _search_where(
         self,
         experiment_ids: Sequence[str],

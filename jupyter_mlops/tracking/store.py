@@ -297,6 +297,41 @@ class TrackingStore(TraceStore, abc.ABC):
             if not token:
                 return total
 
+    def run_keys(
+        self,
+        experiment_ids: Sequence[str],
+        search: str = "",
+        max_results: int = 200,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
+    ) -> dict[str, list[str]]:
+        """The distinct param, metric and tag keys of the active runs of
+        ``experiment_ids`` containing ``search`` (case-insensitive), sorted, at most
+        ``max_results`` of each kind (the runs table's column picker: experiments may
+        have thousands of keys). This default pages through the search; SQL stores
+        ask the key tables."""
+        needle = search.lower()
+        found: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set()}
+        token = None
+        while True:
+            page, token = self.search_runs(
+                experiment_ids,
+                max_results=1000,
+                page_token=token,
+                visible_user_ids=visible_user_ids,
+                viewer_id=viewer_id,
+            )
+            for run in page:
+                for kind, items in (
+                    ("params", run.data.params),
+                    ("metrics", run.data.metrics),
+                    ("tags", run.data.tags),
+                ):
+                    found[kind].update(k for k in items if needle in k.lower())
+            if not token:
+                break
+        return {kind: sorted(keys)[:max_results] for kind, keys in found.items()}
+
     # -- liveness of runs ---------------------------------------------------
     @abc.abstractmethod
     def heartbeat(self, run_ids: Sequence[str], now: int | None = None) -> None:

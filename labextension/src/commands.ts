@@ -19,7 +19,13 @@ import { IExperiment, MLOpsClient } from './api';
 import { attempt, confirmDanger } from './dialogs';
 import { mlopsIcon } from './icons';
 import { RunsModel } from './model';
-import { CompareWidget, IViewContext } from './panels';
+import {
+  CompareWidget,
+  IViewContext,
+  RunsTabWidget,
+  runsTabId
+} from './panels';
+import { showInMain } from './activation';
 import { notebookRunsFilter } from './status';
 import { CommandIDs, RUNS_PANEL_ID } from './tokens';
 
@@ -240,6 +246,53 @@ export function addCommands(
     }
   });
 
+  commands.addCommand(CommandIDs.openRunsTable, {
+    label: trans.__('MLOps: Open runs table'),
+    caption: trans.__(
+      "Show an experiment's runs in a main-area table (columns, grouping)"
+    ),
+    icon: args => (args.isPalette ? undefined : mlopsIcon),
+    isEnabled: args =>
+      !!args.experimentId || model.selectedExperimentId !== null,
+    execute: args => {
+      const experimentId = args.experimentId
+        ? String(args.experimentId)
+        : model.selectedExperimentId;
+      if (!experimentId) {
+        return;
+      }
+      return showInMain(
+        shell,
+        (w): w is RunsTabWidget =>
+          w instanceof RunsTabWidget && w.id === runsTabId(experimentId),
+        () => {
+          const tab: RunsTabWidget = new RunsTabWidget({
+            client,
+            trans,
+            experimentId,
+            columns: model.columns,
+            refreshMs: model.refreshInterval,
+            pageSize: model.pageSize,
+            actions: {
+              open: runIds => runIds.slice(0, 10).forEach(openRun),
+              compare: runIds =>
+                void commands.execute(CommandIDs.compareRuns, { runIds }),
+              remove: runIds =>
+                void commands
+                  .execute(CommandIDs.deleteRuns, { runIds })
+                  .then(() => tab.model.refresh()),
+              addTag: runIds =>
+                void commands
+                  .execute(CommandIDs.tagRuns, { runIds })
+                  .then(() => tab.model.refresh())
+            }
+          });
+          return tab;
+        }
+      );
+    }
+  });
+
   commands.addCommand(CommandIDs.openRuns, {
     label: trans.__('MLOps: Open runs panel'),
     caption: trans.__('Show the MLOps experiments and runs sidebar'),
@@ -336,6 +389,7 @@ export function addCommands(
     commands.notifyCommandChanged(CommandIDs.deleteExperiment);
     commands.notifyCommandChanged(CommandIDs.compareRuns);
     commands.notifyCommandChanged(CommandIDs.openRun);
+    commands.notifyCommandChanged(CommandIDs.openRunsTable);
   });
 }
 
@@ -344,6 +398,11 @@ export function addContextMenu(
   app: JupyterFrontEnd,
   notebooks: INotebookTracker | null
 ): void {
+  app.contextMenu.addItem({
+    command: CommandIDs.openRunsTable,
+    selector: '.jp-mlops-ExperimentItem',
+    rank: 0
+  });
   app.contextMenu.addItem({
     command: CommandIDs.renameExperiment,
     selector: '.jp-mlops-ExperimentItem',

@@ -142,6 +142,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         remove: runIds =>
           void commands.execute(CommandIDs.deleteRuns, { runIds }),
         addTag: runIds => void commands.execute(CommandIDs.tagRuns, { runIds }),
+        openTable: experimentId =>
+          void commands.execute(CommandIDs.openRunsTable, { experimentId }),
         setColumns: columns => {
           model.columns = columns;
           void settings?.set('columns', columns).catch(reason => {
@@ -180,6 +182,7 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       CommandIDs.refresh,
       CommandIDs.compareRuns,
       CommandIDs.openRun,
+      CommandIDs.openRunsTable,
       CommandIDs.notebookRuns,
       CommandIDs.createExperiment,
       CommandIDs.renameExperiment,
@@ -202,8 +205,12 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         model.selectExperiment(link.experimentId);
         openRun(link.runId);
       } else if (link.kind === 'experiment') {
+        // MLflow's "View experiment at" opens its runs page: our runs tab.
         shell.activateById(RUNS_PANEL_ID);
         model.selectExperiment(link.experimentId);
+        void commands.execute(CommandIDs.openRunsTable, {
+          experimentId: link.experimentId
+        });
       } else {
         void commands.execute(ModelCommandIDs.openModel, { name: link.name });
       }

@@ -14,7 +14,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { describeError, MLOpsApiError, MLOpsClient } from './api';
 import { IExperiment, IRun } from './api/types';
-import { pickDefaultExperiment, sortExperiments } from './rows';
+import { groupFilter, pickDefaultExperiment, sortExperiments } from './rows';
 import { DEFAULT_SORT, IRunRef, IRunSort, RunPages } from './runPages';
 
 /** Where a list is in its loading cycle. */
@@ -34,6 +34,12 @@ export class RunsModel implements IDisposable {
   constructor(options: RunsModel.IOptions) {
     this._client = options.client;
     this._pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    this._pinned = options.experimentId ?? null;
+    if (this._pinned !== null) {
+      this._selectedExperimentId = this._pinned;
+      this._userSelected = true;
+      this._runsState = 'loading';
+    }
     this._poll = new Poll({
       auto: false,
       factory: () => this._fetch(),
@@ -221,6 +227,75 @@ export class RunsModel implements IDisposable {
     return this._fetchNow();
   }
 
+  /** The experiment this model always shows (a runs tab), or null. */
+  get pinnedExperimentId(): string | null {
+    return this._pinned;
+  }
+
+  /** The `params.x` / `tags.x` column runs are grouped by, or null. */
+  get groupBy(): string | null {
+    return this._groupBy;
+  }
+
+  /** Group runs by a param or tag (null: no grouping); read from the server. */
+  setGroupBy(column: string | null): Promise<void> {
+    if (column === this._groupBy) {
+      return Promise.resolve();
+    }
+    this._groupBy = column;
+    this._groupCounts.clear();
+    this._dropPages('loading');
+    return this._fetchNow();
+  }
+
+  /**
+   * How many runs (of the current filter) have `value` in the group column,
+   * or null while it is counted (read once per value; `changed` tells).
+   */
+  groupCount(value: string | undefined): number | null {
+    const column = this._groupBy;
+    if (!column || this._selectedExperimentId === null) {
+      return null;
+    }
+    const key = value ?? '\u0000';
+    const known = this._groupCounts.get(key);
+    if (known !== undefined) {
+      return known;
+    }
+    this._groupCounts.set(key, null);
+    const filter = groupFilter(column, value, this._filter);
+    const experimentId = this._selectedExperimentId;
+    const counts = this._groupCounts;
+    void this._client
+      .countRuns({
+        experiment_ids: [experimentId],
+        run_view_type: 'ACTIVE_ONLY',
+        filter
+      })
+      .then(count => {
+        if (counts === this._groupCounts && !this.isDisposed) {
+          counts.set(key, count);
+          this._changed.emit();
+        }
+      })
+      .catch(() => undefined);
+    return null;
+  }
+
+  /** Widths in px the user gave the runs table's columns. */
+  get columnWidths(): Readonly<Record<string, number>> {
+    return this._widths;
+  }
+
+  /** Resize a column (px; at least 40). */
+  setColumnWidth(column: string, width: number): void {
+    this._widths = {
+      ...this._widths,
+      [column]: Math.max(40, Math.round(width))
+    };
+    this._changed.emit();
+  }
+
   /** Param/metric columns the runs table shows (`params.x`, `metrics.y`). */
   get columns(): readonly string[] {
     return this._columns;
@@ -308,7 +383,10 @@ export class RunsModel implements IDisposable {
 
   /** Show the runs of another experiment (null: none). */
   selectExperiment(experimentId: string | null): void {
-    if (experimentId === this._selectedExperimentId) {
+    if (
+      experimentId === this._selectedExperimentId ||
+      (this._pinned !== null && experimentId !== this._pinned)
+    ) {
       return;
     }
     this._userSelected = experimentId !== null;
@@ -423,7 +501,9 @@ export class RunsModel implements IDisposable {
 
     // Keep the selection while it exists; otherwise show the latest experiment.
     const selected = this._selectedExperimentId;
-    if (
+    if (this._pinned !== null) {
+      // A runs tab shows its experiment (its runs search finds none once deleted).
+    } else if (
       selected === null ||
       !experiments.some(exp => exp.experiment_id === selected)
     ) {
@@ -445,17 +525,20 @@ export class RunsModel implements IDisposable {
 
     const filter = this._filter;
     const sort = this._sort;
+    const groupBy = this._groupBy;
     const same = () =>
       current() &&
       experimentId === this._selectedExperimentId &&
       filter === this._filter &&
-      sort === this._sort;
+      sort === this._sort &&
+      groupBy === this._groupBy;
     let pages = this._pages;
     const fresh =
       !pages ||
       pages.experimentId !== experimentId ||
       pages.filter !== filter ||
       pages.sort !== sort ||
+      pages.groupBy !== groupBy ||
       !pages.loaded;
     try {
       if (fresh) {
@@ -465,7 +548,8 @@ export class RunsModel implements IDisposable {
           filter,
           sort,
           pageSize: this._pageSize,
-          collapsed: this._collapsed
+          collapsed: this._collapsed,
+          groupBy
         });
         await pages.start();
       } else {
@@ -490,6 +574,9 @@ export class RunsModel implements IDisposable {
     }
     if (!same()) {
       return;
+    }
+    if (fresh || pages!.total !== this._pages?.total) {
+      this._groupCounts = new Map();
     }
     this._pages = pages;
     this._runsCache = null;
@@ -520,6 +607,10 @@ export class RunsModel implements IDisposable {
   }
 
   private _client: MLOpsClient;
+  private _pinned: string | null;
+  private _groupBy: string | null = null;
+  private _groupCounts = new Map<string, number | null>();
+  private _widths: Record<string, number> = {};
   private _poll: Poll;
   private _visible = false;
   private _started = false;
@@ -557,6 +648,8 @@ export namespace RunsModel {
     refreshInterval?: number;
     /** Runs read per request; default 100. */
     pageSize?: number;
+    /** Always show this experiment (a runs tab); default: the one selected. */
+    experimentId?: string;
   }
 
   /** A poll interval for a period in ms: 0 or less means never. */

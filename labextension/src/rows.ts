@@ -2,6 +2,7 @@
  * Shaping REST entities into what the panels display: table rows for runs,
  * ordering and default choice for experiments.
  */
+import { quoteFilterValue } from './api/client';
 import { IExperiment, IKeyValue, IRun, RunStatus } from './api/types';
 import {
   formatDateTime,
@@ -276,4 +277,62 @@ export function visibleRange(
     Math.ceil((scrollTop + viewport) / rowHeight) + overscan
   );
   return [first, Math.max(first, end)];
+}
+
+/** The value of a `params.x` / `metrics.x` / `tags.x` column of a run, or undefined. */
+export function keyValue(
+  run: IRun,
+  column: string
+): string | number | undefined {
+  const m = /^(params|metrics|tags)\.(.+)$/.exec(column);
+  if (!m) {
+    return undefined;
+  }
+  const list =
+    m[1] === 'params'
+      ? run.data?.params
+      : m[1] === 'tags'
+        ? run.data?.tags
+        : run.data?.metrics;
+  return (list as { key: string; value: string | number }[] | undefined)?.find(
+    item => item.key === m[2]
+  )?.value;
+}
+
+/**
+ * The filter of one group: runs whose `params.x` / `tags.x` is `value`
+ * (undefined: runs without it), within `filter`.
+ */
+export function groupFilter(
+  column: string,
+  value: string | undefined,
+  filter: string
+): string {
+  const m = /^(params|tags)\.(.+)$/.exec(column);
+  if (!m) {
+    return filter;
+  }
+  const key = `${m[1]}.\`${m[2].replace(/`/g, '')}\``;
+  const test =
+    value === undefined
+      ? `${key} IS NULL`
+      : `${key} = ${quoteFilterValue(value)}`;
+  return filter ? `${test} AND ${filter}` : test;
+}
+
+/**
+ * Whether a top-level row starts a group: its group value differs from the
+ * previous top-level row's (`previous`: that run, null when none or not
+ * loaded yet).
+ */
+export function startsGroup(
+  run: IRun,
+  previous: IRun | null,
+  groupBy: string
+): boolean {
+  return (
+    previous === null ||
+    String(keyValue(run, groupBy) ?? '\u0000') !==
+      String(keyValue(previous, groupBy) ?? '\u0000')
+  );
 }

@@ -26,7 +26,7 @@ export function orderKey(column: string): string | null {
     case 'source':
       return `tags.\`${Tags.sourceName}\``;
   }
-  const m = /^(params|metrics)\.(.+)$/.exec(column);
+  const m = /^(params|metrics|tags)\.(.+)$/.exec(column);
   if (m && !m[2].includes('`')) {
     return `${m[1]}.\`${m[2]}\``;
   }
@@ -42,10 +42,17 @@ export interface IRunSort {
 /** The default sort: newest first. */
 export const DEFAULT_SORT: IRunSort = { column: 'started', descending: true };
 
-/** MLflow's `order_by` for a sort (empty: the server's default, newest first). */
-export function orderBy(sort: IRunSort): string[] {
+/**
+ * MLflow's `order_by` for a sort (empty: the server's default, newest first);
+ * with `groupBy` (`params.x` / `tags.x`), runs of a group come together first.
+ */
+export function orderBy(sort: IRunSort, groupBy?: string | null): string[] {
   const key = orderKey(sort.column);
-  return key ? [`${key} ${sort.descending ? 'DESC' : 'ASC'}`] : [];
+  const group = groupBy ? orderKey(groupBy) : null;
+  return [
+    ...(group ? [`${group} ASC`] : []),
+    ...(key ? [`${key} ${sort.descending ? 'DESC' : 'ASC'}`] : [])
+  ];
 }
 
 /** The filter of top-level runs (no `mlflow.parentRunId` tag). */
@@ -77,6 +84,7 @@ export class RunPages {
     this.sort = options.sort;
     this.pageSize = Math.max(1, Math.floor(options.pageSize));
     this.nested = !options.filter;
+    this.groupBy = options.groupBy ?? null;
     this._collapsed = options.collapsed ?? new Set();
   }
 
@@ -84,6 +92,8 @@ export class RunPages {
   readonly filter: string;
   readonly sort: IRunSort;
   readonly pageSize: number;
+  /** The `params.x` / `tags.x` column runs are grouped by, or null. */
+  readonly groupBy: string | null;
   /** Whether child runs sit under their parent (no filter). */
   readonly nested: boolean;
 
@@ -261,7 +271,7 @@ export class RunPages {
       run_view_type: 'ACTIVE_ONLY',
       filter: this.nested ? TOP_LEVEL_FILTER : this.filter || undefined,
       max_results: this.pageSize,
-      order_by: orderBy(this.sort),
+      order_by: orderBy(this.sort, this.groupBy),
       page_token: token
     });
     const runs = answer.runs ?? [];
@@ -391,5 +401,7 @@ export namespace RunPages {
     pageSize: number;
     /** Parents whose children are hidden. */
     collapsed?: Set<string>;
+    /** Group runs by this `params.x` / `tags.x` column (sorted by it first). */
+    groupBy?: string | null;
   }
 }

@@ -23,6 +23,7 @@ export namespace CommandIDs {
   export const deleteRuns = 'jupyter-mlops:delete-runs';
   export const tagRuns = 'jupyter-mlops:tag-runs';
   export const notebookRuns = 'jupyter-mlops:notebook-runs';
+  export const openRunsTable = 'jupyter-mlops:open-runs-table';
 }
 
 /** What the main plugin provides to other plugins (issue #3's panels). */

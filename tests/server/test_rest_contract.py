@@ -318,6 +318,43 @@ def test_v1_count_runs_matches_search_over_all_pages(api):
     assert_error(count(filter="metrics.m >> 2"), 400, "INVALID_PARAMETER_VALUE", "metrics.m >> 2")
 
 
+def test_v1_run_keys_lists_and_searches_the_keys_of_active_runs(api):
+    exp_id, first = make_run(api, "keys")
+    other, _ = make_run(api, "keys-other")
+    for i in range(3):
+        rid = api("POST", M + "runs/create", {"experiment_id": exp_id, "start_time": now()}).json[
+            "run"
+        ]["info"]["run_id"]
+        api(
+            "POST",
+            M + "runs/log-batch",
+            {
+                "run_id": rid,
+                "params": [{"key": f"lr_{i}", "value": "0.1"}, {"key": "LrX", "value": "8"}],
+                "metrics": [{"key": "val_Loss", "value": 1.0, "timestamp": now(), "step": 0}],
+                "tags": [{"key": "team", "value": "a"}],
+            },
+        )
+    api("POST", M + "runs/log-parameter", {"run_id": first, "key": "gone", "value": "1"})
+    api("POST", M + "runs/delete", {"run_id": first})
+
+    def keys(**body):
+        return api("POST", "api/v1/runs/keys", {"experiment_ids": [exp_id], **body})
+
+    got = keys().json
+    # Distinct and sorted; the deleted run's key is not offered.
+    assert got["params"] == ["LrX", "lr_0", "lr_1", "lr_2"]
+    assert got["metrics"] == ["val_Loss"]
+    assert "team" in got["tags"] and "gone" not in got["params"]
+    # Case-insensitive contains; LIKE's wildcards are plain characters.
+    assert keys(search="LOSS").json["metrics"] == ["val_Loss"]
+    assert keys(search="r_").json["params"] == ["lr_0", "lr_1", "lr_2"]
+    assert keys(search="%").json["params"] == []
+    assert keys(search="lr", max_results=2).json["params"] == ["LrX", "lr_0"]
+    assert api("POST", "api/v1/runs/keys", {"experiment_ids": [other]}).json["params"] == []
+    assert_error(keys(max_results=0), 400, "INVALID_PARAMETER_VALUE", "max_results")
+
+
 # -- logging -----------------------------------------------------------------
 def test_log_metric_param_tag_and_history(api):
     _, run_id = make_run(api, "logging")

@@ -58,6 +58,22 @@ def count_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {"count": count}
 
 
+#: Most keys of each kind ``runs/keys`` answers.
+MAX_RUN_KEYS = 1000
+
+
+def run_keys(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """The param, metric and tag keys of an experiment's runs containing ``search``
+    (the runs table's column picker; an experiment may have thousands)."""
+    asked = f.strings("experiment_ids", ids=True)
+    experiment_ids = [i for i in asked if known_id_range(i)]
+    limit = f.integer("max_results", default=200, minimum=1, maximum=MAX_RUN_KEYS) or 200
+    search = f.string("search", default="", max_length=250) or ""
+    if not experiment_ids:
+        return {"params": [], "metrics": [], "tags": []}
+    return store.run_keys(experiment_ids, search=search, max_results=limit)
+
+
 def _plain_column(raw: list[Any], convert: Any) -> list[Any] | None:
     """The column as is when it holds only plain JSON numbers of the right kind
     (what our client sends): no per-element conversion on the bulk hot path.
@@ -175,5 +191,6 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
         ("api/v1/runs/create", {"rpcs": {"POST": create_run_with_id}}),
         ("api/v1/runs/heartbeat", {"rpcs": {"POST": heartbeat}}),
         ("api/v1/runs/count", {"rpcs": {"POST": count_runs}}),
+        ("api/v1/runs/keys", {"rpcs": {"POST": run_keys}}),
         ("health", {"rpcs": {"GET": health}}),
     ]

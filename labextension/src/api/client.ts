@@ -24,6 +24,8 @@ import {
   IRunInfo,
   ISearchExperimentsRequest,
   ISearchExperimentsResponse,
+  IRunKeys,
+  IRunKeysRequest,
   ISearchRunsRequest,
   ISearchRunsResponse
 } from './types';
@@ -272,6 +274,21 @@ export class MLOpsClient {
       body: request
     });
     return answer.count ?? 0;
+  }
+
+  /**
+   * The param, metric and tag keys of the experiments' active runs that
+   * contain `search` (case-insensitive), sorted, at most `max_results` of each.
+   */
+  runKeys(request: IRunKeysRequest): Promise<IRunKeys> {
+    return this.request<IRunKeys>('v1', 'runs/keys', {
+      method: 'POST',
+      body: request
+    }).then(answer => ({
+      params: answer.params ?? [],
+      metrics: answer.metrics ?? [],
+      tags: answer.tags ?? []
+    }));
   }
 
   /** Up to `limit` runs matching `request`, following page tokens. */

@@ -121,6 +121,20 @@ export interface ISearchRunsRequest {
   page_token?: string;
 }
 
+/** Request of `v1/runs/keys` (the runs table's column picker). */
+export interface IRunKeysRequest {
+  experiment_ids: string[];
+  search?: string;
+  max_results?: number;
+}
+
+/** Answer of `v1/runs/keys`. */
+export interface IRunKeys {
+  params: string[];
+  metrics: string[];
+  tags: string[];
+}
+
 /** Answer of `runs/search`. */
 export interface ISearchRunsResponse {
   runs?: IRun[];

@@ -182,3 +182,17 @@ export function runColor(index: number): string {
   const hue = Math.round((index * 137.508 + 210) % 360);
   return `hsl(${hue}, 65%, 50%)`;
 }
+
+/**
+ * A run's colour, the same in every view (runs table, compare charts, run
+ * detail): `runColor` of a hash of its id.
+ */
+export function runColorOf(runId: string): string {
+  // FNV-1a: cheap and well spread over short ids.
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < runId.length; i++) {
+    hash ^= runId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return runColor(hash % 997);
+}

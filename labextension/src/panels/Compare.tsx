@@ -17,7 +17,7 @@ import {
   metricMap,
   paramMap,
   ParallelCoordinates,
-  runColor,
+  runColorOf,
   runValue,
   ScatterPlot,
   seriesToColumns
@@ -45,7 +45,7 @@ async function loadKey(
   options: IChartOptions
 ): Promise<ILineSeries[]> {
   const withKey = runs
-    .map((run, index) => ({ run, index }))
+    .map(run => ({ run }))
     .filter(({ run }) => run.data?.metrics?.some(m => m.key === key));
   // A few requests in parallel (the server reads series on its threads),
   // each for up to BULK_RUNS runs.
@@ -64,14 +64,14 @@ async function loadKey(
   );
   const out: ILineSeries[] = [];
   chunks.forEach((chunk, c) => {
-    chunk.forEach(({ run, index }, i) => {
+    chunk.forEach(({ run }, i) => {
       const cols = seriesToColumns(
         answers[c].series[i]?.points ?? [],
         options.xAxis
       );
       out.push({
         label: runName(run),
-        color: runColor(index),
+        color: runColorOf(run.info.run_id),
         x: cols.x,
         y: cols.value
       });
@@ -144,7 +144,7 @@ function SideBySide(props: {
                   <th key={r.info.run_id} scope="col">
                     <span
                       className="jp-mlops-Swatch"
-                      style={{ background: runColor(i) }}
+                      style={{ background: runColorOf(r.info.run_id) }}
                     />
                     {runName(r)}
                   </th>
@@ -255,7 +255,7 @@ export function CompareView(props: {
   }
 
   const labels = runs.map(runName);
-  const colors = runs.map((_, i) => runColor(i));
+  const colors = runs.map(r => runColorOf(r.info.run_id));
   // Default axes: params that differ, then up to four metrics.
   const defaultAxes = [
     ...paramRows
@@ -325,7 +325,7 @@ export function CompareView(props: {
           <>
             <span
               className="jp-mlops-Swatch"
-              style={{ background: runColor(i) }}
+              style={{ background: runColorOf(r.info.run_id) }}
             />
             {runName(r)}
           </>

@@ -8,11 +8,19 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useMemo, useRef, useState } from 'react';
 
 import { IRun } from '../api/types';
-import { axisIds } from '../charts/compare';
+import { axisIds, runColorOf } from '../charts/compare';
 import { formatDateTime, formatMetricValue } from '../format';
 import { RunsModel } from '../model';
-import { BASE_COLUMNS, IRunRow, runToRow, visibleRange } from '../rows';
+import {
+  BASE_COLUMNS,
+  IRunRow,
+  keyValue,
+  runToRow,
+  startsGroup,
+  visibleRange
+} from '../rows';
 import { orderKey } from '../runPages';
+import { KeyPicker } from './KeyPicker';
 import { pendingList, Placeholder, StaleBanner } from './states';
 
 /** Row height in px (CSS `.jp-mlops-RunRow` matches it). */
@@ -26,7 +34,34 @@ export interface IRunsActions {
   addTag: (runIds: string[]) => void;
   /** Persist the chosen param/metric columns. */
   setColumns: (columns: string[]) => void;
+  /** Open the experiment's full runs table in the main area (sidebar). */
+  openTable?: (experimentId: string) => void;
 }
+
+/** Built-in columns of the compact sidebar list. */
+export const SIDEBAR_COLUMNS = ['name', 'status', 'started', 'duration'];
+
+/** Default widths (px) of the main-area table's columns. */
+export function defaultWidth(column: string): number {
+  switch (column) {
+    case 'name':
+      return 220;
+    case 'status':
+      return 96;
+    case 'started':
+      return 130;
+    case 'duration':
+      return 84;
+    case 'user':
+      return 110;
+    case 'source':
+      return 150;
+  }
+  return 120;
+}
+
+/** Width of the tick column, px (the pinned name column starts after it). */
+const CHECK_WIDTH = 32;
 
 /** Props of `RunsTable`. */
 export interface IRunsTableProps {
@@ -35,8 +70,13 @@ export interface IRunsTableProps {
   /** Clock for durations of running runs; defaults to `Date.now()`. */
   now?: number;
   actions?: IRunsActions;
-  /** Chosen `params.*` / `metrics.*` columns. */
+  /** Chosen `params.*` / `metrics.*` / `tags.*` columns. */
   columns?: readonly string[];
+  /**
+   * The main-area table: every built-in column, a pinned name column,
+   * resizable columns, run colours, the key picker and grouping.
+   */
+  wide?: boolean;
 }
 
 /** Header labels of the built-in columns. */
@@ -152,7 +192,11 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
 
   const checked = model.checkedRunIds;
   const checkedSet = new Set(checked);
-  const allColumns = [...BASE_COLUMNS, ...columns];
+  const wide = !!props.wide;
+  const allColumns = [...(wide ? BASE_COLUMNS : SIDEBAR_COLUMNS), ...columns];
+  const widths = model.columnWidths;
+  const widthOf = (column: string) => widths[column] ?? defaultWidth(column);
+  const groupBy = wide ? model.groupBy : null;
   const pending =
     rowCount === 0 && !model.filterError
       ? pendingList({
@@ -203,10 +247,45 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
       )
         ? baseLabel(trans, column)
         : column;
+      const resize = wide ? (
+        <span
+          className="jp-mlops-ColResize"
+          role="separator"
+          aria-orientation="vertical"
+          aria-label={trans.__('Resize column %1', label)}
+          onClick={e => e.stopPropagation()}
+          onPointerDown={e => {
+            e.preventDefault();
+            e.stopPropagation();
+            const start = e.clientX;
+            const from = widthOf(column);
+            const handle = e.currentTarget;
+            handle.setPointerCapture(e.pointerId);
+            const move = (ev: PointerEvent) =>
+              model.setColumnWidth(column, from + ev.clientX - start);
+            const up = () => {
+              handle.removeEventListener('pointermove', move);
+              handle.removeEventListener('pointerup', up);
+            };
+            handle.addEventListener('pointermove', move);
+            handle.addEventListener('pointerup', up);
+          }}
+        />
+      ) : null;
+      const pinned =
+        wide && column === 'name'
+          ? ' jp-mlops-Pinned jp-mlops-Pinned-name'
+          : '';
       if (orderKey(column) === null) {
         return (
-          <th key={column} scope="col" data-column={column}>
+          <th
+            key={column}
+            scope="col"
+            data-column={column}
+            className={pinned.trim() || undefined}
+          >
             {baseLabel(trans, column)}
+            {resize}
           </th>
         );
       }
@@ -214,7 +293,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         <th
           key={column}
           scope="col"
-          className="jp-mlops-SortHeader"
+          className={'jp-mlops-SortHeader' + pinned}
           data-column={column}
           aria-sort={
             active ? (sort.descending ? 'descending' : 'ascending') : 'none'
@@ -235,8 +314,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         >
           {BASE_COLUMNS.includes(column as (typeof BASE_COLUMNS)[number])
             ? baseLabel(trans, column)
-            : column.replace(/^(params|metrics)\./, '')}
+            : column.replace(/^(params|metrics|tags)\./, '')}
           {active ? (sort.descending ? ' ▾' : ' ▴') : ''}
+          {resize}
         </th>
       );
     };
@@ -252,7 +332,10 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           return (
             <td
               key={column}
-              className="jp-mlops-RunRow-name"
+              className={
+                'jp-mlops-RunRow-name' +
+                (wide ? ' jp-mlops-Pinned jp-mlops-Pinned-name' : '')
+              }
               title={
                 row.source
                   ? trans.__(
@@ -301,6 +384,13 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                   ↳{' '}
                 </span>
               ) : null}
+              {wide ? (
+                <span
+                  className="jp-mlops-Swatch"
+                  aria-hidden="true"
+                  style={{ background: runColorOf(row.runId) }}
+                />
+              ) : null}
               {row.name}
             </td>
           );
@@ -340,9 +430,13 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
             </td>
           );
       }
-      if (column.startsWith('params.')) {
-        const v = run.data?.params?.find(p => p.key === column.slice(7))?.value;
-        return <td key={column}>{v ?? ''}</td>;
+      if (column.startsWith('params.') || column.startsWith('tags.')) {
+        const v = keyValue(run, column);
+        return (
+          <td key={column} title={v === undefined ? undefined : String(v)}>
+            {v ?? ''}
+          </td>
+        );
       }
       const m = run.data?.metrics?.find(x => x.key === column.slice(8));
       return (
@@ -372,6 +466,40 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
       }
       const { run, depth, children } = ref;
       const row = runToRow(run, now);
+      if (groupBy && depth === 0) {
+        let previous: IRun | null = null;
+        for (let k = index - 1; k >= 0; k--) {
+          const before = model.rowAt(k);
+          if (!before || before.depth === 0) {
+            previous = before?.run ?? null;
+            break;
+          }
+        }
+        if (startsGroup(run, previous, groupBy)) {
+          const value = keyValue(run, groupBy);
+          const count = model.groupCount(
+            value === undefined ? undefined : String(value)
+          );
+          shown.push(
+            <tr
+              key={`group-${index}`}
+              className="jp-mlops-GroupRow"
+              data-group={value === undefined ? '' : String(value)}
+            >
+              <td colSpan={allColumns.length + 1}>
+                <span className="jp-mlops-Pinned jp-mlops-GroupRow-label">
+                  {value === undefined
+                    ? trans.__('%1 not set', groupBy)
+                    : `${groupBy} = ${value}`}
+                  {count === null
+                    ? ''
+                    : ` · ${trans._n('%1 run', '%1 runs', count)}`}
+                </span>
+              </td>
+            </tr>
+          );
+        }
+      }
       shown.push(
         <tr
           key={row.runId}
@@ -418,7 +546,9 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           }}
         >
           <td
-            className="jp-mlops-RunRow-check"
+            className={
+              'jp-mlops-RunRow-check' + (wide ? ' jp-mlops-Pinned' : '')
+            }
             onClick={e => e.stopPropagation()}
           >
             <input
@@ -439,13 +569,37 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         onScroll={e => setScrollTop((e.target as HTMLDivElement).scrollTop)}
       >
         <table
-          className="jp-mlops-RunsTable"
+          className={
+            'jp-mlops-RunsTable' + (wide ? ' jp-mlops-RunsTable-wide' : '')
+          }
           aria-label={trans.__('Runs')}
           aria-rowcount={rowCount}
+          style={
+            wide
+              ? {
+                  width:
+                    CHECK_WIDTH +
+                    allColumns.reduce((sum, c) => sum + widthOf(c), 0)
+                }
+              : undefined
+          }
         >
+          {wide ? (
+            <colgroup>
+              <col style={{ width: CHECK_WIDTH }} />
+              {allColumns.map(c => (
+                <col key={c} style={{ width: widthOf(c) }} />
+              ))}
+            </colgroup>
+          ) : null}
           <thead>
             <tr>
-              <th scope="col" className="jp-mlops-RunRow-check">
+              <th
+                scope="col"
+                className={
+                  'jp-mlops-RunRow-check' + (wide ? ' jp-mlops-Pinned' : '')
+                }
+              >
                 <input
                   type="checkbox"
                   aria-label={trans.__('Select all runs')}
@@ -534,33 +688,77 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           >
             {trans.__('Delete')}
           </button>
-          <details className="jp-mlops-ColumnChooser">
-            <summary>{trans.__('Columns')}</summary>
-            <div className="jp-mlops-ColumnChooser-list">
-              {available.length ? (
-                available.map(c => (
-                  <label key={c}>
-                    <input
-                      type="checkbox"
-                      checked={columns.includes(c)}
-                      onChange={e =>
-                        actions.setColumns(
-                          e.target.checked
-                            ? [...columns, c]
-                            : columns.filter(x => x !== c)
-                        )
-                      }
-                    />{' '}
-                    {c}
-                  </label>
-                ))
-              ) : (
-                <span className="jp-mlops-Muted">
-                  {trans.__('No params or metrics yet')}
-                </span>
-              )}
-            </div>
-          </details>
+          {wide ? (
+            <>
+              <KeyPicker
+                client={model.client}
+                experimentId={experiment.experiment_id}
+                trans={trans}
+                className="jp-mlops-ColumnPicker"
+                label={
+                  columns.length
+                    ? trans.__('Columns (%1)', columns.length)
+                    : trans.__('Columns')
+                }
+                kinds={['metrics', 'params', 'tags']}
+                chosen={columns}
+                multiple={true}
+                onChange={actions.setColumns}
+              />
+              <KeyPicker
+                client={model.client}
+                experimentId={experiment.experiment_id}
+                trans={trans}
+                className="jp-mlops-GroupPicker"
+                label={
+                  groupBy
+                    ? trans.__('Grouped by %1', groupBy)
+                    : trans.__('Group by')
+                }
+                kinds={['params', 'tags']}
+                chosen={groupBy ? [groupBy] : []}
+                multiple={false}
+                onChange={chosen => void model.setGroupBy(chosen[0] ?? null)}
+              />
+            </>
+          ) : actions.openTable ? (
+            <button
+              className="jp-mlops-Button jp-mlops-Action-table"
+              title={trans.__('Open the runs table of %1', experiment.name)}
+              onClick={() => actions.openTable!(experiment.experiment_id)}
+            >
+              {trans.__('Table')}
+            </button>
+          ) : null}
+          {wide ? null : (
+            <details className="jp-mlops-ColumnChooser">
+              <summary>{trans.__('Columns')}</summary>
+              <div className="jp-mlops-ColumnChooser-list">
+                {available.length ? (
+                  available.map(c => (
+                    <label key={c}>
+                      <input
+                        type="checkbox"
+                        checked={columns.includes(c)}
+                        onChange={e =>
+                          actions.setColumns(
+                            e.target.checked
+                              ? [...columns, c]
+                              : columns.filter(x => x !== c)
+                          )
+                        }
+                      />{' '}
+                      {c}
+                    </label>
+                  ))
+                ) : (
+                  <span className="jp-mlops-Muted">
+                    {trans.__('No params or metrics yet')}
+                  </span>
+                )}
+              </div>
+            </details>
+          )}
         </div>
       ) : null}
       {rowCount > 0 && state === 'error' && model.runsError ? (

@@ -7,6 +7,8 @@ export * from './Compare';
 export * from './ExperimentList';
 export * from './RunDetail';
 export * from './runDetailModel';
+export * from './KeyPicker';
 export * from './RunsPanel';
+export * from './RunsTab';
 export * from './RunsTable';
 export * from './states';

@@ -9,7 +9,7 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { describeError, IRun, MLOpsClient } from '../api';
-import { ILineSeries, runColor, seriesToColumns, XAxisMode } from '../charts';
+import { ILineSeries, runColorOf, seriesToColumns, XAxisMode } from '../charts';
 import { isActiveStatus } from '../format';
 import { RunsModel } from '../model';
 
@@ -188,7 +188,7 @@ export class RunDetailModel implements IDisposable {
           const cols = seriesToColumns(answer.points ?? [], xAxis);
           out.set(key, {
             label: key,
-            color: runColor(0),
+            color: runColorOf(this.runId),
             x: cols.x,
             y: cols.value
           });
