@@ -158,6 +158,13 @@ def _add_deploy(sub: Any) -> None:
     up.add_argument("name", metavar="NAME")
     up.add_argument("model_uri", metavar="MODEL_URI", nargs="?")
     up.add_argument("--replicas", type=int)
+    up.add_argument(
+        "--canary",
+        type=int,
+        metavar="PERCENT",
+        help="Kubernetes targets: the new version gets PERCENT of the requests beside the "
+        "old one (then `deploy promote` or `deploy rollback`)",
+    )
     follow = up.add_mutually_exclusive_group()
     follow.add_argument("--follow-alias", dest="follow_alias", action="store_true", default=None)
     follow.add_argument("--no-follow-alias", dest="follow_alias", action="store_false")
@@ -167,6 +174,11 @@ def _add_deploy(sub: Any) -> None:
     )
     rb.add_argument("name", metavar="NAME")
     rb.set_defaults(func=cmd_rollback)
+    pr = dsub.add_parser(
+        "promote", parents=[server, wait], help="give the canary's version all the traffic"
+    )
+    pr.add_argument("name", metavar="NAME")
+    pr.set_defaults(func=cmd_promote)
     rm = dsub.add_parser("delete", parents=[server], help="stop and delete a deployment")
     rm.add_argument("name", metavar="NAME")
     rm.set_defaults(func=cmd_delete)
@@ -215,6 +227,10 @@ def _show(d: dict[str, Any], as_json: bool) -> None:
     )
     if d.get("reason"):
         print(f"  reason   {d['reason']}")
+    for t in d.get("traffic") or []:
+        print(
+            f"  traffic  {t.get('percent')}% to version {t.get('version')} ({t.get('model_uri')})"
+        )
     for h in d.get("history") or []:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["start_time"] / 1000))
         print(f"  {h['seq']:>3}  {when}  {h['action']:<9} {h['model_uri']}")
@@ -277,6 +293,7 @@ def cmd_update(args: argparse.Namespace) -> int:
             "model_uri": args.model_uri,
             "replicas": args.replicas,
             "follow_alias": args.follow_alias,
+            "canary_percent": args.canary,
         }.items()
         if v is not None
     }
@@ -286,6 +303,11 @@ def cmd_update(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     api = _api(args)
     return _settle(args, api, api.call("POST", f"{args.name}/rollback", {})["deployment"])
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    api = _api(args)
+    return _settle(args, api, api.call("POST", f"{args.name}/promote", {})["deployment"])
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

@@ -150,9 +150,12 @@ class Deployment:
         replicas: int | None = None,
         follow_alias: bool | None = None,
         resources: dict[str, Any] | None = None,
+        canary_percent: int | None = None,
         wait: bool = True,
     ) -> Deployment:
-        """Roll to ``model_uri`` (start new, wait ready, switch, stop old)."""
+        """Roll to ``model_uri`` (start new, wait ready, switch, stop old); with
+        ``canary_percent`` (Kubernetes targets) the new version gets that share of the
+        requests beside the old one until :meth:`promote` or :meth:`rollback`."""
         body = {
             k: v
             for k, v in {
@@ -160,6 +163,7 @@ class Deployment:
                 "replicas": replicas,
                 "follow_alias": follow_alias,
                 "resources": resources,
+                "canary_percent": canary_percent,
             }.items()
             if v is not None
         }
@@ -167,9 +171,19 @@ class Deployment:
         return self.wait() if wait else self
 
     def rollback(self, wait: bool = True) -> Deployment:
-        """Serve the previously served version again."""
+        """Serve the previously served version again (during a canary: drop the canary)."""
         self._data = self._api.call("POST", f"{self.name}/rollback", {})["deployment"]
         return self.wait() if wait else self
+
+    def promote(self, wait: bool = True) -> Deployment:
+        """The canary's version gets all the traffic."""
+        self._data = self._api.call("POST", f"{self.name}/promote", {})["deployment"]
+        return self.wait() if wait else self
+
+    @property
+    def traffic(self) -> list[dict[str, Any]]:
+        """The versions served now and their share of the requests (``percent``)."""
+        return list(self.refresh()._data.get("traffic") or [])
 
     def delete(self) -> None:
         self._api.call("DELETE", self.name)

@@ -148,6 +148,8 @@ class DeploymentItem:
     uri: str | None = None
     version: str | None = None
     action: str = "restart"
+    #: A canary rollout: the share of the requests (1-99) the new version gets.
+    canary: int | None = None
 
 
 class DeploymentContext(TargetContext[DeploymentItem]):
@@ -168,6 +170,11 @@ class DeploymentContext(TargetContext[DeploymentItem]):
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await self.svc.call(fn, *args, **kwargs)
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        """The tags of a registered model version (blocking: use :meth:`call`)."""
+        mv = self.svc._registry().get_model_version(name, version)
+        return {t["key"]: t["value"] for t in mv.get("tags") or []}
 
     async def record(self, name: str, **values: Any) -> None:
         """Update the deployment's stored columns (status, reason, url, state, ...)."""

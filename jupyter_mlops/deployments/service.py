@@ -21,9 +21,10 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Bool, Float, Int, Unicode, default
+from traitlets import Bool, Dict, Float, Int, Unicode, default
 
 from ..services import Service
+from ..targets import LOCAL, build_targets, register_target_kind, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import DeploymentDB, now_ms
 from .local import DeploymentContext, DeploymentItem, LocalTarget, RolloutFailed
@@ -31,6 +32,11 @@ from .metrics import summarize
 
 if TYPE_CHECKING:
     from ..tracking.store import TrackingStore
+
+register_target_kind("deployments", "kserve", "jupyter_mlops.deployments.kserve:KServeTarget")
+register_target_kind(
+    "deployments", "kubernetes", "jupyter_mlops.deployments.kubeapps:KubeAppsTarget"
+)
 
 NAME_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 #: Model version tag naming where the version is deployed (value: the URL).
@@ -118,6 +124,25 @@ class DeploymentService(Service):
         config=True,
         help="Python interpreter of the scoring processes (default: the server's own).",
     )
+    targets = Dict(
+        config=True,
+        help="""Kubernetes clusters deployments can go to, by target name (``local``, this
+        machine, is always there), e.g. ``{"kserve": {"kind": "kserve", "api_url":
+        "https://k8s.example:6443", "namespace": "models", "token_path": "/var/run/token"},
+        "plain": {"kind": "kubernetes", "namespace": "models", "service_type": "ClusterIP",
+        "max_replicas": 5}}``. ``kind``: ``kserve`` (a KServe InferenceService with a
+        custom-container predictor; settings ``deployment_mode`` Knative|Standard,
+        ``scale_to_zero``, ``max_replicas``) or ``kubernetes`` (Deployment + Service + HPA;
+        ``service_type`` ClusterIP|NodePort|LoadBalancer, ``service_port``, ``node_address``,
+        ``max_replicas``, ``cpu_utilization``, ``cluster_domain``). Both: the cluster's
+        ``api_url``, ``namespace``, ``token``/``token_path``, ``ca_cert``, ``verify_tls``,
+        ``request_timeout`` (in a pod: its service account by default), ``image`` (template
+        with {name}, {version}, {deployment}, used when the model version has no
+        ``mlops.image`` tag), ``image_pull_policy``, ``image_pull_secrets``,
+        ``service_account``, ``env``, ``ready_timeout`` (600 s), ``poll_interval`` (5 s),
+        ``display_name``. Checked at start-up: a target with a mistake is left out and the
+        error, naming target and field, logged (and given to requests that name it).""",
+    )
 
     @default("deployments_dir")
     def _default_deployments_dir(self) -> str:
@@ -131,7 +156,14 @@ class DeploymentService(Service):
         self._io = ThreadPoolExecutor(1, thread_name_prefix="mlops-deployments")
         #: What targets may do with deployments (jupyter_mlops/targets.py's interface).
         self.ctx = DeploymentContext(self, self._switched)
-        self.targets: dict[str, LocalTarget] = {"local": LocalTarget(self, self.ctx)}
+        self.local = LocalTarget(self, self.ctx)
+        configured, errors = build_targets("deployments", self.targets, "targets")
+        #: Where deployments can go, by name: ``local`` first, then the configured clusters.
+        self.by_name: dict[str, Any] = {LOCAL: self.local, **configured}
+        #: Configured targets left out, with why (named in refusals to deploy there).
+        self.target_errors: dict[str, str] = errors
+        for e in errors.values():
+            self.log.error("jupyter-mlops: c.DeploymentService.%s", e)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._follower: asyncio.Task[None] | None = None
@@ -147,7 +179,14 @@ class DeploymentService(Service):
         host = socket.gethostname()
         for dep in await self.call(self.db.list):
             state = dep.get("state") or {}
-            if dep["target"] != "local" or state.get("host", host) != host:
+            if dep["target"] == LOCAL and state.get("host", host) != host:
+                continue
+            if dep["target"] not in self.by_name:
+                self.log.warning(
+                    "jupyter-mlops: deployment %s: its target %r is not configured now",
+                    dep["name"],
+                    dep["target"],
+                )
                 continue
             self._spawn(self._attach(dep))
         self._follower = asyncio.ensure_future(self._follow_loop())
@@ -155,7 +194,7 @@ class DeploymentService(Service):
     async def _attach(self, dep: dict[str, Any]) -> None:
         async with self._lock(dep["name"]):
             try:
-                await self.targets["local"].attach(self._item(dep), self.ctx)
+                await self.by_name[dep["target"]].attach(self._item(dep), self.ctx)
             except RolloutFailed as e:
                 await self._record(dep["name"], status="FAILED", reason=str(e))
 
@@ -165,12 +204,16 @@ class DeploymentService(Service):
             self._follower.cancel()
         for task in list(self._tasks):
             task.cancel()
+        for name, target in self.by_name.items():
+            if name != LOCAL:
+                with contextlib.suppress(Exception):
+                    await target.stop()
         stop = self.stop_on_exit
-        local = self.targets["local"]
+        local = self.local
         local.keep_running = not stop
         await local.stop()
         if stop:
-            for name in list(self.targets["local"].running):
+            for name in list(self.local.running):
                 with contextlib.suppress(Exception):
                     await self.call(
                         self.db.update,
@@ -280,6 +323,10 @@ class DeploymentService(Service):
         out["resources"] = dep.get("resources") or {}
         out["served_uri"] = dep.get("served_uri")
         out["traffic"] = self.traffic(dep)
+        canary = ((state.get("memo") or {}).get("canary")) if dep["target"] != LOCAL else None
+        out["canary"] = (
+            {k: canary.get(k) for k in ("version", "model_uri", "percent")} if canary else None
+        )
         if dep["target"] == "local":
             out["processes"] = {
                 "router": (state.get("router") or {}).get("pid"),
@@ -321,7 +368,7 @@ class DeploymentService(Service):
         return [self.present(d) for d in await self.call(self.db.list)]
 
     def list_targets(self) -> builtins.list[dict[str, Any]]:
-        return [t.describe() for t in self.targets.values()]
+        return [t.describe() for t in self.by_name.values()]
 
     @staticmethod
     def _item(
@@ -334,11 +381,13 @@ class DeploymentService(Service):
             dep["name"], dep["target"], dep.get("owner"), dep, uri, version, action
         )
 
-    def _target(self, name: str) -> LocalTarget:
-        target = self.targets.get(name)
+    def _target(self, name: str) -> Any:
+        target = self.by_name.get(name)
         if target is None:
+            if name in self.target_errors:
+                raise unknown_target(name, self.by_name, self.target_errors)
             raise invalid(
-                f"Unknown deployment target '{name}': the targets are {', '.join(self.targets)}."
+                f"Unknown deployment target '{name}': the targets are {', '.join(self.by_name)}."
             )
         return target
 
@@ -392,6 +441,7 @@ class DeploymentService(Service):
                 f"(models:/<name>@<alias>), got '{model_uri}'."
             )
         served, _, version = await self.call(self.resolve, model_uri)
+        await self._check(tgt, name, served, None)
         now = now_ms()
         row = {
             "name": name,
@@ -414,15 +464,38 @@ class DeploymentService(Service):
         self._spawn(self._rollout(tgt, dep, served, version, "create"))
         return self.present(dep)
 
+    async def _check(self, tgt: Any, name: str, served: str, canary: int | None) -> None:
+        """What the target refuses before anything is stored or changed (a 4xx): a canary
+        where it cannot split traffic, a cluster model without an image."""
+        if tgt is self.local:
+            if canary is not None:
+                raise invalid(
+                    "The local target has no canary rollouts (an update moves all the "
+                    "traffic once the new version is ready): deploy to a Kubernetes target."
+                )
+            return
+        item = DeploymentItem(name, tgt.name, None, {"name": name}, served)
+        tgt.model_of(served)
+        await tgt.validate_change(item, canary)
+        await tgt.image_for(self.ctx, item, served)
+
     async def _rollout(
-        self, tgt: LocalTarget, dep: dict[str, Any], served: str, version: str | None, action: str
+        self,
+        tgt: Any,
+        dep: dict[str, Any],
+        served: str,
+        version: str | None,
+        action: str,
+        canary: int | None = None,
     ) -> None:
         async with self._lock(dep["name"]):
             fresh = await self.call(self.db.get, dep["name"])
             if fresh is None:  # deleted meanwhile
                 return
+            item = self._item(fresh, served, version, action)
+            item.canary = canary
             try:
-                await tgt.submit(self._item(fresh, served, version, action), self.ctx)
+                await tgt.submit(item, self.ctx)
             except RolloutFailed as e:
                 ok = fresh.get("served_uri") is not None
                 await self._record(
@@ -446,10 +519,20 @@ class DeploymentService(Service):
         follow_alias: bool | None = None,
         resources: dict[str, Any] | None = None,
         action: str = "update",
+        canary_percent: int | None = None,
     ) -> dict[str, Any]:
         dep = await self.call(self.db.get, name)
         if dep is None:
             raise not_found(f"No deployment named '{name}'.")
+        if canary_percent is not None:
+            if type(canary_percent) is not int or not 1 <= canary_percent <= 99:
+                raise invalid(
+                    f"'canary_percent' must be an integer from 1 to 99, got {canary_percent!r}."
+                )
+            if model_uri is None or not dep.get("served_uri"):
+                raise invalid(
+                    "A canary needs a new 'model_uri' beside a version that serves already."
+                )
         if dep["status"] in ("STARTING", "UPDATING") or self._lock(name).locked():
             raise Conflict(
                 f"Deployment '{name}' is {dep['status'].lower()}: wait until it is "
@@ -474,10 +557,15 @@ class DeploymentService(Service):
             )
         values["follow_alias"] = follow
         served, _, version = await self.call(self.resolve, uri)
+        tgt = self._target(dep["target"])
+        await self._check(tgt, name, served, canary_percent)
         if alias is not None:
             values["alias_version"] = version
+        canary_now = ((dep.get("state") or {}).get("memo") or {}).get("canary")
         roll = (
-            served != dep.get("served_uri")
+            canary_percent is not None
+            or canary_now is not None
+            or served != dep.get("served_uri")
             or values.get("replicas", dep["replicas"]) != dep["replicas"]
             or dep["status"] in ("FAILED", "STOPPED")
         )
@@ -486,14 +574,55 @@ class DeploymentService(Service):
         await self.call(self.db.update, name, **values)
         dep = await self.call(self.db.get, name)
         if roll:
-            self._spawn(self._rollout(self._target(dep["target"]), dep, served, version, action))
+            self._spawn(self._rollout(tgt, dep, served, version, action, canary_percent))
         return self.present(dep)
 
-    async def rollback(self, name: str) -> dict[str, Any]:
-        """Serve the version served before the current one again."""
+    async def _canary_step(self, name: str, step: str) -> dict[str, Any]:
+        """Promote the deployment's canary, or roll it back (``step``: promote, abort)."""
         dep = await self.call(self.db.get, name)
         if dep is None:
             raise not_found(f"No deployment named '{name}'.")
+        if dep["status"] in ("STARTING", "UPDATING") or self._lock(name).locked():
+            raise Conflict(
+                f"Deployment '{name}' is {dep['status'].lower()}: wait until it is "
+                "READY before changing it."
+            )
+        if not ((dep.get("state") or {}).get("memo") or {}).get("canary"):
+            raise invalid(f"Deployment '{name}' has no canary to {step}.")
+        tgt = self._target(dep["target"])
+        await self.call(self.db.update, name, status="UPDATING", reason=None)
+
+        async def run() -> None:
+            async with self._lock(name):
+                fresh = await self.call(self.db.get, name)
+                if fresh is None:
+                    return
+                item = self._item(fresh, action=step)
+                try:
+                    await (tgt.promote if step == "promote" else tgt.abort)(item, self.ctx)
+                except RolloutFailed as e:
+                    await self._record(name, status="READY", reason=f"{step} failed: {e}")
+                except Exception as e:  # the deployment says what went wrong
+                    self.log.exception("jupyter-mlops: deployment %s: %s failed", name, step)
+                    await self._record(
+                        name, status="READY", reason=f"{step} failed: {type(e).__name__}: {e}"
+                    )
+
+        self._spawn(run())
+        return self.present(await self.call(self.db.get, name))
+
+    async def promote(self, name: str) -> dict[str, Any]:
+        """The canary's version gets all the traffic."""
+        return await self._canary_step(name, "promote")
+
+    async def rollback(self, name: str) -> dict[str, Any]:
+        """Serve the version served before the current one again (during a canary: drop the
+        canary, what served keeps all the traffic)."""
+        dep = await self.call(self.db.get, name)
+        if dep is None:
+            raise not_found(f"No deployment named '{name}'.")
+        if ((dep.get("state") or {}).get("memo") or {}).get("canary"):
+            return await self._canary_step(name, "abort")
         history = await self.call(self.db.history, name)
         current = dep.get("served_uri")
         previous = next((h for h in reversed(history[:-1]) if h["model_uri"] != current), None)
@@ -511,7 +640,9 @@ class DeploymentService(Service):
             dep = await self.call(self.db.get, name)
             if dep is None:
                 raise not_found(f"No deployment named '{name}'.")
-            await self._target(dep["target"]).cancel(self._item(dep), self.ctx)
+            tgt = self.by_name.get(dep["target"])
+            if tgt is not None:  # a target no longer configured: its objects stay there
+                await tgt.cancel(self._item(dep), self.ctx)
             reg = self._registry()
 
             def untag() -> None:

@@ -401,6 +401,22 @@ class KubeClient:
 
         return dict(zip(names, await asyncio.gather(*(one(n) for n in names))))
 
+    async def pod_proxy(
+        self, pod: str, port: int, path: str, *, namespace: str | None = None
+    ) -> str:
+        """``GET`` ``path`` of a pod's ``port`` through the API server's pod proxy
+        (``pods/proxy``): what a pod serves, reached without a route to the pod network."""
+        ns = namespace or self.namespace
+        resp = await self._send(
+            "GET",
+            PODS.path(ns, f"{pod}:{port}", "proxy") + "/" + path.lstrip("/"),
+            f"read {path!r} of pod {pod!r} in namespace {ns!r}",
+        )
+        try:
+            return (await resp.read()).decode("utf-8", "replace")
+        finally:
+            resp.release()
+
     async def close(self) -> None:
         """Release the connection pool (the client opens a new one if used again)."""
         session, self._session = self._session, None

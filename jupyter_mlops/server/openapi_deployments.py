@@ -87,6 +87,17 @@ def schemas() -> dict[str, Any]:
                 "model_name": n_s,
                 "model_version": n_s,
                 "served_uri": n_s,
+                "canary": {
+                    "type": "object",
+                    "nullable": True,
+                    "description": "Kubernetes targets: the version a canary rollout serves "
+                    "beside the served one, and its share (promote or rollback ends it)",
+                    "properties": {
+                        "version": n_s,
+                        "model_uri": STR,
+                        "percent": {"type": "integer"},
+                    },
+                },
                 "traffic": {
                     "type": "array",
                     "description": "The versions served now and their share of the requests "
@@ -175,6 +186,16 @@ def paths() -> dict[str, Any]:
         "resources": {"type": "object"},
         "follow_alias": {"type": "boolean"},
     }
+    patch_spec = {
+        **spec,
+        "canary_percent": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 99,
+            "description": "Kubernetes targets: the new model_uri gets this share of the "
+            "requests beside the served version, until promote or rollback",
+        },
+    }
     b = "/api/v1/deployments"
     return {
         b: {
@@ -202,7 +223,7 @@ def paths() -> dict[str, Any]:
                 "Change the model (a rollout with no failed request), replicas, "
                 "resources or alias following",
                 dep,
-                body=spec,
+                body=patch_spec,
                 errors=("400", "404", "409"),
             ),
             "delete": op("Stop and delete a deployment", {"type": "object"}),
@@ -210,7 +231,16 @@ def paths() -> dict[str, Any]:
         f"{b}/{{name}}/rollback": {
             "parameters": name,
             "post": op(
-                "Serve the previously served version again (stops following the alias)",
+                "Serve the previously served version again (stops following the alias); "
+                "during a canary rollout: drop the canary",
+                dep,
+                errors=("400", "404", "409"),
+            ),
+        },
+        f"{b}/{{name}}/promote": {
+            "parameters": name,
+            "post": op(
+                "Give the canary's version all the traffic",
                 dep,
                 errors=("400", "404", "409"),
             ),

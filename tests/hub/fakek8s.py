@@ -254,6 +254,9 @@ class FakeKubernetes:
         self._tick = asyncio.Event()
         app = web.Application(client_max_size=64 << 20)
         app.router.add_route("POST", "/api/v1/namespaces", self.create_namespace)
+        app.router.add_route(
+            "GET", "/api/v1/namespaces/{ns}/pods/{name}/proxy/{path:.*}", self.pod_proxy
+        )
         # namespaced paths first: /apis/g/v/namespaces/ns/x must not read as cluster-scoped
         for scope in ("/namespaces/{ns}/{plural}", "/{plural}"):
             for prefix in ("/api/{version}", "/apis/{group}/{version}"):
@@ -772,6 +775,33 @@ class FakeKubernetes:
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp
+
+    async def pod_proxy(self, request: web.Request) -> web.StreamResponse:
+        """``GET pods/<name>[:<port>]/proxy/<path>``: what the pod serves there. Pods share
+        127.0.0.1: a controller that moved a container port records the real one in the
+        pod's annotation ``fakek8s/port.<port>``."""
+        if self.tokens is not None:
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+                return status(401, "Unauthorized", "Unauthorized")
+        ns, target = request.match_info["ns"], request.match_info["name"]
+        name, _, port = target.partition(":")
+        pod = self.find("pods", ns, name)
+        if pod is None:
+            return status(404, "NotFound", f'pods "{name}" not found')
+        port = (pod["metadata"].get("annotations") or {}).get(f"fakek8s/port.{port}", port)
+        import aiohttp
+
+        url = f"http://127.0.0.1:{port}/{request.match_info['path']}"
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as r,
+            ):
+                body = await r.read()
+                return web.Response(body=body, status=r.status, content_type=r.content_type)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
+            return status(503, "ServiceUnavailable", f"error trying to reach service: {e}")
 
     def _quota_refusal(self, ns: str, pod: dict) -> str | None:
         hard = self.gpu_hard.get(ns)

@@ -94,8 +94,13 @@ async def update(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]
             replicas=_int(f, "replicas"),
             follow_alias=_bool(f, "follow_alias"),
             resources=_obj(f, "resources"),
+            canary_percent=_int(f, "canary_percent"),
         )
     }
+
+
+async def promote(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
+    return {"deployment": await svc.promote(name)}
 
 
 async def delete(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
@@ -188,6 +193,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         ("", {"GET": list_deployments, "POST": create}),
         (f"/{_ID}", {"GET": get, "PATCH": update, "DELETE": delete}),
         (f"/{_ID}/rollback", {"POST": rollback}),
+        (f"/{_ID}/promote", {"POST": promote}),
         (f"/{_ID}/logs", {"GET": logs}),
         (f"/{_ID}/metrics", {"GET": metrics}),
     ]
