@@ -127,7 +127,7 @@ __all__ = [n for n in sorted(_LAZY) if not n.startswith("_")]
 
 
 #: Subpackages reachable as attributes without an import (``mlops.jobs.submit(...)``).
-_SUBPACKAGES = ("jobs",)
+_SUBPACKAGES = ("jobs", "projects")
 
 
 def __getattr__(name: str) -> Any:

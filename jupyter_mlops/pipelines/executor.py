@@ -29,7 +29,7 @@ from ..targets import LOCAL, TargetContext
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
 from .model import Pipeline, Step
 from .params import fill
-from .runner import KernelPool, StepFailed, run_notebook, run_script, run_train
+from .runner import KernelPool, StepFailed, run_notebook, run_project, run_script, run_train
 
 if TYPE_CHECKING:
     from ..tracking.store import TrackingStore
@@ -585,6 +585,17 @@ class RunExecution:
                 )
             elif step.kind == "train":
                 coro = run_train(src, params, env, work, logf, self.p.base_dir)
+            elif step.kind == "project":
+                coro = run_project(
+                    project_uri(self.p.base_dir, step.path),
+                    step.entry_point,
+                    step.version,
+                    step.env_manager,
+                    params,
+                    env,
+                    work,
+                    logf,
+                )
             else:
                 args = [str(a) for a in fill(step.args, self._template_ctx())]
                 coro = run_script(src, params, args, env, work, logf)
@@ -627,7 +638,8 @@ class RunExecution:
         h = hashlib.sha256()
         h.update(
             json.dumps(
-                [step.kind, step.path, params, step.env, step.args, step.outputs, step.kernel],
+                [step.kind, step.path, params, step.env, step.args, step.outputs, step.kernel]
+                + ([step.entry_point, step.version] if step.kind == "project" else []),
                 sort_keys=True,
                 default=str,
             ).encode()
@@ -728,6 +740,14 @@ class RunExecution:
             self.ctx.store.update_run_info(self.run_id, status=status, end_time=now_ms())
         except Exception:
             log.exception("jupyter-mlops: ending pipeline run %s", self.run_id)
+
+
+def project_uri(base_dir: str, uri: str) -> str:
+    """A project step's URI: a relative directory or archive against the pipeline's
+    directory; git URLs as they are."""
+    from ..projects.fetch import is_local
+
+    return os.path.join(base_dir, uri) if is_local(uri) and not os.path.isabs(uri) else uri
 
 
 def topological_order(p: Pipeline) -> list[str]:

@@ -26,11 +26,12 @@ __all__ = [
 
 @dataclass
 class Step:
-    """One node of the DAG: a notebook or a script with its parameters."""
+    """One node of the DAG: a notebook, a script, a training job or an MLflow project's
+    entry point, with its parameters."""
 
     name: str
-    kind: str  # "notebook" | "script" | "train"
-    path: str  # relative to the pipeline file
+    kind: str  # "notebook" | "script" | "train" | "project"
+    path: str  # relative to the pipeline file (a project: also a git URL or an archive)
     parameters: dict[str, Any] = field(default_factory=dict)
     depends_on: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
@@ -44,9 +45,16 @@ class Step:
     kernel: str | None = None
     image: str | None = None
     resources: dict[str, Any] = field(default_factory=dict)
+    #: A ``project:`` step's entry point, git version and environment manager.
+    entry_point: str | None = None
+    version: str | None = None
+    env_manager: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {self.kind: self.path}
+        for key in ("entry_point", "version", "env_manager"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         for key in ("parameters", "depends_on", "outputs", "inputs", "env", "args", "resources"):
             value = getattr(self, key)
             if value:
@@ -94,6 +102,10 @@ STEP_KEYS = (
     "notebook",
     "script",
     "train",
+    "project",
+    "entry_point",
+    "version",
+    "env_manager",
     "parameters",
     "depends_on",
     "outputs",
@@ -118,7 +130,7 @@ def step_from_dict(name: str, raw: dict[str, Any], defaults: dict[str, Any] | No
         merged["env"] = {**merged["env"], **raw["env"]}
         raw = {k: v for k, v in raw.items() if k != "env"}
     merged.update(raw)
-    kind = next((k for k in ("notebook", "train") if k in merged), "script")
+    kind = next((k for k in ("notebook", "train", "project") if k in merged), "script")
     timeout = merged.get("timeout")
     return Step(
         name=name,
@@ -137,6 +149,9 @@ def step_from_dict(name: str, raw: dict[str, Any], defaults: dict[str, Any] | No
         kernel=merged.get("kernel"),
         image=merged.get("image"),
         resources=dict(merged.get("resources") or {}),
+        entry_point=merged.get("entry_point"),
+        version=merged.get("version"),
+        env_manager=merged.get("env_manager"),
     )
 
 

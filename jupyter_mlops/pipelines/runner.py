@@ -421,6 +421,64 @@ async def run_train(
         )
 
 
+def project_command(
+    uri: str,
+    entry_point: str | None,
+    version: str | None,
+    env_manager: str | None,
+    params: Mapping[str, Any],
+    env: Mapping[str, str],
+) -> list[str]:
+    """``jupyter mlops run`` of a ``project:`` step, into the step's tracked run
+    (``--run-id``): the project's tags and parameters are added to it."""
+    cmd = [sys.executable, "-m", "jupyter_mlops.cli", "run", uri]
+    cmd += ["-e", entry_point or "main"]
+    if version:
+        cmd += ["--version", version]
+    if env_manager:
+        cmd += ["--env-manager", env_manager]
+    if env.get("JUPYTER_MLOPS_RUN_ID"):
+        cmd += ["--run-id", env["JUPYTER_MLOPS_RUN_ID"]]
+    for k, v in params.items():
+        cmd += ["-P", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]
+    return cmd
+
+
+async def run_project(
+    uri: str,
+    entry_point: str | None,
+    version: str | None,
+    env_manager: str | None,
+    params: Mapping[str, Any],
+    env: Mapping[str, str],
+    cwd: str,
+    log_file: IO[str],
+) -> None:
+    log_file.flush()
+    proc = await asyncio.create_subprocess_exec(
+        *project_command(uri, entry_point, version, env_manager, params, env),
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        code = await proc.wait()
+    except asyncio.CancelledError:
+        # SIGTERM first: `jupyter mlops run` stops the entry point's process group
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except Exception:  # noqa: BLE001 - it would not stop: the whole tree goes
+            kill_tree(proc.pid)
+        raise
+    if code != 0:
+        raise StepFailed(f"project {uri} ({entry_point or 'main'}) exited with status {code}")
+
+
 async def run_script(
     path: str,
     params: Mapping[str, Any],

@@ -112,7 +112,7 @@ def _schema_message(err: Any, path: Path) -> str:
     if v in ("required", "propertyNames", "type"):
         return common_message(err)
     if v == "oneOf" and len(path) == 2 and path[0] == "steps":
-        return "a step needs exactly one of 'notebook', 'script' or 'train'"
+        return "a step needs exactly one of 'notebook', 'script', 'train' or 'project'"
     if v == "pattern" and path and path[-1] == "notebook":
         return f"{err.instance!r} is not a notebook (.ipynb)"
     if v == "pattern" and path and path[-1] == "train":
@@ -163,12 +163,92 @@ def _check_semantics(p: Pipeline, ctx: SpecContext, root: str | None) -> None:
                     "working directory and may not contain '..'",
                     "invalidFilePath",
                 )
-        full = _check_file(p, ctx, sp + (step.kind,), step.path, root)
+        if step.kind != "project":
+            for key in ("entry_point", "version", "env_manager"):
+                if getattr(step, key):
+                    ctx.add(sp + (key,), f"'{key}' is for project steps", "invalidField", key=True)
+        if step.kind == "project":
+            _check_project(p, ctx, sp, step, root)
+            full = None
+        else:
+            full = _check_file(p, ctx, sp + (step.kind,), step.path, root)
         for i, inp in enumerate(step.inputs):
             _check_file(p, ctx, sp + ("inputs", i), inp, root, what="input")
         if full and step.kind == "notebook":
             _check_notebook_params(p, ctx, sp, step, full)
             _check_kernel(ctx, sp, step, full)
+
+
+def _check_project(p: Pipeline, ctx: SpecContext, sp: Path, step: Any, root: str | None) -> None:
+    """A ``project:`` step: a local project is read now (its entry point, required and
+    typed parameters, as ``jupyter mlops run`` checks them); git and archive URIs are
+    fetched when the step runs."""
+    from ..projects.fetch import is_archive, is_local, split_subdirectory
+    from ..projects.spec import ProjectError, check_value, load_project
+
+    where = sp + ("project",)
+    try:
+        base, sub = split_subdirectory(step.path)
+    except ProjectError as e:
+        ctx.add(where, e.message, "invalidProject")
+        return
+    if not is_local(base) or is_archive(base):
+        return
+    if step.version:
+        ctx.add(sp + ("version",), "a version is only for git project URIs", "invalidProject")
+    if os.path.isabs(base):
+        ctx.add(where, f"{base!r}: use a path relative to the pipeline file", "invalidFilePath")
+        return
+    full = os.path.normpath(os.path.join(p.base_dir, base, sub))
+    if root is not None and not within(root, full):
+        ctx.add(where, f"{step.path!r} is outside the workspace", "invalidFilePath")
+        return
+    if not os.path.isdir(full):
+        ctx.add(where, f"project {step.path!r} not found (looked for {full})", "invalidFilePath")
+        return
+    try:
+        project = load_project(full)
+        entry = project.entry_point(step.entry_point or "main")
+    except ProjectError as e:
+        field_path = sp + ("entry_point",) if step.entry_point else where
+        ctx.add(field_path, e.message, "invalidProject")
+        return
+    shown = os.path.join(base, sub, project.display_file) if project.file else step.path
+    for name, param in entry.parameters.items():
+        if name not in step.parameters and param.required:
+            ctx.add(
+                sp + ("parameters",),
+                f"parameter {name!r} of entry point {entry.name!r} has no default and no "
+                f"value here ({shown}:{param.line})",
+                "missingParameter",
+            )
+    for key, value in step.parameters.items():
+        declared = entry.parameters.get(key)
+        if declared is None or value is None:
+            continue  # not declared: passed on as --key value, as MLflow does
+        param = declared
+        if isinstance(value, str) and TEMPLATE.search(value):
+            vtype = _value_type(p, value)
+            if vtype in ("boolean", "list", "dict") or (
+                vtype == "string"
+                and param.type in ("float", "int")
+                and TEMPLATE.fullmatch(value)
+                and value.strip().startswith("{{ params.")
+            ):
+                ctx.add(
+                    sp + ("parameters", key),
+                    f"{value!r} is a {vtype} but {entry.name}.{key} is a {param.type} "
+                    f"({shown}:{param.line})",
+                    "mistypedParameter",
+                )
+            continue
+        problem = check_value(param, value)
+        if problem:
+            ctx.add(
+                sp + ("parameters", key),
+                f"{problem} ({shown}:{param.line})",
+                "mistypedParameter",
+            )
 
 
 def ancestors(p: Pipeline) -> dict[str, set[str]]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..deployments.service import DeploymentService
     from ..jobs.service import TrainingService
     from ..pipelines.service import PipelineService
+    from ..projects.service import ProjectService
     from ..registry.abstract_store import AbstractRegistryStore
     from ..services import Service
     from ..tracking.store import TrackingStore
@@ -159,7 +160,12 @@ class MLOpsApp(ExtensionApp):
 
     # -- services (jupyter_mlops/services.py): one ``<name>_class`` trait and one typed
     # attribute ``<name>`` each, listed in SERVICES; not built in multi-user mode.
-    SERVICES: tuple[str, ...] = ("pipeline_service", "deployment_service", "training_service")
+    SERVICES: tuple[str, ...] = (
+        "pipeline_service",
+        "deployment_service",
+        "training_service",
+        "project_service",
+    )
 
     pipeline_service_class = Type(
         "jupyter_mlops.pipelines.service.PipelineService",
@@ -199,6 +205,20 @@ class MLOpsApp(ExtensionApp):
 
     #: The training service (None in multi-user mode, or when building it failed).
     training_service: TrainingService | None = None
+
+    project_service_class = Type(
+        "jupyter_mlops.projects.service.ProjectService",
+        klass="jupyter_mlops.projects.service.ProjectService",
+        config=True,
+        help="""The MLflow project service behind ``api/v1/projects`` (the JupyterLab "Run
+        MLflow project…" form): reads MLproject files, runs entry points as tracked runs
+        with their logs. A subclass of jupyter_mlops.projects.service.ProjectService; its
+        options are set on the class, e.g. ``c.ProjectService.default_env_manager =
+        "local"``.""",
+    )
+
+    #: The project service (None in multi-user mode, or when building it failed).
+    project_service: ProjectService | None = None
 
     _store: TrackingStore | None = None
     _registry_store: AbstractRegistryStore | None = None

@@ -5,7 +5,8 @@ v1 routes), not derived from the handlers: a test compares the two, so a route
 added on one side only fails it. This module holds MLflow's tracking API and the
 ``api/v1`` routes and assembles the rest: the pipeline routes
 (``openapi_pipelines.py``), the registry's (``openapi_registry.py``), the deployments'
-(``openapi_deployments.py``) and the training jobs' (``openapi_jobs.py``), built from
+(``openapi_deployments.py``), the training jobs' (``openapi_jobs.py``) and the MLflow
+projects' (``openapi_projects.py``), built from
 ``openapi_parts.py``. Handlers never import the document: the app passes
 :func:`openapi_document` to the route that serves it.
 """
@@ -19,6 +20,7 @@ from . import (
     openapi_jobs,
     openapi_mlflow,
     openapi_pipelines,
+    openapi_projects,
     openapi_registry,
     openapi_traces,
 )
@@ -506,6 +508,7 @@ def _paths() -> S:
         **openapi_pipelines.paths(),
         **openapi_deployments.paths(),
         **openapi_jobs.paths(),
+        **openapi_projects.paths(),
         **openapi_registry.paths(),
         **openapi_traces.paths(),
         "/": {
@@ -635,6 +638,7 @@ def openapi_document(server_url: str = "/mlops") -> S:
                 **openapi_pipelines.schemas(),
                 **openapi_deployments.schemas(),
                 **openapi_jobs.schemas(),
+                **openapi_projects.schemas(),
             },
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },

@@ -26,6 +26,7 @@ import { ActiveRunStatus } from './status';
 import { CommandIDs, IMLOps, PLUGIN_ID, RUNS_PANEL_ID } from './tokens';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { ModelCommandIDs, modelsPlugin } from './models/plugin';
+import { projectsPlugin } from './projects/plugin';
 
 export * from './tokens';
 
@@ -232,4 +233,4 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
   }
 };
 
-export default [plugin, pipelinesPlugin, modelsPlugin];
+export default [plugin, pipelinesPlugin, modelsPlugin, projectsPlugin];

@@ -35,6 +35,7 @@ DOCS = [
     "docs/models.md",
     "docs/deployments.md",
     "docs/training.md",
+    "docs/projects.md",
     "spawner/GUIDE.md",
 ]
 #: Files admins copy or run, whose comments name commands and settings too.
@@ -54,6 +55,7 @@ CONFIG_CLASSES = {
     "PipelineService": ("jupyter_mlops.pipelines.service", True),
     "DeploymentService": ("jupyter_mlops.deployments.service", True),
     "TrainingService": ("jupyter_mlops.jobs.service", True),
+    "ProjectService": ("jupyter_mlops.projects.service", True),
     "AccessPolicy": ("jupyter_mlops.server.access", True),
     "TeamSpawner": ("jupyter_mlops.hub.spawner", True),
     "KubeSpawner": ("kubespawner", False),
@@ -66,6 +68,7 @@ SETTINGS_TABLES = {
     "PipelineService": "docs/pipelines.md",
     "DeploymentService": "docs/deployments.md",
     "TrainingService": "docs/training.md",
+    "ProjectService": "docs/projects.md",
     "TeamSpawner": "spawner/GUIDE.md",
 }
 

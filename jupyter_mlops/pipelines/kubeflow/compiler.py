@@ -256,12 +256,60 @@ def _cpu_cores(text: str) -> float:
 
 
 # -- embedding -----------------------------------------------------------------------------
+def project_dir(p: Pipeline, step: Step) -> str | None:
+    """A ``project:`` step's local project directory (None: a git URL or an archive, which
+    the pod fetches or unpacks itself, or not a project step)."""
+    from ...projects.fetch import is_archive, is_local, split_subdirectory
+
+    if step.kind != "project":
+        return None
+    base, sub = split_subdirectory(step.path)
+    if not is_local(base) or is_archive(base):
+        return None
+    return os.path.normpath(os.path.join(os.path.abspath(p.base_dir), base, sub))
+
+
+def project_image(p: Pipeline, step: Step) -> str | None:
+    """The ``docker_env`` image of a local ``project:`` step's MLproject, if it has one."""
+    from ...projects.spec import ProjectError, load_project
+
+    directory = project_dir(p, step)
+    if directory is None:
+        return None
+    try:
+        project = load_project(directory)
+    except ProjectError as e:
+        raise CompileError(f"step '{step.name}': project: {e.message}") from None
+    return project.docker.image if project.docker else None
+
+
+def _project_files(directory: str) -> list[str]:
+    """Every file of a project directory (version control and caches left out)."""
+    out = []
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in (".git", "__pycache__", ".ipynb_checkpoints"))
+        out += [os.path.join(root, n) for n in sorted(names)]
+    return out
+
+
 def _step_files(p: Pipeline, step: Step) -> tuple[str, dict[str, str]]:
     """The directory the archive is relative to and {archive name: full path}: the
     pipeline directory, or the nearest ancestor that holds every file (a step may
     reach ``../shared/x.csv``), so relative paths stay what they are locally."""
     base = os.path.abspath(p.base_dir)
-    fulls = [os.path.normpath(os.path.join(base, rel)) for rel in [step.path, *step.inputs]]
+    project = project_dir(p, step)
+    if project is not None:
+        rels = [os.path.relpath(f, base) for f in _project_files(project)] + step.inputs
+    elif step.kind == "project":  # a git URL is fetched in the pod; an archive goes along
+        from ...projects.fetch import is_local, split_subdirectory
+
+        uri = split_subdirectory(step.path)[0]
+        rels = ([uri] if is_local(uri) else []) + list(step.inputs)
+    else:
+        rels = [step.path, *step.inputs]
+    if not rels:
+        return base, {}
+    fulls = [os.path.normpath(os.path.join(base, rel)) for rel in rels]
     anchor = os.path.commonpath([base, *[os.path.dirname(f) for f in fulls]])
     return anchor, {os.path.relpath(f, anchor).replace(os.sep, "/"): f for f in fulls}
 
@@ -350,7 +398,8 @@ def compile_pipeline(
             f"step '{train[0]}': train steps run on the local target only (their "
             "Kubeflow launcher step is not available yet)"
         )
-    no_image = [n for n, s in p.steps.items() if not (s.image or settings.image)]
+    images = {n: s.image or project_image(p, s) or settings.image for n, s in p.steps.items()}
+    no_image = [n for n in p.steps if not images[n]]
     if no_image:
         raise CompileError(
             f"step '{no_image[0]}': image: none given (set the step's image or the target's)"
@@ -545,6 +594,10 @@ def _step_io(
         "timeout": step.timeout,
         "pipeline": p.name,
     }
+    if step.kind == "project":
+        config["entry_point"] = step.entry_point or "main"
+        config["version"] = step.version
+        config["env_manager"] = step.env_manager or "local"  # the image is the environment
     return comp, task_inputs, config
 
 
@@ -582,7 +635,7 @@ def _container(
     for var in settings.secret_env:
         env.pop(var, None)  # the secret's value wins (a duplicate name is an error to Kubernetes)
     container: dict[str, Any] = {
-        "image": step.image or settings.image,
+        "image": step.image or project_image(p, step) or settings.image,
         "command": ["python3", "-m", STEP_MODULE, "--archive", archive],
         "args": ["--executor_input", "{{$}}", "--config", _arg_json(config)],
         "env": [{"name": k, "value": _env_value(v)} for k, v in env.items()],

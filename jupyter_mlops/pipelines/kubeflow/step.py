@@ -228,6 +228,24 @@ async def _execute(
             )
         finally:
             await pool.close()
+    elif config["kind"] == "project":
+        from ...projects.fetch import is_local, split_subdirectory
+        from ..runner import run_project
+
+        uri = source if is_local(split_subdirectory(config["path"])[0]) else config["path"]
+        await asyncio.wait_for(
+            run_project(
+                uri,
+                config.get("entry_point"),
+                config.get("version"),
+                config.get("env_manager") or "local",
+                params,
+                env,
+                work,
+                out,
+            ),
+            config.get("timeout"),
+        )
     else:
         await asyncio.wait_for(
             run_script(source, params, args, env, work, out), config.get("timeout")

@@ -15,6 +15,7 @@ from . import (
     mlflow_api,
     mlflow_ui,
     pipelines,
+    projects,
     registry,
     traces,
     ui,
@@ -96,6 +97,7 @@ def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in pipelines.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in deployments.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in jobs.routes())
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in projects.routes())
     out.append(("mlops/?", v1.UIRedirectHandler, {}))
     return out
 

@@ -44,6 +44,12 @@ import {
   IModelVersion,
   IRegisteredModel
 } from './registryTypes';
+import {
+  IProject,
+  IProjectLog,
+  IProjectRun,
+  IProjectRunRequest
+} from './projectTypes';
 
 /** Path of the extension's routes below the server's base URL. */
 export const API_ROOT = 'mlops';
@@ -642,6 +648,68 @@ export class MLOpsClient {
       `pipelines/runs/${encodeURIComponent(runId)}/steps/${encodeURIComponent(step)}/notebook`
     );
     return JSON.stringify(notebook);
+  }
+
+  // ----- MLflow projects -----------------------------------------------------
+
+  /** A project's entry points and typed parameters (`uri` relative to the root). */
+  async inspectProject(uri: string): Promise<IProject> {
+    const answer = await this.request<{ project: IProject }>(
+      'v1',
+      'projects/inspect',
+      { method: 'POST', body: { uri } }
+    );
+    return answer.project;
+  }
+
+  /** Start an entry point as a tracked run; a 400 names the parameter and line. */
+  async runProject(request: IProjectRunRequest): Promise<IProjectRun> {
+    const answer = await this.request<{ run: IProjectRun }>(
+      'v1',
+      'projects/runs',
+      { method: 'POST', body: request }
+    );
+    return answer.run;
+  }
+
+  /** A project run's state. */
+  async getProjectRun(runId: string): Promise<IProjectRun> {
+    const answer = await this.request<{ run: IProjectRun }>(
+      'v1',
+      `projects/runs/${encodeURIComponent(runId)}`
+    );
+    return answer.run;
+  }
+
+  /** A project run's output from `offset`. */
+  async getProjectLog(runId: string, offset = 0): Promise<IProjectLog> {
+    const url = apiUrl(
+      this.serverSettings.baseUrl,
+      'v1',
+      `projects/runs/${encodeURIComponent(runId)}/log`,
+      { offset }
+    );
+    let response: Response;
+    let text: string;
+    try {
+      response = await ServerConnection.makeRequest(
+        url,
+        { method: 'GET' },
+        this.serverSettings
+      );
+      text = await response.text();
+    } catch (error) {
+      throw networkError(error, url);
+    }
+    if (!response.ok) {
+      throw errorFromResponse(response.status, text, url);
+    }
+    const next = Number(response.headers.get('X-Log-Offset'));
+    return {
+      text,
+      nextOffset: Number.isFinite(next) ? next : offset,
+      ended: response.headers.get('X-Run-Ended') === 'true'
+    };
   }
 
   // ----- model registry ------------------------------------------------------

@@ -4,3 +4,4 @@ export * from './errors';
 export * from './types';
 export * from './pipelineTypes';
 export * from './registryTypes';
+export * from './projectTypes';

@@ -1,0 +1,99 @@
+"""``mlops.projects.run`` and ``mlops.projects.inspect``: the Python API (MLflow's
+``mlflow.projects.run`` signature, plus ``target`` and ``tracking_uri``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .runner import SubmittedRun, plan, resolve_experiment, start
+from .spec import ProjectError
+
+
+def inspect(uri: str, version: str | None = None) -> dict[str, Any]:
+    """The project's name, environment and entry points with their typed parameters."""
+    from .fetch import fetch
+    from .spec import load_project
+
+    fetched = fetch(uri, version)
+    try:
+        return load_project(fetched.work_dir).to_dict()
+    finally:
+        fetched.cleanup()
+
+
+def _active_run_id() -> str | None:
+    """The fluent API's active run, as MLflow makes it the parent (only if it is in use)."""
+    fluent = sys.modules.get("jupyter_mlops.client.fluent")
+    if fluent is None:
+        return None
+    active = fluent.active_run()
+    return active.info.run_id if active is not None else None
+
+
+def run(
+    uri: str,
+    entry_point: str = "main",
+    version: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    experiment_name: str | None = None,
+    experiment_id: str | None = None,
+    env_manager: str | None = None,
+    storage_dir: str | None = None,
+    synchronous: bool = True,
+    run_id: str | None = None,
+    run_name: str | None = None,
+    target: str | None = None,
+    tracking_uri: str | None = None,
+    log_path: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> SubmittedRun:
+    """Run an MLflow project's entry point as a tracked run.
+
+    ``uri``: a directory, a git repository (``https://…``, ``file:///…``; ``#sub/dir`` picks
+    a subdirectory; ``version`` a commit or branch) or a ``.zip``/``.tar.gz`` archive.
+    Parameters are checked against the MLproject before anything starts (a
+    :class:`ProjectError` names the parameter and the line). With ``synchronous`` (the
+    default) this waits and raises :class:`ProjectError` when the run did not finish;
+    otherwise the :class:`SubmittedRun` is returned at once (``wait()``, ``status``,
+    ``cancel()``, ``run_id``).
+    """
+    from ..client.uris import get_tracking_uri, open_tracking_store
+
+    if target not in (None, "local"):
+        raise ProjectError(
+            f"target {target!r}: project runs go to the local machine here; Kubernetes "
+            "targets run a project as a pipeline step (docs/projects.md)"
+        )
+    p = plan(uri, entry_point, parameters, version, env_manager, storage_dir)
+    try:
+        tracking_uri = tracking_uri or get_tracking_uri()
+        store = open_tracking_store(tracking_uri)
+        exp = resolve_experiment(store, experiment_name, experiment_id)
+        submitted = start(
+            p,
+            store,
+            tracking_uri,
+            experiment_id=exp,
+            run_name=run_name,
+            run_id=run_id,
+            parent_run_id=_active_run_id(),
+            log_path=log_path,
+            echo=echo,
+        )
+    except BaseException:
+        p.discard()
+        raise
+    if synchronous:
+        try:
+            ok = submitted.wait()
+        except KeyboardInterrupt:
+            submitted.cancel()
+            raise
+        if not ok:
+            raise ProjectError(
+                f"Run (ID '{submitted.run_id}') failed"
+                + (f": {submitted.error}" if submitted.error else "")
+            )
+    return submitted
