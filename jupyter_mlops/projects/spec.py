@@ -20,8 +20,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..tracking.errors import TrackingError
 from ..specfile import Path, field_name, load_yaml
+from ..tracking.errors import TrackingError
 
 #: The (line, column) of every node of a YAML document, by path (``specfile.load_yaml``).
 Marks = dict[Path, tuple[int, int]]
