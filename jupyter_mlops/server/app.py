@@ -10,6 +10,7 @@ environment so every kernel it launches logs into the same store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import os
 from collections.abc import Callable
@@ -117,6 +118,17 @@ class MLOpsApp(ExtensionApp):
         server also raises tornado's header limit (64 KiB by default, past which the
         connection is reset without an answer) to four times this value, so that such
         requests get an answer.""",
+    )
+
+    max_query_fields = Int(
+        10000,
+        config=True,
+        help="""Most fields a request's query string may have (repeated keys count each:
+        ``?run_id=a&run_id=b`` is 2). Tornado (6.5.8 and later) refuses more than 1000 with
+        an empty 400 before any handler runs, which MLflow's clients cannot read; MLflow's
+        UI routes take lists in the query string and answer a too long one with their own
+        message. The limit is tornado's, process-wide, and only raised, never lowered; the
+        query string stays bounded by ``max_url_length``. Example: ``20000``.""",
     )
 
     export_kernel_env = Bool(
@@ -237,6 +249,7 @@ class MLOpsApp(ExtensionApp):
 
         if self.multi_user:
             self._require_named_users()
+        self._raise_query_field_limit()
         url = self.database_url
         if url.startswith("sqlite:///"):
             parent = os.path.dirname(url[len("sqlite:///") :].split("?", 1)[0])
@@ -375,6 +388,19 @@ class MLOpsApp(ExtensionApp):
         if self._budget is None:
             self._budget = BodyBudget(self.max_inflight_bytes)
         return self._budget
+
+    def _raise_query_field_limit(self) -> None:
+        """Tornado's limit on query-string fields up to ``max_query_fields`` (see there)."""
+        from tornado import httputil
+
+        config: Any = getattr(httputil, "_DEFAULT_PARSE_BODY_CONFIG", None)
+        setter = getattr(httputil, "set_parse_body_config", None)
+        urlencoded = getattr(config, "urlencoded", None)
+        if setter is None or urlencoded is None:
+            return  # a tornado without the limit
+        if urlencoded.max_arguments < self.max_query_fields:
+            raised = dataclasses.replace(urlencoded, max_arguments=self.max_query_fields)
+            setter(dataclasses.replace(config, urlencoded=raised))
 
     def _raise_header_limit(self) -> None:
         """Tornado resets a connection whose headers exceed its limit (64 KiB) without

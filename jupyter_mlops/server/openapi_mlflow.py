@@ -166,6 +166,42 @@ def ui_paths() -> S:
     m = "/ajax-api/2.0/mlflow"
     lm = "/api/2.0/mlflow/logged-models/{model_id}/artifacts"
     model_id = {"name": "model_id", "in": "path", "required": True, "schema": string}
+    graphql_op = {
+        "summary": "MLflow's GraphQL API (the MLflow UI's): runs, experiments, metric "
+        "histories, artifacts, model versions, datasets",
+        "description": "MLflow's schema (`mlflowGetRun`, `mlflowSearchRuns`, "
+        "`mlflowGetMetricHistoryBulkInterval`, `mlflowListArtifacts`, ...). Answers "
+        '`{"data", "errors"}` with status 200; int64 values are strings. At most 10 root '
+        "fields and 10 aliases per level, depth 10, 1000 selections. GET takes the same "
+        "fields in the query string (`variables` as JSON text).",
+        "tags": [tag],
+        "parameters": [q("query"), q("variables"), q("operationName")],
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "query": string,
+                            "variables": {"type": "object"},
+                            "operationName": string,
+                        },
+                        "required": ["query"],
+                    }
+                }
+            },
+        },
+        "responses": ok(
+            {
+                "type": "object",
+                "properties": {
+                    "data": {"type": "object", "nullable": True},
+                    "errors": {"type": "array", "items": string, "nullable": True},
+                },
+            }
+        ),
+    }
     return {
         "/version": {
             "get": {
@@ -229,6 +265,8 @@ def ui_paths() -> S:
                 "responses": ok({"type": "object"}),
             }
         },
+        "/graphql": {"get": graphql_op, "post": graphql_op},
+        "/ajax-api/graphql": {"get": graphql_op, "post": graphql_op},
         f"{lm}/files": {
             "get": {
                 "summary": "Download a logged model's file",

@@ -13,6 +13,7 @@ from . import (
     deployments,
     jobs,
     mlflow_api,
+    mlflow_graphql,
     mlflow_ui,
     pipelines,
     projects,
@@ -87,6 +88,7 @@ def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
     for regex, cls, kwargs in artifacts.routes():
         out.append((PREFIX + regex, cls, kwargs))
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in mlflow_ui.routes())
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in mlflow_graphql.routes())
     out.append(
         (
             PREFIX + re.escape("api/v1/openapi.json"),
