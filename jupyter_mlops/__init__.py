@@ -105,6 +105,20 @@ _LAZY.update(
     )
 )
 _LAZY.update(
+    dict.fromkeys(
+        (
+            "trace",
+            "start_span",
+            "get_current_active_span",
+            "search_traces",
+            "get_trace",
+            "log_feedback",
+            "log_expectation",
+        ),
+        ".client.tracing",
+    )
+)
+_LAZY.update(
     {
         "MlopsClient": ".client.mlops_client",
         "log_model": ".registry.api",

@@ -430,6 +430,61 @@ class RestTrackingStore(TrackingStore):
         )
         return list(d.get("dataset_summaries") or [])
 
+    # -- traces (MLflow 3 tracing) ----------------------------------------------------
+    def log_traces(self, records: Sequence[Any]) -> None:
+        """Whole traces in one request (``api/v1/traces/log-bulk``)."""
+        body = {
+            "traces": [{"info": info.to_dict(), "spans": list(spans)} for info, spans in records]
+        }
+        self._v1("POST", "traces/log-bulk", body)
+
+    def search_traces(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[Any], str | None]:
+        from ..tracking.traces import TraceInfo
+
+        body: dict[str, Any] = {
+            "locations": [
+                {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": str(e)}}
+                for e in experiment_ids
+            ],
+            "max_results": max_results,
+        }
+        if filter_string:
+            body["filter"] = filter_string
+        if order_by:
+            body["order_by"] = list(order_by)
+        if page_token:
+            body["page_token"] = page_token
+        d = self.request("POST", "api/3.0/mlflow/traces/search", json_body=body)
+        infos = [TraceInfo.from_dict(t) for t in d.get("traces") or []]
+        return infos, d.get("next_page_token")
+
+    def get_trace_info(self, trace_id: str) -> Any:
+        from ..tracking.traces import TraceInfo
+
+        d = self.request("GET", f"api/3.0/mlflow/traces/{trace_id}")
+        return TraceInfo.from_dict(d["trace"]["trace_info"])
+
+    def get_trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
+        d = self.request(
+            "GET", "ajax-api/2.0/mlflow/get-trace-artifact", params={"request_id": trace_id}
+        )
+        return list(d.get("spans") or [])
+
+    def create_assessment(self, trace_id: str, assessment: dict[str, Any]) -> dict[str, Any]:
+        d = self.request(
+            "POST",
+            f"api/3.0/mlflow/traces/{trace_id}/assessments",
+            json_body={"assessment": assessment},
+        )
+        return dict(d["assessment"])
+
     def delete_tag(self, run_id: str, key: str) -> None:
         self._mlflow("POST", "runs/delete-tag", {"run_id": run_id, "key": key})
 

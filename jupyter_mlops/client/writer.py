@@ -45,7 +45,7 @@ from .transient import AuthRefused, is_transient
 
 log = logging.getLogger(__name__)
 
-_PARAM, _TAG, _OP, _REC = 1, 2, 3, 4
+_PARAM, _TAG, _OP, _REC, _TRACE = 1, 2, 3, 4, 5
 MAX_KEY_LENGTH = 250
 SPOOLED = object()  # the result of an operation that went to the spool
 
@@ -236,6 +236,11 @@ class Writer:
             (_REC, {"op": "log_inputs", "run_id": run_id, "datasets": datasets, "models": models})
         )
 
+    def log_trace(self, root: Any, experiment_id: str, run_id: str | None) -> None:
+        """Queue a finished trace (its root :class:`~.tracing.Span`); the thread makes its
+        JSON and sends traces in batches."""
+        self._put((_TRACE, root, experiment_id, run_id))
+
     def _put(self, item: tuple[Any, ...]) -> None:
         if len(self._q) >= self._max:
             self._wait_space()
@@ -370,6 +375,7 @@ class Writer:
                 dict[str, tuple[list[int], list[int], list[float]]], dict[str, str], dict[str, str]
             ],
         ] = {}
+        traces: list[dict[str, Any]] = []
         n = 0
         limit = self._batch
         while n < limit:
@@ -390,25 +396,36 @@ class Writer:
                 col[1].append(ts)
                 col[2].append(value)
             elif item[0] == _OP:
-                self._emit_logs(runs)
-                runs = {}
+                self._emit_logs(runs, traces)
+                runs, traces = {}, []
                 self._run_op(item[1], item[2])
             elif item[0] == _REC:
-                self._emit_logs(runs)
-                runs = {}
+                self._emit_logs(runs, traces)
+                runs, traces = {}, []
                 self._emit(item[1])
+            elif item[0] == _TRACE:
+                from .trace_json import trace_payload
+
+                traces.append(trace_payload(item[1], item[2], item[3]))
             else:
                 kind, run_id, key, value = item
                 entry = runs.get(run_id)
                 if entry is None:
                     entry = runs[run_id] = ({}, {}, {})
                 entry[1 if kind == _PARAM else 2][key] = value
-        self._emit_logs(runs)
+        self._emit_logs(runs, traces)
         if self._waiters:
             with self._space:
                 self._space.notify_all()
 
-    def _emit_logs(self, runs: dict[str, Any]) -> None:
+    def _emit_logs(self, runs: dict[str, Any], traces: list[dict[str, Any]] | None = None) -> None:
+        """The data gathered so far, before what comes next in the queue: runs' logs,
+        then finished traces (after the runs they may name)."""
+        self._flush_runs(runs)
+        if traces:
+            self._emit({"op": "log_traces", "traces": traces})
+
+    def _flush_runs(self, runs: dict[str, Any]) -> None:
         for run_id, (metrics, params, tags) in runs.items():
             self._emit(
                 {
@@ -558,6 +575,18 @@ class Writer:
                 [DatasetInput.from_dict(d) for d in record.get("datasets") or ()],
                 list(record.get("models") or ()),
             )
+            return None
+        if op == "log_traces":
+            from ..tracking.traces import TraceInfo
+
+            infos = []
+            for t in record["traces"]:
+                info = TraceInfo.from_dict(t["info"])
+                run = info.trace_metadata.get("mlflow.sourceRun")
+                if run:  # a run created offline may have another id on the server
+                    info.trace_metadata["mlflow.sourceRun"] = self.server_run_id(run)
+                infos.append((info, t["spans"]))
+            store.log_traces(infos)
             return None
         if op == "delete_tag":
             store.delete_tag(self.server_run_id(record["run_id"]), record["key"])

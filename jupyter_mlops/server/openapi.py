@@ -511,6 +511,7 @@ def _paths() -> S:
         **openapi_projects.paths(),
         **openapi_registry.paths(),
         **openapi_traces.paths(),
+        **openapi_traces.evaluation_paths(),
         "/": {
             "get": {
                 "summary": "Open JupyterLab (run links printed by the MLflow client land here; "

@@ -1,5 +1,6 @@
-"""The OpenAPI part of MLflow 3's tracing routes (``handlers/traces.py``): traces (v2 and
-v3), assessments, OTLP ingest and the UI's ``get-trace-artifact``."""
+"""The OpenAPI part of MLflow 3's GenAI routes: tracing (``handlers/traces.py``: traces v2
+and v3, assessments, OTLP ingest, the UI's ``get-trace-artifact``) and evaluation
+(``handlers/evaluation.py``: evaluation datasets, scorers)."""
 
 from __future__ import annotations
 
@@ -120,6 +121,30 @@ def paths() -> dict[str, Any]:
                 ),
             )
         },
+        f"{v3}/calculate-filter-correlation": {
+            "post": op(
+                "Counts of traces matching two filters, both and all, with their NPMI",
+                obj(
+                    {
+                        "npmi": {"type": "number"},
+                        "npmi_smoothed": {"type": "number"},
+                        "filter1_count": INT64,
+                        "filter2_count": INT64,
+                        "joint_count": INT64,
+                        "total_count": INT64,
+                    }
+                ),
+                body=json_body(
+                    {
+                        "experiment_ids": {"type": "array", "items": STR},
+                        "filter_string1": STR,
+                        "filter_string2": STR,
+                        "base_filter": STR,
+                    },
+                    ["experiment_ids", "filter_string1", "filter_string2"],
+                ),
+            )
+        },
         f"{v3}/link-to-run": {"post": link},
         f"{v3}/delete-traces": {
             "post": op(
@@ -183,6 +208,17 @@ def paths() -> dict[str, Any]:
                 ),
             )
         },
+        "/api/v1/traces/log-bulk": {
+            "post": op(
+                "Whole traces at once (the jupyter-mlops client's batches): "
+                '`{"traces": [{"info": TraceInfoV3, "spans": [MLflow span JSON]}]}`',
+                EMPTY,
+                body=json_body(
+                    {"traces": {"type": "array", "items": {"type": "object"}}}, ["traces"]
+                ),
+                tag="v1",
+            )
+        },
         "/v1/traces": {
             "post": {
                 "summary": "OTLP/HTTP span ingest (protobuf or JSON ExportTraceServiceRequest); "
@@ -217,6 +253,142 @@ def paths() -> dict[str, Any]:
                 'A trace\'s data (`{"spans": [...]}`) as the attachment traces.json',
                 {"type": "object"},
                 query=[query("request_id", STR, True)],
+            )
+        },
+    }
+
+
+DATASET: S = {"type": "object", "description": "MLflow's evaluation Dataset (`tags` is JSON text)"}
+SCORER: S = obj(
+    {
+        "experiment_id": STR,
+        "scorer_name": STR,
+        "scorer_version": INT64,
+        "serialized_scorer": STR,
+        "creation_time": INT64,
+        "scorer_id": STR,
+    }
+)
+ARRAY_STR: S = {"type": "array", "items": STR}
+
+
+def evaluation_paths() -> dict[str, Any]:
+    d, s = "/api/3.0/mlflow/datasets", "/api/3.0/mlflow/scorers"
+    one = f"{d}/{{dataset_id}}"
+    ds = obj({"dataset": DATASET})
+    exp_body = json_body({"experiment_ids": ARRAY_STR})
+    name_q = [query("experiment_id", STR, True), query("name", STR, True)]
+    return {
+        f"{d}/create": {
+            "post": op(
+                "Create an evaluation dataset",
+                ds,
+                body=json_body({"name": STR, "experiment_ids": ARRAY_STR, "tags": STR}, ["name"]),
+            )
+        },
+        f"{d}/search": {
+            "post": op(
+                "Search evaluation datasets (filter: name, created_time, last_update_time, "
+                "tags.<key>)",
+                obj({"datasets": {"type": "array", "items": DATASET}, "next_page_token": STR}),
+                body=json_body(
+                    {
+                        "experiment_ids": ARRAY_STR,
+                        "filter_string": STR,
+                        **{k: v for k, v in SEARCH.items() if k != "filter"},
+                    }
+                ),
+            ),
+            "get": op(
+                "Search evaluation datasets (query form)",
+                obj({"datasets": {"type": "array", "items": DATASET}, "next_page_token": STR}),
+                query=[query("filter_string", STR)],
+            ),
+        },
+        f"{one}/tags": {
+            "patch": _path(
+                ["dataset_id"],
+                op("Set dataset tags (merged)", EMPTY, body=json_body({"tags": STR})),
+            )
+        },
+        f"{one}/tags/{{key}}": {
+            "delete": _path(["dataset_id", "key"], op("Delete a dataset tag", EMPTY))
+        },
+        f"{one}/records": {
+            "post": _path(
+                ["dataset_id"],
+                op(
+                    "Upsert records (a JSON list as text; a record is identified by its inputs)",
+                    obj({"inserted_count": INT64, "updated_count": INT64}),
+                    body=json_body({"records": STR}, ["records"]),
+                ),
+            ),
+            "get": _path(
+                ["dataset_id"],
+                op(
+                    "A page of records (JSON text)",
+                    obj({"records": STR, "next_page_token": STR}),
+                    query=[query("max_results", INT64), query("page_token", STR)],
+                ),
+            ),
+            "delete": _path(
+                ["dataset_id"],
+                op(
+                    "Delete records",
+                    obj({"deleted_count": INT64}),
+                    body=json_body({"dataset_record_ids": ARRAY_STR}),
+                ),
+            ),
+        },
+        f"{one}/experiment-ids": {
+            "get": _path(["dataset_id"], op("Its experiments", obj({"experiment_ids": ARRAY_STR})))
+        },
+        f"{one}/add-experiments": {
+            "post": _path(["dataset_id"], op("Add it to experiments", ds, body=exp_body))
+        },
+        f"{one}/remove-experiments": {
+            "post": _path(["dataset_id"], op("Remove it from experiments", ds, body=exp_body))
+        },
+        one: {
+            "get": _path(["dataset_id"], op("An evaluation dataset", ds)),
+            "delete": _path(["dataset_id"], op("Delete it and its records", EMPTY)),
+        },
+        f"{s}/register": {
+            "post": op(
+                "Register a scorer (a new version of its name)",
+                obj({"version": INT64, "scorer_id": STR, "name": STR}),
+                body=json_body(
+                    {"experiment_id": STR, "name": STR, "serialized_scorer": STR},
+                    ["experiment_id", "name", "serialized_scorer"],
+                ),
+            )
+        },
+        f"{s}/list": {
+            "get": op(
+                "The latest version of each scorer",
+                obj({"scorers": {"type": "array", "items": SCORER}}),
+                query=[query("experiment_id", STR, True)],
+            )
+        },
+        f"{s}/versions": {
+            "get": op(
+                "Every version of a scorer",
+                obj({"scorers": {"type": "array", "items": SCORER}}),
+                query=name_q,
+            )
+        },
+        f"{s}/get": {
+            "get": op(
+                "A scorer (latest version unless `version`)",
+                obj({"scorer": SCORER}),
+                query=[*name_q, query("version", INT64)],
+            )
+        },
+        f"{s}/delete": {
+            "delete": op(
+                "Delete a scorer version (every version without `version`)",
+                EMPTY,
+                body=json_body({"experiment_id": STR, "name": STR, "version": INT64}),
             )
         },
     }

@@ -45,6 +45,7 @@ from .entities import (
     SeriesPoint,
 )
 from .errors import INVALID_STATE, TrackingError, already_exists, invalid, not_found
+from .evaluation_store import SqlEvaluationStore
 from .migrate import (
     make_engine,
     normalize_uri,
@@ -98,7 +99,7 @@ def default_artifact_root(uri: str) -> str:
     return os.path.join(jupyter_data_dir(), "mlops", "artifacts")
 
 
-class SqlTrackingStore(SqlTraceStore, TrackingStore):
+class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
     """A :class:`TrackingStore` over SQLAlchemy Core; migrates the schema on open."""
 
     def __init__(self, uri: str, artifact_root: str | None = None) -> None:

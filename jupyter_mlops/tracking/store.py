@@ -31,6 +31,7 @@ from .entities import (
     RunInfo,
     SeriesPoint,
 )
+from .evaluation_store import EvaluationStore
 from .trace_store import TraceStore
 
 if TYPE_CHECKING:
@@ -78,9 +79,10 @@ def series_columns(series: Iterable[Series]) -> Columns:
     return cols
 
 
-class TrackingStore(TraceStore, abc.ABC):
+class TrackingStore(TraceStore, EvaluationStore, abc.ABC):
     """Experiments, runs, params, metrics and tags; artifacts by location; traces
-    (:class:`~.trace_store.TraceStore`)."""
+    (:class:`~.trace_store.TraceStore`); evaluation datasets and scorers
+    (:class:`~.evaluation_store.EvaluationStore`)."""
 
     #: The URI this store was opened with (credentials included).
     uri: str

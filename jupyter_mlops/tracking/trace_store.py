@@ -11,6 +11,7 @@ transaction, so a refused write leaves no row behind.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -108,6 +109,17 @@ class TraceStore:
         """Whole traces (our client's batches): info, span index and data file each."""
         raise NotImplementedError("This tracking store does not record traces.")
 
+    def trace_correlation(
+        self,
+        experiment_ids: Sequence[str],
+        filter1: str,
+        filter2: str,
+        base_filter: str | None = None,
+    ) -> dict[str, Any]:
+        """MLflow's ``calculate-filter-correlation``: the counts of traces matching each
+        filter, both, and all (within ``base_filter``), with their NPMI."""
+        raise NotImplementedError("This tracking store does not record traces.")
+
     def trace_counts(
         self, experiment_ids: Sequence[str], filter_string: str | None, dimension: str | None
     ) -> list[tuple[str | None, int]]:
@@ -165,7 +177,7 @@ class SqlTraceStore(TraceStore):
             info.trace_id = t.new_trace_id()
         info.tags.setdefault(t.TAG_ARTIFACT_LOCATION, self._location(exp, info.trace_id))
         with self._write() as conn:
-            t.upsert_info(conn, info, self._upsert)
+            t.upsert_info(conn, info, self._upsert, self._insert_ignore)
             return t.load_infos(conn, [t.get_row(conn, info.trace_id)])[0]
 
     def start_trace_v2(
@@ -232,14 +244,7 @@ class SqlTraceStore(TraceStore):
                 is None
             ):
                 raise not_found(f"Run with id={run_id} not found")
-            found = set(
-                conn.execute(
-                    sa.select(t.traces.c.trace_id).where(t.traces.c.trace_id.in_(list(trace_ids)))
-                ).scalars()
-            )
-            missing = [x for x in trace_ids if x not in found]
-            if missing:
-                raise not_found(f"Traces not found: {missing[:10]}")
+            # as MLflow's store: a trace still being exported may be linked first
             t.link_runs(conn, trace_ids, run_id, self._insert_ignore)
 
     def delete_traces(
@@ -300,9 +305,9 @@ class SqlTraceStore(TraceStore):
                 from_spans = t.info_from_spans(trace_id, exp.experiment_id, rows)
                 if have is None:
                     from_spans.tags[t.TAG_ARTIFACT_LOCATION] = self._location(exp, trace_id)
-                    t.upsert_info(conn, from_spans, self._upsert)
+                    t.upsert_info(conn, from_spans, self._upsert, self._insert_ignore)
                 elif have.state == "IN_PROGRESS" and any(r.parent_span_id is None for r in rows):
-                    t.upsert_info(conn, from_spans, self._upsert)
+                    t.upsert_info(conn, from_spans, self._upsert, self._insert_ignore)
                 t.index_spans(conn, trace_id, rows, self._insert_ignore)
                 n += len(rows)
         return n
@@ -322,7 +327,7 @@ class SqlTraceStore(TraceStore):
             self.artifact_repo(loc).put(t.TRACE_DATA_FILE, data)
         with self._write() as conn:
             for info, rows, _d, _l in checked:
-                t.upsert_info(conn, info, self._upsert)
+                t.upsert_info(conn, info, self._upsert, self._insert_ignore)
                 t.index_spans(conn, info.trace_id, rows, self._insert_ignore)
 
     # -- reads ----------------------------------------------------------------------
@@ -388,6 +393,33 @@ class SqlTraceStore(TraceStore):
             for i in infos:
                 i.assessments = found.get(i.trace_id, [])
         return infos, encode_page_token(offset + max_results) if more else None
+
+    def trace_correlation(
+        self,
+        experiment_ids: Sequence[str],
+        filter1: str,
+        filter2: str,
+        base_filter: str | None = None,
+    ) -> dict[str, Any]:
+        def count(*filters: str | None) -> int:
+            joined = " AND ".join(f for f in filters if f and f.strip()) or None
+            return self.trace_counts(experiment_ids, joined, None)[0][1]
+
+        total = count(base_filter)
+        n1, n2 = count(base_filter, filter1), count(base_filter, filter2)
+        joint = count(base_filter, filter1, filter2)
+        raw, smooth = t.npmi(joint, n1, n2, total)
+        out: dict[str, Any] = {
+            "filter1_count": n1,
+            "filter2_count": n2,
+            "joint_count": joint,
+            "total_count": total,
+        }
+        if not math.isnan(raw):  # NaN is left out, as MLflow's server does
+            out["npmi"] = raw
+        if not math.isnan(smooth):
+            out["npmi_smoothed"] = smooth
+        return out
 
     def trace_counts(
         self, experiment_ids: Sequence[str], filter_string: str | None, dimension: str | None

@@ -114,10 +114,11 @@ trace_metadata = Table(
     PrimaryKeyConstraint("trace_id", "key", name="pk_trace_metadata"),
 )
 
+# No foreign key: MLflow links a trace to a run before its client has exported it.
 trace_runs = Table(
     "trace_runs",
     metadata,
-    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("trace_id", String(64), nullable=False),
     Column("run_id", String(64), nullable=False),
     PrimaryKeyConstraint("trace_id", "run_id", name="pk_trace_runs"),
     Index("ix_trace_runs_run", "run_id"),
@@ -197,6 +198,41 @@ class TraceInfo:
         if self.assessments:
             out["assessments"] = self.assessments
         return out
+
+    @classmethod
+    def from_dict(cls, d: Any) -> TraceInfo:
+        """From MLflow's v3 JSON (as :meth:`to_dict` writes it); INVALID_PARAMETER_VALUE
+        for what is not."""
+        if not isinstance(d, dict):
+            raise invalid("Invalid trace info: expected an object")
+        loc = d.get("trace_location") or {}
+        exp = (
+            (loc.get("mlflow_experiment") or {}).get("experiment_id")
+            if isinstance(loc, dict)
+            else None
+        )
+        if not exp:
+            raise invalid("Invalid trace info: 'trace_location.mlflow_experiment' is required")
+        state = d.get("state") or "STATE_UNSPECIFIED"
+        if state not in STATES:
+            raise invalid(f"Invalid trace info state {state!r}: one of {STATES}")
+        tags, meta = d.get("tags") or {}, d.get("trace_metadata") or {}
+        if not isinstance(tags, dict) or not isinstance(meta, dict):
+            raise invalid("Invalid trace info: 'tags' and 'trace_metadata' are objects")
+        info = cls(
+            trace_id=str(d.get("trace_id") or new_trace_id()),
+            experiment_id=str(exp),
+            request_time=parse_timestamp(d.get("request_time", 0), "request_time"),
+            state=state,
+            client_request_id=d.get("client_request_id"),
+            request_preview=d.get("request_preview"),
+            response_preview=d.get("response_preview"),
+            tags={str(k): str(v) for k, v in tags.items()},
+            trace_metadata={str(k): str(v) for k, v in meta.items()},
+        )
+        if d.get("execution_duration") is not None:
+            info.execution_duration = parse_duration(d["execution_duration"], "execution_duration")
+        return info
 
     def to_v2_dict(self) -> dict[str, Any]:
         """MLflow's v2 JSON (``TraceInfo``: ``request_id``, ``timestamp_ms``, ...)."""
@@ -372,7 +408,9 @@ def _json_str(text: str) -> str:
 
 
 # -- writes --------------------------------------------------------------------------------
-def upsert_info(conn: Connection, info: TraceInfo, upsert: Any, *, merge: bool = True) -> None:
+def upsert_info(
+    conn: Connection, info: TraceInfo, upsert: Any, insert_ignore: Any, *, merge: bool = True
+) -> None:
     """Insert the trace or update its info; tags and metadata are merged (a key given
     again takes the new value). Links runs named by metadata ``mlflow.sourceRun``."""
     row = {
@@ -398,7 +436,7 @@ def upsert_info(conn: Connection, info: TraceInfo, upsert: Any, *, merge: bool =
     set_keyed(conn, trace_metadata, info.trace_id, info.trace_metadata, upsert)
     run = info.trace_metadata.get(META_SOURCE_RUN)
     if run:
-        link_runs(conn, [info.trace_id], run, upsert)
+        link_runs(conn, [info.trace_id], run, insert_ignore)
 
 
 def set_keyed(
@@ -601,3 +639,37 @@ def merge_span_files(parts: Iterable[bytes]) -> list[dict[str, Any]]:
             if isinstance(s, dict):
                 seen.setdefault(str(s.get("span_id")), s)
     return sorted(seen.values(), key=lambda s: int(s.get("start_time_unix_nano") or 0))
+
+
+# -- correlation of two filters (MLflow's calculate-filter-correlation) ----------------
+#: The additive prior of the smoothed figure (Jeffreys').
+JEFFREYS = 0.5
+
+
+def _npmi_cells(n11: float, n10: float, n01: float, n00: float) -> float:
+    """Normalized pointwise mutual information of a 2x2 table, clipped to [-1, 1]."""
+    import math
+
+    total = n11 + n10 + n01 + n00
+    a, b = n11 + n10, n11 + n01
+    if a <= 0 or b <= 0 or n11 <= 0:
+        return math.nan
+    if n10 == 0 and n01 == 0 and n00 == 0:
+        return 1.0
+    pmi = math.log(n11 * total / (a * b))
+    return max(-1.0, min(1.0, pmi / -math.log(n11 / total)))
+
+
+def npmi(joint: int, first: int, second: int, total: int) -> tuple[float, float]:
+    """``(npmi, smoothed npmi)`` of two filters' counts: NaN when either matches nothing,
+    -1 when both match but never together (MLflow's policy)."""
+    import math
+
+    cells = (joint, first - joint, second - joint, total - first - second + joint)
+    if total <= 0 or first == 0 or second == 0 or min(cells) < 0:
+        return math.nan, math.nan
+    raw = -1.0 if joint == 0 else _npmi_cells(*cells)
+    smooth = _npmi_cells(*(c + JEFFREYS for c in cells))
+    if cells[1] == 0 and cells[2] == 0 and cells[3] == 0:
+        smooth = 1.0
+    return raw, smooth

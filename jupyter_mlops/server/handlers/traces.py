@@ -164,6 +164,18 @@ def trace_metrics(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {"data_points": points} if points else {}
 
 
+def filter_correlation(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    exps = f.strings("experiment_ids", ids=True)
+    if not exps:
+        raise invalid("Missing value for required parameter 'experiment_ids'.")
+    return store.trace_correlation(
+        exps,
+        f.string("filter_string1", required=True) or "",
+        f.string("filter_string2", required=True) or "",
+        f.string("base_filter"),
+    )
+
+
 def set_trace_tag(f: Fields, store: TrackingStore) -> dict[str, Any]:
     trace_id = f.string("trace_id", required=True) or ""
     store.set_trace_tag(trace_id, f.string("key", required=True) or "", f.text("value"))
@@ -231,6 +243,21 @@ def search_traces_v2(f: Fields, store: TrackingStore) -> dict[str, Any]:
     if token:
         out["next_page_token"] = token
     return out
+
+
+def log_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """``api/v1/traces/log-bulk``: whole traces (our client's batches), each
+    ``{"info": TraceInfoV3 JSON, "spans": [MLflow span dicts]}``; all or nothing."""
+    raw = f.data.get("traces")
+    if not isinstance(raw, list) or not raw:
+        raise invalid("Missing value for required parameter 'traces'.")
+    records = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("spans"), list):
+            raise invalid(f"Invalid traces[{i}]: an object with 'info' and 'spans' is required")
+        records.append((TraceInfo.from_dict(item.get("info")), item["spans"]))
+    store.log_traces(records)
+    return {}
 
 
 # -- assessments -------------------------------------------------------------------
@@ -413,6 +440,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         (v3 + "/batchGet", {"GET": batch_get_traces, "POST": batch_get_traces}),
         (v3 + "/search", {"POST": search_traces_v3, "GET": search_traces_v3}),
         (v3 + "/metrics", {"POST": trace_metrics}),
+        (v3 + "/calculate-filter-correlation", {"POST": filter_correlation}),
         (v3 + "/link-to-run", {"POST": link_to_run}),
         (v3 + "/delete-traces", {"POST": delete_traces}),
         (v3 + tid + "/assessments", {"POST": create_assessment}),
@@ -432,6 +460,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
     out: list[tuple[str, Any, dict[str, Any]]] = [
         (regex, TraceHandler, {"rpcs": rpcs}) for regex, rpcs in table
     ]
+    out.append((re.escape("api/v1/traces/log-bulk"), TraceHandler, {"rpcs": {"POST": log_bulk}}))
     out.append(("v1/traces", OtlpHandler, {}))
     out.append((re.escape("ajax-api/2.0/mlflow/get-trace-artifact"), TraceArtifactHandler, {}))
     return out

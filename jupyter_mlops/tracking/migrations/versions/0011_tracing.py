@@ -57,9 +57,9 @@ def upgrade() -> None:
             sa.Column("value", sa.String(8000), nullable=True),
             sa.PrimaryKeyConstraint("trace_id", "key", name=f"pk_{name}"),
         )
-    op.create_table(
+    op.create_table(  # no foreign key: a trace may be linked before it is exported
         "trace_runs",
-        _trace_fk(),
+        sa.Column("trace_id", sa.String(64), nullable=False),
         sa.Column("run_id", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("trace_id", "run_id", name="pk_trace_runs"),
     )
