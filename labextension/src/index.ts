@@ -8,6 +8,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -16,7 +17,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { MLOpsClient } from './api';
 import { addToPalette, followSettings, showInMain } from './activation';
-import { attempt } from './dialogs';
+import { addArtifactDocuments, SAVE_ARTIFACT_COPY } from './artifactDocs';
 import { addCommands, addContextMenu } from './commands';
 import { DEFAULT_PAGE_SIZE, DEFAULT_REFRESH_MS, RunsModel } from './model';
 import { IChartOptions, XAxisMode } from './charts';
@@ -56,7 +57,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
     ITranslator,
     IRenderMimeRegistry,
     INotebookTracker,
-    IStatusBar
+    IStatusBar,
+    IDocumentManager
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -66,7 +68,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
     translator: ITranslator | null,
     rendermime: IRenderMimeRegistry | null,
     notebooks: INotebookTracker | null,
-    statusBar: IStatusBar | null
+    statusBar: IStatusBar | null,
+    docManager: IDocumentManager | null
   ): IMLOps => {
     const trans = (translator ?? nullTranslator).load('jupyter_mlops');
     const client = new MLOpsClient(app.serviceManager.serverSettings);
@@ -84,6 +87,7 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       };
     };
 
+    const openArtifact = addArtifactDocuments(app, client, trans, docManager);
     const ctx: IViewContext = {
       client,
       trans,
@@ -94,24 +98,9 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       openRun: runId => {
         void commands.execute(CommandIDs.openRun, { runId });
       },
-      openNotebookContent: async (name, content) => {
-        // Artifacts live outside the server root: open a copy in mlops-artifacts/
-        // (not a hidden folder: Jupyter refuses those by default).
-        const base = name.split('/').pop() || 'notebook.ipynb';
-        const path = `mlops-artifacts/${Date.now().toString(36)}-${base}`;
-        await attempt(trans.__('Could not open the notebook'), async () => {
-          const contents = app.serviceManager.contents;
-          await contents
-            .save('mlops-artifacts', { type: 'directory' })
-            .catch(() => undefined);
-          await contents.save(path, {
-            type: 'notebook',
-            format: 'json',
-            content: JSON.parse(content)
-          });
-          await commands.execute('docmanager:open', { path });
-        });
-      },
+      // Artifacts open read-only from the store (the mlops-artifacts: drive).
+      openNotebookContent: (name, content, source) =>
+        void openArtifact(name, content, source),
       chartDefaults,
       refreshMs: () => model.refreshInterval,
       registerModel: (runId, path) => {
@@ -188,7 +177,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       CommandIDs.createExperiment,
       CommandIDs.renameExperiment,
       CommandIDs.deleteExperiment,
-      CommandIDs.restoreExperiment
+      CommandIDs.restoreExperiment,
+      SAVE_ARTIFACT_COPY
     ]);
     followSettings(settingRegistry, PLUGIN_ID, loaded => {
       settings = loaded;

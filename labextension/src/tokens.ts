@@ -2,6 +2,7 @@
 import { Token } from '@lumino/coreutils';
 
 import type { MLOpsClient } from './api';
+import type { ArtifactSource } from './artifactsDrive';
 import type { RunsModel } from './model';
 
 /** Id of the main plugin; also the settings schema id (`schema/plugin.json`). */
@@ -32,8 +33,15 @@ export interface IMLOps {
   readonly client: MLOpsClient;
   /** The runs model behind the sidebar. */
   readonly runsModel: RunsModel;
-  /** Open notebook JSON (e.g. an executed copy) as a notebook under the root. */
-  readonly openNotebookContent?: (name: string, content: string) => void;
+  /**
+   * Open notebook JSON (an artifact, a step's executed notebook) read-only
+   * from the store; `source` says where it lives (reopened after a reload).
+   */
+  readonly openNotebookContent?: (
+    name: string,
+    content: string,
+    source?: ArtifactSource
+  ) => void;
 }
 
 /** Token of `IMLOps`. */

@@ -218,13 +218,37 @@ def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
     expect(page.frame_locator("iframe.jp-mlops-ArtifactHtml").locator("h1")).to_have_text("Report")
     assert page.evaluate("() => window.pwned") is None
 
-    # A notebook artifact opens in JupyterLab (a copy under the server root).
+    # A notebook artifact opens read-only from the store: nothing is written into the
+    # workspace, no kernel starts; "Save a copy…" is the one way a copy lands there.
+    before = {c["name"] for c in lab.api("GET", "api/contents")["content"]}
     detail.locator('.jp-mlops-ArtifactItem[data-path="analysis.ipynb"]').click()
     detail.get_by_role("button", name="Open analysis.ipynb in JupyterLab").click()
-    nb = page.locator(".jp-NotebookPanel:visible")
+    nb = page.locator(".jp-NotebookPanel.jp-mlops-ArtifactDocument:visible")
     expect(nb.locator(".jp-Cell").first).to_contain_text("from artifact", timeout=TIMEOUT_MS)
-    copies = lab.api("GET", "api/contents/mlops-artifacts")["content"]
-    assert any(c["name"].endswith("analysis.ipynb") for c in copies)
+    opened = page.evaluate(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            return {path: w.context.path, writable: w.context.contentsModel.writable,
+                    canSave: w.context.canSave, session: !!w.sessionContext.session};
+        }"""
+    )
+    assert opened == {
+        "path": f"mlops-artifacts:runs/{run_id}/analysis.ipynb",
+        "writable": False,
+        "canSave": False,
+        "session": False,
+    }
+    assert {c["name"] for c in lab.api("GET", "api/contents")["content"]} == before
+    nb.locator(".jp-mlops-SaveCopy").click()
+    dialog = page.locator(".jp-Dialog")
+    copy = f"copy-{run_id[:6]}.ipynb"
+    dialog.locator("input").fill(copy)
+    dialog.get_by_role("button", name="Save").click()
+    saved = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=copy)
+    expect(saved).to_be_visible()
+    written = lab.api("GET", f"api/contents/{copy}")
+    assert written["writable"] is True
+    assert "from artifact" in "".join(written["content"]["cells"][0]["source"])
 
 
 def test_compare_two_runs_and_malformed_filter(

@@ -23,6 +23,7 @@ import {
   runDuration,
   statusLabel
 } from '../format';
+import type { ArtifactSource } from '../artifactsDrive';
 import { mlopsIcon } from '../icons';
 import { runName, tagValue, Tags } from '../rows';
 import { RunLoggedModels } from '../models/RunModels';
@@ -40,8 +41,12 @@ export interface IViewContext {
   openPath: (path: string) => void;
   /** Open another run's detail. */
   openRun: (runId: string) => void;
-  /** Open a notebook artifact (content) in JupyterLab. */
-  openNotebookContent: (name: string, content: string) => void;
+  /** Open a notebook artifact (content) read-only in JupyterLab. */
+  openNotebookContent: (
+    name: string,
+    content: string,
+    source?: ArtifactSource
+  ) => void;
   /** Default chart options (settings). */
   chartDefaults: () => IChartOptions;
   /** Refresh period for running runs, ms (0: never). */
@@ -476,7 +481,11 @@ export function RunDetailView(props: {
           run={info}
           trans={trans}
           openNotebook={(path, content) =>
-            ctx.openNotebookContent(path, content)
+            ctx.openNotebookContent(path, content, {
+              kind: 'run',
+              runId: info.run_id,
+              path
+            })
           }
           registerModel={ctx.registerModel}
         />

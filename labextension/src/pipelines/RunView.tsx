@@ -12,6 +12,7 @@ import React from 'react';
 import { describeError, IPipelineRun, MLOpsClient } from '../api';
 import { confirmDanger } from '../dialogs';
 import { pipelineIcon } from './icon';
+import type { ArtifactSource } from '../artifactsDrive';
 import { PipelineRunModel, stepsSucceeded } from './runModel';
 import { layoutDag, DEFAULT_METRICS } from './dag';
 import { formatElapsed } from './form';
@@ -24,7 +25,11 @@ export interface IRunViewOptions {
   /** Open another run (the new run of a retry). */
   openRun: (runId: string) => void;
   /** Open notebook JSON in JupyterLab (the executed copy of a step). */
-  openNotebookContent?: (name: string, content: string) => void;
+  openNotebookContent?: (
+    name: string,
+    content: string,
+    source?: ArtifactSource
+  ) => void;
   /** Open a tracked run's detail (MLOps sidebar). */
   openTrackedRun?: (runId: string) => void;
   pollMs?: number;
@@ -104,10 +109,13 @@ export class PipelineRunView extends ReactWidget {
   private async _openNotebook(step: string): Promise<void> {
     try {
       const content = await this.model.stepNotebook(step);
-      this._options.openNotebookContent?.(
-        `${this.model.run?.name ?? 'pipeline'}-${step}.ipynb`,
-        content
-      );
+      const name = `${this.model.run?.name ?? 'pipeline'}-${step}.ipynb`;
+      this._options.openNotebookContent?.(name, content, {
+        kind: 'pipeline',
+        runId: this.model.runId,
+        step,
+        name
+      });
     } catch (error) {
       await showErrorMessage(
         this._options.trans.__('Could not open the executed notebook'),
