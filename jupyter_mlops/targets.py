@@ -341,6 +341,9 @@ class Watchers:
 #: (name ``<domain>.<kind>``, value ``module:Class``).
 TARGET_KINDS: dict[tuple[str, str], str | type[Target[Any, Any]]] = {
     ("pipelines", "kubeflow"): "jupyter_mlops.pipelines.kubeflow.target:KubeflowTarget",
+    ("jobs", "trainjob"): "jupyter_mlops.jobs.kube:TrainJobTarget",
+    ("jobs", "pytorchjob"): "jupyter_mlops.jobs.kube:PyTorchJobTarget",
+    ("jobs", "tfjob"): "jupyter_mlops.jobs.kube:TFJobTarget",
 }
 
 

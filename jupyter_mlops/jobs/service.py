@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import socket
@@ -23,12 +24,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Float, Int, List, Unicode, default
+from traitlets import Any as AnyTrait
+from traitlets import Dict, Float, Int, List, Unicode, default
 
 from .._process import alive
 from ..services import Service, current_user
 from ..specfile import Issue, within
-from ..targets import LOCAL, Target, unknown_target
+from ..targets import LOCAL, Target, build_targets, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
 from .db import JOB_TERMINAL, JobDB
 from .local import now_ms, rank_log
@@ -125,6 +127,25 @@ class TrainingService(Service):
         config=True,
         help="The Python that runs the ranks (default: the server's own).",
     )
+    targets = Dict(
+        config=True,
+        help="""Kubernetes targets jobs may go to besides ``local``: ``{name: {"kind":
+        "trainjob" | "pytorchjob" | "tfjob", "api_url": ..., "namespace": ..., "image": ...,
+        ...}}`` (docs/training.md, "Kubernetes targets"). Checked at start-up: a mistake
+        is logged naming the target and the field, and submitting there says why. Example:
+        ``{"gpu": {"kind": "trainjob", "namespace": "team-a", "image":
+        "reg.example/train:1", "runtime": "torch-distributed", "queue": "team-a-q"}}``""",
+    )
+    admission = AnyTrait(
+        None,
+        allow_none=True,
+        config=True,
+        help="""A callable ``admission(job, target) -> None | Awaitable[None]`` run before a
+        job is stored and handed to its target (``job``: the name, framework, nodes,
+        procs_per_node, resources and target of the submission; ``target``: the target's
+        name). Raise a ``TrackingError`` to refuse it (a 4xx with its message): quotas,
+        policies. Example: ``c.TrainingService.admission = my_quota_check``.""",
+    )
 
     @default("jobs_dir")
     def _default_jobs_dir(self) -> str:
@@ -154,9 +175,13 @@ class TrainingService(Service):
         self.local = LocalTrainingTarget(
             self.gpus, self.max_local_ranks, self.stop_grace, self.python, self._rank_env
         )
-        self.targets: dict[str, Target[Any, Any]] = {LOCAL: self.local}
+        configured, errors = build_targets("jobs", self.targets, "c.TrainingService.targets")
+        for name, error in errors.items():
+            self.log.error("jupyter-mlops: training target %r left out: %s", name, error)
+        #: Where jobs can go: this server, then the configured targets.
+        self.all_targets: dict[str, Target[Any, Any]] = {LOCAL: self.local, **configured}
         #: Configured targets left out, with why (named when a submission asks for them).
-        self.target_errors: dict[str, str] = {}
+        self.target_errors: dict[str, str] = errors
 
     @property
     def active(self) -> dict[str, Any]:
@@ -181,6 +206,8 @@ class TrainingService(Service):
         kills what they left running and fails them); heartbeat running jobs' tracked runs."""
         for item in await self.call(self.orphans):
             await self.local.attach(item, self.ctx)
+        for item in await self.call(self.cluster_jobs):
+            await self.all_targets[item.target].attach(item, self.ctx)
         if self.heartbeat_interval > 0:
             self._beat = asyncio.ensure_future(self._heartbeat_loop())
 
@@ -204,6 +231,14 @@ class TrainingService(Service):
             )
         return out
 
+    def cluster_jobs(self) -> list[JobItem]:
+        """Unfinished jobs of the configured (cluster) targets: followed again at start-up."""
+        return [
+            self._item(job)
+            for job in self.db.unfinished_jobs()
+            if job["target"] != LOCAL and job["target"] in self.all_targets
+        ]
+
     def _item(self, row: dict[str, Any]) -> JobItem:
         spec = dict(row["spec"])
         base = spec.pop("base_dir", self.root_dir)
@@ -221,7 +256,7 @@ class TrainingService(Service):
         """Stop every target (the local one stops its jobs: FAILED, the server stopped)."""
         if self._beat is not None:
             self._beat.cancel()
-        for target in self.targets.values():
+        for target in self.all_targets.values():
             await target.stop()
         self._io.shutdown(wait=True)
         self._reads.shutdown(wait=True)
@@ -283,9 +318,9 @@ class TrainingService(Service):
     def target(self, name: str | None) -> Target[Any, Any]:
         """The target ``name`` (default: local); a 400 naming the configured ones."""
         name = name or LOCAL
-        if name in self.targets:
-            return self.targets[name]
-        raise unknown_target(name, self.targets, self.target_errors)
+        if name in self.all_targets:
+            return self.all_targets[name]
+        raise unknown_target(name, self.all_targets, self.target_errors)
 
     def target_check(self, name: str | None) -> str:
         return str(self.target(name).name)
@@ -313,6 +348,7 @@ class TrainingService(Service):
             raise invalid(str(e)) from None
         item = JobItem("", tgt.name, None, spec, values, "")
         await tgt.validate(item)  # refused before anything is stored
+        await self.admit(spec, tgt.name)
         tags = dict(source_tags or {})
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
@@ -325,6 +361,22 @@ class TrainingService(Service):
             self.log.exception("jupyter-mlops: submitting job %s to %s", item.id, tgt.name)
             await self.ctx.transition(item, "FAILED", reason=f"{type(e).__name__}: {e}")
         return await self.get_job(item.id)
+
+    async def admit(self, spec: JobSpec, target: str) -> None:
+        """The :attr:`admission` hook (quotas, policies); raising refuses the job."""
+        if self.admission is None:
+            return
+        summary = {
+            "name": spec.name,
+            "framework": spec.framework,
+            "nodes": spec.nodes,
+            "procs_per_node": spec.procs_per_node,
+            "resources": dict(spec.resources),
+            "target": target,
+        }
+        result = self.admission(summary, target)
+        if inspect.isawaitable(result):
+            await result
 
     def _rank_env(self) -> dict[str, str]:
         # the environment as it is now (a server exports its final URL once it listens)
@@ -529,7 +581,7 @@ class TrainingService(Service):
             raise TrackingError(
                 f"Training job '{job_id}' already ended ({row['status']}).", RESOURCE_CONFLICT
             )
-        tgt = self.targets.get(row["target"])
+        tgt = self.all_targets.get(row["target"])
         if tgt is None or (tgt is self.local and job_id not in self.active):
             raise TrackingError(
                 f"Training job '{job_id}' is run by another process "
@@ -546,7 +598,7 @@ class TrainingService(Service):
         row = await self.read(self.db.get_job, job_id)
         if row is None:
             raise not_found(f"Training job '{job_id}' does not exist.")
-        tgt = self.targets.get(row["target"])
+        tgt = self.all_targets.get(row["target"])
         if tgt is not None:
             try:
                 await asyncio.wait_for(tgt.wait(job_id), timeout)
@@ -583,7 +635,7 @@ class TrainingService(Service):
         return data, offset + len(data), ended
 
     def list_targets(self) -> list[dict[str, Any]]:
-        return [t.describe() for t in self.targets.values()]
+        return [t.describe() for t in self.all_targets.values()]
 
 
 def _placements(spec: JobSpec) -> list[Any]:

@@ -106,6 +106,16 @@ class TrainingContext(TargetContext[JobItem]):
             self.store.log_batch(run.info.run_id, params=[(k, str(v)) for k, v in params.items()])
         return run.info.run_id
 
+    def tracking_env(self) -> dict[str, str]:
+        """Where a job's processes log (``JUPYTER_MLOPS_TRACKING_URI`` and its token), as this
+        service's own ranks get it; a cluster target may override the URI."""
+        env = self.svc._rank_env()
+        return {
+            k: env[k]
+            for k in ("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_TRACKING_TOKEN")
+            if env.get(k)
+        }
+
     async def record_ranks(self, item: JobItem, rows: list[dict[str, Any]]) -> None:
         """The ranks' state (pid, status, exit code, ...), by rank."""
         by_rank = {r["rank"]: r for r in item.ranks}
@@ -212,11 +222,7 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
             job.cancel()
 
     async def logs(self, item: JobItem, *, part: str | None = None) -> bytes | None:
-        rank = int((part or "rank-0").rsplit("-", 1)[-1])
-        path = rank_log(item.job_dir, rank)
-        if not os.path.exists(path):  # noqa: ASYNC240 - one stat of a local file
-            return None
-        return await asyncio.to_thread(_read, path)
+        return await read_rank_log(item, part)
 
     async def stop(self) -> None:
         """The server stops: every job here is stopped and ends FAILED with the reason."""
@@ -232,6 +238,15 @@ def _append(path: str, data: bytes) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "ab") as f:
         f.write(data)
+
+
+async def read_rank_log(item: JobItem, part: str | None) -> bytes | None:
+    """A rank's log file as kept in the job's directory (``part``: ``rank-<N>``)."""
+    rank = int((part or "rank-0").rsplit("-", 1)[-1])
+    path = rank_log(item.job_dir, rank)
+    if not os.path.exists(path):  # noqa: ASYNC240 - one stat of a local file
+        return None
+    return await asyncio.to_thread(_read, path)
 
 
 def _read(path: str) -> bytes:

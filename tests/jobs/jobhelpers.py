@@ -97,6 +97,20 @@ def wait_for(cond, what: str, timeout: float = DEADLINE, interval: float = 0.05)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+async def until(cond, what: str, timeout: float = DEADLINE):
+    """Await until ``cond()`` (run in a thread) is truthy; its value."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = await asyncio.to_thread(cond)
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
 def pid_files(out: Path, world: int) -> list[dict]:
     import json
 

@@ -14,6 +14,7 @@ from jobhelpers import (
     env_without_tracking,
     pid_files,
     pids_of,
+    until,
     write,
 )
 
@@ -43,17 +44,6 @@ async def make_service(ws, **cfg) -> TrainingService:
     )
     await svc.start()
     return svc
-
-
-async def until(cond, what: str, timeout: float = DEADLINE):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        value = await asyncio.to_thread(cond)
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.mark.timeout(600)

@@ -23,21 +23,18 @@ step stays cacheable across submissions.
 
 from __future__ import annotations
 
-import base64
 import copy
-import gzip
 import hashlib
-import io
 import json
 import math
 import os
 import re
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..._version import __version__
+from ...embed import EmbedError, pack
 from ..model import Pipeline, Step, infer_type
 from ..params import ParameterError, fill, resolve_parameters
 from ..spec import TEMPLATE, ancestors
@@ -319,43 +316,12 @@ def _archive(p: Pipeline, step: Step, limit: int) -> tuple[str, str]:
     files: KFP's cache key includes the command), and the pipeline directory's path
     inside it."""
     anchor, files = _step_files(p, step)
-    buf = io.BytesIO()
-    with (
-        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for name in sorted(files):
-            full = files[name]
-            try:
-                size = os.path.getsize(full)
-            except OSError:
-                raise CompileError(
-                    f"step '{step.name}': '{name}' not found (looked for {full})"
-                ) from None
-            if size > limit:
-                raise CompileError(
-                    f"step '{step.name}': '{name}' is {_size(size)}; files over {_size(limit)} "
-                    "(max_embedded_bytes) cannot be embedded in the pipeline: read big data "
-                    "from object storage or a volume instead"
-                )
-            info = tarfile.TarInfo(name)
-            info.size = size
-            info.mode = 0o644
-            info.mtime = 0
-            with open(full, "rb") as f:
-                tar.addfile(info, f)
-    encoded = base64.b64encode(buf.getvalue()).decode("ascii")
-    if len(encoded) > limit:
-        raise CompileError(
-            f"step '{step.name}': its embedded files take {_size(len(encoded))} encoded, "
-            f"over max_embedded_bytes ({_size(limit)})"
-        )
+    try:
+        encoded = pack(dict(files), limit, "max_embedded_bytes", f"step '{step.name}': ")
+    except EmbedError as e:
+        raise CompileError(str(e)) from None
     pdir = os.path.relpath(os.path.abspath(p.base_dir), anchor).replace(os.sep, "/")
     return encoded, pdir
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
 def _arg_json(value: Any) -> str:

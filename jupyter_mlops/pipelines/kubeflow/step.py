@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import io
 import json
 import os
 import shutil
 import sys
-import tarfile
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -56,23 +53,14 @@ def local_path(uri: str) -> str:
 def unpack(archive_b64: str, dest: str) -> None:
     """Extract the embedded files; members that are not plain files at relative paths
     inside ``dest`` are refused (the archive is ours, but it came through the cluster)."""
-    data = base64.b64decode(archive_b64.encode("ascii"), validate=True)
+    from ...embed import EmbedError
+    from ...embed import unpack as unpack_files
+
     os.makedirs(dest, exist_ok=True)
-    root = os.path.realpath(dest)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            target = os.path.realpath(os.path.join(root, member.name))
-            if (
-                not member.isfile()
-                or os.path.isabs(member.name)
-                or not target.startswith(root + os.sep)
-            ):
-                raise StepError(f"embedded archive: refusing member {member.name!r}")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            src = tar.extractfile(member)
-            assert src is not None  # a regular file
-            with src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+    try:
+        unpack_files(archive_b64, dest)
+    except EmbedError as e:
+        raise StepError(f"embedded archive: {e}") from None
 
 
 def _inside(root: str, path: str) -> bool:
