@@ -350,3 +350,49 @@ def test_bad_input_is_refused_whole(server):
         },
     )
     assert status == 400 and "position" in err["message"]
+
+
+GENAI_EVALUATE = """
+import json, mlflow
+from mlflow.genai.scorers import scorer
+
+mlflow.set_experiment("genai-eval")
+
+@scorer
+def exact_match(outputs, expectations):
+    return outputs == expectations["answer"]
+
+@scorer
+def length(outputs):
+    return len(str(outputs))
+
+def predict_fn(question):
+    return question.upper() if "even" in question else question
+
+data = [
+    {"inputs": {"question": f"q{i} {'even' if i % 2 == 0 else 'odd'}"},
+     "expectations": {"answer": f"Q{i} EVEN" if i % 2 == 0 else f"q{i} odd"}}
+    for i in range(20)
+]
+result = mlflow.genai.evaluate(data=data, predict_fn=predict_fn, scorers=[exact_match, length])
+traces = mlflow.search_traces(run_id=result.run_id, return_type="list")
+assessed = sum(1 for t in traces if any(a.name == "exact_match" for a in t.info.assessments))
+print("RESULT " + json.dumps({
+    "run_id": result.run_id,
+    "metrics": {k: v for k, v in result.metrics.items()},
+    "traces": len(traces),
+    "assessed": assessed,
+}))
+"""
+
+
+def test_mlflow_genai_evaluate_with_a_python_scorer_lands_its_results(server, tmp_path):
+    out = _drive(server, tmp_path, GENAI_EVALUATE)
+    assert out["metrics"]["exact_match/mean"] == 1.0
+    assert out["metrics"]["length/mean"] > 0
+    assert out["traces"] == 20
+    assert out["assessed"] == 20
+    status, run = _json(server, "GET", f"api/2.0/mlflow/runs/get?run_id={out['run_id']}")
+    assert status == 200
+    metrics = {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}
+    assert metrics["exact_match/mean"] == 1.0

@@ -1,0 +1,284 @@
+"""Tracing benchmark, side by side with MLflow 3.x in one run.
+
+Measures:
+  1. caller cost of one traced call with 3 nested spans (median µs per call):
+     ``@mlops.trace`` (SQLite URI and over HTTP) vs ``@mlflow.trace`` (SQLite store and
+     against ``mlflow server``);
+  2. ingest over HTTP: traces/s from the client's call until durable (``mlops.trace``
+     batches, and raw ``api/v1/traces/log-bulk``) vs ``@mlflow.trace`` to ``mlflow server``;
+  3. ``search_traces`` over 100k traces (3 spans each, tags) through each server's REST
+     API: median ms of a filtered, ordered first page, same data in both (MLflow's rows
+     written with SQL into the database its server created).
+
+Usage: ``PYTHONPATH=. python bench/bench_tracing.py [--quick] [--skip-mlflow]``.
+Targets (issue 17): caller cost <= 50 µs; search over 100k traces <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_client import jupyter_server, mlflow_server, run_py
+
+CHAIN = """
+def leaf(x):
+    return x + 1
+def middle(x):
+    return leaf(x) * 2
+def top(x):
+    return middle(x) - 1
+"""
+
+
+def caller_cost(lib: str, uri: str, n: int, token: str = "") -> float:
+    """Median µs of one call of a 3-level traced chain (batches of 100 calls)."""
+    deco = "mlops.trace" if lib == "mlops" else "mlflow.trace"
+    setup = (
+        "import jupyter_mlops as mlops\nmlops.set_tracking_uri(URI)\nmlops.set_experiment('bench')"
+        if lib == "mlops"
+        else "import mlflow\nmlflow.set_tracking_uri(URI)\nmlflow.set_experiment('bench')"
+    )
+    flush = "mlops.flush()" if lib == "mlops" else "mlflow.flush_trace_async_logging()"
+    chain = CHAIN.replace("def ", f"@{deco}\ndef ")
+    code = f"""
+import time, statistics, os
+URI = {uri!r}
+{setup}
+{chain}
+for i in range(20):
+    top(i)
+{flush}
+per = []
+for b in range({n} // 100):
+    t = time.perf_counter_ns()
+    for i in range(100):
+        top(i)
+    per.append((time.perf_counter_ns() - t) / 100 / 1000)
+{flush}
+print(statistics.median(per))
+"""
+    extra = {"MLFLOW_TRACKING_TOKEN": token, "JUPYTER_MLOPS_TRACKING_TOKEN": token} if token else {}
+    return float(run_py(code, **extra).strip().splitlines()[-1])
+
+
+def ingest(lib: str, uri: str, n: int, token: str = "") -> float:
+    """Traces/s from the first call until all are durable (flushed)."""
+    deco = "mlops.trace" if lib == "mlops" else "mlflow.trace"
+    setup = (
+        "import jupyter_mlops as mlops\nmlops.set_tracking_uri(URI)\nmlops.set_experiment('ingest')"
+        if lib == "mlops"
+        else "import mlflow\nmlflow.set_tracking_uri(URI)\nmlflow.set_experiment('ingest')"
+    )
+    flush = "mlops.flush()" if lib == "mlops" else "mlflow.flush_trace_async_logging()"
+    chain = CHAIN.replace("def ", f"@{deco}\ndef ")
+    code = f"""
+import time
+URI = {uri!r}
+{setup}
+{chain}
+top(0)
+{flush}
+t = time.perf_counter()
+for i in range({n}):
+    top(i)
+{flush}
+print({n} / (time.perf_counter() - t))
+"""
+    extra = {"MLFLOW_TRACKING_TOKEN": token, "JUPYTER_MLOPS_TRACKING_TOKEN": token} if token else {}
+    return float(run_py(code, **extra).strip().splitlines()[-1])
+
+
+def _trace_rows(i: int, base: int) -> dict:
+    """One synthetic trace: 3 spans, 2 tags, a status; the same for both stores."""
+    return {
+        "id": f"tr-{i:032x}",
+        "ts": base + i * 10,
+        "dur": 5 + (i * 7919) % 2000,
+        "status": "ERROR" if i % 17 == 0 else "OK",
+        "tags": {"env": "prod" if i % 3 else "dev", "user": f"u{i % 50}"},
+    }
+
+
+def populate_mlops(db_url: str, artifact_root: str, n: int) -> str:
+    from jupyter_mlops.tracking import traces as t
+    from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
+
+    store = SqlTrackingStore(db_url, artifact_root=artifact_root)
+    exp = store.create_experiment("search-bench")
+    base = 1_700_000_000_000
+    # the index rows only (search reads no data file), in big transactions
+    with store._write() as conn:
+        for start in range(0, n, 5000):
+            infos, span_rows, tag_rows = [], [], []
+            for i in range(start, min(n, start + 5000)):
+                r = _trace_rows(i, base)
+                infos.append(
+                    {
+                        "trace_id": r["id"],
+                        "experiment_id": int(exp),
+                        "request_time": r["ts"],
+                        "execution_duration": r["dur"],
+                        "state": r["status"],
+                        "request_preview": f'{{"q": "question {i}"}}',
+                        "response_preview": f'"answer {i}"',
+                        "name": "top",
+                    }
+                )
+                for k, v in {**r["tags"], "mlflow.traceName": "top"}.items():
+                    tag_rows.append({"trace_id": r["id"], "key": k, "value": v})
+                for j, (name, kind) in enumerate(
+                    (("top", "CHAIN"), ("middle", "CHAIN"), ("leaf", "TOOL"))
+                ):
+                    span_rows.append(
+                        {
+                            "trace_id": r["id"],
+                            "span_id": f"{i:012x}{j:04x}",
+                            "parent_span_id": None if j == 0 else f"{i:012x}{j - 1:04x}",
+                            "name": name,
+                            "span_type": kind,
+                            "status": "OK",
+                            "start_time_ns": r["ts"] * 1_000_000,
+                            "end_time_ns": (r["ts"] + r["dur"]) * 1_000_000,
+                        }
+                    )
+            conn.execute(t.traces.insert(), infos)
+            conn.execute(t.trace_tags.insert(), tag_rows)
+            conn.execute(t.spans.insert(), span_rows)
+    if store.dialect == "sqlite":
+        with store._write() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    store.close()
+    return exp
+
+
+def populate_mlflow(db_path: Path, url: str, n: int) -> str:
+    import sqlite3
+
+    req = urllib.request.Request(
+        url + "/api/2.0/mlflow/experiments/create",
+        data=json.dumps({"name": "search-bench"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req) as r:
+        exp = json.loads(r.read())["experiment_id"]
+    base = 1_700_000_000_000
+    con = sqlite3.connect(db_path)
+    cols = {row[1] for row in con.execute("PRAGMA table_info(trace_info)")}
+    infos, tags = [], []
+    for i in range(n):
+        r = _trace_rows(i, base)
+        row = {
+            "request_id": r["id"],
+            "experiment_id": int(exp),
+            "timestamp_ms": r["ts"],
+            "execution_time_ms": r["dur"],
+            "status": r["status"],
+            "request_preview": f'{{"q": "question {i}"}}',
+            "response_preview": f'"answer {i}"',
+        }
+        if "trace_name" in cols:
+            row["trace_name"] = "top"
+        infos.append(row)
+        for k, v in {**r["tags"], "mlflow.traceName": "top"}.items():
+            tags.append((k, v, r["id"]))
+    keys = list(infos[0])
+    con.executemany(
+        f"INSERT INTO trace_info ({','.join(keys)}) VALUES ({','.join('?' * len(keys))})",
+        [tuple(row[k] for k in keys) for row in infos],
+    )
+    con.executemany("INSERT INTO trace_tags (key, value, request_id) VALUES (?, ?, ?)", tags)
+    con.commit()
+    con.execute("ANALYZE")
+    con.close()
+    return exp
+
+
+def search_ms(url: str, exp: str, token: str | None, flt: str, repeat: int) -> float:
+    body = json.dumps(
+        {
+            "locations": [
+                {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}
+            ],
+            "filter": flt,
+            "max_results": 100,
+            "order_by": ["timestamp_ms DESC"],
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"token {token}"
+    times = []
+    n = None
+    for _ in range(repeat):
+        req = urllib.request.Request(
+            url + "/api/3.0/mlflow/traces/search", data=body, headers=headers, method="POST"
+        )
+        t = time.perf_counter()
+        with urllib.request.urlopen(req, timeout=120) as r:
+            got = json.loads(r.read())
+        times.append((time.perf_counter() - t) * 1000)
+        n = len(got.get("traces", []))
+    assert n == 100, f"expected a full page, got {n}"
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-mlflow", action="store_true")
+    args = ap.parse_args()
+    n_calls = 2000 if args.quick else 20000
+    n_ingest = 2000 if args.quick else 10000
+    n_search = 20000 if args.quick else 100000
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        srv, url, token = jupyter_server(root / "jup")
+        try:
+            out["caller_mlops_sqlite_us"] = caller_cost("mlops", f"sqlite:///{root}/c.db", n_calls)
+            out["caller_mlops_http_us"] = caller_cost("mlops", url, n_calls, token)
+            out["ingest_mlops_http_per_s"] = ingest("mlops", url, n_ingest, token)
+            db = root / "jup" / "data" / "mlops" / "mlops.db"
+            exp = populate_mlops(
+                f"sqlite:///{db}", str(root / "jup" / "data" / "mlops" / "artifacts"), n_search
+            )
+            for label, flt in (
+                ("search_mlops_tags_ms", "tags.env = 'prod' AND trace.status = 'OK'"),
+                ("search_mlops_span_ms", "span.type = 'TOOL' AND trace.execution_time_ms > 1000"),
+            ):
+                out[label] = search_ms(url, exp, token, flt, 10)
+        finally:
+            srv.stop()
+        if not args.skip_mlflow:
+            (root / "mlf").mkdir()
+            msrv, murl = mlflow_server(root / "mlf")
+            try:
+                n_ml = max(200, n_calls // 20)
+                out["caller_mlflow_sqlite_us"] = caller_cost(
+                    "mlflow", f"sqlite:///{root}/m.db", n_ml
+                )
+                out["caller_mlflow_server_us"] = caller_cost("mlflow", murl, n_ml)
+                out["ingest_mlflow_server_per_s"] = ingest("mlflow", murl, max(200, n_ingest // 20))
+                mexp = populate_mlflow(root / "mlf" / "mlflow.db", murl, n_search)
+                out["search_mlflow_tags_ms"] = search_ms(
+                    murl, mexp, None, "tags.env = 'prod' AND trace.status = 'OK'", 10
+                )
+            finally:
+                msrv.stop()
+    out["n_search_traces"] = n_search
+    out["load_1m"] = os.getloadavg()[0]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
