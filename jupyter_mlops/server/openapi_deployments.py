@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .handlers.deployments import BODY_LIMIT, MAX_LOG_TAIL
+from .handlers.deployments import BODY_LIMIT, INVOKE_PATHS, MAX_LOG_TAIL
 from .openapi_parts import INT64, STR, ref
 
 _STATUSES = ["STARTING", "READY", "UPDATING", "RESTARTING", "FAILED", "STOPPED"]
@@ -158,6 +158,7 @@ def paths() -> dict[str, Any]:
                     "403": "Not authenticated or not authorized",
                     "404": "Not found",
                     "409": "A rollout of this deployment is in progress",
+                    "503": "The deployment did not answer",
                 }[code],
                 "content": {"application/json": {"schema": ref("Error")}},
             }
@@ -267,6 +268,30 @@ def paths() -> dict[str, Any]:
                     }
                 ],
                 content="text/plain",
+            ),
+        },
+        f"{b}/{{name}}/invoke": {
+            "parameters": name,
+            "post": op(
+                "Send one request to the deployment's scoring route and relay its answer, "
+                "whatever its status (the Models panel's Try it box)",
+                {
+                    "type": "object",
+                    "properties": {
+                        "status_code": {"type": "integer"},
+                        "content_type": STR,
+                        "body": {**STR, "description": "The deployment's answer as text"},
+                    },
+                },
+                body={
+                    "protocol": {**STR, "enum": list(INVOKE_PATHS), "default": "mlflow"},
+                    "body": {
+                        "type": "object",
+                        "description": "The request: MLflow's /invocations JSON "
+                        "or V2's inference request",
+                    },
+                },
+                errors=("400", "404", "503"),
             ),
         },
     }

@@ -28,6 +28,7 @@ import { CommandIDs, IMLOps, PLUGIN_ID, RUNS_PANEL_ID } from './tokens';
 import { pipelinesPlugin } from './pipelines/plugin';
 import { ModelCommandIDs, modelsPlugin } from './models/plugin';
 import { projectsPlugin } from './projects/plugin';
+import { jobsPlugin } from './jobs/plugin';
 
 export * from './tokens';
 
@@ -223,4 +224,10 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
   }
 };
 
-export default [plugin, pipelinesPlugin, modelsPlugin, projectsPlugin];
+export default [
+  plugin,
+  pipelinesPlugin,
+  modelsPlugin,
+  projectsPlugin,
+  jobsPlugin
+];

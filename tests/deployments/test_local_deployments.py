@@ -7,6 +7,7 @@ The tests of this module run in order on one server and one deployment."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -222,6 +223,27 @@ def test_metrics_of_the_served_version(env):
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     anonymous = requests.get(f"{env.api}/{env.name}/metrics", timeout=30)
     assert anonymous.status_code in (401, 403)
+
+
+def test_invoke_relays_the_answer_whatever_its_status(env):
+    """``POST .../invoke`` (the Models panel's Try it box): the server sends the request to
+    the deployment and relays its answer, an error included; bad invokes are 4xx."""
+    url, s = f"{env.api}/{env.name}/invoke", env.session
+    r = s.post(url, json={"body": {"dataframe_records": X.to_dict("records")}}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["status_code"] == 200
+    assert json.loads(r.json()["body"])["predictions"] == [0, 0]
+    v2 = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]}]}
+    v2["inputs"].append({"name": "b", "shape": [1], "datatype": "FP64", "data": [0.0]})
+    r = s.post(url, json={"protocol": "v2", "body": v2}, timeout=60)
+    assert json.loads(r.json()["body"])["model_name"] == env.name, r.text
+    r = s.post(url, json={"body": {"no_such_format": []}}, timeout=60)
+    assert r.status_code == 200 and r.json()["status_code"] == 400, r.text
+    assert "error_code" in json.loads(r.json()["body"])
+    for body, fragment in (({"protocol": "grpc", "body": {}}, "'protocol'"), ({}, "'body'")):
+        r = s.post(url, json=body, timeout=30)
+        assert r.status_code == 400 and fragment in r.json()["message"], r.text
+    assert s.post(f"{env.api}/nope/invoke", json={"body": {}}, timeout=30).status_code == 404
 
 
 def test_rollout_while_a_client_loops_has_no_failed_request(env):

@@ -8,13 +8,14 @@ route table, served by :class:`DeploymentHandler` as the pipeline routes are
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ...tracking.errors import invalid
+from ...tracking.errors import INVALID_STATE, TEMPORARILY_UNAVAILABLE, TrackingError, invalid
 from ..request import Fields
 from .base import RpcHandler, Unavailable, to_json
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 BODY_LIMIT = 1 << 20
 #: Largest log tail one request returns.
 MAX_LOG_TAIL = 16 << 20
+#: Seconds an ``invoke`` waits for the deployment's answer.
+INVOKE_TIMEOUT = 60.0
+#: Largest deployment answer ``invoke`` relays (bytes).
+INVOKE_MAX_ANSWER = 4 << 20
+#: The scoring routes ``invoke`` may call, by protocol (``{name}``: the deployment).
+INVOKE_PATHS = {"mlflow": "invocations", "v2": "v2/models/{name}/infer"}
 
 #: An endpoint: the request's fields, the service and the path's parts (the deployment's
 #: name) in, the response object out (a ``str`` is sent as plain text).
@@ -121,6 +128,48 @@ async def logs(f: Fields, svc: DeploymentService, name: str) -> str:
     return await svc.logs(name, tail)
 
 
+async def invoke(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
+    """Send ``body`` to the deployment's scoring route and relay its answer, whatever its
+    status: the Models panel's Try it box (a browser may not reach the deployment's URL)."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    protocol = f.string("protocol", default="mlflow") or "mlflow"
+    if protocol not in INVOKE_PATHS:
+        raise invalid(f"'protocol' must be one of {', '.join(INVOKE_PATHS)}, got {protocol!r}.")
+    if "body" not in f.data:
+        raise invalid("'body' is required: the JSON request to send to the deployment.")
+    dep = await svc.get(name)
+    if not dep.get("url"):
+        raise TrackingError(
+            f"Deployment '{name}' has no URL yet (status {dep.get('status')}).", INVALID_STATE
+        )
+    url = f"{str(dep['url']).rstrip('/')}/{INVOKE_PATHS[protocol].format(name=name)}"
+    request = HTTPRequest(
+        url,
+        method="POST",
+        body=json.dumps(f.data["body"]),
+        headers={"Content-Type": "application/json"},
+        request_timeout=INVOKE_TIMEOUT,
+    )
+    client = AsyncHTTPClient(max_body_size=INVOKE_MAX_ANSWER)
+    try:
+        answer = await client.fetch(request, raise_error=False)
+    except Exception as e:  # noqa: BLE001 - no answer at all: say why, as a 503
+        raise TrackingError(
+            f"Deployment '{name}' did not answer at {url}: {e}", TEMPORARILY_UNAVAILABLE
+        ) from None
+    if answer.code == 599:  # tornado's code for a connection or timeout failure
+        raise TrackingError(
+            f"Deployment '{name}' did not answer at {url}: {answer.error}",
+            TEMPORARILY_UNAVAILABLE,
+        )
+    return {
+        "status_code": answer.code,
+        "content_type": answer.headers.get("Content-Type", ""),
+        "body": (answer.body or b"").decode("utf-8", "replace"),
+    }
+
+
 # -- the handler ----------------------------------------------------------------------------
 class DeploymentHandler(RpcHandler):
     """One deployment route: its verbs map to endpoint functions, awaited with the fields
@@ -196,5 +245,6 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         (f"/{_ID}/promote", {"POST": promote}),
         (f"/{_ID}/logs", {"GET": logs}),
         (f"/{_ID}/metrics", {"GET": metrics}),
+        (f"/{_ID}/invoke", {"POST": invoke}),
     ]
     return [(_P + path, DeploymentHandler, {"rpcs": rpcs}) for path, rpcs in table]

@@ -5,3 +5,7 @@ export * from './types';
 export * from './pipelineTypes';
 export * from './registryTypes';
 export * from './projectTypes';
+export * from './jobTypes';
+export * from './jobs';
+export * from './deploymentTypes';
+export * from './deployments';

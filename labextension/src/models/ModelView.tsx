@@ -21,6 +21,7 @@ import {
   MLOpsClient,
   quoteFilterValue
 } from '../api';
+import { modelUri } from '../deployments/serving';
 import { modelIcon } from '../pipelines/icon';
 import { aliasProblem, IVersionRow, Stage, STAGES, versionRows } from './data';
 
@@ -33,6 +34,10 @@ export interface IModelViewOptions {
   openPath: (path: string) => void;
   /** Called after a change (the sidebar refreshes). */
   changed: () => void;
+  /** "Deploy…" a model URI (a version or an alias); absent: no deploy buttons. */
+  deploy?: (modelUri: string) => void;
+  /** Open a deployment's view. */
+  openDeployment?: (name: string) => void;
 }
 
 /** A confirmation body with an "archive the others" checkbox. */
@@ -197,7 +202,8 @@ export class ModelView extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    const { trans, name, openRun, openPath } = this._options;
+    const { trans, name, openRun, openPath, deploy, openDeployment } =
+      this._options;
     return (
       <div className="jp-mlops-ModelsView-body" data-model={name}>
         <h2>{name}</h2>
@@ -219,6 +225,7 @@ export class ModelView extends ReactWidget {
               <th>{trans.__('Created')}</th>
               <th>{trans.__('Run')}</th>
               <th>{trans.__('Source')}</th>
+              {deploy ? <th>{trans.__('Serving')}</th> : null}
             </tr>
           </thead>
           <tbody>
@@ -263,6 +270,16 @@ export class ModelView extends ReactWidget {
                         data-alias={a}
                       >
                         @{a}{' '}
+                        {deploy ? (
+                          <button
+                            type="button"
+                            className="jp-mlops-LinkButton jp-mlops-AliasDeploy"
+                            title={trans.__('Deploy %1@%2', name, a)}
+                            onClick={() => deploy(modelUri(name, { alias: a }))}
+                          >
+                            {trans.__('Deploy…')}
+                          </button>
+                        ) : null}
                         <button
                           type="button"
                           className="jp-mlops-LinkButton jp-mlops-AliasRemove"
@@ -314,6 +331,39 @@ export class ModelView extends ReactWidget {
                       </span>
                     )}
                   </td>
+                  {deploy ? (
+                    <td className="jp-mlops-VersionServing">
+                      {row.image ? (
+                        <div
+                          className="jp-mlops-VersionImage"
+                          title={trans.__('Image built for this version')}
+                        >
+                          <code>{row.image}</code>
+                        </div>
+                      ) : null}
+                      {row.deployments.map(d => (
+                        <button
+                          key={d}
+                          type="button"
+                          className="jp-mlops-LinkButton jp-mlops-VersionDeployment"
+                          data-deployment={d}
+                          title={trans.__('Open deployment %1', d)}
+                          onClick={() => openDeployment?.(d)}
+                        >
+                          {trans.__('▶ %1', d)}
+                        </button>
+                      ))}
+                      <button
+                        type="button"
+                        className="jp-mlops-Button jp-mod-styled jp-mlops-VersionDeploy"
+                        onClick={() =>
+                          deploy(modelUri(name, { version: row.version }))
+                        }
+                      >
+                        {trans.__('Deploy…')}
+                      </button>
+                    </td>
+                  ) : null}
                 </tr>
               );
             })}

@@ -5,7 +5,15 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { IRegisteredModel, MLOpsClient } from '../api';
+import {
+  DeploymentsApi,
+  describeError,
+  IDeployment,
+  IRegisteredModel,
+  MLOpsClient
+} from '../api';
+import { DeploymentsSection } from '../deployments/DeploymentsSection';
+import { MetricsHistory } from '../deployments/serving';
 import { modelIcon } from '../pipelines/icon';
 import {
   ErrorBanner,
@@ -15,12 +23,21 @@ import {
 } from '../sidebar';
 import { modelSummary, sortModels } from './data';
 
+/** Deployment states in which nothing is under way. */
+const SETTLED = new Set(['READY', 'FAILED', 'STOPPED']);
+
 /** What the panel needs from the application. */
 export interface IModelsPanelOptions {
   client: MLOpsClient;
   trans: TranslationBundle;
   openModel: (name: string) => void;
   refreshMs: () => number;
+  /** Deployments: the list below the models, with their metrics. */
+  deployments?: {
+    api: DeploymentsApi;
+    history: MetricsHistory;
+    open: (name: string) => void;
+  };
 }
 
 /** The Models sidebar. */
@@ -35,13 +52,48 @@ export class ModelsPanel extends PollingSidebar {
   }
 
   protected async load(): Promise<void> {
-    this._models = sortModels(
-      await this._options.client.searchRegisteredModels()
+    const [models] = await Promise.all([
+      this._options.client.searchRegisteredModels(),
+      this._loadDeployments()
+    ]);
+    this._models = sortModels(models);
+  }
+
+  /** The deployments and a metrics scrape of each (failures shown in the section). */
+  private async _loadDeployments(): Promise<void> {
+    const d = this._options.deployments;
+    if (!d) {
+      return;
+    }
+    try {
+      this._deployments = (await d.api.list()).deployments;
+      this._deploymentsError = '';
+    } catch (error) {
+      this._deploymentsError = describeError(error);
+      return;
+    }
+    await Promise.all(
+      this._deployments.map(async dep => {
+        try {
+          const scrape = await d.api.scrape(dep.name, d.history);
+          if (scrape) {
+            d.history.record(dep.name, scrape);
+          }
+        } catch {
+          // no metrics (yet): the sparklines stay empty
+        }
+      })
     );
   }
 
+  /** The settings' pace; every 2 s while a deployment rolls out, 5 s while any serves. */
   protected nextDelay(): number {
-    return this._options.refreshMs();
+    const every = this._options.refreshMs();
+    if (this._deployments.some(d => !SETTLED.has(String(d.status)))) {
+      return Math.min(every || 2000, 2000);
+    }
+    // Serving ones: often enough for the sparklines to move.
+    return this._deployments.length ? Math.min(every || 5000, 5000) : every;
   }
 
   protected render(): JSX.Element {
@@ -108,9 +160,21 @@ export class ModelsPanel extends PollingSidebar {
             );
           })}
         </ul>
+        {this._options.deployments ? (
+          <DeploymentsSection
+            trans={trans}
+            deployments={this._deployments}
+            history={this._options.deployments.history}
+            loaded={this.loaded}
+            error={this._deploymentsError}
+            open={this._options.deployments.open}
+          />
+        ) : null}
       </div>
     );
   }
 
   private _models: IRegisteredModel[] = [];
+  private _deployments: IDeployment[] = [];
+  private _deploymentsError = '';
 }

@@ -25,7 +25,16 @@ export interface IVersionRow {
   created?: number;
   description: string;
   status: string;
+  /** The image built for it (`mlops.image` tag, set by `models build-image`), ''. */
+  image: string;
+  /** Deployments serving it (`mlops.deployment.<name>` tags). */
+  deployments: string[];
 }
+
+/** Tag of a version's built image (`deployments/image.py`). */
+export const IMAGE_TAG = 'mlops.image';
+/** Prefix of the tags naming the deployments serving a version. */
+export const DEPLOYMENT_TAG_PREFIX = 'mlops.deployment.';
 
 /** Compare version numbers numerically (newest first). */
 function byVersionDesc(a: { version: string }, b: { version: string }): number {
@@ -67,7 +76,12 @@ export function versionRows(
       source: v.source ?? '',
       created: v.creation_timestamp,
       description: v.description ?? '',
-      status: v.status ?? 'READY'
+      status: v.status ?? 'READY',
+      image: (v.tags ?? []).find(t => t.key === IMAGE_TAG)?.value ?? '',
+      deployments: (v.tags ?? [])
+        .filter(t => t.key.startsWith(DEPLOYMENT_TAG_PREFIX))
+        .map(t => t.key.slice(DEPLOYMENT_TAG_PREFIX.length))
+        .sort()
     };
   });
 }

@@ -15,7 +15,10 @@ import {
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { addSidebar, addToPalette, showInMain } from '../activation';
-import { describeError } from '../api';
+import { DeploymentsApi, describeError } from '../api';
+import { askDeploy } from '../deployments/DeployForm';
+import { DeploymentView } from '../deployments/DeploymentView';
+import { MetricsHistory, suggestDeploymentName } from '../deployments/serving';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
 import { suggestModelName } from './data';
 import { ModelsPanel } from './ModelsPanel';
@@ -30,6 +33,8 @@ export namespace ModelCommandIDs {
   export const refresh = 'jupyter-mlops:refresh-models';
   export const openModel = 'jupyter-mlops:open-model';
   export const register = 'jupyter-mlops:register-model';
+  export const deploy = 'jupyter-mlops:deploy-model';
+  export const openDeployment = 'jupyter-mlops:open-deployment';
 }
 
 export const modelsPlugin: JupyterFrontEndPlugin<void> = {
@@ -49,12 +54,35 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
     const { client } = mlops;
     const { commands, shell } = app;
 
+    const deployments = new DeploymentsApi(client);
+    const metrics = new MetricsHistory();
+    const openDeployment = (name: string): DeploymentView =>
+      showInMain(
+        shell,
+        (w): w is DeploymentView =>
+          w instanceof DeploymentView && w.deploymentName === name,
+        () =>
+          new DeploymentView({
+            api: deployments,
+            client,
+            trans,
+            name,
+            history: metrics,
+            changed: () => void panel.refresh()
+          }),
+        view => view.refresh()
+      );
     const panel = new ModelsPanel({
       client,
       trans,
       openModel: name =>
         void commands.execute(ModelCommandIDs.openModel, { name }),
-      refreshMs: () => mlops.runsModel.refreshInterval
+      refreshMs: () => mlops.runsModel.refreshInterval,
+      deployments: {
+        api: deployments,
+        history: metrics,
+        open: name => void openDeployment(name)
+      }
     });
     addSidebar(app, restorer, panel, {
       rank: 920,
@@ -83,7 +111,10 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
               void commands.execute(MainCommands.openRun, { runId }),
             openPath: path =>
               void commands.execute('docmanager:open', { path }),
-            changed: () => void panel.refresh()
+            changed: () => void panel.refresh(),
+            deploy: uri =>
+              void commands.execute(ModelCommandIDs.deploy, { modelUri: uri }),
+            openDeployment: dep => void openDeployment(dep)
           }),
         view => void view.refresh()
       );
@@ -150,10 +181,89 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    commands.addCommand(ModelCommandIDs.deploy, {
+      label: args =>
+        args.modelUri
+          ? trans.__('MLOps: Deploy model %1', String(args.modelUri))
+          : trans.__('MLOps: Deploy model…'),
+      caption: trans.__(
+        'Serve a registered model version or alias (local processes, or a configured target)'
+      ),
+      execute: async args => {
+        let uri = typeof args.modelUri === 'string' ? args.modelUri : '';
+        if (!uri) {
+          const answer = await InputDialog.getText({
+            title: trans.__('Deploy which model?'),
+            label: trans.__(
+              'A model URI: models:/<name>/<version> or models:/<name>@<alias>'
+            ),
+            placeholder: 'models:/churn@champion'
+          });
+          if (!answer.button.accept || !answer.value?.trim()) {
+            return;
+          }
+          uri = answer.value.trim();
+        }
+        const model = /^models:\/([^/@]+)/.exec(uri)?.[1] ?? 'model';
+        const name = await askDeploy(
+          deployments,
+          trans,
+          uri,
+          suggestDeploymentName(model)
+        );
+        if (name) {
+          shell.activateById(panel.id);
+          void panel.refresh();
+          openDeployment(name);
+        }
+      }
+    });
+    commands.addCommand(ModelCommandIDs.openDeployment, {
+      label: args =>
+        args.name
+          ? trans.__('MLOps: Open deployment %1', String(args.name))
+          : trans.__('MLOps: Open deployment…'),
+      execute: async args => {
+        let name = typeof args.name === 'string' ? args.name : '';
+        if (!name) {
+          let names: string[] = [];
+          try {
+            names = (await deployments.list()).deployments.map(d => d.name);
+          } catch (error) {
+            await showErrorMessage(
+              trans.__('Could not list the deployments'),
+              describeError(error)
+            );
+            return;
+          }
+          if (!names.length) {
+            await showErrorMessage(
+              trans.__('No deployments'),
+              trans.__(
+                'Nothing is deployed yet: use “Deploy…” on a model version.'
+              )
+            );
+            return;
+          }
+          const choice = await InputDialog.getItem({
+            title: trans.__('Open which deployment?'),
+            items: names
+          });
+          if (!choice.button.accept || !choice.value) {
+            return;
+          }
+          name = choice.value;
+        }
+        openDeployment(name);
+      }
+    });
+
     addToPalette(palette, [
       ModelCommandIDs.openPanel,
       ModelCommandIDs.refresh,
-      ModelCommandIDs.openModel
+      ModelCommandIDs.openModel,
+      ModelCommandIDs.deploy,
+      ModelCommandIDs.openDeployment
     ]);
   }
 };

@@ -33,7 +33,7 @@ export interface IScheduleFields {
  * One labelled row of the form: the label (with an optional note such as the
  * type), the input, a help line and the field's error.
  */
-function FormRow(props: {
+export function FormRow(props: {
   inputId: string;
   label: string;
   note?: string;
@@ -71,7 +71,7 @@ function FormRow(props: {
 }
 
 /** A one-line text input bound to a value. */
-function TextInput(props: {
+export function TextInput(props: {
   id: string;
   name: string;
   value: string;
