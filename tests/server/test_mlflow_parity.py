@@ -23,3 +23,59 @@ def test_a_thousand_run_ids_in_the_url_get_mlflows_answer(api, route, field, mes
     assert r.status == 400, r.body
     assert r.json["error_code"] == "INVALID_PARAMETER_VALUE"
     assert message in r.json["message"] and "1000" in r.json["message"]
+
+
+M = "api/2.0/mlflow/"
+
+
+@pytest.mark.parametrize(
+    ("source", "with_run", "message"),
+    [
+        ("/tmp", True, "To use a local path as a model version source"),
+        ("file:///etc/passwd", False, "To use a local path as a model version source"),
+        ("relative/model", True, "To use a local path as a model version source"),
+        ("mlflow-artifacts://host:9000/models/../../../", True, "an absolute path must be"),
+        ("http://host:9000/models/..%2f..%2fartifacts", True, "an absolute path must be"),
+        ("mlflow-artifacts://host:9000/models/artifact%00", True, "an absolute path must be"),
+        ("s3://bucket", True, "an absolute path must be"),
+    ],
+)
+def test_model_version_sources_refused_as_mlflow_does(api, source, with_run, message):
+    exp = api("POST", M + "experiments/create", {"name": "src"}).json["experiment_id"]
+    run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
+    assert api("POST", M + "registered-models/create", {"name": "src"}).status == 200
+    body = {"name": "src", "source": source, **({"run_id": run_id} if with_run else {})}
+    r = api("POST", M + "model-versions/create", body)
+    assert r.status == 400, r.body
+    assert r.json["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert message in r.json["message"] and "Invalid model version source" in r.json["message"]
+    # nothing written
+    r = api("GET", M + "model-versions/search", params={"filter": "name='src'"})
+    assert r.json.get("model_versions", []) == []
+
+
+def test_model_version_sources_accepted_as_mlflow_does(api):
+    exp = api("POST", M + "experiments/create", {"name": "ok"}).json["experiment_id"]
+    run = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]
+    assert api("POST", M + "registered-models/create", {"name": "ok"}).status == 200
+    for source in (
+        f"{run['artifact_uri']}/model",
+        "mlflow-artifacts:/models/foo///bar",
+        "mlflow-artifacts://host:9000/models/artifact/..../",
+        "runs:/a-run-this-server-lacks/model",  # as MLflow's 3.x REST tests expect
+        "s3://bucket/path/model",
+    ):
+        r = api(
+            "POST",
+            M + "model-versions/create",
+            {"name": "ok", "source": source, "run_id": run["run_id"]},
+        )
+        assert r.status == 200, (source, r.body)
+    model = api("POST", M + "logged-models", {"experiment_id": exp}).json["model"]["info"]
+    good = {"name": "ok", "source": f"models:/{model['model_id']}", "model_id": model["model_id"]}
+    assert api("POST", M + "model-versions/create", good).status == 200
+    bad = {**good, "source": "models:/m-0123456789abcdef0123456789abcdef"}
+    r = api("POST", M + "model-versions/create", bad)
+    assert r.status == 400 and "model_id request parameter" in r.json["message"]
+    r = api("POST", M + "model-versions/create", {**good, "source": "file:///path/to/model"})
+    assert r.status == 400 and "contained within the artifact directory" in r.json["message"]

@@ -144,14 +144,21 @@ def get_by_alias(f: Fields, reg: RegistryStore) -> dict[str, Any]:
 
 # -- model versions -------------------------------------------------------------------
 def create_model_version(f: Fields, reg: RegistryStore) -> dict[str, Any]:
+    from ..sources import check_source
+
+    name = _name(f)
+    source = f.string("source", required=True) or ""
+    run_id, model_id = f.ident("run_id"), f.string("model_id")
+    # the registry's tracking store (SqlRegistryStore's): where the run is
+    check_source(source, run_id, model_id, getattr(reg, "tracking", None), reg)
     mv = reg.create_model_version(
-        _name(f),
-        f.string("source", required=True) or "",
-        f.ident("run_id"),
+        name,
+        source,
+        run_id,
         _tags(f),
         f.string("run_link"),
         f.string("description"),
-        model_id=f.string("model_id"),
+        model_id=model_id,
     )
     return {"model_version": mv}
 
