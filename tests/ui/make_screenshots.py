@@ -4,9 +4,11 @@ in a real JupyterLab and headless Chromium:
     PYTHONPATH=. python tests/ui/make_screenshots.py
 
 Writes ``runs-panel``, ``run-detail``, ``compare`` and ``pipeline-schedule-edit``
-in light and dark (``*-light.png`` / ``*-dark.png``), ``run-logged-models-light`` and
-``pipeline-run-kubeflow-light``, quantized to 256 colours to stay small. The Kubeflow
-target is the fake KFP API server of the pipeline tests (tests/pipelines/kfpfake.py).
+in light and dark (``*-light.png`` / ``*-dark.png``), ``run-logged-models-light``,
+``pipeline-run-kubeflow-light``, ``training-job-light`` and ``deployment-light``, quantized
+to 256 colours to stay small. The Kubeflow target is the fake KFP API server of the pipeline
+tests (tests/pipelines/kfpfake.py). Arguments pick scenes (``runs``, ``pipelines``,
+``jobs``, ``deployments``; default all): ``python tests/ui/make_screenshots.py jobs``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib.util
 import json
 import math
 import random
+import re
 import sys
 import tempfile
 import time
@@ -334,6 +337,105 @@ def pipelines_scenes(page: Any, kfp: FakeKfp) -> list[Path]:
     return shots
 
 
+JOB_SCRIPT = """\
+import os, time
+rank = os.environ["JUPYTER_MLOPS_RANK"]
+print(f"rank {rank}: epoch 1/3 loss 0.71", flush=True)
+print(f"rank {rank}: epoch 2/3 loss 0.42", flush=True)
+while not os.path.exists("go-" + rank):
+    time.sleep(0.1)
+print(f"rank {rank}: epoch 3/3 loss 0.27", flush=True)
+"""
+DEPLOY_MODELS = """\
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+import jupyter_mlops as mlops
+
+X = pd.DataFrame({"tenure": [1.0, 30.0, 4.0, 50.0], "monthly": [80.0, 20.0, 70.0, 25.0]})
+mlops.set_experiment("churn")
+for c in (1.0, 0.1):
+    with mlops.start_run():
+        clf = LogisticRegression(C=c).fit(X, [1, 0, 1, 0])
+        mlops.log_model(clf, "model", input_example=X.head(2), registered_model_name="churn")
+"""
+
+
+def jobs_scenes(page: Any, lab: ui.Lab) -> list[Path]:
+    """A 2 x 2 job half done: the grid with finished and running ranks, a rank's log."""
+    from playwright.sync_api import expect
+
+    folder = lab.root / "work" / "train"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.py").write_text(JOB_SCRIPT)
+    spec = {"name": "ddp-demo", "script": "train.py", "framework": "pytorch", "nodes": 2}
+    spec.update(procs_per_node=2, params={"lr": 0.05, "epochs": 3})
+    job = lab.api("POST", "mlops/api/v1/jobs", {"spec": spec, "base_dir": "train"})["job"]
+    uihelpers.open_sidebar(
+        page, "#jupyter-mlops-jobs", '.lm-TabBar-tab[data-id="jupyter-mlops-jobs"]'
+    )
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-job', {jobId: id})",
+        job["job_id"],
+    )
+    view = page.locator(".jp-mlops-JobView:visible")
+    expect(view.locator('.jp-mlops-RankCell[data-status="RUNNING"]')).to_have_count(
+        4, timeout=60_000
+    )
+    for rank in (0, 2):
+        (folder / f"go-{rank}").write_text("")
+    expect(view.locator('.jp-mlops-RankCell[data-status="SUCCEEDED"]')).to_have_count(
+        2, timeout=60_000
+    )
+    view.locator('.jp-mlops-RankCell[data-rank="3"]').click()
+    expect(view.locator(".jp-mlops-JobLog-text")).to_contain_text("epoch 2/3", timeout=60_000)
+    page.mouse.move(640, 700)
+    page.wait_for_timeout(2500)  # the sidebar and the status bar catch up
+    shots = [OUT / "training-job-light.png"]
+    page.screenshot(path=str(shots[-1]))
+    lab.api("POST", f"mlops/api/v1/jobs/{job['job_id']}/cancel", {})
+    return shots
+
+
+def deployments_scenes(page: Any, lab: ui.Lab) -> list[Path]:
+    """A model served with traffic on it: the Deployments list, the view, Try it."""
+    from playwright.sync_api import expect
+
+    uihelpers.run_as_user(lab, DEPLOY_MODELS)
+    api = "mlops/api/v1/deployments"
+    lab.api("POST", api, {"name": "churn", "model_uri": "models:/churn/1"})
+    deadline = time.monotonic() + 180
+    while lab.api("GET", f"{api}/churn")["deployment"]["status"] != "READY":
+        assert time.monotonic() < deadline, "the deployment did not become ready"
+        time.sleep(0.5)
+    body = {"dataframe_records": [{"tenure": 3.0, "monthly": 75.0}]}
+    uihelpers.open_sidebar(
+        page, "#jupyter-mlops-models", '.lm-TabBar-tab[data-id="jupyter-mlops-models"]'
+    )
+    widen_left(page, 60)
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('jupyter-mlops:open-deployment', {name: 'churn'})"
+    )
+    view = page.locator(".jp-mlops-DeploymentView:visible")
+    expect(view.locator(".jp-mlops-TryIt-request")).to_have_value(
+        re.compile("dataframe_split"), timeout=60_000
+    )
+    for i in range(24):  # traffic for the sparklines: a varying load over a dozen scrapes
+        for _ in range(3 + (i * 7) % 11):
+            lab.api("POST", f"{api}/churn/invoke", {"body": body})
+        time.sleep(0.7)
+    view.locator(".jp-mlops-TryIt-send").click()
+    expect(view.locator(".jp-mlops-TryIt-response")).to_have_attribute(
+        "data-status", "200", timeout=60_000
+    )
+    page.mouse.move(640, 700)
+    page.wait_for_timeout(500)
+    shots = [OUT / "deployment-light.png"]
+    page.screenshot(path=str(shots[-1]))
+    lab.api("DELETE", f"{api}/churn")
+    return shots
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -350,7 +452,18 @@ def main() -> None:
             )
             page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
             lab.open_in(page)
-            shots = runs_scenes(page, exp, ids) + pipelines_scenes(page, kfp)
+            wanted = set(sys.argv[1:]) or {"runs", "pipelines", "jobs", "deployments"}
+            shots = []
+            if "runs" in wanted:
+                shots += runs_scenes(page, exp, ids)
+            if "pipelines" in wanted:
+                shots += pipelines_scenes(page, kfp)
+            if "jobs" in wanted:
+                set_theme(page, True)
+                shots += jobs_scenes(page, lab)
+            if "deployments" in wanted:
+                set_theme(page, True)
+                shots += deployments_scenes(page, lab)
             browser.close()
         for shot in shots:
             shrink(shot)
