@@ -168,11 +168,16 @@ def main() -> None:
                 cold[name] = run_once(cmd, env, out)
         first: dict[str, list[float]] = {n: [] for n in cold}
         total: dict[str, list[float]] = {n: [] for n in cold}
+        ours_venv: list[float] = []
         for _ in range(args.repeat):
             for name, cmd in commands(manager).items():
                 a, b = run_once(cmd, env, out)
                 first[name].append(a)
                 total[name].append(b)
+            if manager != args.env_manager:  # ours with its (warm) virtualenv as well
+                ours_venv.append(
+                    run_once(commands(args.env_manager)["jupyter mlops run"], env, out)[0]
+                )
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
@@ -210,6 +215,11 @@ def main() -> None:
         f"| first run (environment created), start → first line s | "
         f"{cold['jupyter mlops run'][0]:.3f} | {cold['mlflow run'][0]:.3f} | |"
     )
+    if ours_venv:
+        print(
+            f"| start → first line, ours with --env-manager {args.env_manager} (warm, reused), "
+            f"median s | {statistics.median(ours_venv[1:] or ours_venv):.3f} | (could not run) | |"
+        )
     print(f"| reference: `python probe.py` alone, median s | {statistics.median(bare):.3f} | | |")
     print(
         f"\noverhead ours / MLflow's: {ours / theirs:.2f} (target ≤ 0.33) "
