@@ -18,6 +18,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { MLOpsClient } from './api';
 import { addToPalette, followSettings, showInMain } from './activation';
 import { addArtifactDocuments, SAVE_ARTIFACT_COPY } from './artifactDocs';
+import { addCopyLink, COPY_LINK } from './copyLinks';
 import { addCommands, addContextMenu } from './commands';
 import { DEFAULT_PAGE_SIZE, DEFAULT_REFRESH_MS, RunsModel } from './model';
 import { IChartOptions, XAxisMode } from './charts';
@@ -25,7 +26,7 @@ import { IViewContext, RunDetailWidget, RunsPanel } from './panels';
 import { parseMlflowLink } from './links';
 import { ActiveRunStatus } from './status';
 import { CommandIDs, IMLOps, PLUGIN_ID, RUNS_PANEL_ID } from './tokens';
-import { pipelinesPlugin } from './pipelines/plugin';
+import { PipelineCommandIDs, pipelinesPlugin } from './pipelines/plugin';
 import { ModelCommandIDs, modelsPlugin } from './models/plugin';
 import { projectsPlugin } from './projects/plugin';
 import { jobsPlugin } from './jobs/plugin';
@@ -106,8 +107,11 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       refreshMs: () => model.refreshInterval,
       registerModel: (runId, path) => {
         void commands.execute(ModelCommandIDs.register, { runId, path });
-      }
+      },
+      copyLink: (runId, experimentId) =>
+        void commands.execute(COPY_LINK, { runId, experimentId })
     };
+    addCopyLink(app, client, trans);
 
     const openRun = (runId: string) => {
       const id = `jupyter-mlops-run-${runId}`;
@@ -179,7 +183,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
       CommandIDs.renameExperiment,
       CommandIDs.deleteExperiment,
       CommandIDs.restoreExperiment,
-      SAVE_ARTIFACT_COPY
+      SAVE_ARTIFACT_COPY,
+      COPY_LINK
     ]);
     followSettings(settingRegistry, PLUGIN_ID, loaded => {
       settings = loaded;
@@ -202,6 +207,10 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         model.selectExperiment(link.experimentId);
         void commands.execute(CommandIDs.openRunsTable, {
           experimentId: link.experimentId
+        });
+      } else if (link.kind === 'pipeline-run') {
+        void commands.execute(PipelineCommandIDs.openRun, {
+          runId: link.runId
         });
       } else {
         void commands.execute(ModelCommandIDs.openModel, { name: link.name });

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from uihelpers import expect, open_sidebar, set_theme
+from uihelpers import expect, open_run, open_sidebar, set_theme
 
 pytestmark = pytest.mark.ui
 
@@ -212,3 +212,50 @@ def test_experiment_link_opens_the_runs_tab(page: Any, lab: Any) -> None:
     tab = page.locator(f"#jupyter-mlops-runs-table-{exp_id}")
     expect(tab).to_be_visible()
     expect(tab.locator("tr.jp-mlops-RunRow", has_text="linked")).to_be_visible()
+
+
+def test_copy_link_round_trip(page: Any, lab: Any) -> None:
+    """'Copy link' on a run (its button, a row's or a tab's context menu) gives the URL
+    that opens the same view in JupyterLab."""
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-link-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"
+    ]
+    run_id = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": "shared"})["run"][
+        "info"
+    ]["run_id"]
+    expected = f"{lab.url}mlops/#/experiments/{exp_id}/runs/{run_id}"
+
+    open_run(page, run_id)
+    detail = page.locator(".jp-mlops-RunDetail:visible .jp-mlops-Detail")
+    expect(detail.locator("h2")).to_have_text("shared")
+    detail.locator(".jp-mlops-CopyLink").click()
+    expect(page.locator(".Toastify__toast", has_text=expected)).to_be_visible()
+
+    # From the runs table: a row's context menu, and the tab's (the experiment's link).
+    page.evaluate(
+        "(experimentId) => window.jupyterapp.commands.execute("
+        "'jupyter-mlops:open-runs-table', {experimentId})",
+        exp_id,
+    )
+    tab = page.locator(f"#jupyter-mlops-runs-table-{exp_id}")
+    tab.locator(f'tr[data-run-id="{run_id}"]').click(button="right")
+    page.locator(".lm-Menu").get_by_text("MLOps: Copy link").click()
+    expect(page.locator(".Toastify__toast", has_text=expected).first).to_be_visible()
+    page.locator(f'.lm-TabBar-tab[data-id="jupyter-mlops-runs-table-{exp_id}"]').click(
+        button="right"
+    )
+    page.locator(".lm-Menu").get_by_text("MLOps: Copy link").click()
+    expect(
+        page.locator(".Toastify__toast", has_text=f"{lab.url}mlops/#/experiments/{exp_id}").last
+    ).to_be_visible()
+    copied = page.evaluate(
+        "(runId) => window.jupyterapp.commands.execute('jupyter-mlops:copy-link', {runId})",
+        run_id,
+    )
+    assert copied == expected
+
+    # The round trip: the link opens that run in a fresh JupyterLab.
+    base, fragment = copied.split("#", 1)
+    page.goto(f"{base}?token={lab.token}#{fragment}")
+    reopened = page.locator(f"#jupyter-mlops-run-{run_id}")
+    expect(reopened.locator(".jp-mlops-Detail h2")).to_have_text("shared")

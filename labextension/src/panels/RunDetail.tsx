@@ -53,6 +53,8 @@ export interface IViewContext {
   refreshMs: () => number;
   /** Register a run's model folder in the registry (Models panel). */
   registerModel?: (runId: string, path: string) => void;
+  /** Copy the run's shareable link (`<server>/mlops/#/experiments/…`). */
+  copyLink?: (runId: string, experimentId: string) => void;
 }
 
 /** Sanitized markdown through JupyterLab's rendermime. */
@@ -316,6 +318,16 @@ export function RunDetailView(props: {
         >
           {trans.__(statusLabel(info.status))}
         </span>
+        {ctx.copyLink ? (
+          <button
+            type="button"
+            className="jp-mlops-Button jp-mlops-CopyLink"
+            title={trans.__('Copy a link that opens this run')}
+            onClick={() => ctx.copyLink?.(info.run_id, info.experiment_id)}
+          >
+            {trans.__('Copy link')}
+          </button>
+        ) : null}
         {error ? (
           <span className="jp-mlops-Error" role="alert">
             {error}

@@ -509,6 +509,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
             (depth > 0 ? ' jp-mlops-RunRow-childRow' : '')
           }
           data-run-id={row.runId}
+          data-experiment-id={run.info.experiment_id}
           data-status={row.status}
           data-depth={depth}
           aria-rowindex={index + 1}
