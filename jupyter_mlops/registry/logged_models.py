@@ -178,8 +178,8 @@ class SqlLoggedModels:
         exp = self.tracking.get_experiment(experiment_id)
         if exp.lifecycle_stage != "active":
             raise invalid(f"The experiment {experiment_id} must be in the 'active' state.")
-        if source_run_id:
-            self.tracking.get_run(source_run_id)
+        # source_run_id is recorded as given: MLflow's server does not require the run to
+        # exist (a model may come from a run of another server, or be registered first)
         model_id = "m-" + uuid.uuid4().hex
         name = name or f"model-{model_id[2:10]}"
         if len(name) > 500 or "/" in name:

@@ -79,3 +79,12 @@ def test_model_version_sources_accepted_as_mlflow_does(api):
     assert r.status == 400 and "model_id request parameter" in r.json["message"]
     r = api("POST", M + "model-versions/create", {**good, "source": "file:///path/to/model"})
     assert r.status == 400 and "contained within the artifact directory" in r.json["message"]
+
+
+def test_logged_model_keeps_a_source_run_id_this_server_lacks(api):
+    exp = api("POST", M + "experiments/create", {"name": "lm"}).json["experiment_id"]
+    r = api("POST", M + "logged-models", {"experiment_id": exp, "source_run_id": "123"})
+    assert r.status == 200, r.body
+    model_id = r.json["model"]["info"]["model_id"]
+    r = api("GET", M + f"logged-models/{model_id}")
+    assert r.json["model"]["info"]["source_run_id"] == "123"
