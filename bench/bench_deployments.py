@@ -13,7 +13,14 @@ time from the PATCH request to the first answer of the new version (after which 
 is the new version's: checked), to status READY, and failed requests (must be 0). Also the
 latency through the deployment's router against the scoring process directly.
 
-    PYTHONPATH=. python bench/bench_deployments.py [--starts 5] [--rollouts 4]
+    PYTHONPATH=. python bench/bench_deployments.py [--starts 5] [--rollouts 4] [--gap 5]
+        [--no-spare]
+
+Rollouts use the deployment's warm spare (DeploymentService.warm_spare, on by default): a
+scoring process started after each rollout with the served model's imports done; ``--gap``
+seconds between rollouts let it warm (rollouts are minutes apart in practice);
+``--no-spare`` measures the same without it. The cold-start part also times a spare from its
+command to the first 200.
 """
 
 from __future__ import annotations
@@ -63,13 +70,50 @@ def cold_start(cmd: list[str], port: int, env: dict[str, str], log: str) -> floa
             p.wait()
 
 
+def spare_start(model_dir: str, env: dict[str, str], log: str) -> float:
+    """A warm spare (``serve DIR --standby``, imports done by loading DIR): from the command
+    on its stdin to the first 200 on ``/ping`` (what a rollout waits for)."""
+    port = free_port()
+    with open(log, "wb") as out:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_mlops.registry.serve", model_dir, "--standby"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        while b"standby: ready" not in Path(log).read_bytes():
+            if p.poll() is not None:
+                raise SystemExit(f"the spare exited with {p.returncode}: see {log}")
+            time.sleep(0.01)
+        t0 = time.perf_counter()
+        assert p.stdin is not None
+        p.stdin.write(json.dumps({"model_uri": model_dir, "port": port}).encode() + b"\n")
+        p.stdin.close()
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/ping")
+                if c.getresponse().status == 200:
+                    return time.perf_counter() - t0
+            except OSError:
+                pass
+            time.sleep(0.005)
+    finally:
+        p.terminate()
+        p.wait(20)
+
+
 def bench_cold_start(work: str, starts: int) -> None:
     model_dir = os.path.join(work, "model")
     make_model(model_dir)
     env = dict(os.environ, PYTHONPATH=REPO, MLFLOW_TRACKING_URI=f"file://{work}/mlruns")
     ours: list[float] = []
     theirs: list[float] = []
+    spare: list[float] = []
     for _ in range(starts):
+        spare.append(spare_start(model_dir, env, os.path.join(work, "s.log")))
         port = free_port()
         ours.append(
             cold_start(
@@ -120,9 +164,14 @@ def bench_cold_start(work: str, starts: int) -> None:
         f"| cold start (s) | {a:.2f} (min {min(ours):.2f}) | {b:.2f} (min {min(theirs):.2f}) "
         f"| {a / b:.2f} of MLflow's |"
     )
+    c = statistics.median(spare)
+    print(
+        f"| warm spare: command -> first 200 (s) | {c:.2f} (min {min(spare):.2f}) | "
+        f"{b:.2f} (min {min(theirs):.2f}) | {c / b:.3f} of MLflow's |"
+    )
 
 
-def bench_rollouts(work: str, rollouts: int) -> None:
+def bench_rollouts(work: str, rollouts: int, gap: float, spare: bool) -> None:
     import pandas as pd
     import requests
     from serverproc import JupyterServerProcess
@@ -131,7 +180,13 @@ def bench_rollouts(work: str, rollouts: int) -> None:
     import jupyter_mlops as mlops
 
     root = Path(work) / "srv"
-    server = JupyterServerProcess(root=root, extra_args=["--DeploymentService.health_interval=1"])
+    server = JupyterServerProcess(
+        root=root,
+        extra_args=[
+            "--DeploymentService.health_interval=1",
+            f"--DeploymentService.warm_spare={spare}",
+        ],
+    )
     (root / "data" / "mlops").mkdir(parents=True)
     X = pd.DataFrame({"a": [0.0, 1.0], "b": [1.0, 0.0]})
     mlops.set_tracking_uri(server.db_url)
@@ -184,6 +239,7 @@ def bench_rollouts(work: str, rollouts: int) -> None:
         try:
             time.sleep(1)
             for i in range(rollouts):
+                time.sleep(gap)  # rollouts are minutes apart: the spare is warm by then
                 version, answer = (2, 1) if i % 2 == 0 else (1, 0)
                 n0 = len(answers)
                 t0 = time.perf_counter()
@@ -229,8 +285,9 @@ def bench_rollouts(work: str, rollouts: int) -> None:
         p50(router_port, 200)
         via_router, direct = p50(router_port), p50(state_port)
         print(
-            f"\nrollouts of a local deployment under a client loop ({len(answers)} requests "
-            f"answered, {len(failures)} failed; load average {os.getloadavg()[0]:.1f})"
+            f"\nrollouts of a local deployment under a client loop, warm spare {spare} "
+            f"({len(answers)} requests answered, {len(failures)} failed; load average "
+            f"{os.getloadavg()[0]:.1f})"
         )
         print("| measure | median | max |")
         print("|---|---|---|")
@@ -242,7 +299,7 @@ def bench_rollouts(work: str, rollouts: int) -> None:
             f"{statistics.median(firsts):.2f} | {max(firsts):.2f} |"
         )
         print(
-            f"| rollout: request -> READY, old process stopped (s) | "
+            f"| rollout: request -> READY (the old process drains after) (s) | "
             f"{statistics.median(readys):.2f} | {max(readys):.2f} |"
         )
         print(f"| failed requests during {rollouts} rollouts | {len(failures)} | |")
@@ -260,11 +317,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--rollouts", type=int, default=4)
+    ap.add_argument("--gap", type=float, default=5.0, help="seconds between rollouts")
+    ap.add_argument(
+        "--no-spare", action="store_true", help="also measure rollouts without the warm spare"
+    )
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-deploy-")
     try:
         bench_cold_start(work, args.starts)
-        bench_rollouts(work, args.rollouts)
+        bench_rollouts(work, args.rollouts, args.gap, spare=True)
+        if args.no_spare:
+            shutil.rmtree(os.path.join(work, "srv"), ignore_errors=True)
+            bench_rollouts(work, args.rollouts, args.gap, spare=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

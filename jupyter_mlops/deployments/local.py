@@ -124,6 +124,9 @@ class Running:
     uri: str | None = None
     version: str | None = None
     desired: int = 1
+    #: A warm spare: a scoring process with the served model's imports done, waiting on its
+    #: stdin for the next version to serve (DeploymentService.warm_spare).
+    spare: Proc | None = None
 
     def state(self) -> dict[str, Any]:
         return {
@@ -131,6 +134,7 @@ class Running:
             "host": socket.gethostname(),
             "router": self.router.to_json() if self.router else None,
             "replicas": [p.to_json() for p in self.replicas],
+            "spare": self.spare.pid if self.spare is not None else None,
         }
 
 
@@ -231,6 +235,8 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         #: Whether :meth:`stop` leaves the processes serving (DeploymentService.stop_on_exit).
         self.keep_running = False
         self._closing = False
+        #: Replaced processes finishing their requests (after a rollout).
+        self._draining: set[asyncio.Task[None]] = set()
 
     # -- processes --------------------------------------------------------------------------
     def _dir(self, name: str) -> str:
@@ -243,7 +249,9 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _spawn(self, name: str, kind: str, args: list[str], env: dict[str, str]) -> Proc:
+    def _spawn(
+        self, name: str, kind: str, args: list[str], env: dict[str, str], stdin: int | None = None
+    ) -> Proc:
         d = self._dir(name)
         log = os.path.join(d, f"{kind}.log")
         with open(log, "ab") as out:
@@ -253,7 +261,7 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                 args,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if stdin is None else stdin,
                 env=env,
                 cwd=d,
                 start_new_session=True,
@@ -298,10 +306,64 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         except (TrackingError, OSError) as e:
             raise RolloutFailed(f"cannot read the model {uri}: {e}") from None
 
+    def _start_spare(self, run: Running, dep: dict[str, Any], model_dir: str) -> None:
+        """Keep a warm spare for the deployment's next rollout or restart: a scoring process
+        that loaded ``model_dir`` (the served version) to import what it needs, then waits
+        (``--standby``). Its stdin is our pipe: it exits when this server does."""
+        if not self.svc.warm_spare or self._closing:
+            return
+        if run.spare is not None and run.spare.running():
+            return
+        args = [
+            self.svc.python or sys.executable,
+            "-m",
+            "jupyter_mlops.registry.serve",
+            model_dir,
+            "--model-name",
+            dep["name"],
+            "--standby",
+        ]
+        run.spare = self._spawn(dep["name"], "scoring", args, self._env(), stdin=subprocess.PIPE)
+
+    def _take_spare(self, run: Running | None, cmd: dict[str, Any]) -> Proc | None:
+        """The deployment's spare, told what to serve (None: there is none, or it died)."""
+        import json
+
+        spare = run.spare if run is not None else None
+        if run is not None:
+            run.spare = None
+        if spare is None or spare.popen is None or spare.popen.stdin is None:
+            return None
+        if not spare.running():
+            spare.popen.poll()
+            return None
+        try:
+            spare.popen.stdin.write((json.dumps(cmd) + "\n").encode())
+            spare.popen.stdin.close()
+        except OSError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(spare.pid, signal.SIGKILL)
+            return None
+        spare.started_at = time.monotonic()
+        return spare
+
     def _start_scoring(
         self, dep: dict[str, Any], uri: str, version: str | None, model_dir: str
     ) -> Proc:
         port = free_port()
+        spare = self._take_spare(
+            self.running.get(dep["name"]),
+            {
+                "model_uri": model_dir,
+                "port": port,
+                "model_name": dep["name"],
+                "model_version": version,
+                "max_body_size": self.svc.max_body_size,
+            },
+        )
+        if spare is not None:
+            spare.port, spare.version, spare.uri = port, version, uri
+            return spare
         args = [
             self.svc.python or sys.executable,
             "-m",
@@ -384,7 +446,7 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                         f"(DeploymentService.ready_timeout): "
                         f"{_tail(pending[0].log)}"
                     )
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.02)
 
     async def _stop(self, procs: list[Proc], graceful: bool = True) -> None:
         """SIGTERM (scoring processes drain their requests), SIGKILL after the drain timeout."""
@@ -474,12 +536,17 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                 await self._stop(new, graceful=False)
                 raise
             run.failures = 0
+            self._start_spare(run, dep, model_dir)
             await ctx.transition(item, None, state=run.state(), url=url)
             await ctx.set_ref(item, _owner(run))
             await ctx.switched(dep, version, uri, url, action)
             self._watch(run, dep)
-            await self._stop(old)
+            # all traffic is on the new version: READY now, the old processes drain meanwhile
             await ctx.transition(item, "READY")
+            if old:
+                task = asyncio.ensure_future(self._stop(old))
+                self._draining.add(task)
+                task.add_done_callback(self._draining.discard)
 
     async def attach(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
         """Take back the processes a previous server left running, or start the deployment
@@ -509,6 +576,9 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             )
             # a server that died mid-rollout left UPDATING behind: what runs now is what serves
             status = None if dep.get("status") in ("READY", "FAILED") else "READY"
+            if run.uri is not None:
+                with contextlib.suppress(RolloutFailed):
+                    self._start_spare(run, dep, await self._local_model(dep["name"], run.uri))
             await ctx.transition(item, status, state=run.state())
             await ctx.set_ref(item, _owner(run))
             self._watch(run, dep)
@@ -571,6 +641,7 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             watcher.cancel()
         async with run.lock:
             procs = ([run.router] if run.router else []) + run.replicas
+            procs += [run.spare] if run.spare is not None else []
             await self._stop([p for p in procs if p.running()], graceful=False)
         import shutil
 
@@ -614,6 +685,10 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         :attr:`keep_running`."""
         self._closing = True
         await self.watchers.stop()
+        if self._draining:
+            await asyncio.wait(list(self._draining), timeout=self.svc.drain_timeout + 10)
+        spares = [r.spare for r in self.running.values() if r.spare is not None]
+        await self._stop([p for p in spares if p.running()], graceful=False)
         if not self.keep_running:
             for run in list(self.running.values()):
                 procs = ([run.router] if run.router else []) + run.replicas
@@ -720,6 +795,7 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                 await self._stop(new, graceful=False)
                 raise
             run.replicas += new
+            self._start_spare(run, dep, model_dir)
         await self._switch(run)
         await self.ctx.record(run.name, state=run.state(), status="READY", reason=None)
 

@@ -491,7 +491,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def standby(warm_uri: str) -> argparse.Namespace | None:
+    """A warm spare (``--standby``): load ``warm_uri`` to import everything a model like it
+    needs (numpy, pandas, its flavor's library: most of a cold start), drop it, then wait for
+    one line of JSON on stdin naming what to serve (``model_uri``, ``port`` and optionally
+    ``host``, ``model_name``, ``model_version``, ``max_body_size``). A deployment's rollout
+    then costs the new model's load, not an interpreter's start. None: stdin closed (the
+    process that started the spare is gone): exit."""
+    from .api import load_model
+
+    try:
+        load_model(warm_uri)
+    except Exception as e:  # noqa: BLE001 - warming is best effort; serving will say more
+        print(f"standby: warming with {warm_uri} failed: {e}", flush=True)
+    import gc
+
+    gc.collect()
+    print("standby: ready for a model", flush=True)
+    line = sys.stdin.readline()
+    if not line.strip():
+        return None
+    cmd = json.loads(line)
+    return argparse.Namespace(
+        model_uri=str(cmd["model_uri"]),
+        host=str(cmd.get("host") or "127.0.0.1"),
+        port=int(cmd["port"]),
+        tracking_uri=None,
+        model_name=cmd.get("model_name"),
+        model_version=cmd.get("model_version"),
+        max_body_size=cmd.get("max_body_size"),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "standby", False):
+        cmd = standby(args.model_uri)
+        if cmd is None:
+            return 0
+        args = cmd
     serve(
         args.model_uri,
         args.host,
@@ -512,6 +549,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve a model (MLflow's protocol and V2).",
     )
     add_arguments(p)
+    p.add_argument(
+        "--standby",
+        action="store_true",
+        help="a warm spare: load MODEL_URI only to import what it needs, then wait for a "
+        "JSON line on stdin saying what to serve (model_uri, port, model_name, ...)",
+    )
     args = p.parse_args(argv)
     try:
         return run(args)
