@@ -179,7 +179,7 @@ def bench_rollouts(work: str, rollouts: int, gap: float, spare: bool) -> None:
 
     import jupyter_mlops as mlops
 
-    root = Path(work) / "srv"
+    root = Path(work) / ("srv" if spare else "srv-no-spare")
     server = JupyterServerProcess(
         root=root,
         extra_args=[
@@ -315,7 +315,7 @@ def bench_rollouts(work: str, rollouts: int, gap: float, spare: bool) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--starts", type=int, default=5)
+    ap.add_argument("--starts", type=int, default=5, help="cold starts (0: none)")
     ap.add_argument("--rollouts", type=int, default=4)
     ap.add_argument("--gap", type=float, default=5.0, help="seconds between rollouts")
     ap.add_argument(
@@ -324,10 +324,10 @@ def main() -> None:
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-deploy-")
     try:
-        bench_cold_start(work, args.starts)
+        if args.starts:
+            bench_cold_start(work, args.starts)
         bench_rollouts(work, args.rollouts, args.gap, spare=True)
         if args.no_spare:
-            shutil.rmtree(os.path.join(work, "srv"), ignore_errors=True)
             bench_rollouts(work, args.rollouts, args.gap, spare=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)

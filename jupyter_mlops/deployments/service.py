@@ -543,7 +543,8 @@ class DeploymentService(Service):
                 raise invalid(
                     "A canary needs a new 'model_uri' beside a version that serves already."
                 )
-        if dep["status"] in ("STARTING", "UPDATING") or self._lock(name).locked():
+        # a rollout that settled may hold the lock a moment longer: the next one waits for it
+        if dep["status"] in ("STARTING", "UPDATING"):
             raise Conflict(
                 f"Deployment '{name}' is {dep['status'].lower()}: wait until it is "
                 "READY before changing it."
@@ -592,7 +593,8 @@ class DeploymentService(Service):
         dep = await self.call(self.db.get, name)
         if dep is None:
             raise not_found(f"No deployment named '{name}'.")
-        if dep["status"] in ("STARTING", "UPDATING") or self._lock(name).locked():
+        # a rollout that settled may hold the lock a moment longer: the next one waits for it
+        if dep["status"] in ("STARTING", "UPDATING"):
             raise Conflict(
                 f"Deployment '{name}' is {dep['status'].lower()}: wait until it is "
                 "READY before changing it."
