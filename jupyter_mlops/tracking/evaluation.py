@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -279,7 +280,8 @@ def upsert_records(
         ).first()
         if row is None:
             body = {
-                "dataset_record_id": "dr-" + uuid.uuid4().hex,
+                # time-ordered ids: records list in the order they were added
+                "dataset_record_id": f"dr-{time.time_ns():016x}{uuid.uuid4().hex[:16]}",
                 "dataset_id": dataset_id,
                 "inputs": r["inputs"],
                 "created_time": now,

@@ -169,14 +169,20 @@ def _clause(p: _Parser) -> Comparison:
     return c
 
 
+def _has(table: sa.Table, *cond: Any) -> Any:
+    """EXISTS a row of ``table`` for the trace with ``cond``: correlated, so the planner
+    walks traces in the page's order and probes each (a LIMIT stops it early) instead of
+    materializing every matching id and sorting them all."""
+    return sa.exists().where(table.c.trace_id == t.traces.c.trace_id, *cond)
+
+
 def _keyed(table: sa.Table, c: Comparison) -> Any:
-    tr = t.traces.c.trace_id
     if c.op == "IS_NULL":
-        return tr.not_in(sa.select(table.c.trace_id).where(table.c.key == c.key))
+        return ~_has(table, table.c.key == c.key)
     cond = [table.c.key == c.key]
     if c.op != "IS_NOT_NULL":
         cond.append(_compare(table.c.value, c.op, c.value))
-    return tr.in_(sa.select(table.c.trace_id).where(*cond))
+    return _has(table, *cond)
 
 
 def _status_value(v: Any) -> Any:
@@ -200,28 +206,12 @@ def filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
         elif c.entity == SPAN:
             s, a = t.spans, t.span_attributes
             if c.key in SPAN_FIELDS:
-                out.append(
-                    tc.trace_id.in_(
-                        sa.select(s.c.trace_id).where(
-                            _compare(s.c[SPAN_FIELDS[c.key]], c.op, c.value)
-                        )
-                    )
-                )
+                out.append(_has(s, _compare(s.c[SPAN_FIELDS[c.key]], c.op, c.value)))
             elif c.key == "content":
-                out.append(
-                    tc.trace_id.in_(
-                        sa.select(a.c.trace_id).where(_compare(a.c.value, c.op, c.value))
-                    )
-                )
+                out.append(_has(a, _compare(a.c.value, c.op, c.value)))
             else:
                 key = c.key[len("attributes.") :]
-                out.append(
-                    tc.trace_id.in_(
-                        sa.select(a.c.trace_id).where(
-                            a.c.key == key, _compare(a.c.value, c.op, c.value)
-                        )
-                    )
-                )
+                out.append(_has(a, a.c.key == key, _compare(a.c.value, c.op, c.value)))
         elif c.key in NUMERIC_ATTRIBUTES:
             col = NUMERIC_ATTRIBUTES[c.key]
             v = int(c.value)
@@ -235,25 +225,19 @@ def filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
             col = STRING_ATTRIBUTES[c.key]
             if col == "run_id":
                 r = t.trace_runs
-                sub = sa.select(r.c.trace_id).where(_compare(r.c.run_id, c.op, c.value))
                 if c.op in ("!=", "NOT_IN"):
                     pos = "=" if c.op == "!=" else "IN"
-                    sub = sa.select(r.c.trace_id).where(_compare(r.c.run_id, pos, c.value))
-                    out.append(tc.trace_id.not_in(sub))
+                    out.append(~_has(r, _compare(r.c.run_id, pos, c.value)))
                 else:
-                    out.append(tc.trace_id.in_(sub))
+                    out.append(_has(r, _compare(r.c.run_id, c.op, c.value)))
             elif col == "text":
                 s, a = t.spans, t.span_attributes
                 out.append(
                     sa.or_(
                         _compare(tc.request_preview, c.op, c.value),
                         _compare(tc.response_preview, c.op, c.value),
-                        tc.trace_id.in_(
-                            sa.select(s.c.trace_id).where(_compare(s.c.name, c.op, c.value))
-                        ),
-                        tc.trace_id.in_(
-                            sa.select(a.c.trace_id).where(_compare(a.c.value, c.op, c.value))
-                        ),
+                        _has(s, _compare(s.c.name, c.op, c.value)),
+                        _has(a, _compare(a.c.value, c.op, c.value)),
                     )
                 )
             elif col == "experiment_id":

@@ -326,9 +326,21 @@ class SqlTraceStore(TraceStore):
             data = json.dumps({"spans": list(span_dicts)}).encode()
             self.artifact_repo(loc).put(t.TRACE_DATA_FILE, data)
         with self._write() as conn:
-            for info, rows, _d, _l in checked:
-                t.upsert_info(conn, info, self._upsert, self._insert_ignore)
-                t.index_spans(conn, info.trace_id, rows, self._insert_ignore)
+            ids = [info.trace_id for info, _r, _d, _l in checked]
+            have = set(
+                conn.execute(
+                    sa.select(t.traces.c.trace_id).where(t.traces.c.trace_id.in_(ids))
+                ).scalars()
+            )
+            last = {info.trace_id: (info, rows) for info, rows, _d, _l in checked}
+            fresh = []
+            for trace_id, (info, rows) in last.items():
+                if trace_id in have:  # sent again: its info is updated, new spans added
+                    t.upsert_info(conn, info, self._upsert, self._insert_ignore)
+                    t.index_spans(conn, trace_id, rows, self._insert_ignore)
+                else:
+                    fresh.append((info, rows))
+            t.insert_new(conn, fresh, self._insert_ignore)
 
     # -- reads ----------------------------------------------------------------------
     def get_trace_info(self, trace_id: str) -> TraceInfo:

@@ -457,13 +457,9 @@ def link_runs(conn: Connection, trace_ids: Sequence[str], run_id: str, insert_ig
         insert_ignore(conn, trace_runs, ["trace_id", "run_id"], rows)
 
 
-def index_spans(
-    conn: Connection,
-    trace_id: str,
-    rows: Iterable[SpanRow],
-    insert_ignore: Any,
-) -> None:
-    """Index spans of one trace (a span already indexed keeps its first row)."""
+def _span_index_rows(
+    trace_id: str, rows: Iterable[SpanRow]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     span_rows, attr_rows = [], []
     for r in rows:
         span_rows.append(
@@ -487,10 +483,72 @@ def index_spans(
                     "value": _json_str(v)[:INDEXED_VALUE_CHARS],
                 }
             )
+    return span_rows, attr_rows
+
+
+def index_spans(
+    conn: Connection,
+    trace_id: str,
+    rows: Iterable[SpanRow],
+    insert_ignore: Any,
+) -> None:
+    """Index spans of one trace (a span already indexed keeps its first row)."""
+    span_rows, attr_rows = _span_index_rows(trace_id, rows)
     if span_rows:
         insert_ignore(conn, spans, ["trace_id", "span_id"], span_rows)
     if attr_rows:
         insert_ignore(conn, span_attributes, ["trace_id", "span_id", "key"], attr_rows)
+
+
+def insert_new(
+    conn: Connection, batch: Sequence[tuple[TraceInfo, Sequence[SpanRow]]], insert_ignore: Any
+) -> None:
+    """Traces not stored yet, with their index rows: one statement per table for the
+    whole batch (the client's batches are new traces; the hot path of ingest)."""
+    info_rows: list[dict[str, Any]] = []
+    kv: dict[Table, list[dict[str, Any]]] = {trace_tags: [], trace_metadata: []}
+    links, span_rows, attr_rows = [], [], []
+    for info, rows in batch:
+        info_rows.append(
+            {
+                "trace_id": info.trace_id,
+                "experiment_id": int(info.experiment_id),
+                "client_request_id": info.client_request_id,
+                "request_time": info.request_time,
+                "execution_duration": info.execution_duration,
+                "state": info.state,
+                "request_preview": _cut(info.request_preview, PREVIEW_CHARS),
+                "response_preview": _cut(info.response_preview, PREVIEW_CHARS),
+                "name": _cut(info.tags.get(TAG_TRACE_NAME), 500),
+            }
+        )
+        for table, values in ((trace_tags, info.tags), (trace_metadata, info.trace_metadata)):
+            for k, v in values.items():
+                if len(k) > MAX_TAG_KEY:
+                    raise invalid(
+                        f"Trace tag/metadata key '{k[:50]}...' is longer than {MAX_TAG_KEY}"
+                    )
+                kv[table].append(
+                    {"trace_id": info.trace_id, "key": k, "value": _cut(str(v), MAX_TAG_VALUE)}
+                )
+        run = info.trace_metadata.get(META_SOURCE_RUN)
+        if run:
+            links.append({"trace_id": info.trace_id, "run_id": run})
+        s_rows, a_rows = _span_index_rows(info.trace_id, rows)
+        span_rows += s_rows
+        attr_rows += a_rows
+    if not info_rows:
+        return
+    conn.execute(traces.insert(), info_rows)
+    for table, kv_rows in kv.items():
+        if kv_rows:
+            conn.execute(table.insert(), kv_rows)
+    if links:
+        insert_ignore(conn, trace_runs, ["trace_id", "run_id"], links)
+    if span_rows:
+        conn.execute(spans.insert(), span_rows)
+    if attr_rows:
+        conn.execute(span_attributes.insert(), attr_rows)
 
 
 def info_from_spans(trace_id: str, experiment_id: str, rows: Sequence[SpanRow]) -> TraceInfo:
