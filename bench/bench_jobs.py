@@ -10,7 +10,12 @@
    the process group is up; and steps 2..N, i.e. without the first step, where the first
    ``log_metric`` opens the store) and from outside (start to every rank's exit).
 
-    python bench/bench_jobs.py [--repeat 5] [--steps 200]
+3. Watching: 100 running jobs (1 rank each, ``sleep``) in the service while a client polls
+   the list the way the Jobs panel does (``list_jobs`` of 100 every ``--poll`` seconds, plus one
+   job's detail): the CPU time of this process (the server's side: watchers, heartbeats,
+   system-metrics sampling, the polls) over ``--watch-seconds``, as a share of one core.
+
+    python bench/bench_jobs.py [--repeat 5] [--steps 200] [--only launch,train,watch]
 
 Each measure alternates ours and torchrun's runs, so load from other processes hits both.
 """
@@ -148,11 +153,51 @@ def torchrun_train(work: Path, out: Path, steps: int) -> tuple[float, tuple]:
     return time.monotonic() - t0, eval((out / "loop").read_text())
 
 
+async def watch_cost(svc, work: Path, jobs: int, seconds: float, poll: float) -> dict:
+    """CPU share of one core this process spends while ``jobs`` jobs run and are polled."""
+    (work / "sleep.sh").write_text("exec sleep 600\n")
+    ids = []
+    for i in range(jobs):
+        job = await svc.submit(
+            spec={"name": f"w{i}", "framework": "generic", "script": "sleep.sh"},
+            base_dir=str(work),
+        )
+        ids.append(job["job_id"])
+    for _ in range(600):  # every job's rank running (polled, as a client would)
+        running = (await svc.list_jobs(status="RUNNING", max_results=jobs))["jobs"]
+        if len(running) >= jobs:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)  # the submissions' own work settled
+    cpu0, t0, polls = time.process_time(), time.monotonic(), 0
+    while time.monotonic() - t0 < seconds:
+        await svc.list_jobs(max_results=jobs)
+        await svc.get_job(ids[polls % len(ids)])
+        polls += 1
+        await asyncio.sleep(poll)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+    for job_id in ids:
+        await svc.cancel(job_id)
+    return {
+        "jobs": jobs,
+        "polls": polls,
+        "poll_s": poll,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "core_share_percent": 100 * cpu / wall,
+    }
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--only", default="launch,train,watch")
+    ap.add_argument("--watch-jobs", type=int, default=100)
+    ap.add_argument("--watch-seconds", type=float, default=60.0)
+    ap.add_argument("--poll", type=float, default=2.0, help="the panel's poll period (s)")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     from jupyter_mlops.jobs.service import TrainingService
     from jupyter_mlops.tracking import open_store
 
@@ -167,12 +212,14 @@ async def main() -> None:
         str(work),
         env=dict(env(), JUPYTER_MLOPS_TRACKING_URI=store.uri),
         jobs_dir=str(root / "jobs"),
+        max_local_ranks=args.watch_jobs,
     )
     await svc.start()
+    watch: dict = {}
     launch: dict[str, list[float]] = {"ours": [], "torchrun": []}
     train: dict[str, list[tuple[float, tuple]]] = {"ours": [], "torchrun": []}
     try:
-        for i in range(args.repeat):
+        for i in range(args.repeat if "launch" in only else 0):
             for who in ("ours", "torchrun"):
                 out = root / f"launch-{who}-{i}"
                 out.mkdir()
@@ -181,7 +228,7 @@ async def main() -> None:
                     if who == "ours"
                     else torchrun_launch(work, out)
                 )
-        for i in range(args.repeat):
+        for i in range(args.repeat if "train" in only else 0):
             for who in ("ours", "torchrun"):
                 out = root / f"train-{who}-{i}"
                 out.mkdir()
@@ -190,10 +237,15 @@ async def main() -> None:
                     if who == "ours"
                     else torchrun_train(work, out, args.steps)
                 )
+        if "watch" in only:
+            watch = await watch_cost(svc, work, args.watch_jobs, args.watch_seconds, args.poll)
     finally:
         await svc.stop()
         store.close()
     med = statistics.median
+    if not launch["ours"] or not train["ours"]:
+        print(json.dumps({"watch": watch, "load_average": os.getloadavg()}, indent=1))
+        return
     result = {
         "launch_s": {k: med(v) for k, v in launch.items()},
         "launch_all_s": launch,
@@ -201,6 +253,8 @@ async def main() -> None:
         "train_steps_2_to_n_s": {k: med(x[1][1] for x in v) for k, v in train.items()},
         "train_job_s": {k: med(x[0] for x in v) for k, v in train.items()},
         "train_all": train,
+        "watch": watch,
+        "system_metrics_interval_s": svc.system_metrics_interval,
         "load_average": os.getloadavg(),
     }
     print(json.dumps(result, indent=1))

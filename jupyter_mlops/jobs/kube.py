@@ -107,6 +107,8 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
         self.gpu_resource: str = settings.get("gpu_resource") or "nvidia.com/gpu"
         self.service_account: str | None = settings.get("service_account")
         self.settings = settings
+        #: How errors name the size limit.
+        self.limit_setting = f"c.TrainingService.targets[{name!r}].max_embedded_bytes"
         self._cancelled: set[str] = set()
         self._state: dict[str, tuple[str | None, str | None]] = {}
 
@@ -185,12 +187,7 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
         entry = spec.entry_path()
         if entry is not None:
             files[os.path.basename(entry)] = entry
-        return pack(
-            files,
-            self.max_embedded_bytes,
-            f"c.TrainingService.targets[{self.name!r}].max_embedded_bytes",
-            f"job {spec.name!r}: ",
-        )
+        return pack(files, self.max_embedded_bytes, self.limit_setting, f"job {spec.name!r}: ")
 
     def shipped_spec(self, spec: JobSpec) -> dict[str, Any]:
         """The spec as the pod reads it: entry paths are the archive's names."""
@@ -264,6 +261,10 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
 
     # -- the target interface --------------------------------------------------------------
     async def validate(self, item: JobItem) -> None:
+        self.check(item)
+
+    def check(self, item: JobItem) -> None:
+        """What :meth:`validate` refuses (a 400 naming the field), without I/O."""
         spec = item.spec
         if spec.framework not in self.frameworks:
             raise invalid(
@@ -607,15 +608,54 @@ class TrainJobTarget(KubeTrainingTarget):
         return int(index) if index is not None and str(index).isdigit() else None
 
     def state_of(self, obj: dict[str, Any]) -> tuple[str | None, str | None]:
-        # v2 has no Created/Running condition: running comes from the pods
-        for ctype, ours in (("Failed", "FAILED"), ("Complete", "SUCCEEDED")):
-            c = condition(obj, ctype)
-            if c is not None and c.get("status") == "True":
-                return ours, _reason(c)
-        c = condition(obj, "Suspended")
+        return trainjob_state(obj)
+
+
+def trainjob_state(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A TrainJob's conditions as our state (v2 has no Created or Running condition: running
+    comes from its pods)."""
+    for ctype, ours in (("Failed", "FAILED"), ("Complete", "SUCCEEDED")):
+        c = condition(obj, ctype)
         if c is not None and c.get("status") == "True":
-            return "QUEUED", _reason(c) or "suspended (waiting for admission)"
-        return None, None
+            return ours, _reason(c)
+    c = condition(obj, "Suspended")
+    if c is not None and c.get("status") == "True":
+        return "QUEUED", _reason(c) or "suspended (waiting for admission)"
+    return None, None
+
+
+def launcher_manifest(
+    spec: JobSpec,
+    params: dict[str, Any],
+    job_id: str,
+    *,
+    image: str,
+    tracking: dict[str, str],
+    runtime: str = "torch-distributed",
+    runtime_kind: str = "ClusterTrainingRuntime",
+    queue: str | None = None,
+    max_embedded_bytes: int = 1_000_000,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The TrainJob a Kubeflow pipeline's ``train:`` step creates from its pod
+    (:mod:`.launcher`): the job ``spec`` with ``params``, logging into the run ``job_id``.
+    Raises ``TrackingError`` (400) for what a TrainJob target would refuse."""
+    target = TrainJobTarget(
+        "kubeflow",
+        KubeConfig(target="kubeflow", api_url="https://kubernetes.default.svc", namespace="-"),
+        {
+            "image": image,
+            "runtime": runtime,
+            "runtime_kind": runtime_kind,
+            "queue": queue,
+            "max_embedded_bytes": max_embedded_bytes,
+            "env": dict(env or {}),
+        },
+    )
+    target.limit_setting = "max_embedded_bytes"
+    item = JobItem(job_id, "kubeflow", None, spec, params, "")
+    target.check(item)
+    return target.manifest(item, object_name(spec.name, job_id), tracking)
 
 
 class _V1Target(KubeTrainingTarget):
@@ -713,13 +753,13 @@ class TFJobTarget(_V1Target):
     def replicas(self, item: JobItem) -> dict[str, int]:
         return {"Worker": item.spec.nodes}
 
-    async def validate(self, item: JobItem) -> None:
+    def check(self, item: JobItem) -> None:
         if item.spec.procs_per_node != 1:
             raise invalid(
                 f"procs_per_node: a TFJob runs one process per replica; use nodes: "
                 f"{item.spec.world_size} and procs_per_node: 1 on target {self.name!r}."
             )
-        await super().validate(item)
+        super().check(item)
 
     def node_of(self, pod: dict[str, Any]) -> int | None:
         labels = (pod.get("metadata") or {}).get("labels") or {}

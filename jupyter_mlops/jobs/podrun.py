@@ -22,6 +22,7 @@ its status (0 when all succeed). SIGTERM (the pod deleted) is passed on to the r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ from typing import IO, Any
 
 from ..embed import unpack
 from .frameworks import Placement, rank_env
+from .sysmetrics import ENV_INTERVAL, as_metrics, node_id, start_monitor
 
 #: How each rank's output lines are marked in the pod's log.
 PREFIX = "[rank {rank}] "
@@ -94,6 +96,33 @@ def _copy(rank: int, src: IO[bytes], lock: threading.Lock) -> None:
             out.flush()
 
 
+def _node_monitor(shape: dict[str, Any], env: dict[str, str]) -> Any | None:
+    """This node's system metrics into the job's run (``system/node_<i>/...`` when the job
+    has several nodes), when the target asked for them."""
+    run_id = env.get("JUPYTER_MLOPS_JOB_RUN_ID")
+    try:
+        interval = float(env.get(ENV_INTERVAL) or 0)
+    except ValueError:
+        interval = 0.0
+    if not run_id or interval <= 0:
+        return None
+    try:
+        from ..client.mlops_client import MlopsClient
+
+        client = MlopsClient()
+    except Exception as e:  # noqa: BLE001 - no store reachable: train without them
+        print(f"[jupyter-mlops] no system metrics: {e}", flush=True)
+        return None
+
+    def publish(metrics: dict[str, float], step: int) -> None:
+        client.log_batch(run_id, metrics=as_metrics(metrics, step))
+
+    monitor = start_monitor(publish, interval, node_id(shape["node"], shape["nodes"]))
+    if monitor is not None:
+        monitor.client = client
+    return monitor
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m jupyter_mlops.jobs.podrun")
     ap.add_argument("--archive", required=True, help="the entry point's files (embed.pack)")
@@ -140,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 p.send_signal(signum)
 
     signal.signal(signal.SIGTERM, stop)
+    monitor = _node_monitor(shape, base)
     code = 0
     while True:
         running = [p for _, p in procs if p.poll() is None]
@@ -153,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.1)
     for t in copiers:
         t.join(5)
+    if monitor is not None:
+        monitor.stop()
+        with contextlib.suppress(Exception):
+            monitor.client.flush()
     if code < 0:  # killed by a signal: the shell's convention
         code = 128 - code
     return code

@@ -127,6 +127,15 @@ class TrainingService(Service):
         config=True,
         help="The Python that runs the ranks (default: the server's own).",
     )
+    system_metrics_interval = Float(
+        10.0,
+        config=True,
+        help="""Seconds between samples of a job's system metrics (MLflow's
+        ``system/cpu_utilization_percentage``, ``system/gpu_0_utilization_percentage``,
+        ...; ``system/node_<i>/...`` per node of a multi-node Kubernetes job), logged into
+        the job's run; 0 turns them off. Example: ``c.TrainingService.system_metrics_interval
+        = 30``.""",
+    )
     targets = Dict(
         config=True,
         help="""Kubernetes targets jobs may go to besides ``local``: ``{name: {"kind":
@@ -173,7 +182,12 @@ class TrainingService(Service):
         self._beat: asyncio.Task[Any] | None = None
         self.ctx = TrainingContext(self)
         self.local = LocalTrainingTarget(
-            self.gpus, self.max_local_ranks, self.stop_grace, self.python, self._rank_env
+            self.gpus,
+            self.max_local_ranks,
+            self.stop_grace,
+            self.python,
+            self._rank_env,
+            self.system_metrics_interval,
         )
         configured, errors = build_targets("jobs", self.targets, "c.TrainingService.targets")
         for name, error in errors.items():

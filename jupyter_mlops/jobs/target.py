@@ -23,6 +23,7 @@ from ..tracking.errors import invalid
 from .frameworks import split_gpus
 from .local import LocalJob, Recorder, kill_leftovers, now_ms, rank_log
 from .spec import JobSpec
+from .sysmetrics import ENV_INTERVAL, as_metrics, start_monitor
 
 if TYPE_CHECKING:
     from .service import TrainingService
@@ -110,11 +111,13 @@ class TrainingContext(TargetContext[JobItem]):
         """Where a job's processes log (``JUPYTER_MLOPS_TRACKING_URI`` and its token), as this
         service's own ranks get it; a cluster target may override the URI."""
         env = self.svc._rank_env()
-        return {
+        out = {
             k: env[k]
             for k in ("JUPYTER_MLOPS_TRACKING_URI", "JUPYTER_MLOPS_TRACKING_TOKEN")
             if env.get(k)
         }
+        out[ENV_INTERVAL] = f"{self.svc.system_metrics_interval:g}"
+        return out
 
     async def record_ranks(self, item: JobItem, rows: list[dict[str, Any]]) -> None:
         """The ranks' state (pid, status, exit code, ...), by rank."""
@@ -137,6 +140,7 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
         grace: float,
         python: str,
         env: Callable[[], dict[str, str]],
+        system_metrics_interval: float = 0.0,
     ) -> None:
         super().__init__(LOCAL, "This server")
         self.gpus = list(gpus)
@@ -144,6 +148,7 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
         self.grace = grace
         self.python = python or sys.executable
         self.env = env
+        self.system_metrics_interval = system_metrics_interval
         #: The jobs running here, by id.
         self.jobs: dict[str, LocalJob] = {}
         self.ref = f"{socket.gethostname()}:{os.getpid()}"
@@ -193,15 +198,29 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
             self.python,
         )
         self.jobs[item.id] = job
+        loop = asyncio.get_running_loop()
+
+        def publish(metrics: dict[str, float], step: int) -> None:
+            # from the monitor's thread: written in order on the service's own thread
+            asyncio.run_coroutine_threadsafe(
+                ctx.call(ctx.store.log_batch, item.id, as_metrics(metrics, step)), loop
+            )
+
+        # every local "node" is this machine: one series, without a node prefix
+        monitor = start_monitor(publish, self.system_metrics_interval)
 
         async def watch() -> None:
             try:
                 status = await job.run()
+                if monitor is not None:
+                    await asyncio.to_thread(monitor.stop)
                 await ctx.transition(item, status, reason=job.reason)
             except Exception:
                 ctx.log.exception("jupyter-mlops: training job %s", item.id)
                 await ctx.transition(item, "FAILED", reason="internal error of the local backend")
             finally:
+                if monitor is not None:
+                    monitor.stop()  # a no-op when already stopped
                 self.jobs.pop(item.id, None)
 
         self.watchers.start(item.id, watch)

@@ -134,3 +134,47 @@ def env_without_tracking() -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_", "JPY_"))
     }
+
+
+#: ``pynvml`` as NVML answers on a machine with one GPU (put on a job's PYTHONPATH: the
+#: system metrics sampler imports it at the boundary it always uses).
+FAKE_PYNVML = """\
+class _Mem:
+    used, total = 4_000_000_000, 16_000_000_000
+
+
+class _Util:
+    gpu, memory = 37, 20
+
+
+def nvmlInit():
+    pass
+
+
+def nvmlShutdown():
+    pass
+
+
+def nvmlDeviceGetCount():
+    return 1
+
+
+def nvmlDeviceGetHandleByIndex(i):
+    return i
+
+
+def nvmlDeviceGetMemoryInfo(h):
+    return _Mem()
+
+
+def nvmlDeviceGetUtilizationRates(h):
+    return _Util()
+
+
+def nvmlDeviceGetPowerUsage(h):
+    return 150_000
+
+
+def nvmlDeviceGetEnforcedPowerLimit(h):
+    return 300_000
+"""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from jobhelpers import (
     DDP_SCRIPT,
+    FAKE_PYNVML,
     SLEEPER_SCRIPT,
     all_dead,
     env_without_tracking,
@@ -396,6 +397,40 @@ async def test_admission_hook_refuses_before_anything_is_stored(ws):
         assert not svc.db.list_jobs()[0]
     finally:
         await svc.stop()
+
+
+async def test_every_node_logs_system_metrics_with_its_node_id(ws):
+    """Each replica samples its node into the job's run as MLflow names them with a node
+    id; GPUs through a fake NVML (``pynvml`` on the job's PYTHONPATH), CPU and memory real."""
+    work, store, _, _k8s = ws
+    write(work / "nvml" / "pynvml.py", FAKE_PYNVML)
+    write(work / "short.py", "import time\ntime.sleep(1.5)\nprint('done')\n")
+    svc = await make_service(ws, system_metrics_interval=0.2)
+    try:
+        job = await svc.submit(
+            spec={
+                "name": "sysm",
+                "framework": "pytorch",
+                "script": "short.py",
+                "nodes": 2,
+                "env": {"PYTHONPATH": str(work / "nvml")},
+            },
+            base_dir=str(work),
+            target="tj",
+        )
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+    finally:
+        await svc.stop()
+    assert job["status"] == "SUCCEEDED", job["reason"]
+    metrics = store.get_run(job["run_id"]).data.metrics
+    for node in (0, 1):
+        p = f"system/node_{node}/"
+        assert metrics[p + "gpu_0_utilization_percentage"] == 37.0
+        assert metrics[p + "gpu_0_memory_usage_percentage"] == 25.0
+        assert metrics[p + "gpu_0_power_usage_watts"] == 150.0
+        assert metrics[p + "system_memory_usage_megabytes"] > 0
+        assert 0 <= metrics[p + "cpu_utilization_percentage"] <= 100
+    assert not any(k.startswith("system/cpu") for k in metrics)  # always a node id here
 
 
 def test_pod_environment_of_the_launcher_matches_torchrun():

@@ -101,7 +101,9 @@ async def test_ddp_two_nodes_two_procs_trains_with_identical_weights(ws):
     history, _ = store.get_metric_history(job["run_id"], "loss")
     assert [m.step for m in history] == list(range(30))
     assert history[-1].value < history[0].value / 5
-    assert set(run.data.metrics) == {"loss"}
+    training = {k for k in run.data.metrics if not k.startswith("system/")}
+    assert training == {"loss"}
+    assert "system/cpu_utilization_percentage" in run.data.metrics  # on by default
     assert run.data.params == {"lr": "0.05", "steps": "30", "out": str(out)}
     assert run.data.tags["mlflow.source.type"] == "JOB"
     assert run.data.tags["mlops.job.framework"] == "pytorch"
@@ -590,9 +592,12 @@ async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
         await svc.stop()
     assert [j["status"] for j in jobs] == ["SUCCEEDED"] * 3
     runs = [store.get_run(j["job_id"]) for j in jobs]
-    assert dict(runs[0].data.metrics) == {"x": 0.0}
-    assert dict(runs[1].data.metrics) == {"x": 0.0, "rank1/x": 1.0, "rank2/x": 2.0}
-    assert dict(runs[2].data.metrics) == {"x": 0.0, "rank1/x": 1.0}
+    logged = [
+        {k: v for k, v in r.data.metrics.items() if not k.startswith("system/")} for r in runs
+    ]
+    assert logged[0] == {"x": 0.0}
+    assert logged[1] == {"x": 0.0, "rank1/x": 1.0, "rank2/x": 2.0}
+    assert logged[2] == {"x": 0.0, "rank1/x": 1.0}
     assert runs[0].data.params == {"world": "3"}
     assert all(r.info.status == "FINISHED" for r in runs)
 
@@ -630,3 +635,26 @@ def test_cell_magic_and_submit_without_a_server_run_in_this_process(tmp_path, mo
         assert fn_job.logs(rank=1) == "fn 1 5\n" and fn_job.name == "train"
     finally:
         LocalRuntime.instance().close()
+
+
+async def test_a_local_job_logs_the_machines_system_metrics_into_its_run(ws):
+    work, store, _ = ws
+    write(work / "short.py", "import time\ntime.sleep(1.5)\n")
+    svc = await make_service(ws, system_metrics_interval=0.2)
+    try:
+        job = await svc.submit(
+            spec={"name": "sysm", "framework": "generic", "script": "short.py", "nodes": 2},
+            base_dir=str(work),
+        )
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+    finally:
+        await svc.stop()
+    assert job["status"] == "SUCCEEDED", job["reason"]
+    metrics = store.get_run(job["run_id"]).data.metrics
+    # every local "node" is this machine: one series, MLflow's names without a node id
+    assert 0 <= metrics["system/cpu_utilization_percentage"] <= 100
+    assert metrics["system/system_memory_usage_megabytes"] > 0
+    assert 0 < metrics["system/system_memory_usage_percentage"] < 100
+    history, _ = store.get_metric_history(job["run_id"], "system/cpu_utilization_percentage")
+    assert len(history) >= 2 and [m.step for m in history] == list(range(len(history)))
+    assert not any(k.startswith("system/node_") for k in metrics)

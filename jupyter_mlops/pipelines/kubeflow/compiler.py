@@ -82,6 +82,10 @@ class KubeflowSettings:
     """Largest notebook/script/input file, and largest archive per step, that is embedded.
     The whole spec ends up in one Argo Workflow object, and Kubernetes caps a stored
     object at about 1.5 MiB, so the default leaves room for the rest of the spec."""
+    train_runtime: str = "torch-distributed"
+    """The ClusterTrainingRuntime the TrainJobs of ``train:`` steps refer to."""
+    train_queue: str | None = None
+    """A Kueue LocalQueue for those TrainJobs (None: no queue label)."""
 
 
 class CompileError(ValueError):
@@ -358,12 +362,6 @@ def compile_pipeline(
         raise CompileError(str(e)) from None
     if not settings.tracking_uri:
         raise CompileError("the target has no tracking_uri: step pods would log nowhere")
-    train = [n for n, s in p.steps.items() if s.kind == "train"]
-    if train:
-        raise CompileError(
-            f"step '{train[0]}': train steps run on the local target only (their "
-            "Kubeflow launcher step is not available yet)"
-        )
     images = {n: s.image or project_image(p, s) or settings.image for n, s in p.steps.items()}
     no_image = [n for n in p.steps if not images[n]]
     if no_image:
@@ -385,16 +383,22 @@ def compile_pipeline(
     for name, step in p.steps.items():
         tname = tasks_of[name]
         comp, label = f"comp-{tname}", f"exec-{tname}"
-        comp_spec, task_inputs, config = _step_io(
-            p, step, compile_ctx, keys_of, upstream.get(name, set()), tasks_of
-        )
-        comp_spec["executorLabel"] = label
-        components[comp] = comp_spec
-        executors[label] = {
-            "container": _container(
+        if step.kind == "train":  # a launcher: it creates the TrainJob and waits for it
+            comp_spec: dict[str, Any] = {}
+            task_inputs: dict[str, Any] = {}
+            container = _train_launcher(
+                p, step, images[name], settings, compile_ctx, step_run_ids[name], parent_run_id
+            )
+        else:
+            comp_spec, task_inputs, config = _step_io(
+                p, step, compile_ctx, keys_of, upstream.get(name, set()), tasks_of
+            )
+            container = _container(
                 p, step, config, settings, compile_ctx, step_run_ids[name], parent_run_id
             )
-        }
+        comp_spec["executorLabel"] = label
+        components[comp] = comp_spec
+        executors[label] = {"container": container}
         task: dict[str, Any] = {
             "taskInfo": {"name": tname},
             "componentRef": {"name": comp},
@@ -610,6 +614,76 @@ def _container(
     if resources:
         container["resources"] = resources
     return container
+
+
+def _train_launcher(
+    p: Pipeline,
+    step: Step,
+    image: str,
+    settings: KubeflowSettings,
+    compile_ctx: Mapping[str, Any],
+    run_id: str,
+    parent_run_id: str,
+) -> dict[str, Any]:
+    """A ``train:`` step's container: :mod:`jupyter_mlops.jobs.launcher` with the TrainJob
+    of the step's job file (its parameters filled now), logging into the step's run."""
+    from ...jobs.kube import launcher_manifest
+    from ...jobs.spec import JobInvalid, load_job, resolve_params
+    from ...tracking.errors import TrackingError
+
+    where = f"step '{step.name}'"
+    if step.outputs or step.inputs:
+        field = "outputs" if step.outputs else "inputs"
+        raise CompileError(
+            f"{where}: {field}: a train step on Kubeflow runs as a TrainJob and exchanges no "
+            "files with other steps (use object storage)"
+        )
+    if _needs_pod([step.parameters, step.env]):
+        raise CompileError(
+            f"{where}: parameters: run.*, pipeline.dir and steps.*.outputs templates are not "
+            "available to a train step on Kubeflow"
+        )
+    try:
+        spec = load_job(os.path.normpath(os.path.join(p.base_dir, step.path)))
+        values = resolve_params(
+            spec,
+            {k: _fill(step, f"parameters.{k}", v, compile_ctx) for k, v in step.parameters.items()},
+        )
+    except JobInvalid as e:
+        raise CompileError(f"{where}: {e.issues[0]}") from None
+    except ValueError as e:
+        raise CompileError(f"{where}: parameters: {e}") from None
+    env = {
+        **settings.env,
+        **{k: str(_fill(step, f"env.{k}", v, compile_ctx)) for k, v in step.env.items()},
+    }
+    env["JUPYTER_MLOPS_PIPELINE_RUN_ID"] = parent_run_id
+    env["JUPYTER_MLOPS_PIPELINE_STEP"] = step.name
+    if step.resources:
+        spec.resources = {**spec.resources, **step.resources}
+    try:
+        manifest = launcher_manifest(
+            spec,
+            values,
+            run_id,
+            image=step.image or spec.image or image,
+            tracking={"JUPYTER_MLOPS_TRACKING_URI": settings.tracking_uri},
+            runtime=settings.train_runtime,
+            queue=settings.train_queue,
+            max_embedded_bytes=settings.max_embedded_bytes,
+            env=env,
+        )
+    except TrackingError as e:
+        raise CompileError(f"{where}: {e.message}") from None
+    return {
+        "image": image,
+        "command": ["python3", "-m", "jupyter_mlops.jobs.launcher"],
+        "args": ["--manifest", _arg_json(manifest)],
+        "env": [
+            {"name": "JUPYTER_MLOPS_TRACKING_URI", "value": _env_value(settings.tracking_uri)},
+            {"name": "JUPYTER_MLOPS_RUN_ID", "value": run_id},
+        ],
+    }
 
 
 def _platform_spec(
