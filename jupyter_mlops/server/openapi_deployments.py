@@ -108,7 +108,8 @@ def schemas() -> dict[str, Any]:
                 "updated_time": INT64,
                 "processes": {
                     "type": "object",
-                    "description": "local target: pids of the router and the scoring processes",
+                    "description": "local target: pids of the router and the scoring "
+                    "processes, and of the warm spare (spare)",
                 },
                 "ports": {
                     "type": "object",
