@@ -11,6 +11,7 @@ transaction, so a refused write leaves no row behind.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,8 @@ from .traces import TraceInfo
 if TYPE_CHECKING:
     from .artifacts import ArtifactRepository
     from .entities import Experiment
+
+log = logging.getLogger(__name__)
 
 #: A trace as our client sends it: its info and its spans (MLflow span dicts).
 TraceRecord = tuple[TraceInfo, Sequence[dict[str, Any]]]
@@ -270,10 +273,26 @@ class SqlTraceStore(TraceStore):
             if max_traces:
                 q = q.limit(int(max_traces))
             ids = list(conn.execute(q).scalars())
+            tags = t.trace_tags
+            locations = list(
+                conn.execute(
+                    sa.select(tags.c.value).where(
+                        tags.c.trace_id.in_(ids), tags.c.key == t.TAG_ARTIFACT_LOCATION
+                    )
+                ).scalars()
+            )
             a = _assessments.assessments
             if ids:
                 conn.execute(a.delete().where(a.c.trace_id.in_(ids)))
-            return t.delete(conn, ids)
+            n = t.delete(conn, ids)
+        # the rows are gone (committed); now their data, each trace's own directory
+        for loc in locations:
+            if loc and "/traces/" in loc:
+                try:
+                    self.artifact_repo(loc).delete("")
+                except Exception as e:  # noqa: BLE001 - a data file left behind is not an error of the delete
+                    log.warning("jupyter-mlops: could not delete trace data at %s: %s", loc, e)
+        return n
 
     def log_spans(self, experiment_id: str, by_trace: Mapping[str, list[dict[str, Any]]]) -> int:
         exp = self._checked_experiment(experiment_id)

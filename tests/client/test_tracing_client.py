@@ -111,7 +111,10 @@ def test_trace_store_deletes_and_refuses_bad_filters(uri, tmp_path):
     found = mlops.search_traces()
     store = SqlTrackingStore(uri, artifact_root=str(tmp_path / "artifacts"))
     try:
+        loc = found[0]["tags"]["mlflow.artifactLocation"]
+        assert store.artifact_repo(loc).exists("traces.json")
         assert store.delete_traces(exp, trace_ids=[found[0]["trace_id"]]) == 1
+        assert not store.artifact_repo(loc).exists("traces.json")  # its data went too
         assert store.delete_traces(exp, max_timestamp_millis=10**15, max_traces=2) == 2
         assert len(store.search_traces([exp])[0]) == 1
         for bad in ("span.nope = 'x'", "trace.timestamp_ms = 'x'", "tags.a = 1", "x.y = 'z'"):
