@@ -141,7 +141,8 @@ describe('the submit form', () => {
       gpu: '1',
       memory: '16Gi',
       params: 'lr=0.01\nepochs=3',
-      env: 'OMP_NUM_THREADS=1'
+      env: 'OMP_NUM_THREADS=1',
+      image: 'reg/train:1'
     });
     expect(out.errors).toEqual({});
     expect(out.baseDir).toBe('work');
@@ -153,7 +154,8 @@ describe('the submit form', () => {
       procs_per_node: 2,
       resources: { gpu: 1, memory: '16Gi' },
       params: { lr: 0.01, epochs: 3 },
-      env: { OMP_NUM_THREADS: '1' }
+      env: { OMP_NUM_THREADS: '1' },
+      image: 'reg/train:1'
     });
   });
 

@@ -61,7 +61,8 @@ export class DeploymentView extends ReactWidget {
       factory: () => this._tick(),
       frequency: { interval: _options.pollMs ?? 2000, backoff: false },
       name: `jupyter-mlops:deployment-${_options.name}`,
-      standby: 'when-hidden'
+      // Not while the tab is in the background (or the page hidden).
+      standby: () => (this.isVisible ? 'when-hidden' : true)
     });
   }
 
@@ -72,6 +73,10 @@ export class DeploymentView extends ReactWidget {
   /** Read it again now. */
   refresh(): void {
     void this._poll.refresh();
+  }
+
+  protected onAfterShow(): void {
+    this.refresh();
   }
 
   dispose(): void {

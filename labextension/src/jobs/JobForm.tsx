@@ -161,6 +161,14 @@ export class JobForm
           trans.__('Environment'),
           trans.__('One NAME=value a line, added to every rank')
         )}
+        {this.targets.some(t => t.name !== 'local' && t.name === v.target)
+          ? text('image', trans.__('Image'), {
+              help: trans.__(
+                'The container image the ranks run in on this target (else the target’s default)'
+              ),
+              placeholder: 'registry.example/train:1'
+            })
+          : null}
         <FormRow inputId="jp-mlops-job-target" label={trans.__('Target')}>
           <select
             id="jp-mlops-job-target"

@@ -159,6 +159,8 @@ export interface IJobFormValues {
   memory: string;
   params: string;
   env: string;
+  /** Container image (Kubernetes targets). */
+  image: string;
   target: string;
 }
 
@@ -175,6 +177,7 @@ export function emptyJobForm(entry = '', target = 'local'): IJobFormValues {
     memory: '',
     params: '',
     env: '',
+    image: '',
     target
   };
 }
@@ -261,6 +264,9 @@ export function formToSpec(v: IJobFormValues): IFormSpec {
     errors['env'] = env.errors.join('; ');
   } else if (Object.keys(env.values).length) {
     spec.env = env.values;
+  }
+  if (v.image.trim()) {
+    spec.image = v.image.trim();
   }
   return { spec, baseDir, errors };
 }
