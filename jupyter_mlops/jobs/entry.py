@@ -6,6 +6,10 @@ notebook|function|code TARGET [args...]``.
   set as variables after the cell tagged ``parameters`` (papermill's place), else first.
 * ``function FILE.py:NAME`` or ``MODULE:NAME``: the function called with the job's
   parameters that its signature accepts, as keyword arguments (Kubeflow's ``func_args``).
+* ``project DIR ENTRY``: an MLflow project's entry point: its command computed from the
+  job's parameters as ``mlflow run`` computes it (types checked, values quoted, undeclared
+  ones appended as ``--key value``) and run in the project directory in place of this
+  process (``bash -c``), in the current environment.
 * ``code FILE``: Python source (a ``%%mlops train`` cell, a function shipped by the Python
   API) run as ``__main__`` with the parameters as global variables.
 
@@ -116,14 +120,42 @@ def run_code(path: str) -> int:
     return 0
 
 
+def run_project(directory: str, entry_point: str) -> int:
+    """Become the entry point's command (``exec``: the rank keeps its pid and group)."""
+    import tempfile
+
+    from ..projects.envs import Environment
+    from ..projects.runner import plan
+    from ..projects.spec import ProjectError
+
+    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params().items()}
+    try:
+        p = plan(
+            directory, entry_point, values, env_manager="local", storage_dir=tempfile.gettempdir()
+        )
+    except ProjectError as e:
+        print(f"jupyter-mlops: {e.message}", file=sys.stderr)
+        return 1
+    if not os.listdir(p.storage_dir):
+        os.rmdir(p.storage_dir)  # nothing was downloaded for a path parameter
+    os.chdir(p.fetched.work_dir)
+    print(f"[jupyter-mlops] entry point {entry_point}: {p.command}", flush=True)
+    env = Environment("local").apply(dict(os.environ))
+    os.execvpe("bash", ["bash", "-c", p.command], env)
+    return 1  # not reached
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) < 2 or argv[0] not in ("notebook", "function", "code"):
+    if len(argv) < 2 or argv[0] not in ("notebook", "function", "code", "project"):
         print(
-            "usage: python -m jupyter_mlops.jobs.entry notebook|function|code TARGET [args]",
+            "usage: python -m jupyter_mlops.jobs.entry notebook|function|code|project TARGET "
+            "[args]",
             file=sys.stderr,
         )
         return 2
+    if argv[0] == "project":
+        return run_project(argv[1], argv[2] if len(argv) > 2 else "main")
     kind, target, rest = argv[0], argv[1], argv[2:]
     sys.argv = [target.rsplit(":", 1)[0] if kind == "function" else target, *rest]
     if kind == "notebook":

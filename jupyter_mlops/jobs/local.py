@@ -164,6 +164,9 @@ def command(
     entry = [python, "-u", "-m", "jupyter_mlops.jobs.entry"]
     if spec.entry_kind == "notebook":
         return [*entry, "notebook", spec.entry_path() or spec.entry, *args]
+    if spec.entry_kind == "project":
+        project = os.path.normpath(os.path.join(spec.base_dir, spec.entry))
+        return [*entry, "project", project, spec.entry_point or "main", *args]
     if spec.entry_kind == "function":
         ref = spec.entry
         fpath = spec.entry_path()

@@ -38,7 +38,7 @@ from ..specfile import (
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "job.schema.json")
 FRAMEWORKS = ("pytorch", "tensorflow", "generic")
-ENTRY_KINDS = ("script", "notebook", "function", "code")
+ENTRY_KINDS = ("script", "notebook", "function", "code", "project")
 RESTART_POLICIES = ("Never", "OnFailure", "ExitCode")
 #: The longest backoff between restarts (seconds), however often it doubled.
 MAX_BACKOFF = 300.0
@@ -54,7 +54,7 @@ class JobSpec:
 
     name: str
     entry_kind: str  # one of ENTRY_KINDS
-    entry: str  # a path (script, notebook), "file.py:fn" / "module:fn", or Python source
+    entry: str  # a path (script, notebook, project), "file.py:fn" / "module:fn", or Python source
     framework: str = "pytorch"
     nodes: int = 1
     procs_per_node: int = 1
@@ -70,6 +70,8 @@ class JobSpec:
     experiment: str | None = None
     description: str = ""
     image: str | None = None
+    #: A ``project:`` entry's MLflow entry point (None: ``main``).
+    entry_point: str | None = None
     #: The file it came from (absolute), or None (Python API, magic).
     source_path: str | None = None
     #: Directory relative entry paths resolve against (and the ranks' working directory).
@@ -98,6 +100,8 @@ class JobSpec:
             out["experiment"] = self.experiment
         out["framework"] = self.framework
         out[self.entry_kind] = self.entry
+        if self.entry_point:
+            out["entry_point"] = self.entry_point
         if self.args:
             out["args"] = list(self.args)
         if self.params:
@@ -130,6 +134,7 @@ def spec_from_dict(
         name=str(data["name"]),
         entry_kind=kind,
         entry=str(data[kind]),
+        entry_point=data.get("entry_point"),
         framework=str(data.get("framework") or "pytorch"),
         nodes=int(data.get("nodes") or 1),
         procs_per_node=int(data.get("procs_per_node") or 1),
@@ -220,8 +225,9 @@ def _message(err: Any, path: tuple[Any, ...]) -> str:
     v = err.validator
     if v == "oneOf" and not path:
         given = [k for k in ENTRY_KINDS if k in err.instance]
-        return "a job needs exactly one entry point: 'script', 'notebook', 'function' or 'code'" + (
-            f" (it has {', '.join(map(repr, given))})" if given else ""
+        return (
+            "a job needs exactly one entry point: 'script', 'notebook', 'function', 'code' or 'project'"
+            + (f" (it has {', '.join(map(repr, given))})" if given else "")
         )
     if v == "pattern" and path == ("script",):
         return f"{err.instance!r} is not a script (.py or .sh)"
@@ -260,6 +266,11 @@ def _check_semantics(spec: JobSpec, ctx: SpecContext, root: str | None) -> None:
                 ("code",), f"not valid Python: {e.msg} (line {e.lineno} of the code)", "invalidCode"
             )
         return
+    if spec.entry_kind == "project":
+        _check_project(spec, ctx, root)
+        return
+    if spec.entry_point:
+        ctx.add(("entry_point",), "'entry_point' is for project entries", "invalidField", key=True)
     if spec.entry_kind == "function" and not spec.entry.rsplit(":", 1)[0].endswith(".py"):
         return  # an importable module: resolved by the ranks themselves
     rel = spec.entry.rsplit(":", 1)[0] if spec.entry_kind == "function" else spec.entry
@@ -281,6 +292,33 @@ def _check_semantics(spec: JobSpec, ctx: SpecContext, root: str | None) -> None:
                 f"{rel!r} defines no function {fn!r} (functions there: "
                 f"{', '.join(defined) or 'none'})",
                 "unknownFunction",
+            )
+
+
+def _check_project(spec: JobSpec, ctx: SpecContext, root: str | None) -> None:
+    """A ``project:`` entry: the directory's MLproject read now, its entry point there and
+    its required parameters among the job's params."""
+    from ..projects.spec import ProjectError, load_project
+
+    full = os.path.normpath(os.path.join(spec.base_dir, spec.entry))
+    if os.path.isabs(spec.entry) or (root is not None and not within(root, full)):
+        ctx.add(
+            ("project",), f"{spec.entry!r}: a directory inside the workspace", "invalidFilePath"
+        )
+        return
+    try:
+        project = load_project(full)
+        entry = project.entry_point(spec.entry_point or "main")
+    except ProjectError as e:
+        ctx.add(("entry_point",) if spec.entry_point else ("project",), e.message, "invalidProject")
+        return
+    for name, param in entry.parameters.items():
+        if param.required and name not in spec.params:
+            ctx.add(
+                ("params",),
+                f"the project's parameter {name!r} has no default: give it in params "
+                f"({spec.entry}/{project.display_file}:{param.line})",
+                "missingParameter",
             )
 
 
