@@ -396,3 +396,37 @@ def test_mlflow_genai_evaluate_with_a_python_scorer_lands_its_results(server, tm
     assert status == 200
     metrics = {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}
     assert metrics["exact_match/mean"] == 1.0
+
+
+MLOPS_CHAIN = """
+import json
+import jupyter_mlops as mlops
+
+mlops.set_experiment("mlops-chain")
+
+@mlops.trace(span_type="TOOL")
+def leaf(x):
+    return x * 2
+
+@mlops.trace
+def middle(x):
+    return leaf(x) + 1
+
+@mlops.trace(name="top")
+def top(x):
+    return middle(x) * 10
+
+results = [top(i) for i in range(3)]
+found = mlops.search_traces(order_by=["timestamp ASC"])  # flushes the writer first
+trace = mlops.get_trace(found[0]["trace_id"])
+names = {s["span_id"]: s["name"] for s in trace["spans"]}
+tree = sorted((s["name"], names.get(s["parent_span_id"])) for s in trace["spans"])
+print("RESULT " + json.dumps({"results": results, "n": len(found), "tree": tree}))
+"""
+
+
+def test_mlops_trace_over_http_lands_its_span_tree(server, tmp_path):
+    out = _drive(server, tmp_path, MLOPS_CHAIN)
+    assert out["results"] == [10, 30, 50]
+    assert out["n"] == 3
+    assert out["tree"] == [["leaf", "middle"], ["middle", "top"], ["top", None]]
