@@ -116,9 +116,25 @@ def test_deploy_try_roll_and_delete(
     request.fill("{not json")
     view.locator(".jp-mlops-TryIt-send").click()
     expect(answer).to_contain_text("not valid JSON")
+    # The error's tint comes from the theme: not the plain background, and not the same in
+    # light and dark.
+    tints = {}
     for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
         set_theme(page, theme, light)
+        tint, plain = answer.evaluate(
+            """(el) => {
+                const probe = document.createElement('div');
+                probe.style.background = 'var(--jp-layout-color1)';
+                document.body.appendChild(probe);
+                const plain = getComputedStyle(probe).backgroundColor;
+                probe.remove();
+                return [getComputedStyle(el).backgroundColor, plain];
+            }"""
+        )
+        assert tint != plain
+        tints[theme] = tint
         page.screenshot(path=str(screenshot_dir / f"deployment-{'light' if light else 'dark'}.png"))
+    assert tints["JupyterLab Dark"] != tints["JupyterLab Light"]
 
     # Roll to version 2: the split and the answers follow.
     view.locator('select[name="version"]').select_option("2")
