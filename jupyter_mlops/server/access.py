@@ -317,6 +317,11 @@ class GuardedStore:
         kwargs["viewer_id"] = self.caller.name
         return self._store.count_runs(experiment_ids, *args, **kwargs)
 
+    def changed_runs(self, experiment_ids: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        kwargs["visible_user_ids"] = self.policy.visible_user_ids(self.caller)
+        kwargs["viewer_id"] = self.caller.name
+        return self._store.changed_runs(experiment_ids, *args, **kwargs)
+
     def run_keys(self, experiment_ids: Sequence[str], *args: Any, **kwargs: Any) -> Any:
         kwargs["visible_user_ids"] = self.policy.visible_user_ids(self.caller)
         kwargs["viewer_id"] = self.caller.name

@@ -25,7 +25,7 @@ from . import (
     openapi_traces,
 )
 from .handlers.ui import MAX_BULK_RUNS
-from .handlers.v1 import MAX_RUN_KEYS, MAX_SERIES_POINTS
+from .handlers.v1 import MAX_CHANGED_RUNS, MAX_RUN_KEYS, MAX_SERIES_POINTS
 from .openapi_parts import (
     BOOL,
     DOUBLE,
@@ -474,6 +474,33 @@ def _paths() -> S:
                         "filter": STR,
                         "run_view_type": VIEW_TYPE,
                     }
+                ),
+            )
+        },
+        "/api/v1/runs/changes": {
+            "post": op(
+                "The experiments' runs (deleted ones too) changed at or after `since` "
+                "(epoch ms; pass the previous answer's `now`), oldest change first; "
+                "`truncated` when there were more than `max_results`",
+                obj(
+                    {
+                        "runs": {"type": "array", "items": ref("Run")},
+                        "now": INT64,
+                        "truncated": {"type": "boolean"},
+                    }
+                ),
+                tag="v1",
+                body=json_body(
+                    {
+                        "experiment_ids": {"type": "array", "items": STR},
+                        "since": INT64,
+                        "max_results": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_CHANGED_RUNS,
+                        },
+                    },
+                    ["since"],
                 ),
             )
         },

@@ -96,7 +96,10 @@ runs = Table(
     Column("artifact_uri", Text, nullable=True),
     Column("deleted_time", BigInteger, nullable=True),
     Column("last_heartbeat", BigInteger, nullable=True),
+    # When anything of the run last changed (epoch ms): the runs table's live updates.
+    Column("last_update_time", BigInteger, nullable=True),
     Index("ix_runs_heartbeat", "status", "last_heartbeat"),
+    Index("ix_runs_experiment_update", "experiment_id", "last_update_time"),
 )
 # Search's default order (start_time DESC, run_uuid), so a page is read in index order.
 # PostgreSQL's index says DESC NULLS LAST, which is SQLite's DESC.

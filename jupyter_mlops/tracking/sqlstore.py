@@ -327,7 +327,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             conn.execute(
                 runs.update()
                 .where(runs.c.experiment_id == row.experiment_id, runs.c.lifecycle_stage == ACTIVE)
-                .values(lifecycle_stage=DELETED, deleted_time=now)
+                .values(lifecycle_stage=DELETED, deleted_time=now, last_update_time=now)
             )
 
     def restore_experiment(self, experiment_id: str) -> None:
@@ -345,7 +345,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             conn.execute(
                 runs.update()
                 .where(runs.c.experiment_id == row.experiment_id, runs.c.lifecycle_stage == DELETED)
-                .values(lifecycle_stage=ACTIVE, deleted_time=None)
+                .values(lifecycle_stage=ACTIVE, deleted_time=None, last_update_time=now_ms())
             )
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
@@ -431,6 +431,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                         end_time=None,
                         lifecycle_stage=ACTIVE,
                         artifact_uri=f"{location}/{rid}/artifacts",
+                        last_update_time=now_ms(),
                     )
                 )
                 conn.execute(
@@ -523,6 +524,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             dataset_tables.log_inputs(
                 conn, run_id, row.experiment_id, checked, models, now_ms(), self._insert_ignore
             )
+            _touch(conn, run_id)
 
     def search_datasets(self, experiment_ids: Sequence[str]) -> list[dict[str, Any]]:
         ids = []
@@ -554,11 +556,11 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             values["end_time"] = int(end_time)
         if run_name:
             values["name"] = run_name
+        values["last_update_time"] = now_ms()
         with self._write() as conn:
             row = self._run_row(conn, run_id)
             _check_active_run(row)
-            if values:
-                conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
+            conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(**values))
             if run_name:
                 self._upsert(
                     conn,
@@ -574,7 +576,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             conn.execute(
                 runs.update()
                 .where(runs.c.run_uuid == run_id)
-                .values(lifecycle_stage=DELETED, deleted_time=now_ms())
+                .values(lifecycle_stage=DELETED, deleted_time=now_ms(), last_update_time=now_ms())
             )
 
     def restore_run(self, run_id: str) -> None:
@@ -583,7 +585,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             conn.execute(
                 runs.update()
                 .where(runs.c.run_uuid == run_id)
-                .values(lifecycle_stage=ACTIVE, deleted_time=None)
+                .values(lifecycle_stage=ACTIVE, deleted_time=None, last_update_time=now_ms())
             )
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -595,6 +597,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             )
             if res.rowcount == 0:
                 raise not_found(f"No tag with name: {key} in run with id {run_id}")
+            _touch(conn, run_id)
 
     # -- logging -------------------------------------------------------------
     def log_batch(
@@ -698,11 +701,12 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                     ["run_uuid", "key"],
                     [{"run_uuid": run_id, "key": k, "value": v} for k, v in t_items],
                 )
-                names = [v for k, v in t_items if k == TAG_RUN_NAME]
-                if names:
-                    conn.execute(
-                        runs.update().where(runs.c.run_uuid == run_id).values(name=names[-1])
-                    )
+            names = [v for k, v in t_items if k == TAG_RUN_NAME]
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_uuid == run_id)
+                .values(last_update_time=now_ms(), **({"name": names[-1]} if names else {}))
+            )
             if cols:
                 series.write_metrics(conn, run_id, cols)
 
@@ -852,6 +856,36 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 ).scalar_one()
             )
 
+    def changed_runs(
+        self,
+        experiment_ids: Sequence[str],
+        since: int,
+        max_results: int = 500,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
+    ) -> tuple[list[Run], bool]:
+        where = self._search_where(experiment_ids, None, ALL, visible_user_ids, viewer_id)
+        if where is None:
+            return [], False
+        since = int(since)
+        changed = sa.or_(
+            runs.c.last_update_time >= since,
+            # Runs not changed since migration 0013: their start and end.
+            sa.and_(
+                runs.c.last_update_time.is_(None),
+                sa.or_(runs.c.start_time >= since, runs.c.end_time >= since),
+            ),
+        )
+        q = (
+            sa.select(runs)
+            .where(*where, changed)
+            .order_by(runs.c.last_update_time.asc().nulls_first(), runs.c.run_uuid)
+            .limit(max_results + 1)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+            return self._load_runs(conn, rows[:max_results]), len(rows) > max_results
+
     def run_keys(
         self,
         experiment_ids: Sequence[str],
@@ -943,7 +977,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 conn.execute(
                     runs.update()
                     .where(runs.c.run_uuid == rid, runs.c.status == RUNNING)
-                    .values(status=KILLED, end_time=beat)
+                    .values(status=KILLED, end_time=beat, last_update_time=now_ms())
                 )
         return [r[0] for r in stale]
 
@@ -997,6 +1031,11 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
 
 
 # -- module helpers ----------------------------------------------------------
+
+
+def _touch(conn: Connection, run_id: str) -> None:
+    """Record that the run changed now (the runs table's live updates ask what changed)."""
+    conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(last_update_time=now_ms()))
 
 
 def _check_active_run(row: Any) -> None:

@@ -299,6 +299,20 @@ class TrackingStore(TraceStore, EvaluationStore, abc.ABC):
             if not token:
                 return total
 
+    def changed_runs(
+        self,
+        experiment_ids: Sequence[str],
+        since: int,
+        max_results: int = 500,
+        visible_user_ids: Sequence[str] | None = None,
+        viewer_id: str | None = None,
+    ) -> tuple[list[Run], bool]:
+        """The runs of ``experiment_ids`` (deleted ones too) that changed at or after
+        ``since`` (epoch ms), oldest change first, at most ``max_results``, and whether
+        there were more (the runs table's live updates). A store that cannot tell
+        answers ``([], True)``: the caller reads everything again."""
+        return [], True
+
     def run_keys(
         self,
         experiment_ids: Sequence[str],

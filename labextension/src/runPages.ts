@@ -8,7 +8,7 @@
  * its parent whatever the sort. With a filter the list is flat (a child that
  * matches shows even when its parent does not).
  */
-import { IRun, MLOpsClient } from './api';
+import { IChangedRuns, IRun, MLOpsClient } from './api';
 import { quoteFilterValue } from './api/client';
 import { Tags, tagValue } from './rows';
 
@@ -57,6 +57,18 @@ export function orderBy(sort: IRunSort, groupBy?: string | null): string[] {
 
 /** The filter of top-level runs (no `mlflow.parentRunId` tag). */
 export const TOP_LEVEL_FILTER = `tags.\`${Tags.parentRunId}\` IS NULL`;
+
+/** Most changed runs a live update applies in place (more: read pages). */
+const CHANGES_LIMIT = 200;
+
+/**
+ * How far back each live update asks again (ms): a write committed just
+ * after the last poll, or a writer whose clock is a little behind.
+ */
+const CHANGES_OVERLAP_MS = 2000;
+
+/** A `since` no run has changed after: asks only for the server's clock. */
+const FAR_FUTURE = 2 ** 52;
 
 /** Most child runs read for one page of parents. */
 export const MAX_CHILDREN_PER_PAGE = 5000;
@@ -193,11 +205,35 @@ export class RunPages {
   }
 
   /**
-   * The live update: count again and read page 0 and the pages holding rows
-   * `[first, end)` again, not the whole list. When the count changed, other
-   * loaded pages are dropped (their rows moved) and read again on scroll.
+   * The live update. First ask the server which runs changed since the last
+   * poll (`v1/runs/changes`): nothing changed, nothing is read; changed runs
+   * the table shows are replaced in place when the order cannot move (newest
+   * first, no filter or grouping). Otherwise (new or deleted runs, an order
+   * or filter a change may affect, a server without the route) count again
+   * and read page 0 and the pages holding rows `[first, end)` again, not the
+   * whole list; when the count changed, other loaded pages are dropped
+   * (their rows moved) and read again on scroll.
    */
   async refresh(first: number, end: number): Promise<void> {
+    if (this._since !== null) {
+      let answer: IChangedRuns | null = null;
+      try {
+        answer = await this._client.changedRuns({
+          experiment_ids: [this.experimentId],
+          since: this._since,
+          max_results: CHANGES_LIMIT
+        });
+      } catch {
+        this._since = null; // no such route: read pages from now on
+      }
+      if (answer && !answer.truncated) {
+        const since = this._since!;
+        this._since = Math.max(0, answer.now - CHANGES_OVERLAP_MS);
+        if (this._patch(answer.runs, since)) {
+          return;
+        }
+      }
+    }
     const counted = await this._count();
     const wanted = new Set([0, ...this.pagesOf(first, end)]);
     const fresh = new Map<number, IPage>();
@@ -223,9 +259,65 @@ export class RunPages {
     this._cache = null;
   }
 
+  /**
+   * Apply changed runs in place; false when the rows must be read again
+   * (a new or deleted run, an order or filter a change may move).
+   */
+  private _patch(changed: IRun[], since: number): boolean {
+    if (!changed.length) {
+      return true;
+    }
+    const stable =
+      !this.filter && !this.groupBy && this.sort.column === 'started';
+    const loaded = new Map<string, { list: IRun[]; index: number }>();
+    for (const page of this._pages.values()) {
+      page.runs.forEach((r, index) =>
+        loaded.set(r.info.run_id, { list: page.runs, index })
+      );
+      for (const kids of page.children.values()) {
+        kids.forEach((r, index) =>
+          loaded.set(r.info.run_id, { list: kids, index })
+        );
+      }
+    }
+    for (const run of changed) {
+      const at = loaded.get(run.info.run_id);
+      const active = (run.info.lifecycle_stage ?? 'active') === 'active';
+      const isNew = (run.info.start_time ?? 0) >= since;
+      if (!stable || !active || (!at && isNew)) {
+        return false;
+      }
+    }
+    for (const run of changed) {
+      const at = loaded.get(run.info.run_id);
+      if (at) {
+        at.list[at.index] = run;
+      }
+    }
+    this._cache = null;
+    this.patched += changed.length;
+    return true;
+  }
+
+  /** Runs replaced in place by live updates (tests, diagnostics). */
+  patched = 0;
+
   /** Read page 0 and the count: the first paint. */
   async start(): Promise<void> {
-    const [counted, page] = await Promise.all([this._count(), this._read(0)]);
+    const clock = this._client
+      .changedRuns({
+        experiment_ids: [this.experimentId],
+        since: FAR_FUTURE,
+        max_results: 1
+      })
+      .then(answer => Math.max(0, answer.now - CHANGES_OVERLAP_MS))
+      .catch(() => null);
+    const [counted, page, since] = await Promise.all([
+      this._count(),
+      this._read(0),
+      clock
+    ]);
+    this._since = since;
     this._total = counted.total;
     this._topCount = counted.top;
     if (page) {
@@ -374,6 +466,8 @@ export class RunPages {
   }
 
   private _client: MLOpsClient;
+  /** Server time (ms) of the last poll, less an overlap; null: read pages. */
+  private _since: number | null = null;
   private _pages = new Map<number, IPage>();
   private _tokens = new Map<number, string>();
   private _lastPage: number | null = null;

@@ -355,6 +355,50 @@ def test_v1_run_keys_lists_and_searches_the_keys_of_active_runs(api):
     assert_error(keys(max_results=0), 400, "INVALID_PARAMETER_VALUE", "max_results")
 
 
+def test_v1_changed_runs_answers_only_runs_changed_since_the_last_poll(api):
+    exp_id, first = make_run(api, "changes")
+    second = api("POST", M + "runs/create", {"experiment_id": exp_id, "start_time": now()}).json[
+        "run"
+    ]["info"]["run_id"]
+
+    def changes(since):
+        r = api("POST", "api/v1/runs/changes", {"experiment_ids": [exp_id], "since": since})
+        assert r.status == 200, r.body
+        return r.json
+
+    start = changes(0)
+    assert {r["info"]["run_id"] for r in start["runs"]} == {first, second}
+    assert start["truncated"] is False
+    # Nothing changed: nothing to download.
+    idle = changes(start["now"] + 1)
+    assert idle["runs"] == [] and idle["now"] >= start["now"]
+    mark = idle["now"]
+    while now() <= mark:  # the next write gets a later millisecond
+        pass
+    api(
+        "POST",
+        M + "runs/log-metric",
+        {"run_id": second, "key": "m", "value": 2.0, "timestamp": now(), "step": 1},
+    )
+    got = changes(mark + 1)
+    assert [r["info"]["run_id"] for r in got["runs"]] == [second]
+    assert got["runs"][0]["data"]["metrics"][0]["value"] == 2.0
+    mark = got["now"]
+    while now() <= mark:
+        pass
+    api("POST", M + "runs/delete", {"run_id": first})
+    gone = changes(mark + 1)["runs"]
+    assert [(r["info"]["run_id"], r["info"]["lifecycle_stage"]) for r in gone] == [
+        (first, "deleted")
+    ]
+    limited = api(
+        "POST", "api/v1/runs/changes", {"experiment_ids": [exp_id], "since": 0, "max_results": 1}
+    ).json
+    assert len(limited["runs"]) == 1 and limited["truncated"] is True
+    r = api("POST", "api/v1/runs/changes", {"experiment_ids": [exp_id]})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE", "since")
+
+
 # -- logging -----------------------------------------------------------------
 def test_log_metric_param_tag_and_history(api):
     _, run_id = make_run(api, "logging")

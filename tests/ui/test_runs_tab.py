@@ -259,3 +259,54 @@ def test_copy_link_round_trip(page: Any, lab: Any) -> None:
     page.goto(f"{base}?token={lab.token}#{fragment}")
     reopened = page.locator(f"#jupyter-mlops-run-{run_id}")
     expect(reopened.locator(".jp-mlops-Detail h2")).to_have_text("shared")
+
+
+def test_live_updates_read_only_what_changed(page: Any, lab: Any) -> None:
+    """With the runs tab open, a changed metric updates its cell from the runs changed
+    since the last poll (no page is read again); a new run shows up."""
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-live-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"
+    ]
+    started = int(time.time() * 1000) - 60_000
+    run_id = lab.mlflow(
+        "runs/create", {"experiment_id": exp_id, "run_name": "watched", "start_time": started}
+    )["run"]["info"]["run_id"]
+    lab.mlflow(
+        "runs/log-metric",
+        {"run_id": run_id, "key": "acc", "value": 0.25, "timestamp": started, "step": 0},
+    )
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.evaluate(
+        "(experimentId) => window.jupyterapp.commands.execute("
+        "'jupyter-mlops:open-runs-table', {experimentId})",
+        exp_id,
+    )
+    tab = page.locator(f"#jupyter-mlops-runs-table-{exp_id}")
+    picker = tab.locator(".jp-mlops-ColumnPicker")
+    picker.locator(".jp-mlops-KeyPicker-button").click()
+    picker.locator('label[data-column="metrics.acc"] input').check()
+    picker.locator(".jp-mlops-KeyPicker-button").click()
+    cell = tab.locator(f'tr[data-run-id="{run_id}"] td.jp-mlops-RunRow-num')
+    expect(cell).to_have_text("0.25")
+    # A poll of the changes has happened: the table is live.
+    page.wait_for_function(
+        "() => performance.getEntriesByType('resource')"
+        ".some(e => e.name.includes('/api/v1/runs/changes'))"
+    )
+
+    requests.clear()
+    lab.mlflow(
+        "runs/log-metric",
+        {"run_id": run_id, "key": "acc", "value": 0.75, "timestamp": started + 1, "step": 1},
+    )
+    expect(cell).to_have_text("0.75")
+    assert any("/api/v1/runs/changes" in url for url in requests)
+    assert not any("/runs/search" in url for url in requests), requests
+
+    second = lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": "newcomer"})["run"][
+        "info"
+    ]["run_id"]
+    rows = tab.locator("tr.jp-mlops-RunRow[data-run-id]")
+    expect(rows.first).to_have_attribute("data-run-id", second)
+    expect(tab.locator(".jp-mlops-RunsView-count")).to_have_text("2 runs")

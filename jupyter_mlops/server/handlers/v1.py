@@ -12,6 +12,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ...tracking.clock import now_ms
 from ...tracking.entities import ACTIVE_ONLY
 from ...tracking.errors import invalid
 from ..request import INT64_MAX, INT64_MIN, Fields, bad_value, to_float, to_int
@@ -56,6 +57,24 @@ def count_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
         run_view_type=f.enum("run_view_type", VIEW_TYPES, ACTIVE_ONLY) or ACTIVE_ONLY,
     )
     return {"count": count}
+
+
+#: Most runs ``runs/changes`` answers at once.
+MAX_CHANGED_RUNS = 1000
+
+
+def changed_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """The runs of the experiments that changed since ``since`` (epoch ms, the ``now`` of
+    the previous answer): the runs table's live updates read these, not its pages."""
+    now = now_ms()
+    asked = f.strings("experiment_ids", ids=True)
+    experiment_ids = [i for i in asked if known_id_range(i)]
+    since = f.integer("since", required=True, minimum=0, maximum=INT64_MAX) or 0
+    limit = f.integer("max_results", default=500, minimum=1, maximum=MAX_CHANGED_RUNS) or 500
+    if not experiment_ids:
+        return {"runs": [], "now": now, "truncated": False}
+    found, truncated = store.changed_runs(experiment_ids, since, max_results=limit)
+    return {"runs": [r.to_dict() for r in found], "now": now, "truncated": truncated}
 
 
 #: Most keys of each kind ``runs/keys`` answers.
@@ -192,5 +211,6 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
         ("api/v1/runs/heartbeat", {"rpcs": {"POST": heartbeat}}),
         ("api/v1/runs/count", {"rpcs": {"POST": count_runs}}),
         ("api/v1/runs/keys", {"rpcs": {"POST": run_keys}}),
+        ("api/v1/runs/changes", {"rpcs": {"POST": changed_runs}}),
         ("health", {"rpcs": {"GET": health}}),
     ]

@@ -15,6 +15,9 @@ class FakeServer {
   requests: string[] = [];
   /** When set, runs/search answers wait for it (a slow server). */
   gate: Promise<void> | null = null;
+  /** When set, v1/runs/changes answers `changed` at this server time. */
+  clock: number | null = null;
+  changed: IRun[] = [];
 
   settings(): ServerConnection.ISettings {
     return ServerConnection.makeSettings({
@@ -64,6 +67,15 @@ class FakeServer {
         runs: matching.slice(offset, end),
         next_page_token: end < matching.length ? String(end) : undefined
       });
+    }
+    if (endpoint === 'v1/runs/changes' && this.clock !== null) {
+      const runs =
+        body.since >= 2 ** 52
+          ? []
+          : this.changed.filter(r =>
+              body.experiment_ids.includes(r.info.experiment_id)
+            );
+      return Response.json({ runs, now: this.clock, truncated: false });
     }
     if (endpoint === 'v1/runs/count') {
       return Response.json({ count: this.search(body).length });
@@ -195,6 +207,39 @@ describe('RunsModel', () => {
     server.runs.push(run('r4', '1', 300));
     await model.refresh();
     expect(model.runs.map(r => r.info.run_id)).toContain('r4');
+  });
+
+  it('polls only the runs changed since the last poll', async () => {
+    server.clock = 10_000;
+    await model.refresh();
+    expect(model.runs.map(r => r.info.run_id)).toEqual(['r2', 'r1']);
+    // Nothing changed: no page, no count is read.
+    server.requests = [];
+    await model.refresh();
+    expect(server.requests).toContain('v1/runs/changes');
+    expect(server.requests).not.toContain('2.0/mlflow/runs/search');
+    expect(server.requests).not.toContain('v1/runs/count');
+    // A shown run changed: replaced in place.
+    server.changed = [
+      {
+        ...run('r1', '1', 100),
+        data: { metrics: [{ key: 'acc', value: 0.9, timestamp: 1, step: 1 }] }
+      }
+    ];
+    server.requests = [];
+    await model.refresh();
+    expect(server.requests).not.toContain('2.0/mlflow/runs/search');
+    const r1 = model.runs.find(r => r.info.run_id === 'r1');
+    expect(r1?.data?.metrics?.[0].value).toBe(0.9);
+    // A new run: the pages in view are read again.
+    const fresh = run('r9', '1', 20_000);
+    server.runs.push(fresh);
+    server.changed = [fresh];
+    server.requests = [];
+    await model.refresh();
+    expect(server.requests).toContain('2.0/mlflow/runs/search');
+    expect(model.runs.map(r => r.info.run_id)).toEqual(['r9', 'r2', 'r1']);
+    expect(model.runCount).toBe(3);
   });
 
   it('reads pages as rows scroll into view, in the server order, with the true count', async () => {

@@ -24,6 +24,8 @@ import {
   IRunInfo,
   ISearchExperimentsRequest,
   ISearchExperimentsResponse,
+  IChangedRuns,
+  IChangedRunsRequest,
   IRunKeys,
   IRunKeysRequest,
   ISearchRunsRequest,
@@ -280,6 +282,20 @@ export class MLOpsClient {
       body: request
     });
     return answer.count ?? 0;
+  }
+
+  /** The experiments' runs changed since the server time `since`. */
+  async changedRuns(request: IChangedRunsRequest): Promise<IChangedRuns> {
+    const answer = await this.request<Partial<IChangedRuns>>(
+      'v1',
+      'runs/changes',
+      { method: 'POST', body: request }
+    );
+    return {
+      runs: answer.runs ?? [],
+      now: answer.now ?? request.since,
+      truncated: !!answer.truncated
+    };
   }
 
   /**

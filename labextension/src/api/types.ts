@@ -121,6 +121,24 @@ export interface ISearchRunsRequest {
   page_token?: string;
 }
 
+/** Request of `v1/runs/changes` (the runs table's live updates). */
+export interface IChangedRunsRequest {
+  experiment_ids: string[];
+  /** Epoch ms on the server's clock: the previous answer's `now`. */
+  since: number;
+  max_results?: number;
+}
+
+/** Answer of `v1/runs/changes`. */
+export interface IChangedRuns {
+  /** Runs changed at or after `since` (deleted ones too). */
+  runs: IRun[];
+  /** The server's clock when it looked. */
+  now: number;
+  /** More runs changed than `max_results`. */
+  truncated: boolean;
+}
+
 /** Request of `v1/runs/keys` (the runs table's column picker). */
 export interface IRunKeysRequest {
   experiment_ids: string[];
