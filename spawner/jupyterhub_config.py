@@ -77,3 +77,33 @@ if tracking_url:
 c.JupyterHub.concurrent_spawn_limit = 64
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 3
+
+# Team operations (jupyter_mlops.hub.api): GPU usage history and GPU-hours, the quota people see, job GPU
+# leases, servers' activity reports, idle culling. Served by the hub itself under /hub/api/mlops/.
+from jupyter_mlops.hub.api import handlers as mlops_handlers  # noqa: E402
+
+c.JupyterHub.extra_handlers.extend(mlops_handlers())
+c.TeamOps.usage_database_url = os.environ.get(
+    "JUPYTER_MLOPS_HUB_USAGE_DB", "sqlite:///jupyterhub-mlops-usage.sqlite"
+)
+# The idle culler (per-team settings under teams.<name>.culling in teams.yaml): a hub service that asks the
+# hub for a cull pass every JUPYTER_MLOPS_CULL_EVERY seconds (0: no culler).
+cull_every = float(os.environ.get("JUPYTER_MLOPS_CULL_EVERY", "60"))
+if cull_every > 0:
+    import sys  # noqa: E402
+
+    c.JupyterHub.services.append(
+        {
+            "name": "mlops-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyter_mlops.hub.cli",
+                "culler",
+                f"--every={cull_every:g}",
+            ],
+        }
+    )
+    c.JupyterHub.load_roles.append(
+        {"name": "mlops-culler", "scopes": ["admin:servers"], "services": ["mlops-culler"]}
+    )

@@ -1,4 +1,4 @@
-"""``jupyter mlops hub check`` and ``jupyter mlops hub render``.
+"""``jupyter mlops hub check|render|usage|culler``.
 
 Wired into the main CLI with ``add_subparsers(subparsers)`` and dispatched with ``run(args)``.
 """
@@ -8,17 +8,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any, TextIO
 
 
 def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``hub`` command (with ``check`` and ``render``) to the main CLI's subparsers."""
     hub = subparsers.add_parser(
-        "hub", help="JupyterHub team servers: check teams.yaml, preview pod manifests"
+        "hub",
+        help="JupyterHub team servers: check teams.yaml, preview pod manifests, GPU usage, the culler",
     )
     hub.set_defaults(func=run)  # the main CLI dispatches with args.func(args)
-    sub = hub.add_subparsers(dest="hub_command", metavar="{check,render}")
+    sub = hub.add_subparsers(dest="hub_command", metavar="{check,render,usage,culler}")
     sub.required = True
 
     check = sub.add_parser(
@@ -47,6 +53,34 @@ def add_subparsers(subparsers: Any) -> argparse.ArgumentParser:
         "--namespace", default="jhub", help="Kubernetes namespace of user pods (default: jhub)"
     )
     render.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format")
+
+    usage = sub.add_parser(
+        "usage",
+        help="GPU-hours per user and team (admins: everybody; users: their own and their teams')",
+    )
+    usage.add_argument("--since", default="30d", help="window start, back from now (30d, 12h, 90m)")
+    usage.add_argument("--until", default=None, help="window end, back from now (default: now)")
+    usage.add_argument("--team", default=None, help="only this team")
+    usage.add_argument("--user", default=None, help="only this user")
+    usage.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    usage.add_argument(
+        "--hub-url",
+        default=os.environ.get("JUPYTERHUB_API_URL", ""),
+        help="the hub's API URL, e.g. https://hub.example/hub/api (default: $JUPYTERHUB_API_URL); "
+        "the token is $JUPYTERHUB_API_TOKEN",
+    )
+    usage.add_argument(
+        "--database-url",
+        default=None,
+        help="read the usage history database directly instead (c.TeamOps.usage_database_url)",
+    )
+
+    culler = sub.add_parser(
+        "culler", help="the idle culler: run by JupyterHub as a service, asks the hub for a pass"
+    )
+    culler.add_argument(
+        "--every", type=float, default=60.0, help="seconds between cull passes (default 60)"
+    )
     return hub
 
 
@@ -58,6 +92,10 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         return _check(args.teams_file, out, err)
     if args.hub_command == "render":
         return _render(args, out, err)
+    if args.hub_command == "usage":
+        return _usage(args, out, err)
+    if args.hub_command == "culler":
+        return _culler(args, err)
     print(f"unknown hub command {args.hub_command!r}", file=err)
     return 2
 
@@ -131,6 +169,116 @@ def _render(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         yaml.safe_dump(pod, out, sort_keys=False, default_flow_style=False)
     return 0
+
+
+def _hub_request(url: str, method: str = "GET") -> bytes:
+    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    req = urllib.request.Request(
+        url,
+        method=method,
+        headers={"Authorization": f"token {token}"},
+        data=b"" if method == "POST" else None,
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return bytes(r.read())
+
+
+def _usage(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .teams import parse_duration
+
+    try:
+        since_s = parse_duration(args.since)
+        until_s = parse_duration(args.until) if args.until else 0.0
+    except ValueError as e:
+        print(f"--since/--until: {e}", file=err)
+        return 2
+    if args.database_url:
+        from .usage import UsageHistory
+
+        now = time.time()
+        report = UsageHistory(args.database_url).report(now - since_s, now - until_s)
+        if args.team:
+            report.users = {k: v for k, v in report.users.items() if k[0] == args.team}
+            report.teams = {k: v for k, v in report.teams.items() if k == args.team}
+        if args.user:
+            report.users = {k: v for k, v in report.users.items() if k[1] == args.user}
+        data: dict[str, Any] = report.to_json()
+        csv_text = report.to_csv()
+    else:
+        if not args.hub_url:
+            print("give --hub-url (or set JUPYTERHUB_API_URL) or --database-url", file=err)
+            return 2
+        query = {"since": args.since}
+        for key in ("until", "team", "user"):
+            if getattr(args, key):
+                query[key] = getattr(args, key)
+        base = args.hub_url.rstrip("/") + "/mlops/usage?"
+        try:
+            data = json.loads(_hub_request(base + urllib.parse.urlencode(query)))
+            csv_text = (
+                _hub_request(base + urllib.parse.urlencode({**query, "format": "csv"})).decode()
+                if args.csv
+                else ""
+            )
+        except urllib.error.HTTPError as e:
+            try:
+                message = json.loads(e.read()).get("message") or e.reason
+            except ValueError:
+                message = e.reason
+            print(f"hub refused ({e.code}): {message}", file=err)
+            return 1
+        except OSError as e:
+            print(f"cannot reach the hub at {args.hub_url}: {e}", file=err)
+            return 1
+    if args.csv:
+        out.write(csv_text)
+        return 0
+    rows = [(u["team"], u["user"], u) for u in data["users"]]
+    rows += [(t["team"], "(team)", t) for t in data["teams"]]
+    print(
+        f"{'team':<16} {'user':<20} {'GPU-hours':>10} {'notebooks':>10} {'jobs':>10} {'culls':>6}",
+        file=out,
+    )
+    for team, user, v in rows:
+        print(
+            f"{team:<16} {user:<20} {v['gpu_hours']:>10.2f} {v['notebook_gpu_hours']:>10.2f} "
+            f"{v['job_gpu_hours']:>10.2f} {v['culls']:>6}",
+            file=out,
+        )
+    return 0
+
+
+def _culler(args: argparse.Namespace, err: TextIO) -> int:
+    """Ask the hub for a cull pass every ``--every`` seconds (the decisions and stops happen in the hub, next
+    to the ledger; this process only holds the token and the rhythm)."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s culler] %(message)s"
+    )
+    log = logging.getLogger("jupyter_mlops.culler")
+    url = os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
+    if not url or not os.environ.get("JUPYTERHUB_API_TOKEN"):
+        print(
+            "JUPYTERHUB_API_URL and JUPYTERHUB_API_TOKEN must be set: run it as a hub service",
+            file=err,
+        )
+        return 2
+    while True:
+        try:
+            answer = json.loads(_hub_request(url + "/mlops/cull", "POST"))
+            for a in answer.get("actions", []):
+                log.info(
+                    "%s%s %s/%s: %s",
+                    "(dry run) " if a["dry_run"] else "",
+                    a["action"],
+                    a["user"],
+                    a["server"] or "(default)",
+                    a["message"],
+                )
+        except (OSError, ValueError) as e:
+            log.warning("cull pass failed: %s", e)
+        time.sleep(max(0.2, args.every))
 
 
 def main(argv: list[str] | None = None) -> int:

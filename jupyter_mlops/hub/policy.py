@@ -7,9 +7,10 @@ in one synchronous step, so no other spawn can interleave between the check and 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .teams import Image, Size, Team, TeamsConfig
 
@@ -180,13 +181,26 @@ def plan_spawn(
 
 @dataclass
 class Allocation:
-    """One server that holds (or is about to hold) a team's GPUs; ``adopted`` = learned from a pod, not a spawn."""
+    """One server or job that holds (or is about to hold) a team's GPUs.
+
+    ``adopted``: learned from a pod, not a spawn. ``kind`` is "notebook" (a server; ``name`` its server name,
+    "" for the default one) or "job" (a training job's lease; ``name`` the job's name, ``expires`` the
+    ``time.time()`` after which the lease lapses unless renewed, so a dead server's jobs free their GPUs).
+    """
 
     key: str
     team: str
     user: str
     gpus: int
     adopted: bool = False
+    kind: str = "notebook"
+    name: str = ""
+    expires: float | None = None
+    since: float = field(default_factory=time.time)
+
+    def label(self) -> str:
+        """How the holder is named in messages: "notebook", "notebook gpu-box" or "job train-ddp"."""
+        return f"{self.kind} {self.name}".strip()
 
 
 @dataclass
@@ -195,21 +209,45 @@ class TeamUsage:
     gpus: int = 0
     servers: int = 0
     holders: dict[str, int] = field(default_factory=dict)  # user -> GPUs, only users holding GPUs
+    allocations: list[Allocation] = field(default_factory=list)  # those holding GPUs
+
+    def add(self, alloc: Allocation) -> None:
+        if alloc.kind == "notebook":
+            self.servers += 1
+        if alloc.gpus:
+            self.gpus += alloc.gpus
+            self.holders[alloc.user] = self.holders.get(alloc.user, 0) + alloc.gpus
+            self.allocations.append(alloc)
 
     def holders_text(self) -> str:
-        return ", ".join(f"{u} ({n})" for u, n in sorted(self.holders.items())) or "nobody"
+        """Who holds the team's GPUs, with what: "alice (notebook, 2), bob (job train-ddp, 2)"."""
+        items = sorted(self.allocations, key=lambda a: (a.user, a.kind, a.name))
+        return ", ".join(f"{a.user} ({a.label()}, {a.gpus})" for a in items) or "nobody"
+
+
+class LedgerListener(Protocol):
+    """Told of every allocation that starts or ends (the usage history, :mod:`.usage`)."""
+
+    def started(self, alloc: Allocation, adopted: bool) -> None: ...
+
+    def ended(self, alloc: Allocation, event: str, reason: str) -> None: ...
 
 
 class GpuLedger:
-    """Who holds which team's GPUs and servers, pending and running alike.
+    """Who holds which team's GPUs and servers, pending and running alike, and which jobs lease GPUs.
 
-    Keys are pod keys (``namespace/pod``). Reservations are made by spawns before their pod exists and released
-    when the server stops or fails; ``adopt_pods`` adds pods this process did not start (after a hub restart).
+    Keys are pod keys (``namespace/pod``) for servers and ``job/<id>`` for job leases. Reservations are made by
+    spawns before their pod exists and released when the server stops or fails; ``adopt_pods`` adds pods this
+    process did not start (after a hub restart); job leases lapse at their ``expires`` unless renewed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, listener: LedgerListener | None = None) -> None:
+        #: the time source of lease expiry (HubOps sets its own: tests script time)
+        self.clock = time.time
         self._by_key: dict[str, Allocation] = {}
         self._by_team: dict[str, dict[str, Allocation]] = {}
+        self._end_reasons: dict[str, tuple[str, str]] = {}
+        self.listener = listener
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -217,45 +255,79 @@ class GpuLedger:
     def get(self, key: str) -> Allocation | None:
         return self._by_key.get(key)
 
-    def _add(self, alloc: Allocation) -> None:
+    def allocations(self) -> list[Allocation]:
+        return list(self._by_key.values())
+
+    def _add(self, alloc: Allocation, adopted: bool = False) -> None:
         self.release(alloc.key)
         self._by_key[alloc.key] = alloc
         self._by_team.setdefault(alloc.team, {})[alloc.key] = alloc
+        if self.listener is not None:
+            self.listener.started(alloc, adopted)
 
-    def release(self, key: str) -> Allocation | None:
+    def mark_end(self, key: str, event: str, reason: str) -> None:
+        """How the next release of ``key`` is recorded, e.g. ("cull", "idle for 60 min") before a culler's stop."""
+        self._end_reasons[key] = (event, reason)
+
+    def release(self, key: str, event: str = "stop", reason: str = "") -> Allocation | None:
         alloc = self._by_key.pop(key, None)
+        marked = self._end_reasons.pop(key, None)
         if alloc is not None:
             self._by_team.get(alloc.team, {}).pop(key, None)
+            if self.listener is not None:
+                event, reason = marked or (event, reason)
+                self.listener.ended(alloc, event, reason)
         return alloc
 
+    def expire(self, now: float | None = None) -> list[Allocation]:
+        """Drop job leases whose time is up (their server stopped renewing them)."""
+        now = self.clock() if now is None else now
+        gone = [a for a in self._by_key.values() if a.expires is not None and a.expires < now]
+        for a in gone:
+            self.release(a.key, "expired", "lease not renewed: its server stopped reporting")
+        return gone
+
     def usage(self, team: str, exclude: str | None = None) -> TeamUsage:
+        self.expire()
         usage = TeamUsage(team)
         for key, a in self._by_team.get(team, {}).items():
-            if key == exclude:
-                continue
-            usage.servers += 1
-            if a.gpus:
-                usage.gpus += a.gpus
-                usage.holders[a.user] = usage.holders.get(a.user, 0) + a.gpus
+            if key != exclude:
+                usage.add(a)
         return usage
 
-    def reserve(self, plan: SpawnPlan, key: str) -> TeamUsage:
+    def reserve(
+        self,
+        plan: SpawnPlan,
+        key: str,
+        *,
+        kind: str = "notebook",
+        name: str = "",
+        expires: float | None = None,
+    ) -> TeamUsage:
         """Check the team's quota, server limit and the user's GPU maximum, and record the reservation.
 
         Synchronous on purpose: with no ``await`` between check and record, concurrent spawns in the hub's event
         loop are serialised here and can never over-allocate. Returns the team's usage after the reservation.
+        Jobs (``kind="job"``) count against the team's GPU quota only: not its server limit, nor the per-user
+        maximum of a notebook server.
         """
         team = plan.team
         usage = self.usage(team.name, exclude=key)
-        if team.max_servers is not None and usage.servers + 1 > team.max_servers:
+        if (
+            kind == "notebook"
+            and team.max_servers is not None
+            and usage.servers + 1 > team.max_servers
+        ):
             raise SpawnRefused(
                 f"team {team.name}: {usage.servers} of {team.max_servers} servers running; "
                 f"stop one before starting another",
                 "quota",
             )
         if plan.gpus:
-            mine = usage.holders.get(plan.user, 0)
-            if mine + plan.gpus > team.max_gpus_per_user:
+            mine = sum(
+                a.gpus for a in usage.allocations if a.user == plan.user and a.kind == "notebook"
+            )
+            if kind == "notebook" and mine + plan.gpus > team.max_gpus_per_user:
                 raise SpawnRefused(
                     f"team {team.name}: {plan.user} already uses {mine} GPU"
                     f"{'s' if mine != 1 else ''} on other servers; the per-user maximum is "
@@ -263,23 +335,24 @@ class GpuLedger:
                     "quota",
                 )
             if usage.gpus + plan.gpus > team.gpu_quota:
+                what = f" for job {name}" if kind == "job" else ""
                 raise SpawnRefused(
                     f"team {team.name}: {usage.gpus} of {team.gpu_quota} GPUs in use by "
-                    f"{usage.holders_text()}; {plan.gpus} more requested by {plan.user}",
+                    f"{usage.holders_text()}; {plan.gpus} more requested by {plan.user}{what}",
                     "quota",
                 )
-        self._add(Allocation(key, team.name, plan.user, plan.gpus))
-        usage.servers += 1
-        if plan.gpus:
-            usage.gpus += plan.gpus
-            usage.holders[plan.user] = usage.holders.get(plan.user, 0) + plan.gpus
+        alloc = Allocation(
+            key, team.name, plan.user, plan.gpus, kind=kind, name=name, expires=expires
+        )
+        self._add(alloc)
+        usage.add(alloc)
         return usage
 
     def adopt_pods(self, pods: Mapping[str, Mapping[str, Any]]) -> None:
         """Bring the ledger in line with the pods Kubernetes reports (the shared pod reflector's cache).
 
         Adds live pods that carry our annotations and are not in the ledger; drops adopted entries whose pod is
-        gone. Spawn reservations are left alone: their pod may not exist yet.
+        gone. Spawn reservations and job leases are left alone: their pod may not exist yet, or they have none.
         """
         for key, alloc in list(self._by_key.items()):
             if alloc.adopted and _is_gone(pods.get(key)):
@@ -296,7 +369,8 @@ class GpuLedger:
             except ValueError:
                 gpus = 0
             user = ann.get(ANNOTATION_USER) or ann.get("hub.jupyter.org/username") or "?"
-            self._add(Allocation(key, team, user, gpus, adopted=True))
+            name = ann.get("hub.jupyter.org/servername") or ""
+            self._add(Allocation(key, team, user, gpus, adopted=True, name=name), adopted=True)
 
 
 def _is_gone(pod: Mapping[str, Any] | None) -> bool:

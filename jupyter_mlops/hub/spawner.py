@@ -25,6 +25,7 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Bool, Unicode, default
 
+from . import state
 from .policy import (
     ANNOTATION_GPUS,
     ANNOTATION_PROFILE,
@@ -37,7 +38,7 @@ from .policy import (
     TeamUsage,
     plan_spawn,
 )
-from .teams import TeamsConfig, TeamsConfigError, load_teams
+from .teams import TeamsConfig
 
 try:  # JupyterHub >= 6: a policy refusal, shown to the user and not counted as a hub failure
     from jupyterhub.spawner import SpawnException
@@ -82,42 +83,12 @@ def refusal(error: SpawnRefused) -> web.HTTPError:
     return web.HTTPError(status, "%s", error.message)  # pragma: no cover
 
 
-class _TeamsCache:
-    """teams.yaml loaded once per change of the file: admins edit it (a ConfigMap) without restarting the hub."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, TeamsConfig]] = {}
-
-    def get(self, path: str, log: Any) -> TeamsConfig:
-        try:
-            mtime = os.stat(path).st_mtime
-        except OSError as e:
-            if path in self._entries:
-                log.error("Cannot read %s (%s); keeping the last good teams configuration", path, e)
-                return self._entries[path][1]
-            raise
-        cached = self._entries.get(path)
-        if cached and cached[0] == mtime:
-            return cached[1]
-        try:
-            config = load_teams(path)
-        except TeamsConfigError as e:
-            if cached:
-                log.error("teams configuration has errors; keeping the last good one:\n%s", e)
-                return cached[1]
-            raise
-        for warning in config.warnings:
-            log.warning("%s", warning)
-        self._entries[path] = (mtime, config)
-        return config
-
-
 class TeamSpawner(KubeSpawner):
     """KubeSpawner for team notebook servers: admin images, per-user GPU counts, team GPU quotas."""
 
-    #: one ledger per hub process, shared by every spawner (the hub runs one event loop)
-    ledger: GpuLedger = GpuLedger()
-    _teams_cache = _TeamsCache()
+    #: one ledger per hub process, shared by every spawner (the hub runs one event loop) and the hub's API
+    ledger: GpuLedger = state.LEDGER
+    _teams_cache = state.TEAMS
 
     teams_file = Unicode(
         os.environ.get("JUPYTER_MLOPS_TEAMS", "/etc/jupyterhub/teams.yaml"),
@@ -306,10 +277,11 @@ class TeamSpawner(KubeSpawner):
             # the shared pod reflector is the ground truth for pods this process did not start (hub restarts)
             await self._start_watching_pods()
             key = f"{self.namespace}/{self.pod_name}"
+            self.team_ops()  # the ledger's history is attached before the first change
             # --- no await from here to the reservation: this is the atomic section ---
             self.ledger.adopt_pods(self.pod_reflector.pods)
             try:
-                usage = self.ledger.reserve(plan, key)
+                usage = self.ledger.reserve(plan, key, name=self.name or "")
             except SpawnRefused as e:
                 self._say(f"Refused: {e.message}")
                 raise refusal(e) from None
@@ -324,17 +296,23 @@ class TeamSpawner(KubeSpawner):
         finally:
             self._mlops_planned.set()
 
-    def release_gpus(self) -> None:
+    def team_ops(self) -> Any:
+        """The hub's team operations (usage history, culling, job leases): :func:`.api.shared_ops`."""
+        from .api import shared_ops
+
+        return shared_ops(self.config, self.log)
+
+    def release_gpus(self, event: str = "stop") -> None:
         """Give the team's GPUs back (idempotent): on stop, on a failed start, when the pod is found gone."""
         if self._mlops_key is not None:
-            alloc = self.ledger.release(self._mlops_key)
+            alloc = self.ledger.release(self._mlops_key, event)
             if alloc is not None and alloc.gpus:
                 self.log.info(
                     "Released %s GPU(s) of team %s held by %s", alloc.gpus, alloc.team, alloc.user
                 )
             self._mlops_key = None
         else:
-            self.ledger.release(f"{self.namespace}/{self.pod_name}")
+            self.ledger.release(f"{self.namespace}/{self.pod_name}", event)
 
     async def _start(self) -> str:
         self._mlops_planned.clear()
@@ -342,7 +320,7 @@ class TeamSpawner(KubeSpawner):
         try:
             return await super()._start()
         except ApiException as e:
-            self.release_gpus()
+            self.release_gpus("failed")
             if e.status == 403:
                 # e.g. a namespace ResourceQuota (the safety net under the team quota): say so, not "500"
                 raise refusal(
@@ -350,7 +328,7 @@ class TeamSpawner(KubeSpawner):
                 ) from None
             raise
         except BaseException:
-            self.release_gpus()
+            self.release_gpus("failed")
             raise
         finally:
             self._mlops_starting = False
@@ -399,6 +377,7 @@ class TeamSpawner(KubeSpawner):
     # ---- spawn page and progress ---------------------------------------------------------------------------
     def team_usage(self) -> list[tuple[Any, TeamUsage]]:
         config = self.teams_config
+        self.team_ops()
         if self.pod_reflector is not None:
             self.ledger.adopt_pods(self.pod_reflector.pods)
         return [(t, self.ledger.usage(t.name)) for t in config.teams_for_groups(self.user_groups())]

@@ -71,6 +71,29 @@ class Size:
 
 
 @dataclass(frozen=True)
+class Culling:
+    """A team's idle culling (``teams.<name>.culling``); times in seconds, 0 = off.
+
+    A server is idle when nothing happened in it (kernels, terminals, HTTP) and, for a GPU server, its GPUs
+    stayed under ``gpu_threshold`` percent, for ``cpu_timeout`` (CPU servers) or ``gpu_timeout`` (GPU
+    servers); it is warned ``warn_before`` ahead and then stopped. ``max_age`` stops servers older than that
+    even when used interactively (never while something the user started is still working).
+    """
+
+    cpu_timeout: float = 0.0
+    gpu_timeout: float = 0.0
+    gpu_threshold: float = 10.0
+    max_age: float = 0.0
+    warn_before: float = 600.0
+    exempt_users: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cpu_timeout or self.gpu_timeout or self.max_age)
+
+
+@dataclass(frozen=True)
 class Team:
     name: str
     groups: tuple[str, ...]
@@ -80,6 +103,7 @@ class Team:
     gpu_quota: int = 0
     max_servers: int | None = None
     custom_images: bool = False
+    culling: Culling = field(default_factory=Culling)
 
 
 @dataclass(frozen=True)
@@ -281,6 +305,84 @@ class _Checker:
         return out
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds of "90", "30s", "15m", "2h", "30d", "1w"; ValueError naming the accepted forms."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError(f"a duration must not be negative, got {text}")
+        return float(text)
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(
+            f"{text!r} is not a duration: a number of seconds or one with a unit, e.g. 30s, 15m, 2h, 30d"
+        )
+    return float(m.group(1)) * _UNIT[m.group(2)]
+
+
+CULLING_KEYS = {
+    "cpu_timeout",
+    "gpu_timeout",
+    "gpu_threshold",
+    "max_age",
+    "warn_before",
+    "exempt_users",
+    "dry_run",
+}
+
+
+def _duration(c: _Checker, value: Any, path: str, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        c.error(path, f"must be a duration (e.g. 600, 30m, 2h), got {_kind(value)}")
+        return default
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        c.error(path, str(e))
+        return default
+
+
+def _culling(c: _Checker, raw: Any, path: str) -> Culling:
+    spec = c.mapping(raw, path, CULLING_KEYS)
+    if not spec:
+        return Culling()
+    threshold = spec.get("gpu_threshold")
+    if threshold is None:
+        threshold = 10.0
+    elif isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        c.error(f"{path}.gpu_threshold", f"must be a percentage, got {_kind(threshold)}")
+        threshold = 10.0
+    elif not 0 <= threshold <= 100:
+        c.error(f"{path}.gpu_threshold", f"must be between 0 and 100, got {threshold}")
+    exempt = spec.get("exempt_users") or []
+    if not isinstance(exempt, list) or not all(isinstance(u, str) and u for u in exempt):
+        c.error(f"{path}.exempt_users", "must be a list of JupyterHub user names")
+        exempt = []
+    culling = Culling(
+        cpu_timeout=_duration(c, spec.get("cpu_timeout"), f"{path}.cpu_timeout", 0.0),
+        gpu_timeout=_duration(c, spec.get("gpu_timeout"), f"{path}.gpu_timeout", 0.0),
+        gpu_threshold=float(threshold),
+        max_age=_duration(c, spec.get("max_age"), f"{path}.max_age", 0.0),
+        warn_before=_duration(c, spec.get("warn_before"), f"{path}.warn_before", 600.0),
+        exempt_users=tuple(exempt),
+        dry_run=c.boolean(spec.get("dry_run"), f"{path}.dry_run"),
+    )
+    for name in ("cpu_timeout", "gpu_timeout"):
+        timeout = getattr(culling, name)
+        if timeout and culling.warn_before >= timeout:
+            c.error(
+                f"{path}.warn_before",
+                f"the warning ({culling.warn_before:g} s) must come before the {name} "
+                f"({timeout:g} s) ends",
+            )
+    return culling
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -423,6 +525,7 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
         "gpu_quota",
         "max_servers",
         "custom_images",
+        "culling",
     }
     for name, raw in c.mapping(top.get("teams"), "teams", required=True).items():
         p = f"teams.{name}"
@@ -476,6 +579,7 @@ def _build(data: Any, c: _Checker) -> TeamsConfig | None:
             quota or 0,
             max_servers,
             team_custom and ci_enabled,
+            _culling(c, spec.get("culling"), f"{p}.culling"),
         )
     if isinstance(top.get("teams"), dict) and not top["teams"]:
         c.error("teams", "must define at least one team")

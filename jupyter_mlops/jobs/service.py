@@ -20,7 +20,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -153,7 +153,9 @@ class TrainingService(Service):
         job is stored and handed to its target (``job``: the name, framework, nodes,
         procs_per_node, resources and target of the submission; ``target``: the target's
         name). Raise a ``TrackingError`` to refuse it (a 4xx with its message): quotas,
-        policies. Example: ``c.TrainingService.admission = my_quota_check``.""",
+        policies. It may return (or resolve to) a release callable, called once when the job
+        ends, e.g. to free a reservation (the hub's team GPU quota sets this hook on a team
+        server). Example: ``c.TrainingService.admission = my_quota_check``.""",
     )
 
     @default("jobs_dir")
@@ -196,6 +198,8 @@ class TrainingService(Service):
         self.all_targets: dict[str, Target[Any, Any]] = {LOCAL: self.local, **configured}
         #: Configured targets left out, with why (named when a submission asks for them).
         self.target_errors: dict[str, str] = errors
+        #: What frees each admitted job's reservation, by job id (see ``admission``).
+        self._releases: dict[str, Callable[[], Awaitable[Any]]] = {}
 
     @property
     def active(self) -> dict[str, Any]:
@@ -362,11 +366,18 @@ class TrainingService(Service):
             raise invalid(str(e)) from None
         item = JobItem("", tgt.name, None, spec, values, "")
         await tgt.validate(item)  # refused before anything is stored
-        await self.admit(spec, tgt.name)
+        release = await self.admit(spec, tgt.name)
         tags = dict(source_tags or {})
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
-        row = await self.call(self._create, spec, values, run_name, tags, tgt.name)
+        try:
+            row = await self.call(self._create, spec, values, run_name, tags, tgt.name)
+        except BaseException:
+            if release is not None:
+                await release()
+            raise
+        if release is not None:
+            self._releases[row["job_id"]] = release
         item.id, item.job_dir = row["job_id"], row["job_dir"]
         item.ranks = row["ranks"]
         try:
@@ -376,10 +387,11 @@ class TrainingService(Service):
             await self.ctx.transition(item, "FAILED", reason=f"{type(e).__name__}: {e}")
         return await self.get_job(item.id)
 
-    async def admit(self, spec: JobSpec, target: str) -> None:
-        """The :attr:`admission` hook (quotas, policies); raising refuses the job."""
+    async def admit(self, spec: JobSpec, target: str) -> Callable[[], Awaitable[Any]] | None:
+        """The :attr:`admission` hook (quotas, policies); raising refuses the job. What it
+        returns, if callable, frees what it reserved once the job ends (:meth:`released`)."""
         if self.admission is None:
-            return
+            return None
         summary = {
             "name": spec.name,
             "framework": spec.framework,
@@ -390,7 +402,17 @@ class TrainingService(Service):
         }
         result = self.admission(summary, target)
         if inspect.isawaitable(result):
-            await result
+            result = await result
+        return result if callable(result) else None
+
+    async def released(self, job_id: str) -> None:
+        """The job ended: free what its admission reserved (once)."""
+        release = self._releases.pop(job_id, None)
+        if release is not None:
+            try:
+                await release()
+            except Exception:
+                self.log.exception("jupyter-mlops: freeing job %s's reservation", job_id)
 
     def _rank_env(self) -> dict[str, str]:
         # the environment as it is now (a server exports its final URL once it listens)

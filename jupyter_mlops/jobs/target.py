@@ -62,7 +62,7 @@ class TrainingContext(TargetContext[JobItem]):
         self, item: JobItem, status: str | None, *, reason: str | None = None, **fields: Any
     ) -> bool:
         if status in JOB_TERMINAL:
-            return bool(
+            ended = bool(
                 await self.call(
                     self.svc._end,
                     item.id,
@@ -72,6 +72,8 @@ class TrainingContext(TargetContext[JobItem]):
                     [r["rank"] for r in item.ranks],
                 )
             )
+            await self.svc.released(item.id)  # its GPUs in the team quota (admission)
+            return ended
         values = dict(fields)
         if status is not None:
             values["status"] = status

@@ -26,7 +26,9 @@ from .handlers.base import BodyBudget, Unavailable
 
 if TYPE_CHECKING:
     from ..deployments.service import DeploymentService
+    from ..hubagent.service import HubAgentService
     from ..jobs.service import TrainingService
+    from ..notifications.service import NotificationService
     from ..pipelines.service import PipelineService
     from ..projects.service import ProjectService
     from ..registry.abstract_store import AbstractRegistryStore
@@ -177,6 +179,8 @@ class MLOpsApp(ExtensionApp):
         "deployment_service",
         "training_service",
         "project_service",
+        "notification_service",
+        "hub_agent_service",
     )
 
     pipeline_service_class = Type(
@@ -231,6 +235,32 @@ class MLOpsApp(ExtensionApp):
 
     #: The project service (None in multi-user mode, or when building it failed).
     project_service: ProjectService | None = None
+
+    notification_service_class = Type(
+        "jupyter_mlops.notifications.service.NotificationService",
+        klass="jupyter_mlops.notifications.service.NotificationService",
+        config=True,
+        help="""The notifications behind ``api/v1/notifications`` (what JupyterLab shows with its
+        Notification API, e.g. the hub culler's warning). A subclass of
+        jupyter_mlops.notifications.service.NotificationService, e.g.
+        ``c.NotificationService.keep = 500``.""",
+    )
+
+    #: The notification service (None in multi-user mode, or when building it failed).
+    notification_service: NotificationService | None = None
+
+    hub_agent_service_class = Type(
+        "jupyter_mlops.hubagent.service.HubAgentService",
+        klass="jupyter_mlops.hubagent.service.HubAgentService",
+        config=True,
+        help="""This server's link to the hub's team operations (activity reports, culling
+        warnings, job GPU leases, ``api/v1/hub/quota``); does nothing outside a team hub. A
+        subclass of jupyter_mlops.hubagent.service.HubAgentService, e.g.
+        ``c.HubAgentService.report_interval = 30``.""",
+    )
+
+    #: The hub agent (None in multi-user mode, or when building it failed).
+    hub_agent_service: HubAgentService | None = None
 
     _store: TrackingStore | None = None
     _registry_store: AbstractRegistryStore | None = None

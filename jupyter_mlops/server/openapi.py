@@ -17,6 +17,7 @@ import copy
 
 from . import (
     openapi_deployments,
+    openapi_hubops,
     openapi_jobs,
     openapi_mlflow,
     openapi_pipelines,
@@ -536,6 +537,7 @@ def _paths() -> S:
         **openapi_deployments.paths(),
         **openapi_jobs.paths(),
         **openapi_projects.paths(),
+        **openapi_hubops.paths(),
         **openapi_registry.paths(),
         **openapi_traces.paths(),
         **openapi_traces.evaluation_paths(),

@@ -30,6 +30,7 @@ import { PipelineCommandIDs, pipelinesPlugin } from './pipelines/plugin';
 import { ModelCommandIDs, modelsPlugin } from './models/plugin';
 import { projectsPlugin } from './projects/plugin';
 import { jobsPlugin } from './jobs/plugin';
+import { hubPlugin } from './hub/plugin';
 
 export * from './tokens';
 
@@ -238,5 +239,6 @@ export default [
   pipelinesPlugin,
   modelsPlugin,
   projectsPlugin,
-  jobsPlugin
+  jobsPlugin,
+  hubPlugin
 ];

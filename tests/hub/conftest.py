@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from hubhelpers import LABEXTENSION, REPO, TEST_TEAMS, Hub
+from hubhelpers import HERE, LABEXTENSION, REPO, TEST_TEAMS, Hub
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +46,20 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         (lab, {"jupyter_mlops": True}),
     ):
         d.mkdir()
-        (d / "jupyter_server_config.json").write_text(
-            json.dumps({"ServerApp": {"jpserver_extensions": exts}})
-        )
+        config: dict = {"ServerApp": {"jpserver_extensions": exts}}
+        if d == lab:
+            # jobs may claim GPUs on this GPU-less machine (the team quota is what these tests check)
+            config["TrainingService"] = {"local_gpus": ["0", "1", "2", "3"]}
+        (d / "jupyter_server_config.json").write_text(json.dumps(config))
     small_env = {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(small)}
-    lab_env = {"PYTHONPATH": str(REPO), "JUPYTER_CONFIG_DIR": str(lab)}
+    (workdir / "nvml").mkdir()
+    lab_env = {
+        # the lab image has "nvidia-ml-py": our stand-in, whose GPUs the tests set per user
+        "PYTHONPATH": os.pathsep.join([str(HERE / "fakenvml"), str(REPO)]),
+        "FAKE_NVML_DIR": str(workdir / "nvml"),
+        "JUPYTER_CONFIG_DIR": str(lab),
+        "JUPYTER_MLOPS_HUB_REPORT_INTERVAL": "1",
+    }
     if LABEXTENSION.exists():
         # the image has the package installed: its prebuilt JupyterLab extension is on the data path
         (lab / "data" / "labextensions").mkdir(parents=True)

@@ -36,7 +36,14 @@ c.JupyterHub.services = [{"name": "test-admin", "api_token": env["MLOPS_TEST_ADM
 c.JupyterHub.load_roles = [
     {
         "name": "test-admin",
-        "scopes": ["admin:users", "admin:servers", "admin:groups", "read:users", "access:servers"],
+        "scopes": [
+            "admin:users",
+            "admin:servers",
+            "admin:groups",
+            "read:users",
+            "access:servers",
+            "tokens",
+        ],
         "services": ["test-admin"],
     }
 ]

@@ -135,7 +135,9 @@ def test_ledger_quota_names_holders_and_frees_on_release(config):
     with pytest.raises(SpawnRefused) as e:
         ledger.reserve(plans["carol"], "ns/jupyter-carol")
     assert e.value.reason == "quota"
-    assert e.value.message.startswith("team vision: 4 of 4 GPUs in use by alice (2), bob (2)")
+    assert e.value.message.startswith(
+        "team vision: 4 of 4 GPUs in use by alice (notebook, 2), bob (notebook, 2)"
+    )
     # CPU servers still start while the GPUs are taken
     ledger.reserve(
         plan_spawn(config, "carol", ["vision"], {"profile": "torch", "gpus": 0}), "ns/jupyter-carol"
@@ -214,7 +216,8 @@ def test_ledger_adopts_running_pods_after_a_hub_restart(config):
     ledger.adopt_pods(pods)
     assert ledger.usage("vision").holders == {"alice": 2, "bob": 1}
     with pytest.raises(
-        SpawnRefused, match=r"team vision: 3 of 4 GPUs in use by alice \(2\), bob \(1\)"
+        SpawnRefused,
+        match=r"team vision: 3 of 4 GPUs in use by alice \(notebook, 2\), bob \(notebook, 1\)",
     ):
         ledger.reserve(
             plan_spawn(config, "carol", ["vision"], {"profile": "torch", "gpus": 2}),

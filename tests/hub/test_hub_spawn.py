@@ -167,7 +167,7 @@ def test_concurrent_gpu_spawns_never_exceed_the_team_quota(clean):
     ]
     for r in refused.values():
         message = r.json()["message"]
-        holders = ", ".join(f"{u} (1)" for u in sorted(started))
+        holders = ", ".join(f"{u} (notebook, 1)" for u in sorted(started))
         assert message.startswith(f"team vision: 4 of 4 GPUs in use by {holders}"), message
     for name in started:
         hub.wait_ready(name)
@@ -179,7 +179,10 @@ def test_concurrent_gpu_spawns_never_exceed_the_team_quota(clean):
     # the spawn page of a refused user shows who holds the team's GPUs
     waiting = min(refused)
     _, page = spawn_form(hub, waiting)
-    assert gpu_cell(page, "vision") == f"4 of 4 | {', '.join(f'{u} (1)' for u in sorted(started))}"
+    assert (
+        gpu_cell(page, "vision")
+        == f"4 of 4 | {', '.join(f'{u} (notebook, 1)' for u in sorted(started))}"
+    )
 
     # still full: a retry is refused; stopping one server frees its GPU at once
     assert hub.spawn(waiting, {"profile": "torch", "gpus": 1}).status_code == 403
@@ -377,10 +380,12 @@ def test_a_restarted_hub_counts_the_gpus_of_servers_still_running(clean):
 
     r = hub.spawn("alice", {"profile": "torch", "gpus": 2})
     assert r.status_code == 403, r.text
-    assert r.json()["message"].startswith("team vision: 3 of 4 GPUs in use by erin (2), frank (1)")
+    assert r.json()["message"].startswith(
+        "team vision: 3 of 4 GPUs in use by erin (notebook, 2), frank (notebook, 1)"
+    )
     hub.stop("erin")  # a server the previous hub process started: its GPUs are freed too
     _, page = spawn_form(hub, "alice")
-    assert gpu_cell(page, "vision") == "1 of 4 | frank (1)"
+    assert gpu_cell(page, "vision") == "1 of 4 | frank (notebook, 1)"
 
 
 def test_a_stale_pod_of_the_same_name_is_replaced_and_the_reservation_kept(clean):
@@ -428,4 +433,4 @@ def test_a_stale_pod_of_the_same_name_is_replaced_and_the_reservation_kept(clean
     assert any(m == "DELETE" and "/pods/jupyter-bob" in u for m, u in hub.k8s.requests)
     # the stale pod's 2 GPUs are no longer counted, bob's new server's 1 is
     _, page = spawn_form(hub, "alice")
-    assert gpu_cell(page, "vision") == "1 of 4 | bob (1)"
+    assert gpu_cell(page, "vision") == "1 of 4 | bob (notebook, 1)"

@@ -217,7 +217,7 @@ def test_a_running_hub_keeps_the_last_good_teams_file(tmp_path):
     import logging
     import os
 
-    from jupyter_mlops.hub.spawner import _TeamsCache
+    from jupyter_mlops.hub.state import TeamsCache as _TeamsCache
 
     path = tmp_path / "teams.yaml"
     path.write_text(GOOD)

@@ -12,6 +12,7 @@ from . import (
     artifacts,
     deployments,
     evaluation,
+    hubops,
     jobs,
     mlflow_api,
     mlflow_graphql,
@@ -102,6 +103,7 @@ def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in deployments.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in jobs.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in projects.routes())
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in hubops.routes())
     out.append(("mlops/?", v1.UIRedirectHandler, {}))
     return out
 

@@ -9,3 +9,5 @@ export * from './jobTypes';
 export * from './jobs';
 export * from './deploymentTypes';
 export * from './deployments';
+export * from './hub';
+export * from './hubTypes';

@@ -1,0 +1,84 @@
+"""The OpenAPI part of a team server's hub routes and its notifications (``handlers/hubops.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .openapi_parts import BOOL, INT64, STR, obj, op, query
+
+S = dict[str, Any]
+
+
+def paths() -> S:
+    holder = obj(
+        {
+            "user": STR,
+            "kind": {"type": "string", "enum": ["notebook", "job"]},
+            "name": {**STR, "description": "The server's name ('' = default) or the job's"},
+            "gpus": {"type": "integer"},
+            "since": {"type": "number", "description": "Seconds since the epoch"},
+        }
+    )
+    team = obj(
+        {
+            "team": STR,
+            "gpu_quota": {"type": "integer"},
+            "gpus": {"type": "integer", "description": "GPUs in use (servers and jobs)"},
+            "max_gpus_per_user": {"type": "integer"},
+            "servers": {"type": "integer"},
+            "max_servers": {"type": "integer", "nullable": True},
+            "holders": {"type": "array", "items": holder},
+        }
+    )
+    notification = obj(
+        {
+            "id": STR,
+            "seq": INT64,
+            "message": STR,
+            "type": {"type": "string", "enum": ["info", "success", "warning", "error"]},
+            "source": STR,
+            "actions": {"type": "array", "items": obj({"id": STR, "label": STR})},
+            "created": {"type": "number"},
+            "dismissed": BOOL,
+        }
+    )
+    return {
+        "/api/v1/hub/quota": {
+            "get": op(
+                "The team's GPU use and who holds the GPUs (servers, jobs), from the hub; "
+                "`enabled: false` on a server that is not a team hub's",
+                obj(
+                    {
+                        "enabled": BOOL,
+                        "team": STR,
+                        "user": STR,
+                        "teams": {"type": "array", "items": team},
+                    }
+                ),
+                tag="hub",
+                errors=(),
+            )
+        },
+        "/api/v1/notifications": {
+            "get": op(
+                "This server's notifications for its JupyterLabs (polled; not counted as activity)",
+                obj({"notifications": {"type": "array", "items": notification}, "last": INT64}),
+                query=[query("after", INT64, desc="Only those changed after this sequence number")],
+                tag="hub",
+                errors=("400",),
+            )
+        },
+        "/api/v1/notifications/{id}/actions/{action}": {
+            "post": {
+                **op(
+                    "Press a notification's button (e.g. `keep`: Keep running, postpones the cull)",
+                    obj({"id": STR, "action": STR, "result": {"type": "object"}}),
+                    tag="hub",
+                ),
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": STR},
+                    {"name": "action", "in": "path", "required": True, "schema": STR},
+                ],
+            }
+        },
+    }

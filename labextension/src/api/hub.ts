@@ -1,0 +1,29 @@
+/** The hub's team operations and the server's notifications, over `MLOpsClient`. */
+import { MLOpsClient } from './client';
+import { INotificationsResponse, IQuotaResponse } from './hubTypes';
+
+/** Typed access to `api/v1/hub/…` and `api/v1/notifications`. */
+export class HubOpsApi {
+  constructor(readonly client: MLOpsClient) {}
+
+  /** The team's GPU use (proxied to the hub by the server). */
+  quota(): Promise<IQuotaResponse> {
+    return this.client.request<IQuotaResponse>('v1', 'hub/quota');
+  }
+
+  /** Notifications newer than `after` (a sequence number). */
+  notifications(after: number): Promise<INotificationsResponse> {
+    return this.client.request<INotificationsResponse>('v1', 'notifications', {
+      query: { after }
+    });
+  }
+
+  /** Press a notification's button (e.g. `keep`). */
+  act(id: string, action: string): Promise<unknown> {
+    return this.client.request<unknown>(
+      'v1',
+      `notifications/${encodeURIComponent(id)}/actions/${encodeURIComponent(action)}`,
+      { method: 'POST', body: {} }
+    );
+  }
+}

@@ -1,0 +1,56 @@
+/** Types of the hub routes of a team server (`api/v1/hub/…`) and of `api/v1/notifications`. */
+
+/** One holder of a team's GPUs: a notebook server or a training job. */
+export interface IGpuHolder {
+  user: string;
+  kind: 'notebook' | 'job';
+  /** The server's name ('' for the default one) or the job's. */
+  name: string;
+  gpus: number;
+  /** Seconds since the epoch. */
+  since: number;
+}
+
+/** A team's GPU use. */
+export interface ITeamQuota {
+  team: string;
+  gpu_quota: number;
+  gpus: number;
+  max_gpus_per_user: number;
+  servers: number;
+  max_servers: number | null;
+  holders: IGpuHolder[];
+}
+
+/** `GET api/v1/hub/quota`. */
+export interface IQuotaResponse {
+  /** False when the server is not a team server of a hub: nothing to show. */
+  enabled: boolean;
+  team?: string;
+  user?: string;
+  teams: ITeamQuota[];
+}
+
+/** A button of a notification. */
+export interface INotificationAction {
+  id: string;
+  label: string;
+}
+
+/** What the server has to tell the user. */
+export interface IServerNotification {
+  id: string;
+  seq: number;
+  message: string;
+  type: 'info' | 'success' | 'warning' | 'error' | 'default' | 'in-progress';
+  source: string;
+  actions: INotificationAction[];
+  created: number;
+  dismissed: boolean;
+}
+
+/** `GET api/v1/notifications`. */
+export interface INotificationsResponse {
+  notifications: IServerNotification[];
+  last: number;
+}

@@ -1,0 +1,203 @@
+/**
+ * On a team server of a hub: the team's GPU use in the status bar ("vision ·
+ * GPUs 3/4", a click lists who holds them), and the server's notifications
+ * (the culler's warning with its **Keep running** button) shown with
+ * JupyterLab's Notification API. Nothing shows on a server outside a hub.
+ */
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { Notification } from '@jupyterlab/apputils';
+import { IStatusBar, showPopup } from '@jupyterlab/statusbar';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+
+import { HubOpsApi, IQuotaResponse, ITeamQuota, MLOpsClient } from '../api';
+import { IMLOps } from '../tokens';
+
+/** How often the status bar asks for the team's use. */
+export const QUOTA_POLL_MS = 10000;
+/** How often the server's notifications are polled. */
+export const NOTIFICATIONS_POLL_MS = 3000;
+
+/** "vision · GPUs 3/4". */
+export function quotaText(team: ITeamQuota): string {
+  return `${team.team} · GPUs ${team.gpus}/${team.gpu_quota}`;
+}
+
+/** "alice: notebook, 2 GPUs" per holder; "No GPUs in use" when none. */
+export function holderLines(team: ITeamQuota): string[] {
+  if (!team.holders.length) {
+    return ['No GPUs in use'];
+  }
+  return team.holders.map(h => {
+    const what =
+      h.kind === 'job'
+        ? `job ${h.name}`
+        : h.name
+          ? `notebook ${h.name}`
+          : 'notebook';
+    return `${h.user}: ${what}, ${h.gpus} GPU${h.gpus === 1 ? '' : 's'}`;
+  });
+}
+
+/** The status-bar item with the team's GPU use. */
+export class TeamQuotaStatus extends Widget {
+  constructor(private readonly _api: HubOpsApi) {
+    super();
+    this.addClass('jp-mlops-TeamQuota');
+    this.node.title = 'Team GPUs: click for who holds them';
+    this.node.addEventListener('click', () => this._popup());
+    void this._update();
+  }
+
+  /** The last answer (null until one came). */
+  get quota(): IQuotaResponse | null {
+    return this._quota;
+  }
+
+  dispose(): void {
+    window.clearTimeout(this._timer);
+    super.dispose();
+  }
+
+  private _team(): ITeamQuota | undefined {
+    const q = this._quota;
+    return q?.teams.find(t => t.team === q.team) ?? q?.teams[0];
+  }
+
+  private async _update(): Promise<void> {
+    try {
+      this._quota = await this._api.quota();
+    } catch {
+      this._quota = null; // the hub unreachable for a moment: try again later
+    }
+    if (this.isDisposed) {
+      return;
+    }
+    if (this._quota && !this._quota.enabled) {
+      this.node.textContent = '';
+      return; // not a team server: nothing to poll for
+    }
+    const team = this._team();
+    this.node.textContent = team ? quotaText(team) : '';
+    this.node.dataset.gpus = team ? String(team.gpus) : '';
+    this._timer = window.setTimeout(() => void this._update(), QUOTA_POLL_MS);
+  }
+
+  private _popup(): void {
+    const team = this._team();
+    if (!team) {
+      return;
+    }
+    const body = new Widget();
+    body.addClass('jp-mlops-TeamQuota-popup');
+    const title = document.createElement('div');
+    title.className = 'jp-mlops-TeamQuota-title';
+    title.textContent = `Team ${team.team}: ${team.gpus} of ${team.gpu_quota} GPUs in use`;
+    body.node.appendChild(title);
+    const list = document.createElement('ul');
+    for (const line of holderLines(team)) {
+      const li = document.createElement('li');
+      li.textContent = line;
+      list.appendChild(li);
+    }
+    body.node.appendChild(list);
+    showPopup({ body, anchor: this, align: 'left' });
+  }
+
+  private _quota: IQuotaResponse | null = null;
+  private _timer = 0;
+}
+
+/** Shows the server's notifications in JupyterLab; buttons call back. */
+export class NotificationRelay {
+  constructor(private readonly _api: HubOpsApi) {
+    void this._poll();
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    window.clearTimeout(this._timer);
+  }
+
+  private async _poll(): Promise<void> {
+    try {
+      const answer = await this._api.notifications(this._after);
+      for (const n of answer.notifications) {
+        this._after = Math.max(this._after, n.seq);
+        const shown = this._shown.get(n.id);
+        if (n.dismissed) {
+          if (shown) {
+            Notification.dismiss(shown);
+            this._shown.delete(n.id);
+          }
+          continue;
+        }
+        if (shown) {
+          Notification.dismiss(shown);
+        }
+        const type = n.type === 'default' ? 'default' : n.type;
+        this._shown.set(
+          n.id,
+          Notification.emit(n.message, type, {
+            autoClose: false,
+            actions: n.actions.map(a => ({
+              label: a.label,
+              caption: a.label,
+              displayType: 'accent' as const,
+              callback: () => {
+                void this._api.act(n.id, a.id).catch(reason => {
+                  Notification.error(`Could not ${a.label}: ${String(reason)}`);
+                });
+              }
+            }))
+          })
+        );
+      }
+    } catch {
+      // the server restarting: try again
+    }
+    if (!this._disposed) {
+      this._timer = window.setTimeout(
+        () => void this._poll(),
+        NOTIFICATIONS_POLL_MS
+      );
+    }
+  }
+
+  private _after = 0;
+  private _shown = new Map<string, string>();
+  private _timer = 0;
+  private _disposed = false;
+}
+
+export const hubPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-mlops:hub',
+  description:
+    "A team server's GPU quota in the status bar and the server's notifications.",
+  autoStart: true,
+  requires: [IMLOps],
+  optional: [IStatusBar, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    mlops: { client: MLOpsClient },
+    statusBar: IStatusBar | null,
+    translator: ITranslator | null
+  ): void => {
+    const trans = (translator ?? nullTranslator).load('jupyter_mlops');
+    const api = new HubOpsApi(mlops.client);
+    new NotificationRelay(api);
+    if (statusBar) {
+      const item = new TeamQuotaStatus(api);
+      item.node.title = trans.__('Team GPUs: click for who holds them');
+      statusBar.registerStatusItem('jupyter-mlops:team-quota', {
+        item,
+        align: 'left',
+        rank: 6,
+        isActive: () => !!item.node.textContent
+      });
+    }
+  }
+};
