@@ -37,6 +37,7 @@ admission webhook may); the kubelet rewrites ``JUPYTERHUB_SERVICE_URL`` to match
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -1049,8 +1050,11 @@ class FakeKubernetes:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), 5)
         except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+            # on a loaded machine the process may have ended meanwhile (kill then finds no process)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 30)
         except ProcessLookupError:
             pass
 

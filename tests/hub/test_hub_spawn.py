@@ -192,9 +192,9 @@ def test_concurrent_gpu_spawns_never_exceed_the_team_quota(clean):
     hub.wait_ready(waiting)
     _, page = spawn_form(hub, started[0])
     assert gpu_cell(page, "vision").startswith("4 of 4 | ")
-    assert f"{waiting} (1)" in gpu_cell(page, "vision") and f"{started[0]} (1)" not in gpu_cell(
+    assert f"{waiting} (notebook, 1)" in gpu_cell(
         page, "vision"
-    )
+    ) and f"{started[0]} (notebook, 1)" not in gpu_cell(page, "vision")
 
 
 def read_progress(hub, name: str, into: list) -> None:
