@@ -240,3 +240,40 @@ def test_culling_settings_are_checked_with_line_and_field() -> None:
         in text
     )
     assert "teams.yaml:" in text
+
+
+def test_the_shipped_hub_config_serves_team_operations_and_runs_the_culler(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """spawner/jupyterhub_config.py: the /hub/api/mlops/ handlers and the culler service with its role."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from jupyter_mlops.hub.api import handlers
+
+    (tmp_path / "teams.yaml").write_text(TEST_TEAMS)
+    monkeypatch.setenv("JUPYTER_MLOPS_TEAMS", str(tmp_path / "teams.yaml"))
+    monkeypatch.setenv("JUPYTER_MLOPS_CULL_EVERY", "30")
+    spawner_dir = Path(__file__).resolve().parents[2] / "spawner"
+    c = PyFileConfigLoader("jupyterhub_config.py", str(spawner_dir)).load_config()
+    routes = [route for route, _ in c.JupyterHub.extra_handlers.get_value([])]  # appended to
+    assert routes == [route for route, _ in handlers()]
+    assert "/api/mlops/cull" in routes and "/api/mlops/usage" in routes
+    (culler,) = [s for s in c.JupyterHub.services.get_value([]) if s["name"] == "mlops-culler"]
+    assert culler["command"][-3:] == ["culler", "--every=30"] or culler["command"][-2:] == [
+        "culler",
+        "--every=30",
+    ]
+    (role,) = [r for r in c.JupyterHub.load_roles.get_value([]) if r["name"] == "mlops-culler"]
+    assert role == {
+        "name": "mlops-culler",
+        "scopes": ["admin:servers"],
+        "services": ["mlops-culler"],
+    }
+    monkeypatch.setenv("JUPYTER_MLOPS_CULL_EVERY", "0")
+    c = PyFileConfigLoader("jupyterhub_config.py", str(spawner_dir)).load_config()
+    services = c.JupyterHub.services
+    assert not [
+        s
+        for s in (services.get_value([]) if hasattr(services, "get_value") else services)
+        if s["name"] == "mlops-culler"
+    ]
