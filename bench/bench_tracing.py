@@ -236,10 +236,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-mlflow", action="store_true")
+    ap.add_argument("--search-traces", type=int, help="traces searched (100k; 20k with --quick)")
     args = ap.parse_args()
     n_calls = 2000 if args.quick else 20000
     n_ingest = 2000 if args.quick else 10000
-    n_search = 20000 if args.quick else 100000
+    n_search = args.search_traces or (20000 if args.quick else 100000)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
