@@ -196,6 +196,9 @@ async def main() -> None:
     ap.add_argument("--watch-jobs", type=int, default=100)
     ap.add_argument("--watch-seconds", type=float, default=60.0)
     ap.add_argument("--poll", type=float, default=2.0, help="the panel's poll period (s)")
+    ap.add_argument(
+        "--system-metrics-interval", type=float, default=10.0, help="the jobs' sampling (0: off)"
+    )
     args = ap.parse_args()
     only = set(args.only.split(","))
     from jupyter_mlops.jobs.service import TrainingService
@@ -213,6 +216,7 @@ async def main() -> None:
         env=dict(env(), JUPYTER_MLOPS_TRACKING_URI=store.uri),
         jobs_dir=str(root / "jobs"),
         max_local_ranks=args.watch_jobs,
+        system_metrics_interval=args.system_metrics_interval,
     )
     await svc.start()
     watch: dict = {}
@@ -244,7 +248,16 @@ async def main() -> None:
         store.close()
     med = statistics.median
     if not launch["ours"] or not train["ours"]:
-        print(json.dumps({"watch": watch, "load_average": os.getloadavg()}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "watch": watch,
+                    "system_metrics_interval_s": svc.system_metrics_interval,
+                    "load_average": os.getloadavg(),
+                },
+                indent=1,
+            )
+        )
         return
     result = {
         "launch_s": {k: med(v) for k, v in launch.items()},

@@ -5,7 +5,7 @@ same ones ``start_run(log_system_metrics=True)`` uses). Each node of a job is sa
 process that runs it: on Kubernetes the launcher in each replica's container
 (:mod:`.podrun`), named ``system/node_<i>/<metric>`` when the job has several nodes (MLflow's
 node-id prefix), ``system/<metric>`` otherwise; locally every "node" is this machine, so the
-service samples it once per job (``system/<metric>``). GPUs come through NVML where
+local target samples it once for all its running jobs (``system/<metric>``). GPUs come through NVML where
 ``pynvml`` finds devices. ``c.TrainingService.system_metrics_interval`` sets the sampling
 period (0: off); pods read it from :data:`ENV_INTERVAL`.
 """

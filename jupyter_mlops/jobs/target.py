@@ -14,10 +14,12 @@ import asyncio
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..client.system_metrics import metric_prefix
 from ..targets import LOCAL, Target, TargetContext
 from ..tracking.errors import invalid
 from .frameworks import split_gpus
@@ -151,6 +153,11 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
         self.python = python or sys.executable
         self.env = env
         self.system_metrics_interval = system_metrics_interval
+        #: Jobs whose runs get the machine's samples: id -> [context, next step].
+        self._sampled: dict[str, list[Any]] = {}
+        self._sampled_lock = threading.Lock()
+        self._monitor: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: The jobs running here, by id.
         self.jobs: dict[str, LocalJob] = {}
         self.ref = f"{socket.gethostname()}:{os.getpid()}"
@@ -200,32 +207,63 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
             self.python,
         )
         self.jobs[item.id] = job
-        loop = asyncio.get_running_loop()
-
-        def publish(metrics: dict[str, float], step: int) -> None:
-            # from the monitor's thread: written in order on the service's own thread
-            asyncio.run_coroutine_threadsafe(
-                ctx.call(ctx.store.log_batch, item.id, as_metrics(metrics, step)), loop
-            )
-
-        # every local "node" is this machine: one series, without a node prefix
-        monitor = start_monitor(publish, self.system_metrics_interval)
+        self._sample_start(item, ctx)
 
         async def watch() -> None:
             try:
                 status = await job.run()
-                if monitor is not None:
-                    await asyncio.to_thread(monitor.stop)
+                await self._sample_end(item, ctx)
                 await ctx.transition(item, status, reason=job.reason)
             except Exception:
                 ctx.log.exception("jupyter-mlops: training job %s", item.id)
                 await ctx.transition(item, "FAILED", reason="internal error of the local backend")
             finally:
-                if monitor is not None:
-                    monitor.stop()  # a no-op when already stopped
+                with self._sampled_lock:
+                    self._sampled.pop(item.id, None)
                 self.jobs.pop(item.id, None)
 
         self.watchers.start(item.id, watch)
+
+    # -- system metrics: every local job is on this machine, sampled once for all of them --
+    def _sample_start(self, item: JobItem, ctx: TrainingContext) -> None:
+        if self.system_metrics_interval <= 0:
+            return
+        self._loop = asyncio.get_running_loop()
+        with self._sampled_lock:
+            self._sampled[item.id] = [ctx, 0]
+            if self._monitor is None:
+                self._monitor = start_monitor(self._publish, self.system_metrics_interval)
+
+    def _publish(self, metrics: dict[str, float], step: int) -> None:
+        """The machine's sample into every running job's run (the monitor's thread), each
+        with its own step; written in order on the service's thread."""
+        with self._sampled_lock:
+            due = [(job_id, e[0], e[1]) for job_id, e in self._sampled.items()]
+            for e in self._sampled.values():
+                e[1] += 1
+        assert self._loop is not None
+        for job_id, ctx, n in due:
+            asyncio.run_coroutine_threadsafe(
+                ctx.call(ctx.store.log_batch, job_id, as_metrics(metrics, n)), self._loop
+            )
+
+    async def _sample_end(self, item: JobItem, ctx: TrainingContext) -> None:
+        """A job ended: a job shorter than the sampling period gets one sample of its own;
+        the monitor stops with the last job."""
+        with self._sampled_lock:
+            entry = self._sampled.pop(item.id, None)
+            monitor = self._monitor
+            last = not self._sampled
+            if last:
+                self._monitor = None
+        if monitor is None:
+            return
+        if entry is not None and entry[1] == 0:
+            sample = await asyncio.to_thread(monitor.sampler.sample)
+            values = {metric_prefix() + k: v for k, v in sample.items()}
+            await ctx.call(ctx.store.log_batch, item.id, as_metrics(values, 0))
+        if last:
+            await asyncio.to_thread(monitor.stop)
 
     async def attach(self, item: JobItem, ctx: TrainingContext) -> None:
         killed = await ctx.call(kill_leftovers, item.ranks)
