@@ -210,6 +210,8 @@ def order_hits(
             field = field.split(".", 1)[1]
         if field == "timestamp":
             field = "last_updated_timestamp"
+        elif field == "version_number":  # MLflow's name of a model version's number
+            field = "version"
         direction = parts[1].upper() if len(parts) > 1 else "ASC"
         if field not in allowed or direction not in ("ASC", "DESC") or len(parts) > 2:
             raise invalid(

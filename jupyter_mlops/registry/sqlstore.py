@@ -641,7 +641,9 @@ class SqlRegistryStore(AbstractRegistryStore):
                     "creation_timestamp",
                     "last_updated_timestamp",
                 ),
-                [("last_updated_timestamp", False), ("name", True), ("version", False)],
+                # MLflow's: without order_by, newest first; with it, ties by name then version
+                ([] if order_by else [("last_updated_timestamp", False)])
+                + [("name", True), ("version", False)],
             )
             shown, nxt = page(hits, max_results, page_token)
             return self._versions_json(conn, shown), nxt

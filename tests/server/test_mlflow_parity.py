@@ -88,3 +88,16 @@ def test_logged_model_keeps_a_source_run_id_this_server_lacks(api):
     model_id = r.json["model"]["info"]["model_id"]
     r = api("GET", M + f"logged-models/{model_id}")
     assert r.json["model"]["info"]["source_run_id"] == "123"
+
+
+def test_model_versions_ordered_as_mlflow_orders_them(api):
+    names = [f"ord{i}" for i in range(3)]
+    for name in names:
+        assert api("POST", M + "registered-models/create", {"name": name}).status == 200
+    for name in names + names[:2]:  # versions 1 of each, then 2 of ord0 and ord1
+        body = {"name": name, "source": "runs:/r/model", "run_id": "r"}
+        assert api("POST", M + "model-versions/create", body).status == 200
+    r = api("GET", M + "model-versions/search", params={"order_by": "version_number DESC"})
+    got = [(mv["name"], mv["version"]) for mv in r.json["model_versions"]]
+    # the clause, then name ascending (not the newest first) for equal versions
+    assert got == [("ord0", "2"), ("ord1", "2"), ("ord0", "1"), ("ord1", "1"), ("ord2", "1")]
