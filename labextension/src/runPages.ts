@@ -227,10 +227,18 @@ export class RunPages {
         this._since = null; // no such route: read pages from now on
       }
       if (answer && !answer.truncated) {
-        const since = this._since!;
         this._since = Math.max(0, answer.now - CHANGES_OVERLAP_MS);
-        if (this._patch(answer.runs, since)) {
+        const patch = this._patch(answer.runs);
+        if (patch === 'done') {
           return;
+        }
+        if (patch === 'count') {
+          // Changed runs out of view: the rows moved only if runs came or went.
+          const counted = await this._count();
+          if (counted.total === this._total && counted.top === this._topCount) {
+            this._apply(answer.runs);
+            return;
+          }
         }
       }
     }
@@ -263,9 +271,9 @@ export class RunPages {
    * Apply changed runs in place; false when the rows must be read again
    * (a new or deleted run, an order or filter a change may move).
    */
-  private _patch(changed: IRun[], since: number): boolean {
+  private _patch(changed: IRun[]): 'done' | 'count' | 'read' {
     if (!changed.length) {
-      return true;
+      return 'done';
     }
     const stable =
       !this.filter && !this.groupBy && this.sort.column === 'started';
@@ -280,23 +288,38 @@ export class RunPages {
         );
       }
     }
+    let unseen = false;
     for (const run of changed) {
-      const at = loaded.get(run.info.run_id);
       const active = (run.info.lifecycle_stage ?? 'active') === 'active';
-      const isNew = (run.info.start_time ?? 0) >= since;
-      if (!stable || !active || (!at && isNew)) {
-        return false;
+      if (!stable || !active) {
+        return 'read';
       }
+      unseen = unseen || !loaded.has(run.info.run_id);
     }
-    for (const run of changed) {
-      const at = loaded.get(run.info.run_id);
-      if (at) {
-        at.list[at.index] = run;
-      }
+    if (unseen) {
+      // A new run, or one out of view: the count tells.
+      return 'count';
+    }
+    this._apply(changed);
+    return 'done';
+  }
+
+  /** Replace the loaded copies of changed runs. */
+  private _apply(changed: IRun[]): void {
+    const byId = new Map(changed.map(r => [r.info.run_id, r]));
+    for (const page of this._pages.values()) {
+      const swap = (list: IRun[]) =>
+        list.forEach((r, i) => {
+          const fresh = byId.get(r.info.run_id);
+          if (fresh) {
+            list[i] = fresh;
+            this.patched++;
+          }
+        });
+      swap(page.runs);
+      page.children.forEach(swap);
     }
     this._cache = null;
-    this.patched += changed.length;
-    return true;
   }
 
   /** Runs replaced in place by live updates (tests, diagnostics). */
