@@ -40,6 +40,9 @@ from .schema import (
 if TYPE_CHECKING:
     from ..tracking.store import TrackingStore
 
+# the column's width (schema.logged_models.source_run_id)
+MAX_SOURCE_RUN_ID_LENGTH: int = getattr(logged_models.c.source_run_id.type, "length", None) or 64
+
 
 def run_outputs(engine: sa.Engine, run_id: str) -> list[dict[str, Any]]:
     """The run's model outputs, ``[{"model_id", "step"}]`` (MLflow 3's ``runs/get``)."""
@@ -180,6 +183,11 @@ class SqlLoggedModels:
             raise invalid(f"The experiment {experiment_id} must be in the 'active' state.")
         # source_run_id is recorded as given: MLflow's server does not require the run to
         # exist (a model may come from a run of another server, or be registered first)
+        if source_run_id and len(source_run_id) > MAX_SOURCE_RUN_ID_LENGTH:
+            raise invalid(
+                f"Invalid value for 'source_run_id': longer than "
+                f"{MAX_SOURCE_RUN_ID_LENGTH} characters."
+            )
         model_id = "m-" + uuid.uuid4().hex
         name = name or f"model-{model_id[2:10]}"
         if len(name) > 500 or "/" in name:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from . import evaluation as ev
 from .clock import now_ms
-from .errors import invalid
+from .errors import invalid, not_found
 from .paging import decode_page_token, encode_page_token
 from .search import (
     ATTRIBUTE,
@@ -32,6 +32,7 @@ from .search import (
     _symbol,
     parse_order_by,
 )
+from .validation import experiment_int_ids
 
 if TYPE_CHECKING:
     from .entities import Experiment
@@ -102,16 +103,6 @@ class EvaluationStore:
         raise NotImplementedError(_NOT)
 
 
-def _exp_ids(ids: Sequence[str]) -> list[int]:
-    out = []
-    for e in ids:
-        try:
-            out.append(int(e))
-        except (TypeError, ValueError):
-            raise invalid(f"Invalid experiment ID: {e!r}") from None
-    return out
-
-
 def _dataset_clause(p: _Parser) -> Comparison:
     p.skip_ws()
     entity, key, start = p.identifier()
@@ -153,9 +144,12 @@ class SqlEvaluationStore(EvaluationStore):
         def get_experiment(self, experiment_id: str) -> Experiment: ...
 
     def _checked_exps(self, experiment_ids: Sequence[str]) -> list[int]:
+        ids = experiment_int_ids(experiment_ids)
         for e in experiment_ids:
+            if int(e) not in ids:
+                raise not_found(f"No Experiment with id={e} exists")
             self.get_experiment(str(e))  # RESOURCE_DOES_NOT_EXIST for an unknown one
-        return _exp_ids(experiment_ids)
+        return ids
 
     def create_eval_dataset(
         self, name: str, experiment_ids: Sequence[str], tags: dict[str, str]
@@ -186,7 +180,9 @@ class SqlEvaluationStore(EvaluationStore):
             x = ev.eval_dataset_experiments
             where.append(
                 d.c.dataset_id.in_(
-                    sa.select(x.c.dataset_id).where(x.c.experiment_id.in_(_exp_ids(experiment_ids)))
+                    sa.select(x.c.dataset_id).where(
+                        x.c.experiment_id.in_(experiment_int_ids(experiment_ids))
+                    )
                 )
             )
         if filter_string and filter_string.strip():
@@ -244,7 +240,7 @@ class SqlEvaluationStore(EvaluationStore):
         with self._write() as conn:
             row = ev.dataset_row(conn, dataset_id)
             ev.add_experiments(conn, dataset_id, adds)
-            ev.remove_experiments(conn, dataset_id, _exp_ids(remove))
+            ev.remove_experiments(conn, dataset_id, experiment_int_ids(remove))
             return ev.dataset_dict(conn, row)
 
     def upsert_eval_records(
@@ -271,16 +267,23 @@ class SqlEvaluationStore(EvaluationStore):
             return ev.register_scorer(conn, exp, name, serialized, now_ms())
 
     def list_scorers(self, experiment_id: str, name: str | None = None) -> list[dict[str, Any]]:
-        (exp,) = _exp_ids([experiment_id])
+        exp = _one_experiment(experiment_id)
         with self._read() as conn:
             return [ev.scorer_dict(r) for r in ev.list_scorers(conn, exp, name)]
 
     def get_scorer(self, experiment_id: str, name: str, version: int | None) -> dict[str, Any]:
-        (exp,) = _exp_ids([experiment_id])
+        exp = _one_experiment(experiment_id)
         with self._read() as conn:
             return ev.scorer_dict(ev.get_scorer(conn, exp, name, version))
 
     def delete_scorer(self, experiment_id: str, name: str, version: int | None) -> None:
-        (exp,) = _exp_ids([experiment_id])
+        exp = _one_experiment(experiment_id)
         with self._write() as conn:
             ev.delete_scorer(conn, exp, name, version)
+
+
+def _one_experiment(experiment_id: str) -> int:
+    ids = experiment_int_ids([experiment_id])
+    if not ids:
+        raise not_found(f"No Experiment with id={experiment_id} exists")
+    return ids[0]

@@ -28,6 +28,7 @@ from .clock import now_ms
 from .errors import invalid, not_found
 from .paging import decode_page_token, encode_page_token
 from .traces import TraceInfo
+from .validation import experiment_int_ids
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactRepository
@@ -261,10 +262,10 @@ class SqlTraceStore(TraceStore):
             raise invalid("Only one of `max_timestamp_millis` and `request_ids` can be specified.")
         if not trace_ids and max_timestamp_millis is None:
             raise invalid("Either `max_timestamp_millis` or `request_ids` must be specified.")
-        exp = int(experiment_id)
+        exps = experiment_int_ids([experiment_id])  # beyond int64: matches nothing
         tc = t.traces.c
         with self._write() as conn:
-            q = sa.select(tc.trace_id).where(tc.experiment_id == exp)
+            q = sa.select(tc.trace_id).where(tc.experiment_id.in_(exps))
             if trace_ids:
                 q = q.where(tc.trace_id.in_(list(trace_ids)))
             else:
@@ -402,12 +403,7 @@ class SqlTraceStore(TraceStore):
         comparisons = trace_search.parse_trace_filter(filter_string)
         order = trace_search.parse_trace_order_by(order_by)
         offset = decode_page_token(page_token)
-        ids = []
-        for e in experiment_ids:
-            try:
-                ids.append(int(e))
-            except (TypeError, ValueError):
-                raise invalid(f"Invalid experiment ID: {e!r}") from None
+        ids = experiment_int_ids(experiment_ids)
         tc = t.traces.c
         q = (
             sa.select(t.traces)
@@ -457,7 +453,7 @@ class SqlTraceStore(TraceStore):
     ) -> list[tuple[str | None, int]]:
         comparisons = trace_search.parse_trace_filter(filter_string)
         tc = t.traces.c
-        ids = [int(e) for e in experiment_ids]
+        ids = experiment_int_ids(experiment_ids)
         where = [tc.experiment_id.in_(ids), *trace_search.filter_clauses(comparisons)]
         with self._read() as conn:
             if dimension is None:

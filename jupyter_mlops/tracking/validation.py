@@ -282,3 +282,21 @@ def parse_dataset_inputs(items: Sequence[Any], path: str = "datasets") -> list[D
 def check_dataset_inputs(inputs: Sequence[DatasetInput]) -> list[DatasetInput]:
     """Entities made in process (the client's store transport) go through the same checks."""
     return parse_dataset_inputs([i.to_dict() for i in inputs])
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def experiment_int_ids(experiment_ids: Sequence[str]) -> list[int]:
+    """Experiment ids as the column's integers, for filters: ids beyond int64 match
+    nothing (no experiment has one) and are dropped, where binding them would overflow
+    the database driver."""
+    ids = []
+    for e in experiment_ids:
+        try:
+            n = int(e)
+        except (TypeError, ValueError):
+            raise invalid(f"Invalid experiment ID: {e!r}") from None
+        if n in _INT64:
+            ids.append(n)
+    return ids

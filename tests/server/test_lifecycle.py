@@ -356,6 +356,9 @@ class TestServices:
             svc,
             app.deployment_service,
             app.training_service,
+            app.project_service,
+            app.notification_service,
+            app.hub_agent_service,
         ]  # in start order
         assert jp_serverapp.web_app.settings["mlops_training_service"] is app.training_service
         assert svc.schedule_interval == 7.0  # c.PipelineService.* reaches the subclass

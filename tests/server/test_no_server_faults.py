@@ -43,7 +43,10 @@ def mlops_db_url(request, tmp_path):
 
 def _fields(verb: str, op: dict) -> list[str]:
     if verb == "post":
-        return list(op["requestBody"]["content"]["application/json"]["schema"]["properties"])
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        # OTLP's ExportTraceServiceRequest (v1/traces) has no flat fields: its malformed
+        # payloads are tested in tests/server/test_tracing_e2e.py
+        return list(schema.get("properties", {}))
     return [p["name"] for p in op.get("parameters", [])]
 
 

@@ -30,6 +30,35 @@ EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 MAX_OTLP_BODY = 64 << 20
 
 
+# MLflow's trace metric names (mlflow.tracing.constant): the ones this server does not
+# compute are NOT_IMPLEMENTED; any other name is the caller's mistake.
+KNOWN_TRACE_METRICS = frozenset(
+    {
+        "trace_count",
+        "session_count",
+        "latency",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "span_count",
+        "input_cost",
+        "output_cost",
+        "total_cost",
+        "assessment_count",
+        "assessment_value",
+    }
+)
+
+
+def _experiment_ids(f: Fields, required: bool = False) -> list[str]:
+    asked = f.strings("experiment_ids", ids=True)
+    if required and not asked:
+        raise invalid("Missing value for required parameter 'experiment_ids'.")
+    return asked
+
+
 def _kv_list(f: Fields, name: str) -> dict[str, str]:
     """``[{"key","value"}]`` (v2) or ``{key: value}`` (v3 maps)."""
     raw = f.data.get(name)
@@ -145,8 +174,10 @@ def link_to_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 def trace_metrics(f: Fields, store: TrackingStore) -> dict[str, Any]:
     """``traces/metrics``: the trace count, optionally by status (what MLflow's UI charts
     first); other metrics are NOT_IMPLEMENTED here."""
-    exps = f.strings("experiment_ids", ids=True)
+    exps = _experiment_ids(f)
     name = f.string("metric_name", required=True)
+    if name not in KNOWN_TRACE_METRICS:
+        raise invalid(f"Unknown trace metric {name!r}.")
     if name != "trace_count":
         raise NotImplementedError(f"Trace metric '{name}' is not implemented by this server.")
     dims = f.strings("dimensions")
@@ -165,9 +196,7 @@ def trace_metrics(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def filter_correlation(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    exps = f.strings("experiment_ids", ids=True)
-    if not exps:
-        raise invalid("Missing value for required parameter 'experiment_ids'.")
+    exps = _experiment_ids(f, required=True)
     return store.trace_correlation(
         exps,
         f.string("filter_string1", required=True) or "",
@@ -235,9 +264,7 @@ def get_trace_info_v2(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def search_traces_v2(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    exps = f.strings("experiment_ids", ids=True)
-    if not exps:
-        raise invalid("Missing value for required parameter 'experiment_ids'.")
+    exps = _experiment_ids(f, required=True)
     infos, token = store.search_traces(exps, **_search_args(f))
     out: dict[str, Any] = {"traces": [i.to_v2_dict() for i in infos]} if infos else {}
     if token:
