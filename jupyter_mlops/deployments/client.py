@@ -126,14 +126,26 @@ class Deployment:
         return list(self.refresh()._data.get("history") or [])
 
     def wait(self, timeout: float = 300.0) -> Deployment:
-        """Until the rollout settles; raises if it failed (the old version keeps serving)."""
+        """Until the rollout this object last asked for (its ``generation``) has ended and
+        the status settled; raises if that rollout failed (the old version keeps serving).
+        A status read before the server started that rollout is the previous one's: it
+        does not count."""
+        generation = self._data.get("generation")
         deadline = time.monotonic() + timeout
         while True:
             d = self.refresh()._data
-            if d["status"] in SETTLED:
-                if d["status"] == "FAILED" or (d.get("reason") or "").find(" failed: ") > 0:
+            observed = d.get("observed_generation")
+            if generation is None or observed is None:  # a server without rollout counts
+                ended, error = True, None
+                if (d.get("reason") or "").find(" failed: ") > 0:
+                    error = d.get("reason")
+            else:
+                ended = observed >= generation
+                error = d.get("rollout_error") if observed == generation else None
+            if ended and d["status"] in SETTLED:
+                if error or d["status"] == "FAILED":
                     raise TrackingError(
-                        f"Deployment '{self.name}': {d.get('reason')}", "INVALID_STATE"
+                        f"Deployment '{self.name}': {error or d.get('reason')}", "INVALID_STATE"
                     )
                 return self
             if time.monotonic() > deadline:

@@ -75,6 +75,59 @@ class DeploymentDB:
         with self._write() as conn:
             conn.execute(deployments.update().where(deployments.c.name == name).values(**values))
 
+    def update_observed(self, name: str, generation: int, **values: Any) -> bool:
+        """:meth:`update` if no rollout is under way and none started since ``generation``
+        (what a target observed outside a rollout: it must not hide one). False: not
+        written."""
+        for key in ("resources", "state"):
+            if key in values and values[key] is not None:
+                values[key] = json.dumps(values[key])
+        values["updated_time"] = now_ms()
+        d = deployments.c
+        with self._write() as conn:
+            done = conn.execute(
+                deployments.update()
+                .where(
+                    d.name == name,
+                    d.generation == generation,
+                    d.observed_generation == generation,
+                )
+                .values(**values)
+            )
+            return bool(done.rowcount)
+
+    def start_rollout(self, name: str, **values: Any) -> int:
+        """A request starts a rollout: ``generation`` + 1 (with ``values``); the new
+        generation."""
+        for key in ("resources", "state"):
+            if key in values and values[key] is not None:
+                values[key] = json.dumps(values[key])
+        values["updated_time"] = now_ms()
+        d = deployments.c
+        with self._write() as conn:
+            conn.execute(
+                deployments.update()
+                .where(d.name == name)
+                .values(generation=d.generation + 1, **values)
+            )
+            gen = conn.execute(sa.select(d.generation).where(d.name == name)).scalar()
+            return int(gen or 0)
+
+    def end_rollout(self, name: str, generation: int, error: str | None, **values: Any) -> None:
+        """The rollout of ``generation`` ended (``error``: why it failed), with ``values``
+        written at the same time (a client waiting for it reads both at once)."""
+        for key in ("resources", "state"):
+            if key in values and values[key] is not None:
+                values[key] = json.dumps(values[key])
+        values["updated_time"] = now_ms()
+        d = deployments.c
+        with self._write() as conn:
+            conn.execute(
+                deployments.update()
+                .where(d.name == name, d.observed_generation < generation)
+                .values(observed_generation=generation, rollout_error=error, **values)
+            )
+
     def delete(self, name: str) -> None:
         with self._write() as conn:
             conn.execute(deployment_history.delete().where(deployment_history.c.name == name))

@@ -145,25 +145,29 @@ class KServeTarget(KubeTarget):
         memo: dict[str, Any],
     ) -> None:
         body = self.manifest(item, uri, version, image, canary)
-        if await self.client.find(INFERENCESERVICES, item.id) is None:
+        old = await self.client.find(INFERENCESERVICES, item.id)
+        if old is None:
             if canary is not None:
                 raise invalid("A first deployment has nothing to split traffic with.")
             body["spec"]["predictor"].pop("canaryTrafficPercent")
-            await self.client.create(INFERENCESERVICES, body)
+            written = await self.client.create(INFERENCESERVICES, body)
         else:
             # a merge patch: canaryTrafficPercent None removes the field (all traffic)
-            await self.client.patch(INFERENCESERVICES, item.id, body)
+            written = await self.client.patch(INFERENCESERVICES, item.id, body)
+        memo["written"] = _written(old, written)
 
     async def promote_canary(self, item: DeploymentItem, memo: dict[str, Any]) -> None:
-        await self.client.patch(
+        written = await self.client.patch(
             INFERENCESERVICES, item.id, {"spec": {"predictor": {"canaryTrafficPercent": None}}}
         )
+        memo["written"] = _written(None, written)
         memo["spec"] = {k: v for k, v in (memo.get("canary") or {}).items() if k != "percent"}
 
     async def drop_canary(self, item: DeploymentItem, memo: dict[str, Any]) -> None:
-        await self.client.patch(
+        written = await self.client.patch(
             INFERENCESERVICES, item.id, {"spec": {"predictor": {"canaryTrafficPercent": 0}}}
         )
+        memo["written"] = _written(None, written)
 
     async def delete(self, item: DeploymentItem) -> None:
         await self.client.delete(INFERENCESERVICES, item.id, missing_ok=True)
@@ -189,7 +193,7 @@ class KServeTarget(KubeTarget):
         conds = {c.get("type"): c for c in st.get("conditions") or []}
         pred = (st.get("components") or {}).get("predictor") or {}
         url = st.get("url") or (st.get("address") or {}).get("url") or pred.get("url")
-        current = st.get("observedGeneration") == meta.get("generation")
+        current = _current(isvc, memo.get("written"))
         ann = meta.get("annotations") or {}
         spec_serves = {"version": ann.get(ANN_VERSION), "model_uri": ann.get(ANN_URI)}
         pods = (await self.client.list(PODS, label_selector=f"{LABEL_DEPLOYMENT}={item.id}")).get(
@@ -241,20 +245,22 @@ class KServeTarget(KubeTarget):
         memo_out = {"revisions": {r: v for r, v in revisions.items() if r in _names(pred)}}
         stopped = (conds.get("Stopped") or {}).get("status") == "True"
         failure = (st.get("modelStatus") or {}).get("lastFailureInfo") or {}
-        new_failed = (
-            current
-            and latest_created is not None
-            and latest_created != pred.get("latestReadyRevision")
-            and (
-                (conds.get("LatestDeploymentReady") or {}).get("status") == "False"
-                or (
-                    (conds.get("PredictorReady") or {}).get("status") == "False"
-                    and not pred.get("latestReadyRevision")
+        # a failure counts only once the status is about the spec written (a stale one may
+        # still show the previous rollout's failure)
+        new_failed = current and (
+            (
+                latest_created is not None
+                and latest_created != pred.get("latestReadyRevision")
+                and (
+                    (conds.get("LatestDeploymentReady") or {}).get("status") == "False"
+                    or (
+                        (conds.get("PredictorReady") or {}).get("status") == "False"
+                        and not pred.get("latestReadyRevision")
+                    )
                 )
             )
-        ) or (st.get("modelStatus") or {}).get("transitionStatus") in (
-            "BlockedByFailedLoad",
-            "InvalidSpec",
+            or (st.get("modelStatus") or {}).get("transitionStatus")
+            in ("BlockedByFailedLoad", "InvalidSpec")
         )
         reason = condition_reason(
             isvc, "PredictorReady", "LatestDeploymentReady", "IngressReady", "Ready"
@@ -285,6 +291,43 @@ class KServeTarget(KubeTarget):
             failed=bool(new_failed),
             memo=memo_out,
         )
+
+
+def _written(old: dict[str, Any] | None, written: dict[str, Any]) -> dict[str, Any]:
+    """What a status must show to be about the spec just written (:func:`_current`): the
+    written object's generation and, when the pod template changed, the revision that was
+    the latest before (a new one must replace it)."""
+    before = None
+    if old is not None and _template(old) != _template(written):
+        pred = ((old.get("status") or {}).get("components") or {}).get("predictor") or {}
+        before = pred.get("latestCreatedRevision") or ""
+    return {"generation": int(written["metadata"].get("generation") or 0), "before": before}
+
+
+def _template(isvc: dict[str, Any]) -> dict[str, Any]:
+    """The predictor's fields that make a new Knative revision (all but the traffic)."""
+    pred = (isvc.get("spec") or {}).get("predictor") or {}
+    return {k: v for k, v in pred.items() if k != "canaryTrafficPercent"}
+
+
+def _current(isvc: dict[str, Any], written: dict[str, Any] | None) -> bool:
+    """The status is about the spec last written (else it is the previous rollout's, as it
+    is right after a PATCH). KServe copies ``observedGeneration`` from the Knative Service
+    (``PropagateStatus``), which counts that object's own spec changes: it catches up with
+    the InferenceService's generation, it may not equal it. So: at least the generation
+    written and, after a template change, a ``latestCreatedRevision`` other than the one
+    before it. Without a record (after a restart): the object's own generation."""
+    meta, st = isvc["metadata"], isvc.get("status") or {}
+    observed = int(st.get("observedGeneration") or 0)
+    if not written:
+        return observed >= int(meta.get("generation") or 0)
+    if observed < int(written.get("generation") or 0):
+        return False
+    before = written.get("before")
+    if before is None:
+        return True
+    pred = (st.get("components") or {}).get("predictor") or {}
+    return bool(pred.get("latestCreatedRevision")) and pred["latestCreatedRevision"] != before
 
 
 def _ready(pod: dict[str, Any]) -> bool:

@@ -388,12 +388,14 @@ def item_name(obj: dict[str, Any]) -> str:
 
 
 def _settled(dep: dict[str, Any]) -> bool:
-    """The Deployment's rollout finished: its controller saw the last change, every pod runs
-    the current template and is available."""
+    """The Deployment's rollout finished, as ``kubectl rollout status`` says it: its
+    controller saw the last change (``observedGeneration`` caught up with the generation:
+    right after a PATCH it still describes the previous template), every pod runs the
+    current template and is available."""
     spec, st = dep.get("spec") or {}, dep.get("status") or {}
     want = int(spec.get("replicas") or 0)
     return (
-        st.get("observedGeneration") == dep["metadata"].get("generation")
+        int(st.get("observedGeneration") or 0) >= int(dep["metadata"].get("generation") or 0)
         and int(st.get("updatedReplicas") or 0) == want
         and int(st.get("availableReplicas") or 0) == want
         and int(st.get("replicas") or 0) == want

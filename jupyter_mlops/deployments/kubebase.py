@@ -452,22 +452,25 @@ class KubeTarget(Target[DeploymentItem, DeploymentContext]):
 
         trouble: str | None = None
         while True:
-            if item.id not in self.rolling:
-                fresh = await ctx.call(ctx.svc.db.get, item.id)
-                if fresh is None:
-                    return
+            fresh = await ctx.call(ctx.svc.db.get, item.id)
+            if fresh is None:
+                return
+            # While a rollout is under way (requested or running) its task records what
+            # happens; what this reads may be from before it and is not written (below).
+            generation = int(fresh.get("generation") or 0)
+            if item.id not in self.rolling and generation == fresh.get("observed_generation"):
                 item.row = fresh
                 try:
                     seen = await self.observe(item, self._memo(item))
                     trouble = None
                 except KubeError as e:
-                    if e.message != trouble:
+                    why = f"cannot read the cluster now: {e.message}"
+                    if e.message != trouble and await ctx.observed(
+                        item, generation, None, reason=why
+                    ):
                         trouble = e.message
-                        await ctx.transition(
-                            item, None, reason=f"cannot read the cluster now: {e.message}"
-                        )
                 else:
-                    await self._record(item, ctx, seen)
+                    await self._record(item, ctx, seen, generation=generation)
             await asyncio.sleep(self.poll_interval)
 
     async def _record(
@@ -477,17 +480,28 @@ class KubeTarget(Target[DeploymentItem, DeploymentContext]):
         seen: Observation,
         memo: dict[str, Any] | None = None,
         force: bool = False,
+        generation: int | None = None,
     ) -> None:
+        """Write what ``seen`` says (only changes, unless ``force``). ``generation``: seen
+        by the poller outside a rollout, so written only if no rollout started since (a
+        rollout's own task passes None)."""
         memo = {**(self._memo(item) if memo is None else memo), **seen.memo}
         if item.row.get("served_uri") and seen.status == "FAILED" and seen.traffic:
             seen.status = "READY"  # a failed new version: the old one serves
         key = (seen.status, seen.reason, seen.url, repr(seen.traffic), repr(memo))
         if not force and self._last.get(item.id) == key:
             return
-        self._last[item.id] = key
+        if generation is not None and seen.status == "READY" and not seen.reason:
+            seen.reason = item.row.get("rollout_error")  # what failed last stays said
         state = self._state(item, memo, seen)
+        if generation is None:
+            await ctx.transition(item, seen.status, reason=seen.reason, url=seen.url, state=state)
+        elif not await ctx.observed(
+            item, generation, seen.status, reason=seen.reason, url=seen.url, state=state
+        ):
+            return
+        self._last[item.id] = key
         item.row["state"] = state
-        await ctx.transition(item, seen.status, reason=seen.reason, url=seen.url, state=state)
 
 
 def rolled_out(seen: Observation, memo: dict[str, Any]) -> bool:

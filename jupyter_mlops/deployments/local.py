@@ -197,6 +197,25 @@ class DeploymentContext(TargetContext[DeploymentItem]):
         await self.record(item.id, **values)
         return True
 
+    async def observed(
+        self,
+        item: DeploymentItem,
+        generation: int,
+        status: str | None,
+        *,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """:meth:`transition` for what a target saw outside a rollout: written only while
+        no rollout is under way and none started since ``generation`` (a status read
+        before a request started one must not stand for its outcome). False: not written."""
+        values = dict(fields)
+        if status is not None:
+            values.update(status=status, reason=reason)
+        elif reason is not None:
+            values["reason"] = reason
+        return bool(await self.call(self.svc.db.update_observed, item.id, generation, **values))
+
     async def set_ref(self, item: DeploymentItem, ref: str) -> None:
         item.ref = ref
         await self.record(item.id, owner=ref)

@@ -1,9 +1,10 @@
 """Tables of deployments and the versions they served (SQLAlchemy Core).
 
-They live in the tracking database, created by the Alembic migration
-``tracking/migrations/versions/0008_deployments.py`` (which spells them out itself:
-``tracking`` never imports ``deployments``). No foreign keys to registry tables: a deployment
-outlives the deletion of the version it once served (its history says which it was).
+They live in the tracking database, created by the Alembic migrations
+``tracking/migrations/versions/0008_deployments.py`` and ``0014_deployment_generation.py``
+(which spell them out themselves: ``tracking`` never imports ``deployments``). No foreign
+keys to registry tables: a deployment outlives the deletion of the version it once served
+(its history says which it was).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ deployments = Table(
     Column("alias_version", String(32), nullable=True),  # the alias' version last followed
     Column("state", Text, nullable=True),  # JSON: the target's own record (processes, ports)
     Column("owner", Text, nullable=True),  # "host:pid" of the server supervising it
+    # Rollouts, counted as Kubernetes counts spec changes (migration 0014): every request
+    # that starts one increments ``generation``; ``observed_generation`` is the last that
+    # ended, ``rollout_error`` why it failed (NULL: it succeeded).
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("observed_generation", Integer, nullable=False, server_default="0"),
+    Column("rollout_error", Text, nullable=True),
     Column("created_time", BigInteger, nullable=False),
     Column("updated_time", BigInteger, nullable=False),
 )

@@ -190,6 +190,13 @@ class DeploymentService(Service):
             state = dep.get("state") or {}
             if dep["target"] == LOCAL and state.get("host", host) != host:
                 continue
+            if dep["generation"] > dep["observed_generation"]:  # a server stopped mid-rollout
+                await self.call(
+                    self.db.end_rollout,
+                    dep["name"],
+                    dep["generation"],
+                    "interrupted: the Jupyter server stopped during the rollout",
+                )
             if dep["target"] not in self.by_name:
                 self.log.warning(
                     "jupyter-mlops: deployment %s: its target %r is not configured now",
@@ -331,6 +338,10 @@ class DeploymentService(Service):
         }
         out["resources"] = dep.get("resources") or {}
         out["served_uri"] = dep.get("served_uri")
+        # the rollout a request started, the last that ended, and why that one failed
+        out["generation"] = int(dep.get("generation") or 0)
+        out["observed_generation"] = int(dep.get("observed_generation") or 0)
+        out["rollout_error"] = dep.get("rollout_error")
         out["traffic"] = self.traffic(dep)
         canary = ((state.get("memo") or {}).get("canary")) if dep["target"] != LOCAL else None
         out["canary"] = (
@@ -465,13 +476,15 @@ class DeploymentService(Service):
             "created_time": now,
             "updated_time": now,
             "owner": None,
+            "generation": 1,
+            "observed_generation": 0,
         }
         if not await self.call(self.db.insert, row):
             raise TrackingError(
                 f"A deployment named '{name}' exists already.", "RESOURCE_ALREADY_EXISTS"
             )
         dep = await self.call(self.db.get, name)
-        self._spawn(self._rollout(tgt, dep, served, version, "create"))
+        self._spawn(self._rollout(tgt, dep, 1, served, version, "create"))
         return self.present(dep)
 
     async def _check(self, tgt: Any, name: str, served: str, canary: int | None) -> None:
@@ -493,13 +506,17 @@ class DeploymentService(Service):
         self,
         tgt: Any,
         dep: dict[str, Any],
+        generation: int,
         served: str,
         version: str | None,
         action: str,
         canary: int | None = None,
     ) -> None:
-        async with self._lock(dep["name"]):
-            fresh = await self.call(self.db.get, dep["name"])
+        """Rollout ``generation``: hand it to the target; its end (with why it failed) is
+        recorded with the status it leaves, in one write (clients wait for it)."""
+        name = dep["name"]
+        async with self._lock(name):
+            fresh = await self.call(self.db.get, name)
             if fresh is None:  # deleted meanwhile
                 return
             item = self._item(fresh, served, version, action)
@@ -508,18 +525,22 @@ class DeploymentService(Service):
                 await tgt.submit(item, self.ctx)
             except RolloutFailed as e:
                 ok = fresh.get("served_uri") is not None
-                await self._record(
-                    dep["name"],
-                    status="READY" if ok else "FAILED",
-                    reason=f"{action} to {served} failed: {e}",
-                )
+                why = f"{action} to {served} failed: {e}"
+                await self._end(name, generation, why, status="READY" if ok else "FAILED")
                 return
             except Exception as e:  # the deployment says what went wrong
-                self.log.exception("jupyter-mlops: deployment %s: %s failed", dep["name"], action)
-                await self._record(
-                    dep["name"], status="FAILED", reason=f"{action} failed: {type(e).__name__}: {e}"
-                )
+                self.log.exception("jupyter-mlops: deployment %s: %s failed", name, action)
+                why = f"{action} failed: {type(e).__name__}: {e}"
+                await self._end(name, generation, why, status="FAILED")
                 return
+            await self._end(name, generation, None)
+
+    async def _end(self, name: str, generation: int, error: str | None, **values: Any) -> None:
+        """Rollout ``generation`` ended (``error``: why it failed, which is also the
+        deployment's ``reason``)."""
+        if error is not None:
+            values["reason"] = error
+        await self.call(self.db.end_rollout, name, generation, error, **values)
 
     async def update(
         self,
@@ -582,10 +603,14 @@ class DeploymentService(Service):
         )
         if roll:
             values["status"] = "UPDATING"
-        await self.call(self.db.update, name, **values)
+            generation = await self.call(self.db.start_rollout, name, **values)
+        else:
+            await self.call(self.db.update, name, **values)
         dep = await self.call(self.db.get, name)
         if roll:
-            self._spawn(self._rollout(tgt, dep, served, version, action, canary_percent))
+            self._spawn(
+                self._rollout(tgt, dep, generation, served, version, action, canary_percent)
+            )
         return self.present(dep)
 
     async def _canary_step(self, name: str, step: str) -> dict[str, Any]:
@@ -602,7 +627,7 @@ class DeploymentService(Service):
         if not ((dep.get("state") or {}).get("memo") or {}).get("canary"):
             raise invalid(f"Deployment '{name}' has no canary to {step}.")
         tgt = self._target(dep["target"])
-        await self.call(self.db.update, name, status="UPDATING", reason=None)
+        generation = await self.call(self.db.start_rollout, name, status="UPDATING", reason=None)
 
         async def run() -> None:
             async with self._lock(name):
@@ -613,12 +638,13 @@ class DeploymentService(Service):
                 try:
                     await (tgt.promote if step == "promote" else tgt.abort)(item, self.ctx)
                 except RolloutFailed as e:
-                    await self._record(name, status="READY", reason=f"{step} failed: {e}")
+                    await self._end(name, generation, f"{step} failed: {e}", status="READY")
                 except Exception as e:  # the deployment says what went wrong
                     self.log.exception("jupyter-mlops: deployment %s: %s failed", name, step)
-                    await self._record(
-                        name, status="READY", reason=f"{step} failed: {type(e).__name__}: {e}"
-                    )
+                    why = f"{step} failed: {type(e).__name__}: {e}"
+                    await self._end(name, generation, why, status="READY")
+                else:
+                    await self._end(name, generation, None)
 
         self._spawn(run())
         return self.present(await self.call(self.db.get, name))

@@ -87,6 +87,21 @@ def schemas() -> dict[str, Any]:
                 "model_name": n_s,
                 "model_version": n_s,
                 "served_uri": n_s,
+                "generation": {
+                    "type": "integer",
+                    "description": "Counts the requests that started a rollout (create, "
+                    "update, rollback, promote): wait until observed_generation reaches "
+                    "the one a request answered",
+                },
+                "observed_generation": {
+                    "type": "integer",
+                    "description": "The last rollout that ended (succeeded or failed)",
+                },
+                "rollout_error": {
+                    **n_s,
+                    "description": "Why the rollout observed_generation failed (null: "
+                    "it succeeded)",
+                },
                 "canary": {
                     "type": "object",
                     "nullable": True,

@@ -22,6 +22,11 @@ command as a local process:
 - **Service**: ``NodePort`` services get a node port (a free local port) where a proxy spreads
   requests round robin over the ready pods the selector matches (their endpoints).
 
+Like the real controllers, these see a spec change some time after it is written (their
+informer's watch and work queue): :attr:`FakeServing.lag` seconds. Until then the object's
+``status`` (and its ``observedGeneration``) still describes the previous generation, so a
+client that reads right after its PATCH sees the previous rollout's status, as on a cluster.
+
 Pods share 127.0.0.1, so the scoring container's ``--port 8080`` is moved to a free port (the
 API server maps a port named ``notebook-port``; the controller puts the mapped port in the
 container's arguments, and in the annotation ``fakek8s/port.8080`` for the pod proxy), and the
@@ -67,9 +72,12 @@ def _ready(pod: dict) -> bool:
 
 
 def _template(predictor: dict) -> str:
-    """What makes a new Knative revision: the predictor's pod template."""
-    keys = ("containers", "labels", "annotations", "serviceAccountName")
-    return json.dumps({k: predictor.get(k) for k in keys}, sort_keys=True)
+    """What makes a new Knative revision: the predictor's pod template, which KServe builds
+    from every predictor field but the traffic (replicas become its autoscaling
+    annotations)."""
+    return json.dumps(
+        {k: v for k, v in predictor.items() if k != "canaryTrafficPercent"}, sort_keys=True
+    )
 
 
 def _port(pod: dict) -> int:
@@ -128,8 +136,15 @@ class Proxy:
 class FakeServing:
     """The fake KServe, Deployment and Service controllers (see the module's docstring)."""
 
-    def __init__(self, k8s: FakeKubernetes, images: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, k8s: FakeKubernetes, images: dict[str, str] | None = None, lag: float = 0.3
+    ) -> None:
         self.k8s = k8s
+        #: Seconds before a controller acts on a spec change (the status lags meanwhile).
+        self.lag = lag
+        #: (kind, ns, name) → (generation, loop time it was first seen)
+        self.seen: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self.locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         #: image → local directory of the model it holds
         self.images: dict[str, str] = dict(images or {})
         self.loops: dict[tuple[str, str, str], asyncio.Task] = {}
@@ -254,6 +269,16 @@ class FakeServing:
         if proxy is not None:
             await proxy.stop()
 
+    def _lagging(self, key: tuple[str, str, str], obj: dict) -> bool:
+        """Whether the controller has not yet seen ``obj``'s generation (younger than
+        :attr:`lag`): it leaves the status as it is meanwhile."""
+        now_t = asyncio.get_running_loop().time()
+        gen = int(obj["metadata"].get("generation") or 1)
+        seen = self.seen.get(key)
+        if seen is None or seen[0] != gen:
+            seen = self.seen[key] = (gen, now_t)
+        return now_t - seen[1] < self.lag
+
     async def close(self) -> None:
         for key in list(self.loops) + list(self.proxies):
             await self._stop(key)
@@ -266,38 +291,45 @@ class FakeServing:
             await self._stop(key)
             self.isvc_state.pop((ns, name), None)
             return
-        st = self.isvc_state.setdefault(
-            (ns, name), {"revisions": [], "rolled": None, "previous": None, "n": 0}
-        )
-        if key not in self.proxies:
-            proxy = Proxy(lambda: self._pick(ns, name))
-            await proxy.start()
-            self.proxies[key] = proxy
-        pred = obj["spec"]["predictor"]
-        template = _template(pred)
-        revs = st["revisions"]
-        if not revs or revs[-1]["template"] != template:
-            st["n"] += 1
-            rev = f"{name}-predictor-{st['n']:05d}"
-            revs.append(
-                {"name": rev, "template": template, "generation": obj["metadata"]["generation"]}
+        await asyncio.sleep(self.lag)  # the work queue's delay
+        # one event at a time per object, as a controller's work queue hands them out
+        async with self.locks.setdefault(key, asyncio.Lock()):
+            current = self.k8s.find(ISVC, ns, name)
+            if current is None:  # deleted meanwhile
+                return
+            obj = current
+            st = self.isvc_state.setdefault(
+                (ns, name), {"revisions": [], "rolled": None, "previous": None, "n": 0}
             )
-            labels = {
-                "serving.kserve.io/inferenceservice": name,
-                "component": "predictor",
-                "serving.knative.dev/revision": rev,
-                **(pred.get("labels") or {}),
-            }
-            spec = {"containers": pred["containers"]}
-            for _ in range(max(1, int(pred.get("minReplicas") or 0))):
-                await self._create_pod(
-                    ns,
-                    f"{rev}-deployment-{uuid.uuid4().hex[:5]}",
-                    obj,
-                    labels,
-                    pred.get("annotations") or {},
-                    spec,
+            if key not in self.proxies:
+                proxy = Proxy(lambda: self._pick(ns, name))
+                await proxy.start()
+                self.proxies[key] = proxy
+            pred = obj["spec"]["predictor"]
+            template = _template(pred)
+            revs = st["revisions"]
+            if not revs or revs[-1]["template"] != template:
+                st["n"] += 1
+                rev = f"{name}-predictor-{st['n']:05d}"
+                revs.append(
+                    {"name": rev, "template": template, "generation": obj["metadata"]["generation"]}
                 )
+                labels = {
+                    "serving.kserve.io/inferenceservice": name,
+                    "component": "predictor",
+                    "serving.knative.dev/revision": rev,
+                    **(pred.get("labels") or {}),
+                }
+                spec = {"containers": pred["containers"]}
+                for _ in range(max(1, int(pred.get("minReplicas") or 0))):
+                    await self._create_pod(
+                        ns,
+                        f"{rev}-deployment-{uuid.uuid4().hex[:5]}",
+                        obj,
+                        labels,
+                        pred.get("annotations") or {},
+                        spec,
+                    )
         self._loop(key, lambda: self._reconcile_isvc(ns, name))
 
     def _pick(self, ns: str, name: str) -> int | None:
@@ -326,6 +358,8 @@ class FakeServing:
         st = self.isvc_state.get((ns, name))
         if obj is None or st is None:
             return False
+        if self._lagging((ISVC, ns, name), obj):
+            return True
         revs = st["revisions"]
         if not revs or revs[-1]["template"] != _template(obj["spec"]["predictor"]):
             return True  # a change whose revision the event handler has not made yet
@@ -459,6 +493,8 @@ class FakeServing:
         dep = self.k8s.find("deployments.apps", ns, name)
         if dep is None:
             return False
+        if self._lagging(("deployments.apps", ns, name), dep):
+            return True
         spec = dep["spec"]
         want = int(spec.get("replicas") if spec.get("replicas") is not None else 1)
         template = spec["template"]

@@ -262,12 +262,6 @@ def test_kserve_canary_rolled_back(env):
     assert {invocations(d["url"], 1)[0] for _ in range(10)} == {1}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a rollout to a crashing revision is at times not reported as failed: "
-    "Deployment.wait can return on the previous version's READY status right after the "
-    "PATCH (a race, seen in full-suite runs; to be fixed in the deployment service)",
-)
 def test_kserve_crash_loop_shows_the_reason(env):
     # an update whose container crashes: the rollout fails, version 2 keeps serving
     dep = env.dep("isvc")
@@ -323,12 +317,6 @@ def test_plain_deployment_service_canary_promote_rollback(env):
     assert env.k8s.find("deployments.apps", NS, "plain-canary") is None
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a rollout to a crashing revision is at times not reported as failed: "
-    "Deployment.wait can return on the previous version's READY status right after the "
-    "PATCH (a race, seen in full-suite runs; to be fixed in the deployment service)",
-)
 def test_plain_deployment_crash_loop_keeps_the_served_version(env):
     dep = env.dep("plain")
     url = dep.url
