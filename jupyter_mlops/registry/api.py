@@ -125,8 +125,8 @@ def log_model(
         except TrackingError as e:
             if e.error_code not in _NO_LOGGED_MODELS:
                 raise
-            # A server without MLflow 3's logged models (the hub-wide tracking
-            # service, MLflow 2): the model goes among the run's artifacts.
+            # A server without MLflow 3's logged models (an MLflow 2 server): the
+            # model goes among the run's artifacts.
             info = _log_model_as_run_artifacts(client, rid, name, tmp, mlmodel)
         else:
             info = _log_model_files(client, backend, logged, rid, int(step), name, tmp, mlmodel)

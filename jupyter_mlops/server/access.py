@@ -18,15 +18,20 @@ The rules (:class:`AccessPolicy`, replaceable through
 - experiments are visible to all; only their owner (tag ``mlops.owner``, set
   from the creator) renames, deletes or tags them;
 - admins see and change everything.
+
+The model registry follows the same rules (:mod:`.registry_access`): a registered
+model belongs to its creator and a team (tag ``mlops.team``, a hub group); the
+team reads it, its owner and the team's maintainers (``AccessPolicy.maintainers``)
+change it, ``mlops.visibility=private`` keeps it to its owner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Bool
+from traitlets import Bool, Dict, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..tracking.errors import PERMISSION_DENIED, TrackingError, not_found
@@ -37,6 +42,8 @@ if TYPE_CHECKING:
 
 OWNER_TAG = "mlops.owner"
 VISIBILITY_TAG = "mlops.visibility"
+#: A registered model's team: a hub group (default: the creator's first group).
+TEAM_TAG = "mlops.team"
 USER_TAG = "mlflow.user"
 #: Tags only the service writes: the identity of a run or an experiment.
 IDENTITY_TAGS = frozenset({OWNER_TAG, USER_TAG})
@@ -50,6 +57,10 @@ class Caller:
     admin: bool = False
     #: Users sharing a group with the caller (the caller included or not).
     teammates: frozenset[str] = field(default_factory=frozenset)
+    #: The caller's hub groups (teams, for registered models).
+    groups: frozenset[str] = field(default_factory=frozenset)
+    #: The groups whose models the caller maintains (``AccessPolicy.maintainers``).
+    maintains: frozenset[str] = field(default_factory=frozenset)
 
 
 def caller_of(user: Any) -> Caller:
@@ -62,6 +73,7 @@ def caller_of(user: Any) -> Caller:
         name=str(name),
         admin=bool(getattr(user, "admin", False)),
         teammates=frozenset(getattr(user, "teammates", ()) or ()),
+        groups=frozenset(getattr(user, "groups", ()) or ()),
     )
 
 
@@ -106,6 +118,43 @@ class AccessPolicy(LoggingConfigurable):
         runs. Off: a teammate's runs are read-only.""",
     )
 
+    maintainers = Dict(
+        key_trait=Unicode(),
+        value_trait=List(Unicode()),
+        config=True,
+        help="""Maintainers of each team's models: ``{hub group: [users]}``, e.g.
+        ``{"vision": ["bob"]}``. A maintainer of a group changes every model of that team
+        (versions, stages, aliases, tags, deletion), besides each model's owner.""",
+    )
+
+    def caller(self, user: Any) -> Caller:
+        """The request's user as the rules see it (the groups they maintain added)."""
+        c = caller_of(user)
+        maintains = frozenset(g for g, names in self.maintainers.items() if c.name in names)
+        return replace(c, maintains=maintains) if maintains else c
+
+    def can_read_model(self, caller: Caller, owner: str | None, tags: dict[str, str]) -> bool:
+        """A registered model: its owner, its team (tag ``mlops.team``; without one, the
+        owner's teammates) unless private, admins."""
+        if caller.admin or (owner and owner == caller.name):
+            return True
+        if tags.get(VISIBILITY_TAG) == "private":
+            return False
+        team = tags.get(TEAM_TAG)
+        if team:
+            return team in caller.groups
+        return bool(owner) and owner in caller.teammates
+
+    def can_write_model(self, caller: Caller, owner: str | None, tags: dict[str, str]) -> bool:
+        """Its owner, the maintainers of its team, admins (and the team with
+        ``team_can_write``)."""
+        if caller.admin or (owner and owner == caller.name):
+            return True
+        team = tags.get(TEAM_TAG)
+        if team and team in caller.maintains and tags.get(VISIBILITY_TAG) != "private":
+            return True
+        return self.team_can_write and self.can_read_model(caller, owner, tags)
+
     def can_read_run(self, caller: Caller, run: Run) -> bool:
         owner = run.info.user_id
         if caller.admin or owner == caller.name:
@@ -129,20 +178,24 @@ class AccessPolicy(LoggingConfigurable):
         return sorted(caller.teammates | {caller.name})
 
     def guard(self, store: TrackingStore, user: Any) -> GuardedStore:
-        return GuardedStore(store, caller_of(user), self)
+        return GuardedStore(store, self.caller(user), self)
 
 
 class GuardedStore:
     """The tracking store as one caller may use it (the REST endpoints' ``store``)."""
 
-    #: The shared service serves tracking only (no registry): handlers that look for a
-    #: database engine, to add MLflow 3 model outputs to runs/get, find none.
-    engine = None
-
     def __init__(self, store: TrackingStore, caller: Caller, policy: AccessPolicy) -> None:
         self._store = store
         self.caller = caller
         self.policy = policy
+        #: The caller's view of the registry (set by ``registry_access.guard_registry``):
+        #: the artifacts proxy checks logged models' files with it.
+        self.registry: Any = None
+
+    @property
+    def engine(self) -> Any:
+        """The database, for MLflow 3's model outputs on runs/get (of a run already read)."""
+        return getattr(self._store, "engine", None)
 
     def __getattr__(self, name: str) -> Any:
         raise denied(f"'{name}' is not available on the shared tracking service.")
@@ -370,6 +423,13 @@ class GuardedArtifacts:
                 "Artifact paths start with <experiment id>/<run id>/ on the shared service."
             )
         experiment_id, run_id = parts[0], parts[1]
+        if run_id == "models" and self._guard.registry is not None:
+            # <experiment id>/models/<model id>/...: an MLflow 3 logged model's files
+            model_id = parts[2] if len(parts) > 2 else ""
+            info = self._guard.registry.logged_model_info(model_id, write=write)
+            if str(info.get("experiment_id")) != experiment_id:
+                raise not_found(f"No such artifact: '{path}'")
+            return
         run = self._guard._writable(run_id) if write else self._guard._readable(run_id)
         if str(run.info.experiment_id) != experiment_id:
             raise not_found(f"No such artifact: '{path}'")

@@ -153,9 +153,9 @@ class MLOpsApp(ExtensionApp):
         config=True,
         help="""Serve many users from one store (the hub-wide tracking service,
         ``jupyter mlops service``): every call is checked by ``access_policy_class``
-        against the authenticated user, new runs and experiments record that user,
-        and only MLflow's tracking API with its artifacts proxy is served (no
-        registry, pipelines, UI routes or kernel environment). It needs an identity
+        against the authenticated user, new runs, experiments and models record that
+        user, and only MLflow's tracking API, its model registry and its artifacts proxy
+        are served (no traces, pipelines, UI routes or kernel environment). It needs an identity
         provider that names users (the hub's, which ``jupyter mlops service`` sets): the
         server refuses to start under jupyter_server's token or password login, whose
         callers are all anonymous. Off: the single-user server, where the Jupyter token
@@ -463,7 +463,18 @@ class MLOpsApp(ExtensionApp):
             return store
         if self.access_policy is None:
             raise Unavailable()
-        return self.access_policy.guard(store, user)
+        from .registry_access import guard_registry
+
+        guarded = self.access_policy.guard(store, user)
+        # the registry's view of the same caller (the artifacts proxy checks logged models with it)
+        guard_registry(self.registry_store, guarded)
+        return guarded
+
+    def registry_for(self, user: Any) -> Any:
+        """The registry as ``user`` may use it (multi-user mode: checked per call)."""
+        if not self.multi_user:
+            return self.registry_store
+        return self.store_for(user).registry
 
     async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the store's thread pool."""

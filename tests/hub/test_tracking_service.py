@@ -1,6 +1,7 @@
 """The hub-wide tracking service: a real JupyterHub launches `jupyter mlops service` (multi-user mode) and
 users reach it through the hub's proxy with their own hub tokens, with the official mlflow client and plain
-REST. alice and bob share the hub group vision; carol is in nlp; ada is a hub admin. The store is
+REST. alice, bob and vic share the hub group vision (vic maintains its models); carol is in nlp; ada is a
+hub admin. The store is
 PostgreSQL (a fresh schema) when JUPYTER_MLOPS_TEST_POSTGRES_URL is set, else SQLite."""
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceHub]:
         try:
             h.launch_on_free_ports("MLOPS_TEST_SERVICE_PORT")
             h.tokens = {}
-            for name in ("alice", "bob", "carol", "ada"):
+            for name in ("alice", "bob", "carol", "ada", "vic"):
                 r = h.api("POST", f"users/{name}")  # ada is not in a group: create her
                 assert r.status_code in (201, 409), r.text
                 r = h.api(
@@ -458,8 +459,8 @@ def test_our_client_in_a_pod_logs_to_the_service(hub: ServiceHub, tmp_path: Path
 
 
 def test_our_client_logs_a_model_to_the_service(hub: ServiceHub, tmp_path: Path) -> None:
-    """The service serves tracking only, so no MLflow 3 logged models: mlops.log_model in a pod falls back to
-    the layout before them (the model directory among the run's artifacts), which loads by runs:/."""
+    """mlops.log_model in a pod makes an MLflow 3 logged model on the service (as it does locally: no
+    fallback to the run's artifacts), registers it as a team model, and loads it back by every URI."""
     *_, printed, run_id = _run_in_alices_pod(
         hub,
         tmp_path,
@@ -468,13 +469,279 @@ def test_our_client_logs_a_model_to_the_service(hub: ServiceHub, tmp_path: Path)
         "X = [[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]]\n"
         "mlops.set_experiment('pod-models')\n"
         "with mlops.start_run() as run:\n"
-        "    info = mlops.log_model(LogisticRegression().fit(X, [0, 1, 0, 1]), 'model')\n"
-        "print(info.model_uri, repr(info.model_id), mlops.load_model(info.model_uri).predict(X).tolist())\n"
+        "    info = mlops.log_model(LogisticRegression().fit(X, [0, 1, 0, 1]), 'model',\n"
+        "                           registered_model_name='pod-classifier')\n"
+        "print(info.model_uri, info.model_id, info.registered_model_version,\n"
+        "      mlops.load_model(info.model_uri).predict(X).tolist(),\n"
+        "      mlops.load_model('models:/pod-classifier/1').predict(X).tolist())\n"
         "print(run.info.run_id)\n",
     )
-    assert printed == f"runs:/{run_id}/model '' [0, 1, 0, 1]"
-    r = hub.call("alice", "GET", "artifacts/list?path=model", run_id=run_id)
-    assert "model/MLmodel" in {f["path"] for f in r.json()["files"]}, r.text
+    uri, model_id, version, *_ = printed.split(" ", 3)
+    assert uri == f"models:/{model_id}" and model_id.startswith("m-") and version == "1", printed
+    assert printed.endswith("[0, 1, 0, 1] [0, 1, 0, 1]"), printed
+    r = hub.call("alice", "GET", f"logged-models/{model_id}")
+    info = r.json()["model"]["info"]
+    assert info["status"] == "LOGGED_MODEL_READY" and info["source_run_id"] == run_id, r.text
+    tags = {t["key"]: t["value"] for t in info["tags"]}
+    assert tags["mlops.owner"] == "alice", tags
+    r = hub.call("alice", "GET", "runs/get", run_id=run_id)
+    assert r.json()["run"]["outputs"]["model_outputs"][0]["model_id"] == model_id, r.text
+    rm = hub.call("bob", "GET", "registered-models/get", name="pod-classifier").json()
+    assert rm["registered_model"]["user_id"] == "alice", rm
+    assert {t["key"]: t["value"] for t in rm["registered_model"]["tags"]} == {
+        "mlops.team": "vision"
+    }
+
+
+def _register_team_model(hub: ServiceHub) -> dict[str, str]:
+    """alice (official mlflow client) logs and registers vision-detector v1 with alias champion."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    X = [[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]]
+    with _mlflow_as(hub, "alice") as client:
+        mlflow.set_tracking_uri(hub.service_url.rstrip("/"))
+        try:
+            exp_id = client.create_experiment("vision-registry")
+            with mlflow.start_run(experiment_id=exp_id) as run:
+                info = mlflow.sklearn.log_model(
+                    LogisticRegression().fit(X, [0, 1, 0, 1]), name="detector"
+                )
+            mv = mlflow.register_model(info.model_uri, "vision-detector")
+            client.set_registered_model_alias("vision-detector", "champion", mv.version)
+            client.set_model_version_tag("vision-detector", mv.version, "reviewed", "yes")
+        finally:
+            mlflow.set_tracking_uri(None)
+    return {
+        "experiment_id": exp_id,
+        "run_id": run.info.run_id,
+        "model_id": info.model_id,
+        "version": mv.version,
+    }
+
+
+def test_team_model_registry(hub: ServiceHub, tmp_path: Path) -> None:
+    """alice registers a team model; bob (her team) loads it with the official mlflow client and cannot
+    change it; vic (the team's maintainer) promotes it; carol (another team) is refused everywhere."""
+    import mlflow
+
+    ids = _register_team_model_once(hub)
+    rm = hub.call("alice", "GET", "registered-models/get", name="vision-detector").json()
+    assert rm["registered_model"]["user_id"] == "alice"
+    assert {t["key"]: t["value"] for t in rm["registered_model"]["tags"]}["mlops.team"] == "vision"
+
+    X = [[0.0, 1.0], [1.0, 0.0]]
+    (tmp_path / "bob").mkdir()
+    with _mlflow_as(hub, "bob") as client:
+        mlflow.set_tracking_uri(hub.service_url.rstrip("/"))
+        try:
+            model = mlflow.pyfunc.load_model(
+                "models:/vision-detector@champion", dst_path=str(tmp_path / "bob")
+            )
+            assert model.predict(X).tolist() == [0, 1]
+            names = [m.name for m in client.search_registered_models()]
+            assert "vision-detector" in names, names
+            from mlflow.exceptions import MlflowException
+
+            with pytest.raises(MlflowException) as e:
+                client.transition_model_version_stage(
+                    "vision-detector", ids["version"], "Production"
+                )
+            assert e.value.error_code == "PERMISSION_DENIED"
+        finally:
+            mlflow.set_tracking_uri(None)
+    _error(
+        hub.call(
+            "bob",
+            "POST",
+            "registered-models/set-tag",
+            {"name": "vision-detector", "key": "mlops.team", "value": "nlp"},
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
+    # the team's maintainer promotes it; only the owner moves it to another team
+    r = hub.call(
+        "vic",
+        "POST",
+        "model-versions/transition-stage",
+        {
+            "name": "vision-detector",
+            "version": ids["version"],
+            "stage": "Production",
+            "archive_existing_versions": False,
+        },
+    )
+    assert r.status_code == 200 and r.json()["model_version"]["current_stage"] == "Production", (
+        r.text
+    )
+    _error(
+        hub.call(
+            "vic",
+            "POST",
+            "registered-models/set-tag",
+            {"name": "vision-detector", "key": "mlops.visibility", "value": "private"},
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
+    # a team that is not one's own is refused at creation
+    _error(
+        hub.call(
+            "carol",
+            "POST",
+            "registered-models/create",
+            {"name": "nlp-pretends", "tags": [{"key": "mlops.team", "value": "vision"}]},
+        ),
+        403,
+        "PERMISSION_DENIED",
+    )
+    # private: the team no longer sees it
+    assert (
+        hub.call(
+            "alice",
+            "POST",
+            "registered-models/create",
+            {"name": "alice-draft", "tags": [{"key": "mlops.visibility", "value": "private"}]},
+        ).status_code
+        == 200
+    )
+    _error(
+        hub.call("bob", "GET", "registered-models/get", name="alice-draft"),
+        403,
+        "PERMISSION_DENIED",
+    )
+    r = hub.call("bob", "GET", "registered-models/search", max_results=1000)
+    assert "alice-draft" not in {m["name"] for m in r.json().get("registered_models", [])}
+    assert hub.call("ada", "GET", "registered-models/get", name="alice-draft").status_code == 200
+
+
+def _fill(pattern: str, ids: dict[str, str]) -> str:
+    """The route's path for alice's objects: path groups get her logged model's id and a tag key."""
+    from routewalk import sample_path
+
+    path = sample_path(pattern, ids["model_id"])
+    return path.replace(f"{ids['model_id']}/f.txt", "mlops.note")
+
+
+def test_other_team_is_refused_on_every_registry_route(hub: ServiceHub) -> None:
+    """carol (nlp) on every route and verb of the registry's route table (whoever adds one), each call aimed
+    at alice's team model: 403, and searches leave alice's models out. Nothing of alice's changed."""
+    from jupyter_mlops.server.handlers import registry
+
+    ids = _register_team_model_once(hub)
+    body = {
+        "name": "vision-detector",
+        "new_name": "carols-now",
+        "version": ids["version"],
+        "alias": "champion",
+        "key": "mlops.note",
+        "value": "carol was here",
+        "description": "carol was here",
+        "stage": "Archived",
+        "archive_existing_versions": False,
+        "source": f"models:/{ids['model_id']}",
+        "run_id": ids["run_id"],
+        "model_id": ids["model_id"],
+        "experiment_id": ids["experiment_id"],
+        "source_run_id": ids["run_id"],
+        "status": "LOGGED_MODEL_UPLOAD_FAILED",
+        "tags": [{"key": "mlops.note", "value": "carol"}],
+        "params": [{"key": "p", "value": "carol"}],
+        "models": [{"model_id": ids["model_id"], "step": 0}],
+        "experiment_ids": [ids["experiment_id"]],
+    }
+    faults, calls = [], 0
+    for pattern, _cls, kwargs in registry.routes():
+        path = _fill(pattern, ids)
+        for verb in kwargs["rpcs"]:
+            url = hub.service_url + path
+            headers = {"Authorization": f"Bearer {hub.tokens['carol']}"}
+            if verb == "GET":
+                r = requests.get(url, params=body, headers=headers, timeout=60)
+            else:
+                r = requests.request(verb, url, data=json.dumps(body), headers=headers, timeout=60)
+            calls += 1
+            if path.endswith("/search"):  # listings (unfiltered): answered, without alice's models
+                text = r.text
+                if r.status_code != 200 or "vision-detector" in text or ids["model_id"] in text:
+                    faults.append((verb, path, r.status_code, text[:200]))
+            elif r.status_code != 403 or r.json().get("error_code") != "PERMISSION_DENIED":
+                faults.append((verb, path, r.status_code, r.text[:200]))
+    assert calls >= 30
+    assert faults == [], "\n".join(map(repr, faults))
+    # alice's model is as she left it
+    r = hub.call("alice", "GET", "registered-models/get", name="vision-detector")
+    assert r.status_code == 200, r.text
+    mv = hub.call(
+        "alice", "GET", "model-versions/get", name="vision-detector", version=ids["version"]
+    )
+    assert "mlops.note" not in {t["key"] for t in mv.json()["model_version"].get("tags", [])}
+    logged = hub.call("alice", "GET", f"logged-models/{ids['model_id']}").json()["model"]["info"]
+    assert logged["status"] == "LOGGED_MODEL_READY", logged
+    # and its files: carol cannot read them through the artifacts proxy, bob can
+    uri = hub.call(
+        "bob",
+        "GET",
+        "model-versions/get-download-uri",
+        name="vision-detector",
+        version=ids["version"],
+    )
+    path = uri.json()["artifact_uri"].split("mlflow-artifacts:/", 1)[1]
+    art = f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts/{path}/MLmodel"
+    assert (
+        requests.get(
+            art, headers={"Authorization": f"token {hub.tokens['bob']}"}, timeout=30
+        ).status_code
+        == 200
+    )
+    r = requests.get(art, headers={"Authorization": f"token {hub.tokens['carol']}"}, timeout=30)
+    assert r.status_code in (403, 404), r.text
+
+
+_REGISTERED: dict[str, str] = {}
+
+
+def _register_team_model_once(hub: ServiceHub) -> dict[str, str]:
+    """vision-detector, registered by test_team_model_registry or here (tests may run alone)."""
+    if not _REGISTERED:
+        r = hub.call("alice", "GET", "registered-models/get", name="vision-detector")
+        if r.status_code == 200:
+            mv = hub.call(
+                "alice", "GET", "registered-models/alias", name="vision-detector", alias="champion"
+            ).json()["model_version"]
+            logged = hub.call("alice", "GET", f"logged-models/{mv['model_id']}").json()["model"][
+                "info"
+            ]
+            _REGISTERED.update(
+                experiment_id=logged["experiment_id"],
+                run_id=logged["source_run_id"],
+                model_id=mv["model_id"],
+                version=mv["version"],
+            )
+        else:
+            _REGISTERED.update(_register_team_model(hub))
+    return _REGISTERED
+
+
+def test_trace_routes_are_refused_on_the_service(hub: ServiceHub) -> None:
+    """Traces have no per-experiment rules on the shared service: every trace and evaluation route answers
+    NOT_IMPLEMENTED with what to do instead (after authentication)."""
+    from routewalk import sample_path
+
+    from jupyter_mlops.server.handlers import evaluation, traces
+
+    base = f"{hub.url}/services/{SERVICE}/mlops/"
+    for pattern, _cls, _kw in traces.routes() + evaluation.routes():
+        r = requests.post(
+            base + sample_path(pattern),
+            headers={"Authorization": f"Bearer {hub.tokens['alice']}"},
+            data=b"{}",
+            timeout=60,
+        )
+        assert r.status_code == 501, (pattern, r.status_code, r.text[:200])
+        assert r.json()["error_code"] == "NOT_IMPLEMENTED"
+        assert "hub-wide tracking service" in r.json()["message"]
 
 
 def test_a_private_run_id_is_not_revealed_by_create(hub: ServiceHub) -> None:

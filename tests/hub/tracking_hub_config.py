@@ -11,7 +11,7 @@ load_subconfig(str(Path(__file__).resolve().parent / "hub_test_config.py"))  # n
 
 env = os.environ
 c.JupyterHub.load_groups = {
-    "vision": {"users": ["alice", "bob"]},
+    "vision": {"users": ["alice", "bob", "vic"]},
     "nlp": {"users": ["carol"]},
 }
 c.Authenticator.admin_users = {"ada"}
@@ -24,6 +24,10 @@ service, role = hub_service(
     artifact_root=env["MLOPS_TEST_SERVICE_ARTIFACTS"],
     environment={"PYTHONPATH": env["PYTHONPATH"]},
 )
+# vic maintains the vision team's models (the service's --config file)
+maintainers = Path(env["MLOPS_TEST_WORKDIR"]) / "service_config.py"
+maintainers.write_text('c.AccessPolicy.maintainers = {"vision": ["vic"]}\n')
+service["command"].append(f"--config={maintainers}")
 c.JupyterHub.services = [
     {"name": "test-admin", "api_token": env["MLOPS_TEST_ADMIN_TOKEN"]},
     service,

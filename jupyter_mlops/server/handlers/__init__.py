@@ -56,6 +56,23 @@ class NotFoundHandler(MLOpsHandler):
         self._not_found()
 
 
+class NotOnSharedServiceHandler(MLOpsHandler):
+    """A route the multi-user mode does not serve (traces, evaluation datasets, scorers):
+    after authentication, MLflow's NOT_IMPLEMENTED with where to send them instead."""
+
+    MESSAGE = (
+        "{path}: MLflow traces, evaluation datasets and scorers are not served by the hub-wide "
+        "tracking service (no per-experiment access rules for them yet). Log them to your own "
+        "Jupyter server: unset MLFLOW_TRACKING_URI/JUPYTER_MLOPS_TRACKING_URI in the kernel, or "
+        "point them at <your server>/mlops."
+    )
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise web.HTTPError(501, self.MESSAGE.format(path=self.request.path))
+
+    get = post = put = patch = delete = web.authenticated(_refuse)  # type: ignore[assignment]
+
+
 Route = tuple[str, Any, dict[str, Any]]
 
 
@@ -110,12 +127,21 @@ def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
 
 def multi_user_handlers() -> list[tuple[str, Any, dict[str, Any]]]:
     """The routes of the multi-user mode (the hub-wide service): MLflow's tracking API, its
-    artifacts proxy and the ``api/v1`` extras our client uses, all through the access-checked
-    store (no registry, pipelines or UI routes)."""
+    model registry (MLflow 3's logged models too), its artifacts proxy and the ``api/v1``
+    extras our client uses, all through the access-checked stores (``access.py``,
+    ``registry_access.py``). Traces and evaluation routes answer NOT_IMPLEMENTED; pipelines
+    and UI routes are not there."""
     out: list[tuple[str, Any, dict[str, Any]]] = [
+        (PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes()
+    ]
+    out.extend(
+        (PREFIX + regex, NotOnSharedServiceHandler, {})
+        for regex, _cls, _kw in traces.routes() + evaluation.routes()
+    )
+    out.extend(
         (PREFIX + re.escape(path), RpcHandler, kwargs)
         for path, kwargs in mlflow_api.routes() + v1.routes()
-    ]
+    )
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in artifacts.routes())
     return with_ajax_aliases(out)
 

@@ -345,7 +345,8 @@ class RegistryHandler(RpcHandler):
             return
         query = self.request.query_arguments
         body = self.take_body()
-        registry = self.mlops.registry_store
+        # multi-user mode: the caller's view, every call checked (server/registry_access.py)
+        user = self.current_user
 
         def invoke() -> str:
             if method == "GET":
@@ -358,7 +359,7 @@ class RegistryHandler(RpcHandler):
             for k, v in path_args.items():
                 data[k] = [v] if method == "GET" else v
             fields = Fields(data, query=method == "GET")
-            return to_json(rpc(fields, registry))  # type: ignore[arg-type]
+            return to_json(rpc(fields, self.mlops.registry_for(user)))  # type: ignore[arg-type]
 
         async def work() -> None:
             self.send_json(await self.run(invoke))
