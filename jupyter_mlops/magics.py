@@ -401,9 +401,39 @@ def _train(magics: MLOpsMagics, argv: list[str], cell: str) -> Any:
 
 
 # -- extension entry points -------------------------------------------------------
+#: The names ``%load_ext`` takes for this extension.
+_EXTENSION_NAMES = frozenset({"jupyter_mlops", "jupyter_mlops.magics"})
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext jupyter_mlops``: register ``%mlops`` and ``%%mlops``."""
+    """``%load_ext jupyter_mlops``: register ``%mlops`` and ``%%mlops`` and say so."""
     ipython.register_magics(MLOpsMagics)
+    _answer_load_ext_again(ipython)
+    print("jupyter-mlops: %mlops and %%mlops are ready (%mlops help lists what they do).")
+
+
+def _answer_load_ext_again(ipython: Any) -> None:
+    """A second ``%load_ext jupyter_mlops`` says all is in place (IPython's own
+    "already loaded. To reload it, use:" reads like an error); other extensions'
+    ``%load_ext`` is IPython's, untouched. ``unload_ipython_extension`` undoes it."""
+    line = ipython.magics_manager.magics["line"]
+    original = line.get("load_ext")
+    if original is None or hasattr(original, "mlops_original"):
+        return
+
+    def load_ext(arg: str) -> Any:
+        name = arg.strip()
+        if name in _EXTENSION_NAMES and name in ipython.extension_manager.loaded:
+            print(
+                "jupyter-mlops is already loaded: %mlops and %%mlops are ready, nothing "
+                "to do (%reload_ext jupyter_mlops loads it afresh)."
+            )
+            return None
+        return original(arg)
+
+    load_ext.mlops_original = original  # type: ignore[attr-defined]
+    load_ext.__doc__ = original.__doc__
+    line["load_ext"] = load_ext
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -411,3 +441,6 @@ def unload_ipython_extension(ipython: Any) -> None:
     magics = ipython.magics_manager.magics
     for kind in ("line", "cell"):
         magics[kind].pop("mlops", None)
+    wrapped = magics["line"].get("load_ext")
+    if hasattr(wrapped, "mlops_original"):
+        magics["line"]["load_ext"] = wrapped.mlops_original

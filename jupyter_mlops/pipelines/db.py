@@ -12,11 +12,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..tracking.clock import now_ms
+from ..tracking.schema import runs as tracked_runs
 from .schema import pipeline_runs, pipeline_schedules, pipeline_steps
 
 #: Run and step states (Kubeflow's names). Terminal ones never change again.
 RUN_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
 STEP_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED", "SKIPPED", "CACHED")
+
+
+def _runs_select() -> sa.Select[Any]:
+    """Pipeline runs with their tracked run's name (``run_name``: what the user typed
+    or the schedule chose; the pipeline run id is its parent tracked run's id). An
+    outer join: a purged tracked run leaves the pipeline's history readable."""
+    return sa.select(pipeline_runs, tracked_runs.c.name.label("run_name")).select_from(
+        pipeline_runs.outerjoin(tracked_runs, tracked_runs.c.run_uuid == pipeline_runs.c.run_id)
+    )
 
 
 class PipelineDB:
@@ -94,7 +104,7 @@ class PipelineDB:
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._read() as conn:
             row = (
-                conn.execute(pipeline_runs.select().where(pipeline_runs.c.run_id == run_id))
+                conn.execute(_runs_select().where(pipeline_runs.c.run_id == run_id))
                 .mappings()
                 .first()
             )
@@ -117,7 +127,7 @@ class PipelineDB:
         max_results: int = 100,
         offset: int = 0,
     ) -> tuple[list[dict[str, Any]], bool]:
-        q = pipeline_runs.select()
+        q = _runs_select()
         if status:
             q = q.where(pipeline_runs.c.status == status)
         if name:

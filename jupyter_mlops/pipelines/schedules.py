@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Any
 
 from ..tracking.errors import invalid
 
@@ -28,3 +29,15 @@ def next_fire(cron: str, timezone: str, after_ms: int) -> int:
     start = datetime.fromtimestamp(after_ms / 1000, tz)
     nxt = croniter(cron, start).get_next(datetime)
     return int(nxt.timestamp() * 1000)
+
+
+def scheduled_run_name(schedule: str, at_ms: int, zone: str) -> str:
+    """A scheduled run's name: the schedule's and the time it was due, on the
+    schedule's wall clock ("nightly 2026-12-05 02:00"), so runs tell apart at a glance."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        tz: Any = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = timezone.utc
+    return f"{schedule} {datetime.fromtimestamp(at_ms / 1000, tz):%Y-%m-%d %H:%M}"

@@ -485,6 +485,7 @@ class PipelineService(Service):
         return {
             "run_id": row["run_id"],
             "name": row["name"],
+            "run_name": row.get("run_name"),
             "status": row["status"],
             "reason": row["reason"],
             "path": self.rel(row["source_path"]),
@@ -564,11 +565,20 @@ class PipelineService(Service):
             if s["status"] in ("SUCCEEDED", "CACHED")
         }
         params = {**row["parameters"], **(parameters or {})}
+        # the retry keeps the name it retries, marked, so the two read as one story
+        base = (row.get("run_name") or "").removesuffix(" (retry)")
+        name = f"{base} (retry)"[:250] if base else None
         if row["target"] != "local":  # KFP's own cache decides what reruns there
             return await self.submit(
-                pipeline=p, parameters=params, retry_of=run_id, target=row["target"]
+                pipeline=p,
+                parameters=params,
+                retry_of=run_id,
+                run_name=name,
+                target=row["target"],
             )
-        return await self.submit(pipeline=p, parameters=params, retry_of=run_id, reuse=reuse)
+        return await self.submit(
+            pipeline=p, parameters=params, retry_of=run_id, reuse=reuse, run_name=name
+        )
 
     async def wait(self, run_id: str) -> dict[str, Any]:
         """Until no target of this process works on the run any more."""
@@ -732,11 +742,14 @@ class PipelineService(Service):
             raise not_found(f"Schedule '{schedule_id}' does not exist.")
 
     async def run_schedule_now(self, schedule_id: str) -> dict[str, Any]:
+        from .schedules import scheduled_run_name
+
         row = await self.get_schedule(schedule_id)
         run = await self.submit(
             row["pipeline_path"],
             parameters=row["parameters"],
             schedule_id=schedule_id,
+            run_name=scheduled_run_name(row["name"], now_ms(), row["timezone"]),
             target=row["target"],
         )
         await self.ctx.call(self.db.update_schedule, schedule_id, last_run_id=run["run_id"])
@@ -744,7 +757,7 @@ class PipelineService(Service):
 
     async def fire_due(self, now: int | None = None) -> list[str]:
         """Start a run for every due schedule this process wins the claim for."""
-        from .schedules import next_fire
+        from .schedules import next_fire, scheduled_run_name
 
         now = now or now_ms()
         started = []
@@ -767,6 +780,9 @@ class PipelineService(Service):
                     row["pipeline_path"],
                     parameters=row["parameters"],
                     schedule_id=row["schedule_id"],
+                    run_name=scheduled_run_name(
+                        row["name"], row["next_fire_time"], row["timezone"]
+                    ),
                     target=row["target"],
                 )
                 await self.ctx.call(

@@ -5,8 +5,14 @@
  * the main area one tab per object.
  */
 import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  InputDialog,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+import type { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import { PollingSidebar } from './sidebar';
@@ -103,4 +109,112 @@ export function showInMain<T extends Widget>(
   shell.add(widget, 'main');
   shell.activateById(widget.id);
   return widget;
+}
+
+/** How `MainTabs` reopens its tabs after a reload. */
+export interface IMainTabsOptions<T extends Widget> {
+  /** The layout restorer's namespace of these tabs (unique per kind). */
+  namespace: string;
+  /** The command that opens a tab... */
+  command: string;
+  /** ...with these arguments (what identifies the tab's object). */
+  args: (widget: T) => ReadonlyPartialJSONObject;
+}
+
+/**
+ * Main-area tabs of one kind, one per object (`showInMain`), that
+ * JupyterLab's layout restorer reopens where they were after a reload, by
+ * running `command` with each tab's `args`.
+ */
+export class MainTabs<T extends Widget> {
+  constructor(
+    private _shell: JupyterFrontEnd.IShell,
+    restorer: ILayoutRestorer | null,
+    options: IMainTabsOptions<T>
+  ) {
+    this.tracker = new WidgetTracker<T>({ namespace: options.namespace });
+    void restorer?.restore(this.tracker, {
+      command: options.command,
+      args: options.args,
+      name: w => JSON.stringify(options.args(w))
+    });
+  }
+
+  /** The open tabs. */
+  readonly tracker: WidgetTracker<T>;
+
+  /** `showInMain`, and a new tab is remembered for the next reload. */
+  show(
+    isIt: (widget: Widget) => widget is T,
+    create: () => T,
+    found?: (widget: T) => void
+  ): T {
+    return showInMain(
+      this._shell,
+      isIt,
+      () => {
+        const widget = create();
+        void this.tracker.add(widget);
+        return widget;
+      },
+      found
+    );
+  }
+}
+
+/** The first file selected in the file browser that `accept`s, if any. */
+export function selectedFile(
+  browsers: IFileBrowserFactory | null,
+  accept: (path: string) => boolean
+): string | null {
+  const browser = browsers?.tracker.currentWidget;
+  if (!browser) {
+    return null;
+  }
+  for (const item of browser.selectedItems()) {
+    if (item.type !== 'directory' && accept(item.path)) {
+      return item.path;
+    }
+  }
+  return null;
+}
+
+/**
+ * The file a command on files acts on: its `path` argument, else the file
+ * browser's selection, else (unless run from the browser's menu) the
+ * document in the current tab, when `accept`ed; null when none.
+ */
+export function commandFile(
+  shell: JupyterFrontEnd.IShell,
+  browsers: IFileBrowserFactory | null,
+  args: ReadonlyPartialJSONObject,
+  accept: (path: string) => boolean
+): string | null {
+  if (typeof args.path === 'string') {
+    return args.path;
+  }
+  const selected = selectedFile(browsers, accept);
+  if (selected || args.fromBrowser) {
+    return selected;
+  }
+  const open = (shell.currentWidget as { context?: { path?: unknown } } | null)
+    ?.context?.path;
+  return typeof open === 'string' && accept(open) ? open : null;
+}
+
+/** Ask which of `items` (one label each, e.g. the latest runs): the one chosen, or null. */
+export async function pickOne<T>(
+  title: string,
+  items: readonly T[],
+  label: (item: T) => string
+): Promise<T | null> {
+  if (!items.length) {
+    return null;
+  }
+  const labels = items.map(label);
+  const choice = await InputDialog.getItem({ title, items: labels });
+  if (!choice.button.accept || !choice.value) {
+    return null;
+  }
+  return items[labels.indexOf(choice.value)] ?? null;
 }

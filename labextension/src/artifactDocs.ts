@@ -20,6 +20,7 @@ import {
   ArtifactsDrive
 } from './artifactsDrive';
 import { attempt, confirmDanger } from './dialogs';
+import { getSaveFile, savePath } from './saveDialog';
 
 /** Command id of "Save a copy…". */
 export const SAVE_ARTIFACT_COPY = 'jupyter-mlops:save-artifact-copy';
@@ -59,16 +60,28 @@ export function addArtifactDocuments(
   const drive = new ArtifactsDrive({ client });
   contents.addDrive(drive);
 
-  const saveCopy = async (widget: IDocumentWidget) => {
-    const from = widget.context.path;
+  /** Where the copy goes: a save dialog (a path to type without a document manager). */
+  const askPath = async (name: string): Promise<string | null> => {
+    if (docManager) {
+      return getSaveFile({
+        manager: docManager,
+        trans,
+        title: trans.__('Save a copy'),
+        name
+      });
+    }
     const result = await InputDialog.getText({
       title: trans.__('Save a copy'),
       label: trans.__('Path of the copy in your workspace'),
-      text: copyName(from),
+      text: name,
       okLabel: trans.__('Save')
     });
-    const dest = result.value?.trim().replace(/^\/+/, '');
-    if (!result.button.accept || !dest) {
+    return result.button.accept ? savePath('', result.value ?? '') : null;
+  };
+
+  const saveCopy = async (widget: IDocumentWidget) => {
+    const dest = await askPath(copyName(widget.context.path));
+    if (!dest) {
       return;
     }
     await attempt(trans.__('Could not save a copy'), async () => {

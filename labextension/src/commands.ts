@@ -4,9 +4,10 @@
  * runs) and their context-menu items, as jupyterlab-git keeps its commands
  * in `commandsAndMenu.tsx`: `index.ts` only wires the plugin.
  */
-import { JupyterFrontEnd } from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { IStateDB } from '@jupyterlab/statedb';
 import { TranslationBundle } from '@jupyterlab/translation';
 import {
   addIcon,
@@ -25,7 +26,7 @@ import {
   RunsTabWidget,
   runsTabId
 } from './panels';
-import { showInMain } from './activation';
+import { MainTabs } from './activation';
 import { notebookRunsFilter } from './status';
 import { CommandIDs, RUNS_PANEL_ID } from './tokens';
 
@@ -39,6 +40,10 @@ export interface ICommandsContext {
   /** Open a run's detail in the main area (one tab per run). */
   openRun: (runId: string) => void;
   notebooks: INotebookTracker | null;
+  /** Reopens the runs and compare tabs after a reload. */
+  restorer: ILayoutRestorer | null;
+  /** Keeps each experiment's runs-tab view (columns, widths, sort, grouping). */
+  state: IStateDB | null;
 }
 
 /** The runs a command acts on: its `runIds`, else the ticked, else the selected run. */
@@ -57,8 +62,18 @@ export function addCommands(
   app: JupyterFrontEnd,
   options: ICommandsContext
 ): void {
-  const { client, model, trans, ctx, openRun, notebooks } = options;
+  const { client, model, trans, ctx, openRun, notebooks, state } = options;
   const { commands, shell } = app;
+  const runsTabs = new MainTabs<RunsTabWidget>(shell, options.restorer, {
+    namespace: 'jupyter-mlops-runs-table',
+    command: CommandIDs.openRunsTable,
+    args: w => ({ experimentId: w.experimentId })
+  });
+  const compareTabs = new MainTabs<CompareWidget>(shell, options.restorer, {
+    namespace: 'jupyter-mlops-compare',
+    command: CommandIDs.compareRuns,
+    args: w => ({ runIds: [...w.runIds] })
+  });
 
   commands.addCommand(CommandIDs.openRun, {
     label: trans.__('MLOps: Open run'),
@@ -91,9 +106,11 @@ export function addCommands(
       if (ids.length < 2) {
         return;
       }
-      const widget = new CompareWidget(ids, ctx);
-      shell.add(widget, 'main');
-      shell.activateById(widget.id);
+      compareTabs.show(
+        (w): w is CompareWidget =>
+          w instanceof CompareWidget && w.runIds.join() === ids.join(),
+        () => new CompareWidget(ids, ctx)
+      );
     }
   });
 
@@ -261,8 +278,7 @@ export function addCommands(
       if (!experimentId) {
         return;
       }
-      return showInMain(
-        shell,
+      return runsTabs.show(
         (w): w is RunsTabWidget =>
           w instanceof RunsTabWidget && w.id === runsTabId(experimentId),
         () => {
@@ -273,6 +289,7 @@ export function addCommands(
             columns: model.columns,
             refreshMs: model.refreshInterval,
             pageSize: model.pageSize,
+            state,
             actions: {
               open: runIds => runIds.slice(0, 10).forEach(openRun),
               compare: runIds =>

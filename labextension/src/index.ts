@@ -12,11 +12,12 @@ import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { MLOpsClient } from './api';
-import { addToPalette, followSettings, showInMain } from './activation';
+import { addToPalette, followSettings, MainTabs } from './activation';
 import { addArtifactDocuments, SAVE_ARTIFACT_COPY } from './artifactDocs';
 import { addCopyLink, COPY_LINK } from './copyLinks';
 import { addCommands, addContextMenu } from './commands';
@@ -61,7 +62,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
     IRenderMimeRegistry,
     INotebookTracker,
     IStatusBar,
-    IDocumentManager
+    IDocumentManager,
+    IStateDB
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -72,7 +74,8 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
     rendermime: IRenderMimeRegistry | null,
     notebooks: INotebookTracker | null,
     statusBar: IStatusBar | null,
-    docManager: IDocumentManager | null
+    docManager: IDocumentManager | null,
+    state: IStateDB | null
   ): IMLOps => {
     const trans = (translator ?? nullTranslator).load('jupyter_mlops');
     const client = new MLOpsClient(app.serviceManager.serverSettings);
@@ -114,17 +117,30 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
     };
     addCopyLink(app, client, trans);
 
+    const runTabs = new MainTabs<RunDetailWidget>(shell, restorer, {
+      namespace: 'jupyter-mlops-run',
+      command: CommandIDs.openRun,
+      args: w => ({ runId: w.runId })
+    });
     const openRun = (runId: string) => {
       const id = `jupyter-mlops-run-${runId}`;
-      showInMain(
-        shell,
+      runTabs.show(
         (w): w is RunDetailWidget =>
           w instanceof RunDetailWidget && w.id === id,
         () => new RunDetailWidget(runId, ctx)
       );
     };
 
-    addCommands(app, { client, model, trans, ctx, openRun, notebooks });
+    addCommands(app, {
+      client,
+      model,
+      trans,
+      ctx,
+      openRun,
+      notebooks,
+      restorer,
+      state
+    });
 
     const panel = new RunsPanel({
       model,

@@ -296,6 +296,39 @@ export class RunsModel implements IDisposable {
     this._changed.emit();
   }
 
+  /** The table's view choices: what a runs tab keeps per experiment. */
+  get view(): IRunsView {
+    return {
+      columns: [...this._columns],
+      widths: { ...this._widths },
+      sort: { ...this._sort },
+      groupBy: this._groupBy
+    };
+  }
+
+  /**
+   * Take view choices back (a reload, a tab opened again): one fresh read
+   * when the sort or grouping differ from the current ones.
+   */
+  applyView(view: IRunsView): Promise<void> {
+    this._columns = [...new Set(view.columns)];
+    this._widths = { ...view.widths };
+    const reread =
+      view.sort.column !== this._sort.column ||
+      view.sort.descending !== this._sort.descending ||
+      view.groupBy !== this._groupBy;
+    if (!reread) {
+      this._changed.emit();
+      return Promise.resolve();
+    }
+    this._sort = { ...view.sort };
+    this._groupBy = view.groupBy;
+    this._groupCounts.clear();
+    this._dropPages('loading');
+    // Not started yet: the first poll reads with these.
+    return this._started ? this._fetchNow() : Promise.resolve();
+  }
+
   /** Param/metric columns the runs table shows (`params.x`, `metrics.y`). */
   get columns(): readonly string[] {
     return this._columns;
@@ -636,6 +669,14 @@ export class RunsModel implements IDisposable {
   private _columns: string[] = [];
   private _changed = new Signal<this, void>(this);
   private _runSelected = new Signal<this, string | null>(this);
+}
+
+/** A runs table's view choices (columns, widths, sort, grouping). */
+export interface IRunsView {
+  columns: string[];
+  widths: Record<string, number>;
+  sort: IRunSort;
+  groupBy: string | null;
 }
 
 /** Types and helpers of `RunsModel`. */

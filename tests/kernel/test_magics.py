@@ -255,11 +255,24 @@ def test_help(ip: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--step" in capsys.readouterr().out
 
 
-def test_unload_removes_the_magics(ip: Any) -> None:
+def test_unload_removes_the_magics_and_load_says_what_it_did(ip: Any, capsys: Any) -> None:
+    capsys.readouterr()
+    # loaded twice: ours says all is in place, not IPython's "already loaded. To reload"
+    ip.run_line_magic("load_ext", "jupyter_mlops")
+    again = capsys.readouterr().out
+    assert "jupyter-mlops is already loaded: %mlops and %%mlops are ready" in again
+    assert "To reload it" not in again
     ip.run_line_magic("unload_ext", "jupyter_mlops")
     assert ip.find_line_magic("mlops") is None
+    # IPython's own %load_ext is back for everyone once unloaded
+    assert not hasattr(ip.find_line_magic("load_ext"), "mlops_original")
+    capsys.readouterr()
     ip.run_line_magic("load_ext", "jupyter_mlops")
     assert ip.find_line_magic("mlops") is not None
+    assert "jupyter-mlops: %mlops and %%mlops are ready" in capsys.readouterr().out
+    # other names still go to IPython's %load_ext
+    with pytest.raises(ModuleNotFoundError):
+        ip.run_line_magic("load_ext", "jupyter_mlops_no_such_extension")
 
 
 def test_extension_is_exported(store_uri: str) -> None:

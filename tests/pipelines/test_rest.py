@@ -136,8 +136,11 @@ def test_run_status_timings_logs_and_notebook(server):
 
 
 def test_cancel_then_conflict_then_retry(server):
-    status, body, _ = server.call("POST", f"{P}/runs", {"path": "long.pipeline.yaml"})
+    status, body, _ = server.call(
+        "POST", f"{P}/runs", {"path": "long.pipeline.yaml", "run_name": "long try"}
+    )
     run_id = body["run"]["run_id"]
+    assert body["run"]["run_name"] == "long try" and body["run"]["name"] != "long try"
     server.wait_run(run_id, until=("RUNNING",))
     status, body, _ = server.call("POST", f"{P}/runs/{run_id}/cancel")
     assert status == 200 and body["run"]["status"] == "CANCELED"
@@ -151,7 +154,10 @@ def test_cancel_then_conflict_then_retry(server):
     assert status == 400 and "not valid JSON" in body["message"]
     status, body, _ = server.call("POST", f"{P}/runs/{run_id}/retry")
     assert status == 200 and body["run"]["retry_of"] == run_id
+    assert body["run"]["run_name"] == "long try (retry)"
     new = body["run"]["run_id"]
+    listed = {r["run_id"]: r for r in server.call("GET", f"{P}/runs")[1]["runs"]}
+    assert listed[new]["run_name"] == "long try (retry)"
     server.wait_run(new, until=("RUNNING",))
     assert server.call("POST", f"{P}/runs/{new}/cancel")[0] == 200
 
@@ -185,6 +191,7 @@ def test_schedules_crud_pause_resume_run_now(server):
     assert body["schedule"]["paused"] is False
     status, body, _ = server.call("POST", f"{P}/schedules/{sid}/run")
     assert status == 200 and body["run"]["schedule_id"] == sid
+    assert body["run"]["run_name"].startswith(f"{sched['name']} 20")
     assert server.wait_run(body["run"]["run_id"])["status"] == "SUCCEEDED"
     assert (
         server.call("GET", f"{P}/schedules/{sid}")[1]["schedule"]["last_run_id"]

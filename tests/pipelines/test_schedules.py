@@ -90,6 +90,9 @@ def test_due_schedule_fires_once_even_with_two_processes_and_after_downtime(ws, 
         assert s2["next_fire_time"] == due + 5 * 60_000 and s2["last_fire_time"] == due
         run = await a.get_run(s2["last_run_id"])
         assert run["schedule_id"] == s["schedule_id"] and run["parameters"] == {"n": 2}
+        # named after the schedule and the time it was due (UTC here), not at random
+        due_at = datetime.datetime.fromtimestamp(due / 1000, datetime.timezone.utc)
+        assert run["run_name"] == f"{s['name']} {due_at:%Y-%m-%d %H:%M}"
         # three hours of downtime: one catch-up run, then the next future time
         later = s2["next_fire_time"] + 3 * HOUR
         assert len(await a.fire_due(later)) == 1

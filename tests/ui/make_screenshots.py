@@ -3,7 +3,7 @@ in a real JupyterLab and headless Chromium:
 
     PYTHONPATH=. python tests/ui/make_screenshots.py
 
-Writes ``runs-panel``, ``run-detail``, ``compare`` and ``pipeline-schedule-edit``
+Writes ``runs-panel``, ``runs-tab``, ``run-detail``, ``compare`` and ``pipeline-schedule-edit``
 in light and dark (``*-light.png`` / ``*-dark.png``), ``run-logged-models-light``,
 ``pipeline-run-kubeflow-light``, ``training-job-light`` and ``deployment-light``, quantized
 to 256 colours to stay small. The Kubeflow target is the fake KFP API server of the pipeline
@@ -241,7 +241,34 @@ def runs_scenes(page: Any, exp: str, ids: list[str]) -> list[Path]:
             shots.append(OUT / "run-logged-models-light.png")
             page.screenshot(path=str(shots[-1]))
             rd.locator(".jp-mlops-Detail-header").scroll_into_view_if_needed()
+    # The experiment's runs tab (main area): chosen param and metric columns, sorted by
+    # accuracy on the server, grouped by depth; the sidebar's compact list beside it.
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-runs-table',"
+        " {experimentId: id})",
+        exp,
+    )
+    tab = page.locator(f"#jupyter-mlops-runs-table-{exp}")
+    expect(tab.locator("tr.jp-mlops-RunRow")).to_have_count(5, timeout=30_000)
+    picker = tab.locator(".jp-mlops-ColumnPicker")
+    picker.locator(".jp-mlops-KeyPicker-button").click()
+    for column in ("params.lr", "params.layers", "metrics.accuracy", "metrics.loss"):
+        picker.locator(f'label[data-column="{column}"] input').check()
+    picker.locator(".jp-mlops-KeyPicker-button").click()
+    header = tab.locator('th[data-column="metrics.accuracy"]')
+    header.click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    group = tab.locator(".jp-mlops-GroupPicker")
+    group.locator(".jp-mlops-KeyPicker-button").click()
+    group.locator('label[data-column="params.layers"] input').click()
+    expect(tab.locator(".jp-mlops-GroupRow").first).to_be_visible(timeout=30_000)
+    page.evaluate("() => window.getSelection().removeAllRanges()")
+    for light in (False, True):
+        suffix = set_theme(page, light)
+        shots.append(OUT / f"runs-tab-{suffix}.png")
+        page.screenshot(path=str(shots[-1]))
     # Compare all five (dark is current; light after).
+    set_theme(page, False)
     page.evaluate(
         "(ids) => window.jupyterapp.commands.execute('jupyter-mlops:compare-runs', {runIds: ids})",
         ids,

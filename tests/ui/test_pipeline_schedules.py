@@ -144,6 +144,9 @@ def test_schedule_lifecycle_from_the_panel(
     panel = _open_panel(page)
     run_item = panel.locator(f'.jp-mlops-PipelineRunItem[data-run-id="{runs[0]["run_id"]}"]')
     expect(run_item).to_be_visible(timeout=TIMEOUT_MS)
+    # named after its schedule and the time it started, not at random
+    assert runs[0]["run_name"].startswith("ui-nightly 20")
+    expect(run_item.locator(".jp-mlops-PipelineRunItem-name")).to_have_text(runs[0]["run_name"])
 
     # Delete asks first; cancelling keeps it, confirming removes it.
     sched.locator(".jp-mlops-ScheduleItem-delete").click()

@@ -6,6 +6,7 @@ view shows the DAG going green and a step's log, and a long run is cancelled.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from typing import Any
 
@@ -90,6 +91,11 @@ def test_submit_watch_and_read_log(
     expect(form.locator('input[name="pause"]')).to_have_attribute("type", "number")
     expect(form.locator('select[name="mode"] option')).to_have_text(["fast", "full"])
     expect(form.locator('select[name="target"]')).to_have_value("local")
+    # The run name it will use, shown and editable: the pipeline's name and the time.
+    expect(form.locator('input[name="run_name"]')).to_have_value(
+        re.compile(r"^ui-tiny \d{4}-\d\d-\d\d \d\d:\d\d$")
+    )
+    form.locator('input[name="run_name"]').fill("tester run")
     # The required parameter left empty: the dialog comes back saying so.
     dialog.locator(".jp-mod-accept").click()
     error = page.locator('.jp-mlops-FormField[data-param="who"] .jp-mlops-FormField-error')
@@ -102,6 +108,8 @@ def test_submit_watch_and_read_log(
     status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
     expect(status).to_have_text("SUCCEEDED", timeout=TIMEOUT_MS)
     expect(view.locator(".jp-mlops-PipelineRunView-progress")).to_have_text("2 of 2 steps done")
+    expect(view.locator(".jp-mlops-PipelineRunView-name")).to_have_text("tester run")
+    expect(view.locator(".jp-mlops-PipelineRunView-pipeline")).to_have_text("ui-tiny")
     nodes = view.locator(".jp-mlops-DagNode")
     expect(nodes).to_have_count(2)
     expect(view.locator('.jp-mlops-DagNode[data-status="SUCCEEDED"]')).to_have_count(2)
@@ -124,6 +132,7 @@ def test_submit_watch_and_read_log(
     run_id = view.locator(".jp-mlops-PipelineRunView-body").get_attribute("data-run-id")
     item = panel.locator(f'.jp-mlops-PipelineRunItem[data-run-id="{run_id}"]')
     expect(item).to_have_attribute("data-status", "SUCCEEDED", timeout=TIMEOUT_MS)
+    expect(item.locator(".jp-mlops-PipelineRunItem-name")).to_have_text("tester run")
     run = lab.api("GET", f"mlops/api/v1/pipelines/runs/{run_id}")["run"]
     assert run["status"] == "SUCCEEDED"
     assert run["parameters"] == {"who": "tester", "pause": 0.5, "mode": "fast"}
@@ -131,7 +140,7 @@ def test_submit_watch_and_read_log(
     # Step boxes take their colours from the theme (a status tint over the
     # theme's background), light and dark.
     view.locator(".jp-mlops-PipelineRunView-body").scroll_into_view_if_needed()
-    page.locator('.lm-TabBar-tab:has-text("ui-tiny")').first.click()
+    page.locator('.lm-TabBar-tab:has-text("tester run")').first.click()
     rect = view.locator('.jp-mlops-DagNode[data-step="greet"] rect')
     fills = {}
     for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):

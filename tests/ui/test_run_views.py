@@ -239,14 +239,21 @@ def test_detail_shows_description_and_artifacts(page: Any, lab: Any) -> None:
         "session": False,
     }
     assert {c["name"] for c in lab.api("GET", "api/contents")["content"]} == before
+    # where: a save dialog (a file browser and a name), here into a sub-folder
+    folder = f"copies-{run_id[:6]}"
+    lab.api("PUT", f"api/contents/{folder}", {"type": "directory"})
     nb.locator(".jp-mlops-SaveCopy").click()
     dialog = page.locator(".jp-Dialog")
+    name = dialog.locator('input[name="save-name"]')
+    expect(name).to_have_value("analysis.ipynb")
+    dialog.locator(".jp-DirListing-item", has_text=folder).dblclick()
+    expect(dialog.locator(".jp-BreadCrumbs")).to_contain_text(folder, timeout=TIMEOUT_MS)
     copy = f"copy-{run_id[:6]}.ipynb"
-    dialog.locator("input").fill(copy)
+    name.fill(copy)
     dialog.get_by_role("button", name="Save").click()
     saved = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=copy)
     expect(saved).to_be_visible()
-    written = lab.api("GET", f"api/contents/{copy}")
+    written = lab.api("GET", f"api/contents/{folder}/{copy}")
     assert written["writable"] is True
     assert "from artifact" in "".join(written["content"]["cells"][0]["source"])
 
@@ -325,6 +332,23 @@ def test_compare_two_runs_and_malformed_filter(
         expect(chart.locator(".u-legend")).to_contain_text("run-b")
     assert _canvas_has_ink(view.locator(".jp-mlops-Parallel"))
     assert _canvas_has_ink(view.locator(".jp-mlops-Scatter"))
+
+    # A log scale per numeric axis (lr: 0.1, 0.01), shared by both plots; an axis with
+    # zero or negative values cannot be log (its toggle is disabled).
+    parallel = view.locator(".jp-mlops-Parallel")
+    linear = parallel.evaluate("(c) => c.toDataURL()")
+    lr = view.locator('.jp-mlops-LogToggles input.jp-mlops-LogAxis[data-axis="params.lr"]')
+    expect(lr).to_be_enabled()
+    lr.check()
+    expect(lr).to_be_checked()
+    page.wait_for_function(
+        "([c, before]) => c.toDataURL() !== before", arg=[parallel.element_handle(), linear]
+    )
+    assert _canvas_has_ink(parallel)
+    view.locator("select.jp-mlops-ScatterX").select_option("params.lr")
+    expect(view.locator('.jp-mlops-LogToggle:has-text("log X") input')).to_be_checked()
+    view.locator('.jp-mlops-LogToggle:has-text("log X") input').uncheck()
+    expect(lr).not_to_be_checked()
 
     page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
     page.screenshot(path=str(screenshot_dir / "compare-light.png"), full_page=True)
@@ -408,6 +432,25 @@ def test_compare_a_hundred_and_one_runs(page: Any, lab: Any) -> None:
     expect(heads).to_have_count(102)
     expect(heads.nth(1)).to_have_text("m000")
     expect(heads.nth(101)).to_have_text("m100")
+    # Room for each run: columns keep their width and the table scrolls sideways under a
+    # pinned key column (not 101 columns squeezed into the tab).
+    table = view.locator(".jp-mlops-CompareParams .jp-mlops-TableScroll")
+    layout = table.evaluate(
+        """(s) => {
+            const cell = s.querySelector('tbody td');
+            const key = s.querySelector('tbody th[scope="row"]');
+            const before = key.getBoundingClientRect().left;
+            s.scrollLeft = s.scrollWidth;
+            const after = key.getBoundingClientRect().left;
+            const far = s.querySelectorAll('tbody tr')[0].lastElementChild.getBoundingClientRect();
+            return {wide: s.scrollWidth > 3 * s.clientWidth, cell: cell.offsetWidth,
+                    font: parseFloat(getComputedStyle(cell).fontSize),
+                    moved: s.scrollLeft > 0, pinned: Math.abs(after - before) < 1,
+                    farVisible: far.right <= s.getBoundingClientRect().right + 1};
+        }"""
+    )
+    assert layout["wide"] and layout["moved"] and layout["pinned"] and layout["farVisible"]
+    assert layout["cell"] >= 7 * layout["font"]  # at least ~8em, not a few characters
     chart = view.locator('.jp-mlops-Chart[data-metric="loss"]')
     expect(chart.locator(".u-legend .u-series")).to_have_count(102, timeout=LIVE_TIMEOUT_MS)
     assert _canvas_has_ink(view.locator(".jp-mlops-Parallel"))

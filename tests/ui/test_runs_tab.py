@@ -6,6 +6,7 @@ with the compare charts."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -200,6 +201,43 @@ def test_runs_tab_columns_sort_resize_pin_group_nest_and_colours(page: Any, lab:
     dark = cell.evaluate("(el) => getComputedStyle(el).backgroundColor")
     set_theme(page, "JupyterLab Light", light=True)
     assert light != dark
+
+    # A reload reopens the tabs (this runs table, the compare, a run's detail) and the
+    # runs table as it was left: columns, widths, sort and grouping (kept per experiment).
+    open_run(page, seeded["best"])
+    expect(page.locator(f"#jupyter-mlops-run-{seeded['best']}")).to_be_visible()
+    page.locator(f'.lm-TabBar-tab[data-id="jupyter-mlops-runs-table-{exp_id}"]').click()
+    width = source.bounding_box()["width"]
+    deadline = time.monotonic() + 60
+    while True:  # the workspace is saved a moment after each change
+        data = lab.api("GET", "lab/api/workspaces/default")["data"]
+        layout = json.dumps(data.get("layout-restorer:data", {}))
+        view = data.get(f"jupyter-mlops:runs-view:{exp_id}", {})
+        if (
+            "jupyter-mlops-compare:" in layout
+            and "jupyter-mlops-run:{" in layout
+            and "jupyter-mlops-runs-table:{" in layout
+            and view.get("groupBy") == "params.opt"
+        ):
+            break
+        assert time.monotonic() < deadline, (list(data), view)
+        time.sleep(0.5)
+    page.reload()
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
+    page.evaluate("() => window.jupyterapp.restored")
+    tab = page.locator(f"#jupyter-mlops-runs-table-{exp_id}")
+    expect(tab).to_be_visible(timeout=60_000)
+    expect(page.locator(f"#jupyter-mlops-run-{seeded['best']}")).to_have_count(1)
+    expect(page.locator(".jp-mlops-CompareWidget")).to_have_count(1)
+    header = tab.locator('th[data-column="metrics.acc"]')
+    expect(header).to_have_attribute("aria-sort", "descending")
+    expect(tab.locator('th[data-column="params.lr"]')).to_be_visible()
+    expect(tab.locator(".jp-mlops-GroupPicker .jp-mlops-KeyPicker-button")).to_have_text(
+        "Grouped by params.opt"
+    )
+    expect(tab.locator(".jp-mlops-GroupRow").first).to_have_attribute("data-group", "adam")
+    restored = tab.locator('th[data-column="source"]').bounding_box()["width"]
+    assert abs(restored - width) < 2, (restored, width)
 
 
 def test_experiment_link_opens_the_runs_tab(page: Any, lab: Any) -> None:

@@ -3,6 +3,7 @@ import {
   axisIds,
   axisTickLabel,
   buildAxis,
+  canLog,
   compareRows,
   metricMap,
   paramMap,
@@ -220,6 +221,31 @@ describe('parallel coordinates axes', () => {
     const axis = buildAxis('metrics.loss', [0, 100000]);
     expect(axisTickLabel(axis, 1)).toBe('1.00e+5');
     expect(axisTickLabel(buildAxis('m', [0, 1]), 0.5)).toBe('0.5');
+  });
+
+  it('places values by their logarithm on a log axis', () => {
+    const axis = buildAxis('params.lr', ['0.001', '0.01', '0.1'], 'log');
+    expect(axis.scale).toBe('log');
+    expect(axis.positions[0]).toBeCloseTo(0);
+    expect(axis.positions[1]).toBeCloseTo(0.5);
+    expect(axis.positions[2]).toBeCloseTo(1);
+    expect(axisTickLabel(axis, 0.5)).toBe('0.01');
+    // linear puts 0.01 near the bottom, not half-way
+    expect(
+      buildAxis('params.lr', ['0.001', '0.01', '0.1']).positions[1]
+    ).toBeCloseTo(0.0909, 3);
+    // a constant log axis sits in the middle, a decade either side
+    expect(buildAxis('m', [5, 5], 'log').positions).toEqual([0.5, 0.5]);
+  });
+
+  it('refuses log for zero, negatives and categories (linear then)', () => {
+    expect(canLog([0.1, undefined, 3])).toBe(true);
+    expect(canLog([0, 1])).toBe(false);
+    expect(canLog([-1, 1])).toBe(false);
+    expect(canLog(['sgd'])).toBe(false);
+    expect(canLog([undefined])).toBe(false);
+    expect(buildAxis('m', [0, 10], 'log').scale).toBe('linear');
+    expect(buildAxis('p', ['a', 'b'], 'log').scale).toBe('linear');
   });
 
   it('lists the axis ids of runs and reads values', () => {

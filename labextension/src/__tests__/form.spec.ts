@@ -1,4 +1,6 @@
 import {
+  defaultRunName,
+  pipelineRunLabel,
   formatElapsed,
   formFields,
   parseForm,
@@ -120,5 +122,20 @@ describe('helpers', () => {
     expect(formatElapsed(65_000)).toBe('1m 05s');
     expect(formatElapsed(3_726_000)).toBe('1h 02m 06s');
     expect(formatElapsed(null)).toBe('');
+  });
+});
+
+describe('pipeline run names', () => {
+  it('starts the Run form with the pipeline and the local time', () => {
+    const at = new Date(2026, 0, 5, 7, 3);
+    expect(defaultRunName('train', at)).toBe('train 2026-01-05 07:03');
+  });
+
+  it('labels a run by its own name, else its pipeline', () => {
+    expect(pipelineRunLabel({ name: 'train', run_name: 'nightly x' })).toBe(
+      'nightly x'
+    );
+    expect(pipelineRunLabel({ name: 'train', run_name: null })).toBe('train');
+    expect(pipelineRunLabel({ name: 'train' })).toBe('train');
   });
 });

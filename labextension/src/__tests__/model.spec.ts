@@ -1,8 +1,10 @@
 import { ServerConnection } from '@jupyterlab/services';
+import { StateDB } from '@jupyterlab/statedb';
 
 import { MLOpsClient } from '../api';
 import { IExperiment, IRun } from '../api/types';
 import { RunsModel } from '../model';
+import { keepRunsView, parseRunsView, runsViewKey } from '../panels/runsView';
 
 /**
  * An in-memory stand-in for the server's answers (the network only: the
@@ -399,5 +401,57 @@ describe('RunsModel', () => {
     expect(model.checkedRunIds).toEqual(['r1']);
     model.selectExperiment('2');
     expect(model.checkedRunIds).toEqual([]);
+  });
+});
+
+describe('runs tab view kept per experiment', () => {
+  it('reads back only well-formed views', () => {
+    const view = {
+      columns: ['metrics.acc'],
+      widths: { name: 200, bad: -1 },
+      sort: { column: 'metrics.acc', descending: false },
+      groupBy: 'params.opt'
+    };
+    expect(parseRunsView(view)).toEqual({ ...view, widths: { name: 200 } });
+    expect(parseRunsView(null)).toBeNull();
+    expect(parseRunsView({ ...view, columns: 'x' })).toBeNull();
+    expect(parseRunsView({ ...view, sort: { column: 1 } })).toBeNull();
+    expect(parseRunsView({ ...view, groupBy: 3 })).toBeNull();
+  });
+
+  it('restores columns, widths, sort and grouping, and saves changes', async () => {
+    const server = new FakeServer();
+    server.experiments = [{ experiment_id: '1', name: 'one' }];
+    for (let i = 0; i < 5; i++) {
+      const r = run(`m${i}`, '1', 1000 + i);
+      r.data = { metrics: [{ key: 'acc', value: (i * 3) % 5, timestamp: 1 }] };
+      server.runs.push(r);
+    }
+    const state = new StateDB();
+    await state.save(runsViewKey('1'), {
+      columns: ['metrics.acc'],
+      widths: { 'metrics.acc': 180 },
+      sort: { column: 'metrics.acc', descending: true },
+      groupBy: null
+    });
+    const model = new RunsModel({
+      client: new MLOpsClient(server.settings()),
+      experimentId: '1'
+    });
+    await keepRunsView(state, model, '1');
+    expect(model.columns).toEqual(['metrics.acc']);
+    expect(model.columnWidths).toEqual({ 'metrics.acc': 180 });
+    await model.refresh();
+    // read with the stored sort: the best run first
+    expect(model.rowAt(0)?.run.info.run_id).toBe('m3');
+    model.setColumnWidth('name', 240);
+    await model.setGroupBy('params.opt');
+    const saved = parseRunsView(await state.fetch(runsViewKey('1')));
+    expect(saved?.widths).toEqual({ 'metrics.acc': 180, name: 240 });
+    expect(saved?.groupBy).toBe('params.opt');
+    expect(saved?.sort).toEqual({ column: 'metrics.acc', descending: true });
+    // another experiment's view is its own
+    expect(await state.fetch(runsViewKey('2'))).toBeUndefined();
+    model.dispose();
   });
 });

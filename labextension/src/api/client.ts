@@ -59,6 +59,21 @@ export const API_ROOT = 'mlops';
 /** Which family of routes: MLflow's (`2.0/mlflow`) or ours (`v1`). */
 export type ApiFamily = 'mlflow' | 'v1';
 
+/** Where a log read starts: an `offset`, or the last `tail` bytes. */
+export interface ILogRead {
+  offset?: number;
+  tail?: number;
+}
+
+/** A chunk of a followed log. */
+export interface ILogChunk {
+  text: string;
+  /** Where the next read starts. */
+  nextOffset: number;
+  /** Whether the log's writer ended (nothing more will come). */
+  ended: boolean;
+}
+
 /** Query values; arrays become repeated keys, `undefined` is dropped. */
 export type Query = Record<
   string,
@@ -622,18 +637,21 @@ export class MLOpsClient {
     return answer.run;
   }
 
-  /** A step's log from `offset`, or its last `tail` bytes. */
-  async getStepLog(
-    runId: string,
-    step: string,
-    options: { offset?: number; tail?: number } = {}
-  ): Promise<IStepLog> {
-    const url = apiUrl(
-      this.serverSettings.baseUrl,
-      'v1',
-      `pipelines/runs/${encodeURIComponent(runId)}/steps/${encodeURIComponent(step)}/log`,
-      { offset: options.offset, tail: options.tail }
-    );
+  /**
+   * A chunk of a log the server writes as it goes (a pipeline step's, a
+   * project run's, a job rank's): its text from `offset` (or its last `tail`
+   * bytes), where the next read starts (`X-Log-Offset`) and whether its writer
+   * ended (the `endedHeader` says `true`).
+   */
+  async fetchLogChunk(
+    path: string,
+    endedHeader: string,
+    options: ILogRead = {}
+  ): Promise<ILogChunk> {
+    const url = apiUrl(this.serverSettings.baseUrl, 'v1', path, {
+      offset: options.offset,
+      tail: options.tail
+    });
     let response: Response;
     let text: string;
     try {
@@ -653,8 +671,21 @@ export class MLOpsClient {
     return {
       text,
       nextOffset: Number.isFinite(next) ? next : (options.offset ?? 0),
-      ended: response.headers.get('X-Step-Ended') === 'true'
+      ended: response.headers.get(endedHeader) === 'true'
     };
+  }
+
+  /** A step's log from `offset`, or its last `tail` bytes. */
+  getStepLog(
+    runId: string,
+    step: string,
+    options: ILogRead = {}
+  ): Promise<IStepLog> {
+    return this.fetchLogChunk(
+      `pipelines/runs/${encodeURIComponent(runId)}/steps/${encodeURIComponent(step)}/log`,
+      'X-Step-Ended',
+      options
+    );
   }
 
   /** The executed notebook of a step (readable while it runs), as JSON text. */
@@ -698,34 +729,12 @@ export class MLOpsClient {
   }
 
   /** A project run's output from `offset`. */
-  async getProjectLog(runId: string, offset = 0): Promise<IProjectLog> {
-    const url = apiUrl(
-      this.serverSettings.baseUrl,
-      'v1',
+  getProjectLog(runId: string, offset = 0): Promise<IProjectLog> {
+    return this.fetchLogChunk(
       `projects/runs/${encodeURIComponent(runId)}/log`,
+      'X-Run-Ended',
       { offset }
     );
-    let response: Response;
-    let text: string;
-    try {
-      response = await ServerConnection.makeRequest(
-        url,
-        { method: 'GET' },
-        this.serverSettings
-      );
-      text = await response.text();
-    } catch (error) {
-      throw networkError(error, url);
-    }
-    if (!response.ok) {
-      throw errorFromResponse(response.status, text, url);
-    }
-    const next = Number(response.headers.get('X-Log-Offset'));
-    return {
-      text,
-      nextOffset: Number.isFinite(next) ? next : offset,
-      ended: response.headers.get('X-Run-Ended') === 'true'
-    };
   }
 
   // ----- model registry ------------------------------------------------------

@@ -3,10 +3,7 @@
  * of `MLOpsClient`: submit, list, get, cancel, validate, targets, and a
  * rank's log read from an offset or its tail.
  */
-import { ServerConnection } from '@jupyterlab/services';
-
-import { apiUrl, MLOpsClient } from './client';
-import { errorFromResponse, networkError } from './errors';
+import { MLOpsClient } from './client';
 import {
   IJob,
   IJobTarget,
@@ -79,38 +76,15 @@ export class JobsApi {
   }
 
   /** A rank's log from `offset`, or its last `tail` bytes. */
-  async rankLog(
+  rankLog(
     jobId: string,
     rank: number,
     options: { offset?: number; tail?: number } = {}
   ): Promise<IRankLog> {
-    const settings = this.client.serverSettings;
-    const url = apiUrl(
-      settings.baseUrl,
-      'v1',
+    return this.client.fetchLogChunk(
       `jobs/${enc(jobId)}/ranks/${rank}/log`,
-      { offset: options.offset, tail: options.tail }
+      'X-Job-Ended',
+      options
     );
-    let response: Response;
-    let text: string;
-    try {
-      response = await ServerConnection.makeRequest(
-        url,
-        { method: 'GET' },
-        settings
-      );
-      text = await response.text();
-    } catch (error) {
-      throw networkError(error, url);
-    }
-    if (!response.ok) {
-      throw errorFromResponse(response.status, text, url);
-    }
-    const next = Number(response.headers.get('X-Log-Offset'));
-    return {
-      text,
-      nextOffset: Number.isFinite(next) ? next : (options.offset ?? 0),
-      ended: response.headers.get('X-Job-Ended') === 'true'
-    };
   }
 }

@@ -99,7 +99,10 @@ export interface IPipelineStep {
 /** A pipeline run. */
 export interface IPipelineRun {
   run_id: string;
+  /** The pipeline's name. */
   name: string;
+  /** The run's own name (typed in the form, or "<schedule> <due time>"). */
+  run_name?: string | null;
   status: PipelineRunStatus;
   reason?: string | null;
   path?: string | null;

@@ -65,6 +65,8 @@ export interface IAxis {
   label: string;
   /** `numeric` when every present value parses as a number. */
   kind: 'numeric' | 'category';
+  /** How a numeric axis maps values to positions (categories: `linear`). */
+  scale: AxisScale;
   /** Numeric: data range (min < max even for a constant axis). */
   min: number;
   max: number;
@@ -76,38 +78,63 @@ export interface IAxis {
   raw: (string | number | undefined)[];
 }
 
+/** Linear or logarithmic (base 10) placement of a numeric axis' values. */
+export type AxisScale = 'linear' | 'log';
+
+/** The present values of an axis (missing and empty ones left out). */
+function presentValues(
+  raw: readonly (string | number | undefined)[]
+): (string | number)[] {
+  return raw.filter(v => v !== undefined && v !== '') as (string | number)[];
+}
+
+/**
+ * Whether an axis can be drawn on a log scale: numeric, with every present
+ * value above zero (a log axis cannot place zero or negatives).
+ */
+export function canLog(raw: readonly (string | number | undefined)[]): boolean {
+  const present = presentValues(raw);
+  return (
+    present.length > 0 &&
+    present.every(v => Number.isFinite(Number(v)) && Number(v) > 0)
+  );
+}
+
 /**
  * Build a plot axis from one value per run: numeric axes scale linearly onto
- * [0, 1] (a constant axis sits in the middle), categorical axes spread
+ * [0, 1] (a constant axis sits in the middle), or by their logarithm when
+ * `scale` is `log` and `canLog` holds (else linear); categorical axes spread
  * their sorted distinct values evenly.
  */
 export function buildAxis(
   id: string,
-  raw: readonly (string | number | undefined)[]
+  raw: readonly (string | number | undefined)[],
+  scale: AxisScale = 'linear'
 ): IAxis {
   const label = id.replace(/^(params|metrics)\./, '');
-  const present = raw.filter(v => v !== undefined && v !== '') as (
-    string | number
-  )[];
+  const present = presentValues(raw);
   const numbers = present.map(Number);
   const numeric = present.length > 0 && numbers.every(n => Number.isFinite(n));
   if (numeric) {
+    const log = scale === 'log' && canLog(raw);
+    const f = log ? Math.log10 : (v: number) => v;
     let min = Math.min(...numbers);
     let max = Math.max(...numbers);
-    const constant = min === max;
-    if (constant) {
-      min -= 1;
-      max += 1;
+    if (min === max) {
+      // a constant axis: a decade (log) or ±1 (linear) either side
+      [min, max] = log ? [min / 10, max * 10] : [min - 1, max + 1];
     }
+    const [lo, hi] = [f(min), f(max)];
     const positions = raw.map(v =>
       v === undefined || v === '' || !Number.isFinite(Number(v))
         ? NaN
-        : (Number(v) - min) / (max - min)
+        : (f(Number(v)) - lo) / (hi - lo)
     );
     return {
       id,
       label,
       kind: 'numeric',
+      scale: log ? 'log' : 'linear',
       min,
       max,
       categories: [],
@@ -131,6 +158,7 @@ export function buildAxis(
     id,
     label,
     kind: 'category',
+    scale: 'linear',
     min: 0,
     max: span,
     categories,
@@ -171,7 +199,12 @@ export function axisTickLabel(axis: IAxis, t: number): string {
   if (axis.kind === 'category') {
     return axis.categories[Math.round(t * (axis.categories.length - 1))] ?? '';
   }
-  const v = axis.min + t * (axis.max - axis.min);
+  const v =
+    axis.scale === 'log'
+      ? 10 **
+        (Math.log10(axis.min) +
+          t * (Math.log10(axis.max) - Math.log10(axis.min)))
+      : axis.min + t * (axis.max - axis.min);
   return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0)
     ? v.toExponential(2)
     : String(Number(v.toPrecision(4)));

@@ -15,6 +15,7 @@ import { formatElapsed } from '../pipelines/form';
 import { jobProgress, rankGrid } from './grid';
 import { jobIcon } from './icon';
 import { JobModel } from './jobModel';
+import { FollowPending, LogPanel } from '../followView';
 
 /** What the view needs from the application. */
 export interface IJobViewOptions {
@@ -105,15 +106,11 @@ export class JobView extends ReactWidget {
     const job = model.job;
     if (!job) {
       return (
-        <div className="jp-mlops-JobView-body">
-          {model.error ? (
-            <div className="jp-mlops-Banner" role="alert">
-              {model.error}
-            </div>
-          ) : (
-            <div className="jp-mlops-Placeholder">{trans.__('Loading…')}</div>
-          )}
-        </div>
+        <FollowPending
+          className="jp-mlops-JobView-body"
+          error={model.error}
+          loading={trans.__('Loading…')}
+        />
       );
     }
     const grid = rankGrid(job);
@@ -263,38 +260,25 @@ export class JobView extends ReactWidget {
             ))}
           </tbody>
         </table>
-        <div className="jp-mlops-PipelineLog jp-mlops-JobLog">
-          <div className="jp-mlops-PipelineLog-header">
-            <span>
-              {model.rank >= 0
-                ? trans.__('Log of rank %1', model.rank)
-                : trans.__('Select a rank to see its log')}
-            </span>
-            {selected ? (
-              <span
-                className={`jp-mlops-PipelineStatus jp-mlops-status-${selected.status}`}
-              >
-                {selected.status}
-              </span>
-            ) : null}
-            {model.rank >= 0 && !model.logEnded ? (
-              <span className="jp-mlops-PipelineLog-follow">
-                {trans.__('following…')}
-              </span>
-            ) : null}
-          </div>
-          {selected?.error ? (
-            <div className="jp-mlops-PipelineLog-error">{selected.error}</div>
-          ) : null}
-          {model.logError ? (
-            <div className="jp-mlops-Banner" role="alert">
-              {model.logError}
-            </div>
-          ) : null}
-          <pre className="jp-mlops-JobLog-text" data-rank={model.rank}>
-            {model.log}
-          </pre>
-        </div>
+        <LogPanel
+          className="jp-mlops-JobLog"
+          title={
+            model.rank >= 0
+              ? trans.__('Log of rank %1', model.rank)
+              : trans.__('Select a rank to see its log')
+          }
+          status={selected ? String(selected.status) : undefined}
+          following={
+            model.rank >= 0 && !model.logEnded
+              ? trans.__('following…')
+              : undefined
+          }
+          error={selected?.error}
+          logError={model.logError}
+          log={model.log}
+          textClass="jp-mlops-JobLog-text"
+          textData={{ rank: model.rank }}
+        />
       </div>
     );
   }

@@ -1,205 +1,74 @@
 /**
- * `JobModel`: the state behind one training job's view. It polls the job and
- * follows the selected rank's log with a `@lumino/polling` `Poll` until the
- * job has ended and the log is read to its end; views listen to `changed`.
+ * `JobModel`: the state behind one training job's view: a `FollowModel` of
+ * the job and its ranks' logs.
  */
-import { IDisposable } from '@lumino/disposable';
-import { Poll } from '@lumino/polling';
-import { ISignal, Signal } from '@lumino/signaling';
-
-import { describeError, IJob, JobsApi } from '../api';
+import { IJob, JobsApi } from '../api';
+import type { ILogChunk, ILogRead } from '../api/client';
+import { FollowModel } from '../followModel';
 import { JOB_TERMINAL } from './grid';
 
-/** Most log text kept. */
-export const MAX_LOG_CHARS = 200_000;
-/** First read of a log: its last bytes. */
-const LOG_TAIL = 64 * 1024;
-
-/** The job model. */
-export class JobModel implements IDisposable {
+/** The job model: the job, and the selected rank's log. */
+export class JobModel extends FollowModel<IJob, number> {
   constructor(options: JobModel.IOptions) {
+    super({
+      name: `jupyter-mlops:job-${options.jobId}`,
+      none: -1,
+      pollMs: options.pollMs
+    });
     this._api = options.api;
     this.jobId = options.jobId;
-    this._poll = new Poll({
-      auto: false,
-      factory: () => this._tick(),
-      frequency: { interval: options.pollMs ?? 1000, backoff: false },
-      name: `jupyter-mlops:job-${options.jobId}`,
-      standby: () => this.ended || 'when-hidden'
-    });
   }
 
   readonly jobId: string;
 
-  /** Emitted after any change. */
-  get changed(): ISignal<this, void> {
-    return this._changed;
-  }
-
   /** The job, or null before it is in. */
   get job(): IJob | null {
-    return this._job;
-  }
-
-  /** Why the last read of the job failed, '' when it did not. */
-  get error(): string {
-    return this._error;
+    return this.current;
   }
 
   /** The rank whose log is shown, -1 for none. */
   get rank(): number {
-    return this._rank;
-  }
-
-  /** The shown part of the rank's log (its end, at most `MAX_LOG_CHARS`). */
-  get log(): string {
-    return this._log;
-  }
-
-  /** Whether the rank's log is read to its end and the job has ended. */
-  get logEnded(): boolean {
-    return this._logEnded;
-  }
-
-  /** Why the last read of the log failed, '' when it did not. */
-  get logError(): string {
-    return this._logError;
-  }
-
-  /** Whether the job is active (cancel applies). */
-  get active(): boolean {
-    return this._job !== null && !JOB_TERMINAL.has(String(this._job.status));
-  }
-
-  /** Whether the job has ended and the shown log is complete: no more polls. */
-  get ended(): boolean {
-    return this._job !== null && !this.active && this._logEnded;
-  }
-
-  /** Whether a cancel is under way. */
-  get busy(): boolean {
-    return this._busy;
-  }
-
-  /** Read the job and follow it. */
-  start(): Promise<void> {
-    if (!this._started && !this.isDisposed) {
-      this._started = true;
-      return this._poll.start();
-    }
-    return Promise.resolve();
+    return this.part;
   }
 
   /** Show a rank's log (followed while the job runs). */
   selectRank(rank: number): void {
-    if (rank === this._rank) {
-      return;
-    }
-    this._rank = rank;
-    this._log = '';
-    this._logOffset = -1;
-    this._logEnded = false;
-    this._logError = '';
-    this._changed.emit();
-    void this._readLog();
-    void this._poll.refresh();
+    this.select(rank);
   }
 
   /** Cancel the job; throws when the server refuses. */
   async cancel(): Promise<void> {
-    this._busy = true;
-    this._changed.emit();
-    try {
-      this._job = await this._api.cancel(this.jobId);
-    } finally {
-      this._busy = false;
-      if (!this.isDisposed) {
-        this._changed.emit();
-        void this._poll.refresh();
-      }
-    }
+    await this.busyWith(async () => {
+      this.setCurrent(await this._api.cancel(this.jobId));
+    });
   }
 
-  get isDisposed(): boolean {
-    return this._poll.isDisposed;
+  protected fetch(): Promise<IJob> {
+    return this._api.get(this.jobId);
   }
 
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this._poll.dispose();
-    Signal.clearData(this);
+  protected isActive(job: IJob): boolean {
+    return !JOB_TERMINAL.has(String(job.status));
   }
 
-  /** One poll: the job, then the new part of the selected rank's log. */
-  private async _tick(): Promise<void> {
-    try {
-      const job = await this._api.get(this.jobId);
-      if (this.isDisposed) {
-        return;
-      }
-      this._job = job;
-      this._error = '';
-      if (this._rank < 0 && job.ranks.length) {
-        this._rank = 0;
-      }
-      this._changed.emit();
-      await this._readLog();
-    } catch (error) {
-      if (!this.isDisposed) {
-        this._error = describeError(error);
-        this._changed.emit();
-      }
-    }
+  protected readLog(rank: number, read: ILogRead): Promise<ILogChunk> {
+    return this._api.rankLog(this.jobId, rank, read);
   }
 
-  private async _readLog(): Promise<void> {
-    const rank = this._rank;
-    if (rank < 0 || this._logEnded || this._reading) {
-      return;
-    }
-    this._reading = true;
-    try {
-      const first = this._logOffset < 0;
-      const chunk = await this._api.rankLog(
-        this.jobId,
-        rank,
-        first ? { tail: LOG_TAIL } : { offset: this._logOffset }
-      );
-      if (rank !== this._rank || this.isDisposed) {
-        return; // another rank was selected meanwhile
-      }
-      this._log = (this._log + chunk.text).slice(-MAX_LOG_CHARS);
-      this._logOffset = chunk.nextOffset;
-      // The job ended before this read: the read holds all there is.
-      // (a read as long as the server's page size may have left more behind).
-      this._logEnded = chunk.ended && chunk.text.length < 512 * 1024;
-      this._logError = '';
-    } catch (error) {
-      if (rank !== this._rank || this.isDisposed) {
-        return;
-      }
-      this._logError = describeError(error);
-    } finally {
-      this._reading = false;
-    }
-    this._changed.emit();
+  /** Rank 0 once the job has ranks. */
+  protected firstPart(job: IJob): number {
+    return job.ranks.length ? 0 : -1;
+  }
+
+  /**
+   * The job ended before this read: the read holds all there is (a read as
+   * long as the server's page may have left more behind).
+   */
+  protected logComplete(chunk: ILogChunk): boolean {
+    return chunk.ended && chunk.text.length < 512 * 1024;
   }
 
   private _api: JobsApi;
-  private _poll: Poll;
-  private _started = false;
-  private _job: IJob | null = null;
-  private _error = '';
-  private _rank = -1;
-  private _log = '';
-  private _logOffset = -1;
-  private _logEnded = false;
-  private _logError = '';
-  private _reading = false;
-  private _busy = false;
-  private _changed = new Signal<this, void>(this);
 }
 
 /** Types of `JobModel`. */

@@ -22,7 +22,14 @@ import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
-import { addSidebar, addToPalette, showInMain } from '../activation';
+import {
+  addSidebar,
+  addToPalette,
+  commandFile,
+  MainTabs,
+  pickOne,
+  selectedFile
+} from '../activation';
 import { describeError, IJobValidateResponse, JobsApi } from '../api';
 import { askUntilSaved } from '../pipelines/formDialog';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
@@ -86,9 +93,13 @@ export const jobsPlugin: JupyterFrontEndPlugin<void> = {
     const { commands, shell } = app;
     let status: JobsStatus | null = null;
 
+    const jobTabs = new MainTabs<JobView>(shell, restorer, {
+      namespace: 'jupyter-mlops-job',
+      command: JobCommandIDs.openJob,
+      args: w => ({ jobId: w.jobId })
+    });
     const openJob = (jobId: string): JobView =>
-      showInMain(
-        shell,
+      jobTabs.show(
         (w): w is JobView => w instanceof JobView && w.jobId === jobId,
         () =>
           new JobView({
@@ -105,20 +116,6 @@ export const jobsPlugin: JupyterFrontEndPlugin<void> = {
       openJob(jobId);
       void panel.refresh();
       status?.refresh();
-    };
-
-    /** The selected file of the file browser that `accept`s, if any. */
-    const selectedFile = (accept: (path: string) => boolean): string | null => {
-      const browser = browsers?.tracker.currentWidget;
-      if (!browser) {
-        return null;
-      }
-      for (const item of browser.selectedItems()) {
-        if (item.type !== 'directory' && accept(item.path)) {
-          return item.path;
-        }
-      }
-      return null;
     };
 
     const submitForm = async (entry: string): Promise<void> => {
@@ -211,18 +208,10 @@ export const jobsPlugin: JupyterFrontEndPlugin<void> = {
         'Run a script or notebook on nodes × processes with a framework’s environment'
       ),
       execute: async args => {
-        let entry = typeof args.path === 'string' ? args.path : '';
-        if (!entry) {
-          entry =
-            selectedFile(p => /\.(py|sh|ipynb)$/i.test(p)) ??
-            (() => {
-              const p = (shell.currentWidget as any)?.context?.path;
-              return typeof p === 'string' && /\.(py|sh|ipynb)$/i.test(p)
-                ? p
-                : '';
-            })();
-        }
-        await submitForm(entry);
+        const entry = commandFile(shell, browsers, args, p =>
+          /\.(py|sh|ipynb)$/i.test(p)
+        );
+        await submitForm(entry ?? '');
       }
     });
     commands.addCommand(JobCommandIDs.runFile, {
@@ -234,16 +223,9 @@ export const jobsPlugin: JupyterFrontEndPlugin<void> = {
       isVisible: args =>
         typeof args.path === 'string' ||
         !args.fromBrowser ||
-        selectedFile(isJobFile) !== null,
+        selectedFile(browsers, isJobFile) !== null,
       execute: async args => {
-        let path =
-          typeof args.path === 'string' ? args.path : selectedFile(isJobFile);
-        if (!path && !args.fromBrowser) {
-          const p = (shell.currentWidget as any)?.context?.path;
-          if (typeof p === 'string' && isJobFile(p)) {
-            path = p;
-          }
-        }
+        let path = commandFile(shell, browsers, args, isJobFile);
         if (!path) {
           const answer = await InputDialog.getText({
             title: trans.__('Run which job file?'),
@@ -263,21 +245,12 @@ export const jobsPlugin: JupyterFrontEndPlugin<void> = {
       execute: async args => {
         let jobId = typeof args.jobId === 'string' ? args.jobId : '';
         if (!jobId) {
-          const jobs = await api.list({ max_results: 50 });
-          if (!jobs.length) {
-            return;
-          }
-          const labels = jobs.map(
+          const job = await pickOne(
+            trans.__('Open which training job?'),
+            await api.list({ max_results: 50 }),
             j => `${j.name} · ${j.status} · ${j.job_id.slice(0, 8)}`
           );
-          const choice = await InputDialog.getItem({
-            title: trans.__('Open which training job?'),
-            items: labels
-          });
-          if (!choice.button.accept || !choice.value) {
-            return;
-          }
-          jobId = jobs[labels.indexOf(choice.value)]?.job_id ?? '';
+          jobId = job?.job_id ?? '';
         }
         if (jobId) {
           openJob(jobId);

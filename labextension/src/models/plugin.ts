@@ -14,7 +14,7 @@ import {
 } from '@jupyterlab/apputils';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
-import { addSidebar, addToPalette, showInMain } from '../activation';
+import { addSidebar, addToPalette, MainTabs } from '../activation';
 import { DeploymentsApi, describeError } from '../api';
 import { askDeploy } from '../deployments/DeployForm';
 import { DeploymentView } from '../deployments/DeploymentView';
@@ -56,9 +56,18 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
 
     const deployments = new DeploymentsApi(client);
     const metrics = new MetricsHistory();
+    const deploymentTabs = new MainTabs<DeploymentView>(shell, restorer, {
+      namespace: 'jupyter-mlops-deployment',
+      command: ModelCommandIDs.openDeployment,
+      args: w => ({ name: w.deploymentName })
+    });
+    const modelTabs = new MainTabs<ModelView>(shell, restorer, {
+      namespace: 'jupyter-mlops-model',
+      command: ModelCommandIDs.openModel,
+      args: w => ({ name: w.modelName })
+    });
     const openDeployment = (name: string): DeploymentView =>
-      showInMain(
-        shell,
+      deploymentTabs.show(
         (w): w is DeploymentView =>
           w instanceof DeploymentView && w.deploymentName === name,
         () =>
@@ -99,8 +108,7 @@ export const modelsPlugin: JupyterFrontEndPlugin<void> = {
     });
 
     const openModel = (name: string): ModelView =>
-      showInMain(
-        shell,
+      modelTabs.show(
         (w): w is ModelView => w instanceof ModelView && w.modelName === name,
         () =>
           new ModelView({

@@ -8,8 +8,10 @@ import React, { useEffect, useMemo, useState } from 'react';
 
 import { describeError, IRun, MLOpsClient } from '../api';
 import {
+  AxisScale,
   axisIds,
   buildAxis,
+  canLog,
   compareRows,
   IChartOptions,
   ICompareRow,
@@ -160,7 +162,7 @@ function SideBySide(props: {
                 >
                   <th scope="row">{row.key}</th>
                   {row.values.map((v, i) => (
-                    <td key={i}>
+                    <td key={i} title={v === undefined ? undefined : String(v)}>
                       {v === undefined
                         ? '—'
                         : props.numeric
@@ -195,6 +197,8 @@ export function CompareView(props: {
   const [chosen, setChosen] = useState<string[] | null>(null);
   const [scatterX, setScatterX] = useState<string>('');
   const [scatterY, setScatterY] = useState<string>('');
+  // Axes drawn on a log scale, by id: shared by parallel coordinates and scatter.
+  const [logIds, setLogIds] = useState<ReadonlySet<string>>(new Set());
 
   useEffect(() => {
     let live = true;
@@ -265,12 +269,44 @@ export function CompareView(props: {
     ...metricKeys.map(k => `metrics.${k}`).slice(0, 4)
   ];
   const axesIds = (chosen ?? defaultAxes).filter(id => ids.includes(id));
-  const axes = axesIds.map(id =>
-    buildAxis(
-      id,
-      runs.map(r => runValue(r, id))
-    )
-  );
+  const rawOf = (id: string) => runs.map(r => runValue(r, id));
+  const scaleOf = (id: string): AxisScale =>
+    logIds.has(id) ? 'log' : 'linear';
+  const axes = axesIds.map(id => buildAxis(id, rawOf(id), scaleOf(id)));
+  const toggleLog = (id: string, on: boolean) => {
+    const next = new Set(logIds);
+    if (on) {
+      next.add(id);
+    } else {
+      next.delete(id);
+    }
+    setLogIds(next);
+  };
+  /** A "log" checkbox for one axis; disabled (with why) when it cannot be log. */
+  const logToggle = (id: string, label: string) => {
+    const numeric = canLog(rawOf(id));
+    return (
+      <label
+        key={id}
+        className="jp-mlops-LogToggle"
+        title={
+          numeric
+            ? trans.__('Log scale for %1', id)
+            : trans.__('A log scale needs values above zero')
+        }
+      >
+        <input
+          type="checkbox"
+          className="jp-mlops-LogAxis"
+          data-axis={id}
+          disabled={!numeric}
+          checked={numeric && logIds.has(id)}
+          onChange={e => toggleLog(id, e.target.checked)}
+        />{' '}
+        {label}
+      </label>
+    );
+  };
   const xId = scatterX || axesIds[0] || ids[0] || '';
   const yId = scatterY || (metricKeys.length ? `metrics.${metricKeys[0]}` : '');
   const toggleAxis = (id: string) => {
@@ -361,6 +397,14 @@ export function CompareView(props: {
               </label>
             ))}
           </details>
+          {axes.some(a => a.kind === 'numeric') ? (
+            <div className="jp-mlops-ChartOptions jp-mlops-LogToggles">
+              <span>{trans.__('Log scale:')}</span>
+              {axes
+                .filter(a => a.kind === 'numeric')
+                .map(a => logToggle(a.id, a.label))}
+            </div>
+          ) : null}
           {axes.length >= 2 ? (
             <ParallelCoordinates axes={axes} colors={colors} labels={labels} />
           ) : (
@@ -372,7 +416,11 @@ export function CompareView(props: {
           <div className="jp-mlops-ChartOptions">
             <label>
               {trans.__('X')}{' '}
-              <select value={xId} onChange={e => setScatterX(e.target.value)}>
+              <select
+                className="jp-mlops-ScatterX"
+                value={xId}
+                onChange={e => setScatterX(e.target.value)}
+              >
                 {ids.map(id => (
                   <option key={id} value={id}>
                     {id}
@@ -380,6 +428,7 @@ export function CompareView(props: {
                 ))}
               </select>
             </label>
+            {xId ? logToggle(xId, trans.__('log X')) : null}
             <label>
               {trans.__('Y')}{' '}
               <select value={yId} onChange={e => setScatterY(e.target.value)}>
@@ -392,17 +441,12 @@ export function CompareView(props: {
                   ))}
               </select>
             </label>
+            {yId ? logToggle(yId, trans.__('log Y')) : null}
           </div>
           {xId && yId ? (
             <ScatterPlot
-              x={buildAxis(
-                xId,
-                runs.map(r => runValue(r, xId))
-              )}
-              y={buildAxis(
-                yId,
-                runs.map(r => runValue(r, yId))
-              )}
+              x={buildAxis(xId, rawOf(xId), scaleOf(xId))}
+              y={buildAxis(yId, rawOf(yId), scaleOf(yId))}
               colors={colors}
               labels={labels}
             />
@@ -431,12 +475,16 @@ export function CompareView(props: {
 
 /** The compare main-area widget. */
 export class CompareWidget extends MainAreaWidget<ReactWidget> {
+  /** The runs compared, in order. */
+  readonly runIds: readonly string[];
+
   constructor(runIds: string[], ctx: IViewContext) {
     const content = ReactWidget.create(
       <CompareView runIds={runIds} ctx={ctx} />
     );
     content.addClass('jp-mlops-DetailContent');
     super({ content });
+    this.runIds = [...runIds];
     this.id = `jupyter-mlops-compare-${Date.now().toString(36)}`;
     this.addClass('jp-mlops-CompareWidget');
     this.title.label = ctx.trans.__('Compare %1 runs', runIds.length);

@@ -5,6 +5,7 @@
  * grouping; the same server-side paging), polling while the tab is visible.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
+import type { IStateDB } from '@jupyterlab/statedb';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
@@ -14,6 +15,7 @@ import { MLOpsClient } from '../api';
 import { mlopsIcon } from '../icons';
 import { RunsModel } from '../model';
 import { IRunsActions, RunsTable } from './RunsTable';
+import { keepRunsView } from './runsView';
 
 /** Id of the runs tab of an experiment. */
 export function runsTabId(experimentId: string): string {
@@ -63,6 +65,10 @@ export class RunsTabWidget extends MainAreaWidget<ReactWidget> {
       'Runs of experiment %1',
       options.experimentId
     );
+    if (options.state) {
+      // columns, widths, sort and grouping as this experiment's tab was left
+      void keepRunsView(options.state, model, options.experimentId);
+    }
     model.changed.connect(() => {
       const experiment = model.selectedExperiment;
       if (experiment) {
@@ -116,6 +122,8 @@ export namespace RunsTabWidget {
     experimentId: string;
     /** What the table's buttons do (open, compare, delete, tag). */
     actions: Omit<IRunsActions, 'setColumns' | 'openTable'>;
+    /** Where the tab's view choices are kept per experiment (none: not kept). */
+    state?: IStateDB | null;
     /** Columns shown first (the sidebar's choice). */
     columns?: readonly string[];
     /** Refresh period, ms. */

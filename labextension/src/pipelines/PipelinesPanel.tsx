@@ -23,7 +23,7 @@ import {
 } from '../sidebar';
 import { describeCron, formatNextRun, scheduleTargetLabel } from './schedules';
 import { pipelineIcon } from './icon';
-import { formatElapsed } from './form';
+import { formatElapsed, pipelineRunLabel } from './form';
 import { RUN_TERMINAL } from './runModel';
 
 /** What the panel needs from the application. */
@@ -200,13 +200,18 @@ export class PipelinesPanel extends PollingSidebar {
               role="button"
               title={run.path ?? run.name}
             >
-              <span className="jp-mlops-PipelineRunItem-name">{run.name}</span>
+              <span className="jp-mlops-PipelineRunItem-name">
+                {pipelineRunLabel(run)}
+              </span>
               <span
                 className={`jp-mlops-PipelineStatus jp-mlops-status-${run.status}`}
               >
                 {run.status}
               </span>
               <span className="jp-mlops-PipelineRunItem-meta">
+                {run.run_name && run.run_name !== run.name
+                  ? `${run.name} · `
+                  : ''}
                 {run.progress.done}/{run.progress.total}
                 {run.duration_ms ? ` · ${formatElapsed(run.duration_ms)}` : ''}
                 {run.created_time

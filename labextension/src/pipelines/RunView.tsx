@@ -15,7 +15,8 @@ import { pipelineIcon } from './icon';
 import type { ArtifactSource } from '../artifactsDrive';
 import { PipelineRunModel, stepsSucceeded } from './runModel';
 import { layoutDag, DEFAULT_METRICS } from './dag';
-import { formatElapsed } from './form';
+import { formatElapsed, pipelineRunLabel } from './form';
+import { FollowPending, LogPanel } from '../followView';
 
 /** What the view needs from the application. */
 export interface IRunViewOptions {
@@ -52,7 +53,8 @@ export class PipelineRunView extends ReactWidget {
     this.model.changed.connect(() => {
       const run = this.model.run;
       if (run) {
-        this.title.label = `${run.name} · ${run.status.toLowerCase()}`;
+        this.title.label = `${pipelineRunLabel(run)} · ${run.status.toLowerCase()}`;
+        this.title.caption = `${run.name} · ${run.run_id}`;
       }
       this.update();
     });
@@ -155,15 +157,11 @@ export class PipelineRunView extends ReactWidget {
     const run = model.run;
     if (!run) {
       return (
-        <div className="jp-mlops-PipelineRunView-body">
-          {model.error ? (
-            <div className="jp-mlops-Banner" role="alert">
-              {model.error}
-            </div>
-          ) : (
-            <div className="jp-mlops-Placeholder">{trans.__('Loading…')}</div>
-          )}
-        </div>
+        <FollowPending
+          className="jp-mlops-PipelineRunView-body"
+          error={model.error}
+          loading={trans.__('Loading…')}
+        />
       );
     }
     const active = model.active;
@@ -181,7 +179,17 @@ export class PipelineRunView extends ReactWidget {
     return (
       <div className="jp-mlops-PipelineRunView-body" data-run-id={run.run_id}>
         <div className="jp-mlops-PipelineRunView-header">
-          <span className="jp-mlops-PipelineRunView-name">{run.name}</span>
+          <span className="jp-mlops-PipelineRunView-name">
+            {pipelineRunLabel(run)}
+          </span>
+          {run.run_name && run.run_name !== run.name ? (
+            <span
+              className="jp-mlops-PipelineRunView-pipeline"
+              title={trans.__('Pipeline')}
+            >
+              {run.name}
+            </span>
+          ) : null}
           <span
             className={`jp-mlops-PipelineStatus jp-mlops-status-${run.status}`}
             data-status={run.status}
@@ -323,58 +331,43 @@ export class PipelineRunView extends ReactWidget {
             })}
           </svg>
         </div>
-        <div className="jp-mlops-PipelineLog">
-          <div className="jp-mlops-PipelineLog-header">
-            <span>
-              {selected
-                ? trans.__('Log of %1', selected.name)
-                : trans.__('Select a step to see its log')}
-            </span>
-            {selected ? (
-              <span
-                className={`jp-mlops-PipelineStatus jp-mlops-status-${selected.status}`}
-              >
-                {selected.status}
-              </span>
-            ) : null}
-            {selected && !model.logEnded ? (
-              <span className="jp-mlops-PipelineLog-follow">
-                {trans.__('following…')}
-              </span>
-            ) : null}
-            {selected?.has_notebook && this._options.openNotebookContent ? (
-              <button
-                type="button"
-                className="jp-mlops-LinkButton jp-mlops-PipelineNotebook"
-                onClick={() => void this._openNotebook(selected.name)}
-              >
-                {trans.__('Open executed notebook')}
-              </button>
-            ) : null}
-            {selected?.tracking_run_id && this._options.openTrackedRun ? (
-              <button
-                type="button"
-                className="jp-mlops-LinkButton"
-                onClick={() =>
-                  this._options.openTrackedRun!(selected.tracking_run_id!)
-                }
-              >
-                {trans.__('Open tracked run')}
-              </button>
-            ) : null}
-          </div>
-          {selected?.error ? (
-            <div className="jp-mlops-PipelineLog-error">{selected.error}</div>
+        <LogPanel
+          title={
+            selected
+              ? trans.__('Log of %1', selected.name)
+              : trans.__('Select a step to see its log')
+          }
+          status={selected?.status}
+          following={
+            selected && !model.logEnded ? trans.__('following…') : undefined
+          }
+          error={selected?.error}
+          logError={model.logError}
+          log={model.log}
+          textClass="jp-mlops-PipelineLog-text"
+          textData={{ step: model.step }}
+        >
+          {selected?.has_notebook && this._options.openNotebookContent ? (
+            <button
+              type="button"
+              className="jp-mlops-LinkButton jp-mlops-PipelineNotebook"
+              onClick={() => void this._openNotebook(selected.name)}
+            >
+              {trans.__('Open executed notebook')}
+            </button>
           ) : null}
-          {model.logError ? (
-            <div className="jp-mlops-Banner" role="alert">
-              {model.logError}
-            </div>
+          {selected?.tracking_run_id && this._options.openTrackedRun ? (
+            <button
+              type="button"
+              className="jp-mlops-LinkButton"
+              onClick={() =>
+                this._options.openTrackedRun!(selected.tracking_run_id!)
+              }
+            >
+              {trans.__('Open tracked run')}
+            </button>
           ) : null}
-          <pre className="jp-mlops-PipelineLog-text" data-step={model.step}>
-            {model.log}
-          </pre>
-        </div>
+        </LogPanel>
       </div>
     );
   }

@@ -180,3 +180,26 @@ export function formatElapsed(ms: number | null | undefined): string {
   const sec = String(s % 60).padStart(2, '0');
   return h ? `${h}h ${String(m).padStart(2, '0')}m ${sec}s` : `${m}m ${sec}s`;
 }
+
+/** Two digits. */
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/**
+ * The run name the Run form starts with: the pipeline's name and the local
+ * time ("train 2026-12-05 21:40"), so runs of one pipeline tell apart; the
+ * same pattern as scheduled runs ("<schedule> <due time>").
+ */
+export function defaultRunName(pipeline: string, at: Date): string {
+  const day = `${at.getFullYear()}-${pad2(at.getMonth() + 1)}-${pad2(at.getDate())}`;
+  return `${pipeline} ${day} ${pad2(at.getHours())}:${pad2(at.getMinutes())}`;
+}
+
+/** How a pipeline run is labelled: its run name, else its pipeline's name. */
+export function pipelineRunLabel(run: {
+  name: string;
+  run_name?: string | null;
+}): string {
+  return run.run_name || run.name;
+}

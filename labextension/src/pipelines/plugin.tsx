@@ -21,8 +21,11 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import {
   addSidebar,
   addToPalette,
+  commandFile,
   followSettings,
-  showInMain
+  MainTabs,
+  pickOne,
+  selectedFile
 } from '../activation';
 import { describeError, IPipelineSchedule } from '../api';
 import { CommandIDs as MainCommands, IMLOps } from '../tokens';
@@ -34,6 +37,7 @@ import {
   scheduleFormStart
 } from './schedules';
 import { askUntilSaved, readPipeline } from './formDialog';
+import { defaultRunName, pipelineRunLabel } from './form';
 
 /** Plugin id; also its settings schema (`schema/pipelines.json`). */
 export const PIPELINES_PLUGIN_ID = 'jupyter-mlops:pipelines';
@@ -78,9 +82,13 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
     const { commands, shell } = app;
     let refreshMs = 5000;
 
+    const runTabs = new MainTabs<PipelineRunView>(shell, restorer, {
+      namespace: 'jupyter-mlops-pipeline-run',
+      command: PipelineCommandIDs.openRun,
+      args: w => ({ runId: w.runId })
+    });
     const openRun = (runId: string): PipelineRunView =>
-      showInMain(
-        shell,
+      runTabs.show(
         (w): w is PipelineRunView =>
           w instanceof PipelineRunView && w.runId === runId,
         () =>
@@ -131,6 +139,10 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       await askUntilSaved({
         ...pipeline,
         trans,
+        name: defaultRunName(
+          pipeline.info.pipeline?.name ?? 'pipeline',
+          new Date()
+        ),
         title: trans.__('Run pipeline %1', name),
         accept: trans.__('Run'),
         failure: trans.__('Could not submit the run'),
@@ -204,33 +216,12 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
-    /** The selected pipeline file of the file browser, if any. */
-    const selectedFile = (): string | null => {
-      const browser = browsers?.tracker.currentWidget;
-      if (!browser) {
-        return null;
-      }
-      for (const item of browser.selectedItems()) {
-        if (item.type !== 'directory' && isPipelineFile(item.path)) {
-          return item.path;
-        }
-      }
-      return null;
-    };
-
     /** The pipeline a command acts on: its `path` arg, the selection, the open file or a choice. */
     const pickPipeline = async (
       args: ReadonlyPartialJSONObject,
       title: string
     ): Promise<string | null> => {
-      let path = typeof args.path === 'string' ? args.path : selectedFile();
-      if (!path && !args.fromBrowser) {
-        const current = shell.currentWidget as any;
-        const p = current?.context?.path;
-        if (typeof p === 'string' && isPipelineFile(p)) {
-          path = p;
-        }
-      }
+      let path = commandFile(shell, browsers, args, isPipelineFile);
       if (!path) {
         let files: string[] = [];
         try {
@@ -276,7 +267,7 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
         isVisible: args =>
           typeof args.path === 'string' ||
           !args.fromBrowser ||
-          selectedFile() !== null,
+          selectedFile(browsers, isPipelineFile) !== null,
         execute: async args => {
           const path = await pickPipeline(args, text.pick);
           if (path) {
@@ -310,21 +301,13 @@ export const pipelinesPlugin: JupyterFrontEndPlugin<void> = {
       execute: async args => {
         let runId = typeof args.runId === 'string' ? args.runId : '';
         if (!runId) {
-          const runs = await client.listPipelineRuns({ max_results: 50 });
-          if (!runs.length) {
-            return;
-          }
-          const labels = runs.map(
-            r => `${r.name} · ${r.status} · ${r.run_id.slice(0, 8)}`
+          const run = await pickOne(
+            trans.__('Open which pipeline run?'),
+            await client.listPipelineRuns({ max_results: 50 }),
+            r =>
+              `${pipelineRunLabel(r)} · ${r.status} · ${r.run_id.slice(0, 8)}`
           );
-          const choice = await InputDialog.getItem({
-            title: trans.__('Open which pipeline run?'),
-            items: labels
-          });
-          if (!choice.button.accept || !choice.value) {
-            return;
-          }
-          runId = runs[labels.indexOf(choice.value)]?.run_id ?? '';
+          runId = run?.run_id ?? '';
         }
         if (runId) {
           openRun(runId);
