@@ -25,7 +25,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,9 +106,15 @@ class Lab:
         return self.api("POST", "mlops/api/2.0/mlflow/" + endpoint, body)
 
 
-def _start_lab(tmp: Path, mlops_server_extension: bool = True) -> Lab:
+def _start_lab(
+    tmp: Path, mlops_server_extension: bool = True, server_config: dict[str, Any] | None = None
+) -> Lab:
+    """JupyterLab on a free port; ``server_config``: its ``jupyter_server_config.json``
+    (e.g. ``{"DeploymentService": {"targets": ...}}``)."""
     for d in ("work", "data", "config", "runtime", "home", "labextensions"):
         (tmp / d).mkdir(parents=True, exist_ok=True)
+    if server_config:
+        (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps(server_config))
     # The checkout's built front end, as JupyterLab finds an installed one.
     (tmp / "labextensions" / "jupyter-mlops").symlink_to(LABEXTENSION, target_is_directory=True)
     # No news pop-up over the screenshots.
@@ -184,6 +190,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     server = _start_lab(tmp_path_factory.mktemp("lab"))
     yield server
     _stop_lab(server)
+
+
+@pytest.fixture(scope="module")
+def start_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Lab]]:
+    """Starts a JupyterLab with a server configuration of the module's own (``server_config``
+    as for ``_start_lab``); stopped after the module. A module's own ``lab`` fixture uses it."""
+    labs: list[Lab] = []
+
+    def start(server_config: dict[str, Any]) -> Lab:
+        labs.append(_start_lab(tmp_path_factory.mktemp("lab"), server_config=server_config))
+        return labs[-1]
+
+    yield start
+    for lab in labs:
+        _stop_lab(lab)
 
 
 @pytest.fixture
