@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from traitlets.config import LoggingConfigurable
 
+from .events import Event, EventBus
+
 if TYPE_CHECKING:
     from .tracking.store import TrackingStore
 
@@ -37,6 +39,13 @@ class Service(LoggingConfigurable):
         self.store = store
         #: The directory user paths are relative to (the Jupyter server's root).
         self.root_dir = os.path.realpath(root_dir)
+        #: Where the service says that something ended (the app gives every service its
+        #: one bus; the notification service listens). Publishing never blocks.
+        self.events = EventBus()
+
+    def publish(self, event: Event) -> None:
+        """Tell the bus that ``event`` happened (any thread; never raises)."""
+        self.events.publish(event)
 
     def experiment_id(self, name: str) -> str:
         """The id of the experiment ``name``, created when missing (a concurrent creation

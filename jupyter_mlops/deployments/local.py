@@ -181,8 +181,11 @@ class DeploymentContext(TargetContext[DeploymentItem]):
         return {t["key"]: t["value"] for t in mv.get("tags") or []}
 
     async def record(self, name: str, **values: Any) -> None:
-        """Update the deployment's stored columns (status, reason, url, state, ...)."""
+        """Update the deployment's stored columns (status, reason, url, state, ...); a
+        FAILED status outside a rollout is told (the service's ``status_recorded``)."""
         await self.svc.call(self.svc.db.update, name, **values)
+        if "status" in values:
+            self.svc.status_recorded(name, values["status"], values.get("reason"))
 
     async def transition(
         self, item: DeploymentItem, status: str | None, *, reason: str | None = None, **fields: Any

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, Dict, Float, Int, Unicode, default
 
+from ..events import Event
 from ..services import Service
 from ..targets import LOCAL, build_targets, register_target_kind, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
@@ -178,6 +179,10 @@ class DeploymentService(Service):
         self._follower: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
+        #: Deployments being rolled out: their outcome is told once the rollout ends.
+        self._rolling: set[str] = set()
+        #: Deployments whose failure was told (until they record another status).
+        self._failed: set[str] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -213,6 +218,7 @@ class DeploymentService(Service):
                 await self.by_name[dep["target"]].attach(self._item(dep), self.ctx)
             except RolloutFailed as e:
                 await self._record(dep["name"], status="FAILED", reason=str(e))
+                self.status_recorded(dep["name"], "FAILED", f"could not start again: {e}")
 
     async def stop(self) -> None:
         self._stopped = True
@@ -258,6 +264,23 @@ class DeploymentService(Service):
 
     async def _record(self, name: str, **values: Any) -> None:
         await self.call(self.db.update, name, **values)
+
+    def announce(self, name: str, outcome: str, status: str, reason: str) -> None:
+        """Tell the bus how a rollout ended, or that a serving deployment failed."""
+        self.publish(
+            Event(
+                kind="deployment", outcome=outcome, id=name, name=name, status=status, reason=reason
+            )
+        )
+
+    def status_recorded(self, name: str, status: str, reason: str | None) -> None:
+        """A target recorded ``status``: a change to FAILED is told, unless a rollout is
+        under way (it tells its own outcome); watchers that record FAILED again are not."""
+        if status != "FAILED":
+            self._failed.discard(name)
+        elif name not in self._rolling and name not in self._failed and not self._stopped:
+            self._failed.add(name)
+            self.announce(name, "failed", "FAILED", reason or "")
 
     def _registry(self) -> Any:
         from ..registry.store import registry_for
@@ -521,19 +544,27 @@ class DeploymentService(Service):
                 return
             item = self._item(fresh, served, version, action)
             item.canary = canary
+            self._rolling.add(name)
+            self._failed.discard(name)
             try:
                 await tgt.submit(item, self.ctx)
             except RolloutFailed as e:
                 ok = fresh.get("served_uri") is not None
                 why = f"{action} to {served} failed: {e}"
                 await self._end(name, generation, why, status="READY" if ok else "FAILED")
+                self.announce(name, "failed", "READY" if ok else "FAILED", why)
                 return
             except Exception as e:  # the deployment says what went wrong
                 self.log.exception("jupyter-mlops: deployment %s: %s failed", name, action)
                 why = f"{action} failed: {type(e).__name__}: {e}"
                 await self._end(name, generation, why, status="FAILED")
+                self.announce(name, "failed", "FAILED", why)
                 return
+            finally:
+                self._rolling.discard(name)
             await self._end(name, generation, None)
+            what = f"{action}: serving {served}" + (f" to {canary}%" if canary else "")
+            self.announce(name, "succeeded", "READY", what)
 
     async def _end(self, name: str, generation: int, error: str | None, **values: Any) -> None:
         """Rollout ``generation`` ended (``error``: why it failed, which is also the

@@ -145,7 +145,12 @@ class HubAgentService(Service):
         self._notify((answer or {}).get("notifications") or [])
         return answer or {}
 
+    #: The hub's last answer carried a culling warning not answered with *Keep running*:
+    #: if the server stops now, the culler stopped it (what ends with it was culled).
+    cull_warned = False
+
     def _notify(self, items: list[dict[str, Any]]) -> None:
+        self.cull_warned = bool(items)
         center: NotificationService | None = getattr(self.parent, "notification_service", None)
         if center is None:
             return
@@ -168,6 +173,7 @@ class HubAgentService(Service):
         status, answer = await self.hub("POST", self._server_path() + "/keep", {})
         if status != 200:
             raise TrackingError(f"the hub refused: {(answer or {}).get('message')}", status=502)
+        self.cull_warned = False
         return answer or {}
 
     async def quota(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Dict, Float, Int, List, Unicode, default
 
 from .._process import alive
+from ..events import WORK_OUTCOMES, Event
 from ..services import Service, current_user
 from ..specfile import Issue, within
 from ..targets import LOCAL, Target, build_targets, unknown_target
@@ -516,6 +517,7 @@ class TrainingService(Service):
         t = now_ms()
         if not self.db.end_job(job_id, status, reason, t):
             return False
+        self._announce(job_id, status, reason)
         try:
             run = self.store.get_run(job_id)
             repo = self.store.artifact_repo(run.info.artifact_uri)
@@ -536,6 +538,25 @@ class TrainingService(Service):
         except Exception:
             self.log.exception("jupyter-mlops: ending the tracked run of job %s", job_id)
         return True
+
+    def _announce(self, job_id: str, status: str, reason: str | None) -> None:
+        """Tell the bus that the job ended (blocking: reads its row)."""
+        try:
+            row = self.db.get_job(job_id) or {}
+        except Exception:  # noqa: BLE001 - a notification must not cost the job its end
+            row = {}
+        self.publish(
+            Event(
+                kind="job",
+                outcome=WORK_OUTCOMES.get(status, "failed"),
+                id=job_id,
+                name=str(row.get("name") or ""),
+                status=status,
+                reason=reason or "",
+                experiment_id=str(row.get("experiment_id") or ""),
+                start_time=row.get("start_time") or row.get("created_time"),
+            )
+        )
 
     async def get_job(self, job_id: str) -> dict[str, Any]:
         row = await self.read(self.db.get_job, job_id)

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..events import WORK_OUTCOMES, Event
 from ..services import current_user
 from ..targets import LOCAL, TargetContext
 from .db import RUN_TERMINAL, STEP_TERMINAL, PipelineDB, now_ms
@@ -119,6 +120,8 @@ class Context(TargetContext[PipelineRunItem]):
     parallelism: int = 4
     base_env: dict[str, str] = field(default_factory=dict)
     log: logging.Logger = field(default=log)
+    #: Where a run's end is told (the service's ``publish``: JupyterLab, e-mail, webhooks).
+    publish: Callable[[Event], None] | None = None
 
     #: Reads and file work for the REST API, so they never queue behind bookkeeping
     #: (SQLite in WAL mode reads alongside its one writer).
@@ -221,6 +224,24 @@ class Context(TargetContext[PipelineRunItem]):
             self.store.log_batch(run.info.run_id, params=values)
         return run.info.run_id
 
+    def announce(self, row: Mapping[str, Any] | None, status: str, reason: str | None) -> None:
+        """Tell the service that the pipeline run ``row`` ended with ``status``."""
+        if row is None or self.publish is None:
+            return
+        self.publish(
+            Event(
+                kind="pipeline_run",
+                outcome=WORK_OUTCOMES.get(status, "failed"),
+                id=str(row["run_id"]),
+                name=str(row.get("name") or ""),
+                status=status,
+                reason=reason or "",
+                experiment_id=str(row.get("experiment_id") or ""),
+                pipeline=str(row.get("name") or ""),
+                start_time=row.get("start_time") or row.get("created_time"),
+            )
+        )
+
     # -- a run's records (blocking: through call) -------------------------------------
     def run_row(self, run_id: str) -> dict[str, Any] | None:
         """The stored run with its steps (None: no such run)."""
@@ -276,9 +297,12 @@ class Context(TargetContext[PipelineRunItem]):
             self.store.update_run_info(run_id, status=final, end_time=end_time or t)
         except Exception:
             log.exception("jupyter-mlops: ending pipeline run %s", run_id)
-        return self.db.update_run(
+        ended = self.db.update_run(
             run_id, only_if_not=RUN_TERMINAL, status=status, reason=reason, end_time=end_time or t
         )
+        if ended:
+            self.announce(row, status, reason)
+        return ended
 
     def end_step_run(
         self, row: Mapping[str, Any], step: Mapping[str, Any], status: str, error: str | None
@@ -301,6 +325,8 @@ class Context(TargetContext[PipelineRunItem]):
         pending ones SKIPPED, their tracked runs ended."""
         before = self.db.get_run(run_id)
         self.db.mark_interrupted(run_id, reason)
+        if before is not None and before["status"] not in RUN_TERMINAL:
+            self.announce(before, "FAILED", reason)
         for rid, status in [(run_id, "FAILED")] + [
             (s["tracking_run_id"], "FAILED")
             for s in (before or {}).get("steps", [])
@@ -386,6 +412,7 @@ class RunExecution:
         await self.ctx.call(
             self.ctx.db.update_run, self.run_id, status=final, reason=reason, end_time=now_ms()
         )
+        self.ctx.announce(await self.ctx.call(self.ctx.db.get_run, self.run_id), final, reason)
         self.final_status = final
         self.done.set()
         return final

@@ -152,6 +152,7 @@ class PipelineService(Service):
             par,
             base_env,
             log=self.log,
+            publish=self.publish,
         )
         self._scheduler: asyncio.Task[Any] | None = None
         self._stopped = False

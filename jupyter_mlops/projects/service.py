@@ -17,6 +17,7 @@ from typing import Any
 
 from traitlets import Unicode
 
+from ..events import RUN_OUTCOMES, Event
 from ..services import Service
 from ..tracking.errors import TrackingError
 from .runner import SubmittedRun, plan, resolve_experiment, start
@@ -50,6 +51,8 @@ class ProjectService(Service):
     def __init__(self, store: Any, root_dir: str, **kwargs: Any) -> None:
         super().__init__(store, root_dir, **kwargs)
         self.runs: dict[str, SubmittedRun] = {}
+        #: One task per run, telling the bus when it ends.
+        self._watchers: set[asyncio.Task[None]] = set()
 
     def _runs_dir(self) -> str:
         if self.runs_dir:
@@ -61,6 +64,8 @@ class ProjectService(Service):
     async def stop(self) -> None:
         running = [r for r in self.runs.values() if not r.done]
         await asyncio.gather(*(asyncio.to_thread(r.cancel) for r in running))
+        if self._watchers:  # the cancelled runs' ends are told
+            await asyncio.wait(set(self._watchers), timeout=10)
 
     # -- URIs ----------------------------------------------------------------------------
     def resolve_uri(self, uri: str) -> str:
@@ -129,7 +134,31 @@ class ProjectService(Service):
 
         submitted = await asyncio.to_thread(begin)
         self.runs[submitted.run_id] = submitted
+        task = asyncio.ensure_future(self._tell_end(submitted))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
         return self.describe(submitted)
+
+    async def _tell_end(self, r: SubmittedRun) -> None:
+        """Wait for the run's process (a thread waits), then publish how its run ended."""
+        await asyncio.to_thread(r.wait)
+        try:
+            info = (await asyncio.to_thread(self.store.get_run, r.run_id)).info
+        except TrackingError:  # deleted meanwhile: nothing to open
+            return
+        outcome = RUN_OUTCOMES.get(r.status)
+        if outcome is not None:
+            self.publish(
+                Event(
+                    kind="run",
+                    outcome=outcome,
+                    id=r.run_id,
+                    name=info.run_name,
+                    status=r.status,
+                    experiment_id=str(info.experiment_id),
+                    start_time=info.start_time,
+                )
+            )
 
     def _tracking_uri(self) -> str:
         return str(getattr(self.store, "uri", "") or os.environ.get("JUPYTER_MLOPS_TRACKING_URI"))

@@ -22,7 +22,9 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Instance, Int, Type, Unicode, default
 
+from ..events import EventBus
 from .handlers.base import BodyBudget, Unavailable
+from .run_events import RunEndRelay
 
 if TYPE_CHECKING:
     from ..deployments.service import DeploymentService
@@ -174,12 +176,14 @@ class MLOpsApp(ExtensionApp):
 
     # -- services (jupyter_mlops/services.py): one ``<name>_class`` trait and one typed
     # attribute ``<name>`` each, listed in SERVICES; not built in multi-user mode.
+    # The notification service first: it starts first and stops last, so what the others
+    # end while they stop is still told (e-mail, webhooks).
     SERVICES: tuple[str, ...] = (
+        "notification_service",
         "pipeline_service",
         "deployment_service",
         "training_service",
         "project_service",
-        "notification_service",
         "hub_agent_service",
     )
 
@@ -262,7 +266,13 @@ class MLOpsApp(ExtensionApp):
     #: The hub agent (None in multi-user mode, or when building it failed).
     hub_agent_service: HubAgentService | None = None
 
+    #: Where services (and the REST write path) say that something ended; the
+    #: notification service listens (jupyter_mlops/events.py).
+    events: EventBus
+
     _store: TrackingStore | None = None
+    #: The store as the request handlers of the single-user server see it (run ends told).
+    _relay: RunEndRelay | None = None
     _registry_store: AbstractRegistryStore | None = None
     _budget: BodyBudget | None = None
     _executor: ThreadPoolExecutor | None = None
@@ -304,8 +314,10 @@ class MLOpsApp(ExtensionApp):
             )
         if self.export_kernel_env and not self.multi_user:
             self.export_environment()
+        self.events = EventBus()
         self._start_reaper()
         if not self.multi_user:
+            self._relay = RunEndRelay(self._store, self.events.publish)
             self._build_services()
         # Services start on the first turn of the event loop: in a server that is
         # after start-up; in an in-process test server, before its first request
@@ -338,6 +350,9 @@ class MLOpsApp(ExtensionApp):
                 continue
             setattr(self, name, service)
             self.settings[f"mlops_{name}"] = service
+            service.events.subscribe(self.events.publish)
+        if self.notification_service is not None:
+            self.events.subscribe(self.notification_service.on_event)
 
     def services(self) -> list[Service]:
         """The services built, in start order."""
@@ -369,6 +384,10 @@ class MLOpsApp(ExtensionApp):
         starting = self._starting
         if starting is not None and starting is not asyncio.current_task():
             await asyncio.wait({starting}, timeout=60)
+        agent = self.hub_agent_service
+        if agent is not None and agent.cull_warned:
+            # The hub's culler stops this server: what its services end now was culled.
+            self.events.stopping_reason = "culled"
         services = self.services()
         for name in self.SERVICES:
             setattr(self, name, None)
@@ -407,6 +426,7 @@ class MLOpsApp(ExtensionApp):
             )
             await asyncio.sleep(0)  # let handlers waiting on those calls answer
         store, self._store = self._store, None
+        self._relay = None
         self._registry_store = None
         if store is not None:
             store.close()
@@ -447,6 +467,15 @@ class MLOpsApp(ExtensionApp):
         if self._store is None:
             raise Unavailable()
         return self._store
+
+    @property
+    def request_store(self) -> TrackingStore:
+        """The store as request handlers use it: runs that end through the REST API are
+        told on :attr:`events` (the single-user server; the store itself otherwise)."""
+        if self._relay is None:
+            return self.store
+        self.store  # noqa: B018 - raises Unavailable once the store is closed
+        return self._relay  # type: ignore[return-value]  # the store's interface, delegated
 
     @property
     def registry_store(self) -> AbstractRegistryStore:
@@ -514,7 +543,20 @@ class MLOpsApp(ExtensionApp):
             self.log.info(
                 "jupyter-mlops: marked %d silent run(s) KILLED: %s", len(killed), ", ".join(killed)
             )
+            await self._tell_killed(killed)
         return list(killed)
+
+    async def _tell_killed(self, run_ids: list[str]) -> None:
+        relay = self._relay
+        if relay is None:
+            return
+        why = f"no heartbeat for {self.heartbeat_timeout:g} s: the process logging it stopped"
+        for run_id in run_ids:
+            try:
+                run = await self.run_blocking(self.store.get_run, run_id)
+            except Exception:  # noqa: BLE001 - deleted meanwhile, or the store closing: no news
+                continue
+            relay.ended(run.info, why)
 
     # -- environment for kernels ------------------------------------------
     def server_url(self) -> str | None:

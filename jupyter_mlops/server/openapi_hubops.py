@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi_parts import BOOL, INT64, STR, obj, op, query
+from .openapi_parts import BOOL, INT64, STR, obj, op, optional_query, query, service_op
 
 S = dict[str, Any]
 
@@ -40,6 +40,53 @@ def paths() -> S:
             "actions": {"type": "array", "items": obj({"id": STR, "label": STR})},
             "created": {"type": "number"},
             "dismissed": BOOL,
+            "link": {**STR, "description": "JupyterLab's #/... link of what it is about, or ''"},
+            "auto_close": {"type": "integer", "description": "ms until the toast hides; 0: never"},
+        }
+    )
+    strings = {"type": "array", "items": STR}
+    settings = obj(
+        {
+            "jupyterlab": {**BOOL, "description": "Pop-ups in JupyterLab"},
+            "events": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["run", "pipeline_run", "job", "deployment"]},
+            },
+            "failuresOnly": BOOL,
+            "experiments": {**strings, "description": "Experiment names or ids; empty: all"},
+            "pipelines": {**strings, "description": "Pipeline names; empty: all"},
+            "minDuration": {"type": "number", "description": "Seconds; shorter ones untold"},
+            "email": STR,
+            "webhooks": {"type": "array", "items": obj({"url": STR, "secret": STR})},
+        }
+    )
+    settings_answer = obj(
+        {"settings": settings, "smtp": {**BOOL, "description": "An SMTP server is configured"}}
+    )
+    delivery = obj(
+        {
+            "id": STR,
+            "channel": {"type": "string", "enum": ["email", "webhook"]},
+            "target": STR,
+            "event": {**STR, "description": "e.g. run.failed"},
+            "item": obj({"kind": STR, "id": STR, "name": STR, "outcome": STR}),
+            "state": {
+                "type": "string",
+                "enum": ["pending", "retrying", "delivered", "failed", "dropped"],
+            },
+            "attempts": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "time": {"type": "number"},
+                        "ok": BOOL,
+                        "error": STR,
+                        "retry_in": {"type": "number"},
+                    }
+                ),
+            },
+            "created": {"type": "number"},
+            "next_attempt": {"type": "number", "nullable": True},
         }
     )
     return {
@@ -66,6 +113,25 @@ def paths() -> S:
                 query=[query("after", INT64, desc="Only those changed after this sequence number")],
                 tag="hub",
                 errors=("400",),
+            )
+        },
+        "/api/v1/notifications/settings": {
+            "get": service_op("hub", "The user's notification settings", settings_answer),
+            "post": service_op(
+                "hub",
+                "Replace the user's notification settings (JupyterLab's settings editor sends "
+                "them); a wrong field is a 400 naming it",
+                settings_answer,
+                body={"settings": settings},
+            ),
+        },
+        "/api/v1/notifications/deliveries": {
+            "get": service_op(
+                "hub",
+                "The e-mail and webhook delivery log, newest first (every attempt, retries, "
+                "failures)",
+                obj({"deliveries": {"type": "array", "items": delivery}}),
+                params=[optional_query("max_results", INT64, "At most this many (<= 1000)")],
             )
         },
         "/api/v1/notifications/{id}/actions/{action}": {

@@ -30,8 +30,8 @@ import { CommandIDs, IMLOps, PLUGIN_ID, RUNS_PANEL_ID } from './tokens';
 import { PipelineCommandIDs, pipelinesPlugin } from './pipelines/plugin';
 import { ModelCommandIDs, modelsPlugin } from './models/plugin';
 import { projectsPlugin } from './projects/plugin';
-import { jobsPlugin } from './jobs/plugin';
-import { hubPlugin } from './hub/plugin';
+import { JobCommandIDs, jobsPlugin } from './jobs/plugin';
+import { hubPlugin, notificationsPlugin } from './hub/plugin';
 
 export * from './tokens';
 
@@ -229,6 +229,12 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         void commands.execute(PipelineCommandIDs.openRun, {
           runId: link.runId
         });
+      } else if (link.kind === 'job') {
+        void commands.execute(JobCommandIDs.openJob, { jobId: link.jobId });
+      } else if (link.kind === 'deployment') {
+        void commands.execute(ModelCommandIDs.openDeployment, {
+          name: link.name
+        });
       } else {
         void commands.execute(ModelCommandIDs.openModel, { name: link.name });
       }
@@ -256,5 +262,6 @@ export default [
   modelsPlugin,
   projectsPlugin,
   jobsPlugin,
-  hubPlugin
+  hubPlugin,
+  notificationsPlugin
 ];

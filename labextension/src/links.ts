@@ -9,7 +9,9 @@ export type MlflowLink =
   | { kind: 'run'; experimentId: string; runId: string }
   | { kind: 'experiment'; experimentId: string }
   | { kind: 'model'; name: string; version: string | null }
-  | { kind: 'pipeline-run'; runId: string };
+  | { kind: 'pipeline-run'; runId: string }
+  | { kind: 'job'; jobId: string }
+  | { kind: 'deployment'; name: string };
 
 /** The view a `#/...` fragment of MLflow's UI names, or null. */
 export function parseMlflowLink(hash: string): MlflowLink | null {
@@ -33,6 +35,12 @@ export function parseMlflowLink(hash: string): MlflowLink | null {
   if (parts[0] === 'pipelines' && parts[1] === 'runs' && parts[2]) {
     return { kind: 'pipeline-run', runId: parts[2] };
   }
+  if (parts[0] === 'jobs' && parts[1]) {
+    return { kind: 'job', jobId: parts[1] };
+  }
+  if (parts[0] === 'deployments' && parts[1]) {
+    return { kind: 'deployment', name: parts[1] };
+  }
   if (parts[0] === 'models' && parts[1]) {
     const version = parts[2] === 'versions' && parts[3] ? parts[3] : null;
     return { kind: 'model', name: parts[1], version };
@@ -54,6 +62,10 @@ export function linkFragment(link: MlflowLink): string {
         : `#/models/${e(link.name)}`;
     case 'pipeline-run':
       return `#/pipelines/runs/${e(link.runId)}`;
+    case 'job':
+      return `#/jobs/${e(link.jobId)}`;
+    case 'deployment':
+      return `#/deployments/${e(link.name)}`;
   }
 }
 

@@ -353,11 +353,11 @@ class TestServices:
         assert isinstance(svc, RecordingPipelineService)
         assert jp_serverapp.web_app.settings["mlops_pipeline_service"] is svc
         assert app.services() == [
+            app.notification_service,  # first: stopped last, it tells what the others end
             svc,
             app.deployment_service,
             app.training_service,
             app.project_service,
-            app.notification_service,
             app.hub_agent_service,
         ]  # in start order
         assert jp_serverapp.web_app.settings["mlops_training_service"] is app.training_service

@@ -104,7 +104,7 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
         # Multi-user mode: a view of the store checking each call against the
         # caller (server/access.py); otherwise the store itself.
         if not self.mlops.multi_user:
-            return self.mlops.store
+            return self.mlops.request_store
         return self.mlops.store_for(self.current_user)  # type: ignore[no-any-return]
 
     async def prepare(self) -> None:  # type: ignore[override]

@@ -3,13 +3,17 @@
 - ``GET  api/v1/hub/quota``: the team's GPU use (``{"enabled": false}`` off a team hub), proxied to the hub
   with this server's hub token (the status bar polls it);
 - ``GET  api/v1/notifications?after=<seq>``: what this server has to tell its JupyterLabs;
-- ``POST api/v1/notifications/<id>/actions/<action>``: a button pressed (e.g. *Keep running*).
+- ``POST api/v1/notifications/<id>/actions/<action>``: a button pressed (e.g. *Keep running*);
+- ``GET|POST api/v1/notifications/settings``: the user's notification settings (events, filters,
+  e-mail, webhooks; JupyterLab's settings editor posts them), ``{"settings", "smtp"}``;
+- ``GET  api/v1/notifications/deliveries?max_results=100``: the e-mail and webhook delivery log.
 
 The polled routes do not count as activity: an open JupyterLab must not keep an idle server from culling.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .base import Unavailable
@@ -49,6 +53,20 @@ async def act(f: Fields, svc: NotificationService, nid: str, action: str) -> dic
     return await svc.act(nid, action)
 
 
+async def get_settings(f: Fields, svc: NotificationService) -> dict[str, Any]:
+    return svc.get_settings()
+
+
+async def put_settings(f: Fields, svc: NotificationService) -> dict[str, Any]:
+    data = f.data.get("settings", f.data)
+    return await asyncio.get_running_loop().run_in_executor(None, svc.put_settings, data)
+
+
+async def deliveries(f: Fields, svc: NotificationService) -> dict[str, Any]:
+    limit = f.integer("max_results", default=100, minimum=1) or 100
+    return svc.delivery_log(min(limit, 1000))
+
+
 class QuietHandler(ServiceHandler):
     """A polled route: not the user's activity (jupyter_server's ``_track_activity``)."""
 
@@ -63,6 +81,13 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
     table: list[tuple[str, Any, dict[str, ServiceRpc], Any]] = [
         ("api/v1/hub/quota", QuietHandler, {"GET": quota}, agent),
         ("api/v1/notifications", QuietHandler, {"GET": list_notifications}, notifications),
+        (
+            "api/v1/notifications/settings",
+            ServiceHandler,
+            {"GET": get_settings, "POST": put_settings},
+            notifications,
+        ),
+        ("api/v1/notifications/deliveries", ServiceHandler, {"GET": deliveries}, notifications),
         (f"api/v1/notifications/{_ID}/actions/{_ID}", ServiceHandler, {"POST": act}, notifications),
     ]
     return [(path, cls, {"rpcs": rpcs, "service": svc}) for path, cls, rpcs, svc in table]

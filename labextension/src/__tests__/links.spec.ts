@@ -36,6 +36,17 @@ describe('parseMlflowLink', () => {
     });
   });
 
+  it('reads the job and deployment links of notifications', () => {
+    expect(parseMlflowLink('#/jobs/0a1b')).toEqual({
+      kind: 'job',
+      jobId: '0a1b'
+    });
+    expect(parseMlflowLink('#/deployments/churn-api')).toEqual({
+      kind: 'deployment',
+      name: 'churn-api'
+    });
+  });
+
   it('ignores other fragments', () => {
     expect(parseMlflowLink('')).toBeNull();
     expect(parseMlflowLink('#')).toBeNull();
@@ -51,7 +62,9 @@ describe('copied links', () => {
       { kind: 'experiment', experimentId: '3' },
       { kind: 'model', name: 'my model/v', version: '2' },
       { kind: 'model', name: 'iris', version: null },
-      { kind: 'pipeline-run', runId: 'p1' }
+      { kind: 'pipeline-run', runId: 'p1' },
+      { kind: 'job', jobId: 'j1' },
+      { kind: 'deployment', name: 'churn-api' }
     ];
     for (const link of links) {
       expect(parseMlflowLink(linkFragment(link))).toEqual(link);

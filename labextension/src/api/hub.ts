@@ -1,6 +1,11 @@
 /** The hub's team operations and the server's notifications, over `MLOpsClient`. */
 import { MLOpsClient } from './client';
-import { INotificationsResponse, IQuotaResponse } from './hubTypes';
+import {
+  INotificationSettings,
+  INotificationSettingsResponse,
+  INotificationsResponse,
+  IQuotaResponse
+} from './hubTypes';
 
 /** Typed access to `api/v1/hub/…` and `api/v1/notifications`. */
 export class HubOpsApi {
@@ -16,6 +21,17 @@ export class HubOpsApi {
     return this.client.request<INotificationsResponse>('v1', 'notifications', {
       query: { after }
     });
+  }
+
+  /** Keep the user's notification settings on the server (e-mail, webhooks, filters). */
+  saveSettings(
+    settings: Partial<INotificationSettings>
+  ): Promise<INotificationSettingsResponse> {
+    return this.client.request<INotificationSettingsResponse>(
+      'v1',
+      'notifications/settings',
+      { method: 'POST', body: { settings } }
+    );
   }
 
   /** Press a notification's button (e.g. `keep`). */

@@ -47,6 +47,29 @@ export interface IServerNotification {
   actions: INotificationAction[];
   created: number;
   dismissed: boolean;
+  /** The `#/...` link of what it is about ('' when none): an Open button. */
+  link?: string;
+  /** Milliseconds until the toast hides (0: it stays until closed). */
+  auto_close?: number;
+}
+
+/** The user's notification settings (the settings editor's keys). */
+export interface INotificationSettings {
+  jupyterlab: boolean;
+  events: string[];
+  failuresOnly: boolean;
+  experiments: string[];
+  pipelines: string[];
+  minDuration: number;
+  email: string;
+  webhooks: { url: string; secret?: string }[];
+}
+
+/** `GET|POST api/v1/notifications/settings`. */
+export interface INotificationSettingsResponse {
+  settings: INotificationSettings;
+  /** Whether the server can send e-mails. */
+  smtp: boolean;
 }
 
 /** `GET api/v1/notifications`. */

@@ -1,8 +1,9 @@
 /**
  * On a team server of a hub: the team's GPU use in the status bar ("vision ·
- * GPUs 3/4", a click lists who holds them), and the server's notifications
- * (the culler's warning with its **Keep running** button) shown with
- * JupyterLab's Notification API. Nothing shows on a server outside a hub.
+ * GPUs 3/4", a click lists who holds them). On every server: its notifications
+ * (what ended, with an Open button; the culler's warning with its **Keep
+ * running** button) shown with JupyterLab's Notification API, and the
+ * notification settings sent to the server.
  */
 import {
   JupyterFrontEnd,
@@ -13,8 +14,19 @@ import { IStatusBar, showPopup } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { HubOpsApi, IQuotaResponse, ITeamQuota, MLOpsClient } from '../api';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+
+import {
+  HubOpsApi,
+  INotificationSettings,
+  IQuotaResponse,
+  ITeamQuota,
+  MLOpsClient
+} from '../api';
 import { IMLOps } from '../tokens';
+
+/** The plugin whose settings (schema/notifications.json) say what to tell. */
+export const NOTIFICATIONS_PLUGIN_ID = 'jupyter-mlops:notifications';
 
 /** How often the status bar asks for the team's use. */
 export const QUOTA_POLL_MS = 10000;
@@ -111,6 +123,52 @@ export class TeamQuotaStatus extends Widget {
   private _timer = 0;
 }
 
+/** Open a `#/...` link of the extension (runs, pipeline runs, jobs, deployments). */
+export function openFragment(fragment: string): void {
+  if (window.location.hash === fragment) {
+    window.dispatchEvent(new HashChangeEvent('hashchange'));
+  } else {
+    window.location.hash = fragment;
+  }
+}
+
+/**
+ * Send the notification settings of the settings editor to the server, which
+ * keeps them (e-mails and webhooks go out while no JupyterLab is open): when
+ * they change, and once loaded if the user set any (so settings made through
+ * the REST API are not overwritten by the defaults of a JupyterLab opened later).
+ */
+export function syncNotificationSettings(
+  registry: ISettingRegistry | null,
+  api: HubOpsApi
+): void {
+  if (!registry) {
+    return;
+  }
+  const send = (settings: ISettingRegistry.ISettings) => {
+    const composite = settings.composite as unknown as INotificationSettings;
+    api.saveSettings(composite).catch(reason => {
+      Notification.error(
+        `MLOps notification settings not saved on the server: ${String(
+          (reason as Error)?.message ?? reason
+        )}`,
+        { autoClose: false }
+      );
+    });
+  };
+  registry
+    .load(NOTIFICATIONS_PLUGIN_ID)
+    .then(settings => {
+      if (Object.keys(settings.user).length > 0) {
+        send(settings);
+      }
+      settings.changed.connect(() => send(settings));
+    })
+    .catch(reason => {
+      console.warn('jupyter-mlops: notification settings not loaded', reason);
+    });
+}
+
 /** Shows the server's notifications in JupyterLab; buttons call back. */
 export class NotificationRelay {
   constructor(private readonly _api: HubOpsApi) {
@@ -139,20 +197,31 @@ export class NotificationRelay {
           Notification.dismiss(shown);
         }
         const type = n.type === 'default' ? 'default' : n.type;
+        const actions: Notification.IAction[] = n.actions.map(a => ({
+          label: a.label,
+          caption: a.label,
+          displayType: 'accent' as const,
+          callback: () => {
+            void this._api.act(n.id, a.id).catch(reason => {
+              Notification.error(`Could not ${a.label}: ${String(reason)}`);
+            });
+          }
+        }));
+        const link = n.link;
+        if (link) {
+          // The link router (index.ts) opens `#/...` fragments on hashchange.
+          actions.unshift({
+            label: 'Open',
+            caption: 'Open it in JupyterLab',
+            displayType: 'accent',
+            callback: () => openFragment(link)
+          });
+        }
         this._shown.set(
           n.id,
           Notification.emit(n.message, type, {
-            autoClose: false,
-            actions: n.actions.map(a => ({
-              label: a.label,
-              caption: a.label,
-              displayType: 'accent' as const,
-              callback: () => {
-                void this._api.act(n.id, a.id).catch(reason => {
-                  Notification.error(`Could not ${a.label}: ${String(reason)}`);
-                });
-              }
-            }))
+            autoClose: n.auto_close ? n.auto_close : false,
+            actions
           })
         );
       }
@@ -173,6 +242,25 @@ export class NotificationRelay {
   private _disposed = false;
 }
 
+export const notificationsPlugin: JupyterFrontEndPlugin<void> = {
+  id: NOTIFICATIONS_PLUGIN_ID,
+  description:
+    "The server's notifications in JupyterLab (what ended, with a link to it; the culler's " +
+    'warning) and the settings saying what to tell, and how.',
+  autoStart: true,
+  requires: [IMLOps],
+  optional: [ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    mlops: { client: MLOpsClient },
+    registry: ISettingRegistry | null
+  ): void => {
+    const api = new HubOpsApi(mlops.client);
+    new NotificationRelay(api);
+    syncNotificationSettings(registry, api);
+  }
+};
+
 export const hubPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-mlops:hub',
   description:
@@ -188,7 +276,6 @@ export const hubPlugin: JupyterFrontEndPlugin<void> = {
   ): void => {
     const trans = (translator ?? nullTranslator).load('jupyter_mlops');
     const api = new HubOpsApi(mlops.client);
-    new NotificationRelay(api);
     if (statusBar) {
       const item = new TeamQuotaStatus(api);
       item.node.title = trans.__('Team GPUs: click for who holds them');
