@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from .handlers.deployments import BODY_LIMIT, INVOKE_PATHS, MAX_LOG_TAIL
-from .openapi_parts import INT64, STR, ref
+from .handlers.deployments import INVOKE_PATHS, MAX_LOG_TAIL
+from .handlers.pipelines import BODY_LIMIT
+from .openapi_parts import INT64, STR, path_param, ref, service_op
 
 _STATUSES = ["STARTING", "READY", "UPDATING", "RESTARTING", "FAILED", "STOPPED"]
 
@@ -152,50 +154,16 @@ def schemas() -> dict[str, Any]:
 
 
 def paths() -> dict[str, Any]:
-    def op(
-        summary: str,
-        schema: dict[str, Any],
-        body: dict[str, Any] | None = None,
-        params: list[dict[str, Any]] | None = None,
-        errors: tuple[str, ...] = ("400", "404"),
-        content: str = "application/json",
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "summary": summary,
-            "tags": ["deployments"],
-            "responses": {
-                "200": {"description": "Success", "content": {content: {"schema": schema}}}
-            },
-        }
-        for code in errors + ("403",):
-            out["responses"][code] = {
-                "description": {
-                    "400": "Invalid request",
-                    "403": "Not authenticated or not authorized",
-                    "404": "Not found",
-                    "409": "A rollout of this deployment is in progress",
-                    "503": "The deployment did not answer",
-                }[code],
-                "content": {"application/json": {"schema": ref("Error")}},
-            }
-        if body is not None:
-            out["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": body,
-                            "description": f"At most {BODY_LIMIT} bytes.",
-                        }
-                    }
-                },
-            }
-        if params:
-            out["parameters"] = params
-        return out
-
-    name = [{"name": "name", "in": "path", "required": True, "schema": STR}]
+    op = functools.partial(
+        service_op,
+        "deployments",
+        texts={
+            "409": "A rollout of this deployment is in progress",
+            "503": "The deployment did not answer",
+        },
+        body_desc=f"At most {BODY_LIMIT} bytes.",
+    )
+    name = [path_param("name")]
     dep = {"type": "object", "properties": {"deployment": ref("Deployment")}}
     spec = {
         "model_uri": STR,

@@ -2,28 +2,24 @@
 
 Thin over :class:`~jupyter_mlops.deployments.service.DeploymentService`, which the app owns
 (``MLOpsApp.deployment_service``): endpoint functions ``async (fields, service, *path)`` in a
-route table, served by :class:`DeploymentHandler` as the pipeline routes are
-(``docs/deployments.md``).
+route table, served by the same :class:`~.pipelines.ServiceHandler` as the pipeline, job and
+project routes (``docs/deployments.md``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
-
-from jupyter_server.auth.decorator import authorized
-from tornado import web
+from typing import TYPE_CHECKING, Any
 
 from ...tracking.errors import INVALID_STATE, TEMPORARILY_UNAVAILABLE, TrackingError, invalid
 from ..request import Fields
-from .base import RpcHandler, Unavailable, to_json
+from .base import Unavailable
+from .pipelines import PlainText, ServiceHandler, ServiceRpc
 
 if TYPE_CHECKING:
     from ...deployments.service import DeploymentService
     from ..app import MLOpsApp
 
-BODY_LIMIT = 1 << 20
 #: Largest log tail one request returns.
 MAX_LOG_TAIL = 16 << 20
 #: Seconds an ``invoke`` waits for the deployment's answer.
@@ -32,10 +28,6 @@ INVOKE_TIMEOUT = 60.0
 INVOKE_MAX_ANSWER = 4 << 20
 #: The scoring routes ``invoke`` may call, by protocol (``{name}``: the deployment).
 INVOKE_PATHS = {"mlflow": "invocations", "v2": "v2/models/{name}/infer"}
-
-#: An endpoint: the request's fields, the service and the path's parts (the deployment's
-#: name) in, the response object out (a ``str`` is sent as plain text).
-DeploymentRpc = Callable[..., Awaitable[Any]]
 
 
 def service(app: MLOpsApp) -> DeploymentService:
@@ -123,9 +115,9 @@ async def metrics(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any
     return await svc.metrics(name)
 
 
-async def logs(f: Fields, svc: DeploymentService, name: str) -> str:
+async def logs(f: Fields, svc: DeploymentService, name: str) -> PlainText:
     tail = f.integer("tail", default=65536, minimum=1, maximum=MAX_LOG_TAIL) or 65536
-    return await svc.logs(name, tail)
+    return PlainText(await svc.logs(name, tail))
 
 
 async def invoke(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]:
@@ -170,75 +162,13 @@ async def invoke(f: Fields, svc: DeploymentService, name: str) -> dict[str, Any]
     }
 
 
-# -- the handler ----------------------------------------------------------------------------
-class DeploymentHandler(RpcHandler):
-    """One deployment route: its verbs map to endpoint functions, awaited with the fields
-    (GET: the query string; others: the JSON body, at most ``BODY_LIMIT`` bytes), the app's
-    deployment service and the path's parts. A verb without a function answers 405."""
-
-    def initialize(self, name: str, rpcs: Mapping[str, DeploymentRpc]) -> None:  # type: ignore[override]
-        super().initialize(
-            name,
-            rpcs,
-            body_limit=BODY_LIMIT,  # type: ignore[arg-type]
-            body_limit_message="Request bodies must be at most {limit} bytes.",
-        )
-
-    _body: str | bytes = b""
-
-    @web.authenticated
-    @authorized
-    async def get(self, *path: str) -> None:  # type: ignore[override]
-        await self._call("GET", path)
-
-    @web.authenticated
-    @authorized
-    async def post(self, *path: str) -> None:  # type: ignore[override]
-        await self._call("POST", path)
-
-    @web.authenticated
-    @authorized
-    async def patch(self, *path: str) -> None:
-        await self._call("PATCH", path)
-
-    @web.authenticated
-    @authorized
-    async def delete(self, *path: str) -> None:
-        await self._call("DELETE", path)
-
-    def _fields(self, method: str) -> Fields:
-        if method in ("GET", "DELETE"):
-            return Fields.from_query(self.request.query_arguments)
-        return Fields.from_body(self._body)
-
-    async def _call(self, method: str, path: tuple[str, ...]) -> None:
-        self.refuse_if_forged()
-        rpc = cast("DeploymentRpc | None", self.rpcs.get(method))
-        if rpc is None:
-            raise web.HTTPError(405)
-        if self._refusal is not None:  # too large, or the server busy: said before reading
-            self.send_tracking_error(self._refusal)
-            return
-        self._body = self.take_body()
-
-        async def work() -> None:
-            answer = await rpc(self._fields(method), service(self.mlops), *path)
-            if isinstance(answer, str):
-                self.set_header("Content-Type", "text/plain; charset=utf-8")
-                self.finish(answer)
-            else:
-                self.send_json(to_json(answer))
-
-        await self.guarded(work)
-
-
 _ID = r"([^/]+)"
 _P = "api/v1/deployments"
 
 
 def routes() -> list[tuple[str, Any, dict[str, Any]]]:
     """``(regex under mlops/, handler, kwargs)`` of every deployment route."""
-    table: list[tuple[str, dict[str, DeploymentRpc]]] = [
+    table: list[tuple[str, dict[str, ServiceRpc]]] = [
         ("", {"GET": list_deployments, "POST": create}),
         (f"/{_ID}", {"GET": get, "PATCH": update, "DELETE": delete}),
         (f"/{_ID}/rollback", {"POST": rollback}),
@@ -247,4 +177,4 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
         (f"/{_ID}/metrics", {"GET": metrics}),
         (f"/{_ID}/invoke", {"POST": invoke}),
     ]
-    return [(_P + path, DeploymentHandler, {"rpcs": rpcs}) for path, rpcs in table]
+    return [(_P + path, ServiceHandler, {"rpcs": rpcs, "service": service}) for path, rpcs in table]

@@ -42,6 +42,10 @@ class JsonText(str):
     """An answer that is JSON text already (an executed notebook, sent as stored)."""
 
 
+class PlainText(str):
+    """An answer sent as ``text/plain`` (a log's tail)."""
+
+
 def service(app: MLOpsApp) -> PipelineService:
     """The app's pipeline service; 503 while it is not there (multi-user mode, stopping)."""
     svc = app.pipeline_service
@@ -263,6 +267,10 @@ class PipelineHandler(RpcHandler):
         async def work() -> None:
             fields = _Deferred(lambda: self._fields(method))
             answer = await rpc(fields, self.service_of(self.mlops), *path)
+            if isinstance(answer, PlainText):
+                self.set_header("Content-Type", "text/plain; charset=utf-8")
+                self.finish(str(answer))
+                return
             self.send_json(answer if isinstance(answer, JsonText) else to_json(answer))
 
         await self.guarded(work)
