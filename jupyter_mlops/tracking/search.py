@@ -637,11 +637,20 @@ def run_order_by(
     """Join what the ordering needs onto ``query`` (a SELECT over runs); return it with
     ORDER BY terms, NULLs (and NaN metrics) last, tie-broken by start_time DESC, run_id.
     Strings sort by code point on every backend (PostgreSQL: ``COLLATE "C"``)."""
+    query, keys = run_order_keys(order, query, dialect)
+    return query, [(c.asc() if asc else c.desc()).nulls_last() for c, asc in keys]
+
+
+def run_order_keys(
+    order: Sequence[OrderBy], query: Any, dialect: str = "sqlite"
+) -> tuple[Any, list[tuple[Any, bool]]]:
+    """:func:`run_order_by`'s sort keys as (column expression, ascending) pairs, NULLs
+    last on each; the last key is the run id, so together they order runs totally."""
     import sqlalchemy as sa
 
     from .schema import latest_metrics, params, runs, tags
 
-    terms: list[Any] = []
+    keys: list[tuple[Any, bool]] = []
     seen_start = seen_id = False
     for i, o in enumerate(order):
         col: sa.ColumnElement[Any]
@@ -668,12 +677,62 @@ def run_order_by(
             raise invalid(f"Invalid entity type '{o.entity}'. Valid values are {VALID_ENTITIES}")
         if dialect == "postgresql" and isinstance(col.type, sa.String):
             col = col.collate("C")
-        terms.append((col.asc() if o.ascending else col.desc()).nulls_last())
+        keys.append((col, o.ascending))
     if not seen_start:
-        terms.append(runs.c.start_time.desc().nulls_last())
-    if not seen_id:
-        terms.append(runs.c.run_uuid.asc())
-    return query, terms
+        keys.append((runs.c.start_time, False))
+    if not seen_id:  # run ids are unique: with one among the keys the order is total
+        keys.append((runs.c.run_uuid, True))
+    return query, keys
+
+
+def keyset_values_ok(keys: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> bool:
+    """Whether a token's keyset values have the types of the sort keys (a forged or
+    stale token must be a 400, not a database type error)."""
+    import sqlalchemy as sa
+
+    if len(values) != len(keys):
+        return False
+    for (col, _), v in zip(keys, values, strict=True):
+        if v is None:
+            continue
+        if isinstance(col.type, sa.String):
+            if not isinstance(v, str):
+                return False
+        elif isinstance(col.type, sa.Float):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                return False
+        elif isinstance(v, bool) or not isinstance(v, int):  # integer columns
+            return False
+    return True
+
+
+def keyset_after(keys: Sequence[tuple[Any, bool]], last: Sequence[Any]) -> Any:
+    """The rows that come after ``last`` (the sort values of a page's last row) in the
+    order of ``keys`` (each NULLs last): ``k0 after v0 OR (k0 = v0 AND k1 after v1) OR
+    ...``. The first key's bound is also given alone (``k0 <= v0 OR k0 IS NULL``, or
+    ``k0 IS NULL``) so that an index on it can start the scan there."""
+    import sqlalchemy as sa
+
+    def eq(col: Any, v: Any) -> Any:
+        return col.is_(None) if v is None else col == v
+
+    def after(col: Any, asc: bool, v: Any) -> Any:
+        if v is None:  # NULLs come last: nothing after them in this key
+            return sa.false()
+        return sa.or_(col > v if asc else col < v, col.is_(None))
+
+    alts = []
+    for i, (col, asc) in enumerate(keys):
+        alts.append(
+            sa.and_(
+                *[eq(c, last[j]) for j, (c, _) in enumerate(keys[:i])], after(col, asc, last[i])
+            )
+        )
+    col0, asc0, v0 = keys[0][0], keys[0][1], last[0]
+    bound = (
+        col0.is_(None) if v0 is None else sa.or_(col0 >= v0 if asc0 else col0 <= v0, col0.is_(None))
+    )
+    return sa.and_(bound, sa.or_(*alts))
 
 
 def experiment_order_by(order: Sequence[OrderBy]) -> list[Any]:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import datasets as dataset_tables
-from . import search, series
+from . import paging, search, series
 from .clock import now_ms
 from .entities import (
     ACTIVE,
@@ -818,23 +818,73 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             experiment_ids, filter_string, run_view_type, visible_user_ids, viewer_id
         )
         order = search.parse_order_by(order_by)
-        offset = search.decode_page_token(page_token)
+        digest = paging.search_digest(
+            sorted(str(e) for e in experiment_ids),
+            filter_string or "",
+            order_by or [],
+            run_view_type,
+        )
+        offset, after = paging.decode_keyset_token(page_token, digest)
         if where is None:
             return [], None
         q = sa.select(runs).select_from(runs)
-        q, terms = search.run_order_by(order, q, self.dialect)
+        q, keys = search.run_order_keys(order, q, self.dialect)
+        # the sort values come back with each row: the next page's token holds the last's
+        q = q.add_columns(*[c.label(f"_sort{i}") for i, (c, _) in enumerate(keys)])
         q = q.where(*where)
-        q = q.order_by(*terms).offset(offset).limit(max_results + 1)
+        if after is not None and not search.keyset_values_ok(keys, after):
+            raise invalid("Invalid page token: it does not match this search")
         with self._read() as conn:
             if self.dialect == "postgresql":
                 # A page is a short, latency-bound query: parallel workers cost more to
                 # start than they save (half as fast on the benchmark's filtered search).
                 conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-            rows = conn.execute(q).all()
-            token = (
-                search.encode_page_token(offset + max_results) if len(rows) > max_results else None
-            )
+            if order and order[0].entity == search.METRIC and (after is not None or not offset):
+                rows = self._metric_ordered_rows(conn, q, keys, after, max_results + 1)
+            else:
+                if after is not None:
+                    # keyset: the page after the token's last row, however deep (no OFFSET)
+                    q = q.where(search.keyset_after(keys, after))
+                elif offset:
+                    q = q.offset(offset)  # MLflow's offset token
+                terms = [(c.asc() if asc else c.desc()).nulls_last() for c, asc in keys]
+                rows = list(conn.execute(q.order_by(*terms).limit(max_results + 1)).all())
+            token = None
+            if len(rows) > max_results:
+                last = rows[max_results - 1]
+                sort_values = [last._mapping[f"_sort{i}"] for i in range(len(keys))]
+                token = paging.encode_keyset_token(offset + max_results, digest, sort_values)
             return self._load_runs(conn, rows[:max_results]), token
+
+    @staticmethod
+    def _metric_ordered_rows(
+        conn: Connection,
+        q: Any,
+        keys: list[tuple[Any, bool]],
+        after: list[Any] | None,
+        limit: int,
+    ) -> list[Any]:
+        """A page of a search ordered first by a metric, in two parts: the runs that have
+        a value (an inner join, ordered as the ``(key, value)`` index is, so the database
+        can walk it and stop after the page) then those without (missing or NaN). One
+        query with the metric outer-joined and NULLs last must instead sort every run
+        that matches the filter (seconds at a million runs)."""
+        value, asc = keys[0]
+        rest = [(c.asc() if a else c.desc()).nulls_last() for c, a in keys[1:]]
+        rows: list[Any] = []
+        if after is None or after[0] is not None:
+            a = q.where(value.is_not(None))
+            if after is not None:
+                a = a.where(search.keyset_after(keys, after))
+            # plain ASC/DESC: the index's own order (no NULLs among these rows)
+            a = a.order_by(value.asc() if asc else value.desc(), *rest)
+            rows = list(conn.execute(a.limit(limit)).all())
+        if len(rows) < limit:
+            b = q.where(value.is_(None))
+            if after is not None and after[0] is None:
+                b = b.where(search.keyset_after(keys[1:], after[1:]))
+            rows += conn.execute(b.order_by(*rest).limit(limit - len(rows))).all()
+        return rows
 
     def count_runs(
         self,
