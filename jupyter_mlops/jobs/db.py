@@ -144,8 +144,11 @@ class JobDB:
             by_job.setdefault(r["job_id"], []).append(r)
         return [_job_dict(r, by_job.get(r["job_id"], [])) for r in rows]
 
-    def end_job(self, job_id: str, status: str, reason: str | None, end_time: int) -> bool:
-        """A job's final state, and its ranks still marked running or pending with it."""
+    def end_job(
+        self, job_id: str, status: str, reason: str | None, end_time: int, **values: Any
+    ) -> bool:
+        """A job's final state (and other ``values`` of its row), and its ranks still marked
+        running or pending with it."""
         with self._write() as conn:
             done = (
                 conn.execute(
@@ -154,7 +157,7 @@ class JobDB:
                         training_jobs.c.job_id == job_id,
                         training_jobs.c.status.not_in(list(JOB_TERMINAL)),
                     )
-                    .values(status=status, reason=reason, end_time=end_time)
+                    .values(**values, status=status, reason=reason, end_time=end_time)
                 ).rowcount
                 == 1
             )

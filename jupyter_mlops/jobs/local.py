@@ -1,6 +1,7 @@
 """The local backend: a job's ``nodes x procs_per_node`` ranks as processes on this machine.
 
-Each "node" is its own process group (its first rank leads it, the others join), so a
+Each "node" is its own process group (its first rank leads it, the others join; a rank
+that finds the group already gone, its members all ended, leads a new one), so a
 node's processes and whatever they start (data loader workers) can be signalled as one,
 as a pod's would be. Ranks write stdout and stderr straight to their own log file
 (``logs/rank-<r>.log`` in the job's directory: no copying through this process, so
@@ -23,6 +24,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -245,8 +247,9 @@ class LocalJob:
                     status, reason = self._stopped_status()
                     break
         except Exception as e:  # noqa: BLE001 - reported as the job's failure
-            await self._stop_all(f"internal error: {type(e).__name__}: {e}")
-            status, reason = "FAILED", f"{type(e).__name__}: {e}"
+            why = str(e) if isinstance(e, RankStartError) else f"{type(e).__name__}: {e}"
+            await self._stop_all(f"internal error: {why}")
+            status, reason = "FAILED", why
         if self.cancelled:
             status, reason = self._stopped_status()
         self.final_status, self.reason = status, reason
@@ -333,19 +336,14 @@ class LocalJob:
                     f.flush()
                 p = r.placement
                 leader = leaders.get(p.node)
-                proc = await asyncio.create_subprocess_exec(
-                    *argv,
-                    cwd=self.spec.base_dir,
-                    env=self._env(p, master, peer_ports, node_gpus),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=f,
-                    stderr=asyncio.subprocess.STDOUT,
-                    **_group_kwargs(leader),
-                )
-                if leader is None:
-                    leaders[p.node] = proc.pid
+                env = self._env(p, master, peer_ports, node_gpus)
+                try:
+                    proc, pgid = await self._spawn(argv, env, f, leader)
+                except OSError as e:
+                    raise RankStartError(r.rank, e) from e
+                leaders[p.node] = pgid
                 self.procs[r.rank] = proc
-                r.pid, r.pgid = proc.pid, leaders[p.node]
+                r.pid, r.pgid = proc.pid, pgid
                 r.pid_start = proc_start_time(proc.pid)
                 r.status, r.start_time = "RUNNING", now_ms()
         finally:
@@ -354,6 +352,36 @@ class LocalJob:
         await self.rec.ranks([r.to_row() for r in self.ranks])
         await self.rec.job(status="RUNNING", attempt=self.attempt)
         return await self._watch()
+
+    async def _spawn(
+        self, argv: list[str], env: dict[str, str], log: IO[bytes], leader: int | None
+    ) -> tuple[asyncio.subprocess.Process, int]:
+        """Start one rank in its node's process group; (the process, its group).
+
+        The group is the node's first rank's. When every member has already exited and been
+        reaped (a rank may end in milliseconds, and a loaded machine may take longer than
+        that to start the next one), the group is gone and joining it fails with EPERM: the
+        rank then leads a new group for its node (that failure once ended the whole job
+        FAILED before its first attempt was recorded)."""
+
+        def start(group: int | None) -> Awaitable[asyncio.subprocess.Process]:
+            return asyncio.create_subprocess_exec(
+                *argv,
+                cwd=self.spec.base_dir,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                **_group_kwargs(group),
+            )
+
+        if leader is not None:
+            try:
+                return await start(leader), leader
+            except (PermissionError, subprocess.SubprocessError):  # (3.10: preexec_fn's)
+                pass
+        proc = await start(None)
+        return proc, proc.pid
 
     async def _watch(self) -> tuple[str, str | None, list[int]]:
         waits = {asyncio.ensure_future(proc.wait()): rank for rank, proc in self.procs.items()}
@@ -449,6 +477,14 @@ class LocalJob:
             r.error = why
         if running:
             await self.rec.ranks([r.to_row() for r in running])
+
+
+class RankStartError(RuntimeError):
+    """A rank's process could not be started (no such program, no memory, ...)."""
+
+    def __init__(self, rank: int, error: OSError) -> None:
+        super().__init__(f"rank {rank} could not start: {type(error).__name__}: {error}")
+        self.rank = rank
 
 
 def _group_kwargs(leader: int | None) -> dict[str, Any]:

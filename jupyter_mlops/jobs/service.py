@@ -510,12 +510,19 @@ class TrainingService(Service):
         return {"job_id": job_id, "job_dir": job_dir, "experiment_id": exp_id, "ranks": ranks}
 
     def _end(
-        self, job_id: str, job_dir: str, status: str, reason: str | None, ranks: list[int]
+        self,
+        job_id: str,
+        job_dir: str,
+        status: str,
+        reason: str | None,
+        ranks: list[int],
+        fields: Mapping[str, Any] | None = None,
     ) -> bool:
-        """The job's final state, its ranks' logs as artifacts of its run, the run ended;
-        False (and nothing changed) when it had ended already."""
+        """The job's final state (with ``fields``, e.g. the attempt it ended on), its ranks'
+        logs as artifacts of its run, the run ended; False (and nothing changed) when it had
+        ended already."""
         t = now_ms()
-        if not self.db.end_job(job_id, status, reason, t):
+        if not self.db.end_job(job_id, status, reason, t, **(fields or {})):
             return False
         self._announce(job_id, status, reason)
         try:

@@ -72,6 +72,7 @@ class TrainingContext(TargetContext[JobItem]):
                     status,
                     reason,
                     [r["rank"] for r in item.ranks],
+                    fields,
                 )
             )
             await self.svc.released(item.id)  # its GPUs in the team quota (admission)
@@ -213,7 +214,9 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
             try:
                 status = await job.run()
                 await self._sample_end(item, ctx)
-                await ctx.transition(item, status, reason=job.reason)
+                # the attempt it ended on goes with the final state: an attempt that failed
+                # before its ranks ran was never recorded as RUNNING
+                await ctx.transition(item, status, reason=job.reason, attempt=job.attempt)
             except Exception:
                 ctx.log.exception("jupyter-mlops: training job %s", item.id)
                 await ctx.transition(item, "FAILED", reason="internal error of the local backend")
