@@ -132,6 +132,8 @@ _LAZY.update(
         "list_deployments": ".deployments.client",
         "_jupyter_server_extension_points": "._jupyter_server",
         "_jupyter_labextension_paths": "._jupyter_server",
+        "enable_notebook_display": ".client.notebook_display",
+        "disable_notebook_display": ".client.notebook_display",
         "load_ipython_extension": ".magics",
         "unload_ipython_extension": ".magics",
     }

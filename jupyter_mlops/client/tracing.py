@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .notebook_display import note_trace
 from .trace_json import _inputs
 
 _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
@@ -126,6 +127,7 @@ def _export(root: Span) -> None:
     run = fluent.active_run()
     exp = fluent._current_experiment_id(client) if run is None else run.info.experiment_id
     client._writer.log_trace(root, exp, run.info.run_id if run is not None else None)
+    note_trace(root, exp, client._writer)
 
 
 @contextmanager

@@ -32,6 +32,7 @@ import { ModelCommandIDs, modelsPlugin } from './models/plugin';
 import { projectsPlugin } from './projects/plugin';
 import { JobCommandIDs, jobsPlugin } from './jobs/plugin';
 import { hubPlugin, notificationsPlugin } from './hub/plugin';
+import { TraceCommandIDs, tracesPlugin } from './traces/plugin';
 
 export * from './tokens';
 
@@ -113,7 +114,9 @@ const plugin: JupyterFrontEndPlugin<IMLOps> = {
         void commands.execute(ModelCommandIDs.register, { runId, path });
       },
       copyLink: (runId, experimentId) =>
-        void commands.execute(COPY_LINK, { runId, experimentId })
+        void commands.execute(COPY_LINK, { runId, experimentId }),
+      openTrace: traceId =>
+        void commands.execute(TraceCommandIDs.openTrace, { traceId })
     };
     addCopyLink(app, client, trans);
 
@@ -263,5 +266,6 @@ export default [
   projectsPlugin,
   jobsPlugin,
   hubPlugin,
-  notificationsPlugin
+  notificationsPlugin,
+  tracesPlugin
 ];

@@ -4,3 +4,4 @@ import './pipelines.css';
 import './projects.css';
 import './jobs.css';
 import './deployments.css';
+import './traces.css';

@@ -56,8 +56,18 @@ import {
 /** Path of the extension's routes below the server's base URL. */
 export const API_ROOT = 'mlops';
 
-/** Which family of routes: MLflow's (`2.0/mlflow`) or ours (`v1`). */
-export type ApiFamily = 'mlflow' | 'v1';
+/**
+ * Which family of routes: MLflow's (`2.0/mlflow`), MLflow 3's (`3.0/mlflow`),
+ * MLflow's UI routes (`ajax-api/2.0/mlflow`) or ours (`v1`).
+ */
+export type ApiFamily = 'mlflow' | 'mlflow3' | 'ajax' | 'v1';
+
+const FAMILY_PREFIX: Record<ApiFamily, string[]> = {
+  mlflow: ['api', '2.0', 'mlflow'],
+  mlflow3: ['api', '3.0', 'mlflow'],
+  ajax: ['ajax-api', '2.0', 'mlflow'],
+  v1: ['api', 'v1']
+};
 
 /** Where a log read starts: an `offset`, or the last `tail` bytes. */
 export interface ILogRead {
@@ -94,8 +104,12 @@ export function apiUrl(
   endpoint: string,
   query?: Query
 ): string {
-  const prefix = family === 'mlflow' ? ['api', '2.0', 'mlflow'] : ['api', 'v1'];
-  const url = URLExt.join(baseUrl, API_ROOT, ...prefix, endpoint);
+  const url = URLExt.join(
+    baseUrl,
+    API_ROOT,
+    ...FAMILY_PREFIX[family],
+    endpoint
+  );
   const parts: string[] = [];
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value === undefined) {

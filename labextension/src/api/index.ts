@@ -11,3 +11,5 @@ export * from './deploymentTypes';
 export * from './deployments';
 export * from './hub';
 export * from './hubTypes';
+export * from './traceTypes';
+export * from './traces';

@@ -27,6 +27,7 @@ import type { ArtifactSource } from '../artifactsDrive';
 import { mlopsIcon } from '../icons';
 import { runName, tagValue, Tags } from '../rows';
 import { RunLoggedModels } from '../models/RunModels';
+import { RunEvaluation } from '../traces/EvalResults';
 import { RunDatasets } from './Datasets';
 import { ArtifactsView } from './Artifacts';
 import { RunDetailModel } from './runDetailModel';
@@ -55,6 +56,8 @@ export interface IViewContext {
   registerModel?: (runId: string, path: string) => void;
   /** Copy the run's shareable link (`<server>/mlops/#/experiments/…`). */
   copyLink?: (runId: string, experimentId: string) => void;
+  /** Open a trace's detail (the run's evaluation results). */
+  openTrace?: (traceId: string) => void;
 }
 
 /** Sanitized markdown through JupyterLab's rendermime. */
@@ -484,6 +487,12 @@ export function RunDetailView(props: {
         )}
       </Section>
       <RunDatasets run={run} trans={trans} />
+      <RunEvaluation
+        client={client}
+        run={info}
+        trans={trans}
+        openTrace={ctx.openTrace}
+      />
       <Section title={trans.__('Tags')}>
         <TagsEditor run={run} ctx={ctx} onChanged={refresh} />
       </Section>
