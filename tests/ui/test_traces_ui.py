@@ -77,7 +77,17 @@ def test_traces_tab_search_detail_feedback_and_compare(
 ) -> None:
     made = json.loads(run_as_user(lab, AGENT).strip().splitlines()[-1])
     alpha, boom, beta = made["ids"]
-    view = _open_traces(page, made["experiment_id"])
+    # From the experiment's runs table: its context menu opens the Traces tab.
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-runs-table', "
+        "{experimentId: id})",
+        made["experiment_id"],
+    )
+    runs_tab = page.locator(".jp-mlops-RunsTab:visible")
+    expect(runs_tab).to_have_count(1)
+    runs_tab.locator(".jp-mlops-RunsTabContent").click(button="right")
+    page.locator(".lm-Menu-item", has_text="MLOps: Open traces").click()
+    view = page.locator(".jp-mlops-Traces:visible")
     rows = view.locator(".jp-mlops-TraceRow")
     expect(rows).to_have_count(3)
     # Newest first; previews, status and tags as columns.

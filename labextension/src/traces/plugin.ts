@@ -58,17 +58,31 @@ export const tracesPlugin: JupyterFrontEndPlugin<void> = {
     };
     const ctx: ITraceViewContext = { api, trans, openTrace };
 
+    /**
+     * The experiment a command without one means: the runs tab in front (its
+     * context menu), else the sidebar's selection.
+     */
+    const currentExperiment = (): string | null => {
+      const widget = shell.currentWidget;
+      if (widget?.hasClass('jp-mlops-RunsTab')) {
+        const id = (widget as { experimentId?: unknown }).experimentId;
+        if (typeof id === 'string') {
+          return id;
+        }
+      }
+      return mlops.runsModel.selectedExperimentId;
+    };
+
     commands.addCommand(TraceCommandIDs.openTraces, {
       label: trans.__('MLOps: Open traces'),
-      caption: trans.__("The selected experiment's traces"),
+      caption: trans.__("The experiment's traces"),
       isEnabled: args =>
-        typeof args.experimentId === 'string' ||
-        mlops.runsModel.selectedExperimentId !== null,
+        typeof args.experimentId === 'string' || currentExperiment() !== null,
       execute: async args => {
         const experimentId =
           typeof args.experimentId === 'string'
             ? args.experimentId
-            : mlops.runsModel.selectedExperimentId;
+            : currentExperiment();
         if (!experimentId) {
           return;
         }
@@ -155,6 +169,11 @@ export const tracesPlugin: JupyterFrontEndPlugin<void> = {
       command: TraceCommandIDs.openTraces,
       selector: '.jp-mlops-ExperimentItem',
       rank: 0.5
+    });
+    app.contextMenu.addItem({
+      command: TraceCommandIDs.openTraces,
+      selector: '.jp-mlops-RunsTab',
+      rank: 50
     });
     addToPalette(palette, [
       TraceCommandIDs.openTraces,
