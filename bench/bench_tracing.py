@@ -5,7 +5,8 @@ Measures:
      ``@mlops.trace`` (SQLite URI and over HTTP) vs ``@mlflow.trace`` (SQLite store and
      against ``mlflow server``);
   2. ingest over HTTP: traces/s from the client's call until durable (``mlops.trace``
-     batches, and raw ``api/v1/traces/log-bulk``) vs ``@mlflow.trace`` to ``mlflow server``;
+     batches), and the server alone (ready ``api/v1/traces/log-bulk`` bodies of 1000
+     traces, each answered once durable) vs ``@mlflow.trace`` to ``mlflow server``;
   3. ``search_traces`` over 100k traces (3 spans each, tags) through each server's REST
      API: median ms of a filtered, ordered first page, same data in both (MLflow's rows
      written with SQL into the database its server created).
@@ -95,6 +96,85 @@ print({n} / (time.perf_counter() - t))
 """
     extra = {"MLFLOW_TRACKING_TOKEN": token, "JUPYTER_MLOPS_TRACKING_TOKEN": token} if token else {}
     return float(run_py(code, **extra).strip().splitlines()[-1])
+
+
+def _bulk_bodies(exp: str, n: int, per_batch: int) -> list[bytes]:
+    """``api/v1/traces/log-bulk`` bodies of ``n`` 3-span traces, as our client's writer
+    sends them (MLflow span dicts, TraceInfoV3 JSON)."""
+    import base64
+
+    def b64(h: str) -> str:
+        return base64.b64encode(bytes.fromhex(h)).decode()
+
+    bodies = []
+    for start in range(0, n, per_batch):
+        items = []
+        for i in range(start, min(n, start + per_batch)):
+            tid = f"{i:032x}"
+            t0 = 1_700_000_000_000_000_000 + i * 1_000_000
+            spans = [
+                {
+                    "trace_id": b64(tid),
+                    "span_id": b64(f"{i:012x}{j:04x}"),
+                    "parent_span_id": None if j == 0 else b64(f"{i:012x}{j - 1:04x}"),
+                    "name": name,
+                    "start_time_unix_nano": t0 + j,
+                    "end_time_unix_nano": t0 + 1000 - j,
+                    "status": {"code": "STATUS_CODE_OK", "message": ""},
+                    "attributes": {
+                        "mlflow.traceRequestId": json.dumps(f"tr-{tid}"),
+                        "mlflow.spanType": json.dumps(kind),
+                        "mlflow.spanInputs": json.dumps({"x": i}),
+                        "mlflow.spanOutputs": json.dumps(i + j),
+                    },
+                    "events": [],
+                }
+                for j, (name, kind) in enumerate(
+                    (("top", "CHAIN"), ("middle", "CHAIN"), ("leaf", "TOOL"))
+                )
+            ]
+            info = {
+                "trace_id": f"tr-{tid}",
+                "trace_location": {
+                    "type": "MLFLOW_EXPERIMENT",
+                    "mlflow_experiment": {"experiment_id": exp},
+                },
+                "request_time": "2023-11-14T22:13:20Z",
+                "execution_duration": "0.001s",
+                "state": "OK",
+                "request_preview": json.dumps({"x": i}),
+                "response_preview": str(i),
+                "trace_metadata": {"mlflow.trace_schema.version": "3"},
+                "tags": {"mlflow.traceName": "top"},
+            }
+            items.append({"info": info, "spans": spans})
+        bodies.append(json.dumps({"traces": items}).encode())
+    return bodies
+
+
+def ingest_raw(url: str, token: str, n: int, per_batch: int = 1000) -> float:
+    """The server alone: traces/s of ready ``log-bulk`` bodies sent back to back (each
+    answered once durable), from the first request to the last answer."""
+    req = urllib.request.Request(
+        url + "/api/2.0/mlflow/experiments/create",
+        data=json.dumps({"name": "ingest-raw"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"token {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req) as r:
+        exp = json.loads(r.read())["experiment_id"]
+    bodies = _bulk_bodies(exp, n, per_batch)
+    t = time.perf_counter()
+    for body in bodies:
+        req = urllib.request.Request(
+            url + "/api/v1/traces/log-bulk",
+            data=body,
+            headers={"Content-Type": "application/json", "Authorization": f"token {token}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=300) as r:
+            r.read()
+    return n / (time.perf_counter() - t)
 
 
 def _trace_rows(i: int, base: int) -> dict:
@@ -249,6 +329,7 @@ def main() -> None:
             out["caller_mlops_sqlite_us"] = caller_cost("mlops", f"sqlite:///{root}/c.db", n_calls)
             out["caller_mlops_http_us"] = caller_cost("mlops", url, n_calls, token)
             out["ingest_mlops_http_per_s"] = ingest("mlops", url, n_ingest, token)
+            out["ingest_mlops_log_bulk_per_s"] = ingest_raw(url, token, n_ingest * 2)
             db = root / "jup" / "data" / "mlops" / "mlops.db"
             exp = populate_mlops(
                 f"sqlite:///{db}", str(root / "jup" / "data" / "mlops" / "artifacts"), n_search

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .client.fluent_names import FLUENT_EXTRA
+
 # name -> module that defines it (relative to this package)
 _LAZY: dict[str, str] = dict.fromkeys(
     (
@@ -50,48 +52,7 @@ _LAZY: dict[str, str] = dict.fromkeys(
     ),
     ".client.fluent",
 )
-_LAZY.update(
-    dict.fromkeys(
-        (
-            "ActiveModel",
-            "autolog",
-            "clear_active_model",
-            "create_external_model",
-            "delete_experiment_tag",
-            "delete_logged_model_tag",
-            "evaluate",
-            "finalize_logged_model",
-            "flush_artifact_async_logging",
-            "get_active_model_id",
-            "get_logged_model",
-            "get_parent_run",
-            "get_registry_uri",
-            "initialize_logged_model",
-            "is_tracking_uri_set",
-            "last_logged_model",
-            "load_table",
-            "log_input",
-            "log_inputs",
-            "log_model_params",
-            "log_outputs",
-            "log_stream",
-            "log_table",
-            "restore_experiment",
-            "restore_run",
-            "search_logged_models",
-            "search_model_versions",
-            "search_registered_models",
-            "set_active_model",
-            "set_experiment_tag",
-            "set_experiment_tags",
-            "set_logged_model_tags",
-            "set_model_version_tag",
-            "set_registry_uri",
-            "validate_evaluation_results",
-        ),
-        ".client.fluent_extra",
-    )
-)
+_LAZY.update(dict.fromkeys(FLUENT_EXTRA, ".client.fluent_extra"))
 _LAZY.update(
     dict.fromkeys(
         (

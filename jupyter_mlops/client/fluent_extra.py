@@ -19,6 +19,7 @@ from ..tracking.entities import TAG_DATASET_CONTEXT, TAG_PARENT_RUN_ID, Experime
 from ..tracking.errors import TrackingError, invalid
 from . import fluent, uris
 from .fluent import _client, _plain_auth_errors, _target
+from .fluent_names import FLUENT_EXTRA
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -395,12 +396,10 @@ def search_logged_models(
     filter; a DataFrame, or ``output_format="list"`` for LoggedModel objects."""
     if output_format not in ("pandas", "list"):
         raise invalid(f"Unsupported output format {output_format!r}: use 'pandas' or 'list'")
-    if datasets:
-        raise invalid("Searching logged models by dataset is not supported by this store.")
     reg = _registry()
     ids = [str(e) for e in (experiment_ids or [_active_experiment_id()])]
     models = _all_pages(
-        lambda n, t: reg.search_logged_models(ids, filter_string, n, order_by, t),
+        lambda n, t: reg.search_logged_models(ids, filter_string, n, order_by, t, datasets),
         max_results,
         100,
     )
@@ -616,41 +615,5 @@ _SYSTEM_METRICS = (
     "set_system_metrics_sampling_interval",
 )
 
-__all__ = [
-    "ActiveModel",
-    "autolog",
-    "clear_active_model",
-    "create_external_model",
-    "delete_experiment_tag",
-    "delete_logged_model_tag",
-    "evaluate",
-    "finalize_logged_model",
-    "flush_artifact_async_logging",
-    "get_active_model_id",
-    "get_logged_model",
-    "get_parent_run",
-    "get_registry_uri",
-    "initialize_logged_model",
-    "is_tracking_uri_set",
-    "last_logged_model",
-    "load_table",
-    "log_input",
-    "log_inputs",
-    "log_model_params",
-    "log_outputs",
-    "log_stream",
-    "log_table",
-    "restore_experiment",
-    "restore_run",
-    "search_logged_models",
-    "search_model_versions",
-    "search_registered_models",
-    "set_active_model",
-    "set_experiment_tag",
-    "set_experiment_tags",
-    "set_logged_model_tags",
-    "set_model_version_tag",
-    "set_registry_uri",
-    "validate_evaluation_results",
-]
+__all__ = list(FLUENT_EXTRA)  # the package's lazy-attribute table reads the same list
 _ = (Experiment, posixpath)

@@ -375,7 +375,12 @@ def _make_store_class() -> type:
 
             self.client._sync()
             page = self.registry.search_logged_models(
-                list(experiment_ids), filter_string, max_results or 100, order_by, page_token
+                list(experiment_ids),
+                filter_string,
+                max_results or 100,
+                order_by,
+                page_token,
+                datasets=list(datasets or ()),
             )
             return PagedList([self._logged_model(m) for m in page], page.token)
 

@@ -251,7 +251,10 @@ class AbstractRegistryStore(abc.ABC):
         max_results: int = 100,
         order_by: Sequence[dict[str, Any]] = (),
         page_token: str | None = None,
-    ) -> tuple[list[dict[str, Any]], str | None]: ...
+        datasets: Sequence[tuple[str, str | None]] = (),
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """``datasets``: (name, digest or None); only models with a metric measured on
+        one of them."""
 
     @abc.abstractmethod
     def log_outputs(self, run_id: str, models: Sequence[tuple[str, int]]) -> None:

@@ -321,12 +321,16 @@ class RegistryClient:
         max_results: int = 100,
         order_by: list[dict[str, Any]] | None = None,
         page_token: str | None = None,
+        datasets: list[dict[str, str]] | None = None,
     ) -> PagedList:
+        """``datasets``: ``[{"dataset_name", "dataset_digest"(optional)}]``, as MLflow's:
+        only models with a metric measured on one of them."""
         items, token = self.backend.search_logged_models(
             [str(e) for e in experiment_ids],
             filter_string,
             max_results,
             order_by or [],
             page_token,
+            [(d["dataset_name"], d.get("dataset_digest") or None) for d in datasets or ()],
         )
         return PagedList([LoggedModel(d) for d in items], token)

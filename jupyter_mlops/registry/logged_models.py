@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..tracking import model_metrics
 from ..tracking.clock import now_ms
 from ..tracking.errors import TrackingError, invalid, not_found
 from ..tracking.migrate import read_transaction, write_transaction
@@ -101,6 +102,7 @@ class SqlLoggedModels:
         outs = run_outputs_table
         for o in conn.execute(outs.select().where(outs.c.model_id.in_(ids))):
             outputs.setdefault(o.model_id, []).append((o.run_id, o.step))
+        logged = model_metrics.load(conn, ids)
         seen: dict[tuple[str, int], list[dict[str, Any]]] = {}
         out = []
         for r in rows:
@@ -123,10 +125,15 @@ class SqlLoggedModels:
             data: dict[str, Any] = {}
             if r["model_id"] in params:
                 data["params"] = params[r["model_id"]]
-            metrics = [
+            # the points logged with the model's id (with their dataset), then the
+            # points of the runs that output it, at its step, not already among them
+            metrics = list(logged.get(r["model_id"], ()))
+            have = {(m["run_id"], m["key"], m["step"], m["timestamp"]) for m in metrics}
+            metrics += [
                 dict(m, model_id=r["model_id"], run_id=run_id)
                 for run_id, step in outputs.get(r["model_id"], ())
                 for m in self._metrics_at(run_id, step, seen)
+                if (run_id, m["key"], m["step"], m["timestamp"]) not in have
             ]
             if metrics:
                 data["metrics"] = metrics
@@ -275,6 +282,7 @@ class SqlLoggedModels:
         max_results: int = 100,
         order_by: Sequence[dict[str, Any]] = (),
         page_token: str | None = None,
+        datasets: Sequence[tuple[str, str | None]] = (),
     ) -> tuple[list[dict[str, Any]], str | None]:
         if max_results < 1 or max_results > SEARCH_LOGGED_MODELS_MAX:
             raise invalid(
@@ -329,6 +337,9 @@ class SqlLoggedModels:
                 for r in rows
             ]
             hits = [h for h in hits if match(h)]
+            if datasets:  # models with a metric measured on one of them
+                measured = model_metrics.models_measured_on(conn, datasets)
+                hits = [h for h in hits if h["model_id"] in measured]
             order_hits(
                 hits,
                 clauses,

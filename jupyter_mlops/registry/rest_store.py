@@ -260,17 +260,21 @@ class RestRegistryStore(AbstractRegistryStore):
         max_results: int = 100,
         order_by: Any = (),
         page_token: Any = None,
+        datasets: Any = (),
     ) -> Any:
-        r = self._call(
-            "POST",
-            "logged-models/search",
-            {
-                "experiment_ids": list(experiment_ids),
-                "filter": filter_string,
-                "max_results": max_results,
-                "page_token": page_token,
-            },
-        )
+        body = {
+            "experiment_ids": list(experiment_ids),
+            "filter": filter_string,
+            "max_results": max_results,
+            "page_token": page_token,
+        }
+        if datasets:
+            body["datasets"] = [
+                {"dataset_name": n, **({"dataset_digest": d} if d else {})} for n, d in datasets
+            ]
+        if order_by:
+            body["order_by"] = list(order_by)
+        r = self._call("POST", "logged-models/search", body)
         return r.get("models", []), r.get("next_page_token")
 
     def lineage(self, name: str, version: Any) -> dict[str, Any]:

@@ -750,9 +750,10 @@ class SqlRegistryStore(AbstractRegistryStore):
         max_results: int = 100,
         order_by: Sequence[dict[str, Any]] = (),
         page_token: str | None = None,
+        datasets: Sequence[tuple[str, str | None]] = (),
     ) -> tuple[list[dict[str, Any]], str | None]:
         return self.logged_models.search_logged_models(
-            experiment_ids, filter_string, max_results, order_by, page_token
+            experiment_ids, filter_string, max_results, order_by, page_token, datasets
         )
 
     def log_outputs(self, run_id: str, models: Sequence[tuple[str, int]]) -> None:

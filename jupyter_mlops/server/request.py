@@ -329,7 +329,17 @@ class Fields:
             value = o.number("value", required=True)
             timestamp = o.integer("timestamp", required=True)
             step = o.integer("step", default=0)
-            out.append(Metric(key, float(value), int(timestamp), int(step)))  # type: ignore[arg-type]
+            out.append(
+                Metric(
+                    key,
+                    float(value),  # type: ignore[arg-type]
+                    int(timestamp),  # type: ignore[arg-type]
+                    int(step),  # type: ignore[arg-type]
+                    model_id=o.string("model_id") or None,
+                    dataset_name=o.string("dataset_name") or None,
+                    dataset_digest=o.string("dataset_digest") or None,
+                )
+            )
         return out
 
 

@@ -46,6 +46,12 @@ class ArtifactRepository(abc.ABC):
         """Write a file at ``path`` (parents created), replacing any old one.
         Written to a temporary name and renamed, so readers never see half a file."""
 
+    def put_durable(self, path: str, data: bytes) -> None:
+        """:meth:`put`, returning only once the file is on stable storage (a local file
+        is fsynced, and its directory): what a caller commits rows after. Object stores
+        have it when the write returns."""
+        self.put(path, data)
+
     @abc.abstractmethod
     def open(self, path: str) -> BinaryIO:
         """Open a file for reading; RESOURCE_DOES_NOT_EXIST if there is none."""
@@ -93,6 +99,12 @@ class LocalArtifactRepository(ArtifactRepository):
         return full
 
     def put(self, path: str, data: bytes | BinaryIO) -> None:
+        self._put(path, data, durable=False)
+
+    def put_durable(self, path: str, data: bytes) -> None:
+        self._put(path, data, durable=True)
+
+    def _put(self, path: str, data: bytes | BinaryIO, durable: bool) -> None:
         if not clean_path(path):
             raise invalid("Invalid artifact path: a file path is required")
         full = self._full(path)
@@ -106,7 +118,16 @@ class LocalArtifactRepository(ArtifactRepository):
                 else:
                     while chunk := data.read(_COPY_CHUNK):
                         f.write(chunk)
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
             os.replace(tmp, full)
+            if durable:  # the rename itself: the directory's entry
+                dfd = os.open(parent, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
         except BaseException:
             try:
                 os.unlink(tmp)

@@ -69,10 +69,19 @@ class Metric:
     value: float
     timestamp: int  # epoch ms
     step: int = 0
+    # MLflow 3: the logged model the point is also a metric of, and its dataset
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         value = json_float(self.value)
-        return {"key": self.key, "value": value, "timestamp": self.timestamp, "step": self.step}
+        d = {"key": self.key, "value": value, "timestamp": self.timestamp, "step": self.step}
+        for k in ("model_id", "dataset_name", "dataset_digest"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Metric:

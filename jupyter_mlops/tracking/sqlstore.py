@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import datasets as dataset_tables
-from . import paging, search, series
+from . import model_metrics, paging, search, series
 from .clock import now_ms
 from .entities import (
     ACTIVE,
@@ -607,7 +607,8 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        self._log(run_id, series.columns_from_metrics(metrics), params, tags)
+        models = [m for m in metrics if m.model_id]
+        self._log(run_id, series.columns_from_metrics(metrics), params, tags, models)
 
     def log_bulk(
         self,
@@ -659,9 +660,11 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         cols: dict[str, series.Cols],
         params_in: Sequence[tuple[str, str]],
         tags_in: Sequence[tuple[str, str]],
+        model_points: Sequence[Metric] = (),
     ) -> None:
         p_items = self._checked_params(params_in)
         t_items = self._checked_tags(tags_in)
+        _check_model_points(model_points)
         if not cols and not p_items and not t_items:
             with self._read() as conn:
                 _check_active_run(self._run_row(conn, run_id))
@@ -669,7 +672,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         attempt = 0
         while True:
             try:
-                return self._log_once(run_id, cols, p_items, t_items)
+                return self._log_once(run_id, cols, p_items, t_items, model_points)
             except (sa.exc.IntegrityError, sa.exc.OperationalError):
                 # PostgreSQL: a concurrent writer inserted the same param, or a deadlock
                 # victim; the transaction rolled back whole, so it is safe to redo.
@@ -684,10 +687,13 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         cols: dict[str, series.Cols],
         p_items: list[tuple[str, str]],
         t_items: list[tuple[str, str]],
+        model_points: Sequence[Metric] = (),
     ) -> None:
         with self._write() as conn:
             row = conn.execute(
-                sa.select(runs.c.run_uuid, runs.c.lifecycle_stage).where(runs.c.run_uuid == run_id)
+                sa.select(runs.c.run_uuid, runs.c.lifecycle_stage, runs.c.experiment_id).where(
+                    runs.c.run_uuid == run_id
+                )
             ).first()
             if row is None:
                 raise not_found(f"Run with id={run_id} not found")
@@ -709,6 +715,13 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             )
             if cols:
                 series.write_metrics(conn, run_id, cols)
+            if model_points:  # also the models' metrics (MLflow 3's model_id)
+                self._insert_ignore(
+                    conn,
+                    model_metrics.logged_model_metrics,
+                    ["model_id", "key", "timestamp", "step", "run_id"],
+                    model_metrics.rows_for(run_id, row.experiment_id, model_points),
+                )
 
     def _write_params(self, conn: Connection, run_id: str, items: list[tuple[str, str]]) -> None:
         keys = [k for k, _ in items]
@@ -1086,6 +1099,22 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
 def _touch(conn: Connection, run_id: str) -> None:
     """Record that the run changed now (the runs table's live updates ask what changed)."""
     conn.execute(runs.update().where(runs.c.run_uuid == run_id).values(last_update_time=now_ms()))
+
+
+def _check_model_points(points: Sequence[Metric]) -> None:
+    for m in points:
+        if len(m.model_id or "") > 64:
+            raise invalid("Invalid value for 'model_id': longer than 64 characters.")
+        if len(m.dataset_name or "") > model_metrics.MAX_DATASET_NAME:
+            raise invalid(
+                f"Invalid value for 'dataset_name': longer than "
+                f"{model_metrics.MAX_DATASET_NAME} characters."
+            )
+        if len(m.dataset_digest or "") > model_metrics.MAX_DATASET_DIGEST:
+            raise invalid(
+                f"Invalid value for 'dataset_digest': longer than "
+                f"{model_metrics.MAX_DATASET_DIGEST} characters."
+            )
 
 
 def _check_active_run(row: Any) -> None:

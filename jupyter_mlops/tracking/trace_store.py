@@ -33,6 +33,7 @@ from .validation import experiment_int_ids
 if TYPE_CHECKING:
     from .artifacts import ArtifactRepository
     from .entities import Experiment
+    from .trace_metrics import MetricsQuery
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class TraceStore:
         self, experiment_ids: Sequence[str], filter_string: str | None, dimension: str | None
     ) -> list[tuple[str | None, int]]:
         """How many traces match, per value of ``dimension`` (``status`` or None)."""
+        raise NotImplementedError("This tracking store does not record traces.")
+
+    def trace_metrics(self, q: MetricsQuery) -> list[dict[str, Any]]:
+        """MLflow's ``QueryTraceMetrics``: aggregated data points (:mod:`.trace_metrics`)."""
         raise NotImplementedError("This tracking store does not record traces.")
 
     # -- assessments (feedback, expectations) ------------------------------------------
@@ -274,6 +279,11 @@ class SqlTraceStore(TraceStore):
             if max_traces:
                 q = q.limit(int(max_traces))
             ids = list(conn.execute(q).scalars())
+            files = set(
+                conn.execute(
+                    sa.select(tc.data_file).where(tc.trace_id.in_(ids), tc.data_file.isnot(None))
+                ).scalars()
+            )
             tags = t.trace_tags
             locations = list(
                 conn.execute(
@@ -293,6 +303,7 @@ class SqlTraceStore(TraceStore):
                     self.artifact_repo(loc).delete("")
                 except Exception as e:  # noqa: BLE001 - a data file left behind is not an error of the delete
                     log.warning("jupyter-mlops: could not delete trace data at %s: %s", loc, e)
+        self._drop_unreferenced(files)
         return n
 
     def log_spans(self, experiment_id: str, by_trace: Mapping[str, list[dict[str, Any]]]) -> int:
@@ -339,28 +350,68 @@ class SqlTraceStore(TraceStore):
             if info.experiment_id not in exps:
                 exps[info.experiment_id] = self._checked_experiment(info.experiment_id)
             rows = [t.span_row(s, f"spans[{i}]") for i, s in enumerate(span_dicts)]
-            loc = self._location(exps[info.experiment_id], info.trace_id)
-            info.tags.setdefault(t.TAG_ARTIFACT_LOCATION, loc)
-            checked.append((info, rows, span_dicts, loc))
-        for _info, _rows, span_dicts, loc in checked:
-            data = json.dumps({"spans": list(span_dicts)}).encode()
-            self.artifact_repo(loc).put(t.TRACE_DATA_FILE, data)
+            info.tags.setdefault(t.TAG_SPANS_LOCATION, t.SPANS_IN_TRACKING_STORE)
+            checked.append((info, rows, span_dicts))
+        # a trace sent twice in one batch: its last copy counts
+        last = {info.trace_id: (info, rows, d) for info, rows, d in checked}
+        # the data first, one file per experiment in the batch, durable before any row
+        # names it (a crash in between leaves a file no row names, never a row without
+        # its data); then every row in one transaction
+        ranges: dict[str, tuple[str, int, int]] = {}
+        by_exp: dict[str, list[tuple[str, Sequence[dict[str, Any]]]]] = {}
+        for trace_id, (info, _rows, span_dicts) in last.items():
+            by_exp.setdefault(info.experiment_id, []).append((trace_id, span_dicts))
+        for exp_id, items in by_exp.items():
+            data, offsets = t.pack_batch(items)
+            name = f"{uuid.uuid4().hex}.jsonl"
+            batch_dir = self._batch_dir(exps[exp_id])
+            self.artifact_repo(batch_dir).put_durable(name, data)
+            uri = f"{batch_dir}/{name}"
+            for trace_id, (off, length) in offsets.items():
+                ranges[trace_id] = (uri, off, length)
+        replaced: set[str] = set()
         with self._write() as conn:
-            ids = [info.trace_id for info, _r, _d, _l in checked]
-            have = set(
-                conn.execute(
-                    sa.select(t.traces.c.trace_id).where(t.traces.c.trace_id.in_(ids))
-                ).scalars()
-            )
-            last = {info.trace_id: (info, rows) for info, rows, _d, _l in checked}
+            tc = t.traces.c
+            have = {
+                r.trace_id: r.data_file
+                for r in conn.execute(
+                    sa.select(tc.trace_id, tc.data_file).where(tc.trace_id.in_(list(last)))
+                )
+            }
             fresh = []
-            for trace_id, (info, rows) in last.items():
+            for trace_id, (info, rows, _d) in last.items():
                 if trace_id in have:  # sent again: its info is updated, new spans added
                     t.upsert_info(conn, info, self._upsert, self._insert_ignore)
                     t.index_spans(conn, trace_id, rows, self._insert_ignore)
+                    t.set_data_range(conn, trace_id, ranges[trace_id])
+                    if have[trace_id]:
+                        replaced.add(have[trace_id])
                 else:
-                    fresh.append((info, rows))
+                    fresh.append((info, rows, ranges[trace_id]))
             t.insert_new(conn, fresh, self._insert_ignore)
+        self._drop_unreferenced(replaced)
+
+    def _batch_dir(self, experiment: Experiment) -> str:
+        return f"{experiment.artifact_location.rstrip('/')}/{t.BATCH_DIR}"
+
+    def _drop_unreferenced(self, files: set[str]) -> None:
+        """Compaction: delete the batch files none of whose traces is left. A file is
+        written once and never appended to, so a file no row names stays unnamed."""
+        if not files:
+            return
+        tc = t.traces.c
+        with self._read() as conn:
+            live = set(
+                conn.execute(
+                    sa.select(tc.data_file).where(tc.data_file.in_(sorted(files))).distinct()
+                ).scalars()
+            )
+        for uri in files - live:
+            head, _, name = uri.rpartition("/")
+            try:
+                self.artifact_repo(head).delete(name)
+            except Exception as e:  # noqa: BLE001 - a file left behind is not the delete's error
+                log.warning("jupyter-mlops: could not delete trace data file %s: %s", uri, e)
 
     # -- reads ----------------------------------------------------------------------
     def get_trace_info(self, trace_id: str) -> TraceInfo:
@@ -372,6 +423,14 @@ class SqlTraceStore(TraceStore):
             return info
 
     def get_trace_spans(self, trace_id: str) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            row = t.get_row(conn, trace_id)
+        if row.data_file:  # a byte range of a batch file
+            head, _, name = row.data_file.rpartition("/")
+            with self.artifact_repo(head).open(name) as f:
+                f.seek(int(row.data_offset))
+                data = json.loads(f.read(int(row.data_length)))
+            return list(data.get("spans") or [])
         info = self.get_trace_info(trace_id)
         loc = info.tags.get(t.TAG_ARTIFACT_LOCATION)
         if not loc:
@@ -466,6 +525,12 @@ class SqlTraceStore(TraceStore):
                 .order_by(tc.state)
             )
             return [(s, c) for s, c in conn.execute(q)]
+
+    def trace_metrics(self, q: MetricsQuery) -> list[dict[str, Any]]:
+        from . import trace_metrics
+
+        with self._read() as conn:
+            return trace_metrics.query(conn, conn.dialect.name, q)
 
     # -- assessments ------------------------------------------------------------------
     def create_assessment(self, trace_id: str, assessment: dict[str, Any]) -> dict[str, Any]:

@@ -111,12 +111,21 @@ def test_trace_store_deletes_and_refuses_bad_filters(uri, tmp_path):
     found = mlops.search_traces()
     store = SqlTrackingStore(uri)  # the artifact root the client's store recorded
     try:
-        loc = found[0]["tags"]["mlflow.artifactLocation"]
-        assert store.artifact_repo(loc).exists("traces.json")
+        # the client's batches are batch data files (one per batch), read by range
+        assert found[0]["tags"]["mlflow.trace.spansLocation"] == "TRACKING_STORE"
+        batches = store.artifact_repo(store.get_experiment(exp).artifact_location)
+        assert batches.list("traces/batches")
         assert store.delete_traces(exp, trace_ids=[found[0]["trace_id"]]) == 1
-        assert not store.artifact_repo(loc).exists("traces.json")  # its data went too
         assert store.delete_traces(exp, max_timestamp_millis=10**15, max_traces=2) == 2
-        assert len(store.search_traces([exp])[0]) == 1
+        left = store.search_traces([exp])[0]
+        assert len(left) == 1
+        assert {s["name"] for s in store.get_trace_spans(left[0].trace_id)} >= {
+            "top",
+            "middle",
+            "leaf",
+        }
+        assert store.delete_traces(exp, trace_ids=[left[0].trace_id]) == 1
+        assert batches.list("traces/batches") == []  # no trace left: no file left
         for bad in ("span.nope = 'x'", "trace.timestamp_ms = 'x'", "tags.a = 1", "x.y = 'z'"):
             with pytest.raises(TrackingError, match=r"position|Invalid"):
                 store.search_traces([exp], bad)

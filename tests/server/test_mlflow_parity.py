@@ -101,3 +101,55 @@ def test_model_versions_ordered_as_mlflow_orders_them(api):
     got = [(mv["name"], mv["version"]) for mv in r.json["model_versions"]]
     # the clause, then name ascending (not the newest first) for equal versions
     assert got == [("ord0", "2"), ("ord1", "2"), ("ord0", "1"), ("ord1", "1"), ("ord2", "1")]
+
+
+def test_metrics_logged_with_a_model_id_are_the_models(api):
+    exp = api("POST", M + "experiments/create", {"name": "model-metrics"}).json["experiment_id"]
+    run_id = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]["run_id"]
+    m1 = api("POST", M + "logged-models", {"experiment_id": exp}).json["model"]["info"]
+    m2 = api("POST", M + "logged-models", {"experiment_id": exp}).json["model"]["info"]
+    point = {"run_id": run_id, "key": "acc", "value": 0.5, "timestamp": 123, "step": 1}
+    r = api(
+        "POST",
+        M + "runs/log-metric",
+        {**point, "model_id": m1["model_id"], "dataset_name": "eval", "dataset_digest": "d1"},
+    )
+    assert r.status == 200, r.body
+    batch = {"run_id": run_id, "metrics": [{**point, "key": "f1", "model_id": m2["model_id"]}]}
+    assert api("POST", M + "runs/log-batch", batch).status == 200
+    got = api("GET", M + f"logged-models/{m1['model_id']}").json["model"]
+    assert got["data"]["metrics"] == [
+        {
+            "key": "acc",
+            "value": 0.5,
+            "timestamp": 123,
+            "step": 1,
+            "model_id": m1["model_id"],
+            "dataset_name": "eval",
+            "dataset_digest": "d1",
+            "run_id": run_id,
+        }
+    ]
+    # the run's own history has the point too
+    run = api("GET", M + "runs/get", params={"run_id": run_id}).json["run"]
+    assert {m["key"] for m in run["data"]["metrics"]} == {"acc", "f1"}
+
+    def search(datasets):
+        body = {"experiment_ids": [exp], "datasets": datasets}
+        return [
+            m["info"]["model_id"]
+            for m in api("POST", M + "logged-models/search", body).json.get("models", [])
+        ]
+
+    assert search([{"dataset_name": "eval", "dataset_digest": "d1"}]) == [m1["model_id"]]
+    assert search([{"dataset_name": "eval"}]) == [m1["model_id"]]
+    assert search([{"dataset_name": "eval", "dataset_digest": "other"}]) == []
+    # a dataset name longer than MLflow's column: refused, nothing written
+    r = api(
+        "POST",
+        M + "runs/log-metric",
+        {**point, "model_id": m2["model_id"], "dataset_name": "x" * 501},
+    )
+    assert r.status == 400 and r.json["error_code"] == "INVALID_PARAMETER_VALUE"
+    got = api("GET", M + f"logged-models/{m2['model_id']}").json["model"]
+    assert [m["key"] for m in got["data"]["metrics"]] == ["f1"]

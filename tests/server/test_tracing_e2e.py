@@ -430,3 +430,100 @@ def test_mlops_trace_over_http_lands_its_span_tree(server, tmp_path):
     assert out["results"] == [10, 30, 50]
     assert out["n"] == 3
     assert out["tree"] == [["leaf", "middle"], ["middle", "top"], ["top", None]]
+
+
+MLFLOW_READS_MLOPS = (
+    MLOPS_CHAIN.replace("mlops-chain", "mlflow-reads").split("names = ")[0]
+    + """
+import mlflow
+mlflow.set_experiment("mlflow-reads")
+got = mlflow.get_trace(found[0]["trace_id"])  # its data is a range of a batch file
+searched = mlflow.search_traces(return_type="list", order_by=["timestamp ASC"])
+print("RESULT " + json.dumps({"mtree": sorted(s.name for s in got.data.spans),
+                              "spans": trace["spans"], "n_searched": len(searched),
+                              "id": found[0]["trace_id"]}))
+"""
+)
+
+
+def test_mlflow_reads_traces_from_batch_files(server, tmp_path):
+    out = _drive(server, tmp_path, MLFLOW_READS_MLOPS)
+    assert out["mtree"] == ["leaf", "middle", "top"]
+    assert out["n_searched"] == 3
+    # the UI's download answers the trace's data exactly as stored
+    status, data = _call(
+        server, "GET", f"ajax-api/2.0/mlflow/get-trace-artifact?request_id={out['id']}"
+    )
+    assert status == 200 and data == {"spans": out["spans"]}
+
+
+def test_trace_metrics_over_rest(server, tmp_path):
+    _drive(server, tmp_path, MLOPS_CHAIN.replace("mlops-chain", "metrics-chain"))
+    status, exp = _json(
+        server, "GET", "api/2.0/mlflow/experiments/get-by-name?experiment_name=metrics-chain"
+    )
+    eid = exp["experiment"]["experiment_id"]
+    body = {  # as MLflow's client sends it (message_to_json)
+        "experiment_ids": [eid],
+        "view_type": "SPANS",
+        "metric_name": "span_count",
+        "aggregations": [{"aggregation_type": "COUNT"}],
+        "dimensions": ["span_name"],
+        "max_results": 1000,
+    }
+    status, got = _json(server, "POST", "api/3.0/mlflow/traces/metrics", body)
+    assert status == 200, got
+    assert {p["dimensions"]["span_name"]: p["values"]["COUNT"] for p in got["data_points"]} == {
+        "leaf": 3,
+        "middle": 3,
+        "top": 3,
+    }
+    body = {
+        "experiment_ids": [eid],
+        "view_type": "TRACES",
+        "metric_name": "latency",
+        "aggregations": [{"aggregation_type": "PERCENTILE", "percentile_value": 95.0}],
+    }
+    status, got = _json(server, "POST", "api/3.0/mlflow/traces/metrics", body)
+    assert status == 200 and list(got["data_points"][0]["values"]) == ["P95.0"], got
+    body["metric_name"] = "no_such_metric"
+    status, err = _json(server, "POST", "api/3.0/mlflow/traces/metrics", body)
+    assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_otlp_body_over_the_limit_is_413(server):
+    import gzip
+    import http.client
+    from urllib.parse import urlsplit
+
+    from jupyter_mlops.server.handlers.traces import MAX_OTLP_BODY
+
+    status, exp = _json(server, "POST", "api/2.0/mlflow/experiments/create", {"name": "big"})
+    hdr = {
+        "Authorization": f"token {server.token}",
+        "x-mlflow-experiment-id": exp["experiment_id"],
+        "Content-Type": "application/x-protobuf",
+    }
+    # declared over the limit: refused unread (the body is drained, never parsed)
+    url = urlsplit(server.tracking_uri + "/v1/traces")
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+    size = MAX_OTLP_BODY + 1
+    conn.putrequest("POST", url.path)
+    for k, v in {**hdr, "Content-Length": str(size)}.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    chunk = b"\0" * (1 << 20)
+    sent = 0
+    while sent < size:
+        n = min(len(chunk), size - sent)
+        conn.send(chunk[:n])
+        sent += n
+    r = conn.getresponse()
+    err = json.loads(r.read())
+    conn.close()
+    assert r.status == 413 and "at most" in err["message"], err
+    # small on the wire, over the limit once inflated: 413 too
+    bomb = gzip.compress(b"\0" * (MAX_OTLP_BODY + 1024), compresslevel=1)
+    status, err = _call(server, "POST", "v1/traces", bomb, {**hdr, "Content-Encoding": "gzip"})
+    assert status == 413 and "decompressed" in err["message"], err
+    assert _count_traces(server, exp["experiment_id"]) == 0

@@ -343,7 +343,11 @@ class RpcHandler(DeferredXsrf):
 
     #: The body so far, decoded as it arrives (so the bytes and a decoded copy are never
     #: held at once: json.loads(bytes) would copy a 64 MiB body into a 64 MiB str).
-    _buf: list[str] | None = None
+    _buf: list[Any] | None = None
+    #: Keep the body as bytes (a binary payload: OTLP's protobuf), not UTF-8 text.
+    binary_body = False
+    #: HTTP status of a body over the limit (MLflow's routes: 400, its code for it).
+    too_large_status: int | None = None
     _size = 0
     _decoder: Any = None
     _held = 0
@@ -370,7 +374,15 @@ class RpcHandler(DeferredXsrf):
             "Request bodies must be at most {limit} bytes, got a request of size "
             "{size} (MLOpsApp.max_request_body)."
         )
-        return invalid(msg.format(limit=self.limit, size=size))
+        return TrackingError(
+            msg.format(limit=self.limit, size=size),
+            "INVALID_PARAMETER_VALUE",
+            self.too_large_status,
+        )
+
+    def takes_body(self, method: str) -> bool:
+        """Whether ``method`` reads a body on this route (else it is drained unread)."""
+        return method in self.rpcs
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
@@ -378,7 +390,7 @@ class RpcHandler(DeferredXsrf):
             return
         if (
             not self.current_user
-            or self.request.method not in self.rpcs
+            or not self.takes_body(self.request.method or "")
             or self._xsrf_refusal is not None
         ):
             return  # refused by the verb's method; the body is drained unread
@@ -394,7 +406,8 @@ class RpcHandler(DeferredXsrf):
             return
         self._held = want
         self._buf = []
-        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        if not self.binary_body:
+            self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
 
     def data_received(self, chunk: bytes) -> None:
         buf = self._buf
@@ -404,6 +417,9 @@ class RpcHandler(DeferredXsrf):
         if self._size > self.limit:  # a chunked body past its cap
             self._buf = None
             self._refusal = self.too_large(f"over {self.limit}")
+            return
+        if self._decoder is None:
+            buf.append(chunk)
             return
         try:
             buf.append(self._decoder.decode(chunk))
@@ -425,6 +441,10 @@ class RpcHandler(DeferredXsrf):
         buf, self._buf = self._buf, None
         if buf is None:
             return self.request.body
+        if self._decoder is None:
+            data = b"".join(buf)
+            buf.clear()
+            return data
         try:
             buf.append(self._decoder.decode(b"", final=True))
         except UnicodeDecodeError:
@@ -468,6 +488,67 @@ class RpcHandler(DeferredXsrf):
                 fields = Fields.from_body(body)
                 del body  # the parsed fields are all that is kept
             return to_json(rpc(fields, self.store))
+
+        async def work() -> None:
+            self.send_json(await self.run(invoke))
+
+        await self.guarded(work)
+
+
+class PathRpcHandler(RpcHandler):
+    """An :class:`RpcHandler` whose route has path parameters (``(?P<trace_id>...)``):
+    they join the fields (query string and JSON body; MLflow sends DELETE fields in the
+    body). Endpoints get :meth:`target` (the store; the registry for its routes)."""
+
+    def target(self, user: Any) -> Any:
+        """What the endpoints get, for the caller ``user`` (called in the pool)."""
+        return self.store
+
+    @web.authenticated
+    @authorized
+    async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+        await self._call("GET", kwargs)
+
+    @web.authenticated
+    @authorized
+    async def post(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+        await self._call("POST", kwargs)
+
+    @web.authenticated
+    @authorized
+    async def patch(self, *args: str, **kwargs: str) -> None:
+        await self._call("PATCH", kwargs)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, *args: str, **kwargs: str) -> None:
+        await self._call("DELETE", kwargs)
+
+    async def _call(self, method: str, path_args: dict[str, str]) -> None:
+        self.refuse_if_forged()
+        rpc = self.rpcs.get(method)
+        if rpc is None:
+            raise web.HTTPError(405, f"{method} is not supported on {self.request.path}")
+        if self._refusal is not None:
+            self.send_tracking_error(self._refusal)
+            return
+        query = self.request.query_arguments
+        body = self.take_body()
+        user = self.current_user
+
+        def invoke() -> str:
+            from ..request import parse_json_body
+
+            if method == "GET":
+                data: dict[str, Any] = dict(Fields.from_query(query).data)
+            else:
+                data = {
+                    k: v[0] if len(v) == 1 else v for k, v in Fields.from_query(query).data.items()
+                }
+                data.update(parse_json_body(body))
+            for k, v in path_args.items():
+                data[k] = [v] if method == "GET" else v
+            return to_json(rpc(Fields(data, query=method == "GET"), self.target(user)))
 
         async def work() -> None:
             self.send_json(await self.run(invoke))

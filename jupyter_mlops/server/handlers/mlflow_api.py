@@ -217,6 +217,9 @@ def log_metric(f: Fields, store: TrackingStore) -> dict[str, Any]:
         value=f.number("value", required=True),  # type: ignore[arg-type]
         timestamp=f.integer("timestamp", required=True),  # type: ignore[arg-type]
         step=f.integer("step", default=0) or 0,
+        model_id=f.string("model_id") or None,
+        dataset_name=f.string("dataset_name") or None,
+        dataset_digest=f.string("dataset_digest") or None,
     )
     store.log_metric(run_id, metric)
     return {}

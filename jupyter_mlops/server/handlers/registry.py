@@ -15,12 +15,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jupyter_server.auth.decorator import authorized
-from tornado import web
-
 from ...tracking.errors import invalid
-from ..request import Fields, parse_json_body
-from .base import RpcHandler, to_json
+from ..request import Fields
+from .base import PathRpcHandler
 
 if TYPE_CHECKING:
     from ...registry.abstract_store import AbstractRegistryStore as RegistryStore
@@ -282,12 +279,18 @@ def search_logged_models(f: Fields, reg: RegistryStore) -> dict[str, Any]:
                 "ascending": o.boolean("ascending", True),
             }
         )
+    datasets = []
+    for d in f.objects("datasets"):
+        datasets.append(
+            (d.string("dataset_name", required=True) or "", d.string("dataset_digest") or None)
+        )
     models, token = reg.search_logged_models(
         f.strings("experiment_ids", ids=True),
         f.string("filter"),
         f.integer("max_results", default=100) or 100,
         order_by,
         f.string("page_token"),
+        datasets,
     )
     out: dict[str, Any] = {}
     if models:
@@ -306,7 +309,7 @@ def log_outputs(f: Fields, reg: RegistryStore) -> dict[str, Any]:
     return {}
 
 
-class RegistryHandler(RpcHandler):
+class RegistryHandler(PathRpcHandler):
     """One registry route: verbs map to endpoint functions (``rpcs``, as for
     :class:`RpcHandler`). Fields come from the query string and the JSON body
     (MLflow sends DELETE fields in the body), plus the route's path parameters
@@ -315,56 +318,9 @@ class RegistryHandler(RpcHandler):
     def initialize(self, name: str, rpcs: Mapping[str, RegistryRpc]) -> None:  # type: ignore[override]
         super().initialize(name, rpcs)  # type: ignore[arg-type]
 
-    @web.authenticated
-    @authorized
-    async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
-        await self._call("GET", kwargs)
-
-    @web.authenticated
-    @authorized
-    async def post(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
-        await self._call("POST", kwargs)
-
-    @web.authenticated
-    @authorized
-    async def patch(self, *args: str, **kwargs: str) -> None:
-        await self._call("PATCH", kwargs)
-
-    @web.authenticated
-    @authorized
-    async def delete(self, *args: str, **kwargs: str) -> None:
-        await self._call("DELETE", kwargs)
-
-    async def _call(self, method: str, path_args: dict[str, str]) -> None:
-        self.refuse_if_forged()
-        rpc = self.rpcs.get(method)
-        if rpc is None:
-            raise web.HTTPError(405, f"{method} is not supported on {self.request.path}")
-        if self._refusal is not None:
-            self.send_tracking_error(self._refusal)
-            return
-        query = self.request.query_arguments
-        body = self.take_body()
+    def target(self, user: Any) -> Any:
         # multi-user mode: the caller's view, every call checked (server/registry_access.py)
-        user = self.current_user
-
-        def invoke() -> str:
-            if method == "GET":
-                data: dict[str, Any] = dict(Fields.from_query(query).data)
-            else:
-                data = {
-                    k: v[0] if len(v) == 1 else v for k, v in Fields.from_query(query).data.items()
-                }
-                data.update(parse_json_body(body))
-            for k, v in path_args.items():
-                data[k] = [v] if method == "GET" else v
-            fields = Fields(data, query=method == "GET")
-            return to_json(rpc(fields, self.mlops.registry_for(user)))  # type: ignore[arg-type]
-
-        async def work() -> None:
-            self.send_json(await self.run(invoke))
-
-        await self.guarded(work)
+        return self.mlops.registry_for(user)
 
 
 def routes() -> list[tuple[str, Any, dict[str, Any]]]:

@@ -16,10 +16,10 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ...tracking import traces as t
-from ...tracking.errors import invalid
+from ...tracking.errors import TrackingError, invalid
 from ...tracking.traces import TraceInfo, parse_duration, parse_timestamp
-from ..request import Fields, parse_json_body
-from .base import MLOpsHandler, Rpc, RpcHandler, to_json
+from ..request import Fields
+from .base import MLOpsHandler, PathRpcHandler, Rpc, RpcHandler
 
 if TYPE_CHECKING:
     from ...tracking.store import TrackingStore
@@ -28,28 +28,6 @@ if TYPE_CHECKING:
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 #: Largest OTLP request body (bytes).
 MAX_OTLP_BODY = 64 << 20
-
-
-# MLflow's trace metric names (mlflow.tracing.constant): the ones this server does not
-# compute are NOT_IMPLEMENTED; any other name is the caller's mistake.
-KNOWN_TRACE_METRICS = frozenset(
-    {
-        "trace_count",
-        "session_count",
-        "latency",
-        "input_tokens",
-        "output_tokens",
-        "total_tokens",
-        "cache_read_input_tokens",
-        "cache_creation_input_tokens",
-        "span_count",
-        "input_cost",
-        "output_cost",
-        "total_cost",
-        "assessment_count",
-        "assessment_value",
-    }
-)
 
 
 def _experiment_ids(f: Fields, required: bool = False) -> list[str]:
@@ -172,26 +150,43 @@ def link_to_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 def trace_metrics(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    """``traces/metrics``: the trace count, optionally by status (what MLflow's UI charts
-    first); other metrics are NOT_IMPLEMENTED here."""
-    exps = _experiment_ids(f)
-    name = f.string("metric_name", required=True)
-    if name not in KNOWN_TRACE_METRICS:
-        raise invalid(f"Unknown trace metric {name!r}.")
-    if name != "trace_count":
-        raise NotImplementedError(f"Trace metric '{name}' is not implemented by this server.")
-    dims = f.strings("dimensions")
-    if dims and dims != ["trace_status"]:
-        raise NotImplementedError(f"Trace metric dimensions {dims} are not implemented.")
-    filters = f.strings("filters")
-    flt = " AND ".join(filters) if filters else None
-    counts = store.trace_counts(exps, flt, "status" if dims else None)
-    points = []
-    for status, n in counts:
-        p: dict[str, Any] = {"metric_name": name, "values": {"COUNT": n}}
-        if status is not None:
-            p["dimensions"] = {"trace_status": status}
-        points.append(p)
+    """``traces/metrics`` (MLflow's ``QueryTraceMetrics``): see :mod:`.trace_metrics`."""
+    from ...tracking import trace_metrics as tm
+    from ...tracking.validation import experiment_int_ids
+
+    name = f.string("metric_name", required=True) or ""
+    if name not in tm.METRIC_NAMES:
+        raise invalid(f"Unknown trace metric {name!r}: one of {sorted(tm.METRIC_NAMES)}.")
+    view = f.string("view_type") or tm.TRACES
+    if view.isdigit():  # the proto enum's number
+        view = {"1": tm.TRACES, "2": tm.SPANS, "3": tm.ASSESSMENTS}.get(view, view)
+    aggs = []
+    for i, o in enumerate(f.objects("aggregations")):
+        kind = o.string("aggregation_type", required=True) or ""
+        if kind.isdigit():
+            kind = dict(enumerate(tm.AGGREGATIONS, start=1)).get(int(kind), kind)
+        if kind not in tm.AGGREGATIONS:
+            raise invalid(
+                f"Invalid aggregations[{i}].aggregation_type {kind!r}: one of {tm.AGGREGATIONS}"
+            )
+        pct = o.number("percentile_value") if kind == "PERCENTILE" else None
+        aggs.append(tm.Aggregation(kind, None if pct is None else float(pct)))
+    q = tm.MetricsQuery(
+        experiment_ids=experiment_int_ids(_experiment_ids(f)),
+        view=view,
+        metric=name,
+        aggregations=aggs or [tm.Aggregation("COUNT")],
+        dimensions=f.strings("dimensions"),
+        filters=f.strings("filters"),
+        time_interval_seconds=f.integer("time_interval_seconds"),
+        start_time_ms=f.integer("start_time_ms"),
+        end_time_ms=f.integer("end_time_ms"),
+        max_results=f.integer(
+            "max_results", default=tm.MAX_RESULTS, minimum=1, maximum=tm.MAX_RESULTS
+        )
+        or tm.MAX_RESULTS,
+    )
+    points = store.trace_metrics(q)
     return {"data_points": points} if points else {}
 
 
@@ -327,76 +322,49 @@ def delete_assessment(f: Fields, store: TrackingStore) -> dict[str, Any]:
 
 
 # -- handlers ----------------------------------------------------------------------
-class TraceHandler(RpcHandler):
+class TraceHandler(PathRpcHandler):
     """A tracing route: fields from the query and JSON body plus path parameters."""
 
-    @web.authenticated
-    @authorized
-    async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
-        await self._call("GET", kwargs)
 
-    @web.authenticated
-    @authorized
-    async def post(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
-        await self._call("POST", kwargs)
-
-    @web.authenticated
-    @authorized
-    async def patch(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
-        await self._call("PATCH", kwargs)
-
-    @web.authenticated
-    @authorized
-    async def delete(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
-        await self._call("DELETE", kwargs)
-
-    async def _call(self, method: str, path_args: dict[str, str]) -> None:
-        self.refuse_if_forged()
-        rpc = self.rpcs.get(method)
-        if rpc is None:
-            raise web.HTTPError(405, f"{method} is not supported on {self.request.path}")
-        if self._refusal is not None:
-            self.send_tracking_error(self._refusal)
-            return
-        query = self.request.query_arguments
-        body = self.take_body()
-        store = self.store
-
-        def invoke() -> str:
-            if method == "GET":
-                data: dict[str, Any] = dict(Fields.from_query(query).data)
-            else:
-                data = {
-                    k: v[0] if len(v) == 1 else v for k, v in Fields.from_query(query).data.items()
-                }
-                if body:
-                    data.update(parse_json_body(body))
-            for k, v in path_args.items():
-                data[k] = [v] if method == "GET" else v
-            return to_json(rpc(Fields(data, query=method == "GET"), store))
-
-        async def work() -> None:
-            self.send_json(await self.run(invoke))
-
-        await self.guarded(work)
-
-
-class OtlpHandler(MLOpsHandler):
+class OtlpHandler(RpcHandler):
     """``POST v1/traces``: OTLP/HTTP spans (protobuf or JSON), experiment from the
     ``x-mlflow-experiment-id`` header; answers OTLP's ``ExportTraceServiceResponse``
-    (``{}``). Malformed payloads are 400 with MLflow's error JSON, nothing stored."""
+    (``{}``). Malformed payloads are 400 with MLflow's error JSON, nothing stored.
+
+    The body is read as the other large-body routes' are: declared within
+    :data:`MAX_OTLP_BODY` (else 413, unread) and admitted by the server's body budget
+    (else 503 with ``Retry-After``, which OTLP exporters retry)."""
 
     storage_name = "artifact store"
+    binary_body = True
+    too_large_status = 413
+
+    def initialize(self, name: str) -> None:  # type: ignore[override]
+        super().initialize(
+            name,
+            {},
+            body_limit=MAX_OTLP_BODY,
+            body_limit_message=(
+                "OTLP request bodies must be at most {limit} bytes, got a request of size "
+                "{size}: send fewer spans per request."
+            ),
+        )
+
+    def takes_body(self, method: str) -> bool:
+        return method == "POST"
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         from ...tracking import otlp
 
+        self.refuse_if_forged()
+        if self._refusal is not None:
+            self.send_tracking_error(self._refusal)
+            return
+        holder = [self.take_body()]
+
         async def work() -> None:
-            body = self.request.body or b""
-            if len(body) > MAX_OTLP_BODY:
-                raise invalid(f"OTLP request bodies must be at most {MAX_OTLP_BODY} bytes")
             exp = self.request.headers.get(EXPERIMENT_HEADER)
             if not exp:
                 raise invalid(f"Missing required header '{EXPERIMENT_HEADER}'")
@@ -405,14 +373,10 @@ class OtlpHandler(MLOpsHandler):
             store = self.store
 
             def ingest() -> None:
-                raw = body
+                body, holder[0] = holder[0], b""
+                raw = body.encode() if isinstance(body, str) else body
                 if encoding == "gzip":
-                    import gzip
-
-                    try:
-                        raw = gzip.decompress(raw)
-                    except (OSError, EOFError):
-                        raise invalid("Invalid OTLP payload: not gzip") from None
+                    raw = _gunzip(raw, MAX_OTLP_BODY)
                 elif encoding not in ("", "identity"):
                     raise invalid(f"Unsupported Content-Encoding '{encoding}'")
                 if ctype == "application/json":
@@ -434,6 +398,27 @@ class OtlpHandler(MLOpsHandler):
                 self.finish(b"")
 
         await self.guarded(work)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """A gzip body, refused (413) when it inflates past ``limit``: the cap holds for
+    what is parsed, not only for what was sent."""
+    import zlib
+
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error:
+        raise invalid("Invalid OTLP payload: not gzip") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise TrackingError(
+            f"OTLP request bodies must be at most {limit} bytes once decompressed",
+            "INVALID_PARAMETER_VALUE",
+            413,
+        )
+    if not d.eof:
+        raise invalid("Invalid OTLP payload: not gzip (truncated)")
+    return out
 
 
 class TraceArtifactHandler(MLOpsHandler):

@@ -1,0 +1,181 @@
+"""Trace data in batch files (migration 0015): one file per ingest batch, each trace a byte
+range of it; reads by range; deletion drops a file once none of its traces is left;
+acknowledged traces survive kill -9 and no trace is visible without its data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from jupyter_mlops.tracking import traces as t
+from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
+from jupyter_mlops.tracking.traces import TraceInfo
+
+
+def _span(i: int, j: int, parent: int | None) -> dict[str, Any]:
+    return {
+        "trace_id": t.hex_to_b64(f"{i:032x}"),
+        "span_id": t.hex_to_b64(f"{i:012x}{j:04x}"),
+        "parent_span_id": None if parent is None else t.hex_to_b64(f"{i:012x}{parent:04x}"),
+        "name": f"step{j}",
+        "start_time_unix_nano": 1_000_000_000 + i,
+        "end_time_unix_nano": 2_000_000_000 + i,
+        "status": {"code": "STATUS_CODE_OK"},
+        "attributes": {"mlflow.spanType": '"CHAIN"', "mlflow.spanInputs": json.dumps({"i": i})},
+        "events": [],
+    }
+
+
+def _record(exp: str, i: int, ts: int = 1000) -> tuple[TraceInfo, list[dict[str, Any]]]:
+    info = TraceInfo(f"tr-{i:032x}", exp, ts + i, state="OK", execution_duration=5)
+    return info, [_span(i, 0, None), _span(i, 1, 0), _span(i, 2, 1)]
+
+
+def _batch_files(store: SqlTrackingStore, exp: str) -> list[str]:
+    loc = store.get_experiment(exp).artifact_location
+    return [f.path for f in store.artifact_repo(loc).list(t.BATCH_DIR)]
+
+
+def test_one_file_per_batch_read_by_range(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("batches")
+    first = [_record(exp, i) for i in range(50)]
+    store.log_traces(first)
+    store.log_traces([_record(exp, i) for i in range(50, 60)])
+    assert len(_batch_files(store, exp)) == 2
+    for info, spans in first[:3] + first[-2:]:
+        assert store.get_trace_spans(info.trace_id) == spans
+    got = store.get_trace_info(first[7][0].trace_id)
+    # MLflow's client reads such a trace through traces/batchGet, not traces.json
+    assert got.tags[t.TAG_SPANS_LOCATION] == t.SPANS_IN_TRACKING_STORE
+    with store._read() as conn:
+        rows = list(conn.execute(sa.select(t.traces.c.data_file, t.traces.c.data_offset)))
+    assert {r.data_file for r in rows} == {
+        f"{store.get_experiment(exp).artifact_location.rstrip('/')}/{p}"
+        for p in _batch_files(store, exp)
+    }
+    assert len({(r.data_file, r.data_offset) for r in rows}) == 60
+
+
+def test_concurrent_batches(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("concurrent")
+    errors: list[BaseException] = []
+
+    def ingest(k: int) -> None:
+        try:
+            for b in range(5):
+                base = k * 1000 + b * 20
+                store.log_traces([_record(exp, base + i) for i in range(20)])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=ingest, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert not errors
+    assert len(_batch_files(store, exp)) == 20
+    infos, _ = store.search_traces([exp], max_results=500)
+    assert len(infos) == 400
+    for k in range(4):
+        i = k * 1000 + 97
+        assert store.get_trace_spans(f"tr-{i:032x}") == _record(exp, i)[1]
+
+
+def test_delete_compacts_files_without_traces(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("compaction")
+    a = [_record(exp, i) for i in range(10)]
+    b = [_record(exp, i, ts=10_000) for i in range(10, 20)]
+    store.log_traces(a)
+    store.log_traces(b)
+    assert len(_batch_files(store, exp)) == 2
+    # part of batch a: its file stays, the rest of its traces still read
+    assert store.delete_traces(exp, trace_ids=[r[0].trace_id for r in a[:6]]) == 6
+    assert len(_batch_files(store, exp)) == 2
+    assert store.get_trace_spans(a[8][0].trace_id) == a[8][1]
+    # the rest of batch a: its file goes
+    store.delete_traces(exp, trace_ids=[r[0].trace_id for r in a[6:]])
+    assert len(_batch_files(store, exp)) == 1
+    # retention (older than a time) takes batch b's file with its traces
+    assert store.delete_traces(exp, max_timestamp_millis=20_000) == 10
+    assert _batch_files(store, exp) == []
+
+
+def test_resent_trace_moves_and_old_file_goes(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("resent")
+    info, spans = _record(exp, 1)
+    store.log_traces([(info, spans)])
+    spans2 = [*spans, _span(1, 3, 2)]
+    store.log_traces([(_record(exp, 1)[0], spans2)])
+    assert store.get_trace_spans(info.trace_id) == spans2
+    assert len(_batch_files(store, exp)) == 1
+
+
+CHILD = """
+import sys
+from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
+from jupyter_mlops.tracking import traces as t
+from jupyter_mlops.tracking.traces import TraceInfo
+sys.path.insert(0, {tests!r})
+from test_trace_batch_files import _record
+store = SqlTrackingStore({uri!r}, artifact_root={root!r})
+exp = store.get_experiment_by_name("crash").experiment_id
+b = 0
+while True:
+    batch = [_record(exp, b * 200 + i) for i in range(200)]
+    store.log_traces(batch)
+    print(f"ACK {{b}}", flush=True)
+    b += 1
+"""
+
+
+def test_kill_9_mid_batch(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlops.db'}"
+    root = str(tmp_path / "artifacts")
+    store = SqlTrackingStore(uri, artifact_root=root)
+    exp = store.create_experiment("crash")
+    store.close()
+    code = CHILD.format(tests=str(Path(__file__).parent), uri=uri, root=root)
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    acked: list[int] = []
+    try:
+        assert child.stdout is not None
+        deadline = time.monotonic() + 240
+        while len(acked) < 3 and time.monotonic() < deadline:
+            line = child.stdout.readline()
+            if not line:
+                break
+            if line.startswith("ACK "):
+                acked.append(int(line.split()[1]))
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(60)
+    assert len(acked) >= 3, child.stderr.read() if child.stderr else ""
+    store = SqlTrackingStore(uri, artifact_root=root)
+    try:
+        for b in acked:  # every acknowledged trace is there, whole
+            for i in (b * 200, b * 200 + 199):
+                assert store.get_trace_spans(f"tr-{i:032x}") == _record(exp, i)[1]
+        # no trace visible without its data: whole batches only, each readable
+        infos, _ = store.search_traces([exp], max_results=500)
+        n = store.trace_counts([exp], None, None)[0][1]
+        assert n % 200 == 0 and n >= 200 * len(acked)
+        for info in infos:
+            assert len(store.get_trace_spans(info.trace_id)) == 3
+    finally:
+        store.close()
