@@ -162,7 +162,7 @@ def _add_deploy(sub: Any) -> None:
         "--canary",
         type=int,
         metavar="PERCENT",
-        help="Kubernetes targets: the new version gets PERCENT of the requests beside the "
+        help="The new version gets PERCENT of the requests beside the "
         "old one (then `deploy promote` or `deploy rollback`)",
     )
     follow = up.add_mutually_exclusive_group()

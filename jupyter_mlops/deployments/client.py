@@ -166,7 +166,7 @@ class Deployment:
         wait: bool = True,
     ) -> Deployment:
         """Roll to ``model_uri`` (start new, wait ready, switch, stop old); with
-        ``canary_percent`` (Kubernetes targets) the new version gets that share of the
+        ``canary_percent`` the new version gets that share of the
         requests beside the old one until :meth:`promote` or :meth:`rollback`."""
         body = {
             k: v

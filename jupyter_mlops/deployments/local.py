@@ -12,7 +12,9 @@ Supervision: every ``health_interval`` each process is checked (alive, and the s
 processes' ``/v2/health/ready``); a dead one, or one failing its check three times in a row, is
 replaced after a backoff that doubles on every failure (reset once a process stayed up for
 30 s). A rollout starts the new version's processes, waits until they are ready, switches the
-router to them, then lets the old ones drain and stop.
+router to them, then lets the old ones drain and stop. A canary starts the new version's
+processes beside the served ones and gives them a weight in the router (its share of the
+requests); promote makes them the served ones, rollback drains them.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Proc:
     popen: subprocess.Popen[bytes] | None = None
     started_at: float = field(default_factory=time.monotonic)
     bad_checks: int = 0
+    #: ``main`` (the served version) or ``canary`` (a canary rollout's version).
+    track: str = "main"
 
     def running(self) -> bool:
         if self.popen is not None:
@@ -95,6 +99,7 @@ class Proc:
             "log": self.log,
             "version": self.version,
             "uri": self.uri,
+            "track": self.track,
         }
 
     @classmethod
@@ -106,6 +111,7 @@ class Proc:
             str(d.get("log") or ""),
             d.get("version"),
             d.get("uri"),
+            track=str(d.get("track") or "main"),
         )
 
 
@@ -127,15 +133,54 @@ class Running:
     #: A warm spare: a scoring process with the served model's imports done, waiting on its
     #: stdin for the next version to serve (DeploymentService.warm_spare).
     spare: Proc | None = None
+    #: A canary rollout: ``{"uri", "version", "percent", "desired"}`` (its processes are the
+    #: replicas of track ``canary``; the router gives them ``percent`` of the requests).
+    canary: dict[str, Any] | None = None
+
+    def track(self, name: str) -> list[Proc]:
+        return [p for p in self.replicas if p.track == name]
+
+    def wants(self) -> list[tuple[str, str | None, str | None, int]]:
+        """``(track, uri, version, processes)`` of what should run."""
+        out = [("main", self.uri, self.version, self.desired)]
+        if self.canary is not None:
+            c = self.canary
+            out.append(("canary", c["uri"], c.get("version"), int(c["desired"])))
+        return out
 
     def state(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "token": self.token,
             "host": socket.gethostname(),
             "router": self.router.to_json() if self.router else None,
             "replicas": [p.to_json() for p in self.replicas],
             "spare": self.spare.pid if self.spare is not None else None,
         }
+        c = self.canary
+        if c is not None:  # what the service shows and acts on (as a cluster target's)
+            out["canary"] = c
+            out["memo"] = {
+                "canary": {
+                    "version": c.get("version"),
+                    "model_uri": c["uri"],
+                    "percent": c["percent"],
+                }
+            }
+            out["traffic"] = [
+                {
+                    "version": self.version,
+                    "model_uri": self.uri,
+                    "percent": 100 - int(c["percent"]),
+                    "replicas": len(self.track("main")),
+                },
+                {
+                    "version": c.get("version"),
+                    "model_uri": c["uri"],
+                    "percent": int(c["percent"]),
+                    "replicas": len(self.track("canary")),
+                },
+            ]
+        return out
 
 
 @dataclass
@@ -247,6 +292,9 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
     """Deployments as processes on this machine (see the module's docstring)."""
 
     kind = "local"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "canary": True}
 
     def __init__(self, service: DeploymentService, ctx: DeploymentContext) -> None:
         super().__init__(LOCAL, "This machine (processes supervised by the Jupyter server)")
@@ -416,7 +464,7 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             "--max-body-size",
             str(self.svc.max_body_size),
         ]
-        for r in run.replicas:
+        for r in run.track("main"):
             args += ["--backend", f"127.0.0.1:{r.port}"]
         env = self._env()
         env["JUPYTER_MLOPS_ROUTER_TOKEN"] = run.token
@@ -491,7 +539,21 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         import json
 
         assert run.router is not None
-        body = json.dumps({"backends": [f"127.0.0.1:{r.port}" for r in run.replicas]}).encode()
+
+        def addresses(procs: list[Proc]) -> list[str]:
+            return [f"127.0.0.1:{r.port}" for r in procs]
+
+        if run.canary is None:
+            doc: dict[str, Any] = {"backends": addresses(run.replicas)}
+        else:
+            share = int(run.canary["percent"])
+            doc = {
+                "groups": [
+                    {"backends": addresses(run.track("main")), "weight": 100 - share},
+                    {"backends": addresses(run.track("canary")), "weight": share},
+                ]
+            }
+        body = json.dumps(doc).encode()
         code = await self._http(
             "PUT",
             run.router.port,
@@ -537,6 +599,9 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         dep, uri, version, action = item.row, item.uri, item.version, item.action
         assert uri is not None
         run = self._running(dep)
+        if item.canary is not None:
+            await self._canary(item, run)
+            return
         async with run.lock:
             url = await self._ensure_router(run, dep)
             old = run.replicas
@@ -550,11 +615,13 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                 await self._stop(new, graceful=False)
                 raise
             run.replicas = new
+            canary = run.canary
             run.uri, run.version, run.desired = uri, version, int(dep["replicas"])
+            run.canary = None  # an update replaces a canary too
             try:
                 await self._switch(run)
             except RolloutFailed:
-                run.replicas = old
+                run.replicas, run.canary = old, canary
                 await self._stop(new, graceful=False)
                 raise
             run.failures = 0
@@ -565,10 +632,92 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             self._watch(run, dep)
             # all traffic is on the new version: READY now, the old processes drain meanwhile
             await ctx.transition(item, "READY")
-            if old:
-                task = asyncio.ensure_future(self._stop(old))
-                self._draining.add(task)
-                task.add_done_callback(self._draining.discard)
+            self._drain(old)
+
+    async def _canary(self, item: DeploymentItem, run: Running) -> None:
+        """Start ``item.uri`` beside the served version and give it ``item.canary`` percent
+        of the requests (a canary already there is replaced)."""
+        dep, uri, version = item.row, item.uri, item.version
+        assert uri is not None and item.canary is not None
+        async with run.lock:
+            if run.uri is None or not run.track("main"):
+                raise RolloutFailed("a canary needs a version that serves already")
+            url = await self._ensure_router(run, dep)
+            model_dir = await self._local_model(dep["name"], uri)
+            count = canary_replicas(int(dep["replicas"]), item.canary)
+            new = [self._start_scoring(dep, uri, version, model_dir) for _ in range(count)]
+            for p in new:
+                p.track = "canary"
+            try:
+                await self._wait_ready(new, "/v2/health/ready")
+            except RolloutFailed:
+                await self._stop(new, graceful=False)
+                raise
+            old, canary = run.track("canary"), run.canary
+            run.replicas = run.track("main") + new
+            run.canary = {"uri": uri, "version": version, "percent": item.canary, "desired": count}
+            try:
+                await self._switch(run)
+            except RolloutFailed:
+                run.replicas, run.canary = run.track("main") + old, canary
+                await self._stop(new, graceful=False)
+                raise
+            self._start_spare(run, dep, model_dir)
+            await self.ctx.transition(item, None, state=run.state(), url=url)
+            await self.ctx.transition(item, "READY")
+            self._drain(old)
+
+    async def promote(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
+        """The canary's version gets all the traffic: its processes (and more, up to the
+        replicas) become the served ones; the others drain and stop."""
+        run = self.running.get(item.id)
+        if run is None or run.canary is None:
+            raise RolloutFailed("no canary runs")
+        dep = item.row
+        async with run.lock:
+            c = run.canary
+            keep = run.track("canary")
+            model_dir = await self._local_model(dep["name"], c["uri"])
+            more = [
+                self._start_scoring(dep, c["uri"], c.get("version"), model_dir)
+                for _ in range(run.desired - len(keep))
+            ]
+            try:
+                await self._wait_ready(more, "/v2/health/ready")
+            except RolloutFailed:
+                await self._stop(more, graceful=False)
+                raise
+            old = run.track("main")
+            for p in keep + more:
+                p.track = "main"
+            run.replicas = keep + more
+            run.uri, run.version, run.canary = c["uri"], c.get("version"), None
+            await self._switch(run)
+            url = dep.get("url") or ""
+            await ctx.transition(item, None, state=run.state())
+            await ctx.switched(dep, run.version, run.uri, url, "promote")
+            await ctx.transition(item, "READY")
+            self._drain(old)
+
+    async def abort(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
+        """The canary gets no more requests; its processes drain and stop."""
+        run = self.running.get(item.id)
+        if run is None or run.canary is None:
+            raise RolloutFailed("no canary runs")
+        async with run.lock:
+            old = run.track("canary")
+            run.replicas, run.canary = run.track("main"), None
+            await self._switch(run)
+            await ctx.transition(item, None, state=run.state())
+            await ctx.transition(item, "READY")
+            self._drain(old)
+
+    def _drain(self, procs: list[Proc]) -> None:
+        """Let replaced processes finish their requests and stop, meanwhile."""
+        if procs:
+            task = asyncio.ensure_future(self._stop(procs))
+            self._draining.add(task)
+            task.add_done_callback(self._draining.discard)
 
     async def attach(self, item: DeploymentItem, ctx: DeploymentContext) -> None:
         """Take back the processes a previous server left running, or start the deployment
@@ -589,6 +738,7 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         await self._stop(self._orphans(dep["name"], known), graceful=False)
         run.uri, run.version = dep.get("served_uri"), dep.get("model_version")
         run.desired = int(dep["replicas"])
+        run.canary = state.get("canary")
         if router is not None and kept:
             self.ctx.log.info(
                 "jupyter-mlops: deployment %s re-adopted (router pid %d, scoring pid(s) %s)",
@@ -607,7 +757,7 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             return
         if dep.get("served_uri"):
             await self._stop(kept, graceful=False)
-            run.replicas = []
+            run.replicas, run.canary = [], None
             await ctx.transition(item, "STARTING")
             item.uri, item.version, item.action = (
                 dep["served_uri"],
@@ -676,15 +826,24 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
         rollout switches it at once)."""
         run = self.running.get(item.id)
         if run is not None:
-            procs, uri, version = list(run.replicas), run.uri, run.version
+            procs, uri, version, canary = list(run.replicas), run.uri, run.version, run.canary
         else:  # not supervised by this server (yet): what its record says
             state = item.row.get("state") or {}
             procs = [Proc.from_json(r) for r in state.get("replicas") or []]
             uri, version = item.row.get("served_uri"), item.row.get("model_version")
+            canary = state.get("canary")
         if uri is None:
             return []
-        texts = await scrape(_url(p.port) for p in procs if p.port)
-        return [ServingSet(version, uri, 100, len(procs), texts)]
+        share = int(canary["percent"]) if canary else 0
+        out = []
+        for track, u, v, percent in (
+            ("main", uri, version, 100 - share),
+            *([("canary", canary["uri"], canary.get("version"), share)] if canary else []),
+        ):
+            mine = [p for p in procs if p.track == track]
+            texts = await scrape(_url(p.port) for p in mine if p.port)
+            out.append(ServingSet(v, u, percent, len(mine), texts))
+        return out
 
     async def logs(self, item: DeploymentItem, *, part: str | None = None) -> bytes | None:
         """The processes' logs (``part``: ``scoring`` or ``router``; None: both, headed)."""
@@ -764,7 +923,12 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
             else:
                 p.bad_checks = 0
         router_down = run.router is None or not run.router.running()
-        missing = run.desired - (len(run.replicas) - len(bad))
+        dead_ids = {id(p) for p, _ in bad}
+        short = {
+            track: want - sum(1 for p in run.track(track) if id(p) not in dead_ids)
+            for track, _, _, want in run.wants()
+        }
+        missing = sum(max(0, n) for n in short.values())
         if not bad and not router_down and (missing <= 0 or run.uri is None):
             return
         now = time.monotonic()
@@ -807,19 +971,30 @@ class LocalTarget(Target[DeploymentItem, DeploymentContext]):
                 dep["url"] = url
                 await self.ctx.record(run.name, url=url)
         if missing > 0 and run.uri is not None:
-            model_dir = await self._local_model(run.name, run.uri)
-            new = [
-                self._start_scoring(dep, run.uri, run.version, model_dir) for _ in range(missing)
-            ]
-            try:
-                await self._wait_ready(new, "/v2/health/ready")
-            except RolloutFailed:
-                await self._stop(new, graceful=False)
-                raise
-            run.replicas += new
-            self._start_spare(run, dep, model_dir)
+            for track, uri, version, _ in run.wants():
+                if short[track] <= 0 or uri is None:
+                    continue
+                model_dir = await self._local_model(run.name, uri)
+                new = [
+                    self._start_scoring(dep, uri, version, model_dir) for _ in range(short[track])
+                ]
+                for p in new:
+                    p.track = track
+                try:
+                    await self._wait_ready(new, "/v2/health/ready")
+                except RolloutFailed:
+                    await self._stop(new, graceful=False)
+                    raise
+                run.replicas += new
+                self._start_spare(run, dep, model_dir)
         await self._switch(run)
         await self.ctx.record(run.name, state=run.state(), status="READY", reason=None)
+
+
+def canary_replicas(replicas: int, percent: int) -> int:
+    """Scoring processes of a canary: its share of the replicas, at least one (the router's
+    weights, not the process counts, split the requests)."""
+    return max(1, min(replicas, round(replicas * percent / 100)))
 
 
 def _owner(run: Running) -> str:

@@ -6,7 +6,11 @@ listens on P for as long as the deployment lives (across rollouts, scoring-proce
 and Jupyter server restarts) and forwards every request, round robin, to the scoring
 processes of the version being served, over kept-alive connections. A rollout starts the new
 processes, waits until they are ready, then switches the router to them in one call
-(``PUT /_mlops/router``, authorized by the token in ``$JUPYTER_MLOPS_ROUTER_TOKEN``); requests
+(``PUT /_mlops/router`` with ``{"backends": [...]}``, authorized by the token in
+``$JUPYTER_MLOPS_ROUTER_TOKEN``). A canary is two groups of backends with weights,
+``{"groups": [{"backends": [...], "weight": 80}, {"backends": [...], "weight": 20}]}``: the
+requests are spread over the groups by smooth weighted round robin (every 100 follow the
+weights exactly) and round robin within a group; requests
 in flight finish on the old processes, which drain before they exit. A request whose backend
 connection fails before any answer came back (a kept-alive connection the backend closed, a
 process that just died) is sent again on a fresh connection or the next backend, so clients
@@ -156,34 +160,81 @@ class Backend:
         self.idle = []
 
 
+class Group:
+    """Backends serving one version, with the share of the requests it gets (``weight``)."""
+
+    def __init__(self, backends: list[Backend], weight: int) -> None:
+        self.backends = backends
+        self.weight = weight
+        self.credit = 0
+        self._cycle: Any = itertools.cycle(backends) if backends else iter(())
+
+    def next(self) -> Backend | None:
+        return next(self._cycle, None)
+
+
 class Router:
     def __init__(self, name: str, backends: list[str], token: str, max_body: int) -> None:
         self.name = name
         self.token = token
         self.max_body = max_body
         self.backends: list[Backend] = []
-        self._cycle: Any = iter(())
+        self.groups: list[Group] = []
         self.requests = 0
         self.failures = 0
-        self.set_backends(backends)
+        self.set_groups([(backends, 100)])
 
     def set_backends(self, addresses: list[str]) -> None:
+        self.set_groups([(addresses, 100)])
+
+    def set_groups(self, groups: list[tuple[list[str], int]]) -> None:
+        """Route to these backends, each group (a version: a canary beside the served one)
+        getting its weight's share of the requests."""
         old = {b.address: b for b in self.backends}
-        self.backends = [old.pop(a) if a in old else Backend(a) for a in addresses]
-        self._cycle = itertools.cycle(self.backends) if self.backends else iter(())
+        self.groups = []
+        self.backends = []
+        for addresses, weight in groups:
+            members = [old.pop(a) if a in old else Backend(a) for a in addresses]
+            self.backends += members
+            self.groups.append(Group(members, max(0, int(weight))))
         for b in old.values():  # idle connections only: requests in flight finish
             b.close()
+
+    def _pick(self) -> Group | None:
+        """The next request's group: smooth weighted round robin (nginx's), so every 100
+        requests follow the weights exactly and the versions' requests interleave."""
+        live = [g for g in self.groups if g.backends and g.weight > 0]
+        if not live:
+            return None
+        total = sum(g.weight for g in live)
+        for g in live:
+            g.credit += g.weight
+        chosen = max(live, key=lambda g: g.credit)
+        chosen.credit -= total
+        return chosen
+
+    def _order(self) -> list[Backend]:
+        """Backends to try for one request: the next of the chosen group first, then the
+        group's others, then the other groups' (a failed backend is never the answer while
+        one is ready)."""
+        first = self._pick()
+        start = first.next() if first is not None else None
+        if first is None or start is None:
+            return []
+        i = first.backends.index(start)
+        out = first.backends[i:] + first.backends[:i]
+        for g in self.groups:
+            if g is not first:
+                out += [b for b in g.backends if b not in out]
+        return out
 
     async def forward(
         self, head: bytes, body: bytes, no_body: bool = False
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         self.requests += 1
         tried: list[str] = []
-        for _ in range(max(1, len(self.backends)) + 1):
-            try:
-                backend = next(self._cycle)
-            except StopIteration:
-                break
+        order = self._order()
+        for backend in order + order[:1]:  # the first once more: a fresh connection
             try:
                 return await backend.send(head, body, no_body)
             except BackendError as e:
@@ -276,11 +327,23 @@ class ProxyHandler(web.RequestHandler):
                 self.finish({"error_code": "PERMISSION_DENIED", "message": "bad router token"})
                 return
             doc = json.loads(b"".join(self._chunks) or b"{}")
-            r.set_backends([str(a) for a in doc.get("backends") or []])
+            if doc.get("groups") is not None:
+                r.set_groups(
+                    [
+                        ([str(a) for a in g.get("backends") or []], int(g.get("weight", 100)))
+                        for g in doc["groups"]
+                    ]
+                )
+            else:
+                r.set_backends([str(a) for a in doc.get("backends") or []])
         self.finish(
             {
                 "name": r.name,
                 "backends": [b.address for b in r.backends],
+                "groups": [
+                    {"backends": [b.address for b in g.backends], "weight": g.weight}
+                    for g in r.groups
+                ],
                 "requests": r.requests,
                 "unavailable": r.failures,
                 "pid": os.getpid(),

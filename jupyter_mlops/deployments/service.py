@@ -366,7 +366,7 @@ class DeploymentService(Service):
         out["observed_generation"] = int(dep.get("observed_generation") or 0)
         out["rollout_error"] = dep.get("rollout_error")
         out["traffic"] = self.traffic(dep)
-        canary = ((state.get("memo") or {}).get("canary")) if dep["target"] != LOCAL else None
+        canary = (state.get("memo") or {}).get("canary")
         out["canary"] = (
             {k: canary.get(k) for k in ("version", "model_uri", "percent")} if canary else None
         )
@@ -513,12 +513,7 @@ class DeploymentService(Service):
     async def _check(self, tgt: Any, name: str, served: str, canary: int | None) -> None:
         """What the target refuses before anything is stored or changed (a 4xx): a canary
         where it cannot split traffic, a cluster model without an image."""
-        if tgt is self.local:
-            if canary is not None:
-                raise invalid(
-                    "The local target has no canary rollouts (an update moves all the "
-                    "traffic once the new version is ready): deploy to a Kubernetes target."
-                )
+        if tgt is self.local:  # its router splits the traffic of a canary by weight
             return
         item = DeploymentItem(name, tgt.name, None, {"name": name}, served)
         tgt.model_of(served)

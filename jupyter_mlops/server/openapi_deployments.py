@@ -107,7 +107,7 @@ def schemas() -> dict[str, Any]:
                 "canary": {
                     "type": "object",
                     "nullable": True,
-                    "description": "Kubernetes targets: the version a canary rollout serves "
+                    "description": "The version a canary rollout serves "
                     "beside the served one, and its share (promote or rollback ends it)",
                     "properties": {
                         "version": n_s,
@@ -177,7 +177,7 @@ def paths() -> dict[str, Any]:
             "type": "integer",
             "minimum": 1,
             "maximum": 99,
-            "description": "Kubernetes targets: the new model_uri gets this share of the "
+            "description": "The new model_uri gets this share of the "
             "requests beside the served version, until promote or rollback",
         },
     }

@@ -1,7 +1,8 @@
 """Local deployments against a real Jupyter server: a scikit-learn model deployed and called
 over both protocols, a rollout while a client loops requests (zero failures, the answers
 switch), a rollback, an alias followed, a killed scoring process restarted, a Jupyter server
-restart that re-adopts the processes (not duplicated), the CLI, deletion.
+restart that re-adopts the processes (not duplicated), a canary split by the router's weights
+then dropped and promoted, the CLI, deletion.
 
 The tests of this module run in order on one server and one deployment."""
 
@@ -362,6 +363,43 @@ def test_jupyter_server_restart_readopts_the_processes(env):
     wait_for("not duplicated", lambda: serving_pids(env) == scoring)
     assert invocations(url) == [1, 1]
     assert orphan.wait(60) is not None
+
+
+def test_canary_split_by_the_router_then_rollback_and_promote(env):
+    dep = env.dep()
+    url = dep.url
+    # version 1 (answers 0) as a 20 % canary beside version 2 (answers 1)
+    dep.update(model_uri=f"models:/{env.model}/1", canary_percent=20, follow_alias=False)
+    d = env.get()
+    assert {t["version"]: t["percent"] for t in d["traffic"]} == {"2": 80, "1": 20}, d
+    assert d["canary"] == {"version": "1", "model_uri": f"models:/{env.model}/1", "percent": 20}
+    assert d["model_version"] == "2" and d["url"] == url
+    answers = [invocations(url)[0] for _ in range(20)]
+    assert answers.count(0) == 4 and answers.count(1) == 16, answers  # weighted round robin
+    metrics = env.session.get(f"{env.api}/{env.name}/metrics", timeout=30).json()["versions"]
+    seen = {m["version"]: (m["traffic_percent"], m["requests_total"]) for m in metrics}
+    assert seen["1"] == (20, 4) and seen["2"][0] == 80 and seen["2"][1] >= 16, metrics
+    # rollback drops the canary: version 2 keeps everything, its process is the same
+    scoring = list(d["processes"]["scoring"])
+    dep.rollback()
+    d = env.get()
+    assert {t["version"]: t["percent"] for t in d["traffic"]} == {"2": 100} and d["canary"] is None
+    assert {invocations(url)[0] for _ in range(6)} == {1}
+    wait_for("the canary to stop", lambda: len(serving_pids(env)) == 1)
+    assert d["processes"]["scoring"] == [pid for pid in scoring if pid in serving_pids(env)]
+    # a canary promoted: all the traffic to version 1, no failed request meanwhile
+    dep.update(model_uri=f"models:/{env.model}/1", canary_percent=50)
+    assert sorted(invocations(url)[0] for _ in range(4)) == [0, 0, 1, 1]
+    dep.promote()
+    d = env.get()
+    assert d["model_version"] == "1" and d["canary"] is None
+    assert {t["version"]: t["percent"] for t in d["traffic"]} == {"1": 100}
+    assert {invocations(url)[0] for _ in range(6)} == {0}
+    assert [h["action"] for h in d["history"]][-1] == "promote"
+    # back to following @champion (version 2) for the tests after this one
+    dep.update(model_uri=f"models:/{env.model}@champion", follow_alias=True)
+    assert env.get()["model_version"] == "2"
+    wait_for("one scoring process", lambda: len(serving_pids(env)) == 1)
 
 
 def test_cli_status_list_and_delete(env):
