@@ -12,6 +12,7 @@ and reads the live GPU ledger; the history is in the hub side's own database (:m
 ``POST servers/<user>[/<name>]/activity``  a single-user server's report; answers its notifications
 ``POST servers/<user>[/<name>]/keep``      *Keep running*: postpone the cull of that server
 ``POST cull``                         one cull pass (the culler service, ``admin:servers``)
+``GET|POST|DELETE shares/<user>[/<name>]``  a server's shares (JupyterHub 5+ shares), with teammates only
 ====================================  ==========================================================================
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
-from traitlets import Float, Unicode
+from traitlets import Enum, Float, List, Unicode
 from traitlets.config import Configurable
 
 from . import state
@@ -60,6 +61,20 @@ class TeamOps(Configurable):
         config=True,
         help="""A server's activity report older than this no longer protects it from culling (what it said
         was working may have ended), e.g. 300.""",
+    )
+    sharing = Enum(
+        ["team", "anyone", "off"],
+        "team",
+        config=True,
+        help="""Whom users may share their servers with from JupyterLab's Share... (JupyterHub shares):
+        "team" (members of the hub groups of their teams in teams.yaml, plus share_groups), "anyone" (every hub
+        user) or "off".""",
+    )
+    share_groups = List(
+        Unicode(),
+        config=True,
+        help="""Hub groups whose members anyone may share a server with besides their teammates, e.g.
+        ["support", "instructors"].""",
     )
 
 
@@ -365,6 +380,120 @@ class CullHandler(MLOpsAPIHandler):
             self.log.exception("jupyter-mlops culler: stopping %s/%s failed", user.name, name)
 
 
+class SharesHandler(_ServerHandler):
+    """A server's shares (JupyterHub's, granted here with the hub's authority so that the team rule holds:
+    users need, and should get, no ``shares`` scope of their own)."""
+
+    def _server(self, user: str, server: str | None) -> tuple[Any, Any]:
+        if self.is_admin() and self.current_user.kind == "user":
+            name = (server or "").lstrip("/")
+        else:
+            user, name = self.own_server(user, server)
+        owner = self.find_user(user)
+        spawner = owner.orm_user.orm_spawners.get(name) if owner is not None else None
+        if spawner is None:
+            raise web.HTTPError(404, "%s has no server %r to share", user, name)
+        return owner, spawner
+
+    def _allowed(self, owner: Any) -> tuple[set[str], str]:
+        """Who ``owner`` may share with, and why not anyone else (the refusal's reason)."""
+        from jupyterhub import orm
+
+        settings = TeamOps(config=self.config)
+        if settings.sharing == "off":
+            return set(), "sharing servers is turned off on this hub (c.TeamOps.sharing)"
+        if settings.sharing == "anyone":
+            return {n for (n,) in self.db.query(orm.User.name)} - {owner.name}, ""
+        teams = self.user_teams(owner.name)
+        groups = {g for t in teams for g in t.groups} | set(settings.share_groups)
+        names: set[str] = set()
+        for group in sorted(groups):
+            found = orm.Group.find(self.db, name=group)
+            if found is not None:
+                names |= {u.name for u in found.users}
+        team_names = ", ".join(t.name for t in teams) or "none"
+        return names - {owner.name}, f"only with members of your teams ({team_names})"
+
+    def _shares(self, spawner: Any) -> list[dict[str, Any]]:
+        out = []
+        for share in spawner.shares:
+            item: dict[str, Any] = {"created_at": share.created_at.isoformat() + "Z"}
+            if share.user is not None:
+                item["user"] = share.user.name
+            else:
+                item["group"] = share.group.name
+            out.append(item)
+        return sorted(out, key=lambda i: (i.get("user") or "", i.get("group") or ""))
+
+    def _model(self, owner: Any, spawner: Any) -> dict[str, Any]:
+        allowed, why = self._allowed(owner)
+        shares = self._shares(spawner)
+        shared = {s["user"] for s in shares if "user" in s}
+        return {
+            "server": f"{owner.name}/{spawner.name}",
+            "url": owner.server_url(spawner.name),
+            "sharing": TeamOps(config=self.config).sharing,
+            "rule": why,
+            "shares": shares,
+            "candidates": sorted(allowed - shared),
+        }
+
+    @authenticated
+    def get(self, user: str, server: str | None = None) -> None:
+        owner, spawner = self._server(user, server)
+        self.send(self._model(owner, spawner))
+
+    def _target(self) -> str:
+        name = (
+            self.json_body().get("user") if self.request.body else self.get_argument("user", None)
+        )
+        if not isinstance(name, str) or not name:
+            raise web.HTTPError(400, "user (whom to share with) is required")
+        return name
+
+    @authenticated
+    def post(self, user: str, server: str | None = None) -> None:
+        from jupyterhub import orm
+
+        owner, spawner = self._server(user, server)
+        target = self._target()
+        allowed, why = self._allowed(owner)
+        if target not in allowed:
+            if target == owner.name:
+                raise web.HTTPError(400, "%s's server is already theirs", target)
+            raise web.HTTPError(
+                403,
+                "%s cannot share %s with %s: %s",
+                owner.name,
+                owner.name + "/" + spawner.name,
+                target,
+                why,
+            )
+        found = self.find_user(target)
+        if found is None:
+            raise web.HTTPError(404, "no hub user %s", target)
+        orm.Share.grant(self.db, spawner, found.orm_user)
+        self.log.info(
+            "jupyter-mlops: %s shared %s/%s with %s",
+            self.caller().name,
+            owner.name,
+            spawner.name,
+            target,
+        )
+        self.send(self._model(owner, spawner), 201)
+
+    @authenticated
+    def delete(self, user: str, server: str | None = None) -> None:
+        from jupyterhub import orm
+
+        owner, spawner = self._server(user, server)
+        target = self._target()
+        found = self.find_user(target)
+        if found is not None:  # revoking a share that is not there (or a user gone) is done
+            orm.Share.revoke(self.db, spawner, found.orm_user)
+        self.send(self._model(owner, spawner))
+
+
 _USER = r"/servers/([^/]+)(/[^/]*)?"
 
 
@@ -378,6 +507,7 @@ def handlers() -> list[tuple[str, type]]:
         (PREFIX + _USER + r"/activity", ActivityHandler),
         (PREFIX + _USER + r"/keep", KeepHandler),
         (PREFIX + r"/cull", CullHandler),
+        (PREFIX + r"/shares/([^/]+)(/[^/]*)?", SharesHandler),
     ]
 
 

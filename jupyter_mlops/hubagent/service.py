@@ -188,6 +188,44 @@ class HubAgentService(Service):
             )
         return {"enabled": True, "team": self.team, **(answer or {})}
 
+    # ---- sharing this server (JupyterHub shares, granted by the hub with the team rule) ---------------------
+    def _shares_path(self) -> str:
+        return self._server_path().replace("mlops/servers/", "mlops/shares/", 1)
+
+    async def _shares_call(self, method: str, body: Any = None, query: str = "") -> dict[str, Any]:
+        if not self.enabled:
+            raise TrackingError(
+                "Sharing needs a server started by a team hub (JupyterHub with jupyter-mlops' TeamSpawner).",
+                "FEATURE_DISABLED",
+                status=409,
+            )
+        status, answer = await self.hub(method, self._shares_path() + query, body)
+        if status in (200, 201):
+            return dict(answer or {})
+        message = (answer or {}).get("message") or f"the hub answered {status}"
+        if status in (400, 403, 404):
+            code = {400: "INVALID_PARAMETER_VALUE", 403: "PERMISSION_DENIED"}.get(
+                status, "RESOURCE_DOES_NOT_EXIST"
+            )
+            raise TrackingError(str(message), code)
+        raise TrackingError(f"the hub refused the share request ({status}): {message}", status=502)
+
+    async def shares(self) -> dict[str, Any]:
+        """Who this server is shared with, and with whom it may be (``enabled: false`` off a team hub)."""
+        if not self.enabled:
+            return {"enabled": False, "shares": [], "candidates": []}
+        return {"enabled": True, **await self._shares_call("GET")}
+
+    async def share(self, user: str) -> dict[str, Any]:
+        """Share this server with ``user`` (a teammate; the hub refuses anyone else)."""
+        return {"enabled": True, **await self._shares_call("POST", {"user": user})}
+
+    async def unshare(self, user: str) -> dict[str, Any]:
+        """Revoke ``user``'s share of this server."""
+        # (tornado sends no body with a DELETE)
+        query = f"?user={quote(user, safe='')}"
+        return {"enabled": True, **await self._shares_call("DELETE", query=query)}
+
     # ---- job admission --------------------------------------------------------------------------------------
     async def admit(
         self, job: Mapping[str, Any], target: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi_parts import BOOL, INT64, STR, obj, op, optional_query, query, service_op
+from .openapi_parts import BOOL, INT64, STR, json_body, obj, op, optional_query, query, service_op
 
 S = dict[str, Any]
 
@@ -89,6 +89,20 @@ def paths() -> S:
             "next_attempt": {"type": "number", "nullable": True},
         }
     )
+    shares = obj(
+        {
+            "enabled": BOOL,
+            "server": {**STR, "description": "owner/name"},
+            "url": {**STR, "description": "The server's path through the hub, e.g. /user/alice/"},
+            "sharing": {"type": "string", "enum": ["team", "anyone", "off"]},
+            "rule": STR,
+            "shares": {
+                "type": "array",
+                "items": obj({"user": STR, "group": STR, "created_at": STR}),
+            },
+            "candidates": {"type": "array", "items": STR},
+        }
+    )
     return {
         "/api/v1/hub/quota": {
             "get": op(
@@ -104,6 +118,23 @@ def paths() -> S:
                 ),
                 tag="hub",
                 errors=(),
+            )
+        },
+        "/api/v1/hub/shares": {
+            verb: op(
+                summary,
+                shares,
+                body=None if verb == "get" else json_body({"user": STR}, ["user"]),
+                tag="hub",
+                errors=() if verb == "get" else ("400", "404"),
+            )
+            for verb, summary in (
+                (
+                    "get",
+                    "Who this server is shared with (JupyterHub shares) and with whom it may be",
+                ),
+                ("post", "Share this server with a teammate (403 outside the user's teams)"),
+                ("delete", "Revoke a user's share of this server"),
             )
         },
         "/api/v1/notifications": {

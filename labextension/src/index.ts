@@ -33,6 +33,7 @@ import { projectsPlugin } from './projects/plugin';
 import { JobCommandIDs, jobsPlugin } from './jobs/plugin';
 import { hubPlugin, notificationsPlugin } from './hub/plugin';
 import { TraceCommandIDs, tracesPlugin } from './traces/plugin';
+import { sharePlugin } from './hub/share';
 
 export * from './tokens';
 
@@ -267,5 +268,6 @@ export default [
   jobsPlugin,
   hubPlugin,
   notificationsPlugin,
-  tracesPlugin
+  tracesPlugin,
+  sharePlugin
 ];

@@ -2,6 +2,8 @@
 
 - ``GET  api/v1/hub/quota``: the team's GPU use (``{"enabled": false}`` off a team hub), proxied to the hub
   with this server's hub token (the status bar polls it);
+- ``GET|POST|DELETE api/v1/hub/shares``: who this server is shared with (JupyterHub shares), share it with a
+  teammate (``{"user"}``), revoke a share (``{"user"}``); the hub applies the team rule;
 - ``GET  api/v1/notifications?after=<seq>``: what this server has to tell its JupyterLabs;
 - ``POST api/v1/notifications/<id>/actions/<action>``: a button pressed (e.g. *Keep running*);
 - ``GET|POST api/v1/notifications/settings``: the user's notification settings (events, filters,
@@ -44,6 +46,18 @@ async def quota(f: Fields, svc: HubAgentService) -> dict[str, Any]:
     return await svc.quota()
 
 
+async def list_shares(f: Fields, svc: HubAgentService) -> dict[str, Any]:
+    return await svc.shares()
+
+
+async def share(f: Fields, svc: HubAgentService) -> dict[str, Any]:
+    return await svc.share(f.string("user", required=True) or "")
+
+
+async def unshare(f: Fields, svc: HubAgentService) -> dict[str, Any]:
+    return await svc.unshare(f.string("user", required=True) or "")
+
+
 async def list_notifications(f: Fields, svc: NotificationService) -> dict[str, Any]:
     after = f.integer("after", default=0, minimum=0) or 0
     return {"notifications": svc.list(after), "last": svc.last_seq}
@@ -80,6 +94,12 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
     """``(regex under mlops/, handler, kwargs)`` of these routes."""
     table: list[tuple[str, Any, dict[str, ServiceRpc], Any]] = [
         ("api/v1/hub/quota", QuietHandler, {"GET": quota}, agent),
+        (
+            "api/v1/hub/shares",
+            ServiceHandler,
+            {"GET": list_shares, "POST": share, "DELETE": unshare},
+            agent,
+        ),
         ("api/v1/notifications", QuietHandler, {"GET": list_notifications}, notifications),
         (
             "api/v1/notifications/settings",

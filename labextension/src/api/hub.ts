@@ -4,7 +4,8 @@ import {
   INotificationSettings,
   INotificationSettingsResponse,
   INotificationsResponse,
-  IQuotaResponse
+  IQuotaResponse,
+  ISharesResponse
 } from './hubTypes';
 
 /** Typed access to `api/v1/hub/…` and `api/v1/notifications`. */
@@ -41,5 +42,26 @@ export class HubOpsApi {
       `notifications/${encodeURIComponent(id)}/actions/${encodeURIComponent(action)}`,
       { method: 'POST', body: {} }
     );
+  }
+
+  /** Who this server is shared with (JupyterHub shares), and the teammates it may be. */
+  shares(): Promise<ISharesResponse> {
+    return this.client.request<ISharesResponse>('v1', 'hub/shares');
+  }
+
+  /** Share this server with `user` (the hub refuses anyone outside the user's teams). */
+  share(user: string): Promise<ISharesResponse> {
+    return this.client.request<ISharesResponse>('v1', 'hub/shares', {
+      method: 'POST',
+      body: { user }
+    });
+  }
+
+  /** Revoke `user`'s share of this server. */
+  unshare(user: string): Promise<ISharesResponse> {
+    return this.client.request<ISharesResponse>('v1', 'hub/shares', {
+      method: 'DELETE',
+      body: { user }
+    });
   }
 }

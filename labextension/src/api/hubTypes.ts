@@ -77,3 +77,25 @@ export interface INotificationsResponse {
   notifications: IServerNotification[];
   last: number;
 }
+
+/** One share of this server. */
+export interface IServerShare {
+  user?: string;
+  group?: string;
+  created_at: string;
+}
+
+/** `api/v1/hub/shares`: who this server is shared with, and with whom it may be. */
+export interface ISharesResponse {
+  /** False when the server is not a team server of a hub: no sharing. */
+  enabled: boolean;
+  /** `owner/name`. */
+  server?: string;
+  /** The server's path through the hub, e.g. `/user/alice/`. */
+  url?: string;
+  sharing?: 'team' | 'anyone' | 'off';
+  /** Who may be picked (e.g. "only with members of your teams (vision)"). */
+  rule?: string;
+  shares: IServerShare[];
+  candidates: string[];
+}
