@@ -218,6 +218,30 @@ def test_many_small_batches_accumulate(store):
     assert [m.step for m in hist] == list(range(91))
 
 
+def test_every_batch_stamps_its_run_for_live_updates(store):
+    """Each batch marks the run changed (runs/changes must see every one), in the same
+    statement that checks the run; a refused batch (deleted run) leaves no stamp."""
+    from jupyter_mlops.tracking.clock import now_ms
+
+    rid = store.create_run("0").info.run_id
+    for b in range(5):
+        mark = now_ms()
+        while now_ms() <= mark:  # the batch gets a later millisecond than the mark
+            pass
+        store.log_batch(rid, metrics=[Metric("m", float(b), 1, b)], tags=[("t", str(b))])
+        changed, _ = store.changed_runs(["0"], mark + 1)
+        assert [r.info.run_id for r in changed] == [rid], b
+        assert changed[0].data.tags["t"] == str(b)
+    store.log_batch(rid, tags=[("mlflow.runName", "renamed")])
+    assert store.get_run(rid).info.run_name == "renamed"
+    store.delete_run(rid)
+    mark = now_ms()
+    while now_ms() <= mark:
+        pass
+    _err(store.log_batch, rid, metrics=[Metric("m", 9.0, 1, 9)])
+    assert [r.info.run_id for r in store.changed_runs(["0"], mark + 1)[0]] == []
+
+
 def test_history_columns(store):
     rid = store.create_run("0").info.run_id
     store.log_batch(rid, metrics=[Metric("m", float(i), 100 - i, i % 5) for i in range(10)])
