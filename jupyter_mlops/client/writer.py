@@ -40,6 +40,7 @@ from typing import Any
 
 from ..tracking.entities import TERMINAL_STATUSES, DatasetInput, Metric
 from ..tracking.errors import UNAUTHENTICATED, TrackingError, invalid
+from . import run_end_notice
 from .spool import TOKEN_REFUSED, UNREACHABLE, Record, Spool, spool_dir_for
 from .transient import AuthRefused, is_transient
 
@@ -568,6 +569,8 @@ class Writer:
             )
             if record.get("status") in TERMINAL_STATUSES:
                 self._live.discard(run_id)
+                if run_end_notice.wanted(store):  # the server's notifications
+                    run_end_notice.tell(run_id)
             return info
         if op == "log_inputs":
             store.log_inputs(

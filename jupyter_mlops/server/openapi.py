@@ -464,6 +464,16 @@ def _paths() -> S:
                 body=json_body({"run_ids": {"type": "array", "items": STR}}, ["run_ids"]),
             )
         },
+        "/api/v1/runs/ended": {
+            "post": op(
+                "A run its client ended straight in the database (a kernel's sqlite:// or "
+                "postgresql:// URI): the server reads it and tells its end (notifications)",
+                EMPTY,
+                tag="v1",
+                errors=("400", "404"),
+                body=json_body({"run_id": STR}, ["run_id"]),
+            )
+        },
         "/api/v1/runs/count": {
             "post": op(
                 "How many runs MLflow's runs/search finds with these fields (all pages)",

@@ -255,3 +255,44 @@ def test_a_failing_receiver_is_retried_logged_and_never_holds_up_the_run(api, re
     assert len(delivery_ids) == 1  # the same delivery, retried
     assert [a["ok"] for a in bad["attempts"]] == [False, False, False]  # max_attempts = 3
     assert bad["item"] == {"kind": "run", "id": rid, "name": "patient", "outcome": "failed"}
+
+
+def test_a_run_a_kernel_ended_in_the_database_is_told(
+    api, http_server_port, jp_base_url, jp_auth_header, mlops_db_url, tmp_path
+):
+    """A kernel of the server logs straight into its database (a sqlite:// URI): its client
+    tells the server (api/v1/runs/ended) when it ends a run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_MLOPS_", "MLFLOW_"))}
+    env.update(
+        JUPYTER_MLOPS_TRACKING_URI=mlops_db_url,
+        JUPYTER_MLOPS_SERVER_URL=f"http://127.0.0.1:{http_server_port[1]}{jp_base_url}",
+        JUPYTER_MLOPS_SERVER_TOKEN=jp_auth_header["Authorization"].split()[-1],
+        JUPYTER_DATA_DIR=str(tmp_path / "kernel-data"),
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    script = (
+        "import jupyter_mlops as mlops\n"
+        "mlops.set_experiment('notify-direct')\n"
+        "run = mlops.start_run(run_name='direct-sql')\n"
+        "mlops.end_run('FAILED')\n"
+        "print(run.info.run_id)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
+    )
+    until(api, "the kernel's process to end", lambda: proc.poll() is not None)  # serves it
+    run_id = proc.stdout.read().split()[-1]
+    assert proc.returncode == 0
+    note = until(
+        api,
+        "the run's notification",
+        lambda: [n for n in notifications(api) if run_id in n["link"]],
+    )[0]
+    assert note["message"] == "Run 'direct-sql' failed (experiment 'notify-direct')"
+    r = api("POST", "api/v1/runs/ended", {"run_id": "0" * 32})
+    assert r.status == 404 and r.json["error_code"] == "RESOURCE_DOES_NOT_EXIST"

@@ -168,6 +168,16 @@ def heartbeat(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {}
 
 
+def run_ended(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """A client that wrote a run's end straight into the database says so: the run is read
+    from the store and its end told (notifications), once."""
+    info = store.get_run(f.run_id()).info
+    tell = getattr(store, "ended", None)  # the single-user server's RunEndRelay
+    if callable(tell):
+        tell(info)
+    return {}
+
+
 def health(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {"status": "OK"}
 
@@ -209,6 +219,7 @@ def routes() -> list[tuple[str, dict[str, Any]]]:
         ("api/v1/runs/log-bulk", {"rpcs": {"POST": log_bulk}}),
         ("api/v1/runs/create", {"rpcs": {"POST": create_run_with_id}}),
         ("api/v1/runs/heartbeat", {"rpcs": {"POST": heartbeat}}),
+        ("api/v1/runs/ended", {"rpcs": {"POST": run_ended}}),
         ("api/v1/runs/count", {"rpcs": {"POST": count_runs}}),
         ("api/v1/runs/keys", {"rpcs": {"POST": run_keys}}),
         ("api/v1/runs/changes", {"rpcs": {"POST": changed_runs}}),
