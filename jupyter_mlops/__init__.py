@@ -120,3 +120,35 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
+
+
+def _warm_job_logging() -> None:
+    """In a rank of a training job that logs (rank 0, or every rank when the job logs all
+    of them), get the client ready on a thread while the script sets up: importing it and
+    opening the store take a few hundred milliseconds that the first ``log_metric`` inside
+    the training loop would otherwise wait for."""
+    import os
+
+    env = os.environ
+    if not env.get("JUPYTER_MLOPS_JOB_RUN_ID") or not env.get("JUPYTER_MLOPS_JOB_EXPERIMENT_ID"):
+        return
+    if (
+        env.get("JUPYTER_MLOPS_RANK", "0") != "0"
+        and env.get("JUPYTER_MLOPS_JOB_LOG_RANKS") != "all"
+    ):
+        return
+
+    def warm() -> None:
+        try:
+            from .client import fluent
+
+            fluent._client()  # the writer; its thread opens the store
+        except Exception:  # noqa: BLE001, S110 - the first logging call says what is wrong
+            pass
+
+    import threading
+
+    threading.Thread(target=warm, name="mlops-warm", daemon=True).start()
+
+
+_warm_job_logging()

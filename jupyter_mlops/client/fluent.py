@@ -282,6 +282,29 @@ def _job_rank_run(run_id: str | None) -> tuple[str | None, str | None]:
     return job_run, "muted"
 
 
+def _job_run(client: MlopsClient, run_id: str) -> Run:
+    """The job's run as its logging rank takes it up, without asking the store: the
+    service created it RUNNING and heartbeats it, and a rank's first ``log_metric`` must
+    not wait for the store to open (the writer thread opens it). Its info is what the
+    job's environment says; ``mlops.get_run(run_id)`` reads the rest."""
+    from ..tracking.entities import RUNNING, RunData, RunInfo
+
+    client._writer.run_started(run_id)
+    return Run(
+        RunInfo(
+            run_id,
+            os.environ["JUPYTER_MLOPS_JOB_EXPERIMENT_ID"],
+            "",
+            current_user(),
+            RUNNING,
+            None,
+            None,
+            "",
+        ),
+        RunData(),
+    )
+
+
 # -- runs ----------------------------------------------------------------------
 @_plain_auth_errors
 def start_run(
@@ -330,7 +353,11 @@ def start_run(
         run_id, job_role = _job_rank_run(run_id)
     if job_role == "muted":
         return _muted_run()
-    if run_id:
+    if job_role is not None and run_id and os.environ.get("JUPYTER_MLOPS_JOB_EXPERIMENT_ID"):
+        run = _job_run(client, run_id)
+        for k, v in user_tags.items():
+            client.set_tag(run.info.run_id, k, v)
+    elif run_id:
         run = client.resume_run(run_id)
         for k, v in user_tags.items():
             client.set_tag(run.info.run_id, k, v)

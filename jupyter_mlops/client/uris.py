@@ -66,24 +66,33 @@ def tracking_token() -> str | None:
     return None
 
 
+def _scheme(uri: str) -> str:
+    return uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Raise INVALID_PARAMETER_VALUE for a URI no store serves (cheap: opens nothing)."""
+    from ..tracking.errors import invalid
+
+    if not is_http(uri) and _scheme(uri) not in ("sqlite", "postgresql", "postgres"):
+        raise invalid(
+            f"Unsupported tracking URI {uri!r}: use sqlite:///<path>, postgresql://... or "
+            "http(s)://..."
+        )
+
+
 def open_tracking_store(uri: str) -> TrackingStore:
     """The store for a tracking URI: SQL for ``sqlite``/``postgresql``, the
     REST store for ``http(s)``. Anything else is INVALID_PARAMETER_VALUE."""
-    from ..tracking.errors import invalid
-
+    check_tracking_uri(uri)
     if is_http(uri):
         from .rest_store import RestTrackingStore
 
         return RestTrackingStore(uri, token=tracking_token(), token_source=tracking_token)
-    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
-    if scheme in ("sqlite", "postgresql", "postgres"):
-        if scheme == "sqlite":
-            path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
-            if path and path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-        from ..tracking import open_store
+    if _scheme(uri) == "sqlite":
+        path = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    from ..tracking import open_store
 
-        return open_store(uri)
-    raise invalid(
-        f"Unsupported tracking URI {uri!r}: use sqlite:///<path>, postgresql://... or http(s)://..."
-    )
+    return open_store(uri)

@@ -120,8 +120,13 @@ class Writer:
         interval: float = 0.1,
         retry_interval: float = 1.0,
     ) -> None:
+        """``store``: the store, or a callable that opens it. Opening a SQL store costs a
+        few hundred milliseconds (SQLAlchemy, the schema check): a callable is called on
+        the writer thread as it starts, so the first logging call does not wait for it."""
         self.uri = uri
-        self.store = store
+        self._store: Any = None if callable(store) else store
+        self._opener: Any = store if callable(store) else None
+        self._open_lock = threading.Lock()
         self.spool = Spool(spool_dir_for(uri, spool_root), uri)
         self._spool_root = spool_root
         self._q: deque[tuple[Any, ...]] = deque()
@@ -151,6 +156,18 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="mlops-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def store(self) -> Any:
+        """The store (opened now, once, if the writer thread has not opened it yet; an
+        opening error is raised to whoever asked, and the next one tries again)."""
+        store = self._store
+        if store is None:
+            with self._open_lock:
+                if self._store is None:
+                    self._store = self._opener()
+                store = self._store
+        return store
+
     def _after_fork_in_child(self) -> None:
         """A forked child (multiprocessing) keeps logging to the same runs with
         fresh state: the parent's queued items are the parent's to send, its
@@ -164,15 +181,16 @@ class Writer:
         self._live = set()  # the parent heartbeats its runs
         self.spool = Spool(spool_dir_for(self.uri, self._spool_root), self.uri)
         self._pid = os.getpid()
-        engine = getattr(self.store, "engine", None)
+        self._open_lock = threading.Lock()
+        engine = getattr(self._store, "engine", None)  # not opened here if it was not
         if engine is not None and hasattr(engine, "dispose"):
             # SQLAlchemy's recipe for forked children; the parent's connections
             # are kept referenced so they are never closed here (closing a
             # SQLite connection in a child can upset the parent's locks).
             self._parent_pool = getattr(engine, "pool", None)
             engine.dispose(close=False)
-        if hasattr(self.store, "_local"):
-            self.store._local = threading.local()  # no shared keep-alive sockets
+        if hasattr(self._store, "_local"):
+            self._store._local = threading.local()  # no shared keep-alive sockets
         # the thread starts on first need (_ensure_thread), not in the fork hook
         self._thread = threading.Thread(target=self._run, name="mlops-writer", daemon=True)
 
@@ -340,6 +358,10 @@ class Writer:
                 pass
 
     def _run(self) -> None:
+        try:
+            self.store  # noqa: B018 - opened here, off the caller's thread
+        except Exception as e:  # noqa: BLE001 - raised again to the first call that needs it
+            log.debug("jupyter-mlops: opening the tracking store failed: %s", e)
         try:
             with self._drain_lock:
                 if self.spool.adopt_orphans():
@@ -706,9 +728,10 @@ def get_writer(uri: str) -> Writer:
     with _writers_lock:
         w = _writers.get(uri)
         if w is None or w._closed:
-            from .uris import open_tracking_store
+            from .uris import check_tracking_uri, open_tracking_store
 
-            w = _writers[uri] = Writer(uri, open_tracking_store(uri), spool_root())
+            check_tracking_uri(uri)  # a wrong URI is the caller's error, at once
+            w = _writers[uri] = Writer(uri, lambda: open_tracking_store(uri), spool_root())
         return w
 
 

@@ -26,6 +26,7 @@ GENERIC_VARS = {
     "JUPYTER_MLOPS_JOB_ID": "the job's id (also its tracked run's id)",
     "JUPYTER_MLOPS_JOB_NAME": "the job's name",
     "JUPYTER_MLOPS_JOB_RUN_ID": "the job's tracked run (rank 0's mlops.log_metric goes there)",
+    "JUPYTER_MLOPS_JOB_EXPERIMENT_ID": "the experiment of the job's run",
     "JUPYTER_MLOPS_JOB_ATTEMPT": "1, then 2, 3, ... after restarts",
     "JUPYTER_MLOPS_RANK": "this process's global rank, 0 .. WORLD_SIZE-1",
     "JUPYTER_MLOPS_WORLD_SIZE": "nodes x procs_per_node",

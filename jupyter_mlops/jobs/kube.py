@@ -209,6 +209,7 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
                 "JUPYTER_MLOPS_JOB_ID": item.id,
                 "JUPYTER_MLOPS_JOB_NAME": item.spec.name,
                 "JUPYTER_MLOPS_JOB_RUN_ID": item.id,
+                "JUPYTER_MLOPS_JOB_EXPERIMENT_ID": item.experiment_id,
                 "JUPYTER_MLOPS_JOB_ATTEMPT": "1",
                 "JUPYTER_MLOPS_JOB_TARGET": self.name,
                 "JUPYTER_MLOPS_PARAMS": json.dumps(item.params, default=str),

@@ -269,6 +269,7 @@ class TrainingService(Service):
             dict(row["parameters"]),
             row["job_dir"],
             list(row.get("ranks") or []),
+            str(row.get("experiment_id") or ""),
         )
 
     async def stop(self) -> None:
@@ -380,7 +381,7 @@ class TrainingService(Service):
         if release is not None:
             self._releases[row["job_id"]] = release
         item.id, item.job_dir = row["job_id"], row["job_dir"]
-        item.ranks = row["ranks"]
+        item.ranks, item.experiment_id = row["ranks"], row["experiment_id"]
         try:
             await tgt.submit(item, self.ctx)
         except Exception as e:  # it did not start: the job ends FAILED with why

@@ -46,6 +46,8 @@ class JobItem:
     job_dir: str
     #: The ranks' recorded rows (pid, pgid, pid_start: what a dead server left).
     ranks: list[dict[str, Any]] = field(default_factory=list)
+    #: The experiment of the job's run (ranks get it: their client need not ask).
+    experiment_id: str = ""
 
 
 class TrainingContext(TargetContext[JobItem]):
@@ -201,7 +203,7 @@ class LocalTrainingTarget(Target[JobItem, TrainingContext]):
             item.spec,
             item.params,
             item.job_dir,
-            self.env(),
+            {**self.env(), "JUPYTER_MLOPS_JOB_EXPERIMENT_ID": item.experiment_id},
             Recorder(job_state, ranks, event),
             self.gpus,
             self.grace,

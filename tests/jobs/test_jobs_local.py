@@ -716,3 +716,46 @@ async def test_a_local_job_logs_the_machines_system_metrics_into_its_run(ws):
     history, _ = store.get_metric_history(job["run_id"], "system/cpu_utilization_percentage")
     assert len(history) >= 2 and [m.step for m in history] == list(range(len(history)))
     assert not any(k.startswith("system/node_") for k in metrics)
+
+
+async def test_a_ranks_first_log_metric_leaves_the_store_to_the_writer_thread(ws):
+    """Rank 0's ``log_metric`` inside the training loop never opens the store (SQLAlchemy,
+    the schema check: a few hundred milliseconds): the job's run is taken up from what the
+    rank's environment says, and the store is opened on the writer thread. Seen through
+    Python's audit events: no SQLite connection is made on the training thread."""
+    work, store, _ = ws
+    write(
+        work / "audited.py",
+        """\
+        import json, sys, threading
+        connects = []
+        sys.addaudithook(
+            lambda ev, args: ev == "sqlite3.connect"
+            and connects.append(threading.current_thread().name)
+        )
+        import jupyter_mlops as mlops
+        for step in range(3):
+            mlops.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlops.flush()
+        run = mlops.active_run()
+        print(json.dumps({"connects": connects, "experiment_id": run.info.experiment_id,
+                          "run_id": run.info.run_id}))
+        """,
+    )
+    svc = await make_service(ws, system_metrics_interval=0)
+    try:
+        job = await svc.submit(
+            spec={"name": "audited", "framework": "generic", "script": "audited.py"},
+            base_dir=str(work),
+        )
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+    finally:
+        await svc.stop()
+    log = svc.read_log(job["job_id"], 0)[0].decode()
+    assert job["status"] == "SUCCEEDED", log
+    seen = json.loads(log.strip().splitlines()[-1])
+    assert seen["connects"] and "MainThread" not in seen["connects"], seen
+    assert seen["run_id"] == job["run_id"] and seen["experiment_id"] == job["experiment_id"]
+    history, _ = store.get_metric_history(job["run_id"], "loss")
+    assert [m.step for m in history] == [0, 1, 2]
+    assert store.get_run(job["run_id"]).info.status == "FINISHED"
