@@ -10,11 +10,31 @@ Imports nothing of ours.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import gzip
 import io
 import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+#: What is never shipped from a directory: version control, virtual environments, caches.
+DEFAULT_IGNORE = (
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".venv/",
+    "venv/",
+    "__pycache__/",
+    ".ipynb_checkpoints/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    "node_modules/",
+    "*.pyc",
+    ".DS_Store",
+)
+#: A directory's own list of what not to ship (``.gitignore``'s basic syntax).
+IGNORE_FILE = ".mlopsignore"
 
 
 class EmbedError(ValueError):
@@ -84,3 +104,78 @@ def unpack(encoded: str, dest: str) -> list[str]:
                 out.write(src.read())
             names.append(member.name)
     return names
+
+
+def read_ignore(directory: str) -> list[str]:
+    """The patterns of ``directory``'s :data:`IGNORE_FILE` (blank lines and ``#``
+    comments skipped)."""
+    try:
+        with open(os.path.join(directory, IGNORE_FILE), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    return [x.strip() for x in lines if x.strip() and not x.strip().startswith("#")]
+
+
+def ignored(rel: str, is_dir: bool, patterns: Iterable[str]) -> bool:
+    """Whether ``rel`` (``/``-separated, relative to the shipped directory) matches one of
+    ``patterns``: ``name`` matches a file or directory of that name anywhere, ``dir/`` a
+    directory only, a pattern with an inner ``/`` the path from the top (``data/*.csv``),
+    ``!pattern`` takes an earlier match back."""
+    name = rel.rsplit("/", 1)[-1]
+    out = False
+    for raw in patterns:
+        neg = raw.startswith("!")
+        pat = raw[1:] if neg else raw
+        dir_only = pat.endswith("/")
+        pat = pat.rstrip("/")
+        if not pat or (dir_only and not is_dir):
+            continue
+        anchored = "/" in pat
+        hit = (
+            fnmatch.fnmatchcase(rel, pat.lstrip("/"))
+            if anchored
+            else fnmatch.fnmatchcase(name, pat)
+        )
+        if hit:
+            out = not neg
+    return out
+
+
+def collect(
+    directory: str, limit: int, setting: str, where: str = "", prefix: str = ""
+) -> dict[str, str]:
+    """Every file of ``directory`` to ship ({archive name: full path}, names under
+    ``prefix``), leaving out :data:`DEFAULT_IGNORE` and what its :data:`IGNORE_FILE` lists.
+    Raises :class:`EmbedError` once the files add up to more than ``limit`` (they would not
+    fit packed), naming the largest ones and how to leave them out."""
+    patterns = [*DEFAULT_IGNORE, *read_ignore(directory)]
+    out: dict[str, str] = {}
+    sizes: list[tuple[int, str]] = []
+    total = 0
+    # gzip rarely does better than 4:1 on code and small data: past that, stop looking
+    most = limit * 4
+    for root, dirs, names in os.walk(directory):
+        if total > most:
+            break
+        rel_root = os.path.relpath(root, directory).replace(os.sep, "/")
+        rel_root = "" if rel_root == "." else rel_root + "/"
+        dirs[:] = sorted(d for d in dirs if not ignored(rel_root + d, True, patterns))
+        for n in sorted(names):
+            rel = rel_root + n
+            full = os.path.join(root, n)
+            if ignored(rel, False, patterns) or not os.path.isfile(full):
+                continue
+            size = os.path.getsize(full)
+            total += size
+            sizes.append((size, rel))
+            out[prefix + rel] = full
+    if total > most:
+        biggest = ", ".join(f"'{r}' ({size_text(n)})" for n, r in sorted(sizes, reverse=True)[:3])
+        raise EmbedError(
+            f"{where}the directory {directory} holds over {size_text(total)} to ship, far over "
+            f"{size_text(limit)} ({setting}); largest: {biggest}. List what the job does not "
+            f"need in {os.path.join(directory, IGNORE_FILE)} (one pattern a line, as in "
+            ".gitignore), or put big files in the image, object storage or a volume"
+        )
+    return out

@@ -23,7 +23,7 @@ import os
 import re
 from typing import Any, ClassVar
 
-from ..embed import EmbedError, pack
+from ..embed import IGNORE_FILE, EmbedError, collect, pack
 from ..kube.client import KubeClient, KubeError
 from ..kube.config import KUBE_FIELDS, KubeConfig, read_kube_config
 from ..kube.resources import PODS, Resource, condition
@@ -66,6 +66,45 @@ def object_name(job_name: str, job_id: str) -> str:
     if not base or not base[0].isalpha():
         base = "job-" + base
     return f"{base[:50].rstrip('-')}-{job_id[:8]}"
+
+
+def _entry_outside(spec: JobSpec) -> str | None:
+    """The entry file (or project directory) when it lies outside the job's directory: it
+    ships beside it, under its own name."""
+    if spec.entry_kind == "project":
+        path: str | None = os.path.normpath(os.path.join(spec.base_dir, spec.entry))
+    else:
+        path = spec.entry_path()
+    if path is None:
+        return None
+    base = os.path.abspath(spec.base_dir)
+    return None if os.path.abspath(path).startswith(base + os.sep) else path
+
+
+def ship_code(spec: JobSpec, limit: int, setting: str) -> str:
+    """The job's directory (``base_dir``: the job file's, or the one it was submitted from:
+    the ranks' working directory locally), packed for the pod to unpack as its own, so a
+    script's modules and files travel with it; version control, virtual environments and
+    caches stay behind (:data:`~jupyter_mlops.embed.DEFAULT_IGNORE`), and so does what the
+    directory's ``.mlopsignore`` lists. An entry point outside it ships beside it.
+    :class:`~jupyter_mlops.embed.EmbedError` when it does not fit in ``limit``."""
+    where = f"job {spec.name!r}: "
+    base = os.path.abspath(spec.base_dir)
+    files: dict[str, str | bytes] = {}
+    if os.path.isdir(base):
+        files.update(collect(base, limit, setting, where))
+    outside = _entry_outside(spec)
+    if outside is not None and os.path.isdir(outside):
+        files.update(collect(outside, limit, setting, where, os.path.basename(outside) + "/"))
+    elif outside is not None:
+        files[os.path.basename(outside)] = outside
+    try:
+        return pack(files, limit, setting, where)
+    except EmbedError as e:
+        raise EmbedError(
+            f"{e}. The job ships its directory {base}: list what it does not need in "
+            f"{os.path.join(base, IGNORE_FILE)} (one pattern a line, as in .gitignore)"
+        ) from None
 
 
 def resources(res: dict[str, Any], gpu_resource: str) -> dict[str, Any]:
@@ -182,19 +221,18 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
     def image_of(self, spec: JobSpec) -> str:
         return spec.image or self.image
 
-    def archive(self, spec: JobSpec) -> str:
-        files: dict[str, str | bytes] = {}
-        entry = spec.entry_path()
-        if entry is not None:
-            files[os.path.basename(entry)] = entry
-        return pack(files, self.max_embedded_bytes, self.limit_setting, f"job {spec.name!r}: ")
+    def archive(self, item: JobItem) -> str:
+        """The job's code as it ships inside the object (packed once per submission)."""
+        if item.shipped is None:
+            item.shipped = ship_code(item.spec, self.max_embedded_bytes, self.limit_setting)
+        return item.shipped
 
     def shipped_spec(self, spec: JobSpec) -> dict[str, Any]:
         """The spec as the pod reads it: entry paths are the archive's names."""
         out = spec.to_dict()
-        entry = spec.entry_path()
-        if entry is not None:
-            base = os.path.basename(entry)
+        outside = _entry_outside(spec)
+        if outside is not None:
+            base = os.path.basename(outside)
             out[spec.entry_kind] = (
                 f"{base}:{spec.entry.rsplit(':', 1)[1]}" if spec.entry_kind == "function" else base
             )
@@ -228,7 +266,7 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
             "command": ["python3", "-m", "jupyter_mlops.jobs.podrun"],
             "args": [
                 "--archive",
-                self.archive(item.spec),
+                self.archive(item),
                 "--config",
                 json.dumps(config, separators=(",", ":")),
             ],
@@ -262,10 +300,10 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
 
     # -- the target interface --------------------------------------------------------------
     async def validate(self, item: JobItem) -> None:
-        self.check(item)
+        await asyncio.to_thread(self.check, item)  # reads the job's directory
 
     def check(self, item: JobItem) -> None:
-        """What :meth:`validate` refuses (a 400 naming the field), without I/O."""
+        """What :meth:`validate` refuses (a 400 naming the field); packs the job's code."""
         spec = item.spec
         if spec.framework not in self.frameworks:
             raise invalid(
@@ -289,13 +327,13 @@ class KubeTrainingTarget(Target[JobItem, TrainingContext]):
         if gpu is not None and (isinstance(gpu, bool) or not float(gpu).is_integer() or gpu < 0):
             raise invalid(f"resources.gpu: must be a whole number on Kubernetes (got {gpu!r}).")
         try:
-            self.archive(spec)
+            self.archive(item)
         except EmbedError as e:
             raise invalid(str(e)) from None
 
     async def submit(self, item: JobItem, ctx: TrainingContext) -> None:
         name = object_name(item.spec.name, item.id)
-        body = self.manifest(item, name, ctx.tracking_env())
+        body = await asyncio.to_thread(self.manifest, item, name, ctx.tracking_env())
         await self.client.create(self.resource, body)
         await ctx.set_ref(item, f"{self.kube.namespace}/{name}")
         await ctx.append_log(

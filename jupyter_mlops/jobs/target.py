@@ -48,6 +48,8 @@ class JobItem:
     ranks: list[dict[str, Any]] = field(default_factory=list)
     #: The experiment of the job's run (ranks get it: their client need not ask).
     experiment_id: str = ""
+    #: The job's code packed for a cluster target (once, when it is validated).
+    shipped: str | None = None
 
 
 class TrainingContext(TargetContext[JobItem]):

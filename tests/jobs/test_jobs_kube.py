@@ -469,3 +469,73 @@ def test_pod_environment_of_the_launcher_matches_torchrun():
     env = rank_environ("tensorflow", shape, 0, tf)
     assert env["TF_CONFIG"] == tf["TF_CONFIG"] and env["JUPYTER_MLOPS_RANK"] == "1"
     assert env["JUPYTER_MLOPS_PEERS"] == "a:2222,b:2222"
+
+
+async def test_a_multi_file_job_ships_its_directory_without_what_is_ignored(ws, tmp_path):
+    """The job's directory travels inside the TrainJob: the script imports its own package
+    and reads a data file, as it does locally; version control, virtual environments, caches
+    and what ``.mlopsignore`` lists stay behind; a directory too big names the limit and the
+    ignore file."""
+    import base64
+    import gzip
+    import io
+    import tarfile
+
+    work, _store, _, k8s = ws
+    code = work / "proj"
+    write(code / "pkg" / "__init__.py", "")
+    write(code / "pkg" / "util.py", "def scale(x):\n    return 3 * x\n")
+    write(code / "conf" / "settings.json", '{"factor": 7}\n')
+    write(
+        code / "train.py",
+        """\
+        import json, os
+        from pkg.util import scale
+        factor = json.load(open("conf/settings.json"))["factor"]
+        print("rank", os.environ["RANK"], "result", scale(factor))
+        """,
+    )
+    noise = "x" * 300_000
+    for junk in (".git/objects/big", ".venv/lib/big.py", "pkg/__pycache__/util.pyc", "raw/d.bin"):
+        write(code / junk, noise)
+    write(code / ".mlopsignore", "# data stays on the volume\nraw/\n")
+    svc = await make_service(ws)
+    try:
+        job = await svc.submit(
+            spec={"name": "multi", "framework": "pytorch", "script": "train.py", "nodes": 2},
+            base_dir=str(code),
+            target="tj",
+        )
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+        write(code / "weights.bin", "y" * 5_000_000)  # too big even packed
+        with pytest.raises(TrackingError) as e:
+            await svc.submit(
+                spec={"name": "huge", "framework": "pytorch", "script": "train.py"},
+                base_dir=str(code),
+                target="tj",
+            )
+    finally:
+        await svc.stop()
+    logs = [svc.read_log(job["job_id"], r)[0].decode() for r in range(2)]
+    assert job["status"] == "SUCCEEDED", (job["reason"], logs)
+    assert "rank 0 result 21" in logs[0] and "rank 1 result 21" in logs[1]
+    tj = next(
+        b
+        for b in k8s.created
+        if b.get("kind") == "TrainJob" and job["job_id"][:8] in b["metadata"]["name"]
+    )
+    args = tj["spec"]["trainer"]["args"]
+    archive = args[args.index("--archive") + 1]
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(archive)))) as tar:
+        names = sorted(tar.getnames())
+    assert names == [
+        ".mlopsignore",
+        "conf/settings.json",
+        "pkg/__init__.py",
+        "pkg/util.py",
+        "train.py",
+    ]
+    message = e.value.message
+    assert "'weights.bin'" in message and "max_embedded_bytes" in message, message
+    assert str(code / ".mlopsignore") in message and "'tj'" in message
+
