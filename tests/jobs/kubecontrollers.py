@@ -108,13 +108,40 @@ async def _run_pods(k8s: Any, ns: str, pods: list[dict]) -> tuple[list[str], lis
     return failed, [ended[n] for n in names]
 
 
+#: Kueue LocalQueues without quota left: a TrainJob labelled with one is suspended on creation
+#: (Kueue's webhook sets ``spec.suspend``) until the test admits it (``spec.suspend: false``).
+HELD_QUEUES: set[str] = set()
+#: TrainJobs suspended and not started yet, (namespace, name).
+_suspended: set[tuple[str, str]] = set()
+
+
 # -- Trainer v2 -----------------------------------------------------------------------------
 async def trainjob_controller(k8s: Any, event: str, job: dict) -> None:
-    """One Job ``node`` of ``numNodes`` pods (JobSet naming), torch's ``PET_*`` env."""
-    if event != "ADDED":
-        return
+    """One Job ``node`` of ``numNodes`` pods (JobSet naming), torch's ``PET_*`` env; a
+    suspended TrainJob gets Trainer's ``Suspended`` condition and starts once resumed."""
     meta, spec = job["metadata"], job["spec"]
     ns, name = meta["namespace"], meta["name"]
+    if event == "ADDED":
+        queue = (meta.get("labels") or {}).get("kueue.x-k8s.io/queue-name")
+        if spec.get("suspend") or queue in HELD_QUEUES:
+            if not spec.get("suspend"):  # Kueue's webhook
+                stored = k8s.find(TRAINJOBS, ns, name)
+                stored["spec"]["suspend"] = True
+                await k8s._emit(TRAINJOBS, "MODIFIED", stored, notify=False)
+            _suspended.add((ns, name))
+            await k8s.set_condition(
+                TRAINJOBS, ns, name, "Suspended", "True", "Suspended", "TrainJob is suspended"
+            )
+            return
+    elif event == "MODIFIED" and (ns, name) in _suspended and not spec.get("suspend"):
+        _suspended.discard((ns, name))
+        job = await k8s.set_condition(
+            TRAINJOBS, ns, name, "Suspended", "False", "Resumed", "TrainJob is resumed"
+        )
+        if job is None:
+            return
+    else:
+        return
     ref = spec["runtimeRef"]
     if k8s.find(RUNTIMES, "", ref["name"]) is None:
         await k8s.set_condition(

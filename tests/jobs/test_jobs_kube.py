@@ -539,3 +539,56 @@ async def test_a_multi_file_job_ships_its_directory_without_what_is_ignored(ws, 
     assert "'weights.bin'" in message and "max_embedded_bytes" in message, message
     assert str(code / ".mlopsignore") in message and "'tj'" in message
 
+
+async def test_a_kueue_suspended_trainjob_is_queued_with_the_reason_until_admitted(ws):
+    """Kueue holds a TrainJob of a queue without quota (``spec.suspend``; Trainer's
+    ``Suspended`` condition): the job shows QUEUED with the reason, its ranks pending; once
+    Kueue admits it (``spec.suspend: false``) it runs to the end."""
+    from jupyter_mlops.jobs.kube import TRAINJOBS
+    from jupyter_mlops.kube.client import KubeClient
+    from jupyter_mlops.kube.config import KubeConfig
+
+    work, _store, _, k8s = ws
+    write(work / "hello.py", "import os\nprint('rank', os.environ['RANK'], 'ran')\n")
+    kubecontrollers.HELD_QUEUES.add("full-q")
+    svc = await make_service(
+        ws, targets=targets(k8s, held={**targets(k8s)["tj"], "queue": "full-q"})
+    )
+    try:
+        job = await svc.submit(
+            spec={"name": "held", "framework": "pytorch", "script": "hello.py", "nodes": 2},
+            base_dir=str(work),
+            target="held",
+        )
+
+        async def state():
+            return await svc.get_job(job["job_id"])
+
+        async def suspended():
+            j = await state()
+            return j if j["reason"] and "suspended" in j["reason"] else None
+
+        held = None
+        for _ in range(int(DEADLINE / 0.1)):
+            held = await suspended()
+            if held:
+                break
+            await asyncio.sleep(0.1)
+        assert held is not None, await state()
+        assert held["status"] == "QUEUED" and "TrainJob is suspended" in held["reason"]
+        assert {r["status"] for r in held["ranks"]} == {"PENDING"}
+        name = f"held-{job['job_id'][:8]}"
+        assert not [
+            p for p in k8s.snapshot("pods", "team-a") if p["metadata"]["name"].startswith(name)
+        ]
+        client = KubeClient(KubeConfig(target="test", api_url=k8s.url, namespace="team-a"))
+        try:
+            await client.patch(TRAINJOBS, name, {"spec": {"suspend": False}}, namespace="team-a")
+        finally:
+            await client.close()
+        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+    finally:
+        kubecontrollers.HELD_QUEUES.discard("full-q")
+        await svc.stop()
+    assert job["status"] == "SUCCEEDED", job["reason"]
+    assert "rank 1 ran" in svc.read_log(job["job_id"], 1)[0].decode()
