@@ -182,3 +182,53 @@ def test_a_failing_trainjob_fails_the_launcher_step(ws, k8s):
     r = run_launcher(launcher_of(ir), k8s)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "failed: FailedJobs" in r.stdout
+
+
+def test_a_kubeflow_targets_config_sets_the_runtime_and_queue_of_train_steps(ws):
+    """``train_runtime``, ``train_runtime_kind`` and ``train_queue`` of a pipeline target
+    (``c.PipelineService.kubeflow_targets``) reach the TrainJob its ``train:`` steps create;
+    a wrong one is refused naming the target and the field."""
+    from jupyter_mlops.pipelines.kubeflow.target import (
+        KubeflowTarget,
+        TargetConfigError,
+        parse_target,
+    )
+
+    tmp_path, store = ws
+    raw = {
+        "endpoint": "http://kfp.test",
+        "image": "registry.test/train:1",
+        "tracking_uri": store.uri,
+        "token": "t",
+        "train_runtime": "torch-gpu",
+        "train_runtime_kind": "TrainingRuntime",
+        "train_queue": "vision-q",
+    }
+    settings = KubeflowTarget(parse_target("gpu", raw)).settings()
+    exp = store.create_experiment(f"kfp-train-{uuid.uuid4().hex[:8]}")
+    runs = {s: store.create_run(exp, run_name=s).info.run_id for s in ("prep", "fit")}
+    p = load_pipeline(str(tmp_path / "p.pipeline.yaml"))
+    ir = compile_pipeline(p, {}, step_run_ids=runs, parent_run_id="parent", settings=settings)
+    tj = json.loads(launcher_of(ir)["args"][1])
+    assert tj["spec"]["runtimeRef"] == {
+        "name": "torch-gpu",
+        "kind": "TrainingRuntime",
+        "apiGroup": "trainer.kubeflow.org",
+    }
+    assert tj["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "vision-q"
+    # unset: the defaults, no queue label
+    plain = {k: v for k, v in raw.items() if not k.startswith("train_")}
+    settings = KubeflowTarget(parse_target("gpu", plain)).settings()
+    ir = compile_pipeline(p, {}, step_run_ids=runs, parent_run_id="parent", settings=settings)
+    tj = json.loads(launcher_of(ir)["args"][1])
+    assert tj["spec"]["runtimeRef"]["name"] == "torch-distributed"
+    assert tj["spec"]["runtimeRef"]["kind"] == "ClusterTrainingRuntime"
+    assert "kueue.x-k8s.io/queue-name" not in tj["metadata"]["labels"]
+    for key, value, says in (
+        ("train_runtime_kind", "Runtime", "ClusterTrainingRuntime, TrainingRuntime"),
+        ("train_queue", "Team Q", "not a Kubernetes object name"),
+        ("train_runtime", 3, "train_runtime"),
+    ):
+        with pytest.raises(TargetConfigError) as e:
+            parse_target("gpu", {**raw, key: value})
+        assert "'gpu'" in str(e.value) and key in str(e.value) and says in str(e.value)

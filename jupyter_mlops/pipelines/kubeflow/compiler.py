@@ -83,7 +83,9 @@ class KubeflowSettings:
     The whole spec ends up in one Argo Workflow object, and Kubernetes caps a stored
     object at about 1.5 MiB, so the default leaves room for the rest of the spec."""
     train_runtime: str = "torch-distributed"
-    """The ClusterTrainingRuntime the TrainJobs of ``train:`` steps refer to."""
+    """The (Cluster)TrainingRuntime the TrainJobs of ``train:`` steps refer to."""
+    train_runtime_kind: str = "ClusterTrainingRuntime"
+    """``ClusterTrainingRuntime`` or the namespace's own ``TrainingRuntime``."""
     train_queue: str | None = None
     """A Kueue LocalQueue for those TrainJobs (None: no queue label)."""
 
@@ -669,6 +671,7 @@ def _train_launcher(
             image=step.image or spec.image or image,
             tracking={"JUPYTER_MLOPS_TRACKING_URI": settings.tracking_uri},
             runtime=settings.train_runtime,
+            runtime_kind=settings.train_runtime_kind,
             queue=settings.train_queue,
             max_embedded_bytes=settings.max_embedded_bytes,
             env=env,

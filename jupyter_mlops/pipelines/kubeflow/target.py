@@ -98,6 +98,13 @@ class TargetConfig:
     pipeline_root: str | None = None
     service_account: str | None = None
     poll_interval: float = 5.0
+    #: The (Cluster)TrainingRuntime the TrainJobs of ``train:`` steps refer to.
+    train_runtime: str = "torch-distributed"
+    train_runtime_kind: str = "ClusterTrainingRuntime"
+    #: A Kueue LocalQueue for those TrainJobs (None: no queue label).
+    train_queue: str | None = None
+    #: The most a step's files (and a TrainJob's code) may take inside the objects, packed.
+    max_embedded_bytes: int = 1_000_000
 
 
 _FIELDS = {
@@ -116,7 +123,13 @@ _FIELDS = {
     "pipeline_root",
     "service_account",
     "poll_interval",
+    "train_runtime",
+    "train_runtime_kind",
+    "train_queue",
+    "max_embedded_bytes",
 }
+#: Kinds a TrainJob's ``runtimeRef`` may name.
+RUNTIME_KINDS = ("ClusterTrainingRuntime", "TrainingRuntime")
 
 
 def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
@@ -151,6 +164,14 @@ def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
     token, token_path = r.text("token"), r.text("token_path")
     if token and token_path:
         raise r.error(None, "give token or token_path, not both")
+    runtime_kind = r.text("train_runtime_kind", default=RUNTIME_KINDS[0]) or RUNTIME_KINDS[0]
+    if runtime_kind not in RUNTIME_KINDS:
+        raise r.error("train_runtime_kind", f"must be one of {', '.join(RUNTIME_KINDS)}")
+    runtime = r.text("train_runtime", default="torch-distributed") or "torch-distributed"
+    queue = r.text("train_queue")
+    for key, value in (("train_runtime", runtime), ("train_queue", queue)):
+        if value is not None and not re.match(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", value):
+            raise r.error(key, f"{value!r} is not a Kubernetes object name")
     return TargetConfig(
         name=name,
         endpoint=r.text("endpoint", required=True, url=True) or "",
@@ -168,6 +189,12 @@ def parse_target(name: Any, raw: Any, where: str | None = None) -> TargetConfig:
         pipeline_root=r.text("pipeline_root"),
         service_account=r.text("service_account"),
         poll_interval=poll,
+        train_runtime=runtime,
+        train_runtime_kind=runtime_kind,
+        train_queue=queue,
+        max_embedded_bytes=int(
+            r.number("max_embedded_bytes", 1_000_000, low=1000, high=1_400_000, what="bytes")
+        ),
     )
 
 
@@ -234,6 +261,10 @@ class KubeflowTarget(Target[PipelineRunItem, Context]):
             env=dict(self.cfg.env),
             secret_env=dict(self.cfg.secret_env),
             pipeline_root=self.cfg.pipeline_root,
+            max_embedded_bytes=self.cfg.max_embedded_bytes,
+            train_runtime=self.cfg.train_runtime,
+            train_runtime_kind=self.cfg.train_runtime_kind,
+            train_queue=self.cfg.train_queue,
         )
 
     def _compile(
