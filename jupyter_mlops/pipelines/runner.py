@@ -350,6 +350,43 @@ async def run_notebook(
 
 
 # -- scripts -----------------------------------------------------------------------------
+async def run_command(
+    argv: list[str],
+    env: Mapping[str, str],
+    cwd: str,
+    log_file: IO[str],
+    grace: float | None = None,
+) -> int:
+    """Run a step's command in a session of its own, its output into the step's log; its
+    exit status. Cancelled: with ``grace``, SIGTERM and that many seconds to stop (a command
+    that stops its own processes, a job's ranks, an entry point's group), then the whole
+    process tree is killed; without, the tree is killed at once."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        return await proc.wait()
+    except asyncio.CancelledError:
+        if grace is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), grace)
+            except Exception:  # noqa: BLE001 - it would not stop: the whole tree goes
+                kill_tree(proc.pid)
+        else:
+            kill_tree(proc.pid)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), 5)
+        raise
+
+
 def script_command(path: str, params: Mapping[str, Any], args: list[str]) -> list[str]:
     """``.py`` with this Python, ``.sh`` with ``sh``; parameters as ``--name=value``."""
     flags = [f"--{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in params.items()]
@@ -394,26 +431,10 @@ async def run_train(
     log_file: IO[str],
     root: str,
 ) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *train_command(job_file, params, env, cwd, root),
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
+    # SIGTERM first on cancel: the job command stops its ranks (no process left)
+    code = await run_command(
+        train_command(job_file, params, env, cwd, root), env, cwd, log_file, grace=30
     )
-    try:
-        code = await proc.wait()
-    except asyncio.CancelledError:
-        # SIGTERM first: the job command stops its ranks (no process left), then the tree
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except Exception:  # noqa: BLE001 - it would not stop: the whole tree goes
-            kill_tree(proc.pid)
-        raise
     if code != 0:
         raise StepFailed(
             f"training job {os.path.basename(job_file)} did not succeed "
@@ -455,26 +476,14 @@ async def run_project(
     log_file: IO[str],
 ) -> None:
     log_file.flush()
-    proc = await asyncio.create_subprocess_exec(
-        *project_command(uri, entry_point, version, env_manager, params, env),
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
+    # SIGTERM first on cancel: `jupyter mlops run` stops the entry point's process group
+    code = await run_command(
+        project_command(uri, entry_point, version, env_manager, params, env),
+        env,
+        cwd,
+        log_file,
+        grace=30,
     )
-    try:
-        code = await proc.wait()
-    except asyncio.CancelledError:
-        # SIGTERM first: `jupyter mlops run` stops the entry point's process group
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except Exception:  # noqa: BLE001 - it would not stop: the whole tree goes
-            kill_tree(proc.pid)
-        raise
     if code != 0:
         raise StepFailed(f"project {uri} ({entry_point or 'main'}) exited with status {code}")
 
@@ -487,21 +496,6 @@ async def run_script(
     cwd: str,
     log_file: IO[str],
 ) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *script_command(path, params, args),
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        code = await proc.wait()
-    except asyncio.CancelledError:
-        kill_tree(proc.pid)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(proc.wait(), 5)
-        raise
+    code = await run_command(script_command(path, params, args), env, cwd, log_file)
     if code != 0:
         raise StepFailed(f"{os.path.basename(path)} exited with status {code}")
