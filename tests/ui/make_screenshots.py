@@ -244,8 +244,8 @@ def runs_scenes(page: Any, exp: str, ids: list[str]) -> list[Path]:
     # The experiment's runs tab (main area): chosen param and metric columns, sorted by
     # accuracy on the server, grouped by depth; the sidebar's compact list beside it.
     page.evaluate(
-        "(id) => window.jupyterapp.commands.execute('jupyter-mlops:open-runs-table',"
-        " {experimentId: id})",
+        "(id) => { void window.jupyterapp.commands.execute('jupyter-mlops:open-runs-table',"
+        " {experimentId: id}); }",
         exp,
     )
     tab = page.locator(f"#jupyter-mlops-runs-table-{exp}")
@@ -263,10 +263,12 @@ def runs_scenes(page: Any, exp: str, ids: list[str]) -> list[Path]:
     group.locator('label[data-column="params.layers"] input').click()
     expect(tab.locator(".jp-mlops-GroupRow").first).to_be_visible(timeout=30_000)
     page.evaluate("() => window.getSelection().removeAllRanges()")
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
     for light in (False, True):
         suffix = set_theme(page, light)
         shots.append(OUT / f"runs-tab-{suffix}.png")
         page.screenshot(path=str(shots[-1]))
+    page.evaluate("() => window.jupyterapp.shell.expandLeft()")
     # Compare all five (dark is current; light after).
     set_theme(page, False)
     page.evaluate(
@@ -479,6 +481,8 @@ def main() -> None:
             )
             page = browser.new_context(viewport={"width": 1280, "height": 760}).new_page()
             lab.open_in(page)
+            # Pop-up notifications (runs finishing as the demo is logged) would cover the panels.
+            page.add_style_tag(content=".Toastify { display: none !important; }")
             wanted = set(sys.argv[1:]) or {"runs", "pipelines", "jobs", "deployments"}
             shots = []
             if "runs" in wanted:
