@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .openapi_parts import EMPTY, INT64, STR, S, json_body, obj, op, query
+from .openapi_parts import EMPTY, INT64, STR, S, json_body, obj, op, query, ref
 
 TRACE_INFO: S = obj(
     {
@@ -254,6 +254,29 @@ def paths() -> dict[str, Any]:
                 {"type": "object"},
                 query=[query("request_id", STR, True)],
             )
+        },
+        "/static-files/lib/notebook-trace-renderer/index.html": {
+            "get": {
+                "summary": "The traces MLflow's client displays in a notebook (its <iframe>), "
+                "as an HTML page",
+                "tags": ["mlflow"],
+                "parameters": [
+                    query("trace_id", {"type": "array", "items": STR}),
+                    query("experiment_id", STR),
+                    query("version", STR),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The traces' waterfalls (unknown ids say so)",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    "400": {
+                        "description": "Invalid request (a URL over the length limit)",
+                        "content": {"application/json": {"schema": ref("Error")}},
+                    },
+                    "403": {"description": "Not authenticated or not authorized"},
+                },
+            }
         },
     }
 

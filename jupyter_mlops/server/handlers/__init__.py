@@ -20,6 +20,7 @@ from . import (
     pipelines,
     projects,
     registry,
+    trace_page,
     traces,
     ui,
     v1,
@@ -102,6 +103,7 @@ def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
     # MLflow 3's tracing: traces, assessments, OTLP ingest (v1/traces)
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in traces.routes())
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in trace_page.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in evaluation.routes())
     for path, kwargs in mlflow_api.routes() + v1.routes() + ui.routes():
         out.append((PREFIX + re.escape(path), RpcHandler, kwargs))

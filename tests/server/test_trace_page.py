@@ -1,0 +1,91 @@
+"""MLflow's notebook display of traces against this server: the page its ``<iframe>`` loads
+(``mlops/static-files/lib/notebook-trace-renderer/index.html``, server/handlers/trace_page.py)."""
+
+from __future__ import annotations
+
+import base64
+
+EXP = "api/2.0/mlflow/experiments/create"
+
+
+def _b64(hex_id: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_id)).decode()
+
+
+def _span(sid: str, parent: str | None, name: str, start: int, end: int, **attrs: str) -> dict:
+    return {
+        "trace_id": _b64("ab" * 16),
+        "span_id": _b64(sid),
+        "parent_span_id": _b64(parent) if parent else None,
+        "name": name,
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "status": {"code": "STATUS_CODE_ERROR" if name == "llm" else "STATUS_CODE_OK"},
+        "events": (
+            [{"name": "exception", "time_unix_nano": end, "attributes": {"m": "exploded"}}]
+            if name == "llm"
+            else []
+        ),
+        "attributes": attrs,
+    }
+
+
+def test_the_page_shows_the_waterfall_escaped_and_names_missing_traces(api) -> None:
+    r = api("POST", EXP, {"name": "trace-page"})
+    exp = r.json["experiment_id"]
+    t0 = 1_700_000_000_000_000_000
+    trace_id = "tr-" + "ab" * 16
+    info = {
+        "trace_id": trace_id,
+        "trace_location": {
+            "type": "MLFLOW_EXPERIMENT",
+            "mlflow_experiment": {"experiment_id": exp},
+        },
+        "request_time": "2023-11-14T22:13:20.000Z",
+        "execution_duration": "0.030s",
+        "state": "ERROR",
+        "tags": {"mlflow.traceName": "agent <b>"},
+    }
+    spans = [
+        _span("01" * 8, None, "agent", t0, t0 + 30_000_000, **{"mlflow.spanType": '"AGENT"'}),
+        _span(
+            "02" * 8,
+            "01" * 8,
+            "llm",
+            t0 + 10_000_000,
+            t0 + 25_000_000,
+            **{
+                "mlflow.spanType": '"LLM"',
+                "mlflow.spanInputs": '{"prompt": "<script>alert(1)</script>"}',
+            },
+        ),
+    ]
+    r = api("POST", "api/v1/traces/log-bulk", {"traces": [{"info": info, "spans": spans}]})
+    assert r.status == 200, r.body
+    r = api(
+        "GET",
+        "static-files/lib/notebook-trace-renderer/index.html",
+        params=[("trace_id", trace_id), ("trace_id", "tr-missing"), ("experiment_id", exp)],
+    )
+    assert r.status == 200, r.body
+    assert r.headers["Content-Type"].startswith("text/html"), (r.headers, r.body[:300])
+    assert "script-src" not in r.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    html = r.body.decode()
+    # Tree order, the child indented, its bar from a third of the trace for half of it.
+    assert html.index(">agent</span>") < html.index(">llm</span>")
+    assert "left:33.333%;width:max(2px,50.000%)" in html
+    assert 'class="row LLM failed"' in html and "15 ms" in html
+    assert "exploded" in html  # the exception event
+    # Everything from user code is escaped.
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "agent &lt;b&gt;" in html
+    assert "Trace tr-missing was not found." in html
+    # Unauthenticated: refused like every route.
+    r = api(
+        "GET",
+        "static-files/lib/notebook-trace-renderer/index.html",
+        params={"trace_id": trace_id},
+        auth=False,
+    )
+    assert r.status in (302, 403)
