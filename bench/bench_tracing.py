@@ -110,7 +110,7 @@ def _bulk_bodies(exp: str, n: int, per_batch: int) -> list[bytes]:
     for start in range(0, n, per_batch):
         items = []
         for i in range(start, min(n, start + per_batch)):
-            tid = f"{i:032x}"
+            tid = f"b0{i:030x}"  # apart from the search data's ids
             t0 = 1_700_000_000_000_000_000 + i * 1_000_000
             spans = [
                 {
