@@ -7,7 +7,11 @@ our V2 numbers are compared with).
 One model directory (written by jupyter-mlops in MLflow's format, which both
 servers load), the same single-row ``dataframe_split`` request, one keep-alive
 HTTP connection per client thread. Rounds alternate between the servers so
-both see the same background load on a shared machine.
+both see the same background load on a shared machine. Beside the wall-clock
+figures, the servers' CPU time per request (user + system of the server process
+and its children, mlflow's uvicorn workers, over the single-connection rounds):
+on a machine so loaded that a request mostly waits for a CPU, that is what the
+throughput ratio of an idle machine comes from.
 
     PYTHONPATH=. python bench/bench_scoring.py [--requests 2000] [--threads 4]
 """
@@ -68,6 +72,28 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit(f"server on {port} did not start")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        table[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, (ppid, _) in table.items() if ppid in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(table[p][1] for p in tree if p in table) / ticks
 
 
 def one_connection(
@@ -177,10 +203,18 @@ def main() -> None:
             latency_round(port, b, 200, path)
         lat: dict[str, list[float]] = {k: [] for k in servers}
         tput: dict[str, list[float]] = {k: [] for k in servers}
+        cpu: dict[str, float] = dict.fromkeys(servers, 0.0)
+        pids = {
+            "jupyter-mlops /invocations": ours.pid,
+            "jupyter-mlops V2 infer": ours.pid,
+            "mlflow /invocations": theirs.pid,
+        }
         per_round = max(1, args.requests // args.rounds)
         for _ in range(args.rounds):
             for name, (port, path, b) in servers.items():
+                before = tree_cpu(pids[name])
                 lat[name] += latency_round(port, b, per_round, path)
+                cpu[name] += tree_cpu(pids[name]) - before
                 tput[name].append(
                     throughput_round(port, b, args.threads, max(1, per_round // args.threads), path)
                 )
@@ -211,6 +245,11 @@ def main() -> None:
                 f"throughput, {args.threads} connections (req/s, median of rounds)",
                 [statistics.median(tput[n]) for n in names],
                 False,
+            ),
+            (
+                "server CPU per request, 1 connection (ms)",
+                [cpu[n] * 1000 / len(lat[n]) for n in names],
+                True,
             ),
         ]
         for label, (a, v2, b), lower_better in rows:
