@@ -472,34 +472,37 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             return self._load_runs(conn, [row])[0]
 
     def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
-        """Runs with their params, tags and latest metrics: three queries per chunk of
-        ids, read through the driver's cursor (plain tuples, no per-row wrapping)."""
+        """Runs with their params, tags and latest metrics: one query (a UNION ALL of the
+        three tables: one round trip, which is most of a page's time on a busy database)
+        per chunk of ids, read through the driver's cursor (plain tuples, no per-row
+        wrapping)."""
         ids = [r.run_uuid for r in rows]
         data: dict[str, RunData] = {i: RunData() for i in ids}
         ph = self._ph
+        null_float = "CAST(NULL AS DOUBLE PRECISION)" if self.dialect == "postgresql" else "NULL"
+        null_int = "CAST(NULL AS BIGINT)" if self.dialect == "postgresql" else "NULL"
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             with series.no_gc():
-                for chunk in _chunks(ids):
+                for chunk in _chunks(ids, 300):
                     marks = ",".join([ph] * len(chunk))
-                    args = tuple(chunk)
                     cur.execute(
-                        f"SELECT run_uuid, key, value FROM params WHERE run_uuid IN ({marks})", args
+                        f"SELECT 0, run_uuid, key, value, {null_float}, {null_int}, {null_int} "
+                        f"FROM params WHERE run_uuid IN ({marks}) UNION ALL "
+                        f"SELECT 1, run_uuid, key, value, {null_float}, {null_int}, {null_int} "
+                        f"FROM tags WHERE run_uuid IN ({marks}) UNION ALL "
+                        "SELECT 2, run_uuid, key, NULL, value, timestamp, step "
+                        f"FROM latest_metrics WHERE run_uuid IN ({marks})",
+                        tuple(chunk) * 3,
                     )
-                    for rid, k, v in cur.fetchall():
-                        data[rid].params[k] = v
-                    cur.execute(
-                        f"SELECT run_uuid, key, value FROM tags WHERE run_uuid IN ({marks})", args
-                    )
-                    for rid, k, v in cur.fetchall():
-                        data[rid].tags[k] = v if v is not None else ""
-                    cur.execute(
-                        "SELECT run_uuid, key, value, timestamp, step FROM latest_metrics "
-                        f"WHERE run_uuid IN ({marks})",
-                        args,
-                    )
-                    for rid, k, v, ts, st in cur.fetchall():
-                        data[rid].metrics[k] = MetricValue(k, _nan_none(v), ts, st)
+                    for kind, rid, k, sv, fv, ts, st in cur.fetchall():
+                        d = data[rid]
+                        if kind == 0:
+                            d.params[k] = sv
+                        elif kind == 1:
+                            d.tags[k] = sv if sv is not None else ""
+                        else:
+                            d.metrics[k] = MetricValue(k, _nan_none(fv), ts, st)
         finally:
             cur.close()
         inputs = dataset_tables.load_inputs(conn, ids)
