@@ -379,6 +379,29 @@ class NotificationService(Service):
         )
         return f"sent via {smtp.host}:{smtp.port}"
 
+    def send_test(self) -> dict[str, Any]:
+        """A test event to every channel the user set (filters aside): what a receiver or
+        mailbox gets, to check the settings; the deliveries are in the log."""
+        event = Event(kind="run", outcome="succeeded", id="test", name="test notification")
+        payload = {**self.payload(event, {}), "event": "test", "test": True}
+        queued: list[Delivery] = []
+        prefs = self.settings
+        if prefs.email:
+            text = "A test of your MLOps notification settings: e-mails reach you.\n"
+            queued.append(
+                Delivery("email", prefs.email, payload, subject="[MLOps] Test", text=text)
+            )
+        queued += [Delivery("webhook", h.url, payload, secret=h.secret) for h in prefs.webhooks]
+        if not queued:
+            raise invalid(
+                "No e-mail address or webhook in the notification settings: nothing to test."
+            )
+        for delivery in queued:
+            self.deliveries.enqueue(delivery)
+        if prefs.jupyterlab:
+            self.post("MLOps notifications work: this is a test.", type="info", source="test")
+        return {"deliveries": [d.id for d in queued]}
+
     def delivery_log(self, limit: int = 100) -> dict[str, Any]:
         if limit < 1:
             raise invalid(f"max_results must be at least 1, got {limit}.")

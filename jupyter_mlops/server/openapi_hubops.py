@@ -165,6 +165,15 @@ def paths() -> S:
                 params=[optional_query("max_results", INT64, "At most this many (<= 1000)")],
             )
         },
+        "/api/v1/notifications/test": {
+            "post": service_op(
+                "hub",
+                "Send a test e-mail and webhook call to the channels of the user's settings "
+                "(event `test`); 400 when there are none. The outcome is in the delivery log",
+                obj({"deliveries": {"type": "array", "items": STR}}),
+                errors=("400",),
+            )
+        },
         "/api/v1/notifications/{id}/actions/{action}": {
             "post": {
                 **op(

@@ -296,3 +296,20 @@ def test_a_run_a_kernel_ended_in_the_database_is_told(
     assert note["message"] == "Run 'direct-sql' failed (experiment 'notify-direct')"
     r = api("POST", "api/v1/runs/ended", {"run_id": "0" * 32})
     assert r.status == 404 and r.json["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_test_delivery_reaches_the_channels(api, receivers):
+    r = api("POST", "api/v1/notifications/test")
+    assert r.status == 400 and "nothing to test" in r.json["message"]
+    hook = receivers()
+    settings = {"webhooks": [{"url": hook.url, "secret": "k"}]}
+    assert api("POST", "api/v1/notifications/settings", {"settings": settings}).status == 200
+    r = api("POST", "api/v1/notifications/test")
+    assert r.status == 200, r.body
+    (delivery_id,) = r.json["deliveries"]
+    until(api, "the test call", lambda: hook.calls)
+    ((headers, body),) = hook.calls
+    assert headers["x-mlops-event"] == "test" and headers["x-mlops-delivery"] == delivery_id
+    assert json.loads(body)["test"] is True
+    want = hmac.new(b"k", body, hashlib.sha256).hexdigest()
+    assert headers["x-mlops-signature"] == f"sha256={want}"

@@ -8,7 +8,8 @@
 - ``POST api/v1/notifications/<id>/actions/<action>``: a button pressed (e.g. *Keep running*);
 - ``GET|POST api/v1/notifications/settings``: the user's notification settings (events, filters,
   e-mail, webhooks; JupyterLab's settings editor posts them), ``{"settings", "smtp"}``;
-- ``GET  api/v1/notifications/deliveries?max_results=100``: the e-mail and webhook delivery log.
+- ``GET  api/v1/notifications/deliveries?max_results=100``: the e-mail and webhook delivery log;
+- ``POST api/v1/notifications/test``: a test e-mail and webhook call to the user's channels.
 
 The polled routes do not count as activity: an open JupyterLab must not keep an idle server from culling.
 """
@@ -76,6 +77,10 @@ async def put_settings(f: Fields, svc: NotificationService) -> dict[str, Any]:
     return await asyncio.get_running_loop().run_in_executor(None, svc.put_settings, data)
 
 
+async def send_test(f: Fields, svc: NotificationService) -> dict[str, Any]:
+    return svc.send_test()
+
+
 async def deliveries(f: Fields, svc: NotificationService) -> dict[str, Any]:
     limit = f.integer("max_results", default=100, minimum=1) or 100
     return svc.delivery_log(min(limit, 1000))
@@ -108,6 +113,7 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
             notifications,
         ),
         ("api/v1/notifications/deliveries", ServiceHandler, {"GET": deliveries}, notifications),
+        ("api/v1/notifications/test", ServiceHandler, {"POST": send_test}, notifications),
         (f"api/v1/notifications/{_ID}/actions/{_ID}", ServiceHandler, {"POST": act}, notifications),
     ]
     return [(path, cls, {"rpcs": rpcs, "service": svc}) for path, cls, rpcs, svc in table]
