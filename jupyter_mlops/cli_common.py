@@ -89,3 +89,21 @@ def describe_params(params: Mapping[str, Any]) -> str:
     return ", ".join(
         f"{n}: {s.type}" + (f" = {s.default!r}" if s.has_default else "") for n, s in params.items()
     )
+
+
+def server_config() -> Any:
+    """The Jupyter server's configuration (``jupyter_server_config.json`` and ``.py`` in
+    Jupyter's config path, merged as the server merges them): a command run without a server
+    configures its services as the server would (its targets, above all)."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config.loader import Config, JSONFileConfigLoader, PyFileConfigLoader
+
+    merged = Config()
+    for d in reversed(jupyter_config_path()):  # the lowest priority first
+        for name, loader in (
+            ("jupyter_server_config.json", JSONFileConfigLoader),
+            ("jupyter_server_config.py", PyFileConfigLoader),
+        ):
+            if os.path.isfile(os.path.join(d, name)):
+                merged.merge(loader(name, path=d).load_config())
+    return merged

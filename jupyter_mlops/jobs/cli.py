@@ -169,10 +169,11 @@ class LogPrinter:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..cli_common import resolve_store
+    from ..cli_common import resolve_store, server_config
     from ..paramspec import ParameterError, parse_assignments
     from ..tracking import open_store
     from ..tracking.errors import TrackingError
+    from .db import JOB_TERMINAL
     from .service import JobError, TrainingService
 
     try:
@@ -190,15 +191,28 @@ def _run(args: argparse.Namespace) -> int:
     path = os.path.abspath(args.file)
 
     async def main() -> int:
-        svc = TrainingService(store, root, env=env, **cfg)
+        # the server's configuration: its Kubernetes targets (c.TrainingService.targets)
+        svc = TrainingService(store, root, env=env, config=server_config(), **cfg)
         await svc.start()
         job_id = None
+        target = args.target or "local"
+        if target not in svc.all_targets and target not in svc.target_errors:
+            known = ", ".join(svc.all_targets)
+            print(
+                f"jupyter mlops job run: no target {target!r} (configured: {known}). Without a "
+                "running server this command reads the server's configuration: define it as "
+                "c.TrainingService.targets in jupyter_server_config.py (or .json) in a directory "
+                "of `jupyter --paths` (config), or submit through the server.",
+                file=sys.stderr,
+            )
+            await svc.stop()
+            return 1
         try:
             try:
                 job = await svc.submit(
                     path,
                     parameters=given,
-                    target=args.target or "local",
+                    target=target,
                     parent_run_id=args.parent_run_id,
                 )
             except JobError as e:
@@ -224,7 +238,8 @@ def _run(args: argparse.Namespace) -> int:
             logs = LogPrinter() if args.logs else None
             while True:
                 job = await svc.get_job(job_id)
-                ended = job_id not in svc.active
+                # a cluster job is followed by its target's watcher, not run here
+                ended = job["status"] in JOB_TERMINAL and job_id not in svc.active
                 if logs is not None:
                     for r in job["ranks"]:
                         off = logs.offsets.get(r["rank"], 0)
@@ -239,9 +254,9 @@ def _run(args: argparse.Namespace) -> int:
             print(progress.summary(job), flush=True)
             return 0 if job["status"] == "SUCCEEDED" else 1
         except asyncio.CancelledError:
-            if job_id and job_id in svc.active:
-                svc.active[job_id].cancel()
-                await svc.wait(job_id)
+            if job_id:
+                with contextlib.suppress(Exception):  # ended meanwhile
+                    await svc.cancel(job_id)
             raise
         finally:
             await svc.stop()

@@ -422,8 +422,13 @@ class LocalRuntime:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="mlops-jobs", daemon=True)
         self.thread.start()
-        self.svc = TrainingService(
-            self.store, "/", env=dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=uri)
+        from ..cli_common import server_config
+
+        self.svc = TrainingService(  # configured as the server would be (its targets)
+            self.store,
+            "/",
+            env=dict(os.environ, JUPYTER_MLOPS_TRACKING_URI=uri),
+            config=server_config(),
         )
         self._run(self.svc.start())
         atexit.register(self.close)

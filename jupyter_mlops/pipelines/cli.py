@@ -191,17 +191,9 @@ def _run(args: argparse.Namespace) -> int:
 def server_kubeflow_targets() -> dict[str, Any]:
     """``c.PipelineService.kubeflow_targets`` from the Jupyter server's config files (JSON
     and Python, in Jupyter's config path): the CLI submits where the server would."""
-    from jupyter_core.paths import jupyter_config_path
-    from traitlets.config.loader import Config, JSONFileConfigLoader, PyFileConfigLoader
+    from ..cli_common import server_config
 
-    merged = Config()
-    for d in reversed(jupyter_config_path()):  # the lowest priority first
-        for name, loader in (
-            ("jupyter_server_config.json", JSONFileConfigLoader),
-            ("jupyter_server_config.py", PyFileConfigLoader),
-        ):
-            if os.path.isfile(os.path.join(d, name)):
-                merged.merge(loader(name, path=d).load_config())
+    merged = server_config()
     targets = (
         merged.PipelineService.get("kubeflow_targets") if "PipelineService" in merged else None
     )
