@@ -111,6 +111,20 @@ async def until(cond, what: str, timeout: float = DEADLINE):
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+async def ended(svc, job: dict | str, timeout: float = DEADLINE) -> dict:
+    """The job (a submission's answer, or its id) once it ended."""
+    import asyncio
+
+    job_id = job if isinstance(job, str) else job["job_id"]
+    return await asyncio.wait_for(svc.wait(job_id), timeout)
+
+
+async def run_job(svc, timeout: float = DEADLINE, **submission) -> dict:
+    """Submit a job to the training service ``svc`` (``spec=``, ``base_dir=``, ``target=``,
+    ... as ``TrainingService.submit`` takes them) and wait until it ended; its final state."""
+    return await ended(svc, await svc.submit(**submission), timeout)
+
+
 def pid_files(out: Path, world: int) -> list[dict]:
     import json
 

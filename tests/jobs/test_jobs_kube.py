@@ -16,7 +16,9 @@ from jobhelpers import (
     FAKE_PYNVML,
     SLEEPER_SCRIPT,
     all_dead,
+    ended,
     env_without_tracking,
+    run_job,
     until,
     write,
 )
@@ -99,8 +101,9 @@ async def test_trainjob_trains_the_same_ddp_script_with_identical_weights(ws):
     out.mkdir()
     svc = await make_service(ws)
     try:
-        job = await svc.submit(spec=ddp_spec(out, 2, 2), base_dir=str(work), target="tj")
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), 5 * DEADLINE)
+        job = await run_job(
+            svc, timeout=5 * DEADLINE, spec=ddp_spec(out, 2, 2), base_dir=str(work), target="tj"
+        )
     finally:
         await svc.stop()
     logs = {r: svc.read_log(job["job_id"], r)[0].decode() for r in range(4)}
@@ -158,8 +161,9 @@ async def test_pytorchjob_trains_the_same_script(ws):
     out.mkdir()
     svc = await make_service(ws)
     try:
-        job = await svc.submit(spec=ddp_spec(out, 2, 1), base_dir=str(work), target="pt")
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), 5 * DEADLINE)
+        job = await run_job(
+            svc, timeout=5 * DEADLINE, spec=ddp_spec(out, 2, 1), base_dir=str(work), target="pt"
+        )
     finally:
         await svc.stop()
     logs = {r: svc.read_log(job["job_id"], r)[0].decode() for r in range(2)}
@@ -213,12 +217,12 @@ async def test_tfjob_tf_config_contract(ws):
     )
     svc = await make_service(ws)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={"name": "tf", "framework": "tensorflow", "script": "tfworker.py", "nodes": 2},
             base_dir=str(work),
             target="tf",
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
     finally:
         await svc.stop()
     logs = [svc.read_log(job["job_id"], r)[0].decode() for r in range(2)]
@@ -239,7 +243,8 @@ async def test_a_failing_replica_fails_the_job_with_the_reason_and_leaves_no_pro
     out.mkdir()
     svc = await make_service(ws)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={
                 "name": "boom",
                 "framework": "pytorch",
@@ -251,7 +256,6 @@ async def test_a_failing_replica_fails_the_job_with_the_reason_and_leaves_no_pro
             base_dir=str(work),
             target="tj",
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
     finally:
         await svc.stop()
     assert job["status"] == "FAILED"
@@ -407,7 +411,8 @@ async def test_every_node_logs_system_metrics_with_its_node_id(ws):
     write(work / "short.py", "import time\ntime.sleep(1.5)\nprint('done')\n")
     svc = await make_service(ws, system_metrics_interval=0.2)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={
                 "name": "sysm",
                 "framework": "pytorch",
@@ -418,7 +423,6 @@ async def test_every_node_logs_system_metrics_with_its_node_id(ws):
             base_dir=str(work),
             target="tj",
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
     finally:
         await svc.stop()
     assert job["status"] == "SUCCEEDED", job["reason"]
@@ -501,12 +505,12 @@ async def test_a_multi_file_job_ships_its_directory_without_what_is_ignored(ws, 
     write(code / ".mlopsignore", "# data stays on the volume\nraw/\n")
     svc = await make_service(ws)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={"name": "multi", "framework": "pytorch", "script": "train.py", "nodes": 2},
             base_dir=str(code),
             target="tj",
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
         write(code / "weights.bin", "y" * 5_000_000)  # too big even packed
         with pytest.raises(TrackingError) as e:
             await svc.submit(
@@ -586,9 +590,10 @@ async def test_a_kueue_suspended_trainjob_is_queued_with_the_reason_until_admitt
             await client.patch(TRAINJOBS, name, {"spec": {"suspend": False}}, namespace="team-a")
         finally:
             await client.close()
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
+        job = await ended(svc, job)
     finally:
         kubecontrollers.HELD_QUEUES.discard("full-q")
         await svc.stop()
     assert job["status"] == "SUCCEEDED", job["reason"]
     assert "rank 1 ran" in svc.read_log(job["job_id"], 1)[0].decode()
+

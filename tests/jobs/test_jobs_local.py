@@ -11,9 +11,11 @@ from jobhelpers import (
     DDP_SCRIPT,
     SLEEPER_SCRIPT,
     all_dead,
+    ended,
     env_without_tracking,
     pid_files,
     pids_of,
+    run_job,
     until,
     write,
 )
@@ -69,7 +71,7 @@ async def test_ddp_two_nodes_two_procs_trains_with_identical_weights(ws):
         )
         assert job["status"] in ("QUEUED", "RUNNING") and len(job["ranks"]) == 4
         # 4 processes importing torch on a loaded 2-core machine: a generous deadline
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), 5 * DEADLINE)
+        job = await ended(svc, job, 5 * DEADLINE)
     finally:
         await svc.stop()
     logs = {
@@ -126,7 +128,8 @@ async def test_a_failing_rank_fails_the_job_and_leaves_no_process(ws):
     out.mkdir()
     svc = await make_service(ws)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={
                 "name": "fails",
                 "framework": "generic",
@@ -137,7 +140,6 @@ async def test_a_failing_rank_fails_the_job_and_leaves_no_process(ws):
             },
             base_dir=str(work),
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
         records = pid_files(out, 4)
     finally:
         await svc.stop()
@@ -200,7 +202,8 @@ async def test_restart_policy_restarts_the_group_after_a_backoff(ws):
     )
     svc = await make_service(ws)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={
                 "name": "flaky",
                 "framework": "generic",
@@ -213,9 +216,9 @@ async def test_restart_policy_restarts_the_group_after_a_backoff(ws):
             },
             base_dir=str(work),
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
         # ExitCode: exit status 3 (a program error) is not retried
-        job2 = await svc.submit(
+        job2 = await run_job(
+            svc,
             spec={
                 "name": "flaky2",
                 "framework": "generic",
@@ -228,7 +231,6 @@ async def test_restart_policy_restarts_the_group_after_a_backoff(ws):
             },
             base_dir=str(work),
         )
-        job2 = await asyncio.wait_for(svc.wait(job2["job_id"]), DEADLINE)
     finally:
         await svc.stop()
     assert (job["status"], job["attempt"], job["reason"]) == ("SUCCEEDED", 2, None)
@@ -265,7 +267,7 @@ async def test_ranks_that_end_at_once_do_not_break_their_nodes_process_group(ws)
             )
             for i in range(3)
         ]
-        jobs = [await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE) for j in jobs]
+        jobs = [await ended(svc, j) for j in jobs]
     finally:
         await svc.stop()
     for job in jobs:
@@ -334,11 +336,11 @@ async def test_tf_config_contract_workers_reach_each_other(ws):
     )
     svc = await make_service(ws)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={"name": "tf", "framework": "tensorflow", "script": "tfworker.py", "nodes": 3},
             base_dir=str(work),
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
     finally:
         await svc.stop()
     logs = [svc.read_log(job["job_id"], r)[0].decode() for r in range(3)]
@@ -379,9 +381,7 @@ async def test_gpus_are_split_between_nodes_and_tf_workers(ws):
             base_dir=str(work),
         )
         for j in (torch_job, tf_job):
-            assert (await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE))[
-                "status"
-            ] == "SUCCEEDED"
+            assert (await ended(svc, j))["status"] == "SUCCEEDED"
         with pytest.raises(
             TrackingError,
             match=r"resources.gpu: 2 node\(s\) x 4 GPU\(s\) = 8, "
@@ -503,10 +503,9 @@ async def test_jobs_and_ranks_persist_on_postgresql(tmp_path):
         svc = TrainingService(store, str(work), env=env, jobs_dir=str(tmp_path / "jobs"))
         await svc.start()
         try:
-            job = await svc.submit(
-                spec={"name": "pg", "script": "w.py", "nodes": 2}, base_dir=str(work)
+            job = await run_job(
+                svc, spec={"name": "pg", "script": "w.py", "nodes": 2}, base_dir=str(work)
             )
-            job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
             listed = (await svc.list_jobs(status="SUCCEEDED"))["jobs"]
         finally:
             await svc.stop()
@@ -642,10 +641,7 @@ async def test_other_ranks_log_under_their_rank_when_the_job_says_so(ws):
             spec={"name": "l2", "script": "logger.py", "nodes": 2, "args": ["all"]},
             base_dir=str(work),
         )
-        jobs = [
-            await asyncio.wait_for(svc.wait(j["job_id"]), DEADLINE)
-            for j in (default, spec_all, code_all)
-        ]
+        jobs = [await ended(svc, j) for j in (default, spec_all, code_all)]
     finally:
         await svc.stop()
     assert [j["status"] for j in jobs] == ["SUCCEEDED"] * 3
@@ -700,11 +696,11 @@ async def test_a_local_job_logs_the_machines_system_metrics_into_its_run(ws):
     write(work / "short.py", "import time\ntime.sleep(1.5)\n")
     svc = await make_service(ws, system_metrics_interval=0.2)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={"name": "sysm", "framework": "generic", "script": "short.py", "nodes": 2},
             base_dir=str(work),
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
     finally:
         await svc.stop()
     assert job["status"] == "SUCCEEDED", job["reason"]
@@ -744,11 +740,11 @@ async def test_a_ranks_first_log_metric_leaves_the_store_to_the_writer_thread(ws
     )
     svc = await make_service(ws, system_metrics_interval=0)
     try:
-        job = await svc.submit(
+        job = await run_job(
+            svc,
             spec={"name": "audited", "framework": "generic", "script": "audited.py"},
             base_dir=str(work),
         )
-        job = await asyncio.wait_for(svc.wait(job["job_id"]), DEADLINE)
     finally:
         await svc.stop()
     log = svc.read_log(job["job_id"], 0)[0].decode()
