@@ -597,3 +597,56 @@ async def test_a_kueue_suspended_trainjob_is_queued_with_the_reason_until_admitt
     assert job["status"] == "SUCCEEDED", job["reason"]
     assert "rank 1 ran" in svc.read_log(job["job_id"], 1)[0].decode()
 
+
+def test_the_cli_without_a_server_runs_on_the_servers_kubernetes_target(ws, tmp_path):
+    """``jupyter mlops job run FILE --target tj`` with no server running reads the server's
+    configuration (``c.TrainingService.targets`` in jupyter_server_config.json) and follows
+    the TrainJob to its end; a target configured nowhere is refused saying where to define it."""
+    import subprocess
+
+    from jobhelpers import REPO
+
+    work, _store, _, k8s = ws
+    write(work / "hello.py", "import os\nprint('rank', os.environ['RANK'], 'on the cluster')\n")
+    write(work / "h.job.yaml", "name: hello\nframework: pytorch\nscript: hello.py\nnodes: 2\n")
+    conf = tmp_path / "jupyter-config"
+    conf.mkdir()
+    (conf / "jupyter_server_config.json").write_text(
+        json.dumps({"TrainingService": {"targets": {"tj": targets(k8s)["tj"]}}})
+    )
+    env = dict(
+        env_without_tracking(),
+        PYTHONPATH=str(REPO),
+        JUPYTER_CONFIG_DIR=str(conf),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_mlops.cli",
+                "job",
+                "run",
+                "h.job.yaml",
+                *args,
+                "--database-url",
+                str(tmp_path / "cli.db"),
+                "--logs",
+            ],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    r = cli("--target", "tj")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCEEDED" in r.stdout and "[rank 1] rank 1 on the cluster" in r.stdout
+    r = cli("--target", "nope")
+    assert r.returncode == 1
+    assert "no target 'nope' (configured: local, tj)" in r.stderr
+    assert "c.TrainingService.targets in jupyter_server_config.py" in r.stderr
