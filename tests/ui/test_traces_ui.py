@@ -216,9 +216,7 @@ print(json.dumps({"run_id": result.run_id}))
 """
 
 
-def test_inline_trace_in_a_kernel_and_evaluation_in_run_detail(
-    page: Any, lab: Any, screenshot_dir: Any
-) -> None:
+def test_inline_trace_in_a_kernel(page: Any, lab: Any, screenshot_dir: Any) -> None:
     run_notebook(page, lab, "traced.ipynb", CELL, "done 41")
     output = page.locator(".jp-NotebookPanel .jp-mlops-TraceOutput")
     expect(output).to_have_count(1, timeout=KERNEL_TIMEOUT_MS)
@@ -253,6 +251,8 @@ def test_inline_trace_in_a_kernel_and_evaluation_in_run_detail(
     assert trace["name"] == "top" and trace["state"] == "OK"
     assert "spans" not in trace
 
+
+def test_genai_evaluate_results_in_run_detail(page: Any, lab: Any, screenshot_dir: Any) -> None:
     # mlflow.genai.evaluate's per-row results and aggregates in the run's detail.
     run_id = json.loads(run_as_user(lab, EVALUATE).strip().splitlines()[-1])["run_id"]
     open_run(page, run_id)

@@ -4,7 +4,8 @@ import {
   evaluationResults,
   formatDiff,
   formatLatency,
-  previewText
+  previewText,
+  tokenUsage
 } from '../traces/data';
 import {
   isFailed,
@@ -233,6 +234,24 @@ describe('trace data helpers', () => {
     expect(previewText('"text"')).toBe('text');
     expect(previewText('{"cut": "abc')).toBe('{"cut": "abc');
     expect(previewText('x'.repeat(50), 10)).toBe('xxxxxxxxx…');
+  });
+});
+
+describe('tokenUsage', () => {
+  const info = (meta?: Record<string, string>): ITraceInfo => ({
+    trace_id: 't',
+    request_time: '2026-01-01T00:00:00Z',
+    state: 'OK',
+    trace_metadata: meta
+  });
+  it("reads MLflow's token usage metadata", () => {
+    const key = 'mlflow.trace.tokenUsage';
+    expect(tokenUsage(info({ [key]: '{"total_tokens": 42}' }))).toBe(42);
+    expect(
+      tokenUsage(info({ [key]: '{"input_tokens": 3, "output_tokens": 4}' }))
+    ).toBe(7);
+    expect(tokenUsage(info({ [key]: 'not json' }))).toBeNull();
+    expect(tokenUsage(info())).toBeNull();
   });
 });
 

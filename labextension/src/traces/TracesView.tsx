@@ -15,6 +15,7 @@ import {
   formatLatency,
   previewText,
   timestampMs,
+  tokenUsage,
   traceName,
   userTags,
   validAssessments,
@@ -160,6 +161,7 @@ function TracesTable(props: {
             <th>{trans.__('Response')}</th>
             <th>{trans.__('Status')}</th>
             <th>{trans.__('Latency')}</th>
+            <th>{trans.__('Tokens')}</th>
             <th>{trans.__('Time')}</th>
             <th>{trans.__('Tags')}</th>
             <th>{trans.__('Assessments')}</th>
@@ -203,6 +205,9 @@ function TracesTable(props: {
                 </td>
                 <td className="jp-mlops-TraceNum">
                   {formatLatency(durationMs(info.execution_duration))}
+                </td>
+                <td className="jp-mlops-TraceNum jp-mlops-TraceTokens">
+                  {tokenUsage(info) ?? ''}
                 </td>
                 <td>{time !== null ? new Date(time).toLocaleString() : ''}</td>
                 <td>

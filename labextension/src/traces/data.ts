@@ -121,6 +121,29 @@ export function userTags(info: ITraceInfo): [string, string][] {
     .sort(([a], [b]) => a.localeCompare(b));
 }
 
+/**
+ * Tokens the trace used (MLflow's `mlflow.trace.tokenUsage` metadata, set by
+ * its LLM integrations: `{"input_tokens", "output_tokens", "total_tokens"}`).
+ */
+export function tokenUsage(info: ITraceInfo): number | null {
+  const raw = info.trace_metadata?.['mlflow.trace.tokenUsage'];
+  if (!raw) {
+    return null;
+  }
+  try {
+    const usage = JSON.parse(raw) as Record<string, unknown>;
+    const total = Number(usage.total_tokens);
+    if (Number.isFinite(total)) {
+      return total;
+    }
+    const sum =
+      Number(usage.input_tokens ?? 0) + Number(usage.output_tokens ?? 0);
+    return Number.isFinite(sum) ? sum : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The trace's name (its root span's). */
 export function traceName(info: ITraceInfo): string {
   return info.tags?.['mlflow.traceName'] ?? '';
