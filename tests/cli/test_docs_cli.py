@@ -36,6 +36,9 @@ DOCS = [
     "docs/deployments.md",
     "docs/training.md",
     "docs/projects.md",
+    "docs/tracing.md",
+    "docs/notifications.md",
+    "docs/scale.md",
     "spawner/GUIDE.md",
 ]
 #: Files admins copy or run, whose comments name commands and settings too.
@@ -65,6 +68,7 @@ CONFIG_CLASSES = {
     "JupyterHub": ("jupyterhub.app", False),
     "ServerApp": ("jupyter_server.serverapp", False),
     "IdentityProvider": ("jupyter_server.auth.identity", False),
+    "HubAuth": ("jupyterhub.services.auth", False),
 }
 #: The settings tables: a heading naming ``c.<Class>.*`` and the table under it.
 SETTINGS_TABLES = {

@@ -33,17 +33,19 @@ def registered_mlops_routes(serverapp) -> list[tuple[re.Pattern, type, set[str]]
         if regex is None or not regex.pattern.startswith(prefix):
             continue
         cls, kwargs = rule.target, rule.target_kwargs or {}
-        if issubclass(cls, RpcHandler):
+        if issubclass(cls, RpcHandler) and "rpcs" in kwargs:
             verbs = {m.lower() for m in kwargs["rpcs"]}
         else:
-            # a verb the route lacks is MLOpsHandler's refusal (403, then 405)
+            # a handler's own verb methods; an RpcHandler without a route table (OTLP's
+            # body-budgeted POST) counts only those its subclasses define. A verb the route
+            # lacks is MLOpsHandler's refusal (403, then 405)
+            mro = cls.__mro__
+            own = mro[: mro.index(RpcHandler)] if RpcHandler in mro else mro
             verbs = {
                 v
                 for v in VERBS
                 if getattr(cls, v) is not refusal
-                and any(
-                    v in vars(k) for k in cls.__mro__ if k.__module__.startswith("jupyter_mlops")
-                )
+                and any(v in vars(k) for k in own if k.__module__.startswith("jupyter_mlops"))
             }
         out.append((regex, cls, verbs))
     return out
