@@ -90,7 +90,7 @@ c.TeamOps.usage_database_url = os.environ.get(
 # hub for a cull pass every JUPYTER_MLOPS_CULL_EVERY seconds (0: no culler).
 cull_every = float(os.environ.get("JUPYTER_MLOPS_CULL_EVERY", "60"))
 if cull_every > 0:
-    import sys  # noqa: E402
+    import sys
 
     c.JupyterHub.services.append(
         {
