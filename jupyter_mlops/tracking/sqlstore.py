@@ -890,6 +890,8 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         if after is None or after[0] is not None:
             a = q.where(value.is_not(None))
             if after is not None:
+                # the bound alone and NULL-free, so the index scan starts at it
+                a = a.where(value >= after[0] if asc else value <= after[0])
                 a = a.where(search.keyset_after(keys, after))
             # plain ASC/DESC: the index's own order (no NULLs among these rows)
             a = a.order_by(value.asc() if asc else value.desc(), *rest)
