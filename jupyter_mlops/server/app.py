@@ -164,6 +164,24 @@ class MLOpsApp(ExtensionApp):
         holder owns everything.""",
     )
 
+    hub_registry_url = Unicode(
+        config=True,
+        help="""The hub-wide tracking service whose team model registry this server's
+        registry routes (the Models panel's: ``registered-models/*``, ``model-versions/*``,
+        ``api/v1/registry/lineage``) are relayed to, with this server's hub token
+        (``$JUPYTERHUB_API_TOKEN``, i.e. as its user), e.g.
+        ``http://proxy-public/services/mlops-tracking/mlops``. Default: the
+        ``$JUPYTER_MLOPS_TRACKING_URI`` the team hub's spawner sets to that service, when
+        the server runs under JupyterHub; otherwise empty (the server's own registry). Set
+        ``""`` to keep the server's own registry under a hub. See spawner/GUIDE.md §6.""",
+    )
+
+    @default("hub_registry_url")
+    def _default_hub_registry_url(self) -> str:
+        from .handlers.hub_registry import default_url
+
+        return default_url()
+
     access_policy_class = Type(
         "jupyter_mlops.server.access.AccessPolicy",
         klass="jupyter_mlops.server.access.AccessPolicy",
@@ -402,7 +420,9 @@ class MLOpsApp(ExtensionApp):
         from .openapi import openapi_document
 
         self.handlers.extend(
-            multi_user_handlers() if self.multi_user else handlers(openapi_document)
+            multi_user_handlers()
+            if self.multi_user
+            else handlers(openapi_document, self.hub_registry_url)
         )
         self.handlers.append(fallback())
 

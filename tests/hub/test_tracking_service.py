@@ -809,3 +809,62 @@ def test_auth_walk_of_every_service_route(hub: ServiceHub) -> None:
                 faults.append((verb, pattern, kind, r.status_code, r.text[:120]))
     assert calls > 200
     assert faults == [], "\n".join(map(repr, faults))
+
+
+def test_a_team_servers_models_panel_reads_the_hub_registry(hub: ServiceHub) -> None:
+    """On a hub-spawned server (the spawner's JUPYTER_MLOPS_TRACKING_URI names the service), the registry
+    routes the Models panel calls are relayed to the service as the server's user: alice's server lists and
+    tags her team's model; carol's (another team) gets 403 and does not list it."""
+    _register_team_model_once(hub)
+    try:
+        for name in ("alice", "carol"):
+            r = hub.spawn(name)
+            assert r.status_code in (201, 202), r.text
+        for name in ("alice", "carol"):
+            hub.wait_ready(name)
+
+        def server(who: str, method: str, path: str, **kw: Any) -> requests.Response:
+            return requests.request(
+                method,
+                f"{hub.url}/user/{who}/mlops/{API}{path}",
+                headers={"Authorization": f"token {hub.tokens[who]}"},
+                timeout=120,
+                **kw,
+            )
+
+        r = server("alice", "GET", "registered-models/search", params={"max_results": 100})
+        assert r.status_code == 200, r.text
+        assert "vision-detector" in [m["name"] for m in r.json()["registered_models"]], r.text
+        r = server(
+            "alice",
+            "POST",
+            "registered-models/set-tag",
+            json={"name": "vision-detector", "key": "via", "value": "alice-server"},
+        )
+        assert r.status_code == 200, r.text
+        rm = hub.call("bob", "GET", "registered-models/get", name="vision-detector").json()
+        tags = {t["key"]: t["value"] for t in rm["registered_model"]["tags"]}
+        assert tags["via"] == "alice-server", rm
+
+        r = server("carol", "GET", "registered-models/search", params={"max_results": 100})
+        assert r.status_code == 200, r.text
+        assert "vision-detector" not in [
+            m["name"] for m in r.json().get("registered_models", [])
+        ], r.text
+        _error(
+            server("carol", "GET", "registered-models/get", params={"name": "vision-detector"}),
+            403,
+            "PERMISSION_DENIED",
+        )
+        _error(
+            server(
+                "carol",
+                "POST",
+                "registered-models/set-tag",
+                json={"name": "vision-detector", "key": "via", "value": "carol"},
+            ),
+            403,
+            "PERMISSION_DENIED",
+        )
+    finally:
+        hub.stop_all()

@@ -12,6 +12,7 @@ from . import (
     artifacts,
     deployments,
     evaluation,
+    hub_registry,
     hubops,
     jobs,
     mlflow_api,
@@ -91,14 +92,20 @@ def with_ajax_aliases(routes: list[Route]) -> list[Route]:
 
 def handlers(
     openapi_document: Callable[[str], dict[str, Any]],
+    hub_registry_url: str = "",
 ) -> list[tuple[str, Any, dict[str, Any]]]:
     """``(url regex relative to base_url, handler class, kwargs)`` of every route;
-    ``openapi_document(server_url)`` is what ``api/v1/openapi.json`` serves."""
-    return with_ajax_aliases(_handlers(openapi_document))
+    ``openapi_document(server_url)`` is what ``api/v1/openapi.json`` serves; with
+    ``hub_registry_url`` the registry routes are relayed to the hub (hub_registry.py)."""
+    return with_ajax_aliases(_handlers(openapi_document, hub_registry_url))
 
 
-def _handlers(openapi_document: Callable[[str], dict[str, Any]]) -> list[Route]:
+def _handlers(
+    openapi_document: Callable[[str], dict[str, Any]], hub_registry_url: str
+) -> list[Route]:
     out: list[tuple[str, Any, dict[str, Any]]] = []
+    if hub_registry_url:  # before the local registry's routes, which they replace
+        out.extend((PREFIX + r, c, k) for r, c, k in hub_registry.routes(hub_registry_url))
     # Registry first: it serves the logged-models routes of MLflow 3's model logging.
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
     # MLflow 3's tracing: traces, assessments, OTLP ingest (v1/traces)
