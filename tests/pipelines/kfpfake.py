@@ -177,9 +177,13 @@ class FakeKfp:
                         t.state, t.start_time = "RUNNING", now()
                         self._started += 1
                         t.started = self._started
-                        t.pod = (
+                        # a pod name is a DNS label, whatever the run's display name holds
+                        # (a run named "ui-kfp 2026-12-05 23:29" has spaces and colons)
+                        t.pod = re.sub(
+                            r"[^a-z0-9-]+",
+                            "-",
                             f"{run.body.get('display_name', 'run')}-{t.name}-"
-                            f"{uuid.uuid4().hex[:5]}".lower().replace(" ", "-")
+                            f"{uuid.uuid4().hex[:5]}".lower(),
                         )
                         t.driver_pod = (
                             f"{run.workflow}-system-container-driver-{uuid.uuid4().int % 10**10}"
