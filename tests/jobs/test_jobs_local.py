@@ -685,7 +685,11 @@ def test_cell_magic_and_submit_without_a_server_run_in_this_process(tmp_path, mo
             print("fn", os.environ["JUPYTER_MLOPS_RANK"], n + 1)
 
         fn_job = submit(train, framework="generic", procs_per_node=2, params={"n": 4})
-        assert fn_job.wait(timeout=DEADLINE) == "SUCCEEDED"
+        assert fn_job.wait(timeout=DEADLINE) == "SUCCEEDED", (
+            fn_job.reason,
+            fn_job.logs(rank=0),
+            fn_job.logs(rank=1),
+        )
         assert fn_job.logs(rank=1) == "fn 1 5\n" and fn_job.name == "train"
     finally:
         LocalRuntime.instance().close()

@@ -155,7 +155,7 @@ def test_train_step_errors_name_the_step_and_field(ws):
     (tmp_path / "p.pipeline.yaml").write_text(
         "name: trainpipe\nparameters:\n  lr: 0.01\nsteps:\n  fit:\n    train: ddp.job.yaml\n"
     )
-    with pytest.raises(CompileError, match=r"step 'fit': .*'train.py' is .*max_embedded_bytes"):
+    with pytest.raises(CompileError, match=r"step 'fit': .*over 100 bytes \(max_embedded_bytes\)"):
         compiled(tmp_path, store, max_embedded_bytes=100)
 
 
