@@ -146,9 +146,15 @@ def _warm_job_logging() -> None:
         except Exception:  # noqa: BLE001, S110 - the first logging call says what is wrong
             pass
 
+    import atexit
     import threading
 
-    threading.Thread(target=warm, name="mlops-warm", daemon=True).start()
+    thread = threading.Thread(target=warm, name="mlops-warm", daemon=True)
+    thread.start()
+    # A rank that ends before the warm-up does (a short script) must not finalize the
+    # interpreter under a daemon thread that is still importing or writing to stderr:
+    # CPython may then abort the process, and the rank would fail for nothing.
+    atexit.register(thread.join, 10.0)
 
 
 _warm_job_logging()
