@@ -20,6 +20,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _encoded(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` for an UPDATE of ``deployments``: JSON columns encoded, the update time
+    stamped."""
+    out = dict(values)
+    for key in ("resources", "state"):
+        if out.get(key) is not None:
+            out[key] = json.dumps(out[key])
+    out["updated_time"] = now_ms()
+    return out
+
+
 class DeploymentDB:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -68,10 +79,7 @@ class DeploymentDB:
             return [self._row(r) for r in rows]
 
     def update(self, name: str, **values: Any) -> None:
-        for key in ("resources", "state"):
-            if key in values and values[key] is not None:
-                values[key] = json.dumps(values[key])
-        values["updated_time"] = now_ms()
+        values = _encoded(values)
         with self._write() as conn:
             conn.execute(deployments.update().where(deployments.c.name == name).values(**values))
 
@@ -79,10 +87,7 @@ class DeploymentDB:
         """:meth:`update` if no rollout is under way and none started since ``generation``
         (what a target observed outside a rollout: it must not hide one). False: not
         written."""
-        for key in ("resources", "state"):
-            if key in values and values[key] is not None:
-                values[key] = json.dumps(values[key])
-        values["updated_time"] = now_ms()
+        values = _encoded(values)
         d = deployments.c
         with self._write() as conn:
             done = conn.execute(
@@ -99,10 +104,7 @@ class DeploymentDB:
     def start_rollout(self, name: str, **values: Any) -> int:
         """A request starts a rollout: ``generation`` + 1 (with ``values``); the new
         generation."""
-        for key in ("resources", "state"):
-            if key in values and values[key] is not None:
-                values[key] = json.dumps(values[key])
-        values["updated_time"] = now_ms()
+        values = _encoded(values)
         d = deployments.c
         with self._write() as conn:
             conn.execute(
@@ -116,10 +118,7 @@ class DeploymentDB:
     def end_rollout(self, name: str, generation: int, error: str | None, **values: Any) -> None:
         """The rollout of ``generation`` ended (``error``: why it failed), with ``values``
         written at the same time (a client waiting for it reads both at once)."""
-        for key in ("resources", "state"):
-            if key in values and values[key] is not None:
-                values[key] = json.dumps(values[key])
-        values["updated_time"] = now_ms()
+        values = _encoded(values)
         d = deployments.c
         with self._write() as conn:
             conn.execute(
