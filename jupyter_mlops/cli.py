@@ -14,7 +14,9 @@ Subcommands:
 * ``spool list|replay|discard``: what the client could not deliver (from
   :mod:`jupyter_mlops.client.spool_cli`);
 * ``run URI``: an MLflow project's entry point as a tracked run (from
-  :mod:`jupyter_mlops.projects.cli`).
+  :mod:`jupyter_mlops.projects.cli`);
+* ``bench``: the scale figures measured against a running server (from
+  :mod:`jupyter_mlops.benchmark.cli`).
 
 Exit status: 0 on success, 2 for a usage error, 1 for a failure, reported in one
 line on stderr (``--traceback`` shows the Python traceback as well).
@@ -438,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .projects.cli import add_subparsers as add_project_command
 
     add_project_command(sub)  # `run URI`: MLflow projects (jupyter_mlops.projects)
+    from .benchmark.cli import add_subparsers as add_bench_command
+
+    add_bench_command(sub)  # `bench`: the scale figures against a running server
     return parser
 
 

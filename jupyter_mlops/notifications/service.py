@@ -9,7 +9,10 @@ server, not one per report). Kept in memory: they are about this server's curren
 The service also listens to the app's event bus (:mod:`jupyter_mlops.events`): a run, pipeline run,
 training job or deployment rollout that ends becomes a notification with a link to it, and, as the
 user's settings say (:mod:`.settings`), an e-mail and webhook calls, sent in the background with
-retries (:mod:`.channels`).
+retries (:mod:`.channels`). Runs of one experiment that end the same way within the user's
+``groupRuns`` seconds of each other share one JupyterLab notification ("12 runs finished in
+experiment 'sweep'", linking to the experiment), so a sweep does not pile up pop-ups; e-mails and
+webhooks stay one per run (receivers count them).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from traitlets import Float, Int, Unicode, default, validate
 
@@ -38,7 +42,19 @@ OWNED_RUN_TAGS = ("mlops.pipeline.run_id", "mlops.pipeline", "mlops.job")
 #: Notification type in JupyterLab per outcome.
 TYPES = {"succeeded": "success", "failed": "error", "killed": "warning", "culled": "warning"}
 
+#: Verbs of a group of runs by outcome ("12 runs finished").
+GROUP_VERBS = {"succeeded": "finished", "failed": "failed", "killed": "were killed"}
+
 ActionCallback = Callable[[str], "Awaitable[Any] | Any"]
+
+
+@dataclass
+class RunGroup:
+    """The notification that tells the runs of one experiment and outcome ended lately."""
+
+    nid: str
+    run_ids: set[str]
+    last: float  # time.monotonic() of the latest run told
 
 
 @dataclass
@@ -194,6 +210,7 @@ class NotificationService(Service):
         self._items: dict[str, Notification] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._groups: dict[tuple[str, str], RunGroup] = {}
         try:
             self.settings = user_settings.load(self.settings_path)
         except Exception as e:  # noqa: BLE001 - a hand-edited file gone wrong: defaults until saved
@@ -264,16 +281,8 @@ class NotificationService(Service):
         prefs = self.settings
         if not prefs.wants(event, details.get("experiment_name", "")):
             return
-        text = self.message(event, details)
         if prefs.jupyterlab:
-            self.post(
-                text,
-                type=TYPES.get(event.outcome, "info"),
-                source=event.kind,
-                key=f"{event.kind}:{event.id}",
-                link=event.link,
-                auto_close=0 if event.failure else 10000,
-            )
+            self.tell_in_jupyterlab(event, details, prefs.group_runs)
         payload = self.payload(event, details)
         if prefs.email:
             self.deliveries.enqueue(
@@ -287,6 +296,46 @@ class NotificationService(Service):
             )
         for hook in prefs.webhooks:
             self.deliveries.enqueue(Delivery("webhook", hook.url, payload, secret=hook.secret))
+
+    def tell_in_jupyterlab(self, event: Event, details: dict[str, Any], window: float) -> None:
+        """Post ``event``'s notification; a run that ends as another run of its experiment did
+        within ``window`` seconds (0: never) updates that one into a count of them instead."""
+        kind = TYPES.get(event.outcome, "info")
+        auto_close = 0 if event.failure else 10000
+        group_key = (event.experiment_id, event.outcome)
+        group = self._groups.get(group_key) if event.kind == "run" and window > 0 else None
+        now = time.monotonic()
+        shown = self._items.get(group.nid) if group else None
+        if group and shown and not shown.dismissed and now - group.last <= window:
+            group.last = now
+            if event.id in group.run_ids:
+                return  # the same run told twice (e.g. by its client and its heartbeat)
+            group.run_ids.add(event.id)
+            n = len(group.run_ids)
+            exp = details.get("experiment_name") or event.experiment_id
+            verb = GROUP_VERBS.get(event.outcome, event.outcome)
+            self.post(
+                f"{n} runs {verb} in experiment '{exp}'",
+                type=kind,
+                source="run",
+                key=group.nid,
+                link=f"#/experiments/{quote(event.experiment_id, safe='')}",
+                auto_close=auto_close,
+            )
+            return
+        note = self.post(
+            self.message(event, details),
+            type=kind,
+            source=event.kind,
+            key=f"{event.kind}:{event.id}",
+            link=event.link,
+            auto_close=auto_close,
+        )
+        if event.kind == "run" and window > 0:
+            self._groups[group_key] = RunGroup(note.id, {event.id}, now)
+            # Forget groups nobody adds to any more (an experiment per sweep adds up).
+            for k in [k for k, g in self._groups.items() if now - g.last > window]:
+                del self._groups[k]
 
     def _details(self, event: Event) -> dict[str, Any] | None:
         """What the message needs beyond the event (blocking: store reads)."""

@@ -55,6 +55,9 @@ class UserSettings:
     #: Where e-mails go ("" none; needs the server's SMTP settings).
     email: str = ""
     webhooks: list[Webhook] = field(default_factory=list)
+    #: Runs of one experiment ending the same way within this many seconds of each other
+    #: share one JupyterLab notification, a count (0: one per run).
+    group_runs: float = 60.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class UserSettings:
             "minDuration": self.min_duration,
             "email": self.email,
             "webhooks": [w.to_json() for w in self.webhooks],
+            "groupRuns": self.group_runs,
         }
 
     @classmethod
@@ -99,14 +103,9 @@ class UserSettings:
         if "pipelines" in data:
             out.pipelines = _strings(data["pipelines"], "pipelines")
         if "minDuration" in data:
-            value = data["minDuration"]
-            seconds = -1.0
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                with contextlib.suppress(OverflowError):
-                    seconds = float(value)
-            if not (0 <= seconds < 10**9):  # also NaN and infinities
-                raise invalid(f"minDuration must be a number of seconds >= 0, got {value!r}.")
-            out.min_duration = seconds
+            out.min_duration = _seconds(data["minDuration"], "minDuration")
+        if "groupRuns" in data:
+            out.group_runs = _seconds(data["groupRuns"], "groupRuns")
         if "email" in data:
             email = data["email"]
             if not isinstance(email, str) or (email.strip() and not EMAIL_RE.match(email.strip())):
@@ -134,6 +133,16 @@ class UserSettings:
             and event.start_time
             and (event.end_time - event.start_time) / 1000.0 < self.min_duration
         )
+
+
+def _seconds(value: Any, name: str) -> float:
+    seconds = -1.0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):
+            seconds = float(value)
+    if not (0 <= seconds < 10**9):  # also NaN and infinities
+        raise invalid(f"{name} must be a number of seconds >= 0, got {value!r}.")
+    return seconds
 
 
 def _bool(value: Any, name: str) -> bool:

@@ -313,3 +313,54 @@ def test_a_test_delivery_reaches_the_channels(api, receivers):
     assert json.loads(body)["test"] is True
     want = hmac.new(b"k", body, hashlib.sha256).hexdigest()
     assert headers["x-mlops-signature"] == f"sha256={want}"
+
+
+def test_runs_ending_together_share_one_notification(api):
+    """A sweep's runs that finish within the user's ``groupRuns`` seconds become one
+    notification counting them, linking to the experiment; a failure stays its own, and
+    ``groupRuns: 0`` tells each run."""
+    settings = {"groupRuns": 3600}  # the whole test is one window, however slow the machine
+    assert api("POST", "api/v1/notifications/settings", {"settings": settings}).status == 200
+    runs = [new_run(api, "notify-sweep", f"trial-{i}") for i in range(4)]
+    eid = runs[0][0]
+    for _, rid in runs[:3]:
+        end(api, rid, "FINISHED")
+    end(api, runs[3][1], "FAILED")
+
+    def sweep_notes():
+        notes = [n for n in notifications(api) if n["source"] == "run" and not n["dismissed"]]
+        done = [n for n in notes if n["type"] == "success"]
+        return notes if done and done[0]["message"].startswith("3 ") else None
+
+    notes = until(api, "the grouped notification", sweep_notes)
+    finished = [n for n in notes if n["type"] == "success"]
+    assert len(finished) == 1
+    assert finished[0]["message"] == "3 runs finished in experiment 'notify-sweep'"
+    assert finished[0]["link"] == f"#/experiments/{eid}"
+    (failed,) = [n for n in notes if n["type"] == "error"]
+    assert failed["message"] == "Run 'trial-3' failed (experiment 'notify-sweep')"
+    # A later run of the sweep updates the same notification (JupyterLab replaces its toast).
+    _, late = new_run(api, "notify-sweep", "trial-4")
+    end(api, late, "FINISHED")
+    (grown,) = until(
+        api,
+        "the count of four",
+        lambda: [n for n in notifications(api) if n["message"].startswith("4 runs finished")],
+    )
+    assert grown["id"] == finished[0]["id"] and grown["seq"] > finished[0]["seq"]
+
+    assert (
+        api("POST", "api/v1/notifications/settings", {"settings": {"groupRuns": 0}}).status == 200
+    )
+    alone = [new_run(api, "notify-sweep", f"solo-{i}")[1] for i in range(2)]
+    for rid in alone:
+        end(api, rid, "FINISHED")
+    for rid in alone:
+        until(
+            api,
+            f"{rid}'s own notification",
+            lambda rid=rid: [n for n in notifications(api) if rid in n["link"]],
+        )
+    assert api("GET", "api/v1/notifications/settings").json["settings"]["groupRuns"] == 0
+    r = api("POST", "api/v1/notifications/settings", {"settings": {"groupRuns": -5}})
+    assert r.status == 400 and "groupRuns must be a number of seconds" in r.json["message"]

@@ -61,6 +61,8 @@ export interface INotificationSettings {
   experiments: string[];
   pipelines: string[];
   minDuration: number;
+  /** Runs of one experiment ending alike within this many seconds: one notification (0: off). */
+  groupRuns: number;
   email: string;
   webhooks: { url: string; secret?: string }[];
 }

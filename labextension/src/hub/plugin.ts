@@ -169,10 +169,19 @@ export function syncNotificationSettings(
     });
 }
 
-/** Shows the server's notifications in JupyterLab; buttons call back. */
+/**
+ * Shows the server's notifications in JupyterLab; buttons call back. A
+ * notification the server replaces (same id: a sweep's "12 runs finished"
+ * counting up) is updated in place rather than stacked.
+ */
 export class NotificationRelay {
-  constructor(private readonly _api: HubOpsApi) {
-    void this._poll();
+  constructor(
+    private readonly _api: Pick<HubOpsApi, 'notifications' | 'act'>,
+    options: { poll?: boolean } = {}
+  ) {
+    if (options.poll ?? true) {
+      void this._loop();
+    }
   }
 
   dispose(): void {
@@ -180,57 +189,65 @@ export class NotificationRelay {
     window.clearTimeout(this._timer);
   }
 
-  private async _poll(): Promise<void> {
-    try {
-      const answer = await this._api.notifications(this._after);
-      for (const n of answer.notifications) {
-        this._after = Math.max(this._after, n.seq);
-        const shown = this._shown.get(n.id);
-        if (n.dismissed) {
-          if (shown) {
-            Notification.dismiss(shown);
-            this._shown.delete(n.id);
-          }
-          continue;
-        }
+  /** Ask the server once and show what is new. */
+  async poll(): Promise<void> {
+    const answer = await this._api.notifications(this._after);
+    for (const n of answer.notifications) {
+      this._after = Math.max(this._after, n.seq);
+      const shown = this._shown.get(n.id);
+      if (n.dismissed) {
         if (shown) {
           Notification.dismiss(shown);
+          this._shown.delete(n.id);
         }
-        const type = n.type === 'default' ? 'default' : n.type;
-        const actions: Notification.IAction[] = n.actions.map(a => ({
-          label: a.label,
-          caption: a.label,
-          displayType: 'accent' as const,
-          callback: () => {
-            void this._api.act(n.id, a.id).catch(reason => {
-              Notification.error(`Could not ${a.label}: ${String(reason)}`);
-            });
-          }
-        }));
-        const link = n.link;
-        if (link) {
-          // The link router (index.ts) opens `#/...` fragments on hashchange.
-          actions.unshift({
-            label: 'Open',
-            caption: 'Open it in JupyterLab',
-            displayType: 'accent',
-            callback: () => openFragment(link)
+        continue;
+      }
+      const type = n.type === 'default' ? 'default' : n.type;
+      const actions: Notification.IAction[] = n.actions.map(a => ({
+        label: a.label,
+        caption: a.label,
+        displayType: 'accent' as const,
+        callback: () => {
+          void this._api.act(n.id, a.id).catch(reason => {
+            Notification.error(`Could not ${a.label}: ${String(reason)}`);
           });
         }
-        this._shown.set(
-          n.id,
-          Notification.emit(n.message, type, {
-            autoClose: n.auto_close ? n.auto_close : false,
-            actions
-          })
-        );
+      }));
+      const link = n.link;
+      if (link) {
+        // The link router (index.ts) opens `#/...` fragments on hashchange.
+        actions.unshift({
+          label: 'Open',
+          caption: 'Open it in JupyterLab',
+          displayType: 'accent',
+          callback: () => openFragment(link)
+        });
       }
+      const options = {
+        autoClose: n.auto_close ? n.auto_close : (false as const),
+        actions
+      };
+      // Updated in place while JupyterLab still lists it (the user may have
+      // closed it: then it comes back as a new one).
+      if (
+        shown &&
+        Notification.update({ id: shown, message: n.message, type, ...options })
+      ) {
+        continue;
+      }
+      this._shown.set(n.id, Notification.emit(n.message, type, options));
+    }
+  }
+
+  private async _loop(): Promise<void> {
+    try {
+      await this.poll();
     } catch {
       // the server restarting: try again
     }
     if (!this._disposed) {
       this._timer = window.setTimeout(
-        () => void this._poll(),
+        () => void this._loop(),
         NOTIFICATIONS_POLL_MS
       );
     }
