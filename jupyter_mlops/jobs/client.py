@@ -124,8 +124,11 @@ def _entry(entry: Any) -> tuple[str, str]:
     if not isinstance(entry, str) or not entry:
         raise invalid(
             "entry: give a script (.py, .sh), a notebook (.ipynb), "
-            "'file.py:function', 'module:function', or a Python function."
+            "'file.py:function', 'module:function', an MLflow project directory, "
+            "or a Python function."
         )
+    if os.path.isdir(entry):  # an MLflow project (checked against its MLproject)
+        return "project", entry
     if entry.endswith(".ipynb"):
         return "notebook", entry
     if entry.endswith((".py", ".sh")):
@@ -134,7 +137,8 @@ def _entry(entry: Any) -> tuple[str, str]:
         return "function", entry
     raise invalid(
         f"entry {entry!r}: give a script (.py, .sh), a notebook (.ipynb), "
-        "'file.py:function', 'module:function', or a Python function."
+        "'file.py:function', 'module:function', an MLflow project directory, "
+        "or a Python function."
     )
 
 
@@ -174,15 +178,22 @@ def build_spec(
     log_all_ranks: bool = False,
     experiment: str | None = None,
     image: str | None = None,
+    entry_point: str | None = None,
 ) -> dict[str, Any]:
     kind, value = _entry(entry)
+    if entry_point and kind != "project":
+        raise invalid("entry_point: only for an MLflow project directory as the entry")
     if name is None:
         if callable(entry):
             name = entry.__name__
         elif kind == "code":
             name = "cell"
         else:
-            base = value.rsplit(":", 1)[-1] if kind == "function" else os.path.basename(value)
+            base = (
+                value.rsplit(":", 1)[-1]
+                if kind == "function"
+                else os.path.basename(os.path.abspath(value))
+            )
             name = base.rsplit(".", 1)[0] if kind != "function" else base
         name = "".join(c if c.isalnum() or c in "_.-" else "-" for c in name)[:63] or "job"
         if not name[0].isalnum():
@@ -207,6 +218,8 @@ def build_spec(
     ):
         if val:
             spec[key] = dict(val) if isinstance(val, Mapping) else val
+    if entry_point:
+        spec["entry_point"] = entry_point
     if params:
         spec["params"] = declare_params(dict(params))
     if log_all_ranks:
@@ -248,13 +261,16 @@ def submit(
     image: str | None = None,
     target: str = "local",
     run_name: str | None = None,
+    entry_point: str | None = None,
 ) -> Job:
     """Run ``entry`` on ``nodes x procs_per_node`` processes with ``framework``'s
     environment; returns at once with a :class:`Job`.
 
     ``entry``: a script (``.py``/``.sh``), a notebook (``.ipynb``), ``"file.py:function"``
     or ``"module:function"`` (called with the ``params`` it accepts), a Python function
-    (its source is shipped), or a ``*.job.yaml`` file (then ``params`` override its
+    (its source is shipped), an MLflow project directory (every rank runs its
+    ``entry_point``'s command, default ``main``, computed from ``params`` as ``mlflow run``
+    computes it; the run is recorded as ``mlflow run`` records it), or a ``*.job.yaml`` file (then ``params`` override its
     declared ones and the other settings come from the file). ``resources`` per node:
     ``{"gpu": 1, "cpu": 4, "memory": "16Gi"}`` (locally, ``gpu`` splits this machine's
     GPUs between nodes). ``env`` is added to every rank's environment."""
@@ -288,6 +304,7 @@ def submit(
         log_all_ranks=log_all_ranks,
         experiment=experiment,
         image=image,
+        entry_point=entry_point,
     )
     data = backend.submit(
         {
@@ -312,11 +329,15 @@ def list_jobs(status: str | None = None, max_results: int = 100) -> list[Job]:
 
 
 # -- backends ----------------------------------------------------------------------------
-def _backend() -> Any:
+def backend(uri: str | None = None) -> Any:
+    """The server that started this kernel, else a runtime of this process (on ``uri``)."""
     server = os.environ.get("JUPYTER_MLOPS_SERVER_URL")
     if server:
         return RestBackend(server, os.environ.get("JUPYTER_MLOPS_SERVER_TOKEN", ""))
-    return LocalRuntime.instance()
+    return LocalRuntime.instance(uri)
+
+
+_backend = backend
 
 
 class RestBackend:
@@ -401,18 +422,19 @@ class LocalRuntime:
     _lock = threading.Lock()
 
     @classmethod
-    def instance(cls) -> LocalRuntime:
+    def instance(cls, uri: str | None = None) -> LocalRuntime:
+        """The process's runtime (made on first use, on ``uri`` or the tracking URI)."""
         with cls._lock:
             if cls._instance is None:
-                cls._instance = cls()
+                cls._instance = cls(uri)
             return cls._instance
 
-    def __init__(self) -> None:
+    def __init__(self, uri: str | None = None) -> None:
         from ..client.uris import get_tracking_uri
         from ..tracking import open_store
         from .service import TrainingService
 
-        uri = get_tracking_uri()
+        uri = uri or get_tracking_uri()
         if not uri.startswith(("sqlite:", "postgresql", "postgres:")):
             raise invalid(
                 "mlops.jobs: without a Jupyter server (JUPYTER_MLOPS_SERVER_URL) jobs run in "

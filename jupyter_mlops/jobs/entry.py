@@ -127,8 +127,9 @@ def run_project(directory: str, entry_point: str) -> int:
     from ..projects.envs import Environment
     from ..projects.runner import plan
     from ..projects.spec import ProjectError
+    from .projectentry import command_values
 
-    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params().items()}
+    values = command_values(params())
     try:
         p = plan(
             directory, entry_point, values, env_manager="local", storage_dir=tempfile.gettempdir()
@@ -140,9 +141,28 @@ def run_project(directory: str, entry_point: str) -> int:
         os.rmdir(p.storage_dir)  # nothing was downloaded for a path parameter
     os.chdir(p.fetched.work_dir)
     print(f"[jupyter-mlops] entry point {entry_point}: {p.command}", flush=True)
-    env = Environment("local").apply(dict(os.environ))
+    env = mlflow_env(Environment("local").apply(dict(os.environ)))
     os.execvpe("bash", ["bash", "-c", p.command], env)
     return 1  # not reached
+
+
+def mlflow_env(env: dict[str, str]) -> dict[str, str]:
+    """What ``mlflow run`` gives an entry point (``MLFLOW_RUN_ID``, ``MLFLOW_EXPERIMENT_ID``,
+    ``MLFLOW_TRACKING_URI`` when the store is a server the official client can reach), so
+    its ``mlflow.start_run()`` continues the job's run."""
+    run_id = env.get("JUPYTER_MLOPS_JOB_RUN_ID")
+    if run_id:
+        env["MLFLOW_RUN_ID"] = run_id
+    experiment = env.get("JUPYTER_MLOPS_JOB_EXPERIMENT_ID")
+    if experiment:
+        env["MLFLOW_EXPERIMENT_ID"] = experiment
+    uri = env.get("JUPYTER_MLOPS_TRACKING_URI", "")
+    if uri.startswith(("http://", "https://")):
+        env.setdefault("MLFLOW_TRACKING_URI", uri)
+        token = env.get("JUPYTER_MLOPS_TRACKING_TOKEN")
+        if token:
+            env.setdefault("MLFLOW_TRACKING_TOKEN", token)
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,9 @@ def _entry_outside(spec: JobSpec) -> str | None:
     if path is None:
         return None
     base = os.path.abspath(spec.base_dir)
-    return None if os.path.abspath(path).startswith(base + os.sep) else path
+    full = os.path.abspath(path)
+    # a project entry may be the job's directory itself (``project: .``): it ships as it
+    return None if full == base or full.startswith(base + os.sep) else path
 
 
 def ship_code(spec: JobSpec, limit: int, setting: str) -> str:

@@ -33,6 +33,7 @@ from ..services import Service, current_user
 from ..specfile import Issue, within
 from ..targets import LOCAL, Target, build_targets, unknown_target
 from ..tracking.errors import TrackingError, invalid, not_found
+from . import projectentry
 from .db import JOB_TERMINAL, JobDB
 from .local import now_ms, rank_log
 from .spec import (
@@ -366,6 +367,8 @@ class TrainingService(Service):
             values = resolve_params(spec, dict(parameters or {}))
         except ValueError as e:
             raise invalid(str(e)) from None
+        if spec.entry_kind == "project":
+            await self.read(_project_entry, spec, values, tgt is self.local)
         item = JobItem("", tgt.name, None, spec, values, "")
         await tgt.validate(item)  # refused before anything is stored
         release = await self.admit(spec, tgt.name)
@@ -451,26 +454,32 @@ class TrainingService(Service):
         tags.update(
             _git_tags(os.path.dirname(entry_file or spec.source_path or "") or spec.base_dir)
         )
+        project = spec.entry_kind == "project"
         tags.update(
             {
                 k: str(v)
                 for k, v in source_tags.items()
-                if (k.startswith(SOURCE_TAG_PREFIXES) or k in EXTRA_TAGS)
-                and k not in ("mlflow.source.type", "mlflow.source.name")
+                if (
+                    (k.startswith(SOURCE_TAG_PREFIXES) or k in EXTRA_TAGS)
+                    and k not in ("mlflow.source.type", "mlflow.source.name")
+                )
+                or (project and projectentry.accepted_tag(k))
             }
         )
+        params = [
+            (k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
+            for k, v in values.items()
+        ]
+        if project:  # recorded as `mlflow run` records it
+            kind = self.all_targets[target].kind if target in self.all_targets else target
+            tags.update(projectentry.run_tags(spec, kind, target == LOCAL, current_user()))
+            params = projectentry.run_params(spec, values)
         run = self.store.create_run(
             exp_id, user_id=current_user(), run_name=run_name or None, tags=tags
         )
         job_id = run.info.run_id
-        if values:
-            self.store.log_batch(
-                job_id,
-                params=[
-                    (k, v if isinstance(v, str) else json.dumps(v, default=str)[:6000])
-                    for k, v in values.items()
-                ],
-            )
+        if params:
+            self.store.log_batch(job_id, params=params)
         job_dir = os.path.join(self.jobs_dir, job_id)
         os.makedirs(os.path.join(job_dir, "logs"), exist_ok=True)
         canonical = spec.to_dict()
@@ -701,6 +710,14 @@ class TrainingService(Service):
 
     def list_targets(self) -> list[dict[str, Any]]:
         return [t.describe() for t in self.all_targets.values()]
+
+
+def _project_entry(spec: JobSpec, values: dict[str, Any], local: bool) -> None:
+    """A project entry: its parameters checked against the MLproject (a 400 naming the
+    line) and, off this machine, the project's ``docker_env`` image as the job's."""
+    projectentry.run_params(spec, values)
+    if not local and not spec.image:
+        spec.image = projectentry.docker_image(spec)
 
 
 def _placements(spec: JobSpec) -> list[Any]:

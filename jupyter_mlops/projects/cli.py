@@ -51,7 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment-id", help="experiment id")
     p.add_argument("--run-name", help="the run's name")
     p.add_argument("--run-id", help="log into this existing run instead of a new one")
-    p.add_argument("--target", help="where to run (default: this machine)")
+    p.add_argument(
+        "--target",
+        help="where to run: local (default: this machine) or a training target's name "
+        "(c.TrainingService.targets: the run is a training job there)",
+    )
     p.add_argument("--storage-dir", help="where fetched projects and downloads are kept")
     p.add_argument(
         "--tracking-uri",
@@ -84,8 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except ProjectError as e:
         raise CLIError(e.message) from None
+    follow = getattr(submitted, "follow", None)  # a training job: its output is printed here
     try:
-        ok = submitted.wait()
+        ok = follow() if follow is not None else submitted.wait()
     except KeyboardInterrupt:
         submitted.cancel()
         raise

@@ -58,13 +58,29 @@ def run(
     default) this waits and raises :class:`ProjectError` when the run did not finish;
     otherwise the :class:`SubmittedRun` is returned at once (``wait()``, ``status``,
     ``cancel()``, ``run_id``).
+
+    ``target``: ``local`` (default: this machine) or a training target's name (a Kubernetes
+    cluster configured as ``c.TrainingService.targets``): the run is a training job there,
+    whose replica runs the entry point in the target's image (the project's ``docker_env``
+    image if it has one); a :class:`~.ontarget.TargetRun` is returned.
     """
     from ..client.uris import get_tracking_uri, open_tracking_store
 
     if target not in (None, "local"):
-        raise ProjectError(
-            f"target {target!r}: project runs go to the local machine here; Kubernetes "
-            "targets run a project as a pipeline step (docs/projects.md)"
+        return _on_target(
+            target,
+            uri,
+            entry_point,
+            version,
+            parameters,
+            experiment_name,
+            experiment_id,
+            env_manager,
+            storage_dir,
+            synchronous,
+            run_name,
+            run_id,
+            tracking_uri,
         )
     p = plan(uri, entry_point, parameters, version, env_manager, storage_dir)
     try:
@@ -96,4 +112,52 @@ def run(
                 f"Run (ID '{submitted.run_id}') failed"
                 + (f": {submitted.error}" if submitted.error else "")
             )
+    return submitted
+
+
+def _on_target(
+    target: str,
+    uri: str,
+    entry_point: str,
+    version: str | None,
+    parameters: Mapping[str, Any] | None,
+    experiment_name: str | None,
+    experiment_id: str | None,
+    env_manager: str | None,
+    storage_dir: str | None,
+    synchronous: bool,
+    run_name: str | None,
+    run_id: str | None,
+    tracking_uri: str | None,
+) -> Any:
+    from ..client.uris import get_tracking_uri
+    from .ontarget import submit
+
+    if env_manager not in (None, "local"):
+        raise ProjectError(
+            f"--env-manager {env_manager}: on target {target!r} the entry point runs in the "
+            "target's image (the project's docker_env image if it has one); environment "
+            "managers are for local runs"
+        )
+    if run_id:
+        raise ProjectError(f"--run-id: a run on target {target!r} is its training job's own")
+    p = plan(uri, entry_point, parameters, version, "local", storage_dir)
+    try:
+        submitted = submit(
+            p,
+            target,
+            {str(k): v for k, v in (parameters or {}).items()},
+            tracking_uri=tracking_uri or get_tracking_uri(),
+            experiment_name=experiment_name,
+            experiment_id=experiment_id,
+            run_name=run_name,
+            parent_run_id=_active_run_id(),
+        )
+    finally:
+        p.discard()  # the job shipped (or refused) the project directory
+    if synchronous and not submitted.wait():
+        raise ProjectError(
+            f"Run (ID '{submitted.run_id}') failed"
+            + (f": {submitted.error}" if submitted.error else "")
+        )
     return submitted

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,7 +63,9 @@ class Plan:
     version: str | None = None
 
     def discard(self) -> None:
+        """Remove what fetching and downloading made (a local project stays)."""
         self.fetched.cleanup()
+        shutil.rmtree(self.storage_dir, ignore_errors=True)
 
 
 def plan(
