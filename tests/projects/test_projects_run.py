@@ -388,3 +388,26 @@ def test_rest_refusals(server: JupyterServerProcess, workspace: Path) -> None:
     (server.work / "broken" / "MLproject").write_text("entry_points:\n  main:\n    command: [x\n")
     status, body, _ = call(server, "POST", "/inspect", {"uri": "broken"})
     assert status == 400 and body["message"].startswith("MLproject:")
+
+
+def test_a_target_from_a_kernel_goes_to_its_server(
+    server: JupyterServerProcess, env: dict[str, str]
+) -> None:
+    """In a kernel or terminal of the server (JUPYTER_MLOPS_SERVER_URL), ``--target NAME``
+    submits the project's job to that server: a target it does not have is refused with
+    its configured ones, and no experiment is made."""
+    make_project(server.work / "kernel-churn")
+    out = mlops_run(
+        ["kernel-churn", "--target", "gpu", "--experiment-name", "never-made"],
+        {**env, "JUPYTER_MLOPS_SERVER_URL": server.url, "JUPYTER_MLOPS_SERVER_TOKEN": server.token},
+        cwd=server.work,
+    )
+    assert out.returncode == 1
+    assert "target 'gpu': Unknown target 'gpu'; configured targets: 'local'." in out.stderr
+    from mlflow import MlflowClient
+
+    os.environ["MLFLOW_TRACKING_TOKEN"] = server.token
+    try:
+        assert MlflowClient(server.tracking_uri).get_experiment_by_name("never-made") is None
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
