@@ -158,3 +158,21 @@ def _warm_job_logging() -> None:
 
 
 _warm_job_logging()
+
+
+def _adopt_mlflow_display() -> None:
+    """In a kernel, MLflow's ``@mlflow.trace`` shows its traces with our renderer under the
+    cell (``client/notebook_display.py``); a cheap check elsewhere."""
+    import sys
+
+    if "ipykernel" not in sys.modules:
+        return
+    try:
+        from .client.notebook_display import adopt_mlflow_display
+
+        adopt_mlflow_display()
+    except Exception:  # noqa: BLE001, S110 - a display nicety must never break the import
+        pass
+
+
+_adopt_mlflow_display()

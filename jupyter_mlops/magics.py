@@ -409,6 +409,9 @@ def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext jupyter_mlops``: register ``%mlops`` and ``%%mlops`` and say so."""
     ipython.register_magics(MLOpsMagics)
     _answer_load_ext_again(ipython)
+    from .client.notebook_display import adopt_mlflow_display
+
+    adopt_mlflow_display()  # @mlflow.trace's traces under the cell, with our renderer
     print("jupyter-mlops: %mlops and %%mlops are ready (%mlops help lists what they do).")
 
 

@@ -7,6 +7,13 @@ fallback), which JupyterLab's trace renderer turns into the trace's waterfall, r
 the server. MLflow instead displays an ``<iframe>`` of its own server's trace UI; the
 bundle here carries ids and summaries only, so a saved notebook stays small.
 
+MLflow's own ``@mlflow.trace`` is shown the same way once jupyter-mlops is in the kernel
+(``import jupyter_mlops`` or ``%load_ext jupyter_mlops``): :func:`adopt_mlflow_display`
+makes MLflow's notebook display handler (``mlflow.tracing.display``) output this bundle
+instead of its ``<iframe>``. Without it, MLflow's iframe loads this server's page for it
+(``server/handlers/trace_page.py``), same-origin through
+``MLFLOW_NOTEBOOK_TRACE_RENDERER_BASE_URL`` (exported to kernels by the server).
+
 Off with :func:`disable_notebook_display` (or ``JUPYTER_MLOPS_TRACE_DISPLAY=0``); at most
 :data:`MAX_TRACES` per cell (``JUPYTER_MLOPS_MAX_TRACES_TO_DISPLAY``, as MLflow's
 ``MLFLOW_MAX_TRACES_TO_DISPLAY_IN_NOTEBOOK``).
@@ -146,3 +153,98 @@ def _show(*_: Any) -> None:
         display(bundle(items), raw=True)
     except Exception:  # noqa: BLE001 - a display problem must not break the user's cell
         _log.debug("could not display the cell's traces", exc_info=True)
+
+
+_MLFLOW_DISPLAY = "mlflow.tracing.display.display_handler"
+
+
+def mlflow_bundle(traces: list[Any]) -> dict[str, Any]:
+    """Our display bundle of MLflow ``Trace`` objects (what MLflow's handler would show
+    as an iframe of its server's UI)."""
+    summaries = []
+    for trace in traces:
+        info = trace.info
+        state = getattr(info, "state", None)
+        state = str(getattr(state, "value", state) or "OK")
+        name = (getattr(info, "tags", None) or {}).get("mlflow.traceName")
+        if not name:
+            spans = getattr(getattr(trace, "data", None), "spans", None) or []
+            root = next((s for s in spans if getattr(s, "parent_id", None) is None), None)
+            name = getattr(root, "name", None) or ""
+        out: dict[str, Any] = {
+            "trace_id": info.trace_id,
+            "experiment_id": str(getattr(info, "experiment_id", "") or ""),
+            "name": name,
+            "state": "ERROR" if state.endswith("ERROR") else state.rpartition(".")[2],
+            "execution_duration_ms": float(getattr(info, "execution_duration", None) or 0),
+        }
+        for key in ("request_preview", "response_preview"):
+            text = getattr(info, key, None)
+            if text:
+                out[key] = str(text)[:PREVIEW_CHARS]
+        summaries.append(out)
+    lines = [
+        f"Trace {t['trace_id']} {t['name']} {t['state']} {t['execution_duration_ms']:.1f} ms"
+        for t in summaries
+    ]
+    return {
+        MIME_TYPE: {
+            "traces": summaries,
+            "experiment_id": summaries[0]["experiment_id"] if summaries else "",
+        },
+        "text/plain": "\n".join(lines),
+    }
+
+
+def _flush_mlflow_spans() -> None:
+    """Hand MLflow's finished spans to its exporter now: with its batch span processor
+    (MLflow 3.17's default) they reach it, and its display hook, seconds after the cell."""
+    provider = sys.modules.get("mlflow.tracing.provider")
+    if provider is None:
+        return
+    try:
+        processor = provider._get_span_processor()
+        if processor is not None:
+            processor.force_flush(2000)
+    except Exception:  # noqa: BLE001 - another MLflow version: its display may come late
+        _log.debug("could not flush MLflow's spans", exc_info=True)
+
+
+def _take_over_mlflow_display(*_: Any) -> None:
+    """If MLflow's display handler is loaded, make it show our bundle (once), and flush
+    MLflow's spans so that its post-run hook, after this one, finds the cell's traces."""
+    module = sys.modules.get(_MLFLOW_DISPLAY)
+    if module is None:
+        return
+    if _enabled:
+        _flush_mlflow_spans()
+    if _state.get("mlflow_adopted"):
+        return
+    try:
+        handler = module.IPythonTraceDisplayHandler.get_instance()
+
+        def get_mimebundle(traces: list[Any]) -> dict[str, Any]:
+            if not _enabled:  # ours is off: MLflow's own display
+                return type(handler).get_mimebundle(handler, traces)
+            return mlflow_bundle(traces)
+
+        # the instance's method (MLflow's exporter holds this instance): its post-run
+        # hook, which collects the cell's traces, now displays our bundle
+        handler.get_mimebundle = get_mimebundle
+        _state["mlflow_adopted"] = True
+    except Exception:  # noqa: BLE001 - another MLflow version: its own display stays
+        _log.debug("could not adopt MLflow's trace display", exc_info=True)
+
+
+def adopt_mlflow_display() -> None:
+    """Show MLflow's traces (``@mlflow.trace``) with our renderer in this kernel: now if
+    MLflow's display is loaded, else after each cell until it is (our hook registered
+    first runs before MLflow's own). Nothing outside a kernel."""
+    shell = _kernel_shell()
+    if shell is None:
+        return
+    _take_over_mlflow_display()
+    with _lock:
+        if not _state.get("mlflow_hook"):
+            shell.events.register("post_run_cell", _take_over_mlflow_display)
+            _state["mlflow_hook"] = True

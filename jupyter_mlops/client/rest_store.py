@@ -445,7 +445,10 @@ class RestTrackingStore(TrackingStore):
         max_results: int = 100,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible_owners: Sequence[str] | None = None,
+        viewer: str | None = None,
     ) -> tuple[list[Any], str | None]:
+        """(``visible_owners``/``viewer``: the server applies its own access rules.)"""
         from ..tracking.traces import TraceInfo
 
         body: dict[str, Any] = {

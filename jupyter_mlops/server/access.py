@@ -19,6 +19,9 @@ The rules (:class:`AccessPolicy`, replaceable through
   from the creator) renames, deletes or tags them;
 - admins see and change everything.
 
+Traces follow the runs' rules, with their owner in tag ``mlops.owner``
+(:mod:`.trace_access`).
+
 The model registry follows the same rules (:mod:`.registry_access`): a registered
 model belongs to its creator and a team (tag ``mlops.team``, a hub group); the
 team reads it, its owner and the team's maintainers (``AccessPolicy.maintainers``)
@@ -35,13 +38,13 @@ from traitlets import Bool, Dict, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..tracking.errors import PERMISSION_DENIED, TrackingError, not_found
+from ..tracking.trace_store import OWNER_TAG, VISIBILITY_TAG
+from .trace_access import TraceGuard
 
 if TYPE_CHECKING:
     from ..tracking.entities import Metric, Run, RunInfo
     from ..tracking.store import TrackingStore
 
-OWNER_TAG = "mlops.owner"
-VISIBILITY_TAG = "mlops.visibility"
 #: A registered model's team: a hub group (default: the creator's first group).
 TEAM_TAG = "mlops.team"
 USER_TAG = "mlflow.user"
@@ -168,6 +171,20 @@ class AccessPolicy(LoggingConfigurable):
             return True
         return self.team_can_write and self.can_read_run(caller, run)
 
+    def can_read_trace(self, caller: Caller, owner: str | None, tags: dict[str, str]) -> bool:
+        """A trace (its owner: tag ``mlops.owner``), as a run: its owner, the owner's team
+        unless private, admins."""
+        if caller.admin or (owner and owner == caller.name):
+            return True
+        if tags.get(VISIBILITY_TAG) == "private":
+            return False
+        return bool(owner) and owner in caller.teammates
+
+    def can_write_trace(self, caller: Caller, owner: str | None, tags: dict[str, str]) -> bool:
+        if caller.admin or (owner and owner == caller.name):
+            return True
+        return self.team_can_write and self.can_read_trace(caller, owner, tags)
+
     def can_manage_experiment(self, caller: Caller, tags: dict[str, str]) -> bool:
         return caller.admin or tags.get(OWNER_TAG) == caller.name
 
@@ -181,8 +198,9 @@ class AccessPolicy(LoggingConfigurable):
         return GuardedStore(store, self.caller(user), self)
 
 
-class GuardedStore:
-    """The tracking store as one caller may use it (the REST endpoints' ``store``)."""
+class GuardedStore(TraceGuard):
+    """The tracking store as one caller may use it (the REST endpoints' ``store``);
+    MLflow's tracing calls are :class:`.trace_access.TraceGuard`'s."""
 
     def __init__(self, store: TrackingStore, caller: Caller, policy: AccessPolicy) -> None:
         self._store = store
@@ -423,6 +441,18 @@ class GuardedArtifacts:
                 "Artifact paths start with <experiment id>/<run id>/ on the shared service."
             )
         experiment_id, run_id = parts[0], parts[1]
+        if run_id == "traces":
+            # <experiment id>/traces/<trace id>/...: a trace's data (MLflow's traces.json);
+            # batch files (traces/batches/) hold many users' traces: the store's only
+            trace_id = parts[2] if len(parts) > 2 else ""
+            if not trace_id or trace_id == "batches":
+                if caller.admin:
+                    return
+                raise denied("Trace data is read through the trace routes.")
+            info = self._guard.trace_info(trace_id, write=write)
+            if str(info.experiment_id) != experiment_id:
+                raise not_found(f"No such artifact: '{path}'")
+            return
         if run_id == "models" and self._guard.registry is not None:
             # <experiment id>/models/<model id>/...: an MLflow 3 logged model's files
             model_id = parts[2] if len(parts) > 2 else ""

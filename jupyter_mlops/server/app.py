@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -43,6 +44,15 @@ ENV_SERVER_URL = "JUPYTER_MLOPS_SERVER_URL"
 ENV_SERVER_TOKEN = "JUPYTER_MLOPS_SERVER_TOKEN"
 ENV_MLFLOW_URI = "MLFLOW_TRACKING_URI"
 ENV_MLFLOW_TOKEN = "MLFLOW_TRACKING_TOKEN"
+#: Where MLflow's notebook display points its trace <iframe> (default: the tracking URI,
+#: a server-side address): our page, by path, so the browser loads it from JupyterLab's
+#: own origin with its login (server/handlers/trace_page.py).
+ENV_MLFLOW_TRACE_RENDERER = "MLFLOW_NOTEBOOK_TRACE_RENDERER_BASE_URL"
+#: MLflow 3.17 exports spans from a batch processor's thread, up to seconds after the cell:
+#: its notebook display hook (run right after the cell) then finds no trace to show.
+#: Kernels get the simple processor (spans handed over at their end; MLflow still sends
+#: them over the network asynchronously).
+ENV_MLFLOW_BATCH_SPANS = "MLFLOW_USE_BATCH_SPAN_PROCESSOR"
 #: Names of the variables a jupyter-mlops server exported: a server started from
 #: a terminal of another one must not take those for the user's own settings.
 ENV_MARKER = "JUPYTER_MLOPS_EXPORTED"
@@ -85,6 +95,21 @@ class MLOpsApp(ExtensionApp):
         the default is the client's own sweep's (JUPYTER_MLOPS_HEARTBEAT_TIMEOUT), long
         because a kernel stuck in C code that holds the GIL cannot beat but is not dead.
         0 disables the reaper.""",
+    )
+
+    trace_file_sweep_interval = Float(
+        3600.0,
+        config=True,
+        help="""Seconds between sweeps of orphaned trace data files (batch files no trace
+        names, left by a crash between a file's write and its rows' commit; see
+        docs/tracing.md). The first sweep runs at start-up. 0 disables the sweep.""",
+    )
+
+    trace_file_grace = Float(
+        3600.0,
+        config=True,
+        help="""Age in seconds before a trace data file no trace names counts as orphaned
+        (a file being committed right now is seconds old).""",
     )
 
     max_request_body = Int(
@@ -295,6 +320,7 @@ class MLOpsApp(ExtensionApp):
     _budget: BodyBudget | None = None
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
+    _sweeper: PeriodicCallback | None = None
     _closing = False
     #: The task starting the services, while it runs.
     _starting: asyncio.Task[Any] | None = None
@@ -334,6 +360,7 @@ class MLOpsApp(ExtensionApp):
             self.export_environment()
         self.events = EventBus()
         self._start_reaper()
+        self._start_sweeper()
         if not self.multi_user:
             self._relay = RunEndRelay(self._store, self.events.publish)
             self._build_services()
@@ -437,8 +464,9 @@ class MLOpsApp(ExtensionApp):
         every acknowledged write is committed), then the store closes."""
         self._closing = True
         await self._stop_services()
-        if self._reaper is not None:
-            self._reaper.stop()
+        for timer in (self._reaper, self._sweeper):
+            if timer is not None:
+                timer.stop()
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(
@@ -566,6 +594,28 @@ class MLOpsApp(ExtensionApp):
             await self._tell_killed(killed)
         return list(killed)
 
+    def _start_sweeper(self) -> None:
+        if self.trace_file_sweep_interval <= 0:
+            return
+        self._sweeper = PeriodicCallback(
+            self.sweep_trace_files, self.trace_file_sweep_interval * 1000
+        )
+        self._sweeper.start()
+        IOLoop.current().add_callback(self.sweep_trace_files)  # and once at start-up
+
+    async def sweep_trace_files(self) -> list[str]:
+        """Delete orphaned trace data files (``trace_file_grace``)."""
+        sweep = getattr(self._store, "sweep_trace_files", None)
+        if sweep is None:  # a store without batch files
+            return []
+        try:
+            return list(await self.run_blocking(sweep, self.trace_file_grace))
+        except Unavailable:
+            return []
+        except Exception:
+            self.log.exception("jupyter-mlops: sweeping trace data files failed")
+            return []
+
     async def _tell_killed(self, run_ids: list[str]) -> None:
         relay = self._relay
         if relay is None:
@@ -611,6 +661,11 @@ class MLOpsApp(ExtensionApp):
         if url:
             wanted[ENV_SERVER_URL] = url
             wanted[ENV_MLFLOW_URI] = url + "mlops"
+            if os.environ.get(ENV_MLFLOW_URI, url + "mlops") == url + "mlops" or (
+                ENV_MLFLOW_URI in self._exported
+            ):  # MLflow's traces come here: its iframe too
+                wanted[ENV_MLFLOW_TRACE_RENDERER] = urlsplit(url).path + "mlops/"
+                wanted[ENV_MLFLOW_BATCH_SPANS] = "false"
         if token:
             wanted[ENV_SERVER_TOKEN] = token
             if url:

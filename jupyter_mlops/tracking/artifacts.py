@@ -141,6 +141,13 @@ class LocalArtifactRepository(ArtifactRepository):
             raise not_found(f"No such artifact: '{clean_path(path)}'")
         return open(full, "rb")
 
+    def modified_ms(self, path: str) -> int | None:
+        """When the file was last written (ms since the epoch), None if there is none."""
+        try:
+            return int(os.stat(self._full(path)).st_mtime * 1000)
+        except OSError:
+            return None
+
     def list(self, path: str = "") -> list[FileInfo]:
         rel = clean_path(path)
         full = self._full(path)

@@ -14,18 +14,18 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import assessments as _assessments
-from . import trace_search
+from . import trace_files, trace_search
 from . import traces as t
 from .clock import now_ms
-from .errors import invalid, not_found
+from .errors import TrackingError, invalid, not_found
 from .paging import decode_page_token, encode_page_token
 from .traces import TraceInfo
 from .validation import experiment_int_ids
@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     from .trace_metrics import MetricsQuery
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+#: Attempts of a trace write that lost a race for a new trace id (PostgreSQL).
+_WRITE_ATTEMPTS = 3
+#: PostgreSQL's deadlock_detected and serialization_failure.
+_RACE_SQLSTATES = ("40P01", "40001")
 
 #: A trace as our client sends it: its info and its spans (MLflow span dicts).
 TraceRecord = tuple[TraceInfo, Sequence[dict[str, Any]]]
@@ -83,7 +89,11 @@ class TraceStore:
         max_results: int = 100,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible_owners: Sequence[str] | None = None,
+        viewer: str | None = None,
     ) -> tuple[list[TraceInfo], str | None]:
+        """``visible_owners`` (the shared service's access filter): only traces whose tag
+        ``mlops.owner`` is one of them, without private ones unless ``viewer`` owns them."""
         raise NotImplementedError("This tracking store does not record traces.")
 
     def delete_traces(
@@ -104,10 +114,16 @@ class TraceStore:
     def link_traces_to_run(self, trace_ids: Sequence[str], run_id: str) -> None:
         raise NotImplementedError("This tracking store does not record traces.")
 
-    def log_spans(self, experiment_id: str, by_trace: Mapping[str, list[dict[str, Any]]]) -> int:
+    def log_spans(
+        self,
+        experiment_id: str,
+        by_trace: Mapping[str, list[dict[str, Any]]],
+        new_tags: Mapping[str, str] | None = None,
+    ) -> int:
         """OTLP ingest: spans grouped by OTel trace id (hex). Indexes them, creates traces
         not seen yet (completed by their root span), and writes their data to the artifact
-        store unless MLflow's client owns it (it uploads ``traces.json`` itself)."""
+        store unless MLflow's client owns it (it uploads ``traces.json`` itself).
+        ``new_tags`` go on the traces it creates (the shared service's owner)."""
         raise NotImplementedError("This tracking store does not record traces.")
 
     def log_traces(self, records: Sequence[TraceRecord]) -> None:
@@ -185,9 +201,12 @@ class SqlTraceStore(TraceStore):
         if not info.trace_id:
             info.trace_id = t.new_trace_id()
         info.tags.setdefault(t.TAG_ARTIFACT_LOCATION, self._location(exp, info.trace_id))
-        with self._write() as conn:
+
+        def write(conn: Connection) -> TraceInfo:
             t.upsert_info(conn, info, self._upsert, self._insert_ignore)
             return t.load_infos(conn, [t.get_row(conn, info.trace_id)])[0]
+
+        return self._write_retrying(write, [info.trace_id])
 
     def start_trace_v2(
         self,
@@ -306,7 +325,12 @@ class SqlTraceStore(TraceStore):
         self._drop_unreferenced(files)
         return n
 
-    def log_spans(self, experiment_id: str, by_trace: Mapping[str, list[dict[str, Any]]]) -> int:
+    def log_spans(
+        self,
+        experiment_id: str,
+        by_trace: Mapping[str, list[dict[str, Any]]],
+        new_tags: Mapping[str, str] | None = None,
+    ) -> int:
         exp = self._checked_experiment(experiment_id)
         prepared = []
         for otel_hex, span_dicts in by_trace.items():
@@ -325,8 +349,9 @@ class SqlTraceStore(TraceStore):
                 repo = self.artifact_repo(self._location(exp, trace_id))
                 name = f"{t.OTLP_DIR}/{uuid.uuid4().hex}.json"
                 repo.put(name, json.dumps({"spans": span_dicts}).encode())
-        n = 0
-        with self._write() as conn:
+
+        def write(conn: Connection) -> int:
+            n = 0
             for trace_id, rows, _dicts, _owned in prepared:
                 have = conn.execute(
                     sa.select(t.traces.c.trace_id, t.traces.c.state).where(
@@ -336,12 +361,15 @@ class SqlTraceStore(TraceStore):
                 from_spans = t.info_from_spans(trace_id, exp.experiment_id, rows)
                 if have is None:
                     from_spans.tags[t.TAG_ARTIFACT_LOCATION] = self._location(exp, trace_id)
+                    from_spans.tags.update(new_tags or {})
                     t.upsert_info(conn, from_spans, self._upsert, self._insert_ignore)
                 elif have.state == "IN_PROGRESS" and any(r.parent_span_id is None for r in rows):
                     t.upsert_info(conn, from_spans, self._upsert, self._insert_ignore)
                 t.index_spans(conn, trace_id, rows, self._insert_ignore)
                 n += len(rows)
-        return n
+            return n
+
+        return self._write_retrying(write, [p[0] for p in prepared])
 
     def log_traces(self, records: Sequence[TraceRecord]) -> None:
         checked = []
@@ -363,14 +391,16 @@ class SqlTraceStore(TraceStore):
             by_exp.setdefault(info.experiment_id, []).append((trace_id, span_dicts))
         for exp_id, items in by_exp.items():
             data, offsets = t.pack_batch(items)
-            name = f"{uuid.uuid4().hex}.jsonl"
+            name = trace_files.batch_file_name()
             batch_dir = self._batch_dir(exps[exp_id])
             self.artifact_repo(batch_dir).put_durable(name, data)
             uri = f"{batch_dir}/{name}"
             for trace_id, (off, length) in offsets.items():
                 ranges[trace_id] = (uri, off, length)
         replaced: set[str] = set()
-        with self._write() as conn:
+
+        def write(conn: Connection) -> None:
+            replaced.clear()  # a retried attempt starts over
             tc = t.traces.c
             have = {
                 r.trace_id: r.data_file
@@ -389,29 +419,54 @@ class SqlTraceStore(TraceStore):
                 else:
                     fresh.append((info, rows, ranges[trace_id]))
             t.insert_new(conn, fresh, self._insert_ignore)
+
+        self._write_retrying(write, list(last))
         self._drop_unreferenced(replaced)
 
     def _batch_dir(self, experiment: Experiment) -> str:
         return f"{experiment.artifact_location.rstrip('/')}/{t.BATCH_DIR}"
 
     def _drop_unreferenced(self, files: set[str]) -> None:
-        """Compaction: delete the batch files none of whose traces is left. A file is
-        written once and never appended to, so a file no row names stays unnamed."""
-        if not files:
-            return
-        tc = t.traces.c
-        with self._read() as conn:
-            live = set(
-                conn.execute(
-                    sa.select(tc.data_file).where(tc.data_file.in_(sorted(files))).distinct()
-                ).scalars()
-            )
-        for uri in files - live:
-            head, _, name = uri.rpartition("/")
+        """After traces left ``files``: delete those none of whose traces is left, compact
+        those mostly dead (:mod:`.trace_files`)."""
+        trace_files.tidy(self, files)
+
+    def sweep_trace_files(self, grace_s: float = trace_files.ORPHAN_GRACE_S) -> list[str]:
+        """Delete batch files no trace names, older than ``grace_s`` (a crash between a
+        file's write and its rows' commit leaves one); returns their URIs."""
+        return trace_files.sweep_orphans(self, grace_s)
+
+    def _write_retrying(self, work: Callable[[Connection], _T], trace_ids: Sequence[str]) -> _T:
+        """``work(conn)`` in a write transaction that creates or updates ``trace_ids``.
+        SQLite's writes are serialized. On PostgreSQL two requests writing the same new
+        trace would both insert it (one failing on the unique key): the transaction first
+        takes an advisory lock per trace id (in one order, so no deadlock), and is run
+        again should a writer that takes no such lock still win a race."""
+        for attempt in range(_WRITE_ATTEMPTS):
             try:
-                self.artifact_repo(head).delete(name)
-            except Exception as e:  # noqa: BLE001 - a file left behind is not the delete's error
-                log.warning("jupyter-mlops: could not delete trace data file %s: %s", uri, e)
+                with self._write() as conn:
+                    if conn.dialect.name == "postgresql" and trace_ids:
+                        conn.exec_driver_sql(
+                            "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+                            "hashtextextended(id, 0) AS k FROM unnest(%s::text[]) AS id "
+                            "ORDER BY 1) AS keys",
+                            (sorted(set(trace_ids)),),
+                        )
+                    return work(conn)
+            except (sa.exc.IntegrityError, sa.exc.OperationalError) as e:
+                # a deadlock between two batches naming the same traces is a race too
+                raced = isinstance(e, sa.exc.IntegrityError) or (
+                    getattr(e.orig, "sqlstate", None) in _RACE_SQLSTATES
+                )
+                if not raced:
+                    raise
+                if attempt + 1 == _WRITE_ATTEMPTS:
+                    raise TrackingError(
+                        "The trace was written concurrently by another request; retry.",
+                        "RESOURCE_CONFLICT",
+                    ) from e
+                log.debug("jupyter-mlops: concurrent trace write, retrying: %s", e)
+        raise AssertionError("unreachable")
 
     # -- reads ----------------------------------------------------------------------
     def get_trace_info(self, trace_id: str) -> TraceInfo:
@@ -426,11 +481,16 @@ class SqlTraceStore(TraceStore):
         with self._read() as conn:
             row = t.get_row(conn, trace_id)
         if row.data_file:  # a byte range of a batch file
-            head, _, name = row.data_file.rpartition("/")
-            with self.artifact_repo(head).open(name) as f:
-                f.seek(int(row.data_offset))
-                data = json.loads(f.read(int(row.data_length)))
-            return list(data.get("spans") or [])
+            try:
+                return self._read_range(row)
+            except TrackingError as e:
+                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+            # compacted meanwhile (trace_files.py): the row names the new file
+            with self._read() as conn:
+                row = t.get_row(conn, trace_id)
+            if row.data_file:
+                return self._read_range(row)
         info = self.get_trace_info(trace_id)
         loc = info.tags.get(t.TAG_ARTIFACT_LOCATION)
         if not loc:
@@ -449,6 +509,13 @@ class SqlTraceStore(TraceStore):
                     parts.append(f.read())
         return t.merge_span_files(parts)
 
+    def _read_range(self, row: Any) -> list[dict[str, Any]]:
+        head, _, name = row.data_file.rpartition("/")
+        with self.artifact_repo(head).open(name) as f:
+            f.seek(int(row.data_offset))
+            data = json.loads(f.read(int(row.data_length)))
+        return list(data.get("spans") or [])
+
     def search_traces(
         self,
         experiment_ids: Sequence[str],
@@ -456,6 +523,8 @@ class SqlTraceStore(TraceStore):
         max_results: int = 100,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visible_owners: Sequence[str] | None = None,
+        viewer: str | None = None,
     ) -> tuple[list[TraceInfo], str | None]:
         from .assessments import load_for_traces
 
@@ -466,7 +535,11 @@ class SqlTraceStore(TraceStore):
         tc = t.traces.c
         q = (
             sa.select(t.traces)
-            .where(tc.experiment_id.in_(ids), *trace_search.filter_clauses(comparisons))
+            .where(
+                tc.experiment_id.in_(ids),
+                *trace_search.filter_clauses(comparisons),
+                *_owner_clauses(visible_owners, viewer),
+            )
             .order_by(*trace_search.order_clauses(order))
             .offset(offset)
             .limit(max_results + 1)
@@ -559,3 +632,23 @@ class SqlTraceStore(TraceStore):
 
         with self._write() as conn:
             a.delete(conn, trace_id, assessment_id)
+
+
+#: The trace tags of the shared service's access rules (server/access.py).
+OWNER_TAG = "mlops.owner"
+VISIBILITY_TAG = "mlops.visibility"
+
+
+def _owner_clauses(owners: Sequence[str] | None, viewer: str | None) -> list[Any]:
+    """The access filter of ``search_traces``: traces owned by ``owners``, without other
+    users' private ones (None: no filter)."""
+    if owners is None:
+        return []
+    tags = t.trace_tags
+
+    def tagged(key: str, *value: Any) -> Any:
+        return sa.exists().where(tags.c.trace_id == t.traces.c.trace_id, tags.c.key == key, *value)
+
+    private = tagged(VISIBILITY_TAG, tags.c.value == "private")
+    mine = tagged(OWNER_TAG, tags.c.value == viewer) if viewer else sa.false()
+    return [tagged(OWNER_TAG, tags.c.value.in_(list(owners))), sa.or_(mine, ~private)]

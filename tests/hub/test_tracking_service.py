@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -724,15 +726,15 @@ def _register_team_model_once(hub: ServiceHub) -> dict[str, str]:
     return _REGISTERED
 
 
-def test_trace_routes_are_refused_on_the_service(hub: ServiceHub) -> None:
-    """Traces have no per-experiment rules on the shared service: every trace and evaluation route answers
-    NOT_IMPLEMENTED with what to do instead (after authentication)."""
+def test_evaluation_routes_are_refused_on_the_service(hub: ServiceHub) -> None:
+    """Evaluation datasets and scorers have no per-experiment rules on the shared service yet: every
+    evaluation route answers NOT_IMPLEMENTED with what to do instead (after authentication)."""
     from routewalk import sample_path
 
-    from jupyter_mlops.server.handlers import evaluation, traces
+    from jupyter_mlops.server.handlers import evaluation
 
     base = f"{hub.url}/services/{SERVICE}/mlops/"
-    for pattern, _cls, _kw in traces.routes() + evaluation.routes():
+    for pattern, _cls, _kw in evaluation.routes():
         r = requests.post(
             base + sample_path(pattern),
             headers={"Authorization": f"Bearer {hub.tokens['alice']}"},
@@ -868,3 +870,309 @@ def test_a_team_servers_models_panel_reads_the_hub_registry(hub: ServiceHub) -> 
         )
     finally:
         hub.stop_all()
+
+
+# -- MLflow traces on the service (server/trace_access.py) --------------------------------------
+TRACED = """
+import json, os, mlflow
+mlflow.set_tracking_uri(os.environ["HUB_TRACKING_URI"])
+mlflow.set_experiment("vision-agents")
+
+@mlflow.trace(span_type="TOOL")
+def leaf(x):
+    return x * 2
+
+@mlflow.trace
+def middle(x):
+    return leaf(x) + 1
+
+@mlflow.trace(name="top")
+def top(x):
+    return middle(x) * 10
+
+with mlflow.start_run() as run:
+    results = [top(i) for i in range(2)]
+mlflow.flush_trace_async_logging()
+found = mlflow.search_traces(return_type="list", order_by=["timestamp ASC"])
+trace = mlflow.get_trace(found[0].info.trace_id)
+print("RESULT " + json.dumps({
+    "results": results, "ids": [t.info.trace_id for t in found],
+    "experiment_id": found[0].info.experiment_id, "run_id": run.info.run_id,
+    "names": sorted(s.name for s in trace.data.spans),
+}))
+"""
+
+READ = """
+import json, os, mlflow
+mlflow.set_tracking_uri(os.environ["HUB_TRACKING_URI"])
+exp = mlflow.get_experiment_by_name("vision-agents")
+found = mlflow.search_traces(locations=[exp.experiment_id], return_type="list")
+names = []
+for t in found:
+    names.append(sorted(s.name for s in mlflow.get_trace(t.info.trace_id).data.spans))
+print("RESULT " + json.dumps({"ids": [t.info.trace_id for t in found], "names": names}))
+"""
+
+
+def _mlflow(hub: ServiceHub, who: str, code: str, tmp_path: Path) -> dict[str, Any]:
+    """The official mlflow client in a process of its own, as ``who`` (a pod's kernel)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
+    env.update(
+        HUB_TRACKING_URI=hub.service_url.rstrip("/"),
+        MLFLOW_TRACKING_TOKEN=hub.tokens[who],
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+        HOME=str(tmp_path),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+
+
+def _call(
+    hub: ServiceHub, who: str, method: str, path: str, body: Any = None, **kw: Any
+) -> requests.Response:
+    """``path`` under the service's ``mlops/`` (v2, v3 and OTLP routes alike)."""
+    return requests.request(
+        method,
+        hub.service_url + path,
+        headers={"Authorization": f"Bearer {hub.tokens[who]}", **kw.pop("headers", {})},
+        data=json.dumps(body) if body is not None else None,
+        timeout=60,
+        **kw,
+    )
+
+
+_TRACES: dict[str, Any] = {}
+
+
+def _alice_traces(hub: ServiceHub, tmp_path: Path) -> dict[str, Any]:
+    """alice's traced chain, once per module (tests may run alone)."""
+    if not _TRACES:
+        out = _mlflow(hub, "alice", TRACED, tmp_path)
+        r = _call(
+            hub,
+            "alice",
+            "POST",
+            f"api/3.0/mlflow/traces/{out['ids'][0]}/assessments",
+            {"assessment": {"assessment_name": "good", "feedback": {"value": True}}},
+        )
+        assert r.status_code == 200, r.text
+        out["assessment_id"] = r.json()["assessment"]["assessment_id"]
+        _TRACES.update(out)
+    return _TRACES
+
+
+def _search_ids(hub: ServiceHub, who: str, experiment_id: str) -> set[str]:
+    r = _call(
+        hub,
+        who,
+        "POST",
+        "api/3.0/mlflow/traces/search",
+        {
+            "locations": [{"mlflow_experiment": {"experiment_id": experiment_id}}],
+            "max_results": 500,
+        },
+    )
+    assert r.status_code == 200, r.text
+    return {t["trace_id"] for t in r.json().get("traces", [])}
+
+
+def test_alice_traces_with_mlflow_and_her_team_reads_them(hub: ServiceHub, tmp_path: Path) -> None:
+    out = _alice_traces(hub, tmp_path)
+    assert out["results"] == [10, 30]
+    assert len(out["ids"]) == 2
+    assert out["names"] == ["leaf", "middle", "top"]
+    info = _call(hub, "alice", "GET", f"api/3.0/mlflow/traces/{out['ids'][0]}").json()
+    assert info["trace"]["trace_info"]["tags"]["mlops.owner"] == "alice"
+    # bob (vision) finds and reads them with the official client, span trees included
+    (tmp_path / "bob").mkdir()
+    seen = _mlflow(hub, "bob", READ, tmp_path / "bob")
+    assert set(out["ids"]) <= set(seen["ids"])
+    assert seen["names"][0] == ["leaf", "middle", "top"]
+    # ... but changes nothing of hers
+    r = _call(
+        hub,
+        "bob",
+        "PATCH",
+        f"api/3.0/mlflow/traces/{out['ids'][0]}/tags",
+        {"key": "reviewed", "value": "bob"},
+    )
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+    r = _call(
+        hub,
+        "bob",
+        "POST",
+        "api/3.0/mlflow/traces/delete-traces",
+        {"experiment_id": out["experiment_id"], "max_timestamp_millis": 2**62},
+    )
+    assert r.status_code == 200 and r.json()["traces_deleted"] == 0, r.text
+    assert set(out["ids"]) <= _search_ids(hub, "alice", out["experiment_id"])
+    # carol (nlp) sees none of them
+    assert not set(out["ids"]) & _search_ids(hub, "carol", out["experiment_id"])
+
+
+def test_a_private_trace_is_its_owners(hub: ServiceHub, tmp_path: Path) -> None:
+    out = _alice_traces(hub, tmp_path)
+    r = _call(
+        hub,
+        "alice",
+        "PATCH",
+        f"api/3.0/mlflow/traces/{out['ids'][1]}/tags",
+        {"key": "mlops.visibility", "value": "private"},
+    )
+    assert r.status_code == 200, r.text
+    r = _call(hub, "bob", "GET", f"api/3.0/mlflow/traces/{out['ids'][1]}")
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+    bob_sees = _search_ids(hub, "bob", out["experiment_id"])
+    assert out["ids"][0] in bob_sees and out["ids"][1] not in bob_sees
+    assert out["ids"][1] in _search_ids(hub, "alice", out["experiment_id"])
+    assert _call(hub, "ada", "GET", f"api/3.0/mlflow/traces/{out['ids'][1]}").status_code == 200
+    # the identity tag is the service's
+    r = _call(
+        hub,
+        "alice",
+        "PATCH",
+        f"api/3.0/mlflow/traces/{out['ids'][1]}/tags",
+        {"key": "mlops.owner", "value": "bob"},
+    )
+    assert r.status_code == 403, r.text
+
+
+def _otlp(trace_hex: str, name: str) -> dict[str, Any]:
+    span = {
+        "traceId": trace_hex,
+        "spanId": "22" * 8,
+        "name": name,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+    }
+    return {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+
+
+def test_otlp_spans_become_the_senders_traces(hub: ServiceHub, tmp_path: Path) -> None:
+    out = _alice_traces(hub, tmp_path)
+    headers = {"Content-Type": "application/json", "x-mlflow-experiment-id": out["experiment_id"]}
+    trace_hex = "5a" * 16
+    r = _call(hub, "alice", "POST", "v1/traces", _otlp(trace_hex, "agent"), headers=headers)
+    assert r.status_code == 200, r.text
+    trace_id = f"tr-{trace_hex}"
+    got = _call(hub, "bob", "GET", "api/3.0/mlflow/traces/get", params={"trace_id": trace_id})
+    assert got.status_code == 200, got.text
+    assert [s["name"] for s in got.json()["trace"]["spans"]] == ["agent"]
+    assert got.json()["trace"]["trace_info"]["tags"]["mlops.owner"] == "alice"
+    # carol adding spans to alice's trace: refused, nothing added
+    r = _call(hub, "carol", "POST", "v1/traces", _otlp(trace_hex, "carols"), headers=headers)
+    assert r.status_code == 403, r.text
+    got = _call(hub, "alice", "GET", "api/3.0/mlflow/traces/get", params={"trace_id": trace_id})
+    assert [s["name"] for s in got.json()["trace"]["spans"]] == ["agent"]
+
+
+def _fill(pattern: str, ids: dict[str, Any]) -> str:
+    """The route's path aimed at alice's trace and assessment."""
+    from routewalk import sample_path
+
+    values = {"trace_id": ids["ids"][0], "request_id": ids["ids"][0]}
+    values["assessment_id"] = ids["assessment_id"]
+    filled = re.sub(
+        r"\(\?P<(\w+)>[^)]*\)", lambda m: re.escape(values.get(m.group(1), "x1")), pattern
+    )
+    return sample_path(filled)
+
+
+def test_other_team_is_refused_on_every_trace_route(hub: ServiceHub, tmp_path: Path) -> None:
+    """carol (nlp) on every route and verb of the tracing route table (whoever adds one), each call aimed at
+    alice's trace: 403; searches answer without alice's traces. Nothing of alice's changed."""
+    from jupyter_mlops.server.handlers import traces
+
+    ids = _alice_traces(hub, tmp_path)
+    trace_id, exp = ids["ids"][0], ids["experiment_id"]
+    info = {
+        "trace_id": trace_id,
+        "trace_location": {
+            "type": "MLFLOW_EXPERIMENT",
+            "mlflow_experiment": {"experiment_id": exp},
+        },
+        "request_time": "2024-01-01T00:00:00Z",
+        "state": "OK",
+        "tags": {"mlops.note": "carol"},
+    }
+    body = {
+        "trace": {"trace_info": info},
+        "traces": [{"info": info, "spans": []}],
+        "trace_id": trace_id,
+        "request_id": trace_id,
+        "trace_ids": [trace_id],
+        "request_ids": [trace_id],
+        "run_id": ids["run_id"],
+        "experiment_id": exp,
+        "experiment_ids": [exp],
+        "locations": [{"mlflow_experiment": {"experiment_id": exp}}],
+        "key": "mlops.note",
+        "value": "carol was here",
+        "assessment": {"assessment_name": "good", "feedback": {"value": False}},
+        "update_mask": "feedback",
+        "metric_name": "trace_count",
+        "filter_string1": "trace.status = 'OK'",
+        "filter_string2": "trace.status = 'ERROR'",
+        "timestamp_ms": 1,
+        "status": "OK",
+        "request_metadata": [{"key": "mlflow.sourceRun", "value": ids["run_id"]}],
+    }
+    headers = {"Authorization": f"Bearer {hub.tokens['carol']}"}
+    faults, calls = [], 0
+    for pattern, _cls, kwargs in traces.routes():
+        path = _fill(pattern, ids)
+        url = hub.service_url + path
+        verbs = list(kwargs.get("rpcs", {})) or (["POST"] if path == "v1/traces" else ["GET"])
+        for verb in verbs:
+            if path == "v1/traces":
+                r = requests.post(
+                    url,
+                    data=json.dumps(_otlp(trace_id[3:], "carols")),
+                    headers={
+                        **headers,
+                        "Content-Type": "application/json",
+                        "x-mlflow-experiment-id": exp,
+                    },
+                    timeout=60,
+                )
+            elif verb == "GET":
+                r = requests.get(url, params=body, headers=headers, timeout=60)
+            else:
+                r = requests.request(verb, url, data=json.dumps(body), headers=headers, timeout=60)
+            calls += 1
+            if "search" in path or (path.endswith("mlflow/traces") and verb == "GET"):
+                # listings answer without alice's traces (a query string cannot carry v3's
+                # location objects: GET .../search is a 400 whoever asks)
+                answered = r.status_code == 200 or (verb == "GET" and r.status_code == 400)
+                if not answered or trace_id in r.text:
+                    faults.append((verb, path, r.status_code, r.text[:200]))
+            elif r.status_code != 403 or r.json().get("error_code") != "PERMISSION_DENIED":
+                faults.append((verb, path, r.status_code, r.text[:200]))
+    assert calls >= 20
+    assert faults == [], "\n".join(map(repr, faults))
+    # alice's trace is as she left it
+    got = _call(hub, "alice", "GET", "api/3.0/mlflow/traces/get", params={"trace_id": trace_id})
+    assert got.status_code == 200, got.text
+    tags = got.json()["trace"]["trace_info"]["tags"]
+    assert "mlops.note" not in tags and tags["mlops.owner"] == "alice"
+    a = _call(
+        hub, "alice", "GET", f"api/3.0/mlflow/traces/{trace_id}/assessments/{ids['assessment_id']}"
+    )
+    assert a.json()["assessment"]["feedback"]["value"] is True, a.text
+    # nor can carol read its data through the artifacts proxy; bob can
+    art = f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts/{exp}/traces/{trace_id}/artifacts/traces.json"
+    assert requests.get(art, headers=headers, timeout=30).status_code == 403
+    bob = {"Authorization": f"Bearer {hub.tokens['bob']}"}
+    assert requests.get(art, headers=bob, timeout=30).status_code == 200
+    batches = f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts/{exp}/traces/batches"
+    assert requests.get(batches, headers=bob, timeout=30).status_code == 403

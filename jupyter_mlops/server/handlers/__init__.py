@@ -59,11 +59,11 @@ class NotFoundHandler(MLOpsHandler):
 
 
 class NotOnSharedServiceHandler(MLOpsHandler):
-    """A route the multi-user mode does not serve (traces, evaluation datasets, scorers):
-    after authentication, MLflow's NOT_IMPLEMENTED with where to send them instead."""
+    """A route the multi-user mode does not serve (evaluation datasets, scorers): after
+    authentication, MLflow's NOT_IMPLEMENTED with where to send them instead."""
 
     MESSAGE = (
-        "{path}: MLflow traces, evaluation datasets and scorers are not served by the hub-wide "
+        "{path}: MLflow evaluation datasets and scorers are not served by the hub-wide "
         "tracking service (no per-experiment access rules for them yet). Log them to your own "
         "Jupyter server: unset MLFLOW_TRACKING_URI/JUPYTER_MLOPS_TRACKING_URI in the kernel, or "
         "point them at <your server>/mlops."
@@ -137,15 +137,17 @@ def _handlers(
 def multi_user_handlers() -> list[tuple[str, Any, dict[str, Any]]]:
     """The routes of the multi-user mode (the hub-wide service): MLflow's tracking API, its
     model registry (MLflow 3's logged models too), its artifacts proxy and the ``api/v1``
-    extras our client uses, all through the access-checked stores (``access.py``,
-    ``registry_access.py``). Traces and evaluation routes answer NOT_IMPLEMENTED; pipelines
-    and UI routes are not there."""
+    extras our client uses, MLflow's tracing (traces, assessments, OTLP), all through the
+    access-checked stores (``access.py``, ``registry_access.py``, ``trace_access.py``).
+    Evaluation routes answer NOT_IMPLEMENTED; pipelines and UI routes are not there."""
     out: list[tuple[str, Any, dict[str, Any]]] = [
         (PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes()
     ]
+    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in traces.routes())
+    # MLflow's client asks the server's version before it sends spans over OTLP
+    out.append((PREFIX + "version", mlflow_ui.VersionHandler, {}))
     out.extend(
-        (PREFIX + regex, NotOnSharedServiceHandler, {})
-        for regex, _cls, _kw in traces.routes() + evaluation.routes()
+        (PREFIX + regex, NotOnSharedServiceHandler, {}) for regex, _cls, _kw in evaluation.routes()
     )
     out.extend(
         (PREFIX + re.escape(path), RpcHandler, kwargs)

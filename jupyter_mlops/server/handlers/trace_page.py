@@ -12,6 +12,7 @@ allows no script and no fetch.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from html import escape
 from typing import Any
@@ -28,6 +29,9 @@ PATH = "static-files/lib/notebook-trace-renderer/index.html"
 MAX_TRACES = 10
 #: Characters of a span's inputs/outputs shown (the rest is in JupyterLab's trace view).
 MAX_VALUE_CHARS = 20_000
+#: How long the page waits for traces not stored yet (MLflow exports asynchronously).
+WAIT_ATTEMPTS = 10
+WAIT_STEP_S = 0.5
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
@@ -203,6 +207,14 @@ class NotebookTraceRendererHandler(MLOpsHandler):
                 return found, missing
 
             found, missing = await self.run(load)
+            # MLflow logs traces asynchronously: the iframe may ask before they land
+            for _ in range(WAIT_ATTEMPTS):
+                if not missing:
+                    break
+                await asyncio.sleep(WAIT_STEP_S)
+                ids = missing
+                more, missing = await self.run(load)
+                found += more
             self.set_header("Content-Security-Policy", CSP)
             self.set_header("X-Content-Type-Options", "nosniff")
             # (APIHandler would say JSON)
