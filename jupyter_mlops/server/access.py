@@ -38,7 +38,7 @@ from traitlets import Bool, Dict, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..tracking.errors import PERMISSION_DENIED, TrackingError, not_found
-from ..tracking.trace_store import OWNER_TAG, VISIBILITY_TAG
+from ..tracking.traces import OWNER_TAG, VISIBILITY_TAG
 from .trace_access import TraceGuard
 
 if TYPE_CHECKING:

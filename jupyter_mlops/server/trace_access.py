@@ -16,8 +16,8 @@ never from the request. The rules are the runs' (:class:`.access.AccessPolicy`,
   full; deleting by time deletes only the caller's own (changeable) traces;
 - a trace naming a run (metadata ``mlflow.sourceRun``, ``link-to-run``) needs the right
   to change that run;
-- aggregates over an experiment's traces (trace metrics, filter correlation) would count
-  other users' traces: admins only, for now.
+- aggregates over an experiment's traces (trace metrics, filter correlation) count only the
+  traces the caller may read.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..tracking.errors import PERMISSION_DENIED, RESOURCE_DOES_NOT_EXIST, TrackingError
-from ..tracking.trace_store import OWNER_TAG, VISIBILITY_TAG
+from ..tracking.traces import OWNER_TAG, VISIBILITY_TAG
 
 if TYPE_CHECKING:
     from ..tracking.traces import TraceInfo
@@ -238,28 +238,25 @@ class TraceGuard:
         return self._store.get_trace_spans(trace_id)
 
     def search_traces(self, experiment_ids: Sequence[str], **kwargs: Any) -> Any:
-        kwargs["visible_owners"] = self.policy.visible_user_ids(self.caller)
-        kwargs["viewer"] = self.caller.name
-        return self._store.search_traces(experiment_ids, **kwargs)
+        return self._store.search_traces(experiment_ids, **kwargs, **self._visible())
 
-    def _aggregate(self, what: str) -> None:
-        if not self.caller.admin:
-            raise denied(
-                f"{what} over an experiment's traces counts every user's traces: on the "
-                "shared tracking service it is for admins."
-            )
+    def _visible(self) -> dict[str, Any]:
+        return {
+            "visible_owners": self.policy.visible_user_ids(self.caller),
+            "viewer": self.caller.name,
+        }
 
+    # aggregates count only the traces the caller may read
     def trace_metrics(self, q: Any) -> Any:
-        self._aggregate("Trace metrics")
-        return self._store.trace_metrics(q)
+        import dataclasses
+
+        return self._store.trace_metrics(dataclasses.replace(q, **self._visible()))
 
     def trace_correlation(self, *args: Any, **kwargs: Any) -> Any:
-        self._aggregate("Filter correlation")
-        return self._store.trace_correlation(*args, **kwargs)
+        return self._store.trace_correlation(*args, **kwargs, **self._visible())
 
     def trace_counts(self, *args: Any, **kwargs: Any) -> Any:
-        self._aggregate("Counting")
-        return self._store.trace_counts(*args, **kwargs)
+        return self._store.trace_counts(*args, **kwargs, **self._visible())
 
     # -- assessments: read with the trace, changed by who may change it -----------
     def create_assessment(self, trace_id: str, assessment: dict[str, Any]) -> dict[str, Any]:

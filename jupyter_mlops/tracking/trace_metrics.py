@@ -111,6 +111,9 @@ class MetricsQuery:
     start_time_ms: int | None = None
     end_time_ms: int | None = None
     max_results: int = MAX_RESULTS
+    #: The shared service's access filter (``traces.owner_clauses``; None: every trace).
+    visible_owners: list[str] | None = None
+    viewer: str | None = None
 
 
 def check(q: MetricsQuery) -> None:
@@ -178,7 +181,10 @@ class _Builder:
         self.q, self.dialect = q, dialect
         tc = t.traces.c
         self.froms: Any = t.traces
-        self.where: list[Any] = [tc.experiment_id.in_(q.experiment_ids)]
+        self.where: list[Any] = [
+            tc.experiment_id.in_(q.experiment_ids),
+            *t.owner_clauses(q.visible_owners, q.viewer),
+        ]
         if q.start_time_ms is not None:
             self.where.append(tc.request_time >= q.start_time_ms)
         if q.end_time_ms is not None:

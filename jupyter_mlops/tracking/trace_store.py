@@ -136,15 +136,23 @@ class TraceStore:
         filter1: str,
         filter2: str,
         base_filter: str | None = None,
+        visible_owners: Sequence[str] | None = None,
+        viewer: str | None = None,
     ) -> dict[str, Any]:
         """MLflow's ``calculate-filter-correlation``: the counts of traces matching each
         filter, both, and all (within ``base_filter``), with their NPMI."""
         raise NotImplementedError("This tracking store does not record traces.")
 
     def trace_counts(
-        self, experiment_ids: Sequence[str], filter_string: str | None, dimension: str | None
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        dimension: str | None,
+        visible_owners: Sequence[str] | None = None,
+        viewer: str | None = None,
     ) -> list[tuple[str | None, int]]:
-        """How many traces match, per value of ``dimension`` (``status`` or None)."""
+        """How many traces match, per value of ``dimension`` (``status`` or None)
+        (``visible_owners``/``viewer``: as ``search_traces``)."""
         raise NotImplementedError("This tracking store does not record traces.")
 
     def trace_metrics(self, q: MetricsQuery) -> list[dict[str, Any]]:
@@ -538,7 +546,7 @@ class SqlTraceStore(TraceStore):
             .where(
                 tc.experiment_id.in_(ids),
                 *trace_search.filter_clauses(comparisons),
-                *_owner_clauses(visible_owners, viewer),
+                *t.owner_clauses(visible_owners, viewer),
             )
             .order_by(*trace_search.order_clauses(order))
             .offset(offset)
@@ -559,10 +567,12 @@ class SqlTraceStore(TraceStore):
         filter1: str,
         filter2: str,
         base_filter: str | None = None,
+        visible_owners: Sequence[str] | None = None,
+        viewer: str | None = None,
     ) -> dict[str, Any]:
         def count(*filters: str | None) -> int:
             joined = " AND ".join(f for f in filters if f and f.strip()) or None
-            return self.trace_counts(experiment_ids, joined, None)[0][1]
+            return self.trace_counts(experiment_ids, joined, None, visible_owners, viewer)[0][1]
 
         total = count(base_filter)
         n1, n2 = count(base_filter, filter1), count(base_filter, filter2)
@@ -581,12 +591,21 @@ class SqlTraceStore(TraceStore):
         return out
 
     def trace_counts(
-        self, experiment_ids: Sequence[str], filter_string: str | None, dimension: str | None
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        dimension: str | None,
+        visible_owners: Sequence[str] | None = None,
+        viewer: str | None = None,
     ) -> list[tuple[str | None, int]]:
         comparisons = trace_search.parse_trace_filter(filter_string)
         tc = t.traces.c
         ids = experiment_int_ids(experiment_ids)
-        where = [tc.experiment_id.in_(ids), *trace_search.filter_clauses(comparisons)]
+        where = [
+            tc.experiment_id.in_(ids),
+            *trace_search.filter_clauses(comparisons),
+            *t.owner_clauses(visible_owners, viewer),
+        ]
         with self._read() as conn:
             if dimension is None:
                 n = conn.execute(sa.select(sa.func.count()).select_from(t.traces).where(*where))
@@ -632,23 +651,3 @@ class SqlTraceStore(TraceStore):
 
         with self._write() as conn:
             a.delete(conn, trace_id, assessment_id)
-
-
-#: The trace tags of the shared service's access rules (server/access.py).
-OWNER_TAG = "mlops.owner"
-VISIBILITY_TAG = "mlops.visibility"
-
-
-def _owner_clauses(owners: Sequence[str] | None, viewer: str | None) -> list[Any]:
-    """The access filter of ``search_traces``: traces owned by ``owners``, without other
-    users' private ones (None: no filter)."""
-    if owners is None:
-        return []
-    tags = t.trace_tags
-
-    def tagged(key: str, *value: Any) -> Any:
-        return sa.exists().where(tags.c.trace_id == t.traces.c.trace_id, tags.c.key == key, *value)
-
-    private = tagged(VISIBILITY_TAG, tags.c.value == "private")
-    mine = tagged(OWNER_TAG, tags.c.value == viewer) if viewer else sa.false()
-    return [tagged(OWNER_TAG, tags.c.value.in_(list(owners))), sa.or_(mine, ~private)]

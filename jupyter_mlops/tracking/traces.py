@@ -796,3 +796,23 @@ def npmi(joint: int, first: int, second: int, total: int) -> tuple[float, float]
     if cells[1] == 0 and cells[2] == 0 and cells[3] == 0:
         smooth = 1.0
     return raw, smooth
+
+
+#: The trace tags of the shared service's access rules (server/trace_access.py).
+OWNER_TAG = "mlops.owner"
+VISIBILITY_TAG = "mlops.visibility"
+
+
+def owner_clauses(owners: Sequence[str] | None, viewer: str | None) -> list[Any]:
+    """The access filter of ``search_traces``: traces owned by ``owners``, without other
+    users' private ones (None: no filter)."""
+    if owners is None:
+        return []
+    tags = trace_tags
+
+    def tagged(key: str, *value: Any) -> Any:
+        return sa.exists().where(tags.c.trace_id == traces.c.trace_id, tags.c.key == key, *value)
+
+    private = tagged(VISIBILITY_TAG, tags.c.value == "private")
+    mine = tagged(OWNER_TAG, tags.c.value == viewer) if viewer else sa.false()
+    return [tagged(OWNER_TAG, tags.c.value.in_(list(owners))), sa.or_(mine, ~private)]

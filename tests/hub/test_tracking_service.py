@@ -1090,7 +1090,7 @@ def _fill(pattern: str, ids: dict[str, Any]) -> str:
 
 def test_other_team_is_refused_on_every_trace_route(hub: ServiceHub, tmp_path: Path) -> None:
     """carol (nlp) on every route and verb of the tracing route table (whoever adds one), each call aimed at
-    alice's trace: 403; searches answer without alice's traces. Nothing of alice's changed."""
+    alice's trace: 403; searches and aggregates answer without alice's traces. Nothing of alice's changed."""
     from jupyter_mlops.server.handlers import traces
 
     ids = _alice_traces(hub, tmp_path)
@@ -1150,7 +1150,13 @@ def test_other_team_is_refused_on_every_trace_route(hub: ServiceHub, tmp_path: P
             else:
                 r = requests.request(verb, url, data=json.dumps(body), headers=headers, timeout=60)
             calls += 1
-            if "search" in path or (path.endswith("mlflow/traces") and verb == "GET"):
+            if path.endswith(("/metrics", "/calculate-filter-correlation")):
+                # aggregates count only what carol may read: none of alice's traces
+                got = r.json() if r.status_code == 200 else {}
+                counted = [v for p in got.get("data_points", []) for v in p["values"].values()]
+                if r.status_code != 200 or got.get("total_count") or any(counted):
+                    faults.append((verb, path, r.status_code, r.text[:200]))
+            elif "search" in path or (path.endswith("mlflow/traces") and verb == "GET"):
                 # listings answer without alice's traces (a query string cannot carry v3's
                 # location objects: GET .../search is a 400 whoever asks)
                 answered = r.status_code == 200 or (verb == "GET" and r.status_code == 400)
@@ -1160,6 +1166,9 @@ def test_other_team_is_refused_on_every_trace_route(hub: ServiceHub, tmp_path: P
                 faults.append((verb, path, r.status_code, r.text[:200]))
     assert calls >= 20
     assert faults == [], "\n".join(map(repr, faults))
+    # alice's own aggregates count her traces
+    r = _call(hub, "alice", "POST", "api/3.0/mlflow/traces/calculate-filter-correlation", body)
+    assert r.status_code == 200 and r.json()["total_count"] >= 2, r.text
     # alice's trace is as she left it
     got = _call(hub, "alice", "GET", "api/3.0/mlflow/traces/get", params={"trace_id": trace_id})
     assert got.status_code == 200, got.text

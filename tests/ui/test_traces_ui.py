@@ -252,6 +252,54 @@ def test_inline_trace_in_a_kernel(page: Any, lab: Any, screenshot_dir: Any) -> N
     assert "spans" not in trace
 
 
+MLFLOW_CELL = """
+{first}import mlflow
+mlflow.set_experiment("{experiment}")
+
+@mlflow.trace(span_type="TOOL")
+def leaf(x):
+    return x * 2
+
+@mlflow.trace(name="top")
+def top(x):
+    return leaf(x) + 1
+
+print("done", top(20))
+"""
+
+
+def test_mlflow_trace_inline_with_our_renderer(page: Any, lab: Any, screenshot_dir: Any) -> None:
+    """MLflow's own ``@mlflow.trace`` in a kernel that imported jupyter-mlops: our renderer, in light
+    and dark, with the span tree read from the server (MLflow exports asynchronously)."""
+    cell = MLFLOW_CELL.format(first="import jupyter_mlops\n", experiment="ui-mlflow-inline")
+    run_notebook(page, lab, "mlflow-traced.ipynb", cell, "done 41")
+    output = page.locator(".jp-NotebookPanel .jp-mlops-TraceOutput")
+    expect(output).to_have_count(1, timeout=KERNEL_TIMEOUT_MS)
+    expect(output.locator(".jp-mlops-InlineTrace")).to_contain_text("top")
+    expect(output.locator(".jp-mlops-WaterfallRow")).to_have_count(2, timeout=KERNEL_TIMEOUT_MS)
+    output.locator('.jp-mlops-WaterfallRow[data-span-name="leaf"]').click()
+    expect(output.locator(".jp-mlops-SpanPane")).to_contain_text('"x": 20')
+    expect(page.locator(".jp-NotebookPanel iframe")).to_have_count(0)
+    page.screenshot(path=str(screenshot_dir / "trace-inline-mlflow-light.png"))
+    set_theme(page, "JupyterLab Dark", light=False)
+    expect(output.locator(".jp-mlops-WaterfallRow")).to_have_count(2)
+    page.screenshot(path=str(screenshot_dir / "trace-inline-mlflow-dark.png"))
+    set_theme(page, "JupyterLab Light", light=True)
+
+
+def test_mlflow_only_kernel_shows_mlflows_frame_from_our_server(
+    page: Any, lab: Any, screenshot_dir: Any
+) -> None:
+    """A kernel that only uses mlflow: MLflow's own iframe, which now loads (same origin) this server's
+    page with the trace's waterfall."""
+    cell = MLFLOW_CELL.format(first="", experiment="ui-mlflow-frame")
+    run_notebook(page, lab, "mlflow-frame.ipynb", cell, "done 41")
+    frame = page.frame_locator(".jp-NotebookPanel iframe#trace-renderer")
+    expect(frame.locator(".row.TOOL")).to_contain_text("leaf", timeout=KERNEL_TIMEOUT_MS)
+    expect(frame.locator("h2")).to_contain_text("top")
+    page.screenshot(path=str(screenshot_dir / "trace-inline-mlflow-frame.png"))
+
+
 def test_genai_evaluate_results_in_run_detail(page: Any, lab: Any, screenshot_dir: Any) -> None:
     # mlflow.genai.evaluate's per-row results and aggregates in the run's detail.
     run_id = json.loads(run_as_user(lab, EVALUATE).strip().splitlines()[-1])["run_id"]
