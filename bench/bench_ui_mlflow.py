@@ -1,10 +1,14 @@
 """The runs table beside MLflow's UI, on the same data, in Debian's headless Chromium.
 
     PYTHONPATH=. python bench/bench_ui_mlflow.py [--runs 10000] [--compare 50] [--repeat 3]
+    PYTHONPATH=. python bench/bench_ui_mlflow.py --runs 100000 --compare 200   # issue 18
 
-One experiment of ``--runs`` runs x 20 params x 10 metrics (bench_store's search data)
-goes into our store (through its API) and into MLflow's SQLite tables (bulk insert);
-a real ``jupyter lab`` with the extension and a stock ``mlflow server`` serve them.
+One experiment of ``--runs`` runs x 20 params x 10 metrics goes into our store and into
+MLflow's SQLite tables: up to 10,000 runs bench_store's search data (ours through its
+API, MLflow's by bulk insert); above, bench_scale_search's dataset (direct SQL inserts
+into both schemas, a minute for 100k runs), the filter's threshold raised so that about
+ten runs match whatever the size. A real ``jupyter lab`` with the extension and a stock
+``mlflow server`` serve them.
 Measured in the page (``performance.now()`` from the user's action to the first animation
 frame that shows the result; the apps' own start-up is not counted), each app in a fresh
 browser context per repeat, the two alternating:
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -50,7 +55,15 @@ _spec.loader.exec_module(ui)
 import bench_client  # noqa: E402 - after sys.path has bench/
 import bench_store  # noqa: E402
 
-FILTER = "metrics.metric_0 > 0.999"
+#: Above this many runs the stores are filled by direct SQL inserts (bench_scale_search).
+BULK_ABOVE = 10_000
+
+
+def filter_for(n: int) -> tuple[str, float]:
+    """The filter of the bench (about ten runs match) and its threshold."""
+    threshold = 0.999 if n <= BULK_ABOVE else round(1 - 10 / n, 6)
+    return f"metrics.metric_0 > {threshold}", threshold
+
 
 #: Wait in the page, frame by frame, until ``done()`` holds; ms since ``t0`` (-1: timeout).
 WAIT_JS = """() => {
@@ -133,10 +146,59 @@ MLFLOW_COMPARE = """async (hash) => {
 }"""
 
 
-def fill(root: Path, n: int) -> dict[str, Any]:
+def fill_bulk(cache: Path, n: int, compare: int) -> None:
+    """Both stores by direct SQL inserts of bench_scale_search's dataset (experiment 1)."""
+    import bench_scale_search as scale
+
+    scale.CACHE = cache  # this bench's own copy: never another bench's files half-written
+    data = scale.generate(n)
+    for side in ("ours", "mlflow"):
+        url = scale.load_sqlite(side, n, data)
+        shutil.move(
+            url.removeprefix("sqlite:///"), cache / f"{'mlops' if side == 'ours' else 'mlflow'}.db"
+        )
+    names: dict[str, str] = {}
+    starts: dict[str, int] = {}
+    with open(data / "runs_ours.tsv") as f:
+        for line in f:
+            rid, name, _, _, _, start = line.split("\t", 6)[:6]
+            names[rid], starts[rid] = name, int(start)
+    metric_0: dict[str, float] = {}
+    with open(data / "lm_ours.tsv") as f:
+        for line in f:
+            rid, key, value = line.split("\t", 3)[:3]
+            if key == "metric_0":
+                metric_0[rid] = float(value)
+    _, threshold = filter_for(n)
+    order = sorted(metric_0, key=lambda r: -metric_0[r])
+    newest = sorted(starts, key=lambda r: -starts[r])
+    match = [r for r in newest if metric_0[r] > threshold]
+    (cache / "meta.json").write_text(
+        json.dumps(
+            {
+                "ours_exp": str(scale.EXP_ID),
+                "ml_exp": str(scale.EXP_ID),
+                "best": order[:3],
+                "best_names": [names[r] for r in order[:3]],
+                "match": match,
+                "match_names": [names[r] for r in match],
+                "newest": names[newest[0]],
+                "compare": newest[: max(compare, 200)],
+                "names": {r: names[r] for r in newest[: max(compare, 200)]},
+            }
+        )
+    )
+    shutil.rmtree(data)
+    print(f"filled {n} runs into both stores (direct SQL)", flush=True)
+
+
+def fill(root: Path, n: int, compare: int = 50) -> dict[str, Any]:
     """Our store and MLflow's with the same ``n`` runs (kept for the next run)."""
     cache = Path(tempfile.gettempdir()) / f"bench-ui-mlflow-{n}"
     meta = cache / "meta.json"
+    if not meta.exists() and n > BULK_ABOVE:
+        cache.mkdir(exist_ok=True)
+        fill_bulk(cache, n, compare)
     if not meta.exists():
         cache.mkdir(exist_ok=True)
         data = bench_store.search_data(n)
@@ -164,9 +226,15 @@ def fill(root: Path, n: int) -> dict[str, Any]:
         )
         print(f"filled {n} runs into both stores", flush=True)
     (root / "data" / "mlops").mkdir(parents=True, exist_ok=True)
-    shutil.copy(cache / "mlops.db", root / "data" / "mlops" / "mlops.db")
     (root / "mlflow").mkdir(exist_ok=True)
-    shutil.copy(cache / "mlflow.db", root / "mlflow" / "mlflow.db")
+    for src, dst in (
+        (cache / "mlops.db", root / "data" / "mlops" / "mlops.db"),
+        (cache / "mlflow.db", root / "mlflow" / "mlflow.db"),
+    ):
+        if n > BULK_ABOVE:
+            os.link(src, dst)  # GBs: the servers only read the runs (one path at a time)
+        else:
+            shutil.copy(src, dst)
     return json.loads(meta.read_text())
 
 
@@ -180,8 +248,12 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="bench-ui-mlflow-"))
-    meta = fill(root, args.runs)
+    meta = fill(root, args.runs, args.compare)
     cmp_ids = meta["compare"][: args.compare]
+    if len(cmp_ids) < args.compare:
+        sys.exit(f"the cached data has {len(cmp_ids)} runs to compare: remove its folder")
+    flt, _ = filter_for(args.runs)
+    print(f"load average at start: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     lab = ui._start_lab(root)
     ml_server, ml_url = (
         (None, "") if args.skip_mlflow else bench_client.mlflow_server(root / "mlflow")
@@ -225,7 +297,7 @@ def main() -> None:
                         picker.locator(".jp-mlops-KeyPicker-button").click()
                         tab.locator('th[data-column="metrics.metric_0"]').wait_for()
                         record("ours sort", page.evaluate(OURS_SORT, [exp, meta["best"][0]]))
-                        tab.get_by_label("Filter runs").fill(FILTER)
+                        tab.get_by_label("Filter runs").fill(flt)
                         record("ours filter", page.evaluate(OURS_FILTER, [exp, meta["match"]]))
                         record("ours compare", page.evaluate(OURS_COMPARE, cmp_ids))
                     else:
@@ -249,13 +321,13 @@ def main() -> None:
                                 ],
                             ),
                         )
-                        flt = urllib.parse.quote(FILTER)
                         record(
                             "mlflow filter",
                             page.evaluate(
                                 MLFLOW_VIEW,
                                 [
-                                    f"#/experiments/{ml_exp}/runs?searchFilter={flt}",
+                                    f"#/experiments/{ml_exp}/runs?searchFilter="
+                                    + urllib.parse.quote(flt),
                                     meta["match_names"],
                                     others,
                                 ],
@@ -276,7 +348,11 @@ def main() -> None:
         ui._stop_lab(lab)
         if ml_server:
             ml_server.stop()
-    print(f"\n{args.runs:,} runs x 20 params x 10 metrics; median (all) of {args.repeat}:")
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\n{args.runs:,} runs x 20 params x 10 metrics; filter {flt!r}; compare "
+        f"{args.compare}; load average {load}; median (all) of {args.repeat}:"
+    )
     for what in ("first rows", "sort", "filter", "compare"):
         o, m = times[f"ours {what}"], times.get(f"mlflow {what}", [float("nan")])
         mo, mm = statistics.median(o), statistics.median(m)

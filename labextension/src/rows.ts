@@ -209,14 +209,14 @@ export function columnValue(
   }
   if (column.startsWith('params.')) {
     const key = column.slice(7);
-    const v = run.data?.params?.find(p => p.key === key)?.value;
+    const v = runKey(run, 'params', key) as string | undefined;
     return v !== undefined && v !== '' && Number.isFinite(Number(v))
       ? Number(v)
       : v;
   }
   if (column.startsWith('metrics.')) {
     const key = column.slice(8);
-    const v = run.data?.metrics?.find(m => m.key === key)?.value;
+    const v = runKey(run, 'metrics', key);
     return v === undefined ? undefined : Number(v);
   }
   return undefined;
@@ -279,6 +279,35 @@ export function visibleRange(
   return [first, Math.max(first, end)];
 }
 
+/** Each run's params, metrics and tags by key, made once per run object. */
+const keyIndexes = new WeakMap<
+  IRun,
+  Record<'params' | 'metrics' | 'tags', Map<string, string | number>>
+>();
+
+/**
+ * A run's `params`, `metrics` or `tags` value of `key`: a map lookup, since a
+ * wide run holds thousands of keys and a table asks for each visible cell.
+ */
+export function runKey(
+  run: IRun,
+  kind: 'params' | 'metrics' | 'tags',
+  key: string
+): string | number | undefined {
+  let index = keyIndexes.get(run);
+  if (!index) {
+    const map = (list?: { key: string; value: string | number }[]) =>
+      new Map((list ?? []).map(item => [item.key, item.value]));
+    index = {
+      params: map(run.data?.params),
+      metrics: map(run.data?.metrics),
+      tags: map(run.data?.tags)
+    };
+    keyIndexes.set(run, index);
+  }
+  return index[kind].get(key);
+}
+
 /** The value of a `params.x` / `metrics.x` / `tags.x` column of a run, or undefined. */
 export function keyValue(
   run: IRun,
@@ -288,15 +317,7 @@ export function keyValue(
   if (!m) {
     return undefined;
   }
-  const list =
-    m[1] === 'params'
-      ? run.data?.params
-      : m[1] === 'tags'
-        ? run.data?.tags
-        : run.data?.metrics;
-  return (list as { key: string; value: string | number }[] | undefined)?.find(
-    item => item.key === m[2]
-  )?.value;
+  return runKey(run, m[1] as 'params' | 'metrics' | 'tags', m[2]);
 }
 
 /**

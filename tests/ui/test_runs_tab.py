@@ -70,7 +70,9 @@ def _seed(lab: Any) -> dict[str, Any]:
     }
 
 
-def test_runs_tab_columns_sort_resize_pin_group_nest_and_colours(page: Any, lab: Any) -> None:
+def test_runs_tab_columns_sort_resize_pin_group_nest_and_colours(
+    page: Any, lab: Any, screenshot_dir: Any
+) -> None:
     seeded = _seed(lab)
     exp_id, parent, kids = seeded["exp_id"], seeded["parent"], seeded["kids"]
     panel = open_sidebar(page, PANEL, TAB)
@@ -194,13 +196,25 @@ def test_runs_tab_columns_sort_resize_pin_group_nest_and_colours(page: Any, lab:
     sgd_group = tab.locator('.jp-mlops-GroupRow[data-group="sgd"]')
     expect(sgd_group).to_contain_text(f"{seeded['sgd']} runs")
 
-    # Theme variables only: the pinned cells follow the theme.
+    # Theme variables only: the pinned cells follow the theme, and a group's label sits on
+    # its row's background (no box of another shade), light and dark.
     cell = tab.locator("td.jp-mlops-Pinned").first
+    label = tab.locator(".jp-mlops-GroupRow-label").first
+    colours = "(el) => [getComputedStyle(el).backgroundColor, getComputedStyle(el.closest('td')).backgroundColor]"
     light = cell.evaluate("(el) => getComputedStyle(el).backgroundColor")
+    label_light, row_light = label.evaluate(colours)
+    tab.locator(".jp-mlops-GroupRow").first.screenshot(
+        path=str(screenshot_dir / "group-row-light.png")
+    )
     set_theme(page, "JupyterLab Dark", light=False)
     dark = cell.evaluate("(el) => getComputedStyle(el).backgroundColor")
+    label_dark, row_dark = label.evaluate(colours)
+    tab.locator(".jp-mlops-GroupRow").first.screenshot(
+        path=str(screenshot_dir / "group-row-dark.png")
+    )
     set_theme(page, "JupyterLab Light", light=True)
     assert light != dark
+    assert (label_light, label_dark) == (row_light, row_dark) and row_light != row_dark
 
     # A reload reopens the tabs (this runs table, the compare, a run's detail) and the
     # runs table as it was left: columns, widths, sort and grouping (kept per experiment).
@@ -226,7 +240,10 @@ def test_runs_tab_columns_sort_resize_pin_group_nest_and_colours(page: Any, lab:
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
     page.evaluate("() => window.jupyterapp.restored")
     tab = page.locator(f"#jupyter-mlops-runs-table-{exp_id}")
-    expect(tab).to_be_visible(timeout=60_000)
+    expect(tab).to_have_count(1, timeout=60_000)
+    # Which restored tab is in front depends on which save came last: bring the table forward.
+    page.locator(f'.lm-TabBar-tab[data-id="jupyter-mlops-runs-table-{exp_id}"]').click()
+    expect(tab).to_be_visible()
     expect(page.locator(f"#jupyter-mlops-run-{seeded['best']}")).to_have_count(1)
     expect(page.locator(".jp-mlops-CompareWidget")).to_have_count(1)
     header = tab.locator('th[data-column="metrics.acc"]')

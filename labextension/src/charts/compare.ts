@@ -229,3 +229,29 @@ export function runColorOf(runId: string): string {
   }
   return runColor(hash % 997);
 }
+
+/** Keys offered at once by the axis and scatter choosers (type to narrow). */
+export const COMPARE_CHOICES = 200;
+
+/** Whether a key matches the compare view's key search (case-insensitive). */
+export function keyMatches(key: string, search: string): boolean {
+  return !search || key.toLowerCase().includes(search.toLowerCase());
+}
+
+/**
+ * The choices of a chooser: the chosen ones first, then the ids matching the
+ * search, at most `limit` in all beyond the chosen ones.
+ */
+export function boundedChoices(
+  ids: readonly string[],
+  chosen: readonly string[],
+  search: string,
+  limit: number = COMPARE_CHOICES
+): { ids: string[]; more: number } {
+  const picked = chosen.filter(id => ids.includes(id));
+  const rest = ids.filter(id => !picked.includes(id) && keyMatches(id, search));
+  return {
+    ids: [...picked, ...rest.slice(0, limit)],
+    more: Math.max(0, rest.length - limit)
+  };
+}

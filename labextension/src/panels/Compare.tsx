@@ -1,21 +1,28 @@
 /**
  * Compare (main area): several runs' params and metrics side by side,
  * overlaid metric charts, parallel coordinates and a scatter plot.
+ *
+ * Runs may hold thousands of keys (per-layer metrics, swept configs): one
+ * key search narrows every part, and each part renders a bounded number of
+ * rows, charts and choices (more on request), so the view stays interactive;
+ * a chart's series are fetched only when it is shown.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import React, { useEffect, useMemo, useState } from 'react';
+import React, { useEffect, useMemo, useRef, useState } from 'react';
 
 import { describeError, IRun, MLOpsClient } from '../api';
 import {
   AxisScale,
   axisIds,
+  boundedChoices,
   buildAxis,
   canLog,
   compareRows,
   IChartOptions,
   ICompareRow,
   ILineSeries,
+  keyMatches,
   metricMap,
   paramMap,
   ParallelCoordinates,
@@ -38,6 +45,12 @@ const CONCURRENCY = 6;
 
 /** Runs per bulk series request (the server takes up to 200). */
 const BULK_RUNS = 100;
+
+/** Rows of each side-by-side table shown at first (and added by "more"). */
+export const COMPARE_ROWS = 100;
+
+/** Metric charts shown at first (and added by "more"). */
+export const COMPARE_CHARTS = 12;
 
 /** Series of every run for one metric key, in bulk requests. */
 async function loadKey(
@@ -122,7 +135,7 @@ export async function loadRuns(
   return runIds.map(id => found.get(id)!).filter(Boolean);
 }
 
-/** A side-by-side table. */
+/** A side-by-side table: at most `limit` rows, and a button for more. */
 function SideBySide(props: {
   title: string;
   rows: ICompareRow[];
@@ -131,8 +144,12 @@ function SideBySide(props: {
   numeric: boolean;
   className: string;
   empty: string;
+  limit: number;
+  onMore: () => void;
+  moreLabel: (n: number) => string;
 }): JSX.Element {
   const rows = props.diffOnly ? props.rows.filter(r => r.differs) : props.rows;
+  const shown = rows.slice(0, props.limit);
   return (
     <section className={`jp-mlops-Section ${props.className}`}>
       <h3 className="jp-mlops-Section-title">{props.title}</h3>
@@ -154,7 +171,7 @@ function SideBySide(props: {
               </tr>
             </thead>
             <tbody>
-              {rows.map(row => (
+              {shown.map(row => (
                 <tr
                   key={row.key}
                   data-key={row.key}
@@ -178,6 +195,15 @@ function SideBySide(props: {
       ) : (
         <div className="jp-mlops-Muted">{props.empty}</div>
       )}
+      {rows.length > shown.length ? (
+        <button
+          type="button"
+          className="jp-mlops-Button jp-mlops-CompareMore"
+          onClick={props.onMore}
+        >
+          {props.moreLabel(rows.length - shown.length)}
+        </button>
+      ) : null}
     </section>
   );
 }
@@ -199,6 +225,10 @@ export function CompareView(props: {
   const [scatterY, setScatterY] = useState<string>('');
   // Axes drawn on a log scale, by id: shared by parallel coordinates and scatter.
   const [logIds, setLogIds] = useState<ReadonlySet<string>>(new Set());
+  // The key search over every part, and how much of each part is shown.
+  const [search, setSearch] = useState('');
+  const [rowLimit, setRowLimit] = useState(COMPARE_ROWS);
+  const [chartLimit, setChartLimit] = useState(COMPARE_CHARTS);
 
   useEffect(() => {
     let live = true;
@@ -210,44 +240,58 @@ export function CompareView(props: {
     };
   }, [props.runIds.join(',')]);
 
-  const paramRows = useMemo(
-    () => compareRows((runs ?? []).map(paramMap)),
-    [runs]
-  );
-  const metricRows = useMemo(
-    () => compareRows((runs ?? []).map(metricMap)),
-    [runs]
-  );
+  // Each run's keys as maps, once (runs may hold thousands of keys).
+  const params = useMemo(() => (runs ?? []).map(paramMap), [runs]);
+  const metrics = useMemo(() => (runs ?? []).map(metricMap), [runs]);
+  const paramRows = useMemo(() => compareRows(params), [params]);
+  const metricRows = useMemo(() => compareRows(metrics), [metrics]);
   const ids = useMemo(() => axisIds(runs ?? []), [runs]);
-  const metricKeys = metricRows.map(r => r.key);
+  const metricKeys = useMemo(() => metricRows.map(r => r.key), [metricRows]);
+  const matching = (rows: ICompareRow[]) =>
+    search ? rows.filter(r => keyMatches(r.key, search)) : rows;
+  const chartKeys = metricKeys
+    .filter(k => keyMatches(k, search))
+    .slice(0, chartLimit);
+  const moreCharts =
+    metricKeys.filter(k => keyMatches(k, search)).length - chartKeys.length;
 
+  // Series are fetched for the charts shown only, one key after another,
+  // each drawn as soon as it is in; a new x axis (or runs) starts over.
+  const generation = useRef(0);
+  const requested = useRef(new Set<string>());
+  useEffect(() => {
+    generation.current++;
+    requested.current = new Set();
+    setCharts(new Map());
+  }, [runs, options.xAxis]);
+  useEffect(() => () => void generation.current++, []);
   useEffect(() => {
     if (!runs) {
       return;
     }
-    let live = true;
-    setCharts(new Map());
-    // One metric key after another, each drawn as soon as it is in.
+    const mine = generation.current;
+    const wanted = chartKeys.filter(k => !requested.current.has(k));
+    wanted.forEach(k => requested.current.add(k));
     void (async () => {
-      for (const key of metricKeys) {
+      for (const key of wanted) {
+        if (generation.current !== mine) {
+          return;
+        }
         try {
           const series = await loadKey(client, runs, key, options);
-          if (!live) {
+          if (generation.current !== mine) {
             return;
           }
           setCharts(prev => new Map(prev).set(key, series));
         } catch (e) {
-          if (live) {
+          if (generation.current === mine) {
             setError(describeError(e));
           }
           return;
         }
       }
     })();
-    return () => {
-      live = false;
-    };
-  }, [runs, options.xAxis]);
+  }, [runs, options.xAxis, chartKeys.join('\n')]);
 
   if (!runs) {
     return (
@@ -269,7 +313,12 @@ export function CompareView(props: {
     ...metricKeys.map(k => `metrics.${k}`).slice(0, 4)
   ];
   const axesIds = (chosen ?? defaultAxes).filter(id => ids.includes(id));
-  const rawOf = (id: string) => runs.map(r => runValue(r, id));
+  const rawOf = (id: string): (string | number | undefined)[] =>
+    id.startsWith('params.')
+      ? params.map(m => m.get(id.slice(7)))
+      : id.startsWith('metrics.')
+        ? metrics.map(m => m.get(id.slice(8)))
+        : runs.map(r => runValue(r, id));
   const scaleOf = (id: string): AxisScale =>
     logIds.has(id) ? 'log' : 'linear';
   const axes = axesIds.map(id => buildAxis(id, rawOf(id), scaleOf(id)));
@@ -309,6 +358,14 @@ export function CompareView(props: {
   };
   const xId = scatterX || axesIds[0] || ids[0] || '';
   const yId = scatterY || (metricKeys.length ? `metrics.${metricKeys[0]}` : '');
+  const axisChoices = boundedChoices(ids, axesIds, search);
+  const xChoices = boundedChoices(ids, [xId], search).ids;
+  const yChoices = boundedChoices(
+    ids.filter(id => id.startsWith('metrics.')),
+    [yId],
+    search
+  ).ids;
+  const moreRows = (n: number) => trans.__('Show %1 more', n);
   const toggleAxis = (id: string) => {
     const current = chosen ?? defaultAxes;
     setChosen(
@@ -329,6 +386,18 @@ export function CompareView(props: {
           />{' '}
           {trans.__('Differences only')}
         </label>
+        <input
+          className="jp-mlops-Input jp-mlops-CompareSearch"
+          type="search"
+          placeholder={trans.__('Search keys (%1)', ids.length)}
+          aria-label={trans.__('Search keys')}
+          value={search}
+          onChange={e => {
+            setSearch(e.target.value);
+            setRowLimit(COMPARE_ROWS);
+            setChartLimit(COMPARE_CHARTS);
+          }}
+        />
         {error ? (
           <span className="jp-mlops-Error" role="alert">
             {error}
@@ -337,7 +406,7 @@ export function CompareView(props: {
       </header>
       <SideBySide
         title={trans.__('Parameters')}
-        rows={paramRows}
+        rows={matching(paramRows)}
         runs={runs}
         diffOnly={diffOnly}
         numeric={false}
@@ -345,15 +414,21 @@ export function CompareView(props: {
         empty={
           diffOnly ? trans.__('No differences') : trans.__('No parameters')
         }
+        limit={rowLimit}
+        onMore={() => setRowLimit(rowLimit + COMPARE_ROWS * 5)}
+        moreLabel={moreRows}
       />
       <SideBySide
         title={trans.__('Metrics (latest)')}
-        rows={metricRows}
+        rows={matching(metricRows)}
         runs={runs}
         diffOnly={diffOnly}
         numeric={true}
         className="jp-mlops-CompareMetrics"
         empty={diffOnly ? trans.__('No differences') : trans.__('No metrics')}
+        limit={rowLimit}
+        onMore={() => setRowLimit(rowLimit + COMPARE_ROWS * 5)}
+        moreLabel={moreRows}
       />
       <CompareDatasets
         runs={runs}
@@ -371,13 +446,22 @@ export function CompareView(props: {
       <section className="jp-mlops-Section">
         <h3 className="jp-mlops-Section-title">{trans.__('Charts')}</h3>
         <MetricCharts
-          keys={metricKeys}
+          keys={chartKeys}
           seriesOf={key => charts.get(key)}
           options={options}
           onOptions={setOptions}
           several={true}
           trans={trans}
         />
+        {moreCharts > 0 ? (
+          <button
+            type="button"
+            className="jp-mlops-Button jp-mlops-CompareMoreCharts"
+            onClick={() => setChartLimit(chartLimit + COMPARE_CHARTS)}
+          >
+            {trans.__('Show more charts (%1 not shown)', moreCharts)}
+          </button>
+        ) : null}
       </section>
       {ids.length >= 2 ? (
         <section className="jp-mlops-Section">
@@ -386,8 +470,8 @@ export function CompareView(props: {
           </h3>
           <details className="jp-mlops-AxisChooser">
             <summary>{trans.__('Axes (%1)', axesIds.length)}</summary>
-            {ids.map(id => (
-              <label key={id}>
+            {axisChoices.ids.map(id => (
+              <label key={id} data-axis={id}>
                 <input
                   type="checkbox"
                   checked={axesIds.includes(id)}
@@ -396,6 +480,14 @@ export function CompareView(props: {
                 {id}
               </label>
             ))}
+            {axisChoices.more ? (
+              <span className="jp-mlops-Muted">
+                {trans.__(
+                  '%1 more keys: search to narrow the list',
+                  axisChoices.more
+                )}
+              </span>
+            ) : null}
           </details>
           {axes.some(a => a.kind === 'numeric') ? (
             <div className="jp-mlops-ChartOptions jp-mlops-LogToggles">
@@ -421,7 +513,7 @@ export function CompareView(props: {
                 value={xId}
                 onChange={e => setScatterX(e.target.value)}
               >
-                {ids.map(id => (
+                {xChoices.map(id => (
                   <option key={id} value={id}>
                     {id}
                   </option>
@@ -432,13 +524,11 @@ export function CompareView(props: {
             <label>
               {trans.__('Y')}{' '}
               <select value={yId} onChange={e => setScatterY(e.target.value)}>
-                {ids
-                  .filter(id => id.startsWith('metrics.'))
-                  .map(id => (
-                    <option key={id} value={id}>
-                      {id}
-                    </option>
-                  ))}
+                {yChoices.map(id => (
+                  <option key={id} value={id}>
+                    {id}
+                  </option>
+                ))}
               </select>
             </label>
             {yId ? logToggle(yId, trans.__('log Y')) : null}

@@ -8,7 +8,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useMemo, useRef, useState } from 'react';
 
 import { IRun } from '../api/types';
-import { axisIds, runColorOf } from '../charts/compare';
+import { axisIds, boundedChoices, runColorOf } from '../charts/compare';
 import { formatDateTime, formatMetricValue } from '../format';
 import { RunsModel } from '../model';
 import {
@@ -16,6 +16,7 @@ import {
   IRunRow,
   keyValue,
   runToRow,
+  runKey,
   startsGroup,
   visibleRange
 } from '../rows';
@@ -170,7 +171,16 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   });
 
   const runs = model.runs;
-  const available = useMemo(() => axisIds(runs), [runs]);
+  // The compact list's column chooser lists the loaded runs' keys only while
+  // open, and a bounded number of them (wide runs hold thousands).
+  const [chooserOpen, setChooserOpen] = useState(false);
+  const available = useMemo(
+    () =>
+      chooserOpen && !props.wide
+        ? boundedChoices(axisIds(runs), columns, '')
+        : { ids: [], more: 0 },
+    [runs, chooserOpen, props.wide, columns.join('\n')]
+  );
   const rowCount = model.rowCount;
   const [first, end] = visibleRange(scrollTop, viewport, ROW_HEIGHT, rowCount);
   // Rows scrolled into view are read from the server (the model knows which
@@ -438,10 +448,10 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           </td>
         );
       }
-      const m = run.data?.metrics?.find(x => x.key === column.slice(8));
+      const m = runKey(run, 'metrics', column.slice(8));
       return (
         <td key={column} className="jp-mlops-RunRow-num">
-          {m ? formatMetricValue(m.value) : ''}
+          {m !== undefined ? formatMetricValue(m) : ''}
         </td>
       );
     };
@@ -732,11 +742,14 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
             </button>
           ) : null}
           {wide ? null : (
-            <details className="jp-mlops-ColumnChooser">
+            <details
+              className="jp-mlops-ColumnChooser"
+              onToggle={e => setChooserOpen(e.currentTarget.open)}
+            >
               <summary>{trans.__('Columns')}</summary>
               <div className="jp-mlops-ColumnChooser-list">
-                {available.length ? (
-                  available.map(c => (
+                {available.ids.length ? (
+                  available.ids.map(c => (
                     <label key={c}>
                       <input
                         type="checkbox"
@@ -757,6 +770,14 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
                     {trans.__('No params or metrics yet')}
                   </span>
                 )}
+                {available.more ? (
+                  <span className="jp-mlops-Muted">
+                    {trans.__(
+                      '%1 more keys: the runs table (Table) searches them all',
+                      available.more
+                    )}
+                  </span>
+                ) : null}
               </div>
             </details>
           )}
