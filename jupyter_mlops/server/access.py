@@ -412,6 +412,23 @@ class GuardedStore(TraceGuard):
         return GuardedArtifacts(repo, self, read_only=True)
 
 
+class GuardedMultipart:
+    """Multipart uploads as one caller may make them: each call needs the right to write
+    its destination (as a ``PUT`` of it would)."""
+
+    def __init__(self, inner: Any, artifacts: GuardedArtifacts) -> None:
+        self._inner, self._artifacts = inner, artifacts
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        def checked(dest: str, *args: Any) -> Any:
+            self._artifacts._check(dest, write=True)
+            return method(dest, *args)
+
+        return checked
+
+
 class GuardedArtifacts:
     """An artifact repository as one caller may use it (the MLflow artifacts proxy).
 
@@ -467,6 +484,14 @@ class GuardedArtifacts:
     def put(self, path: str, data: Any) -> None:
         self._check(path, write=True)
         self._repo.put(path, data)
+
+    def open_writer(self, path: str) -> Any:
+        self._check(path, write=True)
+        return self._repo.open_writer(path)
+
+    def multipart(self) -> Any:
+        inner = self._repo.multipart()
+        return None if inner is None else GuardedMultipart(inner, self)
 
     def delete(self, path: str = "") -> None:
         self._check(path, write=True)

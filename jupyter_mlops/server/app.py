@@ -117,7 +117,17 @@ class MLOpsApp(ExtensionApp):
         config=True,
         help="""Largest JSON request body in bytes (``api/v1/runs/log-bulk`` carries
         whole metric series). MLflow's own 1 MB limit on ``runs/log-batch`` applies
-        separately. Artifact uploads are limited by ``ServerApp.max_body_size``.""",
+        separately. Artifact uploads are limited by ``max_artifact_upload``.""",
+    )
+
+    max_artifact_upload = Int(
+        100 * 1024**3,
+        config=True,
+        help="""Largest artifact upload in bytes (one ``PUT`` of the artifact proxy
+        ``api/2.0/mlflow-artifacts/artifacts/<path>``, or one part of a multipart upload).
+        Uploads are streamed to their file, so this bounds disk use, not memory; it
+        replaces ``ServerApp.max_body_size`` on these routes. A declared larger body is
+        answered 400 unread (the connection is then closed).""",
     )
 
     max_inflight_bytes = Int(

@@ -42,6 +42,74 @@ from .openapi_parts import (
     ref,
 )
 
+
+def _multipart_paths() -> S:
+    """MLflow's multipart upload through the proxy, and the route its parts are sent to."""
+    dir_param = {
+        "name": "artifact_path",
+        "in": "path",
+        "required": True,
+        "schema": STR,
+        "description": "The directory the file goes into, relative to the artifact root.",
+    }
+    local = {"path": {**STR, "description": "The client's local file: its name is used."}}
+    parts = {
+        "type": "array",
+        "items": obj({"part_number": INT64, "etag": STR, "url": STR}, ["part_number"]),
+    }
+    credential = obj(
+        {
+            "url": STR,
+            "part_number": INT64,
+            "headers": {"type": "object", "additionalProperties": STR},
+        }
+    )
+    out: S = {}
+    for name, summary, body, response in (
+        (
+            "create",
+            "Start a multipart upload: one credential (URL and headers) per part",
+            json_body({**local, "num_parts": INT64}, ["path", "num_parts"]),
+            obj({"upload_id": STR, "credentials": {"type": "array", "items": credential}}),
+        ),
+        (
+            "complete",
+            "Put the uploaded parts together at <artifact_path>/<name of path>",
+            json_body({**local, "upload_id": STR, "parts": parts}, ["path", "upload_id", "parts"]),
+            EMPTY,
+        ),
+        (
+            "abort",
+            "Drop a multipart upload and its parts",
+            json_body({**local, "upload_id": STR}, ["path", "upload_id"]),
+            EMPTY,
+        ),
+    ):
+        out[f"/api/2.0/mlflow-artifacts/mpu/{name}/{{artifact_path}}"] = {
+            "parameters": [dir_param],
+            "post": op(summary, response, body=body, tag="artifacts"),
+        }
+    out["/api/v1/artifacts/parts/{artifact_path}"] = {
+        "parameters": [{**dir_param, "description": "The upload's destination file."}],
+        "put": {
+            **op(
+                "Upload one part of a multipart upload (raw body, streamed); "
+                "the answer's ETag header names it in `complete`",
+                EMPTY,
+                query=[query("upload_id", STR, True), query("part_number", INT64, True)],
+                tag="artifacts",
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+        },
+    }
+    return out
+
+
 VIEW_TYPE: S = {"type": "string", "enum": ["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]}
 STATUS: S = {"type": "string", "enum": ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]}
 
@@ -409,6 +477,7 @@ def _paths() -> S:
             ),
             "delete": op("Delete an artifact or a directory", EMPTY, tag="artifacts"),
         },
+        **_multipart_paths(),
         "/api/v1/metrics/series": {
             "get": op(
                 "A down-sampled metric series (min/max preserving)",

@@ -12,10 +12,15 @@ import os
 import posixpath
 import tempfile
 import uuid
-from typing import Any, BinaryIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .entities import FileInfo
 from .errors import invalid, not_found
+from .writers import ArtifactWriter, Chunk, LocalWriter
+
+if TYPE_CHECKING:
+    from .multipart import LocalMultipart
 
 _COPY_CHUNK = 1 << 20
 
@@ -37,6 +42,32 @@ def clean_path(path: str | None) -> str:
     return "/".join(parts)
 
 
+class _SpoolWriter(ArtifactWriter):
+    """For repositories without a writer of their own: a spool file handed to ``put``."""
+
+    def __init__(self, repo: ArtifactRepository, path: str) -> None:
+        self._repo, self._path = repo, path
+        self._spool: Any = tempfile.TemporaryFile()  # noqa: SIM115 - closed by commit/discard
+
+    def write(self, chunks: Sequence[Chunk]) -> None:
+        for c in chunks:
+            self._spool.write(c)
+            self.size += len(c)
+
+    def commit(self, durable: bool = False) -> None:
+        spool, self._spool = self._spool, None
+        if spool is None:
+            return
+        with spool:
+            spool.seek(0)
+            self._repo.put(self._path, spool)
+
+    def discard(self) -> None:
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
+
+
 class ArtifactRepository(abc.ABC):
     #: The location this repository is rooted at (directory path or URL).
     root: str
@@ -51,6 +82,18 @@ class ArtifactRepository(abc.ABC):
         is fsynced, and its directory): what a caller commits rows after. Object stores
         have it when the write returns."""
         self.put(path, data)
+
+    def open_writer(self, path: str) -> ArtifactWriter:
+        """A writer for a new file at ``path`` (what streamed uploads write to). The
+        default spools to a temporary file and calls :meth:`put` on commit; local
+        repositories write in place."""
+        if not clean_path(path):
+            raise invalid("Invalid artifact path: a file path is required")
+        return _SpoolWriter(self, path)
+
+    def multipart(self) -> LocalMultipart | None:
+        """Multipart uploads into this repository (MLflow's ``mpu`` routes), if it has them."""
+        return None
 
     @abc.abstractmethod
     def open(self, path: str) -> BinaryIO:
@@ -105,35 +148,26 @@ class LocalArtifactRepository(ArtifactRepository):
         self._put(path, data, durable=True)
 
     def _put(self, path: str, data: bytes | BinaryIO, durable: bool) -> None:
+        writer = self.open_writer(path)
+        try:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                writer.write((data,))
+            else:
+                while chunk := data.read(_COPY_CHUNK):
+                    writer.write((chunk,))
+            writer.commit(durable)
+        finally:
+            writer.discard()
+
+    def open_writer(self, path: str) -> ArtifactWriter:
         if not clean_path(path):
             raise invalid("Invalid artifact path: a file path is required")
-        full = self._full(path)
-        parent = os.path.dirname(full)
-        os.makedirs(parent, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                if isinstance(data, (bytes, bytearray, memoryview)):
-                    f.write(data)
-                else:
-                    while chunk := data.read(_COPY_CHUNK):
-                        f.write(chunk)
-                if durable:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(tmp, full)
-            if durable:  # the rename itself: the directory's entry
-                dfd = os.open(parent, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        return LocalWriter(self._full(path))
+
+    def multipart(self) -> LocalMultipart:
+        from .multipart import LocalMultipart
+
+        return LocalMultipart(self)
 
     def open(self, path: str) -> BinaryIO:
         full = self._full(path)

@@ -8,6 +8,7 @@ do not depend on which loop pytest-asyncio would pick for an ``async def`` test.
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -76,3 +77,19 @@ def api(jp_serverapp, http_server_client, jp_auth_header, jp_base_url, jp_asynci
         return jp_asyncio_loop.run_until_complete(fetch(*args, **kwargs))
 
     return call
+
+
+@pytest.fixture
+def mlops_app(jp_serverapp):
+    """The in-process server's MLOpsApp (its store, budgets and limits)."""
+    return next(iter(jp_serverapp.extension_manager.extension_apps["jupyter_mlops"]))
+
+
+@pytest.fixture
+def new_run(api) -> tuple[str, str]:
+    """``(experiment_id, run_id)`` of a new run in a new experiment."""
+    name = f"run-{time.monotonic_ns()}"
+    m = "api/2.0/mlflow/"
+    exp_id = api("POST", m + "experiments/create", {"name": name}).json["experiment_id"]
+    r = api("POST", m + "runs/create", {"experiment_id": exp_id, "start_time": 0})
+    return exp_id, r.json["run"]["info"]["run_id"]

@@ -10,6 +10,7 @@ from tornado import web
 
 from . import (
     artifacts,
+    artifacts_mpu,
     deployments,
     evaluation,
     hub_registry,
@@ -114,7 +115,7 @@ def _handlers(
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in evaluation.routes())
     for path, kwargs in mlflow_api.routes() + v1.routes() + ui.routes():
         out.append((PREFIX + re.escape(path), RpcHandler, kwargs))
-    for regex, cls, kwargs in artifacts.routes():
+    for regex, cls, kwargs in artifacts.routes() + artifacts_mpu.routes():
         out.append((PREFIX + regex, cls, kwargs))
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in mlflow_ui.routes())
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in mlflow_graphql.routes())
@@ -153,7 +154,10 @@ def multi_user_handlers() -> list[tuple[str, Any, dict[str, Any]]]:
         (PREFIX + re.escape(path), RpcHandler, kwargs)
         for path, kwargs in mlflow_api.routes() + v1.routes()
     )
-    out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in artifacts.routes())
+    out.extend(
+        (PREFIX + regex, cls, kwargs)
+        for regex, cls, kwargs in artifacts.routes() + artifacts_mpu.routes()
+    )
     return with_ajax_aliases(out)
 
 

@@ -2,35 +2,46 @@
 
 Paths are relative to the store's artifact root; a run's files are at
 ``<experiment_id>/<run_id>/artifacts/...`` because its ``artifact_uri`` is
-``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``. Uploads are streamed
-to a spool file (memory, then disk) and handed to the repository, which writes
-to a temporary name and renames; downloads are streamed in chunks. Every path
-is checked before use, so nothing outside the root can be read or written.
+``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``. An upload is admitted
+(authenticated, authorized, its size and path checked, room in the body budget)
+before its body is read, then streamed straight into a temporary file beside its
+destination, renamed into place once complete: every byte is written once, the
+server holds at most two buffers of it, and a cut-off upload leaves nothing.
+Downloads are streamed in large pieces, one byte range on request. Every path is
+checked before use, so nothing outside the root can be read or written.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import mimetypes
 import os
 import posixpath
-import tempfile
+import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
-from tornado import web
+from tornado import httputil, web
 
 from ...tracking.errors import invalid, not_found
 from ..request import Fields, safe_artifact_path
-from .base import DeferredXsrf, MLOpsHandler, to_json
+from .base import DeferredXsrf, MLOpsHandler, busy, to_json
 
 if TYPE_CHECKING:
-    from ...tracking.artifacts import ArtifactRepository
+    from ...tracking.artifacts import ArtifactRepository, ArtifactWriter
 
-CHUNK = 1 << 20
-SPOOL_IN_MEMORY = 8 << 20
+#: Bytes a download reads (in the store's pool) and writes to the socket at once; the
+#: next piece is read while the last one is sent.
+CHUNK = 4 << 20
+#: Bytes an upload gathers before one write to its file (two such buffers at most).
+WRITE_SIZE = 4 << 20
+#: What a streamed upload reserves of the server's body budget (its buffers, not its size).
+UPLOAD_BUFFERS = 2 * WRITE_SIZE
 # Types a browser would render or run: served as plain text so an uploaded
 # file cannot script the Jupyter origin.
 _ACTIVE_TYPES = (
@@ -74,50 +85,188 @@ class ArtifactListHandler(ArtifactsMixin):
         await self.guarded(work)
 
 
-@web.stream_request_body
-class ArtifactHandler(ArtifactsMixin, DeferredXsrf):
-    """``PUT`` (raw body), ``GET`` (streamed) and ``DELETE`` of one artifact path."""
+async def start_upload(
+    handler: MLOpsHandler, open_writer: Callable[[], ArtifactWriter]
+) -> tuple[Upload | None, BaseException | None]:
+    """Admit a streamed upload before its body is read (called from ``prepare``, the caller
+    authenticated and authorized): its declared size within ``MLOpsApp.max_artifact_upload``
+    (else answered 400 at once, unread), room in the server's body budget for its buffers
+    (else 503 once drained), then ``open_writer()`` in the store's pool (its error is
+    answered once the body is drained). Returns the upload, or the refusal to raise."""
+    mlops = handler.mlops
+    limit = mlops.max_artifact_upload
+    declared = handler.request.headers.get("Content-Length")
+    size = int(declared) if declared and declared.strip().isdigit() else None
+    if size is not None and size > limit:
+        handler.send_tracking_error(
+            invalid(
+                f"An artifact upload may be at most {limit} bytes, got {size} "
+                "(MLOpsApp.max_artifact_upload)."
+            )
+        )
+        return None, None
+    # A chunked body past the limit: tornado cuts the connection.
+    handler.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+    held = min(UPLOAD_BUFFERS, size if size is not None else UPLOAD_BUFFERS) or 1
+    budget = mlops.body_budget
+    if not await budget.acquire(held, mlops.inflight_wait):
+        return None, busy(budget)
+    try:
+        writer = await handler.run(open_writer)
+    except Exception as exc:  # noqa: BLE001 - answered by the verb, inside guarded()
+        budget.release(held)
+        return None, exc
+    return Upload(handler, writer, held), None
 
-    _spool: Any = None
+
+def end_upload(handler: MLOpsHandler, upload: Upload | None) -> None:
+    """The request is over (answered or cut off): give back its budget and drop its
+    file unless it was committed."""
+    if upload is None:
+        return
+    if upload.held:
+        handler.mlops.body_budget.release(upload.held)
+        upload.held = 0
+    if not upload.done:
+        asyncio.ensure_future(upload.abandon())  # noqa: RUF006 - it runs to its end by itself
+
+
+def writer_at(handler: ArtifactsMixin, path: str) -> Callable[[], ArtifactWriter]:
+    """``open_writer`` for ``path`` under the proxy's root (paths checked first)."""
+
+    def open_writer() -> ArtifactWriter:
+        rel = safe_artifact_path(path)
+        if not rel:
+            raise not_found("An artifact path is required.")
+        try:
+            return handler.root_repo().open_writer(rel)  # type: ignore[no-any-return]
+        except (IsADirectoryError, NotADirectoryError, FileExistsError):
+            # the path names a directory, or goes through a file: the caller's mistake
+            raise invalid(
+                f"Cannot write artifact '{path}': it is a directory or lies under a file."
+            ) from None
+
+    return open_writer
+
+
+class Upload:
+    """A request body streamed into an :class:`ArtifactWriter` as it arrives.
+
+    Chunks are gathered up to :data:`WRITE_SIZE` and written in the store's pool while the
+    next ones are read (at most two such buffers per upload); while both are full,
+    ``feed`` hands tornado an awaitable, which stops it reading the socket (the sender
+    is pushed back), so memory stays bounded whatever the body's size. A failed write
+    (a full disk) is kept and raised by :meth:`finish`; the rest of the body is drained."""
+
+    def __init__(self, handler: MLOpsHandler, writer: ArtifactWriter, held: int = 0) -> None:
+        self.handler, self.writer, self.held = handler, writer, held
+        self.pending: list[bytes] = []
+        self.pending_size = 0
+        self.task: asyncio.Future[Any] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def feed(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.error is not None:
+            return None
+        self.pending.append(chunk)
+        self.pending_size += len(chunk)
+        return self._flush() if self.pending_size >= WRITE_SIZE else None
+
+    async def _flush(self) -> None:
+        if self.task is not None:
+            task, self.task = self.task, None
+            try:
+                await task
+            except Exception as exc:  # noqa: BLE001 - raised by finish()
+                self.error = exc
+        chunks, self.pending, self.pending_size = self.pending, [], 0
+        if chunks and self.error is None:
+            self.task = asyncio.ensure_future(self.handler.run(self.writer.write, chunks))
+
+    async def finish(self) -> None:
+        """Write what is left and put the file in place."""
+        await self._flush()
+        await self._flush()  # the last write's outcome
+        if self.error is not None:
+            raise self.error
+        await self.handler.run(self.writer.commit)
+        self.done = True
+
+    async def abandon(self) -> None:
+        """The request ended without :meth:`finish` (refused, cut off): nothing stays."""
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await self.task
+        with contextlib.suppress(Exception):
+            await self.handler.run(self.writer.discard)
+
+
+@web.stream_request_body
+class StreamedUploadHandler(ArtifactsMixin, DeferredXsrf):
+    """A handler whose ``PUT`` body is streamed into a file (:class:`Upload`): admitted in
+    ``prepare`` (see :func:`start_upload`) only for an authenticated caller allowed to
+    write, otherwise drained unread and refused by ``put``."""
+
+    _upload: Upload | None = None
+    _refusal: BaseException | None = None
+
+    def writer_opener(self) -> Callable[[], ArtifactWriter]:
+        """What opens this request's file (called in the pool; may raise a refusal)."""
+        raise NotImplementedError
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
-        if self.request.method == "PUT" and not self._finished:
-            if not self.current_user or self._xsrf_refusal is not None:
-                return  # spool nothing for strangers: put() refuses once the body is drained
-            self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed in on_finish
+        if self.request.method != "PUT" or self._finished:
+            return
+        if (
+            not self.current_user
+            or self._xsrf_refusal is not None
+            or not self.authorizer.is_authorized(
+                self, self.current_user, "write", self.auth_resource
+            )
+        ):
+            return  # write nothing for strangers: put() refuses once the body is drained
+        self._upload, self._refusal = await start_upload(self, self.writer_opener())
 
-    def data_received(self, chunk: bytes) -> None:
-        if self._spool is not None:
-            self._spool.write(chunk)
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self._upload.feed(chunk) if self._upload is not None else None
 
     def on_finish(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        self._end_upload()
         super().on_finish()
+
+    def on_connection_close(self) -> None:
+        self._end_upload()
+        super().on_connection_close()
+
+    def _end_upload(self) -> None:
+        end_upload(self, self._upload)
+        self._upload = None
+
+    async def finish_upload(self) -> None:
+        """In ``put``: raise the refusal, if any, else write the rest and commit."""
+        if self._refusal is not None:
+            raise self._refusal
+        if self._upload is None:  # (prepare starts one or says why not)
+            raise invalid("The upload was not started.")
+        await self._upload.finish()
+
+
+class ArtifactHandler(StreamedUploadHandler):
+    """``PUT`` (raw body, streamed to its file), ``GET`` (streamed) and ``DELETE`` of one
+    artifact path."""
+
+    def writer_opener(self) -> Callable[[], ArtifactWriter]:
+        return writer_at(self, self.path_args[0])
 
     @web.authenticated
     @authorized
     async def put(self, path: str) -> None:
         self.refuse_if_forged()
-        spool = self._spool
-
-        def upload() -> None:
-            rel = safe_artifact_path(path)
-            if not rel:
-                raise not_found("An artifact path is required.")
-            spool.seek(0)
-            try:
-                self.root_repo().put(rel, spool)
-            except (IsADirectoryError, NotADirectoryError, FileExistsError):
-                # the path names a directory, or goes through a file: the caller's mistake
-                raise invalid(
-                    f"Cannot write artifact '{path}': it is a directory or lies under a file."
-                ) from None
 
         async def work() -> None:
-            await self.run(upload)
+            await self.finish_upload()
             self.send_json("{}")
 
         await self.guarded(work)
@@ -229,30 +378,106 @@ def content_disposition(filename: str) -> str:
 
 
 async def send_artifact(handler: MLOpsHandler, stream: BinaryIO, rel: str) -> None:
-    """Stream an open artifact to the client as an attachment, then close it."""
+    """Stream an open artifact to the client as an attachment, then close it.
+
+    A local file is sent with its length and ``Accept-Ranges: bytes``, and one byte range
+    of it (``Range: bytes=a-b``, ``a-``, ``-n``; what browsers and download tools resume
+    with) is answered 206, an unsatisfiable one 416; ``If-Range`` with another date than
+    the file's ``Last-Modified`` gets the whole file. The next piece is read in the store's
+    pool while the last one is sent, and each is sent before another is read (memory
+    stays at two pieces, whatever the file)."""
     ctype = content_type(rel)
+    reading: asyncio.Future[bytes] | None = None
     try:
         handler.set_header("Content-Type", ctype)
         handler.set_header("X-Content-Type-Options", "nosniff")
         handler.set_header("Content-Disposition", content_disposition(posixpath.basename(rel)))
-        size = _size_of(stream)
-        if size is not None:
-            handler.set_header("Content-Length", size)
-        while True:
-            chunk = await handler.run(stream.read, CHUNK)
+        stat = _stat_of(stream)
+        remaining: int | None = None
+        if stat is not None:
+            size = stat.st_size
+            modified = httputil.format_timestamp(stat.st_mtime)
+            handler.set_header("Accept-Ranges", "bytes")
+            handler.set_header("Last-Modified", modified)
+            wanted = _byte_range(handler.request.headers, size, modified)
+            if wanted == UNSATISFIABLE:
+                handler.set_status(416)
+                handler.set_header("Content-Range", f"bytes */{size}")
+                remaining = 0
+            elif isinstance(wanted, tuple):
+                start, end = wanted
+                await handler.run(stream.seek, start)
+                handler.set_status(206)
+                handler.set_header("Content-Range", f"bytes {start}-{end}/{size}")
+                remaining = end - start + 1
+            else:
+                remaining = size
+            handler.set_header("Content-Length", remaining)
+        while remaining != 0:
+            if reading is None:
+                reading = asyncio.ensure_future(handler.run(stream.read, _piece(remaining)))
+            chunk = await reading
+            reading = None
             if not chunk:
                 break
+            if remaining is not None:
+                remaining -= len(chunk)
+            if remaining != 0:  # read ahead while this piece goes out
+                reading = asyncio.ensure_future(handler.run(stream.read, _piece(remaining)))
             handler.write(chunk)
+            del chunk
             await handler.flush()
     finally:
+        if reading is not None:
+            with contextlib.suppress(Exception):
+                await reading
         await handler.run(stream.close)
     handler.finish(set_content_type=ctype)  # (APIHandler would say JSON for an empty file)
 
 
-def _size_of(stream: BinaryIO) -> int | None:
-    """The length of a local file (lets clients see a cut-off download); None otherwise."""
+def _piece(remaining: int | None) -> int:
+    return CHUNK if remaining is None else min(CHUNK, remaining)
+
+
+UNSATISFIABLE = "unsatisfiable"
+_RANGE = re.compile(r"bytes=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+def _byte_range(
+    headers: httputil.HTTPHeaders, size: int, modified: str
+) -> tuple[int, int] | str | None:
+    """The one range (first, last byte) a ``Range`` header asks for, UNSATISFIABLE, or None
+    for the whole file (no header, one this server does not serve, such as several ranges,
+    or an ``If-Range`` the file no longer matches)."""
+    header = headers.get("Range")
+    if not header:
+        return None
+    if_range = headers.get("If-Range")
+    if if_range is not None and if_range.strip() != modified:
+        return None
+    m = _RANGE.match(header.strip())
+    if m is None or not (m.group(1) or m.group(2)):
+        return None
+    first, last = m.group(1), m.group(2)
+    if not first:  # the last n bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            return UNSATISFIABLE
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None  # invalid: ignored (RFC 9110 14.1.1)
+    if start >= size:
+        return UNSATISFIABLE
+    return start, end
+
+
+def _stat_of(stream: BinaryIO) -> os.stat_result | None:
+    """A local file's status (its length lets clients see a cut-off download); None
+    for other streams."""
     try:
-        return os.fstat(stream.fileno()).st_size
+        return os.fstat(stream.fileno())
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
         return None
 

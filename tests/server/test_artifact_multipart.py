@@ -1,0 +1,193 @@
+"""MLflow's multipart upload through the artifact proxy (``mlflow-artifacts/mpu/*``):
+the official client with ``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true`` against a real
+``jupyter server``, and the routes' answers to bad input in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+M = "api/2.0/mlflow/"
+MPU = "api/2.0/mlflow-artifacts/mpu"
+ART = "api/2.0/mlflow-artifacts/artifacts"
+
+
+def error(r, status: int, code: str) -> str:
+    assert r.status == status, (r.status, r.body[:300])
+    assert r.json["error_code"] == code, r.json
+    return r.json["message"]
+
+
+def put_part(api, credential: dict, data: bytes):
+    u = urlsplit(credential["url"])
+    return api("PUT", f"{u.path}?{u.query}", data, headers=credential["headers"], raw_path=True)
+
+
+def test_parts_are_put_together_in_order(api, mlops_app, new_run):
+    exp_id, run_id = new_run
+    directory = f"{exp_id}/{run_id}/artifacts/weights"
+    r = api("POST", f"{MPU}/create/{directory}", {"path": "/home/me/model.bin", "num_parts": 3})
+    assert r.status == 200, r.body
+    uid = r.json["upload_id"]
+    creds = r.json["credentials"]
+    assert [c["part_number"] for c in creds] == [1, 2, 3]
+    assert creds[0]["headers"]["Authorization"]  # the caller's own, for the part PUTs
+    pieces = [os.urandom(300_000), os.urandom(300_000), os.urandom(1234)]
+    parts = []
+    for cred, piece in reversed(list(zip(creds, pieces))):  # any order
+        r = put_part(api, cred, piece)
+        assert r.status == 200, r.body
+        parts.append({"part_number": cred["part_number"], "etag": r.headers["ETag"]})
+    body = {"path": "/home/me/model.bin", "upload_id": uid, "parts": parts}
+    assert api("POST", f"{MPU}/complete/{directory}", body).status == 200
+    got = api("GET", f"{ART}/{directory}/model.bin")
+    assert got.status == 200 and got.body == b"".join(pieces)
+    root = Path(mlops_app.store.artifact_root)
+    assert not list(root.rglob(".tmp-*")), "the parts are gone"
+    # done: the upload no longer exists
+    r = api("POST", f"{MPU}/complete/{directory}", body)
+    error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_abort_drops_the_parts(api, mlops_app, new_run):
+    exp_id, run_id = new_run
+    directory = f"{exp_id}/{run_id}/artifacts"
+    r = api("POST", f"{MPU}/create/{directory}", {"path": "x.bin", "num_parts": 1})
+    uid, cred = r.json["upload_id"], r.json["credentials"][0]
+    assert put_part(api, cred, b"partial").status == 200
+    assert list(Path(mlops_app.store.artifact_root).rglob(".tmp-mpu-*"))
+    r = api("POST", f"{MPU}/abort/{directory}", {"path": "x.bin", "upload_id": uid})
+    assert r.status == 200, r.body
+    assert not list(Path(mlops_app.store.artifact_root).rglob(".tmp-*"))
+    assert api("GET", f"{ART}/{directory}/x.bin").status == 404
+    error(put_part(api, cred, b"late"), 404, "RESOURCE_DOES_NOT_EXIST")
+    r = api("POST", f"{MPU}/abort/{directory}", {"path": "x.bin", "upload_id": uid})
+    error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def test_bad_input_is_a_4xx(api, new_run):
+    exp_id, run_id = new_run
+    d = f"{exp_id}/{run_id}/artifacts"
+    bad = "INVALID_PARAMETER_VALUE"
+    # create
+    error(api("POST", f"{MPU}/create/{d}", {"num_parts": 2}), 400, bad)
+    error(api("POST", f"{MPU}/create/{d}", {"path": "f", "num_parts": 0}), 400, bad)
+    error(api("POST", f"{MPU}/create/{d}", {"path": "f", "num_parts": 10001}), 400, bad)
+    error(api("POST", f"{MPU}/create/{d}", {"path": "..", "num_parts": 1}), 400, bad)
+    error(api("POST", f"{MPU}/create/%2E%2E/%2E%2E/x", {"path": "f", "num_parts": 1}), 400, bad)
+    error(api("POST", f"{MPU}/create/{d}", "not json"), 400, bad)
+    api("PUT", f"{ART}/{d}/adir/f.txt", b"x")
+    error(api("POST", f"{MPU}/create/{d}", {"path": "adir", "num_parts": 1}), 400, bad)
+    # complete and abort
+    r = api("POST", f"{MPU}/create/{d}", {"path": "f.bin", "num_parts": 2})
+    uid, creds = r.json["upload_id"], r.json["credentials"]
+    assert put_part(api, creds[0], b"one").status == 200
+    unknown = "0" * 32
+    for op in ("complete", "abort"):
+        body = {"path": "f.bin", "upload_id": unknown, "parts": [{"part_number": 1}]}
+        error(api("POST", f"{MPU}/{op}/{d}", body), 404, "RESOURCE_DOES_NOT_EXIST")
+        body["upload_id"] = "../../../etc"
+        error(api("POST", f"{MPU}/{op}/{d}", body), 400, bad)
+        error(api("POST", f"{MPU}/{op}/{d}", {"path": "f.bin"}), 400, bad)
+
+    def complete(parts):
+        body = {"path": "f.bin", "upload_id": uid, "parts": parts}
+        return api("POST", f"{MPU}/complete/{d}", body)
+
+    msg = error(complete([{"part_number": 1}, {"part_number": 2}]), 400, bad)
+    assert "Part 2" in msg and "not uploaded" in msg
+    error(complete([]), 400, bad)
+    error(complete([{"part_number": 1}, {"part_number": 1}]), 400, bad)
+    error(complete([{"part_number": 1, "etag": '"stale"'}]), 400, bad)
+    error(complete([{"part_number": "x"}]), 400, bad)
+    # parts
+    u = urlsplit(creds[1]["url"])
+    path = u.path
+    for query in (f"upload_id={uid}", f"upload_id={uid}&part_number=0", "part_number=1"):
+        error(api("PUT", f"{path}?{query}", b"x", raw_path=True), 400, bad)
+    r = api("PUT", f"{path}?upload_id={unknown}&part_number=1", b"x", raw_path=True)
+    error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+    # the upload is still whole after all that
+    assert put_part(api, creds[1], b"two").status == 200
+    assert complete([{"part_number": 1}, {"part_number": 2}]).status == 200
+    assert api("GET", f"{ART}/{d}/f.bin").body == b"onetwo"
+
+
+def test_parts_and_mpu_routes_need_credentials(api, new_run):
+    exp_id, run_id = new_run
+    d = f"{exp_id}/{run_id}/artifacts"
+    r = api("POST", f"{MPU}/create/{d}", {"path": "f.bin", "num_parts": 1})
+    cred = r.json["credentials"][0]
+    u = urlsplit(cred["url"])
+    r = api("PUT", f"{u.path}?{u.query}", b"x", auth=False, raw_path=True)
+    assert r.status in (401, 403)
+    r = api("POST", f"{MPU}/create/{d}", {"path": "f.bin", "num_parts": 1}, auth=False)
+    assert r.status in (401, 403)
+
+
+DRIVER = textwrap.dedent(
+    r"""
+    import hashlib, json, os, sys, tempfile
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    out = {}
+    work = tempfile.mkdtemp()
+    local = os.path.join(work, "model.bin")
+    with open(local, "wb") as f:
+        f.write(os.urandom(int(sys.argv[1])))
+    with open(local, "rb") as f:
+        out["sha"] = hashlib.sha256(f.read()).hexdigest()
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(local, "weights")
+        repo = get_artifact_repository(run.info.artifact_uri)
+        # the multipart path itself: raises if the server said "not supported"
+        repo._try_multipart_upload(local, "direct")
+    for sub in ("weights", "direct"):
+        got = download_artifacts(run_id=run.info.run_id, artifact_path=f"{sub}/model.bin")
+        with open(got, "rb") as f:
+            out[sub] = hashlib.sha256(f.read()).hexdigest()
+    out["experiment_id"], out["run_id"] = run.info.experiment_id, run.info.run_id
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.slow
+def test_official_client_uploads_in_parts(jupyter_server_process, tmp_path):
+    pytest.importorskip("mlflow")
+    server = jupyter_server_process()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "JUPYTER_MLOPS_"))}
+    env.update(
+        MLFLOW_TRACKING_URI=server.tracking_uri,
+        MLFLOW_TRACKING_TOKEN=server.token,
+        MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD="true",
+        MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE="1",
+        MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE=str(1 << 20),
+        HOME=str(tmp_path),
+    )
+    size = 3 * (1 << 20) + 4321  # four parts, the last one short
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(size)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["weights"] == out["sha"] and out["direct"] == out["sha"]
+    root = server.data_dir / "mlops" / "artifacts" / out["experiment_id"] / out["run_id"]
+    assert (
+        hashlib.sha256((root / "artifacts/direct/model.bin").read_bytes()).hexdigest() == out["sha"]
+    )
+    assert not list(root.rglob(".tmp-*")), "no part or temporary file is left"
