@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import requests
 from scale_common import (
     CACHE,
+    DB_PREFIX,
     ensure_db,
     jupyter_server,
     load,
@@ -175,11 +176,70 @@ def make_schema(side: str, url: str) -> None:
     store.engine.dispose()
 
 
-def load_pg(side: str, n: int, data: Path, fresh: bool) -> str:
-    """The side's database holding the dataset (loaded now unless already there)."""
+def _generate_sql(side: str, n: int) -> list[str]:
+    """INSERT … SELECT statements that fill the side's tables with ``n`` runs inside
+    PostgreSQL: the same rows on both sides (ids and values are hashes of the run's
+    number), no files, no client round trip per row. Rows are inserted in run-id order
+    so the primary keys' b-trees are appended to, not split at random."""
+    h = "hashtextextended(g.rid, {})"
+    frac = f"(({h} & 9007199254740991)::float8 / 9007199254740992.0)"  # [0, 1), 53 bits
+    ml = side == "mlflow"
+    runs_cols = (
+        "run_uuid, name, source_type, source_name, entry_point_name, user_id, status, "
+        "start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id"
+        if ml
+        else "run_uuid, name, experiment_id, user_id, status, start_time, end_time, "
+        "lifecycle_stage, artifact_uri, last_update_time"
+    )
+    art = "'/tmp/bench_scale/artifacts/' || g.rid"
+    runs_vals = (
+        f"g.rid, g.name, 'LOCAL', '', '', 'bench', 'FINISHED', g.st, g.st + 1000, '', "
+        f"'active', {art}, {EXP_ID}"
+        if ml
+        else f"g.rid, g.name, {EXP_ID}, 'bench', 'FINISHED', g.st, g.st + 1000, 'active', "
+        f"{art}, g.st + 1000"
+    )
+    metric = f"(CASE WHEN j = 9 THEN 'acc' ELSE 'metric_' || j END), {frac.format('100 + j')}"
+    lm = (
+        f"INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, is_nan) "
+        f"SELECT g.rid, {metric}, g.st, 0, false FROM g, generate_series(0, 9) j"
+        if ml
+        else "INSERT INTO latest_metrics (run_uuid, key, value, timestamp, step, n, last_step, "
+        "last_ts, ord_step, ord_ts, ord_step_ts) "
+        f"SELECT g.rid, {metric}, g.st, 0, 1, 0, g.st, true, true, true "
+        "FROM g, generate_series(0, 9) j"
+    )
+    out = [
+        # a permutation of start times (7919 is prime, coprime with n = 10^k)
+        "CREATE TEMP TABLE g AS SELECT md5('run' || i) AS rid, "
+        f"{T0}::bigint + ((i::bigint * 7919) % {n}) * 1000 AS st, "
+        f"'run-' || ((i::bigint * 7919) % {n}) AS name "
+        f"FROM generate_series(0, {n - 1}) i ORDER BY 1",
+        f"INSERT INTO runs ({runs_cols}) SELECT {runs_vals} FROM g",
+        "INSERT INTO params (run_uuid, key, value) SELECT g.rid, k, v FROM g, LATERAL ("
+        f"SELECT 'param_' || j AS k, abs({h.format('j')} % 10)::text AS v "
+        "FROM generate_series(0, 18) j UNION ALL "
+        f"SELECT 'optimizer', (ARRAY['adam', 'sgd', 'rmsprop', 'adamw'])[abs({h.format(19)} % 4) + 1]"
+        ") p",
+        "INSERT INTO tags (run_uuid, key, value) SELECT g.rid, k, v FROM g, LATERAL (VALUES "
+        "('mlflow.runName', g.name), ('mlflow.user', 'bench'), ('mlflow.source.type', 'LOCAL'), "
+        "('mlflow.source.name', 'bench.py'), "
+        f"('team', (ARRAY['a', 'b', 'c'])[abs({h.format(20)} % 3) + 1])) t(k, v)",
+        lm,
+    ]
+    if ml:  # MLflow keeps every point in `metrics` too (here: the one point)
+        out.append(
+            "INSERT INTO metrics (run_uuid, key, value, timestamp, step, is_nan) "
+            "SELECT run_uuid, key, value, timestamp, step, is_nan FROM latest_metrics"
+        )
+    return out
+
+
+def load_pg(side: str, n: int, fresh: bool) -> str:
+    """The side's database holding the dataset (generated now unless already there)."""
     import psycopg
 
-    db = f"bench_search_{side}_{n}"
+    db = f"{DB_PREFIX}search_{side}_{n}"
     url = pg_url(db) if side == "ours" else mlflow_pg_url(db)
     if ensure_db(db, fresh) and pg_exec("SELECT to_regclass('bench_loaded')", db)[0][0]:
         return url
@@ -187,32 +247,30 @@ def load_pg(side: str, n: int, data: Path, fresh: bool) -> str:
         ensure_db(db, fresh=True)  # a half-loaded database from an interrupted run
     t = time.perf_counter()
     make_schema(side, url)
+    tables = ["runs", "params", "tags", "latest_metrics"] + (
+        ["metrics"] if side == "mlflow" else []
+    )
     conn = psycopg.connect(pg_url(db))
     try:
         with conn.cursor() as cur:
             cur.execute("SET session_replication_role = replica")  # no FK triggers per row
-            copies = OURS_COPY if side == "ours" else MLFLOW_COPY
-            tables = {c[0] for c in copies}
+            cur.execute("SET synchronous_commit = off")
+            cur.execute("SET maintenance_work_mem = '512MB'")  # index builds sort in memory
             cur.execute(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND "
                 "tablename = ANY(%s) AND indexname NOT IN (SELECT conname FROM pg_constraint)",
-                (list(tables),),
+                (tables,),
             )
             indexes = cur.fetchall()
             for name, _ in indexes:
                 cur.execute(f'DROP INDEX "{name}"')
-            for table, cols, fname in copies:
-                with (
-                    open(data / f"{fname}.tsv", "rb") as f,
-                    cur.copy(
-                        f"COPY {table} ({cols}) FROM STDIN"  # type: ignore[arg-type]
-                    ) as copy,
-                ):
-                    while piece := f.read(1 << 20):
-                        copy.write(piece)
-                print(f"  {side}: {table} loaded ({time.perf_counter() - t:.0f} s)", flush=True)
+            for sql in _generate_sql(side, n):
+                cur.execute(sql)  # type: ignore[arg-type]
+                what = sql.split(" (")[0].split(" AS ")[0]
+                print(f"  {side}: {what} ({time.perf_counter() - t:.0f} s)", flush=True)
             for _, ddl in indexes:
                 cur.execute(ddl)
+            print(f"  {side}: indexes rebuilt ({time.perf_counter() - t:.0f} s)", flush=True)
             cur.execute("CREATE TABLE bench_loaded (n int)")
         conn.commit()
     finally:
@@ -398,9 +456,8 @@ def main() -> None:
     rows = []
     if not args.skip_pg:
         n = int(1_000_000 * args.scale)
-        data = generate(n)
-        ours = load_pg("ours", n, data, args.fresh)
-        ml = None if args.skip_mlflow else load_pg("mlflow", n, data, args.fresh)
+        ours = load_pg("ours", n, args.fresh)
+        ml = None if args.skip_mlflow else load_pg("mlflow", n, args.fresh)
         rows += bench(f"PostgreSQL {n:,} runs", ours, ml, args)
     if args.sqlite:
         n = int(100_000 * args.scale)

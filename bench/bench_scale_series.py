@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import requests
 from scale_common import (
+    DB_PREFIX,
     Server,
     ensure_db,
     jupyter_server,
@@ -59,7 +60,7 @@ def value(step: int) -> float:
 
 
 def load_ours(n: int, fresh: bool) -> str:
-    db = f"bench_series_ours_{n}"
+    db = f"{DB_PREFIX}series_ours_{n}"
     if ensure_db(db, fresh) and pg_exec("SELECT to_regclass('bench_loaded')", db)[0][0]:
         return pg_url(db)
     ensure_db(db, fresh=True)
@@ -82,7 +83,7 @@ def load_ours(n: int, fresh: bool) -> str:
 
 
 def load_mlflow(n: int, fresh: bool) -> str:
-    db = f"bench_series_mlflow_{n}"
+    db = f"{DB_PREFIX}series_mlflow_{n}"
     if ensure_db(db, fresh) and pg_exec("SELECT to_regclass('bench_loaded')", db)[0][0]:
         return mlflow_pg_url(db)
     ensure_db(db, fresh=True)

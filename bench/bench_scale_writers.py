@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scale_common import (
+    DB_PREFIX,
     ensure_db,
     jupyter_server,
     load,
@@ -200,7 +201,7 @@ class Remote:
 
 
 def run_side(label: str, mode: str, side: str, args: argparse.Namespace) -> dict[str, Any]:
-    db = f"bench_writers_{side}"
+    db = f"{DB_PREFIX}writers_{side}"
     srv: Any
     if args.url:
         srv = Remote(args.url, args.token)

@@ -3,7 +3,8 @@
 
 Databases are created in the PostgreSQL at ``--pg`` (default 127.0.0.1:5432, trust
 auth) and kept between runs (a generated dataset is reused when its marker matches);
-``--fresh`` drops the bench's own databases, never any other.
+``--fresh`` drops the bench's own databases, never any other. Their names start with
+``$BENCH_DB_PREFIX`` (default ``bench_``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 CACHE = Path(os.environ.get("BENCH_SCALE_CACHE", "/tmp/bench_scale"))
+#: Every database a scale bench creates starts with this (and no other is touched):
+#: on a shared server, a prefix of your own keeps the benches' databases apart.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "bench_")
 
 
 def load() -> str:
@@ -197,9 +201,9 @@ def pg_exec(sql: str, db: str = "postgres") -> list[tuple[Any, ...]]:
 
 
 def ensure_db(db: str, fresh: bool = False) -> bool:
-    """Create database ``db`` (a bench database: name starts with ``bench_``); True if
-    it already existed (and was kept)."""
-    assert db.startswith("bench_"), db  # never touch another database
+    """Create database ``db`` (a bench database: name starts with ``DB_PREFIX``); True
+    if it already existed (and was kept)."""
+    assert db.startswith(DB_PREFIX), db  # never touch another database
     exists = bool(pg_exec(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"))
     if exists and fresh:
         pg_exec(f'DROP DATABASE "{db}" WITH (FORCE)')

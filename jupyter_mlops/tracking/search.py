@@ -480,7 +480,13 @@ def run_filter_clauses(comparisons: Sequence[Comparison], dialect: str = "sqlite
     from .schema import latest_metrics, params, runs, tags
 
     clauses: list[Any] = []
+    keyed = [c for c in comparisons if c.entity in (METRIC, PARAM, TAG) and c.op != "IS_NULL"]
+    joined = keyed[:MAX_JOINED_FILTERS] if len(keyed) > 1 else []
+    if joined:
+        clauses.append(runs.c.run_uuid.in_(_candidate_runs(joined, dialect)))
     for c in comparisons:
+        if any(c is j for j in joined):
+            continue
         if c.entity == METRIC:
             clauses.append(_keyed_clause(runs.c.run_uuid, latest_metrics.c.run_uuid, c))
         elif c.entity in (PARAM, TAG):
@@ -497,6 +503,45 @@ def run_filter_clauses(comparisons: Sequence[Comparison], dialect: str = "sqlite
                 col = runs.c[RUN_STRING_ATTRIBUTES[c.key]]
                 clauses.append(_compare(col, c.op, c.value))
     return clauses
+
+
+#: Most metric/param/tag comparisons of one filter joined into one candidate query (the
+#: rest are one ``IN`` each): PostgreSQL plans a join of more tables than its
+#: ``join_collapse_limit`` (8, with runs and the order's) in the order written.
+MAX_JOINED_FILTERS = 6
+
+
+def _candidate_runs(comparisons: Sequence[Comparison], dialect: str) -> Any:
+    """``SELECT f0.run_uuid FROM <table> f0 JOIN <table> f1 ON f1.run_uuid = f0.run_uuid
+    AND f1.key = ? AND f1.value <op> ? ... WHERE f0.key = ? AND f0.value <op> ?``: the
+    runs that satisfy every comparison, as one join of the key/value tables (a run has
+    one row per key in each, so no run comes twice).
+
+    One ``IN`` per comparison left PostgreSQL a choice between probing each run of the
+    experiment or each candidate of one filter, both joined to ``runs`` first: at a
+    million runs it scanned all of them to intersect 10k candidates (seconds). As one
+    join, the planner intersects the candidates of the most selective filter with the
+    others' indexes, then reads only the runs that are left (``bench/RESULTS.md``)."""
+    import sqlalchemy as sa
+
+    from .schema import latest_metrics, params, tags
+
+    tables = {METRIC: latest_metrics, PARAM: params, TAG: tags}
+    aliases = [tables[c.entity].alias(f"f{i}") for i, c in enumerate(comparisons)]
+
+    def match(a: Any, c: Comparison) -> list[Any]:
+        cond = [a.c.key == c.key]
+        if c.op == "IS_NOT_NULL":
+            return cond
+        if c.entity == METRIC:
+            return [*cond, _compare(a.c.value, c.op, c.value)]
+        return [*cond, *_value_match(a.c.value, c.op, c.value, dialect)]
+
+    first = aliases[0]
+    joined: Any = first
+    for a, c in zip(aliases[1:], comparisons[1:], strict=True):
+        joined = joined.join(a, sa.and_(a.c.run_uuid == first.c.run_uuid, *match(a, c)))
+    return sa.select(first.c.run_uuid).select_from(joined).where(*match(first, comparisons[0]))
 
 
 def _keyed_clause(owner: Any, ref: Any, c: Comparison, dialect: str | None = None) -> Any:

@@ -852,8 +852,13 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         with self._read() as conn:
             if self.dialect == "postgresql":
                 # A page is a short, latency-bound query: parallel workers cost more to
-                # start than they save (half as fast on the benchmark's filtered search).
-                conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+                # start than they save (half as fast on the benchmark's filtered search),
+                # and so does JIT compilation, which a million runs' cost estimates reach
+                # (tens of ms to compile a query that runs in tens of ms).
+                conn.exec_driver_sql(
+                    "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+                    "set_config('jit', 'off', true)"
+                )
             if order and order[0].entity == search.METRIC and (after is not None or not offset):
                 rows = self._metric_ordered_rows(conn, q, keys, after, max_results + 1)
             else:

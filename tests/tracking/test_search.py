@@ -311,3 +311,74 @@ def test_postgres_search_uses_the_prefix_index(store):
     assert "ix_params_key_prefix" in plan, plan
     cond = next(line for line in plan.splitlines() if "Index Cond" in line)
     assert "(value)::text, 200) = 'adam'" in cond, plan
+
+
+@pytest.fixture
+def grid(module_store):
+    """24 runs over a grid of two params, two metrics (one missing on some, NaN on one)
+    and a tag, to check filters of several clauses against their meaning."""
+    store = module_store
+    eid = store.create_experiment(f"grid-{uuid.uuid4().hex}")
+    rows = {}
+    for i in range(24):
+        p = {"a": str(i % 3), "b": "xy"[i % 2]}
+        m = {"m": i / 10} | ({} if i % 4 == 0 else {"n": math.nan if i == 5 else float(i % 5)})
+        t = {"t": "tv"} if i % 6 else {}
+        rid = store.create_run(eid, start_time=i, run_name=f"g{i}", tags=t).info.run_id
+        store.log_batch(
+            rid, metrics=[Metric(k, v, 0, 0) for k, v in m.items()], params=list(p.items())
+        )
+        rows[f"g{i}"] = (p, m, t)
+    return store, eid, rows
+
+
+@pytest.mark.parametrize(
+    "flt, keep",
+    [
+        ("params.a = '1' and metrics.m > 0.5", lambda p, m, t: p["a"] == "1" and m["m"] > 0.5),
+        (
+            "metrics.n >= 2 and params.b != 'x' and tags.t = 'tv'",
+            lambda p, m, t: m.get("n", -1) >= 2 and p["b"] != "x" and t.get("t") == "tv",
+        ),
+        (
+            "metrics.n IS NOT NULL and params.a LIKE '2%'",
+            lambda p, m, t: "n" in m and p["a"] == "2",
+        ),
+        ("metrics.n IS NULL and params.a = '0'", lambda p, m, t: "n" not in m and p["a"] == "0"),
+        (
+            "params.a IN ('0', '2') and params.b = 'y'",
+            lambda p, m, t: p["a"] != "1" and p["b"] == "y",
+        ),
+        (
+            # more comparisons than are joined into one candidate query
+            "params.a = '1' and params.b = 'y' and metrics.m > 0.2 and metrics.m < 2 and "
+            "metrics.n > 0 and tags.t = 'tv' and params.a != '0' and metrics.m != 0.7",
+            lambda p, m, t: (
+                p["a"] == "1"
+                and p["b"] == "y"
+                and 0.2 < m["m"] < 2
+                and m.get("n", -1) > 0
+                and t.get("t") == "tv"
+                and m["m"] != 0.7
+            ),
+        ),
+    ],
+)
+def test_filters_of_several_clauses(grid, flt, keep):
+    """Several metric/param/tag comparisons are compiled to one join of the key/value
+    tables (search.py ``_candidate_runs``): it must keep exactly the runs each clause
+    keeps, ordered and paged like any search (NaN compares like MLflow: never true)."""
+    store, eid, rows = grid
+    expected = {name for name, (p, m, t) in rows.items() if keep(p, m, t)}
+    found = names(store.search_runs([eid], flt, max_results=1000))
+    assert set(found) == expected and len(found) == len(expected)
+    assert 0 < len(expected) < 24
+    paged, token = [], None
+    while True:
+        res, token = store.search_runs(
+            [eid], flt, max_results=2, order_by=["metrics.m DESC"], page_token=token
+        )
+        paged += [r.info.run_name for r in res]
+        if token is None:
+            break
+    assert paged == sorted(expected, key=lambda n: -rows[n][1]["m"])
