@@ -26,6 +26,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_client import jupyter_server, mlflow_server, run_py
@@ -98,7 +99,7 @@ print({n} / (time.perf_counter() - t))
     return float(run_py(code, **extra).strip().splitlines()[-1])
 
 
-def _bulk_bodies(exp: str, n: int, per_batch: int) -> list[bytes]:
+def _bulk_bodies(exp: str, n: int, per_batch: int, offset: int = 0) -> list[bytes]:
     """``api/v1/traces/log-bulk`` bodies of ``n`` 3-span traces, as our client's writer
     sends them (MLflow span dicts, TraceInfoV3 JSON)."""
     import base64
@@ -107,9 +108,9 @@ def _bulk_bodies(exp: str, n: int, per_batch: int) -> list[bytes]:
         return base64.b64encode(bytes.fromhex(h)).decode()
 
     bodies = []
-    for start in range(0, n, per_batch):
+    for start in range(offset, offset + n, per_batch):
         items = []
-        for i in range(start, min(n, start + per_batch)):
+        for i in range(start, min(offset + n, start + per_batch)):
             tid = f"b0{i:030x}"  # apart from the search data's ids
             t0 = 1_700_000_000_000_000_000 + i * 1_000_000
             spans = [
@@ -175,6 +176,118 @@ def ingest_raw(url: str, token: str, n: int, per_batch: int = 1000) -> float:
         with urllib.request.urlopen(req, timeout=300) as r:
             r.read()
     return n / (time.perf_counter() - t)
+
+
+def _otlp_body(n: int, start: int, per_batch: int) -> list[bytes]:
+    """OTLP/HTTP protobuf bodies (``ExportTraceServiceRequest``) of ``n`` 3-span traces,
+    ``per_batch`` traces each: what an OpenTelemetry SDK's batch span processor sends
+    (its default, 512 spans per export, is ~170 such traces)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+    bodies = []
+    for lo in range(start, start + n, per_batch):
+        spans = []
+        for i in range(lo, min(start + n, lo + per_batch)):
+            tid = bytes.fromhex(f"c0{i:030x}")
+            t0 = 1_700_000_000_000_000_000 + i * 1_000_000
+            for j, name in enumerate(("top", "middle", "leaf")):
+                spans.append(
+                    Span(
+                        trace_id=tid,
+                        span_id=bytes.fromhex(f"{i + 1:012x}{j + 1:04x}"),
+                        parent_span_id=b"" if j == 0 else bytes.fromhex(f"{i + 1:012x}{j:04x}"),
+                        name=name,
+                        start_time_unix_nano=t0 + j,
+                        end_time_unix_nano=t0 + 1000 - j,
+                        status=Status(code=1),
+                        attributes=[
+                            KeyValue(key="input", value=AnyValue(string_value=f"question {i}")),
+                            KeyValue(key="k", value=AnyValue(int_value=j)),
+                        ],
+                    )
+                )
+        req = ExportTraceServiceRequest(
+            resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])]
+        )
+        bodies.append(req.SerializeToString())
+    return bodies
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _send_all(args: tuple[str, str, str, list[bytes], dict[str, str], Any]) -> int:
+    """One client process: its bodies back to back, each answered once durable."""
+    url, token, route, bodies, headers, start = args
+    import urllib.request as ur
+
+    start.wait()
+    for body in bodies:
+        req = ur.Request(
+            url + route,
+            data=body,
+            headers={"Authorization": f"token {token}", **headers},
+            method="POST",
+        )
+        for _ in range(100):
+            try:
+                with ur.urlopen(req, timeout=600) as r:
+                    r.read()
+                break
+            except ur.HTTPError as e:  # 503 while the server's body budget is taken: retry
+                text = e.read().decode(errors="replace")[:300]
+                if e.code != 503:
+                    raise RuntimeError(f"{e.code}: {text}") from None
+                time.sleep(float(e.headers.get("Retry-After") or 1))
+    return len(bodies)
+
+
+def ingest_concurrent(
+    url: str, token: str, pid: int, kind: str, clients: int, n: int, per_batch: int
+) -> dict[str, float]:
+    """``clients`` processes each sending ready bodies of ``per_batch`` 3-span traces
+    (``n`` in all) back to back to ``log-bulk`` (kind ``bulk``) or OTLP ``v1/traces``
+    (kind ``otlp``, protobuf): traces/s from the first request to the last answer, and
+    the server's CPU time per trace (what bounds the rate on a shared machine)."""
+    import multiprocessing as mp
+
+    req = urllib.request.Request(
+        url + "/api/2.0/mlflow/experiments/create",
+        data=json.dumps({"name": f"ingest-{kind}-{clients}-{per_batch}-{n}"}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"token {token}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req) as r:
+        exp = json.loads(r.read())["experiment_id"]
+    each = n // clients
+    ctx = mp.get_context("fork")
+    start = ctx.Manager().Event()
+    jobs = []
+    for c in range(clients):
+        if kind == "bulk":
+            bodies = _bulk_bodies(exp, each, per_batch, offset=c * each + n * 7)
+            route, headers = "/api/v1/traces/log-bulk", {"Content-Type": "application/json"}
+        else:
+            bodies = _otlp_body(each, c * each + n * 7, per_batch)
+            route = "/v1/traces"
+            headers = {"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": exp}
+        jobs.append((url, token, route, bodies, headers, start))
+    with ctx.Pool(clients) as pool:
+        res = pool.map_async(_send_all, jobs)
+        time.sleep(0.5)  # the processes are up and waiting
+        cpu0, t0 = _proc_cpu(pid), time.perf_counter()
+        start.set()
+        res.get()
+        wall, cpu = time.perf_counter() - t0, _proc_cpu(pid) - cpu0
+    total = each * clients
+    return {"per_s": total / wall, "server_cpu_us_per_trace": cpu / total * 1e6}
 
 
 def _trace_rows(i: int, base: int) -> dict:
@@ -317,6 +430,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-mlflow", action="store_true")
     ap.add_argument("--search-traces", type=int, help="traces searched (100k; 20k with --quick)")
+    ap.add_argument("--ingest-only", action="store_true", help="only the concurrent ingest")
+    ap.add_argument("--clients", default="1,4,8", help="concurrent senders to measure")
+    ap.add_argument("--batch", type=int, default=500, help="traces per request")
+    ap.add_argument("--ingest-traces", type=int, help="traces per concurrent measure")
     args = ap.parse_args()
     n_calls = 2000 if args.quick else 20000
     n_ingest = 2000 if args.quick else 10000
@@ -325,7 +442,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         srv, url, token = jupyter_server(root / "jup")
+        n_conc = args.ingest_traces or (12000 if args.quick else 40000)
         try:
+            for c in (int(x) for x in args.clients.split(",")):
+                for kind in ("bulk", "otlp"):
+                    got = ingest_concurrent(url, token, srv.proc.pid, kind, c, n_conc, args.batch)
+                    key = f"ingest_{kind}_{c}clients_{args.batch}per_request"
+                    out[key + "_per_s"] = got["per_s"]
+                    out[key + "_server_cpu_us"] = got["server_cpu_us_per_trace"]
+                    print(key, got, f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+            if args.ingest_only:
+                out["load_1m"] = os.getloadavg()[0]
+                print(json.dumps(out, indent=1))
+                return
             out["caller_mlops_sqlite_us"] = caller_cost("mlops", f"sqlite:///{root}/c.db", n_calls)
             out["caller_mlops_http_us"] = caller_cost("mlops", url, n_calls, token)
             out["ingest_mlops_http_per_s"] = ingest("mlops", url, n_ingest, token)

@@ -185,6 +185,16 @@ def _keyed(table: sa.Table, c: Comparison) -> Any:
     return _has(table, *cond)
 
 
+def _unindexed(c: Comparison) -> list[Any]:
+    """The values of :data:`~.traces.UNINDEXED_ATTRIBUTES` (not ``span_attributes``
+    rows): a span's type and its trace's id, for searches over every attribute value."""
+    s = t.spans
+    return [
+        _has(s, _compare(s.c.span_type, c.op, c.value)),
+        sa.and_(_has(s), _compare(t.traces.c.trace_id, c.op, c.value)),
+    ]
+
+
 def _status_value(v: Any) -> Any:
     def one(x: str) -> str:
         return t.V2_STATUS.get(x, x)
@@ -208,10 +218,15 @@ def filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
             if c.key in SPAN_FIELDS:
                 out.append(_has(s, _compare(s.c[SPAN_FIELDS[c.key]], c.op, c.value)))
             elif c.key == "content":
-                out.append(_has(a, _compare(a.c.value, c.op, c.value)))
+                out.append(sa.or_(_has(a, _compare(a.c.value, c.op, c.value)), *_unindexed(c)))
             else:
                 key = c.key[len("attributes.") :]
-                out.append(_has(a, a.c.key == key, _compare(a.c.value, c.op, c.value)))
+                if key == t.ATTR_SPAN_TYPE:
+                    out.append(_has(s, _compare(s.c.span_type, c.op, c.value)))
+                elif key == t.ATTR_REQUEST_ID:
+                    out.append(sa.and_(_has(s), _compare(tc.trace_id, c.op, c.value)))
+                else:
+                    out.append(_has(a, a.c.key == key, _compare(a.c.value, c.op, c.value)))
         elif c.key in NUMERIC_ATTRIBUTES:
             col = NUMERIC_ATTRIBUTES[c.key]
             v = int(c.value)
@@ -238,6 +253,7 @@ def filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:
                         _compare(tc.response_preview, c.op, c.value),
                         _has(s, _compare(s.c.name, c.op, c.value)),
                         _has(a, _compare(a.c.value, c.op, c.value)),
+                        *_unindexed(c),
                     )
                 )
             elif col == "experiment_id":

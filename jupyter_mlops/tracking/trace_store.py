@@ -26,6 +26,7 @@ from . import trace_files, trace_search
 from . import traces as t
 from .clock import now_ms
 from .errors import TrackingError, invalid, not_found
+from .gcpause import gc_paused
 from .paging import decode_page_token, encode_page_token
 from .traces import TraceInfo
 from .validation import experiment_int_ids
@@ -40,8 +41,15 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 #: Attempts of a trace write that lost a race for a new trace id (PostgreSQL).
 _WRITE_ATTEMPTS = 3
+
+
 #: PostgreSQL's deadlock_detected and serialization_failure.
 _RACE_SQLSTATES = ("40P01", "40001")
+
+
+class _Raced(Exception):
+    """Another request created a trace this one was about to create."""
+
 
 #: A trace as our client sends it: its info and its spans (MLflow span dicts).
 TraceRecord = tuple[TraceInfo, Sequence[dict[str, Any]]]
@@ -339,10 +347,22 @@ class SqlTraceStore(TraceStore):
         by_trace: Mapping[str, list[dict[str, Any]]],
         new_tags: Mapping[str, str] | None = None,
     ) -> int:
+        with gc_paused():
+            return self._log_spans(experiment_id, by_trace, new_tags or {})
+
+    def _log_spans(
+        self,
+        experiment_id: str,
+        by_trace: Mapping[str, list[dict[str, Any]]],
+        new_tags: Mapping[str, str],
+    ) -> int:
+        """OTLP ingest in bulk: a trace MLflow's client owns (it uploads its data) gets
+        rows only; any other trace's spans go to one batch data file per request (a
+        trace continued from an earlier request is rewritten there whole, its spans
+        merged), written durable before the rows, which commit in one transaction."""
         exp = self._checked_experiment(experiment_id)
-        prepared = []
+        prepared: dict[str, tuple[list[t.SpanRow], list[dict[str, Any]], bool]] = {}
         for otel_hex, span_dicts in by_trace.items():
-            trace_id = t.trace_id_from_otel(otel_hex)
             rows = [t.span_row(s, f"span '{s.get('name')}'") for s in span_dicts]
             # MLflow's client uploads the trace's data itself (traces.json at its end):
             # the spans it sends carry the attribute its tracer sets on every span.
@@ -350,36 +370,111 @@ class SqlTraceStore(TraceStore):
                 "mlflow.spanType" in r.attributes or "mlflow.spanFunctionName" in r.attributes
                 for r in rows
             )
-            prepared.append((trace_id, rows, span_dicts, client_owned))
-        # the data first (a failed write leaves no rows); then every row in one transaction
-        for trace_id, _rows, span_dicts, client_owned in prepared:
-            if not client_owned:
+            prepared[t.trace_id_from_otel(otel_hex)] = (rows, span_dicts, client_owned)
+        for _attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return self._store_spans(exp, prepared, new_tags)
+            except _Raced:
+                # another request stored one of these traces between this one's read
+                # and its write: again, now continuing it (its data file is an orphan,
+                # swept later)
+                continue
+        raise TrackingError(
+            "The trace was written concurrently by another request; retry.",
+            "RESOURCE_CONFLICT",
+        )
+
+    def _store_spans(
+        self,
+        exp: Experiment,
+        prepared: Mapping[str, tuple[list[t.SpanRow], list[dict[str, Any]], bool]],
+        new_tags: Mapping[str, str],
+    ) -> int:
+        tc = t.traces.c
+        with self._read() as conn:
+            have = {
+                r.trace_id: r
+                for r in conn.execute(
+                    sa.select(
+                        tc.trace_id, tc.state, tc.data_file, tc.data_offset, tc.data_length
+                    ).where(tc.trace_id.in_(list(prepared)))
+                )
+            }
+        # the data first, durable before any row names it
+        packed: list[tuple[str, Sequence[dict[str, Any]]]] = []
+        replaced: set[str] = set()
+        for trace_id, (_rows, span_dicts, client_owned) in prepared.items():
+            row = have.get(trace_id)
+            if client_owned and row is None:
+                continue
+            if row is None or row.data_file:
+                if row is not None:  # continued: its spans so far and these, merged
+                    span_dicts = t.merge_spans([self._continued_spans(row), span_dicts])
+                    replaced.add(row.data_file)
+                packed.append((trace_id, span_dicts))
+            elif not client_owned:  # data under its artifact location (MLflow's layout)
                 repo = self.artifact_repo(self._location(exp, trace_id))
                 name = f"{t.OTLP_DIR}/{uuid.uuid4().hex}.json"
-                repo.put(name, json.dumps({"spans": span_dicts}).encode())
+                repo.put_durable(name, json.dumps({"spans": span_dicts}).encode())
+        ranges: dict[str, t.DataRange] = {}
+        if packed:
+            data, offsets = t.pack_batch(packed)
+            name = trace_files.batch_file_name()
+            batch_dir = self._batch_dir(exp)
+            self.artifact_repo(batch_dir).put_durable(name, data)
+            for trace_id, (off, length) in offsets.items():
+                ranges[trace_id] = (f"{batch_dir}/{name}", off, length)
 
         def write(conn: Connection) -> int:
+            new_ids = [i for i in prepared if i not in have]
+            if conn.execute(sa.select(tc.trace_id).where(tc.trace_id.in_(new_ids))).first():
+                raise _Raced()
             n = 0
-            for trace_id, rows, _dicts, _owned in prepared:
-                have = conn.execute(
-                    sa.select(t.traces.c.trace_id, t.traces.c.state).where(
-                        t.traces.c.trace_id == trace_id
-                    )
-                ).first()
-                from_spans = t.info_from_spans(trace_id, exp.experiment_id, rows)
-                if have is None:
-                    from_spans.tags[t.TAG_ARTIFACT_LOCATION] = self._location(exp, trace_id)
-                    from_spans.tags.update(new_tags or {})
-                    t.upsert_info(conn, from_spans, self._upsert, self._insert_ignore)
-                elif have.state == "IN_PROGRESS" and any(r.parent_span_id is None for r in rows):
-                    t.upsert_info(conn, from_spans, self._upsert, self._insert_ignore)
-                t.index_spans(conn, trace_id, rows, self._insert_ignore)
+            fresh = []
+            for trace_id, (rows, _dicts, client_owned) in prepared.items():
                 n += len(rows)
+                row = have.get(trace_id)
+                if row is None:
+                    info = t.info_from_spans(trace_id, exp.experiment_id, rows)
+                    if client_owned:
+                        info.tags[t.TAG_ARTIFACT_LOCATION] = self._location(exp, trace_id)
+                    else:
+                        info.tags[t.TAG_SPANS_LOCATION] = t.SPANS_IN_TRACKING_STORE
+                    info.tags.update(new_tags)
+                    fresh.append((info, rows, ranges.get(trace_id)))
+                    continue
+                if row.state == "IN_PROGRESS" and any(r.parent_span_id is None for r in rows):
+                    info = t.info_from_spans(trace_id, exp.experiment_id, rows)
+                    t.upsert_info(conn, info, self._upsert, self._insert_ignore)
+                t.index_spans(conn, trace_id, rows, self._insert_ignore)
+                if trace_id in ranges:
+                    t.set_data_range(conn, trace_id, ranges[trace_id])
+            t.insert_new(conn, fresh, self._insert_ignore)
             return n
 
-        return self._write_retrying(write, [p[0] for p in prepared])
+        n = self._write_retrying(write, list(prepared))
+        self._drop_unreferenced(replaced)
+        return n
+
+    def _continued_spans(self, row: Any) -> list[dict[str, Any]]:
+        """The spans stored so far of a trace continued over OTLP; a file compacted
+        meanwhile (:mod:`.trace_files`) is 503: the exporter sends again."""
+        try:
+            return self._read_range(row)
+        except TrackingError as e:
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        raise TrackingError(
+            f"The data of trace {row.trace_id} moved while it was continued; retry.",
+            "TEMPORARILY_UNAVAILABLE",
+            503,
+        )
 
     def log_traces(self, records: Sequence[TraceRecord]) -> None:
+        with gc_paused():
+            self._log_traces(records)
+
+    def _log_traces(self, records: Sequence[TraceRecord]) -> None:
         checked = []
         exps: dict[str, Experiment] = {}
         for info, span_dicts in records:

@@ -18,7 +18,9 @@ text. Functions take the caller's connection; the store owns transactions.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -318,15 +320,24 @@ def trace_id_from_otel(trace_id_hex: str) -> str:
     return TRACE_ID_PREFIX + trace_id_hex
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
 def b64_to_hex(value: str | None, size: int) -> str | None:
     """A base64 id of a span dict (MLflow's) as hex; hex passes through."""
     if not value:
         return None
-    if len(value) == size * 2 and all(c in "0123456789abcdefABCDEF" for c in value):
+    if not isinstance(value, str):
+        raise invalid(f"Invalid span id {value!r}: expected base64 or hex")
+    if len(value) == size * 2 and _HEX.fullmatch(value):
         return value.lower()
+    # base64.b64decode(validate=True), without its conversions
+    if not _B64.fullmatch(value):
+        raise invalid(f"Invalid span id {value!r}: expected base64 or hex")
     try:
-        raw = base64.b64decode(value, validate=True)
-    except ValueError:
+        raw = binascii.a2b_base64(value)
+    except (binascii.Error, ValueError):
         raise invalid(f"Invalid span id {value!r}: expected base64 or hex") from None
     if len(raw) != size:
         raise invalid(f"Invalid span id {value!r}: expected {size} bytes")
@@ -473,32 +484,48 @@ def link_runs(conn: Connection, trace_ids: Sequence[str], run_id: str, insert_ig
         insert_ignore(conn, trace_runs, ["trace_id", "run_id"], rows)
 
 
+#: Span attributes not kept as ``span_attributes`` rows: their values are in other rows
+#: already (the trace id; ``spans.span_type``), and search reads them there
+#: (:mod:`.trace_search`). Two of a span's four attributes from MLflow's tracer: fewer
+#: index rows per trace is most of ingest's time.
+UNINDEXED_ATTRIBUTES = frozenset((ATTR_REQUEST_ID, ATTR_SPAN_TYPE))
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "span_type",
+    "status",
+    "start_time_ns",
+    "end_time_ns",
+)
+ATTRIBUTE_COLUMNS = ("trace_id", "span_id", "key", "value")
+
+
 def _span_index_rows(
     trace_id: str, rows: Iterable[SpanRow]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The index rows of a trace's spans as tuples (:data:`SPAN_COLUMNS`,
+    :data:`ATTRIBUTE_COLUMNS`), as the driver takes them."""
     span_rows, attr_rows = [], []
+    skip = UNINDEXED_ATTRIBUTES
     for r in rows:
+        span_type = r.span_type
         span_rows.append(
-            {
-                "trace_id": trace_id,
-                "span_id": r.span_id,
-                "parent_span_id": r.parent_span_id,
-                "name": r.name[:500],
-                "span_type": _cut(r.span_type, 100),
-                "status": r.status,
-                "start_time_ns": r.start_time_ns,
-                "end_time_ns": r.end_time_ns,
-            }
+            (
+                trace_id,
+                r.span_id,
+                r.parent_span_id,
+                r.name[:500],
+                None if span_type is None else span_type[:100],
+                r.status,
+                r.start_time_ns,
+                r.end_time_ns,
+            )
         )
         for k, v in r.attributes.items():
-            attr_rows.append(
-                {
-                    "trace_id": trace_id,
-                    "span_id": r.span_id,
-                    "key": k,
-                    "value": _json_str(v)[:INDEXED_VALUE_CHARS],
-                }
-            )
+            if k not in skip:
+                attr_rows.append((trace_id, r.span_id, k, _json_str(v)[:INDEXED_VALUE_CHARS]))
     return span_rows, attr_rows
 
 
@@ -511,9 +538,11 @@ def index_spans(
     """Index spans of one trace (a span already indexed keeps its first row)."""
     span_rows, attr_rows = _span_index_rows(trace_id, rows)
     if span_rows:
-        insert_ignore(conn, spans, ["trace_id", "span_id"], span_rows)
+        dicts = [dict(zip(SPAN_COLUMNS, r)) for r in span_rows]
+        insert_ignore(conn, spans, ["trace_id", "span_id"], dicts)
     if attr_rows:
-        insert_ignore(conn, span_attributes, ["trace_id", "span_id", "key"], attr_rows)
+        dicts = [dict(zip(ATTRIBUTE_COLUMNS, r)) for r in attr_rows]
+        insert_ignore(conn, span_attributes, ["trace_id", "span_id", "key"], dicts)
 
 
 #: A trace's data in a batch file: (file URI, byte offset, byte length).
@@ -545,6 +574,23 @@ def set_data_range(conn: Connection, trace_id: str, where: DataRange) -> None:
     )
 
 
+TRACE_COLUMNS = (
+    "trace_id",
+    "experiment_id",
+    "client_request_id",
+    "request_time",
+    "execution_duration",
+    "state",
+    "request_preview",
+    "response_preview",
+    "name",
+    "data_file",
+    "data_offset",
+    "data_length",
+)
+KEYED_COLUMNS = ("trace_id", "key", "value")
+
+
 def insert_new(
     conn: Connection,
     batch: Sequence[tuple[TraceInfo, Sequence[SpanRow], DataRange | None]],
@@ -553,67 +599,68 @@ def insert_new(
     """Traces not stored yet, with their index rows and where their data is: one
     statement per table for the whole batch (the client's batches are new traces; the
     hot path of ingest)."""
-    info_rows: list[dict[str, Any]] = []
-    kv: dict[Table, list[dict[str, Any]]] = {trace_tags: [], trace_metadata: []}
+    info_rows: list[tuple[Any, ...]] = []
+    tag_rows: list[tuple[Any, ...]] = []
+    meta_rows: list[tuple[Any, ...]] = []
     links, span_rows, attr_rows = [], [], []
     for info, rows, where in batch:
         data_file, data_offset, data_length = where or (None, None, None)
+        tid = info.trace_id
         info_rows.append(
-            {
-                "data_file": data_file,
-                "data_offset": data_offset,
-                "data_length": data_length,
-                "trace_id": info.trace_id,
-                "experiment_id": int(info.experiment_id),
-                "client_request_id": info.client_request_id,
-                "request_time": info.request_time,
-                "execution_duration": info.execution_duration,
-                "state": info.state,
-                "request_preview": _cut(info.request_preview, PREVIEW_CHARS),
-                "response_preview": _cut(info.response_preview, PREVIEW_CHARS),
-                "name": _cut(info.tags.get(TAG_TRACE_NAME), 500),
-            }
+            (
+                tid,
+                int(info.experiment_id),
+                info.client_request_id,
+                info.request_time,
+                info.execution_duration,
+                info.state,
+                _cut(info.request_preview, PREVIEW_CHARS),
+                _cut(info.response_preview, PREVIEW_CHARS),
+                _cut(info.tags.get(TAG_TRACE_NAME), 500),
+                data_file,
+                data_offset,
+                data_length,
+            )
         )
-        for table, values in ((trace_tags, info.tags), (trace_metadata, info.trace_metadata)):
+        for out, values in ((tag_rows, info.tags), (meta_rows, info.trace_metadata)):
             for k, v in values.items():
                 if len(k) > MAX_TAG_KEY:
                     raise invalid(
                         f"Trace tag/metadata key '{k[:50]}...' is longer than {MAX_TAG_KEY}"
                     )
-                kv[table].append(
-                    {"trace_id": info.trace_id, "key": k, "value": _cut(str(v), MAX_TAG_VALUE)}
-                )
+                out.append((tid, k, str(v)[:MAX_TAG_VALUE]))
         run = info.trace_metadata.get(META_SOURCE_RUN)
         if run:
-            links.append({"trace_id": info.trace_id, "run_id": run})
-        s_rows, a_rows = _span_index_rows(info.trace_id, rows)
+            links.append({"trace_id": tid, "run_id": run})
+        s_rows, a_rows = _span_index_rows(tid, rows)
         span_rows += s_rows
         attr_rows += a_rows
     if not info_rows:
         return
-    bulk_insert(conn, traces, info_rows)
-    for table, kv_rows in kv.items():
-        bulk_insert(conn, table, kv_rows)
+    bulk_insert(conn, traces, TRACE_COLUMNS, info_rows)
+    bulk_insert(conn, trace_tags, KEYED_COLUMNS, tag_rows)
+    bulk_insert(conn, trace_metadata, KEYED_COLUMNS, meta_rows)
     if links:
         insert_ignore(conn, trace_runs, ["trace_id", "run_id"], links)
-    bulk_insert(conn, spans, span_rows)
-    bulk_insert(conn, span_attributes, attr_rows)
+    bulk_insert(conn, spans, SPAN_COLUMNS, span_rows)
+    bulk_insert(conn, span_attributes, ATTRIBUTE_COLUMNS, attr_rows)
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows straight to the driver's ``executemany`` (one compiled statement, no
-    per-row processing by SQLAlchemy: a third of ingest's time went there). The columns
-    are the first row's; the values are plain str/int/None, as the driver takes them."""
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Rows (tuples in ``columns``' order) straight to the driver's ``executemany``: one
+    compiled statement, no per-row processing by SQLAlchemy (a third of ingest's time
+    went there). The values are plain str/int/None, as the driver takes them."""
     if not rows:
         return
-    cols = list(rows[0])
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     prep = conn.dialect.identifier_preparer
     sql = (
-        f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(c) for c in cols)}) "
-        f"VALUES ({', '.join([mark] * len(cols))})"
+        f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
     )
-    conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
+    conn.exec_driver_sql(sql, rows)
 
 
 def info_from_spans(trace_id: str, experiment_id: str, rows: Sequence[SpanRow]) -> TraceInfo:
@@ -752,13 +799,20 @@ def span_to_otlp_json(span: dict[str, Any]) -> dict[str, Any]:
 
 def merge_span_files(parts: Iterable[bytes]) -> list[dict[str, Any]]:
     """Spans of several ``{"spans": [...]}`` files, each span once (first seen), by start."""
-    seen: dict[str, dict[str, Any]] = {}
+    lists = []
     for raw in parts:
         try:
-            data = json.loads(raw)
-        except ValueError:
+            lists.append(json.loads(raw).get("spans") or [])
+        except (ValueError, AttributeError):
             continue
-        for s in data.get("spans") or []:
+    return merge_spans(lists)
+
+
+def merge_spans(lists: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Span dicts of several lists, each span once (first seen), by start."""
+    seen: dict[str, dict[str, Any]] = {}
+    for spans in lists:
+        for s in spans:
             if isinstance(s, dict):
                 seen.setdefault(str(s.get("span_id")), s)
     return sorted(seen.values(), key=lambda s: int(s.get("start_time_unix_nano") or 0))

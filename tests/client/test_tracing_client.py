@@ -85,6 +85,14 @@ def test_three_level_chain_lands_as_a_span_tree(uri, tmp_path):
     assert failed["spans"][0]["status"]["code"] == "STATUS_CODE_ERROR"
     assert failed["spans"][0]["events"][0]["name"] == "exception"
     assert len(mlops.search_traces(filter_string="span.attributes.note = 'hi'")) == 4
+    # the span type and the trace id are no span_attributes rows; still searchable
+    tool = "span.attributes.mlflow.spanType = 'TOOL'"
+    assert len(mlops.search_traces(filter_string=tool)) == 4
+    assert len(mlops.search_traces(filter_string="span.content LIKE '%TOOL%'")) == 4
+    assert len(mlops.search_traces(filter_string="trace.text LIKE '%RERANK%'")) == 0
+    by_id = f"span.attributes.mlflow.traceRequestId = '{first['trace_id']}'"
+    assert [t["trace_id"] for t in mlops.search_traces(filter_string=by_id)] == [first["trace_id"]]
+    assert len(mlops.search_traces(filter_string=f"span.content LIKE '{first['trace_id']}'")) == 1
     assert len(mlops.search_traces(filter_string="trace.execution_time_ms >= 0")) == 5
     assert (
         mlops.search_traces(filter_string="tags.mlflow.traceName = 'broken'")[0]["trace_id"]

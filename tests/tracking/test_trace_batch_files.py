@@ -121,6 +121,45 @@ def test_resent_trace_moves_and_old_file_goes(store: SqlTrackingStore) -> None:
     assert len(_batch_files(store, exp)) == 1
 
 
+def _otlp_span(i: int, j: int, parent: int | None) -> dict[str, Any]:
+    """A span as OTLP ingest makes it (no MLflow tracer attributes: not client-owned)."""
+    s = _span(i, j, parent)
+    s["attributes"] = {"k": json.dumps(j)}
+    return s
+
+
+def test_otlp_batch_file_and_a_trace_continued_in_a_later_request(
+    store: SqlTrackingStore,
+) -> None:
+    exp = store.create_experiment("otlp")
+    # first export: the children of trace 1 (the root ends later) and all of trace 2
+    store.log_spans(
+        exp,
+        {
+            f"{1:032x}": [_otlp_span(1, 1, 0), _otlp_span(1, 2, 1)],
+            f"{2:032x}": [_otlp_span(2, 0, None), _otlp_span(2, 1, 0)],
+        },
+    )
+    assert len(_batch_files(store, exp)) == 1
+    one, two = f"tr-{1:032x}", f"tr-{2:032x}"
+    assert store.get_trace_info(one).state == "IN_PROGRESS"
+    info2 = store.get_trace_info(two)
+    assert info2.state == "OK" and info2.tags[t.TAG_SPANS_LOCATION] == t.SPANS_IN_TRACKING_STORE
+    assert [s["name"] for s in store.get_trace_spans(two)] == ["step0", "step1"]
+    # second export: trace 1's root; its spans are rewritten whole into the new file,
+    # and the first file stays for trace 2
+    store.log_spans(exp, {f"{1:032x}": [_otlp_span(1, 0, None)]})
+    assert store.get_trace_info(one).state == "OK"
+    assert sorted(s["name"] for s in store.get_trace_spans(one)) == ["step0", "step1", "step2"]
+    assert len(_batch_files(store, exp)) == 2
+    found, _ = store.search_traces([exp], "span.attributes.k = '2'")
+    assert [i.trace_id for i in found] == [one]
+    # trace 2 continued too: the first file has no trace left and goes
+    store.log_spans(exp, {f"{2:032x}": [_otlp_span(2, 2, 1)]})
+    assert len(_batch_files(store, exp)) == 2
+    assert len(store.get_trace_spans(two)) == 3
+
+
 CHILD = """
 import sys
 from jupyter_mlops.tracking.sqlstore import SqlTrackingStore

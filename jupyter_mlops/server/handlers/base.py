@@ -23,6 +23,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ...tracking.errors import TEMPORARILY_UNAVAILABLE, TrackingError, invalid
+from ...tracking.gcpause import gc_paused
 from ..faults import classify
 from ..request import Fields
 
@@ -500,6 +501,10 @@ class PathRpcHandler(RpcHandler):
     they join the fields (query string and JSON body; MLflow sends DELETE fields in the
     body). Endpoints get :meth:`target` (the store; the registry for its routes)."""
 
+    #: A bulk-ingest route: its body is parsed and stored with the cyclic GC paused
+    #: (:mod:`jupyter_mlops.tracking.gcpause`).
+    bulk_ingest = False
+
     def target(self, user: Any) -> Any:
         """What the endpoints get, for the caller ``user`` (called in the pool)."""
         return self.store
@@ -537,6 +542,12 @@ class PathRpcHandler(RpcHandler):
         user = self.current_user
 
         def invoke() -> str:
+            if not self.bulk_ingest:
+                return call()
+            with gc_paused():
+                return call()
+
+        def call() -> str:
             from ..request import parse_json_body
 
             if method == "GET":

@@ -17,6 +17,7 @@ from tornado import web
 
 from ...tracking import traces as t
 from ...tracking.errors import TrackingError, invalid
+from ...tracking.gcpause import gc_paused
 from ...tracking.traces import TraceInfo, parse_duration, parse_timestamp
 from ..request import Fields
 from .base import MLOpsHandler, PathRpcHandler, Rpc, RpcHandler
@@ -326,6 +327,13 @@ class TraceHandler(PathRpcHandler):
     """A tracing route: fields from the query and JSON body plus path parameters."""
 
 
+class BulkTraceHandler(TraceHandler):
+    """``api/v1/traces/log-bulk``: a batch of whole traces, parsed and stored with the
+    cyclic GC paused."""
+
+    bulk_ingest = True
+
+
 class OtlpHandler(RpcHandler):
     """``POST v1/traces``: OTLP/HTTP spans (protobuf or JSON), experiment from the
     ``x-mlflow-experiment-id`` header; answers OTLP's ``ExportTraceServiceResponse``
@@ -373,6 +381,10 @@ class OtlpHandler(RpcHandler):
             store = self.store
 
             def ingest() -> None:
+                with gc_paused():
+                    parse_and_store()
+
+            def parse_and_store() -> None:
                 body, holder[0] = holder[0], b""
                 raw = body.encode() if isinstance(body, str) else body
                 if encoding == "gzip":
@@ -472,7 +484,9 @@ def routes() -> list[tuple[str, Any, dict[str, Any]]]:
     out: list[tuple[str, Any, dict[str, Any]]] = [
         (regex, TraceHandler, {"rpcs": rpcs}) for regex, rpcs in table
     ]
-    out.append((re.escape("api/v1/traces/log-bulk"), TraceHandler, {"rpcs": {"POST": log_bulk}}))
+    out.append(
+        (re.escape("api/v1/traces/log-bulk"), BulkTraceHandler, {"rpcs": {"POST": log_bulk}})
+    )
     out.append(("v1/traces", OtlpHandler, {}))
     out.append((re.escape("ajax-api/2.0/mlflow/get-trace-artifact"), TraceArtifactHandler, {}))
     return out
