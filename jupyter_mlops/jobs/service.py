@@ -451,10 +451,11 @@ class TrainingService(Service):
             tags["mlops.job.file"] = self.rel(spec.source_path) or spec.source_path
         if entry_file:
             tags["mlops.job.entry"] = self.rel(entry_file) or entry_file
-        tags.update(
-            _git_tags(os.path.dirname(entry_file or spec.source_path or "") or spec.base_dir)
-        )
+        git = _git_tags(os.path.dirname(entry_file or spec.source_path or "") or spec.base_dir)
         project = spec.entry_kind == "project"
+        if project:  # `mlflow run` records a branch only for a --version naming one
+            git.pop("mlflow.source.git.branch", None)
+        tags.update(git)
         tags.update(
             {
                 k: str(v)

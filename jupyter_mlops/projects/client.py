@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -141,6 +142,9 @@ def _on_target(
         )
     if run_id:
         raise ProjectError(f"--run-id: a run on target {target!r} is its training job's own")
+    if storage_dir is None and os.environ.get("JUPYTER_MLOPS_SERVER_URL"):
+        # the server takes the project from inside its root: fetch git/archive URIs here
+        storage_dir = os.getcwd()
     p = plan(uri, entry_point, parameters, version, "local", storage_dir)
     try:
         submitted = submit(

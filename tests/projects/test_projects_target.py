@@ -257,3 +257,62 @@ async def test_a_docker_env_project_runs_in_its_image_from_the_python_api(
         assert len(runs) == 1  # the refused submission stored nothing
     finally:
         store.close()
+
+
+def test_from_a_kernel_a_git_project_goes_to_the_servers_target(
+    tmp_path: Path, k8s: FakeKubernetes
+) -> None:
+    """In a kernel or terminal of a server (``JUPYTER_MLOPS_SERVER_URL``) the job goes to
+    that server's training service and its Kubernetes target; a git URI is fetched inside
+    the server's root (the server takes projects only from there) and removed after."""
+    from mlflow import MlflowClient
+    from projhelpers import git
+    from serverproc import JupyterServerProcess
+
+    repo = tmp_path / "repo"
+    make_project(repo / "models" / "churn")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "first")
+    commit = git(repo, "rev-parse", "HEAD")
+    srv = JupyterServerProcess(root=tmp_path / "server")
+    (srv.root / "config").mkdir(parents=True)
+    (srv.root / "config" / "jupyter_server_config.json").write_text(
+        json.dumps({"TrainingService": {"targets": {"tj": _target(k8s)}}})
+    )
+    srv.work.mkdir(parents=True)
+    srv.start()
+    try:
+        env = _env(tmp_path, k8s)
+        env.update(
+            JUPYTER_MLOPS_SERVER_URL=srv.url,
+            JUPYTER_MLOPS_SERVER_TOKEN=srv.token,
+            JUPYTER_MLOPS_TRACKING_URI=srv.tracking_uri,
+            JUPYTER_MLOPS_TRACKING_TOKEN=srv.token,
+            PROJECT_TEST_CLIENT="none",
+        )
+        uri = f"file://{repo}#models/churn"
+        out = _cli(
+            ["run", uri, "-P", "epochs=1", "--target", "tj", "--experiment-name", "kernel"],
+            env,
+            srv.work,
+        )
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:] + srv.log()[-3000:]
+        assert "first line of train.py" in out.stdout
+        assert not [p.name for p in srv.work.iterdir() if p.name.startswith("mlops-project")]
+        os.environ["MLFLOW_TRACKING_TOKEN"] = srv.token
+        try:
+            client = MlflowClient(srv.tracking_uri)
+            (run,) = client.search_runs([client.get_experiment_by_name("kernel").experiment_id])
+        finally:
+            os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+        tags = run.data.tags
+        assert run.info.status == "FINISHED"
+        assert tags["mlflow.source.name"] == uri
+        assert tags["mlflow.source.git.commit"] == commit
+        assert tags["mlflow.source.git.repoURL"] == f"file://{repo}"
+        assert "mlflow.source.git.branch" not in tags  # no --version: MLflow sets none
+        assert tags["mlflow.project.backend"] == "trainjob"
+        assert run.data.params["epochs"] == "1"
+    finally:
+        srv.stop()
