@@ -88,15 +88,16 @@ def validate_alias(alias: str | None) -> str:
 
 
 def version_int(version: Any) -> int:
+    """A version number; a value that is no integer gets MLflow's message (clients match it)."""
     try:
         v = int(str(version))
-        if v < 1 or v > MAX_VERSION:
-            raise ValueError
-        return v
     except (TypeError, ValueError):
+        raise invalid(f"Parameter 'version' must be an integer, got '{version}'.") from None
+    if v < 1 or v > MAX_VERSION:
         raise invalid(
             f"Model version must be a positive integer (at most {MAX_VERSION}), got '{version}'."
-        ) from None
+        )
+    return v
 
 
 class AbstractRegistryStore(abc.ABC):

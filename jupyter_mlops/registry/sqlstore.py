@@ -418,6 +418,17 @@ class SqlRegistryStore(AbstractRegistryStore):
         m = re.fullmatch(r"models:/(m-[0-9a-f]+)/?", source)
         if m:
             return str(self.get_logged_model(m.group(1))["info"]["artifact_uri"]), m.group(1)
+        m = re.fullmatch(r"models:/(.+)/(\d+)/?", source)
+        if m:
+            # A copy (``copy_model_version``) reads the files of the version it copies,
+            # as MLflow's store does: its download URI is that version's.
+            try:
+                return self.get_model_version_download_uri(m.group(1), m.group(2)), None
+            except TrackingError as e:
+                raise invalid(
+                    f"Unable to fetch model from model URI source artifact location "
+                    f"'{source}'. Error: {e.message}"
+                ) from None
         m = re.fullmatch(r"runs:/([^/]+)/?(.*)", source)
         if m:
             try:

@@ -153,3 +153,31 @@ def test_metrics_logged_with_a_model_id_are_the_models(api):
     assert r.status == 400 and r.json["error_code"] == "INVALID_PARAMETER_VALUE"
     got = api("GET", M + f"logged-models/{m2['model_id']}").json["model"]
     assert [m["key"] for m in got["data"]["metrics"]] == ["f1"]
+
+
+def test_a_copied_version_reads_the_files_of_the_version_it_copies(api):
+    # MlflowClient.copy_model_version creates a version whose source is models:/<name>/<v>.
+    exp = api("POST", M + "experiments/create", {"name": "cp"}).json["experiment_id"]
+    run = api("POST", M + "runs/create", {"experiment_id": exp}).json["run"]["info"]
+    assert api("POST", M + "registered-models/create", {"name": "cp"}).status == 200
+    original = f"{run['artifact_uri']}/model"
+    body = {"name": "cp", "source": original, "run_id": run["run_id"]}
+    assert api("POST", M + "model-versions/create", body).status == 200
+    r = api("POST", M + "model-versions/create", {"name": "cp", "source": "models:/cp/1"})
+    assert r.status == 200, r.body
+    assert r.json["model_version"]["source"] == "models:/cp/1"
+    r = api("GET", M + "model-versions/get-download-uri", params={"name": "cp", "version": "2"})
+    assert r.json["artifact_uri"] == original
+    # a copy of a version that does not exist is refused, nothing written
+    r = api("POST", M + "model-versions/create", {"name": "cp", "source": "models:/cp/7"})
+    assert r.status == 400 and r.json["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Unable to fetch model from model URI source artifact location" in r.json["message"]
+    r = api("GET", M + "model-versions/search", params={"filter": "name='cp'"})
+    assert sorted(mv["version"] for mv in r.json["model_versions"]) == ["1", "2"]
+
+
+def test_a_version_that_is_no_integer_gets_mlflows_message(api):
+    assert api("POST", M + "registered-models/create", {"name": "vi"}).status == 200
+    r = api("GET", M + "model-versions/get", params={"name": "vi", "version": "not a number"})
+    assert r.status == 400 and r.json["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert r.json["message"] == "Parameter 'version' must be an integer, got 'not a number'."
