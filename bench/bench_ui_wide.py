@@ -138,7 +138,7 @@ def main() -> None:
                     continue
                 ctx = browser.new_context(viewport={"width": 1600, "height": 900})
                 page = ctx.new_page()
-                page.goto(f"{ml_url}/#/experiments")
+                page.goto(f"{ml_url}/#/experiments", timeout=120_000)
                 page.wait_for_selector(f'a[href*="experiments/{ml_exp}"]', timeout=120_000)
                 page.evaluate(common.WAIT_JS)
                 record("mlflow first rows", page.evaluate(common.MLFLOW_FIRST, [ml_exp, newest]))
