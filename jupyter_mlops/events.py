@@ -76,6 +76,10 @@ class Event:
     pipeline: str = ""  # a pipeline run's pipeline name
     start_time: int | None = None  # epoch ms, when known: for "only runs longer than"
     end_time: int = field(default_factory=lambda: int(time.time() * 1000))
+    #: Where the item lives when not in this server's store (a team server's runs on the hub's
+    #: tracking service: its URL), with its experiment's name from there.
+    where: str = ""
+    experiment_name: str = ""
 
     @property
     def link(self) -> str:
@@ -98,9 +102,40 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["where"]  # an internal URL (the hub's tracking service): not for webhooks
         out["link"] = self.link
         out["event"] = f"{self.kind}.{self.outcome}"
         return out
+
+
+def run_end(
+    run_id: str,
+    status: str,
+    name: str = "",
+    experiment_id: str = "",
+    start_time: int | None = None,
+    end_time: int | None = None,
+    reason: str = "",
+    where: str = "",
+    experiment_name: str = "",
+) -> Event | None:
+    """The event of a tracked run that ended with ``status`` (None while it runs)."""
+    outcome = RUN_OUTCOMES.get(status)
+    if outcome is None:
+        return None
+    event = Event(
+        kind="run",
+        outcome=outcome,
+        id=run_id,
+        name=name,
+        status=status,
+        reason=reason,
+        experiment_id=experiment_id,
+        start_time=start_time,
+        where=where,
+        experiment_name=experiment_name,
+    )
+    return replace(event, end_time=end_time) if end_time else event
 
 
 Subscriber = Callable[[Event], Any]

@@ -340,6 +340,8 @@ class NotificationService(Service):
     def _details(self, event: Event) -> dict[str, Any] | None:
         """What the message needs beyond the event (blocking: store reads)."""
         out: dict[str, Any] = {}
+        if event.where:  # not in this server's store (a run on the hub's tracking service)
+            return {"experiment_name": event.experiment_name}
         if event.kind == "run":
             run = self.store.get_run(event.id)
             if any(t in run.data.tags for t in OWNED_RUN_TAGS):

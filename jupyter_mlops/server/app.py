@@ -29,6 +29,7 @@ from .run_events import RunEndRelay
 
 if TYPE_CHECKING:
     from ..deployments.service import DeploymentService
+    from ..hubagent.runs import HubRunsService
     from ..hubagent.service import HubAgentService
     from ..jobs.service import TrainingService
     from ..notifications.service import NotificationService
@@ -199,6 +200,24 @@ class MLOpsApp(ExtensionApp):
         holder owns everything.""",
     )
 
+    hub_tracking_url = Unicode(
+        config=True,
+        help="""The hub-wide tracking service whose runs this server's tracking UI shows: the
+        routes of the Runs panel, run detail, compare, charts, artifacts, datasets, logged models
+        and traces (MLflow's tracking API, its artifacts proxy, ``api/v1``'s run routes) are
+        relayed to it with this server's hub token (``$JUPYTERHUB_API_TOKEN``, i.e. as its user),
+        e.g. ``http://proxy-public/services/mlops-tracking/mlops``. Default: the
+        ``$JUPYTER_MLOPS_TRACKING_URI`` the team hub's spawner sets to that service (where the
+        kernels log), when the server runs under JupyterHub; otherwise empty (the server's own
+        store). Set ``""`` to show this server's own store under a hub. See spawner/GUIDE.md §6.""",
+    )
+
+    @default("hub_tracking_url")
+    def _default_hub_tracking_url(self) -> str:
+        from .handlers.hub_relay import default_url
+
+        return default_url()
+
     hub_registry_url = Unicode(
         config=True,
         help="""The hub-wide tracking service whose team model registry this server's
@@ -213,9 +232,23 @@ class MLOpsApp(ExtensionApp):
 
     @default("hub_registry_url")
     def _default_hub_registry_url(self) -> str:
-        from .handlers.hub_registry import default_url
+        from .handlers.hub_relay import default_url
 
         return default_url()
+
+    hub_relay_timeout = Float(
+        60.0,
+        config=True,
+        help="""Seconds a relayed request waits for the hub's tracking service (connecting
+        and answering) before it answers 503 TEMPORARILY_UNAVAILABLE, e.g. 30.""",
+    )
+
+    hub_relay_download_timeout = Float(
+        3600.0,
+        config=True,
+        help="""Seconds a relayed file download (artifacts, model files) may take in all,
+        e.g. 600; it starts within ``hub_relay_timeout`` all the same.""",
+    )
 
     access_policy_class = Type(
         "jupyter_mlops.server.access.AccessPolicy",
@@ -238,6 +271,7 @@ class MLOpsApp(ExtensionApp):
         "training_service",
         "project_service",
         "hub_agent_service",
+        "hub_runs_service",
     )
 
     pipeline_service_class = Type(
@@ -318,6 +352,19 @@ class MLOpsApp(ExtensionApp):
 
     #: The hub agent (None in multi-user mode, or when building it failed).
     hub_agent_service: HubAgentService | None = None
+
+    hub_runs_service_class = Type(
+        "jupyter_mlops.hubagent.runs.HubRunsService",
+        klass="jupyter_mlops.hubagent.runs.HubRunsService",
+        config=True,
+        help="""Tells the ends of the user's runs on the hub's tracking service (where a team
+        server's kernels log) as notifications here; does nothing without
+        ``hub_tracking_url``. A subclass of jupyter_mlops.hubagent.runs.HubRunsService, e.g.
+        ``c.HubRunsService.poll_interval = 30``.""",
+    )
+
+    #: The watcher of the user's runs on the hub (None in multi-user mode, or when building it failed).
+    hub_runs_service: HubRunsService | None = None
 
     #: Where services (and the REST write path) say that something ended; the
     #: notification service listens (jupyter_mlops/events.py).
@@ -459,7 +506,7 @@ class MLOpsApp(ExtensionApp):
         self.handlers.extend(
             multi_user_handlers()
             if self.multi_user
-            else handlers(openapi_document, self.hub_registry_url)
+            else handlers(openapi_document, self.hub_registry_url, self.hub_tracking_url)
         )
         self.handlers.append(fallback())
 

@@ -10,13 +10,12 @@ kills are told by the app through :meth:`RunEndRelay.ended`.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..events import RUN_OUTCOMES, Event
+from ..events import RUN_OUTCOMES, Event, run_end
 
 if TYPE_CHECKING:
     from ..tracking.entities import RunInfo
@@ -29,20 +28,15 @@ REMEMBERED = 10_000
 
 def run_event(info: RunInfo, reason: str = "") -> Event | None:
     """The event of a run that ended with ``info.status`` (None while it runs)."""
-    outcome = RUN_OUTCOMES.get(info.status)
-    if outcome is None:
-        return None
-    event = Event(
-        kind="run",
-        outcome=outcome,
-        id=info.run_id,
+    return run_end(
+        info.run_id,
+        info.status,
         name=info.run_name,
-        status=info.status,
-        reason=reason,
         experiment_id=str(info.experiment_id),
         start_time=info.start_time,
+        end_time=info.end_time,
+        reason=reason,
     )
-    return dataclasses.replace(event, end_time=info.end_time) if info.end_time else event
 
 
 class RunEndRelay:

@@ -1165,10 +1165,13 @@ def _visibility_clauses(user_ids: Sequence[str] | None, viewer_id: str | None) -
     """``search_runs``' access filter: runs of ``user_ids``, without other users' private runs."""
     if user_ids is None:
         return []
+    # An alias: a query already reading run_tags (``run_keys``' tag keys) would otherwise
+    # correlate the subquery's run_tags with its own and leave it without a FROM.
+    tags = run_tags.alias("visibility_tags")
     private = sa.exists().where(
-        run_tags.c.run_uuid == runs.c.run_uuid,
-        run_tags.c.key == VISIBILITY_TAG,
-        run_tags.c.value == "private",
+        tags.c.run_uuid == runs.c.run_uuid,
+        tags.c.key == VISIBILITY_TAG,
+        tags.c.value == "private",
     )
     shown = ~private if viewer_id is None else sa.or_(runs.c.user_id == viewer_id, ~private)
     return [runs.c.user_id.in_(list(user_ids)), shown]

@@ -63,6 +63,7 @@ CONFIG_CLASSES = {
     "TeamSpawner": ("jupyter_mlops.hub.spawner", True),
     "TeamOps": ("jupyter_mlops.hub.api", True),
     "HubAgentService": ("jupyter_mlops.hubagent.service", True),
+    "HubRunsService": ("jupyter_mlops.hubagent.runs", True),
     "NotificationService": ("jupyter_mlops.notifications.service", True),
     "KubeSpawner": ("kubespawner", False),
     "JupyterHub": ("jupyterhub.app", False),

@@ -13,7 +13,7 @@ from . import (
     artifacts_mpu,
     deployments,
     evaluation,
-    hub_registry,
+    hub_relay,
     hubops,
     jobs,
     mlflow_api,
@@ -94,19 +94,24 @@ def with_ajax_aliases(routes: list[Route]) -> list[Route]:
 def handlers(
     openapi_document: Callable[[str], dict[str, Any]],
     hub_registry_url: str = "",
+    hub_tracking_url: str = "",
 ) -> list[tuple[str, Any, dict[str, Any]]]:
     """``(url regex relative to base_url, handler class, kwargs)`` of every route;
     ``openapi_document(server_url)`` is what ``api/v1/openapi.json`` serves; with
-    ``hub_registry_url`` the registry routes are relayed to the hub (hub_registry.py)."""
-    return with_ajax_aliases(_handlers(openapi_document, hub_registry_url))
+    ``hub_tracking_url`` / ``hub_registry_url`` the tracking / registry routes are
+    relayed to the hub's tracking service (hub_relay.py)."""
+    return with_ajax_aliases(_handlers(openapi_document, hub_registry_url, hub_tracking_url))
 
 
 def _handlers(
-    openapi_document: Callable[[str], dict[str, Any]], hub_registry_url: str
+    openapi_document: Callable[[str], dict[str, Any]],
+    hub_registry_url: str,
+    hub_tracking_url: str,
 ) -> list[Route]:
     out: list[tuple[str, Any, dict[str, Any]]] = []
-    if hub_registry_url:  # before the local registry's routes, which they replace
-        out.extend((PREFIX + r, c, k) for r, c, k in hub_registry.routes(hub_registry_url))
+    # The hub relay first: its routes replace the local ones of the same paths.
+    relayed = hub_relay.routes(hub_tracking_url, hub_registry_url)
+    out.extend((PREFIX + r, c, k) for r, c, k in relayed)
     # Registry first: it serves the logged-models routes of MLflow 3's model logging.
     out.extend((PREFIX + regex, cls, kwargs) for regex, cls, kwargs in registry.routes())
     # MLflow 3's tracing: traces, assessments, OTLP ingest (v1/traces)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...tracking.errors import invalid
@@ -20,9 +21,18 @@ if TYPE_CHECKING:
 MAX_BULK_RUNS = 200
 
 
-def metric_series_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
-    """One metric's down-sampled series for each run; a run that never logged
-    the metric has no points (it is not an error: compared runs often differ)."""
+@dataclass(frozen=True)
+class BulkRequest:
+    """What a ``series-bulk`` request asks for (checked)."""
+
+    run_ids: list[str]
+    key: str
+    x_axis: str
+    max_points: int
+
+
+def bulk_request(f: Fields) -> BulkRequest:
+    """The fields of a ``series-bulk`` request (also read by the hub relay, hub_relay.py)."""
     run_ids = list(dict.fromkeys(f.strings("run_ids", ids=True)))
     if not run_ids:
         raise missing("run_ids")
@@ -33,9 +43,18 @@ def metric_series_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
     if x_axis not in ("step", "timestamp"):
         raise bad_value("x_axis", x_axis, "Value must be one of step, timestamp.")
     max_points = f.integer("max_points", default=1000, minimum=1, maximum=MAX_SERIES_POINTS) or 1000
+    return BulkRequest(run_ids, key, x_axis, max_points)
+
+
+def metric_series_bulk(f: Fields, store: TrackingStore) -> dict[str, Any]:
+    """One metric's down-sampled series for each run; a run that never logged
+    the metric has no points (it is not an error: compared runs often differ)."""
+    asked = bulk_request(f)
     series = []
-    for run_id in run_ids:
-        points = store.get_metric_series(run_id, key, max_points=max_points, x_axis=x_axis)
+    for run_id in asked.run_ids:
+        points = store.get_metric_series(
+            run_id, asked.key, max_points=asked.max_points, x_axis=asked.x_axis
+        )
         series.append({"run_id": run_id, "points": [p.to_dict() for p in points]})
     return {"series": series}
 
