@@ -475,9 +475,10 @@ class TrainingService(Service):
             kind = self.all_targets[target].kind if target in self.all_targets else target
             tags.update(projectentry.run_tags(spec, kind, target == LOCAL, current_user()))
             params = projectentry.run_params(spec, values)
-        run = self.store.create_run(
-            exp_id, user_id=current_user(), run_name=run_name or None, tags=tags
-        )
+        user = current_user()
+        if user:  # MLflow's UI and search read the user from this tag, not the run's user_id
+            tags.setdefault("mlflow.user", user)
+        run = self.store.create_run(exp_id, user_id=user, run_name=run_name or None, tags=tags)
         job_id = run.info.run_id
         if params:
             self.store.log_batch(job_id, params=params)

@@ -4,6 +4,7 @@ the ``jupyter mlops job`` CLI, and a server killed with SIGKILL leaving no proce
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -129,6 +130,7 @@ def test_submit_a_file_watch_it_and_read_every_ranks_log(server):
     assert "system/cpu_utilization_percentage" in keys  # the job's system metrics
     tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
     assert tags["mlflow.source.name"] == "hello.job.yaml" and tags["mlops.job.shape"] == "2x1"
+    assert tags["mlflow.user"] == getpass.getuser()
 
 
 def test_invalid_jobs_are_400_with_issues_naming_file_line_and_field(server):
