@@ -1076,7 +1076,7 @@ def test_otlp_spans_become_the_senders_traces(hub: ServiceHub, tmp_path: Path) -
     assert [s["name"] for s in got.json()["trace"]["spans"]] == ["agent"]
 
 
-def _fill(pattern: str, ids: dict[str, Any]) -> str:
+def _fill_trace_route(pattern: str, ids: dict[str, Any]) -> str:
     """The route's path aimed at alice's trace and assessment."""
     from routewalk import sample_path
 
@@ -1130,7 +1130,7 @@ def test_other_team_is_refused_on_every_trace_route(hub: ServiceHub, tmp_path: P
     headers = {"Authorization": f"Bearer {hub.tokens['carol']}"}
     faults, calls = [], 0
     for pattern, _cls, kwargs in traces.routes():
-        path = _fill(pattern, ids)
+        path = _fill_trace_route(pattern, ids)
         url = hub.service_url + path
         verbs = list(kwargs.get("rpcs", {})) or (["POST"] if path == "v1/traces" else ["GET"])
         for verb in verbs:
