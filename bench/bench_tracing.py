@@ -7,6 +7,9 @@ Measures:
   2. ingest over HTTP: traces/s from the client's call until durable (``mlops.trace``
      batches), and the server alone (ready ``api/v1/traces/log-bulk`` bodies of 1000
      traces, each answered once durable) vs ``@mlflow.trace`` to ``mlflow server``;
+  2b. concurrent ingest (``--clients``, ``--batch``; ``--ingest-only`` runs just this):
+     N client processes sending ready bodies back to back to ``log-bulk`` (JSON) and to
+     OTLP ``v1/traces`` (protobuf), traces/s and the server's CPU time per trace;
   3. ``search_traces`` over 100k traces (3 spans each, tags) through each server's REST
      API: median ms of a filtered, ordered first page, same data in both (MLflow's rows
      written with SQL into the database its server created).
@@ -267,15 +270,17 @@ def ingest_concurrent(
     with urllib.request.urlopen(req) as r:
         exp = json.loads(r.read())["experiment_id"]
     each = n // clients
+    # new trace ids in every measure (a trace sent again is an update: another path)
+    first = int(exp) * 10_000_000
     ctx = mp.get_context("fork")
     start = ctx.Manager().Event()
     jobs = []
     for c in range(clients):
         if kind == "bulk":
-            bodies = _bulk_bodies(exp, each, per_batch, offset=c * each + n * 7)
+            bodies = _bulk_bodies(exp, each, per_batch, offset=first + c * each)
             route, headers = "/api/v1/traces/log-bulk", {"Content-Type": "application/json"}
         else:
-            bodies = _otlp_body(each, c * each + n * 7, per_batch)
+            bodies = _otlp_body(each, first + c * each, per_batch)
             route = "/v1/traces"
             headers = {"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": exp}
         jobs.append((url, token, route, bodies, headers, start))
