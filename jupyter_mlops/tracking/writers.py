@@ -21,6 +21,9 @@ class ArtifactWriter(abc.ABC):
 
     #: Bytes written so far.
     size = 0
+    #: Writes go to a local file (quick enough to make from an event loop while the
+    #: disk keeps up); False for anything that may wait on a network.
+    local = False
 
     @abc.abstractmethod
     def write(self, chunks: Sequence[Chunk]) -> None:
@@ -45,6 +48,8 @@ class ArtifactWriter(abc.ABC):
 class LocalWriter(ArtifactWriter):
     """A temporary file in the destination's directory, renamed over it on commit (one
     write of every byte; the rename is atomic on a POSIX file system)."""
+
+    local = True
 
     def __init__(self, full: str) -> None:
         self.full = full
