@@ -254,3 +254,30 @@ def test_a_run_ended_on_the_service_is_told_in_its_owners_jupyterlab(servers: An
     # bob's server saw alice's ended run (same team) in the look that found his: not told to him
     assert _notified(hub, "bob", "alice-long-training") == []
     assert _notified(hub, "alice", "bob-sweep") == []
+
+
+def test_a_logged_models_files_through_the_relay(servers: Any) -> None:
+    """A logged model's files and directories (the service serves neither route): read through
+    alice's server from the service's artifacts proxy; carol is refused."""
+    hub = servers
+    model_dir = hub.workdir / "relay-model"
+    (model_dir / "data").mkdir(parents=True)
+    (model_dir / "MLmodel").write_text("flavors: {}\n")
+    (model_dir / "data" / "weights.txt").write_text("w=1\n")
+    with _mlflow_as(hub, "alice") as client:
+        exp_id = client.create_experiment("relay-models")
+        model = client.create_logged_model(experiment_id=exp_id, name="clf")
+        client.log_model_artifacts(model.model_id, str(model_dir))
+    base = f"{API}logged-models/{model.model_id}/artifacts/"
+    r = _server(hub, "alice", "GET", base + "directories", params={"artifact_directory_path": ""})
+    assert r.status_code == 200, r.text
+    assert sorted(f["path"] for f in r.json()["files"]) == ["MLmodel", "data"], r.text
+    r = _server(
+        hub, "alice", "GET", base + "directories", params={"artifact_directory_path": "data"}
+    )
+    assert [f["path"] for f in r.json()["files"]] == ["data/weights.txt"], r.text
+    r = _server(hub, "alice", "GET", base + "files", params={"artifact_file_path": "MLmodel"})
+    assert r.status_code == 200 and r.text == "flavors: {}\n", r.text
+    r = _server(hub, "carol", "GET", base + "files", params={"artifact_file_path": "MLmodel"})
+    assert r.status_code in (403, 404), r.text
+    assert r.json()["error_code"] in ("PERMISSION_DENIED", "RESOURCE_DOES_NOT_EXIST"), r.text

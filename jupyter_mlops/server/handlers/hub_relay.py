@@ -16,8 +16,8 @@ back-pressure: a slow browser slows the read from the service, nothing is held w
 A service that cannot be reached or does not answer in time gives 503 with
 ``TEMPORARILY_UNAVAILABLE`` and what to check. Routes the service does not serve are
 translated into ones it does: ``get-artifact``, ``model-versions/get-artifact`` and a
-logged model's ``artifacts/files`` become a read of the object's artifact URI and then a
-download from the service's artifacts proxy; ``api/v1/metrics/series-bulk`` becomes
+logged model's ``artifacts/files`` (``artifacts/directories``) become a read of the object's
+artifact URI and then a download (a listing) from the service's artifacts proxy; ``api/v1/metrics/series-bulk`` becomes
 one ``metrics/series`` call per run. Everything else (pipelines, jobs, deployments,
 notifications, evaluation datasets) stays on this server.
 """
@@ -313,6 +313,32 @@ async def _logged_model_file(h: HubDownloadRelay, f: Fields) -> tuple[str, str]:
     return str(info["artifact_uri"]), rel
 
 
+class HubLoggedModelListing(HubRelay):
+    """A logged model's ``artifacts/directories`` (the service lacks it): the model's
+    artifact URI read as the user, then the service's proxy listing of that directory,
+    with paths relative to the model's root as this server answers them."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, model_id: str) -> None:
+        async def work() -> None:
+            f = Fields.from_query(self.request.query_arguments)
+            rel = mlflow_path(f.string("artifact_directory_path"))
+            model = await self.call_json(f"api/2.0/mlflow/logged-models/{quote(model_id, safe='')}")
+            info = model["model"].get("info", model["model"])
+            where = proxy_path(str(info["artifact_uri"]), rel)
+            listing = await self.call_json(PROXY.rstrip("/"), {"path": where})
+            files = [
+                {**fi, "path": "/".join(p for p in (rel, str(fi.get("path", ""))) if p)}
+                for fi in listing.get("files", [])
+            ]
+            self.send_json(json.dumps({"files": files} if files else {}))
+
+        await self.guarded(work)
+
+    post = put = patch = delete = MLOpsHandler._refuse_unsupported  # type: ignore[assignment]
+
+
 class HubSeriesBulk(HubRelay):
     """``api/v1/metrics/series-bulk`` (the compare view's charts): one ``metrics/series``
     call to the service per run, a few at once, answered as this server answers it."""
@@ -360,11 +386,12 @@ def tracking_routes(url: str) -> list[Route]:
     regexes += [r for r, _c, _k in registry.routes() if r.startswith(lm)]
     regexes.append(re.escape("api/2.0/mlflow/runs/outputs"))
     kw = {"url": url}
-    files = r"api/2\.0/mlflow/logged-models/(?P<model_id>[^/]+)/artifacts/files"
+    lm_files = r"api/2\.0/mlflow/logged-models/(?P<model_id>[^/]+)/artifacts/"
     return [
         (r"get-artifact", HubDownloadRelay, {**kw, "locate": _run_file}),
         (r"/?model-versions/get-artifact", HubDownloadRelay, {**kw, "locate": _model_version_file}),
-        (files, HubDownloadRelay, {**kw, "locate": _logged_model_file}),
+        (lm_files + "files", HubDownloadRelay, {**kw, "locate": _logged_model_file}),
+        (lm_files + "directories", HubLoggedModelListing, kw),
         (re.escape("api/v1/metrics/series-bulk"), HubSeriesBulk, kw),
         *[(regex, HubRelay, kw) for regex in regexes],
     ]
