@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from uihelpers import expect
+from uihelpers import expect, open_run
 
 pytestmark = pytest.mark.ui
 
@@ -56,9 +56,14 @@ def test_wide_experiment_picker_and_compare_stay_bounded(page: Any, lab: Any) ->
     seeded = _seed(lab)
     exp_id, ids = seeded["exp_id"], seeded["ids"]
     series_requests: list[str] = []
+    run_series: list[str] = []
     page.on(
         "request",
         lambda r: series_requests.append(r.url) if "metrics/series-bulk" in r.url else None,
+    )
+    page.on(
+        "request",
+        lambda r: run_series.append(r.url) if "metrics/series?" in r.url else None,
     )
 
     page.evaluate(
@@ -128,3 +133,18 @@ def test_wide_experiment_picker_and_compare_stay_bounded(page: Any, lab: Any) ->
     compare.locator(".jp-mlops-CompareSearch").fill("")
     compare.locator(".jp-mlops-CompareParams .jp-mlops-CompareMore").click()
     expect(params).to_have_count(600)
+
+    # A wide run's detail: bounded tables and charts, series read for the charts shown.
+    open_run(page, ids[1])
+    detail = page.locator(f"#jupyter-mlops-run-{ids[1]}")
+    expect(detail.locator(".jp-mlops-Params tbody tr")).to_have_count(100)
+    expect(detail.locator(".jp-mlops-Metrics tbody tr")).to_have_count(100)
+    expect(detail.locator(".jp-mlops-Charts > *")).to_have_count(12)
+    expect(detail.locator(".jp-mlops-Charts .jp-mlops-Chart").first).to_contain_text(
+        "layer_0000.loss"
+    )
+    assert len(run_series) == 12, run_series
+    detail.locator(".jp-mlops-RunMoreCharts").click()
+    expect(detail.locator(".jp-mlops-Charts > *")).to_have_count(24)
+    detail.locator(".jp-mlops-Params .jp-mlops-RunMore").click()
+    expect(detail.locator(".jp-mlops-Params tbody tr")).to_have_count(600)

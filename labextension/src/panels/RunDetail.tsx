@@ -30,7 +30,7 @@ import { RunLoggedModels } from '../models/RunModels';
 import { RunEvaluation } from '../traces/EvalResults';
 import { RunDatasets } from './Datasets';
 import { ArtifactsView } from './Artifacts';
-import { RunDetailModel } from './runDetailModel';
+import { RunDetailModel, sortedMetrics } from './runDetailModel';
 import { DetailPending } from './states';
 
 /** What the run views need from the application. */
@@ -287,13 +287,19 @@ export function RunDetailView(props: {
       props.onTitle(title);
     }
   }, [title]);
-  const metrics = useMemo(
-    () =>
-      [...(run?.data?.metrics ?? [])].sort((a, b) =>
-        a.key.localeCompare(b.key, undefined, { numeric: true })
-      ),
-    [run]
-  );
+  const metrics = useMemo(() => sortedMetrics(run), [run]);
+  // A wide run holds thousands of keys: tables grow by "show more".
+  const [rowLimit, setRowLimit] = useState(RUN_ROWS);
+  const more = (total: number) =>
+    total > rowLimit ? (
+      <button
+        type="button"
+        className="jp-mlops-Button jp-mlops-RunMore"
+        onClick={() => setRowLimit(rowLimit + RUN_ROWS * 5)}
+      >
+        {trans.__('Show %1 more', total - rowLimit)}
+      </button>
+    ) : null;
 
   if (!run) {
     return <DetailPending error={error} loading={trans.__('Loading run…')} />;
@@ -442,7 +448,7 @@ export function RunDetailView(props: {
         {params.length ? (
           <table className="jp-mlops-KV">
             <tbody>
-              {params.map(p => (
+              {params.slice(0, rowLimit).map(p => (
                 <tr key={p.key}>
                   <th>{p.key}</th>
                   <td>{p.value}</td>
@@ -453,13 +459,14 @@ export function RunDetailView(props: {
         ) : (
           <div className="jp-mlops-Muted">{trans.__('No parameters')}</div>
         )}
+        {more(params.length)}
       </Section>
       <Section title={trans.__('Metrics')} className="jp-mlops-Metrics">
         {metrics.length ? (
           <>
             <table className="jp-mlops-KV">
               <tbody>
-                {metrics.map(m => (
+                {metrics.slice(0, rowLimit).map(m => (
                   <tr key={m.key}>
                     <th>{m.key}</th>
                     <td>{formatMetricValue(m.value)}</td>
@@ -470,8 +477,9 @@ export function RunDetailView(props: {
                 ))}
               </tbody>
             </table>
+            {more(metrics.length)}
             <MetricCharts
-              keys={metrics.map(m => m.key)}
+              keys={metrics.slice(0, model.chartLimit).map(m => m.key)}
               seriesOf={key => {
                 const s = model.series(key);
                 return s ? [s] : undefined;
@@ -481,6 +489,18 @@ export function RunDetailView(props: {
               several={false}
               trans={trans}
             />
+            {metrics.length > model.chartLimit ? (
+              <button
+                type="button"
+                className="jp-mlops-Button jp-mlops-RunMoreCharts"
+                onClick={() => model.showMoreCharts()}
+              >
+                {trans.__(
+                  'Show more charts (%1 not shown)',
+                  metrics.length - model.chartLimit
+                )}
+              </button>
+            ) : null}
           </>
         ) : (
           <div className="jp-mlops-Muted">{trans.__('No metrics')}</div>
@@ -520,6 +540,9 @@ export function RunDetailView(props: {
     </div>
   );
 }
+
+/** Rows of a run's params and metrics tables shown at first (and added by "more"). */
+export const RUN_ROWS = 100;
 
 /** Labels of the chart controls. */
 export function chartLabels(trans: TranslationBundle) {

@@ -12,9 +12,25 @@ import { describeError, IRun, MLOpsClient } from '../api';
 import { ILineSeries, runColorOf, seriesToColumns, XAxisMode } from '../charts';
 import { isActiveStatus } from '../format';
 import { RunsModel } from '../model';
+import { mapLimit } from '../util';
 
 /** Most points per series requested from the server. */
 export const MAX_POINTS = 1000;
+
+/** Metric charts of a run drawn at first, and added by "more" (a wide run holds thousands). */
+export const RUN_CHARTS = 12;
+
+/** Series requests in flight at once. */
+const SERIES_CONCURRENCY = 6;
+
+/** A run's latest metrics in the order the view lists them (natural key order). */
+export function sortedMetrics(
+  run: IRun | null
+): NonNullable<NonNullable<IRun['data']>['metrics']> {
+  return [...(run?.data?.metrics ?? [])].sort((a, b) =>
+    a.key.localeCompare(b.key, undefined, { numeric: true })
+  );
+}
 
 /** Most child runs listed. */
 export const MAX_CHILDREN = 200;
@@ -78,6 +94,17 @@ export class RunDetailModel implements IDisposable {
     }
     this._xAxis = value;
     this._seriesStamp = '';
+    void this._loadSeries().catch(() => undefined);
+  }
+
+  /** How many metric charts are drawn (their series read); the first keys in order. */
+  get chartLimit(): number {
+    return this._chartLimit;
+  }
+
+  /** Draw (and read) more charts. */
+  showMoreCharts(): void {
+    this._chartLimit += RUN_CHARTS;
     void this._loadSeries().catch(() => undefined);
   }
 
@@ -165,7 +192,7 @@ export class RunDetailModel implements IDisposable {
 
   /** Read the series again when the latest values or the x-axis changed. */
   private async _loadSeries(): Promise<void> {
-    const metrics = this._run?.data?.metrics ?? [];
+    const metrics = sortedMetrics(this._run).slice(0, this._chartLimit);
     const xAxis = this._xAxis;
     const stamp =
       xAxis +
@@ -177,23 +204,21 @@ export class RunDetailModel implements IDisposable {
     this._seriesStamp = stamp;
     const out = new Map<string, ILineSeries>();
     try {
-      await Promise.all(
-        metrics.map(async ({ key }) => {
-          const answer = await this._client.getMetricSeries({
-            run_id: this.runId,
-            metric_key: key,
-            max_points: MAX_POINTS,
-            x_axis: xAxis === 'step' ? 'step' : 'timestamp'
-          });
-          const cols = seriesToColumns(answer.points ?? [], xAxis);
-          out.set(key, {
-            label: key,
-            color: runColorOf(this.runId),
-            x: cols.x,
-            y: cols.value
-          });
-        })
-      );
+      await mapLimit(metrics, SERIES_CONCURRENCY, async ({ key }) => {
+        const answer = await this._client.getMetricSeries({
+          run_id: this.runId,
+          metric_key: key,
+          max_points: MAX_POINTS,
+          x_axis: xAxis === 'step' ? 'step' : 'timestamp'
+        });
+        const cols = seriesToColumns(answer.points ?? [], xAxis);
+        out.set(key, {
+          label: key,
+          color: runColorOf(this.runId),
+          x: cols.x,
+          y: cols.value
+        });
+      });
     } catch (error) {
       if (stamp === this._seriesStamp && !this.isDisposed) {
         this._seriesStamp = '';
@@ -218,6 +243,7 @@ export class RunDetailModel implements IDisposable {
   private _children: IRun[] = [];
   private _xAxis: XAxisMode;
   private _series = new Map<string, ILineSeries>();
+  private _chartLimit = RUN_CHARTS;
   private _seriesStamp = '';
   private _changed = new Signal<this, void>(this);
 }
