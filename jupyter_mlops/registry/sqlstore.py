@@ -586,6 +586,7 @@ class SqlRegistryStore(AbstractRegistryStore):
     def delete_model_version(self, name: str, version: Any) -> None:
         validate_name(name)
         v = version_int(version)
+        now = now_ms()
         with self._write() as conn:
             self._version_row(conn, name, v)
             conn.execute(
@@ -593,7 +594,7 @@ class SqlRegistryStore(AbstractRegistryStore):
                 .where(model_versions.c.name == name, model_versions.c.version == v)
                 .values(
                     current_stage=DELETED_STAGE,
-                    last_updated_timestamp=now_ms(),
+                    last_updated_timestamp=now,
                     description=None,
                     source="REDACTED-SOURCE-PATH",
                     run_id=None,
@@ -603,6 +604,7 @@ class SqlRegistryStore(AbstractRegistryStore):
             )
             for table in (model_version_tags, registered_model_aliases):
                 conn.execute(table.delete().where(table.c.name == name, table.c.version == v))
+            _touch_model(conn, name, now)  # as MLflow: the model changed
 
     def search_model_versions(
         self,

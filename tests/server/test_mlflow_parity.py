@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 AJAX = "ajax-api/2.0/mlflow/"
@@ -181,3 +183,17 @@ def test_a_version_that_is_no_integer_gets_mlflows_message(api):
     r = api("GET", M + "model-versions/get", params={"name": "vi", "version": "not a number"})
     assert r.status == 400 and r.json["error_code"] == "INVALID_PARAMETER_VALUE"
     assert r.json["message"] == "Parameter 'version' must be an integer, got 'not a number'."
+
+
+def test_deleting_a_version_updates_its_registered_model(api):
+    assert api("POST", M + "registered-models/create", {"name": "dv"}).status == 200
+    body = {"name": "dv", "source": "runs:/r/model", "run_id": "r"}
+    created = api("POST", M + "model-versions/create", body).json["model_version"]
+    # the same clock as the in-process server's: wait until it is past the creation
+    while time.time_ns() // 1_000_000 <= int(created["last_updated_timestamp"]):
+        time.sleep(0.001)
+    after_creation = time.time_ns() // 1_000_000
+    r = api("DELETE", M + "model-versions/delete", {"name": "dv", "version": "1"})
+    assert r.status == 200, r.body
+    model = api("GET", M + "registered-models/get", params={"name": "dv"}).json
+    assert int(model["registered_model"]["last_updated_timestamp"]) >= after_creation
