@@ -170,6 +170,8 @@ def transfer(srv: Server, src: Path, tmp: Path, part_mb: int) -> dict[str, float
     if sha256(out) != sha256(src):
         raise RuntimeError("the downloaded file differs from the uploaded one")
     out.unlink()
+    url = f"{srv.url}/api/2.0/mlflow-artifacts/artifacts/{path}"
+    requests.delete(url, headers=srv.headers, timeout=600).raise_for_status()  # disk room
     with RssPeak(srv) as mpu:
         res["client"] = size / MB / client_upload(srv, run_id, src, part_mb)
     res.update(
