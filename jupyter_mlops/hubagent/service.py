@@ -286,7 +286,9 @@ class HubAgentService(Service):
         for job_id in list(getattr(training, "active", {}) or {}):
             working.append(f"training job {job_id[:8]} is running")
         deployments = getattr(app, "deployment_service", None)
-        local = getattr(deployments, "local", None)  # DeploymentService.local: this machine's target
+        local = getattr(
+            deployments, "local", None
+        )  # DeploymentService.local: this machine's target
         for name in list(getattr(local, "running", {}) or {}):
             working.append(f"deployment {name} is serving")
         next_schedule = None
