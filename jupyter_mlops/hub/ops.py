@@ -40,6 +40,8 @@ class Warning_:
     at: float
     stops_at: float
     message: str
+    #: For the team's max_age: activity does not withdraw it, and there is no *Keep running*.
+    age: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,7 +50,7 @@ class Warning_:
             "message": self.message,
             "source": "culler",
             "stops_at": self.stops_at,
-            "actions": [{"id": "keep", "label": "Keep running"}],
+            "actions": [] if self.age else [{"id": "keep", "label": "Keep running"}],
         }
 
 
@@ -83,6 +85,7 @@ class Action:
     info: ServerInfo
     message: str
     dry_run: bool = False
+    age: bool = False  # for the team's max_age, not idleness
 
 
 def running_servers(users: Iterable[Any], ledger: GpuLedger) -> list[ServerInfo]:
@@ -172,7 +175,11 @@ def decide(
         reason = f"older than the maximum age {human(culling.max_age)}"
     if warning is None:
         return Action(
-            "warn", info, f"{text}; it stops in {human(culling.warn_before)}", culling.dry_run
+            "warn",
+            info,
+            f"{text}; it stops in {human(culling.warn_before)}",
+            culling.dry_run,
+            age=not over_idle,
         )
     if now >= warning.stops_at:
         return Action("stop", info, reason, culling.dry_run)
@@ -226,8 +233,10 @@ class HubOps:
         threshold = self._culling(team).gpu_threshold if team else 10.0
         if st.gpu_utilization is not None and st.gpu_utilization >= threshold:
             st.gpu_active_at = now
-        if st.warning is not None and self._active_since(st, st.warning.at):
-            st.warning = None  # used again since the warning
+        if st.warning is not None and (
+            st.working or (not st.warning.age and self._active_since(st, st.warning.at))
+        ):
+            st.warning = None  # used again since the warning (the max age is not reset by use)
         for lease in body.get("leases") or []:
             if isinstance(lease, str):
                 self.renew(user, lease)
@@ -240,7 +249,8 @@ class HubOps:
         """*Keep running*: the server counts as used now; its warning is withdrawn."""
         st = self.state(user, server)
         st.kept_at = self.clock()
-        st.warning = None
+        if st.warning is not None and not st.warning.age:  # the max age is not postponed
+            st.warning = None
 
     def forget(self, user: str, server: str) -> None:
         self.states.pop((user, server), None)
@@ -358,7 +368,11 @@ class HubOps:
                 continue
             if action.kind == "warn":
                 self.state(a.user, a.name).warning = Warning_(
-                    uuid.uuid4().hex[:12], now, now + team.culling.warn_before, action.message
+                    uuid.uuid4().hex[:12],
+                    now,
+                    now + team.culling.warn_before,
+                    action.message,
+                    age=action.age,
                 )
                 log.info("jupyter-mlops culler: warned %s/%s: %s", a.user, a.name, action.message)
             else:

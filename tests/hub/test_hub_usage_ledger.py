@@ -210,6 +210,47 @@ def test_keep_running_postpones_and_a_due_schedule_protects(tmp_path: Path) -> N
     assert ops.state("alice", "").warning is None  # and the warning withdrawn
 
 
+def test_max_age_stops_a_used_server_but_never_one_at_work(tmp_path: Path) -> None:
+    config, clock = teams(), Clock()  # max_age 1d, warned 10 min before
+    history = UsageHistory(f"sqlite:///{tmp_path / 'a.sqlite'}", clock)
+    ledger = GpuLedger(history)
+    ops = HubOps(ledger, lambda: config, clock=clock)  # type: ignore[arg-type]
+    t0 = clock.t
+    used = _server(ledger, config, "bob", 1, t0)
+    working = _server(ledger, config, "dan", 1, t0)
+
+    def at(minutes: float) -> None:  # both used all along: recent activity, a busy GPU
+        clock.t = t0 + minutes * 60
+        for user in ("bob", "dan"):
+            body = {"last_activity": clock.t, "gpu_utilization": 80, "working": []}
+            if user == "dan":
+                body["working"] = ["pipeline run 01234567 is running"]
+            ops.report(user, "", body, "vision")
+
+    at(24 * 60 - 11)
+    assert ops.cull_pass([used, working]) == []
+    at(24 * 60 - 10)
+    (warn,) = ops.cull_pass([used, working])
+    assert (warn.kind, warn.info.alloc.user) == ("warn", "bob")
+    assert warn.message == (
+        "This server holds 1 GPU and has been running for 23 h 50 min (at most 24 h); "
+        "it stops in 10 min"
+    )
+    # the maximum age is not postponed: no Keep running, and pressing it anyway (or using the server) keeps
+    # the warning
+    answer = ops.report("bob", "", {"last_activity": clock.t, "gpu_utilization": 80}, "vision")
+    assert answer["notifications"][0]["actions"] == []
+    ops.keep("bob", "")
+    assert ops.state("bob", "").warning is not None
+    at(24 * 60)
+    (stop,) = ops.cull_pass([used, working])
+    assert (stop.kind, stop.info.alloc.user) == ("stop", "bob")
+    assert ledger.get("jhub/jupyter-bob") is None
+    assert ledger.get("jhub/jupyter-dan") is not None  # its pipeline runs: kept past the age
+    culls = [(e["user"], e["reason"]) for e in history.events(0) if e["event"] == "cull"]
+    assert culls == [("bob", "older than the maximum age 24 h")]
+
+
 def test_dry_run_stops_nothing(tmp_path: Path) -> None:
     config, clock = teams(dry_run=True), Clock()
     ledger = GpuLedger()
