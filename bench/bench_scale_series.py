@@ -93,7 +93,7 @@ def load_mlflow(n: int, fresh: bool) -> str:
     store = SqlAlchemyStore(mlflow_pg_url(db), "/tmp/bench_scale/mlflow-artifacts")
     rid = store.create_run("0", "bench", T0, [], "long").info.run_id
     store.engine.dispose()
-    val = "((s * 7919) % 10007)::float8 / 10007.0"
+    val = "((s::bigint * 7919) % 10007)::float8 / 10007.0"  # s * 7919 overflows int4
     pg_exec(
         "SET session_replication_role = replica;"  # re-key the run and its tags at once
         f"UPDATE runs SET run_uuid = '{RUN_ID}' WHERE run_uuid = '{rid}';"

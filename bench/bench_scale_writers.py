@@ -115,7 +115,8 @@ def writer(
                     ],
                 }
                 resp = s.post(f"{url}/api/2.0/mlflow/runs/log-batch", json=body, timeout=600)
-                resp.raise_for_status()
+                if resp.status_code != 200:  # the server's reason, not only the status
+                    raise RuntimeError(f"log-batch: {resp.status_code} {resp.text[:300]}")
             elif client is not None:
                 client.log_batch(
                     rid,
