@@ -116,6 +116,35 @@ def test_magic_runs_in_the_kernel_process_without_a_server(proj, monkeypatch, ca
     assert str(refused.value) == "%mlops pipeline run: parameter 'x': 'five' is not an integer"
 
 
+def test_progress_counts_succeeded_steps_not_ended_ones():
+    """The magic's and CLI's "k/n" counts steps that succeeded (or reused outputs): a
+    cancelled or skipped step is not done, so 2 of 3 never prints "3/3" (issue 10)."""
+    import io
+
+    from jupyter_mlops.pipelines.progress import ProgressPrinter
+
+    def step(name, status):
+        return {"name": name, "status": status, "attempt": 1, "duration_ms": 100}
+
+    out = io.StringIO()
+    printer = ProgressPrinter(out)
+    steps = [step("a", "SUCCEEDED"), step("b", "CACHED"), step("c", "CANCELED")]
+    counts = {"SUCCEEDED": 1, "CACHED": 1, "CANCELED": 1}
+    printer.update({"steps": steps, "progress": {"counts": counts, "total": 3}})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert all(" 2/3 " in line for line in lines), lines
+    assert lines[-1].endswith("c: CANCELED")
+    steps[2] = step("c", "SKIPPED")
+    printer.update(
+        {
+            "steps": steps,
+            "progress": {"counts": {"SUCCEEDED": 1, "CACHED": 1, "SKIPPED": 1}, "total": 3},
+        }
+    )
+    assert out.getvalue().splitlines()[-1].endswith(" 2/3 c: SKIPPED")
+
+
 def test_magic_is_registered_as_a_subcommand():
     from jupyter_mlops import magics
 

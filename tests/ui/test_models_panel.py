@@ -56,6 +56,10 @@ def test_register_from_artifacts_and_promote(
     expect(register).to_be_visible()
     register.click()
     dialog = page.locator(".jp-Dialog")
+    # Not "Register model as a model" (issue 10, 12): what is registered, and where.
+    expect(dialog.locator(".jp-Dialog-header")).to_have_text(
+        "Register \u201cclassifier\u201d in the model registry"
+    )
     name_input = dialog.locator("input")
     expect(name_input).to_have_value("classifier")
     name_input.fill("iris-ui")
@@ -63,6 +67,9 @@ def test_register_from_artifacts_and_promote(
 
     view = page.locator('.jp-mlops-ModelsView-body[data-model="iris-ui"]')
     expect(view).to_be_visible(timeout=TIMEOUT_MS)
+    # The model's tab has its icon, as the runs' tabs do.
+    tab = page.locator('.lm-TabBar-tab[data-id="jupyter-mlops-model-iris-ui"]')
+    expect(tab.locator(".lm-TabBar-tabIcon svg")).to_have_count(1)
     row = view.locator('.jp-mlops-VersionRow[data-version="1"]')
     expect(row).to_have_attribute("data-stage", "None", timeout=TIMEOUT_MS)
 

@@ -266,7 +266,8 @@ def test_invalid_pipeline_names_its_issues(page: Any, lab: Any) -> None:
 
 
 def test_open_executed_notebook_of_a_step(page: Any, lab: Any) -> None:
-    """A notebook step's executed copy opens in JupyterLab with its outputs."""
+    """A notebook step's executed copy opens in JupyterLab with its outputs, read-only from
+    the store: nothing is written into the workspace and no kernel starts (issue 10, 7)."""
     folder = lab.root / "work" / "nbflow"
     folder.mkdir(exist_ok=True)
     (folder / "square.ipynb").write_text(
@@ -284,9 +285,28 @@ def test_open_executed_notebook_of_a_step(page: Any, lab: Any) -> None:
     status = view.locator(".jp-mlops-PipelineRunView-header .jp-mlops-PipelineStatus")
     expect(status).to_have_text("SUCCEEDED", timeout=KERNEL_TIMEOUT_MS)
     expect(view.locator(".jp-mlops-PipelineLog-text")).to_contain_text("squared 49")
+    # The pipeline run's tab has its icon (issue 10, 12).
+    run_tab = page.locator('.lm-TabBar-tab[data-id^="jupyter-mlops-pipeline-run-"]').last
+    expect(run_tab.locator(".lm-TabBar-tabIcon svg")).to_have_count(1)
+    before = {c["name"] for c in lab.api("GET", "api/contents")["content"]}
+    folder_before = {c["name"] for c in lab.api("GET", "api/contents/nbflow")["content"]}
     view.locator(".jp-mlops-PipelineNotebook").click()
     output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
     expect(output.filter(has_text="squared 49")).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(page.locator(".jp-NotebookPanel.jp-mlops-ArtifactDocument:visible")).to_have_count(1)
+    opened = page.evaluate(
+        """() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            return {path: w.context.path, writable: w.context.contentsModel.writable,
+                    canSave: w.context.canSave, session: !!w.sessionContext.session};
+        }"""
+    )
+    assert opened["path"].startswith("mlops-artifacts:pipelines/"), opened
+    assert "/square/" in opened["path"] and opened["path"].endswith("-square.ipynb"), opened
+    assert (opened["writable"], opened["canSave"], opened["session"]) == (False, False, False)
+    # No copy in the workspace (no mlops-artifacts/ folder, no checkpoint beside the source).
+    assert {c["name"] for c in lab.api("GET", "api/contents")["content"]} == before
+    assert {c["name"] for c in lab.api("GET", "api/contents/nbflow")["content"]} == folder_before
 
 
 def test_panel_says_it_is_loading_on_a_slow_connection(page: Any, pipeline_file: str) -> None:
