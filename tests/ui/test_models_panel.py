@@ -7,6 +7,7 @@ confirmation), given an alias, and linked back to its run.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -180,3 +181,33 @@ def test_panel_says_it_is_loading_on_a_slow_connection(page: Any) -> None:
     assert held  # the first answer was held back; unroute lets it through
     expect(loading).to_have_count(0)
     expect(panel.locator(".jp-mlops-ModelList")).to_be_visible()
+
+
+def test_model_links_open_the_model_and_copy_link_gives_them(page: Any, lab: Any) -> None:
+    """MLflow UI's `#/models/<name>/versions/<v>` opens that model inside JupyterLab, and
+    "Copy link" on a model version or a pipeline run gives the URL of the same view
+    (issue 10, point 2)."""
+    name = f"linked-{uuid.uuid4().hex[:6]}"
+    exp_id = lab.mlflow("experiments/create", {"name": name})["experiment_id"]
+    run_id = lab.mlflow("runs/create", {"experiment_id": exp_id})["run"]["info"]["run_id"]
+    lab.mlflow("registered-models/create", {"name": name})
+    lab.mlflow(
+        "model-versions/create",
+        {"name": name, "source": f"runs:/{run_id}/model", "run_id": run_id},
+    )
+    page.goto(f"{lab.url}mlops/?token={lab.token}#/models/{name}/versions/1")
+    view = page.locator(f'.jp-mlops-ModelsView-body[data-model="{name}"]')
+    expect(view).to_be_visible(timeout=TIMEOUT_MS)
+    expect(view.locator('.jp-mlops-VersionRow[data-version="1"]')).to_be_visible()
+    assert "#" not in page.url  # opened once: a reload restores the layout instead
+
+    copied = page.evaluate(
+        "(a) => window.jupyterapp.commands.execute('jupyter-mlops:copy-link', a)",
+        {"model": name, "version": "1"},
+    )
+    assert copied == f"{lab.url}mlops/#/models/{name}/versions/1"
+    copied = page.evaluate(
+        "(a) => window.jupyterapp.commands.execute('jupyter-mlops:copy-link', a)",
+        {"pipelineRunId": "abc123"},
+    )
+    assert copied == f"{lab.url}mlops/#/pipelines/runs/abc123"
