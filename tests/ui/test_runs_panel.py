@@ -161,6 +161,7 @@ def test_every_palette_item_of_ours_reads_mlops_verb_object(page: Any, lab: Any)
     page.keyboard.press("Control+Shift+C")
     palette = page.locator(".lm-CommandPalette")
     expect(palette).to_be_visible()
+    palette.locator("input").fill("")  # the palette keeps an earlier test's query
     ours = palette.locator(
         '.lm-CommandPalette-item[data-command^="jupyter-mlops"] .lm-CommandPalette-itemLabel'
     )

@@ -135,6 +135,9 @@ class HubRelay(MLOpsHandler):
         lines: list[str] = []
         head = asyncio.Event()
         abandoned = False
+        # A redirect is never the service's own answer (it redirects nothing): the path
+        # leads elsewhere, e.g. to the hub's login when no service is registered there.
+        redirect: list[str] = []
 
         def on_header(line: str) -> None:
             if abandoned:
@@ -144,12 +147,18 @@ class HubRelay(MLOpsHandler):
             if line.strip():
                 lines.append(line)
             elif lines and not head.is_set() and not lines[0].startswith("HTTP/1.1 1"):
-                self._answer_head(lines)
+                if httputil.parse_response_start_line(lines[0].strip()).code // 100 == 3:
+                    found = httputil.HTTPHeaders.parse("".join(lines[1:]))
+                    redirect.append(found.get("Location", "?"))
+                else:
+                    self._answer_head(lines)
                 head.set()
 
         def on_chunk(chunk: bytes) -> Any:
             if abandoned:
                 raise ConnectionAbortedError("the relay gave up on this answer")
+            if redirect:
+                return None
             self.write(chunk)
             return self.flush()  # the client awaits it: back-pressure on the service's read
 
@@ -186,6 +195,10 @@ class HubRelay(MLOpsHandler):
             if not self._headers_written:
                 raise unavailable(self.url, str(e)) from None
             raise ConnectionError(f"the hub's answer was cut off: {e}") from None
+        if redirect:
+            raise unavailable(
+                self.url, f"it redirects to {redirect[0]}, so no service answers at that URL"
+            )
         if not head.is_set():
             self._answer_head(lines)
         # (APIHandler.finish would say JSON for any answer)
