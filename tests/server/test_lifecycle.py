@@ -359,6 +359,7 @@ class TestServices:
             app.training_service,
             app.project_service,
             app.hub_agent_service,
+            app.hub_runs_service,
         ]  # in start order
         assert jp_serverapp.web_app.settings["mlops_training_service"] is app.training_service
         assert svc.schedule_interval == 7.0  # c.PipelineService.* reaches the subclass

@@ -330,7 +330,8 @@ def test_runs_ending_together_share_one_notification(api):
     def sweep_notes():
         notes = [n for n in notifications(api) if n["source"] == "run" and not n["dismissed"]]
         done = [n for n in notes if n["type"] == "success"]
-        return notes if done and done[0]["message"].startswith("3 ") else None
+        failed = [n for n in notes if n["type"] == "error"]
+        return notes if done and done[0]["message"].startswith("3 ") and failed else None
 
     notes = until(api, "the grouped notification", sweep_notes)
     finished = [n for n in notes if n["type"] == "success"]
