@@ -8,7 +8,11 @@
    the job (rank 0 logs the loss every step with ``mlops.log_metric``, rank logs to files)
    vs bare ``torchrun`` (no tracking). Measured inside rank 0 (the 200 steps' wall time, after
    the process group is up; and steps 2..N, i.e. without the first step, where the first
-   ``log_metric`` opens the store) and from outside (start to every rank's exit).
+   ``log_metric`` opens the store) and from outside (start to every rank's exit). Rank 0 also
+   attributes the tracking cost directly: the time spent inside ``log_metric`` on the training
+   thread, and the CPU time of its other threads over the loop (our writer and sampler threads,
+   and gloo's, which bare torchrun has too): the difference between the sides is what tracking
+   takes from a CPU-bound loop, without the run-to-run noise of the wall times.
 
 3. Watching: 100 running jobs (1 rank each, ``sleep``) in the service while a client polls
    the list the way the Jobs panel does (``list_jobs`` of 100 every ``--poll`` seconds, plus one
@@ -41,7 +45,8 @@ with open(os.path.join(sys.argv[1], "start-" + os.environ["RANK"]), "w") as f:
 """
 
 TRAIN = """\
-import os, sys, time
+import os, sys, threading, time
+import psutil
 import torch
 import torch.distributed as dist
 steps, out = int(sys.argv[1]), sys.argv[2]
@@ -56,6 +61,11 @@ model = torch.nn.parallel.DistributedDataParallel(torch.nn.Sequential(
 opt = torch.optim.SGD(model.parameters(), lr=0.01)
 gen = torch.Generator().manual_seed(rank)
 dist.barrier()
+me = threading.get_native_id()
+def other_threads_cpu():
+    return sum(t.user_time + t.system_time for t in psutil.Process().threads() if t.id != me)
+others0 = other_threads_cpu()
+in_log = 0.0
 t0 = time.perf_counter()
 t1 = None
 for step in range(steps):
@@ -67,12 +77,15 @@ for step in range(steps):
     loss.backward()
     opt.step()
     if track:
+        c = time.perf_counter()
         mlops.log_metric("loss", loss.item(), step=step)
+        in_log += time.perf_counter() - c
 dist.barrier()
 if rank == 0:
     t = time.perf_counter()
+    others = other_threads_cpu() - others0
     with open(os.path.join(out, "loop"), "w") as f:
-        f.write(repr((t - t0, t - t1)))
+        f.write(repr((t - t0, t - t1, in_log, others)))
 dist.destroy_process_group()
 """
 
@@ -233,7 +246,8 @@ async def main() -> None:
                     else torchrun_launch(work, out)
                 )
         for i in range(args.repeat if "train" in only else 0):
-            for who in ("ours", "torchrun"):
+            # Alternate who goes first, so a drift in the machine's state favours neither side.
+            for who in ("ours", "torchrun") if i % 2 == 0 else ("torchrun", "ours"):
                 out = root / f"train-{who}-{i}"
                 out.mkdir()
                 train[who].append(
@@ -265,6 +279,10 @@ async def main() -> None:
         "train_loop_s": {k: med(x[1][0] for x in v) for k, v in train.items()},
         "train_steps_2_to_n_s": {k: med(x[1][1] for x in v) for k, v in train.items()},
         "train_job_s": {k: med(x[0] for x in v) for k, v in train.items()},
+        # Rank 0's tracking cost, attributed directly: time inside log_metric on the training
+        # thread, and CPU of the process's other threads (writer, sampler; gloo's on both sides).
+        "rank0_log_calls_s": {k: med(x[1][2] for x in v) for k, v in train.items()},
+        "rank0_other_threads_cpu_s": {k: med(x[1][3] for x in v) for k, v in train.items()},
         "train_all": train,
         "watch": watch,
         "system_metrics_interval_s": svc.system_metrics_interval,
