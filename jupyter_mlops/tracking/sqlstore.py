@@ -893,7 +893,10 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         rest = [(c.asc() if a else c.desc()).nulls_last() for c, a in keys[1:]]
         rows: list[Any] = []
         if after is None or after[0] is not None:
-            a = q.where(value.is_not(None))
+            # ``>= -inf`` is ``IS NOT NULL`` here (NaN is stored as NULL), but SQLite
+            # (3.40) takes only a comparison as turning the outer join into an inner
+            # one, and only then walks the (key, value) index (5.6 s -> 1 ms at 100k).
+            a = q.where(value >= float("-inf"))
             if after is not None:
                 # the bound alone and NULL-free, so the index scan starts at it
                 a = a.where(value >= after[0] if asc else value <= after[0])
@@ -1016,8 +1019,17 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 continue
         if not exp_ids:
             return None
+        experiment: Any = runs.c.experiment_id
+        if self.dialect == "sqlite" and any(
+            c.entity == search.ATTRIBUTE and c.key == "run_id" and c.op in ("=", "IN")
+            for c in comparisons
+        ):
+            # Runs named by id (the compare view's 100 at a time): primary-key lookups.
+            # SQLite walks the experiment's search-order index instead, to skip the sort
+            # (0.2 s at 100k runs); an expression is not an index term.
+            experiment = experiment + 0
         return [
-            runs.c.experiment_id.in_(exp_ids),
+            experiment.in_(exp_ids),
             *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
             *search.run_filter_clauses(comparisons, self.dialect),
             *_visibility_clauses(visible_user_ids, viewer_id),
