@@ -38,6 +38,7 @@ from ..tracking.entities import (
 from ..tracking.errors import RESOURCE_DOES_NOT_EXIST, UNAUTHENTICATED, TrackingError, invalid
 from ..tracking.store import (
     Columns,
+    DataKeys,
     Series,
     TrackingStore,
     metric_columns,
@@ -554,6 +555,7 @@ class RestTrackingStore(TrackingStore):
         page_token: str | None = None,
         visible_user_ids: Sequence[str] | None = None,
         viewer_id: str | None = None,
+        data_keys: DataKeys | None = None,
     ) -> tuple[list[Run], str | None]:
         if visible_user_ids is not None or viewer_id is not None:
             # the server applies its own access rules for this client's token
@@ -569,6 +571,9 @@ class RestTrackingStore(TrackingStore):
             body["order_by"] = list(order_by)
         if page_token:
             body["page_token"] = page_token
+        if data_keys is not None:
+            # ours: a stock MLflow server ignores it and sends every key (more, not fewer)
+            body["data_keys"] = {k: list(v) for k, v in data_keys.items()}
         d = self._mlflow("POST", "runs/search", body)
         return [Run.from_dict(r) for r in d.get("runs", [])], d.get("next_page_token") or None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 
+from ..tracking.store import MAX_DATA_KEYS
 from . import (
     openapi_deployments,
     openapi_hubops,
@@ -112,6 +113,13 @@ def _multipart_paths() -> S:
 
 VIEW_TYPE: S = {"type": "string", "enum": ["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]}
 STATUS: S = {"type": "string", "enum": ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]}
+_KEYS: S = {"type": "array", "items": STR, "maxItems": MAX_DATA_KEYS}
+#: Ours, beside MLflow's fields: the keys each returned run's data carries.
+DATA_KEYS: S = obj(
+    {"params": _KEYS, "metrics": _KEYS, "tags": _KEYS},
+    desc="Not MLflow's: each run's data carries only these keys of each kind named "
+    "(a kind left out: all its keys). MLflow's clients never send it.",
+)
 
 SCHEMAS: S = {
     "Error": obj(
@@ -334,6 +342,7 @@ def _paths() -> S:
                         "max_results": {**INT64, "default": 1000, "maximum": 50000},
                         "order_by": {"type": "array", "items": STR},
                         "page_token": STR,
+                        "data_keys": DATA_KEYS,
                     }
                 ),
             )
@@ -579,6 +588,7 @@ def _paths() -> S:
                             "minimum": 1,
                             "maximum": MAX_CHANGED_RUNS,
                         },
+                        "data_keys": DATA_KEYS,
                     },
                     ["since"],
                 ),

@@ -65,8 +65,10 @@ from .schema import (
 from .schema import params as run_params
 from .schema import tags as run_tags
 from .store import (
+    DataKeys,
     Series,
     TrackingStore,
+    check_data_keys,
     series_columns,
 )
 from .trace_store import SqlTraceStore
@@ -471,30 +473,44 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             row = self._run_row(conn, run_id)
             return self._load_runs(conn, [row])[0]
 
-    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    def _load_runs(
+        self, conn: Connection, rows: Sequence[Any], data_keys: DataKeys | None = None
+    ) -> list[Run]:
         """Runs with their params, tags and latest metrics: one query (a UNION ALL of the
         three tables: one round trip, which is most of a page's time on a busy database)
         per chunk of ids, read through the driver's cursor (plain tuples, no per-row
-        wrapping)."""
+        wrapping). With ``data_keys``, only those keys of the kinds it names (each
+        ``(run_uuid, key)`` a primary-key lookup)."""
         ids = [r.run_uuid for r in rows]
         data: dict[str, RunData] = {i: RunData() for i in ids}
         ph = self._ph
         null_float = "CAST(NULL AS DOUBLE PRECISION)" if self.dialect == "postgresql" else "NULL"
         null_int = "CAST(NULL AS BIGINT)" if self.dialect == "postgresql" else "NULL"
+        parts = [
+            ("params", f"SELECT 0, run_uuid, key, value, {null_float}, {null_int}, {null_int} "),
+            ("tags", f"SELECT 1, run_uuid, key, value, {null_float}, {null_int}, {null_int} "),
+            ("metrics", "SELECT 2, run_uuid, key, NULL, value, timestamp, step "),
+        ]
+        tables = {"params": "params", "tags": "tags", "metrics": "latest_metrics"}
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             with series.no_gc():
                 for chunk in _chunks(ids, 300):
                     marks = ",".join([ph] * len(chunk))
-                    cur.execute(
-                        f"SELECT 0, run_uuid, key, value, {null_float}, {null_int}, {null_int} "
-                        f"FROM params WHERE run_uuid IN ({marks}) UNION ALL "
-                        f"SELECT 1, run_uuid, key, value, {null_float}, {null_int}, {null_int} "
-                        f"FROM tags WHERE run_uuid IN ({marks}) UNION ALL "
-                        "SELECT 2, run_uuid, key, NULL, value, timestamp, step "
-                        f"FROM latest_metrics WHERE run_uuid IN ({marks})",
-                        tuple(chunk) * 3,
-                    )
+                    selects, args = [], []
+                    for kind, head in parts:
+                        keys = None if data_keys is None else data_keys.get(kind)
+                        if keys is not None and not keys:
+                            continue  # none of this kind
+                        sql = f"{head}FROM {tables[kind]} WHERE run_uuid IN ({marks})"
+                        args += chunk
+                        if keys is not None:
+                            sql += f" AND key IN ({','.join([ph] * len(keys))})"
+                            args += list(keys)
+                        selects.append(sql)
+                    if not selects:
+                        break
+                    cur.execute(" UNION ALL ".join(selects), tuple(args))
                     for kind, rid, k, sv, fv, ts, st in cur.fetchall():
                         d = data[rid]
                         if kind == 0:
@@ -827,8 +843,10 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         page_token: str | None = None,
         visible_user_ids: Sequence[str] | None = None,
         viewer_id: str | None = None,
+        data_keys: DataKeys | None = None,
     ) -> tuple[list[Run], str | None]:
         validate_max_results(max_results)
+        check_data_keys(data_keys)
         where = self._search_where(
             experiment_ids, filter_string, run_view_type, visible_user_ids, viewer_id
         )
@@ -874,7 +892,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 last = rows[max_results - 1]
                 sort_values = [last._mapping[f"_sort{i}"] for i in range(len(keys))]
                 token = paging.encode_keyset_token(offset + max_results, digest, sort_values)
-            return self._load_runs(conn, rows[:max_results]), token
+            return self._load_runs(conn, rows[:max_results], data_keys), token
 
     @staticmethod
     def _metric_ordered_rows(
@@ -938,7 +956,9 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         max_results: int = 500,
         visible_user_ids: Sequence[str] | None = None,
         viewer_id: str | None = None,
+        data_keys: DataKeys | None = None,
     ) -> tuple[list[Run], bool]:
+        check_data_keys(data_keys)
         where = self._search_where(experiment_ids, None, ALL, visible_user_ids, viewer_id)
         if where is None:
             return [], False
@@ -959,7 +979,10 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         )
         with self._read() as conn:
             rows = conn.execute(q).all()
-            return self._load_runs(conn, rows[:max_results]), len(rows) > max_results
+            return (
+                self._load_runs(conn, rows[:max_results], data_keys),
+                len(rows) > max_results,
+            )
 
     def run_keys(
         self,

@@ -17,7 +17,7 @@ chars, params 6000, tags 8000, a batch at most 1000 metrics / 100 params /
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import groupby
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -31,6 +31,7 @@ from .entities import (
     RunInfo,
     SeriesPoint,
 )
+from .errors import invalid
 from .evaluation_store import EvaluationStore
 from .trace_store import TraceStore
 
@@ -77,6 +78,32 @@ def series_columns(series: Iterable[Series]) -> Columns:
             old[1].extend(stamps)
             old[2].extend(values)
     return cols
+
+
+#: The kinds of a run's data a search may narrow to some keys (``data_keys``).
+DATA_KEY_KINDS = ("params", "metrics", "tags")
+
+#: ``{"params": [...], "metrics": [...], "tags": [...]}``: the keys of each kind a
+#: search's runs carry (a kind left out: all its keys).
+DataKeys = Mapping[str, Sequence[str]]
+
+#: Most keys of one kind a search may name in ``data_keys``.
+MAX_DATA_KEYS = 1000
+
+
+def check_data_keys(data_keys: DataKeys | None) -> None:
+    """Refuse ``data_keys`` naming another kind, or too many keys of one."""
+    if data_keys is None:
+        return
+    for kind, keys in data_keys.items():
+        if kind not in DATA_KEY_KINDS:
+            raise invalid(
+                f"Invalid data_keys kind '{kind}'. Valid kinds are {list(DATA_KEY_KINDS)}"
+            )
+        if len(keys) > MAX_DATA_KEYS:
+            raise invalid(
+                f"data_keys names {len(keys)} {kind} keys: at most {MAX_DATA_KEYS} of a kind"
+            )
 
 
 class TrackingStore(TraceStore, EvaluationStore, abc.ABC):
@@ -265,9 +292,14 @@ class TrackingStore(TraceStore, EvaluationStore, abc.ABC):
         page_token: str | None = None,
         visible_user_ids: Sequence[str] | None = None,
         viewer_id: str | None = None,
+        data_keys: DataKeys | None = None,
     ) -> tuple[list[Run], str | None]:
         """MLflow's search: the filter grammar of ``tracking.search``, offset
         page tokens (base64 JSON ``{"offset": N}``).
+
+        ``data_keys`` (ours, not MLflow's): the runs carry only these keys of each
+        kind it names (the runs table reads the columns it shows, not a wide run's
+        thousands of keys); a store may carry more, never fewer.
 
         ``visible_user_ids`` (a shared service's access rules): only runs whose
         ``user_id`` is one of these; with it, runs tagged
@@ -306,11 +338,13 @@ class TrackingStore(TraceStore, EvaluationStore, abc.ABC):
         max_results: int = 500,
         visible_user_ids: Sequence[str] | None = None,
         viewer_id: str | None = None,
+        data_keys: DataKeys | None = None,
     ) -> tuple[list[Run], bool]:
         """The runs of ``experiment_ids`` (deleted ones too) that changed at or after
         ``since`` (epoch ms), oldest change first, at most ``max_results``, and whether
-        there were more (the runs table's live updates). A store that cannot tell
-        answers ``([], True)``: the caller reads everything again."""
+        there were more (the runs table's live updates); ``data_keys`` as in
+        :meth:`search_runs`. A store that cannot tell answers ``([], True)``: the
+        caller reads everything again."""
         return [], True
 
     def run_keys(

@@ -191,6 +191,19 @@ def restore_run(f: Fields, store: TrackingStore) -> dict[str, Any]:
     return {}
 
 
+def data_keys(f: Fields) -> dict[str, list[str]] | None:
+    """Ours, beside MLflow's fields: ``"data_keys": {"params": [..], "metrics": [..],
+    "tags": [..]}``, the keys of each kind named the runs carry (the runs table asks
+    for the columns it shows). MLflow's clients never send it and get every key."""
+    raw = f.data.get("data_keys")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise bad_value(f.path("data_keys"), raw)
+    inner = Fields(raw, prefix=f.path("data_keys"))
+    return {kind: inner.strings(kind) for kind in raw}
+
+
 def search_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
     asked = f.strings("experiment_ids", ids=True)
     experiment_ids = [i for i in asked if known_id_range(i)]
@@ -206,6 +219,7 @@ def search_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
         or 1000,
         order_by=f.strings("order_by") or None,
         page_token=f.string("page_token"),
+        data_keys=data_keys(f),
     )
     return _paged("runs", runs, token)
 

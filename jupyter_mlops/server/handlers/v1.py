@@ -17,7 +17,7 @@ from ...tracking.entities import ACTIVE_ONLY
 from ...tracking.errors import invalid
 from ..request import INT64_MAX, INT64_MIN, Fields, bad_value, to_float, to_int
 from .base import MLOpsHandler, to_json
-from .mlflow_api import VIEW_TYPES, create_run_fields, known_id_range
+from .mlflow_api import VIEW_TYPES, create_run_fields, data_keys, known_id_range
 
 if TYPE_CHECKING:
     from ...tracking.store import TrackingStore
@@ -73,7 +73,9 @@ def changed_runs(f: Fields, store: TrackingStore) -> dict[str, Any]:
     limit = f.integer("max_results", default=500, minimum=1, maximum=MAX_CHANGED_RUNS) or 500
     if not experiment_ids:
         return {"runs": [], "now": now, "truncated": False}
-    found, truncated = store.changed_runs(experiment_ids, since, max_results=limit)
+    found, truncated = store.changed_runs(
+        experiment_ids, since, max_results=limit, data_keys=data_keys(f)
+    )
     return {"runs": [r.to_dict() for r in found], "now": now, "truncated": truncated}
 
 
