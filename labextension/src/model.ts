@@ -13,9 +13,16 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { describeError, MLOpsApiError, MLOpsClient } from './api';
-import { IExperiment, IRun } from './api/types';
+import { IDataKeys, IExperiment, IRun } from './api/types';
 import { groupFilter, pickDefaultExperiment, sortExperiments } from './rows';
-import { DEFAULT_SORT, IRunRef, IRunSort, RunPages } from './runPages';
+import {
+  coversKeys,
+  DEFAULT_SORT,
+  IRunRef,
+  IRunSort,
+  RunPages,
+  tableDataKeys
+} from './runPages';
 
 /** Where a list is in its loading cycle. */
 export type LoadState = 'idle' | 'loading' | 'ready' | 'error';
@@ -35,6 +42,7 @@ export class RunsModel implements IDisposable {
     this._client = options.client;
     this._pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this._pinned = options.experimentId ?? null;
+    this._lazyData = !!options.lazyData;
     if (this._pinned !== null) {
       this._selectedExperimentId = this._pinned;
       this._userSelected = true;
@@ -319,6 +327,7 @@ export class RunsModel implements IDisposable {
       view.groupBy !== this._groupBy;
     if (!reread) {
       this._changed.emit();
+      this._readMissingKeys();
       return Promise.resolve();
     }
     this._sort = { ...view.sort };
@@ -338,6 +347,26 @@ export class RunsModel implements IDisposable {
     if (next.join('\n') !== this._columns.join('\n')) {
       this._columns = next;
       this._changed.emit();
+      this._readMissingKeys();
+    }
+  }
+
+  /**
+   * The keys of the runs' data the model reads: null (all) unless it reads
+   * only what its table shows (`lazyData`: a wide run has thousands).
+   */
+  get dataKeys(): IDataKeys | null {
+    return this._lazyData ? tableDataKeys(this._columns, this._groupBy) : null;
+  }
+
+  /**
+   * Read the rows again, in place, when a new column needs keys they were
+   * read without (the rows on screen stay until the new ones are in).
+   */
+  private _readMissingKeys(): void {
+    const pages = this._pages;
+    if (this._lazyData && pages && !coversKeys(pages.dataKeys, this.dataKeys)) {
+      void this._fetchNow();
     }
   }
 
@@ -559,6 +588,7 @@ export class RunsModel implements IDisposable {
     const filter = this._filter;
     const sort = this._sort;
     const groupBy = this._groupBy;
+    const dataKeys = this.dataKeys;
     const same = () =>
       current() &&
       experimentId === this._selectedExperimentId &&
@@ -572,9 +602,12 @@ export class RunsModel implements IDisposable {
       pages.filter !== filter ||
       pages.sort !== sort ||
       pages.groupBy !== groupBy ||
-      !pages.loaded;
+      !pages.loaded ||
+      !coversKeys(pages.dataKeys, dataKeys);
     try {
       if (fresh) {
+        // Another order or grouping of the same runs: their count is known.
+        const known = this._counted;
         pages = new RunPages({
           client: this._client,
           experimentId,
@@ -582,7 +615,14 @@ export class RunsModel implements IDisposable {
           sort,
           pageSize: this._pageSize,
           collapsed: this._collapsed,
-          groupBy
+          groupBy,
+          dataKeys,
+          counted:
+            known &&
+            known.experimentId === experimentId &&
+            known.filter === filter
+              ? known.counted
+              : null
         });
         await pages.start();
       } else {
@@ -612,6 +652,8 @@ export class RunsModel implements IDisposable {
       this._groupCounts = new Map();
     }
     this._pages = pages;
+    const counted = pages!.counted;
+    this._counted = counted ? { experimentId, filter, counted } : null;
     this._runsCache = null;
     this._filterError = null;
     this._runsState = 'ready';
@@ -622,6 +664,8 @@ export class RunsModel implements IDisposable {
       // The rows in view beyond the first page (a list scrolled before a sort).
       await this.setViewport(...this._viewport);
     }
+    // Columns chosen while this read was in flight.
+    this._readMissingKeys();
   }
 
   /** Forget the loaded runs (new experiment, filter or sort). */
@@ -641,6 +685,13 @@ export class RunsModel implements IDisposable {
 
   private _client: MLOpsClient;
   private _pinned: string | null;
+  private _lazyData: boolean;
+  /** The last counts read, and of which query (kept across sorts). */
+  private _counted: {
+    experimentId: string;
+    filter: string;
+    counted: { total: number; top: number };
+  } | null = null;
   private _groupBy: string | null = null;
   private _groupCounts = new Map<string, number | null>();
   private _widths: Record<string, number> = {};
@@ -691,6 +742,11 @@ export namespace RunsModel {
     pageSize?: number;
     /** Always show this experiment (a runs tab); default: the one selected. */
     experimentId?: string;
+    /**
+     * Read only the run data the table's columns show (a runs tab: a wide
+     * experiment's runs have thousands of keys), not every key of every run.
+     */
+    lazyData?: boolean;
   }
 
   /** A poll interval for a period in ms: 0 or less means never. */

@@ -8,7 +8,7 @@
  * its parent whatever the sort. With a filter the list is flat (a child that
  * matches shows even when its parent does not).
  */
-import { IChangedRuns, IRun, MLOpsClient } from './api';
+import { IChangedRuns, IDataKeys, IRun, MLOpsClient } from './api';
 import { quoteFilterValue } from './api/client';
 import { Tags, tagValue } from './rows';
 
@@ -73,6 +73,67 @@ const FAR_FUTURE = 2 ** 52;
 /** Most child runs read for one page of parents. */
 export const MAX_CHILDREN_PER_PAGE = 5000;
 
+/** Most keys of one kind `data_keys` may name (the server's limit). */
+export const MAX_DATA_KEYS = 1000;
+
+/** The system tags a runs table row reads (name, user, source, nesting). */
+export const ROW_TAGS: readonly string[] = [
+  Tags.runName,
+  Tags.user,
+  Tags.sourceName,
+  Tags.parentRunId
+];
+
+/**
+ * The run data a table of these columns reads (`params.x`, `metrics.y`,
+ * `tags.z`, grouped by `groupBy`): its keys and the row's system tags.
+ */
+export function tableDataKeys(
+  columns: readonly string[],
+  groupBy?: string | null
+): IDataKeys {
+  const out: Required<IDataKeys> = {
+    params: [],
+    metrics: [],
+    tags: [...ROW_TAGS]
+  };
+  for (const column of groupBy ? [...columns, groupBy] : columns) {
+    const m = /^(params|metrics|tags)\.(.+)$/.exec(column);
+    if (m && !out[m[1] as keyof IDataKeys].includes(m[2])) {
+      out[m[1] as keyof IDataKeys].push(m[2]);
+    }
+  }
+  // More keys of a kind than the server takes: all of that kind.
+  const narrowed: IDataKeys = {};
+  for (const kind of ['params', 'metrics', 'tags'] as const) {
+    if (out[kind].length <= MAX_DATA_KEYS) {
+      narrowed[kind] = out[kind];
+    }
+  }
+  return narrowed;
+}
+
+/** Whether runs read with `have` carry every key of `want` (null: all keys). */
+export function coversKeys(
+  have: IDataKeys | null,
+  want: IDataKeys | null
+): boolean {
+  if (have === null) {
+    return true;
+  }
+  if (want === null) {
+    return false;
+  }
+  return (['params', 'metrics', 'tags'] as const).every(kind => {
+    const got = have[kind];
+    const need = want[kind];
+    if (got === undefined) {
+      return true;
+    }
+    return need !== undefined && need.every(k => got.includes(k));
+  });
+}
+
 /** One row of the table: a run, nested (depth 1) or not. */
 export interface IRunRef {
   run: IRun;
@@ -97,7 +158,12 @@ export class RunPages {
     this.pageSize = Math.max(1, Math.floor(options.pageSize));
     this.nested = !options.filter;
     this.groupBy = options.groupBy ?? null;
+    this.dataKeys = options.dataKeys ?? null;
     this._collapsed = options.collapsed ?? new Set();
+    if (options.counted) {
+      this._total = options.counted.total;
+      this._topCount = options.counted.top;
+    }
   }
 
   readonly experimentId: string;
@@ -108,6 +174,8 @@ export class RunPages {
   readonly groupBy: string | null;
   /** Whether child runs sit under their parent (no filter). */
   readonly nested: boolean;
+  /** The keys the runs carry (null: all of them). */
+  readonly dataKeys: IDataKeys | null;
 
   /** Runs matching the query (children included), or null before counted. */
   get total(): number | null {
@@ -221,7 +289,8 @@ export class RunPages {
         answer = await this._client.changedRuns({
           experiment_ids: [this.experimentId],
           since: this._since,
-          max_results: CHANGES_LIMIT
+          max_results: CHANGES_LIMIT,
+          ...this._keys()
         });
       } catch {
         this._since = null; // no such route: read pages from now on
@@ -247,7 +316,7 @@ export class RunPages {
     const fresh = new Map<number, IPage>();
     for (const k of [...wanted].sort((a, b) => a - b)) {
       if (k === 0 || this._tokens.has(k)) {
-        const page = await this._read(k);
+        const page = await this._read(k, counted);
         if (page) {
           fresh.set(k, page);
         }
@@ -325,7 +394,17 @@ export class RunPages {
   /** Runs replaced in place by live updates (tests, diagnostics). */
   patched = 0;
 
-  /** Read page 0 and the count: the first paint. */
+  /** The counts of matching runs and of top-level rows, when known. */
+  get counted(): { total: number; top: number } | null {
+    return this._total === null || this._topCount === null
+      ? null
+      : { total: this._total, top: this._topCount };
+  }
+
+  /**
+   * Read page 0 and the count: the first paint. Counts given to the
+   * constructor (the same experiment and filter in another order) are kept.
+   */
   async start(): Promise<void> {
     const clock = this._client
       .changedRuns({
@@ -335,8 +414,9 @@ export class RunPages {
       })
       .then(answer => Math.max(0, answer.now - CHANGES_OVERLAP_MS))
       .catch(() => null);
+    const known = this.counted;
     const [counted, page, since] = await Promise.all([
-      this._count(),
+      known ? Promise.resolve(known) : this._count(),
       this._read(0),
       clock
     ]);
@@ -375,8 +455,14 @@ export class RunPages {
     return work;
   }
 
-  /** One page from the server (null: past the end). */
-  private async _read(k: number): Promise<IPage | null> {
+  /**
+   * One page from the server (null: past the end); `counted`: the counts
+   * as of this read, when known.
+   */
+  private async _read(
+    k: number,
+    counted: { total: number; top: number } | null = this.counted
+  ): Promise<IPage | null> {
     const token = k === 0 ? undefined : this._tokens.get(k);
     if (k > 0 && !token) {
       return null;
@@ -387,7 +473,8 @@ export class RunPages {
       filter: this.nested ? TOP_LEVEL_FILTER : this.filter || undefined,
       max_results: this.pageSize,
       order_by: orderBy(this.sort, this.groupBy),
-      page_token: token
+      page_token: token,
+      ...this._keys()
     });
     const runs = answer.runs ?? [];
     if (answer.next_page_token) {
@@ -399,14 +486,17 @@ export class RunPages {
       this._lastPage = k;
     }
     const children = new Map<string, IRun[]>();
-    if (this.nested && runs.length) {
+    // As many runs as top-level ones: no run has a parent, no children to ask for.
+    const childless = counted !== null && counted.total === counted.top;
+    if (this.nested && runs.length && !childless) {
       const ids = runs.map(r => r.info.run_id);
       const kids = await this._client.listRuns(
         {
           experiment_ids: [this.experimentId],
           run_view_type: 'ACTIVE_ONLY',
           filter: `tags.\`${Tags.parentRunId}\` IN (${ids.map(quoteFilterValue).join(', ')})`,
-          order_by: orderBy(this.sort)
+          order_by: orderBy(this.sort),
+          ...this._keys()
         },
         MAX_CHILDREN_PER_PAGE
       );
@@ -418,6 +508,11 @@ export class RunPages {
       }
     }
     return { runs, children };
+  }
+
+  /** The request field narrowing the runs' data, if any. */
+  private _keys(): { data_keys?: IDataKeys } {
+    return this.dataKeys ? { data_keys: this.dataKeys } : {};
   }
 
   /** The count of matching runs and of top-level rows. */
@@ -520,5 +615,9 @@ export namespace RunPages {
     collapsed?: Set<string>;
     /** Group runs by this `params.x` / `tags.x` column (sorted by it first). */
     groupBy?: string | null;
+    /** Only these keys of the runs' data (default: all). */
+    dataKeys?: IDataKeys | null;
+    /** The counts, known from the same query in another order. */
+    counted?: { total: number; top: number } | null;
   }
 }

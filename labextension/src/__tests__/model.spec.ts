@@ -15,6 +15,8 @@ class FakeServer {
   runs: IRun[] = [];
   failExperiments: { status: number; body: string } | null = null;
   requests: string[] = [];
+  /** Bodies of runs/search requests. */
+  searches: any[] = [];
   /** When set, runs/search answers wait for it (a slow server). */
   gate: Promise<void> | null = null;
   /** When set, v1/runs/changes answers `changed` at this server time. */
@@ -62,11 +64,12 @@ class FakeServer {
           { status: 400 }
         );
       }
+      this.searches.push(body);
       const matching = this.search(body);
       const offset = Number(body.page_token ?? 0);
       const end = offset + body.max_results;
       return Response.json({
-        runs: matching.slice(offset, end),
+        runs: matching.slice(offset, end).map(r => narrow(r, body.data_keys)),
         next_page_token: end < matching.length ? String(end) : undefined
       });
     }
@@ -118,6 +121,25 @@ class FakeServer {
         : (b.info.start_time ?? 0) - (a.info.start_time ?? 0)
     );
   }
+}
+
+/** A run with only the `data_keys` asked for, as the server answers. */
+function narrow(r: IRun, keys?: Record<string, string[]>): IRun {
+  if (!keys) {
+    return r;
+  }
+  const pick = (kind: 'params' | 'metrics' | 'tags') =>
+    (r.data?.[kind] as { key: string }[] | undefined)?.filter(
+      x => !keys[kind] || keys[kind].includes(x.key)
+    );
+  return {
+    info: r.info,
+    data: {
+      params: pick('params') as any,
+      metrics: pick('metrics') as any,
+      tags: pick('tags') as any
+    }
+  };
 }
 
 function run(id: string, experimentId: string, start: number): IRun {
@@ -283,6 +305,82 @@ describe('RunsModel', () => {
     expect(
       server.requests.filter(r => r === '2.0/mlflow/runs/search').length
     ).toBeLessThanOrEqual(2);
+  });
+
+  it('reads only the columns shown (lazyData), again for a new column, and no count for a sort', async () => {
+    for (const [i, r] of server.runs.entries()) {
+      r.data = {
+        params: [{ key: 'p', value: `p${i}` }],
+        metrics: [
+          { key: 'acc', value: i, timestamp: 1 },
+          { key: 'loss', value: 9 - i, timestamp: 1 }
+        ],
+        tags: [
+          { key: 'mlflow.user', value: 'ann' },
+          { key: 'note', value: 'x' }
+        ]
+      };
+    }
+    const tab = new RunsModel({
+      client: new MLOpsClient(server.settings()),
+      experimentId: '1',
+      lazyData: true
+    });
+    try {
+      tab.columns = ['metrics.acc'];
+      await tab.refresh();
+      expect(tab.runs.map(r => r.info.run_id)).toEqual(['r2', 'r1']);
+      expect(server.searches[0].data_keys).toEqual({
+        params: [],
+        metrics: ['acc'],
+        tags: [
+          'mlflow.runName',
+          'mlflow.user',
+          'mlflow.source.name',
+          'mlflow.parentRunId'
+        ]
+      });
+      expect(tab.runs[0].data).toEqual({
+        params: [],
+        metrics: [{ key: 'acc', value: 1, timestamp: 1 }],
+        tags: [{ key: 'mlflow.user', value: 'ann' }]
+      });
+      // A new column's keys are read (the rows stay meanwhile).
+      const read = new Promise<void>(resolve => {
+        const done = () => {
+          if (tab.runs[0]?.data?.params?.length) {
+            tab.changed.disconnect(done);
+            resolve();
+          }
+        };
+        tab.changed.connect(done);
+      });
+      server.searches = [];
+      tab.columns = ['metrics.acc', 'params.p'];
+      expect(tab.runs.map(r => r.info.run_id)).toEqual(['r2', 'r1']);
+      await read;
+      expect(server.searches[0].data_keys.params).toEqual(['p']);
+      expect(tab.runs[0].data?.params).toEqual([{ key: 'p', value: 'p1' }]);
+      // Fewer columns: nothing to read.
+      server.searches = [];
+      tab.columns = ['params.p'];
+      await tab.refresh();
+      expect(
+        server.searches.filter(b => b.data_keys.params.length === 0)
+      ).toEqual([]);
+      // Another order of the same runs: read, but not counted again.
+      server.requests = [];
+      await tab.setSort({ column: 'metrics.acc', descending: false });
+      expect(tab.runs.map(r => r.info.run_id)).toEqual(['r1', 'r2']);
+      expect(server.requests).not.toContain('v1/runs/count');
+      expect(tab.runCount).toBe(2);
+      // The sidebar's model reads every key (its chooser lists the loaded keys).
+      server.searches = [];
+      await model.refresh();
+      expect(server.searches[0].data_keys).toBeUndefined();
+    } finally {
+      tab.dispose();
+    }
   });
 
   it('puts child runs under their parent whatever the sort', async () => {

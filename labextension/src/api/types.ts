@@ -111,6 +111,16 @@ export interface ICreateExperimentRequest {
   tags?: IKeyValue[];
 }
 
+/**
+ * The keys of each kind a search's runs carry (ours, beside MLflow's fields;
+ * a kind left out: all its keys). A stock MLflow server ignores it.
+ */
+export interface IDataKeys {
+  params?: string[];
+  metrics?: string[];
+  tags?: string[];
+}
+
 /** Body of `runs/search`. */
 export interface ISearchRunsRequest {
   experiment_ids: string[];
@@ -119,6 +129,8 @@ export interface ISearchRunsRequest {
   max_results?: number;
   order_by?: string[];
   page_token?: string;
+  /** Only these keys in each run's data (the runs table's columns). */
+  data_keys?: IDataKeys;
 }
 
 /** Request of `v1/runs/changes` (the runs table's live updates). */
@@ -127,6 +139,8 @@ export interface IChangedRunsRequest {
   /** Epoch ms on the server's clock: the previous answer's `now`. */
   since: number;
   max_results?: number;
+  /** Only these keys in each run's data, as in `runs/search`. */
+  data_keys?: IDataKeys;
 }
 
 /** Answer of `v1/runs/changes`. */

@@ -30,7 +30,9 @@ export class RunsTabWidget extends MainAreaWidget<ReactWidget> {
       client: options.client,
       experimentId: options.experimentId,
       refreshInterval: options.refreshMs,
-      pageSize: options.pageSize
+      pageSize: options.pageSize,
+      // The tab's key picker lists the server's keys: read only the columns shown.
+      lazyData: true
     });
     model.columns = options.columns ?? [];
     const actions: IRunsActions = {
