@@ -2,7 +2,7 @@
 
 The app (``jupyter_mlops/server/app.py``) declares each service class as a traitlets
 ``Type`` trait (``c.MLOpsApp.pipeline_service_class``), builds it in
-``initialize_settings`` as ``cls(store, root_dir, parent=app, log=app.log)`` (so
+``initialize_settings`` as ``cls(store, root_dir, engine=..., parent=app, log=app.log)`` (so
 ``c.<ServiceClass>.<trait>`` configures it, e.g. ``c.PipelineService.parallelism``),
 publishes it in the tornado settings (``mlops_<name>``) and as a typed attribute of the
 app (``app.<name>``), awaits :meth:`Service.start` once the server runs and
@@ -30,13 +30,22 @@ class Service(LoggingConfigurable):
     """Base of the app's services: the store and the server's root directory in,
     ``start()`` / ``stop()`` for the background work (timers, watchers, processes).
 
+    ``store`` is where the service's tracked runs go; ``engine`` (default: the store's own,
+    a SQL store's) is the database of the service's own records (queues, schedules, ranks).
+    They differ on a hub team server, whose runs go to the hub's tracking service
+    (``server/team_store.py``) while its records stay in the server's database.
+
     A subclass adds its options as traits with ``config=True`` and help text; the
     CLI and tests build one directly, the same way, without a server.
     """
 
-    def __init__(self, store: TrackingStore, root_dir: str, **kwargs: Any) -> None:
+    def __init__(
+        self, store: TrackingStore, root_dir: str, *, engine: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.store = store
+        #: The SQLAlchemy engine of the service's own records.
+        self.engine: Any = engine if engine is not None else getattr(store, "engine", None)
         #: The directory user paths are relative to (the Jupyter server's root).
         self.root_dir = os.path.realpath(root_dir)
         #: Where the service says that something ended (the app gives every service its

@@ -162,7 +162,7 @@ class DeploymentService(Service):
 
     def __init__(self, store: TrackingStore, root_dir: str, **kwargs: Any) -> None:
         super().__init__(store, root_dir, **kwargs)
-        self.db = DeploymentDB(store.engine)  # type: ignore[attr-defined]
+        self.db = DeploymentDB(self.engine)
         self._io = ThreadPoolExecutor(1, thread_name_prefix="mlops-deployments")
         #: What targets may do with deployments (jupyter_mlops/targets.py's interface).
         self.ctx = DeploymentContext(self, self._switched)
@@ -283,9 +283,11 @@ class DeploymentService(Service):
             self.announce(name, "failed", "FAILED", reason or "")
 
     def _registry(self) -> Any:
-        from ..registry.store import registry_for
+        """The registry beside the store: the server's own, or on a hub team server the
+        hub's team registry (the one its Models panel shows)."""
+        from ..registry.client import registry_backend
 
-        return registry_for(self.store)
+        return registry_backend(self.store)
 
     def resolve(self, uri: str) -> tuple[str, str | None, str | None]:
         """``(served URI, registered name, version)``: what ``uri`` means now (an alias or
@@ -329,7 +331,20 @@ class DeploymentService(Service):
                 with contextlib.suppress(TrackingError):
                     reg.delete_model_version_tag(old_name, old_version, DEPLOYED_TAG + name)
             if new_name and version:
-                reg.set_model_version_tag(new_name, version, DEPLOYED_TAG + name, url)
+                try:
+                    reg.set_model_version_tag(new_name, version, DEPLOYED_TAG + name, url)
+                except TrackingError as e:
+                    if e.error_code != "PERMISSION_DENIED":
+                        raise
+                    # a teammate's model on the hub's team registry: it serves all the same
+                    self.log.warning(
+                        "jupyter-mlops: deployment %s serves %s v%s; its registry tag was not "
+                        "written: %s",
+                        name,
+                        new_name,
+                        version,
+                        e,
+                    )
 
         await self.call(tags)
         await self._record(name, model_name=new_name, model_version=version, served_uri=uri)

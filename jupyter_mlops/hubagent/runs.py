@@ -142,6 +142,9 @@ class HubRunsService(Service):
         run_id, status = str(info.get("run_id", "")), str(info.get("status", ""))
         if info.get("user_id") != self.user or self._told.get(run_id) == status:
             return 0
+        made_here = getattr(self.store, "made_here", None)
+        if made_here is not None and made_here(run_id):
+            return 0  # a run of this server's services: they tell its end (server/team_store.py)
         event = run_end(
             run_id,
             status,

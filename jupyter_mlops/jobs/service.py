@@ -178,7 +178,7 @@ class TrainingService(Service):
         **kwargs: Any,
     ) -> None:
         super().__init__(store, root_dir, **kwargs)
-        self.db = JobDB(store.engine)  # type: ignore[attr-defined]
+        self.db = JobDB(self.engine)
         self._env = dict(env) if env is not None else None
         self.gpus = list(self.local_gpus) if self.local_gpus is not None else detect_gpus(self._env)
         self._io = ThreadPoolExecutor(1, thread_name_prefix="mlops-jobs")

@@ -129,7 +129,7 @@ class PipelineService(Service):
         **kwargs: Any,
     ) -> None:
         super().__init__(store, root_dir, **kwargs)
-        self.db = PipelineDB(store.engine)  # type: ignore[attr-defined]
+        self.db = PipelineDB(self.engine)
         self.executor_id = f"{socket.gethostname()}:{os.getpid()}"
         #: Schedules created here are fired only here (several servers may share a database).
         self.owner = f"{socket.gethostname()}:{self.root_dir}"

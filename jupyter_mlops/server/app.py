@@ -209,7 +209,9 @@ class MLOpsApp(ExtensionApp):
         e.g. ``http://proxy-public/services/mlops-tracking/mlops``. Default: the
         ``$JUPYTER_MLOPS_TRACKING_URI`` the team hub's spawner sets to that service (where the
         kernels log), when the server runs under JupyterHub; otherwise empty (the server's own
-        store). Set ``""`` to show this server's own store under a hub. See spawner/GUIDE.md §6.""",
+        store). The server's services (pipelines, training jobs, project runs) track their runs
+        there too, and deployments resolve models in its registry (server/team_store.py). Set ``""``
+        to show this server's own store under a hub. See spawner/GUIDE.md §6.""",
     )
 
     @default("hub_tracking_url")
@@ -374,6 +376,8 @@ class MLOpsApp(ExtensionApp):
     #: The store as the request handlers of the single-user server see it (run ends told).
     _relay: RunEndRelay | None = None
     _registry_store: AbstractRegistryStore | None = None
+    #: The hub's tracking service as the services use it (a team server's; else None).
+    _team_store: TrackingStore | None = None
     _budget: BodyBudget | None = None
     _executor: ThreadPoolExecutor | None = None
     _reaper: PeriodicCallback | None = None
@@ -443,10 +447,11 @@ class MLOpsApp(ExtensionApp):
         attribute ``<name>`` and the tornado setting ``mlops_<name>``. A service that
         fails to build is left out (its routes answer 503); the rest of the server runs."""
         root = getattr(self.serverapp, "root_dir", None) or os.getcwd()
+        runs, engine = self._services_store(), getattr(self.store, "engine", None)
         for name in self.SERVICES:
             cls = getattr(self, f"{name}_class")
             try:
-                service = cls(self.store, root, parent=self, log=self.log)
+                service = cls(runs, root, engine=engine, parent=self, log=self.log)
             except Exception:
                 self.log.exception("jupyter-mlops: creating the %s failed", name.replace("_", " "))
                 continue
@@ -455,6 +460,23 @@ class MLOpsApp(ExtensionApp):
             service.events.subscribe(self.events.publish)
         if self.notification_service is not None:
             self.events.subscribe(self.notification_service.on_event)
+
+    def _services_store(self) -> Any:
+        """Where the services record their runs: this server's store, or on a team server
+        whose tracking UI is relayed to the hub (``hub_tracking_url``) the hub's tracking
+        service as this server's user, so that their runs show in that UI
+        (server/team_store.py)."""
+        if not self.hub_tracking_url:
+            return self.store
+        from .handlers.hub_relay import hub_token
+        from .team_store import TeamStore
+
+        self._team_store = TeamStore(self.hub_tracking_url, hub_token())
+        self.log.info(
+            "jupyter-mlops: pipelines, jobs and project runs are tracked on %s",
+            self.hub_tracking_url,
+        )
+        return self._team_store
 
     def services(self) -> list[Service]:
         """The services built, in start order."""
@@ -531,6 +553,9 @@ class MLOpsApp(ExtensionApp):
             )
             await asyncio.sleep(0)  # let handlers waiting on those calls answer
         store, self._store = self._store, None
+        team, self._team_store = self._team_store, None
+        if team is not None:
+            team.close()
         self._relay = None
         self._registry_store = None
         if store is not None:

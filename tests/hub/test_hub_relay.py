@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,8 @@ API = "api/2.0/mlflow/"
 #: The artifact streamed through the relay: several of tornado's chunks.
 BIG = 3 * 1024 * 1024 + 17
 DEADLINE = 120.0
+#: The servers' MLOpsApp.max_artifact_upload.
+LIMIT = 8 * 1024 * 1024
 
 
 def _server(hub: Any, who: str, method: str, path: str, **kw: Any) -> requests.Response:
@@ -50,6 +53,8 @@ def servers(request: pytest.FixtureRequest) -> Iterator[Any]:
     config = hub.workdir / "server-config" / "jupyter_server_config.json"
     settings = json.loads(config.read_text())
     settings["HubRunsService"] = {"poll_interval": 1}
+    # what a server relays in one request body (the uploads below stay under it)
+    settings.setdefault("MLOpsApp", {})["max_artifact_upload"] = LIMIT
     config.write_text(json.dumps(settings))
     try:
         for name in ("alice", "bob", "carol"):
@@ -281,3 +286,99 @@ def test_a_logged_models_files_through_the_relay(servers: Any) -> None:
     r = _server(hub, "carol", "GET", base + "files", params={"artifact_file_path": "MLmodel"})
     assert r.status_code in (403, 404), r.text
     assert r.json()["error_code"] in ("PERMISSION_DENIED", "RESOURCE_DOES_NOT_EXIST"), r.text
+
+
+PIPELINE = """\
+name: relay-pipeline
+experiment: relay-pipelines
+steps:
+  train:
+    script: train.py
+"""
+
+
+def test_a_pipeline_run_on_alices_server_is_tracked_on_the_service(servers: Any) -> None:
+    """The server's own services record their runs where its Runs panel reads (the service):
+    the pipeline's run and its step's, into which the step's process logs a metric; bob (her
+    team) reads them through his server, carol (another team) does not see them."""
+    hub = servers
+    home = hub.workdir / "home" / "alice"
+    (home / "train.py").write_text("import jupyter_mlops as mlops\nmlops.log_metric('acc', 0.75)\n")
+    (home / "relay.pipeline.yaml").write_text(PIPELINE)
+    r = _server(hub, "alice", "POST", "api/v1/pipelines/runs", json={"path": "relay.pipeline.yaml"})
+    assert r.status_code == 200, r.text
+    run_id = r.json()["run"]["run_id"]
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        r = _server(hub, "alice", "GET", f"api/v1/pipelines/runs/{run_id}")
+        assert r.status_code == 200, r.text
+        pipeline = r.json()["run"]
+        if pipeline["status"] in ("SUCCEEDED", "FAILED", "CANCELED"):
+            break
+        assert time.monotonic() < deadline, f"still {pipeline['status']}:\n{hub.tail()}"
+        time.sleep(0.5)
+    assert pipeline["status"] == "SUCCEEDED", pipeline
+    [step] = pipeline["steps"]
+    # the Runs panel's calls (relayed): both runs are alice's, on the service
+    r = _server(hub, "alice", "GET", API + "runs/get", params={"run_id": run_id})
+    assert r.status_code == 200, r.text
+    info = r.json()["run"]["info"]
+    assert info["user_id"] == "alice" and info["status"] == "FINISHED", info
+    exp = info["experiment_id"]
+    r = _server(hub, "bob", "POST", API + "runs/search", json={"experiment_ids": [exp]})
+    runs = {x["info"]["run_id"]: x for x in r.json()["runs"]}
+    assert set(runs) == {run_id, step["tracking_run_id"]}, r.text
+    metrics = runs[step["tracking_run_id"]]["data"].get("metrics", [])
+    assert [(m["key"], m["value"]) for m in metrics] == [("acc", 0.75)], runs
+    with _mlflow_as(hub, "alice") as client:  # on the service itself, not a server's store
+        assert client.get_run(run_id).info.run_name == info["run_name"]
+    r = _server(hub, "carol", "POST", API + "runs/search", json={"experiment_ids": [exp]})
+    assert r.status_code == 200 and not r.json().get("runs"), r.text
+    # told once, as a pipeline: a run alice ends afterwards is told (so her server looked at the
+    # service since the pipeline ended), the pipeline's runs are not told again as runs
+    with _mlflow_as(hub, "alice") as client:
+        client.set_terminated(client.create_run(exp, run_name="after-the-pipeline").info.run_id)
+    _wait_notified(hub, "alice", "after-the-pipeline")
+    r = _server(hub, "alice", "GET", "api/v1/notifications")
+    links = [n.get("link", "") for n in r.json()["notifications"]]
+    assert f"#/pipelines/runs/{run_id}" in links, links
+    assert not [
+        x
+        for x in links
+        if x.endswith((run_id, step["tracking_run_id"]))
+        and "/runs/" in x
+        and not x.startswith("#/pipelines/")
+    ], links
+
+
+def test_uploads_stream_through_the_relay_and_a_too_large_one_is_413(
+    servers: Any, logged: dict[str, Any]
+) -> None:
+    """An artifact PUT through alice's server reaches the service byte for byte, with its length
+    or chunked (the body is passed on as it arrives); a body declared larger than the server
+    relays is answered 413 in MLflow's error JSON, and nothing of it reaches the service."""
+    hub, exp, run = servers, logged["exp"], logged["run"]
+    proxy = f"{API[:-7]}mlflow-artifacts/artifacts/{exp}/{run}/artifacts/"
+    blob = hashlib.sha256(b"seed").digest() * (BIG // 32)
+
+    def pieces() -> Iterator[bytes]:  # no length: sent chunked
+        for i in range(0, len(blob), 100_000):
+            yield blob[i : i + 100_000]
+
+    for name, body in (("sized.bin", blob), ("chunked.bin", pieces())):
+        r = _server(hub, "alice", "PUT", proxy + name, data=body)
+        assert r.status_code == 200, r.text
+        with _mlflow_as(hub, "alice") as client:  # read from the service itself
+            got = client.download_artifacts(run, name, str(hub.workdir))
+        assert Path(got).read_bytes() == blob, name
+    # bob may read alice's run, not write into it: refused by the service, through his server
+    _error(_server(hub, "bob", "PUT", proxy + "bobs.bin", data=b"x"), 403, "PERMISSION_DENIED")
+    # too large: refused once sent, in MLflow's error JSON (through the hub's proxy, which passes
+    # on no answer given before the body was read)
+    r = _server(hub, "alice", "PUT", proxy + "huge.bin", data=bytes(LIMIT + 1))
+    assert r.status_code == 413, (r.status_code, r.text[:300])
+    error = r.json()
+    assert error["error_code"] == "INVALID_PARAMETER_VALUE", error
+    assert "max_artifact_upload" in error["message"], error
+    with _mlflow_as(hub, "alice") as client:
+        assert "huge.bin" not in [f.path for f in client.list_artifacts(run)]

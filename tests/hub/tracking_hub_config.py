@@ -46,6 +46,8 @@ c.Spawner.environment = {
     "PYTHONPATH": env["PYTHONPATH"],
     "JUPYTER_CONFIG_DIR": str(server_config),
     "JUPYTER_MLOPS_TRACKING_URI": env["JUPYTER_MLOPS_HUB_TRACKING_URL"],
+    # as TeamSpawner.get_env gives it: the server's own hub token (a callable: per spawn)
+    "JUPYTER_MLOPS_TRACKING_TOKEN": lambda spawner: spawner.api_token,
 }
 c.Spawner.server_token_scopes = [
     "users:activity!user",

@@ -12,23 +12,28 @@ issued to that user: the service applies its per-user and per-team rules to it):
 - ``registry`` (``MLOpsApp.hub_registry_url``): registered models, model versions, lineage.
 
 The answer (status, MLflow's error JSON, files) is streamed back as it arrives, with
-back-pressure: a slow browser slows the read from the service, nothing is held whole.
+back-pressure: a slow browser slows the read from the service, nothing is held whole. So is
+a request's body (uploads, logged batches): the request to the service is opened in
+``prepare``, before the body is read, and each chunk goes on as it comes (a slow service
+slows the caller's upload); a body over ``MLOpsApp.max_artifact_upload`` is answered 413.
 A service that cannot be reached or does not answer in time gives 503 with
 ``TEMPORARILY_UNAVAILABLE`` and what to check. Routes the service does not serve are
 translated into ones it does: ``get-artifact``, ``model-versions/get-artifact`` and a
 logged model's ``artifacts/files`` (``artifacts/directories``) become a read of the object's
 artifact URI and then a download (a listing) from the service's artifacts proxy; ``api/v1/metrics/series-bulk`` becomes
 one ``metrics/series`` call per run. Everything else (pipelines, jobs, deployments,
-notifications, evaluation datasets) stays on this server.
+notifications, evaluation datasets) is served by this server; its services track their runs
+on the service all the same (``server/team_store.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -39,7 +44,7 @@ from ...hubagent.runs import default_tracking_url
 from ...tracking.errors import TrackingError
 from ..request import Fields, missing
 from . import artifacts, mlflow_api, registry, traces, ui, v1
-from .base import MLOpsHandler
+from .base import DeferredXsrf, MLOpsHandler
 from .mlflow_ui import mlflow_path
 
 PREFIX = "mlops/"
@@ -62,6 +67,13 @@ _RETURNED = (
 PROXY = "api/2.0/mlflow-artifacts/artifacts/"
 #: Hub calls in flight at once for one ``series-bulk`` request.
 FAN_OUT = 8
+#: Verbs whose body is relayed; those that may send one without a length (chunked).
+_BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+_CHUNKED_METHODS = ("POST", "PUT", "PATCH")
+#: Chunks of a request body (tornado's, 64 KiB) held on their way to the service.
+_PIPE_CHUNKS = 4
+#: Put in a body's pipe when its caller went away: the service's request fails.
+_ABORT: Any = object()
 
 
 def hub_token() -> str:
@@ -82,8 +94,37 @@ def unavailable(url: str, why: str) -> TrackingError:
     )
 
 
-class HubRelay(MLOpsHandler):
+class _Exchange:
+    """One request to the service and what its answer's callbacks saw."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.head = asyncio.Event()
+        # A redirect is never the service's own answer (it redirects nothing): the path
+        # leads elsewhere, e.g. to the hub's login when no service is registered there.
+        self.redirect: list[str] = []
+        self.abandoned = False
+        self.fetch: asyncio.Future[Any] | None = None
+
+
+def too_large(size: int, limit: int) -> TrackingError:
+    return TrackingError(
+        f"The request body is {size} bytes; this server relays at most {limit} bytes to the "
+        "hub's tracking service (MLOpsApp.max_artifact_upload).",
+        "INVALID_PARAMETER_VALUE",
+        413,
+    )
+
+
+@web.stream_request_body
+class HubRelay(DeferredXsrf):
     """A route sent on to the hub's tracking service (``url``, its ``.../mlops``)."""
+
+    #: Whether the route's request bodies are relayed (streamed in ``prepare``).
+    relays_body = True
+    _pipe: asyncio.Queue[Any] | None = None
+    _exchange: _Exchange | None = None
+    _refusal: TrackingError | None = None
 
     def initialize(self, name: str, url: str) -> None:  # type: ignore[override]
         super().initialize(name)  # jupyter_server passes the extension's name
@@ -129,45 +170,51 @@ class HubRelay(MLOpsHandler):
             )
         return data
 
-    async def stream(self, url: str, method: str = "GET", body: bytes | None = None) -> None:
-        """Send one request to the service and stream its answer back unchanged; 503 when
-        the service is unreachable or its answer does not start within the timeout."""
-        lines: list[str] = []
-        head = asyncio.Event()
-        abandoned = False
-        # A redirect is never the service's own answer (it redirects nothing): the path
-        # leads elsewhere, e.g. to the hub's login when no service is registered there.
-        redirect: list[str] = []
+    def open_exchange(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        body_producer: Callable[[Callable[[bytes], Any]], Any] | None = None,
+    ) -> _Exchange:
+        """Send one request to the service (its body given whole, or written by
+        ``body_producer`` as the caller's arrives); the answer is read by :meth:`answer`."""
+        ex = _Exchange()
 
         def on_header(line: str) -> None:
-            if abandoned:
+            if ex.abandoned:
                 return
+            lines = ex.lines
             if line.startswith("HTTP/"):
                 lines.clear()  # a 1xx answer's head is followed by the real one
             if line.strip():
                 lines.append(line)
-            elif lines and not head.is_set() and not lines[0].startswith("HTTP/1.1 1"):
+            elif lines and not ex.head.is_set() and not lines[0].startswith("HTTP/1.1 1"):
                 if httputil.parse_response_start_line(lines[0].strip()).code // 100 == 3:
                     found = httputil.HTTPHeaders.parse("".join(lines[1:]))
-                    redirect.append(found.get("Location", "?"))
+                    ex.redirect.append(found.get("Location", "?"))
                 else:
                     self._answer_head(lines)
-                head.set()
+                ex.head.set()
 
         def on_chunk(chunk: bytes) -> Any:
-            if abandoned:
+            if ex.abandoned:
                 raise ConnectionAbortedError("the relay gave up on this answer")
-            if redirect:
+            if ex.redirect:
                 return None
             self.write(chunk)
             return self.flush()  # the client awaits it: back-pressure on the service's read
 
-        fetch = asyncio.ensure_future(
+        headers = self._forwarded()
+        if body_producer is not None and self.request.headers.get("Content-Length"):
+            headers["Content-Length"] = self.request.headers["Content-Length"]
+        ex.fetch = asyncio.ensure_future(
             httpclient.AsyncHTTPClient().fetch(
                 url,
                 method=method,
-                headers=self._forwarded(),
+                headers=headers,
                 body=body,
+                body_producer=body_producer,
                 allow_nonstandard_methods=True,  # MLflow sends DELETE fields in a body
                 raise_error=False,
                 connect_timeout=self.timeout,
@@ -179,14 +226,21 @@ class HubRelay(MLOpsHandler):
                 streaming_callback=on_chunk,
             )
         )
-        started = asyncio.ensure_future(head.wait())
+        return ex
+
+    async def answer(self, ex: _Exchange) -> None:
+        """Stream the service's answer back unchanged; 503 when the service is unreachable
+        or its answer does not start within the timeout (from now: the request was sent)."""
+        fetch = ex.fetch
+        assert fetch is not None
+        started = asyncio.ensure_future(ex.head.wait())
         waiting: set[asyncio.Future[Any]] = {fetch, started}
         try:
             await asyncio.wait(waiting, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             started.cancel()
-        if not fetch.done() and not head.is_set():
-            abandoned = True
+        if not fetch.done() and not ex.head.is_set():
+            ex.abandoned = True
             fetch.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise unavailable(self.url, f"no answer within {self.timeout:g} s")
         try:
@@ -195,14 +249,18 @@ class HubRelay(MLOpsHandler):
             if not self._headers_written:
                 raise unavailable(self.url, str(e)) from None
             raise ConnectionError(f"the hub's answer was cut off: {e}") from None
-        if redirect:
+        if ex.redirect:
             raise unavailable(
-                self.url, f"it redirects to {redirect[0]}, so no service answers at that URL"
+                self.url, f"it redirects to {ex.redirect[0]}, so no service answers at that URL"
             )
-        if not head.is_set():
-            self._answer_head(lines)
+        if not ex.head.is_set():
+            self._answer_head(ex.lines)
         # (APIHandler.finish would say JSON for any answer)
         self.finish(set_content_type=self._headers.get("Content-Type", "application/json"))
+
+    async def stream(self, url: str, method: str = "GET", body: bytes | None = None) -> None:
+        """Send one request to the service and stream its answer back (:meth:`answer`)."""
+        await self.answer(self.open_exchange(url, method, body))
 
     def _answer_head(self, lines: list[str]) -> None:
         if not lines:
@@ -215,12 +273,89 @@ class HubRelay(MLOpsHandler):
             if name in headers:
                 self.set_header(name, headers[name])
 
-    async def relay(self) -> None:
+    def target(self) -> str:
         query = self.request.query
-        target = f"{self.url}/{self.relative_path()}" + (f"?{query}" if query else "")
+        return f"{self.url}/{self.relative_path()}" + (f"?{query}" if query else "")
+
+    # -- the request body, streamed to the service as it arrives --------------------------
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Open the request to the service before the caller's body is read, for a caller
+        allowed to write (anyone else's body is drained unread and refused by the verb):
+        the body then goes on chunk by chunk, never held whole. A declared body larger than
+        ``MLOpsApp.max_artifact_upload`` is drained unread and answered 413 (past
+        ``ServerApp.max_body_size`` tornado closes the connection instead)."""
+        await super().prepare()
         method = self.request.method or "GET"
-        body = self.request.body if method in ("POST", "PUT", "PATCH", "DELETE") else None
-        await self.guarded(lambda: self.stream(target, method, body))
+        if self._finished or not self.relays_body or method not in _BODY_METHODS:
+            return
+        if (
+            not self.current_user
+            or self._xsrf_refusal is not None
+            or not self.authorizer.is_authorized(
+                self, self.current_user, "write", self.auth_resource
+            )
+        ):
+            return
+        limit = self.mlops.max_artifact_upload
+        declared = self.request.headers.get("Content-Length")
+        size = int(declared) if declared and declared.strip().isdigit() else None
+        if size is not None and size > limit:
+            # Answered once the body is drained: answered at once (the connection then
+            # closed under a sender), the hub's proxy would pass on its own empty 503.
+            self._refusal = too_large(size, limit)
+            return
+        if size is None and method not in _CHUNKED_METHODS:
+            return  # (a DELETE without a length sends no body)
+        # a chunked body past the limit: tornado cuts the connection
+        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
+        pipe: asyncio.Queue[Any] = asyncio.Queue(maxsize=_PIPE_CHUNKS)
+
+        async def produce(write: Callable[[bytes], Any]) -> None:
+            while (chunk := await pipe.get()) is not None:
+                if chunk is _ABORT:
+                    raise ConnectionAbortedError("the caller went away mid-body")
+                await write(chunk)
+
+        self._pipe = pipe
+        self._exchange = self.open_exchange(self.target(), method, body_producer=produce)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self._pipe is None:
+            return None  # drained unread (refused, or a route that relays no body)
+        return self._feed(chunk)
+
+    async def _feed(self, item: bytes | None) -> None:
+        """Hand a chunk to the service's request; waits while the service reads slower
+        than the caller sends (back-pressure); dropped once the service is done."""
+        pipe, ex = self._pipe, self._exchange
+        if pipe is None or ex is None or ex.fetch is None or ex.fetch.done():
+            return
+        put = asyncio.ensure_future(pipe.put(item))
+        await asyncio.wait({put, ex.fetch}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+
+    def on_connection_close(self) -> None:
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:  # the service's request fails, instead of waiting for the rest
+            with contextlib.suppress(asyncio.QueueFull):
+                pipe.put_nowait(_ABORT)
+        super().on_connection_close()
+
+    async def relay(self) -> None:
+        self.refuse_if_forged()
+        refusal = self._refusal
+        if refusal is not None:
+            self.send_tracking_error(refusal)
+            return
+        method = self.request.method or "GET"
+        ex = self._exchange
+        if ex is not None:  # the body went on as it came: end it, then read the answer
+            await self._feed(None)
+            self._pipe = None
+            await self.guarded(lambda: self.answer(ex))
+            return
+        await self.guarded(lambda: self.stream(self.target(), method))
 
     @web.authenticated
     @authorized
@@ -264,6 +399,8 @@ class HubDownloadRelay(HubRelay):
     a logged model's ``artifacts/files``): the object's artifact URI is read from the
     service as the user, then the file streamed from the service's artifacts proxy
     (which checks the user's access again)."""
+
+    relays_body = False
 
     def initialize(  # type: ignore[override]
         self, name: str, url: str, locate: Callable[[HubDownloadRelay, Fields], Any]
@@ -331,6 +468,8 @@ class HubLoggedModelListing(HubRelay):
     artifact URI read as the user, then the service's proxy listing of that directory,
     with paths relative to the model's root as this server answers them."""
 
+    relays_body = False
+
     @web.authenticated
     @authorized
     async def get(self, model_id: str) -> None:
@@ -355,6 +494,8 @@ class HubLoggedModelListing(HubRelay):
 class HubSeriesBulk(HubRelay):
     """``api/v1/metrics/series-bulk`` (the compare view's charts): one ``metrics/series``
     call to the service per run, a few at once, answered as this server answers it."""
+
+    relays_body = False
 
     @web.authenticated
     @authorized
