@@ -31,7 +31,9 @@ c.JupyterHub.load_groups = {
     "vision": {"users": ["alice", "bob", "carol", "dan", "erin", "frank"]},
     "nlp": {"users": ["nina", "zoe"]},
     "vision-guests": {"users": ["zoe"]},
+    "helpdesk": {"users": ["hugo"]},  # on no team: sharing with him is what the admin widened
 }
+c.TeamOps.share_groups = ["helpdesk"]
 c.JupyterHub.services = [{"name": "test-admin", "api_token": env["MLOPS_TEST_ADMIN_TOKEN"]}]
 c.JupyterHub.load_roles = [
     {

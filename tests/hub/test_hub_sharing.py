@@ -1,7 +1,8 @@
 """Sharing a server with a teammate on a real hub (JupyterHub shares + proxy + TeamSpawner + the fake Kubernetes
 API): nina (team nlp) shares her JupyterLab server from its jupyter-mlops extension (``api/v1/hub/shares``, which
 asks the hub's ``/hub/api/mlops/shares``) with zoe (nlp too), who then reaches it through the hub with her own token;
-alice (vision) is refused with the rule; revoking works; nobody can go around the team rule through JupyterHub's own
+alice (vision) is refused with the rule; hugo (on no team, in a group the admin added with
+``c.TeamOps.share_groups``) may be shared with; revoking works; nobody can go around the team rule through JupyterHub's own
 shares API (users hold no ``shares`` scope)."""
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _hub_shares(hub: Hub, token: str) -> list[str]:
 @pytest.fixture
 def ninas_server(clean: Hub) -> Iterator[Hub]:
     hub = clean
-    for name in ("nina", "zoe", "alice"):
+    for name in ("nina", "zoe", "alice", "hugo"):
         assert hub.api("POST", f"users/{name}").status_code in (201, 409)
     r = hub.spawn("nina", {"profile": "lab"})
     assert r.status_code in (201, 202), r.text
@@ -64,6 +65,8 @@ def test_share_with_a_teammate_refuse_outsiders_and_revoke(ninas_server: Hub) ->
     state = r.json()
     assert state["enabled"] and state["server"] == "nina/" and state["shares"] == [], state
     assert "zoe" in state["candidates"] and "alice" not in state["candidates"], state
+    # the admin widened sharing to the helpdesk group (c.TeamOps.share_groups in this hub's config)
+    assert "hugo" in state["candidates"], state
     assert state["url"].endswith("/user/nina/"), state
 
     zoe_before = _token(hub, "zoe")
@@ -97,6 +100,14 @@ def test_share_with_a_teammate_refuse_outsiders_and_revoke(ninas_server: Hub) ->
     r = _as(hub, zoe, "POST", "/hub/api/mlops/shares/nina", json={"user": "alice"})
     assert r.status_code == 403, r.text
     assert _hub_shares(hub, nina) == ["zoe"]
+
+    # hugo is on no team, but in a group the admin added: shared, he reaches the server; revoked
+    r = _as(hub, nina, "POST", shares, json={"user": "hugo"})
+    assert r.status_code == 200, r.text
+    assert [s["user"] for s in r.json()["shares"]] == ["hugo", "zoe"]
+    assert _as(hub, _token(hub, "hugo"), "GET", "/user/nina/api/status").status_code == 200
+    r = _as(hub, nina, "DELETE", shares, json={"user": "hugo"})
+    assert r.status_code == 200 and [s["user"] for s in r.json()["shares"]] == ["zoe"], r.text
 
     # revoked: gone from the hub, and a token of zoe's is refused again
     r = _as(hub, nina, "DELETE", shares, json={"user": "zoe"})
