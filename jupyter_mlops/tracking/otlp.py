@@ -92,6 +92,19 @@ def _get(d: dict[str, Any], *names: str) -> Any:
     return None
 
 
+_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def _dumps(v: Any) -> str:
+    """``json.dumps(v)``, with the values of most attributes (text, whole numbers) made
+    without the encoder's set-up: the hot path of OTLP ingest, once per attribute."""
+    if type(v) is str:
+        return _encode_str(v)  # type: ignore[no-any-return]
+    if type(v) is int:
+        return str(v)
+    return json.dumps(v)
+
+
 def _mlflow_span(
     trace_hex: str,
     span_hex: str,
@@ -104,8 +117,8 @@ def _mlflow_span(
     status_message: str,
     events: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    serialized = {k: json.dumps(v) for k, v in attrs.items()}
-    serialized[ATTR_REQUEST_ID] = json.dumps(trace_id_from_otel(trace_hex))
+    serialized = {k: _dumps(v) for k, v in attrs.items()}
+    serialized[ATTR_REQUEST_ID] = _encode_str(trace_id_from_otel(trace_hex))
     return {
         "trace_id": base64.b64encode(bytes.fromhex(trace_hex)).decode(),
         "span_id": base64.b64encode(bytes.fromhex(span_hex)).decode(),

@@ -480,7 +480,7 @@ class SqlTraceStore(TraceStore):
         for info, span_dicts in records:
             if info.experiment_id not in exps:
                 exps[info.experiment_id] = self._checked_experiment(info.experiment_id)
-            rows = [t.span_row(s, f"spans[{i}]") for i, s in enumerate(span_dicts)]
+            rows = [t.span_row(s, i) for i, s in enumerate(span_dicts)]
             info.tags.setdefault(t.TAG_SPANS_LOCATION, t.SPANS_IN_TRACKING_STORE)
             checked.append((info, rows, span_dicts))
         # a trace sent twice in one batch: its last copy counts

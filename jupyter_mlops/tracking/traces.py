@@ -377,47 +377,59 @@ STATUS_NAMES = {
 }
 
 
-def span_row(span: dict[str, Any], where: str) -> SpanRow:
+def span_row(span: dict[str, Any], where: str | int) -> SpanRow:
     """The index row of one MLflow span dict; a malformed span is INVALID_PARAMETER_VALUE
-    naming ``where`` (``spans[3]``)."""
+    naming ``where`` (``spans[3]``; an int ``i`` is ``spans[i]``, formatted only then)."""
     if not isinstance(span, dict):
-        raise invalid(f"Invalid {where}: expected an object")
+        raise invalid(f"Invalid {_where(where)}: expected an object")
     span_id = b64_to_hex(span.get("span_id"), 8)
     if span_id is None:
-        raise invalid(f"Invalid {where}: 'span_id' is required")
+        raise invalid(f"Invalid {_where(where)}: 'span_id' is required")
     attrs = span.get("attributes") or {}
     if not isinstance(attrs, dict):
-        raise invalid(f"Invalid {where}.attributes: expected an object")
+        raise invalid(f"Invalid {_where(where)}.attributes: expected an object")
     text_attrs: dict[str, str] = {}
     for k, v in attrs.items():
-        t = v if isinstance(v, str) else json.dumps(v)
-        if len(t) > MAX_ATTRIBUTE_BYTES:
+        text = v if type(v) is str else json.dumps(v)
+        if len(text) > MAX_ATTRIBUTE_BYTES:
             raise invalid(
-                f"Invalid {where}.attributes['{k}']: {len(t)} characters, at most "
+                f"Invalid {_where(where)}.attributes['{k}']: {len(text)} characters, at most "
                 f"{MAX_ATTRIBUTE_BYTES} are accepted per span attribute"
             )
-        text_attrs[str(k)[:MAX_TAG_KEY]] = t
+        if type(k) is not str:  # JSON object keys are str already
+            k = str(k)
+        text_attrs[k if len(k) <= MAX_TAG_KEY else k[:MAX_TAG_KEY]] = text
     status = span.get("status") or {}
     code = status.get("code") if isinstance(status, dict) else status
     start = span.get("start_time_unix_nano")
     if start is None:
-        raise invalid(f"Invalid {where}: 'start_time_unix_nano' is required")
+        raise invalid(f"Invalid {_where(where)}: 'start_time_unix_nano' is required")
     end = span.get("end_time_unix_nano")
     try:
-        start_ns, end_ns = int(start), (None if end is None else int(end))
+        start_ns = start if type(start) is int else int(start)
+        end_ns = end if end is None or type(end) is int else int(end)
     except (TypeError, ValueError):
-        raise invalid(f"Invalid {where}: times must be integers (ns)") from None
+        raise invalid(f"Invalid {_where(where)}: times must be integers (ns)") from None
     span_type = text_attrs.get(ATTR_SPAN_TYPE)
+    parent = span.get("parent_span_id")
     return SpanRow(
         span_id=span_id,
-        parent_span_id=b64_to_hex(span.get("parent_span_id"), 8),
+        parent_span_id=b64_to_hex(parent, 8) if parent else None,
         name=str(span.get("name") or ""),
         span_type=_json_str(span_type) if span_type is not None else None,
-        status=STATUS_NAMES.get(str(code or "UNSET"), "UNSET"),
+        status=STATUS_NAMES.get(code, "UNSET") if type(code) is str else _status_name(code),
         start_time_ns=start_ns,
         end_time_ns=end_ns,
         attributes=text_attrs,
     )
+
+
+def _where(where: str | int) -> str:
+    return f"spans[{where}]" if isinstance(where, int) else where
+
+
+def _status_name(code: Any) -> str:
+    return STATUS_NAMES.get(str(code or "UNSET"), "UNSET")
 
 
 def _json_str(text: str) -> str:
@@ -549,6 +561,10 @@ def index_spans(
 DataRange = tuple[str, int, int]
 
 
+#: Span dicts parsed from JSON hold no cycles: the check of every container is skipped.
+_BATCH_ENCODER = json.JSONEncoder(check_circular=False)
+
+
 def pack_batch(
     items: Iterable[tuple[str, Sequence[dict[str, Any]]]],
 ) -> tuple[bytes, dict[str, tuple[int, int]]]:
@@ -557,8 +573,9 @@ def pack_batch(
     parts: list[bytes] = []
     offsets: dict[str, tuple[int, int]] = {}
     pos = 0
+    encode = _BATCH_ENCODER.encode
     for trace_id, span_dicts in items:
-        data = json.dumps({"spans": list(span_dicts)}).encode()
+        data = encode({"spans": span_dicts}).encode()
         offsets[trace_id] = (pos, len(data))
         parts.append(data)
         parts.append(b"\n")
