@@ -1185,3 +1185,52 @@ def test_other_team_is_refused_on_every_trace_route(hub: ServiceHub, tmp_path: P
     assert requests.get(art, headers=bob, timeout=30).status_code == 200
     batches = f"{hub.service_url}api/2.0/mlflow-artifacts/artifacts/{exp}/traces/batches"
     assert requests.get(batches, headers=bob, timeout=30).status_code == 403
+
+
+GENAI_EVALUATE = """
+import json, os, mlflow
+from mlflow.genai.scorers import scorer
+mlflow.set_tracking_uri(os.environ["HUB_TRACKING_URI"])
+mlflow.set_experiment("vision-eval")
+
+@scorer
+def exact_match(outputs, expectations):
+    return outputs == expectations["answer"]
+
+def predict_fn(question):
+    return question.upper()
+
+data = [
+    {"inputs": {"question": f"q{i}"}, "expectations": {"answer": f"Q{i}" if i % 4 else "no"}}
+    for i in range(8)
+]
+result = mlflow.genai.evaluate(data=data, predict_fn=predict_fn, scorers=[exact_match])
+traces = mlflow.search_traces(run_id=result.run_id, return_type="list")
+print("RESULT " + json.dumps({
+    "run_id": result.run_id,
+    "experiment_id": mlflow.get_experiment_by_name("vision-eval").experiment_id,
+    "metrics": dict(result.metrics),
+    "ids": [t.info.trace_id for t in traces],
+    "assessed": sum(1 for t in traces if any(a.name == "exact_match" for a in t.info.assessments)),
+}))
+"""
+
+
+def test_genai_evaluate_against_the_service(hub: ServiceHub, tmp_path: Path) -> None:
+    """mlflow.genai.evaluate in a team server's kernel (tracking URI: the service) with a plain
+    Python scorer: its run, traces and per-row feedback land as the caller's; the team reads
+    them, another team does not."""
+    out = _mlflow(hub, "alice", GENAI_EVALUATE, tmp_path)
+    assert out["metrics"]["exact_match/mean"] == 0.75, out
+    assert len(out["ids"]) == 8 and out["assessed"] == 8, out
+    info = _call(hub, "alice", "GET", f"api/3.0/mlflow/traces/{out['ids'][0]}").json()
+    assert info["trace"]["trace_info"]["tags"]["mlops.owner"] == "alice"
+    run = hub.call("bob", "GET", "runs/get", run_id=out["run_id"])
+    assert run.status_code == 200, run.text
+    metrics = {m["key"]: m["value"] for m in run.json()["run"]["data"]["metrics"]}
+    assert metrics["exact_match/mean"] == 0.75
+    assert set(out["ids"]) <= _search_ids(hub, "bob", out["experiment_id"])
+    assert not set(out["ids"]) & _search_ids(hub, "carol", out["experiment_id"])
+    _error(
+        hub.call("carol", "GET", "runs/get", run_id=out["run_id"]), 404, "RESOURCE_DOES_NOT_EXIST"
+    )
