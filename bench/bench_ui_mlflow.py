@@ -34,6 +34,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -116,7 +117,7 @@ OURS_COMPARE = """async (ids) => {
     const c = document.querySelector('.jp-mlops-CompareWidget:not(.lm-mod-hidden) .jp-mlops-Parallel');
     if (!c || !c.width) return false;
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    for (let i = 3; i < d.length; i += 64) { if (d[i]) return true; }
+    for (let i = 3; i < d.length; i += 4) { if (d[i]) return true; }
     return false;
   });
 }"""
@@ -192,6 +193,19 @@ def fill_bulk(cache: Path, n: int, compare: int) -> None:
     print(f"filled {n} runs into both stores (direct SQL)", flush=True)
 
 
+def copy_sqlite(src: Path, dst: Path) -> None:
+    """A whole copy of a SQLite store, through SQLite's backup API.
+
+    Our store writes in WAL mode: right after the fill, its newest runs may still be in
+    ``mlops.db-wal`` (the filling connection is open), so copying the main file alone
+    dropped them (the 10k bench compared runs its lab did not have, and drew nothing).
+    """
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+
+
 def fill(root: Path, n: int, compare: int = 50) -> dict[str, Any]:
     """Our store and MLflow's with the same ``n`` runs (kept for the next run)."""
     cache = Path(tempfile.gettempdir()) / f"bench-ui-mlflow-{n}"
@@ -234,7 +248,12 @@ def fill(root: Path, n: int, compare: int = 50) -> dict[str, Any]:
         if n > BULK_ABOVE:
             os.link(src, dst)  # GBs: the servers only read the runs (one path at a time)
         else:
-            shutil.copy(src, dst)
+            copy_sqlite(src, dst)
+    with sqlite3.connect(root / "data" / "mlops" / "mlops.db") as db:
+        (have,) = db.execute("SELECT count(*) FROM runs").fetchone()
+    db.close()
+    if have < n:  # every measure assumes the lab has every run
+        sys.exit(f"the lab's store has {have} of {n} runs")
     return json.loads(meta.read_text())
 
 

@@ -11,7 +11,7 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useEffect, useMemo, useRef, useState } from 'react';
 
-import { describeError, IRun, MLOpsClient } from '../api';
+import { describeError, IRun, MLOpsApiError, MLOpsClient } from '../api';
 import {
   AxisScale,
   axisIds,
@@ -95,15 +95,25 @@ async function loadKey(
   return out;
 }
 
+/** The runs of a compare, and the ids no run was found for. */
+export interface ICompareRuns {
+  /** The runs found, in the order asked. */
+  runs: IRun[];
+  /** Ids the server has no run for (purged, or a mistyped link). */
+  missing: string[];
+}
+
 /**
  * The runs, in the order of `runIds`: one `runs/search` per 100 ids
  * (`attributes.run_id IN (…)` over the active experiments) instead of one
- * request per run; ids the search misses are fetched one by one.
+ * request per run; ids the search misses are fetched one by one (deleted
+ * runs). An id with no run at all is reported, not fatal: the other runs are
+ * still compared (a compare tab restored after a run was purged, a link).
  */
 export async function loadRuns(
   client: MLOpsClient,
   runIds: readonly string[]
-): Promise<IRun[]> {
+): Promise<ICompareRuns> {
   const found = new Map<string, IRun>();
   try {
     const experiments = await client.listExperiments({
@@ -129,10 +139,20 @@ export async function loadRuns(
   } catch {
     // Fall back to one request per run below.
   }
-  const missing = runIds.filter(id => !found.has(id));
-  const rest = await mapLimit(missing, CONCURRENCY, id => client.getRun(id));
-  rest.forEach(r => found.set(r.info.run_id, r));
-  return runIds.map(id => found.get(id)!).filter(Boolean);
+  const rest = runIds.filter(id => !found.has(id));
+  const fetched = await mapLimit(rest, CONCURRENCY, id =>
+    client.getRun(id).catch(e => {
+      if (e instanceof MLOpsApiError && e.isNotFound) {
+        return null;
+      }
+      throw e;
+    })
+  );
+  fetched.forEach(r => r && found.set(r.info.run_id, r));
+  return {
+    runs: runIds.map(id => found.get(id)).filter((r): r is IRun => !!r),
+    missing: runIds.filter(id => !found.has(id))
+  };
 }
 
 /** A side-by-side table: at most `limit` rows, and a button for more. */
@@ -216,6 +236,7 @@ export function CompareView(props: {
   const { ctx } = props;
   const { client, trans } = ctx;
   const [runs, setRuns] = useState<IRun[] | null>(null);
+  const [missing, setMissing] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [diffOnly, setDiffOnly] = useState(false);
   const [options, setOptions] = useState<IChartOptions>(ctx.chartDefaults());
@@ -233,7 +254,12 @@ export function CompareView(props: {
   useEffect(() => {
     let live = true;
     loadRuns(client, props.runIds)
-      .then(r => live && setRuns(r))
+      .then(r => {
+        if (live) {
+          setMissing(r.missing);
+          setRuns(r.runs);
+        }
+      })
       .catch(e => live && setError(describeError(e)));
     return () => {
       live = false;
@@ -404,6 +430,16 @@ export function CompareView(props: {
           </span>
         ) : null}
       </header>
+      {missing.length ? (
+        <div className="jp-mlops-Muted jp-mlops-CompareMissing" role="status">
+          {trans._n(
+            'No run %2 (not compared)',
+            '%1 runs not found (not compared): %2',
+            missing.length,
+            missing.join(', ')
+          )}
+        </div>
+      ) : null}
       <SideBySide
         title={trans.__('Parameters')}
         rows={matching(paramRows)}
