@@ -7,19 +7,22 @@ artifact proxy, ours (Jupyter Server + the extension) beside ``mlflow server
 
 Per server, into a run's artifacts (``<exp>/<run>/artifacts/<file>``):
 
-- upload: one streamed ``PUT api/2.0/mlflow-artifacts/artifacts/<path>`` of the file
+- ``PUT``: one streamed ``PUT api/2.0/mlflow-artifacts/artifacts/<path>`` of the file
   (http.client sending 1 MiB blocks with its Content-Length);
-- download: a streamed ``GET`` of the same path, and of MLflow's UI route
+- ``GET``: a streamed ``GET`` of the same path, and of MLflow's UI route
   ``get-artifact?run_id=&path=``, each written to a file in 1 MiB pieces;
-- ``mlflow.log_artifact`` with MLflow's own client (a subprocess) and
-  ``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true``: on ours a multipart upload (parts of
-  ``--part-mb``, sent in parallel by the client); MLflow's server has no multipart for a
-  local artifact root, so its client falls back to one PUT there.
+- MLflow's own client (a subprocess; its import not timed): ``log_artifact`` as one ``PUT``,
+  ``log_artifact`` with ``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true`` (on ours a multipart
+  upload, parts of ``--part-mb`` sent in parallel; MLflow's server has no multipart for a
+  local artifact root, so its client falls back to one PUT there), and
+  ``mlflow.artifacts.download_artifacts``.
 
 Reported: MB/s of each against ``cp`` of the file to a new file beside the servers'
-artifact roots (same disk, page-cache writes on every side), and each server's RSS before
-and at its peak (sampled every 50 ms): it must not grow with the file (streamed, not
-buffered). The test file is made once under /tmp/bench_scale/.
+artifact roots (same disk, page-cache writes on every side); the CPU seconds the server and
+the client spent per GB (what a loaded machine has to find for them, where wall time
+mostly says how busy the machine was); each server's RSS before and at its peak (sampled
+every 50 ms): it must not grow with the file (streamed, not buffered). The test file is
+made once under /tmp/bench_scale/.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import requests
-from scale_common import CACHE, PY, Server, env, jupyter_server, load, mlflow_server
+from scale_common import CACHE, PY, Server, _children, env, jupyter_server, load, mlflow_server
 
 MB = 1024 * 1024
 
@@ -61,14 +64,33 @@ def make_file(size: int) -> Path:
     return path
 
 
-class RssPeak:
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children so far."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Measure:
+    """One transfer: its wall time, the server's RSS (before, peak: sampled every 50 ms) and
+    CPU seconds, and the client's CPU seconds (this thread's: the raw PUT and GETs)."""
+
     def __init__(self, srv: Server) -> None:
         self.srv, self.peak, self.stop = srv, 0.0, False
 
-    def __enter__(self) -> RssPeak:
+    def __enter__(self) -> Measure:
         self.before = self.srv.rss_mb()
+        self.cpu0 = cpu_s(self.srv.proc.pid)
+        self.client0 = time.thread_time()
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
+        self.t0 = time.perf_counter()
         return self
 
     def _run(self) -> None:
@@ -77,8 +99,18 @@ class RssPeak:
             time.sleep(0.05)
 
     def __exit__(self, *exc: Any) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.server_cpu = cpu_s(self.srv.proc.pid) - self.cpu0
+        self.client_cpu = time.thread_time() - self.client0
         self.stop = True
         self.t.join()
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def make_run(srv: Server) -> tuple[str, str]:
@@ -119,67 +151,105 @@ def get_file(srv: Server, url: str, out: Path, size: int, **params: str) -> None
 
 CLIENT = textwrap.dedent(
     """
-    import sys, time, mlflow
-    t0 = time.perf_counter()
-    mlflow.MlflowClient().log_artifact(sys.argv[2], sys.argv[1], "client")
-    print(time.perf_counter() - t0)
+    import os, sys, time, mlflow
+    from mlflow.artifacts import download_artifacts
+    what, src, run_id = sys.argv[1:4]
+    t0, c0 = time.perf_counter(), time.process_time()
+    if what == "download":
+        download_artifacts(run_id=run_id, artifact_path=src, dst_path=sys.argv[4])
+    else:
+        mlflow.MlflowClient().log_artifact(run_id, src, what)
+    print(time.perf_counter() - t0, time.process_time() - c0)
     """
 )
 
 
-def client_upload(srv: Server, run_id: str, src: Path, part_mb: int) -> float:
-    """Seconds ``mlflow.log_artifact`` takes (MLflow's client, multipart enabled)."""
-    extra = {
-        "MLFLOW_TRACKING_URI": srv.url,
-        "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "true",
-        "MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE": str(MB),
-        "MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE": str(part_mb * MB),
-    }
+def mlflow_client(srv: Server, what: str, *args: str, part_mb: int = 100) -> tuple[float, float]:
+    """Wall and CPU seconds MLflow's client takes (its import not counted): ``what`` is the artifact directory to log ``args[0]``
+    into (``multipart``: with MLflow's proxy multipart upload enabled), or ``download``."""
+    extra = {"MLFLOW_TRACKING_URI": srv.url}
+    if what == "multipart":
+        extra.update(
+            MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD="true",
+            MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE=str(MB),
+            MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE=str(part_mb * MB),
+        )
     token = srv.headers.get("Authorization", "").removeprefix("token ")
     if token:
         extra["MLFLOW_TRACKING_TOKEN"] = token
     out = subprocess.run(
-        [PY, "-c", CLIENT, str(src), run_id],
+        [PY, "-c", CLIENT, what, *args],
         env=env(**extra),
         check=True,
         capture_output=True,
         text=True,
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
-def transfer(srv: Server, src: Path, tmp: Path, part_mb: int) -> dict[str, float]:
+#: The transfers, in the order run, and their columns' names.
+OPS = {
+    "put": "PUT",
+    "get": "GET",
+    "ui": "get-artifact",
+    "client_put": "mlflow log_artifact (one PUT)",
+    "client_mpu": "mlflow log_artifact (multipart)",
+    "client_get": "mlflow download_artifacts",
+}
+
+
+def transfer(srv: Server, src: Path, tmp: Path, part_mb: int) -> dict[str, dict[str, float]]:
     size = src.stat().st_size
     exp, run_id = make_run(srv)
-    path = f"{exp}/{run_id}/artifacts/{src.name}"
+    rel = f"{exp}/{run_id}/artifacts"
+    url = f"{srv.url}/api/2.0/mlflow-artifacts/artifacts/{rel}"
     out = tmp / "down.bin"
-    res: dict[str, float] = {}
-    with RssPeak(srv) as up:
-        t0 = time.perf_counter()
-        put_file(srv, path, src)
-        res["up"] = size / MB / (time.perf_counter() - t0)
-    with RssPeak(srv) as down:
-        t0 = time.perf_counter()
-        get_file(srv, f"{srv.url}/api/2.0/mlflow-artifacts/artifacts/{path}", out, size)
-        res["down"] = size / MB / (time.perf_counter() - t0)
-    out.unlink()
-    with RssPeak(srv) as ui:
-        t0 = time.perf_counter()
+    res: dict[str, dict[str, float]] = {}
+
+    def record(op: str, m: Measure, client: tuple[float, float] | None = None) -> None:
+        gb = size / (1 << 30)
+        wall, client_cpu = client or (m.wall, m.client_cpu)
+        res[op] = {
+            "mb_s": size / MB / wall,
+            "server_cpu_gb": m.server_cpu / gb,
+            "client_cpu_gb": client_cpu / gb,
+            "rss0": m.before,
+            "rss_peak": m.peak,
+        }
+        print(f"  {OPS[op]}: {res[op]['mb_s']:,.0f} MB/s; load {load()}", flush=True)
+
+    def check_and_drop(path: Path) -> None:
+        if sha256(path) != digest:
+            raise RuntimeError("the downloaded file differs from the uploaded one")
+        path.unlink()
+
+    digest = sha256(src)
+    with Measure(srv) as m:
+        put_file(srv, f"{rel}/{src.name}", src)
+    record("put", m)
+    with Measure(srv) as m:
+        get_file(srv, f"{url}/{src.name}", out, size)
+    record("get", m)
+    check_and_drop(out)
+    with Measure(srv) as m:
         get_file(srv, f"{srv.url}/get-artifact", out, size, run_id=run_id, path=src.name)
-        res["ui"] = size / MB / (time.perf_counter() - t0)
-    if sha256(out) != sha256(src):
-        raise RuntimeError("the downloaded file differs from the uploaded one")
-    out.unlink()
-    url = f"{srv.url}/api/2.0/mlflow-artifacts/artifacts/{path}"
-    requests.delete(url, headers=srv.headers, timeout=600).raise_for_status()  # disk room
-    with RssPeak(srv) as mpu:
-        res["client"] = size / MB / client_upload(srv, run_id, src, part_mb)
-    res.update(
-        rss0=up.before,
-        rss_up=up.peak,
-        rss_down=max(down.peak, ui.peak),
-        rss_client=mpu.peak,
-    )
+    record("ui", m)
+    check_and_drop(out)
+    requests.delete(f"{url}/{src.name}", headers=srv.headers, timeout=600).raise_for_status()
+    with Measure(srv) as m:
+        client = mlflow_client(srv, "one", str(src), run_id)
+    record("client_put", m, client)
+    with Measure(srv) as m:
+        client = mlflow_client(srv, "download", f"one/{src.name}", run_id, str(tmp / "dl"))
+    record("client_get", m, client)
+    (got,) = (tmp / "dl").rglob(src.name)
+    check_and_drop(got)
+    requests.delete(f"{url}/one", headers=srv.headers, timeout=600).raise_for_status()
+    with Measure(srv) as m:
+        client = mlflow_client(srv, "multipart", str(src), run_id, part_mb=part_mb)
+    record("client_mpu", m, client)
+    requests.delete(f"{url}/multipart", headers=srv.headers, timeout=600).raise_for_status()
     return res
 
 
@@ -206,13 +276,15 @@ def main() -> None:
     src = make_file(size)
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-artifacts-", dir=str(CACHE)))
     print(f"{size // MB} MB; load average {load()}; {shutil.disk_usage(tmp).free // MB:,} MB free")
-    res: dict[str, dict[str, float]] = {}
+    res: dict[str, dict[str, dict[str, float]]] = {}
     sizes: dict[str, int] = {}
     try:
-        t0 = time.perf_counter()
+        c0, t0 = _children_cpu(), time.perf_counter()
         subprocess.run(["cp", str(src), str(tmp / "copy.bin")], check=True)
         cp = size / MB / (time.perf_counter() - t0)
+        cp_cpu = (_children_cpu() - c0) / (size / (1 << 30))
         (tmp / "copy.bin").unlink()
+        print(f"cp: {cp:,.0f} MB/s; load {load()}", flush=True)
         srv = jupyter_server(tmp / "ours", f"sqlite:///{tmp / 'ours.db'}")
         try:
             res["jupyter-mlops"] = transfer(srv, src, tmp, args.part_mb)
@@ -233,23 +305,33 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nload average after: {load()}\n")
+    names = list(res)
     print(
-        "| artifact | PUT MB/s (% of cp) | GET MB/s (% of cp) | get-artifact MB/s (% of cp) | "
-        "mlflow.log_artifact MB/s | server RSS before / peak up / peak down / peak client |"
+        f"| MB/s (% of cp {cp:,.0f} MB/s, {size // MB} MB, cp CPU {cp_cpu:.2f} s/GB) | "
+        + " | ".join(f"{n}, {sizes[n] // MB} MB" for n in names)
+        + " |"
     )
-    print("|---|---|---|---|---|---|")
-    print(f"| cp, {size // MB} MB (same disk) | {cp:,.0f} | {cp:,.0f} | {cp:,.0f} | | |")
-
-    def rate(x: float) -> str:
-        return f"{x:,.0f} ({100 * x / cp:.0f} %)"
-
-    for name, r in res.items():
-        print(
-            f"| {name}, {sizes[name] // MB} MB | {rate(r['up'])} | {rate(r['down'])} | "
-            f"{rate(r['ui'])} | {r['client']:,.0f} | {r['rss0']:.0f} / {r['rss_up']:.0f} / "
-            f"{r['rss_down']:.0f} / {r['rss_client']:.0f} MB |"
-        )
-    print(json.dumps(res))
+    print("|---" * (len(names) + 1) + "|")
+    for op, label in OPS.items():
+        cells = [
+            f"{res[n][op]['mb_s']:,.0f} ({100 * res[n][op]['mb_s'] / cp:.0f} %)" for n in names
+        ]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print()
+    print(
+        "| CPU s per GB: server / client; server RSS MB before -> peak | "
+        + " | ".join(names)
+        + " |"
+    )
+    print("|---" * (len(names) + 1) + "|")
+    for op, label in OPS.items():
+        cells = [
+            f"{r['server_cpu_gb']:.2f} / {r['client_cpu_gb']:.2f}; "
+            f"{r['rss0']:.0f} -> {r['rss_peak']:.0f}"
+            for r in (res[n][op] for n in names)
+        ]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print(json.dumps({"cp": cp, "cp_cpu_gb": cp_cpu, **res}))
 
 
 if __name__ == "__main__":

@@ -1,35 +1,173 @@
 """Multipart uploads into a local artifact directory (what MLflow's ``mlflow-artifacts/mpu/*``
 routes do with an object store's multipart API).
 
-An upload's parts are files in a staging directory beside its destination,
-``.tmp-mpu-<upload id>.part/<part number>`` (listings skip ``.tmp-*.part`` names, and it is
-on the destination's file system). Completing copies the parts in order into a temporary
-file in the kernel (``copy_file_range``: no byte passes through Python or memory) and
-renames it over the destination, so readers never see half a file; aborting removes the
-staging directory. A part is itself written under a temporary name and renamed, so a part
-cut off mid-upload is never taken for a whole one.
+An upload lives in a staging directory beside its destination, ``.tmp-mpu-<upload id>.part``
+(listings skip ``.tmp-*.part`` names; it is on the destination's file system):
+
+- ``data``: the destination's bytes. MLflow's client cuts a file into parts of one size
+  (``MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE``), every part full but the last, so part *n* starts
+  at (*n* - 1) x that size: each part is written straight at its offset as it arrives, and
+  completing is a rename. Every byte is written once.
+- ``size``: that part size, fixed by the first part received that is not the last one
+  (its ``Content-Length``); ``num_parts``: what ``create`` was told.
+- ``<n>.at``: part *n* is whole in ``data`` (``<offset> <length>``, written after its last
+  byte, so a part cut off mid-upload never counts; sending it again replaces it).
+- ``<n>``: part *n* in a file of its own, when it cannot go in place: its length was not
+  declared (a chunked body), it is longer than the part size, or it is the last part and
+  no other part has fixed the size yet.
+
+Completing lays the listed parts end to end: parts in place cost nothing, parts in files
+of their own are copied in (``copy_file_range``, in the kernel), and the file is renamed over
+the destination, so readers never see half a file. Parts of other sizes than the client's
+usual (a client of our own making) still come out right: when a part in ``data`` is not
+where the parts before it end, the file is built anew from ranges. Aborting removes the
+staging directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import invalid, not_found
-from .writers import ArtifactWriter, LocalWriter
+from .writers import ArtifactWriter, Chunk, LocalWriter
 
 #: MLflow's (S3's) limit on the parts of one upload.
 MAX_PARTS = 10000
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_DATA, _SIZE, _NUM_PARTS = "data", "size", "num_parts"
+_COPY = 64 << 20
 
 
-def etag(stat: os.stat_result) -> str:
-    """A part's entity tag: its size and modification time (a part uploaded again differs)."""
-    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+def etag(length: int, mtime_ns: int) -> str:
+    """A part's entity tag: its length and when it was completed (a part sent again differs)."""
+    return f'"{length:x}-{mtime_ns:x}"'
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_new(path: str, text: str) -> None:
+    """Create ``path`` holding ``text`` in one step (readers see it whole or not at all);
+    FileExistsError if it exists."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
+    try:
+        os.write(fd, text.encode("ascii"))
+        os.close(fd)
+        os.link(tmp, path)  # fails if another got there first
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _replace_with(path: str, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".part")
+    try:
+        os.write(fd, text.encode("ascii"))
+        os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def copy_range(fd_in: int, off_in: int, fd_out: int, off_out: int, count: int) -> None:
+    """Copy ``count`` bytes between offsets of two files, in the kernel where it can."""
+    while count > 0:
+        try:
+            n = os.copy_file_range(fd_in, fd_out, min(count, _COPY), off_in, off_out)
+        except (AttributeError, OSError):  # no copy_file_range here (or across devices)
+            chunk = os.pread(fd_in, min(count, 1 << 20), off_in)
+            n = os.pwrite(fd_out, chunk, off_out) if chunk else 0
+        if n <= 0:
+            raise invalid("A part is shorter than when it was uploaded.")
+        off_in, off_out, count = off_in + n, off_out + n, count - n
+
+
+class PlacedPart(ArtifactWriter):
+    """A part written at its offset of the upload's ``data`` file (``pwritev``); its marker
+    ``<n>.at`` appears on :meth:`commit`, once all ``length`` bytes are there."""
+
+    local = True
+
+    def __init__(self, staging: str, number: int, offset: int, length: int) -> None:
+        self.staging, self.number, self.offset, self.length = staging, number, offset, length
+        self.fd: int | None = os.open(
+            os.path.join(staging, _DATA), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+
+    def write(self, chunks: Sequence[Chunk]) -> None:
+        assert self.fd is not None
+        views = [memoryview(c) for c in chunks if len(c)]
+        if self.size + sum(len(v) for v in views) > self.length:
+            raise invalid(f"Part {self.number} is longer than its Content-Length.")
+        while views:
+            n = os.pwritev(self.fd, views, self.offset + self.size)
+            self.size += n
+            while views and n >= len(views[0]):  # a short write (rare): send the rest
+                n -= len(views[0])
+                views.pop(0)
+            if views and n:
+                views[0] = views[0][n:]
+
+    def commit(self, durable: bool = False) -> None:
+        if self.fd is None:
+            return
+        if self.size != self.length:
+            self.discard()
+            raise invalid(f"Part {self.number} has {self.size} of its {self.length} bytes.")
+        fd, self.fd = self.fd, None
+        try:
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        _replace_with(
+            os.path.join(self.staging, f"{self.number}.at"), f"{self.offset} {self.length}"
+        )
+        with contextlib.suppress(FileNotFoundError):  # an earlier try kept apart
+            os.unlink(os.path.join(self.staging, str(self.number)))
+
+    def discard(self) -> None:
+        # bytes written without a marker are not part of anything: nothing to remove
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+
+class SeparatePart(LocalWriter):
+    """A part in a file of its own (``<n>``), replacing any earlier try of it."""
+
+    def commit(self, durable: bool = False) -> None:
+        was_open = self._open
+        super().commit(durable)
+        if was_open:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.full + ".at")
+
+
+@dataclass
+class _Part:
+    number: int
+    length: int
+    etag: str
+    #: offset in ``data`` (a part in place), or None (a file of its own)
+    offset: int | None
+    path: str
+    mtime_ns: int
 
 
 class LocalMultipart:
@@ -48,8 +186,8 @@ class LocalMultipart:
             raise not_found(f"No multipart upload '{upload_id}' of '{dest}'.")
         return staging
 
-    def create(self, dest: str) -> str:
-        """Start an upload to ``dest``; returns its id."""
+    def create(self, dest: str, num_parts: int | None = None) -> str:
+        """Start an upload to ``dest`` (of ``num_parts`` parts, when known); returns its id."""
         full = self.repo._full(dest)
         if os.path.isdir(full) or os.path.normpath(full) == os.path.normpath(self.repo.root):
             raise IsADirectoryError(f"'{dest}' is a directory")
@@ -57,16 +195,67 @@ class LocalMultipart:
         staging = self._staging(dest, upload_id, must_exist=False)
         os.makedirs(os.path.dirname(staging), exist_ok=True)
         os.mkdir(staging)
+        if num_parts is not None:
+            _write_new(os.path.join(staging, _NUM_PARTS), str(num_parts))
         return upload_id
 
-    def part_writer(self, dest: str, upload_id: str, part_number: int) -> ArtifactWriter:
-        """Where part ``part_number`` of an upload is written (replacing an earlier try)."""
+    def _offset(self, staging: str, number: int, length: int | None) -> int | None:
+        """Where part ``number`` of ``length`` bytes goes in ``data``; None: a file of its own."""
+        if length is None:
+            return None
+        total = _read_int(os.path.join(staging, _NUM_PARTS))
+        if total is not None and number > total:
+            return None
+        if total == 1:
+            return 0
+        size_file = os.path.join(staging, _SIZE)
+        size = _read_int(size_file)
+        if size is None and length > 0 and number != total:
+            # the first part that is not the last: the client's part size
+            with contextlib.suppress(FileExistsError):
+                _write_new(size_file, str(length))
+            size = _read_int(size_file)
+        if size is None or length > size:
+            return None
+        return (number - 1) * size
+
+    def part_writer(
+        self, dest: str, upload_id: str, part_number: int, length: int | None = None
+    ) -> ArtifactWriter:
+        """Where part ``part_number`` (``length`` bytes, if declared) is written, replacing
+        an earlier try of it."""
         if not 1 <= part_number <= MAX_PARTS:
             raise invalid(f"part_number must be between 1 and {MAX_PARTS}, got {part_number}.")
-        return LocalWriter(os.path.join(self._staging(dest, upload_id), str(part_number)))
+        staging = self._staging(dest, upload_id)
+        offset = self._offset(staging, part_number, length)
+        if offset is None or length is None:
+            return SeparatePart(os.path.join(staging, str(part_number)))
+        return PlacedPart(staging, part_number, offset, length)
+
+    def _part(self, staging: str, number: int) -> _Part | None:
+        """Part ``number`` as last completed, None if it never was."""
+        found: list[_Part] = []
+        marker = os.path.join(staging, f"{number}.at")
+        with contextlib.suppress(OSError, ValueError):
+            st = os.stat(marker)
+            with open(marker, encoding="ascii") as f:
+                offset, length = (int(x) for x in f.read().split())
+            tag = etag(length, st.st_mtime_ns)
+            found.append(_Part(number, length, tag, offset, marker, st.st_mtime_ns))
+        own = os.path.join(staging, str(number))
+        with contextlib.suppress(OSError):
+            st = os.stat(own)
+            tag = etag(st.st_size, st.st_mtime_ns)
+            found.append(_Part(number, st.st_size, tag, None, own, st.st_mtime_ns))
+        # both only while a part is sent again, in the instant between its file and the
+        # other's removal: the later one counts
+        return max(found, key=lambda p: p.mtime_ns, default=None)
 
     def part_etag(self, dest: str, upload_id: str, part_number: int) -> str:
-        return etag(os.stat(os.path.join(self._staging(dest, upload_id), str(part_number))))
+        part = self._part(self._staging(dest, upload_id), part_number)
+        if part is None:
+            raise not_found(f"Part {part_number} of upload '{upload_id}' was not uploaded.")
+        return part.etag
 
     def complete(self, dest: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None:
         """Put the parts, in part-number order, together at ``dest``. Every part named must
@@ -77,25 +266,62 @@ class LocalMultipart:
         numbers = [n for n, _ in parts]
         if len(set(numbers)) != len(numbers):
             raise invalid("Each part is listed once in 'parts'.")
-        files = []
+        found: list[_Part] = []
         for number, tag in sorted(parts):
-            path = os.path.join(staging, str(number))
-            try:
-                stat = os.stat(path)
-            except FileNotFoundError:
-                raise invalid(f"Part {number} of upload '{upload_id}' was not uploaded.") from None
-            if tag and tag != etag(stat):
+            part = self._part(staging, number)
+            if part is None:
+                raise invalid(f"Part {number} of upload '{upload_id}' was not uploaded.")
+            if tag and tag != part.etag:
                 raise invalid(f"Part {number} of upload '{upload_id}' is not the one uploaded.")
-            files.append(path)
-        writer = self.repo.open_writer(dest)
-        try:
-            for path in files:
-                with open(path, "rb") as f:
-                    writer.write_from(f)
-            writer.commit()
-        finally:
-            writer.discard()
+            found.append(part)
+        full = self.repo._full(dest)
+        if os.path.isdir(full):
+            raise invalid(f"Cannot write artifact '{dest}': it is a directory.")
+        data = os.path.join(staging, _DATA)
+        starts, end = [], 0
+        for part in found:
+            starts.append(end)
+            end += part.length
+        if all(p.offset in (None, s) for p, s in zip(found, starts, strict=True)):
+            self._fill_in_place(data, found, starts, end)
+        else:  # parts of several sizes: a new file from ranges of the old
+            built = os.path.join(staging, "built")
+            self._build(data, built, found, starts, end)
+            data = built
+        os.replace(data, full)
         shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def _fill_in_place(data: str, parts: list[_Part], starts: list[int], end: int) -> None:
+        """Copy the parts kept apart to their offsets in ``data``, cut it at ``end``."""
+        fd = os.open(data, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            for part, start in zip(parts, starts, strict=True):
+                if part.offset is None:
+                    src = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
+                    try:
+                        copy_range(src, 0, fd, start, part.length)
+                    finally:
+                        os.close(src)
+            os.ftruncate(fd, end)  # (a part beyond the listed ones, or a short last part)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _build(data: str, built: str, parts: list[_Part], starts: list[int], end: int) -> None:
+        out = os.open(built, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            for part, start in zip(parts, starts, strict=True):
+                src = os.open(
+                    data if part.offset is not None else part.path, os.O_RDONLY | os.O_CLOEXEC
+                )
+                try:
+                    copy_range(src, part.offset or 0, out, start, part.length)
+                finally:
+                    os.close(src)
+            os.ftruncate(out, end)
+        finally:
+            os.close(out)
 
     def abort(self, dest: str, upload_id: str) -> None:
         """Drop an upload and its parts."""

@@ -4,6 +4,7 @@ the official client with ``MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=true`` against a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -55,6 +56,135 @@ def test_parts_are_put_together_in_order(api, mlops_app, new_run):
     # done: the upload no longer exists
     r = api("POST", f"{MPU}/complete/{directory}", body)
     error(r, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def read_at(path: Path, offset: int, n: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(n)
+
+
+def staging_of(root: Path) -> Path:
+    (staging,) = root.rglob(".tmp-mpu-*.part")
+    return staging
+
+
+def start(api, directory: str, num_parts: int, name: str = "model.bin"):
+    r = api("POST", f"{MPU}/create/{directory}", {"path": name, "num_parts": num_parts})
+    assert r.status == 200, r.body
+    return r.json["upload_id"], r.json["credentials"]
+
+
+def finish(api, directory: str, uid: str, parts: list[dict], name: str = "model.bin"):
+    body = {"path": name, "upload_id": uid, "parts": parts}
+    return api("POST", f"{MPU}/complete/{directory}", body)
+
+
+def test_parts_are_written_in_place_once(api, mlops_app, new_run):
+    """Parts of MLflow's client's shape (all one size but a shorter last) go straight to
+    their offsets of one file, which completing renames into place: no part file, no copy.
+    The last part, sent before any other fixed the part size, is kept apart and copied in."""
+    exp_id, run_id = new_run
+    directory = f"{exp_id}/{run_id}/artifacts"
+    size = 200_000
+    pieces = [os.urandom(size), os.urandom(size), os.urandom(size), os.urandom(777)]
+    uid, creds = start(api, directory, 4)
+    staging = staging_of(Path(mlops_app.store.artifact_root))
+    etags = {}
+    for n in (4, 2, 1, 3):  # the last first: its offset is not known yet
+        r = put_part(api, creds[n - 1], pieces[n - 1])
+        assert r.status == 200, r.body
+        etags[n] = r.headers["ETag"]
+    names = sorted(p.name for p in staging.iterdir())
+    assert names == ["1.at", "2.at", "3.at", "4", "data", "num_parts", "size"], names
+    data = staging / "data"
+    assert data.read_bytes()[: 3 * size] == b"".join(pieces[:3])
+    inode = data.stat().st_ino
+    parts = [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3, 4)]
+    assert finish(api, directory, uid, parts).status == 200
+    dest = Path(mlops_app.store.artifact_root, directory, "model.bin")
+    assert dest.read_bytes() == b"".join(pieces)
+    assert dest.stat().st_ino == inode, "the parts' file itself, renamed (not copied)"
+    assert not staging.exists()
+
+
+def test_a_missing_or_cut_off_part_is_sent_again(
+    api, mlops_app, new_run, jp_base_url, http_server_port, jp_asyncio_loop
+):
+    """Resuming: completing names the part not uploaded; a part cut off midway does not
+    count (its bytes in place are not a part), and a part sent again replaces the
+    earlier one, whatever it held."""
+    exp_id, run_id = new_run
+    directory = f"{exp_id}/{run_id}/artifacts"
+    size = 100_000
+    pieces = [os.urandom(size), os.urandom(size), os.urandom(size // 3)]
+    uid, creds = start(api, directory, 3)
+    for n in (1, 3):
+        assert put_part(api, creds[n - 1], pieces[n - 1]).status == 200
+    all_parts = [{"part_number": n} for n in (1, 2, 3)]
+    r = finish(api, directory, uid, all_parts)
+    assert r.status == 400 and "Part 2" in r.json["message"], r.body
+
+    # part 2 cut off after half its bytes: still not uploaded
+    token = mlops_app.serverapp.identity_provider.token
+    staging = staging_of(Path(mlops_app.store.artifact_root))
+    u = urlsplit(creds[1]["url"])
+
+    async def send_half() -> None:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", http_server_port[-1])
+        head = (
+            f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: token {token}\r\nContent-Length: {size}\r\n\r\n"
+        )
+        writer.write(head.encode() + pieces[1][: size // 2])
+        await writer.drain()
+        data = staging / "data"
+        for _ in range(600):  # the server has written some of it in place
+            if read_at(data, size, 1000) == pieces[1][:1000]:
+                break
+            await asyncio.sleep(0.05)
+        writer.close()
+
+    jp_asyncio_loop.run_until_complete(send_half())
+    r = finish(api, directory, uid, all_parts)
+    assert r.status == 400 and "Part 2" in r.json["message"], r.body
+
+    # sent with other bytes, then again with the right ones: the last one counts
+    assert put_part(api, creds[1], os.urandom(size)).status == 200
+    r = put_part(api, creds[1], pieces[1])
+    assert r.status == 200
+    stale = [{"part_number": 2, "etag": '"0-0"'}]
+    assert finish(api, directory, uid, [all_parts[0], *stale, all_parts[2]]).status == 400
+    parts = [all_parts[0], {"part_number": 2, "etag": r.headers["ETag"]}, all_parts[2]]
+    assert finish(api, directory, uid, parts).status == 200
+    got = api("GET", f"{ART}/{directory}/model.bin")
+    assert got.status == 200 and got.body == b"".join(pieces)
+
+
+def test_parts_of_several_sizes_come_out_right(api, mlops_app, new_run):
+    """A client of another shape (parts of several sizes, numbers with gaps): whatever
+    went in place where it did not belong is laid out anew."""
+    exp_id, run_id = new_run
+    directory = f"{exp_id}/{run_id}/artifacts"
+    pieces = {1: os.urandom(1000), 2: os.urandom(3000), 5: os.urandom(500), 7: os.urandom(1000)}
+    uid, creds = start(api, directory, 7)
+    for n, piece in pieces.items():
+        assert put_part(api, creds[n - 1], piece).status == 200
+    parts = [{"part_number": n} for n in pieces]
+    assert finish(api, directory, uid, parts).status == 200
+    got = api("GET", f"{ART}/{directory}/model.bin")
+    assert got.body == b"".join(pieces.values())
+    assert not list(Path(mlops_app.store.artifact_root).rglob(".tmp-*"))
+
+
+def test_one_part_and_an_empty_file(api, mlops_app, new_run):
+    exp_id, run_id = new_run
+    directory = f"{exp_id}/{run_id}/artifacts"
+    for name, body in (("one.bin", os.urandom(5000)), ("empty.bin", b"")):
+        uid, creds = start(api, directory, 1, name)
+        assert put_part(api, creds[0], body).status == 200
+        assert finish(api, directory, uid, [{"part_number": 1}], name).status == 200
+        assert api("GET", f"{ART}/{directory}/{name}").body == body
 
 
 def test_abort_drops_the_parts(api, mlops_app, new_run):

@@ -212,3 +212,95 @@ def test_byte_ranges(api, new_run):
     assert get("bytes=0-0", **{"If-Range": modified}).body == data[:1]
     r = get("bytes=0-0", **{"If-Range": "Thu, 01 Jan 1970 00:00:00 GMT"})  # changed since
     assert r.status == 200 and r.body == data
+
+
+def largest_leftover(root: Path) -> int:
+    return max((p.stat().st_size for p in root.rglob(".tmp-*")), default=0)
+
+
+def overwrite(path: Path, offset: int, data: bytes) -> None:
+    """In place: the same file (inode) a reader has open."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def test_an_upload_is_on_disk_before_its_body_ends(
+    api, mlops_app, new_run, jp_base_url, http_server_port, jp_asyncio_loop
+):
+    """Memory stays flat: what the client has sent is in the file while the rest of the body
+    is still to come (a server holding the body would write nothing before its end)."""
+    exp_id, run_id = new_run
+    rel = f"{exp_id}/{run_id}/artifacts/streamed.bin"
+    token = mlops_app.serverapp.identity_provider.token
+    root = Path(mlops_app.store.artifact_root)
+    data = body_of(8 * WRITE_SIZE)
+    sent = 6 * WRITE_SIZE
+
+    async def send() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", http_server_port[-1])
+        head = (
+            f"PUT {jp_base_url}mlops/{ART}/{rel} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: token {token}\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        writer.write(head.encode() + data[:sent])
+        await writer.drain()
+        written = 0
+        for _ in range(1200):
+            written = largest_leftover(root)
+            if written >= sent - UPLOAD_BUFFERS:
+                break
+            await asyncio.sleep(0.05)
+        assert written >= sent - UPLOAD_BUFFERS, f"{written} bytes of {sent} sent in the file"
+        assert not (root / rel).exists()
+        writer.write(data[sent:])
+        await writer.drain()
+        status = await reader.readline()
+        writer.close()
+        return status
+
+    assert b" 200 " in jp_asyncio_loop.run_until_complete(send())
+    assert (root / rel).read_bytes() == data
+
+
+def test_a_download_is_read_as_it_is_sent(
+    api, mlops_app, new_run, jp_base_url, http_server_port, jp_asyncio_loop
+):
+    """Memory stays flat: a client that stops reading after the first MiB holds the server
+    back, so bytes changed on disk meanwhile past what the socket buffers take are the ones
+    it receives (a server that read the file whole at first would send the old ones).
+    Larger than the pieces the server reads and sends at once, so several are sent."""
+    import socket
+
+    exp_id, run_id = new_run
+    rel = f"{exp_id}/{run_id}/artifacts/download.bin"
+    size, changed = 48 << 20, 16 << 20
+    full = Path(mlops_app.store.artifact_root, rel)
+    full.parent.mkdir(parents=True, exist_ok=True)
+    old = body_of(size)
+    full.write_bytes(old)
+    new_tail = body_of(changed)
+    token = mlops_app.serverapp.identity_provider.token
+
+    async def fetch() -> bytes:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)  # no large window
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(sock, ("127.0.0.1", http_server_port[-1]))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+        writer.write(
+            f"GET {jp_base_url}mlops/{ART}/{rel} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: token {token}\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b" 200 " in head.split(b"\r\n")[0], head
+        first = await reader.readexactly(1 << 20)
+        overwrite(full, size - changed, new_tail)
+        rest = await reader.readexactly(size - len(first))
+        writer.close()
+        return first + rest
+
+    got = jp_asyncio_loop.run_until_complete(fetch())
+    assert got[: size - changed] == old[: size - changed]
+    assert got[size - changed :] == new_tail

@@ -8,8 +8,10 @@ into ``<directory>`` and answers one credential per part: a URL of ours,
 ``Authorization`` header to send (MLflow's client sends parts with the credential's headers
 only, as it would to a presigned object-store URL). Each part is a streamed ``PUT``, answered
 with its ``ETag``; ``complete`` (``{"upload_id", "parts": [{"part_number", "etag"}]}``) puts
-the parts together, ``abort`` drops them. The parts live beside the destination
-(:mod:`jupyter_mlops.tracking.multipart`); an artifact root that is not a local directory
+the parts together, ``abort`` drops them. Each part is written straight to its offset of
+the destination's file where it can be (:mod:`jupyter_mlops.tracking.multipart`: its
+``Content-Length`` and ``create``'s ``num_parts`` say where); an artifact root that is not a
+local directory
 answers MLflow's "not supported" message, on which the client falls back to one ``PUT``.
 """
 
@@ -77,7 +79,7 @@ def create(f: Fields, caller: Caller) -> dict[str, Any]:
     num_parts = f.integer("num_parts", required=True, minimum=1, maximum=MAX_PARTS) or 1
     dest = destination(f)
     try:
-        uid = caller.multipart().create(dest)
+        uid = caller.multipart().create(dest, num_parts)
     except (IsADirectoryError, NotADirectoryError, FileExistsError):
         raise invalid(
             f"Cannot write artifact '{dest}': it is a directory or lies under a file."
@@ -137,7 +139,10 @@ class PartHandler(StreamedUploadHandler):
         def open_part() -> ArtifactWriter:
             uid, number = self._query()
             dest = safe_artifact_path(self.path_args[0])
-            return Caller(self.root_repo(), "").multipart().part_writer(dest, uid, number)  # type: ignore[no-any-return]
+            declared = self.request.headers.get("Content-Length", "").strip()
+            length = int(declared) if declared.isdigit() else None  # (chunked: unknown)
+            mpu = Caller(self.root_repo(), "").multipart()
+            return mpu.part_writer(dest, uid, number, length)  # type: ignore[no-any-return]
 
         return open_part
 
