@@ -94,12 +94,13 @@ class Lab:
 
     def open_in(self, pg: Any) -> None:
         """Open JupyterLab in a Playwright page with a fresh layout (``?reset``:
-        no panel restored from an earlier test) and wait until it has started."""
+        no panel restored from an earlier test) and wait until it has started and settled
+        (``uihelpers.wait_until_settled``: its Launcher added and focused)."""
+        from uihelpers import wait_until_settled
+
         pg.goto(f"{self.url}lab?reset&token={self.token}")
         pg.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
-        pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
-        pg.evaluate("() => window.jupyterapp.started")
-        pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
+        wait_until_settled(pg)
 
     def mlflow(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST to MLflow's REST API of the server."""

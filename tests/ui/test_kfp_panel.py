@@ -21,6 +21,7 @@ from serverproc import REPO, child_env, start_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
 from kfpfake import FakeKfp  # (the fake lives with the pipeline tests)
+from uihelpers import wait_until_settled
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
@@ -78,9 +79,7 @@ class KfpLab:
     def open_in(self, pg: Any) -> None:
         pg.goto(f"{self.url}lab?reset&token={TOKEN}")
         pg.wait_for_selector("#jp-main-dock-panel", timeout=TIMEOUT_MS)
-        pg.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
-        pg.evaluate("() => window.jupyterapp.started")
-        pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=TIMEOUT_MS)
+        wait_until_settled(pg)
 
 
 @pytest.fixture(scope="module")

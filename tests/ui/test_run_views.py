@@ -544,6 +544,9 @@ def test_arrow_keys_move_between_runs(page: Any, lab: Any) -> None:
     top = rows.nth(0)
     top.click()
     expect(top).to_have_attribute("aria-selected", "true")
+    # The keys go to the focused row (``open_in`` waited until JupyterLab's own start-up
+    # focus moves were over: its late Launcher took the focus from this row).
+    expect(top).to_be_focused()
     top_id = top.get_attribute("data-run-id")
     other = second if top_id == first else first
     page.keyboard.press("ArrowDown")

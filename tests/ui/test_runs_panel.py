@@ -123,10 +123,6 @@ def _set_refresh_interval(lab: Any, seconds: float) -> None:
     )
 
 
-@pytest.mark.skip(
-    reason="intermittent since this session's landings (the palette item is not found within 30 s "
-    "in about half the runs, alone too); quarantined until explained"
-)
 def test_palette_commands_open_and_refresh_the_panel(page: Any, lab: Any) -> None:
     # Automatic refresh off: only "MLOps: Refresh" (or reopening) reloads.
     _set_refresh_interval(lab, 0)

@@ -24,6 +24,30 @@ TIMEOUT_MS = 60_000
 KERNEL_TIMEOUT_MS = 120_000
 
 
+def wait_until_settled(page: Any) -> None:
+    """Wait until the JupyterLab in ``page`` has started and finished its start-up moves.
+
+    The splash goes once the layout is restored, but JupyterLab adds its Launcher later: once
+    its file browser has listed the root (seconds later on a loaded machine) it runs
+    ``launcher:create`` and the Launcher takes the focus. Running a command closes an open
+    command palette (and clears its query), and the focus leaves whatever a test clicked: a
+    test acting before then loses its palette, or its keys go to the Launcher. So wait for the
+    Launcher (a ``?reset`` layout has an empty main area) and for the focus to be in it.
+    """
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.started !== undefined")
+    page.evaluate("() => Promise.all([window.jupyterapp.started, window.jupyterapp.restored])")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        """() => {
+            const main = document.querySelector('#jp-main-dock-panel');
+            return !document.querySelector('.jp-mod-restoring') &&
+                !window.jupyterapp.shell.isEmpty('main') &&
+                !!main && main.contains(document.activeElement);
+        }""",
+        timeout=TIMEOUT_MS,
+    )
+
+
 def open_sidebar(page: Any, panel: str, tab: str) -> Any:
     """The sidebar ``panel`` (a selector), opened by clicking its ``tab`` as a user would."""
     locator = page.locator(panel)
