@@ -130,7 +130,8 @@ def test_palette_commands_open_and_refresh_the_panel(page: Any, lab: Any) -> Non
         lab.open_in(page)
         expect(page.locator(PANEL)).to_be_hidden()
 
-        page.locator("#jp-main-dock-panel").click()
+        # The focus is in the main area (open_in waited for it): no click, which could
+        # land on a Launcher card and open a notebook.
         page.keyboard.press("Control+Shift+C")
         palette = page.locator(".lm-CommandPalette")
         expect(palette).to_be_visible()
