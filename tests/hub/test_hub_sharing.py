@@ -120,7 +120,7 @@ def test_share_with_a_teammate_refuse_outsiders_and_revoke(ninas_server: Hub) ->
 
 
 def _share_from_the_dialog(hub: Hub) -> None:
-    """The same from JupyterLab: Share… in the palette, pick zoe, Share; the list shows her; Revoke."""
+    """The same from JupyterLab: MLOps: Share server… in the palette, pick zoe, Share; the list shows her; Revoke."""
     sync_api = pytest.importorskip("playwright.sync_api")
     expect = sync_api.expect
     with sync_api.sync_playwright() as pw:
@@ -138,7 +138,7 @@ def _share_from_the_dialog(hub: Hub) -> None:
             palette = page.locator(".lm-CommandPalette-input")
             palette.wait_for(timeout=30_000)
             palette.fill("Share")
-            page.locator(".lm-CommandPalette-item", has_text="Share…").first.click()
+            page.locator(".lm-CommandPalette-item", has_text="MLOps: Share server…").first.click()
             dialog = page.locator(".jp-mlops-Share")
             expect(dialog).to_contain_text("Not shared with anyone", timeout=60_000)
             expect(dialog.locator(".jp-mlops-Share-link")).to_have_text(f"{hub.url}/user/nina/lab")

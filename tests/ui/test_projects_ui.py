@@ -1,4 +1,4 @@
-"""'Run MLflow project…' from JupyterLab's file browser: the entry point picked, the form made
+"""'MLOps: Run MLflow project…' from JupyterLab's file browser: the entry point picked, the form made
 from its typed parameters (a server refusal brings the form back with the parameter and the
 MLproject line), the run's output followed live, the tracked run recorded as MLflow's."""
 

@@ -155,6 +155,25 @@ def test_palette_commands_open_and_refresh_the_panel(page: Any, lab: Any) -> Non
         _set_refresh_interval(lab, 5)
 
 
+def test_every_palette_item_of_ours_reads_mlops_verb_object(page: Any, lab: Any) -> None:
+    """One naming scheme for our commands in the palette: "MLOps: <Verb> <object>"."""
+    # The page fixture opened JupyterLab and waited until it settled: the palette stays open
+    # (any command run closes it and clears its query) and the keys reach JupyterLab.
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette")
+    expect(palette).to_be_visible()
+    palette.locator("input").fill("")  # every item, whatever query the palette had
+    ours = palette.locator(
+        '.lm-CommandPalette-item[data-command^="jupyter-mlops"] .lm-CommandPalette-itemLabel'
+    )
+    expect(ours.first).to_be_attached()
+    labels = ours.all_text_contents()
+    # Read from the open palette, not from one a command closed meanwhile.
+    expect(palette).to_be_visible()
+    assert len(labels) >= 20, labels
+    assert [t for t in labels if not re.match(r"MLOps: [A-Z][a-z]+\b", t)] == []
+
+
 def test_new_experiment_from_the_toolbar(page: Any, lab: Any) -> None:
     panel = _open_panel(page)
     name = f"ui-new-{uuid.uuid4().hex[:6]}"

@@ -161,7 +161,7 @@ export const sharePlugin: JupyterFrontEndPlugin<void> = {
     const trans = (translator ?? nullTranslator).load('jupyter_mlops');
     const api = new HubOpsApi(mlops.client);
     app.commands.addCommand(SHARE_COMMAND, {
-      label: trans.__('Share…'),
+      label: trans.__('MLOps: Share server…'),
       caption: trans.__('Share this server with teammates through the hub'),
       execute: async () => {
         await showDialog({

@@ -137,8 +137,8 @@ export const projectsPlugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(ProjectCommandIDs.run, {
       label: args =>
         args.path
-          ? trans.__('Run MLflow project %1…', String(args.path))
-          : trans.__('Run MLflow project…'),
+          ? trans.__('MLOps: Run MLflow project %1…', String(args.path))
+          : trans.__('MLOps: Run MLflow project…'),
       caption: trans.__(
         'Run an entry point of an MLflow project (MLproject) as a tracked run'
       ),
