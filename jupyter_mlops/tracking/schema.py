@@ -193,7 +193,11 @@ SQLITE_ONLY_INDEXES = (
     ("ix_params_key_value", "params", ("key", "value", "run_uuid")),
     ("ix_tags_key_value", "tags", ("key", "value", "run_uuid")),
 )
+# Values of at most VALUE_PREFIX_CHARS characters are also indexed whole (partial
+# indexes, migration 0017): unlike the prefix's, those scans can be index-only.
 POSTGRES_ONLY_INDEXES = (
     ("ix_params_key_prefix", "params", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "run_uuid")),
     ("ix_tags_key_prefix", "tags", ("key", f"left(value, {VALUE_PREFIX_CHARS})", "run_uuid")),
+    ("ix_params_key_short_value", "params", ("key", "value", "run_uuid")),
+    ("ix_tags_key_short_value", "tags", ("key", "value", "run_uuid")),
 )

@@ -472,22 +472,29 @@ def parse_order_by(order_by: Sequence[str] | None, what: str = "order_by") -> li
 # -- compilation to SQL -------------------------------------------------------------
 
 
-def run_filter_clauses(comparisons: Sequence[Comparison], dialect: str = "sqlite") -> list[Any]:
+def run_filter_clauses(
+    comparisons: Sequence[Comparison], dialect: str = "sqlite", per_run: bool = False
+) -> list[Any]:
     """WHERE clauses over ``runs`` for parsed comparisons (parameterized), in the form
-    the ``dialect``'s indexes serve."""
+    the ``dialect``'s indexes serve. ``per_run``: metric/param/tag comparisons as
+    ``EXISTS`` subqueries correlated with the run, each one probe of the run's row of
+    the key (for a search that walks runs in an index's order and stops after a page);
+    otherwise as the set of runs that match (one query, read from the value indexes)."""
     import sqlalchemy as sa
 
     from .schema import latest_metrics, params, runs, tags
 
     clauses: list[Any] = []
     keyed = [c for c in comparisons if c.entity in (METRIC, PARAM, TAG) and c.op != "IS_NULL"]
-    joined = keyed[:MAX_JOINED_FILTERS] if len(keyed) > 1 else []
+    joined = keyed[:MAX_JOINED_FILTERS] if len(keyed) > 1 and not per_run else []
     if joined:
         clauses.append(runs.c.run_uuid.in_(_candidate_runs(joined, dialect)))
     for c in comparisons:
         if any(c is j for j in joined):
             continue
-        if c.entity == METRIC:
+        if per_run and c.entity in (METRIC, PARAM, TAG):
+            clauses.append(_exists_clause(c, dialect))
+        elif c.entity == METRIC:
             clauses.append(_keyed_clause(runs.c.run_uuid, latest_metrics.c.run_uuid, c))
         elif c.entity in (PARAM, TAG):
             t = params if c.entity == PARAM else tags
@@ -544,6 +551,24 @@ def _candidate_runs(comparisons: Sequence[Comparison], dialect: str) -> Any:
     return sa.select(first.c.run_uuid).select_from(joined).where(*match(first, comparisons[0]))
 
 
+def _exists_clause(c: Comparison, dialect: str) -> Any:
+    """``[NOT] EXISTS (SELECT 1 FROM <table> WHERE run_uuid = runs.run_uuid AND key = ?
+    AND value <op> ?)``: a comparison checked by one probe of (run, key) per run."""
+    import sqlalchemy as sa
+
+    from .schema import latest_metrics, params, runs, tags
+
+    t = {METRIC: latest_metrics, PARAM: params, TAG: tags}[c.entity].alias("fx")
+    cond = [t.c.run_uuid == runs.c.run_uuid, t.c.key == c.key]
+    if c.op not in ("IS_NULL", "IS_NOT_NULL"):
+        if c.entity == METRIC:
+            cond.append(_compare(t.c.value, c.op, c.value))
+        else:
+            cond += _value_match(t.c.value, c.op, c.value, dialect)
+    found = sa.exists().where(*cond).correlate(runs)
+    return ~found if c.op == "IS_NULL" else found
+
+
 def _keyed_clause(owner: Any, ref: Any, c: Comparison, dialect: str | None = None) -> Any:
     """``owner IN (SELECT ref FROM <key/value table> WHERE key = ? AND value <op> ?)``
     (NOT IN for IS NULL) over a table of (owner, key, value) rows: metrics, params and
@@ -564,20 +589,28 @@ def _keyed_clause(owner: Any, ref: Any, c: Comparison, dialect: str | None = Non
 
 
 def _value_match(col: Any, op: str, value: Any, dialect: str) -> list[Any]:
-    """A param/tag value comparison. PostgreSQL indexes ``left(value, N)`` (whole values
-    do not fit its b-tree), so equality compares that prefix, which is exact for
-    literals shorter than N characters; longer ones also compare the full value."""
-    if dialect != "postgresql" or op != "=":
+    """A param/tag value comparison, in the form PostgreSQL's indexes serve (whole
+    values do not fit its b-tree). A literal of at most N characters can only equal a
+    value of at most N: ``length(value) <= N`` lets the planner use the partial index of
+    those values, whole (migration 0017: index-only scans). A longer literal compares
+    the indexed prefix ``left(value, N)`` (migration 0006), then the full value. ``IN``
+    lists of short literals take the partial index too."""
+    if dialect != "postgresql" or op not in ("=", "IN"):
         return [_compare(col, op, value)]
     import sqlalchemy as sa
 
     from .schema import VALUE_PREFIX_CHARS as n
 
     # a literal N, not a bound parameter, or the planner cannot match the index expression
-    out = [sa.func.left(col, sa.literal_column(str(n))) == value[:n]]
-    if len(value) >= n:
-        out.append(col == value)
-    return out
+    # (nor prove the partial index's predicate)
+    limit: Any = sa.literal_column(str(n))
+    if op == "IN":
+        if all(len(v) <= n for v in value):
+            return [sa.func.length(col) <= limit, _compare(col, op, value)]
+        return [_compare(col, op, value)]
+    if len(value) <= n:
+        return [sa.func.length(col) <= limit, col == value]
+    return [sa.func.left(col, limit) == value[:n], col == value]
 
 
 def experiment_filter_clauses(comparisons: Sequence[Comparison]) -> list[Any]:

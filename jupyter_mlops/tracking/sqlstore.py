@@ -9,11 +9,12 @@ are :mod:`.series`'s, called with this store's connection.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import datasets as dataset_tables
-from . import model_metrics, paging, search, series
+from . import model_metrics, paging, search, search_walk, series
 from .clock import now_ms
 from .entities import (
     ACTIVE,
@@ -877,8 +878,24 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                     "SELECT set_config('max_parallel_workers_per_gather', '0', true), "
                     "set_config('jit', 'off', true)"
                 )
-            if order and order[0].entity == search.METRIC and (after is not None or not offset):
-                rows = self._metric_ordered_rows(conn, q, keys, after, max_results + 1)
+            if order and order[0].entity == search.METRIC:
+                walk = None
+                if self.dialect == "sqlite" and not offset and search_walk.walkable(order):
+                    # SQLite does not choose to walk the metric's index by itself
+                    per_run = self._search_where(
+                        experiment_ids,
+                        filter_string,
+                        run_view_type,
+                        visible_user_ids,
+                        viewer_id,
+                        per_run=True,
+                    )
+                    walk = functools.partial(
+                        search_walk.walk_page, conn, keys, order[0].key, per_run or []
+                    )
+                rows = self._metric_ordered_rows(
+                    conn, q, keys, after, max_results + 1, walk, 0 if after else offset
+                )
             else:
                 if after is not None:
                     # keyset: the page after the token's last row, however deep (no OFFSET)
@@ -901,16 +918,23 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         keys: list[tuple[Any, bool]],
         after: list[Any] | None,
         limit: int,
+        walk: Callable[[list[Any] | None, int], list[Any] | None] | None = None,
+        offset: int = 0,
     ) -> list[Any]:
         """A page of a search ordered first by a metric, in two parts: the runs that have
         a value (an inner join, ordered as the ``(key, value)`` index is, so the database
         can walk it and stop after the page) then those without (missing or NaN). One
         query with the metric outer-joined and NULLs last must instead sort every run
-        that matches the filter (seconds at a million runs)."""
+        that matches the filter (seconds at a million runs). ``walk`` (SQLite): reads the
+        first part by walking the index, None when it gives up (:mod:`.search_walk`).
+        ``offset``: MLflow's offset token (no keyset), skipped over both parts in turn."""
         value, asc = keys[0]
         rest = [(c.asc() if a else c.desc()).nulls_last() for c, a in keys[1:]]
         rows: list[Any] = []
-        if after is None or after[0] is not None:
+        walked = walk(after, limit) if walk and (after is None or after[0] is not None) else None
+        if walked is not None:
+            rows = walked
+        elif after is None or after[0] is not None:
             # ``>= -inf`` is ``IS NOT NULL`` here (NaN is stored as NULL), but SQLite
             # (3.40) takes only a comparison as turning the outer join into an inner
             # one, and only then walks the (key, value) index (5.6 s -> 1 ms at 100k).
@@ -921,12 +945,19 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 a = a.where(search.keyset_after(keys, after))
             # plain ASC/DESC: the index's own order (no NULLs among these rows)
             a = a.order_by(value.asc() if asc else value.desc(), *rest)
-            rows = list(conn.execute(a.limit(limit)).all())
+            rows = list(conn.execute(a.limit(limit).offset(offset or None)).all())
         if len(rows) < limit:
+            if offset and not rows:  # the offset may reach past the first part
+                with_value = q.where(value.is_not(None)).subquery()
+                n = conn.execute(sa.select(sa.func.count()).select_from(with_value)).scalar_one()
+                offset = max(0, offset - n)
+            elif offset:
+                offset = 0  # the first part had rows after the offset: the second starts
             b = q.where(value.is_(None))
             if after is not None and after[0] is None:
                 b = b.where(search.keyset_after(keys[1:], after[1:]))
-            rows += conn.execute(b.order_by(*rest).limit(limit - len(rows))).all()
+            b = b.order_by(*rest).limit(limit - len(rows)).offset(offset or None)
+            rows += conn.execute(b).all()
         return rows
 
     def count_runs(
@@ -1027,8 +1058,10 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         run_view_type: str,
         visible_user_ids: Sequence[str] | None,
         viewer_id: str | None,
+        per_run: bool = False,
     ) -> list[Any] | None:
-        """The WHERE clauses of a run search (None: no experiment can match)."""
+        """The WHERE clauses of a run search (None: no experiment can match); ``per_run``:
+        see :func:`search.run_filter_clauses`."""
         if run_view_type not in VIEW_TYPES:
             raise invalid(
                 f"Invalid view type '{run_view_type}'. Valid values are {list(VIEW_TYPES)}"
@@ -1054,7 +1087,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         return [
             experiment.in_(exp_ids),
             *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
-            *search.run_filter_clauses(comparisons, self.dialect),
+            *search.run_filter_clauses(comparisons, self.dialect, per_run),
             *_visibility_clauses(visible_user_ids, viewer_id),
         ]
 
