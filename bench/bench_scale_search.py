@@ -313,7 +313,8 @@ def load_sqlite(side: str, n: int, data: Path) -> str:
 
 
 class Client:
-    def __init__(self, base: str, headers: dict[str, str]) -> None:
+    def __init__(self, base: str, headers: dict[str, str], server: Any = None) -> None:
+        self.server = server  # its CPU time per request is printed beside the wall time
         self.url = base + "/api/2.0/mlflow/runs/search"
         self.s = requests.Session()
         self.s.headers.update(headers)
@@ -344,7 +345,11 @@ def run_cases(
 ) -> list[str]:
     rows = []
     for name, flt, order, page in CASES:
+        cpu0 = ours.server.cpu_s() if ours.server else 0.0
         t, res = timed(lambda f=flt, o=order, n=page: ours.search(f, o, n), args.repeat)
+        if ours.server:
+            cpu = (ours.server.cpu_s() - cpu0) / args.repeat * 1000
+            name = f"{name}; server CPU {cpu:.0f} ms/request"
         ids = [r["info"]["run_id"] for r in res.get("runs", [])]
         tm: list[float] | None = None
         if theirs is not None:
@@ -424,7 +429,7 @@ def bench(label: str, ours_url: str, ml_url: str | None, args: argparse.Namespac
     srv = jupyter_server(tmp / "ours", ours_url)
     msrv = mlflow_server(tmp / "mlflow", ml_url) if ml_url else None
     try:
-        ours = Client(srv.url, srv.headers)
+        ours = Client(srv.url, srv.headers, srv)
         theirs = Client(msrv.url, msrv.headers) if msrv else None
         for c in (ours, theirs):  # warm up: connections, caches
             if c is not None:

@@ -86,6 +86,20 @@ class Server:
             self.stop()
             raise
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process and its children have used:
+        per request, what a quiet machine would show as the server's share of the wall
+        time (on a loaded one the wall time also waits for a core)."""
+        total = 0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         """Resident memory of the server process and its children (MB)."""
         total = 0
