@@ -6,6 +6,7 @@ asks for the series of the charts it shows only."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -66,6 +67,16 @@ def test_wide_experiment_picker_and_compare_stay_bounded(page: Any, lab: Any) ->
         lambda r: run_series.append(r.url) if "metrics/series?" in r.url else None,
     )
 
+    searches: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: (
+            searches.append(json.loads(r.post_data or "{}"))
+            if "mlflow/runs/search" in r.url
+            else None
+        ),
+    )
+
     page.evaluate(
         "(experimentId) => { void window.jupyterapp.commands.execute("
         "'jupyter-mlops:open-runs-table', {experimentId}); }",
@@ -73,6 +84,9 @@ def test_wide_experiment_picker_and_compare_stay_bounded(page: Any, lab: Any) ->
     )
     tab = page.locator(f"#jupyter-mlops-runs-table-{exp_id}")
     expect(tab.locator("tr.jp-mlops-RunRow[data-run-id]")).to_have_count(RUNS)
+    # The tab asks for the keys its rows show, not the runs' 10,000 (issue 18).
+    assert searches and all(s.get("data_keys", {}).get("params") == [] for s in searches)
+    assert all(s["data_keys"]["metrics"] == [] for s in searches), searches
 
     # The key picker lists a bounded page of the server's keys, and says there are more.
     picker = tab.locator(".jp-mlops-ColumnPicker")
@@ -92,6 +106,12 @@ def test_wide_experiment_picker_and_compare_stay_bounded(page: Any, lab: Any) ->
     # Run 2's latest layer_4999.loss is 14999 / 2 (4 significant digits); its cfg_4999 14999.
     expect(row.locator("td.jp-mlops-RunRow-num").last).to_have_text("7500")
     expect(row.locator("td[title='14999']")).to_have_count(1)
+    # The new columns' keys were read for the rows, only those.
+    assert any(
+        s["data_keys"]["metrics"] == ["layer_4999.loss"]
+        and s["data_keys"]["params"] == ["cfg_4999"]
+        for s in searches
+    ), searches
 
     # Compare: bounded tables, charts and choices; one search narrows them all.
     page.evaluate(
