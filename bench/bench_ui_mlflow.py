@@ -45,6 +45,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # serverproc, for the UI tests' conftest
+sys.path.insert(0, str(REPO / "tests" / "ui"))  # uihelpers, which its open_in imports
 sys.path.insert(0, str(REPO / "bench"))
 
 _spec = importlib.util.spec_from_file_location("ui_conftest", REPO / "tests" / "ui" / "conftest.py")
