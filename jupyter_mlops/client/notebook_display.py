@@ -210,14 +210,45 @@ def _flush_mlflow_spans() -> None:
         _log.debug("could not flush MLflow's spans", exc_info=True)
 
 
+#: Longest wait (s), after a cell, for MLflow to store the traces it is about to display.
+MLFLOW_STORE_WAIT_S = 30.0
+
+
+def _store_mlflow_traces(module: Any) -> None:
+    """Have MLflow send the cell's traces to the server before its post-run hook displays them.
+
+    MLflow logs traces from a background queue, seconds after the cell on a loaded machine,
+    while JupyterLab's renderer reads a displayed trace from the server at once (each read
+    before it lands is a 404). Only when MLflow has traces to display; bounded, so a server
+    that does not answer only delays the display (the renderer still retries)."""
+    handler = getattr(module.IPythonTraceDisplayHandler, "_instance", None)
+    if not getattr(handler, "traces_to_display", None):
+        return
+    flush = getattr(sys.modules.get("mlflow.tracking.fluent"), "flush_trace_async_logging", None)
+    if flush is None:
+        return
+
+    def run() -> None:
+        try:
+            flush()
+        except Exception:  # noqa: BLE001 - the display goes on; the renderer retries
+            _log.debug("could not flush MLflow's trace logging", exc_info=True)
+
+    worker = threading.Thread(target=run, name="mlops-mlflow-trace-flush", daemon=True)
+    worker.start()
+    worker.join(MLFLOW_STORE_WAIT_S)
+
+
 def _take_over_mlflow_display(*_: Any) -> None:
-    """If MLflow's display handler is loaded, make it show our bundle (once), and flush
-    MLflow's spans so that its post-run hook, after this one, finds the cell's traces."""
+    """If MLflow's display handler is loaded, make it show our bundle (once), flush MLflow's
+    spans so that its post-run hook, after this one, finds the cell's traces, and have them
+    stored first (our renderer reads them from the server)."""
     module = sys.modules.get(_MLFLOW_DISPLAY)
     if module is None:
         return
     if _enabled:
         _flush_mlflow_spans()
+        _store_mlflow_traces(module)
     if _state.get("mlflow_adopted"):
         return
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 
+from jupyter_mlops.server.handlers.trace_page import PAGE_RELOADS
+
 EXP = "api/2.0/mlflow/experiments/create"
 
 
@@ -80,7 +82,17 @@ def test_the_page_shows_the_waterfall_escaped_and_names_missing_traces(api) -> N
     # Everything from user code is escaped.
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "agent &lt;b&gt;" in html
-    assert "Trace tr-missing was not found." in html
+    # A trace not stored yet (MLflow logs from a queue): the page loads itself again, counted.
+    assert "Trace tr-missing is not stored yet" in html
+    assert "http-equiv='refresh'" in html and "waited=1" in html
+    # Once the page has waited long enough, it says so and stops.
+    r = api(
+        "GET",
+        "static-files/lib/notebook-trace-renderer/index.html",
+        params=[("trace_id", "tr-missing"), ("waited", str(PAGE_RELOADS))],
+    )
+    assert "Trace tr-missing was not found." in r.body.decode()
+    assert "http-equiv" not in r.body.decode()
     # Unauthenticated: refused like every route.
     r = api(
         "GET",
@@ -89,3 +101,31 @@ def test_the_page_shows_the_waterfall_escaped_and_names_missing_traces(api) -> N
         auth=False,
     )
     assert r.status in (302, 403)
+
+
+def test_a_trace_whose_spans_are_not_stored_yet_is_waited_for(api) -> None:
+    """MLflow sends a trace's info and its spans in separate requests: the info alone makes the
+    page wait (and reload) rather than show a trace without spans for good."""
+    exp = api("POST", EXP, {"name": "trace-page-info-only"}).json["experiment_id"]
+    trace_id = "tr-" + "cd" * 16
+    info = {
+        "trace_id": trace_id,
+        "trace_location": {
+            "type": "MLFLOW_EXPERIMENT",
+            "mlflow_experiment": {"experiment_id": exp},
+        },
+        "request_time": "2023-11-14T22:13:20.000Z",
+        "execution_duration": "0.030s",
+        "state": "OK",
+        "tags": {"mlflow.traceName": "info-only"},
+    }
+    r = api("POST", "api/3.0/mlflow/traces", {"trace": {"trace_info": info}})
+    assert r.status == 200, r.body
+    path = "static-files/lib/notebook-trace-renderer/index.html"
+    html = api("GET", path, params={"trace_id": trace_id}).body.decode()
+    assert f"Trace {trace_id} is not stored yet" in html and "waited=1" in html
+    # The last load shows what there is.
+    html = api(
+        "GET", path, params=[("trace_id", trace_id), ("waited", str(PAGE_RELOADS))]
+    ).body.decode()
+    assert "info-only" in html and "No spans" in html and "http-equiv" not in html

@@ -8,7 +8,6 @@ import json
 import re
 from typing import Any
 
-import pytest
 from uihelpers import KERNEL_TIMEOUT_MS, expect, open_run, run_as_user, run_notebook, set_theme
 
 AGENT = """
@@ -269,10 +268,6 @@ print("done", top(20))
 """
 
 
-@pytest.mark.skip(
-    reason="MLflow's @mlflow.trace inline display: no trace output within 120 s in the "
-    "fresh-clone CI run (-n 2) although it passes alone; quarantined until explained"
-)
 def test_mlflow_trace_inline_with_our_renderer(page: Any, lab: Any, screenshot_dir: Any) -> None:
     """MLflow's own ``@mlflow.trace`` in a kernel that imported jupyter-mlops: our renderer, in light
     and dark, with the span tree read from the server (MLflow exports asynchronously)."""
@@ -292,10 +287,6 @@ def test_mlflow_trace_inline_with_our_renderer(page: Any, lab: Any, screenshot_d
     set_theme(page, "JupyterLab Light", light=True)
 
 
-@pytest.mark.skip(
-    reason="MLflow's @mlflow.trace inline display: no trace output within 120 s in the "
-    "fresh-clone CI run (-n 2) although it passes alone; quarantined until explained"
-)
 def test_mlflow_only_kernel_shows_mlflows_frame_from_our_server(
     page: Any, lab: Any, screenshot_dir: Any
 ) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import json
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -32,6 +33,10 @@ MAX_VALUE_CHARS = 20_000
 #: How long the page waits for traces not stored yet (MLflow exports asynchronously).
 WAIT_ATTEMPTS = 10
 WAIT_STEP_S = 0.5
+#: Times the page reloads itself (no script: a ``<meta http-equiv="refresh">``, counted by its
+#: ``waited`` query field) while a trace is still missing after the wait above: on a loaded
+#: machine MLflow's queue stores a trace later than that, and the iframe loads only once.
+PAGE_RELOADS = 24
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
@@ -163,9 +168,22 @@ def waterfall(spans: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def page(traces: list[tuple[dict[str, Any], list[dict[str, Any]]]], missing: list[str]) -> str:
-    """The HTML of the traces (``(info JSON, spans)``) and of the ids not found."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style></head>"]
+def page(
+    traces: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+    missing: list[str],
+    reload_query: str | None = None,
+) -> str:
+    """The HTML of the traces (``(info JSON, spans)``) and of the ids not found; with
+    ``reload_query``, the missing ones are not stored yet and the page loads itself again
+    with that query string."""
+    refresh = (
+        f"<meta http-equiv='refresh' content='1; url=?{escape(reload_query, quote=True)}'>"
+        if reload_query is not None and missing
+        else ""
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'>{refresh}<style>{STYLE}</style></head>"
+    ]
     parts.append("<body>")
     for info, spans in traces:
         state = str(info.get("state") or "UNSET")
@@ -177,7 +195,12 @@ def page(traces: list[tuple[dict[str, Any], list[dict[str, Any]]]], missing: lis
         )
         parts.append(waterfall(spans))
     for trace_id in missing:
-        parts.append(f"<p class='muted'>Trace {escape(trace_id)} was not found.</p>")
+        if refresh:
+            parts.append(
+                f"<p class='muted'>Trace {escape(trace_id)} is not stored yet: waiting for it…</p>"
+            )
+        else:
+            parts.append(f"<p class='muted'>Trace {escape(trace_id)} was not found.</p>")
     parts.append(
         "<p class='muted'>Open the experiment's traces in JupyterLab: MLOps sidebar → right-click "
         "the experiment → MLOps: Open traces.</p></body></html>"
@@ -194,15 +217,27 @@ class NotebookTraceRendererHandler(MLOpsHandler):
         async def work() -> None:
             fields = Fields.from_query(self.request.query_arguments)
             ids = list(dict.fromkeys(fields.strings("trace_id")))[:MAX_TRACES]
+            try:
+                waited = max(0, int(self.get_query_argument("waited", "0")))
+            except ValueError:
+                waited = PAGE_RELOADS
             store = self.store
+            last = waited >= PAGE_RELOADS
 
             def load() -> tuple[list[tuple[dict[str, Any], list[dict[str, Any]]]], list[str]]:
                 found, missing = [], []
                 for trace_id in ids:
                     try:
                         info = store.get_trace_info(trace_id).to_dict()
-                        found.append((info, store.get_trace_spans(trace_id)))
+                        spans = store.get_trace_spans(trace_id)
                     except TrackingError:
+                        missing.append(trace_id)
+                        continue
+                    # MLflow sends a trace's info and its spans in separate requests: the
+                    # info alone is not the trace yet (shown as it is on the last load).
+                    if spans or last:
+                        found.append((info, spans))
+                    else:
                         missing.append(trace_id)
                 return found, missing
 
@@ -218,7 +253,18 @@ class NotebookTraceRendererHandler(MLOpsHandler):
             self.set_header("Content-Security-Policy", CSP)
             self.set_header("X-Content-Type-Options", "nosniff")
             # (APIHandler would say JSON)
-            self.finish(page(found, missing), set_content_type="text/html; charset=utf-8")
+            reload_query = None
+            if not last:
+                query = [
+                    (k, v.decode(errors="replace"))
+                    for k, values in self.request.query_arguments.items()
+                    if k != "waited"
+                    for v in values
+                ]
+                reload_query = urlencode([*query, ("waited", str(waited + 1))])
+            self.finish(
+                page(found, missing, reload_query), set_content_type="text/html; charset=utf-8"
+            )
 
         await self.guarded(work)
 
