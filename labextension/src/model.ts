@@ -496,7 +496,7 @@ export class RunsModel implements IDisposable {
     if (this.isDisposed) {
       return Promise.resolve();
     }
-    return this._fetch().catch(() => undefined);
+    return this._fetch(false).catch(() => undefined);
   }
 
   /** Create an experiment, select it and refresh; returns its id. */
@@ -532,8 +532,13 @@ export class RunsModel implements IDisposable {
     Signal.clearData(this);
   }
 
-  /** One refresh: experiments, then the selected experiment's runs. */
-  private async _fetch(): Promise<void> {
+  /**
+   * One refresh: experiments, then the selected experiment's runs.
+   *
+   * @param readList - read the experiment list again; a runs tab's new query
+   *   (`_fetchNow`) skips it once the list is known
+   */
+  private async _fetch(readList = true): Promise<void> {
     const generation = ++this._generation;
     const current = () => generation === this._generation && !this.isDisposed;
 
@@ -542,24 +547,34 @@ export class RunsModel implements IDisposable {
       this._changed.emit();
     }
     let experiments: IExperiment[];
-    try {
-      experiments = sortExperiments(
-        await this._client.listExperiments({ view_type: 'ACTIVE_ONLY' })
-      );
-    } catch (error) {
-      if (current()) {
-        this._experimentsState = 'error';
-        this._experimentsError = describeError(error);
-        this._changed.emit();
+    if (
+      !readList &&
+      this._pinned !== null &&
+      this._experimentsState === 'ready'
+    ) {
+      // A runs tab's experiment is fixed: a new filter or sort reads its runs
+      // at once (the poll reads the experiment list again).
+      experiments = this._experiments;
+    } else {
+      try {
+        experiments = sortExperiments(
+          await this._client.listExperiments({ view_type: 'ACTIVE_ONLY' })
+        );
+      } catch (error) {
+        if (current()) {
+          this._experimentsState = 'error';
+          this._experimentsError = describeError(error);
+          this._changed.emit();
+        }
+        throw error;
       }
-      throw error;
+      if (!current()) {
+        return;
+      }
+      this._experiments = experiments;
+      this._experimentsState = 'ready';
+      this._experimentsError = null;
     }
-    if (!current()) {
-      return;
-    }
-    this._experiments = experiments;
-    this._experimentsState = 'ready';
-    this._experimentsError = null;
 
     // Keep the selection while it exists; otherwise show the latest experiment.
     const selected = this._selectedExperimentId;

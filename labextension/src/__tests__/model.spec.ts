@@ -383,6 +383,32 @@ describe('RunsModel', () => {
     }
   });
 
+  it("reads a runs tab's new filter at once, without the experiment list", async () => {
+    const tab = new RunsModel({
+      client: new MLOpsClient(server.settings()),
+      experimentId: '1'
+    });
+    try {
+      await tab.refresh();
+      expect(server.requests).toContain('2.0/mlflow/experiments/search');
+      server.requests = [];
+      await tab.setFilter("attributes.run_name = 'r2'");
+      expect(server.requests).toContain('2.0/mlflow/runs/search');
+      expect(server.requests).not.toContain('2.0/mlflow/experiments/search');
+      // A refresh (the poll's) still reads the list.
+      server.requests = [];
+      await tab.refresh();
+      expect(server.requests).toContain('2.0/mlflow/experiments/search');
+      // The sidebar's model reads the list for a filter (its selection may go).
+      await model.refresh();
+      server.requests = [];
+      await model.setFilter("attributes.run_name = 'r2'");
+      expect(server.requests).toContain('2.0/mlflow/experiments/search');
+    } finally {
+      tab.dispose();
+    }
+  });
+
   it('puts child runs under their parent whatever the sort', async () => {
     const child = (id: string, parent: string, start: number) => {
       const r = run(id, '1', start);
