@@ -62,6 +62,7 @@ def walk_page(
     where: list[Any],
     after: list[Any] | None,
     limit: int,
+    bounds: Sequence[tuple[str, float]] = (),
 ) -> list[Any] | None:
     """The runs with a value of the metric, in the search's order, after ``after`` (a
     page token's sort values): at most ``limit`` of them, or None when the filter looks
@@ -76,10 +77,16 @@ def walk_page(
     one's, so the page is the windows' matches in turn. The first window holds
     ``FIRST_WINDOW_PER_ROW`` entries per row; the share of matches found so far tells
     how many more entries the rest of the page needs, and past ``MAX_WINDOW_PER_ROW``
-    per row in all the walk gives up (a narrow filter costs the first window only)."""
+    per row in all the walk gives up (a narrow filter costs the first window only).
+
+    ``bounds``: the filter's comparisons of the order's metric itself (``(op, value)``, op
+    one of ``< <= > >= =``): a range of the same index, so the walk reads only that range
+    (``metrics.acc > 0.99`` ordered by ``acc`` finds its few runs in the first window
+    instead of walking thousands of entries before giving up)."""
     value, asc = keys[0]
     lm = value.table  # the order's alias of latest_metrics
     base = [lm.c.key == metric_key, value.is_not(None)]
+    base += [search._compare(value, op, v) for op, v in bounds]
     if after is not None:
         base.append(value >= after[0] if asc else value <= after[0])
     in_order = value.asc() if asc else value.desc()

@@ -890,8 +890,20 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                         viewer_id,
                         per_run=True,
                     )
+                    bounds = [
+                        (c.op, c.value)
+                        for c in search.parse_filter(filter_string)
+                        if c.entity == search.METRIC
+                        and c.key == order[0].key
+                        and c.op in ("<", "<=", ">", ">=", "=")
+                    ]
                     walk = functools.partial(
-                        search_walk.walk_page, conn, keys, order[0].key, per_run or []
+                        search_walk.walk_page,
+                        conn,
+                        keys,
+                        order[0].key,
+                        per_run or [],
+                        bounds=bounds,
                     )
                 rows = self._metric_ordered_rows(
                     conn, q, keys, after, max_results + 1, walk, 0 if after else offset

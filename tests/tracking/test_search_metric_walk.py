@@ -60,6 +60,11 @@ FILTERS = {
         r["m"] is not None and r["m"] > 0.15 and r["p"] in "ab"
     ),
     "tags.t IS NULL": lambda r: not r["t"],
+    # narrow, on the order's metric itself: the walk's bounds
+    "metrics.m > 0.9": lambda r: r["m"] is not None and r["m"] > 0.9,
+    "metrics.m <= 0.04 and params.p != 'b'": lambda r: (
+        r["m"] is not None and r["m"] <= 0.04 and r["p"] != "b"
+    ),
 }
 ORDERS = {
     "m DESC": (["metrics.m DESC"], [("m", False), ("start", False), ("id", True)]),
@@ -149,6 +154,8 @@ def test_sqlite_walks_the_metric_index_for_a_broad_filter_only(data):
         pytest.skip("the walk is SQLite's (PostgreSQL's planner chooses it by itself)")
     cases = (("params.p != 'a'", 2, True, 1), ("params.q = 'rare'", 2, False, 1))
     cases += (("params.p = 'c'", 7, True, 2),)  # 6 in the first 32 entries: on to a second
+    # a bound on the order's metric is the walk's range: its few runs, no fallback
+    cases += (("metrics.m > 0.9", 7, True, 1), ("metrics.m <= 0.04", 2, True, 1))
     for flt, page, alone, windows in cases:
         seen, stop = _statements(store)
         try:
