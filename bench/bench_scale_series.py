@@ -163,6 +163,7 @@ def main() -> None:
     ap.add_argument("--page", type=int, default=100_000, help="points per get-history page")
     ap.add_argument("--mlflow-export", type=int, default=200_000, help="points MLflow exports")
     ap.add_argument("--skip-mlflow", action="store_true")
+    ap.add_argument("--skip-export", action="store_true", help="only the chart's reads")
     ap.add_argument("--fresh", action="store_true")
     args = ap.parse_args()
     n = int(10_000_000 * args.scale)
@@ -207,33 +208,39 @@ def main() -> None:
             ),
         ):
             ours_series(**kw)
+            cpu0 = srv.cpu_s()
             t, npts = timed(lambda kw=kw: ours_series(**kw), args.repeat)
+            cpu = (srv.cpu_s() - cpu0) / args.repeat
             tm, mpts = None, None
             if msrv:
                 tm, mpts = timed(lambda mkw=mkw: ml_interval(**mkw), 3)
             med, mmed = statistics.median(t), (statistics.median(tm) if tm else None)
             row = (
-                f"| {name} | {ms(med)} ({npts} buckets) | "
+                f"| {name} | {ms(med)} (best {ms(min(t))}; {npts} buckets; server CPU "
+                f"{ms(cpu)}; load {load()}) | "
                 f"{ms(mmed)}{f' ({mpts} points)' if mpts is not None else ''} | "
                 f"{f'{mmed / med:,.0f}x' if mmed else ''} |"
             )
             print(row, flush=True)
             rows.append(row)
-        dt, got, rss = export(srv, args.page, None)
-        row = (
-            f"| export: get-history paged ({args.page:,}/page), {got:,} points | {dt:.1f} s "
-            f"({got / dt:,.0f} points/s), server RSS {rss.before:.0f} -> peak {rss.peak:.0f} MB | "
-        )
-        if msrv:
-            mdt, mgot, mrss = export(msrv, min(args.page, args.mlflow_export), args.mlflow_export)
-            row += (
-                f"first {mgot:,} points: {mdt:.1f} s ({mgot / mdt:,.0f} points/s), server RSS "
-                f"{mrss.before:.0f} -> peak {mrss.peak:.0f} MB | |"
+        if not args.skip_export:
+            dt, got, rss = export(srv, args.page, None)
+            row = (
+                f"| export: get-history paged ({args.page:,}/page), {got:,} points | {dt:.1f} s "
+                f"({got / dt:,.0f} points/s), server RSS {rss.before:.0f} -> peak {rss.peak:.0f} MB | "
             )
-        else:
-            row += " - | |"
-        print(row, flush=True)
-        rows.append(row)
+            if msrv:
+                mdt, mgot, mrss = export(
+                    msrv, min(args.page, args.mlflow_export), args.mlflow_export
+                )
+                row += (
+                    f"first {mgot:,} points: {mdt:.1f} s ({mgot / mdt:,.0f} points/s), server RSS "
+                    f"{mrss.before:.0f} -> peak {mrss.peak:.0f} MB | |"
+                )
+            else:
+                row += " - | |"
+            print(row, flush=True)
+            rows.append(row)
     finally:
         srv.stop()
         if msrv:

@@ -20,9 +20,13 @@ them, two metric keys per run, in batches, acknowledged one by one:
 Reported: aggregate throughput (points / wall time from the common start to the last
 writer's end), p50/p99 time to acknowledge a batch, and the check that every series
 holds exactly its points (no point lost, none duplicated: counted per series in the
-database at the end). One server process on each side: ours one Jupyter Server, MLflow
-``mlflow server --workers 1`` (``--mlflow-workers`` for more; on a loaded machine uvicorn
-kills workers that miss its health ping, and their clients' requests fail).
+database at the end), and each server's CPU time (user + system, its processes): a
+figure of its own work that the machine's load does not inflate. Ours is one Jupyter
+Server (``--store-threads``: ``MLOpsApp.store_threads``); MLflow is ``mlflow server
+--workers 4`` with a SQLAlchemy pool of 5 + 5 connections per worker
+(``MLFLOW_SQLALCHEMYSTORE_POOL_SIZE`` / ``_MAX_OVERFLOW``: with one worker and its default
+pool, 100 writers got ``QueuePool limit ... reached`` errors). The last lines give the
+ratio of throughputs and of p99s.
 """
 
 from __future__ import annotations
@@ -146,6 +150,10 @@ def writer(
     return {"lat": lat, "run_ids": run_ids, "end": time.time()}
 
 
+def ours_args(args: argparse.Namespace) -> list[str]:
+    return [f"--MLOpsApp.store_threads={args.store_threads}"] if args.store_threads else []
+
+
 def _writer_entry(a: tuple[Any, ...]) -> dict[str, Any]:
     return writer(*a)
 
@@ -211,6 +219,9 @@ class Remote:
     def rss_mb(self) -> float:
         return 0.0
 
+    def cpu_s(self) -> float:
+        return 0.0
+
     def stop(self) -> None:
         pass
 
@@ -224,9 +235,15 @@ def run_side(label: str, mode: str, side: str, args: argparse.Namespace) -> dict
         ensure_db(db, fresh=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"bench-writers-{side}-"))
         srv = (
-            jupyter_server(tmp, pg_url(db))
+            jupyter_server(tmp, pg_url(db), *ours_args(args))
             if side == "ours"
-            else mlflow_server(tmp, mlflow_pg_url(db), args.mlflow_workers)
+            else mlflow_server(
+                tmp,
+                mlflow_pg_url(db),
+                args.mlflow_workers,
+                MLFLOW_SQLALCHEMYSTORE_POOL_SIZE=str(args.mlflow_pool),
+                MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW=str(args.mlflow_overflow),
+            )
         )
     try:
         import requests
@@ -239,6 +256,7 @@ def run_side(label: str, mode: str, side: str, args: argparse.Namespace) -> dict
         )
         r.raise_for_status()
         exp_id = r.json()["experiment_id"]
+        cpu0 = srv.cpu_s()
         start = time.time() + 3 + args.writers * 0.15  # every process imported and waiting
         ctx = mp.get_context("spawn")
         with ctx.Pool(args.writers) as pool:
@@ -248,6 +266,7 @@ def run_side(label: str, mode: str, side: str, args: argparse.Namespace) -> dict
             results = pool.map(_writer_entry, jobs, chunksize=1)
         wall = max(x["end"] for x in results) - start
         rss = srv.rss_mb()
+        cpu = srv.cpu_s() - cpu0
     finally:
         srv.stop()
     lat = [t for x in results for t in x["lat"]]
@@ -270,12 +289,15 @@ def run_side(label: str, mode: str, side: str, args: argparse.Namespace) -> dict
         "series": series,
         "ok": total == distinct == expected and series == len(run_ids) * len(KEYS),
         "rss": rss,
+        "cpu": cpu,
+        "load": load(),
     }
     print(
         f"{label}: {expected:,} points in {wall:.1f} s = {out['rate']:,.0f} points/s; "
         f"ack p50 {ms(out['p50'])} p99 {ms(out['p99'])}; stored {total:,} "
         f"(distinct {distinct:,}, series {series}) {'OK' if out['ok'] else 'MISMATCH'}; "
-        f"server RSS {rss:.0f} MB; load {load()}",
+        f"server RSS {rss:.0f} MB, CPU {cpu:.1f} s ({cpu * 1000 / max(1, expected / 1000):.1f} "
+        f"ms per 1k points); load {out['load']}",
         flush=True,
     )
     return out
@@ -291,12 +313,17 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="runs each writer creates")
     ap.add_argument("--batch", type=int, default=1000, help="points per MLflow log_batch")
     ap.add_argument("--bulk", type=int, default=10_000, help="points per ours log-bulk")
+    ap.add_argument("--mlflow-workers", type=int, default=4, help="mlflow server --workers")
     ap.add_argument(
-        "--mlflow-workers",
-        type=int,
-        default=1,
-        help="mlflow server --workers (more: uvicorn kills workers that miss its health ping on a loaded machine)",
+        "--mlflow-pool", type=int, default=5, help="MLflow's SQLAlchemy pool size per worker"
     )
+    ap.add_argument(
+        "--mlflow-overflow",
+        type=int,
+        default=5,
+        help="MLflow's SQLAlchemy pool overflow per worker",
+    )
+    ap.add_argument("--store-threads", type=int, default=None, help="ours: MLOpsApp.store_threads")
     ap.add_argument(
         "--client",
         choices=("mlflow", "rest"),
@@ -334,14 +361,24 @@ def main() -> None:
         res.append(run_side(f"ours, {how} log_batch", args.client, "ours", args))
     if not args.skip_mlflow:
         res.append(run_side(f"mlflow server, {how} log_batch", args.client, "mlflow", args))
-    print("\n| writers | points/s | ack p50 | ack p99 | points stored (expected) | server RSS |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "\n| writers | points/s | ack p50 | ack p99 | points stored (expected) | server RSS "
+        "| server CPU per 1k points | load |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r in res:
         print(
             f"| {r['label']} | {r['rate']:,.0f} | {ms(r['p50'])} | {ms(r['p99'])} | "
             f"{r['stored']:,} ({r['points']:,}) {'exact' if r['ok'] else 'MISMATCH'} | "
-            f"{r['rss']:.0f} MB |"
+            f"{r['rss']:.0f} MB | {r['cpu'] * 1e6 / max(1, r['points']):.1f} ms | {r['load']} |"
         )
+    if len(res) > 1 and res[-1]["label"].startswith("mlflow"):
+        ml = res[-1]
+        for r in res[:-1]:
+            print(
+                f"{r['label']} vs {ml['label']}: throughput {r['rate'] / ml['rate']:.1f}x, "
+                f"p99 {ml['p99'] / r['p99']:.1f}x lower"
+            )
 
 
 if __name__ == "__main__":

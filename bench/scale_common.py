@@ -113,6 +113,20 @@ class Server:
                 pass
         return total / 1024
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process and its children used so far:
+        a figure of its own work that the machine's load does not inflate."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / ticks
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -171,8 +185,9 @@ def jupyter_server(root: Path, database_url: str, *extra_args: str) -> Server:
     )
 
 
-def mlflow_server(root: Path, backend_uri: str, workers: int = 1) -> Server:
-    """``mlflow server`` on ``backend_uri`` with its artifact proxy under ``root``."""
+def mlflow_server(root: Path, backend_uri: str, workers: int = 1, **extra_env: str) -> Server:
+    """``mlflow server`` on ``backend_uri`` with its artifact proxy under ``root``
+    (``extra_env``: e.g. MLflow's SQLAlchemy pool variables)."""
     port = free_port()
     cmd = [
         PY,
@@ -190,8 +205,11 @@ def mlflow_server(root: Path, backend_uri: str, workers: int = 1) -> Server:
         "--artifacts-destination",
         str(root / "artifacts"),
     ]
+    if workers > 1:  # uvicorn kills a worker that misses its 5 s health ping: on a loaded
+        # machine that dropped requests mid-answer, which is not MLflow's own speed
+        cmd += ["--uvicorn-opts", "--timeout-worker-healthcheck 300"]
     url = f"http://127.0.0.1:{port}"
-    return Server(cmd, url, url + "/health", {}, root)
+    return Server(cmd, url, url + "/health", {}, root, **extra_env)
 
 
 # -- PostgreSQL ------------------------------------------------------------------

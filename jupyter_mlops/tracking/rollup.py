@@ -54,7 +54,11 @@ def merge(a: Agg, b: Agg) -> Agg:
 
 def aggregate_points(steps: Sequence[int], tss: Sequence[int], vals: Sequence[float]) -> Agg:
     """Aggregate raw points (NaN values are left out of min/max)."""
-    finite = [v for v in vals if v == v]  # noqa: PLR0124 - NaN test
+    total = sum(vals)
+    if total == total:  # noqa: PLR0124 - no NaN (min/max at C speed)
+        finite: Sequence[float] = vals
+    else:  # a NaN (or inf - inf: then this path is right too)
+        finite = [v for v in vals if v == v]  # noqa: PLR0124 - NaN test
     last = vals[-1]
     return (
         len(steps),

@@ -17,7 +17,8 @@ import gc
 from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from itertools import pairwise
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -25,7 +26,7 @@ from sqlalchemy.engine import Connection
 from . import rollup
 from .chunks import CHUNK, decode_floats, decode_ints, encode_floats, encode_ints
 from .entities import Metric, SeriesPoint
-from .schema import BLOCK_BASE, latest_metrics, metric_blocks, metric_chunks
+from .schema import BLOCK_BASE, BLOCK_LEVELS, latest_metrics, metric_blocks, metric_chunks
 from .store import metric_columns
 from .validation import validate_key, validate_metric_value
 
@@ -83,8 +84,7 @@ def write_metrics(conn: Connection, run_id: str, cols: dict[str, Cols]) -> None:
     lm = latest_metrics
     keys = sorted(cols)  # one lock order for every writer (no deadlocks on PostgreSQL)
     state = _series_rows(conn, run_id, keys)
-    chunk_rows: list[tuple[Any, ...]] = []
-    block_rows: list[tuple[Any, ...]] = []
+    appends: list[_Append] = []
     series_updates: list[dict[str, Any]] = []
     for key in keys:
         steps, tss, vals = cols[key]
@@ -148,8 +148,7 @@ def write_metrics(conn: Connection, run_id: str, cols: dict[str, Cols]) -> None:
         ord_step = ord_step and inc_step and prev_last[0] <= steps[0]
         ord_ts = ord_ts and inc_ts and prev_last[1] <= tss[0]
         ord_step_ts = ord_step_ts and inc_step_ts and prev_last <= (steps[0], tss[0])
-        chunk_rows.extend(_chunk_rows(conn, sid, n0, steps, tss, vals))
-        block_rows.extend(_block_rows(conn, sid, n0, steps, tss, vals, inc_step, inc_ts))
+        appends.append(_Append(sid, n0, steps, tss, vals, inc_step, inc_ts))
         series_updates.append(
             {
                 "sid": sid,
@@ -164,51 +163,113 @@ def write_metrics(conn: Connection, run_id: str, cols: dict[str, Cols]) -> None:
                 "ord_step_ts": ord_step_ts,
             }
         )
+    if not appends:
+        return
+    old_chunks, old_blocks = _partials(conn, appends)
+    chunk_rows: list[tuple[Any, ...]] = []
+    block_rows: list[tuple[Any, ...]] = []
+    for ap in appends:
+        chunk_rows.extend(_chunk_rows(ap, old_chunks.get(ap.sid)))
+        block_rows.extend(_block_rows(ap, old_blocks))
     _store_rows(conn, chunk_rows, block_rows, series_updates)
+
+
+class _Append(NamedTuple):
+    """New points of one series: they get seqs ``n0..``; ``*_sorted``: x non-decreasing."""
+
+    sid: int
+    n0: int
+    steps: list[int]
+    tss: list[int]
+    vals: list[float]
+    steps_sorted: bool
+    ts_sorted: bool
+
+
+def _partials(
+    conn: Connection, appends: list[_Append]
+) -> tuple[dict[int, Any], dict[tuple[int, int, int], rollup.Agg]]:
+    """The stored partial chunk and partial blocks every append continues, read for all
+    series at once (two queries, sent together on PostgreSQL: one round trip)."""
+    chunk_keys = [(a.sid, a.n0 // CHUNK) for a in appends if a.n0 % CHUNK]
+    block_keys = [
+        (a.sid, lvl, a.n0 // BLOCK_BASE**lvl)
+        for a in appends
+        for lvl in BLOCK_LEVELS
+        if a.n0 % BLOCK_BASE**lvl
+    ]
+    ph = _ph(conn)
+    queries: list[tuple[str, tuple[Any, ...]]] = []
+    if chunk_keys:
+        cond = " OR ".join([f"(series_id = {ph} AND chunk_no = {ph})"] * len(chunk_keys))
+        queries.append(
+            (
+                f"SELECT series_id, n, steps, timestamps, vals FROM metric_chunks WHERE {cond}",
+                tuple(x for k in chunk_keys for x in k),
+            )
+        )
+    if block_keys:
+        cond = " OR ".join(
+            [f"(series_id = {ph} AND level = {ph} AND block_no = {ph})"] * len(block_keys)
+        )
+        queries.append(
+            (
+                "SELECT series_id, level, block_no, n, first_step, first_ts, min_step, "
+                "max_step, min_ts, max_ts, min_value, max_value, last_value FROM metric_blocks "
+                f"WHERE {cond}",
+                tuple(x for k in block_keys for x in k),
+            )
+        )
+    results = _fetch_all(conn, queries)
+    chunks = {r[0]: r[1:] for r in results[0]} if chunk_keys else {}
+    rows = results[-1] if block_keys else []
+    blocks = {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
+    return chunks, blocks  # type: ignore[return-value]
 
 
 def _series_rows(conn: Connection, run_id: str, keys: list[str]) -> dict[str, Any]:
     """The run's series rows of these keys. On PostgreSQL concurrent writers to one
-    series serialize on its row: missing rows are created (a racing creator's row
-    wins), then all are locked in key order."""
+    series serialize on its row: the rows are locked in key order (one round trip once
+    the series exist); missing ones are created (a racing creator's row wins) and all
+    locked again. (A deadlock that creation can meet with a third writer is retried
+    whole by the store.)"""
     lm = latest_metrics
-    state = {
-        r.key: r
-        for r in conn.execute(sa.select(lm).where(lm.c.run_uuid == run_id, lm.c.key.in_(keys)))
-    }
-    if conn.dialect.name == "postgresql":
-        missing = [k for k in keys if k not in state]
-        if missing:
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            conn.execute(
-                pg_insert(lm).on_conflict_do_nothing(index_elements=["run_uuid", "key"]),
-                [
-                    {
-                        "run_uuid": run_id,
-                        "key": k,
-                        "value": None,
-                        "timestamp": 0,
-                        "step": 0,
-                        "n": 0,
-                        "last_step": 0,
-                        "last_ts": 0,
-                        "ord_step": True,
-                        "ord_ts": True,
-                        "ord_step_ts": True,
-                    }
-                    for k in missing
-                ],
-            )
-        state = {
+    if conn.dialect.name != "postgresql":
+        return {
             r.key: r
-            for r in conn.execute(
-                sa.select(lm)
-                .where(lm.c.run_uuid == run_id, lm.c.key.in_(keys))
-                .order_by(lm.c.key)
-                .with_for_update()
-            )
+            for r in conn.execute(sa.select(lm).where(lm.c.run_uuid == run_id, lm.c.key.in_(keys)))
         }
+    locked = (
+        sa.select(lm)
+        .where(lm.c.run_uuid == run_id, lm.c.key.in_(keys))
+        .order_by(lm.c.key)
+        .with_for_update()
+    )
+    state = {r.key: r for r in conn.execute(locked)}  # one round trip once the series exist
+    missing = [k for k in keys if k not in state]
+    if missing:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(
+            pg_insert(lm).on_conflict_do_nothing(index_elements=["run_uuid", "key"]),
+            [
+                {
+                    "run_uuid": run_id,
+                    "key": k,
+                    "value": None,
+                    "timestamp": 0,
+                    "step": 0,
+                    "n": 0,
+                    "last_step": 0,
+                    "last_ts": 0,
+                    "ord_step": True,
+                    "ord_ts": True,
+                    "ord_step_ts": True,
+                }
+                for k in missing
+            ],
+        )
+        state = {r.key: r for r in conn.execute(locked)}
     return state
 
 
@@ -238,45 +299,63 @@ def _store_rows(
     series_updates: list[dict[str, Any]],
 ) -> None:
     """Write the new and extended chunks and blocks, and update the series rows."""
-    lm = latest_metrics
     ph = _ph(conn)
+    writes: list[tuple[str, list[Any]]] = []
     if chunk_rows:
-        conn.exec_driver_sql(
-            "INSERT INTO metric_chunks (series_id, chunk_no, n, steps, timestamps, vals) "
-            f"VALUES ({ph},{ph},{ph},{ph},{ph},{ph}) ON CONFLICT (series_id, chunk_no) DO UPDATE "
-            "SET n = excluded.n, steps = excluded.steps, timestamps = excluded.timestamps, "
-            "vals = excluded.vals",
-            chunk_rows,
+        writes.append(
+            (
+                "INSERT INTO metric_chunks (series_id, chunk_no, n, steps, timestamps, vals) "
+                f"VALUES ({ph},{ph},{ph},{ph},{ph},{ph}) ON CONFLICT (series_id, chunk_no) "
+                "DO UPDATE SET n = excluded.n, steps = excluded.steps, "
+                "timestamps = excluded.timestamps, vals = excluded.vals",
+                chunk_rows,
+            )
         )
     if block_rows:
         marks = ",".join([ph] * 13)
-        conn.exec_driver_sql(
-            f"INSERT INTO metric_blocks ({_BLOCK_COLS}) VALUES ({marks}) "
-            "ON CONFLICT (series_id, level, block_no) DO UPDATE SET "
-            "n = excluded.n, first_step = excluded.first_step, first_ts = excluded.first_ts, "
-            "min_step = excluded.min_step, max_step = excluded.max_step, "
-            "min_ts = excluded.min_ts, max_ts = excluded.max_ts, "
-            "min_value = excluded.min_value, max_value = excluded.max_value, "
-            "last_value = excluded.last_value",
-            block_rows,
+        writes.append(
+            (
+                f"INSERT INTO metric_blocks ({_BLOCK_COLS}) VALUES ({marks}) "
+                "ON CONFLICT (series_id, level, block_no) DO UPDATE SET "
+                "n = excluded.n, first_step = excluded.first_step, first_ts = excluded.first_ts, "
+                "min_step = excluded.min_step, max_step = excluded.max_step, "
+                "min_ts = excluded.min_ts, max_ts = excluded.max_ts, "
+                "min_value = excluded.min_value, max_value = excluded.max_value, "
+                "last_value = excluded.last_value",
+                block_rows,
+            )
         )
     if series_updates:
-        conn.execute(
-            lm.update()
-            .where(lm.c.series_id == sa.bindparam("sid"))
-            .values(
-                value=sa.bindparam("value"),
-                timestamp=sa.bindparam("timestamp"),
-                step=sa.bindparam("step"),
-                n=sa.bindparam("n"),
-                last_step=sa.bindparam("last_step"),
-                last_ts=sa.bindparam("last_ts"),
-                ord_step=sa.bindparam("ord_step"),
-                ord_ts=sa.bindparam("ord_ts"),
-                ord_step_ts=sa.bindparam("ord_step_ts"),
-            ),
-            series_updates,
+        writes.append(
+            (
+                f"UPDATE latest_metrics SET value = {ph}, timestamp = {ph}, step = {ph}, "
+                f"n = {ph}, last_step = {ph}, last_ts = {ph}, ord_step = {ph}, ord_ts = {ph}, "
+                f"ord_step_ts = {ph} WHERE series_id = {ph}",
+                [
+                    (
+                        u["value"],
+                        u["timestamp"],
+                        u["step"],
+                        u["n"],
+                        u["last_step"],
+                        u["last_ts"],
+                        u["ord_step"],
+                        u["ord_ts"],
+                        u["ord_step_ts"],
+                        u["sid"],
+                    )
+                    for u in series_updates
+                ],
+            )
         )
+    if conn.dialect.name == "postgresql":
+        # all of them in one pipeline: one round trip, not one per statement
+        with _pg_pipeline(conn) as pg, pg.cursor() as cur:
+            for sql, rows in writes:
+                cur.executemany(sql, rows)
+        return
+    for sql, rows in writes:
+        conn.exec_driver_sql(sql, rows)
 
 
 def _drop_stored(
@@ -311,35 +390,27 @@ def _drop_stored(
     return [steps[i] for i in keep], [tss[i] for i in keep], [vals[i] for i in keep]
 
 
-def _chunk_rows(
-    conn: Connection, sid: int, n0: int, steps: list[int], tss: list[int], vals: list[float]
-) -> list[tuple[Any, ...]]:
-    """Chunk rows for new points ``n0..``; a partial last chunk is extended."""
+def _chunk_rows(ap: _Append, old: Any) -> list[tuple[Any, ...]]:
+    """Chunk rows for new points ``n0..``; a partial last chunk (``old``: its stored
+    ``(n, steps, timestamps, vals)``) is extended."""
+    sid, n0, steps, tss, vals = ap.sid, ap.n0, ap.steps, ap.tss, ap.vals
     out = []
     k = len(steps)
     i = 0
     seq = n0
-    if n0 % CHUNK:
-        c = n0 // CHUNK
-        ph = _ph(conn)
-        old = conn.exec_driver_sql(
-            f"SELECT n, steps, timestamps, vals FROM metric_chunks WHERE series_id = {ph} "
-            f"AND chunk_no = {ph}",
-            (sid, c),
-        ).first()
+    if n0 % CHUNK and old is not None:
         j = min(k, CHUNK - n0 % CHUNK)
-        if old is not None:
-            out.append(
-                (
-                    sid,
-                    c,
-                    old[0] + j,
-                    bytes(old[1]) + encode_ints(steps[:j]),
-                    bytes(old[2]) + encode_ints(tss[:j]),
-                    bytes(old[3]) + encode_floats(vals[:j]),
-                )
+        out.append(
+            (
+                sid,
+                n0 // CHUNK,
+                old[0] + j,
+                bytes(old[1]) + encode_ints(steps[:j]),
+                bytes(old[2]) + encode_ints(tss[:j]),
+                bytes(old[3]) + encode_floats(vals[:j]),
             )
-            i, seq = j, n0 + j
+        )
+        i, seq = j, n0 + j
     while i < k:
         j = min(k, i + CHUNK - seq % CHUNK)
         out.append(
@@ -358,38 +429,47 @@ def _chunk_rows(
 
 
 def _block_rows(
-    conn: Connection,
-    sid: int,
-    n0: int,
-    steps: list[int],
-    tss: list[int],
-    vals: list[float],
-    steps_sorted: bool = False,
-    ts_sorted: bool = False,
+    ap: _Append, stored: dict[tuple[int, int, int], rollup.Agg]
 ) -> list[tuple[Any, ...]]:
-    """Roll-up rows for new points ``n0..``, merged into the stored partial blocks."""
-    blocks = rollup.new_blocks(n0, steps, tss, vals, steps_sorted, ts_sorted)
-    partial = [(lvl, n0 // BLOCK_BASE**lvl) for lvl in blocks if n0 % BLOCK_BASE**lvl]
-    stored: dict[tuple[int, int], rollup.Agg] = {}
-    if partial:
-        ph = _ph(conn)
-        cond = " OR ".join([f"(level = {ph} AND block_no = {ph})"] * len(partial))
-        args = tuple(x for pair in partial for x in pair)
-        for r in conn.exec_driver_sql(
-            "SELECT level, block_no, n, first_step, first_ts, min_step, max_step, min_ts, "
-            f"max_ts, min_value, max_value, last_value FROM metric_blocks WHERE series_id = {ph} "
-            f"AND ({cond})",
-            (sid, *args),
-        ):
-            stored[(r[0], r[1])] = tuple(r[2:])  # type: ignore[assignment]
+    """Roll-up rows for new points ``n0..``, merged into the stored partial blocks
+    (``stored``: by ``(series_id, level, block_no)``)."""
+    blocks = rollup.new_blocks(ap.n0, ap.steps, ap.tss, ap.vals, ap.steps_sorted, ap.ts_sorted)
     out = []
     for lvl, items in blocks.items():
         for block_no, agg in items:
-            old = stored.get((lvl, block_no))
+            old = stored.get((ap.sid, lvl, block_no))
             if old is not None:
                 agg = rollup.merge(old, agg)
-            out.append((sid, lvl, block_no, *agg))
+            out.append((ap.sid, lvl, block_no, *agg))
     return out
+
+
+def _fetch_all(
+    conn: Connection, queries: list[tuple[str, tuple[Any, ...]]]
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of each query, in the caller's transaction. On PostgreSQL (psycopg 3)
+    the queries go out together in one pipeline: one round trip for all, which is
+    what a write pays for under load (bench/RESULTS.md, "Many writers")."""
+    if len(queries) > 1 and conn.dialect.name == "postgresql":
+        with _pg_pipeline(conn) as pg:
+            cursors = [pg.execute(sql, args) for sql, args in queries]
+            return [list(c.fetchall()) for c in cursors]
+    return [list(conn.exec_driver_sql(sql, args).fetchall()) for sql, args in queries]
+
+
+@contextmanager
+def _pg_pipeline(conn: Connection) -> Iterator[Any]:
+    """The psycopg connection under ``conn`` in pipeline mode (statements are sent
+    without waiting for each answer); its errors as SQLAlchemy's, so callers (the
+    store's retry of deadlocks and races) see what a plain statement raises."""
+    import psycopg
+
+    pg = conn.connection.driver_connection
+    try:
+        with pg.pipeline():  # type: ignore[union-attr]
+            yield pg
+    except psycopg.Error as e:
+        raise sa.exc.DBAPIError.instance(None, None, e, psycopg.Error) from e
 
 
 # -- reading -----------------------------------------------------------------------
@@ -450,14 +530,10 @@ def read_series(
         if hi <= lo:
             return []
     level = rollup.choose_level(hi - lo, max_points)
-    if level == 0:
+    if level == 0 and hi - lo <= max_points:
         steps, tss, vals = points(conn, sid, lo, hi)
-        if len(steps) <= max_points:
-            return [SeriesPoint(st, t, v, v, v, 1) for st, t, v in zip(steps, tss, vals)]
-        pieces = list(map(rollup.raw_point, steps, tss, vals))
-    else:
-        pieces = _pieces(conn, sid, lo, hi, level)
-    return rollup.bucketize(pieces, max_points)
+        return [SeriesPoint(st, t, v, v, v, 1) for st, t, v in zip(steps, tss, vals)]
+    return rollup.bucketize(_grouped_pieces(conn, sid, lo, hi, level, max_points), max_points)
 
 
 def history_page(
@@ -505,14 +581,26 @@ def _seq_window(
 
 def _seq_bound(conn: Connection, sid: int, n: int, step: int, upper: bool) -> int | None:
     """The seq of the first point with a step >= ``step`` or, ``upper``, just past the
-    last point with a step <= ``step``; None when no level-1 block reaches it."""
+    last point with a step <= ``step``; None when no level-1 block reaches it.
+
+    The level-1 block is found down the pyramid in one query: steps arrived in order,
+    so the first block (or last, ``upper``) reaching ``step`` at each level is among the
+    32 children of the one found a level up; each level's scan stops within them. (A
+    scan of the level-1 blocks alone read ~150k rows for a zoom into a 10M series.)"""
     ph = _ph(conn)
     cond, order = ("min_step <=", "DESC") if upper else ("max_step >=", "ASC")
-    b = conn.exec_driver_sql(
-        f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = 1 "
-        f"AND {cond} {ph} ORDER BY block_no {order} LIMIT 1",
-        (sid, step),
-    ).scalar()
+    sql, args = "", ()  # type: tuple[str, tuple[Any, ...]]
+    for level in reversed(BLOCK_LEVELS):
+        q = f"SELECT block_no FROM metric_blocks WHERE series_id = {ph} AND level = {ph} AND {cond} {ph}"
+        a: tuple[Any, ...] = (sid, level, step)
+        if sql:
+            if upper:  # within the parent's children, scanned from the last one
+                q += f" AND block_no < ({sql}) * {BLOCK_BASE} + {BLOCK_BASE}"
+            else:
+                q += f" AND block_no >= ({sql}) * {BLOCK_BASE}"
+            a += args
+        sql, args = q + f" ORDER BY block_no {order} LIMIT 1", a
+    b = conn.exec_driver_sql(sql, args).scalar()
     if b is None:
         return None
     steps = points(conn, sid, b * BLOCK_BASE, min(n, (b + 1) * BLOCK_BASE))[0]
@@ -520,22 +608,83 @@ def _seq_bound(conn: Connection, sid: int, n: int, step: int, upper: bool) -> in
     return b * BLOCK_BASE + find(steps, step)
 
 
-def _pieces(conn: Connection, sid: int, lo: int, hi: int, top: int) -> list[rollup.Agg]:
-    ph = _ph(conn)
+def _grouped_pieces(
+    conn: Connection, sid: int, lo: int, hi: int, top: int, max_points: int
+) -> list[rollup.Agg]:
+    """The aggregates :func:`rollup.bucketize` folds into buckets, already grouped the
+    way it groups them: the seqs ``[lo, hi)`` as :func:`rollup.cover`'s pieces, whose
+    point counts are known (one point per seq) before anything is read. Each piece is
+    read as whole buckets (and the part that completes the bucket left open by the
+    pieces before it): block runs are grouped by the database, raw points by slices.
+    So a 10M-point series reads ~1000 rows, not the ~10,000 blocks of its level
+    (bench/RESULTS.md), and the buckets are the ones ungrouped pieces would give."""
+    target = max(1, -(-(hi - lo) // max_points))  # points per bucket, as bucketize
     out: list[rollup.Agg] = []
+    open_count = 0  # points in the bucket left open by the pieces so far
     for level, a, b in rollup.cover(lo, hi, top):
+        size = BLOCK_BASE**level
+        count = b - a
+        # the points (whole units of this piece) that complete the open bucket, and
+        # then the points of each full bucket of this piece
+        first = 0 if open_count == 0 else min(count, -(-(target - open_count) // size) * size)
+        per = -(-target // size) * size
         if level == 0:
-            out.extend(map(rollup.raw_point, *points(conn, sid, a, b)))
+            out.extend(_raw_groups(*points(conn, sid, a, b), first, per))
         else:
-            size = BLOCK_BASE**level
-            rows = conn.exec_driver_sql(
-                "SELECT n, first_step, first_ts, min_step, max_step, min_ts, max_ts, "
-                f"min_value, max_value, last_value FROM metric_blocks WHERE series_id = {ph} "
-                f"AND level = {ph} AND block_no >= {ph} AND block_no < {ph} ORDER BY block_no",
-                (sid, level, a // size, b // size),
-            ).fetchall()
-            out.extend(tuple(r) for r in rows)  # type: ignore[misc]
+            out.extend(
+                _block_groups(conn, sid, level, a // size, b // size, first // size, per // size)
+            )
+        if open_count and open_count + first < target:
+            open_count += first
+        else:
+            open_count = (count - first) % per
     return out
+
+
+def _raw_groups(
+    steps: list[int], tss: list[int], vals: list[float], first: int, per: int
+) -> list[rollup.Agg]:
+    """Raw points as aggregates of ``[0, first)`` and then of ``per`` points each."""
+    bounds = [0, first] if first else [0]
+    bounds += range(bounds[-1] + per, len(steps), per)
+    bounds.append(len(steps))
+    return [
+        rollup.aggregate_points(steps[i:j], tss[i:j], vals[i:j])
+        for i, j in pairwise(bounds)
+        if j > i
+    ]
+
+
+def _block_groups(
+    conn: Connection, sid: int, level: int, b0: int, b1: int, first: int, per: int
+) -> list[rollup.Agg]:
+    """Blocks ``[b0, b1)`` of a level as aggregates of ``[b0, b0 + first)`` and then of
+    ``per`` blocks each, grouped in SQL (``first``/``last`` fields from the group's
+    first and last block)."""
+    ph = _ph(conn)
+    if per == 1:  # each block its own bucket (or the open one's last): the rows as they are
+        rows = conn.exec_driver_sql(
+            "SELECT n, first_step, first_ts, min_step, max_step, min_ts, max_ts, "
+            f"min_value, max_value, last_value FROM metric_blocks WHERE series_id = {ph} "
+            f"AND level = {ph} AND block_no >= {ph} AND block_no < {ph} ORDER BY block_no",
+            (sid, level, b0, b1),
+        ).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+    start = b0 + first  # the first block of the full buckets
+    rows = conn.exec_driver_sql(
+        "SELECT g.n, f.first_step, f.first_ts, g.smin, g.smax, g.tmin, g.tmax, g.vmin, "
+        "g.vmax, l.last_value FROM (SELECT min(block_no) AS lo, max(block_no) AS hi, "
+        "sum(n) AS n, min(min_step) AS smin, max(max_step) AS smax, min(min_ts) AS tmin, "
+        "max(max_ts) AS tmax, min(min_value) AS vmin, max(max_value) AS vmax "
+        f"FROM metric_blocks WHERE series_id = {ph} AND level = {ph} AND block_no >= {ph} "
+        f"AND block_no < {ph} GROUP BY CASE WHEN block_no < {ph} THEN -1 "
+        f"ELSE (block_no - CAST({ph} AS BIGINT)) / CAST({ph} AS BIGINT) END) g "
+        f"JOIN metric_blocks f ON f.series_id = {ph} AND f.level = {ph} AND f.block_no = g.lo "
+        f"JOIN metric_blocks l ON l.series_id = {ph} AND l.level = {ph} AND l.block_no = g.hi "
+        "ORDER BY g.lo",
+        (sid, level, b0, b1, start, start, per, sid, level, sid, level),
+    ).fetchall()
+    return [(int(r[0]), *r[1:]) for r in rows]  # type: ignore[misc]
 
 
 def _series_exact(

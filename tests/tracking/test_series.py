@@ -137,3 +137,55 @@ def test_cover_splits_into_aligned_blocks():
         assert (a == pos and a % (32**level) == 0 and b % (32**level) == 0) or level == 0
         pos = b
     assert pos == 5000
+
+
+def _reference(steps, tss, values, lo, hi, max_points):
+    """The buckets of seqs [lo, hi) as ungrouped pieces give them: every block of the
+    chosen level aggregated from the raw points, every edge point on its own."""
+    level = rollup.choose_level(hi - lo, max_points)
+    if level == 0 and hi - lo <= max_points:
+        return [(steps[i], tss[i], values[i], values[i], values[i], 1) for i in range(lo, hi)]
+    pieces = []
+    for lvl, a, b in rollup.cover(lo, hi, level):
+        size = 32**lvl
+        for x in range(a, b, size):
+            pieces.append(
+                rollup.aggregate_points(
+                    steps[x : x + size], tss[x : x + size], values[x : x + size]
+                )
+            )
+    return [
+        (p.step, p.timestamp, p.value, p.min, p.max, p.count)
+        for p in rollup.bucketize(pieces, max_points)
+    ]
+
+
+def test_grouped_reads_give_the_buckets_of_every_block(store):
+    """The read groups blocks into buckets in SQL and raw points by slices: the buckets
+    are exactly those of folding every block and point one by one, at every level,
+    window and bucket count; the points were appended in odd batches, two series a call
+    (partial chunks and blocks of both continued in one write)."""
+    rid = store.create_run("0").info.run_id
+    n = 40_000
+    rng = random.Random(7)
+    values = [rng.uniform(-1, 1) for _ in range(n)]
+    other = [rng.random() for _ in range(n)]
+    steps = list(range(n))
+    tss = [1_000_000 + 3 * s for s in steps]
+    for i in range(0, n, 3_333):
+        sl = slice(i, i + 3_333)
+        store.log_bulk(
+            rid,
+            metrics=[("m", steps[sl], tss[sl], values[sl]), ("o", steps[sl], tss[sl], other[sl])],
+        )
+    for max_points in (3, 7, 100, 333, 1000, 40_000):
+        for start, end in ((None, None), (123, 39_000), (31, 32_800), (5_000, 5_999)):
+            lo = 0 if start is None else start
+            hi = n if end is None else end + 1
+            got = store.get_metric_series(
+                rid, "m", max_points=max_points, start_step=start, end_step=end
+            )
+            want = _reference(steps, tss, values, lo, hi, max_points)
+            assert [(p.step, p.timestamp, p.value, p.min, p.max, p.count) for p in got] == want
+    hist = store.get_metric_history_columns(rid, "o")
+    assert hist[0] == steps and hist[2] == other
