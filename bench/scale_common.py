@@ -113,20 +113,6 @@ class Server:
                 pass
         return total / 1024
 
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server process and its children used so far:
-        a figure of its own work that the machine's load does not inflate."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in [self.proc.pid, *_children(self.proc.pid)]:
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-            except (OSError, IndexError, ValueError):
-                pass
-        return total / ticks
-
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
