@@ -185,8 +185,8 @@ def test_panel_says_it_is_loading_on_a_slow_connection(page: Any) -> None:
 
 def test_model_links_open_the_model_and_copy_link_gives_them(page: Any, lab: Any) -> None:
     """MLflow UI's `#/models/<name>/versions/<v>` opens that model inside JupyterLab, and
-    "Copy link" on a model version or a pipeline run gives the URL of the same view
-    (issue 10, point 2)."""
+    "Copy link" on a model's tab, a model version or a pipeline run gives the URL of the same
+    view (issue 10, point 2)."""
     name = f"linked-{uuid.uuid4().hex[:6]}"
     exp_id = lab.mlflow("experiments/create", {"name": name})["experiment_id"]
     run_id = lab.mlflow("runs/create", {"experiment_id": exp_id})["run"]["info"]["run_id"]
@@ -200,6 +200,14 @@ def test_model_links_open_the_model_and_copy_link_gives_them(page: Any, lab: Any
     expect(view).to_be_visible(timeout=TIMEOUT_MS)
     expect(view.locator('.jp-mlops-VersionRow[data-version="1"]')).to_be_visible()
     assert "#" not in page.url  # opened once: a reload restores the layout instead
+
+    # "Copy link" on the model's tab (its context menu) gives the model's link.
+    tab = page.locator(f'.lm-TabBar-tab[data-id="jupyter-mlops-model-{name}"]')
+    tab.click(button="right")
+    page.locator(".lm-Menu").get_by_text("MLOps: Copy link").click()
+    expect(
+        page.locator(".Toastify__toast", has_text=f"{lab.url}mlops/#/models/{name}")
+    ).to_be_visible()
 
     copied = page.evaluate(
         "(a) => window.jupyterapp.commands.execute('jupyter-mlops:copy-link', a)",

@@ -11,7 +11,15 @@ import textwrap
 from typing import Any
 
 import pytest
-from uihelpers import KERNEL_TIMEOUT_MS, TIMEOUT_MS, expect, notebook, open_sidebar, set_theme
+from uihelpers import (
+    KERNEL_TIMEOUT_MS,
+    TIMEOUT_MS,
+    expect,
+    notebook,
+    open_sidebar,
+    run_notebook,
+    set_theme,
+)
 
 pytestmark = pytest.mark.ui
 
@@ -320,3 +328,74 @@ def test_panel_says_it_is_loading_on_a_slow_connection(page: Any, pipeline_file:
     assert held  # the first answer was held back; unroute lets it through
     expect(loading).to_have_count(0)
     expect(panel.locator(f'.jp-mlops-PipelineFile[data-path="{pipeline_file}"]')).to_be_visible()
+
+
+def test_pipeline_run_link_opens_it_and_copy_link_gives_it(
+    page: Any, lab: Any, pipeline_file: str
+) -> None:
+    """`#/pipelines/runs/<id>` opens that pipeline run's view inside JupyterLab, and "Copy
+    link" on its tab gives that URL (issue 10, point 2)."""
+    run = lab.api(
+        "POST",
+        "mlops/api/v1/pipelines/runs",
+        {"path": pipeline_file, "parameters": {"who": "linker", "pause": 0}, "run_name": "linked"},
+    )["run"]
+    run_id = run["run_id"]
+    expected = f"{lab.url}mlops/#/pipelines/runs/{run_id}"
+    page.goto(f"{lab.url}mlops/?token={lab.token}#/pipelines/runs/{run_id}")
+    body = page.locator(f'.jp-mlops-PipelineRunView-body[data-run-id="{run_id}"]')
+    expect(body).to_be_visible(timeout=TIMEOUT_MS)
+    expect(body.locator(".jp-mlops-PipelineRunView-name")).to_have_text("linked")
+    assert "#" not in page.url  # opened once: a reload restores the layout instead
+    tab = page.locator(f'.lm-TabBar-tab[data-id="jupyter-mlops-pipeline-run-{run_id}"]')
+    tab.click(button="right")
+    page.locator(".lm-Menu").get_by_text("MLOps: Copy link").click()
+    expect(page.locator(".Toastify__toast", has_text=expected)).to_be_visible()
+
+
+THREE_STEPS = """\
+name: ui-three
+steps:
+  a: {script: ok.py}
+  b: {script: ok.py, depends_on: [a]}
+  c: {script: fails.py, depends_on: [b]}
+"""
+
+
+def test_magic_in_a_notebook_loads_once_and_counts_succeeded_steps(page: Any, lab: Any) -> None:
+    """In a notebook: a second `%load_ext jupyter_mlops` says all is in place (not IPython's
+    "already loaded. To reload it" nor an error), and `%mlops pipeline run` counts the steps
+    that succeeded: 2 of 3 prints "2/3", never "3/3" (issue 10, point 12)."""
+    folder = lab.root / "work" / "threeflow"
+    folder.mkdir(exist_ok=True)
+    (folder / "three.pipeline.yaml").write_text(THREE_STEPS)
+    (folder / "ok.py").write_text("print('ok')\n")
+    (folder / "fails.py").write_text("import sys\nsys.exit(4)\n")
+    run_notebook(
+        page,
+        lab,
+        "threeflow/magic.ipynb",
+        [
+            "%load_ext jupyter_mlops",
+            "%load_ext jupyter_mlops",
+            "%mlops pipeline run three.pipeline.yaml",
+        ],
+        "%mlops and %%mlops are ready",
+    )
+    cells = page.locator(".jp-NotebookPanel:visible .jp-CodeCell")
+    again = cells.nth(1).locator(".jp-OutputArea-output")
+    expect(again).to_contain_text(
+        "jupyter-mlops is already loaded: %mlops and %%mlops are ready",
+        timeout=KERNEL_TIMEOUT_MS,
+    )
+    expect(again).not_to_contain_text("To reload it")
+    expect(
+        cells.nth(1).locator(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+        )
+    ).to_have_count(0)
+    progress = cells.nth(2).locator(".jp-OutputArea")
+    expect(progress).to_contain_text("FAILED", timeout=KERNEL_TIMEOUT_MS)
+    expect(progress).to_contain_text(re.compile(r" 2/3 c: FAILED"))
+    expect(progress).to_contain_text(re.compile(r" [12]/3 b: SUCCEEDED"))
+    assert "3/3" not in progress.inner_text()

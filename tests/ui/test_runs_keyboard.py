@@ -1,6 +1,6 @@
-"""Keyboard on the runs tables, in a real JupyterLab: Enter on a focused row opens that
-run's detail (as Enter opens a file in JupyterLab's file browser), in the main-area runs
-tab and in the sidebar's compact list (issue 10, point 10)."""
+"""Keyboard on the runs tables, in a real JupyterLab: arrow keys move between rows, Space
+ticks the focused row and Enter opens that run's detail (as in JupyterLab's file browser),
+in the main-area runs tab and in the sidebar's compact list (issue 10, point 10)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def _experiment(lab: Any) -> tuple[str, list[str]]:
 
 
 def _enter_opens(page: Any, scope: Any, down: int, run_id: str, name: str) -> None:
-    """From the first row, ``down`` ArrowDown presses reach ``run_id``'s row; Enter there
-    opens its detail in the main area."""
+    """From the first row, ``down`` ArrowDown presses reach ``run_id``'s row; Space ticks it
+    and Space again unticks it; Enter there opens its detail in the main area."""
     rows = scope.locator("tr.jp-mlops-RunRow[data-run-id]")
     rows.first.click()
     expect(rows.first).to_be_focused()
@@ -41,6 +41,12 @@ def _enter_opens(page: Any, scope: Any, down: int, run_id: str, name: str) -> No
     target = scope.locator(f'tr.jp-mlops-RunRow[data-run-id="{run_id}"]')
     expect(target).to_be_focused()
     expect(target).to_have_attribute("aria-selected", "true")
+    tick = target.locator(".jp-mlops-RunRow-check input")
+    page.keyboard.press("Space")
+    expect(tick).to_be_checked()
+    expect(scope.locator(".jp-mlops-RunRow-check input:checked")).to_have_count(1)
+    page.keyboard.press("Space")
+    expect(tick).not_to_be_checked()
     page.keyboard.press("Enter")
     detail = page.locator(f'#jupyter-mlops-run-{run_id} .jp-mlops-Detail[data-run-id="{run_id}"]')
     expect(detail).to_be_visible(timeout=TIMEOUT_MS)

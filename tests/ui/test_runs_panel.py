@@ -330,6 +330,11 @@ def test_runs_table_sorts_counts_and_pages_on_the_server(
     expect(last_child).to_have_attribute("data-depth", "1")
     expect(runs.locator(f'tr.jp-mlops-RunRow[data-run-id="{parent}"]')).to_be_visible()
     assert runs.locator(f'tr.jp-mlops-RunRow[data-run-id="{kids[0]}"]').count() == 1
+    # Both children right under their parent, though kids[0] (-0.5) outscores it (-1.0):
+    # as pipeline step runs (tagged mlflow.parentRunId) sit under their pipeline run.
+    order = rows.evaluate_all("(rs) => rs.map(r => r.dataset.runId)")
+    at = order.index(parent)
+    assert set(order[at + 1 : at + 3]) == set(kids), order[at - 2 :]
     # Children fold under their parent.
     runs.locator(f'tr[data-run-id="{parent}"] .jp-mlops-RunRow-toggle').click()
     expect(last_child).to_have_count(0)

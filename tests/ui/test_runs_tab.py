@@ -365,3 +365,37 @@ def test_live_updates_read_only_what_changed(page: Any, lab: Any) -> None:
     rows = tab.locator("tr.jp-mlops-RunRow[data-run-id]")
     expect(rows.first).to_have_attribute("data-run-id", second)
     expect(tab.locator(".jp-mlops-RunsView-count")).to_have_text("2 runs")
+
+
+def test_sidebar_list_names_its_columns(page: Any, lab: Any) -> None:
+    """The sidebar's compact list at JupyterLab's default sidebar width: the Name header
+    reads "Name" (it was blank: the narrow-sidebar style hid the second header, meant for
+    Status), and the run names have the room; only Status shrinks to coloured dots."""
+    exp_id = lab.mlflow("experiments/create", {"name": f"ui-compact-{uuid.uuid4().hex[:6]}"})[
+        "experiment_id"
+    ]
+    lab.mlflow("runs/create", {"experiment_id": exp_id, "run_name": "compact-run"})
+    panel = open_sidebar(page, PANEL, TAB)
+    panel.locator(f'.jp-mlops-ExperimentItem[data-experiment-id="{exp_id}"]').click()
+    sidebar = panel.locator(".jp-mlops-RunsSection")
+    expect(sidebar.locator("tr.jp-mlops-RunRow", has_text="compact-run")).to_be_visible()
+    assert panel.bounding_box()["width"] <= 340  # the narrow layout applies
+    readable = """(th) => {
+        const scroll = th.closest('.jp-mlops-RunsScroll').getBoundingClientRect();
+        const box = th.getBoundingClientRect();
+        return {font: parseFloat(getComputedStyle(th).fontSize),
+                clipped: th.scrollWidth > th.clientWidth + 1,
+                inside: box.left >= scroll.left - 1 && box.right <= scroll.right + 1};
+    }"""
+    name = sidebar.locator('th[data-column="name"]')
+    expect(name).to_have_text("Name")
+    shown = name.evaluate(readable)
+    assert shown["font"] > 0 and not shown["clipped"] and shown["inside"], shown
+    started = sidebar.locator('th[data-column="started"]')
+    expect(started).to_contain_text("Started")
+    shown = started.evaluate(readable)
+    assert shown["font"] > 0 and not shown["clipped"], shown
+    # Status is a dot: its header gives up its label (kept in the DOM) for the names' room.
+    status = sidebar.locator('th[data-column="status"]')
+    expect(status).to_have_text("Status")
+    assert status.evaluate(readable)["font"] == 0

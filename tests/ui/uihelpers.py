@@ -123,13 +123,15 @@ def notebook(*cells: str | tuple[str, list[str]]) -> dict[str, Any]:
     }
 
 
-def run_notebook(page: Any, lab: Any, path: str, source: str, printed: str) -> None:
-    """Save a one-cell notebook at ``path``, open it in JupyterLab, run it in its kernel
-    and wait until its first output shows ``printed``."""
+def run_notebook(page: Any, lab: Any, path: str, source: str | list[str], printed: str) -> None:
+    """Save a notebook of one cell (or of a list of cells) at ``path``, open it in
+    JupyterLab, run all its cells in its kernel and wait until its first output shows
+    ``printed``."""
+    cells = [source] if isinstance(source, str) else source
     lab.api(
         "PUT",
         f"api/contents/{path}",
-        {"type": "notebook", "format": "json", "content": notebook(source)},
+        {"type": "notebook", "format": "json", "content": notebook(*cells)},
     )
     page.evaluate(
         "(path) => { void window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
