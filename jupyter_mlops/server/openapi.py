@@ -95,7 +95,8 @@ def _multipart_paths() -> S:
         "put": {
             **op(
                 "Upload one part of a multipart upload (raw body, streamed); "
-                "the answer's ETag header names it in `complete`",
+                "the answer's ETag header names it in `complete`; 404 once the upload is "
+                "completed or aborted, even while the part is being sent",
                 EMPTY,
                 query=[query("upload_id", STR, True), query("part_number", INT64, True)],
                 tag="artifacts",

@@ -16,23 +16,44 @@ An upload lives in a staging directory beside its destination, ``.tmp-mpu-<uploa
   declared (a chunked body), it is longer than the part size, or it is the last part and
   no other part has fixed the size yet.
 
+- ``lock``: the upload's lock (``flock``) and its end mark (the file's size: 0 while the
+  upload is open, 1 once it is completed or aborted).
+
 Completing lays the listed parts end to end: parts in place cost nothing, parts in files
 of their own are copied in (``copy_file_range``, in the kernel), and the file is renamed over
 the destination, so readers never see half a file. Parts of other sizes than the client's
 usual (a client of our own making) still come out right: when a part in ``data`` is not
 where the parts before it end, the file is built anew from ranges. Aborting removes the
 staging directory.
+
+A part may still be in flight when its upload ends (a client's late retry of a part, a
+client completing or aborting early): its descriptor of ``data`` would then write into the
+published file. So every step of a part writer that touches the staging directory (opening,
+each ``pwritev``, its commit) runs under the lock held shared, after checking the end mark;
+``complete`` and ``abort`` take it exclusively to check the parts, set the mark and move
+the directory aside (``.tmp-mpu-<id>-<random>.ended.part``, a name no writer opens), then
+release it before copying, renaming and removing. They wait for one write in progress at
+most, never for a part's network transfer; the part in flight gets MLflow's
+``RESOURCE_DOES_NOT_EXIST`` at its next write or its commit (S3's ``NoSuchUpload``), as does
+a part sent after the end. A part sent again overwrites its earlier bytes in place, so its
+marker is removed when it starts: until it is committed the part is not uploaded (completing
+names it), and afterwards its ETag is the new one. A ``complete`` that fails after the mark
+(the disk full while copying) moves the directory back and clears the mark: the upload can be
+completed again or aborted. The lock is ``flock(2)``: on a local file system it orders every
+thread and process; on NFS, Linux emulates it with POSIX locks, which do not order the
+threads of one process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +63,7 @@ from .writers import ArtifactWriter, Chunk, LocalWriter
 #: MLflow's (S3's) limit on the parts of one upload.
 MAX_PARTS = 10000
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-_DATA, _SIZE, _NUM_PARTS = "data", "size", "num_parts"
+_DATA, _SIZE, _NUM_PARTS, _LOCK = "data", "size", "num_parts", "lock"
 _COPY = 64 << 20
 
 
@@ -97,66 +118,159 @@ def copy_range(fd_in: int, off_in: int, fd_out: int, off_out: int, count: int) -
         off_in, off_out, count = off_in + n, off_out + n, count - n
 
 
+class UploadLock:
+    """An upload's ``lock`` file, open: shared by part writers for each step, exclusive for
+    ``complete`` and ``abort`` (see the module's docstring). ``gone`` is the message of the
+    404 once the upload has ended."""
+
+    def __init__(self, staging: str, gone: str) -> None:
+        self.staging, self.gone = staging, gone
+        try:  # (no O_CREAT can recreate an ended upload's lock: its directory has moved)
+            self.fd: int | None = os.open(
+                os.path.join(staging, _LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+        except (FileNotFoundError, NotADirectoryError):
+            raise not_found(gone) from None
+
+    def hold(self, how: int) -> None:
+        """Take the lock (``fcntl.LOCK_SH`` or ``LOCK_EX``); a 404 if the upload has ended."""
+        assert self.fd is not None
+        fcntl.flock(self.fd, how)
+        if os.lseek(self.fd, 0, os.SEEK_END):  # the end mark (the size; cheaper than fstat)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            raise not_found(self.gone)
+
+    def release(self) -> None:
+        if self.fd is not None:  # (closed by a writer's discard: closing released it)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        self.hold(fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def end(self) -> str:
+        """(Held exclusively.) Mark the upload ended and move its directory aside; returns
+        where it is now."""
+        assert self.fd is not None
+        aside = f"{self.staging.removesuffix('.part')}-{uuid.uuid4().hex[:12]}.ended.part"
+        os.ftruncate(self.fd, 1)  # (grows a file without writing a block: no ENOSPC)
+        try:
+            os.rename(self.staging, aside)
+        except BaseException:
+            os.ftruncate(self.fd, 0)
+            raise
+        return aside
+
+    def reopen(self, aside: str) -> None:
+        """Undo :meth:`end`: the upload is back where it was, open."""
+        assert self.fd is not None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            os.rename(aside, self.staging)
+            os.ftruncate(self.fd, 0)
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+
 class PlacedPart(ArtifactWriter):
     """A part written at its offset of the upload's ``data`` file (``pwritev``); its marker
-    ``<n>.at`` appears on :meth:`commit`, once all ``length`` bytes are there."""
+    ``<n>.at`` appears on :meth:`commit`, once all ``length`` bytes are there. Made with the
+    upload's lock held shared (:meth:`LocalMultipart.part_writer`), which it then owns:
+    each write and the commit take it again and fail with a 404 once the upload has ended."""
 
     local = True
 
-    def __init__(self, staging: str, number: int, offset: int, length: int) -> None:
-        self.staging, self.number, self.offset, self.length = staging, number, offset, length
+    def __init__(self, lock: UploadLock, number: int, offset: int, length: int) -> None:
+        self.lock, self.staging = lock, lock.staging
+        self.number, self.offset, self.length = number, offset, length
         self.fd: int | None = os.open(
-            os.path.join(staging, _DATA), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
+            os.path.join(self.staging, _DATA), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
         )
+        # an earlier try of this part is about to be overwritten in place: it is no longer
+        # whole, so it no longer counts (completing names the part until this one commits)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.staging, f"{self.number}.at"))
 
     def write(self, chunks: Sequence[Chunk]) -> None:
         assert self.fd is not None
         views = [memoryview(c) for c in chunks if len(c)]
         if self.size + sum(len(v) for v in views) > self.length:
             raise invalid(f"Part {self.number} is longer than its Content-Length.")
-        while views:
-            n = os.pwritev(self.fd, views, self.offset + self.size)
-            self.size += n
-            while views and n >= len(views[0]):  # a short write (rare): send the rest
-                n -= len(views[0])
-                views.pop(0)
-            if views and n:
-                views[0] = views[0][n:]
+        # held for this write only: complete and abort wait for a write, not for a transfer
+        self.lock.hold(fcntl.LOCK_SH)
+        try:
+            while views:
+                n = os.pwritev(self.fd, views, self.offset + self.size)
+                self.size += n
+                while views and n >= len(views[0]):  # a short write (rare): send the rest
+                    n -= len(views[0])
+                    views.pop(0)
+                if views and n:
+                    views[0] = views[0][n:]
+        finally:
+            self.lock.release()
 
     def commit(self, durable: bool = False) -> None:
         if self.fd is None:
             return
-        if self.size != self.length:
-            self.discard()
-            raise invalid(f"Part {self.number} has {self.size} of its {self.length} bytes.")
-        fd, self.fd = self.fd, None
         try:
-            if durable:
-                os.fsync(fd)
+            with self.lock.shared():  # (an upload ended: a 404, whatever the part's length)
+                if self.size != self.length:
+                    n, size, length = self.number, self.size, self.length
+                    raise invalid(f"Part {n} has {size} of its {length} bytes.")
+                fd, self.fd = self.fd, None
+                try:
+                    if durable:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+                marker = os.path.join(self.staging, f"{self.number}.at")
+                _replace_with(marker, f"{self.offset} {self.length}")
+                with contextlib.suppress(FileNotFoundError):  # an earlier try kept apart
+                    os.unlink(os.path.join(self.staging, str(self.number)))
         finally:
-            os.close(fd)
-        _replace_with(
-            os.path.join(self.staging, f"{self.number}.at"), f"{self.offset} {self.length}"
-        )
-        with contextlib.suppress(FileNotFoundError):  # an earlier try kept apart
-            os.unlink(os.path.join(self.staging, str(self.number)))
+            self.discard()
 
     def discard(self) -> None:
         # bytes written without a marker are not part of anything: nothing to remove
         if self.fd is not None:
             fd, self.fd = self.fd, None
             os.close(fd)
+        self.lock.close()
 
 
 class SeparatePart(LocalWriter):
-    """A part in a file of its own (``<n>``), replacing any earlier try of it."""
+    """A part in a file of its own (``<n>``), replacing any earlier try of it. Made with the
+    upload's lock held shared, which it then owns: its writes go to its own temporary file
+    (no lock), its commit takes the lock again (a 404 once the upload has ended)."""
+
+    def __init__(self, lock: UploadLock, full: str) -> None:
+        self.lock = lock
+        super().__init__(full)
 
     def commit(self, durable: bool = False) -> None:
         was_open = self._open
-        super().commit(durable)
-        if was_open:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.full + ".at")
+        try:
+            if was_open:
+                with self.lock.shared():
+                    super().commit(durable)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.full + ".at")
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        super().discard()
+        self.lock.close()
 
 
 @dataclass
@@ -166,7 +280,8 @@ class _Part:
     etag: str
     #: offset in ``data`` (a part in place), or None (a file of its own)
     offset: int | None
-    path: str
+    #: its marker or its own file, in the staging directory
+    name: str
     mtime_ns: int
 
 
@@ -183,8 +298,15 @@ class LocalMultipart:
         full = self.repo._full(dest)
         staging = os.path.join(os.path.dirname(full), f".tmp-mpu-{upload_id}.part")
         if must_exist and not os.path.isdir(staging):
-            raise not_found(f"No multipart upload '{upload_id}' of '{dest}'.")
+            raise not_found(self._gone(dest, upload_id))
         return staging
+
+    @staticmethod
+    def _gone(dest: str, upload_id: str) -> str:
+        return f"No multipart upload '{upload_id}' of '{dest}' (completed, aborted or unknown)."
+
+    def _lock(self, dest: str, upload_id: str) -> UploadLock:
+        return UploadLock(self._staging(dest, upload_id), self._gone(dest, upload_id))
 
     def create(self, dest: str, num_parts: int | None = None) -> str:
         """Start an upload to ``dest`` (of ``num_parts`` parts, when known); returns its id."""
@@ -223,28 +345,35 @@ class LocalMultipart:
         self, dest: str, upload_id: str, part_number: int, length: int | None = None
     ) -> ArtifactWriter:
         """Where part ``part_number`` (``length`` bytes, if declared) is written, replacing
-        an earlier try of it."""
+        an earlier try of it. A 404 once the upload has ended, at once or at the writer's
+        next write or commit."""
         if not 1 <= part_number <= MAX_PARTS:
             raise invalid(f"part_number must be between 1 and {MAX_PARTS}, got {part_number}.")
-        staging = self._staging(dest, upload_id)
-        offset = self._offset(staging, part_number, length)
-        if offset is None or length is None:
-            return SeparatePart(os.path.join(staging, str(part_number)))
-        return PlacedPart(staging, part_number, offset, length)
+        lock = self._lock(dest, upload_id)
+        try:
+            with lock.shared():
+                staging = lock.staging
+                offset = self._offset(staging, part_number, length)
+                if offset is None or length is None:
+                    return SeparatePart(lock, os.path.join(staging, str(part_number)))
+                return PlacedPart(lock, part_number, offset, length)
+        except BaseException:
+            lock.close()
+            raise
 
     def _part(self, staging: str, number: int) -> _Part | None:
         """Part ``number`` as last completed, None if it never was."""
         found: list[_Part] = []
-        marker = os.path.join(staging, f"{number}.at")
+        marker = f"{number}.at"
         with contextlib.suppress(OSError, ValueError):
-            st = os.stat(marker)
-            with open(marker, encoding="ascii") as f:
+            st = os.stat(os.path.join(staging, marker))
+            with open(os.path.join(staging, marker), encoding="ascii") as f:
                 offset, length = (int(x) for x in f.read().split())
             tag = etag(length, st.st_mtime_ns)
             found.append(_Part(number, length, tag, offset, marker, st.st_mtime_ns))
-        own = os.path.join(staging, str(number))
+        own = str(number)
         with contextlib.suppress(OSError):
-            st = os.stat(own)
+            st = os.stat(os.path.join(staging, own))
             tag = etag(st.st_size, st.st_mtime_ns)
             found.append(_Part(number, st.st_size, tag, None, own, st.st_mtime_ns))
         # both only while a part is sent again, in the instant between its file and the
@@ -259,8 +388,32 @@ class LocalMultipart:
 
     def complete(self, dest: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None:
         """Put the parts, in part-number order, together at ``dest``. Every part named must
-        have been uploaded (and, when its ETag is given, be the one that answered it)."""
-        staging = self._staging(dest, upload_id)
+        have been uploaded (and, when its ETag is given, be the one that answered it). Parts
+        still in flight write nothing more (see the module's docstring)."""
+        lock = self._lock(dest, upload_id)
+        try:
+            lock.hold(fcntl.LOCK_EX)
+            try:
+                found = self._listed(lock.staging, upload_id, parts)
+                full = self.repo._full(dest)
+                if os.path.isdir(full):
+                    raise invalid(f"Cannot write artifact '{dest}': it is a directory.")
+                aside = lock.end()
+            finally:
+                lock.release()
+            try:
+                self._put_together(aside, found, full)
+            except BaseException:
+                lock.reopen(aside)
+                raise
+        finally:
+            lock.close()
+        shutil.rmtree(aside, ignore_errors=True)
+
+    def _listed(
+        self, staging: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> list[_Part]:
+        """The parts ``complete`` lists, checked, in part-number order."""
         if not parts:
             raise invalid("A multipart upload is completed with at least one part.")
         numbers = [n for n, _ in parts]
@@ -274,31 +427,31 @@ class LocalMultipart:
             if tag and tag != part.etag:
                 raise invalid(f"Part {number} of upload '{upload_id}' is not the one uploaded.")
             found.append(part)
-        full = self.repo._full(dest)
-        if os.path.isdir(full):
-            raise invalid(f"Cannot write artifact '{dest}': it is a directory.")
+        return found
+
+    def _put_together(self, staging: str, found: list[_Part], full: str) -> None:
         data = os.path.join(staging, _DATA)
         starts, end = [], 0
         for part in found:
             starts.append(end)
             end += part.length
         if all(p.offset in (None, s) for p, s in zip(found, starts, strict=True)):
-            self._fill_in_place(data, found, starts, end)
+            self._fill_in_place(staging, found, starts, end)
         else:  # parts of several sizes: a new file from ranges of the old
             built = os.path.join(staging, "built")
-            self._build(data, built, found, starts, end)
+            self._build(staging, built, found, starts, end)
             data = built
         os.replace(data, full)
-        shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
-    def _fill_in_place(data: str, parts: list[_Part], starts: list[int], end: int) -> None:
+    def _fill_in_place(staging: str, parts: list[_Part], starts: list[int], end: int) -> None:
         """Copy the parts kept apart to their offsets in ``data``, cut it at ``end``."""
+        data = os.path.join(staging, _DATA)
         fd = os.open(data, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             for part, start in zip(parts, starts, strict=True):
                 if part.offset is None:
-                    src = os.open(part.path, os.O_RDONLY | os.O_CLOEXEC)
+                    src = os.open(os.path.join(staging, part.name), os.O_RDONLY | os.O_CLOEXEC)
                     try:
                         copy_range(src, 0, fd, start, part.length)
                     finally:
@@ -308,13 +461,12 @@ class LocalMultipart:
             os.close(fd)
 
     @staticmethod
-    def _build(data: str, built: str, parts: list[_Part], starts: list[int], end: int) -> None:
+    def _build(staging: str, built: str, parts: list[_Part], starts: list[int], end: int) -> None:
         out = os.open(built, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             for part, start in zip(parts, starts, strict=True):
-                src = os.open(
-                    data if part.offset is not None else part.path, os.O_RDONLY | os.O_CLOEXEC
-                )
+                name = _DATA if part.offset is not None else part.name
+                src = os.open(os.path.join(staging, name), os.O_RDONLY | os.O_CLOEXEC)
                 try:
                     copy_range(src, part.offset or 0, out, start, part.length)
                 finally:
@@ -324,5 +476,14 @@ class LocalMultipart:
             os.close(out)
 
     def abort(self, dest: str, upload_id: str) -> None:
-        """Drop an upload and its parts."""
-        shutil.rmtree(self._staging(dest, upload_id))
+        """Drop an upload and its parts; parts still in flight write nothing more."""
+        lock = self._lock(dest, upload_id)
+        try:
+            lock.hold(fcntl.LOCK_EX)
+            try:
+                aside = lock.end()
+            finally:
+                lock.release()
+        finally:
+            lock.close()
+        shutil.rmtree(aside, ignore_errors=True)

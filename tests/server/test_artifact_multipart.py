@@ -96,7 +96,7 @@ def test_parts_are_written_in_place_once(api, mlops_app, new_run):
         assert r.status == 200, r.body
         etags[n] = r.headers["ETag"]
     names = sorted(p.name for p in staging.iterdir())
-    assert names == ["1.at", "2.at", "3.at", "4", "data", "num_parts", "size"], names
+    assert names == ["1.at", "2.at", "3.at", "4", "data", "lock", "num_parts", "size"], names
     data = staging / "data"
     assert data.read_bytes()[: 3 * size] == b"".join(pieces[:3])
     inode = data.stat().st_ino
@@ -159,6 +159,84 @@ def test_a_missing_or_cut_off_part_is_sent_again(
     assert finish(api, directory, uid, parts).status == 200
     got = api("GET", f"{ART}/{directory}/model.bin")
     assert got.status == 200 and got.body == b"".join(pieces)
+
+
+async def read_reply(reader: asyncio.StreamReader) -> tuple[int, dict]:
+    """One HTTP/1.1 response with a Content-Length body: its status and JSON body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 120)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    length = int({k.lower(): v for k, v in fields.items()}["content-length"])
+    body = await asyncio.wait_for(reader.readexactly(length), 120)
+    return status, json.loads(body)
+
+
+@pytest.mark.parametrize("end", ["complete", "abort"])
+def test_a_part_in_flight_when_the_upload_ends(
+    api, mlops_app, new_run, http_server_port, jp_asyncio_loop, end
+):
+    """Part 4 is half sent (and half written in place) when the client completes the
+    upload with parts 1-3, or aborts it: the rest of part 4 lands nowhere, the file is
+    exactly parts 1-3, and the part is answered MLflow's 404 (S3's NoSuchUpload)."""
+    exp_id, run_id = new_run
+    directory = f"{exp_id}/{run_id}/artifacts"
+    size = 200_000
+    pieces = [os.urandom(size) for _ in range(3)]
+    late = os.urandom(size)
+    uid, creds = start(api, directory, 4)
+    parts = []
+    for n in (1, 2, 3):
+        r = put_part(api, creds[n - 1], pieces[n - 1])
+        assert r.status == 200, r.body
+        parts.append({"part_number": n, "etag": r.headers["ETag"]})
+    token = mlops_app.serverapp.identity_provider.token
+    staging = staging_of(Path(mlops_app.store.artifact_root))
+    u = urlsplit(creds[3]["url"])
+
+    async def send_half() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", http_server_port[-1])
+        head = (
+            f"PUT {u.path}?{u.query} HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: token {token}\r\nContent-Length: {size}\r\n\r\n"
+        )
+        writer.write(head.encode() + late[: size // 2])
+        await writer.drain()
+        for _ in range(2400):  # the server has written some of it in place
+            if read_at(staging / "data", 3 * size, 1000) == late[:1000]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("part 4 never reached its place")
+        return reader, writer
+
+    async def send_rest(reader, writer) -> tuple[int, dict]:
+        writer.write(late[size // 2 :])
+        await writer.drain()
+        try:
+            return await read_reply(reader)
+        finally:
+            writer.close()
+
+    reader, writer = jp_asyncio_loop.run_until_complete(send_half())
+    if end == "complete":
+        assert finish(api, directory, uid, parts).status == 200
+    else:
+        r = api("POST", f"{MPU}/abort/{directory}", {"path": "model.bin", "upload_id": uid})
+        assert r.status == 200, r.body
+    status, body = jp_asyncio_loop.run_until_complete(send_rest(reader, writer))
+    assert (status, body["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST"), body
+    assert uid in body["message"]
+    dest = Path(mlops_app.store.artifact_root, directory, "model.bin")
+    if end == "complete":
+        assert dest.read_bytes() == b"".join(pieces)
+        got = api("GET", f"{ART}/{directory}/model.bin")
+        assert got.status == 200 and got.body == b"".join(pieces)
+    else:
+        assert not dest.exists()
+    assert not list(Path(mlops_app.store.artifact_root).rglob(".tmp-*"))
+    # a part sent after the end: the same 404
+    error(put_part(api, creds[3], late), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
 def test_parts_of_several_sizes_come_out_right(api, mlops_app, new_run):

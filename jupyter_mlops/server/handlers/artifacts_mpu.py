@@ -11,8 +11,11 @@ with its ``ETag``; ``complete`` (``{"upload_id", "parts": [{"part_number", "etag
 the parts together, ``abort`` drops them. Each part is written straight to its offset of
 the destination's file where it can be (:mod:`jupyter_mlops.tracking.multipart`: its
 ``Content-Length`` and ``create``'s ``num_parts`` say where); an artifact root that is not a
-local directory
-answers MLflow's "not supported" message, on which the client falls back to one ``PUT``.
+local directory answers MLflow's "not supported" message, on which the client falls back to
+one ``PUT``. A part still streaming when its upload is completed or aborted writes nothing
+more and is answered MLflow's 404 ``RESOURCE_DOES_NOT_EXIST`` (S3's ``NoSuchUpload``), like a
+part sent after the end: ``complete`` and ``abort`` do not wait for it (the store's lock,
+:class:`~jupyter_mlops.tracking.multipart.UploadLock`).
 """
 
 from __future__ import annotations
