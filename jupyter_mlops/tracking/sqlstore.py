@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from . import datasets as dataset_tables
-from . import model_metrics, paging, search, search_walk, series
+from . import model_metrics, paging, planner_stats, search, search_walk, series
 from .clock import now_ms
 from .entities import (
     ACTIVE,
@@ -111,11 +111,14 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         self.dialect = self.engine.dialect.name
         self._ph = "?" if self.dialect == "sqlite" else "%s"
         self._created = 0  # runs created through this object (planner-stats refresh)
+        self._pg_writes = 0  # runs created and logged to through it (PostgreSQL's)
         try:
             upgrade(self.engine)
             self.artifact_root = self._init_artifact_root(artifact_root)
             if self.dialect == "sqlite":
                 self._maybe_analyze()
+            else:
+                planner_stats.refresh(self.engine)
         except BaseException:
             self.engine.dispose()
             raise
@@ -162,7 +165,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
 
     def _maybe_analyze(self) -> None:
         """Refresh SQLite's planner statistics when the number of runs has doubled
-        since the last time (PostgreSQL's autovacuum does this by itself). With stats,
+        since the last time (PostgreSQL's: :mod:`.planner_stats`). With stats,
         searches start from their most selective filter; a sampled ANALYZE is cheap."""
         with self._read() as conn:
             n = conn.exec_driver_sql("SELECT count(*) FROM runs").scalar() or 0
@@ -175,6 +178,14 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             conn.exec_driver_sql("PRAGMA analysis_limit = 400")
             conn.exec_driver_sql("ANALYZE")
             self._upsert(conn, store_info, ["key"], [{"key": "analyzed_runs", "value": str(n)}])
+
+    def _pg_wrote(self) -> None:
+        """After a committed run or log write on PostgreSQL, now and then (the 1st, 2nd,
+        4th, ... of this object's), the search tables' statistics: taken where missing or
+        outgrown (:mod:`.planner_stats`), on a connection of their own, no lock held."""
+        self._pg_writes += 1
+        if planner_stats.check_due(self._pg_writes):
+            planner_stats.refresh(self.engine)
 
     # -- experiments ---------------------------------------------------------
     def create_experiment(
@@ -444,8 +455,11 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         except sa.exc.IntegrityError:
             raise already_exists(f"Run with id={rid} already exists") from None
         self._created += 1
-        if self.dialect == "sqlite" and self._created % 1000 == 0:
-            self._maybe_analyze()
+        if self.dialect == "sqlite":
+            if self._created % 1000 == 0:
+                self._maybe_analyze()
+        else:
+            self._pg_wrote()
         return self.get_run(rid)
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
@@ -692,7 +706,8 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         attempt = 0
         while True:
             try:
-                return self._log_once(run_id, cols, p_items, t_items, model_points)
+                self._log_once(run_id, cols, p_items, t_items, model_points)
+                break
             except (sa.exc.IntegrityError, sa.exc.OperationalError):
                 # PostgreSQL: a concurrent writer inserted the same param, or a deadlock
                 # victim; the transaction rolled back whole, so it is safe to redo.
@@ -700,6 +715,8 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 if self.dialect != "postgresql" or attempt >= 5:
                     raise
                 time.sleep(0.01 * attempt)
+        if self.dialect == "postgresql":
+            self._pg_wrote()
 
     def _log_once(
         self,

@@ -1,0 +1,83 @@
+"""PostgreSQL planner statistics of the tables a run search reads, kept current by the
+store itself (SQLite's are :meth:`SqlTrackingStore._maybe_analyze`'s).
+
+Without statistics (tables never analyzed: a new store before autovacuum's first
+``ANALYZE``, which lags a minute or more behind bulk logging and may be off) the planner
+multiplies default selectivities down to one row per table and plans a search ordered by
+a metric with a metric and a param filter as nested loops four deep, each a scan: 3.6 s
+at 50 runs, over a minute at 100 (``bench/RESULTS.md``). No SQL shape
+survives estimates that wrong, and hints would undo the plans that are right at a million
+runs, so the store takes the statistics: a table is analyzed when it has data and was
+never analyzed, or has grown to twice the pages its statistics were taken at (the
+planner scales their row count by the current pages, not the values' distribution), once
+the store has :data:`MIN_RUNS` runs. Autovacuum analyzes at a tenth of that growth, so
+where it keeps up this finds nothing to do.
+
+``ANALYZE`` takes a lock that neither readers nor writers of rows wait for; it runs on
+a connection of its own, outside any transaction of the caller, and ``SKIP_LOCKED``
+passes over a table that autovacuum or another store is analyzing. A failure is logged,
+never raised: statistics are an optimization of later searches, not part of a write.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+#: The tables a run search reads (filters and orders on metrics, params and tags).
+SEARCH_TABLES = ("runs", "params", "tags", "latest_metrics")
+#: Runs a store has before its statistics are taken: early, as a plan without them grows
+#: with the fourth power of the runs, and ANALYZE of tables this small takes milliseconds.
+#: (Rows per page taken from a first page partly filled underestimate the table until it
+#: doubles its pages and is analyzed again.)
+MIN_RUNS = 10
+
+_RELATIONS = sa.text(
+    "SELECT c.relname, c.reltuples, c.relpages,"
+    " pg_relation_size(c.oid) / current_setting('block_size')::int AS pages"
+    " FROM unnest(CAST(:tables AS text[])) AS t(name)"
+    " JOIN pg_class c ON c.oid = to_regclass(t.name)"
+)
+_ENOUGH_RUNS = sa.text("SELECT count(*) FROM (SELECT 1 FROM runs LIMIT :n) AS r")
+
+
+def check_due(writes: int) -> bool:
+    """Whether a store checks the statistics after its ``writes``-th write (a run created,
+    a batch logged): the 1st, 2nd, 4th, ... 1024th, then every 1024th. The check is a
+    read of the catalog."""
+    return writes > 0 and (writes & (writes - 1) == 0 or writes % 1024 == 0)
+
+
+def stale_tables(conn: sa.Connection) -> list[str]:
+    """The search tables whose statistics are missing or taken at half their pages or
+    less (none while the store has fewer than :data:`MIN_RUNS` runs)."""
+    stale = [
+        name
+        for name, reltuples, relpages, pages in conn.execute(
+            _RELATIONS, {"tables": list(SEARCH_TABLES)}
+        )
+        # reltuples < 0: never analyzed nor vacuumed (PostgreSQL 14+; 0 before, with
+        # relpages 0, which the doubling test below covers)
+        if pages > 0 and (reltuples < 0 or pages >= 2 * relpages)
+    ]
+    if stale and conn.execute(_ENOUGH_RUNS, {"n": MIN_RUNS}).scalar_one() < MIN_RUNS:
+        return []
+    return sorted(stale)
+
+
+def refresh(engine: sa.Engine) -> list[str]:
+    """``ANALYZE`` the stale search tables (:func:`stale_tables`); returns their names
+    (one that another session holds locked is passed over). Never raises."""
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            tables = stale_tables(conn)
+            if tables:
+                # the names are this module's constants, resolved by the search_path
+                conn.exec_driver_sql(f"ANALYZE (SKIP_LOCKED) {', '.join(tables)}")
+            return tables
+    except sa.exc.SQLAlchemyError as e:  # statistics never fail the caller's write
+        log.info("planner statistics of the run search tables not refreshed: %s", e)
+        return []
