@@ -636,18 +636,19 @@ class SqlTraceStore(TraceStore):
         offset = decode_page_token(page_token)
         ids = experiment_int_ids(experiment_ids)
         tc = t.traces.c
-        q = (
-            sa.select(t.traces)
-            .where(
-                tc.experiment_id.in_(ids),
-                *trace_search.filter_clauses(comparisons),
-                *t.owner_clauses(visible_owners, viewer),
-            )
-            .order_by(*trace_search.order_clauses(order))
-            .offset(offset)
-            .limit(max_results + 1)
-        )
         with self._read() as conn:
+            driver = trace_search.pick_driver(conn, comparisons)
+            q = (
+                sa.select(t.traces)
+                .where(
+                    tc.experiment_id.in_(ids),
+                    *trace_search.filter_clauses(comparisons, driver),
+                    *t.owner_clauses(visible_owners, viewer),
+                )
+                .order_by(*trace_search.order_clauses(order))
+                .offset(offset)
+                .limit(max_results + 1)
+            )
             rows = list(conn.execute(q))
             more = len(rows) > max_results
             infos = t.load_infos(conn, rows[:max_results])
