@@ -15,7 +15,9 @@ from hubhelpers import HERE, LABEXTENSION, REPO, TEST_TEAMS, Hub
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def hub(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Hub]:
+    """A hub on a fake cluster; a test module without a tracking service in mind sets
+    ``HUB_ADVERTISES_TRACKING = False`` (``Hub.advertise_tracking``)."""
 
     from fakek8s import FakeKubernetes, Runtime
 
@@ -99,6 +101,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     }
     env.pop("KUBERNETES_SERVICE_HOST", None)
     hub = Hub("", token, None, k8s, workdir / "jupyterhub.log", workdir, env)
+    hub.advertise_tracking = getattr(request.module, "HUB_ADVERTISES_TRACKING", True)
     try:
         hub.launch_on_free_ports()
         yield hub

@@ -70,6 +70,10 @@ class Hub:
 
     #: The jupyterhub config file (in tests/hub) this hub runs with.
     config = "hub_test_config.py"
+    #: Whether the spawner points servers at a hub-wide tracking service (``tracking_url``).
+    #: Tests of a hub without one turn it off: a team server's services record their runs
+    #: on the service it is given, so a job there fails when none answers.
+    advertise_tracking = True
 
     def answers(self) -> bool:
         """Whether the hub is up: its REST API answers through the proxy."""
@@ -97,7 +101,12 @@ class Hub:
             ports = {var: free_port() for var in (*PORT_VARS, *more_port_vars)}
             self.url = f"http://127.0.0.1:{ports['MLOPS_TEST_PROXY_PORT']}"
             self.env.update({var: str(port) for var, port in ports.items()})
-            self.env["JUPYTER_MLOPS_HUB_TRACKING_URL"] = f"{self.url}/services/mlops-tracking/mlops"
+            if self.advertise_tracking:
+                self.env["JUPYTER_MLOPS_HUB_TRACKING_URL"] = (
+                    f"{self.url}/services/mlops-tracking/mlops"
+                )
+            else:
+                self.env.pop("JUPYTER_MLOPS_HUB_TRACKING_URL", None)
             offset = self.log.stat().st_size if self.log.exists() else 0
             try:
                 self.launch()

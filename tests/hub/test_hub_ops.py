@@ -30,6 +30,10 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 pytestmark = pytest.mark.slow
 
+# GPUs, quotas and culling: this hub runs no tracking service, so its spawner points
+# servers at none (a team server's jobs then track their runs in its own store).
+HUB_ADVERTISES_TRACKING = False
+
 GPU_TIMEOUT = 12
 WARN_BEFORE = 6
 OPS_TEAM = f"""\
