@@ -21,6 +21,7 @@ Numeric attributes take ``= != < <= > >=`` and a number; the others strings.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -206,32 +207,101 @@ def _status_value(v: Any) -> Any:
 
 #: A filter whose index range holds fewer rows than this drives the search (SQLite).
 DRIVE_MAX_ROWS = 500
+#: Most case variants of an ``ILIKE`` prefix read as index ranges (one range each).
+ILIKE_MAX_RANGES = 8
 
-#: An index range: the table and its ``column IN (values)`` terms.
-_Range = tuple[sa.Table, list[tuple[str, tuple[Any, ...]]]]
+#: Index rows of a comparison, one range of an index: the table, its ``column IN
+#: (values)`` terms and its other conditions ``(column, op, value)``: bounds (``<``,
+#: ``<=``, ``>``, ``>=``) on the index's next column, and ``LIKE``/``ILIKE`` rechecked
+#: on the rows in the bounds.
+_Segment = tuple[sa.Table, list[tuple[str, tuple[Any, ...]]], list[tuple[str, str, Any]]]
 
 
-def _index_range(c: Comparison) -> _Range | None:
-    """The rows of a comparison's ``EXISTS`` when an index reads them as a range (``=``
-    or ``IN`` on a span's name or type, a tag's, metadata's or span attribute's value);
-    None for the others."""
-    if c.op not in ("=", "IN"):
-        return None
-    values = c.value if isinstance(c.value, tuple) else (c.value,)
-    if not values:
-        return None
+def _successor(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (code point
+    order, SQLite's BINARY collation of UTF-8); None if there is none."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if last == 0xD800:  # a surrogate is no character: the next one is
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(last)
+        prefix = prefix[:-1]
+    return None
+
+
+def _ilike_prefixes(prefix: str) -> list[str]:
+    """Case variants of ``prefix`` that start every string ``ILIKE`` it: SQLite's
+    ``lower()`` folds ASCII letters only; cut before the letter that would make more
+    than :data:`ILIKE_MAX_RANGES` variants (the ranges then hold more rows, rechecked)."""
+    out = [""]
+    for ch in prefix:
+        if ch.isascii() and ch.isalpha():
+            if 2 * len(out) > ILIKE_MAX_RANGES:
+                break
+            out = [v + c for v in out for c in (ch.lower(), ch.upper())]
+        else:
+            out = [v + ch for v in out]
+    return out
+
+
+def _value_ranges(col: str, op: str, value: Any) -> list[list[tuple[str, str, Any]]] | None:
+    """Conditions on ``col`` per index range that hold the rows of ``col <op> value``:
+    ``=``/``IN`` (none here: the caller's ``IN`` term), ``!=``/``NOT IN`` (the ranges
+    between the values), ``LIKE``/``ILIKE`` with a prefix before the first wildcard;
+    None when no range does (a pattern that starts with a wildcard)."""
+    if op in ("!=", "NOT_IN"):
+        values = sorted(set(value if isinstance(value, tuple) else (value,)))
+        if not values:
+            return None
+        out = [[(col, "<", values[0])]]
+        out += [[(col, ">", lo), (col, "<", hi)] for lo, hi in pairwise(values)]
+        return out + [[(col, ">", values[-1])]]
+    if op in ("LIKE", "ILIKE") and isinstance(value, str):
+        cut = min((i for i in (value.find("%"), value.find("_")) if i >= 0), default=len(value))
+        prefix = value[:cut]
+        if not prefix:
+            return None
+        out = []
+        for p in [prefix] if op == "LIKE" else _ilike_prefixes(prefix):
+            conds = [(col, ">=", p)]
+            if (hi := _successor(p)) is not None:
+                conds.append((col, "<", hi))
+            out.append([*conds, (col, op, value)])
+        return out
+    return None
+
+
+def _index_ranges(c: Comparison) -> list[_Segment] | None:
+    """The rows of a comparison's ``EXISTS`` as index ranges, on a span's name, type or
+    status, a tag's, metadata's or span attribute's value: ``=``, ``IN``, ``!=``,
+    ``NOT IN``, and ``LIKE``/``ILIKE`` with a prefix; None for the others."""
+    table: sa.Table
     if c.entity in (TAG, META):
         table = t.trace_tags if c.entity == TAG else t.trace_metadata
-        return table, [("key", (c.key,)), ("value", values)]
-    if c.entity != SPAN:
+        eq, col = [("key", (c.key,))], "value"
+    elif c.entity != SPAN:
         return None
-    if c.key in ("name", "type"):
-        return t.spans, [(SPAN_FIELDS[c.key], values)]
-    if c.key == f"attributes.{t.ATTR_SPAN_TYPE}":
-        return t.spans, [("span_type", values)]
-    if c.key.startswith("attributes.") and c.key != f"attributes.{t.ATTR_REQUEST_ID}":
-        return t.span_attributes, [("key", (c.key[len("attributes.") :],)), ("value", values)]
-    return None
+    elif c.key in SPAN_FIELDS:
+        table, eq, col = t.spans, [], SPAN_FIELDS[c.key]
+    elif c.key == f"attributes.{t.ATTR_SPAN_TYPE}":
+        table, eq, col = t.spans, [], "span_type"
+    elif c.key.startswith("attributes.") and c.key != f"attributes.{t.ATTR_REQUEST_ID}":
+        table, eq, col = t.span_attributes, [("key", (c.key[len("attributes.") :],))], "value"
+    else:
+        return None
+    if c.op in ("=", "IN"):
+        values = c.value if isinstance(c.value, tuple) else (c.value,)
+        return [(table, [*eq, (col, values)], [])] if values else None
+    ranges = _value_ranges(col, c.op, c.value)
+    return None if ranges is None else [(table, eq, conds) for conds in ranges]
+
+
+def _sql_condition(col: str, op: str) -> str:
+    """A condition of :data:`_Segment` in SQLite's SQL, as SQLAlchemy compiles it."""
+    if op == "ILIKE":
+        return f"lower({col}) LIKE lower(?)"
+    return f"{col} {op} ?"
 
 
 def pick_driver(conn: Any, comparisons: Sequence[Comparison]) -> int | None:
@@ -242,8 +312,8 @@ def pick_driver(conn: Any, comparisons: Sequence[Comparison]) -> int | None:
     page when the filter is common but reads every trace when it matches few or none
     (100k traces: ~150 ms for a span name no trace has). Its statistics hold an average
     per index, not per value, so the planner cannot tell the two apart; this counts the
-    index entries of each comparison that has an index range, up to
-    :data:`DRIVE_MAX_ROWS`, and picks the one with fewest when it has fewer: reading
+    index entries of each comparison that has index ranges (:func:`_index_ranges`), up
+    to :data:`DRIVE_MAX_ROWS`, and picks the one with fewest when it has fewer: reading
     those rows and sorting their traces costs less than the walk (~1.5 µs per row).
     One statement of plain SQL on the driver's connection (the same transaction):
     SQLAlchemy's building and results would cost more than the probe, which a common
@@ -251,21 +321,38 @@ def pick_driver(conn: Any, comparisons: Sequence[Comparison]) -> int | None:
     whose planner turns a selective ``EXISTS`` into a semi-join on the index itself."""
     if conn.dialect.name != "sqlite":
         return None
-    found = [(i, r) for i, c in enumerate(comparisons) if (r := _index_range(c)) is not None]
+    found = [(i, r) for i, c in enumerate(comparisons) if (r := _index_ranges(c)) is not None]
     if not found:
         return None
-    counts, params = [], []
-    for _, (table, terms) in found:
-        where = " AND ".join(f"{col} IN ({', '.join('?' * len(vs))})" for col, vs in terms)
+    counts: list[str] = []
+    params: list[Any] = []
+    for _, segments in found:
+        selects = []
+        for table, eq, conds in segments:
+            where = [f"{col} IN ({', '.join('?' * len(vs))})" for col, vs in eq]
+            where += [_sql_condition(col, op) for col, op, _ in conds]
+            selects.append(f"SELECT 1 FROM {table.name} WHERE {' AND '.join(where)}")
+            params += [v for _, vs in eq for v in vs] + [v for _, _, v in conds]
         counts.append(
-            f"(SELECT count(*) FROM (SELECT 1 FROM {table.name} WHERE {where} "
-            f"LIMIT {DRIVE_MAX_ROWS}))"
+            f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {DRIVE_MAX_ROWS}))"
         )
-        params += [v for _, vs in terms for v in vs]
     raw = conn.connection.driver_connection
     row = raw.execute(f"SELECT {', '.join(counts)}", tuple(params)).fetchone()
     n, i = min((n, i) for n, (i, _) in zip(row, found, strict=True))
     return i if n < DRIVE_MAX_ROWS else None
+
+
+def _driven(segments: list[_Segment]) -> Any:
+    """``trace_id IN`` the traces of a comparison's index rows (its ``EXISTS``'s)."""
+    selects = [
+        sa.select(table.c.trace_id).where(
+            *(table.c[col].in_(vs) for col, vs in eq),
+            *(_compare(table.c[col], op, v) for col, op, v in conds),
+        )
+        for table, eq, conds in segments
+    ]
+    rows = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+    return t.traces.c.trace_id.in_(rows)
 
 
 def filter_clauses(comparisons: Sequence[Comparison], driver: int | None = None) -> list[Any]:
@@ -275,11 +362,9 @@ def filter_clauses(comparisons: Sequence[Comparison], driver: int | None = None)
     tc = t.traces.c
     out: list[Any] = []
     for i, c in enumerate(comparisons):
-        drive = _index_range(c) if i == driver else None
+        drive = _index_ranges(c) if i == driver else None
         if drive is not None:  # the same rows as its EXISTS
-            table, terms = drive
-            cond = [table.c[col].in_(vs) for col, vs in terms]
-            out.append(tc.trace_id.in_(sa.select(table.c.trace_id).where(*cond)))
+            out.append(_driven(drive))
         elif c.entity == TAG:
             out.append(_keyed(t.trace_tags, c))
         elif c.entity == META:
