@@ -512,6 +512,19 @@ def run_filter_clauses(
     return clauses
 
 
+def split_absence(comparisons: Sequence[Comparison]) -> tuple[Comparison | None, list[Comparison]]:
+    """For a count: the filter's one metric/param/tag ``IS NULL`` comparison and the
+    others, when no other comparison names a metric, param or tag (else ``None`` and
+    all of them). ``count(F and k IS NULL) = count(F) - count(F and k IS NOT NULL)``:
+    both sides name the same rows of key ``k`` (any value, NULL included), so the two
+    are exact complements. With another keyed comparison the second count joins both
+    keys' rows (a probe per candidate, no cheaper than the plain filter)."""
+    keyed = [c for c in comparisons if c.entity in (METRIC, PARAM, TAG)]
+    if len(keyed) != 1 or keyed[0].op != "IS_NULL":
+        return None, list(comparisons)
+    return keyed[0], [c for c in comparisons if c is not keyed[0]]
+
+
 #: Most metric/param/tag comparisons of one filter joined into one candidate query (the
 #: rest are one ``IN`` each): PostgreSQL plans a join of more tables than its
 #: ``join_collapse_limit`` (8, with runs and the order's) in the order written.
