@@ -66,6 +66,7 @@ from .schema import (
 )
 from .schema import params as run_params
 from .schema import tags as run_tags
+from .stats_keeper import StatisticsKeeper
 from .store import (
     DataKeys,
     Series,
@@ -111,21 +112,29 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         self.engine = make_engine(normalize_uri(uri))
         self.dialect = self.engine.dialect.name
         self._ph = "?" if self.dialect == "sqlite" else "%s"
-        self._created = 0  # runs created through this object (planner-stats refresh)
-        self._pg_writes = 0  # runs created and logged to through it (PostgreSQL's)
+        #: The search tables' planner statistics, refreshed off the write path.
+        self.statistics = self._statistics_keeper()
         try:
             upgrade(self.engine)
             self.artifact_root = self._init_artifact_root(artifact_root)
-            if self.dialect == "sqlite":
-                self._maybe_analyze()
-            else:
-                planner_stats.refresh(self.engine)
         except BaseException:
             self.engine.dispose()
             raise
+        self.statistics.request()  # missing or outgrown: bulk loads, other stores' runs
 
     def close(self) -> None:
+        self.statistics.close()
         self.engine.dispose()
+
+    def _statistics_keeper(self) -> StatisticsKeeper:
+        engine = self.engine
+        if self.dialect != "sqlite":
+            return StatisticsKeeper(lambda: planner_stats.refresh(engine), self.uri)
+        # in memory: one connection, which a second thread must not share
+        in_file = sqlite_path(self.uri) is not None
+        return StatisticsKeeper(
+            lambda: planner_stats.refresh_sqlite(engine), self.uri, background=in_file
+        )
 
     # -- connections ---------------------------------------------------------
     def _write(self) -> AbstractContextManager[Connection]:
@@ -163,30 +172,6 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 )
                 current = artifact_root
             return current
-
-    def _maybe_analyze(self) -> None:
-        """Refresh SQLite's planner statistics when the number of runs has doubled
-        since the last time (PostgreSQL's: :mod:`.planner_stats`). With stats,
-        searches start from their most selective filter; a sampled ANALYZE is cheap."""
-        with self._read() as conn:
-            n = conn.exec_driver_sql("SELECT count(*) FROM runs").scalar() or 0
-            seen = conn.execute(
-                sa.select(store_info.c.value).where(store_info.c.key == "analyzed_runs")
-            ).scalar()
-        if n < 100 or (seen is not None and n < 2 * int(seen)):
-            return
-        with self._write() as conn:
-            conn.exec_driver_sql("PRAGMA analysis_limit = 400")
-            conn.exec_driver_sql("ANALYZE")
-            self._upsert(conn, store_info, ["key"], [{"key": "analyzed_runs", "value": str(n)}])
-
-    def _pg_wrote(self) -> None:
-        """After a committed run or log write on PostgreSQL, now and then (the 1st, 2nd,
-        4th, ... of this object's), the search tables' statistics: taken where missing or
-        outgrown (:mod:`.planner_stats`), on a connection of their own, no lock held."""
-        self._pg_writes += 1
-        if planner_stats.check_due(self._pg_writes):
-            planner_stats.refresh(self.engine)
 
     # -- experiments ---------------------------------------------------------
     def create_experiment(
@@ -455,12 +440,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 )
         except sa.exc.IntegrityError:
             raise already_exists(f"Run with id={rid} already exists") from None
-        self._created += 1
-        if self.dialect == "sqlite":
-            if self._created % 1000 == 0:
-                self._maybe_analyze()
-        else:
-            self._pg_wrote()
+        self.statistics.wrote()
         return self.get_run(rid)
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
@@ -716,8 +696,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 if self.dialect != "postgresql" or attempt >= 5:
                     raise
                 time.sleep(0.01 * attempt)
-        if self.dialect == "postgresql":
-            self._pg_wrote()
+        self.statistics.wrote()
 
     def _log_once(
         self,

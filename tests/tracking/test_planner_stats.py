@@ -1,11 +1,13 @@
-"""PostgreSQL: the store keeps the planner statistics of the tables a search reads, as
-SQLite's store does (``_maybe_analyze``). Without them a search ordered by a metric with
+"""The store keeps the planner statistics of the tables a search reads, on a thread of
+its own (``stats_keeper``): PostgreSQL's (``planner_stats.refresh``) and SQLite's
+(``refresh_sqlite``). Without them a search ordered by a metric with
 a metric and a param filter was planned as nested loops of scans: 50 runs 3.6 s, 100
 runs over a minute (``bench/RESULTS.md``). Autovacuum is turned off on the tables here,
 so only the store can have analyzed them."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from pathlib import Path
 
@@ -14,12 +16,14 @@ import sqlalchemy as sa
 
 from jupyter_mlops.tracking import planner_stats
 from jupyter_mlops.tracking.entities import Metric
+from jupyter_mlops.tracking.schema import runs, store_info
 from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
 
 
 @pytest.fixture
 def pg_store(pg_schema_url: str, tmp_path: Path):
     s = SqlTrackingStore(pg_schema_url, artifact_root=str(tmp_path / "artifacts"))
+    s.statistics.wait()
     with s.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for t in planner_stats.SEARCH_TABLES:
             conn.exec_driver_sql(f"ALTER TABLE {t} SET (autovacuum_enabled = off)")
@@ -28,8 +32,10 @@ def pg_store(pg_schema_url: str, tmp_path: Path):
 
 
 def reltuples(store: SqlTrackingStore) -> dict[str, float]:
-    """Each search table's row count as of its last ANALYZE: -1 never analyzed, 0 when
-    empty (the migrations analyze params and tags as they index them)."""
+    """Each search table's row count as of its last ANALYZE (once the store's refreshes
+    asked for so far have run): -1 never analyzed, 0 when empty (the migrations analyze
+    params and tags as they index them)."""
+    store.statistics.wait()
     with store.engine.connect() as conn:
         return {
             t: conn.execute(
@@ -74,6 +80,7 @@ def test_logged_runs_get_statistics_once_there_are_a_few(pg_store):
     stats = reltuples(store)
     assert stats["runs"] >= planner_stats.MIN_RUNS, stats
     assert min(stats.values()) > 0, stats
+    store.statistics.wait()
     with store.engine.connect() as conn:
         columns = conn.execute(
             sa.text(
@@ -130,3 +137,95 @@ def test_a_store_opened_on_unanalyzed_runs_analyzes_them(pg_store, pg_schema_url
 def test_the_check_schedule():
     due = [n for n in range(1, 5000) if planner_stats.check_due(n)]
     assert due == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3072, 4096]
+
+
+def add_runs(store: SqlTrackingStore, eid: str, n: int) -> None:
+    """``n`` runs written another way than the store's (a bulk load: no check counted)."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            runs.insert(),
+            [
+                {
+                    "run_uuid": uuid.uuid4().hex,
+                    "experiment_id": int(eid),
+                    "status": "FINISHED",
+                    "lifecycle_stage": "active",
+                    "start_time": i,
+                }
+                for i in range(n)
+            ],
+        )
+
+
+def analyzed_runs(store: SqlTrackingStore) -> float | None:
+    """The runs the store's statistics were taken at (None: never), once the refreshes
+    asked for so far have run."""
+    store.statistics.wait()
+    with store.engine.connect() as conn:
+        if store.dialect == "sqlite":
+            seen = conn.execute(
+                sa.select(store_info.c.value).where(store_info.c.key == "analyzed_runs")
+            ).scalar()
+            return None if seen is None else float(seen)
+        n = conn.execute(
+            sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('runs')")
+        ).scalar_one()
+        return None if n < 0 else n
+
+
+def test_a_write_does_not_wait_for_the_statistics(store):
+    """The write that crosses a check point returns while the refresh it asked for is
+    held back (the test holds the keeper's lock): ANALYZE runs after, off the write."""
+    eid = store.create_experiment(f"stats-{uuid.uuid4().hex}")
+    add_runs(store, eid, 300)
+    assert analyzed_runs(store) is None
+    with store.statistics.refreshing:
+        rid = store.create_run(eid, run_name="first write").info.run_id  # a check point
+        store.log_batch(rid, metrics=[Metric("acc", 0.5, 0, 0)])  # and another
+        threads = [t.name for t in threading.enumerate()]
+        assert f"planner-stats-{store.uri}" in threads
+        with store.engine.connect() as conn:  # not analyzed while the write returned
+            if store.dialect == "sqlite":
+                assert (
+                    conn.exec_driver_sql(
+                        "SELECT count(*) FROM store_info WHERE key = 'analyzed_runs'"
+                    ).scalar_one()
+                    == 0
+                )
+            else:
+                assert (
+                    conn.exec_driver_sql(
+                        "SELECT reltuples FROM pg_class WHERE oid = to_regclass('runs')"
+                    ).scalar_one()
+                    < 0
+                )
+    assert analyzed_runs(store) == 301
+
+
+def test_sqlite_statistics_are_taken_again_when_the_runs_double(sqlite_store):
+    store = sqlite_store
+    eid = store.create_experiment(f"stats-{uuid.uuid4().hex}")
+    add_runs(store, eid, planner_stats.SQLITE_MIN_RUNS - 2)
+    rid = store.create_run(eid).info.run_id  # write 1: a check, too few runs
+    assert analyzed_runs(store) is None
+    add_runs(store, eid, 50)
+    store.log_batch(rid, params=[("p", "1")])  # write 2
+    assert analyzed_runs(store) == planner_stats.SQLITE_MIN_RUNS + 49
+    add_runs(store, eid, 50)
+    store.log_batch(rid, params=[("q", "1")])  # write 3: no check
+    store.log_batch(rid, params=[("r", "1")])  # write 4: grown by a third: left as is
+    assert analyzed_runs(store) == planner_stats.SQLITE_MIN_RUNS + 49
+    add_runs(store, eid, 200)
+    for i in range(4):  # writes 5-8: the 8th checks
+        store.log_batch(rid, params=[(f"s{i}", "1")])
+    assert analyzed_runs(store) == planner_stats.SQLITE_MIN_RUNS + 299
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1").scalar_one() > 0
+
+
+def test_a_closed_store_starts_no_refresh(store):
+    eid = store.create_experiment(f"stats-{uuid.uuid4().hex}")
+    add_runs(store, eid, 300)
+    store.close()
+    store.statistics.request()
+    assert f"planner-stats-{store.uri}" not in [t.name for t in threading.enumerate()]

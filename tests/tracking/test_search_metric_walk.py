@@ -44,6 +44,7 @@ def data(module_store):
         )
     # PostgreSQL: the store analyzed its tables at its 128th run (planner_stats); without
     # statistics a metric order with two filters was planned as nested loops of scans
+    store.statistics.wait()
     return store, eid, rows
 
 
