@@ -209,6 +209,11 @@ def _status_value(v: Any) -> Any:
 DRIVE_MAX_ROWS = 500
 #: Most case variants of an ``ILIKE`` prefix read as index ranges (one range each).
 ILIKE_MAX_RANGES = 8
+#: Fewest newest traces a walk reads before its search starts over from a filter's index
+#: (:func:`walk_window`, SQLite); 0: never.
+WINDOW_TRACES = 2000
+#: Most index rows of the filter a search starts over from (:func:`walk_window`).
+FALLBACK_MAX_ROWS = 20_000
 
 #: Index rows of a comparison, one range of an index: the table, its ``column IN
 #: (values)`` terms and its other conditions ``(column, op, value)``: bounds (``<``,
@@ -304,7 +309,9 @@ def _sql_condition(col: str, op: str) -> str:
     return f"{col} {op} ?"
 
 
-def pick_driver(conn: Any, comparisons: Sequence[Comparison]) -> int | None:
+def pick_driver(
+    conn: Any, comparisons: Sequence[Comparison], max_rows: int | None = None
+) -> int | None:
     """The comparison that should drive a page's search, or None (issue 17, SQLite).
 
     Each filter on a span, tag or attribute is a correlated ``EXISTS``: SQLite walks
@@ -313,13 +320,15 @@ def pick_driver(conn: Any, comparisons: Sequence[Comparison]) -> int | None:
     (100k traces: ~150 ms for a span name no trace has). Its statistics hold an average
     per index, not per value, so the planner cannot tell the two apart; this counts the
     index entries of each comparison that has index ranges (:func:`_index_ranges`), up
-    to :data:`DRIVE_MAX_ROWS`, and picks the one with fewest when it has fewer: reading
+    to ``max_rows`` (:data:`DRIVE_MAX_ROWS`), and picks the one with fewest when it has
+    fewer: reading
     those rows and sorting their traces costs less than the walk (~1.5 µs per row).
     One statement of plain SQL on the driver's connection (the same transaction):
     SQLAlchemy's building and results would cost more than the probe, which a common
     filter's page pays for nothing (~35 µs per filter). None on PostgreSQL,
     whose planner turns a selective ``EXISTS`` into a semi-join on the index itself."""
-    if conn.dialect.name != "sqlite":
+    cap = DRIVE_MAX_ROWS if max_rows is None else max_rows
+    if conn.dialect.name != "sqlite" or cap <= 0:
         return None
     found = [(i, r) for i, c in enumerate(comparisons) if (r := _index_ranges(c)) is not None]
     if not found:
@@ -333,13 +342,51 @@ def pick_driver(conn: Any, comparisons: Sequence[Comparison]) -> int | None:
             where += [_sql_condition(col, op) for col, op, _ in conds]
             selects.append(f"SELECT 1 FROM {table.name} WHERE {' AND '.join(where)}")
             params += [v for _, vs in eq for v in vs] + [v for _, _, v in conds]
-        counts.append(
-            f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {DRIVE_MAX_ROWS}))"
-        )
+        counts.append(f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {cap}))")
     raw = conn.connection.driver_connection
     row = raw.execute(f"SELECT {', '.join(counts)}", tuple(params)).fetchone()
     n, i = min((n, i) for n, (i, _) in zip(row, found, strict=True))
-    return i if n < DRIVE_MAX_ROWS else None
+    return i if n < cap else None
+
+
+def walk_window(
+    conn: Any,
+    comparisons: Sequence[Comparison],
+    order: Sequence[OrderBy],
+    experiment_ids: Sequence[int],
+    rows: int,
+) -> Any | None:
+    """A condition that bounds the walk of a page ending at ``rows`` (offset + limit + 1)
+    to the experiment's newest traces (oldest for ``timestamp ASC``), or None (SQLite).
+
+    A filter whose index holds :data:`DRIVE_MAX_ROWS` rows or more is walked, which is
+    fast when its traces are among the newest, and reads every trace when they are old
+    or in other experiments (~150 ms per 100k traces). The page first walks the
+    ``max(WINDOW_TRACES, 20 * rows)`` newest ones: they come first in the page's order,
+    so if they fill the page it is the whole search's; if not, the caller searches
+    again from the filter with fewest index rows (up to :data:`FALLBACK_MAX_ROWS`: ~1.5
+    µs each), or walks them all. None (no window) when no filter has index ranges (the
+    fallback would be the same walk), the page is not ordered by time first, the search
+    spans several experiments (no one index range in time order), or the experiment has
+    fewer traces than the window."""
+    if conn.dialect.name != "sqlite" or WINDOW_TRACES <= 0 or len(experiment_ids) != 1:
+        return None
+    first = order[0] if order else OrderBy(ATTR, "timestamp", False)
+    if first.entity != ATTR or _ORDER_KEYS[first.key] != "request_time":
+        return None
+    if not any(_index_ranges(c) is not None for c in comparisons):
+        return None
+    size = max(WINDOW_TRACES, 20 * rows)
+    raw = conn.connection.driver_connection
+    row = raw.execute(
+        "SELECT request_time FROM traces WHERE experiment_id = ? ORDER BY request_time "
+        f"{'ASC' if first.ascending else 'DESC'} LIMIT 1 OFFSET ?",
+        (experiment_ids[0], size - 1),
+    ).fetchone()
+    if row is None:
+        return None
+    time = t.traces.c.request_time
+    return time <= row[0] if first.ascending else time >= row[0]
 
 
 def _driven(segments: list[_Segment]) -> Any:

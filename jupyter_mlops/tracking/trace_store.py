@@ -637,19 +637,34 @@ class SqlTraceStore(TraceStore):
         ids = experiment_int_ids(experiment_ids)
         tc = t.traces.c
         with self._read() as conn:
-            driver = trace_search.pick_driver(conn, comparisons)
-            q = (
-                sa.select(t.traces)
-                .where(
-                    tc.experiment_id.in_(ids),
-                    *trace_search.filter_clauses(comparisons, driver),
-                    *t.owner_clauses(visible_owners, viewer),
+
+            def page(driver: int | None, *bound: Any) -> list[Any]:
+                q = (
+                    sa.select(t.traces)
+                    .where(
+                        tc.experiment_id.in_(ids),
+                        *trace_search.filter_clauses(comparisons, driver),
+                        *t.owner_clauses(visible_owners, viewer),
+                        *bound,
+                    )
+                    .order_by(*trace_search.order_clauses(order))
+                    .offset(offset)
+                    .limit(max_results + 1)
                 )
-                .order_by(*trace_search.order_clauses(order))
-                .offset(offset)
-                .limit(max_results + 1)
-            )
-            rows = list(conn.execute(q))
+                return list(conn.execute(q))
+
+            driver = trace_search.pick_driver(conn, comparisons)
+            window = None
+            if driver is None:
+                window = trace_search.walk_window(
+                    conn, comparisons, order, ids, offset + max_results + 1
+                )
+            rows = page(driver) if window is None else page(None, window)
+            if window is not None and len(rows) <= max_results:
+                # the newest traces hold too few of the page: search the others from
+                # the filter with fewest index rows, if it has not too many
+                cap = trace_search.FALLBACK_MAX_ROWS
+                rows = page(trace_search.pick_driver(conn, comparisons, cap))
             more = len(rows) > max_results
             infos = t.load_infos(conn, rows[:max_results])
             found = load_for_traces(conn, [i.trace_id for i in infos])

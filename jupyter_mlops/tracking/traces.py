@@ -151,7 +151,7 @@ spans = Table(
     PrimaryKeyConstraint("trace_id", "span_id", name="pk_spans"),
     Index("ix_spans_name", "name"),
     Index("ix_spans_type", "span_type"),
-    Index("ix_spans_status", "status"),  # 0019
+    Index("ix_spans_status", "status", "trace_id"),  # 0019: a probe per trace seeks both
 )
 
 span_attributes = Table(

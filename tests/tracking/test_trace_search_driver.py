@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from jupyter_mlops.tracking import trace_search
 from jupyter_mlops.tracking import traces as t
@@ -18,6 +19,7 @@ from jupyter_mlops.tracking.traces import TraceInfo
 
 N = 1200  # span 'step0' is in every trace: more index rows than a driver may have
 RARE = {i for i in range(N) if i % 97 == 5}  # 13 traces, one has tag env=dev
+OLD = set(range(600))  # a span 'old' in the oldest half: too many rows to drive at once
 
 
 def _span(i: int, j: int, name: str, status: str = "OK") -> dict[str, Any]:
@@ -34,12 +36,13 @@ def _span(i: int, j: int, name: str, status: str = "OK") -> dict[str, Any]:
     }
 
 
-def _record(exp: str, i: int) -> tuple[TraceInfo, list[dict[str, Any]]]:
+def _record(exp: str, i: int, third: str | None = None) -> tuple[TraceInfo, list[dict[str, Any]]]:
     # pairs of traces share a timestamp: the trace id breaks the tie, across pages too
     tags = {"env": "dev" if i == 5 else "prod"}
     info = TraceInfo(f"tr-{i:032x}", exp, 1000 + i // 2, "OK", 5, tags=tags)
     second = _span(i, 1, "rare", "ERROR") if i in RARE else _span(i, 1, "step1")
-    return info, [_span(i, 0, "step0"), second]
+    third = "old" if i in OLD else third
+    return info, [_span(i, 0, "step0"), second, *([_span(i, 2, third)] if third else [])]
 
 
 def _expected(ids: set[int]) -> list[str]:
@@ -78,10 +81,29 @@ CASES = [
     ("span.status != 'OK'", RARE),
     ("span.status NOT IN ('OK', 'UNSET') AND tags.env != 'dev'", RARE - {5}),
     ("tags.env != 'prod'", {5}),
-    ("span.name NOT IN ('step0', 'step1')", RARE),
+    ("span.name NOT IN ('step0', 'step1')", RARE | OLD),
     ("span.type != 'CHAIN'", set()),
     ("span.attributes.mlflow.spanType NOT IN ('TOOL', 'CHAIN')", set()),
+    # too many index rows to drive at once: the newest traces first, then the index
+    ("span.name = 'old'", OLD),
+    ("span.name = 'old' AND tags.env = 'prod'", OLD - {5}),
+    ("span.name IN ('elsewhere', 'old') AND span.name LIKE 'ol%'", OLD),
+    ("span.name = 'elsewhere'", set()),  # only in the other experiment
+    ("span.name = 'step1' AND span.status = 'OK'", set(range(N)) - RARE),
 ]
+
+#: (DRIVE_MAX_ROWS, WINDOW_TRACES, FALLBACK_MAX_ROWS) of each way to search
+MODES = {
+    "as chosen": (
+        trace_search.DRIVE_MAX_ROWS,
+        trace_search.WINDOW_TRACES,
+        trace_search.FALLBACK_MAX_ROWS,
+    ),
+    "the walk": (0, 0, 0),
+    "driven by the filter with fewest rows": (10**9, 0, 0),
+    "the newest traces, then driven": (0, 1, 10**9),
+    "the newest traces, then the walk": (0, 1, 0),
+}
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +113,7 @@ def populated(module_store: SqlTrackingStore) -> tuple[SqlTrackingStore, str]:
     # another experiment's rare trace: the driver's rows are not all this one's
     other = module_store.create_experiment("driver-other")
     module_store.log_traces([_record(other, N + 7)])
+    module_store.log_traces([_record(other, N + 10 + k, "elsewhere") for k in range(600)])
     with module_store._write() as conn:
         conn.execute(
             t.spans.update()
@@ -112,10 +135,53 @@ def test_pages_as_the_walk_gives_them(
     store, exp = populated
     want = _expected(ids)
     want_pages = [want[k : k + size] for k in range(0, len(want), size)] or [[]]
-    # as chosen, never driven (the walk), always driven by the filter with fewest rows
-    for limit in (trace_search.DRIVE_MAX_ROWS, 0, 10**9):
-        monkeypatch.setattr(trace_search, "DRIVE_MAX_ROWS", limit)
-        assert _pages(store, exp, flt, size) == want_pages, (flt, limit)
+    for mode, (drive, window, fallback) in MODES.items():
+        monkeypatch.setattr(trace_search, "DRIVE_MAX_ROWS", drive)
+        monkeypatch.setattr(trace_search, "WINDOW_TRACES", window)
+        monkeypatch.setattr(trace_search, "FALLBACK_MAX_ROWS", fallback)
+        assert _pages(store, exp, flt, size) == want_pages, (flt, mode)
+
+
+@pytest.mark.parametrize(
+    "flt,then",
+    [
+        ("span.name = 'old'", "driven"),  # too few among the newest: from the index
+        ("span.name = 'elsewhere' AND tags.env = 'prod'", "driven"),
+        ("span.name = 'step1' AND tags.env = 'prod'", None),  # the newest fill the page
+        # more index rows than FALLBACK_MAX_ROWS: the walk
+        ("span.name = 'step0' AND trace.execution_time_ms > 100", "walked"),
+    ],
+)
+def test_a_filter_whose_traces_are_old_drives_after_the_newest(
+    populated: tuple[SqlTrackingStore, str],
+    monkeypatch: pytest.MonkeyPatch,
+    flt: str,
+    then: str | None,
+) -> None:
+    store, exp = populated
+    monkeypatch.setattr(trace_search, "WINDOW_TRACES", 100)
+    monkeypatch.setattr(trace_search, "FALLBACK_MAX_ROWS", 1000)
+    pages: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith("SELECT traces.trace_id"):
+            pages.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        store.search_traces([exp], flt, 4, ["timestamp_ms DESC"])
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+    if store.dialect != "sqlite":  # PostgreSQL's planner chooses
+        assert len(pages) == 1
+        return
+    # the first page query reads the newest 100 traces; then, if needed, the driven one
+    assert "traces.request_time >=" in pages[0]
+    assert len(pages) == (1 if then is None else 2), pages
+    if then is not None:
+        assert "request_time >=" not in pages[1]
+        driven = "traces.trace_id IN (SELECT spans.trace_id" in pages[1]
+        assert driven == (then == "driven"), pages[1]
 
 
 def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]) -> None:
