@@ -473,13 +473,22 @@ def parse_order_by(order_by: Sequence[str] | None, what: str = "order_by") -> li
 
 
 def run_filter_clauses(
-    comparisons: Sequence[Comparison], dialect: str = "sqlite", per_run: bool = False
+    comparisons: Sequence[Comparison],
+    dialect: str = "sqlite",
+    per_run: bool = False,
+    absent_per_run: bool = False,
 ) -> list[Any]:
     """WHERE clauses over ``runs`` for parsed comparisons (parameterized), in the form
     the ``dialect``'s indexes serve. ``per_run``: metric/param/tag comparisons as
     ``EXISTS`` subqueries correlated with the run, each one probe of the run's row of
     the key (for a search that walks runs in an index's order and stops after a page);
-    otherwise as the set of runs that match (one query, read from the value indexes)."""
+    otherwise as the set of runs that match (one query, read from the value indexes).
+
+    ``IS NULL`` (no row of the key) is ``NOT IN`` the key's runs on SQLite, which reads
+    them once into an in-memory list (a probe of it costs a third of a correlated ``NOT
+    EXISTS`` probe of the key's index, ``bench/RESULTS.md``), unless ``absent_per_run``
+    (a page read in an index's order, which stops after the page: a probe per run read
+    costs less than reading every run with the key first)."""
     import sqlalchemy as sa
 
     from .schema import latest_metrics, params, runs, tags
@@ -492,7 +501,7 @@ def run_filter_clauses(
     for c in comparisons:
         if any(c is j for j in joined):
             continue
-        if per_run and c.entity in (METRIC, PARAM, TAG):
+        if c.entity in (METRIC, PARAM, TAG) and (per_run or (c.op == "IS_NULL" and absent_per_run)):
             clauses.append(_exists_clause(c, dialect))
         elif c.entity == METRIC:
             clauses.append(_keyed_clause(runs.c.run_uuid, latest_metrics.c.run_uuid, c))

@@ -845,10 +845,22 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
     ) -> tuple[list[Run], str | None]:
         validate_max_results(max_results)
         check_data_keys(data_keys)
-        where = self._search_where(
-            experiment_ids, filter_string, run_view_type, visible_user_ids, viewer_id
-        )
         order = search.parse_order_by(order_by)
+        where = self._search_where(
+            experiment_ids,
+            filter_string,
+            run_view_type,
+            visible_user_ids,
+            viewer_id,
+            # SQLite reads a page of one experiment's runs in the default order from
+            # ix_runs_search_order and stops after it: IS NULL probed per run read (the
+            # runs table's first page, top-level runs, 100k runs: 36 -> 11 ms), not the
+            # key's every run read first
+            absent_per_run=self.dialect == "sqlite"
+            and len(experiment_ids) == 1
+            and run_view_type != ALL
+            and order in ([], [search.OrderBy(search.ATTRIBUTE, "start_time", False)]),
+        )
         digest = paging.search_digest(
             sorted(str(e) for e in experiment_ids),
             filter_string or "",
@@ -1079,9 +1091,10 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         visible_user_ids: Sequence[str] | None,
         viewer_id: str | None,
         per_run: bool = False,
+        absent_per_run: bool = False,
     ) -> list[Any] | None:
-        """The WHERE clauses of a run search (None: no experiment can match); ``per_run``:
-        see :func:`search.run_filter_clauses`."""
+        """The WHERE clauses of a run search (None: no experiment can match); ``per_run``,
+        ``absent_per_run``: see :func:`search.run_filter_clauses`."""
         return self._where(
             search.parse_filter(filter_string),
             experiment_ids,
@@ -1089,6 +1102,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             visible_user_ids,
             viewer_id,
             per_run,
+            absent_per_run,
         )
 
     def _where(
@@ -1099,6 +1113,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         visible_user_ids: Sequence[str] | None,
         viewer_id: str | None,
         per_run: bool = False,
+        absent_per_run: bool = False,
     ) -> list[Any] | None:
         """:meth:`_search_where` of a parsed filter."""
         if run_view_type not in VIEW_TYPES:
@@ -1125,7 +1140,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         return [
             experiment.in_(exp_ids),
             *_lifecycle_clause(runs.c.lifecycle_stage, run_view_type),
-            *search.run_filter_clauses(comparisons, self.dialect, per_run),
+            *search.run_filter_clauses(comparisons, self.dialect, per_run, absent_per_run),
             *_visibility_clauses(visible_user_ids, viewer_id),
         ]
 

@@ -133,3 +133,24 @@ def test_the_top_level_count_reads_no_list_of_child_runs_per_run(family):
         pytest.skip("SQLite's count")
     sql = " ".join(statements(store, lambda: store.count_runs(eids, f"tags.{PARENT} IS NULL")))
     assert "NOT IN" not in sql.upper(), sql
+
+
+def test_a_page_in_index_order_probes_is_null_per_run_on_sqlite(family):
+    """SQLite reads a page of one experiment in the default order from its index and
+    stops after the page: ``IS NULL`` is a probe per run read (``NOT EXISTS``), not a
+    list of the key's every run read first (the runs table's first page of top-level
+    runs, 100k runs: 46 -> 14 ms). Where every run is read anyway (two experiments,
+    another order) it stays ``NOT IN``."""
+    store, eids, _ = family
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite's plan")
+    flt = f"tags.{PARENT} IS NULL"
+
+    def page_sql(scope: list[str], order: list[str] | None = None) -> str:
+        calls = statements(store, lambda: store.search_runs(scope, flt, order_by=order))
+        return next(s for s in calls if "ORDER BY" in s).upper()
+
+    assert "NOT (EXISTS" in page_sql([eids[0]]) and "NOT IN" not in page_sql([eids[0]])
+    assert "NOT (EXISTS" in page_sql([eids[0]], ["attributes.start_time DESC"])
+    assert "NOT IN" in page_sql(eids)
+    assert "NOT IN" in page_sql([eids[0]], ["attributes.run_name ASC"])
