@@ -214,12 +214,16 @@ ILIKE_MAX_RANGES = 8
 WINDOW_TRACES = 2000
 #: Most index rows of the filter a search starts over from (:func:`walk_window`).
 FALLBACK_MAX_ROWS = 20_000
+#: Most distinct values of a column read for a pattern that starts with a wildcard.
+DISTINCT_MAX_VALUES = 100
 
 #: Index rows of a comparison, one range of an index: the table, its ``column IN
 #: (values)`` terms and its other conditions ``(column, op, value)``: bounds (``<``,
 #: ``<=``, ``>``, ``>=``) on the index's next column, and ``LIKE``/``ILIKE`` rechecked
 #: on the rows in the bounds.
 _Segment = tuple[sa.Table, list[tuple[str, tuple[Any, ...]]], list[tuple[str, str, Any]]]
+#: The comparison that drives a search (its position) and its index ranges.
+Driver = tuple[int, list[_Segment]]
 
 
 def _successor(prefix: str) -> str | None:
@@ -277,10 +281,33 @@ def _value_ranges(col: str, op: str, value: Any) -> list[list[tuple[str, str, An
     return None
 
 
-def _index_ranges(c: Comparison) -> list[_Segment] | None:
+def _matching_values(
+    conn: Any, table: sa.Table, eq: list[tuple[str, tuple[Any, ...]]], col: str, c: Comparison
+) -> tuple[Any, ...] | None:
+    """The distinct values of ``col`` (under ``eq``) that match a pattern, read by a skip
+    scan of the index (one seek per value); None if there are more than
+    :data:`DISTINCT_MAX_VALUES` (an attribute's free text: no cheap way but the walk)."""
+    where = "".join(f"{k} = ? AND " for k, _ in eq)
+    keys = [vs[0] for _, vs in eq]
+    sql = (
+        f"WITH RECURSIVE d(v, n) AS (SELECT (SELECT min({col}) FROM {table.name} WHERE "
+        f"{where}{col} IS NOT NULL), 1 UNION ALL SELECT (SELECT min({col}) FROM "
+        f"{table.name} WHERE {where}{col} > d.v), n + 1 FROM d "
+        f"WHERE d.v IS NOT NULL AND d.n <= ?) "
+        f"SELECT v, {_sql_condition('v', c.op)} FROM d WHERE v IS NOT NULL"
+    )
+    params = (*keys, *keys, DISTINCT_MAX_VALUES, c.value)
+    rows = conn.connection.driver_connection.execute(sql, params).fetchall()
+    if len(rows) > DISTINCT_MAX_VALUES:
+        return None
+    return tuple(v for v, match in rows if match)
+
+
+def _index_ranges(c: Comparison, conn: Any = None) -> list[_Segment] | None:
     """The rows of a comparison's ``EXISTS`` as index ranges, on a span's name, type or
     status, a tag's, metadata's or span attribute's value: ``=``, ``IN``, ``!=``,
-    ``NOT IN``, and ``LIKE``/``ILIKE`` with a prefix; None for the others."""
+    ``NOT IN``, and ``LIKE``/``ILIKE`` with a prefix, or (given ``conn``) without one
+    as the ``IN`` of the column's few values that match; None for the others."""
     table: sa.Table
     if c.entity in (TAG, META):
         table = t.trace_tags if c.entity == TAG else t.trace_metadata
@@ -299,7 +326,12 @@ def _index_ranges(c: Comparison) -> list[_Segment] | None:
         values = c.value if isinstance(c.value, tuple) else (c.value,)
         return [(table, [*eq, (col, values)], [])] if values else None
     ranges = _value_ranges(col, c.op, c.value)
-    return None if ranges is None else [(table, eq, conds) for conds in ranges]
+    if ranges is not None:
+        return [(table, eq, conds) for conds in ranges]
+    if conn is None or c.op not in ("LIKE", "ILIKE") or not isinstance(c.value, str):
+        return None
+    matched = _matching_values(conn, table, eq, col, c)
+    return None if matched is None else [(table, [*eq, (col, matched)], [])]
 
 
 def _sql_condition(col: str, op: str) -> str:
@@ -311,7 +343,7 @@ def _sql_condition(col: str, op: str) -> str:
 
 def pick_driver(
     conn: Any, comparisons: Sequence[Comparison], max_rows: int | None = None
-) -> int | None:
+) -> Driver | None:
     """The comparison that should drive a page's search, or None (issue 17, SQLite).
 
     Each filter on a span, tag or attribute is a correlated ``EXISTS``: SQLite walks
@@ -321,16 +353,16 @@ def pick_driver(
     per index, not per value, so the planner cannot tell the two apart; this counts the
     index entries of each comparison that has index ranges (:func:`_index_ranges`), up
     to ``max_rows`` (:data:`DRIVE_MAX_ROWS`), and picks the one with fewest when it has
-    fewer: reading
-    those rows and sorting their traces costs less than the walk (~1.5 µs per row).
-    One statement of plain SQL on the driver's connection (the same transaction):
+    fewer: reading those rows and sorting their traces costs less than the walk (~1.5 µs
+    per row). One statement of plain SQL on the driver's connection (the same
+    transaction), after one skip scan per pattern that starts with a wildcard:
     SQLAlchemy's building and results would cost more than the probe, which a common
     filter's page pays for nothing (~35 µs per filter). None on PostgreSQL,
     whose planner turns a selective ``EXISTS`` into a semi-join on the index itself."""
     cap = DRIVE_MAX_ROWS if max_rows is None else max_rows
     if conn.dialect.name != "sqlite" or cap <= 0:
         return None
-    found = [(i, r) for i, c in enumerate(comparisons) if (r := _index_ranges(c)) is not None]
+    found = [(i, r) for i, c in enumerate(comparisons) if (r := _index_ranges(c, conn)) is not None]
     if not found:
         return None
     counts: list[str] = []
@@ -338,15 +370,15 @@ def pick_driver(
     for _, segments in found:
         selects = []
         for table, eq, conds in segments:
-            where = [f"{col} IN ({', '.join('?' * len(vs))})" for col, vs in eq]
+            where = [f"{col} IN ({', '.join('?' * len(vs))})" for col, vs in eq]  # () is none
             where += [_sql_condition(col, op) for col, op, _ in conds]
             selects.append(f"SELECT 1 FROM {table.name} WHERE {' AND '.join(where)}")
             params += [v for _, vs in eq for v in vs] + [v for _, _, v in conds]
         counts.append(f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {cap}))")
     raw = conn.connection.driver_connection
     row = raw.execute(f"SELECT {', '.join(counts)}", tuple(params)).fetchone()
-    n, i = min((n, i) for n, (i, _) in zip(row, found, strict=True))
-    return i if n < cap else None
+    n, k = min((n, k) for k, n in enumerate(row))
+    return found[k] if n < cap else None
 
 
 def walk_window(
@@ -397,21 +429,23 @@ def _driven(segments: list[_Segment]) -> Any:
             *(_compare(table.c[col], op, v) for col, op, v in conds),
         )
         for table, eq, conds in segments
+        if all(eq_values for _, eq_values in eq)  # an empty IN (no value matched): no rows
     ]
+    if not selects:  # SQLite would read the index for SQLAlchemy's empty IN
+        return sa.false()
     rows = selects[0] if len(selects) == 1 else sa.union_all(*selects)
     return t.traces.c.trace_id.in_(rows)
 
 
-def filter_clauses(comparisons: Sequence[Comparison], driver: int | None = None) -> list[Any]:
+def filter_clauses(comparisons: Sequence[Comparison], driver: Driver | None = None) -> list[Any]:
     """SQLAlchemy conditions on ``traces`` for parsed comparisons. ``driver``
     (:func:`pick_driver`): that comparison becomes ``trace_id IN (its rows' traces)``,
     which SQLite reads first, and the others are checked on its traces."""
     tc = t.traces.c
     out: list[Any] = []
     for i, c in enumerate(comparisons):
-        drive = _index_ranges(c) if i == driver else None
-        if drive is not None:  # the same rows as its EXISTS
-            out.append(_driven(drive))
+        if driver is not None and i == driver[0]:  # the same rows as its EXISTS
+            out.append(_driven(driver[1]))
         elif c.entity == TAG:
             out.append(_keyed(t.trace_tags, c))
         elif c.entity == META:

@@ -638,7 +638,7 @@ class SqlTraceStore(TraceStore):
         tc = t.traces.c
         with self._read() as conn:
 
-            def page(driver: int | None, *bound: Any) -> list[Any]:
+            def page(driver: trace_search.Driver | None, *bound: Any) -> list[Any]:
                 q = (
                     sa.select(t.traces)
                     .where(

@@ -69,7 +69,11 @@ CASES = [
     ("span.name LIKE 'rar%'", RARE),
     ("span.name LIKE 'ra_e' AND tags.env = 'prod'", RARE - {5}),
     ("span.name ILIKE 'RaR%'", RARE),
-    ("span.name ILIKE '%ARE'", RARE),  # no prefix: the walk
+    # no prefix: the IN of the few distinct values that match, or the walk (400 values)
+    ("span.name ILIKE '%ARE'", RARE),
+    ("span.name LIKE '%zzz%'", set()),
+    ("tags.env ILIKE '%EV' AND span.name LIKE '%tep_'", {5}),
+    ("span.attributes.k LIKE '%39'", {i for i in range(N) if i % 400 % 100 == 39}),
     ("span.name LIKE 'step%' AND tags.env LIKE 'de%'", {5}),
     ("tags.env ILIKE 'DEV'", {5}),
     ("span.attributes.k LIKE 'v39_'", {i for i in range(N) if 390 <= i % 400 <= 399}),
@@ -189,7 +193,8 @@ def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]
     with store._read() as conn:
 
         def pick(flt: str) -> int | None:
-            return trace_search.pick_driver(conn, trace_search.parse_trace_filter(flt))
+            driver = trace_search.pick_driver(conn, trace_search.parse_trace_filter(flt))
+            return None if driver is None else driver[0]
 
         if store.dialect != "sqlite":  # PostgreSQL's planner does it
             assert pick("span.name = 'nope'") is None
@@ -211,4 +216,8 @@ def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]
         assert pick("span.name LIKE 'step%'") is None
         assert pick("span.name ILIKE 'S%'") is None
         assert pick("span.name != 'rare'") is None
-        assert pick("span.name LIKE '%are' AND span.content LIKE 'rar%'") is None
+        # a leading wildcard: the matching values of a column with few
+        assert pick("span.name LIKE '%are'") == 0
+        assert pick("span.name = 'step0' AND span.name ILIKE '%Zz'") == 1
+        assert pick("span.name LIKE '%tep%'") is None
+        assert pick("span.attributes.k LIKE '%39' AND span.content LIKE 'rar%'") is None
