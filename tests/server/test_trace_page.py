@@ -32,12 +32,9 @@ def _span(sid: str, parent: str | None, name: str, start: int, end: int, **attrs
     }
 
 
-def test_the_page_shows_the_waterfall_escaped_and_names_missing_traces(api) -> None:
-    r = api("POST", EXP, {"name": "trace-page"})
-    exp = r.json["experiment_id"]
-    t0 = 1_700_000_000_000_000_000
-    trace_id = "tr-" + "ab" * 16
-    info = {
+def _info(exp: str, trace_id: str, state: str, name: str) -> dict:
+    """A trace's info as MLflow's client sends it (request at 2023-11-14T22:13:20Z, 30 ms)."""
+    return {
         "trace_id": trace_id,
         "trace_location": {
             "type": "MLFLOW_EXPERIMENT",
@@ -45,9 +42,17 @@ def test_the_page_shows_the_waterfall_escaped_and_names_missing_traces(api) -> N
         },
         "request_time": "2023-11-14T22:13:20.000Z",
         "execution_duration": "0.030s",
-        "state": "ERROR",
-        "tags": {"mlflow.traceName": "agent <b>"},
+        "state": state,
+        "tags": {"mlflow.traceName": name},
     }
+
+
+def test_the_page_shows_the_waterfall_escaped_and_names_missing_traces(api) -> None:
+    r = api("POST", EXP, {"name": "trace-page"})
+    exp = r.json["experiment_id"]
+    t0 = 1_700_000_000_000_000_000
+    trace_id = "tr-" + "ab" * 16
+    info = _info(exp, trace_id, "ERROR", "agent <b>")
     spans = [
         _span("01" * 8, None, "agent", t0, t0 + 30_000_000, **{"mlflow.spanType": '"AGENT"'}),
         _span(
@@ -108,17 +113,7 @@ def test_a_trace_whose_spans_are_not_stored_yet_is_waited_for(api) -> None:
     page wait (and reload) rather than show a trace without spans for good."""
     exp = api("POST", EXP, {"name": "trace-page-info-only"}).json["experiment_id"]
     trace_id = "tr-" + "cd" * 16
-    info = {
-        "trace_id": trace_id,
-        "trace_location": {
-            "type": "MLFLOW_EXPERIMENT",
-            "mlflow_experiment": {"experiment_id": exp},
-        },
-        "request_time": "2023-11-14T22:13:20.000Z",
-        "execution_duration": "0.030s",
-        "state": "OK",
-        "tags": {"mlflow.traceName": "info-only"},
-    }
+    info = _info(exp, trace_id, "OK", "info-only")
     r = api("POST", "api/3.0/mlflow/traces", {"trace": {"trace_info": info}})
     assert r.status == 200, r.body
     path = "static-files/lib/notebook-trace-renderer/index.html"
