@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from migrator import Migrator
 from pgschema import fresh_schema
 
+from jupyter_mlops.tracking import migrate
 from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
 
 
@@ -56,3 +58,11 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqlTrackingStore]:
     s = SqlTrackingStore(f"sqlite:///{tmp_path / 'mlops.db'}")
     yield s
     s.close()
+
+
+@pytest.fixture
+def migrator(store_uri: str) -> Iterator[Migrator]:
+    """A :class:`Migrator` on the test's empty database (``store_uri``), disposed after."""
+    m = Migrator(migrate.make_engine(store_uri))
+    yield m
+    m.engine.dispose()
