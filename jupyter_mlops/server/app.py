@@ -245,6 +245,15 @@ class MLOpsApp(ExtensionApp):
         and answering) before it answers 503 TEMPORARILY_UNAVAILABLE, e.g. 30.""",
     )
 
+    trace_page_wait = Float(
+        5.0,
+        config=True,
+        help="""Seconds the page MLflow's notebook display frames
+        (``static-files/lib/notebook-trace-renderer/index.html``) waits for traces not stored
+        yet (MLflow exports them from a queue) before it answers with what it has and reloads
+        itself, e.g. 10 on a loaded machine.""",
+    )
+
     hub_relay_download_timeout = Float(
         3600.0,
         config=True,

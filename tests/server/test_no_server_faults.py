@@ -41,6 +41,14 @@ def mlops_db_url(request, tmp_path):
     return f"sqlite:///{tmp_path / 'mlops.db'}"
 
 
+@pytest.fixture
+def jp_server_config(jp_server_config: dict) -> dict:
+    # MLflow's trace page waits for each trace id it does not find (5 s by default: MLflow
+    # exports traces from a queue); the odd ids here are never stored, so no wait is needed.
+    jp_server_config["MLOpsApp"]["trace_page_wait"] = 0.01
+    return jp_server_config
+
+
 def _fields(verb: str, op: dict) -> list[str]:
     if verb == "post":
         if "requestBody" not in op:  # a POST that takes no body (a test delivery, an action)
@@ -69,11 +77,8 @@ def test_odd_values_in_any_field_never_give_a_5xx(api):
     for path, item in doc["paths"].items():
         if "{" in path or path == "/":  # raw-body and redirect routes: tested elsewhere
             continue
-        if (
-            path.startswith("/ajax-api/2.0/mlflow/")
-            and "/api/" + path[len("/ajax-api/") :] in doc["paths"]
-        ):
-            continue  # the same handler as its api/2.0 route
+        if path.startswith("/ajax-api/") and "/api/" + path[len("/ajax-api/") :] in doc["paths"]:
+            continue  # the same handler as its api/2.0 or api/3.0 route
         for verb in ("get", "post"):
             if verb not in item:
                 continue

@@ -5,9 +5,19 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from jupyter_mlops.server.handlers.trace_page import PAGE_RELOADS
 
 EXP = "api/2.0/mlflow/experiments/create"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict) -> dict:
+    # The page's wait for traces not stored yet, shortened (5 s by default): these tests
+    # ask for traces that never come or come in full before the page is asked for.
+    jp_server_config["MLOpsApp"]["trace_page_wait"] = 0.5
+    return jp_server_config
 
 
 def _b64(hex_id: str) -> str:

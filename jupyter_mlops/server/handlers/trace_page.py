@@ -30,9 +30,9 @@ PATH = "static-files/lib/notebook-trace-renderer/index.html"
 MAX_TRACES = 10
 #: Characters of a span's inputs/outputs shown (the rest is in JupyterLab's trace view).
 MAX_VALUE_CHARS = 20_000
-#: How long the page waits for traces not stored yet (MLflow exports asynchronously).
+#: Looks for traces not stored yet (MLflow exports asynchronously) within the wait
+#: (``MLOpsApp.trace_page_wait``).
 WAIT_ATTEMPTS = 10
-WAIT_STEP_S = 0.5
 #: Times the page reloads itself (no script: a ``<meta http-equiv="refresh">``, counted by its
 #: ``waited`` query field) while a trace is still missing after the wait above: on a loaded
 #: machine MLflow's queue stores a trace later than that, and the iframe loads only once.
@@ -243,10 +243,11 @@ class NotebookTraceRendererHandler(MLOpsHandler):
 
             found, missing = await self.run(load)
             # MLflow logs traces asynchronously: the iframe may ask before they land
+            step = max(0.0, float(self.mlops.trace_page_wait)) / WAIT_ATTEMPTS
             for _ in range(WAIT_ATTEMPTS):
                 if not missing:
                     break
-                await asyncio.sleep(WAIT_STEP_S)
+                await asyncio.sleep(step)
                 ids = missing
                 more, missing = await self.run(load)
                 found += more
