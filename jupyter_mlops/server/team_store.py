@@ -9,6 +9,10 @@ service's rules, and the steps' and ranks' processes, which inherit the hub's UR
 spawner, log into runs that exist there. The services' own records (queues, schedules,
 ranks, deployments) stay in the server's database.
 
+A hub without that service answers 404 for every path under it: the store then says the
+service is not running (503 ``TEMPORARILY_UNAVAILABLE``, as the relay says when the service is
+away) instead of MLflow's "no such endpoint".
+
 The store remembers the runs it created, so ``hubagent.runs.HubRunsService`` does not tell
 their ends a second time: the services tell them as pipeline, job and project events.
 """
@@ -21,9 +25,12 @@ from typing import Any
 
 from ..client.rest_store import RestTrackingStore
 from ..tracking.entities import Run
+from ..tracking.errors import TrackingError
 
 #: How many created runs are remembered.
 REMEMBERED = 10_000
+#: An endpoint every MLflow tracking server answers: asked when another one is missing.
+PROBE = "experiments/search"
 
 
 class TeamStore(RestTrackingStore):
@@ -54,3 +61,31 @@ class TeamStore(RestTrackingStore):
         """Whether a service of this server created the run (since the server started)."""
         with self._made_lock:
             return run_id in self._made
+
+    def _mlflow(self, method: str, endpoint: str, body: Any = None, params: Any = None) -> Any:
+        try:
+            return super()._mlflow(method, endpoint, body, params)
+        except TrackingError as e:
+            if e.error_code != "ENDPOINT_NOT_FOUND" or endpoint == PROBE or self._serves_mlflow():
+                raise
+            raise service_missing(self.base) from None
+
+    def _serves_mlflow(self) -> bool:
+        """Whether anything answers MLflow's API at the service's URL (then only the
+        endpoint asked for is missing there)."""
+        try:
+            self._mlflow("GET", PROBE, params={"max_results": 1})
+        except TrackingError as e:
+            return e.error_code != "ENDPOINT_NOT_FOUND"
+        return True
+
+
+def service_missing(url: str) -> TrackingError:
+    return TrackingError(
+        f"The hub's tracking service at {url} is not running or not reachable: it answers 404 "
+        "for MLflow's API. This server's pipelines, training jobs and project runs record their "
+        "runs there (MLOpsApp.hub_tracking_url): ask the hub's admin whether the service runs "
+        '(spawner/GUIDE.md §6), or set c.MLOpsApp.hub_tracking_url = "" to record them in this '
+        "server's own store.",
+        "TEMPORARILY_UNAVAILABLE",
+    )
