@@ -29,14 +29,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
+from scale_common import cpu_s  # noqa: E402
 from serverproc import JupyterServerProcess  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (its children not included)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -106,9 +100,10 @@ def main() -> None:
                     t = threading.Thread(target=every, args=(period, work), daemon=True)
                     t.start()
                     threads.append(t)
-            c0, t0 = cpu_seconds(pid), time.monotonic()
+            # the server's own CPU: its children are the jobs' ranks
+            c0, t0 = cpu_s(pid, children=False), time.monotonic()
             time.sleep(args.seconds)
-            c1, t1 = cpu_seconds(pid), time.monotonic()
+            c1, t1 = cpu_s(pid, children=False), time.monotonic()
             stop.set()
             for t in threads:
                 t.join()

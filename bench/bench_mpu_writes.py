@@ -19,12 +19,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from scale_common import alternated, run_child, tree_of
 
 REPO = Path(__file__).resolve().parents[1]
 #: main before the multipart upload lock.
@@ -75,29 +74,9 @@ def lock_cost(root: str, n: int = 100_000) -> float:
     return 1e6 * elapsed / n
 
 
-def tree_of(rev: str, into: Path) -> Path:
-    """The ``jupyter_mlops`` package as it was at ``rev`` (git archive)."""
-    into.mkdir(parents=True)
-    archive = into / "tree.tar"
-    with open(archive, "wb") as f:
-        subprocess.run(["git", "archive", rev, "jupyter_mlops"], cwd=REPO, stdout=f, check=True)
-    with tarfile.open(archive) as t:
-        t.extractall(into, filter="data")
-    return into
-
-
 def run(tree: Path, mib: int, kib: int, tmp: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(tmp / "root"), str(mib), str(kib)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    answer = json.loads(out.strip().splitlines()[-1])
-    assert answer["package"].startswith(str(tree)), answer["package"]
-    return answer["cpu"] / (answer["bytes"] / 1e9)
+    answer = run_child(__file__, tree, str(tmp / "root"), str(mib), str(kib))
+    return float(answer["cpu"]) / (answer["bytes"] / 1e9)
 
 
 def main() -> None:
@@ -122,10 +101,10 @@ def main() -> None:
             flush=True,
         )
         for kib in (int(k) for k in args.writes.split(",")):
-            cpu: dict[str, list[float]] = {"before": [], "now": []}
-            for n in range(args.repeat):
-                for name in ("before", "now") if n % 2 == 0 else ("now", "before"):
-                    cpu[name].append(run(trees[name], args.mib, kib, tmp))
+            cpu = alternated(
+                args.repeat,
+                lambda name, _n, kib=kib: run(trees[name], args.mib, kib, tmp),
+            )
             b, w = statistics.median(cpu["before"]), statistics.median(cpu["now"])
             writes = (1 << 30) // (kib << 10)
             print(

@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import requests
-from scale_common import CACHE, PY, Server, _children, env, jupyter_server, load, mlflow_server
+from scale_common import CACHE, PY, Server, cpu_s, env, jupyter_server, load, mlflow_server
 
 MB = 1024 * 1024
 
@@ -62,19 +62,6 @@ def make_file(size: int) -> Path:
         for _ in range(size // MB):
             f.write(block)
     return path
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children so far."""
-    total = 0
-    for p in [pid, *_children(pid)]:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Measure:

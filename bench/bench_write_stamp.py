@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from scale_common import alternated, run_child, tree_of
 
 REPO = Path(__file__).resolve().parents[1]
 #: The commit that added the stamp (migration 0013); its parent has no stamp.
@@ -51,31 +49,10 @@ def child(db: str, points: int, batch: int) -> None:
     print(json.dumps({"s": elapsed, "points": done, "package": jupyter_mlops.__file__}))
 
 
-def tree_of(rev: str, into: Path) -> Path:
-    """The ``jupyter_mlops`` package as it was at ``rev`` (git archive)."""
-    into.mkdir(parents=True)
-    archive = into / "tree.tar"
-    with open(archive, "wb") as f:
-        subprocess.run(["git", "archive", rev, "jupyter_mlops"], cwd=REPO, stdout=f, check=True)
-    with tarfile.open(archive) as t:
-        t.extractall(into, filter="data")
-    return into
-
-
 def run(tree: Path, points: int, batch: int, tmp: Path, n: int) -> float:
     db = tmp / f"{tree.name}-{batch}-{n}.db"
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(db), str(points), str(batch)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    answer = json.loads(out.strip().splitlines()[-1])
-    # the tree asked for, not the installed package
-    assert answer["package"].startswith(str(tree)), answer["package"]
-    return answer["points"] / answer["s"]
+    answer = run_child(__file__, tree, str(db), str(points), str(batch))
+    return float(answer["points"]) / answer["s"]
 
 
 def main() -> None:
@@ -100,10 +77,10 @@ def main() -> None:
         )
         for batch in (int(b) for b in args.batches.split(",")):
             points = args.points if batch >= 100 else args.points // 10
-            rates: dict[str, list[float]] = {"before": [], "now": []}
-            for n in range(args.repeat):
-                for name in ("before", "now") if n % 2 == 0 else ("now", "before"):
-                    rates[name].append(run(trees[name], points, batch, tmp, n))
+            rates = alternated(
+                args.repeat,
+                lambda name, n, points=points, batch=batch: run(trees[name], points, batch, tmp, n),
+            )
             b, w = statistics.median(rates["before"]), statistics.median(rates["now"])
             print(
                 f"batches of {batch:>5}: before {b:>10,.0f} pts/s, now {w:>10,.0f} pts/s, "

@@ -9,12 +9,14 @@ auth) and kept between runs (a generated dataset is reused when its marker match
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -90,15 +92,7 @@ class Server:
         """CPU seconds (user + system) the server process and its children have used:
         per request, what a quiet machine would show as the server's share of the wall
         time (on a loaded one the wall time also waits for a core)."""
-        total = 0
-        for pid in [self.proc.pid, *_children(self.proc.pid)]:
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-            except (OSError, IndexError, ValueError):
-                pass
-        return total / os.sysconf("SC_CLK_TCK")
+        return cpu_s(self.proc.pid)
 
     def rss_mb(self) -> float:
         """Resident memory of the server process and its children (MB)."""
@@ -122,6 +116,20 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def cpu_s(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system, from /proc) a process has used so far, with its live
+    descendants' unless ``children`` is false; a process gone meanwhile counts as 0."""
+    total = 0
+    for p in [pid, *(_children(pid) if children else [])]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -255,3 +263,45 @@ def ms(x: float | None) -> str:
 
 def summary(xs: Sequence[float]) -> str:
     return f"median {ms(statistics.median(xs))}, best {ms(min(xs))}"
+
+
+# -- this tree against another revision, each measurement in a fresh process ----------------
+
+
+def tree_of(rev: str, into: Path) -> Path:
+    """The ``jupyter_mlops`` package as it was at ``rev`` (git archive), under ``into``."""
+    into.mkdir(parents=True)
+    archive = into / "tree.tar"
+    with open(archive, "wb") as f:
+        subprocess.run(["git", "archive", rev, "jupyter_mlops"], cwd=REPO, stdout=f, check=True)
+    with tarfile.open(archive) as t:
+        t.extractall(into, filter="data")
+    return into
+
+
+def run_child(script: str, tree: Path, *args: str) -> dict[str, Any]:
+    """``python <script> --child <args>`` with ``tree``'s package first on the path: the
+    JSON of its last line, whose ``package`` (``jupyter_mlops.__file__``) must be the tree's,
+    not the installed package."""
+    out = subprocess.run(
+        [PY, script, "--child", *args],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    answer: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    assert answer["package"].startswith(str(tree)), answer["package"]
+    return answer
+
+
+def alternated(
+    repeat: int, measure: Callable[[str, int], float], names: Sequence[str] = ("before", "now")
+) -> dict[str, list[float]]:
+    """``measure(name, n)`` for each name, ``repeat`` rounds, the order reversed every other
+    round so that the machine's load (and what warms up) hits every name alike."""
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for n in range(repeat):
+        for name in names if n % 2 == 0 else reversed(names):
+            out[name].append(measure(name, n))
+    return out
