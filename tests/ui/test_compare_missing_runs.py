@@ -5,12 +5,11 @@ missing ids are named, instead of an error and no chart at all."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import pytest
-from uihelpers import TIMEOUT_MS, expect
+from uihelpers import TIMEOUT_MS, expect, log_run
 
 pytestmark = pytest.mark.ui
 
@@ -23,22 +22,6 @@ INKED = """(c) => {
 }"""
 
 
-def _run(lab: Any, exp_id: str, name: str, lr: str, acc: float) -> str:
-    t0 = int(time.time() * 1000) - 60_000
-    run_id = lab.mlflow(
-        "runs/create", {"experiment_id": exp_id, "run_name": name, "start_time": t0}
-    )["run"]["info"]["run_id"]
-    lab.mlflow(
-        "runs/log-batch",
-        {
-            "run_id": run_id,
-            "params": [{"key": "lr", "value": lr}],
-            "metrics": [{"key": "acc", "value": acc, "timestamp": t0, "step": 0}],
-        },
-    )
-    return run_id
-
-
 def test_compare_shows_the_runs_found_and_names_the_missing(
     page: Any, lab: Any, allowed_console_errors: list[str]
 ) -> None:
@@ -47,9 +30,9 @@ def test_compare_shows_the_runs_found_and_names_the_missing(
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-cmp-miss-{uuid.uuid4().hex[:6]}"})[
         "experiment_id"
     ]
-    a = _run(lab, exp_id, "found-a", "0.1", 0.5)
-    b = _run(lab, exp_id, "found-b", "0.01", 0.7)
-    c = _run(lab, exp_id, "found-c", "0.001", 0.9)
+    a = log_run(lab, exp_id, "found-a", "0.1", [0.5])
+    b = log_run(lab, exp_id, "found-b", "0.01", [0.7])
+    c = log_run(lab, exp_id, "found-c", "0.001", [0.9])
     gone = uuid.uuid4().hex  # no such run
     page.evaluate(
         "(ids) => { void window.jupyterapp.commands.execute("

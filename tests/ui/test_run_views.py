@@ -15,6 +15,7 @@ import pytest
 from uihelpers import (
     TIMEOUT_MS,
     expect,
+    log_run,
     notebook,
     open_run,
     open_sidebar,
@@ -52,31 +53,6 @@ def _canvas_has_ink(locator: Any) -> bool:
             }"""
         )
     )
-
-
-def _log_run(lab: Any, exp_id: str, name: str, lr: str, acc: list[float], **params: str) -> str:
-    t0 = int(time.time() * 1000) - 60_000
-    run_id = lab.mlflow(
-        "runs/create", {"experiment_id": exp_id, "run_name": name, "start_time": t0}
-    )["run"]["info"]["run_id"]
-    lab.mlflow(
-        "runs/log-batch",
-        {
-            "run_id": run_id,
-            "params": [{"key": "lr", "value": lr}, {"key": "model", "value": "mlp"}]
-            + [{"key": k, "value": v} for k, v in params.items()],
-            "metrics": [
-                {"key": "acc", "value": v, "timestamp": t0 + i * 1000, "step": i}
-                for i, v in enumerate(acc)
-            ]
-            + [
-                {"key": "loss", "value": 1 - v, "timestamp": t0 + i * 1000, "step": i}
-                for i, v in enumerate(acc)
-            ],
-        },
-    )
-    lab.mlflow("runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": t0 + 50_000})
-    return run_id
 
 
 def test_running_notebook_run_appears_and_detail_draws_charts(
@@ -266,9 +242,9 @@ def test_compare_two_runs_and_malformed_filter(
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-cmp-{uuid.uuid4().hex[:6]}"})[
         "experiment_id"
     ]
-    a = _log_run(lab, exp_id, "run-a", "0.1", [0.1, 0.4, 0.6, 0.7])
-    b = _log_run(lab, exp_id, "run-b", "0.01", [0.2, 0.5, 0.8, 0.9])
-    _log_run(lab, exp_id, "run-c", "0.001", [0.1, 0.2, 0.3, 0.35], optimizer="sgd")
+    a = log_run(lab, exp_id, "run-a", "0.1", [0.1, 0.4, 0.6, 0.7])
+    b = log_run(lab, exp_id, "run-b", "0.01", [0.2, 0.5, 0.8, 0.9])
+    log_run(lab, exp_id, "run-c", "0.001", [0.1, 0.2, 0.3, 0.35], optimizer="sgd")
     panel = _open_panel(page)
     _select_experiment(panel, exp_id)
     runs = panel.locator(".jp-mlops-RunsSection")
@@ -361,8 +337,8 @@ def test_delete_a_run_and_undo(page: Any, lab: Any) -> None:
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-del-{uuid.uuid4().hex[:6]}"})[
         "experiment_id"
     ]
-    keep = _log_run(lab, exp_id, "keep", "0.1", [0.5])
-    gone = _log_run(lab, exp_id, "gone", "0.2", [0.6])
+    keep = log_run(lab, exp_id, "keep", "0.1", [0.5])
+    gone = log_run(lab, exp_id, "gone", "0.2", [0.6])
     panel = _open_panel(page)
     _select_experiment(panel, exp_id)
     runs = panel.locator(".jp-mlops-RunsSection")
@@ -514,7 +490,7 @@ def test_links_the_mlflow_client_prints_open_the_run(browser: Any, lab: Any) -> 
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-link-{uuid.uuid4().hex[:6]}"})[
         "experiment_id"
     ]
-    run_id = _log_run(lab, exp_id, "linked-run", "0.1", [0.5, 0.6])
+    run_id = log_run(lab, exp_id, "linked-run", "0.1", [0.5, 0.6])
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         pg = context.new_page()
@@ -535,8 +511,8 @@ def test_arrow_keys_move_between_runs(page: Any, lab: Any) -> None:
     exp_id = lab.mlflow("experiments/create", {"name": f"ui-keys-{uuid.uuid4().hex[:6]}"})[
         "experiment_id"
     ]
-    first = _log_run(lab, exp_id, "key-a", "0.1", [0.5])
-    second = _log_run(lab, exp_id, "key-b", "0.2", [0.6])
+    first = log_run(lab, exp_id, "key-a", "0.1", [0.5])
+    second = log_run(lab, exp_id, "key-b", "0.2", [0.6])
     panel = _open_panel(page)
     _select_experiment(panel, exp_id)
     rows = panel.locator(".jp-mlops-RunsSection tr.jp-mlops-RunRow")

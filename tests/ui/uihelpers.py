@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -152,3 +153,31 @@ def run_notebook(page: Any, lab: Any, path: str, source: str | list[str], printe
     expect(page.locator(".jp-NotebookPanel .jp-Cell-outputArea").first).to_contain_text(
         printed, timeout=KERNEL_TIMEOUT_MS
     )
+
+
+def log_run(lab: Any, exp_id: str, name: str, lr: str, acc: list[float], **params: str) -> str:
+    """A finished run in ``exp_id`` (over ``lab``'s MLflow API) that started a minute ago:
+    params ``lr``, ``model=mlp`` and ``params``, metrics ``acc`` (one point a second) and
+    ``loss`` (1 - acc)."""
+    t0 = int(time.time() * 1000) - 60_000
+    run_id = lab.mlflow(
+        "runs/create", {"experiment_id": exp_id, "run_name": name, "start_time": t0}
+    )["run"]["info"]["run_id"]
+    lab.mlflow(
+        "runs/log-batch",
+        {
+            "run_id": run_id,
+            "params": [{"key": "lr", "value": lr}, {"key": "model", "value": "mlp"}]
+            + [{"key": k, "value": v} for k, v in params.items()],
+            "metrics": [
+                {"key": "acc", "value": v, "timestamp": t0 + i * 1000, "step": i}
+                for i, v in enumerate(acc)
+            ]
+            + [
+                {"key": "loss", "value": 1 - v, "timestamp": t0 + i * 1000, "step": i}
+                for i, v in enumerate(acc)
+            ],
+        },
+    )
+    lab.mlflow("runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": t0 + 50_000})
+    return run_id
