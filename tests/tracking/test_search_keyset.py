@@ -17,10 +17,10 @@ from jupyter_mlops.tracking.errors import TrackingError
 from jupyter_mlops.tracking.paging import encode_page_token
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tied(module_store):
     """41 runs whose sort keys tie a lot: 3 metric values (+ NaN, + missing), 2 start
-    times (+ None), 3 param values (+ missing)."""
+    times (+ None), 3 param values (+ missing); made once per back end, only read."""
     store = module_store
     eid = store.create_experiment(f"keyset-{uuid.uuid4().hex}")
     for i in range(41):
