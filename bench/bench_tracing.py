@@ -33,6 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_client import jupyter_server, mlflow_server, run_py
+from scale_common import cpu_s
 
 CHAIN = """
 def leaf(x):
@@ -220,23 +221,6 @@ def _otlp_body(n: int, start: int, per_batch: int) -> list[bytes]:
     return bodies
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process and its live descendants have used so far
-    (Linux; ``mlflow server`` answers from a worker process of its own)."""
-    total = 0.0
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        todo.extend(int(k) for k in kids)
-    return total
-
-
 def _send_all(args: tuple[str, str, str, list[bytes], dict[str, str], Any]) -> int:
     """One client process: its bodies back to back, each answered once durable."""
     url, token, route, bodies, headers, start = args
@@ -299,10 +283,10 @@ def ingest_concurrent(
     with ctx.Pool(clients) as pool:
         res = pool.map_async(_send_all, jobs)
         time.sleep(0.5)  # the processes are up and waiting
-        cpu0, t0 = _proc_cpu(pid), time.perf_counter()
+        cpu0, t0 = cpu_s(pid), time.perf_counter()
         start.set()
         res.get()
-        wall, cpu = time.perf_counter() - t0, _proc_cpu(pid) - cpu0
+        wall, cpu = time.perf_counter() - t0, cpu_s(pid) - cpu0
     total = each * clients
     return {"per_s": total / wall, "server_cpu_us_per_trace": cpu / total * 1e6}
 
