@@ -12,11 +12,12 @@ INVALID_PARAMETER_VALUE naming where (``resourceSpans[0].scopeSpans[1].spans[2]`
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
 
 from .errors import invalid
-from .traces import ATTR_REQUEST_ID, trace_id_from_otel
+from .traces import ATTR_REQUEST_ID, SpanList, trace_id_from_otel
 
 _STATUS = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
 
@@ -135,8 +136,37 @@ def _mlflow_span(
     }
 
 
+def _pb_text(v: Any) -> str:
+    """An ``AnyValue`` straight to MLflow's serialized form (JSON text): text and whole
+    numbers without building the Python value first (most attributes are those)."""
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return _encode_str(v.string_value)  # type: ignore[no-any-return]
+    if kind == "int_value":
+        return str(v.int_value)
+    return json.dumps(None if kind is None else _pb_any(v))
+
+
+_ZERO_IDS = {16: bytes(16), 8: bytes(8)}
+
+
+def _pb_id(raw: bytes, size: int, where: str) -> bytes:
+    """A protobuf trace/span id's bytes, checked (``where`` names it in the error)."""
+    if len(raw) != size or raw == _ZERO_IDS[size]:
+        raise invalid(f"Invalid OTLP payload: {where} must be {size} non-zero bytes")
+    return raw
+
+
+def _b64(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")
+
+
 def parse_protobuf(body: bytes) -> dict[str, list[dict[str, Any]]]:
-    """``{otel trace id hex: [MLflow span dict, ...]}`` of a protobuf request."""
+    """``{otel trace id hex: [MLflow span dict, ...]}`` of a protobuf request.
+
+    The hot path of OTLP ingest, once per span: ids go from bytes to base64 directly
+    (a trace's once), attribute values to JSON text directly, and the span's position
+    (``resourceSpans[0]...``) is spelled only for an error."""
     from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
@@ -148,36 +178,86 @@ def parse_protobuf(body: bytes) -> dict[str, list[dict[str, Any]]]:
     except (DecodeError, ValueError) as e:
         raise invalid(f"Invalid OTLP payload: not an ExportTraceServiceRequest ({e})") from None
     out: dict[str, list[dict[str, Any]]] = {}
+    # per trace id (bytes): its span list, base64 id and mlflow.traceRequestId attribute
+    traces: dict[bytes, tuple[list[dict[str, Any]], str, str]] = {}
+    status_names = _STATUS
     for i, rs in enumerate(req.resource_spans):
         for j, ss in enumerate(rs.scope_spans):
             for k, sp in enumerate(ss.spans):
-                where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
-                th = _id_hex(sp.trace_id, 16, where + ".traceId", False)
-                sh = _id_hex(sp.span_id, 8, where + ".spanId", False)
-                ph = sp.parent_span_id.hex() if sp.parent_span_id else None
-                events = [
+                traw = sp.trace_id
+                known = traces.get(traw)
+                if known is None:
+                    where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
+                    th = _pb_id(traw, 16, where + ".traceId").hex()
+                    known = ([], _b64(traw), _encode_str(trace_id_from_otel(th)))
+                    traces[traw] = known
+                    out[th] = known[0]
+                spans, trace_b64, request_id = known
+                sraw = sp.span_id
+                if len(sraw) != 8 or sraw == _ZERO_IDS[8]:
+                    _pb_id(sraw, 8, f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}].spanId")
+                praw = sp.parent_span_id
+                serialized = {a.key: _pb_text(a.value) for a in sp.attributes}
+                serialized[ATTR_REQUEST_ID] = request_id
+                status = sp.status
+                events = sp.events
+                spans.append(
                     {
-                        "name": e.name,
-                        "time_unix_nano": e.time_unix_nano,
-                        "attributes": {a.key: _pb_any(a.value) for a in e.attributes},
+                        "trace_id": trace_b64,
+                        "span_id": _b64(sraw),
+                        "parent_span_id": _b64(praw) if praw else None,
+                        "name": sp.name,
+                        "start_time_unix_nano": sp.start_time_unix_nano,
+                        "end_time_unix_nano": sp.end_time_unix_nano or None,
+                        "events": [
+                            {
+                                "name": e.name,
+                                "time_unix_nano": e.time_unix_nano,
+                                "attributes": {a.key: _pb_any(a.value) for a in e.attributes},
+                            }
+                            for e in events
+                        ]
+                        if events
+                        else [],
+                        "status": {
+                            "code": status_names.get(status.code, "STATUS_CODE_UNSET"),
+                            "message": status.message,
+                        },
+                        "attributes": serialized,
+                        "links": [],
                     }
-                    for e in sp.events
-                ]
-                out.setdefault(th, []).append(
-                    _mlflow_span(
-                        th,
-                        sh,
-                        ph,
-                        sp.name,
-                        sp.start_time_unix_nano,
-                        sp.end_time_unix_nano,
-                        {a.key: _pb_any(a.value) for a in sp.attributes},
-                        _STATUS.get(sp.status.code, "STATUS_CODE_UNSET"),
-                        sp.status.message,
-                        events,
-                    )
                 )
+    for th, spans in out.items():  # their data file's text, made once here
+        out[th] = SpanList(spans, "[" + ", ".join([_span_json(s) for s in spans]) + "]")
     return out
+
+
+_EVENTS_JSON = json.JSONEncoder(check_circular=False).encode
+
+
+def _span_json(span: dict[str, Any]) -> str:
+    """``json.dumps(span)`` of a span dict as :func:`parse_protobuf` makes it (same keys,
+    same order, same text), by formatting: its attribute values are JSON text already
+    and its ids base64, so only names, messages and attributes need escaping (with the
+    encoder's own string escaping): about half the encoder's time, measured."""
+    parent = span["parent_span_id"]
+    parent_text = "null" if parent is None else f'"{parent}"'
+    end = span["end_time_unix_nano"]
+    status = span["status"]
+    events = span["events"]
+    attrs = ", ".join(
+        [_encode_str(k) + ": " + _encode_str(v) for k, v in span["attributes"].items()]
+    )
+    return (
+        f'{{"trace_id": "{span["trace_id"]}", "span_id": "{span["span_id"]}", '
+        f'"parent_span_id": {parent_text}, '
+        f'"name": {_encode_str(span["name"])}, '
+        f'"start_time_unix_nano": {span["start_time_unix_nano"]}, '
+        f'"end_time_unix_nano": {"null" if end is None else end}, '
+        f'"events": {_EVENTS_JSON(events) if events else "[]"}, '
+        f'"status": {{"code": "{status["code"]}", "message": {_encode_str(status["message"])}}}, '
+        f'"attributes": {{{attrs}}}, "links": []}}'
+    )
 
 
 def parse_json(body: bytes) -> dict[str, list[dict[str, Any]]]:

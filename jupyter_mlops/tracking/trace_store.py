@@ -195,6 +195,7 @@ class SqlTraceStore(TraceStore):
     if TYPE_CHECKING:
 
         def get_experiment(self, experiment_id: str) -> Experiment: ...
+        def _experiment_row(self, conn: Connection, experiment_id: Any) -> Any: ...
         def artifact_repo(self, artifact_uri: str) -> ArtifactRepository: ...
         def _transaction(self) -> AbstractContextManager[Connection]: ...
 
@@ -203,7 +204,18 @@ class SqlTraceStore(TraceStore):
         return f"{experiment.artifact_location.rstrip('/')}/traces/{trace_id}/artifacts"
 
     def _checked_experiment(self, experiment_id: str) -> Experiment:
-        exp = self.get_experiment(str(experiment_id))
+        """The experiment traces are written to (active, else refused); its row only,
+        without its tags (once per ingest batch: get_experiment cost ~1 µs per trace)."""
+        from .entities import Experiment
+
+        with self._read() as conn:
+            row = self._experiment_row(conn, str(experiment_id))
+        exp = Experiment(
+            experiment_id=str(row.experiment_id),
+            name=row.name,
+            artifact_location=row.artifact_location or "",
+            lifecycle_stage=row.lifecycle_stage,
+        )
         if exp.lifecycle_stage != "active":
             raise invalid(
                 f"The experiment {experiment_id} must be in the 'active' state. "
@@ -390,16 +402,9 @@ class SqlTraceStore(TraceStore):
         prepared: Mapping[str, tuple[list[t.SpanRow], list[dict[str, Any]], bool]],
         new_tags: Mapping[str, str],
     ) -> int:
-        tc = t.traces.c
         with self._read() as conn:
-            have = {
-                r.trace_id: r
-                for r in conn.execute(
-                    sa.select(
-                        tc.trace_id, tc.state, tc.data_file, tc.data_offset, tc.data_length
-                    ).where(tc.trace_id.in_(list(prepared)))
-                )
-            }
+            columns = ("trace_id", "state", "data_file", "data_offset", "data_length")
+            have = {r.trace_id: r for r in t.rows_of(conn, columns, list(prepared))}
         # the data first, durable before any row names it
         packed: list[tuple[str, Sequence[dict[str, Any]]]] = []
         replaced: set[str] = set()
@@ -427,7 +432,7 @@ class SqlTraceStore(TraceStore):
 
         def write(conn: Connection) -> int:
             new_ids = [i for i in prepared if i not in have]
-            if conn.execute(sa.select(tc.trace_id).where(tc.trace_id.in_(new_ids))).first():
+            if t.rows_of(conn, ("trace_id",), new_ids):
                 raise _Raced()
             n = 0
             fresh = []
@@ -504,12 +509,9 @@ class SqlTraceStore(TraceStore):
 
         def write(conn: Connection) -> None:
             replaced.clear()  # a retried attempt starts over
-            tc = t.traces.c
             have = {
                 r.trace_id: r.data_file
-                for r in conn.execute(
-                    sa.select(tc.trace_id, tc.data_file).where(tc.trace_id.in_(list(last)))
-                )
+                for r in t.rows_of(conn, ("trace_id", "data_file"), list(last))
             }
             fresh = []
             for trace_id, (info, rows, _d) in last.items():

@@ -4,6 +4,7 @@ whole batch naming it, nothing written; what is accepted is indexed and read bac
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -149,6 +150,89 @@ def test_otlp_attribute_values_are_mlflows_json() -> None:
         t.ATTR_REQUEST_ID: "tr-" + "ab" * 16,
     }
     assert span["attributes"]["flag"] == "true"
+
+
+def test_otlp_protobuf_reads_as_its_json_does() -> None:
+    """The protobuf reader (its own fast path: ids straight to base64, values straight to
+    JSON text) gives the span dicts OTLP/JSON's reader gives for the same spans."""
+    pytest.importorskip("opentelemetry.proto")
+    from google.protobuf.json_format import MessageToJson
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import (
+        AnyValue,
+        ArrayValue,
+        KeyValue,
+        KeyValueList,
+    )
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+    def kv(key: str, **value: Any) -> KeyValue:
+        return KeyValue(key=key, value=AnyValue(**value))
+
+    attrs = [
+        kv("text", string_value='a"b\\ é😀\n'),
+        kv("int", int_value=-7),
+        kv("x", double_value=0.5),
+        kv("flag", bool_value=True),
+        kv("raw", bytes_value=b"\x00\xff"),
+        kv("list", array_value=ArrayValue(values=[AnyValue(int_value=1), AnyValue()])),
+        kv("map", kvlist_value=KeyValueList(values=[kv("q", string_value="z")])),
+        KeyValue(key="unset", value=AnyValue()),
+    ]
+    child = Span(
+        trace_id=bytes.fromhex("ab" * 16),
+        span_id=bytes.fromhex("cd" * 8),
+        parent_span_id=bytes.fromhex("ef" * 8),
+        name="child",
+        start_time_unix_nano=5,
+        end_time_unix_nano=0,
+        status=Status(code=2, message="boom"),
+        attributes=attrs,
+        events=[Span.Event(name="e", time_unix_nano=6, attributes=[kv("m", int_value=3)])],
+    )
+    root = Span(
+        trace_id=bytes.fromhex("12" * 16),
+        span_id=bytes.fromhex("34" * 8),
+        name="root",
+        start_time_unix_nano=1,
+        end_time_unix_nano=9,
+        status=Status(code=1),
+    )
+    req = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(scope_spans=[ScopeSpans(spans=[child]), ScopeSpans(spans=[root])]),
+            ResourceSpans(scope_spans=[ScopeSpans(spans=[child])]),
+        ]
+    )
+    got = otlp.parse_protobuf(req.SerializeToString())
+    assert got == otlp.parse_json(MessageToJson(req).encode())
+    assert list(got) == ["ab" * 16, "12" * 16] and len(got["ab" * 16]) == 2
+    (span, _again) = got["ab" * 16]
+    assert span["span_id"] == t.hex_to_b64("cd" * 8)
+    assert span["parent_span_id"] == t.hex_to_b64("ef" * 8)
+    assert span["end_time_unix_nano"] is None
+    assert span["status"] == {"code": "STATUS_CODE_ERROR", "message": "boom"}
+    assert json.loads(span["attributes"]["text"]) == 'a"b\\ é😀\n'
+    assert span["attributes"]["raw"] == json.dumps(base64.b64encode(b"\x00\xff").decode())
+    assert span["attributes"]["unset"] == "null"
+    assert got["12" * 16][0]["parent_span_id"] is None
+    # each trace's data-file text, made by formatting, is what json.dumps makes of it
+    for spans in got.values():
+        assert spans.json_text == json.dumps(list(spans))
+    # a bad id names the span, as before
+    bad = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[root, Span(trace_id=b"")])])]
+    )
+    with pytest.raises(TrackingError, match=r"scopeSpans\[0\]\.spans\[1\]\.traceId"):
+        otlp.parse_protobuf(bad.SerializeToString())
+    bad.resource_spans[0].scope_spans[0].spans[1].trace_id = bytes(16)
+    with pytest.raises(TrackingError, match="non-zero"):
+        otlp.parse_protobuf(bad.SerializeToString())
+    bad.resource_spans[0].scope_spans[0].spans[1].trace_id = b"\x01" * 16
+    with pytest.raises(TrackingError, match=r"spans\[1\]\.spanId"):
+        otlp.parse_protobuf(bad.SerializeToString())
 
 
 def test_body_nesting_limit() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import authorized
@@ -329,9 +329,15 @@ class TraceHandler(PathRpcHandler):
 
 class BulkTraceHandler(TraceHandler):
     """``api/v1/traces/log-bulk``: a batch of whole traces, parsed and stored with the
-    cyclic GC paused."""
+    cyclic GC paused; each trace's spans keep their JSON text for its data file
+    (:mod:`..trace_body`)."""
 
     bulk_ingest = True
+
+    def body_parser(self) -> Callable[[str | bytes], dict[str, Any]]:
+        from ..trace_body import parse_log_bulk_body
+
+        return parse_log_bulk_body
 
 
 class OtlpHandler(RpcHandler):
