@@ -146,6 +146,7 @@ def test_pages_as_the_walk_gives_them(
         monkeypatch.setattr(trace_search, "WINDOW_TRACES", window)
         monkeypatch.setattr(trace_search, "FALLBACK_MAX_ROWS", fallback)
         assert _pages(store, exp, flt, size) == want_pages, (flt, mode)
+        assert store.trace_counts([exp], flt, None) == [(None, len(ids))], (flt, mode)
 
 
 @pytest.mark.parametrize(
