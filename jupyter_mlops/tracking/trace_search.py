@@ -389,7 +389,8 @@ def walk_window(
     rows: int,
 ) -> Any | None:
     """A condition that bounds the walk of a page ending at ``rows`` (offset + limit + 1)
-    to the experiment's newest traces (oldest for ``timestamp ASC``), or None (SQLite).
+    to the experiment's newest traces (oldest for ``timestamp ASC``, longest for
+    ``execution_time DESC``), or None (SQLite).
 
     A filter whose index holds :data:`DRIVE_MAX_ROWS` rows or more is walked, which is
     fast when its traces are among the newest, and reads every trace when they are old
@@ -398,27 +399,29 @@ def walk_window(
     so if they fill the page it is the whole search's; if not, the caller searches
     again from the filter with fewest index rows (up to :data:`FALLBACK_MAX_ROWS`: ~1.5
     µs each), or walks them all. None (no window) when no filter has index ranges (the
-    fallback would be the same walk), the page is not ordered by time first, the search
-    spans several experiments (no one index range in time order), or the experiment has
-    fewer traces than the window."""
+    fallback would be the same walk), the page is not ordered by an indexed key first,
+    the search spans several experiments (no one index range in the page's order), or
+    the experiment has fewer traces than the window."""
     if conn.dialect.name != "sqlite" or WINDOW_TRACES <= 0 or len(experiment_ids) != 1:
         return None
     first = order[0] if order else OrderBy(ATTR, "timestamp", False)
-    if first.entity != ATTR or _ORDER_KEYS[first.key] != "request_time":
+    col = _ORDER_KEYS[first.key] if first.entity == ATTR else None
+    # an indexed order; a duration ascending puts its NULLs first, outside any bound
+    if col != "request_time" and (col != "execution_duration" or first.ascending):
         return None
     if not any(_index_ranges(c) is not None for c in comparisons):
         return None
     size = max(WINDOW_TRACES, 20 * rows)
     raw = conn.connection.driver_connection
     row = raw.execute(
-        "SELECT request_time FROM traces WHERE experiment_id = ? ORDER BY request_time "
+        f"SELECT {col} FROM traces WHERE experiment_id = ? ORDER BY {col} "
         f"{'ASC' if first.ascending else 'DESC'} LIMIT 1 OFFSET ?",
         (experiment_ids[0], size - 1),
     ).fetchone()
-    if row is None:
+    if row is None or row[0] is None:
         return None
-    time = t.traces.c.request_time
-    return time <= row[0] if first.ascending else time >= row[0]
+    key = t.traces.c[col]
+    return key <= row[0] if first.ascending else key >= row[0]
 
 
 def _driven(segments: list[_Segment]) -> Any:

@@ -39,21 +39,29 @@ def _span(i: int, j: int, name: str, status: str = "OK") -> dict[str, Any]:
 def _record(exp: str, i: int, third: str | None = None) -> tuple[TraceInfo, list[dict[str, Any]]]:
     # pairs of traces share a timestamp: the trace id breaks the tie, across pages too
     tags = {"env": "dev" if i == 5 else "prod"}
-    info = TraceInfo(f"tr-{i:032x}", exp, 1000 + i // 2, "OK", 5, tags=tags)
+    info = TraceInfo(f"tr-{i:032x}", exp, 1000 + i // 2, "OK", _duration(i), tags=tags)
     second = _span(i, 1, "rare", "ERROR") if i in RARE else _span(i, 1, "step1")
     third = "old" if i in OLD else third
     return info, [_span(i, 0, "step0"), second, *([_span(i, 2, third)] if third else [])]
 
 
-def _expected(ids: set[int]) -> list[str]:
-    order = sorted(ids, key=lambda i: (-(1000 + i // 2), f"tr-{i:032x}"))
-    return [f"tr-{i:032x}" for i in order]
+def _duration(i: int) -> int:
+    return 5 + i * 7 % 50  # 5-54 ms, shared by many traces: ties across pages
 
 
-def _pages(store: SqlTrackingStore, exp: str, flt: str, size: int) -> list[list[str]]:
+def _expected(ids: set[int], by_duration: bool = False) -> list[str]:
+    def key(i: int) -> tuple[int, int, str]:
+        return (-_duration(i) if by_duration else 0, -(1000 + i // 2), f"tr-{i:032x}")
+
+    return [f"tr-{i:032x}" for i in sorted(ids, key=key)]
+
+
+def _pages(
+    store: SqlTrackingStore, exp: str, flt: str, size: int, order: str = "timestamp_ms DESC"
+) -> list[list[str]]:
     pages, token = [], None
     while True:
-        infos, token = store.search_traces([exp], flt, size, ["timestamp_ms DESC"], token)
+        infos, token = store.search_traces([exp], flt, size, [order], token)
         pages.append([i.trace_id for i in infos])
         if token is None:
             return pages
@@ -147,6 +155,32 @@ def test_pages_as_the_walk_gives_them(
         monkeypatch.setattr(trace_search, "FALLBACK_MAX_ROWS", fallback)
         assert _pages(store, exp, flt, size) == want_pages, (flt, mode)
         assert store.trace_counts([exp], flt, None) == [(None, len(ids))], (flt, mode)
+
+
+@pytest.mark.parametrize(
+    "flt,ids",
+    [
+        ("span.name = 'old'", OLD),
+        ("span.name = 'step1' AND tags.env = 'prod'", set(range(N)) - RARE - {5}),
+        ("span.name LIKE 'rar%'", RARE),
+    ],
+)
+def test_pages_by_duration_as_the_walk_gives_them(
+    populated: tuple[SqlTrackingStore, str],
+    monkeypatch: pytest.MonkeyPatch,
+    flt: str,
+    ids: set[int],
+) -> None:
+    """Ordered by duration (its index), the newest-first window is the longest first."""
+    store, exp = populated
+    want = _expected(ids, by_duration=True)
+    want_pages = [want[k : k + 4] for k in range(0, len(want), 4)] or [[]]
+    for mode, (drive, window, fallback) in MODES.items():
+        monkeypatch.setattr(trace_search, "DRIVE_MAX_ROWS", drive)
+        monkeypatch.setattr(trace_search, "WINDOW_TRACES", window)
+        monkeypatch.setattr(trace_search, "FALLBACK_MAX_ROWS", fallback)
+        got = _pages(store, exp, flt, 4, "execution_time_ms DESC")
+        assert got == want_pages, (flt, mode)
 
 
 @pytest.mark.parametrize(
