@@ -488,7 +488,10 @@ def run_filter_clauses(
     them once into an in-memory list (a probe of it costs a third of a correlated ``NOT
     EXISTS`` probe of the key's index, ``bench/RESULTS.md``), unless ``absent_per_run``
     (a page read in an index's order, which stops after the page: a probe per run read
-    costs less than reading every run with the key first)."""
+    costs less than reading every run with the key first). On PostgreSQL it is ``NOT
+    EXISTS``: its planner never turns ``NOT IN`` into an anti-join, and once the key's
+    runs outgrow ``work_mem`` (the parent tag of a few hundred thousand child runs) it
+    scans them again for every run."""
     import sqlalchemy as sa
 
     from .schema import latest_metrics, params, runs, tags
@@ -501,7 +504,9 @@ def run_filter_clauses(
     for c in comparisons:
         if any(c is j for j in joined):
             continue
-        if c.entity in (METRIC, PARAM, TAG) and (per_run or (c.op == "IS_NULL" and absent_per_run)):
+        if c.entity in (METRIC, PARAM, TAG) and (
+            per_run or (c.op == "IS_NULL" and (absent_per_run or dialect == "postgresql"))
+        ):
             clauses.append(_exists_clause(c, dialect))
         elif c.entity == METRIC:
             clauses.append(_keyed_clause(runs.c.run_uuid, latest_metrics.c.run_uuid, c))

@@ -992,6 +992,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
         comparisons = search.parse_filter(filter_string)
         absent, rest = search.split_absence(comparisons)
         if self.dialect != "sqlite":
+            # PostgreSQL: IS NULL is an anti-join (search.run_filter_clauses)
             absent, rest = None, comparisons
         scope = (experiment_ids, run_view_type, visible_user_ids, viewer_id)
         where = self._where(rest, *scope)

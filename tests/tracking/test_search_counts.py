@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from jupyter_mlops.tracking.entities import ACTIVE_ONLY, ALL, DELETED_ONLY, Metric
+from jupyter_mlops.tracking.schema import runs
 
 PARENT = "mlflow.parentRunId"
 
@@ -133,6 +134,25 @@ def test_the_top_level_count_reads_no_list_of_child_runs_per_run(family):
         pytest.skip("SQLite's count")
     sql = " ".join(statements(store, lambda: store.count_runs(eids, f"tags.{PARENT} IS NULL")))
     assert "NOT IN" not in sql.upper(), sql
+
+
+@pytest.mark.parametrize("count", [True, False], ids=["count", "search"])
+def test_is_null_is_an_anti_join_on_postgresql(family, count):
+    """PostgreSQL never plans ``NOT IN (subquery)`` as an anti-join: past ``work_mem``
+    (the parent tag of a few hundred thousand child runs) it scans the list again per
+    run. ``IS NULL`` is ``NOT EXISTS``, which it plans as one."""
+    store, eids, _ = family
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's plan")
+    flt = f"tags.{PARENT} IS NULL and tags.team = 'a'"
+    where = store._search_where(eids, flt, ACTIVE_ONLY, None, None)
+    q = sa.select(sa.func.count() if count else runs.c.run_uuid).select_from(runs).where(*where)
+    if not count:
+        q = q.order_by(runs.c.start_time.desc()).limit(100)
+    with store.engine.connect() as conn:
+        sql = q.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
+    assert "Anti Join" in plan and "SubPlan" not in plan, plan
 
 
 def test_a_page_in_index_order_probes_is_null_per_run_on_sqlite(family):
