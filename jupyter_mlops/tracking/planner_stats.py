@@ -64,8 +64,9 @@ def stale_tables(conn: sa.Connection) -> list[str]:
             _RELATIONS, {"tables": list(SEARCH_TABLES)}
         )
         # reltuples < 0: never analyzed nor vacuumed (PostgreSQL 14+; 0 before, with
-        # relpages 0, which the doubling test below covers)
-        if pages > 0 and (reltuples < 0 or pages >= 2 * relpages)
+        # relpages 0, which the doubling test below covers); pages is NULL for a table
+        # dropped since the catalog was read (a schema dropped under a running store)
+        if pages and (reltuples < 0 or pages >= 2 * relpages)
     ]
     if stale and conn.execute(_ENOUGH_RUNS, {"n": MIN_RUNS}).scalar_one() < MIN_RUNS:
         return []
