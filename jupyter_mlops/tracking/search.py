@@ -500,7 +500,7 @@ def run_filter_clauses(
     keyed = [c for c in comparisons if c.entity in (METRIC, PARAM, TAG) and c.op != "IS_NULL"]
     joined = keyed[:MAX_JOINED_FILTERS] if len(keyed) > 1 and not per_run else []
     if joined:
-        clauses.append(runs.c.run_uuid.in_(_candidate_runs(joined, dialect)))
+        clauses.append(runs.c.run_uuid.in_(candidate_runs(joined, dialect)))
     for c in comparisons:
         if any(c is j for j in joined):
             continue
@@ -545,7 +545,7 @@ def split_absence(comparisons: Sequence[Comparison]) -> tuple[Comparison | None,
 MAX_JOINED_FILTERS = 6
 
 
-def _candidate_runs(comparisons: Sequence[Comparison], dialect: str) -> Any:
+def candidate_runs(comparisons: Sequence[Comparison], dialect: str) -> Any:
     """``SELECT f0.run_uuid FROM <table> f0 JOIN <table> f1 ON f1.run_uuid = f0.run_uuid
     AND f1.key = ? AND f1.value <op> ? ... WHERE f0.key = ? AND f0.value <op> ?``: the
     runs that satisfy every comparison, as one join of the key/value tables (a run has

@@ -14,7 +14,7 @@ reads the page from the filter's candidates as before, having spent one window.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,9 @@ from .schema import runs
 #: Index entries the walk reads first, per row of the page; and at most in all.
 FIRST_WINDOW_PER_ROW = 4
 MAX_WINDOW_PER_ROW = 40
+#: Runs per row of the page a filter's every comparison must match for the run index's
+#: walk (:func:`broad`): fewer are read whole sooner than a first window is probed.
+BROAD_PER_ROW = 16
 
 
 class CrossJoin(Join):
@@ -123,3 +126,104 @@ def walk_page(
         if read + needed > limit * MAX_WINDOW_PER_ROW:
             return None
         window, start = max(window, needed * 3 // 2), edge[0]
+
+
+#: The orders a page of one experiment's runs can be walked in: ``ix_runs_search_order``'s
+#: (start_time DESC, run_uuid; the default order is the same).
+RUN_INDEX_ORDERS: tuple[list[search.OrderBy], ...] = (
+    [],
+    [search.OrderBy(search.ATTRIBUTE, "start_time", False)],
+)
+
+
+def run_walkable(comparisons: Sequence[search.Comparison], order: Sequence[search.OrderBy]) -> bool:
+    """Whether a page of one experiment's runs can be walked in ``ix_runs_search_order``:
+    the index's order, and a filter on a metric, param or tag whose candidates SQLite
+    would otherwise read whole (``IS NULL`` alone is probed per run already, see
+    :func:`search.run_filter_clauses`; a run id names its few runs)."""
+    return (
+        list(order) in RUN_INDEX_ORDERS
+        and any(
+            c.entity in (search.METRIC, search.PARAM, search.TAG) and c.op != "IS_NULL"
+            for c in comparisons
+        )
+        and not any(c.entity == search.ATTRIBUTE and c.key == "run_id" for c in comparisons)
+    )
+
+
+def broad(conn: Any, comparisons: Sequence[search.Comparison], limit: int) -> bool:
+    """Whether each metric/param/tag comparison of a filter matches at least
+    ``BROAD_PER_ROW`` runs per row of the page, counted from its value index and no
+    further. One that matches fewer bounds the filter's matches: reading them whole and
+    sorting them costs about what a walk's first window does (100k runs, a page of 100:
+    a probed run costs ~20 us, a candidate read and sorted ~1.5 us; ``bench/RESULTS.md``),
+    and the walk would likely give up after it."""
+    cap = limit * BROAD_PER_ROW
+    for c in comparisons:
+        if c.entity not in (search.METRIC, search.PARAM, search.TAG) or c.op == "IS_NULL":
+            continue
+        # the cap-th candidate, if any: index steps, no rows handed up to a count
+        nth = search.candidate_runs([c], "sqlite").offset(cap - 1).limit(1)
+        if conn.execute(nth).first() is None:
+            return False
+    return True
+
+
+def walk_runs_page(
+    conn: Any,
+    keys: list[tuple[Any, bool]],
+    scope: Callable[[Any], list[Any]],
+    where: list[Any],
+    after: list[Any] | None,
+    limit: int,
+) -> list[Any] | None:
+    """:func:`walk_page` for the run index's order (:data:`RUN_INDEX_ORDERS`): at most
+    ``limit`` runs after ``after`` in the order of ``keys`` (columns of ``runs``), or None
+    when the filter looks too narrow. ``scope``: a function of an alias of ``runs`` giving
+    the index's equality terms (experiment, lifecycle stage); ``where``: the search's
+    clauses with per-run filters.
+
+    SQLite reads a broad filter's candidates whole (``tags.team = 'a'``, 33k of 100k
+    runs: a list of 33k ids, each run read and sorted, 50 ms for a page of 100). The walk
+    reads windows of the index instead: the next ``window`` entries after the previous
+    window (an ``OFFSET`` into the covering index, whose steps cost little next to a
+    probe), each entry's run then probed for the filter. Windows are consecutive slices
+    of the order, so the page is their matches in turn; their size follows
+    :func:`walk_page`'s rule, and so does giving up."""
+    w = runs.alias("walk")
+    wkeys = [(w.c[c.name], asc) for c, asc in keys]
+    entries = sa.select(w.c.run_uuid).where(*scope(w))
+    if after is not None:
+        entries = entries.where(search.keyset_after(wkeys, after))
+    # the index's own terms: SQLite's DESC puts NULLs last, and run ids are never NULL
+    # (``NULLS LAST`` on them would sort each group of equal start times)
+    entries = entries.order_by(
+        *[
+            c.desc() if not a else c.asc() if c.primary_key else c.asc().nulls_last()
+            for c, a in wkeys
+        ]
+    )
+    terms = [(c.asc() if a else c.desc()).nulls_last() for c, a in keys]
+    columns = [runs, *[c.label(f"_sort{i}") for i, (c, _) in enumerate(keys)]]
+    found: list[Any] = []
+    read, window = 0, limit * FIRST_WINDOW_PER_ROW
+    while True:
+        last = conn.execute(entries.offset(read + window - 1).limit(1)).first()
+        win = entries.offset(read or None).limit(window).subquery("win")
+        q = (
+            sa.select(*columns)
+            .select_from(CrossJoin(win, runs, runs.c.run_uuid == win.c.run_uuid))
+            .where(*where)
+            .order_by(*terms)
+            .limit(limit - len(found))
+        )
+        found += conn.execute(q).all()
+        read += window
+        if len(found) >= limit or last is None:
+            return found  # the page, or every run after ``after``
+        if not found:
+            return None
+        needed = (limit - len(found)) * read // len(found) + 1
+        if read + needed > limit * MAX_WINDOW_PER_ROW:
+            return None
+        window = max(window, needed * 3 // 2)

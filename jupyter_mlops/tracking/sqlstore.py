@@ -889,7 +889,10 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                 )
             if order and order[0].entity == search.METRIC:
                 walk = None
-                if self.dialect == "sqlite" and not offset and search_walk.walkable(order):
+                # a keyset token carries its page's offset too: the walk starts at its
+                # values (MLflow's offset tokens alone skip along the candidates)
+                walk_ok = after is not None or not offset
+                if self.dialect == "sqlite" and walk_ok and search_walk.walkable(order):
                     # SQLite does not choose to walk the metric's index by itself
                     per_run = self._search_where(
                         experiment_ids,
@@ -918,19 +921,75 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
                     conn, q, keys, after, max_results + 1, walk, 0 if after else offset
                 )
             else:
-                if after is not None:
-                    # keyset: the page after the token's last row, however deep (no OFFSET)
-                    q = q.where(search.keyset_after(keys, after))
-                elif offset:
-                    q = q.offset(offset)  # MLflow's offset token
-                terms = [(c.asc() if asc else c.desc()).nulls_last() for c, asc in keys]
-                rows = list(conn.execute(q.order_by(*terms).limit(max_results + 1)).all())
+                # SQLite reads a broad filter's every candidate and sorts them; walking
+                # the order's index stops after the page (bench/RESULTS.md)
+                rows_walked = None
+                if (
+                    self.dialect == "sqlite"
+                    and (after is not None or not offset)
+                    and len(experiment_ids) == 1
+                    and run_view_type != ALL
+                    and search_walk.run_walkable(search.parse_filter(filter_string), order)
+                ):
+                    rows_walked = self._walk_run_index(
+                        conn,
+                        keys,
+                        after,
+                        max_results + 1,
+                        experiment_ids,
+                        filter_string,
+                        run_view_type,
+                        visible_user_ids,
+                        viewer_id,
+                    )
+                if rows_walked is not None:
+                    rows = rows_walked
+                else:
+                    if after is not None:
+                        # keyset: the page after the token's last row, however deep
+                        q = q.where(search.keyset_after(keys, after))
+                    elif offset:
+                        q = q.offset(offset)  # MLflow's offset token
+                    terms = [(c.asc() if asc else c.desc()).nulls_last() for c, asc in keys]
+                    rows = list(conn.execute(q.order_by(*terms).limit(max_results + 1)).all())
             token = None
             if len(rows) > max_results:
                 last = rows[max_results - 1]
                 sort_values = [last._mapping[f"_sort{i}"] for i in range(len(keys))]
                 token = paging.encode_keyset_token(offset + max_results, digest, sort_values)
             return self._load_runs(conn, rows[:max_results], data_keys), token
+
+    def _walk_run_index(
+        self,
+        conn: Connection,
+        keys: list[tuple[Any, bool]],
+        after: list[Any] | None,
+        limit: int,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        run_view_type: str,
+        visible_user_ids: Sequence[str] | None,
+        viewer_id: str | None,
+    ) -> list[Any] | None:
+        """SQLite: a page of one experiment's runs in ``ix_runs_search_order``'s order read
+        by walking the index and probing the filter per run (:func:`search_walk.walk_runs_page`);
+        None when the filter looks narrow (the caller reads its candidates)."""
+        per_run = self._search_where(
+            experiment_ids, filter_string, run_view_type, visible_user_ids, viewer_id, per_run=True
+        )
+        if per_run is None or not search_walk.broad(
+            conn, search.parse_filter(filter_string), limit
+        ):
+            return None
+        experiment = int(str(experiment_ids[0]))
+
+        def scope(w: Any) -> list[Any]:
+            return [
+                w.c.experiment_id == experiment,
+                *_lifecycle_clause(w.c.lifecycle_stage, run_view_type),
+            ]
+
+        return search_walk.walk_runs_page(conn, keys, scope, per_run, after, limit)
 
     @staticmethod
     def _metric_ordered_rows(

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from jupyter_mlops.tracking import search_walk
 from jupyter_mlops.tracking.entities import Metric
 from jupyter_mlops.tracking.paging import encode_page_token
+from jupyter_mlops.tracking.schema import runs
 
 N = 150
 
@@ -42,6 +43,14 @@ def data(module_store):
         rows.append(
             {"id": rid, "start": start, "name": f"w{i:03d}", "m": m, "p": p, "q": q, "t": tags}
         )
+    # start times with NULLs (a run created without one takes the clock's): the walk of
+    # the runs' index in the default order must place them last, as the order says
+    nulls = [r["id"] for i, r in enumerate(rows) if i % 11 == 4]
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(runs).where(runs.c.run_uuid.in_(nulls)).values(start_time=None))
+    for r in rows:
+        if r["id"] in nulls:
+            r["start"] = None
     # PostgreSQL: the store analyzed its tables at its 128th run (planner_stats); without
     # statistics a metric order with two filters was planned as nested loops of scans
     store.statistics.wait()
@@ -73,6 +82,10 @@ ORDERS = {
         ["metrics.m DESC", "attributes.run_name DESC"],
         [("m", False), ("name", False), ("start", False), ("id", True)],
     ),
+    # the runs' index order (SQLite walks it for a filter on a metric, param or tag)
+    "default": ([], [("start", False), ("id", True)]),
+    "start DESC": (["attributes.start_time DESC"], [("start", False), ("id", True)]),
+    "start ASC": (["start_time ASC"], [("start", True), ("id", True)]),
 }
 
 
@@ -165,6 +178,69 @@ def test_sqlite_walks_the_metric_index_for_a_broad_filter_only(data):
         fallback = [s for s in later if "latest_metrics AS ob0" in s and "CROSS" not in s]
         assert bool(fallback) is not alone, (flt, seen)
     assert search_walk.FIRST_WINDOW_PER_ROW * 3 < 20  # the first window ends above w149's value
+
+
+@pytest.mark.parametrize(
+    "flt", ["params.p = 'c'", "metrics.m > 0.15 and params.p IN ('a', 'b')", "params.p != 'a'"]
+)
+@pytest.mark.parametrize("order", ["default", "start DESC"])
+def test_run_index_walk_pages_of_one_follow_the_order(data, flt, order):
+    """Pages of one run: broad enough for the walk even at 150 runs (a quarter of them,
+    several windows at times), through every keyset token, the NULL start times last."""
+    store, eid, rows = data
+    by, keys = ORDERS[order]
+    assert walk(store, eid, flt, by, 1) == expected(rows, flt, keys)
+
+
+def test_sqlite_walks_the_run_index_for_a_broad_filter_only(data):
+    """The default order (``ix_runs_search_order``'s): a broad filter's page is read by
+    walking the index and probing the filter per run, a narrow one's falls back to the
+    candidates; an ``IS NULL`` alone is probed per run in the plain query already."""
+    store, eid, _ = data
+    if store.dialect != "sqlite":
+        pytest.skip("the walk is SQLite's (PostgreSQL's planner chooses it by itself)")
+    assert search_walk.BROAD_PER_ROW * 2 < 37  # p = 'c' is broad for a page of one
+    cases = [
+        ("params.p != 'a'", [], 2, True, 1),
+        ("params.p != 'a'", ["start_time DESC"], 2, True, 1),
+        ("params.p = 'c'", [], 1, True, 1),  # a quarter: one window or more
+        ("metrics.m > 0.15 and params.p IN ('a', 'b')", [], 1, True, 1),
+        # narrow: fewer runs than BROAD_PER_ROW per row of the page, read whole
+        ("params.p = 'c'", [], 7, False, 0),
+        ("params.q = 'rare'", [], 2, False, 0),
+        ("tags.t IS NULL", [], 2, False, 0),
+        ("params.p != 'a'", ["start_time ASC"], 2, False, 0),  # not the index's order
+    ]
+    for flt, by, page, alone, windows in cases:
+        seen, stop = _statements(store)
+        try:
+            store.search_runs([eid], flt, max_results=page, order_by=by)
+        finally:
+            stop()
+        walks = [s for s in seen if "AS win CROSS JOIN runs" in s]
+        assert len(walks) >= windows, (flt, seen)
+        later = seen[seen.index(walks[-1]) + 1 :] if walks else seen
+        fallback = [s for s in later if "FROM runs" in s and "win" not in s and "walk" not in s]
+        assert bool(fallback) is not alone, (flt, seen)
+
+
+def test_sqlite_walks_on_after_a_keyset_token(data):
+    """A keyset token (which carries its page's offset too) starts the next page's walk at
+    its sort values, for a metric order and for the runs' index order alike."""
+    store, eid, _ = data
+    if store.dialect != "sqlite":
+        pytest.skip("the walk is SQLite's (PostgreSQL's planner chooses it by itself)")
+    for by, marker in ((["metrics.m DESC"], "CROSS JOIN runs"), ([], "AS win CROSS JOIN runs")):
+        _, token = store.search_runs([eid], "params.p != 'a'", max_results=3, order_by=by)
+        assert token is not None
+        seen, stop = _statements(store)
+        try:
+            store.search_runs(
+                [eid], "params.p != 'a'", max_results=3, order_by=by, page_token=token
+            )
+        finally:
+            stop()
+        assert any(marker in s for s in seen), (by, seen)
 
 
 def test_postgres_short_values_use_the_whole_value_index(store):
