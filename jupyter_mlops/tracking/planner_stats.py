@@ -1,4 +1,4 @@
-"""Planner statistics of the tables a run search reads, kept current by the store
+"""Planner statistics of the tables a run or trace search reads, kept current by the store
 itself, on a thread of its own (:mod:`.stats_keeper`): :func:`refresh` on PostgreSQL,
 :func:`refresh_sqlite` on SQLite.
 
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 #: The tables a run search reads (filters and orders on metrics, params and tags).
 SEARCH_TABLES = ("runs", "params", "tags", "latest_metrics")
+#: The tables a trace search reads (span, attribute, tag and metadata filters; time and
+#: duration orders): without statistics its walks and semi-joins are planned as nested
+#: scans too (a page of 4 over 300 traces took minutes).
+TRACE_TABLES = ("traces", "spans", "span_attributes", "trace_tags", "trace_metadata")
 #: Runs a store has before its statistics are taken: early, as a plan without them grows
 #: with the fourth power of the runs, and ANALYZE of tables this small takes milliseconds.
 #: (Rows per page taken from a first page partly filled underestimate the table until it
@@ -46,6 +50,7 @@ _RELATIONS = sa.text(
     " JOIN pg_class c ON c.oid = to_regclass(t.name)"
 )
 _ENOUGH_RUNS = sa.text("SELECT count(*) FROM (SELECT 1 FROM runs LIMIT :n) AS r")
+_ENOUGH_TRACES = sa.text("SELECT count(*) FROM (SELECT 1 FROM traces LIMIT :n) AS r")
 
 
 def check_due(writes: int) -> bool:
@@ -57,20 +62,24 @@ def check_due(writes: int) -> bool:
 
 def stale_tables(conn: sa.Connection) -> list[str]:
     """The search tables whose statistics are missing or taken at half their pages or
-    less (none while the store has fewer than :data:`MIN_RUNS` runs)."""
+    less (the run tables none while the store has fewer than :data:`MIN_RUNS` runs, the
+    trace tables none while it has fewer than as many traces)."""
     stale = [
         name
         for name, reltuples, relpages, pages in conn.execute(
-            _RELATIONS, {"tables": list(SEARCH_TABLES)}
+            _RELATIONS, {"tables": [*SEARCH_TABLES, *TRACE_TABLES]}
         )
         # reltuples < 0: never analyzed nor vacuumed (PostgreSQL 14+; 0 before, with
         # relpages 0, which the doubling test below covers); pages is NULL for a table
         # dropped since the catalog was read (a schema dropped under a running store)
         if pages and (reltuples < 0 or pages >= 2 * relpages)
     ]
-    if stale and conn.execute(_ENOUGH_RUNS, {"n": MIN_RUNS}).scalar_one() < MIN_RUNS:
-        return []
-    return sorted(stale)
+    due = []
+    for tables, enough in ((SEARCH_TABLES, _ENOUGH_RUNS), (TRACE_TABLES, _ENOUGH_TRACES)):
+        mine = [name for name in stale if name in tables]
+        if mine and conn.execute(enough, {"n": MIN_RUNS}).scalar_one() >= MIN_RUNS:
+            due += mine
+    return sorted(due)
 
 
 def refresh(engine: sa.Engine) -> list[str]:

@@ -191,6 +191,7 @@ class SqlTraceStore(TraceStore):
     _read: Any
     _upsert: Any
     _insert_ignore: Any
+    statistics: Any  # StatisticsKeeper: told of each write, keeps the planner's statistics
 
     if TYPE_CHECKING:
 
@@ -557,7 +558,9 @@ class SqlTraceStore(TraceStore):
                             "ORDER BY 1) AS keys",
                             (sorted(set(trace_ids)),),
                         )
-                    return work(conn)
+                    result = work(conn)
+                self.statistics.wrote()
+                return result
             except (sa.exc.IntegrityError, sa.exc.OperationalError) as e:
                 # a deadlock between two batches naming the same traces is a race too
                 raced = isinstance(e, sa.exc.IntegrityError) or (

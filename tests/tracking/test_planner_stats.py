@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from jupyter_mlops.tracking import planner_stats
 from jupyter_mlops.tracking.entities import Metric
 from jupyter_mlops.tracking.schema import runs, store_info
 from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
+from jupyter_mlops.tracking.traces import TraceInfo, hex_to_b64
 
 
 @pytest.fixture
@@ -89,6 +91,50 @@ def test_logged_runs_get_statistics_once_there_are_a_few(pg_store):
             )
         ).scalars()
         assert {"params.key", "params.value", "latest_metrics.value"} <= set(columns)
+
+
+@pytest.mark.postgres
+def test_logged_traces_get_statistics(pg_store):
+    """Without them a trace search page of 4 over 1,200 traces was planned as nested
+    scans and took minutes on PostgreSQL (tests/tracking/test_trace_search_driver.py)."""
+    store = pg_store
+    eid = store.create_experiment(f"traces-{uuid.uuid4().hex}")
+
+    def trace(i: int) -> tuple[TraceInfo, list[dict[str, Any]]]:
+        tid = f"{i:032x}"
+        span = {
+            "trace_id": hex_to_b64(tid),
+            "span_id": hex_to_b64(f"{i:016x}"),
+            "parent_span_id": None,
+            "name": "root",
+            "start_time_unix_nano": 1_000_000_000 + i,
+            "end_time_unix_nano": 2_000_000_000 + i,
+            "status": {"code": "STATUS_CODE_OK"},
+            "attributes": {"mlflow.spanType": '"CHAIN"', "k": '"v"'},
+            "events": [],
+        }
+        return TraceInfo(f"tr-{tid}", eid, 1000 + i, "OK", 5, tags={"env": "prod"}), [span]
+
+    def trace_stats() -> dict[str, float]:
+        store.statistics.wait()
+        with store.engine.connect() as conn:
+            return {
+                t: conn.execute(
+                    sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"),
+                    {"t": t},
+                ).scalar_one()
+                for t in planner_stats.TRACE_TABLES
+            }
+
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for t in planner_stats.TRACE_TABLES:
+            conn.exec_driver_sql(f"ALTER TABLE {t} SET (autovacuum_enabled = off)")
+    store.log_traces([trace(i) for i in range(planner_stats.MIN_RUNS - 1)])
+    stats = trace_stats()
+    assert max(stats.values()) <= 0, f"fewer traces than MIN_RUNS: left alone: {stats}"
+    store.log_traces([trace(i) for i in range(planner_stats.MIN_RUNS, 60)])
+    stats = trace_stats()
+    assert stats["traces"] > 0 and stats["spans"] > 0 and stats["trace_tags"] > 0, stats
 
 
 @pytest.mark.postgres
