@@ -24,12 +24,16 @@ N = 150
 @pytest.fixture(scope="module")
 def data(module_store):
     """150 runs: a metric with 50 values (ties of three), NaN on some, missing on others;
-    start times with ties; a param on every run, one on three runs only."""
+    start times with ties (a few latest ones without, so the walk's first windows hold
+    the same runs whatever their random ids); a param on every run, one on three runs only."""
     store = module_store
     eid = store.create_experiment(f"walk-{uuid.uuid4().hex}")
     rows = []
     for i in range(N):
-        start = 1000 + i % 3
+        # ties of three start times; the last four runs start alone, latest first, so the
+        # runs' index begins with runs of known params (b, a, d, c: 147's start is made
+        # NULL below) and not with whichever random run ids sort first among a tie
+        start = 1000 + i % 3 if i < N - 4 else 1003 + i - (N - 4)
         m = None if i % 17 == 0 else math.nan if i % 13 == 0 else (i * 37 % 50) / 50
         p = "abcd"[i % 4]
         q = "rare" if i in (0, 13, 149) else "common"  # no value, NaN, a value in the middle
@@ -196,10 +200,13 @@ def test_sqlite_walks_the_run_index_for_a_broad_filter_only(data):
     """The default order (``ix_runs_search_order``'s): a broad filter's page is read by
     walking the index and probing the filter per run, a narrow one's falls back to the
     candidates; an ``IS NULL`` alone is probed per run in the plain query already."""
-    store, eid, _ = data
+    store, eid, rows = data
     if store.dialect != "sqlite":
         pytest.skip("the walk is SQLite's (PostgreSQL's planner chooses it by itself)")
     assert search_walk.BROAD_PER_ROW * 2 < 37  # p = 'c' is broad for a page of one
+    p_of = {r["id"]: r["p"] for r in rows}
+    head = [p_of[i] for i in expected(rows, "", ORDERS["default"][1])[:3]]
+    assert head == ["b", "a", "c"]  # so each page of one below finds its run in window one
     cases = [
         ("params.p != 'a'", [], 2, True, 1),
         ("params.p != 'a'", ["start_time DESC"], 2, True, 1),
