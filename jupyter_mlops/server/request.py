@@ -87,19 +87,33 @@ def parse_json_body(body: str | bytes | bytearray) -> dict[str, Any]:
         body.count(opening[0]) + body.count(opening[1]) > MAX_JSON_DEPTH  # type: ignore[arg-type]
         and _too_deep(data)
     ):
-        raise invalid(
-            f"The request body nests JSON arrays or objects more than "
-            f"{MAX_JSON_DEPTH} levels deep.{_API_DOCS}"
-        )
+        raise too_deep_error()
     if not isinstance(data, dict):
         raise invalid(
             f"The request body must be a JSON object, not {type(data).__name__}.{_API_DOCS}"
         )
-    found = maybe_surrogate(body) and (
-        _SURROGATE_ESCAPE_TEXT.search(body)  # type: ignore[arg-type]  # str when text
-        if text
-        else _SURROGATE_ESCAPE.search(body)  # type: ignore[arg-type]  # bytes otherwise
+    refuse_lone_surrogates(body, data)
+    return data
+
+
+def too_deep_error() -> TrackingError:
+    """The refusal of a body nesting deeper than :data:`MAX_JSON_DEPTH`."""
+    return invalid(
+        f"The request body nests JSON arrays or objects more than "
+        f"{MAX_JSON_DEPTH} levels deep.{_API_DOCS}"
     )
+
+
+def refuse_lone_surrogates(body: str | bytes | bytearray, data: Any) -> None:
+    """Refuse ``data``, parsed from ``body``, when one of its strings (or keys) holds a
+    lone UTF-16 surrogate, naming the first such field. The body's text is searched
+    first (cheap), so the parsed value is walked only when an escape may be one."""
+    if not maybe_surrogate(body):
+        return
+    if isinstance(body, str):
+        found = _SURROGATE_ESCAPE_TEXT.search(body) is not None
+    else:
+        found = _SURROGATE_ESCAPE.search(body) is not None
     if found:
         where = _lone_surrogate(data)
         if where is not None:
@@ -107,7 +121,6 @@ def parse_json_body(body: str | bytes | bytearray) -> dict[str, Any]:
                 f"Invalid value for parameter '{where}': it holds a lone UTF-16 "
                 f"surrogate (such as \\ud800), which is not a Unicode character."
             )
-    return data
 
 
 def _too_deep(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:

@@ -18,16 +18,13 @@ import json
 import re
 from typing import Any
 
-from ..tracking.errors import TrackingError, invalid
 from ..tracking.traces import SpanList
 from .request import (
-    _API_DOCS,
-    _SURROGATE_ESCAPE_TEXT,
     MAX_JSON_DEPTH,
-    _lone_surrogate,
     _too_deep,
-    maybe_surrogate,
     parse_json_body,
+    refuse_lone_surrogates,
+    too_deep_error,
 )
 
 #: JSON's own scanner (C): a value at an index, and where it ends.
@@ -54,13 +51,7 @@ def parse_log_bulk_body(body: str | bytes | bytearray) -> dict[str, Any]:
         data = _read(body)
     except (_Unexpected, StopIteration, ValueError, RecursionError, IndexError):
         return parse_json_body(body)  # its error, or its answer for an unusual shape
-    if maybe_surrogate(body) and _SURROGATE_ESCAPE_TEXT.search(body):
-        where = _lone_surrogate(data)
-        if where is not None:
-            raise invalid(
-                f"Invalid value for parameter '{where}': it holds a lone UTF-16 "
-                f"surrogate (such as \\ud800), which is not a Unicode character."
-            )
+    refuse_lone_surrogates(body, data)
     return data
 
 
@@ -79,15 +70,8 @@ def _value(text: str, i: int, depth: int) -> tuple[Any, int]:
         if text.count("{", i, end) + text.count("[", i, end) > allowed and _too_deep(
             value, allowed
         ):
-            raise _too_deep_error()
+            raise too_deep_error()
     return value, end
-
-
-def _too_deep_error() -> TrackingError:
-    return invalid(
-        f"The request body nests JSON arrays or objects more than "
-        f"{MAX_JSON_DEPTH} levels deep.{_API_DOCS}"
-    )
 
 
 def _read(text: str) -> dict[str, Any]:
@@ -182,7 +166,7 @@ def _trace(text: str, start: int) -> tuple[dict[str, Any], int]:
     # only for a suspicious item)
     allowed = MAX_JSON_DEPTH - 2
     if text.count("{", start, i) + text.count("[", start, i) > allowed and _too_deep(item, allowed):
-        raise _too_deep_error()
+        raise too_deep_error()
     spans = item.get("spans")
     if type(spans) is list:  # wrapped after the walk, which follows plain lists only
         item["spans"] = SpanList(spans, text[spans_at[0] : spans_at[1]])
