@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -64,20 +63,12 @@ def service_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def jp_server_config(mlops_db_url: str, tmp_path: Path, service_url: str) -> dict:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_mlops": True, "jupyter_server_terminals": False},
-            "allow_unauthenticated_access": False,
-        },
-        "MLOpsApp": {
-            "database_url": mlops_db_url,
-            "artifact_root": str(tmp_path / "artifacts"),
-            "hub_tracking_url": service_url,
-            "hub_registry_url": service_url,
-            "hub_relay_timeout": 1.0,
-        },
-    }
+def jp_server_config(jp_server_config: dict, service_url: str) -> dict:
+    """The tests' server (tests/conftest.py), its tracking and registry on the hub's service."""
+    jp_server_config["MLOpsApp"].update(
+        hub_tracking_url=service_url, hub_registry_url=service_url, hub_relay_timeout=1.0
+    )
+    return jp_server_config
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)

@@ -10,7 +10,6 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -60,19 +59,10 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 
 
 @pytest.fixture
-def jp_server_config(mlops_db_url: str, tmp_path: Path, service_url: str) -> dict:
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"jupyter_mlops": True, "jupyter_server_terminals": False},
-            "allow_unauthenticated_access": False,
-        },
-        "MLOpsApp": {
-            "database_url": mlops_db_url,
-            "artifact_root": str(tmp_path / "artifacts"),
-            "hub_tracking_url": service_url,
-            "hub_relay_timeout": 5.0,
-        },
-    }
+def jp_server_config(jp_server_config: dict, service_url: str) -> dict:
+    """The tests' server (tests/conftest.py), its tracking on the hub's service."""
+    jp_server_config["MLOpsApp"].update(hub_tracking_url=service_url, hub_relay_timeout=5.0)
+    return jp_server_config
 
 
 def test_a_job_without_the_hubs_tracking_service_is_503_naming_it(api, service_url: str) -> None:
