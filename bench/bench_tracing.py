@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tracebulk
 from bench_client import jupyter_server, mlflow_server, run_py
 from scale_common import cpu_s
+from tracebulk import T0, bulk_trace
 
 CHAIN = """
 def leaf(x):
@@ -106,53 +108,25 @@ print({n} / (time.perf_counter() - t))
 def _bulk_bodies(exp: str, n: int, per_batch: int, offset: int = 0) -> list[bytes]:
     """``api/v1/traces/log-bulk`` bodies of ``n`` 3-span traces, as our client's writer
     sends them (MLflow span dicts, TraceInfoV3 JSON)."""
-    import base64
-
-    def b64(h: str) -> str:
-        return base64.b64encode(bytes.fromhex(h)).decode()
-
     bodies = []
     for start in range(offset, offset + n, per_batch):
-        items = []
-        for i in range(start, min(offset + n, start + per_batch)):
-            tid = f"b0{i:030x}"  # apart from the search data's ids
-            t0 = 1_700_000_000_000_000_000 + i * 1_000_000
-            spans = [
-                {
-                    "trace_id": b64(tid),
-                    "span_id": b64(f"{i:012x}{j:04x}"),
-                    "parent_span_id": None if j == 0 else b64(f"{i:012x}{j - 1:04x}"),
-                    "name": name,
-                    "start_time_unix_nano": t0 + j,
-                    "end_time_unix_nano": t0 + 1000 - j,
-                    "status": {"code": "STATUS_CODE_OK", "message": ""},
-                    "attributes": {
-                        "mlflow.traceRequestId": json.dumps(f"tr-{tid}"),
-                        "mlflow.spanType": json.dumps(kind),
-                        "mlflow.spanInputs": json.dumps({"x": i}),
-                        "mlflow.spanOutputs": json.dumps(i + j),
-                    },
-                    "events": [],
-                }
-                for j, (name, kind) in enumerate(
-                    (("top", "CHAIN"), ("middle", "CHAIN"), ("leaf", "TOOL"))
-                )
-            ]
-            info = {
-                "trace_id": f"tr-{tid}",
-                "trace_location": {
-                    "type": "MLFLOW_EXPERIMENT",
-                    "mlflow_experiment": {"experiment_id": exp},
+        items = [
+            bulk_trace(
+                exp,
+                f"b0{i:030x}",  # apart from the search data's ids
+                i,
+                [("top", "CHAIN"), ("middle", "CHAIN"), ("leaf", "TOOL")],
+                inputs={"x": i},
+                outputs=[i, i + 1, i + 2],
+                t0=T0 + i * 1_000_000,
+                info={
+                    "request_preview": json.dumps({"x": i}),
+                    "response_preview": str(i),
+                    "trace_metadata": {"mlflow.trace_schema.version": "3"},
                 },
-                "request_time": "2023-11-14T22:13:20Z",
-                "execution_duration": "0.001s",
-                "state": "OK",
-                "request_preview": json.dumps({"x": i}),
-                "response_preview": str(i),
-                "trace_metadata": {"mlflow.trace_schema.version": "3"},
-                "tags": {"mlflow.traceName": "top"},
-            }
-            items.append({"info": info, "spans": spans})
+            )
+            for i in range(start, min(offset + n, start + per_batch))
+        ]
         bodies.append(json.dumps({"traces": items}).encode())
     return bodies
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tracebulk import bulk_trace
 
 from jupyter_mlops.server.request import MAX_JSON_DEPTH, parse_json_body
 from jupyter_mlops.server.trace_body import parse_log_bulk_body
@@ -18,37 +19,14 @@ EXP = "api/2.0/mlflow/experiments/create"
 
 
 def _item(exp: str, i: int, name: str = "top") -> dict[str, Any]:
-    tid = f"{i:032x}"
-    return {
-        "info": {
-            "trace_id": f"tr-{tid}",
-            "trace_location": {
-                "type": "MLFLOW_EXPERIMENT",
-                "mlflow_experiment": {"experiment_id": exp},
-            },
-            "request_time": "2023-11-14T22:13:20Z",
-            "execution_duration": "0.001s",
-            "state": "OK",
-            "tags": {"mlflow.traceName": name},
-        },
-        "spans": [
-            {
-                "trace_id": t.hex_to_b64(tid),
-                "span_id": t.hex_to_b64(f"{i:012x}{j:04x}"),
-                "parent_span_id": None if j == 0 else t.hex_to_b64(f"{i:012x}{j - 1:04x}"),
-                "name": name if j == 0 else f"child {j}",
-                "start_time_unix_nano": 1_700_000_000_000_000_000 + j,
-                "end_time_unix_nano": 1_700_000_000_000_001_000 - j,
-                "status": {"code": "STATUS_CODE_OK", "message": ""},
-                "attributes": {
-                    "mlflow.spanType": json.dumps("CHAIN"),
-                    "mlflow.spanInputs": json.dumps({"q": f"question {i} — ünïcode"}),
-                },
-                "events": [{"name": "e", "time_unix_nano": 5, "attributes": {"a": [1, {"b": 2}]}}],
-            }
-            for j in range(3)
-        ],
-    }
+    return bulk_trace(
+        exp,
+        f"{i:032x}",
+        i,
+        [(name, "CHAIN"), ("child 1", "CHAIN"), ("child 2", "CHAIN")],
+        inputs={"q": f"question {i} — ünïcode"},
+        events=[{"name": "e", "time_unix_nano": 5, "attributes": {"a": [1, {"b": 2}]}}],
+    )
 
 
 def _parsed_alike(body: str) -> Any:
