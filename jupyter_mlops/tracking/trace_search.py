@@ -20,14 +20,17 @@ Numeric attributes take ``= != < <= > >=`` and a number; the others strings.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from . import traces as t
 from .errors import invalid
+from .schema import VALUE_PREFIX_CHARS
 from .search import (
     NUMERIC_COMPARATORS,
     Comparison,
@@ -205,30 +208,108 @@ def _status_value(v: Any) -> Any:
     return one(v) if isinstance(v, str) else v
 
 
-#: A filter whose index range holds fewer rows than this drives the search (SQLite).
+#: A filter whose index range holds fewer rows than this drives the search.
 DRIVE_MAX_ROWS = 500
 #: Most case variants of an ``ILIKE`` prefix read as index ranges (one range each).
 ILIKE_MAX_RANGES = 8
 #: Fewest newest traces a walk reads before its search starts over from a filter's index
-#: (:func:`walk_window`, SQLite); 0: never.
+#: (:func:`walk_window`); 0: never.
 WINDOW_TRACES = 2000
 #: Most index rows of the filter a search starts over from (:func:`walk_window`).
 FALLBACK_MAX_ROWS = 20_000
 #: Most distinct values of a column read for a pattern that starts with a wildcard.
 DISTINCT_MAX_VALUES = 100
 
+#: What PostgreSQL's index of a tag's, metadata's or span attribute's value holds: a
+#: prefix of it (migration 0011; ``schema.VALUE_PREFIX_CHARS``).
+_PREFIX = f"left(value, {VALUE_PREFIX_CHARS})"
+
 #: Index rows of a comparison, one range of an index: the table, its ``column IN
-#: (values)`` terms and its other conditions ``(column, op, value)``: bounds (``<``,
-#: ``<=``, ``>``, ``>=``) on the index's next column, and ``LIKE``/``ILIKE`` rechecked
-#: on the rows in the bounds.
-_Segment = tuple[sa.Table, list[tuple[str, tuple[Any, ...]]], list[tuple[str, str, Any]]]
-#: The comparison that drives a search (its position) and its index ranges.
-Driver = tuple[int, list[_Segment]]
+#: (values)`` terms, its bounds ``(column, op, value)`` (``<``, ``<=``, ``>``, ``>=``) on
+#: the index's next column, and the conditions ``(column, op, value)`` rechecked on the
+#: rows in the bounds (``LIKE``/``ILIKE``; on PostgreSQL the whole value of a prefix the
+#: index holds). A column is the table's column or :data:`_PREFIX`.
+_Segment = tuple[
+    sa.Table,
+    list[tuple[str, tuple[Any, ...]]],
+    list[tuple[str, str, Any]],
+    list[tuple[str, str, Any]],
+]
+
+
+class Driver(NamedTuple):
+    """The comparison that drives a search (its position), its index ranges, and whether
+    the database is PostgreSQL (the driven condition's form)."""
+
+    position: int
+    segments: list[_Segment]
+    pg: bool = False
+
+
+@dataclass(frozen=True)
+class _Text:
+    """What a database's text comparisons let an index range stand for."""
+
+    pg: bool
+    #: the strings that start with a prefix are one range of the index (code point order)
+    ordered: bool
+    #: per ASCII letter, the characters beyond ASCII that ``ILIKE`` takes for it
+    folds: dict[str, str] = field(default_factory=dict)
+
+
+_SQLITE = _Text(pg=False, ordered=True)
+_pg_texts: weakref.WeakKeyDictionary[Any, _Text] = weakref.WeakKeyDictionary()
+#: The characters beyond ASCII whose lowercase is an ASCII letter (Unicode's simple case
+#: mapping: U+0130 to ``i``, U+212A KELVIN SIGN to ``k``), which PostgreSQL's ``ILIKE``
+#: folds under a libc collation other than C/POSIX (``lower()`` of both sides).
+_FOLDED_TO_ASCII = (304, 8490)
+#: OIDs of PostgreSQL's collations ``default``, ``C`` and ``POSIX``.
+_DEFAULT_COLLATION, _C_COLLATIONS = 100, (950, 951)
+
+
+def _text(conn: Any) -> _Text:
+    """The database's :class:`_Text`; on PostgreSQL read once per engine."""
+    if conn.dialect.name != "postgresql":
+        return _SQLITE
+    found = _pg_texts.get(conn.engine)
+    if found is None:
+        found = _pg_texts[conn.engine] = _pg_text(conn)
+    return found
+
+
+def _pg_text(conn: Any) -> _Text:
+    """PostgreSQL's collation of the searched columns: a prefix's strings are one index
+    range only where strings sort by code point (collation ``C``/``POSIX``, a libc
+    ``C.UTF-8``, the builtin provider) in UTF-8; elsewhere (e.g. ``en_US.UTF-8``) a
+    ``LIKE`` prefix is no range, as for PostgreSQL's own planner without
+    ``text_pattern_ops``."""
+    row = conn.exec_driver_sql(
+        "SELECT to_jsonb(d) ->> 'datlocprovider', d.datcollate, getdatabaseencoding(), "
+        "ARRAY(SELECT DISTINCT a.attcollation::int FROM pg_attribute a WHERE a.attrelid IN "
+        "(to_regclass('spans'), to_regclass('trace_tags'), to_regclass('trace_metadata'), "
+        "to_regclass('span_attributes')) AND a.attname IN ('name', 'span_type', 'status', "
+        f"'value')), {', '.join(f'lower(chr({c}))' for c in _FOLDED_TO_ASCII)} "
+        "FROM pg_database d WHERE d.datname = current_database()"
+    ).one()
+    provider, collate, encoding, collations, *lowered = row
+    name = (collate or "").lower().replace("-", "")
+    by_code_point = provider == "b" or (
+        provider in (None, "c") and name in ("c", "posix", "c.utf8")
+    )
+    ordered = encoding == "UTF8" and all(
+        c in _C_COLLATIONS or (c == _DEFAULT_COLLATION and by_code_point) for c in collations
+    )
+    folds: dict[str, str] = {}
+    for code, low in zip(_FOLDED_TO_ASCII, lowered, strict=True):
+        if low is not None and len(low) == 1 and low.isascii() and low.isalpha():
+            folds[low] = folds.get(low, "") + chr(code)
+    return _Text(pg=True, ordered=ordered, folds=folds)
 
 
 def _successor(prefix: str) -> str | None:
     """The least string above every string that starts with ``prefix`` (code point
-    order, SQLite's BINARY collation of UTF-8); None if there is none."""
+    order: SQLite's BINARY collation of UTF-8, PostgreSQL's ``C``); None if there is
+    none."""
     while prefix:
         last = ord(prefix[-1]) + 1
         if last == 0xD800:  # a surrogate is no character: the next one is
@@ -239,62 +320,123 @@ def _successor(prefix: str) -> str | None:
     return None
 
 
-def _ilike_prefixes(prefix: str) -> list[str]:
-    """Case variants of ``prefix`` that start every string ``ILIKE`` it: SQLite's
-    ``lower()`` folds ASCII letters only; cut before the letter that would make more
-    than :data:`ILIKE_MAX_RANGES` variants (the ranges then hold more rows, rechecked)."""
+def _like_prefix(pattern: str, text: _Text) -> str:
+    """A ``LIKE`` pattern's characters before its first wildcard (on PostgreSQL, before
+    a backslash too: its ``LIKE`` escapes with it, SQLite's with nothing)."""
+    stops = "%_\\" if text.pg else "%_"
+    cut = min((i for i in map(pattern.find, stops) if i >= 0), default=len(pattern))
+    return pattern[:cut]
+
+
+def _ilike_prefixes(prefix: str, text: _Text = _SQLITE) -> list[str]:
+    """Case variants of ``prefix`` that start every string ``ILIKE`` it; cut before the
+    letter that would make more than :data:`ILIKE_MAX_RANGES` variants (the ranges then
+    hold more rows, rechecked). SQLite's ``lower()`` folds ASCII letters only;
+    PostgreSQL's may fold any letter (``É``/``é``) and some onto ASCII letters
+    (``text.folds``): there the variants stop before the first character beyond ASCII."""
     out = [""]
     for ch in prefix:
-        if ch.isascii() and ch.isalpha():
-            if 2 * len(out) > ILIKE_MAX_RANGES:
+        if not ch.isascii():
+            if text.pg:
                 break
-            out = [v + c for v in out for c in (ch.lower(), ch.upper())]
+            out = [v + ch for v in out]
+        elif ch.isalpha():
+            cases = ch.lower() + ch.upper() + text.folds.get(ch.lower(), "")
+            if len(cases) * len(out) > ILIKE_MAX_RANGES:
+                break
+            out = [v + c for v in out for c in cases]
         else:
             out = [v + ch for v in out]
     return out
 
 
-def _value_ranges(col: str, op: str, value: Any) -> list[list[tuple[str, str, Any]]] | None:
-    """Conditions on ``col`` per index range that hold the rows of ``col <op> value``:
-    ``=``/``IN`` (none here: the caller's ``IN`` term), ``!=``/``NOT IN`` (the ranges
-    between the values), ``LIKE``/``ILIKE`` with a prefix before the first wildcard;
-    None when no range does (a pattern that starts with a wildcard)."""
-    if op in ("!=", "NOT_IN"):
-        values = sorted(set(value if isinstance(value, tuple) else (value,)))
+def _segments(
+    table: sa.Table,
+    eq: list[tuple[str, tuple[Any, ...]]],
+    col: str,
+    op: str,
+    value: Any,
+    text: _Text,
+) -> list[_Segment] | None:
+    """The index ranges of ``col <op> value`` (under ``eq``, the index's leading terms):
+    ``=``/``IN``, ``!=``/``NOT IN`` (the ranges between the values), ``LIKE``/``ILIKE``
+    with a prefix before the first wildcard; None when no range holds them (a pattern
+    that starts with a wildcard, or a prefix or order the collation does not keep).
+
+    On PostgreSQL a value's index holds its first ``VALUE_PREFIX_CHARS`` characters: the
+    ranges are on that prefix (the index's expression), and the rows of a prefix as long
+    as that are rechecked on the whole value."""
+    n = VALUE_PREFIX_CHARS
+    prefixed = text.pg and col == "value"
+    idx = _PREFIX if prefixed else col
+
+    def cut(v: str) -> str:
+        return v[:n] if prefixed else v
+
+    def long(vs: Sequence[str]) -> bool:
+        return prefixed and any(len(v) >= n for v in vs)
+
+    if op in ("=", "IN"):
+        values = value if isinstance(value, tuple) else (value,)
         if not values:
             return None
-        out = [[(col, "<", values[0])]]
-        out += [[(col, ">", lo), (col, "<", hi)] for lo, hi in pairwise(values)]
-        return out + [[(col, ">", values[-1])]]
+        recheck = [(col, op, value)] if long(values) else []
+        return [(table, [*eq, (idx, tuple(dict.fromkeys(map(cut, values))))], [], recheck)]
+    if not text.ordered:  # the ranges below are in code point order
+        return None
+    if op in ("!=", "NOT_IN"):
+        excluded = sorted(set(value if isinstance(value, tuple) else (value,)))
+        if not excluded:
+            return None
+        cuts = sorted(set(map(cut, excluded)))
+        out: list[_Segment] = [(table, eq, [(idx, "<", cuts[0])], [])]
+        out += [(table, eq, [(idx, ">", lo), (idx, "<", hi)], []) for lo, hi in pairwise(cuts)]
+        out.append((table, eq, [(idx, ">", cuts[-1])], []))
+        # a prefix as long as the index holds is also the start of other values
+        for p in sorted({cut(v) for v in excluded if long([v])}):
+            out.append((table, [*eq, (idx, (p,))], [], [(col, op, value)]))
+        return out
     if op in ("LIKE", "ILIKE") and isinstance(value, str):
-        cut = min((i for i in (value.find("%"), value.find("_")) if i >= 0), default=len(value))
-        prefix = value[:cut]
-        if not prefix:
+        prefix = _like_prefix(value, text)
+        variants = [prefix] if op == "LIKE" else _ilike_prefixes(prefix, text)
+        if not variants[0]:
             return None
         out = []
-        for p in [prefix] if op == "LIKE" else _ilike_prefixes(prefix):
-            conds = [(col, ">=", p)]
+        for p in dict.fromkeys(map(cut, variants)):
+            bounds = [(idx, ">=", p)]
             if (hi := _successor(p)) is not None:
-                conds.append((col, "<", hi))
-            out.append([*conds, (col, op, value)])
+                bounds.append((idx, "<", hi))
+            out.append((table, eq, bounds, [(col, op, value)]))
         return out
     return None
 
 
 def _matching_values(
-    conn: Any, table: sa.Table, eq: list[tuple[str, tuple[Any, ...]]], col: str, c: Comparison
+    conn: Any,
+    table: sa.Table,
+    eq: list[tuple[str, tuple[Any, ...]]],
+    col: str,
+    c: Comparison,
+    text: _Text,
 ) -> tuple[Any, ...] | None:
     """The distinct values of ``col`` (under ``eq``) that match a pattern, read by a skip
     scan of the index (one seek per value); None if there are more than
-    :data:`DISTINCT_MAX_VALUES` (an attribute's free text: no cheap way but the walk)."""
-    where = "".join(f"{k} = ? AND " for k, _ in eq)
+    :data:`DISTINCT_MAX_VALUES` (an attribute's free text: no cheap way but the walk).
+    On PostgreSQL, a tag's, metadata's or span attribute's indexed prefixes: those as
+    long as the index holds are kept (the whole values are rechecked)."""
+    ph = "%s" if text.pg else "?"
+    idx = _PREFIX if text.pg and col == "value" else col
+    where = "".join(f"{k} = {ph} AND " for k, _ in eq)
     keys = [vs[0] for _, vs in eq]
+    match = _sql_condition("v", c.op, text)
+    if idx != col:
+        match = f"(length(v) >= {VALUE_PREFIX_CHARS} OR {match})"
     sql = (
-        f"WITH RECURSIVE d(v, n) AS (SELECT (SELECT min({col}) FROM {table.name} WHERE "
-        f"{where}{col} IS NOT NULL), 1 UNION ALL SELECT (SELECT min({col}) FROM "
-        f"{table.name} WHERE {where}{col} > d.v), n + 1 FROM d "
-        f"WHERE d.v IS NOT NULL AND d.n <= ?) "
-        f"SELECT v, {_sql_condition('v', c.op)} FROM d WHERE v IS NOT NULL"
+        f"WITH RECURSIVE d(v, n) AS (SELECT (SELECT min({idx}) FROM {table.name} WHERE "
+        f"{where}{idx} IS NOT NULL), 1 UNION ALL SELECT (SELECT min({idx}) FROM "
+        f"{table.name} WHERE {where}{idx} > d.v), n + 1 FROM d "
+        f"WHERE d.v IS NOT NULL AND d.n <= {ph}) "
+        f"SELECT v, {match} FROM d WHERE v IS NOT NULL"
     )
     params = (*keys, *keys, DISTINCT_MAX_VALUES, c.value)
     rows = conn.connection.driver_connection.execute(sql, params).fetchall()
@@ -303,7 +445,7 @@ def _matching_values(
     return tuple(v for v, match in rows if match)
 
 
-def _index_ranges(c: Comparison, conn: Any = None) -> list[_Segment] | None:
+def _index_ranges(c: Comparison, text: _Text, conn: Any = None) -> list[_Segment] | None:
     """The rows of a comparison's ``EXISTS`` as index ranges, on a span's name, type or
     status, a tag's, metadata's or span attribute's value: ``=``, ``IN``, ``!=``,
     ``NOT IN``, and ``LIKE``/``ILIKE`` with a prefix, or (given ``conn``) without one
@@ -322,63 +464,93 @@ def _index_ranges(c: Comparison, conn: Any = None) -> list[_Segment] | None:
         table, eq, col = t.span_attributes, [("key", (c.key[len("attributes.") :],))], "value"
     else:
         return None
-    if c.op in ("=", "IN"):
-        values = c.value if isinstance(c.value, tuple) else (c.value,)
-        return [(table, [*eq, (col, values)], [])] if values else None
-    ranges = _value_ranges(col, c.op, c.value)
-    if ranges is not None:
-        return [(table, eq, conds) for conds in ranges]
+    segments = _segments(table, eq, col, c.op, c.value, text)
+    if segments is not None:
+        return segments
     if conn is None or c.op not in ("LIKE", "ILIKE") or not isinstance(c.value, str):
         return None
-    matched = _matching_values(conn, table, eq, col, c)
-    return None if matched is None else [(table, [*eq, (col, matched)], [])]
+    matched = _matching_values(conn, table, eq, col, c, text)
+    if matched is None:
+        return None
+    if text.pg and col == "value":
+        recheck = [(col, c.op, c.value)] if matched else []
+        return [(table, [*eq, (_PREFIX, matched)], [], recheck)]
+    return [(table, [*eq, (col, matched)], [], [])]
 
 
-def _sql_condition(col: str, op: str) -> str:
-    """A condition of :data:`_Segment` in SQLite's SQL, as SQLAlchemy compiles it."""
+def _sql_condition(col: str, op: str, text: _Text) -> str:
+    """A condition of :data:`_Segment` in the database's SQL, as SQLAlchemy compiles it."""
     if op == "ILIKE":
-        return f"lower({col}) LIKE lower(?)"
-    return f"{col} {op} ?"
+        return f"{col} ILIKE %s" if text.pg else f"lower({col}) LIKE lower(?)"
+    return f"{col} {op} {'%s' if text.pg else '?'}"
 
 
 def pick_driver(
     conn: Any, comparisons: Sequence[Comparison], max_rows: int | None = None
 ) -> Driver | None:
-    """The comparison that should drive a page's search, or None (issue 17, SQLite).
+    """The comparison that should drive a page's search, or None (issue 17).
 
     Each filter on a span, tag or attribute is a correlated ``EXISTS``: SQLite walks
     the experiment's traces in the page's order and probes each, which stops after the
     page when the filter is common but reads every trace when it matches few or none
     (100k traces: ~150 ms for a span name no trace has). Its statistics hold an average
-    per index, not per value, so the planner cannot tell the two apart; this counts the
-    index entries of each comparison that has index ranges (:func:`_index_ranges`), up
-    to ``max_rows`` (:data:`DRIVE_MAX_ROWS`), and picks the one with fewest when it has
-    fewer: reading those rows and sorting their traces costs less than the walk (~1.5 µs
-    per row). One statement of plain SQL on the driver's connection (the same
-    transaction), after one skip scan per pattern that starts with a wildcard:
-    SQLAlchemy's building and results would cost more than the probe, which a common
-    filter's page pays for nothing (~35 µs per filter). None on PostgreSQL,
-    whose planner turns a selective ``EXISTS`` into a semi-join on the index itself."""
+    per index, not per value, so the planner cannot tell the two apart. PostgreSQL's
+    estimate per value does not help a page either: it walks the newest traces as long
+    as the matches look spread over time (when they are old or in another experiment,
+    all of them), cannot read a ``LIKE`` prefix as a range of an index not built with
+    ``text_pattern_ops`` under a collation other than ``C``, and plans ``IN (rows)`` as
+    a hash join over every trace.
+
+    This counts the index entries of each comparison that has index ranges
+    (:func:`_index_ranges`), up to ``max_rows`` (:data:`DRIVE_MAX_ROWS`; a larger cap in
+    :func:`_count_steps`), and picks the one with fewest when it has fewer: reading those rows and sorting their traces costs
+    less than the walk (~1.5 µs per row on SQLite). One statement of plain SQL on the
+    driver's connection (the same transaction), after one skip scan per pattern that
+    starts with a wildcard: SQLAlchemy's building and results would cost more than the
+    probe, which a common filter's page pays for nothing (~35 µs per filter on SQLite).
+    On PostgreSQL the count reads the ranges' index entries without the rechecks (the
+    whole value is not in the index), so a pattern's count is an upper bound."""
     cap = DRIVE_MAX_ROWS if max_rows is None else max_rows
-    if conn.dialect.name != "sqlite" or cap <= 0:
+    if cap <= 0:
         return None
-    found = [(i, r) for i, c in enumerate(comparisons) if (r := _index_ranges(c, conn)) is not None]
+    text = _text(conn)
+    found = [
+        (i, r) for i, c in enumerate(comparisons) if (r := _index_ranges(c, text, conn)) is not None
+    ]
     if not found:
         return None
+    ph = "%s" if text.pg else "?"
     counts: list[str] = []
-    params: list[Any] = []
+    params: list[list[Any]] = []
     for _, segments in found:
-        selects = []
-        for table, eq, conds in segments:
-            where = [f"{col} IN ({', '.join('?' * len(vs))})" for col, vs in eq]  # () is none
-            where += [_sql_condition(col, op) for col, op, _ in conds]
+        selects, values = [], []
+        for table, eq, bounds, rechecks in segments:
+            where = [f"{col} IN ({', '.join([ph] * len(vs))})" if vs else "0 = 1" for col, vs in eq]
+            conds = bounds if text.pg else [*bounds, *rechecks]
+            where += [_sql_condition(col, op, text) for col, op, _ in conds]
             selects.append(f"SELECT 1 FROM {table.name} WHERE {' AND '.join(where)}")
-            params += [v for _, vs in eq for v in vs] + [v for _, _, v in conds]
-        counts.append(f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {cap}))")
+            values += [v for _, vs in eq for v in vs] + [v for _, _, v in conds]
+        counts.append(f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {ph}) AS r)")
+        params.append(values)
     raw = conn.connection.driver_connection
-    row = raw.execute(f"SELECT {', '.join(counts)}", tuple(params)).fetchone()
-    n, k = min((n, k) for k, n in enumerate(row))
-    return found[k] if n < cap else None
+    sql = f"SELECT {', '.join(counts)}"
+    for step in _count_steps(cap):
+        args = tuple(v for values in params for v in (*values, step))
+        n, k = min((n, k) for k, n in enumerate(raw.execute(sql, args).fetchone()))
+        if n < step:
+            return Driver(found[k][0], found[k][1], text.pg)
+    return None
+
+
+def _count_steps(cap: int) -> list[int]:
+    """The caps :func:`pick_driver` counts up to in turn, tenfold from 2,000 to ``cap``:
+    a clause with 1,000 rows beside one with 60,000 reads ~3,000 index entries, not
+    ``cap`` of the common one's (20,000: ~25 ms on PostgreSQL under load)."""
+    out, step = [], 2000
+    while step < cap:
+        out.append(step)
+        step *= 10
+    return [*out, cap]
 
 
 def walk_window(
@@ -390,32 +562,34 @@ def walk_window(
 ) -> Any | None:
     """A condition that bounds the walk of a page ending at ``rows`` (offset + limit + 1)
     to the experiment's newest traces (oldest for ``timestamp ASC``, longest for
-    ``execution_time DESC``), or None (SQLite).
+    ``execution_time DESC``), or None.
 
     A filter whose index holds :data:`DRIVE_MAX_ROWS` rows or more is walked, which is
     fast when its traces are among the newest, and reads every trace when they are old
-    or in other experiments (~150 ms per 100k traces). The page first walks the
-    ``max(WINDOW_TRACES, 20 * rows)`` newest ones: they come first in the page's order,
-    so if they fill the page it is the whole search's; if not, the caller searches
-    again from the filter with fewest index rows (up to :data:`FALLBACK_MAX_ROWS`: ~1.5
-    µs each), or walks them all. None (no window) when no filter has index ranges (the
-    fallback would be the same walk), the page is not ordered by an indexed key first,
-    the search spans several experiments (no one index range in the page's order), or
-    the experiment has fewer traces than the window."""
-    if conn.dialect.name != "sqlite" or WINDOW_TRACES <= 0 or len(experiment_ids) != 1:
+    or in other experiments (~150 ms per 100k traces on SQLite, ~75 ms on PostgreSQL).
+    The page first walks the ``max(WINDOW_TRACES, 20 * rows)`` newest ones: they come
+    first in the page's order, so if they fill the page it is the whole search's; if
+    not, the caller searches again from the filter with fewest index rows (up to
+    :data:`FALLBACK_MAX_ROWS`: ~1.5 µs each), or walks them all. None (no window) when
+    no filter has index ranges (the fallback would be the same walk), the page is not
+    ordered by an indexed key first, the search spans several experiments (no one index
+    range in the page's order), or the experiment has fewer traces than the window."""
+    if WINDOW_TRACES <= 0 or len(experiment_ids) != 1:
         return None
     first = order[0] if order else OrderBy(ATTR, "timestamp", False)
     col = _ORDER_KEYS[first.key] if first.entity == ATTR else None
     # an indexed order; a duration ascending puts its NULLs first, outside any bound
     if col != "request_time" and (col != "execution_duration" or first.ascending):
         return None
-    if not any(_index_ranges(c) is not None for c in comparisons):
+    text = _text(conn)
+    if not any(_index_ranges(c, text) is not None for c in comparisons):
         return None
     size = max(WINDOW_TRACES, 20 * rows)
+    ph = "%s" if text.pg else "?"
     raw = conn.connection.driver_connection
     row = raw.execute(
-        f"SELECT {col} FROM traces WHERE experiment_id = ? ORDER BY {col} "
-        f"{'ASC' if first.ascending else 'DESC'} LIMIT 1 OFFSET ?",
+        f"SELECT {col} FROM traces WHERE experiment_id = {ph} ORDER BY {col} "
+        f"{'ASC' if first.ascending else 'DESC'} LIMIT 1 OFFSET {ph}",
         (experiment_ids[0], size - 1),
     ).fetchone()
     if row is None or row[0] is None:
@@ -424,31 +598,41 @@ def walk_window(
     return key <= row[0] if first.ascending else key >= row[0]
 
 
-def _driven(segments: list[_Segment]) -> Any:
-    """``trace_id IN`` the traces of a comparison's index rows (its ``EXISTS``'s)."""
+def _column(table: sa.Table, col: str) -> Any:
+    if col == _PREFIX:  # a literal length, or the planner cannot match the index's expression
+        return sa.func.left(table.c.value, sa.literal_column(str(VALUE_PREFIX_CHARS)))
+    return table.c[col]
+
+
+def _driven(driver: Driver) -> Any:
+    """``trace_id IN`` the traces of a comparison's index rows (its ``EXISTS``'s); on
+    PostgreSQL ``= ANY(ARRAY(rows))``, which it reads first (an ``IN`` of the rows it
+    plans as a hash join over every trace of the experiment)."""
     selects = [
         sa.select(table.c.trace_id).where(
-            *(table.c[col].in_(vs) for col, vs in eq),
-            *(_compare(table.c[col], op, v) for col, op, v in conds),
+            *(_column(table, col).in_(vs) for col, vs in eq),
+            *(_compare(_column(table, col), op, v) for col, op, v in [*bounds, *rechecks]),
         )
-        for table, eq, conds in segments
+        for table, eq, bounds, rechecks in driver.segments
         if all(eq_values for _, eq_values in eq)  # an empty IN (no value matched): no rows
     ]
     if not selects:  # SQLite would read the index for SQLAlchemy's empty IN
         return sa.false()
     rows = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+    if driver.pg:
+        return t.traces.c.trace_id == sa.any_(sa.func.array(rows.scalar_subquery()))
     return t.traces.c.trace_id.in_(rows)
 
 
 def filter_clauses(comparisons: Sequence[Comparison], driver: Driver | None = None) -> list[Any]:
     """SQLAlchemy conditions on ``traces`` for parsed comparisons. ``driver``
     (:func:`pick_driver`): that comparison becomes ``trace_id IN (its rows' traces)``,
-    which SQLite reads first, and the others are checked on its traces."""
+    which the database reads first, and the others are checked on its traces."""
     tc = t.traces.c
     out: list[Any] = []
     for i, c in enumerate(comparisons):
-        if driver is not None and i == driver[0]:  # the same rows as its EXISTS
-            out.append(_driven(driver[1]))
+        if driver is not None and i == driver.position:  # the same rows as its EXISTS
+            out.append(_driven(driver))
         elif c.entity == TAG:
             out.append(_keyed(t.trace_tags, c))
         elif c.entity == META:

@@ -6,6 +6,7 @@ and pages must be the walk's."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -213,16 +214,20 @@ def test_a_filter_whose_traces_are_old_drives_after_the_newest(
         store.search_traces([exp], flt, 4, ["timestamp_ms DESC"])
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", seen)
-    if store.dialect != "sqlite":  # PostgreSQL's planner chooses
-        assert len(pages) == 1
-        return
     # the first page query reads the newest 100 traces; then, if needed, the driven one
     assert "traces.request_time >=" in pages[0]
     assert len(pages) == (1 if then is None else 2), pages
     if then is not None:
         assert "request_time >=" not in pages[1]
-        driven = "traces.trace_id IN (SELECT spans.trace_id" in pages[1]
-        assert driven == (then == "driven"), pages[1]
+        assert _driven(store, pages[1]) == (then == "driven"), pages[1]
+
+
+def _driven(store: SqlTrackingStore, statement: str) -> bool:
+    """Whether a page's statement reads a filter's index rows first (PostgreSQL: an
+    ``= ANY(ARRAY(...))`` of them, SQLite: an ``IN``)."""
+    if store.dialect == "sqlite":
+        return "traces.trace_id IN (SELECT " in statement
+    return "traces.trace_id = ANY (array((SELECT " in statement
 
 
 def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]) -> None:
@@ -233,9 +238,6 @@ def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]
             driver = trace_search.pick_driver(conn, trace_search.parse_trace_filter(flt))
             return None if driver is None else driver[0]
 
-        if store.dialect != "sqlite":  # PostgreSQL's planner does it
-            assert pick("span.name = 'nope'") is None
-            return
         assert pick("span.name = 'nope'") == 0
         assert pick("span.name = 'step0' AND span.name = 'rare'") == 1
         assert pick("tags.env = 'prod' AND span.attributes.k IN ('v1', 'v2')") == 1
@@ -258,3 +260,105 @@ def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]
         assert pick("span.name = 'step0' AND span.name ILIKE '%Zz'") == 1
         assert pick("span.name LIKE '%tep%'") is None
         assert pick("span.attributes.k LIKE '%39' AND span.content LIKE 'rar%'") is None
+
+
+P = "p" * 200  # as long as PostgreSQL's value index holds (schema.VALUE_PREFIX_CHARS)
+NOTES = [P, P + "tail1", P + "tail2", P[:199], P[:199] + "q", "short"]
+# PostgreSQL's ILIKE may fold letters beyond ASCII (É/é), and U+212A KELVIN SIGN and
+# U+0130 onto 'k' and 'i' (a libc C.UTF-8 collation); SQLite's folds ASCII only
+NAMES = ["Été", "été", "ÉTÉ", "\u212aelvin", "kelvin", "KELVIN", "a_b", "axb"]
+NAMES += ["\u0130stanbul", "istanbul", "a\\xb"]
+TEXTS = 33  # traces of the experiment "driver-text"
+
+
+def _text_record(exp: str, k: int) -> tuple[TraceInfo, list[dict[str, Any]]]:
+    i = N + 3000 + k
+    tags = {"note": NOTES[k % len(NOTES)]}
+    info = TraceInfo(f"tr-{i:032x}", exp, 5000 + k, "OK", 10, tags=tags)
+    return info, [_span(i, 0, NAMES[k % len(NAMES)])]
+
+
+@pytest.fixture(scope="module")
+def texts(populated: tuple[SqlTrackingStore, str]) -> tuple[SqlTrackingStore, str]:
+    store, _ = populated
+    exp = store.create_experiment("driver-text")
+    store.log_traces([_text_record(exp, k) for k in range(TEXTS)])
+    return store, exp
+
+
+def _notes(*values: str) -> set[int]:
+    return {k for k in range(TEXTS) if NOTES[k % len(NOTES)] in values}
+
+
+TEXT_CASES = [
+    # a value longer than its indexed prefix: the prefix's range, the whole value rechecked
+    (f"tags.note = '{P}tail1'", _notes(P + "tail1")),
+    (f"tags.note = '{P}'", _notes(P)),
+    (f"tags.note IN ('{P}', 'short')", _notes(P, "short")),
+    (f"tags.note != '{P}tail1'", _notes(*NOTES) - _notes(P + "tail1")),
+    (f"tags.note NOT IN ('{P}', '{P[:199]}')", _notes(*NOTES) - _notes(P, P[:199])),
+    (f"tags.note LIKE '{P}tail%'", _notes(P + "tail1", P + "tail2")),
+    (f"tags.note LIKE '{P[:199]}%'", _notes(*NOTES) - _notes("short")),
+    (f"tags.note ILIKE '{P.upper()}TAIL_'", _notes(P + "tail1", P + "tail2")),
+    ("tags.note LIKE '%tail2'", _notes(P + "tail2")),  # the prefixes' skip scan
+    ("span.name LIKE 'a_b'", {k for k in range(TEXTS) if NAMES[k % len(NAMES)] in ("a_b", "axb")}),
+    # as the database compares: the walk's traces
+    ("span.name ILIKE 'été'", None),
+    ("span.name ILIKE 'ÉT%'", None),
+    ("span.name ILIKE 'kel%'", None),
+    ("span.name ILIKE 'KELVIN'", None),
+    ("span.name ILIKE 'ist%'", None),
+    ("span.name LIKE 'a\\_b'", None),  # PostgreSQL's LIKE escapes with a backslash
+    ("span.name ILIKE '%TÉ'", None),
+]
+
+
+@pytest.mark.parametrize("flt,ids", TEXT_CASES)
+def test_long_values_and_case_folding_as_the_walk_gives_them(
+    texts: tuple[SqlTrackingStore, str],
+    monkeypatch: pytest.MonkeyPatch,
+    flt: str,
+    ids: set[int] | None,
+) -> None:
+    """Values longer than PostgreSQL's indexed prefix, ILIKE beyond ASCII and LIKE's
+    escape: the driven pages are the walk's (and the oracle's where both databases
+    agree), under a code point collation and under one whose order is not (no ranges
+    but ``=``/``IN``)."""
+    store, exp = texts
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith("SELECT traces.trace_id"):
+            statements.append(statement)
+
+    for name, value in (("DRIVE_MAX_ROWS", 0), ("WINDOW_TRACES", 0), ("FALLBACK_MAX_ROWS", 0)):
+        monkeypatch.setattr(trace_search, name, value)
+    walked = _pages(store, exp, flt, 4)
+    count = store.trace_counts([exp], flt, None)
+    monkeypatch.undo()
+    if ids is not None:
+        want = [f"tr-{N + 3000 + k:032x}" for k in sorted(ids, key=lambda k: -k)]
+        assert walked == ([want[k : k + 4] for k in range(0, len(want), 4)] or [[]])
+    assert walked != [[]], "a case that matches nothing tells nothing"
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        assert _pages(store, exp, flt, 4) == walked
+        assert any(_driven(store, s) for s in statements), statements
+        assert store.trace_counts([exp], flt, None) == count
+        text = trace_search._text
+        monkeypatch.setattr(
+            trace_search, "_text", lambda conn: dataclasses.replace(text(conn), ordered=False)
+        )
+        assert _pages(store, exp, flt, 4) == walked, "unordered"
+        assert store.trace_counts([exp], flt, None) == count, "unordered"
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+
+
+def test_ilike_variants() -> None:
+    sqlite, pg = trace_search._SQLITE, trace_search._Text(pg=True, ordered=True, folds={"k": "K"})
+    assert trace_search._ilike_prefixes("k1é", sqlite) == ["k1é", "K1é"]
+    assert trace_search._ilike_prefixes("k1é", pg) == ["k1", "K1", "K1"]
+    assert trace_search._ilike_prefixes("ék", pg) == [""]
+    assert trace_search._like_prefix("a\\_b%", sqlite) == "a\\"
+    assert trace_search._like_prefix("a\\_b%", pg) == "a"
