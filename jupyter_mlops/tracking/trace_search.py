@@ -439,7 +439,7 @@ def _matching_values(
         f"SELECT v, {match} FROM d WHERE v IS NOT NULL"
     )
     params = (*keys, *keys, DISTINCT_MAX_VALUES, c.value)
-    rows = conn.connection.driver_connection.execute(sql, params).fetchall()
+    rows = _execute(conn, sql, params).fetchall()
     if len(rows) > DISTINCT_MAX_VALUES:
         return None
     return tuple(v for v, match in rows if match)
@@ -476,6 +476,17 @@ def _index_ranges(c: Comparison, text: _Text, conn: Any = None) -> list[_Segment
         recheck = [(col, c.op, c.value)] if matched else []
         return [(table, [*eq, (_PREFIX, matched)], [], recheck)]
     return [(table, [*eq, (col, matched)], [], [])]
+
+
+def _execute(conn: Any, sql: str, params: Sequence[Any]) -> Any:
+    """Plain SQL on the driver's connection (the same transaction). On PostgreSQL never a
+    prepared statement: psycopg prepares a statement run 5 times, whose generic plan
+    PostgreSQL may then keep, planned for the average value (a common span name: a scan
+    of its ~100k rows, ~45 ms) instead of these (a rare one: 20 index entries)."""
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return raw.execute(sql, params, prepare=False)
+    return raw.execute(sql, params)
 
 
 def _sql_condition(col: str, op: str, text: _Text) -> str:
@@ -521,7 +532,7 @@ def pick_driver(
         return None
     ph = "%s" if text.pg else "?"
     counts: list[str] = []
-    params: list[list[Any]] = []
+    params: list[Any] = []
     for _, segments in found:
         selects, values = [], []
         for table, eq, bounds, rechecks in segments:
@@ -530,13 +541,12 @@ def pick_driver(
             where += [_sql_condition(col, op, text) for col, op, _ in conds]
             selects.append(f"SELECT 1 FROM {table.name} WHERE {' AND '.join(where)}")
             values += [v for _, vs in eq for v in vs] + [v for _, _, v in conds]
-        counts.append(f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {ph}) AS r)")
-        params.append(values)
-    raw = conn.connection.driver_connection
-    sql = f"SELECT {', '.join(counts)}"
+        counts.append(f"(SELECT count(*) FROM ({' UNION ALL '.join(selects)} LIMIT {{0}}) AS r)")
+        params += values
     for step in _count_steps(cap):
-        args = tuple(v for values in params for v in (*values, step))
-        n, k = min((n, k) for k, n in enumerate(raw.execute(sql, args).fetchone()))
+        sql = f"SELECT {', '.join(counts)}".replace("{0}", str(step))
+        row = _execute(conn, sql, tuple(params)).fetchone()
+        n, k = min((n, k) for k, n in enumerate(row))
         if n < step:
             return Driver(found[k][0], found[k][1], text.pg)
     return None
@@ -586,8 +596,8 @@ def walk_window(
         return None
     size = max(WINDOW_TRACES, 20 * rows)
     ph = "%s" if text.pg else "?"
-    raw = conn.connection.driver_connection
-    row = raw.execute(
+    row = _execute(
+        conn,
         f"SELECT {col} FROM traces WHERE experiment_id = {ph} ORDER BY {col} "
         f"{'ASC' if first.ascending else 'DESC'} LIMIT 1 OFFSET {ph}",
         (experiment_ids[0], size - 1),
