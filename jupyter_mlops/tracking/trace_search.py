@@ -572,7 +572,7 @@ def walk_window(
 ) -> Any | None:
     """A condition that bounds the walk of a page ending at ``rows`` (offset + limit + 1)
     to the experiment's newest traces (oldest for ``timestamp ASC``, longest for
-    ``execution_time DESC``), or None.
+    ``execution_time DESC`` on SQLite), or None.
 
     A filter whose index holds :data:`DRIVE_MAX_ROWS` rows or more is walked, which is
     fast when its traces are among the newest, and reads every trace when they are old
@@ -588,10 +588,11 @@ def walk_window(
         return None
     first = order[0] if order else OrderBy(ATTR, "timestamp", False)
     col = _ORDER_KEYS[first.key] if first.entity == ATTR else None
-    # an indexed order; a duration ascending puts its NULLs first, outside any bound
-    if col != "request_time" and (col != "execution_duration" or first.ascending):
-        return None
+    # an indexed order; a duration's NULLs (traces in progress) come first ascending on
+    # SQLite, descending on PostgreSQL (NULLs sort high): outside any bound
     text = _text(conn)
+    if col != "request_time" and (col != "execution_duration" or first.ascending or text.pg):
+        return None
     if not any(_index_ranges(c, text) is not None for c in comparisons):
         return None
     size = max(WINDOW_TRACES, 20 * rows)

@@ -362,3 +362,29 @@ def test_ilike_variants() -> None:
     assert trace_search._ilike_prefixes("ék", pg) == [""]
     assert trace_search._like_prefix("a\\_b%", sqlite) == "a\\"
     assert trace_search._like_prefix("a\\_b%", pg) == "a"
+
+
+def test_traces_without_duration_keep_their_place(
+    populated: tuple[SqlTrackingStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Traces in progress (no duration) come first by ``execution_time DESC`` on
+    PostgreSQL (NULLs sort high) and last on SQLite: a window of the longest traces must
+    not leave them out (the walk's pages)."""
+    store, _ = populated
+    exp = store.create_experiment("driver-in-progress")
+    records = []
+    for k in range(120):
+        i = N + 4000 + k
+        info = TraceInfo(f"tr-{i:032x}", exp, 7000 + k, "OK", None if k % 10 == 3 else k)
+        if info.execution_duration is None:
+            info.state = "IN_PROGRESS"
+        records.append((info, [_span(i, 0, "n0")]))
+    store.log_traces(records)
+    pages = {}
+    for mode in ("the walk", "the newest traces, then the walk", "the newest traces, then driven"):
+        for name, value in zip(
+            ("DRIVE_MAX_ROWS", "WINDOW_TRACES", "FALLBACK_MAX_ROWS"), MODES[mode], strict=True
+        ):
+            monkeypatch.setattr(trace_search, name, value)
+        pages[mode] = _pages(store, exp, "span.name = 'n0'", 4, "execution_time_ms DESC")
+    assert len({json.dumps(p) for p in pages.values()}) == 1, pages
