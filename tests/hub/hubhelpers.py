@@ -147,6 +147,15 @@ class Hub:
     def spawn(self, name: str, options: dict | None = None) -> Any:
         return self.api("POST", f"users/{name}/server", data=json.dumps(options or {}))
 
+    def spawn_all(self, options: dict[str, dict | None]) -> None:
+        """Ask for every user's server at once (``{user: spawn options}``), each accepted
+        (201 or 202): the hub answers a spawn request only once the server is up or after its
+        ``slow_spawn_timeout`` (10 s), so asked one by one, servers start one by one."""
+        with ThreadPoolExecutor(len(options)) as pool:
+            replies = list(pool.map(self.spawn, options, options.values()))
+        for name, r in zip(options, replies):
+            assert r.status_code in (201, 202), (name, r.status_code, r.text)
+
     def wait_ready(self, name: str, timeout: float = 240) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

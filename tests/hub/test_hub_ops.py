@@ -194,8 +194,12 @@ def test_gpu_hours_from_spawns_and_stops_and_who_may_read_them(ops: Hub, tmp_pat
 def test_resizing_keeps_the_home_volume_and_is_checked_against_the_quota(ops: Hub) -> None:
     hub = ops
     try:
-        for user, gpus in (("bob", 2), ("carol", 1), ("dan", 1)):
-            start(hub, user, {"profile": "torch", "gpus": gpus, "size": "small"})
+        hub.spawn_all(
+            {
+                user: {"profile": "torch", "gpus": gpus, "size": "small"}
+                for user, gpus in (("bob", 2), ("carol", 1), ("dan", 1))
+            }
+        )
         for user in ("bob", "carol", "dan"):
             hub.wait_ready(user)
         claim = hub.k8s.find("persistentvolumeclaims", "jhub", "claim-carol")
@@ -382,9 +386,13 @@ def test_idle_gpu_servers_are_warned_then_culled_and_working_ones_kept(ops: Hub)
     set_gpus(hub, "quinn", 1, 0)
     set_gpus(hub, "ruth", 1, 0)  # exempt
     try:
-        for user, gpus in (("oscar", 2), ("pia", 1)):
-            start(hub, user, {"profile": "labgpu", "gpus": gpus})
-        start(hub, "quinn", {"profile": "labgpu", "gpus": 0})  # a CPU server, with a busy kernel
+        hub.spawn_all(
+            {
+                "oscar": {"profile": "labgpu", "gpus": 2},
+                "pia": {"profile": "labgpu", "gpus": 1},
+                "quinn": {"profile": "labgpu", "gpus": 0},  # a CPU server, with a busy kernel
+            }
+        )
         for user in ("oscar", "pia", "quinn"):
             hub.wait_ready(user)
             reported(hub, user)

@@ -57,9 +57,7 @@ def servers(request: pytest.FixtureRequest) -> Iterator[Any]:
     settings.setdefault("MLOpsApp", {})["max_artifact_upload"] = LIMIT
     config.write_text(json.dumps(settings))
     try:
-        for name in ("alice", "bob", "carol"):
-            r = hub.spawn(name)
-            assert r.status_code in (201, 202), r.text
+        hub.spawn_all(dict.fromkeys(("alice", "bob", "carol")))
         for name in ("alice", "bob", "carol"):
             hub.wait_ready(name)
         yield hub
