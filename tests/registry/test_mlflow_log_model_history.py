@@ -33,7 +33,11 @@ DRIVER = textwrap.dedent(
         for step in range(3):
             mlflow.log_metrics({"loss": 1.0 / (step + 1), "acc": 0.5 + step / 10}, step=step)
         mlflow.log_metric("loss", 0.25, step=2)  # same step, new value: a point of its own
-        info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="m", step=2)
+        # (its requirements given: mlflow infers them by running a Python that imports the
+        # model's modules, seconds on a loaded machine; they are not what this test reads)
+        info = mlflow.sklearn.log_model(
+            LogisticRegression().fit(X, y), name="m", step=2, pip_requirements=["scikit-learn"]
+        )
     out = {
         k: [(m.step, m.value) for m in client.get_metric_history(rid, k)] for k in ("loss", "acc")
     }

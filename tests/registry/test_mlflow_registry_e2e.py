@@ -25,6 +25,9 @@ DRIVER = textwrap.dedent(
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from sklearn.linear_model import LogisticRegression
+    # the models' requirements, given: mlflow infers them by running a Python that imports
+    # the model's modules (sklearn, skops: 5-20 s a model on a loaded machine); none is read here
+    REQS = ["scikit-learn"]
 
     X = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.9], [0.9, 0.1]])
     y = np.array([0, 1, 0, 1])
@@ -35,7 +38,7 @@ DRIVER = textwrap.dedent(
     with mlflow.start_run() as run:
         rid = run.info.run_id
         mlflow.log_metric("acc", 0.5)
-        info = mlflow.sklearn.log_model(m, name="m", input_example=X[:2])
+        info = mlflow.sklearn.log_model(m, name="m", input_example=X[:2], pip_requirements=REQS)
     out["model_id"] = info.model_id
     out["model_uri"] = info.model_uri
     lm = client.get_logged_model(info.model_id)
@@ -161,6 +164,10 @@ BOTH_WAYS = textwrap.dedent(
     import jupyter_mlops as mlops
     from sklearn.ensemble import RandomForestClassifier
 
+    # the models' requirements, given: mlflow infers them by running a Python that imports
+    # the model's modules (sklearn, skops: 5-20 s a model on a loaded machine); none is read here
+    REQS = ["scikit-learn"]
+
     X = pd.DataFrame({"a": [0.0, 1.0, 0.2, 0.9], "b": [1.0, 0.0, 0.9, 0.1]})
     y = np.array([0, 1, 0, 1])
     m = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
@@ -208,7 +215,8 @@ BOTH_WAYS = textwrap.dedent(
     for fmt in ("skops", "pickle", "cloudpickle"):
         with mlflow.start_run() as r:
             extra = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]} if fmt == "skops" else {}
-            mlflow.sklearn.log_model(m, name="m", serialization_format=fmt, **extra)
+            mlflow.sklearn.log_model(
+                m, name="m", serialization_format=fmt, pip_requirements=REQS, **extra)
         uris[fmt] = f"runs:/{r.info.run_id}/m"
         out["theirs_outputs_" + fmt] = len(client.get_run(r.info.run_id).outputs.model_outputs)
         out["ours_loads_" + fmt] = mlops.load_model(uris[fmt]).predict(X).tolist()
