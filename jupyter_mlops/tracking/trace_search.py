@@ -165,6 +165,8 @@ def _clause(p: _Parser) -> Comparison:
             raise p.error(f"comparator '{op}' is not valid for span.{key}", op_pos)
         if key == "content" and op not in ("LIKE", "ILIKE"):
             raise p.error("span.content takes LIKE or ILIKE", op_pos)
+        if op in ("=", "!=", "LIKE", "ILIKE") and not isinstance(value, str):
+            raise p.error(f"Expected a quoted string value for 'span.{key}'", vpos)
     elif op not in ("IS_NULL", "IS_NOT_NULL"):
         if op not in STRING_OPS:
             raise p.error(f"comparator '{op}' is not valid for {entity}s", op_pos)
