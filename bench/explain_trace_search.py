@@ -49,6 +49,7 @@ COMMON = [
     "span.name = 'leaf'",
     "span.name LIKE 'lea%'",
     "span.attributes.model = '\"gpt-4\"'",
+    "span.attributes.input LIKE '%question%'",
 ]
 RARE = [
     "span.name = 'nope'",
@@ -63,6 +64,8 @@ RARE = [
     "span.status = 'ERROR'",
     "span.status != 'OK'",
     "span.attributes.model != '\"gpt-4\"'",
+    "span.attributes.input LIKE '%needle%'",
+    "span.attributes.input LIKE '%nothing%'",
     "span.name = 'old'",
     "span.name = 'old' AND tags.env = 'prod'",
     "span.name = 'elsewhere'",
@@ -127,6 +130,16 @@ def build(store: SqlTrackingStore, url: str, artifacts: str, n: int) -> str:
         )
         a = t.span_attributes
         conn.execute(a.update().where(a.c.trace_id.in_(rare)).values(value='"nopx"'))
+        conn.exec_driver_sql(
+            "INSERT INTO span_attributes (trace_id, span_id, key, value) "
+            "SELECT trace_id, span_id, 'input', '\"question ' || trace_id || '/' || span_id "
+            "|| '\"' FROM spans"
+        )
+        conn.execute(
+            a.update()
+            .where(a.c.trace_id.in_(rare), a.c.key == "input")
+            .values(value=a.c.value.op("||")('" needle'))
+        )
         conn.execute(
             t.spans.insert(),
             [

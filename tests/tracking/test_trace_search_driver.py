@@ -32,7 +32,12 @@ def _span(i: int, j: int, name: str, status: str = "OK") -> dict[str, Any]:
         "start_time_unix_nano": 1_000_000_000 + i,
         "end_time_unix_nano": 2_000_000_000 + i,
         "status": {"code": f"STATUS_CODE_{status}"},
-        "attributes": {"mlflow.spanType": '"CHAIN"', "k": json.dumps(f"v{i % 400}")},
+        "attributes": {
+            "mlflow.spanType": '"CHAIN"',
+            "k": json.dumps(f"v{i % 400}"),
+            # free text: a value per span, more than a skip scan reads
+            "text": json.dumps(f"question {i}/{j}" + (" needle" if name == "rare" else "")),
+        },
         "events": [],
     }
 
@@ -86,6 +91,11 @@ CASES = [
     ("tags.env ILIKE '%EV' AND span.name LIKE '%tep_'", {5}),
     ("span.attributes.k LIKE '%39'", {i for i in range(N) if i % 400 % 100 == 39}),
     ("span.name LIKE 'step%' AND tags.env LIKE 'de%'", {5}),
+    # free text (a value per span): its index entries scanned with the pattern
+    ("span.attributes.text LIKE '%needle'", RARE),
+    ("span.attributes.text ILIKE '%NEEDLE%' AND tags.env = 'prod'", RARE - {5}),
+    ("span.attributes.text LIKE '%on 11_/%'", set(range(110, 120))),
+    ("span.attributes.text LIKE '%zzz%'", set()),
     ("tags.env ILIKE 'DEV'", {5}),
     ("span.attributes.k LIKE 'v39_'", {i for i in range(N) if 390 <= i % 400 <= 399}),
     (
@@ -259,7 +269,44 @@ def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]
         assert pick("span.name LIKE '%are'") == 0
         assert pick("span.name = 'step0' AND span.name ILIKE '%Zz'") == 1
         assert pick("span.name LIKE '%tep%'") is None
-        assert pick("span.attributes.k LIKE '%39' AND span.content LIKE 'rar%'") is None
+        # over more values (free text): on SQLite their index entries scanned, when few
+        # match; PostgreSQL's index holds a prefix of the value: the walk
+        scanned = 0 if store.dialect == "sqlite" else None
+        assert pick("span.attributes.k LIKE '%39' AND span.content LIKE 'rar%'") == scanned
+        assert pick("span.attributes.text LIKE '%needle%'") == scanned
+        assert pick("span.attributes.text ILIKE '%NEEDLE%' AND tags.env = 'prod'") == scanned
+        assert pick("span.name = 'rare' AND span.attributes.text LIKE '%needle%'") == 0
+        assert pick("span.attributes.text LIKE '%question%'") is None
+        assert pick("span.content LIKE '%needle%'") is None
+
+
+def test_a_scan_past_its_bound_leaves_the_search_to_the_walk(
+    populated: tuple[SqlTrackingStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pattern's scan of more index entries than ``SCAN_MAX_STEPS`` allows is
+    interrupted (that statement only): the same transaction walks."""
+    store, exp = populated
+    flt = "span.attributes.text LIKE '%needle%'"
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().startswith("SELECT traces.trace_id"):
+            statements.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        assert _pages(store, exp, flt, 4) == [_expected(RARE)[k : k + 4] for k in range(0, 13, 4)]
+        assert _driven(store, statements[0]) == (store.dialect == "sqlite")
+        monkeypatch.setattr(trace_search, "SCAN_MAX_STEPS", 1)
+        with store._read() as conn:
+            comparisons = trace_search.parse_trace_filter(flt)
+            assert trace_search.pick_driver(conn, comparisons) is None
+        statements.clear()
+        assert _pages(store, exp, flt, 4) == [_expected(RARE)[k : k + 4] for k in range(0, 13, 4)]
+        assert not any(_driven(store, s) for s in statements)
+        assert store.trace_counts([exp], flt, None) == [(None, len(RARE))]
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
 
 
 P = "p" * 200  # as long as PostgreSQL's value index holds (schema.VALUE_PREFIX_CHARS)
