@@ -66,6 +66,7 @@ RARE = [
     "span.attributes.model != '\"gpt-4\"'",
     "span.attributes.input LIKE '%needle%'",
     "span.attributes.input LIKE '%nothing%'",
+    "span.attributes.input ILIKE '%NEEDLE%'",
     "span.name = 'old'",
     "span.name = 'old' AND tags.env = 'prod'",
     "span.name = 'elsewhere'",

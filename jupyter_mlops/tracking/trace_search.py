@@ -224,7 +224,7 @@ FALLBACK_MAX_ROWS = 20_000
 DISTINCT_MAX_VALUES = 100
 #: Most SQLite VM steps of the scan of a column's index entries with a pattern that starts
 #: with a wildcard, over more distinct values (:func:`_scanned_values`): ~5 per entry for
-#: ``LIKE``, ~7 for ``ILIKE``, so ~400k-500k entries (~60-100 ms); 0: never scanned.
+#: ``LIKE``, ~7 for ``ILIKE``, so ~350k-500k entries (~60-100 ms); 0: never scanned.
 SCAN_MAX_STEPS = 2_500_000
 #: Fewest matches of that scan that leave the search to the walk (an ``IN`` of fewer
 #: values: bound parameters).
