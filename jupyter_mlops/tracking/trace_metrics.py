@@ -301,11 +301,7 @@ class _Builder:
                 col = t.traces.c.state
             elif entity in ("tag", "metadata") and key:
                 table = t.trace_tags if entity == "tag" else t.trace_metadata
-                cond = sa.exists().where(
-                    table.c.trace_id == t.traces.c.trace_id,
-                    table.c.key == key,
-                    table.c.value == value,
-                )
+                cond = trace_search.keyed_filter(table, key, "=", value)
                 self.where.append(cond if op == "=" else ~cond)
                 return
             else:  # trace.name, trace.execution_time_ms ...: the trace search grammar

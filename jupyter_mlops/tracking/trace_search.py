@@ -184,12 +184,31 @@ def _has(table: sa.Table, *cond: Any) -> Any:
 
 
 def _keyed(table: sa.Table, c: Comparison) -> Any:
+    implied = t.implied_key(table.name, c.key)
     if c.op == "IS_NULL":
+        if implied is not None:
+            return sa.and_(~_implied(implied[0]), ~_has(table, table.c.key == c.key))
         return ~_has(table, table.c.key == c.key)
     cond = [table.c.key == c.key]
     if c.op != "IS_NOT_NULL":
         cond.append(_compare(table.c.value, c.op, c.value))
-    return _has(table, *cond)
+    if implied is None:
+        return _has(table, *cond)
+    # a bit of traces.implied instead of a row (traces.IMPLIED_KEYS), never both: the
+    # row is probed only without the bit (a walk of 100k traces: 45 ms, not 115)
+    bit, value = implied
+    held = sa.true() if c.op == "IS_NOT_NULL" else _compare(value, c.op, c.value)
+    return sa.case((_implied(bit), held), else_=_has(table, *cond))
+
+
+def _implied(bit: int) -> Any:
+    return t.traces.c.implied.op("&")(bit) != 0
+
+
+def keyed_filter(table: sa.Table, key: str, op: str, value: Any) -> Any:
+    """The condition on ``traces`` of a tag's or metadata's comparison (``table``
+    ``trace_tags``/``trace_metadata``), implied keys included."""
+    return _keyed(table, Comparison(TAG if table is t.trace_tags else META, key, op, value, 0))
 
 
 def _unindexed(c: Comparison) -> list[Any]:
@@ -513,6 +532,8 @@ def _index_ranges(
     table: sa.Table
     if c.entity in (TAG, META):
         table = t.trace_tags if c.entity == TAG else t.trace_metadata
+        if t.implied_key(table.name, c.key) is not None:  # mostly not rows: no range
+            return None
         eq, col = [("key", (c.key,))], "value"
     elif c.entity != SPAN:
         return None
@@ -831,6 +852,9 @@ def order_clauses(order: Sequence[OrderBy]) -> list[Any]:
                 .where(table.c.trace_id == tc.trace_id, table.c.key == o.key)
                 .scalar_subquery()
             )
+            implied = t.implied_key(table.name, o.key)
+            if implied is not None:
+                expr = sa.func.coalesce(expr, sa.case((_implied(implied[0]), implied[1])))
         out.append(expr.asc() if o.ascending else expr.desc())
     if not any(o.entity == ATTR and _ORDER_KEYS[o.key] == "request_time" for o in order):
         out.append(tc.request_time.desc())

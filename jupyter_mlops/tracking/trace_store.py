@@ -267,6 +267,10 @@ class SqlTraceStore(TraceStore):
                     execution_duration=max(0, int(timestamp_ms) - row.request_time),
                 )
             )
+            if any(t.implied_key("trace_tags", k) for k in tags) or any(
+                t.implied_key("trace_metadata", k) for k in metadata
+            ):
+                t.materialize_implied(conn, [trace_id], self._insert_ignore)
             t.set_keyed(conn, t.trace_tags, trace_id, dict(tags), self._upsert)
             t.set_keyed(conn, t.trace_metadata, trace_id, dict(metadata), self._upsert)
             return t.load_infos(conn, [t.get_row(conn, trace_id)])[0]
@@ -274,11 +278,15 @@ class SqlTraceStore(TraceStore):
     def set_trace_tag(self, trace_id: str, key: str, value: str) -> None:
         with self._write() as conn:
             t.get_row(conn, trace_id)
+            if t.implied_key("trace_tags", key):
+                t.materialize_implied(conn, [trace_id], self._insert_ignore)
             t.set_keyed(conn, t.trace_tags, trace_id, {key: value}, self._upsert)
 
     def delete_trace_tag(self, trace_id: str, key: str) -> None:
         with self._write() as conn:
             t.get_row(conn, trace_id)
+            if t.implied_key("trace_tags", key):
+                t.materialize_implied(conn, [trace_id], self._insert_ignore)
             n = conn.execute(
                 t.trace_tags.delete().where(
                     t.trace_tags.c.trace_id == trace_id, t.trace_tags.c.key == key

@@ -35,6 +35,7 @@ from sqlalchemy import (
     Index,
     Integer,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
 )
@@ -104,6 +105,8 @@ traces = Table(
     Column("data_file", String(1000), nullable=True),
     Column("data_offset", BigInteger, nullable=True),
     Column("data_length", BigInteger, nullable=True),
+    # bits of IMPLIED_KEYS: tags and metadata held by this row, not by rows of their own
+    Column("implied", SmallInteger, nullable=False, server_default=sa.text("0")),
     Index("ix_traces_experiment_time", "experiment_id", "request_time"),
     Index("ix_traces_experiment_duration", "experiment_id", "execution_duration"),
     Index("ix_traces_data_file", "data_file"),
@@ -169,6 +172,85 @@ span_attributes = Table(
 KEYED_TABLES = ("trace_tags", "trace_metadata", "span_attributes")
 
 _CHILD_TABLES = (span_attributes, spans, trace_runs, trace_metadata, trace_tags)
+
+# -- implied tags and metadata -----------------------------------------------------------
+#: Trace tags and metadata that (nearly) every trace carries with a value its ``traces``
+#: row holds already (issue 17): stored as a bit of ``traces.implied`` rather than a row
+#: (three of a batch trace's 13 rows), answered and searched as if they were rows
+#: (:func:`implied_items`, :mod:`.trace_search`). A trace gets the bit only when its value
+#: is the implied one (a different value stays a row); bit and row never coexist: a
+#: change of the trace's tags, metadata or name turns its bits back into rows first
+#: (:func:`materialize_implied`). Migration 0020 moved existing rows to the bits.
+#: ``(bit, table, key, implied value)``; a value of None is the trace's ``name``.
+IMPLIED_KEYS: tuple[tuple[int, str, str, str | None], ...] = (
+    (1, "trace_tags", TAG_TRACE_NAME, None),
+    (2, "trace_tags", TAG_SPANS_LOCATION, SPANS_IN_TRACKING_STORE),
+    (4, "trace_metadata", META_SCHEMA_VERSION, "3"),
+)
+_TAG_BITS = {k: bit for bit, table, k, _ in IMPLIED_KEYS if table == "trace_tags"}
+_META_BITS = {k: bit for bit, table, k, _ in IMPLIED_KEYS if table == "trace_metadata"}
+
+
+def implied_key(table: str, key: str) -> tuple[int, Any] | None:
+    """The bit of ``traces.implied`` and the implied value (a SQL expression over
+    ``traces``) of a tag (``table`` ``trace_tags``) or metadata key; None for the others."""
+    for bit, tname, k, value in IMPLIED_KEYS:
+        if tname == table and k == key:
+            expr = (
+                traces.c.name
+                if value is None
+                else sa.type_coerce(sa.literal_column(f"'{value}'"), String)
+            )
+            return bit, expr
+    return None
+
+
+def implied_bits(tags: dict[str, str], meta: dict[str, str], name: str | None) -> int:
+    """The bits of a new trace whose tags, metadata and ``name`` column are these."""
+    bits = 0
+    for bit, table, key, value in IMPLIED_KEYS:
+        given = (tags if table == "trace_tags" else meta).get(key)
+        if given is not None and given == (name if value is None else value):
+            bits |= bit
+    return bits
+
+
+def implied_items(bits: int, name: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The tags and metadata a trace's bits stand for."""
+    tags: dict[str, str] = {}
+    meta: dict[str, str] = {}
+    for bit, table, key, value in IMPLIED_KEYS:
+        if bits & bit:
+            text = (name or "") if value is None else value
+            (tags if table == "trace_tags" else meta)[key] = text
+    return tags, meta
+
+
+def materialize_implied(conn: Connection, trace_ids: Sequence[str], insert_ignore: Any) -> None:
+    """Turn these traces' implied tags and metadata into rows (bits cleared): before a
+    change of their tags, metadata or name, which then works on rows as it always did."""
+    tc = traces.c
+    found = list(
+        conn.execute(
+            sa.select(tc.trace_id, tc.implied, tc.name).where(
+                tc.trace_id.in_(list(trace_ids)), tc.implied != 0
+            )
+        )
+    )
+    if not found:
+        return
+    rows: dict[str, list[dict[str, Any]]] = {"trace_tags": [], "trace_metadata": []}
+    for tid, bits, name in found:
+        tags, meta = implied_items(bits, name)
+        rows["trace_tags"] += [{"trace_id": tid, "key": k, "value": v} for k, v in tags.items()]
+        rows["trace_metadata"] += [{"trace_id": tid, "key": k, "value": v} for k, v in meta.items()]
+    for table, keyed in (
+        (trace_tags, rows["trace_tags"]),
+        (trace_metadata, rows["trace_metadata"]),
+    ):
+        if keyed:
+            insert_ignore(conn, table, ["trace_id", "key"], keyed)
+    conn.execute(traces.update().where(tc.trace_id.in_([r[0] for r in found])).values(implied=0))
 
 
 # -- entities ----------------------------------------------------------------------------
@@ -471,7 +553,9 @@ def upsert_info(
     conn: Connection, info: TraceInfo, upsert: Any, insert_ignore: Any, *, merge: bool = True
 ) -> None:
     """Insert the trace or update its info; tags and metadata are merged (a key given
-    again takes the new value). Links runs named by metadata ``mlflow.sourceRun``."""
+    again takes the new value; :data:`IMPLIED_KEYS` of a new trace become its bits, of an
+    existing one rows). Links runs named by metadata ``mlflow.sourceRun``."""
+    name = _cut(info.tags.get(TAG_TRACE_NAME), 500)
     row = {
         "trace_id": info.trace_id,
         "experiment_id": int(info.experiment_id),
@@ -481,18 +565,24 @@ def upsert_info(
         "state": info.state,
         "request_preview": _cut(info.request_preview, PREVIEW_CHARS),
         "response_preview": _cut(info.response_preview, PREVIEW_CHARS),
-        "name": _cut(info.tags.get(TAG_TRACE_NAME), 500),
+        "name": name,
     }
     exists = conn.execute(
         sa.select(traces.c.trace_id).where(traces.c.trace_id == info.trace_id)
     ).first()
+    tags, meta = info.tags, info.trace_metadata
     if exists is None:
-        conn.execute(traces.insert(), [row])
+        bits = implied_bits(tags, meta, name)
+        conn.execute(traces.insert(), [{**row, "implied": bits}])
+        if bits:  # held by the row's bits (IMPLIED_KEYS)
+            tags = _not_implied(tags, _TAG_BITS, bits)
+            meta = _not_implied(meta, _META_BITS, bits)
     else:
+        materialize_implied(conn, [info.trace_id], insert_ignore)
         values = {k: v for k, v in row.items() if k != "trace_id" and (v is not None or not merge)}
         conn.execute(traces.update().where(traces.c.trace_id == info.trace_id).values(**values))
-    set_keyed(conn, trace_tags, info.trace_id, info.tags, upsert)
-    set_keyed(conn, trace_metadata, info.trace_id, info.trace_metadata, upsert)
+    set_keyed(conn, trace_tags, info.trace_id, tags, upsert)
+    set_keyed(conn, trace_metadata, info.trace_id, meta, upsert)
     run = info.trace_metadata.get(META_SOURCE_RUN)
     if run:
         link_runs(conn, [info.trace_id], run, insert_ignore)
@@ -643,8 +733,13 @@ TRACE_COLUMNS = (
     "data_file",
     "data_offset",
     "data_length",
+    "implied",
 )
 KEYED_COLUMNS = ("trace_id", "key", "value")
+
+
+def _not_implied(values: dict[str, str], key_bits: dict[str, int], bits: int) -> dict[str, str]:
+    return {k: v for k, v in values.items() if not bits & key_bits.get(k, 0)}
 
 
 def insert_new(
@@ -662,6 +757,8 @@ def insert_new(
     for info, rows, where in batch:
         data_file, data_offset, data_length = where or (None, None, None)
         tid = info.trace_id
+        name = _cut(info.tags.get(TAG_TRACE_NAME), 500)
+        bits = implied_bits(info.tags, info.trace_metadata, name)
         info_rows.append(
             (
                 tid,
@@ -672,18 +769,24 @@ def insert_new(
                 info.state,
                 _cut(info.request_preview, PREVIEW_CHARS),
                 _cut(info.response_preview, PREVIEW_CHARS),
-                _cut(info.tags.get(TAG_TRACE_NAME), 500),
+                name,
                 data_file,
                 data_offset,
                 data_length,
+                bits,
             )
         )
-        for out, values in ((tag_rows, info.tags), (meta_rows, info.trace_metadata)):
+        for out, values, key_bits in (
+            (tag_rows, info.tags, _TAG_BITS),
+            (meta_rows, info.trace_metadata, _META_BITS),
+        ):
             for k, v in values.items():
                 if len(k) > MAX_TAG_KEY:
                     raise invalid(
                         f"Trace tag/metadata key '{k[:50]}...' is longer than {MAX_TAG_KEY}"
                     )
+                if bits & key_bits.get(k, 0):  # held by the row's bits (IMPLIED_KEYS)
+                    continue
                 out.append((tid, k, str(v)[:MAX_TAG_VALUE]))
         run = info.trace_metadata.get(META_SOURCE_RUN)
         if run:
@@ -764,6 +867,9 @@ def load_infos(conn: Connection, rows: Sequence[Any]) -> list[TraceInfo]:
         )
         for r in rows
     ]
+    for info, r in zip(out, rows):
+        if r.implied:
+            info.tags, info.trace_metadata = implied_items(r.implied, r.name)
     by_id = {i.trace_id: i for i in out}
     if not by_id:
         return out
