@@ -1,0 +1,78 @@
+"""Trace ingest in-process, for instruction counts and CPU time per trace (issue 17).
+
+The server's work of ``log-bulk`` (body parsed by the handler's reader, ``log_traces``)
+or OTLP protobuf (``parse_protobuf``, ``log_spans``) on bodies of 3-span traces built as
+``bench_tracing.py`` builds them, into a new SQLite store. ``--skip-ingest`` does all but
+the ingest loop: under valgrind, a run minus a skipping run is the loop's instructions::
+
+    valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \\
+        python bench/profile_trace_ingest.py --kind bulk --traces 1000
+
+Prints CPU µs per trace of the loop (``--rounds`` best of); ``PYTHONPATH`` picks the code.
+The store's planner statistics are not refreshed unless ``--planner-stats`` (a server
+runs their ``ANALYZE`` on a thread of its own, at check points of the write count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tracing import _bulk_bodies, _otlp_body
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kind", choices=("bulk", "otlp"), default="bulk")
+    ap.add_argument("--traces", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--planner-stats", action="store_true", help="refresh them as a server does")
+    args = ap.parse_args()
+
+    from jupyter_mlops.server.trace_body import parse_log_bulk_body
+    from jupyter_mlops.tracking import otlp
+    from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
+    from jupyter_mlops.tracking.traces import TraceInfo
+
+    best = float("inf")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqlTrackingStore(f"sqlite:///{tmp}/p.db", artifact_root=f"{tmp}/art")
+        exp = store.create_experiment("ingest")
+        if not args.planner_stats:  # its ANALYZE runs on a thread, off the write path
+            store.statistics.wrote = lambda: None
+
+        def ingest(bodies: list[bytes]) -> None:
+            for body in bodies:
+                if args.kind == "bulk":
+                    raw = parse_log_bulk_body(body)["traces"]
+                    store.log_traces([(TraceInfo.from_dict(i["info"]), i["spans"]) for i in raw])
+                else:
+                    store.log_spans(exp, otlp.parse_protobuf(body))
+
+        def make(n: int, first: int) -> list[bytes]:
+            if args.kind == "bulk":
+                return _bulk_bodies(exp, n, args.batch, offset=first)
+            return _otlp_body(n, first, args.batch)
+
+        # one batch first, in both modes: imports, compiled statements, caches
+        ingest(make(args.batch, 10_000_000))
+        for r in range(args.rounds):
+            bodies = make(args.traces, r * args.traces)
+            if args.skip_ingest:
+                continue
+            c0 = time.process_time()
+            ingest(bodies)
+            best = min(best, (time.process_time() - c0) / args.traces * 1e6)
+        store.close()
+    if not args.skip_ingest:
+        print(f"{args.kind}: {best:.1f} µs CPU per trace (best of {args.rounds})")
+
+
+if __name__ == "__main__":
+    main()
