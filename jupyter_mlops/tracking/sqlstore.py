@@ -129,7 +129,9 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
     def _statistics_keeper(self) -> StatisticsKeeper:
         engine = self.engine
         if self.dialect != "sqlite":
-            return StatisticsKeeper(lambda: planner_stats.refresh(engine), self.uri)
+            return StatisticsKeeper(
+                lambda: planner_stats.refresh(engine), self.uri, settle_s=planner_stats.SETTLE_S
+            )
         # in memory: one connection, which a second thread must not share
         in_file = sqlite_path(self.uri) is not None
         return StatisticsKeeper(

@@ -1,6 +1,7 @@
 """When and where a store refreshes its planner statistics: after the writes that cross
-a check point (:func:`planner_stats.check_due`) and when it opens, on a thread of its
-own, off the write that asked.
+a check point (:func:`planner_stats.check_due`), once writes have settled (``settle_s``
+after a write that was not a check point, so the last writes of a burst are seen) and
+when it opens, on a thread of its own, off the write that asked.
 
 ``ANALYZE`` of a table that doubled on a store of a million runs takes 0.1-1 s; run
 inside the write call that crossed the check point, a user's ``log_batch`` paid it. Here
@@ -27,12 +28,22 @@ class StatisticsKeeper:
     """Runs ``refresh`` (a store's statistics check: cheap when nothing is stale) on a
     background thread, at the writes :func:`check_due` names and when asked.
     ``background=False`` runs it in the caller's thread instead (an in-memory SQLite
-    database: one connection, shared by every thread)."""
+    database: one connection, shared by every thread). ``settle_s``: a write that is not
+    a check point asks for a refresh that many seconds later (one pending at a time);
+    None: only at check points."""
 
-    def __init__(self, refresh: Callable[[], object], name: str, background: bool = True) -> None:
+    def __init__(
+        self,
+        refresh: Callable[[], object],
+        name: str,
+        background: bool = True,
+        settle_s: float | None = None,
+    ) -> None:
         self._refresh = refresh
         self._name = name
         self._background = background
+        self._settle_s = settle_s if background else None
+        self._settle: threading.Timer | None = None
         self._mutex = threading.Lock()  # the fields below
         self._idle = threading.Condition(self._mutex)
         self._writes = 0
@@ -48,8 +59,19 @@ class StatisticsKeeper:
         with self._mutex:
             self._writes += 1
             due = check_due(self._writes)
+            delay = None if due or self._settle is not None or self._closed else self._settle_s
+            if delay is not None:
+                self._settle = threading.Timer(delay, self._settled)
+                self._settle.name = f"planner-stats-settle-{self._name}"
+                self._settle.daemon = True
+                self._settle.start()
         if due:
             self.request()
+
+    def _settled(self) -> None:
+        with self._mutex:
+            self._settle = None
+        self.request()
 
     def request(self) -> None:
         """Ask for a refresh: started now on a thread, or after the one running."""
@@ -79,6 +101,9 @@ class StatisticsKeeper:
         with self._mutex:
             self._closed = True
             thread = self._thread
+            if self._settle is not None:
+                self._settle.cancel()
+                self._settle = None
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 

@@ -8,6 +8,7 @@ so only the store can have analyzed them."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from jupyter_mlops.tracking import planner_stats
 from jupyter_mlops.tracking.entities import Metric
 from jupyter_mlops.tracking.schema import runs, store_info
 from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
+from jupyter_mlops.tracking.stats_keeper import StatisticsKeeper
 from jupyter_mlops.tracking.traces import TraceInfo, hex_to_b64
 
 
@@ -67,6 +69,13 @@ def insert_runs(store: SqlTrackingStore, eid: str, first: int, n: int) -> None:
             f" SELECT md5(g::text), 'bulk', {int(eid)}, '', 'FINISHED', g, 'active', ''"
             f" FROM generate_series({first}, {first + n - 1}) AS g"
         )
+        counted_at_commit(conn)
+
+
+def counted_at_commit(conn: sa.Connection) -> None:
+    """The session's changed-row counters reach the catalog when its transaction ends,
+    not up to ~10 s later (PostgreSQL 15+), so the next refresh sees them."""
+    conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
 
 
 @pytest.mark.postgres
@@ -164,6 +173,83 @@ def test_statistics_are_taken_again_when_a_table_doubles(pg_store):
     assert reltuples(store)["runs"] == 1210
 
 
+def estimated_rows(store: SqlTrackingStore, key: str) -> float:
+    """The planner's estimate of the params rows of ``key``."""
+    with store.engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) SELECT run_uuid FROM params WHERE key = %s", (key,)
+        ).scalar_one()
+    return plan[0]["Plan"]["Plan Rows"]
+
+
+@pytest.mark.postgres
+def test_new_keys_get_statistics_once_their_writes_are_counted(pg_store):
+    """A store analyzed at 200 runs, then a grid of 24 runs with params of their own: 48
+    rows that neither double a table nor reach autovacuum's tenth, but which the
+    statistics estimated at one row (a search of the grid was nested loops, each
+    repeating the next). Once PostgreSQL counts the grid's writes, a check takes them."""
+    store = pg_store
+    eid = store.create_experiment(f"stats-{uuid.uuid4().hex}")
+    insert_runs(store, eid, 1, 200)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO params (key, value, run_uuid) SELECT 'opt', 'a', run_uuid FROM runs"
+        )
+        counted_at_commit(conn)
+    planner_stats.refresh(store.engine)
+    assert reltuples(store)["params"] == 200
+    grid = store.create_experiment(f"grid-{uuid.uuid4().hex}")
+    with store.statistics.refreshing:  # no refresh before the estimate below
+        for i in range(24):
+            rid = store.create_run(grid, run_name=f"g{i}").info.run_id
+            store.log_batch(rid, params=[("a", str(i % 3)), ("b", "xy"[i % 2])])
+        assert estimated_rows(store, "b") < 5  # the new key: about one row
+    # the store's sessions report their counts within ~10 s of their last write
+    deadline = time.monotonic() + 30
+    while changed_rows(store, "params") < 48 and reltuples(store)["params"] != 248:
+        assert time.monotonic() < deadline, "the grid's writes were never counted"
+        time.sleep(0.2)
+    store.statistics.request()
+    assert reltuples(store)["params"] == 248
+    assert estimated_rows(store, "b") >= 20
+
+
+def changed_rows(store: SqlTrackingStore, table: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT pg_stat_get_mod_since_analyze(to_regclass(:t))"), {"t": table}
+        ).scalar_one()
+
+
+def test_a_check_follows_the_last_writes_once_they_settle():
+    """A write that is no check point asks for one ``settle_s`` later, so the last writes
+    of a burst are checked though no check point follows them; a closed keeper's pending
+    check is dropped."""
+    calls: list[float] = []
+    keeper = StatisticsKeeper(lambda: calls.append(time.monotonic()), "settle", settle_s=0.2)
+    keeper.wrote()
+    keeper.wrote()  # writes 1 and 2: check points
+    keeper.wait()
+    checked = len(calls)
+    wrote_at = time.monotonic()
+    keeper.wrote()  # write 3: none
+    deadline = time.monotonic() + 10
+    while len(calls) == checked:
+        assert time.monotonic() < deadline, "no check followed write 3"
+        time.sleep(0.05)
+    keeper.wait()
+    assert len(calls) == checked + 1 and calls[-1] >= wrote_at + 0.2
+    closed = StatisticsKeeper(lambda: calls.append(time.monotonic()), "closed", settle_s=0.2)
+    closed.wrote()
+    closed.wrote()
+    closed.wait()
+    before = len(calls)
+    closed.wrote()  # write 3, then close before the 0.2 s are up
+    closed.close()
+    time.sleep(0.5)
+    assert len(calls) == before
+
+
 @pytest.mark.postgres
 def test_a_store_opened_on_unanalyzed_runs_analyzes_them(pg_store, pg_schema_url, tmp_path):
     """Runs written by other stores (each with too few writes for its checks) or loaded
@@ -171,6 +257,7 @@ def test_a_store_opened_on_unanalyzed_runs_analyzes_them(pg_store, pg_schema_url
     store = pg_store
     eid = store.create_experiment(f"stats-{uuid.uuid4().hex}")
     log_runs(store, eid, 2)
+    store.close()  # a store that wrote and went: no check of its own comes later
     insert_runs(store, eid, 1, 200)
     assert reltuples(store)["runs"] <= 0
     other = SqlTrackingStore(pg_schema_url, artifact_root=str(tmp_path / "artifacts"))
@@ -201,6 +288,8 @@ def add_runs(store: SqlTrackingStore, eid: str, n: int) -> None:
                 for i in range(n)
             ],
         )
+        if store.dialect == "postgresql":
+            counted_at_commit(conn)
 
 
 def analyzed_runs(store: SqlTrackingStore) -> float | None:
@@ -222,6 +311,9 @@ def analyzed_runs(store: SqlTrackingStore) -> float | None:
 def test_a_write_does_not_wait_for_the_statistics(store):
     """The write that crosses a check point returns while the refresh it asked for is
     held back (the test holds the keeper's lock): ANALYZE runs after, off the write."""
+    if store.dialect == "postgresql":  # only the store analyzes (300 runs are autovacuum's)
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ALTER TABLE runs SET (autovacuum_enabled = off)")
     eid = store.create_experiment(f"stats-{uuid.uuid4().hex}")
     add_runs(store, eid, 300)
     assert analyzed_runs(store) is None
