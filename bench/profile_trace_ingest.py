@@ -37,6 +37,7 @@ def main() -> None:
 
     from jupyter_mlops.server.trace_body import parse_log_bulk_body
     from jupyter_mlops.tracking import otlp
+    from jupyter_mlops.tracking.gcpause import gc_paused
     from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
     from jupyter_mlops.tracking.traces import TraceInfo
 
@@ -49,11 +50,16 @@ def main() -> None:
 
         def ingest(bodies: list[bytes]) -> None:
             for body in bodies:
-                if args.kind == "bulk":
-                    raw = parse_log_bulk_body(body)["traces"]
-                    store.log_traces([(TraceInfo.from_dict(i["info"]), i["spans"]) for i in raw])
-                else:
-                    store.log_spans(exp, otlp.parse_protobuf(body))
+                with gc_paused():  # as the server's ingest routes run
+                    ingest_one(body)
+
+        def ingest_one(body: bytes) -> None:
+            if args.kind == "bulk":
+                # the server's handler decodes the body as it arrives: text here too
+                raw = parse_log_bulk_body(body.decode())["traces"]
+                store.log_traces([(TraceInfo.from_dict(i["info"]), i["spans"]) for i in raw])
+            else:
+                store.log_spans(exp, otlp.parse_protobuf(body))
 
         def make(n: int, first: int) -> list[bytes]:
             if args.kind == "bulk":

@@ -51,6 +51,14 @@ class _Raced(Exception):
     """Another request created a trace this one was about to create."""
 
 
+class _Moved(Exception):
+    """The batch file of a trace being continued is gone (compacted meanwhile)."""
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__(trace_id)
+        self.trace_id = trace_id
+
+
 #: A trace as our client sends it: its info and its spans (MLflow span dicts).
 TraceRecord = tuple[TraceInfo, Sequence[dict[str, Any]]]
 
@@ -417,13 +425,16 @@ class SqlTraceStore(TraceStore):
         # the data first, durable before any row names it
         packed: list[tuple[str, Sequence[dict[str, Any]]]] = []
         replaced: set[str] = set()
+        so_far = self._continued_spans(
+            [row for i in prepared if (row := have.get(i)) is not None and row.data_file]
+        )
         for trace_id, (_rows, span_dicts, client_owned) in prepared.items():
             row = have.get(trace_id)
             if client_owned and row is None:
                 continue
             if row is None or row.data_file:
                 if row is not None:  # continued: its spans so far and these, merged
-                    span_dicts = t.merge_spans([self._continued_spans(row), span_dicts])
+                    span_dicts = t.merge_spans([so_far[trace_id], span_dicts])
                     replaced.add(row.data_file)
                 packed.append((trace_id, span_dicts))
             elif not client_owned:  # data under its artifact location (MLflow's layout)
@@ -445,6 +456,12 @@ class SqlTraceStore(TraceStore):
                 raise _Raced()
             n = 0
             fresh = []
+            # traces continued from earlier requests (an exporter's batches split a trace
+            # wherever they end), written in bulk as new ones are: a statement per table,
+            # not per trace
+            completed: list[t.TraceInfo] = []
+            continued: list[tuple[str, Sequence[t.SpanRow]]] = []
+            moved: list[tuple[str, t.DataRange]] = []
             for trace_id, (rows, _dicts, client_owned) in prepared.items():
                 n += len(rows)
                 row = have.get(trace_id)
@@ -458,11 +475,13 @@ class SqlTraceStore(TraceStore):
                     fresh.append((info, rows, ranges.get(trace_id)))
                     continue
                 if row.state == "IN_PROGRESS" and any(r.parent_span_id is None for r in rows):
-                    info = t.info_from_spans(trace_id, exp.experiment_id, rows)
-                    t.upsert_info(conn, info, self._upsert, self._insert_ignore)
-                t.index_spans(conn, trace_id, rows, self._insert_ignore)
+                    completed.append(t.info_from_spans(trace_id, exp.experiment_id, rows))
+                continued.append((trace_id, rows))
                 if trace_id in ranges:
-                    t.set_data_range(conn, trace_id, ranges[trace_id])
+                    moved.append((trace_id, ranges[trace_id]))
+            t.update_infos(conn, completed, self._upsert, self._insert_ignore)
+            t.index_more_spans(conn, continued)
+            t.set_data_ranges(conn, moved)
             t.insert_new(conn, fresh, self._insert_ignore)
             return n
 
@@ -470,19 +489,18 @@ class SqlTraceStore(TraceStore):
         self._drop_unreferenced(replaced)
         return n
 
-    def _continued_spans(self, row: Any) -> list[dict[str, Any]]:
-        """The spans stored so far of a trace continued over OTLP; a file compacted
-        meanwhile (:mod:`.trace_files`) is 503: the exporter sends again."""
+    def _continued_spans(self, rows: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
+        """The spans stored so far of traces continued over OTLP, by trace id (each batch
+        file opened once); a file compacted meanwhile (:mod:`.trace_files`) is 503: the
+        exporter sends again."""
         try:
-            return self._read_range(row)
-        except TrackingError as e:
-            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
-                raise
-        raise TrackingError(
-            f"The data of trace {row.trace_id} moved while it was continued; retry.",
-            "TEMPORARILY_UNAVAILABLE",
-            503,
-        )
+            return self._read_ranges(rows)
+        except _Moved as e:
+            raise TrackingError(
+                f"The data of trace {e.trace_id} moved while it was continued; retry.",
+                "TEMPORARILY_UNAVAILABLE",
+                503,
+            ) from None
 
     def log_traces(self, records: Sequence[TraceRecord]) -> None:
         with gc_paused():
@@ -523,15 +541,17 @@ class SqlTraceStore(TraceStore):
                 for r in t.rows_of(conn, ("trace_id", "data_file"), list(last))
             }
             fresh = []
+            again: list[TraceInfo] = []  # sent again: info updated, new spans added
             for trace_id, (info, rows, _d) in last.items():
-                if trace_id in have:  # sent again: its info is updated, new spans added
-                    t.upsert_info(conn, info, self._upsert, self._insert_ignore)
-                    t.index_spans(conn, trace_id, rows, self._insert_ignore)
-                    t.set_data_range(conn, trace_id, ranges[trace_id])
+                if trace_id in have:
+                    again.append(info)
                     if have[trace_id]:
                         replaced.add(have[trace_id])
                 else:
                     fresh.append((info, rows, ranges[trace_id]))
+            t.update_infos(conn, again, self._upsert, self._insert_ignore)
+            t.index_more_spans(conn, [(i.trace_id, last[i.trace_id][1]) for i in again])
+            t.set_data_ranges(conn, [(i.trace_id, ranges[i.trace_id]) for i in again])
             t.insert_new(conn, fresh, self._insert_ignore)
 
         self._write_retrying(write, list(last))
@@ -631,6 +651,28 @@ class SqlTraceStore(TraceStore):
             f.seek(int(row.data_offset))
             data = json.loads(f.read(int(row.data_length)))
         return list(data.get("spans") or [])
+
+    def _read_ranges(self, rows: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`_read_range` of many rows, each file opened once and read in offset
+        order; :class:`_Moved` names a trace whose file is gone."""
+        by_file: dict[str, list[Any]] = {}
+        for row in rows:
+            by_file.setdefault(row.data_file, []).append(row)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for uri, in_file in by_file.items():
+            head, _, name = uri.rpartition("/")
+            try:
+                f = self.artifact_repo(head).open(name)
+            except TrackingError as e:
+                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                raise _Moved(in_file[0].trace_id) from None
+            with f:
+                for row in sorted(in_file, key=lambda r: int(r.data_offset)):
+                    f.seek(int(row.data_offset))
+                    data = json.loads(f.read(int(row.data_length)))
+                    out[row.trace_id] = list(data.get("spans") or [])
+        return out
 
     def search_traces(
         self,

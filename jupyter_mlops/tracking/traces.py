@@ -555,8 +555,29 @@ def upsert_info(
     """Insert the trace or update its info; tags and metadata are merged (a key given
     again takes the new value; :data:`IMPLIED_KEYS` of a new trace become its bits, of an
     existing one rows). Links runs named by metadata ``mlflow.sourceRun``."""
-    name = _cut(info.tags.get(TAG_TRACE_NAME), 500)
-    row = {
+    exists = conn.execute(
+        sa.select(traces.c.trace_id).where(traces.c.trace_id == info.trace_id)
+    ).first()
+    if exists is not None:
+        update_infos(conn, [info], upsert, insert_ignore, merge=merge)
+        return
+    row = _info_row(info)
+    tags, meta = info.tags, info.trace_metadata
+    bits = implied_bits(tags, meta, row["name"])
+    conn.execute(traces.insert(), [{**row, "implied": bits}])
+    if bits:  # held by the row's bits (IMPLIED_KEYS)
+        tags = _not_implied(tags, _TAG_BITS, bits)
+        meta = _not_implied(meta, _META_BITS, bits)
+    set_keyed(conn, trace_tags, info.trace_id, tags, upsert)
+    set_keyed(conn, trace_metadata, info.trace_id, meta, upsert)
+    run = info.trace_metadata.get(META_SOURCE_RUN)
+    if run:
+        link_runs(conn, [info.trace_id], run, insert_ignore)
+
+
+def _info_row(info: TraceInfo) -> dict[str, Any]:
+    """The ``traces`` columns of an info (without its implied bits)."""
+    return {
         "trace_id": info.trace_id,
         "experiment_id": int(info.experiment_id),
         "client_request_id": info.client_request_id,
@@ -565,39 +586,71 @@ def upsert_info(
         "state": info.state,
         "request_preview": _cut(info.request_preview, PREVIEW_CHARS),
         "response_preview": _cut(info.response_preview, PREVIEW_CHARS),
-        "name": name,
+        "name": _cut(info.tags.get(TAG_TRACE_NAME), 500),
     }
-    exists = conn.execute(
-        sa.select(traces.c.trace_id).where(traces.c.trace_id == info.trace_id)
-    ).first()
-    tags, meta = info.tags, info.trace_metadata
-    if exists is None:
-        bits = implied_bits(tags, meta, name)
-        conn.execute(traces.insert(), [{**row, "implied": bits}])
-        if bits:  # held by the row's bits (IMPLIED_KEYS)
-            tags = _not_implied(tags, _TAG_BITS, bits)
-            meta = _not_implied(meta, _META_BITS, bits)
-    else:
-        materialize_implied(conn, [info.trace_id], insert_ignore)
+
+
+def update_infos(
+    conn: Connection,
+    infos: Sequence[TraceInfo],
+    upsert: Any,
+    insert_ignore: Any,
+    *,
+    merge: bool = True,
+) -> None:
+    """Update stored traces' info (:func:`upsert_info` of traces that exist), a statement
+    per table for them all: ``merge`` keeps a column the info leaves empty; tags and
+    metadata are merged, their implied keys made rows first."""
+    if not infos:
+        return
+    materialize_implied(conn, [i.trace_id for i in infos], insert_ignore)
+    # one UPDATE per set of columns (the infos of a batch mostly share theirs)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    tag_rows: list[dict[str, Any]] = []
+    meta_rows: list[dict[str, Any]] = []
+    runs: dict[str, list[str]] = {}
+    for info in infos:
+        row = _info_row(info)
         values = {k: v for k, v in row.items() if k != "trace_id" and (v is not None or not merge)}
-        conn.execute(traces.update().where(traces.c.trace_id == info.trace_id).values(**values))
-    set_keyed(conn, trace_tags, info.trace_id, tags, upsert)
-    set_keyed(conn, trace_metadata, info.trace_id, meta, upsert)
-    run = info.trace_metadata.get(META_SOURCE_RUN)
-    if run:
-        link_runs(conn, [info.trace_id], run, insert_ignore)
+        by_columns.setdefault(tuple(values), []).append(
+            {"b_trace_id": info.trace_id, **{f"b_{k}": v for k, v in values.items()}}
+        )
+        tag_rows += keyed_rows(info.trace_id, info.tags)
+        meta_rows += keyed_rows(info.trace_id, info.trace_metadata)
+        run = info.trace_metadata.get(META_SOURCE_RUN)
+        if run:
+            runs.setdefault(run, []).append(info.trace_id)
+    for columns, params in by_columns.items():
+        if columns:
+            stmt = (
+                traces.update()
+                .where(traces.c.trace_id == sa.bindparam("b_trace_id"))
+                .values({c: sa.bindparam(f"b_{c}") for c in columns})
+            )
+            conn.execute(stmt, params)
+    for table, rows in ((trace_tags, tag_rows), (trace_metadata, meta_rows)):
+        if rows:
+            upsert(conn, table, ["trace_id", "key"], rows)
+    for run, ids in runs.items():
+        link_runs(conn, ids, run, insert_ignore)
 
 
 def set_keyed(
     conn: Connection, table: Table, trace_id: str, values: dict[str, str], upsert: Any
 ) -> None:
+    rows = keyed_rows(trace_id, values)
+    if rows:
+        upsert(conn, table, ["trace_id", "key"], rows)
+
+
+def keyed_rows(trace_id: str, values: dict[str, str]) -> list[dict[str, Any]]:
+    """A trace's tags or metadata as rows; a key too long is INVALID_PARAMETER_VALUE."""
     rows = []
     for k, v in values.items():
         if len(k) > MAX_TAG_KEY:
             raise invalid(f"Trace tag/metadata key '{k[:50]}...' is longer than {MAX_TAG_KEY}")
         rows.append({"trace_id": trace_id, "key": k, "value": _cut(str(v), MAX_TAG_VALUE)})
-    if rows:
-        upsert(conn, table, ["trace_id", "key"], rows)
+    return rows
 
 
 def link_runs(conn: Connection, trace_ids: Sequence[str], run_id: str, insert_ignore: Any) -> None:
@@ -651,20 +704,19 @@ def _span_index_rows(
     return span_rows, attr_rows
 
 
-def index_spans(
-    conn: Connection,
-    trace_id: str,
-    rows: Iterable[SpanRow],
-    insert_ignore: Any,
-) -> None:
-    """Index spans of one trace (a span already indexed keeps its first row)."""
-    span_rows, attr_rows = _span_index_rows(trace_id, rows)
-    if span_rows:
-        dicts = [dict(zip(SPAN_COLUMNS, r)) for r in span_rows]
-        insert_ignore(conn, spans, ["trace_id", "span_id"], dicts)
-    if attr_rows:
-        dicts = [dict(zip(ATTRIBUTE_COLUMNS, r)) for r in attr_rows]
-        insert_ignore(conn, span_attributes, ["trace_id", "span_id", "key"], dicts)
+def index_more_spans(conn: Connection, by_trace: Iterable[tuple[str, Iterable[SpanRow]]]) -> None:
+    """Index spans of stored traces, in bulk (a span already indexed keeps its first
+    row: a span sent again adds nothing)."""
+    span_rows: list[tuple[Any, ...]] = []
+    attr_rows: list[tuple[Any, ...]] = []
+    for trace_id, rows in by_trace:
+        s, a = _span_index_rows(trace_id, rows)
+        span_rows += s
+        attr_rows += a
+    bulk_insert(conn, spans, SPAN_COLUMNS, span_rows, ignore=("trace_id", "span_id"))
+    bulk_insert(
+        conn, span_attributes, ATTRIBUTE_COLUMNS, attr_rows, ignore=("trace_id", "span_id", "key")
+    )
 
 
 #: A trace's data in a batch file: (file URI, byte offset, byte length).
@@ -712,11 +764,15 @@ def pack_batch(
     return b"".join(parts), offsets
 
 
-def set_data_range(conn: Connection, trace_id: str, where: DataRange) -> None:
-    conn.execute(
-        traces.update()
-        .where(traces.c.trace_id == trace_id)
-        .values(data_file=where[0], data_offset=where[1], data_length=where[2])
+def set_data_ranges(conn: Connection, moved: Sequence[tuple[str, DataRange]]) -> None:
+    """Point traces at their data's new places, one statement for them all."""
+    if not moved:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"UPDATE traces SET data_file = {mark}, data_offset = {mark}, data_length = {mark} "
+        f"WHERE trace_id = {mark}",
+        [(uri, off, length, trace_id) for trace_id, (uri, off, length) in moved],
     )
 
 
@@ -806,11 +862,16 @@ def insert_new(
 
 
 def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    ignore: Sequence[str] = (),
 ) -> None:
     """Rows (tuples in ``columns``' order) straight to the driver's ``executemany``: one
     compiled statement, no per-row processing by SQLAlchemy (a third of ingest's time
-    went there). The values are plain str/int/None, as the driver takes them."""
+    went there). The values are plain str/int/None, as the driver takes them. With
+    ``ignore`` (a unique key's columns), a row whose key is stored already is skipped."""
     if not rows:
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -819,6 +880,8 @@ def bulk_insert(
         f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)}) "
         f"VALUES ({', '.join([mark] * len(columns))})"
     )
+    if ignore:
+        sql += f" ON CONFLICT ({', '.join(prep.quote(c) for c in ignore)}) DO NOTHING"
     conn.exec_driver_sql(sql, rows)
 
 

@@ -160,6 +160,73 @@ def test_otlp_batch_file_and_a_trace_continued_in_a_later_request(
     assert len(store.get_trace_spans(two)) == 3
 
 
+def test_many_traces_continued_in_one_request_from_several_files(
+    store: SqlTrackingStore,
+) -> None:
+    """An exporter's batches split traces wherever they end: a request continuing traces
+    of two earlier files completes those whose root came, keeps the others in progress,
+    adds only spans not stored yet, and frees the file none of whose traces is left."""
+    exp = store.create_experiment("split")
+    tid = {i: f"tr-{i:032x}" for i in range(1, 7)}
+    store.log_spans(
+        exp, {f"{i:032x}": [_otlp_span(i, 1, 0), _otlp_span(i, 2, 1)] for i in (1, 2, 3, 4)}
+    )
+    store.log_spans(exp, {f"{i:032x}": [_otlp_span(i, 1, 0), _otlp_span(i, 2, 1)] for i in (5, 6)})
+    assert len(_batch_files(store, exp)) == 2
+    again = _otlp_span(3, 1, 0)
+    again["attributes"] = {"k": json.dumps("changed")}  # a span sent again: the first stays
+    store.log_spans(
+        exp,
+        {
+            **{f"{i:032x}": [_otlp_span(i, 0, None)] for i in (1, 2, 5)},
+            f"{3:032x}": [again],
+            f"{6:032x}": [_otlp_span(6, 3, 2)],
+        },
+    )
+    states = {i: store.get_trace_info(tid[i]) for i in tid}
+    assert {i for i, info in states.items() if info.state == "OK"} == {1, 2, 5}
+    assert all(states[i].tags[t.TAG_TRACE_NAME] == "step0" for i in (1, 2, 5))
+    assert all(states[i].state == "IN_PROGRESS" for i in (3, 4, 6))
+    names = {i: sorted(s["name"] for s in store.get_trace_spans(tid[i])) for i in tid}
+    assert names == {
+        1: ["step0", "step1", "step2"],
+        2: ["step0", "step1", "step2"],
+        3: ["step1", "step2"],
+        4: ["step1", "step2"],
+        5: ["step0", "step1", "step2"],
+        6: ["step1", "step2", "step3"],
+    }
+    found, _ = store.search_traces([exp], "span.name = 'step0'")
+    assert {i.trace_id for i in found} == {tid[1], tid[2], tid[5]}
+    assert store.search_traces([exp], "span.attributes.k = 'changed'")[0] == []
+    found, _ = store.search_traces([exp], "span.attributes.k = '3'")
+    assert [i.trace_id for i in found] == [tid[6]]
+    # the first file still holds trace 4; the second none (5 and 6 moved): gone
+    assert len(_batch_files(store, exp)) == 2
+
+
+def test_traces_sent_again_in_bulk_each_keep_their_own_info(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("again")
+    first = [_record(exp, i) for i in range(3)]
+    for n, (info, _spans) in enumerate(first):
+        info.tags["env"] = f"e{n}"
+        info.response_preview = f"answer {n}"
+    store.log_traces(first)
+    one, two, three = (_record(exp, i) for i in range(3))
+    one[0].tags["env"] = "changed"  # a tag given again takes the new value
+    two[0].state = "ERROR"
+    two[0].execution_duration = 9
+    spans_two = [*two[1], _span(1, 3, 2)]
+    store.log_traces([one, (two[0], spans_two), three])
+    got = [store.get_trace_info(f"tr-{i:032x}") for i in range(3)]
+    assert [g.tags["env"] for g in got] == ["changed", "e1", "e2"]
+    # what the new info leaves empty is kept
+    assert [g.response_preview for g in got] == ["answer 0", "answer 1", "answer 2"]
+    assert [(g.state, g.execution_duration) for g in got] == [("OK", 5), ("ERROR", 9), ("OK", 5)]
+    assert store.get_trace_spans(got[1].trace_id) == spans_two
+    assert len(_batch_files(store, exp)) == 1
+
+
 CHILD = """
 import sys
 from jupyter_mlops.tracking.sqlstore import SqlTrackingStore
