@@ -355,12 +355,25 @@ def ms_to_duration(ms: int) -> str:
     return f"{ms / 1000:.3f}s"
 
 
+#: What the database's BIGINT columns (times, durations) hold.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _in_int64(ms: int, value: Any, name: str) -> int:
+    if not _INT64_MIN <= ms <= _INT64_MAX:
+        raise invalid(f"Invalid value {value!r} for parameter '{name}': out of range")
+    return ms
+
+
 def parse_timestamp(value: Any, name: str) -> int:
     """Epoch ms from a protobuf JSON Timestamp (RFC 3339 text) or a number of ms."""
     if isinstance(value, bool):
         raise invalid(f"Invalid value {value!r} for parameter '{name}'")
     if isinstance(value, (int, float)):
-        return int(value)
+        try:
+            return _in_int64(int(value), value, name)
+        except (OverflowError, ValueError):  # inf, nan
+            raise invalid(f"Invalid value {value!r} for parameter '{name}'") from None
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -383,13 +396,13 @@ def parse_duration(value: Any, name: str) -> int:
     """Milliseconds from a protobuf JSON Duration (``"1.5s"``) or a number of ms."""
     if isinstance(value, bool):
         raise invalid(f"Invalid value {value!r} for parameter '{name}'")
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, str) and value.endswith("s"):
-        try:
-            return round(float(value[:-1]) * 1000)
-        except ValueError:
-            pass
+    try:
+        if isinstance(value, (int, float)):
+            return _in_int64(int(value), value, name)
+        if isinstance(value, str) and value.endswith("s"):
+            return _in_int64(round(float(value[:-1]) * 1000), value, name)
+    except (OverflowError, ValueError):  # not a number, inf, nan
+        pass
     raise invalid(
         f"Invalid value {value!r} for parameter '{name}': expected a duration like '1.5s'"
     )
@@ -494,6 +507,10 @@ def span_row(span: dict[str, Any], where: str | int) -> SpanRow:
         end_ns = end if end is None or type(end) is int else int(end)
     except (TypeError, ValueError):
         raise invalid(f"Invalid {_where(where)}: times must be integers (ns)") from None
+    if not _INT64_MIN <= start_ns <= _INT64_MAX or (
+        end_ns is not None and not _INT64_MIN <= end_ns <= _INT64_MAX
+    ):  # OTLP's fixed64 holds more than the database's BIGINT
+        raise invalid(f"Invalid {_where(where)}: times must be ns below 2**63")
     span_type = text_attrs.get(ATTR_SPAN_TYPE)
     parent = span.get("parent_span_id")
     name = span.get("name")

@@ -352,6 +352,40 @@ def test_bad_input_is_refused_whole(server):
     assert status == 400 and "position" in err["message"]
 
 
+def test_times_past_64_bits_are_400_and_store_nothing(server):
+    """OTLP's times are unsigned 64-bit and JSON numbers unbounded; the database holds
+    signed 64-bit: such a time is the client's mistake (400), not a server fault."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+    from tracebulk import bulk_trace
+
+    status, exp = _json(server, "POST", "api/2.0/mlflow/experiments/create", {"name": "huge"})
+    eid = exp["experiment_id"]
+    hdr = {"x-mlflow-experiment-id": eid, "Content-Type": "application/x-protobuf"}
+    ok = Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="ok", start_time_unix_nano=1)
+    late = Span(
+        trace_id=b"\x01" * 16, span_id=b"\x03" * 8, name="late", start_time_unix_nano=2**63 + 5
+    )
+    body = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[ok, late])])]
+    ).SerializeToString()
+    status, err = _call(server, "POST", "v1/traces", body, hdr)
+    assert status == 400 and "'late'" in err["message"] and "2**63" in err["message"], err
+    span = {"traceId": "11" * 16, "spanId": "22" * 8, "name": "x", "startTimeUnixNano": "1"}
+    span["endTimeUnixNano"] = str(2**64 - 1)
+    otlp_json = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    jhdr = {**hdr, "Content-Type": "application/json"}
+    status, err = _call(server, "POST", "v1/traces", json.dumps(otlp_json).encode(), jhdr)
+    assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE", err
+    for info in ({"request_time": 10**30}, {"execution_duration": "1e30s"}):
+        trace = bulk_trace(eid, "d0" * 16, 1, [("top", "CHAIN")], inputs={}, info=info)
+        status, err = _json(server, "POST", "api/v1/traces/log-bulk", {"traces": [trace]})
+        assert status == 400 and err["error_code"] == "INVALID_PARAMETER_VALUE", (info, err)
+    assert _count_traces(server, eid) == 0
+
+
 GENAI_EVALUATE = """
 import json, mlflow
 from mlflow.genai.scorers import scorer
