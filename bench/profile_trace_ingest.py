@@ -2,7 +2,9 @@
 
 The server's work of ``log-bulk`` (body parsed by the handler's reader, ``log_traces``)
 or OTLP protobuf (``parse_protobuf``, ``log_spans``) on bodies of 3-span traces built as
-``bench_tracing.py`` builds them, into a new SQLite store. ``--skip-ingest`` does all but
+``bench_tracing.py`` builds them, into a new SQLite store. ``--kind otlp-split`` sends each
+batch's traces in 3 requests, leaves first, roots last (the order spans end: an exporter's
+batches split traces wherever they end), so two of three requests continue stored traces. ``--skip-ingest`` does all but
 the ingest loop: under valgrind, a run minus a skipping run is the loop's instructions::
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \\
@@ -27,7 +29,7 @@ from bench_tracing import _bulk_bodies, _otlp_body
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kind", choices=("bulk", "otlp"), default="bulk")
+    ap.add_argument("--kind", choices=("bulk", "otlp", "otlp-split"), default="bulk")
     ap.add_argument("--traces", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=1)
@@ -64,7 +66,12 @@ def main() -> None:
         def make(n: int, first: int) -> list[bytes]:
             if args.kind == "bulk":
                 return _bulk_bodies(exp, n, args.batch, offset=first)
-            return _otlp_body(n, first, args.batch)
+            bodies = _otlp_body(n, first, args.batch)
+            return (
+                [part for b in bodies for part in _split(b)]
+                if args.kind == "otlp-split"
+                else bodies
+            )
 
         # one batch first, in both modes: imports, compiled statements, caches
         ingest(make(args.batch, 10_000_000))
@@ -78,6 +85,24 @@ def main() -> None:
         store.close()
     if not args.skip_ingest:
         print(f"{args.kind}: {best:.1f} µs CPU per trace (best of {args.rounds})")
+
+
+def _split(body: bytes) -> list[bytes]:
+    """An OTLP body of 3-span traces as 3 bodies: every trace's leaf, then middle, then root."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+
+    req = ExportTraceServiceRequest()
+    req.ParseFromString(body)
+    spans = list(req.resource_spans[0].scope_spans[0].spans)
+    return [
+        ExportTraceServiceRequest(
+            resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans[depth::3])])]
+        ).SerializeToString()
+        for depth in (2, 1, 0)
+    ]
 
 
 if __name__ == "__main__":
