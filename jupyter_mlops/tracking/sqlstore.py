@@ -222,9 +222,12 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
     @staticmethod
     def _exp_int(experiment_id: Any) -> int:
         try:
-            return int(str(experiment_id))
+            eid = int(str(experiment_id))
         except ValueError:
-            raise not_found(f"No Experiment with id={experiment_id} exists") from None
+            eid = None
+        if eid is None or not -(2**63) <= eid < 2**63:  # past the column: no such experiment
+            raise not_found(f"No Experiment with id={experiment_id} exists")
+        return eid
 
     def _load_experiments(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
         ids = [r.experiment_id for r in rows]

@@ -316,13 +316,13 @@ class TraceInfo:
         if not isinstance(tags, dict) or not isinstance(meta, dict):
             raise invalid("Invalid trace info: 'tags' and 'trace_metadata' are objects")
         info = cls(
-            trace_id=str(d.get("trace_id") or new_trace_id()),
+            trace_id=_text_field(d, "trace_id", MAX_TRACE_ID) or new_trace_id(),
             experiment_id=str(exp),
             request_time=parse_timestamp(d.get("request_time", 0), "request_time"),
             state=state,
-            client_request_id=d.get("client_request_id"),
-            request_preview=d.get("request_preview"),
-            response_preview=d.get("response_preview"),
+            client_request_id=_text_field(d, "client_request_id", MAX_CLIENT_REQUEST_ID),
+            request_preview=_text_field(d, "request_preview"),
+            response_preview=_text_field(d, "response_preview"),
             tags={str(k): str(v) for k, v in tags.items()},
             trace_metadata={str(k): str(v) for k, v in meta.items()},
         )
@@ -363,6 +363,24 @@ def _in_int64(ms: int, value: Any, name: str) -> int:
     if not _INT64_MIN <= ms <= _INT64_MAX:
         raise invalid(f"Invalid value {value!r} for parameter '{name}': out of range")
     return ms
+
+
+#: Longest trace id and client request id the ``traces`` columns hold.
+MAX_TRACE_ID = 64
+MAX_CLIENT_REQUEST_ID = 250
+
+
+def _text_field(d: dict[str, Any], name: str, limit: int | None = None) -> str | None:
+    """A text field of a trace info (absent: None), refused when it is not text or is
+    longer than its column holds (``limit``; previews are cut instead)."""
+    value = d.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"Invalid trace info: '{name}' must be a string")
+    if limit is not None and len(value) > limit:
+        raise invalid(f"Invalid trace info: '{name}' is longer than {limit} characters")
+    return value
 
 
 def parse_timestamp(value: Any, name: str) -> int:

@@ -75,6 +75,62 @@ def test_a_bad_span_refuses_the_batch(store: SqlTrackingStore, bad: dict, messag
     assert _count(store) == before  # nothing of the batch, not even its good trace
 
 
+def _info_dict(exp: str, i: int, **over: Any) -> dict[str, Any]:
+    info = _trace(exp, i)[0].to_dict()
+    info.update(over)
+    return info
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        # more than the columns hold: PostgreSQL refused them (a 500), SQLite kept them
+        ({"trace_id": "tr-" + "0" * 62}, "'trace_id' is longer than 64"),
+        ({"client_request_id": "c" * 251}, "'client_request_id' is longer than 250"),
+        ({"client_request_id": 5}, "'client_request_id' must be a string"),
+        ({"request_preview": {"a": 1}}, "'request_preview' must be a string"),
+        # times past the BIGINT columns: the driver's OverflowError (a 500) before
+        ({"request_time": 10**30}, "'request_time': out of range"),
+        ({"execution_duration": "1e30s"}, "'execution_duration'"),
+        ({"request_time": float("inf")}, "'request_time'"),
+    ],
+)
+def test_a_bad_trace_info_refuses_the_batch(
+    store: SqlTrackingStore, bad: dict, message: str
+) -> None:
+    exp = store.create_experiment("bad-infos")
+    before = _count(store)
+    with pytest.raises(TrackingError) as e:
+        batch = [_trace(exp, 1), (TraceInfo.from_dict(_info_dict(exp, 2, **bad)), [_span(2, 0)])]
+        store.log_traces(batch)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert message in e.value.message
+    assert _count(store) == before
+
+
+def test_an_experiment_id_past_64_bits_is_not_found(store: SqlTrackingStore) -> None:
+    huge = "9" * 30  # the driver raised on binding it: a 500
+    with pytest.raises(TrackingError) as e:
+        store.log_traces([(TraceInfo.from_dict(_info_dict(huge, 1)), [_span(1, 0)])])
+    assert e.value.http_status == 404
+    with pytest.raises(TrackingError) as e:
+        store.log_spans(huge, {f"{1:032x}": [_span(1, 0)]})
+    assert e.value.http_status == 404
+    with pytest.raises(TrackingError) as e:
+        store.get_experiment(huge)
+    assert e.value.http_status == 404
+
+
+def test_a_span_time_past_64_bits_refuses_the_batch(store: SqlTrackingStore) -> None:
+    exp = store.create_experiment("late-spans")
+    before = _count(store)
+    for bad in ({"start_time_unix_nano": 2**63}, {"end_time_unix_nano": 2**64 - 1}):
+        with pytest.raises(TrackingError) as e:
+            store.log_traces([_trace(exp, 1), _trace(exp, 2, _span(2, 0), _span(2, 1, **bad))])
+        assert "spans[1]" in e.value.message and "2**63" in e.value.message
+    assert _count(store) == before
+
+
 def test_accepted_spans_are_indexed_and_read_back_unchanged(store: SqlTrackingStore) -> None:
     exp = store.create_experiment("good-spans")
     long_key = "k" * 300
