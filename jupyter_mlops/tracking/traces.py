@@ -323,8 +323,8 @@ class TraceInfo:
             client_request_id=_text_field(d, "client_request_id", MAX_CLIENT_REQUEST_ID),
             request_preview=_text_field(d, "request_preview"),
             response_preview=_text_field(d, "response_preview"),
-            tags={str(k): str(v) for k, v in tags.items()},
-            trace_metadata={str(k): str(v) for k, v in meta.items()},
+            tags=_text_map(tags, "tags"),
+            trace_metadata=_text_map(meta, "trace_metadata"),
         )
         if d.get("execution_duration") is not None:
             info.execution_duration = parse_duration(d["execution_duration"], "execution_duration")
@@ -381,6 +381,19 @@ def _text_field(d: dict[str, Any], name: str, limit: int | None = None) -> str |
     if limit is not None and len(value) > limit:
         raise invalid(f"Invalid trace info: '{name}' is longer than {limit} characters")
     return value
+
+
+def _text_map(values: dict[Any, Any], name: str) -> dict[str, str]:
+    """Tags or metadata as text: a number or boolean as its text (MLflow's are
+    ``map<string, string>``); an object or array is refused, not kept as Python's repr."""
+    out = {}
+    for k, v in values.items():
+        if type(v) is not str:
+            if isinstance(v, (dict, list)):
+                raise invalid(f"Invalid trace info: {name}['{k}'] must be a string")
+            v = str(v)
+        out[str(k)] = v
+    return out
 
 
 def parse_timestamp(value: Any, name: str) -> int:

@@ -89,6 +89,8 @@ def _info_dict(exp: str, i: int, **over: Any) -> dict[str, Any]:
         ({"client_request_id": "c" * 251}, "'client_request_id' is longer than 250"),
         ({"client_request_id": 5}, "'client_request_id' must be a string"),
         ({"request_preview": {"a": 1}}, "'request_preview' must be a string"),
+        ({"tags": {"a": {"b": 1}}}, "tags['a'] must be a string"),  # was kept as "{'b': 1}"
+        ({"trace_metadata": {"m": [1]}}, "trace_metadata['m'] must be a string"),
         # times past the BIGINT columns: the driver's OverflowError (a 500) before
         ({"request_time": 10**30}, "'request_time': out of range"),
         ({"execution_duration": "1e30s"}, "'execution_duration'"),
