@@ -58,17 +58,21 @@ c.TeamSpawner.k8s_api_request_timeout = 30
 c.TeamSpawner.default_url = ""
 
 # KubeSpawner waits for its pod to run (and retries its API calls), and JupyterHub for a
-# local spawner's server to answer, with JupyterHub's exponential_backoff at its defaults:
-# waits of random length up to 0.2, 0.4, ... 5 s. A cluster's pod takes tens of seconds to
-# pull and start; the fake kubelet's server is up in 2-8 s, when those waits have grown to
-# 1.6-5 s, so the hub saw a running pod 2-3 s late on average (up to 5 s) on every spawn.
-# Here they wait 0.5 s at most: the pod wait reads the pod reflector's dict, the others
-# ask the fake API or the local server again (cheap).
+# local spawner's server to answer and, stopped, to exit, with exponential_backoff at its
+# defaults: waits of random length up to 0.2, 0.4, ... 5 s. A cluster's pod takes tens of
+# seconds to pull and start; the fake kubelet's server is up in 2-8 s, when those waits
+# have grown to 1.6-5 s, so the hub saw a running pod 2-3 s late on average (up to 5 s) on
+# every spawn. Here they wait 0.5 s at most: the pod wait reads the pod reflector's dict,
+# the others ask the fake API, the local server or the process again (cheap).
 import functools  # noqa: E402
 
+import jupyterhub.proxy  # noqa: E402
+import jupyterhub.spawner  # noqa: E402
 import jupyterhub.utils  # noqa: E402
 import kubespawner.spawner  # noqa: E402
 
 _backoff = functools.partial(jupyterhub.utils.exponential_backoff, max_wait=0.5)
-jupyterhub.utils.exponential_backoff = _backoff  # wait_for_http_server's
-kubespawner.spawner.exponential_backoff = _backoff
+# each module's own name: wait_for_http_server's, Spawner.wait_for_death's, the proxy
+# API's retries, KubeSpawner's
+for _module in (jupyterhub.utils, jupyterhub.spawner, jupyterhub.proxy, kubespawner.spawner):
+    _module.exponential_backoff = _backoff
