@@ -76,6 +76,7 @@ from .store import (
 )
 from .trace_store import SqlTraceStore
 from .validation import (
+    INT64,
     MAX_EXPERIMENTS_LISTED_PER_PAGE,
     MAX_PARAM_VAL_LENGTH,
     MAX_TAG_VAL_LENGTH,
@@ -225,7 +226,7 @@ class SqlTrackingStore(SqlTraceStore, SqlEvaluationStore, TrackingStore):
             eid = int(str(experiment_id))
         except ValueError:
             eid = None
-        if eid is None or not -(2**63) <= eid < 2**63:  # past the column: no such experiment
+        if eid is None or eid not in INT64:  # past the column: no such experiment
             raise not_found(f"No Experiment with id={experiment_id} exists")
         return eid
 

@@ -51,14 +51,6 @@ class _Raced(Exception):
     """Another request created a trace this one was about to create."""
 
 
-class _Moved(Exception):
-    """The batch file of a trace being continued is gone (compacted meanwhile)."""
-
-    def __init__(self, trace_id: str) -> None:
-        super().__init__(trace_id)
-        self.trace_id = trace_id
-
-
 #: A trace as our client sends it: its info and its spans (MLflow span dicts).
 TraceRecord = tuple[TraceInfo, Sequence[dict[str, Any]]]
 
@@ -495,12 +487,14 @@ class SqlTraceStore(TraceStore):
         exporter sends again."""
         try:
             return self._read_ranges(rows)
-        except _Moved as e:
-            raise TrackingError(
-                f"The data of trace {e.trace_id} moved while it was continued; retry.",
-                "TEMPORARILY_UNAVAILABLE",
-                503,
-            ) from None
+        except TrackingError as e:
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        raise TrackingError(
+            "The data of a trace being continued moved meanwhile; retry.",
+            "TEMPORARILY_UNAVAILABLE",
+            503,
+        )
 
     def log_traces(self, records: Sequence[TraceRecord]) -> None:
         with gc_paused():
@@ -646,28 +640,18 @@ class SqlTraceStore(TraceStore):
         return t.merge_span_files(parts)
 
     def _read_range(self, row: Any) -> list[dict[str, Any]]:
-        head, _, name = row.data_file.rpartition("/")
-        with self.artifact_repo(head).open(name) as f:
-            f.seek(int(row.data_offset))
-            data = json.loads(f.read(int(row.data_length)))
-        return list(data.get("spans") or [])
+        return self._read_ranges([row])[row.trace_id]
 
     def _read_ranges(self, rows: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
-        """:meth:`_read_range` of many rows, each file opened once and read in offset
-        order; :class:`_Moved` names a trace whose file is gone."""
+        """The spans of traces in batch files, by trace id: each file opened once, read
+        in offset order; a file that is gone is RESOURCE_DOES_NOT_EXIST."""
         by_file: dict[str, list[Any]] = {}
         for row in rows:
             by_file.setdefault(row.data_file, []).append(row)
         out: dict[str, list[dict[str, Any]]] = {}
         for uri, in_file in by_file.items():
             head, _, name = uri.rpartition("/")
-            try:
-                f = self.artifact_repo(head).open(name)
-            except TrackingError as e:
-                if e.error_code != "RESOURCE_DOES_NOT_EXIST":
-                    raise
-                raise _Moved(in_file[0].trace_id) from None
-            with f:
+            with self.artifact_repo(head).open(name) as f:
                 for row in sorted(in_file, key=lambda r: int(r.data_offset)):
                     f.seek(int(row.data_offset))
                     data = json.loads(f.read(int(row.data_length)))

@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection
 
 from .errors import invalid, not_found
 from .schema import metadata
+from .validation import INT64
 
 # -- MLflow's names ------------------------------------------------------------------
 TRACE_ID_PREFIX = "tr-"
@@ -355,12 +356,8 @@ def ms_to_duration(ms: int) -> str:
     return f"{ms / 1000:.3f}s"
 
 
-#: What the database's BIGINT columns (times, durations) hold.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
 def _in_int64(ms: int, value: Any, name: str) -> int:
-    if not _INT64_MIN <= ms <= _INT64_MAX:
+    if ms not in INT64:
         raise invalid(f"Invalid value {value!r} for parameter '{name}': out of range")
     return ms
 
@@ -538,8 +535,8 @@ def span_row(span: dict[str, Any], where: str | int) -> SpanRow:
         end_ns = end if end is None or type(end) is int else int(end)
     except (TypeError, ValueError):
         raise invalid(f"Invalid {_where(where)}: times must be integers (ns)") from None
-    if not _INT64_MIN <= start_ns <= _INT64_MAX or (
-        end_ns is not None and not _INT64_MIN <= end_ns <= _INT64_MAX
+    if start_ns not in INT64 or (
+        end_ns is not None and end_ns not in INT64
     ):  # OTLP's fixed64 holds more than the database's BIGINT
         raise invalid(f"Invalid {_where(where)}: times must be ns below 2**63")
     span_type = text_attrs.get(ATTR_SPAN_TYPE)

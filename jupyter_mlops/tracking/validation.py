@@ -284,7 +284,8 @@ def check_dataset_inputs(inputs: Sequence[DatasetInput]) -> list[DatasetInput]:
     return parse_dataset_inputs([i.to_dict() for i in inputs])
 
 
-_INT64 = range(-(2**63), 2**63)
+#: What the database's BIGINT columns hold (ids, times, durations).
+INT64 = range(-(2**63), 2**63)
 
 
 def experiment_int_ids(experiment_ids: Sequence[str]) -> list[int]:
@@ -297,6 +298,6 @@ def experiment_int_ids(experiment_ids: Sequence[str]) -> list[int]:
             n = int(e)
         except (TypeError, ValueError):
             raise invalid(f"Invalid experiment ID: {e!r}") from None
-        if n in _INT64:
+        if n in INT64:
             ids.append(n)
     return ids
