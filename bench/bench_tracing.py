@@ -21,6 +21,7 @@ Targets (issue 17): caller cost <= 50 µs; search over 100k traces <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -105,6 +106,17 @@ print({n} / (time.perf_counter() - t))
     return float(run_py(code, **extra).strip().splitlines()[-1])
 
 
+def _trace_hex(kind: str, i: int) -> str:
+    """Trace ``i``'s 32 hex digits: random-looking, as every tracer draws them (MLflow's
+    and ours from ``uuid4``, OpenTelemetry's from its random generator), so each index
+    keyed by trace id takes its inserts all over, not at its end; deterministic, and
+    ``kind`` keeps the routes' and the search data's ids apart. ``SEQUENTIAL_IDS=1``:
+    ``kind`` + ``i`` in hex (the bench before 2026-12-06 17:50, appends only)."""
+    if os.environ.get("SEQUENTIAL_IDS") == "1":
+        return f"{kind}{i:030x}"
+    return hashlib.blake2b(f"{kind}{i}".encode(), digest_size=16).hexdigest()
+
+
 def _bulk_bodies(exp: str, n: int, per_batch: int, offset: int = 0) -> list[bytes]:
     """``api/v1/traces/log-bulk`` bodies of ``n`` 3-span traces, as our client's writer
     sends them (MLflow span dicts, TraceInfoV3 JSON)."""
@@ -113,7 +125,7 @@ def _bulk_bodies(exp: str, n: int, per_batch: int, offset: int = 0) -> list[byte
         items = [
             bulk_trace(
                 exp,
-                f"b0{i:030x}",  # apart from the search data's ids
+                _trace_hex("b0", i),
                 i,
                 [("top", "CHAIN"), ("middle", "CHAIN"), ("leaf", "TOOL")],
                 inputs={"x": i},
@@ -170,7 +182,7 @@ def _otlp_body(n: int, start: int, per_batch: int) -> list[bytes]:
     for lo in range(start, start + n, per_batch):
         spans = []
         for i in range(lo, min(start + n, lo + per_batch)):
-            tid = bytes.fromhex(f"c0{i:030x}")
+            tid = bytes.fromhex(_trace_hex("c0", i))
             t0 = 1_700_000_000_000_000_000 + i * 1_000_000
             for j, name in enumerate(("top", "middle", "leaf")):
                 spans.append(

@@ -121,6 +121,8 @@ def test_eight_processes_one_sqlite_file(tmp_path: Path):
     _check(store, shared, runs, n, batches, per_batch)
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: durable commits
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
     store.close()
 
 
