@@ -192,7 +192,7 @@ class _Builder:
         self.span = t.spans.alias("s") if q.view == SPANS else None
         self.assessment = assessments.alias("a") if q.view == ASSESSMENTS else None
         if self.span is not None:
-            self.froms = self.froms.join(self.span, self.span.c.trace_id == tc.trace_id)
+            self.froms = self.froms.join(self.span, self.span.c.trace_key == tc.trace_key)
         if self.assessment is not None:
             a = self.assessment
             self.froms = self.froms.join(a, sa.and_(a.c.trace_id == tc.trace_id, a.c.valid))
@@ -213,7 +213,7 @@ class _Builder:
         assert self.span is not None
         al = t.span_attributes.alias(self._alias())
         on = sa.and_(
-            al.c.trace_id == self.span.c.trace_id,
+            al.c.trace_key == self.span.c.trace_key,
             al.c.span_id == self.span.c.span_id,
             al.c.key == key,
         )

@@ -180,7 +180,7 @@ def _has(table: sa.Table, *cond: Any) -> Any:
     """EXISTS a row of ``table`` for the trace with ``cond``: correlated, so the planner
     walks traces in the page's order and probes each (a LIMIT stops it early) instead of
     materializing every matching id and sorting them all."""
-    return sa.exists().where(table.c.trace_id == t.traces.c.trace_id, *cond)
+    return sa.exists().where(t.trace_link(table), *cond)
 
 
 def _keyed(table: sa.Table, c: Comparison) -> Any:
@@ -485,7 +485,7 @@ def _scanned_values(
     cap: int,
 ) -> tuple[Any, ...] | None:
     """On SQLite, the values of ``col`` (under ``eq``) that match a pattern, read by a scan
-    of the column's index entries (covering: ``(key, value, trace_id)``, ``ix_spans_name``,
+    of the column's index entries (covering: ``(key, value, trace_key)``, ``ix_spans_name``,
     ``ix_spans_type``) with the pattern; None if ``cap`` entries or more match (a common
     pattern: the walk finds its page among the newest traces) or the scan takes more than
     :data:`SCAN_MAX_STEPS` VM steps (a column with too many entries; aborted by SQLite's
@@ -721,7 +721,7 @@ def _driven(driver: Driver) -> Any:
     PostgreSQL ``= ANY(ARRAY(rows))``, which it reads first (an ``IN`` of the rows it
     plans as a hash join over every trace of the experiment)."""
     selects = [
-        sa.select(table.c.trace_id).where(
+        sa.select(t.link_column(table)).where(
             *(_column(table, col).in_(vs) for col, vs in eq),
             *(_compare(_column(table, col), op, v) for col, op, v in [*bounds, *rechecks]),
         )
@@ -731,9 +731,11 @@ def _driven(driver: Driver) -> Any:
     if not selects:  # SQLite would read the index for SQLAlchemy's empty IN
         return sa.false()
     rows = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+    # a comparison's segments are of one table: its rows name traces by one column
+    linked = t.traces.c[t.link_column(driver.segments[0][0]).name]
     if driver.pg:
-        return t.traces.c.trace_id == sa.any_(sa.func.array(rows.scalar_subquery()))
-    return t.traces.c.trace_id.in_(rows)
+        return linked == sa.any_(sa.func.array(rows.scalar_subquery()))
+    return linked.in_(rows)
 
 
 def filter_clauses(comparisons: Sequence[Comparison], driver: Driver | None = None) -> list[Any]:

@@ -412,7 +412,7 @@ class SqlTraceStore(TraceStore):
         new_tags: Mapping[str, str],
     ) -> int:
         with self._read() as conn:
-            columns = ("trace_id", "state", "data_file", "data_offset", "data_length")
+            columns = ("trace_id", "trace_key", "state", "data_file", "data_offset", "data_length")
             have = {r.trace_id: r for r in t.rows_of(conn, columns, list(prepared))}
         # the data first, durable before any row names it
         packed: list[tuple[str, Sequence[dict[str, Any]]]] = []
@@ -452,7 +452,7 @@ class SqlTraceStore(TraceStore):
             # wherever they end), written in bulk as new ones are: a statement per table,
             # not per trace
             completed: list[t.TraceInfo] = []
-            continued: list[tuple[str, Sequence[t.SpanRow]]] = []
+            continued: list[tuple[int, Sequence[t.SpanRow]]] = []
             moved: list[tuple[str, t.DataRange]] = []
             for trace_id, (rows, _dicts, client_owned) in prepared.items():
                 n += len(rows)
@@ -468,7 +468,7 @@ class SqlTraceStore(TraceStore):
                     continue
                 if row.state == "IN_PROGRESS" and any(r.parent_span_id is None for r in rows):
                     completed.append(t.info_from_spans(trace_id, exp.experiment_id, rows))
-                continued.append((trace_id, rows))
+                continued.append((row.trace_key, rows))
                 if trace_id in ranges:
                     moved.append((trace_id, ranges[trace_id]))
             t.update_infos(conn, completed, self._upsert, self._insert_ignore)
@@ -531,20 +531,22 @@ class SqlTraceStore(TraceStore):
         def write(conn: Connection) -> None:
             replaced.clear()  # a retried attempt starts over
             have = {
-                r.trace_id: r.data_file
-                for r in t.rows_of(conn, ("trace_id", "data_file"), list(last))
+                r.trace_id: r
+                for r in t.rows_of(conn, ("trace_id", "trace_key", "data_file"), list(last))
             }
             fresh = []
             again: list[TraceInfo] = []  # sent again: info updated, new spans added
             for trace_id, (info, rows, _d) in last.items():
                 if trace_id in have:
                     again.append(info)
-                    if have[trace_id]:
-                        replaced.add(have[trace_id])
+                    if have[trace_id].data_file:
+                        replaced.add(have[trace_id].data_file)
                 else:
                     fresh.append((info, rows, ranges[trace_id]))
             t.update_infos(conn, again, self._upsert, self._insert_ignore)
-            t.index_more_spans(conn, [(i.trace_id, last[i.trace_id][1]) for i in again])
+            t.index_more_spans(
+                conn, [(have[i.trace_id].trace_key, last[i.trace_id][1]) for i in again]
+            )
             t.set_data_ranges(conn, [(i.trace_id, ranges[i.trace_id]) for i in again])
             t.insert_new(conn, fresh, self._insert_ignore)
 

@@ -86,10 +86,16 @@ MAX_SEARCH_RESULTS = 500
 #: Most trace ids one link-to-run request names (MLflow's).
 MAX_LINK_TRACES = 100
 
+#: The integer key of a trace (``traces.trace_key``, migration 0021): it grows with each
+#: new trace, so the span tables, keyed and joined by it, take appends where the random
+#: text trace ids scattered ~10 index inserts per trace all over their B-trees.
+TraceKey = BigInteger().with_variant(Integer(), "sqlite")
+
 traces = Table(
     "traces",
     metadata,
     Column("trace_id", String(64), primary_key=True),
+    Column("trace_key", TraceKey, nullable=False, unique=True),
     Column(
         "experiment_id",
         Integer,
@@ -145,7 +151,7 @@ trace_runs = Table(
 spans = Table(
     "spans",
     metadata,
-    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("trace_key", TraceKey, ForeignKey("traces.trace_key", ondelete="CASCADE")),
     Column("span_id", String(16), nullable=False),
     Column("parent_span_id", String(16), nullable=True),
     Column("name", String(500), nullable=True),
@@ -153,21 +159,39 @@ spans = Table(
     Column("status", String(32), nullable=False),
     Column("start_time_ns", BigInteger, nullable=False),
     Column("end_time_ns", BigInteger, nullable=True),
-    PrimaryKeyConstraint("trace_id", "span_id", name="pk_spans"),
+    PrimaryKeyConstraint("trace_key", "span_id", name="pk_spans"),
     Index("ix_spans_name", "name"),
     Index("ix_spans_type", "span_type"),
-    Index("ix_spans_status", "status", "trace_id"),  # 0019: a probe per trace seeks both
+    Index("ix_spans_status", "status", "trace_key"),  # 0019: a probe per trace seeks both
 )
 
 span_attributes = Table(
     "span_attributes",
     metadata,
-    Column("trace_id", String(64), ForeignKey("traces.trace_id", ondelete="CASCADE")),
+    Column("trace_key", TraceKey, ForeignKey("traces.trace_key", ondelete="CASCADE")),
     Column("span_id", String(16), nullable=False),
     Column("key", String(MAX_TAG_KEY), nullable=False),
     Column("value", String(INDEXED_VALUE_CHARS), nullable=True),
-    PrimaryKeyConstraint("trace_id", "span_id", "key", name="pk_span_attributes"),
+    PrimaryKeyConstraint("trace_key", "span_id", "key", name="pk_span_attributes"),
 )
+
+#: The tables whose rows name their trace by ``trace_key`` (the others: ``trace_id``).
+SPAN_TABLES = (spans, span_attributes)
+
+
+def trace_link(table: Table, trace_table: Any = None) -> Any:
+    """The join condition of a child table's rows to their trace's row (of ``traces``, or
+    of ``trace_table``, an alias of it)."""
+    parent = traces if trace_table is None else trace_table
+    if table.name in ("spans", "span_attributes"):
+        return table.c.trace_key == parent.c.trace_key
+    return table.c.trace_id == parent.c.trace_id
+
+
+def link_column(table: Table) -> Any:
+    """The column by which ``table``'s rows name their trace."""
+    return table.c.trace_key if table.name in ("spans", "span_attributes") else table.c.trace_id
+
 
 #: Value indexes per dialect (created by migration 0011): PostgreSQL's b-tree takes a
 #: prefix of long values, as for run tags (``schema.VALUE_PREFIX_CHARS``).
@@ -610,7 +634,8 @@ def upsert_info(
     row = _info_row(info)
     tags, meta = info.tags, info.trace_metadata
     bits = implied_bits(tags, meta, row["name"])
-    conn.execute(traces.insert(), [{**row, "implied": bits}])
+    key = new_trace_keys(conn, 1)[0]
+    conn.execute(traces.insert(), [{**row, "trace_key": key, "implied": bits}])
     if bits:  # held by the row's bits (IMPLIED_KEYS)
         tags = _not_implied(tags, _TAG_BITS, bits)
         meta = _not_implied(meta, _META_BITS, bits)
@@ -711,7 +736,7 @@ def link_runs(conn: Connection, trace_ids: Sequence[str], run_id: str, insert_ig
 #: index rows per trace is most of ingest's time.
 UNINDEXED_ATTRIBUTES = frozenset((ATTR_REQUEST_ID, ATTR_SPAN_TYPE))
 SPAN_COLUMNS = (
-    "trace_id",
+    "trace_key",
     "span_id",
     "parent_span_id",
     "name",
@@ -720,11 +745,11 @@ SPAN_COLUMNS = (
     "start_time_ns",
     "end_time_ns",
 )
-ATTRIBUTE_COLUMNS = ("trace_id", "span_id", "key", "value")
+ATTRIBUTE_COLUMNS = ("trace_key", "span_id", "key", "value")
 
 
 def _span_index_rows(
-    trace_id: str, rows: Iterable[SpanRow]
+    trace_key: int, rows: Iterable[SpanRow]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The index rows of a trace's spans as tuples (:data:`SPAN_COLUMNS`,
     :data:`ATTRIBUTE_COLUMNS`), as the driver takes them."""
@@ -734,7 +759,7 @@ def _span_index_rows(
         span_type = r.span_type
         span_rows.append(
             (
-                trace_id,
+                trace_key,
                 r.span_id,
                 r.parent_span_id,
                 r.name[:500],
@@ -746,23 +771,41 @@ def _span_index_rows(
         )
         for k, v in r.attributes.items():
             if k not in skip:
-                attr_rows.append((trace_id, r.span_id, k, _json_str(v)[:INDEXED_VALUE_CHARS]))
+                attr_rows.append((trace_key, r.span_id, k, _json_str(v)[:INDEXED_VALUE_CHARS]))
     return span_rows, attr_rows
 
 
-def index_more_spans(conn: Connection, by_trace: Iterable[tuple[str, Iterable[SpanRow]]]) -> None:
-    """Index spans of stored traces, in bulk (a span already indexed keeps its first
-    row: a span sent again adds nothing)."""
+def index_more_spans(conn: Connection, by_trace: Iterable[tuple[int, Iterable[SpanRow]]]) -> None:
+    """Index spans of stored traces (by their ``trace_key``), in bulk (a span already
+    indexed keeps its first row: a span sent again adds nothing)."""
     span_rows: list[tuple[Any, ...]] = []
     attr_rows: list[tuple[Any, ...]] = []
-    for trace_id, rows in by_trace:
-        s, a = _span_index_rows(trace_id, rows)
+    for trace_key, rows in by_trace:
+        s, a = _span_index_rows(trace_key, rows)
         span_rows += s
         attr_rows += a
-    bulk_insert(conn, spans, SPAN_COLUMNS, span_rows, ignore=("trace_id", "span_id"))
+    bulk_insert(conn, spans, SPAN_COLUMNS, span_rows, ignore=("trace_key", "span_id"))
     bulk_insert(
-        conn, span_attributes, ATTRIBUTE_COLUMNS, attr_rows, ignore=("trace_id", "span_id", "key")
+        conn, span_attributes, ATTRIBUTE_COLUMNS, attr_rows, ignore=("trace_key", "span_id", "key")
     )
+
+
+def new_trace_keys(conn: Connection, n: int) -> list[int]:
+    """``n`` keys for new traces, in increasing order. SQLite: the next ones after the
+    largest (the write transaction holds the database's lock); PostgreSQL: the sequence's."""
+    if n <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        got = conn.exec_driver_sql(
+            f"SELECT nextval('{TRACE_KEY_SEQUENCE}') FROM generate_series(1, %s)", (n,)
+        )
+        return sorted(r[0] for r in got)
+    last = conn.exec_driver_sql("SELECT max(trace_key) FROM traces").scalar() or 0
+    return list(range(last + 1, last + 1 + n))
+
+
+#: PostgreSQL's sequence of ``traces.trace_key`` (migration 0021).
+TRACE_KEY_SEQUENCE = "traces_trace_key_seq"
 
 
 #: A trace's data in a batch file: (file URI, byte offset, byte length).
@@ -824,6 +867,7 @@ def set_data_ranges(conn: Connection, moved: Sequence[tuple[str, DataRange]]) ->
 
 TRACE_COLUMNS = (
     "trace_id",
+    "trace_key",
     "experiment_id",
     "client_request_id",
     "request_time",
@@ -856,7 +900,8 @@ def insert_new(
     tag_rows: list[tuple[Any, ...]] = []
     meta_rows: list[tuple[Any, ...]] = []
     links, span_rows, attr_rows = [], [], []
-    for info, rows, where in batch:
+    keys = new_trace_keys(conn, len(batch))
+    for (info, rows, where), key in zip(batch, keys):
         data_file, data_offset, data_length = where or (None, None, None)
         tid = info.trace_id
         name = _cut(info.tags.get(TAG_TRACE_NAME), 500)
@@ -864,6 +909,7 @@ def insert_new(
         info_rows.append(
             (
                 tid,
+                key,
                 int(info.experiment_id),
                 info.client_request_id,
                 info.request_time,
@@ -893,14 +939,14 @@ def insert_new(
         run = info.trace_metadata.get(META_SOURCE_RUN)
         if run:
             links.append({"trace_id": tid, "run_id": run})
-        s_rows, a_rows = _span_index_rows(tid, rows)
+        s_rows, a_rows = _span_index_rows(key, rows)
         span_rows += s_rows
         attr_rows += a_rows
     if not info_rows:
         return
-    # in key order: trace ids are random, so each index keyed by them takes this
-    # batch's inserts all over; sorted, every B-tree page is visited once per batch
-    # (~10 % of ingest's CPU per trace; bench/RESULTS.md, 2026-12-06 17:41)
+    # in key order: trace ids are random, so their index takes this batch's inserts all
+    # over; sorted, each B-tree page is visited once per batch (the span tables' keys
+    # grow: their rows are appended in order already, but for their span ids)
     info_rows.sort(key=itemgetter(0))
     span_rows.sort(key=itemgetter(0, 1))
     attr_rows.sort(key=itemgetter(0, 1, 2))
@@ -961,8 +1007,12 @@ def delete(conn: Connection, trace_ids: Sequence[str]) -> int:
     ids = list(trace_ids)
     if not ids:
         return 0
+    keys = sa.select(traces.c.trace_key).where(traces.c.trace_id.in_(ids)).scalar_subquery()
     for t in _CHILD_TABLES:
-        conn.execute(t.delete().where(t.c.trace_id.in_(ids)))
+        if t in SPAN_TABLES:
+            conn.execute(t.delete().where(t.c.trace_key.in_(keys)))
+        else:
+            conn.execute(t.delete().where(t.c.trace_id.in_(ids)))
     return conn.execute(traces.delete().where(traces.c.trace_id.in_(ids))).rowcount or 0
 
 
@@ -1025,14 +1075,6 @@ def get_row(conn: Connection, trace_id: str) -> Any:
     if row is None:
         raise not_found(f"Trace with ID '{trace_id}' not found.")
     return row
-
-
-def span_rows_for(conn: Connection, trace_id: str) -> list[Any]:
-    return list(
-        conn.execute(
-            sa.select(spans).where(spans.c.trace_id == trace_id).order_by(spans.c.start_time_ns)
-        )
-    )
 
 
 # -- span data <-> OTLP JSON ----------------------------------------------------------------

@@ -150,7 +150,11 @@ def test_accepted_spans_are_indexed_and_read_back_unchanged(store: SqlTrackingSt
     with store._read() as conn:
         spans = {
             r.span_id: r
-            for r in conn.execute(sa.select(t.spans).where(t.spans.c.trace_id == f"tr-{3:032x}"))
+            for r in conn.execute(
+                sa.select(t.spans)
+                .join(t.traces, t.trace_link(t.spans))
+                .where(t.traces.c.trace_id == f"tr-{3:032x}")
+            )
         }
         attrs = dict(
             conn.execute(

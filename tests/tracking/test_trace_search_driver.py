@@ -167,7 +167,13 @@ def populated(module_store: SqlTrackingStore) -> tuple[SqlTrackingStore, str]:
     with module_store._write() as conn:
         conn.execute(
             t.spans.update()
-            .where(t.spans.c.trace_id == f"tr-{N + 7:032x}", t.spans.c.name == "step1")
+            .where(
+                t.spans.c.trace_key
+                == sa.select(t.traces.c.trace_key)
+                .where(t.traces.c.trace_id == f"tr-{N + 7:032x}")
+                .scalar_subquery(),
+                t.spans.c.name == "step1",
+            )
             .values(name="rare")
         )
     return module_store, exp
@@ -262,9 +268,10 @@ def test_a_filter_whose_traces_are_old_drives_after_the_newest(
 def _driven(store: SqlTrackingStore, statement: str) -> bool:
     """Whether a page's statement reads a filter's index rows first (PostgreSQL: an
     ``= ANY(ARRAY(...))`` of them, SQLite: an ``IN``)."""
+    keys = ("traces.trace_id", "traces.trace_key")  # tags' rows name traces by id, spans' by key
     if store.dialect == "sqlite":
-        return "traces.trace_id IN (SELECT " in statement
-    return "traces.trace_id = ANY (array((SELECT " in statement
+        return any(f"{k} IN (SELECT " in statement for k in keys)
+    return any(f"{k} = ANY (array((SELECT " in statement for k in keys)
 
 
 def test_the_filter_with_few_rows_drives(populated: tuple[SqlTrackingStore, str]) -> None:
