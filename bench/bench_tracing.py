@@ -299,11 +299,13 @@ def populate_mlops(db_url: str, artifact_root: str, n: int) -> str:
     with store._write() as conn:
         for start in range(0, n, 5000):
             infos, span_rows, tag_rows = [], [], []
-            for i in range(start, min(n, start + 5000)):
+            keys = t.new_trace_keys(conn, min(n, start + 5000) - start)
+            for i, key in zip(range(start, min(n, start + 5000)), keys):
                 r = _trace_rows(i, base)
                 infos.append(
                     {
                         "trace_id": r["id"],
+                        "trace_key": key,
                         "experiment_id": int(exp),
                         "request_time": r["ts"],
                         "execution_duration": r["dur"],
@@ -320,7 +322,7 @@ def populate_mlops(db_url: str, artifact_root: str, n: int) -> str:
                 ):
                     span_rows.append(
                         {
-                            "trace_id": r["id"],
+                            "trace_key": key,
                             "span_id": f"{i:012x}{j:04x}",
                             "parent_span_id": None if j == 0 else f"{i:012x}{j - 1:04x}",
                             "name": name,

@@ -103,11 +103,13 @@ def build(store: SqlTrackingStore, url: str, artifacts: str, n: int) -> str:
     rare = [f"tr-{i * step + 7:032x}" for i in range(20)]
     base = 1_700_000_000_000
     with store._write() as conn:
+        key_of = dict(conn.exec_driver_sql("SELECT trace_id, trace_key FROM traces").all())
+        rare_keys = [key_of[tid] for tid in rare]
         conn.execute(
             t.spans.insert(),
             [
                 {
-                    "trace_id": tid,
+                    "trace_key": key_of[tid],
                     "span_id": f"{k:012x}0003",
                     "parent_span_id": None,
                     "name": "rare",
@@ -126,26 +128,26 @@ def build(store: SqlTrackingStore, url: str, artifacts: str, n: int) -> str:
             .values(value="rarely")
         )
         conn.exec_driver_sql(
-            "INSERT INTO span_attributes (trace_id, span_id, key, value) "
-            "SELECT trace_id, span_id, 'model', '\"gpt-4\"' FROM spans WHERE name = 'leaf'"
+            "INSERT INTO span_attributes (trace_key, span_id, key, value) "
+            "SELECT trace_key, span_id, 'model', '\"gpt-4\"' FROM spans WHERE name = 'leaf'"
         )
         a = t.span_attributes
-        conn.execute(a.update().where(a.c.trace_id.in_(rare)).values(value='"nopx"'))
+        conn.execute(a.update().where(a.c.trace_key.in_(rare_keys)).values(value='"nopx"'))
         conn.exec_driver_sql(
-            "INSERT INTO span_attributes (trace_id, span_id, key, value) "
-            "SELECT trace_id, span_id, 'input', '\"question ' || trace_id || '/' || span_id "
-            "|| '\"' FROM spans"
+            "INSERT INTO span_attributes (trace_key, span_id, key, value) "
+            "SELECT s.trace_key, s.span_id, 'input', '\"question ' || t.trace_id || '/' "
+            "|| s.span_id || '\"' FROM spans s JOIN traces t ON t.trace_key = s.trace_key"
         )
         conn.execute(
             a.update()
-            .where(a.c.trace_id.in_(rare), a.c.key == "input")
+            .where(a.c.trace_key.in_(rare_keys), a.c.key == "input")
             .values(value=a.c.value.op("||")('" needle'))
         )
         conn.execute(
             t.spans.insert(),
             [
                 {
-                    "trace_id": f"tr-{i:032x}",
+                    "trace_key": key_of[f"tr-{i:032x}"],
                     "span_id": f"{i:012x}0004",
                     "parent_span_id": None,
                     "name": "old",
@@ -160,11 +162,13 @@ def build(store: SqlTrackingStore, url: str, artifacts: str, n: int) -> str:
     other = store.create_experiment("search-bench-other")
     with store._write() as conn:
         ids = [f"tr-e{i:031x}" for i in range(1000)]
+        keys = t.new_trace_keys(conn, len(ids))
         conn.execute(
             t.traces.insert(),
             [
                 {
                     "trace_id": tid,
+                    "trace_key": keys[i],
                     "experiment_id": int(other),
                     "request_time": base + i * 10,
                     "execution_duration": 5,
@@ -178,7 +182,7 @@ def build(store: SqlTrackingStore, url: str, artifacts: str, n: int) -> str:
             t.spans.insert(),
             [
                 {
-                    "trace_id": tid,
+                    "trace_key": keys[i],
                     "span_id": f"{i:012x}0000",
                     "parent_span_id": None,
                     "name": "elsewhere",
