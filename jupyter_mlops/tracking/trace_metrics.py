@@ -192,7 +192,7 @@ class _Builder:
         self.span = t.spans.alias("s") if q.view == SPANS else None
         self.assessment = assessments.alias("a") if q.view == ASSESSMENTS else None
         if self.span is not None:
-            self.froms = self.froms.join(self.span, self.span.c.trace_key == tc.trace_key)
+            self.froms = self.froms.join(self.span, t.trace_link(self.span))
         if self.assessment is not None:
             a = self.assessment
             self.froms = self.froms.join(a, sa.and_(a.c.trace_id == tc.trace_id, a.c.valid))

@@ -179,18 +179,18 @@ span_attributes = Table(
 SPAN_TABLES = (spans, span_attributes)
 
 
-def trace_link(table: Table, trace_table: Any = None) -> Any:
+def link_column(table: Any) -> Any:
+    """The column by which a child table's rows (or an alias's) name their trace:
+    ``trace_key`` for :data:`SPAN_TABLES`, ``trace_id`` for the others."""
+    return table.c.trace_key if "trace_key" in table.c else table.c.trace_id
+
+
+def trace_link(table: Any, trace_table: Any = None) -> Any:
     """The join condition of a child table's rows to their trace's row (of ``traces``, or
     of ``trace_table``, an alias of it)."""
     parent = traces if trace_table is None else trace_table
-    if table.name in ("spans", "span_attributes"):
-        return table.c.trace_key == parent.c.trace_key
-    return table.c.trace_id == parent.c.trace_id
-
-
-def link_column(table: Table) -> Any:
-    """The column by which ``table``'s rows name their trace."""
-    return table.c.trace_key if table.name in ("spans", "span_attributes") else table.c.trace_id
+    column = link_column(table)
+    return column == parent.c[column.name]
 
 
 #: Value indexes per dialect (created by migration 0011): PostgreSQL's b-tree takes a
