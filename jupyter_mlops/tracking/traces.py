@@ -175,13 +175,10 @@ span_attributes = Table(
     PrimaryKeyConstraint("trace_key", "span_id", "key", name="pk_span_attributes"),
 )
 
-#: The tables whose rows name their trace by ``trace_key`` (the others: ``trace_id``).
-SPAN_TABLES = (spans, span_attributes)
-
 
 def link_column(table: Any) -> Any:
     """The column by which a child table's rows (or an alias's) name their trace:
-    ``trace_key`` for :data:`SPAN_TABLES`, ``trace_id`` for the others."""
+    ``trace_key`` for ``spans`` and ``span_attributes``, ``trace_id`` for the others."""
     return table.c.trace_key if "trace_key" in table.c else table.c.trace_id
 
 
@@ -1009,10 +1006,8 @@ def delete(conn: Connection, trace_ids: Sequence[str]) -> int:
         return 0
     keys = sa.select(traces.c.trace_key).where(traces.c.trace_id.in_(ids)).scalar_subquery()
     for t in _CHILD_TABLES:
-        if t in SPAN_TABLES:
-            conn.execute(t.delete().where(t.c.trace_key.in_(keys)))
-        else:
-            conn.execute(t.delete().where(t.c.trace_id.in_(ids)))
+        column = link_column(t)
+        conn.execute(t.delete().where(column.in_(keys if column.name == "trace_key" else ids)))
     return conn.execute(traces.delete().where(traces.c.trace_id.in_(ids))).rowcount or 0
 
 

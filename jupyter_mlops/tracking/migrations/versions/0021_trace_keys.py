@@ -27,141 +27,116 @@ branch_labels = None
 depends_on = None
 
 PREFIX = 200  # PostgreSQL's value index holds a prefix (migration 0011)
-SPAN_COLUMNS = "span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns"
-SPAN_DDL = """
-  span_id VARCHAR(16) NOT NULL, parent_span_id VARCHAR(16), name VARCHAR(500),
-  span_type VARCHAR(100), status VARCHAR(32) NOT NULL, start_time_ns BIGINT NOT NULL,
-  end_time_ns BIGINT"""
-ATTRIBUTE_DDL = """
-  span_id VARCHAR(16) NOT NULL, "key" VARCHAR(250) NOT NULL, value VARCHAR(1000)"""
+#: (table, its columns besides the trace's, their DDL, its primary key after the trace's)
+TABLES = (
+    (
+        "spans",
+        "span_id, parent_span_id, name, span_type, status, start_time_ns, end_time_ns",
+        "span_id VARCHAR(16) NOT NULL, parent_span_id VARCHAR(16), name VARCHAR(500),"
+        " span_type VARCHAR(100), status VARCHAR(32) NOT NULL, start_time_ns BIGINT NOT NULL,"
+        " end_time_ns BIGINT",
+        "span_id",
+    ),
+    (
+        "span_attributes",
+        'span_id, "key", value',
+        'span_id VARCHAR(16) NOT NULL, "key" VARCHAR(250) NOT NULL, value VARCHAR(1000)',
+        'span_id, "key"',
+    ),
+)
 
 
-def _run(*statements: str) -> None:
+def _run(statements: list[str]) -> None:
     for sql in statements:
         op.execute(sql)
 
 
-def _value_index(pg: bool, link: str) -> str:
+def _indexes(pg: bool, link: str) -> list[str]:
+    """The span tables' indexes that hold ``link``, the column naming the trace (SQLite
+    rebuilds all of them with the tables)."""
     value = f"left(value, {PREFIX})" if pg else "value"
-    return f'CREATE INDEX ix_span_attributes_key_value ON span_attributes ("key", {value}, {link})'
-
-
-def _span_indexes(link: str) -> list[str]:
     return [
-        "CREATE INDEX ix_spans_name ON spans (name)",
-        "CREATE INDEX ix_spans_type ON spans (span_type)",
+        *([] if pg else ["CREATE INDEX ix_spans_name ON spans (name)"]),
+        *([] if pg else ["CREATE INDEX ix_spans_type ON spans (span_type)"]),
         f"CREATE INDEX ix_spans_status ON spans (status, {link})",
+        f'CREATE INDEX ix_span_attributes_key_value ON span_attributes ("key", {value}, {link})',
     ]
+
+
+def _relink_sqlite(link: str, link_type: str, old: str) -> list[str]:
+    """Rebuild the span tables with ``link`` (of type ``link_type``) naming their trace
+    instead of ``old``: SQLite cannot change a primary key in place."""
+    out = []
+    for table, columns, ddl, pk in TABLES:
+        new = f"{table}_relinked"
+        picked = ", ".join(f"c.{c.strip()}" for c in columns.split(","))
+        out += [
+            f"CREATE TABLE {new} ({link} {link_type} NOT NULL"
+            f" REFERENCES traces ({link}) ON DELETE CASCADE, {ddl},"
+            f" CONSTRAINT pk_{table} PRIMARY KEY ({link}, {pk}))",
+            f"INSERT INTO {new} ({link}, {columns}) SELECT t.{link}, {picked}"
+            f" FROM {table} c JOIN traces t ON t.{old} = c.{old} ORDER BY 1, 2",
+            f"DROP TABLE {table}",
+            f"ALTER TABLE {new} RENAME TO {table}",
+        ]
+    return out + _indexes(False, link)
+
+
+def _relink_postgresql(link: str, link_type: str, old: str) -> list[str]:
+    """The same in place on PostgreSQL: dropping ``old`` drops its primary key, foreign
+    key and the indexes holding it."""
+    out = []
+    for table, _columns, _ddl, pk in TABLES:
+        out += [
+            f"ALTER TABLE {table} ADD COLUMN {link} {link_type}",
+            f"UPDATE {table} c SET {link} = t.{link} FROM traces t WHERE t.{old} = c.{old}",
+            f"ALTER TABLE {table} DROP COLUMN {old}",
+            f"ALTER TABLE {table} ALTER COLUMN {link} SET NOT NULL",
+            f"ALTER TABLE {table} ADD CONSTRAINT pk_{table} PRIMARY KEY ({link}, {pk})",
+            f"ALTER TABLE {table} ADD CONSTRAINT {table}_{link}_fkey FOREIGN KEY ({link})"
+            f" REFERENCES traces ({link}) ON DELETE CASCADE",
+        ]
+    return out + _indexes(True, link)
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        _upgrade_postgresql()
+        seq = "traces_trace_key_seq"
+        _run(
+            [
+                "ALTER TABLE traces ADD COLUMN trace_key BIGINT",
+                f"CREATE SEQUENCE {seq} OWNED BY traces.trace_key",
+                f"UPDATE traces SET trace_key = nextval('{seq}')",
+                "ALTER TABLE traces ALTER COLUMN trace_key SET NOT NULL,"
+                f" ALTER COLUMN trace_key SET DEFAULT nextval('{seq}')",
+                "ALTER TABLE traces ADD CONSTRAINT uq_traces_trace_key UNIQUE (trace_key)",
+                *_relink_postgresql("trace_key", "BIGINT", "trace_id"),
+            ]
+        )
     else:
-        _upgrade_sqlite()
-
-
-def _upgrade_sqlite() -> None:
-    fk = "trace_key INTEGER NOT NULL REFERENCES traces (trace_key) ON DELETE CASCADE"
-    _run(
-        "ALTER TABLE traces ADD COLUMN trace_key INTEGER",
-        "UPDATE traces SET trace_key = rowid",
-        "CREATE UNIQUE INDEX uq_traces_trace_key ON traces (trace_key)",
-        f"CREATE TABLE spans_0021 ({fk},{SPAN_DDL},"
-        " CONSTRAINT pk_spans PRIMARY KEY (trace_key, span_id))",
-        f"INSERT INTO spans_0021 (trace_key, {SPAN_COLUMNS}) SELECT t.trace_key, "
-        + ", ".join(f"s.{c.strip()}" for c in SPAN_COLUMNS.split(","))
-        + " FROM spans s JOIN traces t ON t.trace_id = s.trace_id ORDER BY t.trace_key, s.span_id",
-        "DROP TABLE spans",
-        "ALTER TABLE spans_0021 RENAME TO spans",
-        *_span_indexes("trace_key"),
-        f"CREATE TABLE span_attributes_0021 ({fk},{ATTRIBUTE_DDL},"
-        ' CONSTRAINT pk_span_attributes PRIMARY KEY (trace_key, span_id, "key"))',
-        'INSERT INTO span_attributes_0021 (trace_key, span_id, "key", value)'
-        ' SELECT t.trace_key, a.span_id, a."key", a.value FROM span_attributes a'
-        ' JOIN traces t ON t.trace_id = a.trace_id ORDER BY t.trace_key, a.span_id, a."key"',
-        "DROP TABLE span_attributes",
-        "ALTER TABLE span_attributes_0021 RENAME TO span_attributes",
-        _value_index(False, "trace_key"),
-    )
-
-
-def _upgrade_postgresql() -> None:
-    seq = "traces_trace_key_seq"
-    statements = [
-        "ALTER TABLE traces ADD COLUMN trace_key BIGINT",
-        f"CREATE SEQUENCE {seq} OWNED BY traces.trace_key",
-        f"UPDATE traces SET trace_key = nextval('{seq}')",
-        "ALTER TABLE traces ALTER COLUMN trace_key SET NOT NULL,"
-        f" ALTER COLUMN trace_key SET DEFAULT nextval('{seq}')",
-        "ALTER TABLE traces ADD CONSTRAINT uq_traces_trace_key UNIQUE (trace_key)",
-    ]
-    for table, pk in (("spans", "span_id"), ("span_attributes", 'span_id, "key"')):
-        statements += [
-            f"ALTER TABLE {table} ADD COLUMN trace_key BIGINT",
-            f"UPDATE {table} c SET trace_key = t.trace_key FROM traces t"
-            " WHERE t.trace_id = c.trace_id",
-            # its primary key, foreign key and the indexes holding it go with it
-            f"ALTER TABLE {table} DROP COLUMN trace_id",
-            f"ALTER TABLE {table} ALTER COLUMN trace_key SET NOT NULL",
-            f"ALTER TABLE {table} ADD CONSTRAINT pk_{table} PRIMARY KEY (trace_key, {pk})",
-            f"ALTER TABLE {table} ADD CONSTRAINT fk_{table}_trace_key FOREIGN KEY (trace_key)"
-            " REFERENCES traces (trace_key) ON DELETE CASCADE",
-        ]
-    statements += [
-        "CREATE INDEX ix_spans_status ON spans (status, trace_key)",
-        _value_index(True, "trace_key"),
-    ]
-    _run(*statements)
+        _run(
+            [
+                "ALTER TABLE traces ADD COLUMN trace_key INTEGER",
+                "UPDATE traces SET trace_key = rowid",
+                "CREATE UNIQUE INDEX uq_traces_trace_key ON traces (trace_key)",
+                *_relink_sqlite("trace_key", "INTEGER", "trace_id"),
+            ]
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        _downgrade_postgresql()
+        _run(
+            [
+                *_relink_postgresql("trace_id", "VARCHAR(64)", "trace_key"),
+                "ALTER TABLE traces DROP COLUMN trace_key",  # its sequence, constraint too
+            ]
+        )
     else:
-        _downgrade_sqlite()
-
-
-def _downgrade_sqlite() -> None:
-    fk = "trace_id VARCHAR(64) NOT NULL REFERENCES traces (trace_id) ON DELETE CASCADE"
-    _run(
-        f"CREATE TABLE spans_0020 ({fk},{SPAN_DDL},"
-        " CONSTRAINT pk_spans PRIMARY KEY (trace_id, span_id))",
-        f"INSERT INTO spans_0020 (trace_id, {SPAN_COLUMNS}) SELECT t.trace_id, "
-        + ", ".join(f"s.{c.strip()}" for c in SPAN_COLUMNS.split(","))
-        + " FROM spans s JOIN traces t ON t.trace_key = s.trace_key",
-        "DROP TABLE spans",
-        "ALTER TABLE spans_0020 RENAME TO spans",
-        *_span_indexes("trace_id"),
-        f"CREATE TABLE span_attributes_0020 ({fk},{ATTRIBUTE_DDL},"
-        ' CONSTRAINT pk_span_attributes PRIMARY KEY (trace_id, span_id, "key"))',
-        'INSERT INTO span_attributes_0020 (trace_id, span_id, "key", value)'
-        ' SELECT t.trace_id, a.span_id, a."key", a.value FROM span_attributes a'
-        " JOIN traces t ON t.trace_key = a.trace_key",
-        "DROP TABLE span_attributes",
-        "ALTER TABLE span_attributes_0020 RENAME TO span_attributes",
-        _value_index(False, "trace_id"),
-        "DROP INDEX uq_traces_trace_key",
-        "ALTER TABLE traces DROP COLUMN trace_key",
-    )
-
-
-def _downgrade_postgresql() -> None:
-    statements = []
-    for table, pk in (("spans", "span_id"), ("span_attributes", 'span_id, "key"')):
-        statements += [
-            f"ALTER TABLE {table} ADD COLUMN trace_id VARCHAR(64)",
-            f"UPDATE {table} c SET trace_id = t.trace_id FROM traces t"
-            " WHERE t.trace_key = c.trace_key",
-            f"ALTER TABLE {table} DROP COLUMN trace_key",
-            f"ALTER TABLE {table} ALTER COLUMN trace_id SET NOT NULL",
-            f"ALTER TABLE {table} ADD CONSTRAINT pk_{table} PRIMARY KEY (trace_id, {pk})",
-            f"ALTER TABLE {table} ADD CONSTRAINT {table}_trace_id_fkey FOREIGN KEY (trace_id)"
-            " REFERENCES traces (trace_id) ON DELETE CASCADE",
-        ]
-    statements += [
-        "CREATE INDEX ix_spans_status ON spans (status, trace_id)",
-        _value_index(True, "trace_id"),
-        "ALTER TABLE traces DROP COLUMN trace_key",  # its sequence and constraint with it
-    ]
-    _run(*statements)
+        _run(
+            [
+                *_relink_sqlite("trace_id", "VARCHAR(64)", "trace_key"),
+                "DROP INDEX uq_traces_trace_key",
+                "ALTER TABLE traces DROP COLUMN trace_key",
+            ]
+        )
